@@ -1,0 +1,104 @@
+"""Incremental splitting of a byte stream into KATCP lines (sans-IO).
+
+Spec 2.1: a line ends at LF or CR, so CRLF is a line followed by an empty
+line. Lines that are empty or hold only spaces and tabs are not messages and
+must be ignored, so the splitter drops them here and the layers above never
+see them.
+
+The splitter never holds more than ``max_line_length`` bytes of a partial
+line: once a line grows past the limit its bytes are thrown away up to the
+next end of line, and a single :class:`LineTooLongError` takes its place in
+the output. Errors are returned as values, so one bad line does not end the
+stream.
+"""
+
+from typing import List, Union
+
+from .errors import LineTooLongError
+
+__all__ = ["LineSplitter", "DEFAULT_MAX_LINE_LENGTH"]
+
+#: katcp-python's MAX_MSG_SIZE.
+DEFAULT_MAX_LINE_LENGTH = 2 * 1024 * 1024
+
+_BLANK = b" \t"
+
+
+class LineSplitter:
+    """Feed bytes in, get complete lines out.
+
+    Not thread-safe: one splitter belongs to one connection and is used by the
+    thread that reads that connection's socket.
+
+    Args:
+        max_line_length: longest accepted line, in bytes, not counting the
+            end-of-line byte.
+    """
+
+    __slots__ = ("max_line_length", "_pending", "_pending_len", "_discarding")
+
+    def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+        if max_line_length < 1:
+            raise ValueError("max_line_length must be positive")
+        self.max_line_length = max_line_length
+        self._pending: List[bytes] = []
+        self._pending_len = 0
+        self._discarding = False
+
+    @property
+    def buffered(self) -> int:
+        """Number of bytes of an incomplete line currently held."""
+        return self._pending_len
+
+    def reset(self) -> None:
+        """Forget any partial line (e.g. after a reconnect)."""
+        self._pending = []
+        self._pending_len = 0
+        self._discarding = False
+
+    def feed(self, data: bytes) -> List[Union[bytes, LineTooLongError]]:
+        """Add ``data`` and return the lines it completed, in order.
+
+        Each item is a line without its end-of-line byte, or a
+        :class:`LineTooLongError` standing for a line that was too long.
+        Empty and whitespace-only lines are left out.
+        """
+        cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
+        if cut < 0:
+            self._hold(data)
+            return []
+        head = data[:cut]
+        tail = data[cut + 1:]
+        if self._pending:
+            self._pending.append(head)
+            head = b"".join(self._pending)
+        self._pending = []
+        self._pending_len = 0
+        out: List[Union[bytes, LineTooLongError]] = []
+        limit = self.max_line_length
+        parts = head.replace(b"\r", b"\n").split(b"\n") if b"\r" in head else head.split(b"\n")
+        if self._discarding:
+            # The first part is the end of a line already being thrown away.
+            self._discarding = False
+            parts[0] = b""
+            out.append(LineTooLongError(
+                "line longer than %d bytes discarded" % limit))
+        for line in parts:
+            if len(line) > limit:
+                out.append(LineTooLongError(
+                    "line longer than %d bytes discarded" % limit, line[:64]))
+            elif line and line.strip(_BLANK):
+                out.append(line)
+        if tail:
+            self._hold(tail)
+        return out
+
+    def _hold(self, chunk: bytes) -> None:
+        if self._discarding:
+            return
+        self._pending.append(chunk)
+        self._pending_len += len(chunk)
+        if self._pending_len > self.max_line_length:
+            self._pending = []
+            self._pending_len = 0
+            self._discarding = True
