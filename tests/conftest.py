@@ -1,0 +1,47 @@
+"""Shared fixtures: thread-leak checking and loading of example scripts."""
+
+import importlib.util
+import pathlib
+import threading
+import time
+
+import pytest
+
+EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+
+#: Threads that belong to the test tooling, not to katcp_sync.
+_IGNORED_THREAD_PREFIXES = ("pytest_timeout", "asyncio_", "ThreadPoolExecutor-")
+
+
+def _our_threads():
+    return {
+        t for t in threading.enumerate()
+        if t is not threading.main_thread()
+        and not t.name.startswith(_IGNORED_THREAD_PREFIXES)
+    }
+
+
+@pytest.fixture(autouse=True)
+def no_thread_leak():
+    """Fail a test that leaves threads running after it finished.
+
+    Threads get a short grace period to end, since stop() may return just
+    before a thread's last instructions run.
+    """
+    before = _our_threads()
+    yield
+    deadline = time.monotonic() + 5.0
+    leaked = _our_threads() - before
+    while leaked and time.monotonic() < deadline:
+        time.sleep(0.02)
+        leaked = {t for t in leaked if t.is_alive()}
+    assert not leaked, "threads leaked: %s" % sorted(t.name for t in leaked)
+
+
+def load_example(name):
+    """Import ``examples/<name>.py`` as a module and return it."""
+    path = EXAMPLES / (name + ".py")
+    spec = importlib.util.spec_from_file_location("example_" + name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
