@@ -32,9 +32,9 @@ def no_thread_leak():
     yield
     deadline = time.monotonic() + 5.0
     leaked = _our_threads() - before
-    while leaked and time.monotonic() < deadline:
-        time.sleep(0.02)
-        leaked = {t for t in leaked if t.is_alive()}
+    for thread in leaked:
+        thread.join(max(0.0, deadline - time.monotonic()))
+    leaked = {t for t in leaked if t.is_alive()}
     assert not leaked, "threads leaked: %s" % sorted(t.name for t in leaked)
 
 
