@@ -1,0 +1,550 @@
+"""KATCP messages and their wire format (sans-IO).
+
+A :class:`Message` is one KATCP line: a type (request ``?``, reply ``!`` or
+inform ``#``), a name, an optional message id and a list of byte-string
+arguments. :func:`parse` turns a line into a message and
+:meth:`Message.encode` turns a message back into a line. Neither touches a
+socket or a thread, so every object here may be used from any thread, but a
+single :class:`Message` is not locked: don't mutate one while another thread
+encodes it.
+
+Theory of operation
+-------------------
+The grammar (spec 2.1) is simple enough that most real lines need no
+character-by-character work:
+
+* **Parsing.** If a line holds no backslash and none of the bytes that
+  ``bytes.split()`` would wrongly treat as separators or that are forbidden
+  raw, ``line.split()`` gives exactly the spec's arguments. One
+  ``bytes.translate`` (a C loop) decides that. Only the rest take the slow
+  path, which finds each argument with its position (for error messages) and
+  unescapes it.
+* **Formatting.** Arguments are joined with spaces; only when some argument
+  is empty or holds a special byte is each argument escaped.
+
+Escapes (spec 2.1): ``\\\\ \\_ \\0 \\n \\r \\e \\t`` stand for backslash,
+space, NUL, LF, CR, ESC and TAB; ``\\@`` stands for the empty string, so a lone
+``\\@`` is an empty argument and ``a\\@b`` is ``ab``.
+"""
+
+import numbers
+import re
+from typing import Any, Dict, List, Optional, Union
+
+from .errors import KatcpSyntaxError, KatcpTypeError
+
+__all__ = [
+    "Message",
+    "MessageParser",
+    "parse",
+    "escape_argument",
+    "unescape_argument",
+    "ESCAPE_LOOKUP",
+    "REVERSE_ESCAPE_LOOKUP",
+    "MAX_MID",
+]
+
+#: Largest message id allowed by spec 2.2.
+MAX_MID = 2 ** 31 - 1
+
+#: Raw special byte -> the escape code that follows the backslash (spec 2.1).
+ESCAPE_LOOKUP: Dict[bytes, bytes] = {
+    b"\\": b"\\",
+    b" ": b"_",
+    b"\0": b"0",
+    b"\n": b"n",
+    b"\r": b"r",
+    b"\x1b": b"e",
+    b"\t": b"t",
+}
+
+#: Escape code -> the bytes it stands for; ``@`` is the empty string.
+REVERSE_ESCAPE_LOOKUP: Dict[bytes, bytes] = {v: k for k, v in ESCAPE_LOOKUP.items()}
+REVERSE_ESCAPE_LOOKUP[b"@"] = b""
+
+#: Bytes that may not appear raw in an argument (spec 2.1 <special>).
+_SPECIALS = b"".join(ESCAPE_LOOKUP)
+#: Specials except space, for checking arguments already joined by spaces.
+_SPECIALS_NO_SPACE = _SPECIALS.replace(b" ", b"")
+#: A line holding none of these can be split with ``bytes.split()``: no
+#: escapes, no forbidden raw bytes, and no VT/FF (which ``split()`` would
+#: take as separators although the spec makes them plain characters).
+_SLOW_PATH_BYTES = b"\\\0\x1b\n\r\x0b\x0c"
+#: Forbidden raw in an argument; space and tab separate, backslash escapes.
+_RAW_FORBIDDEN_RE = re.compile(rb"[\0\x1b\n\r]")
+
+_HEADER_RE = re.compile(rb"([?!#])([A-Za-z][A-Za-z0-9-]*)(?:\[([1-9][0-9]*)\])?\Z")
+_NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
+_MID_RE = re.compile(rb"[1-9][0-9]*\Z")
+_ARGUMENT_RE = re.compile(rb"[^ \t]+")
+_ESCAPE_SPLIT_RE = re.compile(rb"\\(.)", re.DOTALL)
+
+_REQUEST, _REPLY, _INFORM = 0, 1, 2
+_TYPE_SYMBOLS: Dict[int, bytes] = {_REQUEST: b"?", _REPLY: b"!", _INFORM: b"#"}
+_TYPE_BY_CHAR: Dict[int, int] = {ord(s): t for t, s in _TYPE_SYMBOLS.items()}
+
+
+def escape_argument(arg: bytes) -> bytes:
+    """Escape one argument for the wire (spec 2.1).
+
+    Every special byte becomes its backslash escape, and the empty argument
+    becomes ``\\@``.
+
+    Args:
+        arg: the raw argument.
+
+    Returns:
+        The escaped argument, which holds no space, tab or other special byte.
+    """
+    if not arg:
+        return b"\\@"
+    if len(arg.translate(None, _SPECIALS)) == len(arg):
+        return arg
+    # Backslash first, so that the escapes added later are not escaped again.
+    return (arg.replace(b"\\", b"\\\\").replace(b" ", b"\\_")
+            .replace(b"\0", b"\\0").replace(b"\n", b"\\n")
+            .replace(b"\r", b"\\r").replace(b"\x1b", b"\\e")
+            .replace(b"\t", b"\\t"))
+
+
+def unescape_argument(arg: bytes) -> bytes:
+    """Undo :func:`escape_argument` (spec 2.1).
+
+    ``\\@`` is accepted anywhere and stands for the empty string.
+
+    Args:
+        arg: one escaped argument, without surrounding whitespace.
+
+    Returns:
+        The raw argument bytes.
+
+    Raises:
+        KatcpSyntaxError: on an unknown escape, a trailing backslash, or a raw
+            special byte (the message says which, and at which byte).
+    """
+    if b"\\" in arg:
+        result = _unescape(arg)
+        if result is not None:
+            return result
+    else:
+        found = _RAW_FORBIDDEN_RE.search(arg)
+        if found is None and b" " not in arg and b"\t" not in arg:
+            return arg
+    _raise_argument_error(arg, arg, 0)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _unescape(arg: bytes) -> Optional[bytes]:
+    """Unescape ``arg``, or return ``None`` if it is not a valid argument."""
+    # re.split with one group alternates literal text and escape codes, so
+    # each code is looked up without a Python call per escape.
+    parts = _ESCAPE_SPLIT_RE.split(arg)
+    literals = parts[0::2]
+    joined_literals = b"".join(literals)
+    if (b"\\" in joined_literals or b" " in joined_literals
+            or b"\t" in joined_literals
+            or _RAW_FORBIDDEN_RE.search(joined_literals) is not None):
+        return None
+    try:
+        parts[1::2] = [REVERSE_ESCAPE_LOOKUP[code] for code in parts[1::2]]
+    except KeyError:
+        return None
+    return b"".join(parts)
+
+
+def _raise_argument_error(arg: bytes, line: bytes, offset: int) -> None:
+    """Raise a :class:`KatcpSyntaxError` naming what is wrong in ``arg``.
+
+    Args:
+        arg: the bad argument.
+        line: the whole line, attached to the error.
+        offset: where ``arg`` starts in ``line``, so the error gives the
+            byte position within the line.
+    """
+    i = 0
+    n = len(arg)
+    while i < n:
+        byte = arg[i:i + 1]
+        if byte == b"\\":
+            if i + 1 == n:
+                raise KatcpSyntaxError(
+                    "trailing backslash at byte %d" % (offset + i), raw=line)
+            code = arg[i + 1:i + 2]
+            if code not in REVERSE_ESCAPE_LOOKUP:
+                raise KatcpSyntaxError(
+                    "invalid escape sequence %r at byte %d"
+                    % ("\\" + code.decode("latin-1"), offset + i), raw=line)
+            i += 2
+            continue
+        if byte in ESCAPE_LOOKUP:
+            raise KatcpSyntaxError(
+                "raw special character %r in argument at byte %d"
+                % (byte.decode("latin-1"), offset + i), raw=line)
+        i += 1
+    raise KatcpSyntaxError("invalid argument at byte %d" % offset, raw=line)  # pragma: no cover
+
+
+def _check_mid_range(mid: bytes, line: Optional[bytes]) -> None:
+    if len(mid) > 10 or (len(mid) == 10 and int(mid) > MAX_MID):
+        raise KatcpSyntaxError(
+            "invalid message id %s: must be at most %d" % (mid.decode("ascii"), MAX_MID),
+            raw=line)
+
+
+def _normalise_mid(mid: Union[int, str, bytes, None]) -> Optional[bytes]:
+    """Convert a user-supplied mid to ASCII digit bytes (spec 2.2)."""
+    if mid is None:
+        return None
+    if isinstance(mid, numbers.Integral) and not isinstance(mid, bool):
+        if not 1 <= mid <= MAX_MID:
+            raise KatcpSyntaxError(
+                "invalid message id %d: must be in 1..%d" % (mid, MAX_MID))
+        return b"%d" % mid
+    if isinstance(mid, str):
+        try:
+            mid = mid.encode("ascii")
+        except UnicodeEncodeError:
+            raise KatcpSyntaxError("invalid message id %r" % (mid,)) from None
+    if isinstance(mid, (bytes, bytearray)):
+        mid = bytes(mid)
+        if _MID_RE.match(mid) is None:
+            raise KatcpSyntaxError(
+                "invalid message id %r: must be digits without a leading zero" % (mid,))
+        _check_mid_range(mid, None)
+        return mid
+    raise KatcpTypeError("message id must be int, str or bytes, not %s"
+                         % type(mid).__name__)
+
+
+class Message:
+    """One KATCP message (spec 2).
+
+    Args:
+        mtype: :attr:`REQUEST`, :attr:`REPLY` or :attr:`INFORM`.
+        name: the message name, ``[A-Za-z][A-Za-z0-9-]*`` (a ``str``; ASCII
+            ``bytes`` are accepted and decoded).
+        arguments: values converted with :meth:`format_argument`; stored as
+            a list of ``bytes``.
+        mid: message id, an int in 1..2**31-1 or its decimal digits as
+            ``str``/``bytes``; stored as ``bytes`` or ``None`` (spec 2.2).
+
+    Raises:
+        KatcpSyntaxError: bad type, name or message id.
+        KatcpTypeError: name or mid of a type that cannot be one.
+
+    Messages are plain values: compare with ``==``, copy with :meth:`copy`.
+    They are not hashable, because they are mutable. No locking: a message
+    may be passed between threads but not mutated by one while another uses
+    it.
+    """
+
+    __slots__ = ("mtype", "name", "arguments", "mid")
+
+    REQUEST = _REQUEST
+    REPLY = _REPLY
+    INFORM = _INFORM
+
+    #: Message type -> upper-case name, as in katcp-python.
+    TYPE_NAMES = {_REQUEST: "REQUEST", _REPLY: "REPLY", _INFORM: "INFORM"}
+    #: Message type -> its type character on the wire.
+    TYPE_SYMBOLS = dict(_TYPE_SYMBOLS)
+    #: Type character (``bytes``) -> message type.
+    TYPE_SYMBOL_LOOKUP = {v: k for k, v in _TYPE_SYMBOLS.items()}
+
+    #: Reply codes (spec 2, table 4).
+    OK = b"ok"
+    FAIL = b"fail"
+    INVALID = b"invalid"
+
+    def __init__(self, mtype: int, name: Union[str, bytes],
+                 arguments: Optional[List[Any]] = None,
+                 mid: Union[int, str, bytes, None] = None) -> None:
+        if isinstance(mtype, bool) or mtype not in (_REQUEST, _REPLY, _INFORM):
+            raise KatcpSyntaxError("invalid message type %r" % (mtype,))
+        if isinstance(name, (bytes, bytearray)):
+            try:
+                name = bytes(name).decode("ascii")
+            except UnicodeDecodeError:
+                raise KatcpSyntaxError("invalid message name %r" % (name,)) from None
+        elif not isinstance(name, str):
+            raise KatcpTypeError("message name must be str, not %s" % type(name).__name__)
+        if _NAME_RE.match(name) is None:
+            raise KatcpSyntaxError(
+                "invalid message name %r: must match [A-Za-z][A-Za-z0-9-]*" % (name,))
+        self.mtype = mtype
+        self.name = name
+        self.mid = _normalise_mid(mid)
+        if arguments:
+            fmt = self.format_argument
+            self.arguments = [fmt(arg) for arg in arguments]
+        else:
+            self.arguments = []
+
+    # -- construction -----------------------------------------------------
+
+    @staticmethod
+    def format_argument(arg: Any) -> bytes:
+        """Convert a Python value to argument bytes (spec 3, table 6).
+
+        ``bool`` -> ``b"1"``/``b"0"``; integers (including numpy ones) ->
+        decimal; other real numbers -> ``repr`` of the ``float``, which
+        parses back to the same value; ``bytes`` unchanged; ``str`` ->
+        UTF-8 (unencodable characters such as lone surrogates are replaced
+        by ``?``); anything else -> ``str(arg)`` in UTF-8.
+        """
+        kind = type(arg)
+        if kind is bytes:
+            return arg
+        if kind is str:
+            return _encode_str(arg)
+        if kind is bool:
+            return b"1" if arg else b"0"
+        if kind is int:
+            return b"%d" % arg
+        if kind is float:
+            return repr(arg).encode("ascii")
+        return _format_other(arg)
+
+    @classmethod
+    def request(cls, name: str, *args: Any, mid: Union[int, str, bytes, None] = None) -> "Message":
+        """Build a request ``?name [args]``."""
+        return cls(_REQUEST, name, args, mid)
+
+    @classmethod
+    def reply(cls, name: str, *args: Any, mid: Union[int, str, bytes, None] = None) -> "Message":
+        """Build a reply ``!name [args]``; the first argument should be a reply code."""
+        return cls(_REPLY, name, args, mid)
+
+    @classmethod
+    def inform(cls, name: str, *args: Any, mid: Union[int, str, bytes, None] = None) -> "Message":
+        """Build an inform ``#name [args]``."""
+        return cls(_INFORM, name, args, mid)
+
+    @classmethod
+    def reply_to_request(cls, req_msg: "Message", *args: Any) -> "Message":
+        """Build the reply to ``req_msg``: same name and message id (spec 2.2)."""
+        return cls(_REPLY, req_msg.name, args, req_msg.mid)
+
+    @classmethod
+    def reply_inform(cls, req_msg: "Message", *args: Any) -> "Message":
+        """Build an inform that is part of the reply to ``req_msg`` (spec 2.3).
+
+        It carries the request's name and message id.
+        """
+        return cls(_INFORM, req_msg.name, args, req_msg.mid)
+
+    def copy(self) -> "Message":
+        """Return a new message with the same fields and its own argument list.
+
+        Unlike katcp-python's ``Message.copy``, which dropped the message id,
+        the copy keeps ``mid``: a copy is equal to its original.
+        """
+        return _make(self.mtype, self.name, list(self.arguments), self.mid)
+
+    # -- inspection -------------------------------------------------------
+
+    def reply_ok(self) -> bool:
+        """Return True if this is a reply whose first argument is ``ok``."""
+        return self.mtype == _REPLY and bool(self.arguments) and self.arguments[0] == b"ok"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return (self.mtype == other.mtype and self.name == other.name  # type: ignore[attr-defined]
+                and self.mid == other.mid  # type: ignore[attr-defined]
+                and self.arguments == other.arguments)  # type: ignore[attr-defined]
+
+    def __ne__(self, other: object) -> bool:
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        mid = "[%s]" % self.mid.decode("ascii") if self.mid else ""
+        args = []
+        for arg in self.arguments:
+            text = escape_argument(arg).decode("utf-8", "replace")
+            if len(text) > 1000:
+                text = text[:1000] + "..."
+            args.append(text)
+        return "<Message %s %s%s (%s)>" % (
+            self.TYPE_NAMES.get(self.mtype, "?").lower(), self.name, mid, ", ".join(args))
+
+    # -- wire form --------------------------------------------------------
+
+    def encode(self) -> bytes:
+        """Return the wire form of the message, ending with ``b"\\n"``.
+
+        This is what connections write. Every special byte in an argument is
+        escaped and an empty argument is sent as ``\\@`` (spec 2.1).
+        """
+        mid = self.mid
+        if mid is None:
+            head = _TYPE_SYMBOLS[self.mtype] + self.name.encode("ascii")
+        else:
+            head = b"%s%s[%s]" % (_TYPE_SYMBOLS[self.mtype], self.name.encode("ascii"), mid)
+        args = self.arguments
+        if not args:
+            return head + b"\n"
+        body = b" ".join(args)
+        # Joined by single spaces, the body needs no escaping exactly when it
+        # holds no special byte but those spaces and no argument is empty.
+        if (len(body.translate(None, _SPECIALS_NO_SPACE)) != len(body)
+                or body.count(b" ") != len(args) - 1 or b"" in args):
+            body = b" ".join([escape_argument(arg) for arg in args])
+        return b"%s %s\n" % (head, body)
+
+    def __bytes__(self) -> bytes:
+        """The wire form without the end-of-line byte."""
+        return self.encode()[:-1]
+
+    def __str__(self) -> str:
+        """The wire form (without end of line) decoded as UTF-8, bad bytes replaced."""
+        return self.encode()[:-1].decode("utf-8", "replace")
+
+
+def _encode_str(text: str) -> bytes:
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates cannot be UTF-8; send a visible replacement
+        # rather than fail the whole message.
+        return text.encode("utf-8", "replace")
+
+
+def _format_other(arg: Any) -> bytes:
+    """format_argument for the types not handled by its fast checks."""
+    if isinstance(arg, bytes):
+        return bytes(arg)
+    if isinstance(arg, str):
+        return _encode_str(arg)
+    # numpy.bool_ is neither a bool nor Integral, but means a boolean.
+    if isinstance(arg, bool) or type(arg).__name__ == "bool_":
+        return b"1" if arg else b"0"
+    if isinstance(arg, numbers.Integral):
+        return b"%d" % int(arg)
+    if isinstance(arg, numbers.Real):
+        return repr(float(arg)).encode("ascii")
+    return _encode_str(str(arg))
+
+
+_new_message = object.__new__
+
+
+def _make(mtype: int, name: str, arguments: List[bytes], mid: Optional[bytes]) -> Message:
+    """Build a Message from fields already validated (skips ``__init__``)."""
+    msg = _new_message(Message)
+    msg.mtype = mtype
+    msg.name = name
+    msg.arguments = arguments
+    msg.mid = mid
+    return msg
+
+
+def parse(line: bytes) -> Message:
+    """Parse one KATCP line into a :class:`Message` (spec 2.1).
+
+    Args:
+        line: the line, normally without its end-of-line byte; one trailing
+            ``\\n``, ``\\r`` or ``\\r\\n`` is tolerated and ignored.
+
+    Returns:
+        The message. Arguments are unescaped bytes; bytes >= 0x80 are kept
+        as they are.
+
+    Raises:
+        KatcpSyntaxError: the line is not a valid message; the error message
+            says what is wrong and at which byte, and ``raw`` holds the line.
+        KatcpTypeError: ``line`` is not ``bytes`` (e.g. a ``str``).
+    """
+    if type(line) is not bytes:
+        if isinstance(line, (bytearray, memoryview)):
+            line = bytes(line)
+        elif isinstance(line, bytes):
+            line = bytes(line)
+        else:
+            raise KatcpTypeError("line must be bytes, not %s" % type(line).__name__)
+    if line[-1:] in (b"\n", b"\r"):
+        line = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
+    if len(line.translate(None, _SLOW_PATH_BYTES)) == len(line):
+        parts = line.split()
+        if not parts:
+            raise KatcpSyntaxError("empty line", raw=line)
+        match = _HEADER_RE.match(parts[0])
+        if match is None or line[0] in (32, 9):
+            _raise_header_error(line)
+        mid = match.group(3)
+        if mid is not None:
+            _check_mid_range(mid, line)
+        del parts[0]
+        return _make(_TYPE_BY_CHAR[line[0]], match.group(2).decode("ascii"), parts, mid)
+    return _parse_slow(line)
+
+
+def _parse_slow(line: bytes) -> Message:
+    """parse() for lines with escapes or bytes that need a closer look."""
+    args = _ARGUMENT_RE.finditer(line)
+    first = next(args, None)
+    if first is None:
+        raise KatcpSyntaxError("empty line", raw=line)
+    match = _HEADER_RE.match(first.group())
+    if match is None or first.start() != 0:
+        _raise_header_error(line)
+    mid = match.group(3)
+    if mid is not None:
+        _check_mid_range(mid, line)
+    arguments = []
+    for found in args:
+        arg = found.group()
+        if b"\\" in arg:
+            value = _unescape(arg)
+            if value is None:
+                _raise_argument_error(arg, line, found.start())
+            arguments.append(value)
+        else:
+            if _RAW_FORBIDDEN_RE.search(arg) is not None:
+                _raise_argument_error(arg, line, found.start())
+            arguments.append(arg)
+    return _make(_TYPE_BY_CHAR[line[0]], match.group(2).decode("ascii"), arguments, mid)
+
+
+def _raise_header_error(line: bytes) -> None:
+    """Raise a :class:`KatcpSyntaxError` naming what is wrong in the header."""
+    if not line.strip(b" \t"):
+        raise KatcpSyntaxError("empty line", raw=line)
+    first = line[:1]
+    if first in (b" ", b"\t"):
+        raise KatcpSyntaxError("whitespace before the message type at byte 0", raw=line)
+    if line[0] not in _TYPE_BY_CHAR:
+        raise KatcpSyntaxError(
+            "bad message type character %r at byte 0: expected '?', '!' or '#'"
+            % first.decode("latin-1"), raw=line)
+    header = _ARGUMENT_RE.match(line)
+    word = header.group() if header is not None else b""
+    name = re.match(rb".[A-Za-z][A-Za-z0-9-]*", word)
+    if name is None:
+        raise KatcpSyntaxError(
+            "invalid message name at byte 1: must match [A-Za-z][A-Za-z0-9-]*", raw=line)
+    rest = word[name.end():]
+    if rest.startswith(b"["):
+        mid = re.match(rb"\[([1-9][0-9]*)\]\Z", rest)
+        if mid is None:
+            raise KatcpSyntaxError(
+                "invalid message id %r at byte %d: must be [digits] without a leading zero"
+                % (rest.decode("latin-1"), name.end()), raw=line)
+        _check_mid_range(mid.group(1), line)
+    raise KatcpSyntaxError(
+        "invalid message name at byte 1: unexpected %r at byte %d"
+        % (rest[:1].decode("latin-1"), name.end()), raw=line)
+
+
+class MessageParser:
+    """Parses KATCP lines into messages (katcp-python's API).
+
+    Stateless: one parser may be shared by any number of threads.
+    """
+
+    def parse(self, line: bytes) -> Message:
+        """Parse one line; see :func:`parse` for the rules and errors."""
+        return parse(line)
