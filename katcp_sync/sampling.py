@@ -1,0 +1,549 @@
+"""Sensor sampling strategies (KATCP spec section 7.1, Table 9), sans-IO.
+
+A strategy watches one sensor for one client and decides when that client
+must get a ``#sensor-status``; it says so by calling
+``inform_callback(sensor, reading)``. It never formats a message or touches
+a socket, and it reads time and sets timers only through an injected
+:class:`~katcp_sync.scheduler.Scheduler`.
+
+Theory of operation
+-------------------
+Every strategy is a preset of one parameterised sampler with four knobs:
+
+``trigger``
+    Which sensor updates may cause a report: every update, only *changes*,
+    or none (the report is then driven by the timer only).
+``difference``
+    What a change is: ``None`` means any change of value; a number means
+    ``|value - last reported value| > difference``. A status change is
+    always a change. Changes are measured against the last *reported*
+    reading, so slow drifts are reported once they add up.
+``shortest``
+    Minimum seconds between reports. A change that comes sooner is not lost:
+    one deferred report is scheduled for ``last report + shortest``, and it
+    reports the sensor's reading at that time.
+``longest``
+    Maximum seconds between reports (``None``: no limit). After every report
+    a timer is armed for ``base + longest``, where ``base`` is the deadline
+    for timer-driven reports (an absolute schedule that does not drift) and
+    the report time otherwise. A timer that fires more than a whole period
+    late restarts the schedule from now instead of sending a burst.
+
+=======================  =======  ==========  ========  =======
+strategy                 trigger  difference  shortest  longest
+=======================  =======  ==========  ========  =======
+none                     never    --          0         None
+auto                     update   --          0         None
+period p                 never    --          0         p
+event                    change   None        0         None
+differential d           change   d           0         None
+event-rate s l           change   None        s         l
+differential-rate d s l  change   d           s         l
+=======================  =======  ==========  ========  =======
+
+Every strategy except ``none`` reports the current reading as soon as it is
+started (spec 7.1); ``none`` reports nothing at all.
+
+Threads and locks
+-----------------
+Each strategy has one lock guarding its state. :meth:`SampleStrategy.update`
+may be called from any thread (sensor observers run on the thread that set
+the value) while timers fire on the scheduler's thread. ``inform_callback`` is
+called *while holding that lock*, which gives two guarantees: reports for one
+strategy reach the callback in order, and once :meth:`SampleStrategy.cancel`
+has returned the callback is never called again. In return the callback must
+be quick, must not block, and must not start or cancel strategies itself
+(defer such work, e.g. with the reactor's ``add_callback``); it may call
+``cancel()`` on the strategy that is calling it. The strategy's lock is
+taken before the sensor's and the scheduler's internal locks, never after.
+"""
+
+import logging
+import math
+import re
+import threading
+from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
+
+from katcp_sync.errors import KatcpValueError
+
+__all__ = [
+    "SampleStrategy",
+    "SampleNone",
+    "SampleAuto",
+    "SamplePeriod",
+    "SampleEvent",
+    "SampleDifferential",
+    "SampleEventRate",
+    "SampleDifferentialRate",
+    "AGE_OF_UNIVERSE",
+]
+
+log = logging.getLogger(__name__)
+
+#: A longest period at least this long (seconds, about the age of the
+#: universe) means "no periodic report" for event-rate strategies.
+AGE_OF_UNIVERSE = 4.3e17
+
+#: A strategy parameter as it may be given: raw bytes off the wire, or a
+#: ``str``/number when a strategy is built from Python.
+Param = Union[bytes, str, int, float]
+
+# Trigger presets: which sensor updates may cause a report.
+_EVERY_UPDATE = "every update"
+_ON_CHANGE = "on change"
+_NEVER = "never"
+
+_FLOAT_RE = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_INT_RE = re.compile(rb"[-+]?\d+")
+
+
+class _Preset(NamedTuple):
+    """The knobs of the sampler; see the module docstring."""
+
+    trigger: str
+    difference: Optional[float] = None
+    shortest: float = 0.0
+    longest: Optional[float] = None
+    report_on_start: bool = True
+
+
+def _as_bytes(param: Param) -> bytes:
+    if isinstance(param, bytes):
+        return param
+    if isinstance(param, str):
+        return param.encode("utf-8")
+    if isinstance(param, (int, float)):
+        return repr(param).encode("ascii")
+    raise TypeError("strategy parameters must be bytes, str or numbers, not %s"
+                    % type(param).__name__)
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace")
+
+
+def _invalid(what: str, raw: bytes, why: str) -> KatcpValueError:
+    return KatcpValueError("Invalid %s %r: %s" % (what, _text(raw), why))
+
+
+def _parse_number(what: str, raw: bytes, integer: bool = False) -> float:
+    """Parse a KATCP integer or float parameter; refuse anything else."""
+    if not (_INT_RE if integer else _FLOAT_RE).fullmatch(raw):
+        raise _invalid(what, raw, "expected an integer" if integer else "expected a number")
+    value = int(raw) if integer else float(raw)
+    if not math.isfinite(value):
+        raise _invalid(what, raw, "must be finite")
+    return value
+
+
+def _parse_seconds(what: str, raw: bytes, major: int) -> float:
+    """Parse a time interval: seconds in KATCP v5, milliseconds before."""
+    value = _parse_number(what, raw)
+    return value / 1000.0 if major < 5 else value
+
+
+def _parse_positive(what: str, raw: bytes, value: float) -> float:
+    if value <= 0:
+        raise _invalid(what, raw, "must be positive")
+    return value
+
+
+def _parse_difference(strategy: str, sensor: Any, raw: bytes, types: Sequence[str],
+                      major: int) -> float:
+    """Parse a differential threshold, formatted as the sensor's type."""
+    stype = getattr(sensor, "stype", None)
+    if stype not in types:
+        raise KatcpValueError("The %r strategy is only valid for %s sensors, not %r sensors"
+                         % (strategy, "/".join(types), stype))
+    if stype == "timestamp":
+        value = _parse_seconds("difference", raw, major)
+    else:
+        value = _parse_number("difference", raw, integer=(stype == "integer"))
+    return _parse_positive("difference", raw, value)
+
+
+def _parse_rates(shortest_raw: bytes, longest_raw: bytes,
+                 major: int) -> Tuple[float, Optional[float]]:
+    """Parse the shortest and longest periods of the rate strategies."""
+    shortest = _parse_seconds("shortest period", shortest_raw, major)
+    longest = _parse_seconds("longest period", longest_raw, major)
+    if shortest < 0:
+        raise _invalid("shortest period", shortest_raw, "must not be negative")
+    _parse_positive("longest period", longest_raw, longest)
+    if shortest > longest:
+        raise KatcpValueError("Invalid periods: shortest period (%s) must not be greater than"
+                         " longest period (%s)" % (_text(shortest_raw), _text(longest_raw)))
+    return shortest, (None if longest >= AGE_OF_UNIVERSE else longest)
+
+
+def _no_clock() -> float:
+    """Time source of a strategy built without a scheduler (one that needs no time)."""
+    return 0.0
+
+
+class SampleStrategy:
+    """Base class of the sampling strategies, and their factory.
+
+    Build strategies with :meth:`get_strategy` (or one of the subclasses
+    directly, with the same arguments after the name). A strategy does
+    nothing until :meth:`start` and nothing after :meth:`cancel`.
+
+    Args:
+        inform_callback: ``inform_callback(sensor, reading)`` is called for
+            every report. It is called while the strategy's lock is held: it
+            must be quick, must not block and must not start or cancel other
+            strategies (see the module docstring).
+        sensor: the sensor to sample (``attach``, ``detach``, ``read``,
+            ``name`` and, for the differential strategies, ``stype``).
+        *params: the strategy parameters, as ``bytes`` off the wire (or
+            ``str``/numbers); they are validated here and echoed unchanged by
+            :meth:`get_sampling_formatted`.
+        scheduler: a :class:`~katcp_sync.scheduler.Scheduler`. Required by
+            ``period``, ``event-rate`` and ``differential-rate``; the other
+            strategies never read the time.
+        major: the KATCP major version of the connection. Before 5, times
+            are in milliseconds and only none, auto, period, event and
+            differential exist.
+
+    Raises:
+        KatcpValueError: (a ``ValueError``) bad parameters, or a strategy that
+            is not available for this sensor or protocol version; the message
+            says which.
+        TypeError: a strategy that needs a scheduler was given none.
+    """
+
+    NONE, AUTO, PERIOD, EVENT, DIFFERENTIAL, EVENT_RATE, DIFFERENTIAL_RATE = range(7)
+
+    #: Strategy constant -> KATCP name.
+    SAMPLING_LOOKUP = {
+        NONE: "none",
+        AUTO: "auto",
+        PERIOD: "period",
+        EVENT: "event",
+        DIFFERENTIAL: "differential",
+        EVENT_RATE: "event-rate",
+        DIFFERENTIAL_RATE: "differential-rate",
+    }
+    #: KATCP name -> strategy constant.
+    SAMPLING_LOOKUP_REV = {name: const for const, name in SAMPLING_LOOKUP.items()}
+
+    #: This class's strategy constant (set by each concrete strategy).
+    STRATEGY = -1
+    #: The names of this strategy's parameters, in wire order.
+    PARAMS: Tuple[str, ...] = ()
+    #: Whether KATCP v4 knows this strategy.
+    IN_V4 = True
+
+    @classmethod
+    def get_strategy(cls, strategy_name: Union[bytes, str], inform_callback: Callable[[Any, Any], None],
+                     sensor: Any, *params: Param, scheduler: Any = None,
+                     major: int = 5) -> "SampleStrategy":
+        """Build the strategy called ``strategy_name`` (bytes or str, e.g. from the wire).
+
+        The other arguments are those of :class:`SampleStrategy`.
+
+        Returns:
+            A new, not yet started strategy.
+
+        Raises:
+            KatcpValueError: (a ``ValueError``) unknown name, bad parameters, strategy not valid for
+                the sensor type or protocol version.
+            TypeError: the strategy needs a scheduler and none was given.
+        """
+        name = _text(_as_bytes(strategy_name))
+        strategy = cls.SAMPLING_LOOKUP_REV.get(name)
+        if strategy is None:
+            raise KatcpValueError("Unknown strategy name: %s" % name)
+        return _STRATEGY_CLASSES[strategy](inform_callback, sensor, *params,
+                                           scheduler=scheduler, major=major)
+
+    def __init__(self, inform_callback: Callable[[Any, Any], None], sensor: Any, *params: Param,
+                 scheduler: Any = None, major: int = 5) -> None:
+        name = self.SAMPLING_LOOKUP.get(self.STRATEGY)
+        if name is None:
+            raise TypeError("SampleStrategy is abstract: use SampleStrategy.get_strategy()")
+        raw = [_as_bytes(p) for p in params]
+        if major < 5 and not self.IN_V4:
+            raise KatcpValueError("The %r strategy is not available in KATCP v%d" % (name, major))
+        if len(raw) != len(self.PARAMS):
+            if not self.PARAMS:
+                expected = "no parameters"
+            else:
+                expected = "%d parameter%s (%s)" % (
+                    len(self.PARAMS), "" if len(self.PARAMS) == 1 else "s", " ".join(self.PARAMS))
+            raise KatcpValueError("The %r strategy takes %s, %d given" % (name, expected, len(raw)))
+        preset = self._preset(sensor, raw, major)
+        if scheduler is None and (preset.shortest or preset.longest is not None):
+            raise TypeError("The %r strategy needs a scheduler" % name)
+
+        self._inform_callback = inform_callback
+        self._sensor = sensor
+        self._params = raw
+        self._scheduler = scheduler
+        self._time = scheduler.time if scheduler is not None else _no_clock
+        self._trigger = preset.trigger
+        self._difference = preset.difference
+        self._shortest = preset.shortest
+        self._longest = preset.longest
+        self._report_on_start = preset.report_on_start
+
+        self._lock = threading.RLock()  # re-entrant: the callback may cancel()
+        self._started = False
+        self._cancelled = False
+        self._attached = False
+        self._last_status: Any = None
+        self._last_value: Any = None
+        self._last_report = 0.0
+        self._timer: Any = None
+        self._timer_when = 0.0
+        # Bumped whenever the timer changes, so that a timer callback that
+        # was already on its way when it was cancelled can tell it is stale.
+        self._generation = 0
+
+    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+        """Validate ``params`` (the right number of them) and return the knobs."""
+        raise NotImplementedError
+
+    # -- public API ---------------------------------------------------------
+
+    def start(self) -> None:
+        """Start sampling: attach to the sensor, report now, arm timers.
+
+        Reports the current reading immediately, except for ``none``
+        (spec 7.1). Does nothing if already started or cancelled. Any thread.
+        """
+        with self._lock:
+            if self._started or self._cancelled:
+                return
+            self._started = True
+            if self._trigger is not _NEVER:
+                self._attach_locked()
+            if self._report_on_start:
+                self._report(self._sensor.read(), self._time(), None)
+
+    def cancel(self) -> None:
+        """Stop sampling for good: detach from the sensor and cancel timers.
+
+        Idempotent; any thread. Once it returns, ``inform_callback`` is never
+        called again by this strategy.
+        """
+        with self._lock:
+            if self._cancelled:
+                return
+            self._cancelled = True
+            self._disarm()
+            self._detach_locked()
+
+    def update(self, sensor: Any, reading: Any) -> None:
+        """Observer hook: the sensor has a new ``reading``. Any thread.
+
+        Ignored before :meth:`start` and after :meth:`cancel`.
+        """
+        trigger = self._trigger
+        if trigger is _NEVER:
+            return
+        with self._lock:
+            if not self._started or self._cancelled:
+                return
+            if trigger is _ON_CHANGE and not self._changed(reading):
+                return
+            now = self._time()
+            if self._shortest:
+                due = self._last_report + self._shortest
+                if now < due:
+                    # Too soon: make sure one report happens at `due`.
+                    if self._timer is None or self._timer_when > due:
+                        self._arm(due)
+                    return
+            self._report(reading, now, None)
+
+    def inform(self, reading: Any) -> None:
+        """Report ``reading`` now, as if the strategy had decided to. Any thread.
+
+        Ignored after :meth:`cancel`.
+        """
+        with self._lock:
+            if not self._cancelled:
+                self._report(reading, self._time(), None)
+
+    def get_sampling(self) -> int:
+        """Return this strategy's constant (e.g. ``SampleStrategy.EVENT``)."""
+        return self.STRATEGY
+
+    def get_sampling_formatted(self) -> Tuple[bytes, List[bytes]]:
+        """Return ``(name, params)`` as bytes, the parameters exactly as given.
+
+        This is what ``!sensor-sampling ok`` echoes (spec 7.2).
+        """
+        return self.SAMPLING_LOOKUP[self.STRATEGY].encode("ascii"), list(self._params)
+
+    def attach(self) -> None:
+        """Register as an observer of the sensor (:meth:`start` does this). Any thread."""
+        with self._lock:
+            self._attach_locked()
+
+    def detach(self) -> None:
+        """Unregister from the sensor (:meth:`cancel` does this). Any thread."""
+        with self._lock:
+            self._detach_locked()
+
+    def __repr__(self) -> str:
+        name, params = self.get_sampling_formatted()
+        return "<%s %s %r params=%r>" % (type(self).__name__, _text(name),
+                                         getattr(self._sensor, "name", self._sensor), params)
+
+    # -- the sampler (all called with the lock held) ------------------------
+
+    def _attach_locked(self) -> None:
+        if not self._attached:
+            self._sensor.attach(self)
+            self._attached = True
+
+    def _detach_locked(self) -> None:
+        if self._attached:
+            self._sensor.detach(self)
+            self._attached = False
+
+    def _changed(self, reading: Any) -> bool:
+        if reading.status != self._last_status:
+            return True
+        if self._difference is None:
+            return bool(reading.value != self._last_value)
+        try:
+            return abs(reading.value - self._last_value) > self._difference
+        except TypeError:  # e.g. a value of None: can't measure, so any change counts
+            return bool(reading.value != self._last_value)
+
+    def _report(self, reading: Any, now: float, deadline: Optional[float]) -> None:
+        """Record ``reading`` as reported, re-arm the timer, call the callback.
+
+        ``deadline`` is the timer deadline for timer-driven reports, which
+        keeps the periodic schedule absolute.
+        """
+        self._last_status = reading.status
+        self._last_value = reading.value
+        self._last_report = now
+        if self._longest is not None:
+            when = (now if deadline is None else deadline) + self._longest
+            if when < now:
+                # More than a period behind: restart rather than send a burst.
+                when = now + self._longest
+            self._arm(when)
+        else:
+            self._disarm()
+        # Last, so that a cancel() from inside the callback sees final state.
+        try:
+            self._inform_callback(self._sensor, reading)
+        except Exception:
+            log.exception("sampling %r: inform callback failed", self)
+
+    def _arm(self, when: float) -> None:
+        self._disarm()
+        self._timer_when = when
+        self._timer = self._scheduler.call_at(when, self._on_timer, self._generation, when)
+
+    def _disarm(self) -> None:
+        self._generation += 1
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _on_timer(self, generation: int, when: float) -> None:
+        """Scheduler callback: a deferred or periodic report is due."""
+        with self._lock:
+            if self._cancelled or generation != self._generation:
+                return  # cancelled or superseded after it was already queued
+            self._timer = None
+            self._report(self._sensor.read(), self._time(), when)
+
+
+class SampleNone(SampleStrategy):
+    """``none``: never report (no parameters)."""
+
+    STRATEGY = SampleStrategy.NONE
+
+    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+        return _Preset(_NEVER, report_on_start=False)
+
+
+class SampleAuto(SampleStrategy):
+    """``auto``: report every update of the sensor, changed or not (no parameters)."""
+
+    STRATEGY = SampleStrategy.AUTO
+
+    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+        return _Preset(_EVERY_UPDATE)
+
+
+class SamplePeriod(SampleStrategy):
+    """``period p``: report the current reading every ``p`` seconds (v4: ms), ``p > 0``."""
+
+    STRATEGY = SampleStrategy.PERIOD
+    PARAMS = ("period",)
+
+    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+        period = _parse_seconds("period", params[0], major)
+        return _Preset(_NEVER, longest=_parse_positive("period", params[0], period))
+
+
+class SampleEvent(SampleStrategy):
+    """``event``: report when the value or status changes (timestamp-only updates are not)."""
+
+    STRATEGY = SampleStrategy.EVENT
+
+    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+        return _Preset(_ON_CHANGE)
+
+
+class SampleDifferential(SampleStrategy):
+    """``differential d``: report when ``|value - last reported| > d`` or the status changes.
+
+    For integer (``d`` an integer), float and (a katcp-python extension)
+    timestamp sensors, ``d > 0``.
+    """
+
+    STRATEGY = SampleStrategy.DIFFERENTIAL
+    PARAMS = ("difference",)
+
+    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+        difference = _parse_difference("differential", sensor, params[0],
+                                       ("integer", "float", "timestamp"), major)
+        return _Preset(_ON_CHANGE, difference=difference)
+
+
+class SampleEventRate(SampleStrategy):
+    """``event-rate shortest longest``: event, at most every ``shortest`` s, at least every ``longest`` s.
+
+    ``0 <= shortest <= longest``, ``longest > 0``; a ``longest`` of
+    :data:`AGE_OF_UNIVERSE` or more means no periodic report. New in v5.
+    """
+
+    STRATEGY = SampleStrategy.EVENT_RATE
+    PARAMS = ("shortest-period", "longest-period")
+    IN_V4 = False
+
+    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+        shortest, longest = _parse_rates(params[0], params[1], major)
+        return _Preset(_ON_CHANGE, shortest=shortest, longest=longest)
+
+
+class SampleDifferentialRate(SampleStrategy):
+    """``differential-rate d shortest longest``: event-rate with the differential change test.
+
+    Integer and float sensors only. New in v5.
+    """
+
+    STRATEGY = SampleStrategy.DIFFERENTIAL_RATE
+    PARAMS = ("difference", "shortest-period", "longest-period")
+    IN_V4 = False
+
+    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+        difference = _parse_difference("differential-rate", sensor, params[0],
+                                       ("integer", "float"), major)
+        shortest, longest = _parse_rates(params[1], params[2], major)
+        return _Preset(_ON_CHANGE, difference=difference, shortest=shortest, longest=longest)
+
+
+_STRATEGY_CLASSES = {cls.STRATEGY: cls for cls in (
+    SampleNone, SampleAuto, SamplePeriod, SampleEvent, SampleDifferential,
+    SampleEventRate, SampleDifferentialRate)}
