@@ -1,0 +1,707 @@
+"""Sockets on the reactor: line connections, a listener and a non-blocking connect.
+
+Theory of operation
+-------------------
+A :class:`Connection` owns one connected stream socket. All *reads* happen on
+the reactor thread: when the socket is readable it ``recv()``\\ s in a loop (up
+to a budget, so one busy peer cannot starve the others), splits the bytes
+into lines with :class:`~katcp_sync.linebuffer.LineSplitter`, and hands the
+whole list to ``handler.lines_received(conn, lines)`` once per readiness.
+
+*Writes* may come from any thread and keep their order. Each write takes the
+connection's lock, and every ``send()`` on the socket is made while holding
+that lock, so the byte stream is exactly the order of the ``write`` calls:
+
+* on the reactor thread, data is appended to the buffer and one deferred
+  flush is queued with :meth:`Reactor.add_callback`. It runs at the end of
+  the current reactor iteration, so every reply and inform produced in that
+  iteration leaves in a single ``send()``;
+* on any other thread, if nothing is buffered the caller sends directly
+  (a non-blocking ``send()``, no thread hop, lowest latency); whatever the
+  kernel does not take is buffered and the reactor takes over with the same
+  deferred flush. If data is already buffered the caller only appends: the
+  reactor is already committed to sending it, so no wake-up is needed.
+
+When the kernel buffer is full the reactor registers a writer and continues
+when the peer reads. The buffer is bounded: a write that would take it past
+``max_write_buffer`` closes the connection (the peer is not reading), so a
+stuck peer never blocks a caller or stalls the reactor.
+
+``handler.connection_lost(conn, reason)`` is called exactly once, on the
+reactor thread, however the connection ends (peer EOF, error, local
+:meth:`Connection.close`, buffer overflow, reactor stop).
+
+:class:`Listener` accepts connections and :func:`connect` opens one, both
+driven by the reactor.
+"""
+
+import collections
+import errno
+import logging
+import os
+import socket
+import threading
+from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple, Union
+
+from .errors import KatcpTimeoutError, LineTooLongError
+from .linebuffer import DEFAULT_MAX_LINE_LENGTH, LineSplitter
+from .reactor import Reactor, TimerHandle
+
+__all__ = [
+    "Connection",
+    "Listener",
+    "ConnectAttempt",
+    "connect",
+    "format_address",
+    "DEFAULT_MAX_WRITE_BUFFER",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Default bound on the bytes a connection may have waiting to be sent.
+DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
+
+# Size of one recv() and the most read from one socket per readiness event.
+_RECV_SIZE = 65536
+_READ_BUDGET = 256 * 1024
+# Small buffered pieces are joined into sends of up to this size.
+_SEND_CHUNK = 256 * 1024
+# How long a connection whose peer sent EOF keeps trying to send its buffer.
+_EOF_FLUSH_TIMEOUT = 1.0
+# accept() errors that mean "out of resources": back off instead of spinning.
+_ACCEPT_RESOURCE_ERRORS = frozenset(
+    getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
+    if hasattr(errno, name))
+_ACCEPT_RETRY_DELAY = 0.5
+
+Line = Union[bytes, LineTooLongError]
+
+
+def format_address(addr: Any) -> str:
+    """Format a socket address as ``"host:port"`` (IPv6 as ``"[::1]:port"``)."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host, port = addr[0], addr[1]
+        if ":" in host:
+            return "[%s]:%d" % (host, port)
+        return "%s:%d" % (host, port)
+    return str(addr) if addr else "unknown"
+
+
+def _set_nodelay(sock: socket.socket) -> None:
+    if sock.family in (socket.AF_INET, getattr(socket, "AF_INET6", None)):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+
+class Connection:
+    """A line-oriented, non-blocking stream socket served by a reactor.
+
+    Args:
+        reactor: the :class:`~katcp_sync.reactor.Reactor` that reads and
+            flushes this socket.
+        sock: a connected stream socket; the connection owns it from now on
+            (it is made non-blocking, with ``TCP_NODELAY`` for TCP).
+        handler: receives ``handler.lines_received(conn, lines)`` (``lines``
+            a list of ``bytes`` without end-of-line, or
+            :class:`~katcp_sync.errors.LineTooLongError`) and
+            ``handler.connection_lost(conn, reason: str)``, both on the reactor
+            thread. ``connection_lost`` is called exactly once.
+        max_line_length: longest accepted incoming line, in bytes.
+        max_write_buffer: most bytes that may wait to be sent; a write past it
+            closes the connection.
+
+    May be created on any thread; it starts reading once the reactor runs.
+    If the reactor is already closed, the socket is closed at once and the
+    handler is never called.
+    """
+
+    def __init__(self, reactor: Reactor, sock: socket.socket, handler: Any,
+                 max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
+                 max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER) -> None:
+        self._reactor = reactor
+        self._sock = sock
+        self._handler = handler
+        self.max_write_buffer = max_write_buffer
+        self._splitter = LineSplitter(max_line_length)
+        sock.setblocking(False)
+        _set_nodelay(sock)
+        try:
+            self.peer: Any = sock.getpeername()
+        except OSError:
+            self.peer = None
+        try:
+            self.sockname: Any = sock.getsockname()
+        except OSError:
+            self.sockname = None
+        #: The peer as ``"host:port"`` (``"[host]:port"`` for IPv6).
+        self.address = format_address(self.peer)
+
+        self._lock = threading.Lock()
+        # Guarded by _lock (shared with writers on other threads):
+        self._wbuf: Deque[Union[bytes, memoryview]] = collections.deque()
+        self._wbytes = 0
+        self._flush_pending = False  # a _flush is queued or a writer registered
+        self._closing = False
+        self._close_reason = ""
+        # Reactor thread only:
+        self._finished = False
+        self._reading = True
+        self._reader_registered = False
+        self._writer_registered = False
+        self._close_timer: Optional[TimerHandle] = None
+
+        self._stop_hook = reactor.add_stop_hook(self._on_reactor_stop)
+        if reactor.in_reactor_thread():
+            self._register()
+        elif not reactor.add_callback(self._register):
+            self._closing = True
+            self._close_reason = "reactor closed"
+            self._finished = True
+            sock.close()
+
+    # ------------------------------------------------------------------
+    # Public API
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called or the connection was lost."""
+        return self._closing
+
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes written but not yet handed to the kernel."""
+        return self._wbytes
+
+    def write(self, data: bytes) -> bool:
+        """Queue ``data`` to be sent, in order with every other write.
+
+        Safe from any thread and never blocks. See the module docstring for
+        when the bytes actually leave.
+
+        Returns:
+            True if accepted; False if the connection is closed or closing
+            (the data is dropped silently), or if this write overflowed the
+            buffer (the connection is then closed).
+        """
+        if not isinstance(data, bytes):
+            data = bytes(data)  # the caller may reuse a bytearray or memoryview
+        size = len(data)
+        if not size:
+            return not self._closing
+        direct = not self._reactor.in_reactor_thread()
+        with self._lock:
+            if self._closing:
+                return False
+            if self._wbytes + size > self.max_write_buffer:
+                error: Optional[str] = (
+                    "client not reading: write buffer of %d bytes exceeded"
+                    % self.max_write_buffer)
+            else:
+                error = None
+                if direct and not self._wbytes:
+                    data, error = self._send_now(data)
+                if error is None:
+                    if not data:
+                        return True
+                    self._wbuf.append(data)
+                    self._wbytes += len(data)
+                    if self._flush_pending:
+                        return True
+                    self._flush_pending = True
+            if error is not None:
+                self._closing = True
+                self._close_reason = error
+                self._wbuf.clear()
+                self._wbytes = 0
+        if error is not None:
+            logger.warning("%s: closing connection: %s", self.address, error)
+            # Deferred even on the reactor thread: connection_lost must not run
+            # inside the caller's write().
+            self._reactor.add_callback(self._finish)
+            return False
+        self._reactor.add_callback(self._flush)
+        return True
+
+    def _send_now(self, data: bytes) -> Tuple[Union[bytes, memoryview], Optional[str]]:
+        """Non-blocking send from the caller's thread (lock held).
+
+        Returns what is left to send and an error description or None.
+        """
+        try:
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return data, None
+        except OSError as exc:
+            return b"", "send failed: %s" % (exc,)
+        return (memoryview(data)[sent:] if sent < len(data) else b""), None
+
+    def write_lines(self, lines: Sequence[bytes]) -> bool:
+        """Send each of ``lines`` followed by ``b"\\n"``, as one :meth:`write`.
+
+        ``lines`` are lines *without* their end-of-line byte (as
+        ``bytes(message)``); they stay together and in order.
+        """
+        if not lines:
+            return not self._closing
+        return self.write(b"\n".join(lines) + b"\n")
+
+    def close(self, reason: str = "", flush: bool = True, timeout: float = 1.0) -> None:
+        """Close the connection; safe from any thread and idempotent.
+
+        Reading stops at once and later writes are dropped. With ``flush``,
+        what is already buffered is sent first, for at most ``timeout``
+        seconds; then the socket is closed and ``connection_lost(conn,
+        reason)`` is called on the reactor thread. Returns without waiting.
+        """
+        with self._lock:
+            if self._closing:
+                return
+            self._closing = True
+            self._close_reason = reason or "closed locally"
+        if self._reactor.in_reactor_thread():
+            self._begin_close(flush, timeout)
+        else:
+            # If the reactor is closed, its stop hook already finished us.
+            self._reactor.add_callback(self._begin_close, flush, timeout)
+
+    def pause_reading(self) -> None:
+        """Stop reading from the socket (back-pressure). Reactor thread only."""
+        self._reading = False
+        self._update_reader()
+
+    def resume_reading(self) -> None:
+        """Read again after :meth:`pause_reading`. Reactor thread only."""
+        self._reading = True
+        self._update_reader()
+
+    def __repr__(self) -> str:
+        return "<Connection %s%s>" % (self.address, " closed" if self._closing else "")
+
+    # ------------------------------------------------------------------
+    # Reactor side
+
+    def _register(self) -> None:
+        if not self._closing:
+            self._update_reader()
+
+    def _update_reader(self) -> None:
+        want = self._reading and not self._closing and not self._finished
+        if want and not self._reader_registered:
+            self._reactor.add_reader(self._sock, self._on_readable)
+            self._reader_registered = True
+        elif not want and self._reader_registered:
+            self._reactor.remove_reader(self._sock)
+            self._reader_registered = False
+
+    def _on_readable(self) -> None:
+        if self._closing:
+            self._update_reader()  # close() was called on another thread
+            return
+        recv = self._sock.recv
+        chunks: List[bytes] = []
+        total = 0
+        lost: Optional[str] = None
+        while total < _READ_BUDGET:
+            try:
+                data = recv(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                lost = "connection error: %s" % (exc,)
+                break
+            if not data:
+                lost = ""
+                break
+            chunks.append(data)
+            total += len(data)
+            if len(data) < _RECV_SIZE:
+                break  # drained: save the recv() that would say EAGAIN
+        if chunks:
+            lines = self._splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            if lines:
+                try:
+                    self._handler.lines_received(self, lines)
+                except Exception:
+                    logger.exception("%s: exception in lines_received", self.address)
+        if lost == "":
+            self._lose("connection closed by peer", flush=True)
+        elif lost is not None:
+            self._lose(lost, flush=False)
+
+    def _lose(self, reason: str, flush: bool) -> None:
+        """The socket failed or the peer hung up. Reactor thread."""
+        with self._lock:
+            if not self._closing:
+                self._closing = True
+                self._close_reason = reason
+        if flush:
+            self._begin_close(True, _EOF_FLUSH_TIMEOUT)
+        else:
+            self._finish()
+
+    def _flush(self) -> None:
+        """Send what the kernel will take; writer callback too. Reactor thread."""
+        if self._finished:
+            return
+        error: Optional[OSError] = None
+        with self._lock:
+            buf = self._wbuf
+            send = self._sock.send
+            while buf:
+                data = buf[0]
+                if len(buf) > 1 and len(data) < _SEND_CHUNK:
+                    data = self._coalesce_head()
+                try:
+                    sent = send(data)
+                except (BlockingIOError, InterruptedError):
+                    break
+                except OSError as exc:
+                    error = exc
+                    break
+                self._wbytes -= sent
+                if sent < len(data):
+                    buf[0] = memoryview(data)[sent:]
+                    break
+                buf.popleft()
+            remaining = self._wbytes
+            self._flush_pending = bool(remaining) and error is None
+            closing = self._closing
+        if error is not None:
+            self._lose("send failed: %s" % (error,), flush=False)
+        elif remaining:
+            if not self._writer_registered:
+                self._reactor.add_writer(self._sock, self._flush)
+                self._writer_registered = True
+        else:
+            if self._writer_registered:
+                self._reactor.remove_writer(self._sock)
+                self._writer_registered = False
+            if closing and self._close_timer is not None:
+                self._finish()
+
+    def _coalesce_head(self) -> bytes:
+        """Join small pieces at the head of the buffer (lock held)."""
+        buf = self._wbuf
+        pieces = [buf.popleft()]
+        size = len(pieces[0])
+        while buf and size + len(buf[0]) <= _SEND_CHUNK:
+            piece = buf.popleft()
+            pieces.append(piece)
+            size += len(piece)
+        data = b"".join(pieces)
+        buf.appendleft(data)
+        return data
+
+    def _begin_close(self, flush: bool, timeout: float) -> None:
+        """Stop reading; flush (bounded) or finish. Reactor thread."""
+        if self._finished:
+            return
+        self._update_reader()
+        if flush and self._wbytes:
+            if self._close_timer is None:
+                self._close_timer = self._reactor.call_later(timeout, self._finish)
+            if not self._flush_pending:
+                self._flush_pending = True
+                self._flush()
+        else:
+            # Deferred, so that connection_lost never runs inside the caller
+            # (for instance inside lines_received).
+            self._reactor.add_callback(self._finish)
+
+    def _finish(self) -> None:
+        """Close the socket and tell the handler, once. Reactor thread."""
+        if self._finished:
+            return
+        self._finished = True
+        with self._lock:
+            self._closing = True
+            reason = self._close_reason
+            self._wbuf.clear()
+            self._wbytes = 0
+            self._flush_pending = False
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        if self._reader_registered:
+            self._reactor.remove_reader(self._sock)
+            self._reader_registered = False
+        if self._writer_registered:
+            self._reactor.remove_writer(self._sock)
+            self._writer_registered = False
+        self._reactor.remove_stop_hook(self._stop_hook)
+        self._sock.close()
+        logger.debug("%s: connection closed: %s", self.address, reason)
+        try:
+            self._handler.connection_lost(self, reason)
+        except Exception:
+            logger.exception("%s: exception in connection_lost", self.address)
+
+    def _on_reactor_stop(self) -> None:
+        """Reactor is stopping: one last non-blocking send, then close."""
+        with self._lock:
+            if not self._closing:
+                self._closing = True
+                self._close_reason = "reactor stopped"
+        if self._wbytes and not self._finished:
+            self._flush()
+        self._finish()
+
+
+class Listener:
+    """A listening TCP socket that accepts connections on the reactor.
+
+    Args:
+        reactor: the reactor that accepts.
+        host: address to bind; ``""`` or ``"0.0.0.0"`` means every IPv4
+            interface, ``"::"`` every IPv6 one; names are resolved (the
+            first address is used).
+        port: port to bind; 0 picks a free one (see :attr:`address`).
+        on_accept: called as ``on_accept(sock, addr)`` on the reactor thread
+            for each new connection. It owns ``sock`` (typically wraps it in a
+            :class:`Connection`).
+        backlog: ``listen()`` backlog.
+
+    May be created on any thread: binding happens in the constructor, so bind
+    errors raise :class:`OSError` to the caller; accepting starts on the
+    reactor.
+    """
+
+    def __init__(self, reactor: Reactor, host: str, port: int,
+                 on_accept: Callable[[socket.socket, Any], Any], backlog: int = 128) -> None:
+        self._reactor = reactor
+        self._on_accept = on_accept
+        if host in ("", "0.0.0.0"):
+            family, sockaddr = socket.AF_INET, ("0.0.0.0", port)
+        else:
+            info = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
+                                      0, socket.AI_PASSIVE)[0]
+            family, sockaddr = info[0], info[4]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(sockaddr)
+            sock.listen(backlog)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        self._sock = sock
+        #: The bound ``(host, port)``, with the real port when 0 was asked.
+        self.address: Tuple[str, int] = sock.getsockname()[:2]
+        self._closed = False
+        self._paused_timer: Optional[TimerHandle] = None
+        self._stop_hook = reactor.add_stop_hook(self._do_close)
+        if reactor.in_reactor_thread():
+            self._register()
+        elif not reactor.add_callback(self._register):
+            self._closed = True
+            sock.close()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
+    def close(self) -> None:
+        """Stop accepting and close the listening socket; any thread, idempotent.
+
+        Already accepted connections are not affected.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if self._reactor.in_reactor_thread():
+            self._do_close()
+        elif not self._reactor.add_callback(self._do_close):
+            self._sock.close()
+
+    def _register(self) -> None:
+        if not self._closed:
+            self._reactor.add_reader(self._sock, self._on_readable)
+
+    def _on_readable(self) -> None:
+        accept = self._sock.accept
+        while True:
+            try:
+                sock, addr = accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except ConnectionAbortedError:
+                continue  # the peer gave up while queued: not our problem
+            except OSError as exc:
+                if exc.errno in _ACCEPT_RESOURCE_ERRORS:
+                    logger.error("listener %s: cannot accept (%s); retrying in %.1f s",
+                                 format_address(self.address), exc, _ACCEPT_RETRY_DELAY)
+                    self._reactor.remove_reader(self._sock)
+                    self._paused_timer = self._reactor.call_later(
+                        _ACCEPT_RETRY_DELAY, self._register)
+                else:
+                    logger.error("listener %s: accept failed: %s",
+                                 format_address(self.address), exc)
+                return
+            try:
+                self._on_accept(sock, addr)
+            except Exception:
+                logger.exception("listener %s: exception in on_accept",
+                                 format_address(self.address))
+                sock.close()
+
+    def _do_close(self) -> None:
+        self._closed = True
+        if self._sock.fileno() == -1:
+            return
+        if self._paused_timer is not None:
+            self._paused_timer.cancel()
+        self._reactor.remove_reader(self._sock)
+        self._reactor.remove_stop_hook(self._stop_hook)
+        self._sock.close()
+
+    def __repr__(self) -> str:
+        return "<Listener %s%s>" % (format_address(self.address),
+                                     " closed" if self._closed else "")
+
+
+class ConnectAttempt:
+    """A connection being opened by :func:`connect`; lets it be cancelled."""
+
+    def __init__(self, reactor: Reactor, host: str, port: int, timeout: Optional[float],
+                 on_done: Callable[[Optional[socket.socket], Optional[BaseException]], Any]
+                 ) -> None:
+        self._reactor = reactor
+        self._host = host
+        self._port = port
+        self._timeout = timeout
+        self._on_done: Optional[Callable[..., Any]] = on_done
+        self._sock: Optional[socket.socket] = None
+        self._addresses: List[Tuple[Any, ...]] = []
+        self._last_error: Optional[BaseException] = None
+        self._timer: Optional[TimerHandle] = None
+        self._stop_hook = reactor.add_stop_hook(
+            self._fail, ConnectionAbortedError("reactor stopped"))
+
+    def cancel(self) -> None:
+        """Abandon the attempt; any thread. ``on_done`` then receives a
+        :class:`ConnectionAbortedError` (unless it was already called)."""
+        self._reactor.add_callback(self._fail, ConnectionAbortedError("connect cancelled"))
+
+    # Reactor thread from here on.
+
+    def _start(self) -> None:
+        if self._on_done is None:
+            return
+        if self._timeout is not None:
+            self._timer = self._reactor.call_later(
+                self._timeout, self._fail,
+                KatcpTimeoutError("connect to %s timed out after %g s"
+                                  % (format_address((self._host, self._port)), self._timeout)))
+        infos = _numeric_addrinfo(self._host, self._port)
+        if infos is not None:
+            self._resolved(infos, None)
+        else:
+            threading.Thread(target=self._resolve, name="katcp-resolve", daemon=True).start()
+
+    def _resolve(self) -> None:
+        """Helper thread: blocking name lookup, then back to the reactor."""
+        try:
+            infos = socket.getaddrinfo(self._host, self._port, socket.AF_UNSPEC,
+                                       socket.SOCK_STREAM)
+        except OSError as exc:
+            self._reactor.add_callback(self._resolved, [], exc)
+        else:
+            self._reactor.add_callback(self._resolved, infos, None)
+
+    def _resolved(self, infos: List[Tuple[Any, ...]], error: Optional[BaseException]) -> None:
+        if self._on_done is None:
+            return
+        if error is not None:
+            self._fail(error)
+            return
+        self._addresses = [(info[0], info[4]) for info in infos]
+        self._try_next()
+
+    def _try_next(self) -> None:
+        while self._addresses:
+            family, sockaddr = self._addresses.pop(0)
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setblocking(False)
+            err = sock.connect_ex(sockaddr)
+            if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
+                self._sock = sock
+                self._reactor.add_writer(sock, self._on_writable)
+                return
+            sock.close()
+            self._last_error = OSError(err, os.strerror(err))
+        self._fail(self._last_error or OSError("no address for %s" % self._host))
+
+    def _on_writable(self) -> None:
+        sock = self._sock
+        assert sock is not None
+        self._reactor.remove_writer(sock)
+        self._sock = None
+        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if err:
+            sock.close()
+            self._last_error = OSError(err, os.strerror(err))
+            self._try_next()
+        else:
+            self._done(sock, None)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._sock is not None:
+            self._reactor.remove_writer(self._sock)
+            self._sock.close()
+            self._sock = None
+        self._done(None, exc)
+
+    def _done(self, sock: Optional[socket.socket], exc: Optional[BaseException]) -> None:
+        on_done, self._on_done = self._on_done, None
+        if on_done is None:
+            if sock is not None:
+                sock.close()
+            return
+        self._addresses = []
+        if self._timer is not None:
+            self._timer.cancel()
+        self._reactor.remove_stop_hook(self._stop_hook)
+        try:
+            on_done(sock, exc)
+        except Exception:
+            logger.exception("exception in connect callback %r", on_done)
+
+
+def _numeric_addrinfo(host: str, port: int) -> Optional[List[Tuple[Any, ...]]]:
+    """getaddrinfo() for a numeric host without any lookup; None for a name."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except (OSError, ValueError):
+            continue
+        sockaddr: Tuple[Any, ...] = (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+        return [(family, socket.SOCK_STREAM, 0, "", sockaddr)]
+    return None
+
+
+def connect(reactor: Reactor, host: str, port: int, timeout: Optional[float],
+            on_done: Callable[[Optional[socket.socket], Optional[BaseException]], Any]
+            ) -> ConnectAttempt:
+    """Open a TCP connection without blocking the reactor.
+
+    Any thread. ``on_done(sock, None)`` (a connected, non-blocking socket that
+    the callee now owns) or ``on_done(None, exc)`` is called exactly once on
+    the reactor thread. ``exc`` is :class:`~katcp_sync.errors.KatcpTimeoutError`
+    after ``timeout`` seconds (``None``: no limit), an :class:`OSError` such
+    as :class:`ConnectionRefusedError`, or :class:`ConnectionAbortedError` if
+    cancelled or the reactor stopped. Numeric addresses connect at once;
+    names are resolved in a short-lived helper thread so the reactor never
+    blocks on DNS. Every address of a name is tried in turn.
+
+    Returns:
+        a :class:`ConnectAttempt` whose ``cancel()`` abandons the attempt.
+    """
+    attempt = ConnectAttempt(reactor, host, port, timeout, on_done)
+    if reactor.in_reactor_thread():
+        attempt._start()
+    else:
+        reactor.add_callback(attempt._start)
+    return attempt
