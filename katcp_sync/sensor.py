@@ -1,0 +1,439 @@
+"""Sensors: named, typed values with a status and a timestamp (spec section 7).
+
+A :class:`Sensor` holds its current :class:`Reading` -- a ``(timestamp,
+status, value)`` triple -- and a list of observers. Setting a value replaces
+the reading with a new immutable tuple in a single store, so a reader on any
+thread sees one whole reading, never parts of two, without taking a lock.
+Then every observer's ``update(sensor, reading)`` is called on the setting
+thread, with no lock held: an observer may set sensors, attach or detach.
+
+The per-sensor lock only serialises changes to the observer list, which is
+an immutable tuple replaced on each change (copy on write), so notifying
+iterates over a snapshot while other threads attach and detach.
+
+Observers of a sensor set concurrently from several threads are called
+concurrently, and may see the readings in a different order than the
+sensor stored them: compare ``reading.timestamp`` or call :meth:`Sensor.read`
+if the latest value matters. (katcp-python's contract: updates are
+thread-safe provided the observers are.)
+
+Values are checked by :meth:`Sensor.set_value` with the sensor's kattype:
+the Python type for every sensor type, membership for discrete sensors.
+Integer and float ``params`` ranges are *not* enforced, as in katcp-python:
+spec 7.2 makes them informational (clients must accept values outside them)
+and leaves the status to the device.
+"""
+
+import logging
+import re
+import threading
+import time
+from collections import namedtuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+from katcp_sync.errors import KatcpValueError
+from katcp_sync.kattypes import (
+    Address,
+    Bool,
+    Discrete,
+    Float,
+    Int,
+    KatcpType,
+    Lru,
+    Str,
+    Timestamp,
+)
+from katcp_sync.protocol import DEFAULT_KATCP_MAJOR
+
+__all__ = ["Reading", "Sensor"]
+
+logger = logging.getLogger(__name__)
+
+#: A sensor reading: timestamp (float seconds), status (``Sensor.NOMINAL``...)
+#: and value (of the sensor's type).
+Reading = namedtuple("Reading", "timestamp status value")
+
+# Spec 7: "a-z A-Z 0-9 . - _" only.
+_SENSOR_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+\Z")
+
+_NO_PARAMS: Tuple[Any, ...] = ()
+
+
+class _FactoryOrAccessor:
+    """A name that is a factory classmethod on the class and a method on instances.
+
+    katcp-python's ``Sensor.timestamp(name, ...)`` creates a timestamp sensor,
+    while ``sensor.timestamp()`` reads the timestamp of its current reading,
+    next to ``value()`` and ``status()``.
+    """
+
+    def __init__(self, factory: Any, accessor: Any) -> None:
+        self._factory = factory
+        self._accessor = accessor
+        self.__doc__ = "%s\n\nOn an instance: %s" % (factory.__doc__, accessor.__doc__)
+
+    def __get__(self, instance: Any, owner: type) -> Any:
+        if instance is None:
+            return self._factory.__get__(owner, type(owner))
+        return self._accessor.__get__(instance, owner)
+
+
+class Sensor:
+    """A KATCP sensor.
+
+    Args:
+        sensor_type: one of the type constants (``Sensor.INTEGER`` ...
+            ``Sensor.ADDRESS``) or a shortcut ``int``, ``float``, ``str``,
+            ``bool``.
+        name: the sensor name; only ``a-z A-Z 0-9 . - _`` (spec 7).
+        description: one-line description; generated when ``None``.
+        units: units of the value (``None`` or ``""``: none). Timestamp
+            sensors take none (their unit is fixed by the protocol).
+        params: integer/float: ``[min, max]`` or ``[nominal-min, nominal-max,
+            warn-min, warn-max]`` (spec 7.2, informational; not enforced);
+            discrete: the allowed values (required); other types: none.
+        default: initial value; by type 0, 0.0, ``False``, ``LRU_NOMINAL``,
+            the first discrete value, ``""``, 0.0, ``Address.NULL``. A numeric
+            default of 0 outside ``[params[0], params[1]]`` becomes ``params[0]``.
+        initial_status: initial status (``None``: ``Sensor.UNKNOWN``).
+
+    Raises:
+        ValueError: bad name, type, params, units or status.
+        KatcpTypeError: ``default`` has the wrong type.
+
+    All methods may be called from any thread.
+    """
+
+    # Define the constants before the factory classmethods named int, float,
+    # ... would shadow the builtins in this class body.
+    INTEGER, FLOAT, BOOLEAN, LRU, DISCRETE, STRING, TIMESTAMP, ADDRESS = range(8)
+
+    #: Sensor type -> (kattype class, default value).
+    SENSOR_TYPES: Dict[int, Tuple[type, Any]] = {
+        INTEGER: (Int, 0),
+        FLOAT: (Float, 0.0),
+        BOOLEAN: (Bool, False),
+        LRU: (Lru, Lru.LRU_NOMINAL),
+        DISCRETE: (Discrete, None),  # the first allowed value
+        STRING: (Str, ""),
+        TIMESTAMP: (Timestamp, 0.0),
+        ADDRESS: (Address, Address.NULL),
+    }
+
+    #: Python types accepted as sensor types.
+    SENSOR_SHORTCUTS = {int: INTEGER, float: FLOAT, str: STRING, bool: BOOLEAN}
+
+    #: KATCP type name (``"integer"``...) -> sensor type.
+    SENSOR_TYPE_LOOKUP = {kattype.name: stype for stype, (kattype, _) in SENSOR_TYPES.items()}
+
+    UNKNOWN, NOMINAL, WARN, ERROR, FAILURE, UNREACHABLE, INACTIVE = range(7)
+
+    #: Status -> name (spec Table 8).
+    STATUSES = {
+        UNKNOWN: "unknown",
+        NOMINAL: "nominal",
+        WARN: "warn",
+        ERROR: "error",
+        FAILURE: "failure",
+        UNREACHABLE: "unreachable",
+        INACTIVE: "inactive",
+    }
+    #: Status name -> status.
+    STATUS_NAMES = {name: status for status, name in STATUSES.items()}
+    #: Status -> name as ``bytes``, as on the wire.
+    STATUSES_RAW = {status: name.encode("ascii") for status, name in STATUSES.items()}
+    #: Wire status name (``bytes``) -> status.
+    STATUS_NAMES_RAW = {name: status for status, name in STATUSES_RAW.items()}
+
+    LRU_NOMINAL, LRU_ERROR = Lru.LRU_NOMINAL, Lru.LRU_ERROR
+    LRU_VALUES = Lru.LRU_VALUES
+    LRU_CONSTANTS = Lru.LRU_CONSTANTS
+
+    #: Kattype that formats and parses reading timestamps.
+    TIMESTAMP_TYPE = Timestamp()
+
+    def __init__(self, sensor_type: Any, name: str, description: Optional[str] = None,
+                 units: Optional[str] = None, params: Optional[Sequence[Any]] = None,
+                 default: Any = None, initial_status: Optional[int] = None) -> None:
+        if not isinstance(name, str) or not _SENSOR_NAME_RE.match(name):
+            raise ValueError("Invalid sensor name %r: use only the characters "
+                             "a-z A-Z 0-9 . - _ (KATCP spec section 7)." % (name,))
+        sensor_type = self.SENSOR_SHORTCUTS.get(sensor_type, sensor_type)
+        if sensor_type not in self.SENSOR_TYPES:
+            raise ValueError("Invalid sensor type %r for sensor %r: use Sensor.INTEGER ... "
+                             "Sensor.ADDRESS or int, float, str, bool." % (sensor_type, name))
+        units = units or ""
+        params = list(params) if params else []
+        if initial_status is None:
+            initial_status = self.UNKNOWN
+        if initial_status not in self.STATUSES:
+            raise ValueError("Invalid initial status %r for sensor %r." % (initial_status, name))
+
+        kattype_class, type_default = self.SENSOR_TYPES[sensor_type]
+        if sensor_type in (self.INTEGER, self.FLOAT):
+            if len(params) not in (0, 2, 4):
+                raise ValueError("Sensor %r: numeric params are [min, max] or "
+                                 "[min, max, warn-min, warn-max], got %r." % (name, params))
+            if params and not params[0] <= type_default <= params[1]:
+                type_default = params[0]
+            kattype = kattype_class()
+        elif sensor_type == self.DISCRETE:
+            if not params:
+                raise ValueError("Discrete sensor %r needs its allowed values as params."
+                                 % (name,))
+            kattype = kattype_class(params)
+            params = kattype.values  # bytes values decoded to str
+            type_default = params[0]
+        else:
+            if params:
+                raise ValueError("Sensor %r: %s sensors take no params, got %r."
+                                 % (name, kattype_class.name, params))
+            if sensor_type == self.TIMESTAMP and units:
+                raise ValueError("Sensor %r: timestamp sensors take no units (the protocol "
+                                 "fixes them: seconds, or milliseconds before v5)." % (name,))
+            kattype = kattype_class()
+        if default is None:
+            default = type_default
+        else:
+            kattype.check(default)
+
+        self._kattype: KatcpType = kattype
+        self._sensor_type = sensor_type
+        self.name = name
+        #: KATCP type name, e.g. ``"float"``; ``type`` is an alias.
+        self.stype = self.type = kattype.name
+        self.units = units
+        self.params = params
+        #: Params as ``#sensor-list`` sends them (list of ``bytes``).
+        self.formatted_params = [kattype.pack(p, nocheck=True) for p in params]
+        if description is None:
+            description = "%s sensor %r %s" % (
+                self.stype.capitalize(), name,
+                "in unit " + units if units else "with no unit")
+        self.description = description
+
+        # The lock guards only the observer tuple; see the module docstring.
+        self._lock = threading.Lock()
+        self._observers: Tuple[Any, ...] = ()
+        self._reading = Reading(time.time(), initial_status, default)
+
+    def __repr__(self) -> str:
+        return "<%s %s %r>" % (type(self).__name__, self.stype, self.name)
+
+    # -- factories (katcp-python signatures) --------------------------------
+
+    @classmethod
+    def integer(cls, name: str, description: Optional[str] = None, unit: str = "",
+                params: Optional[Sequence[int]] = None, default: Optional[int] = None,
+                initial_status: Optional[int] = None) -> "Sensor":
+        """Create an integer sensor; ``params`` is ``[min, max]`` (informational)."""
+        return cls(cls.INTEGER, name, description, unit, params, default, initial_status)
+
+    @classmethod
+    def float(cls, name: str, description: Optional[str] = None, unit: str = "",
+              params: Optional[Sequence[float]] = None, default: Optional[float] = None,
+              initial_status: Optional[int] = None) -> "Sensor":
+        """Create a float sensor; ``params`` is ``[min, max]`` (informational)."""
+        return cls(cls.FLOAT, name, description, unit, params, default, initial_status)
+
+    @classmethod
+    def boolean(cls, name: str, description: Optional[str] = None, unit: str = "",
+                default: Optional[bool] = None, initial_status: Optional[int] = None) -> "Sensor":
+        """Create a boolean sensor."""
+        return cls(cls.BOOLEAN, name, description, unit, None, default, initial_status)
+
+    @classmethod
+    def lru(cls, name: str, description: Optional[str] = None, unit: str = "",
+            default: Optional[int] = None, initial_status: Optional[int] = None) -> "Sensor":
+        """Create an lru sensor (deprecated in KATCP v5: prefer boolean)."""
+        return cls(cls.LRU, name, description, unit, None, default, initial_status)
+
+    @classmethod
+    def string(cls, name: str, description: Optional[str] = None, unit: str = "",
+               default: Optional[str] = None, initial_status: Optional[int] = None) -> "Sensor":
+        """Create a string sensor."""
+        return cls(cls.STRING, name, description, unit, None, default, initial_status)
+
+    @classmethod
+    def discrete(cls, name: str, description: Optional[str] = None, unit: str = "",
+                 params: Optional[Sequence[str]] = None, default: Optional[str] = None,
+                 initial_status: Optional[int] = None) -> "Sensor":
+        """Create a discrete sensor; ``params`` lists the allowed values."""
+        return cls(cls.DISCRETE, name, description, unit, params, default, initial_status)
+
+    def _timestamp_factory(cls, name: str, description: Optional[str] = None, unit: str = "",
+                           default: Optional[float] = None,
+                           initial_status: Optional[int] = None) -> "Sensor":
+        """Create a timestamp sensor (value in seconds since the Unix epoch)."""
+        return cls(cls.TIMESTAMP, name, description, unit, None, default, initial_status)
+
+    @classmethod
+    def address(cls, name: str, description: Optional[str] = None, unit: str = "",
+                default: Optional[Tuple[str, Optional[int]]] = None,
+                initial_status: Optional[int] = None) -> "Sensor":
+        """Create an address sensor; the value is ``(host, port or None)``."""
+        return cls(cls.ADDRESS, name, description, unit, None, default, initial_status)
+
+    # -- observers ------------------------------------------------------------
+
+    def attach(self, observer: Any) -> None:
+        """Call ``observer.update(sensor, reading)`` on every later set.
+
+        Attaching the same observer twice has no further effect.
+        """
+        with self._lock:
+            if observer not in self._observers:
+                self._observers = self._observers + (observer,)
+
+    def detach(self, observer: Any) -> None:
+        """Stop notifying ``observer``; no error if it is not attached.
+
+        A notification already in progress on another thread may still reach it.
+        """
+        with self._lock:
+            self._observers = tuple(o for o in self._observers if o is not observer)
+
+    def notify(self, reading: Reading) -> None:
+        """Call ``update(self, reading)`` on every observer, on this thread.
+
+        An observer that raises is logged with its traceback; the others are
+        still called.
+        """
+        for observer in self._observers:
+            try:
+                observer.update(self, reading)
+            except Exception:
+                logger.exception("Observer %r of sensor %r raised", observer, self.name)
+
+    # -- setting and reading --------------------------------------------------
+
+    def set(self, timestamp: float, status: int, value: Any) -> None:
+        """Store a reading without checking it, then notify the observers.
+
+        Args:
+            timestamp: seconds since the Unix epoch.
+            status: a status constant (``Sensor.NOMINAL`` ...).
+            value: a value of the sensor's type.
+        """
+        # A single store of an immutable tuple: atomic, no lock needed.
+        self._reading = reading = Reading(timestamp, status, value)
+        self.notify(reading)
+
+    def set_value(self, value: Any, status: Optional[int] = None,
+                  timestamp: Optional[float] = None) -> None:
+        """Check a value, then set it (see :meth:`set`).
+
+        Args:
+            value: the new value.
+            status: ``None`` for ``Sensor.NOMINAL``.
+            timestamp: ``None`` for ``time.time()``.
+
+        Raises:
+            KatcpTypeError: the value has the wrong Python type.
+            KatcpValueError: the value is not allowed (discrete set, lru),
+                or the status is not a status constant.
+        """
+        self._kattype.check(value)
+        if status is None:
+            status = self.NOMINAL
+        elif status not in self.STATUSES:
+            raise KatcpValueError("Invalid status %r for sensor %r: use Sensor.UNKNOWN ... "
+                                  "Sensor.INACTIVE." % (status, self.name))
+        if timestamp is None:
+            timestamp = time.time()
+        self.set(timestamp, status, value)
+
+    def read(self) -> Reading:
+        """Return the current :class:`Reading` (one consistent triple)."""
+        return self._reading
+
+    def value(self) -> Any:
+        """Return the current value."""
+        return self._reading.value
+
+    def status(self) -> int:
+        """Return the current status constant."""
+        return self._reading.status
+
+    def _reading_timestamp(self) -> float:
+        """Return the timestamp of the current reading (seconds)."""
+        return self._reading.timestamp
+
+    #: ``Sensor.timestamp(name, ...)`` creates a timestamp sensor (katcp-python);
+    #: ``sensor.timestamp()`` returns the current reading's timestamp.
+    timestamp = _FactoryOrAccessor(_timestamp_factory, _reading_timestamp)
+
+    # -- wire formats ---------------------------------------------------------
+
+    def format_reading(self, reading: Optional[Reading] = None,
+                       major: int = DEFAULT_KATCP_MAJOR) -> Tuple[bytes, bytes, bytes]:
+        """Format a reading as ``#sensor-status``/``#sensor-value`` arguments.
+
+        Args:
+            reading: a reading of this sensor (``None``: the current one).
+            major: KATCP major version (timestamps: seconds from v5,
+                milliseconds before).
+
+        Returns:
+            ``(timestamp, status, value)`` as ``bytes``.
+        """
+        timestamp, status, value = self._reading if reading is None else reading
+        return (self.TIMESTAMP_TYPE.encode(timestamp, major),
+                self.STATUSES_RAW[status],
+                self._kattype.encode(value, major))
+
+    def read_formatted(self, major: int = DEFAULT_KATCP_MAJOR) -> Tuple[bytes, bytes, bytes]:
+        """Format the current reading; see :meth:`format_reading`."""
+        return self.format_reading(None, major)
+
+    def parse_value(self, raw_value: Union[bytes, str], major: int = DEFAULT_KATCP_MAJOR) -> Any:
+        """Parse a formatted value of this sensor's type.
+
+        Raises:
+            KatcpValueError: the value does not parse or is not allowed.
+        """
+        return self._kattype.unpack(raw_value, major)
+
+    def set_formatted(self, raw_timestamp: bytes, raw_status: bytes, raw_value: bytes,
+                      major: int = DEFAULT_KATCP_MAJOR) -> None:
+        """Parse a formatted reading (as from ``#sensor-status``) and :meth:`set` it.
+
+        Raises:
+            KatcpValueError: a part does not parse.
+        """
+        timestamp = self.TIMESTAMP_TYPE.unpack(raw_timestamp, major)
+        if isinstance(raw_status, str):
+            raw_status = raw_status.encode("ascii", "replace")
+        try:
+            status = self.STATUS_NAMES_RAW[raw_status]
+        except KeyError:
+            raise KatcpValueError("Invalid sensor status %r for sensor %r." %
+                                  (raw_status, self.name)) from None
+        self.set(timestamp, status, self.parse_value(raw_value, major))
+
+    @classmethod
+    def parse_type(cls, type_string: Union[str, bytes]) -> int:
+        """Return the sensor type constant of a KATCP type name (``"integer"``...).
+
+        Raises:
+            KatcpValueError: unknown type name.
+        """
+        if isinstance(type_string, bytes):
+            type_string = type_string.decode("ascii", "replace")
+        try:
+            return cls.SENSOR_TYPE_LOOKUP[type_string]
+        except KeyError:
+            raise KatcpValueError("Invalid sensor type string %r." % (type_string,)) from None
+
+    @classmethod
+    def parse_params(cls, sensor_type: int, formatted_params: Sequence[bytes],
+                     major: int = DEFAULT_KATCP_MAJOR) -> List[Any]:
+        """Parse ``#sensor-list`` params of a sensor type into Python values.
+
+        Raises:
+            KatcpValueError: a param does not parse.
+        """
+        kattype_class, _ = cls.SENSOR_TYPES[sensor_type]
+        kattype = kattype_class(_NO_PARAMS) if sensor_type == cls.DISCRETE else kattype_class()
+        return [kattype.decode(p.encode() if isinstance(p, str) else p, major)
+                for p in formatted_params]
