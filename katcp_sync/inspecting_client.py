@@ -1,0 +1,381 @@
+"""Keep a local model of a device's requests and sensors in step with it.
+
+:class:`InspectingClient` wraps a :class:`~katcp_sync.client.DeviceClient`.
+Whenever the client becomes "connected" (its protocol is known) and
+whenever the device sends ``#interface-changed``, it *inspects* the device:
+``?help``, ``?sensor-list`` and, when the device advertises flag ``T``,
+``?request-timeout-hint`` are sent together (pipelined). From their informs
+it builds a :class:`DeviceModel` and hands it to the owner's ``on_model``
+hook, which may return a future (e.g. for re-applying sampling strategies);
+once that future is done the state becomes ``synced``.
+
+Theory of operation
+-------------------
+Nothing here blocks and no thread is created: the sync is a chain of
+``concurrent.futures`` done-callbacks, which run on the client's reactor
+thread. That is what lets hundreds of resources share one reactor. Each
+sync round gets a *generation* number; a disconnect or a newer
+``#interface-changed`` bumps it, and the callbacks of an older round see
+that they are stale and do nothing. A failed round is retried after an
+exponentially growing, jittered delay (reactor timer) while connected.
+
+States are plain strings: ``"disconnected"``, ``"syncing"``, ``"synced"``.
+Threads may wait for a state with :meth:`InspectingClient.until_state`
+(a :class:`threading.Condition` with a bounded timeout).
+"""
+
+import concurrent.futures
+import logging
+import random
+import threading
+import time
+from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+
+from katcp_sync.errors import KATCPResourceInactive, KatcpTimeoutError
+
+__all__ = [
+    "DISCONNECTED",
+    "SYNCING",
+    "SYNCED",
+    "STATES",
+    "RequestInfo",
+    "SensorInfo",
+    "DeviceModel",
+    "InspectingClient",
+    "all_done",
+    "chain_future",
+]
+
+DISCONNECTED = "disconnected"
+SYNCING = "syncing"
+SYNCED = "synced"
+#: Every state a resource can be in, in the order they are reached.
+STATES = (DISCONNECTED, SYNCING, SYNCED)
+
+logger = logging.getLogger(__name__)
+
+
+class RequestInfo(NamedTuple):
+    """What the device told us about one request.
+
+    Attributes:
+        name: the KATCP request name (e.g. ``"pick-fruit"``).
+        description: the ``#help`` text.
+        timeout_hint: ``?request-timeout-hint`` in seconds, or ``None``.
+    """
+
+    name: str
+    description: str
+    timeout_hint: Optional[float]
+
+
+class SensorInfo(NamedTuple):
+    """One ``#sensor-list`` inform, decoded to text.
+
+    Attributes:
+        name, description, units, type: as on the wire (type e.g. ``"float"``).
+        params: the type parameters (``list[str]``), e.g. discrete values.
+    """
+
+    name: str
+    description: str
+    units: str
+    type: str
+    params: Tuple[str, ...]
+
+
+class DeviceModel(NamedTuple):
+    """The inspected interface of a device: ``{name: info}`` for each kind."""
+
+    requests: Dict[str, RequestInfo]
+    sensors: Dict[str, SensorInfo]
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", errors="replace")
+
+
+def chain_future(source: concurrent.futures.Future, convert: Callable) -> concurrent.futures.Future:
+    """Return a future resolved with ``convert(source.result())``.
+
+    An exception from ``source`` (or raised by ``convert``) is passed on.
+    ``convert`` runs on the thread that completes ``source``.
+    """
+    target: concurrent.futures.Future = concurrent.futures.Future()
+
+    def done(fut: concurrent.futures.Future) -> None:
+        try:
+            target.set_result(convert(fut.result()))
+        except BaseException as exc:  # passed on to whoever waits on target
+            target.set_exception(exc)
+
+    source.add_done_callback(done)
+    return target
+
+
+def all_done(futures: Iterable[concurrent.futures.Future]) -> concurrent.futures.Future:
+    """Return a future that completes (with ``None``) once every future is done.
+
+    It never fails: the caller inspects the individual futures. Unlike
+    :func:`concurrent.futures.wait` it does not block.
+    """
+    futures = list(futures)
+    result: concurrent.futures.Future = concurrent.futures.Future()
+    remaining = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_fut: concurrent.futures.Future) -> None:
+        with lock:
+            remaining[0] -= 1
+            last = remaining[0] == 0
+        if last:
+            result.set_result(None)
+
+    if not futures:
+        result.set_result(None)
+    for fut in futures:
+        fut.add_done_callback(one_done)
+    return result
+
+
+def wait_future(future: concurrent.futures.Future, timeout: Optional[float], what: str):
+    """Block until ``future`` is done and return its result.
+
+    Raises:
+        KatcpTimeoutError: not done within ``timeout`` seconds (``None``:
+            wait for as long as it takes).
+        Exception: whatever the future failed with.
+    """
+    try:
+        return future.result(timeout)
+    except concurrent.futures.TimeoutError:
+        raise KatcpTimeoutError("%s timed out after %s s" % (what, timeout)) from None
+
+
+class InspectingClient:
+    """A device client plus a synced model of the device's interface.
+
+    Args:
+        client: a not-yet-started :class:`~katcp_sync.client.DeviceClient`.
+        on_model: called as ``on_model(model)`` on the reactor thread after
+            every successful inspection. It may return a future; the state
+            becomes ``synced`` once that future is done. Must not block.
+        sync_timeout: timeout in seconds of each inspection request.
+        retry_delay: first retry delay after a failed inspection (doubles
+            up to ``max_retry_delay``).
+        name: used in log messages.
+
+    All public methods may be called from any thread.
+    """
+
+    def __init__(
+        self,
+        client,
+        on_model: Callable[[DeviceModel], Optional[concurrent.futures.Future]],
+        sync_timeout: float = 20.0,
+        retry_delay: float = 0.5,
+        max_retry_delay: float = 30.0,
+        name: str = "",
+    ) -> None:
+        self.client = client
+        self._on_model = on_model
+        self._sync_timeout = sync_timeout
+        self._retry_delay = retry_delay
+        self._max_retry_delay = max_retry_delay
+        self._name = name
+        self._cond = threading.Condition()
+        self._state = DISCONNECTED
+        self._generation = 0
+        self._failures = 0
+        self._stopped = False
+        self._retry_handle = None
+        self.model = DeviceModel({}, {})
+        client.add_connected_callback(self._connected)
+        client.add_disconnected_callback(self._disconnected)
+        client.add_inform_callback("interface-changed", self._interface_changed)
+        client.add_inform_callback("device-changed", self._interface_changed)
+
+    # -- state ---------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """The current state: ``"disconnected"``, ``"syncing"`` or ``"synced"``."""
+        return self._state
+
+    def _set_state(self, generation: Optional[int], state: str) -> bool:
+        """Move to ``state`` unless ``generation`` is stale; True if moved."""
+        with self._cond:
+            if generation is not None and generation != self._generation:
+                return False
+            self._state = state
+            self._cond.notify_all()
+        return True
+
+    def until_state(self, state: str, timeout: Optional[float] = None) -> None:
+        """Block until the state is ``state``.
+
+        Raises:
+            ValueError: ``state`` is not one of :data:`STATES`.
+            KatcpTimeoutError: not reached within ``timeout`` seconds.
+            KATCPResourceInactive: the client was stopped while waiting
+                (unless waiting for ``"disconnected"``).
+        """
+        if state not in STATES:
+            raise ValueError("unknown state %r (expected one of %s)" % (state, ", ".join(STATES)))
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._state != state:
+                if self._stopped and state != DISCONNECTED:
+                    raise KATCPResourceInactive("%s was stopped while waiting for %r" % (self._name, state))
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise KatcpTimeoutError(
+                        "%s: state still %r, not %r, after %s s" % (self._name, self._state, state, timeout)
+                    )
+                self._cond.wait(remaining)
+
+    def until_not_state(self, state: str, timeout: Optional[float] = None) -> None:
+        """Block until the state is anything but ``state`` (same errors as :meth:`until_state`)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            while self._state == state and not self._stopped:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise KatcpTimeoutError("%s: state still %r after %s s" % (self._name, state, timeout))
+                self._cond.wait(remaining)
+
+    # -- life cycle ----------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the client; syncing begins once its protocol is known."""
+        self.client.start()
+
+    def stop(self) -> None:
+        """Stop the client and abandon any sync in progress. Idempotent."""
+        with self._cond:
+            self._stopped = True
+            self._generation += 1
+            handle, self._retry_handle = self._retry_handle, None
+            self._state = DISCONNECTED
+            self._cond.notify_all()
+        if handle is not None:
+            handle.cancel()
+        self.client.stop()
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait for the client's threads to end after :meth:`stop`."""
+        self.client.join(timeout)
+
+    # -- client callbacks (reactor thread) -------------------------------------
+
+    def _connected(self) -> None:
+        self.resync()
+
+    def _disconnected(self) -> None:
+        with self._cond:
+            self._generation += 1
+            self._failures = 0
+            self._state = DISCONNECTED
+            self._cond.notify_all()
+
+    def _interface_changed(self, msg) -> None:
+        logger.debug("%s: #%s %r, re-inspecting", self._name, msg.name, msg.arguments)
+        if msg.name == "device-changed":
+            logger.warning("%s: device sent deprecated #device-changed", self._name)
+        self.resync()
+
+    # -- syncing -------------------------------------------------------------
+
+    def resync(self) -> None:
+        """Start a new inspection round now (abandoning any round in progress).
+
+        Does nothing while disconnected or stopped. Never blocks.
+        """
+        with self._cond:
+            if self._stopped or not self.client.is_connected():
+                return
+            self._generation += 1
+            generation = self._generation
+            self._state = SYNCING
+            self._cond.notify_all()
+        from katcp_sync.message import Message  # late: keeps this module importable alone
+
+        names = ["help", "sensor-list"]
+        if getattr(self.client.protocol_flags, "request_timeout_hints", False):
+            names.append("request-timeout-hint")
+        futures = {}
+        for name in names:
+            try:
+                futures[name] = self.client.future_request(Message.request(name), timeout=self._sync_timeout)
+            except Exception as exc:  # e.g. disconnected in between: treat as a failed round
+                failed: concurrent.futures.Future = concurrent.futures.Future()
+                failed.set_exception(exc)
+                futures[name] = failed
+        all_done(futures.values()).add_done_callback(lambda _f: self._inspected(generation, futures))
+
+    def _inspected(self, generation: int, futures: Dict[str, concurrent.futures.Future]) -> None:
+        if generation != self._generation:
+            return
+        try:
+            model = self._build_model(futures)
+        except Exception as exc:
+            self._retry_later(generation, exc)
+            return
+        self.model = model
+        try:
+            extra = self._on_model(model)
+        except Exception:
+            logger.exception("%s: error applying inspected model", self._name)
+            extra = None
+        if extra is None:
+            self._synced(generation)
+        else:
+            extra.add_done_callback(lambda _f: self._synced(generation))
+
+    def _synced(self, generation: int) -> None:
+        if self._set_state(generation, SYNCED):
+            self._failures = 0
+            logger.debug("%s: synced", self._name)
+
+    def _retry_later(self, generation: int, exc: BaseException) -> None:
+        with self._cond:
+            if generation != self._generation or self._stopped:
+                return
+            self._failures += 1
+            delay = min(self._max_retry_delay, self._retry_delay * 2 ** (self._failures - 1))
+            delay *= random.uniform(0.5, 1.0)
+            logger.warning("%s: inspection failed (%s); retrying in %.2f s", self._name, exc, delay)
+            self._retry_handle = self.client.reactor.call_later(delay, self._retry, generation)
+
+    def _retry(self, generation: int) -> None:
+        if generation == self._generation:
+            self.resync()
+
+    @staticmethod
+    def _replies(futures: Dict[str, concurrent.futures.Future], name: str) -> List:
+        """The informs of a successful request, raising on any failure."""
+        reply, informs = futures[name].result()
+        if not reply.reply_ok():
+            raise RuntimeError("?%s failed: %r" % (name, [_text(a) for a in reply.arguments]))
+        return informs
+
+    @classmethod
+    def _build_model(cls, futures: Dict[str, concurrent.futures.Future]) -> DeviceModel:
+        hints: Dict[str, float] = {}
+        if "request-timeout-hint" in futures:
+            for inform in cls._replies(futures, "request-timeout-hint"):
+                name, hint = _text(inform.arguments[0]), float(inform.arguments[1])
+                if hint > 0:
+                    hints[name] = hint
+        requests = {}
+        for inform in cls._replies(futures, "help"):
+            name = _text(inform.arguments[0])
+            description = _text(inform.arguments[1]) if len(inform.arguments) > 1 else ""
+            requests[name] = RequestInfo(name, description, hints.get(name))
+        sensors = {}
+        for inform in cls._replies(futures, "sensor-list"):
+            args = [_text(a) for a in inform.arguments]
+            if len(args) < 4:
+                raise ValueError("short #sensor-list inform: %r" % (args,))
+            sensors[args[0]] = SensorInfo(args[0], args[1], args[2], args[3], tuple(args[4:]))
+        return DeviceModel(requests, sensors)

@@ -1,0 +1,581 @@
+"""The high-level client: one KATCP device as an object with ``req`` and ``sensor``.
+
+:class:`KATCPClientResource` connects to a device, inspects it (see
+:mod:`katcp_sync.inspecting_client`) and presents its requests as methods
+(``client.req.add(3, 6)``) and its sensors as objects
+(``client.sensor.fruit_result``). Names have ``.`` and ``-`` mapped to
+``_``; the objects keep the original names.
+
+Everything blocks by default and may be called from any thread except the
+reactor thread (where blocking would deadlock; listeners run there). Where
+work should overlap, ``client.req.pick_fruit.future()`` returns a
+:class:`concurrent.futures.Future`. There is no event loop to run: the
+reactor is a background thread that :meth:`KATCPClientResource.start`
+starts and :meth:`KATCPClientResource.stop` ends.
+
+Sampling strategies and listeners you set are remembered: they are
+re-applied after a reconnect and after every re-sync (``#interface-changed``),
+and applied when a sensor that did not exist yet appears.
+"""
+
+import concurrent.futures
+import logging
+import re
+import threading
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+
+from katcp_sync.errors import KatcpClientError, KATCPResourceInactive, KATCPSensorError, SensorTimeoutError
+from katcp_sync.inspecting_client import (
+    DISCONNECTED, SYNCED, DeviceModel, InspectingClient, all_done, chain_future, wait_future,
+)
+from katcp_sync.message import Message
+from katcp_sync.sensor import Sensor
+from katcp_sync.resource_base import (
+    AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensor, KATCPSensorReading,
+    SensorResultTuple, StrategyLike, escape_name, normalize_strategy_parameters,
+)
+
+__all__ = ["KATCPClientResource", "DEFAULT_REQUEST_TIMEOUT"]
+
+logger = logging.getLogger(__name__)
+
+#: Request timeout in seconds when neither the caller nor the device gives one.
+DEFAULT_REQUEST_TIMEOUT = 5.0
+#: Extra time a blocking call waits beyond the request's own timeout, so that
+#: the client's timeout (a clear KatcpTimeoutError) always fires first.
+_WAIT_MARGIN = 2.0
+_NO_STRATEGY = ("none",)
+
+
+def _value_parser(type_name: str, major: int) -> Callable[[bytes], Any]:
+    """Return a function converting a sensor's raw values to Python values.
+
+    Values are decoded without range or membership checks: spec 7.2 makes
+    the ``#sensor-list`` params informational, and a client must accept
+    what the device reports. An unknown type is read as a string.
+    """
+    try:
+        stype = Sensor.parse_type(type_name)
+    except ValueError:
+        stype = Sensor.STRING
+    kattype_class = Sensor.SENSOR_TYPES[stype][0]
+    kattype = kattype_class(()) if stype == Sensor.DISCRETE else kattype_class()
+    return lambda raw: kattype.decode(raw, major)
+
+
+class KATCPClientResource:
+    """A KATCP device seen through a high-level client.
+
+    Args:
+        resource_spec: a dict with keys
+
+            * ``name`` (required): the resource's name;
+            * ``address`` (required): ``(host, port)``;
+            * ``description``: free text;
+            * ``controlled`` (default False): whether requests may be sent;
+            * ``always_allowed_requests``: requests allowed even when not
+              controlled; ``always_excluded_requests``: requests never shown
+              (``-`` and ``_`` are treated alike);
+            * ``auto_reconnect`` (default True);
+            * ``dummy_unknown_requests`` (default False): ``req.<unknown>()``
+              gives a local ``ok`` reply instead of AttributeError;
+            * ``timeout`` (default 5 s): request timeout when the device
+              gives no hint.
+        parent: the container this resource belongs to, if any.
+        logger: where to log.
+        reactor: a :class:`~katcp_sync.reactor.Reactor` to share (started
+            and stopped by its owner); by default the client makes its own.
+
+    Every public method may be called from any thread. Blocking methods
+    raise :class:`~katcp_sync.errors.KatcpClientError` when called on the
+    reactor thread.
+    """
+
+    def __init__(self, resource_spec: Dict[str, Any], parent: Any = None,
+                 logger: logging.Logger = logger, reactor: Any = None) -> None:
+        spec = dict(resource_spec)
+        try:
+            self._name = str(spec["name"])
+            host, port = spec["address"]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError("resource_spec needs 'name' and 'address'=(host, port): %r" % (resource_spec,)) from exc
+        self._address = (host, int(port))
+        self._description = spec.get("description", "")
+        self._controlled = bool(spec.get("controlled", False))
+        self._auto_reconnect = bool(spec.get("auto_reconnect", True))
+        self._always_allowed = {escape_name(n) for n in spec.get("always_allowed_requests", ())}
+        self._always_excluded = {escape_name(n) for n in spec.get("always_excluded_requests", ())}
+        self._dummy_unknown = bool(spec.get("dummy_unknown_requests", False))
+        self.default_timeout = float(spec.get("timeout", DEFAULT_REQUEST_TIMEOUT))
+        self._parent = parent
+        self._logger = logger
+        self._reactor = reactor
+        self._active = True
+        self._lock = threading.Lock()
+        self._inspector: Optional[InspectingClient] = None
+        self._model = DeviceModel({}, {})
+        #: every sensor ever seen, by KATCP name: the objects (and their
+        #: listeners) survive re-syncs and reconnects.
+        self._all_sensors: Dict[str, KATCPSensor] = {}
+        self._strategies: Dict[str, Tuple[str, ...]] = {}   # escaped name -> strategy
+        self._pending_listeners: Dict[str, List[Tuple[Callable, bool]]] = {}
+        self._req = AttrDict(what="request", missing=self._dummy_request if self._dummy_unknown else None)
+        self._sensor = AttrDict(what="sensor")
+
+    # -- description ------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The resource's name (from the spec)."""
+        return self._name
+
+    @property
+    def description(self) -> str:
+        """The resource's description (from the spec)."""
+        return self._description
+
+    @property
+    def address(self) -> Tuple[str, int]:
+        """``(host, port)`` of the device."""
+        return self._address
+
+    @property
+    def host(self) -> str:
+        return self._address[0]
+
+    @property
+    def port(self) -> int:
+        return self._address[1]
+
+    @property
+    def address_string(self) -> str:
+        """``"host:port"``."""
+        return "%s:%d" % self._address
+
+    @property
+    def controlled(self) -> bool:
+        """True if requests may be sent (``controlled`` in the spec)."""
+        return self._controlled
+
+    @property
+    def parent(self) -> Any:
+        """The container this resource belongs to, or None."""
+        return self._parent
+
+    @property
+    def parent_name(self) -> Optional[str]:
+        return None if self._parent is None else self._parent.name
+
+    @property
+    def children(self) -> AttrDict:
+        """Always empty: a device resource has no sub-resources."""
+        return AttrDict(what="child")
+
+    @property
+    def req(self) -> AttrDict:
+        """The device's requests as :class:`KATCPRequest` objects, by escaped name.
+
+        Empty until the first sync. A snapshot: a re-sync replaces it.
+        """
+        return self._req
+
+    @property
+    def sensor(self) -> AttrDict:
+        """The device's sensors as :class:`KATCPSensor` objects, by escaped name."""
+        return self._sensor
+
+    @property
+    def sensors(self) -> AttrDict:
+        """Alias of :attr:`sensor` (katcp-python has both)."""
+        return self._sensor
+
+    # -- life cycle and state -------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """``"disconnected"``, ``"syncing"`` or ``"synced"``."""
+        return DISCONNECTED if self._inspector is None else self._inspector.state
+
+    @property
+    def synced(self) -> bool:
+        """True if the state is ``"synced"``."""
+        return self.state == SYNCED
+
+    @property
+    def client(self):
+        """The underlying :class:`~katcp_sync.client.DeviceClient` (None before :meth:`start`)."""
+        return None if self._inspector is None else self._inspector.client
+
+    def start(self) -> None:
+        """Connect to the device in the background; syncing follows.
+
+        Returns at once; use :meth:`until_synced` to wait.
+
+        Raises:
+            KatcpClientError: already started.
+        """
+        from katcp_sync.client import DeviceClient
+
+        with self._lock:
+            if self._inspector is not None:
+                raise KatcpClientError("resource %s was already started" % self._name)
+            client = DeviceClient(self._address[0], self._address[1], timeout=self.default_timeout,
+                                  logger=self._logger, auto_reconnect=self._auto_reconnect,
+                                  reactor=self._reactor)
+            client.add_inform_callback("sensor-status", self._sensor_informs)
+            self._inspector = InspectingClient(client, self._apply_model, name=self._name)
+        self._inspector.start()
+
+    def stop(self) -> None:
+        """Disconnect and stop the background work. Idempotent; call :meth:`join` to wait."""
+        if self._inspector is not None:
+            self._inspector.stop()
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait until the threads started by :meth:`start` have ended."""
+        if self._inspector is not None:
+            self._inspector.join(timeout)
+
+    until_stopped = join
+
+    def is_connected(self) -> bool:
+        """True if connected to the device and its protocol is known."""
+        return self._inspector is not None and self._inspector.client.is_connected()
+
+    def wait_connected(self, timeout: Optional[float] = None) -> bool:
+        """Block until connected; True if connected, False on timeout."""
+        try:
+            self._check_started().until_not_state(DISCONNECTED, timeout)
+        except KatcpClientError:
+            return False
+        return self.state != DISCONNECTED
+
+    def until_state(self, state: str, timeout: Optional[float] = None) -> None:
+        """Block until :attr:`state` is ``state``.
+
+        Raises:
+            KatcpTimeoutError: not reached in ``timeout`` seconds.
+            KATCPResourceInactive: not started, or stopped while waiting.
+        """
+        self._check_started().until_state(state, timeout)
+
+    def until_synced(self, timeout: Optional[float] = None) -> None:
+        """Block until synced: ``req`` and ``sensor`` are complete and strategies set."""
+        self.until_state(SYNCED, timeout)
+
+    def until_not_synced(self, timeout: Optional[float] = None) -> None:
+        """Block until the state is anything but ``"synced"``."""
+        self._check_started().until_not_state(SYNCED, timeout)
+
+    def set_active(self, active: bool) -> None:
+        """Allow (True) or refuse (False) requests on this resource."""
+        self._active = bool(active)
+
+    def is_active(self) -> bool:
+        """True unless :meth:`set_active` (False) was called."""
+        return self._active
+
+    def _check_started(self) -> InspectingClient:
+        inspector = self._inspector
+        if inspector is None:
+            raise KATCPResourceInactive("resource %s is not started: call start() first" % self._name)
+        return inspector
+
+    # -- the model -------------------------------------------------------------
+
+    def _apply_model(self, model: DeviceModel) -> concurrent.futures.Future:
+        """Build ``req``/``sensor`` from a fresh inspection; re-apply strategies.
+
+        Runs on the reactor thread; returns the future of the strategy requests.
+        """
+        major = self._inspector.client.protocol_flags.major
+        sensors = AttrDict(what="sensor")
+        requests = AttrDict(what="request", missing=self._dummy_request if self._dummy_unknown else None)
+        for name, info in model.requests.items():
+            key = escape_name(name)
+            if key in self._always_excluded:
+                continue
+            requests[key] = KATCPRequest(name, info.description, info.timeout_hint, self)
+        with self._lock:
+            for name, info in model.sensors.items():
+                parse = _value_parser(info.type, major)
+                sensor = self._all_sensors.get(name)
+                if sensor is None:
+                    sensor = KATCPSensor(name, info.description, info.units, info.type, info.params, parse, self)
+                    self._all_sensors[name] = sensor
+                else:
+                    sensor._update_info(info.description, info.units, info.type, info.params, parse)
+                for listener, with_reading in self._pending_listeners.pop(escape_name(name), ()):
+                    sensor.register_listener(listener, with_reading)
+                sensors[escape_name(name)] = sensor
+            self._model = model
+            self._req = requests
+            self._sensor = sensors
+            by_strategy: Dict[Tuple[str, ...], List[str]] = {}
+            for key, strategy in self._strategies.items():
+                if key in sensors:
+                    by_strategy.setdefault(strategy, []).append(sensors[key].name)
+        futures = []
+        for strategy, names in by_strategy.items():
+            futures.extend(self._sampling_futures(names, strategy, None).values())
+        return all_done(futures)
+
+    # -- requests ----------------------------------------------------------------
+
+    def is_request_allowed(self, request_name: str) -> bool:
+        """True if ``?request_name`` may be sent (active, and controlled or always allowed)."""
+        return self._active and (self._controlled or escape_name(request_name) in self._always_allowed)
+
+    def _timeout(self, timeout: Optional[float], hint: Optional[float]) -> float:
+        if timeout is not None:
+            return timeout
+        return hint if hint else self.default_timeout
+
+    def request_future(self, name: str, args: tuple, timeout: Optional[float] = None, mid: Any = None,
+                       timeout_hint: Optional[float] = None) -> concurrent.futures.Future:
+        """Send ``?name *args`` and return a future of :class:`KATCPReply`.
+
+        Does not check :meth:`is_request_allowed` (the request objects do).
+        """
+        client = self._check_started().client
+        msg = Message.request(name, *args, mid=mid)
+        future = client.future_request(msg, timeout=self._timeout(timeout, timeout_hint))
+        return chain_future(future, lambda reply_informs: KATCPReply(*reply_informs))
+
+    def call_request(self, name: str, args: tuple, timeout: Optional[float] = None, mid: Any = None,
+                     timeout_hint: Optional[float] = None) -> KATCPReply:
+        """Blocking form of :meth:`request_future`."""
+        self.check_may_block("?" + name)
+        future = self.request_future(name, args, timeout, mid, timeout_hint)
+        return self.wait_future(future, self._timeout(timeout, timeout_hint) + _WAIT_MARGIN, "?" + name)
+
+    def wait_future(self, future: concurrent.futures.Future, timeout: Optional[float], what: str) -> Any:
+        """Block until ``future`` is done and return its result (re-raising its error)."""
+        return wait_future(future, timeout, "%s on %s" % (what, self._name))
+
+    def check_may_block(self, what: str) -> None:
+        """Raise KatcpClientError if called on the reactor thread, where blocking deadlocks."""
+        inspector = self._inspector
+        if inspector is not None and inspector.client.reactor.in_reactor_thread():
+            raise KatcpClientError(
+                "%s on %s would block the reactor thread (e.g. inside a listener or callback);"
+                " use the .future() form and add_done_callback instead" % (what, self._name))
+
+    # -- sensors: strategies ---------------------------------------------------
+
+    def _sampling_futures(self, names: List[str], strategy: Tuple[str, ...], timeout: Optional[float],
+                          ) -> Dict[str, concurrent.futures.Future]:
+        """Send ``?sensor-sampling`` for ``names``; futures of KATCPReply by name.
+
+        Uses one bulk request when the device has flag ``B``.
+        """
+        client = self._check_started().client
+        if len(names) > 1 and client.protocol_flags.bulk_set_sensor_sampling:
+            future = self.request_future("sensor-sampling", (",".join(names),) + strategy, timeout)
+            return {name: future for name in names}
+        return {name: self.request_future("sensor-sampling", (name,) + strategy, timeout) for name in names}
+
+    def get_sampling_strategy(self, sensor_name: str) -> Tuple[str, ...]:
+        """The strategy set for a sensor through this resource, or ``("none",)``."""
+        return self._strategies.get(escape_name(sensor_name), _NO_STRATEGY)
+
+    def _set_strategies_future(self, sensor_names: Iterable[str], strategy_and_params: StrategyLike,
+                               timeout: Optional[float] = None) -> concurrent.futures.Future:
+        """Cache and send a strategy; a future of ``{normalised_name: (success, info)}``.
+
+        ``info`` is the strategy tuple on success, else the error. Sensors not
+        (yet) on the device are cached only and reported as successes.
+        """
+        strategy = normalize_strategy_parameters(strategy_and_params)
+        keys = [escape_name(n) for n in sensor_names]
+        with self._lock:
+            previous = {key: self._strategies.get(key) for key in keys}
+            for key in keys:
+                if strategy == _NO_STRATEGY:
+                    self._strategies.pop(key, None)
+                else:
+                    self._strategies[key] = strategy
+            present = {key: self._sensor[key].name for key in keys if key in self._sensor}
+        results = {key: (True, strategy) for key in keys}
+        if not present or not self.is_connected():
+            done: concurrent.futures.Future = concurrent.futures.Future()
+            done.set_result(results)
+            return done
+        futures = self._sampling_futures(list(present.values()), strategy, timeout)
+
+        def collect(_f: concurrent.futures.Future) -> Dict[str, Tuple[bool, Any]]:
+            for key, name in present.items():
+                future = futures[name]
+                error = future.exception()
+                if error is None and not future.result().succeeded:
+                    error = KATCPSensorError("device refused strategy %s for sensor %s: %s"
+                                             % (" ".join(strategy), name, future.result().reply))
+                if error is not None:
+                    results[key] = (False, error)
+                    with self._lock:  # forget a refused strategy, unless changed meanwhile
+                        if self._strategies.get(key, _NO_STRATEGY) == strategy:
+                            if previous[key] is None:
+                                self._strategies.pop(key, None)
+                            else:
+                                self._strategies[key] = previous[key]
+            return results
+
+        return chain_future(all_done(futures.values()), collect)
+
+    def set_sensor_strategy(self, sensor_name: str, strategy: StrategyLike, timeout: Optional[float] = None,
+                            ) -> Tuple[str, ...]:
+        """Set one sensor's strategy, blocking; used by :meth:`KATCPSensor.set_sampling_strategy`.
+
+        Raises:
+            KATCPSensorError (or the request's error) if the device refused it.
+        """
+        self.check_may_block("set_sampling_strategy")
+        future = self._set_strategies_future([sensor_name], strategy, timeout)
+        (success, info), = self.wait_future(future, self._timeout(timeout, None) + _WAIT_MARGIN,
+                                            "?sensor-sampling").values()
+        if not success:
+            raise info
+        return info
+
+    def set_sampling_strategy(self, sensor_name: str, strategy_and_params: StrategyLike,
+                              timeout: Optional[float] = None) -> Dict[str, Tuple[bool, Any]]:
+        """Set (and remember) a sensor's strategy, e.g. ``("period", 1)`` or ``"event"``.
+
+        The sensor need not exist yet: the strategy is applied when it appears.
+
+        Returns:
+            ``{normalised_name: (success, info)}`` (info: the strategy, or the
+            exception on failure), as katcp-python did.
+        """
+        return self.set_sampling_strategies_of([sensor_name], strategy_and_params, timeout)
+
+    def set_sampling_strategies_of(self, sensor_names: Iterable[str], strategy_and_params: StrategyLike,
+                                   timeout: Optional[float] = None) -> Dict[str, Tuple[bool, Any]]:
+        """Set one strategy on many sensors (one bulk request if the device has flag B)."""
+        self.check_may_block("set_sampling_strategy")
+        future = self._set_strategies_future(sensor_names, strategy_and_params, timeout)
+        return self.wait_future(future, self._timeout(timeout, None) + _WAIT_MARGIN, "?sensor-sampling")
+
+    def set_sampling_strategies(self, filter: str, strategy_and_params: StrategyLike,
+                                timeout: Optional[float] = None) -> Dict[str, Tuple[bool, Any]]:
+        """Set a strategy on every sensor whose escaped name matches the regex ``filter``."""
+        names = [result.name for result in self.list_sensors(filter)]
+        return self.set_sampling_strategies_of(names, strategy_and_params, timeout)
+
+    def drop_sampling_strategy(self, sensor_name: str) -> None:
+        """Forget a sensor's strategy and set ``none`` on the device (without waiting)."""
+        future = self._set_strategies_future([sensor_name], _NO_STRATEGY)
+        future.add_done_callback(lambda f: f.exception() and self._logger.warning(
+            "%s: dropping strategy of %s failed: %s", self._name, sensor_name, f.exception()))
+
+    def reapply_sampling_strategies(self) -> None:
+        """Send every remembered strategy again (normally done automatically on sync)."""
+        with self._lock:
+            cached = dict(self._strategies)
+        for key, strategy in cached.items():
+            self.set_sampling_strategy(key, strategy)
+
+    def set_sensor_listener(self, sensor_name: str, listener: Callable, reading: bool = False) -> None:
+        """Register a listener on a sensor, now or as soon as the sensor appears."""
+        key = escape_name(sensor_name)
+        with self._lock:
+            sensor = self._sensor.get(key)
+            if sensor is None:
+                self._pending_listeners.setdefault(key, []).append((listener, reading))
+                return
+        sensor.register_listener(listener, reading)
+
+    # -- sensors: readings ---------------------------------------------------------
+
+    def _sensor_informs(self, msg: Message) -> None:
+        """Store the readings of a ``#sensor-status`` or ``#sensor-value`` inform."""
+        args = msg.arguments
+        try:
+            count = int(args[1])
+            if len(args) != 2 + 3 * count:
+                raise ValueError("expected %d sensors, got %d arguments" % (count, len(args)))
+        except (IndexError, ValueError) as exc:
+            self._logger.warning("%s: bad #%s inform %r: %s", self._name, msg.name, msg, exc)
+            return
+        major = self._inspector.client.protocol_flags.major
+        for i in range(2, len(args), 3):
+            name = args[i].decode("utf-8", "replace")
+            sensor = self._all_sensors.get(name)
+            if sensor is None:
+                self._logger.debug("%s: #%s for unknown sensor %s", self._name, msg.name, name)
+                continue
+            try:
+                sensor.set_formatted(args[0], args[i + 1], args[i + 2], major)
+            except ValueError as exc:
+                self._logger.warning("%s: bad reading for sensor %s in %r: %s", self._name, name, msg, exc)
+
+    def poll_sensor_future(self, sensor_name: str, timeout: Optional[float] = None,
+                           ) -> concurrent.futures.Future:
+        """``?sensor-value name``: a future of the fresh :class:`KATCPSensorReading`.
+
+        The reading is stored and listeners are called; the future fails with
+        KATCPSensorError if the device refuses.
+        """
+        sensor = self._all_sensors.get(sensor_name) or self._sensor.get(escape_name(sensor_name))
+        if sensor is None:
+            raise KATCPSensorError("resource %s has no sensor %r" % (self._name, sensor_name))
+
+        def store(reply: KATCPReply) -> KATCPSensorReading:
+            if not reply.succeeded:
+                raise KATCPSensorError("?sensor-value %s failed: %s" % (sensor.name, reply.reply))
+            for inform in reply.informs:
+                self._sensor_informs(inform)
+            return sensor.reading
+
+        return chain_future(self.request_future("sensor-value", (sensor.name,), timeout), store)
+
+    def list_sensors(self, filter: str = "", strategy: bool = False, status: str = "",
+                     use_python_identifiers: bool = True, tuple: bool = False, refresh: bool = False,
+                     ) -> list:
+        """Sensors whose name matches the regex ``filter`` (``re.search``).
+
+        Args:
+            filter: matched against escaped names, or KATCP names if
+                ``use_python_identifiers`` is False.
+            strategy: only sensors with a strategy set.
+            status: regex the status name must match.
+            tuple: return plain tuples instead of :class:`SensorResultTuple`.
+            refresh: poll every matching sensor first (blocking).
+
+        Returns:
+            A list of :class:`SensorResultTuple`, sorted by name.
+        """
+        pattern = re.compile(filter)
+        status_pattern = re.compile(status)
+        sensors = sorted(self._sensor.values(), key=lambda s: s.name)
+        found = [s for s in sensors
+                 if pattern.search(s.normalised_name if use_python_identifiers else s.name)
+                 and (not strategy or s.sampling_strategy != _NO_STRATEGY)]
+        if refresh and found:
+            self.check_may_block("list_sensors(refresh=True)")
+            futures = [self.poll_sensor_future(s.name) for s in found]
+            self.wait_future(all_done(futures), self.default_timeout + _WAIT_MARGIN, "?sensor-value")
+        results = [SensorResultTuple(s, s.name, s.normalised_name, s.description, s.type, s.units, s.reading)
+                   for s in found if status_pattern.search(s.status)]
+        return [r[1:] for r in results] if tuple else results
+
+    def wait(self, sensor_name: str, condition_or_value: Any, timeout: Optional[float] = 5) -> bool:
+        """Wait for a sensor to satisfy a condition; True if it did, False on timeout.
+
+        Raises:
+            KATCPSensorError: no such sensor, or no strategy set on it.
+        """
+        sensor = self._sensor.get(escape_name(sensor_name))
+        if sensor is None:
+            raise KATCPSensorError("resource %s has no sensor %r" % (self._name, sensor_name))
+        try:
+            return sensor.wait(condition_or_value, timeout)
+        except SensorTimeoutError:
+            return False
+
+    def _dummy_request(self, name: str) -> KATCPRequest:
+        """A request the device lacks, answered locally with ``ok`` (``dummy_unknown_requests``)."""
+        return KATCPDummyRequest(name, "dummy request (not on the device)", None, self)
+
+    def __repr__(self) -> str:
+        return "<KATCPClientResource %s at %s: %s>" % (self._name, self.address_string, self.state)
