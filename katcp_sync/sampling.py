@@ -65,6 +65,7 @@ import threading
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from katcp_sync.errors import KatcpValueError
+from katcp_sync.scheduler import Scheduler
 
 __all__ = [
     "SampleStrategy",
@@ -87,6 +88,9 @@ AGE_OF_UNIVERSE = 4.3e17
 #: A strategy parameter as it may be given: raw bytes off the wire, or a
 #: ``str``/number when a strategy is built from Python.
 Param = Union[bytes, str, int, float]
+
+#: ``inform_callback(sensor, reading)``: report ``reading`` to the client.
+InformCallback = Callable[[Any, Any], None]
 
 # Trigger presets: which sensor updates may cause a report.
 _EVERY_UPDATE = "every update"
@@ -235,8 +239,8 @@ class SampleStrategy:
     IN_V4 = True
 
     @classmethod
-    def get_strategy(cls, strategy_name: Union[bytes, str], inform_callback: Callable[[Any, Any], None],
-                     sensor: Any, *params: Param, scheduler: Any = None,
+    def get_strategy(cls, strategy_name: Union[bytes, str], inform_callback: InformCallback,
+                     sensor: Any, *params: Param, scheduler: Optional[Scheduler] = None,
                      major: int = 5) -> "SampleStrategy":
         """Build the strategy called ``strategy_name`` (bytes or str, e.g. from the wire).
 
@@ -246,8 +250,8 @@ class SampleStrategy:
             A new, not yet started strategy.
 
         Raises:
-            KatcpValueError: (a ``ValueError``) unknown name, bad parameters, strategy not valid for
-                the sensor type or protocol version.
+            KatcpValueError: (a ``ValueError``) unknown name, bad parameters,
+                strategy not valid for the sensor type or protocol version.
             TypeError: the strategy needs a scheduler and none was given.
         """
         name = _text(_as_bytes(strategy_name))
@@ -257,8 +261,8 @@ class SampleStrategy:
         return _STRATEGY_CLASSES[strategy](inform_callback, sensor, *params,
                                            scheduler=scheduler, major=major)
 
-    def __init__(self, inform_callback: Callable[[Any, Any], None], sensor: Any, *params: Param,
-                 scheduler: Any = None, major: int = 5) -> None:
+    def __init__(self, inform_callback: InformCallback, sensor: Any, *params: Param,
+                 scheduler: Optional[Scheduler] = None, major: int = 5) -> None:
         name = self.SAMPLING_LOOKUP.get(self.STRATEGY)
         if name is None:
             raise TypeError("SampleStrategy is abstract: use SampleStrategy.get_strategy()")
@@ -512,9 +516,10 @@ class SampleDifferential(SampleStrategy):
 
 
 class SampleEventRate(SampleStrategy):
-    """``event-rate shortest longest``: event, at most every ``shortest`` s, at least every ``longest`` s.
+    """``event-rate shortest longest``: report changes, rate-limited both ways.
 
-    ``0 <= shortest <= longest``, ``longest > 0``; a ``longest`` of
+    At most one report every ``shortest`` seconds, at least one every
+    ``longest`` seconds; ``0 <= shortest <= longest``, ``longest > 0``; a ``longest`` of
     :data:`AGE_OF_UNIVERSE` or more means no periodic report. New in v5.
     """
 

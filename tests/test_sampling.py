@@ -1,7 +1,8 @@
 """Tests for katcp_sync.sampling: the strategies of spec 7.1 Table 9, under virtual time.
 
 Most tests use a small fake sensor (:class:`FakeSensor`) holding only what a
-strategy relies on; ``test_with_real_sensor_*`` use katcp_sync.sensor.Sensor.
+strategy relies on; the report sequences, type checks and the concurrency
+test also run against the real katcp_sync.sensor.Sensor.
 """
 
 import collections
@@ -12,6 +13,7 @@ import pytest
 
 from katcp_sync.sampling import AGE_OF_UNIVERSE, SampleStrategy
 from katcp_sync.scheduler import ManualScheduler
+from katcp_sync.sensor import Sensor
 
 Reading = collections.namedtuple("Reading", "timestamp status value")
 
@@ -67,18 +69,27 @@ class Recorder:
         return [(t, v) for t, v, _ in self.sent]
 
 
-def make(name, *params, stype="integer", value=0, major=5):
-    """Build and start a strategy on a fresh fake sensor; return (sched, sensor, strategy, rec)."""
+def real_sensor(stype="integer", value=0):
+    """A katcp_sync Sensor of type ``stype`` holding ``value`` with nominal status."""
+    return getattr(Sensor, stype)("real", default=value, initial_status=Sensor.NOMINAL)
+
+
+SENSOR_KINDS = {"fake": FakeSensor, "real": real_sensor}
+
+
+def make(name, *params, stype="integer", value=0, major=5, kind="fake"):
+    """Build and start a strategy on a fresh sensor; return (sched, sensor, strategy, rec)."""
     sched = ManualScheduler()
-    sensor = FakeSensor(stype, value)
+    sensor = SENSOR_KINDS[kind](stype, value)
     rec = Recorder(sched)
-    strategy = SampleStrategy.get_strategy(name, rec, sensor, *params, scheduler=sched, major=major)
+    strategy = SampleStrategy.get_strategy(name, rec, sensor, *params,
+                                           scheduler=sched, major=major)
     strategy.start()
     return sched, sensor, strategy, rec
 
 
 def run_script(sched, sensor, script, until):
-    """Apply ``(time, value[, status])`` sensor updates in order, then run the clock to ``until``."""
+    """Apply ``(time, value[, status])`` updates in order, then run the clock to ``until``."""
     for t, *update in script:
         sched.advance(t - sched.time())
         sensor.set_value(*update)
@@ -100,8 +111,9 @@ SCRIPT_CASES = {
         "event", [], "string", "a", [(1, "a"), (2, "b"), (3, "b"), (4, "a")], 5,
         [(0, "a"), (2, "b"), (4, "a")]),
     "differential compares with the last REPORTED value": (
-        "differential", [b"2"], "integer", 10, [(1, 11), (2, 12), (3, 13), (4, 11), (5, 10), (6, 8)],
-        10, [(0, 10), (3, 13), (5, 10)]),
+        "differential", [b"2"], "integer", 10,
+        [(1, 11), (2, 12), (3, 13), (4, 11), (5, 10), (6, 8)], 10,
+        [(0, 10), (3, 13), (5, 10)]),
     "differential on floats": (
         "differential", [b"0.5"], "float", 1.0, [(1, 1.3), (2, 1.6), (3, 1.0), (4, 1.2)], 5,
         [(0, 1.0), (2, 1.6), (3, 1.0)]),
@@ -137,11 +149,12 @@ SCRIPT_CASES = {
 }
 
 
+@pytest.mark.parametrize("kind", list(SENSOR_KINDS))
 @pytest.mark.parametrize("case", list(SCRIPT_CASES.values()), ids=list(SCRIPT_CASES))
-def test_report_sequences(case):
+def test_report_sequences(case, kind):
     """Spec 7.1 Table 9: exact reports for each strategy under virtual time."""
     name, params, stype, initial, script, until, expected = case
-    sched, sensor, strategy, rec = make(name, *params, stype=stype, value=initial)
+    sched, sensor, strategy, rec = make(name, *params, stype=stype, value=initial, kind=kind)
     run_script(sched, sensor, script, until)
     assert rec.values() == expected
 
@@ -249,7 +262,8 @@ def test_differential_with_unmeasurable_value_reports():
      "'differential-rate' strategy is only valid for integer/float sensors, not 'timestamp'"),
     ("differential-rate", [b"0.5", b"0", b"1"], "integer", 5, "expected an integer"),
     ("differential-rate", [b"1", b"2", b"1"], "float", 5, "must not be greater than"),
-    ("event-rate", [b"1", b"2"], "integer", 4, "'event-rate' strategy is not available in KATCP v4"),
+    ("event-rate", [b"1", b"2"], "integer", 4,
+     "'event-rate' strategy is not available in KATCP v4"),
     ("differential-rate", [b"1", b"1", b"2"], "integer", 4,
      "'differential-rate' strategy is not available in KATCP v4"),
 ])
@@ -260,6 +274,26 @@ def test_bad_parameters_are_refused_clearly(name, params, stype, major, message)
         SampleStrategy.get_strategy(name, Recorder(None), sensor, *params,
                                     scheduler=ManualScheduler(), major=major)
     assert sensor.observers == set()
+
+
+@pytest.mark.parametrize("stype, differential, differential_rate", [
+    ("integer", True, True), ("float", True, True), ("timestamp", True, False),
+    ("boolean", False, False), ("string", False, False), ("discrete", False, False),
+    ("lru", False, False), ("address", False, False),
+])
+def test_differential_strategies_check_the_real_sensor_type(stype, differential, differential_rate):
+    """Spec Table 9: differential strategies only for integer and float (KP: and timestamp)."""
+    factory = getattr(Sensor, stype)
+    sensor = factory("s", params=["a", "b"]) if stype == "discrete" else factory("s")
+    for name, params, allowed in (("differential", [b"1"], differential),
+                                  ("differential-rate", [b"1", b"0", b"1"], differential_rate)):
+        if allowed:
+            SampleStrategy.get_strategy(name, Recorder(None), sensor, *params,
+                                        scheduler=ManualScheduler())
+        else:
+            with pytest.raises(ValueError, match="only valid for"):
+                SampleStrategy.get_strategy(name, Recorder(None), sensor, *params,
+                                            scheduler=ManualScheduler())
 
 
 def test_strategies_needing_time_require_a_scheduler():
@@ -419,15 +453,16 @@ def test_a_failing_callback_is_logged_and_sampling_goes_on(caplog):
     strategy.cancel()
 
 
+@pytest.mark.parametrize("kind", list(SENSOR_KINDS))
 @pytest.mark.parametrize("name, params", [("auto", []), ("event-rate", [b"0.001", b"0.002"])])
-def test_no_report_after_cancel_returns_with_concurrent_updates(name, params):
+def test_no_report_after_cancel_returns_with_concurrent_updates(name, params, kind):
     """Four threads update the sensor and a fifth drives timers while the strategy is cancelled.
 
     Once cancel() has returned, the callback must never run again (the server
     relies on this for ``?sensor-sampling x none``).
     """
     sched = ManualScheduler()
-    sensor = FakeSensor()
+    sensor = SENSOR_KINDS[kind]()
     cancelled = threading.Event()
     enough = threading.Event()
     stop = threading.Event()
