@@ -1,0 +1,1038 @@
+"""KATCP clients: :class:`DeviceClient` and the request-making clients.
+
+Theory of operation
+-------------------
+A client owns at most one :class:`~katcp_sync.connection.Connection` to its
+server at a time and lives on a :class:`~katcp_sync.reactor.Reactor`: its own
+(one thread per client, katcp-python's model) or one shared by many clients
+(``reactor=``), which the client then never starts or stops.
+
+Life of a connection, all on the reactor thread:
+
+1. ``start()`` schedules a connect. While it is in progress, and until the
+   server's protocol is known, new requests are *held* (not failed).
+2. The protocol is known when ``#version-connect katcp-protocol`` arrives
+   (spec 4.2); ``#version`` / ``#build-state`` mean a v4 server (spec 4.2.1);
+   a server that says nothing within :attr:`DeviceClient.protocol_detect_timeout`
+   is assumed to speak :attr:`DeviceClient.ASSUMED_PROTOCOL` (no message ids,
+   which is what spec 2.2 allows a client to assume). Then held requests are
+   sent, and the "connected" hooks run.
+3. When the connection drops, outstanding requests fail at once with
+   :class:`~katcp_sync.errors.KatcpClientDisconnected`, the "disconnected"
+   hooks run, and (with ``auto_reconnect``) a new attempt is made after a
+   randomised, capped exponential backoff. Requests made while no attempt
+   is in progress fail at once.
+
+Requests go through one :class:`~katcp_sync.client_requests.RequestTable`
+(message ids, reply and inform matching, per-name serialisation when the
+server has no ids). ``blocking_request`` needs no reactor timer: the
+calling thread waits on a lock with its own timeout and takes its request
+back out of the table if it gives up. Writes from user threads go straight
+to the socket when nothing is buffered (see the connection module), so a
+sequential request costs one ``send`` and one wake-up of the waiting thread.
+
+Messages that are not replies to requests made here are dispatched as in
+katcp-python: :meth:`~DeviceClient.handle_message` ->
+``handle_reply``/``handle_inform``/``handle_request`` ->
+``reply_<name>``/``inform_<name>``/``request_<name>`` or
+``unhandled_*``. Handler exceptions are logged and nothing is sent back,
+and so are malformed lines (spec 2: a client never answers bad input).
+"""
+
+import logging
+import random
+import sys
+import threading
+import time
+import traceback
+import types
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .client_requests import PendingRequest, ReplyFuture, RequestTable
+from .connection import Connection, connect, format_address
+from .errors import (KatcpClientDisconnected, KatcpSyntaxError, KatcpTimeoutError,
+                     KatcpTypeError, KatcpVersionError, LineTooLongError)
+from .message import Message, parse
+from .protocol import (FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR,
+                       ProtocolFlags)
+from .reactor import Reactor
+
+__all__ = [
+    "DeviceClient",
+    "AsyncClient",
+    "CallbackClient",
+    "BlockingClient",
+    "request_check",
+    "ReplyFuture",
+]
+
+log = logging.getLogger("katcp_sync.client")
+
+_INFORM, _REPLY, _REQUEST = Message.INFORM, Message.REPLY, Message.REQUEST
+_HANDLER_PREFIX = {_REQUEST: "request_", _REPLY: "reply_", _INFORM: "inform_"}
+_lock_type = threading.Lock
+
+
+_STOPPED_REASON = "Client stopped before reply was received"
+
+
+def _format_exc(tb_limit: int) -> str:
+    return "".join(traceback.format_exception(*sys.exc_info(), limit=tb_limit))
+
+
+# ---------------------------------------------------------------------------
+# How a finished request reports: the edges of one mechanism.
+
+class _BlockingRequest(PendingRequest):
+    """Reports to one waiting thread through a pre-acquired lock (cheapest)."""
+
+    __slots__ = ("_done", "reply", "error")
+
+    def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
+        super().__init__(msg, started, use_mid)
+        self._done = _lock_type()
+        self._done.acquire()
+        self.reply: Optional[Message] = None
+        self.error: Optional[BaseException] = None
+
+    def set_reply(self, reply: Message) -> None:
+        self.reply = reply
+        self._done.release()
+
+    def set_error(self, exc: BaseException) -> None:
+        self.error = exc
+        self._done.release()
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        """Wait for the outcome; False on timeout."""
+        return self._done.acquire(True, -1 if timeout is None else max(timeout, 0.0))
+
+
+class _FutureRequest(PendingRequest):
+    """Reports through a :class:`ReplyFuture` of ``(reply, informs)``."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, msg: Message, started: float, use_mid: Optional[bool],
+                 future: ReplyFuture) -> None:
+        super().__init__(msg, started, use_mid)
+        self.future = future
+
+    def set_reply(self, reply: Message) -> None:
+        self.future.set_result((reply, self.informs))
+
+    def set_error(self, exc: BaseException) -> None:
+        self.future.set_exception(exc)
+
+
+class _CallbackRequest(_FutureRequest):
+    """Calls ``reply_cb``/``inform_cb`` on the reactor thread (katcp-python).
+
+    A failure (timeout, disconnection) reaches ``reply_cb`` as a synthesised
+    ``!name fail <reason>`` reply; the future then resolves with it too.
+    """
+
+    __slots__ = ("reply_cb", "inform_cb", "user_data", "logger")
+
+    #: set_error must run on the reactor thread, like the callbacks.
+    ON_REACTOR = True
+
+    def __init__(self, msg: Message, started: float, use_mid: Optional[bool],
+                 future: ReplyFuture, reply_cb: Optional[Callable[..., Any]],
+                 inform_cb: Optional[Callable[..., Any]], user_data: Optional[tuple],
+                 logger: logging.Logger) -> None:
+        super().__init__(msg, started, use_mid, future)
+        self.reply_cb = reply_cb
+        self.inform_cb = inform_cb
+        self.user_data = tuple(user_data) if user_data is not None else ()
+        self.logger = logger
+
+    def add_inform(self, msg: Message) -> None:
+        self.informs.append(msg)
+        if self.inform_cb is not None:
+            try:
+                self.inform_cb(msg, *self.user_data)
+            except Exception:
+                self.logger.exception("inform callback for ?%s failed", self.msg.name)
+
+    def set_reply(self, reply: Message) -> None:
+        if self.reply_cb is not None:
+            try:
+                self.reply_cb(reply, *self.user_data)
+            except Exception:
+                self.logger.exception("reply callback for ?%s failed", self.msg.name)
+        self.future.set_result((reply, self.informs))
+
+    def set_error(self, exc: BaseException) -> None:
+        self.set_reply(Message.reply(self.msg.name, "fail", str(exc), mid=self.msg.mid))
+
+
+# ---------------------------------------------------------------------------
+
+class DeviceClient:
+    """A client for one KATCP device, with katcp-python's API.
+
+    Subclass it and add ``reply_<name>``, ``inform_<name>`` (and, rarely,
+    ``request_<name>``) methods taking ``(self, msg)`` to act on messages
+    from the device; :func:`katcp_sync.kattypes.unpack_message` works on them.
+    The request APIs (:meth:`future_request`, :meth:`blocking_request`,
+    :meth:`callback_request`) deliver replies to their callers instead.
+
+    Args:
+        host: device host name or address (``""`` means ``"0.0.0.0"``).
+        port: device port.
+        tb_limit: most stack frames logged for a handler's exception.
+        timeout: default request timeout in seconds.
+        logger: where the client logs.
+        auto_reconnect: reconnect (with backoff) when the connection drops
+            or cannot be made; otherwise a single attempt is made per
+            :meth:`start` and after a disconnection the client stays idle
+            until stopped.
+        reactor: a running (or soon started) :class:`Reactor` to share with
+            other clients and servers; the client never starts or stops it.
+            By default the client runs its own reactor thread, started by
+            :meth:`start` and ended by :meth:`stop`.
+
+    Thread safety: every public method may be called from any thread,
+    except the blocking ones (:meth:`blocking_request`, the ``wait_*``
+    methods with a timeout, unpacking a :class:`ReplyFuture`), which raise
+    :class:`RuntimeError` on the reactor thread instead of deadlocking.
+    Handlers, hooks and callbacks run on the reactor thread and must not
+    block.
+    """
+
+    #: Longest line accepted from the device (katcp-python: 2 MiB).
+    MAX_MSG_SIZE = 2 * 1024 * 1024
+    #: Most bytes buffered for sending before the connection is dropped.
+    MAX_WRITE_BUFFER_SIZE = 2 * MAX_MSG_SIZE
+    #: Protocol assumed for a device that announces none (spec 2.2: no ids).
+    ASSUMED_PROTOCOL = ProtocolFlags(5, 0, "")
+    #: Seconds to wait for a connect() to complete.
+    CONNECT_TIMEOUT = 5.0
+
+    def __init__(self, host: str, port: int, tb_limit: int = 20, timeout: float = 5.0,
+                 logger: logging.Logger = log, auto_reconnect: bool = True,
+                 reactor: Optional[Reactor] = None) -> None:
+        if not host:
+            host = "0.0.0.0"
+        self._bindaddr = (host, int(port))
+        self._address_string = format_address(self._bindaddr)
+        self._tb_limit = tb_limit
+        self._logger = logger
+        #: Default request timeout in seconds.
+        self.timeout = timeout
+        #: Reconnect automatically (may be changed at any time).
+        self.auto_reconnect = auto_reconnect
+        #: First reconnect delay in seconds; doubles per failure (randomised
+        #: to [d/2, d]) up to :attr:`auto_reconnect_max_delay`.
+        self.auto_reconnect_delay = 0.5
+        #: Cap of the reconnect delay in seconds.
+        self.auto_reconnect_max_delay = 60.0
+        #: Seconds to wait for the device to announce its protocol.
+        self.protocol_detect_timeout = 1.0
+        #: ``#version-connect`` name -> tuple of the remaining arguments (str).
+        self.versions: Dict[str, Tuple[str, ...]] = {}
+        #: ``time.time()`` of the last successful connect, or None.
+        self.last_connect_time: Optional[float] = None
+
+        self._own_reactor = reactor is None
+        self._reactor = reactor
+        self._reactor_started = False
+        self._table = RequestTable()
+        self._life_lock = threading.Lock()
+        self._handler_cache: Dict[Tuple[int, str], Any] = {}
+        self._callbacks_lock = threading.Lock()
+        self._inform_callbacks: Dict[str, List[Callable[[Message], Any]]] = {}
+        self._connected_callbacks: List[Callable[[], Any]] = []
+        self._disconnected_callbacks: List[Callable[[], Any]] = []
+
+        self._protocol_flags: Optional[ProtocolFlags] = None
+        self._preset_flags: Optional[ProtocolFlags] = None
+        # Per-run state (reset by start()).
+        self._running = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+        self._connected = threading.Event()
+        self._disconnected = threading.Event()
+        self._disconnected.set()
+        self._received_protocol_info = threading.Event()
+        self._run_id = 0               # changes on start/stop: stale timers ignore themselves
+        # Reactor-thread state.
+        self._conn: Optional[Connection] = None
+        self._conn_ready = False       # protocol known for the current connection
+        self._attempt: Any = None
+        self._timer: Any = None        # reconnect or protocol-detect timer
+        self._backoff = 0.0
+        self._failures = 0
+        self._stop_hook: Any = None
+        self._handler = types.SimpleNamespace(
+            lines_received=self._lines_received, connection_lost=self._connection_lost)
+
+    # ------------------------------------------------------------------
+    # Properties
+
+    @property
+    def reactor(self) -> Reactor:
+        """The reactor the client runs on (its own one is created on demand)."""
+        reactor = self._reactor
+        if reactor is None:
+            with self._life_lock:
+                if self._reactor is None:
+                    self._reactor = Reactor(name="katcp-client-" + self._address_string)
+                reactor = self._reactor
+        return reactor
+
+    @property
+    def bind_address(self) -> Tuple[str, int]:
+        """``(host, port)`` of the device."""
+        return self._bindaddr
+
+    @property
+    def bind_address_string(self) -> str:
+        """The device address as ``"host:port"``."""
+        return self._address_string
+
+    @property
+    def sockname(self) -> Tuple[Any, ...]:
+        """The local ``(host, port)`` of the connection (port -1 if none)."""
+        conn = self._conn
+        if conn is not None and conn.sockname:
+            return conn.sockname
+        return (self._bindaddr[0], -1)
+
+    @property
+    def protocol_flags(self) -> Optional[ProtocolFlags]:
+        """The device's :class:`ProtocolFlags` (the last known), or None."""
+        return self._protocol_flags
+
+    @protocol_flags.setter
+    def protocol_flags(self, flags: ProtocolFlags) -> None:
+        self._protocol_flags = flags
+
+    def preset_protocol_flags(self, protocol_flags: ProtocolFlags) -> None:
+        """Use ``protocol_flags`` for the device and turn off detection.
+
+        Call before :meth:`start`. Informs announcing a different version
+        are then only warned about.
+        """
+        self._preset_flags = protocol_flags
+        self._protocol_flags = protocol_flags
+
+    def convert_seconds(self, time_seconds: float) -> float:
+        """Convert seconds to the device's timestamp unit.
+
+        KATCP v5 timestamps are seconds, v4 ones milliseconds (integers
+        before v4). Before the protocol is known, seconds are assumed.
+        """
+        flags = self._protocol_flags
+        if flags is None or flags.major >= SEC_TS_KATCP_MAJOR:
+            return time_seconds
+        device_time = time_seconds * SEC_TO_MS_FAC
+        if flags.major < FLOAT_TS_KATCP_MAJOR:
+            device_time = int(device_time)
+        return device_time
+
+    # ------------------------------------------------------------------
+    # Life cycle
+
+    def start(self, timeout: Optional[float] = None) -> None:
+        """Start connecting to the device (and the client's own reactor).
+
+        Args:
+            timeout: seconds to wait for the client to be running (it is
+                running when this returns in any case).
+
+        Raises:
+            RuntimeError: the client is already running.
+        """
+        with self._life_lock:
+            if self._running.is_set():
+                raise RuntimeError("client for %s already started" % self._address_string)
+            if self._own_reactor and (self._reactor is None or self._reactor_started):
+                # A reactor cannot be restarted: each run gets a fresh one.
+                self._reactor = Reactor(name="katcp-client-" + self._address_string)
+                self._reactor_started = False
+            reactor = self._reactor
+            assert reactor is not None
+            self._run_id += 1
+            run_id = self._run_id
+            self._stopped.clear()
+            self._running.set()
+        if self._own_reactor:
+            self._reactor_started = True
+            reactor.start()
+        else:
+            self._stop_hook = reactor.add_stop_hook(self._uninstall, run_id)
+        reactor.add_callback(self._install, run_id)
+
+    def stop(self, timeout: Optional[float] = None) -> None:
+        """Stop the client: close the connection, fail outstanding requests.
+
+        Requests still waiting fail with :class:`KatcpClientDisconnected`
+        ("Client stopped before reply was received"). Idempotent. The
+        client's own reactor thread is stopped (waiting up to ``timeout``
+        for it unless called on it); a shared reactor keeps running.
+        """
+        with self._life_lock:
+            if not self._running.is_set():
+                return
+            self._running.clear()
+            self._run_id += 1
+            reactor = self._reactor
+        assert reactor is not None
+        if reactor.in_reactor_thread() or not reactor.add_callback(self._uninstall, None):
+            self._uninstall(None)
+        if self._own_reactor:
+            reactor.stop(timeout)
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait up to ``timeout`` seconds for a stopped client to finish.
+
+        With its own reactor this joins the reactor thread.
+        """
+        reactor = self._reactor
+        if self._own_reactor and reactor is not None:
+            if not reactor.in_reactor_thread():
+                reactor.join(timeout)
+        else:
+            self._stopped.wait(timeout)
+
+    def running(self) -> bool:
+        """Return True between :meth:`start` and :meth:`stop`."""
+        return self._running.is_set()
+
+    def wait_running(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the client is running; return whether it is."""
+        return self._running.wait(timeout)
+
+    def is_connected(self) -> bool:
+        """Return True while a TCP connection to the device is open."""
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: Optional[float] = None) -> bool:
+        """Wait until connected (TCP); return whether it is."""
+        return self._wait(self._connected, timeout)
+
+    def wait_disconnected(self, timeout: Optional[float] = None) -> bool:
+        """Wait until not connected; return whether it is disconnected."""
+        return self._wait(self._disconnected, timeout)
+
+    def wait_protocol(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the current connection's protocol is known.
+
+        Returns:
+            True if it is; then :attr:`protocol_flags` describes the device
+            and requests go out with message ids if it supports them.
+        """
+        return self._wait(self._received_protocol_info, timeout)
+
+    def _wait(self, event: threading.Event, timeout: Optional[float]) -> bool:
+        if not event.is_set() and self._on_reactor():
+            raise RuntimeError("cannot wait on the client's reactor thread")
+        return event.wait(timeout)
+
+    def _on_reactor(self) -> bool:
+        reactor = self._reactor
+        return reactor is not None and reactor.in_reactor_thread()
+
+    def disconnect(self) -> None:
+        """Close the current connection; reconnect if auto-reconnect is on."""
+        self.reactor.add_callback(self._close_connection, "disconnect requested")
+
+    def notify_connected(self, connected: bool) -> None:
+        """Hook called on the reactor thread when the connection comes or goes.
+
+        ``True`` once the device's protocol is known, ``False`` when that
+        connection is lost. Override it; it must not block.
+        """
+
+    def add_connected_callback(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` (reactor thread) whenever the client is ready.
+
+        Ready means connected with the protocol known, as for
+        :meth:`notify_connected`.
+        """
+        with self._callbacks_lock:
+            self._connected_callbacks = self._connected_callbacks + [callback]
+
+    def remove_connected_callback(self, callback: Callable[[], Any]) -> None:
+        """Forget a callback given to :meth:`add_connected_callback`."""
+        with self._callbacks_lock:
+            self._connected_callbacks = [c for c in self._connected_callbacks if c != callback]
+
+    def add_disconnected_callback(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` (reactor thread) when a ready connection is lost."""
+        with self._callbacks_lock:
+            self._disconnected_callbacks = self._disconnected_callbacks + [callback]
+
+    def remove_disconnected_callback(self, callback: Callable[[], Any]) -> None:
+        """Forget a callback given to :meth:`add_disconnected_callback`."""
+        with self._callbacks_lock:
+            self._disconnected_callbacks = [
+                c for c in self._disconnected_callbacks if c != callback]
+
+    def add_inform_callback(self, name: str, callback: Callable[[Message], Any]) -> None:
+        """Call ``callback(msg)`` (reactor thread) for each ``#name`` inform.
+
+        Only informs that are not part of a reply to a request made with the
+        request APIs (asynchronous informs such as ``#sensor-status``) are
+        passed, after the ``inform_<name>`` handler.
+        """
+        with self._callbacks_lock:
+            callbacks = self._inform_callbacks.get(name, [])
+            self._inform_callbacks[name] = callbacks + [callback]
+
+    def remove_inform_callback(self, name: str, callback: Callable[[Message], Any]) -> None:
+        """Forget a callback given to :meth:`add_inform_callback`."""
+        with self._callbacks_lock:
+            callbacks = [c for c in self._inform_callbacks.get(name, []) if c != callback]
+            if callbacks:
+                self._inform_callbacks[name] = callbacks
+            else:
+                self._inform_callbacks.pop(name, None)
+
+    def enable_thread_safety(self) -> None:
+        """No-op: katcp_sync clients are always thread-safe."""
+
+    def setDaemon(self, daemonic: bool) -> None:  # noqa: N802 (katcp-python name)
+        """No-op: reactor threads are always daemon threads."""
+
+    def __enter__(self) -> "DeviceClient":
+        if not self.running():
+            self.start()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.stop()
+        self.join()
+
+    def __repr__(self) -> str:
+        state = ("connected" if self.is_connected() else "running") if self.running() \
+            else "stopped"
+        return "<%s %s %s>" % (type(self).__name__, self._address_string, state)
+
+    # ------------------------------------------------------------------
+    # Sending
+
+    def send_message(self, msg: Message) -> None:
+        """Send any message. Never raises on a dead connection: logs instead.
+
+        Spec and tutorial: the protocol is asynchronous, so only a reply
+        tells whether a request worked; check :meth:`is_connected` first if
+        it matters.
+        """
+        data = msg.encode()
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug("Sending to %s: %r", self._address_string, data)
+        conn = self._conn
+        if conn is None or not conn.write(data):
+            self._logger.warning("Not connected to %s: dropped %s",
+                                 self._address_string, msg.name)
+
+    def send_request(self, msg: Message) -> None:
+        """Send a request message as it is.
+
+        Raises:
+            KatcpTypeError: ``msg`` is not a request.
+            KatcpVersionError: ``msg`` has a message id and the device does
+                not support them.
+        """
+        if msg.mtype != _REQUEST:
+            raise KatcpTypeError("send_request needs a request, not %r" % (msg,))
+        if msg.mid is not None and not self._server_supports_ids():
+            raise KatcpVersionError("message ids are not supported by %s"
+                                    % self._address_string)
+        self.send_message(msg)
+
+    def request(self, msg: Message, use_mid: Optional[bool] = None) -> Optional[bytes]:
+        """Send a request, giving it a message id if the device supports them.
+
+        The reply and informs go to the ``reply_<name>``/``inform_<name>``
+        handlers. With ``use_mid`` None an id is used when the device has
+        flag ``I``; True forces one, False none. An id already in
+        ``msg.mid`` is kept.
+
+        Returns:
+            the message id used (``bytes``), or None.
+        """
+        if use_mid is None:
+            use_mid = self._server_supports_ids()
+        if msg.mid is None and use_mid:
+            msg.mid = self._table.next_mid()
+        self.send_request(msg)
+        return msg.mid
+
+    def _server_supports_ids(self) -> bool:
+        flags = self._protocol_flags
+        return flags is not None and flags.message_ids
+
+    # ------------------------------------------------------------------
+    # Request APIs
+
+    def future_request(self, msg: Message, timeout: Optional[float] = None,
+                       use_mid: Optional[bool] = None) -> ReplyFuture:
+        """Send a request; return a future of ``(reply, informs)``.
+
+        Args:
+            msg: the request. It is not modified: a message id is put on a
+                copy.
+            timeout: seconds to wait for the reply (default :attr:`timeout`).
+            use_mid: use a message id (None: if the device supports them).
+
+        Returns:
+            a :class:`ReplyFuture` (a ``concurrent.futures.Future``). Its
+            exception is :class:`KatcpTimeoutError` on timeout,
+            :class:`KatcpClientDisconnected` if the connection is lost (or
+            there is none and no attempt is in progress), or
+            :class:`KatcpVersionError` for a message id the device does not
+            support. A non-``ok`` reply is a result, not an exception.
+        """
+        future = self._new_future()
+        reactor = self.reactor
+        pending = _FutureRequest(msg, reactor.time(), use_mid, future)
+        self._submit(pending, self.timeout if timeout is None else timeout)
+        return future
+
+    def callback_request(self, msg: Message, reply_cb: Optional[Callable[..., Any]] = None,
+                         inform_cb: Optional[Callable[..., Any]] = None,
+                         user_data: Optional[tuple] = None, timeout: Optional[float] = None,
+                         use_mid: Optional[bool] = None) -> ReplyFuture:
+        """Send a request; call ``reply_cb``/``inform_cb`` on the reactor thread.
+
+        Callbacks are called as ``cb(msg, *user_data)``. On timeout or
+        disconnection ``reply_cb`` gets a synthesised ``!name fail <reason>``
+        reply, e.g. ``Request help timed out after 5.000000 seconds.``
+        (katcp-python's behaviour).
+
+        Returns:
+            a :class:`ReplyFuture` that resolves, after the callbacks, with
+            ``(reply, informs)`` -- the synthesised reply on failure. Unpacking
+            it (``reply, informs = client.callback_request(...)``, as in the
+            tutorial) waits for that.
+        """
+        future = self._new_future()
+        reactor = self.reactor
+        pending = _CallbackRequest(msg, reactor.time(), use_mid, future, reply_cb, inform_cb,
+                                   user_data, self._logger)
+        self._submit(pending, self.timeout if timeout is None else timeout)
+        return future
+
+    def blocking_request(self, msg: Message, timeout: Optional[float] = None,
+                         use_mid: Optional[bool] = None) -> Tuple[Message, List[Message]]:
+        """Send a request and wait for its reply.
+
+        Args: as :meth:`future_request`.
+
+        Returns:
+            ``(reply, informs)``; a failed request is a reply whose first
+            argument is not ``ok``.
+
+        Raises:
+            KatcpTimeoutError: no reply within ``timeout`` (a
+                :class:`RuntimeError`, as the tutorial says).
+            KatcpClientDisconnected: not connected, or the connection was
+                lost or the client stopped before the reply.
+            KatcpVersionError: a message id the device does not support.
+            RuntimeError: called on the client's reactor thread (it would
+                deadlock).
+        """
+        reactor = self.reactor
+        if reactor.in_reactor_thread():
+            raise RuntimeError("blocking_request() cannot be called on the client's "
+                               "reactor thread (it would deadlock)")
+        if timeout is None:
+            timeout = self.timeout
+        pending = _BlockingRequest(msg, reactor.time(), use_mid)
+        self._submit(pending, None)
+        if not pending.wait(timeout):
+            claimed, data = self._table.remove(pending)
+            if data is not None:
+                self._write(data)
+            if claimed:
+                raise KatcpTimeoutError(self._timeout_reason(pending))
+            pending.wait(None)     # the reply won the race: it is being delivered
+        if pending.error is not None:
+            raise pending.error
+        return pending.reply, pending.informs  # type: ignore[return-value]
+
+    def _new_future(self) -> ReplyFuture:
+        future = ReplyFuture()
+        future._on_reactor = self._on_reactor
+        return future
+
+    def _submit(self, pending: PendingRequest, timeout: Optional[float]) -> None:
+        """Put a request in the table and write it (or fail it). Any thread."""
+        if pending.msg.mtype != _REQUEST:
+            self._fail(pending, KatcpTypeError("not a request: %r" % (pending.msg,)))
+            return
+        if timeout is not None:
+            pending.timer = self.reactor.call_later(timeout, self._request_timed_out, pending)
+        data, error = self._table.submit(pending)
+        if error is not None:
+            if pending.timer is not None:
+                pending.timer.cancel()
+            self._fail(pending, error)
+        elif data is not None:
+            self._write(data)
+
+    def _write(self, data: bytes) -> None:
+        conn = self._conn
+        if conn is not None:
+            conn.write(data)
+
+    def _fail(self, pending: PendingRequest, exc: BaseException) -> None:
+        """Fail a request that is out of the table, on the right thread."""
+        if (getattr(pending, "ON_REACTOR", False) and self._running.is_set()
+                and not self._on_reactor()
+                and self.reactor.add_callback(pending.set_error, exc)):
+            return
+        pending.set_error(exc)
+
+    def _request_timed_out(self, pending: PendingRequest) -> None:
+        claimed, data = self._table.remove(pending)
+        if data is not None:
+            self._write(data)
+        if claimed:
+            pending.set_error(KatcpTimeoutError(self._timeout_reason(pending)))
+
+    def _timeout_reason(self, pending: PendingRequest) -> str:
+        return "Request %s timed out after %f seconds." % (
+            pending.msg.name, self.reactor.time() - pending.started)
+
+    def _finish_all(self, taken: List[PendingRequest], exc_factory: Callable[[], BaseException]
+                    ) -> None:
+        for pending in taken:
+            if pending.timer is not None:
+                pending.timer.cancel()
+            self._fail(pending, exc_factory())
+
+    # ------------------------------------------------------------------
+    # Receiving and dispatch (reactor thread)
+
+    def _lines_received(self, conn: Connection, lines: List[Any]) -> None:
+        if conn is not self._conn:
+            return
+        handle = self.handle_message
+        for line in lines:
+            if type(line) is not bytes:
+                if isinstance(line, LineTooLongError):
+                    self._logger.error("Line from %s too long: %s", self._address_string, line)
+                continue
+            try:
+                msg = parse(line)
+            except KatcpSyntaxError as exc:
+                # Spec 2: a client logs bad input and sends nothing back.
+                self._logger.error("Malformed message from %s: %s", self._address_string, exc)
+                continue
+            try:
+                handle(msg)
+            except Exception:
+                self._logger.error("Unhandled exception handling %r from %s:\n%s",
+                                   msg, self._address_string, _format_exc(self._tb_limit))
+
+    def handle_message(self, msg: Message) -> None:
+        """Dispatch a message from the device by type (reactor thread)."""
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug("Received from %s: %s", self._address_string, msg)
+        mtype = msg.mtype
+        if mtype == _REPLY:
+            self.handle_reply(msg)
+        elif mtype == _INFORM:
+            self.handle_inform(msg)
+        else:
+            self.handle_request(msg)
+
+    def handle_reply(self, msg: Message) -> None:
+        """Deliver a reply to its request, else to ``reply_<name>``/``unhandled_reply``."""
+        pending, data = self._table.match_reply(msg)
+        if data is not None:
+            self._write(data)
+        if pending is not None:
+            if pending.timer is not None:
+                pending.timer.cancel()
+            pending.set_reply(msg)
+            return
+        self._dispatch(msg, self.unhandled_reply)
+
+    def handle_inform(self, msg: Message) -> None:
+        """Deliver an inform to its request, else to ``inform_<name>``/``unhandled_inform``
+        and the callbacks of :meth:`add_inform_callback`."""
+        pending = self._table.match_inform(msg)
+        if pending is not None:
+            pending.add_inform(msg)
+            return
+        self._dispatch(msg, self.unhandled_inform)
+        callbacks = self._inform_callbacks.get(msg.name)
+        if callbacks:
+            for callback in callbacks:
+                try:
+                    callback(msg)
+                except Exception:
+                    self._logger.error("Inform callback %r for #%s failed:\n%s", callback,
+                                       msg.name, _format_exc(self._tb_limit))
+
+    def handle_request(self, msg: Message) -> None:
+        """Dispatch a request from the device to ``request_<name>``/``unhandled_request``.
+
+        A handler may return a reply :class:`Message`; it is sent with the
+        request's message id.
+        """
+        reply = self._dispatch(msg, self.unhandled_request)
+        if isinstance(reply, Message):
+            reply.mid = msg.mid
+            self.send_message(reply)
+
+    def _dispatch(self, msg: Message, fallback: Callable[[Message], Any]) -> Any:
+        key = (msg.mtype, msg.name)
+        try:
+            method = self._handler_cache[key]
+        except KeyError:
+            method = getattr(self, _HANDLER_PREFIX[msg.mtype] + msg.name.replace("-", "_"),
+                             None)
+            self._handler_cache[key] = method
+        try:
+            return (method or fallback)(msg)
+        except Exception:
+            self._logger.error("%s handler for %s from %s failed:\n%s",
+                               Message.TYPE_NAMES[msg.mtype].capitalize(), msg.name,
+                               self._address_string, _format_exc(self._tb_limit))
+            return None
+
+    def unhandled_reply(self, msg: Message) -> None:
+        """Called for a reply with no handler and no waiting request."""
+        self._logger.debug("Unhandled reply from %s: %s", self._address_string, msg)
+
+    def unhandled_inform(self, msg: Message) -> None:
+        """Called for an inform with no ``inform_<name>`` handler."""
+
+    def unhandled_request(self, msg: Message) -> None:
+        """Called for a request from the device with no handler."""
+        self._logger.debug("Unhandled request from %s: %s", self._address_string, msg)
+
+    # -- protocol detection (spec 4.2, 4.2.1) --------------------------------
+
+    def inform_version_connect(self, msg: Message) -> None:
+        """Record ``#version-connect``; ``katcp-protocol`` gives the protocol."""
+        if len(msg.arguments) < 2:
+            return
+        name = msg.arguments[0].decode("utf-8", "replace")
+        self.versions[name] = tuple(a.decode("utf-8", "replace") for a in msg.arguments[1:])
+        if name == "katcp-protocol":
+            try:
+                flags = ProtocolFlags.parse_version(msg.arguments[1])
+            except ValueError as exc:
+                self._logger.error("Bad protocol version from %s (%s): %s",
+                                   self._address_string, exc, msg)
+                return
+            self._protocol_announced(flags, msg, legacy=False)
+
+    def inform_version(self, msg: Message) -> None:
+        """A v4 device's ``#version``: the device speaks KATCP v4."""
+        self._protocol_announced(ProtocolFlags(4, 0, ""), msg, legacy=True)
+
+    def inform_build_state(self, msg: Message) -> None:
+        """A v4 device's ``#build-state``: the device speaks KATCP v4."""
+        self._protocol_announced(ProtocolFlags(4, 0, ""), msg, legacy=True)
+
+    def inform_disconnect(self, msg: Message) -> None:
+        """The device is about to close the connection (spec 4.2)."""
+        self._logger.info("%s is disconnecting: %s", self._address_string,
+                          b" ".join(msg.arguments).decode("utf-8", "replace"))
+
+    def _protocol_announced(self, flags: ProtocolFlags, inform: Message, legacy: bool) -> None:
+        if self._conn is None:
+            return
+        if self._conn_ready:
+            current = self._protocol_flags
+            if flags == current or legacy:
+                return   # v5 devices may also send the v4 informs
+            if self._preset_flags is not None:
+                self._logger.warning("%s announced protocol %s, ignored: preset to %s",
+                                     self._address_string, flags, current)
+                return
+            self._logger.error("%s announced protocol %s after %s; disconnecting and "
+                               "turning auto-reconnect off", self._address_string, flags, current)
+            self.auto_reconnect = False
+            self._close_connection("inconsistent protocol version")
+            return
+        self._protocol_ready(flags)
+
+    def _protocol_timed_out(self, run_id: int, conn: Connection) -> None:
+        if run_id != self._run_id or conn is not self._conn or self._conn_ready:
+            return
+        self._logger.info("%s announced no protocol version; assuming %s",
+                          self._address_string, self.ASSUMED_PROTOCOL)
+        self._protocol_ready(self.ASSUMED_PROTOCOL)
+
+    # ------------------------------------------------------------------
+    # Connection management (reactor thread)
+
+    def _install(self, run_id: int) -> None:
+        if run_id != self._run_id:
+            return
+        self._backoff = self.auto_reconnect_delay
+        self._failures = 0
+        self._connect(run_id)
+
+    def _connect(self, run_id: int) -> None:
+        self._timer = None
+        if run_id != self._run_id:
+            return
+        self._table.hold()
+        host, port = self._bindaddr
+        self._attempt = connect(self.reactor, host, port, self.CONNECT_TIMEOUT,
+                                lambda sock, exc: self._connect_done(run_id, sock, exc))
+
+    def _connect_done(self, run_id: int, sock: Any, exc: Optional[BaseException]) -> None:
+        self._attempt = None
+        if run_id != self._run_id:
+            if sock is not None:
+                sock.close()
+            return
+        if exc is not None:
+            self._failures += 1
+            level = logging.WARNING if self._failures == 1 else logging.DEBUG
+            self._logger.log(level, "Failed to connect to %s: %s (attempt %d)",
+                             self._address_string, exc, self._failures)
+            reason = "Could not connect to %s: %s" % (self._address_string, exc)
+            self._finish_all(self._table.close(lambda: KatcpClientDisconnected(
+                "Not connected to %s" % self._address_string)),
+                lambda: KatcpClientDisconnected(reason))
+            self._schedule_reconnect(run_id)
+            return
+        if self._failures:
+            self._logger.info("Connected to %s after %d failed attempts",
+                              self._address_string, self._failures)
+        self._failures = 0
+        self.versions = {}
+        self._conn_ready = False
+        self._conn = Connection(self.reactor, sock, self._handler,
+                                self.MAX_MSG_SIZE, self.MAX_WRITE_BUFFER_SIZE)
+        self.last_connect_time = time.time()
+        self._disconnected.clear()
+        self._connected.set()
+        if self._preset_flags is not None:
+            self._protocol_ready(self._preset_flags)
+        else:
+            self._timer = self.reactor.call_later(
+                self.protocol_detect_timeout, self._protocol_timed_out, run_id, self._conn)
+
+    def _protocol_ready(self, flags: ProtocolFlags) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._protocol_flags = flags
+        self._conn_ready = True
+        self._backoff = self.auto_reconnect_delay
+        data = self._table.open(flags.message_ids)
+        if data:
+            self._write(data)
+        self._received_protocol_info.set()
+        self._run_hooks(True, self._connected_callbacks)
+
+    def _run_hooks(self, connected: bool, callbacks: List[Callable[[], Any]]) -> None:
+        for hook in [lambda: self.notify_connected(connected)] + callbacks:
+            try:
+                hook()
+            except Exception:
+                self._logger.error("%s hook failed:\n%s",
+                                   "Connected" if connected else "Disconnected",
+                                   _format_exc(self._tb_limit))
+
+    def _close_connection(self, reason: str) -> None:
+        conn = self._conn
+        if conn is not None:
+            conn.close(reason)
+
+    def _connection_lost(self, conn: Connection, reason: str) -> None:
+        if conn is not self._conn:
+            return
+        self._logger.info("Connection to %s lost: %s", self._address_string, reason)
+        if self._running.is_set():
+            self._drop_connection("Connection closed before reply was received")
+            self._schedule_reconnect(self._run_id)
+        else:
+            self._drop_connection(_STOPPED_REASON)
+
+    def _drop_connection(self, reason: str) -> None:
+        """Forget the connection; fail its requests with ``reason``."""
+        was_ready = self._conn_ready
+        self._conn = None
+        self._conn_ready = False
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._connected.clear()
+        self._received_protocol_info.clear()
+        self._disconnected.set()
+        if self._running.is_set():
+            closed = "Not connected to %s" % self._address_string
+        else:
+            closed = "Client for %s is stopped" % self._address_string
+        taken = self._table.close(lambda: KatcpClientDisconnected(closed))
+        self._finish_all(taken, lambda: KatcpClientDisconnected(reason))
+        if was_ready:
+            self._run_hooks(False, self._disconnected_callbacks)
+
+    def _schedule_reconnect(self, run_id: int) -> None:
+        if run_id != self._run_id or not self.auto_reconnect:
+            return
+        ceiling = self._backoff
+        self._backoff = min(ceiling * 2, self.auto_reconnect_max_delay)
+        delay = random.uniform(ceiling / 2, ceiling)
+        self._timer = self.reactor.call_later(delay, self._connect, run_id)
+
+    def _uninstall(self, run_id: Optional[int]) -> None:
+        """Stop hook / stop(): tear down. Reactor thread (or after it ended)."""
+        if run_id is not None:
+            # Called as a shared reactor's stop hook: the reactor is going away.
+            if run_id != self._run_id:
+                return
+            self._running.clear()
+            self._run_id += 1
+        if self._stop_hook is not None:
+            self.reactor.remove_stop_hook(self._stop_hook)
+            self._stop_hook = None
+        if self._attempt is not None:
+            self._attempt.cancel()
+            self._attempt = None
+        conn = self._conn
+        self._drop_connection(_STOPPED_REASON)
+        if conn is not None:
+            conn.close("client stopped")
+        self._stopped.set()
+
+
+class AsyncClient(DeviceClient):
+    """katcp-python's name for the client with request APIs (all in :class:`DeviceClient`)."""
+
+
+class CallbackClient(AsyncClient):
+    """katcp-python's thread-safe callback client; the same as :class:`DeviceClient`."""
+
+
+class BlockingClient(CallbackClient):
+    """katcp-python's blocking client; the same as :class:`DeviceClient`."""
+
+
+def request_check(client: DeviceClient, exception: Callable[[str], BaseException],
+                  *msg_parms: Any, timeout: Optional[float] = None,
+                  mid: Any = None) -> Tuple[Message, List[Message]]:
+    """Make a blocking request; raise ``exception`` unless the reply is ``ok``.
+
+    Args:
+        client: the client to use.
+        exception: exception class raised (with a description) on failure.
+        msg_parms: the request name and arguments, as for ``Message.request``.
+        timeout: request timeout (default: the client's).
+        mid: message id for the request.
+
+    Returns:
+        ``(reply, informs)``.
+    """
+    req_msg = Message.request(*msg_parms, mid=mid)
+    reply, informs = client.blocking_request(req_msg, timeout=timeout)
+    if not reply.reply_ok():
+        raise exception('Unexpected failure reply "%s"\n with device at %s, request \n"%s"'
+                        % (reply, client.bind_address_string, req_msg))
+    return reply, informs

@@ -1,0 +1,303 @@
+"""The table of a client's outstanding requests (sans-IO, thread-safe).
+
+Theory of operation
+-------------------
+Every request made through a client's request APIs becomes a
+:class:`PendingRequest` in one :class:`RequestTable`. The table decides three
+things, all under one lock:
+
+* **When a request may be sent.** The table is *closed* (no connection:
+  requests fail at once), *holding* (a connection is being made or its
+  protocol is not known yet: requests wait in order) or *open* (requests are
+  registered and their wire bytes returned to the caller to write).
+* **Which message id a request gets.** Ids count up from 1 and wrap after
+  2**31-1 (spec 2.2); they are used when the server announced flag ``I`` or
+  the caller asked for one.
+* **Which request a reply or inform belongs to.** By message id when there
+  is one. Without ids, only the message name links a reply to its request
+  (spec 2.3), so requests of the same name are *serialised*: only the oldest
+  is on the wire, the next is sent when it finishes. That way informs can
+  never be attributed to the wrong request, even when the server answers
+  out of order.
+
+The table never touches a socket or calls user code: its methods return the
+bytes to write and the requests to finish, and the client does the rest
+outside the lock. :class:`PendingRequest` subclasses vary only the edge --
+how a finished request reports (a lock for ``blocking_request``, a
+``concurrent.futures.Future``, callbacks on the reactor thread).
+"""
+
+import collections
+import threading
+from concurrent.futures import Future
+from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
+
+from .errors import KatcpClientDisconnected, KatcpVersionError
+from .message import MAX_MID, Message
+
+__all__ = ["PendingRequest", "RequestTable", "ReplyFuture", "CLOSED", "HOLDING", "OPEN"]
+
+#: Table states.
+CLOSED, HOLDING, OPEN = "closed", "holding", "open"
+
+
+class ReplyFuture(Future):
+    """A ``concurrent.futures.Future`` of ``(reply, informs)``.
+
+    It may also be unpacked directly, ``reply, informs = future``, which waits
+    for the result (this is what katcp-python's tutorial does with the value
+    of ``callback_request``). Unpacking on the client's reactor thread would
+    deadlock, so it raises :class:`RuntimeError` there.
+    """
+
+    #: Set by the client: returns True on its reactor thread.
+    _on_reactor: Optional[Callable[[], bool]] = None
+
+    def __iter__(self) -> Iterator[Any]:
+        if not self.done() and self._on_reactor is not None and self._on_reactor():
+            raise RuntimeError("cannot wait for a reply on the client's reactor thread")
+        return iter(self.result())
+
+
+class PendingRequest:
+    """A request waiting for its reply. Subclasses decide how it reports.
+
+    Attributes:
+        msg: the request :class:`Message` (its ``mid`` is set once sent).
+        informs: the informs received for it so far.
+        timer: a reactor timer handle that times it out, or ``None``.
+        started: reactor time at which it was made.
+        use_mid: the caller's ``use_mid`` (``None``: if the server supports ids).
+    """
+
+    __slots__ = ("msg", "informs", "timer", "started", "use_mid")
+
+    def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
+        self.msg = msg
+        self.informs: List[Message] = []
+        self.timer: Any = None
+        self.started = started
+        self.use_mid = use_mid
+
+    def add_inform(self, msg: Message) -> None:
+        """Record an inform that belongs to this request (reactor thread)."""
+        self.informs.append(msg)
+
+    def set_reply(self, reply: Message) -> None:
+        """The reply arrived (reactor thread). Called at most once."""
+        raise NotImplementedError
+
+    def set_error(self, exc: BaseException) -> None:
+        """The request failed with ``exc`` (any thread). Called at most once."""
+        raise NotImplementedError
+
+
+class RequestTable:
+    """Outstanding requests of one client, matched to replies and informs.
+
+    Every method is thread-safe. See the module docstring for the rules.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._state = CLOSED
+        self._server_ids = False
+        self._last_mid = 0
+        self._by_mid: Dict[bytes, PendingRequest] = {}
+        self._by_name: Dict[str, Deque[PendingRequest]] = {}
+        self._held: List[PendingRequest] = []
+        self._closed_error: Callable[[], BaseException] = lambda: KatcpClientDisconnected(
+            "not connected")
+
+    # -- state --------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        """:data:`CLOSED`, :data:`HOLDING` or :data:`OPEN`."""
+        return self._state
+
+    def next_mid(self) -> bytes:
+        """Allocate a message id: 1, 2, ... wrapping after 2**31-1 (spec 2.2)."""
+        with self._lock:
+            return self._allocate_mid()
+
+    def hold(self) -> None:
+        """A connection is being made: queue new requests until :meth:`open`."""
+        with self._lock:
+            if self._state == CLOSED:
+                self._state = HOLDING
+
+    def open(self, server_ids: bool) -> bytes:
+        """The protocol is known: register held requests and accept new ones.
+
+        Args:
+            server_ids: the server supports message ids (flag ``I``).
+
+        Returns:
+            the wire bytes of the held requests, to be written in one go.
+        """
+        with self._lock:
+            self._state = OPEN
+            self._server_ids = server_ids
+            held, self._held = self._held, []
+            out = []
+            failed = []
+            for pending in held:
+                try:
+                    data = self._register(pending)
+                except KatcpVersionError as exc:
+                    failed.append((pending, exc))
+                    continue
+                if data is not None:
+                    out.append(data)
+        for pending, exc in failed:
+            pending.set_error(exc)
+        return b"".join(out)
+
+    def close(self, make_error: Callable[[], BaseException]) -> List[PendingRequest]:
+        """No connection: take every outstanding request out of the table.
+
+        Args:
+            make_error: builds the exception for requests made from now on,
+                until the next :meth:`hold`/:meth:`open`.
+
+        Returns:
+            the requests that were outstanding; the caller fails them.
+        """
+        with self._lock:
+            self._state = CLOSED
+            self._closed_error = make_error
+            taken = list(self._held)
+            self._held = []
+            taken.extend(self._by_mid.values())
+            self._by_mid = {}
+            for queue in self._by_name.values():
+                taken.extend(queue)
+            self._by_name = {}
+        return taken
+
+    # -- requests -------------------------------------------------------------
+
+    def submit(self, pending: PendingRequest) -> Tuple[Optional[bytes], Optional[BaseException]]:
+        """Add a request.
+
+        Returns:
+            ``(data, error)``: ``data`` is the wire form to write now (or
+            ``None`` if the request is held or queued behind another of the
+            same name); ``error`` is set, and the request not added, when
+            the table is closed or the request cannot be sent (a message id
+            the server does not support).
+        """
+        with self._lock:
+            state = self._state
+            if state == OPEN:
+                try:
+                    return self._register(pending), None
+                except KatcpVersionError as exc:
+                    return None, exc
+            if state == HOLDING:
+                self._held.append(pending)
+                return None, None
+            return None, self._closed_error()
+
+    def remove(self, pending: PendingRequest) -> Tuple[bool, Optional[bytes]]:
+        """Take a request out, e.g. because it timed out.
+
+        Returns:
+            ``(claimed, data)``: ``claimed`` is False if the request had
+            already finished (its reply won the race); ``data`` is the wire
+            form of the next request of the same name, to be written now.
+        """
+        with self._lock:
+            mid = pending.msg.mid
+            if mid is not None and self._by_mid.get(mid) is pending:
+                del self._by_mid[mid]
+                return True, None
+            queue = self._by_name.get(pending.msg.name)
+            if queue:
+                if queue[0] is pending:
+                    return True, self._pop_head(pending.msg.name, queue)
+                try:
+                    queue.remove(pending)
+                except ValueError:
+                    pass
+                else:
+                    return True, None
+            try:
+                self._held.remove(pending)
+            except ValueError:
+                return False, None
+            return True, None
+
+    def match_reply(self, msg: Message) -> Tuple[Optional[PendingRequest], Optional[bytes]]:
+        """Find and take out the request a reply answers.
+
+        Returns:
+            ``(pending, data)``: ``pending`` is ``None`` if no outstanding
+            request matches; ``data`` is the next same-name request to write.
+        """
+        with self._lock:
+            mid = msg.mid
+            if mid is not None:
+                return self._by_mid.pop(mid, None), None
+            queue = self._by_name.get(msg.name)
+            if not queue:
+                return None, None
+            pending = queue[0]
+            return pending, self._pop_head(msg.name, queue)
+
+    def match_inform(self, msg: Message) -> Optional[PendingRequest]:
+        """Return the outstanding request an inform belongs to, or ``None``."""
+        with self._lock:
+            mid = msg.mid
+            if mid is not None:
+                return self._by_mid.get(mid)
+            queue = self._by_name.get(msg.name)
+            return queue[0] if queue else None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return (len(self._by_mid) + len(self._held)
+                    + sum(len(q) for q in self._by_name.values()))
+
+    # -- internals (lock held) -------------------------------------------------
+
+    def _allocate_mid(self) -> bytes:
+        mid = self._last_mid + 1
+        if mid > MAX_MID:
+            mid = 1
+        self._last_mid = mid
+        return b"%d" % mid
+
+    def _register(self, pending: PendingRequest) -> Optional[bytes]:
+        msg = pending.msg
+        use_mid = pending.use_mid
+        if msg.mid is not None or use_mid:
+            if not self._server_ids:
+                raise KatcpVersionError("the server does not support message ids")
+        elif use_mid is None:
+            use_mid = self._server_ids
+        if msg.mid is None and use_mid:
+            mid = self._allocate_mid()
+            while mid in self._by_mid:  # only after a wrap with a 2**31-old request
+                mid = self._allocate_mid()
+            # The caller's message is left alone: it may be reused, even by
+            # several threads at once.
+            msg = pending.msg = msg.copy()
+            msg.mid = mid
+        if msg.mid is not None:
+            self._by_mid[msg.mid] = pending
+            return msg.encode()
+        queue = self._by_name.get(msg.name)
+        if queue is None:
+            self._by_name[msg.name] = collections.deque([pending])
+            return msg.encode()
+        queue.append(pending)
+        return None
+
+    def _pop_head(self, name: str, queue: Deque[PendingRequest]) -> Optional[bytes]:
+        queue.popleft()
+        if queue:
+            return queue[0].msg.encode()
+        del self._by_name[name]
+        return None
