@@ -1,0 +1,824 @@
+"""KATCP device servers: :class:`DeviceServer` and :class:`AsyncDeviceServer`.
+
+Theory of operation
+-------------------
+A server owns (or shares) a :class:`~katcp_sync.reactor.Reactor`. The
+reactor thread accepts clients, reads and parses their lines and writes
+every reply; nothing on it ever blocks.
+
+Request handlers (``request_<name>(self, req, msg)``) run on a
+:class:`~katcp_sync.workers.HandlerPool` for :class:`DeviceServer`, so they
+may block, or on the reactor thread for :class:`AsyncDeviceServer`. Each
+client has a turn: a message is handled only once the previous handler of
+that client has finished -- returned, raised, or (when it returned a future)
+seen its future resolve -- so replies to one client come in request order.
+A handler that raises :class:`~katcp_sync.errors.AsyncReply`, or is marked
+``@concurrent_reply``, gives the turn back at once and replies later from
+any thread. Different clients' handlers run in parallel when the pool has
+more than one worker (``handler_workers``); the default is one, so handlers
+written for katcp-python, which serialised every request, stay correct.
+
+The built-in requests (``?watchdog``, ``?help``, ``?sensor-value``, ...)
+never block, so they run directly on the thread that holds the client's turn
+-- normally the reactor, which then answers without any thread hop. A
+subclass that overrides one gets ordinary pool dispatch for it.
+
+Sensor sampling is per client (:mod:`katcp_sync.server_sampling`): strategy
+timers run on the reactor, sensor updates run the strategies on the thread
+that set the value, and the resulting ``#sensor-status`` lines go straight
+into the client's write buffer, so a blocking handler never delays them.
+
+Every public method may be called from any thread.
+"""
+
+import concurrent.futures
+import logging
+import threading
+import time
+import traceback
+import types
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from . import __version__
+from .connection import DEFAULT_MAX_WRITE_BUFFER, Connection, Listener
+from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError
+from .linebuffer import DEFAULT_MAX_LINE_LENGTH
+from .logger import DeviceLogger, log_timestamp
+from .message import Message, parse
+from .protocol import DEFAULT_PROTOCOL_INFO, ProtocolFlags, convert_method_name
+from .reactor import Reactor
+from .server_connection import ClientConnection, ClientRequestConnection, wire
+from .server_requests import BuiltinRequests, help_text
+from .server_sampling import SamplingTable
+from .workers import HandlerPool
+
+__all__ = [
+    "DeviceServerMetaclass",
+    "DeviceServerBase",
+    "DeviceServer",
+    "AsyncDeviceServer",
+    "ClientConnection",
+    "ClientRequestConnection",
+]
+
+log = logging.getLogger("katcp_sync.server")
+
+#: Version of katcp_sync, as announced in ``#version-connect katcp-library``.
+LIBRARY_VERSION = "katcp-sync-%s" % __version__
+
+_REQUEST, _REPLY, _INFORM = Message.REQUEST, Message.REPLY, Message.INFORM
+
+
+class DeviceServerMetaclass(type):
+    """Collects the ``request_*``, ``inform_*`` and ``reply_*`` handlers.
+
+    Names map to KATCP names with underscores turned into dashes
+    (``request_sensor_list`` handles ``?sensor-list``). Request handlers
+    must have a docstring, since ``?help`` sends it: a class with one that
+    does not is a :class:`TypeError`. Handlers whose
+    ``@minimum_katcp_version`` or ``@has_katcp_protocol_flags`` markers do
+    not fit the class's ``PROTOCOL_INFO`` are left out.
+    """
+
+    def __init__(cls, name: str, bases: Tuple[type, ...], dct: Dict[str, Any]) -> None:
+        super().__init__(name, bases, dct)
+        protocol = getattr(cls, "PROTOCOL_INFO", None)
+        cls._request_handlers = {}
+        cls._inform_handlers = {}
+        cls._reply_handlers = {}
+        for attr in dir(cls):
+            if attr.startswith("request_"):
+                table, prefix = cls._request_handlers, "request_"
+            elif attr.startswith("inform_"):
+                table, prefix = cls._inform_handlers, "inform_"
+            elif attr.startswith("reply_") and attr != "reply_inform":
+                table, prefix = cls._reply_handlers, "reply_"
+            else:
+                continue
+            handler = getattr(cls, attr)
+            if not callable(handler):
+                continue
+            if prefix == "request_" and not (handler.__doc__ or "").strip():
+                raise TypeError("%s.%s needs a docstring: ?help sends it to clients"
+                                % (name, attr))
+            if protocol is not None and not _fits_protocol(handler, protocol):
+                continue
+            table[convert_method_name(prefix, attr)] = handler
+
+
+def _fits_protocol(handler: Any, protocol: ProtocolFlags) -> bool:
+    """True if the handler's protocol markers allow it under ``protocol``."""
+    minimum = getattr(handler, "_minimum_katcp_version", None)
+    if minimum is not None and (protocol.major, protocol.minor) < tuple(minimum):
+        return False
+    flags = getattr(handler, "_has_katcp_protocol_flags", None) or ()
+    return all(flag in protocol.flags for flag in flags)
+
+
+class _Handler:
+    """How to run one message handler (built once per name and server)."""
+
+    __slots__ = ("fn", "inline", "concurrent", "doc", "timeout_hint", "is_request")
+
+    def __init__(self, fn: Callable[..., Any], marked: Any, is_request: bool = True) -> None:
+        self.fn = fn
+        self.inline = bool(getattr(marked, "_katcp_sync_inline", False))
+        self.concurrent = bool(getattr(marked, "_concurrent_reply", False))
+        self.doc = help_text(marked) if is_request else ""
+        self.timeout_hint = getattr(marked, "request_timeout_hint", None)
+        self.is_request = is_request
+
+
+class DeviceServerBase(metaclass=DeviceServerMetaclass):
+    """The machinery of a KATCP device server, without the standard requests.
+
+    Args:
+        host: interface to listen on (``""`` for every IPv4 interface).
+        port: TCP port; 0 picks a free one (see :attr:`bind_address`).
+        tb_limit: most traceback frames in the ``fail`` reply to a handler
+            that raised an unexpected exception.
+        logger: Python logger for server events.
+        handler_workers: threads running request handlers; handlers of
+            different clients run in parallel when more than 1.
+        max_line_length: longest accepted request line; a longer one gets
+            ``#log error`` and the client is disconnected.
+        max_write_buffer: most bytes waiting to be sent to one client; a
+            client that does not read beyond that is disconnected.
+
+    Class attributes:
+        PROTOCOL_INFO: the KATCP version and flags spoken (default 5.1 with
+            M, I, B and T).
+        DISCONNECT_TIMEOUT: seconds :meth:`stop` waits for ``#disconnect``
+            to reach the clients.
+    """
+
+    PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO
+    DISCONNECT_TIMEOUT = 1.0
+    MAX_MSG_SIZE = DEFAULT_MAX_LINE_LENGTH
+    MAX_WRITE_BUFFER_SIZE = DEFAULT_MAX_WRITE_BUFFER
+
+    #: Whether handlers run on the worker pool (False: on the reactor thread).
+    _default_handler_thread = True
+
+    def __init__(self, host: str, port: int, tb_limit: int = 20,
+                 logger: logging.Logger = log, handler_workers: int = 1,
+                 max_line_length: Optional[int] = None,
+                 max_write_buffer: Optional[int] = None) -> None:
+        self._host = host
+        self._port = port
+        self._tb_limit = tb_limit
+        self._logger = logger
+        self._handler_workers = handler_workers
+        self._max_line_length = max_line_length or self.MAX_MSG_SIZE
+        self._max_write_buffer = max_write_buffer or self.MAX_WRITE_BUFFER_SIZE
+        self._handler_thread = self._default_handler_thread
+        self._major = self.PROTOCOL_INFO.major
+        self._mids = self.PROTOCOL_INFO.message_ids
+        self._multi_client = self.PROTOCOL_INFO.multi_client
+
+        self._reactor = Reactor("katcp-server-reactor")
+        self._own_reactor = True
+        self._pool: Optional[HandlerPool] = None
+        self._listener: Optional[Listener] = None
+        self._clients: Dict[ClientConnection, None] = {}
+        self._clients_lock = threading.Lock()
+        self._state_lock = threading.Lock()
+        self._started = False
+        self._stopping = False
+        self._running = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+        self._stop_future: "concurrent.futures.Future[None]" = concurrent.futures.Future()
+        self._stop_future.set_result(None)
+        self._stop_timer: Any = None
+        self._tls = threading.local()
+
+        self.log = DeviceLogger(self, python_logger=logging.getLogger("katcp_sync.device"))
+        self._handlers: Dict[str, _Handler] = {}
+        self._inform_handlers_bound: Dict[str, _Handler] = {}
+        self._reply_handlers_bound: Dict[str, _Handler] = {}
+        self._bind_handlers()
+
+    # -- handler tables ----------------------------------------------------------
+
+    def _bind_handlers(self) -> None:
+        cls = type(self)
+        self._handlers = {
+            name: _Handler(types.MethodType(fn, self), fn)
+            for name, fn in cls._request_handlers.items()}
+        self._inform_handlers_bound = {
+            name: _Handler(types.MethodType(fn, self), fn, is_request=False)
+            for name, fn in cls._inform_handlers.items()}
+        self._reply_handlers_bound = {
+            name: _Handler(types.MethodType(fn, self), fn, is_request=False)
+            for name, fn in cls._reply_handlers.items()}
+        unhandled = cls.unhandled_request
+        self._unknown = _Handler(self.unhandled_request, unhandled)
+        self._unknown.inline = unhandled is DeviceServerBase.unhandled_request
+
+    def add_request(self, name: str, handler: Callable[[Any, Message], Any]) -> None:
+        """Add (or replace) the handler of ``?name`` while the server runs.
+
+        ``handler(req, msg)`` follows the same rules as a ``request_*``
+        method (it is called without ``self``), and its docstring is its
+        ``?help`` text. Clients get ``#interface-changed request name added``
+        (spec 4.2).
+
+        Raises:
+            TypeError: the handler has no docstring.
+        """
+        if not (getattr(handler, "__doc__", None) or "").strip():
+            raise TypeError("request handler for %r needs a docstring: ?help sends it" % name)
+        handlers = dict(self._handlers)
+        handlers[name] = _Handler(handler, handler)
+        self._handlers = handlers
+        self._interface_changed("request", name, "added")
+
+    def remove_request(self, name: str) -> None:
+        """Remove the handler of ``?name``; clients get ``#interface-changed``.
+
+        Raises:
+            KeyError: there is no such request.
+        """
+        handlers = dict(self._handlers)
+        del handlers[name]
+        self._handlers = handlers
+        self._interface_changed("request", name, "removed")
+
+    def _interface_changed(self, *args: str) -> None:
+        if self._major >= 5:
+            self.mass_inform(Message.inform("interface-changed", *args))
+
+    def _request_docs(self) -> Dict[str, str]:
+        return {name: h.doc for name, h in self._handlers.items()}
+
+    def _request_timeout_hints(self) -> Dict[str, float]:
+        return {name: h.timeout_hint for name, h in self._handlers.items()
+                if h.timeout_hint}
+
+    # -- configuration -----------------------------------------------------------
+
+    @property
+    def ioloop(self) -> Reactor:
+        """The server's reactor (katcp-python's ``ioloop``): ``add_callback``,
+        ``call_later``, ``call_at``, ``time``, ``run_sync``."""
+        return self._reactor
+
+    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+        """Run on a reactor shared with other servers or clients (before start).
+
+        The server then neither starts nor stops that reactor.
+        """
+        if self._started:
+            raise RuntimeError("set_ioloop() must be called before start()")
+        if ioloop is None:
+            self._reactor = Reactor("katcp-server-reactor")
+            self._own_reactor = True
+        else:
+            self._reactor = ioloop
+            self._own_reactor = False
+
+    def set_concurrency_options(self, thread_safe: bool = True,
+                                handler_thread: bool = True) -> None:
+        """katcp-python's concurrency switches (before start).
+
+        Args:
+            thread_safe: accepted for compatibility; every public method of
+                katcp_sync is thread-safe anyway.
+            handler_thread: True runs request handlers on the worker pool
+                (they may block); False runs them on the reactor thread
+                (they must not block), as :class:`AsyncDeviceServer` does.
+        """
+        if self._started:
+            raise RuntimeError("set_concurrency_options() must be called before start()")
+        self._handler_thread = bool(handler_thread)
+
+    def setDaemon(self, daemonic: bool) -> None:
+        """Accepted for katcp-python compatibility; server threads are daemons."""
+
+    # -- life cycle ----------------------------------------------------------------
+
+    def start(self, timeout: Optional[float] = None) -> None:
+        """Start listening and serving; returns once the port is bound.
+
+        May be called again after :meth:`stop` has finished (``?restart``).
+
+        Raises:
+            RuntimeError: the server is already running.
+            OSError: the address cannot be bound.
+        """
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError("server already started")
+            self._started = True
+            self._stopping = False
+            self._stopped.clear()
+            self._stop_future = concurrent.futures.Future()
+        if self._own_reactor and self._reactor_used:
+            self._reactor = Reactor("katcp-server-reactor")
+        self._reactor_used = True
+        if self._handler_thread:
+            self._pool = HandlerPool(self._handler_workers, name="katcp-server-handler")
+        try:
+            if self._own_reactor:
+                self._reactor.start()
+            self._listener = Listener(self._reactor, self._host, self._port, self._on_accept)
+        except BaseException:
+            self._abort_start()
+            raise
+        self._running.set()
+
+    _reactor_used = False
+
+    def _abort_start(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+        if self._own_reactor:
+            self._reactor.stop()
+        with self._state_lock:
+            self._started = False
+        self._stopped.set()
+        self._stop_future.set_result(None)
+
+    def running(self) -> bool:
+        """True while the server accepts and serves clients."""
+        return self._running.is_set()
+
+    def wait_running(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the server is running; returns whether it is."""
+        return self._running.wait(timeout)
+
+    @property
+    def bind_address(self) -> Tuple[str, int]:
+        """The ``(host, port)`` listened on (the real port when 0 was asked)."""
+        if self._listener is None:
+            return (self._host, self._port)
+        return self._listener.address
+
+    def stop(self, timeout: Optional[float] = 1.0) -> "concurrent.futures.Future[None]":
+        """Stop serving: ``#disconnect`` to every client, close, end the threads.
+
+        Idempotent and callable from any thread. From an outside thread it
+        waits up to ``timeout`` seconds for the threads to end. From a
+        handler or the reactor (``?halt``) it returns at once; :meth:`join`
+        from another thread then waits for the end.
+
+        Returns:
+            A future that completes when every connection is closed.
+        """
+        with self._state_lock:
+            future = self._stop_future
+            begin = self._started and not self._stopping
+            if begin:
+                self._stopping = True
+                self._running.clear()
+        if begin:
+            if not self._reactor.add_callback(self._stop_on_reactor):
+                self._finish_stop()
+        if not self._on_server_thread():
+            self.join(timeout)
+        return future
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the server has stopped and its threads have ended.
+
+        Returns:
+            True if it stopped within ``timeout`` seconds.
+
+        Raises:
+            RuntimeError: called from one of the server's own threads.
+        """
+        if self._on_server_thread():
+            raise RuntimeError("join() called from the server's own thread would deadlock")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self._stopped.wait(timeout):
+            return False
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        if self._own_reactor:
+            self._reactor.join(remaining)
+        pool = self._pool
+        if pool is not None:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            pool.shutdown(wait=True, timeout=remaining)
+        return True
+
+    def _on_server_thread(self) -> bool:
+        return self._reactor.in_reactor_thread() or getattr(self._tls, "worker", False)
+
+    def _stop_on_reactor(self) -> None:
+        """First half of stop: say goodbye to every client. Reactor thread."""
+        if self._listener is not None:
+            self._listener.close()
+        clients = self.get_clients()
+        if not clients:
+            self._finish_stop()
+            return
+        for client in clients:
+            client.disconnect("Device server shutting down.")
+        self._stop_timer = self._reactor.call_later(self.DISCONNECT_TIMEOUT, self._finish_stop)
+
+    def _finish_stop(self) -> None:
+        """Second half of stop, once the clients are gone (or timed out)."""
+        if self._stopped.is_set():
+            return
+        if self._stop_timer is not None:
+            self._stop_timer.cancel()
+            self._stop_timer = None
+        for client in self.get_clients():
+            client._conn.close("device server stopped", flush=False)
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+        if self._own_reactor:
+            self._reactor.stop()
+        with self._state_lock:
+            self._started = False
+        self._stopped.set()
+        self._stop_future.set_result(None)
+
+    def sync_with_ioloop(self, timeout: Optional[float] = None) -> None:
+        """Wait until the reactor has run everything queued before this call."""
+        self._reactor.run_sync(lambda: None, timeout=timeout)
+
+    # -- clients -------------------------------------------------------------------
+
+    def get_clients(self) -> List[ClientConnection]:
+        """The connected clients, in connection order (a snapshot)."""
+        with self._clients_lock:
+            return list(self._clients)
+
+    def _on_accept(self, sock: Any, addr: Any) -> None:
+        """Listener callback: a client connected. Reactor thread."""
+        client = ClientConnection(self, "")
+        conn = Connection(self._reactor, sock, client, self._max_line_length,
+                          self._max_write_buffer)
+        client._conn = conn
+        client.address = conn.address
+        client.sampling = SamplingTable(client, self._reactor, self._major)
+        if self._stopping:
+            client.disconnect("Device server shutting down.")
+            return
+        with self._clients_lock:
+            others = list(self._clients)
+            self._clients[client] = None
+        client.write_lines([bytes(m) for m in self._connect_informs()])
+        if self._multi_client:
+            line = wire(Message.inform("client-connected", client.address))
+            for other in others:
+                other.write(line)
+        else:
+            for other in others:
+                other.disconnect("New client connected from %s" % client.address)
+        try:
+            self.on_client_connect(client)
+        except Exception:
+            text = traceback.format_exc(limit=self._tb_limit)
+            self._logger.error("on_client_connect failed for %s:\n%s", client.address, text)
+            client.write(wire(self.create_log_inform("error", text, "root")))
+            client.close("on_client_connect failed")
+
+    def _connection_lost(self, client: ClientConnection, reason: str) -> None:
+        """A client's connection ended. Reactor thread."""
+        with self._clients_lock:
+            known = self._clients.pop(client, "gone") is None
+        client.sampling.close()
+        client._drop_pending()
+        if known and not client.client_disconnect_called:
+            client.client_disconnect_called = True
+            try:
+                self.on_client_disconnect(client, reason, False)
+            except Exception:
+                self._logger.exception("on_client_disconnect failed for %s", client.address)
+        if self._stopping and not self._clients:
+            self._finish_stop()
+
+    def _connect_informs(self) -> List[Message]:
+        """Informs every new client gets first (spec 4.2); none in the base."""
+        return []
+
+    def on_client_connect(self, client_conn: ClientConnection) -> None:
+        """Hook: a client connected (reactor thread; must not block).
+
+        The ``#version-connect`` informs were already sent. Raising an
+        exception sends the traceback as ``#log error`` and disconnects.
+        """
+
+    def on_client_disconnect(self, client_conn: ClientConnection, msg: str,
+                             connection_valid: bool) -> None:
+        """Hook: a client's connection ended (reactor thread; must not block).
+
+        Args:
+            client_conn: the client.
+            msg: why it ended.
+            connection_valid: always False here: the socket is already closed.
+        """
+
+    # -- sending ---------------------------------------------------------------------
+
+    def mass_inform(self, msg: Message) -> None:
+        """Send an inform to every connected client. Any thread."""
+        line = wire(msg)
+        for client in self.get_clients():
+            client.write(line)
+
+    def inform(self, client_conn: ClientConnection, msg: Message) -> None:
+        """Send an asynchronous inform to one client. Any thread."""
+        client_conn.inform(msg)
+
+    def reply(self, client_conn: ClientConnection, reply: Message, orig_req: Message) -> None:
+        """Send a reply to ``orig_req`` (its message id is copied). Any thread."""
+        client_conn.reply(reply, orig_req)
+
+    def reply_inform(self, client_conn: ClientConnection, inform: Message,
+                     orig_req: Message) -> None:
+        """Send an inform belonging to ``orig_req``. Any thread."""
+        client_conn.reply_inform(inform, orig_req)
+
+    def create_log_inform(self, level_name: str, msg: str, name: str,
+                          timestamp: Optional[float] = None) -> Message:
+        """Build ``#log level timestamp name message`` (spec 6.3)."""
+        return Message.inform("log", level_name, log_timestamp(timestamp, self._major),
+                              name, msg)
+
+    def _log_to_client(self, client: ClientConnection, text: str) -> None:
+        """``#log error`` to one client about its own bad input (spec 2)."""
+        self._logger.warning("%s: %s", client.address, text)
+        client.write(wire(self.create_log_inform("error", text, "root")))
+
+    # -- receiving and dispatch ----------------------------------------------------------
+
+    def _lines_received(self, client: ClientConnection, lines: List[Any]) -> None:
+        """Parse and dispatch a batch of lines from a client. Reactor thread."""
+        for line in lines:
+            if type(line) is not bytes:  # LineTooLongError
+                self._log_to_client(client, "%s; disconnecting" % (line,))
+                client.close("line too long")
+                return
+            try:
+                msg = parse(line)
+            except KatcpSyntaxError as exc:
+                self._log_to_client(client, "Bad message %r: %s" % (line[:200], exc))
+                continue
+            if msg.mtype == _REQUEST:
+                if not self._mids:
+                    msg.mid = None
+            elif msg.name not in (self._inform_handlers_bound if msg.mtype == _INFORM
+                                  else self._reply_handlers_bound):
+                self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
+                continue
+            if client._claim(msg):
+                self._drive(client, msg)
+
+    def _lookup(self, msg: Message) -> _Handler:
+        mtype = msg.mtype
+        if mtype == _REQUEST:
+            return self._handlers.get(msg.name) or self._unknown
+        table = self._inform_handlers_bound if mtype == _INFORM else self._reply_handlers_bound
+        return table[msg.name]
+
+    def _drive(self, client: ClientConnection, msg: Optional[Message]) -> None:
+        """Handle ``msg`` and then the client's queued messages (holding its turn).
+
+        Built-in handlers run right here; others go to the pool, or to the
+        reactor for reactor-thread servers. Returns when the turn is handed
+        over (to the pool, a future or a callback) or the queue is empty.
+        """
+        while msg is not None:
+            handler = self._lookup(msg)
+            if not handler.inline:
+                if self._handler_thread:
+                    try:
+                        self._pool.submit(client, self._pool_job, client, msg, handler)
+                    except RuntimeError:  # pool shut down: the server is stopping
+                        pass
+                    return
+                if not self._reactor.in_reactor_thread():
+                    self._reactor.add_callback(self._drive, client, msg)
+                    return
+            if not self._run(client, msg, handler):
+                return
+            msg = client._next()
+
+    def _pool_job(self, client: ClientConnection, msg: Message, handler: _Handler) -> None:
+        self._tls.worker = True
+        if self._run(client, msg, handler):
+            self._drive(client, client._next())
+
+    def _release(self, client: ClientConnection) -> None:
+        """A handler's future finished: pass the client's turn on. Any thread."""
+        self._drive(client, client._next())
+
+    def _run(self, client: ClientConnection, msg: Message, handler: _Handler) -> bool:
+        """Run one handler. Returns True if the client's turn is free again."""
+        if not handler.is_request:
+            try:
+                handler.fn(client, msg)
+            except Exception:
+                self._logger.exception("%s: handler for %r failed", client.address, msg)
+            return True
+        req = ClientRequestConnection(client, msg)
+        try:
+            result = handler.fn(req, msg)
+        except AsyncReply:
+            return True
+        except Exception as exc:
+            self._reply_error(req, exc)
+            return True
+        if result is None:
+            if not req.replied:
+                self._reply_error(req, RuntimeError(
+                    "request handler for ?%s returned no reply" % msg.name))
+            return True
+        if isinstance(result, concurrent.futures.Future):
+            release = not handler.concurrent
+            result.add_done_callback(
+                lambda future: self._future_done(client, req, future, release))
+            return not release
+        self._send_reply(req, result)
+        return True
+
+    def _future_done(self, client: ClientConnection, req: ClientRequestConnection,
+                     future: "concurrent.futures.Future[Any]", release: bool) -> None:
+        try:
+            result = future.result()
+        except AsyncReply:
+            pass
+        except BaseException as exc:
+            self._reply_error(req, exc)
+        else:
+            if result is not None or not req.replied:
+                self._send_reply(req, result)
+        if release:
+            self._release(client)
+
+    def _send_reply(self, req: ClientRequestConnection, result: Any) -> None:
+        if not isinstance(result, Message):
+            self._reply_error(req, TypeError(
+                "request handler for ?%s returned %r, not a reply Message"
+                % (req.msg.name, result)))
+            return
+        try:
+            req.reply_with_message(result)
+        except (RuntimeError, ValueError) as exc:
+            self._logger.error("%s: cannot send reply to %r: %s",
+                               req.client_connection.address, req.msg, exc)
+
+    def _reply_error(self, req: ClientRequestConnection, exc: BaseException) -> None:
+        """Turn a handler's exception into its reply (spec 2: fail / invalid)."""
+        if isinstance(exc, FailReply):
+            args: Tuple[str, ...] = ("fail", str(exc))
+        elif isinstance(exc, InvalidReply):
+            args = ("invalid", str(exc))
+        else:
+            text = "".join(traceback.format_exception(
+                type(exc), exc, exc.__traceback__, limit=self._tb_limit))
+            self._logger.error("%s: request %r failed:\n%s",
+                               req.client_connection.address, req.msg, text)
+            args = ("fail", text)
+        if req.replied:
+            self._logger.error("%s: ?%s raised after replying: %s",
+                               req.client_connection.address, req.msg.name, args[1])
+            return
+        req.reply(*args)
+
+    def unhandled_request(self, req: ClientRequestConnection, msg: Message) -> Any:
+        """Handle a request nobody handles: ``!name invalid Unknown request.``
+
+        Override for dynamic requests; same rules as a ``request_*`` handler.
+        """
+        raise InvalidReply("Unknown request.")
+
+
+class DeviceServer(DeviceServerBase, BuiltinRequests):
+    """A KATCP device server with sensors and every standard request.
+
+    Subclass it, set :attr:`VERSION_INFO` and :attr:`BUILD_INFO`, add
+    sensors in :meth:`setup_sensors` and requests as ``request_<name>``
+    methods (see the module docstring for threads). Constructor arguments
+    are those of :class:`DeviceServerBase`.
+
+    Class attributes:
+        VERSION_INFO: ``(api-name, major, minor)`` of the device API.
+        BUILD_INFO: ``(name, major, minor, build-suffix)`` of the software.
+        PROTOCOL_INFO: KATCP version and flags; with major 4 the server
+            speaks v4 (``#version``/``#build-state``, millisecond
+            timestamps, no message ids, v4 strategies, ``period`` in ms).
+    """
+
+    VERSION_INFO = ("device_stub", 0, 1)
+    BUILD_INFO = ("name", 0, 1, "")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sensors: Dict[str, Any] = {}
+        self._sensors_lock = threading.Lock()
+        self._restart_queue: Any = None
+        #: ``name -> (version, build_state or None)`` for ``?version-list``.
+        self.extra_versions: Dict[str, Tuple[str, Optional[str]]] = {}
+        self.setup_sensors()
+
+    def setup_sensors(self) -> None:
+        """Hook: create sensors and :meth:`add_sensor` them (called by ``__init__``)."""
+
+    # -- identity ------------------------------------------------------------------
+
+    def version(self) -> str:
+        """The device API version, e.g. ``"example-api-1.0"``."""
+        return "%s-%s.%s" % tuple(self.VERSION_INFO[:3])
+
+    def build_state(self) -> str:
+        """The build state, e.g. ``"example-implementation-0.1"``."""
+        name, major, minor = self.BUILD_INFO[:3]
+        suffix = self.BUILD_INFO[3] if len(self.BUILD_INFO) > 3 else ""
+        return "%s-%s.%s%s" % (name, major, minor, suffix or "")
+
+    def _version_rows(self) -> List[Tuple[str, ...]]:
+        rows: List[Tuple[str, ...]] = [
+            ("katcp-protocol", str(self.PROTOCOL_INFO)),
+            ("katcp-library", LIBRARY_VERSION, __version__),
+            ("katcp-device", self.version(), self.build_state()),
+        ]
+        for name, (version, build) in sorted(self.extra_versions.items()):
+            rows.append((name, version) if build is None else (name, version, build))
+        return rows
+
+    def _connect_informs(self) -> List[Message]:
+        if self._major >= 5:
+            return [Message.inform("version-connect", *row) for row in self._version_rows()]
+        return [Message.inform("version", self.version()),
+                Message.inform("build-state", self.build_state())]
+
+    def set_restart_queue(self, restart_queue: Any) -> None:
+        """Where ``?restart`` puts this server (anything with ``put_nowait``)."""
+        self._restart_queue = restart_queue
+
+    # -- sensors ---------------------------------------------------------------------
+
+    def add_sensor(self, sensor: Any) -> None:
+        """Add a sensor (replacing one of the same name). Any thread.
+
+        While clients are connected they get ``#interface-changed sensor
+        <name> added`` (spec 4.2).
+        """
+        with self._sensors_lock:
+            old = self._sensors.get(sensor.name)
+            self._sensors[sensor.name] = sensor
+        if old is not None and old is not sensor:
+            for client in self.get_clients():
+                client.sampling.cancel(sensor.name)
+        self._interface_changed("sensor", sensor.name, "modified" if old else "added")
+
+    def remove_sensor(self, sensor: Any) -> None:
+        """Remove a sensor (object or name); every client's strategy on it stops.
+
+        Raises:
+            ValueError: no such sensor.
+        """
+        name = sensor if isinstance(sensor, str) else sensor.name
+        with self._sensors_lock:
+            if self._sensors.pop(name, None) is None:
+                raise ValueError("Unknown sensor %r" % name)
+        for client in self.get_clients():
+            client.sampling.cancel(name)
+        self._interface_changed("sensor", name, "removed")
+
+    def get_sensor(self, sensor_name: str) -> Any:
+        """The sensor called ``sensor_name``.
+
+        Raises:
+            ValueError: no such sensor.
+        """
+        sensor = self._sensors.get(sensor_name)
+        if sensor is None:
+            raise ValueError("Unknown sensor %r" % sensor_name)
+        return sensor
+
+    def has_sensor(self, sensor_name: str) -> bool:
+        """True if a sensor of that name exists."""
+        return sensor_name in self._sensors
+
+    def get_sensors(self) -> List[Any]:
+        """All sensors (a snapshot list)."""
+        with self._sensors_lock:
+            return list(self._sensors.values())
+
+    def _sensor_or_none(self, name: str) -> Optional[Any]:
+        return self._sensors.get(name)
+
+    def clear_strategies(self, client_conn: ClientConnection, remove_client: bool = False) -> None:
+        """Set every sampling strategy of one client to ``none``."""
+        if remove_client:
+            client_conn.sampling.close()
+        else:
+            client_conn.sampling.clear()
+
+
+class AsyncDeviceServer(DeviceServer):
+    """A :class:`DeviceServer` whose handlers run on the reactor thread.
+
+    Handlers must not block; slow work raises ``AsyncReply`` and replies
+    later (e.g. from ``self.ioloop.call_later``), or returns a
+    :class:`concurrent.futures.Future`. Equivalent to
+    ``set_concurrency_options(handler_thread=False)``.
+    """
+
+    _default_handler_thread = False

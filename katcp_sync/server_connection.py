@@ -1,0 +1,245 @@
+"""A device server's view of one client, and of one request from it.
+
+:class:`ClientConnection` wraps the I/O layer's ``Connection`` for a single
+client: it sends messages, keeps the client's queue of requests waiting for
+their turn (replies to one client come in request order) and holds the
+client's sampling strategies. :class:`ClientRequestConnection` is the ``req``
+object handed to request handlers.
+
+Everything here may be called from any thread: sending is an append to the
+connection's write buffer under its lock, and the request queue has its own
+lock.
+"""
+
+import collections
+import logging
+import threading
+from typing import Any, Iterable, List, Optional, Sequence
+
+from .message import Message
+
+__all__ = ["ClientConnection", "ClientRequestConnection"]
+
+logger = logging.getLogger("katcp_sync.server")
+
+
+def wire(msg: Message) -> bytes:
+    """``msg`` as it goes on the wire, end of line included."""
+    return msg.encode()
+
+
+class ClientConnection:
+    """One connected client, as the device server sees it.
+
+    Created by the server when a client connects; handed to
+    ``on_client_connect``/``on_client_disconnect`` and reachable from a
+    request as ``req.client_connection``. All methods are thread-safe.
+
+    Attributes:
+        address: the peer as ``"host:port"`` (IPv6 hosts in brackets).
+        sampling: this client's :class:`~katcp_sync.server_sampling.SamplingTable`.
+    """
+
+    def __init__(self, server: Any, address: str) -> None:
+        self._server = server
+        self.address = address
+        self.sampling: Any = None
+        self._conn: Any = None
+        self._lock = threading.Lock()
+        self._pending: "collections.deque[Message]" = collections.deque()
+        self._busy = False
+        self.closed = False
+        #: True once the server has run ``on_client_disconnect`` for this client.
+        self.client_disconnect_called = False
+
+    def __repr__(self) -> str:
+        return "<ClientConnection %s>" % self.address
+
+    # -- callbacks from the I/O layer (reactor thread) ----------------------
+
+    def lines_received(self, conn: Any, lines: List[Any]) -> None:
+        """Connection handler callback: pass received lines to the server."""
+        self._server._lines_received(self, lines)
+
+    def connection_lost(self, conn: Any, reason: str) -> None:
+        """Connection handler callback: the socket is closed."""
+        self.closed = True
+        self._server._connection_lost(self, reason)
+
+    # -- sending -------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        """Queue raw wire bytes (whole lines, ends of line included)."""
+        self._conn.write(data)
+
+    def write_lines(self, lines: List[bytes]) -> None:
+        """Queue several lines, given *without* their end of line, in one go."""
+        self._conn.write_lines(lines)
+
+    def send_message(self, msg: Message) -> None:
+        """Send any message to this client."""
+        self._conn.write(wire(msg))
+
+    def inform(self, msg: Message) -> None:
+        """Send an asynchronous inform to this client only."""
+        self._conn.write(wire(msg))
+
+    def reply(self, reply: Message, orig_req: Message) -> None:
+        """Send ``reply`` to the request ``orig_req``, with its message id."""
+        reply.mid = orig_req.mid
+        self._conn.write(wire(reply))
+
+    def reply_inform(self, inform: Message, orig_req: Message) -> None:
+        """Send an inform that belongs to the request ``orig_req`` (spec 2.3)."""
+        inform.mid = orig_req.mid
+        self._conn.write(wire(inform))
+
+    def mass_inform(self, msg: Message) -> None:
+        """Send an inform to every client of the server."""
+        self._server.mass_inform(msg)
+
+    def disconnect(self, reason: str) -> None:
+        """Send ``#disconnect reason`` (spec 4.2), then close once it is sent."""
+        if self._conn is None:
+            return
+        self._conn.write(wire(Message.inform("disconnect", reason)))
+        self._conn.close(reason, flush=True)
+
+    def close(self, reason: str) -> None:
+        """Close without a ``#disconnect`` (pending output is still flushed)."""
+        if self._conn is not None:
+            self._conn.close(reason, flush=True)
+
+    # -- request queue (used by the server's dispatcher) -----------------------
+
+    def _claim(self, msg: Message) -> bool:
+        """Queue ``msg`` behind the request in progress, or claim the turn.
+
+        Returns True when the caller now owns the turn and must handle
+        ``msg``; False when ``msg`` was queued.
+        """
+        with self._lock:
+            if self._busy:
+                self._pending.append(msg)
+                return False
+            self._busy = True
+            return True
+
+    def _next(self) -> Optional[Message]:
+        """Release the turn: return the next queued message, or None if idle."""
+        with self._lock:
+            if self._pending:
+                return self._pending.popleft()
+            self._busy = False
+            return None
+
+    def _drop_pending(self) -> None:
+        with self._lock:
+            self._pending.clear()
+
+    @property
+    def pending_requests(self) -> int:
+        """Number of received messages still waiting for their turn."""
+        return len(self._pending)
+
+
+class ClientRequestConnection:
+    """The ``req`` argument of a request handler: one request from one client.
+
+    Replies and informs sent through it carry the request's name and message
+    id (spec 2.2, 2.3). Exactly one reply may be sent: any reply or inform
+    after it raises :class:`RuntimeError`. All methods may be called from any
+    thread, so a handler that raised ``AsyncReply`` can reply from wherever
+    its work finishes.
+
+    Attributes:
+        msg: the request :class:`~katcp_sync.message.Message`.
+        client_connection: the :class:`ClientConnection` it came from.
+    """
+
+    __slots__ = ("client_connection", "msg", "_token")
+
+    def __init__(self, client_connection: ClientConnection, req_msg: Message) -> None:
+        self.client_connection = client_connection
+        self.msg = req_msg
+        # One-element list: list.pop() is atomic, so two threads racing to
+        # reply cannot both succeed.
+        self._token = [True]
+
+    def __repr__(self) -> str:
+        return "<ClientRequestConnection ?%s from %s>" % (
+            self.msg.name, self.client_connection.address)
+
+    @property
+    def replied(self) -> bool:
+        """True once the reply has been sent."""
+        return not self._token
+
+    def _check_open(self, what: str) -> None:
+        if not self._token:
+            raise RuntimeError("Cannot send %s: ?%s was already replied to"
+                               % (what, self.msg.name))
+
+    def make_reply(self, *args: Any) -> Message:
+        """Build (without sending) the reply to this request."""
+        return Message.reply_to_request(self.msg, *args)
+
+    def inform(self, *args: Any) -> None:
+        """Send ``#name[mid] args...`` before the reply.
+
+        Raises:
+            RuntimeError: the reply was already sent.
+        """
+        self._check_open("an inform")
+        self.client_connection.write(wire(Message.reply_inform(self.msg, *args)))
+
+    def informs(self, rows: Iterable[Sequence[Any]], send_reply: bool = True) -> int:
+        """Send one inform per row of arguments, then (by default) ``ok N``.
+
+        All lines go out in a single write. Returns the number of informs.
+
+        Raises:
+            RuntimeError: the reply was already sent.
+        """
+        self._check_open("informs")
+        req = self.msg
+        lines = [wire(Message.reply_inform(req, *row)) for row in rows]
+        count = len(lines)
+        if send_reply:
+            try:
+                self._token.pop()
+            except IndexError:
+                raise RuntimeError("?%s was already replied to" % req.name) from None
+            lines.append(wire(Message.reply_to_request(req, "ok", str(count))))
+        self.client_connection.write(b"".join(lines))
+        return count
+
+    def reply(self, *args: Any) -> None:
+        """Send ``!name[mid] args...``.
+
+        Raises:
+            RuntimeError: the reply was already sent.
+        """
+        self.reply_with_message(Message.reply_to_request(self.msg, *args))
+
+    def reply_with_message(self, msg: Message) -> None:
+        """Send a prepared reply message (its id is set to the request's).
+
+        Raises:
+            RuntimeError: the reply was already sent.
+            ValueError: ``msg`` is not a reply with the request's name.
+        """
+        if msg.mtype != Message.REPLY or msg.name != self.msg.name:
+            raise ValueError("Reply to ?%s must be a !%s reply, not %r"
+                             % (self.msg.name, self.msg.name, msg))
+        try:
+            self._token.pop()
+        except IndexError:
+            raise RuntimeError("Cannot send %r: ?%s was already replied to"
+                               % (msg, self.msg.name)) from None
+        msg.mid = self.msg.mid
+        self.client_connection.write(wire(msg))
+
+    def mass_inform(self, msg: Message) -> None:
+        """Send an inform to every client of the server."""
+        self.client_connection.mass_inform(msg)

@@ -1,0 +1,298 @@
+"""The requests every KATCP device answers (spec sections 4 to 8).
+
+:class:`BuiltinRequests` is mixed into :class:`~katcp_sync.server.DeviceServer`.
+Its handlers only read server state and write to one connection, so they are
+marked to run directly on the thread that read the request (the reactor),
+without a trip through the worker pool. A subclass that overrides one of them
+gets ordinary worker-pool dispatch for its version.
+
+Reply shapes and failure wording follow katcp-python, whose inspecting
+clients look for substrings such as ``Unknown sensor name``.
+"""
+
+import inspect
+import re
+from typing import Any, Callable, List, Optional, Tuple
+
+from .errors import FailReply
+from .message import Message
+
+__all__ = ["BuiltinRequests", "inline"]
+
+
+def inline(fn: Callable) -> Callable:
+    """Mark a library request handler as safe to run on the reactor thread."""
+    fn._katcp_sync_inline = True
+    return fn
+
+
+def _requires(major: int, minor: int, flags: str = "") -> Callable:
+    """Protocol markers (the kattypes decorators' attributes) for built-ins."""
+    def mark(fn: Callable) -> Callable:
+        fn._minimum_katcp_version = (major, minor)
+        if flags:
+            fn._has_katcp_protocol_flags = list(flags)
+        return fn
+    return mark
+
+
+def _text(arg: bytes) -> str:
+    return arg.decode("utf-8", "replace")
+
+
+def help_text(handler: Callable) -> str:
+    """The ``#help`` description of a handler: its cleaned docstring."""
+    return inspect.cleandoc(handler.__doc__ or "")
+
+
+class BuiltinRequests:
+    """Mixin with the standard requests. Needs the DeviceServer internals."""
+
+    # -- helpers -------------------------------------------------------------
+
+    def _select_sensors(self, msg: Message) -> List[Any]:
+        """Sensors named by the optional ``name`` or ``/regex/`` argument, sorted."""
+        sensors = sorted(self.get_sensors(), key=lambda s: s.name)
+        if not msg.arguments:
+            return sensors
+        pattern = _text(msg.arguments[0])
+        if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
+            try:
+                regex = re.compile(pattern[1:-1])
+            except re.error as exc:
+                raise FailReply("Invalid regular expression %r: %s." % (pattern, exc)) from None
+            return [s for s in sensors if regex.search(s.name)]
+        selected = [s for s in sensors if s.name == pattern]
+        if not selected:
+            raise FailReply("Unknown sensor name.")
+        return selected
+
+    # -- spec 4.1 --------------------------------------------------------------
+
+    @inline
+    def request_halt(self, req: Any, msg: Message) -> None:
+        """Halt the device server.
+
+        Replies ok, then sends ``#disconnect`` to every client and stops.
+
+        Examples:
+            ?halt
+            !halt ok
+        """
+        req.reply("ok")
+        self.stop()
+
+    @inline
+    def request_help(self, req: Any, msg: Message) -> None:
+        """Describe the available requests with #help informs.
+
+        ?help [name] -- one #help inform per request, sorted by name (or only
+        for the named request), then !help ok <count>. Unknown name: fail.
+
+        Examples:
+            ?help watchdog
+            #help watchdog Check that the server is still alive.
+            !help ok 1
+        """
+        handlers = self._request_docs()
+        if msg.arguments:
+            name = _text(msg.arguments[0])
+            if name not in handlers:
+                raise FailReply("Unknown request method.")
+            names = [name]
+        else:
+            names = sorted(handlers)
+        req.informs((name, handlers[name]) for name in names)
+
+    @inline
+    def request_restart(self, req: Any, msg: Message) -> None:
+        """Restart the device server.
+
+        Puts the server on the queue registered with set_restart_queue() and
+        replies ok; whoever reads the queue stops and starts the server.
+        Fails when no queue is registered.
+
+        Examples:
+            ?restart
+            !restart ok
+        """
+        queue = self._restart_queue
+        if queue is None:
+            raise FailReply("No restart queue registered -- cannot restart.")
+        queue.put_nowait(self)
+        req.reply("ok")
+
+    @inline
+    def request_watchdog(self, req: Any, msg: Message) -> None:
+        """Check that the server is still alive.
+
+        Examples:
+            ?watchdog
+            !watchdog ok
+        """
+        req.reply("ok")
+
+    @inline
+    @_requires(5, 0)
+    def request_version_list(self, req: Any, msg: Message) -> None:
+        """List the versions of the protocol, library, device and components.
+
+        One #version-list inform per role: name version [build-state].
+
+        Examples:
+            ?version-list
+            #version-list katcp-protocol 5.1-BIMT
+            #version-list katcp-library katcp-sync-0.1.0 0.1.0
+            #version-list katcp-device device-1.0 device-1.0.0
+            !version-list ok 3
+        """
+        req.informs(self._version_rows())
+
+    # -- spec 5.1 --------------------------------------------------------------
+
+    @inline
+    @_requires(5, 1, "T")
+    def request_request_timeout_hint(self, req: Any, msg: Message) -> None:
+        """Suggest timeouts, in seconds, for slow requests.
+
+        ?request-timeout-hint [name] -- without a name, one inform for each
+        request that has a hint; with a name, one inform (0 means no hint).
+
+        Examples:
+            ?request-timeout-hint
+            #request-timeout-hint slow-command 20.0
+            !request-timeout-hint ok 1
+        """
+        hints = self._request_timeout_hints()
+        if msg.arguments:
+            name = _text(msg.arguments[0])
+            if name not in self._request_docs():
+                raise FailReply("Unknown request method.")
+            rows: List[Tuple[str, str]] = [(name, repr(float(hints.get(name, 0.0))))]
+        else:
+            rows = [(name, repr(float(hints[name]))) for name in sorted(hints)]
+        req.informs(rows)
+
+    # -- spec 6.2 --------------------------------------------------------------
+
+    @inline
+    def request_log_level(self, req: Any, msg: Message) -> None:
+        """Query or set the device's log level.
+
+        ?log-level [off|fatal|error|warn|info|debug|trace|all] -- replies with
+        the new (or current) level. The level is shared by all clients.
+
+        Examples:
+            ?log-level info
+            !log-level ok info
+        """
+        if msg.arguments:
+            try:
+                self.log.set_log_level_by_name(msg.arguments[0])
+            except ValueError as exc:
+                raise FailReply(str(exc)) from None
+        req.reply("ok", self.log.level_name())
+
+    # -- spec 7.2 --------------------------------------------------------------
+
+    @inline
+    def request_sensor_list(self, req: Any, msg: Message) -> None:
+        """List sensors with their description, units, type and parameters.
+
+        ?sensor-list [name|/regex/] -- a name between slashes is a regular
+        expression searched in every sensor name.
+
+        Examples:
+            ?sensor-list psu.voltage
+            #sensor-list psu.voltage PSU\\_voltage. V float 0.0 5.0
+            !sensor-list ok 1
+        """
+        req.informs(
+            (s.name, s.description, s.units, s.stype, *s.formatted_params)
+            for s in self._select_sensors(msg))
+
+    @inline
+    def request_sensor_value(self, req: Any, msg: Message) -> None:
+        """Read the current value of sensors.
+
+        ?sensor-value [name|/regex/] -- one #sensor-value inform per sensor:
+        timestamp 1 name status value.
+
+        Examples:
+            ?sensor-value psu.voltage
+            #sensor-value 1244631611.415231 1 psu.voltage nominal 4.5
+            !sensor-value ok 1
+        """
+        major = self.PROTOCOL_INFO.major
+        rows = []
+        for sensor in self._select_sensors(msg):
+            timestamp, status, value = sensor.format_reading(sensor.read(), major)
+            rows.append((timestamp, b"1", sensor.name, status, value))
+        req.informs(rows)
+
+    @inline
+    def request_sensor_sampling(self, req: Any, msg: Message) -> None:
+        """Query or set how sensors are sampled for this client.
+
+        ?sensor-sampling name[,name...] [strategy [params...]] -- strategies:
+        none, auto, period <s>, event, differential <d>,
+        event-rate <shortest> <longest>, differential-rate <d> <shortest>
+        <longest>. Several comma-separated names (flag B) set them all or
+        none. Values arrive as #sensor-status informs, the first before the
+        reply.
+
+        Examples:
+            ?sensor-sampling cpu.power.on period 0.5
+            #sensor-status 1244631611.415231 1 cpu.power.on nominal 1
+            !sensor-sampling ok cpu.power.on period 0.5
+        """
+        if not msg.arguments:
+            raise FailReply("No sensor name given.")
+        names_arg = _text(msg.arguments[0])
+        bulk = "B" in self.PROTOCOL_INFO.flags
+        names = names_arg.split(",") if bulk else [names_arg]
+        if len(names) > 1 and len(msg.arguments) == 1:
+            raise FailReply("Cannot query multiple sensors.")
+        if len(set(names)) != len(names):
+            duplicates = sorted({n for n in names if names.count(n) > 1})
+            raise FailReply("Duplicate sensor name: %s." % ", ".join(duplicates))
+        sensors = [self._sensor_or_none(name) for name in names]
+        unknown = [name for name, s in zip(names, sensors) if s is None]
+        if unknown:
+            raise FailReply("Unknown sensor name%s: %s."
+                            % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+        table = req.client_connection.sampling
+        if len(msg.arguments) == 1:
+            strategy, params = table.query(names[0])
+        else:
+            try:
+                strategy, params = table.set_strategy(
+                    sensors, msg.arguments[1], msg.arguments[2:])
+            except ValueError as exc:
+                raise FailReply(str(exc)) from None
+        req.reply("ok", msg.arguments[0], strategy, *params)
+
+    @inline
+    def request_sensor_sampling_clear(self, req: Any, msg: Message) -> None:
+        """Set the sampling strategy of every sensor to none, for this client.
+
+        Examples:
+            ?sensor-sampling-clear
+            !sensor-sampling-clear ok
+        """
+        req.client_connection.sampling.clear()
+        req.reply("ok")
+
+    # -- spec 8.1 --------------------------------------------------------------
+
+    @inline
+    @_requires(4, 0, "M")
+    def request_client_list(self, req: Any, msg: Message) -> None:
+        """List the connected clients, including this one, as host:port.
+
+        Examples:
+            ?client-list
+            #client-list 127.0.0.1:53600
+            !client-list ok 1
+        """
+        req.informs((client.address,) for client in self.get_clients())

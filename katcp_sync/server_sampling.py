@@ -1,0 +1,125 @@
+"""One client's sensor sampling strategies (spec 7.1, 8).
+
+Multi-client devices keep one strategy per sensor per client and send its
+``#sensor-status`` informs only to that client. :class:`SamplingTable` is that
+per-client table: it creates strategies through
+:meth:`SampleStrategy.get_strategy`, replaces and cancels them, and turns
+each sample into a ``#sensor-status`` line written straight into the
+client's connection buffer.
+"""
+
+import threading
+from typing import Any, Dict, List, Sequence, Tuple
+
+from .message import escape_argument
+from .sampling import SampleStrategy
+
+__all__ = ["SamplingTable"]
+
+_NONE = b"none"
+
+
+class SamplingTable:
+    """The sampling strategies of one client, keyed by sensor name.
+
+    Thread-safe: strategies may be set from a request on the reactor thread
+    while another thread removes a sensor. Strategy timers run on
+    ``scheduler`` (the server's reactor).
+
+    Args:
+        client: where ``#sensor-status`` lines go (needs ``write(bytes)``).
+        scheduler: clock and timers for the strategies.
+        major: KATCP major version (4 gives millisecond timestamps).
+    """
+
+    def __init__(self, client: Any, scheduler: Any, major: int) -> None:
+        self._client = client
+        self._scheduler = scheduler
+        self._major = major
+        self._lock = threading.Lock()
+        self._strategies: Dict[str, Any] = {}
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self._strategies)
+
+    def _inform_callback(self, sensor: Any) -> Any:
+        """Build the ``inform_callback`` for one sensor's strategy.
+
+        The callback runs while the strategy holds its lock, so it only
+        formats the line and appends it to the connection's buffer.
+        """
+        name = escape_argument(sensor.name.encode())
+        write = self._client.write
+        fmt = sensor.format_reading
+        major = self._major
+
+        def inform(sensor_: Any, reading: Any) -> None:
+            ts, status, value = fmt(reading, major)
+            write(b"#sensor-status %s 1 %s %s %s\n"
+                  % (ts, name, status, escape_argument(value)))
+        return inform
+
+    def query(self, name: str) -> Tuple[bytes, List[bytes]]:
+        """Current ``(strategy, params)`` for a sensor (``none`` if unset)."""
+        strategy = self._strategies.get(name)
+        if strategy is None:
+            return _NONE, []
+        return strategy.get_sampling_formatted()
+
+    def set_strategy(self, sensors: Sequence[Any], strategy: "str | bytes",
+                     params: Sequence[Any]) -> Tuple[bytes, List[bytes]]:
+        """Give every sensor in ``sensors`` the same new strategy, atomically.
+
+        Every strategy is built first, so a bad strategy or parameter changes
+        nothing. Each new strategy then replaces (and cancels) the old one
+        and is started, which sends the first ``#sensor-status`` (spec 7.1).
+
+        Returns:
+            The strategy name and parameters as formatted by the strategy.
+
+        Raises:
+            ValueError: unknown strategy, or parameters not valid for one of
+                the sensors (the message says which).
+            RuntimeError: the client is gone.
+        """
+        if isinstance(strategy, bytes):
+            strategy = strategy.decode("ascii", "replace")
+        built = [
+            (sensor, SampleStrategy.get_strategy(
+                strategy, self._inform_callback(sensor), sensor, *params,
+                scheduler=self._scheduler, major=self._major))
+            for sensor in sensors
+        ]
+        formatted = built[0][1].get_sampling_formatted()
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("client disconnected")
+            for sensor, new in built:
+                old = self._strategies.pop(sensor.name, None)
+                if old is not None:
+                    old.cancel()
+                if formatted[0] != _NONE:
+                    self._strategies[sensor.name] = new
+                    new.start()
+        return formatted
+
+    def cancel(self, name: str) -> None:
+        """Stop sampling one sensor (e.g. it was removed from the server)."""
+        with self._lock:
+            strategy = self._strategies.pop(name, None)
+            if strategy is not None:
+                strategy.cancel()
+
+    def clear(self) -> None:
+        """Set every sensor of this client back to ``none``."""
+        with self._lock:
+            strategies, self._strategies = self._strategies, {}
+            for strategy in strategies.values():
+                strategy.cancel()
+
+    def close(self) -> None:
+        """Cancel everything and refuse new strategies (client disconnected)."""
+        with self._lock:
+            self._closed = True
+        self.clear()
