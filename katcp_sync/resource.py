@@ -267,6 +267,16 @@ class KATCPClientResource:
         """Block until the state is anything but ``"synced"``."""
         self._check_started().until_not_state(SYNCED, timeout)
 
+    def set_reactor(self, reactor: Any) -> None:
+        """Use a shared :class:`~katcp_sync.reactor.Reactor` (call before :meth:`start`).
+
+        The owner of the reactor starts and stops it; this replaces
+        katcp-python's ``set_ioloop``.
+        """
+        if self._inspector is not None:
+            raise KatcpClientError("resource %s: set_reactor() must come before start()" % self._name)
+        self._reactor = reactor
+
     def set_active(self, active: bool) -> None:
         """Allow (True) or refuse (False) requests on this resource."""
         self._active = bool(active)
@@ -342,12 +352,13 @@ class KATCPClientResource:
         future = client.future_request(msg, timeout=self._timeout(timeout, timeout_hint))
         return chain_future(future, lambda reply_informs: KATCPReply(*reply_informs))
 
-    def call_request(self, name: str, args: tuple, timeout: Optional[float] = None, mid: Any = None,
-                     timeout_hint: Optional[float] = None) -> KATCPReply:
-        """Blocking form of :meth:`request_future`."""
-        self.check_may_block("?" + name)
-        future = self.request_future(name, args, timeout, mid, timeout_hint)
-        return self.wait_future(future, self._timeout(timeout, timeout_hint) + _WAIT_MARGIN, "?" + name)
+    def wait_bound(self, timeout: Optional[float], timeout_hint: Optional[float]) -> float:
+        """How long a blocking call waits: the request timeout plus a margin.
+
+        The margin lets the client's own timeout (a clear KatcpTimeoutError)
+        fire first; the bound only guards against a lost future.
+        """
+        return self._timeout(timeout, timeout_hint) + _WAIT_MARGIN
 
     def wait_future(self, future: concurrent.futures.Future, timeout: Optional[float], what: str) -> Any:
         """Block until ``future`` is done and return its result (re-raising its error)."""
@@ -379,7 +390,7 @@ class KATCPClientResource:
         """The strategy set for a sensor through this resource, or ``("none",)``."""
         return self._strategies.get(escape_name(sensor_name), _NO_STRATEGY)
 
-    def _set_strategies_future(self, sensor_names: Iterable[str], strategy_and_params: StrategyLike,
+    def set_strategies_future(self, sensor_names: Iterable[str], strategy_and_params: StrategyLike,
                                timeout: Optional[float] = None) -> concurrent.futures.Future:
         """Cache and send a strategy; a future of ``{normalised_name: (success, info)}``.
 
@@ -430,8 +441,8 @@ class KATCPClientResource:
             KATCPSensorError (or the request's error) if the device refused it.
         """
         self.check_may_block("set_sampling_strategy")
-        future = self._set_strategies_future([sensor_name], strategy, timeout)
-        (success, info), = self.wait_future(future, self._timeout(timeout, None) + _WAIT_MARGIN,
+        future = self.set_strategies_future([sensor_name], strategy, timeout)
+        (success, info), = self.wait_future(future, self.wait_bound(timeout, None),
                                             "?sensor-sampling").values()
         if not success:
             raise info
@@ -453,8 +464,8 @@ class KATCPClientResource:
                                    timeout: Optional[float] = None) -> Dict[str, Tuple[bool, Any]]:
         """Set one strategy on many sensors (one bulk request if the device has flag B)."""
         self.check_may_block("set_sampling_strategy")
-        future = self._set_strategies_future(sensor_names, strategy_and_params, timeout)
-        return self.wait_future(future, self._timeout(timeout, None) + _WAIT_MARGIN, "?sensor-sampling")
+        future = self.set_strategies_future(sensor_names, strategy_and_params, timeout)
+        return self.wait_future(future, self.wait_bound(timeout, None), "?sensor-sampling")
 
     def set_sampling_strategies(self, filter: str, strategy_and_params: StrategyLike,
                                 timeout: Optional[float] = None) -> Dict[str, Tuple[bool, Any]]:
@@ -464,7 +475,7 @@ class KATCPClientResource:
 
     def drop_sampling_strategy(self, sensor_name: str) -> None:
         """Forget a sensor's strategy and set ``none`` on the device (without waiting)."""
-        future = self._set_strategies_future([sensor_name], _NO_STRATEGY)
+        future = self.set_strategies_future([sensor_name], _NO_STRATEGY)
         future.add_done_callback(lambda f: f.exception() and self._logger.warning(
             "%s: dropping strategy of %s failed: %s", self._name, sensor_name, f.exception()))
 
@@ -554,7 +565,7 @@ class KATCPClientResource:
         if refresh and found:
             self.check_may_block("list_sensors(refresh=True)")
             futures = [self.poll_sensor_future(s.name) for s in found]
-            self.wait_future(all_done(futures), self.default_timeout + _WAIT_MARGIN, "?sensor-value")
+            self.wait_future(all_done(futures), self.wait_bound(None, None), "?sensor-value")
         results = [SensorResultTuple(s, s.name, s.normalised_name, s.description, s.type, s.units, s.reading)
                    for s in found if status_pattern.search(s.status)]
         return [r[1:] for r in results] if tuple else results

@@ -31,6 +31,7 @@ __all__ = [
     "KATCPRequest",
     "KATCPDummyRequest",
     "KATCPSensor",
+    "make_condition",
 ]
 
 logger = logging.getLogger(__name__)
@@ -78,20 +79,23 @@ class AttrDict(dict):
 
     Lookup also accepts the original KATCP name: ``ns["pick-fruit"]`` finds
     ``ns.pick_fruit``. A missing attribute raises :class:`AttributeError`
-    naming what is known, which is more useful in an interactive session.
+    naming what is known, which is more useful in an interactive session,
+    unless ``missing`` is given: then ``missing(name)`` is returned.
     """
 
-    __slots__ = ("_what",)
+    __slots__ = ("_what", "_missing")
 
-    def __init__(self, *args: Any, what: str = "item", **kwargs: Any) -> None:
+    def __init__(self, *args: Any, what: str = "item", missing: Optional[Callable[[str], Any]] = None,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._what = what
+        self._missing = missing
 
     def __getattr__(self, name: str) -> Any:
         try:
             return self[name]
         except KeyError:
-            if name.startswith("__"):
+            if name.startswith("_"):
                 raise AttributeError(name) from None
             if self._missing is not None:
                 return self._missing(name)
@@ -204,6 +208,10 @@ class ResourceManager:
         """Block (not on the reactor thread) until ``future`` is done; return its result."""
         raise NotImplementedError
 
+    def wait_bound(self, timeout: Optional[float], timeout_hint: Optional[float]) -> float:
+        """How long a blocking call may wait for a request with this timeout and hint."""
+        raise NotImplementedError
+
     def get_sampling_strategy(self, sensor_name: str) -> Tuple[str, ...]:
         raise NotImplementedError
 
@@ -283,7 +291,8 @@ class KATCPRequest:
             KATCPResourceInactive, KatcpTimeoutError, KatcpClientDisconnected.
         """
         self._manager.check_may_block("?%s" % self.name)
-        return self._manager.wait_future(self.future(*args, timeout=timeout, mid=mid), None, "?" + self.name)
+        future = self.future(*args, timeout=timeout, mid=mid)
+        return self._manager.wait_future(future, self._manager.wait_bound(timeout, self.timeout_hint), "?" + self.name)
 
     def __repr__(self) -> str:
         return "<KATCPRequest %s of %s>" % (self.name, self._manager.name)
@@ -302,6 +311,13 @@ class KATCPDummyRequest(KATCPRequest):
         result: concurrent.futures.Future = concurrent.futures.Future()
         result.set_result(KATCPReply(Message.reply(self.name, "ok"), []))
         return result
+
+
+def make_condition(condition_or_value: Any) -> Callable[[KATCPSensorReading], bool]:
+    """A predicate on readings: the callable itself, or "value equals this"."""
+    if callable(condition_or_value):
+        return condition_or_value
+    return lambda reading: reading.value == condition_or_value
 
 
 def _listener_key(listener: Callable) -> Any:
@@ -360,6 +376,11 @@ class KATCPSensor:
     def normalised_name(self) -> str:
         """The Python identifier, e.g. ``"fruit_result"``."""
         return escape_name(self._name)
+
+    @property
+    def parent(self) -> "ResourceManager":
+        """The resource this sensor belongs to."""
+        return self._manager
 
     @property
     def parent_name(self) -> str:
@@ -436,8 +457,12 @@ class KATCPSensor:
         if the device refuses, KatcpTimeoutError / KatcpClientDisconnected.
         """
         self._manager.check_may_block("get_reading")
-        future = self._manager.poll_sensor_future(self._name, timeout)
-        return self._manager.wait_future(future, None, "?sensor-value " + self._name)
+        return self._manager.wait_future(self.get_reading_future(timeout), self._manager.wait_bound(timeout, None),
+                                         "?sensor-value " + self._name)
+
+    def get_reading_future(self, timeout: Optional[float] = None) -> concurrent.futures.Future:
+        """Poll the device; a future of the fresh reading (any thread, never blocks)."""
+        return self._manager.poll_sensor_future(self._name, timeout)
 
     def get_value(self, timeout: Optional[float] = None) -> Any:
         """Poll the device and return the fresh value (see :meth:`get_reading`)."""
@@ -533,11 +558,7 @@ class KATCPSensor:
                 "sensor %s has no sampling strategy: set one (e.g. set_strategy('event')) before wait()"
                 % self._name)
         self._manager.check_may_block("wait")
-        if callable(condition_or_value):
-            condition = condition_or_value
-        else:
-            def condition(reading: KATCPSensorReading) -> bool:
-                return reading.value == condition_or_value
+        condition = make_condition(condition_or_value)
         satisfied = threading.Event()
 
         def check(_sensor: "KATCPSensor", reading: KATCPSensorReading) -> None:

@@ -1,0 +1,63 @@
+"""katcp-python's ``katcp.resource_client`` names, for porting by changing the import.
+
+``from katcp_sync import resource_client`` then
+``resource_client.KATCPClientResource(dict(name=..., address=(host, port),
+controlled=True))`` works as in the katcp-python tutorial, except that calls
+block and return results instead of tornado futures (``.future()`` gives a
+:class:`concurrent.futures.Future` where you want one).
+
+Compatibility notes:
+
+* :func:`ThreadSafeKATCPClientResourceWrapper` returns the resource itself:
+  katcp_sync resources are already thread-safe and blocking, which is what
+  that wrapper provided.
+* There is no ``IOLoopManager``: there is no ioloop to manage. Each resource
+  (or container) runs its own reactor thread, started by ``start()`` and
+  ended by ``stop()``.
+"""
+
+from typing import Any
+
+from katcp_sync.errors import KATCPResourceError, KATCPResourceInactive, KATCPSensorError, TimeoutException
+from katcp_sync.inspecting_client import DISCONNECTED, STATES, SYNCED, SYNCING
+from katcp_sync.resource import KATCPClientResource
+from katcp_sync.resource_base import (
+    KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensor, KATCPSensorReading, SensorResultTuple,
+    escape_name, normalize_strategy_parameters,
+)
+from katcp_sync.resource_container import ClientGroup, GroupResults, KATCPClientResourceContainer
+
+__all__ = [
+    "KATCPClientResource",
+    "KATCPClientResourceContainer",
+    "ClientGroup",
+    "GroupResults",
+    "KATCPReply",
+    "KATCPRequest",
+    "KATCPDummyRequest",
+    "KATCPSensor",
+    "KATCPSensorReading",
+    "SensorResultTuple",
+    "KATCPResourceError",
+    "KATCPResourceInactive",
+    "KATCPSensorError",
+    "TimeoutException",
+    "ThreadSafeKATCPClientResourceWrapper",
+    "escape_name",
+    "normalize_strategy_parameters",
+    "DISCONNECTED",
+    "SYNCING",
+    "SYNCED",
+    "STATES",
+]
+
+
+def ThreadSafeKATCPClientResourceWrapper(resource: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+    """Return ``resource`` unchanged.
+
+    In katcp-python this wrapper made a tornado-based resource blocking and
+    callable from other threads. katcp_sync resources already are both, so
+    ported code that wraps a resource keeps working. Extra arguments (the
+    ioloop wrapper) are ignored.
+    """
+    return resource

@@ -1,0 +1,501 @@
+"""Many devices at once: a container of resources, and groups of them.
+
+:class:`KATCPClientResourceContainer` holds one
+:class:`~katcp_sync.resource.KATCPClientResource` per device, all sharing a
+single :class:`~katcp_sync.reactor.Reactor` thread (one thread for any
+number of devices: syncing is done with future callbacks, not threads).
+Its ``req`` and ``sensor`` namespaces hold every child's requests and
+sensors, prefixed with the child's name: ``container.sensor.dev1_fruit_result``.
+
+:class:`ClientGroup` sends one request to several devices concurrently and
+collects a :class:`GroupResults`, or waits for a sensor condition on a
+quorum of them.
+
+Everything may be called from any thread except the reactor thread.
+"""
+
+import concurrent.futures
+import logging
+import re
+import threading
+import time
+from typing import Any, Dict, Iterable, List, Optional
+
+from katcp_sync.errors import KatcpClientError, KATCPSensorError
+from katcp_sync.inspecting_client import DISCONNECTED, SYNCED, all_done, chain_future, wait_future
+from katcp_sync.reactor import Reactor
+from katcp_sync.resource import KATCPClientResource
+from katcp_sync.resource_base import AttrDict, SensorResultTuple, StrategyLike, escape_name, make_condition
+
+__all__ = ["KATCPClientResourceContainer", "ClientGroup", "GroupResults", "GroupRequest"]
+
+logger = logging.getLogger(__name__)
+
+_WAIT_MARGIN = 2.0
+
+
+def _remaining(deadline: Optional[float]) -> Optional[float]:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+
+def _deadline(timeout: Optional[float]) -> Optional[float]:
+    return None if timeout is None else time.monotonic() + timeout
+
+
+class GroupResults(dict):
+    """Results of a group operation, by client name.
+
+    For requests a value is a :class:`~katcp_sync.resource_base.KATCPReply`,
+    ``None`` (the client lacks the request) or the exception the request
+    failed with (timeout, disconnected). Truthy iff every value succeeded.
+    """
+
+    @property
+    def succeeded(self) -> bool:
+        """True iff every client's result is truthy (an ``ok`` reply, a met condition)."""
+        return all(v is not None and not isinstance(v, BaseException) and bool(v) for v in self.values())
+
+    def __bool__(self) -> bool:
+        return self.succeeded
+
+
+class GroupRequest:
+    """A request sent to every client of a group that has it.
+
+    ``group.req.name(*args, timeout=None, mid=None)`` blocks and returns a
+    :class:`GroupResults`; ``.future(...)`` returns a future of it.
+    """
+
+    def __init__(self, group: "ClientGroup", name: str) -> None:
+        self._group = group
+        self.name = name
+        self.__doc__ = next((c.req[name].description for c in group.clients if name in c.req), "")
+
+    def future(self, *args: Any, timeout: Optional[float] = None, mid: Any = None,
+               ) -> concurrent.futures.Future:
+        """Send to all clients at once; a future of :class:`GroupResults`."""
+        futures = {}
+        results = GroupResults()
+        for client in self._group.clients:
+            request = client.req.get(self.name)
+            if request is None:
+                results[client.name] = None
+                continue
+            try:
+                futures[client.name] = request.future(*args, timeout=timeout, mid=mid)
+            except Exception as exc:  # e.g. inactive or not started: that client's result
+                results[client.name] = exc
+
+        def collect(_f: concurrent.futures.Future) -> GroupResults:
+            for name, future in futures.items():
+                error = future.exception()
+                results[name] = future.result() if error is None else error
+            return results
+
+        return chain_future(all_done(futures.values()), collect)
+
+    def __call__(self, *args: Any, timeout: Optional[float] = None, mid: Any = None) -> GroupResults:
+        """Send to all clients at once and block until every reply (or error)."""
+        self._group._check_may_block()
+        clients = self._group.clients
+        longest = max([c.default_timeout for c in clients] + [timeout or 0.0]) if clients else 0.0
+        hints = [c.req[self.name].timeout_hint or 0.0 for c in clients if self.name in c.req]
+        bound = max([longest] + hints) + _WAIT_MARGIN
+        return wait_future(self.future(*args, timeout=timeout, mid=mid), bound, "group ?" + self.name)
+
+
+class ClientGroup:
+    """A named group of resources, addressed together.
+
+    Iterable, indexable and sized like the tuple of its clients.
+
+    Args:
+        name: the group's name.
+        clients: the :class:`KATCPClientResource` objects.
+    """
+
+    def __init__(self, name: str, clients: Iterable[KATCPClientResource]) -> None:
+        self.name = name
+        self.clients = tuple(clients)
+
+    def __iter__(self):
+        return iter(self.clients)
+
+    def __getitem__(self, index: int) -> KATCPClientResource:
+        return self.clients[index]
+
+    def __len__(self) -> int:
+        return len(self.clients)
+
+    def _check_may_block(self) -> None:
+        for client in self.clients:
+            client.check_may_block("group %s" % self.name)
+
+    @property
+    def req(self) -> AttrDict:
+        """Every request any client has, as a :class:`GroupRequest`, by escaped name."""
+        names = set()
+        for client in self.clients:
+            names.update(client.req)
+        return AttrDict({name: GroupRequest(self, name) for name in sorted(names)}, what="group request")
+
+    def is_connected(self) -> bool:
+        """True if every client is connected."""
+        return all(client.is_connected() for client in self.clients)
+
+    def client_updated(self, client: KATCPClientResource) -> None:
+        """Kept for katcp-python compatibility; namespaces are computed on access."""
+
+    def set_sampling_strategy(self, sensor_name: str, strategy_and_params: StrategyLike,
+                              timeout: Optional[float] = None) -> GroupResults:
+        """Set a strategy on ``sensor_name`` of every client (concurrently).
+
+        Returns:
+            ``{client_name: {normalised_name: (success, info)}}``.
+        """
+        return self.set_sampling_strategies(
+            "^%s$" % re.escape(escape_name(sensor_name)), strategy_and_params, timeout)
+
+    def set_sampling_strategies(self, filter: str, strategy_and_params: StrategyLike,
+                                timeout: Optional[float] = None) -> GroupResults:
+        """Set a strategy on the matching sensors of every client (concurrently)."""
+        selection = {client: [r.name for r in client.list_sensors(filter)] for client in self.clients}
+        results = _set_strategies(selection, strategy_and_params, timeout)
+        return GroupResults((client.name, per_sensor) for client, per_sensor in results.items())
+
+    def wait(self, sensor_name: str, condition_or_value: Any, timeout: Optional[float] = 5,
+             quorum: Any = None, max_grace_period: float = 1.0) -> GroupResults:
+        """Wait for a sensor condition on (a quorum of) the clients.
+
+        Args:
+            sensor_name: the sensor, on every client.
+            condition_or_value: as for :meth:`KATCPSensor.wait`.
+            timeout: seconds to wait for the quorum.
+            quorum: how many clients must satisfy it: an ``int`` count, a
+                ``float`` fraction in (0, 1], or ``None`` for all.
+            max_grace_period: once the quorum is met, how long to keep
+                waiting for the others (never past ``timeout``).
+
+        Returns:
+            :class:`GroupResults` of ``{client_name: bool}``; truthy iff the
+            quorum was met (unlike a sensor's ``wait``, no exception on timeout).
+
+        Raises:
+            KATCPSensorError: a client lacks the sensor or has no strategy on it.
+        """
+        self._check_may_block()
+        total = len(self.clients)
+        if quorum is None:
+            needed = total
+        elif isinstance(quorum, float):
+            needed = max(1, int(-(-quorum * total // 1)))  # ceiling
+        else:
+            needed = int(quorum)
+        condition = make_condition(condition_or_value)
+        cond = threading.Condition()
+        satisfied = GroupResults((client.name, False) for client in self.clients)
+        sensors = []
+        for client in self.clients:
+            sensor = client.sensor.get(escape_name(sensor_name))
+            if sensor is None:
+                raise KATCPSensorError("client %s of group %s has no sensor %r" % (client.name, self.name, sensor_name))
+            if sensor.sampling_strategy[0] == "none":
+                raise KATCPSensorError("sensor %s of %s has no sampling strategy" % (sensor.name, client.name))
+            sensors.append((client.name, sensor))
+
+        def listener_for(name: str):
+            def check(_sensor, reading) -> None:
+                if condition(reading):
+                    with cond:
+                        satisfied[name] = True
+                        cond.notify_all()
+            return check
+
+        listeners = [(sensor, listener_for(name)) for name, sensor in sensors]
+        for sensor, listener in listeners:
+            sensor.register_listener(listener, reading=True)
+        try:
+            for sensor, listener in listeners:
+                listener(sensor, sensor.reading)
+            deadline = _deadline(timeout)
+            with cond:
+                cond.wait_for(lambda: sum(satisfied.values()) >= needed, _remaining(deadline))
+                if sum(satisfied.values()) >= needed and needed < total:
+                    grace = _deadline(max_grace_period)
+                    if deadline is not None:
+                        grace = min(grace, deadline)
+                    cond.wait_for(lambda: all(satisfied.values()), _remaining(grace))
+                met = sum(satisfied.values()) >= needed
+        finally:
+            for sensor, listener in listeners:
+                sensor.unregister_listener(listener)
+        return _QuorumResults(satisfied, met)
+
+    def __repr__(self) -> str:
+        return "<ClientGroup %s: %s>" % (self.name, ", ".join(c.name for c in self.clients))
+
+
+class _QuorumResults(GroupResults):
+    """Group wait results: ``{client: bool}``, truthy iff the quorum was met."""
+
+    def __init__(self, results: Dict[str, bool], met: bool) -> None:
+        super().__init__(results)
+        self.quorum_met = met
+
+    @property
+    def succeeded(self) -> bool:
+        return self.quorum_met
+
+
+def _set_strategies(selection: Dict[KATCPClientResource, List[str]], strategy_and_params: StrategyLike,
+                    timeout: Optional[float]) -> Dict[KATCPClientResource, Dict[str, Any]]:
+    """Set one strategy on the selected sensors of many clients at once and wait.
+
+    Returns ``{client: {normalised_name: (success, info)}}``.
+    """
+    futures = {client: client.set_strategies_future(names, strategy_and_params, timeout)
+               for client, names in selection.items() if names}
+    bound = max([c.default_timeout for c in futures] + [timeout or 0.0]) + _WAIT_MARGIN
+    wait_future(all_done(futures.values()), bound, "?sensor-sampling on %d devices" % len(futures))
+    return {client: future.result() for client, future in futures.items()}
+
+
+class KATCPClientResourceContainer:
+    """A set of device resources sharing one reactor thread.
+
+    Args:
+        resources_spec: a dict with keys ``name``, ``description`` (optional),
+            ``clients`` (``{child_name: resource_spec}``; each child spec as
+            for :class:`KATCPClientResource`, its ``name`` is the key) and
+            ``groups`` (optional, ``{group_name: [child names]}``).
+        logger: where to log.
+        reactor: a started reactor to share; by default the container makes
+            one in :meth:`start` and stops it in :meth:`stop`.
+
+    Every public method may be called from any thread (blocking ones not from
+    the reactor thread).
+    """
+
+    def __init__(self, resources_spec: Dict[str, Any], logger: logging.Logger = logger,
+                 reactor: Any = None) -> None:
+        spec = dict(resources_spec)
+        self._name = str(spec["name"])
+        self._description = spec.get("description", "")
+        self._logger = logger
+        self._reactor = reactor
+        self._own_reactor = reactor is None
+        self._lock = threading.Lock()
+        self._started = False
+        self._children: Dict[str, KATCPClientResource] = {}
+        self._groups: Dict[str, ClientGroup] = {}
+        for child_name, child_spec in spec.get("clients", {}).items():
+            self.add_child_resource_client(child_name, child_spec)
+        for group_name, members in spec.get("groups", {}).items():
+            self.add_group(group_name, members)
+
+    # -- description and children --------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def address(self) -> None:
+        """None: a container is not one device."""
+        return None
+
+    @property
+    def parent(self) -> None:
+        return None
+
+    @property
+    def children(self) -> AttrDict:
+        """The child resources, by escaped name."""
+        return AttrDict(self._children, what="child")
+
+    @property
+    def groups(self) -> AttrDict:
+        """The :class:`ClientGroup` objects, by name."""
+        return AttrDict(self._groups, what="group")
+
+    def add_child_resource_client(self, name: str, spec: Dict[str, Any]) -> KATCPClientResource:
+        """Add a device; it is started at once if the container is running."""
+        child_spec = dict(spec, name=name)
+        child = KATCPClientResource(child_spec, parent=self, logger=self._logger)
+        with self._lock:
+            key = escape_name(name)
+            if key in self._children:
+                raise ValueError("container %s already has a child %r" % (self._name, name))
+            self._children[key] = child
+            started = self._started
+        if started:
+            child.set_reactor(self._reactor)
+            child.start()
+        return child
+
+    def add_group(self, name: str, client_names: Iterable[str]) -> ClientGroup:
+        """Define a group of children by name."""
+        members = [self._children[escape_name(n)] for n in client_names]
+        group = ClientGroup(name, members)
+        with self._lock:
+            self._groups[name] = group
+        return group
+
+    def _prefixed(self, attr: str) -> AttrDict:
+        out = AttrDict(what="request" if attr == "req" else "sensor")
+        for child_name, child in self._children.items():
+            for key, item in getattr(child, attr).items():
+                out["%s_%s" % (child_name, key)] = item
+        return out
+
+    @property
+    def req(self) -> AttrDict:
+        """Every child's requests, as ``<child>_<request>``."""
+        return self._prefixed("req")
+
+    @property
+    def sensor(self) -> AttrDict:
+        """Every child's sensors, as ``<child>_<sensor>``."""
+        return self._prefixed("sensor")
+
+    sensors = sensor
+
+    # -- life cycle ------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the shared reactor (if owned) and every child."""
+        with self._lock:
+            if self._started:
+                raise KatcpClientError("container %s was already started" % self._name)
+            self._started = True
+            if self._reactor is None:
+                self._reactor = Reactor(name="katcp-container-%s" % self._name)
+            children = list(self._children.values())
+        if self._own_reactor:
+            self._reactor.start()
+        for child in children:
+            child.set_reactor(self._reactor)
+            child.start()
+
+    def stop(self) -> None:
+        """Stop every child, then the reactor if the container owns it."""
+        for child in list(self._children.values()):
+            child.stop()
+        if self._own_reactor and self._reactor is not None:
+            self._reactor.stop()
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait for the children's clients and the owned reactor to finish."""
+        deadline = _deadline(timeout)
+        for child in list(self._children.values()):
+            child.join(_remaining(deadline))
+        if self._own_reactor and self._reactor is not None:
+            self._reactor.join(_remaining(deadline))
+
+    until_stopped = join
+
+    def is_connected(self) -> bool:
+        """True if every child is connected."""
+        return all(child.is_connected() for child in self._children.values())
+
+    def until_all_children_in_state(self, state: str, timeout: Optional[float] = None) -> None:
+        """Block until every child is in ``state`` (KatcpTimeoutError otherwise)."""
+        deadline = _deadline(timeout)
+        for child in list(self._children.values()):
+            child.until_state(state, _remaining(deadline) if deadline is not None else None)
+
+    def until_synced(self, timeout: Optional[float] = None) -> None:
+        """Block until every child is synced."""
+        self.until_all_children_in_state(SYNCED, timeout)
+
+    def until_not_synced(self, timeout: Optional[float] = None) -> None:
+        """Block until every child has left the synced state."""
+        deadline = _deadline(timeout)
+        for child in list(self._children.values()):
+            child.until_not_synced(_remaining(deadline) if deadline is not None else None)
+
+    @property
+    def synced(self) -> bool:
+        return all(child.synced for child in self._children.values())
+
+    @property
+    def state(self) -> str:
+        """``"synced"`` if all children are, ``"disconnected"`` if all are, else ``"syncing"``."""
+        states = {child.state for child in self._children.values()}
+        if states <= {SYNCED}:
+            return SYNCED
+        return DISCONNECTED if states == {DISCONNECTED} else "syncing"
+
+    def set_active(self, active: bool) -> None:
+        for child in self._children.values():
+            child.set_active(active)
+
+    # -- sensors ---------------------------------------------------------------
+
+    def _split(self, prefixed: str):
+        """``"dev1_fruit_result"`` -> (child, ``"fruit_result"``)."""
+        key = escape_name(prefixed)
+        for child_name in sorted(self._children, key=len, reverse=True):
+            if key.startswith(child_name + "_"):
+                return self._children[child_name], key[len(child_name) + 1:]
+        raise KATCPSensorError("container %s: %r does not start with a child's name" % (self._name, prefixed))
+
+    def list_sensors(self, filter: str = "", strategy: bool = False, status: str = "",
+                     use_python_identifiers: bool = True, tuple: bool = False, refresh: bool = False,
+                     ) -> list:
+        """Sensors of all children matching ``filter`` (on the prefixed names).
+
+        As :meth:`KATCPClientResource.list_sensors`; ``python_identifier`` is
+        the prefixed name used in :attr:`sensor`.
+        """
+        pattern = re.compile(filter)
+        found = []
+        for child_name, child in self._children.items():
+            for r in child.list_sensors("", strategy, status, use_python_identifiers):
+                identifier = "%s_%s" % (child_name, r.python_identifier)
+                name = identifier if use_python_identifiers else "%s.%s" % (child.name, r.name)
+                if pattern.search(name):
+                    found.append(r._replace(python_identifier=identifier))
+        if refresh and found:
+            futures = [r.object.get_reading_future() for r in found]
+            wait_future(all_done(futures), max(c.default_timeout for c in self._children.values()) + _WAIT_MARGIN,
+                        "?sensor-value")
+            found = [r._replace(reading=r.object.reading) for r in found]
+        found.sort(key=lambda r: r.python_identifier)
+        return [r[1:] for r in found] if tuple else found
+
+    def set_sampling_strategies(self, filter: str, strategy_and_params: StrategyLike,
+                                timeout: Optional[float] = None) -> GroupResults:
+        """Set a strategy on every matching sensor of every child, concurrently.
+
+        Returns ``{prefixed_name: (success, info)}``.
+        """
+        selection: Dict[KATCPClientResource, List[str]] = {}
+        for r in self.list_sensors(filter):
+            selection.setdefault(r.object.parent, []).append(r.name)
+        results = _set_strategies(selection, strategy_and_params, timeout)
+        return GroupResults(("%s_%s" % (escape_name(client.name), key), outcome)
+                            for client, per_sensor in results.items() for key, outcome in per_sensor.items())
+
+    def set_sampling_strategy(self, sensor_name: str, strategy_and_params: StrategyLike,
+                              timeout: Optional[float] = None) -> Dict[str, Any]:
+        """Set one prefixed sensor's strategy (remembered across reconnects)."""
+        child, key = self._split(sensor_name)
+        return {escape_name(sensor_name): child.set_sampling_strategy(key, strategy_and_params, timeout)[key]}
+
+    def set_sensor_listener(self, sensor_name: str, listener, reading: bool = False) -> None:
+        """Register a listener on a prefixed sensor name."""
+        child, key = self._split(sensor_name)
+        child.set_sensor_listener(key, listener, reading)
+
+    def wait(self, sensor_name: str, condition_or_value: Any, timeout: Optional[float] = 5) -> bool:
+        """Wait for a prefixed sensor's condition; True, or False on timeout."""
+        child, key = self._split(sensor_name)
+        return child.wait(key, condition_or_value, timeout)
+
+    def __repr__(self) -> str:
+        return "<KATCPClientResourceContainer %s: %d children>" % (self._name, len(self._children))
