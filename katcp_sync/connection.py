@@ -109,8 +109,10 @@ class Connection:
             ``handler.connection_lost(conn, reason: str)``, both on the reactor
             thread. ``connection_lost`` is called exactly once.
         max_line_length: longest accepted incoming line, in bytes.
-        max_write_buffer: most bytes that may wait to be sent; a write past it
-            closes the connection.
+        max_write_buffer: most bytes that may wait to be sent. A write that
+            would take a non-empty buffer past it closes the connection (a
+            single write into an empty buffer is always accepted, so one large
+            reply can go to a peer that reads).
 
     May be created on any thread; it starts reading once the reactor runs.
     If the reactor is already closed, the socket is closed at once and the
@@ -194,7 +196,9 @@ class Connection:
         with self._lock:
             if self._closing:
                 return False
-            if self._wbytes + size > self.max_write_buffer:
+            # An empty buffer takes a write of any size: the peer has read
+            # everything so far. The bound is on data queued behind unsent data.
+            if self._wbytes and self._wbytes + size > self.max_write_buffer:
                 error: Optional[str] = (
                     "client not reading: write buffer of %d bytes exceeded"
                     % self.max_write_buffer)

@@ -1,0 +1,699 @@
+"""Tests for katcp_sync.connection over real loopback sockets."""
+
+import logging
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from katcp_sync.connection import Connection, Listener, connect, format_address
+from katcp_sync.errors import KatcpTimeoutError, LineTooLongError
+from katcp_sync.reactor import Reactor
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+def reactor():
+    r = Reactor()
+    r.start()
+    yield r
+    r.stop(TIMEOUT)
+
+
+class Recorder:
+    """A connection handler that records what it gets, with waitable state."""
+
+    def __init__(self, echo=False):
+        self.echo = echo
+        self.lines = []
+        self.batches = 0
+        self.lost = []
+        self.threads = set()
+        self.cond = threading.Condition()
+        self.lost_event = threading.Event()
+
+    def lines_received(self, conn, lines):
+        self.threads.add(threading.current_thread().name)
+        with self.cond:
+            self.lines.extend(lines)
+            self.batches += 1
+            self.cond.notify_all()
+        if self.echo:
+            conn.write_lines([line for line in lines if isinstance(line, bytes)])
+
+    def connection_lost(self, conn, reason):
+        self.threads.add(threading.current_thread().name)
+        self.lost.append(reason)
+        self.lost_event.set()
+
+    def wait_lines(self, n):
+        with self.cond:
+            assert self.cond.wait_for(lambda: len(self.lines) >= n, TIMEOUT), self.lines[-5:]
+        return self.lines
+
+    def wait_lost(self):
+        assert self.lost_event.wait(TIMEOUT), "connection_lost not called"
+        return self.lost
+
+
+def tcp_pair():
+    """A connected (server side, client side) pair of TCP sockets on 127.0.0.1."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        client = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
+        server, _ = listener.accept()
+    return server, client
+
+
+@pytest.fixture
+def pair(reactor):
+    """(Connection, Recorder, client socket); closes everything afterwards."""
+    made = []
+
+    def make(handler=None, **kwargs):
+        handler = handler or Recorder()
+        server, client = tcp_pair()
+        conn = Connection(reactor, server, handler, **kwargs)
+        made.append((conn, client))
+        return conn, handler, client
+
+    yield make
+    for conn, client in made:
+        conn.close(flush=False)
+        client.close()
+
+
+def read_exactly(sock, n):
+    chunks = []
+    while n:
+        data = sock.recv(min(n, 1 << 20))
+        if not data:
+            break
+        chunks.append(data)
+        n -= len(data)
+    return b"".join(chunks)
+
+
+def read_until_eof(sock):
+    chunks = []
+    while True:
+        data = sock.recv(1 << 20)
+        if not data:
+            return b"".join(chunks)
+        chunks.append(data)
+
+
+# ----------------------------------------------------------------------
+# Reading
+
+
+def test_line_split_across_reads(pair):
+    conn, rec, client = pair()
+    for piece in (b"?he", b"lp", b" arg\n?wat", b"chdog\n"):
+        client.sendall(piece)
+    assert rec.wait_lines(2) == [b"?help arg", b"?watchdog"]
+
+
+def test_byte_at_a_time(pair):
+    conn, rec, client = pair()
+    client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    for byte in b"?ping 1\n":
+        client.sendall(bytes([byte]))
+    assert rec.wait_lines(1) == [b"?ping 1"]
+
+
+def test_many_messages_arrive_in_few_batches(pair):
+    conn, rec, client = pair()
+    n = 5000
+    client.sendall(b"".join(b"#inform %d\n" % i for i in range(n)))
+    lines = rec.wait_lines(n)
+    assert lines == [b"#inform %d" % i for i in range(n)]
+    assert rec.batches < n // 10
+    assert rec.threads == {"katcp-reactor"}
+
+
+def test_cr_lf_and_blank_lines(pair):
+    """Spec 2.1: a line ends at LF or CR; empty lines are ignored."""
+    conn, rec, client = pair()
+    client.sendall(b"?a\r\n?b\r?c\n\n  \n?d\n")
+    assert rec.wait_lines(4) == [b"?a", b"?b", b"?c", b"?d"]
+
+
+def test_over_long_line_becomes_error_and_stream_continues(pair):
+    conn, rec, client = pair(max_line_length=100)
+    client.sendall(b"?ok 1\n" + b"x" * 5000 + b"\n?ok 2\n")
+    lines = rec.wait_lines(3)
+    assert lines[0] == b"?ok 1"
+    assert isinstance(lines[1], LineTooLongError)
+    assert lines[2] == b"?ok 2"
+    assert not conn.closed  # the caller decides what to do about it
+
+
+def test_exception_in_handler_is_logged_and_connection_survives(pair, caplog):
+    class Fragile(Recorder):
+        def lines_received(self, conn, lines):
+            super().lines_received(conn, lines)
+            if b"boom" in lines:
+                raise RuntimeError("handler bug")
+
+    conn, rec, client = pair(Fragile())
+    with caplog.at_level(logging.ERROR):
+        client.sendall(b"boom\n")
+        rec.wait_lines(1)
+        client.sendall(b"after\n")
+        assert rec.wait_lines(2)[1] == b"after"
+    assert any("handler bug" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+
+
+def test_pause_and_resume_reading(reactor, pair):
+    conn, rec, client = pair()
+    reactor.run_sync(conn.pause_reading)
+    client.sendall(b"?one\n")
+    reactor.run_sync(lambda: None)
+    reactor.run_sync(lambda: None)
+    assert rec.lines == []
+    reactor.run_sync(conn.resume_reading)
+    assert rec.wait_lines(1) == [b"?one"]
+
+
+# ----------------------------------------------------------------------
+# Writing
+
+
+def test_write_and_write_lines(pair):
+    conn, rec, client = pair()
+    assert conn.write(b"#a 1\n")
+    assert conn.write(bytearray(b"#b 2\n"))
+    assert conn.write_lines([b"#c 3", b"#d 4"])
+    assert conn.write(b"") and conn.write_lines([])
+    expected = b"#a 1\n#b 2\n#c 3\n#d 4\n"
+    assert read_exactly(client, len(expected)) == expected
+
+
+def test_write_from_reactor_thread_is_coalesced(reactor, pair):
+    conn, rec, client = pair()
+    sends = []
+    real_send = conn._sock.send
+
+    class CountingSocket:
+        def __getattr__(self, name):
+            return getattr(conn._sock_real, name)
+
+        def send(self, data):
+            sends.append(len(data))
+            return real_send(data)
+
+    def burst():
+        conn._sock_real = conn._sock
+        conn._sock = CountingSocket()
+        for i in range(100):
+            conn.write(b"#inform %d\n" % i)
+
+    reactor.run_sync(burst)
+    expected = b"".join(b"#inform %d\n" % i for i in range(100))
+    assert read_exactly(client, len(expected)) == expected
+    assert len(sends) == 1
+    reactor.run_sync(lambda: setattr(conn, "_sock", conn._sock_real))
+
+
+def test_write_ordering_from_eight_threads(pair):
+    conn, rec, client = pair()
+    n_threads, per_thread = 8, 3000
+    barrier = threading.Barrier(n_threads, timeout=TIMEOUT)
+
+    def writer(tid):
+        barrier.wait()
+        for i in range(per_thread):
+            if i % 3 == 2:
+                conn.write_lines([b"#t %d %d" % (tid, i)])
+            else:
+                conn.write(b"#t %d %d\n" % (tid, i))
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(n_threads)]
+    for t in threads:
+        t.start()
+    received = bytearray()
+    expected_lines = n_threads * per_thread
+    client.settimeout(TIMEOUT)
+    while received.count(b"\n") < expected_lines:
+        data = client.recv(1 << 20)
+        assert data
+        received += data
+    for t in threads:
+        t.join(TIMEOUT)
+    last = [-1] * n_threads
+    lines = bytes(received).splitlines()
+    assert len(lines) == expected_lines
+    for line in lines:
+        _, tid, i = line.split()
+        tid, i = int(tid), int(i)
+        assert i == last[tid] + 1
+        last[tid] = i
+    assert not conn.closed
+
+
+def test_big_write_through_reading_peer(pair):
+    conn, rec, client = pair()
+    big = bytes(range(256)) * (8 * 1024 * 4)  # 8 MiB
+    assert len(big) == 8 * 1024 * 1024
+    assert conn.write(big)
+    assert read_exactly(client, len(big)) == big
+    assert not conn.closed
+
+
+def test_big_write_from_reactor_thread(reactor, pair):
+    conn, rec, client = pair()
+    big = b"y" * (8 * 1024 * 1024)
+    assert reactor.run_sync(conn.write, big)
+    assert read_exactly(client, len(big)) == big
+
+
+def test_echo_round_trip_through_listener(reactor):
+    accepted = []
+    rec = Recorder(echo=True)
+    listener = Listener(reactor, "127.0.0.1", 0,
+                        lambda sock, addr: accepted.append(Connection(reactor, sock, rec)))
+    try:
+        with socket.create_connection(listener.address, timeout=TIMEOUT) as client:
+            client.sendall(b"?echo 1\n?echo 2\n")
+            assert read_exactly(client, 16) == b"?echo 1\n?echo 2\n"
+    finally:
+        listener.close()
+    rec.wait_lost()
+
+
+def test_non_reading_peer_is_disconnected_while_others_keep_low_latency(reactor, pair, caplog):
+    stuck, stuck_rec, stuck_client = pair(max_write_buffer=1024 * 1024)
+    echo, echo_rec, echo_client = pair(Recorder(echo=True))
+    stop_flood = threading.Event()
+    chunk = b"#flood " + b"z" * 65536 + b"\n"
+
+    def flood():
+        while not stop_flood.is_set() and stuck.write(chunk):
+            pass
+
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
+        flooder = threading.Thread(target=flood)
+        flooder.start()
+        try:
+            echo_client.settimeout(TIMEOUT)
+            worst = 0.0
+            for i in range(200):
+                line = b"?ping %d\n" % i
+                t0 = time.monotonic()
+                echo_client.sendall(line)
+                assert read_exactly(echo_client, len(line)) == line
+                worst = max(worst, time.monotonic() - t0)
+            reasons = stuck_rec.wait_lost()
+        finally:
+            stop_flood.set()
+            flooder.join(TIMEOUT)
+    assert reasons == ["client not reading: write buffer of 1048576 bytes exceeded"]
+    assert stuck.closed and not stuck.write(b"more\n")
+    assert not echo.closed
+    # Generous bound: this is a liveness check, not a benchmark.
+    assert worst < 1.0
+    assert any("client not reading" in r.getMessage() for r in caplog.records)
+
+
+def test_overflow_from_reactor_thread(reactor, pair):
+    conn, rec, client = pair(max_write_buffer=10000)
+
+    def fill():
+        results = [conn.write(b"x" * 4000) for _ in range(4)]
+        return results, conn.closed
+
+    results, closed = reactor.run_sync(fill)
+    assert results == [True, True, False, False] and closed
+    assert rec.wait_lost() == ["client not reading: write buffer of 10000 bytes exceeded"]
+
+
+# ----------------------------------------------------------------------
+# Closing
+
+
+def test_close_with_flush_sends_everything_first(pair):
+    conn, rec, client = pair(max_write_buffer=16 * 1024 * 1024)
+    payload = b"".join(b"#data %07d\n" % i for i in range(200000))  # ~2.6 MB
+    assert conn.write(payload)
+    conn.close("bye", flush=True, timeout=TIMEOUT)
+    conn.close("again")  # idempotent
+    assert conn.closed
+    assert conn.write(b"dropped\n") is False
+    client.settimeout(TIMEOUT)
+    assert read_until_eof(client) == payload
+    assert rec.wait_lost() == ["bye"]
+    assert rec.threads == {"katcp-reactor"}
+
+
+def test_close_without_flush(pair):
+    conn, rec, client = pair()
+    conn.close(flush=False)
+    client.settimeout(TIMEOUT)
+    assert read_until_eof(client) == b""
+    assert rec.wait_lost() == ["closed locally"]
+
+
+def test_close_from_inside_lines_received_defers_connection_lost(pair):
+    events = []
+
+    class Closer(Recorder):
+        def lines_received(self, conn, lines):
+            events.append("lines")
+            conn.write(b"!halt ok\n")
+            conn.close("halted")
+            events.append("returned")
+
+        def connection_lost(self, conn, reason):
+            events.append("lost")
+            super().connection_lost(conn, reason)
+
+    conn, rec, client = pair(Closer())
+    client.sendall(b"?halt\n?ignored\n")
+    client.settimeout(TIMEOUT)
+    assert read_until_eof(client) == b"!halt ok\n"
+    assert rec.wait_lost() == ["halted"]
+    assert events == ["lines", "returned", "lost"]
+
+
+def test_flush_timeout_bounds_close(pair):
+    conn, rec, client = pair(max_write_buffer=64 * 1024 * 1024)
+    conn.write(b"q" * (32 * 1024 * 1024))  # far more than the socket buffers hold
+    t0 = time.monotonic()
+    conn.close("give up", flush=True, timeout=0.1)
+    assert rec.wait_lost() == ["give up"]
+    assert time.monotonic() - t0 < 2.0
+
+
+def test_peer_reset_mid_write(pair):
+    conn, rec, client = pair(max_write_buffer=64 * 1024 * 1024)
+    conn.write(b"r" * (8 * 1024 * 1024))
+    client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    client.close()  # sends RST
+    reasons = rec.wait_lost()
+    assert len(reasons) == 1
+    assert reasons[0].startswith(("connection error", "send failed", "connection closed by peer"))
+    assert not conn.write(b"late\n")
+
+
+def test_half_closed_peer_gets_its_replies_then_connection_lost(pair):
+    conn, rec, client = pair(Recorder(echo=True))
+    client.sendall(b"?last-words\n")
+    client.shutdown(socket.SHUT_WR)
+    client.settimeout(TIMEOUT)
+    assert read_until_eof(client) == b"?last-words\n"
+    assert rec.wait_lost() == ["connection closed by peer"]
+
+
+def test_connection_lost_exactly_once_under_racing_closes(reactor, pair):
+    conn, rec, client = pair()
+    threads = [threading.Thread(target=conn.close, args=("race %d" % i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    client.close()
+    for t in threads:
+        t.join(TIMEOUT)
+    rec.wait_lost()
+    reactor.run_sync(lambda: None)
+    assert len(rec.lost) == 1
+
+
+def test_reactor_stop_closes_connections(pair):
+    reactor = Reactor()
+    reactor.start()
+    rec = Recorder()
+    server, client = tcp_pair()
+    try:
+        conn = Connection(reactor, server, rec)
+        conn.write(b"#last\n")
+        reactor.stop(TIMEOUT)
+        assert rec.lost == ["reactor stopped"]
+        assert conn.closed and server.fileno() == -1
+        client.settimeout(TIMEOUT)
+        assert read_until_eof(client) == b"#last\n"
+    finally:
+        client.close()
+
+
+def test_connection_on_closed_reactor_closes_socket():
+    reactor = Reactor()
+    reactor.stop()
+    server, client = tcp_pair()
+    try:
+        rec = Recorder()
+        conn = Connection(reactor, server, rec)
+        assert conn.closed and server.fileno() == -1
+        assert conn.write(b"x\n") is False
+    finally:
+        client.close()
+
+
+def test_addresses(pair):
+    conn, rec, client = pair()
+    host, port = client.getsockname()
+    assert conn.peer == (host, port)
+    assert conn.address == "%s:%d" % (host, port)
+    assert conn.sockname == client.getpeername()
+    assert conn.buffered_bytes == 0
+    assert format_address(("::1", 7147, 0, 0)) == "[::1]:7147"
+
+
+# ----------------------------------------------------------------------
+# Listener
+
+
+def test_listener_port_zero_reports_real_port(reactor):
+    listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: s.close())
+    try:
+        assert listener.address[0] == "127.0.0.1" and listener.address[1] > 0
+    finally:
+        listener.close()
+
+
+def test_listener_all_interfaces(reactor):
+    got = threading.Event()
+    listener = Listener(reactor, "", 0, lambda s, a: (s.close(), got.set()))
+    try:
+        assert listener.address[0] == "0.0.0.0"
+        socket.create_connection(("127.0.0.1", listener.address[1]), timeout=TIMEOUT).close()
+        assert got.wait(TIMEOUT)
+    finally:
+        listener.close()
+
+
+def test_listener_bind_error_is_synchronous(reactor):
+    first = Listener(reactor, "127.0.0.1", 0, lambda s, a: s.close())
+    try:
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen(1)
+            with pytest.raises(OSError):
+                Listener(reactor, "127.0.0.1", holder.getsockname()[1], lambda s, a: None)
+    finally:
+        first.close()
+
+
+def _ipv6_available():
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_available(), reason="no IPv6 loopback")
+def test_listener_and_connection_over_ipv6(reactor):
+    conns = []
+    accepted = threading.Event()
+
+    def on_accept(sock, addr):
+        conns.append(Connection(reactor, sock, Recorder()))
+        accepted.set()
+
+    listener = Listener(reactor, "::1", 0, on_accept)
+    try:
+        assert listener.address[0] == "::1"
+        with socket.create_connection(("::1", listener.address[1]), timeout=TIMEOUT) as client:
+            assert accepted.wait(TIMEOUT)
+            port = client.getsockname()[1]
+            assert conns[0].address == "[::1]:%d" % port
+    finally:
+        listener.close()
+        for c in conns:
+            c.close(flush=False)
+
+
+def test_listener_accepts_500_simultaneous_connects(reactor):
+    n = 500
+    count = [0]
+    all_in = threading.Event()
+
+    def on_accept(sock, addr):
+        assert reactor.in_reactor_thread()
+        sock.close()
+        count[0] += 1
+        if count[0] == n:
+            all_in.set()
+
+    listener = Listener(reactor, "127.0.0.1", 0, on_accept, backlog=1024)
+    clients = []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            s.setblocking(False)
+            s.connect_ex(listener.address)
+            clients.append(s)
+        assert all_in.wait(TIMEOUT), "accepted only %d" % count[0]
+    finally:
+        listener.close()
+        for s in clients:
+            s.close()
+
+
+def test_listener_close_stops_accepting(reactor):
+    listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: s.close())
+    address = listener.address
+    listener.close()
+    listener.close()
+    reactor.run_sync(lambda: None)
+    with pytest.raises(OSError):
+        socket.create_connection(address, timeout=TIMEOUT).close()
+
+
+def test_listener_on_accept_exception_is_logged(reactor, caplog):
+    def bad(sock, addr):
+        raise ValueError("accept bug")
+
+    listener = Listener(reactor, "127.0.0.1", 0, bad)
+    try:
+        with caplog.at_level(logging.ERROR):
+            with socket.create_connection(listener.address, timeout=TIMEOUT) as client:
+                client.settimeout(TIMEOUT)
+                assert client.recv(10) == b""  # closed by the listener
+        assert any("accept bug" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
+    finally:
+        listener.close()
+
+
+# ----------------------------------------------------------------------
+# connect()
+
+
+class Outcome:
+    def __init__(self):
+        self.done = threading.Event()
+        self.sock = self.exc = None
+        self.on_reactor = None
+        self.calls = 0
+
+    def __call__(self, sock, exc, reactor=None):
+        self.calls += 1
+        self.sock, self.exc = sock, exc
+        self.done.set()
+
+    def wait(self):
+        assert self.done.wait(TIMEOUT), "on_done not called"
+        return self.sock, self.exc
+
+
+def test_connect_success(reactor):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        outcome = Outcome()
+        threads = []
+        connect(reactor, "127.0.0.1", server.getsockname()[1], TIMEOUT,
+                lambda s, e: (threads.append(reactor.in_reactor_thread()), outcome(s, e)))
+        sock, exc = outcome.wait()
+        try:
+            assert exc is None and threads == [True]
+            assert sock.getpeername() == server.getsockname()
+            assert sock.gettimeout() == 0.0
+        finally:
+            sock.close()
+
+
+def test_connect_by_name_resolves_off_reactor(reactor):
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        outcome = Outcome()
+        connect(reactor, "localhost", server.getsockname()[1], TIMEOUT, outcome)
+        sock, exc = outcome.wait()
+        assert exc is None, exc
+        sock.close()
+
+
+def test_connect_refused(reactor):
+    with socket.socket() as closed_port:
+        closed_port.bind(("127.0.0.1", 0))
+        port = closed_port.getsockname()[1]
+    outcome = Outcome()
+    connect(reactor, "127.0.0.1", port, TIMEOUT, outcome)
+    sock, exc = outcome.wait()
+    assert sock is None and isinstance(exc, ConnectionRefusedError)
+
+
+def test_connect_unknown_name(reactor):
+    outcome = Outcome()
+    connect(reactor, "no-such-host.invalid", 7147, TIMEOUT, outcome)
+    sock, exc = outcome.wait()
+    assert sock is None and isinstance(exc, OSError)
+
+
+def _full_listener():
+    """A listener whose accept queue is full, so new connects hang."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    fillers = []
+    for _ in range(3):
+        s = socket.socket()
+        s.setblocking(False)
+        s.connect_ex(server.getsockname())
+        fillers.append(s)
+    return server, fillers
+
+
+def test_connect_timeout(reactor):
+    server, fillers = _full_listener()
+    try:
+        outcome = Outcome()
+        t0 = time.monotonic()
+        connect(reactor, "127.0.0.1", server.getsockname()[1], 0.2, outcome)
+        sock, exc = outcome.wait()
+        if sock is not None:  # pragma: no cover - the kernel accepted anyway
+            sock.close()
+            pytest.skip("accept queue did not fill up on this kernel")
+        assert isinstance(exc, KatcpTimeoutError) and isinstance(exc, TimeoutError)
+        assert 0.15 < time.monotonic() - t0 < 3.0
+    finally:
+        server.close()
+        for s in fillers:
+            s.close()
+
+
+def test_connect_cancel_and_reactor_stop():
+    reactor = Reactor()
+    reactor.start()
+    server, fillers = _full_listener()
+    try:
+        cancelled, stopped = Outcome(), Outcome()
+        attempt = connect(reactor, "127.0.0.1", server.getsockname()[1], None, cancelled)
+        attempt.cancel()
+        assert isinstance(cancelled.wait()[1], ConnectionAbortedError)
+        connect(reactor, "127.0.0.1", server.getsockname()[1], None, stopped)
+        reactor.run_sync(lambda: None)
+        reactor.stop(TIMEOUT)
+        assert isinstance(stopped.wait()[1], ConnectionAbortedError)
+        assert cancelled.calls == 1 and stopped.calls == 1
+    finally:
+        reactor.stop(TIMEOUT)
+        server.close()
+        for s in fillers:
+            s.close()

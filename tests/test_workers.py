@@ -1,0 +1,193 @@
+"""Tests for katcp_sync.workers.HandlerPool."""
+
+import logging
+import threading
+
+import pytest
+
+from katcp_sync.workers import HandlerPool
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+def pool_factory():
+    pools = []
+
+    def make(*args, **kwargs):
+        pool = HandlerPool(*args, **kwargs)
+        pools.append(pool)
+        return pool
+
+    yield make
+    for pool in pools:
+        pool.shutdown(wait=True, timeout=TIMEOUT)
+
+
+def drain(pool, keys):
+    """Wait until every item submitted so far for ``keys`` has run."""
+    markers = []
+    for key in keys:
+        marker = threading.Event()
+        pool.submit(key, marker.set)
+        markers.append(marker)
+    for marker in markers:
+        assert marker.wait(TIMEOUT), "pool did not drain"
+
+
+def test_per_key_order_with_many_workers(pool_factory):
+    pool = pool_factory(max_workers=4)
+    seen = {k: [] for k in range(10)}
+    lock = threading.Lock()
+
+    def record(key, i):
+        with lock:
+            seen[key].append(i)
+
+    for i in range(300):
+        for key in range(10):
+            pool.submit(key, record, key, i)
+    drain(pool, range(10))
+    assert all(seen[key] == list(range(300)) for key in range(10))
+
+
+def test_same_key_never_runs_concurrently(pool_factory):
+    pool = pool_factory(max_workers=4)
+    release = threading.Event()
+    first_running = threading.Event()
+    order = []
+
+    def first():
+        first_running.set()
+        release.wait(TIMEOUT)
+        order.append("first")
+
+    pool.submit("conn", first)
+    pool.submit("conn", order.append, "second")
+    assert first_running.wait(TIMEOUT)
+    other = threading.Event()
+    pool.submit("other", other.set)  # a free worker serves another key meanwhile
+    assert other.wait(TIMEOUT)
+    assert order == []
+    release.set()
+    drain(pool, ["conn"])
+    assert order == ["first", "second"]
+
+
+def test_different_keys_run_in_parallel(pool_factory):
+    pool = pool_factory(max_workers=2)
+    barrier = threading.Barrier(2, timeout=TIMEOUT)
+    passed = []
+    pool.submit("a", lambda: passed.append(barrier.wait()))
+    pool.submit("b", lambda: passed.append(barrier.wait()))
+    drain(pool, "ab")
+    assert sorted(passed) == [0, 1]  # the barrier only opens if both ran at once
+
+
+def test_max_workers_is_respected(pool_factory):
+    pool = pool_factory(max_workers=2)
+    release = threading.Event()
+    started = threading.Semaphore(0)
+    running = [0]
+    peak = [0]
+    lock = threading.Lock()
+
+    def job():
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        started.release()
+        release.wait(TIMEOUT)
+        with lock:
+            running[0] -= 1
+
+    for key in range(5):
+        pool.submit(key, job)
+    assert started.acquire(timeout=TIMEOUT) and started.acquire(timeout=TIMEOUT)
+    assert not started.acquire(timeout=0.05)
+    assert pool.pending() == 5
+    release.set()
+    drain(pool, range(5))
+    assert peak[0] == 2
+    assert len(pool._threads) == 2
+
+
+def test_threads_are_lazy_and_named(pool_factory):
+    pool = pool_factory(max_workers=3, name="my-handler")
+    assert pool._threads == []
+    names = []
+    done = threading.Event()
+    pool.submit("k", lambda: (names.append(threading.current_thread().name), done.set()))
+    assert done.wait(TIMEOUT)
+    drain(pool, "k")
+    assert names == ["my-handler-0"]
+    assert len(pool._threads) == 1  # one key at a time never needs a second thread
+
+
+def test_exception_is_logged_and_pool_carries_on(pool_factory, caplog):
+    pool = pool_factory()
+    seen = []
+
+    def bad():
+        raise ValueError("handler exploded")
+
+    with caplog.at_level(logging.ERROR, logger="katcp_sync.workers"):
+        pool.submit("k", bad)
+        pool.submit("k", seen.append, "after")
+        drain(pool, "k")
+    assert seen == ["after"]
+    assert any(r.exc_info and "handler exploded" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def test_shutdown_lets_running_item_finish_and_drops_queued(pool_factory):
+    pool = pool_factory(max_workers=1)
+    running = threading.Event()
+    release = threading.Event()
+    seen = []
+
+    def slow():
+        running.set()
+        release.wait(TIMEOUT)
+        seen.append("slow finished")
+
+    pool.submit("a", slow)
+    pool.submit("a", seen.append, "queued")
+    pool.submit("b", seen.append, "other queued")
+    assert running.wait(TIMEOUT)
+    pool.shutdown(wait=False)
+    with pytest.raises(RuntimeError):
+        pool.submit("c", seen.append, "refused")
+    assert pool.pending() == 1  # only the running item is left
+    release.set()
+    pool.shutdown(wait=True, timeout=TIMEOUT)
+    assert seen == ["slow finished"]
+    assert pool.pending() == 0
+    assert not any(t.is_alive() for t in pool._threads)
+
+
+def test_shutdown_from_inside_a_handler_does_not_deadlock(pool_factory):
+    pool = pool_factory(max_workers=2)
+    done = threading.Event()
+
+    def halt():
+        pool.shutdown(wait=True, timeout=TIMEOUT)
+        done.set()
+
+    pool.submit("a", halt)
+    assert done.wait(TIMEOUT)
+    for t in pool._threads:
+        t.join(TIMEOUT)
+        assert not t.is_alive()
+
+
+def test_shutdown_idempotent_and_without_threads(pool_factory):
+    pool = pool_factory()
+    pool.shutdown()
+    pool.shutdown(wait=False)
+    with pytest.raises(RuntimeError):
+        pool.submit("k", print)
+
+
+def test_invalid_max_workers():
+    with pytest.raises(ValueError):
+        HandlerPool(0)
