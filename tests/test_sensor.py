@@ -394,3 +394,25 @@ def test_concurrent_set_value_never_loses_or_tears_readings():
         assert len(observer.readings) == threads * per_thread
         assert set(observer.readings) == written  # every reading exactly once
     assert sensor.read() in written
+
+
+def test_timestamp_is_factory_on_class_and_accessor_on_instance():
+    class MySensor(Sensor):
+        pass
+
+    sensor = MySensor.timestamp("t", "a time")
+    assert type(sensor) is MySensor and sensor.stype == "timestamp"
+    sensor.set_value(5.0, timestamp=7.0)
+    assert sensor.timestamp() == 7.0
+    assert "timestamp sensor" in Sensor.timestamp.__doc__
+
+
+def test_numpy_values_are_accepted():
+    numpy = pytest.importorskip("numpy")
+    integer, real, boolean = Sensor.integer("i"), Sensor.float("f"), Sensor.boolean("b")
+    integer.set_value(numpy.int64(3))
+    real.set_value(numpy.float32(0.5))
+    boolean.set_value(numpy.bool_(True))
+    assert integer.read_formatted()[2] == b"3"
+    assert real.read_formatted()[2] == b"0.5"
+    assert boolean.read_formatted()[2] == b"1"
