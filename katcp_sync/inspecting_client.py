@@ -32,6 +32,7 @@ import time
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from katcp_sync.errors import KATCPResourceInactive, KatcpTimeoutError
+from katcp_sync.message import Message
 
 __all__ = [
     "DISCONNECTED",
@@ -189,6 +190,7 @@ class InspectingClient:
         self._failures = 0
         self._stopped = False
         self._retry_handle = None
+        self._state_callbacks: List[Callable[[str], None]] = []
         self.model = DeviceModel({}, {})
         client.add_connected_callback(self._connected)
         client.add_disconnected_callback(self._disconnected)
@@ -202,14 +204,44 @@ class InspectingClient:
         """The current state: ``"disconnected"``, ``"syncing"`` or ``"synced"``."""
         return self._state
 
-    def _set_state(self, generation: Optional[int], state: str) -> bool:
-        """Move to ``state`` unless ``generation`` is stale; True if moved."""
+    def add_state_callback(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(state)`` after every state change.
+
+        It runs on the thread that made the change (usually the reactor
+        thread), with no lock held, and must not block.
+        """
         with self._cond:
-            if generation is not None and generation != self._generation:
-                return False
+            self._state_callbacks = self._state_callbacks + [callback]
+
+    def remove_state_callback(self, callback: Callable[[str], None]) -> None:
+        """Forget a callback given to :meth:`add_state_callback`."""
+        with self._cond:
+            self._state_callbacks = [c for c in self._state_callbacks if c != callback]
+
+    def _set_state(self, generation: Optional[int], state: str, new_generation: bool = False,
+                   stop: bool = False) -> Optional[int]:
+        """Move to ``state`` unless ``generation`` is stale; return the current generation.
+
+        ``new_generation`` starts a new sync round (abandoning the old one);
+        returns None if nothing changed.
+        """
+        with self._cond:
+            if stop:
+                self._stopped = True
+            elif self._stopped or (generation is not None and generation != self._generation):
+                return None
+            if new_generation:
+                self._generation += 1
             self._state = state
             self._cond.notify_all()
-        return True
+            generation = self._generation
+            callbacks = self._state_callbacks
+        for callback in callbacks:
+            try:
+                callback(state)
+            except Exception:
+                logger.exception("%s: state callback %r failed", self._name, callback)
+        return generation
 
     def until_state(self, state: str, timeout: Optional[float] = None) -> None:
         """Block until the state is ``state``.
@@ -252,12 +284,9 @@ class InspectingClient:
 
     def stop(self) -> None:
         """Stop the client and abandon any sync in progress. Idempotent."""
+        self._set_state(None, DISCONNECTED, new_generation=True, stop=True)
         with self._cond:
-            self._stopped = True
-            self._generation += 1
             handle, self._retry_handle = self._retry_handle, None
-            self._state = DISCONNECTED
-            self._cond.notify_all()
         if handle is not None:
             handle.cancel()
         self.client.stop()
@@ -272,11 +301,8 @@ class InspectingClient:
         self.resync()
 
     def _disconnected(self) -> None:
-        with self._cond:
-            self._generation += 1
-            self._failures = 0
-            self._state = DISCONNECTED
-            self._cond.notify_all()
+        self._failures = 0
+        self._set_state(None, DISCONNECTED, new_generation=True)
 
     def _interface_changed(self, msg) -> None:
         logger.debug("%s: #%s %r, re-inspecting", self._name, msg.name, msg.arguments)
@@ -291,15 +317,11 @@ class InspectingClient:
 
         Does nothing while disconnected or stopped. Never blocks.
         """
-        with self._cond:
-            if self._stopped or not self.client.is_connected():
-                return
-            self._generation += 1
-            generation = self._generation
-            self._state = SYNCING
-            self._cond.notify_all()
-        from katcp_sync.message import Message  # late: keeps this module importable alone
-
+        if not self.client.is_connected():
+            return
+        generation = self._set_state(None, SYNCING, new_generation=True)
+        if generation is None:
+            return
         names = ["help", "sensor-list"]
         if getattr(self.client.protocol_flags, "request_timeout_hints", False):
             names.append("request-timeout-hint")
@@ -333,7 +355,7 @@ class InspectingClient:
             extra.add_done_callback(lambda _f: self._synced(generation))
 
     def _synced(self, generation: int) -> None:
-        if self._set_state(generation, SYNCED):
+        if self._set_state(generation, SYNCED) is not None:
             self._failures = 0
             logger.debug("%s: synced", self._name)
 

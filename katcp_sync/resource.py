@@ -119,6 +119,7 @@ class KATCPClientResource:
         self._all_sensors: Dict[str, KATCPSensor] = {}
         self._strategies: Dict[str, Tuple[str, ...]] = {}   # escaped name -> strategy
         self._pending_listeners: Dict[str, List[Tuple[Callable, bool]]] = {}
+        self._state_callbacks: List[Callable[[str], None]] = []
         self._req = AttrDict(what="request", missing=self._dummy_request if self._dummy_unknown else None)
         self._sensor = AttrDict(what="sensor")
 
@@ -224,6 +225,7 @@ class KATCPClientResource:
                                   reactor=self._reactor)
             client.add_inform_callback("sensor-status", self._sensor_informs)
             self._inspector = InspectingClient(client, self._apply_model, name=self._name)
+            self._inspector.add_state_callback(self._state_changed)
         self._inspector.start()
 
     def stop(self) -> None:
@@ -249,6 +251,27 @@ class KATCPClientResource:
         except KatcpClientError:
             return False
         return self.state != DISCONNECTED
+
+    def add_state_callback(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(state)`` on every change of :attr:`state`.
+
+        It runs on the reactor thread (or the thread calling :meth:`stop`)
+        and must not block.
+        """
+        with self._lock:
+            self._state_callbacks = self._state_callbacks + [callback]
+
+    def remove_state_callback(self, callback: Callable[[str], None]) -> None:
+        """Forget a callback given to :meth:`add_state_callback`."""
+        with self._lock:
+            self._state_callbacks = [c for c in self._state_callbacks if c != callback]
+
+    def _state_changed(self, state: str) -> None:
+        for callback in self._state_callbacks:
+            try:
+                callback(state)
+            except Exception:
+                self._logger.exception("%s: state callback %r failed", self._name, callback)
 
     def until_state(self, state: str, timeout: Optional[float] = None) -> None:
         """Block until :attr:`state` is ``state``.

@@ -1,0 +1,65 @@
+"""The tutorial's "Using the high-level client API" example, in synchronous form.
+
+It talks to the tutorial's server (``examples/tutorial_server.py``)::
+
+    python examples/tutorial_server.py 5000 &
+    python examples/tutorial_high_level_client.py [HOST [PORT]]
+
+What changed from the tornado version: no ioloop and no coroutines. Calls
+block and return their result; ``client.req.pick_fruit.future()`` returns a
+``concurrent.futures.Future`` where the tornado version did not ``yield``.
+"""
+
+import sys
+
+from katcp_sync import resource_client
+from katcp_sync.errors import TimeoutException
+
+
+def demo(client):
+    """Run the tutorial's demo on a started client; return what it printed."""
+    # Wait until the client has finished inspecting the device
+    client.until_synced(timeout=10)
+    help_response = client.req.help()
+    print("device help:\n ", help_response)
+    add_response = client.req.add(3, 6)
+    print("3 + 6 response:\n", add_response)
+    # By asking for a future we are not waiting for the response
+    pick_response_future = client.req.pick_fruit.future()
+    # Instead we wait for the fruit.result sensor status to change to
+    # nominal. Before we can wait on a sensor, a strategy must be set:
+    client.sensor.fruit_result.set_strategy('event')
+    # If the condition does not occur within the timeout (default 5s), we will
+    # get a TimeoutException
+    try:
+        client.sensor.fruit_result.wait(lambda reading: reading.status == 'nominal')
+    except TimeoutException:
+        print("No fruit picked (the server sometimes has none).")
+    fruit = client.sensor.fruit_result.get_value()
+    print('Fruit picked: ', fruit)
+    # And see how the ?pick-fruit request responded by waiting on its future
+    pick_response = pick_response_future.result(timeout=10)
+    print('pick response: \n', pick_response)
+    return help_response, add_response, fruit, pick_response
+
+
+def main(host="localhost", port=5000):
+    client = resource_client.KATCPClientResource(dict(
+        name='demo-client',
+        address=(host, port),
+        controlled=True))
+    # Note: katcp_sync resources are already thread-safe and blocking, so
+    # katcp-python's ThreadSafeKATCPClientResourceWrapper and IOLoopManager
+    # are not needed (the wrapper exists and returns the resource itself).
+    client.start()
+    try:
+        return demo(client)
+    finally:
+        # stop() ends the client's background thread; join() waits for it
+        client.stop()
+        client.join()
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    main(args[0] if args else "localhost", int(args[1]) if len(args) > 1 else 5000)

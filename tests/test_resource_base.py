@@ -1,0 +1,293 @@
+"""High-level client objects tested in memory, with a fake resource (no sockets)."""
+
+import concurrent.futures
+import logging
+import threading
+
+import pytest
+
+from katcp_sync.errors import (
+    KATCPResourceInactive, KATCPSensorError, KatcpTimeoutError, SensorTimeoutError, TimeoutException,
+)
+from katcp_sync.inspecting_client import InspectingClient, RequestInfo, SensorInfo, all_done, chain_future
+from katcp_sync.message import Message
+from katcp_sync.resource import _value_parser
+from katcp_sync.resource_base import (
+    AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensor, KATCPSensorReading, escape_name,
+    normalize_strategy_parameters,
+)
+from katcp_sync.sensor import Sensor
+
+
+class FakeManager:
+    """Just enough of KATCPClientResource for requests and sensors."""
+
+    name = "fake"
+
+    def __init__(self, allowed=True):
+        self.allowed = allowed
+        self.strategies = {}
+        self.sent = []
+
+    def is_request_allowed(self, request_name):
+        return self.allowed
+
+    def request_future(self, name, args, timeout, mid, timeout_hint):
+        self.sent.append((name, args, timeout, mid, timeout_hint))
+        future = concurrent.futures.Future()
+        future.set_result(KATCPReply(Message.reply(name, "ok", *args), []))
+        return future
+
+    def wait_bound(self, timeout, hint):
+        return 1.0
+
+    def wait_future(self, future, timeout, what):
+        return future.result(timeout)
+
+    def check_may_block(self, what):
+        pass
+
+    def get_sampling_strategy(self, name):
+        return self.strategies.get(name, ("none",))
+
+    def set_sensor_strategy(self, name, strategy, timeout):
+        self.strategies[name] = normalize_strategy_parameters(strategy)
+        return self.strategies[name]
+
+
+def make_sensor(manager=None, type_name="float", params=()):
+    return KATCPSensor("fruit.result", "Last result.", "kg", type_name, params,
+                       _value_parser(type_name, 5), manager or FakeManager())
+
+
+def test_escape_name():
+    assert escape_name("pick-fruit") == "pick_fruit"
+    assert escape_name("fruit.result") == "fruit_result"
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("event", ("event",)),
+    ("period 1", ("period", "1.0")),
+    (("period", 0.5), ("period", "0.5")),
+    (["differential-rate", 1, "2", 3.5], ("differential-rate", "1.0", "2.0", "3.5")),
+])
+def test_normalize_strategy_parameters(given, expected):
+    assert normalize_strategy_parameters(given) == expected
+
+
+def test_normalize_empty_strategy_is_an_error():
+    with pytest.raises(KATCPSensorError):
+        normalize_strategy_parameters("")
+
+
+def test_attrdict_attribute_and_original_name_lookup():
+    ns = AttrDict({"pick_fruit": 1}, what="request")
+    assert ns.pick_fruit == 1
+    assert ns["pick-fruit"] == 1
+    with pytest.raises(AttributeError, match="no request 'nothing' .*pick_fruit"):
+        ns.nothing
+    assert "pick_fruit" in dir(ns)
+
+
+def test_attrdict_missing_factory():
+    ns = AttrDict(what="request", missing=lambda name: "dummy " + name)
+    assert ns.whatever == "dummy whatever"
+
+
+def test_reply_truthiness_messages_and_str():
+    inform = Message.inform("help", "add", "Add two numbers")
+    ok = KATCPReply(Message.reply("help", "ok", 1), [inform])
+    assert ok and ok.succeeded
+    assert ok.messages == [ok.reply, inform]
+    assert str(ok) == "#help add Add\\_two\\_numbers\n!help ok 1"
+    assert "KATCPReply" in repr(ok)
+    failed = KATCPReply(Message.reply("add", "fail", "bad"), [])
+    assert not failed and not failed.succeeded
+
+
+def test_reading_status_is_the_name():
+    reading = KATCPSensorReading(1.0, 2.0, Sensor.NOMINAL, 3)
+    assert reading.status == "nominal"
+
+
+def test_request_docstring_future_and_blocking_call():
+    manager = FakeManager()
+    req = KATCPRequest("add", "Add two numbers", 7.0, manager)
+    assert req.__doc__ == "Add two numbers"
+    future = req.future(3, 6, timeout=2, mid=5)
+    assert isinstance(future, concurrent.futures.Future)
+    assert manager.sent[-1] == ("add", (3, 6), 2, 5, 7.0)
+    reply = req(1, 2)
+    assert reply.succeeded and reply.reply.arguments == [b"ok", b"1", b"2"]
+
+
+def test_request_on_inactive_resource_raises():
+    req = KATCPRequest("add", "Add two numbers", None, FakeManager(allowed=False))
+    with pytest.raises(KATCPResourceInactive, match="controlled=True"):
+        req(1, 2)
+    with pytest.raises(KATCPResourceInactive):
+        req.future(1, 2)
+
+
+def test_dummy_request_answers_ok_locally():
+    manager = FakeManager()
+    reply = KATCPDummyRequest("nothing", "", None, manager)()
+    assert reply.succeeded and manager.sent == []
+
+
+def test_sensor_set_formatted_and_listeners():
+    sensor = make_sensor()
+    seen, seen_readings = [], []
+    sensor.register_listener(lambda *args: seen.append(args))
+    sensor.register_listener(lambda s, r: seen_readings.append((s, r)), reading=True)
+    sensor.set_formatted(b"1234.5", b"warn", b"2.5")
+    assert sensor.value == 2.5 and sensor.status == "warn" and sensor.reading.timestamp == 1234.5
+    assert seen == [(sensor.reading.received_timestamp, 1234.5, "warn", 2.5)]
+    assert seen_readings == [(sensor, sensor.reading)]
+    assert sensor.name == "fruit.result" and sensor.normalised_name == "fruit_result"
+    assert (sensor.description, sensor.units, sensor.type) == ("Last result.", "kg", "float")
+
+
+def test_sensor_v4_timestamps_are_milliseconds():
+    sensor = make_sensor()
+    sensor.set_formatted(b"1234500", b"nominal", b"1.0", major=4)
+    assert sensor.reading.timestamp == pytest.approx(1234.5)
+
+
+@pytest.mark.parametrize("status, value", [(b"bogus", b"1.0"), (b"nominal", b"one")])
+def test_sensor_bad_reading_is_refused(status, value):
+    sensor = make_sensor()
+    with pytest.raises(ValueError):
+        sensor.set_formatted(b"1.0", status, value)
+    assert sensor.status == "unknown"
+
+
+def test_sensor_discrete_values_are_not_checked_against_params():
+    sensor = make_sensor(type_name="discrete", params=("apple", "kiwi"))
+    sensor.set_formatted(b"1.0", b"nominal", b"banana")
+    assert sensor.value == "banana"
+
+
+def test_listener_errors_are_logged_not_raised(caplog):
+    sensor = make_sensor()
+    calls = []
+
+    def bad(*args):
+        raise RuntimeError("boom")
+
+    sensor.register_listener(bad)
+    sensor.register_listener(lambda *a: calls.append(a))
+    with caplog.at_level(logging.ERROR):
+        sensor.set_value(1.0)
+    assert "boom" in caplog.text and len(calls) == 1
+
+
+def test_unregister_and_clear_listeners():
+    sensor = make_sensor()
+    calls = []
+    listener = calls.append
+    sensor.register_listener(lambda *a: calls.append(a))
+    sensor.register_listener(listener, reading=False)
+    assert sensor.is_listener(listener)
+    sensor.unregister_listener(listener)
+    assert not sensor.is_listener(listener)
+    sensor.clear_listeners()
+    sensor.set_value(1.0)
+    assert calls == []
+
+
+def test_wait_without_strategy_is_an_error():
+    with pytest.raises(KATCPSensorError, match="no sampling strategy"):
+        make_sensor().wait(1.0)
+
+
+def test_wait_for_value_and_condition_from_another_thread():
+    manager = FakeManager()
+    sensor = make_sensor(manager)
+    sensor.set_strategy("event")
+    assert manager.strategies["fruit.result"] == ("event",)
+    timer = threading.Timer(0.05, sensor.set_value, args=(3.0,))
+    timer.start()
+    try:
+        assert sensor.wait(3.0, timeout=5) is True
+    finally:
+        timer.join()
+    assert sensor.wait(lambda r: r.status == "nominal", timeout=0)
+    assert sensor._listeners == {}
+
+
+def test_wait_timeout_is_a_timeout_exception():
+    sensor = make_sensor()
+    sensor.set_sampling_strategy(("period", 1))
+    with pytest.raises(TimeoutException) as info:
+        sensor.wait(42.0, timeout=0.01)
+    assert isinstance(info.value, SensorTimeoutError)
+    assert isinstance(info.value, TimeoutError) and isinstance(info.value, RuntimeError)
+    assert sensor._listeners == {}
+
+
+def test_set_strategy_params_forms():
+    manager = FakeManager()
+    sensor = make_sensor(manager)
+    assert sensor.set_strategy("period", 0.5) == ("period", "0.5")
+    assert sensor.set_strategy("event-rate", "1 2") == ("event-rate", "1.0", "2.0")
+    assert sensor.set_strategy("differential-rate", [1, 2, 3]) == ("differential-rate", "1.0", "2.0", "3.0")
+    assert sensor.sampling_strategy == ("differential-rate", "1.0", "2.0", "3.0")
+
+
+def done_future(result=None, exception=None):
+    future = concurrent.futures.Future()
+    if exception is not None:
+        future.set_exception(exception)
+    else:
+        future.set_result(result)
+    return future
+
+
+def test_chain_future_and_all_done():
+    source = concurrent.futures.Future()
+    chained = chain_future(source, lambda x: x * 2)
+    assert not chained.done()
+    source.set_result(21)
+    assert chained.result(0) == 42
+    failing = chain_future(done_future(exception=KatcpTimeoutError("late")), lambda x: x)
+    with pytest.raises(KatcpTimeoutError):
+        failing.result(0)
+    pending = [concurrent.futures.Future(), concurrent.futures.Future()]
+    both = all_done(pending)
+    pending[0].set_result(1)
+    assert not both.done()
+    pending[1].set_exception(ValueError())
+    assert both.result(0) is None
+    assert all_done([]).done()
+
+
+def test_build_model_from_informs():
+    futures = {
+        "help": done_future((Message.reply("help", "ok", 2), [
+            Message.inform("help", "add", "Add two numbers"),
+            Message.inform("help", "pick-fruit", "Pick a fruit"),
+        ])),
+        "sensor-list": done_future((Message.reply("sensor-list", "ok", 1), [
+            Message.inform("sensor-list", "fruit.result", "Last", "", "discrete", "apple", "kiwi"),
+        ])),
+        "request-timeout-hint": done_future((Message.reply("request-timeout-hint", "ok", 2), [
+            Message.inform("request-timeout-hint", "pick-fruit", "10.5"),
+            Message.inform("request-timeout-hint", "add", "0"),
+        ])),
+    }
+    model = InspectingClient._build_model(futures)
+    assert model.requests == {
+        "add": RequestInfo("add", "Add two numbers", None),
+        "pick-fruit": RequestInfo("pick-fruit", "Pick a fruit", 10.5),
+    }
+    assert model.sensors == {"fruit.result": SensorInfo("fruit.result", "Last", "", "discrete", ("apple", "kiwi"))}
+
+
+def test_build_model_fails_on_a_failed_inspection_request():
+    futures = {
+        "help": done_future((Message.reply("help", "fail", "nope"), [])),
+        "sensor-list": done_future((Message.reply("sensor-list", "ok", 0), [])),
+    }
+    with pytest.raises(RuntimeError, match=r"\?help failed"):
+        InspectingClient._build_model(futures)
