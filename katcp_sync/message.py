@@ -29,7 +29,7 @@ space, NUL, LF, CR, ESC and TAB; ``\\@`` stands for the empty string, so a lone
 
 import numbers
 import re
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .errors import KatcpSyntaxError, KatcpTypeError
 
@@ -66,18 +66,35 @@ REVERSE_ESCAPE_LOOKUP[b"@"] = b""
 _SPECIALS = b"".join(ESCAPE_LOOKUP)
 #: Specials except space, for checking arguments already joined by spaces.
 _SPECIALS_NO_SPACE = _SPECIALS.replace(b" ", b"")
-#: A line holding none of these can be split with ``bytes.split()``: no
-#: escapes, no forbidden raw bytes, and no VT/FF (which ``split()`` would
-#: take as separators although the spec makes them plain characters).
+#: A line holding none of these is split with ``bytes.split()`` and needs
+#: no unescaping: no escapes, no end of line, no forbidden raw bytes, and no
+#: VT/FF (which ``split()`` would take as separators although the spec makes
+#: them plain characters).
 _SLOW_PATH_BYTES = b"\\\0\x1b\n\r\x0b\x0c"
-#: Forbidden raw in an argument; space and tab separate, backslash escapes.
-_RAW_FORBIDDEN_RE = re.compile(rb"[\0\x1b\n\r]")
+#: The same without the backslash: lines with escapes but none of these
+#: are still split with ``bytes.split()``.
+_GENERAL_PATH_BYTES = b"\0\x1b\n\r\x0b\x0c"
+#: Special bytes that may not appear raw in an argument (backslash escapes).
+_RAW_FORBIDDEN_RE = re.compile(rb"[\0\x1b\n\r \t]")
+#: Two-byte marks standing for a backslash, NUL or ESC while arguments are
+#: unescaped (see :func:`_unescape_to_marks`); NUL is never raw there.
+_BACKSLASH_MARK = b"\0\1"
+_NUL_MARK = b"\0\2"
+_ESC_MARK = b"\0\3"
+
+#: Parsed message types and names: ``b"#sensor-status"`` ->
+#: ``(mtype, name, None)``. Plain dict operations are atomic, so threads
+#: may share it; it is cleared when full.
+_HEADER_CACHE: Dict[bytes, Tuple[int, str, Optional[bytes]]] = {}
+_HEADER_CACHE_SIZE = 512
 
 _HEADER_RE = re.compile(rb"([?!#])([A-Za-z][A-Za-z0-9-]*)(?:\[([1-9][0-9]*)\])?\Z")
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
 _MID_RE = re.compile(rb"[1-9][0-9]*\Z")
 _ARGUMENT_RE = re.compile(rb"[^ \t]+")
-_ESCAPE_SPLIT_RE = re.compile(rb"\\(.)", re.DOTALL)
+
+#: Byte values, for ``in`` tests (an int needle is much faster than bytes).
+_BACKSLASH = ord("\\")
 
 _REQUEST, _REPLY, _INFORM = 0, 1, 2
 _TYPE_SYMBOLS: Dict[int, bytes] = {_REQUEST: b"?", _REPLY: b"!", _INFORM: b"#"}
@@ -122,34 +139,68 @@ def unescape_argument(arg: bytes) -> bytes:
         KatcpSyntaxError: on an unknown escape, a trailing backslash, or a raw
             special byte (the message says which, and at which byte).
     """
-    if b"\\" in arg:
-        result = _unescape(arg)
-        if result is not None:
-            return result
-    else:
-        found = _RAW_FORBIDDEN_RE.search(arg)
-        if found is None and b" " not in arg and b"\t" not in arg:
+    return _unescape_checked(arg, arg, 0)
+
+
+def _unescape_checked(arg: bytes, line: bytes, offset: int) -> bytes:
+    """Unescape one argument found at ``offset`` in ``line``, or raise."""
+    if _RAW_FORBIDDEN_RE.search(arg) is None:
+        if _BACKSLASH not in arg:
             return arg
-    _raise_argument_error(arg, arg, 0)
+        value = _unescape_to_marks(arg)
+        if value is not None:
+            return _unmark(value) if 0 in value else value
+    _raise_argument_error(arg, line, offset)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _unescape(arg: bytes) -> Optional[bytes]:
-    """Unescape ``arg``, or return ``None`` if it is not a valid argument."""
-    # re.split with one group alternates literal text and escape codes, so
-    # each code is looked up without a Python call per escape.
-    parts = _ESCAPE_SPLIT_RE.split(arg)
-    literals = parts[0::2]
-    joined_literals = b"".join(literals)
-    if (b"\\" in joined_literals or b" " in joined_literals
-            or b"\t" in joined_literals
-            or _RAW_FORBIDDEN_RE.search(joined_literals) is not None):
+def _unescape_to_marks(text: bytes) -> Optional[bytes]:
+    """Replace every escape in ``text``, which must hold no raw NUL.
+
+    Escapes for backslash, NUL and ESC become two-byte marks (see
+    :func:`_unmark`); the others become their byte. Returns ``None`` if a
+    backslash is left over: an unknown escape code or a lone trailing
+    backslash.
+    """
+    # Escaped backslashes first: replace() scans left to right without
+    # overlap, which is how the grammar reads "\\\\". After that no two
+    # backslashes touch, so each one left starts a one-code escape and no
+    # replacement below can form a new escape.
+    text = text.replace(b"\\\\", _BACKSLASH_MARK)
+    if _BACKSLASH in text:
+        text = (text.replace(b"\\_", b" ").replace(b"\\t", b"\t")
+                .replace(b"\\n", b"\n").replace(b"\\r", b"\r").replace(b"\\@", b"")
+                .replace(b"\\0", _NUL_MARK).replace(b"\\e", _ESC_MARK))
+        if _BACKSLASH in text:
+            return None
+    return text
+
+
+def _unmark(arg: bytes) -> bytes:
+    """Turn the marks left by :func:`_unescape_to_marks` into their bytes."""
+    # Every NUL starts a mark, so the marks cannot be confused with the
+    # bytes around them, and no replacement output starts a new mark.
+    return (arg.replace(_BACKSLASH_MARK, b"\\").replace(_ESC_MARK, b"\x1b")
+            .replace(_NUL_MARK, b"\0"))
+
+
+def _unescape_all(raw_args: List[bytes]) -> Optional[List[bytes]]:
+    """Unescape many arguments in a few C-level passes; ``None`` if one is invalid.
+
+    The arguments must hold no raw NUL, ESC, LF or CR. They are joined with
+    ESC and unescaped together; since ESC, NUL and backslash escapes become
+    marks, ESC still marks only the joins. A trailing backslash meets the
+    joining ESC: an unknown escape code.
+    """
+    if not raw_args:
+        return []
+    joined = _unescape_to_marks(b"\x1b".join(raw_args))
+    if joined is None:
         return None
-    try:
-        parts[1::2] = [REVERSE_ESCAPE_LOOKUP[code] for code in parts[1::2]]
-    except KeyError:
-        return None
-    return b"".join(parts)
+    args = joined.split(b"\x1b")
+    if 0 in joined:
+        return [_unmark(arg) if 0 in arg else arg for arg in args]
+    return args
 
 
 def _raise_argument_error(arg: bytes, line: bytes, offset: int) -> None:
@@ -459,54 +510,80 @@ def parse(line: bytes) -> Message:
         KatcpTypeError: ``line`` is not ``bytes`` (e.g. a ``str``).
     """
     if type(line) is not bytes:
-        if isinstance(line, (bytearray, memoryview)):
-            line = bytes(line)
-        elif isinstance(line, bytes):
-            line = bytes(line)
-        else:
+        if not isinstance(line, (bytes, bytearray, memoryview)):
             raise KatcpTypeError("line must be bytes, not %s" % type(line).__name__)
-    if line[-1:] in (b"\n", b"\r"):
-        line = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
-    if len(line.translate(None, _SLOW_PATH_BYTES)) == len(line):
-        parts = line.split()
-        if not parts:
-            raise KatcpSyntaxError("empty line", raw=line)
-        match = _HEADER_RE.match(parts[0])
-        if match is None or line[0] in (32, 9):
-            _raise_header_error(line)
-        mid = match.group(3)
-        if mid is not None:
-            _check_mid_range(mid, line)
-        del parts[0]
-        return _make(_TYPE_BY_CHAR[line[0]], match.group(2).decode("ascii"), parts, mid)
-    return _parse_slow(line)
+        line = bytes(line)
+    if len(line.translate(None, _SLOW_PATH_BYTES)) != len(line):
+        return _parse_slow(line)
+    parts = line.split()
+    if not parts:
+        raise KatcpSyntaxError("empty line", raw=line)
+    header = _HEADER_CACHE.get(parts[0])
+    if header is None or line[0] in (32, 9):
+        header = _parse_header(parts[0], line)
+    del parts[0]
+    return _make(header[0], header[1], parts, header[2])
 
 
 def _parse_slow(line: bytes) -> Message:
-    """parse() for lines with escapes or bytes that need a closer look."""
-    args = _ARGUMENT_RE.finditer(line)
-    first = next(args, None)
-    if first is None:
+    """parse() for lines with escapes, an end of line or unusual bytes."""
+    if line[-1:] in (b"\n", b"\r"):
+        line = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
+    if len(line.translate(None, _GENERAL_PATH_BYTES)) != len(line):
+        return _parse_general(line)
+    parts = line.split()
+    if not parts:
         raise KatcpSyntaxError("empty line", raw=line)
-    match = _HEADER_RE.match(first.group())
-    if match is None or first.start() != 0:
+    header = _parse_header(parts[0], line)
+    arguments = _unescape_all(parts[1:])
+    if arguments is None:
+        return _parse_general(line)  # raises, saying what is wrong where
+    return _make(header[0], header[1], arguments, header[2])
+
+
+def _parse_header(word: bytes, line: bytes) -> Tuple[int, str, Optional[bytes]]:
+    """Parse ``word``, the first word of ``line``: ``(mtype, name, mid)``, or raise.
+
+    Type and name are cached by their bytes (``b"?add"``), also for words
+    that carry a message id, which is then checked without a regex.
+    """
+    if line[0] not in (32, 9):
+        bracket = word.find(b"[")
+        if bracket > 0 and word[-1] == 93:  # "]"
+            header = _HEADER_CACHE.get(word[:bracket])
+            mid = word[bracket + 1:-1]
+            if header is not None and mid.isdigit() and mid[0] != 48:  # "0"
+                if len(mid) >= 10:
+                    _check_mid_range(mid, line)
+                return (header[0], header[1], mid)
+    match = _HEADER_RE.match(word)
+    if match is None or line[0] in (32, 9):
         _raise_header_error(line)
     mid = match.group(3)
     if mid is not None:
         _check_mid_range(mid, line)
-    arguments = []
-    for found in args:
-        arg = found.group()
-        if b"\\" in arg:
-            value = _unescape(arg)
-            if value is None:
-                _raise_argument_error(arg, line, found.start())
-            arguments.append(value)
-        else:
-            if _RAW_FORBIDDEN_RE.search(arg) is not None:
-                _raise_argument_error(arg, line, found.start())
-            arguments.append(arg)
-    return _make(_TYPE_BY_CHAR[line[0]], match.group(2).decode("ascii"), arguments, mid)
+    header = (_TYPE_BY_CHAR[word[0]], match.group(2).decode("ascii"), None)
+    if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
+        _HEADER_CACHE.clear()
+    _HEADER_CACHE[word[:match.end(2)]] = header
+    return header if mid is None else (header[0], header[1], mid)
+
+
+def _parse_general(line: bytes) -> Message:
+    """parse() for any line: one argument at a time, with precise errors.
+
+    Used for lines the fast path cannot split (VT/FF, forbidden raw bytes)
+    and to explain why a line with escapes is invalid.
+    """
+    args = _ARGUMENT_RE.finditer(line)
+    first = next(args, None)
+    if first is None:
+        raise KatcpSyntaxError("empty line", raw=line)
+    if first.start() != 0:
+        _raise_header_error(line)
+    header = _parse_header(first.group(), line)
+    arguments = [_unescape_checked(found.group(), line, found.start()) for found in args]
+    return _make(header[0], header[1], arguments, header[2])
 
 
 def _raise_header_error(line: bytes) -> None:
