@@ -1,0 +1,252 @@
+"""Sensor requests and sampling strategies over real sockets (spec section 7)."""
+
+import time
+
+import pytest
+
+from katcp_sync.message import Message
+from katcp_sync.sensor import Sensor
+
+from test_server_support import (  # noqa: F401 (fixtures)
+    TIMEOUT, args, connect, make_server, server)
+
+
+def status_informs(client, wait):
+    """Every #sensor-status received within ``wait`` seconds."""
+    deadline = time.monotonic() + wait
+    found = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return found
+        try:
+            msg = client.read_message(remaining)
+        except TimeoutError:
+            return found
+        if msg.name == "sensor-status":
+            found.append(msg)
+
+
+def values(informs):
+    return [args(m)[4] for m in informs]
+
+
+# -- ?sensor-list / ?sensor-value (spec 7.2) ----------------------------------------
+
+
+def test_sensor_list_all_sorted(server, connect):
+    client = connect(server)
+    informs, reply = client.request("?sensor-list")
+    assert [args(m)[0] for m in informs] == [
+        "demo.float", "demo.int", "demo.str", "other.discrete"]
+    assert args(informs[1]) == ["demo.int", "An integer", "count", "integer", "0", "100"]
+    assert informs[2].encode() == b"#sensor-list demo.str A\\_string \\@ string\n"
+    assert args(informs[3])[3:] == ["discrete", "on", "off"]
+    assert args(reply) == ["ok", "4"]
+
+
+def test_sensor_list_name_regex_unknown(server, connect):
+    client = connect(server)
+    informs, reply = client.request("?sensor-list[9] demo.int")
+    assert len(informs) == 1 and informs[0].mid == b"9" and args(reply) == ["ok", "1"]
+    informs, reply = client.request("?sensor-list /^demo.(int|str)$/")
+    assert [args(m)[0] for m in informs] == ["demo.int", "demo.str"]
+    informs, reply = client.request("?sensor-list /nothing-matches/")
+    assert informs == [] and args(reply) == ["ok", "0"]
+    reply = client.request("?sensor-list nope")[1]
+    assert reply.encode() == b"!sensor-list fail Unknown\\_sensor\\_name.\n"
+    reply = client.request("?sensor-list /(/")[1]
+    assert args(reply)[0] == "fail" and "regular expression" in args(reply)[1]
+
+
+def test_sensor_value(server, connect):
+    server.int_sensor.set_value(42, timestamp=1234.5)
+    client = connect(server)
+    informs, reply = client.request("?sensor-value demo.int")
+    assert informs[0].encode() == b"#sensor-value 1234.500000 1 demo.int nominal 42\n" or \
+        args(informs[0]) == ["1234.5", "1", "demo.int", "nominal", "42"]
+    assert args(reply) == ["ok", "1"]
+    informs, reply = client.request("?sensor-value")
+    assert len(informs) == 4 and args(reply) == ["ok", "4"]
+    informs, reply = client.request("?sensor-value /discrete/")
+    assert [args(m)[2] for m in informs] == ["other.discrete"]
+    assert args(client.request("?sensor-value nope")[1]) == ["fail", "Unknown sensor name."]
+
+
+# -- ?sensor-sampling (spec 7.1, 7.2) ----------------------------------------------------
+
+
+def test_no_sensor_status_before_sampling_is_set(server, connect):
+    """Spec 7.1: nothing is sent until the client asks."""
+    client = connect(server)
+    server.int_sensor.set_value(1)
+    assert client.no_message()
+
+
+def test_query_default_is_none(server, connect):
+    client = connect(server)
+    assert args(client.request("?sensor-sampling demo.int")[1]) == ["ok", "demo.int", "none"]
+
+
+def test_event_strategy(server, connect):
+    """Spec 7.1: first value before the reply; then only on change."""
+    client = connect(server)
+    client.send("?sensor-sampling[3] demo.int event")
+    first = client.read_message()
+    assert first.name == "sensor-status" and first.mid is None
+    assert args(first)[1:4] == ["1", "demo.int", "unknown"]
+    assert client.read_message().encode() == b"!sensor-sampling[3] ok demo.int event\n"
+    for value in (5, 5, 6, 6, 7):
+        server.int_sensor.set_value(value)
+    assert values(status_informs(client, 0.3)) == ["5", "6", "7"]
+    assert args(client.request("?sensor-sampling demo.int")[1]) == ["ok", "demo.int", "event"]
+
+
+def test_auto_strategy_sends_every_update(server, connect):
+    client = connect(server)
+    client.request("?sensor-sampling demo.int auto")
+    for value in (1, 1, 2):
+        server.int_sensor.set_value(value)
+    assert values(status_informs(client, 0.3)) == ["1", "1", "2"]
+
+
+def test_none_strategy_stops_sampling(server, connect):
+    client = connect(server)
+    client.request("?sensor-sampling demo.int auto")
+    informs, reply = client.request("?sensor-sampling demo.int none")
+    assert args(reply) == ["ok", "demo.int", "none"]
+    server.int_sensor.set_value(3)
+    assert status_informs(client, 0.2) == []
+
+
+def test_period_strategy_timing(server, connect):
+    """Spec 7.1 period: about one report per period (seconds in v5)."""
+    client = connect(server)
+    client.request("?sensor-sampling demo.float period 0.05")
+    got = status_informs(client, 0.5)
+    assert 6 <= len(got) <= 12
+
+
+def test_differential_strategy(server, connect):
+    """Spec 7.1 differential: report when the change since the last report exceeds d."""
+    server.float_sensor.set_value(0.0)
+    client = connect(server)
+    client.request("?sensor-sampling demo.float differential 0.25")
+    for value in (0.1, 0.2, 0.3, 0.4, 0.5, 0.9):
+        server.float_sensor.set_value(value)
+    assert values(status_informs(client, 0.3)) == ["0.3", "0.9"]
+
+
+def test_event_rate_strategy(server, connect):
+    """Spec 7.1 event-rate: changes, but not more often than shortest; also every longest."""
+    client = connect(server)
+    client.request("?sensor-sampling demo.int event-rate 0.2 0.5")
+    start = time.monotonic()
+    for value in range(1, 11):  # a burst of changes well within `shortest`
+        server.int_sensor.set_value(value)
+    got = status_informs(client, 0.35)
+    assert values(got) == ["10"]  # one deferred report of the latest value
+    assert time.monotonic() - start >= 0.2
+    idle = status_informs(client, 0.7)  # no change: longest-period reports
+    assert 1 <= len(idle) <= 2
+
+
+def test_differential_rate_strategy(server, connect):
+    server.int_sensor.set_value(0)  # nominal: later reports are value changes only
+    client = connect(server)
+    client.request("?sensor-sampling demo.int differential-rate 5 0 10")
+    for value in (1, 3, 6, 7, 12):
+        server.int_sensor.set_value(value)
+    assert values(status_informs(client, 0.3)) == ["6", "12"]
+
+
+@pytest.mark.parametrize("request_line, needle", [
+    ("?sensor-sampling", "No sensor name given."),
+    ("?sensor-sampling nope event", "Unknown sensor name: nope."),
+    ("?sensor-sampling demo.int bogus", "Unknown strategy name"),
+    ("?sensor-sampling demo.int period", "period"),
+    ("?sensor-sampling demo.int period -1", "positive"),
+    ("?sensor-sampling demo.int event 1", "no parameters"),
+    ("?sensor-sampling demo.str differential 1", "differential"),
+    ("?sensor-sampling demo.int event-rate 2 1", "shortest"),
+])
+def test_sampling_errors_fail_with_reason(server, connect, request_line, needle):
+    """F48/F119: clear failure reasons; the old strategy is untouched."""
+    client = connect(server)
+    client.request("?sensor-sampling demo.int event")
+    reply = client.request(request_line)[1]
+    assert args(reply)[0] == "fail"
+    assert needle in args(reply)[1]
+    assert args(client.request("?sensor-sampling demo.int")[1]) == ["ok", "demo.int", "event"]
+
+
+def test_bulk_sampling_sets_all(server, connect):
+    """Spec 7.2 bulk (flag B): the reply echoes the list; one first value each."""
+    client = connect(server)
+    client.send("?sensor-sampling demo.int,demo.str event")
+    messages = client.read_until(lambda m: m.mtype == Message.REPLY)
+    assert sorted(args(m)[2] for m in messages[:-1]) == ["demo.int", "demo.str"]
+    assert args(messages[-1]) == ["ok", "demo.int,demo.str", "event"]
+    assert args(client.request("?sensor-sampling demo.str")[1]) == ["ok", "demo.str", "event"]
+
+
+@pytest.mark.parametrize("request_line, needle", [
+    ("?sensor-sampling demo.int,demo.str", "Cannot query multiple sensors."),
+    ("?sensor-sampling demo.int,nope,gone event", "Unknown sensor names: nope, gone."),
+    ("?sensor-sampling demo.int,demo.int event", "Duplicate sensor name: demo.int."),
+    ("?sensor-sampling demo.int,demo.str differential 1", "differential"),
+])
+def test_bulk_sampling_is_atomic(server, connect, request_line, needle):
+    """Spec 7.2: any failure sets nothing."""
+    client = connect(server)
+    reply = client.request(request_line)[1]
+    assert args(reply) == ["fail", args(reply)[1]] and needle in args(reply)[1]
+    for name in ("demo.int", "demo.str"):
+        assert args(client.request("?sensor-sampling " + name)[1]) == ["ok", name, "none"]
+    assert client.no_message(0.1)
+
+
+def test_sensor_sampling_clear(server, connect):
+    client = connect(server)
+    client.request("?sensor-sampling demo.int,demo.float auto")
+    assert args(client.request("?sensor-sampling-clear")[1]) == ["ok"]
+    server.int_sensor.set_value(9)
+    assert status_informs(client, 0.2) == []
+
+
+def test_strategies_are_per_client(server, connect):
+    """Spec 8: samples go only to the client that set the strategy."""
+    watcher = connect(server)
+    bystander = connect(server)
+    watcher.read_message()  # #client-connected
+    watcher.request("?sensor-sampling demo.int event")
+    server.int_sensor.set_value(77)
+    assert values(status_informs(watcher, 0.2)) == ["77"]
+    assert bystander.no_message()
+
+
+def test_disconnect_cancels_strategies(server, connect):
+    """F122: strategies of a client are cancelled when it goes."""
+    observers_before = len(server.int_sensor._observers)
+    client = connect(server)
+    client.request("?sensor-sampling demo.int event")
+    client.request("?sensor-sampling demo.float period 0.01")
+    assert len(server.int_sensor._observers) == observers_before + 1
+    client.close()
+    deadline = time.monotonic() + TIMEOUT
+    while server.get_clients() and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(server.int_sensor._observers) == observers_before
+
+
+def test_removed_sensor_stops_its_strategies(server, connect):
+    client = connect(server)
+    sensor = Sensor.integer("temp.sensor", "Temporary", "")
+    server.add_sensor(sensor)
+    client.read_message()  # #interface-changed
+    client.request("?sensor-sampling temp.sensor auto")
+    server.remove_sensor(sensor)
+    assert args(client.read_message()) == ["sensor", "temp.sensor", "removed"]
+    sensor.set_value(5)
+    assert client.no_message()
+    assert sensor._observers == ()
