@@ -220,6 +220,24 @@ def test_write_from_reactor_thread_is_coalesced(reactor, pair):
     reactor.run_sync(lambda: setattr(conn, "_sock", conn._sock_real))
 
 
+def test_write_from_other_thread_goes_out_without_the_reactor(reactor, pair):
+    """Low latency: an isolated write from a worker thread needs no reactor hop."""
+    conn, rec, client = pair()
+    blocked, release = threading.Event(), threading.Event()
+    reactor.add_callback(lambda: (blocked.set(), release.wait(TIMEOUT)))
+    try:
+        assert blocked.wait(TIMEOUT)
+        conn.write(b"!reply ok\n")
+        client.settimeout(TIMEOUT)
+        assert read_exactly(client, 10) == b"!reply ok\n"
+        for i in range(100):  # a burst: buffered for the reactor, order kept
+            conn.write(b"#burst %d\n" % i)
+    finally:
+        release.set()
+    expected = b"".join(b"#burst %d\n" % i for i in range(100))
+    assert read_exactly(client, len(expected)) == expected
+
+
 def test_write_ordering_from_eight_threads(pair):
     conn, rec, client = pair()
     n_threads, per_thread = 8, 3000
