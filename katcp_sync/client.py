@@ -260,6 +260,7 @@ class DeviceClient:
         # Reactor-thread state.
         self._conn: Optional[Connection] = None
         self._conn_ready = False       # protocol known for the current connection
+        self._protocol_assumed = False  # ... but only guessed (the device said nothing)
         self._attempt: Any = None
         self._timer: Any = None        # reconnect or protocol-detect timer
         self._backoff = 0.0
@@ -358,6 +359,8 @@ class DeviceClient:
             run_id = self._run_id
             self._stopped.clear()
             self._running.set()
+            # Requests made from now until the first connection are held.
+            self._table.hold()
         if self._own_reactor:
             self._reactor_started = True
             reactor.start()
@@ -844,6 +847,14 @@ class DeviceClient:
             return
         if self._conn_ready:
             current = self._protocol_flags
+            if self._protocol_assumed and flags != current:
+                # A slow device: its word replaces our guess.
+                self._logger.info("%s announced protocol %s after it was assumed to be %s",
+                                  self._address_string, flags, current)
+                self._protocol_assumed = False
+                self._protocol_flags = flags
+                self._table.open(flags.message_ids)
+                return
             if flags == current or legacy:
                 return   # v5 devices may also send the v4 informs
             if self._preset_flags is not None:
@@ -863,6 +874,7 @@ class DeviceClient:
         self._logger.info("%s announced no protocol version; assuming %s",
                           self._address_string, self.ASSUMED_PROTOCOL)
         self._protocol_ready(self.ASSUMED_PROTOCOL)
+        self._protocol_assumed = True
 
     # ------------------------------------------------------------------
     # Connection management (reactor thread)
@@ -922,6 +934,7 @@ class DeviceClient:
             self._timer.cancel()
             self._timer = None
         self._protocol_flags = flags
+        self._protocol_assumed = False
         self._conn_ready = True
         self._backoff = self.auto_reconnect_delay
         data = self._table.open(flags.message_ids)

@@ -1,0 +1,534 @@
+"""DeviceClient and the request APIs over real sockets (spec 2, 4; tutorial).
+
+Servers: aiokatcp's DeviceServer in a helper thread (5.1-MIB) and scripted
+raw-socket servers for v4 devices, silent devices, garbage and dropped
+connections.
+"""
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import Future
+
+import pytest
+
+from katcp_sync.client import (AsyncClient, BlockingClient, CallbackClient, DeviceClient,
+                               request_check)
+from katcp_sync.errors import (KatcpClientDisconnected, KatcpTimeoutError,
+                               KatcpVersionError)
+from katcp_sync.message import Message
+from katcp_sync.protocol import ProtocolFlags
+from katcp_sync.reactor import Reactor
+
+from test_client_support import (WAIT, AioServerThread, ScriptedServer, SelectorEchoServer,
+                                 echo_script, reply_line, request_parts, v5_greeting)
+
+
+@pytest.fixture
+def aioserver():
+    server = AioServerThread()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def scripted():
+    """Factory: scripted(script) -> a started ScriptedServer, closed after the test."""
+    servers = []
+
+    def make(script, port=0):
+        server = ScriptedServer(script, port)
+        servers.append(server)
+        return server
+    yield make
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def make_client():
+    """Factory for started clients that are stopped and joined after the test."""
+    clients = []
+
+    def make(port, cls=BlockingClient, wait=True, **kwargs):
+        detect = kwargs.pop("detect", 1.0)
+        client = cls("127.0.0.1", port, **kwargs)
+        client.auto_reconnect_delay = 0.02
+        client.protocol_detect_timeout = detect
+        clients.append(client)
+        client.start()
+        if wait:
+            assert client.wait_protocol(WAIT)
+        return client
+    yield make
+    for client in clients:
+        client.stop()
+        client.join(WAIT)
+
+
+def wait_for(predicate, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+# ---------------------------------------------------------------------------
+# Requests against a 5.1 device (aiokatcp)
+
+def test_blocking_request_help_uses_mids_and_collects_informs(aioserver, make_client):
+    client = make_client(aioserver.port)
+    assert client.protocol_flags.message_ids
+    assert client.versions["katcp-protocol"] == ("5.1-MIB",)
+    assert client.versions["katcp-device"] == ("client-test-1.0", "client-test-1.0.0")
+    assert client.is_connected()
+    reply, informs = client.blocking_request(Message.request("help"))
+    assert reply.reply_ok() and reply.mid is not None
+    assert int(reply.arguments[1]) == len(informs) > 3
+    assert all(inform.name == "help" and inform.mid == reply.mid for inform in informs)
+
+
+def test_request_message_is_not_modified_and_can_be_reused(aioserver, make_client):
+    client = make_client(aioserver.port)
+    msg = Message.request("echo", "x")
+    mids = {client.blocking_request(msg)[0].mid for _ in range(3)}
+    assert msg.mid is None
+    assert len(mids) == 3
+
+
+def test_blocking_request_timeout_raises_runtime_error(aioserver, make_client):
+    client = make_client(aioserver.port)
+    start = time.monotonic()
+    with pytest.raises(KatcpTimeoutError, match="Request slow timed out after") as info:
+        client.blocking_request(Message.request("slow", 0.5), timeout=0.05)
+    assert isinstance(info.value, RuntimeError)   # the tutorial's contract
+    assert time.monotonic() - start < 0.4
+    # The late reply must not be taken for the next request's.
+    reply, _ = client.blocking_request(Message.request("echo", "after"))
+    assert reply.arguments == [b"ok", b"after"]
+
+
+def test_default_timeout_is_the_client_timeout(aioserver, make_client):
+    client = make_client(aioserver.port, timeout=0.05)
+    with pytest.raises(KatcpTimeoutError):
+        client.blocking_request(Message.request("slow", 0.5))
+
+
+def test_future_request(aioserver, make_client):
+    client = make_client(aioserver.port)
+    future = client.future_request(Message.request("listing", 3))
+    assert isinstance(future, Future)
+    reply, informs = future.result(WAIT)
+    assert reply.arguments == [b"ok", b"3"]
+    assert [i.arguments for i in informs] == [[b"item", b"%d" % n] for n in range(3)]
+    late = client.future_request(Message.request("slow", 0.5), timeout=0.05)
+    with pytest.raises(KatcpTimeoutError):
+        late.result(WAIT)
+
+
+def test_callback_request_runs_callbacks_on_reactor_thread(aioserver, make_client):
+    client = make_client(aioserver.port, cls=CallbackClient)
+    seen = queue.Queue()
+
+    def reply_cb(msg, tag):
+        seen.put(("reply", msg, tag, client.reactor.in_reactor_thread()))
+
+    def inform_cb(msg, tag):
+        seen.put(("inform", msg, tag, client.reactor.in_reactor_thread()))
+
+    result = client.callback_request(Message.request("listing", 2), reply_cb=reply_cb,
+                                     inform_cb=inform_cb, user_data=("t",))
+    reply, informs = result      # unpacking waits, as in the tutorial
+    events = [seen.get(timeout=WAIT) for _ in range(3)]
+    assert [e[0] for e in events] == ["inform", "inform", "reply"]
+    assert all(e[2] == "t" and e[3] for e in events)
+    assert events[2][1] is reply and len(informs) == 2
+
+
+def test_callback_request_timeout_synthesises_fail_reply(aioserver, make_client):
+    client = make_client(aioserver.port, cls=CallbackClient)
+    replies = queue.Queue()
+    client.callback_request(Message.request("slow", 0.5), reply_cb=replies.put, timeout=0.05)
+    reply = replies.get(timeout=WAIT)
+    assert reply.mtype == Message.REPLY and reply.name == "slow"
+    assert reply.arguments[0] == b"fail"
+    assert reply.arguments[1].startswith(b"Request slow timed out after 0.0")
+    assert reply.arguments[1].endswith(b" seconds.")
+
+
+def test_blocking_request_on_reactor_thread_raises(aioserver, make_client):
+    client = make_client(aioserver.port)
+
+    def on_reactor():
+        client.blocking_request(Message.request("watchdog"))
+    with pytest.raises(RuntimeError, match="reactor thread"):
+        client.reactor.run_sync(on_reactor, timeout=WAIT)
+    future = client.future_request(Message.request("slow", 0.2))
+    with pytest.raises(RuntimeError):
+        client.reactor.run_sync(lambda: tuple(future), timeout=WAIT)
+
+
+def test_request_made_right_after_start_waits_for_connection(aioserver, make_client):
+    client = make_client(aioserver.port, wait=False)
+    reply, _ = client.blocking_request(Message.request("echo", "early"))
+    assert reply.arguments == [b"ok", b"early"] and reply.mid is not None
+
+
+def test_concurrent_blocking_requests_get_their_own_replies(aioserver, make_client):
+    client = make_client(aioserver.port)
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(200):
+                tag = b"%d-%d" % (n, i)
+                reply, _ = client.blocking_request(Message.request("jitter", tag))
+                assert reply.arguments == [b"ok", tag], (reply, tag)
+        except BaseException as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors[:3]
+
+
+def test_async_informs_reach_inform_callbacks_and_handlers(aioserver, make_client):
+    news = queue.Queue()
+
+    class Client(BlockingClient):
+        def inform_news(self, msg):
+            news.put(("handler", msg.arguments))
+
+    client = make_client(aioserver.port, cls=Client)
+    client.add_inform_callback("news", lambda msg: news.put(("callback", msg.arguments)))
+    client.blocking_request(Message.request("broadcast", "hello"))
+    assert news.get(timeout=WAIT) == ("handler", [b"hello"])
+    assert news.get(timeout=WAIT) == ("callback", [b"hello"])
+
+
+def test_request_check(aioserver, make_client):
+    client = make_client(aioserver.port)
+    reply, _ = request_check(client, ValueError, "echo", "a")
+    assert reply.arguments == [b"ok", b"a"]
+    with pytest.raises(ValueError, match="Unexpected failure reply"):
+        request_check(client, ValueError, "no-such-request", timeout=WAIT)
+
+
+def test_stop_fails_outstanding_requests_and_leaves_no_thread(aioserver):
+    client = BlockingClient("127.0.0.1", aioserver.port)
+    client.start()
+    assert client.wait_protocol(WAIT)
+    future = client.future_request(Message.request("slow", 2))
+    client.stop()
+    client.join(WAIT)
+    with pytest.raises(KatcpClientDisconnected, match="Client stopped"):
+        future.result(WAIT)
+    assert not client.running() and not client.is_connected()
+    assert not any(t.name.startswith("katcp-client") for t in threading.enumerate())
+    with pytest.raises(KatcpClientDisconnected):
+        client.blocking_request(Message.request("watchdog"))
+
+
+def test_client_restarts_after_stop(aioserver):
+    client = BlockingClient("127.0.0.1", aioserver.port)
+    for _ in range(2):
+        client.start()
+        assert client.wait_protocol(WAIT)
+        assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()
+        client.stop()
+        client.join(WAIT)
+
+
+def test_context_manager_starts_stops_and_joins(aioserver):
+    with BlockingClient("127.0.0.1", aioserver.port) as client:
+        assert client.running()
+        assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()
+    assert not client.running()
+
+
+def test_reconnects_after_server_restart(aioserver, make_client):
+    client = make_client(aioserver.port)
+    events = queue.Queue()
+    client.add_connected_callback(lambda: events.put("up"))
+    client.add_disconnected_callback(lambda: events.put("down"))
+    pending = client.future_request(Message.request("slow", 2))
+    aioserver.stop()
+    try:   # aiokatcp cancels the request with a fail reply, or we see the drop
+        assert not pending.result(WAIT)[0].reply_ok()
+    except KatcpClientDisconnected:
+        pass
+    assert events.get(timeout=WAIT) == "down"
+    assert client.wait_disconnected(WAIT)
+    # While the device is down, requests fail promptly or are held for the
+    # next attempt; neither may hang.
+    with pytest.raises((KatcpClientDisconnected, KatcpTimeoutError)):
+        client.blocking_request(Message.request("watchdog"), timeout=0.5)
+    aioserver.start()
+    assert events.get(timeout=WAIT) == "up"
+    assert client.wait_protocol(WAIT)
+    assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()
+
+
+def test_backoff_grows_and_is_capped(make_client):
+    probe = ScriptedServer(lambda conn: None)
+    port = probe.port
+    probe.close()                      # nothing listens on port now
+    client = make_client(port, wait=False)
+    client.auto_reconnect_max_delay = 0.08
+    delays = []
+    original = client.reactor.call_later
+
+    def spy(delay, fn, *args):
+        if getattr(fn, "__name__", "") == "_connect":
+            delays.append(delay)
+        return original(delay, fn, *args)
+    client.reactor.call_later = spy
+    assert wait_for(lambda: len(delays) >= 6)
+    assert max(delays) <= 0.08
+    assert all(d >= 0.01 for d in delays)
+    with pytest.raises(KatcpClientDisconnected):
+        client.blocking_request(Message.request("watchdog"), timeout=0.5)
+
+
+def test_no_auto_reconnect_fails_fast(make_client):
+    probe = ScriptedServer(lambda conn: None)
+    port = probe.port
+    probe.close()
+    client = make_client(port, wait=False, auto_reconnect=False)
+    start = time.monotonic()
+    with pytest.raises(KatcpClientDisconnected):
+        client.blocking_request(Message.request("watchdog"), timeout=2)
+    assert time.monotonic() - start < 1.5
+    assert not client.wait_connected(0.05)
+
+
+def test_send_message_when_not_connected_logs(caplog):
+    client = DeviceClient("127.0.0.1", 1)
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
+        client.send_message(Message.request("watchdog"))
+        assert client.request(Message.request("watchdog")) is None
+    assert "Not connected" in caplog.text
+
+
+def test_client_names():
+    assert issubclass(BlockingClient, CallbackClient)
+    assert issubclass(CallbackClient, AsyncClient)
+    assert issubclass(AsyncClient, DeviceClient)
+
+
+# ---------------------------------------------------------------------------
+# Dispatch (tutorial "Writing your own Client")
+
+def test_custom_client_dispatch(aioserver, make_client):
+    seen = queue.Queue()
+
+    class MyClient(DeviceClient):
+        def reply_help(self, msg):
+            seen.put(("reply_help", msg.arguments[0]))
+
+        def inform_help(self, msg):
+            seen.put(("inform_help", None))
+
+        def reply_watchdog(self, msg):
+            raise ValueError("handler bug")   # logged, never sent
+
+        def unhandled_reply(self, msg):
+            seen.put(("unhandled_reply", msg.name))
+
+    client = make_client(aioserver.port, cls=MyClient)
+    assert client.request(Message.request("help", "watchdog")) is not None
+    client.request(Message.request("watchdog"))
+    client.request(Message.request("echo"))
+    got = [seen.get(timeout=WAIT) for _ in range(3)]
+    assert got == [("inform_help", None), ("reply_help", b"ok"), ("unhandled_reply", "echo")]
+
+
+def test_unpack_message_on_client_handlers(scripted, make_client):
+    from katcp_sync.kattypes import Int, Str, unpack_message
+    seen = queue.Queue()
+
+    class MyClient(DeviceClient):
+        @unpack_message(Str(), Int())
+        def inform_status(self, name, value):
+            seen.put((name, value))
+
+    server = scripted(lambda conn: (conn.send(*v5_greeting(), b"#status temp 42"),
+                                    conn.read_line()))
+    make_client(server.port, cls=MyClient)
+    assert seen.get(timeout=WAIT) == ("temp", 42)
+
+
+def test_handler_exceptions_and_garbage_are_logged_not_answered(scripted, make_client, caplog):
+    def script(conn):
+        conn.send(*v5_greeting())
+        line = conn.read_line()
+        conn.send(b"this is not katcp", b"!bad[0] ok", b"?", b"#" + b"x" * 3000,
+                  b"   ", reply_line(line, b"ok"))
+        conn.read_line()
+
+    server = scripted(script)
+    client = make_client(server.port, cls=BlockingClient)
+    client.MAX_MSG_SIZE = 1000
+    with caplog.at_level(logging.ERROR, logger="katcp_sync.client"):
+        reply, _ = client.blocking_request(Message.request("watchdog"))
+        assert reply.reply_ok()
+        client.send_message(Message.request("marker"))
+        # Spec 2: the only thing the device got back is our next message.
+        assert server.received.get(timeout=WAIT).startswith(b"?watchdog")
+        assert server.received.get(timeout=WAIT) == b"?marker"
+    assert caplog.text.count("Malformed message") >= 3
+
+
+def test_client_request_handler_reply_is_sent_with_mid(scripted, make_client):
+    class MyClient(DeviceClient):
+        def request_ping(self, msg):
+            return Message.reply("ping", "ok", "pong")
+
+    server = scripted(lambda conn: (conn.send(*v5_greeting(), b"?ping[7]"),
+                                    conn.read_line()))
+    make_client(server.port, cls=MyClient)
+    assert server.received.get(timeout=WAIT) == b"!ping[7] ok pong"
+
+
+# ---------------------------------------------------------------------------
+# Protocol versions (spec 2.2, 4.2, 4.2.1; tutorial "Client Protocol
+# Backwards Compatibility")
+
+def test_v4_device_detected_from_version_informs(scripted, make_client):
+    server = scripted(echo_script([b"#version device-1.0", b"#build-state device-1.0.1"]))
+    client = make_client(server.port)
+    assert client.protocol_flags.major == 4
+    assert client.convert_seconds(1.5) == 1500
+    reply, _ = client.blocking_request(Message.request("echo", "x"))
+    assert reply.mid is None and reply.arguments == [b"ok", b"x"]
+    assert server.received.get(timeout=WAIT) == b"?echo x"   # no mid to a v4 device
+    with pytest.raises(KatcpVersionError):
+        client.blocking_request(Message.request("echo"), use_mid=True)
+
+
+def test_silent_device_gets_assumed_protocol(scripted, make_client):
+    server = scripted(echo_script(greeting=None))
+    start = time.monotonic()
+    client = make_client(server.port, detect=0.1)
+    assert time.monotonic() - start < 1.0
+    assert client.protocol_flags == DeviceClient.ASSUMED_PROTOCOL
+    assert client.convert_seconds(1.5) == 1.5
+    assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()
+    assert server.received.get(timeout=WAIT) == b"?watchdog"
+
+
+def test_preset_protocol_flags_disables_detection(scripted):
+    server = scripted(echo_script(greeting=v5_greeting(b"5.0-M")))
+    client = BlockingClient("127.0.0.1", server.port)
+    client.preset_protocol_flags(ProtocolFlags(5, 0, "MI"))
+    with client:
+        assert client.wait_protocol(WAIT)
+        reply, _ = client.blocking_request(Message.request("echo"))
+        assert reply.mid is not None   # preset says ids are supported
+        assert client.protocol_flags == ProtocolFlags(5, 0, "MI")
+
+
+def test_inconsistent_protocol_disconnects(scripted, make_client):
+    def script(conn):
+        conn.send(*v5_greeting(b"5.0-MI"))
+        conn.read_line()
+        conn.send(b"#version-connect katcp-protocol 6.0")
+        conn.read_line()
+    server = scripted(script)
+    client = make_client(server.port)
+    client.send_message(Message.request("watchdog"))
+    assert client.wait_disconnected(WAIT)
+    assert client.auto_reconnect is False
+
+
+def test_without_mids_same_name_requests_are_serialised(scripted, make_client):
+    """Spec 2.3: with no ids, only one request of a name may be on the wire."""
+    got_first = threading.Event()
+    release = threading.Event()
+
+    def script(conn):
+        conn.send(*v5_greeting(b"5.0-M"))
+        first = conn.read_line()
+        got_first.set()
+        release.wait(WAIT)
+        conn.send(reply_line(first, b"i", b"1", inform=True), reply_line(first, b"ok", b"1"))
+        second = conn.read_line()
+        conn.send(reply_line(second, b"i", b"2", inform=True), reply_line(second, b"ok", b"2"))
+        conn.read_line()
+
+    server = scripted(script)
+    client = make_client(server.port)
+    one = client.future_request(Message.request("op", "a"))
+    two = client.future_request(Message.request("op", "b"))
+    assert got_first.wait(WAIT)
+    assert server.received.get(timeout=WAIT) == b"?op a"
+    time.sleep(0.05)
+    assert server.connections[0].pending_bytes() == b""   # "?op b" is held back
+    release.set()
+    assert server.received.get(timeout=WAIT) == b"?op b"
+    (r1, i1), (r2, i2) = one.result(WAIT), two.result(WAIT)
+    assert (r1.arguments, [i.arguments for i in i1]) == ([b"ok", b"1"], [[b"i", b"1"]])
+    assert (r2.arguments, [i.arguments for i in i2]) == ([b"ok", b"2"], [[b"i", b"2"]])
+
+
+def test_server_closing_mid_reply_fails_request_promptly(scripted, make_client):
+    def script(conn):
+        conn.send(*v5_greeting())
+        line = conn.read_line()
+        conn.send(reply_line(line, b"partial", inform=True))
+        conn.send_raw(b"!" + request_parts(line)[0] + b"[")   # half a reply, then gone
+
+    server = scripted(script)
+    client = make_client(server.port, auto_reconnect=False)
+    start = time.monotonic()
+    with pytest.raises(KatcpClientDisconnected, match="Connection closed before reply"):
+        client.blocking_request(Message.request("help"), timeout=WAIT)
+    assert time.monotonic() - start < 1.0
+
+
+# ---------------------------------------------------------------------------
+# Shared reactor
+
+def test_many_clients_share_one_reactor():
+    server = SelectorEchoServer()
+    reactor = Reactor(name="katcp-shared-test")
+    reactor.start()
+    clients = [BlockingClient("127.0.0.1", server.port, reactor=reactor)
+               for _ in range(1000)]
+    try:
+        before = threading.active_count()
+        for client in clients:
+            client.start()
+        assert all(client.wait_protocol(10) for client in clients)
+        assert threading.active_count() <= before + 1
+        futures = [client.future_request(Message.request("echo", i))
+                   for i, client in enumerate(clients)]
+        for i, future in enumerate(futures):
+            assert future.result(10)[0].arguments == [b"ok", b"%d" % i]
+    finally:
+        for client in clients:
+            client.stop()
+        for client in clients:
+            client.join(WAIT)
+        assert reactor.running()   # clients never stop a reactor they did not create
+        reactor.stop(WAIT)
+        server.close()
+
+
+def test_shared_reactor_stopping_stops_its_clients(aioserver):
+    reactor = Reactor(name="katcp-shared-test")
+    reactor.start()
+    client = BlockingClient("127.0.0.1", aioserver.port, reactor=reactor)
+    client.start()
+    assert client.wait_protocol(WAIT)
+    pending = client.future_request(Message.request("slow", 2))
+    reactor.stop(WAIT)
+    with pytest.raises(KatcpClientDisconnected):
+        pending.result(WAIT)
+    assert not client.running()
+    client.join(WAIT)
