@@ -19,6 +19,7 @@ import time
 from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
 
 from katcp_sync.errors import KATCPResourceInactive, KATCPSensorError, SensorTimeoutError
+from katcp_sync.message import Message
 from katcp_sync.sensor import Sensor
 
 __all__ = [
@@ -306,10 +307,8 @@ class KATCPDummyRequest(KATCPRequest):
 
     def future(self, *args: Any, timeout: Optional[float] = None, mid: Any = None,
                ) -> concurrent.futures.Future:
-        from katcp_sync.message import Message
-
         result: concurrent.futures.Future = concurrent.futures.Future()
-        result.set_result(KATCPReply(Message.reply(self.name, "ok"), []))
+        result.set_result(KATCPReply(Message.reply(self.name.replace("_", "-"), "ok"), []))
         return result
 
 

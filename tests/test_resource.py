@@ -1,0 +1,329 @@
+"""The high-level client against the tutorial's server, over real sockets."""
+
+import concurrent.futures
+import threading
+
+import pytest
+
+from katcp_sync import resource_client
+from katcp_sync.errors import (
+    KATCPResourceInactive, KATCPSensorError, KatcpClientError, KatcpTimeoutError, TimeoutException,
+)
+from katcp_sync.kattypes import request, request_timeout_hint, return_reply
+from katcp_sync.protocol import ProtocolFlags
+from katcp_sync.resource import KATCPClientResource
+from katcp_sync.sensor import Sensor
+
+from conftest import load_example
+
+TIMEOUT = 5.0
+
+
+@pytest.fixture
+def tutorial(monkeypatch):
+    """The tutorial server module, with the fruit picking made predictable and quick."""
+    module = load_example("tutorial_server")
+    monkeypatch.setattr(module.random, "choice", lambda seq: "kiwi")
+    monkeypatch.setattr(module.random, "randrange", lambda *args: 1)
+    return module
+
+
+def start_server(server):
+    server.start()
+    assert server.wait_running(TIMEOUT)
+    return server
+
+
+def stop_server(server):
+    server.stop()
+    server.join(TIMEOUT)
+
+
+@pytest.fixture
+def server(tutorial):
+    srv = start_server(tutorial.MyServer("127.0.0.1", 0))
+    yield srv
+    stop_server(srv)
+
+
+def make_resource(server, **spec):
+    spec.setdefault("controlled", True)
+    res = KATCPClientResource(dict(name="demo", address=server.bind_address, **spec))
+    res.start()
+    return res
+
+
+@pytest.fixture
+def resource(server):
+    res = make_resource(server)
+    res.until_synced(TIMEOUT)
+    yield res
+    res.stop()
+    res.join(TIMEOUT)
+
+
+def test_tutorial_example_runs_against_the_tutorial_server(tutorial, server, capsys):
+    example = load_example("tutorial_high_level_client")
+    host, port = server.bind_address
+    help_response, add_response, fruit, pick_response = example.main(host, port)
+    assert help_response.succeeded
+    assert {m.arguments[0] for m in help_response.informs} >= {b"add", b"pick-fruit", b"raw-reverse"}
+    assert add_response.reply.arguments == [b"ok", b"9.0"]
+    assert fruit == "kiwi"
+    assert pick_response.succeeded and pick_response.reply.arguments == [b"ok", b"kiwi"]
+    assert [m.arguments for m in pick_response.informs] == [[b"Picking will take 1 seconds"]]
+    out = capsys.readouterr().out
+    assert "Fruit picked:  kiwi" in out and "!add" in out
+
+
+def test_description_state_and_namespaces(resource, server):
+    assert resource.state == "synced" and resource.synced and resource.is_connected()
+    assert resource.name == "demo" and resource.address == server.bind_address and resource.controlled
+    assert {"add", "pick_fruit", "raw_reverse", "help", "sensor_value"} <= set(resource.req)
+    assert set(resource.sensor) == {"add_result", "time_result", "eval_result", "fruit_result"}
+    assert resource.req["pick-fruit"] is resource.req.pick_fruit
+    assert resource.req.pick_fruit.name == "pick-fruit"
+    assert resource.req.add.__doc__ == "Add two numbers"
+    fruit = resource.sensor.fruit_result
+    assert (fruit.name, fruit.normalised_name, fruit.type) == ("fruit.result", "fruit_result", "discrete")
+    assert fruit.description == "Last ?pick-fruit result." and fruit.units == ""
+    assert fruit.params == ("apple", "banana", "pear", "kiwi")
+    assert resource.sensor.add_result.params == ("-10000.0", "10000.0")
+    assert fruit.sampling_strategy == ("none",)
+    with pytest.raises(AttributeError, match="no request 'nonexistent'"):
+        resource.req.nonexistent
+
+
+def test_requests_block_or_return_futures(resource):
+    reply = resource.req.add(3, 6)
+    assert isinstance(reply, resource_client.KATCPReply) and reply and reply.reply.arguments[1] == b"9.0"
+    assert resource.req.raw_reverse("a", "b").reply.arguments == [b"ok", b"b", b"a"]
+    assert resource.req.add(1, 2, mid=42).reply.mid == b"42"
+    future = resource.req.pick_fruit.future()
+    assert isinstance(future, concurrent.futures.Future)
+    assert future.result(TIMEOUT).reply.arguments == [b"ok", b"kiwi"]
+    failed = resource.req.add("x", 1)
+    assert not failed and not failed.succeeded and b"could not parse" in failed.reply.arguments[1]
+
+
+def test_request_timeout(resource):
+    with pytest.raises(KatcpTimeoutError):
+        resource.req.pick_fruit(timeout=0.1)
+
+
+def test_uncontrolled_or_inactive_resource_refuses_requests(server):
+    res = make_resource(server, controlled=False, always_allowed_requests=["help"])
+    try:
+        res.until_synced(TIMEOUT)
+        with pytest.raises(KATCPResourceInactive, match="not controlled"):
+            res.req.add(1, 2)
+        assert res.req.help().succeeded
+        res.set_active(False)
+        with pytest.raises(KATCPResourceInactive):
+            res.req.help()
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+
+
+def test_excluded_and_dummy_requests(server):
+    res = make_resource(server, always_excluded_requests=["raw-reverse"], dummy_unknown_requests=True)
+    try:
+        res.until_synced(TIMEOUT)
+        assert "raw_reverse" not in res.req
+        assert res.req.no_such_request().succeeded
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+
+
+def test_not_started_resource():
+    res = KATCPClientResource(dict(name="idle", address=("127.0.0.1", 1)))
+    assert res.state == "disconnected" and not res.is_connected()
+    with pytest.raises(KATCPResourceInactive, match="start"):
+        res.until_synced(0.1)
+    res.stop()
+    res.join(0.1)
+
+
+def test_until_synced_times_out_without_a_device():
+    res = KATCPClientResource(dict(name="nowhere", address=("127.0.0.1", 1)))
+    res.start()
+    try:
+        with pytest.raises(KatcpTimeoutError, match="disconnected"):
+            res.until_synced(0.2)
+        assert not res.wait_connected(0.05)
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+
+
+def test_polling_sensors(resource):
+    seen = []
+    resource.sensor.add_result.register_listener(lambda *args: seen.append(args))
+    resource.req.add(3, 6)
+    assert resource.sensor.add_result.get_value() == 9.0
+    assert resource.sensor.add_result.get_status() == "nominal"
+    reading = resource.sensor.add_result.get_reading()
+    assert reading.status == "nominal" and reading.value == 9.0 and reading.timestamp > 0
+    assert len(seen) == 3 and seen[-1][2:] == ("nominal", 9.0)
+
+
+def test_strategy_keeps_readings_current_and_wait(resource):
+    sensor = resource.sensor.add_result
+    with pytest.raises(KATCPSensorError, match="no sampling strategy"):
+        sensor.wait(3.0)
+    readings = []
+    sensor.register_listener(lambda s, r: readings.append(r), reading=True)
+    assert sensor.set_strategy("event") == ("event",)
+    assert sensor.sampling_strategy == ("event",)
+    resource.req.add(1, 2)
+    assert sensor.wait(3.0, timeout=TIMEOUT)
+    assert sensor.value == 3.0 and sensor.status == "nominal" and sensor.reading.status == "nominal"
+    assert readings[-1].value == 3.0
+    with pytest.raises(TimeoutException):
+        sensor.wait(-1.0, timeout=0.05)
+    assert resource.wait("add.result", 3.0, timeout=0.1) is True
+    assert resource.wait("add_result", -1.0, timeout=0.05) is False
+
+
+def test_refused_strategy_raises_and_is_forgotten(resource):
+    sensor = resource.sensor.fruit_result
+    with pytest.raises(KATCPSensorError, match="refused"):
+        sensor.set_strategy("bogus")
+    assert sensor.sampling_strategy == ("none",)
+    result = resource.set_sampling_strategy("fruit.result", "differential 1")
+    assert result["fruit_result"][0] is False
+    assert sensor.sampling_strategy == ("none",)
+
+
+def test_drop_sampling_strategy(resource):
+    sensor = resource.sensor.add_result
+    sensor.set_sampling_strategy("event")
+    sensor.drop_sampling_strategy()
+    assert sensor.sampling_strategy == ("none",)
+    assert resource.list_sensors(strategy=True) == []
+
+
+def test_list_sensors(resource):
+    resource.sensor.add_result.set_strategy("event")
+    names = [r.name for r in resource.list_sensors("result")]
+    assert names == ["add.result", "eval.result", "fruit.result", "time.result"]
+    assert [r.python_identifier for r in resource.list_sensors("^add")] == ["add_result"]
+    assert [r.name for r in resource.list_sensors(strategy=True)] == ["add.result"]
+    assert [r.name for r in resource.list_sensors("add.result", use_python_identifiers=False)] == ["add.result"]
+    resource.req.add(2, 2)
+    refreshed = resource.list_sensors("add_result", refresh=True, status="nominal")
+    assert refreshed[0].reading.value == 4.0 and refreshed[0].object is resource.sensor.add_result
+    assert resource.list_sensors("add_result", tuple=True)[0][0] == "add.result"
+
+
+def test_blocking_on_the_reactor_thread_is_refused(resource):
+    errors = []
+    done = threading.Event()
+
+    def listener(*args):
+        try:
+            resource.req.add(1, 1)
+        except KatcpClientError as exc:
+            errors.append(exc)
+        done.set()
+
+    resource.sensor.add_result.register_listener(listener)
+    resource.sensor.add_result.set_strategy("event")   # sends the current value at once
+    assert done.wait(TIMEOUT)
+    assert errors and "reactor thread" in str(errors[0])
+
+
+def test_reconnect_keeps_strategies_and_listeners(tutorial, server, resource):
+    sensor = resource.sensor.add_result
+    sensor.set_strategy("event")
+    values = []
+    sensor.register_listener(lambda s, r: values.append(r.value), reading=True)
+    port = server.bind_address[1]
+    stop_server(server)
+    resource.until_state("disconnected", TIMEOUT)
+    replacement = start_server(tutorial.MyServer("127.0.0.1", port))
+    try:
+        resource.until_synced(10)
+        assert resource.sensor.add_result is sensor
+        assert sensor.sampling_strategy == ("event",)
+        replacement._add_result.set_value(42.0)
+        assert sensor.wait(42.0, timeout=TIMEOUT)
+        assert values[-1] == 42.0
+    finally:
+        resource.stop()
+        stop_server(replacement)
+
+
+def synced_again(resource):
+    """An Event set when the resource next reaches "synced"."""
+    event = threading.Event()
+
+    def callback(state):
+        if state == "synced":
+            event.set()
+
+    resource.add_state_callback(callback)
+    return event
+
+
+def test_interface_changes_are_picked_up(resource, server):
+    def handler(req, msg):
+        """Do a new thing."""
+        return req.make_reply("ok", "new")
+
+    resynced = synced_again(resource)
+    server.add_request("new-thing", handler)
+    assert resynced.wait(TIMEOUT)
+    assert resource.req.new_thing.__doc__ == "Do a new thing."
+    assert resource.req.new_thing().reply.arguments == [b"ok", b"new"]
+
+    resynced = synced_again(resource)
+    server.remove_request("new-thing")
+    assert resynced.wait(TIMEOUT)
+    assert "new_thing" not in resource.req
+
+
+def test_strategy_for_a_sensor_that_appears_later(resource, server):
+    assert resource.set_sampling_strategy("late.sensor", "event") == {"late_sensor": (True, ("event",))}
+    seen = []
+    resource.set_sensor_listener("late.sensor", lambda *args: seen.append(args))
+    late = Sensor.integer("late.sensor", "Appears later.", "")
+    resynced = synced_again(resource)
+    server.add_sensor(late)
+    assert resynced.wait(TIMEOUT)
+    late.set_value(5)
+    assert resource.sensor.late_sensor.wait(5, timeout=TIMEOUT)
+    assert seen and seen[-1][3] == 5
+
+
+def test_timeout_hints_and_bulk_strategies(tutorial):
+    class HintServer(tutorial.MyServer):
+        PROTOCOL_INFO = ProtocolFlags(5, 1, "MIBT")
+
+        @request_timeout_hint(12.5)
+        @request()
+        @return_reply()
+        def request_slow(self, req):
+            """A slow request."""
+            return ("ok",)
+
+    srv = start_server(HintServer("127.0.0.1", 0))
+    res = make_resource(srv)
+    try:
+        res.until_synced(TIMEOUT)
+        assert res.req.slow.timeout_hint == 12.5 and res.req.add.timeout_hint is None
+        assert res.req.slow().succeeded
+        results = res.set_sampling_strategies("result$", ("period", 10))
+        assert results == {name: (True, ("period", "10.0")) for name in
+                           ["add_result", "eval_result", "fruit_result", "time_result"]}
+        assert res.sensor.time_result.sampling_strategy == ("period", "10.0")
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        stop_server(srv)
+
+
+def test_thread_safe_wrapper_is_identity(resource):
+    assert resource_client.ThreadSafeKATCPClientResourceWrapper(resource, object()) is resource
