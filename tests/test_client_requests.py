@@ -1,0 +1,159 @@
+"""The client's request table in memory: ids, matching, serialisation (spec 2.2, 2.3)."""
+
+import pytest
+
+from katcp_sync.client_requests import (CLOSED, HOLDING, OPEN, PendingRequest,
+                                        ReplyFuture, RequestTable)
+from katcp_sync.errors import KatcpClientDisconnected, KatcpVersionError
+from katcp_sync.message import MAX_MID, Message
+
+
+class Recorder(PendingRequest):
+    __slots__ = ("reply", "error")
+
+    def __init__(self, msg, use_mid=None):
+        super().__init__(msg, 0.0, use_mid)
+        self.reply = self.error = None
+
+    def set_reply(self, reply):
+        self.reply = reply
+
+    def set_error(self, exc):
+        self.error = exc
+
+
+def open_table(server_ids=True):
+    table = RequestTable()
+    table.hold()
+    assert table.open(server_ids) == b""
+    return table
+
+
+def test_closed_table_refuses_with_the_given_error():
+    table = RequestTable()
+    assert table.state == CLOSED
+    data, error = table.submit(Recorder(Message.request("x")))
+    assert data is None and isinstance(error, KatcpClientDisconnected)
+    table.close(lambda: KatcpClientDisconnected("gone away"))
+    assert str(table.submit(Recorder(Message.request("x")))[1]) == "gone away"
+
+
+def test_mids_count_from_one_and_wrap():
+    table = open_table()
+    datas = [table.submit(Recorder(Message.request("x", "a")))[0] for _ in range(3)]
+    assert datas == [b"?x[1] a\n", b"?x[2] a\n", b"?x[3] a\n"]
+    table._last_mid = MAX_MID - 1
+    assert table.next_mid() == b"%d" % MAX_MID
+    assert table.next_mid() == b"1"
+
+
+def test_callers_message_is_not_modified():
+    table = open_table()
+    msg = Message.request("x")
+    pending = Recorder(msg)
+    table.submit(pending)
+    assert msg.mid is None and pending.msg.mid == b"1"
+
+
+def test_held_requests_are_sent_in_order_on_open():
+    table = RequestTable()
+    table.hold()
+    assert table.state == HOLDING
+    for name in ("a", "b", "a"):
+        assert table.submit(Recorder(Message.request(name))) == (None, None)
+    assert table.open(True) == b"?a[1]\n?b[2]\n?a[3]\n"
+    assert table.state == OPEN and len(table) == 3
+
+
+def test_held_request_with_unsupported_mid_fails_on_open():
+    table = RequestTable()
+    table.hold()
+    pending = Recorder(Message.request("a"), use_mid=True)
+    table.submit(pending)
+    assert table.open(False) == b""
+    assert isinstance(pending.error, KatcpVersionError)
+
+
+def test_reply_and_informs_matched_by_mid_out_of_order():
+    table = open_table()
+    one, two = Recorder(Message.request("x")), Recorder(Message.request("x"))
+    table.submit(one)
+    table.submit(two)
+    assert table.match_inform(Message.inform("x", mid=2)) is two
+    assert table.match_reply(Message.reply("x", "ok", mid=2)) == (two, None)
+    assert table.match_reply(Message.reply("x", "ok", mid=2)) == (None, None)
+    assert table.match_reply(Message.reply("x", "ok", mid=1)) == (one, None)
+    assert table.match_inform(Message.inform("x")) is None   # no mid: not ours
+
+
+def test_without_ids_same_name_requests_are_serialised():
+    table = open_table(server_ids=False)
+    first, second = Recorder(Message.request("op", "1")), Recorder(Message.request("op", "2"))
+    other = Recorder(Message.request("other"))
+    assert table.submit(first) == (b"?op 1\n", None)
+    assert table.submit(second) == (None, None)          # waits for the first
+    assert table.submit(other) == (b"?other\n", None)    # another name goes at once
+    assert table.match_inform(Message.inform("op", "i")) is first
+    assert table.match_reply(Message.reply("op", "ok")) == (first, b"?op 2\n")
+    assert table.match_inform(Message.inform("op", "i")) is second
+    assert table.match_reply(Message.reply("op", "ok")) == (second, None)
+    assert table.match_reply(Message.reply("op", "ok")) == (None, None)
+
+
+def test_use_mid_true_needs_server_support():
+    table = open_table(server_ids=False)
+    assert isinstance(table.submit(Recorder(Message.request("x"), use_mid=True))[1],
+                      KatcpVersionError)
+    assert isinstance(table.submit(Recorder(Message.request("x", mid=5)))[1], KatcpVersionError)
+
+
+def test_use_mid_false_with_server_ids_matches_by_name():
+    table = open_table()
+    pending = Recorder(Message.request("x"), use_mid=False)
+    assert table.submit(pending) == (b"?x\n", None)
+    assert table.match_reply(Message.reply("x", "ok"))[0] is pending
+
+
+def test_remove_claims_once_and_releases_the_next_request():
+    table = open_table(server_ids=False)
+    first, second, third = (Recorder(Message.request("op", str(i))) for i in range(3))
+    for pending in (first, second, third):
+        table.submit(pending)
+    assert table.remove(second) == (True, None)          # queued: just dropped
+    assert table.remove(first) == (True, b"?op 2\n")     # head: the next one goes
+    assert table.remove(first) == (False, None)
+    assert table.match_reply(Message.reply("op", "ok"))[0] is third
+
+
+def test_remove_after_reply_is_not_claimed():
+    table = open_table()
+    pending = Recorder(Message.request("x"))
+    table.submit(pending)
+    table.match_reply(Message.reply("x", "ok", mid=1))
+    assert table.remove(pending) == (False, None)
+
+
+def test_close_takes_everything():
+    table = RequestTable()
+    table.hold()
+    held = Recorder(Message.request("h"))
+    table.submit(held)
+    table.open(False)
+    table.hold()
+    taken_before = [Recorder(Message.request("a")), Recorder(Message.request("a"))]
+    for pending in taken_before:
+        table.submit(pending)
+    taken = table.close(lambda: KatcpClientDisconnected("x"))
+    assert set(map(id, taken)) == set(map(id, [held] + taken_before))
+    assert len(table) == 0 and table.state == CLOSED
+
+
+def test_reply_future_unpacks():
+    future = ReplyFuture()
+    future.set_result(("reply", ["inform"]))
+    reply, informs = future
+    assert (reply, informs) == ("reply", ["inform"])
+    future = ReplyFuture()
+    future._on_reactor = lambda: True
+    with pytest.raises(RuntimeError):
+        tuple(future)
