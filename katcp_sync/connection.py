@@ -96,6 +96,17 @@ def format_address(addr: Any) -> str:
     return str(addr) if addr else "unknown"
 
 
+def _on_reactor(reactor: Reactor, fn: Callable[..., Any], *args: Any) -> bool:
+    """Run ``fn(*args)`` now if on the reactor thread, else queue it there.
+
+    Returns False if the reactor is closed and the call was dropped.
+    """
+    if reactor.in_reactor_thread():
+        fn(*args)
+        return True
+    return reactor.add_callback(fn, *args)
+
+
 def _set_nodelay(sock: socket.socket) -> None:
     if sock.family in (socket.AF_INET, getattr(socket, "AF_INET6", None)):
         try:
@@ -165,9 +176,7 @@ class Connection:
         self._close_timer: Optional[TimerHandle] = None
 
         self._stop_hook = reactor.add_stop_hook(self._on_reactor_stop)
-        if reactor.in_reactor_thread():
-            self._register()
-        elif not reactor.add_callback(self._register):
+        if not _on_reactor(reactor, self._register):
             self._closing = True
             self._close_reason = "reactor closed"
             self._finished = True
@@ -277,11 +286,8 @@ class Connection:
                 return
             self._closing = True
             self._close_reason = reason or "closed locally"
-        if self._reactor.in_reactor_thread():
-            self._begin_close(flush, timeout)
-        else:
-            # If the reactor is closed, its stop hook already finished us.
-            self._reactor.add_callback(self._begin_close, flush, timeout)
+        # If the reactor is closed, its stop hook already finished us.
+        _on_reactor(self._reactor, self._begin_close, flush, timeout)
 
     def pause_reading(self) -> None:
         """Stop reading from the socket (back-pressure). Reactor thread only."""
@@ -509,9 +515,7 @@ class Listener:
         self._closed = False
         self._paused_timer: Optional[TimerHandle] = None
         self._stop_hook = reactor.add_stop_hook(self._do_close)
-        if reactor.in_reactor_thread():
-            self._register()
-        elif not reactor.add_callback(self._register):
+        if not _on_reactor(reactor, self._register):
             self._closed = True
             sock.close()
 
@@ -528,9 +532,7 @@ class Listener:
         if self._closed:
             return
         self._closed = True
-        if self._reactor.in_reactor_thread():
-            self._do_close()
-        elif not self._reactor.add_callback(self._do_close):
+        if not _on_reactor(self._reactor, self._do_close):
             self._sock.close()
 
     def _register(self) -> None:
@@ -717,8 +719,5 @@ def connect(reactor: Reactor, host: str, port: int, timeout: Optional[float],
         a :class:`ConnectAttempt` whose ``cancel()`` abandons the attempt.
     """
     attempt = ConnectAttempt(reactor, host, port, timeout, on_done)
-    if reactor.in_reactor_thread():
-        attempt._start()
-    else:
-        reactor.add_callback(attempt._start)
+    _on_reactor(reactor, attempt._start)
     return attempt

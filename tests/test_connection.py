@@ -603,13 +603,14 @@ def test_listener_on_accept_exception_is_logged(reactor, caplog):
 
 
 class Outcome:
+    """An ``on_done`` callback for connect() that can be waited for."""
+
     def __init__(self):
         self.done = threading.Event()
         self.sock = self.exc = None
-        self.on_reactor = None
         self.calls = 0
 
-    def __call__(self, sock, exc, reactor=None):
+    def __call__(self, sock, exc):
         self.calls += 1
         self.sock, self.exc = sock, exc
         self.done.set()
@@ -664,8 +665,9 @@ def test_connect_unknown_name(reactor):
     assert sock is None and isinstance(exc, OSError)
 
 
-def _full_listener():
-    """A listener whose accept queue is full, so new connects hang."""
+@pytest.fixture
+def full_port():
+    """The port of a listener whose accept queue is full, so new connects hang."""
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(0)
@@ -675,43 +677,36 @@ def _full_listener():
         s.setblocking(False)
         s.connect_ex(server.getsockname())
         fillers.append(s)
-    return server, fillers
+    yield server.getsockname()[1]
+    server.close()
+    for s in fillers:
+        s.close()
 
 
-def test_connect_timeout(reactor):
-    server, fillers = _full_listener()
-    try:
-        outcome = Outcome()
-        t0 = time.monotonic()
-        connect(reactor, "127.0.0.1", server.getsockname()[1], 0.2, outcome)
-        sock, exc = outcome.wait()
-        if sock is not None:  # pragma: no cover - the kernel accepted anyway
-            sock.close()
-            pytest.skip("accept queue did not fill up on this kernel")
-        assert isinstance(exc, KatcpTimeoutError) and isinstance(exc, TimeoutError)
-        assert 0.15 < time.monotonic() - t0 < 3.0
-    finally:
-        server.close()
-        for s in fillers:
-            s.close()
+def test_connect_timeout(reactor, full_port):
+    outcome = Outcome()
+    t0 = time.monotonic()
+    connect(reactor, "127.0.0.1", full_port, 0.2, outcome)
+    sock, exc = outcome.wait()
+    if sock is not None:  # pragma: no cover - the kernel accepted anyway
+        sock.close()
+        pytest.skip("accept queue did not fill up on this kernel")
+    assert isinstance(exc, KatcpTimeoutError) and isinstance(exc, TimeoutError)
+    assert 0.15 < time.monotonic() - t0 < 3.0
 
 
-def test_connect_cancel_and_reactor_stop():
+def test_connect_cancel_and_reactor_stop(full_port):
     reactor = Reactor()
     reactor.start()
-    server, fillers = _full_listener()
     try:
         cancelled, stopped = Outcome(), Outcome()
-        attempt = connect(reactor, "127.0.0.1", server.getsockname()[1], None, cancelled)
+        attempt = connect(reactor, "127.0.0.1", full_port, None, cancelled)
         attempt.cancel()
         assert isinstance(cancelled.wait()[1], ConnectionAbortedError)
-        connect(reactor, "127.0.0.1", server.getsockname()[1], None, stopped)
+        connect(reactor, "127.0.0.1", full_port, None, stopped)
         reactor.run_sync(lambda: None)
         reactor.stop(TIMEOUT)
         assert isinstance(stopped.wait()[1], ConnectionAbortedError)
         assert cancelled.calls == 1 and stopped.calls == 1
     finally:
         reactor.stop(TIMEOUT)
-        server.close()
-        for s in fillers:
-            s.close()
