@@ -470,8 +470,9 @@ def _format_other(arg: Any) -> bytes:
         return bytes(arg)
     if isinstance(arg, str):
         return _encode_str(arg)
-    # numpy.bool_ is neither a bool nor Integral, but means a boolean.
-    if isinstance(arg, bool) or type(arg).__name__ == "bool_":
+    # numpy.bool_ (numpy.bool in numpy 2) is neither a bool nor Integral.
+    kind = type(arg)
+    if isinstance(arg, bool) or (kind.__module__ == "numpy" and kind.__name__ in ("bool_", "bool")):
         return b"1" if arg else b"0"
     if isinstance(arg, numbers.Integral):
         return b"%d" % int(arg)

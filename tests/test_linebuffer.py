@@ -1,0 +1,160 @@
+"""Tests for katcp_sync.linebuffer: splitting a byte stream into lines (spec 2.1 <eol>, F3, F4, F13)."""
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from katcp_sync.errors import KatcpSyntaxError, LineTooLongError
+from katcp_sync.linebuffer import DEFAULT_MAX_LINE_LENGTH, LineSplitter
+
+
+def feed_all(splitter, chunks):
+    out = []
+    for chunk in chunks:
+        out.extend(splitter.feed(chunk))
+    return out
+
+
+def kinds(items):
+    """Lines as bytes, errors as the string "ERR"."""
+    return ["ERR" if isinstance(x, LineTooLongError) else x for x in items]
+
+
+@pytest.mark.parametrize("data, lines", [
+    # Spec 2.1: <eol> ::= newline | carriage-return.
+    (b"?a\n", [b"?a"]),
+    (b"?a\r", [b"?a"]),
+    (b"?a\r\n", [b"?a"]),  # CRLF: a line and an (ignored) empty line
+    (b"?a\n?b\r?c\r\n?d\n", [b"?a", b"?b", b"?c", b"?d"]),
+    # Spec 2.1: lines with only whitespace are ignored (F4).
+    (b"\n\n\r\r\n", []),
+    (b" \n\t\n \t \r?a\n  \n", [b"?a"]),
+    # Leading/trailing whitespace on a real line is kept for the parser.
+    (b" ?a \n", [b" ?a "]),
+    # No end of line yet: nothing.
+    (b"?a", []),
+    # Form feed is not whitespace for KATCP.
+    (b"\x0c\n", [b"\x0c"]),
+])
+def test_split(data, lines):
+    assert LineSplitter().feed(data) == lines
+
+
+def test_partial_lines_across_feeds():
+    splitter = LineSplitter()
+    assert splitter.feed(b"?wat") == []
+    assert splitter.buffered == 4
+    assert splitter.feed(b"chdog\n?he") == [b"?watchdog"]
+    assert splitter.buffered == 3
+    assert splitter.feed(b"lp") == []
+    assert splitter.feed(b"\r") == [b"?help"]
+    assert splitter.buffered == 0
+
+
+def test_cr_and_lf_split_across_feeds():
+    splitter = LineSplitter()
+    assert splitter.feed(b"?a\r") == [b"?a"]
+    assert splitter.feed(b"\n?b") == []
+    assert splitter.feed(b"\n") == [b"?b"]
+
+
+def test_reset_drops_partial_line():
+    splitter = LineSplitter()
+    splitter.feed(b"?partial")
+    splitter.reset()
+    assert splitter.buffered == 0
+    assert splitter.feed(b"?a\n") == [b"?a"]
+
+
+def test_bad_max_line_length():
+    with pytest.raises(ValueError):
+        LineSplitter(0)
+    assert LineSplitter().max_line_length == DEFAULT_MAX_LINE_LENGTH
+
+
+# -- over-long lines (F13) -------------------------------------------------
+
+def test_line_at_limit_is_accepted():
+    splitter = LineSplitter(10)
+    assert splitter.feed(b"x" * 10 + b"\n") == [b"x" * 10]
+    assert feed_all(splitter, [b"x" * 5, b"x" * 5, b"\n"]) == [b"x" * 10]
+
+
+def test_too_long_in_one_chunk():
+    splitter = LineSplitter(10)
+    out = splitter.feed(b"?a\n" + b"x" * 11 + b"\n?b\n")
+    assert kinds(out) == [b"?a", "ERR", b"?b"]
+    assert isinstance(out[1], KatcpSyntaxError)
+    assert "10" in str(out[1])
+
+
+def test_too_long_across_many_feeds_gives_one_error_then_resyncs():
+    splitter = LineSplitter(100)
+    out = splitter.feed(b"?a\n")
+    for _ in range(1000):
+        out += splitter.feed(b"y" * 37)
+        assert splitter.buffered <= 100
+    out += splitter.feed(b"yyy\n?b\n")
+    assert kinds(out) == [b"?a", "ERR", b"?b"]
+
+
+def test_too_long_then_partial_next_line():
+    splitter = LineSplitter(10)
+    out = feed_all(splitter, [b"z" * 25, b"zz\n?ne", b"xt\n"])
+    assert kinds(out) == ["ERR", b"?next"]
+
+
+def test_too_long_ends_with_cr_lf():
+    splitter = LineSplitter(10)
+    out = feed_all(splitter, [b"z" * 11, b"\r", b"\n?a\r\n"])
+    assert kinds(out) == ["ERR", b"?a"]
+
+
+def test_many_too_long_lines_in_one_chunk():
+    splitter = LineSplitter(4)
+    assert kinds(splitter.feed(b"aaaaa\nbb\ncccccc\r")) == ["ERR", b"bb", "ERR"]
+
+
+@given(st.lists(st.sampled_from([b"?ab", b"x" * 7, b" ", b"\t", b"\n", b"\r", b"z" * 30]),
+                max_size=30).map(b"".join),
+       st.randoms(use_true_random=False))
+@settings(max_examples=300, deadline=None)
+def test_chunking_does_not_matter(data, rng):
+    """Same lines and errors whether data comes at once or in random chunks;
+    the partial-line buffer never exceeds the limit."""
+    limit = 16
+    expected = kinds(LineSplitter(limit).feed(data + b"\n"))
+    splitter = LineSplitter(limit)
+    out = []
+    pos = 0
+    data += b"\n"
+    while pos < len(data):
+        step = rng.randint(1, 12)
+        out.extend(splitter.feed(data[pos:pos + step]))
+        assert splitter.buffered <= limit
+        pos += step
+    assert kinds(out) == expected
+    # And the reference: split on CR/LF, drop blank lines, flag long ones.
+    reference = []
+    for line in data.replace(b"\r", b"\n").split(b"\n")[:-1]:
+        if len(line) > limit:
+            reference.append("ERR")
+        elif line.strip(b" \t"):
+            reference.append(line)
+    assert expected == reference
+
+
+def test_random_chunks_of_real_traffic():
+    lines = [b"?add[%d] %d %d" % (i + 1, i, i * 2) for i in range(200)]
+    data = b"\n".join(lines) + b"\n"
+    rng = random.Random(99)
+    splitter = LineSplitter(64)
+    out = []
+    pos = 0
+    while pos < len(data):
+        step = rng.randint(1, 100)
+        out.extend(splitter.feed(data[pos:pos + step]))
+        pos += step
+    assert out == lines

@@ -1,0 +1,417 @@
+"""Tests for katcp_sync.message: the KATCP message codec (spec 2, 2.1, 2.2, 3)."""
+
+import random
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from katcp_sync.errors import KatcpSyntaxError, KatcpTypeError
+from katcp_sync.linebuffer import LineSplitter
+from katcp_sync.message import (
+    MAX_MID, Message, MessageParser, escape_argument, parse, unescape_argument)
+
+REQUEST, REPLY, INFORM = Message.REQUEST, Message.REPLY, Message.INFORM
+
+
+# -- parsing valid lines (spec 2.1) ----------------------------------------
+
+@pytest.mark.parametrize("line, mtype, name, mid, args", [
+    # Type characters (spec 2.1 <type>).
+    (b"?watchdog", REQUEST, "watchdog", None, []),
+    (b"!watchdog ok", REPLY, "watchdog", None, [b"ok"]),
+    (b"#version-connect katcp-protocol 5.1-MIBT", INFORM, "version-connect", None,
+     [b"katcp-protocol", b"5.1-MIBT"]),
+    # Names: alpha (alpha | digit | "-")*.
+    (b"?a", REQUEST, "a", None, []),
+    (b"?Z9-x-", REQUEST, "Z9-x-", None, []),
+    # Message ids (spec 2.2): 1 .. 2**31-1, right after the name.
+    (b"?add[12] 3 6", REQUEST, "add", b"12", [b"3", b"6"]),
+    (b"?add[1]", REQUEST, "add", b"1", []),
+    (b"?add[2147483647] x", REQUEST, "add", b"2147483647", [b"x"]),
+    # Whitespace (spec 2.1 <whitespace>): runs of spaces and tabs separate;
+    # trailing whitespace gives no extra argument.
+    (b"?foo  a \t\tb\t", REQUEST, "foo", None, [b"a", b"b"]),
+    (b"?foo\ta", REQUEST, "foo", None, [b"a"]),
+    (b"?foo ", REQUEST, "foo", None, []),
+    (b"?foo \t ", REQUEST, "foo", None, []),
+    # Every escape (spec 2.1 <escapecode>).
+    (b"#e \\\\ \\_ \\0 \\n \\r \\e \\t", INFORM, "e", None,
+     [b"\\", b" ", b"\0", b"\n", b"\r", b"\x1b", b"\t"]),
+    # \@ alone is an empty argument; anywhere else it is the empty string.
+    (b"#foo \\@", INFORM, "foo", None, [b""]),
+    (b"#foo a\\@b \\@\\@ \\@x", INFORM, "foo", None, [b"ab", b"", b"x"]),
+    # Escapes next to each other and escaped backslashes before codes.
+    (b"#foo \\\\_ \\\\\\_ \\\\\\\\", INFORM, "foo", None, [b"\\_", b"\\ ", b"\\\\"]),
+    (b"#foo \\0\\e\\0 x\\ey", INFORM, "foo", None, [b"\0\x1b\0", b"x\x1by"]),
+    # Bytes >= 0x80, form feed, VT and other control bytes are plain (F7).
+    (b"#foo caf\xc3\xa9 \xff\x80", INFORM, "foo", None, [b"caf\xc3\xa9", b"\xff\x80"]),
+    (b"#foo a\x0cb \x0b \x01\x02\x03", INFORM, "foo", None, [b"a\x0cb", b"\x0b", b"\x01\x02\x03"]),
+    (b"#foo \x0c\\_\x0b", INFORM, "foo", None, [b"\x0c \x0b"]),
+    # One end of line is tolerated.
+    (b"?foo a\n", REQUEST, "foo", None, [b"a"]),
+    (b"?foo a\r", REQUEST, "foo", None, [b"a"]),
+    (b"?foo a\r\n", REQUEST, "foo", None, [b"a"]),
+    (b"?foo a\\_\n", REQUEST, "foo", None, [b"a "]),
+])
+def test_parse_valid(line, mtype, name, mid, args):
+    msg = parse(line)
+    assert (msg.mtype, msg.name, msg.mid, msg.arguments) == (mtype, name, mid, args)
+    assert MessageParser().parse(line) == msg
+
+
+def test_parse_accepts_bytearray_and_memoryview():
+    assert parse(bytearray(b"?foo a")) == Message.request("foo", "a")
+    assert parse(memoryview(b"?foo a")) == Message.request("foo", "a")
+
+
+def test_parsed_arguments_are_bytes():
+    msg = parse(b"#foo a \\_ \\@")
+    assert all(type(arg) is bytes for arg in msg.arguments)
+    assert type(msg.name) is str
+
+
+# -- parsing invalid lines (spec 2.1, 2.2) ---------------------------------
+
+@pytest.mark.parametrize("line, fragment", [
+    (b"", "empty line"),
+    (b"  \t ", "empty line"),
+    (b"\n", "empty line"),
+    # Type character.
+    (b"xfoo", "bad message type character 'x'"),
+    (b"foo", "bad message type character 'f'"),
+    (b"\\foo", "bad message type character"),
+    (b" ?foo", "whitespace before the message type"),
+    (b"\t?foo", "whitespace before the message type"),
+    (b" ?foo a\\_b", "whitespace before the message type"),
+    # Name.
+    (b"?", "invalid message name"),
+    (b"? foo", "invalid message name"),
+    (b"?1foo", "invalid message name"),
+    (b"?-foo", "invalid message name"),
+    (b"?fo_o", "invalid message name"),
+    (b"?fo\xc3\xa9", "invalid message name"),
+    (b"?foo\\_x", "invalid message name"),
+    (b"?foo\x0c", "invalid message name"),
+    # Message id: grammar "[" (digit / "0") digit* "]" and range 1..2**31-1.
+    (b"?foo[0]", "invalid message id"),
+    (b"?foo[01]", "invalid message id"),
+    (b"?foo[2147483648]", "invalid message id"),
+    (b"?foo[99999999999999999999]", "invalid message id"),
+    (b"?foo[]", "invalid message id"),
+    (b"?foo[1", "invalid message id"),
+    (b"?foo[1]]", "invalid message id"),
+    (b"?foo[-1]", "invalid message id"),
+    (b"?foo[a]", "invalid message id"),
+    (b"?foo[1]x", "invalid message id"),
+    (b"?foo [1]", None),  # valid: "[1]" is an argument, not a mid
+    # Escapes.
+    (b"?foo a\\q", "invalid escape sequence '\\\\q' at byte 6"),
+    (b"?foo \\x", "invalid escape sequence '\\\\x' at byte 5"),
+    (b"?foo \\\\\\q", "invalid escape sequence '\\\\q' at byte 7"),
+    (b"?foo a\\", "trailing backslash at byte 6"),
+    (b"?foo a\\ b", "trailing backslash at byte 6"),
+    (b"?foo a\\\tb", "trailing backslash at byte 6"),
+    (b"?foo a\\\\\\", "trailing backslash at byte 8"),
+    (b"?foo a\x0c\\q", "invalid escape sequence '\\\\q' at byte 7"),
+    # Raw special characters in arguments (spec 2.1 <special>).
+    (b"?foo a\0b", "raw special character '\\x00' in argument at byte 6"),
+    (b"?foo a\x1bb", "raw special character '\\x1b' in argument at byte 6"),
+    (b"?foo a\nb", "raw special character '\\n' in argument at byte 6"),
+    (b"?foo a\rb", "raw special character '\\r' in argument at byte 6"),
+    (b"?foo a\\_\x1b", "raw special character '\\x1b' in argument at byte 8"),
+    (b"?foo a\n\n", "raw special character '\\n'"),
+])
+def test_parse_invalid(line, fragment):
+    if fragment is None:
+        parse(line)
+        return
+    with pytest.raises(KatcpSyntaxError) as info:
+        parse(line)
+    assert fragment in str(info.value)
+    assert info.value.raw is not None
+
+
+@pytest.mark.parametrize("line", ["?foo", 12, None, ["?foo"]])
+def test_parse_rejects_non_bytes(line):
+    with pytest.raises(KatcpTypeError):
+        parse(line)
+    with pytest.raises(KatcpTypeError):
+        MessageParser().parse(line)
+
+
+# -- building messages -----------------------------------------------------
+
+@pytest.mark.parametrize("value, wire", [
+    # Spec 3, table 6, and katcp-python's format_argument.
+    (True, b"1"),
+    (False, b"0"),
+    (0, b"0"),
+    (-12, b"-12"),
+    (2 ** 70, b"%d" % 2 ** 70),
+    (1.5, b"1.5"),
+    (0.1, b"0.1"),
+    (1e300, b"1e+300"),
+    (-0.0, b"-0.0"),
+    (b"raw \xff", b"raw \xff"),
+    ("caf\u00e9", b"caf\xc3\xa9"),
+    ("", b""),
+    (None, b"None"),
+    ("bad \ud800", b"bad ?"),
+])
+def test_format_argument(value, wire):
+    assert Message.format_argument(value) == wire
+    assert type(Message.format_argument(value)) is bytes
+
+
+def test_format_argument_float_round_trips():
+    for value in (0.1, 1 / 3, 1234567890.123456, 5e-324, 1.7976931348623157e308):
+        assert float(Message.format_argument(value)) == value
+
+
+def test_format_argument_numbers_abc_and_numpy():
+    import fractions
+    assert Message.format_argument(fractions.Fraction(1, 4)) == b"0.25"
+    np = pytest.importorskip("numpy")
+    assert Message.format_argument(np.int32(-7)) == b"-7"
+    assert Message.format_argument(np.uint64(2 ** 63)) == b"%d" % 2 ** 63
+    assert Message.format_argument(np.float32(1.5)) == b"1.5"
+    assert float(Message.format_argument(np.float64(0.1))) == 0.1
+    assert Message.format_argument(np.bool_(True)) == b"1"
+    assert Message.format_argument(np.bool_(False)) == b"0"
+
+
+def test_format_argument_object_uses_str():
+    class Thing:
+        def __str__(self):
+            return "th\u00efng"
+    assert Message.format_argument(Thing()) == "th\u00efng".encode()
+
+
+def test_constructor_formats_arguments():
+    msg = Message(REQUEST, "foo", [1, "a", b"b", True, 2.5])
+    assert msg.arguments == [b"1", b"a", b"b", b"1", b"2.5"]
+    assert Message(INFORM, "foo").arguments == []
+    assert Message(INFORM, "foo", None).arguments == []
+
+
+@pytest.mark.parametrize("mid, stored", [
+    (None, None), (1, b"1"), (MAX_MID, b"2147483647"), ("42", b"42"), (b"42", b"42"),
+])
+def test_mid_valid(mid, stored):
+    assert Message(REQUEST, "foo", mid=mid).mid == stored
+
+
+@pytest.mark.parametrize("mid", [0, -1, MAX_MID + 1, "0", "01", b"01", "", "1a", "2147483648",
+                                 "\u0661", b" 1"])
+def test_mid_invalid(mid):
+    """Spec 2.2: ids are 1..2**31-1; grammar: no leading zero."""
+    with pytest.raises(KatcpSyntaxError, match="invalid message id"):
+        Message(REQUEST, "foo", mid=mid)
+
+
+def test_mid_wrong_type():
+    with pytest.raises(KatcpTypeError):
+        Message(REQUEST, "foo", mid=1.0)
+
+
+@pytest.mark.parametrize("name", ["", "1a", "-a", "a_b", "a b", "caf\u00e9", "a\n", "\u0661"])
+def test_name_invalid(name):
+    with pytest.raises(KatcpSyntaxError, match="invalid message name"):
+        Message(REQUEST, name)
+
+
+def test_name_bytes_accepted_and_other_types_rejected():
+    assert Message(REQUEST, b"foo").name == "foo"
+    with pytest.raises(KatcpSyntaxError):
+        Message(REQUEST, b"f\xffoo")
+    with pytest.raises(KatcpTypeError):
+        Message(REQUEST, 12)
+
+
+@pytest.mark.parametrize("mtype", [3, -1, "?", None, True])
+def test_mtype_invalid(mtype):
+    with pytest.raises(KatcpSyntaxError, match="invalid message type"):
+        Message(mtype, "foo")
+
+
+def test_factories():
+    req = Message.request("add", 3, 6, mid=12)
+    assert (req.mtype, req.name, req.arguments, req.mid) == (REQUEST, "add", [b"3", b"6"], b"12")
+    assert Message.reply("add", "ok", 9) == Message(REPLY, "add", [b"ok", b"9"])
+    assert Message.inform("log", "info") == Message(INFORM, "log", [b"info"])
+    # Spec 2.2/2.3: the reply and its informs carry the request's name and mid.
+    assert Message.reply_to_request(req, "ok", 9) == Message(REPLY, "add", [b"ok", b"9"], 12)
+    assert Message.reply_inform(req, "x") == Message(INFORM, "add", [b"x"], 12)
+    plain = Message.request("watchdog")
+    assert Message.reply_to_request(plain, "ok").mid is None
+
+
+def test_reply_ok():
+    assert Message.reply("foo", "ok").reply_ok()
+    assert Message.reply("foo", b"ok", 1).reply_ok()
+    assert not Message.reply("foo", "fail", "ok").reply_ok()
+    assert not Message.reply("foo").reply_ok()
+    assert not Message.inform("foo", "ok").reply_ok()
+    assert not Message.request("foo", "ok").reply_ok()
+
+
+def test_constants():
+    assert (Message.OK, Message.FAIL, Message.INVALID) == (b"ok", b"fail", b"invalid")
+    assert Message.TYPE_SYMBOLS == {REQUEST: b"?", REPLY: b"!", INFORM: b"#"}
+    assert Message.TYPE_SYMBOL_LOOKUP == {b"?": REQUEST, b"!": REPLY, b"#": INFORM}
+    assert Message.TYPE_NAMES[REPLY] == "REPLY"
+
+
+def test_equality_covers_every_slot():
+    base = Message.request("foo", "a", mid=1)
+    assert base == Message.request("foo", "a", mid=1)
+    assert not base != Message.request("foo", "a", mid=1)
+    for other in (Message.reply("foo", "a", mid=1), Message.request("bar", "a", mid=1),
+                  Message.request("foo", "b", mid=1), Message.request("foo", "a", mid=2),
+                  Message.request("foo", "a")):
+        assert base != other
+        assert not base == other
+    assert base != "?foo[1] a"
+    with pytest.raises(TypeError):
+        hash(base)
+
+
+def test_copy_keeps_mid_and_owns_its_arguments():
+    msg = Message.request("foo", "a", mid=7)
+    dup = msg.copy()
+    assert dup == msg and dup is not msg
+    assert dup.mid == b"7"  # katcp-python dropped it
+    dup.arguments.append(b"b")
+    assert msg.arguments == [b"a"]
+
+
+def test_repr():
+    assert repr(Message.reply("foo", "ok", "a b", "")) == "<Message reply foo (ok, a\\_b, \\@)>"
+    assert repr(Message.request("foo", mid=3)) == "<Message request foo[3] ()>"
+    long = repr(Message.inform("foo", b"x" * 5000))
+    assert len(long) < 1100 and long.endswith("...)>")
+
+
+# -- formatting (spec 2.1, F8) ---------------------------------------------
+
+@pytest.mark.parametrize("msg, wire", [
+    (Message.request("watchdog"), b"?watchdog"),
+    (Message.request("add", 3, 6, mid=12), b"?add[12] 3 6"),
+    (Message.reply("foo", "ok", ""), b"!foo ok \\@"),
+    (Message.inform("foo", ""), b"#foo \\@"),
+    (Message.inform("foo", "", ""), b"#foo \\@ \\@"),
+    (Message.inform("e", b"\\ \0\n\r\x1b\t"), b"#e \\\\\\_\\0\\n\\r\\e\\t"),
+    (Message.inform("foo", b"a b", b"c"), b"#foo a\\_b c"),
+    (Message.inform("foo", b"\xff\x0c@"), b"#foo \xff\x0c@"),
+])
+def test_bytes_and_encode(msg, wire):
+    assert bytes(msg) == wire
+    assert msg.encode() == wire + b"\n"
+    assert str(msg) == wire.decode("utf-8", "replace")
+    assert parse(wire) == msg
+
+
+@pytest.mark.parametrize("raw, escaped", [
+    (b"", b"\\@"),
+    (b"plain", b"plain"),
+    (b"\\", b"\\\\"),
+    (b"\\_", b"\\\\_"),
+    (b"a b\tc", b"a\\_b\\tc"),
+    (b"\0\x1b\n\r", b"\\0\\e\\n\\r"),
+])
+def test_escape_unescape_argument(raw, escaped):
+    assert escape_argument(raw) == escaped
+    assert unescape_argument(escaped) == raw
+
+
+@pytest.mark.parametrize("bad", [b"a b", b"a\\", b"\\q", b"a\0"])
+def test_unescape_argument_invalid(bad):
+    with pytest.raises(KatcpSyntaxError):
+        unescape_argument(bad)
+
+
+# -- property tests --------------------------------------------------------
+
+names = st.from_regex(r"\A[A-Za-z][A-Za-z0-9-]{0,15}\Z")
+mids = st.one_of(st.none(), st.integers(1, MAX_MID))
+special_heavy = st.lists(st.sampled_from(
+    [b"\\", b" ", b"\0", b"\n", b"\r", b"\x1b", b"\t", b"@", b"_", b"0", b"e", b"a",
+     b"\x01", b"\x02", b"\x03", b"\x0b", b"\x0c", b"\xff"]), max_size=8).map(b"".join)
+arguments = st.lists(st.one_of(st.binary(max_size=20), special_heavy), max_size=6)
+messages = st.builds(Message, st.sampled_from([REQUEST, REPLY, INFORM]), names, arguments, mids)
+
+
+@given(messages)
+@settings(max_examples=400, deadline=None)
+def test_round_trip(msg):
+    """F8: parse(serialise(m)) == m for any name, mid and argument bytes."""
+    wire = bytes(msg)
+    assert b"\n" not in wire and b"\r" not in wire
+    assert parse(wire) == msg
+    assert parse(msg.encode()) == msg
+
+
+@given(st.binary(max_size=60))
+@settings(max_examples=600, deadline=None)
+def test_parser_only_raises_syntax_errors(data):
+    try:
+        msg = parse(data)
+    except KatcpSyntaxError:
+        return
+    # Whatever parses must survive a round trip.
+    assert parse(bytes(msg)) == msg
+
+
+@given(st.lists(st.sampled_from(
+    [b"?", b"!", b"#", b"a", b"[", b"]", b"1", b"0", b" ", b"\t", b"\\", b"_", b"@", b"e",
+     b"\0", b"\x1b", b"\n", b"\r", b"\x0c", b"\xc3"]), max_size=20).map(b"".join))
+@settings(max_examples=600, deadline=None)
+def test_parser_on_grammar_fragments(data):
+    """Lines made of the grammar's own bytes: fast and general paths agree."""
+    try:
+        msg = parse(data)
+    except KatcpSyntaxError as exc:
+        assert str(exc)
+        return
+    assert parse(bytes(msg)) == msg
+
+
+# -- streams: LineSplitter + parse (spec 2.1 <eol>, F3) --------------------
+
+def _stream_messages():
+    msgs = [
+        Message.request("watchdog"),
+        Message.request("add", 3, 6, mid=12),
+        Message.inform("sensor-status", 1234567890.123456, 1, "some.sensor", "nominal", 3.14159),
+        Message.reply("log", "ok", "", b"a b\\c\t\0\x1b\n\r", mid=7),
+        Message.inform("blob", b"x" * 5000),
+    ]
+    # Mixed end-of-line styles and blank lines between messages.
+    eols = [b"\n", b"\r", b"\r\n", b"\n \t\n", b"\n\n"]
+    wire = b"".join(bytes(m) + eols[i % len(eols)] for i, m in enumerate(msgs))
+    return msgs, wire
+
+
+def _collect(chunks):
+    splitter = LineSplitter(10000)
+    out = []
+    for chunk in chunks:
+        out.extend(parse(line) for line in splitter.feed(chunk))
+    assert splitter.buffered == 0
+    return out
+
+
+def test_stream_one_byte_at_a_time():
+    msgs, wire = _stream_messages()
+    assert _collect(wire[i:i + 1] for i in range(len(wire))) == msgs
+
+
+def test_stream_whole_and_random_chunks():
+    msgs, wire = _stream_messages()
+    assert _collect([wire]) == msgs
+    rng = random.Random(1234)
+    for _ in range(50):
+        cuts = sorted(rng.sample(range(1, len(wire)), rng.randint(1, 30)))
+        chunks = [wire[a:b] for a, b in zip([0] + cuts, cuts + [len(wire)])]
+        assert _collect(chunks) == msgs
