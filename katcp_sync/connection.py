@@ -325,17 +325,18 @@ class Connection:
         recv = self._sock.recv
         chunks: List[bytes] = []
         total = 0
-        lost: Optional[str] = None
+        eof = False
+        error: Optional[OSError] = None
         while total < _READ_BUDGET:
             try:
                 data = recv(_RECV_SIZE)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
-                lost = "connection error: %s" % (exc,)
+                error = exc
                 break
             if not data:
-                lost = ""
+                eof = True
                 break
             chunks.append(data)
             total += len(data)
@@ -348,10 +349,10 @@ class Connection:
                     self._handler.lines_received(self, lines)
                 except Exception:
                     logger.exception("%s: exception in lines_received", self.address)
-        if lost == "":
+        if error is not None:
+            self._lose("connection error: %s" % (error,), flush=False)
+        elif eof:
             self._lose("connection closed by peer", flush=True)
-        elif lost is not None:
-            self._lose(lost, flush=False)
 
     def _lose(self, reason: str, flush: bool) -> None:
         """The socket failed or the peer hung up. Reactor thread."""
@@ -510,6 +511,7 @@ class Listener:
             sock.close()
             raise
         self._sock = sock
+        self._backlog = max(backlog, 1)
         #: The bound ``(host, port)``, with the real port when 0 was asked.
         self.address: Tuple[str, int] = sock.getsockname()[:2]
         self._closed = False
@@ -541,7 +543,7 @@ class Listener:
 
     def _on_readable(self) -> None:
         accept = self._sock.accept
-        while True:
+        for _ in range(self._backlog):  # then let other sockets have a turn
             try:
                 sock, addr = accept()
             except (BlockingIOError, InterruptedError):

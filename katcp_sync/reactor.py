@@ -156,8 +156,8 @@ class Reactor:
         The loop finishes its current iteration, runs the stop hooks and the
         callbacks already queued, then closes its selector and waker. Pending
         timers are dropped. Idempotent; from the reactor thread it only asks
-        for the stop and returns at once. Stopping a reactor that was never
-        started just releases its resources.
+        for the stop and returns at once. A reactor that was never started
+        does this teardown on the caller's thread.
         """
         with self._lock:
             state = self._state
@@ -166,7 +166,13 @@ class Reactor:
             elif state == _NEW:
                 self._state = _CLOSED
         if state == _NEW:
-            self._shutdown()
+            # Never started: the caller stands in for the reactor thread to
+            # run the stop hooks and queued work, so sockets are released.
+            self._thread_id = threading.get_ident()
+            try:
+                self._finish()
+            finally:
+                self._thread_id = None
             return
         if state == _RUNNING:
             self._wake()

@@ -710,3 +710,18 @@ def test_connect_cancel_and_reactor_stop(full_port):
         assert cancelled.calls == 1 and stopped.calls == 1
     finally:
         reactor.stop(TIMEOUT)
+
+
+def test_stopping_a_never_started_reactor_releases_sockets():
+    reactor = Reactor()
+    server, client = tcp_pair()
+    try:
+        rec = Recorder()
+        conn = Connection(reactor, server, rec)
+        listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: s.close())
+        reactor.stop()
+        assert conn.closed and server.fileno() == -1
+        assert rec.lost == ["reactor stopped"]
+        assert listener.closed and listener._sock.fileno() == -1
+    finally:
+        client.close()
