@@ -1,0 +1,385 @@
+"""The ``katcp-sync`` command line tool (also ``python -m katcp_sync``).
+
+Sub-commands:
+
+``request HOST:PORT NAME [ARGS...]``
+    Send one request, print its informs and reply as KATCP text. Exit
+    status 0 for an ``ok`` reply, 1 when the device cannot be reached (or
+    does not answer in time), 2 for any other reply (as aiokatcp's
+    ``katcpcmd``).
+``shell HOST:PORT``
+    An interactive session (see :mod:`katcp_sync.cli_shell`).
+``monitor HOST:PORT [REGEX]``
+    A live table of sensors (see :mod:`katcp_sync.cli_monitor`).
+``serve [--host H] [--port P]``
+    Run the tutorial's example device server (``examples/tutorial_server.py``).
+``demo``
+    Start the example server on a free loopback port and drive it with the
+    blocking and high-level clients (see :mod:`katcp_sync.cli_demo`).
+
+Errors (unknown host, refused connection, failed request) are reported as
+one line on stderr and a non-zero exit status, never a traceback.
+
+Messages are printed as their KATCP wire text (escapes such as ``\\_``
+kept, so that every argument stays one word), decoded as UTF-8; bytes that
+are not UTF-8 are shown as ``\\xNN``.
+"""
+
+import argparse
+import importlib.util
+import logging
+import os
+import pathlib
+import re
+import signal
+import site
+import socket
+import sys
+import sysconfig
+import threading
+from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
+
+from . import __version__
+from .client import BlockingClient, DeviceClient
+from .errors import KatcpClientError, KatcpSyntaxError
+from .message import Message
+
+__all__ = ["main", "format_message", "parse_endpoint", "open_client", "load_example"]
+
+PROG = "katcp-sync"
+
+#: Exit statuses (aiokatcp's katcpcmd convention).
+EXIT_OK, EXIT_CONNECTION, EXIT_FAILED = 0, 1, 2
+
+#: Where the example scripts are looked for, relative to a prefix, when this
+#: package is not run from a source checkout (``[options.data_files]``).
+EXAMPLES_DATA_DIR = pathlib.Path("share", "katcp_sync", "examples")
+
+#: Logger of the clients the tool makes; see :class:`_ConnectWatcher`.
+client_logger = logging.getLogger("katcp_sync.cli.client")
+
+
+def die(status: int, text: str) -> NoReturn:
+    """Print ``katcp-sync: error: text`` on stderr and exit with ``status``."""
+    print("%s: error: %s" % (PROG, text), file=sys.stderr)
+    sys.stderr.flush()
+    raise SystemExit(status)
+
+
+def format_message(msg: Message, readable: bool = True) -> str:
+    """Return ``msg`` as KATCP text, UTF-8 decoded (bad bytes as ``\\xNN``).
+
+    With ``readable`` False this is the exact wire form. With ``readable``
+    True (the default) the *last* argument, which runs to the end of the
+    line so that nothing can be confused with a following argument, has its
+    escapes decoded: ``#help add Add two numbers`` rather than
+    ``#help add Add\\_two\\_numbers``; a newline in it continues on an
+    indented line. It stays escaped when decoding would hide something: an
+    empty argument (``\\@``), leading or trailing blanks, or control
+    characters other than newline and tab.
+    """
+    wire = bytes(msg).decode("utf-8", "backslashreplace")
+    if not readable or not msg.arguments:
+        return wire
+    last = msg.arguments[-1].decode("utf-8", "backslashreplace")
+    if (not last or last != last.strip() or " " not in last and "\n" not in last
+            or any(ord(c) < 32 and c not in "\n\t" for c in last)):
+        return wire
+    head = wire[:wire.rindex(" ")]   # the last argument has no raw space
+    first, *more = last.split("\n")
+    return "\n".join([head + " " + first] + [("    " + line).rstrip() for line in more])
+
+
+def parse_endpoint(text: str, default_host: str = "localhost") -> Tuple[str, int]:
+    """Parse ``HOST:PORT`` (``[::1]:PORT`` for IPv6, ``:PORT`` or ``PORT`` alone
+    for ``default_host``).
+
+    Raises:
+        ValueError: no valid port number.
+    """
+    host, sep, port_text = text.rpartition(":")
+    if not sep:
+        host, port_text = "", text
+    host = host.strip("[]") or default_host
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ValueError("%r is not HOST:PORT (bad port %r)" % (text, port_text)) from None
+    if not 0 < port < 65536:
+        raise ValueError("%r is not HOST:PORT (port out of range)" % (text,))
+    return host, port
+
+
+def _endpoint(text: str) -> Tuple[str, int]:
+    """argparse type for HOST:PORT."""
+    try:
+        return parse_endpoint(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+class _ConnectWatcher(logging.Handler):
+    """Learns from a client's log why a connection attempt failed.
+
+    The client reports a failed connect only by logging it (a warning), so
+    the tool gives its clients a logger with this handler: the first warning
+    or error keeps its text for the error line and calls ``on_failure``.
+    The records are not printed (unless ``--verbose``), so no library noise
+    or traceback reaches the terminal.
+    """
+
+    def __init__(self, on_failure: Callable[[], Any]) -> None:
+        super().__init__(logging.WARNING)
+        self.reason = ""
+        self._on_failure = on_failure
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.reason:
+            self.reason = record.getMessage()
+            self._on_failure()
+
+
+def _check_resolvable(host: str, port: int) -> None:
+    try:
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError) as exc:
+        die(EXIT_CONNECTION, "cannot resolve host %r: %s" % (host, getattr(exc, "strerror", exc)
+                                                              or exc))
+
+
+def open_client(host: str, port: int, timeout: float,
+                client_class: Callable[..., DeviceClient] = BlockingClient,
+                **kwargs: Any) -> DeviceClient:
+    """Start a client and wait until the device's protocol is known.
+
+    The client makes a single connection attempt (no auto-reconnect).
+
+    Returns:
+        the running client; the caller must ``stop()`` and ``join()`` it.
+
+    Raises:
+        SystemExit: (after a one-line message on stderr) the host cannot be
+            resolved, or the connection failed or timed out.
+    """
+    _check_resolvable(host, port)
+    settled = threading.Event()      # protocol known, or the attempt failed
+    watcher = _ConnectWatcher(settled.set)
+    client_logger.addHandler(watcher)
+    client = client_class(host, port, timeout=timeout, logger=client_logger,
+                          auto_reconnect=False, **kwargs)
+    client.add_connected_callback(settled.set)
+    try:
+        client.start()
+        settled.wait(timeout)
+    finally:
+        client.remove_connected_callback(settled.set)
+        client_logger.removeHandler(watcher)
+    if not client.wait_protocol(0):
+        client.stop()
+        client.join()
+        reason = re.sub(r" \(attempt \d+\)$", "", watcher.reason)
+        die(EXIT_CONNECTION, reason or "could not connect to %s:%d within %g s"
+            % (host, port, timeout))
+    return client
+
+
+def _request(args: argparse.Namespace) -> int:
+    host, port = args.endpoint
+    try:
+        msg = Message.request(args.name, *args.arguments)
+    except KatcpSyntaxError as exc:
+        die(EXIT_FAILED, str(exc))
+    client = open_client(host, port, args.timeout)
+    try:
+        reply, informs = client.blocking_request(msg, timeout=args.timeout)
+    except KatcpClientError as exc:
+        die(EXIT_CONNECTION, str(exc))
+    finally:
+        client.stop()
+        client.join()
+    for msg in informs + [reply]:
+        print(format_message(msg, readable=not args.raw))
+    sys.stdout.flush()
+    if not reply.reply_ok():
+        die(EXIT_FAILED, "?%s failed: %s" % (
+            args.name, b" ".join(reply.arguments).decode("utf-8", "backslashreplace")))
+    return EXIT_OK
+
+
+# -- the example server ------------------------------------------------------
+
+def example_paths(name: str) -> List[pathlib.Path]:
+    """Where ``examples/<name>.py`` may be, best first.
+
+    The source checkout (``<repo>/examples``, next to this package) comes
+    first, then the copies installed as data files under
+    ``share/katcp_sync/examples`` of ``sys.prefix``, the ``data`` path of the
+    running interpreter's install scheme and the user base (``pip install
+    --user``).
+    """
+    filename = name + ".py"
+    here = pathlib.Path(__file__).resolve().parent
+    prefixes = [sys.prefix, sysconfig.get_path("data"), getattr(site, "USER_BASE", None)]
+    paths = [here.parent / "examples" / filename]
+    for prefix in prefixes:
+        if prefix:
+            path = pathlib.Path(prefix) / EXAMPLES_DATA_DIR / filename
+            if path not in paths:
+                paths.append(path)
+    return paths
+
+
+def load_example(name: str) -> Any:
+    """Import the example script ``examples/<name>.py`` as a module.
+
+    Raises:
+        FileNotFoundError: no copy of it found (see :func:`example_paths`).
+    """
+    for path in example_paths(name):
+        if path.is_file():
+            spec = importlib.util.spec_from_file_location("katcp_sync_example_" + name, path)
+            assert spec is not None and spec.loader is not None
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+    raise FileNotFoundError("example %s.py not found in %s" % (
+        name, ", ".join(str(p.parent) for p in example_paths(name))))
+
+
+def example_server_class() -> type:
+    """Return ``MyServer`` from the tutorial's example server script."""
+    try:
+        return load_example("tutorial_server").MyServer
+    except FileNotFoundError as exc:
+        die(EXIT_CONNECTION, str(exc))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    server_class = example_server_class()
+    server = server_class(args.host, args.port)
+    try:
+        server.start()
+    except OSError as exc:
+        die(EXIT_CONNECTION, "cannot listen on %s:%d: %s" % (args.host, args.port,
+                                                             exc.strerror or exc))
+    stop = threading.Event()
+    previous = {}
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        previous[signum] = signal.signal(signum, lambda *_: stop.set())
+    try:
+        host, port = server.bind_address[:2]
+        print("%s: serving the tutorial's example server on %s:%d (Ctrl-C to stop)"
+              % (PROG, host or "0.0.0.0", port))
+        sys.stdout.flush()
+        # Wake up now and then so that signals are handled promptly on
+        # every platform; the server also stops if a client sends ?halt.
+        while not stop.wait(0.2) and server.running():
+            pass
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        server.stop()
+        server.join(timeout=5.0)
+    return EXIT_OK
+
+
+# -- argument parsing -------------------------------------------------------------
+
+def _add_timeout(parser: argparse.ArgumentParser, default: float = 5.0) -> None:
+    parser.add_argument("--timeout", type=float, default=default, metavar="SECONDS",
+                        help="connection and request timeout (default %(default)s)")
+
+
+def _add_raw(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--raw", action="store_true",
+                        help="print messages exactly as on the wire (by default the last "
+                        "argument of a message is shown with its escapes decoded)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the ``katcp-sync`` argument parser."""
+    from . import cli_demo, cli_monitor, cli_shell
+
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Talk to KATCP devices; run the example device server.")
+    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show katcp_sync's log messages")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    p = commands.add_parser("request", help="send one request and print the reply",
+                            description="Send one request; print its informs and reply. "
+                            "Exit status: 0 ok, 1 connection error, 2 any other reply.")
+    p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
+    p.add_argument("name", metavar="NAME", help="request name, without '?'")
+    p.add_argument("arguments", nargs="*", metavar="ARG")
+    _add_timeout(p)
+    _add_raw(p)
+    p.set_defaults(run=_request)
+
+    p = commands.add_parser("shell", help="interactive session with a device",
+                            description=cli_shell.__doc__.splitlines()[0])
+    p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
+    _add_timeout(p)
+    _add_raw(p)
+    p.set_defaults(run=cli_shell.run)
+
+    p = commands.add_parser("monitor", help="live table of a device's sensors",
+                            description=cli_monitor.__doc__.splitlines()[0])
+    p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
+    p.add_argument("regex", nargs="?", default="", metavar="REGEX",
+                   help="only sensors whose name matches (Python re.search)")
+    p.add_argument("--strategy", nargs="+", default=["event"], metavar="STRATEGY",
+                   help="sampling strategy and parameters, e.g. 'period 1' "
+                   "(default: event)")
+    p.add_argument("--once", action="store_true", help="print the table once and exit")
+    p.add_argument("--count", type=int, default=0, metavar="N",
+                   help="exit after N refreshes (the first is the full table)")
+    p.add_argument("--interval", type=float, default=0.5, metavar="SECONDS",
+                   help="least time between two redraws on a terminal (default 0.5)")
+    _add_timeout(p)
+    p.set_defaults(run=cli_monitor.run)
+
+    p = commands.add_parser("serve", help="run the tutorial's example device server",
+                            description="Run MyServer from examples/tutorial_server.py.")
+    p.add_argument("--host", default="", help="interface (default: all)")
+    p.add_argument("--port", type=int, default=5000, help="TCP port, 0 for any (default 5000)")
+    p.set_defaults(run=_serve)
+
+    p = commands.add_parser("demo", help="run the example server and talk to it",
+                            description=cli_demo.__doc__.splitlines()[0])
+    _add_timeout(p)
+    p.set_defaults(run=cli_demo.run)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Run the tool; return its exit status (the console-script entry point)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.verbose:
+            logging.basicConfig(level=logging.DEBUG,
+                                format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        else:
+            client_logger.propagate = False
+            client_logger.addHandler(logging.NullHandler())
+        return args.run(args)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        print(code, file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # Output piped into e.g. `head`, which exited: not an error.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return EXIT_OK

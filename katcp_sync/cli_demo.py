@@ -1,0 +1,122 @@
+"""``katcp-sync demo``: run the tutorial's example server and talk to it.
+
+The example device server (``MyServer`` from ``examples/tutorial_server.py``)
+is started on a free loopback port. The blocking client then sends
+``?help``, ``?watchdog``, ``?add 3 6``, ``?eval``, ``?raw-reverse``,
+``?sensor-list`` and ``?sensor-value``, and the high-level client syncs with
+the device, calls ``req.add(3, 6)``, samples ``fruit.result`` on ``event``,
+starts ``?pick-fruit`` without waiting, waits for the sensor and then for
+the reply. Every message is printed as KATCP text: ``?`` requests sent,
+``#`` informs and ``!`` replies received. Everything is stopped at the end.
+
+The example server picks a random fruit after a random delay of 1 to 4
+seconds; the demo seeds that module's random generator so that every run
+picks a fruit after one second.
+"""
+
+import argparse
+import random
+import sys
+from typing import Any, Iterable, Optional
+
+from .cli import EXIT_FAILED, EXIT_OK, die, format_message, load_example
+from .client import BlockingClient
+from .errors import KatcpError
+from .message import Message
+
+__all__ = ["run", "DEMO_SEED"]
+
+#: Seed of the example module's random generator: the first ?pick-fruit
+#: then succeeds after one second.
+DEMO_SEED = 1
+
+
+def _say(text: str = "") -> None:
+    print(text)
+    sys.stdout.flush()
+
+
+def _show(messages: Iterable[Message], indent: str = "") -> None:
+    for msg in messages:
+        _say(indent + format_message(msg))
+
+
+def blocking_client_part(host: str, port: int, timeout: float) -> None:
+    """Talk to the server with :class:`~katcp_sync.client.BlockingClient`."""
+    _say("== The blocking client: client.blocking_request(Message.request(...)) ==")
+    client = BlockingClient(host, port, timeout=timeout)
+    client.start()
+    try:
+        if not client.wait_protocol(timeout):
+            die(EXIT_FAILED, "the example server did not answer")
+        _say("-- connected; the server speaks KATCP %s" % client.protocol_flags)
+        for request in (("help",), ("watchdog",), ("add", 3, 6), ("eval", "6 * 7"),
+                        ("raw-reverse", "one", "two", "three"), ("sensor-list",),
+                        ("sensor-value",)):
+            msg = Message.request(*request)
+            _say()
+            _say(format_message(msg))
+            reply, informs = client.blocking_request(msg)
+            _show(informs + [reply])
+    finally:
+        client.stop()
+        client.join()
+
+
+def high_level_part(host: str, port: int, timeout: float) -> None:
+    """Talk to the server with :class:`~katcp_sync.resource.KATCPClientResource`."""
+    from .resource import KATCPClientResource
+
+    _say()
+    _say("== The high-level client: KATCPClientResource ==")
+    resource = KATCPClientResource(dict(name="demo-client", address=(host, port),
+                                        controlled=True))
+    resource.start()
+    try:
+        resource.until_synced(timeout=timeout)
+        _say("-- synced: %d requests, %d sensors" % (len(resource.req), len(resource.sensor)))
+        _say()
+        _say(">>> client.req.add(3, 6)")
+        _say(str(resource.req.add(3, 6)))
+        _say()
+        _say(">>> client.sensor.fruit_result.set_strategy('event')")
+        resource.sensor.fruit_result.set_strategy("event")
+        _say(">>> pick = client.req.pick_fruit.future()")
+        pick = resource.req.pick_fruit.future()
+        _say(">>> client.sensor.fruit_result.wait(lambda reading: reading.status == 'nominal')")
+        try:
+            resource.sensor.fruit_result.wait(lambda reading: reading.status == "nominal",
+                                              timeout=timeout)
+        except KatcpError:
+            pass     # the fruit picker failed: the reply below says so
+        _say(">>> client.sensor.fruit_result.get_value()")
+        _say(repr(resource.sensor.fruit_result.get_value()))
+        _say(">>> pick.result()")
+        _say(str(pick.result(timeout)))
+    finally:
+        resource.stop()
+        resource.join(timeout)
+
+
+def run(args: Optional[argparse.Namespace] = None) -> int:
+    """Run the demo; returns 0 when every step worked."""
+    timeout = getattr(args, "timeout", 5.0)
+    module: Any = load_example("tutorial_server")
+    module.random = random.Random(DEMO_SEED)
+    server = module.MyServer("127.0.0.1", 0)
+    server.start()
+    try:
+        host, port = server.bind_address[:2]
+        _say("-- the tutorial's example server (examples/tutorial_server.py) listens on %s:%d"
+             % (host, port))
+        _say()
+        blocking_client_part(host, port, timeout)
+        high_level_part(host, port, timeout)
+    except KatcpError as exc:
+        die(EXIT_FAILED, "demo failed: %s" % exc)
+    finally:
+        server.stop()
+        server.join(timeout)
+    _say()
+    _say("-- done: server and clients stopped")
+    return EXIT_OK

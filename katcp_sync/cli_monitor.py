@@ -1,0 +1,226 @@
+"""``katcp-sync monitor HOST:PORT [REGEX]``: a live table of a device's sensors.
+
+The sensors whose names match ``REGEX`` (all by default) are listed with
+``?sensor-list`` and sampled with ``?sensor-sampling`` (``--strategy``,
+``event`` by default; all in one request when the device supports bulk
+sampling, flag ``B``). Each row shows the name, value, status, timestamp
+and units.
+
+On a terminal the table is redrawn in place when values change (at most
+every ``--interval`` seconds), with statuses coloured by severity (unless
+the ``NO_COLOR`` environment variable is set). When stdout is not a
+terminal the output is plain text: the table once, then one line per
+update, which suits scripts, logs and tests. ``--once`` prints the table
+and exits; ``--count N`` exits after N refreshes (the table is the first).
+Ctrl-C ends the monitor.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import sys
+import threading
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from .cli import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, die, open_client
+from .client import BlockingClient
+from .errors import KatcpClientError
+from .message import Message
+
+__all__ = ["run", "SensorTable", "STATUS_COLOURS"]
+
+#: ANSI SGR codes per status name, by severity.
+STATUS_COLOURS = {
+    "nominal": "32",        # green
+    "warn": "33",           # yellow
+    "error": "31",          # red
+    "failure": "1;31",      # bold red
+    "unreachable": "35",    # magenta
+    "unknown": "2",         # dim
+    "inactive": "2",
+}
+_HEADER = ("NAME", "VALUE", "STATUS", "TIMESTAMP", "UNITS")
+_CLEAR = "\x1b[H\x1b[2J"
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def format_timestamp(timestamp: Optional[float]) -> str:
+    """Local time with milliseconds, or ``-`` when unknown."""
+    if timestamp is None:
+        return "-"
+    whole = int(timestamp)
+    return "%s.%03d" % (time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(whole)),
+                        int((timestamp - whole) * 1000))
+
+
+class SensorTable:
+    """The latest reading of each monitored sensor. Thread-safe.
+
+    ``#sensor-status`` informs are fed in on the client's reactor thread
+    (:meth:`update_from_inform`); the main thread takes snapshots and the
+    list of rows that changed since it last asked.
+    """
+
+    def __init__(self, units: Dict[str, str], ms_timestamps: bool = False) -> None:
+        self._lock = threading.Lock()
+        self._units = dict(units)
+        self._scale = 0.001 if ms_timestamps else 1.0
+        self._rows: Dict[str, Tuple[str, str, Optional[float]]] = {
+            name: ("", "unknown", None) for name in units}
+        self._updates: List[Tuple[str, str, str, str, str]] = []
+        #: Set whenever an update arrives; cleared by :meth:`take_updates`.
+        self.changed = threading.Event()
+
+    def update_from_inform(self, msg: Message) -> None:
+        """Apply a ``#sensor-status ts count (name status value)...`` inform."""
+        args = msg.arguments
+        if len(args) < 5:
+            return
+        try:
+            timestamp = float(args[0]) * self._scale
+        except ValueError:
+            timestamp = None
+        with self._lock:
+            for i in range(2, len(args) - 2, 3):
+                name = _text(args[i])
+                if name in self._rows:
+                    value, status = _text(args[i + 2]), _text(args[i + 1])
+                    self._rows[name] = (value, status, timestamp)
+                    self._updates.append((name, value, status, format_timestamp(timestamp),
+                                          self._units[name]))
+        self.changed.set()
+
+    def rows(self) -> List[Tuple[str, str, str, str, str]]:
+        """The current ``(name, value, status, timestamp, units)`` rows, by name."""
+        with self._lock:
+            return [(name, value, status, format_timestamp(timestamp), self._units[name])
+                    for name, (value, status, timestamp) in sorted(self._rows.items())]
+
+    def take_updates(self) -> List[Tuple[str, str, str, str, str]]:
+        """Rows of the updates since the last call, in arrival order."""
+        with self._lock:
+            self.changed.clear()
+            updates, self._updates = self._updates, []
+        return updates
+
+
+def render(rows: Sequence[Sequence[str]], colour: bool, width: Optional[int] = None,
+           header: bool = True) -> str:
+    """Format rows as aligned columns; colour the status column if asked.
+
+    ``width`` (a terminal width) truncates the value column so that rows
+    fit on one line.
+    """
+    table = [tuple(_HEADER)] + [tuple(r) for r in rows] if header else [tuple(r) for r in rows]
+    if not table:
+        return ""
+    widths = [max(len(r[i]) for r in table) for i in range(len(_HEADER))]
+    if width:
+        others = sum(widths) - widths[1] + 2 * (len(widths) - 1)
+        widths[1] = max(5, min(widths[1], width - others))
+    lines = []
+    for index, row in enumerate(table):
+        cells = []
+        for i, cell in enumerate(row):
+            if len(cell) > widths[i]:
+                cell = cell[:widths[i] - 1] + "~"
+            padded = cell.ljust(widths[i]) if i < len(row) - 1 else cell
+            if colour and i == 2 and (index > 0 or not header):
+                padded = "\x1b[%sm%s\x1b[0m" % (STATUS_COLOURS.get(cell, "0"), padded)
+            cells.append(padded)
+        lines.append("  ".join(cells).rstrip())
+    return "\n".join(lines)
+
+
+def _list_sensors(client: BlockingClient, pattern: "re.Pattern[str]", timeout: float
+                  ) -> Dict[str, str]:
+    reply, informs = client.blocking_request(Message.request("sensor-list"), timeout=timeout)
+    if not reply.reply_ok():
+        die(EXIT_FAILED, "?sensor-list failed: %s" % _text(b" ".join(reply.arguments)))
+    units = {}
+    for inform in informs:
+        if len(inform.arguments) >= 3:
+            name = _text(inform.arguments[0])
+            if pattern.search(name):
+                units[name] = _text(inform.arguments[2])
+    return units
+
+
+def _subscribe(client: BlockingClient, names: List[str], strategy: List[str],
+               timeout: float) -> None:
+    flags = client.protocol_flags
+    if flags is not None and flags.bulk_set_sensor_sampling:
+        groups = [",".join(names)]
+    else:
+        groups = names
+    futures = [client.future_request(Message.request("sensor-sampling", group, *strategy),
+                                     timeout=timeout) for group in groups]
+    for future in futures:
+        reply, _ = future.result(timeout + 1.0)
+        if not reply.reply_ok():
+            die(EXIT_FAILED, "?sensor-sampling failed: %s" % _text(b" ".join(reply.arguments)))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the monitor for parsed ``args``."""
+    try:
+        pattern = re.compile(args.regex)
+    except re.error as exc:
+        die(EXIT_FAILED, "bad regular expression %r: %s" % (args.regex, exc))
+    count = 1 if args.once else max(0, args.count)
+    host, port = args.endpoint
+    client = open_client(host, port, args.timeout)
+    closed = threading.Event()
+    client.add_disconnected_callback(closed.set)
+    try:
+        units = _list_sensors(client, pattern, args.timeout)
+        if not units:
+            die(EXIT_FAILED, "no sensor of %s:%d matches %r" % (host, port, args.regex))
+        flags = client.protocol_flags
+        table = SensorTable(units, ms_timestamps=flags is not None and flags.major < 5)
+        client.add_inform_callback("sensor-status", table.update_from_inform)
+        _subscribe(client, sorted(units), args.strategy, args.timeout)
+        tty = sys.stdout.isatty()
+        title = "%s:%d  %d sensors  strategy: %s  (Ctrl-C quits)" % (
+            host, port, len(units), " ".join(args.strategy))
+        return _show(table, closed, count, tty, args.interval, title)
+    except KatcpClientError as exc:
+        die(EXIT_CONNECTION, str(exc))
+    except KeyboardInterrupt:
+        return EXIT_OK
+    finally:
+        client.stop()
+        client.join()
+
+
+def _show(table: SensorTable, closed: threading.Event, count: int, tty: bool,
+          interval: float, title: str) -> int:
+    colour = tty and "NO_COLOR" not in os.environ
+    table.take_updates()       # the initial readings are in the first frame
+    frames = 0
+    while True:
+        if tty:
+            width = shutil.get_terminal_size().columns
+            sys.stdout.write(_CLEAR + title + "\n\n" + render(table.rows(), colour, width) + "\n")
+        elif frames == 0:
+            sys.stdout.write(render(table.rows(), colour) + "\n")
+        else:
+            sys.stdout.write(render(table.take_updates(), colour, header=False)
+                             + "\n")
+        sys.stdout.flush()
+        frames += 1
+        if count and frames >= count:
+            return EXIT_OK
+        drawn = time.monotonic()
+        while not table.changed.wait(0.5):
+            if closed.is_set():
+                die(EXIT_CONNECTION, "connection closed by the device")
+        if tty:
+            # Let updates accumulate: one redraw per interval at most.
+            closed.wait(max(0.0, interval - (time.monotonic() - drawn)))
+            table.take_updates()
