@@ -225,7 +225,8 @@ class KATCPClientResource:
                                   reactor=self._reactor)
             client.add_inform_callback("sensor-status", self._sensor_informs)
             self._inspector = InspectingClient(client, self._apply_model, name=self._name)
-            self._inspector.add_state_callback(self._state_changed)
+            for callback in self._state_callbacks:
+                self._inspector.add_state_callback(callback)
         self._inspector.start()
 
     def stop(self) -> None:
@@ -259,19 +260,18 @@ class KATCPClientResource:
         and must not block.
         """
         with self._lock:
-            self._state_callbacks = self._state_callbacks + [callback]
+            self._state_callbacks.append(callback)
+            inspector = self._inspector
+        if inspector is not None:
+            inspector.add_state_callback(callback)
 
     def remove_state_callback(self, callback: Callable[[str], None]) -> None:
         """Forget a callback given to :meth:`add_state_callback`."""
         with self._lock:
             self._state_callbacks = [c for c in self._state_callbacks if c != callback]
-
-    def _state_changed(self, state: str) -> None:
-        for callback in self._state_callbacks:
-            try:
-                callback(state)
-            except Exception:
-                self._logger.exception("%s: state callback %r failed", self._name, callback)
+            inspector = self._inspector
+        if inspector is not None:
+            inspector.remove_state_callback(callback)
 
     def until_state(self, state: str, timeout: Optional[float] = None) -> None:
         """Block until :attr:`state` is ``state``.

@@ -1,5 +1,6 @@
 """Containers and groups of high-level clients, against tutorial servers."""
 
+import contextlib
 import threading
 import time
 
@@ -20,11 +21,12 @@ def tutorial():
     return load_example("tutorial_server")
 
 
-@pytest.fixture
-def servers(tutorial):
+@contextlib.contextmanager
+def running_servers(tutorial, count):
+    """``count`` tutorial servers on free ports, stopped on exit."""
     started = []
     try:
-        for _ in range(2):
+        for _ in range(count):
             server = tutorial.MyServer("127.0.0.1", 0)
             server.start()
             assert server.wait_running(TIMEOUT)
@@ -34,6 +36,12 @@ def servers(tutorial):
         for server in started:
             server.stop()
             server.join(TIMEOUT)
+
+
+@pytest.fixture
+def servers(tutorial):
+    with running_servers(tutorial, 2) as started:
+        yield started
 
 
 def make_container(servers, count, groups=None, **child_spec):
@@ -123,13 +131,7 @@ def test_add_child_at_run_time(container, servers):
 
 
 def test_two_hundred_devices_on_one_reactor(tutorial):
-    servers = []
-    try:
-        for _ in range(4):
-            server = tutorial.MyServer("127.0.0.1", 0)
-            server.start()
-            assert server.wait_running(TIMEOUT)
-            servers.append(server)
+    with running_servers(tutorial, 4) as servers:
         names = ["dev%03d" % i for i in range(200)]
         cont = make_container(servers, 200, groups={"all": names})
         started = time.monotonic()
@@ -150,7 +152,3 @@ def test_two_hundred_devices_on_one_reactor(tutorial):
         finally:
             cont.stop()
             cont.join(TIMEOUT)
-    finally:
-        for server in servers:
-            server.stop()
-            server.join(TIMEOUT)
