@@ -644,7 +644,11 @@ class ConnectAttempt:
     def _try_next(self) -> None:
         while self._addresses:
             family, sockaddr = self._addresses.pop(0)
-            sock = socket.socket(family, socket.SOCK_STREAM)
+            try:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+            except OSError as exc:  # e.g. no IPv6 support on this host
+                self._last_error = exc
+                continue
             sock.setblocking(False)
             err = sock.connect_ex(sockaddr)
             if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):

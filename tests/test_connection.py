@@ -725,3 +725,34 @@ def test_stopping_a_never_started_reactor_releases_sockets():
         assert listener.closed and listener._sock.fileno() == -1
     finally:
         client.close()
+
+
+def test_listener_backs_off_when_out_of_file_descriptors(reactor, monkeypatch, caplog):
+    import errno
+    from katcp_sync import connection as connection_module
+    monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.01)
+    accepted = threading.Event()
+    listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: (s.close(), accepted.set()))
+    real = listener._sock
+
+    class FailOnce:
+        failed = False
+
+        def __getattr__(self, name):
+            return getattr(real, name)
+
+        def accept(self):
+            if not self.failed:
+                self.failed = True
+                raise OSError(errno.EMFILE, "Too many open files")
+            return real.accept()
+
+    reactor.run_sync(setattr, listener, "_sock", FailOnce())
+    try:
+        with caplog.at_level(logging.ERROR, logger="katcp_sync.connection"):
+            with socket.create_connection(listener.address, timeout=TIMEOUT):
+                assert accepted.wait(TIMEOUT)
+        assert any("cannot accept" in r.getMessage() for r in caplog.records)
+    finally:
+        reactor.run_sync(setattr, listener, "_sock", real)
+        listener.close()
