@@ -167,6 +167,25 @@ class _CallbackRequest(_FutureRequest):
         self.set_reply(Message.reply(self.msg.name, "fail", str(exc), mid=self.msg.mid))
 
 
+class _Untracked(PendingRequest):
+    """A message sent through the table only for its order and message id."""
+
+    __slots__ = ("client",)
+    TRACKED = False
+
+    def __init__(self, msg: Message, use_mid: Optional[bool], client: "DeviceClient") -> None:
+        super().__init__(msg, 0.0, use_mid)
+        self.client = client
+
+    def set_reply(self, reply: Message) -> None:  # never called: not kept in the table
+        pass
+
+    def set_error(self, exc: BaseException) -> None:
+        self.client._logger.warning("%s: dropped %s %s: %s", self.client.bind_address_string,
+                                    Message.TYPE_NAMES[self.msg.mtype].lower(),
+                                    self.msg.name, exc)
+
+
 # ---------------------------------------------------------------------------
 
 class DeviceClient:
@@ -518,22 +537,21 @@ class DeviceClient:
     # Sending
 
     def send_message(self, msg: Message) -> None:
-        """Send any message. Never raises on a dead connection: logs instead.
+        """Send any message as it is. Never raises on a dead connection: logs.
 
-        Spec and tutorial: the protocol is asynchronous, so only a reply
+        The tutorial's rule: the protocol is asynchronous, so only a reply
         tells whether a request worked; check :meth:`is_connected` first if
-        it matters.
+        it matters. While a connection is being made (e.g. just after
+        :meth:`start`) the message waits for it, in order with requests.
+
+        Raises:
+            KatcpVersionError: a request with a message id, and the device
+                does not support them.
         """
-        data = msg.encode()
-        if self._logger.isEnabledFor(logging.DEBUG):
-            self._logger.debug("Sending to %s: %r", self._address_string, data)
-        conn = self._conn
-        if conn is None or not conn.write(data):
-            self._logger.warning("Not connected to %s: dropped %s",
-                                 self._address_string, msg.name)
+        self._send_untracked(msg, False)
 
     def send_request(self, msg: Message) -> None:
-        """Send a request message as it is.
+        """Send a request message as it is (see :meth:`send_message`).
 
         Raises:
             KatcpTypeError: ``msg`` is not a request.
@@ -542,10 +560,7 @@ class DeviceClient:
         """
         if msg.mtype != _REQUEST:
             raise KatcpTypeError("send_request needs a request, not %r" % (msg,))
-        if msg.mid is not None and not self._server_supports_ids():
-            raise KatcpVersionError("message ids are not supported by %s"
-                                    % self._address_string)
-        self.send_message(msg)
+        self._send_untracked(msg, False)
 
     def request(self, msg: Message, use_mid: Optional[bool] = None) -> Optional[bytes]:
         """Send a request, giving it a message id if the device supports them.
@@ -553,21 +568,33 @@ class DeviceClient:
         The reply and informs go to the ``reply_<name>``/``inform_<name>``
         handlers. With ``use_mid`` None an id is used when the device has
         flag ``I``; True forces one, False none. An id already in
-        ``msg.mid`` is kept.
+        ``msg.mid`` is kept; a new one is stored in ``msg.mid``.
 
         Returns:
-            the message id used (``bytes``), or None.
+            the message id used (``bytes``), or None (none used, or the
+            request waits for the connection and has none yet).
+
+        Raises:
+            KatcpVersionError: an id was asked for and the device does not
+                support them.
         """
-        if use_mid is None:
-            use_mid = self._server_supports_ids()
-        if msg.mid is None and use_mid:
-            msg.mid = self._table.next_mid()
-        self.send_request(msg)
+        if msg.mtype != _REQUEST:
+            raise KatcpTypeError("request needs a request, not %r" % (msg,))
+        self._send_untracked(msg, use_mid)
         return msg.mid
 
-    def _server_supports_ids(self) -> bool:
-        flags = self._protocol_flags
-        return flags is not None and flags.message_ids
+    def _send_untracked(self, msg: Message, use_mid: Optional[bool]) -> None:
+        data, error = self._table.submit(_Untracked(msg, use_mid, self))
+        if error is not None:
+            if isinstance(error, KatcpVersionError):
+                raise error
+            self._logger.warning("Not connected to %s: dropped %s %s",
+                                 self._address_string,
+                                 Message.TYPE_NAMES[msg.mtype].lower(), msg.name)
+        elif data is not None:
+            if self._logger.isEnabledFor(logging.DEBUG):
+                self._logger.debug("Sending to %s: %r", self._address_string, data)
+            self._write(data)
 
     # ------------------------------------------------------------------
     # Request APIs

@@ -6,7 +6,7 @@ Every request made through a client's request APIs becomes a
 :class:`PendingRequest` in one :class:`RequestTable`. The table decides three
 things, all under one lock:
 
-* **When a request may be sent.** The table is *closed* (no connection:
+* **When a message may be sent.** The table is *closed* (no connection:
   requests fail at once), *holding* (a connection is being made or its
   protocol is not known yet: requests wait in order) or *open* (requests are
   registered and their wire bytes returned to the caller to write).
@@ -71,6 +71,11 @@ class PendingRequest:
     """
 
     __slots__ = ("msg", "informs", "timer", "started", "use_mid")
+
+    #: False for messages that only pass through the table to keep their
+    #: order and get a message id (``DeviceClient.request``/``send_message``):
+    #: they are sent but not kept, so their replies go to the handlers.
+    TRACKED = True
 
     def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
         self.msg = msg
@@ -271,6 +276,8 @@ class RequestTable:
 
     def _register(self, pending: PendingRequest) -> Optional[bytes]:
         msg = pending.msg
+        if msg.mtype != Message.REQUEST:
+            return msg.encode()      # an untracked reply or inform: sent as it is
         use_mid = pending.use_mid
         if msg.mid is not None or use_mid:
             if not self._server_ids:
@@ -281,10 +288,13 @@ class RequestTable:
             mid = self._allocate_mid()
             while mid in self._by_mid:  # only after a wrap with a 2**31-old request
                 mid = self._allocate_mid()
-            # The caller's message is left alone: it may be reused, even by
-            # several threads at once.
-            msg = pending.msg = msg.copy()
+            if pending.TRACKED:
+                # The caller's message is left alone: it may be reused, even
+                # by several threads at once.
+                msg = pending.msg = msg.copy()
             msg.mid = mid
+        if not pending.TRACKED:
+            return msg.encode()
         if msg.mid is not None:
             self._by_mid[msg.mid] = pending
             return msg.encode()

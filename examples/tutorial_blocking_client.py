@@ -1,0 +1,31 @@
+"""The tutorial's "Using the Blocking Client" example, ported to katcp_sync.
+
+Only the import changed (``katcp`` -> ``katcp_sync``) and ``print`` became a
+function, plus an optional host and port on the command line::
+
+    python examples/tutorial_blocking_client.py [HOST PORT]
+"""
+
+import sys
+
+from katcp_sync import BlockingClient, Message
+
+device_host = "www.example.com"
+device_port = 5000
+
+if len(sys.argv) > 2:
+    device_host, device_port = sys.argv[1], int(sys.argv[2])
+
+client = BlockingClient(device_host, device_port)
+client.start()
+client.wait_protocol() # Optional
+
+reply, informs = client.blocking_request(
+    Message.request("help"))
+
+print(reply)
+for msg in informs:
+    print(msg)
+
+client.stop()
+client.join()
