@@ -327,3 +327,22 @@ def test_timeout_hints_and_bulk_strategies(tutorial):
 
 def test_thread_safe_wrapper_is_identity(resource):
     assert resource_client.ThreadSafeKATCPClientResourceWrapper(resource, object()) is resource
+
+
+def test_v4_device(monkeypatch):
+    v4 = load_example("tutorial_server_v4")
+    srv = start_server(v4.MyServer("127.0.0.1", 0))
+    res = make_resource(srv)
+    try:
+        res.until_synced(TIMEOUT)
+        assert res.client.protocol_flags.major == 4
+        assert res.req.add(3, 6).succeeded
+        reading = res.sensor.add_result.get_reading()
+        assert reading.value == 9.0 and abs(reading.timestamp - reading.received_timestamp) < 60
+        res.sensor.add_result.set_strategy("event")
+        res.req.add(1, 1)
+        assert res.sensor.add_result.wait(2.0, timeout=TIMEOUT)
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        stop_server(srv)

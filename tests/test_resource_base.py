@@ -291,3 +291,80 @@ def test_build_model_fails_on_a_failed_inspection_request():
     }
     with pytest.raises(RuntimeError, match=r"\?help failed"):
         InspectingClient._build_model(futures)
+
+
+class FakeTimer:
+    def cancel(self):
+        pass
+
+
+class FakeReactor:
+    """Records timers instead of running them."""
+
+    def __init__(self):
+        self.timers = []
+
+    def call_later(self, delay, fn, *args):
+        self.timers.append((delay, fn, args))
+        return FakeTimer()
+
+
+class FakeClient:
+    """Keeps inspection requests pending until answer() is called; no sockets."""
+
+    def __init__(self):
+        self.callbacks = {}
+        self.reactor = FakeReactor()
+        self.protocol_flags = type("Flags", (), {"request_timeout_hints": False, "major": 5})()
+        self.connected = True
+        self.pending = []
+
+    def add_connected_callback(self, cb):
+        self.callbacks["connected"] = cb
+
+    def add_disconnected_callback(self, cb):
+        self.callbacks["disconnected"] = cb
+
+    def add_inform_callback(self, name, cb):
+        self.callbacks[name] = cb
+
+    def is_connected(self):
+        return self.connected
+
+    def future_request(self, msg, timeout=None):
+        future = concurrent.futures.Future()
+        self.pending.append((msg.name, future))
+        return future
+
+    def answer(self, ok=True):
+        """Answer every pending request (ok, with no informs, or fail)."""
+        pending, self.pending = self.pending, []
+        for name, future in pending:
+            future.set_result((Message.reply(name, "ok" if ok else "fail"), []))
+
+
+def test_inspecting_client_retries_and_ignores_stale_rounds():
+    client = FakeClient()
+    models, states = [], []
+    inspector = InspectingClient(client, lambda model: models.append(model), retry_delay=0.1)
+    inspector.add_state_callback(states.append)
+    client.callbacks["connected"]()
+    assert inspector.state == "syncing"
+    client.answer(ok=False)
+    assert inspector.state == "syncing" and len(client.reactor.timers) == 1
+    delay, retry, args = client.reactor.timers.pop()
+    assert 0.05 <= delay <= 0.1
+    retry(*args)
+    # An interface change starts a newer round: the older one is abandoned.
+    old = client.pending
+    client.pending = []
+    client.callbacks["interface-changed"](Message.inform("interface-changed"))
+    for name, future in old:
+        future.set_result((Message.reply(name, "ok"), []))
+    assert models == [] and inspector.state == "syncing"
+    client.answer()
+    assert inspector.state == "synced" and len(models) == 1
+    client.callbacks["disconnected"]()
+    assert states == ["syncing", "syncing", "syncing", "synced", "disconnected"]
+    with pytest.raises(KatcpTimeoutError):
+        inspector.until_state("synced", timeout=0.01)
