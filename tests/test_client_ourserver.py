@@ -1,0 +1,132 @@
+"""The clients against katcp_sync's own DeviceServer (spec 2.2: ids; 4: connect informs)."""
+
+import queue
+import random
+import threading
+
+import pytest
+
+from katcp_sync.client import BlockingClient
+from katcp_sync.errors import AsyncReply, KatcpClientDisconnected
+from katcp_sync.message import Message
+from katcp_sync.server import DeviceServer
+
+from conftest import load_example
+from test_client_support import WAIT
+
+
+class JitterServer(DeviceServer):
+    """Replies to ?jitter later, from the reactor, so replies come out of order."""
+
+    VERSION_INFO = ("jitter-api", 1, 0)
+    BUILD_INFO = ("jitter-impl", 0, 1, "")
+
+    def setup_sensors(self):
+        pass
+
+    def request_jitter(self, req, msg):
+        """Reply ok <tag> after a random delay of up to 2 ms."""
+        self.ioloop.call_later(random.random() * 0.002, req.reply, "ok", msg.arguments[0])
+        raise AsyncReply
+
+
+def start_server(cls, port=0):
+    server = cls("127.0.0.1", port)
+    server.start()
+    assert server.wait_running(WAIT)
+    return server
+
+
+@pytest.fixture
+def jitter_server():
+    server = start_server(JitterServer)
+    yield server
+    server.stop()
+    server.join(WAIT)
+
+
+@pytest.fixture
+def client_of():
+    clients = []
+
+    def make(server, **kwargs):
+        client = BlockingClient("127.0.0.1", server.bind_address[1], **kwargs)
+        client.auto_reconnect_delay = 0.02
+        clients.append(client)
+        client.start()
+        assert client.wait_protocol(WAIT)
+        return client
+    yield make
+    for client in clients:
+        client.stop()
+        client.join(WAIT)
+
+
+def test_32_threads_200_requests_out_of_order_replies(jitter_server, client_of):
+    client = client_of(jitter_server)
+    assert client.protocol_flags.message_ids
+    errors = []
+
+    def worker(n):
+        try:
+            for i in range(200):
+                tag = b"%d-%d" % (n, i)
+                reply, _ = client.blocking_request(Message.request("jitter", tag))
+                assert reply.arguments == [b"ok", tag], (reply, tag)
+        except BaseException as exc:
+            errors.append(exc)
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert not errors, errors[:3]
+
+
+def test_tutorial_server_versions_and_requests(client_of):
+    server = start_server(load_example("tutorial_server").MyServer)
+    try:
+        client = client_of(server)
+        assert str(client.protocol_flags) == "5.0-IM"
+        assert client.versions["katcp-device"][0] == "example-api-1.0"
+        reply, informs = client.blocking_request(Message.request("add", 3, 6))
+        assert reply.arguments == [b"ok", b"9.0"] and informs == []
+        reply, _ = client.blocking_request(Message.request("raw-reverse", "a", "b"))
+        assert reply.arguments == [b"ok", b"b", b"a"]
+    finally:
+        server.stop()
+        server.join(WAIT)
+
+
+def test_v4_tutorial_server_gets_no_mids_and_ms_conversion(client_of):
+    server = start_server(load_example("tutorial_server_v4").MyServer)
+    try:
+        client = client_of(server)
+        assert client.protocol_flags.major == 4
+        assert client.convert_seconds(2) == 2000
+        reply, _ = client.blocking_request(Message.request("add", 1, 2))
+        assert reply.mid is None and reply.reply_ok()
+    finally:
+        server.stop()
+        server.join(WAIT)
+
+
+def test_reconnect_when_our_server_restarts_on_the_same_port(client_of):
+    server = start_server(JitterServer)
+    client = client_of(server)
+    events = queue.Queue()
+    client.add_connected_callback(lambda: events.put("up"))
+    client.add_disconnected_callback(lambda: events.put("down"))
+    port = server.bind_address[1]
+    server.stop()
+    server.join(WAIT)
+    assert events.get(timeout=WAIT) == "down"
+    with pytest.raises(KatcpClientDisconnected):
+        client.blocking_request(Message.request("watchdog"), timeout=1)
+    server = start_server(JitterServer, port)
+    try:
+        assert events.get(timeout=WAIT) == "up"
+        assert client.blocking_request(Message.request("jitter", "x"))[0].arguments == [b"ok", b"x"]
+    finally:
+        server.stop()
+        server.join(WAIT)
