@@ -45,7 +45,7 @@ import os
 import socket
 import threading
 from time import monotonic as _monotonic
-from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Tuple, Union
 
 from .errors import KatcpTimeoutError, LineTooLongError
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH, LineSplitter
@@ -53,6 +53,8 @@ from .reactor import Reactor, TimerHandle
 
 __all__ = [
     "Connection",
+    "ConnectionHandler",
+    "Line",
     "Listener",
     "ConnectAttempt",
     "connect",
@@ -83,7 +85,22 @@ _ACCEPT_RESOURCE_ERRORS = frozenset(
     if hasattr(errno, name))
 _ACCEPT_RETRY_DELAY = 0.5
 
+#: One item of ``lines_received``: a line without its end-of-line byte, or the
+#: error standing for a line that was too long.
 Line = Union[bytes, LineTooLongError]
+
+
+class ConnectionHandler(Protocol):
+    """What a :class:`Connection` calls; both methods run on the reactor thread.
+
+    They must not block: hand slow work to a worker pool.
+    """
+
+    def lines_received(self, conn: "Connection", lines: List[Line]) -> None:
+        """Called once per socket read with the complete lines it produced."""
+
+    def connection_lost(self, conn: "Connection", reason: str) -> None:
+        """Called exactly once when the connection ends, for whatever reason."""
 
 
 def format_address(addr: Any) -> str:
@@ -139,7 +156,7 @@ class Connection:
     handler is never called.
     """
 
-    def __init__(self, reactor: Reactor, sock: socket.socket, handler: Any,
+    def __init__(self, reactor: Reactor, sock: socket.socket, handler: ConnectionHandler,
                  max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
                  max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER) -> None:
         self._reactor = reactor

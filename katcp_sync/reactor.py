@@ -415,7 +415,7 @@ class Reactor:
                                   max(0.0, timers[0][0] - time.monotonic()))
                 else:
                     timeout = None
-                self._sleeping = True
+                self._sleeping = timeout != 0
         events = self._selector.select(timeout)
         self._sleeping = False
 
