@@ -1,0 +1,227 @@
+"""katcp_sync.testutils against a real server on a loopback port."""
+
+import re
+import threading
+import unittest
+
+import pytest
+
+from katcp_sync.kattypes import Float, Int, Str, request, return_reply
+from katcp_sync.message import Message
+from katcp_sync.sensor import Sensor
+from katcp_sync.server import DeviceServer
+from katcp_sync.testutils import BlockingTestClient, MessageRecorder, start_server, wait_sensor
+
+
+class Device(DeviceServer):
+    """A small device with the kinds of requests and sensors tests meet."""
+
+    VERSION_INFO = ("testutils-device", 1, 0)
+    BUILD_INFO = ("testutils-device", 1, 0, "")
+
+    def setup_sensors(self):
+        self.level = Sensor.integer("level", "A level.", "", [0, 100], default=3,
+                                    initial_status=Sensor.NOMINAL)
+        self.ratio = Sensor.float("ratio", "A ratio.", "", default=0.5)
+        self.flag = Sensor.boolean("flag", "A flag.", "", default=True)
+        self.label = Sensor.string("label", "A label.", "", default="two words")
+        for sensor in (self.level, self.ratio, self.flag, self.label):
+            self.add_sensor(sensor)
+
+    @request(Float(), Float())
+    @return_reply(Float())
+    def request_add(self, req, x, y):
+        """Add two numbers."""
+        return ("ok", x + y)
+
+    @request(Str(multiple=True))
+    @return_reply(Str(multiple=True))
+    def request_echo(self, req, *words):
+        """Echo the arguments."""
+        return ("ok",) + words
+
+    @request(Int())
+    @return_reply()
+    def request_set_level(self, req, level):
+        """Set the level sensor."""
+        self.level.set_value(level)
+        return ("ok",)
+
+    @request(Int())
+    @return_reply()
+    def request_count(self, req, n):
+        """Send n informs."""
+        for i in range(n):
+            req.inform(i, "item")
+        return ("ok",)
+
+
+@pytest.fixture
+def server():
+    with start_server(Device) as server:
+        yield server
+
+
+@pytest.fixture
+def client(server):
+    with BlockingTestClient(None, *server.bind_address) as client:
+        yield client
+
+
+def test_start_server_with_instance_and_class():
+    instance = Device("127.0.0.1", 0)
+    with start_server(instance) as server:
+        assert server is instance and server.running()
+        assert server.bind_address[1] != 0
+    assert not instance.running()
+
+
+def test_request_succeeds_checks(client):
+    assert client.assert_request_succeeds("add", 3, 6) == ["9.0"]
+    client.assert_request_succeeds("add", 3, 6, args_equal=["9.0"])
+    client.assert_request_succeeds(b"add", b"3", 6, args_equal=[b"9.0"])
+    client.assert_request_succeeds("add", 3, 6, args_equal=[9.0], args_length=1)
+    client.assert_request_succeeds("echo", "a", b"b", args_echo=True)
+    client.assert_request_succeeds("add", 1, 1, args_in=[["3.0"], ["2.0"]])
+    client.assert_request_succeeds("count", 2, informs_count=2,
+                                   informs_args_equal=[["0", "item"], [b"1", "item"]])
+
+
+@pytest.mark.parametrize("kwargs, text", [
+    (dict(args_equal=["10.0"]), "expected ['10.0']"),
+    (dict(args_echo=True), "do not echo"),
+    (dict(args_in=[["1"], ["2"]]), "are none of"),
+    (dict(args_length=2), "1 reply arguments"),
+    (dict(informs_count=1), "0 informs, expected 1"),
+])
+def test_request_succeeds_failures(client, kwargs, text):
+    with pytest.raises(AssertionError, match=re.escape(text)):
+        client.assert_request_succeeds("add", 3, 6, **kwargs)
+
+
+def test_request_succeeds_fails_on_fail_reply(client):
+    with pytest.raises(AssertionError, match="to succeed"):
+        client.assert_request_succeeds("add", "x", 6)
+    with pytest.raises(AssertionError, match="to succeed"):
+        client.assert_request_succeeds("no-such-request")
+
+
+def test_request_fails(client):
+    args = client.assert_request_fails("no-such-request", status_equals="invalid")
+    assert args[0] == "invalid"
+    client.assert_request_fails("add", "x", 6, status_equals=b"fail")
+    client.assert_request_fails("sensor-value", "nope", status_equals="fail",
+                                error_equals=client.assert_request_fails("sensor-value", "nope")[1])
+    with pytest.raises(AssertionError, match="to fail"):
+        client.assert_request_fails("add", 1, 2)
+    with pytest.raises(AssertionError, match="reply code"):
+        client.assert_request_fails("no-such-request", status_equals="fail")
+    with pytest.raises(AssertionError, match="error"):
+        client.assert_request_fails("add", "x", 6, error_equals="something else")
+
+
+def test_sensors(client, server):
+    value, status, timestamp = client.get_sensor("level", int)
+    assert (value, status) == (3, "nominal") and timestamp > 0
+    assert client.get_sensor_value("flag", bool) is True
+    assert client.get_sensor_value("label") == "two words"
+    assert client.get_sensor_status(b"level") == "nominal"
+    client.assert_sensor_equals("level", 3, int, status="nominal")
+    client.assert_sensor_equals("level", "3")
+    client.assert_sensor_equals("level", b"3")
+    client.assert_sensor_equals("ratio", 0.5000000001, float)
+    client.assert_sensor_status_equals("level", "nominal")
+    client.assert_sensor_not_equal("level", 4, int)
+    with pytest.raises(AssertionError, match="value 3, expected 4"):
+        client.assert_sensor_equals("level", 4, int)
+    with pytest.raises(AssertionError, match="status"):
+        client.assert_sensor_equals("level", 3, int, status="warn")
+    with pytest.raises(AssertionError, match="could not read sensor"):
+        client.get_sensor("no.such.sensor")
+
+
+def test_wait_until_sensor_equals(client, server):
+    timer = threading.Timer(0.05, server.level.set_value, (42,))
+    timer.start()
+    try:
+        client.wait_until_sensor_equals(5.0, "level", 42, int)
+    finally:
+        timer.join()
+    with pytest.raises(AssertionError, match="not 43 after"):
+        client.wait_until_sensor_equals(0.1, "level", 43, int)
+
+
+def test_message_recorder(client):
+    statuses = client.message_recorder(whitelist=["sensor-status"])
+    everything = client.message_recorder(blacklist=[b"sensor-status"], replies=True)
+    client.assert_request_succeeds("sensor-sampling", "level", "event")
+    client.assert_request_succeeds("set-level", 7)
+    msgs = statuses.get_msgs(min_number=2, timeout=5.0)
+    assert [m.arguments[-1] for m in msgs] == [b"3", b"7"]
+    assert all(m.name == "sensor-status" for m in msgs)
+    assert statuses.get_msgs() == []
+    names = [(m.mtype, m.name) for m in everything()]
+    assert (Message.REPLY, "set-level") in names
+    assert all(name != "sensor-status" for _, name in names)
+
+
+def test_message_recorder_filters_offline():
+    recorder = MessageRecorder(regex_filter=r"level\b", informs=True)
+    recorder.offer(Message.inform("sensor-status", 1, 1, "level", "nominal", 3))
+    recorder.offer(Message.inform("sensor-status", 1, 1, "levels", "nominal", 3))
+    recorder.offer(Message.reply("sensor-status", "ok", "level"))
+    assert len(recorder) == 1
+    assert not recorder.wait_number(2, timeout=0.01)
+    assert len(recorder.get_msgs(min_number=2, timeout=0.01)) == 1
+
+
+def test_wait_sensor_on_local_sensor():
+    sensor = Sensor.integer("local", "A local sensor.", "", default=0)
+    timer = threading.Timer(0.02, sensor.set_value, (5, Sensor.WARN))
+    timer.start()
+    try:
+        assert wait_sensor(sensor, 5, status=Sensor.WARN, timeout=5.0)
+    finally:
+        timer.join()
+    assert not wait_sensor(sensor, 6, timeout=0.01)
+
+
+def test_client_that_cannot_connect_fails_clearly():
+    with start_server(Device) as server:
+        address = server.bind_address
+    with pytest.raises(AssertionError, match="could not connect"):
+        with BlockingTestClient(None, *address, timeout=0.5):
+            pass
+
+
+class UnittestStyle(unittest.TestCase):
+    """The same helpers inside a unittest.TestCase: failures use self.fail."""
+
+    def setUp(self):
+        # TestCase.enterContext is Python 3.11+; do its job by hand.
+        server_context = start_server(Device)
+        self.server = server_context.__enter__()
+        self.addCleanup(server_context.__exit__, None, None, None)
+        self.client = BlockingTestClient(self, *self.server.bind_address)
+        self.client.__enter__()
+        self.addCleanup(self.client.__exit__, None, None, None)
+
+    def test_pass_and_fail(self):
+        self.client.assert_request_succeeds("add", 3, 6, args_equal=["9.0"])
+        with self.assertRaises(self.failureException) as caught:
+            self.client.assert_request_succeeds("add", 3, 6, args_equal=["1.0"])
+        self.assertIn("expected ['1.0']", str(caught.exception))
+
+
+def test_unittest_style_runs():
+    result = unittest.TestResult()
+    unittest.defaultTestLoader.loadTestsFromTestCase(UnittestStyle).run(result)
+    assert result.wasSuccessful(), result.errors + result.failures
+
+
+def test_help_and_sensor_list(client):
+    names = client.test_help()
+    assert {"add", "echo", "help", "watchdog"} <= set(names)
+    client.test_sensor_list(["flag", "label", "level", b"ratio"])
+    with pytest.raises(AssertionError, match="sensors"):
+        client.test_sensor_list(["level"])
