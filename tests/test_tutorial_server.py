@@ -171,3 +171,26 @@ def test_example_scripts_run(name):
             proc.kill()
             proc.wait()
         proc.stdout.close()
+
+
+def test_threaded_app_model_thread(connect):
+    """examples/threaded_app.py: a model thread updates sensors; handlers block on it."""
+    module = load_example("threaded_app")
+    server = module.HeaterServer("127.0.0.1", 0)
+    server.model._step = 0.01
+    server.model.start()
+    server.start()
+    try:
+        client = connect(server)
+        monitor = connect(server)
+        client.read_message()  # #client-connected
+        monitor.request("?sensor-sampling heater.temperature period 0.05")
+        assert args(client.request("?set-target 60")[1]) == ["ok"]
+        assert args(client.request("?wait-stable 5")[1]) == ["ok", "1"]
+        statuses = monitor.read_until(
+            lambda m: m.name == "sensor-status" and float(args(m)[4]) > 59)
+        assert len(statuses) >= 2
+    finally:
+        server.stop(TIMEOUT)
+        server.model.stop()
+        server.model.join(TIMEOUT)
