@@ -142,10 +142,12 @@ class KATCPClientResource:
 
     @property
     def host(self) -> str:
+        """The device's host."""
         return self._address[0]
 
     @property
     def port(self) -> int:
+        """The device's port."""
         return self._address[1]
 
     @property
@@ -165,6 +167,7 @@ class KATCPClientResource:
 
     @property
     def parent_name(self) -> Optional[str]:
+        """The parent container's name, or None."""
         return None if self._parent is None else self._parent.name
 
     @property

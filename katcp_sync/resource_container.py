@@ -288,6 +288,7 @@ class KATCPClientResourceContainer:
         self._started = False
         self._children: Dict[str, KATCPClientResource] = {}
         self._groups: Dict[str, ClientGroup] = {}
+        self._namespace_cache: Dict[str, Any] = {}
         for child_name, child_spec in spec.get("clients", {}).items():
             self.add_child_resource_client(child_name, child_spec)
         for group_name, members in spec.get("groups", {}).items():
@@ -297,10 +298,12 @@ class KATCPClientResourceContainer:
 
     @property
     def name(self) -> str:
+        """The container's name (from the spec)."""
         return self._name
 
     @property
     def description(self) -> str:
+        """The container's description (from the spec)."""
         return self._description
 
     @property
@@ -310,6 +313,7 @@ class KATCPClientResourceContainer:
 
     @property
     def parent(self) -> None:
+        """None: containers are not nested."""
         return None
 
     @property
@@ -346,10 +350,23 @@ class KATCPClientResourceContainer:
         return group
 
     def _prefixed(self, attr: str) -> AttrDict:
+        """The union of the children's ``req`` or ``sensor``, with prefixed names.
+
+        Cached until a child re-syncs (which replaces its namespace object),
+        so that attribute access stays cheap with hundreds of children.
+        """
+        with self._lock:
+            children = list(self._children.items())
+        sources = tuple(getattr(child, attr) for _, child in children)
+        cached = self._namespace_cache.get(attr)
+        if cached is not None and len(cached[0]) == len(sources) and all(
+                a is b for a, b in zip(cached[0], sources)):
+            return cached[1]
         out = AttrDict(what="request" if attr == "req" else "sensor")
-        for child_name, child in self._children.items():
-            for key, item in getattr(child, attr).items():
+        for (child_name, _child), namespace in zip(children, sources):
+            for key, item in namespace.items():
                 out["%s_%s" % (child_name, key)] = item
+        self._namespace_cache[attr] = (sources, out)
         return out
 
     @property
@@ -420,6 +437,7 @@ class KATCPClientResourceContainer:
 
     @property
     def synced(self) -> bool:
+        """True if every child is synced."""
         return all(child.synced for child in self._children.values())
 
     @property
@@ -431,6 +449,7 @@ class KATCPClientResourceContainer:
         return DISCONNECTED if states == {DISCONNECTED} else "syncing"
 
     def set_active(self, active: bool) -> None:
+        """Allow (True) or refuse (False) requests on every child."""
         for child in self._children.values():
             child.set_active(active)
 

@@ -152,3 +152,16 @@ def test_two_hundred_devices_on_one_reactor(tutorial):
         finally:
             cont.stop()
             cont.join(TIMEOUT)
+
+
+def test_namespaces_follow_interface_changes(container, servers):
+    from katcp_sync.sensor import Sensor
+
+    before = container.sensor
+    assert container.sensor is before   # cached while nothing changes
+    resynced = threading.Event()
+    child = container.children.dev000   # on servers[0]
+    child.add_state_callback(lambda state: state == "synced" and resynced.set())
+    servers[0].add_sensor(Sensor.integer("extra", "An extra sensor.", ""))
+    assert resynced.wait(TIMEOUT)
+    assert "dev000_extra" in container.sensor and "dev000_extra" not in before
