@@ -45,6 +45,7 @@ __all__ = [
     "InspectingClient",
     "all_done",
     "chain_future",
+    "wait_future",
 ]
 
 DISCONNECTED = "disconnected"

@@ -25,7 +25,7 @@ from katcp_sync.errors import KatcpClientError, KATCPSensorError
 from katcp_sync.inspecting_client import DISCONNECTED, SYNCED, all_done, chain_future, wait_future
 from katcp_sync.reactor import Reactor
 from katcp_sync.resource import KATCPClientResource
-from katcp_sync.resource_base import AttrDict, SensorResultTuple, StrategyLike, escape_name, make_condition
+from katcp_sync.resource_base import AttrDict, StrategyLike, escape_name, make_condition
 
 __all__ = ["KATCPClientResourceContainer", "ClientGroup", "GroupResults", "GroupRequest"]
 
