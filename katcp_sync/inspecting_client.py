@@ -97,13 +97,15 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
 
 
-def chain_future(source: concurrent.futures.Future, convert: Callable) -> concurrent.futures.Future:
-    """Return a future resolved with ``convert(source.result())``.
+def chain_future(source: concurrent.futures.Future, convert: Callable,
+                 target: Optional[concurrent.futures.Future] = None) -> concurrent.futures.Future:
+    """Resolve ``target`` (default: a new future) with ``convert(source.result())``; return it.
 
     An exception from ``source`` (or raised by ``convert``) is passed on.
     ``convert`` runs on the thread that completes ``source``.
     """
-    target: concurrent.futures.Future = concurrent.futures.Future()
+    if target is None:
+        target = concurrent.futures.Future()
 
     def done(fut: concurrent.futures.Future) -> None:
         try:

@@ -351,10 +351,20 @@ class KATCPClientResource:
             for key, strategy in self._strategies.items():
                 if key in sensors:
                     by_strategy.setdefault(strategy, []).append(sensors[key].name)
-        futures = []
+        futures = {}
         for strategy, names in by_strategy.items():
-            futures.extend(self._sampling_futures(names, strategy, None).values())
-        return all_done(futures)
+            for name, future in self._sampling_futures(names, strategy, None).items():
+                futures[name] = future
+                future.add_done_callback(lambda f, name=name, strategy=strategy: self._log_refusal(f, name, strategy))
+        return all_done(futures.values())
+
+    def _log_refusal(self, future: concurrent.futures.Future, name: str, strategy: Tuple[str, ...]) -> None:
+        error = future.exception()
+        if error is None and not future.result().succeeded:
+            error = future.result().reply
+        if error is not None:
+            self._logger.warning("%s: re-applying strategy %s to sensor %s failed: %s",
+                                 self._name, " ".join(strategy), name, error)
 
     # -- requests ----------------------------------------------------------------
 
@@ -407,10 +417,28 @@ class KATCPClientResource:
         Uses one bulk request when the device has flag ``B``.
         """
         client = self._check_started().client
-        if len(names) > 1 and client.protocol_flags.bulk_set_sensor_sampling:
-            future = self.request_future("sensor-sampling", (",".join(names),) + strategy, timeout)
-            return {name: future for name in names}
-        return {name: self.request_future("sensor-sampling", (name,) + strategy, timeout) for name in names}
+        if len(names) < 2 or not client.protocol_flags.bulk_set_sensor_sampling:
+            return {name: self.request_future("sensor-sampling", (name,) + strategy, timeout) for name in names}
+        bulk = self.request_future("sensor-sampling", (",".join(names),) + strategy, timeout)
+        targets = {name: concurrent.futures.Future() for name in names}
+
+        def bulk_done(future: concurrent.futures.Future) -> None:
+            if future.exception() is None and future.result().succeeded:
+                for target in targets.values():
+                    target.set_result(future.result())
+                return
+            # A bulk request is atomic (spec 7.2): one bad sensor refuses all,
+            # so ask one by one to set the rest and find the culprits.
+            for name, target in targets.items():
+                try:
+                    single = self.request_future("sensor-sampling", (name,) + strategy, timeout)
+                except Exception as exc:
+                    target.set_exception(exc)
+                else:
+                    chain_future(single, lambda reply: reply, target)
+
+        bulk.add_done_callback(bulk_done)
+        return targets
 
     def get_sampling_strategy(self, sensor_name: str) -> Tuple[str, ...]:
         """The strategy set for a sensor through this resource, or ``("none",)``."""

@@ -346,3 +346,23 @@ def test_v4_device(monkeypatch):
         res.stop()
         res.join(TIMEOUT)
         stop_server(srv)
+
+
+def test_bulk_strategy_refused_for_one_sensor_still_sets_the_others(tutorial):
+    class BulkServer(tutorial.MyServer):
+        PROTOCOL_INFO = ProtocolFlags(5, 1, "MIB")
+
+    srv = start_server(BulkServer("127.0.0.1", 0))
+    res = make_resource(srv)
+    try:
+        res.until_synced(TIMEOUT)
+        # differential is for numeric sensors only: fruit.result refuses it
+        results = res.set_sampling_strategies("^(add|fruit)_result$", "differential 1")
+        assert results["add_result"] == (True, ("differential", "1.0"))
+        assert results["fruit_result"][0] is False
+        assert res.sensor.add_result.sampling_strategy == ("differential", "1.0")
+        assert res.sensor.fruit_result.sampling_strategy == ("none",)
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        stop_server(srv)
