@@ -40,6 +40,11 @@ class ClientConnection:
         sampling: this client's :class:`~katcp_sync.server_sampling.SamplingTable`.
     """
 
+    #: Queued messages at which the server stops reading from this client
+    #: (it resumes at half as many), so a client that pipelines without end
+    #: is held back by TCP instead of growing the queue.
+    MAX_PENDING = 1000
+
     def __init__(self, server: Any, address: str) -> None:
         self._server = server
         self.address = address
@@ -48,6 +53,7 @@ class ClientConnection:
         self._lock = threading.Lock()
         self._pending: "collections.deque[Message]" = collections.deque()
         self._busy = False
+        self._paused = False
         self.closed = False
         #: True once the server has run ``on_client_disconnect`` for this client.
         self.client_disconnect_called = False
@@ -119,19 +125,30 @@ class ClientConnection:
         ``msg``; False when ``msg`` was queued.
         """
         with self._lock:
-            if self._busy:
-                self._pending.append(msg)
-                return False
-            self._busy = True
-            return True
+            if not self._busy:
+                self._busy = True
+                return True
+            self._pending.append(msg)
+            pause = not self._paused and len(self._pending) >= self.MAX_PENDING
+            if pause:
+                self._paused = True
+        if pause:
+            self._conn.pause_reading()  # _claim runs on the reactor thread
+        return False
 
     def _next(self) -> Optional[Message]:
         """Release the turn: return the next queued message, or None if idle."""
         with self._lock:
-            if self._pending:
-                return self._pending.popleft()
-            self._busy = False
-            return None
+            if not self._pending:
+                self._busy = False
+                return None
+            msg = self._pending.popleft()
+            resume = self._paused and len(self._pending) <= self.MAX_PENDING // 2
+            if resume:
+                self._paused = False
+        if resume:
+            self._server.ioloop.add_callback(self._conn.resume_reading)
+        return msg
 
     def _drop_pending(self) -> None:
         with self._lock:

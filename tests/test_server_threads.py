@@ -273,3 +273,23 @@ def test_stop_from_other_thread_while_handler_blocks(server, connect):
     server.gate.set()
     stopper.join(TIMEOUT)
     assert server.join(TIMEOUT)
+
+
+def test_endless_pipelining_is_held_back_and_answered_in_order(server, connect):
+    """A client far ahead of its handler is paused (TCP back-pressure), then served in order."""
+    client = connect(server)
+    count = 3 * server.get_clients()[0].MAX_PENDING
+    client.send("?block[1]")
+    assert server.entered.wait(TIMEOUT)
+    sender = threading.Thread(target=client.send,
+                              args=tuple("?echo[%d]" % i for i in range(2, count + 2)))
+    sender.start()
+    deadline = time.monotonic() + TIMEOUT
+    while server.get_clients()[0].pending_requests < server.get_clients()[0].MAX_PENDING:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert server.get_clients()[0]._paused
+    server.gate.set()
+    got = [m.mid for m in replies(client, count + 1)]
+    assert got == [b"%d" % i for i in range(1, count + 2)]
+    sender.join(TIMEOUT)
