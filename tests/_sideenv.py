@@ -1,0 +1,123 @@
+"""Locate or create the katcp-python 0.9.3 side environment for interop tests.
+
+katcp-python 0.9.3 runs on tornado 4, which needs an old Python, so its
+interop tests run helper scripts (``tests/interop_kp/``) in a separate
+virtual environment made with ``python3.9``. The environment is created once
+and cached outside the repository, in ``$KATCP_SYNC_KP_VENV`` if set, else
+``~/.cache/katcp_sync/kp39`` (or ``<tempdir>/katcp_sync-kp39`` when the home
+directory is not writable). Creating it takes about 30 seconds and needs PyPI.
+
+:func:`kp_python` returns the environment's interpreter or raises
+:class:`SideEnvUnavailable` with a reason the tests turn into a skip.
+"""
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+
+KP_REQUIREMENTS = ("katcp==0.9.3", "tornado<5")
+_PYENV_39 = "/root/.pyenv/versions/3.9.18/bin/python"
+_PROBE = "import katcp, sys; sys.exit(katcp.__version__ != '0.9.3')"
+_SETUP_TIMEOUT = 600.0
+
+_lock = threading.Lock()
+_cached: "dict" = {}
+
+
+class SideEnvUnavailable(Exception):
+    """The katcp-python environment cannot be used here; ``str()`` says why."""
+
+
+def _venv_dir() -> str:
+    configured = os.environ.get("KATCP_SYNC_KP_VENV")
+    if configured:
+        return configured
+    cache = os.path.join(os.path.expanduser("~"), ".cache", "katcp_sync")
+    try:
+        os.makedirs(cache, exist_ok=True)
+        if os.access(cache, os.W_OK):
+            return os.path.join(cache, "kp39")
+    except OSError:
+        pass
+    return os.path.join(tempfile.gettempdir(), "katcp_sync-kp39")
+
+
+def _find_python39() -> "str | None":
+    for candidate in (shutil.which("python3.9"), _PYENV_39):
+        if not candidate:
+            continue
+        try:
+            subprocess.run([candidate, "-c", "import venv, ensurepip"], check=True,
+                           capture_output=True, timeout=60)
+        except (OSError, subprocess.SubprocessError):
+            continue
+        return candidate
+    return None
+
+
+def _venv_python(venv: str) -> str:
+    return os.path.join(venv, "bin", "python")
+
+
+def _ready(python: str) -> bool:
+    if not os.path.exists(python):
+        return False
+    try:
+        probe = subprocess.run([python, "-c", _PROBE], capture_output=True, timeout=120)
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return probe.returncode == 0
+
+
+def _create(venv: str) -> str:
+    python39 = _find_python39()
+    if python39 is None:
+        raise SideEnvUnavailable("python3.9 not found (katcp-python 0.9.3 needs it)")
+    print("creating %s with %s (once)" % (venv, " ".join(KP_REQUIREMENTS)), file=sys.stderr)
+    steps = [
+        [python39, "-m", "venv", "--clear", venv],
+        [_venv_python(venv), "-m", "pip", "install", "--quiet",
+         "--disable-pip-version-check", *KP_REQUIREMENTS],
+    ]
+    for step in steps:
+        try:
+            done = subprocess.run(step, capture_output=True, text=True, timeout=_SETUP_TIMEOUT)
+        except (OSError, subprocess.SubprocessError) as exc:
+            raise SideEnvUnavailable("%s failed: %s" % (" ".join(step[:4]), exc)) from None
+        if done.returncode != 0:
+            raise SideEnvUnavailable("%s failed (exit %d): %s" % (
+                " ".join(step[:4]), done.returncode, done.stderr.strip()[-500:]))
+    python = _venv_python(venv)
+    if not _ready(python):
+        raise SideEnvUnavailable("katcp 0.9.3 not importable in %s after install" % venv)
+    return python
+
+
+def kp_python() -> str:
+    """Return the path of a Python interpreter that imports katcp 0.9.3.
+
+    The first call may create the environment (about 30 s); the outcome,
+    success or failure, is remembered for the rest of the process.
+
+    Raises:
+        SideEnvUnavailable: no python3.9, or creating the environment failed.
+    """
+    with _lock:
+        if "python" not in _cached:
+            venv = _venv_dir()
+            try:
+                python = _venv_python(venv)
+                _cached["python"] = python if _ready(python) else _create(venv)
+            except SideEnvUnavailable as exc:
+                _cached["python"] = exc
+        result = _cached["python"]
+    if isinstance(result, SideEnvUnavailable):
+        raise result
+    return result
+
+
+if __name__ == "__main__":
+    print(kp_python())
