@@ -51,8 +51,10 @@ PROG = "katcp-sync"
 #: Exit statuses (aiokatcp's katcpcmd convention).
 EXIT_OK, EXIT_CONNECTION, EXIT_FAILED = 0, 1, 2
 
-#: Where the example scripts are looked for, relative to a prefix, when this
-#: package is not run from a source checkout (``[options.data_files]``).
+#: The example scripts of a source checkout (the package's sibling directory).
+SOURCE_EXAMPLES_DIR = pathlib.Path(__file__).resolve().parent.parent / "examples"
+#: Where the example scripts are installed, relative to a prefix, for when
+#: the package is not run from a source checkout (``[options.data_files]``).
 EXAMPLES_DATA_DIR = pathlib.Path("share", "katcp_sync", "examples")
 
 #: Logger of the clients the tool makes; see :class:`_ConnectWatcher`.
@@ -174,6 +176,10 @@ def open_client(host: str, port: int, timeout: float,
     finally:
         client.remove_connected_callback(settled.set)
         client_logger.removeHandler(watcher)
+    if client.is_connected() and not client.wait_protocol(0):
+        # A device that says nothing on connect: the client assumes a
+        # protocol after its detection timeout, which may exceed ours.
+        client.wait_protocol(client.protocol_detect_timeout + timeout)
     if not client.wait_protocol(0):
         client.stop()
         client.join()
@@ -218,9 +224,8 @@ def example_paths(name: str) -> List[pathlib.Path]:
     --user``).
     """
     filename = name + ".py"
-    here = pathlib.Path(__file__).resolve().parent
     prefixes = [sys.prefix, sysconfig.get_path("data"), getattr(site, "USER_BASE", None)]
-    paths = [here.parent / "examples" / filename]
+    paths = [SOURCE_EXAMPLES_DIR / filename]
     for prefix in prefixes:
         if prefix:
             path = pathlib.Path(prefix) / EXAMPLES_DATA_DIR / filename

@@ -1,0 +1,366 @@
+"""The katcp-sync command line tool, against the tutorial's example server."""
+
+import io
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from katcp_sync import cli
+from katcp_sync.cli import format_message, main, parse_endpoint
+from katcp_sync.cli_monitor import SensorTable, render
+from katcp_sync.message import Message
+from katcp_sync.testutils import start_server
+
+from conftest import load_example
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.fixture(scope="module")
+def server_class():
+    return load_example("tutorial_server").MyServer
+
+
+@pytest.fixture
+def server(server_class):
+    with start_server(server_class) as server:
+        yield server
+
+
+@pytest.fixture
+def endpoint(server):
+    host, port = server.bind_address[:2]
+    return "%s:%d" % (host, port)
+
+
+def _free_port():
+    """A loopback port with nothing listening (it was just released)."""
+    import socket
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _env():
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env.pop("NO_COLOR", None)
+    return env
+
+
+# -- formatting and parsing ----------------------------------------------------------
+
+def test_format_message_readable_and_raw():
+    msg = Message.inform("help", "add", "Add two numbers")
+    assert format_message(msg, readable=False) == r"#help add Add\_two\_numbers"
+    assert format_message(msg) == "#help add Add two numbers"
+    multi = Message.inform("help", "halt", "Halt it.\n\nExamples:\n    ?halt")
+    assert format_message(multi) == "#help halt Halt it.\n\n    Examples:\n        ?halt"
+
+
+@pytest.mark.parametrize("args", [
+    ("x", ""),              # empty argument stays \@
+    ("x", " padded"),       # leading blank stays escaped
+    ("x", "a\x1bb c"),      # control character
+    ("x", "one"),           # nothing to decode
+])
+def test_format_message_keeps_escapes_when_decoding_would_hide_something(args):
+    msg = Message.reply("x", *args)
+    assert format_message(msg) == format_message(msg, readable=False)
+
+
+def test_format_message_shows_bad_utf8_as_hex():
+    assert format_message(Message.reply("x", "ok", b"\xff")) == r"!x ok \xff"
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("localhost:5000", ("localhost", 5000)),
+    ("[::1]:7147", ("::1", 7147)),
+    (":7147", ("localhost", 7147)),
+    ("7147", ("localhost", 7147)),
+])
+def test_parse_endpoint(text, expected):
+    assert parse_endpoint(text) == expected
+
+
+@pytest.mark.parametrize("text", ["host", "host:0", "host:70000", "host:port"])
+def test_parse_endpoint_rejects(text):
+    with pytest.raises(ValueError):
+        parse_endpoint(text)
+
+
+# -- request -------------------------------------------------------------------
+
+def test_request_ok(endpoint, capsys):
+    assert main(["request", endpoint, "add", "3", "6"]) == 0
+    out, err = capsys.readouterr()
+    assert re.fullmatch(r"!add(\[\d+\])? ok 9.0\n", out)
+    assert err == ""
+
+
+def test_request_prints_informs_then_reply(endpoint, capsys):
+    assert main(["request", endpoint, "help", "add"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert re.fullmatch(r"#help(\[\d+\])? add Add two numbers", lines[0])
+    assert re.fullmatch(r"!help(\[\d+\])? ok 1", lines[1])
+    assert main(["request", "--raw", endpoint, "help", "add"]) == 0
+    assert r"Add\_two\_numbers" in capsys.readouterr().out
+
+
+def test_request_unknown_exits_2_with_one_line_error(endpoint, capsys):
+    assert main(["request", endpoint, "no-such-request"]) == 2
+    out, err = capsys.readouterr()
+    assert "invalid" in out
+    assert err.count("\n") == 1 and "error" in err and "Traceback" not in err
+
+
+def test_request_refused_exits_1(capsys):
+    start = time.monotonic()
+    assert main(["request", "--timeout", "5", "127.0.0.1:%d" % _free_port(), "help"]) == 1
+    assert time.monotonic() - start < 4.0, "a refused connection must not wait for the timeout"
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and "refused" in err.lower()
+
+
+def test_request_bad_host_exits_1(capsys):
+    assert main(["request", "no-such-host.invalid:5000", "help"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no-such-host.invalid" in err
+
+
+def test_request_bad_name_and_endpoint(capsys, endpoint):
+    assert main(["request", endpoint, "bad_name!"]) == 2
+    assert "invalid message name" in capsys.readouterr().err
+    assert main(["request", "nohostport", "help"]) == 2
+    assert "HOST:PORT" in capsys.readouterr().err
+
+
+def test_request_timeout_exits_1(capsys):
+    """A device that accepts but never answers: the request times out."""
+    import socket
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        assert main(["request", "--timeout", "0.3", "127.0.0.1:%d" % port, "help"]) == 1
+    err = capsys.readouterr().err
+    assert "timed out" in err and err.count("\n") == 1
+
+
+# -- shell -------------------------------------------------------------------------
+
+def test_shell_from_stdin(endpoint, monkeypatch, capsys):
+    lines = "\n".join([
+        "?sensor-sampling add.result event",
+        "add 1 2",          # '?' is optional
+        "?no-such-request",
+        "!not-a-request",
+        "?eval 6\\_*\\_7",  # escapes work
+        "",
+        "quit",
+        "watchdog",         # never sent: quit ends the session
+    ]) + "\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(lines))
+    assert main(["shell", endpoint]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"#sensor-status \S+ 1 add.result \w+ \S+\n!sensor-sampling", out)
+    # The asynchronous #sensor-status of ?add comes before its reply.
+    assert re.search(r"#sensor-status \S+ 1 add.result nominal 3.0\n!add(\[\d+\])? ok 3.0", out)
+    assert re.search(r"!no-such-request(\[\d+\])? invalid", out)
+    assert "only requests can be sent" in out
+    assert re.search(r"!eval(\[\d+\])? ok 42", out)
+    assert "watchdog" not in out
+
+
+class _Pty:
+    """The terminal side of a pty: read until a pattern shows up (bounded)."""
+
+    def __init__(self, fd):
+        self.fd = fd
+        self.data = b""
+
+    def expect(self, pattern, timeout=10.0):
+        """Wait for ``pattern`` (a bytes regex); consume the output up to its end."""
+        deadline = time.monotonic() + timeout
+        while True:
+            match = re.search(pattern, self.data)
+            if match:
+                self.data = self.data[match.end():]
+                return match
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError("timed out waiting for %r; got %r" % (pattern, self.data))
+            ready, _, _ = select.select([self.fd], [], [], remaining)
+            if ready:
+                try:
+                    chunk = os.read(self.fd, 4096)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    raise AssertionError("pty closed waiting for %r; got %r"
+                                         % (pattern, self.data))
+                self.data += chunk
+
+    def send(self, data):
+        os.write(self.fd, data)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+def test_shell_on_a_pty(server, endpoint, tmp_path):
+    """Readline session: completion, and an inform printed mid-line keeps the typed text."""
+    pty = pytest.importorskip("pty")
+    pytest.importorskip("readline")
+    master, slave = pty.openpty()
+    env = dict(_env(), HOME=str(tmp_path), TERM="dumb")
+    proc = subprocess.Popen([sys.executable, "-m", "katcp_sync", "shell", endpoint],
+                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
+    os.close(slave)
+    term = _Pty(master)
+    try:
+        prompt = re.escape(endpoint.encode() + b"> ")
+        term.expect(rb"Connected to [\s\S]*" + prompt)
+        term.send(b"?sensor-sampling add.result event\r")
+        term.expect(rb"!sensor-sampling(\[\d+\])? ok add.result event[\s\S]*" + prompt)
+        # Half a line typed, then the device sends an inform.
+        term.send(b"?watch")
+        term.expect(rb"\?watch")
+        server._add_result.set_value(12.5)
+        term.expect(rb"#sensor-status \S+ 1 add.result nominal 12.5\r?\n" + prompt
+                    + rb"\?watch")
+        term.send(b"dog\r")
+        term.expect(rb"!watchdog(\[\d+\])? ok")
+        # Tab completes request names (from ?help), then sensor names.
+        term.send(b"?sensor-v\t")
+        term.expect(rb"sensor-value ")
+        term.send(b"add.res\t")
+        term.expect(rb"add.result ")
+        term.send(b"\r")
+        term.expect(rb"!sensor-value(\[\d+\])? ok 1[\s\S]*" + prompt)
+        term.send(b"\x04")      # Ctrl-D
+        assert proc.wait(10) == 0
+        assert (tmp_path / ".katcp_sync_history").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+# -- monitor -------------------------------------------------------------------------
+
+def test_monitor_once(endpoint, capsys):
+    assert main(["monitor", endpoint, "--once"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["NAME", "VALUE", "STATUS", "TIMESTAMP", "UNITS"]
+    assert [line.split()[0] for line in lines[1:]] == [
+        "add.result", "eval.result", "fruit.result", "time.result"]
+    assert "\x1b[" not in "".join(lines), "no colours when stdout is not a terminal"
+
+
+def test_monitor_regex_and_updates(endpoint, server, capsys):
+    server._add_result.set_value(4.5)
+    assert main(["monitor", endpoint, "add|fruit", "--strategy", "period", "0.05",
+                 "--count", "3"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("NAME")
+    assert {line.split()[0] for line in lines[1:]} == {"add.result", "fruit.result"}
+    assert len(lines) >= 5          # the table, then update lines
+    assert any(line.split()[:3] == ["add.result", "4.5", "nominal"] for line in lines[3:])
+
+
+def test_monitor_errors(endpoint, capsys):
+    assert main(["monitor", endpoint, "no-such-sensor"]) == 2
+    assert "no sensor" in capsys.readouterr().err
+    assert main(["monitor", endpoint, "(", "--once"]) == 2
+    assert "regular expression" in capsys.readouterr().err
+    assert main(["monitor", endpoint, "--strategy", "bogus", "--once"]) == 2
+    assert "sensor-sampling" in capsys.readouterr().err
+
+
+def test_sensor_table_and_render():
+    table = SensorTable({"a": "V", "b": ""})
+    table.update_from_inform(Message.inform("sensor-status", "1000.5", 2, "a", "warn", "1.5",
+                                            "b", "error", "x y"))
+    table.update_from_inform(Message.inform("sensor-status", "1000.5", 1, "zz", "warn", "1"))
+    assert [row[:3] for row in table.rows()] == [("a", "1.5", "warn"), ("b", "x y", "error")]
+    assert [row[0] for row in table.take_updates()] == ["a", "b"]
+    assert table.take_updates() == [] and not table.changed.is_set()
+    coloured = render(table.rows(), colour=True)
+    assert "\x1b[33mwarn" in coloured and "\x1b[31merror" in coloured
+    narrow = render([("a", "x" * 100, "nominal", "-", "")], colour=False, width=40)
+    assert all(len(line) <= 40 for line in narrow.splitlines())
+
+
+# -- serve and demo ----------------------------------------------------------------------
+
+def test_serve_runs_the_example_server_until_sigint(capsys):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "katcp_sync", "serve", "--host", "127.0.0.1", "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    try:
+        line = proc.stdout.readline().decode()
+        match = re.search(r"127\.0\.0\.1:(\d+)", line)
+        assert match, line + proc.stderr.read().decode()
+        assert main(["request", "127.0.0.1:" + match.group(1), "add", "3", "6"]) == 0
+        assert "ok 9.0" in capsys.readouterr().out
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_serve_port_in_use(server, capsys):
+    port = server.bind_address[1]
+    assert main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 1
+    assert "cannot listen" in capsys.readouterr().err
+
+
+def test_example_found_in_installed_data_dir(tmp_path, monkeypatch):
+    installed = tmp_path / "share" / "katcp_sync" / "examples"
+    installed.mkdir(parents=True)
+    (installed / "tutorial_server.py").write_text("MyServer = 'installed copy'\n")
+    monkeypatch.setattr(cli, "SOURCE_EXAMPLES_DIR", tmp_path / "no-checkout")
+    monkeypatch.setattr(sys, "prefix", str(tmp_path))
+    assert cli.load_example("tutorial_server").MyServer == "installed copy"
+    monkeypatch.setattr(sys, "prefix", str(tmp_path / "elsewhere"))
+    with pytest.raises(FileNotFoundError):
+        cli.load_example("no_such_example")
+
+
+def test_demo(capsys):
+    start = time.monotonic()
+    assert main(["demo"]) == 0
+    assert time.monotonic() - start < 15
+    out = capsys.readouterr().out
+    for pattern in [r"\?help\n#help(\[\d+\])? add Add two numbers",
+                    r"\?watchdog\n!watchdog(\[\d+\])? ok",
+                    r"\?add 3 6\n!add(\[\d+\])? ok 9.0",
+                    r"!eval(\[\d+\])? ok 42",
+                    r"!raw-reverse(\[\d+\])? ok three two one",
+                    r"#sensor-list(\[\d+\])? fruit.result",
+                    r"#sensor-value(\[\d+\])? \S+ 1 add.result nominal 9.0",
+                    r"client.req.add\(3, 6\)\n!add(\[\d+\])? ok 9.0",
+                    r"get_value\(\)\n'(apple|banana|pear|kiwi)'",
+                    r"!pick-fruit(\[\d+\])? ok (apple|banana|pear|kiwi)"]:
+        assert re.search(pattern, out), pattern
+
+
+def test_python_dash_m_and_version():
+    result = subprocess.run([sys.executable, "-m", "katcp_sync", "--version"],
+                            capture_output=True, timeout=30, env=_env())
+    assert result.returncode == 0 and result.stdout.startswith(b"katcp-sync ")
+    result = subprocess.run([sys.executable, "-m", "katcp_sync", "request",
+                             "127.0.0.1:%d" % _free_port(), "help"],
+                            capture_output=True, timeout=30, env=_env())
+    assert result.returncode == 1 and b"Traceback" not in result.stderr
+    assert result.stderr.count(b"\n") == 1
