@@ -15,12 +15,13 @@ character-by-character work:
 
 * **Parsing.** If a line holds no backslash and none of the bytes that
   ``bytes.split()`` would wrongly treat as separators or that are forbidden
-  raw, ``line.split()`` gives exactly the spec's arguments. One
-  ``bytes.translate`` (a C loop) decides that. Only the rest take the slow
-  path, which finds each argument with its position (for error messages) and
-  unescapes it.
+  raw, ``line.split()`` gives exactly the spec's arguments; a few ``in``
+  tests (memchr) decide that, and message type and name are cached. Lines
+  with escapes are split the same way and unescaped all at once with
+  ``bytes.replace`` chains. Only lines that fail are parsed again one
+  argument at a time, to say what is wrong and at which byte.
 * **Formatting.** Arguments are joined with spaces; only when some argument
-  is empty or holds a special byte is each argument escaped.
+  is empty or holds a special byte are they escaped, in bulk.
 
 Escapes (spec 2.1): ``\\\\ \\_ \\0 \\n \\r \\e \\t`` stand for backslash,
 space, NUL, LF, CR, ESC and TAB; ``\\@`` stands for the empty string, so a lone
@@ -64,13 +65,10 @@ REVERSE_ESCAPE_LOOKUP[b"@"] = b""
 
 #: Bytes that may not appear raw in an argument (spec 2.1 <special>).
 _SPECIALS = b"".join(ESCAPE_LOOKUP)
-#: A line holding none of these is split with ``bytes.split()`` and needs
-#: no unescaping: no escapes, no end of line, no forbidden raw bytes, and no
-#: VT/FF (which ``split()`` would take as separators although the spec makes
-#: them plain characters).
-_SLOW_PATH_BYTES = b"\\\0\x1b\n\r\x0b\x0c"  # parse() tests for each with ``in``
-#: The same without the backslash: lines with escapes but none of these
-#: are still split with ``bytes.split()``.
+#: A line with escapes but none of these is still split with
+#: ``bytes.split()``: no end of line, no forbidden raw bytes, and no VT/FF
+#: (which ``split()`` would take as separators although the spec makes them
+#: plain characters).
 _GENERAL_PATH_BYTES = b"\0\x1b\n\r\x0b\x0c"
 #: Special bytes that may not appear raw in an argument (backslash escapes).
 _RAW_FORBIDDEN_RE = re.compile(rb"[\0\x1b\n\r \t]")
@@ -530,8 +528,8 @@ def parse(line: bytes) -> Message:
         if not isinstance(line, (bytes, bytearray, memoryview)):
             raise KatcpTypeError("line must be bytes, not %s" % type(line).__name__)
         line = bytes(line)
-    # Bytes needing the slow path (see _SLOW_PATH_BYTES): backslash, NUL,
-    # ESC, LF, CR, VT, FF. One memchr per byte value beats a translate()
+    # Escapes (backslash) or _GENERAL_PATH_BYTES (NUL, ESC, LF, CR, VT, FF)
+    # need the slow path. One memchr per byte value beats a translate()
     # pass, by far on long lines.
     if (92 in line or 0 in line or 27 in line or 10 in line or 13 in line
             or 11 in line or 12 in line):
