@@ -76,7 +76,10 @@ class KATCPClientResource:
             * ``always_allowed_requests``: requests allowed even when not
               controlled; ``always_excluded_requests``: requests never shown
               (``-`` and ``_`` are treated alike);
-            * ``auto_reconnect`` (default True);
+            * ``auto_reconnect`` (default True); ``auto_reconnect_delay``:
+              the first reconnect delay in seconds (default 0.5, doubling);
+            * ``preset_protocol_flags``: a :class:`~katcp_sync.protocol.ProtocolFlags`
+              to assume instead of detecting the device's protocol;
             * ``dummy_unknown_requests`` (default False): ``req.<unknown>()``
               gives a local ``ok`` reply instead of AttributeError;
             * ``timeout`` (default 5 s): request timeout when the device
@@ -103,6 +106,8 @@ class KATCPClientResource:
         self._description = spec.get("description", "")
         self._controlled = bool(spec.get("controlled", False))
         self._auto_reconnect = bool(spec.get("auto_reconnect", True))
+        self._auto_reconnect_delay = spec.get("auto_reconnect_delay")
+        self._preset_protocol_flags = spec.get("preset_protocol_flags")
         self._always_allowed = {escape_name(n) for n in spec.get("always_allowed_requests", ())}
         self._always_excluded = {escape_name(n) for n in spec.get("always_excluded_requests", ())}
         self._dummy_unknown = bool(spec.get("dummy_unknown_requests", False))
@@ -226,6 +231,10 @@ class KATCPClientResource:
             client = DeviceClient(self._address[0], self._address[1], timeout=self.default_timeout,
                                   logger=self._logger, auto_reconnect=self._auto_reconnect,
                                   reactor=self._reactor)
+            if self._auto_reconnect_delay is not None:
+                client.auto_reconnect_delay = float(self._auto_reconnect_delay)
+            if self._preset_protocol_flags is not None:
+                client.preset_protocol_flags(self._preset_protocol_flags)
             client.add_inform_callback("sensor-status", self._sensor_informs)
             self._inspector = InspectingClient(client, self._apply_model, name=self._name)
             for callback in self._state_callbacks:

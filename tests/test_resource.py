@@ -127,7 +127,8 @@ def test_uncontrolled_or_inactive_resource_refuses_requests(server):
 
 
 def test_excluded_and_dummy_requests(server):
-    res = make_resource(server, always_excluded_requests=["raw-reverse"], dummy_unknown_requests=True)
+    res = make_resource(server, always_excluded_requests=["raw-reverse"], dummy_unknown_requests=True,
+                        auto_reconnect_delay=0.1)
     try:
         res.until_synced(TIMEOUT)
         assert "raw_reverse" not in res.req
@@ -366,3 +367,14 @@ def test_bulk_strategy_refused_for_one_sensor_still_sets_the_others(tutorial):
         res.stop()
         res.join(TIMEOUT)
         stop_server(srv)
+
+
+def test_preset_protocol_flags(server):
+    res = make_resource(server, preset_protocol_flags=ProtocolFlags(5, 0, "MI"))
+    try:
+        res.until_synced(TIMEOUT)
+        assert str(res.client.protocol_flags) == str(ProtocolFlags(5, 0, "MI"))
+        assert res.req.add(1, 1).succeeded
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
