@@ -324,13 +324,14 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                 self._reactor.start()
             self._listener = Listener(self._reactor, self._host, self._port, self._on_accept)
         except BaseException:
-            self._abort_start()
+            self._release_threads()
             raise
         self._running.set()
 
     _reactor_used = False
 
-    def _abort_start(self) -> None:
+    def _release_threads(self) -> None:
+        """Let the pool and (our own) reactor end; mark the server stopped."""
         if self._pool is not None:
             self._pool.shutdown(wait=False)
         if self._own_reactor:
@@ -426,14 +427,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             self._stop_timer = None
         for client in self.get_clients():
             client._conn.close("device server stopped", flush=False)
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-        if self._own_reactor:
-            self._reactor.stop()
-        with self._state_lock:
-            self._started = False
-        self._stopped.set()
-        self._stop_future.set_result(None)
+        self._release_threads()
 
     def sync_with_ioloop(self, timeout: Optional[float] = None) -> None:
         """Wait until the reactor has run everything queued before this call."""
