@@ -1,0 +1,248 @@
+"""Client benchmark: ``?watchdog`` round trips per second, one client.
+
+The device runs in a subprocess (so it does not share the clients' GIL):
+katcp_sync's tutorial server, and aiokatcp's ``DeviceServer``. Against each,
+in the same run:
+
+* katcp_sync: ``BlockingClient.blocking_request``;
+* aiokatcp: ``await Client.request("watchdog")`` on an asyncio loop;
+* katcp-python 0.9.3 (its own Python 3.9 venv, see _side.py):
+  ``BlockingClient.blocking_request``.
+
+``sequential`` is one caller issuing requests back to back; ``8 threads`` is
+eight callers sharing the client (eight asyncio tasks for aiokatcp). Rates
+are the best of several repeats. ``vs X`` is katcp_sync's rate divided by
+X's (above 1 = katcp_sync is faster).
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from typing import Any, Callable, Dict, List
+
+import _side
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+CONCURRENCY = 8
+
+#: Devices, started in a subprocess that prints its port, then serves until
+#: its stdin closes.
+SERVERS = {
+    "katcp_sync tutorial server": '''
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("ts", sys.argv[1])
+module = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(module)
+server = module.MyServer("127.0.0.1", 0)
+server.start()
+server.wait_running(10)
+print(server.bind_address[1], flush=True)
+sys.stdin.read()
+server.stop()
+server.join(5)
+''',
+    "aiokatcp server": '''
+import asyncio, sys
+import aiokatcp
+
+class Server(aiokatcp.DeviceServer):
+    VERSION = "bench-1.0"
+    BUILD_STATE = "bench-1.0.0"
+
+async def main():
+    server = Server("127.0.0.1", 0)
+    await server.start()
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)
+    await server.stop()
+
+asyncio.run(main())
+''',
+}
+
+#: Shared by this process and the katcp-python snippet.
+TIMING_SOURCE = '''
+import threading, time
+
+def best_rate(fn, count, repeats):
+    """Best requests/s of fn(count) over repeats."""
+    best = 0.0
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn(count)
+        best = max(best, count / (time.perf_counter() - start))
+    return best
+
+def in_threads(one, threads):
+    """fn(count): run one(count // threads) in each of threads threads."""
+    def fn(count):
+        workers = [threading.Thread(target=one, args=(count // threads,))
+                   for _ in range(threads)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    return fn
+'''
+exec(TIMING_SOURCE)
+best_rate: Callable[..., float]
+in_threads: Callable[..., Callable[[int], None]]
+
+KP_SNIPPET = TIMING_SOURCE + '''
+import json, sys
+import katcp
+port, count, repeats, threads = (int(a) for a in sys.argv[1:5])
+client = katcp.BlockingClient("127.0.0.1", port)
+client.start()
+client.wait_protocol(10)
+
+def sequential(n):
+    for _ in range(n):
+        reply, _ = client.blocking_request(katcp.Message.request("watchdog"))
+        assert reply.reply_ok()
+
+sequential(100)
+out = {"sequential": best_rate(sequential, count, repeats),
+       "concurrent": best_rate(in_threads(sequential, threads), count, repeats)}
+client.stop()
+client.join()
+print(json.dumps(out))
+'''
+
+
+class DeviceProcess:
+    """A device in a subprocess, for the duration of a ``with`` block."""
+
+    def __init__(self, source: str) -> None:
+        self._source = source
+
+    def __enter__(self) -> int:
+        self._stderr = tempfile.TemporaryFile()
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", self._source, os.path.join(ROOT, "examples",
+                                                              "tutorial_server.py")],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr, cwd=ROOT)
+        line = self._proc.stdout.readline()
+        if not line:
+            self._proc.kill()
+            self._proc.wait()
+            self._stderr.seek(0)
+            tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+            self._stderr.close()
+            raise RuntimeError("device process did not start: %s" % " | ".join(tail))
+        return int(line)
+
+    def __exit__(self, *exc: Any) -> None:
+        self._proc.stdin.close()
+        try:
+            self._proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()
+        self._stderr.close()
+
+
+def _ours(port: int, count: int, repeats: int) -> Dict[str, float]:
+    sys.path.insert(0, ROOT)
+    from katcp_sync.client import BlockingClient
+    from katcp_sync.message import Message
+    client = BlockingClient("127.0.0.1", port)
+    client.start()
+    try:
+        if not client.wait_protocol(10):
+            raise RuntimeError("katcp_sync client did not connect")
+        msg = Message.request("watchdog")
+
+        def sequential(n: int) -> None:
+            request = client.blocking_request
+            for _ in range(n):
+                request(msg)
+
+        sequential(100)
+        return {"sequential": best_rate(sequential, count, repeats),
+                "concurrent": best_rate(in_threads(sequential, CONCURRENCY), count, repeats)}
+    finally:
+        client.stop()
+        client.join(10)
+
+
+def _aiokatcp(port: int, count: int, repeats: int) -> Dict[str, float]:
+    aiokatcp = _side.import_optional("aiokatcp")
+
+    async def main() -> Dict[str, float]:
+        client = await aiokatcp.Client.connect("127.0.0.1", port)
+        try:
+            async def sequential(n: int) -> None:
+                for _ in range(n):
+                    await client.request("watchdog")
+
+            async def concurrent(n: int) -> None:
+                await asyncio.gather(*[sequential(n // CONCURRENCY)
+                                       for _ in range(CONCURRENCY)])
+
+            async def rate(fn: Callable[[int], Any]) -> float:
+                best = 0.0
+                for _ in range(repeats):
+                    start = time.perf_counter()
+                    await fn(count)
+                    best = max(best, count / (time.perf_counter() - start))
+                return best
+
+            await sequential(100)
+            return {"sequential": await rate(sequential), "concurrent": await rate(concurrent)}
+        finally:
+            client.close()
+            await client.wait_closed()
+
+    return asyncio.run(main())
+
+
+def _katcp_python(port: int, count: int, repeats: int) -> Dict[str, float]:
+    return _side.run_katcp_python(KP_SNIPPET, [str(port), str(count), str(repeats),
+                                               str(CONCURRENCY)])
+
+
+def _try(fn: Callable[..., Dict[str, float]], *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except _side.Skipped as exc:
+        return "skipped: %s" % exc
+    except Exception as exc:  # a comparison must never fail the bench
+        return "failed: %r" % (exc,)
+
+
+def run(quick: bool) -> List[Dict[str, Any]]:
+    """One row per (device, mode)."""
+    count, repeats = (400, 1) if quick else (8000, 3)
+    rows = []
+    for server_name, source in SERVERS.items():
+        with DeviceProcess(source) as port:
+            results = {"katcp_sync": _ours(port, count, repeats),
+                       "aiokatcp": _try(_aiokatcp, port, count, repeats),
+                       "katcp 0.9.3": _try(_katcp_python, port, count, repeats)}
+        for lib, result in results.items():
+            if isinstance(result, str):
+                print("%s against %s: %s" % (lib, server_name, result))
+        for mode, label in (("sequential", "sequential"),
+                            ("concurrent", "%d threads" % CONCURRENCY)):
+            row: Dict[str, Any] = {"device": server_name, "callers": label}
+            ours = results["katcp_sync"][mode]
+            for lib, result in results.items():
+                row[lib + " req/s"] = result[mode] if isinstance(result, dict) else "-"
+            for lib in ("aiokatcp", "katcp 0.9.3"):
+                other = results[lib]
+                row["vs " + lib] = ("%.2fx" % (ours / other[mode])
+                                    if isinstance(other, dict) else "-")
+            rows.append(row)
+    return rows
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, HERE)
+    from run import format_table
+    print(format_table(run("--quick" in sys.argv)))
