@@ -43,7 +43,7 @@ from . import __version__
 from .connection import DEFAULT_MAX_WRITE_BUFFER, Connection, Listener
 from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH
-from .logger import DeviceLogger, log_timestamp
+from .logger import DeviceLogger, LogHandler, log_timestamp
 from .message import Message, parse
 from .protocol import DEFAULT_PROTOCOL_INFO, ProtocolFlags, convert_method_name
 from .reactor import Reactor
@@ -156,6 +156,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     DISCONNECT_TIMEOUT = 1.0
     MAX_MSG_SIZE = DEFAULT_MAX_LINE_LENGTH
     MAX_WRITE_BUFFER_SIZE = DEFAULT_MAX_WRITE_BUFFER
+
+    #: ``logging.Handler`` sending Python log records as ``#log`` (aiokatcp's
+    #: ``DeviceServer.LogHandler``): ``logging.getLogger().addHandler(
+    #: server.LogHandler(server))``.
+    LogHandler = LogHandler
 
     #: Whether handlers run on the worker pool (False: on the reactor thread).
     _default_handler_thread = True
@@ -302,6 +307,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         """Start listening and serving; returns once the port is bound.
 
         May be called again after :meth:`stop` has finished (``?restart``).
+        ``timeout`` is accepted for katcp-python compatibility: binding is
+        synchronous, so there is nothing to wait for.
 
         Raises:
             RuntimeError: the server is already running.
@@ -356,7 +363,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             return (self._host, self._port)
         return self._listener.address
 
-    def stop(self, timeout: Optional[float] = 1.0) -> "concurrent.futures.Future[None]":
+    def stop(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[None]":
         """Stop serving: ``#disconnect`` to every client, close, end the threads.
 
         Idempotent and callable from any thread. From an outside thread it

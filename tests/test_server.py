@@ -406,3 +406,12 @@ def test_server_without_message_ids_drops_them(make_server, connect):
     client = connect(server)
     client.send("?watchdog[4]")
     assert client.read_message().encode() == b"!watchdog ok\n"
+
+
+def test_start_on_a_busy_port_raises_and_leaves_no_thread(server):
+    """F15: a bind error reaches the caller of start(); nothing keeps running."""
+    clash = DemoServer("127.0.0.1", server.bind_address[1])
+    with pytest.raises(OSError):
+        clash.start()
+    assert not clash.running()
+    assert clash.join(TIMEOUT)
