@@ -1,0 +1,120 @@
+"""Smoke test: every script in examples/ runs, as a user would run it.
+
+Server scripts are started in a subprocess on a free port, spoken to with a
+BlockingClient and shut down the way their docstrings say (``?halt``, or
+Ctrl-C for the async server); they must exit with status 0. Every other
+script is a client: it is run against the tutorial's server (started in
+this process) as ``python script.py HOST PORT`` and must exit with status 0
+without a traceback. The examples' owners test their behaviour in detail;
+this test only makes sure none of them is broken as shipped.
+"""
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+
+import pytest
+
+from katcp_sync.client import BlockingClient
+from katcp_sync.message import Message
+from katcp_sync.testutils import start_server
+
+from conftest import EXAMPLES, load_example
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT_TIMEOUT = 30.0
+
+#: Server scripts -> how they are stopped.
+SERVERS = {
+    "tutorial_server.py": "halt",
+    "tutorial_server_v4.py": "halt",
+    "tutorial_async_server.py": "sigint",
+    "threaded_app.py": "halt",
+}
+
+#: Client scripts -> a pattern their output must contain (others: exit 0 only).
+CLIENT_OUTPUT = {
+    "tutorial_blocking_client.py": r"!help(\[\d+\])? ok",
+    "tutorial_callback_client.py": r"Reply:",
+    "tutorial_custom_client.py": r"help",
+    "tutorial_high_level_client.py": r"add",
+}
+
+SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py"))
+CLIENTS = [name for name in SCRIPTS if name not in SERVERS]
+
+
+def _env():
+    return dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+                PYTHONUNBUFFERED="1")
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_examples_exist():
+    assert set(SERVERS) <= set(SCRIPTS), "a server example is missing"
+    assert CLIENTS, "no client examples"
+
+
+@pytest.mark.parametrize("name", sorted(SERVERS))
+def test_server_example(name):
+    if name not in SCRIPTS:
+        pytest.skip("%s not written yet" % name)
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, str(EXAMPLES / name), str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    client = BlockingClient("127.0.0.1", port, timeout=5.0)
+    client.auto_reconnect_delay = 0.05
+    client.auto_reconnect_max_delay = 0.2
+    client.start()
+    try:
+        if not client.wait_protocol(SCRIPT_TIMEOUT / 2):
+            proc.kill()
+            out, err = proc.communicate()
+            pytest.fail("%s did not serve on port %d:\n%s" % (name, port, err.decode()))
+        reply, informs = client.blocking_request(Message.request("help"))
+        assert reply.reply_ok() and informs
+        reply, _ = client.blocking_request(Message.request("watchdog"))
+        assert reply.reply_ok()
+        if name.startswith("tutorial_"):
+            reply, _ = client.blocking_request(Message.request("add", 3, 6))
+            assert reply.arguments[:1] == [b"ok"] and float(reply.arguments[1]) == 9.0
+        client.auto_reconnect = False
+        if SERVERS[name] == "halt":
+            client.blocking_request(Message.request("halt"))
+        else:
+            proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=SCRIPT_TIMEOUT)
+        assert proc.returncode == 0, err.decode()
+        assert b"Traceback" not in err, err.decode()
+    finally:
+        client.stop()
+        client.join()
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+
+
+@pytest.fixture(scope="module")
+def tutorial_server_class():
+    return load_example("tutorial_server").MyServer
+
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_client_example(name, tutorial_server_class):
+    with start_server(tutorial_server_class) as server:
+        host, port = server.bind_address[:2]
+        result = subprocess.run([sys.executable, str(EXAMPLES / name), host, str(port)],
+                                capture_output=True, timeout=SCRIPT_TIMEOUT, env=_env())
+    out, err = result.stdout.decode(), result.stderr.decode()
+    assert result.returncode == 0, out + err
+    assert "Traceback" not in err, err
+    if name in CLIENT_OUTPUT:
+        assert re.search(CLIENT_OUTPUT[name], out), out
