@@ -48,7 +48,7 @@ import traceback
 import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .client_requests import PendingRequest, ReplyFuture, RequestTable
+from .client_requests import CLOSED, PendingRequest, ReplyFuture, RequestTable
 from .connection import Connection, connect, format_address
 from .errors import (KatcpClientDisconnected, KatcpSyntaxError, KatcpTimeoutError,
                      KatcpTypeError, KatcpVersionError, LineTooLongError)
@@ -71,6 +71,7 @@ log = logging.getLogger("katcp_sync.client")
 _INFORM, _REPLY, _REQUEST = Message.INFORM, Message.REPLY, Message.REQUEST
 _HANDLER_PREFIX = {_REQUEST: "request_", _REPLY: "reply_", _INFORM: "inform_"}
 _lock_type = threading.Lock
+_monotonic = time.monotonic    # the reactor's clock
 
 
 _STOPPED_REASON = "Client stopped before reply was received"
@@ -618,8 +619,7 @@ class DeviceClient:
             support. A non-``ok`` reply is a result, not an exception.
         """
         future = self._new_future()
-        reactor = self.reactor
-        pending = _FutureRequest(msg, reactor.time(), use_mid, future)
+        pending = _FutureRequest(msg, _monotonic(), use_mid, future)
         self._submit(pending, self.timeout if timeout is None else timeout)
         return future
 
@@ -641,8 +641,7 @@ class DeviceClient:
             tutorial) waits for that.
         """
         future = self._new_future()
-        reactor = self.reactor
-        pending = _CallbackRequest(msg, reactor.time(), use_mid, future, reply_cb, inform_cb,
+        pending = _CallbackRequest(msg, _monotonic(), use_mid, future, reply_cb, inform_cb,
                                    user_data, self._logger)
         self._submit(pending, self.timeout if timeout is None else timeout)
         return future
@@ -666,13 +665,12 @@ class DeviceClient:
             RuntimeError: called on the client's reactor thread (it would
                 deadlock).
         """
-        reactor = self.reactor
-        if reactor.in_reactor_thread():
+        if self._on_reactor():
             raise RuntimeError("blocking_request() cannot be called on the client's "
                                "reactor thread (it would deadlock)")
         if timeout is None:
             timeout = self.timeout
-        pending = _BlockingRequest(msg, reactor.time(), use_mid)
+        pending = _BlockingRequest(msg, _monotonic(), use_mid)
         self._submit(pending, None)
         if not pending.wait(timeout):
             claimed, data = self._table.remove(pending)
@@ -695,7 +693,7 @@ class DeviceClient:
         if pending.msg.mtype != _REQUEST:
             self._fail(pending, KatcpTypeError("not a request: %r" % (pending.msg,)))
             return
-        if timeout is not None:
+        if timeout is not None and self._table.state != CLOSED:
             pending.timer = self.reactor.call_later(timeout, self._request_timed_out, pending)
         data, error = self._table.submit(pending)
         if error is not None:
@@ -727,7 +725,7 @@ class DeviceClient:
 
     def _timeout_reason(self, pending: PendingRequest) -> str:
         return "Request %s timed out after %f seconds." % (
-            pending.msg.name, self.reactor.time() - pending.started)
+            pending.msg.name, _monotonic() - pending.started)
 
     def _finish_all(self, taken: List[PendingRequest], exc_factory: Callable[[], BaseException]
                     ) -> None:
