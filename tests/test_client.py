@@ -21,7 +21,7 @@ from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.reactor import Reactor
 
-from test_client_support import (WAIT, AioServerThread, ScriptedServer, SelectorEchoServer,
+from test_client_support import (WAIT, jitter_from_threads, AioServerThread, ScriptedServer, SelectorEchoServer,
                                  echo_script, reply_line, request_parts, v5_greeting)
 
 
@@ -179,21 +179,7 @@ def test_request_made_right_after_start_waits_for_connection(aioserver, make_cli
 
 def test_concurrent_blocking_requests_get_their_own_replies(aioserver, make_client):
     client = make_client(aioserver.port)
-    errors = []
-
-    def worker(n):
-        try:
-            for i in range(200):
-                tag = b"%d-%d" % (n, i)
-                reply, _ = client.blocking_request(Message.request("jitter", tag))
-                assert reply.arguments == [b"ok", tag], (reply, tag)
-        except BaseException as exc:
-            errors.append(exc)
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    errors = jitter_from_threads(client, threads=32, requests=200)
     assert not errors, errors[:3]
 
 

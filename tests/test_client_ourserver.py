@@ -2,7 +2,6 @@
 
 import queue
 import random
-import threading
 
 import pytest
 
@@ -12,7 +11,7 @@ from katcp_sync.message import Message
 from katcp_sync.server import DeviceServer
 
 from conftest import load_example
-from test_client_support import WAIT
+from test_client_support import WAIT, jitter_from_threads
 
 
 class JitterServer(DeviceServer):
@@ -65,21 +64,7 @@ def client_of():
 def test_32_threads_200_requests_out_of_order_replies(jitter_server, client_of):
     client = client_of(jitter_server)
     assert client.protocol_flags.message_ids
-    errors = []
-
-    def worker(n):
-        try:
-            for i in range(200):
-                tag = b"%d-%d" % (n, i)
-                reply, _ = client.blocking_request(Message.request("jitter", tag))
-                assert reply.arguments == [b"ok", tag], (reply, tag)
-        except BaseException as exc:
-            errors.append(exc)
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    errors = jitter_from_threads(client, threads=32, requests=200)
     assert not errors, errors[:3]
 
 

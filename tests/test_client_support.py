@@ -289,3 +289,25 @@ class SelectorEchoServer:
         self._selector.close()
         for sock in (self._sock, self._wake_r, self._wake_w):
             sock.close()
+
+
+def jitter_from_threads(client, threads: int, requests: int) -> list:
+    """Make ``requests`` ``?jitter <tag>`` requests from each of ``threads``
+    threads at once; return the errors (a reply with another's tag is one)."""
+    from katcp_sync.message import Message
+    errors = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(requests):
+                tag = b"%d-%d" % (n, i)
+                reply, _ = client.blocking_request(Message.request("jitter", tag))
+                assert reply.arguments == [b"ok", tag], (reply, tag)
+        except BaseException as exc:
+            errors.append(exc)
+    workers = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
+    for worker_thread in workers:
+        worker_thread.start()
+    for worker_thread in workers:
+        worker_thread.join(30)
+    return errors
