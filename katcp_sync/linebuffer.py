@@ -63,20 +63,20 @@ class LineSplitter:
         :class:`LineTooLongError` standing for a line that was too long.
         Empty and whitespace-only lines are left out.
         """
-        cut = max(data.rfind(b"\n"), data.rfind(b"\r"))
-        if cut < 0:
+        if 13 in data:  # CR (an int needle: memchr)
+            data = data.replace(b"\r", b"\n")
+        parts = data.split(b"\n")
+        if len(parts) == 1:
             self._hold(data)
             return []
-        head = data[:cut]
-        tail = data[cut + 1:]
+        tail = parts.pop()
         if self._pending:
-            self._pending.append(head)
-            head = b"".join(self._pending)
+            self._pending.append(parts[0])
+            parts[0] = b"".join(self._pending)
         self._pending = []
         self._pending_len = 0
         out: List[Union[bytes, LineTooLongError]] = []
         limit = self.max_line_length
-        parts = head.replace(b"\r", b"\n").split(b"\n") if b"\r" in head else head.split(b"\n")
         if self._discarding:
             # The first part is the end of a line already being thrown away.
             self._discarding = False
@@ -87,7 +87,8 @@ class LineSplitter:
             if len(line) > limit:
                 out.append(LineTooLongError(
                     "line longer than %d bytes discarded" % limit, line[:64]))
-            elif line and line.strip(_BLANK):
+            elif line and (line[0] not in (32, 9) or line.strip(_BLANK)):
+                # (strip() copies the line: only for lines starting blank)
                 out.append(line)
         if tail:
             self._hold(tail)
