@@ -21,8 +21,10 @@ from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.reactor import Reactor
 
-from test_client_support import (WAIT, jitter_from_threads, AioServerThread, ScriptedServer, SelectorEchoServer,
-                                 echo_script, reply_line, request_parts, v5_greeting)
+from test_client_support import (WAIT, AioServerThread, ScriptedServer, SelectorEchoServer,
+                                 echo_script, jitter_from_threads, reply_line, request_parts,
+                                 v5_greeting)
+from test_client_support import make_client  # noqa: F401 (a fixture)
 
 
 @pytest.fixture
@@ -44,27 +46,6 @@ def scripted():
     yield make
     for server in servers:
         server.close()
-
-
-@pytest.fixture
-def make_client():
-    """Factory for started clients that are stopped and joined after the test."""
-    clients = []
-
-    def make(port, cls=BlockingClient, wait=True, **kwargs):
-        detect = kwargs.pop("detect", 1.0)
-        client = cls("127.0.0.1", port, **kwargs)
-        client.auto_reconnect_delay = 0.02
-        client.protocol_detect_timeout = detect
-        clients.append(client)
-        client.start()
-        if wait:
-            assert client.wait_protocol(WAIT)
-        return client
-    yield make
-    for client in clients:
-        client.stop()
-        client.join(WAIT)
 
 
 def wait_for(predicate, timeout=WAIT):

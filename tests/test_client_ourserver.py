@@ -5,13 +5,13 @@ import random
 
 import pytest
 
-from katcp_sync.client import BlockingClient
 from katcp_sync.errors import AsyncReply, KatcpClientDisconnected
 from katcp_sync.message import Message
 from katcp_sync.server import DeviceServer
 
 from conftest import load_example
 from test_client_support import WAIT, jitter_from_threads
+from test_client_support import make_client  # noqa: F401 (a fixture)
 
 
 class JitterServer(DeviceServer):
@@ -45,20 +45,9 @@ def jitter_server():
 
 
 @pytest.fixture
-def client_of():
-    clients = []
-
-    def make(server, **kwargs):
-        client = BlockingClient("127.0.0.1", server.bind_address[1], **kwargs)
-        client.auto_reconnect_delay = 0.02
-        clients.append(client)
-        client.start()
-        assert client.wait_protocol(WAIT)
-        return client
-    yield make
-    for client in clients:
-        client.stop()
-        client.join(WAIT)
+def client_of(make_client):
+    """client_of(server): a started BlockingClient of one of our servers."""
+    return lambda server, **kwargs: make_client(server.bind_address[1], **kwargs)
 
 
 def test_32_threads_200_requests_out_of_order_replies(jitter_server, client_of):

@@ -11,8 +11,37 @@ import threading
 from typing import Callable, List, Optional
 
 import aiokatcp
+import pytest
+
+from katcp_sync.client import BlockingClient
+from katcp_sync.message import Message
 
 WAIT = 5.0  # upper bound of every wait in the client tests
+
+
+@pytest.fixture
+def make_client():
+    """Factory for started clients that are stopped and joined after the test.
+
+    ``make(port, cls=BlockingClient, wait=True, detect=1.0, **client_kwargs)``:
+    reconnects after 20 ms, ``detect`` is the protocol detection timeout.
+    """
+    clients = []
+
+    def make(port, cls=BlockingClient, wait=True, **kwargs):
+        detect = kwargs.pop("detect", 1.0)
+        client = cls("127.0.0.1", port, **kwargs)
+        client.auto_reconnect_delay = 0.02
+        client.protocol_detect_timeout = detect
+        clients.append(client)
+        client.start()
+        if wait:
+            assert client.wait_protocol(WAIT)
+        return client
+    yield make
+    for client in clients:
+        client.stop()
+        client.join(WAIT)
 
 
 class AioServer(aiokatcp.DeviceServer):
@@ -294,7 +323,6 @@ class SelectorEchoServer:
 def jitter_from_threads(client, threads: int, requests: int) -> list:
     """Make ``requests`` ``?jitter <tag>`` requests from each of ``threads``
     threads at once; return the errors (a reply with another's tag is one)."""
-    from katcp_sync.message import Message
     errors = []
 
     def worker(n: int) -> None:
