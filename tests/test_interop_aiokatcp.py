@@ -489,3 +489,355 @@ def test_ak_client_halt_last(our_server):
     run(main())
     assert our_server.join(TIMEOUT)
     assert not our_server.running()
+
+
+# ---------------------------------------------------------------------------
+# 2. Our clients -> aiokatcp's server
+
+class AkDiscrete(enum.Enum):
+    IDLE = "idle"
+    BUSY = "busy"
+    BROKEN = "broken"
+
+
+class AkServer(aiokatcp.DeviceServer):
+    """aiokatcp's server with the matrix's interface (no lru: aiokatcp lacks it)."""
+
+    VERSION = "ak-interop-1.0"
+    BUILD_STATE = "ak-interop-1.0.0"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        nominal = aiokatcp.Sensor.Status.NOMINAL
+        for stype, name, default in [
+                (int, "int.s", 0), (float, "float.s", 0.0), (bool, "bool.s", True),
+                (AkDiscrete, "discrete.s", AkDiscrete.IDLE), (bytes, "string.s", b"hello world"),
+                (aiokatcp.Timestamp, "timestamp.s", aiokatcp.Timestamp(STAMP)),
+                (aiokatcp.Address, "address.s",
+                 aiokatcp.Address(ipaddress.ip_address(ADDRESS[0]), ADDRESS[1]))]:
+            self.sensors.add(aiokatcp.Sensor(stype, name, "The %s" % name, "",
+                                             default=default, initial_status=nominal))
+
+    async def request_echo(self, ctx, *args: bytes):
+        """Reply with the arguments, after one #echo inform per argument."""
+        for arg in args:
+            ctx.inform(arg)
+        return tuple(args)
+
+    async def request_set_sensor(self, ctx, name: str, value: bytes) -> None:
+        """?set-sensor name value -- set a sensor from its wire form."""
+        sensor = self.sensors[name]
+        sensor.value = aiokatcp.decode(sensor.stype, value)
+
+
+class AkServerThread:
+    """An aiokatcp server on its own asyncio loop in a background thread."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever,
+                                       name="asyncio_aiokatcp_server", daemon=True)
+        self.server = None
+
+    def call(self, coro):
+        """Run ``coro`` on the server's loop; return its result (bounded wait)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(TIMEOUT)
+
+    def start(self):
+        self.thread.start()
+
+        async def make():
+            server = AkServer("127.0.0.1", 0, loop=self.loop)
+            await server.start()
+            return server
+        self.server = self.call(make())
+        self.address = self.server.sockets[0].getsockname()[:2]
+
+    def stop(self):
+        if self.server is not None:
+            self.call(self.server.stop())
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(TIMEOUT)
+        assert not self.thread.is_alive()
+        self.loop.close()
+
+
+@pytest.fixture
+def ak_server():
+    runner = AkServerThread()
+    runner.start()
+    yield runner
+    runner.stop()
+
+
+@contextlib.contextmanager
+def our_client(address, cls=BlockingClient, **kwargs):
+    """A started client of ours that knows the device's protocol; stopped after."""
+    client = cls(address[0], address[1], timeout=TIMEOUT, **kwargs)
+    client.start()
+    try:
+        assert client.wait_protocol(TIMEOUT)
+        yield client
+    finally:
+        client.stop()
+        client.join(TIMEOUT)
+
+
+def ok(client, name, *args):
+    """Make a request that must succeed; return (reply arguments after ok, informs)."""
+    reply, informs = client.blocking_request(Message.request(name, *args), timeout=TIMEOUT)
+    assert reply.arguments[:1] == [b"ok"], reply
+    return reply.arguments[1:], informs
+
+
+def refused(client, name, *args):
+    """Make a request that must fail; return the reply."""
+    reply, _ = client.blocking_request(Message.request(name, *args), timeout=TIMEOUT)
+    assert reply.arguments[0] in (b"fail", b"invalid"), reply
+    return reply
+
+
+def status_queue(client):
+    """A queue.Queue fed with every asynchronous #sensor-status the client gets."""
+    received = queue.Queue()
+    client.add_inform_callback("sensor-status", received.put)
+    return received
+
+
+def drain_queue(received):
+    items = []
+    while True:
+        try:
+            items.append(received.get_nowait())
+        except queue.Empty:
+            return items
+
+
+def check_core_requests(client, sensor_names, our_address):
+    """The core requests, seen through our BlockingClient (spec 4.1, 6.2, 7.2, 8.1)."""
+    assert ok(client, "watchdog") == ([], [])
+    (count,), informs = ok(client, "help")
+    names = {i.arguments[0].decode() for i in informs}
+    assert int(count) == len(informs) and set(CORE_REQUESTS) | {"echo", "set-sensor"} <= names
+    assert all(i.name == "help" for i in informs)
+    (count,), informs = ok(client, "help", "watchdog")
+    assert count == b"1" and informs[0].arguments[0] == b"watchdog"
+    refused(client, "help", "no-such-request")
+    assert refused(client, "no-such-request").name == "no-such-request"
+
+    (count,), informs = ok(client, "version-list")
+    roles = {i.arguments[0] for i in informs}
+    assert int(count) == len(informs) and {b"katcp-protocol", b"katcp-library"} <= roles
+
+    assert ok(client, "log-level", "info") == ([b"info"], [])
+    assert ok(client, "log-level") == ([b"info"], [])
+    refused(client, "log-level", "chatty")
+
+    (count,), informs = ok(client, "client-list")
+    assert int(count) == len(informs) >= 1
+    assert our_address.encode() in [i.arguments[0] for i in informs]
+
+    (count,), informs = ok(client, "sensor-list")
+    rows = {i.arguments[0].decode(): i.arguments[1:] for i in informs}
+    assert int(count) == len(informs) and set(rows) == set(sensor_names)
+    assert {n: r[2].decode() for n, r in rows.items()} == \
+        {n: SENSOR_TYPES[n] for n in sensor_names}
+    assert rows["discrete.s"][3:] == [v.encode() for v in DISCRETE_VALUES]
+    refused(client, "sensor-list", "no.such.sensor")
+
+    (count,), informs = ok(client, "sensor-value")
+    assert int(count) == len(informs) == len(sensor_names)
+    values = {}
+    for inform in informs:
+        _timestamp, one, name, status, value = inform.arguments
+        assert (one, status) == (b"1", b"nominal")
+        values[name.decode()] = value
+    assert decode_value("int.s", values["int.s"]) == 0
+    assert decode_value("bool.s", values["bool.s"]) is True
+    assert values["discrete.s"] == b"idle" and values["string.s"] == b"hello world"
+    assert float(values["timestamp.s"]) == STAMP
+    assert values["address.s"] == b"127.0.0.1:7147"
+    (count,), informs = ok(client, "sensor-value", "int.s")
+    assert count == b"1" and informs[0].arguments[2] == b"int.s"
+    refused(client, "sensor-value", "no.such.sensor")
+
+
+def check_strategies(client, cases):
+    """Each strategy's #sensor-status informs reach our inform callbacks (spec 7.1, 7.3).
+
+    ``?watchdog`` after the updates is a barrier: the device sent what the
+    updates caused before its reply.
+    """
+    received = status_queue(client)
+    for name, strategy, start, updates, expected in cases:
+        ok(client, "set-sensor", name, start)
+        reply, _ = ok(client, "sensor-sampling", name, *strategy)
+        assert reply[:2] == [name.encode(), strategy[0].encode()]
+        assert [float(p) for p in reply[2:]] == [float(p) for p in strategy[1:]]
+        first = received.get(timeout=TIMEOUT)
+        assert first.name == "sensor-status" and first.mid is None
+        assert first.arguments[1:4] == [b"1", name.encode(), b"nominal"]
+        for raw in updates:
+            ok(client, "set-sensor", name, raw)
+        ok(client, "watchdog")
+        got = [decode_value(name, msg.arguments[4]) for msg in drain_queue(received)]
+        assert got == expected, (name, strategy)
+        assert ok(client, "sensor-sampling", name, "none")[0] == [name.encode(), b"none"]
+    ok(client, "set-sensor", "int.s", "1")
+    ok(client, "watchdog")
+    assert received.empty()
+    assert ok(client, "sensor-sampling", "int.s") == ([b"int.s", b"none"], [])
+    refused(client, "sensor-sampling", "int.s", "bogus")
+    refused(client, "sensor-sampling", "no.such.sensor", "event")
+
+
+def check_period(client):
+    """``period`` reports again and again without any update (spec 7.1, Table 9)."""
+    received = status_queue(client)
+    ok(client, "sensor-sampling", "float.s", "period", "0.05")
+    started = time.monotonic()
+    for _ in range(4):
+        assert received.get(timeout=TIMEOUT).arguments[2] == b"float.s"
+    assert time.monotonic() - started >= 0.1
+    ok(client, "sensor-sampling", "float.s", "none")
+
+
+def check_bulk_sampling(client):
+    """Bulk ?sensor-sampling a,b,c sets all or none (spec 7.2, flag B)."""
+    received = status_queue(client)
+    names = "int.s,float.s,discrete.s"
+    assert ok(client, "sensor-sampling", names, "event")[0] == [names.encode(), b"event"]
+    first = sorted(received.get(timeout=TIMEOUT).arguments[2] for _ in range(3))
+    assert first == [b"discrete.s", b"float.s", b"int.s"]
+    refused(client, "sensor-sampling", "bool.s,no.such.sensor", "auto")
+    assert ok(client, "sensor-sampling", "bool.s")[0] == [b"bool.s", b"none"]
+
+
+def check_message_ids(client):
+    """Our client gives requests ids when the device has flag I (spec 2.2, 2.3)."""
+    reply, informs = client.blocking_request(Message.request("echo", "a", "b"), timeout=TIMEOUT)
+    assert reply.mid is not None and [i.mid for i in informs] == [reply.mid, reply.mid]
+    futures = [client.future_request(Message.request("echo", str(n))) for n in range(30)]
+    mids = set()
+    for n, future in enumerate(futures):
+        reply, informs = future.result(TIMEOUT)
+        assert reply.arguments == [b"ok", str(n).encode()]
+        assert [i.arguments for i in informs] == [[str(n).encode()]]
+        assert informs[0].mid == reply.mid
+        mids.add(reply.mid)
+    assert len(mids) == 30
+
+
+def check_escapes(client):
+    """Every escape of spec 2.1, empty arguments and non-UTF-8 bytes survive ?echo."""
+    reply, informs = ok(client, "echo", *ESCAPE_ARGS)
+    assert tuple(reply) == ESCAPE_ARGS
+    assert tuple(i.arguments[0] for i in informs) == ESCAPE_ARGS
+
+
+def check_callback_client(address):
+    """CallbackClient: reply_cb/inform_cb on the reactor thread, plus async informs (spec 2.3, 7.3)."""
+    seen = queue.Queue()
+    with our_client(address, CallbackClient) as client:
+        statuses = status_queue(client)
+        future = client.callback_request(
+            Message.request("echo", "x y", ""), reply_cb=lambda m: seen.put(("reply", m)),
+            inform_cb=lambda m: seen.put(("inform", m)))
+        reply, informs = future.result(TIMEOUT)
+        assert reply.arguments == [b"ok", b"x y", b""]
+        kinds = [seen.get(timeout=TIMEOUT) for _ in range(3)]
+        assert [k for k, _ in kinds] == ["inform", "inform", "reply"]
+        assert [m.arguments for _, m in kinds[:2]] == [[b"x y"], [b""]]
+        done = queue.Queue()
+        client.callback_request(Message.request("sensor-sampling", "int.s", "event"),
+                                reply_cb=done.put)
+        assert done.get(timeout=TIMEOUT).arguments[:2] == [b"ok", b"int.s"]
+        assert statuses.get(timeout=TIMEOUT).arguments[2] == b"int.s"
+        client.callback_request(Message.request("set-sensor", "int.s", "42"))
+        assert statuses.get(timeout=TIMEOUT).arguments[2:] == [b"int.s", b"nominal", b"42"]
+
+
+def check_halt(address, server_stopped):
+    """?halt is answered, then the device drops the connection (spec 4.1)."""
+    with our_client(address, auto_reconnect=False) as client:
+        assert ok(client, "halt") == ([], [])
+        assert client.wait_disconnected(TIMEOUT)
+        assert server_stopped(TIMEOUT)
+
+
+def client_address(client):
+    """Our client's local host:port, as the device lists it in #client-list."""
+    return "%s:%d" % client.sockname[:2]
+
+
+AK_SENSORS = [name for name in SENSOR_TYPES if name != "lru.s"]
+
+
+def test_our_client_detects_aiokatcp_protocol(ak_server):
+    """Our client reads aiokatcp's #version-connect katcp-protocol 5.1-MIB (spec 4.2)."""
+    with our_client(ak_server.address) as client:
+        flags = client.protocol_flags
+        assert (flags.major, flags.minor, flags.flags) == (5, 1, frozenset("MIB"))
+        assert client.versions["katcp-device"][0] == "ak-interop-1.0"
+
+
+def test_our_client_core_requests_on_aiokatcp(ak_server):
+    with our_client(ak_server.address) as client:
+        check_core_requests(client, AK_SENSORS, client_address(client))
+        # No flag T: the request does not exist there (spec 5.1).
+        refused(client, "request-timeout-hint")
+
+
+def test_our_client_strategies_on_aiokatcp(ak_server):
+    with our_client(ak_server.address) as client:
+        check_strategies(client, STRATEGY_CASES)
+        check_period(client)
+
+
+def test_our_client_bulk_sampling_on_aiokatcp(ak_server):
+    with our_client(ak_server.address) as client:
+        check_bulk_sampling(client)
+
+
+def test_our_client_message_ids_on_aiokatcp(ak_server):
+    with our_client(ak_server.address) as client:
+        check_message_ids(client)
+
+
+def test_our_client_escapes_on_aiokatcp(ak_server):
+    with our_client(ak_server.address) as client:
+        check_escapes(client)
+
+
+def test_our_callback_client_on_aiokatcp(ak_server):
+    check_callback_client(ak_server.address)
+
+
+def test_our_resource_client_on_aiokatcp(ak_server):
+    """KATCPClientResource inspects aiokatcp's device and follows a sensor (spec 7.2, 7.3)."""
+    from katcp_sync.resource import KATCPClientResource
+
+    resource = KATCPClientResource(dict(name="ak", address=ak_server.address, controlled=True))
+    resource.start()
+    try:
+        resource.until_synced(TIMEOUT)
+        assert set(resource.sensor.keys()) == {n.replace(".", "_") for n in AK_SENSORS}
+        reply = resource.req.echo("a b", "")
+        assert reply.succeeded and reply.reply.arguments == [b"ok", b"a b", b""]
+        sensor = resource.sensor.int_s
+        sensor.set_strategy("event")
+        resource.req.set_sensor("int.s", 17)
+        assert sensor.wait(17, timeout=TIMEOUT)
+        assert sensor.get_value() == 17 and sensor.get_status() == "nominal"
+        assert resource.sensor.discrete_s.get_value() == "idle"
+        assert resource.sensor.address_s.get_value() == ADDRESS
+    finally:
+        resource.stop()
+        resource.join(TIMEOUT)
+
+
+def test_our_client_halt_on_aiokatcp_last(ak_server):
+    def stopped(timeout):
+        ak_server.call(asyncio.wait_for(ak_server.server.join(), timeout))
+        return True
+    check_halt(ak_server.address, stopped)
