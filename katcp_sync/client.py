@@ -48,7 +48,8 @@ import traceback
 import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .client_requests import CLOSED, PendingRequest, ReplyFuture, RequestTable
+from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, FutureRequest,
+                              PendingRequest, ReplyFuture, RequestTable, UntrackedMessage)
 from .connection import Connection, connect, format_address
 from .errors import (KatcpClientDisconnected, KatcpSyntaxError, KatcpTimeoutError,
                      KatcpTypeError, KatcpVersionError, LineTooLongError)
@@ -70,7 +71,6 @@ log = logging.getLogger("katcp_sync.client")
 
 _INFORM, _REPLY, _REQUEST = Message.INFORM, Message.REPLY, Message.REQUEST
 _HANDLER_PREFIX = {_REQUEST: "request_", _REPLY: "reply_", _INFORM: "inform_"}
-_lock_type = threading.Lock
 _monotonic = time.monotonic    # the reactor's clock
 
 
@@ -79,112 +79,6 @@ _STOPPED_REASON = "Client stopped before reply was received"
 
 def _format_exc(tb_limit: int) -> str:
     return "".join(traceback.format_exception(*sys.exc_info(), limit=tb_limit))
-
-
-# ---------------------------------------------------------------------------
-# How a finished request reports: the edges of one mechanism.
-
-class _BlockingRequest(PendingRequest):
-    """Reports to one waiting thread through a pre-acquired lock (cheapest)."""
-
-    __slots__ = ("_done", "reply", "error")
-
-    def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
-        super().__init__(msg, started, use_mid)
-        self._done = _lock_type()
-        self._done.acquire()
-        self.reply: Optional[Message] = None
-        self.error: Optional[BaseException] = None
-
-    def set_reply(self, reply: Message) -> None:
-        self.reply = reply
-        self._done.release()
-
-    def set_error(self, exc: BaseException) -> None:
-        self.error = exc
-        self._done.release()
-
-    def wait(self, timeout: Optional[float]) -> bool:
-        """Wait for the outcome; False on timeout."""
-        return self._done.acquire(True, -1 if timeout is None else max(timeout, 0.0))
-
-
-class _FutureRequest(PendingRequest):
-    """Reports through a :class:`ReplyFuture` of ``(reply, informs)``."""
-
-    __slots__ = ("future",)
-
-    def __init__(self, msg: Message, started: float, use_mid: Optional[bool],
-                 future: ReplyFuture) -> None:
-        super().__init__(msg, started, use_mid)
-        self.future = future
-
-    def set_reply(self, reply: Message) -> None:
-        self.future.set_result((reply, self.informs))
-
-    def set_error(self, exc: BaseException) -> None:
-        self.future.set_exception(exc)
-
-
-class _CallbackRequest(_FutureRequest):
-    """Calls ``reply_cb``/``inform_cb`` on the reactor thread (katcp-python).
-
-    A failure (timeout, disconnection) reaches ``reply_cb`` as a synthesised
-    ``!name fail <reason>`` reply; the future then resolves with it too.
-    """
-
-    __slots__ = ("reply_cb", "inform_cb", "user_data", "logger")
-
-    #: set_error must run on the reactor thread, like the callbacks.
-    ON_REACTOR = True
-
-    def __init__(self, msg: Message, started: float, use_mid: Optional[bool],
-                 future: ReplyFuture, reply_cb: Optional[Callable[..., Any]],
-                 inform_cb: Optional[Callable[..., Any]], user_data: Optional[tuple],
-                 logger: logging.Logger) -> None:
-        super().__init__(msg, started, use_mid, future)
-        self.reply_cb = reply_cb
-        self.inform_cb = inform_cb
-        self.user_data = tuple(user_data) if user_data is not None else ()
-        self.logger = logger
-
-    def add_inform(self, msg: Message) -> None:
-        self.informs.append(msg)
-        if self.inform_cb is not None:
-            try:
-                self.inform_cb(msg, *self.user_data)
-            except Exception:
-                self.logger.exception("inform callback for ?%s failed", self.msg.name)
-
-    def set_reply(self, reply: Message) -> None:
-        if self.reply_cb is not None:
-            try:
-                self.reply_cb(reply, *self.user_data)
-            except Exception:
-                self.logger.exception("reply callback for ?%s failed", self.msg.name)
-        self.future.set_result((reply, self.informs))
-
-    def set_error(self, exc: BaseException) -> None:
-        self.set_reply(Message.reply(self.msg.name, "fail", str(exc), mid=self.msg.mid))
-
-
-class _Untracked(PendingRequest):
-    """A message sent through the table only for its order and message id."""
-
-    __slots__ = ("client",)
-    TRACKED = False
-
-    def __init__(self, msg: Message, use_mid: Optional[bool], client: "DeviceClient") -> None:
-        super().__init__(msg, 0.0, use_mid)
-        self.client = client
-
-    def set_reply(self, reply: Message) -> None:  # never called: not kept in the table
-        pass
-
-    def set_error(self, exc: BaseException) -> None:
-        self.client._logger.warning("%s: dropped %s %s: %s", self.client.bind_address_string,
-                                    Message.TYPE_NAMES[self.msg.mtype].lower(),
-                                    self.msg.name, exc)
 
 
 # ---------------------------------------------------------------------------
@@ -585,7 +479,8 @@ class DeviceClient:
         return msg.mid
 
     def _send_untracked(self, msg: Message, use_mid: Optional[bool]) -> None:
-        data, error = self._table.submit(_Untracked(msg, use_mid, self))
+        data, error = self._table.submit(UntrackedMessage(msg, use_mid, self._logger,
+                                                              self._address_string))
         if error is not None:
             if isinstance(error, KatcpVersionError):
                 raise error
@@ -619,7 +514,7 @@ class DeviceClient:
             support. A non-``ok`` reply is a result, not an exception.
         """
         future = self._new_future()
-        pending = _FutureRequest(msg, _monotonic(), use_mid, future)
+        pending = FutureRequest(msg, _monotonic(), use_mid, future)
         self._submit(pending, self.timeout if timeout is None else timeout)
         return future
 
@@ -641,7 +536,7 @@ class DeviceClient:
             tutorial) waits for that.
         """
         future = self._new_future()
-        pending = _CallbackRequest(msg, _monotonic(), use_mid, future, reply_cb, inform_cb,
+        pending = CallbackRequest(msg, _monotonic(), use_mid, future, reply_cb, inform_cb,
                                    user_data, self._logger)
         self._submit(pending, self.timeout if timeout is None else timeout)
         return future
@@ -670,7 +565,7 @@ class DeviceClient:
                                "reactor thread (it would deadlock)")
         if timeout is None:
             timeout = self.timeout
-        pending = _BlockingRequest(msg, _monotonic(), use_mid)
+        pending = BlockingRequest(msg, _monotonic(), use_mid)
         self._submit(pending, None)
         if not pending.wait(timeout):
             claimed, data = self._table.remove(pending)

@@ -28,6 +28,7 @@ how a finished request reports (a lock for ``blocking_request``, a
 """
 
 import collections
+import logging
 import threading
 from concurrent.futures import Future
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
@@ -35,7 +36,10 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 from .errors import KatcpClientDisconnected, KatcpVersionError
 from .message import MAX_MID, Message
 
-__all__ = ["PendingRequest", "RequestTable", "ReplyFuture", "CLOSED", "HOLDING", "OPEN"]
+__all__ = [
+    "PendingRequest", "BlockingRequest", "FutureRequest", "CallbackRequest", "UntrackedMessage",
+    "RequestTable", "ReplyFuture", "CLOSED", "HOLDING", "OPEN",
+]
 
 #: Table states.
 CLOSED, HOLDING, OPEN = "closed", "holding", "open"
@@ -311,3 +315,110 @@ class RequestTable:
             return queue[0].msg.encode()
         del self._by_name[name]
         return None
+
+
+# ---------------------------------------------------------------------------
+# How a finished request reports: the edges of one mechanism.
+
+class BlockingRequest(PendingRequest):
+    """Reports to one waiting thread through a pre-acquired lock (cheapest)."""
+
+    __slots__ = ("_done", "reply", "error")
+
+    def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
+        super().__init__(msg, started, use_mid)
+        self._done = threading.Lock()
+        self._done.acquire()
+        self.reply: Optional[Message] = None
+        self.error: Optional[BaseException] = None
+
+    def set_reply(self, reply: Message) -> None:
+        self.reply = reply
+        self._done.release()
+
+    def set_error(self, exc: BaseException) -> None:
+        self.error = exc
+        self._done.release()
+
+    def wait(self, timeout: Optional[float]) -> bool:
+        """Wait for the outcome; False on timeout."""
+        return self._done.acquire(True, -1 if timeout is None else max(timeout, 0.0))
+
+
+class FutureRequest(PendingRequest):
+    """Reports through a :class:`ReplyFuture` of ``(reply, informs)``."""
+
+    __slots__ = ("future",)
+
+    def __init__(self, msg: Message, started: float, use_mid: Optional[bool],
+                 future: ReplyFuture) -> None:
+        super().__init__(msg, started, use_mid)
+        self.future = future
+
+    def set_reply(self, reply: Message) -> None:
+        self.future.set_result((reply, self.informs))
+
+    def set_error(self, exc: BaseException) -> None:
+        self.future.set_exception(exc)
+
+
+class CallbackRequest(FutureRequest):
+    """Calls ``reply_cb``/``inform_cb`` on the reactor thread (katcp-python).
+
+    A failure (timeout, disconnection) reaches ``reply_cb`` as a synthesised
+    ``!name fail <reason>`` reply; the future then resolves with it too.
+    """
+
+    __slots__ = ("reply_cb", "inform_cb", "user_data", "logger")
+
+    #: set_error must run on the reactor thread, like the callbacks.
+    ON_REACTOR = True
+
+    def __init__(self, msg: Message, started: float, use_mid: Optional[bool],
+                 future: ReplyFuture, reply_cb: Optional[Callable[..., Any]],
+                 inform_cb: Optional[Callable[..., Any]], user_data: Optional[tuple],
+                 logger: logging.Logger) -> None:
+        super().__init__(msg, started, use_mid, future)
+        self.reply_cb = reply_cb
+        self.inform_cb = inform_cb
+        self.user_data = tuple(user_data) if user_data is not None else ()
+        self.logger = logger
+
+    def add_inform(self, msg: Message) -> None:
+        self.informs.append(msg)
+        if self.inform_cb is not None:
+            try:
+                self.inform_cb(msg, *self.user_data)
+            except Exception:
+                self.logger.exception("inform callback for ?%s failed", self.msg.name)
+
+    def set_reply(self, reply: Message) -> None:
+        if self.reply_cb is not None:
+            try:
+                self.reply_cb(reply, *self.user_data)
+            except Exception:
+                self.logger.exception("reply callback for ?%s failed", self.msg.name)
+        self.future.set_result((reply, self.informs))
+
+    def set_error(self, exc: BaseException) -> None:
+        self.set_reply(Message.reply(self.msg.name, "fail", str(exc), mid=self.msg.mid))
+
+
+class UntrackedMessage(PendingRequest):
+    """A message sent through the table only for its order and message id."""
+
+    __slots__ = ("logger", "peer")
+    TRACKED = False
+
+    def __init__(self, msg: Message, use_mid: Optional[bool], logger: logging.Logger,
+                 peer: str) -> None:
+        super().__init__(msg, 0.0, use_mid)
+        self.logger = logger
+        self.peer = peer
+
+    def set_reply(self, reply: Message) -> None:  # never called: not kept in the table
+        pass
+
+    def set_error(self, exc: BaseException) -> None:
+        self.logger.warning("%s: dropped %s %s: %s", self.peer,
+                            Message.TYPE_NAMES[self.msg.mtype].lower(), self.msg.name, exc)
