@@ -86,8 +86,9 @@ class BuiltinRequests:
     def request_help(self, req: Any, msg: Message) -> None:
         """Describe the available requests with #help informs.
 
-        ?help [name] -- one #help inform per request, sorted by name (or only
-        for the named request), then !help ok <count>. Unknown name: fail.
+        ?help [name] -- one #help inform per request, sorted by name, giving
+        the first line of its docstring; or, for a named request, its whole
+        docstring. Then !help ok <count>. Unknown name: fail.
 
         Examples:
             ?help watchdog
@@ -99,10 +100,10 @@ class BuiltinRequests:
             name = _text(msg.arguments[0])
             if name not in handlers:
                 raise FailReply("Unknown request method.")
-            names = [name]
+            req.informs([(name, handlers[name])])
         else:
-            names = sorted(handlers)
-        req.informs((name, handlers[name]) for name in names)
+            req.informs((name, handlers[name].split("\n", 1)[0])
+                        for name in sorted(handlers))
 
     @inline
     def request_restart(self, req: Any, msg: Message) -> None:

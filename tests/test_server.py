@@ -163,6 +163,16 @@ def test_help_one_request_and_unknown(server, connect):
     assert reply.encode() == b"!help fail Unknown\\_request\\_method.\n"
 
 
+def test_help_lists_summaries_and_details_one_request(server, connect):
+    """?help lists each request's first docstring line; ?help name gives it all."""
+    client = connect(server)
+    listed = {args(m)[0]: args(m)[1] for m in client.request("?help")[0]}
+    detail = args(client.request("?help sensor-sampling")[0][0])[1]
+    assert "\n" not in listed["sensor-sampling"]
+    assert detail.startswith(listed["sensor-sampling"])
+    assert len(detail) > len(listed["sensor-sampling"]) and "\n" in detail
+
+
 def test_missing_docstring_is_type_error():
     """?help needs a docstring for every request handler."""
     with pytest.raises(TypeError, match="docstring"):
