@@ -72,8 +72,6 @@ log = logging.getLogger("katcp_sync.client")
 _INFORM, _REPLY, _REQUEST = Message.INFORM, Message.REPLY, Message.REQUEST
 _HANDLER_PREFIX = {_REQUEST: "request_", _REPLY: "reply_", _INFORM: "inform_"}
 _monotonic = time.monotonic    # the reactor's clock
-
-
 _STOPPED_REASON = "Client stopped before reply was received"
 
 
@@ -605,7 +603,7 @@ class DeviceClient:
 
     def _fail(self, pending: PendingRequest, exc: BaseException) -> None:
         """Fail a request that is out of the table, on the right thread."""
-        if (getattr(pending, "ON_REACTOR", False) and self._running.is_set()
+        if (pending.ON_REACTOR and self._running.is_set()
                 and not self._on_reactor()
                 and self.reactor.add_callback(pending.set_error, exc)):
             return

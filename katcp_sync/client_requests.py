@@ -76,6 +76,10 @@ class PendingRequest:
 
     __slots__ = ("msg", "informs", "timer", "started", "use_mid")
 
+    #: True if :meth:`set_error` must run on the reactor thread (it calls
+    #: user callbacks there).
+    ON_REACTOR = False
+
     #: False for messages that only pass through the table to keep their
     #: order and get a message id (``DeviceClient.request``/``send_message``):
     #: they are sent but not kept, so their replies go to the handlers.
