@@ -205,6 +205,7 @@ def test_client_restarts_after_stop(aioserver):
     client = BlockingClient("127.0.0.1", aioserver.port)
     for _ in range(2):
         client.start()
+        assert client.wait_running(0) and client.running()
         assert client.wait_protocol(WAIT)
         assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()
         client.stop()
@@ -219,7 +220,15 @@ def test_context_manager_starts_stops_and_joins(aioserver):
 
 
 def test_reconnects_after_server_restart(aioserver, make_client):
-    client = make_client(aioserver.port)
+    hooks = queue.Queue()
+
+    class Client(BlockingClient):
+        def notify_connected(self, connected):
+            hooks.put(connected)
+
+    client = make_client(aioserver.port, cls=Client)
+    assert hooks.get(timeout=WAIT) is True
+    first_connect = client.last_connect_time
     events = queue.Queue()
     client.add_connected_callback(lambda: events.put("up"))
     client.add_disconnected_callback(lambda: events.put("down"))
@@ -239,6 +248,8 @@ def test_reconnects_after_server_restart(aioserver, make_client):
     assert events.get(timeout=WAIT) == "up"
     assert client.wait_protocol(WAIT)
     assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()
+    assert [hooks.get(timeout=WAIT), hooks.get(timeout=WAIT)] == [False, True]
+    assert client.last_connect_time > first_connect
 
 
 def test_backoff_grows_and_is_capped(make_client):
