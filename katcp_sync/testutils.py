@@ -10,7 +10,8 @@ With pytest (no ``test`` argument: failures raise :class:`AssertionError`)::
                 client.assert_request_succeeds("add", 3, 6, args_equal=["9.0"])
                 client.assert_sensor_equals("add.result", 9.0, float)
 
-With :mod:`unittest`, pass the test case: failures go through ``test.fail``::
+With :mod:`unittest`, pass the test case: failures go through ``test.fail``
+(``enterContext`` is Python 3.11+; see the testing guide for older ones)::
 
     class TestMyServer(unittest.TestCase):
         def setUp(self):
@@ -390,19 +391,24 @@ class BlockingTestClient(BlockingClient):
 
     # -- interface -----------------------------------------------------------------
 
+    def _check_names(self, request: str, expected: Optional[Iterable[Text]],
+                     what: str) -> List[str]:
+        """Names listed by ``?request``, checked against ``expected`` if given."""
+        reply, informs = self._request(request, [])
+        if not reply.reply_ok():
+            self._fail("?%s failed: %s" % (request, reply))
+        names = sorted(_text(m.arguments[0]) for m in informs if m.arguments)
+        if expected is not None and names != sorted(_texts(expected)):
+            self._fail("%s %r, expected %r" % (what, names, sorted(_texts(expected))))
+        return names
+
     def test_help(self, expected: Optional[Iterable[Text]] = None) -> List[str]:
         """Check ``?help``; with ``expected``, the request names must be exactly those.
 
         Returns:
             the request names, as ``str``.
         """
-        reply, informs = self._request("help", [])
-        if not reply.reply_ok():
-            self._fail("?help failed: %s" % reply)
-        names = sorted(_text(m.arguments[0]) for m in informs if m.arguments)
-        if expected is not None and names != sorted(_texts(expected)):
-            self._fail("requests %r, expected %r" % (names, sorted(_texts(expected))))
-        return names
+        return self._check_names("help", expected, "requests")
 
     def test_sensor_list(self, expected: Optional[Iterable[Text]] = None) -> List[str]:
         """Check ``?sensor-list``; with ``expected``, the sensor names must be exactly those.
@@ -410,13 +416,7 @@ class BlockingTestClient(BlockingClient):
         Returns:
             the sensor names, as ``str``.
         """
-        reply, informs = self._request("sensor-list", [])
-        if not reply.reply_ok():
-            self._fail("?sensor-list failed: %s" % reply)
-        names = sorted(_text(m.arguments[0]) for m in informs if m.arguments)
-        if expected is not None and names != sorted(_texts(expected)):
-            self._fail("sensors %r, expected %r" % (names, sorted(_texts(expected))))
-        return names
+        return self._check_names("sensor-list", expected, "sensors")
 
 
 def wait_sensor(sensor: Any, value: Any, status: Optional[int] = None,

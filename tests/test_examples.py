@@ -9,10 +9,8 @@ without a traceback. The examples' owners test their behaviour in detail;
 this test only makes sure none of them is broken as shipped.
 """
 
-import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 
@@ -23,8 +21,8 @@ from katcp_sync.message import Message
 from katcp_sync.testutils import start_server
 
 from conftest import EXAMPLES, load_example
+from test_cli import _env, _free_port
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT_TIMEOUT = 30.0
 
 #: Server scripts -> how they are stopped.
@@ -45,17 +43,6 @@ CLIENT_OUTPUT = {
 
 SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py"))
 CLIENTS = [name for name in SCRIPTS if name not in SERVERS]
-
-
-def _env():
-    return dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                PYTHONUNBUFFERED="1")
-
-
-def _free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def test_examples_exist():
