@@ -274,6 +274,29 @@ def test_monitor_regex_and_updates(endpoint, server, capsys):
     assert any(line.split()[:3] == ["add.result", "4.5", "nominal"] for line in lines[3:])
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+def test_monitor_on_a_terminal_redraws_in_colour(endpoint):
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "katcp_sync", "monitor", endpoint,
+                             "--strategy", "period", "0.05", "--interval", "0.05",
+                             "--count", "3"],
+                            stdin=slave, stdout=slave, stderr=slave, env=_env(), close_fds=True)
+    os.close(slave)
+    term = _Pty(master)
+    try:
+        for _ in range(3):
+            term.expect(rb"\x1b\[H\x1b\[2J" + re.escape(endpoint.encode())
+                        + rb"  4 sensors  strategy: period 0.05")
+            term.expect(rb"add.result .*\x1b\[2munknown")
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
 def test_monitor_errors(endpoint, capsys):
     assert main(["monitor", endpoint, "no-such-sensor"]) == 2
     assert "no sensor" in capsys.readouterr().err
