@@ -1,0 +1,661 @@
+"""Faults: resets, half-closed sockets, stops under load, restarts, hung handlers,
+failing user code and peers that do not read.
+
+Everything runs against real sockets on 127.0.0.1 port 0. The point of each
+test is that the fault stays with the peer or the code that caused it: the
+reactor keeps running, other clients keep their data, nothing is leaked
+(conftest checks threads after every test).
+"""
+
+import logging
+import queue
+import selectors
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from katcp_sync.client import BlockingClient
+from katcp_sync.errors import AsyncReply, KatcpTimeoutError
+from katcp_sync.kattypes import request_timeout_hint
+from katcp_sync.message import Message, parse
+from katcp_sync.resource import KATCPClientResource
+from katcp_sync.sensor import Sensor
+from katcp_sync.server import DeviceServer
+
+from test_server_support import LineClient
+
+TIMEOUT = 5.0
+REPLY, INFORM = Message.REPLY, Message.INFORM
+
+
+class FaultServer(DeviceServer):
+    """A device with sensors, a hanging request and awaitable disconnects."""
+
+    VERSION_INFO = ("fault-api", 1, 0)
+    BUILD_INFO = ("fault-build", 1, 0, "")
+    N_SENSORS = 4
+
+    def __init__(self, *args, n_sensors=None, **kwargs):
+        self._n_sensors = self.N_SENSORS if n_sensors is None else n_sensors
+        self.release = threading.Event()
+        self.hanging = threading.Event()
+        self.disconnected = threading.Condition()
+        self.disconnect_count = 0
+        super().__init__(*args, **kwargs)
+
+    def setup_sensors(self):
+        self.counter = Sensor.integer("counter", "Counts.", "", [0, 2 ** 31])
+        self.blob = Sensor.string("blob", "A large string.", "")
+        self.add_sensor(self.counter)
+        self.add_sensor(self.blob)
+        for i in range(self._n_sensors):
+            self.add_sensor(Sensor.float("bulk.%05d" % i, "A sensor with a long description "
+                                         + "x" * 150, "V", [-1e9, 1e9]))
+
+    def request_hang(self, req, msg):
+        """Block the handler thread until the test releases it."""
+        self.hanging.set()
+        if not self.release.wait(TIMEOUT):
+            return req.make_reply("fail", "never released")
+        return req.make_reply("ok", "released")
+
+    def request_echo(self, req, msg):
+        """Echo the arguments."""
+        return req.make_reply("ok", *msg.arguments)
+
+    def on_client_disconnect(self, client_conn, msg, connection_valid):
+        with self.disconnected:
+            self.disconnect_count += 1
+            self.disconnected.notify_all()
+
+    def wait_disconnects(self, count, timeout=TIMEOUT):
+        with self.disconnected:
+            return self.disconnected.wait_for(lambda: self.disconnect_count >= count, timeout)
+
+
+@pytest.fixture
+def make_server():
+    servers = []
+
+    def make(cls=FaultServer, port=0, **kwargs):
+        server = cls("127.0.0.1", port, **kwargs)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.release.set()
+        server.stop(TIMEOUT)
+        assert server.join(TIMEOUT)
+
+
+@pytest.fixture
+def clients():
+    """Factory of LineClients, closed at the end (connect informs read)."""
+    made = []
+
+    def make(server, read_connect=True):
+        client = LineClient(server.bind_address)
+        made.append(client)
+        if read_connect:
+            client.read_until(lambda m: m.arguments[:1] == [b"katcp-device"])
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+@pytest.fixture
+def no_crash_logs(caplog):
+    """Fail if a reactor callback or a reactor itself logged an unexpected exception."""
+    caplog.set_level(logging.WARNING)
+    yield caplog
+    crashes = [r for r in caplog.records
+               if r.name == "katcp_sync.reactor" and r.levelno >= logging.ERROR]
+    assert not crashes, "reactor logged: %s" % [r.getMessage() for r in crashes]
+
+
+def reset_close(sock):
+    """Close with SO_LINGER 0: the server's next send/recv sees ECONNRESET."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+def small_receiver(server):
+    """A raw socket with a tiny receive buffer, so the server's sends back up."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.settimeout(TIMEOUT)
+    sock.connect(server.bind_address)
+    return sock
+
+
+def watchdog_ok(client, mid=None):
+    line = "?watchdog" if mid is None else "?watchdog[%d]" % mid
+    return client.request(line)[1].arguments == [b"ok"]
+
+
+# -- resets and half-closed sockets ------------------------------------------------
+
+
+def test_peer_reset_while_a_large_sensor_list_is_being_written(make_server, clients, no_crash_logs):
+    """RST mid-reply (server blocked on a full socket): only that peer is dropped."""
+    server = make_server(n_sensors=3000)   # ?sensor-list is ~600 kB
+    bystander = clients(server)
+    for round_ in range(1, 11):
+        sock = small_receiver(server)
+        sock.sendall(b"?sensor-list\n?sensor-list\n?sensor-list\n")
+        sock.recv(1000)  # the server is writing
+        reset_close(sock)
+        assert server.wait_disconnects(round_)
+        assert watchdog_ok(bystander, round_)
+    assert [c.address for c in server.get_clients()] == [bystander.address]
+    informs, reply = bystander.request("?sensor-list /^bulk/")
+    assert reply.arguments == [b"ok", b"3000"] and len(informs) == 3000
+
+
+def test_peer_reset_while_informs_stream_out(make_server, clients, no_crash_logs):
+    """RST while a thread floods #sensor-status: the writer thread and the reactor survive."""
+    server = make_server()
+    bystander = clients(server)
+    bystander.request("?sensor-sampling counter event")
+    stop = threading.Event()
+    written = []
+
+    def flood():
+        value = 0
+        while not stop.is_set():
+            value += 1
+            server.blob.set_value("y" * 2000 + str(value))
+            server.counter.set_value(value)
+        written.append(value)
+
+    for round_ in range(1, 6):
+        sock = small_receiver(server)
+        sock.sendall(b"?sensor-sampling blob auto\n")
+        flooder = threading.Thread(target=flood)
+        flooder.start()
+        try:
+            sock.recv(1000)
+        finally:
+            reset_close(sock)
+            assert server.wait_disconnects(round_)
+            stop.set()
+            flooder.join(TIMEOUT)
+            stop.clear()
+        # The bystander got every counter value, in order, up to the last one.
+        values = []
+        while not values or values[-1] != written[-1]:
+            msg = bystander.read_message()
+            if msg.name != "client-connected":
+                assert msg.name == "sensor-status"
+                values.append(int(msg.arguments[4]))
+        assert values == list(range(values[0], written[-1] + 1))
+    assert watchdog_ok(bystander)
+
+
+def test_half_closed_client_still_gets_replies_produced_before_eof(make_server, clients):
+    """shutdown(SHUT_WR) after requests: replies of built-in (reactor) requests arrive.
+
+    Built-in requests (?watchdog, ?help, ...) run on the reactor as the
+    lines are read, before the EOF is seen, so their replies are in the
+    write buffer, which the server flushes (for up to a second) before it
+    closes. The server then closes its side cleanly (a FIN, no reset).
+    """
+    server = make_server()
+    client = clients(server)
+    client.send("?watchdog[1]", "?help[2]", "?sensor-value[3] counter")
+    client.sock.shutdown(socket.SHUT_WR)
+    messages = client.read_all_until_closed()
+    replies = [m for m in messages if m.mtype == REPLY]
+    assert [(m.name, m.mid, m.arguments[0]) for m in replies] == [
+        ("watchdog", b"1", b"ok"), ("help", b"2", b"ok"), ("sensor-value", b"3", b"ok")]
+    assert server.wait_disconnects(1)
+    assert server.get_clients() == []
+
+
+def test_half_closed_client_and_a_handler_still_running(make_server, clients):
+    """shutdown(SHUT_WR) while a pool handler runs: the server closes cleanly.
+
+    Observed behaviour: the server takes the EOF as the end of the session
+    (as katcp-python does). It flushes what is already written and closes
+    its side with a FIN; a reply produced by a handler that is still
+    running afterwards is dropped (write() on a closing connection is a
+    no-op), never an error. The handler itself finishes normally and the
+    worker is free for the next client.
+    """
+    server = make_server()
+    client = clients(server)
+    client.send("?hang[1]", "?watchdog[2]")
+    assert server.hanging.wait(TIMEOUT)
+    client.sock.shutdown(socket.SHUT_WR)
+    assert server.wait_disconnects(1)
+    server.release.set()
+    messages = client.read_all_until_closed()   # EOF, no ConnectionResetError
+    assert [m for m in messages if m.mtype == REPLY] == []
+    other = clients(server)
+    assert other.request("?echo[9] after")[1].encode() == b"!echo[9] ok after\n"
+
+
+# -- stop() under load ---------------------------------------------------------------
+
+
+def test_stop_with_100_busy_clients(make_server):
+    """stop() while 100 clients pipeline requests and receive a flood of informs.
+
+    Each client's stream ends with ``#disconnect`` and then EOF; stop()
+    returns within its timeout and every server thread ends.
+    """
+    server = make_server(handler_workers=2)
+    sel = selectors.DefaultSelector()
+    received = {}
+    for _ in range(100):
+        sock = socket.create_connection(server.bind_address, TIMEOUT)
+        sock.sendall(b"?sensor-sampling counter auto\n" + b"?echo busy\n" * 20)
+        sock.setblocking(False)
+        sel.register(sock, selectors.EVENT_READ)
+        received[sock] = bytearray()
+    stop = threading.Event()
+
+    def flood():
+        value = 0
+        while not stop.is_set():
+            value += 1
+            server.counter.set_value(value)
+
+    flooder = threading.Thread(target=flood)
+    flooder.start()
+    stopper = threading.Thread(target=server.stop, args=(TIMEOUT,))
+    try:
+        # Let every client get some traffic, then stop the server under it.
+        deadline = time.monotonic() + 2 * TIMEOUT
+        open_ = set(received)
+        while open_:
+            assert time.monotonic() < deadline, "%d clients never saw EOF" % len(open_)
+            for key, _ in sel.select(0.1):
+                data = key.fileobj.recv(65536)
+                if data:
+                    received[key.fileobj].extend(data)
+                else:
+                    open_.discard(key.fileobj)
+                    sel.unregister(key.fileobj)
+            if stopper.ident is None and all(len(received[s]) > 2000 for s in open_):
+                stopper.start()
+        stopper.join(TIMEOUT)
+        assert not stopper.is_alive()
+        assert server.join(TIMEOUT)
+        for data in received.values():
+            last = parse(bytes(data).rstrip(b"\n").rsplit(b"\n", 1)[-1])
+            assert last.name == "disconnect"
+    finally:
+        stop.set()
+        flooder.join(TIMEOUT)
+        sel.close()
+        for sock in received:
+            sock.close()
+
+
+def test_stop_with_100_busy_clients_sends_disconnect_last(make_server):
+    """The #disconnect is each client's last line: nothing is sent after it."""
+    server = make_server()
+    clients_ = [LineClient(server.bind_address) for _ in range(100)]
+    try:
+        for client in clients_:
+            client.send("?sensor-sampling counter event", "?echo a", "?echo b")
+        for client in clients_:
+            client.read_until(lambda m: m.name == "echo" and m.arguments[1:] == [b"b"])
+        for value in range(50):
+            server.counter.set_value(value)
+        stopper = threading.Thread(target=server.stop, args=(TIMEOUT,))
+        stopper.start()
+        for value in range(50, 5000):
+            server.counter.set_value(value)   # racing the stop: must not follow #disconnect
+        for client in clients_:
+            messages = client.read_all_until_closed()
+            assert messages[-1].name == "disconnect"
+            assert messages[-1].arguments == [b"Device server shutting down."]
+        stopper.join(TIMEOUT)
+        assert server.join(TIMEOUT)
+    finally:
+        for client in clients_:
+            client.close()
+
+
+# -- restart under a reconnecting client -------------------------------------------------
+
+
+def server_strategies(server):
+    """Every client's strategies on ``server``: [{sensor: (strategy, params...)}]."""
+    result = []
+    for conn in server.get_clients():
+        table = {}
+        for name, strategy in conn.sampling._strategies.items():
+            fmt, params = strategy.get_sampling_formatted()
+            table[name] = tuple(x.decode() for x in (fmt, *params))
+        result.append(table)
+    return result
+
+
+def test_restart_on_the_same_port_restores_strategies(make_server):
+    """A high-level resource and a BlockingClient ride out two server restarts.
+
+    After each restart the resource re-applies its strategies (seen in the
+    new server's per-client table) and readings flow again; the blocking
+    client reconnects and its requests work.
+    """
+    server = make_server()
+    port = server.bind_address[1]
+    res = KATCPClientResource(dict(name="dev", address=("127.0.0.1", port), controlled=True))
+    res.start()
+    client = BlockingClient("127.0.0.1", port)
+    client.auto_reconnect_delay = 0.02
+    client.start()
+    try:
+        res.until_synced(TIMEOUT)
+        assert client.wait_protocol(TIMEOUT)
+        res.sensor.counter.set_strategy("event")
+        res.set_sampling_strategies("^bulk.0000[0-2]$", ("period", "0.5"))
+        want = {"counter": ("event",), "bulk.00000": ("period", "0.5"),
+                "bulk.00001": ("period", "0.5"), "bulk.00002": ("period", "0.5")}
+        assert want in server_strategies(server)
+        for generation in range(2):
+            server.stop(TIMEOUT)
+            assert server.join(TIMEOUT)
+            res.until_state("disconnected", TIMEOUT)
+            server = make_server(port=port)
+            res.until_synced(10)
+            value = 100 + generation
+            server.counter.set_value(value)
+            # The strategy is re-applied asynchronously after sync: wait for a reading.
+            deadline = time.monotonic() + TIMEOUT
+            while not res.sensor.counter.wait(value, timeout=0.2):
+                server.counter.set_value(value)
+                assert time.monotonic() < deadline, "strategy not restored"
+            assert want in server_strategies(server)
+            assert client.wait_protocol(TIMEOUT)
+            reply, _ = client.blocking_request(Message.request("echo", generation))
+            assert reply.arguments == [b"ok", str(generation).encode()]
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        client.stop()
+        client.join(TIMEOUT)
+
+
+# -- a hung handler -----------------------------------------------------------------------
+
+
+def test_hung_handler_with_one_worker(make_server, clients):
+    """A user handler blocked on an Event, with ``handler_workers=1`` (the default).
+
+    Observed behaviour: built-in requests (``?watchdog``, ``?sensor-value``,
+    ``?sensor-sampling``, ``?help``) run on the reactor, so every other
+    client gets them answered at once, and sampling keeps flowing. Other
+    clients' *user* requests queue behind the hung handler (one worker,
+    like katcp-python's single handler thread) and are answered, in order,
+    once it returns.
+    """
+    server = make_server()
+    hung = clients(server)
+    other = clients(server)
+    hung.send("?hang[1]")
+    assert server.hanging.wait(TIMEOUT)
+    assert watchdog_ok(other, 2)
+    assert other.request("?sensor-value counter")[1].arguments == [b"ok", b"1"]
+    assert other.request("?help watchdog")[1].arguments == [b"ok", b"1"]
+    other.request("?sensor-sampling counter event")
+    server.counter.set_value(7)
+    assert other.read_message().arguments[4] == b"7"
+    other.send("?echo[3] queued")
+    assert other.no_message(0.2), "a user request ran although the only worker is hung"
+    # That client's own later requests, built-in or not, wait their turn (reply order),
+    # but a third client is served at once.
+    other.send("?watchdog[4]")
+    assert other.no_message(0.1)
+    assert watchdog_ok(clients(server), 5)
+    server.release.set()
+    assert hung.read_until(lambda m: m.mtype == REPLY)[-1].encode() == b"!hang[1] ok released\n"
+    assert [m.encode() for m in other.read_until(lambda m: m.mid == b"4")
+            if m.mtype == REPLY] == [b"!echo[3] ok queued\n", b"!watchdog[4] ok\n"]
+
+
+def test_hung_handler_with_two_workers(make_server, clients):
+    """With ``handler_workers=2`` another client's user request runs beside the hung one."""
+    server = make_server(handler_workers=2)
+    hung = clients(server)
+    other = clients(server)
+    assert hung.read_message().name == "client-connected"
+    hung.send("?hang[1]")
+    assert server.hanging.wait(TIMEOUT)
+    assert other.request("?echo[3] beside")[1].encode() == b"!echo[3] ok beside\n"
+    hung.send("?echo[2] behind")   # the same client's requests keep their order
+    assert hung.no_message(0.1)
+    server.release.set()
+    assert [m.mid for m in hung.read_until(lambda m: m.mid == b"2")
+            if m.mtype == REPLY] == [b"1", b"2"]
+
+
+# -- request timeout hints -----------------------------------------------------------------
+
+
+class HintServer(FaultServer):
+    """Two slow requests (0.5 s), one with a timeout hint."""
+
+    DELAY = 0.5
+
+    @request_timeout_hint(5.0)
+    def request_slow_hinted(self, req, msg):
+        """Answer after DELAY seconds; hinted."""
+        self.ioloop.call_later(self.DELAY, req.reply, "ok")
+        raise AsyncReply()
+
+    def request_slow_plain(self, req, msg):
+        """Answer after DELAY seconds; no hint."""
+        self.ioloop.call_later(self.DELAY, req.reply, "ok")
+        raise AsyncReply()
+
+
+def test_request_timeout_hints_are_honoured_by_the_resource(make_server):
+    """The high-level client waits for the device's hint instead of its default.
+
+    The low-level BlockingClient has no notion of hints (as in katcp-python):
+    it uses the timeout it is given, so the same request times out there.
+    """
+    server = make_server(cls=HintServer)
+    res = KATCPClientResource(dict(name="dev", address=server.bind_address, controlled=True,
+                                   timeout=0.2))
+    res.start()
+    client = BlockingClient(*server.bind_address, timeout=0.2)
+    client.start()
+    try:
+        res.until_synced(TIMEOUT)
+        assert res.req.slow_hinted.timeout_hint == 5.0
+        assert res.req.slow_hinted().succeeded
+        with pytest.raises(KatcpTimeoutError):
+            res.req.slow_plain()
+        assert client.wait_protocol(TIMEOUT)
+        with pytest.raises(KatcpTimeoutError):
+            client.blocking_request(Message.request("slow-hinted"))
+        assert client.blocking_request(Message.request("slow-hinted"), timeout=TIMEOUT)[0] \
+            .arguments == [b"ok"]
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        client.stop()
+        client.join(TIMEOUT)
+
+
+# -- exceptions in user code --------------------------------------------------------------
+
+
+class Exploding:
+    """A sensor observer that always raises."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def update(self, sensor, reading):
+        self.calls += 1
+        raise RuntimeError("observer exploded on purpose")
+
+
+def test_exception_in_a_sensor_observer_is_logged_and_isolated(make_server, clients, caplog):
+    server = make_server()
+    client = clients(server)
+    client.request("?sensor-sampling counter event")
+    bad = Exploding()
+    server.counter.attach(bad)
+    seen = []
+
+    class Good:
+        def update(self, sensor, reading):
+            seen.append(reading.value)
+
+    server.counter.attach(Good())
+    with caplog.at_level(logging.ERROR):
+        for value in (1, 2, 3):
+            server.counter.set_value(value)
+    assert bad.calls == 3 and seen == [1, 2, 3]
+    assert [int(client.read_message().arguments[4]) for _ in range(3)] == [1, 2, 3]
+    assert sum("observer exploded" in (r.exc_text or "") or
+               (r.exc_info and "observer exploded" in str(r.exc_info[1]))
+               for r in caplog.records) == 3
+    assert watchdog_ok(client)
+
+
+class ExplodingClient(BlockingClient):
+    """A client whose inform handler raises."""
+
+    def inform_sensor_status(self, msg):
+        raise RuntimeError("inform handler exploded on purpose")
+
+
+def test_exceptions_in_client_callbacks_are_logged_and_isolated(make_server, caplog):
+    """Inform handler, inform callbacks, reply/inform callbacks and connected hooks that
+    raise: each is logged, the others still run and the client keeps working."""
+    server = make_server()
+    client = ExplodingClient(*server.bind_address)
+    got = queue.Queue()
+
+    def bad_callback(msg):
+        raise RuntimeError("inform callback exploded on purpose")
+
+    def bad_hook():
+        raise RuntimeError("connected hook exploded on purpose")
+
+    client.add_inform_callback("sensor-status", bad_callback)
+    client.add_inform_callback("sensor-status", lambda msg: got.put(int(msg.arguments[4])))
+    client.add_connected_callback(bad_hook)
+    client.add_connected_callback(lambda: got.put("connected"))
+    with caplog.at_level(logging.ERROR):
+        client.start()
+        try:
+            assert got.get(timeout=TIMEOUT) == "connected"
+            assert client.blocking_request(
+                Message.request("sensor-sampling", "counter", "event"))[0].reply_ok()
+            assert got.get(timeout=TIMEOUT) == 0   # the initial #sensor-status
+            server.counter.set_value(5)
+            assert got.get(timeout=TIMEOUT) == 5
+
+            def bad_reply_cb(msg):
+                raise RuntimeError("reply callback exploded on purpose")
+
+            def bad_inform_cb(msg):
+                raise RuntimeError("inform_cb exploded on purpose")
+
+            future = client.callback_request(Message.request("help", "watchdog"),
+                                             reply_cb=bad_reply_cb, inform_cb=bad_inform_cb)
+            reply, informs = future.result(TIMEOUT)
+            assert reply.reply_ok() and len(informs) == 1
+            assert client.blocking_request(Message.request("echo", "still"))[0].arguments == [
+                b"ok", b"still"]
+            server.counter.set_value(6)
+            assert got.get(timeout=TIMEOUT) == 6
+        finally:
+            client.stop()
+            client.join(TIMEOUT)
+    text = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    for what in ("inform handler exploded", "inform callback exploded",
+                 "connected hook exploded", "reply callback exploded", "inform_cb exploded"):
+        assert what in text, "%s was not logged" % what
+
+
+# -- peers that do not read -----------------------------------------------------------------
+
+
+def test_clients_that_never_read_are_dropped_and_readers_get_every_update(make_server):
+    """3 stuck clients, 3 healthy ones, a fast sensor: the stuck ones are disconnected
+    and the healthy ones receive every single update, in order."""
+    server = make_server(max_write_buffer=128 * 1024)
+    stuck = []
+    for _ in range(3):
+        sock = small_receiver(server)
+        sock.sendall(b"?sensor-sampling blob,counter auto\n")
+        stuck.append(sock)
+    healthy = [LineClient(server.bind_address) for _ in range(3)]
+    for client in healthy:
+        client.request("?sensor-sampling counter event")
+    sel = selectors.DefaultSelector()
+    for client in healthy:
+        client.sock.setblocking(False)
+        sel.register(client.sock, selectors.EVENT_READ, client)
+    received = {client: [] for client in healthy}
+    total = 20000
+    done = threading.Event()
+
+    def read_healthy():
+        deadline = time.monotonic() + 3 * TIMEOUT
+        while time.monotonic() < deadline:
+            if all(v and v[-1] == total for v in received.values()):
+                break
+            for key, _ in sel.select(0.05):
+                client = key.data
+                try:
+                    data = client.sock.recv(1 << 16)
+                except BlockingIOError:
+                    continue
+                client._buf += data
+                *lines, client._buf = client._buf.split(b"\n")
+                received[client].extend(int(parse(line).arguments[4]) for line in lines if line)
+        done.set()
+
+    reader = threading.Thread(target=read_healthy)
+    reader.start()
+    try:
+        for value in range(1, total + 1):
+            server.blob.set_value("z" * 1000)
+            server.counter.set_value(value)
+        assert done.wait(4 * TIMEOUT)
+        assert server.wait_disconnects(3)
+        remaining = {c.address for c in server.get_clients()}
+        assert remaining == {c.address for c in healthy}
+        for client, values in received.items():
+            assert values == list(range(1, total + 1)), "a healthy client lost updates"
+    finally:
+        done.set()
+        reader.join(TIMEOUT)
+        sel.close()
+        for sock in stuck:
+            sock.close()
+        for client in healthy:
+            client.close()
+
+
+def test_hostile_microsecond_period_does_not_starve_others(make_server, clients):
+    """``period 1e-6`` on every sensor by a client that does not read: it is dropped
+    when its buffer fills; meanwhile and afterwards others are answered."""
+    server = make_server(max_write_buffer=256 * 1024)
+    other = clients(server)
+    sock = small_receiver(server)
+    sock.sendall(b"?sensor-sampling counter,blob,bulk.00000,bulk.00001 period 0.000001\n")
+    for mid in range(1, 21):
+        assert watchdog_ok(other, mid)
+    assert server.wait_disconnects(1)
+    sock.close()
+    assert [c.address for c in server.get_clients()] == [other.address]
+    assert watchdog_ok(other)
