@@ -491,6 +491,58 @@ def test_ak_client_halt_last(our_server):
     assert not our_server.running()
 
 
+def test_ak_client_client_connected(our_server):
+    """Our #client-connected goes to the clients already connected (spec 8, 8.2)."""
+    async def main():
+        async with ak_client(our_server.bind_address) as first:
+            announced = asyncio.Queue()
+            first.add_inform_callback("client-connected", lambda *a: announced.put_nowait(a))
+            before = {c.address for c in our_server.get_clients()}
+            async with ak_client(our_server.bind_address):
+                (text,) = await ak_next(announced)
+                (newest,) = {c.address for c in our_server.get_clients()} - before
+                assert newest.encode() in text
+    run(main())
+
+
+def test_ak_sensor_watcher_statuses_and_interface_changes(our_server):
+    """Every status reaches aiokatcp (spec 7, Table 8); #interface-changed makes it re-list (spec 4.2)."""
+    async def main():
+        async with ak_client(our_server.bind_address) as client:
+            watcher = aiokatcp.SensorWatcher(client)
+            client.add_sensor_watcher(watcher)
+            await asyncio.wait_for(watcher.synced.wait(), TIMEOUT)
+            sensor = our_server.get_sensor("int.s")
+            for status in ("warn", "error", "failure", "unreachable", "inactive", "unknown"):
+                sensor.set_value(7, status=Sensor.STATUS_NAMES[status])
+                await client.request("watchdog")
+                assert watcher.sensors["int.s"].status.name.lower() == status
+            our_server.add_sensor(Sensor.integer("new.s", "Added", "", default=3,
+                                                 initial_status=Sensor.NOMINAL))
+            for _ in range(int(TIMEOUT / 0.01)):
+                if "new.s" in watcher.sensors and watcher.synced.is_set():
+                    break
+                await asyncio.sleep(0.01)   # re-sync happens inside aiokatcp
+            assert watcher.sensors["new.s"].value == 3
+            our_server.remove_sensor("new.s")
+            for _ in range(int(TIMEOUT / 0.01)):
+                if "new.s" not in watcher.sensors:
+                    break
+                await asyncio.sleep(0.01)
+            assert "new.s" not in watcher.sensors
+    run(main())
+
+
+def test_ak_client_large_arguments(our_server):
+    """A 300 kB request and reply cross partial reads and writes intact (spec 2.1)."""
+    async def main():
+        async with ak_client(our_server.bind_address) as client:
+            big = bytes(range(256)) * 1200
+            reply, informs = await client.request("echo", big, b"tail")
+            assert reply == [big, b"tail"] and informs[0].arguments == [big]
+    run(main())
+
+
 # ---------------------------------------------------------------------------
 # 2. Our clients -> aiokatcp's server
 
@@ -770,6 +822,64 @@ def client_address(client):
     return "%s:%d" % client.sockname[:2]
 
 
+def check_resource(address, sensor_names, add_sensor):
+    """KATCPClientResource inspects a foreign device and follows its sensors.
+
+    Covers ?help/?sensor-list inspection (spec 4.1, 7.2), requests as
+    methods, sampling with #sensor-status (spec 7.1, 7.3; in bulk when the
+    device has flag B) and a re-sync on #interface-changed (spec 4.2).
+    """
+    from katcp_sync.resource import KATCPClientResource
+
+    resource = KATCPClientResource(dict(name="foreign", address=address, controlled=True))
+    resource.start()
+    try:
+        resource.until_synced(TIMEOUT)
+        assert set(resource.sensor.keys()) == {n.replace(".", "_") for n in sensor_names}
+        reply = resource.req.echo("a b", "")
+        assert reply.succeeded and reply.reply.arguments == [b"ok", b"a b", b""]
+        assert resource.sensor.discrete_s.get_value() == "idle"
+        assert resource.sensor.address_s.get_value() == ADDRESS
+        assert resource.sensor.timestamp_s.get_value() == STAMP
+        sensor = resource.sensor.int_s
+        sensor.set_strategy("event")
+        resource.req.set_sensor("int.s", 17)
+        assert sensor.wait(17, timeout=TIMEOUT)
+        assert sensor.get_value() == 17 and sensor.get_status() == "nominal"
+        results = resource.set_sampling_strategies("^(float|bool|string)_s$", "auto")
+        assert sorted(results) == ["bool_s", "float_s", "string_s"]
+        assert all(succeeded for succeeded, _ in results.values()), results
+        resource.req.set_sensor("float.s", "2.5")
+        assert resource.sensor.float_s.wait(2.5, timeout=TIMEOUT)
+        add_sensor()
+        deadline = time.monotonic() + TIMEOUT
+        while "new_s" not in resource.sensor and time.monotonic() < deadline:
+            time.sleep(0.01)   # re-sync runs on the reactor; nothing to wait on here
+        assert "new_s" in resource.sensor
+        resource.until_synced(TIMEOUT)
+        assert resource.sensor.int_s.sampling_strategy == ("event",)
+    finally:
+        resource.stop()
+        resource.join(TIMEOUT)
+
+
+def check_client_connected(client, address):
+    """Another client connecting is announced with #client-connected (spec 8, 8.2)."""
+    announced = queue.Queue()
+    client.add_inform_callback("client-connected", announced.put)
+    with our_client(address) as other:
+        msg = announced.get(timeout=TIMEOUT)
+        assert client_address(other).encode() in msg.arguments[0]
+        assert msg.mid is None
+
+
+def check_large_arguments(client):
+    """A 300 kB request and reply cross partial reads and writes intact (spec 2.1)."""
+    big = bytes(range(128)) * 2400     # every ASCII byte, escapes included
+    reply, informs = ok(client, "echo", big, b"tail")
+    assert reply == [big, b"tail"] and informs[0].arguments == [big]
+
+
 AK_SENSORS = [name for name in SENSOR_TYPES if name != "lru.s"]
 
 
@@ -778,6 +888,7 @@ def test_our_client_detects_aiokatcp_protocol(ak_server):
     with our_client(ak_server.address) as client:
         flags = client.protocol_flags
         assert (flags.major, flags.minor, flags.flags) == (5, 1, frozenset("MIB"))
+        ok(client, "watchdog")   # the later #version-connect informs are in by its reply
         assert client.versions["katcp-device"][0] == "ak-interop-1.0"
 
 
@@ -814,26 +925,22 @@ def test_our_callback_client_on_aiokatcp(ak_server):
 
 
 def test_our_resource_client_on_aiokatcp(ak_server):
-    """KATCPClientResource inspects aiokatcp's device and follows a sensor (spec 7.2, 7.3)."""
-    from katcp_sync.resource import KATCPClientResource
+    def add_sensor():
+        async def add():
+            ak_server.server.sensors.add(aiokatcp.Sensor(int, "new.s", "Added", ""))
+            ak_server.server.mass_inform("interface-changed", "sensor-list")
+        ak_server.call(add())
+    check_resource(ak_server.address, AK_SENSORS, add_sensor)
 
-    resource = KATCPClientResource(dict(name="ak", address=ak_server.address, controlled=True))
-    resource.start()
-    try:
-        resource.until_synced(TIMEOUT)
-        assert set(resource.sensor.keys()) == {n.replace(".", "_") for n in AK_SENSORS}
-        reply = resource.req.echo("a b", "")
-        assert reply.succeeded and reply.reply.arguments == [b"ok", b"a b", b""]
-        sensor = resource.sensor.int_s
-        sensor.set_strategy("event")
-        resource.req.set_sensor("int.s", 17)
-        assert sensor.wait(17, timeout=TIMEOUT)
-        assert sensor.get_value() == 17 and sensor.get_status() == "nominal"
-        assert resource.sensor.discrete_s.get_value() == "idle"
-        assert resource.sensor.address_s.get_value() == ADDRESS
-    finally:
-        resource.stop()
-        resource.join(TIMEOUT)
+
+def test_our_client_gets_aiokatcp_client_connected(ak_server):
+    with our_client(ak_server.address) as client:
+        check_client_connected(client, ak_server.address)
+
+
+def test_our_client_large_arguments_on_aiokatcp(ak_server):
+    with our_client(ak_server.address) as client:
+        check_large_arguments(client)
 
 
 def test_our_client_halt_on_aiokatcp_last(ak_server):

@@ -6,7 +6,8 @@ stdin is closed or a client sends ``?halt``.
 
 Interface (the same as the other servers of the matrix): a sensor of every
 type, ``?echo`` (replies with its arguments after one ``#echo`` inform per
-argument) and ``?set-sensor name value`` (sets a sensor from its wire form).
+argument) and ``?set-sensor name value`` (sets a sensor from its wire form);
+plus ``?add-sensor`` (adds ``new.s``, then ``#interface-changed sensor-list``).
 """
 
 import json
@@ -54,6 +55,13 @@ class KpServer(katcp.DeviceServer):
         name, raw = msg.arguments
         sensor = self.get_sensor(name.decode())
         sensor.set_value(sensor.parse_value(raw))
+        return req.make_reply("ok")
+
+    def request_add_sensor(self, req, msg):
+        """Add the integer sensor new.s and announce #interface-changed."""
+        self.add_sensor(Sensor.integer("new.s", "Added", "", default=3,
+                                       initial_status=Sensor.NOMINAL))
+        self.mass_inform(katcp.Message.inform("interface-changed", "sensor-list"))
         return req.make_reply("ok")
 
 
