@@ -15,8 +15,10 @@ Spec sections cited are those of ``katcp-spec-5.1.txt``.
 
 import json
 import os
+import queue
 import selectors
 import subprocess
+import time
 
 import pytest
 
@@ -25,9 +27,9 @@ from test_interop_aiokatcp import (
     ADDRESS, CORE_REQUESTS, DISCRETE_VALUES, ESCAPE_ARGS, SENSOR_TYPES, STAMP, STRATEGY_CASES,
     TIMEOUT, InteropServer, check_callback_client, check_core_requests, check_escapes,
     check_halt, check_large_arguments, check_message_ids, check_period, check_resource,
-    check_strategies, client_address,
-    decode_value, ok, our_client, refused,
+    check_strategies, client_address, decode_value, ok, our_client, refused,
 )
+from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 
 HELPERS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "interop_kp")
@@ -237,9 +239,10 @@ def test_kp_client_halt_last(kp, our_server):
 class KpServerProcess:
     """``kp_server.py`` in a subprocess; ``address`` once it listens."""
 
-    def __init__(self, python):
+    def __init__(self, python, protocol=None):
         self.proc = subprocess.Popen(
-            [python, os.path.join(HELPERS, "kp_server.py")], stdin=subprocess.PIPE,
+            [python, os.path.join(HELPERS, "kp_server.py")] + ([protocol] if protocol else []),
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         self.address = ("127.0.0.1", self._read_port())
 
@@ -284,6 +287,19 @@ def kp_server(kp):
     server = KpServerProcess(kp)
     yield server
     server.close()
+
+
+@pytest.fixture
+def kp_server_factory(kp):
+    """Start kp_server.py speaking a given protocol (e.g. "4.0-M")."""
+    servers = []
+
+    def start(protocol):
+        servers.append(KpServerProcess(kp, protocol))
+        return servers[-1]
+    yield start
+    for server in servers:
+        server.close()
 
 
 def test_our_client_detects_kp_protocol_and_uses_mids(kp_server):
@@ -335,3 +351,98 @@ def test_our_client_large_arguments_on_kp(kp_server):
 
 def test_our_client_halt_on_kp_last(kp_server):
     check_halt(kp_server.address, kp_server.stopped)
+
+
+# ---------------------------------------------------------------------------
+# 3c. Older protocols: no message ids (5.0-M) and KATCP v4 (4.0-M)
+
+def test_our_client_without_message_ids_on_kp(kp_server_factory):
+    """A 5.0-M device gets no ids (spec 2.2); replies still match their requests.
+
+    Without ids, replies are told apart by name only, so our client must
+    keep one request of each name outstanding at a time.
+    """
+    server = kp_server_factory("5.0-M")
+    with our_client(server.address) as client:
+        assert client.protocol_flags == ProtocolFlags(5, 0, "M")
+        reply, informs = client.blocking_request(Message.request("echo", "a"), timeout=TIMEOUT)
+        assert reply.mid is None and informs[0].mid is None
+        futures = [(n, client.future_request(Message.request(name, str(n))))
+                   for n in range(10) for name in ("echo", "sensor-value")]
+        for n, future in futures:
+            reply, informs = future.result(TIMEOUT)
+            if reply.name == "echo":
+                assert reply.arguments == [b"ok", str(n).encode()]
+                assert [i.arguments for i in informs] == [[str(n).encode()]]
+            else:
+                assert reply.arguments[0] == b"fail"   # no sensor called "<n>"
+        check_strategies(client, STRATEGY_CASES[:3])
+
+
+def test_our_client_on_kp_v4(kp_server_factory):
+    """A v4 device: found by #version/#build-state (spec 4.2.1), ms timestamps (spec 3)."""
+    server = kp_server_factory("4.0-M")
+    with our_client(server.address) as client:
+        flags = client.protocol_flags
+        assert (flags.major, flags.message_ids) == (4, False)
+        (count,), informs = ok(client, "sensor-value", "timestamp.s")
+        timestamp, one, name, status, value = informs[0].arguments
+        assert float(value) == STAMP * 1000       # milliseconds before v5
+        assert float(timestamp) > 1e12
+        received = queue.Queue()
+        client.add_inform_callback("sensor-status", received.put)
+        assert ok(client, "sensor-sampling", "int.s", "period", "50")[0][1:] == [b"period", b"50"]
+        for _ in range(3):
+            assert received.get(timeout=TIMEOUT).arguments[2] == b"int.s"
+
+
+def test_our_resource_client_on_kp_v4(kp_server_factory):
+    """The high-level client converts a v4 device's millisecond timestamps (spec 3)."""
+    from katcp_sync.resource import KATCPClientResource
+
+    server = kp_server_factory("4.0-M")
+    resource = KATCPClientResource(dict(name="kp4", address=server.address, controlled=True))
+    resource.start()
+    try:
+        resource.until_synced(TIMEOUT)
+        assert resource.sensor.timestamp_s.get_value() == STAMP
+        reading = resource.sensor.int_s.get_reading()
+        assert abs(reading.timestamp - time.time()) < 3600
+        resource.sensor.int_s.set_strategy("event")
+        resource.req.set_sensor("int.s", 9)
+        assert resource.sensor.int_s.wait(9, timeout=TIMEOUT)
+    finally:
+        resource.stop()
+        resource.join(TIMEOUT)
+
+
+class InteropServerV4(InteropServer):
+    """Our interop server speaking KATCP v4 (multi-client, no ids)."""
+
+    PROTOCOL_INFO = ProtocolFlags(4, 0, "M")
+
+
+def test_kp_client_on_our_v4_server(kp):
+    """katcp-python finds our v4 server by #version/#build-state (spec 4.2.1); ms timestamps."""
+    server = InteropServerV4("127.0.0.1", 0)
+    server.start(TIMEOUT)
+    try:
+        plan = Plan()
+        value = plan.request("sensor-value", "timestamp.s")
+        echo = plan.request("echo", *ESCAPE_ARGS)
+        sampling = plan.request("sensor-sampling", "int.s", "period", "50")
+        periodic = plan.wait_statuses(3)
+        rate = plan.request("sensor-sampling", "int.s", "event-rate", "1", "2")
+        protocol, results = plan.run(kp, server.bind_address)
+    finally:
+        server.stop(TIMEOUT)
+        server.join(TIMEOUT)
+    # katcp-python guesses v4 from #version/#build-state and assumes no flags.
+    assert protocol.startswith("4.0")
+    timestamp, _one, _name, _status, raw_value = informs_of(results[value])[0]
+    assert float(raw_value) == STAMP * 1000 and float(timestamp) > 1e12
+    assert results[echo]["mid"] is None
+    assert tuple(reply_of(results[echo])[1:]) == ESCAPE_ARGS
+    assert reply_of(results[sampling])[1:] == [b"int.s", b"period", b"50"]
+    assert [args[2] for args in results[periodic]] == ["int.s"] * 3
+    reply_of(results[rate], ok=False)   # event-rate is new in v5 (spec 7.1, Table 9)

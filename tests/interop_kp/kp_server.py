@@ -1,6 +1,7 @@
 """A katcp-python 0.9.3 DeviceServer with the interop matrix's interface (Python 3.9).
 
-Usage: ``python kp_server.py``. Listens on 127.0.0.1 with a free port and
+Usage: ``python kp_server.py [PROTOCOL]``, e.g. ``4.0-M`` or ``5.0-M``
+(default: katcp-python's own, 5.0-IM). Listens on 127.0.0.1 with a free port and
 prints ``{"port": N}`` on one line once it accepts connections. Runs until
 stdin is closed or a client sends ``?halt``.
 
@@ -66,7 +67,11 @@ class KpServer(katcp.DeviceServer):
 
 
 def main():
-    server = KpServer("127.0.0.1", 0)
+    cls = KpServer
+    if len(sys.argv) > 1:
+        flags = katcp.ProtocolFlags.parse_version(sys.argv[1].encode())
+        cls = type("KpServer", (KpServer,), {"PROTOCOL_INFO": flags})
+    server = cls("127.0.0.1", 0)
     server.set_concurrency_options(thread_safe=False, handler_thread=False)
     server.start(timeout=5.0)
     print(json.dumps({"port": server.bind_address[1]}), flush=True)
