@@ -31,6 +31,7 @@ import pytest
 from katcp_sync.client import BlockingClient, CallbackClient
 from katcp_sync.kattypes import request_timeout_hint
 from katcp_sync.message import Message
+from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.sensor import Sensor
 from katcp_sync.server import DeviceServer
 
@@ -399,6 +400,32 @@ def test_ak_client_period_and_event_rate_timers(our_server):
     run(main())
 
 
+def test_ak_client_rate_limits(our_server):
+    """event-rate holds changes back for shortest-period, then sends the latest (spec 7.1, Table 9).
+
+    period reports only on its timer, never on a change.
+    """
+    async def main():
+        async with ak_client(our_server.bind_address) as client:
+            loop = asyncio.get_running_loop()
+            received = ak_statuses(client)
+            await client.request("sensor-sampling", "int.s", "event-rate", "0.3", "100")
+            first_at = loop.time()
+            assert (await ak_next(received))[4] == b"0"
+            for value in ("1", "2", "3"):
+                await client.request("set-sensor", "int.s", value)
+            await client.request("watchdog")
+            assert received.empty()
+            update = await ak_next(received)
+            assert update[4] == b"3" and loop.time() - first_at >= 0.25
+            await client.request("sensor-sampling", "int.s", "period", "100")
+            assert (await ak_next(received))[4] == b"3"
+            await client.request("set-sensor", "int.s", "4")
+            await client.request("watchdog")
+            assert received.empty()
+    run(main())
+
+
 def test_ak_client_bulk_sampling(our_server):
     """Bulk ?sensor-sampling a,b,c is all-or-nothing (spec 7.2, flag B)."""
     async def main():
@@ -531,6 +558,82 @@ def test_ak_sensor_watcher_statuses_and_interface_changes(our_server):
                 await asyncio.sleep(0.01)
             assert "new.s" not in watcher.sensors
     run(main())
+
+
+def test_ak_client_binary_string_sensor(our_server):
+    """A string sensor may hold non-UTF-8 bytes (spec 3 notes); they reach aiokatcp intact."""
+    async def main():
+        async with ak_client(our_server.bind_address) as client:
+            received = ak_statuses(client)
+            await client.request("sensor-sampling", "string.s", "event")
+            await ak_next(received)
+            await client.request("set-sensor", "string.s", b"\xff\xfe bin\0")
+            update = await ak_next(received)
+            assert update[2:] == (b"string.s", b"nominal", b"\xff\xfe bin\0")
+            _, informs = await client.request("sensor-value", "string.s")
+            assert informs[0].arguments[4] == b"\xff\xfe bin\0"
+    run(main())
+
+
+def test_ak_client_errors_keep_message_ids(our_server):
+    """fail and invalid replies, even to unknown requests, carry the request's id (spec 2, 2.2)."""
+    async def main():
+        async with ak_client(our_server.bind_address) as client:
+            for name, args, code in [("no-such-request", (), b"invalid"),
+                                     ("sensor-value", ("no.such",), b"fail"),
+                                     ("set-sensor", (), b"fail")]:
+                reply, informs = await client.request_raw(name, *args)
+                assert reply.name == name and reply.mid is not None
+                assert reply.arguments[0] == code and len(reply.arguments) == 2
+                assert informs == []
+    run(main())
+
+
+def test_ak_client_non_ascii_metadata(our_server):
+    """UTF-8 descriptions and units, and discrete values with spaces, survive (spec 2.1, 7.2)."""
+    async def main():
+        our_server.add_sensor(Sensor.discrete("mode.s", "Mode \u00e9t\u00e9 \u2013 d\u00e9j\u00e0", "\u00b0C",
+                                              ["first one", "second"], default="first one",
+                                              initial_status=Sensor.NOMINAL))
+        async with ak_client(our_server.bind_address) as client:
+            _, informs = await client.request("sensor-list", "mode.s")
+            assert informs[0].arguments == [
+                b"mode.s", "Mode \u00e9t\u00e9 \u2013 d\u00e9j\u00e0".encode(), "\u00b0C".encode(),
+                b"discrete", b"first one", b"second"]
+            _, informs = await client.request("sensor-value", "mode.s")
+            assert informs[0].arguments[2:] == [b"mode.s", b"nominal", b"first one"]
+    run(main())
+
+
+class SingleClientServer(InteropServer):
+    """Our interop server without flag M: a single-client device (spec 9)."""
+
+    PROTOCOL_INFO = ProtocolFlags(5, 1, "IBT")
+
+
+def test_ak_clients_on_single_client_server():
+    """A second client displaces the first with #disconnect naming it; no ?client-list (spec 9)."""
+    server = SingleClientServer("127.0.0.1", 0)
+    server.start(TIMEOUT)
+
+    async def main():
+        async with ak_client(server.bind_address, auto_reconnect=False) as first:
+            assert first.protocol_flags == frozenset("IBT")
+            reasons = asyncio.Queue()
+            first.add_inform_callback("disconnect", lambda *a: reasons.put_nowait(a))
+            with pytest.raises(aiokatcp.InvalidReply):
+                await first.request("client-list")
+            async with ak_client(server.bind_address) as second:
+                (reason,) = await ak_next(reasons)
+                await asyncio.wait_for(first.wait_disconnected(), TIMEOUT)
+                (address,) = [c.address for c in server.get_clients()]
+                assert address.encode() in reason
+                assert await second.request("watchdog") == ([], [])
+    try:
+        run(main())
+    finally:
+        server.stop(TIMEOUT)
+        server.join(TIMEOUT)
 
 
 def test_ak_client_large_arguments(our_server):
