@@ -40,6 +40,11 @@ def _text(arg: bytes) -> str:
     return arg.decode("utf-8", "replace")
 
 
+def _summary(doc: str) -> str:
+    """The first paragraph of a docstring, on one line."""
+    return " ".join(doc.split("\n\n", 1)[0].split())
+
+
 def help_text(handler: Callable) -> str:
     """The ``#help`` description of a handler: its cleaned docstring."""
     return inspect.cleandoc(handler.__doc__ or "")
@@ -87,8 +92,8 @@ class BuiltinRequests:
         """Describe the available requests with #help informs.
 
         ?help [name] -- one #help inform per request, sorted by name, giving
-        the first line of its docstring; or, for a named request, its whole
-        docstring. Then !help ok <count>. Unknown name: fail.
+        the first paragraph of its docstring on one line; or, for a named
+        request, its whole docstring. Then !help ok <count>. Unknown name: fail.
 
         Examples:
             ?help watchdog
@@ -102,8 +107,7 @@ class BuiltinRequests:
                 raise FailReply("Unknown request method.")
             req.informs([(name, handlers[name])])
         else:
-            req.informs((name, handlers[name].split("\n", 1)[0])
-                        for name in sorted(handlers))
+            req.informs((name, _summary(handlers[name])) for name in sorted(handlers))
 
     @inline
     def request_restart(self, req: Any, msg: Message) -> None:

@@ -164,7 +164,7 @@ def test_help_one_request_and_unknown(server, connect):
 
 
 def test_help_lists_summaries_and_details_one_request(server, connect):
-    """?help lists each request's first docstring line; ?help name gives it all."""
+    """?help lists each request's first docstring paragraph; ?help name gives it all."""
     client = connect(server)
     listed = {args(m)[0]: args(m)[1] for m in client.request("?help")[0]}
     detail = args(client.request("?help sensor-sampling")[0][0])[1]
