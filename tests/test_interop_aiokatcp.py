@@ -533,7 +533,10 @@ def test_ak_client_client_connected(our_server):
 
 
 def test_ak_sensor_watcher_statuses_and_interface_changes(our_server):
-    """Every status reaches aiokatcp (spec 7, Table 8); #interface-changed makes it re-list (spec 4.2)."""
+    """Every status reaches aiokatcp (spec 7, Table 8).
+
+    #interface-changed makes its SensorWatcher list the sensors again (spec 4.2).
+    """
     async def main():
         async with ak_client(our_server.bind_address) as client:
             watcher = aiokatcp.SensorWatcher(client)
@@ -592,13 +595,14 @@ def test_ak_client_errors_keep_message_ids(our_server):
 def test_ak_client_non_ascii_metadata(our_server):
     """UTF-8 descriptions and units, and discrete values with spaces, survive (spec 2.1, 7.2)."""
     async def main():
-        our_server.add_sensor(Sensor.discrete("mode.s", "Mode \u00e9t\u00e9 \u2013 d\u00e9j\u00e0", "\u00b0C",
+        description = "Mode \u00e9t\u00e9 \u2013 d\u00e9j\u00e0"
+        our_server.add_sensor(Sensor.discrete("mode.s", description, "\u00b0C",
                                               ["first one", "second"], default="first one",
                                               initial_status=Sensor.NOMINAL))
         async with ak_client(our_server.bind_address) as client:
             _, informs = await client.request("sensor-list", "mode.s")
             assert informs[0].arguments == [
-                b"mode.s", "Mode \u00e9t\u00e9 \u2013 d\u00e9j\u00e0".encode(), "\u00b0C".encode(),
+                b"mode.s", description.encode(), "\u00b0C".encode(),
                 b"discrete", b"first one", b"second"]
             _, informs = await client.request("sensor-value", "mode.s")
             assert informs[0].arguments[2:] == [b"mode.s", b"nominal", b"first one"]
@@ -891,7 +895,7 @@ def check_escapes(client, args=ESCAPE_ARGS):
 
 
 def check_callback_client(address):
-    """CallbackClient: reply_cb/inform_cb on the reactor thread, plus async informs (spec 2.3, 7.3)."""
+    """CallbackClient: reply_cb/inform_cb per request, and asynchronous informs (spec 2.3, 7.3)."""
     seen = queue.Queue()
     with our_client(address, CallbackClient) as client:
         statuses = status_queue(client)

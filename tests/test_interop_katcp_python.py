@@ -29,6 +29,7 @@ from test_interop_aiokatcp import (
     check_halt, check_large_arguments, check_message_ids, check_period, check_resource,
     check_strategies, client_address, decode_value, ok, our_client, refused,
 )
+from test_interop_aiokatcp import our_server  # noqa: F401 (a fixture, shared)
 from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 
@@ -117,17 +118,11 @@ def informs_of(result):
     return [raw(args) for args in result["informs"]]
 
 
-@pytest.fixture
-def our_server():
-    server = InteropServer("127.0.0.1", 0)
-    server.start(TIMEOUT)
-    yield server
-    server.stop(TIMEOUT)
-    server.join(TIMEOUT)
-
-
 def test_kp_client_core_requests(kp, our_server):
-    """katcp-python's client sees 5.1-BIMT and our core requests (spec 4.1, 4.2, 5.1, 6.2, 7.2, 8.1)."""
+    """katcp-python's client sees 5.1-BIMT and our core requests.
+
+    Spec 4.1, 4.2, 5.1, 6.2, 7.2 and 8.1.
+    """
     plan = Plan()
     steps = {name: plan.request(*call) for name, call in [
         ("watchdog", ("watchdog",)), ("help", ("help",)), ("help-echo", ("help", "echo")),
@@ -170,7 +165,7 @@ def test_kp_client_core_requests(kp, our_server):
 
 
 def test_kp_client_message_ids_and_escapes(kp, our_server):
-    """katcp-python uses ids with us; escapes and non-UTF-8 bytes round-trip (spec 2.1, 2.2, 2.3)."""
+    """katcp-python uses ids with us; escapes, non-UTF-8 bytes round-trip (spec 2.1, 2.2, 2.3)."""
     plan = Plan()
     with_mid = plan.request("echo", "a", "b")
     without_mid = plan.request("echo", "c", mid=False)
@@ -188,7 +183,7 @@ def test_kp_client_message_ids_and_escapes(kp, our_server):
 
 
 def test_kp_client_strategies(kp, our_server):
-    """katcp-python receives our #sensor-status for every strategy, period and bulk (spec 7.1-7.3)."""
+    """katcp-python gets our #sensor-status for each strategy, period, bulk (spec 7.1-7.3)."""
     plan = Plan()
     cases = []
     for name, strategy, start, updates, expected in STRATEGY_CASES:
