@@ -38,6 +38,18 @@ def no_thread_leak():
     assert not leaked, "threads leaked: %s" % sorted(t.name for t in leaked)
 
 
+@pytest.fixture
+def reactor():
+    """A started :class:`~katcp_sync.reactor.Reactor`, stopped after the test."""
+    from katcp_sync.reactor import Reactor
+
+    running = Reactor()
+    running.start()
+    yield running
+    running.stop(5.0)
+    assert not running.running()
+
+
 def load_example(name):
     """Import ``examples/<name>.py`` as a module and return it."""
     path = EXAMPLES / (name + ".py")

@@ -15,13 +15,6 @@ from katcp_sync.reactor import Reactor
 TIMEOUT = 5.0
 
 
-@pytest.fixture
-def reactor():
-    r = Reactor()
-    r.start()
-    yield r
-    r.stop(TIMEOUT)
-
 
 class Recorder:
     """A connection handler that records what it gets, with waitable state."""

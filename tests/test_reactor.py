@@ -14,14 +14,6 @@ from katcp_sync.reactor import Reactor, TimerHandle
 TIMEOUT = 5.0
 
 
-@pytest.fixture
-def reactor():
-    r = Reactor()
-    r.start()
-    yield r
-    r.stop(TIMEOUT)
-    assert not r.running()
-
 
 def wait(event):
     assert event.wait(TIMEOUT), "timed out waiting for the reactor"
