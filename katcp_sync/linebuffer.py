@@ -16,12 +16,46 @@ from typing import List, Union
 
 from .errors import LineTooLongError
 
-__all__ = ["LineSplitter", "DEFAULT_MAX_LINE_LENGTH"]
+__all__ = ["LineSplitter", "DEFAULT_MAX_LINE_LENGTH", "split_bytes"]
 
 #: katcp-python's MAX_MSG_SIZE.
 DEFAULT_MAX_LINE_LENGTH = 2 * 1024 * 1024
 
 _BLANK = b" \t"
+
+# split_bytes() looks for separators with find() (memchr) while pieces are at
+# least this long, then lets bytes.split() do the rest.
+_LONG_PIECE = 512
+
+
+def split_bytes(data: bytes, sep: bytes, short_pieces: int = 0) -> List[bytes]:
+    """Return ``data.split(sep)`` for a one-byte ``sep``, fast on long pieces too.
+
+    ``bytes.split`` with a one-byte separator compares every byte in a loop
+    (about 1 GB/s), while ``find`` uses memchr (tens of GB/s). So pieces are
+    cut with ``find`` as long as they are long; after more than
+    ``short_pieces`` short ones the rest goes to ``split``, which is best
+    for many short pieces.
+    """
+    if len(data) < _LONG_PIECE * 4:
+        return data.split(sep)
+    parts = []
+    find = data.find
+    pos = 0
+    while True:
+        end = find(sep, pos)
+        if end < 0:
+            parts.append(data[pos:])
+            return parts
+        if end - pos < _LONG_PIECE:
+            short_pieces -= 1
+            if short_pieces < 0:
+                if not pos:
+                    return data.split(sep)
+                parts += data[pos:].split(sep)
+                return parts
+        parts.append(data[pos:end])
+        pos = end + 1
 
 
 class LineSplitter:
@@ -65,7 +99,7 @@ class LineSplitter:
         """
         if 13 in data:  # CR (an int needle: memchr)
             data = data.replace(b"\r", b"\n")
-        parts = data.split(b"\n")
+        parts = split_bytes(data, b"\n")
         if len(parts) == 1:
             self._hold(data)
             return []

@@ -33,6 +33,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple, Union
 
 from .errors import KatcpSyntaxError, KatcpTypeError
+from .linebuffer import split_bytes
 
 __all__ = [
     "Message",
@@ -77,6 +78,9 @@ _RAW_FORBIDDEN_RE = re.compile(rb"[\0\x1b\n\r \t]")
 _BACKSLASH_MARK = b"\0\1"
 _NUL_MARK = b"\0\2"
 _ESC_MARK = b"\0\3"
+#: Lines at least this long are split into words with find() (memchr) rather
+#: than bytes.split(), which tests every byte (see linebuffer.split_bytes).
+_LONG_LINE = 2048
 
 #: Parsed message types and names: ``b"#sensor-status"`` ->
 #: ``(mtype, name, None)``. Plain dict operations are atomic, so threads
@@ -534,7 +538,7 @@ def parse(line: bytes) -> Message:
     if (92 in line or 0 in line or 27 in line or 10 in line or 13 in line
             or 11 in line or 12 in line):
         return _parse_slow(line)
-    parts = line.split()
+    parts = line.split() if len(line) < _LONG_LINE else _split_words(line)
     if not parts:
         raise KatcpSyntaxError("empty line", raw=line)
     header = _HEADER_CACHE.get(parts[0])
@@ -544,13 +548,24 @@ def parse(line: bytes) -> Message:
     return _make(header[0], header[1], parts, header[2])
 
 
+def _split_words(line: bytes) -> List[bytes]:
+    """``line.split()`` for a long line that holds no LF, CR, VT or FF."""
+    if 9 in line:  # TAB
+        return line.split()
+    # A few short words (name, codes) may come before a long argument.
+    words = split_bytes(line, b" ", 8)
+    if b"" in words:  # runs of spaces, or spaces at either end
+        return [word for word in words if word]
+    return words
+
+
 def _parse_slow(line: bytes) -> Message:
     """parse() for lines with escapes, an end of line or unusual bytes."""
     if line[-1:] in (b"\n", b"\r"):
         line = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
     if len(line.translate(None, _GENERAL_PATH_BYTES)) != len(line):
         return _parse_general(line)
-    parts = line.split()
+    parts = line.split() if len(line) < _LONG_LINE else _split_words(line)
     if not parts:
         raise KatcpSyntaxError("empty line", raw=line)
     header = _parse_header(parts[0], line)
