@@ -12,6 +12,8 @@ import queue
 import selectors
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 
@@ -666,3 +668,71 @@ def test_hostile_microsecond_period_does_not_starve_others(make_server, clients)
     sock.close()
     assert [c.address for c in server.get_clients()] == [other.address]
     assert watchdog_ok(other)
+
+
+# -- hostile requests that cost the server time ----------------------------------------------
+
+
+class LongNameServer(FaultServer):
+    """One sensor with a long name of repeated letters, as real names can be."""
+
+    N_SENSORS = 0
+
+    def setup_sensors(self):
+        super().setup_sensors()
+        self.add_sensor(Sensor.integer("a" * 25, "A long name.", "", [0, 10]))
+
+
+#: A client in another process: the regex engine holds the GIL, so a probe in
+#: this process would be frozen too and could not measure anything.
+LATENCY_PROBE = r"""
+import socket, sys, time
+sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
+sock.settimeout(30)
+lines = sock.makefile("rb")
+for line in lines:
+    if b"katcp-device" in line:
+        break
+print("ready", flush=True)
+sys.stdin.readline()
+worst, n, end = 0.0, 0, time.monotonic() + 2.0
+while time.monotonic() < end:
+    n += 1
+    sent = time.monotonic()
+    sock.sendall(b"?watchdog[%d]\n" % n)
+    for line in lines:
+        if line.startswith(b"!watchdog[%d]" % n):
+            break
+    worst = max(worst, time.monotonic() - sent)
+    time.sleep(0.01)  # pacing: about 50 probes a second
+print(worst, flush=True)
+"""
+
+
+@pytest.mark.xfail(reason="?sensor-list/?sensor-value /regex/ run the client's regular "
+                          "expression unchecked (server_requests.py _select_sensors, on the "
+                          "reactor thread): a catastrophic-backtracking pattern holds the GIL "
+                          "and freezes the whole server for seconds or more", strict=True)
+def test_hostile_regex_does_not_freeze_other_clients(make_server, clients):
+    """A client's ``?sensor-list /(a+)+b/`` backtracks exponentially on a 25-letter
+    sensor name (seconds of CPU in ``re``, which never releases the GIL). Another
+    client, in another process, must still get ``?watchdog`` answered within 0.5 s
+    throughout. A fix must refuse or bound such patterns (moving the search to a
+    worker thread is not enough: the GIL freezes the reactor just the same)."""
+    server = make_server(cls=LongNameServer)
+    hostile = clients(server)
+    probe = subprocess.Popen([sys.executable, "-c", LATENCY_PROBE, str(server.bind_address[1])],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert probe.stdout.readline() == b"ready\n"
+        probe.stdin.write(b"go\n")
+        probe.stdin.flush()
+        hostile.send("?sensor-list[1] /(a+)+b/")
+        out, _ = probe.communicate(timeout=60)
+        hostile.read_until(lambda m: m.mtype == REPLY, timeout=60)
+    finally:
+        if probe.poll() is None:
+            probe.kill()
+            probe.wait(TIMEOUT)
+    worst = float(out)
+    assert worst < 0.5, "the server did not answer ?watchdog for %.2f s" % worst
