@@ -73,11 +73,17 @@ _SPECIALS = b"".join(ESCAPE_LOOKUP)
 _GENERAL_PATH_BYTES = b"\0\x1b\n\r\x0b\x0c"
 #: Special bytes that may not appear raw in an argument (backslash escapes).
 _RAW_FORBIDDEN_RE = re.compile(rb"[\0\x1b\n\r \t]")
-#: Two-byte marks standing for a backslash, NUL or ESC while arguments are
+#: Two-byte marks standing for a backslash, NUL or ESC while one argument is
 #: unescaped (see :func:`_unescape_to_marks`); NUL is never raw there.
 _BACKSLASH_MARK = b"\0\1"
 _NUL_MARK = b"\0\2"
 _ESC_MARK = b"\0\3"
+#: While many arguments are unescaped at once (:func:`_unescape_all`) they
+#: are joined with VT, and escaped backslashes are parked as FF: on that path
+#: neither byte is ever raw (see _GENERAL_PATH_BYTES) nor the result of an
+#: escape, so one byte each will do.
+_JOIN = b"\x0b"
+_BACKSLASH_PARK = b"\x0c"
 #: Lines at least this long are split into words with find() (memchr) rather
 #: than bytes.split(), which tests every byte (see linebuffer.split_bytes).
 _LONG_LINE = 2048
@@ -178,15 +184,26 @@ def _unescape_to_marks(text: bytes) -> Optional[bytes]:
     backslash is left over: an unknown escape code or a lone trailing
     backslash.
     """
+    return _replace_escapes(text, _BACKSLASH_MARK, _NUL_MARK, _ESC_MARK)
+
+
+def _replace_escapes(text: bytes, backslash: bytes, nul: bytes, esc: bytes) -> Optional[bytes]:
+    """Replace every escape in ``text``; ``None`` if a backslash is left over.
+
+    Escaped backslashes become ``backslash``, ``\\0`` becomes ``nul`` and
+    ``\\e`` becomes ``esc`` (marks the caller turns into the real bytes
+    later, when those could be confused with bytes of ``text``); the other
+    escapes become their byte.
+    """
     # Escaped backslashes first: replace() scans left to right without
     # overlap, which is how the grammar reads "\\\\". After that no two
     # backslashes touch, so each one left starts a one-code escape and no
     # replacement below can form a new escape.
-    text = text.replace(b"\\\\", _BACKSLASH_MARK)
+    text = text.replace(b"\\\\", backslash)
     if _BACKSLASH in text:
         text = (text.replace(b"\\_", b" ").replace(b"\\t", b"\t")
                 .replace(b"\\n", b"\n").replace(b"\\r", b"\r").replace(b"\\@", b"")
-                .replace(b"\\0", _NUL_MARK).replace(b"\\e", _ESC_MARK))
+                .replace(b"\\0", nul).replace(b"\\e", esc))
         if _BACKSLASH in text:
             return None
     return text
@@ -203,20 +220,20 @@ def _unmark(arg: bytes) -> bytes:
 def _unescape_all(raw_args: List[bytes]) -> Optional[List[bytes]]:
     """Unescape many arguments in a few C-level passes; ``None`` if one is invalid.
 
-    The arguments must hold no raw NUL, ESC, LF or CR. They are joined with
-    ESC and unescaped together; since ESC, NUL and backslash escapes become
-    marks, ESC still marks only the joins. A trailing backslash meets the
-    joining ESC: an unknown escape code.
+    The arguments must hold none of _GENERAL_PATH_BYTES (NUL, ESC, LF, CR,
+    VT, FF). They are joined with VT and unescaped together, escaped
+    backslashes parked as FF until the end; no escape produces VT, so VT
+    still marks only the joins. A trailing backslash meets the joining VT:
+    an unknown escape code.
     """
     if not raw_args:
         return []
-    joined = _unescape_to_marks(b"\x1b".join(raw_args))
+    joined = _replace_escapes(_JOIN.join(raw_args), _BACKSLASH_PARK, b"\0", b"\x1b")
     if joined is None:
         return None
-    args = joined.split(b"\x1b")
-    if 0 in joined:
-        return [_unmark(arg) if 0 in arg else arg for arg in args]
-    return args
+    if 12 in joined:  # FF: a parked backslash
+        joined = joined.replace(_BACKSLASH_PARK, b"\\")
+    return joined.split(_JOIN)
 
 
 def _raise_argument_error(arg: bytes, line: bytes, offset: int) -> None:
