@@ -27,7 +27,6 @@ import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional
 
-from katcp_sync.message import parse
 from katcp_sync.sensor import Sensor
 from katcp_sync.server import DeviceServer
 
@@ -211,7 +210,9 @@ def fanout(server: SoakServer, clients: int, per_client: int, rate: float,
         for index, subscribed in enumerate(subscriptions):
             names = ",".join(sensor_name(i) for i in subscribed)
             swarm.send(index, b"?sensor-sampling %s event\n" % names.encode())
-        swarm.pump_until(lambda: counts["replies"] == clients)
+        # Each strategy costs an initial #sensor-status: allow for a million.
+        setup_timeout = TIMEOUT + clients * per_client / 5000.0
+        swarm.pump_until(lambda: counts["replies"] == clients, setup_timeout)
         connected = resources()
         counts["informs"] = 0
         values = [0] * n_sensors
@@ -248,7 +249,7 @@ def fanout(server: SoakServer, clients: int, per_client: int, rate: float,
         counts["replies"] = 0
         for index in range(clients):
             swarm.send(index, b"?watchdog\n")
-        swarm.pump_until(lambda: counts["replies"] == clients)
+        swarm.pump_until(lambda: counts["replies"] == clients, setup_timeout)
         lost = sum(max(0, values[i] - last_seen[c].get(sensor_name(i).encode(), 0))
                    for c, subscribed in enumerate(subscriptions) for i in subscribed)
     finally:
@@ -385,11 +386,15 @@ def run(quick: bool) -> List[Dict[str, Any]]:
                  ("requests", dict(total=1000000, connections=8), 1000)]
     try:
         for kind, params, n_sensors in plans:
-            with soak_server(n_sensors) as server:
-                if kind == "fanout":
-                    row = fanout(server, **params)
-                else:
-                    row = requests(server, **params)
+            try:
+                with soak_server(n_sensors) as server:
+                    if kind == "fanout":
+                        row = fanout(server, **params)
+                    else:
+                        row = requests(server, **params)
+            except (OSError, RuntimeError) as exc:   # TimeoutError is an OSError
+                print("%s %s: skipped: %s" % (kind, params, exc), flush=True)
+                continue
             end = resources()
             row["rss_MB_after_stop"] = end["rss_kb"] / 1024.0
             row["fds_after_stop"] = end["fds"]

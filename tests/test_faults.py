@@ -11,7 +11,6 @@ import logging
 import queue
 import selectors
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -25,15 +24,15 @@ from katcp_sync.kattypes import request_timeout_hint
 from katcp_sync.message import Message, parse
 from katcp_sync.resource import KATCPClientResource
 from katcp_sync.sensor import Sensor
-from katcp_sync.server import DeviceServer
 
+from test_fuzz_server import FuzzServer, reset_close
 from test_server_support import LineClient
 
 TIMEOUT = 5.0
 REPLY, INFORM = Message.REPLY, Message.INFORM
 
 
-class FaultServer(DeviceServer):
+class FaultServer(FuzzServer):
     """A device with sensors, a hanging request and awaitable disconnects."""
 
     VERSION_INFO = ("fault-api", 1, 0)
@@ -44,9 +43,7 @@ class FaultServer(DeviceServer):
         self._n_sensors = self.N_SENSORS if n_sensors is None else n_sensors
         self.release = threading.Event()
         self.hanging = threading.Event()
-        self.disconnected = threading.Condition()
-        self.disconnect_count = 0
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, sensors=[], **kwargs)
 
     def setup_sensors(self):
         self.counter = Sensor.integer("counter", "Counts.", "", [0, 2 ** 31])
@@ -63,19 +60,6 @@ class FaultServer(DeviceServer):
         if not self.release.wait(TIMEOUT):
             return req.make_reply("fail", "never released")
         return req.make_reply("ok", "released")
-
-    def request_echo(self, req, msg):
-        """Echo the arguments."""
-        return req.make_reply("ok", *msg.arguments)
-
-    def on_client_disconnect(self, client_conn, msg, connection_valid):
-        with self.disconnected:
-            self.disconnect_count += 1
-            self.disconnected.notify_all()
-
-    def wait_disconnects(self, count, timeout=TIMEOUT):
-        with self.disconnected:
-            return self.disconnected.wait_for(lambda: self.disconnect_count >= count, timeout)
 
 
 @pytest.fixture
@@ -120,12 +104,6 @@ def no_crash_logs(caplog):
     crashes = [r for r in caplog.records
                if r.name == "katcp_sync.reactor" and r.levelno >= logging.ERROR]
     assert not crashes, "reactor logged: %s" % [r.getMessage() for r in crashes]
-
-
-def reset_close(sock):
-    """Close with SO_LINGER 0: the server's next send/recv sees ECONNRESET."""
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-    sock.close()
 
 
 def small_receiver(server):

@@ -37,8 +37,7 @@ import time
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
-                                 rule)
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from katcp_sync.errors import FailReply, KatcpSyntaxError
 from katcp_sync.linebuffer import LineSplitter
@@ -409,7 +408,7 @@ def test_arbitrary_bytes_never_crash_the_reactor():
     try:
         @given(data=st.one_of(st.binary(max_size=400), soup),
                sizes=st.lists(st.integers(1, 50), max_size=8))
-        @settings(max_examples=150, deadline=None,
+        @settings(max_examples=300, deadline=None,
                   suppress_health_check=[HealthCheck.too_slow])
         def fuzz(data, sizes):
             client = LineClient(server.bind_address)
