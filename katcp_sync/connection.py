@@ -21,9 +21,10 @@ that lock, so the byte stream is exactly the order of the ``write`` calls:
   kernel does not take is buffered and the reactor takes over with the same
   deferred flush. If data is already buffered the caller only appends: the
   reactor is already committed to sending it, so no wake-up is needed.
-  A thread writing in a burst (a direct send less than 50 us ago) also
-  only appends, so a flood of informs leaves in large sends rather than one
-  syscall per message.
+  A thread writing in a burst (its previous write, to any connection, less
+  than 50 us ago) also only appends, so a flood of informs -- to one client
+  or fanned out to many -- leaves in large sends rather than one syscall per
+  message.
 
 When the kernel buffer is full the reactor registers a writer and continues
 when the peer reads. The buffer is bounded: a write that would take it past
@@ -74,11 +75,14 @@ _READ_BUDGET = 256 * 1024
 _SEND_CHUNK = 256 * 1024
 # How long a connection whose peer sent EOF keeps trying to send its buffer.
 _EOF_FLUSH_TIMEOUT = 1.0
-# A write from another thread sends directly unless the previous direct send
-# on the connection was less than this long ago: a burst is left to the
-# reactor, which sends it in few large send()s (measured: ~8x the messages
-# per second of one send() each, with the same request/reply latency).
+# A write from another thread sends directly unless the same thread wrote
+# less than this long ago: a burst is left to the reactor, which sends it in
+# few large send()s (measured: ~8x the messages per second of one send()
+# each, with the same request/reply latency). Per thread, not per
+# connection: a sensor update fanned out to many clients is a burst too.
 _BURST_GAP = 50e-6
+#: ``.last``: when this thread (not the reactor) last wrote (see _BURST_GAP).
+_writer_thread = threading.local()
 # accept() errors that mean "out of resources": back off instead of spinning.
 _ACCEPT_RESOURCE_ERRORS = frozenset(
     getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
@@ -182,7 +186,6 @@ class Connection:
         self._wbuf: Deque[Union[bytes, memoryview]] = collections.deque()
         self._wbytes = 0
         self._flush_pending = False  # a _flush is queued or a writer registered
-        self._last_direct_send = 0.0
         self._closing = False
         self._close_reason = ""
         # Reactor thread only:
@@ -240,11 +243,11 @@ class Connection:
                     % self.max_write_buffer)
             else:
                 error = None
-                if direct and not self._wbytes:
+                if direct:
                     now = _monotonic()
-                    if now - self._last_direct_send > _BURST_GAP:
+                    if not self._wbytes and now - getattr(_writer_thread, "last", 0.0) > _BURST_GAP:
                         data, error = self._send_now(data)
-                    self._last_direct_send = now
+                    _writer_thread.last = now
                 if error is None:
                     if not data:
                         return True
