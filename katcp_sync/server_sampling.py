@@ -9,6 +9,7 @@ client's connection buffer.
 """
 
 import threading
+import weakref
 from typing import Any, Dict, List, Sequence, Tuple
 
 from .message import escape_argument
@@ -17,6 +18,23 @@ from .sampling import SampleStrategy
 __all__ = ["SamplingTable"]
 
 _NONE = b"none"
+
+#: sensor -> {major: cell}; a cell is a one-item list holding the last
+#: ``(reading, line)`` formatted for that sensor and protocol version, shared
+#: by every client's strategy on the sensor, so an update fanned out to many
+#: clients is formatted once. Weak keys: a dropped sensor takes its cells.
+_status_cells: "weakref.WeakKeyDictionary[Any, Dict[int, List[Any]]]" = weakref.WeakKeyDictionary()
+_status_cells_lock = threading.Lock()
+_NO_READING: Tuple[Any, bytes] = (object(), b"")
+
+
+def _status_cell(sensor: Any, major: int) -> List[Any]:
+    """The shared formatting cell of ``sensor`` under protocol ``major``."""
+    try:
+        with _status_cells_lock:
+            return _status_cells.setdefault(sensor, {}).setdefault(major, [_NO_READING])
+    except TypeError:  # a sensor-like object that takes no weak references
+        return [_NO_READING]
 
 
 class SamplingTable:
@@ -47,17 +65,26 @@ class SamplingTable:
         """Build the ``inform_callback`` for one sensor's strategy.
 
         The callback runs while the strategy holds its lock, so it only
-        formats the line and appends it to the connection's buffer.
+        formats the line (or takes it from the sensor's shared cell, when
+        another client's strategy already formatted this reading) and
+        appends it to the connection's buffer.
         """
         name = escape_argument(sensor.name.encode())
         write = self._client.write
         fmt = sensor.format_reading
         major = self._major
+        cell = _status_cell(sensor, major)
 
         def inform(sensor_: Any, reading: Any) -> None:
-            ts, status, value = fmt(reading, major)
-            write(b"#sensor-status %s 1 %s %s %s\n"
-                  % (ts, name, status, escape_argument(value)))
+            # Replacing cell[0] is atomic, and the cell keeps its reading
+            # alive, so ``is`` cannot be fooled by a recycled object; two
+            # threads racing only format the same line twice.
+            cached = cell[0]
+            if cached[0] is not reading:
+                ts, status, value = fmt(reading, major)
+                cached = cell[0] = (reading, b"#sensor-status %s 1 %s %s %s\n"
+                                    % (ts, name, status, escape_argument(value)))
+            write(cached[1])
         return inform
 
     def query(self, name: str) -> Tuple[bytes, List[bytes]]:
