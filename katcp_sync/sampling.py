@@ -290,6 +290,9 @@ class SampleStrategy:
         self._shortest = preset.shortest
         self._longest = preset.longest
         self._report_on_start = preset.report_on_start
+        # Without a shortest or longest period a report needs no clock and
+        # never touches the timer: update() takes a shortcut.
+        self._untimed = not preset.shortest and preset.longest is None
 
         self._lock = threading.RLock()  # re-entrant: the callback may cancel()
         self._started = False
@@ -350,6 +353,12 @@ class SampleStrategy:
             if not self._started or self._cancelled:
                 return
             if trigger is _ON_CHANGE and not self._changed(reading):
+                return
+            if self._untimed:
+                # auto, event, differential: no timer, no clock (see _report).
+                self._last_status = reading.status
+                self._last_value = reading.value
+                self._call_back(reading)
                 return
             now = self._time()
             if self._shortest:
@@ -436,6 +445,9 @@ class SampleStrategy:
         else:
             self._disarm()
         # Last, so that a cancel() from inside the callback sees final state.
+        self._call_back(reading)
+
+    def _call_back(self, reading: Any) -> None:
         try:
             self._inform_callback(self._sensor, reading)
         except Exception:
