@@ -407,7 +407,13 @@ class Message:
     @classmethod
     def reply_to_request(cls, req_msg: "Message", *args: Any) -> "Message":
         """Build the reply to ``req_msg``: same name and message id (spec 2.2)."""
-        return cls(_REPLY, req_msg.name, args, req_msg.mid)
+        mid = req_msg.mid
+        if cls is Message and type(req_msg) is Message and (mid is None or type(mid) is bytes):
+            # Name and id were checked when req_msg was made: don't again
+            # (this is every reply a server sends).
+            fmt = _format_argument
+            return _make(_REPLY, req_msg.name, [fmt(arg) for arg in args], mid)
+        return cls(_REPLY, req_msg.name, args, mid)
 
     @classmethod
     def reply_inform(cls, req_msg: "Message", *args: Any) -> "Message":
@@ -517,6 +523,7 @@ def _format_other(arg: Any) -> bytes:
 
 
 _new_message = object.__new__
+_format_argument = Message.format_argument
 
 
 def _make(mtype: int, name: str, arguments: List[bytes], mid: Optional[bytes]) -> Message:

@@ -237,7 +237,13 @@ class ClientRequestConnection:
         Raises:
             RuntimeError: the reply was already sent.
         """
-        self.reply_with_message(Message.reply_to_request(self.msg, *args))
+        msg = Message.reply_to_request(self.msg, *args)
+        try:
+            self._token.pop()
+        except IndexError:
+            raise RuntimeError("Cannot send %r: ?%s was already replied to"
+                               % (msg, self.msg.name)) from None
+        self.client_connection.write(msg.encode())
 
     def reply_with_message(self, msg: Message) -> None:
         """Send a prepared reply message (its id is set to the request's).
