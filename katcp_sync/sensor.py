@@ -215,7 +215,11 @@ class Sensor:
 
         # The lock guards only the observer tuple; see the module docstring.
         self._lock = threading.Lock()
-        self._observers: Tuple[Any, ...] = ()
+        # Observers by identity, in attach order. notify() iterates a tuple
+        # snapshot, rebuilt lazily after a change so that attaching or
+        # detaching n observers costs O(n), not O(n^2).
+        self._observer_map: Dict[int, Any] = {}
+        self._observer_snapshot: Optional[Tuple[Any, ...]] = ()
         self._reading = Reading(time.time(), initial_status, default)
 
     def __repr__(self) -> str:
@@ -281,18 +285,32 @@ class Sensor:
         """Call ``observer.update(sensor, reading)`` on every later set.
 
         Attaching the same observer (by identity) twice has no further effect.
+        May be called from any thread.
         """
         with self._lock:
-            if not any(o is observer for o in self._observers):
-                self._observers = self._observers + (observer,)
+            if id(observer) not in self._observer_map:
+                self._observer_map[id(observer)] = observer
+                self._observer_snapshot = None
 
     def detach(self, observer: Any) -> None:
         """Stop notifying ``observer``; no error if it is not attached.
 
         A notification already in progress on another thread may still reach it.
+        May be called from any thread.
         """
         with self._lock:
-            self._observers = tuple(o for o in self._observers if o is not observer)
+            if self._observer_map.pop(id(observer), None) is not None:
+                self._observer_snapshot = None
+
+    def observers(self) -> Tuple[Any, ...]:
+        """The attached observers, in attach order (a snapshot)."""
+        snapshot = self._observer_snapshot
+        if snapshot is None:
+            with self._lock:
+                snapshot = self._observer_snapshot
+                if snapshot is None:
+                    snapshot = self._observer_snapshot = tuple(self._observer_map.values())
+        return snapshot
 
     def notify(self, reading: Reading) -> None:
         """Call ``update(self, reading)`` on every observer, on this thread.
@@ -300,7 +318,7 @@ class Sensor:
         An observer that raises is logged with its traceback; the others are
         still called.
         """
-        for observer in self._observers:
+        for observer in self.observers():
             try:
                 observer.update(self, reading)
             except Exception:

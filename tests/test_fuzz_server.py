@@ -342,7 +342,7 @@ class ServerMachine(RuleBasedStateMachine):
             for name, strategy in table.items():
                 live[name].add(id(strategy))
         for name in SENSORS:
-            observers = {id(o) for o in self.server.get_sensor(name)._observers}
+            observers = {id(o) for o in self.server.get_sensor(name).observers()}
             driven = {id(s) for s in self._strategies_on(name) if not isinstance(s, SamplePeriod)}
             assert observers <= live[name], "a dead strategy still observes %s" % name
             assert driven <= observers, "a live strategy is not attached to %s" % name
@@ -360,7 +360,7 @@ class ServerMachine(RuleBasedStateMachine):
             assert strategy._cancelled, "strategy %r survived its client" % strategy
             assert not strategy._attached
         for name in SENSORS:
-            for observer in self.server.get_sensor(name)._observers:
+            for observer in self.server.get_sensor(name).observers():
                 assert not getattr(observer, "_cancelled", False)
 
     @invariant()

@@ -227,16 +227,16 @@ def test_strategies_are_per_client(server, connect):
 
 def test_disconnect_cancels_strategies(server, connect):
     """F122: strategies of a client are cancelled when it goes."""
-    observers_before = len(server.int_sensor._observers)
+    observers_before = len(server.int_sensor.observers())
     client = connect(server)
     client.request("?sensor-sampling demo.int event")
     client.request("?sensor-sampling demo.float period 0.01")
-    assert len(server.int_sensor._observers) == observers_before + 1
+    assert len(server.int_sensor.observers()) == observers_before + 1
     client.close()
     deadline = time.monotonic() + TIMEOUT
     while server.get_clients() and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert len(server.int_sensor._observers) == observers_before
+    assert len(server.int_sensor.observers()) == observers_before
 
 
 def test_removed_sensor_stops_its_strategies(server, connect):
@@ -249,4 +249,4 @@ def test_removed_sensor_stops_its_strategies(server, connect):
     assert args(client.read_message()) == ["sensor", "temp.sensor", "removed"]
     sensor.set_value(5)
     assert client.no_message()
-    assert sensor._observers == ()
+    assert sensor.observers() == ()

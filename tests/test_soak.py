@@ -157,7 +157,7 @@ def test_no_fd_or_thread_leak_over_connection_churn():
             assert probe.wait_protocol(TIMEOUT)
             assert server.wait_client_count(1, TIMEOUT)
             for sensor in server.soak_sensors:
-                assert not sensor._observers, "a strategy survived its client"
+                assert not sensor.observers(), "a strategy survived its client"
         finally:
             probe.stop()
             probe.join(TIMEOUT)
