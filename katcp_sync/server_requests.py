@@ -10,12 +10,13 @@ Reply shapes and failure wording follow katcp-python, whose inspecting
 clients look for substrings such as ``Unknown sensor name``.
 """
 
+import collections
 import inspect
-import re
-from typing import Any, Callable, List, Optional, Tuple
+from typing import Any, Callable, List, Tuple
 
 from .errors import FailReply
 from .message import Message
+from .regex_guard import compile_client_regex
 
 __all__ = ["BuiltinRequests", "inline"]
 
@@ -63,8 +64,8 @@ class BuiltinRequests:
         pattern = _text(msg.arguments[0])
         if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
             try:
-                regex = re.compile(pattern[1:-1])
-            except re.error as exc:
+                regex = compile_client_regex(pattern[1:-1])
+            except ValueError as exc:
                 raise FailReply("Invalid regular expression %r: %s." % (pattern, exc)) from None
             return [s for s in sensors if regex.search(s.name)]
         selected = [s for s in sensors if s.name == pattern]
@@ -259,7 +260,7 @@ class BuiltinRequests:
         if len(names) > 1 and len(msg.arguments) == 1:
             raise FailReply("Cannot query multiple sensors.")
         if len(set(names)) != len(names):
-            duplicates = sorted({n for n in names if names.count(n) > 1})
+            duplicates = sorted(n for n, count in collections.Counter(names).items() if count > 1)
             raise FailReply("Duplicate sensor name: %s." % ", ".join(duplicates))
         sensors = [self._sensor_or_none(name) for name in names]
         unknown = [name for name, s in zip(names, sensors) if s is None]

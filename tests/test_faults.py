@@ -706,26 +706,18 @@ def worst_watchdog_latency(server, hostile, line):
     return float(out)
 
 
-@pytest.mark.xfail(reason="?sensor-list/?sensor-value /regex/ run the client's regular "
-                          "expression unchecked (server_requests.py _select_sensors, on the "
-                          "reactor thread): a catastrophic-backtracking pattern holds the GIL "
-                          "and freezes the whole server for seconds or more", strict=True)
 def test_hostile_regex_does_not_freeze_other_clients(make_server, clients):
     """A client's ``?sensor-list /(a+)+b/`` backtracks exponentially on a 25-letter
     sensor name (seconds of CPU in ``re``, which never releases the GIL). Another
     client, in another process, must still get ``?watchdog`` answered within 0.5 s
-    throughout. A fix must refuse or bound such patterns (moving the search to a
-    worker thread is not enough: the GIL freezes the reactor just the same)."""
+    throughout: the server refuses such patterns (katcp_sync.regex_guard), since
+    moving the search to a worker thread would not help (the GIL freezes the
+    reactor just the same)."""
     server = make_server(cls=LongNameServer)
     worst = worst_watchdog_latency(server, clients(server), "?sensor-list[1] /(a+)+b/")
     assert worst < 0.5, "the server did not answer ?watchdog for %.2f s" % worst
 
 
-@pytest.mark.xfail(reason="?sensor-sampling's duplicate check is quadratic "
-                          "(server_requests.py request_sensor_sampling: names.count(n) for "
-                          "every name, on the reactor thread): one line of repeated names "
-                          "freezes the server for seconds; a 2 MB line, for minutes",
-                   strict=True)
 def test_hostile_bulk_sampling_with_repeated_names_does_not_freeze_others(make_server, clients):
     """``?sensor-sampling counter,counter,...`` (15,000 names, a 120 kB line, well
     under the 2 MB line limit) must be refused without stalling other clients."""

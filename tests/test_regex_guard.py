@@ -1,0 +1,42 @@
+"""The guard on client-supplied sensor regexes (``?sensor-list /regex/``).
+
+A pattern with catastrophic backtracking would freeze the whole server (``re``
+holds the GIL), so the guard refuses those shapes before compiling.
+"""
+
+import pytest
+
+from katcp_sync.regex_guard import MAX_PATTERN_LENGTH, compile_client_regex
+
+
+@pytest.mark.parametrize("pattern", [
+    r"fruit", r"^add\.", r"result$", r"(add|eval)\.result", r"[a-z]+\.result",
+    r"(a|b)+", r"time.*", r".*\.result.*", r"x{3}", r"(ab){2}", r"(?=add)a",
+    r"(\.[a-z]+)?$", r"(?:cpu|gpu)\d",
+])
+def test_ordinary_sensor_filters_compile(pattern):
+    compile_client_regex(pattern)
+
+
+@pytest.mark.parametrize("pattern, reason", [
+    (r"(a+)+b", "nested repetition"),
+    (r"(a*)*b", "nested repetition"),
+    (r"(a{1,9})+", "nested repetition"),
+    (r"((ab)+c)*", "nested repetition"),
+    (r"(a|aa)*b", "repeated alternatives"),
+    (r"(x+x+)+y", "nested repetition"),
+    (r"(a)\1", "back-references"),
+    (r"(a)?(?(1)b|c)", "back-references"),
+    (r".*.*.*.*x", "unbounded repetitions"),
+    (r"(", "missing"),
+    ("a" * (MAX_PATTERN_LENGTH + 1), "longer than"),
+])
+def test_dangerous_or_broken_patterns_are_refused(pattern, reason):
+    with pytest.raises(ValueError, match=reason):
+        compile_client_regex(pattern)
+
+
+def test_compiled_pattern_matches_like_re():
+    regex = compile_client_regex(r"^(add|eval)\.")
+    assert [n for n in ("add.result", "eval.result", "time.result") if regex.search(n)] == [
+        "add.result", "eval.result"]
