@@ -32,6 +32,11 @@ HERE = __file__
 
 WINDOW = 200
 CLIENTS = 10
+#: Full runs measure every server this many times, round-robin, and keep the best.
+ROUNDS = 5
+#: ... each measurement taking about this long (see measure_servers).
+SECONDS = 1.0
+MIN_COUNT = 1000
 
 
 # -- the servers -----------------------------------------------------------------------------
@@ -262,10 +267,6 @@ MEASURES: List[Any] = [
 ]
 
 
-def measure(port: int, fn: Callable[[int, int], float], count: int, repeats: int) -> float:
-    return max(fn(port, count) for _ in range(repeats))
-
-
 def servers() -> Dict[str, Callable[[], ServerProcess]]:
     import _side  # bench/ is on sys.path under bench/run.py
 
@@ -280,28 +281,55 @@ def servers() -> Dict[str, Callable[[], ServerProcess]]:
             "aiokatcp": ak, "katcp 0.9.3": kp}
 
 
+def measure_servers(starters: Dict[str, Callable[[], ServerProcess]],
+                    quick: bool) -> Dict[str, Dict[str, Optional[float]]]:
+    """Best rate of every measure on every server: ``{server: {label: rate}}``.
+
+    Every server runs at once (each idle in its own process while another is
+    measured), and each round measures every server in turn before the next
+    round, so a burst of load from elsewhere on the machine hits all of them
+    alike; the best round counts. A full run first times each measure with
+    its quick count (a warm-up) and sizes the rounds to last about
+    ``SECONDS`` each, at most the measure's full count, so that slow servers
+    don't take minutes.
+    """
+    import _side
+    running: Dict[str, ServerProcess] = {}
+    results: Dict[str, Dict[str, Optional[float]]] = {}
+    counts: Dict[Any, int] = {}
+    try:
+        for name, start in starters.items():
+            try:
+                running[name] = start()
+            except (_side.Skipped, RuntimeError, OSError) as exc:
+                print("%s: skipped: %s" % (name, exc))
+                continue
+            results[name] = {label: None for label, *_ in MEASURES}
+        for round_ in range(1 if quick else ROUNDS + 1):
+            for label, fn, quick_count, full_count in MEASURES:
+                for name, server in running.items():
+                    count = counts.get((name, label), quick_count)
+                    start = time.perf_counter()
+                    try:
+                        rate = fn(server.port, count)
+                    except (RuntimeError, OSError) as exc:
+                        print("%s: %s: failed: %s" % (name, label, exc))
+                        continue
+                    if round_ == 0 and not quick:  # the warm-up: size the rounds
+                        elapsed = time.perf_counter() - start
+                        counts[name, label] = int(min(full_count, max(
+                            MIN_COUNT, count * SECONDS / elapsed)))
+                        continue
+                    results[name][label] = max(rate, results[name][label] or 0.0)
+    finally:
+        for server in running.values():
+            server.close()
+    return results
+
+
 def run(quick: bool) -> List[Dict[str, Any]]:
     """bench/run.py entry point: one row per measure, one column per server."""
-    import _side
-    repeats = 1 if quick else 3
-    results: Dict[str, Dict[str, Optional[float]]] = {}
-    for name, start in servers().items():
-        try:
-            server = start()
-        except (_side.Skipped, RuntimeError, OSError) as exc:
-            print("%s: skipped: %s" % (name, exc))
-            continue
-        try:
-            results[name] = {}
-            for label, fn, quick_count, full_count in MEASURES:
-                try:
-                    results[name][label] = measure(
-                        server.port, fn, quick_count if quick else full_count, repeats)
-                except (RuntimeError, OSError) as exc:
-                    print("%s: %s: failed: %s" % (name, label, exc))
-                    results[name][label] = None
-        finally:
-            server.close()
+    results = measure_servers(servers(), quick)
     rows = []
     for label, *_ in MEASURES:
         row: Dict[str, Any] = {"measure": label}
