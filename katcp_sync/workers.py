@@ -5,12 +5,14 @@ one after another, in submission order, so replies to one client keep the
 order of its requests. Items with different keys may run in parallel, up to
 ``max_workers`` threads.
 
-State, all under one condition variable: ``_queues`` maps a key to the deque
+State, all under one lock: ``_queues`` maps a key to the deque
 of its waiting items; a key has a deque exactly while it is either waiting
 in ``_ready`` or being run by a worker, and it is never in ``_ready`` while
 running. A worker takes the first ready key, runs one of its items with the
 lock released, and puts the key back at the end of ``_ready`` if it has
-more, which also keeps a busy key from starving the others.
+more, which also keeps a busy key from starving the others. Idle workers
+wait on a condition of that lock, counted in ``_idle``; a new item only
+notifies when one is waiting.
 """
 
 import collections
@@ -42,7 +44,10 @@ class HandlerPool:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers
         self.name = name
-        self._cond = threading.Condition(threading.Lock())
+        # Code holds the plain lock (`with self._lock`, in C) and uses the
+        # condition only to wait and notify: Condition.__enter__ is Python.
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._queues: Dict[Hashable, Deque[_Item]] = {}
         self._ready: Deque[Hashable] = collections.deque()
         self._threads: List[threading.Thread] = []
@@ -59,7 +64,7 @@ class HandlerPool:
         Raises:
             RuntimeError: the pool was shut down.
         """
-        with self._cond:
+        with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to HandlerPool %r after shutdown" % self.name)
             queue = self._queues.get(key)
@@ -74,12 +79,12 @@ class HandlerPool:
                     daemon=True)
                 self._threads.append(thread)
                 thread.start()
-            else:
+            elif self._idle:
                 self._cond.notify()
 
     def pending(self) -> int:
         """Number of items submitted and not yet finished (queued or running)."""
-        with self._cond:
+        with self._lock:
             return self._pending
 
     def shutdown(self, wait: bool = True, timeout: Optional[float] = None) -> None:
@@ -93,7 +98,7 @@ class HandlerPool:
             wait: wait for the threads to end.
             timeout: most seconds to wait in total (None: no limit).
         """
-        with self._cond:
+        with self._lock:
             self._shutdown = True
             dropped = sum(len(queue) for queue in self._queues.values())
             for queue in self._queues.values():
@@ -115,8 +120,9 @@ class HandlerPool:
 
     def _work(self) -> None:
         cond = self._cond
+        lock = self._lock
         while True:
-            with cond:
+            with lock:
                 while not self._ready and not self._shutdown:
                     self._idle += 1
                     cond.wait()
@@ -132,11 +138,12 @@ class HandlerPool:
                 logger.exception("HandlerPool %r: exception in %r", self.name, fn)
             # Let the item and its arguments go before waiting for more work.
             del fn, args
-            with cond:
+            with lock:
                 self._pending -= 1
                 if queue:
                     self._ready.append(key)
-                    cond.notify()
+                    if self._idle:
+                        cond.notify()
                 else:
                     del self._queues[key]
 
