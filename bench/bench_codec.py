@@ -27,6 +27,15 @@ TIMER_SOURCE = '''
 import time
 import timeit
 
+# Settle the C allocator as in a long-running process that has handled one
+# large message: freeing a big block raises glibc's mmap and trim thresholds,
+# so that the megabytes each 64 KiB stream call allocates and frees are not
+# handed back to the kernel and faulted in again on every call. Without this
+# whichever library happens to run while the heap is trimmed pays page faults
+# (3x slower on long lines).
+_block = bytearray(16 << 20)
+del _block
+
 def measure(fn, arg, budget, repeats):
     """Best rate (calls per CPU second) of fn(arg), each repeat taking ~budget s."""
     timer = timeit.Timer("fn(arg)", globals={"fn": fn, "arg": arg}, timer=time.process_time)
