@@ -7,6 +7,10 @@ import time
 
 import pytest
 
+# Fixtures shared by many test files (make_server, server, connect, make_client).
+from client_support import make_client  # noqa: E402,F401
+from server_support import connect, make_server, server  # noqa: E402,F401
+
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 
 #: Threads that belong to the test tooling, not to katcp_sync.

@@ -21,10 +21,9 @@ from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.reactor import Reactor
 
-from test_client_support import (WAIT, AioServerThread, ScriptedServer, SelectorEchoServer,
+from client_support import (WAIT, AioServerThread, ScriptedServer, SelectorEchoServer,
                                  echo_script, jitter_from_threads, reply_line, request_parts,
                                  v5_greeting)
-from test_client_support import make_client  # noqa: F401 (a fixture)
 
 
 @pytest.fixture

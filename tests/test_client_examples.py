@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from conftest import load_example
-from test_client_support import AioServerThread
+from client_support import AioServerThread
 
 EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
 

@@ -10,8 +10,7 @@ from katcp_sync.message import Message
 from katcp_sync.server import DeviceServer
 
 from conftest import load_example
-from test_client_support import WAIT, jitter_from_threads
-from test_client_support import make_client  # noqa: F401 (a fixture)
+from client_support import WAIT, jitter_from_threads
 
 
 class JitterServer(DeviceServer):

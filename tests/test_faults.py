@@ -26,7 +26,7 @@ from katcp_sync.resource import KATCPClientResource
 from katcp_sync.sensor import Sensor
 
 from test_fuzz_server import FuzzServer, reset_close
-from test_server_support import LineClient
+from server_support import LineClient
 
 TIMEOUT = 5.0
 REPLY, INFORM = Message.REPLY, Message.INFORM

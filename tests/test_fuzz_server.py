@@ -46,7 +46,7 @@ from katcp_sync.sampling import SamplePeriod
 from katcp_sync.sensor import Sensor
 from katcp_sync.server import DeviceServer
 
-from test_server_support import LineClient
+from server_support import LineClient
 
 TIMEOUT = 5.0
 SENSORS = ["s0", "s1", "s2", "s3"]

@@ -11,8 +11,7 @@ from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.sensor import Sensor
 from katcp_sync.server import DeviceServer
 
-from test_server_support import (  # noqa: F401 (fixtures)
-    TIMEOUT, DemoServer, LineClient, args, connect, make_server, server)
+from server_support import TIMEOUT, DemoServer, LineClient, args
 
 
 # -- spec 4.2: connection informs -----------------------------------------------

@@ -8,7 +8,7 @@ import asyncio
 import aiokatcp
 import pytest
 
-from test_server_support import TIMEOUT, DemoServer  # noqa: F401
+from server_support import TIMEOUT, DemoServer
 
 
 @pytest.fixture

@@ -7,8 +7,7 @@ import pytest
 
 from katcp_sync.logger import DeviceLogger, LogHandler
 
-from test_server_support import (  # noqa: F401 (fixtures)
-    TIMEOUT, args, connect, make_server, server)
+from server_support import args
 
 
 def logs(client, wait=0.2):

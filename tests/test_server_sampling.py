@@ -7,8 +7,7 @@ import pytest
 from katcp_sync.message import Message
 from katcp_sync.sensor import Sensor
 
-from test_server_support import (  # noqa: F401 (fixtures)
-    TIMEOUT, args, connect, make_server, server)
+from server_support import TIMEOUT, args
 
 
 def status_informs(client, wait):

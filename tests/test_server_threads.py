@@ -7,8 +7,7 @@ import time
 from katcp_sync.message import Message
 from katcp_sync.server import AsyncDeviceServer
 
-from test_server_support import (  # noqa: F401 (fixtures)
-    TIMEOUT, DemoServer, LineClient, args, connect, make_server, server)
+from server_support import TIMEOUT, DemoServer, LineClient, args
 
 
 def replies(client, count):

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from conftest import load_example
-from test_server_support import TIMEOUT, LineClient, args, connect  # noqa: F401
+from server_support import TIMEOUT, LineClient, args
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 
