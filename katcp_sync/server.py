@@ -540,9 +540,21 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         return Message.inform("log", level_name, log_timestamp(timestamp, self._major),
                               name, msg)
 
+    #: Malformed lines of one client logged locally at WARNING; later ones go
+    #: to DEBUG, so that a hostile client cannot flood the operator's logs.
+    #: The client itself is told about every one (spec 2).
+    BAD_LINES_LOGGED = 10
+
     def _log_to_client(self, client: ClientConnection, text: str) -> None:
         """``#log error`` to one client about its own bad input (spec 2)."""
-        self._logger.warning("%s: %s", client.address, text)
+        client.bad_lines += 1
+        if client.bad_lines <= self.BAD_LINES_LOGGED:
+            self._logger.warning("%s: %s", client.address, text)
+            if client.bad_lines == self.BAD_LINES_LOGGED:
+                self._logger.warning("%s: further malformed lines are logged at DEBUG level",
+                                     client.address)
+        else:
+            self._logger.debug("%s: %s", client.address, text)
         client.write(wire(self.create_log_inform("error", text, "root")))
 
     # -- receiving and dispatch ----------------------------------------------------------

@@ -57,6 +57,8 @@ class ClientConnection:
         self.closed = False
         #: True once the server has run ``on_client_disconnect`` for this client.
         self.client_disconnect_called = False
+        #: How many malformed lines this client sent (see the server's log limit).
+        self.bad_lines = 0
 
     def __repr__(self) -> str:
         return "<ClientConnection %s>" % self.address

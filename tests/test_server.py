@@ -108,6 +108,25 @@ def test_malformed_line_gets_log_error_and_connection_stays(server, connect):
     assert args(client.request("?watchdog")[1]) == ["ok"]
 
 
+def test_malformed_line_flood_is_logged_locally_only_up_to_a_limit(server, connect, caplog):
+    """Every bad line gets its #log error, but the server's own log stops at
+    BAD_LINES_LOGGED warnings per client, so a hostile peer cannot flood it."""
+    client = connect(server)
+    flood = 3 * server.BAD_LINES_LOGGED
+    with caplog.at_level("DEBUG", logger="katcp_sync"):
+        client.send(*["garbage %d" % i for i in range(flood)])
+        for _ in range(flood):
+            assert client.read_message().name == "log"
+        assert args(client.request("?watchdog")[1]) == ["ok"]
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and client_port(client) in
+                r.getMessage()]
+    assert len(warnings) == server.BAD_LINES_LOGGED + 1  # plus "further ... at DEBUG"
+
+
+def client_port(client):
+    return ":%d" % client.sock.getsockname()[1]
+
+
 def test_blank_lines_are_ignored(server, connect):
     """Spec 2.1: whitespace-only lines are not messages."""
     client = connect(server)
