@@ -709,7 +709,7 @@ class DeviceServer(DeviceServerBase, BuiltinRequests):
     methods (see the module docstring for threads). Constructor arguments
     are those of :class:`DeviceServerBase`.
 
-    Class attributes:
+    Attributes:
         VERSION_INFO: ``(api-name, major, minor)`` of the device API.
         BUILD_INFO: ``(name, major, minor, build-suffix)`` of the software.
         PROTOCOL_INFO: KATCP version and flags; with major 4 the server
