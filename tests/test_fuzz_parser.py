@@ -202,6 +202,41 @@ def test_encoding_is_stable(msg):
     assert parse(wire).encode() == wire
 
 
+# -- long lines: the find()-based paths for big lines and arguments -------------------------
+
+#: Arguments from a few bytes to ~100 KiB: grammar soup repeated, so that long
+#: arguments are full of escapes, spaces and ends of line to encode.
+long_arguments = st.lists(
+    st.one_of(st.binary(max_size=30),
+              st.tuples(grammar_soup, st.integers(20, 3000)).map(lambda t: t[0] * t[1])),
+    min_size=1, max_size=4)
+long_messages = st.builds(Message, st.sampled_from([REQUEST, REPLY, INFORM]), names,
+                          long_arguments, mids)
+
+
+@given(st.lists(st.tuples(long_messages, eols), min_size=1, max_size=3),
+       st.lists(st.integers(1, 70000), min_size=1, max_size=6))
+@settings(max_examples=60, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_long_messages_round_trip_through_a_chunked_stream(batch, sizes):
+    wire = b"".join(bytes(msg) + eol for msg, eol in batch)
+    items, splitter = split_all(cut(wire, sizes), 10 ** 7)
+    assert splitter.buffered == 0
+    assert [parse(line) for line in items] == [msg for msg, _ in batch]
+
+
+@given(long_messages, st.lists(st.integers(1, 70000), min_size=1, max_size=6))
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_long_line_over_the_limit_is_one_error_then_resync(msg, sizes):
+    line = bytes(msg)
+    assume(len(line) > 4096)
+    follow = Message.request("watchdog", mid=7)
+    items, splitter = split_all(cut(line + b"\n" + bytes(follow) + b"\n", sizes), 4096)
+    assert normalised(items) == [b"<too long>", bytes(follow)]
+    assert splitter.buffered == 0
+
+
 # -- differential: aiokatcp's compiled parser -----------------------------------------------
 
 aiokatcp = pytest.importorskip("aiokatcp")
@@ -226,6 +261,17 @@ def test_agrees_with_aiokatcp_where_both_accept(line):
     assert (ours.mtype, ours.name, ours.arguments) == (
         _AK_TYPES[theirs.mtype], theirs.name, list(theirs.arguments))
     assert (int(ours.mid) if ours.mid is not None else None) == theirs.mid
+
+
+@given(long_messages)
+@settings(max_examples=40, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+def test_long_lines_agree_with_aiokatcp(msg):
+    """The long-line fast paths read big, escape-heavy lines as katcp-codec does."""
+    line = bytes(msg)
+    theirs = aiokatcp.Message.parse(line + b"\n")
+    ours = parse(line)
+    assert (ours.name, ours.arguments) == (theirs.name, list(theirs.arguments))
 
 
 @given(messages)
