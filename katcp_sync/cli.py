@@ -324,14 +324,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_request)
 
     p = commands.add_parser("shell", help="interactive session with a device",
-                            description=cli_shell.__doc__.splitlines()[0])
+                            description=_summary(cli_shell))
     p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
     _add_timeout(p)
     _add_raw(p)
     p.set_defaults(run=cli_shell.run)
 
     p = commands.add_parser("monitor", help="live table of a device's sensors",
-                            description=cli_monitor.__doc__.splitlines()[0])
+                            description=_summary(cli_monitor))
     p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
     p.add_argument("regex", nargs="?", default="", metavar="REGEX",
                    help="only sensors whose name matches (Python re.search)")
@@ -353,10 +353,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_serve)
 
     p = commands.add_parser("demo", help="run the example server and talk to it",
-                            description=cli_demo.__doc__.splitlines()[0])
+                            description=_summary(cli_demo))
     _add_timeout(p)
     p.set_defaults(run=cli_demo.run)
     return parser
+
+
+def _summary(module) -> str:
+    """A sub-command module's first docstring line, as plain text for --help."""
+    return module.__doc__.splitlines()[0].split(": ", 1)[-1].replace("``", "")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
