@@ -35,6 +35,32 @@ stuck peer never blocks a caller or stalls the reactor.
 reactor thread, however the connection ends (peer EOF, error, local
 :meth:`Connection.close`, buffer overflow, reactor stop).
 
+Borrowed reading
+----------------
+A thread that sends a request and then only waits for its reply would be
+woken twice: the reactor wakes to read the reply, then wakes the caller. A
+connection made with ``borrowable=True`` (Linux: it needs ``epoll``) lets
+such a thread read for itself instead, so the reply reaches it with one
+wake-up. The reactor then watches a private epoll object holding only this
+socket rather than the socket itself. :meth:`Connection.borrow_reading`
+takes the socket out of that inner epoll -- the reactor's level-triggered
+loop simply stops seeing it, without running anything -- and takes the
+*read lock*, which the reactor holds whenever it reads. While borrowed,
+:meth:`Connection.read_borrowed` polls and reads on the caller's thread
+and offers each line to a ``claim`` function; the first line not claimed,
+and every line after it, is *handed over*: queued and dispatched on the
+reactor thread by ``lines_received`` as usual, before anything the reactor
+reads later. :meth:`Connection.return_reading` puts the socket back into
+the inner epoll, so data that arrived meanwhile wakes the reactor at once.
+
+The reactor never waits for a borrower: if it finds the read lock taken it
+returns (the socket is out of its epoll, so nothing spins). A borrow only
+starts when nothing handed over is waiting, so claimed lines are always the
+oldest unprocessed ones. EOF is left in the socket for the reactor (it
+stays readable); a read error is handed over. Closing a borrowed
+connection wakes the borrower (``shutdown(SHUT_RD)``), and the socket is
+closed when the borrow ends, never under the borrower's feet.
+
 :class:`Listener` accepts connections and :func:`connect` opens one, both
 driven by the reactor.
 """
@@ -42,7 +68,9 @@ driven by the reactor.
 import collections
 import errno
 import logging
+import math
 import os
+import select
 import socket
 import threading
 from time import monotonic as _monotonic
@@ -83,6 +111,8 @@ _EOF_FLUSH_TIMEOUT = 1.0
 _BURST_GAP = 50e-6
 #: ``.last``: when this thread (not the reactor) last wrote (see _BURST_GAP).
 _writer_thread = threading.local()
+# Borrowed reading needs epoll (an inner epoll the caller can edit) and poll.
+_BORROW_SUPPORTED = hasattr(select, "epoll") and hasattr(select, "poll")
 # accept() errors that mean "out of resources": back off instead of spinning.
 _ACCEPT_RESOURCE_ERRORS = frozenset(
     getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
@@ -154,6 +184,9 @@ class Connection:
             would take a non-empty buffer past it closes the connection (a
             single write into an empty buffer is always accepted, so one large
             reply can go to a peer that reads).
+        borrowable: allow :meth:`borrow_reading` (see "Borrowed reading" in
+            the module docstring). Ignored where epoll is missing; costs one
+            extra file descriptor.
 
     May be created on any thread; it starts reading once the reactor runs.
     If the reactor is already closed, the socket is closed at once and the
@@ -162,7 +195,8 @@ class Connection:
 
     def __init__(self, reactor: Reactor, sock: socket.socket, handler: ConnectionHandler,
                  max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
-                 max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER) -> None:
+                 max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
+                 borrowable: bool = False) -> None:
         self._reactor = reactor
         self._sock = sock
         self._handler = handler
@@ -194,13 +228,27 @@ class Connection:
         self._reader_registered = False
         self._writer_registered = False
         self._close_timer: Optional[TimerHandle] = None
+        # Borrowed reading. The reactor holds _read_lock while it reads, a
+        # borrower for the whole borrow. The rest is guarded by _lock.
+        self._read_lock = threading.Lock()
+        self._inner: Any = None        # the epoll the reactor watches, if borrowable
+        self._borrowed = False
+        self._handover: Deque[Line] = collections.deque()  # read by a borrower, not claimed
+        self._read_error: Optional[OSError] = None         # ... and its recv() error
+        if borrowable and _BORROW_SUPPORTED:
+            self._fd = sock.fileno()
+            self._inner = select.epoll()
+            self._inner.register(self._fd, select.EPOLLIN)
+            self._poller = select.poll()
+            self._poller.register(self._fd, select.POLLIN)
+        self._watched: Any = self._inner if self._inner is not None else sock
 
         self._stop_hook = reactor.add_stop_hook(self._on_reactor_stop)
         if not _on_reactor(reactor, self._register):
             self._closing = True
             self._close_reason = "reactor closed"
             self._finished = True
-            sock.close()
+            self._close_socket()
 
     # ------------------------------------------------------------------
     # Public API
@@ -319,6 +367,107 @@ class Connection:
         self._reading = True
         self._update_reader()
 
+    # ------------------------------------------------------------------
+    # Borrowed reading (see the module docstring)
+
+    def borrow_reading(self) -> bool:
+        """Take reading over from the reactor, for the calling thread.
+
+        Call from a thread that is not the reactor's, typically just before
+        sending a request whose reply it will wait for. On success the
+        caller must call :meth:`return_reading` (in a ``finally``), and may
+        call :meth:`read_borrowed` in between; nothing else reads meanwhile.
+
+        Returns:
+            True if borrowed; False if the connection is not borrowable,
+            closing, already borrowed, has handed-over lines still to be
+            dispatched, or the reactor is reading it right now. The caller
+            then simply waits as usual.
+        """
+        inner = self._inner
+        if inner is None or self._reactor.in_reactor_thread():
+            return False
+        with self._lock:
+            if self._closing or self._borrowed or self._handover or self._read_error:
+                return False
+            # Out of the reactor's sight first, so that it never sees the
+            # socket readable while it cannot take the read lock.
+            inner.unregister(self._fd)
+            if not self._read_lock.acquire(False):
+                inner.register(self._fd, select.EPOLLIN)   # the reactor is reading
+                return False
+            self._borrowed = True
+        return True
+
+    def read_borrowed(self, claim: Callable[[Line], bool], done: Callable[[], bool],
+                      timeout: Optional[float]) -> None:
+        """Read on the calling thread until ``done()``; only while borrowed.
+
+        Each complete line is offered, in order, to ``claim(line)``, on this
+        thread; it returns True if it consumed the line. The first line it
+        does not claim, and all lines after it, are handed over to the
+        reactor (dispatched with ``lines_received`` there, in order) and the
+        read ends. ``claim`` must not block or raise (an exception is logged
+        and counts as not claimed).
+
+        Returns (never raises) when ``done()`` is true, a line was handed
+        over, ``timeout`` seconds passed (``None``: no limit), the peer sent
+        EOF or an error (left for the reactor to report), or the connection
+        is closing.
+        """
+        poll = self._poller.poll
+        recv = self._sock.recv
+        deadline = None if timeout is None else _monotonic() + timeout
+        wait: Optional[int] = None
+        while not done():
+            if deadline is not None:
+                remaining = deadline - _monotonic()
+                if remaining <= 0:
+                    return
+                wait = math.ceil(remaining * 1000)
+            if not poll(wait):
+                continue
+            if self._closing:
+                return
+            try:
+                data = recv(_RECV_SIZE)
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                self._read_error = exc
+                return
+            if not data:
+                return  # EOF stays readable: the reactor will see it
+            lines = self._splitter.feed(data)
+            for index, line in enumerate(lines):
+                try:
+                    claimed = claim(line)
+                except Exception:
+                    logger.exception("%s: exception in a borrowed read's claim", self.address)
+                    claimed = False
+                if not claimed:
+                    with self._lock:
+                        self._handover.extend(lines[index:])
+                    return
+
+    def return_reading(self) -> None:
+        """End a borrow started by :meth:`borrow_reading` (calling thread).
+
+        The reactor reads again; handed-over lines are dispatched on it.
+        """
+        # This thread waited for the peer: its next write is no burst.
+        _writer_thread.last = 0.0
+        with self._lock:
+            self._borrowed = False
+            self._read_lock.release()
+            deliver = bool(self._handover) or self._read_error is not None
+            if self._finished:
+                self._close_socket()  # deferred by _finish while borrowed
+                return
+            self._inner.register(self._fd, select.EPOLLIN)
+        if deliver:
+            self._reactor.add_callback(self._deliver_handover)
+
     def __repr__(self) -> str:
         return "<Connection %s%s>" % (self.address, " closed" if self._closing else "")
 
@@ -332,16 +481,56 @@ class Connection:
     def _update_reader(self) -> None:
         want = self._reading and not self._closing and not self._finished
         if want and not self._reader_registered:
-            self._reactor.add_reader(self._sock, self._on_readable)
+            self._reactor.add_reader(self._watched, self._on_readable)
             self._reader_registered = True
         elif not want and self._reader_registered:
-            self._reactor.remove_reader(self._sock)
+            self._reactor.remove_reader(self._watched)
             self._reader_registered = False
 
     def _on_readable(self) -> None:
         if self._closing:
             self._update_reader()  # close() was called on another thread
             return
+        if not self._read_lock.acquire(False):
+            return  # borrowed: the socket is out of the inner epoll, no spin
+        try:
+            if (self._handover or self._read_error) and not self._deliver_locked():
+                return
+            self._read()
+        finally:
+            self._read_lock.release()
+
+    def _deliver_handover(self) -> None:
+        """Dispatch what a borrower handed over. Reactor thread."""
+        if self._finished or not self._read_lock.acquire(False):
+            return  # _finish delivered it / a new borrow means it was delivered
+        try:
+            self._deliver_locked()
+        finally:
+            self._read_lock.release()
+
+    def _deliver_locked(self) -> bool:
+        """Dispatch handed-over lines, then report a handed-over error.
+        Read lock held; returns False if the connection was lost."""
+        with self._lock:
+            lines = list(self._handover)
+            self._handover.clear()
+            error, self._read_error = self._read_error, None
+        if lines:
+            self._dispatch(lines)
+        if error is not None:
+            self._lose("connection error: %s" % (error,), flush=False)
+            return False
+        return True
+
+    def _dispatch(self, lines: List[Line]) -> None:
+        try:
+            self._handler.lines_received(self, lines)
+        except Exception:
+            logger.exception("%s: exception in lines_received", self.address)
+
+    def _read(self) -> None:
+        """Read what is there (up to a budget) and dispatch it. Read lock held."""
         recv = self._sock.recv
         chunks: List[bytes] = []
         total = 0
@@ -365,10 +554,7 @@ class Connection:
         if chunks:
             lines = self._splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
             if lines:
-                try:
-                    self._handler.lines_received(self, lines)
-                except Exception:
-                    logger.exception("%s: exception in lines_received", self.address)
+                self._dispatch(lines)
         if error is not None:
             self._lose("connection error: %s" % (error,), flush=False)
         elif eof:
@@ -442,6 +628,8 @@ class Connection:
         """Stop reading; flush (bounded) or finish. Reactor thread."""
         if self._finished:
             return
+        with self._lock:
+            self._wake_borrower()
         self._update_reader()
         if flush and self._wbytes:
             if self._close_timer is None:
@@ -458,28 +646,50 @@ class Connection:
         """Close the socket and tell the handler, once. Reactor thread."""
         if self._finished:
             return
-        self._finished = True
         with self._lock:
+            self._finished = True
             self._closing = True
             reason = self._close_reason
             self._wbuf.clear()
             self._wbytes = 0
             self._flush_pending = False
+            # Lines a borrower read before the end still come before it.
+            handover = list(self._handover)
+            self._handover.clear()
+            borrowed = self._borrowed
+            if borrowed:
+                self._wake_borrower()  # it closes the socket when it returns
         if self._close_timer is not None:
             self._close_timer.cancel()
         if self._reader_registered:
-            self._reactor.remove_reader(self._sock)
+            self._reactor.remove_reader(self._watched)
             self._reader_registered = False
         if self._writer_registered:
             self._reactor.remove_writer(self._sock)
             self._writer_registered = False
         self._reactor.remove_stop_hook(self._stop_hook)
-        self._sock.close()
+        if not borrowed:
+            self._close_socket()
+        if handover:
+            self._dispatch(handover)
         logger.debug("%s: connection closed: %s", self.address, reason)
         try:
             self._handler.connection_lost(self, reason)
         except Exception:
             logger.exception("%s: exception in connection_lost", self.address)
+
+    def _wake_borrower(self) -> None:
+        """Make a borrower's poll() return: reading is over (lock held)."""
+        if self._borrowed:
+            try:
+                self._sock.shutdown(socket.SHUT_RD)
+            except OSError:
+                pass
+
+    def _close_socket(self) -> None:
+        self._sock.close()
+        if self._inner is not None:
+            self._inner.close()
 
     def _on_reactor_stop(self) -> None:
         """Reactor is stopping: one last non-blocking send, then close."""

@@ -749,3 +749,137 @@ def test_listener_backs_off_when_out_of_file_descriptors(reactor, monkeypatch, c
     finally:
         reactor.run_sync(setattr, listener, "_sock", real)
         listener.close()
+
+
+# ---------------------------------------------------------------------------
+# Borrowed reading (module docstring, "Borrowed reading")
+
+borrow_only = pytest.mark.skipif(not hasattr(__import__("select"), "epoll"),
+                                 reason="borrowed reading needs epoll")
+
+
+def count_selects(reactor):
+    """Count the reactor's select() calls from now on (a spin shows as many)."""
+    counter = [0]
+    select_fn = reactor._selector.select
+
+    def counting(timeout=None):
+        counter[0] += 1
+        return select_fn(timeout)
+    reactor._selector.select = counting
+    return counter
+
+
+@borrow_only
+def test_borrowed_read_claims_then_hands_over_in_order(reactor, pair):
+    conn, rec, peer = pair(borrowable=True)
+    peer.sendall(b"before\n")
+    rec.wait_lines(1)
+    assert conn.borrow_reading()
+    try:
+        selects = count_selects(reactor)
+        peer.sendall(b"mine1\nmine2\n")
+        claimed = []
+        conn.read_borrowed(lambda line: line.startswith(b"mine") and not claimed.append(line),
+                           lambda: len(claimed) == 2, TIMEOUT)
+        assert claimed == [b"mine1", b"mine2"]
+        # Data while borrowed: the reactor does not see it, and does not spin.
+        peer.sendall(b"mine3\nother1\nmine4\n")
+        time.sleep(0.1)
+        assert rec.lines == [b"before"]
+        assert selects[0] <= 2
+        conn.read_borrowed(lambda line: line.startswith(b"mine") and not claimed.append(line),
+                           lambda: False, TIMEOUT)
+        assert claimed == [b"mine1", b"mine2", b"mine3"]
+    finally:
+        conn.return_reading()
+    peer.sendall(b"after\n")
+    # The first line not claimed and everything after it go to the reactor, in order.
+    assert rec.wait_lines(4) == [b"before", b"other1", b"mine4", b"after"]
+    assert rec.threads == {reactor.name}
+
+
+@borrow_only
+def test_borrow_refused_when_not_possible(reactor, pair):
+    conn, rec, peer = pair()
+    assert not conn.borrow_reading()           # not borrowable
+    conn, rec, peer = pair(borrowable=True)
+    assert not reactor.run_sync(conn.borrow_reading, timeout=TIMEOUT)  # reactor thread
+    assert conn.borrow_reading()
+    try:
+        assert not conn.borrow_reading()       # already borrowed
+    finally:
+        conn.return_reading()
+    conn.close()
+    assert not conn.borrow_reading()           # closing
+
+
+@borrow_only
+def test_borrowed_read_timeout_and_eof_left_for_the_reactor(reactor, pair):
+    conn, rec, peer = pair(borrowable=True)
+    assert conn.borrow_reading()
+    try:
+        start = time.monotonic()
+        conn.read_borrowed(lambda line: True, lambda: False, 0.1)
+        assert 0.09 < time.monotonic() - start < TIMEOUT
+        peer.sendall(b"last\n")
+        peer.close()
+        got = []
+        conn.read_borrowed(lambda line: not got.append(line), lambda: False, TIMEOUT)
+        assert got == [b"last"]
+    finally:
+        conn.return_reading()
+    assert rec.wait_lost() == ["connection closed by peer"]
+    assert rec.lines == []
+
+
+@borrow_only
+def test_close_wakes_the_borrower_and_the_socket_closes_after_it(reactor, pair):
+    conn, rec, peer = pair(borrowable=True)
+    assert conn.borrow_reading()
+    try:
+        reactor.call_later(0.05, conn.close, "bye", False)
+        start = time.monotonic()
+        conn.read_borrowed(lambda line: True, lambda: False, TIMEOUT)
+        assert time.monotonic() - start < TIMEOUT / 2
+        assert rec.wait_lost() == ["bye"]
+        assert conn._sock.fileno() != -1       # still the borrower's
+    finally:
+        conn.return_reading()
+    assert conn._sock.fileno() == -1
+    assert peer.recv(1) == b""
+
+
+@borrow_only
+def test_reactor_stop_during_a_borrow():
+    reactor = Reactor()
+    reactor.start()
+    server, peer = tcp_pair()
+    rec = Recorder()
+    conn = Connection(reactor, server, rec, borrowable=True)
+    try:
+        assert conn.borrow_reading()
+        try:
+            threading.Thread(target=reactor.stop, args=(TIMEOUT,)).start()
+            conn.read_borrowed(lambda line: True, lambda: False, TIMEOUT)
+            assert rec.wait_lost() == ["reactor stopped"]
+        finally:
+            conn.return_reading()
+        assert conn._sock.fileno() == -1
+        reactor.join(TIMEOUT)
+    finally:
+        reactor.stop(TIMEOUT)
+        peer.close()
+
+
+@borrow_only
+def test_read_error_in_a_borrow_is_reported_by_the_reactor(reactor, pair):
+    conn, rec, peer = pair(borrowable=True)
+    assert conn.borrow_reading()
+    try:
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        peer.close()   # RST
+        conn.read_borrowed(lambda line: True, lambda: False, TIMEOUT)
+    finally:
+        conn.return_reading()
+    assert rec.wait_lost()[0].startswith("connection error:")
