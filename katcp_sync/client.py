@@ -28,8 +28,17 @@ Requests go through one :class:`~katcp_sync.client_requests.RequestTable`
 server has no ids). ``blocking_request`` needs no reactor timer: the
 calling thread waits on a lock with its own timeout and takes its request
 back out of the table if it gives up. Writes from user threads go straight
-to the socket when nothing is buffered (see the connection module), so a
-sequential request costs one ``send`` and one wake-up of the waiting thread.
+to the socket when nothing is buffered (see the connection module).
+
+When a ``blocking_request`` is the only request outstanding, the calling
+thread *borrows* the connection's reading (see "Borrowed reading" in the
+connection module): it sends, reads and parses the reply itself and so
+wakes up once, not after the reactor. It claims only its own informs and
+reply, through the same table; every other line (asynchronous informs,
+other threads' replies, bad lines) is handed to the reactor and dispatched
+there in order, as always, and the caller then waits on its lock as usual.
+Subclasses that override ``handle_message``, ``handle_reply`` or
+``handle_inform`` see every message, so they never borrow.
 
 Messages that are not replies to requests made here are dispatched as in
 katcp-python: :meth:`~DeviceClient.handle_message` ->
@@ -180,6 +189,15 @@ class DeviceClient:
         self._stop_hook: Any = None
         self._handler = types.SimpleNamespace(
             lines_received=self._lines_received, connection_lost=self._connection_lost)
+        # A blocking request may read its own reply only if no override
+        # expects to see every message.
+        cls = type(self)
+        self._may_borrow = all(getattr(cls, name) is getattr(DeviceClient, name) for name in (
+            "handle_message", "handle_reply", "handle_inform", "_lines_received"))
+        # One item per thread inside blocking_request (list append/pop are
+        # atomic): a caller borrows only when it is alone, as a borrower
+        # would otherwise read, and hand over, the others' replies.
+        self._blocking_callers: List[None] = []
 
     # ------------------------------------------------------------------
     # Properties
@@ -564,28 +582,55 @@ class DeviceClient:
         if timeout is None:
             timeout = self.timeout
         pending = BlockingRequest(msg, _monotonic(), use_mid)
-        self._submit(pending, None)
-        if not pending.wait(timeout):
-            claimed, data = self._table.remove(pending)
-            if data is not None:
-                self._write(data)
-            if claimed:
-                raise KatcpTimeoutError(self._timeout_reason(pending))
-            pending.wait(None)     # the reply won the race: it is being delivered
+        callers = self._blocking_callers
+        callers.append(None)
+        try:
+            if self._submit_and_read(pending, timeout, len(callers) == 1) and timeout is not None:
+                timeout = pending.started + timeout - _monotonic()
+            if not pending.wait(timeout):
+                claimed, data = self._table.remove(pending)
+                if data is not None:
+                    self._write(data)
+                if claimed:
+                    raise KatcpTimeoutError(self._timeout_reason(pending))
+                pending.wait(None)     # the reply won the race: it is being delivered
+        finally:
+            callers.pop()
         if pending.error is not None:
             raise pending.error
         return pending.reply, pending.informs  # type: ignore[return-value]
+
+    def _submit_and_read(self, pending: BlockingRequest, timeout: Optional[float],
+                         alone: bool) -> bool:
+        """Submit a blocking request; if this caller is ``alone`` on the client
+        and nothing else is outstanding, read its reply on this thread (the
+        fast path in the module docstring). Returns True if it borrowed."""
+        conn = self._conn
+        if not (conn is not None and alone and self._may_borrow and not len(self._table)
+                and conn.borrow_reading()):
+            self._submit(pending, None)
+            return False
+        try:
+            if self._submit(pending, None) and conn is self._conn:
+                conn.read_borrowed(lambda line: self._claim(pending, line),
+                                   pending.finished, timeout)
+        finally:
+            conn.return_reading()
+        return True
 
     def _new_future(self) -> ReplyFuture:
         future = ReplyFuture()
         future._on_reactor = self._on_reactor
         return future
 
-    def _submit(self, pending: PendingRequest, timeout: Optional[float]) -> None:
-        """Put a request in the table and write it (or fail it). Any thread."""
+    def _submit(self, pending: PendingRequest, timeout: Optional[float]) -> bool:
+        """Put a request in the table and write it (or fail it). Any thread.
+
+        Returns True if it was written now (not held, queued or failed).
+        """
         if pending.msg.mtype != _REQUEST:
             self._fail(pending, KatcpTypeError("not a request: %r" % (pending.msg,)))
-            return
+            return False
         if timeout is not None and self._table.state != CLOSED:
             pending.timer = self.reactor.call_later(timeout, self._request_timed_out, pending)
         data, error = self._table.submit(pending)
@@ -595,6 +640,34 @@ class DeviceClient:
             self._fail(pending, error)
         elif data is not None:
             self._write(data)
+            return True
+        return False
+
+    def _claim(self, pending: BlockingRequest, line: Any) -> bool:
+        """A borrowed read offers ``line`` (caller's thread): take it if it is
+        ``pending``'s inform or reply, matched exactly as the reactor would."""
+        if type(line) is not bytes:
+            return False
+        try:
+            msg = parse(line)
+        except KatcpSyntaxError:
+            return False    # the reactor logs it
+        mtype = msg.mtype
+        if mtype == _REPLY:
+            taken, data = self._table.match_reply(msg, pending)
+            if taken is None:
+                return False
+            if data is not None:
+                self._write(data)
+        elif mtype != _INFORM or self._table.match_inform(msg) is not pending:
+            return False
+        if self._logger.isEnabledFor(logging.DEBUG):
+            self._logger.debug("Received from %s: %s", self._address_string, msg)
+        if mtype == _REPLY:
+            pending.set_reply(msg)
+        else:
+            pending.add_inform(msg)
+        return True
 
     def _write(self, data: bytes) -> None:
         conn = self._conn
@@ -837,7 +910,8 @@ class DeviceClient:
         self.versions = {}
         self._conn_ready = False
         self._conn = Connection(self.reactor, sock, self._handler,
-                                self.MAX_MSG_SIZE, self.MAX_WRITE_BUFFER_SIZE)
+                                self.MAX_MSG_SIZE, self.MAX_WRITE_BUFFER_SIZE,
+                                borrowable=self._may_borrow)
         self.last_connect_time = time.time()
         self._disconnected.clear()
         self._connected.set()

@@ -242,8 +242,15 @@ class RequestTable:
                 return False, None
             return True, None
 
-    def match_reply(self, msg: Message) -> Tuple[Optional[PendingRequest], Optional[bytes]]:
+    def match_reply(self, msg: Message, only: Optional[PendingRequest] = None
+                    ) -> Tuple[Optional[PendingRequest], Optional[bytes]]:
         """Find and take out the request a reply answers.
+
+        Args:
+            msg: the reply.
+            only: if given, take the request out only if it is this one
+                (a caller reading its own reply); otherwise leave the table
+                as it is and return ``(None, None)``.
 
         Returns:
             ``(pending, data)``: ``pending`` is ``None`` if no outstanding
@@ -252,9 +259,13 @@ class RequestTable:
         with self._lock:
             mid = msg.mid
             if mid is not None:
-                return self._by_mid.pop(mid, None), None
+                pending = self._by_mid.get(mid)
+                if pending is None or (only is not None and pending is not only):
+                    return None, None
+                del self._by_mid[mid]
+                return pending, None
             queue = self._by_name.get(msg.name)
-            if not queue:
+            if not queue or (only is not None and queue[0] is not only):
                 return None, None
             pending = queue[0]
             return pending, self._pop_head(msg.name, queue)
@@ -343,6 +354,10 @@ class BlockingRequest(PendingRequest):
     def set_error(self, exc: BaseException) -> None:
         self.error = exc
         self._done.release()
+
+    def finished(self) -> bool:
+        """True once the reply or the error is in (any thread)."""
+        return self.reply is not None or self.error is not None
 
     def wait(self, timeout: Optional[float]) -> bool:
         """Wait for the outcome; False on timeout."""

@@ -1,0 +1,329 @@
+"""blocking_request reading its own reply on the caller's thread ("borrowed reading").
+
+A lone blocking caller reads the connection itself; every line that is not
+its own inform or reply must still be dispatched on the reactor thread, in
+order, exactly once, and every failure path must behave as without the
+borrow (client module docstring; connection module, "Borrowed reading").
+"""
+
+import logging
+import select
+import threading
+import time
+
+import pytest
+
+from katcp_sync.client import BlockingClient, DeviceClient
+from katcp_sync.errors import KatcpClientDisconnected, KatcpTimeoutError
+from katcp_sync.message import Message
+
+from client_support import WAIT, ScriptedServer, echo_script, reply_line, v5_greeting
+
+pytestmark = pytest.mark.skipif(not hasattr(select, "epoll"),
+                                reason="borrowed reading needs epoll")
+
+
+@pytest.fixture
+def scripted():
+    servers = []
+
+    def make(script):
+        server = ScriptedServer(script)
+        servers.append(server)
+        return server
+    yield make
+    for server in servers:
+        server.close()
+
+
+class NewsClient(BlockingClient):
+    """Records #news informs with the thread they were dispatched on."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.news = []
+        self.news_event = threading.Event()
+
+    def inform_news(self, msg):
+        self.news.append((msg.arguments[0], threading.current_thread()))
+        self.news_event.set()
+
+
+def spy_claims(client):
+    """Record (line, claimed, thread) for every line a borrowed read offers."""
+    claims = []
+    claim = client._claim
+
+    def spy(pending, line):
+        claimed = claim(pending, line)
+        claims.append((line, claimed, threading.current_thread()))
+        return claimed
+    client._claim = spy
+    return claims
+
+
+def reactor_thread(client):
+    found = [t for t in threading.enumerate() if t.name == client.reactor.name]
+    assert len(found) == 1
+    return found[0]
+
+
+def test_sequential_replies_are_read_on_the_callers_thread(scripted, make_client):
+    server = scripted(echo_script(v5_greeting(), informs=2))
+    client = make_client(server.port)
+    claims = spy_claims(client)
+    for i in range(20):
+        reply, informs = client.blocking_request(Message.request("echo", str(i)))
+        assert reply.arguments == [b"ok", str(i).encode()]
+        assert [inform.arguments for inform in informs] == [[b"i0"], [b"i1"]]
+    me = threading.current_thread()
+    assert len(claims) == 60 and all(claimed and thread is me for _, claimed, thread in claims)
+
+
+def test_unsolicited_informs_stay_on_the_reactor_in_order(scripted, make_client):
+    def script(conn):
+        conn.send(*v5_greeting())
+        n = 0
+        while True:
+            line = conn.read_line()
+            # Before, between and after the reply, in one send.
+            conn.send(b"#news %d" % n, reply_line(line, b"ok"), b"#news %d" % (n + 1))
+            n += 2
+    server = scripted(script)
+    client = make_client(server.port, cls=NewsClient)
+    claims = spy_claims(client)
+    for _ in range(10):
+        assert client.blocking_request(Message.request("x"))[0].reply_ok()
+    deadline = time.monotonic() + WAIT
+    while len(client.news) < 20 and time.monotonic() < deadline:
+        client.news_event.wait(0.05)
+        client.news_event.clear()
+    assert [int(arg) for arg, _ in client.news] == list(range(20))  # exactly once, in order
+    reactor = reactor_thread(client)
+    assert all(thread is reactor for _, thread in client.news)
+    # #news came first, so every reply was handed over with it, never claimed.
+    assert claims and not any(claimed for _, claimed, _ in claims)
+
+
+def test_reply_claimed_and_later_lines_handed_over(scripted, make_client):
+    def script(conn):
+        conn.send(*v5_greeting())
+        line = conn.read_line()
+        conn.send(reply_line(line, b"ok"), b"#news after", b"!stray ok")
+        while True:
+            conn.read_line()
+    server = scripted(script)
+    client = make_client(server.port, cls=NewsClient)
+    strays = []
+    client.reply_stray = lambda msg: strays.append(threading.current_thread())
+    claims = spy_claims(client)
+    assert client.blocking_request(Message.request("x"))[0].reply_ok()
+    assert claims[0][1] is True and claims[0][2] is threading.current_thread()
+    assert client.news_event.wait(WAIT)
+    reactor = reactor_thread(client)
+    assert client.news == [(b"after", reactor)]
+    deadline = time.monotonic() + WAIT
+    while not strays and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert strays == [reactor]
+
+
+def test_other_threads_replies_are_dispatched_on_the_reactor(scripted, make_client):
+    both_in = threading.Event()
+
+    def script(conn):
+        conn.send(*v5_greeting())
+        first = conn.read_line()
+        second = conn.read_line()
+        both_in.set()
+        conn.send(reply_line(second, b"ok", b"second"), reply_line(first, b"ok", b"first"))
+        while True:
+            line = conn.read_line()
+            conn.send(reply_line(line, b"ok"))
+    server = scripted(script)
+    client = make_client(server.port)
+    claims = spy_claims(client)
+    callback_threads = []
+    results = {}
+
+    def first():
+        results["first"] = client.blocking_request(Message.request("a"))[0].arguments
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    deadline = time.monotonic() + WAIT
+    while not claims and not client._blocking_callers and time.monotonic() < deadline:
+        time.sleep(0.001)
+    # The first caller is alone, so it borrows; this one does not.
+    future = client.callback_request(
+        Message.request("b"), reply_cb=lambda msg: callback_threads.append(
+            (msg.arguments, threading.current_thread())))
+    assert future.result(WAIT)[0].arguments == [b"ok", b"second"]
+    thread.join(WAIT)
+    assert results["first"] == [b"ok", b"first"]
+    assert callback_threads == [([b"ok", b"second"], reactor_thread(client))]
+    assert both_in.is_set()
+    assert client.blocking_request(Message.request("c"))[0].reply_ok()
+
+
+def test_many_threads_get_their_own_replies(scripted, make_client):
+    server = scripted(echo_script(v5_greeting(), informs=1))
+    client = make_client(server.port)
+    errors = []
+
+    def worker(tag):
+        try:
+            for i in range(50):
+                arg = "%s-%d" % (tag, i)
+                reply, informs = client.blocking_request(Message.request("echo", arg))
+                assert reply.arguments == [b"ok", arg.encode()]
+                assert len(informs) == 1 and informs[0].mid == reply.mid
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT * 2)
+    assert not errors and not any(t.is_alive() for t in threads)
+    assert len(client._table) == 0
+
+
+def test_timeout_during_borrowed_wait_then_reading_resumes(scripted, make_client):
+    def script(conn):
+        conn.send(*v5_greeting())
+        conn.read_line()              # never answered
+        line = conn.read_line()
+        conn.send(b"#news late", reply_line(line, b"ok"))
+        while True:
+            conn.read_line()
+    server = scripted(script)
+    client = make_client(server.port, cls=NewsClient)
+    claims = spy_claims(client)
+    start = time.monotonic()
+    with pytest.raises(KatcpTimeoutError):
+        client.blocking_request(Message.request("never"), timeout=0.2)
+    assert 0.15 < time.monotonic() - start < 2.0
+    assert len(client._table) == 0
+    assert client.blocking_request(Message.request("next"))[0].reply_ok()
+    assert client.news_event.wait(WAIT)
+    assert client.news == [(b"late", reactor_thread(client))]
+    assert claims  # the first request did borrow
+
+
+def test_disconnect_during_borrowed_wait(scripted, make_client):
+    def script(conn):
+        conn.send(*v5_greeting())
+        conn.read_line()
+        conn.close()
+    server = scripted(script)
+    client = make_client(server.port)
+    client.auto_reconnect = False
+    start = time.monotonic()
+    with pytest.raises(KatcpClientDisconnected, match="Connection closed before reply"):
+        client.blocking_request(Message.request("x"), timeout=WAIT)
+    assert time.monotonic() - start < WAIT / 2
+    assert client.wait_disconnected(WAIT)
+
+
+def test_reply_then_eof_in_one_read(scripted, make_client):
+    def script(conn):
+        conn.send(*v5_greeting())
+        line = conn.read_line()
+        conn.send(reply_line(line, b"ok", b"bye"))
+        conn.close()
+    server = scripted(script)
+    client = make_client(server.port)
+    client.auto_reconnect = False
+    assert client.blocking_request(Message.request("x"))[0].arguments == [b"ok", b"bye"]
+    assert client.wait_disconnected(WAIT)
+
+
+@pytest.mark.parametrize("own_reactor", [True, False])
+def test_stop_while_a_caller_is_borrowing(scripted, make_client, reactor, own_reactor):
+    received = threading.Event()
+
+    def script(conn):
+        conn.send(*v5_greeting())
+        conn.read_line()
+        received.set()
+        while True:
+            conn.read_line()
+    server = scripted(script)
+    kwargs = {} if own_reactor else {"reactor": reactor}
+    client = make_client(server.port, **kwargs)
+    claims = spy_claims(client)
+    outcome = []
+
+    def call():
+        try:
+            client.blocking_request(Message.request("x"), timeout=WAIT)
+        except Exception as exc:
+            outcome.append((exc, time.monotonic()))
+    thread = threading.Thread(target=call)
+    thread.start()
+    assert received.wait(WAIT)
+    conn = client._conn
+    assert conn._borrowed
+    stopped = time.monotonic()
+    client.stop()
+    thread.join(WAIT)
+    assert not thread.is_alive()
+    exc, when = outcome[0]
+    assert isinstance(exc, KatcpClientDisconnected)
+    assert "Client stopped before reply was received" in str(exc)
+    assert when - stopped < WAIT / 2
+    assert not claims
+    # The socket was closed when the borrow ended, not under the borrower.
+    deadline = time.monotonic() + WAIT
+    while conn._sock.fileno() != -1 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert conn._sock.fileno() == -1
+    assert reactor.running()
+
+
+def test_line_too_long_during_borrowed_read(scripted, make_client, caplog):
+    class SmallClient(BlockingClient):
+        MAX_MSG_SIZE = 100
+
+    def script(conn):
+        conn.send(*v5_greeting())
+        line = conn.read_line()
+        conn.send(b"#news " + b"x" * 300, reply_line(line, b"ok"))
+        while True:
+            conn.read_line()
+    server = scripted(script)
+    client = make_client(server.port, cls=SmallClient)
+    with caplog.at_level(logging.ERROR, logger="katcp_sync.client"):
+        assert client.blocking_request(Message.request("x"))[0].reply_ok()
+        deadline = time.monotonic() + WAIT
+        while "too long" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.005)
+    assert "too long" in caplog.text
+    assert client.is_connected()
+
+
+def test_overriding_handle_message_turns_borrowing_off(scripted, make_client):
+    seen = []
+
+    class Recording(DeviceClient):
+        def handle_message(self, msg):
+            seen.append(msg.name)
+            super().handle_message(msg)
+    server = scripted(echo_script(v5_greeting()))
+    client = make_client(server.port, cls=Recording)
+    assert not client._may_borrow
+    assert client.blocking_request(Message.request("echo"))[0].reply_ok()
+    assert "echo" in seen
+
+
+def test_protocol_detection_unchanged_for_a_silent_device(scripted, make_client):
+    """No greeting: requests are held until the protocol is assumed, then sent."""
+    server = scripted(echo_script(None))
+    client = make_client(server.port, wait=False, detect=0.1)
+    reply, _ = client.blocking_request(Message.request("echo", "a"), timeout=WAIT)
+    assert reply.arguments == [b"ok", b"a"] and reply.mid is None
+    # Now sent at once and read by the caller (no ids: matched by name).
+    claims = spy_claims(client)
+    assert client.blocking_request(Message.request("echo", "b"))[0].arguments == [b"ok", b"b"]
+    assert claims and claims[-1][1]
