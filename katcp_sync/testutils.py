@@ -182,11 +182,11 @@ class BlockingTestClient(BlockingClient):
         if not self.wait_protocol(self.timeout):
             self.stop()
             self.join()
-            self._fail("could not connect to %s within %s s" % (self.bind_address_string,
+            self._fail_test("could not connect to %s within %s s" % (self.bind_address_string,
                                                                  self.timeout))
         return self
 
-    def _fail(self, text: str) -> None:
+    def _fail_test(self, text: str) -> None:
         """Fail the test with ``text`` (``test.fail`` or AssertionError)."""
         fail = getattr(self.test, "fail", None)
         if fail is not None:
@@ -222,8 +222,8 @@ class BlockingTestClient(BlockingClient):
         try:
             return self.blocking_request(msg, timeout=timeout)
         except RuntimeError as exc:
-            self._fail("request %s failed to complete: %s" % (msg, exc))
-            raise   # not reached: _fail raises
+            self._fail_test("request %s failed to complete: %s" % (msg, exc))
+            raise   # not reached: _fail_test raises
 
     def assert_request_succeeds(self, name: Text, *params: Any, args_echo: bool = False,
                                 args_equal: Optional[Sequence[Any]] = None,
@@ -250,27 +250,27 @@ class BlockingTestClient(BlockingClient):
         reply, informs = self._request(name, params, timeout)
         where = "request %s" % Message.request(_text(name), *params)
         if not reply.reply_ok():
-            self._fail("expected %s to succeed, but it replied %s" % (where, reply))
+            self._fail_test("expected %s to succeed, but it replied %s" % (where, reply))
         args = _texts(reply.arguments[1:])
         if args_echo and args != _texts(params):
-            self._fail("%s: reply arguments %r do not echo the parameters %r"
+            self._fail_test("%s: reply arguments %r do not echo the parameters %r"
                        % (where, args, _texts(params)))
         if args_equal is not None and args != _texts(args_equal):
-            self._fail("%s: reply arguments %r, expected %r" % (where, args, _texts(args_equal)))
+            self._fail_test("%s: reply arguments %r, expected %r" % (where, args, _texts(args_equal)))
         if args_in is not None and args not in [_texts(a) for a in args_in]:
-            self._fail("%s: reply arguments %r are none of %r"
+            self._fail_test("%s: reply arguments %r are none of %r"
                        % (where, args, [_texts(a) for a in args_in]))
         if args_length is not None and len(args) != args_length:
-            self._fail("%s: %d reply arguments %r, expected %d"
+            self._fail_test("%s: %d reply arguments %r, expected %d"
                        % (where, len(args), args, args_length))
         if informs_count is not None and len(informs) != informs_count:
-            self._fail("%s: %d informs, expected %d:\n%s" % (
+            self._fail_test("%s: %d informs, expected %d:\n%s" % (
                 where, len(informs), informs_count, "\n".join(str(m) for m in informs)))
         if informs_args_equal is not None:
             got = [_texts(m.arguments) for m in informs]
             expected = [_texts(a) for a in informs_args_equal]
             if got != expected:
-                self._fail("%s: inform arguments %r, expected %r" % (where, got, expected))
+                self._fail_test("%s: inform arguments %r, expected %r" % (where, got, expected))
         return args
 
     def assert_request_fails(self, name: Text, *params: Any,
@@ -291,11 +291,11 @@ class BlockingTestClient(BlockingClient):
         where = "request %s" % Message.request(_text(name), *params)
         args = _texts(reply.arguments)
         if reply.reply_ok():
-            self._fail("expected %s to fail, but it replied %s" % (where, reply))
+            self._fail_test("expected %s to fail, but it replied %s" % (where, reply))
         if status_equals is not None and args[:1] != [_text(status_equals)]:
-            self._fail("%s: reply code %r, expected %r" % (where, args[:1], _text(status_equals)))
+            self._fail_test("%s: reply code %r, expected %r" % (where, args[:1], _text(status_equals)))
         if error_equals is not None and args[1:2] != [_text(error_equals)]:
-            self._fail("%s: error %r, expected %r" % (where, args[1:2], _text(error_equals)))
+            self._fail_test("%s: error %r, expected %r" % (where, args[1:2], _text(error_equals)))
         return args
 
     # -- sensors -----------------------------------------------------------------
@@ -316,10 +316,10 @@ class BlockingTestClient(BlockingClient):
         """
         reply, informs = self._request("sensor-value", [_text(name)])
         if not reply.reply_ok():
-            self._fail("could not read sensor %s: %s" % (_text(name), reply))
+            self._fail_test("could not read sensor %s: %s" % (_text(name), reply))
         values = [m for m in informs if len(m.arguments) >= 5]
         if len(values) != 1:
-            self._fail("?sensor-value %s gave %d readings, expected 1"
+            self._fail_test("?sensor-value %s gave %d readings, expected 1"
                        % (_text(name), len(values)))
         timestamp, _, _, status, value = _texts(values[0].arguments[:5])
         return _convert(value, sensortype), status, float(timestamp)
@@ -349,9 +349,9 @@ class BlockingTestClient(BlockingClient):
         """Check a sensor's value (floats to ``places`` decimals) and, if given, status."""
         value, got_status, _ = self.get_sensor(name, sensortype)
         if not self._values_equal(value, expected, places):
-            self._fail(msg or "sensor %s value %r, expected %r" % (_text(name), value, expected))
+            self._fail_test(msg or "sensor %s value %r, expected %r" % (_text(name), value, expected))
         if status is not None and got_status != _text(status):
-            self._fail(msg or "sensor %s status %r, expected %r"
+            self._fail_test(msg or "sensor %s status %r, expected %r"
                        % (_text(name), got_status, _text(status)))
 
     def assert_sensor_status_equals(self, name: Text, expected_status: Text,
@@ -359,7 +359,7 @@ class BlockingTestClient(BlockingClient):
         """Check a sensor's status name."""
         status = self.get_sensor_status(name)
         if status != _text(expected_status):
-            self._fail(msg or "sensor %s status %r, expected %r"
+            self._fail_test(msg or "sensor %s status %r, expected %r"
                        % (_text(name), status, _text(expected_status)))
 
     def assert_sensor_not_equal(self, name: Text, expected: Any,
@@ -368,7 +368,7 @@ class BlockingTestClient(BlockingClient):
         """Check that a sensor's value differs from ``expected``."""
         value = self.get_sensor_value(name, sensortype)
         if self._values_equal(value, expected, places):
-            self._fail(msg or "sensor %s value is %r" % (_text(name), value))
+            self._fail_test(msg or "sensor %s value is %r" % (_text(name), value))
 
     def wait_until_sensor_equals(self, timeout: float, name: Text, value: Any,
                                  sensortype: Callable[[str], Any] = str,
@@ -385,7 +385,7 @@ class BlockingTestClient(BlockingClient):
                 return
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                self._fail("sensor %s is %r, not %r after %s s"
+                self._fail_test("sensor %s is %r, not %r after %s s"
                            % (_text(name), got, value, timeout))
             time.sleep(min(pollfreq, remaining))
 
@@ -396,10 +396,10 @@ class BlockingTestClient(BlockingClient):
         """Names listed by ``?request``, checked against ``expected`` if given."""
         reply, informs = self._request(request, [])
         if not reply.reply_ok():
-            self._fail("?%s failed: %s" % (request, reply))
+            self._fail_test("?%s failed: %s" % (request, reply))
         names = sorted(_text(m.arguments[0]) for m in informs if m.arguments)
         if expected is not None and names != sorted(_texts(expected)):
-            self._fail("%s %r, expected %r" % (what, names, sorted(_texts(expected))))
+            self._fail_test("%s %r, expected %r" % (what, names, sorted(_texts(expected))))
         return names
 
     def test_help(self, expected: Optional[Iterable[Text]] = None) -> List[str]:
