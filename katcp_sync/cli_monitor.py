@@ -22,7 +22,7 @@ import shutil
 import sys
 import threading
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple, cast
 
 from .cli import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, die, open_client
 from .client import BlockingClient
@@ -174,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
         die(EXIT_FAILED, "bad regular expression %r: %s" % (args.regex, exc))
     count = 1 if args.once else max(0, args.count)
     host, port = args.endpoint
-    client = open_client(host, port, args.timeout)
+    client = cast(BlockingClient, open_client(host, port, args.timeout))  # the default class
     closed = threading.Event()
     client.add_disconnected_callback(closed.set)
     try:

@@ -163,8 +163,8 @@ class RequestTable:
                     continue
                 if data is not None:
                     out.append(data)
-        for pending, exc in failed:
-            pending.set_error(exc)
+        for pending, error in failed:
+            pending.set_error(error)
         return b"".join(out)
 
     def close(self, make_error: Callable[[], BaseException]) -> List[PendingRequest]:

@@ -291,16 +291,17 @@ class Connection:
                     % self.max_write_buffer)
             else:
                 error = None
+                unsent: Union[bytes, memoryview] = data
                 if direct:
                     now = _monotonic()
                     if not self._wbytes and now - getattr(_writer_thread, "last", 0.0) > _BURST_GAP:
-                        data, error = self._send_now(data)
+                        unsent, error = self._send_now(data)
                     _writer_thread.last = now
                 if error is None:
-                    if not data:
+                    if not unsent:
                         return True
-                    self._wbuf.append(data)
-                    self._wbytes += len(data)
+                    self._wbuf.append(unsent)
+                    self._wbytes += len(unsent)
                     if self._flush_pending:
                         return True
                     self._flush_pending = True
@@ -725,6 +726,7 @@ class Listener:
                  on_accept: Callable[[socket.socket, Any], Any], backlog: int = 128) -> None:
         self._reactor = reactor
         self._on_accept = on_accept
+        sockaddr: Tuple[Any, ...]
         if host in ("", "0.0.0.0"):
             family, sockaddr = socket.AF_INET, ("0.0.0.0", port)
         else:

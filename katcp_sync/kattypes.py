@@ -37,7 +37,7 @@ import inspect
 import numbers
 import re
 import struct
-from typing import Any, Callable, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union, cast
 
 import wrapt
 
@@ -423,11 +423,13 @@ class DiscreteMulti(Discrete):
         self.all_keyword = all_keyword
         self.separator = separator
 
-    def encode(self, value: Iterable[str], major: int) -> bytes:
+    # A list type on top of Discrete's checks (as in katcp-python), so its
+    # encode/decode deliberately take and give lists, not single strings.
+    def encode(self, value: Iterable[str], major: int) -> bytes:  # type: ignore[override]
         items = sorted((_as_text(v) for v in value), key=str.lower)
         return super().encode(self.separator.join(items), major)
 
-    def decode(self, value: bytes, major: int) -> List[str]:
+    def decode(self, value: bytes, major: int) -> List[str]:  # type: ignore[override]
         text = super().decode(value, major)
         if self.all_keyword and text == self.all_keyword:
             return sorted(self._values, key=str.lower)
@@ -637,7 +639,8 @@ class Regex(Str):
 
     def __init__(self, regex: Union[str, "re.Pattern[str]"], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._compiled = regex if hasattr(regex, "pattern") else re.compile(regex)
+        self._compiled: "re.Pattern[str]" = (
+            cast("re.Pattern[str]", regex) if hasattr(regex, "pattern") else re.compile(regex))
         self._pattern = self._compiled.pattern
 
     def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
@@ -763,7 +766,7 @@ def pack_types(types: Sequence[KatcpType], args: Sequence[Any],
 
 
 _REPLY_CODE = Str()
-_STATUS_TYPES = {
+_STATUS_TYPES: Dict[str, Optional[Tuple[KatcpType, ...]]] = {
     "ok": None,  # (_REPLY_CODE,) + the decorator's types
     "fail": (_REPLY_CODE, Str()),
     "invalid": (_REPLY_CODE, Str()),
@@ -846,7 +849,7 @@ def _unpacking_decorator(types: Tuple[KatcpType, ...], has_req: bool,
 
         decorated = unpack_arguments(handler)
         if has_req:
-            decorated._request_decorated = True
+            setattr(decorated, "_request_decorated", True)
         return decorated
 
     return decorate

@@ -30,7 +30,7 @@ space, NUL, LF, CR, ESC and TAB; ``\\@`` stands for the empty string, so a lone
 
 import numbers
 import re
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from .errors import KatcpSyntaxError, KatcpTypeError
 from .linebuffer import split_bytes
@@ -341,7 +341,7 @@ class Message:
     INVALID = b"invalid"
 
     def __init__(self, mtype: int, name: Union[str, bytes],
-                 arguments: Optional[List[Any]] = None,
+                 arguments: Optional[Sequence[Any]] = None,
                  mid: Union[int, str, bytes, None] = None) -> None:
         if isinstance(mtype, bool) or mtype not in (_REQUEST, _REPLY, _INFORM):
             raise KatcpSyntaxError("invalid message type %r" % (mtype,))
@@ -644,7 +644,7 @@ def _parse_general(line: bytes) -> Message:
     return _make(header[0], header[1], arguments, header[2])
 
 
-def _raise_header_error(line: bytes) -> None:
+def _raise_header_error(line: bytes) -> NoReturn:
     """Raise a :class:`KatcpSyntaxError` naming what is wrong in the header."""
     if not line.strip(b" \t"):
         raise KatcpSyntaxError("empty line", raw=line)

@@ -19,7 +19,7 @@ import logging
 import re
 import threading
 import time
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Set, cast
 
 from katcp_sync.errors import KatcpClientError, KATCPSensorError
 from katcp_sync.inspecting_client import DISCONNECTED, SYNCED, all_done, chain_future, wait_future
@@ -134,7 +134,7 @@ class ClientGroup:
     @property
     def req(self) -> AttrDict:
         """Every request any client has, as a :class:`GroupRequest`, by escaped name."""
-        names = set()
+        names: Set[str] = set()
         for client in self.clients:
             names.update(client.req)
         return AttrDict({name: GroupRequest(self, name) for name in sorted(names)}, what="group request")
@@ -221,7 +221,7 @@ class ClientGroup:
             with cond:
                 cond.wait_for(lambda: sum(satisfied.values()) >= needed, _remaining(deadline))
                 if sum(satisfied.values()) >= needed and needed < total:
-                    grace = _deadline(max_grace_period)
+                    grace = cast(float, _deadline(max_grace_period))  # a float in, a float out
                     if deadline is not None:
                         grace = min(grace, deadline)
                     cond.wait_for(lambda: all(satisfied.values()), _remaining(grace))

@@ -456,7 +456,9 @@ class SampleStrategy:
     def _arm(self, when: float) -> None:
         self._disarm()
         self._timer_when = when
-        self._timer = self._scheduler.call_at(when, self._on_timer, self._generation, when)
+        scheduler = self._scheduler
+        assert scheduler is not None  # __init__ insists on one for timed strategies
+        self._timer = scheduler.call_at(when, self._on_timer, self._generation, when)
 
     def _disarm(self) -> None:
         self._generation += 1

@@ -24,12 +24,13 @@ spec 7.2 makes them informational (clients must accept values outside them)
 and leaves the status to the device.
 """
 
+import builtins
 import logging
 import re
 import threading
 import time
 from collections import namedtuple
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union, cast
 
 from katcp_sync.errors import KatcpValueError
 from katcp_sync.kattypes import (
@@ -110,7 +111,7 @@ class Sensor:
     INTEGER, FLOAT, BOOLEAN, LRU, DISCRETE, STRING, TIMESTAMP, ADDRESS = range(8)
 
     #: Sensor type -> (kattype class, default value).
-    SENSOR_TYPES: Dict[int, Tuple[type, Any]] = {
+    SENSOR_TYPES: Dict[int, Tuple[Type[KatcpType], Any]] = {
         INTEGER: (Int, 0),
         FLOAT: (Float, 0.0),
         BOOLEAN: (Bool, False),
@@ -183,7 +184,7 @@ class Sensor:
                 raise ValueError("Discrete sensor %r needs its allowed values as params."
                                  % (name,))
             kattype = kattype_class(params)
-            params = kattype.values  # bytes values decoded to str
+            params = cast(Discrete, kattype).values  # bytes values decoded to str
             type_default = params[0]
         else:
             if params:
@@ -266,8 +267,8 @@ class Sensor:
         """Create a discrete sensor; ``params`` lists the allowed values."""
         return cls(cls.DISCRETE, name, description, unit, params, default, initial_status)
 
-    def _timestamp_factory(cls, name: str, description: Optional[str] = None, unit: str = "",
-                           default: Optional[float] = None,
+    def _timestamp_factory(cls: Any, name: str, description: Optional[str] = None, unit: str = "",
+                           default: Optional[builtins.float] = None,
                            initial_status: Optional[int] = None) -> "Sensor":
         """Create a timestamp sensor (value in seconds since the Unix epoch)."""
         return cls(cls.TIMESTAMP, name, description, unit, None, default, initial_status)
@@ -326,7 +327,7 @@ class Sensor:
 
     # -- setting and reading --------------------------------------------------
 
-    def set(self, timestamp: float, status: int, value: Any) -> None:
+    def set(self, timestamp: builtins.float, status: int, value: Any) -> None:
         """Store a reading without checking it, then notify the observers.
 
         Args:
@@ -340,7 +341,7 @@ class Sensor:
         self.notify(reading)
 
     def set_value(self, value: Any, status: Optional[int] = None,
-                  timestamp: Optional[float] = None) -> None:
+                  timestamp: Optional[builtins.float] = None) -> None:
         """Check a value, then set it (see :meth:`set`).
 
         Args:
@@ -375,7 +376,7 @@ class Sensor:
         """Return the current status constant."""
         return self._reading.status
 
-    def _reading_timestamp(self) -> float:
+    def _reading_timestamp(self) -> builtins.float:
         """Return the timestamp of the current reading (seconds)."""
         return self._reading.timestamp
 

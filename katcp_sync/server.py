@@ -83,9 +83,9 @@ class DeviceServerMetaclass(type):
     def __init__(cls, name: str, bases: Tuple[type, ...], dct: Dict[str, Any]) -> None:
         super().__init__(name, bases, dct)
         protocol = getattr(cls, "PROTOCOL_INFO", None)
-        cls._request_handlers = {}
-        cls._inform_handlers = {}
-        cls._reply_handlers = {}
+        cls._request_handlers: Dict[str, Callable[..., Any]] = {}
+        cls._inform_handlers: Dict[str, Callable[..., Any]] = {}
+        cls._reply_handlers: Dict[str, Callable[..., Any]] = {}
         for attr in dir(cls):
             if attr.startswith("request_"):
                 table, prefix = cls._request_handlers, "request_"
@@ -599,8 +599,10 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             handler = self._lookup(msg)
             if not handler.inline:
                 if self._handler_thread:
+                    pool = self._pool
+                    assert pool is not None  # start() makes it for handler-thread servers
                     try:
-                        self._pool.submit(client, self._pool_job, client, msg, handler)
+                        pool.submit(client, self._pool_job, client, msg, handler)
                     except RuntimeError:  # pool shut down: the server is stopping
                         pass
                     return

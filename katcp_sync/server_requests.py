@@ -12,27 +12,34 @@ clients look for substrings such as ``Unknown sensor name``.
 
 import collections
 import inspect
-from typing import Any, Callable, List, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
 
 from .errors import FailReply
 from .message import Message
 from .regex_guard import compile_client_regex
+
+if TYPE_CHECKING:  # pragma: no cover
+    import concurrent.futures
+
+    from .logger import DeviceLogger
+    from .protocol import ProtocolFlags
+    from .server_connection import ClientConnection
 
 __all__ = ["BuiltinRequests", "inline"]
 
 
 def inline(fn: Callable) -> Callable:
     """Mark a library request handler as safe to run on the reactor thread."""
-    fn._katcp_sync_inline = True
+    setattr(fn, "_katcp_sync_inline", True)
     return fn
 
 
 def _requires(major: int, minor: int, flags: str = "") -> Callable:
     """Protocol markers (the kattypes decorators' attributes) for built-ins."""
     def mark(fn: Callable) -> Callable:
-        fn._minimum_katcp_version = (major, minor)
+        setattr(fn, "_minimum_katcp_version", (major, minor))
         if flags:
-            fn._has_katcp_protocol_flags = list(flags)
+            setattr(fn, "_has_katcp_protocol_flags", list(flags))
         return fn
     return mark
 
@@ -53,6 +60,26 @@ def help_text(handler: Callable) -> str:
 
 class BuiltinRequests:
     """Mixin with the standard requests. Needs the DeviceServer internals."""
+
+    if TYPE_CHECKING:  # pragma: no cover
+        # What the mixin uses of DeviceServer, for the type checker only.
+        PROTOCOL_INFO: "ProtocolFlags"
+        log: "DeviceLogger"
+        _restart_queue: Any
+
+        def get_sensors(self) -> List[Any]: ...
+
+        def _sensor_or_none(self, name: str) -> Optional[Any]: ...
+
+        def get_clients(self) -> List["ClientConnection"]: ...
+
+        def stop(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[None]": ...
+
+        def _request_docs(self) -> Dict[str, str]: ...
+
+        def _request_timeout_hints(self) -> Dict[str, float]: ...
+
+        def _version_rows(self) -> List[Tuple[str, ...]]: ...
 
     # -- helpers -------------------------------------------------------------
 
