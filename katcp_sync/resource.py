@@ -19,6 +19,7 @@ and applied when a sensor that did not exist yet appears.
 """
 
 import concurrent.futures
+import functools
 import logging
 import re
 import threading
@@ -333,7 +334,9 @@ class KATCPClientResource:
 
         Runs on the reactor thread; returns the future of the strategy requests.
         """
-        major = self._inspector.client.protocol_flags.major
+        inspector = self._inspector
+        assert inspector is not None  # the model comes from it
+        major = inspector.client.protocol_flags.major
         sensors = AttrDict(what="sensor")
         requests = AttrDict(what="request", missing=self._dummy_request if self._dummy_unknown else None)
         for name, info in model.requests.items():
@@ -342,14 +345,16 @@ class KATCPClientResource:
                 continue
             requests[key] = KATCPRequest(name, info.description, info.timeout_hint, self)
         with self._lock:
-            for name, info in model.sensors.items():
-                parse = _value_parser(info.type, major)
+            for name, sensor_info in model.sensors.items():
+                parse = _value_parser(sensor_info.type, major)
                 sensor = self._all_sensors.get(name)
                 if sensor is None:
-                    sensor = KATCPSensor(name, info.description, info.units, info.type, info.params, parse, self)
+                    sensor = KATCPSensor(name, sensor_info.description, sensor_info.units, sensor_info.type,
+                                         sensor_info.params, parse, self)
                     self._all_sensors[name] = sensor
                 else:
-                    sensor._update_info(info.description, info.units, info.type, info.params, parse)
+                    sensor._update_info(sensor_info.description, sensor_info.units, sensor_info.type,
+                                        sensor_info.params, parse)
                 for listener, with_reading in self._pending_listeners.pop(escape_name(name), ()):
                     sensor.register_listener(listener, with_reading)
                 sensors[escape_name(name)] = sensor
@@ -364,7 +369,7 @@ class KATCPClientResource:
         for strategy, names in by_strategy.items():
             for name, future in self._sampling_futures(names, strategy, None).items():
                 futures[name] = future
-                future.add_done_callback(lambda f, name=name, strategy=strategy: self._log_refusal(f, name, strategy))
+                future.add_done_callback(functools.partial(self._log_refusal, name=name, strategy=strategy))
         return all_done(futures.values())
 
     def _log_refusal(self, future: concurrent.futures.Future, name: str, strategy: Tuple[str, ...]) -> None:
@@ -429,7 +434,7 @@ class KATCPClientResource:
         if len(names) < 2 or not client.protocol_flags.bulk_set_sensor_sampling:
             return {name: self.request_future("sensor-sampling", (name,) + strategy, timeout) for name in names}
         bulk = self.request_future("sensor-sampling", (",".join(names),) + strategy, timeout)
-        targets = {name: concurrent.futures.Future() for name in names}
+        targets: Dict[str, concurrent.futures.Future] = {name: concurrent.futures.Future() for name in names}
 
         def bulk_done(future: concurrent.futures.Future) -> None:
             if future.exception() is None and future.result().succeeded:
@@ -470,7 +475,7 @@ class KATCPClientResource:
                 else:
                     self._strategies[key] = strategy
             present = {key: self._sensor[key].name for key in keys if key in self._sensor}
-        results = {key: (True, strategy) for key in keys}
+        results: Dict[str, Tuple[bool, Any]] = {key: (True, strategy) for key in keys}
         if not present or not self.is_connected():
             done: concurrent.futures.Future = concurrent.futures.Future()
             done.set_result(results)
@@ -488,10 +493,11 @@ class KATCPClientResource:
                     results[key] = (False, error)
                     with self._lock:  # forget a refused strategy, unless changed meanwhile
                         if self._strategies.get(key, _NO_STRATEGY) == strategy:
-                            if previous[key] is None:
+                            old = previous[key]
+                            if old is None:
                                 self._strategies.pop(key, None)
                             else:
-                                self._strategies[key] = previous[key]
+                                self._strategies[key] = old
             return results
 
         return chain_future(all_done(futures.values()), collect)
@@ -539,8 +545,12 @@ class KATCPClientResource:
     def drop_sampling_strategy(self, sensor_name: str) -> None:
         """Forget a sensor's strategy and set ``none`` on the device (without waiting)."""
         future = self.set_strategies_future([sensor_name], _NO_STRATEGY)
-        future.add_done_callback(lambda f: f.exception() and self._logger.warning(
-            "%s: dropping strategy of %s failed: %s", self._name, sensor_name, f.exception()))
+
+        def log_failure(f: concurrent.futures.Future) -> None:
+            if f.exception():
+                self._logger.warning("%s: dropping strategy of %s failed: %s",
+                                     self._name, sensor_name, f.exception())
+        future.add_done_callback(log_failure)
 
     def reapply_sampling_strategies(self) -> None:
         """Send every remembered strategy again (normally done automatically on sync)."""
@@ -571,7 +581,9 @@ class KATCPClientResource:
         except (IndexError, ValueError) as exc:
             self._logger.warning("%s: bad #%s inform %r: %s", self._name, msg.name, msg, exc)
             return
-        major = self._inspector.client.protocol_flags.major
+        inspector = self._inspector
+        assert inspector is not None  # informs come through its client
+        major = inspector.client.protocol_flags.major
         for i in range(2, len(args), 3):
             name = args[i].decode("utf-8", "replace")
             sensor = self._all_sensors.get(name)

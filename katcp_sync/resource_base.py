@@ -16,7 +16,7 @@ import concurrent.futures
 import logging
 import threading
 import time
-from typing import Any, Callable, Dict, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, NamedTuple, Optional, Protocol, Sequence, Tuple, Union
 
 from katcp_sync.errors import KATCPResourceInactive, KATCPSensorError, SensorTimeoutError
 from katcp_sync.message import Message
@@ -188,13 +188,16 @@ class SensorResultTuple(NamedTuple):
     reading: KATCPSensorReading
 
 
-class ResourceManager:
+class ResourceManager(Protocol):
     """What :class:`KATCPRequest` and :class:`KATCPSensor` need from their resource.
 
     Documentation only (katcp_sync.resource.KATCPClientResource implements it).
     """
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The resource's name."""
+        raise NotImplementedError
 
     def is_request_allowed(self, request_name: str) -> bool:
         """May ``request_name`` be sent now (controlled and active)?"""
