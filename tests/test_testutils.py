@@ -225,3 +225,13 @@ def test_help_and_sensor_list(client):
     client.test_sensor_list(["flag", "label", "level", b"ratio"])
     with pytest.raises(AssertionError, match="sensors"):
         client.test_sensor_list(["level"])
+
+
+def test_test_client_reports_request_errors_like_a_blocking_client():
+    """A request the client cannot send fails with the client's own error
+    (BlockingTestClient once shadowed DeviceClient._fail and raised TypeError)."""
+    from katcp_sync.errors import KatcpTypeError
+
+    client = BlockingTestClient(None, "127.0.0.1", 1)
+    with pytest.raises(KatcpTypeError, match="not a request"):
+        client.blocking_request(Message.inform("watchdog"))
