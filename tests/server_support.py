@@ -52,7 +52,11 @@ class LineClient:
             if remaining <= 0:
                 raise TimeoutError("no line within the timeout; buffered %r" % self._buf[:200])
             self.sock.settimeout(remaining)
-            data = self.sock.recv(65536)
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:  # not a TimeoutError before Python 3.10
+                raise TimeoutError("no line within the timeout; buffered %r"
+                                   % self._buf[:200]) from None
             if not data:
                 raise EOFError("connection closed; buffered %r" % self._buf[:200])
             self._buf += data
