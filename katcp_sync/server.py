@@ -422,6 +422,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             self._finish_stop()
             return
         for client in clients:
+            client.fail_queued_requests("Device server shutting down.")
             client.disconnect("Device server shutting down.")
         self._stop_timer = self._reactor.call_later(self.DISCONNECT_TIMEOUT, self._finish_stop)
 

@@ -152,6 +152,24 @@ class ClientConnection:
             self._server.ioloop.add_callback(self._conn.resume_reading)
         return msg
 
+    def fail_queued_requests(self, reason: str) -> int:
+        """Reply ``fail reason`` to every request still waiting for its turn.
+
+        Used when the server stops: a request that never started gets a
+        reply (spec 2: every request gets one) before the ``#disconnect``.
+        A handler already running is not interrupted. Any thread.
+
+        Returns:
+            How many requests were failed.
+        """
+        with self._lock:
+            queued = [msg for msg in self._pending if msg.mtype == Message.REQUEST]
+            self._pending.clear()
+        if queued and self._conn is not None:
+            self._conn.write(b"".join(
+                wire(Message.reply_to_request(msg, "fail", reason)) for msg in queued))
+        return len(queued)
+
     def _drop_pending(self) -> None:
         with self._lock:
             self._pending.clear()

@@ -30,6 +30,27 @@ def test_replies_keep_request_order(server, connect):
     assert [m.mid for m in replies(client, 5)] == [b"1", b"2", b"3", b"4", b"5"]
 
 
+def test_stop_fails_queued_requests_before_disconnect(server, connect):
+    """F34 / spec 2: requests still queued when the server stops get a fail
+    reply (with their ids) before #disconnect; the running handler is not cut."""
+    client = connect(server)
+    client.send("?block[1]", "?watchdog[2]", "?echo[3] x")
+    assert server.entered.wait(TIMEOUT)
+    stopper = threading.Thread(target=server.stop, args=(TIMEOUT,))
+    stopper.start()
+    try:
+        failed = [client.read_message() for _ in range(2)]
+        assert [(m.name, m.mid, args(m)) for m in failed] == [
+            ("watchdog", b"2", ["fail", "Device server shutting down."]),
+            ("echo", b"3", ["fail", "Device server shutting down."])]
+        goodbye = client.read_message()
+        assert goodbye.name == "disconnect"
+    finally:
+        server.gate.set()
+        stopper.join(TIMEOUT)
+    assert not stopper.is_alive()
+
+
 def test_blocking_handler_does_not_stop_sampling_or_other_clients(server, connect):
     """F28/F124: a blocked handler never delays sampling or built-in requests."""
     blocked = connect(server)
