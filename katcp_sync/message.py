@@ -173,7 +173,6 @@ def _unescape_checked(arg: bytes, line: bytes, offset: int) -> bytes:
         if value is not None:
             return _unmark(value) if 0 in value else value
     _raise_argument_error(arg, line, offset)
-    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def _unescape_to_marks(text: bytes) -> Optional[bytes]:
@@ -236,7 +235,7 @@ def _unescape_all(raw_args: List[bytes]) -> Optional[List[bytes]]:
     return joined.split(_JOIN)
 
 
-def _raise_argument_error(arg: bytes, line: bytes, offset: int) -> None:
+def _raise_argument_error(arg: bytes, line: bytes, offset: int) -> NoReturn:
     """Raise a :class:`KatcpSyntaxError` naming what is wrong in ``arg``.
 
     Args:
@@ -443,10 +442,6 @@ class Message:
         return (self.mtype == other.mtype and self.name == other.name  # type: ignore[attr-defined]
                 and self.mid == other.mid  # type: ignore[attr-defined]
                 and self.arguments == other.arguments)  # type: ignore[attr-defined]
-
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
 
     __hash__ = None  # type: ignore[assignment]
 

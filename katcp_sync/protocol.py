@@ -172,10 +172,6 @@ class ProtocolFlags:
             return NotImplemented
         return (self.major, self.minor, self.flags) == (other.major, other.minor, other.flags)
 
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
     def __hash__(self) -> int:
         return hash((self.major, self.minor, self.flags))
 

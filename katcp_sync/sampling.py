@@ -65,6 +65,7 @@ import threading
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from katcp_sync.errors import KatcpValueError
+from katcp_sync.protocol import SEC_TS_KATCP_MAJOR
 from katcp_sync.scheduler import Scheduler
 
 __all__ = [
@@ -143,7 +144,7 @@ def _parse_number(what: str, raw: bytes, integer: bool = False) -> float:
 def _parse_seconds(what: str, raw: bytes, major: int) -> float:
     """Parse a time interval: seconds in KATCP v5, milliseconds before."""
     value = _parse_number(what, raw)
-    return value / 1000.0 if major < 5 else value
+    return value / 1000.0 if major < SEC_TS_KATCP_MAJOR else value
 
 
 def _parse_positive(what: str, raw: bytes, value: float) -> float:
@@ -380,13 +381,13 @@ class SampleStrategy:
                 self._report(reading, self._time(), None)
 
     def get_sampling(self) -> int:
-        """Return this strategy's constant (e.g. ``SampleStrategy.EVENT``)."""
+        """Return this strategy's constant (e.g. ``SampleStrategy.EVENT``). Any thread."""
         return self.STRATEGY
 
     def get_sampling_formatted(self) -> Tuple[bytes, List[bytes]]:
         """Return ``(name, params)`` as bytes, the parameters exactly as given.
 
-        This is what ``!sensor-sampling ok`` echoes (spec 7.2).
+        This is what ``!sensor-sampling ok`` echoes (spec 7.2). Any thread.
         """
         return self.SAMPLING_LOOKUP[self.STRATEGY].encode("ascii"), list(self._params)
 

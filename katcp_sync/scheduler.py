@@ -128,12 +128,12 @@ class ManualScheduler:
                 self._live -= 1
 
     def pending(self) -> List[float]:
-        """Return the deadlines of the calls still due to run, in time order."""
+        """Return the deadlines of the calls still due to run, in time order. Any thread."""
         with self._lock:
             return sorted(h.when for _, _, h in self._heap if not h._done)
 
     def pending_count(self) -> int:
-        """Return how many calls are scheduled and not cancelled or run."""
+        """Return how many calls are scheduled and not cancelled or run. Any thread."""
         return self._live
 
     def advance(self, seconds: float) -> int:
@@ -144,7 +144,7 @@ class ManualScheduler:
         is later because of :meth:`stall`), so code that reads the clock in a
         callback sees the time it was due. Calls scheduled during the advance
         that fall inside the window also run. At the end, ``time()`` is the
-        old time plus ``seconds``.
+        old time plus ``seconds``. Any thread, one at a time.
 
         An exception from a call propagates to the caller; the clock then
         stays at that call's deadline and later calls stay scheduled.
@@ -201,7 +201,7 @@ class ManualScheduler:
 
         This simulates a scheduler thread that was busy: the overdue calls run
         at the next :meth:`advance` (``advance(0)`` is enough), late, and see
-        the late time from :meth:`time`.
+        the late time from :meth:`time`. Any thread.
 
         Raises:
             ValueError: ``seconds`` is negative.
