@@ -255,12 +255,12 @@ class Connection:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` was called or the connection was lost."""
+        """True once :meth:`close` was called or the connection was lost. Any thread."""
         return self._closing
 
     @property
     def buffered_bytes(self) -> int:
-        """Bytes written but not yet handed to the kernel."""
+        """Bytes written but not yet handed to the kernel. Any thread."""
         return self._wbytes
 
     def write(self, data: bytes) -> bool:
@@ -336,7 +336,7 @@ class Connection:
         """Send each of ``lines`` followed by ``b"\\n"``, as one :meth:`write`.
 
         ``lines`` are lines *without* their end-of-line byte (as
-        ``bytes(message)``); they stay together and in order.
+        ``bytes(message)``); they stay together and in order. Any thread.
         """
         if not lines:
             return not self._closing
@@ -755,7 +755,7 @@ class Listener:
 
     @property
     def closed(self) -> bool:
-        """True once :meth:`close` was called."""
+        """True once :meth:`close` was called. Any thread."""
         return self._closed
 
     def close(self) -> None:
@@ -816,7 +816,11 @@ class Listener:
 
 
 class ConnectAttempt:
-    """A connection being opened by :func:`connect`; lets it be cancelled."""
+    """A connection being opened by :func:`connect`; lets it be cancelled.
+
+    Made by :func:`connect` (any thread); :meth:`cancel` may be called from
+    any thread, everything else runs on the reactor thread.
+    """
 
     def __init__(self, reactor: Reactor, host: str, port: int, timeout: Optional[float],
                  on_done: Callable[[Optional[socket.socket], Optional[BaseException]], Any]

@@ -20,6 +20,8 @@ import threading
 import time
 from typing import Any, Optional
 
+from .kattypes import Timestamp
+
 __all__ = ["DeviceLogger", "LogHandler"]
 
 #: Python logger of :class:`DeviceLogger` messages. It lives under
@@ -212,9 +214,9 @@ class LogHandler(logging.Handler):
 
 
 def log_timestamp(timestamp: Optional[float], major: int) -> bytes:
-    """Format a ``#log`` timestamp: seconds (v5) or integer milliseconds (v4)."""
-    if timestamp is None:
-        timestamp = time.time()
-    if major >= 5:
-        return b"%.6f" % timestamp
-    return b"%d" % int(timestamp * 1000)
+    """Format a ``#log`` timestamp (``None``: now) as the ``timestamp`` type
+    does: seconds (v5) or integer milliseconds (v4). Any thread."""
+    return _TIMESTAMP.encode(time.time() if timestamp is None else timestamp, major)
+
+
+_TIMESTAMP = Timestamp()

@@ -183,6 +183,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
         self._reactor = Reactor("katcp-server-reactor")
         self._own_reactor = True
+        self._reactor_used = False  # started once: a restart needs a new reactor
         self._pool: Optional[HandlerPool] = None
         self._listener: Optional[Listener] = None
         self._clients: Dict[ClientConnection, None] = {}
@@ -334,8 +335,6 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             self._release_threads()
             raise
         self._running.set()
-
-    _reactor_used = False
 
     def _release_threads(self) -> None:
         """Let the pool and (our own) reactor end; mark the server stopped."""

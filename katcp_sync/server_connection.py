@@ -66,11 +66,12 @@ class ClientConnection:
     # -- callbacks from the I/O layer (reactor thread) ----------------------
 
     def lines_received(self, conn: Any, lines: List[Any]) -> None:
-        """Connection handler callback: pass received lines to the server."""
+        """Connection handler callback: pass received lines to the server.
+        Reactor thread only."""
         self._server._lines_received(self, lines)
 
     def connection_lost(self, conn: Any, reason: str) -> None:
-        """Connection handler callback: the socket is closed."""
+        """Connection handler callback: the socket is closed. Reactor thread only."""
         self.closed = True
         self._server._connection_lost(self, reason)
 
@@ -176,7 +177,7 @@ class ClientConnection:
 
     @property
     def pending_requests(self) -> int:
-        """Number of received messages still waiting for their turn."""
+        """Number of received messages still waiting for their turn. Any thread."""
         return len(self._pending)
 
 
