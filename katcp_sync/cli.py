@@ -155,6 +155,7 @@ def open_client(host: str, port: int, timeout: float,
     """Start a client and wait until the device's protocol is known.
 
     The client makes a single connection attempt (no auto-reconnect).
+    Blocks: any thread but a reactor thread (the tool calls it from main).
 
     Returns:
         the running client; the caller must ``stop()`` and ``join()`` it.

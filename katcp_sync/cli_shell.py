@@ -63,7 +63,11 @@ class _Output:
 
 
 class ShellClient(BlockingClient):
-    """The shell's client: prints every message the device sends on its own."""
+    """The shell's client: prints every message the device sends on its own.
+
+    Its handlers run on the reactor thread; printing goes through
+    :class:`_Output`, which does not disturb the line being typed.
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -243,8 +243,8 @@ class DeviceClient:
     def preset_protocol_flags(self, protocol_flags: ProtocolFlags) -> None:
         """Use ``protocol_flags`` for the device and turn off detection.
 
-        Call before :meth:`start`. Informs announcing a different version
-        are then only warned about.
+        Call before :meth:`start`, from any thread. Informs announcing a
+        different version are then only warned about.
         """
         self._preset_flags = protocol_flags
         self._protocol_flags = protocol_flags
@@ -737,7 +737,10 @@ class DeviceClient:
             self.handle_request(msg)
 
     def handle_reply(self, msg: Message) -> None:
-        """Deliver a reply to its request, else to ``reply_<name>``/``unhandled_reply``."""
+        """Deliver a reply to its request, else to ``reply_<name>``/``unhandled_reply``.
+
+        Reactor thread.
+        """
         pending, data = self._table.match_reply(msg)
         if data is not None:
             self._write(data)
@@ -750,7 +753,7 @@ class DeviceClient:
 
     def handle_inform(self, msg: Message) -> None:
         """Deliver an inform to its request, else to ``inform_<name>``/``unhandled_inform``
-        and the callbacks of :meth:`add_inform_callback`."""
+        and the callbacks of :meth:`add_inform_callback`. Reactor thread."""
         pending = self._table.match_inform(msg)
         if pending is not None:
             pending.add_inform(msg)
@@ -769,7 +772,7 @@ class DeviceClient:
         """Dispatch a request from the device to ``request_<name>``/``unhandled_request``.
 
         A handler may return a reply :class:`Message`; it is sent with the
-        request's message id.
+        request's message id. Reactor thread.
         """
         reply = self._dispatch(msg, self.unhandled_request)
         if isinstance(reply, Message):
@@ -793,20 +796,20 @@ class DeviceClient:
             return None
 
     def unhandled_reply(self, msg: Message) -> None:
-        """Called for a reply with no handler and no waiting request."""
+        """Called (reactor thread) for a reply with no handler and no waiting request."""
         self._logger.debug("Unhandled reply from %s: %s", self._address_string, msg)
 
     def unhandled_inform(self, msg: Message) -> None:
-        """Called for an inform with no ``inform_<name>`` handler."""
+        """Called (reactor thread) for an inform with no ``inform_<name>`` handler."""
 
     def unhandled_request(self, msg: Message) -> None:
-        """Called for a request from the device with no handler."""
+        """Called (reactor thread) for a request from the device with no handler."""
         self._logger.debug("Unhandled request from %s: %s", self._address_string, msg)
 
     # -- protocol detection (spec 4.2, 4.2.1) --------------------------------
 
     def inform_version_connect(self, msg: Message) -> None:
-        """Record ``#version-connect``; ``katcp-protocol`` gives the protocol."""
+        """Record ``#version-connect``; ``katcp-protocol`` gives the protocol (reactor thread)."""
         if len(msg.arguments) < 2:
             return
         name = msg.arguments[0].decode("utf-8", "replace")
@@ -821,15 +824,15 @@ class DeviceClient:
             self._protocol_announced(flags, msg, legacy=False)
 
     def inform_version(self, msg: Message) -> None:
-        """A v4 device's ``#version``: the device speaks KATCP v4."""
+        """A v4 device's ``#version``: the device speaks KATCP v4 (reactor thread)."""
         self._protocol_announced(ProtocolFlags(4, 0, ""), msg, legacy=True)
 
     def inform_build_state(self, msg: Message) -> None:
-        """A v4 device's ``#build-state``: the device speaks KATCP v4."""
+        """A v4 device's ``#build-state``: the device speaks KATCP v4 (reactor thread)."""
         self._protocol_announced(ProtocolFlags(4, 0, ""), msg, legacy=True)
 
     def inform_disconnect(self, msg: Message) -> None:
-        """The device is about to close the connection (spec 4.2)."""
+        """The device is about to close the connection (spec 4.2). Reactor thread."""
         self._logger.info("%s is disconnecting: %s", self._address_string,
                           b" ".join(msg.arguments).decode("utf-8", "replace"))
 
@@ -1034,6 +1037,8 @@ def request_check(client: DeviceClient, exception: Callable[[str], BaseException
 
     Returns:
         ``(reply, informs)``.
+
+    Any thread but the client's reactor thread (it blocks).
     """
     req_msg = Message.request(*msg_parms, mid=mid)
     reply, informs = client.blocking_request(req_msg, timeout=timeout)

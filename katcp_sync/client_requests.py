@@ -360,7 +360,7 @@ class BlockingRequest(PendingRequest):
         return self.reply is not None or self.error is not None
 
     def wait(self, timeout: Optional[float]) -> bool:
-        """Wait for the outcome; False on timeout."""
+        """Wait for the outcome; False on timeout (the requesting thread)."""
         return self._done.acquire(True, -1 if timeout is None else max(timeout, 0.0))
 
 

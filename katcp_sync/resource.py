@@ -509,10 +509,7 @@ class KATCPClientResource:
         Raises:
             KATCPSensorError (or the request's error) if the device refused it.
         """
-        self.check_may_block("set_sampling_strategy")
-        future = self.set_strategies_future([sensor_name], strategy, timeout)
-        (success, info), = self.wait_future(future, self.wait_bound(timeout, None),
-                                            "?sensor-sampling").values()
+        (success, info), = self.set_sampling_strategies_of([sensor_name], strategy, timeout).values()
         if not success:
             raise info
         return info

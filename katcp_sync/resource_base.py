@@ -192,6 +192,8 @@ class ResourceManager(Protocol):
     """What :class:`KATCPRequest` and :class:`KATCPSensor` need from their resource.
 
     Documentation only (katcp_sync.resource.KATCPClientResource implements it).
+    Every method must be callable from any thread; ``wait_future`` blocks, so
+    callers use :meth:`check_may_block` first.
     """
 
     @property
@@ -217,16 +219,20 @@ class ResourceManager(Protocol):
         raise NotImplementedError
 
     def get_sampling_strategy(self, sensor_name: str) -> Tuple[str, ...]:
+        """The strategy remembered for ``sensor_name``, or ``("none",)``."""
         raise NotImplementedError
 
     def set_sensor_strategy(self, sensor_name: str, strategy: StrategyLike,
                             timeout: Optional[float]) -> Tuple[str, ...]:
+        """Set and remember a strategy, blocking until the device accepts it."""
         raise NotImplementedError
 
     def drop_sampling_strategy(self, sensor_name: str) -> None:
+        """Forget a strategy and set ``none`` on the device, without waiting."""
         raise NotImplementedError
 
     def poll_sensor_future(self, sensor_name: str, timeout: Optional[float]) -> concurrent.futures.Future:
+        """Send ``?sensor-value``; a future of the stored :class:`KATCPSensorReading`."""
         raise NotImplementedError
 
     def check_may_block(self, what: str) -> None:
@@ -245,6 +251,8 @@ class KATCPRequest:
         name: the KATCP request name; description: its help text;
         timeout_hint: the device's ``?request-timeout-hint`` or ``None``;
         manager: the owning resource.
+
+    Any thread; the blocking call (not :meth:`future`) not from the reactor thread.
     """
 
     def __init__(self, name: str, description: str, timeout_hint: Optional[float],

@@ -64,6 +64,7 @@ class GroupRequest:
 
     ``group.req.name(*args, timeout=None, mid=None)`` blocks and returns a
     :class:`GroupResults`; ``.future(...)`` returns a future of it.
+    Any thread; the blocking call not from the reactor thread.
     """
 
     def __init__(self, group: "ClientGroup", name: str) -> None:
@@ -112,6 +113,9 @@ class ClientGroup:
     Args:
         name: the group's name.
         clients: the :class:`KATCPClientResource` objects.
+
+    Every method may be called from any thread; those that block (``req``
+    calls, ``set_sampling_*``, :meth:`wait`) not from the reactor thread.
     """
 
     def __init__(self, name: str, clients: Iterable[KATCPClientResource]) -> None:

@@ -254,15 +254,15 @@ class BlockingTestClient(BlockingClient):
         args = _texts(reply.arguments[1:])
         if args_echo and args != _texts(params):
             self._fail_test("%s: reply arguments %r do not echo the parameters %r"
-                       % (where, args, _texts(params)))
+                            % (where, args, _texts(params)))
         if args_equal is not None and args != _texts(args_equal):
             self._fail_test("%s: reply arguments %r, expected %r" % (where, args, _texts(args_equal)))
         if args_in is not None and args not in [_texts(a) for a in args_in]:
             self._fail_test("%s: reply arguments %r are none of %r"
-                       % (where, args, [_texts(a) for a in args_in]))
+                            % (where, args, [_texts(a) for a in args_in]))
         if args_length is not None and len(args) != args_length:
             self._fail_test("%s: %d reply arguments %r, expected %d"
-                       % (where, len(args), args, args_length))
+                            % (where, len(args), args, args_length))
         if informs_count is not None and len(informs) != informs_count:
             self._fail_test("%s: %d informs, expected %d:\n%s" % (
                 where, len(informs), informs_count, "\n".join(str(m) for m in informs)))
@@ -320,7 +320,7 @@ class BlockingTestClient(BlockingClient):
         values = [m for m in informs if len(m.arguments) >= 5]
         if len(values) != 1:
             self._fail_test("?sensor-value %s gave %d readings, expected 1"
-                       % (_text(name), len(values)))
+                            % (_text(name), len(values)))
         timestamp, _, _, status, value = _texts(values[0].arguments[:5])
         return _convert(value, sensortype), status, float(timestamp)
 
@@ -352,7 +352,7 @@ class BlockingTestClient(BlockingClient):
             self._fail_test(msg or "sensor %s value %r, expected %r" % (_text(name), value, expected))
         if status is not None and got_status != _text(status):
             self._fail_test(msg or "sensor %s status %r, expected %r"
-                       % (_text(name), got_status, _text(status)))
+                            % (_text(name), got_status, _text(status)))
 
     def assert_sensor_status_equals(self, name: Text, expected_status: Text,
                                     msg: Optional[str] = None) -> None:
@@ -360,7 +360,7 @@ class BlockingTestClient(BlockingClient):
         status = self.get_sensor_status(name)
         if status != _text(expected_status):
             self._fail_test(msg or "sensor %s status %r, expected %r"
-                       % (_text(name), status, _text(expected_status)))
+                            % (_text(name), status, _text(expected_status)))
 
     def assert_sensor_not_equal(self, name: Text, expected: Any,
                                 sensortype: Callable[[str], Any] = str, msg: Optional[str] = None,
@@ -386,7 +386,7 @@ class BlockingTestClient(BlockingClient):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._fail_test("sensor %s is %r, not %r after %s s"
-                           % (_text(name), got, value, timeout))
+                                % (_text(name), got, value, timeout))
             time.sleep(min(pollfreq, remaining))
 
     # -- interface -----------------------------------------------------------------
