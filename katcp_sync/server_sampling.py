@@ -119,31 +119,38 @@ class SamplingTable:
             for sensor in sensors
         ]
         formatted = built[0][1].get_sampling_formatted()
+        sampling = formatted[0] != _NONE
+        # Swap the table under the lock; cancel and start outside it, since
+        # they read sensors and write to the connection. A strategy that a
+        # concurrent call cancels before it is started here stays silent
+        # (start() after cancel() does nothing).
         with self._lock:
             if self._closed:
                 raise RuntimeError("client disconnected")
-            for sensor, new in built:
-                old = self._strategies.pop(sensor.name, None)
-                if old is not None:
-                    old.cancel()
-                if formatted[0] != _NONE:
-                    self._strategies[sensor.name] = new
-                    new.start()
+            olds = [self._strategies.pop(sensor.name, None) for sensor, _ in built]
+            if sampling:
+                self._strategies.update((sensor.name, new) for sensor, new in built)
+        for old in olds:
+            if old is not None:
+                old.cancel()
+        if sampling:
+            for _, new in built:
+                new.start()
         return formatted
 
     def cancel(self, name: str) -> None:
         """Stop sampling one sensor (e.g. it was removed from the server)."""
         with self._lock:
             strategy = self._strategies.pop(name, None)
-            if strategy is not None:
-                strategy.cancel()
+        if strategy is not None:
+            strategy.cancel()
 
     def clear(self) -> None:
         """Set every sensor of this client back to ``none``."""
         with self._lock:
             strategies, self._strategies = self._strategies, {}
-            for strategy in strategies.values():
-                strategy.cancel()
+        for strategy in strategies.values():
+            strategy.cancel()
 
     def close(self) -> None:
         """Cancel everything and refuse new strategies (client disconnected)."""
