@@ -32,6 +32,7 @@ import time
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from katcp_sync.errors import KATCPResourceInactive, KatcpTimeoutError
+from katcp_sync.futures import chain_future
 from katcp_sync.message import Message
 
 __all__ = [
@@ -95,26 +96,6 @@ class DeviceModel(NamedTuple):
 
 def _text(raw: bytes) -> str:
     return raw.decode("utf-8", errors="replace")
-
-
-def chain_future(source: concurrent.futures.Future, convert: Callable,
-                 target: Optional[concurrent.futures.Future] = None) -> concurrent.futures.Future:
-    """Resolve ``target`` (default: a new future) with ``convert(source.result())``; return it.
-
-    An exception from ``source`` (or raised by ``convert``) is passed on.
-    ``convert`` runs on the thread that completes ``source``.
-    """
-    if target is None:
-        target = concurrent.futures.Future()
-
-    def done(fut: concurrent.futures.Future) -> None:
-        try:
-            target.set_result(convert(fut.result()))
-        except BaseException as exc:  # passed on to whoever waits on target
-            target.set_exception(exc)
-
-    source.add_done_callback(done)
-    return target
 
 
 def all_done(futures: Iterable[concurrent.futures.Future]) -> concurrent.futures.Future:

@@ -42,6 +42,7 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tupl
 import wrapt
 
 from katcp_sync.errors import FailReply, KatcpTypeError, KatcpValueError
+from katcp_sync.futures import chain_future
 from katcp_sync.message import Message
 from katcp_sync.protocol import (
     DEFAULT_KATCP_MAJOR,
@@ -907,28 +908,6 @@ def unpack_message(*types: KatcpType, include_msg: bool = False,
     return _unpacking_decorator(types, False, include_msg, major)
 
 
-def _chain_future(source: "concurrent.futures.Future[Any]",
-                  transform: Callable[[Any], Any]) -> "concurrent.futures.Future[Any]":
-    """A future resolving to ``transform(source.result())`` (or its exception)."""
-    result: "concurrent.futures.Future[Any]" = concurrent.futures.Future()
-
-    def done(source: "concurrent.futures.Future[Any]") -> None:
-        if source.cancelled():
-            result.cancel()
-            return
-        error = source.exception()
-        if error is not None:
-            result.set_exception(error)
-            return
-        try:
-            result.set_result(transform(source.result()))
-        except BaseException as transform_error:
-            result.set_exception(transform_error)
-
-    source.add_done_callback(done)
-    return result
-
-
 def return_reply(*types: KatcpType, major: int = DEFAULT_KATCP_MAJOR) -> Callable[[Any], Any]:
     """Decorate a request handler so that its return value becomes a reply message.
 
@@ -971,7 +950,7 @@ def return_reply(*types: KatcpType, major: int = DEFAULT_KATCP_MAJOR) -> Callabl
             msg = getattr(req_args[0], "msg", None) if req_args else None
             msgname = msg.name if isinstance(msg, Message) else default_name
             if isinstance(result, concurrent.futures.Future):
-                return _chain_future(result, lambda value: make_reply(msgname, types, value, major))
+                return chain_future(result, lambda value: make_reply(msgname, types, value, major))
             return make_reply(msgname, types, result, major)
 
         return build_reply(handler)

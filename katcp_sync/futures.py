@@ -1,0 +1,35 @@
+"""Small helpers for :class:`concurrent.futures.Future` chains (no threads)."""
+
+import concurrent.futures
+from typing import Any, Callable, Optional
+
+__all__ = ["chain_future"]
+
+
+def chain_future(source: "concurrent.futures.Future[Any]", convert: Callable[[Any], Any],
+                 target: "Optional[concurrent.futures.Future[Any]]" = None,
+                 ) -> "concurrent.futures.Future[Any]":
+    """Resolve ``target`` (default: a new future) with ``convert(source.result())``.
+
+    An exception from ``source``, or raised by ``convert``, is passed on; a
+    cancelled ``source`` cancels ``target``. ``convert`` runs on the thread
+    that completes ``source``. Any thread.
+
+    Returns:
+        ``target``.
+    """
+    if target is None:
+        target = concurrent.futures.Future()
+    result = target
+
+    def done(fut: "concurrent.futures.Future[Any]") -> None:
+        if fut.cancelled():
+            result.cancel()
+            return
+        try:
+            result.set_result(convert(fut.result()))
+        except BaseException as exc:  # passed on to whoever waits on the target
+            result.set_exception(exc)
+
+    source.add_done_callback(done)
+    return result
