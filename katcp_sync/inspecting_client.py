@@ -31,7 +31,7 @@ import threading
 import time
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-from katcp_sync.errors import KATCPResourceInactive, KatcpTimeoutError
+from katcp_sync.errors import FailReply, KATCPResourceInactive, KatcpTimeoutError
 from katcp_sync.futures import chain_future
 from katcp_sync.message import Message
 
@@ -362,7 +362,7 @@ class InspectingClient:
         """The informs of a successful request, raising on any failure."""
         reply, informs = futures[name].result()
         if not reply.reply_ok():
-            raise RuntimeError("?%s failed: %r" % (name, [_text(a) for a in reply.arguments]))
+            raise FailReply("?%s failed: %r" % (name, [_text(a) for a in reply.arguments]))
         return informs
 
     @classmethod

@@ -65,7 +65,7 @@ import threading
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from katcp_sync.errors import KatcpValueError
-from katcp_sync.protocol import SEC_TS_KATCP_MAJOR
+from katcp_sync.protocol import SEC_TS_KATCP_MAJOR, STRATEGIES_V4
 from katcp_sync.scheduler import Scheduler
 
 __all__ = [
@@ -236,8 +236,6 @@ class SampleStrategy:
     STRATEGY = -1
     #: The names of this strategy's parameters, in wire order.
     PARAMS: Tuple[str, ...] = ()
-    #: Whether KATCP v4 knows this strategy.
-    IN_V4 = True
 
     @classmethod
     def get_strategy(cls, strategy_name: Union[bytes, str], inform_callback: InformCallback,
@@ -268,7 +266,7 @@ class SampleStrategy:
         if name is None:
             raise TypeError("SampleStrategy is abstract: use SampleStrategy.get_strategy()")
         raw = [_as_bytes(p) for p in params]
-        if major < 5 and not self.IN_V4:
+        if major < 5 and name not in STRATEGIES_V4:
             raise KatcpValueError("The %r strategy is not available in KATCP v%d" % (name, major))
         if len(raw) != len(self.PARAMS):
             if not self.PARAMS:
@@ -540,7 +538,6 @@ class SampleEventRate(SampleStrategy):
 
     STRATEGY = SampleStrategy.EVENT_RATE
     PARAMS = ("shortest-period", "longest-period")
-    IN_V4 = False
 
     def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
         shortest, longest = _parse_rates(params[0], params[1], major)
@@ -555,7 +552,6 @@ class SampleDifferentialRate(SampleStrategy):
 
     STRATEGY = SampleStrategy.DIFFERENTIAL_RATE
     PARAMS = ("difference", "shortest-period", "longest-period")
-    IN_V4 = False
 
     def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
         difference = _parse_difference("differential-rate", sensor, params[0],

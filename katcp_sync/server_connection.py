@@ -86,12 +86,12 @@ class ClientConnection:
         self._conn.write_lines(lines)
 
     def send_message(self, msg: Message) -> None:
-        """Send any message to this client."""
+        """Send any message to this client. Any thread."""
         self._conn.write(wire(msg))
 
     def inform(self, msg: Message) -> None:
-        """Send an asynchronous inform to this client only."""
-        self._conn.write(wire(msg))
+        """Send an asynchronous inform to this client only. Any thread."""
+        self.send_message(msg)
 
     def reply(self, reply: Message, orig_req: Message) -> None:
         """Send ``reply`` to the request ``orig_req``, with its message id."""

@@ -6,6 +6,8 @@ import threading
 
 import pytest
 
+from katcp_sync.errors import FailReply
+
 from katcp_sync.errors import (
     KATCPResourceInactive, KATCPSensorError, KatcpTimeoutError, SensorTimeoutError, TimeoutException,
 )
@@ -289,7 +291,7 @@ def test_build_model_fails_on_a_failed_inspection_request():
         "help": done_future((Message.reply("help", "fail", "nope"), [])),
         "sensor-list": done_future((Message.reply("sensor-list", "ok", 0), [])),
     }
-    with pytest.raises(RuntimeError, match=r"\?help failed"):
+    with pytest.raises(FailReply, match=r"\?help failed"):
         InspectingClient._build_model(futures)
 
 
