@@ -2,6 +2,7 @@
 
 import queue
 import random
+import threading
 
 import pytest
 
@@ -103,3 +104,25 @@ def test_reconnect_when_our_server_restarts_on_the_same_port(client_of):
     finally:
         server.stop()
         server.join(WAIT)
+
+
+def test_inform_and_disconnected_callbacks_can_be_removed(jitter_server, client_of):
+    """remove_inform_callback / remove_disconnected_callback really unhook."""
+    client = client_of(jitter_server)
+    kept, removed = queue.Queue(), queue.Queue()
+    client.add_inform_callback("ping", kept.put)
+    client.add_inform_callback("ping", removed.put)
+    client.remove_inform_callback("ping", removed.put)
+    jitter_server.mass_inform(Message.inform("ping", "1"))
+    assert kept.get(timeout=WAIT).arguments == [b"1"]
+    assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()  # barrier
+    assert removed.empty()
+
+    lost_kept, lost_removed = threading.Event(), threading.Event()
+    client.add_disconnected_callback(lost_kept.set)
+    client.add_disconnected_callback(lost_removed.set)
+    client.remove_disconnected_callback(lost_removed.set)
+    client.disconnect()
+    assert lost_kept.wait(WAIT)
+    assert client.wait_protocol(WAIT)  # reconnected: every callback has run by now
+    assert not lost_removed.is_set()
