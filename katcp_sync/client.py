@@ -48,6 +48,7 @@ katcp-python: :meth:`~DeviceClient.handle_message` ->
 and so are malformed lines (spec 2: a client never answers bad input).
 """
 
+import functools
 import logging
 import random
 import sys
@@ -606,13 +607,13 @@ class DeviceClient:
         and nothing else is outstanding, read its reply on this thread (the
         fast path in the module docstring). Returns True if it borrowed."""
         conn = self._conn
-        if not (conn is not None and alone and self._may_borrow and not len(self._table)
+        if not (alone and conn is not None and self._may_borrow and self._table.is_idle()
                 and conn.borrow_reading()):
             self._submit(pending, None)
             return False
         try:
             if self._submit(pending, None) and conn is self._conn:
-                conn.read_borrowed(lambda line: self._claim(pending, line),
+                conn.read_borrowed(functools.partial(self._claim, pending),
                                    pending.finished, timeout)
         finally:
             conn.return_reading()
@@ -659,15 +660,18 @@ class DeviceClient:
                 return False
             if data is not None:
                 self._write(data)
-        elif mtype != _INFORM or self._table.match_inform(msg) is not pending:
+            self._log_received(msg)
+            pending.set_reply(msg)
+        elif mtype == _INFORM and self._table.match_inform(msg) is pending:
+            self._log_received(msg)
+            pending.add_inform(msg)
+        else:
             return False
+        return True
+
+    def _log_received(self, msg: Message) -> None:
         if self._logger.isEnabledFor(logging.DEBUG):
             self._logger.debug("Received from %s: %s", self._address_string, msg)
-        if mtype == _REPLY:
-            pending.set_reply(msg)
-        else:
-            pending.add_inform(msg)
-        return True
 
     def _write(self, data: bytes) -> None:
         conn = self._conn
@@ -726,8 +730,7 @@ class DeviceClient:
 
     def handle_message(self, msg: Message) -> None:
         """Dispatch a message from the device by type (reactor thread)."""
-        if self._logger.isEnabledFor(logging.DEBUG):
-            self._logger.debug("Received from %s: %s", self._address_string, msg)
+        self._log_received(msg)
         mtype = msg.mtype
         if mtype == _REPLY:
             self.handle_reply(msg)

@@ -44,6 +44,8 @@ __all__ = [
 #: Table states.
 CLOSED, HOLDING, OPEN = "closed", "holding", "open"
 
+_REQUEST = Message.REQUEST
+
 
 class ReplyFuture(Future):
     """A ``concurrent.futures.Future`` of ``(reply, informs)``.
@@ -279,6 +281,11 @@ class RequestTable:
             queue = self._by_name.get(msg.name)
             return queue[0] if queue else None
 
+    def is_idle(self) -> bool:
+        """True if no request is outstanding. Any thread, without the lock:
+        a hint that may be stale by the time the caller acts on it."""
+        return not (self._by_mid or self._by_name or self._held)
+
     def __len__(self) -> int:
         with self._lock:
             return (len(self._by_mid) + len(self._held)
@@ -295,15 +302,16 @@ class RequestTable:
 
     def _register(self, pending: PendingRequest) -> Optional[bytes]:
         msg = pending.msg
-        if msg.mtype != Message.REQUEST:
+        if msg.mtype != _REQUEST:
             return msg.encode()      # an untracked reply or inform: sent as it is
+        mid = msg.mid
         use_mid = pending.use_mid
-        if msg.mid is not None or use_mid:
+        if mid is not None or use_mid:
             if not self._server_ids:
                 raise KatcpVersionError("the server does not support message ids")
         elif use_mid is None:
             use_mid = self._server_ids
-        if msg.mid is None and use_mid:
+        if mid is None and use_mid:
             mid = self._allocate_mid()
             while mid in self._by_mid:  # only after a wrap with a 2**31-old request
                 mid = self._allocate_mid()
@@ -314,8 +322,8 @@ class RequestTable:
             msg.mid = mid
         if not pending.TRACKED:
             return msg.encode()
-        if msg.mid is not None:
-            self._by_mid[msg.mid] = pending
+        if mid is not None:
+            self._by_mid[mid] = pending
             return msg.encode()
         queue = self._by_name.get(msg.name)
         if queue is None:
@@ -341,9 +349,14 @@ class BlockingRequest(PendingRequest):
     __slots__ = ("_done", "reply", "error")
 
     def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
-        super().__init__(msg, started, use_mid)
-        self._done = threading.Lock()
-        self._done.acquire()
+        # The base __init__ written out: this runs once per blocking request.
+        self.msg = msg
+        self.informs: List[Message] = []
+        self.timer: Any = None
+        self.started = started
+        self.use_mid = use_mid
+        self._done = done = threading.Lock()
+        done.acquire()
         self.reply: Optional[Message] = None
         self.error: Optional[BaseException] = None
 

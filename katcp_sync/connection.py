@@ -109,8 +109,6 @@ _EOF_FLUSH_TIMEOUT = 1.0
 # each, with the same request/reply latency). Per thread, not per
 # connection: a sensor update fanned out to many clients is a burst too.
 _BURST_GAP = 50e-6
-#: ``.last``: when this thread (not the reactor) last wrote (see _BURST_GAP).
-_writer_thread = threading.local()
 # Borrowed reading needs epoll (an inner epoll the caller can edit) and poll.
 _BORROW_SUPPORTED = hasattr(select, "epoll") and hasattr(select, "poll")
 # accept() errors that mean "out of resources": back off instead of spinning.
@@ -118,6 +116,14 @@ _ACCEPT_RESOURCE_ERRORS = frozenset(
     getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
     if hasattr(errno, name))
 _ACCEPT_RETRY_DELAY = 0.5
+
+
+class _WriterThread(threading.local):
+    #: When this thread (not the reactor) last wrote (see _BURST_GAP).
+    last = 0.0
+
+
+_writer_thread = _WriterThread()
 
 #: One item of ``lines_received``: a line without its end-of-line byte, or the
 #: error standing for a line that was too long.
@@ -274,7 +280,7 @@ class Connection:
             (the data is dropped silently), or if this write overflowed the
             buffer (the connection is then closed).
         """
-        if not isinstance(data, bytes):
+        if type(data) is not bytes:
             data = bytes(data)  # the caller may reuse a bytearray or memoryview
         size = len(data)
         if not size:
@@ -285,7 +291,8 @@ class Connection:
                 return False
             # An empty buffer takes a write of any size: the peer has read
             # everything so far. The bound is on data queued behind unsent data.
-            if self._wbytes and self._wbytes + size > self.max_write_buffer:
+            wbytes = self._wbytes
+            if wbytes and wbytes + size > self.max_write_buffer:
                 error: Optional[str] = (
                     "client not reading: write buffer of %d bytes exceeded"
                     % self.max_write_buffer)
@@ -294,7 +301,7 @@ class Connection:
                 unsent: Union[bytes, memoryview] = data
                 if direct:
                     now = _monotonic()
-                    if not self._wbytes and now - getattr(_writer_thread, "last", 0.0) > _BURST_GAP:
+                    if not wbytes and now - _writer_thread.last > _BURST_GAP:
                         unsent, error = self._send_now(data)
                     _writer_thread.last = now
                 if error is None:
@@ -418,6 +425,7 @@ class Connection:
         """
         poll = self._poller.poll
         recv = self._sock.recv
+        feed = self._splitter.feed
         deadline = None if timeout is None else _monotonic() + timeout
         wait: Optional[int] = None
         while not done():
@@ -439,17 +447,20 @@ class Connection:
                 return
             if not data:
                 return  # EOF stays readable: the reactor will see it
-            lines = self._splitter.feed(data)
-            for index, line in enumerate(lines):
-                try:
-                    claimed = claim(line)
-                except Exception:
-                    logger.exception("%s: exception in a borrowed read's claim", self.address)
-                    claimed = False
-                if not claimed:
-                    with self._lock:
-                        self._handover.extend(lines[index:])
-                    return
+            index = 0
+            lines = feed(data)
+            try:
+                for line in lines:
+                    if not claim(line):
+                        break
+                    index += 1
+                else:
+                    continue
+            except Exception:
+                logger.exception("%s: exception in a borrowed read's claim", self.address)
+            with self._lock:
+                self._handover.extend(lines[index:])
+            return
 
     def return_reading(self) -> None:
         """End a borrow started by :meth:`borrow_reading` (calling thread).
