@@ -230,6 +230,7 @@ class Connection:
         self._close_reason = ""
         # Reactor thread only:
         self._finished = False
+        self._dispatching = False  # inside _dispatch: its writes are flushed at its end
         self._reading = True
         self._reader_registered = False
         self._writer_registered = False
@@ -312,6 +313,8 @@ class Connection:
                     if self._flush_pending:
                         return True
                     self._flush_pending = True
+                    if not direct and self._dispatching:
+                        return True  # _dispatch flushes when the batch is handled
             if error is not None:
                 self._closing = True
                 self._close_reason = error
@@ -536,10 +539,17 @@ class Connection:
         return True
 
     def _dispatch(self, lines: List[Line]) -> None:
+        # Replies written while handling the batch go out in one send at its
+        # end, without a trip through the reactor's callback queue.
+        self._dispatching = True
         try:
             self._handler.lines_received(self, lines)
         except Exception:
             logger.exception("%s: exception in lines_received", self.address)
+        finally:
+            self._dispatching = False
+        if self._flush_pending:
+            self._flush()
 
     def _read(self) -> None:
         """Read what is there (up to a budget) and dispatch it. Read lock held."""
