@@ -19,11 +19,12 @@ faster).
 
 import asyncio
 import os
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 import _side
 
@@ -211,6 +212,34 @@ class _Aiokatcp:
         self._loop.close()
 
 
+class _RawSocket:
+    """The floor under any Python client: a blocking socket that sends
+    ``?watchdog`` and reads until a line ends -- no parsing, no message ids,
+    no threads. Sequential only (a shared socket needs a real client)."""
+
+    def __init__(self, port: int) -> None:
+        self._sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        recv = self._sock.recv
+        send = self._sock.send
+
+        def sequential(n: int) -> None:
+            for _ in range(n):
+                send(b"?watchdog\n")
+                while not recv(65536).endswith(b"\n"):
+                    pass
+
+        self._sock.recv(65536)   # the device's greeting informs
+        sequential(100)
+        self._fns = {"sequential": sequential}
+
+    def fn(self, mode: str) -> Optional[Callable[[int], None]]:
+        return self._fns.get(mode)
+
+    def close(self) -> None:
+        self._sock.close()
+
+
 class _KatcpPython:
     """katcp-python 0.9.3's BlockingClient in its own environment (a
     subprocess that makes ``count`` requests per line sent to it)."""
@@ -250,7 +279,8 @@ def _in_process(port: int, count: int, repeats: int) -> Dict[str, Any]:
     runners: Dict[str, Any] = {"katcp_sync": _Ours(port)}
     results: Dict[str, Any] = {}
     try:
-        for lib, factory in (("aiokatcp", _Aiokatcp), ("katcp 0.9.3", _KatcpPython)):
+        for lib, factory in (("aiokatcp", _Aiokatcp), ("katcp 0.9.3", _KatcpPython),
+                             ("raw socket", _RawSocket)):
             try:
                 runners[lib] = factory(port)
             except _side.Skipped as exc:
@@ -264,8 +294,11 @@ def _in_process(port: int, count: int, repeats: int) -> Dict[str, Any]:
             for _ in range(repeats):
                 turns.append(turns.pop(0))   # nobody goes first every time
                 for lib, runner in turns:
+                    fn = runner.fn(mode)
+                    if fn is None:
+                        continue
                     cpu = time.process_time()
-                    rate = best_rate(runner.fn(mode), count, 1)
+                    rate = best_rate(fn, count, 1)
                     cpu = (time.process_time() - cpu) / count * 1e6
                     if rate > results[lib][mode]:
                         results[lib][mode] = rate
@@ -291,11 +324,16 @@ def run(quick: bool) -> List[Dict[str, Any]]:
             row: Dict[str, Any] = {"device": server_name, "callers": label}
             ours = results["katcp_sync"][mode]
             for lib, result in results.items():
-                row[lib + " req/s"] = result[mode] if isinstance(result, dict) else "-"
+                row[lib + " req/s"] = (result[mode] or "-") if isinstance(result, dict) else "-"
             for lib in ("aiokatcp", "katcp 0.9.3"):
                 other = results[lib]
                 row["vs " + lib] = ("%.2fx" % (ours / other[mode])
                                     if isinstance(other, dict) else "-")
+            # The ceiling: how far the floor itself is from katcp 0.9.3.
+            raw, kp = results.get("raw socket"), results["katcp 0.9.3"]
+            row["raw vs katcp 0.9.3"] = (
+                "%.2fx" % (raw[mode] / kp[mode])
+                if isinstance(raw, dict) and raw[mode] and isinstance(kp, dict) else "-")
             for lib in ("katcp_sync", "aiokatcp"):
                 result = results[lib]
                 row[lib + " CPU us/req"] = (result.get(mode + " cpu", "-")
