@@ -883,3 +883,52 @@ def test_read_error_in_a_borrow_is_reported_by_the_reactor(reactor, pair):
     finally:
         conn.return_reading()
     assert rec.wait_lost()[0].startswith("connection error:")
+
+
+@borrow_only
+def test_a_clean_borrow_parks_the_socket_until_the_timer_ends_it(reactor, pair):
+    conn, rec, peer = pair(borrowable=True)
+    for round in range(3):
+        assert conn.borrow_reading()           # from parked after the first round
+        try:
+            peer.sendall(b"mine%d\n" % round)
+            got = []
+            conn.read_borrowed(lambda line: not got.append(line), lambda: bool(got), TIMEOUT)
+            assert got == [b"mine%d" % round]
+        finally:
+            conn.return_reading()
+        assert conn._parked
+    # Nobody borrows: the reclaim timer gives the socket back to the reactor.
+    peer.sendall(b"unsolicited\n")
+    assert rec.wait_lines(1) == [b"unsolicited"]
+    assert not conn._parked
+    assert rec.threads == {reactor.name}
+
+
+@borrow_only
+def test_writing_to_a_parked_connection_gives_it_back_at_once(reactor, pair):
+    conn, rec, peer = pair(borrowable=True)
+    assert conn.borrow_reading()
+    try:
+        peer.sendall(b"mine\n")
+        got = []
+        conn.read_borrowed(lambda line: not got.append(line), lambda: bool(got), TIMEOUT)
+    finally:
+        conn.return_reading()
+    assert conn._parked
+    conn.write(b"?other\n")        # e.g. a future_request: its reply must not wait
+    assert not conn._parked
+    assert peer.recv(100) == b"?other\n"
+
+
+@borrow_only
+def test_a_borrow_that_timed_out_does_not_park(reactor, pair):
+    conn, rec, peer = pair(borrowable=True)
+    assert conn.borrow_reading()
+    try:
+        conn.read_borrowed(lambda line: True, lambda: False, 0.01)
+    finally:
+        conn.return_reading()
+    assert not conn._parked
+    peer.sendall(b"late\n")
+    assert rec.wait_lines(1) == [b"late"]
