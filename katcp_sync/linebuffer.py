@@ -26,6 +26,7 @@ _BLANK = b" \t"
 # split_bytes() looks for separators with find() (memchr) while pieces are at
 # least this long, then lets bytes.split() do the rest.
 _LONG_PIECE = 512
+_LONG_READ = _LONG_PIECE * 4
 
 
 def split_bytes(data: bytes, sep: bytes, short_pieces: int = 0) -> List[bytes]:
@@ -37,7 +38,7 @@ def split_bytes(data: bytes, sep: bytes, short_pieces: int = 0) -> List[bytes]:
     ``short_pieces`` short ones the rest goes to ``split``, which is best
     for many short pieces.
     """
-    if len(data) < _LONG_PIECE * 4:
+    if len(data) < _LONG_READ:
         return data.split(sep)
     parts = []
     find = data.find
@@ -99,7 +100,8 @@ class LineSplitter:
         """
         if 13 in data:  # CR (an int needle: memchr)
             data = data.replace(b"\r", b"\n")
-        parts = split_bytes(data, b"\n")
+        # (split_bytes only pays off on long reads; most are short)
+        parts = data.split(b"\n") if len(data) < _LONG_READ else split_bytes(data, b"\n")
         if len(parts) == 1:
             self._hold(data)
             return []
