@@ -60,7 +60,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, FutureRequest,
                               PendingRequest, ReplyFuture, RequestTable, UntrackedMessage)
-from .connection import Connection, connect, format_address
+from .connection import DEFAULT_SPIN_TIME, Connection, connect, format_address
 from .errors import (KatcpClientDisconnected, KatcpSyntaxError, KatcpTimeoutError,
                      KatcpTypeError, KatcpVersionError, LineTooLongError)
 from .message import Message, parse
@@ -131,6 +131,10 @@ class DeviceClient:
     ASSUMED_PROTOCOL = ProtocolFlags(5, 0, "")
     #: Seconds to wait for a connect() to complete.
     CONNECT_TIMEOUT = 5.0
+    #: Seconds a lone ``blocking_request`` caller polls for its reply before
+    #: it sleeps (the fast path in :doc:`concurrency`); ``0`` never spins.
+    #: Adaptive: nobody spins while replies take longer than this.
+    SPIN_TIME = DEFAULT_SPIN_TIME
 
     def __init__(self, host: str, port: int, tb_limit: int = 20, timeout: float = 5.0,
                  logger: logging.Logger = log, auto_reconnect: bool = True,
@@ -917,7 +921,7 @@ class DeviceClient:
         self._conn_ready = False
         self._conn = Connection(self.reactor, sock, self._handler,
                                 self.MAX_MSG_SIZE, self.MAX_WRITE_BUFFER_SIZE,
-                                borrowable=self._may_borrow)
+                                borrowable=self._may_borrow, spin_time=self.SPIN_TIME)
         self.last_connect_time = time.time()
         self._disconnected.clear()
         self._connected.set()

@@ -50,7 +50,15 @@ loop simply stops seeing it, without running anything -- and takes the
 and offers each line to a ``claim`` function; the first line not claimed,
 and every line after it, is *handed over*: queued and dispatched on the
 reactor thread by ``lines_received`` as usual, before anything the reactor
-reads later. :meth:`Connection.return_reading` puts the socket back into
+reads later. A borrower waiting for data first *spins* -- polls without
+sleeping -- for up to :attr:`Connection.spin_time` (200 us by default),
+and only then blocks in ``poll()``. On a fast link the reply then arrives
+while the thread is still running: no sleep, no wake-up, no cold caches,
+which more than doubles the rate of back-to-back requests on loopback. The
+connection keeps a moving average of how long borrowers waited; while it
+is above ``spin_time`` (a slow or distant device) nobody spins, so the
+processor time spent this way stays bounded by what it saves.
+:meth:`Connection.return_reading` puts the socket back into
 the inner epoll, so data that arrived meanwhile wakes the reactor at once --
 unless the borrow ended cleanly (the caller got what it waited for). Then
 the socket is *parked*: it stays out of the inner epoll for a few
@@ -96,6 +104,7 @@ __all__ = [
     "connect",
     "format_address",
     "DEFAULT_MAX_WRITE_BUFFER",
+    "DEFAULT_SPIN_TIME",
 ]
 
 logger = logging.getLogger(__name__)
@@ -120,6 +129,19 @@ _BURST_GAP = 50e-6
 _BORROW_SUPPORTED = hasattr(select, "epoll") and hasattr(select, "poll")
 # Longest a socket stays parked after a borrow (see the module docstring).
 _PARK_TIME = 0.005
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))   # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+#: Default :attr:`Connection.spin_time`: how long a borrower polls without
+#: sleeping before it blocks. Zero on a single CPU, where spinning would
+#: only keep the peer (or the thread that would answer) off the processor.
+DEFAULT_SPIN_TIME = 200e-6 if _cpu_count() > 1 else 0.0
 # accept() errors that mean "out of resources": back off instead of spinning.
 _ACCEPT_RESOURCE_ERRORS = frozenset(
     getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
@@ -202,6 +224,9 @@ class Connection:
         borrowable: allow :meth:`borrow_reading` (see "Borrowed reading" in
             the module docstring). Ignored where epoll is missing; costs one
             extra file descriptor.
+        spin_time: seconds a borrower polls before it sleeps (``None``:
+            :data:`DEFAULT_SPIN_TIME`; ``0``: never spin). Also settable
+            later as the ``spin_time`` attribute.
 
     May be created on any thread; it starts reading once the reactor runs.
     If the reactor is already closed, the socket is closed at once and the
@@ -211,7 +236,7 @@ class Connection:
     def __init__(self, reactor: Reactor, sock: socket.socket, handler: ConnectionHandler,
                  max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
                  max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
-                 borrowable: bool = False) -> None:
+                 borrowable: bool = False, spin_time: Optional[float] = None) -> None:
         self._reactor = reactor
         self._sock = sock
         self._handler = handler
@@ -252,6 +277,10 @@ class Connection:
         self._handover: Deque[Line] = collections.deque()  # read by a borrower, not claimed
         self._read_error: Optional[OSError] = None         # ... and its recv() error
         self._quiet = False           # the borrower got what it waited for: may park
+        self._reply_wait = 0.0        # moving average of a borrower's wait for data
+        #: Seconds a borrower polls without sleeping before it blocks (see
+        #: "Borrowed reading" in the module docstring); 0 turns it off.
+        self.spin_time = DEFAULT_SPIN_TIME if spin_time is None else spin_time
         self._parked = False          # out of the inner epoll, nobody reading
         self._parked_at = 0.0
         self._reclaim_scheduled = False
@@ -450,17 +479,32 @@ class Connection:
         poll = self._poller.poll
         recv = self._sock.recv
         feed = self._splitter.feed
-        deadline = None if timeout is None else _monotonic() + timeout
+        start = _monotonic()
+        deadline = None if timeout is None else start + timeout
+        spin_until = 0.0
+        if self._reply_wait < self.spin_time:
+            spin_until = start + self.spin_time
+            if deadline is not None and deadline < spin_until:
+                spin_until = deadline
+        measured = False
         wait: Optional[int] = None
         self._quiet = False
         while not done():
-            if deadline is not None:
-                remaining = deadline - _monotonic()
-                if remaining <= 0:
-                    return
-                wait = math.ceil(remaining * 1000)
-            if not poll(wait):
-                continue
+            if spin_until and _monotonic() < spin_until:
+                if not poll(0):
+                    continue
+            else:
+                spin_until = 0.0
+                if deadline is not None:
+                    remaining = deadline - _monotonic()
+                    if remaining <= 0:
+                        return
+                    wait = math.ceil(remaining * 1000)
+                if not poll(wait):
+                    continue
+            if not measured:
+                measured = True
+                self._reply_wait += (_monotonic() - start - self._reply_wait) / 4
             if self._closing:
                 return
             try:

@@ -327,3 +327,16 @@ def test_protocol_detection_unchanged_for_a_silent_device(scripted, make_client)
     claims = spy_claims(client)
     assert client.blocking_request(Message.request("echo", "b"))[0].arguments == [b"ok", b"b"]
     assert claims and claims[-1][1]
+
+
+def test_spin_time_reaches_the_connection(scripted, make_client):
+    class NoSpin(BlockingClient):
+        SPIN_TIME = 0.0
+    server = scripted(echo_script(v5_greeting()))
+    quiet = make_client(server.port, cls=NoSpin)
+    assert quiet._conn.spin_time == 0.0
+    assert quiet.blocking_request(Message.request("echo", "a"))[0].reply_ok()
+    server2 = scripted(echo_script(v5_greeting()))
+    default = make_client(server2.port)
+    assert default._conn.spin_time == BlockingClient.SPIN_TIME
+    assert default.blocking_request(Message.request("echo", "b"))[0].reply_ok()

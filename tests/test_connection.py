@@ -932,3 +932,62 @@ def test_a_borrow_that_timed_out_does_not_park(reactor, pair):
     assert not conn._parked
     peer.sendall(b"late\n")
     assert rec.wait_lines(1) == [b"late"]
+
+
+class CountingPoller:
+    """Wraps a select.poll object, counting non-blocking and blocking polls."""
+
+    def __init__(self, poller):
+        self._poller = poller
+        self.spins = 0
+        self.blocks = 0
+
+    def poll(self, timeout=None):
+        if timeout == 0:
+            self.spins += 1
+        else:
+            self.blocks += 1
+        return self._poller.poll(timeout)
+
+
+def borrowed_round_trip(conn, peer, answer_after=0.0):
+    """Borrow, have the peer send one line after a delay, read it, return."""
+    timer = threading.Timer(answer_after, peer.sendall, (b"reply\n",))
+    assert conn.borrow_reading()
+    try:
+        got = []
+        timer.start()
+        conn.read_borrowed(lambda line: not got.append(line), lambda: bool(got), TIMEOUT)
+        assert got == [b"reply"]
+    finally:
+        conn.return_reading()
+        timer.join(TIMEOUT)
+
+
+@borrow_only
+def test_a_borrower_spins_before_it_sleeps_while_replies_are_quick(reactor, pair):
+    conn, rec, peer = pair(borrowable=True, spin_time=0.5)
+    counter = conn._poller = CountingPoller(conn._poller)
+    borrowed_round_trip(conn, peer, answer_after=0.01)
+    assert counter.spins > 0 and counter.blocks == 0   # caught while spinning
+    assert 0 < conn._reply_wait < 0.5
+
+
+@borrow_only
+def test_nobody_spins_while_replies_take_longer_than_the_spin_time(reactor, pair):
+    conn, rec, peer = pair(borrowable=True, spin_time=0.005)
+    counter = conn._poller = CountingPoller(conn._poller)
+    borrowed_round_trip(conn, peer, answer_after=0.05)  # spins 5 ms, then sleeps
+    assert counter.spins > 0 and counter.blocks > 0
+    assert conn._reply_wait > 0.005
+    counter.spins = counter.blocks = 0
+    borrowed_round_trip(conn, peer, answer_after=0.05)
+    assert counter.spins == 0 and counter.blocks > 0
+
+
+@borrow_only
+def test_spin_time_zero_never_spins(reactor, pair):
+    conn, rec, peer = pair(borrowable=True, spin_time=0)
+    counter = conn._poller = CountingPoller(conn._poller)
+    borrowed_round_trip(conn, peer)
+    assert counter.spins == 0 and counter.blocks > 0
