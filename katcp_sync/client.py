@@ -620,7 +620,8 @@ class DeviceClient:
                 conn.read_borrowed(functools.partial(self._claim, pending),
                                    pending.finished, timeout)
         finally:
-            conn.return_reading()
+            # Park only if no other request's reply is on its way.
+            conn.return_reading(park=self._table.is_idle())
         return True
 
     def _new_future(self) -> ReplyFuture:

@@ -129,19 +129,6 @@ _BURST_GAP = 50e-6
 _BORROW_SUPPORTED = hasattr(select, "epoll") and hasattr(select, "poll")
 # Longest a socket stays parked after a borrow (see the module docstring).
 _PARK_TIME = 0.005
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))   # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-#: Default :attr:`Connection.spin_time`: how long a borrower polls without
-#: sleeping before it blocks. Zero on a single CPU, where spinning would
-#: only keep the peer (or the thread that would answer) off the processor.
-DEFAULT_SPIN_TIME = 200e-6 if _cpu_count() > 1 else 0.0
 # accept() errors that mean "out of resources": back off instead of spinning.
 _ACCEPT_RESOURCE_ERRORS = frozenset(
     getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
@@ -155,6 +142,20 @@ class _WriterThread(threading.local):
 
 
 _writer_thread = _WriterThread()
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))   # type: ignore[attr-defined]
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+#: Default :attr:`Connection.spin_time`: how long a borrower polls without
+#: sleeping before it blocks. Zero on a single CPU, where spinning would
+#: only keep the peer (or the thread that would answer) off the processor.
+DEFAULT_SPIN_TIME = 200e-6 if _cpu_count() > 1 else 0.0
+
 
 #: One item of ``lines_received``: a line without its end-of-line byte, or the
 #: error standing for a line that was too long.
@@ -532,10 +533,12 @@ class Connection:
             return
         self._quiet = True
 
-    def return_reading(self) -> None:
+    def return_reading(self, park: bool = True) -> None:
         """End a borrow started by :meth:`borrow_reading` (calling thread).
 
         The reactor reads again; handed-over lines are dispatched on it.
+        With ``park`` (the caller expects nothing it did not read), a borrow
+        that ended cleanly parks the socket instead (module docstring).
         """
         # This thread waited for the peer: its next write is no burst.
         _writer_thread.last = 0.0
@@ -547,7 +550,7 @@ class Connection:
             if self._finished:
                 self._close_socket()  # deferred by _finish while borrowed
                 return
-            if self._quiet and not deliver and not self._closing:
+            if park and self._quiet and not deliver and not self._closing:
                 self._parked = True
                 self._parked_at = _monotonic()
                 schedule = not self._reclaim_scheduled

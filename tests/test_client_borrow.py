@@ -340,3 +340,45 @@ def test_spin_time_reaches_the_connection(scripted, make_client):
     default = make_client(server2.port)
     assert default._conn.spin_time == BlockingClient.SPIN_TIME
     assert default.blocking_request(Message.request("echo", "b"))[0].reply_ok()
+
+
+def test_no_parking_while_another_threads_reply_is_on_its_way(scripted, make_client):
+    """A future_request sent while a blocking caller borrows: its reply comes
+    after the borrow ends, and must reach the reactor without the park delay."""
+    got_a = threading.Event()
+
+    def script(conn):
+        conn.send(*v5_greeting())
+        a = conn.read_line()
+        conn.send(reply_line(a, b"working", inform=True))
+        b = conn.read_line()
+        conn.send(reply_line(a, b"ok"))
+        got_a.wait(WAIT)
+        conn.send(reply_line(b, b"ok"))
+        while True:
+            conn.read_line()
+    server = scripted(script)
+    client = make_client(server.port)
+    parked = []
+    conn = client._conn
+    real_return = conn.return_reading
+
+    def spy(park=True):
+        parked.append(park)
+        real_return(park)
+    conn.return_reading = spy
+    holder = {}
+    claim = client._claim
+
+    def claim_and_send_b(pending, line):
+        if "b" not in holder:   # while borrowed, another thread's request goes out
+            sender = threading.Thread(target=lambda: holder.setdefault(
+                "b", client.future_request(Message.request("b"))))
+            sender.start()
+            sender.join(WAIT)
+        return claim(pending, line)
+    client._claim = claim_and_send_b
+    assert client.blocking_request(Message.request("a"))[0].reply_ok()
+    got_a.set()
+    assert parked == [False]
+    assert holder["b"].result(WAIT)[0].reply_ok()
