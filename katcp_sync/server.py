@@ -622,7 +622,19 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         """A handler's future finished: pass the client's turn on. Any thread."""
         self._drive(client, client._next())
 
-    def _run(self, client: ClientConnection, msg: Message, handler: _Handler) -> bool:
+    def handle_request(self, req: ClientRequestConnection) -> None:
+        """Run the handler of ``req.msg`` on the calling thread, replying through ``req``.
+
+        This is what the server does with every request, minus the client's
+        queue and the worker pool: a way to drive handlers without a network
+        (see :func:`katcp_sync.testutils.handle_mock_req`); the server need not
+        be started. A handler that replies later (``AsyncReply``, a returned
+        future) replies later, from wherever it finishes. Any thread.
+        """
+        self._run(req.client_connection, req.msg, self._lookup(req.msg), req)
+
+    def _run(self, client: ClientConnection, msg: Message, handler: _Handler,
+             req: Optional[ClientRequestConnection] = None) -> bool:
         """Run one handler. Returns True if the client's turn is free again."""
         if not handler.is_request:
             try:
@@ -630,7 +642,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             except Exception:
                 self._logger.exception("%s: handler for %r failed", client.address, msg)
             return True
-        req = ClientRequestConnection(client, msg)
+        if req is None:
+            req = ClientRequestConnection(client, msg)
         try:
             result = handler.fn(req, msg)
         except AsyncReply:

@@ -10,7 +10,10 @@ from katcp_sync.kattypes import Float, Int, Str, request, return_reply
 from katcp_sync.message import Message
 from katcp_sync.sensor import Sensor
 from katcp_sync.server import DeviceServer
-from katcp_sync.testutils import BlockingTestClient, MessageRecorder, start_server, wait_sensor
+from conftest import load_example
+from katcp_sync.errors import AsyncReply
+from katcp_sync.testutils import (BlockingTestClient, MessageRecorder, RecordingClientConnection,
+                                  handle_mock_req, mock_req, start_server, wait_sensor)
 
 
 class Device(DeviceServer):
@@ -235,3 +238,99 @@ def test_test_client_reports_request_errors_like_a_blocking_client():
     client = BlockingTestClient(None, "127.0.0.1", 1)
     with pytest.raises(KatcpTypeError, match="not a request"):
         client.blocking_request(Message.inform("watchdog"))
+
+
+# -- requests without a network (mock_req / handle_mock_req) ------------------
+
+class Mocked(Device):
+    """Device plus handlers that reply late, fail and mass-inform."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.late = threading.Event()
+
+    @request()
+    @return_reply()
+    def request_later(self, req):
+        """Reply from another thread."""
+        def finish():
+            self.late.wait(WAIT)
+            req.reply("ok", "late")
+        threading.Thread(target=finish).start()
+        raise AsyncReply
+
+    def request_broken(self, req, msg):
+        """Raise something unexpected."""
+        raise ValueError("broken on purpose")
+
+    @request(Str())
+    @return_reply()
+    def request_shout(self, req, text):
+        """Mass-inform text."""
+        req.mass_inform(Message.inform("shout", text))
+        return ("ok",)
+
+
+WAIT = 5.0
+
+
+def test_mock_req_through_the_servers_dispatch_without_starting_it():
+    server = Mocked("127.0.0.1", 0)
+    req = mock_req("count", 2)
+    reply, informs = handle_mock_req(server, req).result(WAIT)
+    assert reply == Message.reply("count", "ok")
+    assert [m.arguments for m in informs] == [[b"0", b"item"], [b"1", b"item"]]
+    assert req.reply_msg is reply and req.inform_msgs == informs
+    # The client connection saw the same, in order.
+    assert req.client_connection.messages == informs + [reply]
+    assert not server.running()
+
+
+def test_mock_req_errors_are_replies_as_on_the_wire():
+    server = Mocked("127.0.0.1", 0)
+    reply, _ = handle_mock_req(server, mock_req("add", "x", 1)).result(WAIT)
+    assert reply.arguments[0] == b"fail"                # kattypes: not a float
+    reply, _ = handle_mock_req(server, mock_req("no-such-request")).result(WAIT)
+    assert reply.arguments == [b"invalid", b"Unknown request."]
+    reply, _ = handle_mock_req(server, mock_req("broken")).result(WAIT)
+    assert reply.arguments[0] == b"fail" and b"broken on purpose" in reply.arguments[1]
+
+
+def test_mock_req_async_reply_resolves_later():
+    server = Mocked("127.0.0.1", 0)
+    req = mock_req("later")
+    future = handle_mock_req(server, req)
+    assert not future.done() and req.reply_msg is None
+    server.late.set()
+    assert future.result(WAIT)[0].arguments == [b"ok", b"late"]
+    with pytest.raises(RuntimeError):
+        req.reply("ok", "twice")                        # one reply only, as for real
+
+
+def test_mock_req_called_directly_and_mass_informs():
+    server = Mocked("127.0.0.1", 0)
+    req = mock_req("add", 3, 6)
+    reply = server.request_add(req, req.msg)            # the handler itself
+    assert reply.arguments == [b"ok", b"9.0"] and req.reply_msg is None  # returned, not sent
+    req = mock_req("shout", "hello")
+    handle_mock_req(server, req).result(WAIT)
+    assert req.client_connection.mass_informs == [Message.inform("shout", "hello")]
+
+
+def test_mock_req_with_a_running_server_reaches_its_clients():
+    with start_server(Mocked) as server:
+        with BlockingTestClient(None, *server.bind_address) as client:
+            recorder = client.message_recorder(whitelist=["shout"])
+            req = mock_req("shout", "hello", server=server)
+            assert handle_mock_req(server, req).result(WAIT)[0].reply_ok()
+            assert recorder.get_msgs(1, WAIT) == [Message.inform("shout", "hello")]
+            assert req.client_connection.mass_informs == []   # went to the server
+    with pytest.raises(TypeError):
+        mock_req("x", server=server, client_conn=RecordingClientConnection())
+
+
+def test_mock_req_on_the_tutorial_server():
+    module = load_example("tutorial_server")
+    server = module.MyServer("127.0.0.1", 0)
+    reply, _ = handle_mock_req(server, mock_req("raw-reverse", "a", "b")).result(WAIT)
+    assert reply.arguments == [b"ok", b"b", b"a"]
