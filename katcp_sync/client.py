@@ -171,6 +171,7 @@ class DeviceClient:
         self._inform_callbacks: Dict[str, List[Callable[[Message], Any]]] = {}
         self._connected_callbacks: List[Callable[[], Any]] = []
         self._disconnected_callbacks: List[Callable[[], Any]] = []
+        self._failed_connect_callbacks: List[Callable[[BaseException], Any]] = []
 
         self._protocol_flags: Optional[ProtocolFlags] = None
         self._preset_flags: Optional[ProtocolFlags] = None
@@ -390,24 +391,37 @@ class DeviceClient:
         Ready means connected with the protocol known, as for
         :meth:`notify_connected`.
         """
-        with self._callbacks_lock:
-            self._connected_callbacks = self._connected_callbacks + [callback]
+        self._add_to("_connected_callbacks", callback)
 
     def remove_connected_callback(self, callback: Callable[[], Any]) -> None:
         """Forget a callback given to :meth:`add_connected_callback`."""
-        with self._callbacks_lock:
-            self._connected_callbacks = [c for c in self._connected_callbacks if c != callback]
+        self._remove_from("_connected_callbacks", callback)
 
     def add_disconnected_callback(self, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` (reactor thread) when a ready connection is lost."""
-        with self._callbacks_lock:
-            self._disconnected_callbacks = self._disconnected_callbacks + [callback]
+        self._add_to("_disconnected_callbacks", callback)
 
     def remove_disconnected_callback(self, callback: Callable[[], Any]) -> None:
         """Forget a callback given to :meth:`add_disconnected_callback`."""
+        self._remove_from("_disconnected_callbacks", callback)
+
+    def add_failed_connect_callback(self, callback: Callable[[BaseException], Any]) -> None:
+        """Call ``callback(exc)`` (reactor thread) whenever a connection attempt
+        fails, with the reason (aiokatcp's ``add_failed_connect_callback``)."""
+        self._add_to("_failed_connect_callbacks", callback)
+
+    def remove_failed_connect_callback(self, callback: Callable[[BaseException], Any]) -> None:
+        """Forget a callback given to :meth:`add_failed_connect_callback`."""
+        self._remove_from("_failed_connect_callbacks", callback)
+
+    def _add_to(self, name: str, callback: Callable[..., Any]) -> None:
+        # Lists are replaced, never changed, so the reactor iterates a snapshot.
         with self._callbacks_lock:
-            self._disconnected_callbacks = [
-                c for c in self._disconnected_callbacks if c != callback]
+            setattr(self, name, getattr(self, name) + [callback])
+
+    def _remove_from(self, name: str, callback: Callable[..., Any]) -> None:
+        with self._callbacks_lock:
+            setattr(self, name, [c for c in getattr(self, name) if c != callback])
 
     def add_inform_callback(self, name: str, callback: Callable[[Message], Any]) -> None:
         """Call ``callback(msg)`` (reactor thread) for each ``#name`` inform.
@@ -912,6 +926,12 @@ class DeviceClient:
             self._finish_all(self._table.close(lambda: KatcpClientDisconnected(
                 "Not connected to %s" % self._address_string)),
                 lambda: KatcpClientDisconnected(reason))
+            for callback in self._failed_connect_callbacks:
+                try:
+                    callback(exc)
+                except Exception:
+                    self._logger.error("Failed-connect callback failed:\n%s",
+                                       _format_exc(self._tb_limit))
             self._schedule_reconnect(run_id)
             return
         if self._failures:

@@ -272,6 +272,25 @@ def test_backoff_grows_and_is_capped(make_client):
         client.blocking_request(Message.request("watchdog"), timeout=0.5)
 
 
+def test_failed_connect_callbacks_see_every_failed_attempt(make_client, caplog):
+    probe = ScriptedServer(lambda conn: None)
+    port = probe.port
+    probe.close()                      # nothing listens on port now
+    client = make_client(port, wait=False)
+    failures = queue.Queue()
+
+    def broken(exc):
+        raise RuntimeError("callback bug")
+    client.add_failed_connect_callback(broken)
+    client.add_failed_connect_callback(failures.put)
+    first, second = failures.get(timeout=WAIT), failures.get(timeout=WAIT)
+    assert isinstance(first, OSError) and isinstance(second, OSError)
+    assert "Failed-connect callback failed" in caplog.text   # logged, attempts go on
+    client.remove_failed_connect_callback(broken)
+    client.remove_failed_connect_callback(failures.put)
+    assert client._failed_connect_callbacks == []
+
+
 def test_no_auto_reconnect_fails_fast(make_client):
     probe = ScriptedServer(lambda conn: None)
     port = probe.port
