@@ -78,6 +78,8 @@ __all__ = [
     "SampleEventRate",
     "SampleDifferentialRate",
     "AGE_OF_UNIVERSE",
+    "strategy_code",
+    "check_auto_strategy",
 ]
 
 log = logging.getLogger(__name__)
@@ -268,13 +270,7 @@ class SampleStrategy:
         raw = [_as_bytes(p) for p in params]
         if major < 5 and name not in STRATEGIES_V4:
             raise KatcpValueError("The %r strategy is not available in KATCP v%d" % (name, major))
-        if len(raw) != len(self.PARAMS):
-            if not self.PARAMS:
-                expected = "no parameters"
-            else:
-                expected = "%d parameter%s (%s)" % (
-                    len(self.PARAMS), "" if len(self.PARAMS) == 1 else "s", " ".join(self.PARAMS))
-            raise KatcpValueError("The %r strategy takes %s, %d given" % (name, expected, len(raw)))
+        self._check_count(raw)
         preset = self._preset(sensor, raw, major)
         if scheduler is None and (preset.shortest or preset.longest is not None):
             raise TypeError("The %r strategy needs a scheduler" % name)
@@ -306,9 +302,21 @@ class SampleStrategy:
         # was already on its way when it was cancelled can tell it is stale.
         self._generation = 0
 
-    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+    @staticmethod
+    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
         """Validate ``params`` (the right number of them) and return the knobs."""
         raise NotImplementedError
+
+    @classmethod
+    def _check_count(cls, raw: List[bytes]) -> None:
+        if len(raw) != len(cls.PARAMS):
+            if not cls.PARAMS:
+                expected = "no parameters"
+            else:
+                expected = "%d parameter%s (%s)" % (
+                    len(cls.PARAMS), "" if len(cls.PARAMS) == 1 else "s", " ".join(cls.PARAMS))
+            raise KatcpValueError("The %r strategy takes %s, %d given"
+                                  % (cls.SAMPLING_LOOKUP[cls.STRATEGY], expected, len(raw)))
 
     # -- public API ---------------------------------------------------------
 
@@ -479,17 +487,27 @@ class SampleNone(SampleStrategy):
 
     STRATEGY = SampleStrategy.NONE
 
-    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+    @staticmethod
+    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
         return _Preset(_NEVER, report_on_start=False)
 
 
 class SampleAuto(SampleStrategy):
-    """``auto``: report every update of the sensor, changed or not (no parameters)."""
+    """``auto``: the device decides (no parameters).
+
+    By default every update of the sensor is reported, changed or not. A
+    sensor made with ``auto_strategy`` (aiokatcp's option, e.g. an
+    ``event-rate`` that keeps a fast sensor from flooding its clients) is
+    sampled that way instead; the strategy still reports itself as ``auto``.
+    """
 
     STRATEGY = SampleStrategy.AUTO
 
-    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
-        return _Preset(_EVERY_UPDATE)
+    @staticmethod
+    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
+        if getattr(sensor, "auto_strategy", None) is None:
+            return _Preset(_EVERY_UPDATE)
+        return _auto_preset(sensor)
 
 
 class SamplePeriod(SampleStrategy):
@@ -498,7 +516,8 @@ class SamplePeriod(SampleStrategy):
     STRATEGY = SampleStrategy.PERIOD
     PARAMS = ("period",)
 
-    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+    @staticmethod
+    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
         period = _parse_seconds("period", params[0], major)
         return _Preset(_NEVER, longest=_parse_positive("period", params[0], period))
 
@@ -508,7 +527,8 @@ class SampleEvent(SampleStrategy):
 
     STRATEGY = SampleStrategy.EVENT
 
-    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+    @staticmethod
+    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
         return _Preset(_ON_CHANGE)
 
 
@@ -522,7 +542,8 @@ class SampleDifferential(SampleStrategy):
     STRATEGY = SampleStrategy.DIFFERENTIAL
     PARAMS = ("difference",)
 
-    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+    @staticmethod
+    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
         difference = _parse_difference("differential", sensor, params[0],
                                        ("integer", "float", "timestamp"), major)
         return _Preset(_ON_CHANGE, difference=difference)
@@ -539,7 +560,8 @@ class SampleEventRate(SampleStrategy):
     STRATEGY = SampleStrategy.EVENT_RATE
     PARAMS = ("shortest-period", "longest-period")
 
-    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+    @staticmethod
+    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
         shortest, longest = _parse_rates(params[0], params[1], major)
         return _Preset(_ON_CHANGE, shortest=shortest, longest=longest)
 
@@ -553,7 +575,8 @@ class SampleDifferentialRate(SampleStrategy):
     STRATEGY = SampleStrategy.DIFFERENTIAL_RATE
     PARAMS = ("difference", "shortest-period", "longest-period")
 
-    def _preset(self, sensor: Any, params: List[bytes], major: int) -> _Preset:
+    @staticmethod
+    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
         difference = _parse_difference("differential-rate", sensor, params[0],
                                        ("integer", "float"), major)
         shortest, longest = _parse_rates(params[1], params[2], major)
@@ -563,3 +586,43 @@ class SampleDifferentialRate(SampleStrategy):
 _STRATEGY_CLASSES = {cls.STRATEGY: cls for cls in (
     SampleNone, SampleAuto, SamplePeriod, SampleEvent, SampleDifferential,
     SampleEventRate, SampleDifferentialRate)}
+
+
+def strategy_code(strategy: Union[int, bytes, str]) -> int:
+    """The constant of a strategy given as a constant or a name (``"event-rate"``).
+
+    Raises:
+        KatcpValueError: not a strategy.
+    """
+    if isinstance(strategy, int) and strategy in SampleStrategy.SAMPLING_LOOKUP:
+        return strategy
+    if isinstance(strategy, (bytes, str)):
+        code = SampleStrategy.SAMPLING_LOOKUP_REV.get(_text(_as_bytes(strategy)))
+        if code is not None:
+            return code
+    raise KatcpValueError("Unknown strategy: %r" % (strategy,))
+
+
+def check_auto_strategy(sensor: Any) -> None:
+    """Check a sensor's ``auto_strategy`` and ``auto_strategy_parameters``.
+
+    :class:`~katcp_sync.sensor.Sensor` calls this when it is made, so that a
+    bad choice fails there rather than when a client asks for ``auto``.
+
+    Raises:
+        KatcpValueError: the strategy or its parameters are not valid for
+            the sensor.
+    """
+    _auto_preset(sensor)
+
+
+def _auto_preset(sensor: Any) -> _Preset:
+    """The knobs of ``auto`` for a sensor with an ``auto_strategy``. Its
+    parameters are in seconds whatever the client's protocol version (they
+    are the device author's, not the client's)."""
+    cls = _STRATEGY_CLASSES[strategy_code(sensor.auto_strategy)]
+    if cls is SampleAuto:
+        return _Preset(_EVERY_UPDATE)
+    raw = [_as_bytes(p) for p in sensor.auto_strategy_parameters]
+    cls._check_count(raw)
+    return cls._preset(sensor, raw, 5)

@@ -30,7 +30,7 @@ import re
 import threading
 import time
 from collections import namedtuple
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Type, Union, cast
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union, cast
 
 from katcp_sync.errors import KatcpValueError
 from katcp_sync.kattypes import (
@@ -45,6 +45,7 @@ from katcp_sync.kattypes import (
     Timestamp,
 )
 from katcp_sync.protocol import DEFAULT_KATCP_MAJOR
+from katcp_sync.sampling import check_auto_strategy
 
 __all__ = ["Reading", "Sensor"]
 
@@ -98,9 +99,17 @@ class Sensor:
             the first discrete value, ``""``, 0.0, ``Address.NULL``. A numeric
             default of 0 outside ``[params[0], params[1]]`` becomes ``params[0]``.
         initial_status: initial status (``None``: ``Sensor.UNKNOWN``).
+        status_func: ``status_func(value)`` gives the status of a value set
+            without one (``set_value(value)``); ``None``: ``Sensor.NOMINAL``
+            (aiokatcp's option).
+        auto_strategy: what ``auto`` sampling means for this sensor: a
+            strategy constant (``SampleStrategy.EVENT_RATE``) or name
+            (``"event-rate"``); ``None``: every update (aiokatcp's option,
+            e.g. to keep a fast sensor from flooding its clients).
+        auto_strategy_parameters: its parameters, in seconds for periods.
 
     Raises:
-        ValueError: bad name, type, params, units or status.
+        ValueError: bad name, type, params, units, status or auto strategy.
         KatcpTypeError: ``default`` has the wrong type.
 
     All methods may be called from any thread.
@@ -156,7 +165,10 @@ class Sensor:
 
     def __init__(self, sensor_type: Any, name: str, description: Optional[str] = None,
                  units: Optional[str] = None, params: Optional[Sequence[Any]] = None,
-                 default: Any = None, initial_status: Optional[int] = None) -> None:
+                 default: Any = None, initial_status: Optional[int] = None, *,
+                 status_func: Optional[Callable[[Any], int]] = None,
+                 auto_strategy: Union[int, str, None] = None,
+                 auto_strategy_parameters: Sequence[Any] = ()) -> None:
         if not isinstance(name, str) or not _SENSOR_NAME_RE.match(name):
             raise ValueError("Invalid sensor name %r: use only the characters "
                              "a-z A-Z 0-9 . - _ (KATCP spec section 7)." % (name,))
@@ -222,6 +234,12 @@ class Sensor:
         self._observer_map: Dict[int, Any] = {}
         self._observer_snapshot: Optional[Tuple[Any, ...]] = ()
         self._reading = Reading(time.time(), initial_status, default)
+
+        self.status_func = status_func
+        self.auto_strategy = auto_strategy
+        self.auto_strategy_parameters = tuple(auto_strategy_parameters)
+        if auto_strategy is not None:
+            check_auto_strategy(self)
 
     def __repr__(self) -> str:
         return "<%s %s %r>" % (type(self).__name__, self.stype, self.name)
@@ -346,7 +364,8 @@ class Sensor:
 
         Args:
             value: the new value.
-            status: ``None`` for ``Sensor.NOMINAL``.
+            status: ``None`` for ``status_func(value)`` if the sensor has
+                one, else ``Sensor.NOMINAL``.
             timestamp: ``None`` for ``time.time()``.
 
         Raises:
@@ -356,8 +375,8 @@ class Sensor:
         """
         self._kattype.check(value)
         if status is None:
-            status = self.NOMINAL
-        elif status not in self.STATUSES:
+            status = self.NOMINAL if self.status_func is None else self.status_func(value)
+        if status not in self.STATUSES:
             raise KatcpValueError("Invalid status %r for sensor %r: use Sensor.UNKNOWN ... "
                                   "Sensor.INACTIVE." % (status, self.name))
         if timestamp is None:

@@ -509,3 +509,51 @@ def test_no_report_after_cancel_returns_with_concurrent_updates(name, params, ki
     assert late == []
     assert count[0] == done
     assert sched.pending_count() == 0
+
+
+# -- a sensor's own "auto" (aiokatcp's auto_strategy) ------------------------
+
+def test_auto_follows_the_sensors_auto_strategy_and_reports_itself_as_auto():
+    sched = ManualScheduler()
+    sensor = Sensor(Sensor.INTEGER, "fast", default=0, initial_status=Sensor.NOMINAL,
+                    auto_strategy="event-rate", auto_strategy_parameters=(0.5, 10))
+    rec = Recorder(sched)
+    strategy = SampleStrategy.get_strategy("auto", rec, sensor, scheduler=sched)
+    strategy.start()
+    for value in range(1, 50):          # a burst: at most one report per 0.5 s
+        sensor.set_value(value, timestamp=0.0)
+    sched.advance(0.5)
+    assert rec.values() == [(0, 0), (0.5, 49)]
+    sched.advance(10)                   # nothing changed: the longest period
+    assert rec.values()[-1] == (10.5, 49)
+    assert strategy.get_sampling() == SampleStrategy.AUTO
+    assert strategy.get_sampling_formatted() == (b"auto", [])
+
+
+def test_auto_without_an_auto_strategy_reports_every_update():
+    sched, sensor, strategy, rec = make("auto", kind="real")
+    sensor.set_value(0)
+    sensor.set_value(0)
+    assert len(rec.sent) == 3
+
+
+@pytest.mark.parametrize("strategy, params, error", [
+    ("event-rate", (2, 1), "shortest period"),                  # shortest > longest
+    ("event-rate", (1,), "takes 2 parameters"),
+    ("differential", (1,), "only valid for integer/float/timestamp"),  # a string sensor
+    ("no-such", (), "Unknown strategy"),
+])
+def test_a_bad_auto_strategy_fails_when_the_sensor_is_made(strategy, params, error):
+    with pytest.raises(ValueError, match=error):
+        Sensor(Sensor.STRING, "bad", auto_strategy=strategy, auto_strategy_parameters=params)
+
+
+def test_auto_strategy_by_constant_and_period_parameters_in_seconds_for_v4():
+    sched = ManualScheduler()
+    sensor = Sensor(Sensor.FLOAT, "slow", auto_strategy=SampleStrategy.PERIOD,
+                    auto_strategy_parameters=(2,))
+    rec = Recorder(sched)
+    strategy = SampleStrategy.get_strategy("auto", rec, sensor, scheduler=sched, major=4)
+    strategy.start()
+    sched.advance(4)                    # 2 s, not 2 ms, even for a v4 client
+    assert [t for t, _ in rec.values()] == [0, 2, 4]

@@ -416,3 +416,18 @@ def test_numpy_values_are_accepted():
     assert integer.read_formatted()[2] == b"3"
     assert real.read_formatted()[2] == b"0.5"
     assert boolean.read_formatted()[2] == b"1"
+
+
+def test_status_func_gives_the_status_of_a_value_set_without_one():
+    def status(value):
+        return Sensor.NOMINAL if value < 10 else Sensor.ERROR
+    sensor = Sensor(Sensor.INTEGER, "temp", status_func=status)
+    sensor.set_value(5)
+    assert sensor.status() == Sensor.NOMINAL
+    sensor.set_value(50)
+    assert sensor.status() == Sensor.ERROR
+    sensor.set_value(50, Sensor.WARN)           # an explicit status wins
+    assert sensor.status() == Sensor.WARN
+    broken = Sensor(Sensor.INTEGER, "broken", status_func=lambda value: 42)
+    with pytest.raises(KatcpValueError):
+        broken.set_value(1)

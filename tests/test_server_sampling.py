@@ -252,3 +252,29 @@ def test_removed_sensor_stops_its_strategies(server, connect):
     sensor.set_value(5)
     assert client.no_message()
     assert sensor.observers() == ()
+
+
+# -- a sensor's own "auto" (aiokatcp's auto_strategy) ----------------------------
+
+
+def test_auto_uses_the_sensors_auto_strategy_over_the_wire(server, connect):
+    """A fast sensor with auto_strategy event-rate: ?sensor-sampling x auto is
+    accepted as auto (spec 7.1: the device chooses), and a burst of updates
+    gives one report, not one per update."""
+    fast = Sensor(Sensor.INTEGER, "demo.fast", "A fast one", default=0,
+                  initial_status=Sensor.NOMINAL,
+                  auto_strategy="event-rate", auto_strategy_parameters=(60, 600))
+    server.add_sensor(fast)
+    client = connect(server)
+    client.send("?sensor-sampling demo.fast auto")
+    messages = client.read_until(lambda m: m.name == "sensor-sampling", TIMEOUT)
+    assert args(messages[-1]) == ["ok", "demo.fast", "auto"]
+    assert [args(m)[4] for m in messages if m.name == "sensor-status"] == ["0"]  # on start
+    assert args(client.request("?sensor-sampling demo.fast")[1]) == ["ok", "demo.fast", "auto"]
+    for value in range(1, 100):
+        fast.set_value(value)
+    # The updates were sampled before this request was sent: by the time its
+    # reply is here, any report they caused has been sent before it.
+    client.send("?watchdog")
+    messages = client.read_until(lambda m: m.name == "watchdog", TIMEOUT)
+    assert [m for m in messages if m.name == "sensor-status"] == []   # held back 60 s
