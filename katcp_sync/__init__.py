@@ -30,6 +30,7 @@ from .errors import (  # noqa: E402
 from .message import Message, MessageParser  # noqa: E402
 from .protocol import ProtocolFlags  # noqa: E402
 from .sensor import Reading, Sensor  # noqa: E402
+from .sensortree import AggregateSensorTree, BooleanSensorTree, GenericSensorTree  # noqa: E402
 from .reactor import Reactor  # noqa: E402
 from .logger import DeviceLogger, LogHandler  # noqa: E402
 from .server import AsyncDeviceServer, DeviceServer, DeviceServerBase, DeviceServerMetaclass  # noqa: E402
@@ -54,6 +55,7 @@ __all__ = [
     "TimeoutException", "KATCPResourceError", "KATCPResourceInactive",
     # core
     "Message", "MessageParser", "ProtocolFlags", "Sensor", "Reading",
+    "GenericSensorTree", "BooleanSensorTree", "AggregateSensorTree",
     # reactor and server
     "Reactor", "DeviceLogger", "LogHandler",
     "DeviceServerMetaclass", "DeviceServerBase", "DeviceServer", "AsyncDeviceServer",
