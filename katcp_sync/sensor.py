@@ -298,6 +298,23 @@ class Sensor:
         """Create an address sensor; the value is ``(host, port or None)``."""
         return cls(cls.ADDRESS, name, description, unit, None, default, initial_status)
 
+    #: The values of a ``device-status`` sensor and the status each implies
+    #: (spec appendix B.2, table 14).
+    DEVICE_STATUS = {"ok": NOMINAL, "degraded": WARN, "fail": ERROR}
+
+    @classmethod
+    def device_status(cls, name: str = "device-status",
+                      description: str = "Health of the device: ok, degraded or fail",
+                      default: str = "ok") -> "Sensor":
+        """Create the unit health sensor of spec appendix B.2.
+
+        A discrete sensor with values ``ok``, ``degraded`` and ``fail``,
+        whose status follows the value (``nominal``, ``warn``, ``error``):
+        ``sensor.set_value("degraded")`` is enough.
+        """
+        return cls(cls.DISCRETE, name, description, "", list(cls.DEVICE_STATUS), default,
+                   cls.DEVICE_STATUS[default], status_func=cls.DEVICE_STATUS.__getitem__)
+
     # -- observers ------------------------------------------------------------
 
     def attach(self, observer: Any) -> None:

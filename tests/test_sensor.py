@@ -431,3 +431,16 @@ def test_status_func_gives_the_status_of_a_value_set_without_one():
     broken = Sensor(Sensor.INTEGER, "broken", status_func=lambda value: 42)
     with pytest.raises(KatcpValueError):
         broken.set_value(1)
+
+
+def test_device_status_sensor_of_spec_appendix_b2():
+    sensor = Sensor.device_status()
+    assert (sensor.name, sensor.stype, sensor.params) == (
+        "device-status", "discrete", ["ok", "degraded", "fail"])
+    assert (sensor.value(), sensor.status()) == ("ok", Sensor.NOMINAL)
+    for value, status in (("degraded", Sensor.WARN), ("fail", Sensor.ERROR),
+                          ("ok", Sensor.NOMINAL)):
+        sensor.set_value(value)                 # the status follows (table 14)
+        assert sensor.status() == status
+    with pytest.raises(KatcpValueError):
+        sensor.set_value("broken")
