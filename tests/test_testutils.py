@@ -13,7 +13,9 @@ from katcp_sync.server import DeviceServer
 from conftest import load_example
 from katcp_sync.errors import AsyncReply
 from katcp_sync.testutils import (BlockingTestClient, MessageRecorder, RecordingClientConnection,
-                                  handle_mock_req, mock_req, start_server, wait_sensor)
+                                  SensorTransitionStatusWaiter, SensorTransitionWaiter,
+                                  counting_callback, handle_mock_req, mock_req, start_server,
+                                  start_thread_with_cleanup, wait_sensor)
 
 
 class Device(DeviceServer):
@@ -334,3 +336,85 @@ def test_mock_req_on_the_tutorial_server():
     server = module.MyServer("127.0.0.1", 0)
     reply, _ = handle_mock_req(server, mock_req("raw-reverse", "a", "b")).result(WAIT)
     assert reply.arguments == [b"ok", b"b", b"a"]
+
+
+# -- counting_callback / SensorTransitionWaiter ---------------------------------
+
+def test_counting_callback_waits_for_enough_calls_from_other_threads():
+    @counting_callback(number_of_calls=3)
+    def seen(value):
+        return value * 2
+    assert seen(1) == 2 and seen.get_no_calls() == 1
+    assert not seen.wait(0.01)
+    threads = [threading.Thread(target=seen, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    assert seen.assert_wait(WAIT) and seen.get_no_calls() == 3
+    seen.reset()
+    assert seen.get_no_calls() == 0 and not seen.done.is_set()
+    with pytest.raises(AssertionError):
+        seen.assert_wait(0.01)
+    for thread in threads:
+        thread.join(WAIT)
+    with pytest.raises(ValueError):
+        counting_callback(number_of_calls=0)
+
+
+def float_sensor(value=0.5):
+    return Sensor.float("temperature", "", "", [0.0, 10.0], default=value,
+                        initial_status=Sensor.NOMINAL)
+
+
+def feed(sensor, values):
+    thread = threading.Thread(target=lambda: [sensor.set_value(v) for v in values])
+    thread.start()
+    return thread
+
+
+def test_transition_waiter_sees_a_sequence_of_tests():
+    sensor = float_sensor(0.5)
+    waiter = SensorTransitionWaiter(sensor, (
+        lambda x: x < 0.7, lambda x: x >= 0.7, lambda x: x >= 1, lambda x: x < 1,
+        lambda x: x < 0.3))
+    thread = feed(sensor, (0.6, 1.0, 1.0, 0.7, 0.299))
+    assert waiter.wait(WAIT)
+    thread.join(WAIT)
+    assert waiter.received_values == [0.5, 0.6, 1.0, 0.7, 0.299]  # repeats count once
+    assert waiter not in sensor.observers()                      # torn down
+    with pytest.raises(RuntimeError):
+        waiter.wait(WAIT)
+
+
+def test_transition_waiter_fails_on_a_wrong_value_or_timeout():
+    sensor = float_sensor(1.0)
+    with pytest.raises(ValueError, match="initial condition"):
+        SensorTransitionWaiter(sensor, (2.0, 3.0))
+    waiter = SensorTransitionWaiter(sensor, (1.0, 2.0, 3.0))
+    feed(sensor, (2.0, 5.0)).join(WAIT)        # 5.0 is neither 2.0 nor 3.0
+    assert not waiter.wait(WAIT) and not waiter.timed_out
+    waiter = SensorTransitionWaiter(sensor, (5.0, 6.0))
+    assert not waiter.wait(0.05) and waiter.timed_out
+
+
+def test_transition_status_waiter_and_recording_only():
+    sensor = float_sensor(1.0)
+    waiter = SensorTransitionStatusWaiter(sensor, ((Sensor.NOMINAL, 1.0), (Sensor.WARN, 9.0)))
+    sensor.set_value(9.0, Sensor.WARN)
+    assert waiter.wait(WAIT)
+    recorder = SensorTransitionWaiter(sensor)
+    sensor.set_value(2.0)
+    sensor.set_value(2.0)
+    assert recorder.get_received_values() == [9.0, 2.0, 2.0]
+    assert recorder not in sensor.observers()
+
+
+def test_start_thread_with_cleanup_stops_and_joins():
+    class Case(unittest.TestCase):
+        def runTest(self):
+            pass
+    case = Case()
+    server = Mocked("127.0.0.1", 0)
+    start_thread_with_cleanup(case, server, timeout=WAIT)
+    assert server.running()
+    case.doCleanups()
+    assert not server.running()
