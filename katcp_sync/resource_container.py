@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Any, Dict, Iterable, List, Optional, Set, cast
 
-from katcp_sync.errors import KatcpClientError, KATCPSensorError
+from katcp_sync.errors import KatcpClientError, KATCPSensorError, KatcpTimeoutError
 from katcp_sync.inspecting_client import DISCONNECTED, SYNCED, all_done, chain_future, wait_future
 from katcp_sync.reactor import Reactor
 from katcp_sync.resource import KATCPClientResource
@@ -428,6 +428,28 @@ class KATCPClientResourceContainer:
         deadline = _deadline(timeout)
         for child in list(self._children.values()):
             child.until_state(state, _remaining(deadline) if deadline is not None else None)
+
+    def until_any_child_in_state(self, state: str, timeout: Optional[float] = None) -> None:
+        """Block until at least one child is in ``state``.
+
+        Raises:
+            KatcpTimeoutError: no child got there within ``timeout`` seconds.
+        """
+        reached = threading.Event()
+
+        def check(new_state: str) -> None:
+            if new_state == state:
+                reached.set()
+        children = list(self._children.values())
+        for child in children:
+            child.add_state_callback(check)
+        try:
+            if not (any(child.state == state for child in children) or reached.wait(timeout)):
+                raise KatcpTimeoutError("No child of %s was %s within %s seconds"
+                                        % (self.name, state, timeout))
+        finally:
+            for child in children:
+                child.remove_state_callback(check)
 
     def until_synced(self, timeout: Optional[float] = None) -> None:
         """Block until every child is synced."""

@@ -1,6 +1,7 @@
 """Containers and groups of high-level clients, against tutorial servers."""
 
 import contextlib
+import socket
 import threading
 import time
 
@@ -165,3 +166,24 @@ def test_namespaces_follow_interface_changes(container, servers):
     servers[0].add_sensor(Sensor.integer("extra", "An extra sensor.", ""))
     assert resynced.wait(TIMEOUT)
     assert "dev000_extra" in container.sensor and "dev000_extra" not in before
+
+
+def test_until_any_child_in_state_with_one_device_down(tutorial):
+    with running_servers(tutorial, 1) as servers:
+        with socket.socket() as closed:        # a port nobody listens on
+            closed.bind(("127.0.0.1", 0))
+            dead = closed.getsockname()
+        cont = KATCPClientResourceContainer(dict(name="mixed", clients={
+            "up": dict(address=servers[0].bind_address),
+            "down": dict(address=dead)}))
+        cont.start()
+        try:
+            cont.until_any_child_in_state("synced", TIMEOUT)
+            assert cont.children["up"].synced and not cont.children["down"].synced
+            with pytest.raises(KatcpTimeoutError):
+                cont.until_all_children_in_state("synced", 0.2)
+            with pytest.raises(KatcpTimeoutError):
+                cont.until_any_child_in_state("no-such-state", 0.05)
+        finally:
+            cont.stop()
+            cont.join(TIMEOUT)
