@@ -81,10 +81,12 @@ __all__ = [
     "has_katcp_protocol_flags",
 ]
 
-_INT_RE = re.compile(rb"[-+]?[0-9]+\Z")
-# Decimal only, as C99 strtod reads it without leading spaces (Table 6);
-# Python's float() would also take "1_0" and hex forms, which KATCP does not.
-_FLOAT_RE = re.compile(
+#: A KATCP integer on the wire (Table 6).
+INT_RE = re.compile(rb"[-+]?[0-9]+\Z")
+#: A KATCP float on the wire: decimal only, as C99 strtod reads it without
+#: leading spaces (Table 6); Python's float() would also take "1_0" and hex
+#: forms, which KATCP does not.
+FLOAT_RE = re.compile(
     rb"[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|inf|infinity|nan)\Z",
     re.IGNORECASE,
 )
@@ -272,7 +274,7 @@ class Int(KatcpType):
         return b"%d" % value
 
     def decode(self, value: bytes, major: int) -> int:
-        if not _INT_RE.match(value):
+        if not INT_RE.match(value):
             raise _parse_error(value, "integer")
         return int(value)
 
@@ -304,7 +306,7 @@ class Float(KatcpType):
         return repr(float(value)).encode("ascii")
 
     def decode(self, value: bytes, major: int) -> float:
-        if not _FLOAT_RE.match(value):
+        if not FLOAT_RE.match(value):
             raise _parse_error(value, "float")
         return float(value)
 
@@ -532,7 +534,7 @@ class Timestamp(KatcpType):
         return b"%d" % round(value * SEC_TO_MS_FAC)
 
     def decode(self, value: bytes, major: int) -> float:
-        if not _FLOAT_RE.match(value):
+        if not FLOAT_RE.match(value):
             raise _parse_error(value, "timestamp")
         decoded = float(value)
         if major < SEC_TS_KATCP_MAJOR:

@@ -11,7 +11,7 @@ Flags (spec 4.2, 5.1, 7.2, 8): ``M`` multi-client, ``I`` message ids (v5+),
 """
 
 import re
-from typing import AbstractSet, Iterable, Tuple, Union
+from typing import Iterable, Tuple, Union
 
 __all__ = [
     "ProtocolFlags",

@@ -60,11 +60,11 @@ taken before the sensor's and the scheduler's internal locks, never after.
 
 import logging
 import math
-import re
 import threading
 from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
 
 from katcp_sync.errors import KatcpValueError
+from katcp_sync.kattypes import FLOAT_RE, INT_RE
 from katcp_sync.protocol import SEC_TS_KATCP_MAJOR, STRATEGIES_V4
 from katcp_sync.scheduler import Scheduler
 
@@ -100,8 +100,6 @@ _EVERY_UPDATE = "every update"
 _ON_CHANGE = "on change"
 _NEVER = "never"
 
-_FLOAT_RE = re.compile(rb"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
-_INT_RE = re.compile(rb"[-+]?\d+")
 
 
 class _Preset(NamedTuple):
@@ -135,7 +133,7 @@ def _invalid(what: str, raw: bytes, why: str) -> KatcpValueError:
 
 def _parse_number(what: str, raw: bytes, integer: bool = False) -> float:
     """Parse a KATCP integer or float parameter; refuse anything else."""
-    if not (_INT_RE if integer else _FLOAT_RE).fullmatch(raw):
+    if not (INT_RE if integer else FLOAT_RE).match(raw):
         raise _invalid(what, raw, "expected an integer" if integer else "expected a number")
     value = int(raw) if integer else float(raw)
     if not math.isfinite(value):

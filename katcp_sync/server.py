@@ -37,7 +37,7 @@ import threading
 import time
 import traceback
 import types
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from . import __version__
 from .connection import DEFAULT_MAX_WRITE_BUFFER, Connection, Listener

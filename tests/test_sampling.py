@@ -237,7 +237,7 @@ def test_differential_with_unmeasurable_value_reports():
     ("period", [b"abc"], "integer", 5, "Invalid period 'abc': expected a number"),
     ("period", [b"1_0"], "integer", 5, "Invalid period '1_0': expected a number"),
     ("period", [b" 1"], "integer", 5, "expected a number"),
-    ("period", [b"nan"], "integer", 5, "expected a number"),
+    ("period", [b"nan"], "integer", 5, "Invalid period 'nan': must be finite"),
     ("period", [b"1e999"], "integer", 5, "Invalid period '1e999': must be finite"),
     ("period", [b"0"], "integer", 5, "Invalid period '0': must be positive"),
     ("period", [b"-1"], "integer", 5, "Invalid period '-1': must be positive"),
