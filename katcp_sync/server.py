@@ -785,15 +785,18 @@ class DeviceServer(DeviceServerBase, BuiltinRequests):
         """Add a sensor (replacing one of the same name). Any thread.
 
         While clients are connected they get ``#interface-changed sensor
-        <name> added`` (spec 4.2).
+        <name> added`` (or ``modified`` for a replacement; spec 4.2). Adding
+        the sensor that is already there changes nothing and says nothing.
         """
         with self._sensors_lock:
             old = self._sensors.get(sensor.name)
             self._sensors[sensor.name] = sensor
-        if old is not None and old is not sensor:
+        if old is sensor:
+            return
+        if old is not None:
             for client in self.get_clients():
                 client.sampling.cancel(sensor.name)
-        self._interface_changed("sensor", sensor.name, "modified" if old else "added")
+        self._interface_changed("sensor", sensor.name, "added" if old is None else "modified")
 
     def remove_sensor(self, sensor: Any) -> None:
         """Remove a sensor (object or name); every client's strategy on it stops.

@@ -360,6 +360,13 @@ def test_add_and_remove_sensor_announced(server, connect):
     sensor = Sensor.integer("late.sensor", "Added late", "")
     server.add_sensor(sensor)
     assert args(client.read_message()) == ["sensor", "late.sensor", "added"]
+    server.add_sensor(sensor)                      # the same object: nothing changed
+    server.mass_inform(Message.inform("marker"))
+    assert client.read_message().name == "marker"
+    server.add_sensor(Sensor.integer("late.sensor", "A replacement", ""))
+    assert args(client.read_message()) == ["sensor", "late.sensor", "modified"]
+    server.add_sensor(sensor)
+    assert args(client.read_message()) == ["sensor", "late.sensor", "modified"]
     assert server.has_sensor("late.sensor")
     assert server.get_sensor("late.sensor") is sensor
     server.remove_sensor("late.sensor")
