@@ -378,3 +378,13 @@ def test_preset_protocol_flags(server):
     finally:
         res.stop()
         res.join(TIMEOUT)
+
+
+def test_reapply_sampling_strategies_restores_what_the_device_forgot(resource, server):
+    sensor = resource.sensor.add_result
+    assert sensor.set_strategy("event") == ("event",)
+    for client in server.get_clients():        # the device drops our strategy
+        client.sampling.cancel("add.result")
+    resource.reapply_sampling_strategies()
+    server._add_result.set_value(42.0)
+    assert sensor.wait(42.0, timeout=TIMEOUT)

@@ -2,6 +2,7 @@
 
 import re
 import threading
+import time
 import unittest
 
 import pytest
@@ -418,3 +419,14 @@ def test_start_thread_with_cleanup_stops_and_joins():
     assert server.running()
     case.doCleanups()
     assert not server.running()
+
+
+def test_raw_send_and_sensor_timestamp(server, client):
+    recorder = client.message_recorder(whitelist=["log"])
+    client.raw_send(b"?bad\x1bline\n")         # ESC: not a valid message
+    log = recorder.get_msgs(1, WAIT)
+    assert log and log[0].arguments[0] == b"error"
+    before = time.time()
+    server.level.set_value(7)
+    timestamp = client.get_sensor_timestamp("level")
+    assert before - 1 <= timestamp <= time.time() + 1
