@@ -198,6 +198,12 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         self._stop_future.set_result(None)
         self._stop_timer: Any = None
         self._tls = threading.local()
+        # Service threads (add_service_thread): what to run, and this run's
+        # threads (by index in _services), stop signal and first error.
+        self._services: List[Tuple[Callable[..., Any], Tuple[Any, ...], Optional[str]]] = []
+        self._service_threads: Dict[int, threading.Thread] = {}
+        self._service_stopping = threading.Event()
+        self._service_error: Optional[BaseException] = None
 
         self.log = DeviceLogger(self, python_logger=logging.getLogger("katcp_sync.device"))
         self._handlers: Dict[str, _Handler] = {}
@@ -322,6 +328,9 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             self._stopping = False
             self._stopped.clear()
             self._stop_future = concurrent.futures.Future()
+            self._service_threads = {}
+            self._service_stopping = threading.Event()
+            self._service_error = None
         if self._own_reactor and self._reactor_used:
             self._reactor = Reactor("katcp-server-reactor")
         self._reactor_used = True
@@ -335,9 +344,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             self._release_threads()
             raise
         self._running.set()
+        self._start_services()
 
     def _release_threads(self) -> None:
         """Let the pool and (our own) reactor end; mark the server stopped."""
+        self._service_stopping.set()
         if self._pool is not None:
             self._pool.shutdown(wait=False)
         if self._own_reactor:
@@ -380,10 +391,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                 self._stopping = True
                 self._running.clear()
         if begin:
+            self._service_stopping.set()
             if not self._reactor.add_callback(self._stop_on_reactor):
                 self._finish_stop()
         if not self._on_server_thread():
-            self.join(timeout)
+            self._wait_stopped(timeout)
         return future
 
     def join(self, timeout: Optional[float] = None) -> bool:
@@ -394,23 +406,86 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
         Raises:
             RuntimeError: called from one of the server's own threads.
+            Exception: the error of a service thread that failed (see
+                :meth:`add_service_thread`), once the server has stopped.
         """
         if self._on_server_thread():
             raise RuntimeError("join() called from the server's own thread would deadlock")
+        stopped = self._wait_stopped(timeout)
+        error = self._service_error
+        if stopped and error is not None:
+            raise error
+        return stopped
+
+    def _wait_stopped(self, timeout: Optional[float]) -> bool:
+        """:meth:`join` without raising a service thread's error."""
         deadline = None if timeout is None else time.monotonic() + timeout
         if not self._stopped.wait(timeout):
             return False
-        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        def remaining() -> Optional[float]:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
         if self._own_reactor:
-            self._reactor.join(remaining)
+            self._reactor.join(remaining())
         pool = self._pool
         if pool is not None:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            pool.shutdown(wait=True, timeout=remaining)
-        return True
+            pool.shutdown(wait=True, timeout=remaining())
+        with self._state_lock:
+            services = list(self._service_threads.values())
+        for thread in services:
+            thread.join(remaining())
+        return not any(thread.is_alive() for thread in services)
+
+    def add_service_thread(self, target: Callable[..., Any], *args: Any,
+                           name: Optional[str] = None) -> None:
+        """Run ``target(stopping, *args)`` in a thread of its own while the server runs.
+
+        For work that lives as long as the server, such as polling hardware
+        into sensors (aiokatcp's service tasks). ``stopping`` is a
+        :class:`threading.Event` set when the server stops: ``target`` must
+        then return soon (e.g. loop on ``while not stopping.wait(period)``),
+        because :meth:`join` waits for it. The thread starts now if the
+        server is running, else with :meth:`start`, and again after each
+        restart. If ``target`` raises, the error is logged, the server stops
+        and :meth:`join` raises it. Any thread.
+        """
+        with self._state_lock:
+            self._services.append((target, args, name))
+        self._start_services()
+
+    def _start_services(self) -> None:
+        """Start the services not yet running in this run of the server."""
+        started = []
+        with self._state_lock:
+            if not self._started or self._stopping:
+                return
+            stopping = self._service_stopping
+            for index, (target, args, name) in enumerate(self._services):
+                if index not in self._service_threads:
+                    thread = threading.Thread(
+                        target=self._run_service, args=(target, stopping, args),
+                        name=name or "katcp-server-service-%d" % index)
+                    self._service_threads[index] = thread
+                    started.append(thread)
+        for thread in started:
+            thread.start()
+
+    def _run_service(self, target: Callable[..., Any], stopping: threading.Event,
+                     args: Tuple[Any, ...]) -> None:
+        self._tls.service = True
+        try:
+            target(stopping, *args)
+        except BaseException as exc:
+            self._logger.exception("Service thread %s failed: stopping the server",
+                                   threading.current_thread().name)
+            with self._state_lock:
+                if self._service_error is None:
+                    self._service_error = exc
+            self.stop()
 
     def _on_server_thread(self) -> bool:
-        return self._reactor.in_reactor_thread() or getattr(self._tls, "worker", False)
+        return (self._reactor.in_reactor_thread() or getattr(self._tls, "worker", False)
+                or getattr(self._tls, "service", False))
 
     def _stop_on_reactor(self) -> None:
         """First half of stop: say goodbye to every client. Reactor thread."""

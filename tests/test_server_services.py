@@ -1,0 +1,86 @@
+"""Service threads: work that lives as long as the server (aiokatcp's service tasks, F63)."""
+
+import threading
+
+import pytest
+
+from katcp_sync.sensor import Sensor
+from katcp_sync.server import DeviceServer
+
+from server_support import TIMEOUT
+
+
+class Poller(DeviceServer):
+    """A device whose service thread copies a 'hardware' value into a sensor."""
+
+    VERSION_INFO = ("poller", 1, 0)
+    BUILD_INFO = ("poller", 1, 0, "")
+
+    def setup_sensors(self):
+        self.reading = Sensor.integer("hw.reading", "Polled value", "", default=0)
+        self.add_sensor(self.reading)
+
+
+def poll(stopping, server, hardware, polled):
+    while not stopping.wait(0.001):
+        server.reading.set_value(hardware[0])
+        polled.set()
+
+
+def test_service_runs_while_the_server_runs_and_again_after_a_restart():
+    server = Poller("127.0.0.1", 0)
+    hardware, polled = [7], threading.Event()
+    server.add_service_thread(poll, server, hardware, polled, name="hw-poller")
+    assert not polled.wait(0.05)                 # not before start()
+    server.start()
+    try:
+        assert polled.wait(TIMEOUT) and [t for t in threading.enumerate()
+                                         if t.name == "hw-poller"]
+        assert server.reading.value() == 7
+    finally:
+        server.stop(timeout=TIMEOUT)
+    assert server.join(TIMEOUT) is True
+    assert not [t for t in threading.enumerate() if t.name == "hw-poller"]
+    polled.clear()
+    hardware[0] = 8
+    server.start()                               # a restart runs it again
+    try:
+        assert polled.wait(TIMEOUT)
+    finally:
+        server.stop(timeout=TIMEOUT)
+    assert server.reading.value() == 8
+
+
+def test_service_added_while_running_starts_at_once(make_server):
+    server = make_server(Poller)
+    polled = threading.Event()
+    server.add_service_thread(poll, server, [1], polled)
+    assert polled.wait(TIMEOUT)
+
+
+def test_a_failing_service_stops_the_server_and_join_raises_it(caplog):
+    server = Poller("127.0.0.1", 0)
+    go = threading.Event()
+
+    def broken(stopping):
+        assert go.wait(TIMEOUT)
+        raise OSError("hardware unplugged")
+    server.add_service_thread(broken, name="broken-service")
+    server.start()
+    go.set()
+    with pytest.raises(OSError, match="hardware unplugged"):
+        server.join(TIMEOUT)
+    assert not server.running()
+    assert "Service thread broken-service failed" in caplog.text
+    server.stop(timeout=TIMEOUT)                 # already stopped: nothing to do
+
+
+def test_a_service_may_stop_the_server_itself():
+    server = Poller("127.0.0.1", 0)
+
+    def one_shot(stopping):
+        server.stop()                            # returns at once on a service thread
+        assert stopping.wait(TIMEOUT)
+    server.add_service_thread(one_shot)
+    server.start()
+    assert server.join(TIMEOUT) is True
