@@ -483,7 +483,7 @@ class Sensor:
             raise KatcpValueError("Invalid sensor type string %r." % (type_string,)) from None
 
     @classmethod
-    def parse_params(cls, sensor_type: int, formatted_params: Sequence[bytes],
+    def parse_params(cls, sensor_type: int, formatted_params: Sequence[Union[bytes, str]],
                      major: int = DEFAULT_KATCP_MAJOR) -> List[Any]:
         """Parse ``#sensor-list`` params of a sensor type into Python values.
 

@@ -1,0 +1,144 @@
+"""Mirror the sensors of a remote device into local sensors (a proxy's job).
+
+:class:`SensorWatcher` connects to a device with a high-level client
+(:class:`~katcp_sync.resource.KATCPClientResource`), creates one local
+:class:`~katcp_sync.sensor.Sensor` per remote sensor (same type, params,
+description and units; the name optionally prefixed or filtered), adds it to
+a local server and keeps it current with a sampling strategy (``auto`` by
+default). It follows the device through reconnects and interface changes:
+new remote sensors are mirrored, vanished ones removed, and while the device
+is unreachable every mirrored sensor has the status ``unreachable`` (spec
+table 8: "only for proxies of another KATCP device"). aiokatcp calls the
+same idea ``SensorWatcher``.
+
+Example, a proxy that re-exports a device's sensors under ``dev1.``::
+
+    proxy = DeviceServer("", 7147)
+    watcher = SensorWatcher("device-host", 7148, proxy, prefix="dev1.")
+    proxy.start()
+    watcher.start()
+
+Threads: the watcher's work runs on the client's reactor thread (state
+changes and sensor updates), with no lock held while it touches the server.
+``start``, ``stop``, ``join`` and ``until_synced`` may be called from any
+other thread.
+"""
+
+import threading
+from typing import Any, Callable, Dict, Optional
+
+from katcp_sync.reactor import Reactor
+from katcp_sync.resource import KATCPClientResource
+from katcp_sync.resource_base import KATCPSensor, KATCPSensorReading, StrategyLike
+from katcp_sync.sensor import Sensor
+
+__all__ = ["SensorWatcher"]
+
+# The client's states (katcp_sync.inspecting_client).
+_SYNCED, _DISCONNECTED = "synced", "disconnected"
+
+
+class SensorWatcher:
+    """Keep local copies of a remote device's sensors in ``server``.
+
+    Args:
+        host, port: the device.
+        server: where the copies go: anything with ``add_sensor`` and
+            ``remove_sensor`` (a :class:`~katcp_sync.server.DeviceServer`).
+        prefix: put before each remote name to make the local one.
+        sensor_filter: ``sensor_filter(remote_name) -> bool``; only sensors
+            it accepts are mirrored (default: all).
+        strategy: the sampling strategy asked of the device for each sensor.
+        reactor: a shared reactor for the client (default: its own thread).
+        name: the client's name (for logs).
+    """
+
+    def __init__(self, host: str, port: int, server: Any, prefix: str = "",
+                 sensor_filter: Optional[Callable[[str], bool]] = None,
+                 strategy: StrategyLike = "auto", reactor: Optional[Reactor] = None,
+                 name: Optional[str] = None) -> None:
+        self._server = server
+        self._prefix = prefix
+        self._filter = sensor_filter or (lambda _name: True)
+        self._strategy = strategy
+        self._lock = threading.Lock()
+        self._mirrored: Dict[str, Sensor] = {}   # remote name -> local sensor
+        self._resource = KATCPClientResource(
+            dict(name=name or "sensor-watcher-%s-%d" % (host, port), address=(host, port),
+                 controlled=False))
+        if reactor is not None:
+            self._resource.set_reactor(reactor)
+        self._resource.add_state_callback(self._state_changed)
+
+    @property
+    def sensors(self) -> Dict[str, Sensor]:
+        """The local sensors, by local name (a snapshot)."""
+        with self._lock:
+            return {sensor.name: sensor for sensor in self._mirrored.values()}
+
+    @property
+    def resource(self) -> KATCPClientResource:
+        """The high-level client that watches the device."""
+        return self._resource
+
+    def start(self) -> None:
+        """Connect to the device and start mirroring."""
+        self._resource.start()
+
+    def stop(self) -> None:
+        """Stop watching; the local sensors stay, marked ``unreachable``."""
+        self._resource.stop()
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait for the client to finish after :meth:`stop`."""
+        self._resource.join(timeout)
+
+    def until_synced(self, timeout: Optional[float] = None) -> None:
+        """Block until the device's sensors are mirrored (KatcpTimeoutError otherwise)."""
+        self._resource.until_synced(timeout)
+
+    # -- on the client's reactor thread -------------------------------------------
+
+    def _state_changed(self, state: str) -> None:
+        if state == _SYNCED:
+            self._mirror()
+        elif state == _DISCONNECTED:
+            with self._lock:
+                mirrored = list(self._mirrored.values())
+            for local in mirrored:
+                local.set(local.read().timestamp, Sensor.UNREACHABLE, local.value())
+
+    def _mirror(self) -> None:
+        """Make the local sensors match the remote ones (after each sync)."""
+        remote = {sensor.name: sensor for sensor in self._resource.sensor.values()
+                  if self._filter(sensor.name)}
+        added = []
+        with self._lock:
+            gone = [self._mirrored.pop(name) for name in list(self._mirrored)
+                    if name not in remote]
+            for name, sensor in remote.items():
+                if name not in self._mirrored:
+                    local = self._copy_of(sensor)
+                    self._mirrored[name] = local
+                    added.append((sensor, local))
+        for local in gone:
+            self._server.remove_sensor(local.name)
+        for sensor, local in added:
+            self._server.add_sensor(local)
+            sensor.register_listener(self._updater(local), reading=True)
+        if added:
+            self._resource.set_strategies_future(
+                [sensor.name for sensor, _ in added], self._strategy)
+
+    def _copy_of(self, sensor: KATCPSensor) -> Sensor:
+        sensor_type = Sensor.parse_type(sensor.type)
+        params = Sensor.parse_params(sensor_type, sensor.params)
+        return Sensor(sensor_type, self._prefix + sensor.name, sensor.description,
+                      sensor.units, params)
+
+    @staticmethod
+    def _updater(local: Sensor) -> Callable[[KATCPSensor, KATCPSensorReading], None]:
+        def update(_sensor: KATCPSensor, reading: KATCPSensorReading) -> None:
+            local.set(reading.timestamp, reading.istatus, reading.value)
+        return update
+

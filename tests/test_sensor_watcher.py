@@ -1,0 +1,91 @@
+"""SensorWatcher: a proxy mirrors a device's sensors (aiokatcp's SensorWatcher, F154)."""
+
+import pytest
+
+from katcp_sync.sensor import Sensor
+from katcp_sync.sensor_watcher import SensorWatcher
+from katcp_sync.server import DeviceServer
+from katcp_sync.testutils import BlockingTestClient, start_server, wait_sensor
+
+from conftest import load_example
+
+WAIT = 5.0
+
+
+class Proxy(DeviceServer):
+    VERSION_INFO = ("proxy", 1, 0)
+    BUILD_INFO = ("proxy", 1, 0, "")
+
+    def setup_sensors(self):
+        pass
+
+
+@pytest.fixture
+def tutorial():
+    return load_example("tutorial_server")
+
+
+def test_proxy_mirrors_values_types_and_follows_the_device(tutorial):
+    device = tutorial.MyServer("127.0.0.1", 0)
+    device.start()
+    try:
+        with start_server(Proxy) as proxy:
+            watcher = SensorWatcher(*device.bind_address, proxy, prefix="dev1.")
+            watcher.start()
+            try:
+                watcher.until_synced(WAIT)
+                assert set(watcher.sensors) == {"dev1.add.result", "dev1.time.result",
+                                                "dev1.eval.result", "dev1.fruit.result"}
+                fruit = proxy.get_sensor("dev1.fruit.result")
+                assert fruit.stype == "discrete" and fruit.params == list(tutorial.MyServer.FRUIT)
+                # A reading on the device reaches the proxy's sensor...
+                local = proxy.get_sensor("dev1.add.result")
+                device._add_result.set_value(12.5)
+                assert wait_sensor(local, 12.5, timeout=WAIT)
+                assert local.status() == Sensor.NOMINAL
+                # ...and the proxy's own clients, as any sensor of the proxy.
+                with BlockingTestClient(None, *proxy.bind_address) as client:
+                    client.assert_sensor_equals("dev1.add.result", 12.5, float)
+                # The device goes away: every mirrored sensor is unreachable.
+                device.stop(timeout=WAIT)
+                assert wait_sensor(local, 12.5, status=Sensor.UNREACHABLE, timeout=WAIT)
+            finally:
+                watcher.stop()
+                watcher.join(WAIT)
+    finally:
+        device.stop(timeout=WAIT)
+
+
+def test_filter_and_new_sensors_after_an_interface_change(tutorial):
+    device = tutorial.MyServer("127.0.0.1", 0)
+    device.start()
+    try:
+        with start_server(Proxy) as proxy:
+            watcher = SensorWatcher(*device.bind_address, proxy,
+                                    sensor_filter=lambda name: name != "eval.result")
+            watcher.start()
+            try:
+                watcher.until_synced(WAIT)
+                assert "eval.result" not in watcher.sensors and "add.result" in watcher.sensors
+                late = Sensor.integer("late.counter", "Added at run time", "", default=3,
+                                      initial_status=Sensor.NOMINAL)
+                device.add_sensor(late)        # #interface-changed: the proxy re-syncs
+                assert wait_for_sensor(proxy, "late.counter")
+                late.set_value(4)
+                assert wait_sensor(proxy.get_sensor("late.counter"), 4, timeout=WAIT)
+                device.remove_sensor("late.counter")
+                assert wait_for_sensor(proxy, "late.counter", present=False)
+            finally:
+                watcher.stop()
+                watcher.join(WAIT)
+    finally:
+        device.stop(timeout=WAIT)
+
+
+def wait_for_sensor(server, name, present=True):
+    """Wait (on the server's #interface-changed, via a client) for a sensor to come or go."""
+    with BlockingTestClient(None, *server.bind_address) as client:
+        recorder = client.message_recorder(whitelist=["interface-changed"])
+        if server.has_sensor(name) == present:
+            return True
+        return bool(recorder.get_msgs(1, WAIT)) and server.has_sensor(name) == present
