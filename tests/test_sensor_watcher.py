@@ -49,6 +49,11 @@ def test_proxy_mirrors_values_types_and_follows_the_device(tutorial):
                 # The device goes away: every mirrored sensor is unreachable.
                 device.stop(timeout=WAIT)
                 assert wait_sensor(local, 12.5, status=Sensor.UNREACHABLE, timeout=WAIT)
+                # A device comes back on the same port: the strategies are set again.
+                device = tutorial.MyServer(*device.bind_address)
+                device._add_result.set_value(13.5)
+                device.start()
+                assert wait_sensor(local, 13.5, status=Sensor.NOMINAL, timeout=WAIT)
             finally:
                 watcher.stop()
                 watcher.join(WAIT)
