@@ -313,7 +313,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     def start(self, timeout: Optional[float] = None) -> None:
         """Start listening and serving; returns once the port is bound.
 
-        May be called again after :meth:`stop` has finished (``?restart``).
+        May be called again after :meth:`stop` has finished (``?restart``);
+        it then listens on the same port as before, even if port 0 chose it.
         ``timeout`` is accepted for katcp-python compatibility: binding is
         synchronous, so there is nothing to wait for.
 
@@ -343,6 +344,9 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         except BaseException:
             self._release_threads()
             raise
+        # A restart (?restart, or start() after stop()) binds the same port,
+        # where clients will reconnect, even when port 0 picked it.
+        self._port = self._listener.address[1]
         self._running.set()
         self._start_services()
 

@@ -259,8 +259,8 @@ def test_server_restarts_after_stop(server, connect):
     port = server.bind_address[1]
     server.stop(TIMEOUT)
     assert not server.running()
-    server._port = port
-    server.start()
+    server.start()                     # the same port, where clients reconnect
+    assert server.bind_address[1] == port
     client = connect(server)
     assert args(client.request("?watchdog")[1]) == ["ok"]
 
