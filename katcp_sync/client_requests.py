@@ -349,12 +349,7 @@ class BlockingRequest(PendingRequest):
     __slots__ = ("_done", "reply", "error")
 
     def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
-        # The base __init__ written out: this runs once per blocking request.
-        self.msg = msg
-        self.informs: List[Message] = []
-        self.timer: Any = None
-        self.started = started
-        self.use_mid = use_mid
+        super().__init__(msg, started, use_mid)
         self._done = done = threading.Lock()
         done.acquire()
         self.reply: Optional[Message] = None

@@ -391,11 +391,14 @@ class Sensor:
                 or the status is not a status constant.
         """
         self._kattype.check(value)
-        if status is None:
-            status = self.NOMINAL if self.status_func is None else self.status_func(value)
-        if status not in self.STATUSES:
-            raise KatcpValueError("Invalid status %r for sensor %r: use Sensor.UNKNOWN ... "
-                                  "Sensor.INACTIVE." % (status, self.name))
+        if status is None and self.status_func is None:
+            status = self.NOMINAL       # the common case: nothing to check
+        else:
+            if status is None:
+                status = self.status_func(value)  # type: ignore[misc]
+            if status not in self.STATUSES:
+                raise KatcpValueError("Invalid status %r for sensor %r: use Sensor.UNKNOWN ... "
+                                      "Sensor.INACTIVE." % (status, self.name))
         if timestamp is None:
             timestamp = time.time()
         self.set(timestamp, status, value)

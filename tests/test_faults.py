@@ -80,20 +80,10 @@ def make_server():
 
 
 @pytest.fixture
-def clients():
-    """Factory of LineClients, closed at the end (connect informs read)."""
-    made = []
-
-    def make(server, read_connect=True):
-        client = LineClient(server.bind_address)
-        made.append(client)
-        if read_connect:
-            client.read_until(lambda m: m.arguments[:1] == [b"katcp-device"])
-        return client
-
-    yield make
-    for client in made:
-        client.close()
+def clients(connect):
+    """Factory of LineClients, closed at the end (connect informs read):
+    server_support's ``connect`` under the arguments these tests use."""
+    return lambda server, read_connect=True: connect(server, skip_connect=read_connect)
 
 
 @pytest.fixture
