@@ -77,6 +77,7 @@ server.join()
 AIOKATCP_SERVER = r'''
 import asyncio
 import sys
+from typing import Tuple
 import aiokatcp
 
 class BenchServer(aiokatcp.DeviceServer):
@@ -94,8 +95,9 @@ class BenchServer(aiokatcp.DeviceServer):
         for i in range(1, n + 1):
             counter.value = i
 
-    async def request_bench_echo(self, ctx, *args: bytes) -> None:
-        """Reply ok (a user handler)."""
+    async def request_bench_echo(self, ctx, *args: bytes) -> Tuple[bytes, ...]:
+        """Reply ok with the arguments (a user handler)."""
+        return args
 
 async def main():
     server = BenchServer("127.0.0.1", 0)
