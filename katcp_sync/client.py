@@ -771,6 +771,13 @@ class DeviceClient:
                 pending.timer.cancel()
             pending.set_reply(msg)
             return
+        if msg.mid is not None:
+            name = self._table.request_name(msg.mid)
+            if name is not None:
+                # Spec 2.3: a reply has its request's name. The request keeps
+                # waiting for its own reply (or its timeout).
+                self._logger.warning("Reply %s from %s has the message id of ?%s: "
+                                     "not taken as its reply", msg, self._address_string, name)
         self._dispatch(msg, self.unhandled_reply)
 
     def handle_inform(self, msg: Message) -> None:

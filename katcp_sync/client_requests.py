@@ -13,8 +13,11 @@ things, all under one lock:
 * **Which message id a request gets.** Ids count up from 1 and wrap after
   2**31-1 (spec 2.2); they are used when the server announced flag ``I`` or
   the caller asked for one.
-* **Which request a reply or inform belongs to.** By message id when there
-  is one. Without ids, only the message name links a reply to its request
+* **Which request a reply or inform belongs to.** By message id and name
+  when there is an id: spec 2.3 makes a request's informs and reply share
+  its name, so ``!help[9]`` is not the reply to ``?watchdog[9]`` (it is
+  left for the client's handlers, and the request keeps waiting for its
+  own). Without ids, only the message name links a reply to its request
   (spec 2.3), so requests of the same name are *serialised*: only the oldest
   is on the wire, the next is sent when it finishes. That way informs can
   never be attributed to the wrong request, even when the server answers
@@ -262,7 +265,8 @@ class RequestTable:
             mid = msg.mid
             if mid is not None:
                 pending = self._by_mid.get(mid)
-                if pending is None or (only is not None and pending is not only):
+                if (pending is None or pending.msg.name != msg.name
+                        or (only is not None and pending is not only)):
                     return None, None
                 del self._by_mid[mid]
                 return pending, None
@@ -277,9 +281,18 @@ class RequestTable:
         with self._lock:
             mid = msg.mid
             if mid is not None:
-                return self._by_mid.get(mid)
+                pending = self._by_mid.get(mid)
+                if pending is not None and pending.msg.name != msg.name:
+                    return None
+                return pending
             queue = self._by_name.get(msg.name)
             return queue[0] if queue else None
+
+    def request_name(self, mid: bytes) -> Optional[str]:
+        """The name of the outstanding request with message id ``mid``, or None."""
+        with self._lock:
+            pending = self._by_mid.get(mid)
+            return None if pending is None else pending.msg.name
 
     def is_idle(self) -> bool:
         """True if no request is outstanding. Any thread, without the lock:

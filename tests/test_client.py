@@ -531,3 +531,42 @@ def test_shared_reactor_stopping_stops_its_clients(aioserver):
         pending.result(WAIT)
     assert not client.running()
     client.join(WAIT)
+
+
+# ---------------------------------------------------------------------------
+# Reply matching (spec 2.2, 2.3)
+
+def wrong_name_first_script(conn):
+    """Answers ?<name>[id] with #help[id], !help[id] (wrong name, same id)
+    before its own #<name>[id] and !<name>[id]."""
+    conn.send(*v5_greeting())
+    while True:
+        line = conn.read_line()
+        _, mid, _ = request_parts(line)
+        conn.send(b"#help[" + mid + b"] stray", b"!help[" + mid + b"] ok stray")
+        conn.send(reply_line(line, b"mine", inform=True), reply_line(line, b"ok", b"mine"))
+
+
+@pytest.mark.parametrize("api", ["blocking", "future", "blocking-not-alone"])
+def test_reply_with_the_same_mid_but_another_name_is_not_the_reply(scripted, make_client,
+                                                                   caplog, api):
+    """Spec 2.3: a request's informs and reply carry its name (and, spec 2.2,
+    its id). !help[9] is not the reply to ?watchdog[9]: it is logged and left
+    to the handlers, and the request waits for its own reply."""
+    server = scripted(wrong_name_first_script)
+    client = make_client(server.port)
+    other = None
+    if api == "blocking-not-alone":
+        other = client.future_request(Message.request("x"))   # no borrowing
+        other.result(WAIT)
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
+        for _ in range(3):
+            if api == "future":
+                reply, informs = client.future_request(Message.request("watchdog")).result(WAIT)
+            else:
+                reply, informs = client.blocking_request(Message.request("watchdog"))
+            assert reply.name == "watchdog" and reply.arguments == [b"ok", b"mine"]
+            assert [(m.name, m.arguments) for m in informs] == [("watchdog", [b"mine"])]
+    assert wait_for(lambda: sum("has the message id of ?watchdog" in r.getMessage()
+                                for r in caplog.records) == 3)
+    assert len(client._table) == 0
