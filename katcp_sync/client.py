@@ -607,12 +607,16 @@ class DeviceClient:
             if self._submit_and_read(pending, timeout, len(callers) == 1) and timeout is not None:
                 timeout = pending.started + timeout - _monotonic()
             if not pending.wait(timeout):
-                claimed, data = self._table.remove(pending)
-                if data is not None:
-                    self._write(data)
-                if claimed:
+                if self._abandon(pending):
                     raise KatcpTimeoutError(self._timeout_reason(pending))
                 pending.wait(None)     # the reply won the race: it is being delivered
+        except BaseException:
+            # A timeout, or this thread was interrupted while it waited
+            # (KeyboardInterrupt, an exception raised by a signal handler or
+            # injected into the thread): either way the request is given up
+            # exactly as on a timeout, so nothing of it stays in the table.
+            self._abandon(pending)
+            raise
         finally:
             callers.pop()
         if pending.error is not None:
@@ -705,11 +709,22 @@ class DeviceClient:
             return
         pending.set_error(exc)
 
-    def _request_timed_out(self, pending: PendingRequest) -> None:
+    def _abandon(self, pending: PendingRequest) -> bool:
+        """Give a request up (timed out, or its caller went away). Any thread.
+
+        Takes it out of the table and sends the next request of its name
+        that was held behind it. Returns False if it was not there any more
+        (its reply or failure won the race). Idempotent.
+        """
         claimed, data = self._table.remove(pending)
         if data is not None:
             self._write(data)
-        if claimed:
+        if claimed and pending.timer is not None:
+            pending.timer.cancel()
+        return claimed
+
+    def _request_timed_out(self, pending: PendingRequest) -> None:
+        if self._abandon(pending):
             pending.set_error(KatcpTimeoutError(self._timeout_reason(pending)))
 
     def _timeout_reason(self, pending: PendingRequest) -> str:

@@ -518,16 +518,28 @@ class Connection:
             if not data:
                 return  # EOF stays readable: the reactor will see it
             index = 0
-            lines = feed(data)
+            lines: Optional[List[Line]] = None
             try:
+                lines = feed(data)
                 for line in lines:
                     if not claim(line):
                         break
                     index += 1
                 else:
                     continue
-            except Exception:
+            except BaseException as exc:
+                # claim() failed, or this thread was interrupted (a signal
+                # handler raised): the lines not yet claimed still belong to
+                # the stream, so they are handed over before re-raising.
+                if lines is None:
+                    self._read_error = OSError("borrowed read interrupted: %r" % (exc,))
+                    raise     # the splitter's state is unknown: the reactor drops us
+                with self._lock:
+                    self._handover.extend(lines[index:])
+                if not isinstance(exc, Exception):
+                    raise
                 logger.exception("%s: exception in a borrowed read's claim", self.address)
+                return
             with self._lock:
                 self._handover.extend(lines[index:])
             return
