@@ -20,8 +20,10 @@ Life of a connection, all on the reactor thread:
 3. When the connection drops, outstanding requests fail at once with
    :class:`~katcp_sync.errors.KatcpClientDisconnected`, the "disconnected"
    hooks run, and (with ``auto_reconnect``) a new attempt is made after a
-   randomised, capped exponential backoff. Requests made while no attempt
-   is in progress fail at once.
+   randomised exponential backoff (0.5 s doubling, capped at
+   ``auto_reconnect_max_delay``, 1 s by default, so a device that comes
+   back is reconnected within about a second). Requests made while no
+   attempt is in progress fail at once.
 
 Requests go through one :class:`~katcp_sync.client_requests.RequestTable`
 (message ids, reply and inform matching, per-name serialisation when the
@@ -131,6 +133,9 @@ class DeviceClient:
     ASSUMED_PROTOCOL = ProtocolFlags(5, 0, "")
     #: Seconds to wait for a connect() to complete.
     CONNECT_TIMEOUT = 5.0
+    #: Default of :attr:`auto_reconnect_max_delay`, the cap of the
+    #: reconnect back-off in seconds.
+    AUTO_RECONNECT_MAX_DELAY = 1.0
     #: Seconds a lone ``blocking_request`` caller polls for its reply before
     #: it sleeps (the fast path in :doc:`concurrency`); ``0`` never spins.
     #: Adaptive: nobody spins while replies take longer than this.
@@ -152,8 +157,11 @@ class DeviceClient:
         #: First reconnect delay in seconds; doubles per failure (randomised
         #: to [d/2, d]) up to :attr:`auto_reconnect_max_delay`.
         self.auto_reconnect_delay = 0.5
-        #: Cap of the reconnect delay in seconds.
-        self.auto_reconnect_max_delay = 60.0
+        #: Cap of the reconnect delay in seconds (default 1: a device that
+        #: comes back is found within about a second, however long it was
+        #: away; katcp-python retries every 0.5 s). Raise it for a client
+        #: of a device that is often away for long, to try less often.
+        self.auto_reconnect_max_delay = self.AUTO_RECONNECT_MAX_DELAY
         #: Seconds to wait for the device to announce its protocol.
         self.protocol_detect_timeout = 1.0
         #: ``#version-connect`` name -> tuple of the remaining arguments (str).

@@ -272,6 +272,42 @@ def test_backoff_grows_and_is_capped(make_client):
         client.blocking_request(Message.request("watchdog"), timeout=0.5)
 
 
+def test_default_backoff_finds_a_returning_device_within_two_seconds():
+    """However long the device was away, the default back-off keeps the gap
+    between attempts at most 1 s (it used to double to 60 s), so a device
+    that comes back is reconnected within 2 s. Timers run 50x faster here,
+    while their nominal delays are recorded."""
+    probe = ScriptedServer(lambda conn: None)
+    port = probe.port
+    probe.close()                      # the device is away
+    client = BlockingClient("127.0.0.1", port)   # default back-off
+    delays = []
+    original = client.reactor.call_later
+
+    def fast(delay, fn, *args):
+        if getattr(fn, "__name__", "") == "_connect":
+            delays.append(delay)
+            delay /= 50
+        return original(delay, fn, *args)
+    client.reactor.call_later = fast
+    client.start()
+    device = None
+    try:
+        assert wait_for(lambda: len(delays) >= 12)   # 0.5 * 2**11 s in the old back-off
+        assert max(delays) <= 1.0 and min(delays) >= 0.25
+        assert client.auto_reconnect_max_delay == DeviceClient.AUTO_RECONNECT_MAX_DELAY
+        client.reactor.call_later = original         # real time from now on
+        device = ScriptedServer(echo_script(v5_greeting()), port=port)
+        back = time.monotonic()
+        assert client.wait_protocol(2.0 + 1.0 / 50)
+        assert time.monotonic() - back < 2.0
+    finally:
+        client.stop()
+        client.join(WAIT)
+        if device is not None:
+            device.close()
+
+
 def test_failed_connect_callbacks_see_every_failed_attempt(make_client, caplog):
     probe = ScriptedServer(lambda conn: None)
     port = probe.port
