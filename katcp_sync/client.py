@@ -212,6 +212,8 @@ class DeviceClient:
         # atomic): a caller borrows only when it is alone, as a borrower
         # would otherwise read, and hand over, the others' replies.
         self._blocking_callers: List[None] = []
+        # Name-resolving threads started for connection attempts (join()).
+        self._helper_threads: List[threading.Thread] = []
 
     # ------------------------------------------------------------------
     # Properties
@@ -332,17 +334,29 @@ class DeviceClient:
         if self._own_reactor:
             reactor.stop(timeout)
 
-    def join(self, timeout: Optional[float] = None) -> None:
+    def join(self, timeout: Optional[float] = None) -> bool:
         """Wait up to ``timeout`` seconds for a stopped client to finish.
 
-        With its own reactor this joins the reactor thread.
+        Waits for every thread the client started: its own reactor thread
+        (or, on a shared reactor, for its teardown there) and any helper
+        thread still resolving the device's host name.
+
+        Returns:
+            True if all of them have ended, False if ``timeout`` passed first
+            (or if called on the client's own reactor thread, which cannot
+            end while it runs this).
         """
+        deadline = None if timeout is None else _monotonic() + timeout
         reactor = self._reactor
         if self._own_reactor and reactor is not None:
-            if not reactor.in_reactor_thread():
-                reactor.join(timeout)
+            ended = not reactor.in_reactor_thread() and reactor.join(timeout)
         else:
-            self._stopped.wait(timeout)
+            ended = self._stopped.wait(timeout)
+        for thread in list(self._helper_threads):
+            thread.join(None if deadline is None else max(0.0, deadline - _monotonic()))
+            if thread.is_alive():
+                ended = False
+        return ended
 
     def running(self) -> bool:
         """Return True between :meth:`start` and :meth:`stop`."""
@@ -940,6 +954,10 @@ class DeviceClient:
         host, port = self._bindaddr
         self._attempt = connect(self.reactor, host, port, self.CONNECT_TIMEOUT,
                                 lambda sock, exc: self._connect_done(run_id, sock, exc))
+        if self._attempt.thread is not None:
+            # Kept for join(); the list is replaced, never changed in place.
+            self._helper_threads = [t for t in self._helper_threads if t.is_alive()] + [
+                self._attempt.thread]
 
     def _connect_done(self, run_id: int, sock: Any, exc: Optional[BaseException]) -> None:
         self._attempt = None

@@ -968,6 +968,9 @@ class ConnectAttempt:
         self._addresses: List[Tuple[Any, ...]] = []
         self._last_error: Optional[BaseException] = None
         self._timer: Optional[TimerHandle] = None
+        #: The helper thread resolving the host name, once started (numeric
+        #: addresses need none); whoever started the attempt may join it.
+        self.thread: Optional[threading.Thread] = None
         self._stop_hook = reactor.add_stop_hook(
             self._fail, ConnectionAbortedError("reactor stopped"))
 
@@ -990,7 +993,9 @@ class ConnectAttempt:
         if infos is not None:
             self._resolved(infos, None)
         else:
-            threading.Thread(target=self._resolve, name="katcp-resolve", daemon=True).start()
+            self.thread = threading.Thread(target=self._resolve, name="katcp-resolve",
+                                           daemon=True)
+            self.thread.start()
 
     def _resolve(self) -> None:
         """Helper thread: blocking name lookup, then back to the reactor."""

@@ -606,3 +606,44 @@ def test_reply_with_the_same_mid_but_another_name_is_not_the_reply(scripted, mak
     assert wait_for(lambda: sum("has the message id of ?watchdog" in r.getMessage()
                                 for r in caplog.records) == 3)
     assert len(client._table) == 0
+
+
+# ---------------------------------------------------------------------------
+# join(timeout) (issue #11, point 8)
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own-reactor", "shared-reactor"])
+def test_join_is_true_only_once_every_thread_the_client_started_has_ended(monkeypatch, shared):
+    """A client started on a host name resolves it in a helper thread; join()
+    must not report the client finished while that thread still runs."""
+    import socket as socket_module
+    release = threading.Event()
+    resolving = threading.Event()
+    real_getaddrinfo = socket_module.getaddrinfo
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        if host != "slow-name.invalid":
+            return real_getaddrinfo(host, *args, **kwargs)
+        resolving.set()
+        release.wait(WAIT)
+        raise socket_module.gaierror("no such host (test)")
+    monkeypatch.setattr(socket_module, "getaddrinfo", slow_getaddrinfo)
+    reactor = None
+    if shared:
+        reactor = Reactor(name="katcp-join-test")
+        reactor.start()
+    client = BlockingClient("slow-name.invalid", 1234, reactor=reactor)
+    try:
+        assert client.join(0) is True     # never started: nothing to wait for
+        client.start()
+        assert resolving.wait(WAIT)
+        client.stop()
+        assert client.join(0.1) is False  # the resolver thread still runs
+        release.set()
+        assert client.join(WAIT) is True
+        assert not [t for t in threading.enumerate() if t.name == "katcp-resolve"]
+    finally:
+        release.set()
+        client.stop()
+        client.join(WAIT)
+        if reactor is not None:
+            reactor.stop(WAIT)
