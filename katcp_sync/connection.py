@@ -228,6 +228,18 @@ class Connection:
         spin_time: seconds a borrower polls before it sleeps (``None``:
             :data:`DEFAULT_SPIN_TIME`; ``0``: never spin). Also settable
             later as the ``spin_time`` attribute.
+        partial_line_timeout: seconds an unfinished incoming line may wait
+            for its end of line; the connection is then closed, with a
+            logged reason (a peer trickling a line byte by byte). ``None``
+            (default): no limit.
+        idle_timeout: seconds without any incoming byte after which the
+            connection is closed, with a logged reason. ``None`` (default):
+            no limit. Neither limit is allowed with ``borrowable`` (they
+            watch the reactor's reads).
+
+    Raises:
+        ValueError: a limit that is not positive, or a limit with
+            ``borrowable``.
 
     May be created on any thread; it starts reading once the reactor runs.
     If the reactor is already closed, the socket is closed at once and the
@@ -237,7 +249,14 @@ class Connection:
     def __init__(self, reactor: Reactor, sock: socket.socket, handler: ConnectionHandler,
                  max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
                  max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
-                 borrowable: bool = False, spin_time: Optional[float] = None) -> None:
+                 borrowable: bool = False, spin_time: Optional[float] = None,
+                 partial_line_timeout: Optional[float] = None,
+                 idle_timeout: Optional[float] = None) -> None:
+        for limit in (partial_line_timeout, idle_timeout):
+            if limit is not None and (limit <= 0 or borrowable):
+                sock.close()
+                raise ValueError("a connection's time limits must be positive and not "
+                                 "used with borrowable=True")
         self._reactor = reactor
         self._sock = sock
         self._handler = handler
@@ -270,6 +289,13 @@ class Connection:
         self._reader_registered = False
         self._writer_registered = False
         self._close_timer: Optional[TimerHandle] = None
+        # Time limits (reactor thread): see _check_limits.
+        self._partial_line_timeout = partial_line_timeout
+        self._idle_timeout = idle_timeout
+        self._limited = partial_line_timeout is not None or idle_timeout is not None
+        self._last_data = _monotonic()           # when a byte last came in
+        self._partial_since: Optional[float] = None  # when the partial line began
+        self._limit_timer: Optional[TimerHandle] = None
         # Borrowed reading. The reactor holds _read_lock while it reads, a
         # borrower for the whole borrow. The rest is guarded by _lock.
         self._read_lock = threading.Lock()
@@ -605,6 +631,59 @@ class Connection:
     def _register(self) -> None:
         if not self._closing:
             self._update_reader()
+            if self._idle_timeout is not None:
+                self._last_data = _monotonic()
+                self._schedule_limit_check(self._last_data + self._idle_timeout)
+
+    def _note_data(self, line_ended: bool) -> None:
+        """Bytes came in (and ``line_ended``: a line was completed): track
+        idleness and the age of the partial line now held."""
+        now = self._last_data = _monotonic()
+        if not self._splitter.buffered:
+            self._partial_since = None
+        elif self._partial_since is None:
+            self._partial_since = now
+            if self._partial_line_timeout is not None:
+                self._schedule_limit_check(now + self._partial_line_timeout)
+        elif line_ended:
+            self._partial_since = now   # the held bytes began a new line
+
+    def _schedule_limit_check(self, when: float) -> None:
+        timer = self._limit_timer
+        if timer is not None:
+            if timer.when <= when:
+                return     # an earlier check comes first and reschedules
+            timer.cancel()
+        self._limit_timer = self._reactor.call_at(when, self._check_limits)
+
+    def _check_limits(self) -> None:
+        """Timer: close the connection if a time limit passed, else check
+        again when the next one could. One timer per connection, and only
+        while a limit can still expire."""
+        self._limit_timer = None
+        if self._closing:
+            return
+        now = _monotonic()
+        next_check = []
+        reason = None
+        timeout = self._partial_line_timeout
+        if timeout is not None and self._partial_since is not None:
+            if now - self._partial_since >= timeout:
+                reason = "no end of line within %g s (%d bytes of an unfinished line)" % (
+                    timeout, self._splitter.buffered)
+            else:
+                next_check.append(self._partial_since + timeout)
+        timeout = self._idle_timeout
+        if timeout is not None and reason is None:
+            if now - self._last_data >= timeout:
+                reason = "idle for %g s" % timeout
+            else:
+                next_check.append(self._last_data + timeout)
+        if reason is not None:
+            logger.warning("%s: closing connection: %s", self.address, reason)
+            self.close(reason)
+        elif next_check:
+            self._schedule_limit_check(min(next_check))
 
     def _update_reader(self) -> None:
         want = self._reading and not self._closing and not self._finished
@@ -688,6 +767,8 @@ class Connection:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
             lines = self._splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            if self._limited:
+                self._note_data(bool(lines))
             if lines:
                 self._dispatch(lines)
         if error is not None:
@@ -796,6 +877,8 @@ class Connection:
                 self._wake_borrower()  # it closes the socket when it returns
         if self._close_timer is not None:
             self._close_timer.cancel()
+        if self._limit_timer is not None:
+            self._limit_timer.cancel()
         if self._reader_registered:
             self._reactor.remove_reader(self._watched)
             self._reader_registered = False

@@ -991,3 +991,68 @@ def test_spin_time_zero_never_spins(reactor, pair):
     counter = conn._poller = CountingPoller(conn._poller)
     borrowed_round_trip(conn, peer)
     assert counter.spins == 0 and counter.blocks > 0
+
+
+# ----------------------------------------------------------------------
+# Optional time limits on incoming lines (issue #11, point 10)
+
+def test_partial_line_older_than_the_limit_closes_the_connection(pair, caplog):
+    """A peer trickling one line byte by byte is cut off once the line is
+    older than partial_line_timeout, however steadily the bytes come."""
+    conn, rec, client = pair(partial_line_timeout=0.3)
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
+        for _ in range(int(TIMEOUT / 0.02)):
+            if rec.lost_event.is_set():
+                break
+            try:
+                client.send(b"x")
+            except OSError:
+                break
+            rec.lost_event.wait(0.02)
+        assert rec.wait_lost() and "no end of line within 0.3 s" in rec.lost[0]
+    assert 0.25 < time.monotonic() - start < 2.0
+    assert "closing connection: no end of line" in caplog.text
+    assert client.recv(10) == b""   # closed on our side
+
+
+def test_complete_lines_keep_a_connection_with_a_partial_line_limit_open(pair):
+    """Lines that end in time never trip the limit, even when every read
+    leaves the start of the next line behind."""
+    conn, rec, client = pair(partial_line_timeout=0.2)
+    deadline = time.monotonic() + 0.6
+    n = 0
+    while time.monotonic() < deadline:
+        client.send(b"?a%d\n?b" % n)      # a line, then half of the next
+        time.sleep(0.02)
+        client.send(b"%d\n" % n)
+        n += 1
+    rec.wait_lines(2 * n)
+    assert not rec.lost
+
+
+def test_idle_connection_is_closed_after_the_idle_timeout(pair):
+    conn, rec, client = pair(idle_timeout=0.3)
+    start = time.monotonic()
+    for _ in range(3):                   # activity postpones it
+        client.send(b"?ping\n")
+        time.sleep(0.1)
+    assert not rec.lost
+    assert rec.wait_lost() == ["idle for 0.3 s"]
+    assert 0.45 < time.monotonic() - start < 2.5   # 0.3 s after the last byte (at 0.2 s)
+
+
+def test_no_time_limits_by_default(pair):
+    conn, rec, client = pair()
+    client.send(b"?unfinished")
+    assert conn._limit_timer is None and not conn._limited
+
+
+def test_time_limits_are_checked(reactor):
+    server, client = tcp_pair()
+    try:
+        with pytest.raises(ValueError):
+            Connection(reactor, server, Recorder(), idle_timeout=0)
+        assert server.fileno() == -1
+    finally:
+        client.close()
