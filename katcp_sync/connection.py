@@ -134,6 +134,9 @@ _ACCEPT_RESOURCE_ERRORS = frozenset(
     getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
     if hasattr(errno, name))
 _ACCEPT_RETRY_DELAY = 0.5
+# While they last, such failures are logged once, then summed up at most this
+# often (seconds), then once more when accepting works again.
+_ACCEPT_ERROR_LOG_INTERVAL = 60.0
 
 
 class _WriterThread(threading.local):
@@ -965,6 +968,12 @@ class Listener:
         self.address: Tuple[str, int] = sock.getsockname()[:2]
         self._closed = False
         self._paused_timer: Optional[TimerHandle] = None
+        # A run of out-of-resources accept failures (reactor thread): how
+        # many, when it began, how many since the last log line and when.
+        self._failures = 0
+        self._failing_since = 0.0
+        self._unlogged = 0
+        self._logged_at = 0.0
         self._stop_hook = reactor.add_stop_hook(self._do_close)
         if not _on_reactor(reactor, self._register):
             self._closed = True
@@ -1001,8 +1010,7 @@ class Listener:
                 continue  # the peer gave up while queued: not our problem
             except OSError as exc:
                 if exc.errno in _ACCEPT_RESOURCE_ERRORS:
-                    logger.error("listener %s: cannot accept (%s); retrying in %.1f s",
-                                 format_address(self.address), exc, _ACCEPT_RETRY_DELAY)
+                    self._log_resource_failure(exc)
                     self._reactor.remove_reader(self._sock)
                     self._paused_timer = self._reactor.call_later(
                         _ACCEPT_RETRY_DELAY, self._register)
@@ -1010,12 +1018,39 @@ class Listener:
                     logger.error("listener %s: accept failed: %s",
                                  format_address(self.address), exc)
                 return
+            if self._failures:
+                logger.warning("listener %s: accepting again after %d failed accepts in %.1f s",
+                               format_address(self.address), self._failures,
+                               _monotonic() - self._failing_since)
+                self._failures = 0
             try:
                 self._on_accept(sock, addr)
             except Exception:
                 logger.exception("listener %s: exception in on_accept",
                                  format_address(self.address))
                 sock.close()
+
+    def _log_resource_failure(self, exc: OSError) -> None:
+        """Log an out-of-resources accept failure, rate-limited: the first of
+        a run, then a count at most every _ACCEPT_ERROR_LOG_INTERVAL seconds
+        (retries come every _ACCEPT_RETRY_DELAY: thousands an hour)."""
+        now = _monotonic()
+        self._failures += 1
+        if self._failures == 1:
+            self._failing_since = self._logged_at = now
+            self._unlogged = 0
+            logger.error("listener %s: cannot accept (%s); retrying every %.1f s "
+                         "(repeats are counted and logged at most every %.0f s)",
+                         format_address(self.address), exc, _ACCEPT_RETRY_DELAY,
+                         _ACCEPT_ERROR_LOG_INTERVAL)
+            return
+        self._unlogged += 1
+        if now - self._logged_at >= _ACCEPT_ERROR_LOG_INTERVAL:
+            logger.error("listener %s: %d more accept failures in %.0f s (%s); still retrying",
+                         format_address(self.address), self._unlogged, now - self._logged_at,
+                         exc)
+            self._logged_at = now
+            self._unlogged = 0
 
     def _do_close(self) -> None:
         self._closed = True

@@ -1,5 +1,6 @@
 """Tests for katcp_sync.connection over real loopback sockets."""
 
+import errno
 import logging
 import socket
 import struct
@@ -720,27 +721,31 @@ def test_stopping_a_never_started_reactor_releases_sockets():
         client.close()
 
 
+class _FailingAccept:
+    """Stands in for a listening socket: accept() fails with EMFILE
+    ``failures`` times, then works."""
+
+    def __init__(self, sock, failures):
+        self._sock = sock
+        self.failures = failures
+
+    def accept(self):
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self._sock.accept()
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
 def test_listener_backs_off_when_out_of_file_descriptors(reactor, monkeypatch, caplog):
-    import errno
     from katcp_sync import connection as connection_module
     monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.01)
     accepted = threading.Event()
     listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: (s.close(), accepted.set()))
     real = listener._sock
-
-    class FailOnce:
-        failed = False
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def accept(self):
-            if not self.failed:
-                self.failed = True
-                raise OSError(errno.EMFILE, "Too many open files")
-            return real.accept()
-
-    reactor.run_sync(setattr, listener, "_sock", FailOnce())
+    reactor.run_sync(setattr, listener, "_sock", _FailingAccept(real, 1))
     try:
         with caplog.at_level(logging.ERROR, logger="katcp_sync.connection"):
             with socket.create_connection(listener.address, timeout=TIMEOUT):
@@ -1056,3 +1061,41 @@ def test_time_limits_are_checked(reactor):
         assert server.fileno() == -1
     finally:
         client.close()
+
+
+# ----------------------------------------------------------------------
+# Accept failures for lack of file descriptors (issue #11, point 12)
+
+def test_emfile_accept_failures_are_logged_rate_limited_with_a_count(reactor, monkeypatch,
+                                                                     caplog):
+    """While the fd table is full the listener retries every
+    _ACCEPT_RETRY_DELAY; it used to log an ERROR per retry (7,000 lines an
+    hour). Now: the first failure, then a count at most every
+    _ACCEPT_ERROR_LOG_INTERVAL, then one line when accepting works again."""
+    from katcp_sync import connection as connection_module
+    monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.002)
+    monkeypatch.setattr(connection_module, "_ACCEPT_ERROR_LOG_INTERVAL", 0.1, raising=False)
+    accepted = threading.Event()
+    listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: (s.close(), accepted.set()))
+    real = listener._sock
+    fake = _FailingAccept(real, 100)
+    reactor.run_sync(setattr, listener, "_sock", fake)
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
+        client = socket.create_connection(listener.address, timeout=TIMEOUT)
+        try:
+            assert accepted.wait(TIMEOUT)
+        finally:
+            client.close()
+    elapsed = time.monotonic() - start
+    reactor.run_sync(setattr, listener, "_sock", real)
+    listener.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert fake.failures == 0
+    assert "cannot accept" in errors[0] and "Too many open files" in errors[0]
+    assert len(errors) <= 2 + elapsed / 0.1, errors     # not one per failure
+    counted = sum(int(m.split(" more accept failures")[0].rsplit(" ", 1)[1])
+                  for m in errors[1:])
+    recovered = [r.getMessage() for r in caplog.records if "accepting again" in r.getMessage()]
+    assert len(recovered) == 1 and "after 100 failed accepts" in recovered[0]
+    assert counted <= 99
