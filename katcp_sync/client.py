@@ -667,7 +667,14 @@ class DeviceClient:
     def _new_future(self) -> ReplyFuture:
         future = ReplyFuture()
         future._on_reactor = self._on_reactor
+        future._on_cancel = self._future_cancelled
         return future
+
+    def _future_cancelled(self, future: ReplyFuture) -> None:
+        """A request's future was cancelled (any thread): give it up."""
+        pending = self._table.find(lambda p: getattr(p, "future", None) is future)
+        if pending is not None:
+            self._abandon(pending)
 
     def _submit(self, pending: PendingRequest, timeout: Optional[float]) -> bool:
         """Put a request in the table and write it (or fail it). Any thread.

@@ -33,7 +33,7 @@ how a finished request reports (a lock for ``blocking_request``, a
 import collections
 import logging
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 from .errors import KatcpClientDisconnected, KatcpVersionError
@@ -61,6 +61,19 @@ class ReplyFuture(Future):
 
     #: Set by the client: returns True on its reactor thread.
     _on_reactor: Optional[Callable[[], bool]] = None
+    #: Set by the client: gives up the request of a cancelled future.
+    _on_cancel: Optional[Callable[["ReplyFuture"], Any]] = None
+
+    def cancel(self) -> bool:
+        """Cancel the future and give its request up, as on a timeout (it
+        leaves the client's table; no callback is called). Returns False if
+        the reply or failure is already in."""
+        cancelled = super().cancel()
+        on_cancel = self._on_cancel
+        if cancelled and on_cancel is not None:
+            self._on_cancel = None
+            on_cancel(self)
+        return cancelled
 
     def __iter__(self) -> Iterator[Any]:
         if not self.done() and self._on_reactor is not None and self._on_reactor():
@@ -288,6 +301,24 @@ class RequestTable:
             queue = self._by_name.get(msg.name)
             return queue[0] if queue else None
 
+    def find(self, match: Callable[[PendingRequest], bool]) -> Optional[PendingRequest]:
+        """The first outstanding request for which ``match`` is true, or None.
+
+        A scan of the whole table: for rare events (a cancelled future).
+        ``match`` must be quick and not call back into the table."""
+        with self._lock:
+            for pending in self._held:
+                if match(pending):
+                    return pending
+            for pending in self._by_mid.values():
+                if match(pending):
+                    return pending
+            for queue in self._by_name.values():
+                for pending in queue:
+                    if match(pending):
+                        return pending
+        return None
+
     def request_name(self, mid: bytes) -> Optional[str]:
         """The name of the outstanding request with message id ``mid``, or None."""
         with self._lock:
@@ -396,10 +427,16 @@ class FutureRequest(PendingRequest):
         self.future = future
 
     def set_reply(self, reply: Message) -> None:
-        self.future.set_result((reply, self.informs))
+        try:
+            self.future.set_result((reply, self.informs))
+        except InvalidStateError:
+            pass    # cancelled by its owner meanwhile
 
     def set_error(self, exc: BaseException) -> None:
-        self.future.set_exception(exc)
+        try:
+            self.future.set_exception(exc)
+        except InvalidStateError:
+            pass
 
 
 class CallbackRequest(FutureRequest):
@@ -438,7 +475,10 @@ class CallbackRequest(FutureRequest):
                 self.reply_cb(reply, *self.user_data)
             except Exception:
                 self.logger.exception("reply callback for ?%s failed", self.msg.name)
-        self.future.set_result((reply, self.informs))
+        try:
+            self.future.set_result((reply, self.informs))
+        except InvalidStateError:
+            pass
 
     def set_error(self, exc: BaseException) -> None:
         self.set_reply(Message.reply(self.msg.name, "fail", str(exc), mid=self.msg.mid))

@@ -647,3 +647,29 @@ def test_join_is_true_only_once_every_thread_the_client_started_has_ended(monkey
         client.join(WAIT)
         if reactor is not None:
             reactor.stop(WAIT)
+
+
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+def test_cancelled_future_request_is_given_up_like_a_timeout(scripted, make_client, flags):
+    """Cancelling the future of an outstanding request abandons the request:
+    it leaves the table, and (without ids) the next request of its name is
+    sent at once instead of waiting behind it for its timeout."""
+    def script(conn):
+        conn.send(*v5_greeting(flags))
+        hung = False
+        while True:
+            line = conn.read_line()
+            if line.startswith(b"?hang") and not hung:
+                hung = True
+                continue
+            conn.send(reply_line(line, b"ok"))
+
+    server = scripted(script)
+    client = make_client(server.port)
+    future = client.future_request(Message.request("hang"), timeout=WAIT)
+    assert server.received.get(timeout=WAIT).startswith(b"?hang")
+    assert future.cancel()
+    assert len(client._table) == 0
+    reply, _ = client.blocking_request(Message.request("hang"), timeout=1.0)
+    assert reply.reply_ok()
+    assert future.cancelled()
