@@ -22,8 +22,8 @@ from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.reactor import Reactor
 
 from client_support import (WAIT, AioServerThread, ScriptedServer, SelectorEchoServer,
-                                 echo_script, jitter_from_threads, reply_line, request_parts,
-                                 v5_greeting)
+                                 echo_script, first_hang_ignored_script, jitter_from_threads,
+                                 reply_line, request_parts, v5_greeting)
 
 
 @pytest.fixture
@@ -654,17 +654,7 @@ def test_cancelled_future_request_is_given_up_like_a_timeout(scripted, make_clie
     """Cancelling the future of an outstanding request abandons the request:
     it leaves the table, and (without ids) the next request of its name is
     sent at once instead of waiting behind it for its timeout."""
-    def script(conn):
-        conn.send(*v5_greeting(flags))
-        hung = False
-        while True:
-            line = conn.read_line()
-            if line.startswith(b"?hang") and not hung:
-                hung = True
-                continue
-            conn.send(reply_line(line, b"ok"))
-
-    server = scripted(script)
+    server = scripted(first_hang_ignored_script(v5_greeting(flags)))
     client = make_client(server.port)
     future = client.future_request(Message.request("hang"), timeout=WAIT)
     assert server.received.get(timeout=WAIT).startswith(b"?hang")

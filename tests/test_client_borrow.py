@@ -17,7 +17,8 @@ from katcp_sync.client import BlockingClient, DeviceClient
 from katcp_sync.errors import KatcpClientDisconnected, KatcpTimeoutError
 from katcp_sync.message import Message
 
-from client_support import WAIT, ScriptedServer, echo_script, reply_line, v5_greeting
+from client_support import (WAIT, ScriptedServer, echo_script, first_hang_ignored_script,
+                            reply_line, v5_greeting)
 
 pytestmark = pytest.mark.skipif(not hasattr(select, "epoll"),
                                 reason="borrowed reading needs epoll")
@@ -396,20 +397,6 @@ class NoBorrowClient(BlockingClient):
 
     def handle_message(self, msg):
         super().handle_message(msg)
-
-
-def first_hang_ignored_script(greeting):
-    """Never answers the first ?hang; answers everything else ok."""
-    def script(conn):
-        conn.send(*greeting)
-        hung = False
-        while True:
-            line = conn.read_line()
-            if line.startswith(b"?hang") and not hung:
-                hung = True
-                continue
-            conn.send(reply_line(line, b"ok"))
-    return script
 
 
 @pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
