@@ -349,7 +349,9 @@ class DeviceClient:
         deadline = None if timeout is None else _monotonic() + timeout
         reactor = self._reactor
         if self._own_reactor and reactor is not None:
-            ended = not reactor.in_reactor_thread() and reactor.join(timeout)
+            if reactor.in_reactor_thread():
+                return False
+            ended = reactor.join(timeout)
         else:
             ended = self._stopped.wait(timeout)
         for thread in list(self._helper_threads):
