@@ -4,6 +4,7 @@ import logging
 import selectors
 import socket
 import threading
+import time
 
 import pytest
 
@@ -521,3 +522,25 @@ def test_add_callback_racing_with_stop_returns_whether_it_runs():
         for thread in threads:
             thread.join(TIMEOUT)
         assert sorted(ran) == sorted(accepted)
+
+
+def test_no_wake_up_is_lost_by_the_lock_free_add_callback(reactor):
+    """The loop announces its sleep before it checks the queue, a caller
+    appends before it checks for a sleep: a callback added just as the loop
+    goes to sleep must still run at once (no timer would wake it for 600 s).
+    The caller spins rather than blocks and the GIL changes hands every
+    microsecond, to interleave the two as finely as the interpreter allows."""
+    import sys
+    ran = []
+    far = reactor.call_later(600.0, ran.append, None)   # the loop looks at the clock
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for i in range(2000):
+            assert reactor.add_callback(ran.append, i)
+            deadline = time.monotonic() + TIMEOUT
+            while len(ran) <= i:
+                assert time.monotonic() < deadline, "callback %d was not run" % i
+    finally:
+        sys.setswitchinterval(interval)
+        far.cancel()
