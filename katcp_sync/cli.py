@@ -37,6 +37,7 @@ import socket
 import sys
 import sysconfig
 import threading
+import time
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 from . import __version__
@@ -268,10 +269,13 @@ def _serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         die(EXIT_CONNECTION, "cannot listen on %s:%d: %s" % (args.host, args.port,
                                                              exc.strerror or exc))
-    stop = threading.Event()
+    # The handler only appends to a list: it takes no lock, so it cannot
+    # deadlock with the main thread it interrupts (Event.set() could: the
+    # main thread may hold the Event's lock inside wait()).
+    stop: List[int] = []
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, lambda *_: stop.set())
+        previous[signum] = signal.signal(signum, lambda signum, frame: stop.append(signum))
     try:
         host, port = server.bind_address[:2]
         print("%s: serving the tutorial's example server on %s:%d (Ctrl-C to stop)"
@@ -279,8 +283,8 @@ def _serve(args: argparse.Namespace) -> int:
         sys.stdout.flush()
         # Wake up now and then so that signals are handled promptly on
         # every platform; the server also stops if a client sends ?halt.
-        while not stop.wait(0.2) and server.running():
-            pass
+        while not stop and server.running():
+            time.sleep(0.2)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
