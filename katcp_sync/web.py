@@ -43,7 +43,7 @@ import re
 import socket
 import threading
 import time
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Set, Tuple
 
 from .cli_monitor import STATUS_COLOURS
 from .cli_shell import parse_line
@@ -60,6 +60,10 @@ _CONTENT_TYPES = {"html": "text/html; charset=utf-8", "css": "text/css; charset=
                   "svg": "image/svg+xml", "json": "application/json"}
 _KEEPALIVE_SECONDS = 15.0
 _MAX_BODY = 65536
+#: Kernel send buffer of an event stream: a few frames of 1,000 sensors. A
+#: fixed size (no autotuning up to megabytes) bounds what a stalled browser
+#: holds in the kernel as the subscription bounds what it holds here.
+_STREAM_SNDBUF = 256 * 1024
 
 #: CSS for the ANSI SGR codes used in :data:`~katcp_sync.cli_monitor.STATUS_COLOURS`,
 #: in shades that read well on a light background.
@@ -173,6 +177,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         snapshot, subscription = view.board.subscribe()
         view.track(subscription)
         try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _STREAM_SNDBUF)
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream; charset=utf-8")
             self.send_header("Cache-Control", "no-cache")
@@ -331,6 +336,12 @@ class WebView:
         server.server_close()     # joins the connection threads
         if self._thread is not None:
             self._thread.join(timeout)
+
+    @property
+    def streams(self) -> List[Subscription]:
+        """The subscriptions of the open event streams (a snapshot)."""
+        with self._lock:
+            return list(self._streams)
 
     def track(self, subscription: Subscription) -> None:
         """Remember an open event stream (closed by :meth:`stop`)."""

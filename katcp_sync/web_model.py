@@ -22,18 +22,23 @@ blocks, so not from the reactor thread).
 """
 
 import collections
+import concurrent.futures
 import functools
+import logging
 import math
 import threading
 import time
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
-from .inspecting_client import DISCONNECTED, SYNCED, SYNCING
+from .errors import KatcpTimeoutError
+from .inspecting_client import SYNCED, SYNCING
 from .resource import KATCPClientResource
 from .resource_base import KATCPReply, KATCPSensor, KATCPSensorReading, StrategyLike
 from .resource_container import KATCPClientResourceContainer
 
 __all__ = ["SensorBoard", "Subscription", "HISTORY_SECONDS", "HISTORY_STEP", "display_value"]
+
+logger = logging.getLogger(__name__)
 
 #: How far back the history of a numeric sensor goes, in seconds.
 HISTORY_SECONDS = 300.0
@@ -182,6 +187,9 @@ class _Device:
         self.connects = 0
         self.sensors: List[_SensorEntry] = []
         self.requests: List[Tuple[str, str]] = []
+        #: True once the strategies of the first sync are answered (their
+        #: first readings came before the replies).
+        self.sampled = False
 
 
 class SensorBoard:
@@ -206,6 +214,7 @@ class SensorBoard:
         self.timeout = timeout
         self._strategy = strategy
         self._lock = threading.Lock()
+        self._sampled = threading.Condition(self._lock)
         self._subscribers: List[Subscription] = []
         self._entries: Dict[KATCPSensor, _SensorEntry] = {}
         self._container = KATCPClientResourceContainer(dict(name="web"))
@@ -237,8 +246,20 @@ class SensorBoard:
         self._container.join(timeout)
 
     def until_synced(self, timeout: Optional[float] = None) -> None:
-        """Block until every device is synced (KatcpTimeoutError otherwise)."""
+        """Block until every device is synced and its sensors are sampled.
+
+        Raises:
+            KatcpTimeoutError: not so within ``timeout`` seconds.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
         self._container.until_synced(timeout)
+        with self._sampled:
+            while not all(device.sampled for device in self._devices):
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise KatcpTimeoutError("sensors of %s not sampled within %s s" % (
+                        ", ".join(d.address for d in self._devices if not d.sampled), timeout))
+                self._sampled.wait(remaining)
 
     @property
     def container(self) -> KATCPClientResourceContainer:
@@ -326,8 +347,21 @@ class SensorBoard:
                 subscription.put_device(payload)
         for entry in new_entries:
             entry.sensor.register_listener(self._on_reading, reading=True)
-        if new_entries and state == SYNCED:
-            resource.set_strategies_future([e.sensor.name for e in new_entries], self._strategy)
+        if state == SYNCED:
+            future = resource.set_strategies_future(
+                [e.sensor.name for e in new_entries], self._strategy)
+            future.add_done_callback(functools.partial(self._strategies_set, device))
+
+    def _strategies_set(self, device: _Device, future: "concurrent.futures.Future") -> None:
+        try:
+            refused = {name: info for name, (ok, info) in future.result().items() if not ok}
+        except Exception as exc:   # e.g. disconnected meanwhile: set again on the next sync
+            refused = {"*": exc}
+        for name, error in sorted(refused.items()):
+            logger.warning("%s: sensor %s: %s", device.address, name, error)
+        with self._sampled:
+            device.sampled = True
+            self._sampled.notify_all()
 
     def _on_reading(self, sensor: KATCPSensor, reading: KATCPSensorReading) -> None:
         entry = self._entries.get(sensor)
