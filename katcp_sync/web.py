@@ -122,6 +122,10 @@ class _Server(http.server.ThreadingHTTPServer):
                 pass
 
 
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
     server_version = "katcp-sync-web"
@@ -313,9 +317,7 @@ class WebView:
 
     def start(self) -> None:
         """Listen and serve on a background thread (returns at once)."""
-        server_class = _Server
-        if ":" in self._host:
-            server_class = type("_Server6", (_Server,), {"address_family": socket.AF_INET6})
+        server_class = _Server6 if ":" in self._host else _Server
         self._server = server_class((self._host, self._port), self)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.5,),
                                         name="katcp-web-%d" % self.address[1], daemon=True)

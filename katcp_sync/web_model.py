@@ -44,7 +44,6 @@ logger = logging.getLogger(__name__)
 HISTORY_SECONDS = 300.0
 #: Least time between two history points; a newer reading replaces the last point.
 HISTORY_STEP = 0.5
-_HISTORY_POINTS = int(HISTORY_SECONDS / HISTORY_STEP)
 _NUMERIC_TYPES = ("integer", "float")
 
 #: The states shown for a device: before its first connection, while
@@ -141,14 +140,16 @@ class Subscription:
 class _SensorEntry:
     """What the board keeps about one sensor (reactor thread writes, under the lock)."""
 
-    __slots__ = ("id", "sensor", "numeric", "row", "history")
+    __slots__ = ("id", "sensor", "numeric", "row", "history", "span")
 
-    def __init__(self, sensor_id: int, sensor: KATCPSensor) -> None:
+    def __init__(self, sensor_id: int, sensor: KATCPSensor, span: float) -> None:
         self.id = sensor_id
         self.sensor = sensor
         self.numeric = sensor.type in _NUMERIC_TYPES
         self.row: Row = _row(sensor_id, sensor.reading)
-        self.history: Deque[Tuple[float, float]] = collections.deque(maxlen=_HISTORY_POINTS)
+        self.span = span
+        self.history: Deque[Tuple[float, float]] = collections.deque(
+            maxlen=int(span / HISTORY_STEP) + 1)
 
     def record(self, row: Row, now: float) -> None:
         self.row = row
@@ -161,11 +162,14 @@ class _SensorEntry:
 
     def describe(self, now: float) -> Dict[str, Any]:
         sensor = self.sensor
-        since = now - HISTORY_SECONDS
+        since = now - self.span
+        points = list(self.history)
+        first = 0     # the newest point before the span still holds at its start
+        while first + 1 < len(points) and points[first + 1][0] <= since:
+            first += 1
         return {"id": self.id, "name": sensor.name, "description": sensor.description,
                 "units": sensor.units, "type": sensor.type, "numeric": self.numeric,
-                "row": self.row,
-                "history": [[round(t, 3), v] for t, v in self.history if t >= since]}
+                "row": self.row, "history": [[round(t, 3), v] for t, v in points[first:]]}
 
 
 def _row(sensor_id: int, reading: KATCPSensorReading) -> Row:
@@ -202,6 +206,7 @@ class SensorBoard:
         allow_requests: connect as a controlling client and accept
             :meth:`request`; otherwise the board is read-only.
         timeout: request timeout in seconds.
+        history_seconds: how far back the history of numeric sensors goes.
 
     :meth:`start` connects in the background (devices that are down are
     retried, as the high-level client does); :meth:`stop` and :meth:`join`
@@ -209,8 +214,10 @@ class SensorBoard:
     """
 
     def __init__(self, addresses: Sequence[Tuple[str, int]], strategy: StrategyLike = "event",
-                 allow_requests: bool = False, timeout: float = 5.0) -> None:
+                 allow_requests: bool = False, timeout: float = 5.0,
+                 history_seconds: float = HISTORY_SECONDS) -> None:
         self.allow_requests = allow_requests
+        self.history_seconds = history_seconds
         self.timeout = timeout
         self._strategy = strategy
         self._lock = threading.Lock()
@@ -281,7 +288,7 @@ class SensorBoard:
         subscription = Subscription()
         with self._lock:
             now = time.time()
-            snapshot = {"now": now, "history_seconds": HISTORY_SECONDS,
+            snapshot = {"now": now, "history_seconds": self.history_seconds,
                         "history_step": HISTORY_STEP, "allow_requests": self.allow_requests,
                         "devices": [self._describe(device, now) for device in self._devices]}
             self._subscribers.append(subscription)
@@ -294,9 +301,14 @@ class SensorBoard:
                 self._subscribers.remove(subscription)
         subscription.close()
 
-    def request(self, device_id: int, name: str, arguments: Sequence[str],
+    def request(self, device_id: int, name: str, arguments: Sequence[Any],
                 timeout: Optional[float] = None) -> KATCPReply:
         """Send ``?name arguments`` to a device and block until its reply.
+
+        Args:
+            device_id: the device's index in ``addresses``.
+            name: the request name; arguments: ``str``, ``bytes`` or numbers.
+            timeout: seconds (default: the board's ``timeout``).
 
         Raises:
             PermissionError: the board was made without ``allow_requests``.
@@ -337,7 +349,8 @@ class SensorBoard:
                 sensors = sorted(resource.sensor.values(), key=lambda s: s.name)
                 for sensor in sensors:
                     if sensor not in self._entries:
-                        self._entries[sensor] = _SensorEntry(len(self._entries), sensor)
+                        self._entries[sensor] = _SensorEntry(len(self._entries), sensor,
+                                                             self.history_seconds)
                         new_entries.append(self._entries[sensor])
                 device.sensors = [self._entries[sensor] for sensor in sensors]
                 if self.allow_requests:

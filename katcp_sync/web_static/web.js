@@ -56,7 +56,9 @@
   function showRow(r) {
     var s = sensors[r[0]];
     if (!s) { return; }
-    s.cells.value.textContent = r[1];
+    var text = r[1];
+    if (s.type === "timestamp" && r[4] !== null && r[1] !== "") { text = formatTime(r[4], true); }
+    s.cells.value.textContent = text;
     s.cells.value.title = r[1];
     s.cells.status.textContent = r[2];
     s.cells.status.className = "status st-" + r[2];
@@ -71,8 +73,8 @@
     } else {
       h.push([t, v]);
     }
-    var cut = 0;
-    while (cut < h.length && h[cut][0] < t - historySeconds) { cut++; }
+    var cut = 0;      // keep the newest point before the window (it holds at its start)
+    while (cut + 1 < h.length && h[cut + 1][0] <= t - historySeconds) { cut++; }
     if (cut) { h.splice(0, cut); }
   }
 
@@ -111,20 +113,25 @@
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
     ctx.clearRect(0, 0, w, h);
     var now = serverNow(), start = now - historySeconds, points = s.history;
+    // The newest point before the window still holds at its start.
+    var first = 0;
+    while (first + 1 < points.length && points[first + 1][0] <= start) { first++; }
     var lo = Infinity, hi = -Infinity, i;
-    for (i = 0; i < points.length; i++) {
-      if (points[i][0] >= start) { lo = Math.min(lo, points[i][1]); hi = Math.max(hi, points[i][1]); }
+    for (i = first; i < points.length; i++) {
+      lo = Math.min(lo, points[i][1]);
+      hi = Math.max(hi, points[i][1]);
     }
     if (lo === Infinity) { return; }
     if (hi === lo) { hi += 1; lo -= 1; }
-    var x = function (t) { return (t - start) / historySeconds * (w - 2) + 1; };
+    var x = function (t) { return (Math.max(t, start) - start) / historySeconds * (w - 2) + 1; };
     var y = function (v) { return h - 3 - (v - lo) / (hi - lo) * (h - 6); };
     ctx.beginPath();
-    var first = true, lastY = 0;
-    for (i = 0; i < points.length; i++) {
-      if (points[i][0] < start) { continue; }
+    var lastY = y(points[first][1]);
+    ctx.moveTo(x(points[first][0]), lastY);
+    for (i = first + 1; i < points.length; i++) {
       var px = x(points[i][0]), py = y(points[i][1]);
-      if (first) { ctx.moveTo(px, py); first = false; } else { ctx.lineTo(px, lastY); ctx.lineTo(px, py); }
+      ctx.lineTo(px, lastY);
+      ctx.lineTo(px, py);
       lastY = py;
     }
     ctx.lineTo(x(now), lastY);
@@ -146,8 +153,7 @@
     var since = info.state === "lost" ? "since " + formatTime(info.since) + ", retrying"
       : "since " + formatTime(info.since);
     var reconnects = Math.max(0, info.connects - 1);
-    d.detail.textContent = since + (info.connects ? " \u00b7 reconnected " + reconnects +
-      (reconnects === 1 ? " time" : " times") : "");
+    d.detail.textContent = since + (info.connects ? " \u00b7 reconnects: " + reconnects : "");
     d.count.textContent = info.sensors.length + (info.sensors.length === 1 ? " sensor" : " sensors");
   }
 
@@ -215,6 +221,7 @@
         (si.history || []).forEach(function (p) { s.history.push([p[0], p[1]]); });
       }
       s.name = si.name;
+      s.type = si.type;
       s.numeric = si.numeric;
       body.appendChild(makeSensorRow(s, si));
       delete pending[si.id];
@@ -283,7 +290,9 @@
     list.id = "requests-" + info.id;
     var reply = panel.appendChild(el("pre", "reply"));
     reply.hidden = true;
-    var help = panel.appendChild(el("ul", "help"));
+    var known = panel.appendChild(el("details", "help"));
+    var summary = known.appendChild(el("summary", null, "Requests of this device"));
+    var help = known.appendChild(el("ul", "help"));
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
       reply.hidden = false;
@@ -303,7 +312,7 @@
         })
         .catch(function (err) { reply.className = "reply fail"; reply.textContent = String(err); });
     });
-    d.requests = {panel: panel, input: input, list: list, help: help};
+    d.requests = {panel: panel, input: input, list: list, help: help, summary: summary};
     d.section.appendChild(panel);
   }
 
@@ -311,6 +320,7 @@
     var r = d.requests;
     r.list.textContent = "";
     r.help.textContent = "";
+    r.summary.textContent = "Requests of this device (" + (info.requests || []).length + ")";
     (info.requests || []).forEach(function (req) {
       var option = r.list.appendChild(el("option"));
       option.value = "?" + req[0];
