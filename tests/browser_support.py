@@ -48,6 +48,10 @@ def find_chromium():
     return None, "installing chromium failed: %s" % proc.stderr.strip()[-500:]
 
 
+class BrowserDoesNotRun(RuntimeError):
+    """The browser exited at once (e.g. a missing library): it cannot run here."""
+
+
 class WebSocket:
     """A client WebSocket (RFC 6455) for text messages; reads are bounded."""
 
@@ -152,9 +156,15 @@ class Browser:
             self.close()
             raise
 
-    def _devtools_port(self):
-        """Read ``DevTools listening on ws://127.0.0.1:PORT/...`` from stderr."""
-        deadline = time.monotonic() + self.timeout
+    def _devtools_port(self, timeout=90.0):
+        """Read ``DevTools listening on ws://127.0.0.1:PORT/...`` from stderr.
+
+        Raises:
+            BrowserDoesNotRun: the browser exited first.
+            RuntimeError: it did not say so within ``timeout`` seconds (a
+                loaded machine starts it slowly, hence the long wait).
+        """
+        deadline = time.monotonic() + timeout
         seen = b""
         while time.monotonic() < deadline:
             ready, _, _ = select.select([self.proc.stderr], [], [], deadline - time.monotonic())
@@ -162,7 +172,8 @@ class Browser:
                 break
             line = self.proc.stderr.readline()
             if not line:
-                break
+                raise BrowserDoesNotRun("chromium exited (status %s): %s" % (
+                    self.proc.wait(10), seen.decode("utf-8", "replace")[-1000:]))
             seen += line
             if b"DevTools listening on ws://" in line:
                 address = line.split(b"ws://", 1)[1].split(b"/", 1)[0].decode()

@@ -23,11 +23,19 @@
   var historySeconds = 300, historyStep = 0.5;
   var allowRequests = false;
   var matcher = function () { return true; };
-  var visible = new Set();
+  var visible = new Set();  // rows on screen: shown at once; others catch up a few per frame
+  var behind = new Set();   // ids of sensors whose off-screen row shows an older reading
+  var CATCH_UP_PER_FRAME = 100;
   var observer = "IntersectionObserver" in window ? new IntersectionObserver(function (entries) {
     entries.forEach(function (e) {
-      if (e.isIntersecting) { visible.add(e.target); drawPlot(e.target.sensor); }
-      else { visible.delete(e.target); }
+      var s = e.target.sensor;
+      if (e.isIntersecting) {
+        visible.add(e.target);
+        if (behind.has(s.id)) { behind.delete(s.id); showRow(s.latest); }
+        drawPlot(s);
+      } else {
+        visible.delete(e.target);
+      }
     });
   }) : null;
 
@@ -96,7 +104,27 @@
     framePending = false;
     var shown = pending;
     pending = {};
-    for (var id in shown) { showRow(shown[id]); }
+    for (var id in shown) {
+      var s = sensors[id];
+      if (!s) { continue; }
+      s.latest = shown[id];
+      if (!observer || visible.has(s.row)) { showRow(s.latest); behind.delete(s.id); }
+      else { behind.add(s.id); }
+    }
+    // Off-screen rows are written too (the page stays searchable and
+    // readable), but only so many per frame: a long table never stalls it.
+    var count = 0;
+    behind.forEach(function (sid) {
+      if (count < CATCH_UP_PER_FRAME) {
+        count++;
+        behind.delete(sid);
+        if (sensors[sid]) { showRow(sensors[sid].latest); }
+      }
+    });
+    if (behind.size && !framePending) {
+      framePending = true;
+      requestAnimationFrame(flush);
+    }
   }
 
   // -- plots -------------------------------------------------------------------
@@ -142,7 +170,7 @@
   }
 
   setInterval(function () {
-    visible.forEach(function (row) { drawPlot(row.sensor); });
+    visible.forEach(function (row) { if (row.sensor.canvas) { drawPlot(row.sensor); } });
   }, 500);
 
   // -- devices -----------------------------------------------------------------
@@ -217,7 +245,7 @@
     info.sensors.forEach(function (si) {
       var s = sensors[si.id];
       if (!s) {
-        s = sensors[si.id] = {history: [], numeric: si.numeric};
+        s = sensors[si.id] = {id: si.id, history: [], numeric: si.numeric};
         (si.history || []).forEach(function (p) { s.history.push([p[0], p[1]]); });
       }
       s.name = si.name;
@@ -225,9 +253,11 @@
       s.numeric = si.numeric;
       body.appendChild(makeSensorRow(s, si));
       delete pending[si.id];
+      behind.delete(si.id);
+      s.latest = si.row;
       showRow(si.row);
       s.row.hidden = !matcher(s.name);
-      if (observer && s.canvas) { observer.observe(s.row); }
+      if (observer) { observer.observe(s.row); }
     });
     d.tbody.parentNode.replaceChild(body, d.tbody);
     d.tbody = body;
@@ -243,6 +273,7 @@
     devices = {};
     pending = {};
     visible.clear();
+    behind.clear();
     if (observer) { observer.disconnect(); }
     main.textContent = "";
     snap.devices.forEach(onDevice);
