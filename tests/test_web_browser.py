@@ -253,7 +253,7 @@ def make_screenshot(path, seconds=40.0):
         device.get_sensor("rfe.ok").set_value(False, Sensor.ERROR)
         stop.wait(seconds)
         gone.stop(timeout=TIMEOUT)
-        with Browser(chromium, width=1100, height=960) as browser:
+        with Browser(chromium, width=1100, height=1000) as browser:
             browser.navigate(view.url)
             browser.wait_for("document.body.getAttribute('data-ready')")
             browser.evaluate("""(function () {
