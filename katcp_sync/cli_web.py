@@ -16,7 +16,7 @@ import signal
 import sys
 import threading
 
-from .cli import EXIT_CONNECTION, EXIT_OK, PROG, die, parse_endpoint
+from .cli import EXIT_CONNECTION, EXIT_OK, PROG, client_logger, die, parse_endpoint
 from .web import WebView
 from .web_model import SensorBoard
 
@@ -53,7 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser, endpoint_type) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the web view for parsed ``args`` until Ctrl-C or SIGTERM."""
     board = SensorBoard(args.endpoints, strategy=args.strategy,
-                        allow_requests=args.allow_requests, timeout=args.timeout)
+                        allow_requests=args.allow_requests, timeout=args.timeout,
+                        client_logger=client_logger)   # quiet unless --verbose
     host, port = args.listen
     view = WebView(board, host, port)
     try:

@@ -207,6 +207,9 @@ class SensorBoard:
             :meth:`request`; otherwise the board is read-only.
         timeout: request timeout in seconds.
         history_seconds: how far back the history of numeric sensors goes.
+        client_logger: where the high-level client logs (connection
+            attempts and failures); refused strategies are logged to this
+            module's logger.
 
     :meth:`start` connects in the background (devices that are down are
     retried, as the high-level client does); :meth:`stop` and :meth:`join`
@@ -215,7 +218,8 @@ class SensorBoard:
 
     def __init__(self, addresses: Sequence[Tuple[str, int]], strategy: StrategyLike = "event",
                  allow_requests: bool = False, timeout: float = 5.0,
-                 history_seconds: float = HISTORY_SECONDS) -> None:
+                 history_seconds: float = HISTORY_SECONDS,
+                 client_logger: Optional[logging.Logger] = None) -> None:
         self.allow_requests = allow_requests
         self.history_seconds = history_seconds
         self.timeout = timeout
@@ -224,7 +228,8 @@ class SensorBoard:
         self._sampled = threading.Condition(self._lock)
         self._subscribers: List[Subscription] = []
         self._entries: Dict[KATCPSensor, _SensorEntry] = {}
-        self._container = KATCPClientResourceContainer(dict(name="web"))
+        self._container = KATCPClientResourceContainer(
+            dict(name="web"), **({"logger": client_logger} if client_logger else {}))
         self._devices: List[_Device] = []
         for index, (host, port) in enumerate(addresses):
             resource = self._container.add_child_resource_client(
@@ -367,11 +372,12 @@ class SensorBoard:
 
     def _strategies_set(self, device: _Device, future: "concurrent.futures.Future") -> None:
         try:
-            refused = {name: info for name, (ok, info) in future.result().items() if not ok}
-        except Exception as exc:   # e.g. disconnected meanwhile: set again on the next sync
-            refused = {"*": exc}
-        for name, error in sorted(refused.items()):
-            logger.warning("%s: sensor %s: %s", device.address, name, error)
+            refused = sorted((name, info) for name, (ok, info) in future.result().items() if not ok)
+        except Exception:   # e.g. disconnected meanwhile: the client sets them on the next sync
+            refused = []
+        if refused:
+            logger.warning("%s: %d sensor(s) without updates, e.g. %s: %s", device.address,
+                           len(refused), refused[0][0], refused[0][1])
         with self._sampled:
             device.sampled = True
             self._sampled.notify_all()
