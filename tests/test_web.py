@@ -1,6 +1,7 @@
 """``katcp-sync web``: the model, the HTTP server and its event stream, on real
 sockets (a device server and the view on 127.0.0.1, port 0)."""
 
+import contextlib
 import json
 import os
 import signal
@@ -307,27 +308,31 @@ def test_web_command_parses_its_arguments():
     assert args.listen == ("0.0.0.0", 8000) and args.allow_requests
 
 
-def test_web_command_serves_until_interrupted(device):
+@contextlib.contextmanager
+def _katcp_sync(*args):
+    """``python -m katcp_sync args`` with pipes, killed afterwards if still running."""
     env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "katcp_sync", "web", "127.0.0.1:%d" % device.bind_address[1],
-         "--listen", "127.0.0.1:0"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    try:
+    with subprocess.Popen([sys.executable, "-m", "katcp_sync"] + list(args), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_web_command_serves_until_interrupted(device):
+    endpoint = "127.0.0.1:%d" % device.bind_address[1]
+    with _katcp_sync("web", endpoint, "--listen", "127.0.0.1:0") as proc:
         line = _read_line(proc.stdout, TIMEOUT * 2)
-        assert "web view of 127.0.0.1:%d on http://127.0.0.1:" % device.bind_address[1] in line
-        url = line.split(" on ", 1)[1].split()[0]
-        port = int(url.rstrip("/").rsplit(":", 1)[1])
+        assert "web view of %s on http://127.0.0.1:" % endpoint in line
+        port = int(line.split(" on ", 1)[1].split()[0].rstrip("/").rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), TIMEOUT) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
             assert sock.recv(100).startswith(b"HTTP/1.0 200")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(TIMEOUT * 2) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 def _read_line(stream, timeout):
