@@ -45,10 +45,10 @@ import threading
 import time
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+from .cli import format_message
 from .cli_monitor import STATUS_COLOURS
 from .cli_shell import parse_line
 from .errors import KatcpClientError, KatcpSyntaxError
-from .message import Message
 from .web_model import SensorBoard, Subscription
 
 __all__ = ["WebView", "status_css"]
@@ -95,11 +95,6 @@ def _sse(event: str, data: Any) -> bytes:
             ).encode("utf-8")
 
 
-def _message_text(msg: Message) -> str:
-    from .cli import format_message   # the CLI's printing, as `request` shows it
-    return format_message(msg)
-
-
 class _Server(http.server.ThreadingHTTPServer):
     """Joins its connection threads on close, and can cut every open connection."""
 
@@ -136,6 +131,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         super().setup()
         with self.server.sockets_lock:
             self.server.open_sockets.add(self.connection)
+        if self.server.view.stopping.is_set():    # accepted as the view stopped
+            self.connection.shutdown(socket.SHUT_RDWR)
 
     def finish(self) -> None:
         with self.server.sockets_lock:
@@ -241,11 +238,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         try:
             reply = view.board.request(device, msg.name, msg.arguments)
-        except (LookupError, KatcpClientError) as exc:
-            self._json(400 if isinstance(exc, LookupError) else 504, {"error": str(exc)})
+        except LookupError as exc:
+            self._json(400, {"error": str(exc)})
+            return
+        except KatcpClientError as exc:     # not connected, or no reply in time
+            self._json(504 if isinstance(exc, TimeoutError) else 502, {"error": str(exc)})
             return
         self._json(200, {"ok": reply.succeeded,
-                         "lines": [_message_text(m) for m in list(reply.informs) + [reply.reply]]})
+                         "lines": [format_message(m) for m in list(reply.informs) + [reply.reply]]})
 
     def _refusal(self) -> str:
         """Why a POST must be refused (cross-site or rebinding), or ``""``."""

@@ -229,7 +229,8 @@ class SensorBoard:
         self._subscribers: List[Subscription] = []
         self._entries: Dict[KATCPSensor, _SensorEntry] = {}
         self._container = KATCPClientResourceContainer(
-            dict(name="web"), **({"logger": client_logger} if client_logger else {}))
+            dict(name="web"),
+            logger=client_logger or logging.getLogger(KATCPClientResourceContainer.__module__))
         self._devices: List[_Device] = []
         for index, (host, port) in enumerate(addresses):
             resource = self._container.add_child_resource_client(
@@ -318,8 +319,9 @@ class SensorBoard:
         Raises:
             PermissionError: the board was made without ``allow_requests``.
             LookupError: no device with that id.
-            KatcpClientError: not connected, timed out, or a malformed request
-                (KatcpSyntaxError).
+            KatcpSyntaxError: ``name`` is not a valid request name.
+            KatcpClientError: not connected (KatcpClientDisconnected) or no
+                reply in time (KatcpTimeoutError).
         """
         if not self.allow_requests:
             raise PermissionError("requests are not allowed (start with --allow-requests)")

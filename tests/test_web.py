@@ -297,6 +297,14 @@ def test_allowed_requests_refuse_bad_input_and_cross_site_posts(web_rw):
     assert http(view, "/api/other", "POST", b"{}", {"Content-Type": "application/json"})[0] == 404
 
 
+def test_a_request_to_a_lost_device_is_a_bad_gateway(web_rw, device):
+    board, view = web_rw
+    device.stop(timeout=TIMEOUT)
+    board.container.children.dev0.until_not_synced(TIMEOUT)
+    status, answer = _post(view, {"device": 0, "line": "?watchdog"})
+    assert status == 502 and answer["error"]
+
+
 # -- the command ----------------------------------------------------------------------------
 
 def test_web_command_parses_its_arguments():
