@@ -1,7 +1,6 @@
 """``katcp-sync web``: the model, the HTTP server and its event stream, on real
 sockets (a device server and the view on 127.0.0.1, port 0)."""
 
-import contextlib
 import json
 import os
 import signal
@@ -19,7 +18,8 @@ from katcp_sync.sensor import Sensor
 from katcp_sync.web import status_css
 from katcp_sync.web_model import HISTORY_STEP, Subscription, display_value
 
-from web_support import TIMEOUT, EventReader, WebDevice, http, row_of, sensor_ids, start_view, stop_view
+from web_support import (TIMEOUT, EventReader, WebDevice, http, katcp_sync_command, read_line, row_of,
+                         sensor_ids, start_view, stop_view)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -316,24 +316,10 @@ def test_web_command_parses_its_arguments():
     assert args.listen == ("0.0.0.0", 8000) and args.allow_requests
 
 
-@contextlib.contextmanager
-def _katcp_sync(*args):
-    """``python -m katcp_sync args`` with pipes, killed afterwards if still running."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    with subprocess.Popen([sys.executable, "-m", "katcp_sync"] + list(args), env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-
-
 def test_web_command_serves_until_interrupted(device):
     endpoint = "127.0.0.1:%d" % device.bind_address[1]
-    with _katcp_sync("web", endpoint, "--listen", "127.0.0.1:0") as proc:
-        line = _read_line(proc.stdout, TIMEOUT * 2)
+    with katcp_sync_command("web", endpoint, "--listen", "127.0.0.1:0") as proc:
+        line = read_line(proc.stdout, TIMEOUT * 2)
         assert "web view of %s on http://127.0.0.1:" % endpoint in line
         port = int(line.split(" on ", 1)[1].split()[0].rstrip("/").rsplit(":", 1)[1])
         with socket.create_connection(("127.0.0.1", port), TIMEOUT) as sock:
@@ -341,14 +327,3 @@ def test_web_command_serves_until_interrupted(device):
             assert sock.recv(100).startswith(b"HTTP/1.0 200")
         proc.send_signal(signal.SIGINT)
         assert proc.wait(TIMEOUT * 2) == 0
-
-
-def _read_line(stream, timeout):
-    result = []
-    thread = threading.Thread(target=lambda: result.append(stream.readline().decode()),
-                              name="read-line")
-    thread.start()
-    thread.join(timeout)
-    assert result, "no output within %s s" % timeout
-    return result[0]
-

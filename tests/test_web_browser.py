@@ -11,6 +11,8 @@ Run as a script to remake the documentation's screenshot::
 import json
 import math
 import os
+import re
+import signal
 import sys
 import threading
 import time
@@ -20,8 +22,10 @@ import pytest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from browser_support import Browser, BrowserDoesNotRun, find_chromium  # noqa: E402
-from web_support import TIMEOUT, WebDevice, start_view, stop_view  # noqa: E402
+from web_support import (TIMEOUT, WebDevice, katcp_sync_command, read_line,  # noqa: E402
+                         start_view, stop_view)
 
+from katcp_sync import cli  # noqa: E402
 from katcp_sync.cli import load_example  # noqa: E402
 from katcp_sync.sensor import Sensor  # noqa: E402
 
@@ -127,6 +131,28 @@ def test_sensors_appear_and_update_live_in_the_browser(browser, devices):
         assert "lost" in browser.evaluate("document.querySelector('#device-1 .banner').textContent")
     finally:
         stop_view(board, view)
+
+
+@pytest.mark.timeout(300)
+def test_katcp_sync_web_against_katcp_sync_serve(browser):
+    """The issue's "done when": the commands, the tutorial server, a browser."""
+    with katcp_sync_command("serve", "--host", "127.0.0.1", "--port", "0") as serve:
+        port = re.search(r"127\.0\.0\.1:(\d+)", read_line(serve.stdout, 20)).group(1)
+        endpoint = "localhost:" + port
+        with katcp_sync_command("web", endpoint, "--listen", "127.0.0.1:0") as web:
+            url = re.search(r"http://\S+", read_line(web.stdout, 20)).group(0)
+            browser.navigate(url)
+            browser.wait_for("document.querySelectorAll('tr[data-name]').length === 4")
+            assert sorted(_rows(browser)) == ["add.result", "eval.result", "fruit.result",
+                                              "time.result"]
+            assert cli.main(["request", endpoint, "add", "3", "6"]) == 0
+            browser.wait_for("document.querySelector('tr[data-name=\"add.result\"] .value')"
+                             ".textContent === '9.0'")
+            assert _rows(browser)["add.result"][:2] == ["9.0", "nominal"]
+            web.send_signal(signal.SIGINT)
+            assert web.wait(TIMEOUT * 2) == 0
+        serve.send_signal(signal.SIGINT)
+        assert serve.wait(TIMEOUT * 2) == 0
 
 
 @pytest.mark.timeout(300)

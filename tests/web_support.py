@@ -1,8 +1,13 @@
 """Helpers for the web view tests: a device with varied sensors, a running
 view, and a bounded reader of Server-Sent Events. No tests here."""
 
+import contextlib
 import json
+import os
 import socket
+import subprocess
+import sys
+import threading
 import time
 import urllib.request
 
@@ -12,6 +17,7 @@ from katcp_sync.web import WebView
 from katcp_sync.web_model import SensorBoard
 
 TIMEOUT = 5.0
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class WebDevice(DeviceServer):
@@ -143,3 +149,28 @@ def row_of(events, sensor_id):
                 if row[0] == sensor_id:
                     found = row
     return found
+
+
+@contextlib.contextmanager
+def katcp_sync_command(*args):
+    """``python -m katcp_sync args`` with pipes, killed afterwards if still running."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    with subprocess.Popen([sys.executable, "-m", "katcp_sync"] + list(args), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def read_line(stream, timeout):
+    """The next line of a pipe, as text; AssertionError if none within ``timeout``."""
+    result = []
+    thread = threading.Thread(target=lambda: result.append(stream.readline().decode()),
+                              name="read-line")
+    thread.start()
+    thread.join(timeout)
+    assert result, "no output within %s s" % timeout
+    return result[0]
