@@ -15,15 +15,14 @@ import argparse
 import signal
 import sys
 import threading
+from typing import Callable, Tuple
 
 from .cli import EXIT_CONNECTION, EXIT_OK, PROG, client_logger, die, parse_endpoint
-from .web import WebView
-from .web_model import SensorBoard
 
 __all__ = ["add_arguments", "run"]
 
 
-def _listen(text: str):
+def _listen(text: str) -> Tuple[str, int]:
     """argparse type for ``--listen``: ``[HOST:]PORT``, port 0 for any free port."""
     host, _, port = text.rpartition(":")
     if port.strip() == "0":
@@ -34,8 +33,12 @@ def _listen(text: str):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_arguments(parser: argparse.ArgumentParser, endpoint_type) -> None:
-    """Add the ``web`` command's arguments to its sub-parser."""
+def add_arguments(parser: argparse.ArgumentParser,
+                  endpoint_type: Callable[[str], Tuple[str, int]]) -> None:
+    """Add the ``web`` command's arguments to its sub-parser.
+
+    ``endpoint_type`` is the CLI's argparse type for ``HOST:PORT``.
+    """
     parser.add_argument("endpoints", type=endpoint_type, nargs="+", metavar="HOST:PORT")
     parser.add_argument("--listen", type=_listen, default=("127.0.0.1", 8080),
                         metavar="[HOST:]PORT",
@@ -52,6 +55,10 @@ def add_arguments(parser: argparse.ArgumentParser, endpoint_type) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the web view for parsed ``args`` until Ctrl-C or SIGTERM."""
+    # Imported here: other commands need not load the HTTP server.
+    from .web import WebView
+    from .web_model import SensorBoard
+
     board = SensorBoard(args.endpoints, strategy=args.strategy,
                         allow_requests=args.allow_requests, timeout=args.timeout,
                         client_logger=client_logger)   # quiet unless --verbose
