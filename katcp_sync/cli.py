@@ -11,6 +11,8 @@ Sub-commands:
     An interactive session (see :mod:`katcp_sync.cli_shell`).
 ``monitor HOST:PORT [REGEX]``
     A live table of sensors (see :mod:`katcp_sync.cli_monitor`).
+``web HOST:PORT [HOST:PORT ...]``
+    A live web page of the devices' sensors (see :mod:`katcp_sync.cli_web`).
 ``serve [--host H] [--port P]``
     Run the tutorial's example device server (``examples/tutorial_server.py``).
 ``demo``
@@ -308,7 +310,7 @@ def _add_raw(parser: argparse.ArgumentParser) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``katcp-sync`` argument parser."""
-    from . import cli_demo, cli_monitor, cli_shell
+    from . import cli_demo, cli_monitor, cli_shell, cli_web
 
     parser = argparse.ArgumentParser(
         prog=PROG, description="Talk to KATCP devices; run the example device server.")
@@ -350,6 +352,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="least time between two redraws on a terminal (default 0.5)")
     _add_timeout(p)
     p.set_defaults(run=cli_monitor.run)
+
+    p = commands.add_parser("web", help="live web page of devices' sensors",
+                            description=_summary(cli_web))
+    cli_web.add_arguments(p, _endpoint)
+    p.set_defaults(run=cli_web.run)
 
     p = commands.add_parser("serve", help="run the tutorial's example device server",
                             description="Run MyServer from examples/tutorial_server.py.")

@@ -49,3 +49,12 @@ def test_wheel_requires_only_wrapt_at_run_time(wheel):
     requires = [line for line in metadata.decode().splitlines()
                 if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert [r.split()[1] for r in requires] == ["wrapt>=1.10"]
+
+
+def test_wheel_ships_the_web_page(wheel):
+    """``katcp-sync web`` serves these files from the installed package."""
+    static = ROOT / "katcp_sync" / "web_static"
+    names = {p.name for p in static.iterdir() if p.is_file()}
+    assert {"index.html", "web.css", "web.js"} <= names
+    for name in names:
+        assert wheel["katcp_sync/web_static/" + name] == (static / name).read_bytes()
