@@ -26,7 +26,6 @@ are not UTF-8 are shown as ``\\xNN``.
 """
 
 import argparse
-import importlib.util
 import logging
 import os
 import pathlib
@@ -37,6 +36,7 @@ import socket
 import sys
 import sysconfig
 import threading
+import types
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 from . import __version__
@@ -236,17 +236,22 @@ def example_paths(name: str) -> List[pathlib.Path]:
 
 
 def load_example(name: str) -> Any:
-    """Import the example script ``examples/<name>.py`` as a module.
+    """Run the example script ``examples/<name>.py`` as a new module.
+
+    No bytecode is cached next to the script (it may be in an installed,
+    read-only ``share/`` folder).
 
     Raises:
         FileNotFoundError: no copy of it found (see :func:`example_paths`).
     """
     for path in example_paths(name):
         if path.is_file():
-            spec = importlib.util.spec_from_file_location("katcp_sync_example_" + name, path)
-            assert spec is not None and spec.loader is not None
-            module = importlib.util.module_from_spec(spec)
-            spec.loader.exec_module(module)
+            # Compiled here rather than imported: an import would write a
+            # __pycache__ into the installed share/ folder (issue 15).
+            code = compile(path.read_bytes(), str(path), "exec")
+            module = types.ModuleType("katcp_sync_example_" + name)
+            module.__file__ = str(path)
+            exec(code, module.__dict__)
             return module
     raise FileNotFoundError("example %s.py not found in %s" % (
         name, ", ".join(str(p.parent) for p in example_paths(name))))

@@ -67,3 +67,16 @@ def test_testing_guide_examples_pass(tmp_path):
     output = (result.stdout + result.stderr).decode(errors="replace")
     assert result.returncode == 0, output
     assert "4 passed" in output, output
+
+
+def test_testing_guide_unittest_example_runs_on_its_own(tmp_path):
+    """The unittest example of testing.rst is a complete file (issue 15)."""
+    block = next(b for b in literal_blocks("testing.rst") if "class TestAdder" in b)
+    path = tmp_path / "test_adder.py"
+    path.write_text(block)
+    result = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, timeout=120, cwd=str(tmp_path),
+        env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    output = (result.stdout + result.stderr).decode(errors="replace")
+    assert result.returncode == 0, output
+    assert re.search(r"Ran 1 test.*\n\nOK", output, re.S), output
