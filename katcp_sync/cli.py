@@ -3,22 +3,22 @@
 Sub-commands:
 
 ``request HOST:PORT NAME [ARGS...]``
-    Send one request, print its informs and reply as KATCP text. Exit
-    status 0 for an ``ok`` reply, 1 when the device cannot be reached (or
-    does not answer in time), 2 for any other reply (as aiokatcp's
-    ``katcpcmd``).
+    Send one request, print its informs and reply as KATCP text.
 ``shell HOST:PORT``
     An interactive session (see :mod:`katcp_sync.cli_shell`).
 ``monitor HOST:PORT [REGEX]``
     A live table of sensors (see :mod:`katcp_sync.cli_monitor`).
-``serve [--host H] [--port P]``
-    Run the tutorial's example device server (``examples/tutorial_server.py``).
+``serve [--host H] [--port P] [--unsafe-eval]``
+    Run the tutorial's example device server (``examples/tutorial_server.py``)
+    on ``127.0.0.1``, without its ``?eval`` unless ``--unsafe-eval`` is given.
 ``demo``
     Start the example server on a free loopback port and drive it with the
     blocking and high-level clients (see :mod:`katcp_sync.cli_demo`).
 
 Errors (unknown host, refused connection, failed request) are reported as
-one line on stderr and a non-zero exit status, never a traceback.
+one line on stderr and a non-zero exit status, never a traceback. Exit
+statuses: 0 ok, 1 the device cannot be reached or does not answer in time,
+2 a usage error, 3 the device replied ``fail`` or ``invalid``.
 
 Messages are printed as their KATCP wire text (escapes such as ``\\_``
 kept, so that every argument stays one word), decoded as UTF-8; bytes that
@@ -41,6 +41,7 @@ from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
 from . import __version__
 from .client import BlockingClient, DeviceClient
+from .connection import format_address, format_seconds
 from .errors import KatcpClientError, KatcpSyntaxError
 from .message import Message
 
@@ -48,8 +49,9 @@ __all__ = ["main", "format_message", "parse_endpoint", "open_client", "load_exam
 
 PROG = "katcp-sync"
 
-#: Exit statuses (aiokatcp's katcpcmd convention).
-EXIT_OK, EXIT_CONNECTION, EXIT_FAILED = 0, 1, 2
+#: Exit statuses (docs/cli.rst): ok; connection failure or timeout; usage
+#: error (argparse's status); a ``fail``/``invalid`` reply from the device.
+EXIT_OK, EXIT_CONNECTION, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 
 #: The example scripts of a source checkout (the package's sibling directory).
 SOURCE_EXAMPLES_DIR = pathlib.Path(__file__).resolve().parent.parent / "examples"
@@ -145,8 +147,8 @@ def _check_resolvable(host: str, port: int) -> None:
     try:
         socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        die(EXIT_CONNECTION, "cannot resolve host %r: %s" % (host, getattr(exc, "strerror", exc)
-                                                              or exc))
+        die(EXIT_CONNECTION, "cannot resolve host %r: %s"
+            % (host, getattr(exc, "strerror", exc) or exc))
 
 
 def open_client(host: str, port: int, timeout: float,
@@ -185,8 +187,8 @@ def open_client(host: str, port: int, timeout: float,
         client.stop()
         client.join()
         reason = re.sub(r" \(attempt \d+\)$", "", watcher.reason)
-        die(EXIT_CONNECTION, reason or "could not connect to %s:%d within %g s"
-            % (host, port, timeout))
+        die(EXIT_CONNECTION, reason or "could not connect to %s within %s seconds"
+            % (format_address((host, port)), format_seconds(timeout)))
     return client
 
 
@@ -195,7 +197,7 @@ def _request(args: argparse.Namespace) -> int:
     try:
         msg = Message.request(args.name, *args.arguments)
     except KatcpSyntaxError as exc:
-        die(EXIT_FAILED, str(exc))
+        die(EXIT_USAGE, str(exc))
     client = open_client(host, port, args.timeout)
     try:
         reply, informs = client.blocking_request(msg, timeout=args.timeout)
@@ -208,9 +210,16 @@ def _request(args: argparse.Namespace) -> int:
         print(format_message(msg, readable=not args.raw))
     sys.stdout.flush()
     if not reply.reply_ok():
-        die(EXIT_FAILED, "?%s failed: %s" % (
-            args.name, b" ".join(reply.arguments).decode("utf-8", "backslashreplace")))
+        die(EXIT_FAILED, reply_error(reply))
     return EXIT_OK
+
+
+def reply_error(reply: Message) -> str:
+    """A one-line error for a non-``ok`` reply: ``?name replied fail: text``
+    (the arguments decoded, as the device meant them)."""
+    status = reply.arguments[0].decode("utf-8", "backslashreplace") if reply.arguments else ""
+    text = " ".join(a.decode("utf-8", "backslashreplace") for a in reply.arguments[1:])
+    return "?%s replied %s%s" % (reply.name, status or "nothing", ": " + text if text else "")
 
 
 # -- the example server ------------------------------------------------------
@@ -257,31 +266,47 @@ def load_example(name: str) -> Any:
         name, ", ".join(str(p.parent) for p in example_paths(name))))
 
 
-def example_server_class() -> type:
-    """Return ``MyServer`` from the tutorial's example server script."""
+def example_server_class(allow_eval: bool = False, module: Any = None) -> type:
+    """Return ``MyServer`` from the tutorial's example server script.
+
+    Args:
+        allow_eval: keep the example's ``?eval``, which runs any client's
+            Python expression; by default it is left out (a subclass
+            without it).
+        module: the loaded example module (default: load it).
+    """
     try:
-        return load_example("tutorial_server").MyServer
+        server_class = (module or load_example("tutorial_server")).MyServer
     except FileNotFoundError as exc:
         die(EXIT_CONNECTION, str(exc))
+    if allow_eval:
+        return server_class
+    # A request attribute that is not callable is no handler (server.py).
+    return type(server_class.__name__, (server_class,), {"request_eval": None})
 
 
 def _serve(args: argparse.Namespace) -> int:
-    server_class = example_server_class()
+    server_class = example_server_class(allow_eval=args.unsafe_eval)
     server = server_class(args.host, args.port)
     try:
         server.start()
     except OSError as exc:
-        die(EXIT_CONNECTION, "cannot listen on %s:%d: %s" % (args.host, args.port,
-                                                             exc.strerror or exc))
+        die(EXIT_CONNECTION, "cannot listen on %s: %s" % (format_address((args.host, args.port)),
+                                                         exc.strerror or exc))
     stop = threading.Event()
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.signal(signum, lambda *_: stop.set())
     try:
         host, port = server.bind_address[:2]
-        print("%s: serving the tutorial's example server on %s:%d (Ctrl-C to stop)"
-              % (PROG, host or "0.0.0.0", port))
+        address = format_address((host or "0.0.0.0", port))
+        print("%s: serving the tutorial's example server on %s (Ctrl-C to stop)"
+              % (PROG, address))
         sys.stdout.flush()
+        if args.unsafe_eval:
+            print("%s: WARNING: ?eval is enabled: anyone who can connect to %s can run "
+                  "Python code as this user" % (PROG, address), file=sys.stderr)
+            sys.stderr.flush()
         # Wake up now and then so that signals are handled promptly on
         # every platform; the server also stops if a client sends ?halt.
         while not stop.wait(0.2) and server.running():
@@ -312,16 +337,26 @@ def build_parser() -> argparse.ArgumentParser:
     from . import cli_demo, cli_monitor, cli_shell
 
     parser = argparse.ArgumentParser(
-        prog=PROG, description="Talk to KATCP devices; run the example device server.")
+        prog=PROG, description="Talk to KATCP devices; run the example device server.",
+        epilog="Exit status: 0 ok, 1 connection failure or timeout, 2 usage error, "
+        "3 the device replied fail or invalid.")
     parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
     parser.add_argument("-v", "--verbose", action="store_true",
+                        help="show katcp_sync's log messages (before or after COMMAND)")
+    # -v also after the command; SUPPRESS keeps a -v given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-v", "--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="show katcp_sync's log messages")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    p = commands.add_parser("request", help="send one request and print the reply",
+    def add_command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+        return commands.add_parser(name, parents=[common], **kwargs)
+
+    p = add_command("request", help="send one request and print the reply",
                             description="Send one request; print its informs and reply. "
-                            "Exit status: 0 ok, 1 connection error, 2 any other reply.")
+                            "Exit status: 0 ok, 1 connection failure or timeout, 2 usage "
+                            "error, 3 the device replied fail or invalid.")
     p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
     p.add_argument("name", metavar="NAME", help="request name, without '?'")
     p.add_argument("arguments", nargs="*", metavar="ARG")
@@ -329,20 +364,22 @@ def build_parser() -> argparse.ArgumentParser:
     _add_raw(p)
     p.set_defaults(run=_request)
 
-    p = commands.add_parser("shell", help="interactive session with a device",
+    p = add_command("shell", help="interactive session with a device",
                             description=_summary(cli_shell))
     p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
     _add_timeout(p)
     _add_raw(p)
     p.set_defaults(run=cli_shell.run)
 
-    p = commands.add_parser("monitor", help="live table of a device's sensors",
+    p = add_command("monitor", help="live table of a device's sensors",
                             description=_summary(cli_monitor))
     p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
     p.add_argument("regex", nargs="?", default="", metavar="REGEX",
                    help="only sensors whose name matches (Python re.search)")
-    p.add_argument("--strategy", nargs="+", default=["event"], metavar="STRATEGY",
-                   help="sampling strategy and parameters, e.g. 'period 1' "
+    p.add_argument("--strategy", type=str.split, default=["event"],
+                   metavar="'STRATEGY [PARAMS]'",
+                   help="sampling strategy and its parameters as one argument, e.g. "
+                   "--strategy 'period 1' or --strategy=event-rate 0.5 10 "
                    "(default: event)")
     p.add_argument("--once", action="store_true", help="print the table once and exit")
     p.add_argument("--count", type=int, default=0, metavar="N",
@@ -352,17 +389,67 @@ def build_parser() -> argparse.ArgumentParser:
     _add_timeout(p)
     p.set_defaults(run=cli_monitor.run)
 
-    p = commands.add_parser("serve", help="run the tutorial's example device server",
-                            description="Run MyServer from examples/tutorial_server.py.")
-    p.add_argument("--host", default="", help="interface (default: all)")
+    p = add_command("serve", help="run the tutorial's example device server",
+                            description="Run MyServer from examples/tutorial_server.py. "
+                            "-v logs connections and requests.")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="interface to listen on (default 127.0.0.1; '' for all)")
     p.add_argument("--port", type=int, default=5000, help="TCP port, 0 for any (default 5000)")
+    p.add_argument("--unsafe-eval", action="store_true",
+                   help="UNSAFE: keep the example's ?eval, which runs any client's "
+                   "Python code as this user")
     p.set_defaults(run=_serve)
 
-    p = commands.add_parser("demo", help="run the example server and talk to it",
+    p = add_command("demo", help="run the example server and talk to it",
                             description=_summary(cli_demo))
     _add_timeout(p)
     p.set_defaults(run=cli_demo.run)
     return parser
+
+
+#: Number of parameters of each sampling strategy (spec 7.3).
+_STRATEGY_PARAMS = {"none": 0, "auto": 0, "event": 0, "period": 1, "differential": 1,
+                    "event-rate": 2, "differential-rate": 3}
+
+
+def gather_strategy(argv: Sequence[str]) -> List[str]:
+    """Rewrite ``--strategy NAME PARAMS...`` as one ``--strategy=NAME PARAMS``.
+
+    ``--strategy`` takes the strategy and its parameters as one argument
+    (``--strategy 'period 1'``); so that ``--strategy period 1`` works too,
+    in any position, the words after a lone strategy name are joined to it
+    while the strategy takes parameters and they are numbers.
+    """
+    out: List[str] = []
+    words = list(argv)
+    i = 0
+    while i < len(words):
+        word = words[i]
+        i += 1
+        if word == "--":
+            out.extend(words[i - 1:])
+            break
+        if word.startswith("--strategy=") or word == "--strategy" and i < len(words):
+            value = word[len("--strategy="):] if "=" in word else words[i]
+            if "=" not in word:
+                i += 1
+            parts = value.split()
+            wanted = _STRATEGY_PARAMS.get(parts[0], 3) if len(parts) == 1 else 0
+            while wanted and i < len(words) and _is_number(words[i]):
+                parts.append(words[i])
+                i += 1
+                wanted -= 1
+            word = "--strategy=" + " ".join(parts)
+        out.append(word)
+    return out
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _summary(module) -> str:
@@ -374,7 +461,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Run the tool; return its exit status (the console-script entry point)."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args = parser.parse_args(gather_strategy(sys.argv[1:] if argv is None else argv))
         if args.verbose:
             logging.basicConfig(level=logging.DEBUG,
                                 format="%(asctime)s %(name)s %(levelname)s %(message)s")

@@ -185,6 +185,17 @@ def format_address(addr: Any) -> str:
     return str(addr) if addr else "unknown"
 
 
+def format_seconds(seconds: float) -> str:
+    """A duration as people read it: ``"3.0"`` rather than ``"3.003591"``.
+
+    One decimal from a second up, two significant digits below (``"0.25"``);
+    used in every message that states a time (timeouts, retries).
+    """
+    if seconds >= 1.0:
+        return "%.1f" % seconds
+    return "%.2g" % seconds
+
+
 def _on_reactor(reactor: Reactor, fn: Callable[..., Any], *args: Any) -> bool:
     """Run ``fn(*args)`` now if on the reactor thread, else queue it there.
 
