@@ -200,7 +200,7 @@ def _request(args: argparse.Namespace) -> int:
         die(EXIT_USAGE, str(exc))
     client = open_client(host, port, args.timeout)
     try:
-        reply, informs = client.blocking_request(msg, timeout=args.timeout)
+        reply, informs = client.blocking_request(msg, timeout=args.request_timeout)
     except KatcpClientError as exc:
         die(EXIT_CONNECTION, str(exc))
     finally:
@@ -290,9 +290,8 @@ def _serve(args: argparse.Namespace) -> int:
     server = server_class(args.host, args.port)
     try:
         server.start()
-    except OSError as exc:
-        die(EXIT_CONNECTION, "cannot listen on %s: %s" % (format_address((args.host, args.port)),
-                                                         exc.strerror or exc))
+    except OSError as exc:     # its text names the address
+        die(EXIT_CONNECTION, exc.strerror or str(exc))
     stop = threading.Event()
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -321,9 +320,15 @@ def _serve(args: argparse.Namespace) -> int:
 
 # -- argument parsing -------------------------------------------------------------
 
-def _add_timeout(parser: argparse.ArgumentParser, default: float = 5.0) -> None:
-    parser.add_argument("--timeout", type=float, default=default, metavar="SECONDS",
-                        help="connection and request timeout (default %(default)s)")
+#: Seconds for connecting, and for requests the device gives no hint for.
+DEFAULT_TIMEOUT = 5.0
+
+
+def _add_timeout(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                        help="connection and request timeout (default %g; a request then "
+                        "waits as long as the device's timeout hint for it, when the "
+                        "device gives one)" % DEFAULT_TIMEOUT)
 
 
 def _add_raw(parser: argparse.ArgumentParser) -> None:
@@ -462,6 +467,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(gather_strategy(sys.argv[1:] if argv is None else argv))
+        if "timeout" in args:
+            # An explicit --timeout bounds requests too; by default a
+            # request gets the device's hint, if any (client.hinted_timeout).
+            args.request_timeout = args.timeout
+            if args.timeout is None:
+                args.timeout = DEFAULT_TIMEOUT
         if args.verbose:
             logging.basicConfig(level=logging.DEBUG,
                                 format="%(asctime)s %(name)s %(levelname)s %(message)s")

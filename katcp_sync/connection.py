@@ -863,8 +863,12 @@ class Listener:
         if host in ("", "0.0.0.0"):
             family, sockaddr = socket.AF_INET, ("0.0.0.0", port)
         else:
-            info = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
-                                      0, socket.AI_PASSIVE)[0]
+            try:
+                info = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
+                                          0, socket.AI_PASSIVE)[0]
+            except socket.gaierror as exc:
+                raise OSError(exc.errno, "Cannot listen on %s: %s" % (
+                    format_address((host, port)), exc.strerror or exc)) from exc
             family, sockaddr = info[0], info[4]
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -872,6 +876,12 @@ class Listener:
             sock.bind(sockaddr)
             sock.listen(backlog)
             sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            # The address in the error: "Address already in use" alone does
+            # not say which (issue 15). OSError(errno, ...) keeps the subclass.
+            raise OSError(exc.errno, "Cannot listen on %s: %s" % (
+                format_address(sockaddr), exc.strerror or exc)) from exc
         except BaseException:
             sock.close()
             raise

@@ -348,7 +348,7 @@ def test_serve_runs_the_example_server_until_sigint(capsys):
 def test_serve_port_in_use(server, capsys):
     port = server.bind_address[1]
     assert main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 1
-    assert "cannot listen" in capsys.readouterr().err
+    assert "Cannot listen on 127.0.0.1:%d: " % port in capsys.readouterr().err
 
 
 def test_example_found_in_installed_data_dir(tmp_path, monkeypatch):
