@@ -392,3 +392,244 @@ def test_python_dash_m_and_version():
                             capture_output=True, timeout=30, env=_env())
     assert result.returncode == 1 and b"Traceback" not in result.stderr
     assert result.stderr.count(b"\n") == 1
+
+
+# -- issue 15: safe defaults, exit statuses, options where users put them -----------------
+
+def _cli(*args, timeout=30, **kwargs):
+    """Run ``python -m katcp_sync ARGS`` (the entry point) in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "katcp_sync"] + list(args),
+                          capture_output=True, timeout=timeout, env=_env(), **kwargs)
+
+
+class _Serve:
+    """``katcp-sync serve ARGS`` in a subprocess; ``address`` from its first line."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([sys.executable, "-m", "katcp_sync", "serve", "--port", "0"]
+                                     + list(args), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=_env())
+        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        match = re.search(r"serving .* on (\S+):(\d+) ", line)
+        if not match:
+            self.stop()
+            pytest.fail("serve did not start: %r %r" % (line, self.err))
+        self.host, self.port = match.group(1), int(match.group(2))
+        self.address = "%s:%d" % (self.host, self.port)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out, self.err = (f.read().decode() for f in (self.proc.stdout, self.proc.stderr))
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return self.proc.returncode
+
+
+def test_serve_listens_on_loopback_without_eval_and_logs_with_v():
+    """`serve` defaults to 127.0.0.1, leaves ?eval out, and -v (after the
+    command) logs connections and requests."""
+    serve = _Serve("-v")
+    try:
+        assert serve.host == "127.0.0.1"
+        result = _cli("request", serve.address, "eval", "__import__('os').getpid()")
+        assert result.returncode == 3, result
+        assert re.search(rb"!eval(\[\d+\])? invalid", result.stdout)
+        result = _cli("request", serve.address, "help")
+        assert result.returncode == 0 and b"#help" in result.stdout
+        assert not re.search(rb"#help(\[\d+\])? eval ", result.stdout)
+    finally:
+        assert serve.stop() == 0
+    assert re.search(r"katcp_sync.server INFO 127\.0\.0\.1:\d+: client connected", serve.err)
+    assert re.search(r"katcp_sync.server DEBUG 127\.0\.0\.1:\d+: \?help", serve.err)
+    assert re.search(r"katcp_sync.server INFO 127\.0\.0\.1:\d+: client disconnected", serve.err)
+
+
+def test_serve_unsafe_eval_is_explicit_and_loud():
+    serve = _Serve("--unsafe-eval")
+    try:
+        result = _cli("request", serve.address, "eval", "6*7")
+        assert result.returncode == 0 and re.search(rb"!eval(\[\d+\])? ok 42", result.stdout)
+    finally:
+        assert serve.stop() == 0
+    assert "WARNING: ?eval is enabled" in serve.err and serve.address in serve.err
+
+
+def test_exit_statuses_are_distinct(endpoint):
+    """0 ok, 1 connection failure, 2 usage error, 3 fail/invalid reply (docs/cli.rst)."""
+    assert _cli("request", endpoint, "watchdog").returncode == 0
+    assert _cli("request", "127.0.0.1:%d" % _free_port(), "help").returncode == 1
+    usage = _cli("request", endpoint)                  # NAME missing
+    assert usage.returncode == 2 and b"usage:" in usage.stderr
+    assert _cli("request", endpoint, "bad_name!").returncode == 2
+    assert _cli("monitor", endpoint, "(").returncode == 2
+    invalid = _cli("request", endpoint, "no-such-request")
+    assert invalid.returncode == 3 and invalid.stderr.count(b"\n") == 1
+    failed = _cli("request", endpoint, "add", "1")    # too few arguments: fail
+    assert failed.returncode == 3 and b"Traceback" not in failed.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_before_or_after_the_command(endpoint, where):
+    args = ["request", endpoint, "watchdog"]
+    args = ["-v"] + args if where == "before" else args[:1] + ["-v"] + args[1:]
+    result = _cli(*args)
+    assert result.returncode == 0
+    assert b"katcp_sync.cli.client DEBUG Received from" in result.stderr
+
+
+@pytest.mark.parametrize("argv, strategy, rest", [
+    (["--strategy", "period 1", "h:1"], ["period", "1"], ["h:1"]),
+    (["--strategy", "period", "1", "h:1", "x"], ["period", "1"], ["h:1", "x"]),
+    (["h:1", "x", "--strategy", "period", "1"], ["period", "1"], ["h:1", "x"]),
+    (["--strategy=event-rate", "0.5", "10", "h:1"], ["event-rate", "0.5", "10"], ["h:1"]),
+    (["--strategy", "event", "h:1", "7"], ["event"], ["h:1", "7"]),   # event takes none
+    (["--strategy", "differential-rate", "1", "2", "3", "h:1"],
+     ["differential-rate", "1", "2", "3"], ["h:1"]),
+])
+def test_monitor_strategy_forms(argv, strategy, rest):
+    args = cli.build_parser().parse_args(cli.gather_strategy(["monitor"] + argv))
+    assert args.strategy == strategy
+    assert [args.endpoint] + ([args.regex] if args.regex else []) == \
+        [parse_endpoint(rest[0])] + rest[1:]
+
+
+def test_monitor_help_example_and_strategy_first_work(endpoint, server):
+    """The documented `--strategy 'period 1'` form, and the strategy before HOST:PORT."""
+    help_text = _cli("monitor", "--help").stdout.decode()
+    assert "--strategy 'period 1'" in help_text
+    for argv in (["monitor", endpoint, "add", "--strategy", "period 0.05", "--count", "2"],
+                 ["monitor", "--strategy", "period", "0.05", endpoint, "add", "--count", "2"]):
+        result = _cli(*argv)
+        assert result.returncode == 0, result
+        assert result.stdout.decode().splitlines()[1].split()[0] == "add.result"
+
+
+def test_monitor_plain_rows_stay_aligned(endpoint, server):
+    """Without a terminal, update rows line up with the table (issue 15)."""
+    server._add_result.set_value(1234567.25)        # wider than anything in the table
+    result = _cli("monitor", endpoint, "--strategy", "period", "0.05", "--count", "4")
+    assert result.returncode == 0, result
+    lines = result.stdout.decode().splitlines()
+    header = lines[0]
+    columns = [header.index(name) for name in ("STATUS", "TIMESTAMP")]
+    for line in lines[1:]:
+        for start in columns:       # every row has a status and a timestamp ("-")
+            assert line[start - 2:start] == "  " and line[start] != " ", (header, line)
+    assert len(lines) > 5
+    assert any("1234567.25" in line for line in lines[5:])
+
+
+def test_request_uses_the_device_timeout_hint_unless_timeout_given():
+    """A request without --timeout waits for the device's hint (flag T)."""
+    from test_faults import HintServer
+    with start_server(HintServer) as server:
+        address = "%s:%d" % server.bind_address[:2]
+        HintServer.DELAY = 0.5
+        result = _cli("request", "--timeout", "0.2", address, "slow-hinted")
+        assert result.returncode == 1 and b"timed out after 0.2 seconds" in result.stderr
+        result = _cli("request", address, "slow-hinted")
+        assert result.returncode == 0, result
+
+
+# -- the shell on a terminal ------------------------------------------------------------
+
+def _controlling_terminal():
+    """In the child (after setsid): make its stdin, the pty, its controlling
+    terminal, so that Ctrl-C typed there sends it SIGINT."""
+    import fcntl
+    import termios
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class SlowServer:
+    """The tutorial's server plus ?slow (answers after 3 s) and ?log-error."""
+
+    @staticmethod
+    def make(base):
+        from katcp_sync import AsyncReply
+
+        class Slow(base):
+            def request_slow(self, req, msg):
+                """Answer after three seconds, with an inform first."""
+                req.inform("started")
+                self.ioloop.call_later(3.0, req.reply, "ok", "late")
+                raise AsyncReply()
+
+            def request_log_error(self, req, msg):
+                """Send an error #log, then reply."""
+                self.mass_inform(self.create_log_inform("error", "it broke", "test"))
+                return req.make_reply("ok")
+
+        return Slow
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+def test_shell_ctrl_c_colours_and_pending_indicator(server_class, tmp_path):
+    pty = pytest.importorskip("pty")
+    pytest.importorskip("readline")
+    with start_server(SlowServer.make(server_class)) as server:
+        endpoint = "%s:%d" % server.bind_address[:2]
+        master, slave = pty.openpty()
+        env = dict(_env(), HOME=str(tmp_path), TERM="dumb")
+        proc = subprocess.Popen([sys.executable, "-m", "katcp_sync", "shell", "--timeout", "10",
+                                 endpoint], stdin=slave, stdout=slave, stderr=slave, env=env,
+                                close_fds=True, start_new_session=True,
+                                preexec_fn=_controlling_terminal)
+        os.close(slave)
+        term = _Pty(master)
+        prompt = re.escape(endpoint.encode() + b"> ")
+        try:
+            term.expect(rb"Connected to [\s\S]*" + prompt)
+            # Ctrl-C on a half-typed line clears it; the session goes on.
+            term.send(b"?watchdog-not-this")
+            term.expect(rb"not-this")
+            term.send(b"\x03")
+            term.expect(rb"\^C\r?\n" + prompt)
+            term.send(b"?watchdog\r")
+            term.expect(rb"!watchdog(\[\d+\])? ok")
+            # fail/invalid replies and error #log informs in colour.
+            term.send(b"?no-such-request\r")
+            term.expect(rb"\x1b\[31m!no-such-request(\[\d+\])? invalid")
+            term.send(b"?log-error\r")
+            term.expect(rb"\x1b\[31m#log error \S+ test it broke")
+            term.expect(rb"!log-error(\[\d+\])? ok")
+            # A slow request: its inform at once, the indicator after a
+            # second; Ctrl-C abandons it and keeps the session.
+            term.send(b"?slow\r")
+            term.expect(rb"#slow(\[\d+\])? started")
+            term.expect(rb"\?slow pending for 1 s \(Ctrl-C abandons it\)")
+            term.send(b"\x03")
+            term.expect(rb"katcp-sync: error: \?slow abandoned")
+            term.send(b"?watchdog\r")
+            term.expect(rb"!watchdog(\[\d+\])? ok[\s\S]*" + prompt)
+            time.sleep(3.5)     # the abandoned reply comes now and must not be shown
+            term.send(b"?watchdog\r")
+            term.expect(rb"!watchdog(\[\d+\])? ok[\s\S]*" + prompt)
+            assert b"late" not in term.data
+            term.send(b"\x04")
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            os.close(master)
+        assert b"!slow" not in term.data
+
+
+def test_shell_timeout_is_the_shells_error_not_a_made_up_reply(server_class, monkeypatch,
+                                                                  capsys):
+    with start_server(SlowServer.make(server_class)) as server:
+        endpoint = "%s:%d" % server.bind_address[:2]
+        monkeypatch.setattr(sys, "stdin", io.StringIO("?slow\n?watchdog\n"))
+        assert main(["shell", "--timeout", "0.3", endpoint]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"katcp-sync: error: Request slow timed out after 0\.3 seconds\.", out)
+    assert "!slow" not in out
+    assert re.search(r"!watchdog(\[\d+\])? ok", out)
