@@ -868,7 +868,7 @@ class Listener:
                                           0, socket.AI_PASSIVE)[0]
             except socket.gaierror as exc:
                 raise OSError(exc.errno, "Cannot listen on %s: %s" % (
-                    format_address((host, port)), exc.strerror or exc)) from exc
+                    format_address((host, port)), exc.strerror or exc))
             family, sockaddr = info[0], info[4]
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -881,7 +881,7 @@ class Listener:
             # The address in the error: "Address already in use" alone does
             # not say which (issue 15). OSError(errno, ...) keeps the subclass.
             raise OSError(exc.errno, "Cannot listen on %s: %s" % (
-                format_address(sockaddr), exc.strerror or exc)) from exc
+                format_address(sockaddr), exc.strerror or exc))
         except BaseException:
             sock.close()
             raise

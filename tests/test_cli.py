@@ -633,3 +633,23 @@ def test_shell_timeout_is_the_shells_error_not_a_made_up_reply(server_class, mon
     assert re.search(r"katcp-sync: error: Request slow timed out after 0\.3 seconds\.", out)
     assert "!slow" not in out
     assert re.search(r"!watchdog(\[\d+\])? ok", out)
+
+
+def test_ipv6_addresses_are_bracketed_in_messages(capsys):
+    """One style for addresses: host:port, IPv6 in brackets (issue 15)."""
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+            port = probe.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    assert main(["request", "[::1]:%d" % port, "help"]) == 1
+    err = capsys.readouterr().err
+    assert "[::1]:%d" % port in err, err
+    serve = _Serve("--host", "::1")
+    try:
+        assert serve.address.startswith("[::1]:")
+        assert _cli("request", serve.address, "watchdog").returncode == 0
+    finally:
+        assert serve.stop() == 0

@@ -123,3 +123,13 @@ def test_security_notes_and_exit_statuses_are_documented():
     table = re.search(r"Exit status\n-+\n\n(=+ =+\n[\s\S]+?\n=+ =+\n)", cli_page).group(1)
     statuses = [int(n) for n in re.findall(r"^(\d) ", table, re.M)]
     assert statuses == [cli.EXIT_OK, cli.EXIT_CONNECTION, cli.EXIT_USAGE, cli.EXIT_FAILED]
+
+
+def test_readme_says_where_the_side_environment_goes_and_how_to_skip_it():
+    with open(os.path.join(ROOT, "README.rst"), encoding="utf-8") as f:
+        readme = f.read()
+    with open(os.path.join(ROOT, "tests", "_sideenv.py"), encoding="utf-8") as f:
+        sideenv = f.read()
+    for text in ("~/.cache/katcp_sync/kp39", "KATCP_SYNC_NO_SIDE_ENV=1", "KATCP_SYNC_KP_VENV"):
+        assert text in readme, text
+    assert '"KATCP_SYNC_NO_SIDE_ENV"' in sideenv and '"kp39"' in sideenv
