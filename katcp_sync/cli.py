@@ -63,9 +63,22 @@ EXAMPLES_DATA_DIR = pathlib.Path("share", "katcp_sync", "examples")
 client_logger = logging.getLogger("katcp_sync.cli.client")
 
 
+def error_line(text: str) -> str:
+    """``katcp-sync: error: text``, in one style whatever the text's source:
+    a library message's sentence case and final full stop are dropped
+    (``Request help timed out after 5.0 seconds.`` becomes ``request help
+    timed out after 5.0 seconds``), as in argparse's own errors."""
+    text = text.strip()
+    if text.endswith(".") and not text.endswith(".."):
+        text = text[:-1]
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        text = text[0].lower() + text[1:]
+    return "%s: error: %s" % (PROG, text)
+
+
 def die(status: int, text: str) -> NoReturn:
-    """Print ``katcp-sync: error: text`` on stderr and exit with ``status``."""
-    print("%s: error: %s" % (PROG, text), file=sys.stderr)
+    """Print :func:`error_line` ``(text)`` on stderr and exit with ``status``."""
+    print(error_line(text), file=sys.stderr)
     sys.stderr.flush()
     raise SystemExit(status)
 

@@ -21,9 +21,9 @@ import random
 import sys
 from typing import Any, Iterable, Optional
 
-from .cli import EXIT_FAILED, EXIT_OK, die, example_server_class, format_message, load_example
+from .cli import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, die, example_server_class, format_message, load_example
 from .client import BlockingClient
-from .errors import KatcpError
+from .errors import KatcpClientError, KatcpError
 from .message import Message
 
 __all__ = ["run", "DEMO_SEED"]
@@ -56,7 +56,7 @@ def blocking_client_part(host: str, port: int, timeout: float) -> None:
     client.start()
     try:
         if not client.wait_protocol(timeout):
-            die(EXIT_FAILED, "the example server did not answer")
+            die(EXIT_CONNECTION, "the example server did not answer")
         _say("-- connected; the server speaks KATCP %s" % client.protocol_flags)
         for request in (("help",), ("watchdog",), ("add", 3, 6),
                         ("raw-reverse", "one", "two", "three"), ("sensor-list",),
@@ -121,7 +121,8 @@ def run(args: Optional[argparse.Namespace] = None) -> int:
         blocking_client_part(host, port, timeout)
         high_level_part(host, port, timeout)
     except KatcpError as exc:
-        die(EXIT_FAILED, "demo failed: %s" % exc)
+        die(EXIT_CONNECTION if isinstance(exc, KatcpClientError) else EXIT_FAILED,
+            "demo failed: %s" % exc)
     finally:
         server.stop()
         server.join(timeout)

@@ -26,7 +26,7 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
-from .cli import EXIT_CONNECTION, EXIT_OK, PROG, format_message, open_client
+from .cli import EXIT_CONNECTION, EXIT_OK, error_line, format_message, open_client
 from .client import BlockingClient
 from .client_requests import FutureRequest, ReplyFuture
 from .connection import format_address
@@ -84,7 +84,7 @@ class _Output:
 
     def error(self, text: str) -> None:
         """Print one of the shell's own errors (never a made-up KATCP reply)."""
-        self.print("%s: error: %s" % (PROG, text), RED)
+        self.print(error_line(text), RED)
 
     def print(self, text: str, colour: Optional[str] = None) -> None:
         """Print a line (any thread), keeping the prompt or indicator below it."""
@@ -344,5 +344,5 @@ def _loop(client: ShellClient, readline: Any, prompt: str, output: _Output,
             output.error(str(exc))
             continue
         _send(client, msg, output, readline is not None, timeout)
-    print("%s: connection closed by the device" % PROG, file=sys.stderr)
+    print(error_line("connection closed by the device"), file=sys.stderr)
     return EXIT_CONNECTION
