@@ -1,5 +1,6 @@
 """The katcp-sync command line tool, against the tutorial's example server."""
 
+import contextlib
 import io
 import os
 import re
@@ -7,6 +8,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -187,6 +189,8 @@ class _Pty:
     def __init__(self, fd):
         self.fd = fd
         self.data = b""
+        #: Everything read so far (``data`` is what is not consumed yet).
+        self.seen = b""
 
     def expect(self, pattern, timeout=10.0):
         """Wait for ``pattern`` (a bytes regex); consume the output up to its end."""
@@ -209,23 +213,47 @@ class _Pty:
                     raise AssertionError("pty closed waiting for %r; got %r"
                                          % (pattern, self.data))
                 self.data += chunk
+                self.seen += chunk
 
     def send(self, data):
         os.write(self.fd, data)
 
 
+@contextlib.contextmanager
+def _on_a_pty(args, env=None):
+    """Run ``python -m katcp_sync ARGS`` on a new pty that is its controlling
+    terminal (so that Ctrl-C typed there sends SIGINT); yield ``(proc, term)``
+    and kill the process if it is still running at the end."""
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "katcp_sync"] + list(args),
+                            stdin=slave, stdout=slave, stderr=slave, env=env or _env(),
+                            close_fds=True, start_new_session=True,
+                            preexec_fn=_controlling_terminal)
+    os.close(slave)
+    try:
+        yield proc, _Pty(master)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def _controlling_terminal():
+    """In the child (after setsid): make its stdin, the pty, its controlling
+    terminal."""
+    import fcntl
+    import termios
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 def test_shell_on_a_pty(server, endpoint, tmp_path):
     """Readline session: completion, and an inform printed mid-line keeps the typed text."""
-    pty = pytest.importorskip("pty")
     pytest.importorskip("readline")
-    master, slave = pty.openpty()
     env = dict(_env(), HOME=str(tmp_path), TERM="dumb")
-    proc = subprocess.Popen([sys.executable, "-m", "katcp_sync", "shell", endpoint],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    term = _Pty(master)
-    try:
+    with _on_a_pty(["shell", endpoint], env) as (proc, term):
         prompt = re.escape(endpoint.encode() + b"> ")
         term.expect(rb"Connected to [\s\S]*" + prompt)
         term.send(b"?sensor-sampling add.result event\r")
@@ -248,11 +276,6 @@ def test_shell_on_a_pty(server, endpoint, tmp_path):
         term.send(b"\x04")      # Ctrl-D
         assert proc.wait(10) == 0
         assert (tmp_path / ".katcp_sync_history").exists()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
 
 
 # -- monitor -------------------------------------------------------------------------
@@ -279,25 +302,13 @@ def test_monitor_regex_and_updates(endpoint, server, capsys):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 def test_monitor_on_a_terminal_redraws_in_colour(endpoint):
-    pty = pytest.importorskip("pty")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "katcp_sync", "monitor", endpoint,
-                             "--strategy", "period", "0.05", "--interval", "0.05",
-                             "--count", "3"],
-                            stdin=slave, stdout=slave, stderr=slave, env=_env(), close_fds=True)
-    os.close(slave)
-    term = _Pty(master)
-    try:
+    with _on_a_pty(["monitor", endpoint, "--strategy", "period", "0.05", "--interval",
+                    "0.05", "--count", "3"]) as (proc, term):
         for _ in range(3):
             term.expect(rb"\x1b\[H\x1b\[2J" + re.escape(endpoint.encode())
                         + rb"  4 sensors  strategy: period 0.05")
             term.expect(rb"add.result .*\x1b\[2munknown")
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
 
 
 def test_monitor_errors(endpoint, capsys):
@@ -543,14 +554,6 @@ def test_request_uses_the_device_timeout_hint_unless_timeout_given():
 
 # -- the shell on a terminal ------------------------------------------------------------
 
-def _controlling_terminal():
-    """In the child (after setsid): make its stdin, the pty, its controlling
-    terminal, so that Ctrl-C typed there sends it SIGINT."""
-    import fcntl
-    import termios
-    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-
 class SlowServer:
     """The tutorial's server plus ?slow (answers after 3 s) and ?log-error."""
 
@@ -559,10 +562,16 @@ class SlowServer:
         from katcp_sync import AsyncReply
 
         class Slow(base):
+            replied = threading.Event()
+
             def request_slow(self, req, msg):
                 """Answer after three seconds, with an inform first."""
                 req.inform("started")
-                self.ioloop.call_later(3.0, req.reply, "ok", "late")
+
+                def late():
+                    req.reply("ok", "late")
+                    self.replied.set()
+                self.ioloop.call_later(3.0, late)
                 raise AsyncReply()
 
             def request_log_error(self, req, msg):
@@ -575,20 +584,12 @@ class SlowServer:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 def test_shell_ctrl_c_colours_and_pending_indicator(server_class, tmp_path):
-    pty = pytest.importorskip("pty")
     pytest.importorskip("readline")
     with start_server(SlowServer.make(server_class)) as server:
         endpoint = "%s:%d" % server.bind_address[:2]
-        master, slave = pty.openpty()
         env = dict(_env(), HOME=str(tmp_path), TERM="dumb")
-        proc = subprocess.Popen([sys.executable, "-m", "katcp_sync", "shell", "--timeout", "10",
-                                 endpoint], stdin=slave, stdout=slave, stderr=slave, env=env,
-                                close_fds=True, start_new_session=True,
-                                preexec_fn=_controlling_terminal)
-        os.close(slave)
-        term = _Pty(master)
         prompt = re.escape(endpoint.encode() + b"> ")
-        try:
+        with _on_a_pty(["shell", "--timeout", "10", endpoint], env) as (proc, term):
             term.expect(rb"Connected to [\s\S]*" + prompt)
             # Ctrl-C on a half-typed line clears it; the session goes on.
             term.send(b"?watchdog-not-this")
@@ -612,18 +613,14 @@ def test_shell_ctrl_c_colours_and_pending_indicator(server_class, tmp_path):
             term.expect(rb"katcp-sync: error: \?slow abandoned")
             term.send(b"?watchdog\r")
             term.expect(rb"!watchdog(\[\d+\])? ok[\s\S]*" + prompt)
-            time.sleep(3.5)     # the abandoned reply comes now and must not be shown
+            # The abandoned reply comes; a round trip after it shows it was
+            # not printed.
+            assert server.replied.wait(10)
             term.send(b"?watchdog\r")
             term.expect(rb"!watchdog(\[\d+\])? ok[\s\S]*" + prompt)
-            assert b"late" not in term.data
             term.send(b"\x04")
             assert proc.wait(10) == 0
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            os.close(master)
-        assert b"!slow" not in term.data
+        assert b"late" not in term.seen and b"!slow" not in term.seen
 
 
 def test_shell_timeout_is_the_shells_error_not_a_made_up_reply(server_class, monkeypatch,
