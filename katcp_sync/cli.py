@@ -372,9 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
         return commands.add_parser(name, parents=[common], **kwargs)
 
     p = add_command("request", help="send one request and print the reply",
-                            description="Send one request; print its informs and reply. "
-                            "Exit status: 0 ok, 1 connection failure or timeout, 2 usage "
-                            "error, 3 the device replied fail or invalid.")
+                    description="Send one request; print its informs and reply. "
+                    "Exit status: 0 ok, 1 connection failure or timeout, 2 usage "
+                    "error, 3 the device replied fail or invalid.")
     p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
     p.add_argument("name", metavar="NAME", help="request name, without '?'")
     p.add_argument("arguments", nargs="*", metavar="ARG")
@@ -383,14 +383,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_request)
 
     p = add_command("shell", help="interactive session with a device",
-                            description=_summary(cli_shell))
+                    description=_summary(cli_shell))
     p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
     _add_timeout(p)
     _add_raw(p)
     p.set_defaults(run=cli_shell.run)
 
     p = add_command("monitor", help="live table of a device's sensors",
-                            description=_summary(cli_monitor))
+                    description=_summary(cli_monitor))
     p.add_argument("endpoint", type=_endpoint, metavar="HOST:PORT")
     p.add_argument("regex", nargs="?", default="", metavar="REGEX",
                    help="only sensors whose name matches (Python re.search)")
@@ -408,8 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=cli_monitor.run)
 
     p = add_command("serve", help="run the tutorial's example device server",
-                            description="Run MyServer from examples/tutorial_server.py. "
-                            "-v logs connections and requests.")
+                    description="Run MyServer from examples/tutorial_server.py. "
+                    "-v logs connections and requests.")
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1; '' for all)")
     p.add_argument("--port", type=int, default=5000, help="TCP port, 0 for any (default 5000)")
@@ -419,7 +419,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_serve)
 
     p = add_command("demo", help="run the example server and talk to it",
-                            description=_summary(cli_demo))
+                    description=_summary(cli_demo))
     _add_timeout(p)
     p.set_defaults(run=cli_demo.run)
     return parser
@@ -447,7 +447,8 @@ def gather_strategy(argv: Sequence[str]) -> List[str]:
         if word == "--":
             out.extend(words[i - 1:])
             break
-        if word.startswith("--strategy=") or word == "--strategy" and i < len(words):
+        if word.startswith("--strategy=") or (word == "--strategy" and i < len(words)
+                                              and not words[i].startswith("--")):
             value = word[len("--strategy="):] if "=" in word else words[i]
             if "=" not in word:
                 i += 1

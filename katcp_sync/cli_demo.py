@@ -21,7 +21,8 @@ import random
 import sys
 from typing import Any, Iterable, Optional
 
-from .cli import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, die, example_server_class, format_message, load_example
+from .cli import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, die, example_server_class,
+                  format_message, load_example)
 from .client import BlockingClient
 from .errors import KatcpClientError, KatcpError
 from .message import Message

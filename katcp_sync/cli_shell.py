@@ -30,7 +30,7 @@ from .cli import EXIT_CONNECTION, EXIT_OK, error_line, format_message, open_clie
 from .client import BlockingClient
 from .client_requests import FutureRequest, ReplyFuture
 from .connection import format_address
-from .errors import KatcpClientError, KatcpError, KatcpSyntaxError
+from .errors import KatcpClientError, KatcpSyntaxError
 from .message import Message, parse
 
 __all__ = ["run", "ShellClient"]

@@ -105,15 +105,14 @@ def hinted_timeout(timeout: Optional[float], hint: Optional[float], default: flo
     return default
 
 
-def _require_message(msg: Any, method: str) -> None:
+def _not_a_message(msg: Any, method: str) -> TypeError:
     """A clear TypeError for ``blocking_request("watchdog")`` and the like."""
-    if not isinstance(msg, Message):
-        if isinstance(msg, str):
-            how = "Message.request(%r)" % (msg,)
-        else:
-            how = "Message.request(name, *arguments)"
-        raise TypeError("%s() takes a Message, not %s %r: pass %s"
-                        % (method, type(msg).__name__, msg, how))
+    if isinstance(msg, str):
+        how = "Message.request(%r)" % (msg,)
+    else:
+        how = "Message.request(name, *arguments)"
+    return TypeError("%s() takes a Message, not %s %r: pass %s"
+                     % (method, type(msg).__name__, msg, how))
 
 
 # ---------------------------------------------------------------------------
@@ -399,7 +398,9 @@ class DeviceClient:
         return self._wait(self._disconnected, timeout)
 
     def wait_protocol(self, timeout: Optional[float] = None) -> bool:
-        """Wait until the current connection's protocol is known.
+        """Wait until the current connection's protocol is known (and, for a
+        device with flag ``T``, its request timeout hints: see
+        :attr:`request_timeout_hints`).
 
         Returns:
             True if it is; then :attr:`protocol_flags` describes the device
@@ -530,7 +531,8 @@ class DeviceClient:
             KatcpVersionError: ``msg`` has a message id and the device does
                 not support them.
         """
-        _require_message(msg, "send_request")
+        if not isinstance(msg, Message):
+            raise _not_a_message(msg, "send_request")
         if msg.mtype != _REQUEST:
             raise KatcpTypeError("send_request needs a request, not %r" % (msg,))
         self._send_untracked(msg, False)
@@ -551,7 +553,8 @@ class DeviceClient:
             KatcpVersionError: an id was asked for and the device does not
                 support them.
         """
-        _require_message(msg, "request")
+        if not isinstance(msg, Message):
+            raise _not_a_message(msg, "request")
         if msg.mtype != _REQUEST:
             raise KatcpTypeError("request needs a request, not %r" % (msg,))
         self._send_untracked(msg, use_mid)
@@ -595,7 +598,8 @@ class DeviceClient:
         Raises:
             TypeError: ``msg`` is not a :class:`Message`.
         """
-        _require_message(msg, "future_request")
+        if not isinstance(msg, Message):
+            raise _not_a_message(msg, "future_request")
         future = self._new_future()
         pending = FutureRequest(msg, _monotonic(), use_mid, future)
         self._submit(pending, self._timeout_for(msg, timeout))
@@ -618,7 +622,8 @@ class DeviceClient:
             it (``reply, informs = client.callback_request(...)``, as in the
             tutorial) waits for that.
         """
-        _require_message(msg, "callback_request")
+        if not isinstance(msg, Message):
+            raise _not_a_message(msg, "callback_request")
         future = self._new_future()
         pending = CallbackRequest(msg, _monotonic(), use_mid, future, reply_cb, inform_cb,
                                    user_data, self._logger)
@@ -645,7 +650,8 @@ class DeviceClient:
                 deadlock).
             TypeError: ``msg`` is not a :class:`Message`.
         """
-        _require_message(msg, "blocking_request")
+        if not isinstance(msg, Message):
+            raise _not_a_message(msg, "blocking_request")
         if self._on_reactor():
             raise RuntimeError("blocking_request() cannot be called on the client's "
                                "reactor thread (it would deadlock)")
@@ -690,10 +696,10 @@ class DeviceClient:
 
     def _timeout_for(self, msg: Message, timeout: Optional[float]) -> float:
         """The timeout of request ``msg`` (see :func:`hinted_timeout`)."""
-        if timeout is not None:
-            return timeout
         hints = self.request_timeout_hints
-        return hinted_timeout(None, hints.get(msg.name) if hints else None, self.timeout)
+        if timeout is None and hints:
+            return hinted_timeout(None, hints.get(msg.name), self.timeout)
+        return self.timeout if timeout is None else timeout
 
     def _new_future(self) -> ReplyFuture:
         future = ReplyFuture()
