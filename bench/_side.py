@@ -25,12 +25,18 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
 import _sideenv  # noqa: E402  (tests/_sideenv.py: the one katcp-python venv)
 
 
+#: Set by ``run.py --against``: every peer is skipped, only katcp_sync is measured.
+ONLY_OURS_ENV = "KATCP_SYNC_BENCH_ONLY_OURS"
+
+
 class Skipped(Exception):
     """A comparison cannot run here; ``str(exc)`` says why."""
 
 
 def import_optional(name: str) -> Any:
     """Import module ``name`` or raise :class:`Skipped`."""
+    if os.environ.get(ONLY_OURS_ENV):
+        raise Skipped("left out of an A/B run (--against)")
     try:
         return importlib.import_module(name)
     except Exception as exc:  # ImportError, or a broken install
@@ -46,6 +52,8 @@ def katcp_python_env() -> str:
     Raises:
         Skipped: no python3.9, or the venv or the install failed.
     """
+    if os.environ.get(ONLY_OURS_ENV):
+        raise Skipped("left out of an A/B run (--against)")
     try:
         return _sideenv.kp_python()
     except _sideenv.SideEnvUnavailable as exc:

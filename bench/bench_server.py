@@ -8,6 +8,9 @@ against any KATCP server. Measures:
 
 * ``watchdog seq``: one client, one ``?watchdog`` round trip at a time;
 * ``watchdog pipelined``: one client, ``?watchdog[id]`` with up to 200 in flight;
+* ``user handler seq``: one client, one ``?bench-echo`` round trip at a time,
+  through a handler written by the user (katcp_sync runs it on its worker
+  pool, aiokatcp as a coroutine on its loop);
 * ``user handler pipelined``: the same through ``?bench-echo``, a handler
   written by the user (katcp_sync runs it on its worker pool);
 * ``watchdog 10 clients``: ten clients, each one round trip at a time;
@@ -74,6 +77,7 @@ server.join()
 AIOKATCP_SERVER = r'''
 import asyncio
 import sys
+from typing import Tuple
 import aiokatcp
 
 class BenchServer(aiokatcp.DeviceServer):
@@ -91,8 +95,9 @@ class BenchServer(aiokatcp.DeviceServer):
         for i in range(1, n + 1):
             counter.value = i
 
-    async def request_bench_echo(self, ctx, *args: bytes) -> None:
-        """Reply ok (a user handler)."""
+    async def request_bench_echo(self, ctx, *args: bytes) -> Tuple[bytes, ...]:
+        """Reply ok with the arguments (a user handler)."""
+        return args
 
 async def main():
     server = BenchServer("127.0.0.1", 0)
@@ -160,14 +165,15 @@ def open_client(port: int) -> socket.socket:
     return sock
 
 
-def watchdog_sequential(port: int, count: int) -> float:
+def watchdog_sequential(port: int, count: int, name: bytes = b"watchdog") -> float:
     sock = open_client(port)
     try:
         recv, send = sock.recv, sock.sendall
+        request, reply = b"?%s\n" % name, b"!%s" % name
         start = time.perf_counter()
         for _ in range(count):
-            send(b"?watchdog\n")
-            while b"!watchdog" not in recv(65536):
+            send(request)
+            while reply not in recv(65536):
                 pass
         return count / (time.perf_counter() - start)
     finally:
@@ -190,6 +196,12 @@ def watchdog_pipelined(port: int, count: int, name: bytes = b"watchdog") -> floa
         return count / (time.perf_counter() - start)
     finally:
         sock.close()
+
+
+def user_handler_sequential(port: int, count: int) -> float:
+    """One round trip at a time through a user-written handler (``?bench-echo``):
+    the common case of a script driving a device whose handlers may block."""
+    return watchdog_sequential(port, count, b"bench-echo")
 
 
 def user_handler_pipelined(port: int, count: int) -> float:
@@ -261,6 +273,7 @@ def sensor_fanout(port: int, count: int) -> float:
 MEASURES: List[Any] = [
     ("watchdog seq (req/s)", watchdog_sequential, 3000, 20000),
     ("watchdog pipelined (req/s)", watchdog_pipelined, 20000, 200000),
+    ("user handler seq (req/s)", user_handler_sequential, 3000, 20000),
     ("user handler pipelined (req/s)", user_handler_pipelined, 10000, 100000),
     ("watchdog %d clients (req/s)" % CLIENTS, watchdog_clients, 5000, 50000),
     ("sensor fan-out %d clients (informs/s)" % CLIENTS, sensor_fanout, 2000, 20000),

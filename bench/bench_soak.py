@@ -206,6 +206,7 @@ def fanout(server: SoakServer, clients: int, per_client: int, rate: float,
 
     before = resources()
     swarm = Swarm(server.bind_address, clients, on_line)
+    attached = resources()   # clients connected, no strategy yet
     try:
         for index, subscribed in enumerate(subscriptions):
             names = ",".join(sensor_name(i) for i in subscribed)
@@ -269,6 +270,9 @@ def fanout(server: SoakServer, clients: int, per_client: int, rate: float,
         "disorder": counts["disorder"],
         "rss_MB_before": before["rss_kb"] / 1024.0,
         "rss_MB_loaded": connected["rss_kb"] / 1024.0,
+        # What the strategies alone cost: connections and their buffers are
+        # already in ``attached``.
+        "B/strategy": (connected["rss_kb"] - attached["rss_kb"]) * 1024.0 / (clients * per_client),
         "fds_before": before["fds"],
         "fds_loaded": connected["fds"],
     }

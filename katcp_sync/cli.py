@@ -36,6 +36,7 @@ import socket
 import sys
 import sysconfig
 import threading
+import time
 import types
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
@@ -305,10 +306,13 @@ def _serve(args: argparse.Namespace) -> int:
         server.start()
     except OSError as exc:     # its text names the address
         die(EXIT_CONNECTION, exc.strerror or str(exc))
-    stop = threading.Event()
+    # The handler only appends to a list: it takes no lock, so it cannot
+    # deadlock with the main thread it interrupts (Event.set() could: the
+    # main thread may hold the Event's lock inside wait()).
+    stop: List[int] = []
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
-        previous[signum] = signal.signal(signum, lambda *_: stop.set())
+        previous[signum] = signal.signal(signum, lambda signum, frame: stop.append(signum))
     try:
         host, port = server.bind_address[:2]
         address = format_address((host or "0.0.0.0", port))
@@ -321,8 +325,8 @@ def _serve(args: argparse.Namespace) -> int:
             sys.stderr.flush()
         # Wake up now and then so that signals are handled promptly on
         # every platform; the server also stops if a client sends ?halt.
-        while not stop.wait(0.2) and server.running():
-            pass
+        while not stop and server.running():
+            time.sleep(0.2)
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)

@@ -20,8 +20,10 @@ Life of a connection, all on the reactor thread:
 3. When the connection drops, outstanding requests fail at once with
    :class:`~katcp_sync.errors.KatcpClientDisconnected`, the "disconnected"
    hooks run, and (with ``auto_reconnect``) a new attempt is made after a
-   randomised, capped exponential backoff. Requests made while no attempt
-   is in progress fail at once.
+   randomised exponential backoff (0.5 s doubling, capped at
+   ``auto_reconnect_max_delay``, 1 s by default, so a device that comes
+   back is reconnected within about a second). Requests made while no
+   attempt is in progress fail at once.
 
 Requests go through one :class:`~katcp_sync.client_requests.RequestTable`
 (message ids, reply and inform matching, per-name serialisation when the
@@ -161,6 +163,9 @@ class DeviceClient:
     #: While connecting fails, a WARNING is logged on the first failed
     #: attempt and then at most once per this many seconds (DEBUG between).
     CONNECT_WARNING_INTERVAL = 30.0
+    #: Default of :attr:`auto_reconnect_max_delay`, the cap of the
+    #: reconnect back-off in seconds.
+    AUTO_RECONNECT_MAX_DELAY = 1.0
     #: Seconds a lone ``blocking_request`` caller polls for its reply before
     #: it sleeps (the fast path in :doc:`concurrency`); ``0`` never spins.
     #: Adaptive: nobody spins while replies take longer than this.
@@ -182,8 +187,11 @@ class DeviceClient:
         #: First reconnect delay in seconds; doubles per failure (randomised
         #: to [d/2, d]) up to :attr:`auto_reconnect_max_delay`.
         self.auto_reconnect_delay = 0.5
-        #: Cap of the reconnect delay in seconds.
-        self.auto_reconnect_max_delay = 60.0
+        #: Cap of the reconnect delay in seconds (default 1: a device that
+        #: comes back is found within about a second, however long it was
+        #: away; katcp-python retries every 0.5 s). Raise it for a client
+        #: of a device that is often away for long, to try less often.
+        self.auto_reconnect_max_delay = self.AUTO_RECONNECT_MAX_DELAY
         #: Seconds to wait for the device to announce its protocol.
         self.protocol_detect_timeout = 1.0
         #: ``#version-connect`` name -> tuple of the remaining arguments (str).
@@ -245,6 +253,8 @@ class DeviceClient:
         # atomic): a caller borrows only when it is alone, as a borrower
         # would otherwise read, and hand over, the others' replies.
         self._blocking_callers: List[None] = []
+        # Name-resolving threads started for connection attempts (join()).
+        self._helper_threads: List[threading.Thread] = []
 
     # ------------------------------------------------------------------
     # Properties
@@ -365,17 +375,31 @@ class DeviceClient:
         if self._own_reactor:
             reactor.stop(timeout)
 
-    def join(self, timeout: Optional[float] = None) -> None:
+    def join(self, timeout: Optional[float] = None) -> bool:
         """Wait up to ``timeout`` seconds for a stopped client to finish.
 
-        With its own reactor this joins the reactor thread.
+        Waits for every thread the client started: its own reactor thread
+        (or, on a shared reactor, for its teardown there) and any helper
+        thread still resolving the device's host name.
+
+        Returns:
+            True if all of them have ended, False if ``timeout`` passed first
+            (or if called on the client's own reactor thread, which cannot
+            end while it runs this).
         """
+        deadline = None if timeout is None else _monotonic() + timeout
         reactor = self._reactor
         if self._own_reactor and reactor is not None:
-            if not reactor.in_reactor_thread():
-                reactor.join(timeout)
+            if reactor.in_reactor_thread():
+                return False
+            ended = reactor.join(timeout)
         else:
-            self._stopped.wait(timeout)
+            ended = self._stopped.wait(timeout)
+        for thread in list(self._helper_threads):
+            thread.join(None if deadline is None else max(0.0, deadline - _monotonic()))
+            if thread.is_alive():
+                ended = False
+        return ended
 
     def running(self) -> bool:
         """Return True between :meth:`start` and :meth:`stop`."""
@@ -663,12 +687,16 @@ class DeviceClient:
             if self._submit_and_read(pending, timeout, len(callers) == 1) and timeout is not None:
                 timeout = pending.started + timeout - _monotonic()
             if not pending.wait(timeout):
-                claimed, data = self._table.remove(pending)
-                if data is not None:
-                    self._write(data)
-                if claimed:
+                if self._abandon(pending):
                     raise KatcpTimeoutError(self._timeout_reason(pending))
                 pending.wait(None)     # the reply won the race: it is being delivered
+        except BaseException:
+            # A timeout, or this thread was interrupted while it waited
+            # (KeyboardInterrupt, an exception raised by a signal handler or
+            # injected into the thread): either way the request is given up
+            # exactly as on a timeout, so nothing of it stays in the table.
+            self._abandon(pending)
+            raise
         finally:
             callers.pop()
         if pending.error is not None:
@@ -704,7 +732,14 @@ class DeviceClient:
     def _new_future(self) -> ReplyFuture:
         future = ReplyFuture()
         future._on_reactor = self._on_reactor
+        future._on_cancel = self._future_cancelled
         return future
+
+    def _future_cancelled(self, future: ReplyFuture) -> None:
+        """A request's future was cancelled (any thread): give it up."""
+        pending = self._table.find(lambda p: getattr(p, "future", None) is future)
+        if pending is not None:
+            self._abandon(pending)
 
     def _submit(self, pending: PendingRequest, timeout: Optional[float]) -> bool:
         """Put a request in the table and write it (or fail it). Any thread.
@@ -768,11 +803,22 @@ class DeviceClient:
             return
         pending.set_error(exc)
 
-    def _request_timed_out(self, pending: PendingRequest) -> None:
+    def _abandon(self, pending: PendingRequest) -> bool:
+        """Give a request up (timed out, or its caller went away). Any thread.
+
+        Takes it out of the table and sends the next request of its name
+        that was held behind it. Returns False if it was not there any more
+        (its reply or failure won the race). Idempotent.
+        """
         claimed, data = self._table.remove(pending)
         if data is not None:
             self._write(data)
-        if claimed:
+        if claimed and pending.timer is not None:
+            pending.timer.cancel()
+        return claimed
+
+    def _request_timed_out(self, pending: PendingRequest) -> None:
+        if self._abandon(pending):
             pending.set_error(KatcpTimeoutError(self._timeout_reason(pending)))
 
     def _timeout_reason(self, pending: PendingRequest) -> str:
@@ -834,6 +880,13 @@ class DeviceClient:
                 pending.timer.cancel()
             pending.set_reply(msg)
             return
+        if msg.mid is not None:
+            name = self._table.request_name(msg.mid)
+            if name is not None:
+                # Spec 2.3: a reply has its request's name. The request keeps
+                # waiting for its own reply (or its timeout).
+                self._logger.warning("Reply %s from %s has the message id of ?%s: "
+                                     "not taken as its reply", msg, self._address_string, name)
         self._dispatch(msg, self.unhandled_reply)
 
     def handle_inform(self, msg: Message) -> None:
@@ -973,6 +1026,10 @@ class DeviceClient:
         host, port = self._bindaddr
         self._attempt = connect(self.reactor, host, port, self.CONNECT_TIMEOUT,
                                 lambda sock, exc: self._connect_done(run_id, sock, exc))
+        if self._attempt.thread is not None:
+            # Kept for join(); the list is replaced, never changed in place.
+            self._helper_threads = [t for t in self._helper_threads if t.is_alive()] + [
+                self._attempt.thread]
 
     def _connect_done(self, run_id: int, sock: Any, exc: Optional[BaseException]) -> None:
         self._attempt = None

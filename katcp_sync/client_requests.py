@@ -13,8 +13,11 @@ things, all under one lock:
 * **Which message id a request gets.** Ids count up from 1 and wrap after
   2**31-1 (spec 2.2); they are used when the server announced flag ``I`` or
   the caller asked for one.
-* **Which request a reply or inform belongs to.** By message id when there
-  is one. Without ids, only the message name links a reply to its request
+* **Which request a reply or inform belongs to.** By message id and name
+  when there is an id: spec 2.3 makes a request's informs and reply share
+  its name, so ``!help[9]`` is not the reply to ``?watchdog[9]`` (it is
+  left for the client's handlers, and the request keeps waiting for its
+  own). Without ids, only the message name links a reply to its request
   (spec 2.3), so requests of the same name are *serialised*: only the oldest
   is on the wire, the next is sent when it finishes. That way informs can
   never be attributed to the wrong request, even when the server answers
@@ -30,7 +33,7 @@ how a finished request reports (a lock for ``blocking_request``, a
 import collections
 import logging
 import threading
-from concurrent.futures import Future
+from concurrent.futures import Future, InvalidStateError
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 from .errors import KatcpClientDisconnected, KatcpVersionError
@@ -58,6 +61,19 @@ class ReplyFuture(Future):
 
     #: Set by the client: returns True on its reactor thread.
     _on_reactor: Optional[Callable[[], bool]] = None
+    #: Set by the client: gives up the request of a cancelled future.
+    _on_cancel: Optional[Callable[["ReplyFuture"], Any]] = None
+
+    def cancel(self) -> bool:
+        """Cancel the future and give its request up, as on a timeout (it
+        leaves the client's table; no callback is called). Returns False if
+        the reply or failure is already in."""
+        cancelled = super().cancel()
+        on_cancel = self._on_cancel
+        if cancelled and on_cancel is not None:
+            self._on_cancel = None
+            on_cancel(self)
+        return cancelled
 
     def __iter__(self) -> Iterator[Any]:
         if not self.done() and self._on_reactor is not None and self._on_reactor():
@@ -262,7 +278,8 @@ class RequestTable:
             mid = msg.mid
             if mid is not None:
                 pending = self._by_mid.get(mid)
-                if pending is None or (only is not None and pending is not only):
+                if (pending is None or pending.msg.name != msg.name
+                        or (only is not None and pending is not only)):
                     return None, None
                 del self._by_mid[mid]
                 return pending, None
@@ -277,9 +294,36 @@ class RequestTable:
         with self._lock:
             mid = msg.mid
             if mid is not None:
-                return self._by_mid.get(mid)
+                pending = self._by_mid.get(mid)
+                if pending is not None and pending.msg.name != msg.name:
+                    return None
+                return pending
             queue = self._by_name.get(msg.name)
             return queue[0] if queue else None
+
+    def find(self, match: Callable[[PendingRequest], bool]) -> Optional[PendingRequest]:
+        """The first outstanding request for which ``match`` is true, or None.
+
+        A scan of the whole table: for rare events (a cancelled future).
+        ``match`` must be quick and not call back into the table."""
+        with self._lock:
+            for pending in self._held:
+                if match(pending):
+                    return pending
+            for pending in self._by_mid.values():
+                if match(pending):
+                    return pending
+            for queue in self._by_name.values():
+                for pending in queue:
+                    if match(pending):
+                        return pending
+        return None
+
+    def request_name(self, mid: bytes) -> Optional[str]:
+        """The name of the outstanding request with message id ``mid``, or None."""
+        with self._lock:
+            pending = self._by_mid.get(mid)
+            return None if pending is None else pending.msg.name
 
     def is_idle(self) -> bool:
         """True if no request is outstanding. Any thread, without the lock:
@@ -383,10 +427,16 @@ class FutureRequest(PendingRequest):
         self.future = future
 
     def set_reply(self, reply: Message) -> None:
-        self.future.set_result((reply, self.informs))
+        try:
+            self.future.set_result((reply, self.informs))
+        except InvalidStateError:
+            pass    # cancelled by its owner meanwhile
 
     def set_error(self, exc: BaseException) -> None:
-        self.future.set_exception(exc)
+        try:
+            self.future.set_exception(exc)
+        except InvalidStateError:
+            pass
 
 
 class CallbackRequest(FutureRequest):
@@ -425,7 +475,10 @@ class CallbackRequest(FutureRequest):
                 self.reply_cb(reply, *self.user_data)
             except Exception:
                 self.logger.exception("reply callback for ?%s failed", self.msg.name)
-        self.future.set_result((reply, self.informs))
+        try:
+            self.future.set_result((reply, self.informs))
+        except InvalidStateError:
+            pass
 
     def set_error(self, exc: BaseException) -> None:
         self.set_reply(Message.reply(self.msg.name, "fail", str(exc), mid=self.msg.mid))

@@ -134,6 +134,9 @@ _ACCEPT_RESOURCE_ERRORS = frozenset(
     getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
     if hasattr(errno, name))
 _ACCEPT_RETRY_DELAY = 0.5
+# While they last, such failures are logged once, then summed up at most this
+# often (seconds), then once more when accepting works again.
+_ACCEPT_ERROR_LOG_INTERVAL = 60.0
 
 
 class _WriterThread(threading.local):
@@ -239,6 +242,18 @@ class Connection:
         spin_time: seconds a borrower polls before it sleeps (``None``:
             :data:`DEFAULT_SPIN_TIME`; ``0``: never spin). Also settable
             later as the ``spin_time`` attribute.
+        partial_line_timeout: seconds an unfinished incoming line may wait
+            for its end of line; the connection is then closed, with a
+            logged reason (a peer trickling a line byte by byte). ``None``
+            (default): no limit.
+        idle_timeout: seconds without any incoming byte after which the
+            connection is closed, with a logged reason. ``None`` (default):
+            no limit. Neither limit is allowed with ``borrowable`` (they
+            watch the reactor's reads).
+
+    Raises:
+        ValueError: a limit that is not positive, or a limit with
+            ``borrowable``.
 
     May be created on any thread; it starts reading once the reactor runs.
     If the reactor is already closed, the socket is closed at once and the
@@ -248,7 +263,14 @@ class Connection:
     def __init__(self, reactor: Reactor, sock: socket.socket, handler: ConnectionHandler,
                  max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
                  max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
-                 borrowable: bool = False, spin_time: Optional[float] = None) -> None:
+                 borrowable: bool = False, spin_time: Optional[float] = None,
+                 partial_line_timeout: Optional[float] = None,
+                 idle_timeout: Optional[float] = None) -> None:
+        for limit in (partial_line_timeout, idle_timeout):
+            if limit is not None and (limit <= 0 or borrowable):
+                sock.close()
+                raise ValueError("a connection's time limits must be positive and not "
+                                 "used with borrowable=True")
         self._reactor = reactor
         self._sock = sock
         self._handler = handler
@@ -281,6 +303,13 @@ class Connection:
         self._reader_registered = False
         self._writer_registered = False
         self._close_timer: Optional[TimerHandle] = None
+        # Time limits (reactor thread): see _check_limits.
+        self._partial_line_timeout = partial_line_timeout
+        self._idle_timeout = idle_timeout
+        self._limited = partial_line_timeout is not None or idle_timeout is not None
+        self._last_data = _monotonic()           # when a byte last came in
+        self._partial_since: Optional[float] = None  # when the partial line began
+        self._limit_timer: Optional[TimerHandle] = None
         # Borrowed reading. The reactor holds _read_lock while it reads, a
         # borrower for the whole borrow. The rest is guarded by _lock.
         self._read_lock = threading.Lock()
@@ -529,16 +558,28 @@ class Connection:
             if not data:
                 return  # EOF stays readable: the reactor will see it
             index = 0
-            lines = feed(data)
+            lines: Optional[List[Line]] = None
             try:
+                lines = feed(data)
                 for line in lines:
                     if not claim(line):
                         break
                     index += 1
                 else:
                     continue
-            except Exception:
+            except BaseException as exc:
+                # claim() failed, or this thread was interrupted (a signal
+                # handler raised): the lines not yet claimed still belong to
+                # the stream, so they are handed over before re-raising.
+                if lines is None:
+                    self._read_error = OSError("borrowed read interrupted: %r" % (exc,))
+                    raise     # the splitter's state is unknown: the reactor drops us
+                with self._lock:
+                    self._handover.extend(lines[index:])
+                if not isinstance(exc, Exception):
+                    raise
                 logger.exception("%s: exception in a borrowed read's claim", self.address)
+                return
             with self._lock:
                 self._handover.extend(lines[index:])
             return
@@ -604,6 +645,59 @@ class Connection:
     def _register(self) -> None:
         if not self._closing:
             self._update_reader()
+            if self._idle_timeout is not None:
+                self._last_data = _monotonic()
+                self._schedule_limit_check(self._last_data + self._idle_timeout)
+
+    def _note_data(self, line_ended: bool) -> None:
+        """Bytes came in (and ``line_ended``: a line was completed): track
+        idleness and the age of the partial line now held."""
+        now = self._last_data = _monotonic()
+        if not self._splitter.buffered:
+            self._partial_since = None
+        elif self._partial_since is None:
+            self._partial_since = now
+            if self._partial_line_timeout is not None:
+                self._schedule_limit_check(now + self._partial_line_timeout)
+        elif line_ended:
+            self._partial_since = now   # the held bytes began a new line
+
+    def _schedule_limit_check(self, when: float) -> None:
+        timer = self._limit_timer
+        if timer is not None:
+            if timer.when <= when:
+                return     # an earlier check comes first and reschedules
+            timer.cancel()
+        self._limit_timer = self._reactor.call_at(when, self._check_limits)
+
+    def _check_limits(self) -> None:
+        """Timer: close the connection if a time limit passed, else check
+        again when the next one could. One timer per connection, and only
+        while a limit can still expire."""
+        self._limit_timer = None
+        if self._closing:
+            return
+        now = _monotonic()
+        next_check = []
+        reason = None
+        timeout = self._partial_line_timeout
+        if timeout is not None and self._partial_since is not None:
+            if now - self._partial_since >= timeout:
+                reason = "no end of line within %g s (%d bytes of an unfinished line)" % (
+                    timeout, self._splitter.buffered)
+            else:
+                next_check.append(self._partial_since + timeout)
+        timeout = self._idle_timeout
+        if timeout is not None and reason is None:
+            if now - self._last_data >= timeout:
+                reason = "idle for %g s" % timeout
+            else:
+                next_check.append(self._last_data + timeout)
+        if reason is not None:
+            logger.warning("%s: closing connection: %s", self.address, reason)
+            self.close(reason)
+        elif next_check:
+            self._schedule_limit_check(min(next_check))
 
     def _update_reader(self) -> None:
         want = self._reading and not self._closing and not self._finished
@@ -687,6 +781,8 @@ class Connection:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
             lines = self._splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            if self._limited:
+                self._note_data(bool(lines))
             if lines:
                 self._dispatch(lines)
         if error is not None:
@@ -795,6 +891,8 @@ class Connection:
                 self._wake_borrower()  # it closes the socket when it returns
         if self._close_timer is not None:
             self._close_timer.cancel()
+        if self._limit_timer is not None:
+            self._limit_timer.cancel()
         if self._reader_registered:
             self._reactor.remove_reader(self._watched)
             self._reader_registered = False
@@ -891,6 +989,12 @@ class Listener:
         self.address: Tuple[str, int] = sock.getsockname()[:2]
         self._closed = False
         self._paused_timer: Optional[TimerHandle] = None
+        # A run of out-of-resources accept failures (reactor thread): how
+        # many, when it began, how many since the last log line and when.
+        self._failures = 0
+        self._failing_since = 0.0
+        self._unlogged = 0
+        self._logged_at = 0.0
         self._stop_hook = reactor.add_stop_hook(self._do_close)
         if not _on_reactor(reactor, self._register):
             self._closed = True
@@ -927,8 +1031,7 @@ class Listener:
                 continue  # the peer gave up while queued: not our problem
             except OSError as exc:
                 if exc.errno in _ACCEPT_RESOURCE_ERRORS:
-                    logger.error("listener %s: cannot accept (%s); retrying in %.1f s",
-                                 format_address(self.address), exc, _ACCEPT_RETRY_DELAY)
+                    self._log_resource_failure(exc)
                     self._reactor.remove_reader(self._sock)
                     self._paused_timer = self._reactor.call_later(
                         _ACCEPT_RETRY_DELAY, self._register)
@@ -936,12 +1039,39 @@ class Listener:
                     logger.error("listener %s: accept failed: %s",
                                  format_address(self.address), exc)
                 return
+            if self._failures:
+                logger.warning("listener %s: accepting again after %d failed accepts in %.1f s",
+                               format_address(self.address), self._failures,
+                               _monotonic() - self._failing_since)
+                self._failures = 0
             try:
                 self._on_accept(sock, addr)
             except Exception:
                 logger.exception("listener %s: exception in on_accept",
                                  format_address(self.address))
                 sock.close()
+
+    def _log_resource_failure(self, exc: OSError) -> None:
+        """Log an out-of-resources accept failure, rate-limited: the first of
+        a run, then a count at most every _ACCEPT_ERROR_LOG_INTERVAL seconds
+        (retries come every _ACCEPT_RETRY_DELAY: thousands an hour)."""
+        now = _monotonic()
+        self._failures += 1
+        if self._failures == 1:
+            self._failing_since = self._logged_at = now
+            self._unlogged = 0
+            logger.error("listener %s: cannot accept (%s); retrying every %.1f s "
+                         "(repeats are counted and logged at most every %.0f s)",
+                         format_address(self.address), exc, _ACCEPT_RETRY_DELAY,
+                         _ACCEPT_ERROR_LOG_INTERVAL)
+            return
+        self._unlogged += 1
+        if now - self._logged_at >= _ACCEPT_ERROR_LOG_INTERVAL:
+            logger.error("listener %s: %d more accept failures in %.0f s (%s); still retrying",
+                         format_address(self.address), self._unlogged, now - self._logged_at,
+                         exc)
+            self._logged_at = now
+            self._unlogged = 0
 
     def _do_close(self) -> None:
         self._closed = True
@@ -977,6 +1107,9 @@ class ConnectAttempt:
         self._addresses: List[Tuple[Any, ...]] = []
         self._last_error: Optional[BaseException] = None
         self._timer: Optional[TimerHandle] = None
+        #: The helper thread resolving the host name, once started (numeric
+        #: addresses need none); whoever started the attempt may join it.
+        self.thread: Optional[threading.Thread] = None
         self._stop_hook = reactor.add_stop_hook(
             self._fail, ConnectionAbortedError("reactor stopped"))
 
@@ -999,7 +1132,9 @@ class ConnectAttempt:
         if infos is not None:
             self._resolved(infos, None)
         else:
-            threading.Thread(target=self._resolve, name="katcp-resolve", daemon=True).start()
+            self.thread = threading.Thread(target=self._resolve, name="katcp-resolve",
+                                           daemon=True)
+            self.thread.start()
 
     def _resolve(self) -> None:
         """Helper thread: blocking name lookup, then back to the reactor."""

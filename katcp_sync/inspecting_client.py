@@ -275,9 +275,11 @@ class InspectingClient:
             handle.cancel()
         self.client.stop()
 
-    def join(self, timeout: Optional[float] = None) -> None:
-        """Wait for the client's threads to end after :meth:`stop`."""
-        self.client.join(timeout)
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait for the client's threads to end after :meth:`stop`.
+
+        Returns True if they all have, False if ``timeout`` passed first."""
+        return self.client.join(timeout)
 
     # -- client callbacks (reactor thread) -------------------------------------
 

@@ -10,6 +10,11 @@ line: once a line grows past the limit its bytes are thrown away up to the
 next end of line, and a single :class:`LineTooLongError` takes its place in
 the output. Errors are returned as values, so one bad line does not end the
 stream.
+
+A partial line is held in one ``bytearray``, so it costs about one byte of
+memory per byte held however it arrived (a peer sending a line one byte
+per TCP segment would otherwise cost an object per byte), and the buffer
+is let go as soon as the line is complete.
 """
 
 from typing import List, Union
@@ -70,25 +75,23 @@ class LineSplitter:
             end-of-line byte.
     """
 
-    __slots__ = ("max_line_length", "_pending", "_pending_len", "_discarding")
+    __slots__ = ("max_line_length", "_pending", "_discarding")
 
     def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
         if max_line_length < 1:
             raise ValueError("max_line_length must be positive")
         self.max_line_length = max_line_length
-        self._pending: List[bytes] = []
-        self._pending_len = 0
+        self._pending = bytearray()
         self._discarding = False
 
     @property
     def buffered(self) -> int:
         """Number of bytes of an incomplete line currently held."""
-        return self._pending_len
+        return len(self._pending)
 
     def reset(self) -> None:
         """Forget any partial line (e.g. after a reconnect)."""
-        self._pending = []
-        self._pending_len = 0
+        self._pending = bytearray()
         self._discarding = False
 
     def feed(self, data: bytes) -> List[Union[bytes, LineTooLongError]]:
@@ -106,11 +109,10 @@ class LineSplitter:
             self._hold(data)
             return []
         tail = parts.pop()
-        if self._pending:
-            self._pending.append(parts[0])
-            parts[0] = b"".join(self._pending)
-        self._pending = []
-        self._pending_len = 0
+        pending = self._pending
+        if pending:
+            parts[0] = b"".join((pending, parts[0]))
+            self._pending = bytearray()   # a new one: the old buffer is freed
         out: List[Union[bytes, LineTooLongError]] = []
         limit = self.max_line_length
         if self._discarding:
@@ -133,9 +135,9 @@ class LineSplitter:
     def _hold(self, chunk: bytes) -> None:
         if self._discarding:
             return
-        self._pending.append(chunk)
-        self._pending_len += len(chunk)
-        if self._pending_len > self.max_line_length:
-            self._pending = []
-            self._pending_len = 0
+        pending = self._pending
+        if len(pending) + len(chunk) > self.max_line_length:
+            self._pending = bytearray()
             self._discarding = True
+            return
+        pending += chunk

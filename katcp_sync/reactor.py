@@ -15,10 +15,26 @@ A :class:`Reactor` runs a loop on its own daemon thread. Each iteration:
    itself cannot starve I/O).
 
 Other threads hand work over only through :meth:`add_callback`,
-:meth:`call_at` and :meth:`call_later`: they append under the lock and write
-one byte to the waker, but only if the reactor is sleeping. While it is
-busy it will look at the queue anyway, so no byte (and no syscall) is
-needed; that keeps a burst of cross-thread calls cheap.
+:meth:`call_at` and :meth:`call_later`: they queue it and write one byte to
+the waker, but only if the reactor is sleeping. While it is busy it will
+look at the queue anyway, so no byte (and no syscall) is needed; that keeps
+a burst of cross-thread calls cheap.
+
+:meth:`add_callback` takes no lock at all, so it is safe in a signal
+handler (which runs on the main thread between two bytecodes, possibly
+while that thread holds the reactor's lock in :meth:`call_at` or
+``cancel()``). It relies only on operations that are atomic under the GIL:
+``deque.append``, reading and writing one attribute, a ``send()`` on the
+non-blocking waker. The reactor announces that it is about to sleep
+(``_sleeping = True``) *before* it looks at the queue, and a caller appends
+*before* it reads ``_sleeping``, so one of the two always sees the other: a
+callback is never left waiting while the loop sleeps. (At worst both act,
+and the loop wakes once for nothing.) Closing is handled the same way: a
+caller checks the state again after appending, and if the reactor closed
+meanwhile it takes its own item back out (each item carries a unique
+token, so it is its own and nobody else's) -- unless the reactor's final
+drain took it first, in which case it runs. So ``add_callback`` returns
+True exactly when the call will run.
 
 Timers are a :mod:`heapq` of ``(when, sequence, handle)``; cancelling only
 flags the handle, and flagged entries are dropped when they reach the top (the
@@ -54,6 +70,8 @@ __all__ = ["Reactor", "TimerHandle"]
 logger = logging.getLogger(__name__)
 
 _Callback = Tuple[Callable[..., Any], Tuple[Any, ...]]
+# A queued callback: (unique token, fn, args); see add_callback.
+_Queued = Tuple[int, Callable[..., Any], Tuple[Any, ...]]
 
 # Rebuild the timer heap when this many entries, and more than half of it,
 # are cancelled (asyncio uses the same rule of thumb).
@@ -118,7 +136,8 @@ class Reactor:
         self.name = name
         self._lock = threading.Lock()
         self._state = _NEW
-        self._ready: Deque[_Callback] = collections.deque()
+        self._ready: Deque[_Queued] = collections.deque()
+        self._tokens = itertools.count()
         self._timers: List[Tuple[float, int, TimerHandle]] = []
         self._cancelled_timers = 0
         self._sequence = itertools.count()
@@ -179,8 +198,11 @@ class Reactor:
         if not self.in_reactor_thread():
             self.join(timeout)
 
-    def join(self, timeout: Optional[float] = None) -> None:
+    def join(self, timeout: Optional[float] = None) -> bool:
         """Wait up to ``timeout`` seconds for the reactor thread to end.
+
+        Returns:
+            True if it has ended (or was never started), False on timeout.
 
         Raises:
             RuntimeError: called from the reactor thread.
@@ -190,6 +212,8 @@ class Reactor:
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
+            return not thread.is_alive()
+        return True
 
     def running(self) -> bool:
         """Return True between :meth:`start` and the end of :meth:`stop`."""
@@ -210,25 +234,30 @@ class Reactor:
     def add_callback(self, fn: Callable[..., Any], *args: Any) -> bool:
         """Run ``fn(*args)`` on the reactor thread, soon.
 
-        Callbacks run in the order they were added. Safe from any thread.
+        Callbacks run in the order they were added. Safe from any thread,
+        and from a signal handler: it takes no lock (see the module
+        docstring), so it cannot deadlock with the thread it interrupted.
 
         Returns:
-            True if queued; False if the reactor is closed (the call is
-            dropped with a debug log, never an exception).
+            True if the call will run; False if the reactor is closed (the
+            call is dropped with a debug log, never an exception).
         """
-        with self._lock:
-            if self._state == _CLOSED:
-                wake = None
-            else:
-                self._ready.append((fn, args))
-                wake = self._sleeping
-                self._sleeping = False
-        if wake is None:
-            logger.debug("reactor %r is closed: dropped callback %r", self.name, fn)
-            return False
-        if wake:
-            self._wake()
-        return True
+        if self._state != _CLOSED:
+            item = (next(self._tokens), fn, args)
+            self._ready.append(item)
+            if self._state != _CLOSED:
+                if self._sleeping:
+                    self._sleeping = False
+                    self._wake()
+                return True
+            # Closed while we appended: take our item back, unless the final
+            # drain in _finish already took it (then it runs).
+            try:
+                self._ready.remove(item)
+            except ValueError:
+                return True
+        logger.debug("reactor %r is closed: dropped callback %r", self.name, fn)
+        return False
 
     def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
         """Run ``fn(*args)`` on the reactor thread at reactor time ``when``.
@@ -403,8 +432,12 @@ class Reactor:
 
     def _run_once(self) -> None:
         with self._lock:
+            # Announce the sleep before looking at the queue: add_callback
+            # (lock-free) appends before it looks at _sleeping.
+            self._sleeping = True
             if self._ready or self._state != _RUNNING:
                 timeout: Optional[float] = 0
+                self._sleeping = False
             else:
                 timers = self._timers
                 while timers and timers[0][2]._fn is None:
@@ -415,7 +448,8 @@ class Reactor:
                                   max(0.0, timers[0][0] - time.monotonic()))
                 else:
                     timeout = None
-                self._sleeping = timeout != 0
+                if timeout == 0:
+                    self._sleeping = False
         events = self._selector.select(timeout)
         self._sleeping = False
 
@@ -433,7 +467,7 @@ class Reactor:
         for _ in range(len(ready)):
             # popleft() without the lock: appends from other threads go to the
             # other end of the deque, and both operations are atomic.
-            fn, args = ready.popleft()
+            _, fn, args = ready.popleft()
             self._call(fn, args)
 
     def _pop_due_timers(self) -> List[_Callback]:
@@ -487,12 +521,17 @@ class Reactor:
         self._run_stop_hooks()
         with self._lock:
             self._state = _CLOSED
-            leftover = list(self._ready)
-            self._ready.clear()
             for entry in self._timers:
                 entry[2]._fn = None
             self._timers = []
-        for fn, args in leftover:
+        # Until empty: an add_callback that appended before it saw _CLOSED
+        # either finds its item here (it runs) or takes it back (dropped).
+        ready = self._ready
+        while True:
+            try:
+                _, fn, args = ready.popleft()
+            except IndexError:
+                break
             self._call(fn, args)
         # Hooks added by the leftover callbacks (e.g. a connection created
         # while stopping) still get to release their resources.

@@ -248,10 +248,13 @@ class KATCPClientResource:
         if self._inspector is not None:
             self._inspector.stop()
 
-    def join(self, timeout: Optional[float] = None) -> None:
-        """Wait until the threads started by :meth:`start` have ended."""
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the threads started by :meth:`start` have ended.
+
+        Returns True if they all have, False if ``timeout`` passed first."""
         if self._inspector is not None:
-            self._inspector.join(timeout)
+            return self._inspector.join(timeout)
+        return True
 
     until_stopped = join
 

@@ -409,13 +409,18 @@ class KATCPClientResourceContainer:
         if self._own_reactor and self._reactor is not None:
             self._reactor.stop()
 
-    def join(self, timeout: Optional[float] = None) -> None:
-        """Wait for the children's clients and the owned reactor to finish."""
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait for the children's clients and the owned reactor to finish.
+
+        Returns True if every thread they started has ended, False if
+        ``timeout`` passed first."""
         deadline = _deadline(timeout)
+        ended = True
         for child in list(self._children.values()):
-            child.join(_remaining(deadline))
+            ended = child.join(_remaining(deadline)) and ended
         if self._own_reactor and self._reactor is not None:
-            self._reactor.join(_remaining(deadline))
+            ended = self._reactor.join(_remaining(deadline)) and ended
+        return ended
 
     until_stopped = join
 

@@ -89,9 +89,11 @@ class SensorWatcher:
         """Stop watching; the local sensors stay, marked ``unreachable``."""
         self._resource.stop()
 
-    def join(self, timeout: Optional[float] = None) -> None:
-        """Wait for the client to finish after :meth:`stop`."""
-        self._resource.join(timeout)
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait for the client to finish after :meth:`stop`.
+
+        Returns True if its threads have ended, False if ``timeout`` passed first."""
+        return self._resource.join(timeout)
 
     def until_synced(self, timeout: Optional[float] = None) -> None:
         """Block until the device's sensors are mirrored (KatcpTimeoutError otherwise)."""

@@ -150,12 +150,21 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             M, I, B and T).
         DISCONNECT_TIMEOUT: seconds :meth:`stop` waits for ``#disconnect``
             to reach the clients.
+        PARTIAL_LINE_TIMEOUT: seconds a client may take to finish a line
+            it has started; then it is disconnected with a logged reason
+            (against clients that trickle a line byte by byte). ``None``
+            (default): no limit.
+        IDLE_TIMEOUT: seconds a client may send nothing at all before it is
+            disconnected with a logged reason. ``None`` (default): no limit
+            (KATCP clients often listen quietly for hours).
     """
 
     PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO
     DISCONNECT_TIMEOUT = 1.0
     MAX_MSG_SIZE = DEFAULT_MAX_LINE_LENGTH
     MAX_WRITE_BUFFER_SIZE = DEFAULT_MAX_WRITE_BUFFER
+    PARTIAL_LINE_TIMEOUT: Optional[float] = None
+    IDLE_TIMEOUT: Optional[float] = None
 
     #: ``logging.Handler`` sending Python log records as ``#log`` (aiokatcp's
     #: ``DeviceServer.LogHandler``): ``logging.getLogger().addHandler(
@@ -530,7 +539,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         """Listener callback: a client connected. Reactor thread."""
         client = ClientConnection(self, "")
         conn = Connection(self._reactor, sock, client, self._max_line_length,
-                          self._max_write_buffer)
+                          self._max_write_buffer, partial_line_timeout=self.PARTIAL_LINE_TIMEOUT,
+                          idle_timeout=self.IDLE_TIMEOUT)
         client._conn = conn
         client.address = conn.address
         client.sampling = SamplingTable(client, self._reactor, self._major)

@@ -254,6 +254,20 @@ def echo_script(greeting: Optional[List[bytes]] = None, informs: int = 0):
     return script
 
 
+def first_hang_ignored_script(greeting):
+    """Never answers the first ?hang; answers everything else ok."""
+    def script(conn):
+        conn.send(*greeting)
+        hung = False
+        while True:
+            line = conn.read_line()
+            if line.startswith(b"?hang") and not hung:
+                hung = True
+                continue
+            conn.send(reply_line(line, b"ok"))
+    return script
+
+
 class SelectorEchoServer:
     """A one-thread ``selectors`` device for many connections: it greets each
     client with ``greeting`` and answers every request ``ok <args>``."""

@@ -22,8 +22,8 @@ from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.reactor import Reactor
 
 from client_support import (WAIT, AioServerThread, ScriptedServer, SelectorEchoServer,
-                                 echo_script, jitter_from_threads, reply_line, request_parts,
-                                 v5_greeting)
+                                 echo_script, first_hang_ignored_script, jitter_from_threads,
+                                 reply_line, request_parts, v5_greeting)
 
 
 @pytest.fixture
@@ -270,6 +270,42 @@ def test_backoff_grows_and_is_capped(make_client):
     assert all(d >= 0.01 for d in delays)
     with pytest.raises(KatcpClientDisconnected):
         client.blocking_request(Message.request("watchdog"), timeout=0.5)
+
+
+def test_default_backoff_finds_a_returning_device_within_two_seconds():
+    """However long the device was away, the default back-off keeps the gap
+    between attempts at most 1 s (it used to double to 60 s), so a device
+    that comes back is reconnected within 2 s. Timers run 50x faster here,
+    while their nominal delays are recorded."""
+    probe = ScriptedServer(lambda conn: None)
+    port = probe.port
+    probe.close()                      # the device is away
+    client = BlockingClient("127.0.0.1", port)   # default back-off
+    delays = []
+    original = client.reactor.call_later
+
+    def fast(delay, fn, *args):
+        if getattr(fn, "__name__", "") == "_connect":
+            delays.append(delay)
+            delay /= 50
+        return original(delay, fn, *args)
+    client.reactor.call_later = fast
+    client.start()
+    device = None
+    try:
+        assert wait_for(lambda: len(delays) >= 12)   # 0.5 * 2**11 s in the old back-off
+        assert max(delays) <= 1.0 and min(delays) >= 0.25
+        assert client.auto_reconnect_max_delay == DeviceClient.AUTO_RECONNECT_MAX_DELAY
+        client.reactor.call_later = original         # real time from now on
+        device = ScriptedServer(echo_script(v5_greeting()), port=port)
+        back = time.monotonic()
+        assert client.wait_protocol(2.0 + 1.0 / 50)
+        assert time.monotonic() - back < 2.0
+    finally:
+        client.stop()
+        client.join(WAIT)
+        if device is not None:
+            device.close()
 
 
 def test_failed_connect_callbacks_see_every_failed_attempt(make_client, caplog):
@@ -624,3 +660,98 @@ def test_hints_are_not_asked_without_flag_t(scripted, make_client):
     client = make_client(server.port)
     client.blocking_request(Message.request("watchdog"))
     assert server.received.get(timeout=WAIT) == b"?watchdog[1]"
+
+
+# Reply matching (spec 2.2, 2.3)
+
+def wrong_name_first_script(conn):
+    """Answers ?<name>[id] with #help[id], !help[id] (wrong name, same id)
+    before its own #<name>[id] and !<name>[id]."""
+    conn.send(*v5_greeting())
+    while True:
+        line = conn.read_line()
+        _, mid, _ = request_parts(line)
+        conn.send(b"#help[" + mid + b"] stray", b"!help[" + mid + b"] ok stray")
+        conn.send(reply_line(line, b"mine", inform=True), reply_line(line, b"ok", b"mine"))
+
+
+@pytest.mark.parametrize("api", ["blocking", "future", "blocking-not-alone"])
+def test_reply_with_the_same_mid_but_another_name_is_not_the_reply(scripted, make_client,
+                                                                   caplog, api):
+    """Spec 2.3: a request's informs and reply carry its name (and, spec 2.2,
+    its id). !help[9] is not the reply to ?watchdog[9]: it is logged and left
+    to the handlers, and the request waits for its own reply."""
+    server = scripted(wrong_name_first_script)
+    client = make_client(server.port)
+    other = None
+    if api == "blocking-not-alone":
+        other = client.future_request(Message.request("x"))   # no borrowing
+        other.result(WAIT)
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
+        for _ in range(3):
+            if api == "future":
+                reply, informs = client.future_request(Message.request("watchdog")).result(WAIT)
+            else:
+                reply, informs = client.blocking_request(Message.request("watchdog"))
+            assert reply.name == "watchdog" and reply.arguments == [b"ok", b"mine"]
+            assert [(m.name, m.arguments) for m in informs] == [("watchdog", [b"mine"])]
+    assert wait_for(lambda: sum("has the message id of ?watchdog" in r.getMessage()
+                                for r in caplog.records) == 3)
+    assert len(client._table) == 0
+
+
+# ---------------------------------------------------------------------------
+# join(timeout) (issue #11, point 8)
+
+@pytest.mark.parametrize("shared", [False, True], ids=["own-reactor", "shared-reactor"])
+def test_join_is_true_only_once_every_thread_the_client_started_has_ended(monkeypatch, shared):
+    """A client started on a host name resolves it in a helper thread; join()
+    must not report the client finished while that thread still runs."""
+    import socket as socket_module
+    release = threading.Event()
+    resolving = threading.Event()
+    real_getaddrinfo = socket_module.getaddrinfo
+
+    def slow_getaddrinfo(host, *args, **kwargs):
+        if host != "slow-name.invalid":
+            return real_getaddrinfo(host, *args, **kwargs)
+        resolving.set()
+        release.wait(WAIT)
+        raise socket_module.gaierror("no such host (test)")
+    monkeypatch.setattr(socket_module, "getaddrinfo", slow_getaddrinfo)
+    reactor = None
+    if shared:
+        reactor = Reactor(name="katcp-join-test")
+        reactor.start()
+    client = BlockingClient("slow-name.invalid", 1234, reactor=reactor)
+    try:
+        assert client.join(0) is True     # never started: nothing to wait for
+        client.start()
+        assert resolving.wait(WAIT)
+        client.stop()
+        assert client.join(0.1) is False  # the resolver thread still runs
+        release.set()
+        assert client.join(WAIT) is True
+        assert not [t for t in threading.enumerate() if t.name == "katcp-resolve"]
+    finally:
+        release.set()
+        client.stop()
+        client.join(WAIT)
+        if reactor is not None:
+            reactor.stop(WAIT)
+
+
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+def test_cancelled_future_request_is_given_up_like_a_timeout(scripted, make_client, flags):
+    """Cancelling the future of an outstanding request abandons the request:
+    it leaves the table, and (without ids) the next request of its name is
+    sent at once instead of waiting behind it for its timeout."""
+    server = scripted(first_hang_ignored_script(v5_greeting(flags)))
+    client = make_client(server.port)
+    future = client.future_request(Message.request("hang"), timeout=WAIT)
+    assert server.received.get(timeout=WAIT).startswith(b"?hang")
+    assert future.cancel()
+    assert len(client._table) == 0
+    reply, _ = client.blocking_request(Message.request("hang"), timeout=1.0)
+    assert reply.reply_ok()
+    assert future.cancelled()

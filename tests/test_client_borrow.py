@@ -17,7 +17,8 @@ from katcp_sync.client import BlockingClient, DeviceClient
 from katcp_sync.errors import KatcpClientDisconnected, KatcpTimeoutError
 from katcp_sync.message import Message
 
-from client_support import WAIT, ScriptedServer, echo_script, reply_line, v5_greeting
+from client_support import (WAIT, ScriptedServer, echo_script, first_hang_ignored_script,
+                            reply_line, v5_greeting)
 
 pytestmark = pytest.mark.skipif(not hasattr(select, "epoll"),
                                 reason="borrowed reading needs epoll")
@@ -382,3 +383,63 @@ def test_no_parking_while_another_threads_reply_is_on_its_way(scripted, make_cli
     got_a.set()
     assert parked == [False]
     assert holder["b"].result(WAIT)[0].reply_ok()
+
+
+# ---------------------------------------------------------------------------
+# A caller interrupted while it waits (issue #11, point 4)
+
+class Interrupted(Exception):
+    """Raised by the test's signal handler in the waiting thread."""
+
+
+class NoBorrowClient(BlockingClient):
+    """Overrides handle_message, so its callers wait on their lock."""
+
+    def handle_message(self, msg):
+        super().handle_message(msg)
+
+
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+@pytest.mark.parametrize("cls", [BlockingClient, NoBorrowClient], ids=["borrowing", "lock-wait"])
+def test_interrupted_blocking_request_is_given_up_like_a_timeout(scripted, make_client,
+                                                                flags, cls):
+    """An exception raised in the waiting caller (here by a signal handler,
+    as KeyboardInterrupt is) abandons the request as a timeout would: the
+    table is empty, the lone-caller fast path is used again, and a later
+    request of the same name is sent and answered (without message ids it
+    used to queue behind the abandoned one for ever)."""
+    import signal
+
+    server = scripted(first_hang_ignored_script(v5_greeting(flags)))
+    client = make_client(server.port, cls=cls)
+    main = threading.main_thread()
+    assert threading.current_thread() is main   # signals are handled there
+
+    def interrupt():
+        # Sent: the caller is about to wait, or waiting (either is fine).
+        assert server.received.get(timeout=WAIT).startswith(b"?hang")
+        signal.pthread_kill(main.ident, signal.SIGUSR1)
+
+    def on_signal(signum, frame):
+        raise Interrupted()
+
+    previous = signal.signal(signal.SIGUSR1, on_signal)
+    killer = threading.Thread(target=interrupt)
+    try:
+        killer.start()
+        start = time.monotonic()
+        with pytest.raises(Interrupted):
+            client.blocking_request(Message.request("hang"), timeout=WAIT)
+        assert time.monotonic() - start < WAIT / 2
+    finally:
+        killer.join(WAIT)
+        signal.signal(signal.SIGUSR1, previous)
+    assert len(client._table) == 0
+    claims = spy_claims(client)
+    for _ in range(3):
+        reply, _ = client.blocking_request(Message.request("hang"), timeout=1.0)
+        assert reply.reply_ok()
+    if cls is BlockingClient:
+        me = threading.current_thread()
+        assert len(claims) == 3 and all(ok and thread is me for _, ok, thread in claims)
+    assert len(client._table) == 0

@@ -1,5 +1,6 @@
 """Tests for katcp_sync.connection over real loopback sockets."""
 
+import errno
 import logging
 import socket
 import struct
@@ -720,27 +721,31 @@ def test_stopping_a_never_started_reactor_releases_sockets():
         client.close()
 
 
+class _FailingAccept:
+    """Stands in for a listening socket: accept() fails with EMFILE
+    ``failures`` times, then works."""
+
+    def __init__(self, sock, failures):
+        self._sock = sock
+        self.failures = failures
+
+    def accept(self):
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self._sock.accept()
+
+    def __getattr__(self, name):
+        return getattr(self._sock, name)
+
+
 def test_listener_backs_off_when_out_of_file_descriptors(reactor, monkeypatch, caplog):
-    import errno
     from katcp_sync import connection as connection_module
     monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.01)
     accepted = threading.Event()
     listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: (s.close(), accepted.set()))
     real = listener._sock
-
-    class FailOnce:
-        failed = False
-
-        def __getattr__(self, name):
-            return getattr(real, name)
-
-        def accept(self):
-            if not self.failed:
-                self.failed = True
-                raise OSError(errno.EMFILE, "Too many open files")
-            return real.accept()
-
-    reactor.run_sync(setattr, listener, "_sock", FailOnce())
+    reactor.run_sync(setattr, listener, "_sock", _FailingAccept(real, 1))
     try:
         with caplog.at_level(logging.ERROR, logger="katcp_sync.connection"):
             with socket.create_connection(listener.address, timeout=TIMEOUT):
@@ -991,3 +996,106 @@ def test_spin_time_zero_never_spins(reactor, pair):
     counter = conn._poller = CountingPoller(conn._poller)
     borrowed_round_trip(conn, peer)
     assert counter.spins == 0 and counter.blocks > 0
+
+
+# ----------------------------------------------------------------------
+# Optional time limits on incoming lines (issue #11, point 10)
+
+def test_partial_line_older_than_the_limit_closes_the_connection(pair, caplog):
+    """A peer trickling one line byte by byte is cut off once the line is
+    older than partial_line_timeout, however steadily the bytes come."""
+    conn, rec, client = pair(partial_line_timeout=0.3)
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
+        for _ in range(int(TIMEOUT / 0.02)):
+            if rec.lost_event.is_set():
+                break
+            try:
+                client.send(b"x")
+            except OSError:
+                break
+            rec.lost_event.wait(0.02)
+        assert rec.wait_lost() and "no end of line within 0.3 s" in rec.lost[0]
+    assert 0.25 < time.monotonic() - start < 2.0
+    assert "closing connection: no end of line" in caplog.text
+    assert client.recv(10) == b""   # closed on our side
+
+
+def test_complete_lines_keep_a_connection_with_a_partial_line_limit_open(pair):
+    """Lines that end in time never trip the limit, even when every read
+    leaves the start of the next line behind."""
+    conn, rec, client = pair(partial_line_timeout=0.2)
+    deadline = time.monotonic() + 0.6
+    n = 0
+    while time.monotonic() < deadline:
+        client.send(b"?a%d\n?b" % n)      # a line, then half of the next
+        time.sleep(0.02)
+        client.send(b"%d\n" % n)
+        n += 1
+    rec.wait_lines(2 * n)
+    assert not rec.lost
+
+
+def test_idle_connection_is_closed_after_the_idle_timeout(pair):
+    conn, rec, client = pair(idle_timeout=0.3)
+    start = time.monotonic()
+    for _ in range(3):                   # activity postpones it
+        client.send(b"?ping\n")
+        time.sleep(0.1)
+    assert not rec.lost
+    assert rec.wait_lost() == ["idle for 0.3 s"]
+    assert 0.45 < time.monotonic() - start < 2.5   # 0.3 s after the last byte (at 0.2 s)
+
+
+def test_no_time_limits_by_default(pair):
+    conn, rec, client = pair()
+    client.send(b"?unfinished")
+    assert conn._limit_timer is None and not conn._limited
+
+
+def test_time_limits_are_checked(reactor):
+    server, client = tcp_pair()
+    try:
+        with pytest.raises(ValueError):
+            Connection(reactor, server, Recorder(), idle_timeout=0)
+        assert server.fileno() == -1
+    finally:
+        client.close()
+
+
+# ----------------------------------------------------------------------
+# Accept failures for lack of file descriptors (issue #11, point 12)
+
+def test_emfile_accept_failures_are_logged_rate_limited_with_a_count(reactor, monkeypatch,
+                                                                     caplog):
+    """While the fd table is full the listener retries every
+    _ACCEPT_RETRY_DELAY; it used to log an ERROR per retry (7,000 lines an
+    hour). Now: the first failure, then a count at most every
+    _ACCEPT_ERROR_LOG_INTERVAL, then one line when accepting works again."""
+    from katcp_sync import connection as connection_module
+    monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.002)
+    monkeypatch.setattr(connection_module, "_ACCEPT_ERROR_LOG_INTERVAL", 0.1, raising=False)
+    accepted = threading.Event()
+    listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: (s.close(), accepted.set()))
+    real = listener._sock
+    fake = _FailingAccept(real, 100)
+    reactor.run_sync(setattr, listener, "_sock", fake)
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
+        client = socket.create_connection(listener.address, timeout=TIMEOUT)
+        try:
+            assert accepted.wait(TIMEOUT)
+        finally:
+            client.close()
+    elapsed = time.monotonic() - start
+    reactor.run_sync(setattr, listener, "_sock", real)
+    listener.close()
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert fake.failures == 0
+    assert "cannot accept" in errors[0] and "Too many open files" in errors[0]
+    assert len(errors) <= 2 + elapsed / 0.1, errors     # not one per failure
+    counted = sum(int(m.split(" more accept failures")[0].rsplit(" ", 1)[1])
+                  for m in errors[1:])
+    recovered = [r.getMessage() for r in caplog.records if "accepting again" in r.getMessage()]
+    assert len(recovered) == 1 and "after 100 failed accepts" in recovered[0]
+    assert counted <= 99

@@ -718,3 +718,35 @@ def test_hostile_bulk_sampling_with_repeated_names_does_not_freeze_others(make_s
     line = "?sensor-sampling[1] %s event" % ",".join(["counter"] * 15000)
     worst = worst_watchdog_latency(server, clients(server), line)
     assert worst < 0.5, "the server did not answer ?watchdog for %.2f s" % worst
+
+
+# -- clients that trickle a line (issue #11, point 10) ------------------------------
+
+class PatientServer(FaultServer):
+    PARTIAL_LINE_TIMEOUT = 0.3
+
+
+def test_partial_line_timeout_disconnects_a_trickling_client_only(make_server, clients, caplog):
+    """With PARTIAL_LINE_TIMEOUT set, a client that sends one line a byte at a
+    time is disconnected with a logged reason; a normal client is not."""
+    server = make_server(PatientServer)
+    trickler = clients(server)
+    normal = clients(server)
+    start = time.monotonic()
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
+        closed = False
+        while not closed and time.monotonic() - start < TIMEOUT:
+            try:
+                trickler.sock.send(b"w")
+                assert watchdog_ok(normal)       # also paces the trickle
+                trickler.sock.settimeout(0.02)
+                closed = trickler.sock.recv(65536) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+        assert closed
+    assert 0.25 < time.monotonic() - start < 3.0
+    assert "no end of line within 0.3 s" in caplog.text
+    assert watchdog_ok(normal)
+    assert FaultServer.PARTIAL_LINE_TIMEOUT is None and FaultServer.IDLE_TIMEOUT is None

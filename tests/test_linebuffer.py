@@ -158,3 +158,29 @@ def test_random_chunks_of_real_traffic():
         out.extend(splitter.feed(data[pos:pos + step]))
         pos += step
     assert out == lines
+
+
+def test_a_partial_line_fed_one_byte_at_a_time_is_held_compactly():
+    """A peer may send an unfinished line one byte per TCP segment: the
+    splitter must hold it in about one byte of memory per byte (it used to
+    keep one object per piece, over 50 bytes per byte), and let it go once
+    the line is complete."""
+    import tracemalloc
+    splitter = LineSplitter()
+    held = 200_000
+    pieces = [b"?x"] + [b"a"] * (held - 2)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for piece in pieces:
+            assert splitter.feed(piece) == []
+        during = tracemalloc.get_traced_memory()[0] - before
+        assert splitter.buffered == held
+        assert during < 2 * held, "%d bytes to hold %d" % (during, held)
+        lines = splitter.feed(b"\n")
+        assert len(lines) == 1 and len(lines[0]) == held and lines[0].startswith(b"?xa")
+        del lines
+        after = tracemalloc.get_traced_memory()[0] - before
+        assert splitter.buffered == 0 and after < held // 10
+    finally:
+        tracemalloc.stop()

@@ -4,6 +4,7 @@ import logging
 import selectors
 import socket
 import threading
+import time
 
 import pytest
 
@@ -440,3 +441,106 @@ def test_stop_from_many_threads_at_once():
     for t in threads:
         t.join(TIMEOUT)
     assert not r.running()
+
+
+# ----------------------------------------------------------------------
+# Signal safety
+
+_SIGNAL_STORM = r"""
+import signal, sys, time
+from katcp_sync.reactor import Reactor
+
+reactor = Reactor()
+reactor.start()
+counts = {"signals": 0, "ran": 0, "timers": 0}
+
+def ran():
+    counts["ran"] += 1
+
+def on_signal(signum, frame):
+    counts["signals"] += 1
+    reactor.add_callback(ran)   # what the tutorial's SIGINT handler does
+
+signal.signal(signal.SIGALRM, on_signal)
+signal.setitimer(signal.ITIMER_REAL, 50e-6, 50e-6)
+deadline = time.monotonic() + float(sys.argv[1])
+while time.monotonic() < deadline or counts["signals"] < 200:
+    # The main thread spends its time inside the reactor's lock (cancelling
+    # many timers also purges the heap under it, a loop).
+    for handle in [reactor.call_later(60.0, ran) for _ in range(150)]:
+        handle.cancel()
+    reactor.call_at(0.0, lambda: None)
+    counts["timers"] += 1
+signal.setitimer(signal.ITIMER_REAL, 0, 0)
+signal.signal(signal.SIGALRM, signal.SIG_IGN)
+reactor.run_sync(lambda: None, timeout=5.0)
+reactor.stop(5.0)
+print(counts["signals"], counts["ran"], counts["timers"])
+"""
+
+
+def test_add_callback_is_safe_in_a_signal_handler_during_a_signal_storm():
+    """The tutorial calls add_callback from a SIGINT handler; the handler runs
+    on the main thread between two bytecodes, possibly while that thread holds
+    the reactor's lock (call_later, cancel). It must neither deadlock nor lose
+    a callback. Run in a child process: a deadlock there is a bounded failure
+    here."""
+    import os
+    import subprocess
+    import sys
+    try:
+        done = subprocess.run([sys.executable, "-c", _SIGNAL_STORM, "1.0"],
+                              capture_output=True, timeout=30, env=dict(os.environ))
+    except subprocess.TimeoutExpired:
+        pytest.fail("add_callback from a signal handler deadlocked")
+    assert done.returncode == 0, done.stderr.decode()
+    signals, ran, timers = map(int, done.stdout.split())
+    assert signals >= 200 and timers > 0
+    assert ran == signals   # every callback queued by a handler ran, none twice
+
+
+def test_add_callback_racing_with_stop_returns_whether_it_runs():
+    """Lock-free add_callback and stop(): True means the call runs, False
+    that it was dropped -- never True for a call that is silently lost."""
+    for _ in range(20):
+        reactor = Reactor()
+        reactor.start()
+        ran = []
+        accepted = []
+        go = threading.Event()
+
+        def adder(n):
+            go.wait(TIMEOUT)
+            for i in range(300):
+                if reactor.add_callback(ran.append, (n, i)):
+                    accepted.append((n, i))
+        threads = [threading.Thread(target=adder, args=(n,)) for n in range(3)]
+        for thread in threads:
+            thread.start()
+        go.set()
+        reactor.stop(TIMEOUT)
+        for thread in threads:
+            thread.join(TIMEOUT)
+        assert sorted(ran) == sorted(accepted)
+
+
+def test_no_wake_up_is_lost_by_the_lock_free_add_callback(reactor):
+    """The loop announces its sleep before it checks the queue, a caller
+    appends before it checks for a sleep: a callback added just as the loop
+    goes to sleep must still run at once (no timer would wake it for 600 s).
+    The caller spins rather than blocks and the GIL changes hands every
+    microsecond, to interleave the two as finely as the interpreter allows."""
+    import sys
+    ran = []
+    far = reactor.call_later(600.0, ran.append, None)   # the loop looks at the clock
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for i in range(2000):
+            assert reactor.add_callback(ran.append, i)
+            deadline = time.monotonic() + TIMEOUT
+            while len(ran) <= i:
+                assert time.monotonic() < deadline, "callback %d was not run" % i
+    finally:
+        sys.setswitchinterval(interval)
+        far.cancel()
