@@ -20,9 +20,10 @@ one line on stderr and a non-zero exit status, never a traceback. Exit
 statuses: 0 ok, 1 the device cannot be reached or does not answer in time,
 2 a usage error, 3 the device replied ``fail`` or ``invalid``.
 
-Messages are printed as their KATCP wire text (escapes such as ``\\_``
-kept, so that every argument stays one word), decoded as UTF-8; bytes that
-are not UTF-8 are shown as ``\\xNN``.
+Messages are printed as KATCP text, decoded as UTF-8 (bytes that are not
+UTF-8 as ``\\xNN``), the same way by every command: the last argument with
+its escapes decoded, the others as on the wire (``\\_`` kept, so that each
+stays one word); see :func:`format_message`.
 """
 
 import argparse
