@@ -88,7 +88,7 @@ class HeaterServer(DeviceServer):
 
 
 def main(port):
-    server = HeaterServer("", port)
+    server = HeaterServer("localhost", port)
     server.model.start()
     server.start()
     print("heater server listening on port %d" % server.bind_address[1])

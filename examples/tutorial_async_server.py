@@ -6,7 +6,9 @@ and the main block runs the loop itself. katcp_sync has no tornado: the
 loop is a katcp_sync Reactor, ``ioloop.add_callback_from_signal`` becomes
 ``ioloop.add_callback`` (safe from a signal handler) and the coroutine
 ``on_shutdown`` waits for ``server.stop()``'s future with a callback.
-Optional port on the command line (default 5000)::
+Optional port on the command line (default 5000). It listens on ``localhost``
+only (the tutorial's ``""`` means every interface, and ``?eval`` runs any
+client's Python code)::
 
     python examples/tutorial_async_server.py [port]
 """
@@ -23,7 +25,7 @@ from katcp_sync.kattypes import (Str, Float, Timestamp, Discrete,
                                  request, return_reply)
 from katcp_sync.reactor import Reactor
 
-server_host = ""
+server_host = "localhost"  # "" would listen on every interface
 server_port = 5000
 
 

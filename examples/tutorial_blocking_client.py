@@ -1,7 +1,9 @@
 """The tutorial's "Using the Blocking Client" example, ported to katcp_sync.
 
 Only the import changed (``katcp`` -> ``katcp_sync``) and ``print`` became a
-function, plus an optional host and port on the command line::
+function, plus an optional host and port on the command line. The
+device defaults to ``localhost`` port 5000 (``katcp-sync serve``), where the
+tutorial has ``www.example.com``, which runs no KATCP device::
 
     python examples/tutorial_blocking_client.py [HOST PORT]
 """
@@ -10,7 +12,7 @@ import sys
 
 from katcp_sync import BlockingClient, Message
 
-device_host = "www.example.com"
+device_host = "localhost"
 device_port = 5000
 
 if len(sys.argv) > 2:

@@ -1,7 +1,9 @@
 """The tutorial's "Using the Callback Client" example, ported to katcp_sync.
 
 Only the import changed (``katcp`` -> ``katcp_sync``) and ``print`` became a
-function, plus an optional host and port on the command line::
+function, plus an optional host and port on the command line. The
+device defaults to ``localhost`` port 5000 (``katcp-sync serve``), where the
+tutorial has ``www.example.com``, which runs no KATCP device::
 
     python examples/tutorial_callback_client.py [HOST PORT]
 
@@ -13,7 +15,7 @@ import sys
 
 from katcp_sync import CallbackClient, Message
 
-device_host = "www.example.com"
+device_host = "localhost"
 device_port = 5000
 
 if len(sys.argv) > 2:

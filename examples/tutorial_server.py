@@ -1,7 +1,9 @@
 """The tutorial's "Writing your own Server" example, ported to katcp_sync.
 
 Only the import changed (``katcp`` -> ``katcp_sync``), plus an optional port
-on the command line (default 5000)::
+on the command line (default 5000). It listens on ``localhost``
+only (the tutorial's ``""`` means every interface, and ``?eval`` runs any
+client's Python code)::
 
     python examples/tutorial_server.py [port]
 """
@@ -15,7 +17,7 @@ from katcp_sync import DeviceServer, Sensor, ProtocolFlags, AsyncReply
 from katcp_sync.kattypes import (Str, Float, Timestamp, Discrete,
                                  request, return_reply)
 
-server_host = ""
+server_host = "localhost"  # "" would listen on every interface
 server_port = 5000
 
 

@@ -2,7 +2,9 @@
 
 tutorial_server.py with the tutorial's v4 header: the kattypes decorators
 bound to major version 4 and PROTOCOL_INFO 4.0-M. Ported by changing the
-import only, plus an optional port on the command line (default 5000)::
+import only, plus an optional port on the command line (default 5000). It
+listens on ``localhost`` only (the tutorial's ``""`` means every interface,
+and ``?eval`` runs any client's Python code)::
 
     python examples/tutorial_server_v4.py [port]
 """
@@ -17,7 +19,7 @@ import time
 import random
 import sys
 
-server_host = ""
+server_host = "localhost"  # "" would listen on every interface
 server_port = 5000
 
 # Bind the KATCP major version of the request and return_reply decorators

@@ -2,12 +2,14 @@
 
 The example device server (``MyServer`` from ``examples/tutorial_server.py``)
 is started on a free loopback port. The blocking client then sends
-``?help``, ``?watchdog``, ``?add 3 6``, ``?eval``, ``?raw-reverse``,
+``?help``, ``?watchdog``, ``?add 3 6``, ``?raw-reverse``,
 ``?sensor-list`` and ``?sensor-value``, and the high-level client syncs with
 the device, calls ``req.add(3, 6)``, samples ``fruit.result`` on ``event``,
 starts ``?pick-fruit`` without waiting, waits for the sensor and then for
 the reply. Every message is printed as KATCP text: ``?`` requests sent,
 ``#`` informs and ``!`` replies received. Everything is stopped at the end.
+The example's ``?eval``, which runs a client's Python code, is left out (as
+by ``katcp-sync serve``).
 
 The example server picks a random fruit after a random delay of 1 to 4
 seconds; the demo seeds that module's random generator so that every run
@@ -19,9 +21,10 @@ import random
 import sys
 from typing import Any, Iterable, Optional
 
-from .cli import EXIT_FAILED, EXIT_OK, die, format_message, load_example
+from .cli import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, die, example_server_class,
+                  format_message, load_example)
 from .client import BlockingClient
-from .errors import KatcpError
+from .errors import KatcpClientError, KatcpError
 from .message import Message
 
 __all__ = ["run", "DEMO_SEED"]
@@ -41,6 +44,12 @@ def _show(messages: Iterable[Message], indent: str = "") -> None:
         _say(indent + format_message(msg))
 
 
+def _show_reply(reply: Any) -> None:
+    """Print a high-level client's KATCPReply as the blocking part prints
+    messages (escapes decoded as in :func:`katcp_sync.cli.format_message`)."""
+    _show(list(reply.informs) + [reply.reply])
+
+
 def blocking_client_part(host: str, port: int, timeout: float) -> None:
     """Talk to the server with :class:`~katcp_sync.client.BlockingClient`."""
     _say("== The blocking client: client.blocking_request(Message.request(...)) ==")
@@ -48,9 +57,9 @@ def blocking_client_part(host: str, port: int, timeout: float) -> None:
     client.start()
     try:
         if not client.wait_protocol(timeout):
-            die(EXIT_FAILED, "the example server did not answer")
+            die(EXIT_CONNECTION, "the example server did not answer")
         _say("-- connected; the server speaks KATCP %s" % client.protocol_flags)
-        for request in (("help",), ("watchdog",), ("add", 3, 6), ("eval", "6 * 7"),
+        for request in (("help",), ("watchdog",), ("add", 3, 6),
                         ("raw-reverse", "one", "two", "three"), ("sensor-list",),
                         ("sensor-value",)):
             msg = Message.request(*request)
@@ -77,7 +86,7 @@ def high_level_part(host: str, port: int, timeout: float) -> None:
         _say("-- synced: %d requests, %d sensors" % (len(resource.req), len(resource.sensor)))
         _say()
         _say(">>> client.req.add(3, 6)")
-        _say(str(resource.req.add(3, 6)))
+        _show_reply(resource.req.add(3, 6))
         _say()
         _say(">>> client.sensor.fruit_result.set_strategy('event')")
         resource.sensor.fruit_result.set_strategy("event")
@@ -92,7 +101,7 @@ def high_level_part(host: str, port: int, timeout: float) -> None:
         _say(">>> client.sensor.fruit_result.get_value()")
         _say(repr(resource.sensor.fruit_result.get_value()))
         _say(">>> pick.result()")
-        _say(str(pick.result(timeout)))
+        _show_reply(pick.result(timeout))
     finally:
         resource.stop()
         resource.join(timeout)
@@ -103,7 +112,7 @@ def run(args: Optional[argparse.Namespace] = None) -> int:
     timeout = getattr(args, "timeout", 5.0)
     module: Any = load_example("tutorial_server")
     module.random = random.Random(DEMO_SEED)
-    server = module.MyServer("127.0.0.1", 0)
+    server = example_server_class(module=module)("127.0.0.1", 0)
     server.start()
     try:
         host, port = server.bind_address[:2]
@@ -113,7 +122,8 @@ def run(args: Optional[argparse.Namespace] = None) -> int:
         blocking_client_part(host, port, timeout)
         high_level_part(host, port, timeout)
     except KatcpError as exc:
-        die(EXIT_FAILED, "demo failed: %s" % exc)
+        die(EXIT_CONNECTION if isinstance(exc, KatcpClientError) else EXIT_FAILED,
+            "demo failed: %s" % exc)
     finally:
         server.stop()
         server.join(timeout)

@@ -24,8 +24,10 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, cast
 
-from .cli import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, die, open_client
+from .cli import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, die, open_client,
+                  reply_error)
 from .client import BlockingClient
+from .connection import format_address
 from .errors import KatcpClientError
 from .message import Message
 
@@ -109,17 +111,31 @@ class SensorTable:
         return updates
 
 
+#: Least column widths of plain output, so that later values (a status, a
+#: timestamp where there was ``-``) usually fit the columns of the table.
+PLAIN_MIN_WIDTHS = (0, 12, len("unreachable"), len("2000-01-01 00:00:00.000"), 0)
+
+
+def column_widths(rows: Sequence[Sequence[str]],
+                  least: Sequence[int] = (0,) * len(_HEADER)) -> List[int]:
+    """The width of each column for ``rows`` and the header, at least ``least``."""
+    table = [tuple(_HEADER)] + [tuple(r) for r in rows]
+    return [max([minimum] + [len(r[i]) for r in table]) for i, minimum in enumerate(least)]
+
+
 def render(rows: Sequence[Sequence[str]], colour: bool, width: Optional[int] = None,
-           header: bool = True) -> str:
+           header: bool = True, widths: Optional[Sequence[int]] = None) -> str:
     """Format rows as aligned columns; colour the status column if asked.
 
     ``width`` (a terminal width) truncates the value column so that rows
-    fit on one line.
+    fit on one line. ``widths`` keeps columns as they were (a wider cell
+    widens its column); by default they fit ``rows`` and the header.
     """
     table = [tuple(_HEADER)] + [tuple(r) for r in rows] if header else [tuple(r) for r in rows]
     if not table:
         return ""
-    widths = [max(len(r[i]) for r in table) for i in range(len(_HEADER))]
+    fitted = column_widths(rows)
+    widths = fitted if widths is None else [max(a, b) for a, b in zip(widths, fitted)]
     if width:
         others = sum(widths) - widths[1] + 2 * (len(widths) - 1)
         widths[1] = max(5, min(widths[1], width - others))
@@ -141,7 +157,7 @@ def _list_sensors(client: BlockingClient, pattern: "re.Pattern[str]", timeout: f
                   ) -> Dict[str, str]:
     reply, informs = client.blocking_request(Message.request("sensor-list"), timeout=timeout)
     if not reply.reply_ok():
-        die(EXIT_FAILED, "?sensor-list failed: %s" % _text(b" ".join(reply.arguments)))
+        die(EXIT_FAILED, reply_error(reply))
     units = {}
     for inform in informs:
         if len(inform.arguments) >= 3:
@@ -163,7 +179,7 @@ def _subscribe(client: BlockingClient, names: List[str], strategy: List[str],
     for future in futures:
         reply, _ = future.result(timeout + 1.0)
         if not reply.reply_ok():
-            die(EXIT_FAILED, "?sensor-sampling failed: %s" % _text(b" ".join(reply.arguments)))
+            die(EXIT_FAILED, reply_error(reply))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -171,7 +187,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         pattern = re.compile(args.regex)
     except re.error as exc:
-        die(EXIT_FAILED, "bad regular expression %r: %s" % (args.regex, exc))
+        die(EXIT_USAGE, "bad regular expression %r: %s" % (args.regex, exc))
     count = 1 if args.once else max(0, args.count)
     host, port = args.endpoint
     client = cast(BlockingClient, open_client(host, port, args.timeout))  # the default class
@@ -180,14 +196,15 @@ def run(args: argparse.Namespace) -> int:
     try:
         units = _list_sensors(client, pattern, args.timeout)
         if not units:
-            die(EXIT_FAILED, "no sensor of %s:%d matches %r" % (host, port, args.regex))
+            die(EXIT_FAILED, "no sensor of %s matches %r" % (format_address((host, port)),
+                                                             args.regex))
         flags = client.protocol_flags
         table = SensorTable(units, ms_timestamps=flags is not None and flags.major < 5)
         client.add_inform_callback("sensor-status", table.update_from_inform)
         _subscribe(client, sorted(units), args.strategy, args.timeout)
         tty = sys.stdout.isatty()
-        title = "%s:%d  %d sensors  strategy: %s  (Ctrl-C quits)" % (
-            host, port, len(units), " ".join(args.strategy))
+        title = "%s  %d sensors  strategy: %s  (Ctrl-C quits)" % (
+            format_address((host, port)), len(units), " ".join(args.strategy))
         return _show(table, closed, count, tty, args.interval, title)
     except KatcpClientError as exc:
         die(EXIT_CONNECTION, str(exc))
@@ -203,15 +220,19 @@ def _show(table: SensorTable, closed: threading.Event, count: int, tty: bool,
     colour = tty and "NO_COLOR" not in os.environ
     table.take_updates()       # the initial readings are in the first frame
     frames = 0
+    widths: List[int] = []     # update rows line up with the table above them
     while True:
         if tty:
             width = shutil.get_terminal_size().columns
             sys.stdout.write(_CLEAR + title + "\n\n" + render(table.rows(), colour, width) + "\n")
         elif frames == 0:
-            sys.stdout.write(render(table.rows(), colour) + "\n")
+            rows = table.rows()
+            widths = column_widths(rows, PLAIN_MIN_WIDTHS)
+            sys.stdout.write(render(rows, colour, widths=widths) + "\n")
         else:
-            sys.stdout.write(render(table.take_updates(), colour, header=False)
-                             + "\n")
+            updates = table.take_updates()
+            sys.stdout.write(render(updates, colour, header=False, widths=widths) + "\n")
+            widths = [max(a, b) for a, b in zip(widths, column_widths(updates))]
         sys.stdout.flush()
         frames += 1
         if count and frames >= count:

@@ -8,20 +8,28 @@ whenever they come, without disturbing the line being typed.
 
 On a terminal the session has readline editing, a history file
 (``~/.katcp_sync_history``) and tab completion of request names (from
-``?help``) and sensor names (from ``?sensor-list``). When stdin is not a
-terminal, lines are read from it one by one without readline, which is how
-scripts and tests drive it. ``exit``, ``quit``, end of file or Ctrl-C end
-the session.
+``?help``) and sensor names (from ``?sensor-list``); ``fail`` and
+``invalid`` replies and error ``#log`` informs are coloured (unless
+``NO_COLOR`` is set); a request that takes more than a second shows a
+pending indicator. Ctrl-C clears a half-typed line, or abandons a pending
+request (its reply is not shown) and keeps the session. ``exit``, ``quit``
+or Ctrl-D end the session. When stdin is not a terminal, lines are read
+from it one by one without readline, which is how scripts and tests drive
+it; there Ctrl-C ends the session.
 """
 
 import argparse
+import concurrent.futures
 import os
 import sys
 import threading
-from typing import Any, List, Optional
+import time
+from typing import Any, Callable, List, Optional
 
-from .cli import EXIT_CONNECTION, EXIT_OK, PROG, format_message, open_client
+from .cli import EXIT_CONNECTION, EXIT_OK, error_line, format_message, open_client
 from .client import BlockingClient
+from .client_requests import FutureRequest, ReplyFuture
+from .connection import format_address
 from .errors import KatcpClientError, KatcpSyntaxError
 from .message import Message, parse
 
@@ -29,6 +37,22 @@ __all__ = ["run", "ShellClient"]
 
 HISTORY_FILE = os.path.join("~", ".katcp_sync_history")
 _QUIT_WORDS = ("exit", "quit", "\\q")
+#: Seconds before a pending request gets its indicator.
+PENDING_AFTER = 1.0
+#: ANSI SGR codes: errors, warnings, the pending indicator.
+RED, YELLOW, DIM = "31", "33", "2"
+_LOG_COLOURS = {b"fatal": RED, b"error": RED, b"warn": YELLOW}
+
+
+def message_colour(msg: Message) -> Optional[str]:
+    """The colour of a message on a terminal: red for a ``fail`` or
+    ``invalid`` reply and an error ``#log``, yellow for a warning ``#log``;
+    None for the rest."""
+    if msg.mtype == Message.REPLY:
+        return None if msg.arguments[:1] == [b"ok"] else RED
+    if msg.mtype == Message.INFORM and msg.name == "log" and msg.arguments:
+        return _LOG_COLOURS.get(msg.arguments[0])
+    return None
 
 
 class _Output:
@@ -40,26 +64,66 @@ class _Output:
     the user's unfinished text drawn again.
     """
 
-    def __init__(self, readline: Any, prompt: str, readable: bool = True) -> None:
+    def __init__(self, readline: Any, prompt: str, readable: bool = True,
+                 colour: bool = False) -> None:
         self._readline = readline
         self._readable = readable
         self._prompt = prompt
+        self._colour = colour
         self._lock = threading.Lock()
+        self._status = ""
         #: True while the main thread waits for the user to type.
         self.prompting = False
 
+    def _paint(self, text: str, colour: Optional[str]) -> str:
+        return "\x1b[%sm%s\x1b[0m" % (colour, text) if colour and self._colour else text
+
     def show(self, msg: Message) -> None:
         """Print a message as KATCP text (see :func:`katcp_sync.cli.format_message`)."""
-        self.print(format_message(msg, self._readable))
+        self.print(format_message(msg, self._readable), message_colour(msg))
 
-    def print(self, text: str) -> None:
+    def error(self, text: str) -> None:
+        """Print one of the shell's own errors (never a made-up KATCP reply)."""
+        self.print(error_line(text), RED)
+
+    def print(self, text: str, colour: Optional[str] = None) -> None:
+        """Print a line (any thread), keeping the prompt or indicator below it."""
+        text = self._paint(text, colour)
         with self._lock:
             if self.prompting and self._readline is not None:
                 sys.stdout.write("\r\x1b[K" + text + "\n")
                 sys.stdout.write(self._prompt + self._readline.get_line_buffer())
+            elif self._status:
+                sys.stdout.write("\r\x1b[K" + text + "\n" + self._status)
             else:
                 sys.stdout.write(text + "\n")
             sys.stdout.flush()
+
+    def status(self, text: str) -> None:
+        """Show (or with ``""`` erase) the one-line pending indicator; on a
+        terminal only."""
+        if self._readline is None:
+            return
+        with self._lock:
+            self._status = self._paint(text, DIM) if text else ""
+            sys.stdout.write("\r\x1b[K" + self._status)
+            sys.stdout.flush()
+
+
+class _LiveRequest(FutureRequest):
+    """A request whose informs are shown as they arrive (reactor thread);
+    its reply or failure goes to the future, as for ``future_request``."""
+
+    __slots__ = ("inform_cb",)
+
+    def __init__(self, msg: Message, future: ReplyFuture,
+                 inform_cb: Callable[[Message], Any]) -> None:
+        super().__init__(msg, time.monotonic(), None, future)
+        self.inform_cb = inform_cb
+
+    def add_inform(self, msg: Message) -> None:
+        self.informs.append(msg)
+        self.inform_cb(msg)
 
 
 class ShellClient(BlockingClient):
@@ -94,6 +158,18 @@ class ShellClient(BlockingClient):
     def inform_disconnect(self, msg: Message) -> None:
         super().inform_disconnect(msg)
         self._show(msg)
+
+    def live_request(self, msg: Message, inform_cb: Callable[[Message], Any],
+                     timeout: Optional[float] = None) -> ReplyFuture:
+        """Send ``msg``; ``inform_cb(inform)`` runs as each inform arrives.
+
+        Returns a future of ``(reply, informs)`` that fails (timeout,
+        disconnection) with an exception rather than with a made-up reply.
+        ``timeout`` None: the device's hint for ``msg``, else the client's.
+        """
+        future = self._new_future()
+        self._submit(_LiveRequest(msg, future, inform_cb), self._timeout_for(msg, timeout))
+        return future
 
 
 class _Completer:
@@ -161,7 +237,11 @@ def parse_line(line: str) -> Message:
 
 
 def _read_line(readline: Any, prompt: str, output: _Output) -> Optional[str]:
-    """Next line from the user or stdin; None at end of input."""
+    """Next line from the user or stdin; None at end of input.
+
+    On a terminal Ctrl-C drops the line being typed (an empty line is
+    returned) rather than ending the session.
+    """
     if readline is None:
         line = sys.stdin.readline()
         return line if line else None
@@ -171,16 +251,56 @@ def _read_line(readline: Any, prompt: str, output: _Output) -> Optional[str]:
     except EOFError:
         sys.stdout.write("\n")
         return None
+    except KeyboardInterrupt:
+        sys.stdout.write("^C\n")
+        return ""
     finally:
         output.prompting = False
+
+
+def _send(client: "ShellClient", msg: Message, output: _Output, terminal: bool,
+          timeout: Optional[float] = None) -> None:
+    """Send one request; show its informs as they come, then its reply.
+
+    On a terminal a request pending for more than :data:`PENDING_AFTER`
+    seconds shows an indicator, and Ctrl-C abandons it: the session goes
+    on and its late informs and reply are not shown.
+    """
+    abandoned = threading.Event()
+
+    def inform(msg: Message) -> None:
+        if not abandoned.is_set():
+            output.show(msg)
+
+    future = client.live_request(msg, inform, timeout)
+    started = time.monotonic()
+    try:
+        while not concurrent.futures.wait([future], 0.25).done:
+            waited = time.monotonic() - started
+            if terminal and waited >= PENDING_AFTER:
+                output.status("?%s pending for %d s (Ctrl-C abandons it)" % (msg.name, waited))
+    except KeyboardInterrupt:
+        if not terminal:
+            raise
+        abandoned.set()
+        output.status("")
+        output.error("?%s abandoned; its reply will not be shown" % msg.name)
+        return
+    output.status("")
+    error = future.exception()
+    if error is not None:
+        output.error(str(error))
+    else:
+        output.show(future.result()[0])
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the shell for parsed ``args`` (``endpoint``, ``timeout``)."""
     host, port = args.endpoint
-    prompt = "%s:%d> " % (host, port)
+    prompt = format_address((host, port)) + "> "
     readline = _setup_readline(prompt)
-    output = _Output(readline, prompt, readable=not args.raw)
+    colour = readline is not None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    output = _Output(readline, prompt, readable=not args.raw, colour=colour)
     client = open_client(host, port, args.timeout, client_class=ShellClient)
     assert isinstance(client, ShellClient)
     client.output = output
@@ -191,9 +311,10 @@ def run(args: argparse.Namespace) -> int:
             completer.requests = _names(client, "help", args.timeout)
             completer.sensors = _names(client, "sensor-list", args.timeout)
             readline.set_completer(completer.complete)
-            print("Connected to %s:%d (KATCP %s). Tab completes names; Ctrl-D quits."
-                  % (host, port, client.protocol_flags))
-        status = _loop(client, readline, prompt, output, args.timeout)
+            print("Connected to %s (KATCP %s). Tab completes names; Ctrl-C clears the "
+                  "line or abandons a request; Ctrl-D quits."
+                  % (format_address((host, port)), client.protocol_flags))
+        status = _loop(client, readline, prompt, output, args.request_timeout)
     except KeyboardInterrupt:
         sys.stdout.write("\n")
     finally:
@@ -208,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _loop(client: ShellClient, readline: Any, prompt: str, output: _Output,
-          timeout: float) -> int:
+          timeout: Optional[float]) -> int:
     while not client.closed.is_set():
         line = _read_line(readline, prompt, output)
         if line is None:
@@ -220,13 +341,8 @@ def _loop(client: ShellClient, readline: Any, prompt: str, output: _Output,
         try:
             msg = parse_line(line)
         except KatcpSyntaxError as exc:
-            output.print("%s: %s" % (PROG, exc))
+            output.error(str(exc))
             continue
-        future = client.callback_request(msg, reply_cb=output.show, inform_cb=output.show,
-                                         timeout=timeout)
-        try:
-            future.result(timeout + 1.0)
-        except Exception as exc:  # the reply callback already showed a fail reply
-            output.print("%s: %s" % (PROG, exc))
-    print("%s: connection closed by the device" % PROG, file=sys.stderr)
+        _send(client, msg, output, readline is not None, timeout)
+    print(error_line("connection closed by the device"), file=sys.stderr)
     return EXIT_CONNECTION

@@ -62,7 +62,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, FutureRequest,
                               PendingRequest, ReplyFuture, RequestTable, UntrackedMessage)
-from .connection import DEFAULT_SPIN_TIME, Connection, connect, format_address
+from .connection import DEFAULT_SPIN_TIME, Connection, connect, format_address, format_seconds
 from .errors import (KatcpClientDisconnected, KatcpSyntaxError, KatcpTimeoutError,
                      KatcpTypeError, KatcpVersionError, LineTooLongError)
 from .message import Message, parse
@@ -91,6 +91,32 @@ def _format_exc(tb_limit: int) -> str:
     return "".join(traceback.format_exception(*sys.exc_info(), limit=tb_limit))
 
 
+#: Seconds added to a device's request timeout hint (``?request-timeout-hint``,
+#: flag ``T``): the hint covers the handler, not the network or a busy client.
+TIMEOUT_HINT_MARGIN = 1.0
+
+
+def hinted_timeout(timeout: Optional[float], hint: Optional[float], default: float) -> float:
+    """The timeout of one request: ``timeout`` if given, else the device's
+    ``hint`` for that request plus :data:`TIMEOUT_HINT_MARGIN`, else
+    ``default``. Shared by the clients and the high-level resource."""
+    if timeout is not None:
+        return timeout
+    if hint:
+        return hint + TIMEOUT_HINT_MARGIN
+    return default
+
+
+def _not_a_message(msg: Any, method: str) -> TypeError:
+    """A clear TypeError for ``blocking_request("watchdog")`` and the like."""
+    if isinstance(msg, str):
+        how = "Message.request(%r)" % (msg,)
+    else:
+        how = "Message.request(name, *arguments)"
+    return TypeError("%s() takes a Message, not %s %r: pass %s"
+                     % (method, type(msg).__name__, msg, how))
+
+
 # ---------------------------------------------------------------------------
 
 class DeviceClient:
@@ -106,7 +132,8 @@ class DeviceClient:
         host: device host name or address (``""`` means ``"0.0.0.0"``).
         port: device port.
         tb_limit: most stack frames logged for a handler's exception.
-        timeout: default request timeout in seconds.
+        timeout: default request timeout in seconds, for requests the device
+            gives no timeout hint for (see :attr:`request_timeout_hints`).
         logger: where the client logs.
         auto_reconnect: reconnect (with backoff) when the connection drops
             or cannot be made; otherwise a single attempt is made per
@@ -133,6 +160,9 @@ class DeviceClient:
     ASSUMED_PROTOCOL = ProtocolFlags(5, 0, "")
     #: Seconds to wait for a connect() to complete.
     CONNECT_TIMEOUT = 5.0
+    #: While connecting fails, a WARNING is logged on the first failed
+    #: attempt and then at most once per this many seconds (DEBUG between).
+    CONNECT_WARNING_INTERVAL = 30.0
     #: Default of :attr:`auto_reconnect_max_delay`, the cap of the
     #: reconnect back-off in seconds.
     AUTO_RECONNECT_MAX_DELAY = 1.0
@@ -168,11 +198,22 @@ class DeviceClient:
         self.versions: Dict[str, Tuple[str, ...]] = {}
         #: ``time.time()`` of the last successful connect, or None.
         self.last_connect_time: Optional[float] = None
+        #: Ask a device with flag ``T`` for its request timeout hints on
+        #: each connection (before :meth:`wait_protocol` returns).
+        self.use_timeout_hints = True
+        #: Request name -> the device's timeout hint in seconds (flag ``T``,
+        #: ``?request-timeout-hint``); a request made without a timeout
+        #: waits that long plus :data:`TIMEOUT_HINT_MARGIN`.
+        self.request_timeout_hints: Dict[str, float] = {}
+        self._last_connect_warning = 0.0
 
         self._own_reactor = reactor is None
         self._reactor = reactor
         self._reactor_started = False
         self._table = RequestTable()
+        self._table.close(lambda: KatcpClientDisconnected(
+            "Not connected to %s: the client is not started (call start() first)"
+            % self._address_string))
         self._life_lock = threading.Lock()
         self._handler_cache: Dict[Tuple[int, str], Any] = {}
         self._callbacks_lock = threading.Lock()
@@ -381,7 +422,9 @@ class DeviceClient:
         return self._wait(self._disconnected, timeout)
 
     def wait_protocol(self, timeout: Optional[float] = None) -> bool:
-        """Wait until the current connection's protocol is known.
+        """Wait until the current connection's protocol is known (and, for a
+        device with flag ``T``, its request timeout hints: see
+        :attr:`request_timeout_hints`).
 
         Returns:
             True if it is; then :attr:`protocol_flags` describes the device
@@ -512,6 +555,8 @@ class DeviceClient:
             KatcpVersionError: ``msg`` has a message id and the device does
                 not support them.
         """
+        if not isinstance(msg, Message):
+            raise _not_a_message(msg, "send_request")
         if msg.mtype != _REQUEST:
             raise KatcpTypeError("send_request needs a request, not %r" % (msg,))
         self._send_untracked(msg, False)
@@ -532,6 +577,8 @@ class DeviceClient:
             KatcpVersionError: an id was asked for and the device does not
                 support them.
         """
+        if not isinstance(msg, Message):
+            raise _not_a_message(msg, "request")
         if msg.mtype != _REQUEST:
             raise KatcpTypeError("request needs a request, not %r" % (msg,))
         self._send_untracked(msg, use_mid)
@@ -571,10 +618,15 @@ class DeviceClient:
             there is none and no attempt is in progress), or
             :class:`KatcpVersionError` for a message id the device does not
             support. A non-``ok`` reply is a result, not an exception.
+
+        Raises:
+            TypeError: ``msg`` is not a :class:`Message`.
         """
+        if not isinstance(msg, Message):
+            raise _not_a_message(msg, "future_request")
         future = self._new_future()
         pending = FutureRequest(msg, _monotonic(), use_mid, future)
-        self._submit(pending, self.timeout if timeout is None else timeout)
+        self._submit(pending, self._timeout_for(msg, timeout))
         return future
 
     def callback_request(self, msg: Message, reply_cb: Optional[Callable[..., Any]] = None,
@@ -585,7 +637,7 @@ class DeviceClient:
 
         Callbacks are called as ``cb(msg, *user_data)``. On timeout or
         disconnection ``reply_cb`` gets a synthesised ``!name fail <reason>``
-        reply, e.g. ``Request help timed out after 5.000000 seconds.``
+        reply, e.g. ``Request help timed out after 5.0 seconds.``
         (katcp-python's behaviour).
 
         Returns:
@@ -594,10 +646,12 @@ class DeviceClient:
             it (``reply, informs = client.callback_request(...)``, as in the
             tutorial) waits for that.
         """
+        if not isinstance(msg, Message):
+            raise _not_a_message(msg, "callback_request")
         future = self._new_future()
         pending = CallbackRequest(msg, _monotonic(), use_mid, future, reply_cb, inform_cb,
                                    user_data, self._logger)
-        self._submit(pending, self.timeout if timeout is None else timeout)
+        self._submit(pending, self._timeout_for(msg, timeout))
         return future
 
     def blocking_request(self, msg: Message, timeout: Optional[float] = None,
@@ -618,12 +672,14 @@ class DeviceClient:
             KatcpVersionError: a message id the device does not support.
             RuntimeError: called on the client's reactor thread (it would
                 deadlock).
+            TypeError: ``msg`` is not a :class:`Message`.
         """
+        if not isinstance(msg, Message):
+            raise _not_a_message(msg, "blocking_request")
         if self._on_reactor():
             raise RuntimeError("blocking_request() cannot be called on the client's "
                                "reactor thread (it would deadlock)")
-        if timeout is None:
-            timeout = self.timeout
+        timeout = self._timeout_for(msg, timeout)
         pending = BlockingRequest(msg, _monotonic(), use_mid)
         callers = self._blocking_callers
         callers.append(None)
@@ -665,6 +721,13 @@ class DeviceClient:
             # Park only if no other request's reply is on its way.
             conn.return_reading(park=self._table.is_idle())
         return True
+
+    def _timeout_for(self, msg: Message, timeout: Optional[float]) -> float:
+        """The timeout of request ``msg`` (see :func:`hinted_timeout`)."""
+        hints = self.request_timeout_hints
+        if timeout is None and hints:
+            return hinted_timeout(None, hints.get(msg.name), self.timeout)
+        return self.timeout if timeout is None else timeout
 
     def _new_future(self) -> ReplyFuture:
         future = ReplyFuture()
@@ -759,8 +822,8 @@ class DeviceClient:
             pending.set_error(KatcpTimeoutError(self._timeout_reason(pending)))
 
     def _timeout_reason(self, pending: PendingRequest) -> str:
-        return "Request %s timed out after %f seconds." % (
-            pending.msg.name, _monotonic() - pending.started)
+        return "Request %s timed out after %s seconds." % (
+            pending.msg.name, format_seconds(_monotonic() - pending.started))
 
     def _finish_all(self, taken: List[PendingRequest], exc_factory: Callable[[], BaseException]
                     ) -> None:
@@ -976,7 +1039,15 @@ class DeviceClient:
             return
         if exc is not None:
             self._failures += 1
-            level = logging.WARNING if self._failures == 1 else logging.DEBUG
+            # Keep telling whoever waits (e.g. wait_protocol() without a
+            # timeout): the first failure, then one per interval.
+            now = _monotonic()
+            if (self._failures == 1
+                    or now - self._last_connect_warning >= self.CONNECT_WARNING_INTERVAL):
+                self._last_connect_warning = now
+                level = logging.WARNING
+            else:
+                level = logging.DEBUG
             self._logger.log(level, "Failed to connect to %s: %s (attempt %d)",
                              self._address_string, exc, self._failures)
             reason = "Could not connect to %s: %s" % (self._address_string, exc)
@@ -1020,8 +1091,52 @@ class DeviceClient:
         data = self._table.open(flags.message_ids)
         if data:
             self._write(data)
+        if self.use_timeout_hints and flags.request_timeout_hints:
+            self._fetch_timeout_hints(self._conn)
+        else:
+            self._announce_ready()
+
+    def _announce_ready(self) -> None:
         self._received_protocol_info.set()
         self._run_hooks(True, self._connected_callbacks)
+
+    def _fetch_timeout_hints(self, conn: Optional[Connection]) -> None:
+        """Ask for ``?request-timeout-hint`` (spec 5.1, flag ``T``); the
+        protocol is announced ready once the answer (or a failure) is in.
+        No message id: the ids the user sees start at 1 as before."""
+        future = self._new_future()
+        pending = FutureRequest(Message.request("request-timeout-hint"), _monotonic(), False,
+                                future)
+
+        def done(_future: Any) -> None:
+            if self.reactor.in_reactor_thread():
+                self._hints_received(conn, future)
+            else:
+                self.reactor.add_callback(self._hints_received, conn, future)
+
+        future.add_done_callback(done)
+        self._submit(pending, self.timeout)
+
+    def _hints_received(self, conn: Optional[Connection], future: ReplyFuture) -> None:
+        if conn is not self._conn or conn is None:
+            return      # that connection is gone; a new one fetches again
+        hints: Dict[str, float] = {}
+        error = future.exception()
+        if error is None:
+            reply, informs = future.result()
+            for inform in informs if reply.reply_ok() else ():
+                try:
+                    hint = float(inform.arguments[1])
+                    name = inform.arguments[0].decode("ascii")
+                except (IndexError, ValueError):
+                    continue
+                if hint > 0:
+                    hints[name] = hint
+        else:
+            self._logger.info("No request timeout hints from %s: %s",
+                              self._address_string, error)
+        self.request_timeout_hints = hints
+        self._announce_ready()
 
     def _run_hooks(self, connected: bool, callbacks: List[Callable[[], Any]]) -> None:
         for hook in [lambda: self.notify_connected(connected)] + callbacks:

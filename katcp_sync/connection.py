@@ -188,6 +188,17 @@ def format_address(addr: Any) -> str:
     return str(addr) if addr else "unknown"
 
 
+def format_seconds(seconds: float) -> str:
+    """A duration as people read it: ``"3.0"`` rather than ``"3.003591"``.
+
+    One decimal from a second up, two significant digits below (``"0.25"``);
+    used in every message that states a time (timeouts, retries).
+    """
+    if seconds >= 1.0:
+        return "%.1f" % seconds
+    return "%.2g" % seconds
+
+
 def _on_reactor(reactor: Reactor, fn: Callable[..., Any], *args: Any) -> bool:
     """Run ``fn(*args)`` now if on the reactor thread, else queue it there.
 
@@ -950,8 +961,12 @@ class Listener:
         if host in ("", "0.0.0.0"):
             family, sockaddr = socket.AF_INET, ("0.0.0.0", port)
         else:
-            info = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
-                                      0, socket.AI_PASSIVE)[0]
+            try:
+                info = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
+                                          0, socket.AI_PASSIVE)[0]
+            except socket.gaierror as exc:
+                raise OSError(exc.errno, "Cannot listen on %s: %s" % (
+                    format_address((host, port)), exc.strerror or exc))
             family, sockaddr = info[0], info[4]
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
@@ -959,6 +974,12 @@ class Listener:
             sock.bind(sockaddr)
             sock.listen(backlog)
             sock.setblocking(False)
+        except OSError as exc:
+            sock.close()
+            # The address in the error: "Address already in use" alone does
+            # not say which (issue 15). OSError(errno, ...) keeps the subclass.
+            raise OSError(exc.errno, "Cannot listen on %s: %s" % (
+                format_address(sockaddr), exc.strerror or exc))
         except BaseException:
             sock.close()
             raise

@@ -25,6 +25,7 @@ import re
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from katcp_sync.client import hinted_timeout
 from katcp_sync.errors import KatcpClientError, KATCPResourceInactive, KATCPSensorError, SensorTimeoutError
 from katcp_sync.inspecting_client import (
     DISCONNECTED, SYNCED, DeviceModel, InspectingClient, all_done, chain_future, wait_future,
@@ -390,9 +391,7 @@ class KATCPClientResource:
         return self._active and (self._controlled or escape_name(request_name) in self._always_allowed)
 
     def _timeout(self, timeout: Optional[float], hint: Optional[float]) -> float:
-        if timeout is not None:
-            return timeout
-        return hint if hint else self.default_timeout
+        return hinted_timeout(timeout, hint, self.default_timeout)
 
     def request_future(self, name: str, args: tuple, timeout: Optional[float] = None, mid: Any = None,
                        timeout_hint: Optional[float] = None) -> concurrent.futures.Future:

@@ -550,6 +550,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         with self._clients_lock:
             others = list(self._clients)
             self._clients[client] = None
+        self._logger.info("%s: client connected", client.address)
         client.write_lines([bytes(m) for m in self._connect_informs()])
         if self._multi_client:
             line = wire(Message.inform("client-connected", client.address))
@@ -570,6 +571,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         """A client's connection ended. Reactor thread."""
         with self._clients_lock:
             known = self._clients.pop(client, "gone") is None
+        if known:
+            self._logger.info("%s: client disconnected: %s", client.address, reason)
         client.sampling.close()
         client._drop_pending()
         if known and not client.client_disconnect_called:
@@ -650,6 +653,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
     def _lines_received(self, client: ClientConnection, lines: List[Any]) -> None:
         """Parse and dispatch a batch of lines from a client. Reactor thread."""
+        debug = self._logger.isEnabledFor(logging.DEBUG)   # once per batch: hot path
         for line in lines:
             if type(line) is not bytes:  # LineTooLongError
                 self._log_to_client(client, "%s; disconnecting" % (line,))
@@ -663,6 +667,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             if msg.mtype == _REQUEST:
                 if not self._mids:
                     msg.mid = None
+                if debug:
+                    self._logger.debug("%s: %s", client.address, msg)
             elif msg.name not in (self._inform_handlers_bound if msg.mtype == _INFORM
                                   else self._reply_handlers_bound):
                 self._logger.debug("%s: ignoring unhandled %r", client.address, msg)

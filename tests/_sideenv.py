@@ -6,6 +6,8 @@ virtual environment made with ``python3.9``. The environment is created once
 and cached outside the repository, in ``$KATCP_SYNC_KP_VENV`` if set, else
 ``~/.cache/katcp_sync/kp39`` (or ``<tempdir>/katcp_sync-kp39`` when the home
 directory is not writable). Creating it takes about 30 seconds and needs PyPI.
+Set ``KATCP_SYNC_NO_SIDE_ENV=1`` to neither create nor use it: the tests
+that need katcp-python are then skipped.
 
 :func:`kp_python` returns the environment's interpreter or raises
 :class:`SideEnvUnavailable` with a reason the tests turn into a skip.
@@ -22,6 +24,8 @@ KP_REQUIREMENTS = ("katcp==0.9.3", "tornado<5")
 _PYENV_39 = "/root/.pyenv/versions/3.9.18/bin/python"
 _PROBE = "import katcp, sys; sys.exit(katcp.__version__ != '0.9.3')"
 _SETUP_TIMEOUT = 600.0
+#: Environment variable: set (not "0") to skip the side environment.
+NO_SIDE_ENV = "KATCP_SYNC_NO_SIDE_ENV"
 
 _lock = threading.Lock()
 _cached: "dict" = {}
@@ -103,12 +107,16 @@ def kp_python() -> str:
     success or failure, is remembered for the rest of the process.
 
     Raises:
-        SideEnvUnavailable: no python3.9, or creating the environment failed.
+        SideEnvUnavailable: ``KATCP_SYNC_NO_SIDE_ENV`` is set, no python3.9,
+            or creating the environment failed.
     """
     with _lock:
         if "python" not in _cached:
             venv = _venv_dir()
             try:
+                if os.environ.get(NO_SIDE_ENV, "") not in ("", "0"):
+                    raise SideEnvUnavailable("%s is set: katcp-python side environment "
+                                             "not used" % NO_SIDE_ENV)
                 python = _venv_python(venv)
                 _cached["python"] = python if _ready(python) else _create(venv)
             except SideEnvUnavailable as exc:

@@ -1,12 +1,15 @@
 """The katcp-sync command line tool, against the tutorial's example server."""
 
+import contextlib
 import io
+import queue
 import os
 import re
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -112,11 +115,14 @@ def test_request_prints_informs_then_reply(endpoint, capsys):
     assert r"Add\_two\_numbers" in capsys.readouterr().out
 
 
-def test_request_unknown_exits_2_with_one_line_error(endpoint, capsys):
-    assert main(["request", endpoint, "no-such-request"]) == 2
+def test_request_unknown_exits_3_with_one_line_error(endpoint, capsys):
+    assert main(["request", endpoint, "no-such-request"]) == 3
     out, err = capsys.readouterr()
     assert "invalid" in out
-    assert err.count("\n") == 1 and "error" in err and "Traceback" not in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    # The reply's text, decoded as the device meant it.
+    assert re.fullmatch(r"katcp-sync: error: \?no-such-request replied invalid: "
+                        r"Unknown request\.?\n", err), err
 
 
 def test_request_refused_exits_1(capsys):
@@ -184,6 +190,8 @@ class _Pty:
     def __init__(self, fd):
         self.fd = fd
         self.data = b""
+        #: Everything read so far (``data`` is what is not consumed yet).
+        self.seen = b""
 
     def expect(self, pattern, timeout=10.0):
         """Wait for ``pattern`` (a bytes regex); consume the output up to its end."""
@@ -206,23 +214,47 @@ class _Pty:
                     raise AssertionError("pty closed waiting for %r; got %r"
                                          % (pattern, self.data))
                 self.data += chunk
+                self.seen += chunk
 
     def send(self, data):
         os.write(self.fd, data)
 
 
+@contextlib.contextmanager
+def _on_a_pty(args, env=None):
+    """Run ``python -m katcp_sync ARGS`` on a new pty that is its controlling
+    terminal (so that Ctrl-C typed there sends SIGINT); yield ``(proc, term)``
+    and kill the process if it is still running at the end."""
+    pty = pytest.importorskip("pty")
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "katcp_sync"] + list(args),
+                            stdin=slave, stdout=slave, stderr=slave, env=env or _env(),
+                            close_fds=True, start_new_session=True,
+                            preexec_fn=_controlling_terminal)
+    os.close(slave)
+    try:
+        yield proc, _Pty(master)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
+def _controlling_terminal():
+    """In the child (after setsid): make its stdin, the pty, its controlling
+    terminal."""
+    import fcntl
+    import termios
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 def test_shell_on_a_pty(server, endpoint, tmp_path):
     """Readline session: completion, and an inform printed mid-line keeps the typed text."""
-    pty = pytest.importorskip("pty")
     pytest.importorskip("readline")
-    master, slave = pty.openpty()
     env = dict(_env(), HOME=str(tmp_path), TERM="dumb")
-    proc = subprocess.Popen([sys.executable, "-m", "katcp_sync", "shell", endpoint],
-                            stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True)
-    os.close(slave)
-    term = _Pty(master)
-    try:
+    with _on_a_pty(["shell", endpoint], env) as (proc, term):
         prompt = re.escape(endpoint.encode() + b"> ")
         term.expect(rb"Connected to [\s\S]*" + prompt)
         term.send(b"?sensor-sampling add.result event\r")
@@ -245,11 +277,6 @@ def test_shell_on_a_pty(server, endpoint, tmp_path):
         term.send(b"\x04")      # Ctrl-D
         assert proc.wait(10) == 0
         assert (tmp_path / ".katcp_sync_history").exists()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
 
 
 # -- monitor -------------------------------------------------------------------------
@@ -276,33 +303,21 @@ def test_monitor_regex_and_updates(endpoint, server, capsys):
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 def test_monitor_on_a_terminal_redraws_in_colour(endpoint):
-    pty = pytest.importorskip("pty")
-    master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "katcp_sync", "monitor", endpoint,
-                             "--strategy", "period", "0.05", "--interval", "0.05",
-                             "--count", "3"],
-                            stdin=slave, stdout=slave, stderr=slave, env=_env(), close_fds=True)
-    os.close(slave)
-    term = _Pty(master)
-    try:
+    with _on_a_pty(["monitor", endpoint, "--strategy", "period", "0.05", "--interval",
+                    "0.05", "--count", "3"]) as (proc, term):
         for _ in range(3):
             term.expect(rb"\x1b\[H\x1b\[2J" + re.escape(endpoint.encode())
                         + rb"  4 sensors  strategy: period 0.05")
             term.expect(rb"add.result .*\x1b\[2munknown")
         assert proc.wait(10) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        os.close(master)
 
 
 def test_monitor_errors(endpoint, capsys):
-    assert main(["monitor", endpoint, "no-such-sensor"]) == 2
+    assert main(["monitor", endpoint, "no-such-sensor"]) == 3
     assert "no sensor" in capsys.readouterr().err
-    assert main(["monitor", endpoint, "(", "--once"]) == 2
+    assert main(["monitor", endpoint, "(", "--once"]) == 2           # a usage error
     assert "regular expression" in capsys.readouterr().err
-    assert main(["monitor", endpoint, "--strategy", "bogus", "--once"]) == 2
+    assert main(["monitor", endpoint, "--strategy", "bogus", "--once"]) == 3
     assert "sensor-sampling" in capsys.readouterr().err
 
 
@@ -345,7 +360,8 @@ def test_serve_runs_the_example_server_until_sigint(capsys):
 def test_serve_port_in_use(server, capsys):
     port = server.bind_address[1]
     assert main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 1
-    assert "cannot listen" in capsys.readouterr().err
+    assert "error: cannot listen on 127.0.0.1:%d: Address already in use\n" % port \
+        in capsys.readouterr().err
 
 
 def test_example_found_in_installed_data_dir(tmp_path, monkeypatch):
@@ -368,14 +384,16 @@ def test_demo(capsys):
     for pattern in [r"\?help\n#help(\[\d+\])? add Add two numbers",
                     r"\?watchdog\n!watchdog(\[\d+\])? ok",
                     r"\?add 3 6\n!add(\[\d+\])? ok 9.0",
-                    r"!eval(\[\d+\])? ok 42",
                     r"!raw-reverse(\[\d+\])? ok three two one",
                     r"#sensor-list(\[\d+\])? fruit.result",
                     r"#sensor-value(\[\d+\])? \S+ 1 add.result nominal 9.0",
                     r"client.req.add\(3, 6\)\n!add(\[\d+\])? ok 9.0",
                     r"get_value\(\)\n'(apple|banana|pear|kiwi)'",
+                    r"#pick-fruit(\[\d+\])? Picking will take 1 seconds\n"
                     r"!pick-fruit(\[\d+\])? ok (apple|banana|pear|kiwi)"]:
         assert re.search(pattern, out), pattern
+    # ?eval runs a client's code: the demo's server does not offer it.
+    assert not re.search(r"^\?eval|^#help(\[\d+\])? eval ", out, re.M)
 
 
 def test_python_dash_m_and_version():
@@ -387,3 +405,253 @@ def test_python_dash_m_and_version():
                             capture_output=True, timeout=30, env=_env())
     assert result.returncode == 1 and b"Traceback" not in result.stderr
     assert result.stderr.count(b"\n") == 1
+
+
+# -- issue 15: safe defaults, exit statuses, options where users put them -----------------
+
+def _cli(*args, timeout=30, **kwargs):
+    """Run ``python -m katcp_sync ARGS`` (the entry point) in a subprocess."""
+    return subprocess.run([sys.executable, "-m", "katcp_sync"] + list(args),
+                          capture_output=True, timeout=timeout, env=_env(), **kwargs)
+
+
+class _Serve:
+    """``katcp-sync serve ARGS`` in a subprocess; ``address`` from its first line."""
+
+    def __init__(self, *args):
+        self.proc = subprocess.Popen([sys.executable, "-m", "katcp_sync", "serve", "--port", "0"]
+                                     + list(args), stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, env=_env())
+        ready, _, _ = select.select([self.proc.stdout], [], [], 20)
+        line = self.proc.stdout.readline().decode() if ready else ""
+        match = re.search(r"serving .* on (\S+):(\d+) ", line)
+        if not match:
+            self.stop()
+            pytest.fail("serve did not start: %r %r" % (line, self.err))
+        self.host, self.port = match.group(1), int(match.group(2))
+        self.address = "%s:%d" % (self.host, self.port)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out, self.err = (f.read().decode() for f in (self.proc.stdout, self.proc.stderr))
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+        return self.proc.returncode
+
+
+def test_serve_listens_on_loopback_without_eval_and_logs_with_v():
+    """`serve` defaults to 127.0.0.1, leaves ?eval out, and -v (after the
+    command) logs connections and requests."""
+    serve = _Serve("-v")
+    try:
+        assert serve.host == "127.0.0.1"
+        result = _cli("request", serve.address, "eval", "__import__('os').getpid()")
+        assert result.returncode == 3, result
+        assert re.search(rb"!eval(\[\d+\])? invalid", result.stdout)
+        result = _cli("request", serve.address, "help")
+        assert result.returncode == 0 and b"#help" in result.stdout
+        assert not re.search(rb"#help(\[\d+\])? eval ", result.stdout)
+    finally:
+        assert serve.stop() == 0
+    assert re.search(r"katcp_sync.server INFO 127\.0\.0\.1:\d+: client connected", serve.err)
+    assert re.search(r"katcp_sync.server DEBUG 127\.0\.0\.1:\d+: \?help", serve.err)
+    assert re.search(r"katcp_sync.server INFO 127\.0\.0\.1:\d+: client disconnected", serve.err)
+
+
+def test_serve_unsafe_eval_is_explicit_and_loud():
+    serve = _Serve("--unsafe-eval")
+    try:
+        result = _cli("request", serve.address, "eval", "6*7")
+        assert result.returncode == 0 and re.search(rb"!eval(\[\d+\])? ok 42", result.stdout)
+    finally:
+        assert serve.stop() == 0
+    assert "WARNING: ?eval is enabled" in serve.err and serve.address in serve.err
+
+
+def test_exit_statuses_are_distinct(endpoint):
+    """0 ok, 1 connection failure, 2 usage error, 3 fail/invalid reply (docs/cli.rst)."""
+    assert _cli("request", endpoint, "watchdog").returncode == 0
+    assert _cli("request", "127.0.0.1:%d" % _free_port(), "help").returncode == 1
+    usage = _cli("request", endpoint)                  # NAME missing
+    assert usage.returncode == 2 and b"usage:" in usage.stderr
+    assert _cli("request", endpoint, "bad_name!").returncode == 2
+    assert _cli("monitor", endpoint, "(").returncode == 2
+    invalid = _cli("request", endpoint, "no-such-request")
+    assert invalid.returncode == 3 and invalid.stderr.count(b"\n") == 1
+    failed = _cli("request", endpoint, "add", "1")    # too few arguments: fail
+    assert failed.returncode == 3 and b"Traceback" not in failed.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_before_or_after_the_command(endpoint, where):
+    args = ["request", endpoint, "watchdog"]
+    args = ["-v"] + args if where == "before" else args[:1] + ["-v"] + args[1:]
+    result = _cli(*args)
+    assert result.returncode == 0
+    assert b"katcp_sync.cli.client DEBUG Received from" in result.stderr
+
+
+@pytest.mark.parametrize("argv, strategy, rest", [
+    (["--strategy", "period 1", "h:1"], ["period", "1"], ["h:1"]),
+    (["--strategy", "period", "1", "h:1", "x"], ["period", "1"], ["h:1", "x"]),
+    (["h:1", "x", "--strategy", "period", "1"], ["period", "1"], ["h:1", "x"]),
+    (["--strategy=event-rate", "0.5", "10", "h:1"], ["event-rate", "0.5", "10"], ["h:1"]),
+    (["--strategy", "event", "h:1", "7"], ["event"], ["h:1", "7"]),   # event takes none
+    (["--strategy", "differential-rate", "1", "2", "3", "h:1"],
+     ["differential-rate", "1", "2", "3"], ["h:1"]),
+])
+def test_monitor_strategy_forms(argv, strategy, rest):
+    args = cli.build_parser().parse_args(cli.gather_strategy(["monitor"] + argv))
+    assert args.strategy == strategy
+    assert [args.endpoint] + ([args.regex] if args.regex else []) == \
+        [parse_endpoint(rest[0])] + rest[1:]
+
+
+def test_monitor_help_example_and_strategy_first_work(endpoint, server):
+    """The documented `--strategy 'period 1'` form, and the strategy before HOST:PORT."""
+    help_text = _cli("monitor", "--help").stdout.decode()
+    assert "--strategy 'period 1'" in help_text
+    for argv in (["monitor", endpoint, "add", "--strategy", "period 0.05", "--count", "2"],
+                 ["monitor", "--strategy", "period", "0.05", endpoint, "add", "--count", "2"]):
+        result = _cli(*argv)
+        assert result.returncode == 0, result
+        assert result.stdout.decode().splitlines()[1].split()[0] == "add.result"
+
+
+def test_monitor_plain_rows_stay_aligned(endpoint, server):
+    """Without a terminal, update rows line up with the table (issue 15)."""
+    server._add_result.set_value(1234567.25)        # wider than anything in the table
+    result = _cli("monitor", endpoint, "--strategy", "period", "0.05", "--count", "4")
+    assert result.returncode == 0, result
+    lines = result.stdout.decode().splitlines()
+    header = lines[0]
+    columns = [header.index(name) for name in ("STATUS", "TIMESTAMP")]
+    for line in lines[1:]:
+        for start in columns:       # every row has a status and a timestamp ("-")
+            assert line[start - 2:start] == "  " and line[start] != " ", (header, line)
+    assert len(lines) > 5
+    assert any("1234567.25" in line for line in lines[5:])
+
+
+def test_request_uses_the_device_timeout_hint_unless_timeout_given():
+    """A request without --timeout waits for the device's hint (flag T)."""
+    from test_faults import HintServer
+    with start_server(HintServer) as server:
+        address = "%s:%d" % server.bind_address[:2]
+        HintServer.DELAY = 0.5
+        result = _cli("request", "--timeout", "0.2", address, "slow-hinted")
+        assert result.returncode == 1
+        assert result.stderr == b"katcp-sync: error: request slow-hinted timed out after " \
+            b"0.2 seconds\n"
+        result = _cli("request", address, "slow-hinted")
+        assert result.returncode == 0, result
+
+
+# -- the shell on a terminal ------------------------------------------------------------
+
+class SlowServer:
+    """The tutorial's server plus ?slow (answers when the test calls
+    ``reply_slow()``) and ?log-error."""
+
+    @staticmethod
+    def make(base):
+        from katcp_sync import AsyncReply
+
+        class Slow(base):
+            slow_requests = queue.Queue()
+
+            def request_slow(self, req, msg):
+                """Send an inform, and answer when the test says so."""
+                req.inform("started")
+                self.slow_requests.put(req)
+                raise AsyncReply()
+
+            def reply_slow(self):
+                """Answer the oldest ?slow (any thread)."""
+                self.slow_requests.get(timeout=10).reply("ok", "late")
+
+            def request_log_error(self, req, msg):
+                """Send an error #log, then reply."""
+                self.mass_inform(self.create_log_inform("error", "it broke", "test"))
+                return req.make_reply("ok")
+
+        return Slow
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+def test_shell_ctrl_c_colours_and_pending_indicator(server_class, tmp_path):
+    pytest.importorskip("readline")
+    with start_server(SlowServer.make(server_class)) as server:
+        endpoint = "%s:%d" % server.bind_address[:2]
+        env = dict(_env(), HOME=str(tmp_path), TERM="dumb")
+        prompt = re.escape(endpoint.encode() + b"> ")
+        with _on_a_pty(["shell", "--timeout", "10", endpoint], env) as (proc, term):
+            term.expect(rb"Connected to [\s\S]*" + prompt)
+            # Ctrl-C on a half-typed line clears it; the session goes on.
+            term.send(b"?watchdog-not-this")
+            term.expect(rb"not-this")
+            term.send(b"\x03")
+            term.expect(rb"\^C\r?\n" + prompt)
+            term.send(b"?watchdog\r")
+            term.expect(rb"!watchdog(\[\d+\])? ok")
+            # fail/invalid replies and error #log informs in colour.
+            term.send(b"?no-such-request\r")
+            term.expect(rb"\x1b\[31m!no-such-request(\[\d+\])? invalid")
+            term.send(b"?log-error\r")
+            term.expect(rb"\x1b\[31m#log error \S+ test it broke")
+            term.expect(rb"!log-error(\[\d+\])? ok")
+            # A slow request: its inform at once, the indicator after a
+            # second; Ctrl-C abandons it and keeps the session.
+            term.send(b"?slow\r")
+            term.expect(rb"#slow(\[\d+\])? started")
+            term.expect(rb"\?slow pending for \d+ s \(Ctrl-C abandons it\)")
+            term.send(b"\x03")
+            term.expect(rb"katcp-sync: error: \?slow abandoned")
+            term.send(b"?watchdog\r")
+            term.expect(rb"!watchdog(\[\d+\])? ok[\s\S]*" + prompt)
+            # The abandoned reply comes; a round trip after it shows it was
+            # not printed.
+            server.reply_slow()
+            term.send(b"?watchdog\r")
+            term.expect(rb"!watchdog(\[\d+\])? ok[\s\S]*" + prompt)
+            term.send(b"\x04")
+            assert proc.wait(10) == 0
+        assert b"late" not in term.seen and b"!slow" not in term.seen
+
+
+def test_shell_timeout_is_the_shells_error_not_a_made_up_reply(server_class, monkeypatch,
+                                                                  capsys):
+    with start_server(SlowServer.make(server_class)) as server:
+        endpoint = "%s:%d" % server.bind_address[:2]
+        monkeypatch.setattr(sys, "stdin", io.StringIO("?slow\n?watchdog\n"))
+        assert main(["shell", "--timeout", "0.3", endpoint]) == 0
+    out = capsys.readouterr().out
+    assert re.search(r"katcp-sync: error: request slow timed out after 0\.3\d? seconds\n", out)
+    assert "!slow" not in out
+    assert re.search(r"!watchdog(\[\d+\])? ok", out)
+
+
+def test_ipv6_addresses_are_bracketed_in_messages(capsys):
+    """One style for addresses: host:port, IPv6 in brackets (issue 15)."""
+    import socket
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+            port = probe.getsockname()[1]
+    except OSError:
+        pytest.skip("no IPv6 loopback")
+    assert main(["request", "[::1]:%d" % port, "help"]) == 1
+    err = capsys.readouterr().err
+    assert "[::1]:%d" % port in err, err
+    serve = _Serve("--host", "::1")
+    try:
+        assert serve.address.startswith("[::1]:")
+        assert _cli("request", serve.address, "watchdog").returncode == 0
+    finally:
+        assert serve.stop() == 0

@@ -570,6 +570,98 @@ def test_shared_reactor_stopping_stops_its_clients(aioserver):
 
 
 # ---------------------------------------------------------------------------
+# Issue 15: clear errors, no silent waits, timeouts from the device's hints
+
+
+@pytest.mark.parametrize("api", ["blocking_request", "future_request", "callback_request",
+                                 "request", "send_request"])
+def test_a_request_name_instead_of_a_message_is_a_clear_type_error(api):
+    client = BlockingClient("127.0.0.1", 1)
+    with pytest.raises(TypeError, match=r"%s\(\) takes a Message, not str 'watchdog': "
+                       r"pass Message\.request\('watchdog'\)" % api):
+        getattr(client, api)("watchdog")
+
+
+def test_request_before_start_says_to_call_start():
+    client = BlockingClient("127.0.0.1", 1)
+    with pytest.raises(KatcpClientDisconnected,
+                       match=r"Not connected to 127\.0\.0\.1:1: the client is not started "
+                       r"\(call start\(\) first\)"):
+        client.blocking_request(Message.request("watchdog"))
+    future = client.future_request(Message.request("watchdog"))
+    assert "call start()" in str(future.exception(WAIT))
+
+
+def test_failed_connects_keep_warning_with_the_attempt_count(make_client, caplog):
+    """wait_protocol() without a timeout never waits in silence: a WARNING on
+    the first failed attempt, then one per CONNECT_WARNING_INTERVAL (30 s by
+    default; shortened here), each with the attempt count; DEBUG between."""
+    probe = ScriptedServer(lambda conn: None)
+    port = probe.port
+    probe.close()                      # nothing listens on port now
+    attempts = queue.Queue()
+    with caplog.at_level(logging.DEBUG, logger="katcp_sync.client"):
+        client = BlockingClient("127.0.0.1", port)
+        client.auto_reconnect_delay = client.auto_reconnect_max_delay = 0.02
+        client.CONNECT_WARNING_INTERVAL = 0.3
+        client.add_failed_connect_callback(attempts.put)
+        client.start()
+        try:
+            deadline = time.monotonic() + 0.8
+            while time.monotonic() < deadline:
+                attempts.get(timeout=WAIT)
+        finally:
+            client.stop()
+            client.join(WAIT)
+    failed = [r for r in caplog.records if r.getMessage().startswith("Failed to connect to")]
+    warnings = [r.getMessage() for r in failed if r.levelno == logging.WARNING]
+    assert warnings[0].endswith("(attempt 1)")
+    assert 2 <= len(warnings) <= 5, warnings            # ~0.8 s / 0.3 s, not one per attempt
+    assert len(failed) > len(warnings) + 3              # the others at DEBUG
+    counts = [int(w.rsplit(" ", 1)[1].rstrip(")")) for w in warnings]
+    assert counts == sorted(counts) and counts[-1] > 2
+    assert "127.0.0.1:%d" % port in warnings[0]
+
+
+def test_timeout_messages_are_rounded(aioserver, make_client):
+    client = make_client(aioserver.port)
+    with pytest.raises(KatcpTimeoutError,
+                       match=r"^Request slow timed out after 0\.3\d? seconds\.$"):
+        client.blocking_request(Message.request("slow", 1.0), timeout=0.3)
+
+
+def test_format_seconds():
+    from katcp_sync.connection import format_seconds
+    assert format_seconds(3.003591) == "3.0"
+    assert format_seconds(120.04) == "120.0"
+    assert format_seconds(0.30359) == "0.3"
+    assert format_seconds(0.05) == "0.05"
+
+
+def test_hints_asked_of_a_device_with_flag_t_that_does_not_answer(scripted, make_client):
+    """A device announcing T that ignores ?request-timeout-hint: the client
+    gives up after its timeout and is ready without hints (spec 5.1)."""
+    server = scripted(echo_script(v5_greeting(b"5.1-MIT")))   # echoes: "ok", no informs
+    client = make_client(server.port, timeout=0.5)
+    assert client.request_timeout_hints == {}
+    assert server.received.get(timeout=WAIT) == b"?request-timeout-hint"   # no message id
+
+    silent = scripted(lambda conn: (conn.send(*v5_greeting(b"5.1-MIT")), conn.read_line(),
+                                    time.sleep(3)))
+    start = time.monotonic()
+    client = make_client(silent.port, timeout=0.3, wait=False)
+    assert client.wait_protocol(WAIT)
+    assert 0.25 < time.monotonic() - start < 2.5
+    assert client.request_timeout_hints == {}
+
+
+def test_hints_are_not_asked_without_flag_t(scripted, make_client):
+    server = scripted(echo_script(v5_greeting(b"5.1-MI")))
+    client = make_client(server.port)
+    client.blocking_request(Message.request("watchdog"))
+    assert server.received.get(timeout=WAIT) == b"?watchdog[1]"
+
+
 # Reply matching (spec 2.2, 2.3)
 
 def wrong_name_first_script(conn):

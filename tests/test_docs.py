@@ -67,3 +67,69 @@ def test_testing_guide_examples_pass(tmp_path):
     output = (result.stdout + result.stderr).decode(errors="replace")
     assert result.returncode == 0, output
     assert "4 passed" in output, output
+
+
+def test_testing_guide_unittest_example_runs_on_its_own(tmp_path):
+    """The unittest example of testing.rst is a complete file (issue 15)."""
+    block = next(b for b in literal_blocks("testing.rst") if "class TestAdder" in b)
+    path = tmp_path / "test_adder.py"
+    path.write_text(block)
+    result = subprocess.run(
+        [sys.executable, str(path)], capture_output=True, timeout=120, cwd=str(tmp_path),
+        env=dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", "")))
+    output = (result.stdout + result.stderr).decode(errors="replace")
+    assert result.returncode == 0, output
+    assert re.search(r"Ran 1 test.*\n\nOK", output, re.S), output
+
+
+def _read(name):
+    with open(os.path.join(DOCS, name), encoding="utf-8") as f:
+        return f.read()
+
+
+def test_logging_page_names_every_logger():
+    """docs/logging.rst lists every logger katcp_sync logs to (issue 15)."""
+    package = os.path.join(ROOT, "katcp_sync")
+    names = set()
+    for filename in os.listdir(package):
+        if not filename.endswith(".py"):
+            continue
+        with open(os.path.join(package, filename), encoding="utf-8") as f:
+            source = f.read()
+        names.update(re.findall(r'getLogger\("(katcp_sync[\w.]*)"\)', source))
+        if "getLogger(__name__)" in source:
+            names.add("katcp_sync." + filename[:-3])
+        names.update(re.findall(r'^\w+_LOGGER = "(katcp_sync[\w.]*)"', source, re.M))
+    assert {"katcp_sync.client", "katcp_sync.server", "katcp_sync.device"} <= names
+    page = _read("logging.rst")
+    missing = sorted(name for name in names if "``%s``" % name not in page)
+    assert not missing, missing
+
+
+def test_tutorial_clone_does_not_shadow_the_package():
+    """A clone named katcp_sync would be imported instead of the package
+    when Python runs from its parent (``python -m katcp_sync`` fails)."""
+    clone = re.search(r"git clone \S+ URL> (\S+)\n\s+\$ cd (\S+)", _read("tutorial.rst"))
+    assert clone and clone.group(1) == clone.group(2)
+    assert not clone.group(1).isidentifier(), clone.group(1)
+
+
+def test_security_notes_and_exit_statuses_are_documented():
+    cli_page, tutorial = _read("cli.rst"), _read("tutorial.rst")
+    assert "--unsafe-eval" in tutorial and "--unsafe-eval" in cli_page
+    assert "listens on\n``127.0.0.1`` by default" in cli_page
+    assert ".. warning::" in tutorial and "``localhost`` only" in tutorial
+    from katcp_sync import cli
+    table = re.search(r"Exit status\n-+\n\n(=+ =+\n[\s\S]+?\n=+ =+\n)", cli_page).group(1)
+    statuses = [int(n) for n in re.findall(r"^(\d) ", table, re.M)]
+    assert statuses == [cli.EXIT_OK, cli.EXIT_CONNECTION, cli.EXIT_USAGE, cli.EXIT_FAILED]
+
+
+def test_readme_says_where_the_side_environment_goes_and_how_to_skip_it():
+    with open(os.path.join(ROOT, "README.rst"), encoding="utf-8") as f:
+        readme = f.read()
+    with open(os.path.join(ROOT, "tests", "_sideenv.py"), encoding="utf-8") as f:
+        sideenv = f.read()
+    for text in ("~/.cache/katcp_sync/kp39", "KATCP_SYNC_NO_SIDE_ENV=1", "KATCP_SYNC_KP_VENV"):
+        assert text in readme, text
+    assert '"KATCP_SYNC_NO_SIDE_ENV"' in sideenv and '"kp39"' in sideenv

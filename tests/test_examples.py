@@ -10,6 +10,7 @@ this test only makes sure none of them is broken as shipped.
 """
 
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -105,3 +106,76 @@ def test_client_example(name, tutorial_server_class):
     assert "Traceback" not in err, err
     if name in CLIENT_OUTPUT:
         assert re.search(CLIENT_OUTPUT[name], out), out
+
+
+# -- issue 15: defaults a newcomer meets -------------------------------------------------
+
+@pytest.mark.parametrize("name", CLIENTS)
+def test_client_example_without_arguments_talks_to_localhost_and_never_hangs_silently(name):
+    """Run as ``python script.py``: the device is localhost:5000. Whether or
+    not something answers there, within a few seconds the script has either
+    finished or said on stderr that it cannot reach localhost:5000 (the
+    tutorial's www.example.com made the blocking client hang in silence)."""
+    proc = subprocess.Popen([sys.executable, str(EXAMPLES / name)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env())
+    try:
+        out, err = proc.communicate(timeout=8)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        assert b"localhost:5000" in err, (out, err)
+        assert b"Failed to connect to localhost:5000" in err
+    else:
+        assert b"example.com" not in out + err
+        assert b"localhost:5000" in out + err or proc.returncode == 0
+
+
+def test_blocking_client_example_warns_while_the_device_is_down():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, str(EXAMPLES / "tutorial_blocking_client.py"),
+                             "localhost", str(port)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=_env())
+    try:
+        ready, _, _ = select.select([proc.stderr], [], [], 10)
+        assert ready, "no warning within 10 s"
+        line = proc.stderr.readline()
+        assert b"Failed to connect to localhost:%d" % port in line
+        assert b"(attempt 1)" in line
+    finally:
+        proc.kill()
+        proc.communicate()
+
+
+def _non_loopback_address():
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))       # no packet is sent
+        except OSError:
+            return None
+        address = probe.getsockname()[0]
+    return None if address.startswith("127.") or address == "0.0.0.0" else address
+
+
+@pytest.mark.parametrize("name", ["tutorial_server.py", "tutorial_server_v4.py"])
+def test_server_examples_listen_on_localhost_only(name):
+    """The example servers run a client's ?eval: loopback only by default."""
+    import socket
+    other = _non_loopback_address()
+    if other is None:
+        pytest.skip("no non-loopback IPv4 address here")
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, str(EXAMPLES / name), str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
+    client = BlockingClient("localhost", port, timeout=5.0)
+    client.auto_reconnect_delay = 0.05
+    client.start()
+    try:
+        assert client.wait_protocol(SCRIPT_TIMEOUT / 2)
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection((other, port), timeout=5).close()
+    finally:
+        client.stop()
+        client.join()
+        proc.kill()
+        proc.communicate()

@@ -433,12 +433,10 @@ class HintServer(FaultServer):
         raise AsyncReply()
 
 
-def test_request_timeout_hints_are_honoured_by_the_resource(make_server):
-    """The high-level client waits for the device's hint instead of its default.
-
-    The low-level BlockingClient has no notion of hints (as in katcp-python):
-    it uses the timeout it is given, so the same request times out there.
-    """
+def test_request_timeout_hints_are_honoured_by_both_clients(make_server):
+    """The high-level client and the low-level BlockingClient wait for the
+    device's hint (spec 5.1, flag T) instead of their default timeout, when
+    the request is made without a timeout; an explicit timeout still wins."""
     server = make_server(cls=HintServer)
     res = KATCPClientResource(dict(name="dev", address=server.bind_address, controlled=True,
                                    timeout=0.2))
@@ -451,11 +449,16 @@ def test_request_timeout_hints_are_honoured_by_the_resource(make_server):
         assert res.req.slow_hinted().succeeded
         with pytest.raises(KatcpTimeoutError):
             res.req.slow_plain()
+        # wait_protocol() returns once the hints are in.
         assert client.wait_protocol(TIMEOUT)
+        assert client.request_timeout_hints == {"slow-hinted": 5.0}
+        assert client.blocking_request(Message.request("slow-hinted"))[0].arguments == [b"ok"]
+        reply, _ = client.future_request(Message.request("slow-hinted")).result(TIMEOUT)
+        assert reply.arguments == [b"ok"]
         with pytest.raises(KatcpTimeoutError):
-            client.blocking_request(Message.request("slow-hinted"))
-        assert client.blocking_request(Message.request("slow-hinted"), timeout=TIMEOUT)[0] \
-            .arguments == [b"ok"]
+            client.blocking_request(Message.request("slow-plain"))
+        with pytest.raises(KatcpTimeoutError):
+            client.blocking_request(Message.request("slow-hinted"), timeout=0.2)
     finally:
         res.stop()
         res.join(TIMEOUT)

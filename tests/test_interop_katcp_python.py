@@ -18,6 +18,7 @@ import os
 import queue
 import selectors
 import subprocess
+import sys
 import time
 
 import pytest
@@ -441,3 +442,18 @@ def test_kp_client_on_our_v4_server(kp):
     assert reply_of(results[sampling])[1:] == [b"int.s", b"period", b"50"]
     assert [args[2] for args in results[periodic]] == ["int.s"] * 3
     reply_of(results[rate], ok=False)   # event-rate is new in v5 (spec 7.1, Table 9)
+
+
+def test_side_environment_can_be_skipped(tmp_path):
+    """KATCP_SYNC_NO_SIDE_ENV=1 (README): the katcp-python environment is
+    neither built nor used; the tests that need it skip."""
+    venv = tmp_path / "kp39"
+    env = dict(os.environ, KATCP_SYNC_NO_SIDE_ENV="1", KATCP_SYNC_KP_VENV=str(venv),
+               PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
+    result = subprocess.run(
+        [sys.executable, "-c", "import _sideenv\n"
+         "try:\n    _sideenv.kp_python()\nexcept _sideenv.SideEnvUnavailable as exc:\n"
+         "    print('skipped:', exc)\n"],
+        capture_output=True, text=True, timeout=60, env=env)
+    assert "skipped: KATCP_SYNC_NO_SIDE_ENV is set" in result.stdout, result
+    assert not venv.exists()

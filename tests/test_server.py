@@ -1,5 +1,6 @@
 """Device server protocol tests over real sockets (spec sections 2, 4, 5, 6, 8, 9)."""
 
+import errno
 import queue
 import threading
 
@@ -445,8 +446,13 @@ def test_server_without_message_ids_drops_them(make_server, connect):
 
 def test_start_on_a_busy_port_raises_and_leaves_no_thread(server):
     """F15: a bind error reaches the caller of start(); nothing keeps running."""
-    clash = DemoServer("127.0.0.1", server.bind_address[1])
-    with pytest.raises(OSError):
+    port = server.bind_address[1]
+    clash = DemoServer("127.0.0.1", port)
+    with pytest.raises(OSError) as info:
         clash.start()
+    # Issue 15: the error says which address is in use, and keeps its errno.
+    assert info.value.errno == errno.EADDRINUSE
+    assert str(info.value).endswith("Cannot listen on 127.0.0.1:%d: Address already in use"
+                                    % port), str(info.value)
     assert not clash.running()
     assert clash.join(TIMEOUT)
