@@ -56,6 +56,31 @@ be quick, must not block, and must not start or cancel strategies itself
 (defer such work, e.g. with the reactor's ``add_callback``); it may call
 ``cancel()`` on the strategy that is calling it. The strategy's lock is
 taken before the sensor's and the scheduler's internal locks, never after.
+
+Ordering
+--------
+Sensor observers are called on the thread that set the value, so when
+several threads set one sensor their notifications may reach a strategy in
+any order, and late: the reading a notification carries may already be
+older than the sensor's. A strategy therefore never reports the reading it
+is handed. On every notification (and every timer) it reads the sensor's
+*current* reading under its own lock and decides on that one; a reading it
+has reported already (a notification that arrives after a newer one, or
+after a timer, reported it) is not reported again. Two guarantees follow,
+for every strategy:
+
+* **Monotonic**: the readings reported to one client never go back in the
+  order the sensor stored them (each report reads the sensor later than
+  the one before, under the same lock).
+* **Convergent**: once the writers stop, the client's last report is the
+  sensor's final reading (or, for ``differential``, one within the
+  threshold of it): the notification of the final store reads it, and
+  reports it unless it was reported already or is not a change. Rate
+  strategies report it at most ``shortest`` later, ``period`` at its next
+  tick.
+
+Intermediate readings may be skipped under contention (a slow notification
+finds a newer reading), exactly as if the updates had come closer together.
 """
 
 import logging
@@ -291,6 +316,7 @@ class SampleStrategy:
         self._started = False
         self._cancelled = False
         self._attached = False
+        self._last_reading: Any = None   # the last reported reading itself
         self._last_status: Any = None
         self._last_value: Any = None
         self._last_report = 0.0
@@ -357,10 +383,19 @@ class SampleStrategy:
         with self._lock:
             if not self._started or self._cancelled:
                 return
+            # The reading handed in may be stale: notifications of concurrent
+            # set_value calls arrive in any order. Decide on the sensor's
+            # current reading instead, read under this lock, so that reports
+            # follow the order the sensor stored its readings and the last
+            # notification always sees the last reading (see "Ordering").
+            reading = sensor.read()
+            if reading is self._last_reading:
+                return  # reported already (by a newer notification or a timer)
             if trigger is _ON_CHANGE and not self._changed(reading):
                 return
             if self._untimed:
                 # auto, event, differential: no timer, no clock (see _report).
+                self._last_reading = reading
                 self._last_status = reading.status
                 self._last_value = reading.value
                 self._call_back(reading)
@@ -438,6 +473,7 @@ class SampleStrategy:
         ``deadline`` is the timer deadline for timer-driven reports, which
         keeps the periodic schedule absolute.
         """
+        self._last_reading = reading
         self._last_status = reading.status
         self._last_value = reading.value
         self._last_report = now
@@ -493,7 +529,10 @@ class SampleNone(SampleStrategy):
 class SampleAuto(SampleStrategy):
     """``auto``: the device decides (no parameters).
 
-    By default every update of the sensor is reported, changed or not. A
+    By default every update of the sensor is reported, changed or not
+    (when threads set the sensor concurrently, an update whose notification
+    finds a newer reading already stored is reported by that newer one; see
+    "Ordering" in the module docstring). A
     sensor made with ``auto_strategy`` (aiokatcp's option, e.g. an
     ``event-rate`` that keeps a fast sensor from flooding its clients) is
     sampled that way instead; the strategy still reports itself as ``auto``.

@@ -7,6 +7,7 @@ test also run against the real katcp_sync.sensor.Sensor.
 
 import collections
 import logging
+import sys
 import threading
 
 import pytest
@@ -557,3 +558,88 @@ def test_auto_strategy_by_constant_and_period_parameters_in_seconds_for_v4():
     strategy.start()
     sched.advance(4)                    # 2 s, not 2 ms, even for a v4 client
     assert [t for t, _ in rec.values()] == [0, 2, 4]
+
+
+# -- ordering under concurrent writers (issue #11, point 1) ---------------------
+
+ORDERING_STRATEGIES = [
+    ("auto", []), ("event", []), ("differential", [b"1"]),
+    ("event-rate", [b"0", b"10"]), ("differential-rate", [b"1", b"0", b"10"]),
+]
+
+
+@pytest.mark.parametrize("kind", list(SENSOR_KINDS))
+@pytest.mark.parametrize("name, params", ORDERING_STRATEGIES)
+def test_a_late_notification_never_reports_an_older_reading(name, params, kind):
+    """A notification that arrives after a newer reading was stored and reported
+    (a writer thread preempted between its store and its notify) must not
+    report its older reading: the client would end on a stale value."""
+    sched, sensor, strategy, rec = make(name, *params, kind=kind)
+    sensor.detach(strategy)         # writer A stores 10; its notification is delayed
+    sensor.set_value(10)
+    late = sensor.read()
+    sensor.attach(strategy)
+    sensor.set_value(20)            # writer B stores 20 and notifies at once
+    strategy.update(sensor, late)   # A's notification arrives at last
+    assert [v for _, v in rec.values()] == [0, 20]
+
+
+class StoreOrderSensor(Sensor):
+    """A Sensor that records the order in which its readings were stored.
+
+    Its ``set`` stores and notifies exactly as Sensor.set does (store, then
+    notify outside any lock); the store and the record are one atomic step.
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.order_lock = threading.Lock()
+        self.store_order = {self.value(): 0}
+
+    def set(self, timestamp, status, value):
+        with self.order_lock:
+            self._reading = reading = Reading(timestamp, status, value)
+            self.store_order[value] = len(self.store_order)
+        self.notify(reading)
+
+
+@pytest.mark.parametrize("name, params", ORDERING_STRATEGIES + [("period", [b"0.001"])])
+def test_reports_follow_the_store_order_and_end_on_the_final_reading(name, params):
+    """Eight threads set one sensor as fast as they can (with a tiny GIL switch
+    interval to shuffle them): every strategy's reports keep the order in which
+    the sensor stored its readings, and the last one is the final reading."""
+    sched = ManualScheduler()
+    sensor = StoreOrderSensor(Sensor.INTEGER, "busy", default=-10, initial_status=NOMINAL)
+    rec = Recorder(sched)
+    strategy = SampleStrategy.get_strategy(name, rec, sensor, *params, scheduler=sched)
+    strategy.start()
+    writers, per_writer = 8, 1000
+    barrier = threading.Barrier(writers + 1)
+
+    def writer(index):
+        barrier.wait(10)
+        for k in range(per_writer):
+            sensor.set_value((k * writers + index) * 10)  # distinct, 10 apart
+
+    def ticker():
+        barrier.wait(10)
+        while any(t.is_alive() for t in threads):
+            sched.advance(0.0005)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
+    ticking = threading.Thread(target=ticker)
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-5)
+    try:
+        for t in threads + [ticking]:
+            t.start()
+        for t in threads + [ticking]:
+            t.join(30)
+    finally:
+        sys.setswitchinterval(switch)
+    assert not any(t.is_alive() for t in threads + [ticking])
+    sched.advance(1)
+    strategy.cancel()
+    positions = [sensor.store_order[value] for _, value in rec.values()]
+    assert positions == sorted(positions), "a report went back in time"
+    assert rec.values()[-1][1] == sensor.value()
