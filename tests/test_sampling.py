@@ -7,7 +7,6 @@ test also run against the real katcp_sync.sensor.Sensor.
 
 import collections
 import logging
-import sys
 import threading
 
 import pytest
@@ -15,6 +14,8 @@ import pytest
 from katcp_sync.sampling import AGE_OF_UNIVERSE, SampleStrategy
 from katcp_sync.scheduler import ManualScheduler
 from katcp_sync.sensor import Sensor
+
+from ordering_support import StoreOrderSensor, hammer
 
 Reading = collections.namedtuple("Reading", "timestamp status value")
 
@@ -584,25 +585,6 @@ def test_a_late_notification_never_reports_an_older_reading(name, params, kind):
     assert [v for _, v in rec.values()] == [0, 20]
 
 
-class StoreOrderSensor(Sensor):
-    """A Sensor that records the order in which its readings were stored.
-
-    Its ``set`` stores and notifies exactly as Sensor.set does (store, then
-    notify outside any lock); the store and the record are one atomic step.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.order_lock = threading.Lock()
-        self.store_order = {self.value(): 0}
-
-    def set(self, timestamp, status, value):
-        with self.order_lock:
-            self._reading = reading = Reading(timestamp, status, value)
-            self.store_order[value] = len(self.store_order)
-        self.notify(reading)
-
-
 @pytest.mark.parametrize("name, params", ORDERING_STRATEGIES + [("period", [b"0.001"])])
 def test_reports_follow_the_store_order_and_end_on_the_final_reading(name, params):
     """Eight threads set one sensor as fast as they can (with a tiny GIL switch
@@ -613,33 +595,14 @@ def test_reports_follow_the_store_order_and_end_on_the_final_reading(name, param
     rec = Recorder(sched)
     strategy = SampleStrategy.get_strategy(name, rec, sensor, *params, scheduler=sched)
     strategy.start()
-    writers, per_writer = 8, 1000
-    barrier = threading.Barrier(writers + 1)
 
-    def writer(index):
-        barrier.wait(10)
-        for k in range(per_writer):
-            sensor.set_value((k * writers + index) * 10)  # distinct, 10 apart
-
-    def ticker():
-        barrier.wait(10)
-        while any(t.is_alive() for t in threads):
+    def ticker(writers):
+        while any(t.is_alive() for t in writers):
             sched.advance(0.0005)
 
-    threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
-    ticking = threading.Thread(target=ticker)
-    switch = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
-    try:
-        for t in threads + [ticking]:
-            t.start()
-        for t in threads + [ticking]:
-            t.join(30)
-    finally:
-        sys.setswitchinterval(switch)
-    assert not any(t.is_alive() for t in threads + [ticking])
+    hammer(sensor.set_value, per_writer=1000, extra=[ticker])
     sched.advance(1)
     strategy.cancel()
-    positions = [sensor.store_order[value] for _, value in rec.values()]
+    positions = sensor.positions(v for _, v in rec.values())
     assert positions == sorted(positions), "a report went back in time"
     assert rec.values()[-1][1] == sensor.value()

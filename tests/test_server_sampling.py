@@ -7,6 +7,7 @@ import pytest
 from katcp_sync.message import Message
 from katcp_sync.sensor import Sensor
 
+from ordering_support import Gate, StoreOrderSensor, hammer, late_notification
 from server_support import TIMEOUT, args
 
 
@@ -278,3 +279,71 @@ def test_auto_uses_the_sensors_auto_strategy_over_the_wire(server, connect):
     client.send("?watchdog")
     messages = client.read_until(lambda m: m.name == "watchdog", TIMEOUT)
     assert [m for m in messages if m.name == "sensor-status"] == []   # held back 60 s
+
+
+# -- ordering under concurrent writers (issue #11, point 1) ------------------------
+
+ORDERING_STRATEGIES = ["auto", "event", "differential 1", "event-rate 0.01 0.5",
+                       "differential-rate 1 0.01 0.5", "period 0.05"]
+
+
+def sampled_values(client, predicate, wait=TIMEOUT):
+    """#sensor-status values read up to and including the first that matches."""
+    found = []
+    for msg in client.read_until(
+            lambda m: m.name == "sensor-status" and predicate(args(m)[4]), wait):
+        if msg.name == "sensor-status":
+            found.append(args(msg)[4])
+    return found
+
+
+def settled_values(client, final, wait=TIMEOUT):
+    """Values read until ``final`` arrives, then up to the reply of a ?watchdog
+    sent after it: a client left on a stale value shows it last."""
+    values_ = sampled_values(client, lambda value: value == final, wait)
+    client.send("?watchdog")
+    for msg in client.read_until(lambda m: m.name == "watchdog", wait):
+        if msg.name == "sensor-status":
+            values_.append(args(msg)[4])
+    return values_
+
+
+def test_a_late_notification_leaves_no_client_on_a_stale_value(server, connect):
+    """A writer preempted between its store and its notification must not
+    deliver its older reading after a newer one, on any strategy (spec 7.1:
+    the client is told the sensor's value; a stale one would stay until the
+    next change)."""
+    sensor = server.int_sensor
+    gate = Gate(10)
+    sensor.attach(gate)   # before the strategies: it holds up their notification
+    clients = []
+    for strategy in ORDERING_STRATEGIES:
+        client = connect(server)
+        client.request("?sensor-sampling demo.int " + strategy)
+        clients.append(client)
+    late_notification(sensor, gate, 20)
+    for client, strategy in zip(clients, ORDERING_STRATEGIES):
+        values_ = settled_values(client, "20")
+        assert values_[-1] == "20", strategy
+        assert "10" not in values_[values_.index("20"):], strategy
+
+
+def test_every_client_converges_under_concurrent_writers(server, connect):
+    """Eight threads set one sensor as fast as they can while 24 clients sample
+    it, four per strategy: each client's values keep the order in which the
+    sensor stored them, and every client ends on the final value."""
+    sensor = StoreOrderSensor(Sensor.INTEGER, "busy", default=-10,
+                              initial_status=Sensor.NOMINAL)
+    server.add_sensor(sensor)
+    clients = []
+    for strategy in ORDERING_STRATEGIES * 4:
+        client = connect(server)
+        client.request("?sensor-sampling busy " + strategy)
+        clients.append((client, strategy))
+    hammer(sensor.set_value)
+    final = str(sensor.value())
+    for client, strategy in clients:
+        values_ = settled_values(client, final)
+        positions = sensor.positions(int(value) for value in values_)
+        assert positions == sorted(positions), "%s: a value went back in time" % strategy
+        assert values_[-1] == final, strategy
