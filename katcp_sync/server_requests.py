@@ -300,7 +300,8 @@ class BuiltinRequests:
         else:
             try:
                 strategy, params = table.set_strategy(
-                    sensors, msg.arguments[1], msg.arguments[2:])
+                    sensors, msg.arguments[1], msg.arguments[2:],
+                    is_current=lambda sensor: self._sensor_or_none(sensor.name) is sensor)
             except ValueError as exc:
                 raise FailReply(str(exc)) from None
         req.reply("ok", msg.arguments[0], strategy, *params)

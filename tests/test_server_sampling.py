@@ -1,5 +1,6 @@
 """Sensor requests and sampling strategies over real sockets (spec section 7)."""
 
+import threading
 import time
 
 import pytest
@@ -347,3 +348,80 @@ def test_every_client_converges_under_concurrent_writers(server, connect):
         positions = sensor.positions(int(value) for value in values_)
         assert positions == sorted(positions), "%s: a value went back in time" % strategy
         assert values_[-1] == final, strategy
+
+
+# -- ?sensor-sampling racing remove_sensor (issue #11, point 6b) --------------------
+
+
+class VanishingSensor(Sensor):
+    """A sensor removed from its server while a ?sensor-sampling for it is
+    being handled: right after the handler looked it up, when the strategy
+    reads the sensor's auto_strategy (as if another thread removed it then)."""
+
+    def __init__(self, *args, **kwargs):
+        self.remove_from = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def auto_strategy(self):
+        server, self.remove_from = self.remove_from, None
+        if server is not None:
+            server.remove_sensor(self)
+        return self._auto_strategy
+
+    @auto_strategy.setter
+    def auto_strategy(self, value):
+        self._auto_strategy = value
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_sampling_a_sensor_removed_meanwhile_leaves_no_strategy_on_it(server, connect, replace):
+    """The handler looked the sensor up, then remove_sensor (or add_sensor of a
+    replacement) ran on another thread before the strategy went in: the request
+    fails and the removed sensor keeps no observer, so it never sends."""
+    sensor = VanishingSensor(Sensor.INTEGER, "going", default=1, initial_status=Sensor.NOMINAL)
+    server.add_sensor(sensor)
+    client = connect(server)
+    if replace:
+        replacement = Sensor.integer("going", default=2, initial_status=Sensor.NOMINAL)
+        sensor.remove_from = type("Replacer", (), {
+            "remove_sensor": staticmethod(lambda _s: server.add_sensor(replacement))})()
+    else:
+        sensor.remove_from = server
+    informs, reply = client.request("?sensor-sampling going auto")
+    assert args(reply)[0] == "fail" and "going" in args(reply)[1]
+    assert sensor.observers() == ()
+    sensor.set_value(5)
+    assert values(status_informs(client, 0.2)) == []
+    if replace:
+        assert args(client.request("?sensor-sampling going event")[1])[0] == "ok"
+        replacement.set_value(7)
+        assert values(status_informs(client, 1.0))[-1] == "7"
+
+
+def test_sampling_requests_racing_remove_sensor_leave_no_strategy_behind(server, connect):
+    """Bounded stress: one thread adds and removes sensors while a client keeps
+    asking to sample them; afterwards no removed sensor has an observer."""
+    client = connect(server)
+    sensors = [Sensor.integer("churn.%d" % i, default=i, initial_status=Sensor.NOMINAL)
+               for i in range(200)]
+    churned = threading.Event()
+
+    def churn():
+        for sensor in sensors:
+            server.add_sensor(sensor)
+            server.remove_sensor(sensor)
+        churned.set()
+
+    churner = threading.Thread(target=churn)
+    churner.start()
+    try:
+        client.send(*("?sensor-sampling %s event" % sensor.name for sensor in sensors))
+        replies = 0
+        while replies < len(sensors):
+            msg = client.read_message()
+            replies += msg.mtype == Message.REPLY
+    finally:
+        churner.join(TIMEOUT)
+    assert churned.is_set()
+    assert [s.name for s in sensors if s.observers()] == []
