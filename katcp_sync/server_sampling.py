@@ -97,7 +97,7 @@ class SamplingTable:
     def set_strategy(self, sensors: Sequence[Any], strategy: "str | bytes",
                      params: Sequence[Any],
                      is_current: Optional[Callable[[Any], bool]] = None,
-                     ) -> Tuple[bytes, List[bytes]]:
+                     min_period: float = 0.0) -> Tuple[bytes, List[bytes]]:
         """Give every sensor in ``sensors`` the same new strategy, atomically.
 
         Every strategy is built first, so a bad strategy or parameter changes
@@ -115,9 +115,12 @@ class SamplingTable:
                 later finds its strategy here to cancel: a strategy is never
                 left on a removed sensor (the server removes a sensor from
                 its table first, then calls :meth:`cancel`).
+            min_period: the shortest effective period in seconds (see
+                :class:`~katcp_sync.sampling.SampleStrategy`).
 
         Returns:
-            The strategy name and parameters as formatted by the strategy.
+            The strategy name and its effective parameters, as formatted by
+            the strategy.
 
         Raises:
             ValueError: unknown strategy, parameters not valid for one of
@@ -130,7 +133,7 @@ class SamplingTable:
         built = [
             (sensor, SampleStrategy.get_strategy(
                 strategy, self._inform_callback(sensor), sensor, *params,
-                scheduler=self._scheduler, major=self._major))
+                scheduler=self._scheduler, major=self._major, min_period=min_period))
             for sensor in sensors
         ]
         formatted = built[0][1].get_sampling_formatted()

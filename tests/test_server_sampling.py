@@ -6,10 +6,11 @@ import time
 import pytest
 
 from katcp_sync.message import Message
+from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.sensor import Sensor
 
 from ordering_support import Gate, StoreOrderSensor, hammer, late_notification
-from server_support import TIMEOUT, args
+from server_support import TIMEOUT, DemoServer, args
 
 
 def status_informs(client, wait):
@@ -425,3 +426,85 @@ def test_sampling_requests_racing_remove_sensor_leave_no_strategy_behind(server,
         churner.join(TIMEOUT)
     assert churned.is_set()
     assert [s.name for s in sensors if s.observers()] == []
+
+
+# -- differential strategies and sensor types (issue #11, point 14) ------------------
+
+
+@pytest.mark.parametrize("strategy", ["differential 1", "differential-rate 1 1 2"])
+@pytest.mark.parametrize("factory", ["timestamp", "boolean", "string", "address", "lru"])
+def test_differential_strategies_fail_for_other_than_integer_and_float(
+        server, connect, factory, strategy):
+    """Spec Table 9: differential and differential-rate "may only be implemented
+    for float and integer sensors": anything else gets a fail with the reason."""
+    server.add_sensor(getattr(Sensor, factory)("typed." + factory))
+    client = connect(server)
+    reply = client.request("?sensor-sampling typed.%s %s" % (factory, strategy))[1]
+    assert args(reply)[0] == "fail"
+    assert "only valid for integer/float sensors, not '%s'" % factory in args(reply)[1]
+    assert args(client.request("?sensor-sampling typed." + factory)[1])[2] == "none"
+
+
+# -- the minimum sampling period (issue #11, point 11) -------------------------------
+
+
+def count_status_informs(client, wait):
+    """How many #sensor-status arrive within ``wait`` seconds (read in bulk)."""
+    deadline = time.monotonic() + wait
+    client.sock.settimeout(0.05)
+    count, tail = 0, b""
+    while time.monotonic() < deadline:
+        try:
+            data = client.sock.recv(1 << 16)
+        except OSError:          # socket.timeout: nothing right now
+            continue
+        if not data:
+            break
+        chunk = tail + data
+        count += chunk.count(b"#sensor-status")
+        tail = chunk[-len(b"#sensor-status") + 1:]
+    return count
+
+
+@pytest.mark.parametrize("request_args, reply_args", [
+    ("period 0.000001", ["period", "0.001"]),
+    ("event-rate 0 1e-7", ["event-rate", "0", "0.001"]),
+    ("differential-rate 0.5 0 0.0000001", ["differential-rate", "0.5", "0", "0.001"]),
+    ("period 0.25", ["period", "0.25"]),               # at or above: as asked
+])
+def test_tiny_periods_are_raised_and_the_reply_says_so(server, connect, request_args, reply_args):
+    """Spec 7.2: the reply carries "the new sampling strategy parameters", so a
+    period raised to DeviceServer.MIN_SAMPLING_PERIOD is given as raised."""
+    client = connect(server)
+    reply = client.request("?sensor-sampling demo.float " + request_args)[1]
+    assert args(reply) == ["ok", "demo.float"] + reply_args
+    assert args(client.request("?sensor-sampling demo.float")[1]) == ["ok", "demo.float"] + reply_args
+
+
+def test_a_microsecond_period_does_not_flood_the_client(server, connect):
+    """One client asking for a report every microsecond used to keep the
+    server's reactor busy; at the 1 ms minimum it gets at most ~1000/s."""
+    client = connect(server)
+    client.send("?sensor-sampling demo.float period 0.000001")
+    assert count_status_informs(client, 0.5) < 1000     # was ~15000 here
+    assert server.MIN_SAMPLING_PERIOD == 0.001
+
+
+class SlowSamplingServer(DemoServer):
+    MIN_SAMPLING_PERIOD = 0.05
+
+
+class SlowSamplingV4Server(SlowSamplingServer):
+    PROTOCOL_INFO = ProtocolFlags(4, 0, "M")
+
+
+@pytest.mark.parametrize("cls, request_args, reply_args", [
+    (SlowSamplingServer, "period 0.01", ["period", "0.05"]),
+    (SlowSamplingV4Server, "period 10", ["period", "50"]),      # v4: milliseconds
+    (SlowSamplingV4Server, "period 100", ["period", "100"]),
+])
+def test_a_device_sets_its_own_minimum(make_server, connect, cls, request_args, reply_args):
+    server = make_server(cls)
+    client = connect(server)
+    reply = client.request("?sensor-sampling demo.int " + request_args)[1]
+    assert args(reply) == ["ok", "demo.int"] + reply_args
