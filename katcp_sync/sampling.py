@@ -426,10 +426,11 @@ class SampleStrategy:
             # follow the order the sensor stored its readings and the last
             # notification always sees the last reading (see "Ordering").
             reading = sensor.read()
-            if reading is self._last_reading:
+            if trigger is _ON_CHANGE:
+                if not self._changed(reading):
+                    return  # includes a reading reported already
+            elif reading is self._last_reading:
                 return  # reported already (by a newer notification or a timer)
-            if trigger is _ON_CHANGE and not self._changed(reading):
-                return
             if self._untimed:
                 # auto, event, differential: no timer, no clock (see _report).
                 self._last_reading = reading
