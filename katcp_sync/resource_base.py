@@ -454,7 +454,10 @@ class KATCPSensor:
         reading = KATCPSensorReading(time.time(), timestamp, status, value)
         with self._lock:
             if (polled or self._polled) and timestamp < self._reading.timestamp:
-                self._polled = self._polled and polled
+                if not polled:
+                    # One stale sample dropped; then arrival order again, so
+                    # a device clock that steps back cannot freeze the cache.
+                    self._polled = False
                 return
             self._reading = reading
             self._polled = polled
