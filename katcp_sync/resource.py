@@ -583,6 +583,7 @@ class KATCPClientResource:
         inspector = self._inspector
         assert inspector is not None  # informs come through its client
         major = inspector.client.protocol_flags.major
+        polled = msg.name == "sensor-value"
         for i in range(2, len(args), 3):
             name = args[i].decode("utf-8", "replace")
             sensor = self._all_sensors.get(name)
@@ -590,7 +591,7 @@ class KATCPClientResource:
                 self._logger.debug("%s: #%s for unknown sensor %s", self._name, msg.name, name)
                 continue
             try:
-                sensor.set_formatted(args[0], args[i + 1], args[i + 2], major)
+                sensor.set_formatted(args[0], args[i + 1], args[i + 2], major, polled=polled)
             except ValueError as exc:
                 self._logger.warning("%s: bad reading for sensor %s in %r: %s", self._name, name, msg, exc)
 

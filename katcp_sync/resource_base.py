@@ -364,6 +364,8 @@ class KATCPSensor:
         self._lock = threading.Lock()
         self._listeners: Dict[Any, Tuple[Callable, bool]] = {}
         self._reading = KATCPSensorReading(0.0, 0.0, _UNKNOWN, None)
+        self._polled = False        # the stored reading answered a poll
+        self._delivering = False    # a thread is calling the listeners
         self._update_info(description, units, type, params, parse_value)
 
     def _update_info(self, description: str, units: str, type: str, params: Tuple[str, ...],
@@ -423,30 +425,82 @@ class KATCPSensor:
         """The status name of :attr:`reading`, e.g. ``"nominal"``."""
         return self._reading.status
 
-    def set(self, timestamp: float, status: Union[int, str], value: Any) -> None:
-        """Store a reading and call the listeners (on the calling thread)."""
+    def set(self, timestamp: float, status: Union[int, str], value: Any, *,
+            polled: bool = False) -> None:
+        """Store a reading and call the listeners.
+
+        Readings are stored in the order they are given (a device's sampled
+        ``#sensor-status`` stream is in order), except that a reading never
+        replaces a newer one that came from the other source: a ``polled``
+        reading (``?sensor-value``) older, by its timestamp, than the
+        stored one is dropped, and so is the first sampled reading older
+        than a stored polled one (a sample the device read before the poll
+        but sent after its reply).
+
+        Listeners see the stored readings in order, never an older one
+        after a newer: a call that finds another thread calling the
+        listeners leaves its reading to that thread (which calls them again
+        with the newest reading before it returns) and returns at once.
+        Listeners are called without any lock held.
+
+        Args:
+            timestamp: the device's timestamp (seconds).
+            status: a status code or name.
+            value: the value.
+            polled: the reading answers a poll, not a sampling strategy.
+        """
         if isinstance(status, str):
             status = Sensor.STATUS_NAMES.get(status, _UNKNOWN)
         reading = KATCPSensorReading(time.time(), timestamp, status, value)
         with self._lock:
+            if (polled or self._polled) and timestamp < self._reading.timestamp:
+                if not polled:
+                    # One stale sample dropped; then arrival order again, so
+                    # a device clock that steps back cannot freeze the cache.
+                    self._polled = False
+                return
             self._reading = reading
-            listeners = list(self._listeners.values())
-        for listener, with_reading in listeners:
-            try:
-                if with_reading:
-                    listener(self, reading)
-                else:
-                    listener(reading.received_timestamp, reading.timestamp, reading.status, reading.value)
-            except Exception:
-                logger.exception("sensor %s: listener %r failed", self._name, listener)
+            self._polled = polled
+            if self._delivering:
+                return
+            self._delivering = True
+        self._deliver(reading)
+
+    def _deliver(self, reading: KATCPSensorReading) -> None:
+        """Call the listeners with ``reading``, then with any newer reading
+        stored meanwhile, until none is left (the delivering thread)."""
+        try:
+            while True:
+                with self._lock:
+                    listeners = list(self._listeners.values())
+                for listener, with_reading in listeners:
+                    try:
+                        if with_reading:
+                            listener(self, reading)
+                        else:
+                            listener(reading.received_timestamp, reading.timestamp,
+                                     reading.status, reading.value)
+                    except Exception:
+                        logger.exception("sensor %s: listener %r failed", self._name, listener)
+                with self._lock:
+                    if self._reading is reading:
+                        self._delivering = False
+                        return
+                    reading = self._reading
+        except BaseException:
+            with self._lock:
+                self._delivering = False
+            raise
 
     def set_value(self, value: Any, status: Union[int, str] = Sensor.NOMINAL, timestamp: Optional[float] = None) -> None:
         """Store a value locally (status nominal, timestamp now by default)."""
         self.set(time.time() if timestamp is None else timestamp, status, value)
 
     def set_formatted(self, raw_timestamp: bytes, raw_status: bytes, raw_value: bytes,
-                      major: int = 5) -> None:
+                      major: int = 5, *, polled: bool = False) -> None:
         """Store a reading given as raw wire fields (as in ``#sensor-status``).
+
+        ``polled``: it came from ``?sensor-value`` (see :meth:`set`).
 
         Raises:
             ValueError: a field cannot be parsed (the reading is not stored).
@@ -456,7 +510,7 @@ class KATCPSensor:
             status = Sensor.STATUS_NAMES_RAW[raw_status]
         except KeyError:
             raise ValueError("unknown sensor status %r" % (raw_status,)) from None
-        self.set(timestamp, status, self._parse_value(raw_value))
+        self.set(timestamp, status, self._parse_value(raw_value), polled=polled)
 
     # -- polling -------------------------------------------------------------------
 

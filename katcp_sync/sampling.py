@@ -56,12 +56,37 @@ be quick, must not block, and must not start or cancel strategies itself
 (defer such work, e.g. with the reactor's ``add_callback``); it may call
 ``cancel()`` on the strategy that is calling it. The strategy's lock is
 taken before the sensor's and the scheduler's internal locks, never after.
+
+Ordering
+--------
+Sensor observers are called on the thread that set the value, so when
+several threads set one sensor their notifications may reach a strategy in
+any order, and late: the reading a notification carries may already be
+older than the sensor's. A strategy therefore never reports the reading it
+is handed. On every notification (and every timer) it reads the sensor's
+*current* reading under its own lock and decides on that one; a reading it
+has reported already (a notification that arrives after a newer one, or
+after a timer, reported it) is not reported again. Two guarantees follow,
+for every strategy:
+
+* **Monotonic**: the readings reported to one client never go back in the
+  order the sensor stored them (each report reads the sensor later than
+  the one before, under the same lock).
+* **Convergent**: once the writers stop, the client's last report is the
+  sensor's final reading (or, for ``differential``, one within the
+  threshold of it): the notification of the final store reads it, and
+  reports it unless it was reported already or is not a change. Rate
+  strategies report it at most ``shortest`` later, ``period`` at its next
+  tick.
+
+Intermediate readings may be skipped under contention (a slow notification
+finds a newer reading), exactly as if the updates had come closer together.
 """
 
 import logging
 import math
 import threading
-from typing import Any, Callable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
 
 from katcp_sync.errors import KatcpValueError
 from katcp_sync.kattypes import FLOAT_RE, INT_RE
@@ -153,17 +178,17 @@ def _parse_positive(what: str, raw: bytes, value: float) -> float:
     return value
 
 
-def _parse_difference(strategy: str, sensor: Any, raw: bytes, types: Sequence[str],
-                      major: int) -> float:
-    """Parse a differential threshold, formatted as the sensor's type."""
+def _parse_difference(strategy: str, sensor: Any, raw: bytes) -> float:
+    """Parse a differential threshold, formatted as the sensor's type.
+
+    Spec Table 9: differential strategies "may only be implemented for float
+    and integer sensors" (katcp-python also took timestamp sensors).
+    """
     stype = getattr(sensor, "stype", None)
-    if stype not in types:
-        raise KatcpValueError("The %r strategy is only valid for %s sensors, not %r sensors"
-                         % (strategy, "/".join(types), stype))
-    if stype == "timestamp":
-        value = _parse_seconds("difference", raw, major)
-    else:
-        value = _parse_number("difference", raw, integer=(stype == "integer"))
+    if stype not in ("integer", "float"):
+        raise KatcpValueError("The %r strategy is only valid for integer/float sensors, "
+                              "not %r sensors (KATCP spec Table 9)" % (strategy, stype))
+    value = _parse_number("difference", raw, integer=(stype == "integer"))
     return _parse_positive("difference", raw, value)
 
 
@@ -179,6 +204,18 @@ def _parse_rates(shortest_raw: bytes, longest_raw: bytes,
         raise KatcpValueError("Invalid periods: shortest period (%s) must not be greater than"
                          " longest period (%s)" % (_text(shortest_raw), _text(longest_raw)))
     return shortest, (None if longest >= AGE_OF_UNIVERSE else longest)
+
+
+#: The parameters that set the timer period (the ``longest`` knob), to which
+#: ``min_period`` applies. Not ``shortest-period``: it only holds back reports
+#: of changes, so it cannot make a strategy report more often than ``event``.
+_TIMER_PARAMS = ("period", "longest-period")
+
+
+def _format_seconds(seconds: float, major: int) -> bytes:
+    """Format a time interval as a strategy parameter (v4: milliseconds)."""
+    text = repr(float(seconds * 1000.0 if major < SEC_TS_KATCP_MAJOR else seconds))
+    return (text[:-2] if text.endswith(".0") else text).encode("ascii")
 
 
 def _no_clock() -> float:
@@ -201,14 +238,23 @@ class SampleStrategy:
         sensor: the sensor to sample (``attach``, ``detach``, ``read``,
             ``name`` and, for the differential strategies, ``stype``).
         *params: the strategy parameters, as ``bytes`` off the wire (or
-            ``str``/numbers); they are validated here and echoed unchanged by
-            :meth:`get_sampling_formatted`.
+            ``str``/numbers); they are validated here and echoed by
+            :meth:`get_sampling_formatted` unchanged, unless ``min_period``
+            raised them.
         scheduler: a :class:`~katcp_sync.scheduler.Scheduler`. Required by
             ``period``, ``event-rate`` and ``differential-rate``; the other
             strategies never read the time.
         major: the KATCP major version of the connection. Before 5, times
             are in milliseconds and only none, auto, period, event and
             differential exist.
+        min_period: the shortest effective timer period, in seconds: a
+            ``period`` and the longest period of ``event-rate`` and
+            ``differential-rate`` below it are raised to it (a device's
+            defence against a client asking for reports every microsecond;
+            ``auto`` on a sensor with a timed ``auto_strategy`` too), and
+            :meth:`get_sampling_formatted` gives the raised values. The
+            shortest period is left alone: it only holds back reports of
+            changes.
 
     Raises:
         KatcpValueError: (a ``ValueError``) bad parameters, or a strategy that
@@ -240,7 +286,7 @@ class SampleStrategy:
     @classmethod
     def get_strategy(cls, strategy_name: Union[bytes, str], inform_callback: InformCallback,
                      sensor: Any, *params: Param, scheduler: Optional[Scheduler] = None,
-                     major: int = 5) -> "SampleStrategy":
+                     major: int = 5, min_period: float = 0.0) -> "SampleStrategy":
         """Build the strategy called ``strategy_name`` (bytes or str, e.g. from the wire).
 
         The other arguments are those of :class:`SampleStrategy`.
@@ -258,10 +304,12 @@ class SampleStrategy:
         if strategy is None:
             raise KatcpValueError("Unknown strategy name: %s" % name)
         return _STRATEGY_CLASSES[strategy](inform_callback, sensor, *params,
-                                           scheduler=scheduler, major=major)
+                                           scheduler=scheduler, major=major,
+                                           min_period=min_period)
 
     def __init__(self, inform_callback: InformCallback, sensor: Any, *params: Param,
-                 scheduler: Optional[Scheduler] = None, major: int = 5) -> None:
+                 scheduler: Optional[Scheduler] = None, major: int = 5,
+                 min_period: float = 0.0) -> None:
         name = self.SAMPLING_LOOKUP.get(self.STRATEGY)
         if name is None:
             raise TypeError("SampleStrategy is abstract: use SampleStrategy.get_strategy()")
@@ -270,6 +318,8 @@ class SampleStrategy:
             raise KatcpValueError("The %r strategy is not available in KATCP v%d" % (name, major))
         self._check_count(raw)
         preset = self._preset(sensor, raw, major)
+        if min_period > 0:
+            preset = self._raise_periods(preset, raw, min_period, major)
         if scheduler is None and (preset.shortest or preset.longest is not None):
             raise TypeError("The %r strategy needs a scheduler" % name)
 
@@ -291,6 +341,7 @@ class SampleStrategy:
         self._started = False
         self._cancelled = False
         self._attached = False
+        self._last_reading: Any = None   # the last reported reading itself
         self._last_status: Any = None
         self._last_value: Any = None
         self._last_report = 0.0
@@ -304,6 +355,18 @@ class SampleStrategy:
     def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
         """Validate ``params`` (the right number of them) and return the knobs."""
         raise NotImplementedError
+
+    @classmethod
+    def _raise_periods(cls, preset: _Preset, raw: List[bytes], min_period: float,
+                       major: int) -> _Preset:
+        """Raise a timer period below ``min_period`` to it, in the preset and
+        in ``raw`` (formatted in the connection's unit); return the preset."""
+        if preset.longest is None or preset.longest >= min_period:
+            return preset
+        for index, name in enumerate(cls.PARAMS):
+            if name in _TIMER_PARAMS:
+                raw[index] = _format_seconds(min_period, major)
+        return preset._replace(longest=min_period)
 
     @classmethod
     def _check_count(cls, raw: List[bytes]) -> None:
@@ -357,10 +420,20 @@ class SampleStrategy:
         with self._lock:
             if not self._started or self._cancelled:
                 return
-            if trigger is _ON_CHANGE and not self._changed(reading):
-                return
+            # The reading handed in may be stale: notifications of concurrent
+            # set_value calls arrive in any order. Decide on the sensor's
+            # current reading instead, read under this lock, so that reports
+            # follow the order the sensor stored its readings and the last
+            # notification always sees the last reading (see "Ordering").
+            reading = sensor.read()
+            if trigger is _ON_CHANGE:
+                if not self._changed(reading):
+                    return  # includes a reading reported already
+            elif reading is self._last_reading:
+                return  # reported already (by a newer notification or a timer)
             if self._untimed:
                 # auto, event, differential: no timer, no clock (see _report).
+                self._last_reading = reading
                 self._last_status = reading.status
                 self._last_value = reading.value
                 self._call_back(reading)
@@ -389,9 +462,11 @@ class SampleStrategy:
         return self.STRATEGY
 
     def get_sampling_formatted(self) -> Tuple[bytes, List[bytes]]:
-        """Return ``(name, params)`` as bytes, the parameters exactly as given.
+        """Return ``(name, params)`` as bytes: the parameters as given, except
+        the periods that ``min_period`` raised, which are the raised values.
 
-        This is what ``!sensor-sampling ok`` echoes (spec 7.2). Any thread.
+        This is what ``!sensor-sampling ok`` carries: "the new sampling
+        strategy parameters" (spec 7.2), i.e. the effective ones. Any thread.
         """
         return self.SAMPLING_LOOKUP[self.STRATEGY].encode("ascii"), list(self._params)
 
@@ -438,6 +513,7 @@ class SampleStrategy:
         ``deadline`` is the timer deadline for timer-driven reports, which
         keeps the periodic schedule absolute.
         """
+        self._last_reading = reading
         self._last_status = reading.status
         self._last_value = reading.value
         self._last_report = now
@@ -493,7 +569,10 @@ class SampleNone(SampleStrategy):
 class SampleAuto(SampleStrategy):
     """``auto``: the device decides (no parameters).
 
-    By default every update of the sensor is reported, changed or not. A
+    By default every update of the sensor is reported, changed or not
+    (when threads set the sensor concurrently, an update whose notification
+    finds a newer reading already stored is reported by that newer one; see
+    "Ordering" in the module docstring). A
     sensor made with ``auto_strategy`` (aiokatcp's option, e.g. an
     ``event-rate`` that keeps a fast sensor from flooding its clients) is
     sampled that way instead; the strategy still reports itself as ``auto``.
@@ -533,8 +612,8 @@ class SampleEvent(SampleStrategy):
 class SampleDifferential(SampleStrategy):
     """``differential d``: report when ``|value - last reported| > d`` or the status changes.
 
-    For integer (``d`` an integer), float and (a katcp-python extension)
-    timestamp sensors, ``d > 0``.
+    For integer (``d`` an integer) and float sensors only (spec Table 9),
+    ``d > 0``.
     """
 
     STRATEGY = SampleStrategy.DIFFERENTIAL
@@ -542,8 +621,7 @@ class SampleDifferential(SampleStrategy):
 
     @staticmethod
     def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
-        difference = _parse_difference("differential", sensor, params[0],
-                                       ("integer", "float", "timestamp"), major)
+        difference = _parse_difference("differential", sensor, params[0])
         return _Preset(_ON_CHANGE, difference=difference)
 
 
@@ -575,8 +653,7 @@ class SampleDifferentialRate(SampleStrategy):
 
     @staticmethod
     def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
-        difference = _parse_difference("differential-rate", sensor, params[0],
-                                       ("integer", "float"), major)
+        difference = _parse_difference("differential-rate", sensor, params[0])
         shortest, longest = _parse_rates(params[1], params[2], major)
         return _Preset(_ON_CHANGE, difference=difference, shortest=shortest, longest=longest)
 

@@ -13,8 +13,10 @@ iterates over a snapshot while other threads attach and detach.
 
 Observers of a sensor set concurrently from several threads are called
 concurrently, and may see the readings in a different order than the
-sensor stored them: compare ``reading.timestamp`` or call :meth:`Sensor.read`
-if the latest value matters. (katcp-python's contract: updates are
+sensor stored them (a thread may be preempted between its store and its
+notification): call :meth:`Sensor.read` in the observer if the latest value
+matters, as the sampling strategies do (see "Ordering" in
+:mod:`katcp_sync.sampling`). (katcp-python's contract: updates are
 thread-safe provided the observers are.)
 
 Values are checked by :meth:`Sensor.set_value` with the sensor's kattype:

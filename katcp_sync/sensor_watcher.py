@@ -20,6 +20,10 @@ Example, a proxy that re-exports a device's sensors under ``dev1.``::
 
 Threads: the watcher's work runs on the client's reactor thread (state
 changes and sensor updates), with no lock held while it touches the server.
+A local sensor takes the device's readings in the order the device sent
+them (and :class:`~katcp_sync.resource_base.KATCPSensor` never hands over an
+older reading after a newer one), so a mirror never goes back in time and
+ends on the device's final reading.
 ``start``, ``stop``, ``join`` and ``until_synced`` may be called from any
 other thread.
 """
@@ -108,7 +112,8 @@ class SensorWatcher:
             with self._lock:
                 mirrored = list(self._mirrored.values())
             for local in mirrored:
-                local.set(local.read().timestamp, Sensor.UNREACHABLE, local.value())
+                reading = local.read()   # once: timestamp and value of one reading
+                local.set(reading.timestamp, Sensor.UNREACHABLE, reading.value)
 
     def _mirror(self) -> None:
         """Make the local sensors match the remote ones (after each sync)."""

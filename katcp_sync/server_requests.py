@@ -61,6 +61,16 @@ def help_text(handler: Callable) -> str:
 class BuiltinRequests:
     """Mixin with the standard requests. Needs the DeviceServer internals."""
 
+    #: The shortest timer period a client's sampling gets, in seconds: a
+    #: ``period``, or the longest period of ``event-rate`` and
+    #: ``differential-rate``, asked below it is raised to it, and the
+    #: ``!sensor-sampling ok`` reply gives the raised value (spec 7.2: the
+    #: reply carries the new strategy's parameters). 1 ms is the finest period
+    #: a KATCP v4 client can write in whole milliseconds, and costs a few
+    #: percent of a core per strategy, where a microsecond keeps the reactor
+    #: busy. Set it on a DeviceServer subclass (0 disables it).
+    MIN_SAMPLING_PERIOD = 0.001
+
     if TYPE_CHECKING:  # pragma: no cover
         # What the mixin uses of DeviceServer, for the type checker only.
         PROTOCOL_INFO: "ProtocolFlags"
@@ -272,7 +282,8 @@ class BuiltinRequests:
         event-rate <shortest> <longest>, differential-rate <d> <shortest>
         <longest>. Several comma-separated names (flag B) set them all or
         none. Values arrive as #sensor-status informs, the first before the
-        reply.
+        reply. Periods shorter than the device's minimum are raised to it;
+        the reply gives the parameters in effect.
 
         Examples:
             ?sensor-sampling cpu.power.on period 0.5
@@ -300,7 +311,9 @@ class BuiltinRequests:
         else:
             try:
                 strategy, params = table.set_strategy(
-                    sensors, msg.arguments[1], msg.arguments[2:])
+                    sensors, msg.arguments[1], msg.arguments[2:],
+                    is_current=lambda sensor: self._sensor_or_none(sensor.name) is sensor,
+                    min_period=self.MIN_SAMPLING_PERIOD)
             except ValueError as exc:
                 raise FailReply(str(exc)) from None
         req.reply("ok", msg.arguments[0], strategy, *params)

@@ -10,7 +10,7 @@ client's connection buffer.
 
 import threading
 import weakref
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from .message import escape_argument
 from .sampling import SampleStrategy
@@ -95,19 +95,37 @@ class SamplingTable:
         return strategy.get_sampling_formatted()
 
     def set_strategy(self, sensors: Sequence[Any], strategy: "str | bytes",
-                     params: Sequence[Any]) -> Tuple[bytes, List[bytes]]:
+                     params: Sequence[Any],
+                     is_current: Optional[Callable[[Any], bool]] = None,
+                     min_period: float = 0.0) -> Tuple[bytes, List[bytes]]:
         """Give every sensor in ``sensors`` the same new strategy, atomically.
 
         Every strategy is built first, so a bad strategy or parameter changes
         nothing. Each new strategy then replaces (and cancels) the old one
         and is started, which sends the first ``#sensor-status`` (spec 7.1).
 
+        Args:
+            sensors: the sensors.
+            strategy: the strategy name.
+            params: its parameters (as on the wire).
+            is_current: ``is_current(sensor)`` says whether the sensor still
+                belongs to the server. It is checked under the table's lock
+                just before the new strategies go in, so that a sensor
+                removed (or replaced) meanwhile is refused, and one removed
+                later finds its strategy here to cancel: a strategy is never
+                left on a removed sensor (the server removes a sensor from
+                its table first, then calls :meth:`cancel`).
+            min_period: the shortest effective period in seconds (see
+                :class:`~katcp_sync.sampling.SampleStrategy`).
+
         Returns:
-            The strategy name and parameters as formatted by the strategy.
+            The strategy name and its effective parameters, as formatted by
+            the strategy.
 
         Raises:
-            ValueError: unknown strategy, or parameters not valid for one of
-                the sensors (the message says which).
+            ValueError: unknown strategy, parameters not valid for one of
+                the sensors (the message says which), or a sensor that is
+                no longer current.
             RuntimeError: the client is gone.
         """
         if isinstance(strategy, bytes):
@@ -115,7 +133,7 @@ class SamplingTable:
         built = [
             (sensor, SampleStrategy.get_strategy(
                 strategy, self._inform_callback(sensor), sensor, *params,
-                scheduler=self._scheduler, major=self._major))
+                scheduler=self._scheduler, major=self._major, min_period=min_period))
             for sensor in sensors
         ]
         formatted = built[0][1].get_sampling_formatted()
@@ -127,6 +145,11 @@ class SamplingTable:
         with self._lock:
             if self._closed:
                 raise RuntimeError("client disconnected")
+            if is_current is not None:
+                gone = [sensor.name for sensor, _ in built if not is_current(sensor)]
+                if gone:
+                    raise ValueError("Unknown sensor name%s: %s (removed)."
+                                     % ("s" if len(gone) > 1 else "", ", ".join(gone)))
             olds = [self._strategies.pop(sensor.name, None) for sensor, _ in built]
             if sampling:
                 self._strategies.update((sensor.name, new) for sensor, new in built)

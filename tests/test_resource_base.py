@@ -20,6 +20,8 @@ from katcp_sync.resource_base import (
 )
 from katcp_sync.sensor import Sensor
 
+from ordering_support import Gate, hammer, late_notification
+
 
 class FakeManager:
     """Just enough of KATCPClientResource for requests and sensors."""
@@ -370,3 +372,55 @@ def test_inspecting_client_retries_and_ignores_stale_rounds():
     assert states == ["syncing", "syncing", "syncing", "synced", "disconnected"]
     with pytest.raises(KatcpTimeoutError):
         inspector.until_state("synced", timeout=0.01)
+
+
+# -- reading order (issue #11, point 1) -------------------------------------------
+
+
+def test_a_poll_never_replaces_a_newer_sample_nor_a_sample_a_newer_poll():
+    """?sensor-value replies and #sensor-status informs race: the device may read
+    a poll's reading before a sample it sends first, or a sample before a poll
+    it answers first. The older one (by timestamp) must not stay cached."""
+    sensor = make_sensor()
+    seen = []
+    sensor.register_listener(lambda s, r: seen.append(r.value), reading=True)
+    sensor.set_formatted(b"20.0", b"nominal", b"2.0")                # sample
+    sensor.set_formatted(b"10.0", b"nominal", b"1.0", polled=True)   # older poll: dropped
+    assert sensor.value == 2.0
+    sensor.set_formatted(b"20.0", b"nominal", b"2.0", polled=True)   # same age: stored
+    sensor.set_formatted(b"30.0", b"nominal", b"3.0", polled=True)
+    sensor.set_formatted(b"25.0", b"nominal", b"2.5")                # older sample: dropped
+    assert sensor.value == 3.0
+    # Samples are otherwise stored in arrival order, whatever their timestamps
+    # (a device clock stepping back must not freeze the cache).
+    sensor.set_formatted(b"5.0", b"nominal", b"0.5")
+    sensor.set_formatted(b"4.0", b"nominal", b"0.4")
+    assert sensor.value == 0.4
+    assert seen == [2.0, 2.0, 3.0, 0.5, 0.4]
+
+
+def test_listeners_never_see_an_older_reading_after_a_newer_one():
+    """A thread held up in the listeners (the reactor storing a sample while a
+    poll's reading is stored on the polling thread) must not deliver its older
+    reading after a newer one; the newer one is delivered after it."""
+    sensor = make_sensor()
+    gate = Gate(1.0)
+    seen = []
+    sensor.register_listener(gate.update, reading=True)   # first: holds up 1.0
+    sensor.register_listener(lambda s, r: seen.append(r.value), reading=True)
+    late_notification(sensor, gate, 2.0)
+    assert seen == [1.0, 2.0]
+    assert sensor.value == 2.0
+    sensor.set_value(3.0)       # the delivering thread is done: delivered here again
+    assert seen == [1.0, 2.0, 3.0]
+
+
+def test_listeners_end_on_the_final_reading_under_concurrent_writers():
+    sensor = make_sensor(type_name="integer")
+    seen = []
+    sensor.register_listener(lambda s, r: seen.append(r.value), reading=True)
+    hammer(sensor.set_value)
+    assert seen[-1] == sensor.value
+    for writer in range(8):     # each writer's values arrive in its order
+        mine = [v for v in seen if v // 10 % 8 == writer]
+        assert mine == sorted(mine)

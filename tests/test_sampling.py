@@ -15,6 +15,8 @@ from katcp_sync.sampling import AGE_OF_UNIVERSE, SampleStrategy
 from katcp_sync.scheduler import ManualScheduler
 from katcp_sync.sensor import Sensor
 
+from ordering_support import StoreOrderSensor, hammer
+
 Reading = collections.namedtuple("Reading", "timestamp status value")
 
 UNKNOWN, NOMINAL, WARN, ERROR = 0, 1, 2, 3
@@ -120,9 +122,6 @@ SCRIPT_CASES = {
     "differential reports status changes within the threshold": (
         "differential", [b"2"], "integer", 10, [(1, 11, WARN), (2, 11, WARN), (3, 11, ERROR)], 5,
         [(0, 10), (1, 11), (3, 11)]),
-    "differential on timestamps (katcp-python extension)": (
-        "differential", [b"60"], "timestamp", 1000.0, [(1, 1030.0), (2, 1061.0)], 5,
-        [(0, 1000.0), (2, 1061.0)]),
     "period reports the latest reading on an absolute schedule": (
         "period", [b"1.5"], "integer", 0, [(0.5, 1), (0.7, 2), (3.2, 3)], 6.5,
         [(0, 0), (1.5, 2), (3.0, 2), (4.5, 3), (6.0, 3)]),
@@ -243,7 +242,7 @@ def test_differential_with_unmeasurable_value_reports():
     ("period", [b"-1"], "integer", 5, "Invalid period '-1': must be positive"),
     ("differential", [], "integer", 5, r"takes 1 parameter \(difference\), 0 given"),
     ("differential", [b"1"], "string", 5,
-     "'differential' strategy is only valid for integer/float/timestamp sensors, not 'string'"),
+     "'differential' strategy is only valid for integer/float sensors, not 'string'"),
     ("differential", [b"1"], "boolean", 5, "only valid for"),
     ("differential", [b"1.5"], "integer", 5, "Invalid difference '1.5': expected an integer"),
     ("differential", [b"0"], "integer", 5, "Invalid difference '0': must be positive"),
@@ -277,12 +276,13 @@ def test_bad_parameters_are_refused_clearly(name, params, stype, major, message)
 
 
 @pytest.mark.parametrize("stype, differential, differential_rate", [
-    ("integer", True, True), ("float", True, True), ("timestamp", True, False),
+    ("integer", True, True), ("float", True, True), ("timestamp", False, False),
     ("boolean", False, False), ("string", False, False), ("discrete", False, False),
     ("lru", False, False), ("address", False, False),
 ])
 def test_differential_strategies_check_the_real_sensor_type(stype, differential, differential_rate):
-    """Spec Table 9: differential strategies only for integer and float (KP: and timestamp)."""
+    """Spec Table 9: differential strategies only for integer and float sensors
+    (katcp-python also took timestamp sensors for differential: issue #11 point 14)."""
     factory = getattr(Sensor, stype)
     sensor = factory("s", params=["a", "b"]) if stype == "discrete" else factory("s")
     for name, params, allowed in (("differential", [b"1"], differential),
@@ -329,8 +329,10 @@ def test_v4_period_is_in_milliseconds():
     assert strategy.get_sampling_formatted() == (b"period", [b"250"])
 
 
-def test_v4_timestamp_difference_is_in_milliseconds():
-    sched, sensor, strategy, rec = make("differential", b"1500", stype="timestamp",
+def test_v4_difference_is_a_value_not_milliseconds():
+    """Spec Table 9: the difference is formatted as the sensor's type (a float
+    for float sensors), not as a time, in v4 too."""
+    sched, sensor, strategy, rec = make("differential", b"1.5", stype="float",
                                         value=10.0, major=4)
     sensor.set_value(11.0)
     sensor.set_value(11.6)
@@ -540,7 +542,7 @@ def test_auto_without_an_auto_strategy_reports_every_update():
 @pytest.mark.parametrize("strategy, params, error", [
     ("event-rate", (2, 1), "shortest period"),                  # shortest > longest
     ("event-rate", (1,), "takes 2 parameters"),
-    ("differential", (1,), "only valid for integer/float/timestamp"),  # a string sensor
+    ("differential", (1,), "only valid for integer/float sensors"),  # a string sensor
     ("no-such", (), "Unknown strategy"),
 ])
 def test_a_bad_auto_strategy_fails_when_the_sensor_is_made(strategy, params, error):
@@ -557,3 +559,81 @@ def test_auto_strategy_by_constant_and_period_parameters_in_seconds_for_v4():
     strategy.start()
     sched.advance(4)                    # 2 s, not 2 ms, even for a v4 client
     assert [t for t, _ in rec.values()] == [0, 2, 4]
+
+
+# -- ordering under concurrent writers (issue #11, point 1) ---------------------
+
+ORDERING_STRATEGIES = [
+    ("auto", []), ("event", []), ("differential", [b"1"]),
+    ("event-rate", [b"0", b"10"]), ("differential-rate", [b"1", b"0", b"10"]),
+]
+
+
+@pytest.mark.parametrize("kind", list(SENSOR_KINDS))
+@pytest.mark.parametrize("name, params", ORDERING_STRATEGIES)
+def test_a_late_notification_never_reports_an_older_reading(name, params, kind):
+    """A notification that arrives after a newer reading was stored and reported
+    (a writer thread preempted between its store and its notify) must not
+    report its older reading: the client would end on a stale value."""
+    sched, sensor, strategy, rec = make(name, *params, kind=kind)
+    sensor.detach(strategy)         # writer A stores 10; its notification is delayed
+    sensor.set_value(10)
+    late = sensor.read()
+    sensor.attach(strategy)
+    sensor.set_value(20)            # writer B stores 20 and notifies at once
+    strategy.update(sensor, late)   # A's notification arrives at last
+    assert [v for _, v in rec.values()] == [0, 20]
+
+
+@pytest.mark.parametrize("name, params", ORDERING_STRATEGIES + [("period", [b"0.001"])])
+def test_reports_follow_the_store_order_and_end_on_the_final_reading(name, params):
+    """Eight threads set one sensor as fast as they can (with a tiny GIL switch
+    interval to shuffle them): every strategy's reports keep the order in which
+    the sensor stored its readings, and the last one is the final reading."""
+    sched = ManualScheduler()
+    sensor = StoreOrderSensor(Sensor.INTEGER, "busy", default=-10, initial_status=NOMINAL)
+    rec = Recorder(sched)
+    strategy = SampleStrategy.get_strategy(name, rec, sensor, *params, scheduler=sched)
+    strategy.start()
+
+    def ticker(writers):
+        while any(t.is_alive() for t in writers):
+            sched.advance(0.0005)
+
+    hammer(sensor.set_value, per_writer=1000, extra=[ticker])
+    sched.advance(1)
+    strategy.cancel()
+    positions = sensor.positions(v for _, v in rec.values())
+    assert positions == sorted(positions), "a report went back in time"
+    assert rec.values()[-1][1] == sensor.value()
+
+
+# -- the minimum period (issue #11, point 11) -----------------------------------
+
+@pytest.mark.parametrize("name, params, major, effective", [
+    ("period", [b"0.000001"], 5, [b"0.001"]),
+    ("period", [b"0.001"], 5, [b"0.001"]),                 # not below: as given
+    ("period", [b"1e-3"], 5, [b"1e-3"]),
+    ("period", [b"0.0001"], 4, [b"1"]),                    # v4: milliseconds
+    ("event-rate", [b"0", b"0.0000001"], 5, [b"0", b"0.001"]),
+    ("event-rate", [b"0.00001", b"0.5"], 5, [b"0.00001", b"0.5"]),   # shortest left alone
+    ("event-rate", [b"0", b"4.4e17"], 5, [b"0", b"4.4e17"]),         # no periodic report
+    ("differential-rate", [b"1", b"0", b"1e-9"], 5, [b"1", b"0", b"0.001"]),
+])
+def test_min_period_raises_timer_periods_and_says_so(name, params, major, effective):
+    sched, sensor, strategy, rec = make(name, *params, major=major)
+    strategy.cancel()
+    strategy = SampleStrategy.get_strategy(name, rec, sensor, *params, scheduler=sched,
+                                           major=major, min_period=0.001)
+    assert strategy.get_sampling_formatted() == (name.encode(), effective)
+
+
+def test_min_period_bounds_the_reports_of_a_tiny_period():
+    sched = ManualScheduler()
+    rec = Recorder(sched)
+    strategy = SampleStrategy.get_strategy("period", rec, FakeSensor(), b"1e-9",
+                                           scheduler=sched, min_period=0.01)
+    strategy.start()
+    sched.advance(1.005)
+    assert len(rec.sent) == 101       # at start, then every 10 ms
+    strategy.cancel()

@@ -8,6 +8,7 @@ from katcp_sync.server import DeviceServer
 from katcp_sync.testutils import BlockingTestClient, start_server, wait_sensor
 
 from conftest import load_example
+from ordering_support import Gate, StoreOrderSensor, hammer, late_notification
 
 WAIT = 5.0
 
@@ -94,3 +95,58 @@ def wait_for_sensor(server, name, present=True):
         if server.has_sensor(name) == present:
             return True
         return bool(recorder.get_msgs(1, WAIT)) and server.has_sensor(name) == present
+
+
+# -- reading order (issue #11, point 1) -------------------------------------------
+
+
+class BusyDevice(DeviceServer):
+    """A device with one sensor set by many threads, and a marker sensor."""
+
+    VERSION_INFO = ("busy", 1, 0)
+    BUILD_INFO = ("busy", 1, 0, "")
+
+    def setup_sensors(self):
+        self.busy = StoreOrderSensor(Sensor.INTEGER, "busy", default=-10,
+                                     initial_status=Sensor.NOMINAL)
+        self.gate = Gate(-1)   # hammer() writes values >= 0
+        self.busy.attach(self.gate)     # before any strategy: may hold up a writer
+        self.marker = Sensor.integer("marker", default=0, initial_status=Sensor.NOMINAL)
+        self.add_sensor(self.busy)
+        self.add_sensor(self.marker)
+
+    def flush(self, proxy, mark):
+        """Return once the proxy has applied everything the device sent before."""
+        self.marker.set_value(mark)
+        return wait_sensor(proxy.get_sensor("marker"), mark, timeout=WAIT)
+
+
+@pytest.mark.parametrize("strategy", ["auto", "event"])
+def test_mirrors_never_go_back_and_end_on_the_final_reading(strategy):
+    with start_server(BusyDevice) as device, start_server(Proxy) as proxy:
+        watcher = SensorWatcher(*device.bind_address, proxy, strategy=strategy)
+        watcher.start()
+        try:
+            watcher.until_synced(WAIT)
+            local = proxy.get_sensor("busy")
+            assert wait_sensor(local, -10, timeout=WAIT)
+            seen = []
+
+            class Record:
+                def update(self, sensor, reading):
+                    seen.append(reading.value)
+
+            local.attach(Record())
+            # A device writer held up between its store and its notification.
+            late_notification(device.busy, device.gate, -2)
+            assert device.flush(proxy, 1)
+            assert local.value() == -2
+            # Eight writers at once.
+            hammer(device.busy.set_value)
+            assert device.flush(proxy, 2)
+            assert local.value() == device.busy.value()
+            positions = device.busy.positions(seen)
+            assert positions == sorted(positions), "a mirrored value went back in time"
+        finally:
+            watcher.stop()
+            watcher.join(WAIT)

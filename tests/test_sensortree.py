@@ -6,6 +6,8 @@ import pytest
 
 from katcp_sync import AggregateSensorTree, BooleanSensorTree, GenericSensorTree, Sensor
 
+from ordering_support import Gate, StoreOrderSensor, hammer, late_notification
+
 
 def boolean(name, value=False):
     return Sensor(Sensor.BOOLEAN, name, default=value, initial_status=Sensor.NOMINAL)
@@ -178,3 +180,28 @@ def test_an_update_during_a_recalculation_waits_for_it_then_is_applied():
     a.join(10)
     assert agg.value() == 3                              # A went round once more
     assert running[2:] == ["A", "done", "A", "done"]      # never B
+
+
+def test_parent_follows_one_child_set_by_many_threads_in_order():
+    """Issue #11: eight threads set one child; a writer may also be held up
+    between its store and its notification. The parent's readings follow the
+    order the child stored its values, and it ends on the final one."""
+    tree = AggregateSensorTree()
+    child = StoreOrderSensor(Sensor.INTEGER, "child", default=-10, initial_status=Sensor.NOMINAL)
+    gate = Gate(-1)
+    child.attach(gate)                  # before the tree: holds up a writer of -1
+    parent = integer("parent")
+    seen = []
+
+    class Record:
+        def update(self, sensor, reading):
+            seen.append(reading.value)
+
+    tree.add(parent, lambda p, kids: p.set_value(kids[0].value()), (child,))
+    parent.attach(Record())
+    late_notification(child, gate, -2)
+    assert parent.value() == -2
+    hammer(child.set_value)
+    assert parent.value() == child.value() and seen[-1] == child.value()
+    positions = child.positions(seen)
+    assert positions == sorted(positions)

@@ -1,13 +1,16 @@
 """Sensor requests and sampling strategies over real sockets (spec section 7)."""
 
+import threading
 import time
 
 import pytest
 
 from katcp_sync.message import Message
+from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.sensor import Sensor
 
-from server_support import TIMEOUT, args
+from ordering_support import Gate, StoreOrderSensor, hammer, late_notification
+from server_support import TIMEOUT, DemoServer, args
 
 
 def status_informs(client, wait):
@@ -278,3 +281,230 @@ def test_auto_uses_the_sensors_auto_strategy_over_the_wire(server, connect):
     client.send("?watchdog")
     messages = client.read_until(lambda m: m.name == "watchdog", TIMEOUT)
     assert [m for m in messages if m.name == "sensor-status"] == []   # held back 60 s
+
+
+# -- ordering under concurrent writers (issue #11, point 1) ------------------------
+
+ORDERING_STRATEGIES = ["auto", "event", "differential 1", "event-rate 0.01 0.5",
+                       "differential-rate 1 0.01 0.5", "period 0.05"]
+
+
+def sampled_values(client, predicate, wait=TIMEOUT):
+    """#sensor-status values read up to and including the first that matches."""
+    found = []
+    for msg in client.read_until(
+            lambda m: m.name == "sensor-status" and predicate(args(m)[4]), wait):
+        if msg.name == "sensor-status":
+            found.append(args(msg)[4])
+    return found
+
+
+def settled_values(client, final, wait=TIMEOUT):
+    """Values read until ``final`` arrives, then up to the reply of a ?watchdog
+    sent after it: a client left on a stale value shows it last."""
+    values_ = sampled_values(client, lambda value: value == final, wait)
+    client.send("?watchdog")
+    for msg in client.read_until(lambda m: m.name == "watchdog", wait):
+        if msg.name == "sensor-status":
+            values_.append(args(msg)[4])
+    return values_
+
+
+def test_a_late_notification_leaves_no_client_on_a_stale_value(server, connect):
+    """A writer preempted between its store and its notification must not
+    deliver its older reading after a newer one, on any strategy (spec 7.1:
+    the client is told the sensor's value; a stale one would stay until the
+    next change)."""
+    sensor = server.int_sensor
+    gate = Gate(10)
+    sensor.attach(gate)   # before the strategies: it holds up their notification
+    clients = []
+    for strategy in ORDERING_STRATEGIES:
+        client = connect(server)
+        client.request("?sensor-sampling demo.int " + strategy)
+        clients.append(client)
+    late_notification(sensor, gate, 20)
+    for client, strategy in zip(clients, ORDERING_STRATEGIES):
+        values_ = settled_values(client, "20")
+        assert values_[-1] == "20", strategy
+        assert "10" not in values_[values_.index("20"):], strategy
+
+
+def test_every_client_converges_under_concurrent_writers(server, connect):
+    """Eight threads set one sensor as fast as they can while 24 clients sample
+    it, four per strategy: each client's values keep the order in which the
+    sensor stored them, and every client ends on the final value."""
+    sensor = StoreOrderSensor(Sensor.INTEGER, "busy", default=-10,
+                              initial_status=Sensor.NOMINAL)
+    server.add_sensor(sensor)
+    clients = []
+    for strategy in ORDERING_STRATEGIES * 4:
+        client = connect(server)
+        client.request("?sensor-sampling busy " + strategy)
+        clients.append((client, strategy))
+    hammer(sensor.set_value)
+    final = str(sensor.value())
+    for client, strategy in clients:
+        values_ = settled_values(client, final)
+        positions = sensor.positions(int(value) for value in values_)
+        assert positions == sorted(positions), "%s: a value went back in time" % strategy
+        assert values_[-1] == final, strategy
+
+
+# -- ?sensor-sampling racing remove_sensor (issue #11, point 6b) --------------------
+
+
+class VanishingSensor(Sensor):
+    """A sensor removed from its server while a ?sensor-sampling for it is
+    being handled: right after the handler looked it up, when the strategy
+    reads the sensor's auto_strategy (as if another thread removed it then)."""
+
+    def __init__(self, *args, **kwargs):
+        self.remove_from = None
+        super().__init__(*args, **kwargs)
+
+    @property
+    def auto_strategy(self):
+        server, self.remove_from = self.remove_from, None
+        if server is not None:
+            server.remove_sensor(self)
+        return self._auto_strategy
+
+    @auto_strategy.setter
+    def auto_strategy(self, value):
+        self._auto_strategy = value
+
+
+@pytest.mark.parametrize("replace", [False, True])
+def test_sampling_a_sensor_removed_meanwhile_leaves_no_strategy_on_it(server, connect, replace):
+    """The handler looked the sensor up, then remove_sensor (or add_sensor of a
+    replacement) ran on another thread before the strategy went in: the request
+    fails and the removed sensor keeps no observer, so it never sends."""
+    sensor = VanishingSensor(Sensor.INTEGER, "going", default=1, initial_status=Sensor.NOMINAL)
+    server.add_sensor(sensor)
+    client = connect(server)
+    if replace:
+        replacement = Sensor.integer("going", default=2, initial_status=Sensor.NOMINAL)
+        sensor.remove_from = type("Replacer", (), {
+            "remove_sensor": staticmethod(lambda _s: server.add_sensor(replacement))})()
+    else:
+        sensor.remove_from = server
+    informs, reply = client.request("?sensor-sampling going auto")
+    assert args(reply)[0] == "fail" and "going" in args(reply)[1]
+    assert sensor.observers() == ()
+    sensor.set_value(5)
+    assert values(status_informs(client, 0.2)) == []
+    if replace:
+        assert args(client.request("?sensor-sampling going event")[1])[0] == "ok"
+        replacement.set_value(7)
+        assert values(status_informs(client, 1.0))[-1] == "7"
+
+
+def test_sampling_requests_racing_remove_sensor_leave_no_strategy_behind(server, connect):
+    """Bounded stress: one thread adds and removes sensors while a client keeps
+    asking to sample them; afterwards no removed sensor has an observer."""
+    client = connect(server)
+    sensors = [Sensor.integer("churn.%d" % i, default=i, initial_status=Sensor.NOMINAL)
+               for i in range(200)]
+    churned = threading.Event()
+
+    def churn():
+        for sensor in sensors:
+            server.add_sensor(sensor)
+            server.remove_sensor(sensor)
+        churned.set()
+
+    churner = threading.Thread(target=churn)
+    churner.start()
+    try:
+        client.send(*("?sensor-sampling %s event" % sensor.name for sensor in sensors))
+        replies = 0
+        while replies < len(sensors):
+            msg = client.read_message()
+            replies += msg.mtype == Message.REPLY
+    finally:
+        churner.join(TIMEOUT)
+    assert churned.is_set()
+    assert [s.name for s in sensors if s.observers()] == []
+
+
+# -- differential strategies and sensor types (issue #11, point 14) ------------------
+
+
+@pytest.mark.parametrize("strategy", ["differential 1", "differential-rate 1 1 2"])
+@pytest.mark.parametrize("factory", ["timestamp", "boolean", "string", "address", "lru"])
+def test_differential_strategies_fail_for_other_than_integer_and_float(
+        server, connect, factory, strategy):
+    """Spec Table 9: differential and differential-rate "may only be implemented
+    for float and integer sensors": anything else gets a fail with the reason."""
+    server.add_sensor(getattr(Sensor, factory)("typed." + factory))
+    client = connect(server)
+    reply = client.request("?sensor-sampling typed.%s %s" % (factory, strategy))[1]
+    assert args(reply)[0] == "fail"
+    assert "only valid for integer/float sensors, not '%s'" % factory in args(reply)[1]
+    assert args(client.request("?sensor-sampling typed." + factory)[1])[2] == "none"
+
+
+# -- the minimum sampling period (issue #11, point 11) -------------------------------
+
+
+def count_status_informs(client, wait):
+    """How many #sensor-status arrive within ``wait`` seconds (read in bulk)."""
+    deadline = time.monotonic() + wait
+    client.sock.settimeout(0.05)
+    count, tail = 0, b""
+    while time.monotonic() < deadline:
+        try:
+            data = client.sock.recv(1 << 16)
+        except OSError:          # socket.timeout: nothing right now
+            continue
+        if not data:
+            break
+        chunk = tail + data
+        count += chunk.count(b"#sensor-status")
+        tail = chunk[-len(b"#sensor-status") + 1:]
+    return count
+
+
+@pytest.mark.parametrize("request_args, reply_args", [
+    ("period 0.000001", ["period", "0.001"]),
+    ("event-rate 0 1e-7", ["event-rate", "0", "0.001"]),
+    ("differential-rate 0.5 0 0.0000001", ["differential-rate", "0.5", "0", "0.001"]),
+    ("period 0.25", ["period", "0.25"]),               # at or above: as asked
+])
+def test_tiny_periods_are_raised_and_the_reply_says_so(server, connect, request_args, reply_args):
+    """Spec 7.2: the reply carries "the new sampling strategy parameters", so a
+    period raised to DeviceServer.MIN_SAMPLING_PERIOD is given as raised."""
+    client = connect(server)
+    reply = client.request("?sensor-sampling demo.float " + request_args)[1]
+    assert args(reply) == ["ok", "demo.float"] + reply_args
+    assert args(client.request("?sensor-sampling demo.float")[1]) == ["ok", "demo.float"] + reply_args
+
+
+def test_a_microsecond_period_does_not_flood_the_client(server, connect):
+    """One client asking for a report every microsecond used to keep the
+    server's reactor busy; at the 1 ms minimum it gets at most ~1000/s."""
+    client = connect(server)
+    client.send("?sensor-sampling demo.float period 0.000001")
+    assert count_status_informs(client, 0.5) < 1000     # was ~15000 here
+    assert server.MIN_SAMPLING_PERIOD == 0.001
+
+
+class SlowSamplingServer(DemoServer):
+    MIN_SAMPLING_PERIOD = 0.05
+
+
+class SlowSamplingV4Server(SlowSamplingServer):
+    PROTOCOL_INFO = ProtocolFlags(4, 0, "M")
+
+
+@pytest.mark.parametrize("cls, request_args, reply_args", [
+    (SlowSamplingServer, "period 0.01", ["period", "0.05"]),
+    (SlowSamplingV4Server, "period 10", ["period", "50"]),      # v4: milliseconds
+    (SlowSamplingV4Server, "period 100", ["period", "100"]),
+])
+def test_a_device_sets_its_own_minimum(make_server, connect, cls, request_args, reply_args):
+    server = make_server(cls)
+    client = connect(server)
+    reply = client.request("?sensor-sampling demo.int " + request_args)[1]
+    assert args(reply) == ["ok", "demo.int"] + reply_args
