@@ -53,6 +53,7 @@ seconds (or CPU) over katcp_sync's, katcp_sync's rate over katcp-python's.
 
 import json
 import os
+import select
 import subprocess
 import sys
 import tempfile
@@ -67,6 +68,8 @@ ROOT = os.path.dirname(HERE)
 #: Offered rates (updates/s, all devices together), climbed until a follower fails.
 RATES = [1000, 2000, 3000, 5000, 7000, 10000, 15000, 20000, 30000, 50000, 70000, 100000,
          150000, 200000, 300000]
+#: Longest wait for any answer from a subprocess (a sync of 200 devices included).
+ANSWER_TIMEOUT = 300.0
 #: The device "cannot offer" a rate when it achieves less than this fraction of it.
 DEVICE_SHORTFALL = 0.9
 
@@ -316,31 +319,55 @@ def _kill(proc: subprocess.Popen, grace: float) -> None:
 
 
 class _Pipe:
-    """A subprocess that answers each line on its stdin with one JSON line."""
+    """A subprocess that answers each line on its stdin with one JSON line.
+
+    Every wait for an answer is bounded (``timeout``); a subprocess that ends
+    or stays silent raises RuntimeError with the tail of its stderr.
+    """
 
     def __init__(self, argv: List[str], what: str, env: Optional[Dict[str, str]] = None) -> None:
         self.what = what
         self._stderr = tempfile.TemporaryFile()
+        self._buffer = b""
         self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, text=True, env=env, cwd=ROOT)
+                                     stderr=self._stderr, env=env, cwd=ROOT)
         self._stdin: Any = self.proc.stdin
         self._stdout: Any = self.proc.stdout
 
-    def read(self) -> Any:
-        line = self._stdout.readline()
-        if not line:
-            self._stderr.seek(0)
-            tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
-            raise RuntimeError("%s ended: %s" % (self.what, " | ".join(tail)))
+    def _failed(self, why: str) -> RuntimeError:
+        self._stderr.seek(0)
+        tail = self._stderr.read().decode("utf-8", "replace").strip().splitlines()[-3:]
+        return RuntimeError("%s %s: %s" % (self.what, why, " | ".join(tail)))
+
+    def read(self, timeout: Optional[float] = None) -> Any:
+        """The next JSON line from the subprocess, within ``timeout`` seconds
+        (default :data:`ANSWER_TIMEOUT`)."""
+        timeout = ANSWER_TIMEOUT if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        fd = self._stdout.fileno()
+        while b"\n" not in self._buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
+                raise self._failed("did not answer within %s s" % timeout)
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                raise self._failed("ended")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
         return json.loads(line)
 
-    def ask(self, command: str) -> Any:
-        self._stdin.write(command + "\n")
-        self._stdin.flush()
-        return self.read()
+    def ask(self, command: str, timeout: Optional[float] = None) -> Any:
+        """Send one command line; its JSON answer."""
+        try:
+            self._stdin.write(command.encode() + b"\n")
+            self._stdin.flush()
+        except OSError as exc:
+            raise self._failed("cannot be written to (%s)" % exc) from None
+        return self.read(timeout)
 
     def close(self, grace: float = 20.0) -> None:
         _kill(self.proc, grace)
+        self._stdout.close()
         self._stderr.close()
 
 
@@ -364,7 +391,7 @@ class Devices(_Pipe):
 
     def close(self, grace: float = 20.0) -> None:
         try:
-            self._stdin.write("quit\n")
+            self._stdin.write(b"quit\n")
             self._stdin.flush()
         except OSError:
             pass
@@ -456,7 +483,7 @@ class _KatcpPython(_Pipe):
         try:
             self.ask("quit")
         except (OSError, RuntimeError, ValueError):
-            pass
+            grace = 0.0   # it did not answer: no point waiting for it
         super().close(grace)
 
 
@@ -618,6 +645,7 @@ def run(quick: bool) -> List[Dict[str, Any]]:
     event: Dict[str, Any] = {}
     ladders: Dict[str, Ladder] = {}
     followers: List[Any] = []
+    failed: List[Any] = []
     devices = Devices(n_devices, n_sensors)
     try:
         followers.append(_Ours(devices.ports, n_sensors))
@@ -628,17 +656,22 @@ def run(quick: bool) -> List[Dict[str, Any]]:
         # Sync: the followers alternate (a fresh container each turn), best of repeats.
         for turn in range(repeats):
             for follower in followers[::-1] if turn % 2 else followers:
+                if follower in failed:
+                    continue
                 try:
                     seconds = follower.sync()
-                except RuntimeError as exc:
+                except Exception as exc:  # katcp-python's failure must not fail the bench
+                    if isinstance(follower, _Ours):
+                        raise
                     print("%s: sync failed: %s" % (follower.name, exc), flush=True)
+                    failed.append(follower)
                     continue
                 sync.setdefault(follower.name, []).append(seconds)
                 print("%s: synced %d devices in %.2f s" % (follower.name, n_devices, seconds),
                       flush=True)
-        # The ladders: one follower at a time, the other disconnected.
+        # The ladders: one follower at a time, the other idle (no strategies) or closed.
         for follower in list(followers):
-            if follower.name not in sync:
+            if follower in failed:
                 continue
             try:
                 event[follower.name] = subscribed = follower.subscribe()
@@ -647,7 +680,9 @@ def run(quick: bool) -> List[Dict[str, Any]]:
                          subscribed["initial"]), flush=True)
                 ladders[follower.name] = climb(follower, devices, rates, window, drain,
                                                lag_limit, budget)
-            except RuntimeError as exc:
+            except Exception as exc:
+                if isinstance(follower, _Ours):
+                    raise
                 print("%s: failed: %s" % (follower.name, exc), flush=True)
             finally:
                 follower.close()
