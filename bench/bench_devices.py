@@ -2,7 +2,8 @@
 
 The devices are katcp_sync ``DeviceServer`` objects in ONE separate process
 (sharing one reactor, handlers on it; ``DEVICE_SOURCE``), driven by
-commands on its stdin: ``update RATE SECONDS`` sets sensors round-robin
+commands on its stdin: ``update RATE SECONDS`` has its main thread set
+sensors round-robin
 across all devices at ``RATE`` updates/s in total for ``SECONDS``, and
 reports how many it set, when it started and ended (``time.monotonic``,
 which is system-wide on Linux) and the running total. Update number ``u``
