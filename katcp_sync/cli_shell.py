@@ -21,6 +21,8 @@ it; there Ctrl-C ends the session.
 import argparse
 import concurrent.futures
 import os
+import signal
+import socket
 import sys
 import threading
 import time
@@ -221,6 +223,64 @@ def _setup_readline(prompt: str) -> Any:
     return readline
 
 
+class _PromptInterrupts:
+    """Make Ctrl-C at the readline prompt act at once.
+
+    CPython's readline loop looks for signals only when its ``select()`` is
+    interrupted, so a SIGINT that lands while readline is busy with a key
+    (echoing, redrawing) stays pending until the line is entered. Here the
+    signal's C handler writes its number to a wakeup socket, and a helper
+    thread then interrupts the main thread's ``select()`` with a no-op
+    SIGUSR1 until the SIGINT handler has run (for at most a second).
+    Made and closed on the main thread.
+    """
+
+    #: Seconds between two nudges, and how long to keep trying.
+    NUDGE_INTERVAL, NUDGE_FOR = 0.02, 1.0
+
+    def __init__(self) -> None:
+        self._main = threading.get_ident()
+        self._arrived = self._handled = 0
+        self._handled_event = threading.Event()
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        self._old_wakeup = signal.set_wakeup_fd(self._writer.fileno())
+        self._old_sigint = signal.signal(signal.SIGINT, self._on_sigint)
+        self._old_sigusr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: None)
+        self._thread = threading.Thread(target=self._run, name="katcp-shell-interrupts",
+                                        daemon=True)
+        self._thread.start()
+
+    def _on_sigint(self, signum: int, frame: Any) -> None:
+        self._handled += 1
+        self._handled_event.set()
+        raise KeyboardInterrupt
+
+    def _run(self) -> None:
+        while True:
+            try:
+                data = self._reader.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            self._arrived += data.count(signal.SIGINT)
+            deadline = time.monotonic() + self.NUDGE_FOR
+            while self._handled < self._arrived and time.monotonic() < deadline:
+                self._handled_event.clear()
+                signal.pthread_kill(self._main, signal.SIGUSR1)
+                self._handled_event.wait(self.NUDGE_INTERVAL)
+
+    def close(self) -> None:
+        """Restore the signal handlers and end the helper thread."""
+        signal.set_wakeup_fd(self._old_wakeup)
+        signal.signal(signal.SIGINT, self._old_sigint)
+        signal.signal(signal.SIGUSR1, self._old_sigusr1)
+        self._writer.close()
+        self._thread.join()
+        self._reader.close()
+
+
 def parse_line(line: str) -> Message:
     """Turn a typed line (``?add 3 6`` or ``add 3 6``) into a request.
 
@@ -305,6 +365,8 @@ def run(args: argparse.Namespace) -> int:
     assert isinstance(client, ShellClient)
     client.output = output
     status = EXIT_OK
+    interrupts = (_PromptInterrupts() if readline is not None and hasattr(signal, "pthread_kill")
+                  else None)
     try:
         if readline is not None:
             completer = _Completer(readline)
@@ -318,6 +380,8 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         sys.stdout.write("\n")
     finally:
+        if interrupts is not None:
+            interrupts.close()
         client.stop()
         client.join()
         if readline is not None:
