@@ -179,8 +179,11 @@ class Reactor:
         if not self.in_reactor_thread():
             self.join(timeout)
 
-    def join(self, timeout: Optional[float] = None) -> None:
+    def join(self, timeout: Optional[float] = None) -> bool:
         """Wait up to ``timeout`` seconds for the reactor thread to end.
+
+        Returns:
+            True if the thread has ended (or was never started).
 
         Raises:
             RuntimeError: called from the reactor thread.
@@ -190,6 +193,8 @@ class Reactor:
         thread = self._thread
         if thread is not None:
             thread.join(timeout)
+            return not thread.is_alive()
+        return True
 
     def running(self) -> bool:
         """Return True between :meth:`start` and the end of :meth:`stop`."""

@@ -53,12 +53,19 @@ class ClientConnection:
         self._lock = threading.Lock()
         self._pending: "collections.deque[Message]" = collections.deque()
         self._busy = False
+        self._in_hand: Optional[Message] = None
+        self._refusing: Optional[str] = None  # stopping: the fail reason
         self._paused = False
+        self._accepted = False  # in the server's client list once
         self.closed = False
         #: True once the server has run ``on_client_disconnect`` for this client.
         self.client_disconnect_called = False
         #: How many malformed lines this client sent (see the server's log limit).
         self.bad_lines = 0
+        #: ``#log error`` answers to unexpected replies this client may get
+        #: now, and when that was computed (see the server's rate limit).
+        self.log_allowance = 0.0
+        self.log_allowance_time = float("-inf")  # a full allowance at first
 
     def __repr__(self) -> str:
         return "<ClientConnection %s>" % self.address
@@ -119,33 +126,50 @@ class ClientConnection:
         if self._conn is not None:
             self._conn.close(reason, flush=True)
 
-    # -- request queue (used by the server's dispatcher) -----------------------
+    # -- the client's turn (used by the server's dispatcher) -------------------
+    #
+    # One message of a client is in hand at a time: claimed (_claim) or taken
+    # from the queue (_next) by the thread holding the turn, and started
+    # (_start) by the thread that runs its handler -- the same one, or a
+    # worker or the reactor it was handed to. A stopping server fails the
+    # message in hand if it has not started, as well as the queue.
 
     def _claim(self, msg: Message) -> bool:
-        """Queue ``msg`` behind the request in progress, or claim the turn.
+        """Queue ``msg`` behind the message in progress, or claim the turn.
 
-        Returns True when the caller now owns the turn and must handle
-        ``msg``; False when ``msg`` was queued.
+        Returns True when the caller now holds the turn and ``msg`` is in
+        hand; False when ``msg`` was queued (or, once the server is
+        stopping, refused with a ``fail`` reply).
         """
         with self._lock:
-            if not self._busy:
+            pause = False
+            refused = self._refusing
+            if refused is not None:
+                pass
+            elif not self._busy:
                 self._busy = True
+                self._in_hand = msg
                 return True
-            self._pending.append(msg)
-            pause = not self._paused and len(self._pending) >= self.MAX_PENDING
-            if pause:
-                self._paused = True
-        if pause:
+            else:
+                self._pending.append(msg)
+                pause = not self._paused and len(self._pending) >= self.MAX_PENDING
+                if pause:
+                    self._paused = True
+        if refused is not None:
+            self._fail_requests([msg], refused)
+        elif pause:
             self._conn.pause_reading()  # _claim runs on the reactor thread
         return False
 
     def _next(self) -> Optional[Message]:
-        """Release the turn: return the next queued message, or None if idle."""
+        """Finish the message in hand: return the next queued one (now in
+        hand), or None and give the turn up if none is queued."""
         with self._lock:
             if not self._pending:
                 self._busy = False
+                self._in_hand = None
                 return None
-            msg = self._pending.popleft()
+            msg = self._in_hand = self._pending.popleft()
             resume = self._paused and len(self._pending) <= self.MAX_PENDING // 2
             if resume:
                 self._paused = False
@@ -153,27 +177,48 @@ class ClientConnection:
             self._server.ioloop.add_callback(self._conn.resume_reading)
         return msg
 
-    def fail_queued_requests(self, reason: str) -> int:
-        """Reply ``fail reason`` to every request still waiting for its turn.
+    def _start(self, msg: Message) -> bool:
+        """Start handling ``msg``, the message in hand. False if the server,
+        stopping, has already failed it: the caller must not run it."""
+        with self._lock:
+            if self._in_hand is not msg:
+                return False
+            self._in_hand = None
+            return True
 
-        Used when the server stops: a request that never started gets a
-        reply (spec 2: every request gets one) before the ``#disconnect``.
-        A handler already running is not interrupted. Any thread.
+    def fail_queued_requests(self, reason: str) -> int:
+        """Reply ``fail reason`` to every request of this client not yet started.
+
+        Those are the requests waiting for their turn and the one handed to
+        a worker (or the reactor) that has not begun; requests arriving
+        later get the same reply. Used when the server stops: a request
+        that never started gets a reply (spec 2: every request gets one)
+        before the ``#disconnect``. A handler already running is not
+        interrupted. Any thread.
 
         Returns:
             How many requests were failed.
         """
         with self._lock:
-            queued = [msg for msg in self._pending if msg.mtype == Message.REQUEST]
+            self._refusing = reason
+            queued = list(self._pending)
+            if self._in_hand is not None:
+                queued.insert(0, self._in_hand)
+                self._in_hand = None
             self._pending.clear()
-        if queued and self._conn is not None:
+        return self._fail_requests(queued, reason)
+
+    def _fail_requests(self, msgs: List[Message], reason: str) -> int:
+        requests = [msg for msg in msgs if msg.mtype == Message.REQUEST]
+        if requests and self._conn is not None:
             self._conn.write(b"".join(
-                wire(Message.reply_to_request(msg, "fail", reason)) for msg in queued))
-        return len(queued)
+                wire(Message.reply_to_request(msg, "fail", reason)) for msg in requests))
+        return len(requests)
 
     def _drop_pending(self) -> None:
         with self._lock:
             self._pending.clear()
+            self._in_hand = None
 
     @property
     def pending_requests(self) -> int:

@@ -1,0 +1,132 @@
+"""Starting, stopping and joining a device server from several threads (issue #11).
+
+What is promised (docs/concurrency.rst, "Starting and stopping"):
+
+* ``stop()`` racing ``start()`` leaves the server stopped, with every
+  thread ended -- whichever comes first;
+* ``join()`` returns True only once every thread the server started
+  (reactor, workers, service threads) has ended;
+* a stopping server answers every request that has not started --
+  whether still in the client's queue or already handed to the worker
+  pool -- with ``fail Device server shutting down.`` before ``#disconnect``
+  (spec 2: every request gets a reply).
+"""
+
+import socket
+import threading
+import time
+
+import pytest
+
+import katcp_sync.server as server_module
+
+from server_support import TIMEOUT, DemoServer, args
+
+
+def _server_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("katcp-server")]
+
+
+def test_stop_racing_start_leaves_the_server_stopped(monkeypatch):
+    """A stop() made while start() is still binding its listener (the state
+    lock released) is carried out: the server ends stopped, not half-running."""
+    real_listener = server_module.Listener
+    server = DemoServer("127.0.0.1", 0)
+    stoppers = []
+
+    def racing_listener(*a, **kw):
+        stopper = threading.Thread(target=server.stop, args=(TIMEOUT,))
+        stoppers.append(stopper)
+        stopper.start()
+        stopper.join(0.2)  # the stop gets its chance in the middle of start()
+        return real_listener(*a, **kw)
+    monkeypatch.setattr(server_module, "Listener", racing_listener)
+    try:
+        server.start()
+    finally:
+        monkeypatch.setattr(server_module, "Listener", real_listener)
+        stoppers[0].join(TIMEOUT)
+    assert not stoppers[0].is_alive()
+    assert not server.running()
+    assert server.join(TIMEOUT) is True
+    assert not _server_threads()
+    with pytest.raises(OSError):
+        socket.create_connection(server.bind_address, TIMEOUT).close()
+    server.start()  # and it can run again afterwards
+    try:
+        assert server.running()
+    finally:
+        server.stop(TIMEOUT)
+    assert server.join(TIMEOUT) is True
+
+
+def test_start_and_stop_from_many_threads_at_once():
+    """Pairs of start() and stop() released together: afterwards one last
+    stop() always ends everything (no orphaned reactor, pool or listener)."""
+    server = DemoServer("127.0.0.1", 0)
+    for _ in range(20):
+        barrier = threading.Barrier(2, timeout=TIMEOUT)
+        errors = []
+
+        def starter():
+            barrier.wait()
+            try:
+                server.start()
+            except RuntimeError as exc:  # still running from the last round
+                errors.append(exc)
+
+        def stopper():
+            barrier.wait()
+            server.stop(TIMEOUT)
+        threads = [threading.Thread(target=starter), threading.Thread(target=stopper)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(TIMEOUT)
+        server.stop(TIMEOUT)
+        assert server.join(TIMEOUT) is True
+        assert not server.running() and not _server_threads()
+
+
+def test_join_waits_for_a_worker_still_running_a_handler(server, connect):
+    """join() is True only when every thread the server started has ended:
+    a worker still inside a handler keeps it False."""
+    client = connect(server)
+    client.send("?block")
+    assert server.entered.wait(TIMEOUT)
+    server.stop(timeout=0.1)
+    assert client.read_all_until_closed()[-1].name == "disconnect"
+    assert server.join(0.2) is False
+    assert [t for t in _server_threads() if t.name.startswith("katcp-server-handler")]
+    server.gate.set()
+    assert server.join(TIMEOUT) is True
+    assert not _server_threads()
+
+
+def test_stop_fails_requests_handed_to_the_pool_but_not_started(make_server, connect):
+    """One worker, 20 clients each with a request: one handler runs, the other
+    19 wait in the pool. Each of those gets its fail reply before #disconnect."""
+    server = make_server()
+    clients = [connect(server) for _ in range(20)]
+    clients[0].send("?block[1]")
+    assert server.entered.wait(TIMEOUT)
+    for client in clients[1:]:
+        client.send("?echo[7] x")
+    deadline = time.monotonic() + TIMEOUT
+    while server._pool.pending() < len(clients):  # every ?echo handed to the pool
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    stopper = threading.Thread(target=server.stop, args=(TIMEOUT,))
+    stopper.start()
+    try:
+        for client in clients[1:]:
+            seen = [m for m in client.read_all_until_closed()
+                    if m.name in ("echo", "disconnect")]
+            assert [(m.name, m.mid, args(m)) for m in seen] == [
+                ("echo", b"7", ["fail", "Device server shutting down."]),
+                ("disconnect", None, ["Device server shutting down."])]
+        assert clients[0].read_all_until_closed()[-1].name == "disconnect"
+    finally:
+        server.gate.set()
+        stopper.join(TIMEOUT)
+    assert server.join(TIMEOUT) is True
