@@ -12,6 +12,9 @@ may block, or on the reactor thread for :class:`AsyncDeviceServer`. Each
 client has a turn: a message is handled only once the previous handler of
 that client has finished -- returned, raised, or (when it returned a future)
 seen its future resolve -- so replies to one client come in request order.
+The turn is a loop (``_drive``): a handler that
+finishes at once, even with a future already done, lets the thread holding
+the turn go on to the next message, so deep pipelines take a bounded stack.
 A handler that raises :class:`~katcp_sync.errors.AsyncReply`, or is marked
 ``@concurrent_reply``, gives the turn back at once and replies later from
 any thread. Different clients' handlers run in parallel when the pool has

@@ -190,8 +190,8 @@ class ClientConnection:
         """Reply ``fail reason`` to every request of this client not yet started.
 
         Those are the requests waiting for their turn and the one handed to
-        a worker (or the reactor) that has not begun; requests arriving
-        later get the same reply. Used when the server stops: a request
+        a worker (or the reactor) that has not begun; any claimed later is
+        refused the same way. Used when the server stops: a request
         that never started gets a reply (spec 2: every request gets one)
         before the ``#disconnect``. A handler already running is not
         interrupted. Any thread.
