@@ -722,6 +722,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
     def _lines_received(self, client: ClientConnection, lines: List[Any]) -> None:
         """Parse and dispatch a batch of lines from a client. Reactor thread."""
+        here = not self._handler_thread  # where a user handler runs, seen from here
         for line in lines:
             if type(line) is not bytes:  # LineTooLongError
                 self._log_to_client(client, "%s; disconnecting" % (line,))
@@ -735,15 +736,19 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             if msg.mtype == _REQUEST:
                 if not self._mids:
                     msg.mid = None
+                handler = self._handlers.get(msg.name) or self._unknown
             elif msg.mtype == _INFORM:
-                if msg.name not in self._inform_handlers_bound:
+                handler = self._inform_handlers_bound.get(msg.name)
+                if handler is None:
                     self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
                     continue
-            elif msg.name not in self._reply_handlers_bound:
-                self._unexpected_reply(client, msg)
-                continue
-            if client._claim(msg):
-                self._drive(client, msg)
+            else:
+                handler = self._reply_handlers_bound.get(msg.name)
+                if handler is None:
+                    self._unexpected_reply(client, msg)
+                    continue
+            if client._claim(msg, handler, here):
+                self._drive(client, msg, handler, here)
 
     def _lookup(self, msg: Message) -> _Handler:
         mtype = msg.mtype
@@ -752,20 +757,21 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         table = self._inform_handlers_bound if mtype == _INFORM else self._reply_handlers_bound
         return table[msg.name]
 
-    def _drive(self, client: ClientConnection, msg: Optional[Message]) -> None:
+    def _drive(self, client: ClientConnection, msg: Message, handler: _Handler,
+               here: bool) -> None:
         """Handle ``msg`` and then the client's queued messages (holding its turn).
 
         Built-in handlers run right here; others go to the pool, or to the
-        reactor for reactor-thread servers. Returns when the turn is handed
-        over (to the pool, a future or a callback) or the queue is empty.
-        This is the one loop over a client's messages: a handler that
-        finishes at once -- also by returning a future that is already
-        done -- lets it go on to the next message, so any number of queued
-        messages take a bounded stack.
+        reactor for reactor-thread servers (``here``: this is the reactor
+        thread of such a server). Returns when the turn is handed over (to
+        the pool, a future or a callback) or the queue is empty. This is
+        the one loop over a client's messages: a handler that finishes at
+        once -- also by returning a future that is already done -- lets it
+        go on to the next message, so any number of queued messages take a
+        bounded stack.
         """
-        while msg is not None:
-            handler = self._lookup(msg)
-            if not handler.inline:
+        while True:
+            if not (handler.inline or here):
                 if self._handler_thread:
                     pool = self._pool
                     assert pool is not None  # start() makes it for handler-thread servers
@@ -773,23 +779,28 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                         pool.submit(client, self._job, client, msg, handler)
                     except RuntimeError:  # pool shut down: the server is stopping
                         pass
-                    return
-                if not self._reactor.in_reactor_thread():
+                else:
                     self._reactor.add_callback(self._job, client, msg, handler)
-                    return
-            if not (client._start(msg) and self._run(client, msg, handler)):
                 return
-            msg = client._next()
+            if not self._run(client, msg, handler):
+                return
+            item = client._next(here)
+            if item is None:
+                return
+            msg, handler = item
 
     def _job(self, client: ClientConnection, msg: Message, handler: _Handler) -> None:
         """Run a message handed to a worker (or the reactor), then drive on."""
         self._tls.worker = True
         if client._start(msg) and self._run(client, msg, handler):
-            self._drive(client, client._next())
+            self._release(client)
 
     def _release(self, client: ClientConnection) -> None:
-        """A handler's future finished: pass the client's turn on. Any thread."""
-        self._drive(client, client._next())
+        """The message in progress is done: pass the client's turn on. Any thread."""
+        here = not self._handler_thread and self._reactor.in_reactor_thread()
+        item = client._next(here)
+        if item is not None:
+            self._drive(client, item[0], item[1], here)
 
     def handle_request(self, req: ClientRequestConnection) -> None:
         """Run the handler of ``req.msg`` on the calling thread, replying through ``req``.

@@ -14,7 +14,7 @@ lock.
 import collections
 import logging
 import threading
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from .message import Message
 
@@ -51,9 +51,11 @@ class ClientConnection:
         self.sampling: Any = None
         self._conn: Any = None
         self._lock = threading.Lock()
-        self._pending: "collections.deque[Message]" = collections.deque()
+        self._pending: "collections.deque[Tuple[Message, Any]]" = collections.deque()
         self._busy = False
-        self._in_hand: Optional[Message] = None
+        # The message handed to another thread and not yet started, in a
+        # one-item list (empty once started); see _start.
+        self._in_hand: Optional[List[Message]] = None
         self._refusing: Optional[str] = None  # stopping: the fail reason
         self._paused = False
         self._accepted = False  # in the server's client list once
@@ -128,17 +130,22 @@ class ClientConnection:
 
     # -- the client's turn (used by the server's dispatcher) -------------------
     #
-    # One message of a client is in hand at a time: claimed (_claim) or taken
-    # from the queue (_next) by the thread holding the turn, and started
-    # (_start) by the thread that runs its handler -- the same one, or a
-    # worker or the reactor it was handed to. A stopping server fails the
-    # message in hand if it has not started, as well as the queue.
+    # The thread holding the turn owns one message at a time: the one it
+    # claimed (_claim) or took from the queue (_next), with its handler.
+    # It either runs it at once, on this thread, or hands it to another (a
+    # worker or the reactor), which starts it (_start). A handed message is
+    # "in hand" until started: a stopping server fails it, as the queue,
+    # and _start then says not to run it. A message run where it was taken
+    # counts as started when taken, so the common path takes no extra lock.
 
-    def _claim(self, msg: Message) -> bool:
+    def _claim(self, msg: Message, handler: Any, here: bool) -> bool:
         """Queue ``msg`` behind the message in progress, or claim the turn.
 
-        Returns True when the caller now holds the turn and ``msg`` is in
-        hand; False when ``msg`` was queued (or, once the server is
+        ``handler`` is the server's handler record for ``msg``; ``here``
+        says whether a handler that is not ``inline`` runs on this thread.
+
+        Returns True when the caller now holds the turn and must handle
+        ``msg``; False when ``msg`` was queued (or, once the server is
         stopping, refused with a ``fail`` reply).
         """
         with self._lock:
@@ -148,10 +155,11 @@ class ClientConnection:
                 pass
             elif not self._busy:
                 self._busy = True
-                self._in_hand = msg
+                if not (here or handler.inline):
+                    self._in_hand = [msg]
                 return True
             else:
-                self._pending.append(msg)
+                self._pending.append((msg, handler))
                 pause = not self._paused and len(self._pending) >= self.MAX_PENDING
                 if pause:
                     self._paused = True
@@ -161,30 +169,38 @@ class ClientConnection:
             self._conn.pause_reading()  # _claim runs on the reactor thread
         return False
 
-    def _next(self) -> Optional[Message]:
-        """Finish the message in hand: return the next queued one (now in
-        hand), or None and give the turn up if none is queued."""
+    def _next(self, here: bool) -> Optional[Tuple[Message, Any]]:
+        """Finish the message in progress: return the next queued one and
+        its handler (``here`` as for :meth:`_claim`), or None and give the
+        turn up if none is queued."""
         with self._lock:
             if not self._pending:
                 self._busy = False
-                self._in_hand = None
                 return None
-            msg = self._in_hand = self._pending.popleft()
+            item = self._pending.popleft()
+            if not (here or item[1].inline):
+                self._in_hand = [item[0]]
             resume = self._paused and len(self._pending) <= self.MAX_PENDING // 2
             if resume:
                 self._paused = False
         if resume:
             self._server.ioloop.add_callback(self._conn.resume_reading)
-        return msg
+        return item
 
     def _start(self, msg: Message) -> bool:
-        """Start handling ``msg``, the message in hand. False if the server,
-        stopping, has already failed it: the caller must not run it."""
-        with self._lock:
-            if self._in_hand is not msg:
-                return False
-            self._in_hand = None
-            return True
+        """Start handling ``msg``, handed over by the thread holding the turn.
+        False if the server, stopping, has already failed it: the caller
+        must not run it. Any thread."""
+        # No lock: list.pop() is atomic, so exactly one of this and
+        # fail_queued_requests gets the message out of its one-item list.
+        hand = self._in_hand
+        if hand:
+            try:
+                hand.pop()
+                return True
+            except IndexError:
+                pass
+        return False
 
     def fail_queued_requests(self, reason: str) -> int:
         """Reply ``fail reason`` to every request of this client not yet started.
@@ -201,10 +217,13 @@ class ClientConnection:
         """
         with self._lock:
             self._refusing = reason
-            queued = list(self._pending)
-            if self._in_hand is not None:
-                queued.insert(0, self._in_hand)
-                self._in_hand = None
+            queued = [msg for msg, _ in self._pending]
+            hand, self._in_hand = self._in_hand, None
+            if hand:
+                try:
+                    queued.insert(0, hand.pop())
+                except IndexError:  # started meanwhile
+                    pass
             self._pending.clear()
         return self._fail_requests(queued, reason)
 

@@ -88,17 +88,26 @@ def test_a_service_may_stop_the_server_itself():
 
 CTRL_C_SCRIPT = r"""
 import sys
+import threading
 from katcp_sync.server import DeviceServer
 
+def main_thread_in_join():
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None and frame.f_code.co_name != "_wait_stopped":
+        frame = frame.f_back
+    return frame is not None
+
 def service(stopping):
+    ready = False
     while not stopping.wait(0.01):
-        pass
+        if not ready and main_thread_in_join():
+            print("ready", flush=True)  # the signal must find the main thread in join()
+            ready = True
     print("service stopped", flush=True)
 
 server = DeviceServer("127.0.0.1", 0)
 server.add_service_thread(service, name="hw-poller")
 server.start()
-print("ready", flush=True)
 try:
     server.join()
 except KeyboardInterrupt:
