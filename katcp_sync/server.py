@@ -242,7 +242,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         ``handler(req, msg)`` follows the same rules as a ``request_*``
         method (it is called without ``self``), and its docstring is its
         ``?help`` text. Clients get ``#interface-changed request name added``
-        (spec 4.2).
+        (spec 4.2). A request is matched to its handler when it is received:
+        requests already queued keep theirs.
 
         Raises:
             TypeError: the handler has no docstring.

@@ -235,9 +235,10 @@ class ClientConnection:
         return len(requests)
 
     def _drop_pending(self) -> None:
+        """The connection is gone: forget the queue (a message already
+        handed to a worker still runs, as one already running does)."""
         with self._lock:
             self._pending.clear()
-            self._in_hand = None
 
     @property
     def pending_requests(self) -> int:
