@@ -724,6 +724,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     def _lines_received(self, client: ClientConnection, lines: List[Any]) -> None:
         """Parse and dispatch a batch of lines from a client. Reactor thread."""
         here = not self._handler_thread  # where a user handler runs, seen from here
+        handler: Optional[_Handler]
         for line in lines:
             if type(line) is not bytes:  # LineTooLongError
                 self._log_to_client(client, "%s; disconnecting" % (line,))
