@@ -130,3 +130,22 @@ def test_stop_fails_requests_handed_to_the_pool_but_not_started(make_server, con
         server.gate.set()
         stopper.join(TIMEOUT)
     assert server.join(TIMEOUT) is True
+
+
+def test_reactor_join_says_whether_its_thread_ended():
+    """What join() builds on: Reactor.join() is True only once the thread
+    has ended (or never ran)."""
+    from katcp_sync.reactor import Reactor
+    unstarted = Reactor()
+    assert unstarted.join(0) is True
+    unstarted.stop()
+    running = Reactor()
+    running.start()
+    release = threading.Event()
+    running.add_callback(release.wait, TIMEOUT)
+    try:
+        assert running.join(0.05) is False
+    finally:
+        release.set()
+        running.stop(TIMEOUT)
+    assert running.join(TIMEOUT) is True
