@@ -290,14 +290,15 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
         The server then neither starts nor stops that reactor.
         """
-        if self._started:
-            raise RuntimeError("set_ioloop() must be called before start()")
-        if ioloop is None:
-            self._reactor = Reactor("katcp-server-reactor")
-            self._own_reactor = True
-        else:
-            self._reactor = ioloop
-            self._own_reactor = False
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError("set_ioloop() must be called before start()")
+            if ioloop is None:
+                self._reactor = Reactor("katcp-server-reactor")
+                self._own_reactor = True
+            else:
+                self._reactor = ioloop
+                self._own_reactor = False
 
     def set_concurrency_options(self, thread_safe: bool = True,
                                 handler_thread: bool = True) -> None:
@@ -310,9 +311,10 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                 (they may block); False runs them on the reactor thread
                 (they must not block), as :class:`AsyncDeviceServer` does.
         """
-        if self._started:
-            raise RuntimeError("set_concurrency_options() must be called before start()")
-        self._handler_thread = bool(handler_thread)
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError("set_concurrency_options() must be called before start()")
+            self._handler_thread = bool(handler_thread)
 
     def setDaemon(self, daemonic: bool) -> None:
         """Accepted for katcp-python compatibility; server threads are daemons."""
