@@ -149,3 +149,36 @@ def test_reactor_join_says_whether_its_thread_ended():
         release.set()
         running.stop(TIMEOUT)
     assert running.join(TIMEOUT) is True
+
+
+class Busy(DemoServer):
+    def request_work(self, req, msg):
+        """Take a couple of milliseconds, then reply."""
+        time.sleep(0.002)  # the work
+        return req.make_reply("ok")
+
+
+def test_stop_amid_pipelined_traffic_answers_in_order_up_to_disconnect(make_server, connect):
+    """Ten clients pipeline user (pool) and built-in requests; stop() comes in
+    the middle. Each client sees its replies in request order, ``ok`` then
+    only ``fail``, all before #disconnect, and at most one request received
+    by the server unanswered: the one running when the stop came."""
+    server = make_server(Busy, handler_workers=2)
+    clients = [connect(server) for _ in range(10)]
+    count = 60
+    for client in clients:
+        client.send(*["?%s[%d] x" % ("work" if i % 3 else "watchdog", i)
+                      for i in range(1, count + 1)])
+    assert clients[0].read_until(lambda m: m.mtype == m.REPLY)  # traffic is flowing
+    server.stop(TIMEOUT)
+    for client in clients:
+        seen = [m for m in client.read_all_until_closed()
+                if m.mtype == m.REPLY or m.name == "disconnect"]
+        assert seen[-1].name == "disconnect"
+        answered = [(int(m.mid), args(m)[0]) for m in seen[:-1] if m.mid is not None]
+        mids = [mid for mid, _ in answered]
+        assert mids == sorted(mids)
+        last = max(mids, default=0)
+        assert len(set(range(1, last + 1)) - set(mids)) <= 1, answered
+        codes = [code for _, code in answered]
+        assert "ok" not in codes[codes.index("fail"):] if "fail" in codes else True
