@@ -796,8 +796,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     def _job(self, client: ClientConnection, msg: Message, handler: _Handler) -> None:
         """Run a message handed to a worker (or the reactor), then drive on."""
         self._tls.worker = True
-        if client._start(msg) and self._run(client, msg, handler):
-            self._release(client)
+        if not client._start(msg) or self._run(client, msg, handler):
+            self._release(client)  # failed meanwhile, or done: the turn moves on
 
     def _release(self, client: ClientConnection) -> None:
         """The message in progress is done: pass the client's turn on. Any thread."""

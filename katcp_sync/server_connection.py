@@ -56,7 +56,6 @@ class ClientConnection:
         # The message handed to another thread and not yet started, in a
         # one-item list (empty once started); see _start.
         self._in_hand: Optional[List[Message]] = None
-        self._refusing: Optional[str] = None  # stopping: the fail reason
         self._paused = False
         self._accepted = False  # in the server's client list once
         self.closed = False
@@ -135,7 +134,7 @@ class ClientConnection:
     # It either runs it at once, on this thread, or hands it to another (a
     # worker or the reactor), which starts it (_start). A handed message is
     # "in hand" until started: a stopping server fails it, as the queue,
-    # and _start then says not to run it. A message run where it was taken
+    # and _start then says not to run it but to pass the turn on. A message run where it was taken
     # counts as started when taken, so the common path takes no extra lock.
 
     def _claim(self, msg: Message, handler: Any, here: bool) -> bool:
@@ -145,27 +144,19 @@ class ClientConnection:
         says whether a handler that is not ``inline`` runs on this thread.
 
         Returns True when the caller now holds the turn and must handle
-        ``msg``; False when ``msg`` was queued (or, once the server is
-        stopping, refused with a ``fail`` reply).
+        ``msg``; False when ``msg`` was queued.
         """
         with self._lock:
-            pause = False
-            refused = self._refusing
-            if refused is not None:
-                pass
-            elif not self._busy:
+            if not self._busy:
                 self._busy = True
                 if not (here or handler.inline):
                     self._in_hand = [msg]
                 return True
-            else:
-                self._pending.append((msg, handler))
-                pause = not self._paused and len(self._pending) >= self.MAX_PENDING
-                if pause:
-                    self._paused = True
-        if refused is not None:
-            self._fail_requests([msg], refused)
-        elif pause:
+            self._pending.append((msg, handler))
+            pause = not self._paused and len(self._pending) >= self.MAX_PENDING
+            if pause:
+                self._paused = True
+        if pause:
             self._conn.pause_reading()  # _claim runs on the reactor thread
         return False
 
@@ -189,8 +180,8 @@ class ClientConnection:
 
     def _start(self, msg: Message) -> bool:
         """Start handling ``msg``, handed over by the thread holding the turn.
-        False if the server, stopping, has already failed it: the caller
-        must not run it. Any thread."""
+        False if it was failed meanwhile (:meth:`fail_queued_requests`):
+        the caller must not run it, only pass the turn on. Any thread."""
         # No lock: list.pop() is atomic, so exactly one of this and
         # fail_queued_requests gets the message out of its one-item list.
         hand = self._in_hand
@@ -206,17 +197,16 @@ class ClientConnection:
         """Reply ``fail reason`` to every request of this client not yet started.
 
         Those are the requests waiting for their turn and the one handed to
-        a worker (or the reactor) that has not begun; any claimed later is
-        refused the same way. Used when the server stops: a request
-        that never started gets a reply (spec 2: every request gets one)
-        before the ``#disconnect``. A handler already running is not
-        interrupted. Any thread.
+        a worker (or the reactor) that has not begun. Used when the server
+        stops, or displaces this client: a request that never started gets
+        a reply (spec 2: every request gets one) before the
+        ``#disconnect``. A handler already running is not interrupted.
+        Any thread.
 
         Returns:
             How many requests were failed.
         """
         with self._lock:
-            self._refusing = reason
             queued = [msg for msg, _ in self._pending]
             hand, self._in_hand = self._in_hand, None
             if hand:
@@ -225,10 +215,7 @@ class ClientConnection:
                 except IndexError:  # started meanwhile
                     pass
             self._pending.clear()
-        return self._fail_requests(queued, reason)
-
-    def _fail_requests(self, msgs: List[Message], reason: str) -> int:
-        requests = [msg for msg in msgs if msg.mtype == Message.REQUEST]
+        requests = [msg for msg in queued if msg.mtype == Message.REQUEST]
         if requests and self._conn is not None:
             self._conn.write(b"".join(
                 wire(Message.reply_to_request(msg, "fail", reason)) for msg in requests))

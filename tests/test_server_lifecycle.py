@@ -182,3 +182,26 @@ def test_stop_amid_pipelined_traffic_answers_in_order_up_to_disconnect(make_serv
         assert len(set(range(1, last + 1)) - set(mids)) <= 1, answered
         codes = [code for _, code in answered]
         assert "ok" not in codes[codes.index("fail"):] if "fail" in codes else True
+
+
+def test_failing_a_live_clients_queue_leaves_its_turn_usable(server, connect):
+    """fail_queued_requests() on a client that stays connected fails what has
+    not started -- also the request handed to the pool -- and the client's
+    next requests are served as usual."""
+    other = connect(server)
+    client = connect(server)
+    other.read_message()  # #client-connected
+    other.send("?block[1]")  # holds the only worker
+    assert server.entered.wait(TIMEOUT)
+    client.send("?echo[2] a", "?echo[3] b")
+    deadline = time.monotonic() + TIMEOUT
+    conn = [c for c in server.get_clients() if c.address == client.address][0]
+    while conn.pending_requests < 1:  # ?echo[2] handed to the pool, ?echo[3] queued
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert conn.fail_queued_requests("flushed") == 2
+    assert [(m.mid, args(m)) for m in (client.read_message(), client.read_message())] == [
+        (b"2", ["fail", "flushed"]), (b"3", ["fail", "flushed"])]
+    server.gate.set()
+    assert args(other.read_message()) == ["ok", "unblocked"]
+    assert args(client.request("?echo[4] c")[1]) == ["ok", "c"]
