@@ -6,6 +6,8 @@ import sys
 import threading
 import time
 
+import pytest
+
 from katcp_sync.message import Message
 from katcp_sync.server import AsyncDeviceServer
 
@@ -341,10 +343,13 @@ class FinishedFutures(AsyncDeviceServer):
         return future
 
 
-def test_queued_requests_after_finished_futures_take_bounded_stack(make_server, connect):
+@pytest.mark.parametrize("finisher", ["reactor", "other thread"])
+def test_queued_requests_after_finished_futures_take_bounded_stack(make_server, connect,
+                                                                   finisher):
     """Issue #11: one slow request, then 400 pipelined ones whose (reactor-run)
     handlers return finished futures: all answered, in order, at one depth --
-    the client's turn loops over its queue instead of recursing."""
+    the client's turn loops over its queue instead of recursing -- whether
+    the slow future is finished on the reactor or on another thread."""
     server = make_server(FinishedFutures)
     client = connect(server)
     count = 400
@@ -353,7 +358,10 @@ def test_queued_requests_after_finished_futures_take_bounded_stack(make_server, 
     while server.get_clients()[0].pending_requests < count:  # all queued behind ?slow
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    server.ioloop.add_callback(server.slow.set_result, Message.reply("slow", "ok"))
+    if finisher == "reactor":
+        server.ioloop.add_callback(server.slow.set_result, Message.reply("slow", "ok"))
+    else:
+        server.slow.set_result(Message.reply("slow", "ok"))
     got = replies(client, count + 1)
     assert [m.mid for m in got] == [b"%d" % i for i in range(1, count + 2)]
     assert all(args(m)[0] == "ok" for m in got)
