@@ -12,6 +12,9 @@ may block, or on the reactor thread for :class:`AsyncDeviceServer`. Each
 client has a turn: a message is handled only once the previous handler of
 that client has finished -- returned, raised, or (when it returned a future)
 seen its future resolve -- so replies to one client come in request order.
+The turn is a loop (``_drive``): a handler that
+finishes at once, even with a future already done, lets the thread holding
+the turn go on to the next message, so deep pipelines take a bounded stack.
 A handler that raises :class:`~katcp_sync.errors.AsyncReply`, or is marked
 ``@concurrent_reply``, gives the turn back at once and replies later from
 any thread. Different clients' handlers run in parallel when the pool has
@@ -157,10 +160,13 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         IDLE_TIMEOUT: seconds a client may send nothing at all before it is
             disconnected with a logged reason. ``None`` (default): no limit
             (KATCP clients often listen quietly for hours).
+        INTERRUPT_TIMEOUT: seconds :meth:`join` waits for the server to stop
+            when interrupted by Ctrl-C.
     """
 
     PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO
     DISCONNECT_TIMEOUT = 1.0
+    INTERRUPT_TIMEOUT = 0.5
     MAX_MSG_SIZE = DEFAULT_MAX_LINE_LENGTH
     MAX_WRITE_BUFFER_SIZE = DEFAULT_MAX_WRITE_BUFFER
     PARTIAL_LINE_TIMEOUT: Optional[float] = None
@@ -199,7 +205,9 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         self._clients_lock = threading.Lock()
         self._state_lock = threading.Lock()
         self._started = False
+        self._starting = False  # start() is binding: a stop() is left to it
         self._stopping = False
+        self._finished = False  # this run's _finish_stop has run
         self._running = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
@@ -243,7 +251,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         ``handler(req, msg)`` follows the same rules as a ``request_*``
         method (it is called without ``self``), and its docstring is its
         ``?help`` text. Clients get ``#interface-changed request name added``
-        (spec 4.2).
+        (spec 4.2). A request is matched to its handler when it is received:
+        requests already queued keep theirs.
 
         Raises:
             TypeError: the handler has no docstring.
@@ -290,14 +299,15 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
         The server then neither starts nor stops that reactor.
         """
-        if self._started:
-            raise RuntimeError("set_ioloop() must be called before start()")
-        if ioloop is None:
-            self._reactor = Reactor("katcp-server-reactor")
-            self._own_reactor = True
-        else:
-            self._reactor = ioloop
-            self._own_reactor = False
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError("set_ioloop() must be called before start()")
+            if ioloop is None:
+                self._reactor = Reactor("katcp-server-reactor")
+                self._own_reactor = True
+            else:
+                self._reactor = ioloop
+                self._own_reactor = False
 
     def set_concurrency_options(self, thread_safe: bool = True,
                                 handler_thread: bool = True) -> None:
@@ -310,9 +320,10 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                 (they may block); False runs them on the reactor thread
                 (they must not block), as :class:`AsyncDeviceServer` does.
         """
-        if self._started:
-            raise RuntimeError("set_concurrency_options() must be called before start()")
-        self._handler_thread = bool(handler_thread)
+        with self._state_lock:
+            if self._started:
+                raise RuntimeError("set_concurrency_options() must be called before start()")
+            self._handler_thread = bool(handler_thread)
 
     def setDaemon(self, daemonic: bool) -> None:
         """Accepted for katcp-python compatibility; server threads are daemons."""
@@ -331,33 +342,51 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             RuntimeError: the server is already running.
             OSError: the address cannot be bound.
         """
+        # Everything this run uses is made under the state lock, so a stop()
+        # racing this start() sees either no run or all of it; a stop() that
+        # comes while the listener is still being bound is carried out by
+        # this call once it is (see stop()).
         with self._state_lock:
             if self._started:
                 raise RuntimeError("server already started")
             self._started = True
+            self._starting = True
             self._stopping = False
+            self._finished = False
             self._stopped.clear()
             self._stop_future = concurrent.futures.Future()
             self._service_threads = {}
             self._service_stopping = threading.Event()
             self._service_error = None
-        if self._own_reactor and self._reactor_used:
-            self._reactor = Reactor("katcp-server-reactor")
-        self._reactor_used = True
-        if self._handler_thread:
-            self._pool = HandlerPool(self._handler_workers, name="katcp-server-handler")
+            if self._own_reactor and self._reactor_used:
+                self._reactor = Reactor("katcp-server-reactor")
+            self._reactor_used = True
+            self._pool = (HandlerPool(self._handler_workers, name="katcp-server-handler")
+                          if self._handler_thread else None)
+            self._listener = None
+            reactor = self._reactor
         try:
             if self._own_reactor:
-                self._reactor.start()
-            self._listener = Listener(self._reactor, self._host, self._port, self._on_accept)
+                reactor.start()
+            listener = Listener(reactor, self._host, self._port, self._on_accept)
         except BaseException:
+            with self._state_lock:
+                self._starting = False
             self._release_threads()
             raise
-        # A restart (?restart, or start() after stop()) binds the same port,
-        # where clients will reconnect, even when port 0 picked it.
-        self._port = self._listener.address[1]
-        self._running.set()
-        self._start_services()
+        with self._state_lock:
+            self._listener = listener
+            # A restart (?restart, or start() after stop()) binds the same
+            # port, where clients will reconnect, even when port 0 picked it.
+            self._port = listener.address[1]
+            self._starting = False
+            stop_now = self._stopping
+            if not stop_now:
+                self._running.set()
+        if stop_now:
+            self._begin_stop()
+        else:
+            self._start_services()
 
     def _release_threads(self) -> None:
         """Let the pool and (our own) reactor end; mark the server stopped."""
@@ -368,8 +397,9 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             self._reactor.stop()
         with self._state_lock:
             self._started = False
-        self._stopped.set()
-        self._stop_future.set_result(None)
+            future = self._stop_future
+            self._stopped.set()
+        future.set_result(None)
 
     def running(self) -> bool:
         """True while the server accepts and serves clients."""
@@ -403,19 +433,31 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             if begin:
                 self._stopping = True
                 self._running.clear()
+                # A start() still binding its listener carries the stop out
+                # itself when it has finished.
+                begin = not self._starting
         if begin:
-            self._service_stopping.set()
-            if not self._reactor.add_callback(self._stop_on_reactor):
-                self._finish_stop()
+            self._begin_stop()
         if not self._on_server_thread():
             self._wait_stopped(timeout)
         return future
 
+    def _begin_stop(self) -> None:
+        self._service_stopping.set()
+        if not self._reactor.add_callback(self._stop_on_reactor):
+            self._finish_stop()
+
     def join(self, timeout: Optional[float] = None) -> bool:
-        """Wait until the server has stopped and its threads have ended.
+        """Wait until the server has stopped and every thread it started has ended.
+
+        Those are its reactor (unless shared, see :meth:`set_ioloop`), its
+        worker threads -- including one still running a handler -- and its
+        service threads. A ``KeyboardInterrupt`` (Ctrl-C) while waiting
+        stops the server, waiting for that at most ``INTERRUPT_TIMEOUT``
+        seconds, and is raised again.
 
         Returns:
-            True if it stopped within ``timeout`` seconds.
+            True if all that happened within ``timeout`` seconds.
 
         Raises:
             RuntimeError: called from one of the server's own threads.
@@ -424,7 +466,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         """
         if self._on_server_thread():
             raise RuntimeError("join() called from the server's own thread would deadlock")
-        stopped = self._wait_stopped(timeout)
+        try:
+            stopped = self._wait_stopped(timeout)
+        except KeyboardInterrupt:
+            self.stop(self.INTERRUPT_TIMEOUT)
+            raise
         error = self._service_error
         if stopped and error is not None:
             raise error
@@ -433,21 +479,25 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     def _wait_stopped(self, timeout: Optional[float]) -> bool:
         """:meth:`join` without raising a service thread's error."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        with self._state_lock:  # this run's threads, even if a restart follows
+            reactor = self._reactor if self._own_reactor else None
+            pool = self._pool
+            services = self._service_threads
         if not self._stopped.wait(timeout):
             return False
 
         def remaining() -> Optional[float]:
             return None if deadline is None else max(0.0, deadline - time.monotonic())
-        if self._own_reactor:
-            self._reactor.join(remaining())
-        pool = self._pool
+        ended = True
+        if reactor is not None:
+            ended = reactor.join(remaining())
         if pool is not None:
-            pool.shutdown(wait=True, timeout=remaining())
+            ended = pool.shutdown(wait=True, timeout=remaining()) and ended
         with self._state_lock:
-            services = list(self._service_threads.values())
-        for thread in services:
+            threads = list(services.values())
+        for thread in threads:
             thread.join(remaining())
-        return not any(thread.is_alive() for thread in services)
+        return ended and not any(thread.is_alive() for thread in threads)
 
     def add_service_thread(self, target: Callable[..., Any], *args: Any,
                            name: Optional[str] = None) -> None:
@@ -475,9 +525,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             stopping = self._service_stopping
             for index, (target, args, name) in enumerate(self._services):
                 if index not in self._service_threads:
+                    # A daemon, as every thread of ours: a process whose main
+                    # thread is interrupted in join() must be able to exit.
                     thread = threading.Thread(
                         target=self._run_service, args=(target, stopping, args),
-                        name=name or "katcp-server-service-%d" % index)
+                        name=name or "katcp-server-service-%d" % index, daemon=True)
                     self._service_threads[index] = thread
                     started.append(thread)
         for thread in started:
@@ -515,8 +567,10 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
     def _finish_stop(self) -> None:
         """Second half of stop, once the clients are gone (or timed out)."""
-        if self._stopped.is_set():
-            return
+        with self._state_lock:
+            if self._finished:
+                return
+            self._finished = True
         if self._stop_timer is not None:
             self._stop_timer.cancel()
             self._stop_timer = None
@@ -549,7 +603,12 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             return
         with self._clients_lock:
             others = list(self._clients)
+            if not self._multi_client:
+                # Displaced clients leave the list now, before their sockets
+                # close: get_clients() never shows two clients at once.
+                self._clients.clear()
             self._clients[client] = None
+            client._accepted = True
         self._logger.info("%s: client connected", client.address)
         client.write_lines([bytes(m) for m in self._connect_informs()])
         if self._multi_client:
@@ -557,8 +616,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             for other in others:
                 other.write(line)
         else:
+            reason = "New client connected from %s" % client.address
             for other in others:
-                other.disconnect("New client connected from %s" % client.address)
+                other.sampling.close()
+                other.fail_queued_requests(reason)
+                other.disconnect(reason)
         try:
             self.on_client_connect(client)
         except Exception:
@@ -570,12 +632,12 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     def _connection_lost(self, client: ClientConnection, reason: str) -> None:
         """A client's connection ended. Reactor thread."""
         with self._clients_lock:
-            known = self._clients.pop(client, "gone") is None
-        if known:
+            self._clients.pop(client, None)
+        if client._accepted:
             self._logger.info("%s: client disconnected: %s", client.address, reason)
         client.sampling.close()
         client._drop_pending()
-        if known and not client.client_disconnect_called:
+        if client._accepted and not client.client_disconnect_called:
             client.client_disconnect_called = True
             try:
                 self.on_client_disconnect(client, reason, False)
@@ -649,11 +711,36 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             self._logger.debug("%s: %s", client.address, text)
         client.write(wire(self.create_log_inform("error", text, "root")))
 
+    #: ``#log error`` answers to unexpected replies (spec 2), per client: up
+    #: to this many at once, then one more per ``UNEXPECTED_REPLY_INTERVAL``
+    #: seconds. The rest are only logged locally at DEBUG level, so that a
+    #: corrupted stream cannot make the two sides flood each other.
+    UNEXPECTED_REPLY_BURST = 10
+    UNEXPECTED_REPLY_INTERVAL = 1.0
+
+    def _unexpected_reply(self, client: ClientConnection, msg: Message) -> None:
+        """A reply nobody asked for: ``#log error``, rate-limited (spec 2). Reactor thread."""
+        text = "Unexpected reply %r" % (bytes(msg)[:200],)
+        now = time.monotonic()
+        limit = self.UNEXPECTED_REPLY_BURST
+        allowance = min(limit, client.log_allowance
+                        + (now - client.log_allowance_time) / self.UNEXPECTED_REPLY_INTERVAL)
+        client.log_allowance_time = now
+        if allowance < 1.0:
+            client.log_allowance = allowance
+            self._logger.debug("%s: %s (not answered: rate limit)", client.address, text)
+            return
+        client.log_allowance = allowance - 1.0
+        self._logger.warning("%s: %s", client.address, text)
+        client.write(wire(self.create_log_inform("error", text, "root")))
+
     # -- receiving and dispatch ----------------------------------------------------------
 
     def _lines_received(self, client: ClientConnection, lines: List[Any]) -> None:
         """Parse and dispatch a batch of lines from a client. Reactor thread."""
         debug = self._logger.isEnabledFor(logging.DEBUG)   # once per batch: hot path
+        here = not self._handler_thread  # where a user handler runs, seen from here
+        handler: Optional[_Handler]
         for line in lines:
             if type(line) is not bytes:  # LineTooLongError
                 self._log_to_client(client, "%s; disconnecting" % (line,))
@@ -669,12 +756,19 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                     msg.mid = None
                 if debug:
                     self._logger.debug("%s: %s", client.address, msg)
-            elif msg.name not in (self._inform_handlers_bound if msg.mtype == _INFORM
-                                  else self._reply_handlers_bound):
-                self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
-                continue
-            if client._claim(msg):
-                self._drive(client, msg)
+                handler = self._handlers.get(msg.name) or self._unknown
+            elif msg.mtype == _INFORM:
+                handler = self._inform_handlers_bound.get(msg.name)
+                if handler is None:
+                    self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
+                    continue
+            else:
+                handler = self._reply_handlers_bound.get(msg.name)
+                if handler is None:
+                    self._unexpected_reply(client, msg)
+                    continue
+            if client._claim(msg, handler, here):
+                self._drive(client, msg, handler, here)
 
     def _lookup(self, msg: Message) -> _Handler:
         mtype = msg.mtype
@@ -683,39 +777,50 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         table = self._inform_handlers_bound if mtype == _INFORM else self._reply_handlers_bound
         return table[msg.name]
 
-    def _drive(self, client: ClientConnection, msg: Optional[Message]) -> None:
+    def _drive(self, client: ClientConnection, msg: Message, handler: _Handler,
+               here: bool) -> None:
         """Handle ``msg`` and then the client's queued messages (holding its turn).
 
         Built-in handlers run right here; others go to the pool, or to the
-        reactor for reactor-thread servers. Returns when the turn is handed
-        over (to the pool, a future or a callback) or the queue is empty.
+        reactor for reactor-thread servers (``here``: this is the reactor
+        thread of such a server). Returns when the turn is handed over (to
+        the pool, a future or a callback) or the queue is empty. This is
+        the one loop over a client's messages: a handler that finishes at
+        once -- also by returning a future that is already done -- lets it
+        go on to the next message, so any number of queued messages take a
+        bounded stack.
         """
-        while msg is not None:
-            handler = self._lookup(msg)
-            if not handler.inline:
+        while True:
+            if not (handler.inline or here):
                 if self._handler_thread:
                     pool = self._pool
                     assert pool is not None  # start() makes it for handler-thread servers
                     try:
-                        pool.submit(client, self._pool_job, client, msg, handler)
+                        pool.submit(client, self._job, client, msg, handler)
                     except RuntimeError:  # pool shut down: the server is stopping
                         pass
-                    return
-                if not self._reactor.in_reactor_thread():
-                    self._reactor.add_callback(self._drive, client, msg)
-                    return
+                else:
+                    self._reactor.add_callback(self._job, client, msg, handler)
+                return
             if not self._run(client, msg, handler):
                 return
-            msg = client._next()
+            item = client._next(here)
+            if item is None:
+                return
+            msg, handler = item
 
-    def _pool_job(self, client: ClientConnection, msg: Message, handler: _Handler) -> None:
+    def _job(self, client: ClientConnection, msg: Message, handler: _Handler) -> None:
+        """Run a message handed to a worker (or the reactor), then drive on."""
         self._tls.worker = True
-        if self._run(client, msg, handler):
-            self._drive(client, client._next())
+        if not client._start(msg) or self._run(client, msg, handler):
+            self._release(client)  # failed meanwhile, or done: the turn moves on
 
     def _release(self, client: ClientConnection) -> None:
-        """A handler's future finished: pass the client's turn on. Any thread."""
-        self._drive(client, client._next())
+        """The message in progress is done: pass the client's turn on. Any thread."""
+        here = not self._handler_thread and self._reactor.in_reactor_thread()
+        item = client._next(here)
+        if item is not None:
+            self._drive(client, item[0], item[1], here)
 
     def handle_request(self, req: ClientRequestConnection) -> None:
         """Run the handler of ``req.msg`` on the calling thread, replying through ``req``.
@@ -752,15 +857,41 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                     "request handler for ?%s returned no reply" % msg.name))
             return True
         if isinstance(result, concurrent.futures.Future):
-            release = not handler.concurrent
-            result.add_done_callback(
-                lambda future: self._future_done(client, req, future, release))
-            return not release
+            return self._await_reply(client, req, result, release=not handler.concurrent)
         self._send_reply(req, result)
         return True
 
-    def _future_done(self, client: ClientConnection, req: ClientRequestConnection,
-                     future: "concurrent.futures.Future[Any]", release: bool) -> None:
+    def _await_reply(self, client: ClientConnection, req: ClientRequestConnection,
+                     future: "concurrent.futures.Future[Any]", release: bool) -> bool:
+        """Reply when ``future`` is done. Returns True if the turn is free now.
+
+        With ``release`` the turn stays with the request until the future
+        is done. Whoever comes second of this call returning and the
+        future's callback passes the turn on: a future done already (its
+        callback runs inside ``add_done_callback``) frees the turn through
+        the return value, so the caller's loop goes on instead of the
+        callback recursing into the next request.
+        """
+        if not release:
+            future.add_done_callback(lambda done: self._future_done(req, done))
+            return True
+        handoff = [True]  # list.pop() is atomic: exactly one side gets it
+
+        def done(finished: "concurrent.futures.Future[Any]") -> None:
+            self._future_done(req, finished)
+            try:
+                handoff.pop()
+            except IndexError:  # _await_reply has returned: pass the turn on
+                self._release(client)
+        future.add_done_callback(done)
+        try:
+            handoff.pop()
+        except IndexError:  # done already: the reply is sent, the turn free
+            return True
+        return False
+
+    def _future_done(self, req: ClientRequestConnection,
+                     future: "concurrent.futures.Future[Any]") -> None:
         try:
             result = future.result()
         except AsyncReply:
@@ -770,8 +901,6 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         else:
             if result is not None or not req.replied:
                 self._send_reply(req, result)
-        if release:
-            self._release(client)
 
     def _send_reply(self, req: ClientRequestConnection, result: Any) -> None:
         if not isinstance(result, Message):

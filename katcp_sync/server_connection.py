@@ -14,7 +14,7 @@ lock.
 import collections
 import logging
 import threading
-from typing import Any, Iterable, List, Optional, Sequence
+from typing import Any, Iterable, List, Optional, Sequence, Tuple
 
 from .message import Message
 
@@ -51,14 +51,22 @@ class ClientConnection:
         self.sampling: Any = None
         self._conn: Any = None
         self._lock = threading.Lock()
-        self._pending: "collections.deque[Message]" = collections.deque()
+        self._pending: "collections.deque[Tuple[Message, Any]]" = collections.deque()
         self._busy = False
+        # The message handed to another thread and not yet started, in a
+        # one-item list (empty once started); see _start.
+        self._in_hand: Optional[List[Message]] = None
         self._paused = False
+        self._accepted = False  # in the server's client list once
         self.closed = False
         #: True once the server has run ``on_client_disconnect`` for this client.
         self.client_disconnect_called = False
         #: How many malformed lines this client sent (see the server's log limit).
         self.bad_lines = 0
+        #: ``#log error`` answers to unexpected replies this client may get
+        #: now, and when that was computed (see the server's rate limit).
+        self.log_allowance = 0.0
+        self.log_allowance_time = float("-inf")  # a full allowance at first
 
     def __repr__(self) -> str:
         return "<ClientConnection %s>" % self.address
@@ -119,19 +127,32 @@ class ClientConnection:
         if self._conn is not None:
             self._conn.close(reason, flush=True)
 
-    # -- request queue (used by the server's dispatcher) -----------------------
+    # -- the client's turn (used by the server's dispatcher) -------------------
+    #
+    # The thread holding the turn owns one message at a time: the one it
+    # claimed (_claim) or took from the queue (_next), with its handler.
+    # It either runs it at once, on this thread, or hands it to another (a
+    # worker or the reactor), which starts it (_start). A handed message is
+    # "in hand" until started: a stopping server fails it, as the queue,
+    # and _start then says not to run it but to pass the turn on. A message run where it was taken
+    # counts as started when taken, so the common path takes no extra lock.
 
-    def _claim(self, msg: Message) -> bool:
-        """Queue ``msg`` behind the request in progress, or claim the turn.
+    def _claim(self, msg: Message, handler: Any, here: bool) -> bool:
+        """Queue ``msg`` behind the message in progress, or claim the turn.
 
-        Returns True when the caller now owns the turn and must handle
+        ``handler`` is the server's handler record for ``msg``; ``here``
+        says whether a handler that is not ``inline`` runs on this thread.
+
+        Returns True when the caller now holds the turn and must handle
         ``msg``; False when ``msg`` was queued.
         """
         with self._lock:
             if not self._busy:
                 self._busy = True
+                if not (here or handler.inline):
+                    self._in_hand = [msg]
                 return True
-            self._pending.append(msg)
+            self._pending.append((msg, handler))
             pause = not self._paused and len(self._pending) >= self.MAX_PENDING
             if pause:
                 self._paused = True
@@ -139,39 +160,70 @@ class ClientConnection:
             self._conn.pause_reading()  # _claim runs on the reactor thread
         return False
 
-    def _next(self) -> Optional[Message]:
-        """Release the turn: return the next queued message, or None if idle."""
+    def _next(self, here: bool) -> Optional[Tuple[Message, Any]]:
+        """Finish the message in progress: return the next queued one and
+        its handler (``here`` as for :meth:`_claim`), or None and give the
+        turn up if none is queued."""
         with self._lock:
             if not self._pending:
                 self._busy = False
                 return None
-            msg = self._pending.popleft()
+            item = self._pending.popleft()
+            if not (here or item[1].inline):
+                self._in_hand = [item[0]]
             resume = self._paused and len(self._pending) <= self.MAX_PENDING // 2
             if resume:
                 self._paused = False
         if resume:
             self._server.ioloop.add_callback(self._conn.resume_reading)
-        return msg
+        return item
+
+    def _start(self, msg: Message) -> bool:
+        """Start handling ``msg``, handed over by the thread holding the turn.
+        False if it was failed meanwhile (:meth:`fail_queued_requests`):
+        the caller must not run it, only pass the turn on. Any thread."""
+        # No lock: list.pop() is atomic, so exactly one of this and
+        # fail_queued_requests gets the message out of its one-item list.
+        hand = self._in_hand
+        if hand:
+            try:
+                hand.pop()
+                return True
+            except IndexError:
+                pass
+        return False
 
     def fail_queued_requests(self, reason: str) -> int:
-        """Reply ``fail reason`` to every request still waiting for its turn.
+        """Reply ``fail reason`` to every request of this client not yet started.
 
-        Used when the server stops: a request that never started gets a
-        reply (spec 2: every request gets one) before the ``#disconnect``.
-        A handler already running is not interrupted. Any thread.
+        Those are the requests waiting for their turn and the one handed to
+        a worker (or the reactor) that has not begun. Used when the server
+        stops, or displaces this client: a request that never started gets
+        a reply (spec 2: every request gets one) before the
+        ``#disconnect``. A handler already running is not interrupted.
+        Any thread.
 
         Returns:
             How many requests were failed.
         """
         with self._lock:
-            queued = [msg for msg in self._pending if msg.mtype == Message.REQUEST]
+            queued = [msg for msg, _ in self._pending]
+            hand, self._in_hand = self._in_hand, None
+            if hand:
+                try:
+                    queued.insert(0, hand.pop())
+                except IndexError:  # started meanwhile
+                    pass
             self._pending.clear()
-        if queued and self._conn is not None:
+        requests = [msg for msg in queued if msg.mtype == Message.REQUEST]
+        if requests and self._conn is not None:
             self._conn.write(b"".join(
-                wire(Message.reply_to_request(msg, "fail", reason)) for msg in queued))
-        return len(queued)
+                wire(Message.reply_to_request(msg, "fail", reason)) for msg in requests))
+        return len(requests)
 
     def _drop_pending(self) -> None:
+        """The connection is gone: forget the queue (a message already
+        handed to a worker still runs, as one already running does)."""
         with self._lock:
             self._pending.clear()
 

@@ -87,7 +87,7 @@ class HandlerPool:
         with self._lock:
             return self._pending
 
-    def shutdown(self, wait: bool = True, timeout: Optional[float] = None) -> None:
+    def shutdown(self, wait: bool = True, timeout: Optional[float] = None) -> bool:
         """Refuse new work, drop queued items and end every thread.
 
         Items already running are left to finish. Idempotent. Called from
@@ -97,6 +97,10 @@ class HandlerPool:
         Args:
             wait: wait for the threads to end.
             timeout: most seconds to wait in total (None: no limit).
+
+        Returns:
+            True if every thread of the pool has ended (so never from one
+            of them, nor with ``wait=False`` while one still runs).
         """
         with self._lock:
             self._shutdown = True
@@ -109,14 +113,14 @@ class HandlerPool:
             self._cond.notify_all()
         if dropped:
             logger.debug("HandlerPool %r: dropped %d queued items at shutdown", self.name, dropped)
-        if not wait:
-            return
-        deadline = None if timeout is None else time.monotonic() + timeout
-        current = threading.current_thread()
-        for thread in threads:
-            if thread is current:
-                continue
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        if wait:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            current = threading.current_thread()
+            for thread in threads:
+                if thread is not current:
+                    thread.join(None if deadline is None
+                                else max(0.0, deadline - time.monotonic()))
+        return not any(thread.is_alive() for thread in threads)
 
     def _work(self) -> None:
         cond = self._cond

@@ -10,11 +10,13 @@ import socket
 import threading
 from typing import Callable, List, Optional
 
-import aiokatcp
 import pytest
 
 from katcp_sync.client import BlockingClient
 from katcp_sync.message import Message
+from optional import optional_import, skip_without
+
+aiokatcp, needs_aiokatcp = optional_import("aiokatcp", "the aiokatcp device in client tests")
 
 WAIT = 5.0  # upper bound of every wait in the client tests
 
@@ -44,7 +46,7 @@ def make_client():
         client.join(WAIT)
 
 
-class AioServer(aiokatcp.DeviceServer):
+class AioServer(aiokatcp.DeviceServer if aiokatcp else object):  # type: ignore[misc]
     """An aiokatcp device (5.1-MIB) with a few requests for client tests."""
 
     VERSION = "client-test-1.0"
@@ -76,6 +78,7 @@ class AioServerThread:
     """Runs an :class:`AioServer` on an asyncio loop in a helper thread."""
 
     def __init__(self, port: int = 0, server_class=AioServer) -> None:
+        skip_without(aiokatcp, "aiokatcp", "the aiokatcp device in client tests")
         self._server_class = server_class
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="asyncio_client_test")

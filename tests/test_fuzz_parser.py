@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from katcp_sync.errors import KatcpSyntaxError, LineTooLongError
 from katcp_sync.linebuffer import LineSplitter
 from katcp_sync.message import MAX_MID, Message, parse
+from optional import optional_import
 
 REQUEST, REPLY, INFORM = Message.REQUEST, Message.REPLY, Message.INFORM
 
@@ -239,12 +240,13 @@ def test_long_line_over_the_limit_is_one_error_then_resync(msg, sizes):
 
 # -- differential: aiokatcp's compiled parser -----------------------------------------------
 
-aiokatcp = pytest.importorskip("aiokatcp")
+aiokatcp, needs_aiokatcp = optional_import("aiokatcp", "the differential parser tests")
 
 _AK_TYPES = {aiokatcp.Message.Type.REQUEST: REQUEST, aiokatcp.Message.Type.REPLY: REPLY,
-             aiokatcp.Message.Type.INFORM: INFORM}
+             aiokatcp.Message.Type.INFORM: INFORM} if aiokatcp else {}
 
 
+@needs_aiokatcp
 @given(st.one_of(grammar_soup, messages.map(bytes)))
 @settings(max_examples=500, deadline=None)
 def test_agrees_with_aiokatcp_where_both_accept(line):
@@ -263,6 +265,7 @@ def test_agrees_with_aiokatcp_where_both_accept(line):
     assert (int(ours.mid) if ours.mid is not None else None) == theirs.mid
 
 
+@needs_aiokatcp
 @given(long_messages)
 @settings(max_examples=40, deadline=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -274,6 +277,7 @@ def test_long_lines_agree_with_aiokatcp(msg):
     assert (ours.name, ours.arguments) == (theirs.name, list(theirs.arguments))
 
 
+@needs_aiokatcp
 @given(messages)
 @settings(max_examples=200, deadline=None)
 def test_aiokatcp_reads_what_we_write(msg):

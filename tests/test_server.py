@@ -155,6 +155,61 @@ def test_incoming_informs_and_replies_dispatched_or_ignored(server, connect):
     assert client.no_message()
 
 
+def test_unexpected_reply_gets_log_error(server, connect):
+    """Spec 2: a device answers an unexpected reply (one no reply_* handler
+    takes) with #log error; a handled reply and unhandled informs get nothing."""
+    client = connect(server)
+    client.send("!other[3] ok", "!thing ok", "#unhandled x")
+    msg = client.read_message()
+    assert (msg.name, args(msg)[0], args(msg)[2]) == ("log", "error", "root")
+    assert "Unexpected reply" in args(msg)[3] and "!other[3] ok" in args(msg)[3]
+    assert args(client.request("?watchdog")[1]) == ["ok"]
+    assert client.no_message()
+
+
+def test_unexpected_replies_are_answered_at_a_limited_rate(server, connect):
+    """Spec 2 asks that corruption never makes the two sides flood each other:
+    a burst of UNEXPECTED_REPLY_BURST #log errors per client, then one per
+    UNEXPECTED_REPLY_INTERVAL; another client has its own allowance."""
+    flood, other = connect(server), connect(server)
+    flood.read_message()  # #client-connected of the other one
+    burst = server.UNEXPECTED_REPLY_BURST
+    flood.send(*["!stray[%d] ok" % i for i in range(1, 5 * burst + 1)], "?watchdog")
+    messages = flood.read_until(lambda m: m.name == "watchdog")
+    logs = [m for m in messages if m.name == "log"]
+    assert args(messages[-1]) == ["ok"] and len(logs) == len(messages) - 1
+    # The burst, plus at most one refill if the flood took a whole interval.
+    assert burst <= len(logs) <= burst + 1
+    other.send("!stray ok")
+    assert other.read_message().name == "log"
+
+
+def test_displaced_client_leaves_the_client_list_before_its_socket_closes(make_server, connect):
+    """Spec 9: on a single-client device the displaced client is out of
+    get_clients() by the time it can see its #disconnect, and its queued
+    requests are answered first; on_client_disconnect still runs for it."""
+    disconnected = []
+
+    class Watched(SingleClient):
+        def on_client_disconnect(self, client_conn, msg, connection_valid):
+            disconnected.append(client_conn.address)
+
+    server = make_server(Watched)
+    first = connect(server)
+    first.send("?block[1]", "?watchdog[2]")
+    assert server.entered.wait(TIMEOUT)
+    second = connect(server)
+    messages = first.read_until(lambda m: m.name == "disconnect")
+    assert [c.address for c in server.get_clients()] == [second.address]
+    assert [(m.name, m.mid, args(m)[0]) for m in messages] == [
+        ("watchdog", b"2", "fail"), ("disconnect", None, args(messages[-1])[0])]
+    assert second.address in args(messages[-1])[0]
+    server.gate.set()
+    first.read_all_until_closed()
+    server.sync_with_ioloop(TIMEOUT)
+    assert disconnected == [first.address]
+
+
 # -- spec 4.1: core requests -----------------------------------------------------------
 
 

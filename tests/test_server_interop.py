@@ -5,10 +5,13 @@ The asyncio loop runs inside the test thread with ``asyncio.run``.
 
 import asyncio
 
-import aiokatcp
 import pytest
 
+from optional import optional_import
 from server_support import TIMEOUT, DemoServer
+
+aiokatcp, needs_aiokatcp = optional_import("aiokatcp", "driving our server with aiokatcp's client")
+pytestmark = needs_aiokatcp
 
 
 @pytest.fixture

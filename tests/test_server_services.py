@@ -84,3 +84,69 @@ def test_a_service_may_stop_the_server_itself():
     server.add_service_thread(one_shot)
     server.start()
     assert server.join(TIMEOUT) is True
+
+
+CTRL_C_SCRIPT = r"""
+import sys
+import threading
+from katcp_sync.server import DeviceServer
+
+def main_thread_in_join():
+    frame = sys._current_frames().get(threading.main_thread().ident)
+    while frame is not None and frame.f_code.co_name != "_wait_stopped":
+        frame = frame.f_back
+    return frame is not None
+
+def service(stopping):
+    ready = False
+    while not stopping.wait(0.01):
+        if not ready and main_thread_in_join():
+            print("ready", flush=True)  # the signal must find the main thread in join()
+            ready = True
+    print("service stopped", flush=True)
+
+server = DeviceServer("127.0.0.1", 0)
+server.add_service_thread(service, name="hw-poller")
+server.start()
+try:
+    server.join()
+except KeyboardInterrupt:
+    print("interrupted; running=%s" % server.running(), flush=True)
+    raise
+"""
+
+
+def test_one_ctrl_c_ends_a_process_blocked_in_join():
+    """A server with a service thread, the main thread in join(): a single
+    SIGINT stops the server (the service sees ``stopping``) and the process
+    ends within a second -- no non-daemon thread keeps the interpreter alive."""
+    import os
+    import select
+    import signal
+    import subprocess
+    import sys
+    import time
+    proc = subprocess.Popen([sys.executable, "-c", CTRL_C_SCRIPT], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, env=dict(os.environ))
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30.0)
+        assert ready and proc.stdout.readline() == b"ready\n", proc.stderr.read1(4096)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail("the process was still alive %.0f s after Ctrl-C" % TIMEOUT)
+        elapsed = time.monotonic() - sent
+        out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(TIMEOUT)
+        proc.stdout.close()
+        proc.stderr.close()
+    assert elapsed < 1.0, elapsed
+    assert "service stopped" in out and "interrupted; running=False" in out, out
+    assert proc.returncode in (-signal.SIGINT, 130, 1), proc.returncode
+    # Cleanly: the KeyboardInterrupt's own traceback, and nothing from any thread.
+    assert err.rstrip().endswith("KeyboardInterrupt") and "Exception in thread" not in err, err

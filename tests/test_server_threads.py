@@ -1,8 +1,12 @@
 """Threads, ordering and abuse: the device server under concurrency (F27-F32, F124)."""
 
+import concurrent.futures
 import socket
+import sys
 import threading
 import time
+
+import pytest
 
 from katcp_sync.message import Message
 from katcp_sync.server import AsyncDeviceServer
@@ -317,3 +321,53 @@ def test_endless_pipelining_is_held_back_and_answered_in_order(server, connect):
     got = [m.mid for m in replies(client, count + 1)]
     assert got == [b"%d" % i for i in range(1, count + 2)]
     sender.join(TIMEOUT)
+
+
+class FinishedFutures(AsyncDeviceServer):
+    """Reactor-run handlers: ?slow replies when the test says, ?done returns
+    a future that is already finished and records the stack depth."""
+
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.slow = concurrent.futures.Future()
+        self.depths = []
+
+    def request_slow(self, req, msg):
+        """Reply when the test completes self.slow."""
+        return self.slow
+
+    def request_done(self, req, msg):
+        """Return an already finished future."""
+        depth, frame = 0, sys._getframe()
+        while frame is not None:
+            depth, frame = depth + 1, frame.f_back
+        self.depths.append(depth)
+        future = concurrent.futures.Future()
+        future.set_result(req.make_reply("ok", *msg.arguments))
+        return future
+
+
+@pytest.mark.parametrize("finisher", ["reactor", "other thread"])
+def test_queued_requests_after_finished_futures_take_bounded_stack(make_server, connect,
+                                                                   finisher):
+    """Issue #11: one slow request, then 400 pipelined ones whose (reactor-run)
+    handlers return finished futures: all answered, in order, at one depth --
+    the client's turn loops over its queue instead of recursing -- whether
+    the slow future is finished on the reactor or on another thread."""
+    server = make_server(FinishedFutures)
+    client = connect(server)
+    count = 400
+    client.send("?slow[1]", *["?done[%d] %d" % (i, i) for i in range(2, count + 2)])
+    deadline = time.monotonic() + TIMEOUT
+    while server.get_clients()[0].pending_requests < count:  # all queued behind ?slow
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    if finisher == "reactor":
+        server.ioloop.add_callback(server.slow.set_result, Message.reply("slow", "ok"))
+    else:
+        server.slow.set_result(Message.reply("slow", "ok"))
+    got = replies(client, count + 1)
+    assert [m.mid for m in got] == [b"%d" % i for i in range(1, count + 2)]
+    assert all(args(m)[0] == "ok" for m in got)
+    assert len(server.depths) == count and max(server.depths) - min(server.depths) <= 2
+    assert args(client.request("?watchdog")[1]) == ["ok"]  # the turn is free again

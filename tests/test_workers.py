@@ -154,12 +154,13 @@ def test_shutdown_lets_running_item_finish_and_drops_queued(pool_factory):
     pool.submit("a", seen.append, "queued")
     pool.submit("b", seen.append, "other queued")
     assert running.wait(TIMEOUT)
-    pool.shutdown(wait=False)
+    assert pool.shutdown(wait=False) is False  # a thread still runs ``slow``
     with pytest.raises(RuntimeError):
         pool.submit("c", seen.append, "refused")
     assert pool.pending() == 1  # only the running item is left
+    assert pool.shutdown(wait=True, timeout=0.05) is False
     release.set()
-    pool.shutdown(wait=True, timeout=TIMEOUT)
+    assert pool.shutdown(wait=True, timeout=TIMEOUT) is True  # every thread ended
     assert seen == ["slow finished"]
     assert pool.pending() == 0
     assert not any(t.is_alive() for t in pool._threads)
