@@ -45,7 +45,8 @@ from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH
 from .logger import DeviceLogger, LogHandler, log_timestamp
 from .message import Message, parse
-from .protocol import DEFAULT_PROTOCOL_INFO, ProtocolFlags, convert_method_name
+from .metaclass import DeviceServerMetaclass
+from .protocol import DEFAULT_PROTOCOL_INFO, ProtocolFlags
 from .reactor import Reactor
 from .server_connection import ClientConnection, ClientRequestConnection, wire
 from .server_requests import BuiltinRequests, help_text
@@ -67,52 +68,6 @@ log = logging.getLogger("katcp_sync.server")
 LIBRARY_VERSION = "katcp-sync-%s" % __version__
 
 _REQUEST, _REPLY, _INFORM = Message.REQUEST, Message.REPLY, Message.INFORM
-
-
-class DeviceServerMetaclass(type):
-    """Collects the ``request_*``, ``inform_*`` and ``reply_*`` handlers.
-
-    Names map to KATCP names with underscores turned into dashes
-    (``request_sensor_list`` handles ``?sensor-list``). Request handlers
-    must have a docstring, since ``?help`` sends it: a class with one that
-    does not is a :class:`TypeError`. Handlers whose
-    ``@minimum_katcp_version`` or ``@has_katcp_protocol_flags`` markers do
-    not fit the class's ``PROTOCOL_INFO`` are left out.
-    """
-
-    def __init__(cls, name: str, bases: Tuple[type, ...], dct: Dict[str, Any]) -> None:
-        super().__init__(name, bases, dct)
-        protocol = getattr(cls, "PROTOCOL_INFO", None)
-        cls._request_handlers: Dict[str, Callable[..., Any]] = {}
-        cls._inform_handlers: Dict[str, Callable[..., Any]] = {}
-        cls._reply_handlers: Dict[str, Callable[..., Any]] = {}
-        for attr in dir(cls):
-            if attr.startswith("request_"):
-                table, prefix = cls._request_handlers, "request_"
-            elif attr.startswith("inform_"):
-                table, prefix = cls._inform_handlers, "inform_"
-            elif attr.startswith("reply_") and attr != "reply_inform":
-                table, prefix = cls._reply_handlers, "reply_"
-            else:
-                continue
-            handler = getattr(cls, attr)
-            if not callable(handler):
-                continue
-            if prefix == "request_" and not (handler.__doc__ or "").strip():
-                raise TypeError("%s.%s needs a docstring: ?help sends it to clients"
-                                % (name, attr))
-            if protocol is not None and not _fits_protocol(handler, protocol):
-                continue
-            table[convert_method_name(prefix, attr)] = handler
-
-
-def _fits_protocol(handler: Any, protocol: ProtocolFlags) -> bool:
-    """True if the handler's protocol markers allow it under ``protocol``."""
-    minimum = getattr(handler, "_minimum_katcp_version", None)
-    if minimum is not None and (protocol.major, protocol.minor) < tuple(minimum):
-        return False
-    flags = getattr(handler, "_has_katcp_protocol_flags", None) or ()
-    return all(flag in protocol.flags for flag in flags)
 
 
 class _Handler:
@@ -688,18 +643,49 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                 if not self._reactor.in_reactor_thread():
                     self._reactor.add_callback(self._drive, client, msg)
                     return
-            if not self._run(client, msg, handler):
+            if not self._dispatch(client, msg, handler):
                 return
             msg = client._next()
 
     def _pool_job(self, client: ClientConnection, msg: Message, handler: _Handler) -> None:
         self._tls.worker = True
-        if self._run(client, msg, handler):
+        if self._dispatch(client, msg, handler):
             self._drive(client, client._next())
 
     def _release(self, client: ClientConnection) -> None:
         """A handler's future finished: pass the client's turn on. Any thread."""
         self._drive(client, client._next())
+
+    def _dispatch(self, client: ClientConnection, msg: Message, handler: _Handler) -> bool:
+        """Run one message's handler, through :meth:`handle_message` if overridden."""
+        if type(self).handle_message is DeviceServerBase.handle_message:
+            return self._run(client, msg, handler)
+        pending = self._tls.dispatch = [handler, True]
+        try:
+            self.handle_message(client, msg)
+        except Exception:
+            self._logger.exception("%s: handle_message failed for %r", client.address, msg)
+        finally:
+            self._tls.dispatch = None
+        return pending[1]
+
+    def handle_message(self, client_conn: ClientConnection, msg: Message) -> None:
+        """Handle one message from a client: run its handler and send the reply.
+
+        Called for every request, and every inform or reply the server has a
+        handler for, on the thread that runs the handler (a worker, or the
+        reactor for reactor-thread servers). Override it, as in
+        katcp-python, to see or intercept messages; call the base method to
+        have the message handled. A handler that replies later keeps the
+        client's later requests waiting as usual.
+        """
+        pending = getattr(self._tls, "dispatch", None)
+        if pending is None:
+            self._run(client_conn, msg, self._lookup(msg))
+            return
+        self._tls.dispatch = None
+        pending[1] = self._run(client_conn, msg, pending[0])
+        self._tls.dispatch = pending
 
     def handle_request(self, req: ClientRequestConnection) -> None:
         """Run the handler of ``req.msg`` on the calling thread, replying through ``req``.

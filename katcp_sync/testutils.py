@@ -791,3 +791,27 @@ def start_thread_with_cleanup(test_instance: Any, thread_object: Any, timeout: f
         thread_object.start()
     else:
         thread_object.start(timeout=start_timeout)
+
+
+# katcp-python's fixtures (DeviceTestServer and friends) live in their own module.
+from .testfixtures import (  # noqa: E402
+    AsyncDeviceTestServer,
+    AsyncWaitingMock,
+    ClientConnectionTest,
+    DeviceTestSensor,
+    DeviceTestServer,
+    DeviceTestServerWithTimeoutHints,
+    SensorComparisonMixin,
+    TestLogHandler,
+    TestUtilMixin,
+    TimewarpAsyncTestCase,
+    TimewarpAsyncTestCaseTimeAdvancer,
+    WaitingMock,
+)
+
+__all__ += [
+    "AsyncDeviceTestServer", "AsyncWaitingMock", "ClientConnectionTest", "DeviceTestSensor",
+    "DeviceTestServer", "DeviceTestServerWithTimeoutHints", "SensorComparisonMixin",
+    "TestLogHandler", "TestUtilMixin", "TimewarpAsyncTestCase",
+    "TimewarpAsyncTestCaseTimeAdvancer", "WaitingMock",
+]
