@@ -220,6 +220,11 @@ class DeviceClient:
         return reactor
 
     @property
+    def ioloop(self) -> Reactor:
+        """katcp-python's name for :attr:`reactor`."""
+        return self.reactor
+
+    @property
     def bind_address(self) -> Tuple[str, int]:
         """``(host, port)`` of the device."""
         return self._bindaddr

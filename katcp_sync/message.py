@@ -675,6 +675,9 @@ class MessageParser:
     Stateless: one parser may be shared by any number of threads.
     """
 
+    #: Unescaped byte -> escape code (katcp-python's ``MessageParser.ESCAPE_LOOKUP``).
+    ESCAPE_LOOKUP = ESCAPE_LOOKUP
+
     def parse(self, line: bytes) -> Message:
         """Parse one line; see :func:`parse` for the rules and errors."""
         return parse(line)
