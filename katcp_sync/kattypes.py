@@ -112,9 +112,17 @@ def _parse_error(raw: bytes, what: str) -> KatcpValueError:
     return KatcpValueError("could not parse %s as %s" % (_show(raw), what))
 
 
+class KatcpPackTypeError(KatcpTypeError, ValueError):
+    """A value of the wrong type to pack or check.
+
+    A :class:`TypeError`, and a :class:`ValueError` as katcp-python's pack
+    errors were, so that ``except ValueError`` in code written for it works.
+    """
+
+
 def _wrong_type(value: Any, expected: str) -> KatcpTypeError:
-    return KatcpTypeError("expected %s, got %s (%s)"
-                          % (expected, _show(value), type(value).__name__))
+    return KatcpPackTypeError("expected %s, got %s (%s)"
+                              % (expected, _show(value), type(value).__name__))
 
 
 def _as_text(value: Union[str, bytes]) -> str:

@@ -423,6 +423,12 @@ class Sensor:
     #: ``sensor.timestamp()`` returns the current reading's timestamp.
     timestamp = _FactoryOrAccessor(_timestamp_factory, _reading_timestamp)
 
+    # katcp-python's deprecated read-only views of the reading, kept for old code
+    _value = property(lambda self: self._reading.value, doc="Deprecated: use value().")
+    _status = property(lambda self: self._reading.status, doc="Deprecated: use status().")
+    _timestamp = property(lambda self: self._reading.timestamp,
+                          doc="Deprecated: use read().timestamp.")
+
     # -- wire formats ---------------------------------------------------------
 
     def format_reading(self, reading: Optional[Reading] = None,

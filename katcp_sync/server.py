@@ -133,6 +133,10 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         self._max_write_buffer = max_write_buffer or self.MAX_WRITE_BUFFER_SIZE
         self._handler_thread = self._default_handler_thread
         self._major = self.PROTOCOL_INFO.major
+        if self._major not in (4, 5):
+            # as katcp-python: only KATCP v4 and v5 are spoken
+            raise ValueError("PROTOCOL_INFO %s: only KATCP major versions 4 and 5 are supported"
+                             % (self.PROTOCOL_INFO,))
         self._mids = self.PROTOCOL_INFO.message_ids
         self._multi_client = self.PROTOCOL_INFO.multi_client
 

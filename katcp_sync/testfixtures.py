@@ -61,6 +61,7 @@ class ClientConnectionTest:
     def __init__(self) -> None:
         self.messages: List[Message] = []
         self.mass_informs: List[Message] = []
+        self.address = "test-client:0"
 
     def inform(self, msg: Message) -> None:
         """Record an inform."""

@@ -20,7 +20,8 @@ sdist. MODE is
 The result, written to ``OUT_JSON``, maps module names to
 ``{"error": <import error or null>, "tests": {test_id: [outcome, detail]}}``
 with outcome one of ``pass``, ``fail``, ``error``, ``skip``, ``tornado``,
-``excluded`` or ``listed`` (collected, not run).
+``excluded``, ``listed`` (collected, not run) or ``hung`` (then the run
+stopped there, with exit code 3, and the caller runs the rest again).
 """
 
 import faulthandler
@@ -29,12 +30,15 @@ import json
 import os
 import pkgutil
 import sys
+import threading
 import time
 import traceback
 import unittest
 
-#: Seconds after which a hung run dumps every thread's stack and exits.
-HANG_TIMEOUT = 240
+#: Seconds one test may take; after that it is recorded as ``hung`` and
+#: the run ends with exit code 3 (the caller reruns the rest).
+TEST_TIMEOUT = 15.0
+HUNG_EXIT = 3
 
 
 def alias_katcp_to_katcp_sync():
@@ -56,14 +60,17 @@ def alias_katcp_to_katcp_sync():
 
 
 class _Recorder(unittest.TestResult):
-    def __init__(self, outcomes):
+    def __init__(self, outcomes, on_start):
         super(_Recorder, self).__init__()
         self.outcomes = outcomes
+        self.on_start = on_start
         self._started = {}
 
     def startTest(self, test):
         super(_Recorder, self).startTest(test)
         self._started[test.id()] = time.monotonic()
+        self.outcomes[test.id()] = ["hung", "no result within %gs" % TEST_TIMEOUT]
+        self.on_start(test.id())
         self.outcomes[test.id()] = ["pass", ""]
 
     def stopTest(self, test):
@@ -112,13 +119,38 @@ def main(argv):
     if len(argv) > 4:
         with open(argv[4]) as f:
             excluded = set(json.load(f))
-    faulthandler.dump_traceback_later(HANG_TIMEOUT, exit=True)
+    report = {}
+
+    def write_report():
+        with open(out_path, "w") as f:
+            json.dump(report, f, indent=1, sort_keys=True)
+
+    watchdog = {"deadline": None}
+    lock = threading.Lock()
+
+    def on_start(test_id):
+        with lock:
+            watchdog["deadline"] = time.monotonic() + TEST_TIMEOUT
+            watchdog["test"] = test_id
+
+    def watch():
+        while True:
+            time.sleep(0.5)
+            with lock:
+                late = watchdog["deadline"] is not None and time.monotonic() > watchdog["deadline"]
+                if late:
+                    write_report()
+                    sys.stderr.write("hung: %s\n" % watchdog["test"])
+                    faulthandler.dump_traceback(all_threads=True)
+                    sys.stderr.flush()
+                    os._exit(HUNG_EXIT)
+
+    threading.Thread(target=watch, name="kp-suite-watchdog", daemon=True).start()
     if mode == "sync":
         alias_katcp_to_katcp_sync()
     sys.path.insert(0, tests_dir)
     import tornado.testing
 
-    report = {}
     names = sorted(n[:-3] for n in os.listdir(tests_dir)
                    if n.startswith("test_") and n.endswith(".py"))
     for name in names:
@@ -140,9 +172,10 @@ def main(argv):
             else:
                 to_run.addTest(test)
         if to_run.countTestCases():
-            to_run.run(_Recorder(entry["tests"]))
-    with open(out_path, "w") as f:
-        json.dump(report, f, indent=1, sort_keys=True)
+            to_run.run(_Recorder(entry["tests"], on_start))
+    with lock:
+        watchdog["deadline"] = None
+        write_report()
     sys.stdout.flush()
     # katcp-python's tests may leave non-daemon threads behind
     os._exit(0)
