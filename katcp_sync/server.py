@@ -186,6 +186,9 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         unhandled = cls.unhandled_request
         self._unknown = _Handler(self.unhandled_request, unhandled)
         self._unknown.inline = unhandled is DeviceServerBase.unhandled_request
+        # an overridden handle_message sees every message, even unhandled informs
+        self._hooked = cls.handle_message is not DeviceServerBase.handle_message
+        self._ignored = _Handler(self._ignore_message, None, is_request=False)
 
     def add_request(self, name: str, handler: Callable[[Any, Message], Any]) -> None:
         """Add (or replace) the handler of ``?name`` while the server runs.
@@ -613,7 +616,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                 if not self._mids:
                     msg.mid = None
             elif msg.name not in (self._inform_handlers_bound if msg.mtype == _INFORM
-                                  else self._reply_handlers_bound):
+                                  else self._reply_handlers_bound) and not self._hooked:
                 self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
                 continue
             if client._claim(msg):
@@ -624,7 +627,10 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         if mtype == _REQUEST:
             return self._handlers.get(msg.name) or self._unknown
         table = self._inform_handlers_bound if mtype == _INFORM else self._reply_handlers_bound
-        return table[msg.name]
+        return table.get(msg.name) or self._ignored
+
+    def _ignore_message(self, client: ClientConnection, msg: Message) -> None:
+        self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
 
     def _drive(self, client: ClientConnection, msg: Optional[Message]) -> None:
         """Handle ``msg`` and then the client's queued messages (holding its turn).
@@ -662,7 +668,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
     def _dispatch(self, client: ClientConnection, msg: Message, handler: _Handler) -> bool:
         """Run one message's handler, through :meth:`handle_message` if overridden."""
-        if type(self).handle_message is DeviceServerBase.handle_message:
+        if not self._hooked:
             return self._run(client, msg, handler)
         pending = self._tls.dispatch = [handler, True]
         try:
