@@ -28,7 +28,7 @@ from .errors import AsyncReply, FailReply
 from .events import AsyncEvent
 from .kattypes import (Bool, Float, Int, Str, concurrent_reply, request, request_timeout_hint,
                        return_reply)
-from .message import Message
+from .message import Message, parse
 from .protocol import ProtocolFlags
 from .sensor import Sensor
 from .server import DeviceServer
@@ -66,6 +66,11 @@ class ClientConnectionTest:
     def inform(self, msg: Message) -> None:
         """Record an inform."""
         self.messages.append(msg)
+
+    def write(self, data: bytes) -> bool:
+        """Record the messages of wire lines (how katcp_sync's requests reply)."""
+        self.messages.extend(parse(line) for line in data.splitlines() if line)
+        return True
 
     def mass_inform(self, msg: Message) -> None:
         """Record a mass inform."""
@@ -114,6 +119,10 @@ class DeviceTestSensor(Sensor):
 class DeviceTestServer(DeviceServer):
     """katcp-python's test device: its sensors and requests, on threads.
 
+    It speaks katcp-python's default protocol, 5.0 with ``M`` and ``I``
+    (katcp_sync's own default is 5.1-BIMT), so its ``?help`` lists the
+    same requests.
+
     Sensors ``an.int``, ``a.discrete``, ``a.float`` and ``a.floatwithzero``
     (all stamped 12345); requests ``new-command``, ``raise-exception``,
     ``raise-fail``, ``slow-command`` (timeout hint 99; replies after the
@@ -122,6 +131,8 @@ class DeviceTestServer(DeviceServer):
     :attr:`messages`; set ``break_help`` or ``break_sensor_list`` to a
     text to make those requests fail with it.
     """
+
+    PROTOCOL_INFO = ProtocolFlags(5, 0, {ProtocolFlags.MULTI_CLIENT, ProtocolFlags.MESSAGE_IDS})
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
