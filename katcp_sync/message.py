@@ -684,5 +684,13 @@ class MessageParser:
     ESCAPE_LOOKUP = Message.ESCAPE_LOOKUP
 
     def parse(self, line: bytes) -> Message:
-        """Parse one line; see :func:`parse` for the rules and errors."""
+        """Parse one line, given without its end of line; see :func:`parse`.
+
+        Raises:
+            KatcpSyntaxError: as :func:`parse`, and (as katcp-python's
+                parser) for a line that still ends with ``\n`` or ``\r``.
+        """
+        if isinstance(line, bytes) and line[-1:] in (b"\n", b"\r"):
+            raise KatcpSyntaxError("line %r ends with an end-of-line character: "
+                                   "pass the line without it" % (line[:80],))
         return parse(line)

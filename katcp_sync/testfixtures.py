@@ -476,6 +476,8 @@ class WaitingMock(unittest.mock.Mock):
 
         Raises:
             AssertionError: fewer calls within the timeout.
+            RuntimeError: the calls were made but ``call_args_list`` does
+                not show them within the timeout.
         """
         deadline = time.monotonic() + timeout
         with self._waiting_calls:
@@ -486,6 +488,8 @@ class WaitingMock(unittest.mock.Mock):
         # a call is counted before mock records its arguments
         while len(self.call_args_list) < count and time.monotonic() < deadline:
             time.sleep(0.001)
+        if len(self.call_args_list) < count:
+            raise RuntimeError("call_args_list not updated within %gs" % timeout)
         return True
 
 
