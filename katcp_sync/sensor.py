@@ -89,6 +89,8 @@ class Sensor:
             ``Sensor.ADDRESS``) or a shortcut ``int``, ``float``, ``str``,
             ``bool``.
         name: the sensor name; only ``a-z A-Z 0-9 . - _`` (spec 7).
+            ``name``, ``description`` and ``units`` may be ``bytes``
+            (decoded as UTF-8), as in katcp-python.
         description: one-line description; generated when ``None``.
         units: units of the value (``None`` or ``""``: none). Timestamp
             sensors take none (their unit is fixed by the protocol).
@@ -169,6 +171,9 @@ class Sensor:
                  status_func: Optional[Callable[[Any], int]] = None,
                  auto_strategy: Union[int, str, None] = None,
                  auto_strategy_parameters: Sequence[Any] = ()) -> None:
+        # as katcp-python, bytes are accepted and decoded (UTF-8)
+        name, description, units = (
+            v.decode("utf-8") if isinstance(v, bytes) else v for v in (name, description, units))
         if not isinstance(name, str) or not _SENSOR_NAME_RE.match(name):
             raise ValueError("Invalid sensor name %r: use only the characters "
                              "a-z A-Z 0-9 . - _ (KATCP spec section 7)." % (name,))
