@@ -588,6 +588,15 @@ class _RequestTap:
             self._req._record(msg)
         self._connection.write(data)
 
+    def inform(self, msg: Message) -> None:
+        self._req._record(msg)
+        self._connection.inform(msg)
+
+    def reply(self, msg: Message, orig_req: Message) -> None:
+        msg.mid = orig_req.mid
+        self._req._record(msg)
+        self._connection.reply(msg, orig_req)
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._connection, name)
 
