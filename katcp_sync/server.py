@@ -102,13 +102,19 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
     Class attributes:
         PROTOCOL_INFO: the KATCP version and flags spoken (default 5.1 with
-            M, I, B and T).
+            M, I, B and T); major version 4 or 5, else :exc:`ValueError`.
+        AUTO_INTERFACE_CHANGED: send ``#interface-changed`` on interface
+            changes (default True).
         DISCONNECT_TIMEOUT: seconds :meth:`stop` waits for ``#disconnect``
             to reach the clients.
     """
 
     PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO
     DISCONNECT_TIMEOUT = 1.0
+    #: Send ``#interface-changed`` (spec 4.2) when requests or sensors are
+    #: added or removed. Set it to False, on the class or one server, for
+    #: code written for katcp-python that sends its own.
+    AUTO_INTERFACE_CHANGED = True
     MAX_MSG_SIZE = DEFAULT_MAX_LINE_LENGTH
     MAX_WRITE_BUFFER_SIZE = DEFAULT_MAX_WRITE_BUFFER
 
@@ -220,7 +226,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         self._interface_changed("request", name, "removed")
 
     def _interface_changed(self, *args: str) -> None:
-        if self._major >= 5:
+        if self._major >= 5 and self.AUTO_INTERFACE_CHANGED:
             self.mass_inform(Message.inform("interface-changed", *args))
 
     def _request_docs(self) -> Dict[str, str]:
