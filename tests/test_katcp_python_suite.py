@@ -42,8 +42,49 @@ RUN_TIMEOUT = 300.0
 HUNG_EXIT = 3
 MAX_HUNG = 5
 
-#: Minimum share (percent) of the in-scope tests that must pass.
-FLOOR = 0.0
+#: Minimum share (percent) of the in-scope tests that must pass: 178 of 197
+#: (90.4%) passed when this was set, less a margin of two flaky tests.
+FLOOR = 89.0
+
+_TIMEOUT_RAISES = "deliberate: blocking_request raises KatcpTimeoutError instead of returning a fail reply"
+#: The in-scope tests that fail, each with the reason (docs/migration.rst
+#: says more). A failure not listed here is printed as NEW.
+KNOWN_FAILURES = {
+    "test_client.TestBlockingClient.test_timeout": _TIMEOUT_RAISES,
+    "test_client.TestCallbackClient.test_blocking_request": _TIMEOUT_RAISES,
+    "test_core.TestMessage.test_repr": "deliberate: repr() shows arguments as escaped text",
+    "test_core.TestMessage.test_str":
+        "deliberate: str() of a non-UTF-8 argument does not raise UnicodeDecodeError",
+    "test_core.TestSensor.test_string_sensor":
+        "deliberate: a non-UTF-8 string sensor value does not raise UnicodeDecodeError",
+    "test_core.TestProtocolFlags.test_parse_version":
+        "deliberate: an unknown version is 0.0, not None.None (None breaks comparisons)",
+    "test_core.TestSensor.test_default_descriptions":
+        "deliberate: sensor names follow spec section 7 ('a sens' is refused)",
+    "test_core.TestSensor.test_units_none":
+        "deliberate: sensor names follow spec section 7 ('a sens' is refused)",
+    "test_core.TestSensor.test_int_sensor_from_native_strings":
+        "deliberate: parse_value takes str as well as bytes",
+    "test_kattypes.TestStr.test_unpack": "deliberate: Str.unpack takes str as well as bytes",
+    "test_kattypes.TestDecorator.test_request_int_multifloat":
+        "deliberate: the parse error names the parameter and shows the value as text",
+    "test_server.TestDeviceServerClientIntegrated.test_bad_requests":
+        "deliberate: the #log text for an unparsable line says more",
+    "test_server.TestDeviceServerClientIntegrated.test_test_help_failure":
+        "deliberate: BlockingTestClient.test_help accepts bytes names",
+    "test_inspecting_client.TestExponentialRandomBackoff.test_delays":
+        "not provided: InspectingClientAsync (the module fails to import)",
+    "test_resource.test_KATCPRequest.test_active":
+        "not provided: KATCPRequest(description_dict, is_active=...) constructor",
+    "test_resource_client.test_KATCPClientResourceRequest.test_init":
+        "not provided: KATCPClientResourceRequest (internal to katcp-python's resource)",
+    "test_resource_client.test_KATCPClientResourceRequest.test_request_no_timeout_hint":
+        "not provided: KATCPClientResourceRequest (internal to katcp-python's resource)",
+    "test_resource_client.test_KATCPClientResourceRequest.test_request_with_timeout_hint":
+        "not provided: KATCPClientResourceRequest (internal to katcp-python's resource)",
+    "test_server.test_ClientConnection.test_init":
+        "not provided: katcp.server.KATCPServer (katcp-python's tornado IO layer)",
+}
 
 #: Tests left out of the target, by id, with the reason.
 EXCLUDED = {
@@ -291,11 +332,12 @@ def test_katcp_python_unit_tests_pass_against_katcp_sync(tmp_path):
     outcomes = _outcomes(listing, result)
     passed = sum(1 for _m, outcome, _d in outcomes.values() if outcome == "pass")
     rate = 100.0 * passed / len(outcomes)
-    failures = sorted((tid, o, d.strip().splitlines()[-1] if d.strip() else "")
-                      for tid, (_m, o, d) in outcomes.items() if o != "pass")
+    failures = sorted((tid, KNOWN_FAILURES.get(tid, "NEW %s: %s" % (
+        o, d.strip().splitlines()[-1] if d.strip() else "")))
+        for tid, (_m, o, d) in outcomes.items() if o != "pass")
     summary = "%s\n%d of %d in-scope tests pass (%.1f%%, floor %.1f%%); %d excluded" % (
         _table(outcomes), passed, len(outcomes), rate, FLOOR, len(EXCLUDED))
     print(summary)
     for failure in failures:
-        print("  %s: %s: %s" % failure)
+        print("  %s: %s" % failure)
     assert rate >= FLOOR, summary
