@@ -10,7 +10,7 @@ first (the timing runs on a short-lived timer thread).
 
 import concurrent.futures
 import threading
-from typing import Any, Iterable, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 __all__ = ["AsyncEvent", "AsyncState", "until_any", "until_some", "until_later"]
 
@@ -132,7 +132,8 @@ class AsyncState:
         self._check(initial_state)
         self._lock = threading.Lock()
         self._state = initial_state
-        self._waiting = {state: Future() for state in self._valid_states}
+        self._waiting: Dict[Any, "Future[bool]"] = {
+            state: Future() for state in self._valid_states}
 
     @property
     def state(self) -> Any:

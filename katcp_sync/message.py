@@ -688,7 +688,7 @@ class MessageParser:
 
         Raises:
             KatcpSyntaxError: as :func:`parse`, and (as katcp-python's
-                parser) for a line that still ends with ``\n`` or ``\r``.
+                parser) for a line that still ends with an end of line (LF or CR).
         """
         if isinstance(line, bytes) and line[-1:] in (b"\n", b"\r"):
             raise KatcpSyntaxError("line %r ends with an end-of-line character: "

@@ -40,10 +40,12 @@ class DeviceMetaclass(type):
 
     def __init__(cls, name: str, bases: Tuple[type, ...], dct: Dict[str, Any]) -> None:
         super().__init__(name, bases, dct)
-        tables: Dict[str, Dict[str, Callable[..., Any]]] = {}
-        for _prefix, table_name in _PREFIXES:
-            tables[table_name] = {}
-            setattr(cls, table_name, tables[table_name])
+        cls._request_handlers: Dict[str, Callable[..., Any]] = {}
+        cls._inform_handlers: Dict[str, Callable[..., Any]] = {}
+        cls._reply_handlers: Dict[str, Callable[..., Any]] = {}
+        tables = {"_request_handlers": cls._request_handlers,
+                  "_inform_handlers": cls._inform_handlers,
+                  "_reply_handlers": cls._reply_handlers}
         for attr in dir(cls):
             for prefix, table_name in _PREFIXES:
                 if attr.startswith(prefix):

@@ -81,6 +81,11 @@ class _FactoryOrAccessor:
         return self._accessor.__get__(instance, owner)
 
 
+def _decoded(value: Any) -> Any:
+    """``bytes`` decoded as UTF-8; anything else as it is."""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
 class Sensor:
     """A KATCP sensor.
 
@@ -172,8 +177,7 @@ class Sensor:
                  auto_strategy: Union[int, str, None] = None,
                  auto_strategy_parameters: Sequence[Any] = ()) -> None:
         # as katcp-python, bytes are accepted and decoded (UTF-8)
-        name, description, units = (
-            v.decode("utf-8") if isinstance(v, bytes) else v for v in (name, description, units))
+        name, description, units = _decoded(name), _decoded(description), _decoded(units)
         if not isinstance(name, str) or not _SENSOR_NAME_RE.match(name):
             raise ValueError("Invalid sensor name %r: use only the characters "
                              "a-z A-Z 0-9 . - _ (KATCP spec section 7)." % (name,))

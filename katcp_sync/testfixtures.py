@@ -137,9 +137,9 @@ class DeviceTestServer(DeviceServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # copies, so that a test may change one server's handlers only
-        self._request_handlers = dict(self._request_handlers)
-        self._inform_handlers = dict(self._inform_handlers)
-        self._reply_handlers = dict(self._reply_handlers)
+        self._request_handlers = dict(type(self)._request_handlers)
+        self._inform_handlers = dict(type(self)._inform_handlers)
+        self._reply_handlers = dict(type(self)._reply_handlers)
         self._msgs: List[Message] = []
         self._msgs_lock = threading.Lock()
         self._cnt_futures: List[Tuple[int, "concurrent.futures.Future[List[Message]]"]] = []
