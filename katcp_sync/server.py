@@ -46,7 +46,7 @@ from .linebuffer import DEFAULT_MAX_LINE_LENGTH
 from .logger import DeviceLogger, LogHandler, log_timestamp
 from .message import Message, parse
 from .metaclass import DeviceServerMetaclass
-from .protocol import DEFAULT_PROTOCOL_INFO, ProtocolFlags
+from .protocol import DEFAULT_PROTOCOL_INFO
 from .reactor import Reactor
 from .server_connection import ClientConnection, ClientRequestConnection, wire
 from .server_requests import BuiltinRequests, help_text

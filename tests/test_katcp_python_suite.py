@@ -23,20 +23,15 @@ import collections
 import json
 import os
 import subprocess
-import sys
 import tarfile
 
 import pytest
 
-from _sideenv import SideEnvUnavailable, _venv_dir, kp_python
+from _sideenv import SideEnvUnavailable, _venv_dir, kp_pip, kp_python, kp_test_deps
 
 KP_VERSION = "0.9.3"
 RUNNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kp_suite", "runner.py")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-#: Packages katcp-python's tests need besides the side environment's
-#: (``mock``) and katcp_sync's own dependency (``wrapt``).
-SUITE_DEPS = ("mock>=3", "wrapt>=1.10")
-PIP_TIMEOUT = 300.0
 RUN_TIMEOUT = 300.0
 #: The runner's exit code after a hung test, and how many hung tests we accept.
 HUNG_EXIT = 3
@@ -207,40 +202,26 @@ def _cache_dir():
     return os.path.dirname(_venv_dir())
 
 
-def _pip(kp, *args):
-    cmd = [kp, "-m", "pip", "--disable-pip-version-check", "--quiet"] + list(args)
-    try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=PIP_TIMEOUT)
-    except (OSError, subprocess.SubprocessError) as exc:
-        return str(exc)
-    if done.returncode != 0:
-        return "pip %s failed: %s" % (args[0], done.stderr.strip()[-400:])
-    return None
-
-
 def _fetch_sdist(kp):
     """Return the path of katcp-python's sdist, downloading it once."""
     sdist_dir = os.path.join(_cache_dir(), "kp-sdist")
     path = os.path.join(sdist_dir, "katcp-%s.tar.gz" % KP_VERSION)
     if not os.path.exists(path):
-        error = _pip(kp, "download", "--no-deps", "--no-binary", ":all:",
-                     "katcp==%s" % KP_VERSION, "-d", sdist_dir)
-        if error or not os.path.exists(path):
-            pytest.skip("cannot fetch katcp %s's sdist: %s" % (KP_VERSION, error))
+        try:
+            kp_pip(kp, "download", "--no-deps", "--no-binary", ":all:",
+                   "katcp==%s" % KP_VERSION, "-d", sdist_dir)
+        except SideEnvUnavailable as exc:
+            pytest.skip("cannot fetch katcp %s's sdist: %s" % (KP_VERSION, exc))
+        if not os.path.exists(path):
+            pytest.skip("pip did not save %s" % path)
     return path
 
 
 def _suite_deps(kp):
-    """Return a directory holding :data:`SUITE_DEPS` for the side environment."""
-    deps = os.path.join(_cache_dir(), "kp-suite-deps")
-    probe = "import mock, wrapt"
-    env = dict(os.environ, PYTHONPATH=deps)
-    if subprocess.run([kp, "-c", probe], env=env, capture_output=True).returncode != 0:
-        error = _pip(kp, "install", "--target", deps, *SUITE_DEPS)
-        if error:
-            pytest.skip("cannot install %s for katcp-python's tests: %s"
-                        % (", ".join(SUITE_DEPS), error))
-    return deps
+    try:
+        return kp_test_deps(kp)
+    except SideEnvUnavailable as exc:
+        pytest.skip("cannot install what katcp-python's tests import: %s" % exc)
 
 
 def _extract_tests(sdist, dest):
