@@ -6,14 +6,17 @@ on; ``tests/test_katcp_python_suite.py`` runs katcp-python's own tests.
 
 import concurrent.futures
 import threading
+import time
 import unittest.mock
 
 import pytest
 
 import katcp_sync
-from katcp_sync import core, ioloop_manager
+from katcp_sync import KATCPClientResource, KATCPClientResourceContainer, core, fake_clients
+from katcp_sync import ioloop_manager
 from katcp_sync.compat import ensure_native_str
 from katcp_sync.events import AsyncEvent, AsyncState, until_any, until_some
+from katcp_sync.kattypes import Int, request, return_reply
 from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.resource_client import AttrMappingProxy
@@ -268,3 +271,63 @@ def test_waiting_mock_waits_for_calls_from_other_threads():
     assert waiting.assert_wait_call_count(1, timeout=TIMEOUT)
     with pytest.raises(AssertionError):
         waiting.assert_wait_call_count(2, timeout=0.01)
+
+
+# -- fake_clients ----------------------------------------------------------------------
+
+class FakeHandlers:
+    @request(Int(), Int())
+    @return_reply(Int())
+    def request_add_test(self, req, a, b):
+        "Add numbers"
+        req.inform(a * 2, b * 3)
+        return ("ok", a + b)
+
+
+def _eventually(predicate, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met within %s s" % timeout
+        time.sleep(0.01)
+
+
+def test_fake_resource_is_shaped_through_its_manager():
+    resource, manager = fake_clients.fake_KATCP_client_resource_factory(
+        KATCPClientResource, {}, dict(name="testdev", address=("testhost", 12345),
+                                      controlled=True))
+    resource.start()
+    try:
+        resource.until_synced(TIMEOUT)
+        manager.add_sensors({"an-int": ("An integer sensor", "things", "integer", 0, 10),
+                             "a-string": ("A string sensor", "", "string")})
+        _eventually(lambda: {"an_int", "a_string"} <= set(dict.keys(resource.sensor)))
+        manager.add_request_handlers_object(FakeHandlers())
+        _eventually(lambda: "add_test" in resource.req)
+        reply = resource.req.add_test(1, 5, mid=123)
+        assert str(reply.informs[0]) == "#add-test[123] 2 15"
+        assert str(reply.reply) == "!add-test[123] ok 6"
+        manager.sensors["an-int"].set_value(7)
+        assert resource.sensor.an_int.get_value() == 7
+    finally:
+        resource.stop()
+        resource.join(TIMEOUT)
+    assert not manager.device.running()
+
+
+def test_fake_container_children_have_their_own_devices():
+    container, manager = fake_clients.fake_KATCP_client_resource_container_factory(
+        KATCPClientResourceContainer, {},
+        dict(name="test-container", clients={
+            "client1": dict(address=("client1-addr", 1234), controlled=True),
+            "client-2": dict(address=("client2-addr", 1235), controlled=False)}))
+    container.start()
+    try:
+        container.until_synced(TIMEOUT)
+        manager.add_sensors("client-2", {"a-string": ("A string sensor", "", "string")})
+        _eventually(lambda: "client_2_a_string" in container.sensor)
+        manager.add_request_handlers_object("client1", FakeHandlers())
+        _eventually(lambda: "client1_add_test" in container.req)
+        assert container.req.client1_add_test(2, 3).reply.arguments == [b"ok", b"5"]
+    finally:
+        container.stop()
+        container.join(TIMEOUT)
