@@ -51,7 +51,23 @@ def _with_mid(text: str, mid: Any) -> str:
     return "%s[%s]%s%s" % (head, mid, sep, rest)
 
 
-class ClientConnectionTest:
+class RecordedMessages:
+    """Mixin: ``informs`` and ``replies`` filter a ``messages`` list."""
+
+    messages: List[Message]
+
+    @property
+    def informs(self) -> List[Message]:
+        """The recorded informs."""
+        return [m for m in self.messages if m.mtype == Message.INFORM]
+
+    @property
+    def replies(self) -> List[Message]:
+        """The recorded replies."""
+        return [m for m in self.messages if m.mtype == Message.REPLY]
+
+
+class ClientConnectionTest(RecordedMessages):
     """A stand-in client connection that records what is sent to it.
 
     ``messages`` holds the informs and replies in order, ``mass_informs``
@@ -79,16 +95,6 @@ class ClientConnectionTest:
     def reply(self, msg: Message, req_msg: Message) -> None:
         """Record a reply (``req_msg`` is the request it answers)."""
         self.messages.append(msg)
-
-    @property
-    def informs(self) -> List[Message]:
-        """The recorded informs."""
-        return [m for m in self.messages if m.mtype == Message.INFORM]
-
-    @property
-    def replies(self) -> List[Message]:
-        """The recorded replies."""
-        return [m for m in self.messages if m.mtype == Message.REPLY]
 
 
 class TestLogHandler(logging.Handler):

@@ -41,6 +41,7 @@ from .client import BlockingClient
 from .server import DeviceServer
 from .message import Message, parse
 from .server_connection import ClientConnection, ClientRequestConnection
+from .testfixtures import RecordedMessages
 
 __all__ = [
     "start_server",
@@ -404,12 +405,14 @@ class BlockingTestClient(BlockingClient):
 
     # -- interface -----------------------------------------------------------------
 
-    def _listing(self, request: str) -> List[Tuple[str, ...]]:
-        """The informs of ``?request`` as tuples of ``str`` (a failed reply fails)."""
+    def _listing(self, request: str) -> Tuple[List[Tuple[str, ...]], List[str]]:
+        """``?request``'s informs as tuples of ``str``, and the sorted names
+        they start with (a failed reply fails the test)."""
         reply, informs = self._request(request, [])
         if not reply.reply_ok():
             self._fail_test("?%s failed: %s" % (request, reply))
-        return [tuple(_texts(m.arguments)) for m in informs if m.arguments]
+        rows = [tuple(_texts(m.arguments)) for m in informs if m.arguments]
+        return rows, sorted(row[0] for row in rows)
 
     def _compare(self, what: str, got: Iterable[Any], expected: Iterable[Any]) -> None:
         got_set, expected_set = set(got), set(expected)
@@ -434,8 +437,7 @@ class BlockingTestClient(BlockingClient):
         Returns:
             every request name listed, sorted, as ``str``.
         """
-        rows = self._listing("help")
-        names = sorted(row[0] for row in rows)
+        rows, names = self._listing("help")
         if expected is None:
             return names
         expected = list(expected)
@@ -466,8 +468,7 @@ class BlockingTestClient(BlockingClient):
         Returns:
             the sensor names listed, sorted, as ``str``.
         """
-        rows = self._listing("sensor-list")
-        names = sorted(row[0] for row in rows)
+        rows, names = self._listing("sensor-list")
         if expected is None:
             return names
         expected = list(expected)
@@ -542,7 +543,7 @@ class _RecordingSink:
         pass
 
 
-class RecordingClientConnection(ClientConnection):
+class RecordingClientConnection(ClientConnection, RecordedMessages):
     """A client connection with no socket, for requests made by :func:`mock_req`.
 
     Everything sent to it is parsed back into :attr:`messages` (in order).
@@ -563,16 +564,6 @@ class RecordingClientConnection(ClientConnection):
             self.mass_informs.append(msg)
         else:
             super().mass_inform(msg)
-
-    @property
-    def informs(self) -> List[Message]:
-        """The informs sent to this client so far."""
-        return [msg for msg in self.messages if msg.mtype == Message.INFORM]
-
-    @property
-    def replies(self) -> List[Message]:
-        """The replies sent to this client so far."""
-        return [msg for msg in self.messages if msg.mtype == Message.REPLY]
 
 
 class _RequestTap:
