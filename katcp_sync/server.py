@@ -688,9 +688,10 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     def handle_message(self, client_conn: ClientConnection, msg: Message) -> None:
         """Handle one message from a client: run its handler and send the reply.
 
-        Called for every request, and every inform or reply the server has a
-        handler for, on the thread that runs the handler (a worker, or the
-        reactor for reactor-thread servers). Override it, as in
+        Called for every request and every inform or reply with a handler
+        -- once overridden, for every inform and reply -- on the thread that
+        runs the handler (a worker, or the reactor for reactor-thread
+        servers). Override it, as in
         katcp-python, to see or intercept messages; call the base method to
         have the message handled. A handler that replies later keeps the
         client's later requests waiting as usual.
