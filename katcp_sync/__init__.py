@@ -59,7 +59,8 @@ __all__ = [
     "GenericSensorTree", "BooleanSensorTree", "AggregateSensorTree",
     # reactor and server
     "Reactor", "DeviceLogger", "LogHandler",
-    "DeviceMetaclass", "DeviceServerMetaclass", "DeviceServerBase", "DeviceServer", "AsyncDeviceServer",
+    "DeviceMetaclass", "DeviceServerMetaclass", "DeviceServerBase", "DeviceServer",
+    "AsyncDeviceServer",
     # clients
     "DeviceClient", "AsyncClient", "CallbackClient", "BlockingClient", "request_check",
     # high-level client
