@@ -33,6 +33,7 @@ from .sensor import Reading, Sensor  # noqa: E402
 from .sensortree import AggregateSensorTree, BooleanSensorTree, GenericSensorTree  # noqa: E402
 from .reactor import Reactor  # noqa: E402
 from .logger import DeviceLogger, LogHandler  # noqa: E402
+from .metaclass import DeviceMetaclass  # noqa: E402
 from .server import AsyncDeviceServer, DeviceServer, DeviceServerBase, DeviceServerMetaclass  # noqa: E402
 from .client import (  # noqa: E402
     AsyncClient,
@@ -58,7 +59,8 @@ __all__ = [
     "GenericSensorTree", "BooleanSensorTree", "AggregateSensorTree",
     # reactor and server
     "Reactor", "DeviceLogger", "LogHandler",
-    "DeviceServerMetaclass", "DeviceServerBase", "DeviceServer", "AsyncDeviceServer",
+    "DeviceMetaclass", "DeviceServerMetaclass", "DeviceServerBase", "DeviceServer",
+    "AsyncDeviceServer",
     # clients
     "DeviceClient", "AsyncClient", "CallbackClient", "BlockingClient", "request_check",
     # high-level client

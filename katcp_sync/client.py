@@ -271,6 +271,11 @@ class DeviceClient:
         return reactor
 
     @property
+    def ioloop(self) -> Reactor:
+        """katcp-python's name for :attr:`reactor`."""
+        return self.reactor
+
+    @property
     def bind_address(self) -> Tuple[str, int]:
         """``(host, port)`` of the device."""
         return self._bindaddr
@@ -757,9 +762,30 @@ class DeviceClient:
                 pending.timer.cancel()
             self._fail(pending, error)
         elif data is not None:
+            if "send_message" in self.__dict__ or type(self).send_message is not _SEND_MESSAGE:
+                return self._send_through_hook(pending)
             self._write(data)
             return True
         return False
+
+    def _send_through_hook(self, pending: PendingRequest) -> bool:
+        """Send a request with an overridden or mocked :meth:`send_message`.
+
+        As in katcp-python, an exception from it fails the request (a
+        callback request's ``reply_cb`` gets ``!name fail <exception>``).
+        """
+        try:
+            self.send_message(pending.msg)
+        except Exception as exc:
+            claimed, data = self._table.remove(pending)
+            if data is not None:
+                self._write(data)
+            if pending.timer is not None:
+                pending.timer.cancel()
+            if claimed:
+                self._fail(pending, exc)
+            return False
+        return True
 
     def _claim(self, pending: BlockingRequest, line: Any) -> bool:
         """A borrowed read offers ``line`` (caller's thread): take it if it is
@@ -1209,6 +1235,9 @@ class DeviceClient:
         if conn is not None:
             conn.close("client stopped")
         self._stopped.set()
+
+
+_SEND_MESSAGE = DeviceClient.send_message
 
 
 class AsyncClient(DeviceClient):

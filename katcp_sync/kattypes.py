@@ -112,9 +112,17 @@ def _parse_error(raw: bytes, what: str) -> KatcpValueError:
     return KatcpValueError("could not parse %s as %s" % (_show(raw), what))
 
 
+class KatcpPackTypeError(KatcpTypeError, ValueError):
+    """A value of the wrong type to pack or check.
+
+    A :class:`TypeError`, and a :class:`ValueError` as katcp-python's pack
+    errors were, so that ``except ValueError`` in code written for it works.
+    """
+
+
 def _wrong_type(value: Any, expected: str) -> KatcpTypeError:
-    return KatcpTypeError("expected %s, got %s (%s)"
-                          % (expected, _show(value), type(value).__name__))
+    return KatcpPackTypeError("expected %s, got %s (%s)"
+                              % (expected, _show(value), type(value).__name__))
 
 
 def _as_text(value: Union[str, bytes]) -> str:
@@ -320,8 +328,9 @@ class Float(KatcpType):
 class Bool(KatcpType):
     """KATCP ``boolean``: ``1`` / ``0``; only those two bytes decode.
 
-    Accepts ``True``/``False`` and anything numerically equal to 0 or 1
-    (e.g. ``numpy.bool_``), but not strings.
+    Packs any value by its truthiness, as katcp-python did (``"a"`` packs
+    as ``1``); only a value without a single truth value (an array) is
+    refused.
     """
 
     name = "boolean"
@@ -338,35 +347,41 @@ class Bool(KatcpType):
                               % _show(value))
 
     def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+        """Any value with a truth value (packed by truthiness, as katcp-python)."""
         try:
-            ok = not isinstance(value, (str, bytes)) and value in (0, 1)
+            bool(value)
         except (TypeError, ValueError):  # e.g. an array: no single truth value
-            ok = False
-        if not ok:
-            raise _wrong_type(value, "a boolean")
+            raise _wrong_type(value, "a value with a single truth value") from None
 
 
 class Str(KatcpType):
     """KATCP ``string``: raw bytes on the wire; ``str`` in Python.
 
-    Encodes ``str`` as UTF-8 and passes ``bytes`` through. Decodes to ``str``
+    Encodes ``str`` as UTF-8, passes ``bytes`` through and packs any other
+    value as its ``str()`` (as katcp-python). Decodes to ``str``
     with the ``surrogateescape`` error handler, so that bytes that are not
     UTF-8 (allowed by Table 6) survive a decode/encode round trip.
     """
 
     name = "string"
 
-    def encode(self, value: Union[str, bytes], major: int) -> bytes:
+    def encode(self, value: Any, major: int) -> bytes:
         if isinstance(value, str):
             return value.encode("utf-8", "surrogateescape")
-        return bytes(value)
+        if isinstance(value, (bytes, bytearray)):
+            return bytes(value)
+        return str(value).encode("utf-8", "surrogateescape")
 
     def decode(self, value: bytes, major: int) -> str:
         return value.decode("utf-8", "surrogateescape")
 
     def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
-        if not isinstance(value, (str, bytes, bytearray)):
-            raise _wrong_type(value, "a str or bytes")
+        """Any value: one that is not ``str``/``bytes`` is packed as ``str(value)``."""
+
+
+def _require_text(value: Any) -> None:
+    if not isinstance(value, (str, bytes, bytearray)):
+        raise _wrong_type(value, "a str or bytes")
 
 
 class Discrete(Str):
@@ -395,7 +410,7 @@ class Discrete(Str):
         return list(self._values)
 
     def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
-        super().check(value, major)
+        _require_text(value)
         key = _as_text(value)
         if self._case_insensitive:
             key = key.lower()
@@ -583,13 +598,16 @@ class StrictTimestamp(KatcpType):
     """A non-negative timestamp in seconds, strictly ``digits[.digits]``.
 
     Unlike :class:`Timestamp` it ignores the protocol version and rejects
-    signs, exponents and ``nan``. Packs as ``%.6f``.
+    signs, exponents and ``nan``. Packs as ``repr()`` (as katcp-python),
+    or ``%.6f`` where ``repr()`` would use an exponent.
     """
 
     name = "strict_timestamp"
 
     def encode(self, value: float, major: int) -> bytes:
-        return b"%.6f" % value
+        # repr, as katcp-python; fixed point where repr would use an exponent
+        text = repr(float(value))
+        return (b"%.6f" % value) if "e" in text else text.encode("ascii")
 
     def decode(self, value: bytes, major: int) -> float:
         if not _STRICT_TIMESTAMP_RE.match(value):
@@ -647,7 +665,7 @@ class Regex(Str):
         self._pattern = self._compiled.pattern
 
     def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
-        super().check(value, major)
+        _require_text(value)
         if not self._compiled.match(_as_text(value)):
             raise KatcpValueError("Value %s does not match regex %r."
                                   % (_show(value), self._pattern))

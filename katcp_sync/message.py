@@ -333,6 +333,11 @@ class Message:
     TYPE_SYMBOLS = dict(_TYPE_SYMBOLS)
     #: Type character (``bytes``) -> message type.
     TYPE_SYMBOL_LOOKUP = {v: k for k, v in _TYPE_SYMBOLS.items()}
+    #: katcp-python's class attributes: escape code -> the bytes it stands for
+    #: (``b"@"`` -> ``b""``), and the reverse. (The module-level
+    #: :data:`ESCAPE_LOOKUP` maps the other way, bytes -> code.)
+    ESCAPE_LOOKUP = dict(REVERSE_ESCAPE_LOOKUP)
+    REVERSE_ESCAPE_LOOKUP = {v: k for k, v in REVERSE_ESCAPE_LOOKUP.items()}
 
     #: Reply codes (spec 2, table 4).
     OK = b"ok"
@@ -675,6 +680,17 @@ class MessageParser:
     Stateless: one parser may be shared by any number of threads.
     """
 
+    #: Escape code -> the bytes it stands for, as katcp-python's.
+    ESCAPE_LOOKUP = Message.ESCAPE_LOOKUP
+
     def parse(self, line: bytes) -> Message:
-        """Parse one line; see :func:`parse` for the rules and errors."""
+        """Parse one line, given without its end of line; see :func:`parse`.
+
+        Raises:
+            KatcpSyntaxError: as :func:`parse`, and (as katcp-python's
+                parser) for a line that still ends with an end of line (LF or CR).
+        """
+        if isinstance(line, bytes) and line[-1:] in (b"\n", b"\r"):
+            raise KatcpSyntaxError("line %r ends with an end-of-line character: "
+                                   "pass the line without it" % (line[:80],))
         return parse(line)

@@ -11,7 +11,7 @@ Flags (spec 4.2, 5.1, 7.2, 8): ``M`` multi-client, ``I`` message ids (v5+),
 """
 
 import re
-from typing import Iterable, Tuple, Union
+from typing import Iterable, Optional, Tuple, Union
 
 __all__ = [
     "ProtocolFlags",
@@ -64,8 +64,8 @@ class ProtocolFlags:
     """A KATCP protocol version and its flags, e.g. ``5.1-BIMT``.
 
     Args:
-        major: major version.
-        minor: minor version.
+        major: major version (None, an unknown version, is 0 as in katcp-python).
+        minor: minor version (likewise).
         flags: flag characters as ``str`` or ``bytes`` (e.g. ``{"M", "I"}``
             or ``b"MI"``); stored as a set of one-character ``str``.
 
@@ -94,12 +94,13 @@ class ProtocolFlags:
 
     __slots__ = ("major", "minor", "flags")
 
-    def __init__(self, major: int, minor: int,
+    def __init__(self, major: Optional[int], minor: Optional[int],
                  flags: Union[Iterable[FlagLike], FlagLike] = ()) -> None:
         if isinstance(flags, (bytes, bytearray)):
             flags = flags.decode("ascii")
-        self.major = int(major)
-        self.minor = int(minor)
+        # None (an unknown version) is 0, as in katcp-python.
+        self.major = int(major) if major is not None else 0
+        self.minor = int(minor) if minor is not None else 0
         self.flags = frozenset(_flag_char(flag) for flag in flags)
         version = (self.major, self.minor)
         for flag in sorted(self.flags):

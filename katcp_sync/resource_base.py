@@ -117,8 +117,9 @@ class AttrDict(dict):
 class KATCPReply(NamedTuple):
     """A request's reply and informs.
 
-    Truthy iff the reply is ``ok``. ``str()`` gives the wire lines, one per
-    message, informs first and the reply last, as they arrived.
+    Truthy iff the reply is ``ok``. As in katcp-python, ``str()`` gives the
+    wire lines of :attr:`messages` (the reply first, then the informs) and
+    ``repr()`` the same lines readably: unescaped, without message ids.
 
     Attributes:
         reply: the reply :class:`~katcp_sync.message.Message`.
@@ -142,10 +143,14 @@ class KATCPReply(NamedTuple):
         return self.succeeded
 
     def __str__(self) -> str:
-        return "\n".join(str(m) for m in list(self.informs) + [self.reply])
+        return "\n".join(str(m) for m in self.messages)
 
     def __repr__(self) -> str:
-        return "KATCPReply(reply=%r, informs=[%s])" % (self.reply, ", ".join(repr(m) for m in self.informs))
+        # katcp-python's readable form: no message ids, arguments unescaped
+        return "\n".join(
+            "%s%s %s" % (Message.TYPE_SYMBOLS[m.mtype].decode("ascii"), m.name,
+                         " ".join(a.decode("utf-8", "replace") for a in m.arguments))
+            for m in self.messages)
 
 
 class KATCPSensorReading(NamedTuple):

@@ -16,7 +16,8 @@ Compatibility notes:
   ended by ``stop()``.
 """
 
-from typing import Any
+import collections.abc
+from typing import Any, Callable, Iterator, List, Mapping
 
 from katcp_sync.errors import KATCPResourceError, KATCPResourceInactive, KATCPSensorError, TimeoutException
 from katcp_sync.inspecting_client import DISCONNECTED, STATES, SYNCED, SYNCING
@@ -43,6 +44,7 @@ __all__ = [
     "KATCPSensorError",
     "TimeoutException",
     "ThreadSafeKATCPClientResourceWrapper",
+    "AttrMappingProxy",
     "escape_name",
     "normalize_strategy_parameters",
     "DISCONNECTED",
@@ -61,3 +63,32 @@ def ThreadSafeKATCPClientResourceWrapper(resource: Any, *args: Any, **kwargs: An
     ioloop wrapper) are ignored.
     """
     return resource
+
+
+class AttrMappingProxy(collections.abc.Mapping):  # type: ignore[type-arg]
+    """A read-only view of ``mapping`` whose values pass through ``wrapper``.
+
+    Keys are also attributes (``proxy.name`` is ``wrapper(mapping.name)``),
+    as katcp-python's proxy over an ``AttrDict``. Any thread.
+    """
+
+    def __init__(self, mapping: Mapping[str, Any], wrapper: Callable[[Any], Any]) -> None:
+        self._mapping = mapping
+        self._wrapper = wrapper
+
+    def __getitem__(self, key: str) -> Any:
+        return self._wrapper(self._mapping[key])
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._mapping)
+
+    def __len__(self) -> int:
+        return len(self._mapping)
+
+    def __getattr__(self, attr: str) -> Any:
+        if attr.startswith("_"):
+            raise AttributeError(attr)
+        return self._wrapper(getattr(self._mapping, attr))
+
+    def __dir__(self) -> List[str]:
+        return list(self.keys())

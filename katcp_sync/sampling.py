@@ -302,7 +302,7 @@ class SampleStrategy:
         name = _text(_as_bytes(strategy_name))
         strategy = cls.SAMPLING_LOOKUP_REV.get(name)
         if strategy is None:
-            raise KatcpValueError("Unknown strategy name: %s" % name)
+            raise KatcpValueError("Unknown strategy name: %s." % name)
         return _STRATEGY_CLASSES[strategy](inform_callback, sensor, *params,
                                            scheduler=scheduler, major=major,
                                            min_period=min_period)

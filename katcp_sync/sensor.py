@@ -83,6 +83,11 @@ class _FactoryOrAccessor:
         return self._accessor.__get__(instance, owner)
 
 
+def _decoded(value: Any) -> Any:
+    """``bytes`` decoded as UTF-8; anything else as it is."""
+    return value.decode("utf-8") if isinstance(value, bytes) else value
+
+
 class Sensor:
     """A KATCP sensor.
 
@@ -91,6 +96,8 @@ class Sensor:
             ``Sensor.ADDRESS``) or a shortcut ``int``, ``float``, ``str``,
             ``bool``.
         name: the sensor name; only ``a-z A-Z 0-9 . - _`` (spec 7).
+            ``name``, ``description`` and ``units`` may be ``bytes``
+            (decoded as UTF-8), as in katcp-python.
         description: one-line description; generated when ``None``.
         units: units of the value (``None`` or ``""``: none). Timestamp
             sensors take none (their unit is fixed by the protocol).
@@ -171,6 +178,8 @@ class Sensor:
                  status_func: Optional[Callable[[Any], int]] = None,
                  auto_strategy: Union[int, str, None] = None,
                  auto_strategy_parameters: Sequence[Any] = ()) -> None:
+        # as katcp-python, bytes are accepted and decoded (UTF-8)
+        name, description, units = _decoded(name), _decoded(description), _decoded(units)
         if not isinstance(name, str) or not _SENSOR_NAME_RE.match(name):
             raise ValueError("Invalid sensor name %r: use only the characters "
                              "a-z A-Z 0-9 . - _ (KATCP spec section 7)." % (name,))
@@ -424,6 +433,12 @@ class Sensor:
     #: ``Sensor.timestamp(name, ...)`` creates a timestamp sensor (katcp-python);
     #: ``sensor.timestamp()`` returns the current reading's timestamp.
     timestamp = _FactoryOrAccessor(_timestamp_factory, _reading_timestamp)
+
+    # katcp-python's deprecated read-only views of the reading, kept for old code
+    _value = property(lambda self: self._reading.value, doc="Deprecated: use value().")
+    _status = property(lambda self: self._reading.status, doc="Deprecated: use status().")
+    _timestamp = property(lambda self: self._reading.timestamp,
+                          doc="Deprecated: use read().timestamp.")
 
     # -- wire formats ---------------------------------------------------------
 

@@ -27,7 +27,7 @@ value computed from its children's latest readings. On a single thread,
 
 import logging
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Sequence, Set, Tuple
 
 from katcp_sync.sensor import Sensor
 
@@ -69,11 +69,11 @@ class GenericSensorTree:
 
     # -- for subclasses -------------------------------------------------------
 
-    def recalculate(self, parent: Sensor, updates: Tuple[Sensor, ...]) -> None:
+    def recalculate(self, parent: Sensor, updates: Sequence[Sensor]) -> None:
         """Set ``parent``'s value from its children; override this.
 
         Called, never concurrently for the same parent and without the
-        tree's lock, with the children whose update triggered it (all the
+        tree's lock, with a list of the children whose update triggered it (all the
         children just linked or unlinked, after :meth:`add_links` and
         :meth:`remove_links`).
         """
@@ -179,7 +179,8 @@ class GenericSensorTree:
                     state.running = False
                     del self._recalculations[parent]
                     return
-                batch = tuple(dict.fromkeys(state.updates))  # unique, in order
+                # unique, in order; a list, as katcp-python passed
+                batch = list(dict.fromkeys(state.updates))
                 state.updates.clear()
             try:
                 self.recalculate(parent, batch)
@@ -213,7 +214,7 @@ class BooleanSensorTree(GenericSensorTree):
         """Remove the dependency of ``parent`` on ``child``."""
         self.remove_links(parent, (child,))
 
-    def recalculate(self, parent: Sensor, updates: Tuple[Sensor, ...]) -> None:
+    def recalculate(self, parent: Sensor, updates: Sequence[Sensor]) -> None:
         """Set ``parent`` to the AND of its children's current values."""
         try:
             children = self.children(parent)
@@ -299,7 +300,10 @@ class AggregateSensorTree(GenericSensorTree):
             self.add(parent, rule, found)
 
     def deregister_sensor(self, child: Sensor) -> None:
-        """Withdraw a registered sensor: rules that use it wait for it again.
+        """Withdraw a registered sensor; rules that use it wait for it again.
+
+        Each parent's rule runs once more over its remaining children first,
+        as in katcp-python.
 
         Raises:
             ValueError: ``child`` is not registered.
@@ -318,10 +322,15 @@ class AggregateSensorTree(GenericSensorTree):
                       for parent, (rule, children) in self._aggregates.items()
                       if child in children]
         for parent, rule, children in active:
+            remaining = tuple(c for c in children if c is not child)
+            with self._lock:
+                self._aggregates[parent] = (rule, remaining)
+            # as katcp-python: the rule runs once more over the remaining
+            # children, then waits for the child to come back
+            self.remove_links(parent, (child,))
             self.remove(parent)
             with self._lock:
-                self._incomplete[parent] = (rule, {child.name},
-                                            set(children) - {child})
+                self._incomplete[parent] = (rule, {child.name}, set(remaining))
 
     def remove(self, parent: Sensor) -> None:
         """Remove the rule of ``parent`` (the parent keeps its last value).
@@ -345,7 +354,7 @@ class AggregateSensorTree(GenericSensorTree):
         with self._lock:
             return self._aggregates[parent]
 
-    def recalculate(self, parent: Sensor, updates: Tuple[Sensor, ...]) -> None:
+    def recalculate(self, parent: Sensor, updates: Sequence[Sensor]) -> None:
         """Call the parent's rule (nothing once the rule was removed)."""
         with self._lock:
             rule = self._aggregates.get(parent)

@@ -48,7 +48,8 @@ from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH
 from .logger import DeviceLogger, LogHandler, log_timestamp
 from .message import Message, parse
-from .protocol import DEFAULT_PROTOCOL_INFO, ProtocolFlags, convert_method_name
+from .metaclass import DeviceServerMetaclass
+from .protocol import DEFAULT_PROTOCOL_INFO
 from .reactor import Reactor
 from .server_connection import ClientConnection, ClientRequestConnection, wire
 from .server_requests import BuiltinRequests, help_text
@@ -70,52 +71,6 @@ log = logging.getLogger("katcp_sync.server")
 LIBRARY_VERSION = "katcp-sync-%s" % __version__
 
 _REQUEST, _REPLY, _INFORM = Message.REQUEST, Message.REPLY, Message.INFORM
-
-
-class DeviceServerMetaclass(type):
-    """Collects the ``request_*``, ``inform_*`` and ``reply_*`` handlers.
-
-    Names map to KATCP names with underscores turned into dashes
-    (``request_sensor_list`` handles ``?sensor-list``). Request handlers
-    must have a docstring, since ``?help`` sends it: a class with one that
-    does not is a :class:`TypeError`. Handlers whose
-    ``@minimum_katcp_version`` or ``@has_katcp_protocol_flags`` markers do
-    not fit the class's ``PROTOCOL_INFO`` are left out.
-    """
-
-    def __init__(cls, name: str, bases: Tuple[type, ...], dct: Dict[str, Any]) -> None:
-        super().__init__(name, bases, dct)
-        protocol = getattr(cls, "PROTOCOL_INFO", None)
-        cls._request_handlers: Dict[str, Callable[..., Any]] = {}
-        cls._inform_handlers: Dict[str, Callable[..., Any]] = {}
-        cls._reply_handlers: Dict[str, Callable[..., Any]] = {}
-        for attr in dir(cls):
-            if attr.startswith("request_"):
-                table, prefix = cls._request_handlers, "request_"
-            elif attr.startswith("inform_"):
-                table, prefix = cls._inform_handlers, "inform_"
-            elif attr.startswith("reply_") and attr != "reply_inform":
-                table, prefix = cls._reply_handlers, "reply_"
-            else:
-                continue
-            handler = getattr(cls, attr)
-            if not callable(handler):
-                continue
-            if prefix == "request_" and not (handler.__doc__ or "").strip():
-                raise TypeError("%s.%s needs a docstring: ?help sends it to clients"
-                                % (name, attr))
-            if protocol is not None and not _fits_protocol(handler, protocol):
-                continue
-            table[convert_method_name(prefix, attr)] = handler
-
-
-def _fits_protocol(handler: Any, protocol: ProtocolFlags) -> bool:
-    """True if the handler's protocol markers allow it under ``protocol``."""
-    minimum = getattr(handler, "_minimum_katcp_version", None)
-    if minimum is not None and (protocol.major, protocol.minor) < tuple(minimum):
-        return False
-    flags = getattr(handler, "_has_katcp_protocol_flags", None) or ()
-    return all(flag in protocol.flags for flag in flags)
 
 
 class _Handler:
@@ -150,7 +105,9 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
 
     Class attributes:
         PROTOCOL_INFO: the KATCP version and flags spoken (default 5.1 with
-            M, I, B and T).
+            M, I, B and T); major version 4 or 5, else :exc:`ValueError`.
+        AUTO_INTERFACE_CHANGED: send ``#interface-changed`` on interface
+            changes (default True).
         DISCONNECT_TIMEOUT: seconds :meth:`stop` waits for ``#disconnect``
             to reach the clients.
         PARTIAL_LINE_TIMEOUT: seconds a client may take to finish a line
@@ -167,6 +124,10 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO
     DISCONNECT_TIMEOUT = 1.0
     INTERRUPT_TIMEOUT = 0.5
+    #: Send ``#interface-changed`` (spec 4.2) when requests or sensors are
+    #: added or removed. Set it to False, on the class or one server, for
+    #: code written for katcp-python that sends its own.
+    AUTO_INTERFACE_CHANGED = True
     MAX_MSG_SIZE = DEFAULT_MAX_LINE_LENGTH
     MAX_WRITE_BUFFER_SIZE = DEFAULT_MAX_WRITE_BUFFER
     PARTIAL_LINE_TIMEOUT: Optional[float] = None
@@ -193,6 +154,10 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         self._max_write_buffer = max_write_buffer or self.MAX_WRITE_BUFFER_SIZE
         self._handler_thread = self._default_handler_thread
         self._major = self.PROTOCOL_INFO.major
+        if self._major not in (4, 5):
+            # as katcp-python: only KATCP v4 and v5 are spoken
+            raise ValueError("PROTOCOL_INFO %s: only KATCP major versions 4 and 5 are supported"
+                             % (self.PROTOCOL_INFO,))
         self._mids = self.PROTOCOL_INFO.message_ids
         self._multi_client = self.PROTOCOL_INFO.multi_client
 
@@ -244,6 +209,12 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         unhandled = cls.unhandled_request
         self._unknown = _Handler(self.unhandled_request, unhandled)
         self._unknown.inline = unhandled is DeviceServerBase.unhandled_request
+        # an overridden handle_message sees every message, even unhandled informs
+        self._hooked = cls.handle_message is not DeviceServerBase.handle_message
+        # What an overridden handle_message() is given for informs and replies
+        # that have no handler.
+        self._ignored = _Handler(self._ignore_message, None, is_request=False)
+        self._unexpected = _Handler(self._unexpected_reply, None, is_request=False)
 
     def add_request(self, name: str, handler: Callable[[Any, Message], Any]) -> None:
         """Add (or replace) the handler of ``?name`` while the server runs.
@@ -276,7 +247,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         self._interface_changed("request", name, "removed")
 
     def _interface_changed(self, *args: str) -> None:
-        if self._major >= 5:
+        if self._major >= 5 and self.AUTO_INTERFACE_CHANGED:
             self.mass_inform(Message.inform("interface-changed", *args))
 
     def _request_docs(self) -> Dict[str, str]:
@@ -719,7 +690,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     UNEXPECTED_REPLY_INTERVAL = 1.0
 
     def _unexpected_reply(self, client: ClientConnection, msg: Message) -> None:
-        """A reply nobody asked for: ``#log error``, rate-limited (spec 2). Reactor thread."""
+        """A reply nobody asked for: ``#log error``, rate-limited (spec 2).
+
+        Reactor thread; in the client's turn on a server that overrides
+        :meth:`handle_message`.
+        """
         text = "Unexpected reply %r" % (bytes(msg)[:200],)
         now = time.monotonic()
         limit = self.UNEXPECTED_REPLY_BURST
@@ -760,13 +735,17 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             elif msg.mtype == _INFORM:
                 handler = self._inform_handlers_bound.get(msg.name)
                 if handler is None:
-                    self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
-                    continue
+                    if not self._hooked:
+                        self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
+                        continue
+                    handler = self._ignored
             else:
                 handler = self._reply_handlers_bound.get(msg.name)
                 if handler is None:
-                    self._unexpected_reply(client, msg)
-                    continue
+                    if not self._hooked:
+                        self._unexpected_reply(client, msg)
+                        continue
+                    handler = self._unexpected
             if client._claim(msg, handler, here):
                 self._drive(client, msg, handler, here)
 
@@ -775,7 +754,10 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         if mtype == _REQUEST:
             return self._handlers.get(msg.name) or self._unknown
         table = self._inform_handlers_bound if mtype == _INFORM else self._reply_handlers_bound
-        return table[msg.name]
+        return table.get(msg.name) or self._ignored
+
+    def _ignore_message(self, client: ClientConnection, msg: Message) -> None:
+        self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
 
     def _drive(self, client: ClientConnection, msg: Message, handler: _Handler,
                here: bool) -> None:
@@ -802,7 +784,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                 else:
                     self._reactor.add_callback(self._job, client, msg, handler)
                 return
-            if not self._run(client, msg, handler):
+            if not self._dispatch(client, msg, handler):
                 return
             item = client._next(here)
             if item is None:
@@ -812,7 +794,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     def _job(self, client: ClientConnection, msg: Message, handler: _Handler) -> None:
         """Run a message handed to a worker (or the reactor), then drive on."""
         self._tls.worker = True
-        if not client._start(msg) or self._run(client, msg, handler):
+        if not client._start(msg) or self._dispatch(client, msg, handler):
             self._release(client)  # failed meanwhile, or done: the turn moves on
 
     def _release(self, client: ClientConnection) -> None:
@@ -821,6 +803,38 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         item = client._next(here)
         if item is not None:
             self._drive(client, item[0], item[1], here)
+
+    def _dispatch(self, client: ClientConnection, msg: Message, handler: _Handler) -> bool:
+        """Run one message's handler, through :meth:`handle_message` if overridden."""
+        if not self._hooked:
+            return self._run(client, msg, handler)
+        pending = self._tls.dispatch = [handler, True]
+        try:
+            self.handle_message(client, msg)
+        except Exception:
+            self._logger.exception("%s: handle_message failed for %r", client.address, msg)
+        finally:
+            self._tls.dispatch = None
+        return pending[1]
+
+    def handle_message(self, client_conn: ClientConnection, msg: Message) -> None:
+        """Handle one message from a client: run its handler and send the reply.
+
+        Called for every request and every inform or reply with a handler
+        -- once overridden, for every inform and reply -- on the thread that
+        runs the handler (a worker, or the reactor for reactor-thread
+        servers). Override it, as in
+        katcp-python, to see or intercept messages; call the base method to
+        have the message handled. A handler that replies later keeps the
+        client's later requests waiting as usual.
+        """
+        pending = getattr(self._tls, "dispatch", None)
+        if pending is None:
+            self._run(client_conn, msg, self._lookup(msg))
+            return
+        self._tls.dispatch = None
+        pending[1] = self._run(client_conn, msg, pending[0])
+        self._tls.dispatch = pending
 
     def handle_request(self, req: ClientRequestConnection) -> None:
         """Run the handler of ``req.msg`` on the calling thread, replying through ``req``.

@@ -281,7 +281,8 @@ class ClientRequestConnection:
             RuntimeError: the reply was already sent.
         """
         self._check_open("an inform")
-        self.client_connection.write(wire(Message.reply_inform(self.msg, *args)))
+        # through the connection's inform(), as katcp-python (code mocks it)
+        self.client_connection.inform(Message.reply_inform(self.msg, *args))
 
     def informs(self, rows: Iterable[Sequence[Any]], send_reply: bool = True) -> int:
         """Send one inform per row of arguments, then (by default) ``ok N``.
@@ -316,7 +317,7 @@ class ClientRequestConnection:
         except IndexError:
             raise RuntimeError("Cannot send %r: ?%s was already replied to"
                                % (msg, self.msg.name)) from None
-        self.client_connection.write(msg.encode())
+        self.client_connection.reply(msg, self.msg)
 
     def reply_with_message(self, msg: Message) -> None:
         """Send a prepared reply message (its id is set to the request's).
@@ -333,8 +334,7 @@ class ClientRequestConnection:
         except IndexError:
             raise RuntimeError("Cannot send %r: ?%s was already replied to"
                                % (msg, self.msg.name)) from None
-        msg.mid = self.msg.mid
-        self.client_connection.write(wire(msg))
+        self.client_connection.reply(msg, self.msg)
 
     def mass_inform(self, msg: Message) -> None:
         """Send an inform to every client of the server."""

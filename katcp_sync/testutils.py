@@ -38,8 +38,10 @@ from typing import (Any, Callable, Iterable, Iterator, List, Optional, Sequence,
                     Union)
 
 from .client import BlockingClient
+from .server import DeviceServer
 from .message import Message, parse
 from .server_connection import ClientConnection, ClientRequestConnection
+from .testfixtures import RecordedMessages
 
 __all__ = [
     "start_server",
@@ -403,32 +405,88 @@ class BlockingTestClient(BlockingClient):
 
     # -- interface -----------------------------------------------------------------
 
-    def _check_names(self, request: str, expected: Optional[Iterable[Text]],
-                     what: str) -> List[str]:
-        """Names listed by ``?request``, checked against ``expected`` if given."""
+    def _listing(self, request: str) -> Tuple[List[Tuple[str, ...]], List[str]]:
+        """``?request``'s informs as tuples of ``str``, and the sorted names
+        they start with (a failed reply fails the test)."""
         reply, informs = self._request(request, [])
         if not reply.reply_ok():
             self._fail_test("?%s failed: %s" % (request, reply))
-        names = sorted(_text(m.arguments[0]) for m in informs if m.arguments)
-        if expected is not None and names != sorted(_texts(expected)):
-            self._fail_test("%s %r, expected %r" % (what, names, sorted(_texts(expected))))
+        rows = [tuple(_texts(m.arguments)) for m in informs if m.arguments]
+        return rows, sorted(row[0] for row in rows)
+
+    def _compare(self, what: str, got: Iterable[Any], expected: Iterable[Any]) -> None:
+        got_set, expected_set = set(got), set(expected)
+        if got_set != expected_set:
+            self._fail_test("%s differ from the expected ones.\nmissing: %s\nunexpected: %s"
+                            % (what, sorted(map(str, expected_set - got_set)),
+                               sorted(map(str, got_set - expected_set))))
+
+    def test_help(self, expected: Optional[Iterable[Any]] = None,
+                  full_descriptions: bool = False,
+                  exclude_defaults: bool = True) -> List[str]:
+        """Check ``?help`` against ``expected``, as katcp-python's did.
+
+        Args:
+            expected: request names, or ``(name, description)`` tuples; None
+                checks only that ``?help`` succeeds.
+            full_descriptions: compare whole descriptions (default: their
+                first lines).
+            exclude_defaults: leave :class:`~katcp_sync.server.DeviceServer`'s
+                standard requests out of the comparison.
+
+        Returns:
+            every request name listed, sorted, as ``str``.
+        """
+        rows, names = self._listing("help")
+        if expected is None:
+            return names
+        expected = list(expected)
+        defaults = set(DeviceServer._request_handlers) if exclude_defaults else set()
+        rows = [row for row in rows if row[0] not in defaults]
+        if expected and isinstance(expected[0], (tuple, list)):
+            def cut(desc: str) -> str:
+                return desc if full_descriptions else desc.split("\n")[0]
+            got: List[Any] = [(row[0], cut(row[1] if len(row) > 1 else "")) for row in rows]
+            want: List[Any] = [(_text(n), cut(_text(d))) for n, d in expected]
+        else:
+            got = [row[0] for row in rows]
+            want = _texts(expected)
+        self._compare("requests", got, want)
         return names
 
-    def test_help(self, expected: Optional[Iterable[Text]] = None) -> List[str]:
-        """Check ``?help``; with ``expected``, the request names must be exactly those.
+    def test_sensor_list(self, expected: Optional[Iterable[Any]] = None,
+                         ignore_descriptions: bool = False) -> List[str]:
+        """Check ``?sensor-list`` against ``expected``.
+
+        Args:
+            expected: sensor names, or katcp-python's full tuples
+                ``(name, description, units, type, *params)`` (float
+                parameters compare by value); None checks only that the
+                request succeeds.
+            ignore_descriptions: leave descriptions out of the comparison.
 
         Returns:
-            the request names, as ``str``.
+            the sensor names listed, sorted, as ``str``.
         """
-        return self._check_names("help", expected, "requests")
+        rows, names = self._listing("sensor-list")
+        if expected is None:
+            return names
+        expected = list(expected)
+        if not (expected and isinstance(expected[0], (tuple, list))):
+            self._compare("sensors", names, _texts(expected))
+            return names
 
-    def test_sensor_list(self, expected: Optional[Iterable[Text]] = None) -> List[str]:
-        """Check ``?sensor-list``; with ``expected``, the sensor names must be exactly those.
+        def normal(row: Sequence[Any]) -> Tuple[str, ...]:
+            name, description, units, stype = _texts(row[:4])
+            params = _texts(row[4:])
+            if stype == "float":
+                params = [repr(float(p)) for p in params]
+            if ignore_descriptions:
+                return (name, units, stype) + tuple(params)
+            return (name, description, units, stype) + tuple(params)
 
-        Returns:
-            the sensor names, as ``str``.
-        """
-        return self._check_names("sensor-list", expected, "sensors")
+        self._compare("sensors", [normal(row) for row in rows], [normal(row) for row in expected])
+        return names
 
 
 def wait_sensor(sensor: Any, value: Any, status: Optional[int] = None,
@@ -485,7 +543,7 @@ class _RecordingSink:
         pass
 
 
-class RecordingClientConnection(ClientConnection):
+class RecordingClientConnection(ClientConnection, RecordedMessages):
     """A client connection with no socket, for requests made by :func:`mock_req`.
 
     Everything sent to it is parsed back into :attr:`messages` (in order).
@@ -507,16 +565,6 @@ class RecordingClientConnection(ClientConnection):
         else:
             super().mass_inform(msg)
 
-    @property
-    def informs(self) -> List[Message]:
-        """The informs sent to this client so far."""
-        return [msg for msg in self.messages if msg.mtype == Message.INFORM]
-
-    @property
-    def replies(self) -> List[Message]:
-        """The replies sent to this client so far."""
-        return [msg for msg in self.messages if msg.mtype == Message.REPLY]
-
 
 class _RequestTap:
     """The client connection as one :class:`MockRequest` sees it: what the
@@ -530,6 +578,15 @@ class _RequestTap:
         for msg in _parse_lines(data):
             self._req._record(msg)
         self._connection.write(data)
+
+    def inform(self, msg: Message) -> None:
+        self._req._record(msg)
+        self._connection.inform(msg)
+
+    def reply(self, msg: Message, orig_req: Message) -> None:
+        msg.mid = orig_req.mid
+        self._req._record(msg)
+        self._connection.reply(msg, orig_req)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._connection, name)
@@ -791,3 +848,27 @@ def start_thread_with_cleanup(test_instance: Any, thread_object: Any, timeout: f
         thread_object.start()
     else:
         thread_object.start(timeout=start_timeout)
+
+
+# katcp-python's fixtures (DeviceTestServer and friends) live in their own module.
+from .testfixtures import (  # noqa: E402
+    AsyncDeviceTestServer,
+    AsyncWaitingMock,
+    ClientConnectionTest,
+    DeviceTestSensor,
+    DeviceTestServer,
+    DeviceTestServerWithTimeoutHints,
+    SensorComparisonMixin,
+    TestLogHandler,
+    TestUtilMixin,
+    TimewarpAsyncTestCase,
+    TimewarpAsyncTestCaseTimeAdvancer,
+    WaitingMock,
+)
+
+__all__ += [
+    "AsyncDeviceTestServer", "AsyncWaitingMock", "ClientConnectionTest", "DeviceTestSensor",
+    "DeviceTestServer", "DeviceTestServerWithTimeoutHints", "SensorComparisonMixin",
+    "TestLogHandler", "TestUtilMixin", "TimewarpAsyncTestCase",
+    "TimewarpAsyncTestCaseTimeAdvancer", "WaitingMock",
+]

@@ -127,5 +127,43 @@ def kp_python() -> str:
     return result
 
 
+#: What katcp-python's own tests and testutils import besides the side
+#: environment's packages (``mock``), plus katcp_sync's dependency (``wrapt``).
+KP_TEST_DEPS = ("mock>=3", "wrapt>=1.10")
+
+
+def kp_pip(python: str, *args: str) -> None:
+    """Run ``python -m pip args...`` quietly.
+
+    Raises:
+        SideEnvUnavailable: pip failed or could not run (e.g. no registry).
+    """
+    cmd = [python, "-m", "pip", "--disable-pip-version-check", "--quiet", *args]
+    try:
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=_SETUP_TIMEOUT)
+    except (OSError, subprocess.SubprocessError) as exc:
+        raise SideEnvUnavailable("pip %s: %s" % (args[0], exc)) from None
+    if done.returncode != 0:
+        raise SideEnvUnavailable("pip %s failed: %s" % (args[0], done.stderr.strip()[-400:]))
+
+
+def kp_test_deps(python: str) -> str:
+    """Return a directory holding :data:`KP_TEST_DEPS` for the side environment.
+
+    Installed there once (``pip install --target``), next to the environment.
+
+    Raises:
+        SideEnvUnavailable: they cannot be installed.
+    """
+    with _lock:
+        deps = os.path.join(os.path.dirname(_venv_dir()), "kp-suite-deps")
+        env = dict(os.environ, PYTHONPATH=deps)
+        probe = subprocess.run([python, "-c", "import mock, wrapt"], env=env,
+                               capture_output=True, timeout=120)
+        if probe.returncode != 0:
+            kp_pip(python, "install", "--target", deps, *KP_TEST_DEPS)
+        return deps
+
+
 if __name__ == "__main__":
     print(kp_python())

@@ -26,6 +26,8 @@ def test_parse_version(text, major, minor, flags):
 @pytest.mark.parametrize("text", ["", "five", "5", "5.", "5.x", "v5.1", "5.1.2"])
 def test_parse_version_garbage_is_zero(text):
     assert ProtocolFlags.parse_version(text) == ProtocolFlags(0, 0, set())
+    # katcp-python's spelling of an unknown version.
+    assert ProtocolFlags.parse_version(text) == ProtocolFlags(None, None, set())
 
 
 def test_str_sorts_flags_and_omits_dash():

@@ -103,8 +103,12 @@ def test_reply_truthiness_messages_and_str():
     ok = KATCPReply(Message.reply("help", "ok", 1), [inform])
     assert ok and ok.succeeded
     assert ok.messages == [ok.reply, inform]
-    assert str(ok) == "#help add Add\\_two\\_numbers\n!help ok 1"
-    assert "KATCPReply" in repr(ok)
+    # katcp-python's forms: wire lines reply first; repr readable, without ids
+    assert str(ok) == "!help ok 1\n#help add Add\\_two\\_numbers"
+    assert repr(ok) == "!help ok 1\n#help add Add two numbers"
+    with_id = KATCPReply(Message.reply("help", "this", "is a test", mid=123), [])
+    assert str(with_id) == "!help[123] this is\\_a\\_test"
+    assert repr(with_id) == "!help this is a test"
     failed = KATCPReply(Message.reply("add", "fail", "bad"), [])
     assert not failed and not failed.succeeded
 

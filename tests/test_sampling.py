@@ -226,7 +226,7 @@ def test_differential_with_unmeasurable_value_reports():
 # -- parameters ---------------------------------------------------------------
 
 @pytest.mark.parametrize("name, params, stype, major, message", [
-    ("foo", [], "integer", 5, "Unknown strategy name: foo"),
+    ("foo", [], "integer", 5, r"Unknown strategy name: foo\.$"),
     (b"Event", [], "integer", 5, "Unknown strategy name: Event"),
     ("none", [b"1"], "integer", 5, "'none' strategy takes no parameters, 1 given"),
     ("auto", [b"1"], "integer", 5, "'auto' strategy takes no parameters, 1 given"),

@@ -233,6 +233,28 @@ def test_help_and_sensor_list(client):
         client.test_sensor_list(["level"])
 
 
+def test_help_and_sensor_list_as_katcp_python(client):
+    """katcp-python's forms: standard requests left out by default,
+    (name, description) tuples, and full sensor-list tuples."""
+    own = ["add", "echo", "set-level", "count"]
+    client.test_help(own)
+    client.test_help([("add", "Add two numbers."), ("echo", "Echo the arguments."),
+                      ("set-level", "Set the level sensor."), ("count", "Send n informs.")])
+    with pytest.raises(AssertionError, match="requests"):
+        client.test_help(own, exclude_defaults=False)
+    client.test_sensor_list([
+        ("level", "A level.", "", "integer", "0", "100"),
+        (b"ratio", b"A ratio.", b"", b"float"),
+        ("flag", "A flag.", "", "boolean"),
+        ("label", "A label.", "", "string"),
+    ])
+    client.test_sensor_list([("level", "other words", "", "integer", 0, 100),
+                             ("ratio", "", "", "float"), ("flag", "", "", "boolean"),
+                             ("label", "", "", "string")], ignore_descriptions=True)
+    with pytest.raises(AssertionError, match="sensors"):
+        client.test_sensor_list([("level", "A level.", "", "integer", "0", "99")])
+
+
 def test_test_client_reports_request_errors_like_a_blocking_client():
     """A request the client cannot send fails with the client's own error
     (BlockingTestClient once shadowed DeviceClient._fail and raised TypeError)."""

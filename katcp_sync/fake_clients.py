@@ -1,0 +1,195 @@
+"""Fake devices behind high-level clients, for tests (katcp-python's ``fake_clients``).
+
+``resource, manager = fake_KATCP_client_resource_factory(KATCPClientResource,
+{}, spec)`` gives a resource whose device is a fake that the test shapes
+through the manager: ``manager.add_sensors({name: (description, units,
+type, *params)})`` and ``manager.add_request_handlers_object(obj)`` (its
+``request_*`` methods) or ``add_request_handlers_dict({name: handler})``.
+The resource resyncs (``#interface-changed``) after each change.
+
+katcp-python's fakes replaced the client's network layer with tornado
+futures. Here the fake device is a real, in-process
+:class:`~katcp_sync.server.DeviceServer` listening on 127.0.0.1 (port 0)
+that the resource connects to instead of the spec's address, so every
+request, sensor and sampling strategy behaves as with a real device. The
+differences: the fake device also has the standard requests
+(``?watchdog``...), and its sensors have values (``manager.sensors[name]``
+is the :class:`~katcp_sync.sensor.Sensor`, ready for ``set_value``).
+Stopping the resource stops its fake devices (``manager.stop()`` does it
+alone). katcp-python's ``fake_inspecting_client_factory`` has no
+equivalent: katcp_sync's inspecting client is internal to the resource.
+"""
+
+import logging
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+
+from .resource_base import escape_name
+from .sensor import Sensor
+from .server import DeviceServer
+
+__all__ = [
+    "FakeDevice", "FakeKATCPClientResourceManager", "FakeKATCPClientResourceContainerManager",
+    "fake_KATCP_client_resource_factory", "fake_KATCP_client_resource_container_factory",
+]
+
+log = logging.getLogger("katcp_sync.fake_clients")
+
+#: ``{name: (description, units, type, *params)}``, as in katcp-python.
+SensorInfos = Mapping[str, Sequence[Any]]
+
+_STOP_TIMEOUT = 5.0
+
+
+class FakeDevice(DeviceServer):
+    """The fake device: a :class:`~katcp_sync.server.DeviceServer` with no own sensors."""
+
+    VERSION_INFO = ("fake-device", 1, 0)
+    BUILD_INFO = ("katcp-sync-fake-device", 1, 0, "")
+
+
+class FakeKATCPClientResourceManager:
+    """Shapes the fake device behind one resource. Any thread.
+
+    Attributes:
+        device: the running :class:`FakeDevice`.
+        sensors: ``{name: Sensor}`` added with :meth:`add_sensors`.
+    """
+
+    def __init__(self, device: FakeDevice) -> None:
+        self.device = device
+        self.sensors: Dict[str, Sensor] = {}
+
+    @property
+    def address(self) -> Tuple[str, int]:
+        """``(host, port)`` the fake device listens on."""
+        return self.device.bind_address
+
+    def add_sensors(self, sensor_infos: SensorInfos) -> None:
+        """Add sensors described as ``{name: (description, units, type, *params)}``."""
+        for name, info in sensor_infos.items():
+            description, units, type_name = info[:3]
+            stype = Sensor.parse_type(type_name)
+            params = Sensor.parse_params(stype, [str(p) for p in info[3:]]) if info[3:] else None
+            sensor = Sensor(stype, name, description, units, params)
+            self.sensors[sensor.name] = sensor
+            self.device.add_sensor(sensor)
+
+    def add_request_handlers_object(self, rh_obj: Any) -> None:
+        """Add the ``request_*`` methods of ``rh_obj`` as requests."""
+        for attr in dir(rh_obj):
+            if attr.startswith("request_") and callable(getattr(rh_obj, attr)):
+                self.device.add_request(attr[len("request_"):].replace("_", "-"),
+                                        getattr(rh_obj, attr))
+
+    def add_request_handlers_dict(self, rh_dict: Mapping[str, Callable[..., Any]]) -> None:
+        """Add requests from ``{name: handler(req, msg)}``."""
+        for name, handler in rh_dict.items():
+            self.device.add_request(name, handler)
+
+    def stop(self, timeout: Optional[float] = _STOP_TIMEOUT) -> None:
+        """Stop the fake device."""
+        if self.device.running():
+            self.device.stop()
+        self.device.join(timeout)
+
+
+def _start_device() -> FakeKATCPClientResourceManager:
+    device = FakeDevice("127.0.0.1", 0)
+    device.start()
+    return FakeKATCPClientResourceManager(device)
+
+
+def _stop_with(resource: Any, managers: Sequence[FakeKATCPClientResourceManager]) -> None:
+    """Make ``resource.stop()`` also stop the fake devices."""
+    resource_stop = resource.stop
+
+    def stop(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return resource_stop(*args, **kwargs)
+        finally:
+            for manager in managers:
+                manager.stop()
+
+    resource.stop = stop
+
+
+def fake_KATCP_client_resource_factory(  # noqa: N802 (katcp-python's name)
+        KATCPClientResourceClass: Any, fake_options: Mapping[str, Any],  # noqa: N803
+        resource_spec: Dict[str, Any], *args: Any, **kwargs: Any,
+) -> Tuple[Any, FakeKATCPClientResourceManager]:
+    """Return ``(resource, manager)``: a resource talking to a fake device.
+
+    Args:
+        KATCPClientResourceClass: the resource class (e.g.
+            :class:`~katcp_sync.resource.KATCPClientResource`).
+        fake_options: accepted for katcp-python's signature; unused.
+        resource_spec: the resource's spec; its ``address`` is replaced by
+            the fake device's.
+        args, kwargs: passed on to the resource class.
+    """
+    manager = _start_device()
+    spec = dict(resource_spec, address=manager.address)
+    try:
+        resource = KATCPClientResourceClass(spec, *args, **kwargs)
+    except BaseException:
+        manager.stop()
+        raise
+    _stop_with(resource, [manager])
+    return resource, manager
+
+
+class FakeKATCPClientResourceContainerManager:
+    """Shapes the fake devices of a container's children, named as in its spec.
+
+    A child may be named as in the spec (``"client-2"``) or escaped
+    (``"client_2"``).
+    """
+
+    def __init__(self, child_managers: Dict[str, FakeKATCPClientResourceManager]) -> None:
+        self.child_managers = child_managers
+
+    def _child(self, child_name: str) -> FakeKATCPClientResourceManager:
+        return self.child_managers[escape_name(child_name)]
+
+    def add_sensors(self, child_name: str, sensor_infos: SensorInfos) -> None:
+        """:meth:`FakeKATCPClientResourceManager.add_sensors` for one child."""
+        self._child(child_name).add_sensors(sensor_infos)
+
+    def add_request_handlers_object(self, child_name: str, rh_obj: Any) -> None:
+        """:meth:`FakeKATCPClientResourceManager.add_request_handlers_object` for one child."""
+        self._child(child_name).add_request_handlers_object(rh_obj)
+
+    def add_request_handlers_dict(self, child_name: str,
+                                  rh_dict: Mapping[str, Callable[..., Any]]) -> None:
+        """:meth:`FakeKATCPClientResourceManager.add_request_handlers_dict` for one child."""
+        self._child(child_name).add_request_handlers_dict(rh_dict)
+
+    def stop(self, timeout: Optional[float] = _STOP_TIMEOUT) -> None:
+        """Stop every fake device."""
+        for manager in self.child_managers.values():
+            manager.stop(timeout)
+
+
+def fake_KATCP_client_resource_container_factory(  # noqa: N802 (katcp-python's name)
+        KATCPClientResourceContainerClass: Any, fake_options: Mapping[str, Any],  # noqa: N803
+        resources_spec: Dict[str, Any], *args: Any, **kwargs: Any,
+) -> Tuple[Any, FakeKATCPClientResourceContainerManager]:
+    """Return ``(container, manager)``: each child talks to its own fake device.
+
+    Arguments as :func:`fake_KATCP_client_resource_factory`, with a
+    container spec (``clients={name: spec}``).
+    """
+    child_managers: Dict[str, FakeKATCPClientResourceManager] = {}
+    clients = {}
+    try:
+        for name, child_spec in resources_spec.get("clients", {}).items():
+            manager = child_managers[escape_name(name)] = _start_device()
+            clients[name] = dict(child_spec, address=manager.address)
+        container = KATCPClientResourceContainerClass(
+            dict(resources_spec, clients=clients), *args, **kwargs)
+    except BaseException:
+        for manager in child_managers.values():
+            manager.stop()
+        raise
+    _stop_with(container, list(child_managers.values()))
+    return container, FakeKATCPClientResourceContainerManager(child_managers)

@@ -1,0 +1,132 @@
+"""katcp-python's ``katcp.ioloop_manager``, on a :class:`~katcp_sync.reactor.Reactor`.
+
+In katcp-python, :class:`IOLoopManager` ran a tornado ioloop in a thread
+and :class:`IOLoopThreadWrapper` moved calls onto it. Here the loop is a
+:class:`~katcp_sync.reactor.Reactor`: ``get_ioloop()`` returns one that
+``start()`` runs in its own thread, and ``set_ioloop(manager.get_ioloop())``
+on servers and clients makes them share that thread. Code that does not
+share a thread needs none of this: katcp_sync servers and clients start
+their own reactor.
+"""
+
+import functools
+import logging
+from typing import Any, Callable, Dict, Optional, Sequence
+
+from .reactor import Reactor
+
+__all__ = ["IOLoopManager", "IOLoopThreadWrapper", "ThreadSafeMethodAttrWrapper"]
+
+log = logging.getLogger("katcp_sync.ioloop_manager")
+
+
+class IOLoopManager:
+    """Owns a reactor thread: ``get_ioloop()``, ``start()``, ``stop()``, ``join()``.
+
+    Args:
+        managed_default: accepted for katcp-python's signature; the reactor
+            is always the manager's own (there is no process-wide default).
+        logger: Python logger.
+
+    All methods may be called from any thread.
+    """
+
+    def __init__(self, managed_default: bool = False, logger: logging.Logger = log) -> None:
+        self._logger = logger
+        self._reactor: Optional[Reactor] = None
+        self._daemon = False
+
+    def get_ioloop(self) -> Reactor:
+        """Return the managed reactor, creating it on the first call."""
+        if self._reactor is None:
+            self._reactor = Reactor()
+        return self._reactor
+
+    def setDaemon(self, daemonic: bool) -> None:  # noqa: N802 (katcp-python's name)
+        """Accepted for katcp-python's API; the reactor thread is a daemon already."""
+        self._daemon = bool(daemonic)
+
+    def start(self, timeout: Optional[float] = None) -> None:
+        """Start the reactor thread (``timeout`` is accepted and unused: start is quick)."""
+        self.get_ioloop().start()
+
+    def stop(self, timeout: Optional[float] = None, callback: Optional[Callable[[], Any]] = None
+             ) -> None:
+        """Stop the reactor, waiting up to ``timeout`` seconds; then call ``callback``."""
+        if self._reactor is not None:
+            self._reactor.stop(timeout)
+        if callback is not None:
+            callback()
+
+    def join(self, timeout: Optional[float] = None) -> None:
+        """Wait up to ``timeout`` seconds for the reactor thread to end."""
+        if self._reactor is not None:
+            self._reactor.join(timeout)
+
+
+class IOLoopThreadWrapper:
+    """Runs calls on a reactor's thread and blocks for their result.
+
+    Args:
+        ioloop: the :class:`~katcp_sync.reactor.Reactor` to run calls on.
+    """
+
+    #: Seconds a call may take when none is given.
+    default_timeout: Optional[float] = None
+
+    def __init__(self, ioloop: Optional[Reactor] = None) -> None:
+        self.ioloop = ioloop if ioloop is not None else Reactor()
+
+    def call_in_ioloop(self, fn: Callable[..., Any], args: Sequence[Any] = (),
+                       kwargs: Optional[Dict[str, Any]] = None,
+                       timeout: Optional[float] = None) -> Any:
+        """Return ``fn(*args, **kwargs)`` run on the reactor thread.
+
+        A :class:`concurrent.futures.Future` result is waited for too.
+
+        Raises:
+            KatcpTimeoutError: no result within ``timeout`` (default
+                :attr:`default_timeout`) seconds.
+            Exception: whatever ``fn`` raised.
+        """
+        kwargs = kwargs or {}
+        if timeout is None:
+            timeout = self.default_timeout
+        result = self.ioloop.run_sync(functools.partial(fn, *args, **kwargs), timeout=timeout)
+        if hasattr(result, "result") and hasattr(result, "add_done_callback"):
+            return result.result(timeout)
+        return result
+
+    def decorate_callable(self, callable_: Callable[..., Any]) -> Callable[..., Any]:
+        """Return ``callable_`` made to run through :meth:`call_in_ioloop`.
+
+        The wrapper takes an extra ``timeout`` keyword argument.
+        """
+        @functools.wraps(callable_)
+        def decorated(*args: Any, **kwargs: Any) -> Any:
+            timeout = kwargs.pop("timeout", None)
+            return self.call_in_ioloop(callable_, args, kwargs, timeout=timeout)
+        return decorated
+
+
+class ThreadSafeMethodAttrWrapper:
+    """Wraps an object so that its methods run on a reactor's thread.
+
+    Callable attributes are returned decorated by the wrapper's
+    :meth:`IOLoopThreadWrapper.decorate_callable`; other attributes are
+    read directly. Subclasses read an attribute on the reactor thread with
+    ``self._getattr(name)``.
+    """
+
+    def __init__(self, subject: Any, ioloop_wrapper: IOLoopThreadWrapper) -> None:
+        self.__subject = subject
+        self._ioloop_wrapper = ioloop_wrapper
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self.__subject, name)
+        if callable(value):
+            return self._ioloop_wrapper.decorate_callable(value)
+        return value
+
+    def _getattr(self, name: str) -> Any:
+        return self._ioloop_wrapper.call_in_ioloop(getattr, (self.__subject, name))

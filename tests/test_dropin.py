@@ -1,0 +1,335 @@
+"""Porting from katcp-python by changing the import (issue 14).
+
+The names, hooks and behaviours that katcp-python code and test suites rely
+on; ``tests/test_katcp_python_suite.py`` runs katcp-python's own tests.
+"""
+
+import concurrent.futures
+import threading
+import time
+import unittest.mock
+
+import pytest
+
+import katcp_sync
+from katcp_sync import KATCPClientResource, KATCPClientResourceContainer, core, fake_clients
+from katcp_sync import ioloop_manager
+from katcp_sync.compat import ensure_native_str
+from katcp_sync.events import AsyncEvent, AsyncState, until_any, until_some
+from katcp_sync.kattypes import Int, request, return_reply
+from katcp_sync.message import Message
+from katcp_sync.protocol import ProtocolFlags
+from katcp_sync.resource_client import AttrMappingProxy
+from katcp_sync.sensor import Sensor
+from katcp_sync.server import ClientRequestConnection, DeviceServer
+from katcp_sync.testutils import (BlockingTestClient, ClientConnectionTest, DeviceTestServer,
+                                  TestUtilMixin, WaitingMock, start_server)
+
+TIMEOUT = 5.0
+
+
+# -- names ---------------------------------------------------------------------
+
+def test_core_has_katcp_core_names():
+    for name in ("Message", "MessageParser", "ProtocolFlags", "Sensor", "Reading",
+                 "AsyncReply", "FailReply", "KatcpSyntaxError", "KatcpTypeError",
+                 "KatcpClientError", "KatcpVersionError", "KatcpClientDisconnected",
+                 "KatcpDeviceError", "DeviceMetaclass", "AttrDict", "AsyncEvent",
+                 "AsyncState", "until_any", "until_some", "DEFAULT_KATCP_MAJOR"):
+        assert hasattr(core, name), name
+    assert core.Message is katcp_sync.Message and core.Sensor is katcp_sync.Sensor
+    assert katcp_sync.DeviceMetaclass is core.DeviceMetaclass
+    assert issubclass(katcp_sync.DeviceServerMetaclass, katcp_sync.DeviceMetaclass)
+
+
+def test_hashable_identity():
+    class Thing:
+        def method(self):
+            pass
+
+    a, b = Thing(), Thing()
+    assert core.hashable_identity(a.method) == core.hashable_identity(a.method)
+    assert core.hashable_identity(a.method) != core.hashable_identity(b.method)
+    assert core.hashable_identity("x") == core.hashable_identity("x")
+
+
+def test_compat_ensure_native_str():
+    assert ensure_native_str(b"caf\xc3\xa9") == "café"
+    with pytest.raises(TypeError):
+        ensure_native_str(9)
+
+
+def test_attr_mapping_proxy():
+    proxy = AttrMappingProxy(katcp_sync.AttrDict(a=2, b=1), lambda v: v * 10)
+    assert dict(proxy) == {"a": 20, "b": 10}
+    assert proxy.a == 20 and proxy["b"] == 10
+
+
+# -- the dispatch metaclass ------------------------------------------------------
+
+@pytest.mark.parametrize("prefix", ["request_", "inform_"])
+def test_handler_without_docstring_fails_as_in_katcp_python(prefix):
+    """katcp-python's metaclass asserted; code catches AssertionError."""
+    def handler(self, req, msg):
+        pass
+
+    with pytest.raises(AssertionError, match="docstring"):
+        type("Bad", (DeviceServer,), {prefix + "baz": handler})
+    with pytest.raises(TypeError):
+        type("Bad", (DeviceServer,), {prefix + "baz": handler})
+
+
+def test_protocol_major_must_be_4_or_5():
+    class Old(DeviceServer):
+        PROTOCOL_INFO = ProtocolFlags(3, 0, "M")
+
+    with pytest.raises(ValueError, match="major versions 4 and 5"):
+        Old("127.0.0.1", 0)
+
+
+# -- hooks -----------------------------------------------------------------------
+
+class Recording(DeviceServer):
+    """A server overriding handle_message, as katcp-python subclasses do."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.seen = []
+
+    def handle_message(self, client_conn, msg):
+        self.seen.append(str(msg))
+        if msg.name != "swallowed":
+            super().handle_message(client_conn, msg)
+        else:
+            client_conn.reply(Message.reply("swallowed", "ok", "by-hook"), msg)
+
+
+def test_handle_message_sees_every_message_and_can_intercept():
+    with start_server(Recording) as server:
+        with BlockingTestClient(None, *server.bind_address) as client:
+            client.send_message(Message.inform("nobody-handles-this"))
+            reply, _ = client.blocking_request(Message.request("watchdog"), timeout=TIMEOUT)
+            assert reply.reply_ok()
+            reply, _ = client.blocking_request(Message.request("swallowed"), timeout=TIMEOUT)
+            assert reply.arguments == [b"ok", b"by-hook"]
+    # The client's own ?request-timeout-hint on connecting (flag T) aside.
+    seen = [m for m in server.seen if not m.startswith("?request-timeout-hint")]
+    assert seen[:3] == ["#nobody-handles-this", "?watchdog[1]", "?swallowed[2]"]
+
+
+def test_request_goes_through_an_overridden_send_message():
+    with start_server(DeviceTestServer) as server:
+        with BlockingTestClient(None, *server.bind_address) as client:
+            client.wait_protocol(TIMEOUT)
+            sent = []
+            original = client.send_message
+
+            def spy(msg):
+                sent.append(msg.mid)
+                original(msg)
+
+            client.send_message = spy
+            reply, _ = client.blocking_request(Message.request("watchdog"), timeout=TIMEOUT)
+            assert reply.reply_ok() and sent == [reply.mid]
+
+            def broken(msg):
+                raise katcp_sync.KatcpClientError("Error %s" % msg.name)
+
+            client.send_message = broken
+            replies = []
+            done = threading.Event()
+            client.callback_request(Message.request("foo"),
+                                    reply_cb=lambda m: (replies.append(m), done.set()))
+            assert done.wait(TIMEOUT)
+            assert replies[0].name == "foo" and replies[0].arguments == [b"fail", b"Error foo"]
+
+
+def test_client_ioloop_is_its_reactor():
+    client = katcp_sync.BlockingClient("127.0.0.1", 1)
+    assert client.ioloop is client.reactor
+
+
+def test_request_connection_replies_through_the_connection():
+    """katcp-python's layering: req.inform/req.reply call the client
+    connection's inform()/reply(), which tests mock."""
+    conn = unittest.mock.Mock()
+    req_msg = Message.request("test-request", "a", mid=42)
+    req = ClientRequestConnection(conn, req_msg)
+    req.inform(b"inf1")
+    (inform,), _ = conn.inform.call_args
+    assert (inform.mtype, inform.name, inform.mid) == (Message.INFORM, "test-request", b"42")
+    req.reply(b"ok")
+    reply, orig = conn.reply.call_args[0]
+    assert orig is req_msg and reply.mid == b"42" and reply.arguments == [b"ok"]
+    with pytest.raises(RuntimeError):
+        req.reply(b"ok")
+
+
+@pytest.mark.parametrize("auto, expected", [(True, 1), (False, 0)])
+def test_automatic_interface_changed_can_be_switched_off(auto, expected):
+    with start_server(DeviceServer) as server:
+        server.AUTO_INTERFACE_CHANGED = auto
+        with BlockingTestClient(None, *server.bind_address) as client:
+            client.wait_protocol(TIMEOUT)
+            recorder = client.message_recorder(whitelist=["interface-changed"])
+            server.add_sensor(Sensor.integer("new.sensor"))
+            client.blocking_request(Message.request("watchdog"), timeout=TIMEOUT)
+            assert len(recorder.get_msgs(min_number=expected, timeout=TIMEOUT)) == expected
+
+
+# -- ioloop_manager and events -----------------------------------------------------
+
+def test_ioloop_manager_runs_a_reactor_thread():
+    manager = ioloop_manager.IOLoopManager(managed_default=True)
+    reactor = manager.get_ioloop()
+    manager.start()
+    try:
+        wrapper = ioloop_manager.IOLoopThreadWrapper(reactor)
+        assert wrapper.call_in_ioloop(threading.get_ident) != threading.get_ident()
+        add = wrapper.decorate_callable(lambda a, b=1: a + b)
+        assert add(2, b=3, timeout=TIMEOUT) == 5
+    finally:
+        manager.stop(TIMEOUT)
+        manager.join(TIMEOUT)
+    assert not reactor.running()
+
+
+def test_async_event_and_state_hand_out_futures():
+    event = AsyncEvent()
+    waiting = event.until_set()
+    assert not waiting.done()
+    event.set()
+    assert waiting.result(0) is True and event.is_set() and event.wait(0)
+    event.clear()
+    with pytest.raises(concurrent.futures.TimeoutError):
+        event.until_set(timeout=0.01).result(TIMEOUT)
+    state = AsyncState(("off", "on"))
+    on = state.until_state("on")
+    state.set_state("on")
+    assert on.result(0) and state.until_state("on").done()
+    with pytest.raises(ValueError):
+        state.set_state("bogus")
+
+
+def test_until_any_and_until_some():
+    futures = [concurrent.futures.Future() for _ in range(3)]
+    first = until_any(*futures)
+    some = until_some(*futures, done_at_least=2)
+    futures[1].set_result("b")
+    assert first.result(0) == "b" and not some.done()
+    futures[2].set_result("c")
+    assert some.result(0) == [(1, "b"), (2, "c")]
+
+
+# -- katcp-python's fixtures ---------------------------------------------------------
+
+class FixtureTest(unittest.TestCase, TestUtilMixin):
+    """katcp-python's fixtures in a unittest suite, as ported suites use them."""
+
+    def setUp(self):
+        self.server = DeviceTestServer("127.0.0.1", 0)
+        self.server.start(timeout=TIMEOUT)
+        self.addCleanup(self.server.join, TIMEOUT)
+        self.addCleanup(self.server.stop)
+        self.client = BlockingTestClient(self, *self.server.bind_address)
+        self.client.start(timeout=TIMEOUT)
+        self.addCleanup(self.client.join, TIMEOUT)
+        self.addCleanup(self.client.stop)
+        self.assertTrue(self.client.wait_protocol(TIMEOUT))
+
+    def test_requests_sensors_and_messages(self):
+        self.client.test_help(["cancel-slow-command", "decorated", "decorated-return-exception",
+                               "new-command", "raise-exception", "raise-fail", "slow-command"])
+        self.client.test_sensor_list([
+            ("an.int", "An Integer.", "count", "integer", "-5", "5"),
+            ("a.discrete", "A Discrete.", "", "discrete", "one", "two", "three"),
+            ("a.float", "A Float.", "", "float", "-123.4", "123.4"),
+            ("a.floatwithzero", "A Float with zero.", "", "float", "-123.0", "123.0"),
+        ])
+        reply, informs = self.client.blocking_request(
+            Message.request("decorated-return-exception"), timeout=TIMEOUT)
+        self._assert_msgs_equal([reply], [r"!decorated-return-exception[3] fail "
+                                          r"An\_exception\_occurred!"])
+        self.client.assert_request_succeeds("new-command", args_equal=["param1", "param2"])
+        self.assertGreaterEqual(len(self.server.until_messages(4).result(TIMEOUT)), 4)
+
+    def test_slow_command_is_cancelled(self):
+        slow = self.client.future_request(Message.request("slow-command", 60))
+        reply, _ = self.client.blocking_request(Message.request("cancel-slow-command"),
+                                                timeout=TIMEOUT)
+        self.assertTrue(reply.reply_ok())
+        self.assertTrue(slow.result(TIMEOUT)[0].reply_ok())
+
+    def test_sensor_value_through_handle_message(self):
+        conn = ClientConnectionTest()
+        self.server.handle_message(conn, Message.request("sensor-value", "an.int"))
+        self._assert_msgs_equal(conn.messages, ["#sensor-value 12345.000000 1 an.int nominal 3",
+                                                "!sensor-value ok 1"])
+
+
+def test_waiting_mock_waits_for_calls_from_other_threads():
+    waiting = WaitingMock()
+    threading.Thread(target=waiting, args=(1,)).start()
+    assert waiting.assert_wait_call_count(1, timeout=TIMEOUT)
+    with pytest.raises(AssertionError):
+        waiting.assert_wait_call_count(2, timeout=0.01)
+
+
+# -- fake_clients ----------------------------------------------------------------------
+
+class FakeHandlers:
+    @request(Int(), Int())
+    @return_reply(Int())
+    def request_add_test(self, req, a, b):
+        "Add numbers"
+        req.inform(a * 2, b * 3)
+        return ("ok", a + b)
+
+
+def _eventually(predicate, timeout=TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met within %s s" % timeout
+        time.sleep(0.01)
+
+
+def test_fake_resource_is_shaped_through_its_manager():
+    resource, manager = fake_clients.fake_KATCP_client_resource_factory(
+        KATCPClientResource, {}, dict(name="testdev", address=("testhost", 12345),
+                                      controlled=True))
+    resource.start()
+    try:
+        resource.until_synced(TIMEOUT)
+        manager.add_sensors({"an-int": ("An integer sensor", "things", "integer", 0, 10),
+                             "a-string": ("A string sensor", "", "string")})
+        _eventually(lambda: {"an_int", "a_string"} <= set(dict.keys(resource.sensor)))
+        manager.add_request_handlers_object(FakeHandlers())
+        _eventually(lambda: "add_test" in resource.req)
+        reply = resource.req.add_test(1, 5, mid=123)
+        assert str(reply.informs[0]) == "#add-test[123] 2 15"
+        assert str(reply.reply) == "!add-test[123] ok 6"
+        manager.sensors["an-int"].set_value(7)
+        assert resource.sensor.an_int.get_value() == 7
+    finally:
+        resource.stop()
+        resource.join(TIMEOUT)
+    assert not manager.device.running()
+
+
+def test_fake_container_children_have_their_own_devices():
+    container, manager = fake_clients.fake_KATCP_client_resource_container_factory(
+        KATCPClientResourceContainer, {},
+        dict(name="test-container", clients={
+            "client1": dict(address=("client1-addr", 1234), controlled=True),
+            "client-2": dict(address=("client2-addr", 1235), controlled=False)}))
+    container.start()
+    try:
+        container.until_synced(TIMEOUT)
+        manager.add_sensors("client-2", {"a-string": ("A string sensor", "", "string")})
+        _eventually(lambda: "client_2_a_string" in container.sensor)
+        manager.add_request_handlers_object("client1", FakeHandlers())
+        _eventually(lambda: "client1_add_test" in container.req)
+        assert container.req.client1_add_test(2, 3).reply.arguments == [b"ok", b"5"]
+    finally:
+        container.stop()
+        container.join(TIMEOUT)
