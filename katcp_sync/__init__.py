@@ -6,9 +6,9 @@ The public names follow katcp-python, so that porting is a change of import::
     from katcp_sync.kattypes import request, return_reply, Float
 """
 
-__version__ = "0.1.0"
+from .version import __version__
 
-from .errors import (  # noqa: E402
+from .errors import (
     AsyncReply,
     FailReply,
     InvalidReply,
@@ -27,24 +27,24 @@ from .errors import (  # noqa: E402
     SensorTimeoutError,
     TimeoutException,
 )
-from .message import Message, MessageParser  # noqa: E402
-from .protocol import ProtocolFlags  # noqa: E402
-from .sensor import Reading, Sensor  # noqa: E402
-from .sensortree import AggregateSensorTree, BooleanSensorTree, GenericSensorTree  # noqa: E402
-from .reactor import Reactor  # noqa: E402
-from .logger import DeviceLogger, LogHandler  # noqa: E402
-from .metaclass import DeviceMetaclass  # noqa: E402
-from .server import AsyncDeviceServer, DeviceServer, DeviceServerBase, DeviceServerMetaclass  # noqa: E402
-from .client import (  # noqa: E402
+from .message import Message, MessageParser
+from .protocol import ProtocolFlags
+from .sensor import Reading, Sensor
+from .sensortree import AggregateSensorTree, BooleanSensorTree, GenericSensorTree
+from .reactor import Reactor
+from .logger import DeviceLogger, LogHandler
+from .metaclass import DeviceMetaclass
+from .server import AsyncDeviceServer, DeviceServer, DeviceServerBase, DeviceServerMetaclass
+from .client import (
     AsyncClient,
     BlockingClient,
     CallbackClient,
     DeviceClient,
     request_check,
 )
-from .resource_base import AttrDict  # noqa: E402
-from .resource import KATCPClientResource  # noqa: E402
-from .resource_container import KATCPClientResourceContainer  # noqa: E402
+from .resource_base import AttrDict
+from .resource import KATCPClientResource
+from .resource_container import KATCPClientResourceContainer
 
 __all__ = [
     "__version__",

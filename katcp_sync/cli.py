@@ -43,7 +43,7 @@ import time
 import types
 from typing import Any, Callable, List, NoReturn, Optional, Sequence, Tuple
 
-from . import __version__
+from .version import __version__
 from .client import BlockingClient, DeviceClient
 from .connection import format_address, format_seconds
 from .errors import KatcpClientError, KatcpSyntaxError

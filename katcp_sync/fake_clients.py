@@ -20,7 +20,6 @@ alone). katcp-python's ``fake_inspecting_client_factory`` has no
 equivalent: katcp_sync's inspecting client is internal to the resource.
 """
 
-import logging
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 from .resource_base import escape_name
@@ -32,7 +31,6 @@ __all__ = [
     "fake_KATCP_client_resource_factory", "fake_KATCP_client_resource_container_factory",
 ]
 
-log = logging.getLogger("katcp_sync.fake_clients")
 
 #: ``{name: (description, units, type, *params)}``, as in katcp-python.
 SensorInfos = Mapping[str, Sequence[Any]]

@@ -42,7 +42,7 @@ import traceback
 import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from . import __version__
+from .version import __version__
 from .connection import DEFAULT_MAX_WRITE_BUFFER, Connection, Listener
 from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH

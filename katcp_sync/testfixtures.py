@@ -40,7 +40,6 @@ __all__ = [
     "TimewarpAsyncTestCaseTimeAdvancer",
 ]
 
-log = logging.getLogger("katcp_sync.testutils")
 
 
 def _with_mid(text: str, mid: Any) -> str:

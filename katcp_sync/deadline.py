@@ -1,0 +1,39 @@
+"""Deadlines for waits that loop: how much of a timeout is left.
+
+A wait that may wake up more than once (a condition that is notified for
+other reasons, a join over several threads) computes one deadline from its
+timeout and asks it for the remaining time at each turn, so that the total
+never exceeds the timeout. Time is ``time.monotonic``: a change of the wall
+clock neither shortens nor lengthens a wait.
+"""
+
+import time
+from typing import Optional
+
+__all__ = ["Deadline"]
+
+
+class Deadline:
+    """The moment by which a wait of ``timeout`` seconds, started now, must end.
+
+    Args:
+        timeout: seconds from now; None for a wait without a limit.
+
+    Any thread may use it (it is read-only after construction).
+    """
+
+    __slots__ = ("at",)
+
+    def __init__(self, timeout: Optional[float]) -> None:
+        #: The monotonic time of the deadline, or None for none.
+        self.at = None if timeout is None else time.monotonic() + timeout
+
+    def remaining(self) -> Optional[float]:
+        """Seconds left (0.0 once passed), or None when there is no deadline."""
+        if self.at is None:
+            return None
+        return max(0.0, self.at - time.monotonic())
+
+    def expired(self) -> bool:
+        """True once the deadline has passed (never for no deadline)."""
+        return self.at is not None and time.monotonic() >= self.at
