@@ -13,7 +13,7 @@ block and return their result; ``client.req.pick_fruit.future()`` returns a
 import sys
 
 from katcp_sync import resource_client
-from katcp_sync.errors import TimeoutException
+from katcp_sync.errors import KatcpTimeoutError, TimeoutException
 
 
 def demo(client):
@@ -62,4 +62,8 @@ def main(host="localhost", port=5000):
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    main(args[0] if args else "localhost", int(args[1]) if len(args) > 1 else 5000)
+    host, port = args[0] if args else "localhost", int(args[1]) if len(args) > 1 else 5000
+    try:
+        main(host, port)
+    except KatcpTimeoutError as error:   # e.g. no device at host:port
+        sys.exit("Cannot use the device at %s:%d: %s" % (host, port, error))

@@ -130,6 +130,19 @@ def test_client_example_without_arguments_talks_to_localhost_and_never_hangs_sil
         assert b"localhost:5000" in out + err or proc.returncode == 0
 
 
+def test_high_level_client_example_without_a_device_says_so_without_a_traceback():
+    """Nothing listens: after its sync timeout the script exits non-zero with
+    one line naming the address, not a traceback."""
+    port = _free_port()
+    result = subprocess.run([sys.executable, str(EXAMPLES / "tutorial_high_level_client.py"),
+                             "localhost", str(port)], capture_output=True,
+                            timeout=SCRIPT_TIMEOUT, env=_env())
+    err = result.stderr.decode()
+    assert result.returncode == 1, err
+    assert "Traceback" not in err, err
+    assert err.splitlines()[-1].startswith("Cannot use the device at localhost:%d: " % port)
+
+
 def test_blocking_client_example_warns_while_the_device_is_down():
     port = _free_port()
     proc = subprocess.Popen([sys.executable, str(EXAMPLES / "tutorial_blocking_client.py"),
