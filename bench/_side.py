@@ -11,6 +11,7 @@ Every failure becomes a :class:`Skipped` carrying the reason, so a bench can
 print ``skipped: <reason>`` for that column instead of failing.
 """
 
+import asyncio
 import importlib
 import json
 import os
@@ -41,6 +42,31 @@ def import_optional(name: str) -> Any:
         return importlib.import_module(name)
     except Exception as exc:  # ImportError, or a broken install
         raise Skipped("%s not importable: %s" % (name, exc)) from None
+
+
+class AiokatcpClient:
+    """aiokatcp's ``Client`` on a private asyncio loop, driven from the calling thread.
+
+    ``run(coro)`` runs a coroutine on that loop to completion; ``client`` is
+    the connected ``aiokatcp.Client``; ``close()`` closes both.
+
+    Raises:
+        Skipped: aiokatcp is not importable.
+    """
+
+    def __init__(self, port: int, **kwargs: Any) -> None:
+        aiokatcp = import_optional("aiokatcp")
+        self.loop = asyncio.new_event_loop()
+        self.client = self.loop.run_until_complete(
+            aiokatcp.Client.connect("127.0.0.1", port, **kwargs))
+
+    def run(self, coro: Any) -> Any:
+        return self.loop.run_until_complete(coro)
+
+    def close(self) -> None:
+        self.client.close()
+        self.loop.run_until_complete(self.client.wait_closed())
+        self.loop.close()
 
 
 def katcp_python_env() -> str:

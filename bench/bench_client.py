@@ -193,28 +193,25 @@ class _Aiokatcp:
     """aiokatcp's Client on an asyncio loop driven by ``fn(mode)(count)``."""
 
     def __init__(self, port: int) -> None:
-        aiokatcp = _side.import_optional("aiokatcp")
-        self._loop = asyncio.new_event_loop()
-        self._client = self._loop.run_until_complete(aiokatcp.Client.connect("127.0.0.1", port))
+        self._side = _side.AiokatcpClient(port)
+        request = self._side.client.request
 
         async def sequential(n: int) -> None:
             for _ in range(n):
-                await self._client.request("watchdog")
+                await request("watchdog")
 
         async def concurrent(n: int) -> None:
             await asyncio.gather(*[sequential(n // CONCURRENCY) for _ in range(CONCURRENCY)])
 
-        self._loop.run_until_complete(sequential(100))
+        self._side.run(sequential(100))
         self._coros = {"sequential": sequential, "concurrent": concurrent}
 
     def fn(self, mode: str) -> Callable[[int], None]:
         coro = self._coros[mode]
-        return lambda n: self._loop.run_until_complete(coro(n))
+        return lambda n: self._side.run(coro(n))
 
     def close(self) -> None:
-        self._client.close()
-        self._loop.run_until_complete(self._client.wait_closed())
-        self._loop.close()
+        self._side.close()
 
 
 class _BareSocket:

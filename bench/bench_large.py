@@ -17,7 +17,6 @@ The libraries take turns size by size, in rotating order; the best of
 several repeats counts. ``vs X`` is katcp_sync's MB/s over X's.
 """
 
-import asyncio
 import subprocess
 import sys
 import time
@@ -88,27 +87,19 @@ class _Ours:
         self._client.join(10)
 
 
-class _Aiokatcp:
+class _Aiokatcp(_side.AiokatcpClient):
     def __init__(self, port: int) -> None:
-        aiokatcp = _side.import_optional("aiokatcp")
-        self._loop = asyncio.new_event_loop()
-        self._client = self._loop.run_until_complete(
-            aiokatcp.Client.connect("127.0.0.1", port, limit=LIMIT))
+        super().__init__(port, limit=LIMIT)
 
     def echo(self, size: int, count: int) -> None:
         payload = b"a" * size
 
         async def turn() -> None:
             for _ in range(count):
-                reply, _ = await self._client.request("bench-echo", payload)
+                reply, _ = await self.client.request("bench-echo", payload)
                 assert len(reply[0]) == size
 
-        self._loop.run_until_complete(turn())
-
-    def close(self) -> None:
-        self._client.close()
-        self._loop.run_until_complete(self._client.wait_closed())
-        self._loop.close()
+        self.run(turn())
 
 
 class _KatcpPython:
