@@ -1,8 +1,8 @@
 """Request handlers typed by their annotations, as aiokatcp writes them.
 
 :func:`annotated_request` reads a handler's parameter and return
-annotations and applies :func:`~katcp_sync.kattypes.request` and
-:func:`~katcp_sync.kattypes.return_reply` with the matching KATCP types, so
+annotations and applies :func:`~katcp_sync.handlers.request` and
+:func:`~katcp_sync.handlers.return_reply` with the matching KATCP types, so
 the handler receives Python values and returns only the values of an
 ``ok`` reply::
 
@@ -31,10 +31,10 @@ from typing import Any, Callable, Dict, List, Tuple
 
 import wrapt
 
-from katcp_sync.futures import chain_future
-from katcp_sync.kattypes import (Bool, Discrete, Float, Int, KatcpType, Str, request,
-                                 return_reply)
-from katcp_sync.protocol import DEFAULT_KATCP_MAJOR
+from .argtypes import Bool, Discrete, Float, Int, KatcpType, Str
+from .futures import chain_future
+from .handlers import request, return_reply
+from .protocol import DEFAULT_KATCP_MAJOR
 
 __all__ = ["annotated_request"]
 

@@ -20,7 +20,7 @@ import threading
 import time
 from typing import Any, Optional
 
-from .kattypes import Timestamp
+from .argtypes import Timestamp
 
 __all__ = ["DeviceLogger", "LogHandler"]
 

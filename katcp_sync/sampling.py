@@ -88,10 +88,10 @@ import math
 import threading
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
 
-from katcp_sync.errors import KatcpValueError
-from katcp_sync.kattypes import FLOAT_RE, INT_RE
-from katcp_sync.protocol import SEC_TS_KATCP_MAJOR, STRATEGIES_V4
-from katcp_sync.scheduler import Scheduler
+from .argtypes import FLOAT_RE, INT_RE
+from .errors import KatcpValueError
+from .protocol import SEC_TS_KATCP_MAJOR, STRATEGIES_V4
+from .scheduler import Scheduler
 
 __all__ = [
     "SampleStrategy",
@@ -107,7 +107,7 @@ __all__ = [
     "check_auto_strategy",
 ]
 
-log = logging.getLogger(__name__)
+logger = logging.getLogger(__name__)
 
 #: A longest period at least this long (seconds, about the age of the
 #: universe) means "no periodic report" for event-rate strategies.
@@ -532,7 +532,7 @@ class SampleStrategy:
         try:
             self._inform_callback(self._sensor, reading)
         except Exception:
-            log.exception("sampling %r: inform callback failed", self)
+            logger.exception("sampling %r: inform callback failed", self)
 
     def _arm(self, when: float) -> None:
         self._disarm()

@@ -34,8 +34,7 @@ import time
 from collections import namedtuple
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union, cast
 
-from katcp_sync.errors import KatcpValueError
-from katcp_sync.kattypes import (
+from .argtypes import (
     Address,
     Bool,
     Discrete,
@@ -46,8 +45,9 @@ from katcp_sync.kattypes import (
     Str,
     Timestamp,
 )
-from katcp_sync.protocol import DEFAULT_KATCP_MAJOR
-from katcp_sync.sampling import check_auto_strategy
+from .errors import KatcpValueError
+from .protocol import DEFAULT_KATCP_MAJOR
+from .sampling import check_auto_strategy
 
 __all__ = ["Reading", "Sensor"]
 

@@ -29,7 +29,7 @@ import logging
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Sequence, Set, Tuple
 
-from katcp_sync.sensor import Sensor
+from .sensor import Sensor
 
 __all__ = ["GenericSensorTree", "BooleanSensorTree", "AggregateSensorTree"]
 
