@@ -1,4 +1,4 @@
-"""KATCP argument types and the request/reply handler decorators: katcp-python's ``katcp.kattypes``.
+"""KATCP argument types and handler decorators: katcp-python's ``katcp.kattypes``.
 
 The face of three modules, re-exporting every name code written for
 katcp-python (or for earlier katcp_sync) imports from here:

@@ -31,7 +31,6 @@ import logging
 import re
 import threading
 import time
-from collections import namedtuple
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union, cast
 
 from .argtypes import (
@@ -46,16 +45,13 @@ from .argtypes import (
     Timestamp,
 )
 from .errors import KatcpValueError
+from .observers import Observer, Reading
 from .protocol import DEFAULT_KATCP_MAJOR
 from .sampling import check_auto_strategy
 
 __all__ = ["Reading", "Sensor"]
 
 logger = logging.getLogger(__name__)
-
-#: A sensor reading: timestamp (float seconds), status (``Sensor.NOMINAL``...)
-#: and value (of the sensor's type).
-Reading = namedtuple("Reading", "timestamp status value")
 
 # Spec 7: "a-z A-Z 0-9 . - _" only.
 _SENSOR_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+\Z")
@@ -242,8 +238,8 @@ class Sensor:
         # Observers by identity, in attach order. notify() iterates a tuple
         # snapshot, rebuilt lazily after a change so that attaching or
         # detaching n observers costs O(n), not O(n^2).
-        self._observer_map: Dict[int, Any] = {}
-        self._observer_snapshot: Optional[Tuple[Any, ...]] = ()
+        self._observer_map: Dict[int, Observer] = {}
+        self._observer_snapshot: Optional[Tuple[Observer, ...]] = ()
         self._reading = Reading(time.time(), initial_status, default)
 
         self.status_func = status_func
@@ -328,7 +324,7 @@ class Sensor:
 
     # -- observers ------------------------------------------------------------
 
-    def attach(self, observer: Any) -> None:
+    def attach(self, observer: Observer) -> None:
         """Call ``observer.update(sensor, reading)`` on every later set.
 
         Attaching the same observer (by identity) twice has no further effect.
@@ -339,7 +335,7 @@ class Sensor:
                 self._observer_map[id(observer)] = observer
                 self._observer_snapshot = None
 
-    def detach(self, observer: Any) -> None:
+    def detach(self, observer: Observer) -> None:
         """Stop notifying ``observer``; no error if it is not attached.
 
         A notification already in progress on another thread may still reach it.
@@ -349,7 +345,7 @@ class Sensor:
             if self._observer_map.pop(id(observer), None) is not None:
                 self._observer_snapshot = None
 
-    def observers(self) -> Tuple[Any, ...]:
+    def observers(self) -> Tuple[Observer, ...]:
         """The attached observers, in attach order (a snapshot)."""
         snapshot = self._observer_snapshot
         if snapshot is None:
