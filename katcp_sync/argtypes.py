@@ -63,7 +63,7 @@ _IPV4_ADDRESS_RE = re.compile(r"(?P<host>[^:\[\]]+)(?::(?P<port>[0-9]+))?\Z")
 _MAX_SHOWN = 60
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     """Quote a value (raw bytes or Python object) for an error message."""
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", "backslashreplace")
@@ -85,7 +85,7 @@ class KatcpPackTypeError(KatcpTypeError, ValueError):
     """
 
 
-def _wrong_type(value: Any, expected: str) -> KatcpTypeError:
+def _wrong_type(value: object, expected: str) -> KatcpTypeError:
     return KatcpPackTypeError("expected %s, got %s (%s)"
                               % (expected, _show(value), type(value).__name__))
 
@@ -243,7 +243,7 @@ class Int(KatcpType):
         self._min = min
         self._max = max
 
-    def encode(self, value: Any, major: int) -> bytes:
+    def encode(self, value: int, major: int) -> bytes:
         return b"%d" % value
 
     def decode(self, value: bytes, major: int) -> int:
@@ -275,7 +275,7 @@ class Float(KatcpType):
         self._min = min
         self._max = max
 
-    def encode(self, value: Any, major: int) -> bytes:
+    def encode(self, value: float, major: int) -> bytes:
         return repr(float(value)).encode("ascii")
 
     def decode(self, value: bytes, major: int) -> float:
@@ -344,7 +344,7 @@ class Str(KatcpType):
         """Any value: one that is not ``str``/``bytes`` is packed as ``str(value)``."""
 
 
-def _require_text(value: Any) -> None:
+def _require_text(value: object) -> None:
     if not isinstance(value, (str, bytes, bytearray)):
         raise _wrong_type(value, "a str or bytes")
 
@@ -544,12 +544,12 @@ class TimestampOrNow(Timestamp):
     #: Sentinel value meaning "now".
     NOW = _Now()
 
-    def encode(self, value: Any, major: int) -> bytes:
+    def encode(self, value: Union[float, "_Now"], major: int) -> bytes:
         if value is self.NOW:
             return b"now"
-        return super().encode(value, major)
+        return super().encode(cast(float, value), major)
 
-    def decode(self, value: bytes, major: int) -> Any:
+    def decode(self, value: bytes, major: int) -> Union[float, "_Now"]:  # type: ignore[override]
         if value == b"now":
             return self.NOW
         return super().decode(value, major)

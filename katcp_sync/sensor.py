@@ -137,7 +137,8 @@ class Sensor:
     }
 
     #: Python types accepted as sensor types.
-    SENSOR_SHORTCUTS = {int: INTEGER, float: FLOAT, str: STRING, bool: BOOLEAN}
+    SENSOR_SHORTCUTS: Dict[object, int] = {int: INTEGER, float: FLOAT, str: STRING,
+                                           bool: BOOLEAN}
 
     #: KATCP type name (``"integer"``...) -> sensor type.
     SENSOR_TYPE_LOOKUP = {kattype.name: stype for stype, (kattype, _) in SENSOR_TYPES.items()}
@@ -168,7 +169,7 @@ class Sensor:
     #: Kattype that formats and parses reading timestamps.
     TIMESTAMP_TYPE = Timestamp()
 
-    def __init__(self, sensor_type: Any, name: str, description: Optional[str] = None,
+    def __init__(self, sensor_type: Union[int, type], name: str, description: Optional[str] = None,
                  units: Optional[str] = None, params: Optional[Sequence[Any]] = None,
                  default: Any = None, initial_status: Optional[int] = None, *,
                  status_func: Optional[Callable[[Any], int]] = None,
@@ -179,7 +180,8 @@ class Sensor:
         if not isinstance(name, str) or not _SENSOR_NAME_RE.match(name):
             raise ValueError("Invalid sensor name %r: use only the characters "
                              "a-z A-Z 0-9 . - _ (KATCP spec section 7)." % (name,))
-        sensor_type = self.SENSOR_SHORTCUTS.get(sensor_type, sensor_type)
+        # an int constant from here on (checked just below)
+        sensor_type = cast(int, self.SENSOR_SHORTCUTS.get(sensor_type, sensor_type))
         if sensor_type not in self.SENSOR_TYPES:
             raise ValueError("Invalid sensor type %r for sensor %r: use Sensor.INTEGER ... "
                              "Sensor.ADDRESS or int, float, str, bool." % (sensor_type, name))
