@@ -41,9 +41,6 @@ __all__ = [
     "StrictTimestamp",
     "Struct",
     "Regex",
-    "KatcpPackTypeError",
-    "INT_RE",
-    "FLOAT_RE",
 ]
 
 #: A KATCP integer on the wire (Table 6).
@@ -90,7 +87,7 @@ def _wrong_type(value: object, expected: str) -> KatcpTypeError:
                               % (expected, _show(value), type(value).__name__))
 
 
-def _as_text(value: Union[str, bytes]) -> str:
+def _as_text(value: Union[str, bytes, bytearray]) -> str:
     """``str`` of a ``str``/``bytes`` value; undecodable bytes survive as surrogates."""
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "surrogateescape")
@@ -147,7 +144,7 @@ class KatcpType:
             raise KatcpValueError("No value or default given")
         return self._default
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         """Validate a Python value; return nothing if it is valid.
 
         Raises:
@@ -251,7 +248,7 @@ class Int(KatcpType):
             raise _parse_error(value, "integer")
         return int(value)
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         if type(value) not in _INTEGRAL_FAST and not isinstance(value, numbers.Integral):
             raise _wrong_type(value, "an integer")
         if self._min is not None or self._max is not None:
@@ -283,7 +280,7 @@ class Float(KatcpType):
             raise _parse_error(value, "float")
         return float(value)
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         if type(value) not in _REAL_FAST and not isinstance(value, numbers.Real):
             raise _wrong_type(value, "a real number")
         if self._min is not None or self._max is not None:
@@ -311,7 +308,7 @@ class Bool(KatcpType):
         raise KatcpValueError("could not parse %s as boolean (expected '0' or '1')"
                               % _show(value))
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         """Any value with a truth value (packed by truthiness, as katcp-python)."""
         try:
             bool(value)
@@ -340,13 +337,15 @@ class Str(KatcpType):
     def decode(self, value: bytes, major: int) -> str:
         return value.decode("utf-8", "surrogateescape")
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         """Any value: one that is not ``str``/``bytes`` is packed as ``str(value)``."""
 
 
-def _require_text(value: object) -> None:
+def _checked_text(value: object) -> str:
+    """``str`` of a ``str``/``bytes`` value, or raise KatcpTypeError."""
     if not isinstance(value, (str, bytes, bytearray)):
         raise _wrong_type(value, "a str or bytes")
+    return _as_text(value)
 
 
 class Discrete(Str):
@@ -374,9 +373,8 @@ class Discrete(Str):
         """The allowed values, in the order given."""
         return list(self._values)
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
-        _require_text(value)
-        key = _as_text(value)
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+        key = _checked_text(value)
         if self._case_insensitive:
             key = key.lower()
         if key not in self._valid_values:
@@ -418,7 +416,7 @@ class DiscreteMulti(Discrete):
             return sorted(self._values, key=str.lower)
         return sorted((v.strip() for v in text.split(self.separator)), key=str.lower)
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
             raise _wrong_type(value, "a list of discrete values")
         for item in value:
@@ -447,7 +445,7 @@ class Lru(KatcpType):
             raise KatcpValueError("could not parse %s as lru (expected 'nominal' or 'error')"
                                   % _show(value)) from None
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         if isinstance(value, bool) or value not in self.LRU_VALUES:
             raise KatcpValueError("Lru value must be Lru.LRU_NOMINAL (0) or Lru.LRU_ERROR (1), "
                                   "got %s" % _show(value))
@@ -484,9 +482,10 @@ class Address(KatcpType):
         port = match.group("port")
         return match.group("host"), None if port is None else int(port)
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+        pair: Any = value  # unpacking it is the check
         try:
-            host, port = value
+            host, port = pair
         except (TypeError, ValueError):
             raise _wrong_type(value, "a (host, port) tuple") from None
         if not isinstance(host, (str, bytes)) or not host:
@@ -521,7 +520,7 @@ class Timestamp(KatcpType):
             decoded /= SEC_TO_MS_FAC
         return decoded
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         if type(value) not in _REAL_FAST and not isinstance(value, numbers.Real):
             raise _wrong_type(value, "a timestamp in seconds (a real number)")
 
@@ -554,7 +553,7 @@ class TimestampOrNow(Timestamp):
             return self.NOW
         return super().decode(value, major)
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         if value is not self.NOW:
             super().check(value, major)
 
@@ -579,10 +578,10 @@ class StrictTimestamp(KatcpType):
             raise _parse_error(value, "strict timestamp (digits[.digits])")
         return float(value)
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         if type(value) not in _REAL_FAST and not isinstance(value, numbers.Real):
             raise _wrong_type(value, "a timestamp in seconds (a real number)")
-        if not value >= 0:
+        if not cast(float, value) >= 0:
             raise KatcpValueError("Strict timestamps may not be negative (got %s)." % value)
 
 
@@ -629,8 +628,7 @@ class Regex(Str):
             cast("re.Pattern[str]", regex) if hasattr(regex, "pattern") else re.compile(regex))
         self._pattern = self._compiled.pattern
 
-    def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
-        _require_text(value)
-        if not self._compiled.match(_as_text(value)):
+    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+        if not self._compiled.match(_checked_text(value)):
             raise KatcpValueError("Value %s does not match regex %r."
                                   % (_show(value), self._pattern))

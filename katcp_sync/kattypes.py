@@ -19,66 +19,12 @@ Sans-IO modules that only need the types (sensor, sampling, logger) import
 decorators (or ``wrapt``).
 """
 
-# FLOAT_RE, INT_RE and KatcpPackTypeError are not in __all__ but were
-# importable from here before the split.
-from .argtypes import (
-    FLOAT_RE,
-    INT_RE,
-    Address,
-    Bool,
-    Discrete,
-    DiscreteMulti,
-    Float,
-    Int,
-    KatcpPackTypeError,
-    KatcpType,
-    Lru,
-    Regex,
-    StrictTimestamp,
-    Str,
-    Struct,
-    Timestamp,
-    TimestampOrNow,
-)
-from .arguments import Parameter, make_reply, pack_types, unpack_types
-from .handlers import (
-    concurrent_reply,
-    has_katcp_protocol_flags,
-    inform,
-    minimum_katcp_version,
-    request,
-    request_timeout_hint,
-    return_reply,
-    send_reply,
-    unpack_message,
-)
+from . import argtypes, arguments, handlers
+from .argtypes import *  # noqa: F401,F403
+from .arguments import *  # noqa: F401,F403
+from .handlers import *  # noqa: F401,F403
 
-__all__ = [
-    "KatcpType",
-    "Int",
-    "Float",
-    "Bool",
-    "Str",
-    "Discrete",
-    "DiscreteMulti",
-    "Lru",
-    "Address",
-    "Timestamp",
-    "TimestampOrNow",
-    "StrictTimestamp",
-    "Struct",
-    "Regex",
-    "Parameter",
-    "pack_types",
-    "unpack_types",
-    "make_reply",
-    "request",
-    "return_reply",
-    "send_reply",
-    "inform",
-    "unpack_message",
-    "concurrent_reply",
-    "request_timeout_hint",
-    "minimum_katcp_version",
-    "has_katcp_protocol_flags",
-]
+# Not in __all__, but importable from here as before the split.
+from .argtypes import FLOAT_RE, INT_RE, KatcpPackTypeError  # noqa: F401
+
+__all__ = argtypes.__all__ + arguments.__all__ + handlers.__all__
