@@ -26,22 +26,8 @@ from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union, cast
 from .errors import KatcpTypeError, KatcpValueError
 from .protocol import DEFAULT_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR
 
-__all__ = [
-    "KatcpType",
-    "Int",
-    "Float",
-    "Bool",
-    "Str",
-    "Discrete",
-    "DiscreteMulti",
-    "Lru",
-    "Address",
-    "Timestamp",
-    "TimestampOrNow",
-    "StrictTimestamp",
-    "Struct",
-    "Regex",
-]
+__all__ = ["KatcpType", "Int", "Float", "Bool", "Str", "Discrete", "DiscreteMulti", "Lru",
+           "Address", "Timestamp", "TimestampOrNow", "StrictTimestamp", "Struct", "Regex"]
 
 #: A KATCP integer on the wire (Table 6).
 INT_RE = re.compile(rb"[-+]?[0-9]+\Z")

@@ -18,15 +18,10 @@ The server object is duck-typed: it needs ``mass_inform(msg)``,
 import logging
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
 from .argtypes import Timestamp
 from .message import Message
-
-try:  # Python 3.8+
-    from typing import Protocol
-except ImportError:  # pragma: no cover - only for type checkers on old Pythons
-    Protocol = object  # type: ignore
 
 __all__ = ["DeviceLogger", "LogHandler"]
 

@@ -17,12 +17,7 @@ importing :class:`~katcp_sync.sensor.Sensor` (which imports them):
 """
 
 from collections import namedtuple
-from typing import Any, Optional, Sequence, Union
-
-try:  # Python 3.8+
-    from typing import Protocol
-except ImportError:  # pragma: no cover - only for type checkers on old Pythons
-    Protocol = object  # type: ignore
+from typing import Any, Optional, Protocol, Sequence, Union
 
 __all__ = ["Reading", "Observer", "ObservedSensor", "SampledSensor"]
 
