@@ -113,6 +113,7 @@ from .strategies import (
     PERIOD,
     SAMPLING_LOOKUP,
     SAMPLING_LOOKUP_REV,
+    STRATEGIES_V4,
     STRATEGY_BY_CODE,
     strategy_info,
 )
@@ -247,7 +248,8 @@ class SampleStrategy:
         if name is None:
             raise TypeError("SampleStrategy is abstract: use SampleStrategy.get_strategy()")
         raw = [as_bytes(p) for p in params]
-        if major < STRATEGY_BY_CODE[self.STRATEGY].since_major:
+        # v4's strategies are also those of any older version
+        if name not in STRATEGIES_V4 and major < STRATEGY_BY_CODE[self.STRATEGY].since_major:
             raise KatcpValueError("The %r strategy is not available in KATCP v%d" % (name, major))
         check_count(self.STRATEGY, raw)
         preset = self._preset(sensor, raw, major)

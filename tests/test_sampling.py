@@ -658,3 +658,9 @@ def test_one_strategy_table_serves_sampling_and_protocol():
         assert cls.PARAMS == row.params
         flags = protocol.ProtocolFlags(4, 0)
         assert flags.strategy_allowed(row.name) == (row.since_major <= 4)
+    # Versions before v4 get v4's strategies, as before the table.
+    sensor = Sensor.float("x")
+    assert SampleStrategy.get_strategy("event", lambda s, r: None, sensor, major=3)
+    with pytest.raises(ValueError, match="not available in KATCP v3"):
+        SampleStrategy.get_strategy("event-rate", lambda s, r: None, sensor, b"1", b"2",
+                                    major=3)
