@@ -10,9 +10,10 @@ and survives client reconnects):
 * :class:`LogHandler` -- a :class:`logging.Handler` that turns records of the
   standard :mod:`logging` module into ``#log`` informs (aiokatcp's idea).
 
-The server object is duck-typed: it needs ``mass_inform(msg)``,
-``create_log_inform(level_name, msg, name, timestamp=None)`` and ``log``
-(the :class:`DeviceLogger`).
+The server object is duck-typed (the Protocols :class:`LogServer` and
+:class:`LoggingServer`): it needs ``mass_inform(msg)``,
+``create_log_inform(level_name, msg, name, timestamp=None)`` and, for
+:class:`LogHandler`, ``log`` (the :class:`DeviceLogger`).
 """
 
 import logging
@@ -23,7 +24,7 @@ from typing import Any, Optional, Protocol
 from .argtypes import Timestamp
 from .message import Message
 
-__all__ = ["DeviceLogger", "LogHandler"]
+__all__ = ["DeviceLogger", "LogHandler", "LogServer", "LoggingServer"]
 
 #: Python logger of :class:`DeviceLogger` messages. It lives under
 #: ``katcp_sync`` so that :class:`LogHandler` does not send them twice.
