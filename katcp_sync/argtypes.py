@@ -46,7 +46,7 @@ _IPV4_ADDRESS_RE = re.compile(r"(?P<host>[^:\[\]]+)(?::(?P<port>[0-9]+))?\Z")
 _MAX_SHOWN = 60
 
 
-def _show(value: object) -> str:
+def show_value(value: object) -> str:
     """Quote a value (raw bytes or Python object) for an error message."""
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", "backslashreplace")
@@ -57,7 +57,7 @@ def _show(value: object) -> str:
 
 
 def _parse_error(raw: bytes, what: str) -> KatcpValueError:
-    return KatcpValueError("could not parse %s as %s" % (_show(raw), what))
+    return KatcpValueError("could not parse %s as %s" % (show_value(raw), what))
 
 
 class KatcpPackTypeError(KatcpTypeError, ValueError):
@@ -70,10 +70,10 @@ class KatcpPackTypeError(KatcpTypeError, ValueError):
 
 def _wrong_type(value: object, expected: str) -> KatcpTypeError:
     return KatcpPackTypeError("expected %s, got %s (%s)"
-                              % (expected, _show(value), type(value).__name__))
+                              % (expected, show_value(value), type(value).__name__))
 
 
-def _as_text(value: Union[str, bytes, bytearray]) -> str:
+def text_of(value: Union[str, bytes, bytearray]) -> str:
     """``str`` of a ``str``/``bytes`` value; undecodable bytes survive as surrogates."""
     if isinstance(value, (bytes, bytearray)):
         return bytes(value).decode("utf-8", "surrogateescape")
@@ -292,7 +292,7 @@ class Bool(KatcpType):
         if value == b"0":
             return False
         raise KatcpValueError("could not parse %s as boolean (expected '0' or '1')"
-                              % _show(value))
+                              % show_value(value))
 
     def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         """Any value with a truth value (packed by truthiness, as katcp-python)."""
@@ -331,7 +331,7 @@ def _checked_text(value: object) -> str:
     """``str`` of a ``str``/``bytes`` value, or raise KatcpTypeError."""
     if not isinstance(value, (str, bytes, bytearray)):
         raise _wrong_type(value, "a str or bytes")
-    return _as_text(value)
+    return text_of(value)
 
 
 class Discrete(Str):
@@ -347,7 +347,7 @@ class Discrete(Str):
     def __init__(self, values: Iterable[Union[str, bytes]],
                  case_insensitive: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._values = [_as_text(v) for v in values]
+        self._values = [text_of(v) for v in values]
         self._case_insensitive = case_insensitive
         if case_insensitive:
             self._valid_values = frozenset(v.lower() for v in self._values)
@@ -365,7 +365,7 @@ class Discrete(Str):
             key = key.lower()
         if key not in self._valid_values:
             raise KatcpValueError("Discrete value %s is not one of %s%s."
-                                  % (_show(value), self._values,
+                                  % (show_value(value), self._values,
                                      " (case-insensitive)" if self._case_insensitive else ""))
 
 
@@ -393,7 +393,7 @@ class DiscreteMulti(Discrete):
     # A list type on top of Discrete's checks (as in katcp-python), so its
     # encode/decode deliberately take and give lists, not single strings.
     def encode(self, value: Iterable[str], major: int) -> bytes:  # type: ignore[override]
-        items = sorted((_as_text(v) for v in value), key=str.lower)
+        items = sorted((text_of(v) for v in value), key=str.lower)
         return super().encode(self.separator.join(items), major)
 
     def decode(self, value: bytes, major: int) -> List[str]:  # type: ignore[override]
@@ -429,12 +429,12 @@ class Lru(KatcpType):
             return self._RAW_CONSTANTS[value]
         except KeyError:
             raise KatcpValueError("could not parse %s as lru (expected 'nominal' or 'error')"
-                                  % _show(value)) from None
+                                  % show_value(value)) from None
 
     def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         if isinstance(value, bool) or value not in self.LRU_VALUES:
             raise KatcpValueError("Lru value must be Lru.LRU_NOMINAL (0) or Lru.LRU_ERROR (1), "
-                                  "got %s" % _show(value))
+                                  "got %s" % show_value(value))
 
 
 class Address(KatcpType):
@@ -452,7 +452,7 @@ class Address(KatcpType):
 
     def encode(self, value: Tuple[str, Optional[int]], major: int) -> bytes:
         host, port = value
-        host = _as_text(host)
+        host = text_of(host)
         if ":" in host:
             host = "[%s]" % host
         if port is not None:
@@ -589,14 +589,14 @@ class Struct(KatcpType):
             return struct.pack(self._fmt, *value)
         except (struct.error, TypeError) as error:
             raise KatcpValueError("could not pack %s with struct format %r: %s"
-                                  % (_show(value), self._fmt, error)) from None
+                                  % (show_value(value), self._fmt, error)) from None
 
     def decode(self, value: bytes, major: int) -> Tuple[Any, ...]:
         try:
             return struct.unpack(self._fmt, value)
         except struct.error as error:
             raise KatcpValueError("could not unpack %s with struct format %r: %s"
-                                  % (_show(value), self._fmt, error)) from None
+                                  % (show_value(value), self._fmt, error)) from None
 
 
 class Regex(Str):
@@ -617,4 +617,4 @@ class Regex(Str):
     def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
         if not self._compiled.match(_checked_text(value)):
             raise KatcpValueError("Value %s does not match regex %r."
-                                  % (_show(value), self._pattern))
+                                  % (show_value(value), self._pattern))

@@ -11,7 +11,7 @@ any thread.
 
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from .argtypes import KatcpType, Str, _as_text, _show
+from .argtypes import KatcpType, Str, text_of, show_value
 from .errors import FailReply, KatcpTypeError, KatcpValueError
 from .message import Message
 from .protocol import DEFAULT_KATCP_MAJOR
@@ -53,14 +53,19 @@ class Parameter:
                             % (self.position, self.name, error)) from None
 
 
-def _check_multiple_last(types: Sequence[KatcpType]) -> None:
+def check_multiple_last(types: Sequence[KatcpType]) -> None:
+    """Check that only the last of ``types`` takes multiple arguments.
+
+    Raises:
+        TypeError: another one does (a decorator's types are wrong).
+    """
     for kattype in types[:-1]:
-        if kattype._multiple:
+        if kattype.multiple:
             raise TypeError("Only the last parameter type can accept multiple arguments.")
 
 
 def _takes_rest(types: Sequence[KatcpType]) -> bool:
-    return bool(types) and types[-1]._multiple
+    return bool(types) and types[-1].multiple
 
 
 def unpack_types(types: Sequence[KatcpType], args: Sequence[bytes],
@@ -120,14 +125,14 @@ def pack_types(types: Sequence[KatcpType], args: Sequence[Any],
     packed = []
     for i in range(max(len(types), len(args))):
         kattype = types[min(i, len(types) - 1)]
-        if i >= len(args) and kattype._optional and kattype._default is None:
+        if i >= len(args) and kattype.optional and kattype.default is None:
             break
         value = args[i] if i < len(args) else None
         try:
             packed.append(kattype.pack(value, major=major))
         except (KatcpValueError, KatcpTypeError) as error:
             raise type(error)("Cannot pack value %d (%s) as %s: %s"
-                              % (i + 1, _show(value), kattype.name, error)) from None
+                              % (i + 1, show_value(value), kattype.name, error)) from None
     return packed
 
 
@@ -159,11 +164,11 @@ def make_reply(msgname: str, types: Sequence[KatcpType], arguments: Sequence[Any
             or a value does not fit its type.
     """
     try:
-        code = _as_text(arguments[0])
+        code = text_of(arguments[0])
         reply_types = _STATUS_TYPES[code]
     except (TypeError, IndexError, KeyError):
         raise KatcpValueError("A reply handler must return a tuple starting with 'ok', "
-                              "'fail' or 'invalid', not %s" % _show(arguments)) from None
+                              "'fail' or 'invalid', not %s" % show_value(arguments)) from None
     if reply_types is None:
         reply_types = (_REPLY_CODE,) + tuple(types)
     return Message.reply(msgname, *pack_types(reply_types, arguments, major))

@@ -26,8 +26,8 @@ from typing import Any, Callable, Iterable, List, Optional, Tuple, TypeVar, Unio
 
 import wrapt
 
-from .argtypes import KatcpType, _as_text
-from .arguments import _check_multiple_last, make_reply, unpack_types
+from .argtypes import KatcpType, text_of
+from .arguments import check_multiple_last, make_reply, unpack_types
 from .futures import chain_future
 from .message import Message
 from .protocol import DEFAULT_KATCP_MAJOR, convert_method_name
@@ -78,7 +78,7 @@ def _unpacking_decorator(types: Tuple[KatcpType, ...], has_req: bool,
     comes before the message is passed on unchanged, so the same code serves a
     method called bound (wrapt strips ``self``) or through the class.
     """
-    _check_multiple_last(types)
+    check_multiple_last(types)
 
     def decorate(handler: Handler) -> Handler:
         # Skip self, req and msg when naming the parameters.
@@ -176,7 +176,7 @@ def return_reply(*types: KatcpType, major: int = DEFAULT_KATCP_MAJOR) -> Handler
         KatcpValueError, KatcpTypeError: at call time, the return value is not
             a valid reply tuple.
     """
-    _check_multiple_last(types)
+    check_multiple_last(types)
 
     def decorate(handler: Handler) -> Handler:
         method_name = handler.__name__
@@ -213,7 +213,7 @@ def send_reply(*types: KatcpType, major: int = DEFAULT_KATCP_MAJOR) -> HandlerDe
         types: the types of the values after ``"ok"``.
         major: KATCP major version used to format the values.
     """
-    _check_multiple_last(types)
+    check_multiple_last(types)
 
     @wrapt.decorator
     def send(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
@@ -289,7 +289,7 @@ def has_katcp_protocol_flags(protocol_flags: Iterable[Union[str, bytes]],
     """
     if isinstance(protocol_flags, (str, bytes)):
         protocol_flags = [protocol_flags]
-    flags = [char for flag in protocol_flags for char in _as_text(flag)]
+    flags = [char for flag in protocol_flags for char in text_of(flag)]
 
     def decorate(handler: _H) -> _H:
         setattr(handler, HAS_KATCP_PROTOCOL_FLAGS, flags)
