@@ -1,8 +1,8 @@
 """Request handlers typed by their annotations, as aiokatcp writes them.
 
 :func:`annotated_request` reads a handler's parameter and return
-annotations and applies :func:`~katcp_sync.kattypes.request` and
-:func:`~katcp_sync.kattypes.return_reply` with the matching KATCP types, so
+annotations and applies :func:`~katcp_sync.handlers.request` and
+:func:`~katcp_sync.handlers.return_reply` with the matching KATCP types, so
 the handler receives Python values and returns only the values of an
 ``ok`` reply::
 
@@ -27,14 +27,14 @@ import concurrent.futures
 import enum
 import inspect
 import typing
-from typing import Any, Callable, Dict, List, Tuple
+from typing import Any, Callable, Dict, List, Tuple, Type
 
 import wrapt
 
-from katcp_sync.futures import chain_future
-from katcp_sync.kattypes import (Bool, Discrete, Float, Int, KatcpType, Str, request,
-                                 return_reply)
-from katcp_sync.protocol import DEFAULT_KATCP_MAJOR
+from .argtypes import Bool, Discrete, Float, Int, KatcpType, Str
+from .futures import chain_future
+from .handlers import Handler, request, return_reply
+from .protocol import DEFAULT_KATCP_MAJOR
 
 __all__ = ["annotated_request"]
 
@@ -49,15 +49,15 @@ class _Bytes(Str):
 class _EnumType(Discrete):
     """A discrete value that is a member of an :class:`enum.Enum`."""
 
-    def __init__(self, enum_class: Any, **kwargs: Any) -> None:
+    def __init__(self, enum_class: Type[enum.Enum], **kwargs: Any) -> None:
         self._by_name = {_wire_name(member): member for member in enum_class}
         super().__init__(list(self._by_name), **kwargs)
 
-    def encode(self, value: Any, major: int) -> bytes:
+    def encode(self, value: object, major: int) -> bytes:
         return super().encode(_wire_name(value) if isinstance(value, enum.Enum) else value,
                               major)
 
-    def decode(self, value: bytes, major: int) -> Any:
+    def decode(self, value: bytes, major: int) -> enum.Enum:  # type: ignore[override]
         return self._by_name[super().decode(value, major)]
 
     def check(self, value: Any, major: int = DEFAULT_KATCP_MAJOR) -> None:
@@ -68,11 +68,11 @@ def _wire_name(member: enum.Enum) -> str:
     return member.name.lower().replace("_", "-")
 
 
-_SIMPLE_TYPES: Dict[Any, Callable[..., KatcpType]] = {
+_SIMPLE_TYPES: Dict[object, Callable[..., KatcpType]] = {
     int: Int, float: Float, bool: Bool, str: Str, bytes: _Bytes}
 
 
-def _katcp_type(hint: Any, where: str, **kwargs: Any) -> KatcpType:
+def _katcp_type(hint: object, where: str, **kwargs: Any) -> KatcpType:
     """The KATCP type for annotation ``hint`` (``where`` names it in errors)."""
     if typing.get_origin(hint) is typing.Union:
         members = [arg for arg in typing.get_args(hint) if arg is not type(None)]
@@ -87,7 +87,7 @@ def _katcp_type(hint: Any, where: str, **kwargs: Any) -> KatcpType:
                     "an Enum, Optional[...] or Tuple[...] of them)" % (where, hint))
 
 
-def _argument_types(handler: Callable[..., Any], hints: Any) -> List[KatcpType]:
+def _argument_types(handler: Handler, hints: Dict[str, object]) -> List[KatcpType]:
     types = []
     for param in list(inspect.signature(handler).parameters.values())[2:]:  # self, req
         where = "%s(): parameter %r" % (handler.__name__, param.name)
@@ -107,7 +107,8 @@ def _argument_types(handler: Callable[..., Any], hints: Any) -> List[KatcpType]:
     return types
 
 
-def _return_types(handler: Callable[..., Any], hints: Any) -> Tuple[List[KatcpType], bool]:
+def _return_types(handler: Handler, hints: Dict[str, object],
+                  ) -> Tuple[List[KatcpType], bool]:
     """The types of the reply's values, and whether the handler returns a tuple."""
     hint = hints.get("return", type(None))
     where = "%s(): return annotation" % (handler.__name__,)
@@ -118,7 +119,7 @@ def _return_types(handler: Callable[..., Any], hints: Any) -> Tuple[List[KatcpTy
     return [_katcp_type(hint, where)], False
 
 
-def annotated_request(handler: Callable[..., Any]) -> Any:
+def annotated_request(handler: Handler) -> Handler:
     """Type a request handler ``request_x(self, req, a: T, ...) -> R`` by its annotations.
 
     See the module docstring for the annotations understood.

@@ -1,6 +1,6 @@
 """katcp-python's ``katcp.compat`` helpers that still mean something on Python 3."""
 
-from typing import Any, List, Union
+from typing import List, Union
 
 __all__ = ["ensure_native_str", "byte_chars", "is_bytes", "is_text"]
 
@@ -23,11 +23,11 @@ def byte_chars(byte_string: bytes) -> List[bytes]:
     return [byte_string[i:i + 1] for i in range(len(byte_string))]
 
 
-def is_bytes(value: Any) -> bool:
+def is_bytes(value: object) -> bool:
     """True for ``bytes``."""
     return isinstance(value, bytes)
 
 
-def is_text(value: Any) -> bool:
+def is_text(value: object) -> bool:
     """True for ``str``."""
     return isinstance(value, str)

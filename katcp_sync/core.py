@@ -9,6 +9,7 @@ katcp_sync's own modules (:mod:`~katcp_sync.message`,
 """
 
 import collections
+import concurrent.futures
 import logging
 from typing import Any, Callable, Iterable
 
@@ -89,11 +90,12 @@ def steal_docstring_from(obj: Any) -> Callable[[Callable[..., Any]], Callable[..
     return deco
 
 
-def log_future_exceptions(logger: logging.Logger, f: Any, ignore: Iterable[type] = ()) -> None:
+def log_future_exceptions(logger: logging.Logger, f: "concurrent.futures.Future[Any]",
+                          ignore: Iterable[type] = ()) -> None:
     """Log the exception of future ``f``, if it fails, unless of a type in ``ignore``."""
     ignored = tuple(ignore)
 
-    def log_failure(done: Any) -> None:
+    def log_failure(done: "concurrent.futures.Future[Any]") -> None:
         exc = done.exception()
         if exc is not None and not isinstance(exc, ignored):
             logger.error("Unhandled exception in future: %r", exc, exc_info=exc)

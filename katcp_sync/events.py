@@ -71,7 +71,7 @@ class AsyncEvent:
     katcp-python's signature and ignored.
     """
 
-    def __init__(self, ioloop: Any = None) -> None:
+    def __init__(self, ioloop: object = None) -> None:
         self._lock = threading.Lock()
         self._event = threading.Event()
         self._waiting: "Future[bool]" = Future()
@@ -97,7 +97,7 @@ class AsyncEvent:
         """Block until the flag is set; return it (False after ``timeout``)."""
         return self._event.wait(timeout)
 
-    def wait_with_ioloop(self, ioloop: Any, timeout: Optional[float] = None) -> bool:
+    def wait_with_ioloop(self, ioloop: object, timeout: Optional[float] = None) -> bool:
         """katcp-python's name for :meth:`wait` (the ``ioloop`` is ignored)."""
         return self.wait(timeout)
 
@@ -125,7 +125,7 @@ class AsyncState:
     """
 
     def __init__(self, valid_states: Iterable[Any], initial_state: Any = None,
-                 ioloop: Any = None) -> None:
+                 ioloop: object = None) -> None:
         self._valid_states = tuple(valid_states)
         if initial_state is None:
             initial_state = self._valid_states[0]
@@ -184,7 +184,7 @@ class AsyncState:
         return until_any(*[self.until_state(s) for s in states], timeout=timeout)
 
 
-def until_later(delay: float, ioloop: Any = None) -> "Future[None]":
+def until_later(delay: float, ioloop: object = None) -> "Future[None]":
     """Return a future resolved with None after ``delay`` seconds."""
     future: "Future[None]" = Future()
     timer = threading.Timer(delay, _resolve, (future, None))

@@ -10,19 +10,21 @@ and survives client reconnects):
 * :class:`LogHandler` -- a :class:`logging.Handler` that turns records of the
   standard :mod:`logging` module into ``#log`` informs (aiokatcp's idea).
 
-The server object is duck-typed: it needs ``mass_inform(msg)``,
-``create_log_inform(level_name, msg, name, timestamp=None)`` and ``log``
-(the :class:`DeviceLogger`).
+The server object is duck-typed (the Protocols :class:`LogServer` and
+:class:`LoggingServer`): it needs ``mass_inform(msg)``,
+``create_log_inform(level_name, msg, name, timestamp=None)`` and, for
+:class:`LogHandler`, ``log`` (the :class:`DeviceLogger`).
 """
 
 import logging
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Optional, Protocol
 
-from .kattypes import Timestamp
+from .argtypes import Timestamp
+from .message import Message
 
-__all__ = ["DeviceLogger", "LogHandler"]
+__all__ = ["DeviceLogger", "LogHandler", "LogServer", "LoggingServer"]
 
 #: Python logger of :class:`DeviceLogger` messages. It lives under
 #: ``katcp_sync`` so that :class:`LogHandler` does not send them twice.
@@ -56,7 +58,7 @@ class DeviceLogger:
         OFF: logging.CRITICAL + 10,
     }
 
-    def __init__(self, device_server: Any, root_logger: str = "root",
+    def __init__(self, device_server: "LogServer", root_logger: str = "root",
                  python_logger: Optional[logging.Logger] = None) -> None:
         self._device_server = device_server
         self._root_logger_name = root_logger
@@ -140,7 +142,7 @@ class DeviceLogger:
         self.log(self.FATAL, msg, *args, **kwargs)
 
     @classmethod
-    def log_to_python(cls, logger: logging.Logger, msg: Any) -> None:
+    def log_to_python(cls, logger: logging.Logger, msg: Message) -> None:
         """Replay a received ``#log level timestamp name text`` inform on ``logger``.
 
         For clients that want a device's log in their own Python logging.
@@ -156,6 +158,25 @@ class DeviceLogger:
         except ValueError:
             level = logging.INFO
         logger.log(level, "%s", text, extra={"katcp_name": name, "katcp_timestamp": timestamp})
+
+
+class LogServer(Protocol):
+    """What :class:`DeviceLogger` and :class:`LogHandler` need of a device server."""
+
+    def mass_inform(self, msg: Message) -> None:
+        """Send ``msg`` to every client."""
+
+    def create_log_inform(self, level_name: str, msg: str, name: str,
+                          timestamp: Optional[float] = None) -> Message:
+        """Build ``#log level timestamp name message`` (spec 6.3)."""
+
+
+class LoggingServer(LogServer, Protocol):
+    """A :class:`LogServer` with its :class:`DeviceLogger` (``server.log``)."""
+
+    @property
+    def log(self) -> DeviceLogger:
+        """The server's device logger (its ``?log-level``)."""
 
 
 def katcp_level_of(levelno: int) -> int:
@@ -187,7 +208,7 @@ class LogHandler(logging.Handler):
         level: the usual :class:`logging.Handler` level.
     """
 
-    def __init__(self, server: Any, level: int = logging.NOTSET) -> None:
+    def __init__(self, server: LoggingServer, level: int = logging.NOTSET) -> None:
         super().__init__(level)
         self._server = server
         self._busy = threading.local()

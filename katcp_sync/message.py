@@ -33,6 +33,16 @@ import re
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from .errors import KatcpSyntaxError, KatcpTypeError
+from .escaping import (
+    ESCAPE_LOOKUP,
+    GENERAL_PATH_BYTES,
+    REVERSE_ESCAPE_LOOKUP,
+    escape_argument,
+    escape_joined,
+    unescape_all,
+    unescape_argument,
+    unescape_checked,
+)
 from .linebuffer import split_bytes
 
 __all__ = [
@@ -49,41 +59,6 @@ __all__ = [
 #: Largest message id allowed by spec 2.2.
 MAX_MID = 2 ** 31 - 1
 
-#: Raw special byte -> the escape code that follows the backslash (spec 2.1).
-ESCAPE_LOOKUP: Dict[bytes, bytes] = {
-    b"\\": b"\\",
-    b" ": b"_",
-    b"\0": b"0",
-    b"\n": b"n",
-    b"\r": b"r",
-    b"\x1b": b"e",
-    b"\t": b"t",
-}
-
-#: Escape code -> the bytes it stands for; ``@`` is the empty string.
-REVERSE_ESCAPE_LOOKUP: Dict[bytes, bytes] = {v: k for k, v in ESCAPE_LOOKUP.items()}
-REVERSE_ESCAPE_LOOKUP[b"@"] = b""
-
-#: Bytes that may not appear raw in an argument (spec 2.1 <special>).
-_SPECIALS = b"".join(ESCAPE_LOOKUP)
-#: A line with escapes but none of these is still split with
-#: ``bytes.split()``: no end of line, no forbidden raw bytes, and no VT/FF
-#: (which ``split()`` would take as separators although the spec makes them
-#: plain characters).
-_GENERAL_PATH_BYTES = b"\0\x1b\n\r\x0b\x0c"
-#: Special bytes that may not appear raw in an argument (backslash escapes).
-_RAW_FORBIDDEN_RE = re.compile(rb"[\0\x1b\n\r \t]")
-#: Two-byte marks standing for a backslash, NUL or ESC while one argument is
-#: unescaped (see :func:`_unescape_to_marks`); NUL is never raw there.
-_BACKSLASH_MARK = b"\0\1"
-_NUL_MARK = b"\0\2"
-_ESC_MARK = b"\0\3"
-#: While many arguments are unescaped at once (:func:`_unescape_all`) they
-#: are joined with VT, and escaped backslashes are parked as FF: on that path
-#: neither byte is ever raw (see _GENERAL_PATH_BYTES) nor the result of an
-#: escape, so one byte each will do.
-_JOIN = b"\x0b"
-_BACKSLASH_PARK = b"\x0c"
 #: Lines at least this long are split into words with find() (memchr) rather
 #: than bytes.split(), which tests every byte (see linebuffer.split_bytes).
 _LONG_LINE = 2048
@@ -99,172 +74,9 @@ _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
 _MID_RE = re.compile(rb"[1-9][0-9]*\Z")
 _ARGUMENT_RE = re.compile(rb"[^ \t]+")
 
-#: Byte values, for ``in`` tests (an int needle is much faster than bytes).
-_BACKSLASH = ord("\\")
-
 _REQUEST, _REPLY, _INFORM = 0, 1, 2
 _TYPE_SYMBOLS: Dict[int, bytes] = {_REQUEST: b"?", _REPLY: b"!", _INFORM: b"#"}
 _TYPE_BY_CHAR: Dict[int, int] = {ord(s): t for t, s in _TYPE_SYMBOLS.items()}
-
-
-def escape_argument(arg: bytes) -> bytes:
-    """Escape one argument for the wire (spec 2.1).
-
-    Every special byte becomes its backslash escape, and the empty argument
-    becomes ``\\@``.
-
-    Args:
-        arg: the raw argument.
-
-    Returns:
-        The escaped argument, which holds no space, tab or other special byte.
-    """
-    if not arg:
-        return b"\\@"
-    if len(arg.translate(None, _SPECIALS)) == len(arg):
-        return arg
-    return _escape_specials(arg)
-
-
-def _escape_specials(text: bytes) -> bytes:
-    """Escape every special byte in ``text``."""
-    # Backslash first, so that the escapes added later are not escaped again.
-    return (text.replace(b"\\", b"\\\\").replace(b" ", b"\\_")
-            .replace(b"\0", b"\\0").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
-            .replace(b"\x1b", b"\\e").replace(b"\t", b"\\t"))
-
-
-def _escape_all(args: List[bytes]) -> bytes:
-    """Escape ``args`` and join them with spaces (spec 2.1)."""
-    # Escape in bulk, joined by 0xFF: not special, and never in UTF-8 text.
-    body = b"\xff".join(args)
-    if body.count(b"\xff") != len(args) - 1:
-        return b" ".join([escape_argument(arg) for arg in args])
-    body = _escape_specials(body)
-    if b"" in args:
-        return b" ".join([arg or b"\\@" for arg in body.split(b"\xff")])
-    return body.replace(b"\xff", b" ")
-
-
-def unescape_argument(arg: bytes) -> bytes:
-    """Undo :func:`escape_argument` (spec 2.1).
-
-    ``\\@`` is accepted anywhere and stands for the empty string.
-
-    Args:
-        arg: one escaped argument, without surrounding whitespace.
-
-    Returns:
-        The raw argument bytes.
-
-    Raises:
-        KatcpSyntaxError: on an unknown escape, a trailing backslash, or a raw
-            special byte (the message says which, and at which byte).
-    """
-    return _unescape_checked(arg, arg, 0)
-
-
-def _unescape_checked(arg: bytes, line: bytes, offset: int) -> bytes:
-    """Unescape one argument found at ``offset`` in ``line``, or raise."""
-    if _RAW_FORBIDDEN_RE.search(arg) is None:
-        if _BACKSLASH not in arg:
-            return arg
-        value = _unescape_to_marks(arg)
-        if value is not None:
-            return _unmark(value) if 0 in value else value
-    _raise_argument_error(arg, line, offset)
-
-
-def _unescape_to_marks(text: bytes) -> Optional[bytes]:
-    """Replace every escape in ``text``, which must hold no raw NUL.
-
-    Escapes for backslash, NUL and ESC become two-byte marks (see
-    :func:`_unmark`); the others become their byte. Returns ``None`` if a
-    backslash is left over: an unknown escape code or a lone trailing
-    backslash.
-    """
-    return _replace_escapes(text, _BACKSLASH_MARK, _NUL_MARK, _ESC_MARK)
-
-
-def _replace_escapes(text: bytes, backslash: bytes, nul: bytes, esc: bytes) -> Optional[bytes]:
-    """Replace every escape in ``text``; ``None`` if a backslash is left over.
-
-    Escaped backslashes become ``backslash``, ``\\0`` becomes ``nul`` and
-    ``\\e`` becomes ``esc`` (marks the caller turns into the real bytes
-    later, when those could be confused with bytes of ``text``); the other
-    escapes become their byte.
-    """
-    # Escaped backslashes first: replace() scans left to right without
-    # overlap, which is how the grammar reads "\\\\". After that no two
-    # backslashes touch, so each one left starts a one-code escape and no
-    # replacement below can form a new escape.
-    text = text.replace(b"\\\\", backslash)
-    if _BACKSLASH in text:
-        text = (text.replace(b"\\_", b" ").replace(b"\\t", b"\t")
-                .replace(b"\\n", b"\n").replace(b"\\r", b"\r").replace(b"\\@", b"")
-                .replace(b"\\0", nul).replace(b"\\e", esc))
-        if _BACKSLASH in text:
-            return None
-    return text
-
-
-def _unmark(arg: bytes) -> bytes:
-    """Turn the marks left by :func:`_unescape_to_marks` into their bytes."""
-    # Every NUL starts a mark, so the marks cannot be confused with the
-    # bytes around them, and no replacement output starts a new mark.
-    return (arg.replace(_BACKSLASH_MARK, b"\\").replace(_ESC_MARK, b"\x1b")
-            .replace(_NUL_MARK, b"\0"))
-
-
-def _unescape_all(raw_args: List[bytes]) -> Optional[List[bytes]]:
-    """Unescape many arguments in a few C-level passes; ``None`` if one is invalid.
-
-    The arguments must hold none of _GENERAL_PATH_BYTES (NUL, ESC, LF, CR,
-    VT, FF). They are joined with VT and unescaped together, escaped
-    backslashes parked as FF until the end; no escape produces VT, so VT
-    still marks only the joins. A trailing backslash meets the joining VT:
-    an unknown escape code.
-    """
-    if not raw_args:
-        return []
-    joined = _replace_escapes(_JOIN.join(raw_args), _BACKSLASH_PARK, b"\0", b"\x1b")
-    if joined is None:
-        return None
-    if 12 in joined:  # FF: a parked backslash
-        joined = joined.replace(_BACKSLASH_PARK, b"\\")
-    return joined.split(_JOIN)
-
-
-def _raise_argument_error(arg: bytes, line: bytes, offset: int) -> NoReturn:
-    """Raise a :class:`KatcpSyntaxError` naming what is wrong in ``arg``.
-
-    Args:
-        arg: the bad argument.
-        line: the whole line, attached to the error.
-        offset: where ``arg`` starts in ``line``, so the error gives the
-            byte position within the line.
-    """
-    i = 0
-    n = len(arg)
-    while i < n:
-        byte = arg[i:i + 1]
-        if byte == b"\\":
-            if i + 1 == n:
-                raise KatcpSyntaxError(
-                    "trailing backslash at byte %d" % (offset + i), raw=line)
-            code = arg[i + 1:i + 2]
-            if code not in REVERSE_ESCAPE_LOOKUP:
-                raise KatcpSyntaxError(
-                    "invalid escape sequence %r at byte %d"
-                    % ("\\" + code.decode("latin-1"), offset + i), raw=line)
-            i += 2
-            continue
-        if byte in ESCAPE_LOOKUP:
-            raise KatcpSyntaxError(
-                "raw special character %r in argument at byte %d"
-                % (byte.decode("latin-1"), offset + i), raw=line)
-        i += 1
-    raise KatcpSyntaxError("invalid argument at byte %d" % offset, raw=line)  # pragma: no cover
 
 
 def _check_mid_range(mid: bytes, line: Optional[bytes]) -> None:
@@ -484,7 +296,7 @@ class Message:
         # arguments: backslash, NUL, LF, CR, ESC, TAB.
         if (92 in body or 0 in body or 10 in body or 13 in body or 27 in body or 9 in body
                 or body.count(b" ") != len(args) - 1 or b"" in args):
-            body = _escape_all(args)
+            body = escape_joined(args)
         return b"%s %s\n" % (head, body)
 
     def __bytes__(self) -> bytes:
@@ -556,7 +368,7 @@ def parse(line: bytes) -> Message:
         if not isinstance(line, (bytes, bytearray, memoryview)):
             raise KatcpTypeError("line must be bytes, not %s" % type(line).__name__)
         line = bytes(line)
-    # Escapes (backslash) or _GENERAL_PATH_BYTES (NUL, ESC, LF, CR, VT, FF)
+    # Escapes (backslash) or GENERAL_PATH_BYTES (NUL, ESC, LF, CR, VT, FF)
     # need the slow path. One memchr per byte value beats a translate()
     # pass, by far on long lines.
     if (92 in line or 0 in line or 27 in line or 10 in line or 13 in line
@@ -587,13 +399,13 @@ def _parse_slow(line: bytes) -> Message:
     """parse() for lines with escapes, an end of line or unusual bytes."""
     if line[-1:] in (b"\n", b"\r"):
         line = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
-    if len(line.translate(None, _GENERAL_PATH_BYTES)) != len(line):
+    if len(line.translate(None, GENERAL_PATH_BYTES)) != len(line):
         return _parse_general(line)
     parts = line.split() if len(line) < _LONG_LINE else _split_words(line)
     if not parts:
         raise KatcpSyntaxError("empty line", raw=line)
     header = _parse_header(parts[0], line)
-    arguments = _unescape_all(parts[1:])
+    arguments = unescape_all(parts[1:])
     if arguments is None:
         return _parse_general(line)  # raises, saying what is wrong where
     return _make(header[0], header[1], arguments, header[2])
@@ -640,7 +452,7 @@ def _parse_general(line: bytes) -> Message:
     if first.start() != 0:
         _raise_header_error(line)
     header = _parse_header(first.group(), line)
-    arguments = [_unescape_checked(found.group(), line, found.start()) for found in args]
+    arguments = [unescape_checked(found.group(), line, found.start()) for found in args]
     return _make(header[0], header[1], arguments, header[2])
 
 

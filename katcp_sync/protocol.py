@@ -13,6 +13,8 @@ Flags (spec 4.2, 5.1, 7.2, 8): ``M`` multi-client, ``I`` message ids (v5+),
 import re
 from typing import Iterable, Optional, Tuple, Union
 
+from .strategies import STRATEGIES_V4, STRATEGIES_V5
+
 __all__ = [
     "ProtocolFlags",
     "DEFAULT_PROTOCOL_INFO",
@@ -46,10 +48,8 @@ SEC_TO_MS_FAC = 1000
 #: Milliseconds -> seconds.
 MS_TO_SEC_FAC = 1 / 1000
 
-#: Sampling strategies of protocol v4 (spec 7.1, table 9).
-STRATEGIES_V4 = frozenset(["none", "auto", "period", "event", "differential"])
-#: Sampling strategies of protocol v5: v4's plus the rate-limited ones.
-STRATEGIES_V5 = STRATEGIES_V4 | frozenset(["event-rate", "differential-rate"])
+# STRATEGIES_V4 and STRATEGIES_V5 (spec 7.1, Table 9) come from the strategy
+# table, katcp_sync.strategies, and are re-exported here as katcp-python's.
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)(-(.*))?$")
 

@@ -84,14 +84,39 @@ finds a newer reading), exactly as if the updates had come closer together.
 """
 
 import logging
-import math
 import threading
 from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
 
-from katcp_sync.errors import KatcpValueError
-from katcp_sync.kattypes import FLOAT_RE, INT_RE
-from katcp_sync.protocol import SEC_TS_KATCP_MAJOR, STRATEGIES_V4
-from katcp_sync.scheduler import Scheduler
+from .errors import KatcpValueError
+from .observers import ObservedSensor, Reading, SampledSensor
+from .sampling_params import (
+    AGE_OF_UNIVERSE,
+    TIMER_PARAMS,
+    Param,
+    as_bytes,
+    as_text,
+    check_count,
+    format_seconds,
+    parse_difference,
+    parse_positive,
+    parse_rates,
+    parse_seconds,
+)
+from .scheduler import Scheduler, TimerHandle
+from .strategies import (
+    AUTO,
+    DIFFERENTIAL,
+    DIFFERENTIAL_RATE,
+    EVENT,
+    EVENT_RATE,
+    NONE,
+    PERIOD,
+    SAMPLING_LOOKUP,
+    SAMPLING_LOOKUP_REV,
+    STRATEGIES_V4,
+    STRATEGY_BY_CODE,
+    strategy_info,
+)
 
 __all__ = [
     "SampleStrategy",
@@ -107,24 +132,15 @@ __all__ = [
     "check_auto_strategy",
 ]
 
-log = logging.getLogger(__name__)
-
-#: A longest period at least this long (seconds, about the age of the
-#: universe) means "no periodic report" for event-rate strategies.
-AGE_OF_UNIVERSE = 4.3e17
-
-#: A strategy parameter as it may be given: raw bytes off the wire, or a
-#: ``str``/number when a strategy is built from Python.
-Param = Union[bytes, str, int, float]
+logger = logging.getLogger(__name__)
 
 #: ``inform_callback(sensor, reading)``: report ``reading`` to the client.
-InformCallback = Callable[[Any, Any], None]
+InformCallback = Callable[[Any, Reading], None]
 
 # Trigger presets: which sensor updates may cause a report.
 _EVERY_UPDATE = "every update"
 _ON_CHANGE = "on change"
 _NEVER = "never"
-
 
 
 class _Preset(NamedTuple):
@@ -137,85 +153,10 @@ class _Preset(NamedTuple):
     report_on_start: bool = True
 
 
-def _as_bytes(param: Param) -> bytes:
-    if isinstance(param, bytes):
-        return param
-    if isinstance(param, str):
-        return param.encode("utf-8")
-    if isinstance(param, (int, float)):
-        return repr(param).encode("ascii")
-    raise TypeError("strategy parameters must be bytes, str or numbers, not %s"
-                    % type(param).__name__)
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace")
-
-
-def _invalid(what: str, raw: bytes, why: str) -> KatcpValueError:
-    return KatcpValueError("Invalid %s %r: %s" % (what, _text(raw), why))
-
-
-def _parse_number(what: str, raw: bytes, integer: bool = False) -> float:
-    """Parse a KATCP integer or float parameter; refuse anything else."""
-    if not (INT_RE if integer else FLOAT_RE).match(raw):
-        raise _invalid(what, raw, "expected an integer" if integer else "expected a number")
-    value = int(raw) if integer else float(raw)
-    if not math.isfinite(value):
-        raise _invalid(what, raw, "must be finite")
-    return value
-
-
-def _parse_seconds(what: str, raw: bytes, major: int) -> float:
-    """Parse a time interval: seconds in KATCP v5, milliseconds before."""
-    value = _parse_number(what, raw)
-    return value / 1000.0 if major < SEC_TS_KATCP_MAJOR else value
-
-
-def _parse_positive(what: str, raw: bytes, value: float) -> float:
-    if value <= 0:
-        raise _invalid(what, raw, "must be positive")
-    return value
-
-
-def _parse_difference(strategy: str, sensor: Any, raw: bytes) -> float:
-    """Parse a differential threshold, formatted as the sensor's type.
-
-    Spec Table 9: differential strategies "may only be implemented for float
-    and integer sensors" (katcp-python also took timestamp sensors).
-    """
-    stype = getattr(sensor, "stype", None)
-    if stype not in ("integer", "float"):
-        raise KatcpValueError("The %r strategy is only valid for integer/float sensors, "
-                              "not %r sensors (KATCP spec Table 9)" % (strategy, stype))
-    value = _parse_number("difference", raw, integer=(stype == "integer"))
-    return _parse_positive("difference", raw, value)
-
-
-def _parse_rates(shortest_raw: bytes, longest_raw: bytes,
-                 major: int) -> Tuple[float, Optional[float]]:
-    """Parse the shortest and longest periods of the rate strategies."""
-    shortest = _parse_seconds("shortest period", shortest_raw, major)
-    longest = _parse_seconds("longest period", longest_raw, major)
-    if shortest < 0:
-        raise _invalid("shortest period", shortest_raw, "must not be negative")
-    _parse_positive("longest period", longest_raw, longest)
-    if shortest > longest:
-        raise KatcpValueError("Invalid periods: shortest period (%s) must not be greater than"
-                         " longest period (%s)" % (_text(shortest_raw), _text(longest_raw)))
-    return shortest, (None if longest >= AGE_OF_UNIVERSE else longest)
-
-
-#: The parameters that set the timer period (the ``longest`` knob), to which
-#: ``min_period`` applies. Not ``shortest-period``: it only holds back reports
-#: of changes, so it cannot make a strategy report more often than ``event``.
-_TIMER_PARAMS = ("period", "longest-period")
-
-
-def _format_seconds(seconds: float, major: int) -> bytes:
-    """Format a time interval as a strategy parameter (v4: milliseconds)."""
-    text = repr(float(seconds * 1000.0 if major < SEC_TS_KATCP_MAJOR else seconds))
-    return (text[:-2] if text.endswith(".0") else text).encode("ascii")
+def _stype(sensor: SampledSensor) -> Optional[str]:
+    """The sensor's type name; ``None`` for a duck-typed sensor without one
+    (the differential strategies then refuse it with a clear error)."""
+    return getattr(sensor, "stype", None)
 
 
 def _no_clock() -> float:
@@ -263,20 +204,13 @@ class SampleStrategy:
         TypeError: a strategy that needs a scheduler was given none.
     """
 
-    NONE, AUTO, PERIOD, EVENT, DIFFERENTIAL, EVENT_RATE, DIFFERENTIAL_RATE = range(7)
-
+    # The constants and names are the strategy table's (katcp_sync.strategies).
+    NONE, AUTO, PERIOD, EVENT = NONE, AUTO, PERIOD, EVENT
+    DIFFERENTIAL, EVENT_RATE, DIFFERENTIAL_RATE = DIFFERENTIAL, EVENT_RATE, DIFFERENTIAL_RATE
     #: Strategy constant -> KATCP name.
-    SAMPLING_LOOKUP = {
-        NONE: "none",
-        AUTO: "auto",
-        PERIOD: "period",
-        EVENT: "event",
-        DIFFERENTIAL: "differential",
-        EVENT_RATE: "event-rate",
-        DIFFERENTIAL_RATE: "differential-rate",
-    }
+    SAMPLING_LOOKUP = SAMPLING_LOOKUP
     #: KATCP name -> strategy constant.
-    SAMPLING_LOOKUP_REV = {name: const for const, name in SAMPLING_LOOKUP.items()}
+    SAMPLING_LOOKUP_REV = SAMPLING_LOOKUP_REV
 
     #: This class's strategy constant (set by each concrete strategy).
     STRATEGY = -1
@@ -285,7 +219,7 @@ class SampleStrategy:
 
     @classmethod
     def get_strategy(cls, strategy_name: Union[bytes, str], inform_callback: InformCallback,
-                     sensor: Any, *params: Param, scheduler: Optional[Scheduler] = None,
+                     sensor: SampledSensor, *params: Param, scheduler: Optional[Scheduler] = None,
                      major: int = 5, min_period: float = 0.0) -> "SampleStrategy":
         """Build the strategy called ``strategy_name`` (bytes or str, e.g. from the wire).
 
@@ -299,7 +233,7 @@ class SampleStrategy:
                 strategy not valid for the sensor type or protocol version.
             TypeError: the strategy needs a scheduler and none was given.
         """
-        name = _text(_as_bytes(strategy_name))
+        name = as_text(as_bytes(strategy_name))
         strategy = cls.SAMPLING_LOOKUP_REV.get(name)
         if strategy is None:
             raise KatcpValueError("Unknown strategy name: %s." % name)
@@ -307,16 +241,17 @@ class SampleStrategy:
                                            scheduler=scheduler, major=major,
                                            min_period=min_period)
 
-    def __init__(self, inform_callback: InformCallback, sensor: Any, *params: Param,
+    def __init__(self, inform_callback: InformCallback, sensor: SampledSensor, *params: Param,
                  scheduler: Optional[Scheduler] = None, major: int = 5,
                  min_period: float = 0.0) -> None:
         name = self.SAMPLING_LOOKUP.get(self.STRATEGY)
         if name is None:
             raise TypeError("SampleStrategy is abstract: use SampleStrategy.get_strategy()")
-        raw = [_as_bytes(p) for p in params]
-        if major < 5 and name not in STRATEGIES_V4:
+        raw = [as_bytes(p) for p in params]
+        # v4's strategies are also those of any older version
+        if name not in STRATEGIES_V4 and major < STRATEGY_BY_CODE[self.STRATEGY].since_major:
             raise KatcpValueError("The %r strategy is not available in KATCP v%d" % (name, major))
-        self._check_count(raw)
+        check_count(self.STRATEGY, raw)
         preset = self._preset(sensor, raw, major)
         if min_period > 0:
             preset = self._raise_periods(preset, raw, min_period, major)
@@ -341,18 +276,18 @@ class SampleStrategy:
         self._started = False
         self._cancelled = False
         self._attached = False
-        self._last_reading: Any = None   # the last reported reading itself
+        self._last_reading: Optional[Reading] = None   # the last reported reading itself
         self._last_status: Any = None
         self._last_value: Any = None
         self._last_report = 0.0
-        self._timer: Any = None
+        self._timer: Optional[TimerHandle] = None
         self._timer_when = 0.0
         # Bumped whenever the timer changes, so that a timer callback that
         # was already on its way when it was cancelled can tell it is stale.
         self._generation = 0
 
     @staticmethod
-    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
         """Validate ``params`` (the right number of them) and return the knobs."""
         raise NotImplementedError
 
@@ -364,20 +299,9 @@ class SampleStrategy:
         if preset.longest is None or preset.longest >= min_period:
             return preset
         for index, name in enumerate(cls.PARAMS):
-            if name in _TIMER_PARAMS:
-                raw[index] = _format_seconds(min_period, major)
+            if name in TIMER_PARAMS:
+                raw[index] = format_seconds(min_period, major)
         return preset._replace(longest=min_period)
-
-    @classmethod
-    def _check_count(cls, raw: List[bytes]) -> None:
-        if len(raw) != len(cls.PARAMS):
-            if not cls.PARAMS:
-                expected = "no parameters"
-            else:
-                expected = "%d parameter%s (%s)" % (
-                    len(cls.PARAMS), "" if len(cls.PARAMS) == 1 else "s", " ".join(cls.PARAMS))
-            raise KatcpValueError("The %r strategy takes %s, %d given"
-                                  % (cls.SAMPLING_LOOKUP[cls.STRATEGY], expected, len(raw)))
 
     # -- public API ---------------------------------------------------------
 
@@ -409,7 +333,7 @@ class SampleStrategy:
             self._disarm()
             self._detach_locked()
 
-    def update(self, sensor: Any, reading: Any) -> None:
+    def update(self, sensor: ObservedSensor, reading: Reading) -> None:
         """Observer hook: the sensor has a new ``reading``. Any thread.
 
         Ignored before :meth:`start` and after :meth:`cancel`.
@@ -448,7 +372,7 @@ class SampleStrategy:
                     return
             self._report(reading, now, None)
 
-    def inform(self, reading: Any) -> None:
+    def inform(self, reading: Reading) -> None:
         """Report ``reading`` now, as if the strategy had decided to. Any thread.
 
         Ignored after :meth:`cancel`.
@@ -482,7 +406,7 @@ class SampleStrategy:
 
     def __repr__(self) -> str:
         name, params = self.get_sampling_formatted()
-        return "<%s %s %r params=%r>" % (type(self).__name__, _text(name),
+        return "<%s %s %r params=%r>" % (type(self).__name__, as_text(name),
                                          getattr(self._sensor, "name", self._sensor), params)
 
     # -- the sampler (all called with the lock held) ------------------------
@@ -497,7 +421,7 @@ class SampleStrategy:
             self._sensor.detach(self)
             self._attached = False
 
-    def _changed(self, reading: Any) -> bool:
+    def _changed(self, reading: Reading) -> bool:
         if reading.status != self._last_status:
             return True
         if self._difference is None:
@@ -507,7 +431,7 @@ class SampleStrategy:
         except TypeError:  # e.g. a value of None: can't measure, so any change counts
             return bool(reading.value != self._last_value)
 
-    def _report(self, reading: Any, now: float, deadline: Optional[float]) -> None:
+    def _report(self, reading: Reading, now: float, deadline: Optional[float]) -> None:
         """Record ``reading`` as reported, re-arm the timer, call the callback.
 
         ``deadline`` is the timer deadline for timer-driven reports, which
@@ -528,11 +452,11 @@ class SampleStrategy:
         # Last, so that a cancel() from inside the callback sees final state.
         self._call_back(reading)
 
-    def _call_back(self, reading: Any) -> None:
+    def _call_back(self, reading: Reading) -> None:
         try:
             self._inform_callback(self._sensor, reading)
         except Exception:
-            log.exception("sampling %r: inform callback failed", self)
+            logger.exception("sampling %r: inform callback failed", self)
 
     def _arm(self, when: float) -> None:
         self._disarm()
@@ -562,7 +486,7 @@ class SampleNone(SampleStrategy):
     STRATEGY = SampleStrategy.NONE
 
     @staticmethod
-    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
         return _Preset(_NEVER, report_on_start=False)
 
 
@@ -581,7 +505,7 @@ class SampleAuto(SampleStrategy):
     STRATEGY = SampleStrategy.AUTO
 
     @staticmethod
-    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
         if getattr(sensor, "auto_strategy", None) is None:
             return _Preset(_EVERY_UPDATE)
         return _auto_preset(sensor)
@@ -591,12 +515,12 @@ class SamplePeriod(SampleStrategy):
     """``period p``: report the current reading every ``p`` seconds (v4: ms), ``p > 0``."""
 
     STRATEGY = SampleStrategy.PERIOD
-    PARAMS = ("period",)
+    PARAMS = STRATEGY_BY_CODE[PERIOD].params
 
     @staticmethod
-    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
-        period = _parse_seconds("period", params[0], major)
-        return _Preset(_NEVER, longest=_parse_positive("period", params[0], period))
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+        period = parse_seconds("period", params[0], major)
+        return _Preset(_NEVER, longest=parse_positive("period", params[0], period))
 
 
 class SampleEvent(SampleStrategy):
@@ -605,7 +529,7 @@ class SampleEvent(SampleStrategy):
     STRATEGY = SampleStrategy.EVENT
 
     @staticmethod
-    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
         return _Preset(_ON_CHANGE)
 
 
@@ -617,11 +541,11 @@ class SampleDifferential(SampleStrategy):
     """
 
     STRATEGY = SampleStrategy.DIFFERENTIAL
-    PARAMS = ("difference",)
+    PARAMS = STRATEGY_BY_CODE[DIFFERENTIAL].params
 
     @staticmethod
-    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
-        difference = _parse_difference("differential", sensor, params[0])
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+        difference = parse_difference(DIFFERENTIAL, _stype(sensor), params[0])
         return _Preset(_ON_CHANGE, difference=difference)
 
 
@@ -634,11 +558,11 @@ class SampleEventRate(SampleStrategy):
     """
 
     STRATEGY = SampleStrategy.EVENT_RATE
-    PARAMS = ("shortest-period", "longest-period")
+    PARAMS = STRATEGY_BY_CODE[EVENT_RATE].params
 
     @staticmethod
-    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
-        shortest, longest = _parse_rates(params[0], params[1], major)
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+        shortest, longest = parse_rates(params[0], params[1], major)
         return _Preset(_ON_CHANGE, shortest=shortest, longest=longest)
 
 
@@ -649,12 +573,12 @@ class SampleDifferentialRate(SampleStrategy):
     """
 
     STRATEGY = SampleStrategy.DIFFERENTIAL_RATE
-    PARAMS = ("difference", "shortest-period", "longest-period")
+    PARAMS = STRATEGY_BY_CODE[DIFFERENTIAL_RATE].params
 
     @staticmethod
-    def _preset(sensor: Any, params: List[bytes], major: int) -> _Preset:
-        difference = _parse_difference("differential-rate", sensor, params[0])
-        shortest, longest = _parse_rates(params[1], params[2], major)
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+        difference = parse_difference(DIFFERENTIAL_RATE, _stype(sensor), params[0])
+        shortest, longest = parse_rates(params[1], params[2], major)
         return _Preset(_ON_CHANGE, difference=difference, shortest=shortest, longest=longest)
 
 
@@ -669,16 +593,10 @@ def strategy_code(strategy: Union[int, bytes, str]) -> int:
     Raises:
         KatcpValueError: not a strategy.
     """
-    if isinstance(strategy, int) and strategy in SampleStrategy.SAMPLING_LOOKUP:
-        return strategy
-    if isinstance(strategy, (bytes, str)):
-        code = SampleStrategy.SAMPLING_LOOKUP_REV.get(_text(_as_bytes(strategy)))
-        if code is not None:
-            return code
-    raise KatcpValueError("Unknown strategy: %r" % (strategy,))
+    return strategy_info(strategy).code
 
 
-def check_auto_strategy(sensor: Any) -> None:
+def check_auto_strategy(sensor: SampledSensor) -> None:
     """Check a sensor's ``auto_strategy`` and ``auto_strategy_parameters``.
 
     :class:`~katcp_sync.sensor.Sensor` calls this when it is made, so that a
@@ -691,13 +609,14 @@ def check_auto_strategy(sensor: Any) -> None:
     _auto_preset(sensor)
 
 
-def _auto_preset(sensor: Any) -> _Preset:
+def _auto_preset(sensor: SampledSensor) -> _Preset:
     """The knobs of ``auto`` for a sensor with an ``auto_strategy``. Its
     parameters are in seconds whatever the client's protocol version (they
     are the device author's, not the client's)."""
-    cls = _STRATEGY_CLASSES[strategy_code(sensor.auto_strategy)]
+    strategy = sensor.auto_strategy
+    cls = SampleAuto if strategy is None else _STRATEGY_CLASSES[strategy_code(strategy)]
     if cls is SampleAuto:
         return _Preset(_EVERY_UPDATE)
-    raw = [_as_bytes(p) for p in sensor.auto_strategy_parameters]
-    cls._check_count(raw)
+    raw = [as_bytes(p) for p in sensor.auto_strategy_parameters]
+    check_count(cls.STRATEGY, raw)
     return cls._preset(sensor, raw, 5)

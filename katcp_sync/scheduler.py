@@ -15,12 +15,7 @@ tests: time only moves when the test calls :meth:`ManualScheduler.advance`.
 import heapq
 import itertools
 import threading
-from typing import Any, Callable, List, Optional
-
-try:  # Python 3.8+
-    from typing import Protocol
-except ImportError:  # pragma: no cover - only for type checkers on old Pythons
-    Protocol = object  # type: ignore
+from typing import Any, Callable, List, Optional, Protocol
 
 __all__ = ["TimerHandle", "Scheduler", "ManualTimerHandle", "ManualScheduler"]
 

@@ -31,11 +31,9 @@ import logging
 import re
 import threading
 import time
-from collections import namedtuple
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union, cast
 
-from katcp_sync.errors import KatcpValueError
-from katcp_sync.kattypes import (
+from .argtypes import (
     Address,
     Bool,
     Discrete,
@@ -46,16 +44,14 @@ from katcp_sync.kattypes import (
     Str,
     Timestamp,
 )
-from katcp_sync.protocol import DEFAULT_KATCP_MAJOR
-from katcp_sync.sampling import check_auto_strategy
+from .errors import KatcpValueError
+from .observers import Observer, Reading
+from .protocol import DEFAULT_KATCP_MAJOR
+from .sampling import check_auto_strategy
 
 __all__ = ["Reading", "Sensor"]
 
 logger = logging.getLogger(__name__)
-
-#: A sensor reading: timestamp (float seconds), status (``Sensor.NOMINAL``...)
-#: and value (of the sensor's type).
-Reading = namedtuple("Reading", "timestamp status value")
 
 # Spec 7: "a-z A-Z 0-9 . - _" only.
 _SENSOR_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+\Z")
@@ -141,7 +137,8 @@ class Sensor:
     }
 
     #: Python types accepted as sensor types.
-    SENSOR_SHORTCUTS = {int: INTEGER, float: FLOAT, str: STRING, bool: BOOLEAN}
+    SENSOR_SHORTCUTS: Dict[object, int] = {int: INTEGER, float: FLOAT, str: STRING,
+                                           bool: BOOLEAN}
 
     #: KATCP type name (``"integer"``...) -> sensor type.
     SENSOR_TYPE_LOOKUP = {kattype.name: stype for stype, (kattype, _) in SENSOR_TYPES.items()}
@@ -172,7 +169,7 @@ class Sensor:
     #: Kattype that formats and parses reading timestamps.
     TIMESTAMP_TYPE = Timestamp()
 
-    def __init__(self, sensor_type: Any, name: str, description: Optional[str] = None,
+    def __init__(self, sensor_type: Union[int, type], name: str, description: Optional[str] = None,
                  units: Optional[str] = None, params: Optional[Sequence[Any]] = None,
                  default: Any = None, initial_status: Optional[int] = None, *,
                  status_func: Optional[Callable[[Any], int]] = None,
@@ -183,7 +180,8 @@ class Sensor:
         if not isinstance(name, str) or not _SENSOR_NAME_RE.match(name):
             raise ValueError("Invalid sensor name %r: use only the characters "
                              "a-z A-Z 0-9 . - _ (KATCP spec section 7)." % (name,))
-        sensor_type = self.SENSOR_SHORTCUTS.get(sensor_type, sensor_type)
+        # an int constant from here on (checked just below)
+        sensor_type = cast(int, self.SENSOR_SHORTCUTS.get(sensor_type, sensor_type))
         if sensor_type not in self.SENSOR_TYPES:
             raise ValueError("Invalid sensor type %r for sensor %r: use Sensor.INTEGER ... "
                              "Sensor.ADDRESS or int, float, str, bool." % (sensor_type, name))
@@ -242,8 +240,8 @@ class Sensor:
         # Observers by identity, in attach order. notify() iterates a tuple
         # snapshot, rebuilt lazily after a change so that attaching or
         # detaching n observers costs O(n), not O(n^2).
-        self._observer_map: Dict[int, Any] = {}
-        self._observer_snapshot: Optional[Tuple[Any, ...]] = ()
+        self._observer_map: Dict[int, Observer] = {}
+        self._observer_snapshot: Optional[Tuple[Observer, ...]] = ()
         self._reading = Reading(time.time(), initial_status, default)
 
         self.status_func = status_func
@@ -328,7 +326,7 @@ class Sensor:
 
     # -- observers ------------------------------------------------------------
 
-    def attach(self, observer: Any) -> None:
+    def attach(self, observer: Observer) -> None:
         """Call ``observer.update(sensor, reading)`` on every later set.
 
         Attaching the same observer (by identity) twice has no further effect.
@@ -339,7 +337,7 @@ class Sensor:
                 self._observer_map[id(observer)] = observer
                 self._observer_snapshot = None
 
-    def detach(self, observer: Any) -> None:
+    def detach(self, observer: Observer) -> None:
         """Stop notifying ``observer``; no error if it is not attached.
 
         A notification already in progress on another thread may still reach it.
@@ -349,7 +347,7 @@ class Sensor:
             if self._observer_map.pop(id(observer), None) is not None:
                 self._observer_snapshot = None
 
-    def observers(self) -> Tuple[Any, ...]:
+    def observers(self) -> Tuple[Observer, ...]:
         """The attached observers, in attach order (a snapshot)."""
         snapshot = self._observer_snapshot
         if snapshot is None:

@@ -27,9 +27,10 @@ value computed from its children's latest readings. On a single thread,
 
 import logging
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Sequence, Set, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Sequence, Set, Tuple, cast
 
-from katcp_sync.sensor import Sensor
+from .observers import ObservedSensor, Reading
+from .sensor import Sensor
 
 __all__ = ["GenericSensorTree", "BooleanSensorTree", "AggregateSensorTree"]
 
@@ -60,12 +61,13 @@ class GenericSensorTree:
 
     # -- the observer interface (called by the sensors, any thread) ------------
 
-    def update(self, sensor: Sensor, reading: Any) -> None:
+    def update(self, sensor: ObservedSensor, reading: Reading) -> None:
         """A sensor in the tree was updated: recalculate its parents."""
+        child = cast(Sensor, sensor)  # the tree only observes its own Sensors
         with self._lock:
-            parents = list(self._child_to_parents.get(sensor, ()))
+            parents = list(self._child_to_parents.get(child, ()))
         for parent in parents:
-            self._recalculate(parent, (sensor,))
+            self._recalculate(parent, (child,))
 
     # -- for subclasses -------------------------------------------------------
 

@@ -730,3 +730,52 @@ def test_pack_type_errors_are_value_errors_too(kattype, value):
         kattype.pack(value)
     with pytest.raises(TypeError):
         kattype.pack(value)
+
+
+def test_face_keeps_every_name_of_before_the_split():
+    """kattypes is katcp-python's face: the names it had before issue 12 split
+    it into argtypes, arguments and handlers are still there, and are the
+    very objects the new modules define."""
+    from katcp_sync import argtypes, arguments, handlers
+    for name in ("KatcpType", "Int", "Float", "Bool", "Str", "Discrete", "DiscreteMulti",
+                 "Lru", "Address", "Timestamp", "TimestampOrNow", "StrictTimestamp",
+                 "Struct", "Regex", "KatcpPackTypeError", "INT_RE", "FLOAT_RE"):
+        assert getattr(kattypes, name) is getattr(argtypes, name)
+    for name in ("Parameter", "pack_types", "unpack_types", "make_reply"):
+        assert getattr(kattypes, name) is getattr(arguments, name)
+    for name in ("request", "return_reply", "send_reply", "inform", "unpack_message",
+                 "concurrent_reply", "request_timeout_hint", "minimum_katcp_version",
+                 "has_katcp_protocol_flags"):
+        assert getattr(kattypes, name) is getattr(handlers, name)
+
+
+def _package_imports(module):
+    """The katcp_sync modules ``module`` imports, directly or through others
+    (read from the source, so the package face's own imports do not count)."""
+    import ast
+    import os
+    root = os.path.dirname(kattypes.__file__)
+    seen, todo, third_party = set(), [module], set()
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        with open(os.path.join(root, name + ".py"), encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1:
+                todo.append(node.module)
+            elif isinstance(node, ast.Import):
+                third_party.update(alias.name for alias in node.names)
+    return seen, third_party
+
+
+@pytest.mark.parametrize("module", ["sensor", "sampling", "logger", "sensortree"])
+def test_sans_io_core_does_not_load_the_decorators(module):
+    """Issue 12: sensor, sampling, logger and sensortree need only the argument
+    types; they import neither the handler decorators nor wrapt."""
+    modules, third_party = _package_imports(module)
+    assert "argtypes" in modules
+    assert not modules & {"handlers", "kattypes", "arguments", "annotated"}
+    assert "wrapt" not in third_party

@@ -452,3 +452,13 @@ def test_agrees_with_aiokatcp_codec(tail, head):
     except KatcpSyntaxError:
         ours = None
     assert ours == theirs
+
+
+def test_escaping_names_still_importable_from_message():
+    """Issue 12 moved argument escaping to katcp_sync.escaping; message keeps
+    its names (katcp-python's module layout) as the same objects."""
+    from katcp_sync import escaping, message
+    for name in ("escape_argument", "unescape_argument", "ESCAPE_LOOKUP",
+                 "REVERSE_ESCAPE_LOOKUP"):
+        assert name in message.__all__
+        assert getattr(message, name) is getattr(escaping, name)

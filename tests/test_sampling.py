@@ -637,3 +637,30 @@ def test_min_period_bounds_the_reports_of_a_tiny_period():
     sched.advance(1.005)
     assert len(rec.sent) == 101       # at start, then every 10 ms
     strategy.cancel()
+
+
+def test_one_strategy_table_serves_sampling_and_protocol():
+    """Issue 12: the strategy constants, names, parameters, versions and
+    sensor types are defined once (katcp_sync.strategies); the strategy
+    classes and protocol's STRATEGIES_V4/V5 are read from it."""
+    from katcp_sync import protocol, strategies
+    from katcp_sync.sampling import _STRATEGY_CLASSES
+    assert SampleStrategy.SAMPLING_LOOKUP is strategies.SAMPLING_LOOKUP
+    assert protocol.STRATEGIES_V4 is strategies.STRATEGIES_V4
+    assert protocol.STRATEGIES_V5 is strategies.STRATEGIES_V5
+    assert protocol.STRATEGIES_V4 == {"none", "auto", "period", "event", "differential"}
+    assert protocol.STRATEGIES_V5 == protocol.STRATEGIES_V4 | {"event-rate",
+                                                               "differential-rate"}
+    for row in strategies.STRATEGY_TABLE:
+        cls = _STRATEGY_CLASSES[row.code]
+        assert cls.STRATEGY == row.code == getattr(SampleStrategy, row.name.upper()
+                                                   .replace("-", "_"))
+        assert cls.PARAMS == row.params
+        flags = protocol.ProtocolFlags(4, 0)
+        assert flags.strategy_allowed(row.name) == (row.since_major <= 4)
+    # Versions before v4 get v4's strategies, as before the table.
+    sensor = Sensor.float("x")
+    assert SampleStrategy.get_strategy("event", lambda s, r: None, sensor, major=3)
+    with pytest.raises(ValueError, match="not available in KATCP v3"):
+        SampleStrategy.get_strategy("event-rate", lambda s, r: None, sensor, b"1", b"2",
+                                    major=3)

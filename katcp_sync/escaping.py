@@ -1,0 +1,227 @@
+"""KATCP argument escaping (spec 2.1), for one argument or many at once (sans-IO).
+
+Escapes: ``\\\\ \\_ \\0 \\n \\r \\e \\t`` stand for backslash, space,
+NUL, LF, CR, ESC and TAB; ``\\@`` stands for the empty string, so a lone
+``\\@`` is an empty argument and ``a\\@b`` is ``ab``.
+
+:func:`escape_argument` and :func:`unescape_argument` work on one argument;
+:func:`escape_joined` and :func:`unescape_all` do a whole message's
+arguments in a few C-level ``bytes.replace`` passes, which is what
+:mod:`katcp_sync.message` uses on its hot paths. Stateless; any thread.
+"""
+
+import re
+from typing import Dict, List, NoReturn, Optional
+
+from .errors import KatcpSyntaxError
+
+__all__ = [
+    "escape_argument",
+    "unescape_argument",
+    "escape_joined",
+    "unescape_checked",
+    "unescape_all",
+    "ESCAPE_LOOKUP",
+    "REVERSE_ESCAPE_LOOKUP",
+    "GENERAL_PATH_BYTES",
+]
+
+#: Raw special byte -> the escape code that follows the backslash (spec 2.1).
+ESCAPE_LOOKUP: Dict[bytes, bytes] = {
+    b"\\": b"\\",
+    b" ": b"_",
+    b"\0": b"0",
+    b"\n": b"n",
+    b"\r": b"r",
+    b"\x1b": b"e",
+    b"\t": b"t",
+}
+
+#: Escape code -> the bytes it stands for; ``@`` is the empty string.
+REVERSE_ESCAPE_LOOKUP: Dict[bytes, bytes] = {v: k for k, v in ESCAPE_LOOKUP.items()}
+REVERSE_ESCAPE_LOOKUP[b"@"] = b""
+
+#: Bytes that may not appear raw in an argument (spec 2.1 <special>).
+_SPECIALS = b"".join(ESCAPE_LOOKUP)
+#: A line with escapes but none of these is still split with
+#: ``bytes.split()``: no end of line, no forbidden raw bytes, and no VT/FF
+#: (which ``split()`` would take as separators although the spec makes them
+#: plain characters).
+GENERAL_PATH_BYTES = b"\0\x1b\n\r\x0b\x0c"
+#: Special bytes that may not appear raw in an argument (backslash escapes).
+_RAW_FORBIDDEN_RE = re.compile(rb"[\0\x1b\n\r \t]")
+#: Two-byte marks standing for a backslash, NUL or ESC while one argument is
+#: unescaped (see :func:`_unescape_to_marks`); NUL is never raw there.
+_BACKSLASH_MARK = b"\0\1"
+_NUL_MARK = b"\0\2"
+_ESC_MARK = b"\0\3"
+#: While many arguments are unescaped at once (:func:`unescape_all`) they
+#: are joined with VT, and escaped backslashes are parked as FF: on that path
+#: neither byte is ever raw (see GENERAL_PATH_BYTES) nor the result of an
+#: escape, so one byte each will do.
+_JOIN = b"\x0b"
+_BACKSLASH_PARK = b"\x0c"
+
+#: Byte value of the backslash, for ``in`` tests (an int needle is much
+#: faster than bytes).
+_BACKSLASH = ord("\\")
+
+
+def escape_argument(arg: bytes) -> bytes:
+    """Escape one argument for the wire (spec 2.1).
+
+    Every special byte becomes its backslash escape, and the empty argument
+    becomes ``\\@``.
+
+    Args:
+        arg: the raw argument.
+
+    Returns:
+        The escaped argument, which holds no space, tab or other special byte.
+    """
+    if not arg:
+        return b"\\@"
+    if len(arg.translate(None, _SPECIALS)) == len(arg):
+        return arg
+    return _escape_specials(arg)
+
+
+def _escape_specials(text: bytes) -> bytes:
+    """Escape every special byte in ``text``."""
+    # Backslash first, so that the escapes added later are not escaped again.
+    return (text.replace(b"\\", b"\\\\").replace(b" ", b"\\_")
+            .replace(b"\0", b"\\0").replace(b"\n", b"\\n").replace(b"\r", b"\\r")
+            .replace(b"\x1b", b"\\e").replace(b"\t", b"\\t"))
+
+
+def escape_joined(args: List[bytes]) -> bytes:
+    """Escape ``args`` and join them with spaces (spec 2.1)."""
+    # Escape in bulk, joined by 0xFF: not special, and never in UTF-8 text.
+    body = b"\xff".join(args)
+    if body.count(b"\xff") != len(args) - 1:
+        return b" ".join([escape_argument(arg) for arg in args])
+    body = _escape_specials(body)
+    if b"" in args:
+        return b" ".join([arg or b"\\@" for arg in body.split(b"\xff")])
+    return body.replace(b"\xff", b" ")
+
+
+def unescape_argument(arg: bytes) -> bytes:
+    """Undo :func:`escape_argument` (spec 2.1).
+
+    ``\\@`` is accepted anywhere and stands for the empty string.
+
+    Args:
+        arg: one escaped argument, without surrounding whitespace.
+
+    Returns:
+        The raw argument bytes.
+
+    Raises:
+        KatcpSyntaxError: on an unknown escape, a trailing backslash, or a raw
+            special byte (the message says which, and at which byte).
+    """
+    return unescape_checked(arg, arg, 0)
+
+
+def unescape_checked(arg: bytes, line: bytes, offset: int) -> bytes:
+    """Unescape one argument found at ``offset`` in ``line``, or raise."""
+    if _RAW_FORBIDDEN_RE.search(arg) is None:
+        if _BACKSLASH not in arg:
+            return arg
+        value = _unescape_to_marks(arg)
+        if value is not None:
+            return _unmark(value) if 0 in value else value
+    _raise_argument_error(arg, line, offset)
+
+
+def _unescape_to_marks(text: bytes) -> Optional[bytes]:
+    """Replace every escape in ``text``, which must hold no raw NUL.
+
+    Escapes for backslash, NUL and ESC become two-byte marks (see
+    :func:`_unmark`); the others become their byte. Returns ``None`` if a
+    backslash is left over: an unknown escape code or a lone trailing
+    backslash.
+    """
+    return _replace_escapes(text, _BACKSLASH_MARK, _NUL_MARK, _ESC_MARK)
+
+
+def _replace_escapes(text: bytes, backslash: bytes, nul: bytes, esc: bytes) -> Optional[bytes]:
+    """Replace every escape in ``text``; ``None`` if a backslash is left over.
+
+    Escaped backslashes become ``backslash``, ``\\0`` becomes ``nul`` and
+    ``\\e`` becomes ``esc`` (marks the caller turns into the real bytes
+    later, when those could be confused with bytes of ``text``); the other
+    escapes become their byte.
+    """
+    # Escaped backslashes first: replace() scans left to right without
+    # overlap, which is how the grammar reads "\\\\". After that no two
+    # backslashes touch, so each one left starts a one-code escape and no
+    # replacement below can form a new escape.
+    text = text.replace(b"\\\\", backslash)
+    if _BACKSLASH in text:
+        text = (text.replace(b"\\_", b" ").replace(b"\\t", b"\t")
+                .replace(b"\\n", b"\n").replace(b"\\r", b"\r").replace(b"\\@", b"")
+                .replace(b"\\0", nul).replace(b"\\e", esc))
+        if _BACKSLASH in text:
+            return None
+    return text
+
+
+def _unmark(arg: bytes) -> bytes:
+    """Turn the marks left by :func:`_unescape_to_marks` into their bytes."""
+    # Every NUL starts a mark, so the marks cannot be confused with the
+    # bytes around them, and no replacement output starts a new mark.
+    return (arg.replace(_BACKSLASH_MARK, b"\\").replace(_ESC_MARK, b"\x1b")
+            .replace(_NUL_MARK, b"\0"))
+
+
+def unescape_all(raw_args: List[bytes]) -> Optional[List[bytes]]:
+    """Unescape many arguments in a few C-level passes; ``None`` if one is invalid.
+
+    The arguments must hold none of GENERAL_PATH_BYTES (NUL, ESC, LF, CR,
+    VT, FF). They are joined with VT and unescaped together, escaped
+    backslashes parked as FF until the end; no escape produces VT, so VT
+    still marks only the joins. A trailing backslash meets the joining VT:
+    an unknown escape code.
+    """
+    if not raw_args:
+        return []
+    joined = _replace_escapes(_JOIN.join(raw_args), _BACKSLASH_PARK, b"\0", b"\x1b")
+    if joined is None:
+        return None
+    if 12 in joined:  # FF: a parked backslash
+        joined = joined.replace(_BACKSLASH_PARK, b"\\")
+    return joined.split(_JOIN)
+
+
+def _raise_argument_error(arg: bytes, line: bytes, offset: int) -> NoReturn:
+    """Raise a :class:`KatcpSyntaxError` naming what is wrong in ``arg``.
+
+    Args:
+        arg: the bad argument.
+        line: the whole line, attached to the error.
+        offset: where ``arg`` starts in ``line``, so the error gives the
+            byte position within the line.
+    """
+    i = 0
+    n = len(arg)
+    while i < n:
+        byte = arg[i:i + 1]
+        if byte == b"\\":
+            if i + 1 == n:
+                raise KatcpSyntaxError(
+                    "trailing backslash at byte %d" % (offset + i), raw=line)
+            code = arg[i + 1:i + 2]
+            if code not in REVERSE_ESCAPE_LOOKUP:
+                raise KatcpSyntaxError(
+                    "invalid escape sequence %r at byte %d"
+                    % ("\\" + code.decode("latin-1"), offset + i), raw=line)
+            i += 2
+            continue
+        if byte in ESCAPE_LOOKUP:
+            raise KatcpSyntaxError(
+                "raw special character %r in argument at byte %d"
+                % (byte.decode("latin-1"), offset + i), raw=line)
+        i += 1
+    raise KatcpSyntaxError("invalid argument at byte %d" % offset, raw=line)  # pragma: no cover

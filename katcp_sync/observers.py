@@ -1,0 +1,67 @@
+"""The sensor/observer seam: :class:`Reading` and what each side needs of the other (sans-IO).
+
+A sensor keeps its current :class:`Reading` and calls
+``observer.update(sensor, reading)`` on every set (see
+:mod:`katcp_sync.sensor`). The sampling strategies, sensor trees and the
+server's sensor plumbing are observers; they need only a few things of a
+sensor, named here as Protocols so that those modules are typed without
+importing :class:`~katcp_sync.sensor.Sensor` (which imports them):
+
+* :class:`Observer`: anything with ``update(sensor, reading)``.
+* :class:`ObservedSensor`: what an observer needs of a sensor: ``name``,
+  ``stype``, ``read()``, ``attach()``/``detach()``.
+* :class:`SampledSensor`: what a sampling strategy needs besides: the
+  sensor's ``auto_strategy`` and its parameters.
+
+:class:`~katcp_sync.sensor.Sensor` satisfies all three.
+"""
+
+from collections import namedtuple
+from typing import Any, Optional, Protocol, Sequence, Union
+
+__all__ = ["Reading", "Observer", "ObservedSensor", "SampledSensor"]
+
+#: A sensor reading: timestamp (float seconds), status (``Sensor.NOMINAL``...)
+#: and value (of the sensor's type).
+Reading = namedtuple("Reading", "timestamp status value")
+
+
+class Observer(Protocol):
+    """Anything that can watch a sensor (:meth:`katcp_sync.sensor.Sensor.attach`)."""
+
+    def update(self, sensor: "ObservedSensor", reading: Reading) -> None:
+        """The sensor has a new ``reading``; called on the thread that set it."""
+
+
+class ObservedSensor(Protocol):
+    """What an observer needs of a sensor."""
+
+    @property
+    def name(self) -> str:
+        """The sensor name."""
+
+    @property
+    def stype(self) -> str:
+        """Its KATCP type name (``"integer"``, ``"float"`` ...)."""
+
+    def read(self) -> Reading:
+        """The current reading (one consistent triple)."""
+
+    def attach(self, observer: Observer) -> None:
+        """Call ``observer.update(sensor, reading)`` on every later set."""
+
+    def detach(self, observer: Observer) -> None:
+        """Stop notifying ``observer``."""
+
+
+class SampledSensor(ObservedSensor, Protocol):
+    """What a sampling strategy needs of a sensor."""
+
+    @property
+    def auto_strategy(self) -> Optional[Union[int, str]]:
+        """What ``auto`` sampling means for it: a strategy constant or name
+        (``None``: every update)."""
+
+    @property
+    def auto_strategy_parameters(self) -> Sequence[Any]:
+        """The parameters of ``auto_strategy``, in seconds for periods."""
