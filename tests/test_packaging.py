@@ -56,11 +56,11 @@ def test_wheel_requires_only_wrapt_at_run_time(wheel):
 
 def test_wheel_ships_the_web_page(wheel):
     """``katcp-sync web`` serves these files from the installed package."""
-    static = ROOT / "katcp_sync" / "web_static"
+    static = ROOT / "katcp_sync" / "web" / "static"
     names = {p.name for p in static.iterdir() if p.is_file()}
     assert {"index.html", "web.css", "web.js"} <= names
     for name in names:
-        assert wheel["katcp_sync/web_static/" + name] == (static / name).read_bytes()
+        assert wheel["katcp_sync/web/static/" + name] == (static / name).read_bytes()
 
 
 # -- issue 15: licence, metadata, sdist contents, no bytecode in share/ ------------------

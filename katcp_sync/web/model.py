@@ -30,11 +30,11 @@ import threading
 import time
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
-from .errors import KatcpTimeoutError
-from .inspecting_client import SYNCED, SYNCING
-from .resource import KATCPClientResource
-from .resource_base import KATCPReply, KATCPSensor, KATCPSensorReading, StrategyLike
-from .resource_container import KATCPClientResourceContainer
+from ..errors import KatcpTimeoutError
+from ..inspecting_client import SYNCED, SYNCING
+from ..resource import KATCPClientResource
+from ..resource_base import KATCPReply, KATCPSensor, KATCPSensorReading, StrategyLike
+from ..resource_container import KATCPClientResourceContainer
 
 __all__ = ["SensorBoard", "Subscription", "HISTORY_SECONDS", "HISTORY_STEP", "display_value"]
 

@@ -28,12 +28,13 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
-from .cli import EXIT_CONNECTION, EXIT_OK, error_line, format_message, open_client
-from .client import BlockingClient
-from .client_requests import FutureRequest, ReplyFuture
-from .connection import format_address
-from .errors import KatcpClientError, KatcpSyntaxError
-from .message import Message, parse
+from ..client import BlockingClient
+from ..client_requests import FutureRequest, ReplyFuture
+from ..connection import format_address
+from ..display import format_message, parse_line
+from ..errors import KatcpClientError, KatcpSyntaxError
+from ..message import Message
+from .common import EXIT_CONNECTION, EXIT_OK, error_line, open_client
 
 __all__ = ["run", "ShellClient"]
 
@@ -279,21 +280,6 @@ class _PromptInterrupts:
         self._writer.close()
         self._thread.join()
         self._reader.close()
-
-
-def parse_line(line: str) -> Message:
-    """Turn a typed line (``?add 3 6`` or ``add 3 6``) into a request.
-
-    Raises:
-        KatcpSyntaxError: not valid KATCP, or not a request.
-    """
-    text = line.strip()
-    if not text.startswith(("?", "!", "#")):
-        text = "?" + text
-    msg = parse(text.encode("utf-8"))
-    if msg.mtype != Message.REQUEST:
-        raise KatcpSyntaxError("only requests can be sent (start with '?' or a name)")
-    return msg
 
 
 def _read_line(readline: Any, prompt: str, output: _Output) -> Optional[str]:

@@ -24,25 +24,16 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, cast
 
-from .cli import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, die, open_client,
-                  reply_error)
-from .client import BlockingClient
-from .connection import format_address
-from .errors import KatcpClientError
-from .message import Message
+from ..client import BlockingClient
+from ..connection import format_address
+from ..display import STATUS_COLOURS
+from ..errors import KatcpClientError
+from ..message import Message
+from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, die, open_client,
+                     reply_error)
 
 __all__ = ["run", "SensorTable", "STATUS_COLOURS"]
 
-#: ANSI SGR codes per status name, by severity.
-STATUS_COLOURS = {
-    "nominal": "32",        # green
-    "warn": "33",           # yellow
-    "error": "31",          # red
-    "failure": "1;31",      # bold red
-    "unreachable": "35",    # magenta
-    "unknown": "2",         # dim
-    "inactive": "2",
-}
 _HEADER = ("NAME", "VALUE", "STATUS", "TIMESTAMP", "UNITS")
 _CLEAR = "\x1b[H\x1b[2J"
 
