@@ -212,6 +212,8 @@ def _setup_readline(prompt: str) -> Any:
     if not sys.stdin.isatty():
         return None
     try:
+        # Imported here, only on a terminal: it may be missing, and once imported
+        # it changes how input() reads even from a pipe.
         import readline
     except ImportError:
         return None
