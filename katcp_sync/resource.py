@@ -23,7 +23,7 @@ import functools
 import logging
 import re
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
 from .client import DeviceClient, hinted_timeout
 from .errors import KatcpClientError, KATCPResourceInactive, KATCPSensorError, SensorTimeoutError
@@ -38,6 +38,9 @@ from .resource_types import (
     AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading,
     SensorResultTuple, StrategyLike, escape_name, normalize_strategy_parameters,
 )
+
+if TYPE_CHECKING:   # for annotations only: resource_container imports this module
+    from .resource_container import KATCPClientResourceContainer
 
 __all__ = ["KATCPClientResource", "DEFAULT_REQUEST_TIMEOUT"]
 
@@ -81,7 +84,8 @@ class KATCPClientResource:
     reactor thread.
     """
 
-    def __init__(self, resource_spec: Dict[str, Any], parent: Any = None,
+    def __init__(self, resource_spec: Dict[str, Any],
+                 parent: Optional["KATCPClientResourceContainer"] = None,
                  logger: logging.Logger = logger, reactor: Optional[Reactor] = None) -> None:
         spec = dict(resource_spec)
         try:
@@ -153,7 +157,7 @@ class KATCPClientResource:
         return self._controlled
 
     @property
-    def parent(self) -> Any:
+    def parent(self) -> Optional["KATCPClientResourceContainer"]:
         """The container this resource belongs to, or None."""
         return self._parent
 

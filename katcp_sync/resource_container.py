@@ -37,7 +37,7 @@ _WAIT_MARGIN = 2.0
 class GroupResults(dict):
     """Results of a group operation, by client name.
 
-    For requests a value is a :class:`~katcp_sync.resource_base.KATCPReply`,
+    For requests a value is a :class:`~katcp_sync.resource_types.KATCPReply`,
     ``None`` (the client lacks the request) or the exception the request
     failed with (timeout, disconnected). Truthy iff every value succeeded.
     """

@@ -31,6 +31,7 @@ from typing import Any, Callable, List, Optional
 from ..client import BlockingClient
 from ..client_requests import FutureRequest, ReplyFuture
 from ..connection import format_address
+from ..deadline import Deadline
 from ..display import format_message, parse_line
 from ..errors import KatcpClientError, KatcpSyntaxError
 from ..message import Message
@@ -268,8 +269,8 @@ class _PromptInterrupts:
             if not data:
                 return
             self._arrived += data.count(signal.SIGINT)
-            deadline = time.monotonic() + self.NUDGE_FOR
-            while self._handled < self._arrived and time.monotonic() < deadline:
+            deadline = Deadline(self.NUDGE_FOR)
+            while self._handled < self._arrived and not deadline.expired():
                 self._handled_event.clear()
                 signal.pthread_kill(self._main, signal.SIGUSR1)
                 self._handled_event.wait(self.NUDGE_INTERVAL)

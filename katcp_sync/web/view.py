@@ -43,7 +43,7 @@ import re
 import socket
 import threading
 import time
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from ..display import STATUS_COLOURS, format_message, parse_line
 from ..errors import KatcpClientError, KatcpSyntaxError
@@ -277,10 +277,10 @@ class WebView:
     """
 
     def __init__(self, board: SensorBoard, host: str = "127.0.0.1", port: int = 8080,
-                 frame: float = 0.05, log: Any = None) -> None:
+                 frame: float = 0.05, log: Optional[Callable[[str], None]] = None) -> None:
         self.board = board
         self.frame = frame
-        self.log = log or (lambda line: None)
+        self.log: Callable[[str], None] = log or (lambda line: None)
         self.stopping = threading.Event()
         self._host, self._port = host, port
         self._server: Optional[_Server] = None
