@@ -34,6 +34,7 @@ from .message import Message
 from .reactor import Reactor
 from .resource_base import KATCPSensor, value_parser
 from .resource_sampling import NO_STRATEGY, StrategyCache, sampling_futures
+from .resource_spec import DEFAULT_REQUEST_TIMEOUT, ResourceDescription
 from .resource_types import (
     AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading,
     SensorResultTuple, StrategyLike, escape_name, normalize_strategy_parameters,
@@ -46,14 +47,12 @@ __all__ = ["KATCPClientResource", "DEFAULT_REQUEST_TIMEOUT"]
 
 logger = logging.getLogger(__name__)
 
-#: Request timeout in seconds when neither the caller nor the device gives one.
-DEFAULT_REQUEST_TIMEOUT = 5.0
 #: Extra time a blocking call waits beyond the request's own timeout, so that
 #: the client's timeout (a clear KatcpTimeoutError) always fires first.
 _WAIT_MARGIN = 2.0
 
 
-class KATCPClientResource:
+class KATCPClientResource(ResourceDescription):
     """A KATCP device seen through a high-level client.
 
     Args:
@@ -87,23 +86,7 @@ class KATCPClientResource:
     def __init__(self, resource_spec: Dict[str, Any],
                  parent: Optional["KATCPClientResourceContainer"] = None,
                  logger: logging.Logger = logger, reactor: Optional[Reactor] = None) -> None:
-        spec = dict(resource_spec)
-        try:
-            self._name = str(spec["name"])
-            host, port = spec["address"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError("resource_spec needs 'name' and 'address'=(host, port): %r" % (resource_spec,)) from exc
-        self._address = (host, int(port))
-        self._description = spec.get("description", "")
-        self._controlled = bool(spec.get("controlled", False))
-        self._auto_reconnect = bool(spec.get("auto_reconnect", True))
-        self._auto_reconnect_delay = spec.get("auto_reconnect_delay")
-        self._preset_protocol_flags = spec.get("preset_protocol_flags")
-        self._always_allowed = {escape_name(n) for n in spec.get("always_allowed_requests", ())}
-        self._always_excluded = {escape_name(n) for n in spec.get("always_excluded_requests", ())}
-        self._dummy_unknown = bool(spec.get("dummy_unknown_requests", False))
-        self.default_timeout = float(spec.get("timeout", DEFAULT_REQUEST_TIMEOUT))
-        self._parent = parent
+        super().__init__(resource_spec, parent)
         self._logger = logger
         self._reactor = reactor
         self._active = True
@@ -119,52 +102,7 @@ class KATCPClientResource:
         self._req = AttrDict(what="request", missing=self._dummy_request if self._dummy_unknown else None)
         self._sensor = AttrDict(what="sensor")
 
-    # -- description ------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        """The resource's name (from the spec)."""
-        return self._name
-
-    @property
-    def description(self) -> str:
-        """The resource's description (from the spec)."""
-        return self._description
-
-    @property
-    def address(self) -> Tuple[str, int]:
-        """``(host, port)`` of the device."""
-        return self._address
-
-    @property
-    def host(self) -> str:
-        """The device's host."""
-        return self._address[0]
-
-    @property
-    def port(self) -> int:
-        """The device's port."""
-        return self._address[1]
-
-    @property
-    def address_string(self) -> str:
-        """``"host:port"``."""
-        return "%s:%d" % self._address
-
-    @property
-    def controlled(self) -> bool:
-        """True if requests may be sent (``controlled`` in the spec)."""
-        return self._controlled
-
-    @property
-    def parent(self) -> Optional["KATCPClientResourceContainer"]:
-        """The container this resource belongs to, or None."""
-        return self._parent
-
-    @property
-    def parent_name(self) -> Optional[str]:
-        """The parent container's name, or None."""
-        return None if self._parent is None else self._parent.name
+    # -- the device's requests and sensors ----------------------------------------
 
     @property
     def children(self) -> AttrDict:
