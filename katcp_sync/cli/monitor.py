@@ -26,6 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, cast
 
 from ..client import BlockingClient
 from ..connection import format_address
+from ..deadline import Deadline
 from ..display import STATUS_COLOURS
 from ..errors import KatcpClientError
 from ..message import Message
@@ -228,11 +229,11 @@ def _show(table: SensorTable, closed: threading.Event, count: int, tty: bool,
         frames += 1
         if count and frames >= count:
             return EXIT_OK
-        drawn = time.monotonic()
+        next_frame = Deadline(interval)
         while not table.changed.wait(0.5):
             if closed.is_set():
                 die(EXIT_CONNECTION, "connection closed by the device")
         if tty:
             # Let updates accumulate: one redraw per interval at most.
-            closed.wait(max(0.0, interval - (time.monotonic() - drawn)))
+            closed.wait(next_frame.remaining())
             table.take_updates()

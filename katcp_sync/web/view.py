@@ -45,6 +45,7 @@ import threading
 import time
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
+from ..deadline import Deadline
 from ..display import STATUS_COLOURS, format_message, parse_line
 from ..errors import KatcpClientError, KatcpSyntaxError
 from .model import SensorBoard, Subscription
@@ -200,14 +201,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if changes is None:
                 self.wfile.write(b": keep-alive\n\n")
                 continue
-            sent = time.monotonic()
+            next_frame = Deadline(frame)
             devices, rows = changes
             chunks = [_sse("device", device) for device in devices]
             if rows:
                 chunks.append(_sse("update", {"now": time.time(), "rows": rows}))
             self.wfile.write(b"".join(chunks))
             # Let readings pile up (one per sensor at most) until the next frame.
-            stopping.wait(max(0.0, frame - (time.monotonic() - sent)))
+            stopping.wait(next_frame.remaining())
 
     # -- POST ---------------------------------------------------------------------
 
