@@ -20,9 +20,9 @@ alone). katcp-python's ``fake_inspecting_client_factory`` has no
 equivalent: katcp_sync's inspecting client is internal to the resource.
 """
 
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, TypeVar
 
-from .resource_base import escape_name
+from .resource_types import escape_name
 from .sensor import Sensor
 from .server import DeviceServer
 
@@ -97,6 +97,10 @@ def _start_device() -> FakeKATCPClientResourceManager:
     return FakeKATCPClientResourceManager(device)
 
 
+#: The resource (or container) class a factory is given, and so what it returns.
+ResourceT = TypeVar("ResourceT")
+
+
 def _stop_with(resource: Any, managers: Sequence[FakeKATCPClientResourceManager]) -> None:
     """Make ``resource.stop()`` also stop the fake devices."""
     resource_stop = resource.stop
@@ -112,9 +116,9 @@ def _stop_with(resource: Any, managers: Sequence[FakeKATCPClientResourceManager]
 
 
 def fake_KATCP_client_resource_factory(  # noqa: N802 (katcp-python's name)
-        KATCPClientResourceClass: Any, fake_options: Mapping[str, Any],  # noqa: N803
+        KATCPClientResourceClass: Callable[..., ResourceT], fake_options: Mapping[str, Any],  # noqa: N803
         resource_spec: Dict[str, Any], *args: Any, **kwargs: Any,
-) -> Tuple[Any, FakeKATCPClientResourceManager]:
+) -> Tuple[ResourceT, FakeKATCPClientResourceManager]:
     """Return ``(resource, manager)``: a resource talking to a fake device.
 
     Args:
@@ -169,9 +173,9 @@ class FakeKATCPClientResourceContainerManager:
 
 
 def fake_KATCP_client_resource_container_factory(  # noqa: N802 (katcp-python's name)
-        KATCPClientResourceContainerClass: Any, fake_options: Mapping[str, Any],  # noqa: N803
-        resources_spec: Dict[str, Any], *args: Any, **kwargs: Any,
-) -> Tuple[Any, FakeKATCPClientResourceContainerManager]:
+        KATCPClientResourceContainerClass: Callable[..., ResourceT],  # noqa: N803
+        fake_options: Mapping[str, Any], resources_spec: Dict[str, Any], *args: Any, **kwargs: Any,
+) -> Tuple[ResourceT, FakeKATCPClientResourceContainerManager]:
     """Return ``(container, manager)``: each child talks to its own fake device.
 
     Arguments as :func:`fake_KATCP_client_resource_factory`, with a

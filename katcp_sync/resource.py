@@ -23,49 +23,36 @@ import functools
 import logging
 import re
 import threading
-from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-from katcp_sync.client import hinted_timeout
-from katcp_sync.errors import KatcpClientError, KATCPResourceInactive, KATCPSensorError, SensorTimeoutError
-from katcp_sync.inspecting_client import (
+from .client import DeviceClient, hinted_timeout
+from .errors import KatcpClientError, KATCPResourceInactive, KATCPSensorError, SensorTimeoutError
+from .inspecting_client import (
     DISCONNECTED, SYNCED, DeviceModel, InspectingClient, all_done, chain_future, wait_future,
 )
-from katcp_sync.message import Message
-from katcp_sync.sensor import Sensor
-from katcp_sync.resource_base import (
-    AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensor, KATCPSensorReading,
+from .message import Message
+from .reactor import Reactor
+from .resource_base import KATCPSensor, value_parser
+from .resource_sampling import NO_STRATEGY, StrategyCache, sampling_futures
+from .resource_spec import DEFAULT_REQUEST_TIMEOUT, ResourceDescription
+from .resource_types import (
+    AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading,
     SensorResultTuple, StrategyLike, escape_name, normalize_strategy_parameters,
 )
+
+if TYPE_CHECKING:   # for annotations only: resource_container imports this module
+    from .resource_container import KATCPClientResourceContainer
 
 __all__ = ["KATCPClientResource", "DEFAULT_REQUEST_TIMEOUT"]
 
 logger = logging.getLogger(__name__)
 
-#: Request timeout in seconds when neither the caller nor the device gives one.
-DEFAULT_REQUEST_TIMEOUT = 5.0
 #: Extra time a blocking call waits beyond the request's own timeout, so that
 #: the client's timeout (a clear KatcpTimeoutError) always fires first.
 _WAIT_MARGIN = 2.0
-_NO_STRATEGY = ("none",)
 
 
-def _value_parser(type_name: str, major: int) -> Callable[[bytes], Any]:
-    """Return a function converting a sensor's raw values to Python values.
-
-    Values are decoded without range or membership checks: spec 7.2 makes
-    the ``#sensor-list`` params informational, and a client must accept
-    what the device reports. An unknown type is read as a string.
-    """
-    try:
-        stype = Sensor.parse_type(type_name)
-    except ValueError:
-        stype = Sensor.STRING
-    kattype_class = Sensor.SENSOR_TYPES[stype][0]
-    kattype = kattype_class(()) if stype == Sensor.DISCRETE else kattype_class()
-    return lambda raw: kattype.decode(raw, major)
-
-
-class KATCPClientResource:
+class KATCPClientResource(ResourceDescription):
     """A KATCP device seen through a high-level client.
 
     Args:
@@ -96,25 +83,10 @@ class KATCPClientResource:
     reactor thread.
     """
 
-    def __init__(self, resource_spec: Dict[str, Any], parent: Any = None,
-                 logger: logging.Logger = logger, reactor: Any = None) -> None:
-        spec = dict(resource_spec)
-        try:
-            self._name = str(spec["name"])
-            host, port = spec["address"]
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError("resource_spec needs 'name' and 'address'=(host, port): %r" % (resource_spec,)) from exc
-        self._address = (host, int(port))
-        self._description = spec.get("description", "")
-        self._controlled = bool(spec.get("controlled", False))
-        self._auto_reconnect = bool(spec.get("auto_reconnect", True))
-        self._auto_reconnect_delay = spec.get("auto_reconnect_delay")
-        self._preset_protocol_flags = spec.get("preset_protocol_flags")
-        self._always_allowed = {escape_name(n) for n in spec.get("always_allowed_requests", ())}
-        self._always_excluded = {escape_name(n) for n in spec.get("always_excluded_requests", ())}
-        self._dummy_unknown = bool(spec.get("dummy_unknown_requests", False))
-        self.default_timeout = float(spec.get("timeout", DEFAULT_REQUEST_TIMEOUT))
-        self._parent = parent
+    def __init__(self, resource_spec: Dict[str, Any],
+                 parent: Optional["KATCPClientResourceContainer"] = None,
+                 logger: logging.Logger = logger, reactor: Optional[Reactor] = None) -> None:
+        super().__init__(resource_spec, parent)
         self._logger = logger
         self._reactor = reactor
         self._active = True
@@ -124,58 +96,13 @@ class KATCPClientResource:
         #: every sensor ever seen, by KATCP name: the objects (and their
         #: listeners) survive re-syncs and reconnects.
         self._all_sensors: Dict[str, KATCPSensor] = {}
-        self._strategies: Dict[str, Tuple[str, ...]] = {}   # escaped name -> strategy
+        self._strategies = StrategyCache()   # guarded by self._lock
         self._pending_listeners: Dict[str, List[Tuple[Callable, bool]]] = {}
         self._state_callbacks: List[Callable[[str], None]] = []
         self._req = AttrDict(what="request", missing=self._dummy_request if self._dummy_unknown else None)
         self._sensor = AttrDict(what="sensor")
 
-    # -- description ------------------------------------------------------------
-
-    @property
-    def name(self) -> str:
-        """The resource's name (from the spec)."""
-        return self._name
-
-    @property
-    def description(self) -> str:
-        """The resource's description (from the spec)."""
-        return self._description
-
-    @property
-    def address(self) -> Tuple[str, int]:
-        """``(host, port)`` of the device."""
-        return self._address
-
-    @property
-    def host(self) -> str:
-        """The device's host."""
-        return self._address[0]
-
-    @property
-    def port(self) -> int:
-        """The device's port."""
-        return self._address[1]
-
-    @property
-    def address_string(self) -> str:
-        """``"host:port"``."""
-        return "%s:%d" % self._address
-
-    @property
-    def controlled(self) -> bool:
-        """True if requests may be sent (``controlled`` in the spec)."""
-        return self._controlled
-
-    @property
-    def parent(self) -> Any:
-        """The container this resource belongs to, or None."""
-        return self._parent
-
-    @property
-    def parent_name(self) -> Optional[str]:
-        """The parent container's name, or None."""
-        return None if self._parent is None else self._parent.name
+    # -- the device's requests and sensors ----------------------------------------
 
     @property
     def children(self) -> AttrDict:
@@ -213,7 +140,7 @@ class KATCPClientResource:
         return self.state == SYNCED
 
     @property
-    def client(self):
+    def client(self) -> Optional[DeviceClient]:
         """The underlying :class:`~katcp_sync.client.DeviceClient` (None before :meth:`start`)."""
         return None if self._inspector is None else self._inspector.client
 
@@ -225,8 +152,6 @@ class KATCPClientResource:
         Raises:
             KatcpClientError: already started.
         """
-        from katcp_sync.client import DeviceClient
-
         with self._lock:
             if self._inspector is not None:
                 raise KatcpClientError("resource %s was already started" % self._name)
@@ -307,15 +232,29 @@ class KATCPClientResource:
         """Block until the state is anything but ``"synced"``."""
         self._check_started().until_not_state(SYNCED, timeout)
 
-    def set_reactor(self, reactor: Any) -> None:
+    @property
+    def reactor(self) -> Optional[Reactor]:
+        """The reactor the resource's client runs on: its own once started, else
+        the shared one given (``reactor=`` or :meth:`set_reactor`), else None."""
+        inspector = self._inspector
+        return self._reactor if inspector is None else inspector.client.reactor
+
+    def set_reactor(self, reactor: Optional[Reactor]) -> None:
         """Use a shared :class:`~katcp_sync.reactor.Reactor` (call before :meth:`start`).
 
-        The owner of the reactor starts and stops it; this replaces
-        katcp-python's ``set_ioloop``.
+        The owner of the reactor starts and stops it; None: the client makes
+        its own.
+
+        Raises:
+            KatcpClientError: already started.
         """
         if self._inspector is not None:
             raise KatcpClientError("resource %s: set_reactor() must come before start()" % self._name)
         self._reactor = reactor
+
+    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+        """katcp-python's name of :meth:`set_reactor`."""
+        self.set_reactor(ioloop)
 
     def set_active(self, active: bool) -> None:
         """Allow (True) or refuse (False) requests on this resource."""
@@ -350,7 +289,7 @@ class KATCPClientResource:
             requests[key] = KATCPRequest(name, info.description, info.timeout_hint, self)
         with self._lock:
             for name, sensor_info in model.sensors.items():
-                parse = _value_parser(sensor_info.type, major)
+                parse = value_parser(sensor_info.type, major)
                 sensor = self._all_sensors.get(name)
                 if sensor is None:
                     sensor = KATCPSensor(name, sensor_info.description, sensor_info.units, sensor_info.type,
@@ -365,10 +304,7 @@ class KATCPClientResource:
             self._model = model
             self._req = requests
             self._sensor = sensors
-            by_strategy: Dict[Tuple[str, ...], List[str]] = {}
-            for key, strategy in self._strategies.items():
-                if key in sensors:
-                    by_strategy.setdefault(strategy, []).append(sensors[key].name)
+            by_strategy = self._strategies.by_strategy(sensors)
         futures = {}
         for strategy, names in by_strategy.items():
             for name, future in self._sampling_futures(names, strategy, None).items():
@@ -428,37 +364,13 @@ class KATCPClientResource:
 
     def _sampling_futures(self, names: List[str], strategy: Tuple[str, ...], timeout: Optional[float],
                           ) -> Dict[str, concurrent.futures.Future]:
-        """Send ``?sensor-sampling`` for ``names``; futures of KATCPReply by name.
-
-        Uses one bulk request when the device has flag ``B``.
-        """
-        client = self._check_started().client
-        if len(names) < 2 or not client.protocol_flags.bulk_set_sensor_sampling:
-            return {name: self.request_future("sensor-sampling", (name,) + strategy, timeout) for name in names}
-        bulk = self.request_future("sensor-sampling", (",".join(names),) + strategy, timeout)
-        targets: Dict[str, concurrent.futures.Future] = {name: concurrent.futures.Future() for name in names}
-
-        def bulk_done(future: concurrent.futures.Future) -> None:
-            if future.exception() is None and future.result().succeeded:
-                for target in targets.values():
-                    target.set_result(future.result())
-                return
-            # A bulk request is atomic (spec 7.2): one bad sensor refuses all,
-            # so ask one by one to set the rest and find the culprits.
-            for name, target in targets.items():
-                try:
-                    single = self.request_future("sensor-sampling", (name,) + strategy, timeout)
-                except Exception as exc:
-                    target.set_exception(exc)
-                else:
-                    chain_future(single, lambda reply: reply, target)
-
-        bulk.add_done_callback(bulk_done)
-        return targets
+        """Send ``?sensor-sampling`` for ``names`` (one bulk request if the device has flag ``B``)."""
+        bulk = self._check_started().client.protocol_flags.bulk_set_sensor_sampling
+        return sampling_futures(self.request_future, names, strategy, timeout, bulk)
 
     def get_sampling_strategy(self, sensor_name: str) -> Tuple[str, ...]:
         """The strategy set for a sensor through this resource, or ``("none",)``."""
-        return self._strategies.get(escape_name(sensor_name), _NO_STRATEGY)
+        return self._strategies.get(escape_name(sensor_name))   # one dict read: no lock
 
     def set_strategies_future(self, sensor_names: Iterable[str], strategy_and_params: StrategyLike,
                                timeout: Optional[float] = None) -> concurrent.futures.Future:
@@ -470,12 +382,7 @@ class KATCPClientResource:
         strategy = normalize_strategy_parameters(strategy_and_params)
         keys = [escape_name(n) for n in sensor_names]
         with self._lock:
-            previous = {key: self._strategies.get(key) for key in keys}
-            for key in keys:
-                if strategy == _NO_STRATEGY:
-                    self._strategies.pop(key, None)
-                else:
-                    self._strategies[key] = strategy
+            previous = self._strategies.set(keys, strategy)
             present = {key: self._sensor[key].name for key in keys if key in self._sensor}
         results: Dict[str, Tuple[bool, Any]] = {key: (True, strategy) for key in keys}
         if not present or not self.is_connected():
@@ -493,13 +400,8 @@ class KATCPClientResource:
                                              % (" ".join(strategy), name, future.result().reply))
                 if error is not None:
                     results[key] = (False, error)
-                    with self._lock:  # forget a refused strategy, unless changed meanwhile
-                        if self._strategies.get(key, _NO_STRATEGY) == strategy:
-                            old = previous[key]
-                            if old is None:
-                                self._strategies.pop(key, None)
-                            else:
-                                self._strategies[key] = old
+                    with self._lock:
+                        self._strategies.forget_refused(key, strategy, previous[key])
             return results
 
         return chain_future(all_done(futures.values()), collect)
@@ -543,7 +445,7 @@ class KATCPClientResource:
 
     def drop_sampling_strategy(self, sensor_name: str) -> None:
         """Forget a sensor's strategy and set ``none`` on the device (without waiting)."""
-        future = self.set_strategies_future([sensor_name], _NO_STRATEGY)
+        future = self.set_strategies_future([sensor_name], NO_STRATEGY)
 
         def log_failure(f: concurrent.futures.Future) -> None:
             if f.exception():
@@ -554,7 +456,7 @@ class KATCPClientResource:
     def reapply_sampling_strategies(self) -> None:
         """Send every remembered strategy again (normally done automatically on sync)."""
         with self._lock:
-            cached = dict(self._strategies)
+            cached = self._strategies.snapshot()
         for key, strategy in cached.items():
             self.set_sampling_strategy(key, strategy)
 
@@ -636,7 +538,7 @@ class KATCPClientResource:
         sensors = sorted(self._sensor.values(), key=lambda s: s.name)
         found = [s for s in sensors
                  if pattern.search(s.normalised_name if use_python_identifiers else s.name)
-                 and (not strategy or s.sampling_strategy != _NO_STRATEGY)]
+                 and (not strategy or s.sampling_strategy != NO_STRATEGY)]
         if refresh and found:
             self.check_may_block("list_sensors(refresh=True)")
             futures = [self.poll_sensor_future(s.name) for s in found]

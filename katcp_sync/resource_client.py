@@ -19,14 +19,15 @@ Compatibility notes:
 import collections.abc
 from typing import Any, Callable, Iterator, List, Mapping
 
-from katcp_sync.errors import KATCPResourceError, KATCPResourceInactive, KATCPSensorError, TimeoutException
-from katcp_sync.inspecting_client import DISCONNECTED, STATES, SYNCED, SYNCING
-from katcp_sync.resource import KATCPClientResource
-from katcp_sync.resource_base import (
-    KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensor, KATCPSensorReading, SensorResultTuple,
-    escape_name, normalize_strategy_parameters,
+from .errors import KATCPResourceError, KATCPResourceInactive, KATCPSensorError, TimeoutException
+from .inspecting_client import DISCONNECTED, STATES, SYNCED, SYNCING
+from .resource import KATCPClientResource
+from .resource_base import KATCPSensor
+from .resource_types import (
+    KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading, SensorResultTuple, escape_name,
+    normalize_strategy_parameters,
 )
-from katcp_sync.resource_container import ClientGroup, GroupResults, KATCPClientResourceContainer
+from .resource_container import ClientGroup, GroupResults, KATCPClientResourceContainer
 
 __all__ = [
     "KATCPClientResource",

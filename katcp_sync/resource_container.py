@@ -18,14 +18,14 @@ import concurrent.futures
 import logging
 import re
 import threading
-import time
-from typing import Any, Dict, Iterable, List, Optional, Set, cast
+from typing import Any, Dict, Iterable, List, Optional, Set
 
-from katcp_sync.errors import KatcpClientError, KATCPSensorError, KatcpTimeoutError
-from katcp_sync.inspecting_client import DISCONNECTED, SYNCED, all_done, chain_future, wait_future
-from katcp_sync.reactor import Reactor
-from katcp_sync.resource import KATCPClientResource
-from katcp_sync.resource_base import AttrDict, StrategyLike, escape_name, make_condition
+from .deadline import Deadline
+from .errors import KatcpClientError, KATCPSensorError, KatcpTimeoutError
+from .inspecting_client import DISCONNECTED, SYNCED, all_done, chain_future, wait_future
+from .reactor import Reactor
+from .resource import KATCPClientResource
+from .resource_types import AttrDict, StrategyLike, escape_name, make_condition
 
 __all__ = ["KATCPClientResourceContainer", "ClientGroup", "GroupResults", "GroupRequest"]
 
@@ -34,18 +34,10 @@ logger = logging.getLogger(__name__)
 _WAIT_MARGIN = 2.0
 
 
-def _remaining(deadline: Optional[float]) -> Optional[float]:
-    return None if deadline is None else max(0.0, deadline - time.monotonic())
-
-
-def _deadline(timeout: Optional[float]) -> Optional[float]:
-    return None if timeout is None else time.monotonic() + timeout
-
-
 class GroupResults(dict):
     """Results of a group operation, by client name.
 
-    For requests a value is a :class:`~katcp_sync.resource_base.KATCPReply`,
+    For requests a value is a :class:`~katcp_sync.resource_types.KATCPReply`,
     ``None`` (the client lacks the request) or the exception the request
     failed with (timeout, disconnected). Truthy iff every value succeeded.
     """
@@ -221,14 +213,13 @@ class ClientGroup:
         try:
             for sensor, listener in listeners:
                 listener(sensor, sensor.reading)
-            deadline = _deadline(timeout)
+            deadline = Deadline(timeout)
             with cond:
-                cond.wait_for(lambda: sum(satisfied.values()) >= needed, _remaining(deadline))
+                cond.wait_for(lambda: sum(satisfied.values()) >= needed, deadline.remaining())
                 if sum(satisfied.values()) >= needed and needed < total:
-                    grace = cast(float, _deadline(max_grace_period))  # a float in, a float out
-                    if deadline is not None:
-                        grace = min(grace, deadline)
-                    cond.wait_for(lambda: all(satisfied.values()), _remaining(grace))
+                    left = deadline.remaining()   # the grace period ends by the deadline
+                    grace = max_grace_period if left is None else min(max_grace_period, left)
+                    cond.wait_for(lambda: all(satisfied.values()), grace)
                 met = sum(satisfied.values()) >= needed
         finally:
             for sensor, listener in listeners:
@@ -281,7 +272,7 @@ class KATCPClientResourceContainer:
     """
 
     def __init__(self, resources_spec: Dict[str, Any], logger: logging.Logger = logger,
-                 reactor: Any = None) -> None:
+                 reactor: Optional[Reactor] = None) -> None:
         spec = dict(resources_spec)
         self._name = str(spec["name"])
         self._description = spec.get("description", "")
@@ -387,6 +378,29 @@ class KATCPClientResourceContainer:
 
     # -- life cycle ------------------------------------------------------------
 
+    @property
+    def reactor(self) -> Optional[Reactor]:
+        """The reactor the children share (None before :meth:`start` unless one was given)."""
+        return self._reactor
+
+    def set_reactor(self, reactor: Optional[Reactor]) -> None:
+        """Share ``reactor`` (started and stopped by its owner) among the children;
+        None: the container makes and runs its own. Call before :meth:`start`.
+
+        Raises:
+            KatcpClientError: already started.
+        """
+        with self._lock:
+            if self._started:
+                raise KatcpClientError("container %s: set_reactor() must come before start()"
+                                       % self._name)
+            self._reactor = reactor
+            self._own_reactor = reactor is None
+
+    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+        """katcp-python's name of :meth:`set_reactor`."""
+        self.set_reactor(ioloop)
+
     def start(self) -> None:
         """Start the shared reactor (if owned) and every child."""
         with self._lock:
@@ -414,12 +428,12 @@ class KATCPClientResourceContainer:
 
         Returns True if every thread they started has ended, False if
         ``timeout`` passed first."""
-        deadline = _deadline(timeout)
+        deadline = Deadline(timeout)
         ended = True
         for child in list(self._children.values()):
-            ended = child.join(_remaining(deadline)) and ended
+            ended = child.join(deadline.remaining()) and ended
         if self._own_reactor and self._reactor is not None:
-            ended = self._reactor.join(_remaining(deadline)) and ended
+            ended = self._reactor.join(deadline.remaining()) and ended
         return ended
 
     until_stopped = join
@@ -430,9 +444,9 @@ class KATCPClientResourceContainer:
 
     def until_all_children_in_state(self, state: str, timeout: Optional[float] = None) -> None:
         """Block until every child is in ``state`` (KatcpTimeoutError otherwise)."""
-        deadline = _deadline(timeout)
+        deadline = Deadline(timeout)
         for child in list(self._children.values()):
-            child.until_state(state, _remaining(deadline) if deadline is not None else None)
+            child.until_state(state, deadline.remaining())
 
     def until_any_child_in_state(self, state: str, timeout: Optional[float] = None) -> None:
         """Block until at least one child is in ``state``.
@@ -462,9 +476,9 @@ class KATCPClientResourceContainer:
 
     def until_not_synced(self, timeout: Optional[float] = None) -> None:
         """Block until every child has left the synced state."""
-        deadline = _deadline(timeout)
+        deadline = Deadline(timeout)
         for child in list(self._children.values()):
-            child.until_not_synced(_remaining(deadline) if deadline is not None else None)
+            child.until_not_synced(deadline.remaining())
 
     @property
     def synced(self) -> bool:

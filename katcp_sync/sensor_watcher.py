@@ -29,17 +29,26 @@ other thread.
 """
 
 import threading
-from typing import Any, Callable, Dict, Optional
+from typing import Callable, Dict, Optional, Protocol, Union
 
-from katcp_sync.reactor import Reactor
-from katcp_sync.resource import KATCPClientResource
-from katcp_sync.resource_base import KATCPSensor, KATCPSensorReading, StrategyLike
-from katcp_sync.sensor import Sensor
+from .inspecting_client import DISCONNECTED, SYNCED
+from .reactor import Reactor
+from .resource import KATCPClientResource
+from .resource_base import KATCPSensor
+from .resource_types import KATCPSensorReading, StrategyLike
+from .sensor import Sensor
 
-__all__ = ["SensorWatcher"]
+__all__ = ["SensorWatcher", "SensorHost"]
 
-# The client's states (katcp_sync.inspecting_client).
-_SYNCED, _DISCONNECTED = "synced", "disconnected"
+
+class SensorHost(Protocol):
+    """Where a :class:`SensorWatcher` puts its copies (a :class:`~katcp_sync.server.DeviceServer`)."""
+
+    def add_sensor(self, sensor: Sensor) -> None:
+        """Add ``sensor`` (replacing one of the same name)."""
+
+    def remove_sensor(self, sensor: Union[Sensor, str]) -> None:
+        """Remove a sensor, given as the object or its name."""
 
 
 class SensorWatcher:
@@ -57,7 +66,7 @@ class SensorWatcher:
         name: the client's name (for logs).
     """
 
-    def __init__(self, host: str, port: int, server: Any, prefix: str = "",
+    def __init__(self, host: str, port: int, server: SensorHost, prefix: str = "",
                  sensor_filter: Optional[Callable[[str], bool]] = None,
                  strategy: StrategyLike = "auto", reactor: Optional[Reactor] = None,
                  name: Optional[str] = None) -> None:
@@ -106,9 +115,9 @@ class SensorWatcher:
     # -- on the client's reactor thread -------------------------------------------
 
     def _state_changed(self, state: str) -> None:
-        if state == _SYNCED:
+        if state == SYNCED:
             self._mirror()
-        elif state == _DISCONNECTED:
+        elif state == DISCONNECTED:
             with self._lock:
                 mirrored = list(self._mirrored.values())
             for local in mirrored:

@@ -16,7 +16,8 @@ import pytest
 
 from katcp_sync import cli
 from katcp_sync.cli import format_message, main, parse_endpoint
-from katcp_sync.cli_monitor import SensorTable, render
+from katcp_sync.cli import examples
+from katcp_sync.cli.monitor import SensorTable, render
 from katcp_sync.message import Message
 from katcp_sync.testutils import start_server
 
@@ -368,7 +369,7 @@ def test_example_found_in_installed_data_dir(tmp_path, monkeypatch):
     installed = tmp_path / "share" / "katcp_sync" / "examples"
     installed.mkdir(parents=True)
     (installed / "tutorial_server.py").write_text("MyServer = 'installed copy'\n")
-    monkeypatch.setattr(cli, "SOURCE_EXAMPLES_DIR", tmp_path / "no-checkout")
+    monkeypatch.setattr(examples, "SOURCE_EXAMPLES_DIR", tmp_path / "no-checkout")
     monkeypatch.setattr(sys, "prefix", str(tmp_path))
     assert cli.load_example("tutorial_server").MyServer == "installed copy"
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "elsewhere"))

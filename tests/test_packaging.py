@@ -1,6 +1,8 @@
 """Packaging: a wheel builds and carries what users need (console script,
-py.typed, the example scripts used by ``katcp-sync serve``/``demo``)."""
+py.typed, the example scripts used by ``katcp-sync serve``/``demo``); the
+package's modules import each other without cycles."""
 
+import ast
 import os
 import pathlib
 import signal
@@ -56,11 +58,11 @@ def test_wheel_requires_only_wrapt_at_run_time(wheel):
 
 def test_wheel_ships_the_web_page(wheel):
     """``katcp-sync web`` serves these files from the installed package."""
-    static = ROOT / "katcp_sync" / "web_static"
+    static = ROOT / "katcp_sync" / "web" / "static"
     names = {p.name for p in static.iterdir() if p.is_file()}
     assert {"index.html", "web.css", "web.js"} <= names
     for name in names:
-        assert wheel["katcp_sync/web_static/" + name] == (static / name).read_bytes()
+        assert wheel["katcp_sync/web/static/" + name] == (static / name).read_bytes()
 
 
 # -- issue 15: licence, metadata, sdist contents, no bytecode in share/ ------------------
@@ -142,3 +144,65 @@ def test_wheel_install_runs_demo_and_serve_without_bytecode_in_share(wheel, tmp_
         serve.send_signal(signal.SIGINT)
         serve.communicate(timeout=20)
     assert not list(share.parent.rglob("__pycache__"))
+
+
+def _package_imports():
+    """{module: the katcp_sync modules it imports}, at any depth of the code
+    (inside functions too), except under ``if TYPE_CHECKING:``."""
+    package = ROOT / "katcp_sync"
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        is_package = parts[-1] == "__init__"
+        name = ".".join(parts[:-1] if is_package else parts)
+        modules[name] = (path, name if is_package else name.rpartition(".")[0])
+    graph = {}
+    for name, (path, home) in modules.items():
+        deps = set()
+        todo = list(ast.parse(path.read_text()).body)
+        while todo:
+            node = todo.pop()
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
+                todo.extend(node.orelse)
+                continue
+            if isinstance(node, ast.ImportFrom):
+                if node.level:
+                    base = home.split(".")[:len(home.split(".")) - node.level + 1]
+                    target = ".".join(base + ([node.module] if node.module else []))
+                else:
+                    target = node.module or ""
+                if target in modules:
+                    deps.add(target)
+                deps.update(target + "." + alias.name for alias in node.names
+                            if target + "." + alias.name in modules)
+            elif isinstance(node, ast.Import):
+                deps.update(alias.name for alias in node.names if alias.name in modules)
+            todo.extend(ast.iter_child_nodes(node))
+        deps.discard(name)
+        graph[name] = deps
+    return graph
+
+
+def test_no_import_cycles():
+    """Issue 12: no module imports, directly or not, one that imports it back
+    (the command line tool's modules and the web view used to)."""
+    graph = _package_imports()
+    assert {"katcp_sync.cli", "katcp_sync.cli.common", "katcp_sync.web.view"} <= set(graph)
+    cycles = []
+    for start in sorted(graph):
+        path, seen, stack = [], set(), [(start, iter(sorted(graph[start])))]
+        path.append(start)
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                stack.pop()
+                path.pop()
+            elif child == start:
+                cycles.append(path + [start])
+                break
+            elif child not in seen:
+                seen.add(child)
+                path.append(child)
+                stack.append((child, iter(sorted(graph[child]))))
+    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)

@@ -388,3 +388,14 @@ def test_reapply_sampling_strategies_restores_what_the_device_forgot(resource, s
     resource.reapply_sampling_strategies()
     server._add_result.set_value(42.0)
     assert sensor.wait(42.0, timeout=TIMEOUT)
+
+
+def test_set_ioloop_is_katcp_pythons_name_of_set_reactor():
+    """Issue 12: one name per concept, katcp-python's spelling as an alias."""
+    res = KATCPClientResource(dict(name="r", address=("127.0.0.1", 9)))
+    assert res.reactor is None
+    shared = object()
+    res.set_ioloop(shared)
+    assert res.reactor is shared
+    res.set_ioloop()
+    assert res.reactor is None

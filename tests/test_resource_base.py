@@ -13,7 +13,7 @@ from katcp_sync.errors import (
 )
 from katcp_sync.inspecting_client import InspectingClient, RequestInfo, SensorInfo, all_done, chain_future
 from katcp_sync.message import Message
-from katcp_sync.resource import _value_parser
+from katcp_sync.resource_base import value_parser
 from katcp_sync.resource_base import (
     AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensor, KATCPSensorReading, escape_name,
     normalize_strategy_parameters,
@@ -61,7 +61,7 @@ class FakeManager:
 
 def make_sensor(manager=None, type_name="float", params=()):
     return KATCPSensor("fruit.result", "Last result.", "kg", type_name, params,
-                       _value_parser(type_name, 5), manager or FakeManager())
+                       value_parser(type_name, 5), manager or FakeManager())
 
 
 def test_escape_name():

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from katcp_sync.errors import KATCPSensorError, KatcpTimeoutError
+from katcp_sync.errors import KATCPSensorError, KatcpClientError, KatcpTimeoutError
 from katcp_sync.message import Message
+from katcp_sync.reactor import Reactor
 from katcp_sync.resource_base import KATCPReply
 from katcp_sync.resource_container import GroupResults, KATCPClientResourceContainer
 
@@ -187,3 +188,27 @@ def test_until_any_child_in_state_with_one_device_down(tutorial):
         finally:
             cont.stop()
             cont.join(TIMEOUT)
+
+
+def test_set_ioloop_shares_the_owners_reactor(servers):
+    """Issue 12: set_reactor / katcp-python's set_ioloop before start(); the
+    children run on the given reactor, which the container neither starts nor stops."""
+    reactor = Reactor(name="shared")
+    reactor.start()
+    cont = make_container(servers, 2)
+    try:
+        cont.set_ioloop(reactor)
+        assert cont.reactor is reactor
+        cont.start()
+        with pytest.raises(KatcpClientError):
+            cont.set_reactor(None)
+        cont.until_synced(TIMEOUT)
+        assert all(child.reactor is reactor for child in cont.children.values())
+        cont.stop()
+        assert cont.join(TIMEOUT)
+        assert reactor.running()
+    finally:
+        cont.stop()
+        cont.join(TIMEOUT)
+        reactor.stop()
+        assert reactor.join(TIMEOUT)

@@ -13,10 +13,10 @@ import time
 import pytest
 
 from katcp_sync import cli
-from katcp_sync.cli_monitor import STATUS_COLOURS
+from katcp_sync.display import STATUS_COLOURS
 from katcp_sync.sensor import Sensor
 from katcp_sync.web import status_css
-from katcp_sync.web_model import HISTORY_STEP, Subscription, display_value
+from katcp_sync.web.model import HISTORY_STEP, Subscription, display_value
 
 from web_support import (TIMEOUT, EventReader, WebDevice, http, katcp_sync_command, read_line, row_of,
                          sensor_ids, start_view, stop_view)
@@ -67,7 +67,7 @@ def test_page_and_assets_are_served(web):
         assert status == 200 and headers["Content-Type"].startswith(kind) and body
     status, headers, body = http(view, "/status.css")
     assert status == 200 and b".st-nominal{color:#2e7d32}" in body
-    for path in ("/nope", "/static/../web.py", "/static/web_model.py", "/static/"):
+    for path in ("/nope", "/static/../view.py", "/static/../model.py", "/static/model.py", "/static/"):
         assert http(view, path)[0] == 404, path
 
 

@@ -14,7 +14,7 @@ import urllib.request
 from katcp_sync.server import DeviceServer
 from katcp_sync.sensor import Sensor
 from katcp_sync.web import WebView
-from katcp_sync.web_model import SensorBoard
+from katcp_sync.web.model import SensorBoard
 
 TIMEOUT = 5.0
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

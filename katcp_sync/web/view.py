@@ -4,18 +4,18 @@
 :class:`http.server.ThreadingHTTPServer` (one thread per browser connection):
 
 ``GET /``, ``GET /static/<file>``
-    The page: HTML, CSS and JavaScript shipped in ``katcp_sync/web_static``
+    The page: HTML, CSS and JavaScript shipped in ``katcp_sync/web/static``
     (nothing is fetched from elsewhere).
 ``GET /status.css``
     The status colours, made from ``monitor``'s
-    (:data:`katcp_sync.cli_monitor.STATUS_COLOURS`).
+    (:data:`katcp_sync.display.STATUS_COLOURS`).
 ``GET /events``
     A Server-Sent Events stream (``text/event-stream``): one ``snapshot``
     event (every device, sensor, reading and the recent history of numeric
     sensors), then ``device`` events (a device's state or sensor list
     changed) and ``update`` events (``{"now": t, "rows": [[sensor id, value
     text, status, timestamp, number], ...]}``) as readings arrive. Each
-    stream takes what changed from its :class:`~katcp_sync.web_model.Subscription`
+    stream takes what changed from its :class:`~katcp_sync.web.model.Subscription`
     at most once per ``frame`` seconds (default 0.05): readings of the same
     sensor in between are coalesced to the latest, so a stream's backlog is
     bounded by the number of sensors, and a browser that reads slowly only
@@ -43,17 +43,16 @@ import re
 import socket
 import threading
 import time
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from .cli import format_message
-from .cli_monitor import STATUS_COLOURS
-from .cli_shell import parse_line
-from .errors import KatcpClientError, KatcpSyntaxError
-from .web_model import SensorBoard, Subscription
+from ..deadline import Deadline
+from ..display import STATUS_COLOURS, format_message, parse_line
+from ..errors import KatcpClientError, KatcpSyntaxError
+from .model import SensorBoard, Subscription
 
 __all__ = ["WebView", "status_css"]
 
-_STATIC = "web_static"
+_STATIC = "static"
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9_-]+\.(html|css|js|png|svg)$")
 _CONTENT_TYPES = {"html": "text/html; charset=utf-8", "css": "text/css; charset=utf-8",
                   "js": "text/javascript; charset=utf-8", "png": "image/png",
@@ -65,7 +64,7 @@ _MAX_BODY = 65536
 #: holds in the kernel as the subscription bounds what it holds here.
 _STREAM_SNDBUF = 256 * 1024
 
-#: CSS for the ANSI SGR codes used in :data:`~katcp_sync.cli_monitor.STATUS_COLOURS`,
+#: CSS for the ANSI SGR codes used in :data:`~katcp_sync.display.STATUS_COLOURS`,
 #: in shades that read well on a light background.
 _SGR_CSS = {"1": "font-weight:bold", "2": "opacity:0.6", "31": "color:#c62828",
             "32": "color:#2e7d32", "33": "color:#a15c00", "35": "color:#8e24aa"}
@@ -81,11 +80,11 @@ def status_css() -> str:
 
 
 def _static(name: str) -> Optional[bytes]:
-    """A file of ``katcp_sync/web_static`` (works from a zip too), or None."""
+    """A file of ``katcp_sync/web/static`` (works from a zip too), or None."""
     if not _STATIC_NAME.match(name):
         return None
     try:
-        return pkgutil.get_data("katcp_sync", _STATIC + "/" + name)
+        return pkgutil.get_data(__package__, _STATIC + "/" + name)
     except OSError:
         return None
 
@@ -202,14 +201,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if changes is None:
                 self.wfile.write(b": keep-alive\n\n")
                 continue
-            sent = time.monotonic()
+            next_frame = Deadline(frame)
             devices, rows = changes
             chunks = [_sse("device", device) for device in devices]
             if rows:
                 chunks.append(_sse("update", {"now": time.time(), "rows": rows}))
             self.wfile.write(b"".join(chunks))
             # Let readings pile up (one per sensor at most) until the next frame.
-            stopping.wait(max(0.0, frame - (time.monotonic() - sent)))
+            stopping.wait(next_frame.remaining())
 
     # -- POST ---------------------------------------------------------------------
 
@@ -265,7 +264,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class WebView:
-    """Serve the live sensor page of a :class:`~katcp_sync.web_model.SensorBoard`.
+    """Serve the live sensor page of a :class:`~katcp_sync.web.model.SensorBoard`.
 
     Args:
         board: the model (started and stopped by the caller).
@@ -279,10 +278,10 @@ class WebView:
     """
 
     def __init__(self, board: SensorBoard, host: str = "127.0.0.1", port: int = 8080,
-                 frame: float = 0.05, log: Any = None) -> None:
+                 frame: float = 0.05, log: Optional[Callable[[str], None]] = None) -> None:
         self.board = board
         self.frame = frame
-        self.log = log or (lambda line: None)
+        self.log: Callable[[str], None] = log or (lambda line: None)
         self.stopping = threading.Event()
         self._host, self._port = host, port
         self._server: Optional[_Server] = None

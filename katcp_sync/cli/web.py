@@ -7,17 +7,17 @@ plot of the last minutes of numeric sensors -- with a filter box and a
 connection banner per device. Values are pushed to the browser as they
 arrive (Server-Sent Events). ``--allow-requests`` adds a panel to send
 requests to the devices; without it the page is read-only. The devices are
-watched with the high-level client (see :mod:`katcp_sync.web_model` and
-:mod:`katcp_sync.web`). Ctrl-C stops it.
+watched with the high-level client (see :mod:`katcp_sync.web`). Ctrl-C stops it.
 """
 
 import argparse
 import signal
 import sys
 import threading
-from typing import Callable, Tuple
+from typing import Tuple
 
-from .cli import EXIT_CONNECTION, EXIT_OK, PROG, client_logger, die, parse_endpoint
+from ..web import SensorBoard, WebView
+from .common import EXIT_CONNECTION, EXIT_OK, PROG, client_logger, die, endpoint, parse_endpoint
 
 __all__ = ["add_arguments", "run"]
 
@@ -33,13 +33,9 @@ def _listen(text: str) -> Tuple[str, int]:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def add_arguments(parser: argparse.ArgumentParser,
-                  endpoint_type: Callable[[str], Tuple[str, int]]) -> None:
-    """Add the ``web`` command's arguments to its sub-parser.
-
-    ``endpoint_type`` is the CLI's argparse type for ``HOST:PORT``.
-    """
-    parser.add_argument("endpoints", type=endpoint_type, nargs="+", metavar="HOST:PORT")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``web`` command's arguments to its sub-parser."""
+    parser.add_argument("endpoints", type=endpoint, nargs="+", metavar="HOST:PORT")
     parser.add_argument("--listen", type=_listen, default=("127.0.0.1", 8080),
                         metavar="[HOST:]PORT",
                         help="where the page is served (default 127.0.0.1:8080; "
@@ -55,10 +51,6 @@ def add_arguments(parser: argparse.ArgumentParser,
 
 def run(args: argparse.Namespace) -> int:
     """Run the web view for parsed ``args`` until Ctrl-C or SIGTERM."""
-    # Imported here: other commands need not load the HTTP server.
-    from .web import WebView
-    from .web_model import SensorBoard
-
     board = SensorBoard(args.endpoints, strategy=args.strategy,
                         allow_requests=args.allow_requests, timeout=args.timeout,
                         client_logger=client_logger)   # quiet unless --verbose

@@ -28,12 +28,14 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
-from .cli import EXIT_CONNECTION, EXIT_OK, error_line, format_message, open_client
-from .client import BlockingClient
-from .client_requests import FutureRequest, ReplyFuture
-from .connection import format_address
-from .errors import KatcpClientError, KatcpSyntaxError
-from .message import Message, parse
+from ..client import BlockingClient
+from ..client_requests import FutureRequest, ReplyFuture
+from ..connection import format_address
+from ..deadline import Deadline
+from ..display import format_message, parse_line
+from ..errors import KatcpClientError, KatcpSyntaxError
+from ..message import Message
+from .common import EXIT_CONNECTION, EXIT_OK, error_line, open_client
 
 __all__ = ["run", "ShellClient"]
 
@@ -211,6 +213,8 @@ def _setup_readline(prompt: str) -> Any:
     if not sys.stdin.isatty():
         return None
     try:
+        # Imported here, only on a terminal: it may be missing, and once imported
+        # it changes how input() reads even from a pipe.
         import readline
     except ImportError:
         return None
@@ -265,8 +269,8 @@ class _PromptInterrupts:
             if not data:
                 return
             self._arrived += data.count(signal.SIGINT)
-            deadline = time.monotonic() + self.NUDGE_FOR
-            while self._handled < self._arrived and time.monotonic() < deadline:
+            deadline = Deadline(self.NUDGE_FOR)
+            while self._handled < self._arrived and not deadline.expired():
                 self._handled_event.clear()
                 signal.pthread_kill(self._main, signal.SIGUSR1)
                 self._handled_event.wait(self.NUDGE_INTERVAL)
@@ -279,21 +283,6 @@ class _PromptInterrupts:
         self._writer.close()
         self._thread.join()
         self._reader.close()
-
-
-def parse_line(line: str) -> Message:
-    """Turn a typed line (``?add 3 6`` or ``add 3 6``) into a request.
-
-    Raises:
-        KatcpSyntaxError: not valid KATCP, or not a request.
-    """
-    text = line.strip()
-    if not text.startswith(("?", "!", "#")):
-        text = "?" + text
-    msg = parse(text.encode("utf-8"))
-    if msg.mtype != Message.REQUEST:
-        raise KatcpSyntaxError("only requests can be sent (start with '?' or a name)")
-    return msg
 
 
 def _read_line(readline: Any, prompt: str, output: _Output) -> Optional[str]:

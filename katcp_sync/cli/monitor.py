@@ -24,25 +24,17 @@ import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, cast
 
-from .cli import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, die, open_client,
-                  reply_error)
-from .client import BlockingClient
-from .connection import format_address
-from .errors import KatcpClientError
-from .message import Message
+from ..client import BlockingClient
+from ..connection import format_address
+from ..deadline import Deadline
+from ..display import STATUS_COLOURS
+from ..errors import KatcpClientError
+from ..message import Message
+from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, die, open_client,
+                     reply_error)
 
 __all__ = ["run", "SensorTable", "STATUS_COLOURS"]
 
-#: ANSI SGR codes per status name, by severity.
-STATUS_COLOURS = {
-    "nominal": "32",        # green
-    "warn": "33",           # yellow
-    "error": "31",          # red
-    "failure": "1;31",      # bold red
-    "unreachable": "35",    # magenta
-    "unknown": "2",         # dim
-    "inactive": "2",
-}
 _HEADER = ("NAME", "VALUE", "STATUS", "TIMESTAMP", "UNITS")
 _CLEAR = "\x1b[H\x1b[2J"
 
@@ -237,11 +229,11 @@ def _show(table: SensorTable, closed: threading.Event, count: int, tty: bool,
         frames += 1
         if count and frames >= count:
             return EXIT_OK
-        drawn = time.monotonic()
+        next_frame = Deadline(interval)
         while not table.changed.wait(0.5):
             if closed.is_set():
                 die(EXIT_CONNECTION, "connection closed by the device")
         if tty:
             # Let updates accumulate: one redraw per interval at most.
-            closed.wait(max(0.0, interval - (time.monotonic() - drawn)))
+            closed.wait(next_frame.remaining())
             table.take_updates()

@@ -21,11 +21,13 @@ import random
 import sys
 from typing import Any, Iterable, Optional
 
-from .cli import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, die, example_server_class,
-                  format_message, load_example)
-from .client import BlockingClient
-from .errors import KatcpClientError, KatcpError
-from .message import Message
+from ..client import BlockingClient
+from ..display import format_message
+from ..errors import KatcpClientError, KatcpError
+from ..message import Message
+from ..resource import KATCPClientResource
+from .common import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, die
+from .examples import example_server_class, load_example
 
 __all__ = ["run", "DEMO_SEED"]
 
@@ -74,8 +76,6 @@ def blocking_client_part(host: str, port: int, timeout: float) -> None:
 
 def high_level_part(host: str, port: int, timeout: float) -> None:
     """Talk to the server with :class:`~katcp_sync.resource.KATCPClientResource`."""
-    from .resource import KATCPClientResource
-
     _say()
     _say("== The high-level client: KATCPClientResource ==")
     resource = KATCPClientResource(dict(name="demo-client", address=(host, port),

@@ -30,11 +30,13 @@ import threading
 import time
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
-from .errors import KatcpTimeoutError
-from .inspecting_client import SYNCED, SYNCING
-from .resource import KATCPClientResource
-from .resource_base import KATCPReply, KATCPSensor, KATCPSensorReading, StrategyLike
-from .resource_container import KATCPClientResourceContainer
+from ..deadline import Deadline
+from ..errors import KatcpTimeoutError
+from ..inspecting_client import SYNCED, SYNCING
+from ..resource import KATCPClientResource
+from ..resource_base import KATCPSensor
+from ..resource_container import KATCPClientResourceContainer
+from ..resource_types import KATCPReply, KATCPSensorReading, StrategyLike
 
 __all__ = ["SensorBoard", "Subscription", "HISTORY_SECONDS", "HISTORY_STEP", "display_value"]
 
@@ -264,15 +266,14 @@ class SensorBoard:
         Raises:
             KatcpTimeoutError: not so within ``timeout`` seconds.
         """
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         self._container.until_synced(timeout)
         with self._sampled:
             while not all(device.sampled for device in self._devices):
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
+                if deadline.expired():
                     raise KatcpTimeoutError("sensors of %s not sampled within %s s" % (
                         ", ".join(d.address for d in self._devices if not d.sampled), timeout))
-                self._sampled.wait(remaining)
+                self._sampled.wait(deadline.remaining())
 
     @property
     def container(self) -> KATCPClientResourceContainer:

@@ -1,0 +1,84 @@
+"""The example scripts (``examples/*.py``) for ``katcp-sync serve`` and ``demo``.
+
+Found in the source checkout or where a wheel installs them as data files
+(``share/katcp_sync/examples``), and run as new modules without writing
+bytecode next to them.
+"""
+
+import pathlib
+import site
+import sys
+import sysconfig
+import types
+from typing import List, Optional
+
+from .common import EXIT_CONNECTION, die
+
+__all__ = ["example_paths", "load_example", "example_server_class"]
+
+#: The example scripts of a source checkout (the package's sibling directory).
+SOURCE_EXAMPLES_DIR = pathlib.Path(__file__).resolve().parents[2] / "examples"
+#: Where the example scripts are installed, relative to a prefix, for when
+#: the package is not run from a source checkout (``[options.data_files]``).
+EXAMPLES_DATA_DIR = pathlib.Path("share", "katcp_sync", "examples")
+
+
+def example_paths(name: str) -> List[pathlib.Path]:
+    """Where ``examples/<name>.py`` may be, best first.
+
+    The source checkout (``<repo>/examples``, next to this package) comes
+    first, then the copies installed as data files under
+    ``share/katcp_sync/examples`` of ``sys.prefix``, the ``data`` path of the
+    running interpreter's install scheme and the user base (``pip install
+    --user``).
+    """
+    filename = name + ".py"
+    prefixes = [sys.prefix, sysconfig.get_path("data"), getattr(site, "USER_BASE", None)]
+    paths = [SOURCE_EXAMPLES_DIR / filename]
+    for prefix in prefixes:
+        if prefix:
+            path = pathlib.Path(prefix) / EXAMPLES_DATA_DIR / filename
+            if path not in paths:
+                paths.append(path)
+    return paths
+
+
+def load_example(name: str) -> types.ModuleType:
+    """Run the example script ``examples/<name>.py`` as a new module.
+
+    No bytecode is cached next to the script (it may be in an installed,
+    read-only ``share/`` folder).
+
+    Raises:
+        FileNotFoundError: no copy of it found (see :func:`example_paths`).
+    """
+    for path in example_paths(name):
+        if path.is_file():
+            # Compiled here rather than imported: an import would write a
+            # __pycache__ into the installed share/ folder (issue 15).
+            code = compile(path.read_bytes(), str(path), "exec")
+            module = types.ModuleType("katcp_sync_example_" + name)
+            module.__file__ = str(path)
+            exec(code, module.__dict__)
+            return module
+    raise FileNotFoundError("example %s.py not found in %s" % (
+        name, ", ".join(str(p.parent) for p in example_paths(name))))
+
+
+def example_server_class(allow_eval: bool = False, module: Optional[types.ModuleType] = None) -> type:
+    """Return ``MyServer`` from the tutorial's example server script.
+
+    Args:
+        allow_eval: keep the example's ``?eval``, which runs any client's
+            Python expression; by default it is left out (a subclass
+            without it).
+        module: the loaded example module (default: load it).
+    """
+    try:
+        server_class = (module or load_example("tutorial_server")).MyServer
+    except FileNotFoundError as exc:
+        die(EXIT_CONNECTION, str(exc))
+    if allow_eval:
+        return server_class
+    # A request attribute that is not callable is no handler (server.py).
+    return type(server_class.__name__, (server_class,), {"request_eval": None})

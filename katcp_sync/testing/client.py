@@ -1,0 +1,456 @@
+"""The blocking test client and its assertions, and a server for a ``with`` block.
+
+:func:`start_server` runs a device server for the duration of a ``with``
+block; :class:`BlockingTestClient` is a :class:`~katcp_sync.client.BlockingClient`
+with katcp-python's assertions (``assert_request_succeeds``,
+``assert_sensor_equals``, ``test_help``...), and :class:`MessageRecorder`
+records the messages a client receives. Re-exported by
+:mod:`katcp_sync.testutils` (katcp-python's ``katcp.testutils`` names).
+"""
+
+import contextlib
+import re
+import threading
+import time
+from typing import (Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Type,
+                    TypeVar, Union)
+
+from ..client import BlockingClient
+from ..deadline import Deadline
+from ..message import Message
+from ..server import DeviceServer
+
+__all__ = ["start_server", "BlockingTestClient", "MessageRecorder", "Text"]
+
+#: A message name, value or argument as tests write it.
+Text = Union[str, bytes]
+
+#: The server class or instance given to :func:`start_server`.
+ServerT = TypeVar("ServerT", bound=DeviceServer)
+
+
+def _text(value: Any) -> str:
+    """A value as the text it is on the wire (``bytes`` decoded as UTF-8)."""
+    return Message.format_argument(value).decode("utf-8", "backslashreplace")
+
+
+def _texts(values: Iterable[Any]) -> List[str]:
+    return [_text(v) for v in values]
+
+
+@contextlib.contextmanager
+def start_server(server_or_class: Union[ServerT, Type[ServerT]], host: str = "127.0.0.1",
+                 port: int = 0, *args: Any, timeout: float = 5.0, **kwargs: Any
+                 ) -> Iterator[ServerT]:
+    """Run a device server for the duration of a ``with`` block.
+
+    Args:
+        server_or_class: a server instance (started here), or a server class
+            instantiated as ``cls(host, port, *args, **kwargs)``.
+        host, port: where a class is made to listen; the default is a free
+            port on the loopback interface (see ``server.bind_address``).
+        timeout: seconds to wait for the server to stop on exit.
+
+    Yields:
+        the running server.
+
+    Raises:
+        AssertionError: (on exit) the server's threads did not end in time.
+    """
+    if isinstance(server_or_class, type):
+        server = server_or_class(host, port, *args, **kwargs)
+    else:
+        server = server_or_class
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop(timeout)
+        if not server.join(timeout):
+            raise AssertionError("server %r did not stop within %s s" % (server, timeout))
+
+
+class MessageRecorder:
+    """Collects the messages a :class:`BlockingTestClient` receives.
+
+    Made by :meth:`BlockingTestClient.message_recorder`; records from the
+    moment it is made. Thread-safe: messages are added on the client's
+    reactor thread and read by the test.
+
+    Args:
+        whitelist: only record messages with these names (empty: all).
+        blacklist: never record messages with these names.
+        regex_filter: only record messages whose KATCP text matches.
+        informs: record informs; replies: record replies.
+    """
+
+    def __init__(self, whitelist: Iterable[Text] = (), blacklist: Iterable[Text] = (),
+                 regex_filter: Optional[str] = None, informs: bool = True,
+                 replies: bool = False) -> None:
+        self._whitelist = frozenset(_texts(whitelist))
+        self._blacklist = frozenset(_texts(blacklist))
+        self._regex = re.compile(regex_filter) if regex_filter else None
+        self._types = {Message.INFORM} if informs else set()
+        if replies:
+            self._types.add(Message.REPLY)
+        self._msgs: List[Message] = []
+        self._cond = threading.Condition()
+
+    def offer(self, msg: Message) -> None:
+        """Record ``msg`` if it passes the filters (client's reactor thread)."""
+        if msg.mtype not in self._types or msg.name in self._blacklist:
+            return
+        if self._whitelist and msg.name not in self._whitelist:
+            return
+        if self._regex is not None and not self._regex.search(str(msg)):
+            return
+        with self._cond:
+            self._msgs.append(msg)
+            self._cond.notify_all()
+
+    def wait_number(self, number: int, timeout: float = 1.0) -> bool:
+        """Wait until at least ``number`` messages are recorded; True if they are."""
+        with self._cond:
+            return self._cond.wait_for(lambda: len(self._msgs) >= number, timeout)
+
+    def get_msgs(self, min_number: int = 0, timeout: float = 1.0) -> List[Message]:
+        """Return (and forget) the recorded messages.
+
+        Waits up to ``timeout`` seconds for at least ``min_number`` of them
+        first; returns what there is either way (check the length).
+        """
+        if min_number > 0:
+            self.wait_number(min_number, timeout)
+        with self._cond:
+            msgs, self._msgs = self._msgs, []
+        return msgs
+
+    __call__ = get_msgs
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._msgs)
+
+
+def _convert(raw: str, sensortype: Callable[[str], Any]) -> Any:
+    """Convert a sensor value's text with ``sensortype`` (``bool`` reads 0/1)."""
+    if sensortype is bool:
+        return raw not in ("0", "", "false", "False")
+    return sensortype(raw)
+
+
+class BlockingTestClient(BlockingClient):
+    """A :class:`~katcp_sync.client.BlockingClient` with assertions for tests.
+
+    Args:
+        test: a :class:`unittest.TestCase` (failures call ``test.fail``), or
+            ``None`` (failures raise :class:`AssertionError`, for pytest).
+        host, port: the device.
+        args, kwargs: passed on to :class:`~katcp_sync.client.BlockingClient`.
+
+    As a context manager it starts, waits for the device's protocol (up to
+    :attr:`timeout` seconds) and stops and joins on exit. Assertions may be
+    called from any thread except the client's reactor thread.
+    """
+
+    def __init__(self, test: Any, host: str, port: int, *args: Any, **kwargs: Any) -> None:
+        super().__init__(host, port, *args, **kwargs)
+        self.test = test
+        self._recorders: List[MessageRecorder] = []
+        self._recorders_lock = threading.Lock()
+
+    def __enter__(self) -> "BlockingTestClient":
+        super().__enter__()
+        if not self.wait_protocol(self.timeout):
+            self.stop()
+            self.join()
+            self._fail_test("could not connect to %s within %s s" % (self.bind_address_string,
+                                                                 self.timeout))
+        return self
+
+    def _fail_test(self, text: str) -> None:
+        """Fail the test with ``text`` (``test.fail`` or AssertionError)."""
+        fail = getattr(self.test, "fail", None)
+        if fail is not None:
+            fail(text)
+        raise AssertionError(text)
+
+    # -- recording -----------------------------------------------------------
+
+    def handle_message(self, msg: Message) -> None:
+        """Offer each received message to the recorders, then dispatch it."""
+        for recorder in self._recorders:
+            recorder.offer(msg)
+        super().handle_message(msg)
+
+    def message_recorder(self, whitelist: Iterable[Text] = (), blacklist: Iterable[Text] = (),
+                         regex_filter: Optional[str] = None, informs: bool = True,
+                         replies: bool = False) -> MessageRecorder:
+        """Start recording received messages; see :class:`MessageRecorder`."""
+        recorder = MessageRecorder(whitelist, blacklist, regex_filter, informs, replies)
+        with self._recorders_lock:
+            self._recorders = self._recorders + [recorder]
+        return recorder
+
+    def raw_send(self, chunk: bytes) -> None:
+        """Send raw bytes to the device (e.g. a malformed line)."""
+        self._write(chunk)
+
+    # -- requests -----------------------------------------------------------------
+
+    def _request(self, name: Text, params: Sequence[Any],
+                 timeout: Optional[float] = None) -> Tuple[Message, List[Message]]:
+        msg = Message.request(_text(name), *params)
+        try:
+            return self.blocking_request(msg, timeout=timeout)
+        except RuntimeError as exc:
+            self._fail_test("request %s failed to complete: %s" % (msg, exc))
+            raise   # not reached: _fail_test raises
+
+    def assert_request_succeeds(self, name: Text, *params: Any, args_echo: bool = False,
+                                args_equal: Optional[Sequence[Any]] = None,
+                                args_in: Optional[Sequence[Sequence[Any]]] = None,
+                                args_length: Optional[int] = None,
+                                informs_count: Optional[int] = None,
+                                informs_args_equal: Optional[Sequence[Sequence[Any]]] = None,
+                                timeout: Optional[float] = None) -> List[str]:
+        """Make a request and check that it succeeds.
+
+        Args:
+            name, params: the request.
+            args_echo: the reply arguments (after ``ok``) must equal ``params``.
+            args_equal: ... must equal this list.
+            args_in: ... must equal one of these lists.
+            args_length: ... must be this many.
+            informs_count: exactly this many informs must come with the reply.
+            informs_args_equal: the informs' arguments must equal these lists.
+            timeout: request timeout (default: the client's).
+
+        Returns:
+            the reply arguments after ``ok``, as ``str``.
+        """
+        reply, informs = self._request(name, params, timeout)
+        where = "request %s" % Message.request(_text(name), *params)
+        if not reply.reply_ok():
+            self._fail_test("expected %s to succeed, but it replied %s" % (where, reply))
+        args = _texts(reply.arguments[1:])
+        if args_echo and args != _texts(params):
+            self._fail_test("%s: reply arguments %r do not echo the parameters %r"
+                            % (where, args, _texts(params)))
+        if args_equal is not None and args != _texts(args_equal):
+            self._fail_test("%s: reply arguments %r, expected %r" % (where, args, _texts(args_equal)))
+        if args_in is not None and args not in [_texts(a) for a in args_in]:
+            self._fail_test("%s: reply arguments %r are none of %r"
+                            % (where, args, [_texts(a) for a in args_in]))
+        if args_length is not None and len(args) != args_length:
+            self._fail_test("%s: %d reply arguments %r, expected %d"
+                            % (where, len(args), args, args_length))
+        if informs_count is not None and len(informs) != informs_count:
+            self._fail_test("%s: %d informs, expected %d:\n%s" % (
+                where, len(informs), informs_count, "\n".join(str(m) for m in informs)))
+        if informs_args_equal is not None:
+            got = [_texts(m.arguments) for m in informs]
+            expected = [_texts(a) for a in informs_args_equal]
+            if got != expected:
+                self._fail_test("%s: inform arguments %r, expected %r" % (where, got, expected))
+        return args
+
+    def assert_request_fails(self, name: Text, *params: Any,
+                             status_equals: Optional[Text] = None,
+                             error_equals: Optional[Text] = None,
+                             timeout: Optional[float] = None) -> List[str]:
+        """Make a request and check that it does not succeed.
+
+        Args:
+            status_equals: the reply code must be this (e.g. ``"invalid"``);
+                by default anything but ``ok`` passes.
+            error_equals: the first argument after the code must be this.
+
+        Returns:
+            the reply arguments (code first), as ``str``.
+        """
+        reply, _ = self._request(name, params, timeout)
+        where = "request %s" % Message.request(_text(name), *params)
+        args = _texts(reply.arguments)
+        if reply.reply_ok():
+            self._fail_test("expected %s to fail, but it replied %s" % (where, reply))
+        if status_equals is not None and args[:1] != [_text(status_equals)]:
+            self._fail_test("%s: reply code %r, expected %r" % (where, args[:1], _text(status_equals)))
+        if error_equals is not None and args[1:2] != [_text(error_equals)]:
+            self._fail_test("%s: error %r, expected %r" % (where, args[1:2], _text(error_equals)))
+        return args
+
+    # -- sensors -----------------------------------------------------------------
+
+    def get_sensor(self, name: Text, sensortype: Callable[[str], Any] = str
+                   ) -> Tuple[Any, str, float]:
+        """Read a sensor with ``?sensor-value``.
+
+        Args:
+            name: the sensor name.
+            sensortype: converts the value's text (``str``, ``int``,
+                ``float``, ``bool`` -- which reads ``0``/``1`` -- or any
+                callable).
+
+        Returns:
+            ``(value, status, timestamp)``: status a name such as
+            ``"nominal"``, timestamp in the device's unit (seconds for v5).
+        """
+        reply, informs = self._request("sensor-value", [_text(name)])
+        if not reply.reply_ok():
+            self._fail_test("could not read sensor %s: %s" % (_text(name), reply))
+        values = [m for m in informs if len(m.arguments) >= 5]
+        if len(values) != 1:
+            self._fail_test("?sensor-value %s gave %d readings, expected 1"
+                            % (_text(name), len(values)))
+        timestamp, _, _, status, value = _texts(values[0].arguments[:5])
+        return _convert(value, sensortype), status, float(timestamp)
+
+    def get_sensor_value(self, name: Text, sensortype: Callable[[str], Any] = str) -> Any:
+        """The value of a sensor (see :meth:`get_sensor`)."""
+        return self.get_sensor(name, sensortype)[0]
+
+    def get_sensor_status(self, name: Text) -> str:
+        """The status name of a sensor, e.g. ``"nominal"``."""
+        return self.get_sensor(name)[1]
+
+    def get_sensor_timestamp(self, name: Text) -> float:
+        """The timestamp of a sensor's reading."""
+        return self.get_sensor(name)[2]
+
+    def _values_equal(self, got: Any, expected: Any, places: Optional[int]) -> bool:
+        if places is not None and isinstance(got, float) and isinstance(expected, (int, float)):
+            return round(abs(got - expected), places) == 0
+        if isinstance(got, str) and not isinstance(expected, str):
+            expected = _text(expected)     # bytes, or a number as on the wire
+        return bool(got == expected)
+
+    def assert_sensor_equals(self, name: Text, expected: Any,
+                             sensortype: Callable[[str], Any] = str, msg: Optional[str] = None,
+                             places: Optional[int] = 7, status: Optional[Text] = None) -> None:
+        """Check a sensor's value (floats to ``places`` decimals) and, if given, status."""
+        value, got_status, _ = self.get_sensor(name, sensortype)
+        if not self._values_equal(value, expected, places):
+            self._fail_test(msg or "sensor %s value %r, expected %r" % (_text(name), value, expected))
+        if status is not None and got_status != _text(status):
+            self._fail_test(msg or "sensor %s status %r, expected %r"
+                            % (_text(name), got_status, _text(status)))
+
+    def assert_sensor_status_equals(self, name: Text, expected_status: Text,
+                                    msg: Optional[str] = None) -> None:
+        """Check a sensor's status name."""
+        status = self.get_sensor_status(name)
+        if status != _text(expected_status):
+            self._fail_test(msg or "sensor %s status %r, expected %r"
+                            % (_text(name), status, _text(expected_status)))
+
+    def assert_sensor_not_equal(self, name: Text, expected: Any,
+                                sensortype: Callable[[str], Any] = str, msg: Optional[str] = None,
+                                places: Optional[int] = 7) -> None:
+        """Check that a sensor's value differs from ``expected``."""
+        value = self.get_sensor_value(name, sensortype)
+        if self._values_equal(value, expected, places):
+            self._fail_test(msg or "sensor %s value is %r" % (_text(name), value))
+
+    def wait_until_sensor_equals(self, timeout: float, name: Text, value: Any,
+                                 sensortype: Callable[[str], Any] = str,
+                                 places: Optional[int] = 7, pollfreq: float = 0.02) -> None:
+        """Poll a sensor until it has ``value``; fail after ``timeout`` seconds.
+
+        Polling (``?sensor-value`` every ``pollfreq`` seconds) leaves the
+        device's sampling strategies for this client untouched.
+        """
+        deadline = Deadline(timeout)
+        while True:
+            got = self.get_sensor_value(name, sensortype)
+            if self._values_equal(got, value, places):
+                return
+            if deadline.expired():
+                self._fail_test("sensor %s is %r, not %r after %s s"
+                                % (_text(name), got, value, timeout))
+            time.sleep(min(pollfreq, deadline.remaining() or 0.0))
+
+    # -- interface -----------------------------------------------------------------
+
+    def _listing(self, request: str) -> Tuple[List[Tuple[str, ...]], List[str]]:
+        """``?request``'s informs as tuples of ``str``, and the sorted names
+        they start with (a failed reply fails the test)."""
+        reply, informs = self._request(request, [])
+        if not reply.reply_ok():
+            self._fail_test("?%s failed: %s" % (request, reply))
+        rows = [tuple(_texts(m.arguments)) for m in informs if m.arguments]
+        return rows, sorted(row[0] for row in rows)
+
+    def _compare(self, what: str, got: Iterable[Any], expected: Iterable[Any]) -> None:
+        got_set, expected_set = set(got), set(expected)
+        if got_set != expected_set:
+            self._fail_test("%s differ from the expected ones.\nmissing: %s\nunexpected: %s"
+                            % (what, sorted(map(str, expected_set - got_set)),
+                               sorted(map(str, got_set - expected_set))))
+
+    def test_help(self, expected: Optional[Iterable[Any]] = None,
+                  full_descriptions: bool = False,
+                  exclude_defaults: bool = True) -> List[str]:
+        """Check ``?help`` against ``expected``, as katcp-python's did.
+
+        Args:
+            expected: request names, or ``(name, description)`` tuples; None
+                checks only that ``?help`` succeeds.
+            full_descriptions: compare whole descriptions (default: their
+                first lines).
+            exclude_defaults: leave :class:`~katcp_sync.server.DeviceServer`'s
+                standard requests out of the comparison.
+
+        Returns:
+            every request name listed, sorted, as ``str``.
+        """
+        rows, names = self._listing("help")
+        if expected is None:
+            return names
+        expected = list(expected)
+        defaults = set(DeviceServer._request_handlers) if exclude_defaults else set()
+        rows = [row for row in rows if row[0] not in defaults]
+        if expected and isinstance(expected[0], (tuple, list)):
+            def cut(desc: str) -> str:
+                return desc if full_descriptions else desc.split("\n")[0]
+            got: List[Any] = [(row[0], cut(row[1] if len(row) > 1 else "")) for row in rows]
+            want: List[Any] = [(_text(n), cut(_text(d))) for n, d in expected]
+        else:
+            got = [row[0] for row in rows]
+            want = _texts(expected)
+        self._compare("requests", got, want)
+        return names
+
+    def test_sensor_list(self, expected: Optional[Iterable[Any]] = None,
+                         ignore_descriptions: bool = False) -> List[str]:
+        """Check ``?sensor-list`` against ``expected``.
+
+        Args:
+            expected: sensor names, or katcp-python's full tuples
+                ``(name, description, units, type, *params)`` (float
+                parameters compare by value); None checks only that the
+                request succeeds.
+            ignore_descriptions: leave descriptions out of the comparison.
+
+        Returns:
+            the sensor names listed, sorted, as ``str``.
+        """
+        rows, names = self._listing("sensor-list")
+        if expected is None:
+            return names
+        expected = list(expected)
+        if not (expected and isinstance(expected[0], (tuple, list))):
+            self._compare("sensors", names, _texts(expected))
+            return names
+
+        def normal(row: Sequence[Any]) -> Tuple[str, ...]:
+            name, description, units, stype = _texts(row[:4])
+            params = _texts(row[4:])
+            if stype == "float":
+                params = [repr(float(p)) for p in params]
+            if ignore_descriptions:
+                return (name, units, stype) + tuple(params)
+            return (name, description, units, stype) + tuple(params)
+
+        self._compare("sensors", [normal(row) for row in rows], [normal(row) for row in expected])
+        return names
