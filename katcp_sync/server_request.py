@@ -1,40 +1,24 @@
 """One request from one client, as its handler sees it: the ``req`` object.
 
 :class:`ClientRequestConnection` sends the request's informs and its one
-reply, with the request's name and message id (spec 2.2, 2.3). It only
-needs the client connection's ``inform``, ``reply`` and ``write``; see
-:class:`ClientSide`.
+reply, with the request's name and message id (spec 2.2, 2.3), through the
+client connection's ``inform``, ``reply`` and ``write`` (which code written
+for katcp-python may wrap or mock).
 """
 
-from typing import Any, Iterable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from .message import Message
 
-__all__ = ["ClientRequestConnection", "ClientSide"]
+if TYPE_CHECKING:  # pragma: no cover
+    from .server_connection import ClientConnection
+
+__all__ = ["ClientRequestConnection", "wire"]
 
 
 def wire(msg: Message) -> bytes:
     """``msg`` as it goes on the wire, end of line included."""
     return msg.encode()
-
-
-class ClientSide(Protocol):
-    """What a request needs from the client it came from
-    (:class:`~katcp_sync.server_connection.ClientConnection` provides it)."""
-
-    address: str
-
-    def write(self, data: bytes) -> None:
-        """Queue whole wire lines."""
-
-    def inform(self, msg: Message) -> None:
-        """Send an inform to this client."""
-
-    def reply(self, reply: Message, orig_req: Message) -> None:
-        """Send ``reply`` with the message id of ``orig_req``."""
-
-    def mass_inform(self, msg: Message) -> None:
-        """Send an inform to every client of the server."""
 
 
 class ClientRequestConnection:
@@ -53,7 +37,7 @@ class ClientRequestConnection:
 
     __slots__ = ("client_connection", "msg", "_token")
 
-    def __init__(self, client_connection: ClientSide, req_msg: Message) -> None:
+    def __init__(self, client_connection: "ClientConnection", req_msg: Message) -> None:
         self.client_connection = client_connection
         self.msg = req_msg
         # One-element list: list.pop() is atomic, so two threads racing to
