@@ -37,31 +37,27 @@ its clients and its identity; the sensor table is
 any thread.
 """
 
-import concurrent.futures
 import logging
 import socket
 import threading
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .connection import DEFAULT_MAX_WRITE_BUFFER, Listener
-from .deadline import Deadline
+from .connection import DEFAULT_MAX_WRITE_BUFFER
 from .errors import InvalidReply
-from .lifecycle import Lifecycle
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH
 from .logger import DeviceLogger, LogHandler, log_timestamp
 from .message import Message
 from .metaclass import DeviceServerMetaclass
 from .protocol import DEFAULT_PROTOCOL_INFO
-from .reactor import Reactor, TimerHandle
+from .reactor import Reactor
 from .server_connection import ClientConnection, ClientRequestConnection
 from .server_dispatch import Dispatcher
+from .server_lifecycle import SHUTDOWN_REASON, ServerLifecycle
 from .server_request import wire
 from .server_requests import BuiltinRequests, RestartQueue
 from .server_sensors import SensorTable
-from .server_services import ServiceThreads
 from .version import __version__
-from .workers import HandlerPool
 
 __all__ = [
     "DeviceServerMetaclass",
@@ -79,10 +75,8 @@ log = logger
 #: Version of katcp_sync, as announced in ``#version-connect katcp-library``.
 LIBRARY_VERSION = "katcp-sync-%s" % __version__
 
-_SHUTDOWN = "Device server shutting down."
 
-
-class DeviceServerBase(metaclass=DeviceServerMetaclass):
+class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
     """The machinery of a KATCP device server, without the standard requests.
 
     Args:
@@ -166,18 +160,9 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                              % (self.PROTOCOL_INFO,))
         self._multi_client = self.PROTOCOL_INFO.multi_client
 
-        self._reactor = Reactor("katcp-server-reactor")
-        self._own_reactor = True
-        self._reactor_used = False  # started once: a restart needs a new reactor
-        self._life = Lifecycle()
-        # This run's pool (None for reactor-thread servers), listener and
-        # timer for the end of stop(); all swapped under the lifecycle lock.
-        self._pool: Optional[HandlerPool] = None
-        self._listener: Optional[Listener] = None
-        self._stop_timer: Optional[TimerHandle] = None
+        self._init_lifecycle()
         self._clients: Dict[ClientConnection, None] = {}
         self._clients_lock = threading.Lock()
-        self._services = ServiceThreads(self.stop, self._logger)
 
         self.log = DeviceLogger(self, python_logger=logging.getLogger("katcp_sync.device"))
         # an overridden handle_message sees every message, even unhandled informs
@@ -287,191 +272,6 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     def setDaemon(self, daemonic: bool) -> None:
         """Accepted for katcp-python compatibility; server threads are daemons."""
 
-    # -- life cycle ----------------------------------------------------------------
-
-    def start(self, timeout: Optional[float] = None) -> None:
-        """Start listening and serving; returns once the port is bound.
-
-        May be called again after :meth:`stop` has finished (``?restart``);
-        it then listens on the same port as before, even if port 0 chose it.
-        ``timeout`` is accepted for katcp-python compatibility: binding is
-        synchronous, so there is nothing to wait for.
-
-        Raises:
-            RuntimeError: the server is already running.
-            OSError: the address cannot be bound.
-        """
-        # Everything this run uses is made under the lifecycle lock, so a
-        # stop() racing this start() sees either no run or all of it; a stop()
-        # that comes while the listener is still being bound is carried out
-        # by this call once it is (Lifecycle.finish_start).
-        with self._life.lock:
-            try:
-                self._life.begin_start_locked()
-            except RuntimeError:
-                raise RuntimeError("server already started") from None
-            self._services.new_run()
-            if self._own_reactor and self._reactor_used:
-                self._reactor = Reactor("katcp-server-reactor")
-            self._reactor_used = True
-            self._pool = (HandlerPool(self._handler_workers, name="katcp-server-handler")
-                          if self._handler_thread else None)
-            self._dispatcher.open_run(self._reactor, self._pool)
-            self._listener = None
-            reactor = self._reactor
-        try:
-            if self._own_reactor:
-                reactor.start()
-            listener = Listener(reactor, self._host, self._port, self._on_accept)
-        except BaseException:
-            self._release_threads()
-            raise
-        self._listener = listener
-        # A restart (?restart, or start() after stop()) binds the same
-        # port, where clients will reconnect, even when port 0 picked it.
-        self._port = listener.address[1]
-        if self._life.finish_start():
-            self._services.start_missing()
-        else:
-            self._begin_stop()
-
-    def _release_threads(self) -> None:
-        """Let the pool and (our own) reactor end; mark the server stopped."""
-        self._services.stop()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-        if self._own_reactor:
-            self._reactor.stop()
-        self._life.mark_stopped()
-
-    def running(self) -> bool:
-        """True while the server accepts and serves clients."""
-        return self._life.is_running()
-
-    def wait_running(self, timeout: Optional[float] = None) -> bool:
-        """Wait until the server is running; returns whether it is."""
-        return self._life.wait_running(timeout)
-
-    @property
-    def bind_address(self) -> Tuple[str, int]:
-        """The ``(host, port)`` listened on (the real port when 0 was asked)."""
-        if self._listener is None:
-            return (self._host, self._port)
-        return self._listener.address
-
-    def stop(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[None]":
-        """Stop serving: ``#disconnect`` to every client, close, end the threads.
-
-        Idempotent and callable from any thread. From an outside thread it
-        waits up to ``timeout`` seconds for the threads to end. From a
-        handler or the reactor (``?halt``) it returns at once; :meth:`join`
-        from another thread then waits for the end.
-
-        Returns:
-            A future that completes when every connection is closed.
-        """
-        future = self._life.stop_future
-        if self._life.request_stop():
-            self._begin_stop()
-        if not self._on_server_thread():
-            self._wait_stopped(timeout)
-        return future
-
-    def _begin_stop(self) -> None:
-        self._services.stop()
-        if not self._reactor.add_callback(self._stop_on_reactor):
-            self._finish_stop()
-
-    def join(self, timeout: Optional[float] = None) -> bool:
-        """Wait until the server has stopped and every thread it started has ended.
-
-        Those are its reactor (unless shared, see :meth:`set_reactor`), its
-        worker threads -- including one still running a handler -- and its
-        service threads. A ``KeyboardInterrupt`` (Ctrl-C) while waiting
-        stops the server, waiting for that at most ``INTERRUPT_TIMEOUT``
-        seconds, and is raised again.
-
-        Returns:
-            True if all that happened within ``timeout`` seconds.
-
-        Raises:
-            RuntimeError: called from one of the server's own threads.
-            Exception: the error of a service thread that failed (see
-                :meth:`add_service_thread`), once the server has stopped.
-        """
-        if self._on_server_thread():
-            raise RuntimeError("join() called from the server's own thread would deadlock")
-        try:
-            stopped = self._wait_stopped(timeout)
-        except KeyboardInterrupt:
-            self.stop(self.INTERRUPT_TIMEOUT)
-            raise
-        error = self._services.error
-        if stopped and error is not None:
-            raise error
-        return stopped
-
-    def _wait_stopped(self, timeout: Optional[float]) -> bool:
-        """:meth:`join` without raising a service thread's error."""
-        deadline = Deadline(timeout)
-        with self._life.lock:  # this run's threads, even if a restart follows
-            reactor = self._reactor if self._own_reactor else None
-            pool = self._pool
-            services = self._services.current_run()
-        if not self._life.wait_stopped(timeout):
-            return False
-        ended = True
-        if reactor is not None:
-            ended = reactor.join(deadline.remaining())
-        if pool is not None:
-            ended = pool.shutdown(wait=True, timeout=deadline.remaining()) and ended
-        return self._services.join(services, deadline) and ended
-
-    def add_service_thread(self, target: Callable[..., Any], *args: Any,
-                           name: Optional[str] = None) -> None:
-        """Run ``target(stopping, *args)`` in a thread of its own while the server runs.
-
-        For work that lives as long as the server, such as polling hardware
-        into sensors (aiokatcp's service tasks). ``stopping`` is a
-        :class:`threading.Event` set when the server stops: ``target`` must
-        then return soon (e.g. loop on ``while not stopping.wait(period)``),
-        because :meth:`join` waits for it. The thread starts now if the
-        server is running, else with :meth:`start`, and again after each
-        restart. If ``target`` raises, the error is logged, the server stops
-        and :meth:`join` raises it. Any thread.
-        """
-        self._services.add(target, args, name)
-        if self._life.is_running():
-            self._services.start_missing()
-
-    def _on_server_thread(self) -> bool:
-        return (self._reactor.in_reactor_thread() or self._dispatcher.in_worker_thread()
-                or self._services.on_service_thread())
-
-    def _stop_on_reactor(self) -> None:
-        """First half of stop: say goodbye to every client. Reactor thread."""
-        if self._listener is not None:
-            self._listener.close()
-        clients = self.get_clients()
-        if not clients:
-            self._finish_stop()
-            return
-        for client in clients:
-            client.fail_queued_requests(_SHUTDOWN)
-            client.disconnect(_SHUTDOWN)
-        self._stop_timer = self._reactor.call_later(self.DISCONNECT_TIMEOUT, self._finish_stop)
-
-    def _finish_stop(self) -> None:
-        """Second half of stop, once the clients are gone (or timed out)."""
-        if not self._life.begin_finish():
-            return
-        if self._stop_timer is not None:
-            self._stop_timer.cancel()
-            self._stop_timer = None
-        for client in self.get_clients():
-            client.abort("device server stopped")
-        self._release_threads()
-
     def sync_with_reactor(self, timeout: Optional[float] = None) -> None:
         """Wait until the reactor has run everything queued before this call."""
         self._reactor.run_sync(lambda: None, timeout=timeout)
@@ -494,7 +294,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             max_write_buffer=self._max_write_buffer,
             partial_line_timeout=self.PARTIAL_LINE_TIMEOUT, idle_timeout=self.IDLE_TIMEOUT)
         if self._life.stopping:
-            client.disconnect(_SHUTDOWN)
+            client.disconnect(SHUTDOWN_REASON)
             return
         with self._clients_lock:
             others = list(self._clients)
