@@ -58,13 +58,13 @@ class ClientRequestConnection:
             raise RuntimeError("Cannot send %s: ?%s was already replied to"
                                % (what, self.msg.name))
 
-    def _take_reply_token(self, what: str) -> None:
-        """Claim the one reply (atomic), or raise: ``what`` was too late."""
+    def _take_reply_token(self, reply: Message) -> None:
+        """Claim the one reply (atomic), or raise: ``reply`` came too late."""
         try:
             self._token.pop()
         except IndexError:
-            raise RuntimeError("Cannot send %s: ?%s was already replied to"
-                               % (what, self.msg.name)) from None
+            raise RuntimeError("Cannot send %r: ?%s was already replied to"
+                               % (reply, self.msg.name)) from None
 
     def make_reply(self, *args: Any) -> Message:
         """Build (without sending) the reply to this request."""
@@ -93,8 +93,9 @@ class ClientRequestConnection:
         lines = [wire(Message.reply_inform(req, *row)) for row in rows]
         count = len(lines)
         if send_reply:
-            self._take_reply_token("the reply")
-            lines.append(wire(Message.reply_to_request(req, "ok", str(count))))
+            reply = Message.reply_to_request(req, "ok", str(count))
+            self._take_reply_token(reply)
+            lines.append(wire(reply))
         self.client_connection.write(b"".join(lines))
         return count
 
@@ -105,7 +106,7 @@ class ClientRequestConnection:
             RuntimeError: the reply was already sent.
         """
         msg = Message.reply_to_request(self.msg, *args)
-        self._take_reply_token(repr(msg))
+        self._take_reply_token(msg)
         self.client_connection.reply(msg, self.msg)
 
     def reply_with_message(self, msg: Message) -> None:
@@ -118,7 +119,7 @@ class ClientRequestConnection:
         if msg.mtype != Message.REPLY or msg.name != self.msg.name:
             raise ValueError("Reply to ?%s must be a !%s reply, not %r"
                              % (self.msg.name, self.msg.name, msg))
-        self._take_reply_token(repr(msg))
+        self._take_reply_token(msg)
         self.client_connection.reply(msg, self.msg)
 
     def mass_inform(self, msg: Message) -> None:
