@@ -38,6 +38,7 @@ from typing import (TYPE_CHECKING, Any, Deque, List, Optional, Protocol,
 
 from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError, LineTooLongError
 from .message import Message, parse
+from .protocol import ProtocolFlags
 from .reactor import Reactor
 from .server_handlers import Handler, HandlerTable
 from .server_request import ClientRequestConnection, wire
@@ -46,12 +47,32 @@ from .workers import HandlerPool
 if TYPE_CHECKING:  # pragma: no cover
     from .server_connection import ClientConnection
 
-__all__ = ["Dispatcher", "Turn", "ReadControl", "fail_queued_requests"]
+__all__ = ["Dispatcher", "DispatchServer", "Turn", "ReadControl", "fail_queued_requests"]
 
 logger = logging.getLogger("katcp_sync.server")
 
 _REQUEST, _INFORM = Message.REQUEST, Message.INFORM
 _Item = Tuple[Message, Handler]
+
+
+class DispatchServer(Protocol):
+    """What a :class:`Dispatcher` needs from its server
+    (:class:`~katcp_sync.server.DeviceServerBase` provides it)."""
+
+    PROTOCOL_INFO: ProtocolFlags
+    BAD_LINES_LOGGED: int
+    UNEXPECTED_REPLY_BURST: int
+    UNEXPECTED_REPLY_INTERVAL: float
+
+    def handle_message(self, client_conn: "ClientConnection", msg: Message) -> None:
+        """The hook every message passes through (when overridden)."""
+
+    def unhandled_request(self, req: ClientRequestConnection, msg: Message) -> Any:
+        """The handler of requests nobody handles."""
+
+    def create_log_inform(self, level_name: str, msg: str, name: str,
+                          timestamp: Optional[float] = None) -> Message:
+        """``#log level timestamp name message``."""
 
 
 class ReadControl(Protocol):
@@ -216,7 +237,7 @@ class Dispatcher:
         tb_limit: as given.
     """
 
-    def __init__(self, server: Any, hooked: bool, log: logging.Logger, tb_limit: int,
+    def __init__(self, server: DispatchServer, hooked: bool, log: logging.Logger, tb_limit: int,
                  unknown_inline: bool = False) -> None:
         self._server = server
         self.handlers = HandlerTable(server, server.unhandled_request, unknown_inline,
@@ -386,7 +407,7 @@ class Dispatcher:
             self._tls.dispatch = None
         return pending[1]
 
-    def handle_message(self, client: Any, msg: Message) -> None:
+    def handle_message(self, client: "ClientConnection", msg: Message) -> None:
         """The base ``handle_message``: run ``msg``'s handler and reply.
 
         Inside a hooked dispatch, the handler found when the message was
@@ -401,7 +422,7 @@ class Dispatcher:
         pending[1] = self.run(client, msg, pending[0])
         self._tls.dispatch = pending
 
-    def run(self, client: Any, msg: Message, handler: Handler,
+    def run(self, client: "ClientConnection", msg: Message, handler: Handler,
             req: Optional[ClientRequestConnection] = None) -> bool:
         """Run one handler on this thread and send its reply (now or when
         its future is done). ``req``: the request object to reply through

@@ -71,9 +71,9 @@ class HandlerTable:
     :meth:`remove_request` too (they swap the request table whole).
     """
 
-    def __init__(self, server: Any, unknown: Callable[..., Any], unknown_inline: bool,
+    def __init__(self, server: object, unknown: Callable[..., Any], unknown_inline: bool,
                  ignore: Callable[..., Any], unexpected: Callable[..., Any]) -> None:
-        cls = type(server)
+        cls: Any = type(server)  # its metaclass made the tables
         self.requests: Dict[str, Handler] = {
             name: Handler(types.MethodType(fn, server), fn)
             for name, fn in cls._request_handlers.items()}

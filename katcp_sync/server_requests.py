@@ -290,11 +290,12 @@ class BuiltinRequests:
         if len(set(names)) != len(names):
             duplicates = sorted(n for n, count in collections.Counter(names).items() if count > 1)
             raise FailReply("Duplicate sensor name: %s." % ", ".join(duplicates))
-        sensors = [self._sensor_or_none(name) for name in names]
-        unknown = [name for name, s in zip(names, sensors) if s is None]
+        found = [self._sensor_or_none(name) for name in names]
+        unknown = [name for name, s in zip(names, found) if s is None]
         if unknown:
             raise FailReply("Unknown sensor name%s: %s."
                             % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+        sensors = [s for s in found if s is not None]
         table = req.client_connection.sampling
         if len(msg.arguments) == 1:
             strategy, params = table.query(names[0])
