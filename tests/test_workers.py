@@ -25,7 +25,8 @@ def pool_factory():
 
 
 def drain(pool, keys):
-    """Wait until every item submitted so far for ``keys`` has run."""
+    """Wait until markers submitted after everything so far have run (the pool
+    is FIFO: with one worker, every earlier item has run too)."""
     markers = []
     for key in keys:
         marker = threading.Event()
@@ -88,9 +89,15 @@ def test_different_keys_run_in_parallel(pool_factory):
     pool = pool_factory(max_workers=2)
     barrier = threading.Barrier(2, timeout=TIMEOUT)
     passed = []
-    pool.submit("a", lambda: passed.append(barrier.wait()))
-    pool.submit("b", lambda: passed.append(barrier.wait()))
-    drain(pool, "ab")
+    done = [threading.Event(), threading.Event()]
+
+    def meet(index):
+        passed.append(barrier.wait())
+        done[index].set()
+
+    pool.submit("a", meet, 0)
+    pool.submit("b", meet, 1)
+    assert all(event.wait(TIMEOUT) for event in done)
     assert sorted(passed) == [0, 1]  # the barrier only opens if both ran at once
 
 
