@@ -13,7 +13,6 @@ Everything here may be called from any thread: sending is an append to the
 connection's write buffer under its lock, and the turn has its own lock.
 """
 
-import logging
 import socket
 from typing import TYPE_CHECKING, List, Optional, Protocol, Sequence, Union
 
@@ -31,8 +30,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .server_dispatch import Dispatcher
 
 __all__ = ["ClientConnection", "ClientRequestConnection", "ClientServer"]
-
-logger = logging.getLogger("katcp_sync.server")
 
 _Line = Union[bytes, LineTooLongError]
 

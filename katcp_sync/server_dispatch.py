@@ -49,8 +49,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["Dispatcher", "DispatchServer", "Turn", "ReadControl", "fail_queued_requests"]
 
-logger = logging.getLogger("katcp_sync.server")
-
 _REQUEST, _INFORM = Message.REQUEST, Message.INFORM
 _Item = Tuple[Message, Handler]
 

@@ -17,8 +17,6 @@ from .lifecycle import join_threads
 
 __all__ = ["ServiceThreads"]
 
-logger = logging.getLogger(__name__)
-
 _Service = Tuple[Callable[..., Any], Tuple[Any, ...], Optional[str]]
 
 
@@ -39,12 +37,12 @@ class ServiceThreads:
     Args:
         failed: called (on the service's thread) after a target raised; the
             server stops itself there.
-        logger: where a failing service is logged.
+        logger: where a failing service is logged (the server's logger).
 
     Every method may be called from any thread.
     """
 
-    def __init__(self, failed: Callable[[], Any], logger: logging.Logger = logger) -> None:
+    def __init__(self, failed: Callable[[], Any], logger: logging.Logger) -> None:
         self._failed = failed
         self._logger = logger
         self._lock = threading.Lock()
