@@ -30,11 +30,15 @@ timers run on the reactor, sensor updates run the strategies on the thread
 that set the value, and the resulting ``#sensor-status`` lines go straight
 into the client's write buffer, so a blocking handler never delays them.
 
-This module keeps the server's life cycle (:mod:`katcp_sync.lifecycle`),
-its clients and its identity; the sensor table is
-:mod:`katcp_sync.server_sensors`, the service threads
-:mod:`katcp_sync.server_services`. Every public method may be called from
-any thread.
+This module keeps the server's configuration, its clients and its
+identity; the rest lives in one module per job: the dispatch path
+(:mod:`katcp_sync.server_dispatch`, handler tables in
+:mod:`katcp_sync.server_handlers`), start/stop/join
+(:mod:`katcp_sync.server_lifecycle`, service threads in
+:mod:`katcp_sync.server_services`), the sensor table
+(:mod:`katcp_sync.server_sensors`) and the standard requests
+(:mod:`katcp_sync.server_requests`). Every public method may be called
+from any thread.
 """
 
 import logging
@@ -45,6 +49,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from .connection import DEFAULT_MAX_WRITE_BUFFER
 from .errors import InvalidReply
+from .lifecycle import STOPPED
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH
 from .logger import DeviceLogger, LogHandler, log_timestamp
 from .message import Message
@@ -229,7 +234,7 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
             RuntimeError: the server was started.
         """
         with self._life.lock:
-            if self._life.state != "stopped":
+            if self._life.state != STOPPED:
                 raise RuntimeError("set_reactor() must be called before start()")
             if reactor is None:
                 self._reactor = Reactor("katcp-server-reactor")
@@ -265,7 +270,7 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
                 (they must not block), as :class:`AsyncDeviceServer` does.
         """
         with self._life.lock:
-            if self._life.state != "stopped":
+            if self._life.state != STOPPED:
                 raise RuntimeError("set_concurrency_options() must be called before start()")
             self._handler_thread = bool(handler_thread)
 

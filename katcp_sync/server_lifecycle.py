@@ -37,11 +37,10 @@ SHUTDOWN_REASON = "Device server shutting down."
 class ServerLifecycle:
     """Mixin: start, stop and join of a device server. Any thread, unless said."""
 
-    DISCONNECT_TIMEOUT = 1.0
-    INTERRUPT_TIMEOUT = 0.5
-
     if TYPE_CHECKING:  # pragma: no cover
         # What the mixin uses of DeviceServerBase, for the type checker only.
+        DISCONNECT_TIMEOUT: float
+        INTERRUPT_TIMEOUT: float
         _host: str
         _port: int
         _logger: logging.Logger
