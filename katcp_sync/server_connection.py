@@ -29,7 +29,7 @@ from .server_sampling import SamplingTable
 if TYPE_CHECKING:  # pragma: no cover
     from .server_dispatch import Dispatcher
 
-__all__ = ["ClientConnection", "ClientRequestConnection", "ClientServer"]
+__all__ = ["ClientConnection", "ClientRequestConnection", "ClientServer", "ClientTransport"]
 
 _Line = Union[bytes, LineTooLongError]
 
@@ -55,7 +55,7 @@ class ClientServer(Protocol):
         """Send an inform to every client of the server."""
 
 
-class _Transport(Protocol):
+class ClientTransport(Protocol):
     """The part of :class:`~katcp_sync.connection.Connection` a client uses."""
 
     def write(self, data: bytes) -> bool: ...
@@ -90,14 +90,16 @@ class ClientConnection:
         address: the peer as ``"host:port"``, for a connection made without
             a socket (with one, the socket's peer is used).
         sock: the accepted socket; the client owns it from now on, and the
-            server's reactor reads it. Without one, nothing is sent (test
-            doubles such as :class:`~katcp_sync.testutils.RecordingClientConnection`
-            bring their own transport).
+            server's reactor reads it. Without one, what is sent goes to
+            ``transport`` (test doubles such as
+            :class:`~katcp_sync.testutils.RecordingClientConnection`).
         max_line_length: longest accepted incoming line.
         max_write_buffer: most bytes waiting to be sent before the client
             is disconnected.
         partial_line_timeout: see ``DeviceServerBase.PARTIAL_LINE_TIMEOUT``.
         idle_timeout: see ``DeviceServerBase.IDLE_TIMEOUT``.
+        transport: where a connection without a socket sends (a test
+            double's recorder); default: nowhere.
 
     Attributes:
         address: the peer as ``"host:port"`` (IPv6 hosts in brackets).
@@ -120,15 +122,16 @@ class ClientConnection:
                  max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
                  max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
                  partial_line_timeout: Optional[float] = None,
-                 idle_timeout: Optional[float] = None) -> None:
+                 idle_timeout: Optional[float] = None,
+                 transport: Optional[ClientTransport] = None) -> None:
         self._server = server
         self.closed = False
         self.accepted = False
         self.client_disconnect_called = False
         self.turn = Turn(self, self.MAX_PENDING)
-        self._conn: _Transport
+        self._conn: ClientTransport
         if sock is None:
-            self._conn = _NoSocket()
+            self._conn = transport if transport is not None else _NoSocket()
             self.address = address
         else:
             assert server is not None, "a socket needs a server"

@@ -99,3 +99,23 @@ def test_handle_message_hook_and_direct_calls_share_the_dispatch(make_server, co
     line = connect(server)
     _, reply = line.request("?watchdog")
     assert args(reply) == ["ok"] and "watchdog" in seen
+
+
+def test_a_socketless_client_connection_sends_to_its_transport():
+    sent = []
+
+    class Sink:
+        def write(self, data):
+            sent.append(data)
+            return True
+
+        def write_lines(self, lines):
+            return self.write(b"".join(line + b"\n" for line in lines))
+
+        def close(self, reason="", flush=True, timeout=1.0):
+            pass
+
+    client = ClientConnection(None, "mock:0", transport=Sink())
+    client.reply(Message.reply("x", "ok"), Message.request("x", mid=3))
+    client.write_lines([b"#a"])
+    assert sent == [b"!x[3] ok\n", b"#a\n"]
