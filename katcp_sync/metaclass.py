@@ -63,7 +63,7 @@ class DeviceMetaclass(type):
                     "%s.%s needs a docstring: ?help sends it to clients" % (name, attr))
             tables[table_name][convert_method_name(prefix, attr)] = handler
 
-    def check_protocol(cls, handler: Any) -> bool:
+    def check_protocol(cls, handler: Callable[..., Any]) -> bool:
         """True if ``handler`` belongs in the tables (always, for clients)."""
         return True
 
@@ -76,7 +76,7 @@ class DeviceServerMetaclass(DeviceMetaclass):
     ``PROTOCOL_INFO`` is older or lacks the flags.
     """
 
-    def check_protocol(cls, handler: Any) -> bool:
+    def check_protocol(cls, handler: Callable[..., Any]) -> bool:
         """True if the class's ``PROTOCOL_INFO`` satisfies the handler's markers."""
         protocol = getattr(cls, "PROTOCOL_INFO", None)
         if protocol is None:
@@ -84,7 +84,7 @@ class DeviceServerMetaclass(DeviceMetaclass):
         return _fits_protocol(handler, protocol)
 
 
-def _fits_protocol(handler: Any, protocol: ProtocolFlags) -> bool:
+def _fits_protocol(handler: Callable[..., Any], protocol: ProtocolFlags) -> bool:
     """True if the handler's protocol markers allow it under ``protocol``."""
     minimum = getattr(handler, "_minimum_katcp_version", None)
     if minimum is not None and (protocol.major, protocol.minor) < tuple(minimum):

@@ -9,17 +9,16 @@ every reply; nothing on it ever blocks.
 Request handlers (``request_<name>(self, req, msg)``) run on a
 :class:`~katcp_sync.workers.HandlerPool` for :class:`DeviceServer`, so they
 may block, or on the reactor thread for :class:`AsyncDeviceServer`. Each
-client has a turn: a message is handled only once the previous handler of
-that client has finished -- returned, raised, or (when it returned a future)
-seen its future resolve -- so replies to one client come in request order.
-The turn is a loop (``_drive``): a handler that
-finishes at once, even with a future already done, lets the thread holding
-the turn go on to the next message, so deep pipelines take a bounded stack.
-A handler that raises :class:`~katcp_sync.errors.AsyncReply`, or is marked
-``@concurrent_reply``, gives the turn back at once and replies later from
-any thread. Different clients' handlers run in parallel when the pool has
-more than one worker (``handler_workers``); the default is one, so handlers
-written for katcp-python, which serialised every request, stay correct.
+client has a turn (:mod:`katcp_sync.server_dispatch`, the one dispatch path
+from a line to its reply): a message is handled only once the previous
+handler of that client has finished -- returned, raised, or (when it
+returned a future) seen its future resolve -- so replies to one client come
+in request order. A handler that raises :class:`~katcp_sync.errors.AsyncReply`,
+or is marked ``@concurrent_reply``, gives the turn back at once and replies
+later from any thread. Different clients' handlers run in parallel when the
+pool has more than one worker (``handler_workers``); the default is one, so
+handlers written for katcp-python, which serialised every request, stay
+correct.
 
 The built-in requests (``?watchdog``, ``?help``, ``?sensor-value``, ...)
 never block, so they run directly on the thread that holds the client's turn
@@ -31,30 +30,39 @@ timers run on the reactor, sensor updates run the strategies on the thread
 that set the value, and the resulting ``#sensor-status`` lines go straight
 into the client's write buffer, so a blocking handler never delays them.
 
-Every public method may be called from any thread.
+This module keeps the server's configuration, its clients and its
+identity; the rest lives in one module per job: the dispatch path
+(:mod:`katcp_sync.server_dispatch`, handler tables in
+:mod:`katcp_sync.server_handlers`), start/stop/join
+(:mod:`katcp_sync.server_lifecycle`, service threads in
+:mod:`katcp_sync.server_services`), the sensor table
+(:mod:`katcp_sync.server_sensors`) and the standard requests
+(:mod:`katcp_sync.server_requests`). Every public method may be called
+from any thread.
 """
 
-import concurrent.futures
 import logging
+import socket
 import threading
-import time
 import traceback
-import types
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .version import __version__
-from .connection import DEFAULT_MAX_WRITE_BUFFER, Connection, Listener
-from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError
+from .connection import DEFAULT_MAX_WRITE_BUFFER
+from .errors import InvalidReply
+from .lifecycle import STOPPED
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH
 from .logger import DeviceLogger, LogHandler, log_timestamp
-from .message import Message, parse
+from .message import Message
 from .metaclass import DeviceServerMetaclass
 from .protocol import DEFAULT_PROTOCOL_INFO
 from .reactor import Reactor
-from .server_connection import ClientConnection, ClientRequestConnection, wire
-from .server_requests import BuiltinRequests, help_text
-from .server_sampling import SamplingTable
-from .workers import HandlerPool
+from .server_connection import ClientConnection, ClientRequestConnection
+from .server_dispatch import Dispatcher
+from .server_lifecycle import SHUTDOWN_REASON, ServerLifecycle
+from .server_request import wire
+from .server_requests import BuiltinRequests, RestartQueue
+from .server_sensors import SensorTable
+from .version import __version__
 
 __all__ = [
     "DeviceServerMetaclass",
@@ -65,29 +73,15 @@ __all__ = [
     "ClientRequestConnection",
 ]
 
-log = logging.getLogger("katcp_sync.server")
+logger = logging.getLogger(__name__)
+#: katcp-python's name of this module's logger.
+log = logger
 
 #: Version of katcp_sync, as announced in ``#version-connect katcp-library``.
 LIBRARY_VERSION = "katcp-sync-%s" % __version__
 
-_REQUEST, _REPLY, _INFORM = Message.REQUEST, Message.REPLY, Message.INFORM
 
-
-class _Handler:
-    """How to run one message handler (built once per name and server)."""
-
-    __slots__ = ("fn", "inline", "concurrent", "doc", "timeout_hint", "is_request")
-
-    def __init__(self, fn: Callable[..., Any], marked: Any, is_request: bool = True) -> None:
-        self.fn = fn
-        self.inline = bool(getattr(marked, "_katcp_sync_inline", False))
-        self.concurrent = bool(getattr(marked, "_concurrent_reply", False))
-        self.doc = help_text(marked) if is_request else ""
-        self.timeout_hint = getattr(marked, "request_timeout_hint", None)
-        self.is_request = is_request
-
-
-class DeviceServerBase(metaclass=DeviceServerMetaclass):
+class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
     """The machinery of a KATCP device server, without the standard requests.
 
     Args:
@@ -133,6 +127,18 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     PARTIAL_LINE_TIMEOUT: Optional[float] = None
     IDLE_TIMEOUT: Optional[float] = None
 
+    #: Malformed lines of one client logged locally at WARNING; later ones go
+    #: to DEBUG, so that a hostile client cannot flood the operator's logs.
+    #: The client itself is told about every one (spec 2).
+    BAD_LINES_LOGGED = 10
+
+    #: ``#log error`` answers to unexpected replies (spec 2), per client: up
+    #: to this many at once, then one more per ``UNEXPECTED_REPLY_INTERVAL``
+    #: seconds. The rest are only logged locally at DEBUG level, so that a
+    #: corrupted stream cannot make the two sides flood each other.
+    UNEXPECTED_REPLY_BURST = 10
+    UNEXPECTED_REPLY_INTERVAL = 1.0
+
     #: ``logging.Handler`` sending Python log records as ``#log`` (aiokatcp's
     #: ``DeviceServer.LogHandler``): ``logging.getLogger().addHandler(
     #: server.LogHandler(server))``.
@@ -142,12 +148,11 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
     _default_handler_thread = True
 
     def __init__(self, host: str, port: int, tb_limit: int = 20,
-                 logger: logging.Logger = log, handler_workers: int = 1,
+                 logger: logging.Logger = logger, handler_workers: int = 1,
                  max_line_length: Optional[int] = None,
                  max_write_buffer: Optional[int] = None) -> None:
         self._host = host
         self._port = port
-        self._tb_limit = tb_limit
         self._logger = logger
         self._handler_workers = handler_workers
         self._max_line_length = max_line_length or self.MAX_MSG_SIZE
@@ -158,65 +163,24 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             # as katcp-python: only KATCP v4 and v5 are spoken
             raise ValueError("PROTOCOL_INFO %s: only KATCP major versions 4 and 5 are supported"
                              % (self.PROTOCOL_INFO,))
-        self._mids = self.PROTOCOL_INFO.message_ids
         self._multi_client = self.PROTOCOL_INFO.multi_client
 
-        self._reactor = Reactor("katcp-server-reactor")
-        self._own_reactor = True
-        self._reactor_used = False  # started once: a restart needs a new reactor
-        self._pool: Optional[HandlerPool] = None
-        self._listener: Optional[Listener] = None
+        self._init_lifecycle()
         self._clients: Dict[ClientConnection, None] = {}
         self._clients_lock = threading.Lock()
-        self._state_lock = threading.Lock()
-        self._started = False
-        self._starting = False  # start() is binding: a stop() is left to it
-        self._stopping = False
-        self._finished = False  # this run's _finish_stop has run
-        self._running = threading.Event()
-        self._stopped = threading.Event()
-        self._stopped.set()
-        self._stop_future: "concurrent.futures.Future[None]" = concurrent.futures.Future()
-        self._stop_future.set_result(None)
-        self._stop_timer: Any = None
-        self._tls = threading.local()
-        # Service threads (add_service_thread): what to run, and this run's
-        # threads (by index in _services), stop signal and first error.
-        self._services: List[Tuple[Callable[..., Any], Tuple[Any, ...], Optional[str]]] = []
-        self._service_threads: Dict[int, threading.Thread] = {}
-        self._service_stopping = threading.Event()
-        self._service_error: Optional[BaseException] = None
 
         self.log = DeviceLogger(self, python_logger=logging.getLogger("katcp_sync.device"))
-        self._handlers: Dict[str, _Handler] = {}
-        self._inform_handlers_bound: Dict[str, _Handler] = {}
-        self._reply_handlers_bound: Dict[str, _Handler] = {}
-        self._bind_handlers()
+        # an overridden handle_message sees every message, even unhandled informs
+        cls = type(self)
+        hooked = cls.handle_message is not DeviceServerBase.handle_message
+        own_unknown = cls.unhandled_request is DeviceServerBase.unhandled_request
+        self._dispatcher = Dispatcher(self, hooked, self._logger, tb_limit,
+                                      unknown_inline=own_unknown)
 
     # -- handler tables ----------------------------------------------------------
 
-    def _bind_handlers(self) -> None:
-        cls = type(self)
-        self._handlers = {
-            name: _Handler(types.MethodType(fn, self), fn)
-            for name, fn in cls._request_handlers.items()}
-        self._inform_handlers_bound = {
-            name: _Handler(types.MethodType(fn, self), fn, is_request=False)
-            for name, fn in cls._inform_handlers.items()}
-        self._reply_handlers_bound = {
-            name: _Handler(types.MethodType(fn, self), fn, is_request=False)
-            for name, fn in cls._reply_handlers.items()}
-        unhandled = cls.unhandled_request
-        self._unknown = _Handler(self.unhandled_request, unhandled)
-        self._unknown.inline = unhandled is DeviceServerBase.unhandled_request
-        # an overridden handle_message sees every message, even unhandled informs
-        self._hooked = cls.handle_message is not DeviceServerBase.handle_message
-        # What an overridden handle_message() is given for informs and replies
-        # that have no handler.
-        self._ignored = _Handler(self._ignore_message, None, is_request=False)
-        self._unexpected = _Handler(self._unexpected_reply, None, is_request=False)
-
-    def add_request(self, name: str, handler: Callable[[Any, Message], Any]) -> None:
+    def add_request(self, name: str, handler: Callable[[ClientRequestConnection, Message], Any]
+                    ) -> None:
         """Add (or replace) the handler of ``?name`` while the server runs.
 
         ``handler(req, msg)`` follows the same rules as a ``request_*``
@@ -230,9 +194,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         """
         if not (getattr(handler, "__doc__", None) or "").strip():
             raise TypeError("request handler for %r needs a docstring: ?help sends it" % name)
-        handlers = dict(self._handlers)
-        handlers[name] = _Handler(handler, handler)
-        self._handlers = handlers
+        self._dispatcher.handlers.add_request(name, handler)
         self._interface_changed("request", name, "added")
 
     def remove_request(self, name: str) -> None:
@@ -241,9 +203,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         Raises:
             KeyError: there is no such request.
         """
-        handlers = dict(self._handlers)
-        del handlers[name]
-        self._handlers = handlers
+        self._dispatcher.handlers.remove_request(name)
         self._interface_changed("request", name, "removed")
 
     def _interface_changed(self, *args: str) -> None:
@@ -251,34 +211,52 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
             self.mass_inform(Message.inform("interface-changed", *args))
 
     def _request_docs(self) -> Dict[str, str]:
-        return {name: h.doc for name, h in self._handlers.items()}
+        return self._dispatcher.handlers.request_docs()
 
     def _request_timeout_hints(self) -> Dict[str, float]:
-        return {name: h.timeout_hint for name, h in self._handlers.items()
-                if h.timeout_hint}
+        return self._dispatcher.handlers.request_timeout_hints()
 
     # -- configuration -----------------------------------------------------------
 
     @property
-    def ioloop(self) -> Reactor:
-        """The server's reactor (katcp-python's ``ioloop``): ``add_callback``,
-        ``call_later``, ``call_at``, ``time``, ``run_sync``."""
+    def reactor(self) -> Reactor:
+        """The server's reactor: ``add_callback``, ``call_later``, ``call_at``,
+        ``time``, ``run_sync``."""
         return self._reactor
 
-    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+    def set_reactor(self, reactor: Optional[Reactor] = None) -> None:
         """Run on a reactor shared with other servers or clients (before start).
 
-        The server then neither starts nor stops that reactor.
+        The server then neither starts nor stops that reactor; None goes
+        back to a reactor of its own.
+
+        Raises:
+            RuntimeError: the server was started.
         """
-        with self._state_lock:
-            if self._started:
-                raise RuntimeError("set_ioloop() must be called before start()")
-            if ioloop is None:
+        with self._life.lock:
+            if self._life.state != STOPPED:
+                raise RuntimeError("set_reactor() must be called before start()")
+            if reactor is None:
                 self._reactor = Reactor("katcp-server-reactor")
                 self._own_reactor = True
             else:
-                self._reactor = ioloop
+                self._reactor = reactor
                 self._own_reactor = False
+
+    @property
+    def ioloop(self) -> Reactor:
+        """katcp-python's name of :attr:`reactor`."""
+        return self.reactor
+
+    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+        """katcp-python's name of :meth:`set_reactor`."""
+        self.set_reactor(ioloop)
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        """The server's :class:`~katcp_sync.server_dispatch.Dispatcher`
+        (what its clients hand their lines to)."""
+        return self._dispatcher
 
     def set_concurrency_options(self, thread_safe: bool = True,
                                 handler_thread: bool = True) -> None:
@@ -291,267 +269,21 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                 (they may block); False runs them on the reactor thread
                 (they must not block), as :class:`AsyncDeviceServer` does.
         """
-        with self._state_lock:
-            if self._started:
+        with self._life.lock:
+            if self._life.state != STOPPED:
                 raise RuntimeError("set_concurrency_options() must be called before start()")
             self._handler_thread = bool(handler_thread)
 
     def setDaemon(self, daemonic: bool) -> None:
         """Accepted for katcp-python compatibility; server threads are daemons."""
 
-    # -- life cycle ----------------------------------------------------------------
-
-    def start(self, timeout: Optional[float] = None) -> None:
-        """Start listening and serving; returns once the port is bound.
-
-        May be called again after :meth:`stop` has finished (``?restart``);
-        it then listens on the same port as before, even if port 0 chose it.
-        ``timeout`` is accepted for katcp-python compatibility: binding is
-        synchronous, so there is nothing to wait for.
-
-        Raises:
-            RuntimeError: the server is already running.
-            OSError: the address cannot be bound.
-        """
-        # Everything this run uses is made under the state lock, so a stop()
-        # racing this start() sees either no run or all of it; a stop() that
-        # comes while the listener is still being bound is carried out by
-        # this call once it is (see stop()).
-        with self._state_lock:
-            if self._started:
-                raise RuntimeError("server already started")
-            self._started = True
-            self._starting = True
-            self._stopping = False
-            self._finished = False
-            self._stopped.clear()
-            self._stop_future = concurrent.futures.Future()
-            self._service_threads = {}
-            self._service_stopping = threading.Event()
-            self._service_error = None
-            if self._own_reactor and self._reactor_used:
-                self._reactor = Reactor("katcp-server-reactor")
-            self._reactor_used = True
-            self._pool = (HandlerPool(self._handler_workers, name="katcp-server-handler")
-                          if self._handler_thread else None)
-            self._listener = None
-            reactor = self._reactor
-        try:
-            if self._own_reactor:
-                reactor.start()
-            listener = Listener(reactor, self._host, self._port, self._on_accept)
-        except BaseException:
-            with self._state_lock:
-                self._starting = False
-            self._release_threads()
-            raise
-        with self._state_lock:
-            self._listener = listener
-            # A restart (?restart, or start() after stop()) binds the same
-            # port, where clients will reconnect, even when port 0 picked it.
-            self._port = listener.address[1]
-            self._starting = False
-            stop_now = self._stopping
-            if not stop_now:
-                self._running.set()
-        if stop_now:
-            self._begin_stop()
-        else:
-            self._start_services()
-
-    def _release_threads(self) -> None:
-        """Let the pool and (our own) reactor end; mark the server stopped."""
-        self._service_stopping.set()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
-        if self._own_reactor:
-            self._reactor.stop()
-        with self._state_lock:
-            self._started = False
-            future = self._stop_future
-            self._stopped.set()
-        future.set_result(None)
-
-    def running(self) -> bool:
-        """True while the server accepts and serves clients."""
-        return self._running.is_set()
-
-    def wait_running(self, timeout: Optional[float] = None) -> bool:
-        """Wait until the server is running; returns whether it is."""
-        return self._running.wait(timeout)
-
-    @property
-    def bind_address(self) -> Tuple[str, int]:
-        """The ``(host, port)`` listened on (the real port when 0 was asked)."""
-        if self._listener is None:
-            return (self._host, self._port)
-        return self._listener.address
-
-    def stop(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[None]":
-        """Stop serving: ``#disconnect`` to every client, close, end the threads.
-
-        Idempotent and callable from any thread. From an outside thread it
-        waits up to ``timeout`` seconds for the threads to end. From a
-        handler or the reactor (``?halt``) it returns at once; :meth:`join`
-        from another thread then waits for the end.
-
-        Returns:
-            A future that completes when every connection is closed.
-        """
-        with self._state_lock:
-            future = self._stop_future
-            begin = self._started and not self._stopping
-            if begin:
-                self._stopping = True
-                self._running.clear()
-                # A start() still binding its listener carries the stop out
-                # itself when it has finished.
-                begin = not self._starting
-        if begin:
-            self._begin_stop()
-        if not self._on_server_thread():
-            self._wait_stopped(timeout)
-        return future
-
-    def _begin_stop(self) -> None:
-        self._service_stopping.set()
-        if not self._reactor.add_callback(self._stop_on_reactor):
-            self._finish_stop()
-
-    def join(self, timeout: Optional[float] = None) -> bool:
-        """Wait until the server has stopped and every thread it started has ended.
-
-        Those are its reactor (unless shared, see :meth:`set_ioloop`), its
-        worker threads -- including one still running a handler -- and its
-        service threads. A ``KeyboardInterrupt`` (Ctrl-C) while waiting
-        stops the server, waiting for that at most ``INTERRUPT_TIMEOUT``
-        seconds, and is raised again.
-
-        Returns:
-            True if all that happened within ``timeout`` seconds.
-
-        Raises:
-            RuntimeError: called from one of the server's own threads.
-            Exception: the error of a service thread that failed (see
-                :meth:`add_service_thread`), once the server has stopped.
-        """
-        if self._on_server_thread():
-            raise RuntimeError("join() called from the server's own thread would deadlock")
-        try:
-            stopped = self._wait_stopped(timeout)
-        except KeyboardInterrupt:
-            self.stop(self.INTERRUPT_TIMEOUT)
-            raise
-        error = self._service_error
-        if stopped and error is not None:
-            raise error
-        return stopped
-
-    def _wait_stopped(self, timeout: Optional[float]) -> bool:
-        """:meth:`join` without raising a service thread's error."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._state_lock:  # this run's threads, even if a restart follows
-            reactor = self._reactor if self._own_reactor else None
-            pool = self._pool
-            services = self._service_threads
-        if not self._stopped.wait(timeout):
-            return False
-
-        def remaining() -> Optional[float]:
-            return None if deadline is None else max(0.0, deadline - time.monotonic())
-        ended = True
-        if reactor is not None:
-            ended = reactor.join(remaining())
-        if pool is not None:
-            ended = pool.shutdown(wait=True, timeout=remaining()) and ended
-        with self._state_lock:
-            threads = list(services.values())
-        for thread in threads:
-            thread.join(remaining())
-        return ended and not any(thread.is_alive() for thread in threads)
-
-    def add_service_thread(self, target: Callable[..., Any], *args: Any,
-                           name: Optional[str] = None) -> None:
-        """Run ``target(stopping, *args)`` in a thread of its own while the server runs.
-
-        For work that lives as long as the server, such as polling hardware
-        into sensors (aiokatcp's service tasks). ``stopping`` is a
-        :class:`threading.Event` set when the server stops: ``target`` must
-        then return soon (e.g. loop on ``while not stopping.wait(period)``),
-        because :meth:`join` waits for it. The thread starts now if the
-        server is running, else with :meth:`start`, and again after each
-        restart. If ``target`` raises, the error is logged, the server stops
-        and :meth:`join` raises it. Any thread.
-        """
-        with self._state_lock:
-            self._services.append((target, args, name))
-        self._start_services()
-
-    def _start_services(self) -> None:
-        """Start the services not yet running in this run of the server."""
-        started = []
-        with self._state_lock:
-            if not self._started or self._stopping:
-                return
-            stopping = self._service_stopping
-            for index, (target, args, name) in enumerate(self._services):
-                if index not in self._service_threads:
-                    # A daemon, as every thread of ours: a process whose main
-                    # thread is interrupted in join() must be able to exit.
-                    thread = threading.Thread(
-                        target=self._run_service, args=(target, stopping, args),
-                        name=name or "katcp-server-service-%d" % index, daemon=True)
-                    self._service_threads[index] = thread
-                    started.append(thread)
-        for thread in started:
-            thread.start()
-
-    def _run_service(self, target: Callable[..., Any], stopping: threading.Event,
-                     args: Tuple[Any, ...]) -> None:
-        self._tls.service = True
-        try:
-            target(stopping, *args)
-        except BaseException as exc:
-            self._logger.exception("Service thread %s failed: stopping the server",
-                                   threading.current_thread().name)
-            with self._state_lock:
-                if self._service_error is None:
-                    self._service_error = exc
-            self.stop()
-
-    def _on_server_thread(self) -> bool:
-        return (self._reactor.in_reactor_thread() or getattr(self._tls, "worker", False)
-                or getattr(self._tls, "service", False))
-
-    def _stop_on_reactor(self) -> None:
-        """First half of stop: say goodbye to every client. Reactor thread."""
-        if self._listener is not None:
-            self._listener.close()
-        clients = self.get_clients()
-        if not clients:
-            self._finish_stop()
-            return
-        for client in clients:
-            client.fail_queued_requests("Device server shutting down.")
-            client.disconnect("Device server shutting down.")
-        self._stop_timer = self._reactor.call_later(self.DISCONNECT_TIMEOUT, self._finish_stop)
-
-    def _finish_stop(self) -> None:
-        """Second half of stop, once the clients are gone (or timed out)."""
-        with self._state_lock:
-            if self._finished:
-                return
-            self._finished = True
-        if self._stop_timer is not None:
-            self._stop_timer.cancel()
-            self._stop_timer = None
-        for client in self.get_clients():
-            client._conn.close("device server stopped", flush=False)
-        self._release_threads()
-
-    def sync_with_ioloop(self, timeout: Optional[float] = None) -> None:
+    def sync_with_reactor(self, timeout: Optional[float] = None) -> None:
         """Wait until the reactor has run everything queued before this call."""
         self._reactor.run_sync(lambda: None, timeout=timeout)
+
+    def sync_with_ioloop(self, timeout: Optional[float] = None) -> None:
+        """katcp-python's name of :meth:`sync_with_reactor`."""
+        self.sync_with_reactor(timeout)
 
     # -- clients -------------------------------------------------------------------
 
@@ -560,17 +292,14 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         with self._clients_lock:
             return list(self._clients)
 
-    def _on_accept(self, sock: Any, addr: Any) -> None:
+    def _on_accept(self, sock: socket.socket, addr: Any) -> None:
         """Listener callback: a client connected. Reactor thread."""
-        client = ClientConnection(self, "")
-        conn = Connection(self._reactor, sock, client, self._max_line_length,
-                          self._max_write_buffer, partial_line_timeout=self.PARTIAL_LINE_TIMEOUT,
-                          idle_timeout=self.IDLE_TIMEOUT)
-        client._conn = conn
-        client.address = conn.address
-        client.sampling = SamplingTable(client, self._reactor, self._major)
-        if self._stopping:
-            client.disconnect("Device server shutting down.")
+        client = ClientConnection(
+            self, sock=sock, max_line_length=self._max_line_length,
+            max_write_buffer=self._max_write_buffer,
+            partial_line_timeout=self.PARTIAL_LINE_TIMEOUT, idle_timeout=self.IDLE_TIMEOUT)
+        if self._life.stopping:
+            client.disconnect(SHUTDOWN_REASON)
             return
         with self._clients_lock:
             others = list(self._clients)
@@ -579,7 +308,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
                 # close: get_clients() never shows two clients at once.
                 self._clients.clear()
             self._clients[client] = None
-            client._accepted = True
+            client.accepted = True
         self._logger.info("%s: client connected", client.address)
         client.write_lines([bytes(m) for m in self._connect_informs()])
         if self._multi_client:
@@ -595,26 +324,27 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         try:
             self.on_client_connect(client)
         except Exception:
-            text = traceback.format_exc(limit=self._tb_limit)
+            text = traceback.format_exc(limit=self._dispatcher.tb_limit)
             self._logger.error("on_client_connect failed for %s:\n%s", client.address, text)
             client.write(wire(self.create_log_inform("error", text, "root")))
             client.close("on_client_connect failed")
 
-    def _connection_lost(self, client: ClientConnection, reason: str) -> None:
-        """A client's connection ended. Reactor thread."""
+    def client_connection_lost(self, client: ClientConnection, reason: str) -> None:
+        """A client's connection ended: unlist it and run :meth:`on_client_disconnect`.
+
+        Called by the :class:`ClientConnection` itself (reactor thread).
+        """
         with self._clients_lock:
             self._clients.pop(client, None)
-        if client._accepted:
+        if client.accepted:
             self._logger.info("%s: client disconnected: %s", client.address, reason)
-        client.sampling.close()
-        client._drop_pending()
-        if client._accepted and not client.client_disconnect_called:
-            client.client_disconnect_called = True
-            try:
-                self.on_client_disconnect(client, reason, False)
-            except Exception:
-                self._logger.exception("on_client_disconnect failed for %s", client.address)
-        if self._stopping and not self._clients:
+            if not client.client_disconnect_called:
+                client.client_disconnect_called = True
+                try:
+                    self.on_client_disconnect(client, reason, False)
+                except Exception:
+                    self._logger.exception("on_client_disconnect failed for %s", client.address)
+        if self._life.stopping and not self._clients:
             self._finish_stop()
 
     def _connect_informs(self) -> List[Message]:
@@ -665,157 +395,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         return Message.inform("log", level_name, log_timestamp(timestamp, self._major),
                               name, msg)
 
-    #: Malformed lines of one client logged locally at WARNING; later ones go
-    #: to DEBUG, so that a hostile client cannot flood the operator's logs.
-    #: The client itself is told about every one (spec 2).
-    BAD_LINES_LOGGED = 10
-
-    def _log_to_client(self, client: ClientConnection, text: str) -> None:
-        """``#log error`` to one client about its own bad input (spec 2)."""
-        client.bad_lines += 1
-        if client.bad_lines <= self.BAD_LINES_LOGGED:
-            self._logger.warning("%s: %s", client.address, text)
-            if client.bad_lines == self.BAD_LINES_LOGGED:
-                self._logger.warning("%s: further malformed lines are logged at DEBUG level",
-                                     client.address)
-        else:
-            self._logger.debug("%s: %s", client.address, text)
-        client.write(wire(self.create_log_inform("error", text, "root")))
-
-    #: ``#log error`` answers to unexpected replies (spec 2), per client: up
-    #: to this many at once, then one more per ``UNEXPECTED_REPLY_INTERVAL``
-    #: seconds. The rest are only logged locally at DEBUG level, so that a
-    #: corrupted stream cannot make the two sides flood each other.
-    UNEXPECTED_REPLY_BURST = 10
-    UNEXPECTED_REPLY_INTERVAL = 1.0
-
-    def _unexpected_reply(self, client: ClientConnection, msg: Message) -> None:
-        """A reply nobody asked for: ``#log error``, rate-limited (spec 2).
-
-        Reactor thread; in the client's turn on a server that overrides
-        :meth:`handle_message`.
-        """
-        text = "Unexpected reply %r" % (bytes(msg)[:200],)
-        now = time.monotonic()
-        limit = self.UNEXPECTED_REPLY_BURST
-        allowance = min(limit, client.log_allowance
-                        + (now - client.log_allowance_time) / self.UNEXPECTED_REPLY_INTERVAL)
-        client.log_allowance_time = now
-        if allowance < 1.0:
-            client.log_allowance = allowance
-            self._logger.debug("%s: %s (not answered: rate limit)", client.address, text)
-            return
-        client.log_allowance = allowance - 1.0
-        self._logger.warning("%s: %s", client.address, text)
-        client.write(wire(self.create_log_inform("error", text, "root")))
-
-    # -- receiving and dispatch ----------------------------------------------------------
-
-    def _lines_received(self, client: ClientConnection, lines: List[Any]) -> None:
-        """Parse and dispatch a batch of lines from a client. Reactor thread."""
-        debug = self._logger.isEnabledFor(logging.DEBUG)   # once per batch: hot path
-        here = not self._handler_thread  # where a user handler runs, seen from here
-        handler: Optional[_Handler]
-        for line in lines:
-            if type(line) is not bytes:  # LineTooLongError
-                self._log_to_client(client, "%s; disconnecting" % (line,))
-                client.close("line too long")
-                return
-            try:
-                msg = parse(line)
-            except KatcpSyntaxError as exc:
-                self._log_to_client(client, "Bad message %r: %s" % (line[:200], exc))
-                continue
-            if msg.mtype == _REQUEST:
-                if not self._mids:
-                    msg.mid = None
-                if debug:
-                    self._logger.debug("%s: %s", client.address, msg)
-                handler = self._handlers.get(msg.name) or self._unknown
-            elif msg.mtype == _INFORM:
-                handler = self._inform_handlers_bound.get(msg.name)
-                if handler is None:
-                    if not self._hooked:
-                        self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
-                        continue
-                    handler = self._ignored
-            else:
-                handler = self._reply_handlers_bound.get(msg.name)
-                if handler is None:
-                    if not self._hooked:
-                        self._unexpected_reply(client, msg)
-                        continue
-                    handler = self._unexpected
-            if client._claim(msg, handler, here):
-                self._drive(client, msg, handler, here)
-
-    def _lookup(self, msg: Message) -> _Handler:
-        mtype = msg.mtype
-        if mtype == _REQUEST:
-            return self._handlers.get(msg.name) or self._unknown
-        table = self._inform_handlers_bound if mtype == _INFORM else self._reply_handlers_bound
-        return table.get(msg.name) or self._ignored
-
-    def _ignore_message(self, client: ClientConnection, msg: Message) -> None:
-        self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
-
-    def _drive(self, client: ClientConnection, msg: Message, handler: _Handler,
-               here: bool) -> None:
-        """Handle ``msg`` and then the client's queued messages (holding its turn).
-
-        Built-in handlers run right here; others go to the pool, or to the
-        reactor for reactor-thread servers (``here``: this is the reactor
-        thread of such a server). Returns when the turn is handed over (to
-        the pool, a future or a callback) or the queue is empty. This is
-        the one loop over a client's messages: a handler that finishes at
-        once -- also by returning a future that is already done -- lets it
-        go on to the next message, so any number of queued messages take a
-        bounded stack.
-        """
-        while True:
-            if not (handler.inline or here):
-                if self._handler_thread:
-                    pool = self._pool
-                    assert pool is not None  # start() makes it for handler-thread servers
-                    try:
-                        pool.submit(client, self._job, client, msg, handler)
-                    except RuntimeError:  # pool shut down: the server is stopping
-                        pass
-                else:
-                    self._reactor.add_callback(self._job, client, msg, handler)
-                return
-            if not self._dispatch(client, msg, handler):
-                return
-            item = client._next(here)
-            if item is None:
-                return
-            msg, handler = item
-
-    def _job(self, client: ClientConnection, msg: Message, handler: _Handler) -> None:
-        """Run a message handed to a worker (or the reactor), then drive on."""
-        self._tls.worker = True
-        if not client._start(msg) or self._dispatch(client, msg, handler):
-            self._release(client)  # failed meanwhile, or done: the turn moves on
-
-    def _release(self, client: ClientConnection) -> None:
-        """The message in progress is done: pass the client's turn on. Any thread."""
-        here = not self._handler_thread and self._reactor.in_reactor_thread()
-        item = client._next(here)
-        if item is not None:
-            self._drive(client, item[0], item[1], here)
-
-    def _dispatch(self, client: ClientConnection, msg: Message, handler: _Handler) -> bool:
-        """Run one message's handler, through :meth:`handle_message` if overridden."""
-        if not self._hooked:
-            return self._run(client, msg, handler)
-        pending = self._tls.dispatch = [handler, True]
-        try:
-            self.handle_message(client, msg)
-        except Exception:
-            self._logger.exception("%s: handle_message failed for %r", client.address, msg)
-        finally:
-            self._tls.dispatch = None
-        return pending[1]
+    # -- handling ------------------------------------------------------------------------
 
     def handle_message(self, client_conn: ClientConnection, msg: Message) -> None:
         """Handle one message from a client: run its handler and send the reply.
@@ -828,13 +408,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         have the message handled. A handler that replies later keeps the
         client's later requests waiting as usual.
         """
-        pending = getattr(self._tls, "dispatch", None)
-        if pending is None:
-            self._run(client_conn, msg, self._lookup(msg))
-            return
-        self._tls.dispatch = None
-        pending[1] = self._run(client_conn, msg, pending[0])
-        self._tls.dispatch = pending
+        self._dispatcher.handle_message(client_conn, msg)
 
     def handle_request(self, req: ClientRequestConnection) -> None:
         """Run the handler of ``req.msg`` on the calling thread, replying through ``req``.
@@ -845,106 +419,8 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         be started. A handler that replies later (``AsyncReply``, a returned
         future) replies later, from wherever it finishes. Any thread.
         """
-        self._run(req.client_connection, req.msg, self._lookup(req.msg), req)
-
-    def _run(self, client: ClientConnection, msg: Message, handler: _Handler,
-             req: Optional[ClientRequestConnection] = None) -> bool:
-        """Run one handler. Returns True if the client's turn is free again."""
-        if not handler.is_request:
-            try:
-                handler.fn(client, msg)
-            except Exception:
-                self._logger.exception("%s: handler for %r failed", client.address, msg)
-            return True
-        if req is None:
-            req = ClientRequestConnection(client, msg)
-        try:
-            result = handler.fn(req, msg)
-        except AsyncReply:
-            return True
-        except Exception as exc:
-            self._reply_error(req, exc)
-            return True
-        if result is None:
-            if not req.replied:
-                self._reply_error(req, RuntimeError(
-                    "request handler for ?%s returned no reply" % msg.name))
-            return True
-        if isinstance(result, concurrent.futures.Future):
-            return self._await_reply(client, req, result, release=not handler.concurrent)
-        self._send_reply(req, result)
-        return True
-
-    def _await_reply(self, client: ClientConnection, req: ClientRequestConnection,
-                     future: "concurrent.futures.Future[Any]", release: bool) -> bool:
-        """Reply when ``future`` is done. Returns True if the turn is free now.
-
-        With ``release`` the turn stays with the request until the future
-        is done. Whoever comes second of this call returning and the
-        future's callback passes the turn on: a future done already (its
-        callback runs inside ``add_done_callback``) frees the turn through
-        the return value, so the caller's loop goes on instead of the
-        callback recursing into the next request.
-        """
-        if not release:
-            future.add_done_callback(lambda done: self._future_done(req, done))
-            return True
-        handoff = [True]  # list.pop() is atomic: exactly one side gets it
-
-        def done(finished: "concurrent.futures.Future[Any]") -> None:
-            self._future_done(req, finished)
-            try:
-                handoff.pop()
-            except IndexError:  # _await_reply has returned: pass the turn on
-                self._release(client)
-        future.add_done_callback(done)
-        try:
-            handoff.pop()
-        except IndexError:  # done already: the reply is sent, the turn free
-            return True
-        return False
-
-    def _future_done(self, req: ClientRequestConnection,
-                     future: "concurrent.futures.Future[Any]") -> None:
-        try:
-            result = future.result()
-        except AsyncReply:
-            pass
-        except BaseException as exc:
-            self._reply_error(req, exc)
-        else:
-            if result is not None or not req.replied:
-                self._send_reply(req, result)
-
-    def _send_reply(self, req: ClientRequestConnection, result: Any) -> None:
-        if not isinstance(result, Message):
-            self._reply_error(req, TypeError(
-                "request handler for ?%s returned %r, not a reply Message"
-                % (req.msg.name, result)))
-            return
-        try:
-            req.reply_with_message(result)
-        except (RuntimeError, ValueError) as exc:
-            self._logger.error("%s: cannot send reply to %r: %s",
-                               req.client_connection.address, req.msg, exc)
-
-    def _reply_error(self, req: ClientRequestConnection, exc: BaseException) -> None:
-        """Turn a handler's exception into its reply (spec 2: fail / invalid)."""
-        if isinstance(exc, FailReply):
-            args: Tuple[str, ...] = ("fail", str(exc))
-        elif isinstance(exc, InvalidReply):
-            args = ("invalid", str(exc))
-        else:
-            text = "".join(traceback.format_exception(
-                type(exc), exc, exc.__traceback__, limit=self._tb_limit))
-            self._logger.error("%s: request %r failed:\n%s",
-                               req.client_connection.address, req.msg, text)
-            args = ("fail", text)
-        if req.replied:
-            self._logger.error("%s: ?%s raised after replying: %s",
-                               req.client_connection.address, req.msg.name, args[1])
-            return
-        req.reply(*args)
+        dispatcher = self._dispatcher
+        dispatcher.run(req.client_connection, req.msg, dispatcher.handlers.lookup(req.msg), req)
 
     def unhandled_request(self, req: ClientRequestConnection, msg: Message) -> Any:
         """Handle a request nobody handles: ``!name invalid Unknown request.``
@@ -954,7 +430,7 @@ class DeviceServerBase(metaclass=DeviceServerMetaclass):
         raise InvalidReply("Unknown request.")
 
 
-class DeviceServer(DeviceServerBase, BuiltinRequests):
+class DeviceServer(DeviceServerBase, SensorTable, BuiltinRequests):
     """A KATCP device server with sensors and every standard request.
 
     Subclass it, set :attr:`VERSION_INFO` and :attr:`BUILD_INFO`, add
@@ -975,9 +451,8 @@ class DeviceServer(DeviceServerBase, BuiltinRequests):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._sensors: Dict[str, Any] = {}
-        self._sensors_lock = threading.Lock()
-        self._restart_queue: Any = None
+        self._init_sensors()
+        self._restart_queue: Optional[RestartQueue] = None
         #: ``name -> (version, build_state or None)`` for ``?version-list``.
         self.extra_versions: Dict[str, Tuple[str, Optional[str]]] = {}
         self.setup_sensors()
@@ -1013,79 +488,15 @@ class DeviceServer(DeviceServerBase, BuiltinRequests):
         return [Message.inform("version", self.version()),
                 Message.inform("build-state", self.build_state())]
 
-    def set_restart_queue(self, restart_queue: Any) -> None:
+    def set_restart_queue(self, restart_queue: Optional[RestartQueue]) -> None:
         """Where ``?restart`` puts this server (anything with ``put_nowait``)."""
         self._restart_queue = restart_queue
-
-    # -- sensors ---------------------------------------------------------------------
-
-    def add_sensor(self, sensor: Any) -> None:
-        """Add a sensor (replacing one of the same name). Any thread.
-
-        While clients are connected they get ``#interface-changed sensor
-        <name> added`` (or ``modified`` for a replacement; spec 4.2). Adding
-        the sensor that is already there changes nothing and says nothing.
-        """
-        with self._sensors_lock:
-            old = self._sensors.get(sensor.name)
-            self._sensors[sensor.name] = sensor
-        if old is sensor:
-            return
-        if old is not None:
-            for client in self.get_clients():
-                client.sampling.cancel(sensor.name)
-        self._interface_changed("sensor", sensor.name, "added" if old is None else "modified")
-
-    def remove_sensor(self, sensor: Any) -> None:
-        """Remove a sensor (object or name); every client's strategy on it stops.
-
-        Raises:
-            ValueError: no such sensor.
-        """
-        name = sensor if isinstance(sensor, str) else sensor.name
-        with self._sensors_lock:
-            if self._sensors.pop(name, None) is None:
-                raise ValueError("Unknown sensor %r" % name)
-        for client in self.get_clients():
-            client.sampling.cancel(name)
-        self._interface_changed("sensor", name, "removed")
-
-    def get_sensor(self, sensor_name: str) -> Any:
-        """The sensor called ``sensor_name``.
-
-        Raises:
-            ValueError: no such sensor.
-        """
-        sensor = self._sensors.get(sensor_name)
-        if sensor is None:
-            raise ValueError("Unknown sensor %r" % sensor_name)
-        return sensor
-
-    def has_sensor(self, sensor_name: str) -> bool:
-        """True if a sensor of that name exists."""
-        return sensor_name in self._sensors
-
-    def get_sensors(self) -> List[Any]:
-        """All sensors (a snapshot list)."""
-        with self._sensors_lock:
-            return list(self._sensors.values())
-
-    def _sensor_or_none(self, name: str) -> Optional[Any]:
-        return self._sensors.get(name)
-
-    def clear_strategies(self, client_conn: ClientConnection, remove_client: bool = False) -> None:
-        """Set every sampling strategy of one client to ``none``."""
-        if remove_client:
-            client_conn.sampling.close()
-        else:
-            client_conn.sampling.clear()
-
 
 class AsyncDeviceServer(DeviceServer):
     """A :class:`DeviceServer` whose handlers run on the reactor thread.
 
     Handlers must not block; slow work raises ``AsyncReply`` and replies
-    later (e.g. from ``self.ioloop.call_later``), or returns a
+    later (e.g. from ``self.reactor.call_later``), or returns a
     :class:`concurrent.futures.Future`. Equivalent to
     ``set_concurrency_options(handler_thread=False)``.
     """

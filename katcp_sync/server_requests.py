@@ -11,12 +11,15 @@ clients look for substrings such as ``Unknown sensor name``.
 """
 
 import collections
-import inspect
-from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
 
 from .errors import FailReply
+from .kattypes import has_katcp_protocol_flags, minimum_katcp_version
 from .message import Message
 from .regex_guard import compile_client_regex
+from .sensor import Sensor
+from .server_handlers import help_text, inline
+from .server_request import ClientRequestConnection
 
 if TYPE_CHECKING:  # pragma: no cover
     import concurrent.futures
@@ -25,23 +28,14 @@ if TYPE_CHECKING:  # pragma: no cover
     from .protocol import ProtocolFlags
     from .server_connection import ClientConnection
 
-__all__ = ["BuiltinRequests", "inline"]
+__all__ = ["BuiltinRequests", "RestartQueue", "help_text", "inline"]
 
 
-def inline(fn: Callable) -> Callable:
-    """Mark a library request handler as safe to run on the reactor thread."""
-    setattr(fn, "_katcp_sync_inline", True)
-    return fn
+class RestartQueue(Protocol):
+    """Where ``?restart`` puts the server (a :class:`queue.Queue` will do)."""
 
-
-def _requires(major: int, minor: int, flags: str = "") -> Callable:
-    """Protocol markers (the kattypes decorators' attributes) for built-ins."""
-    def mark(fn: Callable) -> Callable:
-        setattr(fn, "_minimum_katcp_version", (major, minor))
-        if flags:
-            setattr(fn, "_has_katcp_protocol_flags", list(flags))
-        return fn
-    return mark
+    def put_nowait(self, item: Any) -> None:
+        """Queue ``item`` without blocking."""
 
 
 def _text(arg: bytes) -> str:
@@ -51,11 +45,6 @@ def _text(arg: bytes) -> str:
 def _summary(doc: str) -> str:
     """The first paragraph of a docstring, on one line."""
     return " ".join(doc.split("\n\n", 1)[0].split())
-
-
-def help_text(handler: Callable) -> str:
-    """The ``#help`` description of a handler: its cleaned docstring."""
-    return inspect.cleandoc(handler.__doc__ or "")
 
 
 class BuiltinRequests:
@@ -75,11 +64,11 @@ class BuiltinRequests:
         # What the mixin uses of DeviceServer, for the type checker only.
         PROTOCOL_INFO: "ProtocolFlags"
         log: "DeviceLogger"
-        _restart_queue: Any
+        _restart_queue: Optional["RestartQueue"]
 
-        def get_sensors(self) -> List[Any]: ...
+        def get_sensors(self) -> List[Sensor]: ...
 
-        def _sensor_or_none(self, name: str) -> Optional[Any]: ...
+        def _sensor_or_none(self, name: str) -> Optional[Sensor]: ...
 
         def get_clients(self) -> List["ClientConnection"]: ...
 
@@ -93,7 +82,7 @@ class BuiltinRequests:
 
     # -- helpers -------------------------------------------------------------
 
-    def _select_sensors(self, msg: Message) -> List[Any]:
+    def _select_sensors(self, msg: Message) -> List[Sensor]:
         """Sensors named by the optional ``name`` or ``/regex/`` argument, sorted."""
         sensors = sorted(self.get_sensors(), key=lambda s: s.name)
         if not msg.arguments:
@@ -113,7 +102,7 @@ class BuiltinRequests:
     # -- spec 4.1 --------------------------------------------------------------
 
     @inline
-    def request_halt(self, req: Any, msg: Message) -> None:
+    def request_halt(self, req: ClientRequestConnection, msg: Message) -> None:
         """Halt the device server.
 
         Replies ok, then sends ``#disconnect`` to every client and stops.
@@ -126,7 +115,7 @@ class BuiltinRequests:
         self.stop()
 
     @inline
-    def request_help(self, req: Any, msg: Message) -> None:
+    def request_help(self, req: ClientRequestConnection, msg: Message) -> None:
         """Describe the available requests with #help informs.
 
         ?help [name] -- one #help inform per request, sorted by name, giving
@@ -148,7 +137,7 @@ class BuiltinRequests:
             req.informs((name, _summary(handlers[name])) for name in sorted(handlers))
 
     @inline
-    def request_restart(self, req: Any, msg: Message) -> None:
+    def request_restart(self, req: ClientRequestConnection, msg: Message) -> None:
         """Restart the device server.
 
         Puts the server on the queue registered with set_restart_queue() and
@@ -166,7 +155,7 @@ class BuiltinRequests:
         req.reply("ok")
 
     @inline
-    def request_watchdog(self, req: Any, msg: Message) -> None:
+    def request_watchdog(self, req: ClientRequestConnection, msg: Message) -> None:
         """Check that the server is still alive.
 
         Examples:
@@ -176,8 +165,8 @@ class BuiltinRequests:
         req.reply("ok")
 
     @inline
-    @_requires(5, 0)
-    def request_version_list(self, req: Any, msg: Message) -> None:
+    @minimum_katcp_version(5, 0)
+    def request_version_list(self, req: ClientRequestConnection, msg: Message) -> None:
         """List the versions of the protocol, library, device and components.
 
         One #version-list inform per role: name version [build-state].
@@ -194,8 +183,9 @@ class BuiltinRequests:
     # -- spec 5.1 --------------------------------------------------------------
 
     @inline
-    @_requires(5, 1, "T")
-    def request_request_timeout_hint(self, req: Any, msg: Message) -> None:
+    @minimum_katcp_version(5, 1)
+    @has_katcp_protocol_flags("T")
+    def request_request_timeout_hint(self, req: ClientRequestConnection, msg: Message) -> None:
         """Suggest timeouts, in seconds, for slow requests.
 
         ?request-timeout-hint [name] -- without a name, one inform for each
@@ -219,7 +209,7 @@ class BuiltinRequests:
     # -- spec 6.2 --------------------------------------------------------------
 
     @inline
-    def request_log_level(self, req: Any, msg: Message) -> None:
+    def request_log_level(self, req: ClientRequestConnection, msg: Message) -> None:
         """Query or set the device's log level.
 
         ?log-level [off|fatal|error|warn|info|debug|trace|all] -- replies with
@@ -239,7 +229,7 @@ class BuiltinRequests:
     # -- spec 7.2 --------------------------------------------------------------
 
     @inline
-    def request_sensor_list(self, req: Any, msg: Message) -> None:
+    def request_sensor_list(self, req: ClientRequestConnection, msg: Message) -> None:
         """List sensors with their description, units, type and parameters.
 
         ?sensor-list [name|/regex/] -- a name between slashes is a regular
@@ -255,7 +245,7 @@ class BuiltinRequests:
             for s in self._select_sensors(msg))
 
     @inline
-    def request_sensor_value(self, req: Any, msg: Message) -> None:
+    def request_sensor_value(self, req: ClientRequestConnection, msg: Message) -> None:
         """Read the current value of sensors.
 
         ?sensor-value [name|/regex/] -- one #sensor-value inform per sensor:
@@ -274,7 +264,7 @@ class BuiltinRequests:
         req.informs(rows)
 
     @inline
-    def request_sensor_sampling(self, req: Any, msg: Message) -> None:
+    def request_sensor_sampling(self, req: ClientRequestConnection, msg: Message) -> None:
         """Query or set how sensors are sampled for this client.
 
         ?sensor-sampling name[,name...] [strategy [params...]] -- strategies:
@@ -300,11 +290,12 @@ class BuiltinRequests:
         if len(set(names)) != len(names):
             duplicates = sorted(n for n, count in collections.Counter(names).items() if count > 1)
             raise FailReply("Duplicate sensor name: %s." % ", ".join(duplicates))
-        sensors = [self._sensor_or_none(name) for name in names]
-        unknown = [name for name, s in zip(names, sensors) if s is None]
+        found = [self._sensor_or_none(name) for name in names]
+        unknown = [name for name, s in zip(names, found) if s is None]
         if unknown:
             raise FailReply("Unknown sensor name%s: %s."
                             % ("s" if len(unknown) > 1 else "", ", ".join(unknown)))
+        sensors = [s for s in found if s is not None]
         table = req.client_connection.sampling
         if len(msg.arguments) == 1:
             strategy, params = table.query(names[0])
@@ -319,7 +310,7 @@ class BuiltinRequests:
         req.reply("ok", msg.arguments[0], strategy, *params)
 
     @inline
-    def request_sensor_sampling_clear(self, req: Any, msg: Message) -> None:
+    def request_sensor_sampling_clear(self, req: ClientRequestConnection, msg: Message) -> None:
         """Set the sampling strategy of every sensor to none, for this client.
 
         Examples:
@@ -332,8 +323,9 @@ class BuiltinRequests:
     # -- spec 8.1 --------------------------------------------------------------
 
     @inline
-    @_requires(4, 0, "M")
-    def request_client_list(self, req: Any, msg: Message) -> None:
+    @minimum_katcp_version(4, 0)
+    @has_katcp_protocol_flags("M")
+    def request_client_list(self, req: ClientRequestConnection, msg: Message) -> None:
         """List the connected clients, including this one, as host:port.
 
         Examples:

@@ -10,12 +10,21 @@ client's connection buffer.
 
 import threading
 import weakref
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
 from .message import escape_argument
 from .sampling import SampleStrategy
+from .scheduler import Scheduler
+from .sensor import Reading, Sensor
 
-__all__ = ["SamplingTable"]
+__all__ = ["SamplingTable", "StatusSink"]
+
+
+class StatusSink(Protocol):
+    """Where a client's ``#sensor-status`` lines go (its connection)."""
+
+    def write(self, data: bytes) -> None:
+        """Queue whole wire lines; any thread."""
 
 _NONE = b"none"
 
@@ -23,12 +32,12 @@ _NONE = b"none"
 #: ``(reading, line)`` formatted for that sensor and protocol version, shared
 #: by every client's strategy on the sensor, so an update fanned out to many
 #: clients is formatted once. Weak keys: a dropped sensor takes its cells.
-_status_cells: "weakref.WeakKeyDictionary[Any, Dict[int, List[Any]]]" = weakref.WeakKeyDictionary()
+_status_cells: "weakref.WeakKeyDictionary[Sensor, Dict[int, List[Any]]]" = weakref.WeakKeyDictionary()
 _status_cells_lock = threading.Lock()
 _NO_READING: Tuple[Any, bytes] = (object(), b"")
 
 
-def _status_cell(sensor: Any, major: int) -> List[Any]:
+def _status_cell(sensor: Sensor, major: int) -> List[Any]:
     """The shared formatting cell of ``sensor`` under protocol ``major``."""
     try:
         with _status_cells_lock:
@@ -46,11 +55,12 @@ class SamplingTable:
 
     Args:
         client: where ``#sensor-status`` lines go (needs ``write(bytes)``).
-        scheduler: clock and timers for the strategies.
+        scheduler: clock and timers for the strategies (None: only
+            strategies without timers, for a test double without a server).
         major: KATCP major version (4 gives millisecond timestamps).
     """
 
-    def __init__(self, client: Any, scheduler: Any, major: int) -> None:
+    def __init__(self, client: StatusSink, scheduler: Optional[Scheduler], major: int) -> None:
         self._client = client
         self._scheduler = scheduler
         self._major = major
@@ -61,7 +71,7 @@ class SamplingTable:
     def __len__(self) -> int:
         return len(self._strategies)
 
-    def _inform_callback(self, sensor: Any) -> Any:
+    def _inform_callback(self, sensor: Sensor) -> Callable[[Sensor, Reading], None]:
         """Build the ``inform_callback`` for one sensor's strategy.
 
         The callback runs while the strategy holds its lock, so it only
@@ -75,7 +85,7 @@ class SamplingTable:
         major = self._major
         cell = _status_cell(sensor, major)
 
-        def inform(sensor_: Any, reading: Any) -> None:
+        def inform(sensor_: Sensor, reading: Reading) -> None:
             # Replacing cell[0] is atomic, and the cell keeps its reading
             # alive, so ``is`` cannot be fooled by a recycled object; two
             # threads racing only format the same line twice.
@@ -94,9 +104,9 @@ class SamplingTable:
             return _NONE, []
         return strategy.get_sampling_formatted()
 
-    def set_strategy(self, sensors: Sequence[Any], strategy: "str | bytes",
+    def set_strategy(self, sensors: Sequence[Sensor], strategy: "str | bytes",
                      params: Sequence[Any],
-                     is_current: Optional[Callable[[Any], bool]] = None,
+                     is_current: Optional[Callable[[Sensor], bool]] = None,
                      min_period: float = 0.0) -> Tuple[bytes, List[bytes]]:
         """Give every sensor in ``sensors`` the same new strategy, atomically.
 

@@ -1,16 +1,11 @@
-"""A small thread pool for blocking request handlers, ordered per key.
+"""A small bounded thread pool for blocking request handlers.
 
-Items submitted with the same *key* (in practice a connection) run strictly
-one after another, in submission order, so replies to one client keep the
-order of its requests. Items with different keys may run in parallel, up to
-``max_workers`` threads.
+Items run in submission order on up to ``max_workers`` threads, started
+lazily. The pool keeps no order per client: the server's per-client turn
+(:mod:`katcp_sync.server_dispatch`) hands it at most one message of a
+client at a time, which is what keeps replies in request order.
 
-State, all under one lock: ``_queues`` maps a key to the deque
-of its waiting items; a key has a deque exactly while it is either waiting
-in ``_ready`` or being run by a worker, and it is never in ``_ready`` while
-running. A worker takes the first ready key, runs one of its items with the
-lock released, and puts the key back at the end of ``_ready`` if it has
-more, which also keeps a busy key from starving the others. Idle workers
+State, all under one lock: ``_queue`` holds the waiting items; idle workers
 wait on a condition of that lock, counted in ``_idle``; a new item only
 notifies when one is waiting.
 """
@@ -18,18 +13,20 @@ notifies when one is waiting.
 import collections
 import logging
 import threading
-import time
-from typing import Any, Callable, Deque, Dict, Hashable, List, Optional, Tuple
+from typing import Any, Callable, Deque, Hashable, List, Optional, Tuple
+
+from .lifecycle import join_threads
 
 __all__ = ["HandlerPool"]
 
 logger = logging.getLogger(__name__)
 
 _Item = Tuple[Callable[..., Any], Tuple[Any, ...]]
+_local = threading.local()
 
 
 class HandlerPool:
-    """Runs blocking callables on worker threads, in order per key.
+    """Runs blocking callables on worker threads, first come first served.
 
     Args:
         max_workers: most threads running items at once. Threads are
@@ -48,18 +45,20 @@ class HandlerPool:
         # condition only to wait and notify: Condition.__enter__ is Python.
         self._lock = threading.Lock()
         self._cond = threading.Condition(self._lock)
-        self._queues: Dict[Hashable, Deque[_Item]] = {}
-        self._ready: Deque[Hashable] = collections.deque()
+        self._queue: Deque[_Item] = collections.deque()
         self._threads: List[threading.Thread] = []
         self._idle = 0
-        self._pending = 0
+        self._running = 0
         self._shutdown = False
 
-    def submit(self, key: Hashable, fn: Callable[..., Any], *args: Any) -> None:
-        """Queue ``fn(*args)`` to run after every item already queued for ``key``.
+    def submit(self, key: Optional[Hashable], fn: Callable[..., Any], *args: Any) -> None:
+        """Queue ``fn(*args)``; it runs after every item submitted before it has started.
 
-        An exception raised by ``fn`` is logged with its traceback (logger
-        ``katcp_sync.workers``) and the pool carries on.
+        ``key`` is accepted for compatibility and ignored: items of one key
+        may run in parallel when there are several workers (order per client
+        is the server's turn's job). An exception raised by ``fn`` is logged
+        with its traceback (logger ``katcp_sync.workers``) and the pool
+        carries on.
 
         Raises:
             RuntimeError: the pool was shut down.
@@ -67,13 +66,8 @@ class HandlerPool:
         with self._lock:
             if self._shutdown:
                 raise RuntimeError("cannot submit to HandlerPool %r after shutdown" % self.name)
-            queue = self._queues.get(key)
-            if queue is None:
-                queue = self._queues[key] = collections.deque()
-                self._ready.append(key)
-            queue.append((fn, args))
-            self._pending += 1
-            if len(self._ready) > self._idle and len(self._threads) < self.max_workers:
+            self._queue.append((fn, args))
+            if len(self._queue) > self._idle and len(self._threads) < self.max_workers:
                 thread = threading.Thread(
                     target=self._work, name="%s-%d" % (self.name, len(self._threads)),
                     daemon=True)
@@ -85,7 +79,11 @@ class HandlerPool:
     def pending(self) -> int:
         """Number of items submitted and not yet finished (queued or running)."""
         with self._lock:
-            return self._pending
+            return len(self._queue) + self._running
+
+    def in_worker_thread(self) -> bool:
+        """True when called from one of this pool's worker threads."""
+        return getattr(_local, "pool", None) is self
 
     def shutdown(self, wait: bool = True, timeout: Optional[float] = None) -> bool:
         """Refuse new work, drop queued items and end every thread.
@@ -104,38 +102,31 @@ class HandlerPool:
         """
         with self._lock:
             self._shutdown = True
-            dropped = sum(len(queue) for queue in self._queues.values())
-            for queue in self._queues.values():
-                queue.clear()
-            self._ready.clear()
-            self._pending -= dropped
+            dropped = len(self._queue)
+            self._queue.clear()
             threads = list(self._threads)
             self._cond.notify_all()
         if dropped:
             logger.debug("HandlerPool %r: dropped %d queued items at shutdown", self.name, dropped)
         if wait:
-            deadline = None if timeout is None else time.monotonic() + timeout
-            current = threading.current_thread()
-            for thread in threads:
-                if thread is not current:
-                    thread.join(None if deadline is None
-                                else max(0.0, deadline - time.monotonic()))
+            return join_threads(threads, timeout)
         return not any(thread.is_alive() for thread in threads)
 
     def _work(self) -> None:
+        _local.pool = self
         cond = self._cond
         lock = self._lock
+        queue = self._queue
         while True:
             with lock:
-                while not self._ready and not self._shutdown:
+                while not queue and not self._shutdown:
                     self._idle += 1
                     cond.wait()
                     self._idle -= 1
-                if not self._ready:
+                if not queue:
                     return  # shut down
-                key = self._ready.popleft()
-                queue = self._queues[key]
                 fn, args = queue.popleft()
+                self._running += 1
             try:
                 fn(*args)
             except Exception:
@@ -143,14 +134,9 @@ class HandlerPool:
             # Let the item and its arguments go before waiting for more work.
             del fn, args
             with lock:
-                self._pending -= 1
-                if queue:
-                    self._ready.append(key)
-                    if self._idle:
-                        cond.notify()
-                else:
-                    del self._queues[key]
+                self._running -= 1
 
     def __repr__(self) -> str:
         return "<HandlerPool %r workers=%d pending=%d%s>" % (
-            self.name, len(self._threads), self._pending, " shut down" if self._shutdown else "")
+            self.name, len(self._threads), len(self._queue) + self._running,
+            " shut down" if self._shutdown else "")

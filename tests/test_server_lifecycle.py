@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-import katcp_sync.server as server_module
+import katcp_sync.server_lifecycle as server_module  # start() binds through its Listener
 
 from server_support import TIMEOUT, DemoServer, args
 

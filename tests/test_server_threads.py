@@ -316,7 +316,7 @@ def test_endless_pipelining_is_held_back_and_answered_in_order(server, connect):
     while server.get_clients()[0].pending_requests < server.get_clients()[0].MAX_PENDING:
         assert time.monotonic() < deadline
         time.sleep(0.01)
-    assert server.get_clients()[0]._paused
+    assert server.get_clients()[0].turn.paused
     server.gate.set()
     got = [m.mid for m in replies(client, count + 1)]
     assert got == [b"%d" % i for i in range(1, count + 2)]

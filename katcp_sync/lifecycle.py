@@ -1,0 +1,191 @@
+"""Start, stop and join of restartable components: the rules written once.
+
+A server (or client, or anything that owns threads and can be started
+again after it stopped) goes through the states of :class:`Lifecycle`::
+
+    STOPPED --begin_start--> STARTING --finish_start--> RUNNING
+       ^                         |                          |
+       |                         | request_stop             | request_stop
+       |                         v                          v
+       +------mark_stopped---- STOPPING <--------------------+
+
+Each start opens a new *run* (:attr:`Lifecycle.run_id`, a counter) with its
+own stop future. The race rules, in one place:
+
+- ``start`` while not STOPPED is an error (a run still stopping counts).
+- ``stop`` during STARTING is recorded, not carried out: the starter finds
+  it in :meth:`Lifecycle.finish_start` and stops the run itself, so a stop
+  never sees half a run.
+- the stop's second half runs once per run (:meth:`Lifecycle.begin_finish`),
+  however many paths (last client gone, timer, no client) reach it.
+
+:func:`join_threads` is the one "join every thread within a timeout" loop:
+it returns True only when every thread has ended. L0: no package imports
+beyond :mod:`katcp_sync.deadline`.
+"""
+
+import concurrent.futures
+import threading
+from typing import Iterable, Optional
+
+from .deadline import Deadline
+
+__all__ = ["Lifecycle", "join_threads", "STOPPED", "STARTING", "RUNNING", "STOPPING"]
+
+STOPPED = "stopped"
+STARTING = "starting"
+RUNNING = "running"
+STOPPING = "stopping"
+
+
+def join_threads(threads: Iterable[threading.Thread], timeout: Optional[float] = None,
+                 deadline: Optional[Deadline] = None) -> bool:
+    """Join every thread in ``threads`` within one time budget.
+
+    The calling thread is skipped (a component stopped from one of its own
+    threads cannot wait for itself), but still counts as not ended.
+
+    Args:
+        threads: the threads (an iterable taken once).
+        timeout: most seconds in total (None: no limit); ignored when
+            ``deadline`` is given.
+        deadline: a :class:`~katcp_sync.deadline.Deadline` shared with other
+            waits of the same join.
+
+    Returns:
+        True if every thread has ended. Any thread may call it.
+    """
+    if deadline is None:
+        deadline = Deadline(timeout)
+    threads = list(threads)
+    current = threading.current_thread()
+    for thread in threads:
+        if thread is not current:
+            thread.join(deadline.remaining())
+    return not any(thread.is_alive() for thread in threads)
+
+
+class Lifecycle:
+    """The state of a restartable component, and its start/stop race rules.
+
+    The owner calls, in order: :meth:`begin_start` (raises if not stopped),
+    then either :meth:`finish_start` (False: a stop came meanwhile, carry it
+    out now) or, if starting failed, :meth:`mark_stopped`. :meth:`request_stop`
+    from any thread says whether the caller must begin the stop; the code
+    that ends the run calls :meth:`begin_finish` (True once per run) and
+    finally :meth:`mark_stopped`, which completes the run's stop future.
+
+    Every method may be called from any thread; none calls user code.
+
+    Attributes:
+        lock: the lock guarding the state; an owner may hold it (``with
+            lifecycle.lock``) to change its own per-run state atomically
+            with a transition, using the ``*_locked`` methods.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self._state = STOPPED
+        self._run_id = 0
+        self._stop_pending = False  # a stop() came during STARTING
+        self._finishing = False
+        self._running = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+        self._stop_future: "concurrent.futures.Future[None]" = concurrent.futures.Future()
+        self._stop_future.set_result(None)
+
+    @property
+    def state(self) -> str:
+        """One of STOPPED, STARTING, RUNNING, STOPPING."""
+        return self._state
+
+    @property
+    def run_id(self) -> int:
+        """The number of the current (or last) run; 0 before the first start."""
+        return self._run_id
+
+    @property
+    def stop_future(self) -> "concurrent.futures.Future[None]":
+        """Done when the current (or last) run has stopped."""
+        return self._stop_future
+
+    def begin_start_locked(self) -> int:
+        """:meth:`begin_start`, with :attr:`lock` already held."""
+        if self._state != STOPPED:
+            raise RuntimeError("already started")
+        self._state = STARTING
+        self._run_id += 1
+        self._stop_pending = False
+        self._finishing = False
+        self._stopped.clear()
+        self._stop_future = concurrent.futures.Future()
+        return self._run_id
+
+    def begin_start(self) -> int:
+        """Open a new run. Returns its id.
+
+        Raises:
+            RuntimeError: not stopped (running, starting or still stopping).
+        """
+        with self.lock:
+            return self.begin_start_locked()
+
+    def finish_start(self) -> bool:
+        """The start has succeeded. Returns True if the run is now RUNNING,
+        False if a stop came while starting: the caller must begin it."""
+        with self.lock:
+            if self._stop_pending:
+                self._state = STOPPING
+                return False
+            self._state = RUNNING
+            self._running.set()
+            return True
+
+    def request_stop(self) -> bool:
+        """Ask the run to stop. Returns True if the caller must begin the stop
+        now (the run was RUNNING); False if there is no run, it is already
+        stopping, or it is starting (the starter then stops it)."""
+        with self.lock:
+            if self._state == RUNNING:
+                self._state = STOPPING
+                self._running.clear()
+                return True
+            if self._state == STARTING:
+                self._stop_pending = True
+            return False
+
+    def begin_finish(self) -> bool:
+        """True the first time this run's stop is finished; False after."""
+        with self.lock:
+            if self._finishing:
+                return False
+            self._finishing = True
+            return True
+
+    def mark_stopped(self) -> None:
+        """The run has ended (or its start failed): STOPPED, stop future done."""
+        with self.lock:
+            self._state = STOPPED
+            self._running.clear()
+            future = self._stop_future
+            self._stopped.set()
+        if not future.done():
+            future.set_result(None)
+
+    @property
+    def stopping(self) -> bool:
+        """True once a stop was asked for this run (or no run is on)."""
+        return self._state == STOPPING or self._stop_pending or self._state == STOPPED
+
+    def is_running(self) -> bool:
+        """True while RUNNING."""
+        return self._running.is_set()
+
+    def wait_running(self, timeout: Optional[float] = None) -> bool:
+        """Wait until RUNNING; returns whether it is."""
+        return self._running.wait(timeout)
+
+    def wait_stopped(self, timeout: Optional[float] = None) -> bool:
+        """Wait until STOPPED; returns whether it is."""
+        return self._stopped.wait(timeout)

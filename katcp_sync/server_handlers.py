@@ -1,0 +1,120 @@
+"""A device server's handler tables: which function handles which message.
+
+:class:`HandlerTable` binds a server's ``request_*``, ``inform_*`` and
+``reply_*`` methods (collected by :mod:`katcp_sync.metaclass`) once per
+server into :class:`Handler` records that say how each runs, adds and
+removes requests while the server runs (copy on write: a lookup never
+takes a lock) and answers ``?help`` and ``?request-timeout-hint``.
+"""
+
+import inspect
+import types
+from typing import Any, Callable, Dict, Optional
+
+from .message import Message
+
+__all__ = ["Handler", "HandlerTable", "help_text", "inline"]
+
+_REQUEST, _INFORM = Message.REQUEST, Message.INFORM
+
+
+def inline(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a library request handler as safe to run on the reactor thread."""
+    setattr(fn, "_katcp_sync_inline", True)
+    return fn
+
+
+def help_text(handler: Callable[..., Any]) -> str:
+    """The ``#help`` description of a handler: its cleaned docstring."""
+    return inspect.cleandoc(handler.__doc__ or "")
+
+
+class Handler:
+    """How to run one message handler (built once per name and server).
+
+    Attributes:
+        fn: the bound handler: ``fn(req, msg)`` for requests,
+            ``fn(client, msg)`` for informs and replies.
+        inline: a built-in that never blocks: it runs on the thread holding
+            the client's turn (normally the reactor), not in the pool.
+        concurrent: marked ``@concurrent_reply``: the client's turn moves on
+            without waiting for the future it returns.
+        doc: its ``?help`` text (requests only).
+        timeout_hint: its ``?request-timeout-hint``, or None.
+        is_request: a request handler (else inform or reply).
+    """
+
+    __slots__ = ("fn", "inline", "concurrent", "doc", "timeout_hint", "is_request")
+
+    def __init__(self, fn: Callable[..., Any], marked: Any, is_request: bool = True) -> None:
+        self.fn = fn
+        self.inline = bool(getattr(marked, "_katcp_sync_inline", False))
+        self.concurrent = bool(getattr(marked, "_concurrent_reply", False))
+        self.doc = help_text(marked) if is_request else ""
+        self.timeout_hint: Optional[float] = getattr(marked, "request_timeout_hint", None)
+        self.is_request = is_request
+
+
+class HandlerTable:
+    """The handlers of one server, by message type and name.
+
+    Args:
+        server: the server whose class tables (``_request_handlers``, ...)
+            are bound to it.
+        unknown: the handler of requests nobody handles (bound method);
+            ``unknown_inline`` says it is the library's own.
+        ignore: called for an inform without a handler, when the server
+            overrides ``handle_message`` (it sees those too).
+        unexpected: called for a reply without a handler, in that case.
+
+    Lookups may come from any thread; :meth:`add_request` and
+    :meth:`remove_request` too (they swap the request table whole).
+    """
+
+    def __init__(self, server: object, unknown: Callable[..., Any], unknown_inline: bool,
+                 ignore: Callable[..., Any], unexpected: Callable[..., Any]) -> None:
+        cls: Any = type(server)  # its metaclass made the tables
+        self.requests: Dict[str, Handler] = {
+            name: Handler(types.MethodType(fn, server), fn)
+            for name, fn in cls._request_handlers.items()}
+        self.informs: Dict[str, Handler] = {
+            name: Handler(types.MethodType(fn, server), fn, is_request=False)
+            for name, fn in cls._inform_handlers.items()}
+        self.replies: Dict[str, Handler] = {
+            name: Handler(types.MethodType(fn, server), fn, is_request=False)
+            for name, fn in cls._reply_handlers.items()}
+        self.unknown = Handler(unknown, unknown)
+        self.unknown.inline = unknown_inline
+        #: What an overridden ``handle_message()`` is given for informs and
+        #: replies that have no handler.
+        self.ignored = Handler(ignore, None, is_request=False)
+        self.unexpected = Handler(unexpected, None, is_request=False)
+
+    def add_request(self, name: str, handler: Callable[..., Any]) -> None:
+        """Add or replace the handler of ``?name`` (a plain function of ``(req, msg)``)."""
+        requests = dict(self.requests)
+        requests[name] = Handler(handler, handler)
+        self.requests = requests
+
+    def remove_request(self, name: str) -> None:
+        """Remove the handler of ``?name``. Raises KeyError if there is none."""
+        requests = dict(self.requests)
+        del requests[name]
+        self.requests = requests
+
+    def lookup(self, msg: Message) -> Handler:
+        """The handler of ``msg`` (the unknown-request one, or ``ignored``, if none)."""
+        mtype = msg.mtype
+        if mtype == _REQUEST:
+            return self.requests.get(msg.name) or self.unknown
+        table = self.informs if mtype == _INFORM else self.replies
+        return table.get(msg.name) or self.ignored
+
+    def request_docs(self) -> Dict[str, str]:
+        """``name -> help text`` of every request."""
+        return {name: h.doc for name, h in self.requests.items()}
+
+    def request_timeout_hints(self) -> Dict[str, float]:
+        """``name -> hint`` of the requests that have one."""
+        return {name: h.timeout_hint for name, h in self.requests.items()
+                if h.timeout_hint}

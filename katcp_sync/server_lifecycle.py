@@ -1,0 +1,249 @@
+"""A device server's life cycle: start, stop, join, restart, service threads.
+
+:class:`ServerLifecycle` is mixed into
+:class:`~katcp_sync.server.DeviceServerBase`. It follows the rules of
+:class:`~katcp_sync.lifecycle.Lifecycle` (a stop racing a start, one
+finish per run, a restart with fresh threads) for the server's reactor (if
+its own), listener, worker pool (:class:`~katcp_sync.workers.HandlerPool`)
+and service threads (:class:`~katcp_sync.server_services.ServiceThreads`).
+Stopping says ``#disconnect`` to every client on the reactor, after failing
+the requests that never started, and ends the run once the clients are
+gone or ``DISCONNECT_TIMEOUT`` has passed.
+"""
+
+import concurrent.futures
+import logging
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
+
+from .connection import Listener
+from .deadline import Deadline
+from .lifecycle import Lifecycle
+from .reactor import Reactor, TimerHandle
+from .server_dispatch import Dispatcher
+from .server_services import ServiceThreads
+from .workers import HandlerPool
+
+if TYPE_CHECKING:  # pragma: no cover
+    import socket
+
+    from .server_connection import ClientConnection
+
+__all__ = ["ServerLifecycle", "SHUTDOWN_REASON"]
+
+#: The reason given to clients (fail replies, ``#disconnect``) when the server stops.
+SHUTDOWN_REASON = "Device server shutting down."
+
+
+class ServerLifecycle:
+    """Mixin: start, stop and join of a device server. Any thread, unless said."""
+
+    if TYPE_CHECKING:  # pragma: no cover
+        # What the mixin uses of DeviceServerBase, for the type checker only.
+        DISCONNECT_TIMEOUT: float
+        INTERRUPT_TIMEOUT: float
+        _host: str
+        _port: int
+        _logger: logging.Logger
+        _handler_thread: bool
+        _handler_workers: int
+        _dispatcher: Dispatcher
+
+        def get_clients(self) -> List["ClientConnection"]: ...
+
+        def _on_accept(self, sock: "socket.socket", addr: Any) -> None: ...
+
+    def _init_lifecycle(self) -> None:
+        self._reactor = Reactor("katcp-server-reactor")
+        self._own_reactor = True
+        self._reactor_used = False  # started once: a restart needs a new reactor
+        self._life = Lifecycle()
+        # This run's pool (None for reactor-thread servers), listener and
+        # timer for the end of stop(); all swapped under the lifecycle lock.
+        self._pool: Optional[HandlerPool] = None
+        self._listener: Optional[Listener] = None
+        self._stop_timer: Optional[TimerHandle] = None
+        self._services = ServiceThreads(self.stop, self._logger)
+
+    def start(self, timeout: Optional[float] = None) -> None:
+        """Start listening and serving; returns once the port is bound.
+
+        May be called again after :meth:`stop` has finished (``?restart``);
+        it then listens on the same port as before, even if port 0 chose it.
+        ``timeout`` is accepted for katcp-python compatibility: binding is
+        synchronous, so there is nothing to wait for.
+
+        Raises:
+            RuntimeError: the server is already running.
+            OSError: the address cannot be bound.
+        """
+        # Everything this run uses is made under the lifecycle lock, so a
+        # stop() racing this start() sees either no run or all of it; a stop()
+        # that comes while the listener is still being bound is carried out
+        # by this call once it is (Lifecycle.finish_start).
+        with self._life.lock:
+            try:
+                self._life.begin_start_locked()
+            except RuntimeError:
+                raise RuntimeError("server already started") from None
+            self._services.new_run()
+            if self._own_reactor and self._reactor_used:
+                self._reactor = Reactor("katcp-server-reactor")
+            self._reactor_used = True
+            self._pool = (HandlerPool(self._handler_workers, name="katcp-server-handler")
+                          if self._handler_thread else None)
+            self._dispatcher.open_run(self._reactor, self._pool)
+            self._listener = None
+            reactor = self._reactor
+        try:
+            if self._own_reactor:
+                reactor.start()
+            listener = Listener(reactor, self._host, self._port, self._on_accept)
+        except BaseException:
+            self._release_threads()
+            raise
+        self._listener = listener
+        # A restart (?restart, or start() after stop()) binds the same
+        # port, where clients will reconnect, even when port 0 picked it.
+        self._port = listener.address[1]
+        if self._life.finish_start():
+            self._services.start_missing()
+        else:
+            self._begin_stop()
+
+    def _release_threads(self) -> None:
+        """Let the pool and (our own) reactor end; mark the server stopped."""
+        self._services.stop()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+        if self._own_reactor:
+            self._reactor.stop()
+        self._life.mark_stopped()
+
+    def running(self) -> bool:
+        """True while the server accepts and serves clients."""
+        return self._life.is_running()
+
+    def wait_running(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the server is running; returns whether it is."""
+        return self._life.wait_running(timeout)
+
+    @property
+    def bind_address(self) -> Tuple[str, int]:
+        """The ``(host, port)`` listened on (the real port when 0 was asked)."""
+        if self._listener is None:
+            return (self._host, self._port)
+        return self._listener.address
+
+    def stop(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[None]":
+        """Stop serving: ``#disconnect`` to every client, close, end the threads.
+
+        Idempotent and callable from any thread. From an outside thread it
+        waits up to ``timeout`` seconds for the threads to end. From a
+        handler or the reactor (``?halt``) it returns at once; :meth:`join`
+        from another thread then waits for the end.
+
+        Returns:
+            A future that completes when every connection is closed.
+        """
+        future = self._life.stop_future
+        if self._life.request_stop():
+            self._begin_stop()
+        if not self._on_server_thread():
+            self._wait_stopped(timeout)
+        return future
+
+    def _begin_stop(self) -> None:
+        self._services.stop()
+        if not self._reactor.add_callback(self._stop_on_reactor):
+            self._finish_stop()
+
+    def join(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the server has stopped and every thread it started has ended.
+
+        Those are its reactor (unless shared, see :meth:`set_reactor`), its
+        worker threads -- including one still running a handler -- and its
+        service threads. A ``KeyboardInterrupt`` (Ctrl-C) while waiting
+        stops the server, waiting for that at most ``INTERRUPT_TIMEOUT``
+        seconds, and is raised again.
+
+        Returns:
+            True if all that happened within ``timeout`` seconds.
+
+        Raises:
+            RuntimeError: called from one of the server's own threads.
+            Exception: the error of a service thread that failed (see
+                :meth:`add_service_thread`), once the server has stopped.
+        """
+        if self._on_server_thread():
+            raise RuntimeError("join() called from the server's own thread would deadlock")
+        try:
+            stopped = self._wait_stopped(timeout)
+        except KeyboardInterrupt:
+            self.stop(self.INTERRUPT_TIMEOUT)
+            raise
+        error = self._services.error
+        if stopped and error is not None:
+            raise error
+        return stopped
+
+    def _wait_stopped(self, timeout: Optional[float]) -> bool:
+        """:meth:`join` without raising a service thread's error."""
+        deadline = Deadline(timeout)
+        with self._life.lock:  # this run's threads, even if a restart follows
+            reactor = self._reactor if self._own_reactor else None
+            pool = self._pool
+            services = self._services.current_run()
+        if not self._life.wait_stopped(timeout):
+            return False
+        ended = True
+        if reactor is not None:
+            ended = reactor.join(deadline.remaining())
+        if pool is not None:
+            ended = pool.shutdown(wait=True, timeout=deadline.remaining()) and ended
+        return self._services.join(services, deadline) and ended
+
+    def add_service_thread(self, target: Callable[..., Any], *args: Any,
+                           name: Optional[str] = None) -> None:
+        """Run ``target(stopping, *args)`` in a thread of its own while the server runs.
+
+        For work that lives as long as the server, such as polling hardware
+        into sensors (aiokatcp's service tasks). ``stopping`` is a
+        :class:`threading.Event` set when the server stops: ``target`` must
+        then return soon (e.g. loop on ``while not stopping.wait(period)``),
+        because :meth:`join` waits for it. The thread starts now if the
+        server is running, else with :meth:`start`, and again after each
+        restart. If ``target`` raises, the error is logged, the server stops
+        and :meth:`join` raises it. Any thread.
+        """
+        self._services.add(target, args, name)
+        if self._life.is_running():
+            self._services.start_missing()
+
+    def _on_server_thread(self) -> bool:
+        return (self._reactor.in_reactor_thread() or self._dispatcher.in_worker_thread()
+                or self._services.on_service_thread())
+
+    def _stop_on_reactor(self) -> None:
+        """First half of stop: say goodbye to every client. Reactor thread."""
+        if self._listener is not None:
+            self._listener.close()
+        clients = self.get_clients()
+        if not clients:
+            self._finish_stop()
+            return
+        for client in clients:
+            client.fail_queued_requests(SHUTDOWN_REASON)
+            client.disconnect(SHUTDOWN_REASON)
+        self._stop_timer = self._reactor.call_later(self.DISCONNECT_TIMEOUT, self._finish_stop)
+
+    def _finish_stop(self) -> None:
+        """Second half of stop, once the clients are gone (or timed out)."""
+        if not self._life.begin_finish():
+            return
+        if self._stop_timer is not None:
+            self._stop_timer.cancel()
+            self._stop_timer = None
+        for client in self.get_clients():
+            client.abort("device server stopped")
+        self._release_threads()
+

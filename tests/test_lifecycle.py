@@ -1,0 +1,103 @@
+"""katcp_sync.lifecycle: the start/stop race rules and the join, written once (issue #12)."""
+
+import threading
+
+import pytest
+
+from katcp_sync.deadline import Deadline
+from katcp_sync.lifecycle import (RUNNING, STARTING, STOPPED, STOPPING, Lifecycle,
+                                  join_threads)
+
+TIMEOUT = 5.0
+
+
+def test_a_run_goes_stopped_starting_running_stopping_stopped():
+    life = Lifecycle()
+    assert life.state == STOPPED and life.run_id == 0 and life.stop_future.done()
+    assert life.begin_start() == 1
+    assert life.state == STARTING and not life.stop_future.done()
+    assert life.finish_start() and life.state == RUNNING
+    assert life.is_running() and life.wait_running(0)
+    assert life.request_stop() and life.state == STOPPING and not life.is_running()
+    assert not life.request_stop()  # only the first stop begins it
+    assert life.begin_finish() and not life.begin_finish()  # one finish per run
+    future = life.stop_future
+    life.mark_stopped()
+    assert life.state == STOPPED and future.done() and life.wait_stopped(0)
+    assert life.begin_start() == 2  # a restart is a new run
+
+
+def test_start_while_not_stopped_is_an_error():
+    life = Lifecycle()
+    life.begin_start()
+    with pytest.raises(RuntimeError):
+        life.begin_start()  # starting
+    life.finish_start()
+    with pytest.raises(RuntimeError):
+        life.begin_start()  # running
+    life.request_stop()
+    with pytest.raises(RuntimeError):
+        life.begin_start()  # still stopping
+
+
+def test_a_stop_during_start_is_left_to_the_starter():
+    life = Lifecycle()
+    life.begin_start()
+    assert not life.request_stop()  # recorded, not carried out
+    assert life.stopping
+    assert not life.finish_start()  # the starter must stop the run now
+    assert life.state == STOPPING and not life.is_running()
+
+
+def test_stop_without_a_run_does_nothing():
+    life = Lifecycle()
+    assert not life.request_stop()
+    assert life.state == STOPPED and life.stop_future.done()
+
+
+def test_a_failed_start_marks_the_run_stopped():
+    life = Lifecycle()
+    life.begin_start()
+    life.mark_stopped()
+    assert life.state == STOPPED and life.stop_future.done()
+    life.begin_start()
+
+
+def test_starts_racing_from_many_threads_open_one_run():
+    life = Lifecycle()
+    barrier = threading.Barrier(8, timeout=TIMEOUT)
+    won = []
+
+    def start():
+        barrier.wait()
+        try:
+            won.append(life.begin_start())
+        except RuntimeError:
+            pass
+
+    threads = [threading.Thread(target=start) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    assert join_threads(threads, TIMEOUT)
+    assert won == [1]
+
+
+def test_join_threads_is_true_only_when_every_thread_ended():
+    release = threading.Event()
+    quick = threading.Thread(target=lambda: None)
+    slow = threading.Thread(target=release.wait, args=(TIMEOUT,))
+    quick.start()
+    slow.start()
+    try:
+        assert not join_threads([quick, slow], 0.05)
+    finally:
+        release.set()
+    assert join_threads([quick, slow], deadline=Deadline(TIMEOUT))
+
+
+def test_join_threads_skips_the_calling_thread_but_counts_it_alive():
+    result = []
+    thread = threading.Thread(target=lambda: result.append(join_threads([thread], TIMEOUT)))
+    thread.start()
+    thread.join(TIMEOUT)
+    assert result == [False]

@@ -1,0 +1,121 @@
+"""The server's seams after issue #12: one dispatch path, connections built
+complete, ``reactor`` as the canonical name, built-ins marked with kattypes'
+protocol markers."""
+
+import socket
+
+import pytest
+
+from katcp_sync.kattypes import has_katcp_protocol_flags, minimum_katcp_version
+from katcp_sync.message import Message
+from katcp_sync.reactor import Reactor
+from katcp_sync.server import DeviceServer
+from katcp_sync.server_connection import ClientConnection
+from katcp_sync.server_dispatch import Turn
+from katcp_sync.server_requests import BuiltinRequests
+
+from server_support import TIMEOUT, args
+
+
+def test_reactor_is_the_canonical_name_and_ioloop_its_alias():
+    server = DeviceServer("127.0.0.1", 0)
+    assert server.reactor is server.ioloop
+    shared = Reactor("shared")
+    server.set_reactor(shared)
+    assert server.reactor is shared and server.ioloop is shared
+    other = Reactor("other")
+    server.set_ioloop(other)
+    assert server.reactor is other
+    server.set_reactor(None)  # back to a reactor of its own
+    assert server.reactor not in (shared, other)
+    for reactor in (shared, other):
+        reactor.stop()
+
+
+def test_set_reactor_after_start_is_refused(server):
+    with pytest.raises(RuntimeError):
+        server.set_reactor(Reactor("late"))
+
+
+def test_accepted_clients_are_built_complete(server, connect):
+    """Each listed client has its socket, address, turn and sampling table
+    from its constructor (nothing patched on afterwards)."""
+    line = connect(server)
+    client = server.get_clients()[0]
+    assert client.accepted and not client.closed
+    assert client.address == line.address
+    assert isinstance(client.turn, Turn) and client.pending_requests == 0
+    assert client.sampling is not None and len(client.sampling) == 0
+    assert client.bad_lines == 0
+
+
+def test_a_client_connection_without_socket_is_a_quiet_test_double():
+    client = ClientConnection(None, "nowhere:0")
+    client.send_message(Message.inform("dropped"))
+    client.mass_inform(Message.inform("dropped"))
+    assert client.address == "nowhere:0" and client.fail_queued_requests("x") == 0
+    client.close("done")
+
+
+def test_client_connection_from_a_socket_reads_through_the_servers_dispatcher():
+    """A ClientConnection built by hand from a socket is served as an
+    accepted one would be: its lines reach the server's dispatcher."""
+    server = DeviceServer("127.0.0.1", 0)
+    server.reactor.start()
+    ours, theirs = socket.socketpair()
+    try:
+        client = ClientConnection(server, sock=ours)
+        theirs.settimeout(TIMEOUT)
+        theirs.sendall(b"?watchdog[7]\n")
+        assert theirs.recv(100) == b"!watchdog[7] ok\n"
+        client.close("done")
+    finally:
+        theirs.close()
+        server.reactor.stop()
+        server.reactor.join(TIMEOUT)
+
+
+def test_builtins_carry_the_kattypes_protocol_markers():
+    marked_version = minimum_katcp_version(5, 0)(lambda: None)
+    marked_flags = has_katcp_protocol_flags("T")(lambda: None)
+    assert BuiltinRequests.request_version_list._minimum_katcp_version == \
+        marked_version._minimum_katcp_version
+    assert BuiltinRequests.request_request_timeout_hint._has_katcp_protocol_flags == \
+        marked_flags._has_katcp_protocol_flags
+    assert BuiltinRequests.request_client_list._has_katcp_protocol_flags == ["M"]
+
+
+def test_handle_message_hook_and_direct_calls_share_the_dispatch(make_server, connect):
+    """handle_message overridden: the hook sees the request, the base call
+    runs it through the server's one dispatcher, the reply keeps its id."""
+    seen = []
+
+    class Hooked(DeviceServer):
+        def handle_message(self, client_conn, msg):
+            seen.append(msg.name)
+            super().handle_message(client_conn, msg)
+
+    server = make_server(Hooked)
+    line = connect(server)
+    _, reply = line.request("?watchdog")
+    assert args(reply) == ["ok"] and "watchdog" in seen
+
+
+def test_a_socketless_client_connection_sends_to_its_transport():
+    sent = []
+
+    class Sink:
+        def write(self, data):
+            sent.append(data)
+            return True
+
+        def write_lines(self, lines):
+            return self.write(b"".join(line + b"\n" for line in lines))
+
+        def close(self, reason="", flush=True, timeout=1.0):
+            pass
+
+    client = ClientConnection(None, "mock:0", transport=Sink())
+    client.reply(Message.reply("x", "ok"), Message.request("x", mid=3))
+    client.write_lines([b"#a"])
+    assert sent == [b"!x[3] ok\n", b"#a\n"]
