@@ -2,7 +2,6 @@
 py.typed, the example scripts used by ``katcp-sync serve``/``demo``); the
 package's modules import each other without cycles."""
 
-import ast
 import os
 import pathlib
 import signal
@@ -144,65 +143,3 @@ def test_wheel_install_runs_demo_and_serve_without_bytecode_in_share(wheel, tmp_
         serve.send_signal(signal.SIGINT)
         serve.communicate(timeout=20)
     assert not list(share.parent.rglob("__pycache__"))
-
-
-def _package_imports():
-    """{module: the katcp_sync modules it imports}, at any depth of the code
-    (inside functions too), except under ``if TYPE_CHECKING:``."""
-    package = ROOT / "katcp_sync"
-    modules = {}
-    for path in package.rglob("*.py"):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        is_package = parts[-1] == "__init__"
-        name = ".".join(parts[:-1] if is_package else parts)
-        modules[name] = (path, name if is_package else name.rpartition(".")[0])
-    graph = {}
-    for name, (path, home) in modules.items():
-        deps = set()
-        todo = list(ast.parse(path.read_text()).body)
-        while todo:
-            node = todo.pop()
-            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.dump(node.test):
-                todo.extend(node.orelse)
-                continue
-            if isinstance(node, ast.ImportFrom):
-                if node.level:
-                    base = home.split(".")[:len(home.split(".")) - node.level + 1]
-                    target = ".".join(base + ([node.module] if node.module else []))
-                else:
-                    target = node.module or ""
-                if target in modules:
-                    deps.add(target)
-                deps.update(target + "." + alias.name for alias in node.names
-                            if target + "." + alias.name in modules)
-            elif isinstance(node, ast.Import):
-                deps.update(alias.name for alias in node.names if alias.name in modules)
-            todo.extend(ast.iter_child_nodes(node))
-        deps.discard(name)
-        graph[name] = deps
-    return graph
-
-
-def test_no_import_cycles():
-    """Issue 12: no module imports, directly or not, one that imports it back
-    (the command line tool's modules and the web view used to)."""
-    graph = _package_imports()
-    assert {"katcp_sync.cli", "katcp_sync.cli.common", "katcp_sync.web.view"} <= set(graph)
-    cycles = []
-    for start in sorted(graph):
-        path, seen, stack = [], set(), [(start, iter(sorted(graph[start])))]
-        path.append(start)
-        while stack:
-            node, children = stack[-1]
-            child = next(children, None)
-            if child is None:
-                stack.pop()
-                path.pop()
-            elif child == start:
-                cycles.append(path + [start])
-                break
-            elif child not in seen:
-                seen.add(child)
-                path.append(child)
-                stack.append((child, iter(sorted(graph[child]))))
-    assert not cycles, "import cycles:\n" + "\n".join(" -> ".join(c) for c in cycles)
