@@ -740,7 +740,7 @@ class _FailingAccept:
 
 
 def test_listener_backs_off_when_out_of_file_descriptors(reactor, monkeypatch, caplog):
-    from katcp_sync import connection as connection_module
+    from katcp_sync import tcp as connection_module
     monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.01)
     accepted = threading.Event()
     listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: (s.close(), accepted.set()))
@@ -902,11 +902,11 @@ def test_a_clean_borrow_parks_the_socket_until_the_timer_ends_it(reactor, pair):
             assert got == [b"mine%d" % round]
         finally:
             conn.return_reading()
-        assert conn._parked
+        assert conn._borrow.parked
     # Nobody borrows: the reclaim timer gives the socket back to the reactor.
     peer.sendall(b"unsolicited\n")
     assert rec.wait_lines(1) == [b"unsolicited"]
-    assert not conn._parked
+    assert not conn._borrow.parked
     assert rec.threads == {reactor.name}
 
 
@@ -920,9 +920,9 @@ def test_writing_to_a_parked_connection_gives_it_back_at_once(reactor, pair):
         conn.read_borrowed(lambda line: not got.append(line), lambda: bool(got), TIMEOUT)
     finally:
         conn.return_reading()
-    assert conn._parked
+    assert conn._borrow.parked
     conn.write(b"?other\n")        # e.g. a future_request: its reply must not wait
-    assert not conn._parked
+    assert not conn._borrow.parked
     assert peer.recv(100) == b"?other\n"
 
 
@@ -934,7 +934,7 @@ def test_a_borrow_that_timed_out_does_not_park(reactor, pair):
         conn.read_borrowed(lambda line: True, lambda: False, 0.01)
     finally:
         conn.return_reading()
-    assert not conn._parked
+    assert not conn._borrow.parked
     peer.sendall(b"late\n")
     assert rec.wait_lines(1) == [b"late"]
 
@@ -972,19 +972,19 @@ def borrowed_round_trip(conn, peer, answer_after=0.0):
 @borrow_only
 def test_a_borrower_spins_before_it_sleeps_while_replies_are_quick(reactor, pair):
     conn, rec, peer = pair(borrowable=True, spin_time=0.5)
-    counter = conn._poller = CountingPoller(conn._poller)
+    counter = conn._borrow._poller = CountingPoller(conn._borrow._poller)
     borrowed_round_trip(conn, peer, answer_after=0.01)
     assert counter.spins > 0 and counter.blocks == 0   # caught while spinning
-    assert 0 < conn._reply_wait < 0.5
+    assert 0 < conn._borrow.reply_wait < 0.5
 
 
 @borrow_only
 def test_nobody_spins_while_replies_take_longer_than_the_spin_time(reactor, pair):
     conn, rec, peer = pair(borrowable=True, spin_time=0.005)
-    counter = conn._poller = CountingPoller(conn._poller)
+    counter = conn._borrow._poller = CountingPoller(conn._borrow._poller)
     borrowed_round_trip(conn, peer, answer_after=0.05)  # spins 5 ms, then sleeps
     assert counter.spins > 0 and counter.blocks > 0
-    assert conn._reply_wait > 0.005
+    assert conn._borrow.reply_wait > 0.005
     counter.spins = counter.blocks = 0
     borrowed_round_trip(conn, peer, answer_after=0.05)
     assert counter.spins == 0 and counter.blocks > 0
@@ -993,7 +993,7 @@ def test_nobody_spins_while_replies_take_longer_than_the_spin_time(reactor, pair
 @borrow_only
 def test_spin_time_zero_never_spins(reactor, pair):
     conn, rec, peer = pair(borrowable=True, spin_time=0)
-    counter = conn._poller = CountingPoller(conn._poller)
+    counter = conn._borrow._poller = CountingPoller(conn._borrow._poller)
     borrowed_round_trip(conn, peer)
     assert counter.spins == 0 and counter.blocks > 0
 
@@ -1072,7 +1072,7 @@ def test_emfile_accept_failures_are_logged_rate_limited_with_a_count(reactor, mo
     _ACCEPT_RETRY_DELAY; it used to log an ERROR per retry (7,000 lines an
     hour). Now: the first failure, then a count at most every
     _ACCEPT_ERROR_LOG_INTERVAL, then one line when accepting works again."""
-    from katcp_sync import connection as connection_module
+    from katcp_sync import tcp as connection_module
     monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.002)
     monkeypatch.setattr(connection_module, "_ACCEPT_ERROR_LOG_INTERVAL", 0.1, raising=False)
     accepted = threading.Event()
