@@ -50,7 +50,6 @@ from time import monotonic as _monotonic
 from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Tuple, Union
 
 from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
-from .errors import LineTooLongError  # noqa: F401 (katcp_sync.connection.LineTooLongError)
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH, Line, LineSplitter
 from .reactor import Reactor, TimerHandle
 from .tcp import ConnectAttempt, Listener, call_on_reactor, connect, format_address, format_seconds
