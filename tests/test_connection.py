@@ -740,14 +740,14 @@ class _FailingAccept:
 
 
 def test_listener_backs_off_when_out_of_file_descriptors(reactor, monkeypatch, caplog):
-    from katcp_sync import tcp as connection_module
-    monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.01)
+    from katcp_sync import tcp as tcp_module
+    monkeypatch.setattr(tcp_module, "_ACCEPT_RETRY_DELAY", 0.01)
     accepted = threading.Event()
     listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: (s.close(), accepted.set()))
     real = listener._sock
     reactor.run_sync(setattr, listener, "_sock", _FailingAccept(real, 1))
     try:
-        with caplog.at_level(logging.ERROR, logger="katcp_sync.connection"):
+        with caplog.at_level(logging.ERROR, logger="katcp_sync.tcp"):
             with socket.create_connection(listener.address, timeout=TIMEOUT):
                 assert accepted.wait(TIMEOUT)
         assert any("cannot accept" in r.getMessage() for r in caplog.records)
@@ -1072,16 +1072,16 @@ def test_emfile_accept_failures_are_logged_rate_limited_with_a_count(reactor, mo
     _ACCEPT_RETRY_DELAY; it used to log an ERROR per retry (7,000 lines an
     hour). Now: the first failure, then a count at most every
     _ACCEPT_ERROR_LOG_INTERVAL, then one line when accepting works again."""
-    from katcp_sync import tcp as connection_module
-    monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.002)
-    monkeypatch.setattr(connection_module, "_ACCEPT_ERROR_LOG_INTERVAL", 0.1, raising=False)
+    from katcp_sync import tcp as tcp_module
+    monkeypatch.setattr(tcp_module, "_ACCEPT_RETRY_DELAY", 0.002)
+    monkeypatch.setattr(tcp_module, "_ACCEPT_ERROR_LOG_INTERVAL", 0.1, raising=False)
     accepted = threading.Event()
     listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: (s.close(), accepted.set()))
     real = listener._sock
     fake = _FailingAccept(real, 100)
     reactor.run_sync(setattr, listener, "_sock", fake)
     start = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.tcp"):
         client = socket.create_connection(listener.address, timeout=TIMEOUT)
         try:
             assert accepted.wait(TIMEOUT)
