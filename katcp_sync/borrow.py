@@ -62,6 +62,7 @@ import threading
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Tuple
 
+from .deadline import Deadline
 from .linebuffer import Line
 
 if TYPE_CHECKING:   # the connection owns its ReadBorrow; only its type is needed here
@@ -168,12 +169,13 @@ class ReadBorrow:
         recv = self._sock.recv
         feed = conn._splitter.feed
         start = _monotonic()
-        deadline = None if timeout is None else start + timeout
+        deadline = Deadline(timeout)
+        end = deadline.at
         spin_until = 0.0
         if self.reply_wait < self.spin_time:
             spin_until = start + self.spin_time
-            if deadline is not None and deadline < spin_until:
-                spin_until = deadline
+            if end is not None and end < spin_until:
+                spin_until = end
         measured = False
         wait: Optional[int] = None
         self._quiet = False
@@ -183,9 +185,9 @@ class ReadBorrow:
                     continue
             else:
                 spin_until = 0.0
-                if deadline is not None:
-                    remaining = deadline - _monotonic()
-                    if remaining <= 0:
+                if end is not None:
+                    remaining = deadline.remaining()
+                    if not remaining:
                         return
                     wait = math.ceil(remaining * 1000)
                 if not poll(wait):

@@ -70,6 +70,7 @@ from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
 from .client_dispatch import ClientDispatch
 from .client_requests import FutureRequest, ReplyFuture
 from .connection import Connection, connect
+from .deadline import Deadline
 from .errors import KatcpClientDisconnected
 from .message import Message
 from .protocol import ProtocolFlags
@@ -204,7 +205,7 @@ class DeviceClient(ClientDispatch):
             (or if called on the client's own reactor thread, which cannot
             end while it runs this).
         """
-        deadline = None if timeout is None else _monotonic() + timeout
+        deadline = Deadline(timeout)
         reactor = self._reactor
         if self._own_reactor and reactor is not None:
             if reactor.in_reactor_thread():
@@ -213,7 +214,7 @@ class DeviceClient(ClientDispatch):
         else:
             ended = self._stopped.wait(timeout)
         for thread in list(self._helper_threads):
-            thread.join(None if deadline is None else max(0.0, deadline - _monotonic()))
+            thread.join(deadline.remaining())
             if thread.is_alive():
                 ended = False
         return ended

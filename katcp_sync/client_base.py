@@ -181,6 +181,26 @@ class ClientBase:
         """katcp-python's name for :attr:`reactor`."""
         return self.reactor
 
+    def set_reactor(self, reactor: Optional[Reactor] = None) -> None:
+        """Run on ``reactor``, shared with other clients and servers, which
+        the client then never starts or stops (as the ``reactor=`` argument);
+        ``None``: the client's own reactor again. Any thread, before
+        :meth:`start`.
+
+        Raises:
+            RuntimeError: the client is running.
+        """
+        with self._life_lock:
+            if self._running.is_set():
+                raise RuntimeError("set_reactor() must be called before start()")
+            self._own_reactor = reactor is None
+            self._reactor = reactor
+            self._reactor_started = False
+
+    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+        """katcp-python's name for :meth:`set_reactor`."""
+        self.set_reactor(ioloop)
+
     @property
     def bind_address(self) -> Tuple[str, int]:
         """``(host, port)`` of the device."""

@@ -28,12 +28,12 @@ import concurrent.futures
 import logging
 import random
 import threading
-import time
 from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-from katcp_sync.errors import FailReply, KATCPResourceInactive, KatcpTimeoutError
-from katcp_sync.futures import chain_future
-from katcp_sync.message import Message
+from .deadline import Deadline
+from .errors import FailReply, KATCPResourceInactive, KatcpTimeoutError
+from .futures import chain_future
+from .message import Message
 
 __all__ = [
     "DISCONNECTED",
@@ -238,12 +238,12 @@ class InspectingClient:
         """
         if state not in STATES:
             raise ValueError("unknown state %r (expected one of %s)" % (state, ", ".join(STATES)))
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._cond:
             while self._state != state:
                 if self._stopped and state != DISCONNECTED:
                     raise KATCPResourceInactive("%s was stopped while waiting for %r" % (self._name, state))
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = deadline.remaining()
                 if remaining is not None and remaining <= 0:
                     raise KatcpTimeoutError(
                         "%s: state still %r, not %r, after %s s" % (self._name, self._state, state, timeout)
@@ -252,10 +252,10 @@ class InspectingClient:
 
     def until_not_state(self, state: str, timeout: Optional[float] = None) -> None:
         """Block until the state is anything but ``state`` (same errors as :meth:`until_state`)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._cond:
             while self._state == state and not self._stopped:
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = deadline.remaining()
                 if remaining is not None and remaining <= 0:
                     raise KatcpTimeoutError("%s: state still %r after %s s" % (self._name, state, timeout))
                 self._cond.wait(remaining)
