@@ -64,7 +64,8 @@ import random
 import socket
 import time
 import types
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from concurrent.futures import Future
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
 from .client_dispatch import ClientDispatch
@@ -405,7 +406,7 @@ class DeviceClient(ClientDispatch):
         pending = FutureRequest(Message.request("request-timeout-hint"), _monotonic(), False,
                                 future)
 
-        def done(_future: Any) -> None:
+        def done(_future: "Future[Tuple[Message, List[Message]]]") -> None:
             if self.reactor.in_reactor_thread():
                 self._hints_received(conn, future)
             else:
@@ -522,7 +523,7 @@ class BlockingClient(CallbackClient):
 
 def request_check(client: DeviceClient, exception: Callable[[str], BaseException],
                   *msg_parms: Any, timeout: Optional[float] = None,
-                  mid: Any = None) -> Tuple[Message, List[Message]]:
+                  mid: Union[int, str, bytes, None] = None) -> Tuple[Message, List[Message]]:
     """Make a blocking request; raise ``exception`` unless the reply is ``ok``.
 
     Args:

@@ -51,7 +51,7 @@ from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Tup
 
 from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH, Line, LineSplitter
-from .reactor import Reactor, TimerHandle
+from .reactor import FileLike, Reactor, TimerHandle
 from .tcp import ConnectAttempt, Listener, call_on_reactor, connect, format_address, format_seconds
 
 __all__ = [
@@ -212,7 +212,7 @@ class Connection:
         # reactor then watches the borrow's inner epoll and reads through it.
         self._spin_time = DEFAULT_SPIN_TIME if spin_time is None else spin_time
         self._borrow: Optional[ReadBorrow] = None
-        self._watched: Any = sock
+        self._watched: FileLike = sock
         self._on_readable: Callable[[], None] = self._read_now
         if borrowable and BORROW_SUPPORTED:
             borrow = self._borrow = ReadBorrow(self, sock, self._spin_time)
