@@ -33,8 +33,8 @@ back out of the table if it gives up. Writes from user threads go straight
 to the socket when nothing is buffered (see the connection module).
 
 When a ``blocking_request`` is the only request outstanding, the calling
-thread *borrows* the connection's reading (see "Borrowed reading" in the
-connection module): it sends, reads and parses the reply itself and so
+thread *borrows* the connection's reading (see :mod:`katcp_sync.borrow`):
+it sends, reads and parses the reply itself and so
 wakes up once, not after the reactor. It claims only its own informs and
 reply, through the same table; every other line (asynchronous informs,
 other threads' replies, bad lines) is handed to the reactor and dispatched
