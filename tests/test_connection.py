@@ -805,6 +805,33 @@ def test_borrowed_read_claims_then_hands_over_in_order(reactor, pair):
 
 
 @borrow_only
+def test_only_borrowable_connections_carry_the_borrowing_machinery(reactor, pair):
+    """Issue 12 point 2: the fast path is one helper (katcp_sync.borrow) that a
+    connection has only when made borrowable; a plain (server) connection has
+    none, and its reactor reads go straight to _read (no read lock)."""
+    from katcp_sync.borrow import ReadBorrow
+    plain, rec, peer = pair()
+    assert plain._borrow is None and plain._on_readable == plain._read_now
+    peer.sendall(b"a\n")
+    assert rec.wait_lines(1) == [b"a"]
+    borrowable, rec, peer = pair(borrowable=True, spin_time=0.001)
+    assert isinstance(borrowable._borrow, ReadBorrow)
+    assert borrowable.spin_time == 0.001 == borrowable._borrow.spin_time
+    borrowable.spin_time = 0
+    assert borrowable._borrow.spin_time == 0
+    peer.sendall(b"b\n")
+    assert rec.wait_lines(1) == [b"b"]
+
+
+def test_tcp_plumbing_stays_importable_from_connection():
+    """Issue 12 point 2: Listener, connect, ... live in katcp_sync.tcp; the
+    old import path (the CLI's, users') still works."""
+    from katcp_sync import connection, tcp
+    for name in ("Listener", "ConnectAttempt", "connect", "format_address", "format_seconds"):
+        assert getattr(connection, name) is getattr(tcp, name)
+
+
+@borrow_only
 def test_borrow_refused_when_not_possible(reactor, pair):
     conn, rec, peer = pair()
     assert not conn.borrow_reading()           # not borrowable
