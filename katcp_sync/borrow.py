@@ -139,7 +139,18 @@ class ReadBorrow:
     # The borrowing thread
 
     def borrow(self) -> bool:
-        """Take reading over from the reactor (see ``Connection.borrow_reading``)."""
+        """Take reading over from the reactor, for the calling thread.
+
+        Call from a thread that is not the reactor's, typically just before
+        sending a request whose reply it will wait for. On success the
+        caller must call :meth:`give_back` (in a ``finally``), and may call
+        :meth:`read` in between; nothing else reads meanwhile.
+
+        Returns:
+            True if borrowed; False if the connection is closing, already borrowed, has handed-over lines still to be
+            dispatched, or the reactor is reading it right now. The caller
+            then simply waits as usual.
+        """
         conn = self._conn
         if conn._reactor.in_reactor_thread():
             return False
@@ -163,7 +174,20 @@ class ReadBorrow:
 
     def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
              timeout: Optional[float]) -> None:
-        """Read on the calling thread until ``done()`` (see ``Connection.read_borrowed``)."""
+        """Read on the calling thread until ``done()``; only while borrowed.
+
+        Each complete line is offered, in order, to ``claim(line)``, on this
+        thread; it returns True if it consumed the line. The first line it
+        does not claim, and all lines after it, are handed over to the
+        reactor (dispatched with ``lines_received`` there, in order) and the
+        read ends. ``claim`` must not block or raise (an exception is logged
+        and counts as not claimed).
+
+        Returns (never raises) when ``done()`` is true, a line was handed
+        over, ``timeout`` seconds passed (``None``: no limit), the peer sent
+        EOF or an error (left for the reactor to report), or the connection
+        is closing.
+        """
         conn = self._conn
         poll = self._poller.poll
         recv = self._sock.recv
@@ -235,7 +259,12 @@ class ReadBorrow:
         self._quiet = True
 
     def give_back(self, park: bool) -> None:
-        """End the borrow (see ``Connection.return_reading``)."""
+        """End a borrow started by :meth:`borrow` (calling thread).
+
+        The reactor reads again; handed-over lines are dispatched on it.
+        With ``park`` (the caller expects nothing it did not read), a borrow
+        that ended cleanly parks the socket instead (module docstring).
+        """
         conn = self._conn
         schedule = False
         with self._lock:

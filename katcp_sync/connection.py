@@ -1,4 +1,4 @@
-"""Sockets on the reactor: line connections, a listener and a non-blocking connect.
+"""Line-oriented connections on the reactor: ordered writes from any thread, reads on the reactor.
 
 Theory of operation
 -------------------
@@ -52,7 +52,9 @@ from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Tup
 from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH, Line, LineSplitter
 from .reactor import FileLike, Reactor, TimerHandle
-from .tcp import ConnectAttempt, Listener, call_on_reactor, connect, format_address, format_seconds
+from .read_limits import ReadLimits
+from .tcp import (ConnectAttempt, Listener, call_on_reactor, connect, format_address,
+                  format_seconds, set_nodelay)
 
 __all__ = [
     "Connection",
@@ -106,14 +108,6 @@ class ConnectionHandler(Protocol):
 
     def connection_lost(self, conn: "Connection", reason: str) -> None:
         """Called exactly once when the connection ends, for whatever reason."""
-
-
-def _set_nodelay(sock: socket.socket) -> None:
-    if sock.family in (socket.AF_INET, getattr(socket, "AF_INET6", None)):
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
 
 
 class Connection:
@@ -175,7 +169,7 @@ class Connection:
         self.max_write_buffer = max_write_buffer
         self._splitter = LineSplitter(max_line_length)
         sock.setblocking(False)
-        _set_nodelay(sock)
+        set_nodelay(sock)
         try:
             self.peer: Optional[Tuple[Any, ...]] = sock.getpeername()
         except OSError:
@@ -201,13 +195,11 @@ class Connection:
         self._reader_registered = False
         self._writer_registered = False
         self._close_timer: Optional[TimerHandle] = None
-        # Time limits (reactor thread): see _check_limits.
-        self._partial_line_timeout = partial_line_timeout
-        self._idle_timeout = idle_timeout
-        self._limited = partial_line_timeout is not None or idle_timeout is not None
-        self._last_data = _monotonic()           # when a byte last came in
-        self._partial_since: Optional[float] = None  # when the partial line began
-        self._limit_timer: Optional[TimerHandle] = None
+        # Time limits on incoming data (katcp_sync.read_limits), if any.
+        self._limits: Optional[ReadLimits] = None
+        if partial_line_timeout is not None or idle_timeout is not None:
+            self._limits = ReadLimits(reactor, self._splitter, partial_line_timeout,
+                                      idle_timeout, lambda: self._closing, self._limit_expired)
         # Borrowed reading (katcp_sync.borrow), only where asked for: the
         # reactor then watches the borrow's inner epoll and reads through it.
         self._spin_time = DEFAULT_SPIN_TIME if spin_time is None else spin_time
@@ -367,48 +359,22 @@ class Connection:
             self._borrow.spin_time = value
 
     def borrow_reading(self) -> bool:
-        """Take reading over from the reactor, for the calling thread.
-
-        Call from a thread that is not the reactor's, typically just before
-        sending a request whose reply it will wait for. On success the
-        caller must call :meth:`return_reading` (in a ``finally``), and may
-        call :meth:`read_borrowed` in between; nothing else reads meanwhile.
-
-        Returns:
-            True if borrowed; False if the connection is not borrowable,
-            closing, already borrowed, has handed-over lines still to be
-            dispatched, or the reactor is reading it right now. The caller
-            then simply waits as usual.
-        """
+        """Take reading over from the reactor, for the calling thread
+        (:meth:`ReadBorrow.borrow <katcp_sync.borrow.ReadBorrow.borrow>`);
+        False if not borrowable."""
         borrow = self._borrow
         return borrow is not None and borrow.borrow()
 
     def read_borrowed(self, claim: Callable[[Line], bool], done: Callable[[], bool],
                       timeout: Optional[float]) -> None:
-        """Read on the calling thread until ``done()``; only while borrowed.
-
-        Each complete line is offered, in order, to ``claim(line)``, on this
-        thread; it returns True if it consumed the line. The first line it
-        does not claim, and all lines after it, are handed over to the
-        reactor (dispatched with ``lines_received`` there, in order) and the
-        read ends. ``claim`` must not block or raise (an exception is logged
-        and counts as not claimed).
-
-        Returns (never raises) when ``done()`` is true, a line was handed
-        over, ``timeout`` seconds passed (``None``: no limit), the peer sent
-        EOF or an error (left for the reactor to report), or the connection
-        is closing.
-        """
+        """Read on the calling thread until ``done()``; only while borrowed
+        (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""
         assert self._borrow is not None, "read_borrowed() without borrow_reading()"
         self._borrow.read(claim, done, timeout)
 
     def return_reading(self, park: bool = True) -> None:
-        """End a borrow started by :meth:`borrow_reading` (calling thread).
-
-        The reactor reads again; handed-over lines are dispatched on it.
-        With ``park`` (the caller expects nothing it did not read), a borrow
-        that ended cleanly parks the socket instead (:mod:`katcp_sync.borrow`).
-        """
+        """End a borrow started by :meth:`borrow_reading` (calling thread;
+        :meth:`ReadBorrow.give_back <katcp_sync.borrow.ReadBorrow.give_back>`)."""
         # This thread waited for the peer: its next write is no burst.
         _writer_thread.last = 0.0
         assert self._borrow is not None, "return_reading() without borrow_reading()"
@@ -423,59 +389,13 @@ class Connection:
     def _register(self) -> None:
         if not self._closing:
             self._update_reader()
-            if self._idle_timeout is not None:
-                self._last_data = _monotonic()
-                self._schedule_limit_check(self._last_data + self._idle_timeout)
+            if self._limits is not None:
+                self._limits.start()
 
-    def _note_data(self, line_ended: bool) -> None:
-        """Bytes came in (and ``line_ended``: a line was completed): track
-        idleness and the age of the partial line now held."""
-        now = self._last_data = _monotonic()
-        if not self._splitter.buffered:
-            self._partial_since = None
-        elif self._partial_since is None:
-            self._partial_since = now
-            if self._partial_line_timeout is not None:
-                self._schedule_limit_check(now + self._partial_line_timeout)
-        elif line_ended:
-            self._partial_since = now   # the held bytes began a new line
-
-    def _schedule_limit_check(self, when: float) -> None:
-        timer = self._limit_timer
-        if timer is not None:
-            if timer.when <= when:
-                return     # an earlier check comes first and reschedules
-            timer.cancel()
-        self._limit_timer = self._reactor.call_at(when, self._check_limits)
-
-    def _check_limits(self) -> None:
-        """Timer: close the connection if a time limit passed, else check
-        again when the next one could. One timer per connection, and only
-        while a limit can still expire."""
-        self._limit_timer = None
-        if self._closing:
-            return
-        now = _monotonic()
-        next_check = []
-        reason = None
-        timeout = self._partial_line_timeout
-        if timeout is not None and self._partial_since is not None:
-            if now - self._partial_since >= timeout:
-                reason = "no end of line within %g s (%d bytes of an unfinished line)" % (
-                    timeout, self._splitter.buffered)
-            else:
-                next_check.append(self._partial_since + timeout)
-        timeout = self._idle_timeout
-        if timeout is not None and reason is None:
-            if now - self._last_data >= timeout:
-                reason = "idle for %g s" % timeout
-            else:
-                next_check.append(self._last_data + timeout)
-        if reason is not None:
-            logger.warning("%s: closing connection: %s", self.address, reason)
-            self.close(reason)
-        elif next_check:
-            self._schedule_limit_check(min(next_check))
+    def _limit_expired(self, reason: str) -> None:
+        """A time limit passed (reactor thread)."""
+        logger.warning("%s: closing connection: %s", self.address, reason)
+        self.close(reason)
 
     def _update_reader(self) -> None:
         want = self._reading and not self._closing and not self._finished
@@ -532,8 +452,9 @@ class Connection:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
             lines = self._splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            if self._limited:
-                self._note_data(bool(lines))
+            limits = self._limits
+            if limits is not None:
+                limits.note_data(bool(lines))
             if lines:
                 self._dispatch(lines)
         if error is not None:
@@ -642,8 +563,8 @@ class Connection:
             handover, borrowed = ([], False) if borrow is None else borrow.finish()
         if self._close_timer is not None:
             self._close_timer.cancel()
-        if self._limit_timer is not None:
-            self._limit_timer.cancel()
+        if self._limits is not None:
+            self._limits.cancel()
         if self._reader_registered:
             self._reactor.remove_reader(self._watched)
             self._reader_registered = False

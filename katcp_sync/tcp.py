@@ -31,6 +31,7 @@ __all__ = [
     "format_address",
     "format_seconds",
     "call_on_reactor",
+    "set_nodelay",
 ]
 
 logger = logging.getLogger(__name__)
@@ -75,6 +76,15 @@ def call_on_reactor(reactor: Reactor, fn: Callable[..., Any], *args: Any) -> boo
         fn(*args)
         return True
     return reactor.add_callback(fn, *args)
+
+
+def set_nodelay(sock: socket.socket) -> None:
+    """Turn Nagle's algorithm off on a TCP socket (no-op for other sockets)."""
+    if sock.family in (socket.AF_INET, getattr(socket, "AF_INET6", None)):
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
 
 
 class Listener:

@@ -1077,7 +1077,7 @@ def test_idle_connection_is_closed_after_the_idle_timeout(pair):
 def test_no_time_limits_by_default(pair):
     conn, rec, client = pair()
     client.send(b"?unfinished")
-    assert conn._limit_timer is None and not conn._limited
+    assert conn._limits is None
 
 
 def test_time_limits_are_checked(reactor):
