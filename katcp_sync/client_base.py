@@ -55,7 +55,6 @@ def _not_a_message(msg: Any, method: str) -> TypeError:
                      % (method, type(msg).__name__, msg, how))
 
 
-
 class ClientBase:
     """State, settings and accessors shared by the client layers.
 
