@@ -147,9 +147,10 @@ class ReadBorrow:
         :meth:`read` in between; nothing else reads meanwhile.
 
         Returns:
-            True if borrowed; False if the connection is closing, already borrowed, has handed-over lines still to be
-            dispatched, or the reactor is reading it right now. The caller
-            then simply waits as usual.
+            True if borrowed; False if the connection is closing, already
+            borrowed, has handed-over lines still to be dispatched, or the
+            reactor is reading it right now. The caller then simply waits
+            as usual.
         """
         conn = self._conn
         if conn._reactor.in_reactor_thread():

@@ -397,7 +397,8 @@ class Reactor:
         """
         return self._set_handler(fileobj, 1, None)
 
-    def _set_handler(self, fileobj: FileLike, slot: int, callback: Optional[Callable[[], Any]]) -> bool:
+    def _set_handler(self, fileobj: FileLike, slot: int,
+                     callback: Optional[Callable[[], Any]]) -> bool:
         if not self.in_reactor_thread():
             raise RuntimeError("reactor %r: socket registration is only allowed on the "
                                "reactor thread (use add_callback)" % self.name)
