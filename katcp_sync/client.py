@@ -33,8 +33,8 @@ back out of the table if it gives up. Writes from user threads go straight
 to the socket when nothing is buffered (see the connection module).
 
 When a ``blocking_request`` is the only request outstanding, the calling
-thread *borrows* the connection's reading (see "Borrowed reading" in the
-connection module): it sends, reads and parses the reply itself and so
+thread *borrows* the connection's reading (see :mod:`katcp_sync.borrow`):
+it sends, reads and parses the reply itself and so
 wakes up once, not after the reactor. It claims only its own informs and
 reply, through the same table; every other line (asynchronous informs,
 other threads' replies, bad lines) is handed to the reactor and dispatched
@@ -48,26 +48,33 @@ katcp-python: :meth:`~DeviceClient.handle_message` ->
 ``reply_<name>``/``inform_<name>``/``request_<name>`` or
 ``unhandled_*``. Handler exceptions are logged and nothing is sent back,
 and so are malformed lines (spec 2: a client never answers bad input).
+
+Modules
+-------
+:class:`DeviceClient` is built in three layers, one module each:
+:mod:`katcp_sync.client_base` (state, settings, properties, ``wait_*``,
+hook and callback registries), :mod:`katcp_sync.client_dispatch`
+(sending, the request APIs, reply matching and message dispatch) and this
+module (start/stop/join, connect and reconnect, protocol detection). Every
+public name stays importable from here.
 """
 
-import functools
 import logging
 import random
-import sys
-import threading
+import socket
 import time
-import traceback
 import types
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from concurrent.futures import Future
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, FutureRequest,
-                              PendingRequest, ReplyFuture, RequestTable, UntrackedMessage)
-from .connection import DEFAULT_SPIN_TIME, Connection, connect, format_address, format_seconds
-from .errors import (KatcpClientDisconnected, KatcpSyntaxError, KatcpTimeoutError,
-                     KatcpTypeError, KatcpVersionError, LineTooLongError)
-from .message import Message, parse
-from .protocol import (FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR,
-                       ProtocolFlags)
+from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
+from .client_dispatch import ClientDispatch
+from .client_requests import FutureRequest, ReplyFuture
+from .connection import Connection, connect
+from .deadline import Deadline
+from .errors import KatcpClientDisconnected
+from .message import Message
+from .protocol import ProtocolFlags
 from .reactor import Reactor
 
 __all__ = [
@@ -77,49 +84,17 @@ __all__ = [
     "BlockingClient",
     "request_check",
     "ReplyFuture",
+    "hinted_timeout",
+    "TIMEOUT_HINT_MARGIN",
 ]
 
-log = logging.getLogger("katcp_sync.client")
+logger = logging.getLogger(__name__)
 
-_INFORM, _REPLY, _REQUEST = Message.INFORM, Message.REPLY, Message.REQUEST
-_HANDLER_PREFIX = {_REQUEST: "request_", _REPLY: "reply_", _INFORM: "inform_"}
 _monotonic = time.monotonic    # the reactor's clock
 _STOPPED_REASON = "Client stopped before reply was received"
 
 
-def _format_exc(tb_limit: int) -> str:
-    return "".join(traceback.format_exception(*sys.exc_info(), limit=tb_limit))
-
-
-#: Seconds added to a device's request timeout hint (``?request-timeout-hint``,
-#: flag ``T``): the hint covers the handler, not the network or a busy client.
-TIMEOUT_HINT_MARGIN = 1.0
-
-
-def hinted_timeout(timeout: Optional[float], hint: Optional[float], default: float) -> float:
-    """The timeout of one request: ``timeout`` if given, else the device's
-    ``hint`` for that request plus :data:`TIMEOUT_HINT_MARGIN`, else
-    ``default``. Shared by the clients and the high-level resource."""
-    if timeout is not None:
-        return timeout
-    if hint:
-        return hint + TIMEOUT_HINT_MARGIN
-    return default
-
-
-def _not_a_message(msg: Any, method: str) -> TypeError:
-    """A clear TypeError for ``blocking_request("watchdog")`` and the like."""
-    if isinstance(msg, str):
-        how = "Message.request(%r)" % (msg,)
-    else:
-        how = "Message.request(name, *arguments)"
-    return TypeError("%s() takes a Message, not %s %r: pass %s"
-                     % (method, type(msg).__name__, msg, how))
-
-
-# ---------------------------------------------------------------------------
-
-class DeviceClient:
+class DeviceClient(ClientDispatch):
     """A client for one KATCP device, with katcp-python's API.
 
     Subclass it and add ``reply_<name>``, ``inform_<name>`` (and, rarely,
@@ -152,96 +127,10 @@ class DeviceClient:
     block.
     """
 
-    #: Longest line accepted from the device (katcp-python: 2 MiB).
-    MAX_MSG_SIZE = 2 * 1024 * 1024
-    #: Most bytes buffered for sending before the connection is dropped.
-    MAX_WRITE_BUFFER_SIZE = 2 * MAX_MSG_SIZE
-    #: Protocol assumed for a device that announces none (spec 2.2: no ids).
-    ASSUMED_PROTOCOL = ProtocolFlags(5, 0, "")
-    #: Seconds to wait for a connect() to complete.
-    CONNECT_TIMEOUT = 5.0
-    #: While connecting fails, a WARNING is logged on the first failed
-    #: attempt and then at most once per this many seconds (DEBUG between).
-    CONNECT_WARNING_INTERVAL = 30.0
-    #: Default of :attr:`auto_reconnect_max_delay`, the cap of the
-    #: reconnect back-off in seconds.
-    AUTO_RECONNECT_MAX_DELAY = 1.0
-    #: Seconds a lone ``blocking_request`` caller polls for its reply before
-    #: it sleeps (the fast path in :doc:`concurrency`); ``0`` never spins.
-    #: Adaptive: nobody spins while replies take longer than this.
-    SPIN_TIME = DEFAULT_SPIN_TIME
-
     def __init__(self, host: str, port: int, tb_limit: int = 20, timeout: float = 5.0,
-                 logger: logging.Logger = log, auto_reconnect: bool = True,
+                 logger: logging.Logger = logger, auto_reconnect: bool = True,
                  reactor: Optional[Reactor] = None) -> None:
-        if not host:
-            host = "0.0.0.0"
-        self._bindaddr = (host, int(port))
-        self._address_string = format_address(self._bindaddr)
-        self._tb_limit = tb_limit
-        self._logger = logger
-        #: Default request timeout in seconds.
-        self.timeout = timeout
-        #: Reconnect automatically (may be changed at any time).
-        self.auto_reconnect = auto_reconnect
-        #: First reconnect delay in seconds; doubles per failure (randomised
-        #: to [d/2, d]) up to :attr:`auto_reconnect_max_delay`.
-        self.auto_reconnect_delay = 0.5
-        #: Cap of the reconnect delay in seconds (default 1: a device that
-        #: comes back is found within about a second, however long it was
-        #: away; katcp-python retries every 0.5 s). Raise it for a client
-        #: of a device that is often away for long, to try less often.
-        self.auto_reconnect_max_delay = self.AUTO_RECONNECT_MAX_DELAY
-        #: Seconds to wait for the device to announce its protocol.
-        self.protocol_detect_timeout = 1.0
-        #: ``#version-connect`` name -> tuple of the remaining arguments (str).
-        self.versions: Dict[str, Tuple[str, ...]] = {}
-        #: ``time.time()`` of the last successful connect, or None.
-        self.last_connect_time: Optional[float] = None
-        #: Ask a device with flag ``T`` for its request timeout hints on
-        #: each connection (before :meth:`wait_protocol` returns).
-        self.use_timeout_hints = True
-        #: Request name -> the device's timeout hint in seconds (flag ``T``,
-        #: ``?request-timeout-hint``); a request made without a timeout
-        #: waits that long plus :data:`TIMEOUT_HINT_MARGIN`.
-        self.request_timeout_hints: Dict[str, float] = {}
-        self._last_connect_warning = 0.0
-
-        self._own_reactor = reactor is None
-        self._reactor = reactor
-        self._reactor_started = False
-        self._table = RequestTable()
-        self._table.close(lambda: KatcpClientDisconnected(
-            "Not connected to %s: the client is not started (call start() first)"
-            % self._address_string))
-        self._life_lock = threading.Lock()
-        self._handler_cache: Dict[Tuple[int, str], Any] = {}
-        self._callbacks_lock = threading.Lock()
-        self._inform_callbacks: Dict[str, List[Callable[[Message], Any]]] = {}
-        self._connected_callbacks: List[Callable[[], Any]] = []
-        self._disconnected_callbacks: List[Callable[[], Any]] = []
-        self._failed_connect_callbacks: List[Callable[[BaseException], Any]] = []
-
-        self._protocol_flags: Optional[ProtocolFlags] = None
-        self._preset_flags: Optional[ProtocolFlags] = None
-        # Per-run state (reset by start()).
-        self._running = threading.Event()
-        self._stopped = threading.Event()
-        self._stopped.set()
-        self._connected = threading.Event()
-        self._disconnected = threading.Event()
-        self._disconnected.set()
-        self._received_protocol_info = threading.Event()
-        self._run_id = 0               # changes on start/stop: stale timers ignore themselves
-        # Reactor-thread state.
-        self._conn: Optional[Connection] = None
-        self._conn_ready = False       # protocol known for the current connection
-        self._protocol_assumed = False  # ... but only guessed (the device said nothing)
-        self._attempt: Any = None
-        self._timer: Any = None        # reconnect or protocol-detect timer
-        self._backoff = 0.0
-        self._failures = 0
-        self._stop_hook: Any = None
+        super().__init__(host, port, tb_limit, timeout, logger, auto_reconnect, reactor)
         self._handler = types.SimpleNamespace(
             lines_received=self._lines_received, connection_lost=self._connection_lost)
         # A blocking request may read its own reply only if no override
@@ -249,81 +138,6 @@ class DeviceClient:
         cls = type(self)
         self._may_borrow = all(getattr(cls, name) is getattr(DeviceClient, name) for name in (
             "handle_message", "handle_reply", "handle_inform", "_lines_received"))
-        # One item per thread inside blocking_request (list append/pop are
-        # atomic): a caller borrows only when it is alone, as a borrower
-        # would otherwise read, and hand over, the others' replies.
-        self._blocking_callers: List[None] = []
-        # Name-resolving threads started for connection attempts (join()).
-        self._helper_threads: List[threading.Thread] = []
-
-    # ------------------------------------------------------------------
-    # Properties
-
-    @property
-    def reactor(self) -> Reactor:
-        """The reactor the client runs on (its own one is created on demand)."""
-        reactor = self._reactor
-        if reactor is None:
-            with self._life_lock:
-                if self._reactor is None:
-                    self._reactor = Reactor(name="katcp-client-" + self._address_string)
-                reactor = self._reactor
-        return reactor
-
-    @property
-    def ioloop(self) -> Reactor:
-        """katcp-python's name for :attr:`reactor`."""
-        return self.reactor
-
-    @property
-    def bind_address(self) -> Tuple[str, int]:
-        """``(host, port)`` of the device."""
-        return self._bindaddr
-
-    @property
-    def bind_address_string(self) -> str:
-        """The device address as ``"host:port"``."""
-        return self._address_string
-
-    @property
-    def sockname(self) -> Tuple[Any, ...]:
-        """The local ``(host, port)`` of the connection (port -1 if none)."""
-        conn = self._conn
-        if conn is not None and conn.sockname:
-            return conn.sockname
-        return (self._bindaddr[0], -1)
-
-    @property
-    def protocol_flags(self) -> Optional[ProtocolFlags]:
-        """The device's :class:`ProtocolFlags` (the last known), or None."""
-        return self._protocol_flags
-
-    @protocol_flags.setter
-    def protocol_flags(self, flags: ProtocolFlags) -> None:
-        self._protocol_flags = flags
-
-    def preset_protocol_flags(self, protocol_flags: ProtocolFlags) -> None:
-        """Use ``protocol_flags`` for the device and turn off detection.
-
-        Call before :meth:`start`, from any thread. Informs announcing a
-        different version are then only warned about.
-        """
-        self._preset_flags = protocol_flags
-        self._protocol_flags = protocol_flags
-
-    def convert_seconds(self, time_seconds: float) -> float:
-        """Convert seconds to the device's timestamp unit.
-
-        KATCP v5 timestamps are seconds, v4 ones milliseconds (integers
-        before v4). Before the protocol is known, seconds are assumed.
-        """
-        flags = self._protocol_flags
-        if flags is None or flags.major >= SEC_TS_KATCP_MAJOR:
-            return time_seconds
-        device_time = time_seconds * SEC_TO_MS_FAC
-        if flags.major < FLOAT_TS_KATCP_MAJOR:
-            device_time = int(device_time)
-        return device_time
 
     # ------------------------------------------------------------------
     # Life cycle
@@ -392,7 +206,7 @@ class DeviceClient:
             (or if called on the client's own reactor thread, which cannot
             end while it runs this).
         """
-        deadline = None if timeout is None else _monotonic() + timeout
+        deadline = Deadline(timeout)
         reactor = self._reactor
         if self._own_reactor and reactor is not None:
             if reactor.in_reactor_thread():
@@ -401,50 +215,10 @@ class DeviceClient:
         else:
             ended = self._stopped.wait(timeout)
         for thread in list(self._helper_threads):
-            thread.join(None if deadline is None else max(0.0, deadline - _monotonic()))
+            thread.join(deadline.remaining())
             if thread.is_alive():
                 ended = False
         return ended
-
-    def running(self) -> bool:
-        """Return True between :meth:`start` and :meth:`stop`."""
-        return self._running.is_set()
-
-    def wait_running(self, timeout: Optional[float] = None) -> bool:
-        """Wait until the client is running; return whether it is."""
-        return self._running.wait(timeout)
-
-    def is_connected(self) -> bool:
-        """Return True while a TCP connection to the device is open."""
-        return self._connected.is_set()
-
-    def wait_connected(self, timeout: Optional[float] = None) -> bool:
-        """Wait until connected (TCP); return whether it is."""
-        return self._wait(self._connected, timeout)
-
-    def wait_disconnected(self, timeout: Optional[float] = None) -> bool:
-        """Wait until not connected; return whether it is disconnected."""
-        return self._wait(self._disconnected, timeout)
-
-    def wait_protocol(self, timeout: Optional[float] = None) -> bool:
-        """Wait until the current connection's protocol is known (and, for a
-        device with flag ``T``, its request timeout hints: see
-        :attr:`request_timeout_hints`).
-
-        Returns:
-            True if it is; then :attr:`protocol_flags` describes the device
-            and requests go out with message ids if it supports them.
-        """
-        return self._wait(self._received_protocol_info, timeout)
-
-    def _wait(self, event: threading.Event, timeout: Optional[float]) -> bool:
-        if not event.is_set() and self._on_reactor():
-            raise RuntimeError("cannot wait on the client's reactor thread")
-        return event.wait(timeout)
-
-    def _on_reactor(self) -> bool:
-        reactor = self._reactor
-        return reactor is not None and reactor.in_reactor_thread()
 
     def disconnect(self) -> None:
         """Close the current connection; reconnect if auto-reconnect is on."""
@@ -457,70 +231,6 @@ class DeviceClient:
         connection is lost. Override it; it must not block.
         """
 
-    def add_connected_callback(self, callback: Callable[[], Any]) -> None:
-        """Call ``callback()`` (reactor thread) whenever the client is ready.
-
-        Ready means connected with the protocol known, as for
-        :meth:`notify_connected`.
-        """
-        self._add_to("_connected_callbacks", callback)
-
-    def remove_connected_callback(self, callback: Callable[[], Any]) -> None:
-        """Forget a callback given to :meth:`add_connected_callback`."""
-        self._remove_from("_connected_callbacks", callback)
-
-    def add_disconnected_callback(self, callback: Callable[[], Any]) -> None:
-        """Call ``callback()`` (reactor thread) when a ready connection is lost."""
-        self._add_to("_disconnected_callbacks", callback)
-
-    def remove_disconnected_callback(self, callback: Callable[[], Any]) -> None:
-        """Forget a callback given to :meth:`add_disconnected_callback`."""
-        self._remove_from("_disconnected_callbacks", callback)
-
-    def add_failed_connect_callback(self, callback: Callable[[BaseException], Any]) -> None:
-        """Call ``callback(exc)`` (reactor thread) whenever a connection attempt
-        fails, with the reason (aiokatcp's ``add_failed_connect_callback``)."""
-        self._add_to("_failed_connect_callbacks", callback)
-
-    def remove_failed_connect_callback(self, callback: Callable[[BaseException], Any]) -> None:
-        """Forget a callback given to :meth:`add_failed_connect_callback`."""
-        self._remove_from("_failed_connect_callbacks", callback)
-
-    def _add_to(self, name: str, callback: Callable[..., Any]) -> None:
-        # Lists are replaced, never changed, so the reactor iterates a snapshot.
-        with self._callbacks_lock:
-            setattr(self, name, getattr(self, name) + [callback])
-
-    def _remove_from(self, name: str, callback: Callable[..., Any]) -> None:
-        with self._callbacks_lock:
-            setattr(self, name, [c for c in getattr(self, name) if c != callback])
-
-    def add_inform_callback(self, name: str, callback: Callable[[Message], Any]) -> None:
-        """Call ``callback(msg)`` (reactor thread) for each ``#name`` inform.
-
-        Only informs that are not part of a reply to a request made with the
-        request APIs (asynchronous informs such as ``#sensor-status``) are
-        passed, after the ``inform_<name>`` handler.
-        """
-        with self._callbacks_lock:
-            callbacks = self._inform_callbacks.get(name, [])
-            self._inform_callbacks[name] = callbacks + [callback]
-
-    def remove_inform_callback(self, name: str, callback: Callable[[Message], Any]) -> None:
-        """Forget a callback given to :meth:`add_inform_callback`."""
-        with self._callbacks_lock:
-            callbacks = [c for c in self._inform_callbacks.get(name, []) if c != callback]
-            if callbacks:
-                self._inform_callbacks[name] = callbacks
-            else:
-                self._inform_callbacks.pop(name, None)
-
-    def enable_thread_safety(self) -> None:
-        """No-op: katcp_sync clients are always thread-safe."""
-
-    def setDaemon(self, daemonic: bool) -> None:  # noqa: N802 (katcp-python name)
-        """No-op: reactor threads are always daemon threads."""
-
     def __enter__(self) -> "DeviceClient":
         if not self.running():
             self.start()
@@ -529,446 +239,6 @@ class DeviceClient:
     def __exit__(self, *exc_info: Any) -> None:
         self.stop()
         self.join()
-
-    def __repr__(self) -> str:
-        state = ("connected" if self.is_connected() else "running") if self.running() \
-            else "stopped"
-        return "<%s %s %s>" % (type(self).__name__, self._address_string, state)
-
-    # ------------------------------------------------------------------
-    # Sending
-
-    def send_message(self, msg: Message) -> None:
-        """Send any message as it is. Never raises on a dead connection: logs.
-
-        The tutorial's rule: the protocol is asynchronous, so only a reply
-        tells whether a request worked; check :meth:`is_connected` first if
-        it matters. While a connection is being made (e.g. just after
-        :meth:`start`) the message waits for it, in order with requests.
-
-        Raises:
-            KatcpVersionError: a request with a message id, and the device
-                does not support them.
-        """
-        self._send_untracked(msg, False)
-
-    def send_request(self, msg: Message) -> None:
-        """Send a request message as it is (see :meth:`send_message`).
-
-        Raises:
-            KatcpTypeError: ``msg`` is not a request.
-            KatcpVersionError: ``msg`` has a message id and the device does
-                not support them.
-        """
-        if not isinstance(msg, Message):
-            raise _not_a_message(msg, "send_request")
-        if msg.mtype != _REQUEST:
-            raise KatcpTypeError("send_request needs a request, not %r" % (msg,))
-        self._send_untracked(msg, False)
-
-    def request(self, msg: Message, use_mid: Optional[bool] = None) -> Optional[bytes]:
-        """Send a request, giving it a message id if the device supports them.
-
-        The reply and informs go to the ``reply_<name>``/``inform_<name>``
-        handlers. With ``use_mid`` None an id is used when the device has
-        flag ``I``; True forces one, False none. An id already in
-        ``msg.mid`` is kept; a new one is stored in ``msg.mid``.
-
-        Returns:
-            the message id used (``bytes``), or None (none used, or the
-            request waits for the connection and has none yet).
-
-        Raises:
-            KatcpVersionError: an id was asked for and the device does not
-                support them.
-        """
-        if not isinstance(msg, Message):
-            raise _not_a_message(msg, "request")
-        if msg.mtype != _REQUEST:
-            raise KatcpTypeError("request needs a request, not %r" % (msg,))
-        self._send_untracked(msg, use_mid)
-        return msg.mid
-
-    def _send_untracked(self, msg: Message, use_mid: Optional[bool]) -> None:
-        data, error = self._table.submit(UntrackedMessage(msg, use_mid, self._logger,
-                                                              self._address_string))
-        if error is not None:
-            if isinstance(error, KatcpVersionError):
-                raise error
-            self._logger.warning("Not connected to %s: dropped %s %s",
-                                 self._address_string,
-                                 Message.TYPE_NAMES[msg.mtype].lower(), msg.name)
-        elif data is not None:
-            if self._logger.isEnabledFor(logging.DEBUG):
-                self._logger.debug("Sending to %s: %r", self._address_string, data)
-            self._write(data)
-
-    # ------------------------------------------------------------------
-    # Request APIs
-
-    def future_request(self, msg: Message, timeout: Optional[float] = None,
-                       use_mid: Optional[bool] = None) -> ReplyFuture:
-        """Send a request; return a future of ``(reply, informs)``.
-
-        Args:
-            msg: the request. It is not modified: a message id is put on a
-                copy.
-            timeout: seconds to wait for the reply (default :attr:`timeout`).
-            use_mid: use a message id (None: if the device supports them).
-
-        Returns:
-            a :class:`ReplyFuture` (a ``concurrent.futures.Future``). Its
-            exception is :class:`KatcpTimeoutError` on timeout,
-            :class:`KatcpClientDisconnected` if the connection is lost (or
-            there is none and no attempt is in progress), or
-            :class:`KatcpVersionError` for a message id the device does not
-            support. A non-``ok`` reply is a result, not an exception.
-
-        Raises:
-            TypeError: ``msg`` is not a :class:`Message`.
-        """
-        if not isinstance(msg, Message):
-            raise _not_a_message(msg, "future_request")
-        future = self._new_future()
-        pending = FutureRequest(msg, _monotonic(), use_mid, future)
-        self._submit(pending, self._timeout_for(msg, timeout))
-        return future
-
-    def callback_request(self, msg: Message, reply_cb: Optional[Callable[..., Any]] = None,
-                         inform_cb: Optional[Callable[..., Any]] = None,
-                         user_data: Optional[tuple] = None, timeout: Optional[float] = None,
-                         use_mid: Optional[bool] = None) -> ReplyFuture:
-        """Send a request; call ``reply_cb``/``inform_cb`` on the reactor thread.
-
-        Callbacks are called as ``cb(msg, *user_data)``. On timeout or
-        disconnection ``reply_cb`` gets a synthesised ``!name fail <reason>``
-        reply, e.g. ``Request help timed out after 5.0 seconds.``
-        (katcp-python's behaviour).
-
-        Returns:
-            a :class:`ReplyFuture` that resolves, after the callbacks, with
-            ``(reply, informs)`` -- the synthesised reply on failure. Unpacking
-            it (``reply, informs = client.callback_request(...)``, as in the
-            tutorial) waits for that.
-        """
-        if not isinstance(msg, Message):
-            raise _not_a_message(msg, "callback_request")
-        future = self._new_future()
-        pending = CallbackRequest(msg, _monotonic(), use_mid, future, reply_cb, inform_cb,
-                                   user_data, self._logger)
-        self._submit(pending, self._timeout_for(msg, timeout))
-        return future
-
-    def blocking_request(self, msg: Message, timeout: Optional[float] = None,
-                         use_mid: Optional[bool] = None) -> Tuple[Message, List[Message]]:
-        """Send a request and wait for its reply.
-
-        Args: as :meth:`future_request`.
-
-        Returns:
-            ``(reply, informs)``; a failed request is a reply whose first
-            argument is not ``ok``.
-
-        Raises:
-            KatcpTimeoutError: no reply within ``timeout`` (a
-                :class:`RuntimeError`, as the tutorial says).
-            KatcpClientDisconnected: not connected, or the connection was
-                lost or the client stopped before the reply.
-            KatcpVersionError: a message id the device does not support.
-            RuntimeError: called on the client's reactor thread (it would
-                deadlock).
-            TypeError: ``msg`` is not a :class:`Message`.
-        """
-        if not isinstance(msg, Message):
-            raise _not_a_message(msg, "blocking_request")
-        if self._on_reactor():
-            raise RuntimeError("blocking_request() cannot be called on the client's "
-                               "reactor thread (it would deadlock)")
-        timeout = self._timeout_for(msg, timeout)
-        pending = BlockingRequest(msg, _monotonic(), use_mid)
-        callers = self._blocking_callers
-        callers.append(None)
-        try:
-            if self._submit_and_read(pending, timeout, len(callers) == 1) and timeout is not None:
-                timeout = pending.started + timeout - _monotonic()
-            if not pending.wait(timeout):
-                if self._abandon(pending):
-                    raise KatcpTimeoutError(self._timeout_reason(pending))
-                pending.wait(None)     # the reply won the race: it is being delivered
-        except BaseException:
-            # A timeout, or this thread was interrupted while it waited
-            # (KeyboardInterrupt, an exception raised by a signal handler or
-            # injected into the thread): either way the request is given up
-            # exactly as on a timeout, so nothing of it stays in the table.
-            self._abandon(pending)
-            raise
-        finally:
-            callers.pop()
-        if pending.error is not None:
-            raise pending.error
-        return pending.reply, pending.informs  # type: ignore[return-value]
-
-    def _submit_and_read(self, pending: BlockingRequest, timeout: Optional[float],
-                         alone: bool) -> bool:
-        """Submit a blocking request; if this caller is ``alone`` on the client
-        and nothing else is outstanding, read its reply on this thread (the
-        fast path in the module docstring). Returns True if it borrowed."""
-        conn = self._conn
-        if not (alone and conn is not None and self._may_borrow and self._table.is_idle()
-                and conn.borrow_reading()):
-            self._submit(pending, None)
-            return False
-        try:
-            if self._submit(pending, None) and conn is self._conn:
-                conn.read_borrowed(functools.partial(self._claim, pending),
-                                   pending.finished, timeout)
-        finally:
-            # Park only if no other request's reply is on its way.
-            conn.return_reading(park=self._table.is_idle())
-        return True
-
-    def _timeout_for(self, msg: Message, timeout: Optional[float]) -> float:
-        """The timeout of request ``msg`` (see :func:`hinted_timeout`)."""
-        hints = self.request_timeout_hints
-        if timeout is None and hints:
-            return hinted_timeout(None, hints.get(msg.name), self.timeout)
-        return self.timeout if timeout is None else timeout
-
-    def _new_future(self) -> ReplyFuture:
-        future = ReplyFuture()
-        future._on_reactor = self._on_reactor
-        future._on_cancel = self._future_cancelled
-        return future
-
-    def _future_cancelled(self, future: ReplyFuture) -> None:
-        """A request's future was cancelled (any thread): give it up."""
-        pending = self._table.find(lambda p: getattr(p, "future", None) is future)
-        if pending is not None:
-            self._abandon(pending)
-
-    def _submit(self, pending: PendingRequest, timeout: Optional[float]) -> bool:
-        """Put a request in the table and write it (or fail it). Any thread.
-
-        Returns True if it was written now (not held, queued or failed).
-        """
-        if pending.msg.mtype != _REQUEST:
-            self._fail(pending, KatcpTypeError("not a request: %r" % (pending.msg,)))
-            return False
-        if timeout is not None and self._table.state != CLOSED:
-            pending.timer = self.reactor.call_later(timeout, self._request_timed_out, pending)
-        data, error = self._table.submit(pending)
-        if error is not None:
-            if pending.timer is not None:
-                pending.timer.cancel()
-            self._fail(pending, error)
-        elif data is not None:
-            if "send_message" in self.__dict__ or type(self).send_message is not _SEND_MESSAGE:
-                return self._send_through_hook(pending)
-            self._write(data)
-            return True
-        return False
-
-    def _send_through_hook(self, pending: PendingRequest) -> bool:
-        """Send a request with an overridden or mocked :meth:`send_message`.
-
-        As in katcp-python, an exception from it fails the request (a
-        callback request's ``reply_cb`` gets ``!name fail <exception>``).
-        """
-        try:
-            self.send_message(pending.msg)
-        except Exception as exc:
-            claimed, data = self._table.remove(pending)
-            if data is not None:
-                self._write(data)
-            if pending.timer is not None:
-                pending.timer.cancel()
-            if claimed:
-                self._fail(pending, exc)
-            return False
-        return True
-
-    def _claim(self, pending: BlockingRequest, line: Any) -> bool:
-        """A borrowed read offers ``line`` (caller's thread): take it if it is
-        ``pending``'s inform or reply, matched exactly as the reactor would."""
-        if type(line) is not bytes:
-            return False
-        try:
-            msg = parse(line)
-        except KatcpSyntaxError:
-            return False    # the reactor logs it
-        mtype = msg.mtype
-        if mtype == _REPLY:
-            taken, data = self._table.match_reply(msg, pending)
-            if taken is None:
-                return False
-            if data is not None:
-                self._write(data)
-            self._log_received(msg)
-            pending.set_reply(msg)
-        elif mtype == _INFORM and self._table.match_inform(msg) is pending:
-            self._log_received(msg)
-            pending.add_inform(msg)
-        else:
-            return False
-        return True
-
-    def _log_received(self, msg: Message) -> None:
-        if self._logger.isEnabledFor(logging.DEBUG):
-            self._logger.debug("Received from %s: %s", self._address_string, msg)
-
-    def _write(self, data: bytes) -> None:
-        conn = self._conn
-        if conn is not None:
-            conn.write(data)
-
-    def _fail(self, pending: PendingRequest, exc: BaseException) -> None:
-        """Fail a request that is out of the table, on the right thread."""
-        if (pending.ON_REACTOR and self._running.is_set()
-                and not self._on_reactor()
-                and self.reactor.add_callback(pending.set_error, exc)):
-            return
-        pending.set_error(exc)
-
-    def _abandon(self, pending: PendingRequest) -> bool:
-        """Give a request up (timed out, or its caller went away). Any thread.
-
-        Takes it out of the table and sends the next request of its name
-        that was held behind it. Returns False if it was not there any more
-        (its reply or failure won the race). Idempotent.
-        """
-        claimed, data = self._table.remove(pending)
-        if data is not None:
-            self._write(data)
-        if claimed and pending.timer is not None:
-            pending.timer.cancel()
-        return claimed
-
-    def _request_timed_out(self, pending: PendingRequest) -> None:
-        if self._abandon(pending):
-            pending.set_error(KatcpTimeoutError(self._timeout_reason(pending)))
-
-    def _timeout_reason(self, pending: PendingRequest) -> str:
-        return "Request %s timed out after %s seconds." % (
-            pending.msg.name, format_seconds(_monotonic() - pending.started))
-
-    def _finish_all(self, taken: List[PendingRequest], exc_factory: Callable[[], BaseException]
-                    ) -> None:
-        for pending in taken:
-            if pending.timer is not None:
-                pending.timer.cancel()
-            self._fail(pending, exc_factory())
-
-    # ------------------------------------------------------------------
-    # Receiving and dispatch (reactor thread)
-
-    def _lines_received(self, conn: Connection, lines: List[Any]) -> None:
-        if conn is not self._conn:
-            return
-        handle = self.handle_message
-        for line in lines:
-            if type(line) is not bytes:
-                if isinstance(line, LineTooLongError):
-                    self._logger.error("Line from %s too long: %s", self._address_string, line)
-                continue
-            try:
-                msg = parse(line)
-            except KatcpSyntaxError as exc:
-                # Spec 2: a client logs bad input and sends nothing back.
-                self._logger.error("Malformed message from %s: %s", self._address_string, exc)
-                continue
-            try:
-                handle(msg)
-            except Exception:
-                self._logger.error("Unhandled exception handling %r from %s:\n%s",
-                                   msg, self._address_string, _format_exc(self._tb_limit))
-
-    def handle_message(self, msg: Message) -> None:
-        """Dispatch a message from the device by type (reactor thread)."""
-        self._log_received(msg)
-        mtype = msg.mtype
-        if mtype == _REPLY:
-            self.handle_reply(msg)
-        elif mtype == _INFORM:
-            self.handle_inform(msg)
-        else:
-            self.handle_request(msg)
-
-    def handle_reply(self, msg: Message) -> None:
-        """Deliver a reply to its request, else to ``reply_<name>``/``unhandled_reply``.
-
-        Reactor thread.
-        """
-        pending, data = self._table.match_reply(msg)
-        if data is not None:
-            self._write(data)
-        if pending is not None:
-            if pending.timer is not None:
-                pending.timer.cancel()
-            pending.set_reply(msg)
-            return
-        if msg.mid is not None:
-            name = self._table.request_name(msg.mid)
-            if name is not None:
-                # Spec 2.3: a reply has its request's name. The request keeps
-                # waiting for its own reply (or its timeout).
-                self._logger.warning("Reply %s from %s has the message id of ?%s: "
-                                     "not taken as its reply", msg, self._address_string, name)
-        self._dispatch(msg, self.unhandled_reply)
-
-    def handle_inform(self, msg: Message) -> None:
-        """Deliver an inform to its request, else to ``inform_<name>``/``unhandled_inform``
-        and the callbacks of :meth:`add_inform_callback`. Reactor thread."""
-        pending = self._table.match_inform(msg)
-        if pending is not None:
-            pending.add_inform(msg)
-            return
-        self._dispatch(msg, self.unhandled_inform)
-        callbacks = self._inform_callbacks.get(msg.name)
-        if callbacks:
-            for callback in callbacks:
-                try:
-                    callback(msg)
-                except Exception:
-                    self._logger.error("Inform callback %r for #%s failed:\n%s", callback,
-                                       msg.name, _format_exc(self._tb_limit))
-
-    def handle_request(self, msg: Message) -> None:
-        """Dispatch a request from the device to ``request_<name>``/``unhandled_request``.
-
-        A handler may return a reply :class:`Message`; it is sent with the
-        request's message id. Reactor thread.
-        """
-        reply = self._dispatch(msg, self.unhandled_request)
-        if isinstance(reply, Message):
-            reply.mid = msg.mid
-            self.send_message(reply)
-
-    def _dispatch(self, msg: Message, fallback: Callable[[Message], Any]) -> Any:
-        key = (msg.mtype, msg.name)
-        try:
-            method = self._handler_cache[key]
-        except KeyError:
-            method = getattr(self, _HANDLER_PREFIX[msg.mtype] + msg.name.replace("-", "_"),
-                             None)
-            self._handler_cache[key] = method
-        try:
-            return (method or fallback)(msg)
-        except Exception:
-            self._logger.error("%s handler for %s from %s failed:\n%s",
-                               Message.TYPE_NAMES[msg.mtype].capitalize(), msg.name,
-                               self._address_string, _format_exc(self._tb_limit))
-            return None
-
-    def unhandled_reply(self, msg: Message) -> None:
-        """Called (reactor thread) for a reply with no handler and no waiting request."""
-        self._logger.debug("Unhandled reply from %s: %s", self._address_string, msg)
-
-    def unhandled_inform(self, msg: Message) -> None:
-        """Called (reactor thread) for an inform with no ``inform_<name>`` handler."""
-
-    def unhandled_request(self, msg: Message) -> None:
-        """Called (reactor thread) for a request from the device with no handler."""
-        self._logger.debug("Unhandled request from %s: %s", self._address_string, msg)
 
     # -- protocol detection (spec 4.2, 4.2.1) --------------------------------
 
@@ -1057,7 +327,8 @@ class DeviceClient:
             self._helper_threads = [t for t in self._helper_threads if t.is_alive()] + [
                 self._attempt.thread]
 
-    def _connect_done(self, run_id: int, sock: Any, exc: Optional[BaseException]) -> None:
+    def _connect_done(self, run_id: int, sock: Optional[socket.socket],
+                      exc: Optional[BaseException]) -> None:
         self._attempt = None
         if run_id != self._run_id:
             if sock is not None:
@@ -1091,6 +362,7 @@ class DeviceClient:
         if self._failures:
             self._logger.info("Connected to %s after %d failed attempts",
                               self._address_string, self._failures)
+        assert sock is not None
         self._failures = 0
         self.versions = {}
         self._conn_ready = False
@@ -1134,7 +406,7 @@ class DeviceClient:
         pending = FutureRequest(Message.request("request-timeout-hint"), _monotonic(), False,
                                 future)
 
-        def done(_future: Any) -> None:
+        def done(_future: "Future[Tuple[Message, List[Message]]]") -> None:
             if self.reactor.in_reactor_thread():
                 self._hints_received(conn, future)
             else:
@@ -1237,9 +509,6 @@ class DeviceClient:
         self._stopped.set()
 
 
-_SEND_MESSAGE = DeviceClient.send_message
-
-
 class AsyncClient(DeviceClient):
     """katcp-python's name for the client with request APIs (all in :class:`DeviceClient`)."""
 
@@ -1254,7 +523,7 @@ class BlockingClient(CallbackClient):
 
 def request_check(client: DeviceClient, exception: Callable[[str], BaseException],
                   *msg_parms: Any, timeout: Optional[float] = None,
-                  mid: Any = None) -> Tuple[Message, List[Message]]:
+                  mid: Union[int, str, bytes, None] = None) -> Tuple[Message, List[Message]]:
     """Make a blocking request; raise ``exception`` unless the reply is ``ok``.
 
     Args:

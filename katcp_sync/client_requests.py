@@ -38,6 +38,7 @@ from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
 from .errors import KatcpClientDisconnected, KatcpVersionError
 from .message import MAX_MID, Message
+from .reactor import TimerHandle
 
 __all__ = [
     "PendingRequest", "BlockingRequest", "FutureRequest", "CallbackRequest", "UntrackedMessage",
@@ -106,7 +107,7 @@ class PendingRequest:
     def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
         self.msg = msg
         self.informs: List[Message] = []
-        self.timer: Any = None
+        self.timer: Optional[TimerHandle] = None
         self.started = started
         self.use_mid = use_mid
 

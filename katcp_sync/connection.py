@@ -1,4 +1,4 @@
-"""Sockets on the reactor: line connections, a listener and a non-blocking connect.
+"""Line-oriented connections on the reactor: ordered writes from any thread, reads on the reactor.
 
 Theory of operation
 -------------------
@@ -35,65 +35,26 @@ stuck peer never blocks a caller or stalls the reactor.
 reactor thread, however the connection ends (peer EOF, error, local
 :meth:`Connection.close`, buffer overflow, reactor stop).
 
-Borrowed reading
-----------------
-A thread that sends a request and then only waits for its reply would be
-woken twice: the reactor wakes to read the reply, then wakes the caller. A
-connection made with ``borrowable=True`` (Linux: it needs ``epoll``) lets
-such a thread read for itself instead, so the reply reaches it with one
-wake-up. The reactor then watches a private epoll object holding only this
-socket rather than the socket itself. :meth:`Connection.borrow_reading`
-takes the socket out of that inner epoll -- the reactor's level-triggered
-loop simply stops seeing it, without running anything -- and takes the
-*read lock*, which the reactor holds whenever it reads. While borrowed,
-:meth:`Connection.read_borrowed` polls and reads on the caller's thread
-and offers each line to a ``claim`` function; the first line not claimed,
-and every line after it, is *handed over*: queued and dispatched on the
-reactor thread by ``lines_received`` as usual, before anything the reactor
-reads later. A borrower waiting for data first *spins* -- polls without
-sleeping -- for up to :attr:`Connection.spin_time` (200 us by default),
-and only then blocks in ``poll()``. On a fast link the reply then arrives
-while the thread is still running: no sleep, no wake-up, no cold caches,
-which more than doubles the rate of back-to-back requests on loopback. The
-connection keeps a moving average of how long borrowers waited; while it
-is above ``spin_time`` (a slow or distant device) nobody spins, so the
-processor time spent this way stays bounded by what it saves.
-:meth:`Connection.return_reading` puts the socket back into
-the inner epoll, so data that arrived meanwhile wakes the reactor at once --
-unless the borrow ended cleanly (the caller got what it waited for). Then
-the socket is *parked*: it stays out of the inner epoll for a few
-milliseconds, so that a caller making requests back to back pays for no
-epoll changes at all. Parking ends when the next borrow takes the socket,
-when anything else is written to the connection (its reply must not wait),
-or when a reactor timer finds it parked for :data:`_PARK_TIME`; an
-unsolicited message from the peer may wait that long.
-
-The reactor never waits for a borrower: if it finds the read lock taken it
-returns (the socket is out of its epoll, so nothing spins). A borrow only
-starts when nothing handed over is waiting, so claimed lines are always the
-oldest unprocessed ones. EOF is left in the socket for the reactor (it
-stays readable); a read error is handed over. Closing a borrowed
-connection wakes the borrower (``shutdown(SHUT_RD)``), and the socket is
-closed when the borrow ends, never under the borrower's feet.
-
-:class:`Listener` accepts connections and :func:`connect` opens one, both
-driven by the reactor.
+A connection made with ``borrowable=True`` lets a lone thread waiting for a
+reply read it itself (one wake-up instead of two): that fast path lives in
+:mod:`katcp_sync.borrow`, and only such connections carry it.
+:class:`~katcp_sync.tcp.Listener` and :func:`~katcp_sync.tcp.connect`
+(importable from here too) make the sockets a connection wraps.
 """
 
 import collections
-import errno
 import logging
-import math
-import os
-import select
 import socket
 import threading
 from time import monotonic as _monotonic
 from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Tuple, Union
 
-from .errors import KatcpTimeoutError, LineTooLongError
-from .linebuffer import DEFAULT_MAX_LINE_LENGTH, LineSplitter
-from .reactor import Reactor, TimerHandle
+from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
+from .linebuffer import DEFAULT_MAX_LINE_LENGTH, Line, LineSplitter
+from .reactor import FileLike, Reactor, TimerHandle
+from .read_limits import ReadLimits
+from .tcp import (ConnectAttempt, Listener, call_on_reactor, connect, format_address,
+                  format_seconds, set_nodelay)
 
 __all__ = [
     "Connection",
@@ -103,6 +64,7 @@ __all__ = [
     "ConnectAttempt",
     "connect",
     "format_address",
+    "format_seconds",
     "DEFAULT_MAX_WRITE_BUFFER",
     "DEFAULT_SPIN_TIME",
 ]
@@ -125,18 +87,6 @@ _EOF_FLUSH_TIMEOUT = 1.0
 # each, with the same request/reply latency). Per thread, not per
 # connection: a sensor update fanned out to many clients is a burst too.
 _BURST_GAP = 50e-6
-# Borrowed reading needs epoll (an inner epoll the caller can edit) and poll.
-_BORROW_SUPPORTED = hasattr(select, "epoll") and hasattr(select, "poll")
-# Longest a socket stays parked after a borrow (see the module docstring).
-_PARK_TIME = 0.005
-# accept() errors that mean "out of resources": back off instead of spinning.
-_ACCEPT_RESOURCE_ERRORS = frozenset(
-    getattr(errno, name) for name in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM")
-    if hasattr(errno, name))
-_ACCEPT_RETRY_DELAY = 0.5
-# While they last, such failures are logged once, then summed up at most this
-# often (seconds), then once more when accepting works again.
-_ACCEPT_ERROR_LOG_INTERVAL = 60.0
 
 
 class _WriterThread(threading.local):
@@ -145,24 +95,6 @@ class _WriterThread(threading.local):
 
 
 _writer_thread = _WriterThread()
-
-
-def _cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))   # type: ignore[attr-defined]
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
-#: Default :attr:`Connection.spin_time`: how long a borrower polls without
-#: sleeping before it blocks. Zero on a single CPU, where spinning would
-#: only keep the peer (or the thread that would answer) off the processor.
-DEFAULT_SPIN_TIME = 200e-6 if _cpu_count() > 1 else 0.0
-
-
-#: One item of ``lines_received``: a line without its end-of-line byte, or the
-#: error standing for a line that was too long.
-Line = Union[bytes, LineTooLongError]
 
 
 class ConnectionHandler(Protocol):
@@ -176,46 +108,6 @@ class ConnectionHandler(Protocol):
 
     def connection_lost(self, conn: "Connection", reason: str) -> None:
         """Called exactly once when the connection ends, for whatever reason."""
-
-
-def format_address(addr: Any) -> str:
-    """Format a socket address as ``"host:port"`` (IPv6 as ``"[::1]:port"``)."""
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        host, port = addr[0], addr[1]
-        if ":" in host:
-            return "[%s]:%d" % (host, port)
-        return "%s:%d" % (host, port)
-    return str(addr) if addr else "unknown"
-
-
-def format_seconds(seconds: float) -> str:
-    """A duration as people read it: ``"3.0"`` rather than ``"3.003591"``.
-
-    One decimal from a second up, two significant digits below (``"0.25"``);
-    used in every message that states a time (timeouts, retries).
-    """
-    if seconds >= 1.0:
-        return "%.1f" % seconds
-    return "%.2g" % seconds
-
-
-def _on_reactor(reactor: Reactor, fn: Callable[..., Any], *args: Any) -> bool:
-    """Run ``fn(*args)`` now if on the reactor thread, else queue it there.
-
-    Returns False if the reactor is closed and the call was dropped.
-    """
-    if reactor.in_reactor_thread():
-        fn(*args)
-        return True
-    return reactor.add_callback(fn, *args)
-
-
-def _set_nodelay(sock: socket.socket) -> None:
-    if sock.family in (socket.AF_INET, getattr(socket, "AF_INET6", None)):
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
 
 
 class Connection:
@@ -236,9 +128,9 @@ class Connection:
             would take a non-empty buffer past it closes the connection (a
             single write into an empty buffer is always accepted, so one large
             reply can go to a peer that reads).
-        borrowable: allow :meth:`borrow_reading` (see "Borrowed reading" in
-            the module docstring). Ignored where epoll is missing; costs one
-            extra file descriptor.
+        borrowable: allow :meth:`borrow_reading` (see
+            :mod:`katcp_sync.borrow`). Ignored where epoll is missing; costs
+            one extra file descriptor.
         spin_time: seconds a borrower polls before it sleeps (``None``:
             :data:`DEFAULT_SPIN_TIME`; ``0``: never spin). Also settable
             later as the ``spin_time`` attribute.
@@ -277,13 +169,13 @@ class Connection:
         self.max_write_buffer = max_write_buffer
         self._splitter = LineSplitter(max_line_length)
         sock.setblocking(False)
-        _set_nodelay(sock)
+        set_nodelay(sock)
         try:
-            self.peer: Any = sock.getpeername()
+            self.peer: Optional[Tuple[Any, ...]] = sock.getpeername()
         except OSError:
             self.peer = None
         try:
-            self.sockname: Any = sock.getsockname()
+            self.sockname: Optional[Tuple[Any, ...]] = sock.getsockname()
         except OSError:
             self.sockname = None
         #: The peer as ``"host:port"`` (``"[host]:port"`` for IPv6).
@@ -303,38 +195,24 @@ class Connection:
         self._reader_registered = False
         self._writer_registered = False
         self._close_timer: Optional[TimerHandle] = None
-        # Time limits (reactor thread): see _check_limits.
-        self._partial_line_timeout = partial_line_timeout
-        self._idle_timeout = idle_timeout
-        self._limited = partial_line_timeout is not None or idle_timeout is not None
-        self._last_data = _monotonic()           # when a byte last came in
-        self._partial_since: Optional[float] = None  # when the partial line began
-        self._limit_timer: Optional[TimerHandle] = None
-        # Borrowed reading. The reactor holds _read_lock while it reads, a
-        # borrower for the whole borrow. The rest is guarded by _lock.
-        self._read_lock = threading.Lock()
-        self._inner: Any = None        # the epoll the reactor watches, if borrowable
-        self._borrowed = False
-        self._handover: Deque[Line] = collections.deque()  # read by a borrower, not claimed
-        self._read_error: Optional[OSError] = None         # ... and its recv() error
-        self._quiet = False           # the borrower got what it waited for: may park
-        self._reply_wait = 0.0        # moving average of a borrower's wait for data
-        #: Seconds a borrower polls without sleeping before it blocks (see
-        #: "Borrowed reading" in the module docstring); 0 turns it off.
-        self.spin_time = DEFAULT_SPIN_TIME if spin_time is None else spin_time
-        self._parked = False          # out of the inner epoll, nobody reading
-        self._parked_at = 0.0
-        self._reclaim_scheduled = False
-        if borrowable and _BORROW_SUPPORTED:
-            self._fd = sock.fileno()
-            self._inner = select.epoll()
-            self._inner.register(self._fd, select.EPOLLIN)
-            self._poller = select.poll()
-            self._poller.register(self._fd, select.POLLIN)
-        self._watched: Any = self._inner if self._inner is not None else sock
+        # Time limits on incoming data (katcp_sync.read_limits), if any.
+        self._limits: Optional[ReadLimits] = None
+        if partial_line_timeout is not None or idle_timeout is not None:
+            self._limits = ReadLimits(reactor, self._splitter, partial_line_timeout,
+                                      idle_timeout, lambda: self._closing, self._limit_expired)
+        # Borrowed reading (katcp_sync.borrow), only where asked for: the
+        # reactor then watches the borrow's inner epoll and reads through it.
+        self._spin_time = DEFAULT_SPIN_TIME if spin_time is None else spin_time
+        self._borrow: Optional[ReadBorrow] = None
+        self._watched: FileLike = sock
+        self._on_readable: Callable[[], None] = self._read_now
+        if borrowable and BORROW_SUPPORTED:
+            borrow = self._borrow = ReadBorrow(self, sock, self._spin_time)
+            self._watched = borrow.inner
+            self._on_readable = borrow.on_readable
 
         self._stop_hook = reactor.add_stop_hook(self._on_reactor_stop)
-        if not _on_reactor(reactor, self._register):
+        if not call_on_reactor(reactor, self._register):
             self._closing = True
             self._close_reason = "reactor closed"
             self._finished = True
@@ -373,8 +251,9 @@ class Connection:
         with self._lock:
             if self._closing:
                 return False
-            if self._parked:
-                self._unpark()
+            borrow = self._borrow
+            if borrow is not None and borrow.parked:
+                borrow.unpark()
             # An empty buffer takes a write of any size: the peer has read
             # everything so far. The bound is on data queued behind unsent data.
             wbytes = self._wbytes
@@ -451,7 +330,7 @@ class Connection:
             self._closing = True
             self._close_reason = reason or "closed locally"
         # If the reactor is closed, its stop hook already finished us.
-        _on_reactor(self._reactor, self._begin_close, flush, timeout)
+        call_on_reactor(self._reactor, self._begin_close, flush, timeout)
 
     def pause_reading(self) -> None:
         """Stop reading from the socket (back-pressure). Reactor thread only."""
@@ -464,177 +343,42 @@ class Connection:
         self._update_reader()
 
     # ------------------------------------------------------------------
-    # Borrowed reading (see the module docstring)
+    # Borrowed reading (katcp_sync.borrow)
+
+    @property
+    def spin_time(self) -> float:
+        """Seconds a borrower polls without sleeping before it blocks (see
+        :mod:`katcp_sync.borrow`); 0 turns spinning off. Any thread."""
+        borrow = self._borrow
+        return self._spin_time if borrow is None else borrow.spin_time
+
+    @spin_time.setter
+    def spin_time(self, value: float) -> None:
+        self._spin_time = value
+        if self._borrow is not None:
+            self._borrow.spin_time = value
 
     def borrow_reading(self) -> bool:
-        """Take reading over from the reactor, for the calling thread.
-
-        Call from a thread that is not the reactor's, typically just before
-        sending a request whose reply it will wait for. On success the
-        caller must call :meth:`return_reading` (in a ``finally``), and may
-        call :meth:`read_borrowed` in between; nothing else reads meanwhile.
-
-        Returns:
-            True if borrowed; False if the connection is not borrowable,
-            closing, already borrowed, has handed-over lines still to be
-            dispatched, or the reactor is reading it right now. The caller
-            then simply waits as usual.
-        """
-        inner = self._inner
-        if inner is None or self._reactor.in_reactor_thread():
-            return False
-        with self._lock:
-            if self._closing or self._borrowed or self._handover or self._read_error:
-                return False
-            if self._parked:
-                if not self._read_lock.acquire(False):
-                    return False   # the reactor is delivering: reading stays parked
-                self._parked = False
-            else:
-                # Out of the reactor's sight first, so that it never sees the
-                # socket readable while it cannot take the read lock.
-                inner.unregister(self._fd)
-                if not self._read_lock.acquire(False):
-                    inner.register(self._fd, select.EPOLLIN)   # the reactor is reading
-                    return False
-            self._borrowed = True
-            self._quiet = False
-        return True
+        """Take reading over from the reactor, for the calling thread
+        (:meth:`ReadBorrow.borrow <katcp_sync.borrow.ReadBorrow.borrow>`);
+        False if not borrowable."""
+        borrow = self._borrow
+        return borrow is not None and borrow.borrow()
 
     def read_borrowed(self, claim: Callable[[Line], bool], done: Callable[[], bool],
                       timeout: Optional[float]) -> None:
-        """Read on the calling thread until ``done()``; only while borrowed.
-
-        Each complete line is offered, in order, to ``claim(line)``, on this
-        thread; it returns True if it consumed the line. The first line it
-        does not claim, and all lines after it, are handed over to the
-        reactor (dispatched with ``lines_received`` there, in order) and the
-        read ends. ``claim`` must not block or raise (an exception is logged
-        and counts as not claimed).
-
-        Returns (never raises) when ``done()`` is true, a line was handed
-        over, ``timeout`` seconds passed (``None``: no limit), the peer sent
-        EOF or an error (left for the reactor to report), or the connection
-        is closing.
-        """
-        poll = self._poller.poll
-        recv = self._sock.recv
-        feed = self._splitter.feed
-        start = _monotonic()
-        deadline = None if timeout is None else start + timeout
-        spin_until = 0.0
-        if self._reply_wait < self.spin_time:
-            spin_until = start + self.spin_time
-            if deadline is not None and deadline < spin_until:
-                spin_until = deadline
-        measured = False
-        wait: Optional[int] = None
-        self._quiet = False
-        while not done():
-            if spin_until and _monotonic() < spin_until:
-                if not poll(0):
-                    continue
-            else:
-                spin_until = 0.0
-                if deadline is not None:
-                    remaining = deadline - _monotonic()
-                    if remaining <= 0:
-                        return
-                    wait = math.ceil(remaining * 1000)
-                if not poll(wait):
-                    continue
-            if not measured:
-                measured = True
-                self._reply_wait += (_monotonic() - start - self._reply_wait) / 4
-            if self._closing:
-                return
-            try:
-                data = recv(_RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError as exc:
-                self._read_error = exc
-                return
-            if not data:
-                return  # EOF stays readable: the reactor will see it
-            index = 0
-            lines: Optional[List[Line]] = None
-            try:
-                lines = feed(data)
-                for line in lines:
-                    if not claim(line):
-                        break
-                    index += 1
-                else:
-                    continue
-            except BaseException as exc:
-                # claim() failed, or this thread was interrupted (a signal
-                # handler raised): the lines not yet claimed still belong to
-                # the stream, so they are handed over before re-raising.
-                if lines is None:
-                    self._read_error = OSError("borrowed read interrupted: %r" % (exc,))
-                    raise     # the splitter's state is unknown: the reactor drops us
-                with self._lock:
-                    self._handover.extend(lines[index:])
-                if not isinstance(exc, Exception):
-                    raise
-                logger.exception("%s: exception in a borrowed read's claim", self.address)
-                return
-            with self._lock:
-                self._handover.extend(lines[index:])
-            return
-        self._quiet = True
+        """Read on the calling thread until ``done()``; only while borrowed
+        (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""
+        assert self._borrow is not None, "read_borrowed() without borrow_reading()"
+        self._borrow.read(claim, done, timeout)
 
     def return_reading(self, park: bool = True) -> None:
-        """End a borrow started by :meth:`borrow_reading` (calling thread).
-
-        The reactor reads again; handed-over lines are dispatched on it.
-        With ``park`` (the caller expects nothing it did not read), a borrow
-        that ended cleanly parks the socket instead (module docstring).
-        """
+        """End a borrow started by :meth:`borrow_reading` (calling thread;
+        :meth:`ReadBorrow.give_back <katcp_sync.borrow.ReadBorrow.give_back>`)."""
         # This thread waited for the peer: its next write is no burst.
         _writer_thread.last = 0.0
-        schedule = False
-        with self._lock:
-            self._borrowed = False
-            self._read_lock.release()
-            deliver = bool(self._handover) or self._read_error is not None
-            if self._finished:
-                self._close_socket()  # deferred by _finish while borrowed
-                return
-            if park and self._quiet and not deliver and not self._closing:
-                self._parked = True
-                self._parked_at = _monotonic()
-                schedule = not self._reclaim_scheduled
-                self._reclaim_scheduled = True
-            else:
-                self._inner.register(self._fd, select.EPOLLIN)
-        if schedule:
-            self._reactor.call_later(_PARK_TIME, self._reclaim)
-        if deliver:
-            self._reactor.add_callback(self._deliver_handover)
-
-    def _unpark(self) -> None:
-        """Give a parked socket back to the reactor (lock held)."""
-        self._parked = False
-        self._inner.register(self._fd, select.EPOLLIN)
-
-    def _reclaim(self) -> None:
-        """Timer: end parking that has lasted _PARK_TIME. Reactor thread.
-
-        One timer covers a run of quick borrows: it puts itself off while
-        the socket is parked again and again, rather than being scheduled
-        per borrow. Not parked (borrowed, or given back): it ends, and the
-        next park schedules it again."""
-        with self._lock:
-            delay = self._parked_at + _PARK_TIME - _monotonic()
-            parked = self._parked and not self._finished
-            if not (parked and delay > 0):
-                self._reclaim_scheduled = False
-                if parked:
-                    self._unpark()
-                return
-        self._reactor.call_later(delay, self._reclaim)
+        assert self._borrow is not None, "return_reading() without borrow_reading()"
+        self._borrow.give_back(park)
 
     def __repr__(self) -> str:
         return "<Connection %s%s>" % (self.address, " closed" if self._closing else "")
@@ -645,59 +389,13 @@ class Connection:
     def _register(self) -> None:
         if not self._closing:
             self._update_reader()
-            if self._idle_timeout is not None:
-                self._last_data = _monotonic()
-                self._schedule_limit_check(self._last_data + self._idle_timeout)
+            if self._limits is not None:
+                self._limits.start()
 
-    def _note_data(self, line_ended: bool) -> None:
-        """Bytes came in (and ``line_ended``: a line was completed): track
-        idleness and the age of the partial line now held."""
-        now = self._last_data = _monotonic()
-        if not self._splitter.buffered:
-            self._partial_since = None
-        elif self._partial_since is None:
-            self._partial_since = now
-            if self._partial_line_timeout is not None:
-                self._schedule_limit_check(now + self._partial_line_timeout)
-        elif line_ended:
-            self._partial_since = now   # the held bytes began a new line
-
-    def _schedule_limit_check(self, when: float) -> None:
-        timer = self._limit_timer
-        if timer is not None:
-            if timer.when <= when:
-                return     # an earlier check comes first and reschedules
-            timer.cancel()
-        self._limit_timer = self._reactor.call_at(when, self._check_limits)
-
-    def _check_limits(self) -> None:
-        """Timer: close the connection if a time limit passed, else check
-        again when the next one could. One timer per connection, and only
-        while a limit can still expire."""
-        self._limit_timer = None
-        if self._closing:
-            return
-        now = _monotonic()
-        next_check = []
-        reason = None
-        timeout = self._partial_line_timeout
-        if timeout is not None and self._partial_since is not None:
-            if now - self._partial_since >= timeout:
-                reason = "no end of line within %g s (%d bytes of an unfinished line)" % (
-                    timeout, self._splitter.buffered)
-            else:
-                next_check.append(self._partial_since + timeout)
-        timeout = self._idle_timeout
-        if timeout is not None and reason is None:
-            if now - self._last_data >= timeout:
-                reason = "idle for %g s" % timeout
-            else:
-                next_check.append(self._last_data + timeout)
-        if reason is not None:
-            logger.warning("%s: closing connection: %s", self.address, reason)
-            self.close(reason)
-        elif next_check:
-            self._schedule_limit_check(min(next_check))
+    def _limit_expired(self, reason: str) -> None:
+        """A time limit passed (reactor thread)."""
+        logger.warning("%s: closing connection: %s", self.address, reason)
+        self.close(reason)
 
     def _update_reader(self) -> None:
         want = self._reading and not self._closing and not self._finished
@@ -708,41 +406,12 @@ class Connection:
             self._reactor.remove_reader(self._watched)
             self._reader_registered = False
 
-    def _on_readable(self) -> None:
+    def _read_now(self) -> None:
+        """The socket is readable (a connection that is not borrowable)."""
         if self._closing:
             self._update_reader()  # close() was called on another thread
             return
-        if not self._read_lock.acquire(False):
-            return  # borrowed: the socket is out of the inner epoll, no spin
-        try:
-            if (self._handover or self._read_error) and not self._deliver_locked():
-                return
-            self._read()
-        finally:
-            self._read_lock.release()
-
-    def _deliver_handover(self) -> None:
-        """Dispatch what a borrower handed over. Reactor thread."""
-        if self._finished or not self._read_lock.acquire(False):
-            return  # _finish delivered it / a new borrow means it was delivered
-        try:
-            self._deliver_locked()
-        finally:
-            self._read_lock.release()
-
-    def _deliver_locked(self) -> bool:
-        """Dispatch handed-over lines, then report a handed-over error.
-        Read lock held; returns False if the connection was lost."""
-        with self._lock:
-            lines = list(self._handover)
-            self._handover.clear()
-            error, self._read_error = self._read_error, None
-        if lines:
-            self._dispatch(lines)
-        if error is not None:
-            self._lose("connection error: %s" % (error,), flush=False)
-            return False
-        return True
+        self._read()
 
     def _dispatch(self, lines: List[Line]) -> None:
         # Replies written while handling the batch go out in one send at its
@@ -758,7 +427,9 @@ class Connection:
             self._flush()
 
     def _read(self) -> None:
-        """Read what is there (up to a budget) and dispatch it. Read lock held."""
+        """Read what is there (up to a budget) and dispatch it.
+
+        Reactor thread (holding the borrow's read lock, if borrowable)."""
         recv = self._sock.recv
         chunks: List[bytes] = []
         total = 0
@@ -781,8 +452,9 @@ class Connection:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
             lines = self._splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-            if self._limited:
-                self._note_data(bool(lines))
+            limits = self._limits
+            if limits is not None:
+                limits.note_data(bool(lines))
             if lines:
                 self._dispatch(lines)
         if error is not None:
@@ -858,8 +530,10 @@ class Connection:
         """Stop reading; flush (bounded) or finish. Reactor thread."""
         if self._finished:
             return
-        with self._lock:
-            self._wake_borrower()
+        borrow = self._borrow
+        if borrow is not None:
+            with self._lock:
+                borrow.wake()
         self._update_reader()
         if flush and self._wbytes:
             if self._close_timer is None:
@@ -883,16 +557,14 @@ class Connection:
             self._wbuf.clear()
             self._wbytes = 0
             self._flush_pending = False
-            # Lines a borrower read before the end still come before it.
-            handover = list(self._handover)
-            self._handover.clear()
-            borrowed = self._borrowed
-            if borrowed:
-                self._wake_borrower()  # it closes the socket when it returns
+            # Lines a borrower read before the end still come before it; a
+            # borrower closes the socket when it returns.
+            borrow = self._borrow
+            handover, borrowed = ([], False) if borrow is None else borrow.finish()
         if self._close_timer is not None:
             self._close_timer.cancel()
-        if self._limit_timer is not None:
-            self._limit_timer.cancel()
+        if self._limits is not None:
+            self._limits.cancel()
         if self._reader_registered:
             self._reactor.remove_reader(self._watched)
             self._reader_registered = False
@@ -910,18 +582,10 @@ class Connection:
         except Exception:
             logger.exception("%s: exception in connection_lost", self.address)
 
-    def _wake_borrower(self) -> None:
-        """Make a borrower's poll() return: reading is over (lock held)."""
-        if self._borrowed:
-            try:
-                self._sock.shutdown(socket.SHUT_RD)
-            except OSError:
-                pass
-
     def _close_socket(self) -> None:
         self._sock.close()
-        if self._inner is not None:
-            self._inner.close()
+        if self._borrow is not None:
+            self._borrow.close()
 
     def _on_reactor_stop(self) -> None:
         """Reactor is stopping: one last non-blocking send, then close."""
@@ -932,312 +596,3 @@ class Connection:
         if self._wbytes and not self._finished:
             self._flush()
         self._finish()
-
-
-class Listener:
-    """A listening TCP socket that accepts connections on the reactor.
-
-    Args:
-        reactor: the reactor that accepts.
-        host: address to bind; ``""`` or ``"0.0.0.0"`` means every IPv4
-            interface, ``"::"`` every IPv6 one; names are resolved (the
-            first address is used).
-        port: port to bind; 0 picks a free one (see :attr:`address`).
-        on_accept: called as ``on_accept(sock, addr)`` on the reactor thread
-            for each new connection. It owns ``sock`` (typically wraps it in a
-            :class:`Connection`).
-        backlog: ``listen()`` backlog.
-
-    May be created on any thread: binding happens in the constructor, so bind
-    errors raise :class:`OSError` to the caller; accepting starts on the
-    reactor.
-    """
-
-    def __init__(self, reactor: Reactor, host: str, port: int,
-                 on_accept: Callable[[socket.socket, Any], Any], backlog: int = 128) -> None:
-        self._reactor = reactor
-        self._on_accept = on_accept
-        sockaddr: Tuple[Any, ...]
-        if host in ("", "0.0.0.0"):
-            family, sockaddr = socket.AF_INET, ("0.0.0.0", port)
-        else:
-            try:
-                info = socket.getaddrinfo(host, port, socket.AF_UNSPEC, socket.SOCK_STREAM,
-                                          0, socket.AI_PASSIVE)[0]
-            except socket.gaierror as exc:
-                raise OSError(exc.errno, "Cannot listen on %s: %s" % (
-                    format_address((host, port)), exc.strerror or exc))
-            family, sockaddr = info[0], info[4]
-        sock = socket.socket(family, socket.SOCK_STREAM)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(sockaddr)
-            sock.listen(backlog)
-            sock.setblocking(False)
-        except OSError as exc:
-            sock.close()
-            # The address in the error: "Address already in use" alone does
-            # not say which (issue 15). OSError(errno, ...) keeps the subclass.
-            raise OSError(exc.errno, "Cannot listen on %s: %s" % (
-                format_address(sockaddr), exc.strerror or exc))
-        except BaseException:
-            sock.close()
-            raise
-        self._sock = sock
-        self._backlog = max(backlog, 1)
-        #: The bound ``(host, port)``, with the real port when 0 was asked.
-        self.address: Tuple[str, int] = sock.getsockname()[:2]
-        self._closed = False
-        self._paused_timer: Optional[TimerHandle] = None
-        # A run of out-of-resources accept failures (reactor thread): how
-        # many, when it began, how many since the last log line and when.
-        self._failures = 0
-        self._failing_since = 0.0
-        self._unlogged = 0
-        self._logged_at = 0.0
-        self._stop_hook = reactor.add_stop_hook(self._do_close)
-        if not _on_reactor(reactor, self._register):
-            self._closed = True
-            sock.close()
-
-    @property
-    def closed(self) -> bool:
-        """True once :meth:`close` was called. Any thread."""
-        return self._closed
-
-    def close(self) -> None:
-        """Stop accepting and close the listening socket; any thread, idempotent.
-
-        Already accepted connections are not affected.
-        """
-        if self._closed:
-            return
-        self._closed = True
-        if not _on_reactor(self._reactor, self._do_close):
-            self._sock.close()
-
-    def _register(self) -> None:
-        if not self._closed:
-            self._reactor.add_reader(self._sock, self._on_readable)
-
-    def _on_readable(self) -> None:
-        accept = self._sock.accept
-        for _ in range(self._backlog):  # then let other sockets have a turn
-            try:
-                sock, addr = accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionAbortedError:
-                continue  # the peer gave up while queued: not our problem
-            except OSError as exc:
-                if exc.errno in _ACCEPT_RESOURCE_ERRORS:
-                    self._log_resource_failure(exc)
-                    self._reactor.remove_reader(self._sock)
-                    self._paused_timer = self._reactor.call_later(
-                        _ACCEPT_RETRY_DELAY, self._register)
-                else:
-                    logger.error("listener %s: accept failed: %s",
-                                 format_address(self.address), exc)
-                return
-            if self._failures:
-                logger.warning("listener %s: accepting again after %d failed accepts in %.1f s",
-                               format_address(self.address), self._failures,
-                               _monotonic() - self._failing_since)
-                self._failures = 0
-            try:
-                self._on_accept(sock, addr)
-            except Exception:
-                logger.exception("listener %s: exception in on_accept",
-                                 format_address(self.address))
-                sock.close()
-
-    def _log_resource_failure(self, exc: OSError) -> None:
-        """Log an out-of-resources accept failure, rate-limited: the first of
-        a run, then a count at most every _ACCEPT_ERROR_LOG_INTERVAL seconds
-        (retries come every _ACCEPT_RETRY_DELAY: thousands an hour)."""
-        now = _monotonic()
-        self._failures += 1
-        if self._failures == 1:
-            self._failing_since = self._logged_at = now
-            self._unlogged = 0
-            logger.error("listener %s: cannot accept (%s); retrying every %.1f s "
-                         "(repeats are counted and logged at most every %.0f s)",
-                         format_address(self.address), exc, _ACCEPT_RETRY_DELAY,
-                         _ACCEPT_ERROR_LOG_INTERVAL)
-            return
-        self._unlogged += 1
-        if now - self._logged_at >= _ACCEPT_ERROR_LOG_INTERVAL:
-            logger.error("listener %s: %d more accept failures in %.0f s (%s); still retrying",
-                         format_address(self.address), self._unlogged, now - self._logged_at,
-                         exc)
-            self._logged_at = now
-            self._unlogged = 0
-
-    def _do_close(self) -> None:
-        self._closed = True
-        if self._sock.fileno() == -1:
-            return
-        if self._paused_timer is not None:
-            self._paused_timer.cancel()
-        self._reactor.remove_reader(self._sock)
-        self._reactor.remove_stop_hook(self._stop_hook)
-        self._sock.close()
-
-    def __repr__(self) -> str:
-        return "<Listener %s%s>" % (format_address(self.address),
-                                     " closed" if self._closed else "")
-
-
-class ConnectAttempt:
-    """A connection being opened by :func:`connect`; lets it be cancelled.
-
-    Made by :func:`connect` (any thread); :meth:`cancel` may be called from
-    any thread, everything else runs on the reactor thread.
-    """
-
-    def __init__(self, reactor: Reactor, host: str, port: int, timeout: Optional[float],
-                 on_done: Callable[[Optional[socket.socket], Optional[BaseException]], Any]
-                 ) -> None:
-        self._reactor = reactor
-        self._host = host
-        self._port = port
-        self._timeout = timeout
-        self._on_done: Optional[Callable[..., Any]] = on_done
-        self._sock: Optional[socket.socket] = None
-        self._addresses: List[Tuple[Any, ...]] = []
-        self._last_error: Optional[BaseException] = None
-        self._timer: Optional[TimerHandle] = None
-        #: The helper thread resolving the host name, once started (numeric
-        #: addresses need none); whoever started the attempt may join it.
-        self.thread: Optional[threading.Thread] = None
-        self._stop_hook = reactor.add_stop_hook(
-            self._fail, ConnectionAbortedError("reactor stopped"))
-
-    def cancel(self) -> None:
-        """Abandon the attempt; any thread. ``on_done`` then receives a
-        :class:`ConnectionAbortedError` (unless it was already called)."""
-        self._reactor.add_callback(self._fail, ConnectionAbortedError("connect cancelled"))
-
-    # Reactor thread from here on.
-
-    def _start(self) -> None:
-        if self._on_done is None:
-            return
-        if self._timeout is not None:
-            self._timer = self._reactor.call_later(
-                self._timeout, self._fail,
-                KatcpTimeoutError("connect to %s timed out after %g s"
-                                  % (format_address((self._host, self._port)), self._timeout)))
-        infos = _numeric_addrinfo(self._host, self._port)
-        if infos is not None:
-            self._resolved(infos, None)
-        else:
-            self.thread = threading.Thread(target=self._resolve, name="katcp-resolve",
-                                           daemon=True)
-            self.thread.start()
-
-    def _resolve(self) -> None:
-        """Helper thread: blocking name lookup, then back to the reactor."""
-        try:
-            infos = socket.getaddrinfo(self._host, self._port, socket.AF_UNSPEC,
-                                       socket.SOCK_STREAM)
-        except OSError as exc:
-            self._reactor.add_callback(self._resolved, [], exc)
-        else:
-            self._reactor.add_callback(self._resolved, infos, None)
-
-    def _resolved(self, infos: List[Tuple[Any, ...]], error: Optional[BaseException]) -> None:
-        if self._on_done is None:
-            return
-        if error is not None:
-            self._fail(error)
-            return
-        self._addresses = [(info[0], info[4]) for info in infos]
-        self._try_next()
-
-    def _try_next(self) -> None:
-        while self._addresses:
-            family, sockaddr = self._addresses.pop(0)
-            try:
-                sock = socket.socket(family, socket.SOCK_STREAM)
-            except OSError as exc:  # e.g. no IPv6 support on this host
-                self._last_error = exc
-                continue
-            sock.setblocking(False)
-            err = sock.connect_ex(sockaddr)
-            if err in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EAGAIN):
-                self._sock = sock
-                self._reactor.add_writer(sock, self._on_writable)
-                return
-            sock.close()
-            self._last_error = OSError(err, os.strerror(err))
-        self._fail(self._last_error or OSError("no address for %s" % self._host))
-
-    def _on_writable(self) -> None:
-        sock = self._sock
-        assert sock is not None
-        self._reactor.remove_writer(sock)
-        self._sock = None
-        err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            sock.close()
-            self._last_error = OSError(err, os.strerror(err))
-            self._try_next()
-        else:
-            self._done(sock, None)
-
-    def _fail(self, exc: BaseException) -> None:
-        if self._sock is not None:
-            self._reactor.remove_writer(self._sock)
-            self._sock.close()
-            self._sock = None
-        self._done(None, exc)
-
-    def _done(self, sock: Optional[socket.socket], exc: Optional[BaseException]) -> None:
-        on_done, self._on_done = self._on_done, None
-        if on_done is None:
-            if sock is not None:
-                sock.close()
-            return
-        self._addresses = []
-        if self._timer is not None:
-            self._timer.cancel()
-        self._reactor.remove_stop_hook(self._stop_hook)
-        try:
-            on_done(sock, exc)
-        except Exception:
-            logger.exception("exception in connect callback %r", on_done)
-
-
-def _numeric_addrinfo(host: str, port: int) -> Optional[List[Tuple[Any, ...]]]:
-    """getaddrinfo() for a numeric host without any lookup; None for a name."""
-    for family in (socket.AF_INET, socket.AF_INET6):
-        try:
-            socket.inet_pton(family, host)
-        except (OSError, ValueError):
-            continue
-        sockaddr: Tuple[Any, ...] = (host, port) if family == socket.AF_INET else (host, port, 0, 0)
-        return [(family, socket.SOCK_STREAM, 0, "", sockaddr)]
-    return None
-
-
-def connect(reactor: Reactor, host: str, port: int, timeout: Optional[float],
-            on_done: Callable[[Optional[socket.socket], Optional[BaseException]], Any]
-            ) -> ConnectAttempt:
-    """Open a TCP connection without blocking the reactor.
-
-    Any thread. ``on_done(sock, None)`` (a connected, non-blocking socket that
-    the callee now owns) or ``on_done(None, exc)`` is called exactly once on
-    the reactor thread. ``exc`` is :class:`~katcp_sync.errors.KatcpTimeoutError`
-    after ``timeout`` seconds (``None``: no limit), an :class:`OSError` such
-    as :class:`ConnectionRefusedError`, or :class:`ConnectionAbortedError` if
-    cancelled or the reactor stopped. Numeric addresses connect at once;
-    names are resolved in a short-lived helper thread so the reactor never
-    blocks on DNS. Every address of a name is tried in turn.
-
-    Returns:
-        a :class:`ConnectAttempt` whose ``cancel()`` abandons the attempt.
-    """
-    attempt = ConnectAttempt(reactor, host, port, timeout, on_done)
-    _on_reactor(reactor, attempt._start)
-    return attempt

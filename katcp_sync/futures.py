@@ -1,14 +1,17 @@
 """Small helpers for :class:`concurrent.futures.Future` chains (no threads)."""
 
 import concurrent.futures
-from typing import Any, Callable, Optional
+from typing import Callable, Optional, TypeVar
 
 __all__ = ["chain_future"]
 
+_T = TypeVar("_T")
+_U = TypeVar("_U")
 
-def chain_future(source: "concurrent.futures.Future[Any]", convert: Callable[[Any], Any],
-                 target: "Optional[concurrent.futures.Future[Any]]" = None,
-                 ) -> "concurrent.futures.Future[Any]":
+
+def chain_future(source: "concurrent.futures.Future[_T]", convert: Callable[[_T], _U],
+                 target: "Optional[concurrent.futures.Future[_U]]" = None,
+                 ) -> "concurrent.futures.Future[_U]":
     """Resolve ``target`` (default: a new future) with ``convert(source.result())``.
 
     An exception from ``source``, or raised by ``convert``, is passed on; a
@@ -22,7 +25,7 @@ def chain_future(source: "concurrent.futures.Future[Any]", convert: Callable[[An
         target = concurrent.futures.Future()
     result = target
 
-    def done(fut: "concurrent.futures.Future[Any]") -> None:
+    def done(fut: "concurrent.futures.Future[_T]") -> None:
         if fut.cancelled():
             result.cancel()
             return

@@ -28,12 +28,13 @@ import concurrent.futures
 import logging
 import random
 import threading
-import time
-from typing import Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
-from katcp_sync.errors import FailReply, KATCPResourceInactive, KatcpTimeoutError
-from katcp_sync.futures import chain_future
-from katcp_sync.message import Message
+from .deadline import Deadline
+from .errors import FailReply, KATCPResourceInactive, KatcpTimeoutError
+from .futures import chain_future
+from .message import Message
+from .reactor import TimerHandle
 
 __all__ = [
     "DISCONNECTED",
@@ -123,7 +124,7 @@ def all_done(futures: Iterable[concurrent.futures.Future]) -> concurrent.futures
     return result
 
 
-def wait_future(future: concurrent.futures.Future, timeout: Optional[float], what: str):
+def wait_future(future: concurrent.futures.Future, timeout: Optional[float], what: str) -> Any:
     """Block until ``future`` is done and return its result.
 
     Raises:
@@ -155,7 +156,7 @@ class InspectingClient:
 
     def __init__(
         self,
-        client,
+        client: Any,
         on_model: Callable[[DeviceModel], Optional[concurrent.futures.Future]],
         sync_timeout: float = 20.0,
         retry_delay: float = 0.5,
@@ -173,7 +174,7 @@ class InspectingClient:
         self._generation = 0
         self._failures = 0
         self._stopped = False
-        self._retry_handle = None
+        self._retry_handle: Optional[TimerHandle] = None
         self._state_callbacks: List[Callable[[str], None]] = []
         self.model = DeviceModel({}, {})
         client.add_connected_callback(self._connected)
@@ -238,12 +239,12 @@ class InspectingClient:
         """
         if state not in STATES:
             raise ValueError("unknown state %r (expected one of %s)" % (state, ", ".join(STATES)))
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._cond:
             while self._state != state:
                 if self._stopped and state != DISCONNECTED:
                     raise KATCPResourceInactive("%s was stopped while waiting for %r" % (self._name, state))
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = deadline.remaining()
                 if remaining is not None and remaining <= 0:
                     raise KatcpTimeoutError(
                         "%s: state still %r, not %r, after %s s" % (self._name, self._state, state, timeout)
@@ -252,10 +253,10 @@ class InspectingClient:
 
     def until_not_state(self, state: str, timeout: Optional[float] = None) -> None:
         """Block until the state is anything but ``state`` (same errors as :meth:`until_state`)."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = Deadline(timeout)
         with self._cond:
             while self._state == state and not self._stopped:
-                remaining = None if deadline is None else deadline - time.monotonic()
+                remaining = deadline.remaining()
                 if remaining is not None and remaining <= 0:
                     raise KatcpTimeoutError("%s: state still %r after %s s" % (self._name, state, timeout))
                 self._cond.wait(remaining)
@@ -290,7 +291,7 @@ class InspectingClient:
         self._failures = 0
         self._set_state(None, DISCONNECTED, new_generation=True)
 
-    def _interface_changed(self, msg) -> None:
+    def _interface_changed(self, msg: Message) -> None:
         logger.debug("%s: #%s %r, re-inspecting", self._name, msg.name, msg.arguments)
         if msg.name == "device-changed":
             logger.warning("%s: device sent deprecated #device-changed", self._name)

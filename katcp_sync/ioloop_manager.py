@@ -17,11 +17,12 @@ from .reactor import Reactor
 
 __all__ = ["IOLoopManager", "IOLoopThreadWrapper", "ThreadSafeMethodAttrWrapper"]
 
-log = logging.getLogger("katcp_sync.ioloop_manager")
+logger = logging.getLogger(__name__)
 
 
 class IOLoopManager:
-    """Owns a reactor thread: ``get_ioloop()``, ``start()``, ``stop()``, ``join()``.
+    """Owns a reactor thread: ``get_reactor()`` (katcp-python: ``get_ioloop()``),
+    ``start()``, ``stop()``, ``join()``.
 
     Args:
         managed_default: accepted for katcp-python's signature; the reactor
@@ -31,16 +32,20 @@ class IOLoopManager:
     All methods may be called from any thread.
     """
 
-    def __init__(self, managed_default: bool = False, logger: logging.Logger = log) -> None:
+    def __init__(self, managed_default: bool = False, logger: logging.Logger = logger) -> None:
         self._logger = logger
         self._reactor: Optional[Reactor] = None
         self._daemon = False
 
-    def get_ioloop(self) -> Reactor:
+    def get_reactor(self) -> Reactor:
         """Return the managed reactor, creating it on the first call."""
         if self._reactor is None:
             self._reactor = Reactor()
         return self._reactor
+
+    def get_ioloop(self) -> Reactor:
+        """katcp-python's name for :meth:`get_reactor`."""
+        return self.get_reactor()
 
     def setDaemon(self, daemonic: bool) -> None:  # noqa: N802 (katcp-python's name)
         """Accepted for katcp-python's API; the reactor thread is a daemon already."""
@@ -48,7 +53,7 @@ class IOLoopManager:
 
     def start(self, timeout: Optional[float] = None) -> None:
         """Start the reactor thread (``timeout`` is accepted and unused: start is quick)."""
-        self.get_ioloop().start()
+        self.get_reactor().start()
 
     def stop(self, timeout: Optional[float] = None, callback: Optional[Callable[[], Any]] = None
              ) -> None:
@@ -75,7 +80,13 @@ class IOLoopThreadWrapper:
     default_timeout: Optional[float] = None
 
     def __init__(self, ioloop: Optional[Reactor] = None) -> None:
-        self.ioloop = ioloop if ioloop is not None else Reactor()
+        #: The reactor calls run on.
+        self.reactor = ioloop if ioloop is not None else Reactor()
+
+    @property
+    def ioloop(self) -> Reactor:
+        """katcp-python's name for :attr:`reactor`."""
+        return self.reactor
 
     def call_in_ioloop(self, fn: Callable[..., Any], args: Sequence[Any] = (),
                        kwargs: Optional[Dict[str, Any]] = None,
@@ -92,7 +103,7 @@ class IOLoopThreadWrapper:
         kwargs = kwargs or {}
         if timeout is None:
             timeout = self.default_timeout
-        result = self.ioloop.run_sync(functools.partial(fn, *args, **kwargs), timeout=timeout)
+        result = self.reactor.run_sync(functools.partial(fn, *args, **kwargs), timeout=timeout)
         if hasattr(result, "result") and hasattr(result, "add_done_callback"):
             return result.result(timeout)
         return result

@@ -21,10 +21,14 @@ from typing import List, Union
 
 from .errors import LineTooLongError
 
-__all__ = ["LineSplitter", "DEFAULT_MAX_LINE_LENGTH", "split_bytes"]
+__all__ = ["LineSplitter", "Line", "DEFAULT_MAX_LINE_LENGTH", "split_bytes"]
 
 #: katcp-python's MAX_MSG_SIZE.
 DEFAULT_MAX_LINE_LENGTH = 2 * 1024 * 1024
+
+#: One item of :meth:`LineSplitter.feed`'s output: a line without its
+#: end-of-line byte, or the error standing for a line that was too long.
+Line = Union[bytes, LineTooLongError]
 
 _BLANK = b" \t"
 
@@ -94,7 +98,7 @@ class LineSplitter:
         self._pending = bytearray()
         self._discarding = False
 
-    def feed(self, data: bytes) -> List[Union[bytes, LineTooLongError]]:
+    def feed(self, data: bytes) -> List[Line]:
         """Add ``data`` and return the lines it completed, in order.
 
         Each item is a line without its end-of-line byte, or a
@@ -113,7 +117,7 @@ class LineSplitter:
         if pending:
             parts[0] = b"".join((pending, parts[0]))
             self._pending = bytearray()   # a new one: the old buffer is freed
-        out: List[Union[bytes, LineTooLongError]] = []
+        out: List[Line] = []
         limit = self.max_line_length
         if self._discarding:
             # The first part is the end of a line already being thrown away.

@@ -61,13 +61,24 @@ import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as _FutureTimeout
-from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple, TypeVar, Union
 
 from .errors import KatcpTimeoutError
 
-__all__ = ["Reactor", "TimerHandle"]
+__all__ = ["Reactor", "TimerHandle", "FileLike"]
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+class _HasFileno(Protocol):
+    def fileno(self) -> int: ...
+
+
+#: What the reactor can watch: a file descriptor or an object with
+#: ``fileno()`` (a socket, an epoll object).
+FileLike = Union[int, _HasFileno]
 
 _Callback = Tuple[Callable[..., Any], Tuple[Any, ...]]
 # A queued callback: (unique token, fn, args); see add_callback.
@@ -295,7 +306,7 @@ class Reactor:
         """
         return self.call_at(time.monotonic() + delay, fn, *args)
 
-    def run_sync(self, fn: Callable[..., Any], *args: Any, timeout: Optional[float] = None) -> Any:
+    def run_sync(self, fn: Callable[..., _T], *args: Any, timeout: Optional[float] = None) -> _T:
         """Run ``fn(*args)`` on the reactor thread and return its result.
 
         Runs ``fn`` directly when called on the reactor thread. If the
@@ -309,7 +320,7 @@ class Reactor:
         """
         if self.in_reactor_thread():
             return fn(*args)
-        future: "Future[Any]" = Future()
+        future: "Future[_T]" = Future()
 
         def call() -> None:
             if not future.set_running_or_notify_cancel():
@@ -352,7 +363,7 @@ class Reactor:
     # ------------------------------------------------------------------
     # Socket readiness (reactor thread only)
 
-    def add_reader(self, fileobj: Any, callback: Callable[[], Any]) -> None:
+    def add_reader(self, fileobj: FileLike, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` whenever ``fileobj`` is readable (replaces any
         previous reader). Reactor thread only.
 
@@ -361,7 +372,7 @@ class Reactor:
         """
         self._set_handler(fileobj, 0, callback)
 
-    def remove_reader(self, fileobj: Any) -> bool:
+    def remove_reader(self, fileobj: FileLike) -> bool:
         """Stop watching ``fileobj`` for readability. Reactor thread only.
 
         Returns:
@@ -369,7 +380,7 @@ class Reactor:
         """
         return self._set_handler(fileobj, 0, None)
 
-    def add_writer(self, fileobj: Any, callback: Callable[[], Any]) -> None:
+    def add_writer(self, fileobj: FileLike, callback: Callable[[], Any]) -> None:
         """Call ``callback()`` whenever ``fileobj`` is writable (replaces any
         previous writer). Reactor thread only.
 
@@ -378,7 +389,7 @@ class Reactor:
         """
         self._set_handler(fileobj, 1, callback)
 
-    def remove_writer(self, fileobj: Any) -> bool:
+    def remove_writer(self, fileobj: FileLike) -> bool:
         """Stop watching ``fileobj`` for writability. Reactor thread only.
 
         Returns:
@@ -386,7 +397,8 @@ class Reactor:
         """
         return self._set_handler(fileobj, 1, None)
 
-    def _set_handler(self, fileobj: Any, slot: int, callback: Optional[Callable[[], Any]]) -> bool:
+    def _set_handler(self, fileobj: FileLike, slot: int,
+                     callback: Optional[Callable[[], Any]]) -> bool:
         if not self.in_reactor_thread():
             raise RuntimeError("reactor %r: socket registration is only allowed on the "
                                "reactor thread (use add_callback)" % self.name)

@@ -569,6 +569,50 @@ def test_shared_reactor_stopping_stops_its_clients(aioserver):
     client.join(WAIT)
 
 
+def test_client_split_by_job_keeps_the_public_names():
+    """Issue 12 point 2: client.py is split by job (client_base, client_dispatch,
+    client); every public name stays importable from katcp_sync.client (module
+    sizes and layers: main's tests/test_layers.py)."""
+    from katcp_sync import client, client_base, client_dispatch
+    for name in ("DeviceClient", "AsyncClient", "CallbackClient", "BlockingClient",
+                 "request_check", "ReplyFuture", "hinted_timeout", "TIMEOUT_HINT_MARGIN"):
+        assert hasattr(client, name), name
+    assert issubclass(client.DeviceClient, client_dispatch.ClientDispatch)
+    assert issubclass(client_dispatch.ClientDispatch, client_base.ClientBase)
+
+
+def test_set_ioloop_shares_a_reactor_like_the_reactor_argument(aioserver):
+    """Issue 12 point 7: ``reactor=`` / ``set_reactor`` are the client's
+    names, katcp-python's ``set_ioloop`` (and ``ioloop``) are aliases; a
+    reactor set this way is shared: the client neither starts nor stops it."""
+    reactor = Reactor(name="katcp-shared-test")
+    reactor.start()
+    client = BlockingClient("127.0.0.1", aioserver.port)
+    try:
+        client.set_ioloop(reactor)
+        assert client.reactor is reactor and client.ioloop is reactor
+        client.start()
+        assert client.wait_protocol(WAIT)
+        with pytest.raises(RuntimeError, match="before start"):
+            client.set_reactor(None)
+        reply, _ = client.blocking_request(Message.request("echo", "x"), timeout=WAIT)
+        assert reply.arguments == [b"ok", b"x"]
+        client.stop()
+        assert client.join(WAIT)
+        assert reactor.running()
+    finally:
+        client.stop()
+        reactor.stop(WAIT)
+    client.set_reactor(None)          # its own reactor again
+    assert client.reactor is not reactor
+    client.start()
+    try:
+        assert client.wait_protocol(WAIT)
+    finally:
+        client.stop()
+        client.join(WAIT)
+
+
 # ---------------------------------------------------------------------------
 # Issue 15: clear errors, no silent waits, timeouts from the device's hints
 

@@ -265,7 +265,7 @@ def test_stop_while_a_caller_is_borrowing(scripted, make_client, reactor, own_re
     thread.start()
     assert received.wait(WAIT)
     conn = client._conn
-    assert conn._borrowed
+    assert conn._borrow.borrowed
     stopped = time.monotonic()
     client.stop()
     thread.join(WAIT)

@@ -740,14 +740,14 @@ class _FailingAccept:
 
 
 def test_listener_backs_off_when_out_of_file_descriptors(reactor, monkeypatch, caplog):
-    from katcp_sync import connection as connection_module
-    monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.01)
+    from katcp_sync import tcp as tcp_module
+    monkeypatch.setattr(tcp_module, "_ACCEPT_RETRY_DELAY", 0.01)
     accepted = threading.Event()
     listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: (s.close(), accepted.set()))
     real = listener._sock
     reactor.run_sync(setattr, listener, "_sock", _FailingAccept(real, 1))
     try:
-        with caplog.at_level(logging.ERROR, logger="katcp_sync.connection"):
+        with caplog.at_level(logging.ERROR, logger="katcp_sync.tcp"):
             with socket.create_connection(listener.address, timeout=TIMEOUT):
                 assert accepted.wait(TIMEOUT)
         assert any("cannot accept" in r.getMessage() for r in caplog.records)
@@ -802,6 +802,33 @@ def test_borrowed_read_claims_then_hands_over_in_order(reactor, pair):
     # The first line not claimed and everything after it go to the reactor, in order.
     assert rec.wait_lines(4) == [b"before", b"other1", b"mine4", b"after"]
     assert rec.threads == {reactor.name}
+
+
+@borrow_only
+def test_only_borrowable_connections_carry_the_borrowing_machinery(reactor, pair):
+    """Issue 12 point 2: the fast path is one helper (katcp_sync.borrow) that a
+    connection has only when made borrowable; a plain (server) connection has
+    none, and its reactor reads go straight to _read (no read lock)."""
+    from katcp_sync.borrow import ReadBorrow
+    plain, rec, peer = pair()
+    assert plain._borrow is None and plain._on_readable == plain._read_now
+    peer.sendall(b"a\n")
+    assert rec.wait_lines(1) == [b"a"]
+    borrowable, rec, peer = pair(borrowable=True, spin_time=0.001)
+    assert isinstance(borrowable._borrow, ReadBorrow)
+    assert borrowable.spin_time == 0.001 == borrowable._borrow.spin_time
+    borrowable.spin_time = 0
+    assert borrowable._borrow.spin_time == 0
+    peer.sendall(b"b\n")
+    assert rec.wait_lines(1) == [b"b"]
+
+
+def test_tcp_plumbing_stays_importable_from_connection():
+    """Issue 12 point 2: Listener, connect, ... live in katcp_sync.tcp; the
+    old import path (the CLI's, users') still works."""
+    from katcp_sync import connection, tcp
+    for name in ("Listener", "ConnectAttempt", "connect", "format_address", "format_seconds"):
+        assert getattr(connection, name) is getattr(tcp, name)
 
 
 @borrow_only
@@ -902,11 +929,11 @@ def test_a_clean_borrow_parks_the_socket_until_the_timer_ends_it(reactor, pair):
             assert got == [b"mine%d" % round]
         finally:
             conn.return_reading()
-        assert conn._parked
+        assert conn._borrow.parked
     # Nobody borrows: the reclaim timer gives the socket back to the reactor.
     peer.sendall(b"unsolicited\n")
     assert rec.wait_lines(1) == [b"unsolicited"]
-    assert not conn._parked
+    assert not conn._borrow.parked
     assert rec.threads == {reactor.name}
 
 
@@ -920,9 +947,9 @@ def test_writing_to_a_parked_connection_gives_it_back_at_once(reactor, pair):
         conn.read_borrowed(lambda line: not got.append(line), lambda: bool(got), TIMEOUT)
     finally:
         conn.return_reading()
-    assert conn._parked
+    assert conn._borrow.parked
     conn.write(b"?other\n")        # e.g. a future_request: its reply must not wait
-    assert not conn._parked
+    assert not conn._borrow.parked
     assert peer.recv(100) == b"?other\n"
 
 
@@ -934,7 +961,7 @@ def test_a_borrow_that_timed_out_does_not_park(reactor, pair):
         conn.read_borrowed(lambda line: True, lambda: False, 0.01)
     finally:
         conn.return_reading()
-    assert not conn._parked
+    assert not conn._borrow.parked
     peer.sendall(b"late\n")
     assert rec.wait_lines(1) == [b"late"]
 
@@ -972,19 +999,19 @@ def borrowed_round_trip(conn, peer, answer_after=0.0):
 @borrow_only
 def test_a_borrower_spins_before_it_sleeps_while_replies_are_quick(reactor, pair):
     conn, rec, peer = pair(borrowable=True, spin_time=0.5)
-    counter = conn._poller = CountingPoller(conn._poller)
+    counter = conn._borrow._poller = CountingPoller(conn._borrow._poller)
     borrowed_round_trip(conn, peer, answer_after=0.01)
     assert counter.spins > 0 and counter.blocks == 0   # caught while spinning
-    assert 0 < conn._reply_wait < 0.5
+    assert 0 < conn._borrow.reply_wait < 0.5
 
 
 @borrow_only
 def test_nobody_spins_while_replies_take_longer_than_the_spin_time(reactor, pair):
     conn, rec, peer = pair(borrowable=True, spin_time=0.005)
-    counter = conn._poller = CountingPoller(conn._poller)
+    counter = conn._borrow._poller = CountingPoller(conn._borrow._poller)
     borrowed_round_trip(conn, peer, answer_after=0.05)  # spins 5 ms, then sleeps
     assert counter.spins > 0 and counter.blocks > 0
-    assert conn._reply_wait > 0.005
+    assert conn._borrow.reply_wait > 0.005
     counter.spins = counter.blocks = 0
     borrowed_round_trip(conn, peer, answer_after=0.05)
     assert counter.spins == 0 and counter.blocks > 0
@@ -993,7 +1020,7 @@ def test_nobody_spins_while_replies_take_longer_than_the_spin_time(reactor, pair
 @borrow_only
 def test_spin_time_zero_never_spins(reactor, pair):
     conn, rec, peer = pair(borrowable=True, spin_time=0)
-    counter = conn._poller = CountingPoller(conn._poller)
+    counter = conn._borrow._poller = CountingPoller(conn._borrow._poller)
     borrowed_round_trip(conn, peer)
     assert counter.spins == 0 and counter.blocks > 0
 
@@ -1050,7 +1077,7 @@ def test_idle_connection_is_closed_after_the_idle_timeout(pair):
 def test_no_time_limits_by_default(pair):
     conn, rec, client = pair()
     client.send(b"?unfinished")
-    assert conn._limit_timer is None and not conn._limited
+    assert conn._limits is None
 
 
 def test_time_limits_are_checked(reactor):
@@ -1072,16 +1099,16 @@ def test_emfile_accept_failures_are_logged_rate_limited_with_a_count(reactor, mo
     _ACCEPT_RETRY_DELAY; it used to log an ERROR per retry (7,000 lines an
     hour). Now: the first failure, then a count at most every
     _ACCEPT_ERROR_LOG_INTERVAL, then one line when accepting works again."""
-    from katcp_sync import connection as connection_module
-    monkeypatch.setattr(connection_module, "_ACCEPT_RETRY_DELAY", 0.002)
-    monkeypatch.setattr(connection_module, "_ACCEPT_ERROR_LOG_INTERVAL", 0.1, raising=False)
+    from katcp_sync import tcp as tcp_module
+    monkeypatch.setattr(tcp_module, "_ACCEPT_RETRY_DELAY", 0.002)
+    monkeypatch.setattr(tcp_module, "_ACCEPT_ERROR_LOG_INTERVAL", 0.1, raising=False)
     accepted = threading.Event()
     listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: (s.close(), accepted.set()))
     real = listener._sock
     fake = _FailingAccept(real, 100)
     reactor.run_sync(setattr, listener, "_sock", fake)
     start = time.monotonic()
-    with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.tcp"):
         client = socket.create_connection(listener.address, timeout=TIMEOUT)
         try:
             assert accepted.wait(TIMEOUT)

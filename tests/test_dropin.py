@@ -182,9 +182,11 @@ def test_automatic_interface_changed_can_be_switched_off(auto, expected):
 def test_ioloop_manager_runs_a_reactor_thread():
     manager = ioloop_manager.IOLoopManager(managed_default=True)
     reactor = manager.get_ioloop()
+    assert manager.get_reactor() is reactor          # the canonical name (issue 12)
     manager.start()
     try:
         wrapper = ioloop_manager.IOLoopThreadWrapper(reactor)
+        assert wrapper.reactor is reactor and wrapper.ioloop is reactor
         assert wrapper.call_in_ioloop(threading.get_ident) != threading.get_ident()
         add = wrapper.decorate_callable(lambda a, b=1: a + b)
         assert add(2, b=3, timeout=TIMEOUT) == 5

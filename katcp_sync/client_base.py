@@ -1,0 +1,360 @@
+"""The state and plain accessors of a KATCP client (:class:`ClientBase`).
+
+One of the three layers of :class:`~katcp_sync.client.DeviceClient`: this
+one holds the client's state (built in one constructor), its settings,
+properties, ``wait_*`` methods and the registries of hooks and callbacks.
+:mod:`katcp_sync.client_dispatch` adds the request table, reply matching
+and message dispatch on top, and :mod:`katcp_sync.client` the connect,
+reconnect and protocol-detection machinery and the start/stop life cycle.
+"""
+
+import logging
+import sys
+import threading
+import traceback
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+from .client_requests import RequestTable
+from .connection import DEFAULT_SPIN_TIME, Connection, format_address
+from .errors import KatcpClientDisconnected
+from .message import Message
+from .protocol import FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, ProtocolFlags
+from .reactor import Reactor, TimerHandle
+from .tcp import ConnectAttempt
+
+__all__ = ["ClientBase", "hinted_timeout", "TIMEOUT_HINT_MARGIN"]
+
+
+def _format_exc(tb_limit: int) -> str:
+    return "".join(traceback.format_exception(*sys.exc_info(), limit=tb_limit))
+
+
+#: Seconds added to a device's request timeout hint (``?request-timeout-hint``,
+#: flag ``T``): the hint covers the handler, not the network or a busy client.
+TIMEOUT_HINT_MARGIN = 1.0
+
+
+def hinted_timeout(timeout: Optional[float], hint: Optional[float], default: float) -> float:
+    """The timeout of one request: ``timeout`` if given, else the device's
+    ``hint`` for that request plus :data:`TIMEOUT_HINT_MARGIN`, else
+    ``default``. Shared by the clients and the high-level resource."""
+    if timeout is not None:
+        return timeout
+    if hint:
+        return hint + TIMEOUT_HINT_MARGIN
+    return default
+
+
+def _not_a_message(msg: Any, method: str) -> TypeError:
+    """A clear TypeError for ``blocking_request("watchdog")`` and the like."""
+    if isinstance(msg, str):
+        how = "Message.request(%r)" % (msg,)
+    else:
+        how = "Message.request(name, *arguments)"
+    return TypeError("%s() takes a Message, not %s %r: pass %s"
+                     % (method, type(msg).__name__, msg, how))
+
+
+class ClientBase:
+    """State, settings and accessors shared by the client layers.
+
+    Not used alone: :class:`~katcp_sync.client.DeviceClient` is the client.
+    Arguments as for it.
+    """
+
+    #: Longest line accepted from the device (katcp-python: 2 MiB).
+    MAX_MSG_SIZE = 2 * 1024 * 1024
+    #: Most bytes buffered for sending before the connection is dropped.
+    MAX_WRITE_BUFFER_SIZE = 2 * MAX_MSG_SIZE
+    #: Protocol assumed for a device that announces none (spec 2.2: no ids).
+    ASSUMED_PROTOCOL = ProtocolFlags(5, 0, "")
+    #: Seconds to wait for a connect() to complete.
+    CONNECT_TIMEOUT = 5.0
+    #: While connecting fails, a WARNING is logged on the first failed
+    #: attempt and then at most once per this many seconds (DEBUG between).
+    CONNECT_WARNING_INTERVAL = 30.0
+    #: Default of :attr:`auto_reconnect_max_delay`, the cap of the
+    #: reconnect back-off in seconds.
+    AUTO_RECONNECT_MAX_DELAY = 1.0
+    #: Seconds a lone ``blocking_request`` caller polls for its reply before
+    #: it sleeps (the fast path in :doc:`concurrency`); ``0`` never spins.
+    #: Adaptive: nobody spins while replies take longer than this.
+    SPIN_TIME = DEFAULT_SPIN_TIME
+
+    def __init__(self, host: str, port: int, tb_limit: int, timeout: float,
+                 logger: logging.Logger, auto_reconnect: bool,
+                 reactor: Optional[Reactor]) -> None:
+        if not host:
+            host = "0.0.0.0"
+        self._bindaddr = (host, int(port))
+        self._address_string = format_address(self._bindaddr)
+        self._tb_limit = tb_limit
+        self._logger = logger
+        #: Default request timeout in seconds.
+        self.timeout = timeout
+        #: Reconnect automatically (may be changed at any time).
+        self.auto_reconnect = auto_reconnect
+        #: First reconnect delay in seconds; doubles per failure (randomised
+        #: to [d/2, d]) up to :attr:`auto_reconnect_max_delay`.
+        self.auto_reconnect_delay = 0.5
+        #: Cap of the reconnect delay in seconds (default 1: a device that
+        #: comes back is found within about a second, however long it was
+        #: away; katcp-python retries every 0.5 s). Raise it for a client
+        #: of a device that is often away for long, to try less often.
+        self.auto_reconnect_max_delay = self.AUTO_RECONNECT_MAX_DELAY
+        #: Seconds to wait for the device to announce its protocol.
+        self.protocol_detect_timeout = 1.0
+        #: ``#version-connect`` name -> tuple of the remaining arguments (str).
+        self.versions: Dict[str, Tuple[str, ...]] = {}
+        #: ``time.time()`` of the last successful connect, or None.
+        self.last_connect_time: Optional[float] = None
+        #: Ask a device with flag ``T`` for its request timeout hints on
+        #: each connection (before :meth:`wait_protocol` returns).
+        self.use_timeout_hints = True
+        #: Request name -> the device's timeout hint in seconds (flag ``T``,
+        #: ``?request-timeout-hint``); a request made without a timeout
+        #: waits that long plus :data:`TIMEOUT_HINT_MARGIN`.
+        self.request_timeout_hints: Dict[str, float] = {}
+        self._last_connect_warning = 0.0
+
+        self._own_reactor = reactor is None
+        self._reactor = reactor
+        self._reactor_started = False
+        self._table = RequestTable()
+        self._table.close(lambda: KatcpClientDisconnected(
+            "Not connected to %s: the client is not started (call start() first)"
+            % self._address_string))
+        self._life_lock = threading.Lock()
+        self._handler_cache: Dict[Tuple[int, str], Any] = {}
+        self._callbacks_lock = threading.Lock()
+        self._inform_callbacks: Dict[str, List[Callable[[Message], Any]]] = {}
+        self._connected_callbacks: List[Callable[[], Any]] = []
+        self._disconnected_callbacks: List[Callable[[], Any]] = []
+        self._failed_connect_callbacks: List[Callable[[BaseException], Any]] = []
+
+        self._protocol_flags: Optional[ProtocolFlags] = None
+        self._preset_flags: Optional[ProtocolFlags] = None
+        # Per-run state (reset by start()).
+        self._running = threading.Event()
+        self._stopped = threading.Event()
+        self._stopped.set()
+        self._connected = threading.Event()
+        self._disconnected = threading.Event()
+        self._disconnected.set()
+        self._received_protocol_info = threading.Event()
+        self._run_id = 0               # changes on start/stop: stale timers ignore themselves
+        # Reactor-thread state.
+        self._conn: Optional[Connection] = None
+        self._conn_ready = False       # protocol known for the current connection
+        self._protocol_assumed = False  # ... but only guessed (the device said nothing)
+        self._attempt: Optional[ConnectAttempt] = None
+        self._timer: Optional[TimerHandle] = None   # reconnect or protocol-detect timer
+        self._backoff = 0.0
+        self._failures = 0
+        self._stop_hook: Optional[object] = None
+        # A blocking request may read its own reply (DeviceClient decides).
+        self._may_borrow = False
+        # One item per thread inside blocking_request (list append/pop are
+        # atomic): a caller borrows only when it is alone, as a borrower
+        # would otherwise read, and hand over, the others' replies.
+        self._blocking_callers: List[None] = []
+        # Name-resolving threads started for connection attempts (join()).
+        self._helper_threads: List[threading.Thread] = []
+
+    # ------------------------------------------------------------------
+    # Properties
+
+    @property
+    def reactor(self) -> Reactor:
+        """The reactor the client runs on (its own one is created on demand)."""
+        reactor = self._reactor
+        if reactor is None:
+            with self._life_lock:
+                if self._reactor is None:
+                    self._reactor = Reactor(name="katcp-client-" + self._address_string)
+                reactor = self._reactor
+        return reactor
+
+    @property
+    def ioloop(self) -> Reactor:
+        """katcp-python's name for :attr:`reactor`."""
+        return self.reactor
+
+    def set_reactor(self, reactor: Optional[Reactor] = None) -> None:
+        """Run on ``reactor``, shared with other clients and servers, which
+        the client then never starts or stops (as the ``reactor=`` argument);
+        ``None``: the client's own reactor again. Any thread, before
+        :meth:`start`.
+
+        Raises:
+            RuntimeError: the client is running.
+        """
+        with self._life_lock:
+            if self._running.is_set():
+                raise RuntimeError("set_reactor() must be called before start()")
+            self._own_reactor = reactor is None
+            self._reactor = reactor
+            self._reactor_started = False
+
+    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+        """katcp-python's name for :meth:`set_reactor`."""
+        self.set_reactor(ioloop)
+
+    @property
+    def bind_address(self) -> Tuple[str, int]:
+        """``(host, port)`` of the device."""
+        return self._bindaddr
+
+    @property
+    def bind_address_string(self) -> str:
+        """The device address as ``"host:port"``."""
+        return self._address_string
+
+    @property
+    def sockname(self) -> Tuple[Any, ...]:
+        """The local ``(host, port)`` of the connection (port -1 if none)."""
+        conn = self._conn
+        if conn is not None and conn.sockname:
+            return conn.sockname
+        return (self._bindaddr[0], -1)
+
+    @property
+    def protocol_flags(self) -> Optional[ProtocolFlags]:
+        """The device's :class:`ProtocolFlags` (the last known), or None."""
+        return self._protocol_flags
+
+    @protocol_flags.setter
+    def protocol_flags(self, flags: ProtocolFlags) -> None:
+        self._protocol_flags = flags
+
+    def preset_protocol_flags(self, protocol_flags: ProtocolFlags) -> None:
+        """Use ``protocol_flags`` for the device and turn off detection.
+
+        Call before :meth:`start`, from any thread. Informs announcing a
+        different version are then only warned about.
+        """
+        self._preset_flags = protocol_flags
+        self._protocol_flags = protocol_flags
+
+    def convert_seconds(self, time_seconds: float) -> float:
+        """Convert seconds to the device's timestamp unit.
+
+        KATCP v5 timestamps are seconds, v4 ones milliseconds (integers
+        before v4). Before the protocol is known, seconds are assumed.
+        """
+        flags = self._protocol_flags
+        if flags is None or flags.major >= SEC_TS_KATCP_MAJOR:
+            return time_seconds
+        device_time = time_seconds * SEC_TO_MS_FAC
+        if flags.major < FLOAT_TS_KATCP_MAJOR:
+            device_time = int(device_time)
+        return device_time
+
+    def running(self) -> bool:
+        """Return True between :meth:`start` and :meth:`stop`."""
+        return self._running.is_set()
+
+    def wait_running(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the client is running; return whether it is."""
+        return self._running.wait(timeout)
+
+    def is_connected(self) -> bool:
+        """Return True while a TCP connection to the device is open."""
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout: Optional[float] = None) -> bool:
+        """Wait until connected (TCP); return whether it is."""
+        return self._wait(self._connected, timeout)
+
+    def wait_disconnected(self, timeout: Optional[float] = None) -> bool:
+        """Wait until not connected; return whether it is disconnected."""
+        return self._wait(self._disconnected, timeout)
+
+    def wait_protocol(self, timeout: Optional[float] = None) -> bool:
+        """Wait until the current connection's protocol is known (and, for a
+        device with flag ``T``, its request timeout hints: see
+        :attr:`request_timeout_hints`).
+
+        Returns:
+            True if it is; then :attr:`protocol_flags` describes the device
+            and requests go out with message ids if it supports them.
+        """
+        return self._wait(self._received_protocol_info, timeout)
+
+    def _wait(self, event: threading.Event, timeout: Optional[float]) -> bool:
+        if not event.is_set() and self._on_reactor():
+            raise RuntimeError("cannot wait on the client's reactor thread")
+        return event.wait(timeout)
+
+    def _on_reactor(self) -> bool:
+        reactor = self._reactor
+        return reactor is not None and reactor.in_reactor_thread()
+
+    def add_connected_callback(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` (reactor thread) whenever the client is ready.
+
+        Ready means connected with the protocol known, as for
+        :meth:`notify_connected`.
+        """
+        self._add_to("_connected_callbacks", callback)
+
+    def remove_connected_callback(self, callback: Callable[[], Any]) -> None:
+        """Forget a callback given to :meth:`add_connected_callback`."""
+        self._remove_from("_connected_callbacks", callback)
+
+    def add_disconnected_callback(self, callback: Callable[[], Any]) -> None:
+        """Call ``callback()`` (reactor thread) when a ready connection is lost."""
+        self._add_to("_disconnected_callbacks", callback)
+
+    def remove_disconnected_callback(self, callback: Callable[[], Any]) -> None:
+        """Forget a callback given to :meth:`add_disconnected_callback`."""
+        self._remove_from("_disconnected_callbacks", callback)
+
+    def add_failed_connect_callback(self, callback: Callable[[BaseException], Any]) -> None:
+        """Call ``callback(exc)`` (reactor thread) whenever a connection attempt
+        fails, with the reason (aiokatcp's ``add_failed_connect_callback``)."""
+        self._add_to("_failed_connect_callbacks", callback)
+
+    def remove_failed_connect_callback(self, callback: Callable[[BaseException], Any]) -> None:
+        """Forget a callback given to :meth:`add_failed_connect_callback`."""
+        self._remove_from("_failed_connect_callbacks", callback)
+
+    def _add_to(self, name: str, callback: Callable[..., Any]) -> None:
+        # Lists are replaced, never changed, so the reactor iterates a snapshot.
+        with self._callbacks_lock:
+            setattr(self, name, getattr(self, name) + [callback])
+
+    def _remove_from(self, name: str, callback: Callable[..., Any]) -> None:
+        with self._callbacks_lock:
+            setattr(self, name, [c for c in getattr(self, name) if c != callback])
+
+    def add_inform_callback(self, name: str, callback: Callable[[Message], Any]) -> None:
+        """Call ``callback(msg)`` (reactor thread) for each ``#name`` inform.
+
+        Only informs that are not part of a reply to a request made with the
+        request APIs (asynchronous informs such as ``#sensor-status``) are
+        passed, after the ``inform_<name>`` handler.
+        """
+        with self._callbacks_lock:
+            callbacks = self._inform_callbacks.get(name, [])
+            self._inform_callbacks[name] = callbacks + [callback]
+
+    def remove_inform_callback(self, name: str, callback: Callable[[Message], Any]) -> None:
+        """Forget a callback given to :meth:`add_inform_callback`."""
+        with self._callbacks_lock:
+            callbacks = [c for c in self._inform_callbacks.get(name, []) if c != callback]
+            if callbacks:
+                self._inform_callbacks[name] = callbacks
+            else:
+                self._inform_callbacks.pop(name, None)
+
+    def enable_thread_safety(self) -> None:
+        """No-op: katcp_sync clients are always thread-safe."""
+
+    def setDaemon(self, daemonic: bool) -> None:  # noqa: N802 (katcp-python name)
+        """No-op: reactor threads are always daemon threads."""
+
+    def __repr__(self) -> str:
+        state = ("connected" if self.is_connected() else "running") if self.running() \
+            else "stopped"
+        return "<%s %s %s>" % (type(self).__name__, self._address_string, state)
