@@ -231,9 +231,12 @@ def test_long_messages_round_trip_through_a_chunked_stream(batch, sizes):
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 def test_long_line_over_the_limit_is_one_error_then_resync(msg, sizes):
     line = bytes(msg)
-    assume(len(line) > 4096)
     follow = Message.request("watchdog", mid=7)
-    items, splitter = split_all(cut(line + b"\n" + bytes(follow) + b"\n", sizes), 4096)
+    # A limit the line is over but the next line is not: 4096, or less for
+    # a shorter line (filtering lines instead made hypothesis give up).
+    limit = max(len(bytes(follow)) + 1, min(4096, len(line) - 1))
+    assume(len(line) > limit)
+    items, splitter = split_all(cut(line + b"\n" + bytes(follow) + b"\n", sizes), limit)
     assert normalised(items) == [b"<too long>", bytes(follow)]
     assert splitter.buffered == 0
 
