@@ -569,6 +569,35 @@ def test_shared_reactor_stopping_stops_its_clients(aioserver):
     client.join(WAIT)
 
 
+def test_restart_on_a_shared_reactor_overtakes_the_queued_teardown(aioserver):
+    """Issue 12 point 6 (one lifecycle helper): start() right after stop(),
+    before the shared reactor has run the last run's teardown, opens a new
+    run that the old teardown leaves alone: the new run is not reported
+    stopped by join(), and keeps its stop hook (the reactor stopping stops it)."""
+    reactor = Reactor(name="katcp-shared-test")
+    reactor.start()
+    client = BlockingClient("127.0.0.1", aioserver.port, reactor=reactor)
+    release = threading.Event()
+    try:
+        client.start()
+        assert client.wait_protocol(WAIT)
+        reactor.add_callback(release.wait, WAIT)   # hold the teardown in the queue
+        client.stop()
+        client.start()
+        release.set()
+        reactor.run_sync(lambda: None, timeout=WAIT)  # the old teardown has run
+        assert client.wait_protocol(WAIT) and client.running()
+        assert client.blocking_request(Message.request("watchdog"), timeout=WAIT)[0].reply_ok()
+        assert client.join(0.05) is False          # the new run is not over
+        reactor.stop(WAIT)
+        assert not client.running()
+        assert client.join(WAIT)
+    finally:
+        release.set()
+        client.stop()
+        reactor.stop(WAIT)
+
+
 def test_client_split_by_job_keeps_the_public_names():
     """Issue 12 point 2: client.py is split by job (client_base, client_dispatch,
     client); every public name stays importable from katcp_sync.client (module
