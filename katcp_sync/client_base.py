@@ -250,6 +250,11 @@ class ClientBase:
             device_time = int(device_time)
         return device_time
 
+    @property
+    def _running(self) -> threading.Event:
+        # Set while running; katcp-python's own tests read client._running.
+        return self._life.running_event
+
     def running(self) -> bool:
         """Return True between :meth:`start` and :meth:`stop`."""
         return self._life.is_running()

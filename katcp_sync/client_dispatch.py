@@ -325,7 +325,7 @@ class ClientDispatch(ClientBase):
 
     def _fail(self, pending: PendingRequest, exc: BaseException) -> None:
         """Fail a request that is out of the table, on the right thread."""
-        if (pending.ON_REACTOR and self._life.is_running()
+        if (pending.ON_REACTOR and self._running.is_set()
                 and not self._on_reactor()
                 and self.reactor.add_callback(pending.set_error, exc)):
             return

@@ -237,6 +237,11 @@ class Lifecycle:
         """True once a stop was asked for this run (or no run is on)."""
         return self._state == STOPPING or self._stop_pending or self._state == STOPPED
 
+    @property
+    def running_event(self) -> threading.Event:
+        """The event set while RUNNING (for owners that must show one)."""
+        return self._running
+
     def is_running(self) -> bool:
         """True while RUNNING."""
         return self._running.is_set()
