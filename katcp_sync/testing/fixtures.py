@@ -213,7 +213,7 @@ class DeviceTestServer(DeviceServer):
                     finish()
 
             self._slow_finishers[conn] = finish_once
-        self.ioloop.call_later(wait_time, finish_once)
+        self.reactor.call_later(wait_time, finish_once)
 
     @request_timeout_hint(99)
     def request_slow_command(self, req: Any, msg: Message) -> Message:
