@@ -30,6 +30,7 @@ import random
 import threading
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
+from .client import DeviceClient
 from .deadline import Deadline
 from .errors import FailReply, KATCPResourceInactive, KatcpTimeoutError
 from .futures import chain_future
@@ -57,6 +58,10 @@ SYNCED = "synced"
 STATES = (DISCONNECTED, SYNCING, SYNCED)
 
 logger = logging.getLogger(__name__)
+
+#: A request's ``(reply, informs)``, and the futures of one inspection round by request name.
+_Reply = Tuple[Message, List[Message]]
+_ReplyFutures = Dict[str, "concurrent.futures.Future[_Reply]"]
 
 
 class RequestInfo(NamedTuple):
@@ -156,7 +161,7 @@ class InspectingClient:
 
     def __init__(
         self,
-        client: Any,
+        client: DeviceClient,
         on_model: Callable[[DeviceModel], Optional[concurrent.futures.Future]],
         sync_timeout: float = 20.0,
         retry_delay: float = 0.5,
@@ -312,17 +317,17 @@ class InspectingClient:
         names = ["help", "sensor-list"]
         if getattr(self.client.protocol_flags, "request_timeout_hints", False):
             names.append("request-timeout-hint")
-        futures = {}
+        futures: _ReplyFutures = {}
         for name in names:
             try:
                 futures[name] = self.client.future_request(Message.request(name), timeout=self._sync_timeout)
             except Exception as exc:  # e.g. disconnected in between: treat as a failed round
-                failed: concurrent.futures.Future = concurrent.futures.Future()
+                failed: "concurrent.futures.Future[_Reply]" = concurrent.futures.Future()
                 failed.set_exception(exc)
                 futures[name] = failed
         all_done(futures.values()).add_done_callback(lambda _f: self._inspected(generation, futures))
 
-    def _inspected(self, generation: int, futures: Dict[str, concurrent.futures.Future]) -> None:
+    def _inspected(self, generation: int, futures: _ReplyFutures) -> None:
         if generation != self._generation:
             return
         try:
@@ -361,7 +366,7 @@ class InspectingClient:
             self.resync()
 
     @staticmethod
-    def _replies(futures: Dict[str, concurrent.futures.Future], name: str) -> List:
+    def _replies(futures: _ReplyFutures, name: str) -> List[Message]:
         """The informs of a successful request, raising on any failure."""
         reply, informs = futures[name].result()
         if not reply.reply_ok():
@@ -369,7 +374,7 @@ class InspectingClient:
         return informs
 
     @classmethod
-    def _build_model(cls, futures: Dict[str, concurrent.futures.Future]) -> DeviceModel:
+    def _build_model(cls, futures: _ReplyFutures) -> DeviceModel:
         hints: Dict[str, float] = {}
         if "request-timeout-hint" in futures:
             for inform in cls._replies(futures, "request-timeout-hint"):
