@@ -33,6 +33,7 @@ from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tu
 from .client import DeviceClient
 from .deadline import Deadline
 from .errors import FailReply, KATCPResourceInactive, KatcpTimeoutError
+from .formatting import format_seconds
 from .futures import chain_future
 from .message import Message
 from .reactor import TimerHandle
@@ -140,7 +141,7 @@ def wait_future(future: concurrent.futures.Future, timeout: Optional[float], wha
     try:
         return future.result(timeout)
     except concurrent.futures.TimeoutError:
-        raise KatcpTimeoutError("%s timed out after %s s" % (what, timeout)) from None
+        raise KatcpTimeoutError("%s timed out after %s s" % (what, format_seconds(timeout))) from None
 
 
 class InspectingClient:
@@ -252,7 +253,8 @@ class InspectingClient:
                 remaining = deadline.remaining()
                 if remaining is not None and remaining <= 0:
                     raise KatcpTimeoutError(
-                        "%s: state still %r, not %r, after %s s" % (self._name, self._state, state, timeout)
+                        "%s: state still %r, not %r, after %s s"
+                        % (self._name, self._state, state, format_seconds(timeout))
                     )
                 self._cond.wait(remaining)
 
@@ -263,7 +265,8 @@ class InspectingClient:
             while self._state == state and not self._stopped:
                 remaining = deadline.remaining()
                 if remaining is not None and remaining <= 0:
-                    raise KatcpTimeoutError("%s: state still %r after %s s" % (self._name, state, timeout))
+                    raise KatcpTimeoutError("%s: state still %r after %s s"
+                                            % (self._name, state, format_seconds(timeout)))
                 self._cond.wait(remaining)
 
     # -- life cycle ----------------------------------------------------------
@@ -358,7 +361,8 @@ class InspectingClient:
             self._failures += 1
             delay = min(self._max_retry_delay, self._retry_delay * 2 ** (self._failures - 1))
             delay *= random.uniform(0.5, 1.0)
-            logger.warning("%s: inspection failed (%s); retrying in %.2f s", self._name, exc, delay)
+            logger.warning("%s: inspection failed (%s); retrying in %s s",
+                           self._name, exc, format_seconds(delay))
             self._retry_handle = self.client.reactor.call_later(delay, self._retry, generation)
 
     def _retry(self, generation: int) -> None:

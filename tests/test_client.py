@@ -709,6 +709,29 @@ def test_format_seconds():
     assert format_seconds(120.04) == "120.0"
     assert format_seconds(0.30359) == "0.3"
     assert format_seconds(0.05) == "0.05"
+    assert format_seconds(None) == "None"   # a message is always built
+
+
+def test_timeout_messages_round_their_times_one_way():
+    """Issue 15 leftover: every message that states a time goes through
+    format_seconds (here the inspecting client's, the reactor's and the
+    events module's timeouts), not "%g" or the raw float."""
+    from katcp_sync.events import AsyncEvent
+    from katcp_sync.inspecting_client import wait_future
+    with pytest.raises(KatcpTimeoutError, match=r"^sync timed out after 0\.012 s$"):
+        wait_future(Future(), 0.0123456, "sync")
+    reactor = Reactor(name="katcp-format-test")
+    reactor.start()
+    try:
+        release = threading.Event()
+        reactor.add_callback(release.wait, WAIT)
+        with pytest.raises(KatcpTimeoutError, match=r"within 0\.012 s$"):
+            reactor.run_sync(lambda: None, timeout=0.0123456)
+    finally:
+        release.set()
+        reactor.stop(WAIT)
+    with pytest.raises(Exception, match=r"^not done within 0\.012 seconds$"):
+        AsyncEvent().until_set(timeout=0.0123456).result(WAIT)
 
 
 def test_hints_asked_of_a_device_with_flag_t_that_does_not_answer(scripted, make_client):
