@@ -117,8 +117,7 @@ class Lifecycle:
         self._state = STOPPED
         self._run_id = 0
         self._stop_pending = False  # a stop() came during STARTING
-        self._run = _Run()
-        self._run.finishing = True
+        self._run = _Run()  # run 0: none yet, so already stopped
         self._run.future.set_result(None)
         # Overtaken runs still finishing, by id (only with overtake=True).
         self._overtaken: Dict[int, _Run] = {}
