@@ -73,6 +73,7 @@ from .client_requests import FutureRequest, ReplyFuture
 from .connection import Connection, connect
 from .deadline import Deadline
 from .errors import KatcpClientDisconnected
+from .lifecycle import join_threads
 from .message import Message
 from .protocol import ProtocolFlags
 from .reactor import Reactor
@@ -145,6 +146,11 @@ class DeviceClient(ClientDispatch):
     def start(self, timeout: Optional[float] = None) -> None:
         """Start connecting to the device (and the client's own reactor).
 
+        May be called again after :meth:`stop`, even before the last run's
+        teardown has run on a shared reactor: the new run overtakes it (see
+        :mod:`katcp_sync.lifecycle`), and requests made before that teardown
+        has run fail as the last run's do.
+
         Args:
             timeout: seconds to wait for the client to be running (it is
                 running when this returns in any case).
@@ -152,27 +158,31 @@ class DeviceClient(ClientDispatch):
         Raises:
             RuntimeError: the client is already running.
         """
-        with self._life_lock:
-            if self._running.is_set():
-                raise RuntimeError("client for %s already started" % self._address_string)
+        with self._life.lock:
+            try:
+                run_id = self._life.begin_start_locked()
+            except RuntimeError:
+                raise RuntimeError(
+                    "client for %s already started" % self._address_string) from None
             if self._own_reactor and (self._reactor is None or self._reactor_started):
                 # A reactor cannot be restarted: each run gets a fresh one.
                 self._reactor = Reactor(name="katcp-client-" + self._address_string)
                 self._reactor_started = False
             reactor = self._reactor
             assert reactor is not None
-            self._run_id += 1
-            run_id = self._run_id
-            self._stopped.clear()
-            self._running.set()
+            if self._own_reactor:
+                self._reactor_started = True
+            else:
+                self._stop_hooks[run_id] = (
+                    reactor, reactor.add_stop_hook(self._reactor_stopping, run_id))
             # Requests made from now until the first connection are held.
             self._table.hold()
         if self._own_reactor:
-            self._reactor_started = True
             reactor.start()
+        if self._life.finish_start():
+            reactor.add_callback(self._install, run_id)
         else:
-            self._stop_hook = reactor.add_stop_hook(self._uninstall, run_id)
-        reactor.add_callback(self._install, run_id)
+            self._begin_stop(run_id, reactor, timeout)
 
     def stop(self, timeout: Optional[float] = None) -> None:
         """Stop the client: close the connection, fail outstanding requests.
@@ -182,15 +192,18 @@ class DeviceClient(ClientDispatch):
         client's own reactor thread is stopped (waiting up to ``timeout``
         for it unless called on it); a shared reactor keeps running.
         """
-        with self._life_lock:
-            if not self._running.is_set():
+        with self._life.lock:
+            if not self._life.request_stop_locked():
                 return
-            self._running.clear()
-            self._run_id += 1
+            run_id = self._life.run_id
             reactor = self._reactor
         assert reactor is not None
-        if reactor.in_reactor_thread() or not reactor.add_callback(self._uninstall, None):
-            self._uninstall(None)
+        self._begin_stop(run_id, reactor, timeout)
+
+    def _begin_stop(self, run_id: int, reactor: Reactor, timeout: Optional[float]) -> None:
+        """Tear run ``run_id`` down on the reactor (or here, if it cannot)."""
+        if reactor.in_reactor_thread() or not reactor.add_callback(self._finish_stop, run_id):
+            self._finish_stop(run_id)
         if self._own_reactor:
             reactor.stop(timeout)
 
@@ -213,12 +226,8 @@ class DeviceClient(ClientDispatch):
                 return False
             ended = reactor.join(timeout)
         else:
-            ended = self._stopped.wait(timeout)
-        for thread in list(self._helper_threads):
-            thread.join(deadline.remaining())
-            if thread.is_alive():
-                ended = False
-        return ended
+            ended = self._life.wait_stopped(timeout)
+        return join_threads(self._helper_threads, deadline=deadline) and ended
 
     def disconnect(self) -> None:
         """Close the current connection; reconnect if auto-reconnect is on."""
@@ -297,7 +306,7 @@ class DeviceClient(ClientDispatch):
         self._protocol_ready(flags)
 
     def _protocol_timed_out(self, run_id: int, conn: Connection) -> None:
-        if run_id != self._run_id or conn is not self._conn or self._conn_ready:
+        if not self._life.is_current(run_id) or conn is not self._conn or self._conn_ready:
             return
         self._logger.info("%s announced no protocol version; assuming %s",
                           self._address_string, self.ASSUMED_PROTOCOL)
@@ -308,7 +317,7 @@ class DeviceClient(ClientDispatch):
     # Connection management (reactor thread)
 
     def _install(self, run_id: int) -> None:
-        if run_id != self._run_id:
+        if not self._life.is_current(run_id):
             return
         self._backoff = self.auto_reconnect_delay
         self._failures = 0
@@ -316,7 +325,7 @@ class DeviceClient(ClientDispatch):
 
     def _connect(self, run_id: int) -> None:
         self._timer = None
-        if run_id != self._run_id:
+        if not self._life.is_current(run_id):
             return
         self._table.hold()
         host, port = self._bindaddr
@@ -330,7 +339,7 @@ class DeviceClient(ClientDispatch):
     def _connect_done(self, run_id: int, sock: Optional[socket.socket],
                       exc: Optional[BaseException]) -> None:
         self._attempt = None
-        if run_id != self._run_id:
+        if not self._life.is_current(run_id):
             if sock is not None:
                 sock.close()
             return
@@ -454,9 +463,9 @@ class DeviceClient(ClientDispatch):
         if conn is not self._conn:
             return
         self._logger.info("Connection to %s lost: %s", self._address_string, reason)
-        if self._running.is_set():
+        if self._life.is_running():
             self._drop_connection("Connection closed before reply was received")
-            self._schedule_reconnect(self._run_id)
+            self._schedule_reconnect(self._life.run_id)
         else:
             self._drop_connection(_STOPPED_REASON)
 
@@ -471,7 +480,7 @@ class DeviceClient(ClientDispatch):
         self._connected.clear()
         self._received_protocol_info.clear()
         self._disconnected.set()
-        if self._running.is_set():
+        if self._life.is_running():
             closed = "Not connected to %s" % self._address_string
         else:
             closed = "Client for %s is stopped" % self._address_string
@@ -481,24 +490,25 @@ class DeviceClient(ClientDispatch):
             self._run_hooks(False, self._disconnected_callbacks)
 
     def _schedule_reconnect(self, run_id: int) -> None:
-        if run_id != self._run_id or not self.auto_reconnect:
+        if not self._life.is_current(run_id) or not self.auto_reconnect:
             return
         ceiling = self._backoff
         self._backoff = min(ceiling * 2, self.auto_reconnect_max_delay)
         delay = random.uniform(ceiling / 2, ceiling)
         self._timer = self.reactor.call_later(delay, self._connect, run_id)
 
-    def _uninstall(self, run_id: Optional[int]) -> None:
-        """Stop hook / stop(): tear down. Reactor thread (or after it ended)."""
-        if run_id is not None:
-            # Called as a shared reactor's stop hook: the reactor is going away.
-            if run_id != self._run_id:
-                return
-            self._running.clear()
-            self._run_id += 1
-        if self._stop_hook is not None:
-            self.reactor.remove_stop_hook(self._stop_hook)
-            self._stop_hook = None
+    def _reactor_stopping(self, run_id: int) -> None:
+        """A shared reactor's stop hook: the reactor is going away, so is the run."""
+        if self._life.request_stop(run_id):
+            self._finish_stop(run_id)
+
+    def _finish_stop(self, run_id: int) -> None:
+        """Tear run ``run_id`` down, once. Reactor thread (or after it ended)."""
+        if not self._life.begin_finish(run_id):
+            return
+        hook = self._stop_hooks.pop(run_id, None)
+        if hook is not None:
+            hook[0].remove_stop_hook(hook[1])
         if self._attempt is not None:
             self._attempt.cancel()
             self._attempt = None
@@ -506,7 +516,7 @@ class DeviceClient(ClientDispatch):
         self._drop_connection(_STOPPED_REASON)
         if conn is not None:
             conn.close("client stopped")
-        self._stopped.set()
+        self._life.mark_stopped(run_id)
 
 
 class AsyncClient(DeviceClient):

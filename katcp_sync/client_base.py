@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from .client_requests import RequestTable
 from .connection import DEFAULT_SPIN_TIME, Connection, format_address
 from .errors import KatcpClientDisconnected
+from .lifecycle import RUNNING, STARTING, Lifecycle
 from .message import Message
 from .protocol import FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, ProtocolFlags
 from .reactor import Reactor, TimerHandle
@@ -124,7 +125,6 @@ class ClientBase:
         self._table.close(lambda: KatcpClientDisconnected(
             "Not connected to %s: the client is not started (call start() first)"
             % self._address_string))
-        self._life_lock = threading.Lock()
         self._handler_cache: Dict[Tuple[int, str], Any] = {}
         self._callbacks_lock = threading.Lock()
         self._inform_callbacks: Dict[str, List[Callable[[Message], Any]]] = {}
@@ -134,15 +134,16 @@ class ClientBase:
 
         self._protocol_flags: Optional[ProtocolFlags] = None
         self._preset_flags: Optional[ProtocolFlags] = None
-        # Per-run state (reset by start()).
-        self._running = threading.Event()
-        self._stopped = threading.Event()
-        self._stopped.set()
+        # Runs (start to stop): run ids let stale timers ignore themselves.
+        # A restart may overtake the last run's teardown still queued on a
+        # shared reactor (see katcp_sync.lifecycle).
+        self._life = Lifecycle(overtake=True)
+        # Run id -> (reactor, token) of the run's stop hook on a shared reactor.
+        self._stop_hooks: Dict[int, Tuple[Reactor, object]] = {}
         self._connected = threading.Event()
         self._disconnected = threading.Event()
         self._disconnected.set()
         self._received_protocol_info = threading.Event()
-        self._run_id = 0               # changes on start/stop: stale timers ignore themselves
         # Reactor-thread state.
         self._conn: Optional[Connection] = None
         self._conn_ready = False       # protocol known for the current connection
@@ -151,7 +152,6 @@ class ClientBase:
         self._timer: Optional[TimerHandle] = None   # reconnect or protocol-detect timer
         self._backoff = 0.0
         self._failures = 0
-        self._stop_hook: Optional[object] = None
         # A blocking request may read its own reply (DeviceClient decides).
         self._may_borrow = False
         # One item per thread inside blocking_request (list append/pop are
@@ -169,7 +169,7 @@ class ClientBase:
         """The reactor the client runs on (its own one is created on demand)."""
         reactor = self._reactor
         if reactor is None:
-            with self._life_lock:
+            with self._life.lock:
                 if self._reactor is None:
                     self._reactor = Reactor(name="katcp-client-" + self._address_string)
                 reactor = self._reactor
@@ -189,8 +189,8 @@ class ClientBase:
         Raises:
             RuntimeError: the client is running.
         """
-        with self._life_lock:
-            if self._running.is_set():
+        with self._life.lock:
+            if self._life.state in (STARTING, RUNNING):
                 raise RuntimeError("set_reactor() must be called before start()")
             self._own_reactor = reactor is None
             self._reactor = reactor
@@ -250,13 +250,18 @@ class ClientBase:
             device_time = int(device_time)
         return device_time
 
+    @property
+    def _running(self) -> threading.Event:
+        # Set while running; katcp-python's own tests read client._running.
+        return self._life.running_event
+
     def running(self) -> bool:
         """Return True between :meth:`start` and :meth:`stop`."""
-        return self._running.is_set()
+        return self._life.is_running()
 
     def wait_running(self, timeout: Optional[float] = None) -> bool:
         """Wait until the client is running; return whether it is."""
-        return self._running.wait(timeout)
+        return self._life.wait_running(timeout)
 
     def is_connected(self) -> bool:
         """Return True while a TCP connection to the device is open."""

@@ -468,14 +468,14 @@ class CallbackRequest(FutureRequest):
             try:
                 self.inform_cb(msg, *self.user_data)
             except Exception:
-                self.logger.exception("inform callback for ?%s failed", self.msg.name)
+                self.logger.exception("Inform callback for ?%s failed", self.msg.name)
 
     def set_reply(self, reply: Message) -> None:
         if self.reply_cb is not None:
             try:
                 self.reply_cb(reply, *self.user_data)
             except Exception:
-                self.logger.exception("reply callback for ?%s failed", self.msg.name)
+                self.logger.exception("Reply callback for ?%s failed", self.msg.name)
         try:
             self.future.set_result((reply, self.informs))
         except InvalidStateError:

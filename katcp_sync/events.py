@@ -12,6 +12,8 @@ import concurrent.futures
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from .formatting import format_seconds
+
 __all__ = ["AsyncEvent", "AsyncState", "until_any", "until_some", "until_later"]
 
 Future = concurrent.futures.Future
@@ -35,7 +37,7 @@ def _with_timeout(future: "Future[Any]", timeout: Optional[float]) -> "Future[An
         if not outer.done():
             try:
                 outer.set_exception(concurrent.futures.TimeoutError(
-                    "not done within %g seconds" % timeout))
+                    "not done within %s seconds" % format_seconds(timeout)))
             except concurrent.futures.InvalidStateError:
                 pass
 

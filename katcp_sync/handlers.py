@@ -232,6 +232,7 @@ REQUEST_TIMEOUT_HINT = "request_timeout_hint"
 MINIMUM_KATCP_VERSION = "_minimum_katcp_version"
 HAS_KATCP_PROTOCOL_FLAGS = "_has_katcp_protocol_flags"
 
+
 def concurrent_reply(handler: _H) -> _H:
     """Mark a handler whose returned future need not finish before the next request.
 

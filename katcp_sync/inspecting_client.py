@@ -30,8 +30,10 @@ import random
 import threading
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
+from .client import DeviceClient
 from .deadline import Deadline
 from .errors import FailReply, KATCPResourceInactive, KatcpTimeoutError
+from .formatting import format_seconds
 from .futures import chain_future
 from .message import Message
 from .reactor import TimerHandle
@@ -57,6 +59,10 @@ SYNCED = "synced"
 STATES = (DISCONNECTED, SYNCING, SYNCED)
 
 logger = logging.getLogger(__name__)
+
+#: A request's ``(reply, informs)``, and the futures of one inspection round by request name.
+_Reply = Tuple[Message, List[Message]]
+_ReplyFutures = Dict[str, "concurrent.futures.Future[_Reply]"]
 
 
 class RequestInfo(NamedTuple):
@@ -135,7 +141,7 @@ def wait_future(future: concurrent.futures.Future, timeout: Optional[float], wha
     try:
         return future.result(timeout)
     except concurrent.futures.TimeoutError:
-        raise KatcpTimeoutError("%s timed out after %s s" % (what, timeout)) from None
+        raise KatcpTimeoutError("%s timed out after %s s" % (what, format_seconds(timeout))) from None
 
 
 class InspectingClient:
@@ -156,7 +162,7 @@ class InspectingClient:
 
     def __init__(
         self,
-        client: Any,
+        client: DeviceClient,
         on_model: Callable[[DeviceModel], Optional[concurrent.futures.Future]],
         sync_timeout: float = 20.0,
         retry_delay: float = 0.5,
@@ -247,7 +253,8 @@ class InspectingClient:
                 remaining = deadline.remaining()
                 if remaining is not None and remaining <= 0:
                     raise KatcpTimeoutError(
-                        "%s: state still %r, not %r, after %s s" % (self._name, self._state, state, timeout)
+                        "%s: state still %r, not %r, after %s s"
+                        % (self._name, self._state, state, format_seconds(timeout))
                     )
                 self._cond.wait(remaining)
 
@@ -258,7 +265,8 @@ class InspectingClient:
             while self._state == state and not self._stopped:
                 remaining = deadline.remaining()
                 if remaining is not None and remaining <= 0:
-                    raise KatcpTimeoutError("%s: state still %r after %s s" % (self._name, state, timeout))
+                    raise KatcpTimeoutError("%s: state still %r after %s s"
+                                            % (self._name, state, format_seconds(timeout)))
                 self._cond.wait(remaining)
 
     # -- life cycle ----------------------------------------------------------
@@ -312,17 +320,17 @@ class InspectingClient:
         names = ["help", "sensor-list"]
         if getattr(self.client.protocol_flags, "request_timeout_hints", False):
             names.append("request-timeout-hint")
-        futures = {}
+        futures: _ReplyFutures = {}
         for name in names:
             try:
                 futures[name] = self.client.future_request(Message.request(name), timeout=self._sync_timeout)
             except Exception as exc:  # e.g. disconnected in between: treat as a failed round
-                failed: concurrent.futures.Future = concurrent.futures.Future()
+                failed: "concurrent.futures.Future[_Reply]" = concurrent.futures.Future()
                 failed.set_exception(exc)
                 futures[name] = failed
         all_done(futures.values()).add_done_callback(lambda _f: self._inspected(generation, futures))
 
-    def _inspected(self, generation: int, futures: Dict[str, concurrent.futures.Future]) -> None:
+    def _inspected(self, generation: int, futures: _ReplyFutures) -> None:
         if generation != self._generation:
             return
         try:
@@ -353,7 +361,8 @@ class InspectingClient:
             self._failures += 1
             delay = min(self._max_retry_delay, self._retry_delay * 2 ** (self._failures - 1))
             delay *= random.uniform(0.5, 1.0)
-            logger.warning("%s: inspection failed (%s); retrying in %.2f s", self._name, exc, delay)
+            logger.warning("%s: inspection failed (%s); retrying in %s s",
+                           self._name, exc, format_seconds(delay))
             self._retry_handle = self.client.reactor.call_later(delay, self._retry, generation)
 
     def _retry(self, generation: int) -> None:
@@ -361,7 +370,7 @@ class InspectingClient:
             self.resync()
 
     @staticmethod
-    def _replies(futures: Dict[str, concurrent.futures.Future], name: str) -> List:
+    def _replies(futures: _ReplyFutures, name: str) -> List[Message]:
         """The informs of a successful request, raising on any failure."""
         reply, informs = futures[name].result()
         if not reply.reply_ok():
@@ -369,7 +378,7 @@ class InspectingClient:
         return informs
 
     @classmethod
-    def _build_model(cls, futures: Dict[str, concurrent.futures.Future]) -> DeviceModel:
+    def _build_model(cls, futures: _ReplyFutures) -> DeviceModel:
         hints: Dict[str, float] = {}
         if "request-timeout-hint" in futures:
             for inform in cls._replies(futures, "request-timeout-hint"):

@@ -12,12 +12,19 @@ again after it stopped) goes through the states of :class:`Lifecycle`::
 Each start opens a new *run* (:attr:`Lifecycle.run_id`, a counter) with its
 own stop future. The race rules, in one place:
 
-- ``start`` while not STOPPED is an error (a run still stopping counts).
+- ``start`` while not STOPPED is an error (a run still stopping counts,
+  except with ``overtake``, below).
 - ``stop`` during STARTING is recorded, not carried out: the starter finds
   it in :meth:`Lifecycle.finish_start` and stops the run itself, so a stop
   never sees half a run.
 - the stop's second half runs once per run (:meth:`Lifecycle.begin_finish`),
-  however many paths (last client gone, timer, no client) reach it.
+  however many paths (last client gone, timer, no client, a shared
+  reactor's stop hook) reach it.
+- with ``overtake=True`` (the client's rule), ``start`` may open a new run
+  while the last one is still STOPPING: that run goes on finishing under
+  its own id (``begin_finish(run_id)``, ``mark_stopped(run_id)``) without
+  touching the new one. Callbacks of a run ask :meth:`Lifecycle.is_current`
+  whether they still belong to a live run.
 
 :func:`join_threads` is the one "join every thread within a timeout" loop:
 it returns True only when every thread has ended. L0: no package imports
@@ -26,7 +33,7 @@ beyond :mod:`katcp_sync.deadline`.
 
 import concurrent.futures
 import threading
-from typing import Iterable, Optional
+from typing import Dict, Iterable, Optional
 
 from .deadline import Deadline
 
@@ -65,6 +72,16 @@ def join_threads(threads: Iterable[threading.Thread], timeout: Optional[float] =
     return not any(thread.is_alive() for thread in threads)
 
 
+class _Run:
+    """What a run keeps of its own until it has stopped."""
+
+    __slots__ = ("future", "finishing")
+
+    def __init__(self) -> None:
+        self.future: "concurrent.futures.Future[None]" = concurrent.futures.Future()
+        self.finishing = False
+
+
 class Lifecycle:
     """The state of a restartable component, and its start/stop race rules.
 
@@ -75,6 +92,17 @@ class Lifecycle:
     that ends the run calls :meth:`begin_finish` (True once per run) and
     finally :meth:`mark_stopped`, which completes the run's stop future.
 
+    :meth:`request_stop`, :meth:`begin_finish` and :meth:`mark_stopped` take
+    an optional ``run_id`` (default: the current run): a call for a run that
+    is over, or was overtaken by a newer one, then leaves the current run
+    alone.
+
+    Args:
+        overtake: a :meth:`begin_start` while the last run is still STOPPING
+            opens the new run instead of raising; the last run finishes on
+            its own (a client restarted on a shared reactor before the
+            reactor has torn its last connection down).
+
     Every method may be called from any thread; none calls user code.
 
     Attributes:
@@ -83,17 +111,19 @@ class Lifecycle:
             with a transition, using the ``*_locked`` methods.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, overtake: bool = False) -> None:
         self.lock = threading.Lock()
+        self._overtake = overtake
         self._state = STOPPED
         self._run_id = 0
         self._stop_pending = False  # a stop() came during STARTING
-        self._finishing = False
+        self._run = _Run()  # run 0: none yet, so already stopped
+        self._run.future.set_result(None)
+        # Overtaken runs still finishing, by id (only with overtake=True).
+        self._overtaken: Dict[int, _Run] = {}
         self._running = threading.Event()
         self._stopped = threading.Event()
         self._stopped.set()
-        self._stop_future: "concurrent.futures.Future[None]" = concurrent.futures.Future()
-        self._stop_future.set_result(None)
 
     @property
     def state(self) -> str:
@@ -108,25 +138,27 @@ class Lifecycle:
     @property
     def stop_future(self) -> "concurrent.futures.Future[None]":
         """Done when the current (or last) run has stopped."""
-        return self._stop_future
+        return self._run.future
 
     def begin_start_locked(self) -> int:
         """:meth:`begin_start`, with :attr:`lock` already held."""
-        if self._state != STOPPED:
+        if self._state == STOPPING and self._overtake:
+            self._overtaken[self._run_id] = self._run
+        elif self._state != STOPPED:
             raise RuntimeError("already started")
         self._state = STARTING
         self._run_id += 1
         self._stop_pending = False
-        self._finishing = False
+        self._run = _Run()
         self._stopped.clear()
-        self._stop_future = concurrent.futures.Future()
         return self._run_id
 
     def begin_start(self) -> int:
         """Open a new run. Returns its id.
 
         Raises:
-            RuntimeError: not stopped (running, starting or still stopping).
+            RuntimeError: not stopped (running, starting, or still stopping
+                unless ``overtake``).
         """
         with self.lock:
             return self.begin_start_locked()
@@ -142,41 +174,72 @@ class Lifecycle:
             self._running.set()
             return True
 
-    def request_stop(self) -> bool:
-        """Ask the run to stop. Returns True if the caller must begin the stop
-        now (the run was RUNNING); False if there is no run, it is already
-        stopping, or it is starting (the starter then stops it)."""
-        with self.lock:
-            if self._state == RUNNING:
-                self._state = STOPPING
-                self._running.clear()
-                return True
-            if self._state == STARTING:
-                self._stop_pending = True
+    def request_stop_locked(self, run_id: Optional[int] = None) -> bool:
+        """:meth:`request_stop`, with :attr:`lock` already held."""
+        if run_id is not None and run_id != self._run_id:
             return False
+        if self._state == RUNNING:
+            self._state = STOPPING
+            self._running.clear()
+            return True
+        if self._state == STARTING:
+            self._stop_pending = True
+        return False
 
-    def begin_finish(self) -> bool:
-        """True the first time this run's stop is finished; False after."""
+    def request_stop(self, run_id: Optional[int] = None) -> bool:
+        """Ask the run (``run_id``, default the current one) to stop.
+
+        Returns:
+            True if the caller must begin the stop now (the run was RUNNING);
+            False if there is no such run, it is already stopping, or it is
+            starting (the starter then stops it).
+        """
         with self.lock:
-            if self._finishing:
+            return self.request_stop_locked(run_id)
+
+    def begin_finish(self, run_id: Optional[int] = None) -> bool:
+        """True the first time the stop of run ``run_id`` (default: the
+        current run) is finished; False after, and for unknown runs."""
+        with self.lock:
+            if run_id is None or run_id == self._run_id:
+                run: Optional[_Run] = self._run
+            else:
+                run = self._overtaken.get(run_id)
+            if run is None or run.finishing:
                 return False
-            self._finishing = True
+            run.finishing = True
             return True
 
-    def mark_stopped(self) -> None:
-        """The run has ended (or its start failed): STOPPED, stop future done."""
+    def mark_stopped(self, run_id: Optional[int] = None) -> None:
+        """Run ``run_id`` (default: the current run) has ended, or its start
+        failed: its stop future is done and, if it is the current run, the
+        state is STOPPED. No-op for unknown runs."""
         with self.lock:
-            self._state = STOPPED
-            self._running.clear()
-            future = self._stop_future
-            self._stopped.set()
-        if not future.done():
-            future.set_result(None)
+            if run_id is None or run_id == self._run_id:
+                run: Optional[_Run] = self._run
+                self._state = STOPPED
+                self._running.clear()
+                self._stopped.set()
+            else:
+                run = self._overtaken.pop(run_id, None)
+        if run is not None and not run.future.done():
+            run.future.set_result(None)
+
+    def is_current(self, run_id: int) -> bool:
+        """True if ``run_id`` is the current run and no stop was asked for it:
+        how a run's timers and callbacks tell they are stale."""
+        return (run_id == self._run_id and not self._stop_pending
+                and self._state in (STARTING, RUNNING))
 
     @property
     def stopping(self) -> bool:
         """True once a stop was asked for this run (or no run is on)."""
         return self._state == STOPPING or self._stop_pending or self._state == STOPPED
+
+    @property
+    def running_event(self) -> threading.Event:
+        """The event set while RUNNING (for owners that must show one)."""
+        return self._running
 
     def is_running(self) -> bool:
         """True while RUNNING."""

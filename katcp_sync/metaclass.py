@@ -11,6 +11,7 @@ also leaves out handlers whose protocol markers do not fit the class's
 from typing import Any, Callable, Dict, Tuple
 
 from .errors import KatcpError
+from .handlers import HAS_KATCP_PROTOCOL_FLAGS, MINIMUM_KATCP_VERSION
 from .protocol import ProtocolFlags, convert_method_name
 
 __all__ = ["DeviceMetaclass", "DeviceServerMetaclass", "HandlerDocstringError"]
@@ -86,8 +87,8 @@ class DeviceServerMetaclass(DeviceMetaclass):
 
 def _fits_protocol(handler: Callable[..., Any], protocol: ProtocolFlags) -> bool:
     """True if the handler's protocol markers allow it under ``protocol``."""
-    minimum = getattr(handler, "_minimum_katcp_version", None)
+    minimum = getattr(handler, MINIMUM_KATCP_VERSION, None)
     if minimum is not None and (protocol.major, protocol.minor) < tuple(minimum):
         return False
-    flags = getattr(handler, "_has_katcp_protocol_flags", None) or ()
+    flags = getattr(handler, HAS_KATCP_PROTOCOL_FLAGS, None) or ()
     return all(flag in protocol.flags for flag in flags)

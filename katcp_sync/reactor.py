@@ -64,6 +64,7 @@ from concurrent.futures import TimeoutError as _FutureTimeout
 from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple, TypeVar, Union
 
 from .errors import KatcpTimeoutError
+from .formatting import format_seconds
 
 __all__ = ["Reactor", "TimerHandle", "FileLike"]
 
@@ -339,7 +340,7 @@ class Reactor:
         except _FutureTimeout:
             future.cancel()
             raise KatcpTimeoutError("%r did not run on reactor %r within %s s"
-                                    % (fn, self.name, timeout)) from None
+                                    % (fn, self.name, format_seconds(timeout))) from None
 
     def add_stop_hook(self, fn: Callable[..., Any], *args: Any) -> object:
         """Arrange for ``fn(*args)`` to run on the reactor thread when it stops.

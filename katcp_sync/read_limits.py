@@ -11,6 +11,7 @@ and reports the first one that passed, with a reason for the log.
 from time import monotonic as _monotonic
 from typing import Callable, List, Optional
 
+from .formatting import format_seconds
 from .linebuffer import LineSplitter
 from .reactor import Reactor, TimerHandle
 
@@ -92,14 +93,14 @@ class ReadLimits:
         timeout = self._partial_line_timeout
         if timeout is not None and self._partial_since is not None:
             if now - self._partial_since >= timeout:
-                reason = "no end of line within %g s (%d bytes of an unfinished line)" % (
-                    timeout, self._splitter.buffered)
+                reason = "no end of line within %s s (%d bytes of an unfinished line)" % (
+                    format_seconds(timeout), self._splitter.buffered)
             else:
                 next_check.append(self._partial_since + timeout)
         timeout = self._idle_timeout
         if timeout is not None and reason is None:
             if now - self._last_data >= timeout:
-                reason = "idle for %g s" % timeout
+                reason = "idle for %s s" % format_seconds(timeout)
             else:
                 next_check.append(self._last_data + timeout)
         if reason is not None:

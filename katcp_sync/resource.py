@@ -31,6 +31,7 @@ from .inspecting_client import (
     DISCONNECTED, SYNCED, DeviceModel, InspectingClient, all_done, chain_future, wait_future,
 )
 from .message import Message
+from .protocol import ProtocolFlags
 from .reactor import Reactor
 from .resource_base import KATCPSensor, value_parser
 from .resource_sampling import NO_STRATEGY, StrategyCache, sampling_futures
@@ -270,6 +271,13 @@ class KATCPClientResource(ResourceDescription):
             raise KATCPResourceInactive("resource %s is not started: call start() first" % self._name)
         return inspector
 
+    @staticmethod
+    def _protocol_flags(inspector: InspectingClient) -> ProtocolFlags:
+        """The device's protocol flags; the client's assumption until the
+        device has announced them (an inform can come before that)."""
+        flags = inspector.client.protocol_flags
+        return flags if flags is not None else inspector.client.ASSUMED_PROTOCOL
+
     # -- the model -------------------------------------------------------------
 
     def _apply_model(self, model: DeviceModel) -> concurrent.futures.Future:
@@ -279,7 +287,7 @@ class KATCPClientResource(ResourceDescription):
         """
         inspector = self._inspector
         assert inspector is not None  # the model comes from it
-        major = inspector.client.protocol_flags.major
+        major = self._protocol_flags(inspector).major
         sensors = AttrDict(what="sensor")
         requests = AttrDict(what="request", missing=self._dummy_request if self._dummy_unknown else None)
         for name, info in model.requests.items():
@@ -365,7 +373,7 @@ class KATCPClientResource(ResourceDescription):
     def _sampling_futures(self, names: List[str], strategy: Tuple[str, ...], timeout: Optional[float],
                           ) -> Dict[str, concurrent.futures.Future]:
         """Send ``?sensor-sampling`` for ``names`` (one bulk request if the device has flag ``B``)."""
-        bulk = self._check_started().client.protocol_flags.bulk_set_sensor_sampling
+        bulk = self._protocol_flags(self._check_started()).bulk_set_sensor_sampling
         return sampling_futures(self.request_future, names, strategy, timeout, bulk)
 
     def get_sampling_strategy(self, sensor_name: str) -> Tuple[str, ...]:
@@ -484,7 +492,7 @@ class KATCPClientResource(ResourceDescription):
             return
         inspector = self._inspector
         assert inspector is not None  # informs come through its client
-        major = inspector.client.protocol_flags.major
+        major = self._protocol_flags(inspector).major
         polled = msg.name == "sensor-value"
         for i in range(2, len(args), 3):
             name = args[i].decode("utf-8", "replace")

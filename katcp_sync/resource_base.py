@@ -15,6 +15,7 @@ import time
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 from .errors import KATCPSensorError, SensorTimeoutError
+from .formatting import format_seconds
 from .resource_types import (AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest,
                              KATCPSensorReading, ResourceManager, SensorResultTuple, StrategyLike,
                              escape_name, make_condition, normalize_strategy_parameters)
@@ -360,7 +361,7 @@ class KATCPSensor:
             if not satisfied.wait(timeout):
                 raise SensorTimeoutError(
                     "sensor %s: condition %r not met within %s s (last reading %r)"
-                    % (self._name, condition_or_value, timeout, self._reading))
+                    % (self._name, condition_or_value, format_seconds(timeout), self._reading))
         finally:
             self.unregister_listener(check)
         return True

@@ -22,6 +22,7 @@ from typing import Any, Dict, Iterable, List, Optional, Set
 
 from .deadline import Deadline
 from .errors import KatcpClientError, KATCPSensorError, KatcpTimeoutError
+from .formatting import format_seconds
 from .inspecting_client import DISCONNECTED, SYNCED, all_done, chain_future, wait_future
 from .reactor import Reactor
 from .resource import KATCPClientResource
@@ -465,7 +466,7 @@ class KATCPClientResourceContainer:
         try:
             if not (any(child.state == state for child in children) or reached.wait(timeout)):
                 raise KatcpTimeoutError("No child of %s was %s within %s seconds"
-                                        % (self.name, state, timeout))
+                                        % (self.name, state, format_seconds(timeout)))
         finally:
             for child in children:
                 child.remove_state_callback(check)

@@ -9,6 +9,7 @@ description properties (``name``, ``address``, ``controlled``,
 
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Tuple
 
+from .formatting import format_address
 from .resource_types import escape_name
 
 if TYPE_CHECKING:   # for annotations only: resource_container imports this module (via resource)
@@ -80,8 +81,8 @@ class ResourceDescription:
 
     @property
     def address_string(self) -> str:
-        """``"host:port"``."""
-        return "%s:%d" % self._address
+        """``"host:port"`` (an IPv6 host in brackets)."""
+        return format_address(self._address)
 
     @property
     def controlled(self) -> bool:

@@ -325,7 +325,7 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
             self.on_client_connect(client)
         except Exception:
             text = traceback.format_exc(limit=self._dispatcher.tb_limit)
-            self._logger.error("on_client_connect failed for %s:\n%s", client.address, text)
+            self._logger.error("%s: on_client_connect failed:\n%s", client.address, text)
             client.write(wire(self.create_log_inform("error", text, "root")))
             client.close("on_client_connect failed")
 
@@ -343,7 +343,7 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
                 try:
                     self.on_client_disconnect(client, reason, False)
                 except Exception:
-                    self._logger.exception("on_client_disconnect failed for %s", client.address)
+                    self._logger.exception("%s: on_client_disconnect failed", client.address)
         if self._life.stopping and not self._clients:
             self._finish_stop()
 

@@ -11,16 +11,21 @@ import inspect
 import types
 from typing import Any, Callable, Dict, Optional
 
+from .handlers import CONCURRENT_REPLY, REQUEST_TIMEOUT_HINT
 from .message import Message
 
-__all__ = ["Handler", "HandlerTable", "help_text", "inline"]
+__all__ = ["Handler", "HandlerTable", "help_text", "inline", "INLINE"]
 
 _REQUEST, _INFORM = Message.REQUEST, Message.INFORM
 
 
+#: The attribute :func:`inline` sets on a handler.
+INLINE = "_katcp_sync_inline"
+
+
 def inline(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a library request handler as safe to run on the reactor thread."""
-    setattr(fn, "_katcp_sync_inline", True)
+    setattr(fn, INLINE, True)
     return fn
 
 
@@ -48,10 +53,10 @@ class Handler:
 
     def __init__(self, fn: Callable[..., Any], marked: Any, is_request: bool = True) -> None:
         self.fn = fn
-        self.inline = bool(getattr(marked, "_katcp_sync_inline", False))
-        self.concurrent = bool(getattr(marked, "_concurrent_reply", False))
+        self.inline = bool(getattr(marked, INLINE, False))
+        self.concurrent = bool(getattr(marked, CONCURRENT_REPLY, False))
         self.doc = help_text(marked) if is_request else ""
-        self.timeout_hint: Optional[float] = getattr(marked, "request_timeout_hint", None)
+        self.timeout_hint: Optional[float] = getattr(marked, REQUEST_TIMEOUT_HINT, None)
         self.is_request = is_request
 
 

@@ -10,7 +10,8 @@ cancelled. Both hand over plain sockets: wrapping one in a
 :class:`~katcp_sync.connection.Connection` is the caller's business.
 
 Also the small helpers every layer above uses to talk about the network:
-:func:`format_address`, :func:`format_seconds` and :func:`call_on_reactor`.
+:func:`format_address`, :func:`format_seconds` (from
+:mod:`katcp_sync.formatting`) and :func:`call_on_reactor`.
 """
 
 import errno
@@ -22,6 +23,7 @@ from time import monotonic as _monotonic
 from typing import Any, Callable, List, Optional, Tuple
 
 from .errors import KatcpTimeoutError
+from .formatting import format_address, format_seconds
 from .reactor import Reactor, TimerHandle
 
 __all__ = [
@@ -44,27 +46,6 @@ _ACCEPT_RETRY_DELAY = 0.5
 # While they last, such failures are logged once, then summed up at most this
 # often (seconds), then once more when accepting works again.
 _ACCEPT_ERROR_LOG_INTERVAL = 60.0
-
-
-def format_address(addr: object) -> str:
-    """Format a socket address as ``"host:port"`` (IPv6 as ``"[::1]:port"``)."""
-    if isinstance(addr, tuple) and len(addr) >= 2:
-        host, port = addr[0], addr[1]
-        if ":" in host:
-            return "[%s]:%d" % (host, port)
-        return "%s:%d" % (host, port)
-    return str(addr) if addr else "unknown"
-
-
-def format_seconds(seconds: float) -> str:
-    """A duration as people read it: ``"3.0"`` rather than ``"3.003591"``.
-
-    One decimal from a second up, two significant digits below (``"0.25"``);
-    used in every message that states a time (timeouts, retries).
-    """
-    if seconds >= 1.0:
-        return "%.1f" % seconds
-    return "%.2g" % seconds
 
 
 def call_on_reactor(reactor: Reactor, fn: Callable[..., Any], *args: Any) -> bool:
@@ -193,9 +174,9 @@ class Listener:
                                  format_address(self.address), exc)
                 return
             if self._failures:
-                logger.warning("listener %s: accepting again after %d failed accepts in %.1f s",
+                logger.warning("listener %s: accepting again after %d failed accepts in %s s",
                                format_address(self.address), self._failures,
-                               _monotonic() - self._failing_since)
+                               format_seconds(_monotonic() - self._failing_since))
                 self._failures = 0
             try:
                 self._on_accept(sock, addr)
@@ -213,16 +194,16 @@ class Listener:
         if self._failures == 1:
             self._failing_since = self._logged_at = now
             self._unlogged = 0
-            logger.error("listener %s: cannot accept (%s); retrying every %.1f s "
-                         "(repeats are counted and logged at most every %.0f s)",
-                         format_address(self.address), exc, _ACCEPT_RETRY_DELAY,
-                         _ACCEPT_ERROR_LOG_INTERVAL)
+            logger.error("listener %s: cannot accept (%s); retrying every %s s "
+                         "(repeats are counted and logged at most every %s s)",
+                         format_address(self.address), exc, format_seconds(_ACCEPT_RETRY_DELAY),
+                         format_seconds(_ACCEPT_ERROR_LOG_INTERVAL))
             return
         self._unlogged += 1
         if now - self._logged_at >= _ACCEPT_ERROR_LOG_INTERVAL:
-            logger.error("listener %s: %d more accept failures in %.0f s (%s); still retrying",
-                         format_address(self.address), self._unlogged, now - self._logged_at,
-                         exc)
+            logger.error("listener %s: %d more accept failures in %s s (%s); still retrying",
+                         format_address(self.address), self._unlogged,
+                         format_seconds(now - self._logged_at), exc)
             self._logged_at = now
             self._unlogged = 0
 
@@ -279,8 +260,9 @@ class ConnectAttempt:
         if self._timeout is not None:
             self._timer = self._reactor.call_later(
                 self._timeout, self._fail,
-                KatcpTimeoutError("connect to %s timed out after %g s"
-                                  % (format_address((self._host, self._port)), self._timeout)))
+                KatcpTimeoutError("connect to %s timed out after %s s"
+                                  % (format_address((self._host, self._port)),
+                                     format_seconds(self._timeout))))
         infos = _numeric_addrinfo(self._host, self._port)
         if infos is not None:
             self._resolved(infos, None)

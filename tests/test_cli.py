@@ -514,6 +514,17 @@ def test_monitor_strategy_forms(argv, strategy, rest):
         [parse_endpoint(rest[0])] + rest[1:]
 
 
+def test_gather_strategy_takes_the_parameters_of_the_strategy_table():
+    """Issue 12 follow-up: the CLI counts a strategy's parameters from
+    katcp_sync.strategies (spec 7.1, Table 9), not from a copy of it."""
+    from katcp_sync.strategies import STRATEGY_TABLE
+    for row in STRATEGY_TABLE:
+        numbers = ["1"] * len(row.params)
+        argv = ["--strategy", row.name] + numbers + ["7"]
+        assert cli.gather_strategy(argv) == [" ".join(["--strategy=" + row.name] + numbers), "7"]
+    assert not hasattr(cli, "_STRATEGY_PARAMS")
+
+
 def test_monitor_help_example_and_strategy_first_work(endpoint, server):
     """The documented `--strategy 'period 1'` form, and the strategy before HOST:PORT."""
     help_text = _cli("monitor", "--help").stdout.decode()

@@ -569,6 +569,35 @@ def test_shared_reactor_stopping_stops_its_clients(aioserver):
     client.join(WAIT)
 
 
+def test_restart_on_a_shared_reactor_overtakes_the_queued_teardown(aioserver):
+    """Issue 12 point 6 (one lifecycle helper): start() right after stop(),
+    before the shared reactor has run the last run's teardown, opens a new
+    run that the old teardown leaves alone: the new run is not reported
+    stopped by join(), and keeps its stop hook (the reactor stopping stops it)."""
+    reactor = Reactor(name="katcp-shared-test")
+    reactor.start()
+    client = BlockingClient("127.0.0.1", aioserver.port, reactor=reactor)
+    release = threading.Event()
+    try:
+        client.start()
+        assert client.wait_protocol(WAIT)
+        reactor.add_callback(release.wait, WAIT)   # hold the teardown in the queue
+        client.stop()
+        client.start()
+        release.set()
+        reactor.run_sync(lambda: None, timeout=WAIT)  # the old teardown has run
+        assert client.wait_protocol(WAIT) and client.running()
+        assert client.blocking_request(Message.request("watchdog"), timeout=WAIT)[0].reply_ok()
+        assert client.join(0.05) is False          # the new run is not over
+        reactor.stop(WAIT)
+        assert not client.running()
+        assert client.join(WAIT)
+    finally:
+        release.set()
+        client.stop()
+        reactor.stop(WAIT)
+
+
 def test_client_split_by_job_keeps_the_public_names():
     """Issue 12 point 2: client.py is split by job (client_base, client_dispatch,
     client); every public name stays importable from katcp_sync.client (module
@@ -680,6 +709,29 @@ def test_format_seconds():
     assert format_seconds(120.04) == "120.0"
     assert format_seconds(0.30359) == "0.3"
     assert format_seconds(0.05) == "0.05"
+    assert format_seconds(None) == "None"   # a message is always built
+
+
+def test_timeout_messages_round_their_times_one_way():
+    """Issue 15 leftover: every message that states a time goes through
+    format_seconds (here the inspecting client's, the reactor's and the
+    events module's timeouts), not "%g" or the raw float."""
+    from katcp_sync.events import AsyncEvent
+    from katcp_sync.inspecting_client import wait_future
+    with pytest.raises(KatcpTimeoutError, match=r"^sync timed out after 0\.012 s$"):
+        wait_future(Future(), 0.0123456, "sync")
+    reactor = Reactor(name="katcp-format-test")
+    reactor.start()
+    try:
+        release = threading.Event()
+        reactor.add_callback(release.wait, WAIT)
+        with pytest.raises(KatcpTimeoutError, match=r"within 0\.012 s$"):
+            reactor.run_sync(lambda: None, timeout=0.0123456)
+    finally:
+        release.set()
+        reactor.stop(WAIT)
+    with pytest.raises(Exception, match=r"^not done within 0\.012 seconds$"):
+        AsyncEvent().until_set(timeout=0.0123456).result(WAIT)
 
 
 def test_hints_asked_of_a_device_with_flag_t_that_does_not_answer(scripted, make_client):

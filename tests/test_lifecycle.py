@@ -101,3 +101,44 @@ def test_join_threads_skips_the_calling_thread_but_counts_it_alive():
     thread.start()
     thread.join(TIMEOUT)
     assert result == [False]
+
+
+def test_an_overtaking_start_leaves_the_stopping_run_to_finish_on_its_own():
+    """The client's rule: a restart before the last run's teardown ran."""
+    life = Lifecycle(overtake=True)
+    first = life.begin_start()
+    life.finish_start()
+    assert life.request_stop()
+    old_future = life.stop_future
+    second = life.begin_start()  # overtakes the run still stopping
+    assert second == first + 1 and life.state == STARTING
+    assert not life.is_current(first) and life.is_current(second)
+    assert not life.request_stop(first)  # a stale stop leaves the new run alone
+    life.finish_start()
+    assert life.begin_finish(first) and not life.begin_finish(first)
+    life.mark_stopped(first)
+    assert old_future.done() and not life.stop_future.done()
+    assert life.state == RUNNING and not life.wait_stopped(0)
+    assert life.request_stop(second) and life.begin_finish(second)
+    life.mark_stopped(second)
+    assert life.state == STOPPED and life.stop_future.done()
+    assert not life.begin_finish(first)  # an unknown run: nothing to finish
+
+
+def test_without_overtake_a_start_while_stopping_is_still_an_error():
+    life = Lifecycle()
+    life.begin_start()
+    life.finish_start()
+    life.request_stop()
+    with pytest.raises(RuntimeError):
+        life.begin_start()
+
+
+def test_is_current_is_false_once_a_stop_was_asked():
+    life = Lifecycle()
+    run = life.begin_start()
+    assert life.is_current(run)
+    life.request_stop()  # during STARTING: pending
+    assert not life.is_current(run)
+    life.finish_start()
+    assert not life.is_current(run)

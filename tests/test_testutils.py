@@ -452,3 +452,25 @@ def test_raw_send_and_sensor_timestamp(server, client):
     server.level.set_value(7)
     timestamp = client.get_sensor_timestamp("level")
     assert before - 1 <= timestamp <= time.time() + 1
+
+
+def test_testing_helpers_build_connections_through_the_constructor():
+    """Issue 12 follow-up: the test doubles use ClientConnection's public
+    seam (``transport=``) and the server's ``reactor`` name, and reach into
+    no private member of a connection or server after construction."""
+    import ast
+    import pathlib
+
+    import katcp_sync.testing
+
+    reached = []
+    for path in pathlib.Path(katcp_sync.testing.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr in ("_conn", "_server", "ioloop"):
+                reached.append("%s:%d %s" % (path.name, node.lineno, node.attr))
+    assert reached == []
+    conn = RecordingClientConnection()
+    conn.inform(Message.inform("x", 1))
+    conn.mass_inform(Message.inform("y"))
+    assert [m.name for m in conn.messages] == ["x"]
+    assert [m.name for m in conn.mass_informs] == ["y"]

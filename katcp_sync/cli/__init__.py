@@ -42,6 +42,7 @@ import types
 from typing import Any, List, Optional, Sequence
 
 from ..display import format_message
+from ..strategies import STRATEGY_BY_NAME, STRATEGY_TABLE
 from ..version import __version__
 from . import demo, monitor, request, serve, shell, web
 from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG, client_logger, endpoint,
@@ -149,9 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-#: Number of parameters of each sampling strategy (spec 7.3).
-_STRATEGY_PARAMS = {"none": 0, "auto": 0, "event": 0, "period": 1, "differential": 1,
-                    "event-rate": 2, "differential-rate": 3}
+#: Most parameters a sampling strategy takes (spec 7.1, Table 9): how many
+#: numbers an unknown strategy name collects before it is refused.
+_MOST_PARAMS = max(len(row.params) for row in STRATEGY_TABLE)
 
 
 def gather_strategy(argv: Sequence[str]) -> List[str]:
@@ -177,7 +178,8 @@ def gather_strategy(argv: Sequence[str]) -> List[str]:
             if "=" not in word:
                 i += 1
             parts = value.split()
-            wanted = _STRATEGY_PARAMS.get(parts[0], 3) if len(parts) == 1 else 0
+            row = STRATEGY_BY_NAME.get(parts[0])
+            wanted = (_MOST_PARAMS if row is None else len(row.params)) if len(parts) == 1 else 0
             while wanted and i < len(words) and _is_number(words[i]):
                 parts.append(words[i])
                 i += 1

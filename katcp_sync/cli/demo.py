@@ -24,6 +24,7 @@ from typing import Any, Iterable, Optional
 from ..client import BlockingClient
 from ..display import format_message
 from ..errors import KatcpClientError, KatcpError
+from ..formatting import format_address
 from ..message import Message
 from ..resource import KATCPClientResource
 from .common import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, die
@@ -116,8 +117,8 @@ def run(args: Optional[argparse.Namespace] = None) -> int:
     server.start()
     try:
         host, port = server.bind_address[:2]
-        _say("-- the tutorial's example server (examples/tutorial_server.py) listens on %s:%d"
-             % (host, port))
+        _say("-- the tutorial's example server (examples/tutorial_server.py) listens on %s"
+             % format_address((host, port)))
         _say()
         blocking_client_part(host, port, timeout)
         high_level_part(host, port, timeout)

@@ -16,6 +16,7 @@ import sys
 import threading
 from typing import Tuple
 
+from ..formatting import format_address
 from ..web import SensorBoard, WebView
 from .common import EXIT_CONNECTION, EXIT_OK, PROG, client_logger, die, endpoint, parse_endpoint
 
@@ -59,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         view.start()
     except OSError as exc:
-        die(EXIT_CONNECTION, "cannot listen on %s:%d: %s" % (host, port, exc.strerror or exc))
+        die(EXIT_CONNECTION, "cannot listen on %s: %s"
+            % (format_address((host, port)), exc.strerror or exc))
     stop = threading.Event()
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -67,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     board.start()
     try:
         print("%s: web view of %s on %s (Ctrl-C to stop)" % (
-            PROG, " ".join("%s:%d" % e for e in args.endpoints), view.url))
+            PROG, " ".join(format_address(e) for e in args.endpoints), view.url))
         sys.stdout.flush()
         while not stop.wait(0.2):   # wake now and then so that signals are handled
             pass

@@ -17,6 +17,7 @@ from typing import (Any, Callable, Iterable, Iterator, List, Optional, Sequence,
 
 from ..client import BlockingClient
 from ..deadline import Deadline
+from ..formatting import format_seconds
 from ..message import Message
 from ..server import DeviceServer
 
@@ -67,7 +68,8 @@ def start_server(server_or_class: Union[ServerT, Type[ServerT]], host: str = "12
     finally:
         server.stop(timeout)
         if not server.join(timeout):
-            raise AssertionError("server %r did not stop within %s s" % (server, timeout))
+            raise AssertionError("server %r did not stop within %s s"
+                                 % (server, format_seconds(timeout)))
 
 
 class MessageRecorder:
@@ -164,8 +166,8 @@ class BlockingTestClient(BlockingClient):
         if not self.wait_protocol(self.timeout):
             self.stop()
             self.join()
-            self._fail_test("could not connect to %s within %s s" % (self.bind_address_string,
-                                                                 self.timeout))
+            self._fail_test("could not connect to %s within %s s" % (
+                self.bind_address_string, format_seconds(self.timeout)))
         return self
 
     def _fail_test(self, text: str) -> None:
@@ -367,7 +369,7 @@ class BlockingTestClient(BlockingClient):
                 return
             if deadline.expired():
                 self._fail_test("sensor %s is %r, not %r after %s s"
-                                % (_text(name), got, value, timeout))
+                                % (_text(name), got, value, format_seconds(timeout)))
             time.sleep(min(pollfreq, deadline.remaining() or 0.0))
 
     # -- interface -----------------------------------------------------------------

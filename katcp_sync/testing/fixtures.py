@@ -26,6 +26,7 @@ import unittest.mock
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 from ..deadline import Deadline
+from ..formatting import format_seconds
 from ..errors import AsyncReply, FailReply
 from ..events import AsyncEvent
 from ..kattypes import (Bool, Float, Int, Str, concurrent_reply, request, request_timeout_hint,
@@ -213,7 +214,7 @@ class DeviceTestServer(DeviceServer):
                     finish()
 
             self._slow_finishers[conn] = finish_once
-        self.ioloop.call_later(wait_time, finish_once)
+        self.reactor.call_later(wait_time, finish_once)
 
     @request_timeout_hint(99)
     def request_slow_command(self, req: Any, msg: Message) -> Message:
@@ -490,13 +491,13 @@ class WaitingMock(unittest.mock.Mock):
         with self._waiting_calls:
             ok = self._waiting_calls.wait_for(
                 lambda: self._started_calls >= count, deadline.remaining())
-        assert ok, "expected %d calls within %gs, got %d" % (count, timeout,
-                                                             self._started_calls)
+        assert ok, "expected %d calls within %s s, got %d" % (
+            count, format_seconds(timeout), self._started_calls)
         # a call is counted before mock records its arguments
         while len(self.call_args_list) < count and not deadline.expired():
             time.sleep(0.001)
         if len(self.call_args_list) < count:
-            raise RuntimeError("call_args_list not updated within %gs" % timeout)
+            raise RuntimeError("call_args_list not updated within %s s" % format_seconds(timeout))
         return True
 
 

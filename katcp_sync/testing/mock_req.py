@@ -49,14 +49,14 @@ class RecordingClientConnection(ClientConnection, RecordedMessages):
     """
 
     def __init__(self, server: Optional[DeviceServer] = None, address: str = "mock-client:0") -> None:
-        super().__init__(server, address)
         self.messages: List[Message] = []
         self.mass_informs: List[Message] = []
-        self._conn = _RecordingSink(self.messages.append)
+        self._records_mass_informs = server is None
+        super().__init__(server, address, transport=_RecordingSink(self.messages.append))
 
     def mass_inform(self, msg: Message) -> None:
         """Send ``msg`` to the server's clients, or record it if there is no server."""
-        if self._server is None:
+        if self._records_mass_informs:
             self.mass_informs.append(msg)
         else:
             super().mass_inform(msg)

@@ -32,6 +32,7 @@ from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
 from ..deadline import Deadline
 from ..errors import KatcpTimeoutError
+from ..formatting import format_address, format_seconds
 from ..inspecting_client import SYNCED, SYNCING
 from ..resource import KATCPClientResource
 from ..resource_base import KATCPSensor
@@ -238,7 +239,7 @@ class SensorBoard:
             resource = self._container.add_child_resource_client(
                 "dev%d" % index, dict(address=(host, port), controlled=allow_requests,
                                       timeout=timeout))
-            device = _Device(index, "%s:%d" % (host, port), resource)
+            device = _Device(index, format_address((host, port)), resource)
             self._devices.append(device)
             resource.add_state_callback(functools.partial(self._state_changed, device))
 
@@ -272,7 +273,8 @@ class SensorBoard:
             while not all(device.sampled for device in self._devices):
                 if deadline.expired():
                     raise KatcpTimeoutError("sensors of %s not sampled within %s s" % (
-                        ", ".join(d.address for d in self._devices if not d.sampled), timeout))
+                        ", ".join(d.address for d in self._devices if not d.sampled),
+                        format_seconds(timeout)))
                 self._sampled.wait(deadline.remaining())
 
     @property

@@ -48,6 +48,7 @@ from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 from ..deadline import Deadline
 from ..display import STATUS_COLOURS, format_message, parse_line
 from ..errors import KatcpClientError, KatcpSyntaxError
+from ..formatting import format_address
 from .model import SensorBoard, Subscription
 
 __all__ = ["WebView", "status_css"]
@@ -300,9 +301,7 @@ class WebView:
     def url(self) -> str:
         """The page's address, e.g. ``http://127.0.0.1:8080/``."""
         host, port = self.address
-        if ":" in host:
-            host = "[%s]" % host
-        return "http://%s:%d/" % (host or "127.0.0.1", port)
+        return "http://%s/" % format_address((host or "127.0.0.1", port))
 
     def host_allowed(self, hostname: str) -> bool:
         """True if a request naming ``hostname`` in its ``Host`` may change things."""
