@@ -44,6 +44,7 @@ from any thread.
 import logging
 import socket
 import threading
+import time  # noqa: F401  (suites written for katcp-python patch katcp.server.time.time)
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
