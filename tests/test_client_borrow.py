@@ -130,11 +130,12 @@ def test_reply_claimed_and_later_lines_handed_over(scripted, make_client):
 
 
 def test_other_threads_replies_are_dispatched_on_the_reactor(scripted, make_client):
-    both_in = threading.Event()
+    first_in, both_in = threading.Event(), threading.Event()
 
     def script(conn):
         conn.send(*v5_greeting())
         first = conn.read_line()
+        first_in.set()
         second = conn.read_line()
         both_in.set()
         conn.send(reply_line(second, b"ok", b"second"), reply_line(first, b"ok", b"first"))
@@ -143,7 +144,6 @@ def test_other_threads_replies_are_dispatched_on_the_reactor(scripted, make_clie
             conn.send(reply_line(line, b"ok"))
     server = scripted(script)
     client = make_client(server.port)
-    claims = spy_claims(client)
     callback_threads = []
     results = {}
 
@@ -152,9 +152,8 @@ def test_other_threads_replies_are_dispatched_on_the_reactor(scripted, make_clie
 
     thread = threading.Thread(target=first)
     thread.start()
-    deadline = time.monotonic() + WAIT
-    while not claims and not client._blocking_callers and time.monotonic() < deadline:
-        time.sleep(0.001)
+    # ?a must reach the device first (it answers the second request first).
+    assert first_in.wait(WAIT)
     # The first caller is alone, so it borrows; this one does not.
     future = client.callback_request(
         Message.request("b"), reply_cb=lambda msg: callback_threads.append(
