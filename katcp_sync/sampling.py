@@ -46,15 +46,19 @@ started (spec 7.1); ``none`` reports nothing at all.
 
 Threads and locks
 -----------------
-Each strategy has one lock guarding its state. :meth:`SampleStrategy.update`
+Each strategy's state is guarded by a lock: the one of its sensor's stripe,
+a re-entrant lock shared by every strategy on that sensor (and on the other
+sensors that hash to the same stripe), so that a strategy costs no lock of
+its own (a server may hold a million strategies; see docs/internals.rst). :meth:`SampleStrategy.update`
 may be called from any thread (sensor observers run on the thread that set
 the value) while timers fire on the scheduler's thread. ``inform_callback`` is
 called *while holding that lock*, which gives two guarantees: reports for one
 strategy reach the callback in order, and once :meth:`SampleStrategy.cancel`
 has returned the callback is never called again. In return the callback must
 be quick, must not block, and must not start or cancel strategies itself
-(defer such work, e.g. with the reactor's ``add_callback``); it may call
-``cancel()`` on the strategy that is calling it. The strategy's lock is
+(defer such work, e.g. with the reactor's ``add_callback``: with shared
+locks, touching another strategy from a callback could deadlock); it may
+call ``cancel()`` on the strategy that is calling it. The strategy's lock is
 taken before the sensor's and the scheduler's internal locks, never after.
 
 Ordering
@@ -152,6 +156,17 @@ class _Preset(NamedTuple):
     longest: Optional[float] = None
     report_on_start: bool = True
 
+    @property
+    def untimed(self) -> bool:
+        """No shortest or longest period: a report needs no clock and never
+        touches the timer (auto, event, differential)."""
+        return not self.shortest and self.longest is None
+
+
+# The presets without parameters, shared by every strategy that uses them.
+_NONE_PRESET = _Preset(_NEVER, report_on_start=False)
+_EVERY_UPDATE_PRESET = _Preset(_EVERY_UPDATE)
+_ON_CHANGE_PRESET = _Preset(_ON_CHANGE)
 
 def _stype(sensor: SampledSensor) -> Optional[str]:
     """The sensor's type name; ``None`` for a duck-typed sensor without one
@@ -159,9 +174,14 @@ def _stype(sensor: SampledSensor) -> Optional[str]:
     return getattr(sensor, "stype", None)
 
 
-def _no_clock() -> float:
-    """Time source of a strategy built without a scheduler (one that needs no time)."""
-    return 0.0
+#: The lock stripes (see "Threads and locks"): a strategy takes the one of
+#: its sensor, so the strategies fanning out one update take one lock.
+_LOCK_STRIPES = tuple(threading.RLock() for _ in range(256))
+
+
+def _stripe(sensor: SampledSensor) -> "threading.RLock":
+    """The lock of the strategies on ``sensor``."""
+    return _LOCK_STRIPES[(id(sensor) >> 4) % len(_LOCK_STRIPES)]
 
 
 class SampleStrategy:
@@ -212,6 +232,11 @@ class SampleStrategy:
     #: KATCP name -> strategy constant.
     SAMPLING_LOOKUP_REV = SAMPLING_LOOKUP_REV
 
+    # No __dict__: a server keeps one strategy per client per sensor.
+    __slots__ = ("_inform_callback", "_sensor", "_params", "_scheduler", "_knobs", "_lock",
+                 "_started", "_cancelled", "_attached", "_last_reading", "_last_status",
+                 "_last_value", "_last_report", "_timer", "_timer_when", "_generation")
+
     #: This class's strategy constant (set by each concrete strategy).
     STRATEGY = -1
     #: The names of this strategy's parameters, in wire order.
@@ -260,19 +285,10 @@ class SampleStrategy:
 
         self._inform_callback = inform_callback
         self._sensor = sensor
-        self._params = raw
+        self._params = tuple(raw)
         self._scheduler = scheduler
-        self._time = scheduler.time if scheduler is not None else _no_clock
-        self._trigger = preset.trigger
-        self._difference = preset.difference
-        self._shortest = preset.shortest
-        self._longest = preset.longest
-        self._report_on_start = preset.report_on_start
-        # Without a shortest or longest period a report needs no clock and
-        # never touches the timer: update() takes a shortcut.
-        self._untimed = not preset.shortest and preset.longest is None
-
-        self._lock = threading.RLock()  # re-entrant: the callback may cancel()
+        self._knobs = preset
+        self._lock = _stripe(sensor)  # re-entrant: the callback may cancel()
         self._started = False
         self._cancelled = False
         self._attached = False
@@ -285,6 +301,11 @@ class SampleStrategy:
         # Bumped whenever the timer changes, so that a timer callback that
         # was already on its way when it was cancelled can tell it is stale.
         self._generation = 0
+
+    def _now(self) -> float:
+        """The scheduler's time; 0.0 for a strategy that needs no clock."""
+        scheduler = self._scheduler
+        return 0.0 if scheduler is None or self._knobs.untimed else scheduler.time()
 
     @staticmethod
     def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
@@ -315,10 +336,10 @@ class SampleStrategy:
             if self._started or self._cancelled:
                 return
             self._started = True
-            if self._trigger is not _NEVER:
+            if self._knobs.trigger is not _NEVER:
                 self._attach_locked()
-            if self._report_on_start:
-                self._report(self._sensor.read(), self._time(), None)
+            if self._knobs.report_on_start:
+                self._report(self._sensor.read(), self._now(), None)
 
     def cancel(self) -> None:
         """Stop sampling for good: detach from the sensor and cancel timers.
@@ -338,7 +359,8 @@ class SampleStrategy:
 
         Ignored before :meth:`start` and after :meth:`cancel`.
         """
-        trigger = self._trigger
+        knobs = self._knobs
+        trigger = knobs.trigger
         if trigger is _NEVER:
             return
         with self._lock:
@@ -355,16 +377,16 @@ class SampleStrategy:
                     return  # includes a reading reported already
             elif reading is self._last_reading:
                 return  # reported already (by a newer notification or a timer)
-            if self._untimed:
+            if knobs.untimed:
                 # auto, event, differential: no timer, no clock (see _report).
                 self._last_reading = reading
                 self._last_status = reading.status
                 self._last_value = reading.value
                 self._call_back(reading)
                 return
-            now = self._time()
-            if self._shortest:
-                due = self._last_report + self._shortest
+            now = self._now()
+            if knobs.shortest:
+                due = self._last_report + knobs.shortest
                 if now < due:
                     # Too soon: make sure one report happens at `due`.
                     if self._timer is None or self._timer_when > due:
@@ -379,7 +401,7 @@ class SampleStrategy:
         """
         with self._lock:
             if not self._cancelled:
-                self._report(reading, self._time(), None)
+                self._report(reading, self._now(), None)
 
     def get_sampling(self) -> int:
         """Return this strategy's constant (e.g. ``SampleStrategy.EVENT``). Any thread."""
@@ -424,10 +446,11 @@ class SampleStrategy:
     def _changed(self, reading: Reading) -> bool:
         if reading.status != self._last_status:
             return True
-        if self._difference is None:
+        difference = self._knobs.difference
+        if difference is None:
             return bool(reading.value != self._last_value)
         try:
-            return abs(reading.value - self._last_value) > self._difference
+            return abs(reading.value - self._last_value) > difference
         except TypeError:  # e.g. a value of None: can't measure, so any change counts
             return bool(reading.value != self._last_value)
 
@@ -441,11 +464,12 @@ class SampleStrategy:
         self._last_status = reading.status
         self._last_value = reading.value
         self._last_report = now
-        if self._longest is not None:
-            when = (now if deadline is None else deadline) + self._longest
+        longest = self._knobs.longest
+        if longest is not None:
+            when = (now if deadline is None else deadline) + longest
             if when < now:
                 # More than a period behind: restart rather than send a burst.
-                when = now + self._longest
+                when = now + longest
             self._arm(when)
         else:
             self._disarm()
@@ -477,17 +501,18 @@ class SampleStrategy:
             if self._cancelled or generation != self._generation:
                 return  # cancelled or superseded after it was already queued
             self._timer = None
-            self._report(self._sensor.read(), self._time(), when)
+            self._report(self._sensor.read(), self._now(), when)
 
 
 class SampleNone(SampleStrategy):
     """``none``: never report (no parameters)."""
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.NONE
 
     @staticmethod
     def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
-        return _Preset(_NEVER, report_on_start=False)
+        return _NONE_PRESET
 
 
 class SampleAuto(SampleStrategy):
@@ -502,18 +527,20 @@ class SampleAuto(SampleStrategy):
     sampled that way instead; the strategy still reports itself as ``auto``.
     """
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.AUTO
 
     @staticmethod
     def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
         if getattr(sensor, "auto_strategy", None) is None:
-            return _Preset(_EVERY_UPDATE)
+            return _EVERY_UPDATE_PRESET
         return _auto_preset(sensor)
 
 
 class SamplePeriod(SampleStrategy):
     """``period p``: report the current reading every ``p`` seconds (v4: ms), ``p > 0``."""
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.PERIOD
     PARAMS = STRATEGY_BY_CODE[PERIOD].params
 
@@ -526,11 +553,12 @@ class SamplePeriod(SampleStrategy):
 class SampleEvent(SampleStrategy):
     """``event``: report when the value or status changes (timestamp-only updates are not)."""
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.EVENT
 
     @staticmethod
     def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
-        return _Preset(_ON_CHANGE)
+        return _ON_CHANGE_PRESET
 
 
 class SampleDifferential(SampleStrategy):
@@ -540,6 +568,7 @@ class SampleDifferential(SampleStrategy):
     ``d > 0``.
     """
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.DIFFERENTIAL
     PARAMS = STRATEGY_BY_CODE[DIFFERENTIAL].params
 
@@ -557,6 +586,7 @@ class SampleEventRate(SampleStrategy):
     :data:`AGE_OF_UNIVERSE` or more means no periodic report. New in v5.
     """
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.EVENT_RATE
     PARAMS = STRATEGY_BY_CODE[EVENT_RATE].params
 
@@ -572,6 +602,7 @@ class SampleDifferentialRate(SampleStrategy):
     Integer and float sensors only. New in v5.
     """
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.DIFFERENTIAL_RATE
     PARAMS = STRATEGY_BY_CODE[DIFFERENTIAL_RATE].params
 
@@ -616,7 +647,7 @@ def _auto_preset(sensor: SampledSensor) -> _Preset:
     strategy = sensor.auto_strategy
     cls = SampleAuto if strategy is None else _STRATEGY_CLASSES[strategy_code(strategy)]
     if cls is SampleAuto:
-        return _Preset(_EVERY_UPDATE)
+        return _EVERY_UPDATE_PRESET
     raw = [as_bytes(p) for p in sensor.auto_strategy_parameters]
     check_count(cls.STRATEGY, raw)
     return cls._preset(sensor, raw, 5)
