@@ -89,7 +89,7 @@ finds a newer reading), exactly as if the updates had come closer together.
 
 import logging
 import threading
-from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from .errors import KatcpValueError
 from .observers import ObservedSensor, Reading, SampledSensor
@@ -147,21 +147,25 @@ _ON_CHANGE = "on change"
 _NEVER = "never"
 
 
-class _Preset(NamedTuple):
-    """The knobs of the sampler; see the module docstring."""
+class _Preset:
+    """The knobs of the sampler; see the module docstring. Immutable."""
 
-    trigger: str
-    difference: Optional[float] = None
-    shortest: float = 0.0
-    longest: Optional[float] = None
-    report_on_start: bool = True
+    __slots__ = ("trigger", "difference", "shortest", "longest", "report_on_start", "untimed")
 
-    @property
-    def untimed(self) -> bool:
-        """No shortest or longest period: a report needs no clock and never
-        touches the timer (auto, event, differential)."""
-        return not self.shortest and self.longest is None
+    def __init__(self, trigger: str, difference: Optional[float] = None, shortest: float = 0.0,
+                 longest: Optional[float] = None, report_on_start: bool = True) -> None:
+        self.trigger = trigger
+        self.difference = difference
+        self.shortest = shortest
+        self.longest = longest
+        self.report_on_start = report_on_start
+        # Without a shortest or longest period a report needs no clock and
+        # never touches the timer: update() takes a shortcut.
+        self.untimed = not shortest and longest is None
 
+
+# A strategy's life: built, started (sampling), cancelled (for good).
+_NEW, _LIVE, _CANCELLED = "new", "live", "cancelled"
 
 # The presets without parameters, shared by every strategy that uses them.
 _NONE_PRESET = _Preset(_NEVER, report_on_start=False)
@@ -234,7 +238,7 @@ class SampleStrategy:
 
     # No __dict__: a server keeps one strategy per client per sensor.
     __slots__ = ("_inform_callback", "_sensor", "_params", "_scheduler", "_knobs", "_lock",
-                 "_started", "_cancelled", "_attached", "_last_reading", "_last_status",
+                 "_state", "_attached", "_last_reading", "_last_status",
                  "_last_value", "_last_report", "_timer", "_timer_when", "_generation")
 
     #: This class's strategy constant (set by each concrete strategy).
@@ -289,8 +293,7 @@ class SampleStrategy:
         self._scheduler = scheduler
         self._knobs = preset
         self._lock = _stripe(sensor)  # re-entrant: the callback may cancel()
-        self._started = False
-        self._cancelled = False
+        self._state = _NEW
         self._attached = False
         self._last_reading: Optional[Reading] = None   # the last reported reading itself
         self._last_status: Any = None
@@ -322,7 +325,8 @@ class SampleStrategy:
         for index, name in enumerate(cls.PARAMS):
             if name in TIMER_PARAMS:
                 raw[index] = format_seconds(min_period, major)
-        return preset._replace(longest=min_period)
+        return _Preset(preset.trigger, preset.difference, preset.shortest, min_period,
+                       preset.report_on_start)
 
     # -- public API ---------------------------------------------------------
 
@@ -333,9 +337,9 @@ class SampleStrategy:
         (spec 7.1). Does nothing if already started or cancelled. Any thread.
         """
         with self._lock:
-            if self._started or self._cancelled:
+            if self._state is not _NEW:
                 return
-            self._started = True
+            self._state = _LIVE
             if self._knobs.trigger is not _NEVER:
                 self._attach_locked()
             if self._knobs.report_on_start:
@@ -348,9 +352,9 @@ class SampleStrategy:
         called again by this strategy.
         """
         with self._lock:
-            if self._cancelled:
+            if self._state is _CANCELLED:
                 return
-            self._cancelled = True
+            self._state = _CANCELLED
             self._disarm()
             self._detach_locked()
 
@@ -364,7 +368,7 @@ class SampleStrategy:
         if trigger is _NEVER:
             return
         with self._lock:
-            if not self._started or self._cancelled:
+            if self._state is not _LIVE:
                 return
             # The reading handed in may be stale: notifications of concurrent
             # set_value calls arrive in any order. Decide on the sensor's
@@ -373,8 +377,14 @@ class SampleStrategy:
             # notification always sees the last reading (see "Ordering").
             reading = sensor.read()
             if trigger is _ON_CHANGE:
-                if not self._changed(reading):
-                    return  # includes a reading reported already
+                # A reading reported already is no change. (event's test,
+                # _changed() inlined: this is the fan-out's hot path.)
+                if knobs.difference is None:
+                    if not (reading.status != self._last_status
+                            or reading.value != self._last_value):
+                        return
+                elif not self._changed(reading):
+                    return
             elif reading is self._last_reading:
                 return  # reported already (by a newer notification or a timer)
             if knobs.untimed:
@@ -382,7 +392,10 @@ class SampleStrategy:
                 self._last_reading = reading
                 self._last_status = reading.status
                 self._last_value = reading.value
-                self._call_back(reading)
+                try:  # _call_back(), inlined: this is the fan-out's hot path
+                    self._inform_callback(sensor, reading)
+                except Exception:
+                    logger.exception("sampling %r: inform callback failed", self)
                 return
             now = self._now()
             if knobs.shortest:
@@ -400,7 +413,7 @@ class SampleStrategy:
         Ignored after :meth:`cancel`.
         """
         with self._lock:
-            if not self._cancelled:
+            if self._state is not _CANCELLED:
                 self._report(reading, self._now(), None)
 
     def get_sampling(self) -> int:
@@ -498,7 +511,7 @@ class SampleStrategy:
     def _on_timer(self, generation: int, when: float) -> None:
         """Scheduler callback: a deferred or periodic report is due."""
         with self._lock:
-            if self._cancelled or generation != self._generation:
+            if self._state is _CANCELLED or generation != self._generation:
                 return  # cancelled or superseded after it was already queued
             self._timer = None
             self._report(self._sensor.read(), self._now(), when)
