@@ -49,8 +49,8 @@ Threads and locks
 Each strategy's state is guarded by a lock: the one of its sensor's stripe,
 a re-entrant lock shared by every strategy on that sensor (and on the other
 sensors that hash to the same stripe), so that a strategy costs no lock of
-its own (a server may hold a million strategies; see docs/internals.rst). :meth:`SampleStrategy.update`
-may be called from any thread (sensor observers run on the thread that set
+its own (a server may hold a million strategies; see docs/internals.rst).
+:meth:`SampleStrategy.update` may be called from any thread (sensor observers run on the thread that set
 the value) while timers fire on the scheduler's thread. ``inform_callback`` is
 called *while holding that lock*, which gives two guarantees: reports for one
 strategy reach the callback in order, and once :meth:`SampleStrategy.cancel`
@@ -68,7 +68,7 @@ several threads set one sensor their notifications may reach a strategy in
 any order, and late: the reading a notification carries may already be
 older than the sensor's. A strategy therefore never reports the reading it
 is handed. On every notification (and every timer) it reads the sensor's
-*current* reading under its own lock and decides on that one; a reading it
+*current* reading under its lock and decides on that one; a reading it
 has reported already (a notification that arrives after a newer one, or
 after a timer, reported it) is not reported again. Two guarantees follow,
 for every strategy:
