@@ -95,6 +95,13 @@ from .errors import KatcpValueError
 from .observers import ObservedSensor, Reading, SampledSensor
 from .sampling_params import (
     AGE_OF_UNIVERSE,
+    EVERY_UPDATE,
+    EVERY_UPDATE_KNOBS,
+    NEVER,
+    NONE_KNOBS,
+    ON_CHANGE,
+    ON_CHANGE_KNOBS,
+    Knobs,
     TIMER_PARAMS,
     Param,
     as_bytes,
@@ -141,36 +148,9 @@ logger = logging.getLogger(__name__)
 #: ``inform_callback(sensor, reading)``: report ``reading`` to the client.
 InformCallback = Callable[[Any, Reading], None]
 
-# Trigger presets: which sensor updates may cause a report.
-_EVERY_UPDATE = "every update"
-_ON_CHANGE = "on change"
-_NEVER = "never"
-
-
-class _Preset:
-    """The knobs of the sampler; see the module docstring. Immutable."""
-
-    __slots__ = ("trigger", "difference", "shortest", "longest", "report_on_start", "untimed")
-
-    def __init__(self, trigger: str, difference: Optional[float] = None, shortest: float = 0.0,
-                 longest: Optional[float] = None, report_on_start: bool = True) -> None:
-        self.trigger = trigger
-        self.difference = difference
-        self.shortest = shortest
-        self.longest = longest
-        self.report_on_start = report_on_start
-        # Without a shortest or longest period a report needs no clock and
-        # never touches the timer: update() takes a shortcut.
-        self.untimed = not shortest and longest is None
-
-
 # A strategy's life: built, started (sampling), cancelled (for good).
 _NEW, _LIVE, _CANCELLED = "new", "live", "cancelled"
 
-# The presets without parameters, shared by every strategy that uses them.
-_NONE_PRESET = _Preset(_NEVER, report_on_start=False)
-_EVERY_UPDATE_PRESET = _Preset(_EVERY_UPDATE)
-_ON_CHANGE_PRESET = _Preset(_ON_CHANGE)
 
 def _stype(sensor: SampledSensor) -> Optional[str]:
     """The sensor's type name; ``None`` for a duck-typed sensor without one
@@ -311,13 +291,13 @@ class SampleStrategy:
         return 0.0 if scheduler is None or self._knobs.untimed else scheduler.time()
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         """Validate ``params`` (the right number of them) and return the knobs."""
         raise NotImplementedError
 
     @classmethod
-    def _raise_periods(cls, preset: _Preset, raw: List[bytes], min_period: float,
-                       major: int) -> _Preset:
+    def _raise_periods(cls, preset: Knobs, raw: List[bytes], min_period: float,
+                       major: int) -> Knobs:
         """Raise a timer period below ``min_period`` to it, in the preset and
         in ``raw`` (formatted in the connection's unit); return the preset."""
         if preset.longest is None or preset.longest >= min_period:
@@ -325,8 +305,8 @@ class SampleStrategy:
         for index, name in enumerate(cls.PARAMS):
             if name in TIMER_PARAMS:
                 raw[index] = format_seconds(min_period, major)
-        return _Preset(preset.trigger, preset.difference, preset.shortest, min_period,
-                       preset.report_on_start)
+        return Knobs(preset.trigger, preset.difference, preset.shortest, min_period,
+                     preset.report_on_start)
 
     # -- public API ---------------------------------------------------------
 
@@ -340,7 +320,7 @@ class SampleStrategy:
             if self._state is not _NEW:
                 return
             self._state = _LIVE
-            if self._knobs.trigger is not _NEVER:
+            if self._knobs.trigger is not NEVER:
                 self._attach_locked()
             if self._knobs.report_on_start:
                 self._report(self._sensor.read(), self._now(), None)
@@ -365,7 +345,7 @@ class SampleStrategy:
         """
         knobs = self._knobs
         trigger = knobs.trigger
-        if trigger is _NEVER:
+        if trigger is NEVER:
             return
         with self._lock:
             if self._state is not _LIVE:
@@ -376,7 +356,7 @@ class SampleStrategy:
             # follow the order the sensor stored its readings and the last
             # notification always sees the last reading (see "Ordering").
             reading = sensor.read()
-            if trigger is _ON_CHANGE:
+            if trigger is ON_CHANGE:
                 # A reading reported already is no change. (event's test,
                 # _changed() inlined: this is the fan-out's hot path.)
                 if knobs.difference is None:
@@ -524,8 +504,8 @@ class SampleNone(SampleStrategy):
     STRATEGY = SampleStrategy.NONE
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
-        return _NONE_PRESET
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+        return NONE_KNOBS
 
 
 class SampleAuto(SampleStrategy):
@@ -544,9 +524,9 @@ class SampleAuto(SampleStrategy):
     STRATEGY = SampleStrategy.AUTO
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         if getattr(sensor, "auto_strategy", None) is None:
-            return _EVERY_UPDATE_PRESET
+            return EVERY_UPDATE_KNOBS
         return _auto_preset(sensor)
 
 
@@ -558,9 +538,9 @@ class SamplePeriod(SampleStrategy):
     PARAMS = STRATEGY_BY_CODE[PERIOD].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         period = parse_seconds("period", params[0], major)
-        return _Preset(_NEVER, longest=parse_positive("period", params[0], period))
+        return Knobs(NEVER, longest=parse_positive("period", params[0], period))
 
 
 class SampleEvent(SampleStrategy):
@@ -570,8 +550,8 @@ class SampleEvent(SampleStrategy):
     STRATEGY = SampleStrategy.EVENT
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
-        return _ON_CHANGE_PRESET
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+        return ON_CHANGE_KNOBS
 
 
 class SampleDifferential(SampleStrategy):
@@ -586,9 +566,9 @@ class SampleDifferential(SampleStrategy):
     PARAMS = STRATEGY_BY_CODE[DIFFERENTIAL].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         difference = parse_difference(DIFFERENTIAL, _stype(sensor), params[0])
-        return _Preset(_ON_CHANGE, difference=difference)
+        return Knobs(ON_CHANGE, difference=difference)
 
 
 class SampleEventRate(SampleStrategy):
@@ -604,9 +584,9 @@ class SampleEventRate(SampleStrategy):
     PARAMS = STRATEGY_BY_CODE[EVENT_RATE].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         shortest, longest = parse_rates(params[0], params[1], major)
-        return _Preset(_ON_CHANGE, shortest=shortest, longest=longest)
+        return Knobs(ON_CHANGE, shortest=shortest, longest=longest)
 
 
 class SampleDifferentialRate(SampleStrategy):
@@ -620,10 +600,10 @@ class SampleDifferentialRate(SampleStrategy):
     PARAMS = STRATEGY_BY_CODE[DIFFERENTIAL_RATE].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         difference = parse_difference(DIFFERENTIAL_RATE, _stype(sensor), params[0])
         shortest, longest = parse_rates(params[1], params[2], major)
-        return _Preset(_ON_CHANGE, difference=difference, shortest=shortest, longest=longest)
+        return Knobs(ON_CHANGE, difference=difference, shortest=shortest, longest=longest)
 
 
 _STRATEGY_CLASSES = {cls.STRATEGY: cls for cls in (
@@ -653,14 +633,14 @@ def check_auto_strategy(sensor: SampledSensor) -> None:
     _auto_preset(sensor)
 
 
-def _auto_preset(sensor: SampledSensor) -> _Preset:
+def _auto_preset(sensor: SampledSensor) -> Knobs:
     """The knobs of ``auto`` for a sensor with an ``auto_strategy``. Its
     parameters are in seconds whatever the client's protocol version (they
     are the device author's, not the client's)."""
     strategy = sensor.auto_strategy
     cls = SampleAuto if strategy is None else _STRATEGY_CLASSES[strategy_code(strategy)]
     if cls is SampleAuto:
-        return _EVERY_UPDATE_PRESET
+        return EVERY_UPDATE_KNOBS
     raw = [as_bytes(p) for p in sensor.auto_strategy_parameters]
     check_count(cls.STRATEGY, raw)
     return cls._preset(sensor, raw, 5)
