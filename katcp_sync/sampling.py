@@ -50,16 +50,17 @@ Each strategy's state is guarded by a lock: the one of its sensor's stripe,
 a re-entrant lock shared by every strategy on that sensor (and on the other
 sensors that hash to the same stripe), so that a strategy costs no lock of
 its own (a server may hold a million strategies; see docs/internals.rst).
-:meth:`SampleStrategy.update` may be called from any thread (sensor observers run on the thread that set
-the value) while timers fire on the scheduler's thread. ``inform_callback`` is
-called *while holding that lock*, which gives two guarantees: reports for one
-strategy reach the callback in order, and once :meth:`SampleStrategy.cancel`
-has returned the callback is never called again. In return the callback must
-be quick, must not block, and must not start or cancel strategies itself
-(defer such work, e.g. with the reactor's ``add_callback``: with shared
-locks, touching another strategy from a callback could deadlock); it may
-call ``cancel()`` on the strategy that is calling it. The strategy's lock is
-taken before the sensor's and the scheduler's internal locks, never after.
+:meth:`SampleStrategy.update` may be called from any thread (sensor
+observers run on the thread that set the value) while timers fire on the
+scheduler's thread. ``inform_callback`` is called *while holding that lock*,
+which gives two guarantees: reports for one strategy reach the callback in
+order, and once :meth:`SampleStrategy.cancel` has returned the callback is
+never called again. In return the callback must be quick, must not block,
+and must not start or cancel strategies itself (defer such work, e.g. with
+the reactor's ``add_callback``: with shared locks, touching another strategy
+from a callback could deadlock); it may call ``cancel()`` on the strategy
+that is calling it. The strategy's lock is taken before the sensor's and
+the scheduler's internal locks, never after.
 
 Ordering
 --------

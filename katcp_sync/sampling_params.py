@@ -17,8 +17,9 @@ from .protocol import SEC_TS_KATCP_MAJOR
 from .strategies import STRATEGY_BY_CODE
 
 __all__ = ["AGE_OF_UNIVERSE", "Param", "Knobs", "EVERY_UPDATE", "ON_CHANGE", "NEVER",
-           "NONE_KNOBS", "EVERY_UPDATE_KNOBS", "ON_CHANGE_KNOBS", "as_bytes", "as_text", "parse_seconds", "parse_positive",
-           "parse_difference", "parse_rates", "check_count", "format_seconds", "TIMER_PARAMS"]
+           "NONE_KNOBS", "EVERY_UPDATE_KNOBS", "ON_CHANGE_KNOBS", "as_bytes", "as_text",
+           "parse_seconds", "parse_positive", "parse_difference", "parse_rates", "check_count",
+           "format_seconds", "TIMER_PARAMS"]
 
 #: A longest period at least this long (seconds, about the age of the
 #: universe) means "no periodic report" for event-rate strategies.
