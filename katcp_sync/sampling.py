@@ -46,16 +46,21 @@ started (spec 7.1); ``none`` reports nothing at all.
 
 Threads and locks
 -----------------
-Each strategy has one lock guarding its state. :meth:`SampleStrategy.update`
-may be called from any thread (sensor observers run on the thread that set
-the value) while timers fire on the scheduler's thread. ``inform_callback`` is
-called *while holding that lock*, which gives two guarantees: reports for one
-strategy reach the callback in order, and once :meth:`SampleStrategy.cancel`
-has returned the callback is never called again. In return the callback must
-be quick, must not block, and must not start or cancel strategies itself
-(defer such work, e.g. with the reactor's ``add_callback``); it may call
-``cancel()`` on the strategy that is calling it. The strategy's lock is
-taken before the sensor's and the scheduler's internal locks, never after.
+Each strategy's state is guarded by a lock: the one of its sensor's stripe,
+a re-entrant lock shared by every strategy on that sensor (and on the other
+sensors that hash to the same stripe), so that a strategy costs no lock of
+its own (a server may hold a million strategies; see docs/internals.rst).
+:meth:`SampleStrategy.update` may be called from any thread (sensor
+observers run on the thread that set the value) while timers fire on the
+scheduler's thread. ``inform_callback`` is called *while holding that lock*,
+which gives two guarantees: reports for one strategy reach the callback in
+order, and once :meth:`SampleStrategy.cancel` has returned the callback is
+never called again. In return the callback must be quick, must not block,
+and must not start or cancel strategies itself (defer such work, e.g. with
+the reactor's ``add_callback``: with shared locks, touching another strategy
+from a callback could deadlock); it may call ``cancel()`` on the strategy
+that is calling it. The strategy's lock is taken before the sensor's and
+the scheduler's internal locks, never after.
 
 Ordering
 --------
@@ -64,7 +69,7 @@ several threads set one sensor their notifications may reach a strategy in
 any order, and late: the reading a notification carries may already be
 older than the sensor's. A strategy therefore never reports the reading it
 is handed. On every notification (and every timer) it reads the sensor's
-*current* reading under its own lock and decides on that one; a reading it
+*current* reading under its lock and decides on that one; a reading it
 has reported already (a notification that arrives after a newer one, or
 after a timer, reported it) is not reported again. Two guarantees follow,
 for every strategy:
@@ -85,12 +90,19 @@ finds a newer reading), exactly as if the updates had come closer together.
 
 import logging
 import threading
-from typing import Any, Callable, List, NamedTuple, Optional, Tuple, Union
+from typing import Any, Callable, List, Optional, Tuple, Union
 
 from .errors import KatcpValueError
 from .observers import ObservedSensor, Reading, SampledSensor
 from .sampling_params import (
     AGE_OF_UNIVERSE,
+    EVERY_UPDATE,
+    EVERY_UPDATE_KNOBS,
+    NEVER,
+    NONE_KNOBS,
+    ON_CHANGE,
+    ON_CHANGE_KNOBS,
+    Knobs,
     TIMER_PARAMS,
     Param,
     as_bytes,
@@ -137,20 +149,8 @@ logger = logging.getLogger(__name__)
 #: ``inform_callback(sensor, reading)``: report ``reading`` to the client.
 InformCallback = Callable[[Any, Reading], None]
 
-# Trigger presets: which sensor updates may cause a report.
-_EVERY_UPDATE = "every update"
-_ON_CHANGE = "on change"
-_NEVER = "never"
-
-
-class _Preset(NamedTuple):
-    """The knobs of the sampler; see the module docstring."""
-
-    trigger: str
-    difference: Optional[float] = None
-    shortest: float = 0.0
-    longest: Optional[float] = None
-    report_on_start: bool = True
+# A strategy's life: built, started (sampling), cancelled (for good).
+_NEW, _LIVE, _CANCELLED = "new", "live", "cancelled"
 
 
 def _stype(sensor: SampledSensor) -> Optional[str]:
@@ -159,9 +159,14 @@ def _stype(sensor: SampledSensor) -> Optional[str]:
     return getattr(sensor, "stype", None)
 
 
-def _no_clock() -> float:
-    """Time source of a strategy built without a scheduler (one that needs no time)."""
-    return 0.0
+#: The lock stripes (see "Threads and locks"): a strategy takes the one of
+#: its sensor, so the strategies fanning out one update take one lock.
+_LOCK_STRIPES = tuple(threading.RLock() for _ in range(256))
+
+
+def _stripe(sensor: SampledSensor) -> "threading.RLock":
+    """The lock of the strategies on ``sensor``."""
+    return _LOCK_STRIPES[(id(sensor) >> 4) % len(_LOCK_STRIPES)]
 
 
 class SampleStrategy:
@@ -212,6 +217,11 @@ class SampleStrategy:
     #: KATCP name -> strategy constant.
     SAMPLING_LOOKUP_REV = SAMPLING_LOOKUP_REV
 
+    # No __dict__: a server keeps one strategy per client per sensor.
+    __slots__ = ("_inform_callback", "_sensor", "_params", "_scheduler", "_knobs", "_lock",
+                 "_state", "_attached", "_last_reading", "_last_status",
+                 "_last_value", "_last_report", "_timer", "_timer_when", "_generation")
+
     #: This class's strategy constant (set by each concrete strategy).
     STRATEGY = -1
     #: The names of this strategy's parameters, in wire order.
@@ -260,21 +270,11 @@ class SampleStrategy:
 
         self._inform_callback = inform_callback
         self._sensor = sensor
-        self._params = raw
+        self._params = tuple(raw)
         self._scheduler = scheduler
-        self._time = scheduler.time if scheduler is not None else _no_clock
-        self._trigger = preset.trigger
-        self._difference = preset.difference
-        self._shortest = preset.shortest
-        self._longest = preset.longest
-        self._report_on_start = preset.report_on_start
-        # Without a shortest or longest period a report needs no clock and
-        # never touches the timer: update() takes a shortcut.
-        self._untimed = not preset.shortest and preset.longest is None
-
-        self._lock = threading.RLock()  # re-entrant: the callback may cancel()
-        self._started = False
-        self._cancelled = False
+        self._knobs = preset
+        self._lock = _stripe(sensor)  # re-entrant: the callback may cancel()
+        self._state = _NEW
         self._attached = False
         self._last_reading: Optional[Reading] = None   # the last reported reading itself
         self._last_status: Any = None
@@ -286,14 +286,19 @@ class SampleStrategy:
         # was already on its way when it was cancelled can tell it is stale.
         self._generation = 0
 
+    def _now(self) -> float:
+        """The scheduler's time; 0.0 for a strategy that needs no clock."""
+        scheduler = self._scheduler
+        return 0.0 if scheduler is None or self._knobs.untimed else scheduler.time()
+
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         """Validate ``params`` (the right number of them) and return the knobs."""
         raise NotImplementedError
 
     @classmethod
-    def _raise_periods(cls, preset: _Preset, raw: List[bytes], min_period: float,
-                       major: int) -> _Preset:
+    def _raise_periods(cls, preset: Knobs, raw: List[bytes], min_period: float,
+                       major: int) -> Knobs:
         """Raise a timer period below ``min_period`` to it, in the preset and
         in ``raw`` (formatted in the connection's unit); return the preset."""
         if preset.longest is None or preset.longest >= min_period:
@@ -301,7 +306,8 @@ class SampleStrategy:
         for index, name in enumerate(cls.PARAMS):
             if name in TIMER_PARAMS:
                 raw[index] = format_seconds(min_period, major)
-        return preset._replace(longest=min_period)
+        return Knobs(preset.trigger, preset.difference, preset.shortest, min_period,
+                     preset.report_on_start)
 
     # -- public API ---------------------------------------------------------
 
@@ -312,13 +318,13 @@ class SampleStrategy:
         (spec 7.1). Does nothing if already started or cancelled. Any thread.
         """
         with self._lock:
-            if self._started or self._cancelled:
+            if self._state is not _NEW:
                 return
-            self._started = True
-            if self._trigger is not _NEVER:
+            self._state = _LIVE
+            if self._knobs.trigger is not NEVER:
                 self._attach_locked()
-            if self._report_on_start:
-                self._report(self._sensor.read(), self._time(), None)
+            if self._knobs.report_on_start:
+                self._report(self._sensor.read(), self._now(), None)
 
     def cancel(self) -> None:
         """Stop sampling for good: detach from the sensor and cancel timers.
@@ -327,9 +333,9 @@ class SampleStrategy:
         called again by this strategy.
         """
         with self._lock:
-            if self._cancelled:
+            if self._state is _CANCELLED:
                 return
-            self._cancelled = True
+            self._state = _CANCELLED
             self._disarm()
             self._detach_locked()
 
@@ -338,11 +344,12 @@ class SampleStrategy:
 
         Ignored before :meth:`start` and after :meth:`cancel`.
         """
-        trigger = self._trigger
-        if trigger is _NEVER:
+        knobs = self._knobs
+        trigger = knobs.trigger
+        if trigger is NEVER:
             return
         with self._lock:
-            if not self._started or self._cancelled:
+            if self._state is not _LIVE:
                 return
             # The reading handed in may be stale: notifications of concurrent
             # set_value calls arrive in any order. Decide on the sensor's
@@ -350,21 +357,30 @@ class SampleStrategy:
             # follow the order the sensor stored its readings and the last
             # notification always sees the last reading (see "Ordering").
             reading = sensor.read()
-            if trigger is _ON_CHANGE:
-                if not self._changed(reading):
-                    return  # includes a reading reported already
+            if trigger is ON_CHANGE:
+                # A reading reported already is no change. (event's test,
+                # _changed() inlined: this is the fan-out's hot path.)
+                if knobs.difference is None:
+                    if not (reading.status != self._last_status
+                            or reading.value != self._last_value):
+                        return
+                elif not self._changed(reading):
+                    return
             elif reading is self._last_reading:
                 return  # reported already (by a newer notification or a timer)
-            if self._untimed:
+            if knobs.untimed:
                 # auto, event, differential: no timer, no clock (see _report).
                 self._last_reading = reading
                 self._last_status = reading.status
                 self._last_value = reading.value
-                self._call_back(reading)
+                try:  # _call_back(), inlined: this is the fan-out's hot path
+                    self._inform_callback(sensor, reading)
+                except Exception:
+                    logger.exception("sampling %r: inform callback failed", self)
                 return
-            now = self._time()
-            if self._shortest:
-                due = self._last_report + self._shortest
+            now = self._now()
+            if knobs.shortest:
+                due = self._last_report + knobs.shortest
                 if now < due:
                     # Too soon: make sure one report happens at `due`.
                     if self._timer is None or self._timer_when > due:
@@ -378,8 +394,8 @@ class SampleStrategy:
         Ignored after :meth:`cancel`.
         """
         with self._lock:
-            if not self._cancelled:
-                self._report(reading, self._time(), None)
+            if self._state is not _CANCELLED:
+                self._report(reading, self._now(), None)
 
     def get_sampling(self) -> int:
         """Return this strategy's constant (e.g. ``SampleStrategy.EVENT``). Any thread."""
@@ -424,10 +440,11 @@ class SampleStrategy:
     def _changed(self, reading: Reading) -> bool:
         if reading.status != self._last_status:
             return True
-        if self._difference is None:
+        difference = self._knobs.difference
+        if difference is None:
             return bool(reading.value != self._last_value)
         try:
-            return abs(reading.value - self._last_value) > self._difference
+            return abs(reading.value - self._last_value) > difference
         except TypeError:  # e.g. a value of None: can't measure, so any change counts
             return bool(reading.value != self._last_value)
 
@@ -441,11 +458,12 @@ class SampleStrategy:
         self._last_status = reading.status
         self._last_value = reading.value
         self._last_report = now
-        if self._longest is not None:
-            when = (now if deadline is None else deadline) + self._longest
+        longest = self._knobs.longest
+        if longest is not None:
+            when = (now if deadline is None else deadline) + longest
             if when < now:
                 # More than a period behind: restart rather than send a burst.
-                when = now + self._longest
+                when = now + longest
             self._arm(when)
         else:
             self._disarm()
@@ -474,20 +492,21 @@ class SampleStrategy:
     def _on_timer(self, generation: int, when: float) -> None:
         """Scheduler callback: a deferred or periodic report is due."""
         with self._lock:
-            if self._cancelled or generation != self._generation:
+            if self._state is _CANCELLED or generation != self._generation:
                 return  # cancelled or superseded after it was already queued
             self._timer = None
-            self._report(self._sensor.read(), self._time(), when)
+            self._report(self._sensor.read(), self._now(), when)
 
 
 class SampleNone(SampleStrategy):
     """``none``: never report (no parameters)."""
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.NONE
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
-        return _Preset(_NEVER, report_on_start=False)
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+        return NONE_KNOBS
 
 
 class SampleAuto(SampleStrategy):
@@ -502,35 +521,38 @@ class SampleAuto(SampleStrategy):
     sampled that way instead; the strategy still reports itself as ``auto``.
     """
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.AUTO
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         if getattr(sensor, "auto_strategy", None) is None:
-            return _Preset(_EVERY_UPDATE)
+            return EVERY_UPDATE_KNOBS
         return _auto_preset(sensor)
 
 
 class SamplePeriod(SampleStrategy):
     """``period p``: report the current reading every ``p`` seconds (v4: ms), ``p > 0``."""
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.PERIOD
     PARAMS = STRATEGY_BY_CODE[PERIOD].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         period = parse_seconds("period", params[0], major)
-        return _Preset(_NEVER, longest=parse_positive("period", params[0], period))
+        return Knobs(NEVER, longest=parse_positive("period", params[0], period))
 
 
 class SampleEvent(SampleStrategy):
     """``event``: report when the value or status changes (timestamp-only updates are not)."""
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.EVENT
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
-        return _Preset(_ON_CHANGE)
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+        return ON_CHANGE_KNOBS
 
 
 class SampleDifferential(SampleStrategy):
@@ -540,13 +562,14 @@ class SampleDifferential(SampleStrategy):
     ``d > 0``.
     """
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.DIFFERENTIAL
     PARAMS = STRATEGY_BY_CODE[DIFFERENTIAL].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         difference = parse_difference(DIFFERENTIAL, _stype(sensor), params[0])
-        return _Preset(_ON_CHANGE, difference=difference)
+        return Knobs(ON_CHANGE, difference=difference)
 
 
 class SampleEventRate(SampleStrategy):
@@ -557,13 +580,14 @@ class SampleEventRate(SampleStrategy):
     :data:`AGE_OF_UNIVERSE` or more means no periodic report. New in v5.
     """
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.EVENT_RATE
     PARAMS = STRATEGY_BY_CODE[EVENT_RATE].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         shortest, longest = parse_rates(params[0], params[1], major)
-        return _Preset(_ON_CHANGE, shortest=shortest, longest=longest)
+        return Knobs(ON_CHANGE, shortest=shortest, longest=longest)
 
 
 class SampleDifferentialRate(SampleStrategy):
@@ -572,14 +596,15 @@ class SampleDifferentialRate(SampleStrategy):
     Integer and float sensors only. New in v5.
     """
 
+    __slots__ = ()
     STRATEGY = SampleStrategy.DIFFERENTIAL_RATE
     PARAMS = STRATEGY_BY_CODE[DIFFERENTIAL_RATE].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> _Preset:
+    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
         difference = parse_difference(DIFFERENTIAL_RATE, _stype(sensor), params[0])
         shortest, longest = parse_rates(params[1], params[2], major)
-        return _Preset(_ON_CHANGE, difference=difference, shortest=shortest, longest=longest)
+        return Knobs(ON_CHANGE, difference=difference, shortest=shortest, longest=longest)
 
 
 _STRATEGY_CLASSES = {cls.STRATEGY: cls for cls in (
@@ -609,14 +634,14 @@ def check_auto_strategy(sensor: SampledSensor) -> None:
     _auto_preset(sensor)
 
 
-def _auto_preset(sensor: SampledSensor) -> _Preset:
+def _auto_preset(sensor: SampledSensor) -> Knobs:
     """The knobs of ``auto`` for a sensor with an ``auto_strategy``. Its
     parameters are in seconds whatever the client's protocol version (they
     are the device author's, not the client's)."""
     strategy = sensor.auto_strategy
     cls = SampleAuto if strategy is None else _STRATEGY_CLASSES[strategy_code(strategy)]
     if cls is SampleAuto:
-        return _Preset(_EVERY_UPDATE)
+        return EVERY_UPDATE_KNOBS
     raw = [as_bytes(p) for p in sensor.auto_strategy_parameters]
     check_count(cls.STRATEGY, raw)
     return cls._preset(sensor, raw, 5)

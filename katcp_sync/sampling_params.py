@@ -16,8 +16,10 @@ from .errors import KatcpValueError
 from .protocol import SEC_TS_KATCP_MAJOR
 from .strategies import STRATEGY_BY_CODE
 
-__all__ = ["AGE_OF_UNIVERSE", "Param", "as_bytes", "as_text", "parse_seconds", "parse_positive",
-           "parse_difference", "parse_rates", "check_count", "format_seconds", "TIMER_PARAMS"]
+__all__ = ["AGE_OF_UNIVERSE", "Param", "Knobs", "EVERY_UPDATE", "ON_CHANGE", "NEVER",
+           "NONE_KNOBS", "EVERY_UPDATE_KNOBS", "ON_CHANGE_KNOBS", "as_bytes", "as_text",
+           "parse_seconds", "parse_positive", "parse_difference", "parse_rates", "check_count",
+           "format_seconds", "TIMER_PARAMS"]
 
 #: A longest period at least this long (seconds, about the age of the
 #: universe) means "no periodic report" for event-rate strategies.
@@ -26,6 +28,36 @@ AGE_OF_UNIVERSE = 4.3e17
 #: A strategy parameter as it may be given: raw bytes off the wire, or a
 #: ``str``/number when a strategy is built from Python.
 Param = Union[bytes, str, int, float]
+
+# Triggers: which sensor updates may cause a report.
+EVERY_UPDATE = "every update"
+ON_CHANGE = "on change"
+NEVER = "never"
+
+
+class Knobs:
+    """What a strategy's parameters make of the sampler (the knobs of
+    :mod:`katcp_sync.sampling`'s module docstring). Immutable; shared by the
+    strategies without parameters."""
+
+    __slots__ = ("trigger", "difference", "shortest", "longest", "report_on_start", "untimed")
+
+    def __init__(self, trigger: str, difference: Optional[float] = None, shortest: float = 0.0,
+                 longest: Optional[float] = None, report_on_start: bool = True) -> None:
+        self.trigger = trigger
+        self.difference = difference
+        self.shortest = shortest
+        self.longest = longest
+        self.report_on_start = report_on_start
+        # Without a shortest or longest period a report needs no clock and
+        # never touches the timer: the sampler takes a shortcut.
+        self.untimed = not shortest and longest is None
+
+
+#: The knobs of ``none``, ``auto`` (every update) and ``event``.
+NONE_KNOBS = Knobs(NEVER, report_on_start=False)
+EVERY_UPDATE_KNOBS = Knobs(EVERY_UPDATE)
+ON_CHANGE_KNOBS = Knobs(ON_CHANGE)
 
 
 def as_bytes(param: Param) -> bytes:

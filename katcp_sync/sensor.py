@@ -45,6 +45,7 @@ from .argtypes import (
     Timestamp,
 )
 from .errors import KatcpValueError
+from .escaping import escape_argument
 from .observers import Observer, Reading
 from .protocol import DEFAULT_KATCP_MAJOR
 from .sampling import check_auto_strategy
@@ -243,6 +244,8 @@ class Sensor:
         self._observer_map: Dict[int, Observer] = {}
         self._observer_snapshot: Optional[Tuple[Observer, ...]] = ()
         self._reading = Reading(time.time(), initial_status, default)
+        # major -> (reading, its #sensor-status line): see status_line().
+        self._status_lines: Dict[int, Tuple[Reading, bytes]] = {}
 
         self.status_func = status_func
         self.auto_strategy = auto_strategy
@@ -456,6 +459,26 @@ class Sensor:
         return (self.TIMESTAMP_TYPE.encode(timestamp, major),
                 self.STATUSES_RAW[status],
                 self._kattype.encode(value, major))
+
+    def status_line(self, reading: Reading, major: int = DEFAULT_KATCP_MAJOR) -> bytes:
+        """The ``#sensor-status`` inform line (end of line included) of ``reading``.
+
+        The last line formatted for each protocol version is kept, so a
+        reading sent to many clients (one sampling strategy each) is
+        formatted once. Any thread: two threads racing may format the same
+        line twice, never a wrong one (the cache holds the reading itself,
+        compared by identity).
+
+        Args:
+            reading: a reading of this sensor (e.g. :meth:`read`).
+            major: KATCP major version (see :meth:`format_reading`).
+        """
+        cached = self._status_lines.get(major)
+        if cached is None or cached[0] is not reading:
+            timestamp, status, value = self.format_reading(reading, major)
+            cached = self._status_lines[major] = (reading, b"#sensor-status %s 1 %s %s %s\n" % (
+                timestamp, escape_argument(self.name.encode()), status, escape_argument(value)))
+        return cached[1]
 
     def read_formatted(self, major: int = DEFAULT_KATCP_MAJOR) -> Tuple[bytes, bytes, bytes]:
         """Format the current reading; see :meth:`format_reading`."""

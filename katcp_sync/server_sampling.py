@@ -9,10 +9,8 @@ client's connection buffer.
 """
 
 import threading
-import weakref
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
-from .message import escape_argument
 from .sampling import SampleStrategy
 from .scheduler import Scheduler
 from .sensor import Reading, Sensor
@@ -26,24 +24,8 @@ class StatusSink(Protocol):
     def write(self, data: bytes) -> None:
         """Queue whole wire lines; any thread."""
 
+
 _NONE = b"none"
-
-#: sensor -> {major: cell}; a cell is a one-item list holding the last
-#: ``(reading, line)`` formatted for that sensor and protocol version, shared
-#: by every client's strategy on the sensor, so an update fanned out to many
-#: clients is formatted once. Weak keys: a dropped sensor takes its cells.
-_status_cells: "weakref.WeakKeyDictionary[Sensor, Dict[int, List[Any]]]" = weakref.WeakKeyDictionary()
-_status_cells_lock = threading.Lock()
-_NO_READING: Tuple[Any, bytes] = (object(), b"")
-
-
-def _status_cell(sensor: Sensor, major: int) -> List[Any]:
-    """The shared formatting cell of ``sensor`` under protocol ``major``."""
-    try:
-        with _status_cells_lock:
-            return _status_cells.setdefault(sensor, {}).setdefault(major, [_NO_READING])
-    except TypeError:  # a sensor-like object that takes no weak references
-        return [_NO_READING]
 
 
 class SamplingTable:
@@ -62,6 +44,8 @@ class SamplingTable:
 
     def __init__(self, client: StatusSink, scheduler: Optional[Scheduler], major: int) -> None:
         self._client = client
+        self._write = client.write
+        self._callback = self._inform
         self._scheduler = scheduler
         self._major = major
         self._lock = threading.Lock()
@@ -71,31 +55,16 @@ class SamplingTable:
     def __len__(self) -> int:
         return len(self._strategies)
 
-    def _inform_callback(self, sensor: Sensor) -> Callable[[Sensor, Reading], None]:
-        """Build the ``inform_callback`` for one sensor's strategy.
+    def _inform(self, sensor: Sensor, reading: Reading) -> None:
+        """The ``inform_callback`` of every strategy of this client (one
+        bound method, shared: a strategy costs no callback of its own).
 
-        The callback runs while the strategy holds its lock, so it only
-        formats the line (or takes it from the sensor's shared cell, when
-        another client's strategy already formatted this reading) and
-        appends it to the connection's buffer.
+        It runs while the strategy holds its lock, so it only takes the
+        line from the sensor (formatted once per reading for all clients,
+        :meth:`~katcp_sync.sensor.Sensor.status_line`) and appends it to the
+        connection's buffer.
         """
-        name = escape_argument(sensor.name.encode())
-        write = self._client.write
-        fmt = sensor.format_reading
-        major = self._major
-        cell = _status_cell(sensor, major)
-
-        def inform(sensor_: Sensor, reading: Reading) -> None:
-            # Replacing cell[0] is atomic, and the cell keeps its reading
-            # alive, so ``is`` cannot be fooled by a recycled object; two
-            # threads racing only format the same line twice.
-            cached = cell[0]
-            if cached[0] is not reading:
-                ts, status, value = fmt(reading, major)
-                cached = cell[0] = (reading, b"#sensor-status %s 1 %s %s %s\n"
-                                    % (ts, name, status, escape_argument(value)))
-            write(cached[1])
-        return inform
+        self._write(sensor.status_line(reading, self._major))
 
     def query(self, name: str) -> Tuple[bytes, List[bytes]]:
         """Current ``(strategy, params)`` for a sensor (``none`` if unset)."""
@@ -142,7 +111,7 @@ class SamplingTable:
             strategy = strategy.decode("ascii", "replace")
         built = [
             (sensor, SampleStrategy.get_strategy(
-                strategy, self._inform_callback(sensor), sensor, *params,
+                strategy, self._callback, sensor, *params,
                 scheduler=self._scheduler, major=self._major, min_period=min_period))
             for sensor in sensors
         ]

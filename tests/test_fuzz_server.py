@@ -357,11 +357,11 @@ class ServerMachine(RuleBasedStateMachine):
         """After a disconnect: the client is gone and its strategies are cancelled."""
         assert client.address not in [c.address for c in self.server.get_clients()]
         for strategy in self.snapshots.pop(client.address, []):
-            assert strategy._cancelled, "strategy %r survived its client" % strategy
+            assert strategy._state == "cancelled", "strategy %r survived its client" % strategy
             assert not strategy._attached
         for name in SENSORS:
             for observer in self.server.get_sensor(name).observers():
-                assert not getattr(observer, "_cancelled", False)
+                assert getattr(observer, "_state", None) != "cancelled"
 
     @invariant()
     def responsive(self):

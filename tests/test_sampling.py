@@ -664,3 +664,17 @@ def test_one_strategy_table_serves_sampling_and_protocol():
     with pytest.raises(ValueError, match="not available in KATCP v3"):
         SampleStrategy.get_strategy("event-rate", lambda s, r: None, sensor, b"1", b"2",
                                     major=3)
+
+
+def test_strategies_are_small():
+    # A server holds one strategy per client per sensor (a million of them in
+    # bench/run.py soak): no __dict__ and no lock of their own. The bench
+    # measures the bytes; this only guards the shape.
+    sensor = Sensor.integer("i")
+    scheduler = ManualScheduler()
+    strategies = [SampleStrategy.get_strategy(name, lambda s, r: None, sensor, *params,
+                                              scheduler=scheduler)
+                  for name, params in (("event", ()), ("event", ()), ("auto", ()),
+                                       ("period", ("1",)), ("differential", ("1",)))]
+    assert not any(hasattr(strategy, "__dict__") for strategy in strategies)
+    assert len({id(strategy._lock) for strategy in strategies}) == 1

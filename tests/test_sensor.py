@@ -456,3 +456,20 @@ def test_string_sensor_takes_any_value_and_formats_it_with_str():
     sensor.set_value([1, 2, 3])
     assert sensor.value() == [1, 2, 3]
     assert sensor.read_formatted()[2] == b"[1, 2, 3]"
+
+
+def test_status_line_is_the_whole_inform_and_formatted_once_per_reading():
+    # spec 7.3: #sensor-status timestamp count name status value
+    sensor = Sensor.string("s.1")
+    sensor.set_value("a b", Sensor.WARN, 1234.5)
+    reading = sensor.read()
+    line = sensor.status_line(reading)
+    assert line == b"#sensor-status 1234.500000 1 s.1 warn a\\_b\n"
+    assert sensor.status_line(reading, 4) == b"#sensor-status 1234500 1 s.1 warn a\\_b\n"
+    # The same reading again (the next client) gets the same bytes, not a copy.
+    assert sensor.status_line(reading) is line
+    # An equal but different reading is formatted anew: the cache goes by identity.
+    sensor.set_value("a b", Sensor.WARN, 1234.5)
+    assert sensor.read() is not reading
+    assert sensor.status_line(sensor.read()) == line
+    assert sensor.status_line(sensor.read()) is not line
