@@ -67,6 +67,7 @@ __all__ = [
     "format_seconds",
     "DEFAULT_MAX_WRITE_BUFFER",
     "DEFAULT_SPIN_TIME",
+    "writer_waited",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,13 @@ class _WriterThread(threading.local):
 
 
 _writer_thread = _WriterThread()
+
+
+def writer_waited() -> None:
+    """Tell the write path that the calling thread has just waited for work
+    (a worker starting a request): its next write is no burst and may be
+    sent directly (see :data:`_BURST_GAP`). Any thread."""
+    _writer_thread.last = 0.0
 
 
 class ConnectionHandler(Protocol):

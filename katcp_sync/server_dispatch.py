@@ -36,6 +36,7 @@ import traceback
 from typing import (TYPE_CHECKING, Any, Deque, List, Optional, Protocol,
                     Tuple, Union)
 
+from .connection import writer_waited
 from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError, LineTooLongError
 from .message import Message, parse
 from .protocol import ProtocolFlags
@@ -374,6 +375,9 @@ class Dispatcher:
 
     def _job(self, client: "ClientConnection", msg: Message, handler: Handler) -> None:
         """Run a message handed to a worker (or the reactor), then drive on."""
+        # The message waited in the pool: its reply leaves at once, in the
+        # worker's own send(), not as part of a burst left to the reactor.
+        writer_waited()
         if not client.turn.start() or self._dispatch(client, msg, handler):
             self._release(client)  # failed meanwhile, or done: the turn moves on
 
