@@ -459,7 +459,12 @@ class Connection:
             if len(data) < _RECV_SIZE:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
-            lines = self._splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            # Fed read by read: joining them would copy every byte once more
+            # (a long line's pieces are held as they came).
+            feed = self._splitter.feed
+            lines = feed(chunks[0])
+            for data in chunks[1:]:
+                lines += feed(data)
             limits = self._limits
             if limits is not None:
                 limits.note_data(bool(lines))

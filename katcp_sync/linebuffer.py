@@ -61,7 +61,7 @@ def split_bytes(data: bytes, sep: bytes, short_pieces: int = 0) -> List[bytes]:
     while True:
         end = find(sep, pos)
         if end < 0:
-            parts.append(data[pos:])
+            parts.append(data[pos:] if pos else data)   # (slicing copies)
             return parts
         if end - pos < _LONG_PIECE:
             short_pieces -= 1
