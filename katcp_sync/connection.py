@@ -25,6 +25,9 @@ that lock, so the byte stream is exactly the order of the ``write`` calls:
   than 50 us ago) also only appends, so a flood of informs -- to one client
   or fanned out to many -- leaves in large sends rather than one syscall per
   message.
+  A thread that has just waited for work (a server worker starting a
+  request alone in its client's queue) says so with :func:`writer_waited`,
+  so its reply is sent at once even if it wrote a moment ago.
 
 When the kernel buffer is full the reactor registers a writer and continues
 when the peer reads. The buffer is bounded: a write that would take it past
