@@ -25,6 +25,9 @@ that lock, so the byte stream is exactly the order of the ``write`` calls:
   than 50 us ago) also only appends, so a flood of informs -- to one client
   or fanned out to many -- leaves in large sends rather than one syscall per
   message.
+  A thread that has just waited for work (a server worker starting a
+  request alone in its client's queue) says so with :func:`writer_waited`,
+  so its reply is sent at once even if it wrote a moment ago.
 
 When the kernel buffer is full the reactor registers a writer and continues
 when the peer reads. The buffer is bounded: a write that would take it past
@@ -67,6 +70,7 @@ __all__ = [
     "format_seconds",
     "DEFAULT_MAX_WRITE_BUFFER",
     "DEFAULT_SPIN_TIME",
+    "writer_waited",
 ]
 
 logger = logging.getLogger(__name__)
@@ -95,6 +99,13 @@ class _WriterThread(threading.local):
 
 
 _writer_thread = _WriterThread()
+
+
+def writer_waited() -> None:
+    """Tell the write path that the calling thread has just waited for work
+    (a worker starting a request): its next write is no burst and may be
+    sent directly (see :data:`_BURST_GAP`). Any thread."""
+    _writer_thread.last = 0.0
 
 
 class ConnectionHandler(Protocol):
@@ -451,7 +462,12 @@ class Connection:
             if len(data) < _RECV_SIZE:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
-            lines = self._splitter.feed(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            # Fed read by read: joining them would copy every byte once more
+            # (a long line's pieces are held as they came).
+            feed = self._splitter.feed
+            lines = feed(chunks[0])
+            for data in chunks[1:]:
+                lines += feed(data)
             limits = self._limits
             if limits is not None:
                 limits.note_data(bool(lines))

@@ -11,10 +11,13 @@ next end of line, and a single :class:`LineTooLongError` takes its place in
 the output. Errors are returned as values, so one bad line does not end the
 stream.
 
-A partial line is held in one ``bytearray``, so it costs about one byte of
-memory per byte held however it arrived (a peer sending a line one byte
-per TCP segment would otherwise cost an object per byte), and the buffer
-is let go as soon as the line is complete.
+A partial line is held as a list of pieces: reads of at least
+``_KEEP_PIECE`` bytes are kept as they came (no copy), smaller ones are
+appended to a ``bytearray``. So it costs about one byte of memory per byte
+held however it arrived (a peer sending a line one byte per TCP segment
+would otherwise cost an object per byte), a long line is copied once, when
+it is complete (a single growing buffer copies it twice), and the pieces
+are let go as soon as the line is complete.
 """
 
 from typing import List, Union
@@ -36,6 +39,9 @@ _BLANK = b" \t"
 # least this long, then lets bytes.split() do the rest.
 _LONG_PIECE = 512
 _LONG_READ = _LONG_PIECE * 4
+# Held pieces at least this long are kept as they are: their object costs
+# under 1% of their size.
+_KEEP_PIECE = 4096
 
 
 def split_bytes(data: bytes, sep: bytes, short_pieces: int = 0) -> List[bytes]:
@@ -55,7 +61,7 @@ def split_bytes(data: bytes, sep: bytes, short_pieces: int = 0) -> List[bytes]:
     while True:
         end = find(sep, pos)
         if end < 0:
-            parts.append(data[pos:])
+            parts.append(data[pos:] if pos else data)   # (slicing copies)
             return parts
         if end - pos < _LONG_PIECE:
             short_pieces -= 1
@@ -79,23 +85,27 @@ class LineSplitter:
             end-of-line byte.
     """
 
-    __slots__ = ("max_line_length", "_pending", "_discarding")
+    __slots__ = ("max_line_length", "_pending", "_held", "_discarding")
 
     def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
         if max_line_length < 1:
             raise ValueError("max_line_length must be positive")
         self.max_line_length = max_line_length
-        self._pending = bytearray()
+        # The partial line: bytes pieces kept as read, bytearrays gathering
+        # small ones; _held counts their bytes.
+        self._pending: List[Union[bytes, bytearray]] = []
+        self._held = 0
         self._discarding = False
 
     @property
     def buffered(self) -> int:
         """Number of bytes of an incomplete line currently held."""
-        return len(self._pending)
+        return self._held
 
     def reset(self) -> None:
         """Forget any partial line (e.g. after a reconnect)."""
-        self._pending = bytearray()
+        self._pending = []
+        self._held = 0
         self._discarding = False
 
     def feed(self, data: bytes) -> List[Line]:
@@ -115,8 +125,10 @@ class LineSplitter:
         tail = parts.pop()
         pending = self._pending
         if pending:
-            parts[0] = b"".join((pending, parts[0]))
-            self._pending = bytearray()   # a new one: the old buffer is freed
+            pending.append(parts[0])
+            parts[0] = b"".join(pending)
+            self._pending = []
+            self._held = 0
         out: List[Line] = []
         limit = self.max_line_length
         if self._discarding:
@@ -139,9 +151,17 @@ class LineSplitter:
     def _hold(self, chunk: bytes) -> None:
         if self._discarding:
             return
-        pending = self._pending
-        if len(pending) + len(chunk) > self.max_line_length:
-            self._pending = bytearray()
+        held = self._held + len(chunk)
+        if held > self.max_line_length:
+            self._pending = []
+            self._held = 0
             self._discarding = True
             return
-        pending += chunk
+        self._held = held
+        pending = self._pending
+        if len(chunk) >= _KEEP_PIECE and type(chunk) is bytes:
+            pending.append(chunk)
+        elif pending and type(pending[-1]) is bytearray:
+            pending[-1] += chunk   # type: ignore[operator]
+        else:
+            pending.append(bytearray(chunk))

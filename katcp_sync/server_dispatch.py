@@ -36,6 +36,7 @@ import traceback
 from typing import (TYPE_CHECKING, Any, Deque, List, Optional, Protocol,
                     Tuple, Union)
 
+from .connection import writer_waited
 from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError, LineTooLongError
 from .message import Message, parse
 from .protocol import ProtocolFlags
@@ -374,7 +375,15 @@ class Dispatcher:
 
     def _job(self, client: "ClientConnection", msg: Message, handler: Handler) -> None:
         """Run a message handed to a worker (or the reactor), then drive on."""
-        if not client.turn.start() or self._dispatch(client, msg, handler):
+        turn = client.turn
+        if not turn:
+            # A request alone in its client's queue (a client waiting for
+            # each reply): the reply leaves at once, in the worker's own
+            # send(), even if this worker wrote a moment ago. With more
+            # queued behind it, the replies are a burst, left to the reactor
+            # to send together.
+            writer_waited()
+        if not turn.start() or self._dispatch(client, msg, handler):
             self._release(client)  # failed meanwhile, or done: the turn moves on
 
     def _release(self, client: "ClientConnection") -> None:

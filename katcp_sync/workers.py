@@ -5,9 +5,12 @@ lazily. The pool keeps no order per client: the server's per-client turn
 (:mod:`katcp_sync.server_dispatch`) hands it at most one message of a
 client at a time, which is what keeps replies in request order.
 
-State, all under one lock: ``_queue`` holds the waiting items; idle workers
-wait on a condition of that lock, counted in ``_idle``; a new item only
-notifies when one is waiting.
+State, all under one lock: ``_queue`` holds the waiting items; each idle
+worker sleeps on a lock of its own, listed in ``_sleepers``; a new item
+wakes one (takes it off the list and releases its lock) only when one
+sleeps. A lock per worker rather than a ``threading.Condition``: waiting on
+and notifying a condition runs several Python-level steps each time, and a
+server calling one handler at a time pays them on every request.
 """
 
 import collections
@@ -41,13 +44,12 @@ class HandlerPool:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers
         self.name = name
-        # Code holds the plain lock (`with self._lock`, in C) and uses the
-        # condition only to wait and notify: Condition.__enter__ is Python.
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
         self._queue: Deque[_Item] = collections.deque()
         self._threads: List[threading.Thread] = []
-        self._idle = 0
+        # The wake-up locks (held) of the idle workers; the one who takes a
+        # lock off this list releases it, exactly once.
+        self._sleepers: List[threading.Lock] = []
         self._running = 0
         self._shutdown = False
 
@@ -67,14 +69,15 @@ class HandlerPool:
             if self._shutdown:
                 raise RuntimeError("cannot submit to HandlerPool %r after shutdown" % self.name)
             self._queue.append((fn, args))
-            if len(self._queue) > self._idle and len(self._threads) < self.max_workers:
+            sleepers = self._sleepers
+            if sleepers:
+                sleepers.pop().release()
+            elif len(self._threads) < self.max_workers:
                 thread = threading.Thread(
                     target=self._work, name="%s-%d" % (self.name, len(self._threads)),
                     daemon=True)
                 self._threads.append(thread)
                 thread.start()
-            elif self._idle:
-                self._cond.notify()
 
     def pending(self) -> int:
         """Number of items submitted and not yet finished (queued or running)."""
@@ -105,7 +108,9 @@ class HandlerPool:
             dropped = len(self._queue)
             self._queue.clear()
             threads = list(self._threads)
-            self._cond.notify_all()
+            for wake in self._sleepers:
+                wake.release()
+            self._sleepers.clear()
         if dropped:
             logger.debug("HandlerPool %r: dropped %d queued items at shutdown", self.name, dropped)
         if wait:
@@ -114,15 +119,20 @@ class HandlerPool:
 
     def _work(self) -> None:
         _local.pool = self
-        cond = self._cond
         lock = self._lock
         queue = self._queue
+        sleepers = self._sleepers
+        wake = threading.Lock()
+        wake.acquire()
         while True:
             with lock:
                 while not queue and not self._shutdown:
-                    self._idle += 1
-                    cond.wait()
-                    self._idle -= 1
+                    sleepers.append(wake)
+                    lock.release()
+                    try:
+                        wake.acquire()   # released by submit() or shutdown()
+                    finally:
+                        lock.acquire()
                 if not queue:
                     return  # shut down
                 fn, args = queue.popleft()

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from katcp_sync.connection import Connection, Listener, connect, format_address
+from katcp_sync.connection import Connection, Listener, connect, format_address, writer_waited
 from katcp_sync.errors import KatcpTimeoutError, LineTooLongError
 from katcp_sync.reactor import Reactor
 
@@ -266,6 +266,37 @@ def test_write_ordering_from_eight_threads(pair):
         assert i == last[tid] + 1
         last[tid] = i
     assert not conn.closed
+
+
+def test_writer_waited_ends_a_burst(reactor, pair, monkeypatch):
+    """A thread that has just waited for work (a worker starting a request)
+    sends its next write itself even right after another write: without
+    writer_waited() it would count as a burst and wait for the reactor."""
+    import katcp_sync.connection
+    monkeypatch.setattr(katcp_sync.connection, "_BURST_GAP", 60.0)  # every write a burst
+    writer_waited()
+    conn, rec, client = pair()
+    blocked, release = threading.Event(), threading.Event()
+    reactor.add_callback(lambda: (blocked.set(), release.wait(TIMEOUT)))
+    try:
+        assert blocked.wait(TIMEOUT)   # the reactor cannot flush anything now
+        client.settimeout(TIMEOUT)
+        for i in range(20):
+            conn.write(b"!reply %d\n" % i)
+            assert conn.buffered_bytes == 0   # sent by this thread
+            assert read_exactly(client, len(b"!reply %d\n" % i)) == b"!reply %d\n" % i
+            writer_waited()
+    finally:
+        release.set()
+
+
+def test_a_long_line_read_in_many_pieces_arrives_whole(pair):
+    """A multi-MiB line comes in many reads (several per readiness, fed one
+    by one) and arrives intact, followed by a short one."""
+    conn, rec, client = pair(max_line_length=8 << 20)
+    line = b"?big " + bytes(range(33, 127)) * (4 * 1024 * 1024 // 94)
+    client.sendall(line + b"\n?small 1\n")
+    assert rec.wait_lines(2)[:2] == [line, b"?small 1"]
 
 
 def test_big_write_through_reading_peer(pair):

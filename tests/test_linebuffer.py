@@ -184,3 +184,38 @@ def test_a_partial_line_fed_one_byte_at_a_time_is_held_compactly():
         assert splitter.buffered == 0 and after < held // 10
     finally:
         tracemalloc.stop()
+
+
+def test_long_line_pieces_are_kept_as_read_and_joined_once():
+    """Reads of at least 4 KiB are held as they came (no copy per read),
+    small ones gathered in a bytearray; the line comes out whole, in order."""
+    from katcp_sync.linebuffer import split_bytes
+    splitter = LineSplitter(1 << 20)
+    pieces = [b"?big ", b"a" * 5000, b"b" * 3, b"c" * 70000, b"d", b"e" * 4096]
+    for piece in pieces:
+        assert splitter.feed(piece) == []
+    assert splitter.buffered == sum(map(len, pieces))
+    assert any(held is pieces[3] for held in splitter._pending)   # kept, not copied
+    assert splitter.feed(b"f\n?next\n") == [b"".join(pieces) + b"f", b"?next"]
+    assert splitter.buffered == 0 and splitter._pending == []
+    # A read without separator is returned by split_bytes uncopied.
+    data = b"x" * 10000
+    assert split_bytes(data, b"\n")[0] is data
+
+
+def test_a_held_bytearray_is_copied():
+    """A caller may reuse the buffer it fed: the splitter must not keep it."""
+    splitter = LineSplitter()
+    buf = bytearray(b"?a " + b"z" * 5000)
+    assert splitter.feed(buf) == []
+    buf[:] = b"?b"
+    assert splitter.feed(b"\n") == [b"?a " + b"z" * 5000]
+
+
+def test_limit_counts_kept_pieces():
+    splitter = LineSplitter(10000)
+    assert splitter.feed(b"?x " + b"a" * 6000) == []
+    out = splitter.feed(b"b" * 6000)
+    assert out == [] and splitter.buffered == 0
+    out = splitter.feed(b"c\n?ok\n")
+    assert isinstance(out[0], LineTooLongError) and out[1:] == [b"?ok"]

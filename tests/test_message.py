@@ -462,3 +462,16 @@ def test_escaping_names_still_importable_from_message():
                  "REVERSE_ESCAPE_LOOKUP"):
         assert name in message.__all__
         assert getattr(message, name) is getattr(escaping, name)
+
+
+@pytest.mark.parametrize("args, body", [
+    ([b"a" * 3000 + b" b"], b"a" * 3000 + b"\\_b"),                 # space inside a long argument
+    ([b"a" * 3000, b"x y", b"z"], b"a" * 3000 + b" x\\_y z"),
+    ([b"a" * 3000, b""], b"a" * 3000 + b" \\@"),                     # empty argument
+    ([b"a" * 3000, b"b" * 3000], b"a" * 3000 + b" " + b"b" * 3000),  # nothing to escape
+])
+def test_encode_long_bodies(args, body):
+    """Long bodies check spaces per argument (memchr), not by counting (spec 2.1)."""
+    msg = Message.request("x", *args)
+    assert msg.encode() == b"?x " + body + b"\n"
+    assert parse(msg.encode()[:-1]).arguments == args

@@ -3,6 +3,7 @@ complete, ``reactor`` as the canonical name, built-ins marked with kattypes'
 protocol markers."""
 
 import socket
+import time
 
 import pytest
 
@@ -119,3 +120,43 @@ def test_a_socketless_client_connection_sends_to_its_transport():
     client.reply(Message.reply("x", "ok"), Message.request("x", mid=3))
     client.write_lines([b"#a"])
     assert sent == [b"!x[3] ok\n", b"#a\n"]
+
+
+def _wait_for(predicate):
+    deadline = time.monotonic() + TIMEOUT
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.001)
+
+
+def test_a_lone_request_on_the_pool_replies_directly_a_queued_run_does_not(
+        make_server, connect, monkeypatch):
+    """A worker starting a request with nothing queued behind it tells the
+    write path it waited (connection.writer_waited: its reply is sent by
+    the worker at once, not left to the reactor as a burst); one with more
+    requests of its client queued behind it does not (those replies are a
+    burst, sent together)."""
+    import katcp_sync.server_dispatch as dispatch
+    calls = []
+    monkeypatch.setattr(dispatch, "writer_waited", lambda: calls.append(1))
+    server = make_server()
+    a = connect(server)
+    assert a.request("?echo[1] x")[1] == Message.reply("echo", "ok", "x", mid=1)
+    assert calls == [1]
+    b = connect(server)
+    # The one worker is held by a's ?block; b's first request waits in the
+    # pool with b's second queued behind it in b's turn.
+    a.send("?block[2]")
+    assert server.entered.wait(TIMEOUT)
+    assert len(calls) == 2   # ?block was alone too
+    b.send("?echo[3] y", "?echo[4] z")
+    pool = server._dispatcher.pool
+    _wait_for(lambda: pool.pending() == 2 and any(
+        len(client.turn) == 1 for client in server.get_clients()))
+    server.gate.set()
+    replies = b.read_until(lambda msg: msg.mtype == Message.REPLY and msg.mid == b"4")
+    assert [bytes(msg) for msg in replies if msg.mtype == Message.REPLY] == [
+        b"!echo[3] ok y", b"!echo[4] ok z"]
+    # ?echo[3] had ?echo[4] queued behind it: no call; ?echo[4], passed to
+    # the pool in its turn, was alone by then: one.
+    assert len(calls) == 3

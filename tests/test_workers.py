@@ -209,3 +209,48 @@ def test_shutdown_idempotent_and_without_threads(pool_factory):
 def test_invalid_max_workers():
     with pytest.raises(ValueError):
         HandlerPool(0)
+
+
+def test_an_idle_worker_is_woken_not_doubled(pool_factory):
+    """Idle workers sleep on a lock each: an item submitted while one sleeps
+    wakes it (no second thread), items keep coming through, and shutdown
+    wakes every sleeper."""
+    pool = pool_factory(max_workers=4)
+    for round_ in range(50):
+        done = threading.Event()
+        pool.submit(None, done.set)
+        assert done.wait(TIMEOUT)
+        # wait until the worker is asleep again before the next item
+        for _ in range(1000):
+            with pool._lock:
+                if pool._sleepers and not pool._running:
+                    break
+            threading.Event().wait(0.001)
+    assert len(pool._threads) == 1
+    assert len(pool._sleepers) == 1
+    threads = list(pool._threads)
+    assert pool.shutdown(wait=True, timeout=TIMEOUT)
+    assert not any(thread.is_alive() for thread in threads)
+
+
+def test_many_submitters_every_item_runs_once(pool_factory):
+    pool = pool_factory(max_workers=3)
+    ran = []
+    lock = threading.Lock()
+
+    def job(i):
+        with lock:
+            ran.append(i)
+
+    def submitter(base):
+        for i in range(200):
+            pool.submit(None, job, base + i)
+
+    threads = [threading.Thread(target=submitter, args=(k * 1000,)) for k in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(TIMEOUT)
+    drain(pool, [None] * 3)
+    assert sorted(ran) == sorted(k * 1000 + i for k in range(4) for i in range(200))
+    assert len(pool._threads) <= 3
