@@ -174,7 +174,7 @@ class ReadBorrow:
         return True
 
     def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-             timeout: Optional[float]) -> None:
+             timeout: Optional[float], spin: bool = True) -> None:
         """Read on the calling thread until ``done()``; only while borrowed.
 
         Each complete line is offered, in order, to ``claim(line)``, on this
@@ -197,7 +197,7 @@ class ReadBorrow:
         deadline = Deadline(timeout)
         end = deadline.at
         spin_until = 0.0
-        if self.reply_wait < self.spin_time:
+        if spin and self.reply_wait < self.spin_time:
             spin_until = start + self.spin_time
             if end is not None and end < spin_until:
                 spin_until = end

@@ -11,7 +11,6 @@ abandon, time out, fail) and the dispatch of what the device sends
 connection :mod:`katcp_sync.client` has installed.
 """
 
-import functools
 import logging
 import time
 from typing import Any, Callable, List, Optional, Tuple
@@ -212,18 +211,17 @@ class ClientDispatch(ClientBase):
 
     def _submit_and_read(self, pending: BlockingRequest, timeout: Optional[float],
                          alone: bool) -> bool:
-        """Submit a blocking request; if this caller is ``alone`` on the client
-        and nothing else is outstanding, read its reply on this thread (the
-        fast path in the module docstring). Returns True if it borrowed."""
+        """Submit a blocking request and, if reading can be borrowed, read
+        the replies on this thread until its own is in (the fast paths in
+        the module docstring). Returns True if it borrowed."""
         conn = self._conn
-        if not (alone and conn is not None and self._may_borrow and self._table.is_idle()
-                and conn.borrow_reading()):
+        if not (conn is not None and self._may_borrow and conn.borrow_reading()):
             self._submit(pending, None)
             return False
         try:
             if self._submit(pending, None) and conn is self._conn:
-                conn.read_borrowed(functools.partial(self._claim, pending),
-                                   pending.finished, timeout)
+                conn.read_borrowed(self._claim, pending.finished, timeout,
+                                   spin=alone and len(self._table) == 1)
         finally:
             # Park only if no other request's reply is on its way.
             conn.return_reading(park=self._table.is_idle())
@@ -289,9 +287,10 @@ class ClientDispatch(ClientBase):
             return False
         return True
 
-    def _claim(self, pending: BlockingRequest, line: Line) -> bool:
-        """A borrowed read offers ``line`` (caller's thread): take it if it is
-        ``pending``'s inform or reply, matched exactly as the reactor would."""
+    def _claim(self, line: Line) -> bool:
+        """A borrowed read offers ``line`` (the borrower's thread): take it
+        if it is an inform or the reply of a blocking request, matched
+        exactly as the reactor would, and deliver it (waking its caller)."""
         if type(line) is not bytes:
             return False
         try:
@@ -300,16 +299,19 @@ class ClientDispatch(ClientBase):
             return False    # the reactor logs it
         mtype = msg.mtype
         if mtype == _REPLY:
-            taken, data = self._table.match_reply(msg, pending)
+            taken, data = self._table.match_reply(msg, borrowed=True)
             if taken is None:
                 return False
             if data is not None:
                 self._write(data)
             self._log_received(msg)
-            pending.set_reply(msg)
-        elif mtype == _INFORM and self._table.match_inform(msg) is pending:
+            taken.set_reply(msg)
+        elif mtype == _INFORM:
+            taken = self._table.match_inform(msg)
+            if taken is None or not taken.BORROWABLE:
+                return False
             self._log_received(msg)
-            pending.add_inform(msg)
+            taken.add_inform(msg)
         else:
             return False
         return True
@@ -319,9 +321,23 @@ class ClientDispatch(ClientBase):
             self._logger.debug("Received from %s: %s", self._address_string, msg)
 
     def _write(self, data: bytes) -> None:
-        conn = self._conn
-        if conn is not None:
-            conn.write(data)
+        """Write to the connection (any thread), in order with every other
+        write. Threads writing at the same time are combined: whoever holds
+        the outbox lock writes what the others queued meanwhile, in one
+        piece, and they go on without waiting for the connection's lock."""
+        outbox = self._outbox
+        outbox.append(data)
+        lock = self._outbox_lock
+        while outbox and lock.acquire(False):
+            try:
+                chunks = []
+                while outbox:
+                    chunks.append(outbox.popleft())
+                conn = self._conn
+                if conn is not None:
+                    conn.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+            finally:
+                lock.release()
 
     def _fail(self, pending: PendingRequest, exc: BaseException) -> None:
         """Fail a request that is out of the table, on the right thread."""

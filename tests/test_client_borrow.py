@@ -55,8 +55,8 @@ def spy_claims(client):
     claims = []
     claim = client._claim
 
-    def spy(pending, line):
-        claimed = claim(pending, line)
+    def spy(line):
+        claimed = claim(line)
         claims.append((line, claimed, threading.current_thread()))
         return claimed
     client._claim = spy
@@ -371,13 +371,13 @@ def test_no_parking_while_another_threads_reply_is_on_its_way(scripted, make_cli
     holder = {}
     claim = client._claim
 
-    def claim_and_send_b(pending, line):
+    def claim_and_send_b(line):
         if "b" not in holder:   # while borrowed, another thread's request goes out
             sender = threading.Thread(target=lambda: holder.setdefault(
                 "b", client.future_request(Message.request("b"))))
             sender.start()
             sender.join(WAIT)
-        return claim(pending, line)
+        return claim(line)
     client._claim = claim_and_send_b
     assert client.blocking_request(Message.request("a"))[0].reply_ok()
     got_a.set()
