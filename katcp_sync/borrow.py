@@ -153,7 +153,9 @@ class ReadBorrow:
             as usual.
         """
         conn = self._conn
-        if conn._reactor.in_reactor_thread():
+        if self.borrowed or conn._reactor.in_reactor_thread():
+            # (A hint read without the lock, so that many callers finding
+            # reading borrowed do not queue up on the lock.)
             return False
         with self._lock:
             if conn._closing or self.borrowed or self._handover or self._read_error:
