@@ -18,7 +18,7 @@ from katcp_sync.errors import KatcpClientDisconnected, KatcpTimeoutError
 from katcp_sync.message import Message
 
 from client_support import (WAIT, ScriptedServer, echo_script, first_hang_ignored_script,
-                            reply_line, v5_greeting)
+                            reply_line, request_parts, v5_greeting)
 
 pytestmark = pytest.mark.skipif(not hasattr(select, "epoll"),
                                 reason="borrowed reading needs epoll")
@@ -443,3 +443,169 @@ def test_interrupted_blocking_request_is_given_up_like_a_timeout(scripted, make_
         me = threading.current_thread()
         assert len(claims) == 3 and all(ok and thread is me for _, ok, thread in claims)
     assert len(client._table) == 0
+
+
+# ---------------------------------------------------------------------------
+# Many callers: whichever is waiting reads for all (issue #16, point 1)
+
+def burst_script(greeting, count):
+    """Read ``count`` requests, then answer them all in one send, last first,
+    each reply after an inform; then answer each request ``ok``."""
+    def script(conn):
+        conn.send(*greeting)
+        lines = [conn.read_line() for _ in range(count)]
+        out = []
+        for line in reversed(lines):
+            _, _, args = request_parts(line)
+            out += [reply_line(line, b"i", *args, inform=True), reply_line(line, b"ok", *args)]
+        conn.send(*out)
+        while True:
+            conn.send(reply_line(conn.read_line(), b"ok"))
+    return script
+
+
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, make_client,
+                                                                    flags):
+    """Callers that overlap share the reading: the one that borrowed it
+    delivers the others' replies and informs (matched by id and name, or by
+    name alone without ids) on its own thread, and each caller gets its own."""
+    count = 12
+    server = scripted(burst_script(v5_greeting(flags), count))
+    client = make_client(server.port)
+    claims = spy_claims(client)
+    results = {}
+
+    def caller(i):
+        # Distinct names, so that without ids all are on the wire at once.
+        msg = Message.request("op%d" % i, str(i))
+        results[i] = client.blocking_request(msg, timeout=WAIT)
+    threads = [threading.Thread(target=caller, args=(i,), name="caller-%d" % i)
+               for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads)
+    for i, (reply, informs) in results.items():
+        assert reply.name == "op%d" % i and reply.arguments == [b"ok", str(i).encode()]
+        assert [inform.arguments for inform in informs] == [[b"i", str(i).encode()]]
+    assert len(client._table) == 0
+    # Some caller's reply was read, and delivered, by another caller.
+    for_others = [line for line, claimed, thread in claims
+                  if claimed and line.startswith(b"!")
+                  and thread.name != "caller-%s" % line.split()[-1].decode()]
+    assert for_others
+    assert client.blocking_request(Message.request("after"))[0].reply_ok()
+
+
+def test_many_threads_many_requests(scripted, make_client):
+    """A hundred threads sharing one client, each making requests back to
+    back: all replies matched, nothing left in the table."""
+    server = scripted(echo_script(v5_greeting(), informs=1))
+    client = make_client(server.port)
+    errors = []
+
+    def worker(tag):
+        try:
+            for i in range(10):
+                arg = "%d-%d" % (tag, i)
+                reply, informs = client.blocking_request(Message.request("echo", arg),
+                                                         timeout=WAIT)
+                assert reply.arguments == [b"ok", arg.encode()]
+                assert [inform.mid for inform in informs] == [reply.mid]
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(100)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT * 2)
+    assert not errors and not any(t.is_alive() for t in threads)
+    assert len(client._table) == 0
+
+
+def borrowed(client):
+    deadline = time.monotonic() + WAIT
+    while not client._conn._borrow.borrowed:
+        assert time.monotonic() < deadline, "nobody borrowed reading"
+        time.sleep(0.001)
+
+
+def test_reader_times_out_while_another_caller_waits(scripted, make_client):
+    """The caller reading for others gives up (timeout): reading goes back
+    to the reactor, which delivers the other caller's reply."""
+    a_gave_up = threading.Event()
+
+    def script(conn):
+        conn.send(*v5_greeting())
+        conn.read_line()                 # a: never answered
+        b = conn.read_line()
+        a_gave_up.wait(WAIT)
+        conn.send(reply_line(b, b"ok"))
+        while True:
+            conn.send(reply_line(conn.read_line(), b"ok"))
+    server = scripted(script)
+    client = make_client(server.port)
+    outcome = {}
+
+    def a():
+        try:
+            client.blocking_request(Message.request("a"), timeout=0.3)
+        except KatcpTimeoutError as exc:
+            outcome["a"] = exc
+        a_gave_up.set()
+
+    reader = threading.Thread(target=a)
+    reader.start()
+    borrowed(client)
+    reply, _ = client.blocking_request(Message.request("b"), timeout=WAIT)
+    reader.join(WAIT)
+    assert reply.reply_ok() and isinstance(outcome["a"], KatcpTimeoutError)
+    assert len(client._table) == 0
+
+
+class ReaderInterrupted(BaseException):
+    """Raised in the reading caller while it delivers another's reply."""
+
+
+def test_reader_interrupted_while_reading_for_another(scripted, make_client):
+    """The reading caller is interrupted (a BaseException, as
+    KeyboardInterrupt) as it takes another caller's reply: its own request
+    is given up, and the line it did not take is handed over to the reactor
+    and reaches its caller."""
+    def script(conn):
+        conn.send(*v5_greeting())
+        a = conn.read_line()
+        b = conn.read_line()
+        conn.send(reply_line(b, b"ok", b"b"), reply_line(a, b"ok", b"a"))
+        while True:
+            conn.send(reply_line(conn.read_line(), b"ok"))
+    server = scripted(script)
+    client = make_client(server.port)
+    claim = client._claim
+    raised = []
+
+    def interrupting_claim(line):
+        if line.startswith(b"!b") and not raised:
+            raised.append(threading.current_thread())
+            raise ReaderInterrupted()
+        return claim(line)
+    client._claim = interrupting_claim
+    outcome = {}
+
+    def a():
+        try:
+            client.blocking_request(Message.request("a"), timeout=WAIT)
+        except ReaderInterrupted as exc:
+            outcome["a"] = exc
+
+    reader = threading.Thread(target=a)
+    reader.start()
+    borrowed(client)
+    reply, _ = client.blocking_request(Message.request("b"), timeout=WAIT)
+    reader.join(WAIT)
+    assert reply.arguments == [b"ok", b"b"]
+    assert raised == [reader] and isinstance(outcome["a"], ReaderInterrupted)
+    assert len(client._table) == 0
+    assert client.blocking_request(Message.request("a"), timeout=WAIT)[0].reply_ok()
