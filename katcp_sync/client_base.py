@@ -160,7 +160,7 @@ class ClientBase:
         self._blocking_callers: List[None] = []
         # Requests' wire bytes from other threads: one thread at a time
         # (the holder of _outbox_lock) writes them all (client_dispatch).
-        self._outbox: Deque[bytes] = collections.deque()
+        self._outbox: Deque[Tuple[Optional[Connection], bytes]] = collections.deque()
         self._outbox_lock = threading.Lock()
         # Name-resolving threads started for connection attempts (join()).
         self._helper_threads: List[threading.Thread] = []

@@ -11,7 +11,9 @@ abandon, time out, fail) and the dispatch of what the device sends
 connection :mod:`katcp_sync.client` has installed.
 """
 
+import functools
 import logging
+import threading
 import time
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -28,6 +30,7 @@ __all__ = ["ClientDispatch"]
 _INFORM, _REPLY, _REQUEST = Message.INFORM, Message.REPLY, Message.REQUEST
 _HANDLER_PREFIX = {_REQUEST: "request_", _REPLY: "reply_", _INFORM: "inform_"}
 _monotonic = time.monotonic    # the reactor's clock
+_MAIN_THREAD = threading.main_thread()
 
 
 class ClientDispatch(ClientBase):
@@ -212,15 +215,21 @@ class ClientDispatch(ClientBase):
     def _submit_and_read(self, pending: BlockingRequest, timeout: Optional[float],
                          alone: bool) -> bool:
         """Submit a blocking request and, if reading can be borrowed, read
-        the replies on this thread until its own is in (the fast paths in
-        the module docstring). Returns True if it borrowed."""
+        on this thread until its reply is in, delivering the replies and
+        informs of every blocking request met on the way (the caller
+        reads for all; the main thread only for itself, as signals such
+        as KeyboardInterrupt interrupt it). Returns True if it borrowed."""
         conn = self._conn
         if not (conn is not None and self._may_borrow and conn.borrow_reading()):
             self._submit(pending, None)
             return False
         try:
             if self._submit(pending, None) and conn is self._conn:
-                conn.read_borrowed(self._claim, pending.finished, timeout,
+                claim = self._claim
+                if threading.current_thread() is _MAIN_THREAD:
+                    claim = functools.partial(claim, only=pending)
+                # Spinning keeps the GIL from the callers it would wake.
+                conn.read_borrowed(claim, pending.finished, timeout,
                                    spin=alone and len(self._table) == 1)
         finally:
             # Park only if no other request's reply is on its way.
@@ -287,10 +296,11 @@ class ClientDispatch(ClientBase):
             return False
         return True
 
-    def _claim(self, line: Line) -> bool:
+    def _claim(self, line: Line, only: Optional[BlockingRequest] = None) -> bool:
         """A borrowed read offers ``line`` (the borrower's thread): take it
-        if it is an inform or the reply of a blocking request, matched
-        exactly as the reactor would, and deliver it (waking its caller)."""
+        if it is an inform or the reply of a blocking request (``only``'s,
+        if given), matched exactly as the reactor would, and deliver it
+        (waking the request's caller)."""
         if type(line) is not bytes:
             return False
         try:
@@ -299,16 +309,19 @@ class ClientDispatch(ClientBase):
             return False    # the reactor logs it
         mtype = msg.mtype
         if mtype == _REPLY:
-            taken, data = self._table.match_reply(msg, borrowed=True)
+            taken, data = self._table.match_reply(msg, only, borrowed=True)
             if taken is None:
                 return False
-            if data is not None:
-                self._write(data)
-            self._log_received(msg)
-            taken.set_reply(msg)
+            try:
+                if data is not None:
+                    self._write(data)
+                self._log_received(msg)
+            finally:
+                # Out of the table: whatever happens here, it must be woken.
+                taken.set_reply(msg)
         elif mtype == _INFORM:
             taken = self._table.match_inform(msg)
-            if taken is None or not taken.BORROWABLE:
+            if taken is None or not taken.BORROWABLE or (only is not None and taken is not only):
                 return False
             self._log_received(msg)
             taken.add_inform(msg)
@@ -326,16 +339,18 @@ class ClientDispatch(ClientBase):
         the outbox lock writes what the others queued meanwhile, in one
         piece, and they go on without waiting for the connection's lock."""
         outbox = self._outbox
-        outbox.append(data)
+        # With its connection: bytes meant for one never go to the next.
+        outbox.append((self._conn, data))
         lock = self._outbox_lock
         while outbox and lock.acquire(False):
             try:
-                chunks = []
                 while outbox:
-                    chunks.append(outbox.popleft())
-                conn = self._conn
-                if conn is not None:
-                    conn.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                    conn, data = outbox.popleft()
+                    chunks = [data]
+                    while outbox and outbox[0][0] is conn:
+                        chunks.append(outbox.popleft()[1])
+                    if conn is not None:
+                        conn.write(data if len(chunks) == 1 else b"".join(chunks))
             finally:
                 lock.release()
 

@@ -266,31 +266,36 @@ class RequestTable:
                 return False, None
             return True, None
 
-    def match_reply(self, msg: Message, borrowed: bool = False
+    def match_reply(self, msg: Message, only: Optional[PendingRequest] = None,
+                    borrowed: bool = False
                     ) -> Tuple[Optional[PendingRequest], Optional[bytes]]:
         """Find and take out the request a reply answers.
 
         Args:
             msg: the reply.
+            only: if given, take the request out only if it is this one.
             borrowed: a borrowed read (not the reactor) asks: take the
-                request out only if it is :attr:`~PendingRequest.BORROWABLE`;
-                otherwise leave the table as it is and return ``(None, None)``.
+                request out only if it is :attr:`~PendingRequest.BORROWABLE`.
 
         Returns:
             ``(pending, data)``: ``pending`` is ``None`` if no outstanding
-            request matches; ``data`` is the next same-name request to write.
+            request matches, or the match may not be taken (the table is
+            then left as it is); ``data`` is the next same-name request to
+            write.
         """
         with self._lock:
             mid = msg.mid
             if mid is not None:
                 pending = self._by_mid.get(mid)
                 if (pending is None or pending.msg.name != msg.name
+                        or (only is not None and pending is not only)
                         or (borrowed and not pending.BORROWABLE)):
                     return None, None
                 del self._by_mid[mid]
                 return pending, None
             queue = self._by_name.get(msg.name)
-            if not queue or (borrowed and not queue[0].BORROWABLE):
+            if (not queue or (only is not None and queue[0] is not only)
+                    or (borrowed and not queue[0].BORROWABLE)):
                 return None, None
             pending = queue[0]
             return pending, self._pop_head(msg.name, queue)

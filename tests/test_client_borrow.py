@@ -55,8 +55,8 @@ def spy_claims(client):
     claims = []
     claim = client._claim
 
-    def spy(line):
-        claimed = claim(line)
+    def spy(line, **kwargs):
+        claimed = claim(line, **kwargs)
         claims.append((line, claimed, threading.current_thread()))
         return claimed
     client._claim = spy
@@ -152,10 +152,8 @@ def test_other_threads_replies_are_dispatched_on_the_reactor(scripted, make_clie
 
     thread = threading.Thread(target=first)
     thread.start()
-    deadline = time.monotonic() + WAIT
-    while not claims and not client._blocking_callers and time.monotonic() < deadline:
-        time.sleep(0.001)
-    # The first caller is alone, so it borrows; this one does not.
+    # The first caller's request is out (and it reads); this one's comes second.
+    assert server.received.get(timeout=WAIT).startswith(b"?a")
     future = client.callback_request(
         Message.request("b"), reply_cb=lambda msg: callback_threads.append(
             (msg.arguments, threading.current_thread())))
@@ -371,13 +369,13 @@ def test_no_parking_while_another_threads_reply_is_on_its_way(scripted, make_cli
     holder = {}
     claim = client._claim
 
-    def claim_and_send_b(line):
+    def claim_and_send_b(line, **kwargs):
         if "b" not in holder:   # while borrowed, another thread's request goes out
             sender = threading.Thread(target=lambda: holder.setdefault(
                 "b", client.future_request(Message.request("b"))))
             sender.start()
             sender.join(WAIT)
-        return claim(line)
+        return claim(line, **kwargs)
     client._claim = claim_and_send_b
     assert client.blocking_request(Message.request("a"))[0].reply_ok()
     got_a.set()
@@ -525,11 +523,10 @@ def test_many_threads_many_requests(scripted, make_client):
     assert len(client._table) == 0
 
 
-def borrowed(client):
-    deadline = time.monotonic() + WAIT
-    while not client._conn._borrow.borrowed:
-        assert time.monotonic() < deadline, "nobody borrowed reading"
-        time.sleep(0.001)
+def reading(client, server):
+    """Wait until the caller of ``?a`` sent it: it borrowed reading first."""
+    assert server.received.get(timeout=WAIT).startswith(b"?a")
+    assert client._conn._borrow.borrowed
 
 
 def test_reader_times_out_while_another_caller_waits(scripted, make_client):
@@ -558,7 +555,7 @@ def test_reader_times_out_while_another_caller_waits(scripted, make_client):
 
     reader = threading.Thread(target=a)
     reader.start()
-    borrowed(client)
+    reading(client, server)
     reply, _ = client.blocking_request(Message.request("b"), timeout=WAIT)
     reader.join(WAIT)
     assert reply.reply_ok() and isinstance(outcome["a"], KatcpTimeoutError)
@@ -586,11 +583,11 @@ def test_reader_interrupted_while_reading_for_another(scripted, make_client):
     claim = client._claim
     raised = []
 
-    def interrupting_claim(line):
+    def interrupting_claim(line, **kwargs):
         if line.startswith(b"!b") and not raised:
             raised.append(threading.current_thread())
             raise ReaderInterrupted()
-        return claim(line)
+        return claim(line, **kwargs)
     client._claim = interrupting_claim
     outcome = {}
 
@@ -602,10 +599,45 @@ def test_reader_interrupted_while_reading_for_another(scripted, make_client):
 
     reader = threading.Thread(target=a)
     reader.start()
-    borrowed(client)
+    reading(client, server)
     reply, _ = client.blocking_request(Message.request("b"), timeout=WAIT)
     reader.join(WAIT)
     assert reply.arguments == [b"ok", b"b"]
     assert raised == [reader] and isinstance(outcome["a"], ReaderInterrupted)
     assert len(client._table) == 0
     assert client.blocking_request(Message.request("a"), timeout=WAIT)[0].reply_ok()
+
+
+def test_the_main_thread_reads_only_for_itself(scripted, make_client):
+    """Signals (KeyboardInterrupt) interrupt the main thread, so it never
+    takes another caller's reply out of the table: read by the main
+    thread, that reply is handed over to the reactor, which delivers it."""
+    assert threading.current_thread() is threading.main_thread()
+
+    def script(conn):
+        conn.send(*v5_greeting())
+        b, a = sorted([conn.read_line(), conn.read_line()], reverse=True)
+        conn.send(reply_line(b, b"ok", b"b"), reply_line(a, b"ok", b"a"))
+        while True:
+            conn.send(reply_line(conn.read_line(), b"ok"))
+    server = scripted(script)
+    client = make_client(server.port)
+    claims = spy_claims(client)
+    results = {}
+    other = threading.Thread(target=lambda: results.setdefault(
+        "b", client.blocking_request(Message.request("b"), timeout=WAIT)))
+
+    def start_other_once_borrowed():
+        reading(client, server)
+        other.start()
+    starter = threading.Thread(target=start_other_once_borrowed)
+    starter.start()
+    reply, _ = client.blocking_request(Message.request("a"), timeout=WAIT)
+    starter.join(WAIT)
+    other.join(WAIT)
+    assert reply.arguments == [b"ok", b"a"]
+    assert results["b"][0].arguments == [b"ok", b"b"]
+    main = threading.main_thread()
+    assert [(ok, thread) for line, ok, thread in claims if line.startswith(b"!b")] == [
+        (False, main)]
+    assert not any(claimed and line.startswith(b"!b") for line, claimed, _ in claims)
