@@ -228,9 +228,8 @@ class ClientDispatch(ClientBase):
                 claim = self._claim
                 if threading.current_thread() is _MAIN_THREAD:
                     claim = functools.partial(claim, only=pending)
-                # Spinning keeps the GIL from the callers it would wake.
-                conn.read_borrowed(claim, pending.finished, timeout,
-                                   spin=alone and len(self._table) == 1)
+                # Spinning would keep the GIL from the callers it wakes.
+                conn.read_borrowed(claim, pending.finished, timeout, spin=alone)
         finally:
             # Park only if no other request's reply is on its way.
             conn.return_reading(park=self._table.is_idle())
