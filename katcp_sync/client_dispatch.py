@@ -338,9 +338,17 @@ class ClientDispatch(ClientBase):
         the outbox lock writes what the others queued meanwhile, in one
         piece, and they go on without waiting for the connection's lock."""
         outbox = self._outbox
-        # With its connection: bytes meant for one never go to the next.
-        outbox.append((self._conn, data))
         lock = self._outbox_lock
+        if not outbox and lock.acquire(False):
+            try:      # nobody else writing: the common case
+                conn = self._conn
+                if conn is not None:
+                    conn.write(data)
+            finally:
+                lock.release()
+        else:
+            # With its connection: bytes meant for one never go to the next.
+            outbox.append((self._conn, data))
         while outbox and lock.acquire(False):
             try:
                 while outbox:

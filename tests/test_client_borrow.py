@@ -641,3 +641,40 @@ def test_the_main_thread_reads_only_for_itself(scripted, make_client):
     assert [(ok, thread) for line, ok, thread in claims if line.startswith(b"!b")] == [
         (False, main)]
     assert not any(claimed and line.startswith(b"!b") for line, claimed, _ in claims)
+
+
+def test_concurrent_writes_are_combined_in_order(scripted, make_client):
+    """While one thread writes (here: held up in the connection's write),
+    the others queue their bytes and return at once; the writing thread
+    then sends them, in order, before it returns. Bytes queued for a
+    connection that has been replaced are not sent on the new one."""
+    server = scripted(echo_script(v5_greeting()))
+    client = make_client(server.port)
+    conn = client._conn
+    real_write = conn.write
+    entered, go = threading.Event(), threading.Event()
+
+    def slow_write(data):
+        if not entered.is_set():
+            entered.set()
+            assert go.wait(WAIT)
+        return real_write(data)
+    conn.write = slow_write
+    writer = threading.Thread(target=client._write, args=(b"?first\n",))
+    writer.start()
+    assert entered.wait(WAIT)
+    for i in range(5):      # would block on a lock if not combined
+        client._write(b"?q %d\n" % i)
+    stale = []
+
+    class OldConnection:
+        def write(self, data):
+            stale.append(data)
+    client._outbox.append((OldConnection(), b"?stale\n"))  # queued for an old connection
+    client._write(b"?last\n")
+    go.set()
+    writer.join(WAIT)
+    lines = [server.received.get(timeout=WAIT) for _ in range(7)]
+    assert lines == [b"?first"] + [b"?q %d" % i for i in range(5)] + [b"?last"]
+    assert server.received.empty() and not client._outbox
+    assert stale == [b"?stale\n"]    # to the connection it was meant for (closed: dropped)
