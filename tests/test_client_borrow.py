@@ -165,26 +165,31 @@ def test_other_threads_replies_are_dispatched_on_the_reactor(scripted, make_clie
     assert client.blocking_request(Message.request("c"))[0].reply_ok()
 
 
-def test_many_threads_get_their_own_replies(scripted, make_client):
+@pytest.mark.parametrize("threads, each", [(4, 50), (100, 10)])
+def test_many_threads_get_their_own_replies(scripted, make_client, threads, each):
+    """Threads sharing one client (up to a hundred; issue #16), each making
+    requests back to back: all replies and informs matched, nothing left
+    in the table."""
     server = scripted(echo_script(v5_greeting(), informs=1))
     client = make_client(server.port)
     errors = []
 
     def worker(tag):
         try:
-            for i in range(50):
+            for i in range(each):
                 arg = "%s-%d" % (tag, i)
-                reply, informs = client.blocking_request(Message.request("echo", arg))
+                reply, informs = client.blocking_request(Message.request("echo", arg),
+                                                         timeout=WAIT)
                 assert reply.arguments == [b"ok", arg.encode()]
                 assert len(informs) == 1 and informs[0].mid == reply.mid
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
-    for thread in threads:
+    workers = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for thread in workers:
         thread.start()
-    for thread in threads:
+    for thread in workers:
         thread.join(WAIT * 2)
-    assert not errors and not any(t.is_alive() for t in threads)
+    assert not errors and not any(t.is_alive() for t in workers)
     assert len(client._table) == 0
 
 
@@ -495,32 +500,6 @@ def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, m
                   and thread.name != "caller-%s" % line.split()[-1].decode()]
     assert for_others
     assert client.blocking_request(Message.request("after"))[0].reply_ok()
-
-
-def test_many_threads_many_requests(scripted, make_client):
-    """A hundred threads sharing one client, each making requests back to
-    back: all replies matched, nothing left in the table."""
-    server = scripted(echo_script(v5_greeting(), informs=1))
-    client = make_client(server.port)
-    errors = []
-
-    def worker(tag):
-        try:
-            for i in range(10):
-                arg = "%d-%d" % (tag, i)
-                reply, informs = client.blocking_request(Message.request("echo", arg),
-                                                         timeout=WAIT)
-                assert reply.arguments == [b"ok", arg.encode()]
-                assert [inform.mid for inform in informs] == [reply.mid]
-        except Exception as exc:  # pragma: no cover - reported below
-            errors.append(exc)
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(100)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(WAIT * 2)
-    assert not errors and not any(t.is_alive() for t in threads)
-    assert len(client._table) == 0
 
 
 def reading(client, server):
