@@ -12,8 +12,9 @@ in the same run:
   ``BlockingClient.blocking_request``;
 * a bare socket loop (sequential only), for scale.
 
-``sequential`` is one caller issuing requests back to back; ``8 threads`` is
-eight callers sharing the client (eight asyncio tasks for aiokatcp). Rates
+``sequential`` is one caller issuing requests back to back; ``N threads``
+is N callers (each of :data:`THREADS`) sharing the client, each making its
+share of the requests back to back (N asyncio tasks for aiokatcp). Rates
 are the best of several repeats; the three libraries take turns, repeat by
 repeat and in rotating order, so that a busy machine slows them alike.
 ``vs X`` is katcp_sync's rate divided by X's (above 1 = katcp_sync is
@@ -33,7 +34,10 @@ import _side
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-CONCURRENCY = 8
+#: Numbers of threads (asyncio tasks for aiokatcp) sharing one client.
+THREADS = (8, 100)
+#: The modes measured: "sequential", then "threads:N" for each of THREADS.
+MODES = ["sequential"] + ["threads:%d" % n for n in THREADS]
 
 #: Devices, started in a subprocess that prints its port, then serves until
 #: its stdin closes.
@@ -99,11 +103,12 @@ best_rate: Callable[..., float]
 in_threads: Callable[..., Callable[[int], None]]
 
 #: katcp-python's side of a turn-taking run: connects, then for every line
-#: ``MODE COUNT`` on stdin makes COUNT requests and prints the rate.
+#: ``MODE COUNT`` on stdin (MODE "sequential" or "threads:N") makes COUNT
+#: requests and prints the rate.
 KP_SNIPPET = TIMING_SOURCE + '''
 import sys
 import katcp
-port, threads = int(sys.argv[1]), int(sys.argv[2])
+port = int(sys.argv[1])
 client = katcp.BlockingClient("127.0.0.1", port)
 client.start()
 client.wait_protocol(10)
@@ -114,14 +119,20 @@ def sequential(n):
         assert reply.reply_ok()
 
 sequential(100)
-fns = {"sequential": sequential, "concurrent": in_threads(sequential, threads)}
 print("ready", flush=True)
 for line in sys.stdin:
     mode, count = line.split()
-    print(best_rate(fns[mode], int(count), 1), flush=True)
+    fn = (sequential if mode == "sequential"
+          else in_threads(sequential, int(mode.split(":")[1])))
+    print(best_rate(fn, int(count), 1), flush=True)
 client.stop()
 client.join()
 '''
+
+
+def _threads(mode: str) -> int:
+    """The number of callers of mode "threads:N"."""
+    return int(mode.split(":")[1])
 
 
 class DeviceProcess:
@@ -160,7 +171,9 @@ class _Ours:
     """katcp_sync's BlockingClient: ``fn(mode)(count)`` makes ``count`` requests."""
 
     def __init__(self, port: int, spin: bool = True) -> None:
-        sys.path.insert(0, ROOT)
+        if not os.environ.get("PYTHONPATH"):
+            # (An A/B run of bench/run.py sets PYTHONPATH to the tree measured.)
+            sys.path.insert(0, ROOT)
         from katcp_sync.client import BlockingClient
         from katcp_sync.message import Message
         self._client = BlockingClient("127.0.0.1", port)
@@ -178,11 +191,12 @@ class _Ours:
                 request(msg)
 
         sequential(100)
-        self._fns = {"sequential": sequential,
-                     "concurrent": in_threads(sequential, CONCURRENCY)}
+        self._sequential = sequential
 
     def fn(self, mode: str) -> Callable[[int], None]:
-        return self._fns[mode]
+        if mode == "sequential":
+            return self._sequential
+        return in_threads(self._sequential, _threads(mode))
 
     def close(self) -> None:
         self._client.stop()
@@ -200,15 +214,18 @@ class _Aiokatcp:
             for _ in range(n):
                 await request("watchdog")
 
-        async def concurrent(n: int) -> None:
-            await asyncio.gather(*[sequential(n // CONCURRENCY) for _ in range(CONCURRENCY)])
+        async def concurrent(n: int, tasks: int) -> None:
+            await asyncio.gather(*[sequential(n // tasks) for _ in range(tasks)])
 
         self._side.run(sequential(100))
-        self._coros = {"sequential": sequential, "concurrent": concurrent}
+        self._sequential = sequential
+        self._concurrent = concurrent
 
     def fn(self, mode: str) -> Callable[[int], None]:
-        coro = self._coros[mode]
-        return lambda n: self._side.run(coro(n))
+        if mode == "sequential":
+            return lambda n: self._side.run(self._sequential(n))
+        tasks = _threads(mode)
+        return lambda n: self._side.run(self._concurrent(n, tasks))
 
     def close(self) -> None:
         self._side.close()
@@ -250,7 +267,7 @@ class _KatcpPython:
     def __init__(self, port: int) -> None:
         python = _side.katcp_python_env()
         self._proc = subprocess.Popen(
-            [python, "-c", KP_SNIPPET, str(port), str(CONCURRENCY)],
+            [python, "-c", KP_SNIPPET, str(port)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
             text=True)
         if self._proc.stdout.readline().strip() != "ready":
@@ -292,9 +309,9 @@ def _in_process(port: int, count: int, repeats: int) -> Dict[str, Any]:
             except Exception as exc:  # a comparison must never fail the bench
                 results[lib] = "failed: %r" % (exc,)
         for lib in runners:
-            results[lib] = {"sequential": 0.0, "concurrent": 0.0}
+            results[lib] = dict.fromkeys(MODES, 0.0)
         turns = list(runners.items())
-        for mode in ("sequential", "concurrent"):
+        for mode in MODES:
             for _ in range(repeats):
                 turns.append(turns.pop(0))   # nobody goes first every time
                 for lib, runner in turns:
@@ -323,8 +340,8 @@ def run(quick: bool) -> List[Dict[str, Any]]:
         for lib, result in results.items():
             if isinstance(result, str):
                 print("%s against %s: %s" % (lib, server_name, result))
-        for mode, label in (("sequential", "sequential"),
-                            ("concurrent", "%d threads" % CONCURRENCY)):
+        for mode in MODES:
+            label = mode if mode == "sequential" else "%d threads" % _threads(mode)
             row: Dict[str, Any] = {"device": server_name, "callers": label}
             ours = results["katcp_sync"][mode]
             for lib, result in results.items():

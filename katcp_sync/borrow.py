@@ -1,4 +1,4 @@
-"""Borrowed reading: a lone caller reads its own reply (the fast path).
+"""Borrowed reading: a waiting caller reads replies itself (the fast path).
 
 A thread that sends a request and then only waits for its reply would be
 woken twice: the reactor wakes to read the reply, then wakes the caller. A
@@ -16,8 +16,10 @@ reactor holds whenever it reads. While borrowed, :meth:`ReadBorrow.read`
 polls and reads on the caller's thread and offers each line to a ``claim``
 function; the first line not claimed, and every line after it, is *handed
 over*: queued and dispatched on the reactor thread by ``lines_received`` as
-usual, before anything the reactor reads later. A borrower waiting for data
-first *spins* -- polls without sleeping -- for up to
+usual, before anything the reactor reads later. (The client's ``claim``
+takes the replies of every thread blocked in ``blocking_request``, so one
+waiting caller reads for all.) A borrower waiting for data may first
+*spin* -- poll without sleeping -- for up to
 :attr:`ReadBorrow.spin_time` (200 us by default), and only then blocks in
 ``poll()``. On a fast link the reply then arrives while the thread is still
 running: no sleep, no wake-up, no cold caches, which more than doubles the
@@ -153,7 +155,9 @@ class ReadBorrow:
             as usual.
         """
         conn = self._conn
-        if conn._reactor.in_reactor_thread():
+        if self.borrowed or conn._reactor.in_reactor_thread():
+            # (A hint read without the lock, so that many callers finding
+            # reading borrowed do not queue up on the lock.)
             return False
         with self._lock:
             if conn._closing or self.borrowed or self._handover or self._read_error:
@@ -174,7 +178,7 @@ class ReadBorrow:
         return True
 
     def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-             timeout: Optional[float]) -> None:
+             timeout: Optional[float], spin: bool = True) -> None:
         """Read on the calling thread until ``done()``; only while borrowed.
 
         Each complete line is offered, in order, to ``claim(line)``, on this
@@ -183,6 +187,9 @@ class ReadBorrow:
         reactor (dispatched with ``lines_received`` there, in order) and the
         read ends. ``claim`` must not block or raise (an exception is logged
         and counts as not claimed).
+
+        With ``spin`` False it never spins (other threads the caller
+        wakes need the GIL); otherwise as :attr:`spin_time` says.
 
         Returns (never raises) when ``done()`` is true, a line was handed
         over, ``timeout`` seconds passed (``None``: no limit), the peer sent
@@ -197,7 +204,7 @@ class ReadBorrow:
         deadline = Deadline(timeout)
         end = deadline.at
         spin_until = 0.0
-        if self.reply_wait < self.spin_time:
+        if spin and self.reply_wait < self.spin_time:
             spin_until = start + self.spin_time
             if end is not None and end < spin_until:
                 spin_until = end

@@ -8,11 +8,12 @@ and message dispatch on top, and :mod:`katcp_sync.client` the connect,
 reconnect and protocol-detection machinery and the start/stop life cycle.
 """
 
+import collections
 import logging
 import sys
 import threading
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from .client_requests import RequestTable
 from .connection import DEFAULT_SPIN_TIME, Connection, format_address
@@ -155,9 +156,12 @@ class ClientBase:
         # A blocking request may read its own reply (DeviceClient decides).
         self._may_borrow = False
         # One item per thread inside blocking_request (list append/pop are
-        # atomic): a caller borrows only when it is alone, as a borrower
-        # would otherwise read, and hand over, the others' replies.
+        # atomic): a caller alone may spin while it reads its reply.
         self._blocking_callers: List[None] = []
+        # Requests' wire bytes from other threads: one thread at a time
+        # (the holder of _outbox_lock) writes them all (client_dispatch).
+        self._outbox: Deque[Tuple[Optional[Connection], bytes]] = collections.deque()
+        self._outbox_lock = threading.Lock()
         # Name-resolving threads started for connection attempts (join()).
         self._helper_threads: List[threading.Thread] = []
 

@@ -13,6 +13,7 @@ connection :mod:`katcp_sync.client` has installed.
 
 import functools
 import logging
+import threading
 import time
 from typing import Any, Callable, List, Optional, Tuple
 
@@ -29,6 +30,7 @@ __all__ = ["ClientDispatch"]
 _INFORM, _REPLY, _REQUEST = Message.INFORM, Message.REPLY, Message.REQUEST
 _HANDLER_PREFIX = {_REQUEST: "request_", _REPLY: "reply_", _INFORM: "inform_"}
 _monotonic = time.monotonic    # the reactor's clock
+_MAIN_THREAD = threading.main_thread()
 
 
 class ClientDispatch(ClientBase):
@@ -212,18 +214,22 @@ class ClientDispatch(ClientBase):
 
     def _submit_and_read(self, pending: BlockingRequest, timeout: Optional[float],
                          alone: bool) -> bool:
-        """Submit a blocking request; if this caller is ``alone`` on the client
-        and nothing else is outstanding, read its reply on this thread (the
-        fast path in the module docstring). Returns True if it borrowed."""
+        """Submit a blocking request and, if reading can be borrowed, read
+        on this thread until its reply is in, delivering the replies and
+        informs of every blocking request met on the way (the caller
+        reads for all; the main thread only for itself, as signals such
+        as KeyboardInterrupt interrupt it). Returns True if it borrowed."""
         conn = self._conn
-        if not (alone and conn is not None and self._may_borrow and self._table.is_idle()
-                and conn.borrow_reading()):
+        if not (conn is not None and self._may_borrow and conn.borrow_reading()):
             self._submit(pending, None)
             return False
         try:
             if self._submit(pending, None) and conn is self._conn:
-                conn.read_borrowed(functools.partial(self._claim, pending),
-                                   pending.finished, timeout)
+                claim = self._claim
+                if threading.current_thread() is _MAIN_THREAD:
+                    claim = functools.partial(claim, only=pending)
+                # Spinning would keep the GIL from the callers it wakes.
+                conn.read_borrowed(claim, pending.finished, timeout, spin=alone)
         finally:
             # Park only if no other request's reply is on its way.
             conn.return_reading(park=self._table.is_idle())
@@ -289,9 +295,11 @@ class ClientDispatch(ClientBase):
             return False
         return True
 
-    def _claim(self, pending: BlockingRequest, line: Line) -> bool:
-        """A borrowed read offers ``line`` (caller's thread): take it if it is
-        ``pending``'s inform or reply, matched exactly as the reactor would."""
+    def _claim(self, line: Line, only: Optional[BlockingRequest] = None) -> bool:
+        """A borrowed read offers ``line`` (the borrower's thread): take it
+        if it is an inform or the reply of a blocking request (``only``'s,
+        if given), matched exactly as the reactor would, and deliver it
+        (waking the request's caller)."""
         if type(line) is not bytes:
             return False
         try:
@@ -300,16 +308,22 @@ class ClientDispatch(ClientBase):
             return False    # the reactor logs it
         mtype = msg.mtype
         if mtype == _REPLY:
-            taken, data = self._table.match_reply(msg, pending)
+            taken, data = self._table.match_reply(msg, only, borrowed=True)
             if taken is None:
                 return False
-            if data is not None:
-                self._write(data)
+            try:
+                if data is not None:
+                    self._write(data)
+                self._log_received(msg)
+            finally:
+                # Out of the table: whatever happens here, it must be woken.
+                taken.set_reply(msg)
+        elif mtype == _INFORM:
+            taken = self._table.match_inform(msg)
+            if taken is None or not taken.BORROWABLE or (only is not None and taken is not only):
+                return False
             self._log_received(msg)
-            pending.set_reply(msg)
-        elif mtype == _INFORM and self._table.match_inform(msg) is pending:
-            self._log_received(msg)
-            pending.add_inform(msg)
+            taken.add_inform(msg)
         else:
             return False
         return True
@@ -319,9 +333,33 @@ class ClientDispatch(ClientBase):
             self._logger.debug("Received from %s: %s", self._address_string, msg)
 
     def _write(self, data: bytes) -> None:
-        conn = self._conn
-        if conn is not None:
-            conn.write(data)
+        """Write to the connection (any thread), in order with every other
+        write. Threads writing at the same time are combined: whoever holds
+        the outbox lock writes what the others queued meanwhile, in one
+        piece, and they go on without waiting for the connection's lock."""
+        outbox = self._outbox
+        lock = self._outbox_lock
+        if not outbox and lock.acquire(False):
+            try:      # nobody else writing: the common case
+                conn = self._conn
+                if conn is not None:
+                    conn.write(data)
+            finally:
+                lock.release()
+        else:
+            # With its connection: bytes meant for one never go to the next.
+            outbox.append((self._conn, data))
+        while outbox and lock.acquire(False):
+            try:
+                while outbox:
+                    conn, data = outbox.popleft()
+                    chunks = [data]
+                    while outbox and outbox[0][0] is conn:
+                        chunks.append(outbox.popleft()[1])
+                    if conn is not None:
+                        conn.write(data if len(chunks) == 1 else b"".join(chunks))
+            finally:
+                lock.release()
 
     def _fail(self, pending: PendingRequest, exc: BaseException) -> None:
         """Fail a request that is out of the table, on the right thread."""

@@ -99,6 +99,11 @@ class PendingRequest:
     #: user callbacks there).
     ON_REACTOR = False
 
+    #: True if any thread may deliver its reply and informs (a borrowed read
+    #: on a caller's thread), not only the reactor (whose thread callbacks
+    #: expect).
+    BORROWABLE = False
+
     #: False for messages that only pass through the table to keep their
     #: order and get a message id (``DeviceClient.request``/``send_message``):
     #: they are sent but not kept, so their replies go to the handlers.
@@ -261,31 +266,36 @@ class RequestTable:
                 return False, None
             return True, None
 
-    def match_reply(self, msg: Message, only: Optional[PendingRequest] = None
+    def match_reply(self, msg: Message, only: Optional[PendingRequest] = None,
+                    borrowed: bool = False
                     ) -> Tuple[Optional[PendingRequest], Optional[bytes]]:
         """Find and take out the request a reply answers.
 
         Args:
             msg: the reply.
-            only: if given, take the request out only if it is this one
-                (a caller reading its own reply); otherwise leave the table
-                as it is and return ``(None, None)``.
+            only: if given, take the request out only if it is this one.
+            borrowed: a borrowed read (not the reactor) asks: take the
+                request out only if it is :attr:`~PendingRequest.BORROWABLE`.
 
         Returns:
             ``(pending, data)``: ``pending`` is ``None`` if no outstanding
-            request matches; ``data`` is the next same-name request to write.
+            request matches, or the match may not be taken (the table is
+            then left as it is); ``data`` is the next same-name request to
+            write.
         """
         with self._lock:
             mid = msg.mid
             if mid is not None:
                 pending = self._by_mid.get(mid)
                 if (pending is None or pending.msg.name != msg.name
-                        or (only is not None and pending is not only)):
+                        or (only is not None and pending is not only)
+                        or (borrowed and not pending.BORROWABLE)):
                     return None, None
                 del self._by_mid[mid]
                 return pending, None
             queue = self._by_name.get(msg.name)
-            if not queue or (only is not None and queue[0] is not only):
+            if (not queue or (only is not None and queue[0] is not only)
+                    or (borrowed and not queue[0].BORROWABLE)):
                 return None, None
             pending = queue[0]
             return pending, self._pop_head(msg.name, queue)
@@ -392,6 +402,8 @@ class BlockingRequest(PendingRequest):
     """Reports to one waiting thread through a pre-acquired lock (cheapest)."""
 
     __slots__ = ("_done", "reply", "error")
+
+    BORROWABLE = True
 
     def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
         super().__init__(msg, started, use_mid)

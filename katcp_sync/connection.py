@@ -377,11 +377,11 @@ class Connection:
         return borrow is not None and borrow.borrow()
 
     def read_borrowed(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-                      timeout: Optional[float]) -> None:
+                      timeout: Optional[float], spin: bool = True) -> None:
         """Read on the calling thread until ``done()``; only while borrowed
         (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""
         assert self._borrow is not None, "read_borrowed() without borrow_reading()"
-        self._borrow.read(claim, done, timeout)
+        self._borrow.read(claim, done, timeout, spin)
 
     def return_reading(self, park: bool = True) -> None:
         """End a borrow started by :meth:`borrow_reading` (calling thread;

@@ -18,7 +18,7 @@ from katcp_sync.errors import KatcpClientDisconnected, KatcpTimeoutError
 from katcp_sync.message import Message
 
 from client_support import (WAIT, ScriptedServer, echo_script, first_hang_ignored_script,
-                            reply_line, v5_greeting)
+                            reply_line, request_parts, v5_greeting)
 
 pytestmark = pytest.mark.skipif(not hasattr(select, "epoll"),
                                 reason="borrowed reading needs epoll")
@@ -55,8 +55,8 @@ def spy_claims(client):
     claims = []
     claim = client._claim
 
-    def spy(pending, line):
-        claimed = claim(pending, line)
+    def spy(line, **kwargs):
+        claimed = claim(line, **kwargs)
         claims.append((line, claimed, threading.current_thread()))
         return claimed
     client._claim = spy
@@ -130,12 +130,11 @@ def test_reply_claimed_and_later_lines_handed_over(scripted, make_client):
 
 
 def test_other_threads_replies_are_dispatched_on_the_reactor(scripted, make_client):
-    first_in, both_in = threading.Event(), threading.Event()
+    both_in = threading.Event()
 
     def script(conn):
         conn.send(*v5_greeting())
         first = conn.read_line()
-        first_in.set()
         second = conn.read_line()
         both_in.set()
         conn.send(reply_line(second, b"ok", b"second"), reply_line(first, b"ok", b"first"))
@@ -144,6 +143,7 @@ def test_other_threads_replies_are_dispatched_on_the_reactor(scripted, make_clie
             conn.send(reply_line(line, b"ok"))
     server = scripted(script)
     client = make_client(server.port)
+    claims = spy_claims(client)
     callback_threads = []
     results = {}
 
@@ -152,9 +152,8 @@ def test_other_threads_replies_are_dispatched_on_the_reactor(scripted, make_clie
 
     thread = threading.Thread(target=first)
     thread.start()
-    # ?a must reach the device first (it answers the second request first).
-    assert first_in.wait(WAIT)
-    # The first caller is alone, so it borrows; this one does not.
+    # The first caller's request is out (and it reads); this one's comes second.
+    assert server.received.get(timeout=WAIT).startswith(b"?a")
     future = client.callback_request(
         Message.request("b"), reply_cb=lambda msg: callback_threads.append(
             (msg.arguments, threading.current_thread())))
@@ -166,26 +165,31 @@ def test_other_threads_replies_are_dispatched_on_the_reactor(scripted, make_clie
     assert client.blocking_request(Message.request("c"))[0].reply_ok()
 
 
-def test_many_threads_get_their_own_replies(scripted, make_client):
+@pytest.mark.parametrize("threads, each", [(4, 50), (100, 10)])
+def test_many_threads_get_their_own_replies(scripted, make_client, threads, each):
+    """Threads sharing one client (up to a hundred; issue #16), each making
+    requests back to back: all replies and informs matched, nothing left
+    in the table."""
     server = scripted(echo_script(v5_greeting(), informs=1))
     client = make_client(server.port)
     errors = []
 
     def worker(tag):
         try:
-            for i in range(50):
+            for i in range(each):
                 arg = "%s-%d" % (tag, i)
-                reply, informs = client.blocking_request(Message.request("echo", arg))
+                reply, informs = client.blocking_request(Message.request("echo", arg),
+                                                         timeout=WAIT)
                 assert reply.arguments == [b"ok", arg.encode()]
                 assert len(informs) == 1 and informs[0].mid == reply.mid
         except Exception as exc:  # pragma: no cover - reported below
             errors.append(exc)
-    threads = [threading.Thread(target=worker, args=(t,)) for t in range(4)]
-    for thread in threads:
+    workers = [threading.Thread(target=worker, args=(t,)) for t in range(threads)]
+    for thread in workers:
         thread.start()
-    for thread in threads:
+    for thread in workers:
         thread.join(WAIT * 2)
-    assert not errors and not any(t.is_alive() for t in threads)
+    assert not errors and not any(t.is_alive() for t in workers)
     assert len(client._table) == 0
 
 
@@ -370,13 +374,13 @@ def test_no_parking_while_another_threads_reply_is_on_its_way(scripted, make_cli
     holder = {}
     claim = client._claim
 
-    def claim_and_send_b(pending, line):
+    def claim_and_send_b(line, **kwargs):
         if "b" not in holder:   # while borrowed, another thread's request goes out
             sender = threading.Thread(target=lambda: holder.setdefault(
                 "b", client.future_request(Message.request("b"))))
             sender.start()
             sender.join(WAIT)
-        return claim(pending, line)
+        return claim(line, **kwargs)
     client._claim = claim_and_send_b
     assert client.blocking_request(Message.request("a"))[0].reply_ok()
     got_a.set()
@@ -442,3 +446,214 @@ def test_interrupted_blocking_request_is_given_up_like_a_timeout(scripted, make_
         me = threading.current_thread()
         assert len(claims) == 3 and all(ok and thread is me for _, ok, thread in claims)
     assert len(client._table) == 0
+
+
+# ---------------------------------------------------------------------------
+# Many callers: whichever is waiting reads for all (issue #16, point 1)
+
+def burst_script(greeting, count):
+    """Read ``count`` requests, then answer them all in one send, last first,
+    each reply after an inform; then answer each request ``ok``."""
+    def script(conn):
+        conn.send(*greeting)
+        lines = [conn.read_line() for _ in range(count)]
+        out = []
+        for line in reversed(lines):
+            _, _, args = request_parts(line)
+            out += [reply_line(line, b"i", *args, inform=True), reply_line(line, b"ok", *args)]
+        conn.send(*out)
+        while True:
+            conn.send(reply_line(conn.read_line(), b"ok"))
+    return script
+
+
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, make_client,
+                                                                    flags):
+    """Callers that overlap share the reading: the one that borrowed it
+    delivers the others' replies and informs (matched by id and name, or by
+    name alone without ids) on its own thread, and each caller gets its own."""
+    count = 12
+    server = scripted(burst_script(v5_greeting(flags), count))
+    client = make_client(server.port)
+    claims = spy_claims(client)
+    results = {}
+
+    def caller(i):
+        # Distinct names, so that without ids all are on the wire at once.
+        msg = Message.request("op%d" % i, str(i))
+        results[i] = client.blocking_request(msg, timeout=WAIT)
+    threads = [threading.Thread(target=caller, args=(i,), name="caller-%d" % i)
+               for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads)
+    for i, (reply, informs) in results.items():
+        assert reply.name == "op%d" % i and reply.arguments == [b"ok", str(i).encode()]
+        assert [inform.arguments for inform in informs] == [[b"i", str(i).encode()]]
+    assert len(client._table) == 0
+    # Some caller's reply was read, and delivered, by another caller.
+    for_others = [line for line, claimed, thread in claims
+                  if claimed and line.startswith(b"!")
+                  and thread.name != "caller-%s" % line.split()[-1].decode()]
+    assert for_others
+    assert client.blocking_request(Message.request("after"))[0].reply_ok()
+
+
+def reading(client, server):
+    """Wait until the caller of ``?a`` sent it: it borrowed reading first."""
+    assert server.received.get(timeout=WAIT).startswith(b"?a")
+    assert client._conn._borrow.borrowed
+
+
+def test_reader_times_out_while_another_caller_waits(scripted, make_client):
+    """The caller reading for others gives up (timeout): reading goes back
+    to the reactor, which delivers the other caller's reply."""
+    a_gave_up = threading.Event()
+
+    def script(conn):
+        conn.send(*v5_greeting())
+        conn.read_line()                 # a: never answered
+        b = conn.read_line()
+        a_gave_up.wait(WAIT)
+        conn.send(reply_line(b, b"ok"))
+        while True:
+            conn.send(reply_line(conn.read_line(), b"ok"))
+    server = scripted(script)
+    client = make_client(server.port)
+    outcome = {}
+
+    def a():
+        try:
+            client.blocking_request(Message.request("a"), timeout=0.3)
+        except KatcpTimeoutError as exc:
+            outcome["a"] = exc
+        a_gave_up.set()
+
+    reader = threading.Thread(target=a)
+    reader.start()
+    reading(client, server)
+    reply, _ = client.blocking_request(Message.request("b"), timeout=WAIT)
+    reader.join(WAIT)
+    assert reply.reply_ok() and isinstance(outcome["a"], KatcpTimeoutError)
+    assert len(client._table) == 0
+
+
+class ReaderInterrupted(BaseException):
+    """Raised in the reading caller while it delivers another's reply."""
+
+
+def test_reader_interrupted_while_reading_for_another(scripted, make_client):
+    """The reading caller is interrupted (a BaseException, as
+    KeyboardInterrupt) as it takes another caller's reply: its own request
+    is given up, and the line it did not take is handed over to the reactor
+    and reaches its caller."""
+    def script(conn):
+        conn.send(*v5_greeting())
+        a = conn.read_line()
+        b = conn.read_line()
+        conn.send(reply_line(b, b"ok", b"b"), reply_line(a, b"ok", b"a"))
+        while True:
+            conn.send(reply_line(conn.read_line(), b"ok"))
+    server = scripted(script)
+    client = make_client(server.port)
+    claim = client._claim
+    raised = []
+
+    def interrupting_claim(line, **kwargs):
+        if line.startswith(b"!b") and not raised:
+            raised.append(threading.current_thread())
+            raise ReaderInterrupted()
+        return claim(line, **kwargs)
+    client._claim = interrupting_claim
+    outcome = {}
+
+    def a():
+        try:
+            client.blocking_request(Message.request("a"), timeout=WAIT)
+        except ReaderInterrupted as exc:
+            outcome["a"] = exc
+
+    reader = threading.Thread(target=a)
+    reader.start()
+    reading(client, server)
+    reply, _ = client.blocking_request(Message.request("b"), timeout=WAIT)
+    reader.join(WAIT)
+    assert reply.arguments == [b"ok", b"b"]
+    assert raised == [reader] and isinstance(outcome["a"], ReaderInterrupted)
+    assert len(client._table) == 0
+    assert client.blocking_request(Message.request("a"), timeout=WAIT)[0].reply_ok()
+
+
+def test_the_main_thread_reads_only_for_itself(scripted, make_client):
+    """Signals (KeyboardInterrupt) interrupt the main thread, so it never
+    takes another caller's reply out of the table: read by the main
+    thread, that reply is handed over to the reactor, which delivers it."""
+    assert threading.current_thread() is threading.main_thread()
+
+    def script(conn):
+        conn.send(*v5_greeting())
+        b, a = sorted([conn.read_line(), conn.read_line()], reverse=True)
+        conn.send(reply_line(b, b"ok", b"b"), reply_line(a, b"ok", b"a"))
+        while True:
+            conn.send(reply_line(conn.read_line(), b"ok"))
+    server = scripted(script)
+    client = make_client(server.port)
+    claims = spy_claims(client)
+    results = {}
+    other = threading.Thread(target=lambda: results.setdefault(
+        "b", client.blocking_request(Message.request("b"), timeout=WAIT)))
+
+    def start_other_once_borrowed():
+        reading(client, server)
+        other.start()
+    starter = threading.Thread(target=start_other_once_borrowed)
+    starter.start()
+    reply, _ = client.blocking_request(Message.request("a"), timeout=WAIT)
+    starter.join(WAIT)
+    other.join(WAIT)
+    assert reply.arguments == [b"ok", b"a"]
+    assert results["b"][0].arguments == [b"ok", b"b"]
+    main = threading.main_thread()
+    assert [(ok, thread) for line, ok, thread in claims if line.startswith(b"!b")] == [
+        (False, main)]
+    assert not any(claimed and line.startswith(b"!b") for line, claimed, _ in claims)
+
+
+def test_concurrent_writes_are_combined_in_order(scripted, make_client):
+    """While one thread writes (here: held up in the connection's write),
+    the others queue their bytes and return at once; the writing thread
+    then sends them, in order, before it returns. Bytes queued for a
+    connection that has been replaced are not sent on the new one."""
+    server = scripted(echo_script(v5_greeting()))
+    client = make_client(server.port)
+    conn = client._conn
+    real_write = conn.write
+    entered, go = threading.Event(), threading.Event()
+
+    def slow_write(data):
+        if not entered.is_set():
+            entered.set()
+            assert go.wait(WAIT)
+        return real_write(data)
+    conn.write = slow_write
+    writer = threading.Thread(target=client._write, args=(b"?first\n",))
+    writer.start()
+    assert entered.wait(WAIT)
+    for i in range(5):      # would block on a lock if not combined
+        client._write(b"?q %d\n" % i)
+    stale = []
+
+    class OldConnection:
+        def write(self, data):
+            stale.append(data)
+    client._outbox.append((OldConnection(), b"?stale\n"))  # queued for an old connection
+    client._write(b"?last\n")
+    go.set()
+    writer.join(WAIT)
+    lines = [server.received.get(timeout=WAIT) for _ in range(7)]
+    assert lines == [b"?first"] + [b"?q %d" % i for i in range(5)] + [b"?last"]
+    assert server.received.empty() and not client._outbox
+    assert stale == [b"?stale\n"]    # to the connection it was meant for (closed: dropped)
