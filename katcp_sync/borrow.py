@@ -17,8 +17,8 @@ polls and reads on the caller's thread and offers each line to a ``claim``
 function; the first line not claimed, and every line after it, is *handed
 over*: queued and dispatched on the reactor thread by ``lines_received`` as
 usual, before anything the reactor reads later. (The client's ``claim``
-takes the replies of every thread blocked in ``blocking_request``, so one
-waiting caller reads for all.) A borrower waiting for data may first
+takes the replies of every thread blocked in ``blocking_request``, so the
+borrower also reads for the callers that came after it.) A borrower waiting for data may first
 *spin* -- poll without sleeping -- for up to
 :attr:`ReadBorrow.spin_time` (200 us by default), and only then blocks in
 ``poll()``. On a fast link the reply then arrives while the thread is still

@@ -32,12 +32,12 @@ calling thread waits on a lock with its own timeout and takes its request
 back out of the table if it gives up. Writes from user threads go straight
 to the socket when nothing is buffered (see the connection module).
 
-When a ``blocking_request`` caller finds nobody else reading, it
-*borrows* the connection's reading (see :mod:`katcp_sync.borrow`): it
-sends, reads and parses replies itself and so wakes up once, not after
-the reactor. It claims its own informs and reply and those of the other
-threads waiting in ``blocking_request`` (whom it wakes), through the same
-table; every other line (asynchronous informs, replies to futures and
+When a ``blocking_request`` is the only request outstanding, the calling
+thread *borrows* the connection's reading (see :mod:`katcp_sync.borrow`):
+it sends, reads and parses replies itself and so wakes up once, not after
+the reactor. It claims its own informs and reply and those of other
+threads that call ``blocking_request`` meanwhile (whom it wakes), through
+the same table; every other line (asynchronous informs, replies to futures and
 callbacks, bad lines) is handed to the reactor and dispatched there in
 order, as always. A main thread reads only for itself, since a signal
 could interrupt it holding another caller's reply.

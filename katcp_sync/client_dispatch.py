@@ -214,13 +214,15 @@ class ClientDispatch(ClientBase):
 
     def _submit_and_read(self, pending: BlockingRequest, timeout: Optional[float],
                          alone: bool) -> bool:
-        """Submit a blocking request and, if reading can be borrowed, read
-        on this thread until its reply is in, delivering the replies and
-        informs of every blocking request met on the way (the caller
-        reads for all; the main thread only for itself, as signals such
-        as KeyboardInterrupt interrupt it). Returns True if it borrowed."""
+        """Submit a blocking request; if this caller is ``alone`` on an idle
+        client and reading can be borrowed, read on this thread until its
+        reply is in, delivering the replies and informs of every blocking
+        request met on the way (those of callers that came meanwhile; the
+        main thread only its own, as signals such as KeyboardInterrupt
+        interrupt it). Returns True if it borrowed."""
         conn = self._conn
-        if not (conn is not None and self._may_borrow and conn.borrow_reading()):
+        if not (alone and conn is not None and self._may_borrow and self._table.is_idle()
+                and conn.borrow_reading()):
             self._submit(pending, None)
             return False
         try:
