@@ -69,6 +69,17 @@ class AiokatcpClient:
         self.loop.close()
 
 
+def end_process(proc: "subprocess.Popen[Any]", timeout: float = 30) -> None:
+    """Close a helper process's stdin (its signal to finish) and reap it,
+    killing it if it has not ended within ``timeout`` seconds."""
+    proc.stdin.close()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def katcp_python_env() -> str:
     """Return the path of a Python with katcp 0.9.3, creating the venv if needed.
 

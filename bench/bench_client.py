@@ -282,12 +282,7 @@ class _KatcpPython:
         return run
 
     def close(self) -> None:
-        self._proc.stdin.close()
-        try:
-            self._proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        _side.end_process(self._proc)
 
 
 def _in_process(port: int, count: int, repeats: int) -> Dict[str, Any]:

@@ -118,12 +118,7 @@ class _KatcpPython:
             raise RuntimeError("katcp-python client failed at %d bytes" % size)
 
     def close(self) -> None:
-        self._proc.stdin.close()
-        try:
-            self._proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+        _side.end_process(self._proc)
 
 
 LIBRARIES: Dict[str, Any] = {
