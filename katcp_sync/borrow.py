@@ -64,8 +64,7 @@ import threading
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Tuple
 
-from .deadline import Deadline
-from .linebuffer import Line
+from .linebuffer import RECV_SIZE, Line
 
 if TYPE_CHECKING:   # the connection owns its ReadBorrow; only its type is needed here
     from .connection import Connection
@@ -79,7 +78,6 @@ BORROW_SUPPORTED = hasattr(select, "epoll") and hasattr(select, "poll")
 #: Longest a socket stays parked after a borrow (see the module docstring).
 PARK_TIME = 0.005
 # Size of one recv() by a borrower.
-_RECV_SIZE = 65536
 
 
 def _cpu_count() -> int:
@@ -178,7 +176,7 @@ class ReadBorrow:
         return True
 
     def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-             timeout: Optional[float], spin: bool = True) -> None:
+             timeout: Optional[float]) -> None:
         """Read on the calling thread until ``done()``; only while borrowed.
 
         Each complete line is offered, in order, to ``claim(line)``, on this
@@ -188,8 +186,7 @@ class ReadBorrow:
         read ends. ``claim`` must not block or raise (an exception is logged
         and counts as not claimed).
 
-        With ``spin`` False it never spins (other threads the caller
-        wakes need the GIL); otherwise as :attr:`spin_time` says.
+        It spins first as :attr:`spin_time` says.
 
         Returns (never raises) when ``done()`` is true, a line was handed
         over, ``timeout`` seconds passed (``None``: no limit), the peer sent
@@ -201,10 +198,9 @@ class ReadBorrow:
         recv = self._sock.recv
         feed = conn._splitter.feed
         start = _monotonic()
-        deadline = Deadline(timeout)
-        end = deadline.at
+        end = None if timeout is None else start + timeout
         spin_until = 0.0
-        if spin and self.reply_wait < self.spin_time:
+        if self.reply_wait < self.spin_time:
             spin_until = start + self.spin_time
             if end is not None and end < spin_until:
                 spin_until = end
@@ -218,8 +214,8 @@ class ReadBorrow:
             else:
                 spin_until = 0.0
                 if end is not None:
-                    remaining = deadline.remaining()
-                    if not remaining:
+                    remaining = end - _monotonic()
+                    if remaining <= 0:
                         return
                     wait = math.ceil(remaining * 1000)
                 if not poll(wait):
@@ -230,7 +226,7 @@ class ReadBorrow:
             if conn._closing:
                 return
             try:
-                data = recv(_RECV_SIZE)
+                data = recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError as exc:

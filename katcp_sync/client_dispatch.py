@@ -20,7 +20,8 @@ from typing import Any, Callable, List, Optional, Tuple
 from .client_base import ClientBase, _format_exc, _not_a_message, hinted_timeout
 from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, FutureRequest,
                               PendingRequest, ReplyFuture, UntrackedMessage)
-from .connection import Connection, Line, format_seconds
+from .connection import Connection, Line
+from .formatting import format_seconds
 from .errors import KatcpSyntaxError, KatcpTimeoutError, KatcpTypeError, KatcpVersionError
 from .errors import LineTooLongError
 from .message import Message, parse
@@ -230,8 +231,7 @@ class ClientDispatch(ClientBase):
                 claim = self._claim
                 if threading.current_thread() is _MAIN_THREAD:
                     claim = functools.partial(claim, only=pending)
-                # Spinning would keep the GIL from the callers it wakes.
-                conn.read_borrowed(claim, pending.finished, timeout, spin=alone)
+                conn.read_borrowed(claim, pending.finished, timeout)
         finally:
             # Park only if no other request's reply is on its way.
             conn.return_reading(park=self._table.is_idle())

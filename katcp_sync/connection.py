@@ -53,7 +53,7 @@ from time import monotonic as _monotonic
 from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Tuple, Union
 
 from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
-from .linebuffer import DEFAULT_MAX_LINE_LENGTH, Line, LineSplitter
+from .linebuffer import DEFAULT_MAX_LINE_LENGTH, RECV_SIZE, Line, LineSplitter
 from .reactor import FileLike, Reactor, TimerHandle
 from .read_limits import ReadLimits
 from .tcp import (ConnectAttempt, Listener, call_on_reactor, connect, format_address,
@@ -79,7 +79,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
 
 # Size of one recv() and the most read from one socket per readiness event.
-_RECV_SIZE = 65536
 _READ_BUDGET = 256 * 1024
 # Small buffered pieces are joined into sends of up to this size.
 _SEND_CHUNK = 256 * 1024
@@ -377,11 +376,11 @@ class Connection:
         return borrow is not None and borrow.borrow()
 
     def read_borrowed(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-                      timeout: Optional[float], spin: bool = True) -> None:
+                      timeout: Optional[float]) -> None:
         """Read on the calling thread until ``done()``; only while borrowed
         (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""
         assert self._borrow is not None, "read_borrowed() without borrow_reading()"
-        self._borrow.read(claim, done, timeout, spin)
+        self._borrow.read(claim, done, timeout)
 
     def return_reading(self, park: bool = True) -> None:
         """End a borrow started by :meth:`borrow_reading` (calling thread;
@@ -448,7 +447,7 @@ class Connection:
         error: Optional[OSError] = None
         while total < _READ_BUDGET:
             try:
-                data = recv(_RECV_SIZE)
+                data = recv(RECV_SIZE)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
@@ -459,7 +458,7 @@ class Connection:
                 break
             chunks.append(data)
             total += len(data)
-            if len(data) < _RECV_SIZE:
+            if len(data) < RECV_SIZE:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
             # Fed read by read: joining them would copy every byte once more

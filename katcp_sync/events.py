@@ -27,6 +27,14 @@ def _resolve(future: "Future[Any]", value: Any) -> None:
             pass  # resolved by another thread meanwhile
 
 
+def _fail(future: "Future[Any]", exc: BaseException) -> None:
+    if not future.done():
+        try:
+            future.set_exception(exc)
+        except concurrent.futures.InvalidStateError:
+            pass  # resolved by another thread meanwhile
+
+
 def _with_timeout(future: "Future[Any]", timeout: Optional[float]) -> "Future[Any]":
     """Return a future resolved like ``future``, or failed after ``timeout``."""
     if not timeout or future.done():
@@ -246,8 +254,7 @@ def until_some(*args: "Future[Any]", **kwargs: Any) -> "Future[List[Tuple[Any, A
             try:
                 value = fut.result()
             except BaseException as exc:  # passed on to the waiter
-                if not some.done():
-                    some.set_exception(exc)
+                _fail(some, exc)
                 return
             with lock:
                 results.append((key, value))

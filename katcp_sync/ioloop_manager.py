@@ -9,10 +9,14 @@ share a thread needs none of this: katcp_sync servers and clients start
 their own reactor.
 """
 
+import concurrent.futures
 import functools
 import logging
 from typing import Any, Callable, Dict, Optional, Sequence
 
+from .deadline import Deadline
+from .errors import KatcpTimeoutError
+from .formatting import format_seconds
 from .reactor import Reactor
 
 __all__ = ["IOLoopManager", "IOLoopThreadWrapper", "ThreadSafeMethodAttrWrapper"]
@@ -27,15 +31,14 @@ class IOLoopManager:
     Args:
         managed_default: accepted for katcp-python's signature; the reactor
             is always the manager's own (there is no process-wide default).
-        logger: Python logger.
+        logger: accepted for katcp-python's signature (the reactor logs as
+            ``katcp_sync.reactor``).
 
     All methods may be called from any thread.
     """
 
     def __init__(self, managed_default: bool = False, logger: logging.Logger = logger) -> None:
-        self._logger = logger
         self._reactor: Optional[Reactor] = None
-        self._daemon = False
 
     def get_reactor(self) -> Reactor:
         """Return the managed reactor, creating it on the first call."""
@@ -49,7 +52,6 @@ class IOLoopManager:
 
     def setDaemon(self, daemonic: bool) -> None:  # noqa: N802 (katcp-python's name)
         """Accepted for katcp-python's API; the reactor thread is a daemon already."""
-        self._daemon = bool(daemonic)
 
     def start(self, timeout: Optional[float] = None) -> None:
         """Start the reactor thread (``timeout`` is accepted and unused: start is quick)."""
@@ -101,11 +103,16 @@ class IOLoopThreadWrapper:
             Exception: whatever ``fn`` raised.
         """
         kwargs = kwargs or {}
-        if timeout is None:
-            timeout = self.default_timeout
-        result = self.reactor.run_sync(functools.partial(fn, *args, **kwargs), timeout=timeout)
+        limit = self.default_timeout if timeout is None else timeout
+        deadline = Deadline(limit)
+        result = self.reactor.run_sync(functools.partial(fn, *args, **kwargs),
+                                       timeout=deadline.remaining())
         if hasattr(result, "result") and hasattr(result, "add_done_callback"):
-            return result.result(timeout)
+            try:
+                return result.result(deadline.remaining())
+            except concurrent.futures.TimeoutError:
+                raise KatcpTimeoutError("No result from %r within %s"
+                                        % (fn, format_seconds(limit))) from None
         return result
 
     def decorate_callable(self, callable_: Callable[..., Any]) -> Callable[..., Any]:

@@ -24,10 +24,13 @@ from typing import List, Union
 
 from .errors import LineTooLongError
 
-__all__ = ["LineSplitter", "Line", "DEFAULT_MAX_LINE_LENGTH", "split_bytes"]
+__all__ = ["LineSplitter", "Line", "DEFAULT_MAX_LINE_LENGTH", "RECV_SIZE", "split_bytes"]
 
 #: katcp-python's MAX_MSG_SIZE.
 DEFAULT_MAX_LINE_LENGTH = 2 * 1024 * 1024
+
+#: Bytes a reader feeding a LineSplitter asks of one ``recv()``.
+RECV_SIZE = 65536
 
 #: One item of :meth:`LineSplitter.feed`'s output: a line without its
 #: end-of-line byte, or the error standing for a line that was too long.

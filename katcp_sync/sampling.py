@@ -46,20 +46,21 @@ started (spec 7.1); ``none`` reports nothing at all.
 
 Threads and locks
 -----------------
-Each strategy's state is guarded by a lock: the one of its sensor's stripe,
-a re-entrant lock shared by every strategy on that sensor (and on the other
-sensors that hash to the same stripe), so that a strategy costs no lock of
-its own (a server may hold a million strategies; see docs/internals.rst).
+Each strategy's state is guarded by a re-entrant lock: its own, or the one
+given as ``lock=``. The server, whose callback only appends to a buffer,
+gives each its sensor's :func:`stripe_lock` (shared with the strategies on
+the sensors of that stripe), so a strategy costs no lock (a server may
+hold a million).
 :meth:`SampleStrategy.update` may be called from any thread (sensor
 observers run on the thread that set the value) while timers fire on the
 scheduler's thread. ``inform_callback`` is called *while holding that lock*,
 which gives two guarantees: reports for one strategy reach the callback in
 order, and once :meth:`SampleStrategy.cancel` has returned the callback is
-never called again. In return the callback must be quick, must not block,
-and must not start or cancel strategies itself (defer such work, e.g. with
-the reactor's ``add_callback``: with shared locks, touching another strategy
-from a callback could deadlock); it may call ``cancel()`` on the strategy
-that is calling it. The strategy's lock is taken before the sensor's and
+never called again. In return the callback must be quick and must not
+block; it may call ``cancel()`` on the strategy that is calling it. With a
+shared lock it must also not set sensors nor start or cancel other
+strategies (defer such work, e.g. with the reactor's ``add_callback``):
+two threads doing that in opposite orders could deadlock. The strategy's lock is taken before the sensor's and
 the scheduler's internal locks, never after.
 
 Ordering
@@ -159,13 +160,13 @@ def _stype(sensor: SampledSensor) -> Optional[str]:
     return getattr(sensor, "stype", None)
 
 
-#: The lock stripes (see "Threads and locks"): a strategy takes the one of
-#: its sensor, so the strategies fanning out one update take one lock.
+#: The lock stripes (see "Threads and locks").
 _LOCK_STRIPES = tuple(threading.RLock() for _ in range(256))
 
 
-def _stripe(sensor: SampledSensor) -> "threading.RLock":
-    """The lock of the strategies on ``sensor``."""
+def stripe_lock(sensor: SampledSensor) -> "threading.RLock":
+    """The shared lock for strategies on ``sensor`` (``lock=``), for callers
+    whose callbacks neither block nor set sensors. Any thread."""
     return _LOCK_STRIPES[(id(sensor) >> 4) % len(_LOCK_STRIPES)]
 
 
@@ -201,6 +202,7 @@ class SampleStrategy:
             :meth:`get_sampling_formatted` gives the raised values. The
             shortest period is left alone: it only holds back reports of
             changes.
+        lock: its re-entrant lock (default: its own; "Threads and locks").
 
     Raises:
         KatcpValueError: (a ``ValueError``) bad parameters, or a strategy that
@@ -230,7 +232,8 @@ class SampleStrategy:
     @classmethod
     def get_strategy(cls, strategy_name: Union[bytes, str], inform_callback: InformCallback,
                      sensor: SampledSensor, *params: Param, scheduler: Optional[Scheduler] = None,
-                     major: int = 5, min_period: float = 0.0) -> "SampleStrategy":
+                     major: int = 5, min_period: float = 0.0,
+                     lock: Optional["threading.RLock"] = None) -> "SampleStrategy":
         """Build the strategy called ``strategy_name`` (bytes or str, e.g. from the wire).
 
         The other arguments are those of :class:`SampleStrategy`.
@@ -249,11 +252,11 @@ class SampleStrategy:
             raise KatcpValueError("Unknown strategy name: %s." % name)
         return _STRATEGY_CLASSES[strategy](inform_callback, sensor, *params,
                                            scheduler=scheduler, major=major,
-                                           min_period=min_period)
+                                           min_period=min_period, lock=lock)
 
     def __init__(self, inform_callback: InformCallback, sensor: SampledSensor, *params: Param,
                  scheduler: Optional[Scheduler] = None, major: int = 5,
-                 min_period: float = 0.0) -> None:
+                 min_period: float = 0.0, lock: Optional["threading.RLock"] = None) -> None:
         name = self.SAMPLING_LOOKUP.get(self.STRATEGY)
         if name is None:
             raise TypeError("SampleStrategy is abstract: use SampleStrategy.get_strategy()")
@@ -273,7 +276,7 @@ class SampleStrategy:
         self._params = tuple(raw)
         self._scheduler = scheduler
         self._knobs = preset
-        self._lock = _stripe(sensor)  # re-entrant: the callback may cancel()
+        self._lock = threading.RLock() if lock is None else lock  # callback may cancel()
         self._state = _NEW
         self._attached = False
         self._last_reading: Optional[Reading] = None   # the last reported reading itself

@@ -108,12 +108,15 @@ class HandlerTable:
         self.requests = requests
 
     def lookup(self, msg: Message) -> Handler:
-        """The handler of ``msg`` (the unknown-request one, or ``ignored``, if none)."""
+        """The handler of ``msg``; if it has none: ``unknown`` for a request,
+        ``ignored`` for an inform, ``unexpected`` for a reply. (The dispatcher's
+        ``lines_received`` inlines this for speed: keep the two in step.)"""
         mtype = msg.mtype
         if mtype == _REQUEST:
             return self.requests.get(msg.name) or self.unknown
-        table = self.informs if mtype == _INFORM else self.replies
-        return table.get(msg.name) or self.ignored
+        if mtype == _INFORM:
+            return self.informs.get(msg.name) or self.ignored
+        return self.replies.get(msg.name) or self.unexpected
 
     def request_docs(self) -> Dict[str, str]:
         """``name -> help text`` of every request."""

@@ -11,7 +11,7 @@ client's connection buffer.
 import threading
 from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
 
-from .sampling import SampleStrategy
+from .sampling import SampleStrategy, stripe_lock
 from .scheduler import Scheduler
 from .sensor import Reading, Sensor
 
@@ -43,7 +43,6 @@ class SamplingTable:
     """
 
     def __init__(self, client: StatusSink, scheduler: Optional[Scheduler], major: int) -> None:
-        self._client = client
         self._write = client.write
         self._callback = self._inform
         self._scheduler = scheduler
@@ -107,12 +106,11 @@ class SamplingTable:
                 no longer current.
             RuntimeError: the client is gone.
         """
-        if isinstance(strategy, bytes):
-            strategy = strategy.decode("ascii", "replace")
         built = [
             (sensor, SampleStrategy.get_strategy(
                 strategy, self._callback, sensor, *params,
-                scheduler=self._scheduler, major=self._major, min_period=min_period))
+                scheduler=self._scheduler, major=self._major, min_period=min_period,
+                lock=stripe_lock(sensor)))   # the callback only appends to a buffer
             for sensor in sensors
         ]
         formatted = built[0][1].get_sampling_formatted()

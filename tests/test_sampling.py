@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-from katcp_sync.sampling import AGE_OF_UNIVERSE, SampleStrategy
+from katcp_sync.sampling import AGE_OF_UNIVERSE, SampleStrategy, stripe_lock
 from katcp_sync.scheduler import ManualScheduler
 from katcp_sync.sensor import Sensor
 
@@ -668,13 +668,22 @@ def test_one_strategy_table_serves_sampling_and_protocol():
 
 def test_strategies_are_small():
     # A server holds one strategy per client per sensor (a million of them in
-    # bench/run.py soak): no __dict__ and no lock of their own. The bench
-    # measures the bytes; this only guards the shape.
+    # bench/run.py soak): no __dict__, and given the sensor's stripe lock no
+    # lock of their own. The bench measures the bytes; this only guards the shape.
     sensor = Sensor.integer("i")
     scheduler = ManualScheduler()
     strategies = [SampleStrategy.get_strategy(name, lambda s, r: None, sensor, *params,
-                                              scheduler=scheduler)
+                                              scheduler=scheduler, lock=stripe_lock(sensor))
                   for name, params in (("event", ()), ("event", ()), ("auto", ()),
                                        ("period", ("1",)), ("differential", ("1",)))]
     assert not any(hasattr(strategy, "__dict__") for strategy in strategies)
     assert len({id(strategy._lock) for strategy in strategies}) == 1
+
+
+def test_a_strategy_without_a_given_lock_has_its_own():
+    """Outside the server, a callback may set other sensors: strategies then
+    share no lock, so two of them cannot deadlock each other."""
+    sensor = Sensor.integer("i")
+    one, two = (SampleStrategy.get_strategy("event", lambda s, r: None, sensor)
+                for _ in range(2))
+    assert one._lock is not two._lock

@@ -316,6 +316,16 @@ def test_web_command_parses_its_arguments():
     assert args.listen == ("0.0.0.0", 8000) and args.allow_requests
 
 
+@pytest.mark.parametrize("words", [["--strategy", "event-rate", "0.1", "10", "a:1"],
+                                   ["a:1", "--strategy", "event-rate 0.1 10"],
+                                   ["--strategy=event-rate 0.1 10", "a:1"]])
+def test_web_strategy_takes_its_parameters_in_every_documented_form(words):
+    """The strategy and its parameters reach the device as separate words
+    (nargs='+' joined them into one, which the device refused)."""
+    args = cli.build_parser().parse_args(["web"] + cli.gather_strategy(words))
+    assert args.strategy == ["event-rate", "0.1", "10"] and args.endpoints == [("a", 1)]
+
+
 def test_web_command_serves_until_interrupted(device):
     endpoint = "127.0.0.1:%d" % device.bind_address[1]
     with katcp_sync_command("web", endpoint, "--listen", "127.0.0.1:0") as proc:

@@ -41,9 +41,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="[HOST:]PORT",
                         help="where the page is served (default 127.0.0.1:8080; "
                         "0.0.0.0:PORT to allow other machines)")
-    parser.add_argument("--strategy", nargs="+", default=["event"], metavar="STRATEGY",
-                        help="sampling strategy and parameters for every sensor "
-                        "(default: event)")
+    # One argument, split into words (the CLI joins ``--strategy period 1``
+    # into ``--strategy='period 1'``), as for ``monitor``.
+    parser.add_argument("--strategy", type=str.split, default=["event"],
+                        metavar="'STRATEGY [PARAMS]'",
+                        help="sampling strategy and parameters for every sensor, e.g. "
+                        "--strategy 'period 1' (default: event)")
     parser.add_argument("--allow-requests", action="store_true",
                         help="add a panel to send requests to the devices (off by default)")
     parser.add_argument("--timeout", type=float, default=5.0, metavar="SECONDS",
