@@ -1,33 +1,431 @@
-"""katcp-python's ``katcp.compat`` helpers that still mean something on Python 3."""
+"""Everything that depends on the Python version (2.7 or 3.6+), in one place.
 
-from typing import List, Union
+Other modules import these names and never test ``sys.version_info``
+themselves. Also katcp-python's ``katcp.compat`` helpers (``ensure_native_str``
+and friends), which exist for the same reason. Runtime dependencies: six, and
+on Python 2 the stdlib backports futures, selectors34, enum34 and typing.
+Every function here may be called from any thread.
+"""
+from __future__ import absolute_import, division, print_function
 
-__all__ = ["ensure_native_str", "byte_chars", "is_bytes", "is_text"]
+import collections
+import ctypes
+import ctypes.util
+import errno
+import os
+import select
+import socket
+import sys
+import threading
+import time
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Text, Tuple, Type, Union  # noqa: F401
+
+import six
+
+PY2 = six.PY2
+
+try:
+    import selectors  # noqa: F401
+except ImportError:  # Python 2: the PyPI backport of the 3.4 stdlib module (PSF licence)
+    import selectors34 as selectors  # type: ignore  # noqa: F401
+
+if PY2:
+    import collections as collections_abc  # type: ignore  # noqa: F401
+else:
+    import collections.abc as collections_abc  # noqa: F401
+
+queue = six.moves.queue
+
+# ------------------------------------------------------------------ monotonic clock
+if hasattr(time, "monotonic"):
+    monotonic = time.monotonic
+else:  # Python 2 on Linux/BSD/macOS: clock_gettime(CLOCK_MONOTONIC), ~1 us per call
+    class _Timespec(ctypes.Structure):
+        _fields_ = [("tv_sec", ctypes.c_long), ("tv_nsec", ctypes.c_long)]
+
+    _CLOCK_MONOTONIC = {"darwin": 6, "freebsd": 4, "openbsd": 3, "netbsd": 3}.get(
+        sys.platform.rstrip("0123456789"), 1)
+    _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    try:
+        _clock_gettime = _libc.clock_gettime
+    except AttributeError:  # glibc < 2.17 keeps it in librt
+        _clock_gettime = ctypes.CDLL(ctypes.util.find_library("rt"), use_errno=True).clock_gettime
+    _clock_gettime.argtypes = [ctypes.c_int, ctypes.POINTER(_Timespec)]
+
+    def monotonic():  # type: ignore[misc]
+        # type: () -> float
+        """Seconds of CLOCK_MONOTONIC (the clock of Python 3's time.monotonic)."""
+        ts = _Timespec()
+        if _clock_gettime(_CLOCK_MONOTONIC, ctypes.byref(ts)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return ts.tv_sec + ts.tv_nsec * 1e-9
+
+# ------------------------------------------------------------------ text and bytes
+if PY2:
+    def native_str(data, errors="strict"):
+        # type: (bytes, str) -> str
+        """Bytes from the wire -> native str (Python 2: the bytes themselves)."""
+        return data
+
+    def wire_bytes(text):
+        # type: (Any) -> bytes
+        """Native str/unicode -> bytes (Python 2: str unchanged, unicode as UTF-8)."""
+        return text.encode("utf-8") if isinstance(text, six.text_type) else text
+
+    def decode_lossless(data):
+        # type: (bytes) -> str
+        return data       # "surrogateescape" does not exist on 2.7: keep the bytes
+else:
+    def native_str(data, errors="strict"):
+        # type: (bytes, str) -> str
+        """Bytes from the wire -> native str (Python 3: decoded as UTF-8)."""
+        return data.decode("utf-8", errors)
+
+    def wire_bytes(text):
+        # type: (Any) -> bytes
+        return text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+
+    def decode_lossless(data):
+        # type: (bytes) -> str
+        return data.decode("utf-8", "surrogateescape")
 
 
-def ensure_native_str(value: Union[str, bytes]) -> str:
-    """Return ``value`` as ``str`` (bytes are decoded as UTF-8).
+def byte_const(char):
+    # type: (bytes) -> Any
+    """One byte as ``data[i]`` yields it (int on 3.x, 1-char str on 2.7).
+
+    ``X in data`` and ``data[i] == X`` then work on both, and stay memchr-fast
+    on 3.x (an int needle is ~4x faster there than a bytes needle).
+    """
+    return char[0]
+
+
+# ------------------------------------------------------------------ exceptions
+if PY2:
+    class ConnectionError(OSError):  # noqa: A001
+        """Python 3's ConnectionError (a plain OSError subclass on Python 2)."""
+
+    class BrokenPipeError(ConnectionError):  # noqa: A001
+        pass
+
+    class ConnectionResetError(ConnectionError):  # noqa: A001
+        pass
+
+    class TimeoutError(OSError):  # noqa: A001
+        pass
+
+    class FileNotFoundError(IOError):  # noqa: A001
+        pass
+else:
+    ConnectionError = ConnectionError  # noqa: A001
+    BrokenPipeError = BrokenPipeError  # noqa: A001
+    ConnectionResetError = ConnectionResetError  # noqa: A001
+    TimeoutError = TimeoutError  # noqa: A001
+    FileNotFoundError = FileNotFoundError  # noqa: A001
+
+#: Catch these around socket calls (socket.error is an IOError on 2.7, not an OSError).
+SOCKET_ERRORS = (socket.error, OSError)  # type: Tuple[Type[BaseException], ...]
+_RETRY = frozenset([errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR])
+
+
+def would_block(exc):
+    # type: (BaseException) -> bool
+    """True for what 3.x raises as BlockingIOError or InterruptedError."""
+    return getattr(exc, "errno", None) in _RETRY
+
+
+def chained(exc, cause):
+    # type: (BaseException, Optional[BaseException]) -> BaseException
+    """``raise chained(X, Y)`` is ``raise X from Y`` (3.x); 2.7 keeps no chain."""
+    exc.__cause__ = cause
+    exc.__suppress_context__ = True
+    return exc
+
+
+# ------------------------------------------------------------------ keyword-only args
+
+
+class _Required(object):
+    def __repr__(self):
+        # type: () -> str
+        return "<required>"
+
+
+REQUIRED = _Required()  # type: Any
+
+
+def kwonly_pop(kwargs, name, default):
+    # type: (Dict[str, Any], str, Any) -> Any
+    """Pop keyword-only argument ``name`` (``def f(*args, name=default)`` on 3.x)."""
+    try:
+        return kwargs.pop(name)
+    except KeyError:
+        if default is REQUIRED:
+            raise TypeError("missing required keyword-only argument %r" % (name,))
+        return default
+
+
+def kwonly_done(func_name, kwargs):
+    # type: (str, Dict[str, Any]) -> None
+    """Raise the TypeError 3.x raises for an unexpected keyword argument."""
+    if kwargs:
+        raise TypeError("%s() got an unexpected keyword argument %r"
+                        % (func_name, sorted(kwargs)[0]))
+
+
+# ------------------------------------------------------------------ waiting
+class _PipeWaiter(object):
+    """One per thread: a non-blocking pipe that set() writes a byte to.
+
+    select() on it wakes within ~0.1 ms of set(), and in the main thread
+    Ctrl-C raises KeyboardInterrupt at once (select fails with EINTR).
+    Python 2's Condition.wait(timeout) polls with sleeps of up to 50 ms
+    instead, and Lock.acquire() cannot be interrupted at all.
+    """
+
+    _local = threading.local()
+
+    def __init__(self):
+        # type: () -> None
+        import fcntl
+        self.rfd, self.wfd = os.pipe()
+        for fd in (self.rfd, self.wfd):
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) | os.O_NONBLOCK)
+            fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
+
+    def __del__(self):
+        for fd in (self.rfd, self.wfd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+    @classmethod
+    def current(cls):
+        # type: () -> _PipeWaiter
+        waiter = getattr(cls._local, "waiter", None)
+        if waiter is None:
+            waiter = cls._local.waiter = cls()
+        return waiter
+
+    def wake(self):
+        # type: () -> None
+        try:
+            os.write(self.wfd, b"x")
+        except OSError as exc:   # full: a wake-up is pending anyway
+            if exc.errno != errno.EAGAIN:
+                raise
+
+    def sleep(self, timeout):
+        # type: (Optional[float]) -> None
+        """Sleep until woken or ``timeout``; spurious wake-ups are allowed."""
+        try:
+            ready = select.select([self.rfd], [], [], timeout)[0]
+        except (select.error, OSError) as exc:  # EINTR from a signal that did not raise
+            if exc.args[0] != errno.EINTR:
+                raise
+            return
+        if ready:
+            try:
+                os.read(self.rfd, 4096)
+            except OSError as exc:
+                if exc.errno != errno.EAGAIN:
+                    raise
+
+
+class _FastEvent(object):
+    """threading.Event with precise, Ctrl-C-interruptible waits on Python 2."""
+
+    def __init__(self):
+        # type: () -> None
+        self._lock = threading.Lock()
+        self._flag = False
+        self._waiters = []  # type: List[_PipeWaiter]
+
+    def is_set(self):
+        # type: () -> bool
+        return self._flag
+
+    isSet = is_set
+
+    def set(self):
+        # type: () -> None
+        with self._lock:
+            self._flag = True
+            waiters, self._waiters = self._waiters, []
+        for waiter in waiters:
+            waiter.wake()
+
+    def clear(self):
+        # type: () -> None
+        with self._lock:
+            self._flag = False
+
+    def wait(self, timeout=None):
+        # type: (Optional[float]) -> bool
+        if self._flag:
+            return True
+        waiter = _PipeWaiter.current()
+        with self._lock:
+            if self._flag:
+                return True
+            self._waiters.append(waiter)
+        try:
+            deadline = None if timeout is None else monotonic() + timeout
+            while not self._flag:
+                remaining = None if deadline is None else deadline - monotonic()
+                if remaining is not None and remaining <= 0:
+                    break
+                waiter.sleep(remaining)
+            return self._flag
+        finally:
+            with self._lock:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+
+if PY2:
+    Event = _FastEvent  # type: Callable[[], Any]
+else:
+    Event = threading.Event
+
+
+def wait_future(future, timeout=None):
+    # type: (Any, Optional[float]) -> bool
+    """Wait until ``future`` is done (True) or ``timeout`` passes (False).
+
+    On Python 2 the futures backport's result(timeout) polls (up to 50 ms late);
+    this waits precisely and can be interrupted by Ctrl-C.
+    """
+    if future.done():
+        return True
+    if not PY2:
+        import concurrent.futures
+        done, _ = concurrent.futures.wait([future], timeout)
+        return bool(done)
+    event = _FastEvent()
+    future.add_done_callback(lambda _: event.set())
+    return event.wait(timeout)
+
+
+# ------------------------------------------------------------------ typing introspection
+def get_origin(tp):
+    # type: (Any) -> Any
+    """typing.get_origin for 3.6-3.7 too (annotated.py)."""
+    import typing
+    if hasattr(typing, "get_origin"):
+        return typing.get_origin(tp)
+    origin = getattr(tp, "__origin__", None)
+    return {typing.Tuple: tuple, typing.List: list, typing.Dict: dict}.get(origin, origin)
+
+
+def get_args(tp):
+    # type: (Any) -> Tuple[Any, ...]
+    import typing
+    if hasattr(typing, "get_args"):
+        return typing.get_args(tp)
+    return tuple(getattr(tp, "__args__", None) or ())
+
+
+# ------------------------------------------------------------------ katcp-python's katcp.compat
+def ensure_native_str(value):
+    # type: (Union[str, bytes, Text]) -> str
+    """Return ``value`` as the native ``str`` (text on Python 3, bytes on 2).
+
+    Bytes are decoded as UTF-8 on Python 3; text is encoded as UTF-8 on 2.
 
     Raises:
-        TypeError: ``value`` is neither ``str`` nor ``bytes``.
+        TypeError = None  # type: ``value`` is neither bytes nor text.
     """
     if isinstance(value, str):
         return value
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
+    if isinstance(value, (bytes, six.text_type)):
+        return native_str(value) if isinstance(value, bytes) else wire_bytes(value)  # type: ignore
     raise TypeError("Invalid type for string conversion: {}".format(type(value)))
 
 
-def byte_chars(byte_string: bytes) -> List[bytes]:
+def byte_chars(byte_string):
+    # type: (bytes) -> List[bytes]
     """Return the one-byte ``bytes`` objects of ``byte_string``."""
     return [byte_string[i:i + 1] for i in range(len(byte_string))]
 
 
-def is_bytes(value: object) -> bool:
-    """True for ``bytes``."""
+def is_bytes(value):
+    # type: (object) -> bool
+    """True for ``bytes`` (``str`` on Python 2)."""
     return isinstance(value, bytes)
 
 
-def is_text(value: object) -> bool:
-    """True for ``str``."""
-    return isinstance(value, str)
+def is_text(value):
+    # type: (object) -> bool
+    """True for text (``str`` on Python 3, ``str`` or ``unicode`` on 2)."""
+    return isinstance(value, six.string_types)
+
+
+# ------------------------------------------------------------------ typing
+if TYPE_CHECKING or sys.version_info >= (3, 8):
+    from typing import Protocol
+else:
+    class Protocol(object):
+        """Stand-in for ``typing.Protocol`` (3.8+): structural types are for
+        the type checker, which runs on a newer Python."""
+
+
+# ------------------------------------------------------------------ futures
+try:
+    from concurrent.futures import InvalidStateError
+except ImportError:  # before 3.8 (and the Python 2 backport)
+    from concurrent.futures import _base as _futures_base
+
+    class InvalidStateError(_futures_base.Error):  # type: ignore[no-redef]
+        """The future is already done (3.8's concurrent.futures.InvalidStateError)."""
+
+
+def cpu_count():
+    # type: () -> int
+    """Number of CPUs (1 when unknown)."""
+    try:
+        return os.cpu_count() or 1  # type: ignore[attr-defined]
+    except AttributeError:  # Python 2
+        import multiprocessing
+        try:
+            return multiprocessing.cpu_count()
+        except NotImplementedError:
+            return 1
+
+
+def main_thread():
+    # type: () -> threading.Thread
+    """The main thread (threading.main_thread on 3.4+)."""
+    try:
+        return threading.main_thread()  # type: ignore[attr-defined]
+    except AttributeError:  # Python 2
+        return threading._shutdown.__self__ if hasattr(threading._shutdown, "__self__") else [  # type: ignore
+            t for t in threading.enumerate() if isinstance(t, threading._MainThread)][0]  # type: ignore
+
+
+# ------------------------------------------------------------------ networking
+def is_ip_address(text):
+    # type: (str) -> bool
+    """True if ``text`` is an IPv4 or IPv6 address literal (not a host name)."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, text)
+        except (socket.error, ValueError, UnicodeError):
+            continue
+        if family == socket.AF_INET and text.count(".") != 3:
+            continue   # inet_pton accepts no short forms, but be explicit
+        return True
+    return False
+
+
+BaseHTTPRequestHandler = six.moves.BaseHTTPServer.BaseHTTPRequestHandler
+
+if sys.version_info >= (3, 7):
+    from http.server import ThreadingHTTPServer
+else:
+    class ThreadingHTTPServer(six.moves.socketserver.ThreadingMixIn,  # type: ignore[no-redef]
+                              six.moves.BaseHTTPServer.HTTPServer, object):
+        """http.server.ThreadingHTTPServer (3.7+): one daemon thread per connection."""
+        daemon_threads = True
