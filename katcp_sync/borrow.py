@@ -54,6 +54,8 @@ changes something (write unparks, close wakes the borrower, finish takes
 what was handed over).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import logging
 import math
@@ -61,9 +63,10 @@ import os
 import select
 import socket
 import threading
-from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Tuple
 
+from . import compat
+from .compat import monotonic as _monotonic
 from .linebuffer import RECV_SIZE, Line
 
 if TYPE_CHECKING:   # the connection owns its ReadBorrow; only its type is needed here
@@ -80,11 +83,12 @@ PARK_TIME = 0.005
 # Size of one recv() by a borrower.
 
 
-def _cpu_count() -> int:
+def _cpu_count():
+    # type: () -> int
     try:
         return len(os.sched_getaffinity(0))   # type: ignore[attr-defined]
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        return compat.cpu_count()
 
 
 #: Default :attr:`ReadBorrow.spin_time`: how long a borrower polls without
@@ -93,7 +97,7 @@ def _cpu_count() -> int:
 DEFAULT_SPIN_TIME = 200e-6 if _cpu_count() > 1 else 0.0
 
 
-class ReadBorrow:
+class ReadBorrow(object):
     """The borrowable reading of one connection (module docstring).
 
     Args:
@@ -109,7 +113,8 @@ class ReadBorrow:
     connection's lock held, as each says.
     """
 
-    def __init__(self, conn: "Connection", sock: socket.socket, spin_time: float) -> None:
+    def __init__(self, conn, sock, spin_time):
+        # type: ("Connection", socket.socket, float) -> None
         self._conn = conn
         self._sock = sock
         self._lock = conn._lock
@@ -123,8 +128,8 @@ class ReadBorrow:
         # whole borrow. The rest is guarded by the connection's lock.
         self._read_lock = threading.Lock()
         self.borrowed = False
-        self._handover: Deque[Line] = collections.deque()  # read by a borrower, not claimed
-        self._read_error: Optional[OSError] = None         # ... and its recv() error
+        self._handover = collections.deque()  # type: Deque[Line]  # read by a borrower, not claimed
+        self._read_error = None  # type: Optional[OSError]  # ... and its recv() error
         self._quiet = False           # the borrower got what it waited for: may park
         #: Moving average of a borrower's wait for data, in seconds.
         self.reply_wait = 0.0
@@ -138,7 +143,8 @@ class ReadBorrow:
     # ------------------------------------------------------------------
     # The borrowing thread
 
-    def borrow(self) -> bool:
+    def borrow(self):
+        # type: () -> bool
         """Take reading over from the reactor, for the calling thread.
 
         Call from a thread that is not the reactor's, typically just before
@@ -175,8 +181,9 @@ class ReadBorrow:
             self._quiet = False
         return True
 
-    def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-             timeout: Optional[float]) -> None:
+    def read(self, claim, done,
+             timeout):
+        # type: (Callable[[Line], bool], Callable[[], bool], Optional[float]) -> None
         """Read on the calling thread until ``done()``; only while borrowed.
 
         Each complete line is offered, in order, to ``claim(line)``, on this
@@ -205,7 +212,7 @@ class ReadBorrow:
             if end is not None and end < spin_until:
                 spin_until = end
         measured = False
-        wait: Optional[int] = None
+        wait = None  # type: Optional[int]
         self._quiet = False
         while not done():
             if spin_until and _monotonic() < spin_until:
@@ -235,7 +242,7 @@ class ReadBorrow:
             if not data:
                 return  # EOF stays readable: the reactor will see it
             index = 0
-            lines: Optional[List[Line]] = None
+            lines = None  # type: Optional[List[Line]]
             try:
                 lines = feed(data)
                 for line in lines:
@@ -262,7 +269,8 @@ class ReadBorrow:
             return
         self._quiet = True
 
-    def give_back(self, park: bool) -> None:
+    def give_back(self, park):
+        # type: (bool) -> None
         """End a borrow started by :meth:`borrow` (calling thread).
 
         The reactor reads again; handed-over lines are dispatched on it.
@@ -293,12 +301,14 @@ class ReadBorrow:
     # ------------------------------------------------------------------
     # Connection lock held
 
-    def unpark(self) -> None:
+    def unpark(self):
+        # type: () -> None
         """Give a parked socket back to the reactor (connection lock held)."""
         self.parked = False
         self.inner.register(self._fd, select.EPOLLIN)
 
-    def wake(self) -> None:
+    def wake(self):
+        # type: () -> None
         """Make a borrower's poll() return: reading is over (connection lock held)."""
         if self.borrowed:
             try:
@@ -306,7 +316,8 @@ class ReadBorrow:
             except OSError:
                 pass
 
-    def finish(self) -> Tuple[List[Line], bool]:
+    def finish(self):
+        # type: () -> Tuple[List[Line], bool]
         """The connection is finishing (connection lock held): wake a
         borrower and return ``(handed-over lines, borrowed)``; if borrowed,
         the borrower closes the socket when it gives reading back."""
@@ -318,7 +329,8 @@ class ReadBorrow:
     # ------------------------------------------------------------------
     # Reactor thread
 
-    def on_readable(self) -> None:
+    def on_readable(self):
+        # type: () -> None
         """The inner epoll is readable: read unless a borrower holds the read lock."""
         conn = self._conn
         if conn._closing:
@@ -333,7 +345,8 @@ class ReadBorrow:
         finally:
             self._read_lock.release()
 
-    def _deliver_handover(self) -> None:
+    def _deliver_handover(self):
+        # type: () -> None
         """Dispatch what a borrower handed over."""
         if self._conn._finished or not self._read_lock.acquire(False):
             return  # _finish delivered it / a new borrow means it was delivered
@@ -342,7 +355,8 @@ class ReadBorrow:
         finally:
             self._read_lock.release()
 
-    def _deliver_locked(self) -> bool:
+    def _deliver_locked(self):
+        # type: () -> bool
         """Dispatch handed-over lines, then report a handed-over error.
         Read lock held; returns False if the connection was lost."""
         conn = self._conn
@@ -357,7 +371,8 @@ class ReadBorrow:
             return False
         return True
 
-    def _reclaim(self) -> None:
+    def _reclaim(self):
+        # type: () -> None
         """Timer: end parking that has lasted PARK_TIME.
 
         One timer covers a run of quick borrows: it puts itself off while
@@ -374,6 +389,7 @@ class ReadBorrow:
                 return
         self._conn._reactor.call_later(delay, self._reclaim)
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Close the inner epoll (with the connection's socket)."""
         self.inner.close()

@@ -6,6 +6,8 @@ and colour a sensor status the same way. Pure functions and constants: no
 I/O, no threads.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from .errors import KatcpSyntaxError
 from .message import Message, parse
 
@@ -23,7 +25,8 @@ STATUS_COLOURS = {
 }
 
 
-def format_message(msg: Message, readable: bool = True) -> str:
+def format_message(msg, readable=True):
+    # type: (Message, bool) -> str
     """Return ``msg`` as KATCP text, UTF-8 decoded (bad bytes as ``\\xNN``).
 
     With ``readable`` False this is the exact wire form. With ``readable``
@@ -43,11 +46,13 @@ def format_message(msg: Message, readable: bool = True) -> str:
             or any(ord(c) < 32 and c not in "\n\t" for c in last)):
         return wire
     head = wire[:wire.rindex(" ")]   # the last argument has no raw space
-    first, *more = last.split("\n")
+    lines = last.split("\n")
+    first, more = lines[0], lines[1:]
     return "\n".join([head + " " + first] + [("    " + line).rstrip() for line in more])
 
 
-def parse_line(line: str) -> Message:
+def parse_line(line):
+    # type: (str) -> Message
     """Turn a typed line (``?add 3 6`` or ``add 3 6``) into a request.
 
     Raises:

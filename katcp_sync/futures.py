@@ -1,5 +1,7 @@
 """Small helpers for :class:`concurrent.futures.Future` chains (no threads)."""
 
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 from typing import Callable, Optional, TypeVar
 
@@ -9,9 +11,10 @@ _T = TypeVar("_T")
 _U = TypeVar("_U")
 
 
-def chain_future(source: "concurrent.futures.Future[_T]", convert: Callable[[_T], _U],
-                 target: "Optional[concurrent.futures.Future[_U]]" = None,
-                 ) -> "concurrent.futures.Future[_U]":
+def chain_future(source, convert,
+                 target=None,
+                 ):
+    # type: ("concurrent.futures.Future[_T]", Callable[[_T], _U], "Optional[concurrent.futures.Future[_U]]") -> "concurrent.futures.Future[_U]"
     """Resolve ``target`` (default: a new future) with ``convert(source.result())``.
 
     An exception from ``source``, or raised by ``convert``, is passed on; a
@@ -25,7 +28,8 @@ def chain_future(source: "concurrent.futures.Future[_T]", convert: Callable[[_T]
         target = concurrent.futures.Future()
     result = target
 
-    def done(fut: "concurrent.futures.Future[_T]") -> None:
+    def done(fut):
+        # type: ("concurrent.futures.Future[_T]") -> None
         if fut.cancelled():
             result.cancel()
             return

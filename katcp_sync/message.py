@@ -28,10 +28,13 @@ space, NUL, LF, CR, ESC and TAB; ``\\@`` stands for the empty string, so a lone
 ``\\@`` is an empty argument and ``a\\@b`` is ``ab``.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import numbers
 import re
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
+from . import compat
 from .errors import KatcpSyntaxError, KatcpTypeError
 from .escaping import (
     ESCAPE_LOOKUP,
@@ -66,27 +69,29 @@ _LONG_LINE = 2048
 #: Parsed message types and names: ``b"#sensor-status"`` ->
 #: ``(mtype, name, None)``. Plain dict operations are atomic, so threads
 #: may share it; it is cleared when full.
-_HEADER_CACHE: Dict[bytes, Tuple[int, str, Optional[bytes]]] = {}
+_HEADER_CACHE = {}  # type: Dict[bytes, Tuple[int, str, Optional[bytes]]]
 _HEADER_CACHE_SIZE = 512
 
-_HEADER_RE = re.compile(rb"([?!#])([A-Za-z][A-Za-z0-9-]*)(?:\[([1-9][0-9]*)\])?\Z")
+_HEADER_RE = re.compile(br"([?!#])([A-Za-z][A-Za-z0-9-]*)(?:\[([1-9][0-9]*)\])?\Z")
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
-_MID_RE = re.compile(rb"[1-9][0-9]*\Z")
-_ARGUMENT_RE = re.compile(rb"[^ \t]+")
+_MID_RE = re.compile(br"[1-9][0-9]*\Z")
+_ARGUMENT_RE = re.compile(br"[^ \t]+")
 
 _REQUEST, _REPLY, _INFORM = 0, 1, 2
-_TYPE_SYMBOLS: Dict[int, bytes] = {_REQUEST: b"?", _REPLY: b"!", _INFORM: b"#"}
-_TYPE_BY_CHAR: Dict[int, int] = {ord(s): t for t, s in _TYPE_SYMBOLS.items()}
+_TYPE_SYMBOLS = {_REQUEST: b"?", _REPLY: b"!", _INFORM: b"#"}  # type: Dict[int, bytes]
+_TYPE_BY_CHAR = {ord(s): t for t, s in _TYPE_SYMBOLS.items()}  # type: Dict[int, int]
 
 
-def _check_mid_range(mid: bytes, line: Optional[bytes]) -> None:
+def _check_mid_range(mid, line):
+    # type: (bytes, Optional[bytes]) -> None
     if len(mid) > 10 or (len(mid) == 10 and int(mid) > MAX_MID):
         raise KatcpSyntaxError(
             "invalid message id %s: must be at most %d" % (mid.decode("ascii"), MAX_MID),
             raw=line)
 
 
-def _normalise_mid(mid: Union[int, str, bytes, None]) -> Optional[bytes]:
+def _normalise_mid(mid):
+    # type: (Union[int, str, bytes, None]) -> Optional[bytes]
     """Convert a user-supplied mid to ASCII digit bytes (spec 2.2)."""
     if mid is None:
         return None
@@ -99,7 +104,7 @@ def _normalise_mid(mid: Union[int, str, bytes, None]) -> Optional[bytes]:
         try:
             mid = mid.encode("ascii")
         except UnicodeEncodeError:
-            raise KatcpSyntaxError("invalid message id %r" % (mid,)) from None
+            raise compat.chained(KatcpSyntaxError("invalid message id %r" % (mid,)), None)
     if isinstance(mid, (bytes, bytearray)):
         mid = bytes(mid)
         if _MID_RE.match(mid) is None:
@@ -111,7 +116,7 @@ def _normalise_mid(mid: Union[int, str, bytes, None]) -> Optional[bytes]:
                          % type(mid).__name__)
 
 
-class Message:
+class Message(object):
     """One KATCP message (spec 2).
 
     Args:
@@ -156,16 +161,17 @@ class Message:
     FAIL = b"fail"
     INVALID = b"invalid"
 
-    def __init__(self, mtype: int, name: Union[str, bytes],
-                 arguments: Optional[Sequence[Any]] = None,
-                 mid: Union[int, str, bytes, None] = None) -> None:
+    def __init__(self, mtype, name,
+                 arguments=None,
+                 mid=None):
+        # type: (int, Union[str, bytes], Optional[Sequence[Any]], Union[int, str, bytes, None]) -> None
         if isinstance(mtype, bool) or mtype not in (_REQUEST, _REPLY, _INFORM):
             raise KatcpSyntaxError("invalid message type %r" % (mtype,))
         if isinstance(name, (bytes, bytearray)):
             try:
                 name = bytes(name).decode("ascii")
             except UnicodeDecodeError:
-                raise KatcpSyntaxError("invalid message name %r" % (name,)) from None
+                raise compat.chained(KatcpSyntaxError("invalid message name %r" % (name,)), None)
         elif not isinstance(name, str):
             raise KatcpTypeError("message name must be str, not %s" % type(name).__name__)
         if _NAME_RE.match(name) is None:
@@ -183,7 +189,8 @@ class Message:
     # -- construction -----------------------------------------------------
 
     @staticmethod
-    def format_argument(arg: Any) -> bytes:
+    def format_argument(arg):
+        # type: (Any) -> bytes
         """Convert a Python value to argument bytes (spec 3, table 6).
 
         ``bool`` -> ``b"1"``/``b"0"``; integers (including numpy ones) ->
@@ -206,22 +213,32 @@ class Message:
         return _format_other(arg)
 
     @classmethod
-    def request(cls, name: str, *args: Any, mid: Union[int, str, bytes, None] = None) -> "Message":
+    def request(cls, name, *args, **kwargs):
+        # type: (str, *Any, **Any) -> "Message"
         """Build a request ``?name [args]``."""
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Union[int, str, bytes, None]
+        compat.kwonly_done('request', kwargs)
         return cls(_REQUEST, name, args, mid)
 
     @classmethod
-    def reply(cls, name: str, *args: Any, mid: Union[int, str, bytes, None] = None) -> "Message":
+    def reply(cls, name, *args, **kwargs):
+        # type: (str, *Any, **Any) -> "Message"
         """Build a reply ``!name [args]``; the first argument should be a reply code."""
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Union[int, str, bytes, None]
+        compat.kwonly_done('reply', kwargs)
         return cls(_REPLY, name, args, mid)
 
     @classmethod
-    def inform(cls, name: str, *args: Any, mid: Union[int, str, bytes, None] = None) -> "Message":
+    def inform(cls, name, *args, **kwargs):
+        # type: (str, *Any, **Any) -> "Message"
         """Build an inform ``#name [args]``."""
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Union[int, str, bytes, None]
+        compat.kwonly_done('inform', kwargs)
         return cls(_INFORM, name, args, mid)
 
     @classmethod
-    def reply_to_request(cls, req_msg: "Message", *args: Any) -> "Message":
+    def reply_to_request(cls, req_msg, *args):
+        # type: ("Message", *Any) -> "Message"
         """Build the reply to ``req_msg``: same name and message id (spec 2.2)."""
         mid = req_msg.mid
         if cls is Message and type(req_msg) is Message and (mid is None or type(mid) is bytes):
@@ -232,14 +249,16 @@ class Message:
         return cls(_REPLY, req_msg.name, args, mid)
 
     @classmethod
-    def reply_inform(cls, req_msg: "Message", *args: Any) -> "Message":
+    def reply_inform(cls, req_msg, *args):
+        # type: ("Message", *Any) -> "Message"
         """Build an inform that is part of the reply to ``req_msg`` (spec 2.3).
 
         It carries the request's name and message id.
         """
         return cls(_INFORM, req_msg.name, args, req_msg.mid)
 
-    def copy(self) -> "Message":
+    def copy(self):
+        # type: () -> "Message"
         """Return a new message with the same fields and its own argument list.
 
         Unlike katcp-python's ``Message.copy``, which dropped the message id,
@@ -249,11 +268,13 @@ class Message:
 
     # -- inspection -------------------------------------------------------
 
-    def reply_ok(self) -> bool:
+    def reply_ok(self):
+        # type: () -> bool
         """Return True if this is a reply whose first argument is ``ok``."""
         return self.mtype == _REPLY and bool(self.arguments) and self.arguments[0] == b"ok"
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other):
+        # type: (object) -> bool
         if type(other) is not type(self):
             return NotImplemented
         return (self.mtype == other.mtype and self.name == other.name  # type: ignore[attr-defined]
@@ -262,7 +283,8 @@ class Message:
 
     __hash__ = None  # type: ignore[assignment]
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         mid = "[%s]" % self.mid.decode("ascii") if self.mid else ""
         args = []
         for arg in self.arguments:
@@ -275,7 +297,8 @@ class Message:
 
     # -- wire form --------------------------------------------------------
 
-    def encode(self) -> bytes:
+    def encode(self):
+        # type: () -> bytes
         """Return the wire form of the message, ending with ``b"\\n"``.
 
         This is what connections write. Every special byte in an argument is
@@ -308,16 +331,19 @@ class Message:
         # long bodies, as fast on short ones)
         return b"".join((head, b" ", body, b"\n"))
 
-    def __bytes__(self) -> bytes:
+    def __bytes__(self):
+        # type: () -> bytes
         """The wire form without the end-of-line byte."""
         return self.encode()[:-1]
 
-    def __str__(self) -> str:
+    def __str__(self):
+        # type: () -> str
         """The wire form (without end of line) decoded as UTF-8, bad bytes replaced."""
         return self.encode()[:-1].decode("utf-8", "replace")
 
 
-def _encode_str(text: str) -> bytes:
+def _encode_str(text):
+    # type: (str) -> bytes
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:
@@ -326,7 +352,8 @@ def _encode_str(text: str) -> bytes:
         return text.encode("utf-8", "replace")
 
 
-def _format_other(arg: Any) -> bytes:
+def _format_other(arg):
+    # type: (Any) -> bytes
     """format_argument for the types not handled by its fast checks."""
     if isinstance(arg, bytes):
         return bytes(arg)
@@ -347,7 +374,8 @@ _new_message = object.__new__
 _format_argument = Message.format_argument
 
 
-def _make(mtype: int, name: str, arguments: List[bytes], mid: Optional[bytes]) -> Message:
+def _make(mtype, name, arguments, mid):
+    # type: (int, str, List[bytes], Optional[bytes]) -> Message
     """Build a Message from fields already validated (skips ``__init__``)."""
     msg = _new_message(Message)
     msg.mtype = mtype
@@ -357,7 +385,8 @@ def _make(mtype: int, name: str, arguments: List[bytes], mid: Optional[bytes]) -
     return msg
 
 
-def parse(line: bytes) -> Message:
+def parse(line):
+    # type: (bytes) -> Message
     """Parse one KATCP line into a :class:`Message` (spec 2.1).
 
     Args:
@@ -393,7 +422,8 @@ def parse(line: bytes) -> Message:
     return _make(header[0], header[1], parts, header[2])
 
 
-def _split_words(line: bytes) -> List[bytes]:
+def _split_words(line):
+    # type: (bytes) -> List[bytes]
     """``line.split()`` for a long line that holds no LF, CR, VT or FF."""
     if 9 in line:  # TAB
         return line.split()
@@ -404,7 +434,8 @@ def _split_words(line: bytes) -> List[bytes]:
     return words
 
 
-def _parse_slow(line: bytes) -> Message:
+def _parse_slow(line):
+    # type: (bytes) -> Message
     """parse() for lines with escapes, an end of line or unusual bytes."""
     if line[-1:] in (b"\n", b"\r"):
         line = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
@@ -420,7 +451,8 @@ def _parse_slow(line: bytes) -> Message:
     return _make(header[0], header[1], arguments, header[2])
 
 
-def _parse_header(word: bytes, line: bytes) -> Tuple[int, str, Optional[bytes]]:
+def _parse_header(word, line):
+    # type: (bytes, bytes) -> Tuple[int, str, Optional[bytes]]
     """Parse ``word``, the first word of ``line``: ``(mtype, name, mid)``, or raise.
 
     Type and name are cached by their bytes (``b"?add"``), also for words
@@ -448,7 +480,8 @@ def _parse_header(word: bytes, line: bytes) -> Tuple[int, str, Optional[bytes]]:
     return header if mid is None else (header[0], header[1], mid)
 
 
-def _parse_general(line: bytes) -> Message:
+def _parse_general(line):
+    # type: (bytes) -> Message
     """parse() for any line: one argument at a time, with precise errors.
 
     Used for lines the fast path cannot split (VT/FF, forbidden raw bytes)
@@ -465,7 +498,8 @@ def _parse_general(line: bytes) -> Message:
     return _make(header[0], header[1], arguments, header[2])
 
 
-def _raise_header_error(line: bytes) -> NoReturn:
+def _raise_header_error(line):
+    # type: (bytes) -> NoReturn
     """Raise a :class:`KatcpSyntaxError` naming what is wrong in the header."""
     if not line.strip(b" \t"):
         raise KatcpSyntaxError("empty line", raw=line)
@@ -478,13 +512,13 @@ def _raise_header_error(line: bytes) -> NoReturn:
             % first.decode("latin-1"), raw=line)
     header = _ARGUMENT_RE.match(line)
     word = header.group() if header is not None else b""
-    name = re.match(rb".[A-Za-z][A-Za-z0-9-]*", word)
+    name = re.match(br".[A-Za-z][A-Za-z0-9-]*", word)
     if name is None:
         raise KatcpSyntaxError(
             "invalid message name at byte 1: must match [A-Za-z][A-Za-z0-9-]*", raw=line)
     rest = word[name.end():]
     if rest.startswith(b"["):
-        mid = re.match(rb"\[([1-9][0-9]*)\]\Z", rest)
+        mid = re.match(br"\[([1-9][0-9]*)\]\Z", rest)
         if mid is None:
             raise KatcpSyntaxError(
                 "invalid message id %r at byte %d: must be [digits] without a leading zero"
@@ -495,7 +529,7 @@ def _raise_header_error(line: bytes) -> NoReturn:
         % (rest[:1].decode("latin-1"), name.end()), raw=line)
 
 
-class MessageParser:
+class MessageParser(object):
     """Parses KATCP lines into messages (katcp-python's API).
 
     Stateless: one parser may be shared by any number of threads.
@@ -504,7 +538,8 @@ class MessageParser:
     #: Escape code -> the bytes it stands for, as katcp-python's.
     ESCAPE_LOOKUP = Message.ESCAPE_LOOKUP
 
-    def parse(self, line: bytes) -> Message:
+    def parse(self, line):
+        # type: (bytes) -> Message
         """Parse one line, given without its end of line; see :func:`parse`.
 
         Raises:

@@ -8,6 +8,8 @@ the table in :mod:`katcp_sync.strategies`. Periods are in seconds from KATCP
 v5 and milliseconds before. Sans-IO and stateless; any thread.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import math
 from typing import Optional, Sequence, Tuple, Union
 
@@ -35,15 +37,16 @@ ON_CHANGE = "on change"
 NEVER = "never"
 
 
-class Knobs:
+class Knobs(object):
     """What a strategy's parameters make of the sampler (the knobs of
     :mod:`katcp_sync.sampling`'s module docstring). Immutable; shared by the
     strategies without parameters."""
 
     __slots__ = ("trigger", "difference", "shortest", "longest", "report_on_start", "untimed")
 
-    def __init__(self, trigger: str, difference: Optional[float] = None, shortest: float = 0.0,
-                 longest: Optional[float] = None, report_on_start: bool = True) -> None:
+    def __init__(self, trigger, difference=None, shortest=0.0,
+                 longest=None, report_on_start=True):
+        # type: (str, Optional[float], float, Optional[float], bool) -> None
         self.trigger = trigger
         self.difference = difference
         self.shortest = shortest
@@ -60,7 +63,8 @@ EVERY_UPDATE_KNOBS = Knobs(EVERY_UPDATE)
 ON_CHANGE_KNOBS = Knobs(ON_CHANGE)
 
 
-def as_bytes(param: Param) -> bytes:
+def as_bytes(param):
+    # type: (Param) -> bytes
     """A parameter as wire bytes (``str`` as UTF-8, numbers as ``repr``).
 
     Raises:
@@ -76,16 +80,19 @@ def as_bytes(param: Param) -> bytes:
                     % type(param).__name__)
 
 
-def as_text(raw: bytes) -> str:
+def as_text(raw):
+    # type: (bytes) -> str
     """Wire bytes as text for messages (undecodable bytes replaced)."""
     return raw.decode("utf-8", "replace")
 
 
-def _invalid(what: str, raw: bytes, why: str) -> KatcpValueError:
+def _invalid(what, raw, why):
+    # type: (str, bytes, str) -> KatcpValueError
     return KatcpValueError("Invalid %s %r: %s" % (what, as_text(raw), why))
 
 
-def _parse_number(what: str, raw: bytes, integer: bool = False) -> float:
+def _parse_number(what, raw, integer=False):
+    # type: (str, bytes, bool) -> float
     """Parse a KATCP integer or float parameter; refuse anything else."""
     if not (INT_RE if integer else FLOAT_RE).match(raw):
         raise _invalid(what, raw, "expected an integer" if integer else "expected a number")
@@ -95,13 +102,15 @@ def _parse_number(what: str, raw: bytes, integer: bool = False) -> float:
     return value
 
 
-def parse_seconds(what: str, raw: bytes, major: int) -> float:
+def parse_seconds(what, raw, major):
+    # type: (str, bytes, int) -> float
     """Parse a time interval: seconds in KATCP v5, milliseconds before."""
     value = _parse_number(what, raw)
     return value / 1000.0 if major < SEC_TS_KATCP_MAJOR else value
 
 
-def parse_positive(what: str, raw: bytes, value: float) -> float:
+def parse_positive(what, raw, value):
+    # type: (str, bytes, float) -> float
     """``value`` (parsed from ``raw``) if it is positive.
 
     Raises:
@@ -112,7 +121,8 @@ def parse_positive(what: str, raw: bytes, value: float) -> float:
     return value
 
 
-def parse_difference(code: int, stype: Optional[str], raw: bytes) -> float:
+def parse_difference(code, stype, raw):
+    # type: (int, Optional[str], bytes) -> float
     """Parse a differential threshold, formatted as the sensor's type.
 
     Spec Table 9: differential strategies "may only be implemented for float
@@ -126,8 +136,9 @@ def parse_difference(code: int, stype: Optional[str], raw: bytes) -> float:
     return parse_positive("difference", raw, value)
 
 
-def parse_rates(shortest_raw: bytes, longest_raw: bytes,
-                major: int) -> Tuple[float, Optional[float]]:
+def parse_rates(shortest_raw, longest_raw,
+                major):
+    # type: (bytes, bytes, int) -> Tuple[float, Optional[float]]
     """Parse the shortest and longest periods of the rate strategies.
 
     Returns:
@@ -146,7 +157,8 @@ def parse_rates(shortest_raw: bytes, longest_raw: bytes,
     return shortest, (None if longest >= AGE_OF_UNIVERSE else longest)
 
 
-def check_count(code: int, raw: Sequence[bytes]) -> None:
+def check_count(code, raw):
+    # type: (int, Sequence[bytes]) -> None
     """Check that a strategy got as many parameters as it takes.
 
     Raises:
@@ -170,7 +182,8 @@ def check_count(code: int, raw: Sequence[bytes]) -> None:
 TIMER_PARAMS = ("period", "longest-period")
 
 
-def format_seconds(seconds: float, major: int) -> bytes:
+def format_seconds(seconds, major):
+    # type: (float, int) -> bytes
     """Format a time interval as a strategy parameter (v4: milliseconds)."""
     text = repr(float(seconds * 1000.0 if major < SEC_TS_KATCP_MAJOR else seconds))
     return (text[:-2] if text.endswith(".0") else text).encode("ascii")

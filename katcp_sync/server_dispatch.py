@@ -27,15 +27,18 @@ one message of a client at a time.
 5. A stopping server fails what never started (:meth:`Turn.fail_queued`).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import concurrent.futures
 import logging
 import threading
 import time
 import traceback
-from typing import (TYPE_CHECKING, Any, Deque, List, Optional, Protocol,
-                    Tuple, Union)
+from typing import TYPE_CHECKING, Any, Deque, List, Optional, Tuple, Union, cast
 
+from . import compat
+from .compat import Protocol
 from .connection import writer_waited
 from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError, LineTooLongError
 from .message import Message, parse
@@ -58,33 +61,38 @@ class DispatchServer(Protocol):
     """What a :class:`Dispatcher` needs from its server
     (:class:`~katcp_sync.server.DeviceServerBase` provides it)."""
 
-    PROTOCOL_INFO: ProtocolFlags
-    BAD_LINES_LOGGED: int
-    UNEXPECTED_REPLY_BURST: int
-    UNEXPECTED_REPLY_INTERVAL: float
+    PROTOCOL_INFO = cast(ProtocolFlags, None)  # type: ProtocolFlags
+    BAD_LINES_LOGGED = cast(int, None)  # type: int
+    UNEXPECTED_REPLY_BURST = cast(int, None)  # type: int
+    UNEXPECTED_REPLY_INTERVAL = cast(float, None)  # type: float
 
-    def handle_message(self, client_conn: "ClientConnection", msg: Message) -> None:
+    def handle_message(self, client_conn, msg):
+        # type: ("ClientConnection", Message) -> None
         """The hook every message passes through (when overridden)."""
 
-    def unhandled_request(self, req: ClientRequestConnection, msg: Message) -> Any:
+    def unhandled_request(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> Any
         """The handler of requests nobody handles."""
 
-    def create_log_inform(self, level_name: str, msg: str, name: str,
-                          timestamp: Optional[float] = None) -> Message:
+    def create_log_inform(self, level_name, msg, name,
+                          timestamp=None):
+        # type: (str, str, str, Optional[float]) -> Message
         """``#log level timestamp name message``."""
 
 
 class ReadControl(Protocol):
     """What a :class:`Turn` needs to hold a flooding client back."""
 
-    def pause_reading(self) -> None:
+    def pause_reading(self):
+        # type: () -> None
         """Stop reading the client's socket (reactor thread)."""
 
-    def resume_reading(self) -> None:
+    def resume_reading(self):
+        # type: () -> None
         """Read the client's socket again (any thread)."""
 
 
-class Turn:
+class Turn(object):
     """One client's queue of messages and the right to handle the next one.
 
     The thread holding the turn owns one message at a time: the one it
@@ -109,14 +117,15 @@ class Turn:
     __slots__ = ("_reading", "_lock", "_pending", "_busy", "_in_hand", "_paused",
                  "max_pending", "bad_lines", "log_allowance", "log_allowance_time")
 
-    def __init__(self, reading: ReadControl, max_pending: int = MAX_PENDING) -> None:
+    def __init__(self, reading, max_pending=MAX_PENDING):
+        # type: (ReadControl, int) -> None
         self._reading = reading
         self._lock = threading.Lock()
-        self._pending: Deque[_Item] = collections.deque()
+        self._pending = collections.deque()  # type: Deque[_Item]
         self._busy = False
         # The message handed to another thread and not yet started, in a
         # one-item list (empty once started); see start().
-        self._in_hand: Optional[List[Message]] = None
+        self._in_hand = None  # type: Optional[List[Message]]
         self._paused = False
         self.max_pending = max_pending
         #: How many malformed lines this client sent (see the log limit).
@@ -126,15 +135,18 @@ class Turn:
         self.log_allowance = 0.0
         self.log_allowance_time = float("-inf")  # a full allowance at first
 
-    def __len__(self) -> int:
+    def __len__(self):
+        # type: () -> int
         return len(self._pending)
 
     @property
-    def paused(self) -> bool:
+    def paused(self):
+        # type: () -> bool
         """True while reading is paused because too many messages wait."""
         return self._paused
 
-    def claim(self, msg: Message, handler: Handler, here: bool) -> bool:
+    def claim(self, msg, handler, here):
+        # type: (Message, Handler, bool) -> bool
         """Queue ``msg`` behind the message in progress, or claim the turn.
 
         ``here`` says whether a handler that is not ``inline`` runs on this
@@ -158,7 +170,8 @@ class Turn:
             self._reading.pause_reading()
         return False
 
-    def next(self, here: bool) -> Optional[_Item]:
+    def next(self, here):
+        # type: (bool) -> Optional[_Item]
         """Finish the message in progress: return the next queued one and
         its handler (``here`` as for :meth:`claim`), or None and give the
         turn up if none is queued."""
@@ -176,7 +189,8 @@ class Turn:
             self._reading.resume_reading()
         return item
 
-    def start(self) -> bool:
+    def start(self):
+        # type: () -> bool
         """Start the message handed over by the thread holding the turn.
 
         False if it was failed meanwhile (:meth:`fail_queued`): the caller
@@ -193,7 +207,8 @@ class Turn:
                 pass
         return False
 
-    def fail_queued(self) -> List[Message]:
+    def fail_queued(self):
+        # type: () -> List[Message]
         """Take every message not yet started (queued, or handed and not
         begun), in order, out of the turn; the caller answers them."""
         with self._lock:
@@ -207,14 +222,15 @@ class Turn:
             self._pending.clear()
         return queued
 
-    def drop(self) -> None:
+    def drop(self):
+        # type: () -> None
         """The connection is gone: forget the queue (a message already
         handed to a worker still runs, as one already running does)."""
         with self._lock:
             self._pending.clear()
 
 
-class Dispatcher:
+class Dispatcher(object):
     """Parses a server's incoming lines and runs their handlers in turn.
 
     Args:
@@ -236,8 +252,9 @@ class Dispatcher:
         tb_limit: as given.
     """
 
-    def __init__(self, server: DispatchServer, hooked: bool, log: logging.Logger, tb_limit: int,
-                 unknown_inline: bool = False) -> None:
+    def __init__(self, server, hooked, log, tb_limit,
+                 unknown_inline=False):
+        # type: (DispatchServer, bool, logging.Logger, int, bool) -> None
         self._server = server
         self.handlers = HandlerTable(server, server.unhandled_request, unknown_inline,
                                      self.ignore_message, self.unexpected_reply)
@@ -245,25 +262,27 @@ class Dispatcher:
         self._logger = log
         self.tb_limit = tb_limit
         self._mids = bool(server.PROTOCOL_INFO.message_ids)
-        self.reactor: Optional[Reactor] = None
-        self.pool: Optional[HandlerPool] = None
+        self.reactor = None  # type: Optional[Reactor]
+        self.pool = None  # type: Optional[HandlerPool]
         self._tls = threading.local()
 
-    def open_run(self, reactor: Reactor, pool: Optional[HandlerPool]) -> None:
+    def open_run(self, reactor, pool):
+        # type: (Reactor, Optional[HandlerPool]) -> None
         """Use ``reactor`` and ``pool`` (None: handlers on the reactor) from now on."""
         self.reactor = reactor
         self.pool = pool
 
     # -- 1. lines in (reactor thread) --------------------------------------------
 
-    def lines_received(self, client: "ClientConnection",
-                       lines: List[Union[bytes, LineTooLongError]]) -> None:
+    def lines_received(self, client,
+                       lines):
+        # type: ("ClientConnection", List[Union[bytes, LineTooLongError]]) -> None
         """Parse and dispatch a batch of lines from a client. Reactor thread."""
         debug = self._logger.isEnabledFor(logging.DEBUG)   # once per batch: hot path
         here = self.pool is None  # where a user handler runs, seen from here
         handlers = self.handlers
         turn = client.turn
-        handler: Optional[Handler]
+        handler = None  # type: Optional[Handler]
         for line in lines:
             if type(line) is not bytes:  # LineTooLongError
                 self.log_to_client(client, "%s; disconnecting" % (str(line),))
@@ -297,7 +316,8 @@ class Dispatcher:
             if turn.claim(msg, handler, here):
                 self._drive(client, msg, handler, here)
 
-    def log_to_client(self, client: "ClientConnection", text: str) -> None:
+    def log_to_client(self, client, text):
+        # type: ("ClientConnection", str) -> None
         """``#log error`` to one client about its own bad input (spec 2),
         logged locally up to the server's ``BAD_LINES_LOGGED`` per client."""
         turn = client.turn
@@ -312,7 +332,8 @@ class Dispatcher:
             self._logger.debug("%s: %s", client.address, text)
         client.write(wire(self._server.create_log_inform("error", text, "root")))
 
-    def unexpected_reply(self, client: "ClientConnection", msg: Message) -> None:
+    def unexpected_reply(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
         """A reply nobody asked for: ``#log error``, rate-limited (spec 2) by the
         server's ``UNEXPECTED_REPLY_BURST`` and ``UNEXPECTED_REPLY_INTERVAL``.
 
@@ -321,7 +342,7 @@ class Dispatcher:
         server = self._server
         turn = client.turn
         text = "Unexpected reply %r" % (bytes(msg)[:200],)
-        now = time.monotonic()
+        now = compat.monotonic()
         limit = server.UNEXPECTED_REPLY_BURST
         allowance = min(limit, turn.log_allowance
                         + (now - turn.log_allowance_time) / server.UNEXPECTED_REPLY_INTERVAL)
@@ -334,14 +355,16 @@ class Dispatcher:
         self._logger.warning("%s: %s", client.address, text)
         client.write(wire(server.create_log_inform("error", text, "root")))
 
-    def ignore_message(self, client: "ClientConnection", msg: Message) -> None:
+    def ignore_message(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
         """An inform nobody handles (seen by a hooked server): logged at DEBUG."""
         self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
 
     # -- 2. the turn: drive, hand over, pass on --------------------------------------
 
-    def _drive(self, client: "ClientConnection", msg: Message, handler: Handler,
-               here: bool) -> None:
+    def _drive(self, client, msg, handler,
+               here):
+        # type: ("ClientConnection", Message, Handler, bool) -> None
         """Handle ``msg`` and then the client's queued messages (holding its turn).
 
         Built-in handlers run right here; others go to the pool, or to the
@@ -373,7 +396,8 @@ class Dispatcher:
                 return
             msg, handler = item
 
-    def _job(self, client: "ClientConnection", msg: Message, handler: Handler) -> None:
+    def _job(self, client, msg, handler):
+        # type: ("ClientConnection", Message, Handler) -> None
         """Run a message handed to a worker (or the reactor), then drive on."""
         turn = client.turn
         if not turn:
@@ -386,7 +410,8 @@ class Dispatcher:
         if not turn.start() or self._dispatch(client, msg, handler):
             self._release(client)  # failed meanwhile, or done: the turn moves on
 
-    def _release(self, client: "ClientConnection") -> None:
+    def _release(self, client):
+        # type: ("ClientConnection") -> None
         """The message in progress is done: pass the client's turn on. Any thread."""
         reactor = self.reactor
         here = self.pool is None and reactor is not None and reactor.in_reactor_thread()
@@ -394,14 +419,16 @@ class Dispatcher:
         if item is not None:
             self._drive(client, item[0], item[1], here)
 
-    def in_worker_thread(self) -> bool:
+    def in_worker_thread(self):
+        # type: () -> bool
         """True on a worker thread of this run's pool."""
         pool = self.pool
         return pool is not None and pool.in_worker_thread()
 
     # -- 3. run one handler -----------------------------------------------------------
 
-    def _dispatch(self, client: "ClientConnection", msg: Message, handler: Handler) -> bool:
+    def _dispatch(self, client, msg, handler):
+        # type: ("ClientConnection", Message, Handler) -> bool
         """Run one message's handler, through the ``handle_message`` hook if overridden."""
         if not self._hooked:
             return self.run(client, msg, handler)
@@ -414,7 +441,8 @@ class Dispatcher:
             self._tls.dispatch = None
         return pending[1]
 
-    def handle_message(self, client: "ClientConnection", msg: Message) -> None:
+    def handle_message(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
         """The base ``handle_message``: run ``msg``'s handler and reply.
 
         Inside a hooked dispatch, the handler found when the message was
@@ -429,8 +457,9 @@ class Dispatcher:
         pending[1] = self.run(client, msg, pending[0])
         self._tls.dispatch = pending
 
-    def run(self, client: "ClientConnection", msg: Message, handler: Handler,
-            req: Optional[ClientRequestConnection] = None) -> bool:
+    def run(self, client, msg, handler,
+            req=None):
+        # type: ("ClientConnection", Message, Handler, Optional[ClientRequestConnection]) -> bool
         """Run one handler on this thread and send its reply (now or when
         its future is done). ``req``: the request object to reply through
         (default: a new one). Returns True if the client's turn is free again."""
@@ -461,8 +490,9 @@ class Dispatcher:
 
     # -- 4. future done, reply or error -------------------------------------------------
 
-    def _await_reply(self, client: "ClientConnection", req: ClientRequestConnection,
-                     future: "concurrent.futures.Future[Any]", release: bool) -> bool:
+    def _await_reply(self, client, req,
+                     future, release):
+        # type: ("ClientConnection", ClientRequestConnection, "concurrent.futures.Future[Any]", bool) -> bool
         """Reply when ``future`` is done. Returns True if the turn is free now.
 
         With ``release`` the turn stays with the request until the future
@@ -477,7 +507,8 @@ class Dispatcher:
             return True
         handoff = [True]  # list.pop() is atomic: exactly one side gets it
 
-        def done(finished: "concurrent.futures.Future[Any]") -> None:
+        def done(finished):
+            # type: ("concurrent.futures.Future[Any]") -> None
             self._future_done(req, finished)
             try:
                 handoff.pop()
@@ -490,8 +521,9 @@ class Dispatcher:
             return True
         return False
 
-    def _future_done(self, req: ClientRequestConnection,
-                     future: "concurrent.futures.Future[Any]") -> None:
+    def _future_done(self, req,
+                     future):
+        # type: (ClientRequestConnection, "concurrent.futures.Future[Any]") -> None
         try:
             result = future.result()
         except AsyncReply:
@@ -502,7 +534,8 @@ class Dispatcher:
             if result is not None or not req.replied:
                 self._send_reply(req, result)
 
-    def _send_reply(self, req: ClientRequestConnection, result: Any) -> None:
+    def _send_reply(self, req, result):
+        # type: (ClientRequestConnection, Any) -> None
         if not isinstance(result, Message):
             self._reply_error(req, TypeError(
                 "request handler for ?%s returned %r, not a reply Message"
@@ -514,10 +547,11 @@ class Dispatcher:
             self._logger.error("%s: cannot send reply to %r: %s",
                                req.client_connection.address, req.msg, exc)
 
-    def _reply_error(self, req: ClientRequestConnection, exc: BaseException) -> None:
+    def _reply_error(self, req, exc):
+        # type: (ClientRequestConnection, BaseException) -> None
         """Turn a handler's exception into its reply (spec 2: fail / invalid)."""
         if isinstance(exc, FailReply):
-            args: Tuple[str, ...] = ("fail", str(exc))
+            args = ("fail", str(exc))  # type: Tuple[str, ...]
         elif isinstance(exc, InvalidReply):
             args = ("invalid", str(exc))
         else:
@@ -535,7 +569,8 @@ class Dispatcher:
 
 # -- 5. stop -------------------------------------------------------------------------
 
-def fail_queued_requests(client: "ClientConnection", reason: str) -> int:
+def fail_queued_requests(client, reason):
+    # type: ("ClientConnection", str) -> int
     """Reply ``fail reason`` to every request of ``client`` not yet started
     (spec 2: every request gets a reply). Returns how many. Any thread."""
     requests = [msg for msg in client.turn.fail_queued() if msg.mtype == _REQUEST]

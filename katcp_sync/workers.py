@@ -13,6 +13,8 @@ and notifying a condition runs several Python-level steps each time, and a
 server calling one handler at a time pays them on every request.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import logging
 import threading
@@ -28,7 +30,7 @@ _Item = Tuple[Callable[..., Any], Tuple[Any, ...]]
 _local = threading.local()
 
 
-class HandlerPool:
+class HandlerPool(object):
     """Runs blocking callables on worker threads, first come first served.
 
     Args:
@@ -39,21 +41,23 @@ class HandlerPool:
     Every method is safe from any thread.
     """
 
-    def __init__(self, max_workers: int = 1, name: str = "katcp-handler") -> None:
+    def __init__(self, max_workers=1, name="katcp-handler"):
+        # type: (int, str) -> None
         if max_workers < 1:
             raise ValueError("max_workers must be at least 1")
         self.max_workers = max_workers
         self.name = name
         self._lock = threading.Lock()
-        self._queue: Deque[_Item] = collections.deque()
-        self._threads: List[threading.Thread] = []
+        self._queue = collections.deque()  # type: Deque[_Item]
+        self._threads = []  # type: List[threading.Thread]
         # The wake-up locks (held) of the idle workers; the one who takes a
         # lock off this list releases it, exactly once.
-        self._sleepers: List[threading.Lock] = []
+        self._sleepers = []  # type: List[threading.Lock]
         self._running = 0
         self._shutdown = False
 
-    def submit(self, key: Optional[Hashable], fn: Callable[..., Any], *args: Any) -> None:
+    def submit(self, key, fn, *args):
+        # type: (Optional[Hashable], Callable[..., Any], *Any) -> None
         """Queue ``fn(*args)``; it runs after every item submitted before it has started.
 
         ``key`` is accepted for compatibility and ignored: items of one key
@@ -79,16 +83,19 @@ class HandlerPool:
                 self._threads.append(thread)
                 thread.start()
 
-    def pending(self) -> int:
+    def pending(self):
+        # type: () -> int
         """Number of items submitted and not yet finished (queued or running)."""
         with self._lock:
             return len(self._queue) + self._running
 
-    def in_worker_thread(self) -> bool:
+    def in_worker_thread(self):
+        # type: () -> bool
         """True when called from one of this pool's worker threads."""
         return getattr(_local, "pool", None) is self
 
-    def shutdown(self, wait: bool = True, timeout: Optional[float] = None) -> bool:
+    def shutdown(self, wait=True, timeout=None):
+        # type: (bool, Optional[float]) -> bool
         """Refuse new work, drop queued items and end every thread.
 
         Items already running are left to finish. Idempotent. Called from
@@ -117,7 +124,8 @@ class HandlerPool:
             return join_threads(threads, timeout)
         return not any(thread.is_alive() for thread in threads)
 
-    def _work(self) -> None:
+    def _work(self):
+        # type: () -> None
         _local.pool = self
         lock = self._lock
         queue = self._queue
@@ -146,7 +154,8 @@ class HandlerPool:
             with lock:
                 self._running -= 1
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<HandlerPool %r workers=%d pending=%d%s>" % (
             self.name, len(self._threads), len(self._queue) + self._running,
             " shut down" if self._shutdown else "")

@@ -16,6 +16,8 @@ seconds; the demo seeds that module's random generator so that every run
 picks a fruit after one second.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import argparse
 import random
 import sys
@@ -37,23 +39,27 @@ __all__ = ["run", "DEMO_SEED"]
 DEMO_SEED = 1
 
 
-def _say(text: str = "") -> None:
+def _say(text=""):
+    # type: (str) -> None
     print(text)
     sys.stdout.flush()
 
 
-def _show(messages: Iterable[Message], indent: str = "") -> None:
+def _show(messages, indent=""):
+    # type: (Iterable[Message], str) -> None
     for msg in messages:
         _say(indent + format_message(msg))
 
 
-def _show_reply(reply: Any) -> None:
+def _show_reply(reply):
+    # type: (Any) -> None
     """Print a high-level client's KATCPReply as the blocking part prints
     messages (escapes decoded as in :func:`katcp_sync.cli.format_message`)."""
     _show(list(reply.informs) + [reply.reply])
 
 
-def blocking_client_part(host: str, port: int, timeout: float) -> None:
+def blocking_client_part(host, port, timeout):
+    # type: (str, int, float) -> None
     """Talk to the server with :class:`~katcp_sync.client.BlockingClient`."""
     _say("== The blocking client: client.blocking_request(Message.request(...)) ==")
     client = BlockingClient(host, port, timeout=timeout)
@@ -75,7 +81,8 @@ def blocking_client_part(host: str, port: int, timeout: float) -> None:
         client.join()
 
 
-def high_level_part(host: str, port: int, timeout: float) -> None:
+def high_level_part(host, port, timeout):
+    # type: (str, int, float) -> None
     """Talk to the server with :class:`~katcp_sync.resource.KATCPClientResource`."""
     _say()
     _say("== The high-level client: KATCPClientResource ==")
@@ -108,10 +115,11 @@ def high_level_part(host: str, port: int, timeout: float) -> None:
         resource.join(timeout)
 
 
-def run(args: Optional[argparse.Namespace] = None) -> int:
+def run(args=None):
+    # type: (Optional[argparse.Namespace]) -> int
     """Run the demo; returns 0 when every step worked."""
     timeout = getattr(args, "timeout", 5.0)
-    module: Any = load_example("tutorial_server")
+    module = load_example("tutorial_server")  # type: Any
     module.random = random.Random(DEMO_SEED)
     server = example_server_class(module=module)("127.0.0.1", 0)
     server.start()

@@ -1,5 +1,7 @@
 """``katcp-sync serve``: run the tutorial's example device server until Ctrl-C."""
 
+from __future__ import absolute_import, division, print_function
+
 import argparse
 import signal
 import sys
@@ -13,7 +15,8 @@ from .examples import example_server_class
 __all__ = ["run"]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args):
+    # type: (argparse.Namespace) -> int
     server_class = example_server_class(allow_eval=args.unsafe_eval)
     server = server_class(args.host, args.port)
     try:
@@ -23,7 +26,7 @@ def run(args: argparse.Namespace) -> int:
     # The handler only appends to a list: it takes no lock, so it cannot
     # deadlock with the main thread it interrupts (Event.set() could: the
     # main thread may hold the Event's lock inside wait()).
-    stop: List[int] = []
+    stop = []  # type: List[int]
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.signal(signum, lambda signum, frame: stop.append(signum))
