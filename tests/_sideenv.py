@@ -13,6 +13,10 @@ that need katcp-python are then skipped.
 :class:`SideEnvUnavailable` with a reason the tests turn into a skip.
 """
 
+from __future__ import absolute_import, division, print_function
+
+from katcp_sync import compat
+
 import os
 import shutil
 import subprocess
@@ -28,14 +32,15 @@ _SETUP_TIMEOUT = 600.0
 NO_SIDE_ENV = "KATCP_SYNC_NO_SIDE_ENV"
 
 _lock = threading.Lock()
-_cached: "dict" = {}
+_cached = {}  # type: "dict"
 
 
 class SideEnvUnavailable(Exception):
     """The katcp-python environment cannot be used here; ``str()`` says why."""
 
 
-def _venv_dir() -> str:
+def _venv_dir():
+    # type: () -> str
     configured = os.environ.get("KATCP_SYNC_KP_VENV")
     if configured:
         return configured
@@ -49,7 +54,8 @@ def _venv_dir() -> str:
     return os.path.join(tempfile.gettempdir(), "katcp_sync-kp39")
 
 
-def _find_python39() -> "str | None":
+def _find_python39():
+    # type: () -> "str | None"
     for candidate in (shutil.which("python3.9"), _PYENV_39):
         if not candidate:
             continue
@@ -62,11 +68,13 @@ def _find_python39() -> "str | None":
     return None
 
 
-def _venv_python(venv: str) -> str:
+def _venv_python(venv):
+    # type: (str) -> str
     return os.path.join(venv, "bin", "python")
 
 
-def _ready(python: str) -> bool:
+def _ready(python):
+    # type: (str) -> bool
     if not os.path.exists(python):
         return False
     try:
@@ -76,7 +84,8 @@ def _ready(python: str) -> bool:
     return probe.returncode == 0
 
 
-def _create(venv: str) -> str:
+def _create(venv):
+    # type: (str) -> str
     python39 = _find_python39()
     if python39 is None:
         raise SideEnvUnavailable("python3.9 not found (katcp-python 0.9.3 needs it)")
@@ -90,7 +99,7 @@ def _create(venv: str) -> str:
         try:
             done = subprocess.run(step, capture_output=True, text=True, timeout=_SETUP_TIMEOUT)
         except (OSError, subprocess.SubprocessError) as exc:
-            raise SideEnvUnavailable("%s failed: %s" % (" ".join(step[:4]), exc)) from None
+            raise compat.chained(SideEnvUnavailable("%s failed: %s" % (" ".join(step[:4]), exc)), None)
         if done.returncode != 0:
             raise SideEnvUnavailable("%s failed (exit %d): %s" % (
                 " ".join(step[:4]), done.returncode, done.stderr.strip()[-500:]))
@@ -100,7 +109,8 @@ def _create(venv: str) -> str:
     return python
 
 
-def kp_python() -> str:
+def kp_python():
+    # type: () -> str
     """Return the path of a Python interpreter that imports katcp 0.9.3.
 
     The first call may create the environment (about 30 s); the outcome,
@@ -132,7 +142,8 @@ def kp_python() -> str:
 KP_TEST_DEPS = ("mock>=3", "wrapt>=1.10")
 
 
-def kp_pip(python: str, *args: str) -> None:
+def kp_pip(python, *args):
+    # type: (str, *str) -> None
     """Run ``python -m pip args...`` quietly.
 
     Raises:
@@ -142,12 +153,13 @@ def kp_pip(python: str, *args: str) -> None:
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=_SETUP_TIMEOUT)
     except (OSError, subprocess.SubprocessError) as exc:
-        raise SideEnvUnavailable("pip %s: %s" % (args[0], exc)) from None
+        raise compat.chained(SideEnvUnavailable("pip %s: %s" % (args[0], exc)), None)
     if done.returncode != 0:
         raise SideEnvUnavailable("pip %s failed: %s" % (args[0], done.stderr.strip()[-400:]))
 
 
-def kp_test_deps(python: str) -> str:
+def kp_test_deps(python):
+    # type: (str) -> str
     """Return a directory holding :data:`KP_TEST_DEPS` for the side environment.
 
     Installed there once (``pip install --target``), next to the environment.

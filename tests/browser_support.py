@@ -6,6 +6,9 @@ package when it is missing and we are root (as ``.ci/run`` does); it
 returns None with the reason when that cannot be done.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import base64
 import json
 import os
@@ -52,7 +55,7 @@ class BrowserDoesNotRun(RuntimeError):
     """The browser exited at once (e.g. a missing library): it cannot run here."""
 
 
-class WebSocket:
+class WebSocket(object):
     """A client WebSocket (RFC 6455) for text messages; reads are bounded."""
 
     def __init__(self, url, timeout):
@@ -124,7 +127,7 @@ class WebSocket:
         self.sock.close()
 
 
-class Browser:
+class Browser(object):
     """A headless Chromium with one page, driven over DevTools.
 
     Use as a context manager; every wait is bounded by ``timeout``.

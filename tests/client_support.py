@@ -1,22 +1,24 @@
-"""Servers for the client tests: aiokatcp in a thread, and scripted raw sockets.
+"""Servers for the client tests: aiokatcp in a thread (aio_support), and scripted raw sockets.
 
 No tests here; the client test modules import these helpers.
 """
 
-import asyncio
-import queue
+from __future__ import absolute_import, division, print_function
+
+
+
 import random
 import socket
+import sys
 import threading
-from typing import Callable, List, Optional
+from typing import Any, Callable, List, Optional
 
 import pytest
 
 from katcp_sync.client import BlockingClient
+from katcp_sync import compat
+from katcp_sync.compat import queue
 from katcp_sync.message import Message
-from optional import optional_import, skip_without
-
-aiokatcp, needs_aiokatcp = optional_import("aiokatcp", "the aiokatcp device in client tests")
 
 WAIT = 5.0  # upper bound of every wait in the client tests
 
@@ -46,75 +48,17 @@ def make_client():
         client.join(WAIT)
 
 
-class AioServer(aiokatcp.DeviceServer if aiokatcp else object):  # type: ignore[misc]
-    """An aiokatcp device (5.1-MIB) with a few requests for client tests."""
+if sys.version_info >= (3, 5):
+    from aio_support import AioServer, AioServerThread  # noqa: F401
+else:
+    class AioServerThread(object):
+        """Python 2: aiokatcp needs Python 3, so the tests using it skip."""
 
-    VERSION = "client-test-1.0"
-    BUILD_STATE = "client-test-1.0.0"
-
-    async def request_echo(self, ctx, *args: bytes) -> tuple:
-        """Reply with the arguments."""
-        return tuple(args)
-
-    async def request_slow(self, ctx, delay: float) -> None:
-        """Reply after delay seconds."""
-        await asyncio.sleep(delay)
-
-    async def request_jitter(self, ctx, tag: bytes) -> bytes:
-        """Reply with tag after a random short delay (out of order)."""
-        await asyncio.sleep(random.random() * 0.002)
-        return tag
-
-    async def request_listing(self, ctx, count: int) -> None:
-        """Send count informs, then reply ok count."""
-        ctx.informs([(b"item", i) for i in range(count)])
-
-    async def request_broadcast(self, ctx, text: str) -> None:
-        """Send #news text to every client, then reply."""
-        self.mass_inform("news", text)
+        def __init__(self, *args, **kwargs):
+            pytest.skip("aiokatcp (the device of these client tests) needs Python 3")
 
 
-class AioServerThread:
-    """Runs an :class:`AioServer` on an asyncio loop in a helper thread."""
-
-    def __init__(self, port: int = 0, server_class=AioServer) -> None:
-        skip_without(aiokatcp, "aiokatcp", "the aiokatcp device in client tests")
-        self._server_class = server_class
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="asyncio_client_test")
-        self._thread.start()
-        self.server = None
-        self.port = port
-        self.start()
-
-    def _call(self, coro_fn):
-        return asyncio.run_coroutine_threadsafe(coro_fn(), self._loop).result(WAIT)
-
-    def start(self) -> None:
-        """(Re)start the server on ``self.port`` (a free one the first time)."""
-        async def start():
-            self.server = self._server_class("127.0.0.1", self.port)
-            await self.server.start()
-            self.port = self.server.sockets[0].getsockname()[1]
-        self._call(start)
-
-    def stop(self) -> None:
-        """Stop the server (closes client connections)."""
-        async def stop():
-            await self.server.stop()
-        self._call(stop)
-
-    def close(self) -> None:
-        """Stop the server and its thread."""
-        try:
-            self.stop()
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(WAIT)
-            self._loop.close()
-
-
-class ScriptedServer:
+class ScriptedServer(object):
     """A raw TCP server whose behaviour is a Python function per connection.
 
     ``script(conn)`` runs in a thread for each accepted connection; ``conn``
@@ -122,21 +66,23 @@ class ScriptedServer:
     are also put in :attr:`received`.
     """
 
-    def __init__(self, script: Callable[["ScriptedConnection"], None], port: int = 0) -> None:
+    def __init__(self, script, port=0):
+        # type: (Callable[["ScriptedConnection"], None], int) -> None
         self._script = script
-        self.received: "queue.Queue[bytes]" = queue.Queue()
-        self.connections: List[ScriptedConnection] = []
+        self.received = queue.Queue()  # type: "queue.Queue[bytes]"
+        self.connections = []  # type: List[ScriptedConnection]
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", port))
         self._sock.listen(16)
         self.port = self._sock.getsockname()[1]
-        self._threads: List[threading.Thread] = []
+        self._threads = []  # type: List[threading.Thread]
         self._closed = False
         self._accepter = threading.Thread(target=self._accept, name="scripted-accept")
         self._accepter.start()
 
-    def _accept(self) -> None:
+    def _accept(self):
+        # type: () -> None
         while True:
             try:
                 sock, _ = self._sock.accept()
@@ -151,7 +97,8 @@ class ScriptedServer:
             self._threads.append(thread)
             thread.start()
 
-    def _run(self, conn: "ScriptedConnection") -> None:
+    def _run(self, conn):
+        # type: ("ScriptedConnection") -> None
         try:
             self._script(conn)
         except (OSError, EOFError):
@@ -159,7 +106,8 @@ class ScriptedServer:
         finally:
             conn.close()
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Stop accepting, close every connection and join the threads."""
         self._closed = True
         try:
@@ -175,27 +123,31 @@ class ScriptedServer:
             thread.join(WAIT)
 
 
-class ScriptedConnection:
+class ScriptedConnection(object):
     """One accepted socket with line helpers (blocking, bounded by WAIT)."""
 
-    def __init__(self, sock: socket.socket, received: "queue.Queue[bytes]") -> None:
+    def __init__(self, sock, received):
+        # type: (socket.socket, "queue.Queue[bytes]") -> None
         self.sock = sock
         self.sock.settimeout(WAIT)
         self._received = received
         self._buf = b""
         self._lock = threading.Lock()
 
-    def send(self, *lines: bytes) -> None:
+    def send(self, *lines):
+        # type: (*bytes) -> None
         """Send lines (end of line added)."""
         with self._lock:
             self.sock.sendall(b"".join(line + b"\n" for line in lines))
 
-    def send_raw(self, data: bytes) -> None:
+    def send_raw(self, data):
+        # type: (bytes) -> None
         """Send bytes as they are."""
         with self._lock:
             self.sock.sendall(data)
 
-    def read_line(self) -> bytes:
+    def read_line(self):
+        # type: () -> bytes
         """Return the next line received (EOFError when the peer closes)."""
         while b"\n" not in self._buf:
             data = self.sock.recv(65536)
@@ -206,14 +158,16 @@ class ScriptedConnection:
         self._received.put(line)
         return line
 
-    def pending_bytes(self) -> bytes:
+    def pending_bytes(self):
+        # type: () -> bytes
         """Bytes received but not yet read as lines, without blocking."""
         import select
         readable, _, _ = select.select([self.sock], [], [], 0)
         waiting = self.sock.recv(65536, socket.MSG_PEEK) if readable else b""
         return self._buf + waiting
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -221,15 +175,18 @@ class ScriptedConnection:
         self.sock.close()
 
 
-def v5_greeting(flags: bytes = b"5.1-MI") -> List[bytes]:
+def v5_greeting(flags=b"5.1-MI"):
+    # type: (bytes) -> List[bytes]
     """The #version-connect lines of a v5 device."""
     return [b"#version-connect katcp-protocol " + flags,
             b"#version-connect katcp-library scripted-1.0 scripted-1.0.0"]
 
 
-def request_parts(line: bytes):
+def request_parts(line):
+    # type: (bytes) -> Any
     """Split a request line into (name, mid or None, args)."""
-    head, *args = line.split(b" ")
+    parts = line.split(b" ")
+    head, args = parts[0], parts[1:]
     name = head[1:]
     mid = None
     if b"[" in name:
@@ -237,23 +194,28 @@ def request_parts(line: bytes):
     return name, mid, args
 
 
-def reply_line(line: bytes, *args: bytes, inform: bool = False) -> bytes:
+def reply_line(line, *args, **kwargs):
+    # type: (bytes, *bytes, **Any) -> bytes
     """Build a reply (or inform) line answering request ``line``."""
+    inform = compat.kwonly_pop(kwargs, 'inform', False)  # type: bool
+    compat.kwonly_done('reply_line', kwargs)
     name, mid, _ = request_parts(line)
     head = (b"#" if inform else b"!") + name + (b"[" + mid + b"]" if mid else b"")
-    return b" ".join([head, *args])
+    return b" ".join([head] + list(args))
 
 
-def echo_script(greeting: Optional[List[bytes]] = None, informs: int = 0):
+def echo_script(greeting=None, informs=0):
+    # type: (Optional[List[bytes]], int) -> Any
     """A script: send ``greeting``, then answer each request ``ok <args>``."""
-    def script(conn: ScriptedConnection) -> None:
+    def script(conn):
+        # type: (ScriptedConnection) -> None
         if greeting:
             conn.send(*greeting)
         while True:
             line = conn.read_line()
             _, _, args = request_parts(line)
-            conn.send(*[reply_line(line, b"i%d" % i, inform=True) for i in range(informs)],
-                      reply_line(line, b"ok", *args))
+            conn.send(*([reply_line(line, b"i%d" % i, inform=True) for i in range(informs)]
+                        + [reply_line(line, b"ok", *args)]))
     return script
 
 
@@ -271,11 +233,12 @@ def first_hang_ignored_script(greeting):
     return script
 
 
-class SelectorEchoServer:
+class SelectorEchoServer(object):
     """A one-thread ``selectors`` device for many connections: it greets each
     client with ``greeting`` and answers every request ``ok <args>``."""
 
-    def __init__(self, greeting: Optional[List[bytes]] = None) -> None:
+    def __init__(self, greeting=None):
+        # type: (Optional[List[bytes]]) -> None
         import selectors
         self._greeting = b"".join(line + b"\n" for line in (greeting or v5_greeting()))
         self._selector = selectors.DefaultSelector()
@@ -291,7 +254,8 @@ class SelectorEchoServer:
         self._thread = threading.Thread(target=self._run, name="selector-echo")
         self._thread.start()
 
-    def _run(self) -> None:
+    def _run(self):
+        # type: () -> None
         import selectors
         while True:
             for key, _ in self._selector.select():
@@ -317,7 +281,8 @@ class SelectorEchoServer:
                     conn.close()
                     del self._buffers[conn]
                     continue
-                *lines, self._buffers[conn] = (self._buffers[conn] + data).split(b"\n")
+                lines = (self._buffers[conn] + data).split(b"\n")
+                self._buffers[conn] = lines.pop()
                 replies = []
                 for line in lines:
                     _, _, args = request_parts(line)
@@ -326,7 +291,8 @@ class SelectorEchoServer:
                 conn.sendall(b"".join(replies))
                 conn.setblocking(False)
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Stop the thread and close every socket."""
         self._wake_w.send(b"x")
         self._thread.join(WAIT)
@@ -337,12 +303,14 @@ class SelectorEchoServer:
             sock.close()
 
 
-def jitter_from_threads(client, threads: int, requests: int) -> list:
+def jitter_from_threads(client, threads, requests):
+    # type: (Any, int, int) -> list
     """Make ``requests`` ``?jitter <tag>`` requests from each of ``threads``
     threads at once; return the errors (a reply with another's tag is one)."""
     errors = []
 
-    def worker(n: int) -> None:
+    def worker(n):
+        # type: (int) -> None
         try:
             for i in range(requests):
                 tag = b"%d-%d" % (n, i)

@@ -1,17 +1,20 @@
 """Shared fixtures: thread-leak checking and loading of example scripts."""
 
-import importlib.util
-import pathlib
+from __future__ import absolute_import, division, print_function
+
+
+import os
 import threading
-import time
+import types
 
 import pytest
 
 # Fixtures shared by many test files (make_server, server, connect, make_client).
 from client_support import make_client  # noqa: E402,F401
+from katcp_sync import compat
 from server_support import connect, make_server, server  # noqa: E402,F401
 
-EXAMPLES = pathlib.Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(os.path.realpath(__file__))), "examples")
 
 #: Threads that belong to the test tooling, not to katcp_sync.
 _IGNORED_THREAD_PREFIXES = ("pytest_timeout", "asyncio_", "ThreadPoolExecutor-")
@@ -20,7 +23,7 @@ _IGNORED_THREAD_PREFIXES = ("pytest_timeout", "asyncio_", "ThreadPoolExecutor-")
 def _our_threads():
     return {
         t for t in threading.enumerate()
-        if t is not threading.main_thread()
+        if t is not compat.main_thread()
         and not t.name.startswith(_IGNORED_THREAD_PREFIXES)
     }
 
@@ -34,10 +37,10 @@ def no_thread_leak():
     """
     before = _our_threads()
     yield
-    deadline = time.monotonic() + 5.0
+    deadline = compat.monotonic() + 5.0
     leaked = _our_threads() - before
     for thread in leaked:
-        thread.join(max(0.0, deadline - time.monotonic()))
+        thread.join(max(0.0, deadline - compat.monotonic()))
     leaked = {t for t in leaked if t.is_alive()}
     assert not leaked, "threads leaked: %s" % sorted(t.name for t in leaked)
 
@@ -56,8 +59,9 @@ def reactor():
 
 def load_example(name):
     """Import ``examples/<name>.py`` as a module and return it."""
-    path = EXAMPLES / (name + ".py")
-    spec = importlib.util.spec_from_file_location("example_" + name, path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    path = os.path.join(EXAMPLES, name + ".py")
+    module = types.ModuleType("example_" + name)
+    module.__file__ = path
+    with open(path, "rb") as source:
+        exec(compile(source.read(), path, "exec"), module.__dict__)
     return module

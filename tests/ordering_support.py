@@ -3,6 +3,9 @@
 No tests here; test modules import from this one.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import contextlib
 import sys
 import threading
@@ -22,7 +25,7 @@ class StoreOrderSensor(Sensor):
     """
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super(StoreOrderSensor, self).__init__(*args, **kwargs)
         self.order_lock = threading.Lock()
         self.store_order = {self.value(): 0}
 
@@ -78,7 +81,7 @@ def hammer(set_value, writers=8, per_writer=300, extra=()):
     assert not any(t.is_alive() for t in threads + others), "writers did not finish"
 
 
-class Gate:
+class Gate(object):
     """A sensor observer that holds up the notification of one value.
 
     Attach it before the observers under test: a thread setting ``value``

@@ -3,6 +3,10 @@
 No tests here; the server test modules import from this one.
 """
 
+from __future__ import absolute_import, division, print_function
+
+from katcp_sync import compat
+
 import concurrent.futures
 import socket
 import threading
@@ -19,7 +23,7 @@ from katcp_sync.server import DeviceServer
 TIMEOUT = 5.0
 
 
-class LineClient:
+class LineClient(object):
     """A blocking raw-socket KATCP client for tests (every read is bounded)."""
 
     def __init__(self, address, timeout=TIMEOUT):
@@ -55,8 +59,8 @@ class LineClient:
             try:
                 data = self.sock.recv(65536)
             except socket.timeout:  # not a TimeoutError before Python 3.10
-                raise TimeoutError("no line within the timeout; buffered %r"
-                                   % self._buf[:200]) from None
+                raise compat.chained(TimeoutError("no line within the timeout; buffered %r"
+                                   % self._buf[:200]), None)
             if not data:
                 raise EOFError("connection closed; buffered %r" % self._buf[:200])
             self._buf += data
@@ -125,7 +129,7 @@ class DemoServer(DeviceServer):
         self.informs_seen = []
         self.replies_seen = []
         self.handler_threads = []
-        super().__init__(*a, **kw)
+        super(DemoServer, self).__init__(*a, **kw)
 
     def setup_sensors(self):
         self.int_sensor = Sensor.integer("demo.int", "An integer", "count", [0, 100])

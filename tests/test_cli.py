@@ -1,5 +1,8 @@
 """The katcp-sync command line tool, against the tutorial's example server."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import contextlib
 import io
 import queue
@@ -185,7 +188,7 @@ def test_shell_from_stdin(endpoint, monkeypatch, capsys):
     assert "watchdog" not in out
 
 
-class _Pty:
+class _Pty(object):
     """The terminal side of a pty: read until a pattern shows up (bounded)."""
 
     def __init__(self, fd):
@@ -257,24 +260,24 @@ def test_shell_on_a_pty(server, endpoint, tmp_path):
     env = dict(_env(), HOME=str(tmp_path), TERM="dumb")
     with _on_a_pty(["shell", endpoint], env) as (proc, term):
         prompt = re.escape(endpoint.encode() + b"> ")
-        term.expect(rb"Connected to [\s\S]*" + prompt)
+        term.expect(br"Connected to [\s\S]*" + prompt)
         term.send(b"?sensor-sampling add.result event\r")
-        term.expect(rb"!sensor-sampling(\[\d+\])? ok add.result event[\s\S]*" + prompt)
+        term.expect(br"!sensor-sampling(\[\d+\])? ok add.result event[\s\S]*" + prompt)
         # Half a line typed, then the device sends an inform.
         term.send(b"?watch")
-        term.expect(rb"\?watch")
+        term.expect(br"\?watch")
         server._add_result.set_value(12.5)
-        term.expect(rb"#sensor-status \S+ 1 add.result nominal 12.5\r?\n" + prompt
-                    + rb"\?watch")
+        term.expect(br"#sensor-status \S+ 1 add.result nominal 12.5\r?\n" + prompt
+                    + br"\?watch")
         term.send(b"dog\r")
-        term.expect(rb"!watchdog(\[\d+\])? ok")
+        term.expect(br"!watchdog(\[\d+\])? ok")
         # Tab completes request names (from ?help), then sensor names.
         term.send(b"?sensor-v\t")
-        term.expect(rb"sensor-value ")
+        term.expect(br"sensor-value ")
         term.send(b"add.res\t")
-        term.expect(rb"add.result ")
+        term.expect(br"add.result ")
         term.send(b"\r")
-        term.expect(rb"!sensor-value(\[\d+\])? ok 1[\s\S]*" + prompt)
+        term.expect(br"!sensor-value(\[\d+\])? ok 1[\s\S]*" + prompt)
         term.send(b"\x04")      # Ctrl-D
         assert proc.wait(10) == 0
         assert (tmp_path / ".katcp_sync_history").exists()
@@ -307,9 +310,9 @@ def test_monitor_on_a_terminal_redraws_in_colour(endpoint):
     with _on_a_pty(["monitor", endpoint, "--strategy", "period", "0.05", "--interval",
                     "0.05", "--count", "3"]) as (proc, term):
         for _ in range(3):
-            term.expect(rb"\x1b\[H\x1b\[2J" + re.escape(endpoint.encode())
-                        + rb"  4 sensors  strategy: period 0.05")
-            term.expect(rb"add.result .*\x1b\[2munknown")
+            term.expect(br"\x1b\[H\x1b\[2J" + re.escape(endpoint.encode())
+                        + br"  4 sensors  strategy: period 0.05")
+            term.expect(br"add.result .*\x1b\[2munknown")
         assert proc.wait(10) == 0
 
 
@@ -369,7 +372,7 @@ def test_example_found_in_installed_data_dir(tmp_path, monkeypatch):
     installed = tmp_path / "share" / "katcp_sync" / "examples"
     installed.mkdir(parents=True)
     (installed / "tutorial_server.py").write_text("MyServer = 'installed copy'\n")
-    monkeypatch.setattr(examples, "SOURCE_EXAMPLES_DIR", tmp_path / "no-checkout")
+    monkeypatch.setattr(examples, "SOURCE_EXAMPLES_DIR", str(tmp_path / "no-checkout"))
     monkeypatch.setattr(sys, "prefix", str(tmp_path))
     assert cli.load_example("tutorial_server").MyServer == "installed copy"
     monkeypatch.setattr(sys, "prefix", str(tmp_path / "elsewhere"))
@@ -416,7 +419,7 @@ def _cli(*args, timeout=30, **kwargs):
                           capture_output=True, timeout=timeout, env=_env(), **kwargs)
 
 
-class _Serve:
+class _Serve(object):
     """``katcp-sync serve ARGS`` in a subprocess; ``address`` from its first line."""
 
     def __init__(self, *args):
@@ -454,10 +457,10 @@ def test_serve_listens_on_loopback_without_eval_and_logs_with_v():
         assert serve.host == "127.0.0.1"
         result = _cli("request", serve.address, "eval", "__import__('os').getpid()")
         assert result.returncode == 3, result
-        assert re.search(rb"!eval(\[\d+\])? invalid", result.stdout)
+        assert re.search(br"!eval(\[\d+\])? invalid", result.stdout)
         result = _cli("request", serve.address, "help")
         assert result.returncode == 0 and b"#help" in result.stdout
-        assert not re.search(rb"#help(\[\d+\])? eval ", result.stdout)
+        assert not re.search(br"#help(\[\d+\])? eval ", result.stdout)
     finally:
         assert serve.stop() == 0
     assert re.search(r"katcp_sync.server INFO 127\.0\.0\.1:\d+: client connected", serve.err)
@@ -469,7 +472,7 @@ def test_serve_unsafe_eval_is_explicit_and_loud():
     serve = _Serve("--unsafe-eval")
     try:
         result = _cli("request", serve.address, "eval", "6*7")
-        assert result.returncode == 0 and re.search(rb"!eval(\[\d+\])? ok 42", result.stdout)
+        assert result.returncode == 0 and re.search(br"!eval(\[\d+\])? ok 42", result.stdout)
     finally:
         assert serve.stop() == 0
     assert "WARNING: ?eval is enabled" in serve.err and serve.address in serve.err
@@ -567,7 +570,7 @@ def test_request_uses_the_device_timeout_hint_unless_timeout_given():
 
 # -- the shell on a terminal ------------------------------------------------------------
 
-class SlowServer:
+class SlowServer(object):
     """The tutorial's server plus ?slow (answers when the test calls
     ``reply_slow()``) and ?log-error."""
 
@@ -604,34 +607,34 @@ def test_shell_ctrl_c_colours_and_pending_indicator(server_class, tmp_path):
         env = dict(_env(), HOME=str(tmp_path), TERM="dumb")
         prompt = re.escape(endpoint.encode() + b"> ")
         with _on_a_pty(["shell", "--timeout", "10", endpoint], env) as (proc, term):
-            term.expect(rb"Connected to [\s\S]*" + prompt)
+            term.expect(br"Connected to [\s\S]*" + prompt)
             # Ctrl-C on a half-typed line clears it; the session goes on.
             term.send(b"?watchdog-not-this")
-            term.expect(rb"not-this")
+            term.expect(br"not-this")
             term.send(b"\x03")
-            term.expect(rb"\^C\r?\n" + prompt)
+            term.expect(br"\^C\r?\n" + prompt)
             term.send(b"?watchdog\r")
-            term.expect(rb"!watchdog(\[\d+\])? ok")
+            term.expect(br"!watchdog(\[\d+\])? ok")
             # fail/invalid replies and error #log informs in colour.
             term.send(b"?no-such-request\r")
-            term.expect(rb"\x1b\[31m!no-such-request(\[\d+\])? invalid")
+            term.expect(br"\x1b\[31m!no-such-request(\[\d+\])? invalid")
             term.send(b"?log-error\r")
-            term.expect(rb"\x1b\[31m#log error \S+ test it broke")
-            term.expect(rb"!log-error(\[\d+\])? ok")
+            term.expect(br"\x1b\[31m#log error \S+ test it broke")
+            term.expect(br"!log-error(\[\d+\])? ok")
             # A slow request: its inform at once, the indicator after a
             # second; Ctrl-C abandons it and keeps the session.
             term.send(b"?slow\r")
-            term.expect(rb"#slow(\[\d+\])? started")
-            term.expect(rb"\?slow pending for \d+ s \(Ctrl-C abandons it\)")
+            term.expect(br"#slow(\[\d+\])? started")
+            term.expect(br"\?slow pending for \d+ s \(Ctrl-C abandons it\)")
             term.send(b"\x03")
-            term.expect(rb"katcp-sync: error: \?slow abandoned")
+            term.expect(br"katcp-sync: error: \?slow abandoned")
             term.send(b"?watchdog\r")
-            term.expect(rb"!watchdog(\[\d+\])? ok[\s\S]*" + prompt)
+            term.expect(br"!watchdog(\[\d+\])? ok[\s\S]*" + prompt)
             # The abandoned reply comes; a round trip after it shows it was
             # not printed.
             server.reply_slow()
             term.send(b"?watchdog\r")
-            term.expect(rb"!watchdog(\[\d+\])? ok[\s\S]*" + prompt)
+            term.expect(br"!watchdog(\[\d+\])? ok[\s\S]*" + prompt)
             term.send(b"\x04")
             assert proc.wait(10) == 0
         assert b"late" not in term.seen and b"!slow" not in term.seen

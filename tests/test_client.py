@@ -5,6 +5,9 @@ raw-socket servers for v4 devices, silent devices, garbage and dropped
 connections.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
 import queue
 import threading

@@ -6,6 +6,9 @@ order, exactly once, and every failure path must behave as without the
 borrow (client module docstring; connection module, "Borrowed reading").
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
 import select
 import threading
@@ -41,7 +44,7 @@ class NewsClient(BlockingClient):
     """Records #news informs with the thread they were dispatched on."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super(NewsClient, self).__init__(*args, **kwargs)
         self.news = []
         self.news_event = threading.Event()
 
@@ -313,7 +316,7 @@ def test_overriding_handle_message_turns_borrowing_off(scripted, make_client):
     class Recording(DeviceClient):
         def handle_message(self, msg):
             seen.append(msg.name)
-            super().handle_message(msg)
+            super(Recording, self).handle_message(msg)
     server = scripted(echo_script(v5_greeting()))
     client = make_client(server.port, cls=Recording)
     assert not client._may_borrow
@@ -399,7 +402,7 @@ class NoBorrowClient(BlockingClient):
     """Overrides handle_message, so its callers wait on their lock."""
 
     def handle_message(self, msg):
-        super().handle_message(msg)
+        super(NoBorrowClient, self).handle_message(msg)
 
 
 @pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
@@ -646,7 +649,7 @@ def test_concurrent_writes_are_combined_in_order(scripted, make_client):
         client._write(b"?q %d\n" % i)
     stale = []
 
-    class OldConnection:
+    class OldConnection(object):
         def write(self, data):
             stale.append(data)
     client._outbox.append((OldConnection(), b"?stale\n"))  # queued for an old connection

@@ -6,6 +6,9 @@ run against our tutorial server (5.0-MI), its v4 variant and aiokatcp's
 server (5.1-MIB).
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import pathlib
 import re
 import subprocess

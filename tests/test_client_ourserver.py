@@ -1,5 +1,8 @@
 """The clients against katcp_sync's own DeviceServer (spec 2.2: ids; 4: connect informs)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import queue
 import random
 import threading

@@ -1,5 +1,8 @@
 """The client's request table in memory: ids, matching, serialisation (spec 2.2, 2.3)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import pytest
 
 from katcp_sync.client_requests import (CLOSED, HOLDING, OPEN, PendingRequest,
@@ -12,7 +15,7 @@ class Recorder(PendingRequest):
     __slots__ = ("reply", "error")
 
     def __init__(self, msg, use_mid=None):
-        super().__init__(msg, 0.0, use_mid)
+        super(Recorder, self).__init__(msg, 0.0, use_mid)
         self.reply = self.error = None
 
     def set_reply(self, reply):

@@ -1,5 +1,8 @@
 """Tests for katcp_sync.connection over real loopback sockets."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import errno
 import logging
 import socket
@@ -17,7 +20,7 @@ TIMEOUT = 5.0
 
 
 
-class Recorder:
+class Recorder(object):
     """A connection handler that records what it gets, with waitable state."""
 
     def __init__(self, echo=False):
@@ -150,7 +153,7 @@ def test_over_long_line_becomes_error_and_stream_continues(pair):
 def test_exception_in_handler_is_logged_and_connection_survives(pair, caplog):
     class Fragile(Recorder):
         def lines_received(self, conn, lines):
-            super().lines_received(conn, lines)
+            super(Fragile, self).lines_received(conn, lines)
             if b"boom" in lines:
                 raise RuntimeError("handler bug")
 
@@ -193,7 +196,7 @@ def test_write_from_reactor_thread_is_coalesced(reactor, pair):
     sends = []
     real_send = conn._sock.send
 
-    class CountingSocket:
+    class CountingSocket(object):
         def __getattr__(self, name):
             return getattr(conn._sock_real, name)
 
@@ -413,7 +416,7 @@ def test_close_from_inside_lines_received_defers_connection_lost(pair):
 
         def connection_lost(self, conn, reason):
             events.append("lost")
-            super().connection_lost(conn, reason)
+            super(Closer, self).connection_lost(conn, reason)
 
     conn, rec, client = pair(Closer())
     client.sendall(b"?halt\n?ignored\n")
@@ -627,7 +630,7 @@ def test_listener_on_accept_exception_is_logged(reactor, caplog):
 # connect()
 
 
-class Outcome:
+class Outcome(object):
     """An ``on_done`` callback for connect() that can be waited for."""
 
     def __init__(self):
@@ -752,7 +755,7 @@ def test_stopping_a_never_started_reactor_releases_sockets():
         client.close()
 
 
-class _FailingAccept:
+class _FailingAccept(object):
     """Stands in for a listening socket: accept() fails with EMFILE
     ``failures`` times, then works."""
 
@@ -997,7 +1000,7 @@ def test_a_borrow_that_timed_out_does_not_park(reactor, pair):
     assert rec.wait_lines(1) == [b"late"]
 
 
-class CountingPoller:
+class CountingPoller(object):
     """Wraps a select.poll object, counting non-blocking and blocking polls."""
 
     def __init__(self, poller):

@@ -4,6 +4,9 @@ The names, hooks and behaviours that katcp-python code and test suites rely
 on; ``tests/test_katcp_python_suite.py`` runs katcp-python's own tests.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
 import threading
 import time
@@ -43,7 +46,7 @@ def test_core_has_katcp_core_names():
 
 
 def test_hashable_identity():
-    class Thing:
+    class Thing(object):
         def method(self):
             pass
 
@@ -93,13 +96,13 @@ class Recording(DeviceServer):
     """A server overriding handle_message, as katcp-python subclasses do."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super(Recording, self).__init__(*args, **kwargs)
         self.seen = []
 
     def handle_message(self, client_conn, msg):
         self.seen.append(str(msg))
         if msg.name != "swallowed":
-            super().handle_message(client_conn, msg)
+            super(Recording, self).handle_message(client_conn, msg)
         else:
             client_conn.reply(Message.reply("swallowed", "ok", "by-hook"), msg)
 
@@ -279,7 +282,7 @@ def test_waiting_mock_waits_for_calls_from_other_threads():
 
 # -- fake_clients ----------------------------------------------------------------------
 
-class FakeHandlers:
+class FakeHandlers(object):
     @request(Int(), Int())
     @return_reply(Int())
     def request_add_test(self, req, a, b):

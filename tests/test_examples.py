@@ -9,6 +9,9 @@ without a traceback. The examples' owners test their behaviour in detail;
 this test only makes sure none of them is broken as shipped.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import re
 import select
 import signal

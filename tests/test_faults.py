@@ -7,6 +7,9 @@ reactor keeps running, other clients keep their data, nothing is leaked
 (conftest checks threads after every test).
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
 import queue
 import selectors
@@ -43,7 +46,7 @@ class FaultServer(FuzzServer):
         self._n_sensors = self.N_SENSORS if n_sensors is None else n_sensors
         self.release = threading.Event()
         self.hanging = threading.Event()
-        super().__init__(*args, sensors=[], **kwargs)
+        super(FaultServer, self).__init__(*args, sensors=[], **kwargs)
 
     def setup_sensors(self):
         self.counter = Sensor.integer("counter", "Counts.", "", [0, 2 ** 31])
@@ -469,7 +472,7 @@ def test_request_timeout_hints_are_honoured_by_both_clients(make_server):
 # -- exceptions in user code --------------------------------------------------------------
 
 
-class Exploding:
+class Exploding(object):
     """A sensor observer that always raises."""
 
     def __init__(self):
@@ -488,7 +491,7 @@ def test_exception_in_a_sensor_observer_is_logged_and_isolated(make_server, clie
     server.counter.attach(bad)
     seen = []
 
-    class Good:
+    class Good(object):
         def update(self, sensor, reading):
             seen.append(reading.value)
 
@@ -651,7 +654,7 @@ class LongNameServer(FaultServer):
     N_SENSORS = 0
 
     def setup_sensors(self):
-        super().setup_sensors()
+        super(LongNameServer, self).setup_sensors()
         self.add_sensor(Sensor.integer("a" * 25, "A long name.", "", [0, 10]))
 
 

@@ -1,5 +1,8 @@
 """katcp_sync.futures.chain_future: results, errors and cancellation pass on."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
 
 import pytest

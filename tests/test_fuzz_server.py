@@ -28,6 +28,9 @@ Two fuzzers, both against a real server on 127.0.0.1 port 0:
   well-formed request, and a fresh client still gets ``!watchdog ok``.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import collections
 import itertools
 import socket
@@ -64,7 +67,7 @@ class FuzzServer(DeviceServer):
         self._sensor_names = sensors
         self.disconnected = threading.Condition()
         self.disconnect_count = 0
-        super().__init__(*args, **kwargs)
+        super(FuzzServer, self).__init__(*args, **kwargs)
 
     def setup_sensors(self):
         for name in self._sensor_names:
@@ -97,7 +100,7 @@ def reset_close(sock):
 # -- the model of one client -------------------------------------------------------
 
 
-class Expected:
+class Expected(object):
     """One request in flight: what its reply must look like."""
 
     __slots__ = ("name", "mid", "code", "args", "on_reply")
@@ -110,7 +113,7 @@ class Expected:
         self.on_reply = on_reply  # called when the reply arrives
 
 
-class ModelClient:
+class ModelClient(object):
     """A raw socket client plus what the model expects of its stream."""
 
     def __init__(self, address):
@@ -194,7 +197,7 @@ class ServerMachine(RuleBasedStateMachine):
     """Random interleavings of clients, requests, strategies and sensor updates."""
 
     def __init__(self):
-        super().__init__()
+        super(ServerMachine, self).__init__()
         self.server = FuzzServer("127.0.0.1", 0)
         self.server.start()
         self.clients = []

@@ -13,6 +13,9 @@ The tests skip, saying why, when python3.9 or the environment is missing.
 Spec sections cited are those of ``katcp-spec-5.1.txt``.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import json
 import os
 import queue
@@ -72,7 +75,7 @@ def raw(args):
 # ---------------------------------------------------------------------------
 # 3a. katcp-python's BlockingClient -> our server
 
-class Plan:
+class Plan(object):
     """Steps for ``kp_client.py``; results come back in the same order."""
 
     def __init__(self):
@@ -232,7 +235,7 @@ def test_kp_client_halt_last(kp, our_server):
 # ---------------------------------------------------------------------------
 # 3b. Our clients -> katcp-python's server
 
-class KpServerProcess:
+class KpServerProcess(object):
     """``kp_server.py`` in a subprocess; ``address`` once it listens."""
 
     def __init__(self, python, protocol=None):

@@ -21,6 +21,9 @@ is stored in this repository. (``runner.py reference`` runs the same tests
 with katcp-python itself: all 253 non-tornado tests pass there.)
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import collections
 import json
 import os

@@ -1,5 +1,8 @@
 """Tests for katcp_sync.kattypes: KATCP types (spec section 3, Table 6) and handler decorators."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
 import functools
 import inspect
@@ -303,7 +306,7 @@ def test_make_reply():
 # ---------------------------------------------------------------------------
 # Decorators
 
-class FakeReq:
+class FakeReq(object):
     """The part of the server's request object that the decorators use."""
 
     def __init__(self, msg):
@@ -328,7 +331,7 @@ def call(server, name, *args, mid=None):
     return getattr(server, "request_" + name)(req, msg), req
 
 
-class Calculator:
+class Calculator(object):
     """A server-like class using the decorators in both orders."""
 
     @request(Float(), Float())
@@ -517,7 +520,7 @@ def test_reply_name_from_request_message_else_method_name():
     msg = Message.request("plus", b"1", b"2")
     assert server.request_add(FakeReq(msg), msg).name == "plus"  # e.g. an alias
 
-    class NoMsg:
+    class NoMsg(object):
         pass
 
     @return_reply(Int())
@@ -535,7 +538,7 @@ def test_return_reply_needs_request_prefix():
 
 
 def test_bad_return_value_is_a_clear_error():
-    class Server:
+    class Server(object):
         @request()
         @return_reply(Int())
         def request_x(self, req):
@@ -581,7 +584,7 @@ def test_markers_survive_stacking(position):
     else:
         decorated = mark(return_reply(Int())(request(Int())(handler)))
 
-    class Server:
+    class Server(object):
         request_x = decorated
 
     _check_markers(Server.request_x)
@@ -606,7 +609,7 @@ def test_major_4_partial_pattern_from_the_tutorial():
     request4 = functools.partial(request, major=4)
     return_reply4 = functools.partial(return_reply, major=4)
 
-    class Server:
+    class Server(object):
         @request4(Timestamp())
         @return_reply4(Timestamp())
         def request_time(self, req, when):
@@ -618,7 +621,7 @@ def test_major_4_partial_pattern_from_the_tutorial():
 
 
 def test_send_reply():
-    class Server:
+    class Server(object):
         @send_reply(Int())
         def done(self, req, value):
             return (req, "ok", value)
@@ -631,7 +634,7 @@ def test_send_reply():
 def test_inform_and_unpack_message():
     seen = []
 
-    class Client:
+    class Client(object):
         @unpack_message(Str(), Int(), Float())
         def reply_myreq(self, status, a, b):
             """Handle !myreq."""
@@ -658,7 +661,7 @@ def test_tutorial_server_handlers():
 
     FRUIT = ["apple", "banana", "pear", "kiwi"]
 
-    class MyServer:
+    class MyServer(object):
         @request()
         @return_reply(Timestamp())
         def request_time(self, req):
@@ -683,7 +686,7 @@ def test_tutorial_server_handlers():
 
     server = MyServer()
     reply, _ = call(server, "time")
-    assert re.match(rb"\d+\.\d{6}\Z", reply.arguments[1])
+    assert re.match(br"\d+\.\d{6}\Z", reply.arguments[1])
     assert call(server, "eval", b"1+1")[0].arguments == [b"ok", b"2"]
     for _ in range(20):
         try:
@@ -701,7 +704,7 @@ def test_module_exports():
 
 # katcp-python's packing rules (issue 14): code written for it keeps working.
 
-class _NoTruthValue:
+class _NoTruthValue(object):
     """Like a numpy array: bool() of it raises."""
 
     def __bool__(self):

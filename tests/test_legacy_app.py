@@ -11,6 +11,9 @@ under katcp-python 0.9.3 with the imports changed back, which shows the
 code is katcp-python's.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import os
 import re
 import signal

@@ -1,5 +1,8 @@
 """katcp_sync.lifecycle: the start/stop race rules and the join, written once (issue #12)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import threading
 
 import pytest

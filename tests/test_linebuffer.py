@@ -1,5 +1,8 @@
 """Tests for katcp_sync.linebuffer: splitting a byte stream into lines (spec 2.1 <eol>, F3, F4, F13)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import random
 
 import pytest

@@ -1,5 +1,8 @@
 """Tests for katcp_sync.message: the KATCP message codec (spec 2, 2.1, 2.2, 3)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import random
 
 import pytest
@@ -192,7 +195,7 @@ def test_format_argument_numbers_abc_and_numpy():
 
 
 def test_format_argument_object_uses_str():
-    class Thing:
+    class Thing(object):
         def __str__(self):
             return "th\u00efng"
     assert Message.format_argument(Thing()) == "th\u00efng".encode()

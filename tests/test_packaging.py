@@ -2,6 +2,9 @@
 py.typed, the example scripts used by ``katcp-sync serve``/``demo``); the
 package's modules import each other without cycles."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import os
 import pathlib
 import signal

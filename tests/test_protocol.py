@@ -1,5 +1,8 @@
 """Tests for katcp_sync.protocol: protocol versions and flags (spec 4.2, 5.1, 7.1, 7.2, 8; F14)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import pytest
 
 from katcp_sync import protocol

@@ -1,5 +1,8 @@
 """Tests for katcp_sync.reactor: callbacks, timers, socket readiness, life cycle."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
 import selectors
 import socket

@@ -4,6 +4,9 @@ A pattern with catastrophic backtracking would freeze the whole server (``re``
 holds the GIL), so the guard refuses those shapes before compiling.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import pytest
 
 from katcp_sync.regex_guard import MAX_PATTERN_LENGTH, compile_client_regex

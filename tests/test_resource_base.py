@@ -1,5 +1,8 @@
 """High-level client objects tested in memory, with a fake resource (no sockets)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
 import logging
 import threading
@@ -23,7 +26,7 @@ from katcp_sync.sensor import Sensor
 from ordering_support import Gate, hammer, late_notification
 
 
-class FakeManager:
+class FakeManager(object):
     """Just enough of KATCPClientResource for requests and sensors."""
 
     name = "fake"
@@ -301,12 +304,12 @@ def test_build_model_fails_on_a_failed_inspection_request():
         InspectingClient._build_model(futures)
 
 
-class FakeTimer:
+class FakeTimer(object):
     def cancel(self):
         pass
 
 
-class FakeReactor:
+class FakeReactor(object):
     """Records timers instead of running them."""
 
     def __init__(self):
@@ -317,7 +320,7 @@ class FakeReactor:
         return FakeTimer()
 
 
-class FakeClient:
+class FakeClient(object):
     """Keeps inspection requests pending until answer() is called; no sockets."""
 
     def __init__(self):

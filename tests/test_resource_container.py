@@ -1,5 +1,8 @@
 """Containers and groups of high-level clients, against tutorial servers."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import contextlib
 import socket
 import threading

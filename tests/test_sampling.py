@@ -5,6 +5,9 @@ strategy relies on; the report sequences, type checks and the concurrency
 test also run against the real katcp_sync.sensor.Sensor.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import collections
 import logging
 import threading
@@ -22,7 +25,7 @@ Reading = collections.namedtuple("Reading", "timestamp status value")
 UNKNOWN, NOMINAL, WARN, ERROR = 0, 1, 2, 3
 
 
-class FakeSensor:
+class FakeSensor(object):
     """The Sensor interface a strategy uses: attach/detach/read/name/stype.
 
     Observers are called outside the lock, on the thread that set the value,
@@ -56,7 +59,7 @@ class FakeSensor:
             observer.update(self, reading)
 
 
-class Recorder:
+class Recorder(object):
     """An inform_callback that records (virtual time, value, status) of each report."""
 
     def __init__(self, sched):
@@ -400,7 +403,7 @@ def test_timer_that_was_already_on_its_way_is_ignored():
 
     class LateCancelScheduler(ManualScheduler):
         def call_at(self, when, fn, *args):
-            handle = super().call_at(when, fn, *args)
+            handle = super(LateCancelScheduler, self).call_at(when, fn, *args)
             self.last = (fn, args)
             return handle
 

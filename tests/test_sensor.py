@@ -1,5 +1,8 @@
 """Tests for katcp_sync.sensor (spec section 7, Tables 6 and 8)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
 import threading
 import time
@@ -13,7 +16,7 @@ from katcp_sync.sensor import Reading, Sensor
 WAIT = 10.0  # upper bound for any wait on another thread
 
 
-class Recorder:
+class Recorder(object):
     """An observer that records every update, from any thread."""
 
     def __init__(self):
@@ -302,7 +305,7 @@ def test_attach_detach_notify():
 
 
 def test_observer_exception_is_logged_and_others_still_called(caplog):
-    class Broken:
+    class Broken(object):
         def update(self, sensor, reading):
             raise RuntimeError("observer bug")
 
@@ -324,7 +327,7 @@ def test_observer_is_called_without_the_lock():
     sensor = Sensor.integer("i")
     late = Recorder()
 
-    class Reentrant:
+    class Reentrant(object):
         def update(self, sensor, reading):
             sensor.detach(self)
             sensor.attach(late)

@@ -1,5 +1,8 @@
 """SensorWatcher: a proxy mirrors a device's sensors (aiokatcp's SensorWatcher, F154)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import pytest
 
 from katcp_sync.sensor import Sensor
@@ -132,7 +135,7 @@ def test_mirrors_never_go_back_and_end_on_the_final_reading(strategy):
             assert wait_sensor(local, -10, timeout=WAIT)
             seen = []
 
-            class Record:
+            class Record(object):
                 def update(self, sensor, reading):
                     seen.append(reading.value)
 

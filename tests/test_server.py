@@ -1,5 +1,8 @@
 """Device server protocol tests over real sockets (spec sections 2, 4, 5, 6, 8, 9)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import errno
 import queue
 import threading
@@ -356,7 +359,7 @@ class HookServer(DemoServer):
         self.disconnected = []
         self.disconnected_event = threading.Event()
         self.refuse = False
-        super().__init__(*a, **kw)
+        super(HookServer, self).__init__(*a, **kw)
 
     def on_client_connect(self, conn):
         if self.refuse:

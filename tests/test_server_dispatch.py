@@ -2,6 +2,9 @@
 complete, ``reactor`` as the canonical name, built-ins marked with kattypes'
 protocol markers."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import socket
 import time
 
@@ -94,7 +97,7 @@ def test_handle_message_hook_and_direct_calls_share_the_dispatch(make_server, co
     class Hooked(DeviceServer):
         def handle_message(self, client_conn, msg):
             seen.append(msg.name)
-            super().handle_message(client_conn, msg)
+            super(Hooked, self).handle_message(client_conn, msg)
 
     server = make_server(Hooked)
     line = connect(server)
@@ -105,7 +108,7 @@ def test_handle_message_hook_and_direct_calls_share_the_dispatch(make_server, co
 def test_a_socketless_client_connection_sends_to_its_transport():
     sent = []
 
-    class Sink:
+    class Sink(object):
         def write(self, data):
             sent.append(data)
             return True

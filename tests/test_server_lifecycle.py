@@ -12,6 +12,9 @@ What is promised (docs/concurrency.rst, "Starting and stopping"):
   (spec 2: every request gets a reply).
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import socket
 import threading
 import time

@@ -1,5 +1,8 @@
 """Sensor requests and sampling strategies over real sockets (spec section 7)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import threading
 import time
 
@@ -361,7 +364,7 @@ class VanishingSensor(Sensor):
 
     def __init__(self, *args, **kwargs):
         self.remove_from = None
-        super().__init__(*args, **kwargs)
+        super(VanishingSensor, self).__init__(*args, **kwargs)
 
     @property
     def auto_strategy(self):

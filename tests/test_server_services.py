@@ -1,5 +1,8 @@
 """Service threads: work that lives as long as the server (aiokatcp's service tasks, F63)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import threading
 
 import pytest

@@ -1,5 +1,8 @@
 """Threads, ordering and abuse: the device server under concurrency (F27-F32, F124)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
 import socket
 import sys
@@ -328,7 +331,7 @@ class FinishedFutures(AsyncDeviceServer):
     a future that is already finished and records the stack depth."""
 
     def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
+        super(FinishedFutures, self).__init__(*a, **kw)
         self.slow = concurrent.futures.Future()
         self.depths = []
 

@@ -16,6 +16,9 @@ well under 90 s on 2 cores; the big ones are marked ``slow``.
   as they were.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import gc
 import importlib.util
 import logging

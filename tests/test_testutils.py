@@ -1,5 +1,8 @@
 """katcp_sync.testutils against a real server on a loopback port."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import re
 import threading
 import time
@@ -271,7 +274,7 @@ class Mocked(Device):
     """Device plus handlers that reply late, fail and mass-inform."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super(Mocked, self).__init__(*args, **kwargs)
         self.late = threading.Event()
 
     @request()

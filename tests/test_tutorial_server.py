@@ -1,5 +1,8 @@
 """The tutorial's server examples, run against katcp_sync over real sockets."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import os
 import pathlib
 import random

@@ -1,6 +1,9 @@
 """``katcp-sync web``: the model, the HTTP server and its event stream, on real
 sockets (a device server and the view on 127.0.0.1, port 0)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import json
 import os
 import signal

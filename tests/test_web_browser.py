@@ -8,6 +8,9 @@ Run as a script to remake the documentation's screenshot::
     python3 tests/test_web_browser.py docs/_static/web.png
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import json
 import math
 import os

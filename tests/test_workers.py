@@ -1,5 +1,8 @@
 """Tests for katcp_sync.workers.HandlerPool."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
 import threading
 

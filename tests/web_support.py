@@ -1,6 +1,9 @@
 """Helpers for the web view tests: a device with varied sensors, a running
 view, and a bounded reader of Server-Sent Events. No tests here."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import contextlib
 import json
 import os
@@ -28,7 +31,7 @@ class WebDevice(DeviceServer):
 
     def __init__(self, *args, extra=0, **kwargs):
         self._extra = extra
-        super().__init__(*args, **kwargs)
+        super(WebDevice, self).__init__(*args, **kwargs)
 
     def setup_sensors(self):
         self.add_sensor(Sensor.float("cryo.temperature", "Cold head temperature", "K",
@@ -74,7 +77,7 @@ def http(view, path, method="GET", body=None, headers=None):
             return error.code, error.headers, error.read()
 
 
-class EventReader:
+class EventReader(object):
     """Reads ``GET /events`` over a raw socket; every read is bounded."""
 
     def __init__(self, view, rcvbuf=None):
