@@ -138,8 +138,8 @@ def kp_python():
 
 
 #: What katcp-python's own tests and testutils import besides the side
-#: environment's packages (``mock``), plus katcp_sync's dependency (``wrapt``).
-KP_TEST_DEPS = ("mock>=3", "wrapt>=1.10")
+#: environment's packages (``mock``), plus katcp_sync's dependencies (``wrapt``, ``six``).
+KP_TEST_DEPS = ("mock>=3", "wrapt>=1.14.1", "six>=1.12")
 
 
 def kp_pip(python, *args):
@@ -170,7 +170,7 @@ def kp_test_deps(python):
     with _lock:
         deps = os.path.join(os.path.dirname(_venv_dir()), "kp-suite-deps")
         env = dict(os.environ, PYTHONPATH=deps)
-        probe = subprocess.run([python, "-c", "import mock, wrapt"], env=env,
+        probe = subprocess.run([python, "-c", "import mock, wrapt, six"], env=env,
                                capture_output=True, timeout=120)
         if probe.returncode != 0:
             kp_pip(python, "install", "--target", deps, *KP_TEST_DEPS)
