@@ -304,6 +304,9 @@ def wait_future(future, timeout=None):
         import concurrent.futures
         done, _ = concurrent.futures.wait([future], timeout)
         return bool(done)
+    waiter = getattr(future, "_wait_done", None)   # compat.Future: no callback left behind
+    if waiter is not None:
+        return waiter(timeout)
     event = _FastEvent()
     future.add_done_callback(lambda _: event.set())
     return event.wait(timeout)
@@ -429,3 +432,183 @@ else:
                               six.moves.BaseHTTPServer.HTTPServer, object):
         """http.server.ThreadingHTTPServer (3.7+): one daemon thread per connection."""
         daemon_threads = True
+
+
+# ------------------------------------------------------------------ clients: waits and futures (p2-client)
+# Precise, Ctrl-C-interruptible waits on Python 2 for the client's blocking
+# paths (blocking_request, ReplyFuture.result(timeout), wait_protocol ...),
+# and 3.8's "set_result on a done future raises InvalidStateError" before 3.8.
+# On Python 3 the names are the stdlib ones (or a subclass only before 3.8),
+# bound at import time: nothing costs more on 3.x.
+
+
+class _TimedLock(object):
+    """A lock whose ``acquire(True, timeout)`` is precise and interruptible.
+
+    Python 2's ``Lock.acquire`` takes no timeout and ignores Ctrl-C. Waiters
+    sleep on their thread's :class:`_PipeWaiter`; ``release()`` wakes them.
+    """
+
+    __slots__ = ("_lock", "_waiters")
+
+    def __init__(self):
+        # type: () -> None
+        self._lock = threading.Lock()
+        self._waiters = []  # type: List[_PipeWaiter]
+
+    def acquire(self, blocking=True, timeout=-1):
+        # type: (bool, float) -> bool
+        """As Python 3's ``Lock.acquire``: ``timeout`` -1 waits forever."""
+        lock = self._lock
+        if lock.acquire(False):
+            return True
+        if not blocking:
+            return False
+        if timeout == 0:
+            return False
+        waiter = _PipeWaiter.current()
+        waiters = self._waiters
+        waiters.append(waiter)   # before the next try: a release meanwhile wakes us
+        try:
+            deadline = None if timeout is None or timeout < 0 else monotonic() + timeout
+            while not lock.acquire(False):
+                if deadline is None:
+                    waiter.sleep(None)
+                else:
+                    remaining = deadline - monotonic()
+                    if remaining <= 0:
+                        return False
+                    waiter.sleep(remaining)
+            return True
+        finally:
+            try:
+                waiters.remove(waiter)
+            except ValueError:
+                pass
+
+    def release(self):
+        # type: () -> None
+        self._lock.release()
+        for waiter in list(self._waiters):
+            waiter.wake()
+
+    def locked(self):
+        # type: () -> bool
+        return self._lock.locked()
+
+    def __enter__(self):
+        # type: () -> bool
+        return self.acquire()
+
+    def __exit__(self, *exc_info):
+        # type: (*Any) -> None
+        self.release()
+
+
+import concurrent.futures as _cf  # noqa: E402
+from concurrent.futures import _base as _cf_base  # noqa: E402
+
+_FUTURE_DONE = frozenset([_cf_base.CANCELLED, _cf_base.CANCELLED_AND_NOTIFIED, _cf_base.FINISHED])
+
+
+class _Future38(_cf.Future):
+    """``concurrent.futures.Future`` with 3.8's set_result/set_exception:
+    InvalidStateError when the future is already done (before 3.8 they
+    overwrote the outcome, even of a cancelled future)."""
+
+    def set_result(self, result):
+        # type: (Any) -> None
+        with self._condition:
+            if self._state in _FUTURE_DONE:
+                raise InvalidStateError("%r already done" % (self,))
+            self._result = result
+            self._state = _cf_base.FINISHED
+            for waiter in self._waiters:
+                waiter.add_result(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()
+
+    def set_exception(self, exception):
+        # type: (Optional[BaseException]) -> None
+        with self._condition:
+            if self._state in _FUTURE_DONE:
+                raise InvalidStateError("%r already done" % (self,))
+            self._exception = exception
+            self._state = _cf_base.FINISHED
+            for waiter in self._waiters:
+                waiter.add_exception(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()
+
+
+class _Future27(_Future38):
+    """Python 2: also precise, Ctrl-C-interruptible ``result(timeout)`` and
+    ``exception(timeout)`` (the backport's poll with sleeps up to 50 ms, and
+    its untimed wait ignores Ctrl-C)."""
+
+    def _wait_done(self, timeout):
+        # type: (Optional[float]) -> bool
+        if self._state in _FUTURE_DONE:
+            return True
+        waiter = _PipeWaiter.current()
+        with self._condition:
+            if self._state in _FUTURE_DONE:
+                return True
+            pipes = self.__dict__.setdefault("_pipe_waiters", [])
+            pipes.append(waiter)
+        try:
+            deadline = None if timeout is None else monotonic() + timeout
+            while self._state not in _FUTURE_DONE:
+                remaining = None if deadline is None else deadline - monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                waiter.sleep(remaining)
+            return True
+        finally:
+            with self._condition:
+                pipes.remove(waiter)
+
+    def _invoke_callbacks(self):
+        # type: () -> None
+        with self._condition:
+            pipes = list(self.__dict__.get("_pipe_waiters", ()))
+        for waiter in pipes:
+            waiter.wake()
+        super(_Future27, self)._invoke_callbacks()
+
+    def set_exception(self, exception):
+        # type: (Optional[BaseException]) -> None
+        # The backport keeps the traceback apart (Python 2 exceptions have none).
+        with self._condition:
+            if self._state in _FUTURE_DONE:
+                raise InvalidStateError("%r already done" % (self,))
+            self._exception = exception
+            self._traceback = sys.exc_info()[2] if sys.exc_info()[1] is exception else None
+            self._state = _cf_base.FINISHED
+            for waiter in self._waiters:
+                waiter.add_exception(self)
+            self._condition.notify_all()
+        self._invoke_callbacks()
+
+    def result(self, timeout=None):
+        # type: (Optional[float]) -> Any
+        self._wait_done(timeout)
+        return super(_Future27, self).result(0)
+
+    def exception(self, timeout=None):
+        # type: (Optional[float]) -> Optional[BaseException]
+        self._wait_done(timeout)
+        return super(_Future27, self).exception(0)
+
+
+if PY2:
+    #: Python 3's ``threading.Lock`` (acquire with a timeout) on every Python.
+    TimedLock = _TimedLock  # type: Callable[[], Any]
+    #: ``concurrent.futures.Future`` with 3.8+ semantics and precise waits.
+    Future = _Future27  # type: Type[_cf.Future]
+elif sys.version_info < (3, 8):
+    TimedLock = threading.Lock
+    Future = _Future38
+else:
+    TimedLock = threading.Lock
+    Future = _cf.Future
