@@ -57,6 +57,7 @@ what was handed over).
 from __future__ import absolute_import, division, print_function
 
 import collections
+import errno
 import logging
 import math
 import os
@@ -224,8 +225,15 @@ class ReadBorrow(object):
                     remaining = end - _monotonic()
                     if remaining <= 0:
                         return
-                    wait = math.ceil(remaining * 1000)
-                if not poll(wait):
+                    wait = int(math.ceil(remaining * 1000))
+                try:
+                    if not poll(wait):
+                        continue
+                except select.error as exc:
+                    # Python 2 does not retry poll() after a signal: its
+                    # handler (KeyboardInterrupt...) runs right after this.
+                    if exc.args[0] != errno.EINTR:
+                        raise
                     continue
             if not measured:
                 measured = True
@@ -234,9 +242,9 @@ class ReadBorrow(object):
                 return
             try:
                 data = recv(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError as exc:
+            except compat.SOCKET_ERRORS as exc:
+                if compat.would_block(exc):
+                    continue
                 self._read_error = exc
                 return
             if not data:
@@ -313,7 +321,7 @@ class ReadBorrow(object):
         if self.borrowed:
             try:
                 self._sock.shutdown(socket.SHUT_RD)
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 pass
 
     def finish(self):

@@ -601,14 +601,14 @@ class _Future27(_Future38):
         return super(_Future27, self).exception(0)
 
 
-if PY2:
-    #: Python 3's ``threading.Lock`` (acquire with a timeout) on every Python.
-    TimedLock = _TimedLock  # type: Callable[[], Any]
-    #: ``concurrent.futures.Future`` with 3.8+ semantics and precise waits.
-    Future = _Future27  # type: Type[_cf.Future]
-elif sys.version_info < (3, 8):
-    TimedLock = threading.Lock
-    Future = _Future38
+#: ``TimedLock()``: Python 3's ``threading.Lock`` (acquire with a timeout) on every Python.
+#: ``Future``: ``concurrent.futures.Future`` with 3.8+ semantics and precise waits.
+if TYPE_CHECKING or sys.version_info >= (3, 8):
+    from threading import Lock as TimedLock
+    from concurrent.futures import Future
+elif PY2:
+    TimedLock = _TimedLock
+    Future = _Future27
 else:
-    TimedLock = threading.Lock
-    Future = _cf.Future
+    from threading import Lock as TimedLock
+    Future = _Future38

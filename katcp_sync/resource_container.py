@@ -506,7 +506,7 @@ class KATCPClientResourceContainer(object):
         Raises:
             KatcpTimeoutError: no child got there within ``timeout`` seconds.
         """
-        reached = threading.Event()
+        reached = compat.Event()
 
         def check(new_state):
             # type: (str) -> None

@@ -347,7 +347,7 @@ class KATCPDummyRequest(KATCPRequest):
         timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
         mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
         compat.kwonly_done('future', kwargs)
-        result = concurrent.futures.Future()  # type: concurrent.futures.Future
+        result = compat.Future()  # type: concurrent.futures.Future
         result.set_result(KATCPReply(Message.reply(self.name.replace("_", "-"), "ok"), []))
         return result
 
