@@ -57,7 +57,6 @@ what was handed over).
 from __future__ import absolute_import, division, print_function
 
 import collections
-import errno
 import logging
 import math
 import os
@@ -225,15 +224,8 @@ class ReadBorrow(object):
                     remaining = end - _monotonic()
                     if remaining <= 0:
                         return
-                    wait = int(math.ceil(remaining * 1000))
-                try:
-                    if not poll(wait):
-                        continue
-                except select.error as exc:
-                    # Python 2 does not retry poll() after a signal: its
-                    # handler (KeyboardInterrupt...) runs right after this.
-                    if exc.args[0] != errno.EINTR:
-                        raise
+                    wait = math.ceil(remaining * 1000)
+                if not poll(wait):
                     continue
             if not measured:
                 measured = True
@@ -242,9 +234,9 @@ class ReadBorrow(object):
                 return
             try:
                 data = recv(RECV_SIZE)
-            except compat.SOCKET_ERRORS as exc:
-                if compat.would_block(exc):
-                    continue
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
                 self._read_error = exc
                 return
             if not data:
@@ -321,7 +313,7 @@ class ReadBorrow(object):
         if self.borrowed:
             try:
                 self._sock.shutdown(socket.SHUT_RD)
-            except compat.SOCKET_ERRORS:
+            except OSError:
                 pass
 
     def finish(self):
