@@ -67,7 +67,6 @@ import logging
 import random
 import socket
 import time
-import types
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
@@ -98,6 +97,17 @@ logger = logging.getLogger(__name__)
 
 _monotonic = compat.monotonic    # the reactor's clock
 _STOPPED_REASON = "Client stopped before reply was received"
+
+
+class _ConnectionHandler(object):
+    """What the client's connection calls (types.SimpleNamespace is 3.3+)."""
+
+    __slots__ = ("lines_received", "connection_lost")
+
+    def __init__(self, lines_received, connection_lost):
+        # type: (Callable[..., Any], Callable[..., Any]) -> None
+        self.lines_received = lines_received
+        self.connection_lost = connection_lost
 
 
 class DeviceClient(ClientDispatch):
@@ -138,8 +148,7 @@ class DeviceClient(ClientDispatch):
                  reactor=None):
         # type: (str, int, int, float, logging.Logger, bool, Optional[Reactor]) -> None
         super(DeviceClient, self).__init__(host, port, tb_limit, timeout, logger, auto_reconnect, reactor)
-        self._handler = types.SimpleNamespace(
-            lines_received=self._lines_received, connection_lost=self._connection_lost)
+        self._handler = _ConnectionHandler(self._lines_received, self._connection_lost)
         # A blocking request may read its own reply only if no override
         # expects to see every message.
         cls = type(self)
@@ -270,8 +279,8 @@ class DeviceClient(ClientDispatch):
         """Record ``#version-connect``; ``katcp-protocol`` gives the protocol (reactor thread)."""
         if len(msg.arguments) < 2:
             return
-        name = msg.arguments[0].decode("utf-8", "replace")
-        self.versions[name] = tuple(a.decode("utf-8", "replace") for a in msg.arguments[1:])
+        name = compat.native_str(msg.arguments[0], "replace")
+        self.versions[name] = tuple(compat.native_str(a, "replace") for a in msg.arguments[1:])
         if name == "katcp-protocol":
             try:
                 flags = ProtocolFlags.parse_version(msg.arguments[1])
@@ -295,7 +304,7 @@ class DeviceClient(ClientDispatch):
         # type: (Message) -> None
         """The device is about to close the connection (spec 4.2). Reactor thread."""
         self._logger.info("%s is disconnecting: %s", self._address_string,
-                          b" ".join(msg.arguments).decode("utf-8", "replace"))
+                          compat.native_str(b" ".join(msg.arguments), "replace"))
 
     def _protocol_announced(self, flags, inform, legacy):
         # type: (ProtocolFlags, Message, bool) -> None
@@ -462,7 +471,7 @@ class DeviceClient(ClientDispatch):
             for inform in informs if reply.reply_ok() else ():
                 try:
                     hint = float(inform.arguments[1])
-                    name = inform.arguments[0].decode("ascii")
+                    name = compat.native_str(inform.arguments[0])
                 except (IndexError, ValueError):
                     continue
                 if hint > 0:

@@ -96,7 +96,7 @@ class DeviceModel(NamedTuple('DeviceModel', [('requests', Dict[str, RequestInfo]
 
 def _text(raw):
     # type: (bytes) -> str
-    return raw.decode("utf-8", errors="replace")
+    return compat.native_str(raw, "replace")
 
 
 def all_done(futures):

@@ -65,11 +65,11 @@ def normalize_strategy_parameters(strategy_and_params):
         try:
             return str(float(value))
         except (TypeError, ValueError):
-            return value.decode() if isinstance(value, bytes) else str(value)
+            return compat.native_str(value) if isinstance(value, bytes) else str(value)
 
     if isinstance(strategy_and_params, (str, bytes)):
         if isinstance(strategy_and_params, bytes):
-            strategy_and_params = strategy_and_params.decode()
+            strategy_and_params = compat.native_str(strategy_and_params)
         parts = strategy_and_params.split()
     else:
         parts = list(strategy_and_params)
@@ -158,8 +158,8 @@ class KATCPReply(NamedTuple('KATCPReply', [('reply', Any), ('informs', list)])):
         # type: () -> str
         # katcp-python's readable form: no message ids, arguments unescaped
         return "\n".join(
-            "%s%s %s" % (Message.TYPE_SYMBOLS[m.mtype].decode("ascii"), m.name,
-                         " ".join(a.decode("utf-8", "replace") for a in m.arguments))
+            "%s%s %s" % (compat.native_str(Message.TYPE_SYMBOLS[m.mtype]), m.name,
+                         " ".join(compat.native_str(a, "replace") for a in m.arguments))
             for m in self.messages)
 
 

@@ -16,6 +16,7 @@ import time
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.client import BlockingClient, DeviceClient
 from katcp_sync.errors import KatcpClientDisconnected, KatcpTimeoutError
 from katcp_sync.message import Message
@@ -98,8 +99,8 @@ def test_unsolicited_informs_stay_on_the_reactor_in_order(scripted, make_client)
     claims = spy_claims(client)
     for _ in range(10):
         assert client.blocking_request(Message.request("x"))[0].reply_ok()
-    deadline = time.monotonic() + WAIT
-    while len(client.news) < 20 and time.monotonic() < deadline:
+    deadline = compat.monotonic() + WAIT
+    while len(client.news) < 20 and compat.monotonic() < deadline:
         client.news_event.wait(0.05)
         client.news_event.clear()
     assert [int(arg) for arg, _ in client.news] == list(range(20))  # exactly once, in order
@@ -126,8 +127,8 @@ def test_reply_claimed_and_later_lines_handed_over(scripted, make_client):
     assert client.news_event.wait(WAIT)
     reactor = reactor_thread(client)
     assert client.news == [(b"after", reactor)]
-    deadline = time.monotonic() + WAIT
-    while not strays and time.monotonic() < deadline:
+    deadline = compat.monotonic() + WAIT
+    while not strays and compat.monotonic() < deadline:
         time.sleep(0.005)
     assert strays == [reactor]
 
@@ -207,10 +208,10 @@ def test_timeout_during_borrowed_wait_then_reading_resumes(scripted, make_client
     server = scripted(script)
     client = make_client(server.port, cls=NewsClient)
     claims = spy_claims(client)
-    start = time.monotonic()
+    start = compat.monotonic()
     with pytest.raises(KatcpTimeoutError):
         client.blocking_request(Message.request("never"), timeout=0.2)
-    assert 0.15 < time.monotonic() - start < 2.0
+    assert 0.15 < compat.monotonic() - start < 2.0
     assert len(client._table) == 0
     assert client.blocking_request(Message.request("next"))[0].reply_ok()
     assert client.news_event.wait(WAIT)
@@ -226,10 +227,10 @@ def test_disconnect_during_borrowed_wait(scripted, make_client):
     server = scripted(script)
     client = make_client(server.port)
     client.auto_reconnect = False
-    start = time.monotonic()
+    start = compat.monotonic()
     with pytest.raises(KatcpClientDisconnected, match="Connection closed before reply"):
         client.blocking_request(Message.request("x"), timeout=WAIT)
-    assert time.monotonic() - start < WAIT / 2
+    assert compat.monotonic() - start < WAIT / 2
     assert client.wait_disconnected(WAIT)
 
 
@@ -266,13 +267,13 @@ def test_stop_while_a_caller_is_borrowing(scripted, make_client, reactor, own_re
         try:
             client.blocking_request(Message.request("x"), timeout=WAIT)
         except Exception as exc:
-            outcome.append((exc, time.monotonic()))
+            outcome.append((exc, compat.monotonic()))
     thread = threading.Thread(target=call)
     thread.start()
     assert received.wait(WAIT)
     conn = client._conn
     assert conn._borrow.borrowed
-    stopped = time.monotonic()
+    stopped = compat.monotonic()
     client.stop()
     thread.join(WAIT)
     assert not thread.is_alive()
@@ -282,8 +283,8 @@ def test_stop_while_a_caller_is_borrowing(scripted, make_client, reactor, own_re
     assert when - stopped < WAIT / 2
     assert not claims
     # The socket was closed when the borrow ended, not under the borrower.
-    deadline = time.monotonic() + WAIT
-    while conn._sock.fileno() != -1 and time.monotonic() < deadline:
+    deadline = compat.monotonic() + WAIT
+    while conn._sock.fileno() != -1 and compat.monotonic() < deadline:
         time.sleep(0.005)
     assert conn._sock.fileno() == -1
     assert reactor.running()
@@ -303,8 +304,8 @@ def test_line_too_long_during_borrowed_read(scripted, make_client, caplog):
     client = make_client(server.port, cls=SmallClient)
     with caplog.at_level(logging.ERROR, logger="katcp_sync.client"):
         assert client.blocking_request(Message.request("x"))[0].reply_ok()
-        deadline = time.monotonic() + WAIT
-        while "too long" not in caplog.text and time.monotonic() < deadline:
+        deadline = compat.monotonic() + WAIT
+        while "too long" not in caplog.text and compat.monotonic() < deadline:
             time.sleep(0.005)
     assert "too long" in caplog.text
     assert client.is_connected()
@@ -433,10 +434,10 @@ def test_interrupted_blocking_request_is_given_up_like_a_timeout(scripted, make_
     killer = threading.Thread(target=interrupt)
     try:
         killer.start()
-        start = time.monotonic()
+        start = compat.monotonic()
         with pytest.raises(Interrupted):
             client.blocking_request(Message.request("hang"), timeout=WAIT)
-        assert time.monotonic() - start < WAIT / 2
+        assert compat.monotonic() - start < WAIT / 2
     finally:
         killer.join(WAIT)
         signal.signal(signal.SIGUSR1, previous)

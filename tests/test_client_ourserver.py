@@ -3,12 +3,12 @@
 from __future__ import absolute_import, division, print_function
 
 
-import queue
 import random
 import threading
 
 import pytest
 
+from katcp_sync.compat import queue
 from katcp_sync.errors import AsyncReply, KatcpClientDisconnected
 from katcp_sync.message import Message
 from katcp_sync.server import DeviceServer

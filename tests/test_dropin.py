@@ -1,3 +1,4 @@
+# -*- coding: utf-8 -*-
 """Porting from katcp-python by changing the import (issue 14).
 
 The names, hooks and behaviours that katcp-python code and test suites rely
@@ -15,6 +16,7 @@ import unittest.mock
 import pytest
 
 import katcp_sync
+from katcp_sync import compat
 from katcp_sync import KATCPClientResource, KATCPClientResourceContainer, core, fake_clients
 from katcp_sync import ioloop_manager
 from katcp_sync.compat import ensure_native_str
@@ -292,9 +294,9 @@ class FakeHandlers(object):
 
 
 def _eventually(predicate, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
+    deadline = compat.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "condition not met within %s s" % timeout
+        assert compat.monotonic() < deadline, "condition not met within %s s" % timeout
         time.sleep(0.01)
 
 

@@ -34,7 +34,8 @@ def test_proxy_mirrors_values_types_and_follows_the_device(tutorial):
     device.start()
     try:
         with start_server(Proxy) as proxy:
-            watcher = SensorWatcher(*device.bind_address, proxy, prefix="dev1.")
+            watcher = SensorWatcher(device.bind_address[0], device.bind_address[1], proxy,
+                                    prefix="dev1.")
             watcher.start()
             try:
                 watcher.until_synced(WAIT)
