@@ -70,6 +70,8 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+import six
+
 from . import compat
 from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
 from .client_dispatch import ClientDispatch
@@ -151,9 +153,12 @@ class DeviceClient(ClientDispatch):
         self._handler = _ConnectionHandler(self._lines_received, self._connection_lost)
         # A blocking request may read its own reply only if no override
         # expects to see every message.
+        # (Compared as functions: Python 2 makes a new unbound method per lookup.)
         cls = type(self)
-        self._may_borrow = all(getattr(cls, name) is getattr(DeviceClient, name) for name in (
-            "handle_message", "handle_reply", "handle_inform", "_lines_received"))
+        unbound = six.get_unbound_function
+        self._may_borrow = all(
+            unbound(getattr(cls, name)) is unbound(getattr(DeviceClient, name)) for name in (
+                "handle_message", "handle_reply", "handle_inform", "_lines_received"))
 
     # ------------------------------------------------------------------
     # Life cycle

@@ -419,7 +419,7 @@ def test_interrupted_blocking_request_is_given_up_like_a_timeout(scripted, make_
 
     server = scripted(first_hang_ignored_script(v5_greeting(flags)))
     client = make_client(server.port, cls=cls)
-    main = threading.main_thread()
+    main = compat.main_thread()
     assert threading.current_thread() is main   # signals are handled there
 
     def interrupt():
@@ -595,7 +595,7 @@ def test_the_main_thread_reads_only_for_itself(scripted, make_client):
     """Signals (KeyboardInterrupt) interrupt the main thread, so it never
     takes another caller's reply out of the table: read by the main
     thread, that reply is handed over to the reactor, which delivers it."""
-    assert threading.current_thread() is threading.main_thread()
+    assert threading.current_thread() is compat.main_thread()
 
     def script(conn):
         conn.send(*v5_greeting())
@@ -620,7 +620,7 @@ def test_the_main_thread_reads_only_for_itself(scripted, make_client):
     other.join(WAIT)
     assert reply.arguments == [b"ok", b"a"]
     assert results["b"][0].arguments == [b"ok", b"b"]
-    main = threading.main_thread()
+    main = compat.main_thread()
     assert [(ok, thread) for line, ok, thread in claims if line.startswith(b"!b")] == [
         (False, main)]
     assert not any(claimed and line.startswith(b"!b") for line, claimed, _ in claims)

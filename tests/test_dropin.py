@@ -11,7 +11,7 @@ from __future__ import absolute_import, division, print_function
 import concurrent.futures
 import threading
 import time
-import unittest.mock
+from katcp_sync.testing.fixtures import mock
 
 import pytest
 
@@ -157,7 +157,7 @@ def test_client_ioloop_is_its_reactor():
 def test_request_connection_replies_through_the_connection():
     """katcp-python's layering: req.inform/req.reply call the client
     connection's inform()/reply(), which tests mock."""
-    conn = unittest.mock.Mock()
+    conn = mock.Mock()
     req_msg = Message.request("test-request", "a", mid=42)
     req = ClientRequestConnection(conn, req_msg)
     req.inform(b"inf1")

@@ -71,7 +71,7 @@ def test_filter_and_new_sensors_after_an_interface_change(tutorial):
     device.start()
     try:
         with start_server(Proxy) as proxy:
-            watcher = SensorWatcher(*device.bind_address, proxy,
+            watcher = SensorWatcher(device.bind_address[0], device.bind_address[1], proxy,
                                     sensor_filter=lambda name: name != "eval.result")
             watcher.start()
             try:
