@@ -612,3 +612,75 @@ elif PY2:
 else:
     from threading import Lock as TimedLock
     Future = _Future38
+
+
+if PY2:
+    class _Condition27(threading._Condition):  # type: ignore[name-defined,misc]
+        """Python 2: ``threading.Condition`` with 3.x's ``wait_for`` and precise,
+        Ctrl-C-interruptible ``wait(timeout)`` (2.7's polls with sleeps up to 50 ms)."""
+
+        def __init__(self, lock=None):
+            # type: (Any) -> None
+            super(_Condition27, self).__init__(lock)
+            self._pipe_waiters = collections.deque()  # type: Any
+
+        def wait(self, timeout=None):
+            # type: (Optional[float]) -> bool
+            if not self._is_owned():
+                raise RuntimeError("cannot wait on un-acquired lock")
+            token = [_PipeWaiter.current(), False]   # [waiter, notified]
+            self._pipe_waiters.append(token)
+            saved = self._release_save()
+            try:
+                deadline = None if timeout is None else monotonic() + timeout
+                while not token[1]:
+                    remaining = None if deadline is None else deadline - monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    token[0].sleep(remaining)
+            finally:
+                self._acquire_restore(saved)
+                if not token[1]:
+                    try:
+                        self._pipe_waiters.remove(token)
+                    except ValueError:
+                        pass
+            return token[1]
+
+        def wait_for(self, predicate, timeout=None):
+            # type: (Callable[[], Any], Optional[float]) -> Any
+            deadline = None if timeout is None else monotonic() + timeout
+            result = predicate()
+            while not result:
+                remaining = None
+                if deadline is not None:
+                    remaining = deadline - monotonic()
+                    if remaining <= 0:
+                        break
+                self.wait(remaining)
+                result = predicate()
+            return result
+
+        def notify(self, n=1):
+            # type: (int) -> None
+            if not self._is_owned():
+                raise RuntimeError("cannot notify on un-acquired lock")
+            waiters = self._pipe_waiters
+            while waiters and n > 0:
+                token = waiters.popleft()
+                token[1] = True
+                token[0].wake()
+                n -= 1
+
+        def notify_all(self):
+            # type: () -> None
+            self.notify(len(self._pipe_waiters))
+
+        notifyAll = notify_all
+
+
+#: ``threading.Condition`` (with ``wait_for``, precise waits on Python 2 too).
+if TYPE_CHECKING or not PY2:
+    from threading import Condition
+else:
+    Condition = _Condition27

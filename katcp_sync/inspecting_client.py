@@ -173,7 +173,7 @@ class InspectingClient(object):
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
         self._name = name
-        self._cond = threading.Condition()
+        self._cond = compat.Condition()
         self._state = DISCONNECTED
         self._generation = 0
         self._failures = 0

@@ -213,7 +213,7 @@ class ClientGroup(object):
         else:
             needed = int(quorum)
         condition = make_condition(condition_or_value)
-        cond = threading.Condition()
+        cond = compat.Condition()
         satisfied = GroupResults((client.name, False) for client in self.clients)
         sensors = []
         for client in self.clients:

@@ -11,6 +11,8 @@ from __future__ import absolute_import, division, print_function
 import concurrent.futures
 import threading
 import time
+import unittest
+
 from katcp_sync.testing.fixtures import mock
 
 import pytest

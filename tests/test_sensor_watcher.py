@@ -128,7 +128,8 @@ class BusyDevice(DeviceServer):
 @pytest.mark.parametrize("strategy", ["auto", "event"])
 def test_mirrors_never_go_back_and_end_on_the_final_reading(strategy):
     with start_server(BusyDevice) as device, start_server(Proxy) as proxy:
-        watcher = SensorWatcher(*device.bind_address, proxy, strategy=strategy)
+        watcher = SensorWatcher(device.bind_address[0], device.bind_address[1], proxy,
+                                    strategy=strategy)
         watcher.start()
         try:
             watcher.until_synced(WAIT)

@@ -104,7 +104,7 @@ class MessageRecorder(object):
         if replies:
             self._types.add(Message.REPLY)
         self._msgs = []  # type: List[Message]
-        self._cond = threading.Condition()
+        self._cond = compat.Condition()
 
     def offer(self, msg):
         # type: (Message) -> None

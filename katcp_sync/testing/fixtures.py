@@ -517,7 +517,7 @@ class WaitingMock(mock.Mock):
     def __init__(self, *args, **kwargs):
         # type: (*Any, **Any) -> None
         super(WaitingMock, self).__init__(*args, **kwargs)
-        self.__dict__["_waiting_calls"] = threading.Condition()
+        self.__dict__["_waiting_calls"] = compat.Condition()
         self.__dict__["_started_calls"] = 0
 
     def _mock_call(self, *args, **kwargs):
