@@ -118,7 +118,7 @@ class AttrDict(dict):
         raise KeyError(key)
 
     def __dir__(self):
-        return sorted(set(dir(type(self))) | set(vars(self)) | set(self))
+        return sorted(set(dir(type(self))) | set(getattr(self, "__dict__", ())) | set(self))
 
 
 class KATCPReply(NamedTuple('KATCPReply', [('reply', Any), ('informs', list)])):
