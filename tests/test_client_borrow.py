@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 
 
 import logging
+import os
 import select
 import threading
 import time
@@ -425,7 +426,10 @@ def test_interrupted_blocking_request_is_given_up_like_a_timeout(scripted, make_
     def interrupt():
         # Sent: the caller is about to wait, or waiting (either is fine).
         assert server.received.get(timeout=WAIT).startswith(b"?hang")
-        signal.pthread_kill(main.ident, signal.SIGUSR1)
+        if hasattr(signal, "pthread_kill"):
+            signal.pthread_kill(main.ident, signal.SIGUSR1)
+        else:   # Python 2: a process signal goes to the main thread (Linux)
+            os.kill(os.getpid(), signal.SIGUSR1)
 
     def on_signal(signum, frame):
         raise Interrupted()
@@ -661,3 +665,59 @@ def test_concurrent_writes_are_combined_in_order(scripted, make_client):
     assert lines == [b"?first"] + [b"?q %d" % i for i in range(5)] + [b"?last"]
     assert server.received.empty() and not client._outbox
     assert stale == [b"?stale\n"]    # to the connection it was meant for (closed: dropped)
+
+
+_CTRL_C_SCRIPT = r"""
+import sys
+from katcp_sync.client import BlockingClient
+from katcp_sync.message import Message
+
+class NoBorrow(BlockingClient):
+    def handle_message(self, msg):
+        super(NoBorrow, self).handle_message(msg)
+
+how = sys.argv[2]
+client = (NoBorrow if how == "lock-wait" else BlockingClient)("127.0.0.1", int(sys.argv[1]))
+client.start()
+assert client.wait_protocol(5)
+try:
+    if how == "future":
+        client.future_request(Message.request("hang")).result(60)
+    else:
+        client.blocking_request(Message.request("hang"), timeout=60)
+except KeyboardInterrupt:
+    print("interrupted")
+    sys.stdout.flush()
+finally:
+    client.stop()
+    client.join(5)
+"""
+
+
+@pytest.mark.parametrize("how", ["borrowing", "lock-wait", "future"])
+def test_ctrl_c_interrupts_a_blocking_script_within_a_second(scripted, how):
+    """Issue 13: Ctrl-C (SIGINT) ends a script blocked waiting for a reply
+    within 1 s, also on Python 2 (whose untimed lock waits ignore signals and
+    whose timed ones poll)."""
+    import signal
+    import subprocess
+    import sys
+
+    server = scripted(first_hang_ignored_script(v5_greeting()))
+    proc = subprocess.Popen([sys.executable, "-c", _CTRL_C_SCRIPT, str(server.port), how],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert server.received.get(timeout=WAIT).startswith(b"?hang")
+        time.sleep(0.05)    # into the wait (it sent ?hang just before)
+        start = compat.monotonic()
+        proc.send_signal(signal.SIGINT)
+        while proc.poll() is None and compat.monotonic() - start < WAIT:
+            time.sleep(0.005)
+        took = compat.monotonic() - start
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b"interrupted" in out, err[-2000:]
+    assert took < 1.0, took
