@@ -668,7 +668,10 @@ def test_concurrent_writes_are_combined_in_order(scripted, make_client):
 
 
 _CTRL_C_SCRIPT = r"""
+import signal
 import sys
+# A shell starting the tests in the background makes SIGINT ignored: undo that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from katcp_sync.client import BlockingClient
 from katcp_sync.message import Message
 
