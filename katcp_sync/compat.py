@@ -526,7 +526,7 @@ class _Future38(_cf.Future):
             for waiter in self._waiters:
                 waiter.add_result(self)
             self._condition.notify_all()
-        self._invoke_callbacks()
+        self._invoke_callbacks()  # type: ignore[attr-defined]
 
     def set_exception(self, exception):
         # type: (Optional[BaseException]) -> None
@@ -538,7 +538,7 @@ class _Future38(_cf.Future):
             for waiter in self._waiters:
                 waiter.add_exception(self)
             self._condition.notify_all()
-        self._invoke_callbacks()
+        self._invoke_callbacks()  # type: ignore[attr-defined]
 
 
 class _Future27(_Future38):
@@ -574,7 +574,7 @@ class _Future27(_Future38):
             pipes = list(self.__dict__.get("_pipe_waiters", ()))
         for waiter in pipes:
             waiter.wake()
-        super(_Future27, self)._invoke_callbacks()
+        super(_Future27, self)._invoke_callbacks()  # type: ignore[misc]
 
     def set_exception(self, exception):
         # type: (Optional[BaseException]) -> None
