@@ -56,6 +56,8 @@ class GroupResults(dict):
         # type: () -> bool
         return self.succeeded
 
+    __nonzero__ = __bool__   # Python 2
+
 
 class GroupRequest(object):
     """A request sent to every client of a group that has it.

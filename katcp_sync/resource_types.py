@@ -150,6 +150,8 @@ class KATCPReply(NamedTuple('KATCPReply', [('reply', Any), ('informs', list)])):
         # type: () -> bool
         return self.succeeded
 
+    __nonzero__ = __bool__   # Python 2
+
     def __str__(self):
         # type: () -> str
         return "\n".join(str(m) for m in self.messages)

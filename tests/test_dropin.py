@@ -13,6 +13,8 @@ import threading
 import time
 import unittest
 
+from six.moves._thread import get_ident
+
 from katcp_sync.testing.fixtures import mock
 
 import pytest
@@ -194,7 +196,7 @@ def test_ioloop_manager_runs_a_reactor_thread():
     try:
         wrapper = ioloop_manager.IOLoopThreadWrapper(reactor)
         assert wrapper.reactor is reactor and wrapper.ioloop is reactor
-        assert wrapper.call_in_ioloop(threading.get_ident) != threading.get_ident()
+        assert wrapper.call_in_ioloop(get_ident) != get_ident()
         add = wrapper.decorate_callable(lambda a, b=1: a + b)
         assert add(2, b=3, timeout=TIMEOUT) == 5
     finally:

@@ -129,7 +129,7 @@ class BusyDevice(DeviceServer):
 def test_mirrors_never_go_back_and_end_on_the_final_reading(strategy):
     with start_server(BusyDevice) as device, start_server(Proxy) as proxy:
         watcher = SensorWatcher(device.bind_address[0], device.bind_address[1], proxy,
-                                    strategy=strategy)
+                                strategy=strategy)
         watcher.start()
         try:
             watcher.until_synced(WAIT)
@@ -152,6 +152,28 @@ def test_mirrors_never_go_back_and_end_on_the_final_reading(strategy):
             assert local.value() == device.busy.value()
             positions = device.busy.positions(seen)
             assert positions == sorted(positions), "a mirrored value went back in time"
+        finally:
+            watcher.stop()
+            watcher.join(WAIT)
+
+
+def test_until_synced_returns_once_the_sensors_are_mirrored():
+    """until_synced waits for the mirroring too, which runs in the state
+    callback after the resource is already SYNCED (Python 2's thread
+    switching showed the race: the proxy had no sensors yet)."""
+    import time
+
+    class SlowWatcher(SensorWatcher):
+        def _mirror(self):
+            time.sleep(0.2)
+            super(SlowWatcher, self)._mirror()
+
+    with start_server(BusyDevice) as device, start_server(Proxy) as proxy:
+        watcher = SlowWatcher(device.bind_address[0], device.bind_address[1], proxy)
+        watcher.start()
+        try:
+            watcher.until_synced(WAIT)
+            assert proxy.has_sensor("busy") and set(watcher.sensors) == {"busy", "marker"}
         finally:
             watcher.stop()
             watcher.join(WAIT)
