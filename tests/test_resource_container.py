@@ -175,7 +175,7 @@ def test_namespaces_follow_interface_changes(container, servers):
 
 def test_until_any_child_in_state_with_one_device_down(tutorial):
     with running_servers(tutorial, 1) as servers:
-        with socket.socket() as closed:        # a port nobody listens on
+        with contextlib.closing(socket.socket()) as closed:   # a port nobody listens on
             closed.bind(("127.0.0.1", 0))
             dead = closed.getsockname()
         cont = KATCPClientResourceContainer(dict(name="mixed", clients={
