@@ -65,3 +65,15 @@ def run(args, timeout, input=None, check=False, text=True, **popen_kwargs):
     if check and proc.returncode:
         raise subprocess.CalledProcessError(proc.returncode, args)
     return Completed(args, proc.returncode, out, err)
+
+
+def wait(proc, timeout):
+    """``proc.wait(timeout)`` (2.7's takes none): the exit code, or
+    :class:`TimeoutExpired` (the child is left running)."""
+    import time
+    deadline = time.time() + timeout
+    while proc.poll() is None:
+        if time.time() > deadline:
+            raise TimeoutExpired("%r still running after %s s" % (proc, timeout))
+        time.sleep(0.01)
+    return proc.returncode
