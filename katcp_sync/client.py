@@ -443,8 +443,11 @@ class DeviceClient(ClientDispatch):
 
     def _announce_ready(self):
         # type: () -> None
+        # The callbacks of this connection are those added before it was
+        # announced: a thread woken by wait_protocol may add one meanwhile.
+        callbacks = self._connected_callbacks
         self._received_protocol_info.set()
-        self._run_hooks(True, self._connected_callbacks)
+        self._run_hooks(True, callbacks)
 
     def _fetch_timeout_hints(self, conn):
         # type: (Optional[Connection]) -> None
