@@ -26,10 +26,11 @@ import pytest
 
 from katcp_sync.compat import queue, selectors
 
-if sys.version_info < (3,):
+if sys.version_info < (3, 7):
     # TODO(issue 13): the checks shared with test_interop_aiokatcp live in that
-    # Python-3-only module (async syntax); split them out to run these on 2.7.
-    pytest.skip("the interop checks are shared with test_interop_aiokatcp (Python 3 syntax)",
+    # Python 3.7+ module (async syntax, asynccontextmanager); split them out
+    # to run these on 2.7 and 3.6.
+    pytest.skip("the interop checks are shared with test_interop_aiokatcp (Python 3.7+)",
                 allow_module_level=True)
 
 from _sideenv import SideEnvUnavailable, kp_python  # noqa: E402
