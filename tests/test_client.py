@@ -66,12 +66,13 @@ def wait_for(predicate, timeout=WAIT):
 def test_blocking_request_help_uses_mids_and_collects_informs(aioserver, make_client):
     client = make_client(aioserver.port)
     assert client.protocol_flags.message_ids
-    version, flags = client.versions["katcp-protocol"][0].split("-")   # aiokatcp: 5.1-MIB
-    assert (version, sorted(flags)) == ("5.1", ["B", "I", "M"])
-    assert client.versions["katcp-device"] == ("client-test-1.0", "client-test-1.0.0")
     assert client.is_connected()
     reply, informs = client.blocking_request(Message.request("help"))
     assert reply.reply_ok() and reply.mid is not None
+    # (After a reply: the whole greeting, which came before it, is in.)
+    version, flags = client.versions["katcp-protocol"][0].split("-")   # aiokatcp: 5.1-MIB
+    assert (version, sorted(flags)) == ("5.1", ["B", "I", "M"])
+    assert client.versions["katcp-device"] == ("client-test-1.0", "client-test-1.0.0")
     assert int(reply.arguments[1]) == len(informs) > 3
     assert all(inform.name == "help" and inform.mid == reply.mid for inform in informs)
 
