@@ -104,10 +104,4 @@ def load_example(name):
     module.__file__ = path
     with open(path, "rb") as source:
         exec(compile(source.read(), path, "exec"), module.__dict__)
-    # Kept alive: Python 2 empties a module's globals (to None) when the
-    # module object goes, under the feet of the classes it defined.
-    _EXAMPLE_MODULES.append(module)
     return module
-
-
-_EXAMPLE_MODULES = []  # type: list
