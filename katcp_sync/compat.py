@@ -518,25 +518,24 @@ class _Future38(_cf.Future):
 
     def set_result(self, result):
         # type: (Any) -> None
-        with self._condition:
-            if self._state in _FUTURE_DONE:
-                raise InvalidStateError("%r already done" % (self,))
-            self._result = result
-            self._state = _cf_base.FINISHED
-            for waiter in self._waiters:
-                waiter.add_result(self)
-            self._condition.notify_all()
-        self._invoke_callbacks()  # type: ignore[attr-defined]
+        self._resolve("_result", result, "add_result")
 
     def set_exception(self, exception):
         # type: (Optional[BaseException]) -> None
+        self._resolve("_exception", exception, "add_exception")
+
+    def _resolve(self, field, value, add):
+        # type: (str, Any, str) -> None
         with self._condition:
             if self._state in _FUTURE_DONE:
                 raise InvalidStateError("%r already done" % (self,))
-            self._exception = exception
+            setattr(self, field, value)
+            if field == "_exception" and hasattr(self, "_traceback"):
+                # The Python 2 backport keeps the traceback apart.
+                self._traceback = sys.exc_info()[2] if sys.exc_info()[1] is value else None
             self._state = _cf_base.FINISHED
             for waiter in self._waiters:
-                waiter.add_exception(self)
+                getattr(waiter, add)(self)
             self._condition.notify_all()
         self._invoke_callbacks()  # type: ignore[attr-defined]
 
@@ -575,20 +574,6 @@ class _Future27(_Future38):
         for waiter in pipes:
             waiter.wake()
         super(_Future27, self)._invoke_callbacks()  # type: ignore[misc]
-
-    def set_exception(self, exception):
-        # type: (Optional[BaseException]) -> None
-        # The backport keeps the traceback apart (Python 2 exceptions have none).
-        with self._condition:
-            if self._state in _FUTURE_DONE:
-                raise InvalidStateError("%r already done" % (self,))
-            self._exception = exception
-            self._traceback = sys.exc_info()[2] if sys.exc_info()[1] is exception else None
-            self._state = _cf_base.FINISHED
-            for waiter in self._waiters:
-                waiter.add_exception(self)
-            self._condition.notify_all()
-        self._invoke_callbacks()
 
     def result(self, timeout=None):
         # type: (Optional[float]) -> Any

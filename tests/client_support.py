@@ -10,6 +10,7 @@ from __future__ import absolute_import, division, print_function
 import random
 import socket
 import threading
+import time
 from typing import Any, Callable, List, Optional
 
 import pytest
@@ -243,6 +244,16 @@ class ScriptedConnection(object):
         except compat.SOCKET_ERRORS:
             pass
         self.sock.close()
+
+
+def wait_for(predicate, timeout=WAIT):
+    """Poll ``predicate`` (every millisecond) until true; False after ``timeout``."""
+    deadline = compat.monotonic() + timeout
+    while not predicate():
+        if compat.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def v5_greeting(flags=b"5.1-MI"):

@@ -27,7 +27,7 @@ from katcp_sync.reactor import Reactor
 from katcp_sync.compat import queue
 from client_support import (WAIT, AioServerThread, ScriptedServer, SelectorEchoServer,
                                  echo_script, first_hang_ignored_script, jitter_from_threads,
-                                 reply_line, request_parts, v5_greeting)
+                                 reply_line, request_parts, v5_greeting, wait_for)
 
 
 @pytest.fixture
@@ -49,15 +49,6 @@ def scripted():
     yield make
     for server in servers:
         server.close()
-
-
-def wait_for(predicate, timeout=WAIT):
-    deadline = compat.monotonic() + timeout
-    while not predicate():
-        if compat.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
 
 
 # ---------------------------------------------------------------------------

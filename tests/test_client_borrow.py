@@ -23,7 +23,7 @@ from katcp_sync.errors import KatcpClientDisconnected, KatcpTimeoutError
 from katcp_sync.message import Message
 
 from client_support import (WAIT, ScriptedServer, echo_script, first_hang_ignored_script,
-                            reply_line, request_parts, v5_greeting)
+                            reply_line, request_parts, v5_greeting, wait_for)
 
 pytestmark = pytest.mark.skipif(not hasattr(select, "epoll"),
                                 reason="borrowed reading needs epoll")
@@ -75,15 +75,6 @@ def settle(client):
     finishing a read when a woken caller runs)."""
     borrow = client._conn._borrow if client._conn is not None else None
     assert wait_for(lambda: not (borrow is not None and borrow._read_lock.locked()))
-
-
-def wait_for(predicate, timeout=WAIT):
-    deadline = compat.monotonic() + timeout
-    while not predicate():
-        if compat.monotonic() > deadline:
-            return False
-        time.sleep(0.001)
-    return True
 
 
 def socket_closed(sock):
