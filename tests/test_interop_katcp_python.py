@@ -458,7 +458,7 @@ def test_side_environment_can_be_skipped(tmp_path):
     result = run(
         [sys.executable, "-c", "import _sideenv\n"
          "try:\n    _sideenv.kp_python()\nexcept _sideenv.SideEnvUnavailable as exc:\n"
-         "    print('skipped:', exc)\n"],
+         "    print('skipped: %s' % exc)\n"],
         timeout=60, env=env)
     assert "skipped: KATCP_SYNC_NO_SIDE_ENV is set" in result.stdout, result
     assert not venv.exists()
