@@ -37,12 +37,14 @@ its own module (:mod:`~katcp_sync.cli.request`, :mod:`~katcp_sync.cli.shell`,
 from __future__ import absolute_import, division, print_function
 
 import argparse
+import errno
 import logging
 import os
 import sys
 import types
 from typing import Any, List, Optional, Sequence
 
+from .. import compat
 from ..display import format_message
 from ..strategies import STRATEGY_BY_NAME, STRATEGY_TABLE
 from ..version import __version__
@@ -240,10 +242,12 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except EnvironmentError as exc:     # BrokenPipeError on 3.x, IOError on 2.7
+        if exc.errno != errno.EPIPE:
+            raise
         # Output piped into e.g. `head`, which exited: not an error.
         try:
             sys.stdout = open(os.devnull, "w")
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass
         return EXIT_OK

@@ -165,6 +165,6 @@ def reply_error(reply):
     # type: (Message) -> str
     """A one-line error for a non-``ok`` reply: ``?name replied fail: text``
     (the arguments decoded, as the device meant them)."""
-    status = reply.arguments[0].decode("utf-8", "backslashreplace") if reply.arguments else ""
-    text = " ".join(a.decode("utf-8", "backslashreplace") for a in reply.arguments[1:])
+    status = compat.readable_text(reply.arguments[0]) if reply.arguments else ""
+    text = " ".join(compat.readable_text(a) for a in reply.arguments[1:])
     return "?%s replied %s%s" % (reply.name, status or "nothing", ": " + text if text else "")

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import List
 
+from .. import compat
 from ..connection import format_address
 from .common import EXIT_CONNECTION, EXIT_OK, PROG, die
 from .examples import example_server_class
@@ -21,7 +22,7 @@ def run(args):
     server = server_class(args.host, args.port)
     try:
         server.start()
-    except OSError as exc:     # its text names the address
+    except compat.SOCKET_ERRORS as exc:     # its text names the address
         die(EXIT_CONNECTION, exc.strerror or str(exc))
     # The handler only appends to a list: it takes no lock, so it cannot
     # deadlock with the main thread it interrupts (Event.set() could: the

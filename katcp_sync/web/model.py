@@ -27,11 +27,11 @@ import collections
 import concurrent.futures
 import functools
 import logging
-import math
 import threading
 import time
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
+from .. import compat
 from ..deadline import Deadline
 from ..errors import KatcpTimeoutError
 from ..formatting import format_address, format_seconds
@@ -66,7 +66,7 @@ def display_value(value):
     if isinstance(value, bool):
         return "1" if value else "0"   # as on the wire (and in ``monitor``)
     if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
+        return compat.readable_text(value)
     if isinstance(value, float):
         return repr(value)
     return str(value)
@@ -76,7 +76,7 @@ def _number(value):
     # type: (Any) -> Optional[float]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
-        if math.isfinite(number):
+        if compat.isfinite(number):
             return number
     return None
 
