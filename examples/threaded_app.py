@@ -12,6 +12,8 @@ Try ``?sensor-sampling heater.temperature period 0.5``, ``?set-target 80``
 and ``?wait-stable 10``; ``?halt`` ends the program.
 """
 
+from __future__ import print_function  # print() on Python 2.7 too
+
 import sys
 import threading
 import time
