@@ -521,3 +521,9 @@ def terminal_columns(default=80):
     except (IOError, OSError, ValueError, AttributeError):
         return default
     return size[1] or default
+
+
+#: Whether ``katcp-sync shell`` may nudge a Ctrl-C out of readline with a no-op
+#: signal (pthread_kill, 3.3+): before 3.7 a signal handled while readline
+#: returns with KeyboardInterrupt set ends input() in a SystemError.
+READLINE_NUDGE = sys.version_info >= (3, 7)

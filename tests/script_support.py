@@ -54,3 +54,38 @@ def run_script(argv, timeout, **kwargs):
                             env=kwargs.pop("env", None) or script_env(), **kwargs)
     out, err, timed_out = communicate(proc, timeout)
     return proc.returncode, out, err, timed_out
+
+
+class Completed(object):
+    """What :func:`run` returns: subprocess.CompletedProcess's fields."""
+
+    def __init__(self, args, returncode, stdout, stderr):
+        self.args, self.returncode, self.stdout, self.stderr = args, returncode, stdout, stderr
+
+    def __repr__(self):
+        return "Completed(args=%r, returncode=%r, stdout=%r, stderr=%r)" % (
+            self.args, self.returncode, self.stdout, self.stderr)
+
+
+def run(argv, timeout=30, **kwargs):
+    """subprocess.run(argv, capture_output=True, timeout=timeout) on 2.7 too,
+    with :func:`script_env` by default; AssertionError if it timed out."""
+    code, out, err, timed_out = run_script(argv, timeout, **kwargs)
+    assert not timed_out, "%r did not finish within %s s:\n%r\n%r" % (argv, timeout, out, err)
+    return Completed(argv, code, out, err)
+
+
+def wait(proc, timeout):
+    """``proc.wait(timeout)`` on 2.7 too: the exit status, or None if the
+    process still runs after ``timeout`` seconds."""
+    try:
+        return proc.wait(timeout)
+    except TypeError:   # Python 2: no timeout; wait on a helper thread
+        pass
+    except subprocess.TimeoutExpired:
+        return None
+    waiter = threading.Thread(target=proc.wait, name="script-wait")
+    waiter.daemon = True
+    waiter.start()
+    waiter.join(timeout)
+    return None if waiter.is_alive() else proc.returncode

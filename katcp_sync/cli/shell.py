@@ -387,7 +387,7 @@ def run(args):
     assert isinstance(client, ShellClient)
     client.output = output
     status = EXIT_OK
-    interrupts = (_PromptInterrupts() if readline is not None and hasattr(signal, "pthread_kill")
+    interrupts = (_PromptInterrupts() if readline is not None and compat.READLINE_NUDGE
                   else None)
     try:
         if readline is not None:
