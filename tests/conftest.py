@@ -103,5 +103,5 @@ def load_example(name):
     module = types.ModuleType("example_" + name)
     module.__file__ = path
     with open(path, "rb") as source:
-        exec(compile(source.read(), path, "exec"), module.__dict__)
+        exec(compile(source.read(), path, "exec", dont_inherit=True), module.__dict__)
     return module

@@ -63,7 +63,7 @@ def load_example(name):
             # Compiled here rather than imported: an import would write a
             # __pycache__ into the installed share/ folder (issue 15).
             with open(path, "rb") as source:
-                code = compile(source.read(), path, "exec")
+                code = compile(source.read(), path, "exec", dont_inherit=True)
             module = types.ModuleType("katcp_sync_example_" + name)
             module.__file__ = path
             exec(code, module.__dict__)
