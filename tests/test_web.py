@@ -4,6 +4,7 @@ sockets (a device server and the view on 127.0.0.1, port 0)."""
 from __future__ import absolute_import, division, print_function
 
 
+import contextlib
 import json
 import os
 import signal
@@ -15,12 +16,13 @@ import time
 
 import pytest
 
-from katcp_sync import cli
+from katcp_sync import cli, compat
 from katcp_sync.display import STATUS_COLOURS
 from katcp_sync.sensor import Sensor
 from katcp_sync.web import status_css
 from katcp_sync.web.model import HISTORY_STEP, Subscription, display_value
 
+from script_support import wait
 from web_support import (TIMEOUT, EventReader, WebDevice, http, katcp_sync_command, read_line, row_of,
                          sensor_ids, start_view, stop_view)
 
@@ -112,10 +114,10 @@ def test_a_value_set_on_the_device_reaches_the_stream_quickly(web, device):
     reader = EventReader(view)
     try:
         ids = sensor_ids(_synced_snapshot(reader))
-        started = time.monotonic()
+        started = compat.monotonic()
         device.get_sensor("cryo.temperature").set_value(42.25, Sensor.WARN)
         events = reader.wait_for(lambda name, data: row_of([(name, data)], ids["cryo.temperature"]))
-        latency = time.monotonic() - started
+        latency = compat.monotonic() - started
     finally:
         reader.close()
     row = row_of(events, ids["cryo.temperature"])
@@ -176,10 +178,10 @@ def test_a_slow_reader_does_not_hold_up_the_device_or_other_readers(web, device)
         big = "x" * 100000
         for index in range(40):       # a frame each: ~4 MB for each stream to carry
             fast_sees(mode.set_value("%d-%s" % (index, big)) or "%d-%s" % (index, big))
-        started = time.monotonic()
+        started = compat.monotonic()
         mode.set_value("done")
         fast_sees("done")
-        latency = time.monotonic() - started
+        latency = compat.monotonic() - started
         # The high-level client kept up with the device: its reading is current.
         assert board.container.children.dev0.sensor.mode.value == "done"
         # The stalled stream's writer is blocked with "done" pending; it holds
@@ -244,9 +246,9 @@ def test_stop_ends_streams_and_idle_connections_promptly(device):
     idle = socket.create_connection(view.address, TIMEOUT)     # sends nothing
     try:
         _synced_snapshot(reader)
-        started = time.monotonic()
+        started = compat.monotonic()
         stop_view(board, view)
-        assert time.monotonic() - started < 3.0
+        assert compat.monotonic() - started < 3.0
         with pytest.raises(EOFError):
             reader.event(2.0)
     finally:
@@ -335,8 +337,8 @@ def test_web_command_serves_until_interrupted(device):
         line = read_line(proc.stdout, TIMEOUT * 2)
         assert "web view of %s on http://127.0.0.1:" % endpoint in line
         port = int(line.split(" on ", 1)[1].split()[0].rstrip("/").rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), TIMEOUT) as sock:
+        with contextlib.closing(socket.create_connection(("127.0.0.1", port), TIMEOUT)) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
             assert sock.recv(100).startswith(b"HTTP/1.0 200")
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(TIMEOUT * 2) == 0
+        assert wait(proc, TIMEOUT * 2) == 0
