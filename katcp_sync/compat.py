@@ -499,7 +499,7 @@ else:
 try:
     from math import isfinite
 except ImportError:  # Python 2
-    def isfinite(number):
+    def isfinite(number):  # type: ignore[misc]
         # type: (float) -> bool
         """math.isfinite (3.2+): neither infinite nor NaN."""
         return not (math.isinf(number) or math.isnan(number))

@@ -8,7 +8,6 @@ import sys
 import time
 from typing import List
 
-from .. import compat
 from ..connection import format_address
 from .common import EXIT_CONNECTION, EXIT_OK, PROG, die
 from .examples import example_server_class
@@ -22,7 +21,7 @@ def run(args):
     server = server_class(args.host, args.port)
     try:
         server.start()
-    except compat.SOCKET_ERRORS as exc:     # its text names the address
+    except EnvironmentError as exc:     # socket.error is one on 2.7; its text names the address
         die(EXIT_CONNECTION, exc.strerror or str(exc))
     # The handler only appends to a list: it takes no lock, so it cannot
     # deadlock with the main thread it interrupts (Event.set() could: the
