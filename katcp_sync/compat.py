@@ -475,6 +475,12 @@ else:
 
 # ------------------------------------------------------------------ command line and web view (p2-tools)
 if PY2:
+    class PermissionError(OSError):  # noqa: A001
+        """Python 3's PermissionError (the web view's refusal of requests)."""
+else:
+    PermissionError = PermissionError  # noqa: A001
+
+if PY2:
     import codecs
 
     def _backslash_escape_bytes(exc):

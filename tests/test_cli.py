@@ -152,6 +152,20 @@ def test_request_timeout_exits_1(capsys):
     assert "timed out" in err and err.count("\n") == 1
 
 
+def test_reply_error_and_messages_show_bytes_that_are_not_utf8_escaped():
+    """Every Python shows the same text (Python 2 cannot decode with
+    backslashreplace: compat.readable_text)."""
+    from katcp_sync.cli.common import reply_error
+    reply = Message.reply("x", "fail", b"caf\xc3\xa9 \xff")
+    assert reply_error(reply) == compat.readable_text(b"?x replied fail: caf\xc3\xa9 \\xff")
+    assert compat.readable_text(b"a\xffb") == "a\\xffb"
+
+
+def test_terminal_columns_follow_the_columns_variable(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "123")
+    assert compat.terminal_columns() == 123
+
+
 # -- shell -------------------------------------------------------------------------
 
 def test_shell_from_stdin(endpoint, monkeypatch, capsys):

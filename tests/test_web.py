@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import socket
+import threading
 import time
 
 import pytest
@@ -266,7 +267,7 @@ def test_requests_are_refused_by_default(web):
     _board, view = web
     status, answer = _post(view, {"device": 0, "line": "?watchdog"})
     assert status == 403 and "--allow-requests" in answer["error"]
-    with pytest.raises(PermissionError):
+    with pytest.raises(compat.PermissionError):
         web[0].request(0, "watchdog", [])
 
 
@@ -297,6 +298,59 @@ def test_allowed_requests_refuse_bad_input_and_cross_site_posts(web_rw):
     assert _post(view, {"device": 0, "line": "?watchdog"},
                  headers={"Host": "evil.example:%d" % view.address[1]})[0] == 403
     assert http(view, "/api/other", "POST", b"{}", {"Content-Type": "application/json"})[0] == 404
+
+
+def test_requests_and_values_with_non_ascii_text(web_rw, device):
+    """Text is UTF-8 on the wire on every Python: a typed line with non-ASCII
+    text is sent (Python 2's str() of it failed), and a value shows decoded."""
+    _board, view = web_rw
+    device.get_sensor("mode").set_value(u"caf\u00e9")
+    status, answer = _post(view, {"device": 0, "line": u"?sensor-value mode"})
+    assert status == 200 and answer["ok"] is True
+    assert answer["lines"][0].endswith(u" mode nominal caf\u00e9"), answer
+    status, answer = _post(view, {"device": 0, "line": u"?sensor-value caf\u00e9"})
+    assert status == 200 and answer["ok"] is False, answer
+
+
+def test_http_server_joins_its_connection_threads_on_close():
+    """compat.ThreadingHTTPServer (3.7's class, a stand-in before): with
+    daemon_threads off, server_close() returns once every handler ended --
+    how WebView.stop() knows no connection thread is left."""
+    entered, release = threading.Event(), threading.Event()
+
+    class Handler(compat.BaseHTTPRequestHandler):
+        def do_GET(self):
+            entered.set()
+            release.wait(TIMEOUT)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    class Server(compat.ThreadingHTTPServer):
+        daemon_threads = False
+
+    server = Server(("127.0.0.1", 0), Handler)
+    serving = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-http")
+    serving.start()
+    sock = socket.create_connection(server.server_address, TIMEOUT)
+    try:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert entered.wait(TIMEOUT)
+        server.shutdown()
+        serving.join(TIMEOUT)
+        closing = threading.Thread(target=server.server_close, name="test-http-close")
+        closing.start()
+        closing.join(0.2)
+        assert closing.is_alive(), "server_close() returned while a handler still ran"
+        release.set()
+        closing.join(TIMEOUT)
+        assert not closing.is_alive()
+        assert sock.recv(100).startswith(b"HTTP/1.0 204")
+    finally:
+        release.set()
+        sock.close()
 
 
 def test_a_request_to_a_lost_device_is_a_bad_gateway(web_rw, device):

@@ -136,7 +136,7 @@ def open_client(host, port, timeout,
             resolved, or the connection failed or timed out.
     """
     _check_resolvable(host, port)
-    settled = threading.Event()      # protocol known, or the attempt failed
+    settled = compat.Event()      # protocol known, or the attempt failed
     watcher = _ConnectWatcher(settled.set)
     client_logger.addHandler(watcher)
     client = client_class(host, port, timeout=timeout, logger=client_logger,

@@ -73,7 +73,7 @@ class SensorTable(object):
             name: ("", "unknown", None) for name in units}  # type: Dict[str, Tuple[str, str, Optional[float]]]
         self._updates = []  # type: List[Tuple[str, str, str, str, str]]
         #: Set whenever an update arrives; cleared by :meth:`take_updates`.
-        self.changed = threading.Event()
+        self.changed = compat.Event()
 
     def update_from_inform(self, msg):
         # type: (Message) -> None

@@ -93,7 +93,7 @@ class Subscription(object):
     def __init__(self):
         # type: () -> None
         self._lock = threading.Lock()
-        self._ready = threading.Event()
+        self._ready = compat.Event()
         self._devices = {}  # type: Dict[int, Dict[str, Any]]
         self._rows = {}  # type: Dict[int, Row]
         self._closed = False
@@ -352,7 +352,7 @@ class SensorBoard(object):
                 reply in time (KatcpTimeoutError).
         """
         if not self.allow_requests:
-            raise PermissionError("requests are not allowed (start with --allow-requests)")
+            raise compat.PermissionError("requests are not allowed (start with --allow-requests)")
         if not 0 <= device_id < len(self._devices):
             raise LookupError("no device %r" % (device_id,))
         resource = self._devices[device_id].resource

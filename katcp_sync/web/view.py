@@ -300,7 +300,7 @@ class WebView(object):
         self.board = board
         self.frame = frame
         self.log = log or (lambda line: None)  # type: Callable[[str], None]
-        self.stopping = threading.Event()
+        self.stopping = compat.Event()
         self._host, self._port = host, port
         self._server = None  # type: Optional[_Server]
         self._thread = None  # type: Optional[threading.Thread]
