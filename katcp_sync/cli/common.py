@@ -113,7 +113,7 @@ class _ConnectWatcher(logging.Handler):
 def _check_resolvable(host, port):
     # type: (str, int) -> None
     try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)   # no keywords on 2.7
     except (socket.gaierror, UnicodeError) as exc:
         die(EXIT_CONNECTION, "cannot resolve host %r: %s"
             % (host, getattr(exc, "strerror", exc) or exc))
