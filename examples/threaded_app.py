@@ -26,7 +26,8 @@ class HeaterModel(threading.Thread):
     """A heater whose temperature drifts towards a target (the "hardware")."""
 
     def __init__(self, temperature_sensor, target_sensor, step=0.1):
-        super().__init__(name="heater-model", daemon=True)
+        super(HeaterModel, self).__init__(name="heater-model")
+        self.daemon = True
         self._lock = threading.Lock()
         self._stable = threading.Condition(self._lock)
         self._temperature = 20.0

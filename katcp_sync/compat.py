@@ -530,6 +530,38 @@ def terminal_columns(default=80):
 
 
 #: Whether ``katcp-sync shell`` may nudge a Ctrl-C out of readline with a no-op
-#: signal (pthread_kill, 3.3+): before 3.7 a signal handled while readline
-#: returns with KeyboardInterrupt set ends input() in a SystemError.
+#: signal: Python 2 has no signal.pthread_kill, and on 3.6 a signal handled
+#: while readline returns with KeyboardInterrupt set ends input() in a
+#: SystemError. Without it a Ctrl-C that lands on another thread, or while
+#: readline is busy, acts when Enter is pressed.
 READLINE_NUDGE = sys.version_info >= (3, 7)
+
+
+if PY2:
+    import logging
+
+    class _LastResort(logging.Handler):
+        """Python 3's ``logging.lastResort`` for katcp_sync's loggers on 2.7:
+        warnings and errors (a failed connect, say) go to stderr as bare
+        messages when the application has configured no handler, instead of
+        Python 2's "No handlers could be found" once."""
+
+        def __init__(self):
+            # type: () -> None
+            logging.Handler.__init__(self, logging.WARNING)
+
+        def emit(self, record):
+            # type: (logging.LogRecord) -> None
+            logger = logging.getLogger(record.name)  # type: Any
+            while logger is not None:
+                if any(handler is not self for handler in logger.handlers):
+                    return          # the application logs it
+                if not logger.propagate:
+                    break
+                logger = logger.parent
+            try:
+                sys.stderr.write(record.getMessage() + "\n")
+            except Exception:  # noqa: BLE001 (as logging's own handlers do)
+                self.handleError(record)
+
+    logging.getLogger("katcp_sync").addHandler(_LastResort())

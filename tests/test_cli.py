@@ -598,6 +598,8 @@ class SlowServer(object):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+@pytest.mark.skipif(not compat.READLINE_NUDGE, reason="before Python 3.7 a Ctrl-C that lands on "
+                    "another thread (or while readline is busy) acts only when Enter is pressed")
 def test_shell_ctrl_c_colours_and_pending_indicator(server_class, tmp_path):
     pytest.importorskip("readline")
     with start_server(SlowServer.make(server_class)) as server:
