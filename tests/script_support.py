@@ -89,3 +89,33 @@ def wait(proc, timeout):
     waiter.start()
     waiter.join(timeout)
     return None if waiter.is_alive() else proc.returncode
+
+
+@contextlib.contextmanager
+def serving_script(argv, port, timeout=30.0, host="127.0.0.1"):
+    """Run the server script ``argv``, which listens on ``port``; yield
+    ``(client, proc)`` once a :class:`BlockingClient` has connected to it
+    (pytest.fail with the script's stderr if it does not serve within
+    ``timeout / 2``). Afterwards the client stops and the script is killed
+    if it still runs."""
+    import pytest
+    from katcp_sync.client import BlockingClient
+
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=script_env())
+    client = BlockingClient(host, port, timeout=10.0)
+    client.auto_reconnect_delay = 0.05
+    client.auto_reconnect_max_delay = 0.2
+    client.start()
+    try:
+        if not client.wait_protocol(timeout / 2):
+            proc.kill()
+            _, err, _ = communicate(proc, timeout)
+            pytest.fail("%s did not serve on port %d:\n%s" % (argv, port, err.decode()))
+        yield client, proc
+    finally:
+        client.stop()
+        client.join()
+        if proc.poll() is None:
+            proc.kill()
+            communicate(proc, timeout)

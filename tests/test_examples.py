@@ -29,7 +29,8 @@ from katcp_sync.message import Message
 from katcp_sync.testutils import start_server
 
 from conftest import EXAMPLES, load_example
-from script_support import communicate, free_port as _free_port, run_script, script_env as _env
+from script_support import (communicate, free_port as _free_port, run_script,
+                            script_env as _env, serving_script)
 
 SCRIPT_TIMEOUT = 30.0
 
@@ -63,17 +64,8 @@ def test_server_example(name):
     if name not in SCRIPTS:
         pytest.skip("%s not written yet" % name)
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, name), str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
-    client = BlockingClient("127.0.0.1", port, timeout=5.0)
-    client.auto_reconnect_delay = 0.05
-    client.auto_reconnect_max_delay = 0.2
-    client.start()
-    try:
-        if not client.wait_protocol(SCRIPT_TIMEOUT / 2):
-            proc.kill()
-            out, err, _ = communicate(proc, SCRIPT_TIMEOUT)
-            pytest.fail("%s did not serve on port %d:\n%s" % (name, port, err.decode()))
+    with serving_script([sys.executable, os.path.join(EXAMPLES, name), str(port)], port,
+                        SCRIPT_TIMEOUT) as (client, proc):
         reply, informs = client.blocking_request(Message.request("help"))
         assert reply.reply_ok() and informs
         reply, _ = client.blocking_request(Message.request("watchdog"))
@@ -89,12 +81,6 @@ def test_server_example(name):
         out, err, timed_out = communicate(proc, SCRIPT_TIMEOUT)
         assert not timed_out and proc.returncode == 0, err.decode()
         assert b"Traceback" not in err, err.decode()
-    finally:
-        client.stop()
-        client.join()
-        if proc.poll() is None:
-            proc.kill()
-            communicate(proc, SCRIPT_TIMEOUT)
 
 
 @pytest.fixture(scope="module")

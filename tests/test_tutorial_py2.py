@@ -19,15 +19,13 @@ from __future__ import absolute_import, division, print_function
 import io
 import os
 import re
-import subprocess
 import sys
 
 import pytest
 
-from katcp_sync.client import BlockingClient
 from katcp_sync.message import Message
 
-from script_support import ROOT, communicate, free_port, run_script, script_env
+from script_support import ROOT, communicate, free_port, run_script, serving_script
 
 PY2_EXAMPLES = os.path.join(ROOT, "examples", "py2")
 SCRIPTS = ["server.py", "blocking_client.py", "callback_client.py", "custom_client.py"]
@@ -99,24 +97,9 @@ def py2_server(tmp_path):
     """The tutorial's server running under Python 2.7 on a free port; a
     BlockingClient (this interpreter) connected to it."""
     port = free_port()
-    proc = subprocess.Popen([PYTHON27, _on_port("server.py", port, tmp_path)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=script_env())
-    client = BlockingClient("127.0.0.1", port, timeout=10.0)
-    client.auto_reconnect_delay = 0.05
-    client.auto_reconnect_max_delay = 0.2
-    client.start()
-    try:
-        if not client.wait_protocol(TIMEOUT / 2):
-            proc.kill()
-            out, err, _ = communicate(proc, TIMEOUT)
-            pytest.fail("the Python 2 server did not serve on port %d:\n%s" % (port, err.decode()))
+    with serving_script([PYTHON27, _on_port("server.py", port, tmp_path)], port,
+                        TIMEOUT) as (client, proc):
         yield port, client, proc
-    finally:
-        client.stop()
-        client.join()
-        if proc.poll() is None:
-            proc.kill()
-            communicate(proc, TIMEOUT)
 
 
 def _run_client(name, port, tmp_path):
