@@ -235,6 +235,8 @@ def test_history_of_numeric_sensors(web, device):
 def test_display_value():
     assert display_value(None) == "" and display_value(True) == "1"
     assert display_value(0.1) == "0.1" and display_value(b"\xff") == "\\xff"
+    # Text: the native str of each Python (UTF-8 bytes on 2.7), never an error.
+    assert display_value(u"caf\u00e9") == compat.readable_text(u"caf\u00e9".encode("utf-8"))
 
 
 def test_stop_ends_streams_and_idle_connections_promptly(device):

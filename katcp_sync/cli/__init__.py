@@ -44,7 +44,6 @@ import sys
 import types
 from typing import Any, List, Optional, Sequence
 
-from .. import compat
 from ..display import format_message
 from ..strategies import STRATEGY_BY_NAME, STRATEGY_TABLE
 from ..version import __version__
@@ -258,6 +257,6 @@ def main(argv=None):
         # Output piped into e.g. `head`, which exited: not an error.
         try:
             sys.stdout = open(os.devnull, "w")
-        except compat.SOCKET_ERRORS:
+        except EnvironmentError:
             pass
         return EXIT_OK

@@ -69,6 +69,8 @@ def display_value(value):
         return compat.readable_text(value)
     if isinstance(value, float):
         return repr(value)
+    if compat.is_text(value):
+        return compat.ensure_native_str(value)   # unicode on 2.7: str() may fail
     return str(value)
 
 
