@@ -89,7 +89,7 @@ def test_wheel_is_universal_for_python_27_and_36_plus(wheel):
     requires_python = [line for line in _metadata(wheel).splitlines()
                        if line.startswith("Requires-Python:")]
     assert requires_python, "no Requires-Python"
-    parts = set(requires_python[0].split(":", 1)[1].strip().split(","))
+    parts = {part.strip() for part in requires_python[0].split(":", 1)[1].split(",")}
     assert parts == {">=2.7"} | {"!=3.%d.*" % minor for minor in range(6)}
 
 
