@@ -12,8 +12,10 @@ import collections
 import ctypes
 import ctypes.util
 import errno
+import math
 import os
 import select
+import shutil
 import socket
 import sys
 import threading
@@ -420,12 +422,146 @@ def is_ip_address(text):
     return False
 
 
-BaseHTTPRequestHandler = six.moves.BaseHTTPServer.BaseHTTPRequestHandler
+if PY2:
+    class BaseHTTPRequestHandler(six.moves.BaseHTTPServer.BaseHTTPRequestHandler, object):  # type: ignore
+        """BaseHTTPServer's handler as a new-style class (super() works)."""
+
+        def header_content_type(self):
+            # type: () -> str
+            return self.headers.gettype()
+else:
+    class BaseHTTPRequestHandler(six.moves.BaseHTTPServer.BaseHTTPRequestHandler):  # type: ignore
+        """http.server's handler, with :meth:`header_content_type` on every Python."""
+
+        def header_content_type(self):
+            # type: () -> str
+            """The request's media type, lower case (``text/plain`` if none)."""
+            return self.headers.get_content_type()
 
 if sys.version_info >= (3, 7):
     from http.server import ThreadingHTTPServer
 else:
     class ThreadingHTTPServer(six.moves.socketserver.ThreadingMixIn,  # type: ignore[no-redef]
                               six.moves.BaseHTTPServer.HTTPServer, object):
-        """http.server.ThreadingHTTPServer (3.7+): one daemon thread per connection."""
+        """http.server.ThreadingHTTPServer (3.7+): one thread per connection.
+
+        With ``daemon_threads`` False and ``block_on_close`` True (3.7's
+        default for ThreadingMixIn), :meth:`server_close` joins the
+        connection threads, as 3.7+ does.
+        """
+
         daemon_threads = True
+        block_on_close = True
+
+        def process_request(self, request, client_address):
+            # type: (Any, Any) -> None
+            thread = threading.Thread(target=self.process_request_thread,
+                                      args=(request, client_address))
+            thread.daemon = self.daemon_threads
+            if not thread.daemon and self.block_on_close:
+                threads = self.__dict__.setdefault("_threads", [])
+                threads[:] = [t for t in threads if t.is_alive()]
+                threads.append(thread)
+            thread.start()
+
+        def server_close(self):
+            # type: () -> None
+            six.moves.BaseHTTPServer.HTTPServer.server_close(self)
+            threads = self.__dict__.pop("_threads", [])
+            if self.block_on_close:
+                for thread in threads:
+                    thread.join()
+
+
+# ------------------------------------------------------------------ command line and web view (p2-tools)
+if PY2:
+    class PermissionError(OSError):  # noqa: A001
+        """Python 3's PermissionError (the web view's refusal of requests)."""
+else:
+    PermissionError = PermissionError  # noqa: A001
+
+if PY2:
+    import codecs
+
+    def _backslash_escape_bytes(exc):
+        # type: (UnicodeDecodeError) -> Tuple[Text, int]
+        bad = exc.object[exc.start:exc.end]
+        return u"".join(u"\\x%02x" % ord(c) for c in bad), exc.end
+
+    # Python 2 knows "backslashreplace" for encoding only.
+    codecs.register_error("katcp_sync.backslashreplace", _backslash_escape_bytes)
+
+    def readable_text(data):
+        # type: (bytes) -> str
+        """Bytes as native text to show: UTF-8 (as bytes on Python 2), other bytes as ``\\xNN``."""
+        return data.decode("utf-8", "katcp_sync.backslashreplace").encode("utf-8")
+else:
+    def readable_text(data):
+        # type: (bytes) -> str
+        """Bytes as native text to show: UTF-8 decoded, other bytes as ``\\xNN``."""
+        return data.decode("utf-8", "backslashreplace")
+
+
+try:
+    from math import isfinite
+except ImportError:  # Python 2
+    def isfinite(number):  # type: ignore[misc]
+        # type: (float) -> bool
+        """math.isfinite (3.2+): neither infinite nor NaN."""
+        return not (math.isinf(number) or math.isnan(number))
+
+
+def terminal_columns(default=80):
+    # type: (int) -> int
+    """Width of the terminal on stdout ($COLUMNS first), as shutil.get_terminal_size (3.3+)."""
+    if hasattr(shutil, "get_terminal_size"):
+        return shutil.get_terminal_size((default, 24)).columns
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:   # Python 2: ask the terminal
+        import fcntl
+        import struct
+        import termios
+        size = struct.unpack("hh", fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, b"    "))
+    except (IOError, OSError, ValueError, AttributeError):
+        return default
+    return size[1] or default
+
+
+#: Whether ``katcp-sync shell`` may nudge a Ctrl-C out of readline with a no-op
+#: signal: Python 2 has no signal.pthread_kill, and on 3.6 a signal handled
+#: while readline returns with KeyboardInterrupt set ends input() in a
+#: SystemError. Without it a Ctrl-C that lands on another thread, or while
+#: readline is busy, acts when Enter is pressed.
+READLINE_NUDGE = sys.version_info >= (3, 7)
+
+
+if PY2:
+    import logging
+
+    class _LastResort(logging.Handler):
+        """Python 3's ``logging.lastResort`` for katcp_sync's loggers on 2.7:
+        warnings and errors (a failed connect, say) go to stderr as bare
+        messages when the application has configured no handler, instead of
+        Python 2's "No handlers could be found" once."""
+
+        def __init__(self):
+            # type: () -> None
+            logging.Handler.__init__(self, logging.WARNING)
+
+        def emit(self, record):
+            # type: (logging.LogRecord) -> None
+            logger = logging.getLogger(record.name)  # type: Any
+            while logger is not None:
+                if any(handler is not self for handler in logger.handlers):
+                    return          # the application logs it
+                if not logger.propagate:
+                    break
+                logger = logger.parent
+            try:
+                sys.stderr.write(record.getMessage() + "\n")
+            except Exception:  # noqa: BLE001 (as logging's own handlers do)
+                self.handleError(record)
+
+    logging.getLogger("katcp_sync").addHandler(_LastResort())
