@@ -429,3 +429,61 @@ else:
                               six.moves.BaseHTTPServer.HTTPServer, object):
         """http.server.ThreadingHTTPServer (3.7+): one daemon thread per connection."""
         daemon_threads = True
+
+
+# ------------------------------------------------------------------ p2-core: futures that resolve once
+# Python 3.8's Future.set_result/set_exception raise InvalidStateError on a
+# done (finished or cancelled) future; before 3.8, and in the Python 2
+# backport, they overwrite the outcome and run the done-callbacks again.
+# katcp_sync resolves futures from racing threads and relies on the 3.8
+# behaviour: call these instead of the methods.
+if TYPE_CHECKING or sys.version_info >= (3, 8):
+    import concurrent.futures as _cf
+
+    if TYPE_CHECKING:
+        def set_future_result(future, result):
+            # type: (_cf.Future[Any], Any) -> None
+            """``future.set_result(result)``, with InvalidStateError if done."""
+
+        def set_future_exception(future, exc):
+            # type: (_cf.Future[Any], BaseException) -> None
+            """``future.set_exception(exc)``, with InvalidStateError if done."""
+    else:  # the methods themselves: no indirection on 3.8+
+        set_future_result = _cf.Future.set_result
+        set_future_exception = _cf.Future.set_exception
+else:
+    from concurrent.futures import _base as _cf_base
+
+    _DONE_STATES = frozenset([_cf_base.CANCELLED, _cf_base.CANCELLED_AND_NOTIFIED,
+                              _cf_base.FINISHED])
+
+    def set_future_result(future, result):
+        # type: (Any, Any) -> None
+        """``future.set_result(result)``; InvalidStateError if already done (as 3.8).
+
+        The callbacks run on the calling thread, after the future's lock is released.
+        """
+        with future._condition:
+            if future._state in _DONE_STATES:
+                raise InvalidStateError("%s: %r" % (future._state, future))
+            future._result = result
+            future._state = _cf_base.FINISHED
+            for waiter in future._waiters:
+                waiter.add_result(future)
+            future._condition.notify_all()
+        future._invoke_callbacks()
+
+    def set_future_exception(future, exc):
+        # type: (Any, BaseException) -> None
+        """``future.set_exception(exc)``; InvalidStateError if already done (as 3.8)."""
+        with future._condition:
+            if future._state in _DONE_STATES:
+                raise InvalidStateError("%s: %r" % (future._state, future))
+            future._exception = exc
+            if hasattr(future, "_traceback"):   # the Python 2 backport
+                future._traceback = getattr(exc, "__traceback__", None)
+            future._state = _cf_base.FINISHED
+            for waiter in future._waiters:
+                waiter.add_exception(future)
+            future._condition.notify_all()
+        future._invoke_callbacks()
