@@ -446,7 +446,7 @@ if TYPE_CHECKING or sys.version_info >= (3, 8):
             """``future.set_result(result)``, with InvalidStateError if done."""
 
         def set_future_exception(future, exc):
-            # type: (_cf.Future[Any], BaseException) -> None
+            # type: (_cf.Future[Any], Optional[BaseException]) -> None
             """``future.set_exception(exc)``, with InvalidStateError if done."""
     else:  # the methods themselves: no indirection on 3.8+
         set_future_result = _cf.Future.set_result
