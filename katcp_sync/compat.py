@@ -487,3 +487,62 @@ else:
                 waiter.add_exception(future)
             future._condition.notify_all()
         future._invoke_callbacks()
+
+
+# ------------------------------------------------------------------ p2-core: text and bytes of the codec
+if PY2:
+    def native_ascii(data):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """ASCII bytes or text -> native str; UnicodeError if not ASCII."""
+        if isinstance(data, six.text_type):
+            return data.encode("ascii")
+        data = bytes(data)
+        data.decode("ascii")   # validates
+        return data
+
+    def native_latin1(data):
+        # type: (bytes) -> str
+        """Bytes -> native str, one character per byte (for error messages)."""
+        return data
+
+    _UTF8_SURROGATE_RE = None  # type: Any
+
+    def encode_utf8(text):
+        # type: (Text) -> bytes
+        """Text -> UTF-8; lone surrogates (not UTF-8) become ``?`` as on 3.x."""
+        global _UTF8_SURROGATE_RE
+        data = text.encode("utf-8")
+        if b"\xed" in data:   # Python 2 encodes lone surrogates: 0xED 0xA0-0xBF ...
+            if _UTF8_SURROGATE_RE is None:
+                import re
+                _UTF8_SURROGATE_RE = re.compile(b"\xed[\xa0-\xbf][\x80-\xbf]")
+            data = _UTF8_SURROGATE_RE.sub(b"?", data)
+        return data
+
+    def join_bytes(pieces):
+        # type: (List[Union[bytes, bytearray]]) -> bytes
+        """``b"".join(pieces)`` that also takes bytearrays (2.7's does not)."""
+        return b"".join([bytes(p) if type(p) is bytearray else p for p in pieces])
+else:
+    def native_ascii(data):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """ASCII bytes or text -> native str; UnicodeError if not ASCII."""
+        if isinstance(data, str):
+            data.encode("ascii")   # validates
+            return data
+        return bytes(data).decode("ascii")
+
+    def native_latin1(data):
+        # type: (bytes) -> str
+        """Bytes -> native str, one character per byte (for error messages)."""
+        return data.decode("latin-1")
+
+    def encode_utf8(text):
+        # type: (Text) -> bytes
+        """Text -> UTF-8; lone surrogates (not UTF-8) become ``?``."""
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "replace")
+
+    join_bytes = b"".join

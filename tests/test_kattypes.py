@@ -324,8 +324,10 @@ class FakeReq(object):
         self.sent.append(Message.reply_to_request(self.msg, *args))
 
 
-def call(server, name, *args, mid=None):
+def call(server, name, *args, **kwargs):
     """Call a handler the way the server does: ``handler(self, req, msg)``."""
+    mid = kwargs.pop("mid", None)
+    assert not kwargs
     msg = Message.request(name.replace("_", "-"), *args, mid=mid)
     req = FakeReq(msg)
     return getattr(server, "request_" + name)(req, msg), req
