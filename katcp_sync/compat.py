@@ -546,3 +546,58 @@ else:
             return text.encode("utf-8", "replace")
 
     join_bytes = b"".join
+
+
+# ------------------------------------------------------------------ p2-core: handler signatures
+def positional_parameters(func):
+    # type: (Callable[..., Any]) -> List[str]
+    """Names of ``func``'s positional parameters, then its ``*args`` name if any.
+
+    As ``inspect.signature`` sees them: wrappers are followed through
+    ``__wrapped__`` (wrapt, functools.wraps) and a bound method has no ``self``.
+    """
+    import inspect
+    if hasattr(inspect, "signature"):
+        names = []
+        for param in inspect.signature(func).parameters.values():
+            if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                names.append(param.name)
+            elif param.kind is param.VAR_POSITIONAL:
+                names.append(param.name)
+                break
+            else:
+                break
+        return names
+    # Python 2: getargspec, on the innermost wrapped function
+    bound = False
+    while True:
+        if inspect.ismethod(func):
+            bound = bound or func.__self__ is not None
+            func = func.__func__
+        elif hasattr(func, "__wrapped__"):
+            func = func.__wrapped__  # type: ignore[attr-defined]
+        else:
+            break
+    spec = inspect.getargspec(func)  # type: ignore[attr-defined]
+    names = list(spec.args)
+    if bound:
+        del names[:1]
+    if spec.varargs:
+        names.append(spec.varargs)
+    return names
+
+
+if PY2:
+    def native_text(value):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """bytes or text -> native str, losslessly (2.7: unicode as UTF-8)."""
+        if isinstance(value, six.text_type):
+            return value.encode("utf-8")
+        return bytes(value)
+else:
+    def native_text(value):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """bytes or text -> native str, losslessly (bytes decoded with surrogateescape)."""
+        if isinstance(value, str):
+            return value
+        return bytes(value).decode("utf-8", "surrogateescape")

@@ -23,7 +23,6 @@ katcp-python's face for both. Stateless; any thread.
 from __future__ import absolute_import, division, print_function
 
 import concurrent.futures
-import inspect
 from typing import Any, Callable, Iterable, List, Optional, Tuple, TypeVar, Union
 
 import wrapt
@@ -59,19 +58,10 @@ def _positional_names(handler, skip):
     """Names of a handler's positional parameters after the first ``skip``.
 
     A ``*args`` parameter ends the list (its name serves the ``multiple``
-    type). ``inspect.signature`` follows wrapt's ``__wrapped__``, so the user's
+    type). The signature is read through wrapt's ``__wrapped__``, so the user's
     names are found under any stack of our decorators.
     """
-    names = []
-    for param in list(inspect.signature(handler).parameters.values())[skip:]:
-        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
-            names.append(param.name)
-        elif param.kind is param.VAR_POSITIONAL:
-            names.append(param.name)
-            break
-        else:
-            break
-    return names
+    return compat.positional_parameters(handler)[skip:]
 
 
 def _unpacking_decorator(types, has_req,
