@@ -601,3 +601,7 @@ else:
         if isinstance(value, str):
             return value
         return bytes(value).decode("utf-8", "surrogateescape")
+
+
+#: A dict that keeps insertion order (dict itself from 3.6 on, CPython).
+ordered_dict = collections.OrderedDict if PY2 else dict  # type: Callable[[], Dict[Any, Any]]
