@@ -604,4 +604,4 @@ else:
 
 
 #: A dict that keeps insertion order (dict itself from 3.6 on, CPython).
-ordered_dict = collections.OrderedDict if PY2 else dict  # type: Callable[[], Dict[Any, Any]]
+ordered_dict = collections.OrderedDict if PY2 else dict  # type: Type[Dict[Any, Any]]
