@@ -353,7 +353,8 @@ def test_v4_difference_is_a_value_not_milliseconds():
 
 def test_names_and_params_may_be_str_or_bytes_or_numbers():
     for name, params in (("event-rate", ("1", "2.5")), (b"event-rate", (b"1", b"2.5")),
-                         ("event-rate", (1, 2.5))):
+                         ("event-rate", (1, 2.5)), (u"event-rate", (u"1", u"2.5")),
+                         (u"event-rate", (2 ** 70 // 2 ** 70, 2.5))):  # long on Python 2
         strategy = SampleStrategy.get_strategy(name, Recorder(None), FakeSensor(), *params,
                                                scheduler=ManualScheduler())
         assert strategy.get_sampling_formatted() == (b"event-rate", [b"1", b"2.5"])
