@@ -77,6 +77,8 @@ def as_bytes(param):
         return param
     if isinstance(param, six.text_type):
         return param.encode("utf-8")
+    if isinstance(param, six.integer_types) and not isinstance(param, bool):
+        return b"%d" % param   # (repr of a Python 2 long ends with L)
     if isinstance(param, _NUMBERS):
         return repr(param).encode("ascii")
     raise TypeError("strategy parameters must be bytes, str or numbers, not %s"
