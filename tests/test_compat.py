@@ -106,3 +106,15 @@ def test_wait_future_wakes_on_set_future_result():
         timer.join(5)
     assert future.result(0) == "x"
     assert not compat.wait_future(concurrent.futures.Future(), 0.01)
+
+
+# ------------------------------------------------------------------ Python-3-only parts
+def test_annotated_request_is_python_3_only_with_a_clear_error():
+    """katcp_sync imports on Python 2 without it; importing it there says why."""
+    import katcp_sync  # noqa: F401
+    if compat.PY2:
+        with pytest.raises(ImportError, match="needs Python 3.*@request"):
+            import katcp_sync.annotated  # noqa: F401
+    else:
+        from katcp_sync.annotated import annotated_request
+        assert annotated_request.__module__ == "katcp_sync._annotated"
