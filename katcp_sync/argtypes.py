@@ -556,7 +556,7 @@ class Timestamp(KatcpType):
         # type: (float, int) -> bytes
         if major >= SEC_TS_KATCP_MAJOR:
             return b"%.6f" % value
-        return b"%d" % round(value * SEC_TO_MS_FAC)
+        return b"%d" % compat.round_int(value * SEC_TO_MS_FAC)
 
     def decode(self, value, major):
         # type: (bytes, int) -> float

@@ -605,3 +605,21 @@ else:
 
 #: A dict that keeps insertion order (dict itself from 3.6 on, CPython).
 ordered_dict = collections.OrderedDict if PY2 else dict  # type: Type[Dict[Any, Any]]
+
+
+# ------------------------------------------------------------------ p2-core: numbers
+if PY2:
+    import math as _math
+
+    def round_int(value):
+        # type: (float) -> int
+        """``round(value)`` as Python 3 does it: an int, ties to even
+        (Python 2's round returns a float and rounds ties away from zero)."""
+        floor = _math.floor(value)
+        diff = value - floor
+        result = int(floor)
+        if diff > 0.5 or (diff == 0.5 and result % 2):
+            result += 1
+        return result
+else:
+    round_int = round  # type: ignore[assignment]

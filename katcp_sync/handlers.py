@@ -23,8 +23,9 @@ katcp-python's face for both. Stateless; any thread.
 from __future__ import absolute_import, division, print_function
 
 import concurrent.futures
-from typing import Any, Callable, Iterable, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Iterable, List, Optional, Text, Tuple, TypeVar, Union
 
+import six
 import wrapt
 
 from . import compat
@@ -298,7 +299,7 @@ def minimum_katcp_version(major, minor=0):
 
 def has_katcp_protocol_flags(protocol_flags,
                              ):
-    # type: (Iterable[Union[str, bytes]]) -> Callable[[_H], _H]
+    # type: (Union[Iterable[Union[Text, bytes]], Text, bytes]) -> Callable[[_H], _H]
     """Leave the handler out of servers whose ``PROTOCOL_INFO`` lacks any of these flags.
 
     Args:
@@ -307,7 +308,7 @@ def has_katcp_protocol_flags(protocol_flags,
 
     Sets ``handler._has_katcp_protocol_flags`` to the list of one-character ``str`` flags.
     """
-    if isinstance(protocol_flags, (str, bytes)):
+    if isinstance(protocol_flags, (str, six.text_type, bytes)):
         protocol_flags = [protocol_flags]
     flags = [char for flag in protocol_flags for char in text_of(flag)]
 

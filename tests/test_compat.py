@@ -10,6 +10,7 @@ import concurrent.futures
 import threading
 
 import pytest
+import six
 
 from katcp_sync import compat
 
@@ -118,3 +119,21 @@ def test_annotated_request_is_python_3_only_with_a_clear_error():
     else:
         from katcp_sync.annotated import annotated_request
         assert annotated_request.__module__ == "katcp_sync._annotated"
+
+
+# ------------------------------------------------------------------ numbers
+@pytest.mark.parametrize("value, rounded", [
+    (0.5, 0), (1.5, 2), (2.5, 2), (-0.5, 0), (-1.5, -2), (-2.5, -2),
+    (12.4, 12), (12.6, 13), (-12.6, -13), (0.0, 0), (1e15 + 0.5, 1000000000000000),
+])
+def test_round_int_is_python_3_round(value, rounded):
+    """Python 2's round() returns a float and rounds ties away from zero."""
+    result = compat.round_int(value)
+    assert result == rounded
+    assert isinstance(result, six.integer_types)
+
+
+def test_v4_timestamps_round_ties_to_even_on_every_python():
+    from katcp_sync.argtypes import Timestamp
+    assert Timestamp().encode(0.0125, 4) == b"12"
+    assert Timestamp().encode(0.0015, 4) == b"2"
