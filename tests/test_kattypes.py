@@ -818,3 +818,31 @@ def test_sans_io_core_does_not_load_the_decorators(module):
     assert "argtypes" in modules
     assert not modules & {"handlers", "kattypes", "arguments", "annotated"}
     assert "wrapt" not in third_party
+
+
+def test_metaclass_tables_hold_the_functions_on_every_python():
+    """Python 2's getattr(cls, name) gives an unbound method: the tables keep
+    the function, as on Python 3, and decorated handlers as they are."""
+    import types
+    from katcp_sync.metaclass import DeviceMetaclass
+
+    @six.add_metaclass(DeviceMetaclass)
+    class Device(object):
+        def request_plain(self, req, msg):
+            """Plain."""
+            return req
+
+        @request(Int())
+        @return_reply(Int())
+        def request_typed(self, req, x):
+            """Typed."""
+            return ("ok", x)
+
+        def inform_thing(self, msg):
+            """An inform."""
+
+    assert type(Device._request_handlers["plain"]) is types.FunctionType
+    assert type(Device._inform_handlers["thing"]) is types.FunctionType
+    typed = Device._request_handlers["typed"]
+    assert types.MethodType(typed, Device())(
+        FakeReq(Message.request("typed", 3)), Message.request("typed", 3)).arguments == [b"ok", b"3"]
