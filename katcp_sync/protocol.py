@@ -195,6 +195,11 @@ class ProtocolFlags(object):
             return NotImplemented
         return (self.major, self.minor, self.flags) == (other.major, other.minor, other.flags)
 
+    def __ne__(self, other):
+        # type: (object) -> bool
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
     def __hash__(self):
         # type: () -> int
         return hash((self.major, self.minor, self.flags))
