@@ -89,7 +89,7 @@ def text_of(value):
     Python 3: bytes decoded as UTF-8, undecodable bytes surviving as
     surrogates. Python 2: bytes as they are, ``unicode`` as UTF-8.
     """
-    if type(value) is str:
+    if type(value) is str or not isinstance(value, (bytes, bytearray, six.text_type)):
         return value
     return compat.native_text(value)
 

@@ -846,3 +846,13 @@ def test_metaclass_tables_hold_the_functions_on_every_python():
     typed = Device._request_handlers["typed"]
     assert types.MethodType(typed, Device())(
         FakeReq(Message.request("typed", 3)), Message.request("typed", 3)).arguments == [b"ok", b"3"]
+
+
+def test_text_of_leaves_values_that_are_not_text_alone():
+    """(bytes(n) of an int would be n zero bytes on Python 3.)"""
+    from katcp_sync.argtypes import text_of
+    assert text_of(10 ** 9) == 10 ** 9
+    assert text_of(None) is None
+    assert text_of(u"caf\u00e9") == compat.native_text(u"caf\u00e9")
+    with pytest.raises(KatcpValueError, match="must return a tuple starting"):
+        make_reply("x", (), (10 ** 9,))
