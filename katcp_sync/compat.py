@@ -519,6 +519,13 @@ if PY2:
             data = _UTF8_SURROGATE_RE.sub(b"?", data)
         return data
 
+    def native_text(value):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """bytes or text -> native str, losslessly (2.7: unicode as UTF-8)."""
+        if isinstance(value, six.text_type):
+            return value.encode("utf-8")
+        return bytes(value)
+
     def join_bytes(pieces):
         # type: (List[Union[bytes, bytearray]]) -> bytes
         """``b"".join(pieces)`` that also takes bytearrays (2.7's does not)."""
@@ -544,6 +551,13 @@ else:
             return text.encode("utf-8")
         except UnicodeEncodeError:
             return text.encode("utf-8", "replace")
+
+    def native_text(value):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """bytes or text -> native str, losslessly (bytes decoded with surrogateescape)."""
+        if isinstance(value, str):
+            return value
+        return bytes(value).decode("utf-8", "surrogateescape")
 
     join_bytes = b"".join
 
@@ -587,22 +601,7 @@ def positional_parameters(func):
     return names
 
 
-if PY2:
-    def native_text(value):
-        # type: (Union[bytes, bytearray, Text]) -> str
-        """bytes or text -> native str, losslessly (2.7: unicode as UTF-8)."""
-        if isinstance(value, six.text_type):
-            return value.encode("utf-8")
-        return bytes(value)
-else:
-    def native_text(value):
-        # type: (Union[bytes, bytearray, Text]) -> str
-        """bytes or text -> native str, losslessly (bytes decoded with surrogateescape)."""
-        if isinstance(value, str):
-            return value
-        return bytes(value).decode("utf-8", "surrogateescape")
-
-
+# ------------------------------------------------------------------ p2-core: collections
 #: A dict that keeps insertion order (dict itself from 3.6 on, CPython).
 ordered_dict = collections.OrderedDict if PY2 else dict  # type: Type[Dict[Any, Any]]
 
