@@ -92,7 +92,7 @@ class AsyncEvent(object):
     def __init__(self, ioloop=None):
         # type: (object) -> None
         self._lock = threading.Lock()
-        self._event = threading.Event()
+        self._event = compat.Event()  # (precise and Ctrl-C-interruptible waits on 2.7)
         self._waiting = Future()  # type: "Future[bool]"
 
     def is_set(self):

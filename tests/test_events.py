@@ -39,3 +39,21 @@ def test_until_some_and_until_any_resolve_once_under_races():
         assert len(some.result(0)) >= 1
         assert first.result(0) == round_
 
+
+
+def test_async_event_waits_through_compat_event():
+    """compat.Event: on Python 2 threading.Event.wait(timeout) polls with
+    sleeps of up to 50 ms and cannot be interrupted by Ctrl-C."""
+    from katcp_sync import compat
+    from katcp_sync.events import AsyncEvent
+    event = AsyncEvent()
+    assert type(event._event) is type(compat.Event())
+    woke = []
+    thread = threading.Thread(target=lambda: woke.append(event.wait(5)))
+    thread.start()
+    event.set()
+    thread.join(5)
+    assert woke == [True] and event.is_set()
+    assert event.until_set().result(0) is True
+    event.clear()
+    assert not event.wait(0.001)
