@@ -565,3 +565,196 @@ if PY2:
                 self.handleError(record)
 
     logging.getLogger("katcp_sync").addHandler(_LastResort())
+
+
+# ------------------------------------------------------------------ p2-core: futures that resolve once
+# Python 3.8's Future.set_result/set_exception raise InvalidStateError on a
+# done (finished or cancelled) future; before 3.8, and in the Python 2
+# backport, they overwrite the outcome and run the done-callbacks again.
+# katcp_sync resolves futures from racing threads and relies on the 3.8
+# behaviour: call these instead of the methods.
+if TYPE_CHECKING or sys.version_info >= (3, 8):
+    import concurrent.futures as _cf
+
+    if TYPE_CHECKING:
+        def set_future_result(future, result):
+            # type: (_cf.Future[Any], Any) -> None
+            """``future.set_result(result)``, with InvalidStateError if done."""
+
+        def set_future_exception(future, exc):
+            # type: (_cf.Future[Any], Optional[BaseException]) -> None
+            """``future.set_exception(exc)``, with InvalidStateError if done."""
+    else:  # the methods themselves: no indirection on 3.8+
+        set_future_result = _cf.Future.set_result
+        set_future_exception = _cf.Future.set_exception
+else:
+    from concurrent.futures import _base as _cf_base
+
+    _DONE_STATES = frozenset([_cf_base.CANCELLED, _cf_base.CANCELLED_AND_NOTIFIED,
+                              _cf_base.FINISHED])
+
+    def set_future_result(future, result):
+        # type: (Any, Any) -> None
+        """``future.set_result(result)``; InvalidStateError if already done (as 3.8).
+
+        The callbacks run on the calling thread, after the future's lock is released.
+        """
+        with future._condition:
+            if future._state in _DONE_STATES:
+                raise InvalidStateError("%s: %r" % (future._state, future))
+            future._result = result
+            future._state = _cf_base.FINISHED
+            for waiter in future._waiters:
+                waiter.add_result(future)
+            future._condition.notify_all()
+        future._invoke_callbacks()
+
+    def set_future_exception(future, exc):
+        # type: (Any, BaseException) -> None
+        """``future.set_exception(exc)``; InvalidStateError if already done (as 3.8)."""
+        with future._condition:
+            if future._state in _DONE_STATES:
+                raise InvalidStateError("%s: %r" % (future._state, future))
+            future._exception = exc
+            if hasattr(future, "_traceback"):   # the Python 2 backport
+                future._traceback = getattr(exc, "__traceback__", None)
+            future._state = _cf_base.FINISHED
+            for waiter in future._waiters:
+                waiter.add_exception(future)
+            future._condition.notify_all()
+        future._invoke_callbacks()
+
+
+# ------------------------------------------------------------------ p2-core: text and bytes of the codec
+if PY2:
+    def native_ascii(data):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """ASCII bytes or text -> native str; UnicodeError if not ASCII."""
+        if isinstance(data, six.text_type):
+            return data.encode("ascii")
+        data = bytes(data)
+        data.decode("ascii")   # validates
+        return data
+
+    def native_latin1(data):
+        # type: (bytes) -> str
+        """Bytes -> native str, one character per byte (for error messages)."""
+        return data
+
+    _UTF8_SURROGATE_RE = None  # type: Any
+
+    def encode_utf8(text):
+        # type: (Text) -> bytes
+        """Text -> UTF-8; lone surrogates (not UTF-8) become ``?`` as on 3.x."""
+        global _UTF8_SURROGATE_RE
+        data = text.encode("utf-8")
+        if b"\xed" in data:   # Python 2 encodes lone surrogates: 0xED 0xA0-0xBF ...
+            if _UTF8_SURROGATE_RE is None:
+                import re
+                _UTF8_SURROGATE_RE = re.compile(b"\xed[\xa0-\xbf][\x80-\xbf]")
+            data = _UTF8_SURROGATE_RE.sub(b"?", data)
+        return data
+
+    def native_text(value):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """bytes or text -> native str, losslessly (2.7: unicode as UTF-8)."""
+        if isinstance(value, six.text_type):
+            return value.encode("utf-8")
+        return bytes(value)
+
+    def join_bytes(pieces):
+        # type: (List[Union[bytes, bytearray]]) -> bytes
+        """``b"".join(pieces)`` that also takes bytearrays (2.7's does not)."""
+        return b"".join([bytes(p) if type(p) is bytearray else p for p in pieces])
+else:
+    def native_ascii(data):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """ASCII bytes or text -> native str; UnicodeError if not ASCII."""
+        if isinstance(data, str):
+            data.encode("ascii")   # validates
+            return data
+        return bytes(data).decode("ascii")
+
+    def native_latin1(data):
+        # type: (bytes) -> str
+        """Bytes -> native str, one character per byte (for error messages)."""
+        return data.decode("latin-1")
+
+    def encode_utf8(text):
+        # type: (Text) -> bytes
+        """Text -> UTF-8; lone surrogates (not UTF-8) become ``?``."""
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "replace")
+
+    def native_text(value):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """bytes or text -> native str, losslessly (bytes decoded with surrogateescape)."""
+        if isinstance(value, str):
+            return value
+        return bytes(value).decode("utf-8", "surrogateescape")
+
+    join_bytes = b"".join
+
+
+# ------------------------------------------------------------------ p2-core: handler signatures
+def positional_parameters(func):
+    # type: (Callable[..., Any]) -> List[str]
+    """Names of ``func``'s positional parameters, then its ``*args`` name if any.
+
+    As ``inspect.signature`` sees them: wrappers are followed through
+    ``__wrapped__`` (wrapt, functools.wraps) and a bound method has no ``self``.
+    """
+    import inspect
+    if hasattr(inspect, "signature"):
+        names = []
+        for param in inspect.signature(func).parameters.values():
+            if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                names.append(param.name)
+            elif param.kind is param.VAR_POSITIONAL:
+                names.append(param.name)
+                break
+            else:
+                break
+        return names
+    # Python 2: getargspec, on the innermost wrapped function
+    bound = False
+    while True:
+        if inspect.ismethod(func):
+            bound = bound or func.__self__ is not None
+            func = func.__func__
+        elif hasattr(func, "__wrapped__"):
+            func = func.__wrapped__  # type: ignore[attr-defined]
+        else:
+            break
+    spec = inspect.getargspec(func)  # type: ignore[attr-defined]
+    names = list(spec.args)
+    if bound:
+        del names[:1]
+    if spec.varargs:
+        names.append(spec.varargs)
+    return names
+
+
+# ------------------------------------------------------------------ p2-core: collections
+#: A dict that keeps insertion order (dict itself from 3.6 on, CPython).
+ordered_dict = collections.OrderedDict if PY2 else dict  # type: Type[Dict[Any, Any]]
+
+
+# ------------------------------------------------------------------ p2-core: numbers
+if PY2:
+    import math as _math
+
+    def round_int(value):
+        # type: (float) -> int
+        """``round(value)`` as Python 3 does it: an int, ties to even
+        (Python 2's round returns a float and rounds ties away from zero)."""
+        floor = _math.floor(value)
+        diff = value - floor
+        result = int(floor)
+        if diff > 0.5 or (diff == 0.5 and result % 2):
+            result += 1
+        return result
+else:
+    round_int = round  # type: ignore[assignment]
