@@ -15,7 +15,10 @@ from __future__ import absolute_import, division, print_function
 import re
 from typing import Dict, List, NoReturn, Optional
 
+from . import compat
 from .errors import KatcpSyntaxError
+
+_NUL, _FF = compat.byte_const(b"\0"), compat.byte_const(b"\x0c")
 
 __all__ = [
     "escape_argument",
@@ -66,7 +69,7 @@ _BACKSLASH_PARK = b"\x0c"
 
 #: Byte value of the backslash, for ``in`` tests (an int needle is much
 #: faster than bytes).
-_BACKSLASH = ord("\\")
+_BACKSLASH = compat.byte_const(b"\\")
 
 
 def escape_argument(arg):
@@ -138,7 +141,7 @@ def unescape_checked(arg, line, offset):
             return arg
         value = _unescape_to_marks(arg)
         if value is not None:
-            return _unmark(value) if 0 in value else value
+            return _unmark(value) if _NUL in value else value
     _raise_argument_error(arg, line, offset)
 
 
@@ -201,7 +204,7 @@ def unescape_all(raw_args):
     joined = _replace_escapes(_JOIN.join(raw_args), _BACKSLASH_PARK, b"\0", b"\x1b")
     if joined is None:
         return None
-    if 12 in joined:  # FF: a parked backslash
+    if _FF in joined:  # a parked backslash
         joined = joined.replace(_BACKSLASH_PARK, b"\\")
     return joined.split(_JOIN)
 

@@ -24,7 +24,10 @@ from __future__ import absolute_import, division, print_function
 
 from typing import List, Union
 
+from . import compat
 from .errors import LineTooLongError
+
+_CR, _SPACE, _TAB = [compat.byte_const(c) for c in (b"\r", b" ", b"\t")]
 
 __all__ = ["LineSplitter", "Line", "DEFAULT_MAX_LINE_LENGTH", "RECV_SIZE", "split_bytes"]
 
@@ -125,7 +128,7 @@ class LineSplitter(object):
         :class:`LineTooLongError` standing for a line that was too long.
         Empty and whitespace-only lines are left out.
         """
-        if 13 in data:  # CR (an int needle: memchr)
+        if _CR in data:  # (a byte_const needle: memchr)
             data = data.replace(b"\r", b"\n")
         # (split_bytes only pays off on long reads; most are short)
         parts = data.split(b"\n") if len(data) < _LONG_READ else split_bytes(data, b"\n")
@@ -151,7 +154,7 @@ class LineSplitter(object):
             if len(line) > limit:
                 out.append(LineTooLongError(
                     "line longer than %d bytes discarded" % limit, line[:64]))
-            elif line and (line[0] not in (32, 9) or line.strip(_BLANK)):
+            elif line and (line[0] not in (_SPACE, _TAB) or line.strip(_BLANK)):
                 # (strip() copies the line: only for lines starting blank)
                 out.append(line)
         if tail:

@@ -66,6 +66,12 @@ MAX_MID = 2 ** 31 - 1
 #: than bytes.split(), which tests every byte (see linebuffer.split_bytes).
 _LONG_LINE = 2048
 
+# Byte values as ``data[i]`` yields them, for ``X in data`` (memchr) and
+# ``data[i] == X`` on both Pythons: ints on 3.x, 1-char str on 2.7.
+_NUL, _TAB, _LF, _VT, _FF, _CR, _ESC, _SPACE, _BSL, _ZERO, _RBRACKET = [
+    compat.byte_const(c)
+    for c in (b"\0", b"\t", b"\n", b"\x0b", b"\x0c", b"\r", b"\x1b", b" ", b"\\", b"0", b"]")]
+
 #: Parsed message types and names: ``b"#sensor-status"`` ->
 #: ``(mtype, name, None)``. Plain dict operations are atomic, so threads
 #: may share it; it is cleared when full.
@@ -79,7 +85,7 @@ _ARGUMENT_RE = re.compile(br"[^ \t]+")
 
 _REQUEST, _REPLY, _INFORM = 0, 1, 2
 _TYPE_SYMBOLS = {_REQUEST: b"?", _REPLY: b"!", _INFORM: b"#"}  # type: Dict[int, bytes]
-_TYPE_BY_CHAR = {ord(s): t for t, s in _TYPE_SYMBOLS.items()}  # type: Dict[int, int]
+_TYPE_BY_CHAR = {compat.byte_const(s): t for t, s in _TYPE_SYMBOLS.items()}  # type: Dict[Any, int]
 
 
 def _check_mid_range(mid, line):
@@ -317,13 +323,14 @@ class Message(object):
         # holds no special byte but those spaces and no argument is empty.
         # One memchr per byte value beats a translate() pass, by far on long
         # arguments: backslash, NUL, LF, CR, ESC, TAB.
-        if (92 in body or 0 in body or 10 in body or 13 in body or 27 in body or 9 in body
+        if (_BSL in body or _NUL in body or _LF in body or _CR in body or _ESC in body
+                or _TAB in body
                 or b"" in args):
             body = escape_joined(args)
         elif len(body) < _LONG_LINE:
             if body.count(b" ") != len(args) - 1:
                 body = escape_joined(args)
-        elif any(32 in arg for arg in args):
+        elif any(_SPACE in arg for arg in args):
             # (count() compares byte by byte, ~25x slower than memchr on
             # long arguments)
             body = escape_joined(args)
@@ -409,14 +416,14 @@ def parse(line):
     # Escapes (backslash) or GENERAL_PATH_BYTES (NUL, ESC, LF, CR, VT, FF)
     # need the slow path. One memchr per byte value beats a translate()
     # pass, by far on long lines.
-    if (92 in line or 0 in line or 27 in line or 10 in line or 13 in line
-            or 11 in line or 12 in line):
+    if (_BSL in line or _NUL in line or _ESC in line or _LF in line or _CR in line
+            or _VT in line or _FF in line):
         return _parse_slow(line)
     parts = line.split() if len(line) < _LONG_LINE else _split_words(line)
     if not parts:
         raise KatcpSyntaxError("empty line", raw=line)
     header = _HEADER_CACHE.get(parts[0])
-    if header is None or line[0] in (32, 9):
+    if header is None or line[0] in (_SPACE, _TAB):
         header = _parse_header(parts[0], line)
     del parts[0]
     return _make(header[0], header[1], parts, header[2])
@@ -425,7 +432,7 @@ def parse(line):
 def _split_words(line):
     # type: (bytes) -> List[bytes]
     """``line.split()`` for a long line that holds no LF, CR, VT or FF."""
-    if 9 in line:  # TAB
+    if _TAB in line:
         return line.split()
     # A few short words (name, codes) may come before a long argument.
     words = split_bytes(line, b" ", 8)
@@ -458,17 +465,17 @@ def _parse_header(word, line):
     Type and name are cached by their bytes (``b"?add"``), also for words
     that carry a message id, which is then checked without a regex.
     """
-    if line[0] not in (32, 9):
+    if line[0] not in (_SPACE, _TAB):
         bracket = word.find(b"[")
-        if bracket > 0 and word[-1] == 93:  # "]"
+        if bracket > 0 and word[-1] == _RBRACKET:
             header = _HEADER_CACHE.get(word[:bracket])
             mid = word[bracket + 1:-1]
-            if header is not None and mid.isdigit() and mid[0] != 48:  # "0"
+            if header is not None and mid.isdigit() and mid[0] != _ZERO:
                 if len(mid) >= 10:
                     _check_mid_range(mid, line)
                 return (header[0], header[1], mid)
     match = _HEADER_RE.match(word)
-    if match is None or line[0] in (32, 9):
+    if match is None or line[0] in (_SPACE, _TAB):
         _raise_header_error(line)
     mid = match.group(3)
     if mid is not None:

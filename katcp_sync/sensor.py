@@ -28,6 +28,7 @@ and leaves the status to the device.
 
 from __future__ import absolute_import, division, print_function
 
+import six
 from six.moves import builtins
 import logging
 import re
@@ -87,8 +88,9 @@ class _FactoryOrAccessor(object):
 
 def _decoded(value):
     # type: (Any) -> Any
-    """``bytes`` decoded as UTF-8; anything else as it is."""
-    return value.decode("utf-8") if isinstance(value, bytes) else value
+    """``bytes`` decoded as UTF-8; anything else (a native str too) as it is."""
+    return value.decode("utf-8") if isinstance(value, bytes) and not isinstance(value, str) \
+        else value
 
 
 class Sensor(object):
@@ -184,9 +186,10 @@ class Sensor(object):
         # type: (Union[int, type], str, Optional[str], Optional[str], Optional[Sequence[Any]], Any, Optional[int], Optional[Callable[[Any], int]], Union[int, str, None], Sequence[Any]) -> None
         # as katcp-python, bytes are accepted and decoded (UTF-8)
         name, description, units = _decoded(name), _decoded(description), _decoded(units)
-        if not isinstance(name, str) or not _SENSOR_NAME_RE.match(name):
+        if not isinstance(name, six.string_types) or not _SENSOR_NAME_RE.match(name):
             raise ValueError("Invalid sensor name %r: use only the characters "
                              "a-z A-Z 0-9 . - _ (KATCP spec section 7)." % (name,))
+        name = str(name)  # Python 2: unicode -> native str (ASCII: matched above)
         # an int constant from here on (checked just below)
         sensor_type = cast(int, self.SENSOR_SHORTCUTS.get(sensor_type, sensor_type))
         if sensor_type not in self.SENSOR_TYPES:
