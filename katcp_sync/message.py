@@ -32,6 +32,8 @@ from __future__ import absolute_import, division, print_function
 
 import numbers
 import re
+
+import six
 from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
 
 from . import compat
@@ -173,12 +175,16 @@ class Message(object):
         # type: (int, Union[str, bytes], Optional[Sequence[Any]], Union[int, str, bytes, None]) -> None
         if isinstance(mtype, bool) or mtype not in (_REQUEST, _REPLY, _INFORM):
             raise KatcpSyntaxError("invalid message type %r" % (mtype,))
-        if isinstance(name, (bytes, bytearray)):
+        # The name is a native str on every Python (Python 2: bytes, unicode encoded).
+        if isinstance(name, str):
+            pass
+        elif isinstance(name, (bytes, bytearray, six.text_type)):
             try:
-                name = bytes(name).decode("ascii")
-            except UnicodeDecodeError:
+                name = (bytes(name).decode("ascii") if isinstance(name, (bytes, bytearray))
+                        else str(name))
+            except UnicodeError:
                 raise compat.chained(KatcpSyntaxError("invalid message name %r" % (name,)), None)
-        elif not isinstance(name, str):
+        else:
             raise KatcpTypeError("message name must be str, not %s" % type(name).__name__)
         if _NAME_RE.match(name) is None:
             raise KatcpSyntaxError(
@@ -364,7 +370,7 @@ def _format_other(arg):
     """format_argument for the types not handled by its fast checks."""
     if isinstance(arg, bytes):
         return bytes(arg)
-    if isinstance(arg, str):
+    if isinstance(arg, six.text_type):  # (Python 2: unicode)
         return _encode_str(arg)
     # numpy.bool_ (numpy.bool in numpy 2) is neither a bool nor Integral.
     kind = type(arg)
@@ -480,7 +486,7 @@ def _parse_header(word, line):
     mid = match.group(3)
     if mid is not None:
         _check_mid_range(mid, line)
-    header = (_TYPE_BY_CHAR[word[0]], match.group(2).decode("ascii"), None)
+    header = (_TYPE_BY_CHAR[word[0]], compat.native_str(match.group(2)), None)
     if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
         _HEADER_CACHE.clear()
     _HEADER_CACHE[word[:match.end(2)]] = header
