@@ -42,12 +42,15 @@ KP_27 = "katcp 0.9.3 2.7"
 OURS_3 = "katcp_sync %s" % ".".join(platform.python_version_tuple()[:2])
 
 
+def _tree() -> str:
+    """The tree whose katcp_sync is measured (an A/B run of run.py sets PYTHONPATH to it)."""
+    return os.environ.get("PYTHONPATH") or ROOT
+
+
 def _env(python: str) -> Dict[str, str]:
-    """The environment of a child running ``python``: katcp_sync from the tree
-    being measured (an A/B run of run.py sets PYTHONPATH to it), and nothing of
-    this Python's own paths for a Python 2.7 child."""
+    """The environment of a child running ``python``: katcp_sync from :func:`_tree`."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.environ.get("PYTHONPATH") or ROOT
+    env["PYTHONPATH"] = _tree()
     env.pop("PYTHONHOME", None)
     return env
 
@@ -66,7 +69,8 @@ def _server_starters() -> Dict[str, Callable[[], bench_server.ServerProcess]]:
     def starter(label: str, find: Callable[[], str]) -> Callable[[], bench_server.ServerProcess]:
         source = (bench_server.KATCP_PYTHON_SERVER if label == KP_27
                   else bench_server.KATCP_SYNC_SERVER)
-        return lambda: bench_server.ServerProcess(find(), source, _env(find()))
+        # (cwd: ``python -c`` puts it first on sys.path)
+        return lambda: bench_server.ServerProcess(find(), source, _env(find()), cwd=_tree())
     return {label: starter(label, find) for label, find in _interpreters().items()}
 
 

@@ -119,9 +119,11 @@ KATCP_PYTHON_SERVER = KATCP_SYNC_SERVER.replace("from katcp_sync import", "from 
 class ServerProcess:
     """A server in a subprocess; it prints ``PORT n`` and stops when stdin closes."""
 
-    def __init__(self, python: str, source: str, env: Optional[Dict[str, str]] = None) -> None:
+    def __init__(self, python: str, source: str, env: Optional[Dict[str, str]] = None,
+                 cwd: Optional[str] = None) -> None:
         self.proc = subprocess.Popen([python, "-c", source], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=env, cwd=cwd)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("PORT "):
             self.close()
