@@ -429,3 +429,15 @@ else:
                               six.moves.BaseHTTPServer.HTTPServer, object):
         """http.server.ThreadingHTTPServer (3.7+): one daemon thread per connection."""
         daemon_threads = True
+
+
+# ------------------------------------------------------------------ p2-bench: client needs
+try:
+    from types import SimpleNamespace  # noqa: F401
+except ImportError:  # Python 2
+    class SimpleNamespace(object):  # type: ignore[no-redef]
+        """Python 3's types.SimpleNamespace: attributes from keyword arguments."""
+
+        def __init__(self, **kwargs):
+            # type: (**Any) -> None
+            self.__dict__.update(kwargs)
