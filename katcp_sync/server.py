@@ -178,9 +178,10 @@ class DeviceServerBase(ServerLifecycle):
 
         self.log = DeviceLogger(self, python_logger=logging.getLogger("katcp_sync.device"))
         # an overridden handle_message sees every message, even unhandled informs
-        cls = type(self)
-        hooked = cls.handle_message is not DeviceServerBase.handle_message
-        own_unknown = cls.unhandled_request is DeviceServerBase.unhandled_request
+        # (functions compared: on Python 2 each class attribute access makes a new unbound method)
+        cls, fn = type(self), six.get_unbound_function
+        hooked = fn(cls.handle_message) is not fn(DeviceServerBase.handle_message)
+        own_unknown = fn(cls.unhandled_request) is fn(DeviceServerBase.unhandled_request)
         self._dispatcher = Dispatcher(self, hooked, self._logger, tb_limit,
                                       unknown_inline=own_unknown)
 
