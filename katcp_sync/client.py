@@ -70,8 +70,6 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-import six
-
 from . import compat
 from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
 from .client_dispatch import ClientDispatch
@@ -144,8 +142,7 @@ class DeviceClient(ClientDispatch):
         # A blocking request may read its own reply only if no override
         # expects to see every message.
         cls = type(self)
-        # (functions compared: on Python 2 each class attribute access makes a new unbound method)
-        fn = six.get_unbound_function
+        fn = compat.function_of
         self._may_borrow = all(fn(getattr(cls, name)) is fn(getattr(DeviceClient, name)) for name in (
             "handle_message", "handle_reply", "handle_inform", "_lines_received"))
 

@@ -441,3 +441,14 @@ except ImportError:  # Python 2
         def __init__(self, **kwargs):
             # type: (**Any) -> None
             self.__dict__.update(kwargs)
+
+
+def function_of(method):
+    # type: (Any) -> Any
+    """The plain function behind a method looked up on a class.
+
+    Python 2 makes a new unbound method at every class attribute access, so
+    ``Sub.meth is Base.meth`` is always False there; compare
+    ``function_of(Sub.meth) is function_of(Base.meth)`` instead.
+    """
+    return getattr(method, "__func__", method)
