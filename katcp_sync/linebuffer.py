@@ -27,7 +27,8 @@ from typing import List, Union
 from . import compat
 from .errors import LineTooLongError
 
-_CR, _SPACE, _TAB = [compat.byte_const(c) for c in (b"\r", b" ", b"\t")]
+_CR = compat.byte_const(b"\r")
+_BLANKS = (compat.byte_const(b" "), compat.byte_const(b"\t"))
 
 __all__ = ["LineSplitter", "Line", "DEFAULT_MAX_LINE_LENGTH", "RECV_SIZE", "split_bytes"]
 
@@ -154,7 +155,7 @@ class LineSplitter(object):
             if len(line) > limit:
                 out.append(LineTooLongError(
                     "line longer than %d bytes discarded" % limit, line[:64]))
-            elif line and (line[0] not in (_SPACE, _TAB) or line.strip(_BLANK)):
+            elif line and (line[0] not in _BLANKS or line.strip(_BLANK)):
                 # (strip() copies the line: only for lines starting blank)
                 out.append(line)
         if tail:

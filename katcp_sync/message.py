@@ -73,6 +73,7 @@ _LONG_LINE = 2048
 _NUL, _TAB, _LF, _VT, _FF, _CR, _ESC, _SPACE, _BSL, _ZERO, _RBRACKET = [
     compat.byte_const(c)
     for c in (b"\0", b"\t", b"\n", b"\x0b", b"\x0c", b"\r", b"\x1b", b" ", b"\\", b"0", b"]")]
+_BLANKS = (_SPACE, _TAB)  # (one global: a tuple display would be built at every use)
 
 #: Parsed message types and names: ``b"#sensor-status"`` ->
 #: ``(mtype, name, None)``. Plain dict operations are atomic, so threads
@@ -429,7 +430,7 @@ def parse(line):
     if not parts:
         raise KatcpSyntaxError("empty line", raw=line)
     header = _HEADER_CACHE.get(parts[0])
-    if header is None or line[0] in (_SPACE, _TAB):
+    if header is None or line[0] in _BLANKS:
         header = _parse_header(parts[0], line)
     del parts[0]
     return _make(header[0], header[1], parts, header[2])
@@ -471,7 +472,7 @@ def _parse_header(word, line):
     Type and name are cached by their bytes (``b"?add"``), also for words
     that carry a message id, which is then checked without a regex.
     """
-    if line[0] not in (_SPACE, _TAB):
+    if line[0] not in _BLANKS:
         bracket = word.find(b"[")
         if bracket > 0 and word[-1] == _RBRACKET:
             header = _HEADER_CACHE.get(word[:bracket])
@@ -481,7 +482,7 @@ def _parse_header(word, line):
                     _check_mid_range(mid, line)
                 return (header[0], header[1], mid)
     match = _HEADER_RE.match(word)
-    if match is None or line[0] in (_SPACE, _TAB):
+    if match is None or line[0] in _BLANKS:
         _raise_header_error(line)
     mid = match.group(3)
     if mid is not None:
