@@ -115,17 +115,13 @@ def measure_clients(quick: bool) -> Dict[str, Dict[str, float]]:
                     print("%s client: skipped: %s" % (label, exc))
                     continue
                 results[label] = dict.fromkeys(MODES, 0.0)
-            turns = list(drivers.items())
-            for mode in MODES:
-                for _ in range(repeats):
-                    turns.append(turns.pop(0))  # nobody goes first every time
-                    for label, driver in turns:
-                        try:
-                            rate = driver.rate(mode, count)
-                        except (RuntimeError, OSError, ValueError) as exc:
-                            print("%s client: %s: failed: %s" % (label, mode, exc))
-                            continue
-                        results[label][mode] = max(results[label][mode], rate)
+            for mode, label, driver in bench_client.rotating_turns(drivers, MODES, repeats):
+                try:
+                    rate = driver.rate(mode, count)
+                except (RuntimeError, OSError, ValueError) as exc:
+                    print("%s client: %s: failed: %s" % (label, mode, exc))
+                    continue
+                results[label][mode] = max(results[label][mode], rate)
         finally:
             for driver in drivers.values():
                 driver.close()
