@@ -758,3 +758,26 @@ if PY2:
         return result
 else:
     round_int = round  # type: ignore[assignment]
+
+
+# ------------------------------------------------------------------ p2-bench: client needs
+try:
+    from types import SimpleNamespace  # noqa: F401
+except ImportError:  # Python 2
+    class SimpleNamespace(object):  # type: ignore[no-redef]
+        """Python 3's types.SimpleNamespace: attributes from keyword arguments."""
+
+        def __init__(self, **kwargs):
+            # type: (**Any) -> None
+            self.__dict__.update(kwargs)
+
+
+def function_of(method):
+    # type: (Any) -> Any
+    """The plain function behind a method looked up on a class.
+
+    Python 2 makes a new unbound method at every class attribute access, so
+    ``Sub.meth is Base.meth`` is always False there; compare
+    ``function_of(Sub.meth) is function_of(Base.meth)`` instead.
+    """
+    return getattr(method, "__func__", method)
