@@ -70,8 +70,6 @@ import time
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
-import six
-
 from . import compat
 from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
 from .client_dispatch import ClientDispatch
@@ -99,17 +97,6 @@ logger = logging.getLogger(__name__)
 
 _monotonic = compat.monotonic    # the reactor's clock
 _STOPPED_REASON = "Client stopped before reply was received"
-
-
-class _ConnectionHandler(object):
-    """What the client's connection calls (types.SimpleNamespace is 3.3+)."""
-
-    __slots__ = ("lines_received", "connection_lost")
-
-    def __init__(self, lines_received, connection_lost):
-        # type: (Callable[..., Any], Callable[..., Any]) -> None
-        self.lines_received = lines_received
-        self.connection_lost = connection_lost
 
 
 class DeviceClient(ClientDispatch):
@@ -150,15 +137,14 @@ class DeviceClient(ClientDispatch):
                  reactor=None):
         # type: (str, int, int, float, logging.Logger, bool, Optional[Reactor]) -> None
         super(DeviceClient, self).__init__(host, port, tb_limit, timeout, logger, auto_reconnect, reactor)
-        self._handler = _ConnectionHandler(self._lines_received, self._connection_lost)
+        self._handler = compat.SimpleNamespace(
+            lines_received=self._lines_received, connection_lost=self._connection_lost)
         # A blocking request may read its own reply only if no override
         # expects to see every message.
-        # (Compared as functions: Python 2 makes a new unbound method per lookup.)
         cls = type(self)
-        unbound = six.get_unbound_function
-        self._may_borrow = all(
-            unbound(getattr(cls, name)) is unbound(getattr(DeviceClient, name)) for name in (
-                "handle_message", "handle_reply", "handle_inform", "_lines_received"))
+        fn = compat.function_of
+        self._may_borrow = all(fn(getattr(cls, name)) is fn(getattr(DeviceClient, name)) for name in (
+            "handle_message", "handle_reply", "handle_inform", "_lines_received"))
 
     # ------------------------------------------------------------------
     # Life cycle

@@ -103,5 +103,9 @@ def load_example(name):
     module = types.ModuleType("example_" + name)
     module.__file__ = path
     with open(path, "rb") as source:
-        exec(compile(source.read(), path, "exec"), module.__dict__)
+        exec(compile(source.read(), path, "exec", dont_inherit=True), module.__dict__)
+    _LOADED_EXAMPLES.append(module)   # Python 2 clears a freed module's globals
     return module
+
+
+_LOADED_EXAMPLES = []
