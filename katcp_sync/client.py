@@ -270,8 +270,8 @@ class DeviceClient(ClientDispatch):
         """Record ``#version-connect``; ``katcp-protocol`` gives the protocol (reactor thread)."""
         if len(msg.arguments) < 2:
             return
-        name = msg.arguments[0].decode("utf-8", "replace")
-        self.versions[name] = tuple(a.decode("utf-8", "replace") for a in msg.arguments[1:])
+        name = compat.native_str(msg.arguments[0], "replace")
+        self.versions[name] = tuple(compat.native_str(a, "replace") for a in msg.arguments[1:])
         if name == "katcp-protocol":
             try:
                 flags = ProtocolFlags.parse_version(msg.arguments[1])
@@ -295,7 +295,7 @@ class DeviceClient(ClientDispatch):
         # type: (Message) -> None
         """The device is about to close the connection (spec 4.2). Reactor thread."""
         self._logger.info("%s is disconnecting: %s", self._address_string,
-                          b" ".join(msg.arguments).decode("utf-8", "replace"))
+                          compat.native_str(b" ".join(msg.arguments), "replace"))
 
     def _protocol_announced(self, flags, inform, legacy):
         # type: (ProtocolFlags, Message, bool) -> None
@@ -429,8 +429,11 @@ class DeviceClient(ClientDispatch):
 
     def _announce_ready(self):
         # type: () -> None
+        # The callbacks of this connection are those added before it was
+        # announced: a thread woken by wait_protocol may add one meanwhile.
+        callbacks = self._connected_callbacks
         self._received_protocol_info.set()
-        self._run_hooks(True, self._connected_callbacks)
+        self._run_hooks(True, callbacks)
 
     def _fetch_timeout_hints(self, conn):
         # type: (Optional[Connection]) -> None
@@ -462,7 +465,7 @@ class DeviceClient(ClientDispatch):
             for inform in informs if reply.reply_ok() else ():
                 try:
                     hint = float(inform.arguments[1])
-                    name = inform.arguments[0].decode("ascii")
+                    name = compat.native_str(inform.arguments[0])
                 except (IndexError, ValueError):
                     continue
                 if hint > 0:

@@ -17,6 +17,7 @@ import threading
 import traceback
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
+from . import compat
 from .client_requests import RequestTable
 from .connection import DEFAULT_SPIN_TIME, Connection, format_address
 from .errors import KatcpClientDisconnected
@@ -147,10 +148,10 @@ class ClientBase(object):
         self._life = Lifecycle(overtake=True)
         # Run id -> (reactor, token) of the run's stop hook on a shared reactor.
         self._stop_hooks = {}  # type: Dict[int, Tuple[Reactor, object]]
-        self._connected = threading.Event()
-        self._disconnected = threading.Event()
+        self._connected = compat.Event()
+        self._disconnected = compat.Event()
         self._disconnected.set()
-        self._received_protocol_info = threading.Event()
+        self._received_protocol_info = compat.Event()
         # Reactor-thread state.
         self._conn = None  # type: Optional[Connection]
         self._conn_ready = False       # protocol known for the current connection

@@ -35,10 +35,9 @@ from __future__ import absolute_import, division, print_function
 import collections
 import logging
 import threading
-from concurrent.futures import Future
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
-from .compat import InvalidStateError
+from .compat import Future, InvalidStateError, TimedLock
 from .errors import KatcpClientDisconnected, KatcpVersionError
 from .message import MAX_MID, Message
 from .reactor import TimerHandle
@@ -434,7 +433,7 @@ class BlockingRequest(PendingRequest):
     def __init__(self, msg, started, use_mid):
         # type: (Message, float, Optional[bool]) -> None
         super(BlockingRequest, self).__init__(msg, started, use_mid)
-        self._done = done = threading.Lock()
+        self._done = done = TimedLock()
         done.acquire()
         self.reply = None  # type: Optional[Message]
         self.error = None  # type: Optional[BaseException]

@@ -306,6 +306,9 @@ def wait_future(future, timeout=None):
         import concurrent.futures
         done, _ = concurrent.futures.wait([future], timeout)
         return bool(done)
+    waiter = getattr(future, "_wait_done", None)   # compat.Future: no callback left behind
+    if waiter is not None:
+        return waiter(timeout)
     event = _FastEvent()
     future.add_done_callback(lambda _: event.set())
     return event.wait(timeout)
@@ -781,3 +784,225 @@ def function_of(method):
     ``function_of(Sub.meth) is function_of(Base.meth)`` instead.
     """
     return getattr(method, "__func__", method)
+
+
+# ------------------------------------------------------------------ clients: waits and futures (p2-client)
+# Precise, Ctrl-C-interruptible waits on Python 2 for the client's blocking
+# paths (blocking_request, ReplyFuture.result(timeout), wait_protocol ...),
+# and 3.8's "set_result on a done future raises InvalidStateError" before 3.8.
+# On Python 3 the names are the stdlib ones (or a subclass only before 3.8),
+# bound at import time: nothing costs more on 3.x.
+
+
+class _TimedLock(object):
+    """A lock whose ``acquire(True, timeout)`` is precise and interruptible.
+
+    Python 2's ``Lock.acquire`` takes no timeout and ignores Ctrl-C. Waiters
+    sleep on their thread's :class:`_PipeWaiter`; ``release()`` wakes them.
+    """
+
+    __slots__ = ("_lock", "_waiters")
+
+    def __init__(self):
+        # type: () -> None
+        self._lock = threading.Lock()
+        self._waiters = []  # type: List[_PipeWaiter]
+
+    def acquire(self, blocking=True, timeout=-1):
+        # type: (bool, float) -> bool
+        """As Python 3's ``Lock.acquire``: ``timeout`` -1 waits forever."""
+        lock = self._lock
+        if lock.acquire(False):
+            return True
+        if not blocking:
+            return False
+        if timeout == 0:
+            return False
+        waiter = _PipeWaiter.current()
+        waiters = self._waiters
+        waiters.append(waiter)   # before the next try: a release meanwhile wakes us
+        try:
+            deadline = None if timeout is None or timeout < 0 else monotonic() + timeout
+            while not lock.acquire(False):
+                if deadline is None:
+                    waiter.sleep(None)
+                else:
+                    remaining = deadline - monotonic()
+                    if remaining <= 0:
+                        return False
+                    waiter.sleep(remaining)
+            return True
+        finally:
+            try:
+                waiters.remove(waiter)
+            except ValueError:
+                pass
+
+    def release(self):
+        # type: () -> None
+        self._lock.release()
+        for waiter in list(self._waiters):
+            waiter.wake()
+
+    def locked(self):
+        # type: () -> bool
+        return self._lock.locked()
+
+    def __enter__(self):
+        # type: () -> bool
+        return self.acquire()
+
+    def __exit__(self, *exc_info):
+        # type: (*Any) -> None
+        self.release()
+
+
+import concurrent.futures as _cf  # noqa: E402
+from concurrent.futures import _base as _cf_base  # noqa: E402
+
+
+class _Future38(_cf.Future):
+    """``concurrent.futures.Future`` with 3.8's set_result/set_exception:
+    InvalidStateError when the future is already done (before 3.8 they
+    overwrote the outcome, even of a cancelled future). The methods are
+    p2-core's :func:`set_future_result` and :func:`set_future_exception`."""
+
+    def set_result(self, result):
+        # type: (Any) -> None
+        set_future_result(self, result)
+
+    def set_exception(self, exception):
+        # type: (Optional[BaseException]) -> None
+        set_future_exception(self, exception)
+
+
+class _Future27(_Future38):
+    """Python 2: also precise, Ctrl-C-interruptible ``result(timeout)`` and
+    ``exception(timeout)`` (the backport's poll with sleeps up to 50 ms, and
+    its untimed wait ignores Ctrl-C)."""
+
+    def _wait_done(self, timeout):
+        # type: (Optional[float]) -> bool
+        if self.done():
+            return True
+        waiter = _PipeWaiter.current()
+        with self._condition:
+            if self._state in (_cf_base.CANCELLED, _cf_base.CANCELLED_AND_NOTIFIED,
+                               _cf_base.FINISHED):
+                return True
+            pipes = self.__dict__.setdefault("_pipe_waiters", [])
+            pipes.append(waiter)
+        try:
+            deadline = None if timeout is None else monotonic() + timeout
+            while not self.done():
+                remaining = None if deadline is None else deadline - monotonic()
+                if remaining is not None and remaining <= 0:
+                    return False
+                waiter.sleep(remaining)
+            return True
+        finally:
+            with self._condition:
+                pipes.remove(waiter)
+
+    def _invoke_callbacks(self):
+        # type: () -> None
+        with self._condition:
+            pipes = list(self.__dict__.get("_pipe_waiters", ()))
+        for waiter in pipes:
+            waiter.wake()
+        super(_Future27, self)._invoke_callbacks()  # type: ignore[misc]
+
+    def result(self, timeout=None):
+        # type: (Optional[float]) -> Any
+        self._wait_done(timeout)
+        return super(_Future27, self).result(0)
+
+    def exception(self, timeout=None):
+        # type: (Optional[float]) -> Optional[BaseException]
+        self._wait_done(timeout)
+        return super(_Future27, self).exception(0)
+
+
+#: ``TimedLock()``: Python 3's ``threading.Lock`` (acquire with a timeout) on every Python.
+#: ``Future``: ``concurrent.futures.Future`` with 3.8+ semantics and precise waits.
+if TYPE_CHECKING or sys.version_info >= (3, 8):
+    from threading import Lock as TimedLock
+    from concurrent.futures import Future
+elif PY2:
+    TimedLock = _TimedLock
+    Future = _Future27
+else:
+    from threading import Lock as TimedLock
+    Future = _Future38
+
+
+if PY2:
+    class _Condition27(threading._Condition):  # type: ignore[name-defined,misc]
+        """Python 2: ``threading.Condition`` with 3.x's ``wait_for`` and precise,
+        Ctrl-C-interruptible ``wait(timeout)`` (2.7's polls with sleeps up to 50 ms)."""
+
+        def __init__(self, lock=None):
+            # type: (Any) -> None
+            super(_Condition27, self).__init__(lock)
+            self._pipe_waiters = collections.deque()  # type: Any
+
+        def wait(self, timeout=None):
+            # type: (Optional[float]) -> bool
+            if not self._is_owned():
+                raise RuntimeError("cannot wait on un-acquired lock")
+            token = [_PipeWaiter.current(), False]   # [waiter, notified]
+            self._pipe_waiters.append(token)
+            saved = self._release_save()
+            try:
+                deadline = None if timeout is None else monotonic() + timeout
+                while not token[1]:
+                    remaining = None if deadline is None else deadline - monotonic()
+                    if remaining is not None and remaining <= 0:
+                        break
+                    token[0].sleep(remaining)
+            finally:
+                self._acquire_restore(saved)
+                if not token[1]:
+                    try:
+                        self._pipe_waiters.remove(token)
+                    except ValueError:
+                        pass
+            return token[1]
+
+        def wait_for(self, predicate, timeout=None):
+            # type: (Callable[[], Any], Optional[float]) -> Any
+            deadline = None if timeout is None else monotonic() + timeout
+            result = predicate()
+            while not result:
+                remaining = None
+                if deadline is not None:
+                    remaining = deadline - monotonic()
+                    if remaining <= 0:
+                        break
+                self.wait(remaining)
+                result = predicate()
+            return result
+
+        def notify(self, n=1):
+            # type: (int) -> None
+            if not self._is_owned():
+                raise RuntimeError("cannot notify on un-acquired lock")
+            waiters = self._pipe_waiters
+            while waiters and n > 0:
+                token = waiters.popleft()
+                token[1] = True
+                token[0].wake()
+                n -= 1
+
+        def notify_all(self):
+            # type: () -> None
+            self.notify(len(self._pipe_waiters))
+
+        notifyAll = notify_all
+
+
+#: ``threading.Condition`` (with ``wait_for``, precise waits on Python 2 too).
+if TYPE_CHECKING or not PY2:
+    from threading import Condition
+else:
+    Condition = _Condition27

@@ -96,7 +96,7 @@ class DeviceModel(NamedTuple('DeviceModel', [('requests', Dict[str, RequestInfo]
 
 def _text(raw):
     # type: (bytes) -> str
-    return raw.decode("utf-8", errors="replace")
+    return compat.native_str(raw, "replace")
 
 
 def all_done(futures):
@@ -107,7 +107,7 @@ def all_done(futures):
     :func:`concurrent.futures.wait` it does not block.
     """
     futures = list(futures)
-    result = concurrent.futures.Future()  # type: concurrent.futures.Future
+    result = compat.Future()  # type: concurrent.futures.Future
     remaining = [len(futures)]
     lock = threading.Lock()
 
@@ -173,7 +173,7 @@ class InspectingClient(object):
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
         self._name = name
-        self._cond = threading.Condition()
+        self._cond = compat.Condition()
         self._state = DISCONNECTED
         self._generation = 0
         self._failures = 0
@@ -336,7 +336,7 @@ class InspectingClient(object):
             try:
                 futures[name] = self.client.future_request(Message.request(name), timeout=self._sync_timeout)
             except Exception as exc:  # e.g. disconnected in between: treat as a failed round
-                failed = concurrent.futures.Future()  # type: "concurrent.futures.Future[_Reply]"
+                failed = compat.Future()  # type: "concurrent.futures.Future[_Reply]"
                 failed.set_exception(exc)
                 futures[name] = failed
         all_done(futures.values()).add_done_callback(lambda _f: self._inspected(generation, futures))

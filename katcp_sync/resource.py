@@ -27,6 +27,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from . import compat
 from .client import DeviceClient, hinted_timeout
 from .errors import KatcpClientError, KATCPResourceInactive, KATCPSensorError, SensorTimeoutError
 from .inspecting_client import (
@@ -432,7 +433,7 @@ class KATCPClientResource(ResourceDescription):
             present = {key: self._sensor[key].name for key in keys if key in self._sensor}
         results = {key: (True, strategy) for key in keys}  # type: Dict[str, Tuple[bool, Any]]
         if not present or not self.is_connected():
-            done = concurrent.futures.Future()  # type: concurrent.futures.Future
+            done = compat.Future()  # type: concurrent.futures.Future
             done.set_result(results)
             return done
         futures = self._sampling_futures(list(present.values()), strategy, timeout)
@@ -543,7 +544,7 @@ class KATCPClientResource(ResourceDescription):
         major = self._protocol_flags(inspector).major
         polled = msg.name == "sensor-value"
         for i in range(2, len(args), 3):
-            name = args[i].decode("utf-8", "replace")
+            name = compat.native_str(args[i], "replace")
             sensor = self._all_sensors.get(name)
             if sensor is None:
                 self._logger.debug("%s: #%s for unknown sensor %s", self._name, msg.name, name)

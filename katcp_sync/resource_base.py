@@ -379,7 +379,7 @@ class KATCPSensor(object):
                 % self._name)
         self._manager.check_may_block("wait")
         condition = make_condition(condition_or_value)
-        satisfied = threading.Event()
+        satisfied = compat.Event()
 
         def check(_sensor, reading):
             # type: ("KATCPSensor", KATCPSensorReading) -> None

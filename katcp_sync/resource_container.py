@@ -56,6 +56,8 @@ class GroupResults(dict):
         # type: () -> bool
         return self.succeeded
 
+    __nonzero__ = __bool__   # Python 2
+
 
 class GroupRequest(object):
     """A request sent to every client of a group that has it.
@@ -213,7 +215,7 @@ class ClientGroup(object):
         else:
             needed = int(quorum)
         condition = make_condition(condition_or_value)
-        cond = threading.Condition()
+        cond = compat.Condition()
         satisfied = GroupResults((client.name, False) for client in self.clients)
         sensors = []
         for client in self.clients:
@@ -506,7 +508,7 @@ class KATCPClientResourceContainer(object):
         Raises:
             KatcpTimeoutError: no child got there within ``timeout`` seconds.
         """
-        reached = threading.Event()
+        reached = compat.Event()
 
         def check(new_state):
             # type: (str) -> None

@@ -12,6 +12,7 @@ from __future__ import absolute_import, division, print_function
 import concurrent.futures
 from typing import Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
+from . import compat
 from .inspecting_client import chain_future
 from .resource_base import KATCPSensor
 
@@ -39,7 +40,7 @@ def sampling_futures(request_future, names, strategy,
     if len(names) < 2 or not bulk:
         return {name: request_future("sensor-sampling", (name,) + strategy, timeout) for name in names}
     first = request_future("sensor-sampling", (",".join(names),) + strategy, timeout)
-    targets = {name: concurrent.futures.Future() for name in names}  # type: Dict[str, concurrent.futures.Future]
+    targets = {name: compat.Future() for name in names}  # type: Dict[str, concurrent.futures.Future]
 
     def bulk_done(future):
         # type: (concurrent.futures.Future) -> None

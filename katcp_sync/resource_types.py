@@ -65,11 +65,11 @@ def normalize_strategy_parameters(strategy_and_params):
         try:
             return str(float(value))
         except (TypeError, ValueError):
-            return value.decode() if isinstance(value, bytes) else str(value)
+            return compat.native_str(value) if isinstance(value, bytes) else str(value)
 
     if isinstance(strategy_and_params, (str, bytes)):
         if isinstance(strategy_and_params, bytes):
-            strategy_and_params = strategy_and_params.decode()
+            strategy_and_params = compat.native_str(strategy_and_params)
         parts = strategy_and_params.split()
     else:
         parts = list(strategy_and_params)
@@ -118,7 +118,7 @@ class AttrDict(dict):
         raise KeyError(key)
 
     def __dir__(self):
-        return list(super(AttrDict, self).__dir__()) + list(self)
+        return sorted(set(dir(type(self))) | set(getattr(self, "__dict__", ())) | set(self))
 
 
 class KATCPReply(NamedTuple('KATCPReply', [('reply', Any), ('informs', list)])):
@@ -150,6 +150,8 @@ class KATCPReply(NamedTuple('KATCPReply', [('reply', Any), ('informs', list)])):
         # type: () -> bool
         return self.succeeded
 
+    __nonzero__ = __bool__   # Python 2
+
     def __str__(self):
         # type: () -> str
         return "\n".join(str(m) for m in self.messages)
@@ -158,8 +160,8 @@ class KATCPReply(NamedTuple('KATCPReply', [('reply', Any), ('informs', list)])):
         # type: () -> str
         # katcp-python's readable form: no message ids, arguments unescaped
         return "\n".join(
-            "%s%s %s" % (Message.TYPE_SYMBOLS[m.mtype].decode("ascii"), m.name,
-                         " ".join(a.decode("utf-8", "replace") for a in m.arguments))
+            "%s%s %s" % (compat.native_str(Message.TYPE_SYMBOLS[m.mtype]), m.name,
+                         " ".join(compat.native_str(a, "replace") for a in m.arguments))
             for m in self.messages)
 
 
@@ -347,7 +349,7 @@ class KATCPDummyRequest(KATCPRequest):
         timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
         mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
         compat.kwonly_done('future', kwargs)
-        result = concurrent.futures.Future()  # type: concurrent.futures.Future
+        result = compat.Future()  # type: concurrent.futures.Future
         result.set_result(KATCPReply(Message.reply(self.name.replace("_", "-"), "ok"), []))
         return result
 

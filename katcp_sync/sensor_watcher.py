@@ -33,7 +33,10 @@ from __future__ import absolute_import, division, print_function
 import threading
 from typing import Callable, Dict, Optional, Union
 
+from . import compat
 from .compat import Protocol
+from .deadline import Deadline
+from .errors import KatcpTimeoutError
 from .inspecting_client import DISCONNECTED, SYNCED
 from .reactor import Reactor
 from .resource import KATCPClientResource
@@ -82,6 +85,9 @@ class SensorWatcher(object):
         self._strategy = strategy
         self._lock = threading.Lock()
         self._mirrored = {}  # type: Dict[str, Sensor]  # remote name -> local sensor
+        # Set once the local sensors match a synced device (after the state
+        # callback, which runs after the resource announces SYNCED).
+        self._in_step = compat.Event()
         self._resource = KATCPClientResource(
             dict(name=name or "sensor-watcher-%s-%d" % (host, port), address=(host, port),
                  controlled=False))
@@ -122,7 +128,11 @@ class SensorWatcher(object):
     def until_synced(self, timeout=None):
         # type: (Optional[float]) -> None
         """Block until the device's sensors are mirrored (KatcpTimeoutError otherwise)."""
+        deadline = Deadline(timeout)
         self._resource.until_synced(timeout)
+        if not self._in_step.wait(deadline.remaining()):
+            raise KatcpTimeoutError("sensors of %s not mirrored within %s s"
+                                    % (self._resource.name, timeout))
 
     # -- on the client's reactor thread -------------------------------------------
 
@@ -130,7 +140,10 @@ class SensorWatcher(object):
         # type: (str) -> None
         if state == SYNCED:
             self._mirror()
-        elif state == DISCONNECTED:
+            self._in_step.set()
+            return
+        self._in_step.clear()
+        if state == DISCONNECTED:
             with self._lock:
                 mirrored = list(self._mirrored.values())
             for local in mirrored:

@@ -24,6 +24,8 @@ import sys
 import tempfile
 import threading
 
+from proc_support import TimeoutExpired, run
+
 KP_REQUIREMENTS = ("katcp==0.9.3", "tornado<5")
 _PYENV_39 = "/root/.pyenv/versions/3.9.18/bin/python"
 _PROBE = "import katcp, sys; sys.exit(katcp.__version__ != '0.9.3')"
@@ -46,7 +48,8 @@ def _venv_dir():
         return configured
     cache = os.path.join(os.path.expanduser("~"), ".cache", "katcp_sync")
     try:
-        os.makedirs(cache, exist_ok=True)
+        if not os.path.isdir(cache):
+            os.makedirs(cache)
         if os.access(cache, os.W_OK):
             return os.path.join(cache, "kp39")
     except OSError:
@@ -54,15 +57,26 @@ def _venv_dir():
     return os.path.join(tempfile.gettempdir(), "katcp_sync-kp39")
 
 
+def _which(name):
+    # type: (str) -> "str | None"
+    which = getattr(shutil, "which", None)
+    if which is None:   # Python 2
+        from distutils.spawn import find_executable as which
+    return which(name)
+
+
+#: What a failed child process raises here.
+_RUN_ERRORS = (OSError, TimeoutExpired, subprocess.CalledProcessError)
+
+
 def _find_python39():
     # type: () -> "str | None"
-    for candidate in (shutil.which("python3.9"), _PYENV_39):
+    for candidate in (_which("python3.9"), _PYENV_39):
         if not candidate:
             continue
         try:
-            subprocess.run([candidate, "-c", "import venv, ensurepip"], check=True,
-                           capture_output=True, timeout=60)
-        except (OSError, subprocess.SubprocessError):
+            run([candidate, "-c", "import venv, ensurepip"], check=True, timeout=60)
+        except _RUN_ERRORS:
             continue
         return candidate
     return None
@@ -78,8 +92,8 @@ def _ready(python):
     if not os.path.exists(python):
         return False
     try:
-        probe = subprocess.run([python, "-c", _PROBE], capture_output=True, timeout=120)
-    except (OSError, subprocess.SubprocessError):
+        probe = run([python, "-c", _PROBE], timeout=120)
+    except _RUN_ERRORS:
         return False
     return probe.returncode == 0
 
@@ -93,12 +107,12 @@ def _create(venv):
     steps = [
         [python39, "-m", "venv", "--clear", venv],
         [_venv_python(venv), "-m", "pip", "install", "--quiet",
-         "--disable-pip-version-check", *KP_REQUIREMENTS],
+         "--disable-pip-version-check"] + list(KP_REQUIREMENTS),
     ]
     for step in steps:
         try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=_SETUP_TIMEOUT)
-        except (OSError, subprocess.SubprocessError) as exc:
+            done = run(step, timeout=_SETUP_TIMEOUT)
+        except _RUN_ERRORS as exc:
             raise compat.chained(SideEnvUnavailable("%s failed: %s" % (" ".join(step[:4]), exc)), None)
         if done.returncode != 0:
             raise SideEnvUnavailable("%s failed (exit %d): %s" % (
@@ -149,10 +163,10 @@ def kp_pip(python, *args):
     Raises:
         SideEnvUnavailable: pip failed or could not run (e.g. no registry).
     """
-    cmd = [python, "-m", "pip", "--disable-pip-version-check", "--quiet", *args]
+    cmd = [python, "-m", "pip", "--disable-pip-version-check", "--quiet"] + list(args)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=_SETUP_TIMEOUT)
-    except (OSError, subprocess.SubprocessError) as exc:
+        done = run(cmd, timeout=_SETUP_TIMEOUT)
+    except _RUN_ERRORS as exc:
         raise compat.chained(SideEnvUnavailable("pip %s: %s" % (args[0], exc)), None)
     if done.returncode != 0:
         raise SideEnvUnavailable("pip %s failed: %s" % (args[0], done.stderr.strip()[-400:]))
@@ -170,10 +184,9 @@ def kp_test_deps(python):
     with _lock:
         deps = os.path.join(os.path.dirname(_venv_dir()), "kp-suite-deps")
         env = dict(os.environ, PYTHONPATH=deps)
-        probe = subprocess.run([python, "-c", "import mock, wrapt, six"], env=env,
-                               capture_output=True, timeout=120)
+        probe = run([python, "-c", "import mock, wrapt, six"], env=env, timeout=120)
         if probe.returncode != 0:
-            kp_pip(python, "install", "--target", deps, *KP_TEST_DEPS)
+            kp_pip(python, *(["install", "--target", deps] + list(KP_TEST_DEPS)))
         return deps
 
 

@@ -9,16 +9,19 @@ from __future__ import absolute_import, division, print_function
 
 import random
 import socket
-import sys
 import threading
+import time
 from typing import Any, Callable, List, Optional
 
 import pytest
 
-from katcp_sync.client import BlockingClient
 from katcp_sync import compat
+from katcp_sync.client import BlockingClient
 from katcp_sync.compat import queue
+from katcp_sync.errors import AsyncReply
 from katcp_sync.message import Message
+from katcp_sync.protocol import ProtocolFlags
+from katcp_sync.server import DeviceServer
 
 WAIT = 5.0  # upper bound of every wait in the client tests
 
@@ -48,14 +51,82 @@ def make_client():
         client.join(WAIT)
 
 
-if sys.version_info >= (3, 5):
-    from aio_support import AioServer, AioServerThread  # noqa: F401
-else:
-    class AioServerThread(object):
-        """Python 2: aiokatcp needs Python 3, so the tests using it skip."""
+class StandInServer(DeviceServer):
+    """katcp_sync's stand-in for :class:`aio_support.AioServer` where aiokatcp
+    cannot run (it needs Python 3.8+): the same 5.1-MIB device with the same
+    requests, versions and message ids, so the client tests run there too."""
 
-        def __init__(self, *args, **kwargs):
-            pytest.skip("aiokatcp (the device of these client tests) needs Python 3")
+    PROTOCOL_INFO = ProtocolFlags(5, 1, {ProtocolFlags.MULTI_CLIENT, ProtocolFlags.MESSAGE_IDS,
+                                         ProtocolFlags.BULK_SET_SENSOR_SAMPLING})
+    VERSION_INFO = ("client-test", 1, 0)
+    BUILD_INFO = ("client-test", 1, 0, ".0")
+
+    def setup_sensors(self):
+        pass
+
+    def request_echo(self, req, msg):
+        """Reply with the arguments."""
+        return Message.reply("echo", "ok", *msg.arguments)
+
+    def request_slow(self, req, msg):
+        """Reply after delay seconds."""
+        self.ioloop.call_later(float(msg.arguments[0]), req.reply, "ok")
+        raise AsyncReply
+
+    def request_jitter(self, req, msg):
+        """Reply with tag after a random short delay (out of order)."""
+        self.ioloop.call_later(random.random() * 0.002, req.reply, "ok", msg.arguments[0])
+        raise AsyncReply
+
+    def request_listing(self, req, msg):
+        """Send count informs, then reply ok count."""
+        count = int(msg.arguments[0])
+        for i in range(count):
+            req.inform("item", i)
+        return Message.reply("listing", "ok", count)
+
+    def request_broadcast(self, req, msg):
+        """Send #news text to every client, then reply."""
+        self.mass_inform(Message.inform("news", msg.arguments[0]))
+        return Message.reply("broadcast", "ok")
+
+
+class StandInServerThread(object):
+    """:class:`aio_support.AioServerThread`'s interface over a
+    :class:`StandInServer` (which has its own threads)."""
+
+    def __init__(self, port=0, server_class=StandInServer):
+        # type: (int, Any) -> None
+        self._server_class = server_class
+        self.server = None  # type: Any
+        self.port = port
+        self.start()
+
+    def start(self):
+        # type: () -> None
+        """(Re)start the server on ``self.port`` (a free one the first time)."""
+        self.server = self._server_class("127.0.0.1", self.port)
+        self.server.start()
+        assert self.server.wait_running(WAIT)
+        self.port = self.server.bind_address[1]
+
+    def stop(self):
+        # type: () -> None
+        """Stop the server (closes client connections)."""
+        self.server.stop()
+        self.server.join(WAIT)
+
+    def close(self):
+        # type: () -> None
+        self.stop()
+
+
+try:
+    import aiokatcp  # noqa: F401  (needs Python 3.8+)
+except ImportError:
+    AioServerThread = StandInServerThread
+else:
+    from aio_support import AioServer, AioServerThread  # noqa: F401
 
 
 class ScriptedServer(object):
@@ -86,7 +157,7 @@ class ScriptedServer(object):
         while True:
             try:
                 sock, _ = self._sock.accept()
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 return
             if self._closed:
                 sock.close()
@@ -101,7 +172,7 @@ class ScriptedServer(object):
         # type: ("ScriptedConnection") -> None
         try:
             self._script(conn)
-        except (OSError, EOFError):
+        except compat.SOCKET_ERRORS + (EOFError,):
             pass
         finally:
             conn.close()
@@ -113,7 +184,7 @@ class ScriptedServer(object):
         try:
             # Wake accept() so that its thread ends.
             socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass
         self._sock.close()
         self._accepter.join(WAIT)
@@ -170,9 +241,19 @@ class ScriptedConnection(object):
         # type: () -> None
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass
         self.sock.close()
+
+
+def wait_for(predicate, timeout=WAIT):
+    """Poll ``predicate`` (every millisecond) until true; False after ``timeout``."""
+    deadline = compat.monotonic() + timeout
+    while not predicate():
+        if compat.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 def v5_greeting(flags=b"5.1-MI"):
@@ -239,7 +320,7 @@ class SelectorEchoServer(object):
 
     def __init__(self, greeting=None):
         # type: (Optional[List[bytes]]) -> None
-        import selectors
+        from katcp_sync.compat import selectors
         self._greeting = b"".join(line + b"\n" for line in (greeting or v5_greeting()))
         self._selector = selectors.DefaultSelector()
         self._sock = socket.socket()
@@ -256,7 +337,7 @@ class SelectorEchoServer(object):
 
     def _run(self):
         # type: () -> None
-        import selectors
+        from katcp_sync.compat import selectors
         while True:
             for key, _ in self._selector.select():
                 if key.data == "wake":
@@ -264,8 +345,10 @@ class SelectorEchoServer(object):
                 if key.data is None:
                     try:
                         conn, _ = self._sock.accept()
-                    except BlockingIOError:
-                        continue
+                    except compat.SOCKET_ERRORS as exc:
+                        if compat.would_block(exc):
+                            continue
+                        raise
                     conn.sendall(self._greeting)
                     conn.setblocking(False)
                     self._buffers[conn] = b""
@@ -274,7 +357,7 @@ class SelectorEchoServer(object):
                 conn = key.fileobj
                 try:
                     data = conn.recv(65536)
-                except OSError:
+                except compat.SOCKET_ERRORS:
                     data = b""
                 if not data:
                     self._selector.unregister(conn)

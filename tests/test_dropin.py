@@ -1,3 +1,4 @@
+# -*- coding: utf-8 -*-
 """Porting from katcp-python by changing the import (issue 14).
 
 The names, hooks and behaviours that katcp-python code and test suites rely
@@ -10,11 +11,16 @@ from __future__ import absolute_import, division, print_function
 import concurrent.futures
 import threading
 import time
-import unittest.mock
+import unittest
+
+from six.moves._thread import get_ident
+
+from katcp_sync.testing.fixtures import mock
 
 import pytest
 
 import katcp_sync
+from katcp_sync import compat
 from katcp_sync import KATCPClientResource, KATCPClientResourceContainer, core, fake_clients
 from katcp_sync import ioloop_manager
 from katcp_sync.compat import ensure_native_str
@@ -155,7 +161,7 @@ def test_client_ioloop_is_its_reactor():
 def test_request_connection_replies_through_the_connection():
     """katcp-python's layering: req.inform/req.reply call the client
     connection's inform()/reply(), which tests mock."""
-    conn = unittest.mock.Mock()
+    conn = mock.Mock()
     req_msg = Message.request("test-request", "a", mid=42)
     req = ClientRequestConnection(conn, req_msg)
     req.inform(b"inf1")
@@ -190,7 +196,7 @@ def test_ioloop_manager_runs_a_reactor_thread():
     try:
         wrapper = ioloop_manager.IOLoopThreadWrapper(reactor)
         assert wrapper.reactor is reactor and wrapper.ioloop is reactor
-        assert wrapper.call_in_ioloop(threading.get_ident) != threading.get_ident()
+        assert wrapper.call_in_ioloop(get_ident) != get_ident()
         add = wrapper.decorate_callable(lambda a, b=1: a + b)
         assert add(2, b=3, timeout=TIMEOUT) == 5
     finally:
@@ -292,9 +298,9 @@ class FakeHandlers(object):
 
 
 def _eventually(predicate, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
+    deadline = compat.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "condition not met within %s s" % timeout
+        assert compat.monotonic() < deadline, "condition not met within %s s" % timeout
         time.sleep(0.01)
 
 

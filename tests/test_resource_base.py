@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.errors import FailReply
 
 from katcp_sync.errors import (
@@ -233,7 +234,7 @@ def test_wait_timeout_is_a_timeout_exception():
     with pytest.raises(TimeoutException) as info:
         sensor.wait(42.0, timeout=0.01)
     assert isinstance(info.value, SensorTimeoutError)
-    assert isinstance(info.value, TimeoutError) and isinstance(info.value, RuntimeError)
+    assert isinstance(info.value, compat.TimeoutError) and isinstance(info.value, RuntimeError)
     assert sensor._listeners == {}
 
 

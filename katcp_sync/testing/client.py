@@ -36,7 +36,7 @@ ServerT = TypeVar("ServerT", bound=DeviceServer)
 def _text(value):
     # type: (Any) -> str
     """A value as the text it is on the wire (``bytes`` decoded as UTF-8)."""
-    return Message.format_argument(value).decode("utf-8", "backslashreplace")
+    return compat.native_str(Message.format_argument(value), "backslashreplace")
 
 
 def _texts(values):
@@ -104,7 +104,7 @@ class MessageRecorder(object):
         if replies:
             self._types.add(Message.REPLY)
         self._msgs = []  # type: List[Message]
-        self._cond = threading.Condition()
+        self._cond = compat.Condition()
 
     def offer(self, msg):
         # type: (Message) -> None

@@ -30,6 +30,7 @@ try:
 except ImportError:  # Python 2: the PyPI backport of unittest.mock
     import mock  # type: ignore[no-redef]
 
+from .. import compat
 from ..compat import queue
 from ..deadline import Deadline
 from ..formatting import format_seconds
@@ -317,7 +318,7 @@ class DeviceTestServer(DeviceServer):
     def until_messages(self, cnt):
         # type: (int) -> "concurrent.futures.Future[List[Message]]"
         """Return a future of :attr:`messages` once it holds ``cnt`` messages."""
-        future = concurrent.futures.Future()  # type: "concurrent.futures.Future[List[Message]]"
+        future = compat.Future()  # type: "concurrent.futures.Future[List[Message]]"
         with self._msgs_lock:
             self._cnt_futures.append((cnt, future))
         self._check_cnt_futures()
@@ -361,7 +362,7 @@ class AsyncDeviceTestServer(DeviceTestServer):
         Other requests are handled meanwhile; ?cancel-slow-command makes
         it reply at once.
         """
-        future = concurrent.futures.Future()  # type: "concurrent.futures.Future[Tuple[str]]"
+        future = compat.Future()  # type: "concurrent.futures.Future[Tuple[str]]"
         self._start_slow(req, wait_time, lambda: future.set_result(("ok",)))
         return future
 
@@ -516,7 +517,7 @@ class WaitingMock(mock.Mock):
     def __init__(self, *args, **kwargs):
         # type: (*Any, **Any) -> None
         super(WaitingMock, self).__init__(*args, **kwargs)
-        self.__dict__["_waiting_calls"] = threading.Condition()
+        self.__dict__["_waiting_calls"] = compat.Condition()
         self.__dict__["_started_calls"] = 0
 
     def _mock_call(self, *args, **kwargs):

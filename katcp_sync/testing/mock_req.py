@@ -124,7 +124,7 @@ class MockRequest(ClientRequestConnection):
         super(MockRequest, self).__init__(_RequestTap(self, client_connection), msg)  # type: ignore[arg-type]
         self.reply_msg = None  # type: Optional[Message]
         self.inform_msgs = []  # type: List[Message]
-        self.reply_and_inform_msgs_future = Future()  # type: "Future[Tuple[Message, List[Message]]]"
+        self.reply_and_inform_msgs_future = compat.Future()  # type: "Future[Tuple[Message, List[Message]]]"
 
     def _record(self, msg):
         # type: (Message) -> None

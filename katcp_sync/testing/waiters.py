@@ -15,6 +15,7 @@ import functools
 import threading
 from typing import Any, Callable, List, Optional, Sequence
 
+from .. import compat
 from ..compat import queue
 from ..compat import Protocol
 from ..deadline import Deadline
@@ -51,7 +52,7 @@ def wait_sensor(sensor, value, status=None,
     Returns:
         True if reached within ``timeout`` seconds, else False.
     """
-    reached = threading.Event()
+    reached = compat.Event()
 
     def check(reading):
         # type: (Reading) -> None
@@ -87,7 +88,7 @@ def counting_callback(event=None,
     """
     if number_of_calls < 1:
         raise ValueError("number_of_calls must be at least 1, not %r" % (number_of_calls,))
-    done = event if event is not None else threading.Event()
+    done = event if event is not None else compat.Event()
 
     def decorator(callback):
         # type: (Callable[..., Any]) -> Any
