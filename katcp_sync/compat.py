@@ -429,3 +429,106 @@ else:
                               six.moves.BaseHTTPServer.HTTPServer, object):
         """http.server.ThreadingHTTPServer (3.7+): one daemon thread per connection."""
         daemon_threads = True
+
+
+# ------------------------------------------------------------------ I/O and server (reactor,
+# connection, workers, lifecycle): socket errors, EINTR, threads, joins.
+# Each name is bound once here; on 3.x it is the stdlib callable itself
+# or a one-line function, so hot paths pay nothing for the indirection.
+get_ident = six.moves._thread.get_ident  # type: Callable[[], int]
+
+#: Catch these around select()/poll() (select.error is no OSError on 2.7).
+SELECT_ERRORS = (select.error, OSError)  # type: Tuple[Type[BaseException], ...]
+
+
+def is_eintr(exc):
+    # type: (BaseException) -> bool
+    """True for an EINTR failure (3.5+ retries those itself, PEP 475; 2.7 does not)."""
+    err = getattr(exc, "errno", None)
+    if err is None and getattr(exc, "args", None):
+        err = exc.args[0]   # select.error on 2.7 has no errno attribute
+    return err == errno.EINTR
+
+
+if PY2:
+    def to_bytes(data):
+        # type: (Any) -> bytes
+        """bytes of a bytes-like object (2.7: ``bytes(memoryview)`` is its repr)."""
+        return data.tobytes() if isinstance(data, memoryview) else bytes(data)
+
+    def join_bytes(pieces):
+        # type: (List[Any]) -> bytes
+        """``b"".join`` that takes memoryviews too (2.7's str.join does not)."""
+        return b"".join([p.tobytes() if isinstance(p, memoryview) else p for p in pieces])
+else:
+    to_bytes = bytes  # type: ignore  # noqa
+    join_bytes = b"".join  # type: ignore  # noqa
+
+
+def daemon_thread(target, name, args=()):
+    # type: (Callable[..., Any], str, Tuple[Any, ...]) -> threading.Thread
+    """A daemon thread (not started) running ``target(*args)``; join it
+    with :func:`join_thread` (2.7's ``Thread`` takes no ``daemon=``)."""
+    if not PY2:
+        return threading.Thread(target=target, name=name, args=args, daemon=True)
+    ended = _FastEvent()
+
+    def run():
+        # type: () -> None
+        try:
+            target(*args)
+        finally:
+            ended.set()
+
+    thread = threading.Thread(target=run, name=name)
+    thread.daemon = True
+    thread._katcp_ended = ended  # type: ignore[attr-defined]
+    return thread
+
+
+if PY2:
+    def join_thread(thread, timeout=None):
+        # type: (threading.Thread, Optional[float]) -> None
+        """``thread.join(timeout)``, precise and Ctrl-C-interruptible on 2.7.
+
+        2.7's join() without a timeout cannot be interrupted, and with one it
+        polls (up to 50 ms late). Threads made by :func:`daemon_thread` say
+        when they end through a pipe; others are joined in slices."""
+        ended = getattr(thread, "_katcp_ended", None)
+        if ended is not None:
+            if ended.wait(timeout):
+                thread.join(1.0)   # only the thread's own exit bookkeeping is left
+            return
+        deadline = None if timeout is None else monotonic() + timeout
+        while thread.is_alive():
+            remaining = 0.25 if deadline is None else min(0.25, deadline - monotonic())
+            if remaining <= 0:
+                return
+            thread.join(remaining)
+else:
+    join_thread = threading.Thread.join  # type: ignore  # noqa
+
+
+if PY2:
+    def future_result(future, timeout=None):
+        # type: (Any, Optional[float]) -> Any
+        """``future.result(timeout)``, without the futures backport's 50 ms polls."""
+        if not wait_future(future, timeout):
+            import concurrent.futures
+            raise concurrent.futures.TimeoutError()
+        return future.result(0)
+else:
+    def future_result(future, timeout=None):
+        # type: (Any, Optional[float]) -> Any
+        return future.result(timeout)
+
+
+if PY2:
+    class ConnectionAbortedError(ConnectionError):  # noqa: A001
+        """Python 3's ConnectionAbortedError."""
+
+    class ConnectionRefusedError(ConnectionError):  # noqa: A001
+        """Python 3's ConnectionRefusedError."""
+else:
+    ConnectionAbortedError = ConnectionAbortedError  # noqa: A001
+    ConnectionRefusedError = ConnectionRefusedError  # noqa: A001

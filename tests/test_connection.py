@@ -2,7 +2,7 @@
 
 from __future__ import absolute_import, division, print_function
 
-
+import contextlib
 import errno
 import logging
 import socket
@@ -12,9 +12,12 @@ import time
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.connection import Connection, Listener, connect, format_address, writer_waited
 from katcp_sync.errors import KatcpTimeoutError, LineTooLongError
 from katcp_sync.reactor import Reactor
+
+from ordering_support import Barrier
 
 TIMEOUT = 5.0
 
@@ -58,7 +61,7 @@ class Recorder(object):
 
 def tcp_pair():
     """A connected (server side, client side) pair of TCP sockets on 127.0.0.1."""
-    with socket.socket() as listener:
+    with contextlib.closing(socket.socket()) as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         client = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
@@ -238,7 +241,7 @@ def test_write_from_other_thread_goes_out_without_the_reactor(reactor, pair):
 def test_write_ordering_from_eight_threads(pair):
     conn, rec, client = pair()
     n_threads, per_thread = 8, 3000
-    barrier = threading.Barrier(n_threads, timeout=TIMEOUT)
+    barrier = Barrier(n_threads, timeout=TIMEOUT)
 
     def writer(tid):
         barrier.wait()
@@ -324,7 +327,7 @@ def test_echo_round_trip_through_listener(reactor):
     listener = Listener(reactor, "127.0.0.1", 0,
                         lambda sock, addr: accepted.append(Connection(reactor, sock, rec)))
     try:
-        with socket.create_connection(listener.address, timeout=TIMEOUT) as client:
+        with contextlib.closing(socket.create_connection(listener.address, timeout=TIMEOUT)) as client:
             client.sendall(b"?echo 1\n?echo 2\n")
             assert read_exactly(client, 16) == b"?echo 1\n?echo 2\n"
     finally:
@@ -350,10 +353,10 @@ def test_non_reading_peer_is_disconnected_while_others_keep_low_latency(reactor,
             worst = 0.0
             for i in range(200):
                 line = b"?ping %d\n" % i
-                t0 = time.monotonic()
+                t0 = compat.monotonic()
                 echo_client.sendall(line)
                 assert read_exactly(echo_client, len(line)) == line
-                worst = max(worst, time.monotonic() - t0)
+                worst = max(worst, compat.monotonic() - t0)
             reasons = stuck_rec.wait_lost()
         finally:
             stop_flood.set()
@@ -429,10 +432,10 @@ def test_close_from_inside_lines_received_defers_connection_lost(pair):
 def test_flush_timeout_bounds_close(pair):
     conn, rec, client = pair(max_write_buffer=64 * 1024 * 1024)
     conn.write(b"q" * (32 * 1024 * 1024))  # far more than the socket buffers hold
-    t0 = time.monotonic()
+    t0 = compat.monotonic()
     conn.close("give up", flush=True, timeout=0.1)
     assert rec.wait_lost() == ["give up"]
-    assert time.monotonic() - t0 < 2.0
+    assert compat.monotonic() - t0 < 2.0
 
 
 def test_peer_reset_mid_write(pair):
@@ -534,7 +537,7 @@ def test_listener_all_interfaces(reactor):
 def test_listener_bind_error_is_synchronous(reactor):
     first = Listener(reactor, "127.0.0.1", 0, lambda s, a: s.close())
     try:
-        with socket.socket() as holder:
+        with contextlib.closing(socket.socket()) as holder:
             holder.bind(("127.0.0.1", 0))
             holder.listen(1)
             with pytest.raises(OSError):
@@ -545,10 +548,10 @@ def test_listener_bind_error_is_synchronous(reactor):
 
 def _ipv6_available():
     try:
-        with socket.socket(socket.AF_INET6) as s:
+        with contextlib.closing(socket.socket(socket.AF_INET6)) as s:
             s.bind(("::1", 0))
         return True
-    except OSError:
+    except compat.SOCKET_ERRORS:
         return False
 
 
@@ -564,7 +567,7 @@ def test_listener_and_connection_over_ipv6(reactor):
     listener = Listener(reactor, "::1", 0, on_accept)
     try:
         assert listener.address[0] == "::1"
-        with socket.create_connection(("::1", listener.address[1]), timeout=TIMEOUT) as client:
+        with contextlib.closing(socket.create_connection(("::1", listener.address[1]), timeout=TIMEOUT)) as client:
             assert accepted.wait(TIMEOUT)
             port = client.getsockname()[1]
             assert conns[0].address == "[::1]:%d" % port
@@ -618,7 +621,7 @@ def test_listener_on_accept_exception_is_logged(reactor, caplog):
     listener = Listener(reactor, "127.0.0.1", 0, bad)
     try:
         with caplog.at_level(logging.ERROR):
-            with socket.create_connection(listener.address, timeout=TIMEOUT) as client:
+            with contextlib.closing(socket.create_connection(listener.address, timeout=TIMEOUT)) as client:
                 client.settimeout(TIMEOUT)
                 assert client.recv(10) == b""  # closed by the listener
         assert any("accept bug" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
@@ -649,7 +652,7 @@ class Outcome(object):
 
 
 def test_connect_success(reactor):
-    with socket.socket() as server:
+    with contextlib.closing(socket.socket()) as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         outcome = Outcome()
@@ -666,7 +669,7 @@ def test_connect_success(reactor):
 
 
 def test_connect_by_name_resolves_off_reactor(reactor):
-    with socket.socket() as server:
+    with contextlib.closing(socket.socket()) as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         outcome = Outcome()
@@ -677,13 +680,13 @@ def test_connect_by_name_resolves_off_reactor(reactor):
 
 
 def test_connect_refused(reactor):
-    with socket.socket() as closed_port:
+    with contextlib.closing(socket.socket()) as closed_port:
         closed_port.bind(("127.0.0.1", 0))
         port = closed_port.getsockname()[1]
     outcome = Outcome()
     connect(reactor, "127.0.0.1", port, TIMEOUT, outcome)
     sock, exc = outcome.wait()
-    assert sock is None and isinstance(exc, ConnectionRefusedError)
+    assert sock is None and isinstance(exc, compat.ConnectionRefusedError)
 
 
 def test_connect_unknown_name(reactor):
@@ -713,14 +716,14 @@ def full_port():
 
 def test_connect_timeout(reactor, full_port):
     outcome = Outcome()
-    t0 = time.monotonic()
+    t0 = compat.monotonic()
     connect(reactor, "127.0.0.1", full_port, 0.2, outcome)
     sock, exc = outcome.wait()
     if sock is not None:  # pragma: no cover - the kernel accepted anyway
         sock.close()
         pytest.skip("accept queue did not fill up on this kernel")
-    assert isinstance(exc, KatcpTimeoutError) and isinstance(exc, TimeoutError)
-    assert 0.15 < time.monotonic() - t0 < 3.0
+    assert isinstance(exc, KatcpTimeoutError) and isinstance(exc, compat.TimeoutError)
+    assert 0.15 < compat.monotonic() - t0 < 3.0
 
 
 def test_connect_cancel_and_reactor_stop(full_port):
@@ -730,11 +733,11 @@ def test_connect_cancel_and_reactor_stop(full_port):
         cancelled, stopped = Outcome(), Outcome()
         attempt = connect(reactor, "127.0.0.1", full_port, None, cancelled)
         attempt.cancel()
-        assert isinstance(cancelled.wait()[1], ConnectionAbortedError)
+        assert isinstance(cancelled.wait()[1], compat.ConnectionAbortedError)
         connect(reactor, "127.0.0.1", full_port, None, stopped)
         reactor.run_sync(lambda: None)
         reactor.stop(TIMEOUT)
-        assert isinstance(stopped.wait()[1], ConnectionAbortedError)
+        assert isinstance(stopped.wait()[1], compat.ConnectionAbortedError)
         assert cancelled.calls == 1 and stopped.calls == 1
     finally:
         reactor.stop(TIMEOUT)
@@ -885,9 +888,9 @@ def test_borrowed_read_timeout_and_eof_left_for_the_reactor(reactor, pair):
     conn, rec, peer = pair(borrowable=True)
     assert conn.borrow_reading()
     try:
-        start = time.monotonic()
+        start = compat.monotonic()
         conn.read_borrowed(lambda line: True, lambda: False, 0.1)
-        assert 0.09 < time.monotonic() - start < TIMEOUT
+        assert 0.09 < compat.monotonic() - start < TIMEOUT
         peer.sendall(b"last\n")
         peer.close()
         got = []
@@ -905,9 +908,9 @@ def test_close_wakes_the_borrower_and_the_socket_closes_after_it(reactor, pair):
     assert conn.borrow_reading()
     try:
         reactor.call_later(0.05, conn.close, "bye", False)
-        start = time.monotonic()
+        start = compat.monotonic()
         conn.read_borrowed(lambda line: True, lambda: False, TIMEOUT)
-        assert time.monotonic() - start < TIMEOUT / 2
+        assert compat.monotonic() - start < TIMEOUT / 2
         assert rec.wait_lost() == ["bye"]
         assert conn._sock.fileno() != -1       # still the borrower's
     finally:
@@ -1066,18 +1069,18 @@ def test_partial_line_older_than_the_limit_closes_the_connection(pair, caplog):
     """A peer trickling one line byte by byte is cut off once the line is
     older than partial_line_timeout, however steadily the bytes come."""
     conn, rec, client = pair(partial_line_timeout=0.3)
-    start = time.monotonic()
+    start = compat.monotonic()
     with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
         for _ in range(int(TIMEOUT / 0.02)):
             if rec.lost_event.is_set():
                 break
             try:
                 client.send(b"x")
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 break
             rec.lost_event.wait(0.02)
         assert rec.wait_lost() and "no end of line within 0.3 s" in rec.lost[0]
-    assert 0.25 < time.monotonic() - start < 2.0
+    assert 0.25 < compat.monotonic() - start < 2.0
     assert "closing connection: no end of line" in caplog.text
     assert client.recv(10) == b""   # closed on our side
 
@@ -1086,9 +1089,9 @@ def test_complete_lines_keep_a_connection_with_a_partial_line_limit_open(pair):
     """Lines that end in time never trip the limit, even when every read
     leaves the start of the next line behind."""
     conn, rec, client = pair(partial_line_timeout=0.2)
-    deadline = time.monotonic() + 0.6
+    deadline = compat.monotonic() + 0.6
     n = 0
-    while time.monotonic() < deadline:
+    while compat.monotonic() < deadline:
         client.send(b"?a%d\n?b" % n)      # a line, then half of the next
         time.sleep(0.02)
         client.send(b"%d\n" % n)
@@ -1099,13 +1102,13 @@ def test_complete_lines_keep_a_connection_with_a_partial_line_limit_open(pair):
 
 def test_idle_connection_is_closed_after_the_idle_timeout(pair):
     conn, rec, client = pair(idle_timeout=0.3)
-    start = time.monotonic()
+    start = compat.monotonic()
     for _ in range(3):                   # activity postpones it
         client.send(b"?ping\n")
         time.sleep(0.1)
     assert not rec.lost
     assert rec.wait_lost() == ["idle for 0.3 s"]
-    assert 0.45 < time.monotonic() - start < 2.5   # 0.3 s after the last byte (at 0.2 s)
+    assert 0.45 < compat.monotonic() - start < 2.5   # 0.3 s after the last byte (at 0.2 s)
 
 
 def test_no_time_limits_by_default(pair):
@@ -1141,14 +1144,14 @@ def test_emfile_accept_failures_are_logged_rate_limited_with_a_count(reactor, mo
     real = listener._sock
     fake = _FailingAccept(real, 100)
     reactor.run_sync(setattr, listener, "_sock", fake)
-    start = time.monotonic()
+    start = compat.monotonic()
     with caplog.at_level(logging.WARNING, logger="katcp_sync.tcp"):
         client = socket.create_connection(listener.address, timeout=TIMEOUT)
         try:
             assert accepted.wait(TIMEOUT)
         finally:
             client.close()
-    elapsed = time.monotonic() - start
+    elapsed = compat.monotonic() - start
     reactor.run_sync(setattr, listener, "_sock", real)
     listener.close()
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]

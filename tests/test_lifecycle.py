@@ -11,6 +11,8 @@ from katcp_sync.deadline import Deadline
 from katcp_sync.lifecycle import (RUNNING, STARTING, STOPPED, STOPPING, Lifecycle,
                                   join_threads)
 
+from ordering_support import Barrier
+
 TIMEOUT = 5.0
 
 
@@ -68,7 +70,7 @@ def test_a_failed_start_marks_the_run_stopped():
 
 def test_starts_racing_from_many_threads_open_one_run():
     life = Lifecycle()
-    barrier = threading.Barrier(8, timeout=TIMEOUT)
+    barrier = Barrier(8, timeout=TIMEOUT)
     won = []
 
     def start():

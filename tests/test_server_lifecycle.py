@@ -21,8 +21,11 @@ import time
 
 import pytest
 
+from katcp_sync import compat
+
 import katcp_sync.server_lifecycle as server_module  # start() binds through its Listener
 
+from ordering_support import Barrier
 from server_support import TIMEOUT, DemoServer, args
 
 
@@ -68,7 +71,7 @@ def test_start_and_stop_from_many_threads_at_once():
     stop() always ends everything (no orphaned reactor, pool or listener)."""
     server = DemoServer("127.0.0.1", 0)
     for _ in range(20):
-        barrier = threading.Barrier(2, timeout=TIMEOUT)
+        barrier = Barrier(2, timeout=TIMEOUT)
         errors = []
 
         def starter():
@@ -115,9 +118,9 @@ def test_stop_fails_requests_handed_to_the_pool_but_not_started(make_server, con
     assert server.entered.wait(TIMEOUT)
     for client in clients[1:]:
         client.send("?echo[7] x")
-    deadline = time.monotonic() + TIMEOUT
+    deadline = compat.monotonic() + TIMEOUT
     while server._pool.pending() < len(clients):  # every ?echo handed to the pool
-        assert time.monotonic() < deadline
+        assert compat.monotonic() < deadline
         time.sleep(0.01)
     stopper = threading.Thread(target=server.stop, args=(TIMEOUT,))
     stopper.start()
@@ -197,10 +200,10 @@ def test_failing_a_live_clients_queue_leaves_its_turn_usable(server, connect):
     other.send("?block[1]")  # holds the only worker
     assert server.entered.wait(TIMEOUT)
     client.send("?echo[2] a", "?echo[3] b")
-    deadline = time.monotonic() + TIMEOUT
+    deadline = compat.monotonic() + TIMEOUT
     conn = [c for c in server.get_clients() if c.address == client.address][0]
     while conn.pending_requests < 1:  # ?echo[2] handed to the pool, ?echo[3] queued
-        assert time.monotonic() < deadline
+        assert compat.monotonic() < deadline
         time.sleep(0.01)
     assert conn.fail_queued_requests("flushed") == 2
     assert [(m.mid, args(m)) for m in (client.read_message(), client.read_message())] == [

@@ -2,7 +2,7 @@
 
 from __future__ import absolute_import, division, print_function
 
-
+import contextlib
 import os
 import pathlib
 import random
@@ -12,6 +12,8 @@ import sys
 import time
 
 import pytest
+
+from katcp_sync import compat
 
 from conftest import load_example
 from server_support import TIMEOUT, LineClient, args
@@ -133,19 +135,19 @@ def _run_example(name, port):
 
 
 def _connect_retry(port):
-    deadline = time.monotonic() + 15
+    deadline = compat.monotonic() + 15
     while True:
         try:
             return LineClient(("127.0.0.1", port))
-        except OSError:
-            if time.monotonic() > deadline:
+        except compat.SOCKET_ERRORS:
+            if compat.monotonic() > deadline:
                 raise
             time.sleep(0.05)
 
 
 def _free_port():
     import socket
-    with socket.socket() as sock:
+    with contextlib.closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
