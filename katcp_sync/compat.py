@@ -456,13 +456,13 @@ if PY2:
         """bytes of a bytes-like object (2.7: ``bytes(memoryview)`` is its repr)."""
         return data.tobytes() if isinstance(data, memoryview) else bytes(data)
 
-    def join_bytes(pieces):
+    def join_views(pieces):
         # type: (List[Any]) -> bytes
-        """``b"".join`` that takes memoryviews too (2.7's str.join does not)."""
-        return b"".join([p.tobytes() if isinstance(p, memoryview) else p for p in pieces])
+        """``b"".join`` that takes memoryviews and bytearrays (2.7's str.join does not)."""
+        return b"".join([p if type(p) is bytes else to_bytes(p) for p in pieces])
 else:
     to_bytes = bytes  # type: ignore  # noqa
-    join_bytes = b"".join  # type: ignore  # noqa
+    join_views = b"".join  # type: ignore  # noqa
 
 
 def daemon_thread(target, name, args=()):
@@ -532,3 +532,32 @@ if PY2:
 else:
     ConnectionAbortedError = ConnectionAbortedError  # noqa: A001
     ConnectionRefusedError = ConnectionRefusedError  # noqa: A001
+
+
+if PY2:
+    _ERRNO_ERRORS = {
+        errno.ECONNREFUSED: ConnectionRefusedError, errno.ECONNRESET: ConnectionResetError,
+        errno.ECONNABORTED: ConnectionAbortedError, errno.EPIPE: BrokenPipeError,
+        errno.ETIMEDOUT: TimeoutError,
+    }  # type: Dict[int, Type[OSError]]
+
+    def os_error(err, message):
+        # type: (Optional[int], str) -> OSError
+        """``OSError(err, message)``, which 3.3+ turns into the subclass of
+        ``err`` (ConnectionRefusedError for ECONNREFUSED ...); 2.7 too."""
+        return _ERRNO_ERRORS.get(err, OSError)(err, message)  # type: ignore
+
+    def as_os_error(exc):
+        # type: (BaseException) -> BaseException
+        """A socket error as 3.x raises it: an OSError (2.7's socket.error,
+        gaierror and herror are IOErrors), of the errno's subclass."""
+        if isinstance(exc, OSError) or not isinstance(exc, socket.error):
+            return exc
+        err = getattr(exc, "errno", None)
+        return os_error(err, getattr(exc, "strerror", None) or str(exc))
+else:
+    os_error = OSError  # type: ignore  # noqa
+
+    def as_os_error(exc):
+        # type: (BaseException) -> BaseException
+        return exc

@@ -294,7 +294,7 @@ class ConnectAttempt(object):
             infos = socket.getaddrinfo(self._host, self._port, socket.AF_UNSPEC,
                                        socket.SOCK_STREAM)
         except compat.SOCKET_ERRORS as exc:
-            self._reactor.add_callback(self._resolved, [], exc)
+            self._reactor.add_callback(self._resolved, [], compat.as_os_error(exc))
         else:
             self._reactor.add_callback(self._resolved, infos, None)
 
@@ -315,7 +315,7 @@ class ConnectAttempt(object):
             try:
                 sock = socket.socket(family, socket.SOCK_STREAM)
             except compat.SOCKET_ERRORS as exc:  # e.g. no IPv6 support on this host
-                self._last_error = exc
+                self._last_error = compat.as_os_error(exc)
                 continue
             sock.setblocking(False)
             err = sock.connect_ex(sockaddr)
@@ -324,7 +324,7 @@ class ConnectAttempt(object):
                 self._reactor.add_writer(sock, self._on_writable)
                 return
             sock.close()
-            self._last_error = OSError(err, os.strerror(err))
+            self._last_error = compat.os_error(err, os.strerror(err))
         self._fail(self._last_error or OSError("no address for %s" % self._host))
 
     def _on_writable(self):
@@ -336,7 +336,7 @@ class ConnectAttempt(object):
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             sock.close()
-            self._last_error = OSError(err, os.strerror(err))
+            self._last_error = compat.os_error(err, os.strerror(err))
             self._try_next()
         else:
             self._done(sock, None)

@@ -23,6 +23,14 @@ from katcp_sync.server import DeviceServer
 TIMEOUT = 5.0
 
 
+def socket_closed(sock):
+    """True once ``sock`` was closed (2.7's closed socket raises EBADF from fileno())."""
+    try:
+        return sock.fileno() == -1
+    except compat.SOCKET_ERRORS:
+        return True
+
+
 class ChildTimeout(AssertionError):
     """A child process did not end in time (subprocess.TimeoutExpired is 3.3+)."""
 

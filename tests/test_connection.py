@@ -18,6 +18,7 @@ from katcp_sync.errors import KatcpTimeoutError, LineTooLongError
 from katcp_sync.reactor import Reactor
 
 from ordering_support import Barrier
+from server_support import socket_closed
 
 TIMEOUT = 5.0
 
@@ -50,8 +51,12 @@ class Recorder(object):
         self.lost_event.set()
 
     def wait_lines(self, n):
+        deadline = compat.monotonic() + TIMEOUT
         with self.cond:
-            assert self.cond.wait_for(lambda: len(self.lines) >= n, TIMEOUT), self.lines[-5:]
+            while len(self.lines) < n:   # (Condition.wait_for is 3.2+)
+                remaining = deadline - compat.monotonic()
+                assert remaining > 0, self.lines[-5:]
+                self.cond.wait(remaining)
         return self.lines
 
     def wait_lost(self):
@@ -121,8 +126,9 @@ def test_line_split_across_reads(pair):
 def test_byte_at_a_time(pair):
     conn, rec, client = pair()
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    for byte in b"?ping 1\n":
-        client.sendall(bytes([byte]))
+    data = b"?ping 1\n"
+    for i in range(len(data)):
+        client.sendall(data[i:i + 1])
     assert rec.wait_lines(1) == [b"?ping 1"]
 
 
@@ -300,14 +306,14 @@ def test_a_long_line_read_in_many_pieces_arrives_whole(pair):
     """A multi-MiB line comes in many reads (several per readiness, fed one
     by one) and arrives intact, followed by a short one."""
     conn, rec, client = pair(max_line_length=8 << 20)
-    line = b"?big " + bytes(range(33, 127)) * (4 * 1024 * 1024 // 94)
+    line = b"?big " + bytes(bytearray(range(33, 127))) * (4 * 1024 * 1024 // 94)
     client.sendall(line + b"\n?small 1\n")
     assert rec.wait_lines(2)[:2] == [line, b"?small 1"]
 
 
 def test_big_write_through_reading_peer(pair):
     conn, rec, client = pair()
-    big = bytes(range(256)) * (8 * 1024 * 4)  # 8 MiB
+    big = bytes(bytearray(range(256))) * (8 * 1024 * 4)  # 8 MiB
     assert len(big) == 8 * 1024 * 1024
     assert conn.write(big)
     assert read_exactly(client, len(big)) == big
@@ -481,7 +487,7 @@ def test_reactor_stop_closes_connections(pair):
         conn.write(b"#last\n")
         reactor.stop(TIMEOUT)
         assert rec.lost == ["reactor stopped"]
-        assert conn.closed and server.fileno() == -1
+        assert conn.closed and socket_closed(server)
         client.settimeout(TIMEOUT)
         assert read_until_eof(client) == b"#last\n"
     finally:
@@ -495,7 +501,7 @@ def test_connection_on_closed_reactor_closes_socket():
     try:
         rec = Recorder()
         conn = Connection(reactor, server, rec)
-        assert conn.closed and server.fileno() == -1
+        assert conn.closed and socket_closed(server)
         assert conn.write(b"x\n") is False
     finally:
         client.close()
@@ -610,7 +616,7 @@ def test_listener_close_stops_accepting(reactor):
     listener.close()
     listener.close()
     reactor.run_sync(lambda: None)
-    with pytest.raises(OSError):
+    with pytest.raises(compat.SOCKET_ERRORS):
         socket.create_connection(address, timeout=TIMEOUT).close()
 
 
@@ -751,9 +757,9 @@ def test_stopping_a_never_started_reactor_releases_sockets():
         conn = Connection(reactor, server, rec)
         listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: s.close())
         reactor.stop()
-        assert conn.closed and server.fileno() == -1
+        assert conn.closed and socket_closed(server)
         assert rec.lost == ["reactor stopped"]
-        assert listener.closed and listener._sock.fileno() == -1
+        assert listener.closed and socket_closed(listener._sock)
     finally:
         client.close()
 
@@ -785,7 +791,7 @@ def test_listener_backs_off_when_out_of_file_descriptors(reactor, monkeypatch, c
     reactor.run_sync(setattr, listener, "_sock", _FailingAccept(real, 1))
     try:
         with caplog.at_level(logging.ERROR, logger="katcp_sync.tcp"):
-            with socket.create_connection(listener.address, timeout=TIMEOUT):
+            with contextlib.closing(socket.create_connection(listener.address, timeout=TIMEOUT)):
                 assert accepted.wait(TIMEOUT)
         assert any("cannot accept" in r.getMessage() for r in caplog.records)
     finally:
@@ -915,7 +921,7 @@ def test_close_wakes_the_borrower_and_the_socket_closes_after_it(reactor, pair):
         assert conn._sock.fileno() != -1       # still the borrower's
     finally:
         conn.return_reading()
-    assert conn._sock.fileno() == -1
+    assert socket_closed(conn._sock)
     assert peer.recv(1) == b""
 
 
@@ -934,7 +940,7 @@ def test_reactor_stop_during_a_borrow():
             assert rec.wait_lost() == ["reactor stopped"]
         finally:
             conn.return_reading()
-        assert conn._sock.fileno() == -1
+        assert socket_closed(conn._sock)
         reactor.join(TIMEOUT)
     finally:
         reactor.stop(TIMEOUT)
@@ -1122,7 +1128,7 @@ def test_time_limits_are_checked(reactor):
     try:
         with pytest.raises(ValueError):
             Connection(reactor, server, Recorder(), idle_timeout=0)
-        assert server.fileno() == -1
+        assert socket_closed(server)
     finally:
         client.close()
 

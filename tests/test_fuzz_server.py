@@ -457,7 +457,7 @@ def test_byte_fuzz_from_many_connections_at_once():
     good = LineClient(server.bind_address)
     try:
         good.request("?sensor-sampling s0 event")
-        junk = [bytes(range(256)) * 3, b"?" * 1000 + b"\n", b"\\\\\\\n" * 50,
+        junk = [bytes(bytearray(range(256))) * 3, b"?" * 1000 + b"\n", b"\\\\\\\n" * 50,
                 b"?sensor-sampling s0 period 0.0\n", b"#log x\n!watchdog ok\n" * 20]
         threads = [threading.Thread(target=c.sock.sendall, args=(junk[i] * 20,))
                    for i, c in enumerate(clients)]

@@ -201,7 +201,7 @@ def test_sensor_updates_from_many_threads(server, connect):
 def test_garbage_bytes(server, connect):
     """Random binary junk gets #log errors; the connection and server survive."""
     client = connect(server)
-    client.sock.sendall(bytes(range(256)) * 4 + b"\n\x00\xff?\n#\n")
+    client.sock.sendall(bytes(bytearray(range(256))) * 4 + b"\n\x00\xff?\n#\n")
     client.send("?watchdog[99]")
     messages = client.read_until(lambda m: m.mtype == Message.REPLY)
     assert messages[-1].encode() == b"!watchdog[99] ok\n"
