@@ -556,7 +556,7 @@ class Dispatcher(object):
             args = ("invalid", str(exc))
         else:
             text = "".join(traceback.format_exception(
-                type(exc), exc, exc.__traceback__, limit=self.tb_limit))
+                type(exc), exc, compat.exc_traceback(exc), limit=self.tb_limit))
             self._logger.error("%s: request %r failed:\n%s",
                                req.client_connection.address, req.msg, text)
             args = ("fail", text)

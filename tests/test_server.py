@@ -4,7 +4,7 @@ from __future__ import absolute_import, division, print_function
 
 
 import errno
-import queue
+from katcp_sync.compat import queue
 import threading
 
 import pytest
