@@ -561,16 +561,3 @@ else:
     def as_os_error(exc):
         # type: (BaseException) -> BaseException
         return exc
-
-
-if PY2:
-    def exc_traceback(exc):
-        # type: (BaseException) -> Any
-        """``exc.__traceback__``; 2.7 keeps none on the exception, so the
-        traceback of the exception being handled (if it is ``exc``)."""
-        info = sys.exc_info()
-        return info[2] if info[1] is exc else None
-else:
-    def exc_traceback(exc):
-        # type: (BaseException) -> Any
-        return exc.__traceback__

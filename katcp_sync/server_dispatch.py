@@ -32,6 +32,7 @@ from __future__ import absolute_import, division, print_function
 import collections
 import concurrent.futures
 import logging
+import sys
 import threading
 import time
 import traceback
@@ -555,8 +556,9 @@ class Dispatcher(object):
         elif isinstance(exc, InvalidReply):
             args = ("invalid", str(exc))
         else:
-            text = "".join(traceback.format_exception(
-                type(exc), exc, compat.exc_traceback(exc), limit=self.tb_limit))
+            # (Python 2 exceptions carry no __traceback__: the one being handled)
+            tb = getattr(exc, "__traceback__", None) or sys.exc_info()[2]
+            text = "".join(traceback.format_exception(type(exc), exc, tb, limit=self.tb_limit))
             self._logger.error("%s: request %r failed:\n%s",
                                req.client_connection.address, req.msg, text)
             args = ("fail", text)

@@ -4,7 +4,6 @@ from __future__ import absolute_import, division, print_function
 
 import contextlib
 import os
-import pathlib
 import random
 import signal
 import subprocess
@@ -16,9 +15,9 @@ import pytest
 from katcp_sync import compat
 
 from conftest import load_example
-from server_support import TIMEOUT, LineClient, args
+from server_support import TIMEOUT, LineClient, args, wait_child
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -129,8 +128,8 @@ def test_v4_tutorial_server(connect):
 
 
 def _run_example(name, port):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, str(ROOT / "examples" / (name + ".py")), str(port)],
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "examples", name + ".py"), str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
 
 
@@ -164,12 +163,12 @@ def test_example_scripts_run(name):
         if name == "tutorial_async_server":
             proc.send_signal(signal.SIGINT)
             assert client.read_all_until_closed()[-1].name == "disconnect"
-            assert proc.wait(TIMEOUT) == 0
+            assert wait_child(proc, TIMEOUT) == 0
             assert b"Shutting down" in proc.stdout.read()
         else:
             client.send("?halt")
             assert [m.name for m in client.read_all_until_closed()] == ["halt", "disconnect"]
-            assert proc.wait(TIMEOUT) == 0
+            assert wait_child(proc, TIMEOUT) == 0
         client.close()
     finally:
         if proc.poll() is None:
