@@ -343,20 +343,26 @@ class Connection(object):
             return not self._closing
         return self.write(b"\n".join(lines) + b"\n")
 
-    def close(self, reason="", flush=True, timeout=1.0):
-        # type: (str, bool, float) -> None
+    def close(self, reason="", flush=True, timeout=1.0, last=b""):
+        # type: (str, bool, float, bytes) -> None
         """Close the connection; safe from any thread and idempotent.
 
         Reading stops at once and later writes are dropped. With ``flush``,
         what is already buffered is sent first, for at most ``timeout``
         seconds; then the socket is closed and ``connection_lost(conn,
         reason)`` is called on the reactor thread. Returns without waiting.
+
+        ``last`` (with ``flush``) is queued in the same step as the close:
+        no write from another thread can come after it (a ``#disconnect``).
         """
         with self._lock:
             if self._closing:
                 return
             self._closing = True
             self._close_reason = reason or "closed locally"
+            if last and flush:
+                self._wbuf.append(last)
+                self._wbytes += len(last)
         # If the reactor is closed, its stop hook already finished us.
         call_on_reactor(self._reactor, self._begin_close, flush, timeout)
 

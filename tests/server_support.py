@@ -23,6 +23,19 @@ from katcp_sync.server import DeviceServer
 TIMEOUT = 5.0
 
 
+def wait_for(cond, predicate, timeout):
+    """``cond.wait_for(predicate, timeout)`` (3.2+); ``cond`` held by the caller."""
+    deadline = compat.monotonic() + timeout
+    result = predicate()
+    while not result:
+        remaining = deadline - compat.monotonic()
+        if remaining <= 0:
+            break
+        cond.wait(remaining)
+        result = predicate()
+    return result
+
+
 def socket_closed(sock):
     """True once ``sock`` was closed (2.7's closed socket raises EBADF from fileno())."""
     try:

@@ -18,7 +18,7 @@ from katcp_sync.errors import KatcpTimeoutError, LineTooLongError
 from katcp_sync.reactor import Reactor
 
 from ordering_support import Barrier
-from server_support import socket_closed
+from server_support import socket_closed, wait_for
 
 TIMEOUT = 5.0
 
@@ -51,12 +51,8 @@ class Recorder(object):
         self.lost_event.set()
 
     def wait_lines(self, n):
-        deadline = compat.monotonic() + TIMEOUT
         with self.cond:
-            while len(self.lines) < n:   # (Condition.wait_for is 3.2+)
-                remaining = deadline - compat.monotonic()
-                assert remaining > 0, self.lines[-5:]
-                self.cond.wait(remaining)
+            assert wait_for(self.cond, lambda: len(self.lines) >= n, TIMEOUT), self.lines[-5:]
         return self.lines
 
     def wait_lost(self):
@@ -389,6 +385,36 @@ def test_overflow_from_reactor_thread(reactor, pair):
 
 # ----------------------------------------------------------------------
 # Closing
+
+
+def test_close_with_a_last_line_sends_nothing_after_it(pair):
+    """close(last=...) queues the line in the same step as the close: a
+    writer racing on another thread lands before it or is dropped, never
+    after it (the server's #disconnect, spec 4.2). Old code had no ``last``:
+    write-then-close let such a writer slip in between."""
+    conn, rec, client = pair(max_write_buffer=64 * 1024 * 1024)
+    go = threading.Event()
+    stop = []
+
+    def writer():
+        go.set()
+        while not stop:
+            if not conn.write(b"#update\n"):
+                break
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert go.wait(TIMEOUT)
+        conn.close("bye", flush=True, timeout=TIMEOUT, last=b"#disconnect bye\n")
+        client.settimeout(TIMEOUT)
+        lines = read_until_eof(client).split(b"\n")
+    finally:
+        stop.append(True)
+        thread.join(TIMEOUT)
+    assert lines[-2:] == [b"#disconnect bye", b""]
+    assert set(lines[:-2]) <= {b"#update"}
+    assert conn.write(b"#late\n") is False
 
 
 def test_close_with_flush_sends_everything_first(pair):

@@ -50,7 +50,7 @@ from katcp_sync.sampling import SamplePeriod
 from katcp_sync.sensor import Sensor
 from katcp_sync.server import DeviceServer
 
-from server_support import LineClient
+from server_support import LineClient, wait_for
 
 TIMEOUT = 5.0
 SENSORS = ["s0", "s1", "s2", "s3"]
@@ -89,7 +89,7 @@ class FuzzServer(DeviceServer):
 
     def wait_disconnects(self, count, timeout=TIMEOUT):
         with self.disconnected:
-            return self.disconnected.wait_for(lambda: self.disconnect_count >= count, timeout)
+            return wait_for(self.disconnected, lambda: self.disconnect_count >= count, timeout)
 
 
 def reset_close(sock):

@@ -117,7 +117,7 @@ def test_a_socketless_client_connection_sends_to_its_transport():
         def write_lines(self, lines):
             return self.write(b"".join(line + b"\n" for line in lines))
 
-        def close(self, reason="", flush=True, timeout=1.0):
+        def close(self, reason="", flush=True, timeout=1.0, last=b""):
             pass
 
     client = ClientConnection(None, "mock:0", transport=Sink())
