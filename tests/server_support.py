@@ -101,7 +101,7 @@ class LineClient(object):
 
     def send(self, *lines):
         self.sock.sendall(b"".join(
-            (line.encode() if isinstance(line, str) else line) + b"\n" for line in lines))
+            compat.wire_bytes(line) + b"\n" for line in lines))
 
     def read_line(self, timeout=None):
         """Next non-empty line (bytes, no end of line); raises on timeout/EOF."""
@@ -141,7 +141,7 @@ class LineClient(object):
 
     def request(self, line, timeout=None):
         """Send a request line; return (informs of that name, reply)."""
-        name = parse(line.encode() if isinstance(line, str) else line).name
+        name = parse(compat.wire_bytes(line)).name
         self.send(line)
         messages = self.read_until(
             lambda m: m.mtype == Message.REPLY and m.name == name, timeout)
@@ -172,7 +172,7 @@ class LineClient(object):
 
 def args(msg):
     """A message's arguments as str."""
-    return [a.decode() for a in msg.arguments]
+    return [compat.native_str(a) for a in msg.arguments]
 
 
 class DemoServer(DeviceServer):
