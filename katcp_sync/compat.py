@@ -125,7 +125,7 @@ else:
     FileNotFoundError = FileNotFoundError  # noqa: A001
 
 #: Catch these around socket calls (socket.error is an IOError on 2.7, not an OSError).
-SOCKET_ERRORS = (socket.error, OSError)  # type: Tuple[Type[BaseException], ...]
+SOCKET_ERRORS = (socket.error, OSError)  # type: Tuple[Type[OSError], ...]
 _RETRY = frozenset([errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR])
 
 
