@@ -23,7 +23,9 @@ from __future__ import absolute_import, division, print_function
 import numbers
 import re
 import struct
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Iterable, List, Optional, Sequence, Text, Tuple, Union, cast
+
+import six
 
 from . import compat
 from .errors import KatcpTypeError, KatcpValueError
@@ -53,7 +55,8 @@ def show_value(value):
     # type: (object) -> str
     """Quote a value (raw bytes or Python object) for an error message."""
     if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).decode("utf-8", "backslashreplace")
+        # (Python 2: the bytes themselves, which repr() shows as 3.x does text)
+        value = compat.native_str(bytes(value), "backslashreplace")
     text = repr(value)
     if len(text) > _MAX_SHOWN:
         text = text[:_MAX_SHOWN] + "..."
@@ -80,11 +83,15 @@ def _wrong_type(value, expected):
 
 
 def text_of(value):
-    # type: (Union[str, bytes, bytearray]) -> str
-    """``str`` of a ``str``/``bytes`` value; undecodable bytes survive as surrogates."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "surrogateescape")
-    return value
+    # type: (Union[Text, bytes, bytearray]) -> str
+    """The native ``str`` of a text/``bytes`` value, losslessly.
+
+    Python 3: bytes decoded as UTF-8, undecodable bytes surviving as
+    surrogates. Python 2: bytes as they are, ``unicode`` as UTF-8.
+    """
+    if type(value) is str or not isinstance(value, (bytes, bytearray, six.text_type)):
+        return value
+    return compat.native_text(value)
 
 
 class KatcpType(object):
@@ -194,7 +201,8 @@ class KatcpType(object):
 
         Args:
             packed_value: the argument; ``None`` (missing) gives the default.
-                A ``str`` is accepted and treated as its UTF-8 bytes.
+                Text (``str``; ``unicode`` on Python 2) is accepted and treated
+                as its UTF-8 bytes.
             major: KATCP major version of the peer.
 
         Raises:
@@ -204,8 +212,8 @@ class KatcpType(object):
         if packed_value is None:
             value = self.get_default()
         else:
-            if isinstance(packed_value, str):
-                packed_value = packed_value.encode("utf-8", "surrogateescape")
+            if isinstance(packed_value, six.text_type):
+                packed_value = compat.wire_bytes(packed_value)
             value = self.decode(packed_value, major)
         if value is not None:
             self.check(value, major)
@@ -218,8 +226,8 @@ class KatcpType(object):
 
 # Exact-type fast paths: isinstance() against a numbers ABC costs ~10x more,
 # and check() sits on the Sensor.set_value hot path.
-_INTEGRAL_FAST = (int,)
-_REAL_FAST = (float, int)
+_INTEGRAL_FAST = six.integer_types
+_REAL_FAST = (float,) + six.integer_types
 
 
 def _check_range(value, minimum, maximum, what):
@@ -333,27 +341,31 @@ class Bool(KatcpType):
 
 
 class Str(KatcpType):
-    """KATCP ``string``: raw bytes on the wire; ``str`` in Python.
+    """KATCP ``string``: raw bytes on the wire; the native ``str`` in Python.
 
-    Encodes ``str`` as UTF-8, passes ``bytes`` through and packs any other
-    value as its ``str()`` (as katcp-python). Decodes to ``str``
-    with the ``surrogateescape`` error handler, so that bytes that are not
-    UTF-8 (allowed by Table 6) survive a decode/encode round trip.
+    Encodes text (``str``; ``unicode`` on Python 2) as UTF-8, passes
+    ``bytes`` through and packs any other value as its ``str()`` (as
+    katcp-python). Decodes to ``str``: on Python 3 with the
+    ``surrogateescape`` error handler, so that bytes that are not UTF-8
+    (allowed by Table 6) survive a decode/encode round trip; on Python 2 the
+    bytes themselves, as katcp-python did there.
     """
 
     name = "string"
 
     def encode(self, value, major):
         # type: (Any, int) -> bytes
-        if isinstance(value, str):
-            return value.encode("utf-8", "surrogateescape")
         if isinstance(value, (bytes, bytearray)):
             return bytes(value)
-        return str(value).encode("utf-8", "surrogateescape")
+        if not isinstance(value, six.text_type):
+            value = str(value)
+            if isinstance(value, bytes):  # Python 2
+                return value
+        return compat.wire_bytes(value)
 
     def decode(self, value, major):
         # type: (bytes, int) -> str
-        return value.decode("utf-8", "surrogateescape")
+        return compat.decode_lossless(value)
 
     def check(self, value, major=DEFAULT_KATCP_MAJOR):
         # type: (object, int) -> None
@@ -362,8 +374,8 @@ class Str(KatcpType):
 
 def _checked_text(value):
     # type: (object) -> str
-    """``str`` of a ``str``/``bytes`` value, or raise KatcpTypeError."""
-    if not isinstance(value, (str, bytes, bytearray)):
+    """Native ``str`` of a text/``bytes`` value, or raise KatcpTypeError."""
+    if not isinstance(value, (str, six.text_type, bytes, bytearray)):
         raise _wrong_type(value, "a str or bytes")
     return text_of(value)
 
@@ -444,7 +456,7 @@ class DiscreteMulti(Discrete):
 
     def check(self, value, major=DEFAULT_KATCP_MAJOR):
         # type: (object, int) -> None
-        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        if isinstance(value, (str, six.text_type, bytes)) or not isinstance(value, Iterable):
             raise _wrong_type(value, "a list of discrete values")
         for item in value:
             super(DiscreteMulti, self).check(item, major)
@@ -502,11 +514,11 @@ class Address(KatcpType):
             host = "[%s]" % host
         if port is not None:
             host = "%s:%d" % (host, port)
-        return host.encode("utf-8", "surrogateescape")
+        return compat.wire_bytes(host)
 
     def decode(self, value, major):
         # type: (bytes, int) -> Tuple[str, Optional[int]]
-        text = value.decode("utf-8", "surrogateescape")
+        text = compat.decode_lossless(value)
         address_re = _IPV6_ADDRESS_RE if text.startswith("[") else _IPV4_ADDRESS_RE
         match = address_re.match(text)
         if match is None:
@@ -521,7 +533,7 @@ class Address(KatcpType):
             host, port = pair
         except (TypeError, ValueError):
             raise compat.chained(_wrong_type(value, "a (host, port) tuple"), None)
-        if not isinstance(host, (str, bytes)) or not host:
+        if not isinstance(host, (str, six.text_type, bytes)) or not host:
             raise _wrong_type(host, "a non-empty host string")
         if port is not None:
             if not isinstance(port, numbers.Integral) or isinstance(port, bool):
@@ -544,7 +556,7 @@ class Timestamp(KatcpType):
         # type: (float, int) -> bytes
         if major >= SEC_TS_KATCP_MAJOR:
             return b"%.6f" % value
-        return b"%d" % round(value * SEC_TO_MS_FAC)
+        return b"%d" % compat.round_int(value * SEC_TO_MS_FAC)
 
     def decode(self, value, major):
         # type: (bytes, int) -> float

@@ -67,7 +67,6 @@ import logging
 import random
 import socket
 import time
-import types
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
@@ -138,12 +137,13 @@ class DeviceClient(ClientDispatch):
                  reactor=None):
         # type: (str, int, int, float, logging.Logger, bool, Optional[Reactor]) -> None
         super(DeviceClient, self).__init__(host, port, tb_limit, timeout, logger, auto_reconnect, reactor)
-        self._handler = types.SimpleNamespace(
+        self._handler = compat.SimpleNamespace(
             lines_received=self._lines_received, connection_lost=self._connection_lost)
         # A blocking request may read its own reply only if no override
         # expects to see every message.
         cls = type(self)
-        self._may_borrow = all(getattr(cls, name) is getattr(DeviceClient, name) for name in (
+        fn = compat.function_of
+        self._may_borrow = all(fn(getattr(cls, name)) is fn(getattr(DeviceClient, name)) for name in (
             "handle_message", "handle_reply", "handle_inform", "_lines_received"))
 
     # ------------------------------------------------------------------

@@ -12,8 +12,10 @@ import collections
 import ctypes
 import ctypes.util
 import errno
+import math
 import os
 import select
+import shutil
 import socket
 import sys
 import threading
@@ -420,15 +422,365 @@ def is_ip_address(text):
     return False
 
 
-BaseHTTPRequestHandler = six.moves.BaseHTTPServer.BaseHTTPRequestHandler
+if PY2:
+    class BaseHTTPRequestHandler(six.moves.BaseHTTPServer.BaseHTTPRequestHandler, object):  # type: ignore
+        """BaseHTTPServer's handler as a new-style class (super() works)."""
+
+        def header_content_type(self):
+            # type: () -> str
+            return self.headers.gettype()
+else:
+    class BaseHTTPRequestHandler(six.moves.BaseHTTPServer.BaseHTTPRequestHandler):  # type: ignore
+        """http.server's handler, with :meth:`header_content_type` on every Python."""
+
+        def header_content_type(self):
+            # type: () -> str
+            """The request's media type, lower case (``text/plain`` if none)."""
+            return self.headers.get_content_type()
 
 if sys.version_info >= (3, 7):
     from http.server import ThreadingHTTPServer
 else:
     class ThreadingHTTPServer(six.moves.socketserver.ThreadingMixIn,  # type: ignore[no-redef]
                               six.moves.BaseHTTPServer.HTTPServer, object):
-        """http.server.ThreadingHTTPServer (3.7+): one daemon thread per connection."""
+        """http.server.ThreadingHTTPServer (3.7+): one thread per connection.
+
+        With ``daemon_threads`` False and ``block_on_close`` True (3.7's
+        default for ThreadingMixIn), :meth:`server_close` joins the
+        connection threads, as 3.7+ does.
+        """
+
         daemon_threads = True
+        block_on_close = True
+
+        def process_request(self, request, client_address):
+            # type: (Any, Any) -> None
+            thread = threading.Thread(target=self.process_request_thread,
+                                      args=(request, client_address))
+            thread.daemon = self.daemon_threads
+            if not thread.daemon and self.block_on_close:
+                threads = self.__dict__.setdefault("_threads", [])
+                threads[:] = [t for t in threads if t.is_alive()]
+                threads.append(thread)
+            thread.start()
+
+        def server_close(self):
+            # type: () -> None
+            six.moves.BaseHTTPServer.HTTPServer.server_close(self)
+            threads = self.__dict__.pop("_threads", [])
+            if self.block_on_close:
+                for thread in threads:
+                    thread.join()
+
+
+# ------------------------------------------------------------------ command line and web view (p2-tools)
+if PY2:
+    class PermissionError(OSError):  # noqa: A001
+        """Python 3's PermissionError (the web view's refusal of requests)."""
+else:
+    PermissionError = PermissionError  # noqa: A001
+
+if PY2:
+    import codecs
+
+    def _backslash_escape_bytes(exc):
+        # type: (UnicodeDecodeError) -> Tuple[Text, int]
+        bad = exc.object[exc.start:exc.end]
+        return u"".join(u"\\x%02x" % ord(c) for c in bad), exc.end
+
+    # Python 2 knows "backslashreplace" for encoding only.
+    codecs.register_error("katcp_sync.backslashreplace", _backslash_escape_bytes)
+
+    def readable_text(data):
+        # type: (bytes) -> str
+        """Bytes as native text to show: UTF-8 (as bytes on Python 2), other bytes as ``\\xNN``."""
+        return data.decode("utf-8", "katcp_sync.backslashreplace").encode("utf-8")
+else:
+    def readable_text(data):
+        # type: (bytes) -> str
+        """Bytes as native text to show: UTF-8 decoded, other bytes as ``\\xNN``."""
+        return data.decode("utf-8", "backslashreplace")
+
+
+try:
+    from math import isfinite
+except ImportError:  # Python 2
+    def isfinite(number):  # type: ignore[misc]
+        # type: (float) -> bool
+        """math.isfinite (3.2+): neither infinite nor NaN."""
+        return not (math.isinf(number) or math.isnan(number))
+
+
+def terminal_columns(default=80):
+    # type: (int) -> int
+    """Width of the terminal on stdout ($COLUMNS first), as shutil.get_terminal_size (3.3+)."""
+    if hasattr(shutil, "get_terminal_size"):
+        return shutil.get_terminal_size((default, 24)).columns
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    try:   # Python 2: ask the terminal
+        import fcntl
+        import struct
+        import termios
+        size = struct.unpack("hh", fcntl.ioctl(sys.stdout.fileno(), termios.TIOCGWINSZ, b"    "))
+    except (IOError, OSError, ValueError, AttributeError):
+        return default
+    return size[1] or default
+
+
+#: Whether ``katcp-sync shell`` may nudge a Ctrl-C out of readline with a no-op
+#: signal: Python 2 has no signal.pthread_kill, and on 3.6 a signal handled
+#: while readline returns with KeyboardInterrupt set ends input() in a
+#: SystemError. Without it a Ctrl-C that lands on another thread, or while
+#: readline is busy, acts when Enter is pressed.
+READLINE_NUDGE = sys.version_info >= (3, 7)
+
+
+if PY2:
+    import logging
+
+    class _LastResort(logging.Handler):
+        """Python 3's ``logging.lastResort`` for katcp_sync's loggers on 2.7:
+        warnings and errors (a failed connect, say) go to stderr as bare
+        messages when the application has configured no handler, instead of
+        Python 2's "No handlers could be found" once."""
+
+        def __init__(self):
+            # type: () -> None
+            logging.Handler.__init__(self, logging.WARNING)
+
+        def emit(self, record):
+            # type: (logging.LogRecord) -> None
+            logger = logging.getLogger(record.name)  # type: Any
+            while logger is not None:
+                if any(handler is not self for handler in logger.handlers):
+                    return          # the application logs it
+                if not logger.propagate:
+                    break
+                logger = logger.parent
+            try:
+                sys.stderr.write(record.getMessage() + "\n")
+            except Exception:  # noqa: BLE001 (as logging's own handlers do)
+                self.handleError(record)
+
+    logging.getLogger("katcp_sync").addHandler(_LastResort())
+
+
+# ------------------------------------------------------------------ p2-core: futures that resolve once
+# Python 3.8's Future.set_result/set_exception raise InvalidStateError on a
+# done (finished or cancelled) future; before 3.8, and in the Python 2
+# backport, they overwrite the outcome and run the done-callbacks again.
+# katcp_sync resolves futures from racing threads and relies on the 3.8
+# behaviour: call these instead of the methods.
+if TYPE_CHECKING or sys.version_info >= (3, 8):
+    import concurrent.futures as _cf
+
+    if TYPE_CHECKING:
+        def set_future_result(future, result):
+            # type: (_cf.Future[Any], Any) -> None
+            """``future.set_result(result)``, with InvalidStateError if done."""
+
+        def set_future_exception(future, exc):
+            # type: (_cf.Future[Any], Optional[BaseException]) -> None
+            """``future.set_exception(exc)``, with InvalidStateError if done."""
+    else:  # the methods themselves: no indirection on 3.8+
+        set_future_result = _cf.Future.set_result
+        set_future_exception = _cf.Future.set_exception
+else:
+    from concurrent.futures import _base as _cf_base
+
+    _DONE_STATES = frozenset([_cf_base.CANCELLED, _cf_base.CANCELLED_AND_NOTIFIED,
+                              _cf_base.FINISHED])
+
+    def set_future_result(future, result):
+        # type: (Any, Any) -> None
+        """``future.set_result(result)``; InvalidStateError if already done (as 3.8).
+
+        The callbacks run on the calling thread, after the future's lock is released.
+        """
+        with future._condition:
+            if future._state in _DONE_STATES:
+                raise InvalidStateError("%s: %r" % (future._state, future))
+            future._result = result
+            future._state = _cf_base.FINISHED
+            for waiter in future._waiters:
+                waiter.add_result(future)
+            future._condition.notify_all()
+        future._invoke_callbacks()
+
+    def set_future_exception(future, exc):
+        # type: (Any, BaseException) -> None
+        """``future.set_exception(exc)``; InvalidStateError if already done (as 3.8)."""
+        with future._condition:
+            if future._state in _DONE_STATES:
+                raise InvalidStateError("%s: %r" % (future._state, future))
+            future._exception = exc
+            if hasattr(future, "_traceback"):   # the Python 2 backport
+                future._traceback = getattr(exc, "__traceback__", None)
+            future._state = _cf_base.FINISHED
+            for waiter in future._waiters:
+                waiter.add_exception(future)
+            future._condition.notify_all()
+        future._invoke_callbacks()
+
+
+# ------------------------------------------------------------------ p2-core: text and bytes of the codec
+if PY2:
+    def native_ascii(data):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """ASCII bytes or text -> native str; UnicodeError if not ASCII."""
+        if isinstance(data, six.text_type):
+            return data.encode("ascii")
+        data = bytes(data)
+        data.decode("ascii")   # validates
+        return data
+
+    def native_latin1(data):
+        # type: (bytes) -> str
+        """Bytes -> native str, one character per byte (for error messages)."""
+        return data
+
+    _UTF8_SURROGATE_RE = None  # type: Any
+
+    def encode_utf8(text):
+        # type: (Text) -> bytes
+        """Text -> UTF-8; lone surrogates (not UTF-8) become ``?`` as on 3.x."""
+        global _UTF8_SURROGATE_RE
+        data = text.encode("utf-8")
+        if b"\xed" in data:   # Python 2 encodes lone surrogates: 0xED 0xA0-0xBF ...
+            if _UTF8_SURROGATE_RE is None:
+                import re
+                _UTF8_SURROGATE_RE = re.compile(b"\xed[\xa0-\xbf][\x80-\xbf]")
+            data = _UTF8_SURROGATE_RE.sub(b"?", data)
+        return data
+
+    def native_text(value):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """bytes or text -> native str, losslessly (2.7: unicode as UTF-8)."""
+        if isinstance(value, six.text_type):
+            return value.encode("utf-8")
+        return bytes(value)
+
+    def join_bytes(pieces):
+        # type: (List[Union[bytes, bytearray]]) -> bytes
+        """``b"".join(pieces)`` that also takes bytearrays and memoryviews (2.7's does not)."""
+        return b"".join([p if type(p) is bytes else to_bytes(p) for p in pieces])
+else:
+    def native_ascii(data):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """ASCII bytes or text -> native str; UnicodeError if not ASCII."""
+        if isinstance(data, str):
+            data.encode("ascii")   # validates
+            return data
+        return bytes(data).decode("ascii")
+
+    def native_latin1(data):
+        # type: (bytes) -> str
+        """Bytes -> native str, one character per byte (for error messages)."""
+        return data.decode("latin-1")
+
+    def encode_utf8(text):
+        # type: (Text) -> bytes
+        """Text -> UTF-8; lone surrogates (not UTF-8) become ``?``."""
+        try:
+            return text.encode("utf-8")
+        except UnicodeEncodeError:
+            return text.encode("utf-8", "replace")
+
+    def native_text(value):
+        # type: (Union[bytes, bytearray, Text]) -> str
+        """bytes or text -> native str, losslessly (bytes decoded with surrogateescape)."""
+        if isinstance(value, str):
+            return value
+        return bytes(value).decode("utf-8", "surrogateescape")
+
+    join_bytes = b"".join
+
+
+# ------------------------------------------------------------------ p2-core: handler signatures
+def positional_parameters(func):
+    # type: (Callable[..., Any]) -> List[str]
+    """Names of ``func``'s positional parameters, then its ``*args`` name if any.
+
+    As ``inspect.signature`` sees them: wrappers are followed through
+    ``__wrapped__`` (wrapt, functools.wraps) and a bound method has no ``self``.
+    """
+    import inspect
+    if hasattr(inspect, "signature"):
+        names = []
+        for param in inspect.signature(func).parameters.values():
+            if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                names.append(param.name)
+            elif param.kind is param.VAR_POSITIONAL:
+                names.append(param.name)
+                break
+            else:
+                break
+        return names
+    # Python 2: getargspec, on the innermost wrapped function
+    bound = False
+    while True:
+        if inspect.ismethod(func):
+            bound = bound or func.__self__ is not None
+            func = func.__func__
+        elif hasattr(func, "__wrapped__"):
+            func = func.__wrapped__  # type: ignore[attr-defined]
+        else:
+            break
+    spec = inspect.getargspec(func)  # type: ignore[attr-defined]
+    names = list(spec.args)
+    if bound:
+        del names[:1]
+    if spec.varargs:
+        names.append(spec.varargs)
+    return names
+
+
+# ------------------------------------------------------------------ p2-core: collections
+#: A dict that keeps insertion order (dict itself from 3.6 on, CPython).
+ordered_dict = collections.OrderedDict if PY2 else dict  # type: Type[Dict[Any, Any]]
+
+
+# ------------------------------------------------------------------ p2-core: numbers
+if PY2:
+    import math as _math
+
+    def round_int(value):
+        # type: (float) -> int
+        """``round(value)`` as Python 3 does it: an int, ties to even
+        (Python 2's round returns a float and rounds ties away from zero)."""
+        floor = _math.floor(value)
+        diff = value - floor
+        result = int(floor)
+        if diff > 0.5 or (diff == 0.5 and result % 2):
+            result += 1
+        return result
+else:
+    round_int = round  # type: ignore[assignment]
+
+
+# ------------------------------------------------------------------ p2-bench: client needs
+try:
+    from types import SimpleNamespace  # noqa: F401
+except ImportError:  # Python 2
+    class SimpleNamespace(object):  # type: ignore[no-redef]
+        """Python 3's types.SimpleNamespace: attributes from keyword arguments."""
+
+        def __init__(self, **kwargs):
+            # type: (**Any) -> None
+            self.__dict__.update(kwargs)
+
+
+def function_of(method):
+    # type: (Any) -> Any
+    """The plain function behind a method looked up on a class.
+
+    Python 2 makes a new unbound method at every class attribute access, so
+    ``Sub.meth is Base.meth`` is always False there; compare
+    ``function_of(Sub.meth) is function_of(Base.meth)`` instead.
+    """
+    return getattr(method, "__func__", method)
 
 
 # ------------------------------------------------------------------ I/O and server (reactor,
@@ -455,14 +807,8 @@ if PY2:
         # type: (Any) -> bytes
         """bytes of a bytes-like object (2.7: ``bytes(memoryview)`` is its repr)."""
         return data.tobytes() if isinstance(data, memoryview) else bytes(data)
-
-    def join_views(pieces):
-        # type: (List[Any]) -> bytes
-        """``b"".join`` that takes memoryviews and bytearrays (2.7's str.join does not)."""
-        return b"".join([p if type(p) is bytes else to_bytes(p) for p in pieces])
 else:
     to_bytes = bytes  # type: ignore  # noqa
-    join_views = b"".join  # type: ignore  # noqa
 
 
 def daemon_thread(target, name, args=()):

@@ -81,7 +81,7 @@ logger = logging.getLogger(__name__)
 _SOCKET_ERRORS = compat.SOCKET_ERRORS
 _would_block = compat.would_block
 _to_bytes = compat.to_bytes
-_join_views = compat.join_views
+_join_bytes = compat.join_bytes
 
 #: Default bound on the bytes a connection may have waiting to be sent.
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
@@ -576,7 +576,7 @@ class Connection(object):
             piece = buf.popleft()
             pieces.append(piece)
             size += len(piece)
-        data = _join_views(pieces)
+        data = _join_bytes(pieces)
         buf.appendleft(data)
         return data
 

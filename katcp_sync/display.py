@@ -8,6 +8,7 @@ I/O, no threads.
 
 from __future__ import absolute_import, division, print_function
 
+from . import compat
 from .errors import KatcpSyntaxError
 from .message import Message, parse
 
@@ -38,10 +39,10 @@ def format_message(msg, readable=True):
     empty argument (``\\@``), leading or trailing blanks, or control
     characters other than newline and tab.
     """
-    wire = bytes(msg).decode("utf-8", "backslashreplace")
+    wire = compat.readable_text(msg.encode()[:-1])
     if not readable or not msg.arguments:
         return wire
-    last = msg.arguments[-1].decode("utf-8", "backslashreplace")
+    last = compat.readable_text(msg.arguments[-1])
     if (not last or last != last.strip() or " " not in last and "\n" not in last
             or any(ord(c) < 32 and c not in "\n\t" for c in last)):
         return wire
@@ -58,10 +59,10 @@ def parse_line(line):
     Raises:
         KatcpSyntaxError: not valid KATCP, or not a request.
     """
-    text = line.strip()
+    text = compat.ensure_native_str(line).strip()
     if not text.startswith(("?", "!", "#")):
         text = "?" + text
-    msg = parse(text.encode("utf-8"))
+    msg = parse(compat.wire_bytes(text))
     if msg.mtype != Message.REQUEST:
         raise KatcpSyntaxError("only requests can be sent (start with '?' or a name)")
     return msg

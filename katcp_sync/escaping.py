@@ -15,6 +15,7 @@ from __future__ import absolute_import, division, print_function
 import re
 from typing import Dict, List, NoReturn, Optional
 
+from . import compat
 from .errors import KatcpSyntaxError
 
 __all__ = [
@@ -64,9 +65,11 @@ _ESC_MARK = b"\0\3"
 _JOIN = b"\x0b"
 _BACKSLASH_PARK = b"\x0c"
 
-#: Byte value of the backslash, for ``in`` tests (an int needle is much
-#: faster than bytes).
-_BACKSLASH = ord("\\")
+#: Byte values, for ``in`` tests (an int needle is much faster than bytes on
+#: Python 3; see compat.byte_const).
+_BACKSLASH = compat.byte_const(b"\\")
+_NUL = compat.byte_const(b"\0")
+_FF = compat.byte_const(b"\x0c")
 
 
 def escape_argument(arg):
@@ -138,7 +141,7 @@ def unescape_checked(arg, line, offset):
             return arg
         value = _unescape_to_marks(arg)
         if value is not None:
-            return _unmark(value) if 0 in value else value
+            return _unmark(value) if _NUL in value else value
     _raise_argument_error(arg, line, offset)
 
 
@@ -201,7 +204,7 @@ def unescape_all(raw_args):
     joined = _replace_escapes(_JOIN.join(raw_args), _BACKSLASH_PARK, b"\0", b"\x1b")
     if joined is None:
         return None
-    if 12 in joined:  # FF: a parked backslash
+    if _FF in joined:  # a parked backslash
         joined = joined.replace(_BACKSLASH_PARK, b"\\")
     return joined.split(_JOIN)
 
@@ -228,12 +231,12 @@ def _raise_argument_error(arg, line, offset):
             if code not in REVERSE_ESCAPE_LOOKUP:
                 raise KatcpSyntaxError(
                     "invalid escape sequence %r at byte %d"
-                    % ("\\" + code.decode("latin-1"), offset + i), raw=line)
+                    % ("\\" + compat.native_latin1(code), offset + i), raw=line)
             i += 2
             continue
         if byte in ESCAPE_LOOKUP:
             raise KatcpSyntaxError(
                 "raw special character %r in argument at byte %d"
-                % (byte.decode("latin-1"), offset + i), raw=line)
+                % (compat.native_latin1(byte), offset + i), raw=line)
         i += 1
     raise KatcpSyntaxError("invalid argument at byte %d" % offset, raw=line)  # pragma: no cover

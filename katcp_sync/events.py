@@ -26,7 +26,7 @@ def _resolve(future, value):
     # type: ("Future[Any]", Any) -> None
     if not future.done():
         try:
-            future.set_result(value)
+            compat.set_future_result(future, value)
         except compat.InvalidStateError:
             pass  # resolved by another thread meanwhile
 
@@ -35,7 +35,7 @@ def _fail(future, exc):
     # type: ("Future[Any]", BaseException) -> None
     if not future.done():
         try:
-            future.set_exception(exc)
+            compat.set_future_exception(future, exc)
         except compat.InvalidStateError:
             pass  # resolved by another thread meanwhile
 
@@ -51,7 +51,7 @@ def _with_timeout(future, timeout):
         # type: () -> None
         if not outer.done():
             try:
-                outer.set_exception(concurrent.futures.TimeoutError(
+                compat.set_future_exception(outer, concurrent.futures.TimeoutError(
                     "not done within %s seconds" % format_seconds(timeout)))
             except compat.InvalidStateError:
                 pass
@@ -69,9 +69,9 @@ def _with_timeout(future, timeout):
             if inner.cancelled():
                 outer.cancel()
             elif inner.exception() is not None:
-                outer.set_exception(inner.exception())
+                compat.set_future_exception(outer, inner.exception())
             else:
-                outer.set_result(inner.result())
+                compat.set_future_result(outer, inner.result())
         except compat.InvalidStateError:
             pass
 
@@ -92,7 +92,7 @@ class AsyncEvent(object):
     def __init__(self, ioloop=None):
         # type: (object) -> None
         self._lock = threading.Lock()
-        self._event = threading.Event()
+        self._event = compat.Event()  # (precise and Ctrl-C-interruptible waits on 2.7)
         self._waiting = Future()  # type: "Future[bool]"
 
     def is_set(self):
@@ -131,7 +131,7 @@ class AsyncEvent(object):
         with self._lock:
             if self._event.is_set():
                 done = Future()  # type: "Future[bool]"
-                done.set_result(True)
+                compat.set_future_result(done, True)
                 return done
             waiting = self._waiting
         return _with_timeout(waiting, timeout)
@@ -204,7 +204,7 @@ class AsyncState(object):
         with self._lock:
             if self._state == state:
                 done = Future()  # type: "Future[bool]"
-                done.set_result(True)
+                compat.set_future_result(done, True)
                 return done
             waiting = self._waiting[state]
         return _with_timeout(waiting, timeout)
@@ -243,9 +243,9 @@ def until_any(*futures, **kwargs):
             return
         try:
             if fut.exception() is not None:
-                any_future.set_exception(fut.exception())
+                compat.set_future_exception(any_future, fut.exception())
             else:
-                any_future.set_result(fut.result())
+                compat.set_future_result(any_future, fut.result())
         except (compat.InvalidStateError, concurrent.futures.CancelledError):
             pass
 
@@ -293,7 +293,7 @@ def until_some(*args, **kwargs):
         return done
 
     if done_at_least <= 0:
-        some.set_result([])
+        compat.set_future_result(some, [])
     for key, future in keyed:
         future.add_done_callback(watcher(key))
     return _with_timeout(some, timeout)

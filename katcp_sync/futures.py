@@ -5,6 +5,8 @@ from __future__ import absolute_import, division, print_function
 import concurrent.futures
 from typing import Callable, Optional, TypeVar
 
+from . import compat
+
 __all__ = ["chain_future"]
 
 _T = TypeVar("_T")
@@ -18,7 +20,8 @@ def chain_future(source, convert,
     """Resolve ``target`` (default: a new future) with ``convert(source.result())``.
 
     An exception from ``source``, or raised by ``convert``, is passed on; a
-    cancelled ``source`` cancels ``target``. ``convert`` runs on the thread
+    cancelled ``source`` cancels ``target``; a ``target`` already done (its
+    owner cancelled it, say) is left as it is. ``convert`` runs on the thread
     that completes ``source``. Any thread.
 
     Returns:
@@ -34,9 +37,14 @@ def chain_future(source, convert,
             result.cancel()
             return
         try:
-            result.set_result(convert(fut.result()))
-        except BaseException as exc:  # passed on to whoever waits on the target
-            result.set_exception(exc)
+            try:
+                value = convert(fut.result())
+            except BaseException as exc:  # passed on to whoever waits on the target
+                compat.set_future_exception(result, exc)
+            else:
+                compat.set_future_result(result, value)
+        except compat.InvalidStateError:
+            pass  # the target was cancelled (or resolved) by its owner meanwhile
 
     source.add_done_callback(done)
     return result

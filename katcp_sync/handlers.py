@@ -23,9 +23,9 @@ katcp-python's face for both. Stateless; any thread.
 from __future__ import absolute_import, division, print_function
 
 import concurrent.futures
-import inspect
-from typing import Any, Callable, Iterable, List, Optional, Tuple, TypeVar, Union
+from typing import Any, Callable, Iterable, List, Optional, Text, Tuple, TypeVar, Union
 
+import six
 import wrapt
 
 from . import compat
@@ -59,19 +59,10 @@ def _positional_names(handler, skip):
     """Names of a handler's positional parameters after the first ``skip``.
 
     A ``*args`` parameter ends the list (its name serves the ``multiple``
-    type). ``inspect.signature`` follows wrapt's ``__wrapped__``, so the user's
+    type). The signature is read through wrapt's ``__wrapped__``, so the user's
     names are found under any stack of our decorators.
     """
-    names = []
-    for param in list(inspect.signature(handler).parameters.values())[skip:]:
-        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
-            names.append(param.name)
-        elif param.kind is param.VAR_POSITIONAL:
-            names.append(param.name)
-            break
-        else:
-            break
-    return names
+    return compat.positional_parameters(handler)[skip:]
 
 
 def _unpacking_decorator(types, has_req,
@@ -308,7 +299,7 @@ def minimum_katcp_version(major, minor=0):
 
 def has_katcp_protocol_flags(protocol_flags,
                              ):
-    # type: (Iterable[Union[str, bytes]]) -> Callable[[_H], _H]
+    # type: (Union[Iterable[Union[Text, bytes]], Text, bytes]) -> Callable[[_H], _H]
     """Leave the handler out of servers whose ``PROTOCOL_INFO`` lacks any of these flags.
 
     Args:
@@ -317,7 +308,7 @@ def has_katcp_protocol_flags(protocol_flags,
 
     Sets ``handler._has_katcp_protocol_flags`` to the list of one-character ``str`` flags.
     """
-    if isinstance(protocol_flags, (str, bytes)):
+    if isinstance(protocol_flags, (str, six.text_type, bytes)):
         protocol_flags = [protocol_flags]
     flags = [char for flag in protocol_flags for char in text_of(flag)]
 

@@ -24,6 +24,7 @@ from __future__ import absolute_import, division, print_function
 
 from typing import List, Union
 
+from . import compat
 from .errors import LineTooLongError
 
 __all__ = ["LineSplitter", "Line", "DEFAULT_MAX_LINE_LENGTH", "RECV_SIZE", "split_bytes"]
@@ -39,6 +40,8 @@ RECV_SIZE = 65536
 Line = Union[bytes, LineTooLongError]
 
 _BLANK = b" \t"
+_BLANKS = (compat.byte_const(b" "), compat.byte_const(b"\t"))
+_CR = compat.byte_const(b"\r")
 
 # split_bytes() looks for separators with find() (memchr) while pieces are at
 # least this long, then lets bytes.split() do the rest.
@@ -125,7 +128,7 @@ class LineSplitter(object):
         :class:`LineTooLongError` standing for a line that was too long.
         Empty and whitespace-only lines are left out.
         """
-        if 13 in data:  # CR (an int needle: memchr)
+        if _CR in data:  # (an int needle on 3.x: memchr)
             data = data.replace(b"\r", b"\n")
         # (split_bytes only pays off on long reads; most are short)
         parts = data.split(b"\n") if len(data) < _LONG_READ else split_bytes(data, b"\n")
@@ -136,7 +139,7 @@ class LineSplitter(object):
         pending = self._pending
         if pending:
             pending.append(parts[0])
-            parts[0] = b"".join(pending)
+            parts[0] = compat.join_bytes(pending)
             self._pending = []
             self._held = 0
         out = []  # type: List[Line]
@@ -151,7 +154,7 @@ class LineSplitter(object):
             if len(line) > limit:
                 out.append(LineTooLongError(
                     "line longer than %d bytes discarded" % limit, line[:64]))
-            elif line and (line[0] not in (32, 9) or line.strip(_BLANK)):
+            elif line and (line[0] not in _BLANKS or line.strip(_BLANK)):
                 # (strip() copies the line: only for lines starting blank)
                 out.append(line)
         if tail:

@@ -10,6 +10,7 @@ also leaves out handlers whose protocol markers do not fit the class's
 
 from __future__ import absolute_import, division, print_function
 
+import types
 from typing import Any, Callable, Dict, Tuple
 
 from .errors import KatcpError
@@ -59,6 +60,8 @@ class DeviceMetaclass(type):
             if attr == "reply_inform":
                 continue
             handler = getattr(cls, attr)
+            if type(handler) is types.MethodType and handler.__self__ is None:
+                handler = handler.__func__  # Python 2's unbound method: the function, as on 3.x
             if not callable(handler) or not cls.check_protocol(handler):
                 continue
             doc = handler.__doc__

@@ -13,8 +13,11 @@ Flags (spec 4.2, 5.1, 7.2, 8): ``M`` multi-client, ``I`` message ids (v5+),
 from __future__ import absolute_import, division, print_function
 
 import re
-from typing import Iterable, Optional, Tuple, Union
+from typing import Iterable, Optional, Text, Tuple, Union
 
+import six
+
+from . import compat
 from .strategies import STRATEGIES_V4, STRATEGIES_V5
 
 __all__ = [
@@ -55,12 +58,16 @@ MS_TO_SEC_FAC = 1 / 1000
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)(-(.*))?$")
 
-FlagLike = Union[str, bytes]
+FlagLike = Union[Text, bytes]
 
 
 def _flag_char(flag):
     # type: (FlagLike) -> str
-    return flag.decode("ascii") if isinstance(flag, (bytes, bytearray)) else str(flag)
+    if isinstance(flag, str):
+        return flag
+    if isinstance(flag, (bytes, bytearray, six.text_type)):
+        return compat.native_ascii(flag)
+    return str(flag)
 
 
 class ProtocolFlags(object):
@@ -101,7 +108,7 @@ class ProtocolFlags(object):
                  flags=()):
         # type: (Optional[int], Optional[int], Union[Iterable[FlagLike], FlagLike]) -> None
         if isinstance(flags, (bytes, bytearray)):
-            flags = flags.decode("ascii")
+            flags = compat.native_ascii(flags)
         # None (an unknown version) is 0, as in katcp-python.
         self.major = int(major) if major is not None else 0
         self.minor = int(minor) if minor is not None else 0
@@ -187,6 +194,11 @@ class ProtocolFlags(object):
         if not isinstance(other, ProtocolFlags):
             return NotImplemented
         return (self.major, self.minor, self.flags) == (other.major, other.minor, other.flags)
+
+    def __ne__(self, other):
+        # type: (object) -> bool
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
 
     def __hash__(self):
         # type: () -> int

@@ -13,6 +13,9 @@ from __future__ import absolute_import, division, print_function
 import math
 from typing import Optional, Sequence, Tuple, Union
 
+import six
+
+from . import compat
 from .argtypes import FLOAT_RE, INT_RE
 from .errors import KatcpValueError
 from .protocol import SEC_TS_KATCP_MAJOR
@@ -65,25 +68,30 @@ ON_CHANGE_KNOBS = Knobs(ON_CHANGE)
 
 def as_bytes(param):
     # type: (Param) -> bytes
-    """A parameter as wire bytes (``str`` as UTF-8, numbers as ``repr``).
+    """A parameter as wire bytes (text as UTF-8, numbers as ``repr``).
 
     Raises:
-        TypeError: not bytes, str or a number.
+        TypeError: not bytes, text or a number.
     """
     if isinstance(param, bytes):
         return param
-    if isinstance(param, str):
+    if isinstance(param, six.text_type):
         return param.encode("utf-8")
-    if isinstance(param, (int, float)):
+    if isinstance(param, six.integer_types) and not isinstance(param, bool):
+        return b"%d" % param   # (repr of a Python 2 long ends with L)
+    if isinstance(param, _NUMBERS):
         return repr(param).encode("ascii")
     raise TypeError("strategy parameters must be bytes, str or numbers, not %s"
                     % type(param).__name__)
 
 
+_NUMBERS = six.integer_types + (float,)
+
+
 def as_text(raw):
     # type: (bytes) -> str
-    """Wire bytes as text for messages (undecodable bytes replaced)."""
-    return raw.decode("utf-8", "replace")
+    """Wire bytes as the native str for messages (3.x: undecodable bytes replaced)."""
+    return compat.native_str(raw, "replace")
 
 
 def _invalid(what, raw, why):
@@ -97,7 +105,7 @@ def _parse_number(what, raw, integer=False):
     if not (INT_RE if integer else FLOAT_RE).match(raw):
         raise _invalid(what, raw, "expected an integer" if integer else "expected a number")
     value = int(raw) if integer else float(raw)
-    if not math.isfinite(value):
+    if math.isinf(value) or math.isnan(value):   # (math.isfinite is 3.2+)
         raise _invalid(what, raw, "must be finite")
     return value
 

@@ -19,6 +19,8 @@ import itertools
 import threading
 from typing import Any, Callable, List, Optional
 
+from six.moves import _thread
+
 from .compat import Protocol
 
 __all__ = ["TimerHandle", "Scheduler", "ManualTimerHandle", "ManualScheduler"]
@@ -175,7 +177,7 @@ class ManualScheduler(object):
         """
         if seconds < 0:
             raise ValueError("cannot move time backwards (advance(%r))" % (seconds,))
-        me = threading.get_ident()
+        me = _thread.get_ident()
         with self._lock:
             if self._advancing is not None:
                 raise RuntimeError("ManualScheduler.advance() is already running")

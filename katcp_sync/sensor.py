@@ -28,12 +28,15 @@ and leaves the status to the device.
 
 from __future__ import absolute_import, division, print_function
 
-from six.moves import builtins
+import collections
 import logging
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union, cast
+from typing import Any, Callable, Dict, List, Optional, Sequence, Text, Tuple, Type, Union, cast
+
+import six
+from six.moves import builtins
 
 from . import compat
 from .argtypes import (
@@ -87,8 +90,11 @@ class _FactoryOrAccessor(object):
 
 def _decoded(value):
     # type: (Any) -> Any
-    """``bytes`` decoded as UTF-8; anything else as it is."""
-    return value.decode("utf-8") if isinstance(value, bytes) else value
+    """``bytes`` or text as the native ``str`` (bytes decoded as UTF-8 on
+    Python 3, ``unicode`` encoded as UTF-8 on 2); anything else as it is."""
+    if type(value) is not str and isinstance(value, (bytes, six.text_type)):
+        return compat.native_text(value)
+    return value
 
 
 class Sensor(object):
@@ -99,8 +105,9 @@ class Sensor(object):
             ``Sensor.ADDRESS``) or a shortcut ``int``, ``float``, ``str``,
             ``bool``.
         name: the sensor name; only ``a-z A-Z 0-9 . - _`` (spec 7).
-            ``name``, ``description`` and ``units`` may be ``bytes``
-            (decoded as UTF-8), as in katcp-python.
+            ``name``, ``description`` and ``units`` are stored as the native
+            ``str``; ``bytes`` (decoded as UTF-8, as in katcp-python) and,
+            on Python 2, ``unicode`` (encoded as UTF-8) are accepted.
         description: one-line description; generated when ``None``.
         units: units of the value (``None`` or ``""``: none). Timestamp
             sensors take none (their unit is fixed by the protocol).
@@ -144,8 +151,8 @@ class Sensor(object):
     }  # type: Dict[int, Tuple[Type[KatcpType], Any]]
 
     #: Python types accepted as sensor types.
-    SENSOR_SHORTCUTS = {int: INTEGER, float: FLOAT, str: STRING,
-                                           bool: BOOLEAN}  # type: Dict[object, int]
+    SENSOR_SHORTCUTS = dict.fromkeys(six.integer_types, INTEGER)  # type: Dict[object, int]
+    SENSOR_SHORTCUTS.update({float: FLOAT, str: STRING, six.text_type: STRING, bool: BOOLEAN})
 
     #: KATCP type name (``"integer"``...) -> sensor type.
     SENSOR_TYPE_LOOKUP = {kattype.name: stype for stype, (kattype, _) in SENSOR_TYPES.items()}
@@ -247,7 +254,7 @@ class Sensor(object):
         # Observers by identity, in attach order. notify() iterates a tuple
         # snapshot, rebuilt lazily after a change so that attaching or
         # detaching n observers costs O(n), not O(n^2).
-        self._observer_map = {}  # type: Dict[int, Observer]
+        self._observer_map = compat.ordered_dict()  # type: Dict[int, Observer]
         self._observer_snapshot = ()  # type: Optional[Tuple[Observer, ...]]
         self._reading = Reading(time.time(), initial_status, default)
         # major -> (reading, its #sensor-status line): see status_line().
@@ -327,7 +334,7 @@ class Sensor(object):
 
     #: The values of a ``device-status`` sensor and the status each implies
     #: (spec appendix B.2, table 14).
-    DEVICE_STATUS = {"ok": NOMINAL, "degraded": WARN, "fail": ERROR}
+    DEVICE_STATUS = collections.OrderedDict([("ok", NOMINAL), ("degraded", WARN), ("fail", ERROR)])
 
     @classmethod
     def device_status(cls, name="device-status",
@@ -514,7 +521,7 @@ class Sensor(object):
         return self.format_reading(None, major)
 
     def parse_value(self, raw_value, major=DEFAULT_KATCP_MAJOR):
-        # type: (Union[bytes, str], int) -> Any
+        # type: (Union[bytes, Text], int) -> Any
         """Parse a formatted value of this sensor's type.
 
         Raises:
@@ -531,7 +538,7 @@ class Sensor(object):
             KatcpValueError: a part does not parse.
         """
         timestamp = self.TIMESTAMP_TYPE.unpack(raw_timestamp, major)
-        if isinstance(raw_status, str):
+        if isinstance(raw_status, six.text_type):
             raw_status = raw_status.encode("ascii", "replace")
         try:
             status = self.STATUS_NAMES_RAW[raw_status]
@@ -549,7 +556,7 @@ class Sensor(object):
             KatcpValueError: unknown type name.
         """
         if isinstance(type_string, bytes):
-            type_string = type_string.decode("ascii", "replace")
+            type_string = compat.native_str(type_string, "replace")
         try:
             return cls.SENSOR_TYPE_LOOKUP[type_string]
         except KeyError:
@@ -566,5 +573,5 @@ class Sensor(object):
         """
         kattype_class, _ = cls.SENSOR_TYPES[sensor_type]
         kattype = kattype_class(_NO_PARAMS) if sensor_type == cls.DISCRETE else kattype_class()
-        return [kattype.decode(p.encode() if isinstance(p, str) else p, major)
+        return [kattype.decode(compat.wire_bytes(p) if isinstance(p, six.text_type) else p, major)
                 for p in formatted_params]

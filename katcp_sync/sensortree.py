@@ -31,6 +31,7 @@ import logging
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Sequence, Set, Tuple, cast
 
+from . import compat
 from .observers import ObservedSensor, Reading
 from .sensor import Sensor
 
@@ -196,8 +197,8 @@ class GenericSensorTree(object):
                     del self._recalculations[parent]
                     return
                 # unique, in order; a list, as katcp-python passed
-                batch = list(dict.fromkeys(state.updates))
-                state.updates.clear()
+                batch = list(compat.ordered_dict.fromkeys(state.updates))
+                del state.updates[:]
             try:
                 self.recalculate(parent, batch)
             except Exception:

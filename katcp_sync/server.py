@@ -52,6 +52,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import six
 
+from . import compat
 from .connection import DEFAULT_MAX_WRITE_BUFFER
 from .errors import InvalidReply
 from .lifecycle import STOPPED
@@ -178,9 +179,9 @@ class DeviceServerBase(ServerLifecycle):
 
         self.log = DeviceLogger(self, python_logger=logging.getLogger("katcp_sync.device"))
         # an overridden handle_message sees every message, even unhandled informs
-        cls = type(self)
-        hooked = cls.handle_message is not DeviceServerBase.handle_message
-        own_unknown = cls.unhandled_request is DeviceServerBase.unhandled_request
+        cls, fn = type(self), compat.function_of
+        hooked = fn(cls.handle_message) is not fn(DeviceServerBase.handle_message)
+        own_unknown = fn(cls.unhandled_request) is fn(DeviceServerBase.unhandled_request)
         self._dispatcher = Dispatcher(self, hooked, self._logger, tb_limit,
                                       unknown_inline=own_unknown)
 

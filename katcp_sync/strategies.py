@@ -13,6 +13,9 @@ from __future__ import absolute_import, division, print_function
 
 from typing import Dict, FrozenSet, NamedTuple, Optional, Tuple, Union
 
+import six
+
+from . import compat
 from .errors import KatcpValueError
 
 __all__ = [
@@ -72,12 +75,12 @@ def strategy_info(strategy):
         KatcpValueError: not a strategy.
     """
     row = None  # type: Optional[StrategyInfo]
-    if isinstance(strategy, int):
+    if isinstance(strategy, six.integer_types):
         row = STRATEGY_BY_CODE.get(strategy)
     elif isinstance(strategy, bytes):
-        row = STRATEGY_BY_NAME.get(strategy.decode("utf-8", "replace"))
-    elif isinstance(strategy, str):
-        row = STRATEGY_BY_NAME.get(strategy)
+        row = STRATEGY_BY_NAME.get(compat.native_str(strategy, "replace"))
+    elif isinstance(strategy, six.text_type):
+        row = STRATEGY_BY_NAME.get(strategy)  # (unicode equals str on 2.7)
     if row is None:
         raise KatcpValueError("Unknown strategy: %r" % (strategy,))
     return row

@@ -32,7 +32,7 @@ LAYERS = {
     "arguments": 1, "observers": 1, "sensor": 1, "sampling_params": 1, "sampling": 1,
     "scheduler": 1, "sensortree": 1, "events": 1,
     # L1.5: handler decorators and katcp-python's faces over the core.
-    "handlers": 1.5, "annotated": 1.5, "kattypes": 1.5, "metaclass": 1.5, "logger": 1.5,
+    "handlers": 1.5, "annotated": 1.5, "_annotated": 1.5, "kattypes": 1.5, "metaclass": 1.5, "logger": 1.5,
     # L2: I/O.
     "reactor": 2, "tcp": 2, "borrow": 2, "read_limits": 2, "connection": 2, "workers": 2,
     # L3: server and client.

@@ -82,8 +82,16 @@ def real_sensor(stype="integer", value=0):
 SENSOR_KINDS = {"fake": FakeSensor, "real": real_sensor}
 
 
-def make(name, *params, stype="integer", value=0, major=5, kind="fake"):
-    """Build and start a strategy on a fresh sensor; return (sched, sensor, strategy, rec)."""
+def make(name, *params, **kwargs):
+    """Build and start a strategy on a fresh sensor; return (sched, sensor, strategy, rec).
+
+    Keyword arguments: stype="integer", value=0, major=5, kind="fake".
+    """
+    stype = kwargs.pop("stype", "integer")
+    value = kwargs.pop("value", 0)
+    major = kwargs.pop("major", 5)
+    kind = kwargs.pop("kind", "fake")
+    assert not kwargs, kwargs
     sched = ManualScheduler()
     sensor = SENSOR_KINDS[kind](stype, value)
     rec = Recorder(sched)
@@ -95,7 +103,8 @@ def make(name, *params, stype="integer", value=0, major=5, kind="fake"):
 
 def run_script(sched, sensor, script, until):
     """Apply ``(time, value[, status])`` updates in order, then run the clock to ``until``."""
-    for t, *update in script:
+    for item in script:
+        t, update = item[0], item[1:]
         sched.advance(t - sched.time())
         sensor.set_value(*update)
     sched.advance(until - sched.time())
@@ -344,7 +353,8 @@ def test_v4_difference_is_a_value_not_milliseconds():
 
 def test_names_and_params_may_be_str_or_bytes_or_numbers():
     for name, params in (("event-rate", ("1", "2.5")), (b"event-rate", (b"1", b"2.5")),
-                         ("event-rate", (1, 2.5))):
+                         ("event-rate", (1, 2.5)), (u"event-rate", (u"1", u"2.5")),
+                         (u"event-rate", (2 ** 70 // 2 ** 70, 2.5))):  # long on Python 2
         strategy = SampleStrategy.get_strategy(name, Recorder(None), FakeSensor(), *params,
                                                scheduler=ManualScheduler())
         assert strategy.get_sampling_formatted() == (b"event-rate", [b"1", b"2.5"])

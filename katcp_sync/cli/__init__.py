@@ -37,6 +37,7 @@ its own module (:mod:`~katcp_sync.cli.request`, :mod:`~katcp_sync.cli.shell`,
 from __future__ import absolute_import, division, print_function
 
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -76,6 +77,15 @@ def _add_raw(parser):
                         "argument of a message is shown with its escapes decoded)")
 
 
+class _Version(argparse.Action):
+    """``--version`` on stdout (argparse's own prints on stderr on Python 2)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        # type: (argparse.ArgumentParser, argparse.Namespace, Any, Optional[str]) -> None
+        print("%s %s" % (parser.prog, __version__))
+        parser.exit()
+
+
 def build_parser():
     # type: () -> argparse.ArgumentParser
     """Return the ``katcp-sync`` argument parser."""
@@ -83,7 +93,8 @@ def build_parser():
         prog=PROG, description="Talk to KATCP devices; run the example device server.",
         epilog="Exit status: 0 ok, 1 connection failure or timeout, 2 usage error, "
         "3 the device replied fail or invalid.")
-    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    parser.add_argument("--version", action=_Version, nargs=0, default=argparse.SUPPRESS,
+                        help="show program's version number and exit")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show katcp_sync's log messages (before or after COMMAND)")
     # -v also after the command; SUPPRESS keeps a -v given before it.
@@ -240,10 +251,12 @@ def main(argv=None):
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except EnvironmentError as exc:     # BrokenPipeError on 3.x, IOError on 2.7
+        if exc.errno != errno.EPIPE:
+            raise
         # Output piped into e.g. `head`, which exited: not an error.
         try:
             sys.stdout = open(os.devnull, "w")
-        except OSError:
+        except EnvironmentError:
             pass
         return EXIT_OK

@@ -113,7 +113,7 @@ class _ConnectWatcher(logging.Handler):
 def _check_resolvable(host, port):
     # type: (str, int) -> None
     try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)   # no keywords on 2.7
     except (socket.gaierror, UnicodeError) as exc:
         die(EXIT_CONNECTION, "cannot resolve host %r: %s"
             % (host, getattr(exc, "strerror", exc) or exc))
@@ -136,7 +136,7 @@ def open_client(host, port, timeout,
             resolved, or the connection failed or timed out.
     """
     _check_resolvable(host, port)
-    settled = threading.Event()      # protocol known, or the attempt failed
+    settled = compat.Event()      # protocol known, or the attempt failed
     watcher = _ConnectWatcher(settled.set)
     client_logger.addHandler(watcher)
     client = client_class(host, port, timeout=timeout, logger=client_logger,
@@ -165,6 +165,6 @@ def reply_error(reply):
     # type: (Message) -> str
     """A one-line error for a non-``ok`` reply: ``?name replied fail: text``
     (the arguments decoded, as the device meant them)."""
-    status = reply.arguments[0].decode("utf-8", "backslashreplace") if reply.arguments else ""
-    text = " ".join(a.decode("utf-8", "backslashreplace") for a in reply.arguments[1:])
+    status = compat.readable_text(reply.arguments[0]) if reply.arguments else ""
+    text = " ".join(compat.readable_text(a) for a in reply.arguments[1:])
     return "?%s replied %s%s" % (reply.name, status or "nothing", ": " + text if text else "")

@@ -25,6 +25,11 @@ SOURCE_EXAMPLES_DIR = os.path.join(
 #: Where the example scripts are installed, relative to a prefix, for when
 #: the package is not run from a source checkout (``[options.data_files]``).
 EXAMPLES_DATA_DIR = os.path.join("share", "katcp_sync", "examples")
+#: Every module :func:`load_example` made. Python 2 sets a module's globals to
+#: None when the module object is freed, which would break the classes and
+#: functions taken from it (``load_example(name).MyServer``); a few small
+#: modules per process are kept instead.
+_LOADED = []  # type: List[types.ModuleType]
 
 
 def example_paths(name):
@@ -63,10 +68,11 @@ def load_example(name):
             # Compiled here rather than imported: an import would write a
             # __pycache__ into the installed share/ folder (issue 15).
             with open(path, "rb") as source:
-                code = compile(source.read(), path, "exec")
+                code = compile(source.read(), path, "exec", dont_inherit=True)
             module = types.ModuleType("katcp_sync_example_" + name)
             module.__file__ = path
             exec(code, module.__dict__)
+            _LOADED.append(module)
             return module
     raise compat.FileNotFoundError("example %s.py not found in %s" % (
         name, ", ".join(os.path.dirname(p) for p in example_paths(name))))

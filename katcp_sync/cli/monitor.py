@@ -20,12 +20,12 @@ from __future__ import absolute_import, division, print_function
 import argparse
 import os
 import re
-import shutil
 import sys
 import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, cast
 
+from .. import compat
 from ..client import BlockingClient
 from ..connection import format_address
 from ..deadline import Deadline
@@ -43,7 +43,7 @@ _CLEAR = "\x1b[H\x1b[2J"
 
 def _text(raw):
     # type: (bytes) -> str
-    return raw.decode("utf-8", "backslashreplace")
+    return compat.readable_text(raw)
 
 
 def format_timestamp(timestamp):
@@ -73,7 +73,7 @@ class SensorTable(object):
             name: ("", "unknown", None) for name in units}  # type: Dict[str, Tuple[str, str, Optional[float]]]
         self._updates = []  # type: List[Tuple[str, str, str, str, str]]
         #: Set whenever an update arrives; cleared by :meth:`take_updates`.
-        self.changed = threading.Event()
+        self.changed = compat.Event()
 
     def update_from_inform(self, msg):
         # type: (Message) -> None
@@ -229,7 +229,7 @@ def _show(table, closed, count, tty,
     widths = []  # type: List[int]  # update rows line up with the table above them
     while True:
         if tty:
-            width = shutil.get_terminal_size().columns
+            width = compat.terminal_columns()
             sys.stdout.write(_CLEAR + title + "\n\n" + render(table.rows(), colour, width) + "\n")
         elif frames == 0:
             rows = table.rows()

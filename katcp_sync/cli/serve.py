@@ -21,7 +21,7 @@ def run(args):
     server = server_class(args.host, args.port)
     try:
         server.start()
-    except OSError as exc:     # its text names the address
+    except EnvironmentError as exc:     # socket.error is one on 2.7; its text names the address
         die(EXIT_CONNECTION, exc.strerror or str(exc))
     # The handler only appends to a list: it takes no lock, so it cannot
     # deadlock with the main thread it interrupts (Event.set() could: the

@@ -30,6 +30,8 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
+import six
+
 from .. import compat
 from ..client import BlockingClient
 from ..client_requests import FutureRequest, ReplyFuture
@@ -245,7 +247,7 @@ def _setup_readline(prompt):
     readline.set_completer_delims(" \t")
     try:
         readline.read_history_file(os.path.expanduser(HISTORY_FILE))
-    except OSError:
+    except EnvironmentError:   # IOError on Python 2
         pass
     return readline
 
@@ -275,8 +277,8 @@ class _PromptInterrupts(object):
         self._old_wakeup = signal.set_wakeup_fd(self._writer.fileno())
         self._old_sigint = signal.signal(signal.SIGINT, self._on_sigint)
         self._old_sigusr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: None)
-        self._thread = threading.Thread(target=self._run, name="katcp-shell-interrupts",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="katcp-shell-interrupts")
+        self._thread.daemon = True
         self._thread.start()
 
     def _on_sigint(self, signum, frame):
@@ -290,7 +292,7 @@ class _PromptInterrupts(object):
         while True:
             try:
                 data = self._reader.recv(64)
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 return
             if not data:
                 return
@@ -324,7 +326,7 @@ def _read_line(readline, prompt, output):
         return line if line else None
     output.prompting = True
     try:
-        return input(prompt)
+        return six.moves.input(prompt)
     except EOFError:
         sys.stdout.write("\n")
         return None
@@ -385,7 +387,7 @@ def run(args):
     assert isinstance(client, ShellClient)
     client.output = output
     status = EXIT_OK
-    interrupts = (_PromptInterrupts() if readline is not None and hasattr(signal, "pthread_kill")
+    interrupts = (_PromptInterrupts() if readline is not None and compat.READLINE_NUDGE
                   else None)
     try:
         if readline is not None:
@@ -407,7 +409,7 @@ def run(args):
         if readline is not None:
             try:
                 readline.write_history_file(os.path.expanduser(HISTORY_FILE))
-            except OSError:
+            except EnvironmentError:
                 pass
     return status
 

@@ -68,7 +68,7 @@ def run(args):
     view = WebView(board, host, port)
     try:
         view.start()
-    except OSError as exc:
+    except EnvironmentError as exc:     # socket.error is one on 2.7
         die(EXIT_CONNECTION, "cannot listen on %s: %s"
             % (format_address((host, port)), exc.strerror or exc))
     stop = threading.Event()

@@ -27,11 +27,11 @@ import collections
 import concurrent.futures
 import functools
 import logging
-import math
 import threading
 import time
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
+from .. import compat
 from ..deadline import Deadline
 from ..errors import KatcpTimeoutError
 from ..formatting import format_address, format_seconds
@@ -66,9 +66,11 @@ def display_value(value):
     if isinstance(value, bool):
         return "1" if value else "0"   # as on the wire (and in ``monitor``)
     if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
+        return compat.readable_text(value)
     if isinstance(value, float):
         return repr(value)
+    if compat.is_text(value):
+        return compat.ensure_native_str(value)   # unicode on 2.7: str() may fail
     return str(value)
 
 
@@ -76,7 +78,7 @@ def _number(value):
     # type: (Any) -> Optional[float]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
-        if math.isfinite(number):
+        if compat.isfinite(number):
             return number
     return None
 
@@ -93,7 +95,7 @@ class Subscription(object):
     def __init__(self):
         # type: () -> None
         self._lock = threading.Lock()
-        self._ready = threading.Event()
+        self._ready = compat.Event()
         self._devices = {}  # type: Dict[int, Dict[str, Any]]
         self._rows = {}  # type: Dict[int, Row]
         self._closed = False
@@ -352,7 +354,7 @@ class SensorBoard(object):
                 reply in time (KatcpTimeoutError).
         """
         if not self.allow_requests:
-            raise PermissionError("requests are not allowed (start with --allow-requests)")
+            raise compat.PermissionError("requests are not allowed (start with --allow-requests)")
         if not 0 <= device_id < len(self._devices):
             raise LookupError("no device %r" % (device_id,))
         resource = self._devices[device_id].resource

@@ -89,7 +89,7 @@ def _static(name):
         return None
     try:
         return pkgutil.get_data(__package__, _STATIC + "/" + name)
-    except OSError:
+    except EnvironmentError:   # IOError on Python 2
         return None
 
 
@@ -119,7 +119,7 @@ class _Server(compat.ThreadingHTTPServer):
         for sock in sockets:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 pass
 
 
@@ -147,7 +147,7 @@ class _Handler(compat.BaseHTTPRequestHandler):
             self.server.open_sockets.discard(self.connection)
         try:
             super(_Handler, self).finish()
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass
 
     def log_message(self, format, *args):
@@ -198,7 +198,7 @@ class _Handler(compat.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"retry: 1000\n" + _sse("snapshot", snapshot))
             self._stream(subscription, view.frame)
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass      # the browser went away, or the view is stopping
         finally:
             view.untrack(subscription)
@@ -245,7 +245,7 @@ class _Handler(compat.BaseHTTPRequestHandler):
             if not 0 <= length <= _MAX_BODY:
                 raise ValueError("body too large")
             body = json.loads(self.rfile.read(length).decode("utf-8"))
-            device, line = int(body["device"]), str(body["line"])
+            device, line = int(body["device"]), compat.ensure_native_str(body["line"])
             msg = parse_line(line)
         except (ValueError, KeyError, TypeError, KatcpSyntaxError) as exc:
             self._json(400, {"error": "bad request: %s" % (exc,)})
@@ -256,7 +256,7 @@ class _Handler(compat.BaseHTTPRequestHandler):
             self._json(400, {"error": str(exc)})
             return
         except KatcpClientError as exc:     # not connected, or no reply in time
-            self._json(504 if isinstance(exc, TimeoutError) else 502, {"error": str(exc)})
+            self._json(504 if isinstance(exc, compat.TimeoutError) else 502, {"error": str(exc)})
             return
         self._json(200, {"ok": reply.succeeded,
                          "lines": [format_message(m) for m in list(reply.informs) + [reply.reply]]})
@@ -264,7 +264,7 @@ class _Handler(compat.BaseHTTPRequestHandler):
     def _refusal(self):
         # type: () -> str
         """Why a POST must be refused (cross-site or rebinding), or ``""``."""
-        if self.headers.get_content_type() != "application/json":
+        if self.header_content_type() != "application/json":
             return "requests must be sent as application/json"
         host = self.headers.get("Host", "")
         hostname = host.rsplit(":", 1)[0].strip("[]") if not host.endswith("]") else host.strip("[]")
@@ -300,7 +300,7 @@ class WebView(object):
         self.board = board
         self.frame = frame
         self.log = log or (lambda line: None)  # type: Callable[[str], None]
-        self.stopping = threading.Event()
+        self.stopping = compat.Event()
         self._host, self._port = host, port
         self._server = None  # type: Optional[_Server]
         self._thread = None  # type: Optional[threading.Thread]
@@ -335,7 +335,8 @@ class WebView(object):
         server_class = _Server6 if ":" in self._host else _Server
         self._server = server_class((self._host, self._port), self)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.5,),
-                                        name="katcp-web-%d" % self.address[1], daemon=True)
+                                        name="katcp-web-%d" % self.address[1])
+        self._thread.daemon = True
         self._thread.start()
 
     def stop(self, timeout=5.0):
