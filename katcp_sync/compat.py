@@ -243,6 +243,10 @@ class _FastEvent(object):
         # type: () -> None
         self._lock = threading.Lock()
         self._flag = False
+        # Bumped by each set(): a waiter returns True once it changed, even
+        # if clear() came before it looked (as threading.Event does), and
+        # set() is the only one who takes waiters off the list.
+        self._sets = 0
         self._waiters = []  # type: List[_PipeWaiter]
 
     def is_set(self):
@@ -255,6 +259,7 @@ class _FastEvent(object):
         # type: () -> None
         with self._lock:
             self._flag = True
+            self._sets += 1
             waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.wake()
@@ -272,15 +277,16 @@ class _FastEvent(object):
         with self._lock:
             if self._flag:
                 return True
+            sets = self._sets
             self._waiters.append(waiter)
         try:
             deadline = None if timeout is None else monotonic() + timeout
-            while not self._flag:
+            while self._sets == sets:
                 remaining = None if deadline is None else deadline - monotonic()
                 if remaining is not None and remaining <= 0:
                     break
                 waiter.sleep(remaining)
-            return self._flag
+            return self._sets != sets or self._flag
         finally:
             with self._lock:
                 if waiter in self._waiters:
