@@ -215,18 +215,23 @@ class ReadBorrow(object):
         wait = None  # type: Optional[int]
         self._quiet = False
         while not done():
-            if spin_until and _monotonic() < spin_until:
-                if not poll(0):
+            try:
+                if spin_until and _monotonic() < spin_until:
+                    if not poll(0):
+                        continue
+                else:
+                    spin_until = 0.0
+                    if end is not None:
+                        remaining = end - _monotonic()
+                        if remaining <= 0:
+                            return
+                        wait = int(math.ceil(remaining * 1000))
+                    if not poll(wait):
+                        continue
+            except compat.SELECT_ERRORS as exc:   # EINTR: 2.7 does not retry (PEP 475)
+                if compat.is_eintr(exc):
                     continue
-            else:
-                spin_until = 0.0
-                if end is not None:
-                    remaining = end - _monotonic()
-                    if remaining <= 0:
-                        return
-                    wait = math.ceil(remaining * 1000)
-                if not poll(wait):
-                    continue
+                raise
             if not measured:
                 measured = True
                 self.reply_wait += (_monotonic() - start - self.reply_wait) / 4
@@ -234,9 +239,9 @@ class ReadBorrow(object):
                 return
             try:
                 data = recv(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError as exc:
+            except compat.SOCKET_ERRORS as exc:
+                if compat.would_block(exc):
+                    continue
                 self._read_error = exc
                 return
             if not data:
@@ -313,7 +318,7 @@ class ReadBorrow(object):
         if self.borrowed:
             try:
                 self._sock.shutdown(socket.SHUT_RD)
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 pass
 
     def finish(self):

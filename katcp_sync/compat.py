@@ -127,7 +127,7 @@ else:
     FileNotFoundError = FileNotFoundError  # noqa: A001
 
 #: Catch these around socket calls (socket.error is an IOError on 2.7, not an OSError).
-SOCKET_ERRORS = (socket.error, OSError)  # type: Tuple[Type[BaseException], ...]
+SOCKET_ERRORS = (socket.error, OSError)  # type: Tuple[Type[OSError], ...]
 _RETRY = frozenset([errno.EAGAIN, errno.EWOULDBLOCK, errno.EINTR])
 
 
@@ -243,6 +243,10 @@ class _FastEvent(object):
         # type: () -> None
         self._lock = threading.Lock()
         self._flag = False
+        # Bumped by each set(): a waiter returns True once it changed, even
+        # if clear() came before it looked (as threading.Event does), and
+        # set() is the only one who takes waiters off the list.
+        self._sets = 0
         self._waiters = []  # type: List[_PipeWaiter]
 
     def is_set(self):
@@ -255,6 +259,7 @@ class _FastEvent(object):
         # type: () -> None
         with self._lock:
             self._flag = True
+            self._sets += 1
             waiters, self._waiters = self._waiters, []
         for waiter in waiters:
             waiter.wake()
@@ -272,15 +277,16 @@ class _FastEvent(object):
         with self._lock:
             if self._flag:
                 return True
+            sets = self._sets
             self._waiters.append(waiter)
         try:
             deadline = None if timeout is None else monotonic() + timeout
-            while not self._flag:
+            while self._sets == sets:
                 remaining = None if deadline is None else deadline - monotonic()
                 if remaining is not None and remaining <= 0:
                     break
                 waiter.sleep(remaining)
-            return self._flag
+            return self._sets != sets or self._flag
         finally:
             with self._lock:
                 if waiter in self._waiters:
@@ -667,8 +673,8 @@ if PY2:
 
     def join_bytes(pieces):
         # type: (List[Union[bytes, bytearray]]) -> bytes
-        """``b"".join(pieces)`` that also takes bytearrays (2.7's does not)."""
-        return b"".join([bytes(p) if type(p) is bytearray else p for p in pieces])
+        """``b"".join(pieces)`` that also takes bytearrays and memoryviews (2.7's does not)."""
+        return b"".join([p if type(p) is bytes else to_bytes(p) for p in pieces])
 else:
     def native_ascii(data):
         # type: (Union[bytes, bytearray, Text]) -> str
@@ -1006,3 +1012,127 @@ if TYPE_CHECKING or not PY2:
     from threading import Condition
 else:
     Condition = _Condition27
+# ------------------------------------------------------------------ I/O and server (reactor,
+# connection, workers, lifecycle): socket errors, EINTR, threads, joins.
+# Each name is bound once here; on 3.x it is the stdlib callable itself
+# or a one-line function, so hot paths pay nothing for the indirection.
+get_ident = six.moves._thread.get_ident  # type: Callable[[], int]
+
+#: Catch these around select()/poll() (select.error is no OSError on 2.7).
+SELECT_ERRORS = (select.error, OSError)  # type: Tuple[Type[BaseException], ...]
+
+
+def is_eintr(exc):
+    # type: (BaseException) -> bool
+    """True for an EINTR failure (3.5+ retries those itself, PEP 475; 2.7 does not)."""
+    err = getattr(exc, "errno", None)
+    if err is None and getattr(exc, "args", None):
+        err = exc.args[0]   # select.error on 2.7 has no errno attribute
+    return err == errno.EINTR
+
+
+if PY2:
+    def to_bytes(data):
+        # type: (Any) -> bytes
+        """bytes of a bytes-like object (2.7: ``bytes(memoryview)`` is its repr)."""
+        return data.tobytes() if isinstance(data, memoryview) else bytes(data)
+else:
+    to_bytes = bytes  # type: ignore  # noqa
+
+
+def daemon_thread(target, name, args=()):
+    # type: (Callable[..., Any], str, Tuple[Any, ...]) -> threading.Thread
+    """A daemon thread (not started) running ``target(*args)``; join it
+    with :func:`join_thread` (2.7's ``Thread`` takes no ``daemon=``)."""
+    if not PY2:
+        return threading.Thread(target=target, name=name, args=args, daemon=True)
+    ended = _FastEvent()
+
+    def run():
+        # type: () -> None
+        try:
+            target(*args)
+        finally:
+            ended.set()
+
+    thread = threading.Thread(target=run, name=name)
+    thread.daemon = True
+    thread._katcp_ended = ended  # type: ignore[attr-defined]
+    return thread
+
+
+if PY2:
+    def join_thread(thread, timeout=None):
+        # type: (threading.Thread, Optional[float]) -> None
+        """``thread.join(timeout)``, precise and Ctrl-C-interruptible on 2.7.
+
+        2.7's join() without a timeout cannot be interrupted, and with one it
+        polls (up to 50 ms late). Threads made by :func:`daemon_thread` say
+        when they end through a pipe; others are joined in slices."""
+        ended = getattr(thread, "_katcp_ended", None)
+        if ended is not None:
+            if ended.wait(timeout):
+                thread.join(1.0)   # only the thread's own exit bookkeeping is left
+            return
+        deadline = None if timeout is None else monotonic() + timeout
+        while thread.is_alive():
+            remaining = 0.25 if deadline is None else min(0.25, deadline - monotonic())
+            if remaining <= 0:
+                return
+            thread.join(remaining)
+else:
+    join_thread = threading.Thread.join  # type: ignore  # noqa
+
+
+if PY2:
+    def future_result(future, timeout=None):
+        # type: (Any, Optional[float]) -> Any
+        """``future.result(timeout)``, without the futures backport's 50 ms polls."""
+        if not wait_future(future, timeout):
+            import concurrent.futures
+            raise concurrent.futures.TimeoutError()
+        return future.result(0)
+else:
+    def future_result(future, timeout=None):
+        # type: (Any, Optional[float]) -> Any
+        return future.result(timeout)
+
+
+if PY2:
+    class ConnectionAbortedError(ConnectionError):  # noqa: A001
+        """Python 3's ConnectionAbortedError."""
+
+    class ConnectionRefusedError(ConnectionError):  # noqa: A001
+        """Python 3's ConnectionRefusedError."""
+else:
+    ConnectionAbortedError = ConnectionAbortedError  # noqa: A001
+    ConnectionRefusedError = ConnectionRefusedError  # noqa: A001
+
+
+if PY2:
+    _ERRNO_ERRORS = {
+        errno.ECONNREFUSED: ConnectionRefusedError, errno.ECONNRESET: ConnectionResetError,
+        errno.ECONNABORTED: ConnectionAbortedError, errno.EPIPE: BrokenPipeError,
+        errno.ETIMEDOUT: TimeoutError,
+    }  # type: Dict[int, Type[OSError]]
+
+    def os_error(err, message):
+        # type: (Optional[int], str) -> OSError
+        """``OSError(err, message)``, which 3.3+ turns into the subclass of
+        ``err`` (ConnectionRefusedError for ECONNREFUSED ...); 2.7 too."""
+        return _ERRNO_ERRORS.get(err, OSError)(err, message)  # type: ignore
+
+    def as_os_error(exc):
+        # type: (BaseException) -> BaseException
+        """A socket error as 3.x raises it: an OSError (2.7's socket.error,
+        gaierror and herror are IOErrors), of the errno's subclass."""
+        if isinstance(exc, OSError) or not isinstance(exc, socket.error):
+            return exc
+        err = getattr(exc, "errno", None)
+        return os_error(err, getattr(exc, "strerror", None) or str(exc))
+else:
+    os_error = OSError  # type: ignore  # noqa
+
+    def as_os_error(exc):
+        # type: (BaseException) -> BaseException
+        return exc

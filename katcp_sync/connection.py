@@ -53,6 +53,7 @@ import socket
 import threading
 from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple, Union
 
+from . import compat
 from .compat import monotonic as _monotonic
 from .compat import Protocol
 from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
@@ -77,6 +78,10 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+_SOCKET_ERRORS = compat.SOCKET_ERRORS
+_would_block = compat.would_block
+_to_bytes = compat.to_bytes
+_join_bytes = compat.join_bytes
 
 #: Default bound on the bytes a connection may have waiting to be sent.
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
@@ -189,11 +194,11 @@ class Connection(object):
         set_nodelay(sock)
         try:
             self.peer = sock.getpeername()  # type: Optional[Tuple[Any, ...]]
-        except OSError:
+        except compat.SOCKET_ERRORS:
             self.peer = None
         try:
             self.sockname = sock.getsockname()  # type: Optional[Tuple[Any, ...]]
-        except OSError:
+        except compat.SOCKET_ERRORS:
             self.sockname = None
         #: The peer as ``"host:port"`` (``"[host]:port"`` for IPv6).
         self.address = format_address(self.peer)
@@ -263,7 +268,7 @@ class Connection(object):
             buffer (the connection is then closed).
         """
         if type(data) is not bytes:
-            data = bytes(data)  # the caller may reuse a bytearray or memoryview
+            data = _to_bytes(data)  # the caller may reuse a bytearray or memoryview
         size = len(data)
         if not size:
             return not self._closing
@@ -321,9 +326,9 @@ class Connection(object):
         """
         try:
             sent = self._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            return data, None
-        except OSError as exc:
+        except _SOCKET_ERRORS as exc:
+            if _would_block(exc):
+                return data, None
             return b"", "send failed: %s" % (exc,)
         return (memoryview(data)[sent:] if sent < len(data) else b""), None
 
@@ -338,20 +343,26 @@ class Connection(object):
             return not self._closing
         return self.write(b"\n".join(lines) + b"\n")
 
-    def close(self, reason="", flush=True, timeout=1.0):
-        # type: (str, bool, float) -> None
+    def close(self, reason="", flush=True, timeout=1.0, last=b""):
+        # type: (str, bool, float, bytes) -> None
         """Close the connection; safe from any thread and idempotent.
 
         Reading stops at once and later writes are dropped. With ``flush``,
         what is already buffered is sent first, for at most ``timeout``
         seconds; then the socket is closed and ``connection_lost(conn,
         reason)`` is called on the reactor thread. Returns without waiting.
+
+        ``last`` (with ``flush``) is queued in the same step as the close:
+        no write from another thread can come after it (a ``#disconnect``).
         """
         with self._lock:
             if self._closing:
                 return
             self._closing = True
             self._close_reason = reason or "closed locally"
+            if last and flush:
+                self._wbuf.append(last)
+                self._wbytes += len(last)
         # If the reactor is closed, its stop hook already finished us.
         call_on_reactor(self._reactor, self._begin_close, flush, timeout)
 
@@ -475,10 +486,9 @@ class Connection(object):
         while total < _READ_BUDGET:
             try:
                 data = recv(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                error = exc
+            except _SOCKET_ERRORS as exc:
+                if not _would_block(exc):
+                    error = exc
                 break
             if not data:
                 eof = True
@@ -531,10 +541,9 @@ class Connection(object):
                     data = self._coalesce_head()
                 try:
                     sent = send(data)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    error = exc
+                except _SOCKET_ERRORS as exc:
+                    if not _would_block(exc):
+                        error = exc
                     break
                 self._wbytes -= sent
                 if sent < len(data):
@@ -567,7 +576,7 @@ class Connection(object):
             piece = buf.popleft()
             pieces.append(piece)
             size += len(piece)
-        data = b"".join(pieces)
+        data = _join_bytes(pieces)
         buf.appendleft(data)
         return data
 

@@ -28,7 +28,7 @@ own stop future. The race rules, in one place:
 
 :func:`join_threads` is the one "join every thread within a timeout" loop:
 it returns True only when every thread has ended. L0: no package imports
-beyond :mod:`katcp_sync.deadline`.
+beyond :mod:`katcp_sync.compat` and :mod:`katcp_sync.deadline`.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -37,6 +37,7 @@ import concurrent.futures
 import threading
 from typing import Dict, Iterable, Optional
 
+from . import compat
 from .deadline import Deadline
 
 __all__ = ["Lifecycle", "join_threads", "STOPPED", "STARTING", "RUNNING", "STOPPING"]
@@ -71,7 +72,7 @@ def join_threads(threads, timeout=None,
     current = threading.current_thread()
     for thread in threads:
         if thread is not current:
-            thread.join(deadline.remaining())
+            compat.join_thread(thread, deadline.remaining())
     return not any(thread.is_alive() for thread in threads)
 
 
@@ -126,8 +127,8 @@ class Lifecycle(object):
         self._run.future.set_result(None)
         # Overtaken runs still finishing, by id (only with overtake=True).
         self._overtaken = {}  # type: Dict[int, _Run]
-        self._running = threading.Event()
-        self._stopped = threading.Event()
+        self._running = compat.Event()
+        self._stopped = compat.Event()
         self._stopped.set()
 
     @property

@@ -75,6 +75,7 @@ __all__ = ["Reactor", "TimerHandle", "FileLike"]
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_get_ident = compat.get_ident
 
 
 class _HasFileno(Protocol):
@@ -189,7 +190,7 @@ class Reactor(object):
                 raise RuntimeError("reactor %r is %s; it cannot be started again"
                                    % (self.name, self._state))
             self._state = _RUNNING
-            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread = compat.daemon_thread(self._run, self.name)
         self._thread.start()
 
     def stop(self, timeout=None):
@@ -211,7 +212,7 @@ class Reactor(object):
         if state == _NEW:
             # Never started: the caller stands in for the reactor thread to
             # run the stop hooks and queued work, so sockets are released.
-            self._thread_id = threading.get_ident()
+            self._thread_id = _get_ident()
             try:
                 self._finish()
             finally:
@@ -236,7 +237,7 @@ class Reactor(object):
             raise RuntimeError("a reactor cannot join its own thread")
         thread = self._thread
         if thread is not None:
-            thread.join(timeout)
+            compat.join_thread(thread, timeout)
             return not thread.is_alive()
         return True
 
@@ -254,7 +255,7 @@ class Reactor(object):
     def in_reactor_thread(self):
         # type: () -> bool
         """Return True if the caller is running on the reactor thread."""
-        return self._thread_id == threading.get_ident()
+        return self._thread_id == _get_ident()
 
     # ------------------------------------------------------------------
     # Handing work to the reactor (any thread)
@@ -359,7 +360,7 @@ class Reactor(object):
         if not self.add_callback(call):
             raise RuntimeError("reactor %r is closed" % self.name)
         try:
-            return future.result(timeout)
+            return compat.future_result(future, timeout)
         except _FutureTimeout:
             future.cancel()
             raise compat.chained(KatcpTimeoutError("%r did not run on reactor %r within %s s"
@@ -463,7 +464,7 @@ class Reactor(object):
 
     def _run(self):
         # type: () -> None
-        self._thread_id = threading.get_ident()
+        self._thread_id = _get_ident()
         try:
             while self._state == _RUNNING:
                 self._run_once()
@@ -607,7 +608,7 @@ class Reactor(object):
         # OSError and there is nobody left to wake anyway.
         try:
             self._wake_w.send(b"\0")
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass
 
     def _drain_waker(self):
@@ -615,8 +616,9 @@ class Reactor(object):
         try:
             while self._wake_r.recv(4096):
                 pass
-        except (BlockingIOError, InterruptedError):
-            pass
+        except compat.SOCKET_ERRORS as exc:
+            if not compat.would_block(exc):
+                raise
 
     def __repr__(self):
         # type: () -> str

@@ -77,9 +77,9 @@ class ClientTransport(Protocol):
 
         pass
 
-    def close(self, reason="", flush=True, timeout=1.0):
+    def close(self, reason="", flush=True, timeout=1.0, last=b""):
 
-        # type: (str, bool, float) -> None
+        # type: (str, bool, float, bytes) -> None
 
         pass
 
@@ -95,8 +95,8 @@ class _NoSocket(object):
         # type: (Sequence[bytes]) -> bool
         return False
 
-    def close(self, reason="", flush=True, timeout=1.0):
-        # type: (str, bool, float) -> None
+    def close(self, reason="", flush=True, timeout=1.0, last=b""):
+        # type: (str, bool, float, bytes) -> None
         pass
 
 
@@ -247,8 +247,8 @@ class ClientConnection(object):
     def disconnect(self, reason):
         # type: (str) -> None
         """Send ``#disconnect reason`` (spec 4.2), then close once it is sent."""
-        self._conn.write(wire(Message.inform("disconnect", reason)))
-        self._conn.close(reason, flush=True)
+        # One step: a sensor update on another thread cannot follow it.
+        self._conn.close(reason, flush=True, last=wire(Message.inform("disconnect", reason)))
 
     def close(self, reason):
         # type: (str) -> None

@@ -163,12 +163,16 @@ class ServerLifecycle(object):
         Returns:
             A future that completes when every connection is closed.
         """
-        future = self._life.stop_future
-        if self._life.request_stop():
+        # The run to wait for is the one this call stops: a start() racing
+        # this stop() must not make it wait for the next run instead.
+        with self._life.lock:
+            run = self._this_run_locked()
+            begin = self._life.request_stop_locked()
+        if begin:
             self._begin_stop()
         if not self._on_server_thread():
-            self._wait_stopped(timeout)
-        return future
+            self._wait_run(run, timeout)
+        return run[0]
 
     def _begin_stop(self):
         # type: () -> None
@@ -209,12 +213,22 @@ class ServerLifecycle(object):
     def _wait_stopped(self, timeout):
         # type: (Optional[float]) -> bool
         """:meth:`join` without raising a service thread's error."""
-        deadline = Deadline(timeout)
         with self._life.lock:  # this run's threads, even if a restart follows
-            reactor = self._reactor if self._own_reactor else None
-            pool = self._pool
-            services = self._services.current_run()
-        if not self._life.wait_stopped(timeout):
+            run = self._this_run_locked()
+        return self._wait_run(run, timeout)
+
+    def _this_run_locked(self):
+        # type: () -> Tuple[Any, Optional[Reactor], Optional[HandlerPool], object]
+        """The current (or last) run's stop future and threads (lifecycle lock held)."""
+        return (self._life.stop_future, self._reactor if self._own_reactor else None,
+                self._pool, self._services.current_run())
+
+    def _wait_run(self, run, timeout):
+        # type: (Tuple[Any, Optional[Reactor], Optional[HandlerPool], object], Optional[float]) -> bool
+        """Wait until ``run`` (from :meth:`_this_run_locked`) has stopped and its threads ended."""
+        future, reactor, pool, services = run
+        deadline = Deadline(timeout)
+        if not compat.wait_future(future, timeout):
             return False
         ended = True
         if reactor is not None:

@@ -14,6 +14,7 @@ import logging
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from . import compat
 from .deadline import Deadline
 from .lifecycle import join_threads
 
@@ -30,7 +31,7 @@ class _Run(object):
     def __init__(self):
         # type: () -> None
         self.threads = {}  # type: Dict[int, threading.Thread]
-        self.stopping = threading.Event()
+        self.stopping = compat.Event()  # precise waits on Python 2 too
         self.error = None  # type: Optional[BaseException]
 
 
@@ -81,9 +82,9 @@ class ServiceThreads(object):
                 if index not in run.threads:
                     # A daemon, as every thread of ours: a process whose main
                     # thread is interrupted in join() must be able to exit.
-                    thread = threading.Thread(
-                        target=self._serve, args=(run, target, args),
-                        name=name or "katcp-server-service-%d" % index, daemon=True)
+                    thread = compat.daemon_thread(
+                        self._serve, name or "katcp-server-service-%d" % index,
+                        (run, target, args))
                     run.threads[index] = thread
                     started.append(thread)
         for thread in started:

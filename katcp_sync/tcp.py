@@ -23,6 +23,8 @@ import socket
 import threading
 from typing import Any, Callable, List, Optional, Tuple
 
+from . import compat
+from .compat import ConnectionAbortedError  # noqa: A004 (not on Python 2)
 from .compat import monotonic as _monotonic
 from .errors import KatcpTimeoutError
 from .formatting import format_address, format_seconds
@@ -68,7 +70,7 @@ def set_nodelay(sock):
     if sock.family in (socket.AF_INET, getattr(socket, "AF_INET6", None)):
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass
 
 
@@ -113,7 +115,7 @@ class Listener(object):
             sock.bind(sockaddr)
             sock.listen(backlog)
             sock.setblocking(False)
-        except OSError as exc:
+        except compat.SOCKET_ERRORS as exc:
             sock.close()
             # The address in the error: "Address already in use" alone does
             # not say which (issue 15). OSError(errno, ...) keeps the subclass.
@@ -168,11 +170,11 @@ class Listener(object):
         for _ in range(self._backlog):  # then let other sockets have a turn
             try:
                 sock, addr = accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionAbortedError:
-                continue  # the peer gave up while queued: not our problem
-            except OSError as exc:
+            except compat.SOCKET_ERRORS as exc:
+                if compat.would_block(exc):
+                    return
+                if exc.errno == errno.ECONNABORTED:   # ConnectionAbortedError on 3.x
+                    continue  # the peer gave up while queued: not our problem
                 if exc.errno in _ACCEPT_RESOURCE_ERRORS:
                     self._log_resource_failure(exc)
                     self._reactor.remove_reader(self._sock)
@@ -282,8 +284,7 @@ class ConnectAttempt(object):
         if infos is not None:
             self._resolved(infos, None)
         else:
-            self.thread = threading.Thread(target=self._resolve, name="katcp-resolve",
-                                           daemon=True)
+            self.thread = compat.daemon_thread(self._resolve, "katcp-resolve")
             self.thread.start()
 
     def _resolve(self):
@@ -292,8 +293,8 @@ class ConnectAttempt(object):
         try:
             infos = socket.getaddrinfo(self._host, self._port, socket.AF_UNSPEC,
                                        socket.SOCK_STREAM)
-        except OSError as exc:
-            self._reactor.add_callback(self._resolved, [], exc)
+        except compat.SOCKET_ERRORS as exc:
+            self._reactor.add_callback(self._resolved, [], compat.as_os_error(exc))
         else:
             self._reactor.add_callback(self._resolved, infos, None)
 
@@ -313,8 +314,8 @@ class ConnectAttempt(object):
             family, sockaddr = self._addresses.pop(0)
             try:
                 sock = socket.socket(family, socket.SOCK_STREAM)
-            except OSError as exc:  # e.g. no IPv6 support on this host
-                self._last_error = exc
+            except compat.SOCKET_ERRORS as exc:  # e.g. no IPv6 support on this host
+                self._last_error = compat.as_os_error(exc)
                 continue
             sock.setblocking(False)
             err = sock.connect_ex(sockaddr)
@@ -323,7 +324,7 @@ class ConnectAttempt(object):
                 self._reactor.add_writer(sock, self._on_writable)
                 return
             sock.close()
-            self._last_error = OSError(err, os.strerror(err))
+            self._last_error = compat.os_error(err, os.strerror(err))
         self._fail(self._last_error or OSError("no address for %s" % self._host))
 
     def _on_writable(self):
@@ -335,7 +336,7 @@ class ConnectAttempt(object):
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             sock.close()
-            self._last_error = OSError(err, os.strerror(err))
+            self._last_error = compat.os_error(err, os.strerror(err))
             self._try_next()
         else:
             self._done(sock, None)
@@ -371,7 +372,7 @@ def _numeric_addrinfo(host, port):
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
             socket.inet_pton(family, host)
-        except (OSError, ValueError):
+        except compat.SOCKET_ERRORS + (ValueError,):
             continue
         sockaddr = (host, port) if family == socket.AF_INET else (host, port, 0, 0)  # type: Tuple[Any, ...]
         return [(family, socket.SOCK_STREAM, 0, "", sockaddr)]

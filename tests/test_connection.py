@@ -2,7 +2,7 @@
 
 from __future__ import absolute_import, division, print_function
 
-
+import contextlib
 import errno
 import logging
 import socket
@@ -12,9 +12,13 @@ import time
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.connection import Connection, Listener, connect, format_address, writer_waited
 from katcp_sync.errors import KatcpTimeoutError, LineTooLongError
 from katcp_sync.reactor import Reactor
+
+from ordering_support import Barrier
+from server_support import socket_closed, wait_for
 
 TIMEOUT = 5.0
 
@@ -48,7 +52,7 @@ class Recorder(object):
 
     def wait_lines(self, n):
         with self.cond:
-            assert self.cond.wait_for(lambda: len(self.lines) >= n, TIMEOUT), self.lines[-5:]
+            assert wait_for(self.cond, lambda: len(self.lines) >= n, TIMEOUT), self.lines[-5:]
         return self.lines
 
     def wait_lost(self):
@@ -58,7 +62,7 @@ class Recorder(object):
 
 def tcp_pair():
     """A connected (server side, client side) pair of TCP sockets on 127.0.0.1."""
-    with socket.socket() as listener:
+    with contextlib.closing(socket.socket()) as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         client = socket.create_connection(listener.getsockname(), timeout=TIMEOUT)
@@ -118,8 +122,9 @@ def test_line_split_across_reads(pair):
 def test_byte_at_a_time(pair):
     conn, rec, client = pair()
     client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    for byte in b"?ping 1\n":
-        client.sendall(bytes([byte]))
+    data = b"?ping 1\n"
+    for i in range(len(data)):
+        client.sendall(data[i:i + 1])
     assert rec.wait_lines(1) == [b"?ping 1"]
 
 
@@ -238,7 +243,7 @@ def test_write_from_other_thread_goes_out_without_the_reactor(reactor, pair):
 def test_write_ordering_from_eight_threads(pair):
     conn, rec, client = pair()
     n_threads, per_thread = 8, 3000
-    barrier = threading.Barrier(n_threads, timeout=TIMEOUT)
+    barrier = Barrier(n_threads, timeout=TIMEOUT)
 
     def writer(tid):
         barrier.wait()
@@ -297,14 +302,14 @@ def test_a_long_line_read_in_many_pieces_arrives_whole(pair):
     """A multi-MiB line comes in many reads (several per readiness, fed one
     by one) and arrives intact, followed by a short one."""
     conn, rec, client = pair(max_line_length=8 << 20)
-    line = b"?big " + bytes(range(33, 127)) * (4 * 1024 * 1024 // 94)
+    line = b"?big " + bytes(bytearray(range(33, 127))) * (4 * 1024 * 1024 // 94)
     client.sendall(line + b"\n?small 1\n")
     assert rec.wait_lines(2)[:2] == [line, b"?small 1"]
 
 
 def test_big_write_through_reading_peer(pair):
     conn, rec, client = pair()
-    big = bytes(range(256)) * (8 * 1024 * 4)  # 8 MiB
+    big = bytes(bytearray(range(256))) * (8 * 1024 * 4)  # 8 MiB
     assert len(big) == 8 * 1024 * 1024
     assert conn.write(big)
     assert read_exactly(client, len(big)) == big
@@ -324,7 +329,7 @@ def test_echo_round_trip_through_listener(reactor):
     listener = Listener(reactor, "127.0.0.1", 0,
                         lambda sock, addr: accepted.append(Connection(reactor, sock, rec)))
     try:
-        with socket.create_connection(listener.address, timeout=TIMEOUT) as client:
+        with contextlib.closing(socket.create_connection(listener.address, timeout=TIMEOUT)) as client:
             client.sendall(b"?echo 1\n?echo 2\n")
             assert read_exactly(client, 16) == b"?echo 1\n?echo 2\n"
     finally:
@@ -350,10 +355,10 @@ def test_non_reading_peer_is_disconnected_while_others_keep_low_latency(reactor,
             worst = 0.0
             for i in range(200):
                 line = b"?ping %d\n" % i
-                t0 = time.monotonic()
+                t0 = compat.monotonic()
                 echo_client.sendall(line)
                 assert read_exactly(echo_client, len(line)) == line
-                worst = max(worst, time.monotonic() - t0)
+                worst = max(worst, compat.monotonic() - t0)
             reasons = stuck_rec.wait_lost()
         finally:
             stop_flood.set()
@@ -380,6 +385,36 @@ def test_overflow_from_reactor_thread(reactor, pair):
 
 # ----------------------------------------------------------------------
 # Closing
+
+
+def test_close_with_a_last_line_sends_nothing_after_it(pair):
+    """close(last=...) queues the line in the same step as the close: a
+    writer racing on another thread lands before it or is dropped, never
+    after it (the server's #disconnect, spec 4.2). Old code had no ``last``:
+    write-then-close let such a writer slip in between."""
+    conn, rec, client = pair(max_write_buffer=64 * 1024 * 1024)
+    go = threading.Event()
+    stop = []
+
+    def writer():
+        go.set()
+        while not stop:
+            if not conn.write(b"#update\n"):
+                break
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert go.wait(TIMEOUT)
+        conn.close("bye", flush=True, timeout=TIMEOUT, last=b"#disconnect bye\n")
+        client.settimeout(TIMEOUT)
+        lines = read_until_eof(client).split(b"\n")
+    finally:
+        stop.append(True)
+        thread.join(TIMEOUT)
+    assert lines[-2:] == [b"#disconnect bye", b""]
+    assert set(lines[:-2]) <= {b"#update"}
+    assert conn.write(b"#late\n") is False
 
 
 def test_close_with_flush_sends_everything_first(pair):
@@ -429,10 +464,10 @@ def test_close_from_inside_lines_received_defers_connection_lost(pair):
 def test_flush_timeout_bounds_close(pair):
     conn, rec, client = pair(max_write_buffer=64 * 1024 * 1024)
     conn.write(b"q" * (32 * 1024 * 1024))  # far more than the socket buffers hold
-    t0 = time.monotonic()
+    t0 = compat.monotonic()
     conn.close("give up", flush=True, timeout=0.1)
     assert rec.wait_lost() == ["give up"]
-    assert time.monotonic() - t0 < 2.0
+    assert compat.monotonic() - t0 < 2.0
 
 
 def test_peer_reset_mid_write(pair):
@@ -478,7 +513,7 @@ def test_reactor_stop_closes_connections(pair):
         conn.write(b"#last\n")
         reactor.stop(TIMEOUT)
         assert rec.lost == ["reactor stopped"]
-        assert conn.closed and server.fileno() == -1
+        assert conn.closed and socket_closed(server)
         client.settimeout(TIMEOUT)
         assert read_until_eof(client) == b"#last\n"
     finally:
@@ -492,7 +527,7 @@ def test_connection_on_closed_reactor_closes_socket():
     try:
         rec = Recorder()
         conn = Connection(reactor, server, rec)
-        assert conn.closed and server.fileno() == -1
+        assert conn.closed and socket_closed(server)
         assert conn.write(b"x\n") is False
     finally:
         client.close()
@@ -534,7 +569,7 @@ def test_listener_all_interfaces(reactor):
 def test_listener_bind_error_is_synchronous(reactor):
     first = Listener(reactor, "127.0.0.1", 0, lambda s, a: s.close())
     try:
-        with socket.socket() as holder:
+        with contextlib.closing(socket.socket()) as holder:
             holder.bind(("127.0.0.1", 0))
             holder.listen(1)
             with pytest.raises(OSError):
@@ -545,10 +580,10 @@ def test_listener_bind_error_is_synchronous(reactor):
 
 def _ipv6_available():
     try:
-        with socket.socket(socket.AF_INET6) as s:
+        with contextlib.closing(socket.socket(socket.AF_INET6)) as s:
             s.bind(("::1", 0))
         return True
-    except OSError:
+    except compat.SOCKET_ERRORS:
         return False
 
 
@@ -564,7 +599,7 @@ def test_listener_and_connection_over_ipv6(reactor):
     listener = Listener(reactor, "::1", 0, on_accept)
     try:
         assert listener.address[0] == "::1"
-        with socket.create_connection(("::1", listener.address[1]), timeout=TIMEOUT) as client:
+        with contextlib.closing(socket.create_connection(("::1", listener.address[1]), timeout=TIMEOUT)) as client:
             assert accepted.wait(TIMEOUT)
             port = client.getsockname()[1]
             assert conns[0].address == "[::1]:%d" % port
@@ -607,7 +642,7 @@ def test_listener_close_stops_accepting(reactor):
     listener.close()
     listener.close()
     reactor.run_sync(lambda: None)
-    with pytest.raises(OSError):
+    with pytest.raises(compat.SOCKET_ERRORS):
         socket.create_connection(address, timeout=TIMEOUT).close()
 
 
@@ -618,7 +653,7 @@ def test_listener_on_accept_exception_is_logged(reactor, caplog):
     listener = Listener(reactor, "127.0.0.1", 0, bad)
     try:
         with caplog.at_level(logging.ERROR):
-            with socket.create_connection(listener.address, timeout=TIMEOUT) as client:
+            with contextlib.closing(socket.create_connection(listener.address, timeout=TIMEOUT)) as client:
                 client.settimeout(TIMEOUT)
                 assert client.recv(10) == b""  # closed by the listener
         assert any("accept bug" in str(r.exc_info[1]) for r in caplog.records if r.exc_info)
@@ -649,7 +684,7 @@ class Outcome(object):
 
 
 def test_connect_success(reactor):
-    with socket.socket() as server:
+    with contextlib.closing(socket.socket()) as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         outcome = Outcome()
@@ -666,7 +701,7 @@ def test_connect_success(reactor):
 
 
 def test_connect_by_name_resolves_off_reactor(reactor):
-    with socket.socket() as server:
+    with contextlib.closing(socket.socket()) as server:
         server.bind(("127.0.0.1", 0))
         server.listen(1)
         outcome = Outcome()
@@ -677,13 +712,13 @@ def test_connect_by_name_resolves_off_reactor(reactor):
 
 
 def test_connect_refused(reactor):
-    with socket.socket() as closed_port:
+    with contextlib.closing(socket.socket()) as closed_port:
         closed_port.bind(("127.0.0.1", 0))
         port = closed_port.getsockname()[1]
     outcome = Outcome()
     connect(reactor, "127.0.0.1", port, TIMEOUT, outcome)
     sock, exc = outcome.wait()
-    assert sock is None and isinstance(exc, ConnectionRefusedError)
+    assert sock is None and isinstance(exc, compat.ConnectionRefusedError)
 
 
 def test_connect_unknown_name(reactor):
@@ -713,14 +748,14 @@ def full_port():
 
 def test_connect_timeout(reactor, full_port):
     outcome = Outcome()
-    t0 = time.monotonic()
+    t0 = compat.monotonic()
     connect(reactor, "127.0.0.1", full_port, 0.2, outcome)
     sock, exc = outcome.wait()
     if sock is not None:  # pragma: no cover - the kernel accepted anyway
         sock.close()
         pytest.skip("accept queue did not fill up on this kernel")
-    assert isinstance(exc, KatcpTimeoutError) and isinstance(exc, TimeoutError)
-    assert 0.15 < time.monotonic() - t0 < 3.0
+    assert isinstance(exc, KatcpTimeoutError) and isinstance(exc, compat.TimeoutError)
+    assert 0.15 < compat.monotonic() - t0 < 3.0
 
 
 def test_connect_cancel_and_reactor_stop(full_port):
@@ -730,11 +765,11 @@ def test_connect_cancel_and_reactor_stop(full_port):
         cancelled, stopped = Outcome(), Outcome()
         attempt = connect(reactor, "127.0.0.1", full_port, None, cancelled)
         attempt.cancel()
-        assert isinstance(cancelled.wait()[1], ConnectionAbortedError)
+        assert isinstance(cancelled.wait()[1], compat.ConnectionAbortedError)
         connect(reactor, "127.0.0.1", full_port, None, stopped)
         reactor.run_sync(lambda: None)
         reactor.stop(TIMEOUT)
-        assert isinstance(stopped.wait()[1], ConnectionAbortedError)
+        assert isinstance(stopped.wait()[1], compat.ConnectionAbortedError)
         assert cancelled.calls == 1 and stopped.calls == 1
     finally:
         reactor.stop(TIMEOUT)
@@ -748,9 +783,9 @@ def test_stopping_a_never_started_reactor_releases_sockets():
         conn = Connection(reactor, server, rec)
         listener = Listener(reactor, "127.0.0.1", 0, lambda s, a: s.close())
         reactor.stop()
-        assert conn.closed and server.fileno() == -1
+        assert conn.closed and socket_closed(server)
         assert rec.lost == ["reactor stopped"]
-        assert listener.closed and listener._sock.fileno() == -1
+        assert listener.closed and socket_closed(listener._sock)
     finally:
         client.close()
 
@@ -782,7 +817,7 @@ def test_listener_backs_off_when_out_of_file_descriptors(reactor, monkeypatch, c
     reactor.run_sync(setattr, listener, "_sock", _FailingAccept(real, 1))
     try:
         with caplog.at_level(logging.ERROR, logger="katcp_sync.tcp"):
-            with socket.create_connection(listener.address, timeout=TIMEOUT):
+            with contextlib.closing(socket.create_connection(listener.address, timeout=TIMEOUT)):
                 assert accepted.wait(TIMEOUT)
         assert any("cannot accept" in r.getMessage() for r in caplog.records)
     finally:
@@ -885,9 +920,9 @@ def test_borrowed_read_timeout_and_eof_left_for_the_reactor(reactor, pair):
     conn, rec, peer = pair(borrowable=True)
     assert conn.borrow_reading()
     try:
-        start = time.monotonic()
+        start = compat.monotonic()
         conn.read_borrowed(lambda line: True, lambda: False, 0.1)
-        assert 0.09 < time.monotonic() - start < TIMEOUT
+        assert 0.09 < compat.monotonic() - start < TIMEOUT
         peer.sendall(b"last\n")
         peer.close()
         got = []
@@ -905,14 +940,14 @@ def test_close_wakes_the_borrower_and_the_socket_closes_after_it(reactor, pair):
     assert conn.borrow_reading()
     try:
         reactor.call_later(0.05, conn.close, "bye", False)
-        start = time.monotonic()
+        start = compat.monotonic()
         conn.read_borrowed(lambda line: True, lambda: False, TIMEOUT)
-        assert time.monotonic() - start < TIMEOUT / 2
+        assert compat.monotonic() - start < TIMEOUT / 2
         assert rec.wait_lost() == ["bye"]
         assert conn._sock.fileno() != -1       # still the borrower's
     finally:
         conn.return_reading()
-    assert conn._sock.fileno() == -1
+    assert socket_closed(conn._sock)
     assert peer.recv(1) == b""
 
 
@@ -931,7 +966,7 @@ def test_reactor_stop_during_a_borrow():
             assert rec.wait_lost() == ["reactor stopped"]
         finally:
             conn.return_reading()
-        assert conn._sock.fileno() == -1
+        assert socket_closed(conn._sock)
         reactor.join(TIMEOUT)
     finally:
         reactor.stop(TIMEOUT)
@@ -1066,18 +1101,18 @@ def test_partial_line_older_than_the_limit_closes_the_connection(pair, caplog):
     """A peer trickling one line byte by byte is cut off once the line is
     older than partial_line_timeout, however steadily the bytes come."""
     conn, rec, client = pair(partial_line_timeout=0.3)
-    start = time.monotonic()
+    start = compat.monotonic()
     with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
         for _ in range(int(TIMEOUT / 0.02)):
             if rec.lost_event.is_set():
                 break
             try:
                 client.send(b"x")
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 break
             rec.lost_event.wait(0.02)
         assert rec.wait_lost() and "no end of line within 0.3 s" in rec.lost[0]
-    assert 0.25 < time.monotonic() - start < 2.0
+    assert 0.25 < compat.monotonic() - start < 2.0
     assert "closing connection: no end of line" in caplog.text
     assert client.recv(10) == b""   # closed on our side
 
@@ -1086,9 +1121,9 @@ def test_complete_lines_keep_a_connection_with_a_partial_line_limit_open(pair):
     """Lines that end in time never trip the limit, even when every read
     leaves the start of the next line behind."""
     conn, rec, client = pair(partial_line_timeout=0.2)
-    deadline = time.monotonic() + 0.6
+    deadline = compat.monotonic() + 0.6
     n = 0
-    while time.monotonic() < deadline:
+    while compat.monotonic() < deadline:
         client.send(b"?a%d\n?b" % n)      # a line, then half of the next
         time.sleep(0.02)
         client.send(b"%d\n" % n)
@@ -1099,13 +1134,13 @@ def test_complete_lines_keep_a_connection_with_a_partial_line_limit_open(pair):
 
 def test_idle_connection_is_closed_after_the_idle_timeout(pair):
     conn, rec, client = pair(idle_timeout=0.3)
-    start = time.monotonic()
+    start = compat.monotonic()
     for _ in range(3):                   # activity postpones it
         client.send(b"?ping\n")
         time.sleep(0.1)
     assert not rec.lost
     assert rec.wait_lost() == ["idle for 0.3 s"]
-    assert 0.45 < time.monotonic() - start < 2.5   # 0.3 s after the last byte (at 0.2 s)
+    assert 0.45 < compat.monotonic() - start < 2.5   # 0.3 s after the last byte (at 0.2 s)
 
 
 def test_no_time_limits_by_default(pair):
@@ -1119,7 +1154,7 @@ def test_time_limits_are_checked(reactor):
     try:
         with pytest.raises(ValueError):
             Connection(reactor, server, Recorder(), idle_timeout=0)
-        assert server.fileno() == -1
+        assert socket_closed(server)
     finally:
         client.close()
 
@@ -1141,14 +1176,14 @@ def test_emfile_accept_failures_are_logged_rate_limited_with_a_count(reactor, mo
     real = listener._sock
     fake = _FailingAccept(real, 100)
     reactor.run_sync(setattr, listener, "_sock", fake)
-    start = time.monotonic()
+    start = compat.monotonic()
     with caplog.at_level(logging.WARNING, logger="katcp_sync.tcp"):
         client = socket.create_connection(listener.address, timeout=TIMEOUT)
         try:
             assert accepted.wait(TIMEOUT)
         finally:
             client.close()
-    elapsed = time.monotonic() - start
+    elapsed = compat.monotonic() - start
     reactor.run_sync(setattr, listener, "_sock", real)
     listener.close()
     errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]

@@ -4,16 +4,21 @@ from __future__ import absolute_import, division, print_function
 
 
 import logging
-import selectors
 import socket
 import threading
 import time
 
 import pytest
 
+from katcp_sync import compat
+from katcp_sync.compat import selectors
+
 from katcp_sync import reactor as reactor_module
 from katcp_sync.errors import KatcpTimeoutError
 from katcp_sync.reactor import Reactor, TimerHandle
+
+from ordering_support import Barrier, switch_interval
+from server_support import ChildTimeout, communicate_child
 
 TIMEOUT = 5.0
 
@@ -52,7 +57,7 @@ def test_callbacks_from_many_threads_all_run_in_per_thread_order(reactor):
         if len(seen) == total:
             done.set()
 
-    start = threading.Barrier(n_threads, timeout=TIMEOUT)
+    start = Barrier(n_threads, timeout=TIMEOUT)
 
     def producer(tid):
         start.wait()
@@ -238,7 +243,7 @@ def test_run_sync_timeout(reactor):
     try:
         with pytest.raises(KatcpTimeoutError):
             reactor.run_sync(lambda: None, timeout=0.05)
-        with pytest.raises(TimeoutError):
+        with pytest.raises(compat.TimeoutError):
             reactor.run_sync(lambda: None, timeout=0.01)
     finally:
         release.set()
@@ -450,7 +455,9 @@ def test_stop_from_many_threads_at_once():
 # Signal safety
 
 _SIGNAL_STORM = r"""
+from __future__ import print_function
 import signal, sys, time
+from katcp_sync.compat import monotonic
 from katcp_sync.reactor import Reactor
 
 reactor = Reactor()
@@ -466,8 +473,8 @@ def on_signal(signum, frame):
 
 signal.signal(signal.SIGALRM, on_signal)
 signal.setitimer(signal.ITIMER_REAL, 50e-6, 50e-6)
-deadline = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < deadline or counts["signals"] < 200:
+deadline = monotonic() + float(sys.argv[1])
+while monotonic() < deadline or counts["signals"] < 200:
     # The main thread spends its time inside the reactor's lock (cancelling
     # many timers also purges the heap under it, a loop).
     for handle in [reactor.call_later(60.0, ran) for _ in range(150)]:
@@ -491,13 +498,14 @@ def test_add_callback_is_safe_in_a_signal_handler_during_a_signal_storm():
     import os
     import subprocess
     import sys
+    proc = subprocess.Popen([sys.executable, "-c", _SIGNAL_STORM, "1.0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
     try:
-        done = subprocess.run([sys.executable, "-c", _SIGNAL_STORM, "1.0"],
-                              capture_output=True, timeout=30, env=dict(os.environ))
-    except subprocess.TimeoutExpired:
+        out, err = communicate_child(proc, 30)
+    except ChildTimeout:
         pytest.fail("add_callback from a signal handler deadlocked")
-    assert done.returncode == 0, done.stderr.decode()
-    signals, ran, timers = map(int, done.stdout.split())
+    assert proc.returncode == 0, err.decode()
+    signals, ran, timers = map(int, out.split())
     assert signals >= 200 and timers > 0
     assert ran == signals   # every callback queued by a handler ran, none twice
 
@@ -533,17 +541,14 @@ def test_no_wake_up_is_lost_by_the_lock_free_add_callback(reactor):
     goes to sleep must still run at once (no timer would wake it for 600 s).
     The caller spins rather than blocks and the GIL changes hands every
     microsecond, to interleave the two as finely as the interpreter allows."""
-    import sys
     ran = []
     far = reactor.call_later(600.0, ran.append, None)   # the loop looks at the clock
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
     try:
-        for i in range(2000):
-            assert reactor.add_callback(ran.append, i)
-            deadline = time.monotonic() + TIMEOUT
-            while len(ran) <= i:
-                assert time.monotonic() < deadline, "callback %d was not run" % i
+        with switch_interval(1e-6):
+            for i in range(2000):
+                assert reactor.add_callback(ran.append, i)
+                deadline = compat.monotonic() + TIMEOUT
+                while len(ran) <= i:
+                    assert compat.monotonic() < deadline, "callback %d was not run" % i
     finally:
-        sys.setswitchinterval(interval)
         far.cancel()

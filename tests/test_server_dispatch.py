@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.kattypes import has_katcp_protocol_flags, minimum_katcp_version
 from katcp_sync.message import Message
 from katcp_sync.reactor import Reactor
@@ -116,7 +117,7 @@ def test_a_socketless_client_connection_sends_to_its_transport():
         def write_lines(self, lines):
             return self.write(b"".join(line + b"\n" for line in lines))
 
-        def close(self, reason="", flush=True, timeout=1.0):
+        def close(self, reason="", flush=True, timeout=1.0, last=b""):
             pass
 
     client = ClientConnection(None, "mock:0", transport=Sink())
@@ -126,9 +127,9 @@ def test_a_socketless_client_connection_sends_to_its_transport():
 
 
 def _wait_for(predicate):
-    deadline = time.monotonic() + TIMEOUT
+    deadline = compat.monotonic() + TIMEOUT
     while not predicate():
-        assert time.monotonic() < deadline, "condition not met in time"
+        assert compat.monotonic() < deadline, "condition not met in time"
         time.sleep(0.001)
 
 

@@ -10,6 +10,8 @@ import pytest
 
 from katcp_sync.workers import HandlerPool
 
+from ordering_support import Barrier, acquire_within
+
 TIMEOUT = 5.0
 
 
@@ -90,7 +92,7 @@ def test_pending_counts_queued_and_running_items(pool_factory):
 
 def test_different_keys_run_in_parallel(pool_factory):
     pool = pool_factory(max_workers=2)
-    barrier = threading.Barrier(2, timeout=TIMEOUT)
+    barrier = Barrier(2, timeout=TIMEOUT)
     passed = []
     done = [threading.Event(), threading.Event()]
 
@@ -123,8 +125,8 @@ def test_max_workers_is_respected(pool_factory):
 
     for key in range(5):
         pool.submit(key, job)
-    assert started.acquire(timeout=TIMEOUT) and started.acquire(timeout=TIMEOUT)
-    assert not started.acquire(timeout=0.05)
+    assert acquire_within(started, TIMEOUT) and acquire_within(started, TIMEOUT)
+    assert not acquire_within(started, 0.05)
     assert pool.pending() == 5
     release.set()
     drain(pool, range(5))

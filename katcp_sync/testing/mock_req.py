@@ -42,9 +42,10 @@ class _RecordingSink(object):
         # type: (Sequence[bytes]) -> bool
         return self.write(b"\n".join(lines) + b"\n")
 
-    def close(self, reason="", flush=True, timeout=1.0):
-        # type: (str, bool, float) -> None
-        pass
+    def close(self, reason="", flush=True, timeout=1.0, last=b""):
+        # type: (str, bool, float, bytes) -> None
+        if last:
+            self.write(last)
 
 
 class RecordingClientConnection(ClientConnection, RecordedMessages):
