@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from katcp_sync.borrow import SpinPolicy
 from katcp_sync.connection import Connection, Listener, connect, format_address, writer_waited
 from katcp_sync.errors import KatcpTimeoutError, LineTooLongError
 from katcp_sync.reactor import Reactor
@@ -1033,7 +1034,7 @@ def test_a_borrower_spins_before_it_sleeps_while_replies_are_quick(reactor, pair
     counter = conn._borrow._poller = CountingPoller(conn._borrow._poller)
     borrowed_round_trip(conn, peer, answer_after=0.01)
     assert counter.spins > 0 and counter.blocks == 0   # caught while spinning
-    assert 0 < conn._borrow.reply_wait < 0.5
+    assert 0 < conn._borrow.spin_policy.reply_wait < 0.5
 
 
 @borrow_only
@@ -1042,7 +1043,7 @@ def test_nobody_spins_while_replies_take_longer_than_the_spin_time(reactor, pair
     counter = conn._borrow._poller = CountingPoller(conn._borrow._poller)
     borrowed_round_trip(conn, peer, answer_after=0.05)  # spins 5 ms, then sleeps
     assert counter.spins > 0 and counter.blocks > 0
-    assert conn._borrow.reply_wait > 0.005
+    assert conn._borrow.spin_policy.reply_wait > 0.005
     counter.spins = counter.blocks = 0
     borrowed_round_trip(conn, peer, answer_after=0.05)
     assert counter.spins == 0 and counter.blocks > 0
@@ -1157,3 +1158,32 @@ def test_emfile_accept_failures_are_logged_rate_limited_with_a_count(reactor, mo
     recovered = [r.getMessage() for r in caplog.records if "accepting again" in r.getMessage()]
     assert len(recovered) == 1 and "after 100 failed accepts" in recovered[0]
     assert counted <= 99
+
+
+def test_spin_policy_spins_only_while_spinning_waits_less():
+    # A busy host: the spinning core is the one the peer needs, so replies
+    # come later to a spinning caller. The policy must notice and sleep,
+    # probing spinning ever more rarely; and spin again once that wins.
+    policy = SpinPolicy()
+    spin_time = 200e-6
+    choices = []
+    for _ in range(2000):
+        spun = policy.spin(spin_time)
+        choices.append(spun)
+        policy.record(spun, 190e-6 if spun else 25e-6)
+    assert choices[0]                                  # spins until it knows better
+    assert sum(choices[-1000:]) <= 2                   # then sleeps, probing rarely
+    assert not all(choices[-1000:]) and any(choices[100:])  # ... but does probe
+    for _ in range(3000):
+        spun = policy.spin(spin_time)
+        choices.append(spun)
+        policy.record(spun, 5e-6 if spun else 25e-6)   # an idle host: spinning wins
+    assert sum(choices[-500:]) >= 490
+
+
+def test_spin_policy_never_spins_for_a_slow_device():
+    policy = SpinPolicy()
+    for _ in range(50):
+        spun = policy.spin(200e-6)
+        policy.record(spun, 0.01)
+    assert not any(policy.spin(200e-6) for _ in range(100))
