@@ -101,11 +101,12 @@ DEFAULT_SPIN_TIME = 200e-6 if _cpu_count() > 1 else 0.0
 class SpinPolicy(object):
     """Whether a borrower spins, from the waits it measured (module docstring).
 
-    Keeps a moving average of the wait for the first data of a reply while
-    spinning and one while sleeping, and spins while the first is the
-    smaller -- but never while replies take longer than ``spin_time`` on
-    average (a slow device). Now and then a borrow *probes* the other mode,
-    whose wait then stands for that mode: after :data:`MIN_PROBE_INTERVAL`
+    Keeps a moving average of a borrow's round trip (from the borrow, before
+    the request is sent, to the end of the read, so that a sleeper's wake-up
+    and cold start count) while spinning and one while sleeping, and spins
+    while the first is the smaller -- but never while replies take longer
+    than ``spin_time`` on average (a slow device). Now and then a borrow
+    *probes* the other mode, whose round trip then stands for that mode: after :data:`MIN_PROBE_INTERVAL`
     borrows, and twice as many after each probe that confirmed the choice
     (up to :data:`MAX_PROBE_INTERVAL`; a probe costs at most ``spin_time``).
     Not locked: only the borrowing thread uses it (one at a time).
@@ -131,6 +132,7 @@ class SpinPolicy(object):
 
     def spin(self, spin_time: float) -> bool:
         """Should the next borrower spin (for up to ``spin_time`` seconds)?"""
+        self._probing = False
         if not self.reply_wait < spin_time:
             return False
         self._countdown -= 1
@@ -140,11 +142,14 @@ class SpinPolicy(object):
         self._probing = True
         return not self._spin_wins()
 
-    def record(self, spun: bool, wait: float) -> None:
-        """A borrower that did (``spun``) or did not spin waited ``wait`` seconds."""
+    def record_wait(self, wait: float) -> None:
+        """A borrower waited ``wait`` seconds for the first data of a reply."""
         self.reply_wait += (wait - self.reply_wait) / 4
+
+    def record(self, spun: bool, wait: float) -> None:
+        """A borrow that did (``spun``) or did not spin took ``wait`` seconds."""
         before = self._spin_wins()
-        # A probe's wait replaces its mode's average: probes are rare, and a
+        # A probe's time replaces its mode's average: probes are rare, and a
         # mode that now wins should win at once (if the probe was lucky, the
         # many borrows that follow soon say so).
         if spun:
@@ -196,6 +201,8 @@ class ReadBorrow:
         self._handover: Deque[Line] = collections.deque()  # read by a borrower, not claimed
         self._read_error: Optional[OSError] = None         # ... and its recv() error
         self._quiet = False           # the borrower got what it waited for: may park
+        self._borrowed_at = 0.0
+        self._spun = False            # the last read spun
         #: Decides whether a borrower spins, from the waits it measures.
         self.spin_policy = SpinPolicy()
         #: Seconds a borrower polls without sleeping before it blocks; 0 turns it off.
@@ -243,6 +250,7 @@ class ReadBorrow:
                     return False
             self.borrowed = True
             self._quiet = False
+        self._borrowed_at = _monotonic()
         return True
 
     def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
@@ -271,7 +279,7 @@ class ReadBorrow:
         end = None if timeout is None else start + timeout
         spin_until = 0.0
         policy = self.spin_policy
-        spun = policy.spin(self.spin_time)
+        spun = self._spun = policy.spin(self.spin_time)
         if spun:
             spin_until = start + self.spin_time
             if end is not None and end < spin_until:
@@ -294,7 +302,7 @@ class ReadBorrow:
                     continue
             if not measured:
                 measured = True
-                policy.record(spun, _monotonic() - start)
+                policy.record_wait(_monotonic() - start)
             if conn._closing:
                 return
             try:
@@ -332,6 +340,7 @@ class ReadBorrow:
             with self._lock:
                 self._handover.extend(lines[index:])
             return
+        policy.record(spun, _monotonic() - self._borrowed_at)
         self._quiet = True
 
     def give_back(self, park: bool) -> None:

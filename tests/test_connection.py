@@ -1185,5 +1185,6 @@ def test_spin_policy_never_spins_for_a_slow_device():
     policy = SpinPolicy()
     for _ in range(50):
         spun = policy.spin(200e-6)
-        policy.record(spun, 0.01)
+        policy.record_wait(0.01)
+        policy.record(spun, 0.011)
     assert not any(policy.spin(200e-6) for _ in range(100))
