@@ -70,7 +70,7 @@ import threading
 from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Tuple
 
-from .linebuffer import RECV_SIZE, Line
+from .linebuffer import Line
 
 if TYPE_CHECKING:   # the connection owns its ReadBorrow; only its type is needed here
     from .connection import Connection
@@ -274,7 +274,8 @@ class ReadBorrow:
         conn = self._conn
         poll = self._poller.poll
         recv = self._sock.recv
-        feed = conn._splitter.feed
+        splitter = conn._splitter
+        feed = splitter.feed
         start = _monotonic()
         end = None if timeout is None else start + timeout
         spin_until = 0.0
@@ -306,7 +307,7 @@ class ReadBorrow:
             if conn._closing:
                 return
             try:
-                data = recv(RECV_SIZE)
+                data = recv(splitter.recv_size())
             except (BlockingIOError, InterruptedError):
                 continue
             except OSError as exc:

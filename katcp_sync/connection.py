@@ -53,7 +53,7 @@ from time import monotonic as _monotonic
 from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Tuple, Union
 
 from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
-from .linebuffer import DEFAULT_MAX_LINE_LENGTH, RECV_SIZE, Line, LineSplitter
+from .linebuffer import DEFAULT_MAX_LINE_LENGTH, Line, LineSplitter
 from .reactor import FileLike, Reactor, TimerHandle
 from .read_limits import ReadLimits
 from .tcp import (ConnectAttempt, Listener, call_on_reactor, connect, format_address,
@@ -78,7 +78,8 @@ logger = logging.getLogger(__name__)
 #: Default bound on the bytes a connection may have waiting to be sent.
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
 
-# Size of one recv() and the most read from one socket per readiness event.
+# The most read from one socket per readiness event (more if one recv() asks
+# more: LineSplitter.recv_size).
 _READ_BUDGET = 256 * 1024
 # Small buffered pieces are joined into sends of up to this size.
 _SEND_CHUNK = 256 * 1024
@@ -445,9 +446,11 @@ class Connection:
         total = 0
         eof = False
         error: Optional[OSError] = None
-        while total < _READ_BUDGET:
+        size = self._splitter.recv_size()
+        budget = _READ_BUDGET if size < _READ_BUDGET else size
+        while total < budget:
             try:
-                data = recv(RECV_SIZE)
+                data = recv(size)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
@@ -458,7 +461,7 @@ class Connection:
                 break
             chunks.append(data)
             total += len(data)
-            if len(data) < RECV_SIZE:
+            if len(data) < size:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
             # Fed read by read: joining them would copy every byte once more
