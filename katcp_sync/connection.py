@@ -492,32 +492,51 @@ class Connection:
             self._finish()
 
     def _flush(self) -> None:
-        """Send what the kernel will take; writer callback too. Reactor thread."""
+        """Send what the kernel will take; writer callback too. Reactor thread.
+
+        The lock is let go around each ``send()``: a writer on another
+        thread then waits for no syscall, only for a deque append. (Held
+        across the send, a thread fanning informs out to many connections
+        and the reactor flushing them took turns, one inform per send.)
+        Order still holds: the piece being sent stays at the head of the
+        buffer and counted in ``_wbytes``, so no writer sends directly
+        meanwhile, and only this thread flushes.
+        """
         if self._finished:
             return
         error: Optional[OSError] = None
-        with self._lock:
-            buf = self._wbuf
-            send = self._sock.send
+        lock = self._lock
+        buf = self._wbuf
+        send = self._sock.send
+        lock.acquire()
+        try:
             while buf:
                 data = buf[0]
                 if len(buf) > 1 and len(data) < _SEND_CHUNK:
                     data = self._coalesce_head()
+                sent = 0
+                lock.release()
                 try:
                     sent = send(data)
                 except (BlockingIOError, InterruptedError):
-                    break
+                    pass
                 except OSError as exc:
                     error = exc
-                    break
+                finally:
+                    lock.acquire()
+                if error is not None or not buf or buf[0] is not data:
+                    break   # (emptied meanwhile by a write that overflowed it)
                 self._wbytes -= sent
                 if sent < len(data):
-                    buf[0] = memoryview(data)[sent:]
+                    if sent:
+                        buf[0] = memoryview(data)[sent:]
                     break
                 buf.popleft()
             remaining = self._wbytes
             self._flush_pending = bool(remaining) and error is None
             closing = self._closing
+        finally:
+            lock.release()
         if error is not None:
             self._lose("send failed: %s" % (error,), flush=False)
         elif remaining:

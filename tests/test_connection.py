@@ -233,6 +233,43 @@ def test_write_from_other_thread_goes_out_without_the_reactor(reactor, pair):
     assert read_exactly(client, len(expected)) == expected
 
 
+def test_a_writer_never_waits_for_the_reactors_send(reactor, pair):
+    """Issue 16: the reactor lets the lock go around send(), so a thread
+    fanning informs out to many clients never waits for a flush's syscall
+    (held, the two took turns and every inform cost a send of its own)."""
+    conn, rec, client = pair()
+    in_send, release = threading.Event(), threading.Event()
+    real_sock = conn._sock
+
+    class SlowSocket:
+        def __getattr__(self, name):
+            return getattr(real_sock, name)
+
+        def send(self, data):
+            in_send.set()
+            release.wait(TIMEOUT)
+            return real_sock.send(data)
+
+    def first():
+        conn._sock = SlowSocket()
+        conn.write(b"#first\n")   # the reactor's flush is stuck in send() ...
+
+    reactor.add_callback(first)
+    try:
+        assert in_send.wait(TIMEOUT)
+        wrote = threading.Event()
+        writer = threading.Thread(target=lambda: (conn.write(b"#second\n"), wrote.set()))
+        writer.start()
+        assert wrote.wait(TIMEOUT / 2)   # ... and this write does not wait for it
+        assert not release.is_set()
+    finally:
+        release.set()
+        writer.join(TIMEOUT)
+    client.settimeout(TIMEOUT)
+    assert read_exactly(client, 15) == b"#first\n#second\n"
+    reactor.run_sync(lambda: setattr(conn, "_sock", real_sock))
+
+
 def test_write_ordering_from_eight_threads(pair):
     conn, rec, client = pair()
     n_threads, per_thread = 8, 3000
