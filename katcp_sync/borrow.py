@@ -103,7 +103,8 @@ class SpinPolicy(object):
 
     Keeps a moving average of a borrow's round trip (from the borrow, before
     the request is sent, to the end of the read, so that a sleeper's wake-up
-    and cold start count) while spinning and one while sleeping, and spins
+    and cold start count; only borrows that read one line, their own reply)
+    while spinning and one while sleeping, and spins
     while the first is the smaller -- but never while replies take longer
     than ``spin_time`` on average (a slow device). Now and then a borrow
     *probes* the other mode, whose round trip then stands for that mode: after :data:`MIN_PROBE_INTERVAL`
@@ -286,6 +287,7 @@ class ReadBorrow:
             if end is not None and end < spin_until:
                 spin_until = end
         measured = False
+        claimed = 0
         wait: Optional[int] = None
         self._quiet = False
         while not done():
@@ -324,6 +326,7 @@ class ReadBorrow:
                         break
                     index += 1
                 else:
+                    claimed += index
                     continue
             except BaseException as exc:
                 # claim() failed, or this thread was interrupted (a signal
@@ -341,7 +344,10 @@ class ReadBorrow:
             with self._lock:
                 self._handover.extend(lines[index:])
             return
-        policy.record(spun, _monotonic() - self._borrowed_at)
+        if claimed == 1:
+            # Only a borrow that read nothing but its own reply times a mode:
+            # one that also read for other callers took as long as they did.
+            policy.record(spun, _monotonic() - self._borrowed_at)
         self._quiet = True
 
     def give_back(self, park: bool) -> None:

@@ -1225,3 +1225,20 @@ def test_spin_policy_never_spins_for_a_slow_device():
         policy.record_wait(0.01)
         policy.record(spun, 0.011)
     assert not any(policy.spin(200e-6) for _ in range(100))
+
+
+@borrow_only
+def test_only_a_borrow_that_read_its_own_reply_alone_times_a_mode(reactor, pair):
+    # One that also read for other callers took as long as they did.
+    conn, rec, peer = pair(borrowable=True, spin_time=0.5)
+    policy = conn._borrow.spin_policy
+    assert conn.borrow_reading()
+    try:
+        got = []
+        peer.sendall(b"theirs\nmine\n")
+        conn.read_borrowed(lambda line: not got.append(line), lambda: len(got) == 2, TIMEOUT)
+    finally:
+        conn.return_reading()
+    assert got == [b"theirs", b"mine"] and policy._spinning == 0.0
+    borrowed_round_trip(conn, peer)
+    assert policy._spinning > 0.0
