@@ -30,9 +30,9 @@ stays bounded by what it saves. Spinning can also cost more than it saves:
 on a busy host (or a device that hands each request to another thread) the
 spinning core is the one the peer needed, and its reply comes later than
 it would to a sleeping caller. So a :class:`SpinPolicy` keeps one moving
-average of the wait per mode and spins only while spinning waits less; now
-and then a borrow tries the other mode, so each average follows the host
-as its load changes.
+average of the round trip per mode and spins only while spinning is
+faster; now and then a borrow tries the other mode, so each average follows
+the host as its load changes.
 
 :meth:`ReadBorrow.give_back` puts the socket back into the inner epoll, so
 data that arrived meanwhile wakes the reactor at once -- unless the borrow
@@ -99,18 +99,19 @@ DEFAULT_SPIN_TIME = 200e-6 if _cpu_count() > 1 else 0.0
 
 
 class SpinPolicy(object):
-    """Whether a borrower spins, from the waits it measured (module docstring).
+    """Whether a borrower spins, from what it measured (module docstring).
 
-    Keeps a moving average of a borrow's round trip (from the borrow, before
-    the request is sent, to the end of the read, so that a sleeper's wake-up
-    and cold start count; only borrows that read one line, their own reply)
-    while spinning and one while sleeping, and spins
-    while the first is the smaller -- but never while replies take longer
-    than ``spin_time`` on average (a slow device). Now and then a borrow
-    *probes* the other mode, whose round trip then stands for that mode: after :data:`MIN_PROBE_INTERVAL`
-    borrows, and twice as many after each probe that confirmed the choice
-    (up to :data:`MAX_PROBE_INTERVAL`; a probe costs at most ``spin_time``).
-    Not locked: only the borrowing thread uses it (one at a time).
+    Keeps a moving average of a borrow's round trip while spinning and one
+    while sleeping -- from the borrow, before the request is sent, to the
+    end of the read, so that a sleeper's wake-up and cold start count; only
+    borrows that read one line, their own reply -- and spins while the
+    first is the smaller, but never while replies take longer than
+    ``spin_time`` on average (a slow device). Now and then a borrow *probes*
+    the other mode, whose round trip then stands for that mode: after
+    :data:`MIN_PROBE_INTERVAL` borrows, and twice as many after each probe
+    that confirmed the choice (up to :data:`MAX_PROBE_INTERVAL`; a probe
+    costs at most ``spin_time``). Not locked: only the borrowing thread
+    uses it (one at a time).
     """
 
     __slots__ = ("reply_wait", "_spinning", "_sleeping", "_countdown", "_interval",
@@ -203,7 +204,6 @@ class ReadBorrow:
         self._read_error: Optional[OSError] = None         # ... and its recv() error
         self._quiet = False           # the borrower got what it waited for: may park
         self._borrowed_at = 0.0
-        self._spun = False            # the last read spun
         #: Decides whether a borrower spins, from the waits it measures.
         self.spin_policy = SpinPolicy()
         #: Seconds a borrower polls without sleeping before it blocks; 0 turns it off.
@@ -281,7 +281,7 @@ class ReadBorrow:
         end = None if timeout is None else start + timeout
         spin_until = 0.0
         policy = self.spin_policy
-        spun = self._spun = policy.spin(self.spin_time)
+        spun = policy.spin(self.spin_time)
         if spun:
             spin_until = start + self.spin_time
             if end is not None and end < spin_until:
