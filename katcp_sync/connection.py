@@ -53,7 +53,7 @@ from time import monotonic as _monotonic
 from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Tuple, Union
 
 from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
-from .linebuffer import DEFAULT_MAX_LINE_LENGTH, RECV_SIZE, Line, LineSplitter
+from .linebuffer import DEFAULT_MAX_LINE_LENGTH, Line, LineSplitter
 from .reactor import FileLike, Reactor, TimerHandle
 from .read_limits import ReadLimits
 from .tcp import (ConnectAttempt, Listener, call_on_reactor, connect, format_address,
@@ -78,7 +78,8 @@ logger = logging.getLogger(__name__)
 #: Default bound on the bytes a connection may have waiting to be sent.
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
 
-# Size of one recv() and the most read from one socket per readiness event.
+# The most read from one socket per readiness event (more if one recv() asks
+# more: LineSplitter.recv_size).
 _READ_BUDGET = 256 * 1024
 # Small buffered pieces are joined into sends of up to this size.
 _SEND_CHUNK = 256 * 1024
@@ -445,9 +446,11 @@ class Connection:
         total = 0
         eof = False
         error: Optional[OSError] = None
-        while total < _READ_BUDGET:
+        size = self._splitter.recv_size()
+        budget = _READ_BUDGET if size < _READ_BUDGET else size
+        while total < budget:
             try:
-                data = recv(RECV_SIZE)
+                data = recv(size)
             except (BlockingIOError, InterruptedError):
                 break
             except OSError as exc:
@@ -458,7 +461,7 @@ class Connection:
                 break
             chunks.append(data)
             total += len(data)
-            if len(data) < RECV_SIZE:
+            if len(data) < size:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
             # Fed read by read: joining them would copy every byte once more
@@ -489,32 +492,51 @@ class Connection:
             self._finish()
 
     def _flush(self) -> None:
-        """Send what the kernel will take; writer callback too. Reactor thread."""
+        """Send what the kernel will take; writer callback too. Reactor thread.
+
+        The lock is let go around each ``send()``: a writer on another
+        thread then waits for no syscall, only for a deque append. (Held
+        across the send, a thread fanning informs out to many connections
+        and the reactor flushing them took turns, one inform per send.)
+        Order still holds: the piece being sent stays at the head of the
+        buffer and counted in ``_wbytes``, so no writer sends directly
+        meanwhile, and only this thread flushes.
+        """
         if self._finished:
             return
         error: Optional[OSError] = None
-        with self._lock:
-            buf = self._wbuf
-            send = self._sock.send
+        lock = self._lock
+        buf = self._wbuf
+        send = self._sock.send
+        lock.acquire()
+        try:
             while buf:
                 data = buf[0]
                 if len(buf) > 1 and len(data) < _SEND_CHUNK:
                     data = self._coalesce_head()
+                sent = 0
+                lock.release()
                 try:
                     sent = send(data)
                 except (BlockingIOError, InterruptedError):
-                    break
+                    pass
                 except OSError as exc:
                     error = exc
-                    break
+                finally:
+                    lock.acquire()
+                if error is not None or not buf or buf[0] is not data:
+                    break   # (emptied meanwhile by a write that overflowed it)
                 self._wbytes -= sent
                 if sent < len(data):
-                    buf[0] = memoryview(data)[sent:]
+                    if sent:
+                        buf[0] = memoryview(data)[sent:]
                     break
                 buf.popleft()
             remaining = self._wbytes
             self._flush_pending = bool(remaining) and error is None
             closing = self._closing
+        finally:
+            lock.release()
         if error is not None:
             self._lose("send failed: %s" % (error,), flush=False)
         elif remaining:
