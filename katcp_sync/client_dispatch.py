@@ -19,7 +19,7 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from .client_base import ClientBase, _format_exc, _not_a_message, hinted_timeout
 from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, FutureRequest,
-                              PendingRequest, ReplyFuture, UntrackedMessage)
+                              PendingRequest, ReplyFuture, UntrackedMessage, wake_in_turn)
 from .connection import Connection, Line
 from .formatting import format_seconds
 from .errors import KatcpSyntaxError, KatcpTimeoutError, KatcpTypeError, KatcpVersionError
@@ -190,7 +190,8 @@ class ClientDispatch(ClientBase):
             raise RuntimeError("blocking_request() cannot be called on the client's "
                                "reactor thread (it would deadlock)")
         timeout = self._timeout_for(msg, timeout)
-        pending = BlockingRequest(msg, _monotonic(), use_mid)
+        pending = BlockingRequest(msg, _monotonic(), use_mid,
+                                  threading.current_thread() is not _MAIN_THREAD)
         callers = self._blocking_callers
         callers.append(None)
         try:
@@ -206,6 +207,7 @@ class ClientDispatch(ClientBase):
             # injected into the thread): either way the request is given up
             # exactly as on a timeout, so nothing of it stays in the table.
             self._abandon(pending)
+            pending.leave()
             raise
         finally:
             callers.pop()
@@ -406,6 +408,16 @@ class ClientDispatch(ClientBase):
     def _lines_received(self, conn: Connection, lines: List[Line]) -> None:
         if conn is not self._conn:
             return
+        # The blocking callers whose replies come in this batch are woken
+        # once it is handled, one after the other (wake_in_turn).
+        self._delivered = delivered = []
+        try:
+            self._handle_lines(lines)
+        finally:
+            self._delivered = None
+            wake_in_turn(delivered)
+
+    def _handle_lines(self, lines: List[Line]) -> None:
         handle = self.handle_message
         for line in lines:
             if type(line) is not bytes:
@@ -446,7 +458,12 @@ class ClientDispatch(ClientBase):
         if pending is not None:
             if pending.timer is not None:
                 pending.timer.cancel()
-            pending.set_reply(msg)
+            delivered = self._delivered
+            if delivered is not None and type(pending) is BlockingRequest and pending.in_turn:
+                pending.deliver(msg)
+                delivered.append(pending)
+            else:
+                pending.set_reply(msg)
             return
         if msg.mid is not None:
             name = self._table.request_name(msg.mid)

@@ -502,6 +502,41 @@ def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, m
     assert client.blocking_request(Message.request("after"))[0].reply_ok()
 
 
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+def test_callers_answered_in_one_batch_are_woken_in_turn(scripted, make_client, monkeypatch,
+                                                         flags):
+    """Replies that the reactor reads in one batch wake their callers one
+    after the other (each woken caller wakes the next), and every caller
+    gets its own reply and informs."""
+    import katcp_sync.client_dispatch as client_dispatch
+    count = 6
+    server = scripted(burst_script(v5_greeting(flags), count))
+    client = make_client(server.port, cls=NoBorrowClient)
+    batches = []
+    real = client_dispatch.wake_in_turn
+
+    def spy(delivered):
+        batches.append(len(delivered))
+        real(delivered)
+    monkeypatch.setattr(client_dispatch, "wake_in_turn", spy)
+    results = {}
+
+    def caller(i):
+        msg = Message.request("op%d" % i, str(i))
+        results[i] = client.blocking_request(msg, timeout=WAIT)
+    threads = [threading.Thread(target=caller, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT)
+    assert not any(thread.is_alive() for thread in threads)
+    for i, (reply, informs) in results.items():
+        assert reply.name == "op%d" % i and reply.arguments == [b"ok", str(i).encode()]
+        assert [inform.arguments for inform in informs] == [[b"i", str(i).encode()]]
+    assert sum(batches) == count and max(batches) > 1
+    assert len(client._table) == 0
+
+
 def reading(client, server):
     """Wait until the caller of ``?a`` sent it: it borrowed reading first."""
     assert server.received.get(timeout=WAIT).startswith(b"?a")
