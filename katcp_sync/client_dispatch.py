@@ -410,7 +410,8 @@ class ClientDispatch(ClientBase):
             return
         # The blocking callers whose replies come in this batch are woken
         # once it is handled, one after the other (wake_in_turn).
-        self._delivered = delivered = []
+        delivered: List[BlockingRequest] = []
+        self._delivered = delivered
         try:
             self._handle_lines(lines)
         finally:
