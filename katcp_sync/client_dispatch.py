@@ -20,7 +20,7 @@ from typing import Any, Callable, List, Optional, Tuple
 from .client_base import ClientBase, _format_exc, _not_a_message, hinted_timeout
 from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, FutureRequest,
                               PendingRequest, ReplyFuture, UntrackedMessage, wake_in_turn)
-from .connection import Connection, Line
+from .connection import Connection, Line, writer_waited
 from .formatting import format_seconds
 from .errors import KatcpSyntaxError, KatcpTimeoutError, KatcpTypeError, KatcpVersionError
 from .errors import LineTooLongError
@@ -197,7 +197,9 @@ class ClientDispatch(ClientBase):
         try:
             if self._submit_and_read(pending, timeout, len(callers) == 1) and timeout is not None:
                 timeout = pending.started + timeout - _monotonic()
-            if not pending.wait(timeout):
+            waited = pending.wait(timeout)
+            writer_waited()    # for a reply: this thread's next request is no burst
+            if not waited:
                 if self._abandon(pending):
                     raise KatcpTimeoutError(self._timeout_reason(pending))
                 pending.wait(None)     # the reply won the race: it is being delivered
@@ -361,6 +363,9 @@ class ClientDispatch(ClientBase):
                     while outbox and outbox[0][0] is conn:
                         chunks.append(outbox.popleft()[1])
                     if conn is not None:
+                        # Other threads' requests, whose callers wait: no
+                        # burst of this thread's, so sent now if possible.
+                        writer_waited()
                         conn.write(data if len(chunks) == 1 else b"".join(chunks))
             finally:
                 lock.release()
