@@ -202,7 +202,7 @@ class ClientDispatch(ClientBase):
             if not waited:
                 if self._abandon(pending):
                     raise KatcpTimeoutError(self._timeout_reason(pending))
-                pending.wait(None)     # the reply won the race: it is being delivered
+                pending.wait_delivered()   # the reply won the race
         except BaseException:
             # A timeout, or this thread was interrupted while it waited
             # (KeyboardInterrupt, an exception raised by a signal handler or

@@ -452,9 +452,20 @@ class BlockingRequest(PendingRequest):
             _wake_from(self._next)
         return True
 
+    def wait_delivered(self) -> None:
+        """Wait for a reply that won the race against the caller's timeout
+        (out of the table, so it is in or about to be). One delivered in
+        turn is taken without waiting for the turn: a caller never waits
+        long past its timeout because of another (requesting thread)."""
+        while not self.finished():
+            if self.wait(0.001):
+                return
+        self.leave()
+
     def leave(self) -> None:
-        """The caller stops waiting (an exception): if woken in turn, or
-        when it is, the next caller is woken all the same (requesting thread)."""
+        """The caller stops waiting (an exception, or it took its reply
+        without its turn): if woken in turn, or when it is, the next caller
+        is woken all the same (requesting thread)."""
         self._gone = True
         if self._done.acquire(False) and self._next is not None:
             _wake_from(self._next)

@@ -198,3 +198,16 @@ def test_a_caller_that_left_does_not_stop_the_turn(when):
         assert c.wait(None)
     assert d.wait(None)
     assert not d.wait(0)     # woken once
+
+
+def test_a_caller_past_its_timeout_takes_its_reply_without_its_turn():
+    """A caller whose timeout lost the race to its reply takes the reply
+    without waiting for the caller before it to wake it; its turn is still
+    passed on to the next when that caller wakes."""
+    a, b, c = delivered_blocking(3)
+    wake_in_turn([a, b, c])
+    b.wait_delivered()                  # a has not woken b (and may never)
+    assert b.reply.name == "r1"
+    assert not c.wait(0)
+    assert a.wait(None)                 # a wakes b, gone: c is woken instead
+    assert c.wait(None)
