@@ -405,9 +405,9 @@ class BlockingRequest(PendingRequest):
     Replies that arrive together may be delivered *in turn* (see
     :func:`wake_in_turn`): the deliverer stores each reply with
     :meth:`deliver`, and wakes only the first caller; each caller, once
-    awake, wakes the next. A woken thread then finds the interpreter free
-    (its waker is about to sleep) instead of joining a crowd of threads
-    woken at once, all waiting for the GIL.
+    awake, wakes the next. A woken thread then waits for the GIL behind one
+    other thread at most, rather than in a crowd of threads woken at once,
+    each put to sleep again on the way.
     """
 
     __slots__ = ("_done", "reply", "error", "in_turn", "_next", "_gone")
