@@ -161,6 +161,10 @@ class ClientBase:
         # Reactor thread, while it handles a batch of lines: the blocking
         # requests whose replies it delivered, to wake in turn at its end.
         self._delivered: Optional[List[BlockingRequest]] = None
+        # The borrowing thread's (one at a time): its own request, and the
+        # others' it delivered in this recv()'s lines, to wake in turn.
+        self._reading_for: Optional[BlockingRequest] = None
+        self._read_delivered: List[BlockingRequest] = []
         # Requests' wire bytes from other threads: one thread at a time
         # (the holder of _outbox_lock) writes them all (client_dispatch).
         self._outbox: Deque[Tuple[Optional[Connection], bytes]] = collections.deque()

@@ -235,7 +235,8 @@ class ClientDispatch(ClientBase):
                 claim = self._claim
                 if threading.current_thread() is _MAIN_THREAD:
                     claim = functools.partial(claim, only=pending)
-                conn.read_borrowed(claim, pending.finished, timeout)
+                self._reading_for = pending
+                conn.read_borrowed(claim, pending.finished, timeout, self._wake_read)
         finally:
             # Park only if no other request's reply is on its way.
             conn.return_reading(park=self._table.is_idle())
@@ -322,8 +323,14 @@ class ClientDispatch(ClientBase):
                     self._write(data)
                 self._log_received(msg)
             finally:
-                # Out of the table: whatever happens here, it must be woken.
-                taken.set_reply(msg)
+                # Out of the table: whatever happens here, it must be woken
+                # (another caller's in turn, once this read's lines are offered).
+                if (type(taken) is BlockingRequest and taken.in_turn
+                        and taken is not self._reading_for):
+                    taken.deliver(msg)
+                    self._read_delivered.append(taken)
+                else:
+                    taken.set_reply(msg)
         elif mtype == _INFORM:
             taken = self._table.match_inform(msg)
             if taken is None or not taken.BORROWABLE or (only is not None and taken is not only):
@@ -333,6 +340,14 @@ class ClientDispatch(ClientBase):
         else:
             return False
         return True
+
+    def _wake_read(self) -> None:
+        """A borrowed read offered the lines of one recv(): wake, in turn,
+        the callers whose replies were among them (the borrower's thread)."""
+        delivered = self._read_delivered
+        if delivered:
+            wake_in_turn(delivered)
+            del delivered[:]
 
     def _log_received(self, msg: Message) -> None:
         if self._logger.isEnabledFor(logging.DEBUG):

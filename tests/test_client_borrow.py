@@ -470,14 +470,23 @@ def burst_script(greeting, count):
 
 @pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
 def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, make_client,
-                                                                    flags):
+                                                                    monkeypatch, flags):
     """Callers that overlap share the reading: the one that borrowed it
     delivers the others' replies and informs (matched by id and name, or by
-    name alone without ids) on its own thread, and each caller gets its own."""
+    name alone without ids) on its own thread, and each caller gets its own.
+    It wakes those it read for in turn, once the lines of a read are offered."""
+    import katcp_sync.client_dispatch as client_dispatch
     count = 12
     server = scripted(burst_script(v5_greeting(flags), count))
     client = make_client(server.port)
     claims = spy_claims(client)
+    woken = []
+    real = client_dispatch.wake_in_turn
+
+    def spy(delivered):
+        woken.append((len(delivered), threading.current_thread()))
+        real(delivered)
+    monkeypatch.setattr(client_dispatch, "wake_in_turn", spy)
     results = {}
 
     def caller(i):
@@ -500,6 +509,8 @@ def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, m
                   if claimed and line.startswith(b"!")
                   and thread.name != "caller-%s" % line.split()[-1].decode()]
     assert for_others
+    readers = set(thread for _, _, thread in claims)
+    assert sum(n for n, thread in woken if thread in readers) == len(for_others)
     assert client.blocking_request(Message.request("after"))[0].reply_ok()
 
 
