@@ -468,18 +468,9 @@ def burst_script(greeting, count):
     return script
 
 
-@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
-def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, make_client,
-                                                                    monkeypatch, flags):
-    """Callers that overlap share the reading: the one that borrowed it
-    delivers the others' replies and informs (matched by id and name, or by
-    name alone without ids) on its own thread, and each caller gets its own.
-    It wakes those it read for in turn, once the lines of a read are offered."""
+def spy_wake_in_turn(monkeypatch):
+    """Record (count, thread) for every batch of callers woken in turn."""
     import katcp_sync.client_dispatch as client_dispatch
-    count = 12
-    server = scripted(burst_script(v5_greeting(flags), count))
-    client = make_client(server.port)
-    claims = spy_claims(client)
     woken = []
     real = client_dispatch.wake_in_turn
 
@@ -487,6 +478,12 @@ def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, m
         woken.append((len(delivered), threading.current_thread()))
         real(delivered)
     monkeypatch.setattr(client_dispatch, "wake_in_turn", spy)
+    return woken
+
+
+def burst_callers(client, count):
+    """``count`` threads make one request each at once; each gets its own
+    reply and inform (see burst_script)."""
     results = {}
 
     def caller(i):
@@ -503,7 +500,22 @@ def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, m
     for i, (reply, informs) in results.items():
         assert reply.name == "op%d" % i and reply.arguments == [b"ok", str(i).encode()]
         assert [inform.arguments for inform in informs] == [[b"i", str(i).encode()]]
-    assert len(client._table) == 0
+    assert len(results) == count and len(client._table) == 0
+
+
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, make_client,
+                                                                    monkeypatch, flags):
+    """Callers that overlap share the reading: the one that borrowed it
+    delivers the others' replies and informs (matched by id and name, or by
+    name alone without ids) on its own thread, and each caller gets its own.
+    It wakes those it read for in turn, once the lines of a read are offered."""
+    count = 12
+    server = scripted(burst_script(v5_greeting(flags), count))
+    client = make_client(server.port)
+    claims = spy_claims(client)
+    woken = spy_wake_in_turn(monkeypatch)
+    burst_callers(client, count)
     # Some caller's reply was read, and delivered, by another caller.
     for_others = [line for line, claimed, thread in claims
                   if claimed and line.startswith(b"!")
@@ -520,33 +532,12 @@ def test_callers_answered_in_one_batch_are_woken_in_turn(scripted, make_client, 
     """Replies that the reactor reads in one batch wake their callers one
     after the other (each woken caller wakes the next), and every caller
     gets its own reply and informs."""
-    import katcp_sync.client_dispatch as client_dispatch
     count = 6
     server = scripted(burst_script(v5_greeting(flags), count))
     client = make_client(server.port, cls=NoBorrowClient)
-    batches = []
-    real = client_dispatch.wake_in_turn
-
-    def spy(delivered):
-        batches.append(len(delivered))
-        real(delivered)
-    monkeypatch.setattr(client_dispatch, "wake_in_turn", spy)
-    results = {}
-
-    def caller(i):
-        msg = Message.request("op%d" % i, str(i))
-        results[i] = client.blocking_request(msg, timeout=WAIT)
-    threads = [threading.Thread(target=caller, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(WAIT)
-    assert not any(thread.is_alive() for thread in threads)
-    for i, (reply, informs) in results.items():
-        assert reply.name == "op%d" % i and reply.arguments == [b"ok", str(i).encode()]
-        assert [inform.arguments for inform in informs] == [[b"i", str(i).encode()]]
-    assert sum(batches) == count and max(batches) > 1
-    assert len(client._table) == 0
+    woken = spy_wake_in_turn(monkeypatch)
+    burst_callers(client, count)
+    assert sum(n for n, _ in woken) == count and max(n for n, _ in woken) > 1
 
 
 def reading(client, server):
