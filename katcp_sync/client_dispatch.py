@@ -31,7 +31,8 @@ __all__ = ["ClientDispatch"]
 _INFORM, _REPLY, _REQUEST = Message.INFORM, Message.REPLY, Message.REQUEST
 _HANDLER_PREFIX = {_REQUEST: "request_", _REPLY: "reply_", _INFORM: "inform_"}
 _monotonic = time.monotonic    # the reactor's clock
-_MAIN_THREAD = threading.main_thread()
+_MAIN_IDENT = threading.main_thread().ident
+_get_ident = threading.get_ident
 
 
 class ClientDispatch(ClientBase):
@@ -190,8 +191,8 @@ class ClientDispatch(ClientBase):
             raise RuntimeError("blocking_request() cannot be called on the client's "
                                "reactor thread (it would deadlock)")
         timeout = self._timeout_for(msg, timeout)
-        pending = BlockingRequest(msg, _monotonic(), use_mid,
-                                  threading.current_thread() is not _MAIN_THREAD)
+        # The main thread takes no turn (see BlockingRequest.in_turn).
+        pending = BlockingRequest(msg, _monotonic(), use_mid, _get_ident() != _MAIN_IDENT)
         callers = self._blocking_callers
         callers.append(None)
         try:
@@ -233,7 +234,7 @@ class ClientDispatch(ClientBase):
         try:
             if self._submit(pending, None) and conn is self._conn:
                 claim = self._claim
-                if threading.current_thread() is _MAIN_THREAD:
+                if not pending.in_turn:     # the main thread
                     claim = functools.partial(claim, only=pending)
                 self._reading_for = pending
                 conn.read_borrowed(claim, pending.finished, timeout, self._wake_read)
