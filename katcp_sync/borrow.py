@@ -255,7 +255,8 @@ class ReadBorrow:
         return True
 
     def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-             timeout: Optional[float]) -> None:
+             timeout: Optional[float], batch_done: Optional[Callable[[], None]] = None
+             ) -> None:
         """Read on the calling thread until ``done()``; only while borrowed.
 
         Each complete line is offered, in order, to ``claim(line)``, on this
@@ -263,7 +264,9 @@ class ReadBorrow:
         does not claim, and all lines after it, are handed over to the
         reactor (dispatched with ``lines_received`` there, in order) and the
         read ends. ``claim`` must not block or raise (an exception is logged
-        and counts as not claimed).
+        and counts as not claimed). ``batch_done()``, if given, is called
+        once the lines of one ``recv()`` have been offered, even if ``claim``
+        raised (the client wakes the callers whose replies they were).
 
         It spins first as :attr:`spin_time` and :attr:`spin_policy` say.
 
@@ -341,6 +344,9 @@ class ReadBorrow:
                     raise
                 logger.exception("%s: exception in a borrowed read's claim", conn.address)
                 return
+            finally:
+                if batch_done is not None:
+                    batch_done()
             with self._lock:
                 self._handover.extend(lines[index:])
             return

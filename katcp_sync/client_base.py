@@ -15,7 +15,7 @@ import threading
 import traceback
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from .client_requests import RequestTable
+from .client_requests import BlockingRequest, RequestTable
 from .connection import DEFAULT_SPIN_TIME, Connection, format_address
 from .errors import KatcpClientDisconnected
 from .lifecycle import RUNNING, STARTING, Lifecycle
@@ -158,6 +158,13 @@ class ClientBase:
         # One item per thread inside blocking_request (list append/pop are
         # atomic): a caller alone may spin while it reads its reply.
         self._blocking_callers: List[None] = []
+        # Reactor thread, while it handles a batch of lines: the blocking
+        # requests whose replies it delivered, to wake in turn at its end.
+        self._delivered: Optional[List[BlockingRequest]] = None
+        # The borrowing thread's (one at a time): its own request, and the
+        # others' it delivered in this recv()'s lines, to wake in turn.
+        self._reading_for: Optional[BlockingRequest] = None
+        self._read_delivered: List[BlockingRequest] = []
         # Requests' wire bytes from other threads: one thread at a time
         # (the holder of _outbox_lock) writes them all (client_dispatch).
         self._outbox: Deque[Tuple[Optional[Connection], bytes]] = collections.deque()

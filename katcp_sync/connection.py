@@ -377,11 +377,12 @@ class Connection:
         return borrow is not None and borrow.borrow()
 
     def read_borrowed(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-                      timeout: Optional[float]) -> None:
+                      timeout: Optional[float],
+                      batch_done: Optional[Callable[[], None]] = None) -> None:
         """Read on the calling thread until ``done()``; only while borrowed
         (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""
         assert self._borrow is not None, "read_borrowed() without borrow_reading()"
-        self._borrow.read(claim, done, timeout)
+        self._borrow.read(claim, done, timeout, batch_done)
 
     def return_reading(self, park: bool = True) -> None:
         """End a borrow started by :meth:`borrow_reading` (calling thread;
