@@ -356,6 +356,12 @@ class Connection:
     # Borrowed reading (katcp_sync.borrow)
 
     @property
+    def borrowable(self) -> bool:
+        """True if :meth:`borrow_reading` may succeed (made ``borrowable`` where
+        epoll exists). Any thread."""
+        return self._borrow is not None
+
+    @property
     def spin_time(self) -> float:
         """Seconds a borrower polls without sleeping before it blocks (see
         :mod:`katcp_sync.borrow`); 0 turns spinning off. Any thread."""

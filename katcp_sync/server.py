@@ -48,7 +48,7 @@ import time  # noqa: F401  (suites written for katcp-python patch katcp.server.t
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .connection import DEFAULT_MAX_WRITE_BUFFER
+from .connection import DEFAULT_MAX_WRITE_BUFFER, DEFAULT_SPIN_TIME
 from .errors import InvalidReply
 from .lifecycle import STOPPED
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH
@@ -127,6 +127,11 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
     MAX_WRITE_BUFFER_SIZE = DEFAULT_MAX_WRITE_BUFFER
     PARTIAL_LINE_TIMEOUT: Optional[float] = None
     IDLE_TIMEOUT: Optional[float] = None
+    #: Seconds a worker that has just replied to a client waiting for that
+    #: reply spins for the client's next request, reading its socket itself
+    #: (the fast path in :doc:`concurrency`); 0 turns it off. Adaptive: not
+    #: while the client takes longer than this, nor while it pipelines.
+    SPIN_TIME = DEFAULT_SPIN_TIME
 
     #: Malformed lines of one client logged locally at WARNING; later ones go
     #: to DEBUG, so that a hostile client cannot flood the operator's logs.
@@ -298,7 +303,8 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
         client = ClientConnection(
             self, sock=sock, max_line_length=self._max_line_length,
             max_write_buffer=self._max_write_buffer,
-            partial_line_timeout=self.PARTIAL_LINE_TIMEOUT, idle_timeout=self.IDLE_TIMEOUT)
+            partial_line_timeout=self.PARTIAL_LINE_TIMEOUT, idle_timeout=self.IDLE_TIMEOUT,
+            spin_time=self.SPIN_TIME if self._handler_thread else 0.0)
         if self._life.stopping:
             client.disconnect(SHUTDOWN_REASON)
             return

@@ -84,6 +84,10 @@ class HandlerPool:
         with self._lock:
             return len(self._queue) + self._running
 
+    def has_waiting(self) -> bool:
+        """True while items wait for a worker (a hint: no lock taken). Any thread."""
+        return bool(self._queue)
+
     def in_worker_thread(self) -> bool:
         """True when called from one of this pool's worker threads."""
         return getattr(_local, "pool", None) is self
