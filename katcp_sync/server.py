@@ -114,6 +114,9 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
             (KATCP clients often listen quietly for hours).
         INTERRUPT_TIMEOUT: seconds :meth:`join` waits for the server to stop
             when interrupted by Ctrl-C.
+        SPIN_TIME: seconds a worker that has replied to a client waiting
+            for each reply spins for that client's next request (see
+            :doc:`concurrency`); 0 turns it off.
     """
 
     PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO

@@ -268,6 +268,7 @@ class Dispatcher:
                 writer_waited()
                 if client.read_ahead and self._follows(client, turn):
                     turn.hold = msg   # run() borrows reading before it replies
+            finished = False
             try:
                 finished = self._dispatch(client, msg, handler)
             finally:
@@ -430,7 +431,10 @@ class Dispatcher:
             return self._await_reply(client, req, result, release=not handler.concurrent)
         turn = client.turn
         if turn.hold is msg:  # this worker reads the client's next request (_job)
-            turn.hold = _BORROWED if client.borrow_reading() else None
+            turn.hold = None
+            if client.borrow_reading():
+                turn.hold = _BORROWED
+                writer_waited()   # the reply leaves now, even right after informs
         self._send_reply(req, result)
         return True
 
