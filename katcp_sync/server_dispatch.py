@@ -34,10 +34,11 @@ is a plain FIFO and gets at most one message of a client at a time.
 
 import concurrent.futures
 import logging
+import select
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, List, Optional, Protocol, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Protocol, Tuple, Union
 
 from .connection import writer_waited
 from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError, LineTooLongError
@@ -62,6 +63,10 @@ _BORROWED = object()
 #: a client that pipelines does not wait for each reply, so nobody should
 #: wait for its next request (the reactor reads its batches).
 _PIPELINING = 16.0
+#: What a wait ended by other work counts as, in spin times: with other
+#: clients busy the worker is needed elsewhere, and a wait that ends at
+#: once costs more (borrowing, and the GIL going to the reactor) than it saves.
+_CROWDED = 64.0
 #: Longest gap between requests that counts in Turn.next_wait, in spin
 #: times: a client back from a long pause is followed again after a few requests.
 _LONGEST_GAP = 4.0
@@ -292,13 +297,13 @@ class Dispatcher:
         """Whether the worker should wait for this client's next request:
         a pool, no hook, and a client that has lately sent its requests
         within ``read_ahead`` of the replies (measured since the turn went idle)."""
-        if self.pool is None or self._hooked:
+        pool = self.pool
+        if pool is None or self._hooked or pool.has_waiting():
             return False
         spin = client.read_ahead
         if turn.idle_since:
-            gap = min(time.monotonic() - turn.idle_since, _LONGEST_GAP * spin)
+            turn.note_wait(min(time.monotonic() - turn.idle_since, _LONGEST_GAP * spin))
             turn.idle_since = 0.0
-            turn.next_wait += (gap - turn.next_wait) / 4
         return turn.next_wait < spin
 
     def _read_next(self, client: "ClientConnection") -> Optional[_Item]:
@@ -315,49 +320,69 @@ class Dispatcher:
         turn = client.turn
         pool = self.pool
         assert pool is not None
+        spin = client.read_ahead
         start = time.monotonic()
         taken: List[Optional[_Item]] = []
-        if not (turn.busy or pool.has_waiting()):
-            handlers = self.handlers
-            mids = self._mids
-            debug = self._logger.isEnabledFor(logging.DEBUG)
+        handlers = self.handlers
+        mids = self._mids
+        debug = self._logger.isEnabledFor(logging.DEBUG)
+        reactor_ready = self._reactor_poll()
 
-            def claim(line: Union[bytes, LineTooLongError]) -> bool:
-                if taken:
-                    # A second line in one read: a client that pipelines.
-                    turn.next_wait += (_PIPELINING * client.read_ahead - turn.next_wait) / 4
-                    return False
-                if type(line) is not bytes:
-                    return False
-                try:
-                    msg = parse(line)
-                except KatcpSyntaxError:
-                    return False
-                if msg.mtype != _REQUEST:
-                    return False
-                if not mids:
-                    msg.mid = None
-                if debug:
-                    self._logger.debug("%s: %s", client.address, msg)
-                turn.next_wait += (time.monotonic() - start - turn.next_wait) / 4
-                handler = handlers.requests.get(msg.name) or handlers.unknown
-                # Nobody else reads, so the turn is free: it is ours.
-                taken.append((msg, handler) if turn.claim(msg, handler, True) else None)
-                return True
-
-            def done() -> bool:
-                return bool(taken) or pool.has_waiting()
-
+        def claim(line: Union[bytes, LineTooLongError]) -> bool:
+            if taken:
+                turn.note_wait(_PIPELINING * spin)  # a second line: the client pipelines
+                return False
+            if type(line) is not bytes:
+                return False
             try:
+                msg = parse(line)
+            except KatcpSyntaxError:
+                return False
+            if msg.mtype != _REQUEST:
+                return False
+            if not mids:
+                msg.mid = None
+            if debug:
+                self._logger.debug("%s: %s", client.address, msg)
+            turn.note_wait(time.monotonic() - start)
+            handler = handlers.requests.get(msg.name) or handlers.unknown
+            # Nobody else reads, so the turn is free: it is ours.
+            taken.append((msg, handler) if turn.claim(msg, handler, True) else None)
+            return True
+
+        def crowded() -> bool:
+            # Other work waits: a spinning worker keeps the GIL from the
+            # reactor, and itself from the pool.
+            return pool.has_waiting() or bool(reactor_ready(0))
+
+        def done() -> bool:
+            return bool(taken) or crowded()
+
+        try:
+            if not (turn.busy or crowded()):
                 client.read_borrowed(claim, done)
-            finally:
-                client.return_reading()
-        else:
+        finally:
             client.return_reading()
         if taken:
             return taken[0]
-        turn.idle_since = start
+        if crowded():
+            turn.note_wait(_CROWDED * spin)  # the worker is needed elsewhere
+        else:
+            turn.idle_since = start  # the gap is measured when the request comes
         return None
+
+    def _reactor_poll(self) -> Callable[[int], List[Tuple[int, int]]]:
+        """This thread's ``poll`` of the reactor's descriptor (events: the
+        reactor has I/O to handle)."""
+        tls = self._tls
+        reactor = self.reactor
+        if getattr(tls, "reactor", None) is not reactor:
+            assert reactor is not None
+            poller = select.poll()
+            if reactor.fileno() >= 0:
+                poller.register(reactor.fileno(), select.POLLIN)
+            tls.reactor, tls.reactor_poll = reactor, poller.poll
+        return tls.reactor_poll  # type: ignore[no-any-return]
 
     def _release(self, client: "ClientConnection") -> None:
         """The message in progress is done: pass the client's turn on. Any thread."""
@@ -432,7 +457,8 @@ class Dispatcher:
         turn = client.turn
         if turn.hold is msg:  # this worker reads the client's next request (_job)
             turn.hold = None
-            if client.borrow_reading():
+            pool = self.pool
+            if not (pool is None or pool.has_waiting()) and client.borrow_reading():
                 turn.hold = _BORROWED
                 writer_waited()   # the reply leaves now, even right after informs
         self._send_reply(req, result)

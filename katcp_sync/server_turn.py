@@ -71,16 +71,25 @@ class Turn:
         #: now, and when that was computed (see the rate limit).
         self.log_allowance = 0.0
         self.log_allowance_time = float("-inf")  # a full allowance at first
-        # The worker's fast path (Dispatcher._read_next): the request whose
-        # reply is sent with reading borrowed (then _BORROWED once it is);
-        # a moving average of how long the client took to send its next
-        # request; when the turn went idle without one (0.0: not measuring).
+        # The worker's fast path (Dispatcher._read_next), kept by the
+        # thread holding the turn or reading for it:
+        #: The request whose reply is sent with the client's reading
+        #: borrowed (then a marker, once it is), or None.
         self.hold: Any = None
+        #: Moving average of how long the client took to send its next
+        #: request after a reply (seconds; pipelining and waits cut short by
+        #: other work count as long ones).
         self.next_wait = 0.0
+        #: When the turn went idle with nobody reading ahead (0.0: not measuring).
         self.idle_since = 0.0
 
     def __len__(self) -> int:
         return len(self._pending)
+
+    def note_wait(self, seconds: float) -> None:
+        """Add one observation to :attr:`next_wait` (the turn's holder, or
+        the worker reading for a free turn)."""
+        self.next_wait += (seconds - self.next_wait) / 4
 
     @property
     def busy(self) -> bool:
