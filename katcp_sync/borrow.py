@@ -176,7 +176,8 @@ class ReadBorrow:
         return True
 
     def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-             timeout: Optional[float]) -> None:
+             timeout: Optional[float],
+             poll: Optional[Callable[[Optional[int]], List[Tuple[int, int]]]] = None) -> None:
         """Read on the calling thread until ``done()``; only while borrowed.
 
         Each complete line is offered, in order, to ``claim(line)``, on this
@@ -186,7 +187,10 @@ class ReadBorrow:
         read ends. ``claim`` must not block or raise (an exception is logged
         and counts as not claimed).
 
-        It spins first as :attr:`spin_time` says.
+        It spins first as :attr:`spin_time` says. ``poll``: a ``poll()``
+        watching this socket and others (a reader giving way to other work
+        checks ``done()`` whenever one of them is ready); default: this
+        socket only.
 
         Returns (never raises) when ``done()`` is true, a line was handed
         over, ``timeout`` seconds passed (``None``: no limit), the peer sent
@@ -194,7 +198,8 @@ class ReadBorrow:
         is closing.
         """
         conn = self._conn
-        poll = self._poller.poll
+        if poll is None:
+            poll = self._poller.poll
         recv = self._sock.recv
         feed = conn._splitter.feed
         start = _monotonic()

@@ -382,11 +382,17 @@ class Connection:
         return borrow is not None and borrow.borrow()
 
     def read_borrowed(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-                      timeout: Optional[float]) -> None:
+                      timeout: Optional[float],
+                      poll: Optional[Callable[[Optional[int]], List[Tuple[int, int]]]] = None
+                      ) -> None:
         """Read on the calling thread until ``done()``; only while borrowed
         (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""
         assert self._borrow is not None, "read_borrowed() without borrow_reading()"
-        self._borrow.read(claim, done, timeout)
+        self._borrow.read(claim, done, timeout, poll)
+
+    def fileno(self) -> int:
+        """The socket's descriptor (-1 once closed). Any thread."""
+        return self._sock.fileno()
 
     def return_reading(self, park: bool = True) -> None:
         """End a borrow started by :meth:`borrow_reading` (calling thread;

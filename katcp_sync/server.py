@@ -114,9 +114,10 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
             (KATCP clients often listen quietly for hours).
         INTERRUPT_TIMEOUT: seconds :meth:`join` waits for the server to stop
             when interrupted by Ctrl-C.
-        SPIN_TIME: seconds a worker that has replied to a client waiting
-            for each reply spins for that client's next request (see
+        READ_AHEAD_TIME: seconds a worker that has replied to a client
+            waiting for each reply waits for that client's next request (see
             :doc:`concurrency`); 0 turns it off.
+        SPIN_TIME: how much of that wait the worker spins.
     """
 
     PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO
@@ -131,9 +132,13 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
     PARTIAL_LINE_TIMEOUT: Optional[float] = None
     IDLE_TIMEOUT: Optional[float] = None
     #: Seconds a worker that has just replied to a client waiting for that
-    #: reply spins for the client's next request, reading its socket itself
+    #: reply waits for the client's next request, reading its socket itself
     #: (the fast path in :doc:`concurrency`); 0 turns it off. Adaptive: not
-    #: while the client takes longer than this, nor while it pipelines.
+    #: while the client takes longer than this, nor while it pipelines, nor
+    #: while the server has other work.
+    READ_AHEAD_TIME = 0.002
+    #: How much of that wait the worker spins rather than sleeps (adaptive,
+    #: as a client's ``SPIN_TIME``); 0 never spins.
     SPIN_TIME = DEFAULT_SPIN_TIME
 
     #: Malformed lines of one client logged locally at WARNING; later ones go
@@ -307,7 +312,8 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
             self, sock=sock, max_line_length=self._max_line_length,
             max_write_buffer=self._max_write_buffer,
             partial_line_timeout=self.PARTIAL_LINE_TIMEOUT, idle_timeout=self.IDLE_TIMEOUT,
-            spin_time=self.SPIN_TIME if self._handler_thread else 0.0)
+            read_ahead=self.READ_AHEAD_TIME if self._handler_thread else 0.0,
+            spin_time=self.SPIN_TIME)
         if self._life.stopping:
             client.disconnect(SHUTDOWN_REASON)
             return

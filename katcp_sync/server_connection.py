@@ -13,6 +13,7 @@ Everything here may be called from any thread: sending is an append to the
 connection's write buffer under its lock, and the turn has its own lock.
 """
 
+import select
 import socket
 from typing import TYPE_CHECKING, Callable, List, Optional, Protocol, Sequence, Union, cast
 
@@ -101,8 +102,10 @@ class ClientConnection:
         idle_timeout: see ``DeviceServerBase.IDLE_TIMEOUT``.
         transport: where a connection without a socket sends (a test
             double's recorder); default: nowhere.
-        spin_time: see :attr:`read_ahead` (``DeviceServerBase.SPIN_TIME``);
+        read_ahead: see :attr:`read_ahead` (``DeviceServerBase.READ_AHEAD_TIME``);
             0 (default) turns it off.
+        spin_time: how much of that wait is spent spinning rather than
+            sleeping (``DeviceServerBase.SPIN_TIME``).
 
     Attributes:
         address: the peer as ``"host:port"`` (IPv6 hosts in brackets).
@@ -114,9 +117,9 @@ class ClientConnection:
         accepted: True once the server has listed this client (a client
             refused while the server stops never is).
         read_ahead: seconds a worker that has just replied to this client
-            may spin, reading the client's socket, for its next request (the
+            may wait, reading the client's socket, for its next request (the
             server dispatcher's fast path); 0 when this connection cannot be
-            borrowed (no socket, no epoll, a time limit, or no ``spin_time``).
+            borrowed (no socket, no epoll, a time limit, or no ``read_ahead``).
     """
 
     #: Queued messages at which the server stops reading from this client
@@ -131,7 +134,7 @@ class ClientConnection:
                  partial_line_timeout: Optional[float] = None,
                  idle_timeout: Optional[float] = None,
                  transport: Optional[ClientTransport] = None,
-                 spin_time: float = 0.0) -> None:
+                 read_ahead: float = 0.0, spin_time: float = 0.0) -> None:
         self._server = server
         self.closed = False
         self.accepted = False
@@ -147,13 +150,13 @@ class ClientConnection:
             conn = Connection(server.reactor, sock, self, max_line_length, max_write_buffer,
                               partial_line_timeout=partial_line_timeout,
                               idle_timeout=idle_timeout,
-                              borrowable=(spin_time > 0 and partial_line_timeout is None
+                              borrowable=(read_ahead > 0 and partial_line_timeout is None
                                           and idle_timeout is None),
                               spin_time=spin_time)
             self._conn = conn
             self.address = conn.address
             if conn.borrowable:
-                self.read_ahead = spin_time
+                self.read_ahead = read_ahead
         self._lines_received = server.dispatcher.lines_received if server is not None else None
         major = server.PROTOCOL_INFO.major if server is not None else 5
         self.sampling = SamplingTable(self, server.reactor if server is not None else None,
@@ -201,15 +204,24 @@ class ClientConnection:
         :meth:`return_reading`. Not the reactor thread."""
         return self.read_ahead > 0 and cast(Connection, self._conn).borrow_reading()
 
-    def read_borrowed(self, claim: Callable[[_Line], bool], done: Callable[[], bool]) -> None:
-        """While borrowed: spin for at most :attr:`read_ahead` seconds reading
-        lines, each offered to ``claim`` until it declines one (see
-        :meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`), or
-        until ``done()``. Returns at once if output waits to be sent: the
-        reactor, which sends it, would wait for the spinning thread."""
+    def read_borrowed(self, claim: Callable[[_Line], bool], done: Callable[[], bool],
+                      poller: "select.poll") -> None:
+        """While borrowed: wait up to :attr:`read_ahead` seconds (spinning
+        first, up to the connection's ``spin_time``) reading lines, each
+        offered to ``claim`` until it declines one (see :meth:`ReadBorrow.read
+        <katcp_sync.borrow.ReadBorrow.read>`), or until ``done()``, which is
+        also asked whenever another descriptor of ``poller`` is ready (this
+        client's socket joins it meanwhile). Returns at once if output waits
+        to be sent: the reactor, which sends it, should not wait for this thread."""
         conn = cast(Connection, self._conn)
-        if not conn.buffered_bytes:
-            conn.read_borrowed(claim, done, self.read_ahead)
+        if conn.buffered_bytes:
+            return
+        fd = conn.fileno()
+        poller.register(fd, select.POLLIN)
+        try:
+            conn.read_borrowed(claim, done, self.read_ahead, poller.poll)
+        finally:
+            poller.unregister(fd)
 
     def return_reading(self) -> None:
         """End a borrow: the reactor reads again, lines not claimed first."""

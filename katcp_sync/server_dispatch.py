@@ -59,15 +59,15 @@ _REQUEST, _INFORM = Message.REQUEST, Message.INFORM
 _Item = Tuple[Message, Handler]
 #: Turn.hold once the worker has borrowed the client's reading to reply.
 _BORROWED = object()
-#: What a chunk of several lines counts as in Turn.next_wait, in spin times:
+#: What a chunk of several lines counts as in Turn.next_wait, in read-ahead times:
 #: a client that pipelines does not wait for each reply, so nobody should
 #: wait for its next request (the reactor reads its batches).
 _PIPELINING = 16.0
-#: What a wait ended by other work counts as, in spin times: with other
+#: What a wait ended by other work counts as, in read-ahead times: with other
 #: clients busy the worker is needed elsewhere, and a wait that ends at
 #: once costs more (borrowing, and the GIL going to the reactor) than it saves.
 _CROWDED = 64.0
-#: Longest gap between requests that counts in Turn.next_wait, in spin
+#: Longest gap between requests that counts in Turn.next_wait, in read-ahead
 #: times: a client back from a long pause is followed again after a few requests.
 _LONGEST_GAP = 4.0
 
@@ -300,37 +300,47 @@ class Dispatcher:
         pool = self.pool
         if pool is None or self._hooked or pool.has_waiting():
             return False
-        spin = client.read_ahead
+        wait = client.read_ahead
         if turn.idle_since:
-            turn.note_wait(min(time.monotonic() - turn.idle_since, _LONGEST_GAP * spin))
+            turn.note_wait(min(time.monotonic() - turn.idle_since, _LONGEST_GAP * wait))
             turn.idle_since = 0.0
-        return turn.next_wait < spin
+        return turn.next_wait < wait
 
     def _read_next(self, client: "ClientConnection") -> Optional[_Item]:
         """The fast path: a worker that has replied with the client's reading
         borrowed (so that the reactor does not take the next request first)
-        spins up to ``read_ahead`` for the client's next request and takes it
-        to run here, saving the reactor's wake-up and the hand-over to a
+        waits up to ``read_ahead`` (spinning first, as the connection's
+        ``spin_time`` says) for the client's next request and takes it to
+        run here, saving the reactor's wake-up and the hand-over to a
         worker. Anything else it reads -- a second line (the client
         pipelines), an inform, a malformed line -- goes to the reactor, in
         order, as if the reactor had read it. It stops as soon as other
-        work waits for the pool, and gives reading back in any case.
+        work waits for the pool or the reactor (whose descriptor it polls
+        with the client's socket), and gives reading back in any case.
         Returns the request taken (its turn claimed) or None.
         """
         turn = client.turn
         pool = self.pool
         assert pool is not None
-        spin = client.read_ahead
+        wait = client.read_ahead
         start = time.monotonic()
         taken: List[Optional[_Item]] = []
         handlers = self.handlers
         mids = self._mids
         debug = self._logger.isEnabledFor(logging.DEBUG)
-        reactor_ready = self._reactor_poll()
+        poller, reactor_fd = self._poller()
+        reactor_ready = [False]
+
+        def poll(timeout: Optional[int]) -> List[Tuple[int, int]]:
+            events = poller.poll(timeout)
+            for fd, _ in events:
+                if fd == reactor_fd:
+                    reactor_ready[0] = True
+            return events
 
         def claim(line: Union[bytes, LineTooLongError]) -> bool:
             if taken:
-                turn.note_wait(_PIPELINING * spin)  # a second line: the client pipelines
+                turn.note_wait(_PIPELINING * wait)  # a second line: the client pipelines
                 return False
             if type(line) is not bytes:
                 return False
@@ -352,37 +362,38 @@ class Dispatcher:
 
         def crowded() -> bool:
             # Other work waits: a spinning worker keeps the GIL from the
-            # reactor, and itself from the pool.
-            return pool.has_waiting() or bool(reactor_ready(0))
+            # reactor, a waiting one itself from the pool.
+            return reactor_ready[0] or pool.has_waiting()
 
         def done() -> bool:
             return bool(taken) or crowded()
 
         try:
-            if not (turn.busy or crowded()):
-                client.read_borrowed(claim, done)
+            if not (turn.busy or pool.has_waiting() or poll(0)):
+                client.read_borrowed(claim, done, poller)
         finally:
             client.return_reading()
         if taken:
             return taken[0]
         if crowded():
-            turn.note_wait(_CROWDED * spin)  # the worker is needed elsewhere
+            turn.note_wait(_CROWDED * wait)  # the worker is needed elsewhere
         else:
             turn.idle_since = start  # the gap is measured when the request comes
         return None
 
-    def _reactor_poll(self) -> Callable[[int], List[Tuple[int, int]]]:
-        """This thread's ``poll`` of the reactor's descriptor (events: the
-        reactor has I/O to handle)."""
+    def _poller(self) -> Tuple["select.poll", int]:
+        """This thread's ``poll`` object watching the reactor's descriptor
+        (ready: the reactor has I/O to handle), and that descriptor."""
         tls = self._tls
         reactor = self.reactor
         if getattr(tls, "reactor", None) is not reactor:
             assert reactor is not None
             poller = select.poll()
-            if reactor.fileno() >= 0:
-                poller.register(reactor.fileno(), select.POLLIN)
-            tls.reactor, tls.reactor_poll = reactor, poller.poll
-        return tls.reactor_poll  # type: ignore[no-any-return]
+            fd = reactor.fileno()
+            if fd >= 0:
+                poller.register(fd, select.POLLIN)
+            tls.reactor, tls.poller = reactor, (poller, fd)
+        return tls.poller  # type: ignore[no-any-return]
 
     def _release(self, client: "ClientConnection") -> None:
         """The message in progress is done: pass the client's turn on. Any thread."""

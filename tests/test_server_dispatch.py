@@ -140,7 +140,7 @@ def test_a_lone_request_on_the_pool_replies_directly_a_queued_run_does_not(
     import katcp_sync.server_dispatch as dispatch
 
     class NoReadAhead(DemoServer):
-        SPIN_TIME = 0.0
+        READ_AHEAD_TIME = 0.0
 
     calls = []
     monkeypatch.setattr(dispatch, "writer_waited", lambda: calls.append(1))
