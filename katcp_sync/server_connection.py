@@ -13,9 +13,9 @@ Everything here may be called from any thread: sending is an append to the
 connection's write buffer under its lock, and the turn has its own lock.
 """
 
-import select
 import socket
-from typing import TYPE_CHECKING, Callable, List, Optional, Protocol, Sequence, Union, cast
+from typing import (TYPE_CHECKING, Callable, List, Optional, Protocol, Sequence, Tuple, Union,
+                    cast)
 
 from .connection import DEFAULT_MAX_WRITE_BUFFER, Connection
 from .errors import LineTooLongError
@@ -204,24 +204,24 @@ class ClientConnection:
         :meth:`return_reading`. Not the reactor thread."""
         return self.read_ahead > 0 and cast(Connection, self._conn).borrow_reading()
 
+    def fileno(self) -> int:
+        """The client's socket descriptor (-1 without a socket). Any thread."""
+        conn = self._conn
+        return conn.fileno() if isinstance(conn, Connection) else -1
+
     def read_borrowed(self, claim: Callable[[_Line], bool], done: Callable[[], bool],
-                      poller: "select.poll") -> None:
+                      poll: Callable[[Optional[int]], List[Tuple[int, int]]]) -> None:
         """While borrowed: wait up to :attr:`read_ahead` seconds (spinning
         first, up to the connection's ``spin_time``) reading lines, each
         offered to ``claim`` until it declines one (see :meth:`ReadBorrow.read
-        <katcp_sync.borrow.ReadBorrow.read>`), or until ``done()``, which is
-        also asked whenever another descriptor of ``poller`` is ready (this
-        client's socket joins it meanwhile). Returns at once if output waits
-        to be sent: the reactor, which sends it, should not wait for this thread."""
+        <katcp_sync.borrow.ReadBorrow.read>`), or until ``done()``. ``poll``
+        waits for this client's socket (:meth:`fileno`) and may watch others:
+        ``done()`` is asked whenever it returns. Returns at once if output
+        waits to be sent: the reactor, which sends it, should not wait for
+        this thread."""
         conn = cast(Connection, self._conn)
-        if conn.buffered_bytes:
-            return
-        fd = conn.fileno()
-        poller.register(fd, select.POLLIN)
-        try:
-            conn.read_borrowed(claim, done, self.read_ahead, poller.poll)
-        finally:
-            poller.unregister(fd)
+        if not conn.buffered_bytes:
+            conn.read_borrowed(claim, done, self.read_ahead, poll)
 
     def return_reading(self) -> None:
         """End a borrow: the reactor reads again, lines not claimed first."""

@@ -328,14 +328,15 @@ class Dispatcher:
         handlers = self.handlers
         mids = self._mids
         debug = self._logger.isEnabledFor(logging.DEBUG)
-        poller, reactor_fd = self._poller()
-        reactor_ready = [False]
+        poller = self._poller()
+        other_work = [False]
+        client_fd = client.fileno()
 
         def poll(timeout: Optional[int]) -> List[Tuple[int, int]]:
             events = poller.poll(timeout)
             for fd, _ in events:
-                if fd == reactor_fd:
-                    reactor_ready[0] = True
+                if fd != client_fd:
+                    other_work[0] = True
             return events
 
         def claim(line: Union[bytes, LineTooLongError]) -> bool:
@@ -363,14 +364,20 @@ class Dispatcher:
         def crowded() -> bool:
             # Other work waits: a spinning worker keeps the GIL from the
             # reactor, a waiting one itself from the pool.
-            return reactor_ready[0] or pool.has_waiting()
+            return other_work[0] or pool.has_waiting()
 
         def done() -> bool:
             return bool(taken) or crowded()
 
         try:
             if not (turn.busy or pool.has_waiting() or poll(0)):
-                client.read_borrowed(claim, done, poller)
+                poller.register(client_fd, select.POLLIN)
+                pool.watch()
+                try:
+                    client.read_borrowed(claim, done, poll)
+                finally:
+                    pool.unwatch()
+                    poller.unregister(client_fd)
         finally:
             client.return_reading()
         if taken:
@@ -381,19 +388,21 @@ class Dispatcher:
             turn.idle_since = start  # the gap is measured when the request comes
         return None
 
-    def _poller(self) -> Tuple["select.poll", int]:
-        """This thread's ``poll`` object watching the reactor's descriptor
-        (ready: the reactor has I/O to handle), and that descriptor."""
+    def _poller(self) -> "select.poll":
+        """This thread's ``poll`` object watching for other work: the
+        reactor's descriptor (readable while it has I/O to handle) and the
+        pool's signal (see :meth:`HandlerPool.watch
+        <katcp_sync.workers.HandlerPool.watch>`)."""
         tls = self._tls
-        reactor = self.reactor
-        if getattr(tls, "reactor", None) is not reactor:
-            assert reactor is not None
+        key = (self.reactor, self.pool)
+        if getattr(tls, "poller_key", None) != key:
+            assert self.reactor is not None and self.pool is not None
             poller = select.poll()
-            fd = reactor.fileno()
-            if fd >= 0:
-                poller.register(fd, select.POLLIN)
-            tls.reactor, tls.poller = reactor, (poller, fd)
-        return tls.poller  # type: ignore[no-any-return]
+            for fd in (self.reactor.fileno(), self.pool.signal_fileno()):
+                if fd >= 0:
+                    poller.register(fd, select.POLLIN)
+            tls.poller_key, tls.poller = key, poller
+        return tls.poller
 
     def _release(self, client: "ClientConnection") -> None:
         """The message in progress is done: pass the client's turn on. Any thread."""
