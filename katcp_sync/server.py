@@ -117,7 +117,8 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
         READ_AHEAD_TIME: seconds a worker that has replied to a client
             waiting for each reply waits for that client's next request (see
             :doc:`concurrency`); 0 turns it off.
-        SPIN_TIME: how much of that wait the worker spins.
+        SPIN_TIME: how much of that wait the worker spins (the rest it
+            sleeps); 0 never spins.
     """
 
     PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO
