@@ -101,8 +101,11 @@ class HandlerPool:
         """A descriptor that is readable, between :meth:`watch` and
         :meth:`unwatch`, while items wait: for a thread sleeping in
         ``poll()`` on something else (a worker waiting for a client's next
-        request) that should give way to waiting work. Any thread."""
+        request) that should give way to waiting work; -1 once shut down.
+        Any thread."""
         with self._lock:
+            if self._shutdown:
+                return -1
             if self._signal is None:
                 pair = socket.socketpair()
                 for sock in pair:

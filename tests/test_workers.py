@@ -282,3 +282,4 @@ def test_signal_is_readable_while_items_wait_for_a_watcher(pool_factory):
     drain(pool, [None])
     assert not select.select([fd], [], [], 0)[0]
     assert pool.shutdown(wait=True, timeout=TIMEOUT)
+    assert pool.signal_fileno() == -1   # closed with the pool
