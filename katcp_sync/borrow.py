@@ -255,8 +255,8 @@ class ReadBorrow:
         return True
 
     def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-             timeout: Optional[float], batch_done: Optional[Callable[[], None]] = None
-             ) -> None:
+             timeout: Optional[float], batch_done: Optional[Callable[[], None]] = None,
+             poll: Optional[Callable[[Optional[int]], List[Tuple[int, int]]]] = None) -> None:
         """Read on the calling thread until ``done()``; only while borrowed.
 
         Each complete line is offered, in order, to ``claim(line)``, on this
@@ -269,6 +269,9 @@ class ReadBorrow:
         raised (the client wakes the callers whose replies they were).
 
         It spins first as :attr:`spin_time` and :attr:`spin_policy` say.
+        ``poll``: a ``poll()`` watching this socket and others (a reader
+        giving way to other work checks ``done()`` whenever one of them is
+        ready); default: this socket only.
 
         Returns (never raises) when ``done()`` is true, a line was handed
         over, ``timeout`` seconds passed (``None``: no limit), the peer sent
@@ -276,7 +279,8 @@ class ReadBorrow:
         is closing.
         """
         conn = self._conn
-        poll = self._poller.poll
+        if poll is None:
+            poll = self._poller.poll
         recv = self._sock.recv
         splitter = conn._splitter
         feed = splitter.feed

@@ -357,6 +357,12 @@ class Connection:
     # Borrowed reading (katcp_sync.borrow)
 
     @property
+    def borrowable(self) -> bool:
+        """True if :meth:`borrow_reading` may succeed (made ``borrowable`` where
+        epoll exists). Any thread."""
+        return self._borrow is not None
+
+    @property
     def spin_time(self) -> float:
         """Seconds a borrower polls without sleeping before it blocks (see
         :mod:`katcp_sync.borrow`); 0 turns spinning off. Any thread."""
@@ -378,11 +384,17 @@ class Connection:
 
     def read_borrowed(self, claim: Callable[[Line], bool], done: Callable[[], bool],
                       timeout: Optional[float],
-                      batch_done: Optional[Callable[[], None]] = None) -> None:
+                      batch_done: Optional[Callable[[], None]] = None,
+                      poll: Optional[Callable[[Optional[int]], List[Tuple[int, int]]]] = None
+                      ) -> None:
         """Read on the calling thread until ``done()``; only while borrowed
         (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""
         assert self._borrow is not None, "read_borrowed() without borrow_reading()"
-        self._borrow.read(claim, done, timeout, batch_done)
+        self._borrow.read(claim, done, timeout, batch_done, poll)
+
+    def fileno(self) -> int:
+        """The socket's descriptor (-1 once closed). Any thread."""
+        return self._sock.fileno()
 
     def return_reading(self, park: bool = True) -> None:
         """End a borrow started by :meth:`borrow_reading` (calling thread;

@@ -236,6 +236,13 @@ class Reactor:
         """The reactor's clock: :func:`time.monotonic`, in seconds."""
         return time.monotonic()
 
+    def fileno(self) -> int:
+        """A descriptor that is readable while I/O waits for this reactor
+        (its selector's): a thread spinning for something else polls it to
+        give way. -1 where the selector has none. Any thread."""
+        fileno = getattr(self._selector, "fileno", None)
+        return fileno() if fileno is not None else -1
+
     def in_reactor_thread(self) -> bool:
         """Return True if the caller is running on the reactor thread."""
         return self._thread_id == threading.get_ident()

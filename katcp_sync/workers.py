@@ -15,6 +15,7 @@ server calling one handler at a time pays them on every request.
 
 import collections
 import logging
+import socket
 import threading
 from typing import Any, Callable, Deque, Hashable, List, Optional, Tuple
 
@@ -52,6 +53,12 @@ class HandlerPool:
         self._sleepers: List[threading.Lock] = []
         self._running = 0
         self._shutdown = False
+        # The signal of waiting work for threads sleeping in poll() (see
+        # watch()): made when first asked for; set by submit() while someone
+        # watches, cleared when the queue empties.
+        self._signal: Optional[Tuple[socket.socket, socket.socket]] = None
+        self._watchers = 0
+        self._signalled = False
 
     def submit(self, key: Optional[Hashable], fn: Callable[..., Any], *args: Any) -> None:
         """Queue ``fn(*args)``; it runs after every item submitted before it has started.
@@ -69,6 +76,8 @@ class HandlerPool:
             if self._shutdown:
                 raise RuntimeError("cannot submit to HandlerPool %r after shutdown" % self.name)
             self._queue.append((fn, args))
+            if self._watchers and not self._signalled:
+                self._set_signal(True)
             sleepers = self._sleepers
             if sleepers:
                 sleepers.pop().release()
@@ -83,6 +92,61 @@ class HandlerPool:
         """Number of items submitted and not yet finished (queued or running)."""
         with self._lock:
             return len(self._queue) + self._running
+
+    def has_waiting(self) -> bool:
+        """True while items wait for a worker (a hint: no lock taken). Any thread."""
+        return bool(self._queue)
+
+    def signal_fileno(self) -> int:
+        """A descriptor that is readable, between :meth:`watch` and
+        :meth:`unwatch`, while items wait: for a thread sleeping in
+        ``poll()`` on something else (a worker waiting for a client's next
+        request) that should give way to waiting work; -1 once shut down.
+        Any thread."""
+        with self._lock:
+            if self._shutdown:
+                return -1
+            if self._signal is None:
+                pair = socket.socketpair()
+                for sock in pair:
+                    sock.setblocking(False)
+                self._signal = (pair[0], pair[1])
+            return self._signal[0].fileno()
+
+    def watch(self) -> None:
+        """Make :meth:`signal_fileno` readable while items wait, until
+        :meth:`unwatch` (calls nest). Any thread."""
+        with self._lock:
+            self._watchers += 1
+            if self._queue and not self._signalled:
+                self._set_signal(True)
+
+    def unwatch(self) -> None:
+        """End one :meth:`watch`. Any thread."""
+        with self._lock:
+            self._watchers -= 1
+            if self._shutdown:
+                self._close_signal()
+
+    def _close_signal(self) -> None:
+        """Close the signal once nobody watches it (lock held)."""
+        if self._signal is not None and not self._watchers:
+            for sock in self._signal:
+                sock.close()
+            self._signal = None
+
+    def _set_signal(self, on: bool) -> None:
+        """Make the watched descriptor readable or not (lock held)."""
+        self._signalled = on
+        if self._signal is None:
+            return
+        try:
+            if on:
+                self._signal[1].send(b"x")
+            else:
+                self._signal[0].recv(64)
+        except OSError:
+            pass
 
     def in_worker_thread(self) -> bool:
         """True when called from one of this pool's worker threads."""
@@ -111,6 +175,9 @@ class HandlerPool:
             for wake in self._sleepers:
                 wake.release()
             self._sleepers.clear()
+            if self._watchers and not self._signalled:
+                self._set_signal(True)   # wake the watchers: nothing will wait any more
+            self._close_signal()
         if dropped:
             logger.debug("HandlerPool %r: dropped %d queued items at shutdown", self.name, dropped)
         if wait:
@@ -136,6 +203,8 @@ class HandlerPool:
                 if not queue:
                     return  # shut down
                 fn, args = queue.popleft()
+                if self._signalled and not queue:
+                    self._set_signal(False)
                 self._running += 1
             try:
                 fn(*args)
