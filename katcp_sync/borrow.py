@@ -60,6 +60,8 @@ changes something (write unparks, close wakes the borrower, finish takes
 what was handed over).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import logging
 import math
@@ -67,9 +69,10 @@ import os
 import select
 import socket
 import threading
-from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Tuple
 
+from . import compat
+from .compat import monotonic as _monotonic
 from .linebuffer import Line
 
 if TYPE_CHECKING:   # the connection owns its ReadBorrow; only its type is needed here
@@ -85,11 +88,12 @@ BORROW_SUPPORTED = hasattr(select, "epoll") and hasattr(select, "poll")
 PARK_TIME = 0.005
 
 
-def _cpu_count() -> int:
+def _cpu_count():
+    # type: () -> int
     try:
         return len(os.sched_getaffinity(0))   # type: ignore[attr-defined]
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        return compat.cpu_count()
 
 
 #: Default :attr:`ReadBorrow.spin_time`: how long a borrower polls without
@@ -121,7 +125,8 @@ class SpinPolicy(object):
     MIN_PROBE_INTERVAL = 16
     MAX_PROBE_INTERVAL = 1024
 
-    def __init__(self) -> None:
+    def __init__(self):
+        # type: () -> None
         #: Moving average of a borrower's wait for data, in seconds.
         self.reply_wait = 0.0
         self._spinning = 0.0
@@ -129,10 +134,12 @@ class SpinPolicy(object):
         self._interval = self._countdown = self.MIN_PROBE_INTERVAL
         self._probing = False
 
-    def _spin_wins(self) -> bool:
+    def _spin_wins(self):
+        # type: () -> bool
         return self._sleeping < 0 or self._spinning <= self._sleeping
 
-    def spin(self, spin_time: float) -> bool:
+    def spin(self, spin_time):
+        # type: (float) -> bool
         """Should the next borrower spin (for up to ``spin_time`` seconds)?"""
         self._probing = False
         if not self.reply_wait < spin_time:
@@ -144,11 +151,13 @@ class SpinPolicy(object):
         self._probing = True
         return not self._spin_wins()
 
-    def record_wait(self, wait: float) -> None:
+    def record_wait(self, wait):
+        # type: (float) -> None
         """A borrower waited ``wait`` seconds for the first data of a reply."""
         self.reply_wait += (wait - self.reply_wait) / 4
 
-    def record(self, spun: bool, wait: float) -> None:
+    def record(self, spun, wait):
+        # type: (bool, float) -> None
         """A borrow that did (``spun``) or did not spin took ``wait`` seconds."""
         before = self._spin_wins()
         # A probe's time replaces its mode's average: probes are rare, and a
@@ -170,7 +179,7 @@ class SpinPolicy(object):
             self._countdown = self._interval
 
 
-class ReadBorrow:
+class ReadBorrow(object):
     """The borrowable reading of one connection (module docstring).
 
     Args:
@@ -186,7 +195,8 @@ class ReadBorrow:
     connection's lock held, as each says.
     """
 
-    def __init__(self, conn: "Connection", sock: socket.socket, spin_time: float) -> None:
+    def __init__(self, conn, sock, spin_time):
+        # type: ("Connection", socket.socket, float) -> None
         self._conn = conn
         self._sock = sock
         self._lock = conn._lock
@@ -200,8 +210,8 @@ class ReadBorrow:
         # whole borrow. The rest is guarded by the connection's lock.
         self._read_lock = threading.Lock()
         self.borrowed = False
-        self._handover: Deque[Line] = collections.deque()  # read by a borrower, not claimed
-        self._read_error: Optional[OSError] = None         # ... and its recv() error
+        self._handover = collections.deque()  # type: Deque[Line]  # read by a borrower, not claimed
+        self._read_error = None  # type: Optional[OSError]  # ... and its recv() error
         self._quiet = False           # the borrower got what it waited for: may park
         self._borrowed_at = 0.0
         #: Decides whether a borrower spins, from the waits it measures.
@@ -216,7 +226,8 @@ class ReadBorrow:
     # ------------------------------------------------------------------
     # The borrowing thread
 
-    def borrow(self) -> bool:
+    def borrow(self):
+        # type: () -> bool
         """Take reading over from the reactor, for the calling thread.
 
         Call from a thread that is not the reactor's, typically just before
@@ -254,9 +265,10 @@ class ReadBorrow:
         self._borrowed_at = _monotonic()
         return True
 
-    def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-             timeout: Optional[float], batch_done: Optional[Callable[[], None]] = None,
-             poll: Optional[Callable[[Optional[int]], List[Tuple[int, int]]]] = None) -> None:
+    def read(self, claim, done,
+             timeout, batch_done=None,
+             poll=None):
+        # type: (Callable[[Line], bool], Callable[[], bool], Optional[float], Optional[Callable[[], None]], Optional[Callable[[Optional[int]], List[Tuple[int, int]]]]) -> None
         """Read on the calling thread until ``done()``; only while borrowed.
 
         Each complete line is offered, in order, to ``claim(line)``, on this
@@ -295,7 +307,7 @@ class ReadBorrow:
                 spin_until = end
         measured = False
         claimed = 0
-        wait: Optional[int] = None
+        wait = None  # type: Optional[int]
         self._quiet = False
         while not done():
             if spin_until and _monotonic() < spin_until:
@@ -325,7 +337,7 @@ class ReadBorrow:
             if not data:
                 return  # EOF stays readable: the reactor will see it
             index = 0
-            lines: Optional[List[Line]] = None
+            lines = None  # type: Optional[List[Line]]
             try:
                 lines = feed(data)
                 for line in lines:
@@ -360,7 +372,8 @@ class ReadBorrow:
             policy.record(spun, _monotonic() - self._borrowed_at)
         self._quiet = True
 
-    def give_back(self, park: bool) -> None:
+    def give_back(self, park):
+        # type: (bool) -> None
         """End a borrow started by :meth:`borrow` (calling thread).
 
         The reactor reads again; handed-over lines are dispatched on it.
@@ -391,12 +404,14 @@ class ReadBorrow:
     # ------------------------------------------------------------------
     # Connection lock held
 
-    def unpark(self) -> None:
+    def unpark(self):
+        # type: () -> None
         """Give a parked socket back to the reactor (connection lock held)."""
         self.parked = False
         self.inner.register(self._fd, select.EPOLLIN)
 
-    def wake(self) -> None:
+    def wake(self):
+        # type: () -> None
         """Make a borrower's poll() return: reading is over (connection lock held)."""
         if self.borrowed:
             try:
@@ -404,7 +419,8 @@ class ReadBorrow:
             except OSError:
                 pass
 
-    def finish(self) -> Tuple[List[Line], bool]:
+    def finish(self):
+        # type: () -> Tuple[List[Line], bool]
         """The connection is finishing (connection lock held): wake a
         borrower and return ``(handed-over lines, borrowed)``; if borrowed,
         the borrower closes the socket when it gives reading back."""
@@ -416,7 +432,8 @@ class ReadBorrow:
     # ------------------------------------------------------------------
     # Reactor thread
 
-    def on_readable(self) -> None:
+    def on_readable(self):
+        # type: () -> None
         """The inner epoll is readable: read unless a borrower holds the read lock."""
         conn = self._conn
         if conn._closing:
@@ -431,7 +448,8 @@ class ReadBorrow:
         finally:
             self._read_lock.release()
 
-    def _deliver_handover(self) -> None:
+    def _deliver_handover(self):
+        # type: () -> None
         """Dispatch what a borrower handed over."""
         if self._conn._finished or not self._read_lock.acquire(False):
             return  # _finish delivered it / a new borrow means it was delivered
@@ -440,7 +458,8 @@ class ReadBorrow:
         finally:
             self._read_lock.release()
 
-    def _deliver_locked(self) -> bool:
+    def _deliver_locked(self):
+        # type: () -> bool
         """Dispatch handed-over lines, then report a handed-over error.
         Read lock held; returns False if the connection was lost."""
         conn = self._conn
@@ -455,7 +474,8 @@ class ReadBorrow:
             return False
         return True
 
-    def _reclaim(self) -> None:
+    def _reclaim(self):
+        # type: () -> None
         """Timer: end parking that has lasted PARK_TIME.
 
         One timer covers a run of quick borrows: it puts itself off while
@@ -472,6 +492,7 @@ class ReadBorrow:
                 return
         self._conn._reactor.call_later(delay, self._reclaim)
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Close the inner epoll (with the connection's socket)."""
         self.inner.close()

@@ -45,13 +45,16 @@ reply read it itself (one wake-up instead of two): that fast path lives in
 (importable from here too) make the sockets a connection wraps.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import logging
 import socket
 import threading
-from time import monotonic as _monotonic
-from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple, Union
 
+from .compat import monotonic as _monotonic
+from .compat import Protocol
 from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH, Line, LineSplitter
 from .reactor import FileLike, Reactor, TimerHandle
@@ -101,7 +104,8 @@ class _WriterThread(threading.local):
 _writer_thread = _WriterThread()
 
 
-def writer_waited() -> None:
+def writer_waited():
+    # type: () -> None
     """Tell the write path that the calling thread has just waited for work
     (a worker starting a request): its next write is no burst and may be
     sent directly (see :data:`_BURST_GAP`). Any thread."""
@@ -114,14 +118,16 @@ class ConnectionHandler(Protocol):
     They must not block: hand slow work to a worker pool.
     """
 
-    def lines_received(self, conn: "Connection", lines: List[Line]) -> None:
+    def lines_received(self, conn, lines):
+        # type: ("Connection", List[Line]) -> None
         """Called once per socket read with the complete lines it produced."""
 
-    def connection_lost(self, conn: "Connection", reason: str) -> None:
+    def connection_lost(self, conn, reason):
+        # type: ("Connection", str) -> None
         """Called exactly once when the connection ends, for whatever reason."""
 
 
-class Connection:
+class Connection(object):
     """A line-oriented, non-blocking stream socket served by a reactor.
 
     Args:
@@ -163,12 +169,13 @@ class Connection:
     handler is never called.
     """
 
-    def __init__(self, reactor: Reactor, sock: socket.socket, handler: ConnectionHandler,
-                 max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
-                 max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
-                 borrowable: bool = False, spin_time: Optional[float] = None,
-                 partial_line_timeout: Optional[float] = None,
-                 idle_timeout: Optional[float] = None) -> None:
+    def __init__(self, reactor, sock, handler,
+                 max_line_length=DEFAULT_MAX_LINE_LENGTH,
+                 max_write_buffer=DEFAULT_MAX_WRITE_BUFFER,
+                 borrowable=False, spin_time=None,
+                 partial_line_timeout=None,
+                 idle_timeout=None):
+        # type: (Reactor, socket.socket, ConnectionHandler, int, int, bool, Optional[float], Optional[float], Optional[float]) -> None
         for limit in (partial_line_timeout, idle_timeout):
             if limit is not None and (limit <= 0 or borrowable):
                 sock.close()
@@ -182,11 +189,11 @@ class Connection:
         sock.setblocking(False)
         set_nodelay(sock)
         try:
-            self.peer: Optional[Tuple[Any, ...]] = sock.getpeername()
+            self.peer = sock.getpeername()  # type: Optional[Tuple[Any, ...]]
         except OSError:
             self.peer = None
         try:
-            self.sockname: Optional[Tuple[Any, ...]] = sock.getsockname()
+            self.sockname = sock.getsockname()  # type: Optional[Tuple[Any, ...]]
         except OSError:
             self.sockname = None
         #: The peer as ``"host:port"`` (``"[host]:port"`` for IPv6).
@@ -194,7 +201,7 @@ class Connection:
 
         self._lock = threading.Lock()
         # Guarded by _lock (shared with writers on other threads):
-        self._wbuf: Deque[Union[bytes, memoryview]] = collections.deque()
+        self._wbuf = collections.deque()  # type: Deque[Union[bytes, memoryview]]
         self._wbytes = 0
         self._flush_pending = False  # a _flush is queued or a writer registered
         self._closing = False
@@ -205,18 +212,18 @@ class Connection:
         self._reading = True
         self._reader_registered = False
         self._writer_registered = False
-        self._close_timer: Optional[TimerHandle] = None
+        self._close_timer = None  # type: Optional[TimerHandle]
         # Time limits on incoming data (katcp_sync.read_limits), if any.
-        self._limits: Optional[ReadLimits] = None
+        self._limits = None  # type: Optional[ReadLimits]
         if partial_line_timeout is not None or idle_timeout is not None:
             self._limits = ReadLimits(reactor, self._splitter, partial_line_timeout,
                                       idle_timeout, lambda: self._closing, self._limit_expired)
         # Borrowed reading (katcp_sync.borrow), only where asked for: the
         # reactor then watches the borrow's inner epoll and reads through it.
         self._spin_time = DEFAULT_SPIN_TIME if spin_time is None else spin_time
-        self._borrow: Optional[ReadBorrow] = None
-        self._watched: FileLike = sock
-        self._on_readable: Callable[[], None] = self._read_now
+        self._borrow = None  # type: Optional[ReadBorrow]
+        self._watched = sock  # type: FileLike
+        self._on_readable = self._read_now  # type: Callable[[], None]
         if borrowable and BORROW_SUPPORTED:
             borrow = self._borrow = ReadBorrow(self, sock, self._spin_time)
             self._watched = borrow.inner
@@ -233,16 +240,19 @@ class Connection:
     # Public API
 
     @property
-    def closed(self) -> bool:
+    def closed(self):
+        # type: () -> bool
         """True once :meth:`close` was called or the connection was lost. Any thread."""
         return self._closing
 
     @property
-    def buffered_bytes(self) -> int:
+    def buffered_bytes(self):
+        # type: () -> int
         """Bytes written but not yet handed to the kernel. Any thread."""
         return self._wbytes
 
-    def write(self, data: bytes) -> bool:
+    def write(self, data):
+        # type: (bytes) -> bool
         """Queue ``data`` to be sent, in order with every other write.
 
         Safe from any thread and never blocks. See the module docstring for
@@ -269,12 +279,12 @@ class Connection:
             # everything so far. The bound is on data queued behind unsent data.
             wbytes = self._wbytes
             if wbytes and wbytes + size > self.max_write_buffer:
-                error: Optional[str] = (
+                error = (
                     "client not reading: write buffer of %d bytes exceeded"
-                    % self.max_write_buffer)
+                    % self.max_write_buffer)  # type: Optional[str]
             else:
                 error = None
-                unsent: Union[bytes, memoryview] = data
+                unsent = data  # type: Union[bytes, memoryview]
                 if direct:
                     now = _monotonic()
                     if not wbytes and now - _writer_thread.last > _BURST_GAP:
@@ -304,7 +314,8 @@ class Connection:
         self._reactor.add_callback(self._flush)
         return True
 
-    def _send_now(self, data: bytes) -> Tuple[Union[bytes, memoryview], Optional[str]]:
+    def _send_now(self, data):
+        # type: (bytes) -> Tuple[Union[bytes, memoryview], Optional[str]]
         """Non-blocking send from the caller's thread (lock held).
 
         Returns what is left to send and an error description or None.
@@ -317,7 +328,8 @@ class Connection:
             return b"", "send failed: %s" % (exc,)
         return (memoryview(data)[sent:] if sent < len(data) else b""), None
 
-    def write_lines(self, lines: Sequence[bytes]) -> bool:
+    def write_lines(self, lines):
+        # type: (Sequence[bytes]) -> bool
         """Send each of ``lines`` followed by ``b"\\n"``, as one :meth:`write`.
 
         ``lines`` are lines *without* their end-of-line byte (as
@@ -327,7 +339,8 @@ class Connection:
             return not self._closing
         return self.write(b"\n".join(lines) + b"\n")
 
-    def close(self, reason: str = "", flush: bool = True, timeout: float = 1.0) -> None:
+    def close(self, reason="", flush=True, timeout=1.0):
+        # type: (str, bool, float) -> None
         """Close the connection; safe from any thread and idempotent.
 
         Reading stops at once and later writes are dropped. With ``flush``,
@@ -343,12 +356,14 @@ class Connection:
         # If the reactor is closed, its stop hook already finished us.
         call_on_reactor(self._reactor, self._begin_close, flush, timeout)
 
-    def pause_reading(self) -> None:
+    def pause_reading(self):
+        # type: () -> None
         """Stop reading from the socket (back-pressure). Reactor thread only."""
         self._reading = False
         self._update_reader()
 
-    def resume_reading(self) -> None:
+    def resume_reading(self):
+        # type: () -> None
         """Read again after :meth:`pause_reading`. Reactor thread only."""
         self._reading = True
         self._update_reader()
@@ -357,46 +372,53 @@ class Connection:
     # Borrowed reading (katcp_sync.borrow)
 
     @property
-    def borrowable(self) -> bool:
+    def borrowable(self):
+        # type: () -> bool
         """True if :meth:`borrow_reading` may succeed (made ``borrowable`` where
         epoll exists). Any thread."""
         return self._borrow is not None
 
     @property
-    def spin_time(self) -> float:
+    def spin_time(self):
+        # type: () -> float
         """Seconds a borrower polls without sleeping before it blocks (see
         :mod:`katcp_sync.borrow`); 0 turns spinning off. Any thread."""
         borrow = self._borrow
         return self._spin_time if borrow is None else borrow.spin_time
 
     @spin_time.setter
-    def spin_time(self, value: float) -> None:
+    def spin_time(self, value):
+        # type: (float) -> None
         self._spin_time = value
         if self._borrow is not None:
             self._borrow.spin_time = value
 
-    def borrow_reading(self) -> bool:
+    def borrow_reading(self):
+        # type: () -> bool
         """Take reading over from the reactor, for the calling thread
         (:meth:`ReadBorrow.borrow <katcp_sync.borrow.ReadBorrow.borrow>`);
         False if not borrowable."""
         borrow = self._borrow
         return borrow is not None and borrow.borrow()
 
-    def read_borrowed(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-                      timeout: Optional[float],
-                      batch_done: Optional[Callable[[], None]] = None,
-                      poll: Optional[Callable[[Optional[int]], List[Tuple[int, int]]]] = None
-                      ) -> None:
+    def read_borrowed(self, claim, done,
+                      timeout,
+                      batch_done=None,
+                      poll=None
+                      ):
+        # type: (Callable[[Line], bool], Callable[[], bool], Optional[float], Optional[Callable[[], None]], Optional[Callable[[Optional[int]], List[Tuple[int, int]]]]) -> None
         """Read on the calling thread until ``done()``; only while borrowed
         (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""
         assert self._borrow is not None, "read_borrowed() without borrow_reading()"
         self._borrow.read(claim, done, timeout, batch_done, poll)
 
-    def fileno(self) -> int:
+    def fileno(self):
+        # type: () -> int
         """The socket's descriptor (-1 once closed). Any thread."""
         return self._sock.fileno()
 
-    def return_reading(self, park: bool = True) -> None:
+    def return_reading(self, park=True):
+        # type: (bool) -> None
         """End a borrow started by :meth:`borrow_reading` (calling thread;
         :meth:`ReadBorrow.give_back <katcp_sync.borrow.ReadBorrow.give_back>`)."""
         # This thread waited for the peer: its next write is no burst.
@@ -404,24 +426,28 @@ class Connection:
         assert self._borrow is not None, "return_reading() without borrow_reading()"
         self._borrow.give_back(park)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<Connection %s%s>" % (self.address, " closed" if self._closing else "")
 
     # ------------------------------------------------------------------
     # Reactor side
 
-    def _register(self) -> None:
+    def _register(self):
+        # type: () -> None
         if not self._closing:
             self._update_reader()
             if self._limits is not None:
                 self._limits.start()
 
-    def _limit_expired(self, reason: str) -> None:
+    def _limit_expired(self, reason):
+        # type: (str) -> None
         """A time limit passed (reactor thread)."""
         logger.warning("%s: closing connection: %s", self.address, reason)
         self.close(reason)
 
-    def _update_reader(self) -> None:
+    def _update_reader(self):
+        # type: () -> None
         want = self._reading and not self._closing and not self._finished
         if want and not self._reader_registered:
             self._reactor.add_reader(self._watched, self._on_readable)
@@ -430,14 +456,16 @@ class Connection:
             self._reactor.remove_reader(self._watched)
             self._reader_registered = False
 
-    def _read_now(self) -> None:
+    def _read_now(self):
+        # type: () -> None
         """The socket is readable (a connection that is not borrowable)."""
         if self._closing:
             self._update_reader()  # close() was called on another thread
             return
         self._read()
 
-    def _dispatch(self, lines: List[Line]) -> None:
+    def _dispatch(self, lines):
+        # type: (List[Line]) -> None
         # Replies written while handling the batch go out in one send at its
         # end, without a trip through the reactor's callback queue.
         self._dispatching = True
@@ -450,15 +478,16 @@ class Connection:
         if self._flush_pending:
             self._flush()
 
-    def _read(self) -> None:
+    def _read(self):
+        # type: () -> None
         """Read what is there (up to a budget) and dispatch it.
 
         Reactor thread (holding the borrow's read lock, if borrowable)."""
         recv = self._sock.recv
-        chunks: List[bytes] = []
+        chunks = []  # type: List[bytes]
         total = 0
         eof = False
-        error: Optional[OSError] = None
+        error = None  # type: Optional[OSError]
         size = self._splitter.recv_size()
         budget = _READ_BUDGET if size < _READ_BUDGET else size
         while total < budget:
@@ -493,7 +522,8 @@ class Connection:
         elif eof:
             self._lose("connection closed by peer", flush=True)
 
-    def _lose(self, reason: str, flush: bool) -> None:
+    def _lose(self, reason, flush):
+        # type: (str, bool) -> None
         """The socket failed or the peer hung up. Reactor thread."""
         with self._lock:
             if not self._closing:
@@ -504,7 +534,8 @@ class Connection:
         else:
             self._finish()
 
-    def _flush(self) -> None:
+    def _flush(self):
+        # type: () -> None
         """Send what the kernel will take; writer callback too. Reactor thread.
 
         The lock is let go around each ``send()``: a writer on another
@@ -517,7 +548,7 @@ class Connection:
         """
         if self._finished:
             return
-        error: Optional[OSError] = None
+        error = None  # type: Optional[OSError]
         lock = self._lock
         buf = self._wbuf
         send = self._sock.send
@@ -563,7 +594,8 @@ class Connection:
             if closing and self._close_timer is not None:
                 self._finish()
 
-    def _coalesce_head(self) -> bytes:
+    def _coalesce_head(self):
+        # type: () -> bytes
         """Join small pieces at the head of the buffer (lock held)."""
         buf = self._wbuf
         pieces = [buf.popleft()]
@@ -576,7 +608,8 @@ class Connection:
         buf.appendleft(data)
         return data
 
-    def _begin_close(self, flush: bool, timeout: float) -> None:
+    def _begin_close(self, flush, timeout):
+        # type: (bool, float) -> None
         """Stop reading; flush (bounded) or finish. Reactor thread."""
         if self._finished:
             return
@@ -596,7 +629,8 @@ class Connection:
             # (for instance inside lines_received).
             self._reactor.add_callback(self._finish)
 
-    def _finish(self) -> None:
+    def _finish(self):
+        # type: () -> None
         """Close the socket and tell the handler, once. Reactor thread."""
         if self._finished:
             return
@@ -632,12 +666,14 @@ class Connection:
         except Exception:
             logger.exception("%s: exception in connection_lost", self.address)
 
-    def _close_socket(self) -> None:
+    def _close_socket(self):
+        # type: () -> None
         self._sock.close()
         if self._borrow is not None:
             self._borrow.close()
 
-    def _on_reactor_stop(self) -> None:
+    def _on_reactor_stop(self):
+        # type: () -> None
         """Reactor is stopping: one last non-blocking send, then close."""
         with self._lock:
             if not self._closing:

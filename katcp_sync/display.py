@@ -43,7 +43,8 @@ def format_message(msg: Message, readable: bool = True) -> str:
             or any(ord(c) < 32 and c not in "\n\t" for c in last)):
         return wire
     head = wire[:wire.rindex(" ")]   # the last argument has no raw space
-    first, *more = last.split("\n")
+    lines = last.split("\n")
+    first, more = lines[0], lines[1:]
     return "\n".join([head + " " + first] + [("    " + line).rstrip() for line in more])
 
 

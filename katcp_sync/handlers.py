@@ -86,11 +86,11 @@ def _unpacking_decorator(types: Tuple[KatcpType, ...], has_req: bool,
 
         @wrapt.decorator
         def unpack_arguments(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
-            *head, msg = args
+            head, msg = list(args[:-1]), args[-1]
             values = unpack_types(types, msg.arguments, argnames, major)
             if include_msg:
                 head.append(msg)
-            return wrapped(*head, *values, **kwargs)
+            return wrapped(*(head + list(values)), **kwargs)
 
         decorated: Handler = unpack_arguments(handler)
         if has_req:
@@ -217,7 +217,8 @@ def send_reply(*types: KatcpType, major: int = DEFAULT_KATCP_MAJOR) -> HandlerDe
 
     @wrapt.decorator
     def send(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
-        req, *reply_args = wrapped(*args, **kwargs)
+        result = wrapped(*args, **kwargs)
+        req, reply_args = result[0], result[1:]
         req.reply_with_message(make_reply(req.msg.name, types, reply_args, major))
 
     return send

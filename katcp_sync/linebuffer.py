@@ -20,6 +20,8 @@ it is complete (a single growing buffer copies it twice), and the pieces
 are let go as soon as the line is complete.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from typing import List, Union
 
 from .errors import LineTooLongError
@@ -51,7 +53,8 @@ _LONG_READ = _LONG_PIECE * 4
 _KEEP_PIECE = 4096
 
 
-def split_bytes(data: bytes, sep: bytes, short_pieces: int = 0) -> List[bytes]:
+def split_bytes(data, sep, short_pieces=0):
+    # type: (bytes, bytes, int) -> List[bytes]
     """Return ``data.split(sep)`` for a one-byte ``sep``, fast on long pieces too.
 
     ``bytes.split`` with a one-byte separator compares every byte in a loop
@@ -81,7 +84,7 @@ def split_bytes(data: bytes, sep: bytes, short_pieces: int = 0) -> List[bytes]:
         pos = end + 1
 
 
-class LineSplitter:
+class LineSplitter(object):
     """Feed bytes in, get complete lines out.
 
     Not thread-safe: one splitter belongs to one connection and is used by the
@@ -94,22 +97,25 @@ class LineSplitter:
 
     __slots__ = ("max_line_length", "_pending", "_held", "_discarding")
 
-    def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+    def __init__(self, max_line_length=DEFAULT_MAX_LINE_LENGTH):
+        # type: (int) -> None
         if max_line_length < 1:
             raise ValueError("max_line_length must be positive")
         self.max_line_length = max_line_length
         # The partial line: bytes pieces kept as read, bytearrays gathering
         # small ones; _held counts their bytes.
-        self._pending: List[Union[bytes, bytearray]] = []
+        self._pending = []  # type: List[Union[bytes, bytearray]]
         self._held = 0
         self._discarding = False
 
     @property
-    def buffered(self) -> int:
+    def buffered(self):
+        # type: () -> int
         """Number of bytes of an incomplete line currently held."""
         return self._held
 
-    def recv_size(self) -> int:
+    def recv_size(self):
+        # type: () -> int
         """Bytes the reader should ask of its next ``recv()``.
 
         :data:`RECV_SIZE`, or as many as the partial line already held (up
@@ -122,13 +128,15 @@ class LineSplitter:
             return RECV_SIZE
         return held if held < MAX_RECV_SIZE else MAX_RECV_SIZE
 
-    def reset(self) -> None:
+    def reset(self):
+        # type: () -> None
         """Forget any partial line (e.g. after a reconnect)."""
         self._pending = []
         self._held = 0
         self._discarding = False
 
-    def feed(self, data: bytes) -> List[Line]:
+    def feed(self, data):
+        # type: (bytes) -> List[Line]
         """Add ``data`` and return the lines it completed, in order.
 
         Each item is a line without its end-of-line byte, or a
@@ -149,7 +157,7 @@ class LineSplitter:
             parts[0] = b"".join(pending)
             self._pending = []
             self._held = 0
-        out: List[Line] = []
+        out = []  # type: List[Line]
         limit = self.max_line_length
         if self._discarding:
             # The first part is the end of a line already being thrown away.
@@ -168,7 +176,8 @@ class LineSplitter:
             self._hold(tail)
         return out
 
-    def _hold(self, chunk: bytes) -> None:
+    def _hold(self, chunk):
+        # type: (bytes) -> None
         if self._discarding:
             return
         held = self._held + len(chunk)

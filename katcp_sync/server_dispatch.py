@@ -32,14 +32,18 @@ is a plain FIFO and gets at most one message of a client at a time.
 5. A stopping server fails what never started (``Turn.fail_queued``).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import logging
 import select
 import threading
 import time
 import traceback
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Protocol, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union, cast
 
+from . import compat
+from .compat import Protocol
 from .connection import writer_waited
 from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError, LineTooLongError
 from .message import Message, parse
@@ -76,23 +80,26 @@ class DispatchServer(Protocol):
     """What a :class:`Dispatcher` needs from its server
     (:class:`~katcp_sync.server.DeviceServerBase` provides it)."""
 
-    PROTOCOL_INFO: ProtocolFlags
-    BAD_LINES_LOGGED: int
-    UNEXPECTED_REPLY_BURST: int
-    UNEXPECTED_REPLY_INTERVAL: float
+    PROTOCOL_INFO = cast(ProtocolFlags, None)  # type: ProtocolFlags
+    BAD_LINES_LOGGED = cast(int, None)  # type: int
+    UNEXPECTED_REPLY_BURST = cast(int, None)  # type: int
+    UNEXPECTED_REPLY_INTERVAL = cast(float, None)  # type: float
 
-    def handle_message(self, client_conn: "ClientConnection", msg: Message) -> None:
+    def handle_message(self, client_conn, msg):
+        # type: ("ClientConnection", Message) -> None
         """The hook every message passes through (when overridden)."""
 
-    def unhandled_request(self, req: ClientRequestConnection, msg: Message) -> Any:
+    def unhandled_request(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> Any
         """The handler of requests nobody handles."""
 
-    def create_log_inform(self, level_name: str, msg: str, name: str,
-                          timestamp: Optional[float] = None) -> Message:
+    def create_log_inform(self, level_name, msg, name,
+                          timestamp=None):
+        # type: (str, str, str, Optional[float]) -> Message
         """``#log level timestamp name message``."""
 
 
-class Dispatcher:
+class Dispatcher(object):
     """Parses a server's incoming lines and runs their handlers in turn.
 
     Args:
@@ -114,8 +121,9 @@ class Dispatcher:
         tb_limit: as given.
     """
 
-    def __init__(self, server: DispatchServer, hooked: bool, log: logging.Logger, tb_limit: int,
-                 unknown_inline: bool = False) -> None:
+    def __init__(self, server, hooked, log, tb_limit,
+                 unknown_inline=False):
+        # type: (DispatchServer, bool, logging.Logger, int, bool) -> None
         self._server = server
         self.handlers = HandlerTable(server, server.unhandled_request, unknown_inline,
                                      self.ignore_message, self.unexpected_reply)
@@ -123,25 +131,27 @@ class Dispatcher:
         self._logger = log
         self.tb_limit = tb_limit
         self._mids = bool(server.PROTOCOL_INFO.message_ids)
-        self.reactor: Optional[Reactor] = None
-        self.pool: Optional[HandlerPool] = None
+        self.reactor = None  # type: Optional[Reactor]
+        self.pool = None  # type: Optional[HandlerPool]
         self._tls = threading.local()
 
-    def open_run(self, reactor: Reactor, pool: Optional[HandlerPool]) -> None:
+    def open_run(self, reactor, pool):
+        # type: (Reactor, Optional[HandlerPool]) -> None
         """Use ``reactor`` and ``pool`` (None: handlers on the reactor) from now on."""
         self.reactor = reactor
         self.pool = pool
 
     # -- 1. lines in (reactor thread) --------------------------------------------
 
-    def lines_received(self, client: "ClientConnection",
-                       lines: List[Union[bytes, LineTooLongError]]) -> None:
+    def lines_received(self, client,
+                       lines):
+        # type: ("ClientConnection", List[Union[bytes, LineTooLongError]]) -> None
         """Parse and dispatch a batch of lines from a client. Reactor thread."""
         debug = self._logger.isEnabledFor(logging.DEBUG)   # once per batch: hot path
         here = self.pool is None  # where a user handler runs, seen from here
         handlers = self.handlers
         turn = client.turn
-        handler: Optional[Handler]
+        handler = None  # type: Optional[Handler]
         for line in lines:
             if type(line) is not bytes:  # LineTooLongError
                 self.log_to_client(client, "%s; disconnecting" % (str(line),))
@@ -175,7 +185,8 @@ class Dispatcher:
             if turn.claim(msg, handler, here):
                 self._drive(client, msg, handler, here)
 
-    def log_to_client(self, client: "ClientConnection", text: str) -> None:
+    def log_to_client(self, client, text):
+        # type: ("ClientConnection", str) -> None
         """``#log error`` to one client about its own bad input (spec 2),
         logged locally up to the server's ``BAD_LINES_LOGGED`` per client."""
         turn = client.turn
@@ -190,7 +201,8 @@ class Dispatcher:
             self._logger.debug("%s: %s", client.address, text)
         client.write(wire(self._server.create_log_inform("error", text, "root")))
 
-    def unexpected_reply(self, client: "ClientConnection", msg: Message) -> None:
+    def unexpected_reply(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
         """A reply nobody asked for: ``#log error``, rate-limited (spec 2) by the
         server's ``UNEXPECTED_REPLY_BURST`` and ``UNEXPECTED_REPLY_INTERVAL``.
 
@@ -199,7 +211,7 @@ class Dispatcher:
         server = self._server
         turn = client.turn
         text = "Unexpected reply %r" % (bytes(msg)[:200],)
-        now = time.monotonic()
+        now = compat.monotonic()
         limit = server.UNEXPECTED_REPLY_BURST
         allowance = min(limit, turn.log_allowance
                         + (now - turn.log_allowance_time) / server.UNEXPECTED_REPLY_INTERVAL)
@@ -212,14 +224,16 @@ class Dispatcher:
         self._logger.warning("%s: %s", client.address, text)
         client.write(wire(server.create_log_inform("error", text, "root")))
 
-    def ignore_message(self, client: "ClientConnection", msg: Message) -> None:
+    def ignore_message(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
         """An inform nobody handles (seen by a hooked server): logged at DEBUG."""
         self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
 
     # -- 2. the turn: drive, hand over, pass on --------------------------------------
 
-    def _drive(self, client: "ClientConnection", msg: Message, handler: Handler,
-               here: bool) -> None:
+    def _drive(self, client, msg, handler,
+               here):
+        # type: ("ClientConnection", Message, Handler, bool) -> None
         """Handle ``msg`` and then the client's queued messages (holding its turn).
 
         Built-in handlers run right here; others go to the pool, or to the
@@ -251,7 +265,8 @@ class Dispatcher:
                 return
             msg, handler = item
 
-    def _job(self, client: "ClientConnection", msg: Message, handler: Handler) -> None:
+    def _job(self, client, msg, handler):
+        # type: ("ClientConnection", Message, Handler) -> None
         """Run a message handed to a worker (or the reactor), then drive on.
 
         On a worker, while the client sends one request at a time, the
@@ -286,14 +301,15 @@ class Dispatcher:
             self._release(client)  # the turn moves on
             if not borrowed:
                 if lone and client.read_ahead:
-                    turn.idle_since = time.monotonic()
+                    turn.idle_since = compat.monotonic()
                 return
             item = self._read_next(client)
             if item is None:
                 return
             msg, handler = item
 
-    def _follows(self, client: "ClientConnection", turn: Turn) -> bool:
+    def _follows(self, client, turn):
+        # type: ("ClientConnection", Turn) -> bool
         """Whether the worker should wait for this client's next request:
         a pool, no hook, and a client that has lately sent its requests
         within ``read_ahead`` of the replies (measured since the turn went idle)."""
@@ -302,11 +318,12 @@ class Dispatcher:
             return False
         wait = client.read_ahead
         if turn.idle_since:
-            turn.note_wait(min(time.monotonic() - turn.idle_since, _LONGEST_GAP * wait))
+            turn.note_wait(min(compat.monotonic() - turn.idle_since, _LONGEST_GAP * wait))
             turn.idle_since = 0.0
         return turn.next_wait < wait
 
-    def _read_next(self, client: "ClientConnection") -> Optional[_Item]:
+    def _read_next(self, client):
+        # type: ("ClientConnection") -> Optional[_Item]
         """The fast path: a worker that has replied with the client's reading
         borrowed (so that the reactor does not take the next request first)
         waits up to ``read_ahead`` (spinning first, as the connection's
@@ -323,8 +340,8 @@ class Dispatcher:
         pool = self.pool
         assert pool is not None
         wait = client.read_ahead
-        start = time.monotonic()
-        taken: List[Optional[_Item]] = []
+        start = compat.monotonic()
+        taken = []  # type: List[Optional[_Item]]
         handlers = self.handlers
         mids = self._mids
         debug = self._logger.isEnabledFor(logging.DEBUG)
@@ -332,14 +349,16 @@ class Dispatcher:
         other_work = [False]
         client_fd = client.fileno()
 
-        def poll(timeout: Optional[int]) -> List[Tuple[int, int]]:
+        def poll(timeout):
+            # type: (Optional[int]) -> List[Tuple[int, int]]
             events = poller.poll(timeout)
             for fd, _ in events:
                 if fd != client_fd:
                     other_work[0] = True
             return events
 
-        def claim(line: Union[bytes, LineTooLongError]) -> bool:
+        def claim(line):
+            # type: (Union[bytes, LineTooLongError]) -> bool
             if taken:
                 turn.note_wait(_PIPELINING * wait)  # a second line: the client pipelines
                 return False
@@ -355,18 +374,20 @@ class Dispatcher:
                 msg.mid = None
             if debug:
                 self._logger.debug("%s: %s", client.address, msg)
-            turn.note_wait(time.monotonic() - start)
+            turn.note_wait(compat.monotonic() - start)
             handler = handlers.requests.get(msg.name) or handlers.unknown
             # Nobody else reads, so the turn is free: it is ours.
             taken.append((msg, handler) if turn.claim(msg, handler, True) else None)
             return True
 
-        def crowded() -> bool:
+        def crowded():
+            # type: () -> bool
             # Other work waits: a spinning worker keeps the GIL from the
             # reactor, a waiting one itself from the pool.
             return other_work[0] or pool.has_waiting()
 
-        def done() -> bool:
+        def done():
+            # type: () -> bool
             return bool(taken) or crowded()
 
         try:
@@ -388,7 +409,8 @@ class Dispatcher:
             turn.idle_since = start  # the gap is measured when the request comes
         return None
 
-    def _poller(self) -> "select.poll":
+    def _poller(self):
+        # type: () -> "select.poll"
         """This thread's ``poll`` object watching for other work: the
         reactor's descriptor (readable while it has I/O to handle) and the
         pool's signal (see :meth:`HandlerPool.watch
@@ -404,7 +426,8 @@ class Dispatcher:
             tls.poller_key, tls.poller = key, poller
         return tls.poller
 
-    def _release(self, client: "ClientConnection") -> None:
+    def _release(self, client):
+        # type: ("ClientConnection") -> None
         """The message in progress is done: pass the client's turn on. Any thread."""
         reactor = self.reactor
         here = self.pool is None and reactor is not None and reactor.in_reactor_thread()
@@ -412,14 +435,16 @@ class Dispatcher:
         if item is not None:
             self._drive(client, item[0], item[1], here)
 
-    def in_worker_thread(self) -> bool:
+    def in_worker_thread(self):
+        # type: () -> bool
         """True on a worker thread of this run's pool."""
         pool = self.pool
         return pool is not None and pool.in_worker_thread()
 
     # -- 3. run one handler -----------------------------------------------------------
 
-    def _dispatch(self, client: "ClientConnection", msg: Message, handler: Handler) -> bool:
+    def _dispatch(self, client, msg, handler):
+        # type: ("ClientConnection", Message, Handler) -> bool
         """Run one message's handler, through the ``handle_message`` hook if overridden."""
         if not self._hooked:
             return self.run(client, msg, handler)
@@ -432,7 +457,8 @@ class Dispatcher:
             self._tls.dispatch = None
         return pending[1]
 
-    def handle_message(self, client: "ClientConnection", msg: Message) -> None:
+    def handle_message(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
         """The base ``handle_message``: run ``msg``'s handler and reply.
 
         Inside a hooked dispatch, the handler found when the message was
@@ -447,8 +473,9 @@ class Dispatcher:
         pending[1] = self.run(client, msg, pending[0])
         self._tls.dispatch = pending
 
-    def run(self, client: "ClientConnection", msg: Message, handler: Handler,
-            req: Optional[ClientRequestConnection] = None) -> bool:
+    def run(self, client, msg, handler,
+            req=None):
+        # type: ("ClientConnection", Message, Handler, Optional[ClientRequestConnection]) -> bool
         """Run one handler on this thread and send its reply (now or when
         its future is done). ``req``: the request object to reply through
         (default: a new one). Returns True if the client's turn is free again."""
@@ -486,8 +513,9 @@ class Dispatcher:
 
     # -- 4. future done, reply or error -------------------------------------------------
 
-    def _await_reply(self, client: "ClientConnection", req: ClientRequestConnection,
-                     future: "concurrent.futures.Future[Any]", release: bool) -> bool:
+    def _await_reply(self, client, req,
+                     future, release):
+        # type: ("ClientConnection", ClientRequestConnection, "concurrent.futures.Future[Any]", bool) -> bool
         """Reply when ``future`` is done. Returns True if the turn is free now.
 
         With ``release`` the turn stays with the request until the future
@@ -502,7 +530,8 @@ class Dispatcher:
             return True
         handoff = [True]  # list.pop() is atomic: exactly one side gets it
 
-        def done(finished: "concurrent.futures.Future[Any]") -> None:
+        def done(finished):
+            # type: ("concurrent.futures.Future[Any]") -> None
             self._future_done(req, finished)
             try:
                 handoff.pop()
@@ -515,8 +544,9 @@ class Dispatcher:
             return True
         return False
 
-    def _future_done(self, req: ClientRequestConnection,
-                     future: "concurrent.futures.Future[Any]") -> None:
+    def _future_done(self, req,
+                     future):
+        # type: (ClientRequestConnection, "concurrent.futures.Future[Any]") -> None
         try:
             result = future.result()
         except AsyncReply:
@@ -527,7 +557,8 @@ class Dispatcher:
             if result is not None or not req.replied:
                 self._send_reply(req, result)
 
-    def _send_reply(self, req: ClientRequestConnection, result: Any) -> None:
+    def _send_reply(self, req, result):
+        # type: (ClientRequestConnection, Any) -> None
         if not isinstance(result, Message):
             self._reply_error(req, TypeError(
                 "request handler for ?%s returned %r, not a reply Message"
@@ -539,10 +570,11 @@ class Dispatcher:
             self._logger.error("%s: cannot send reply to %r: %s",
                                req.client_connection.address, req.msg, exc)
 
-    def _reply_error(self, req: ClientRequestConnection, exc: BaseException) -> None:
+    def _reply_error(self, req, exc):
+        # type: (ClientRequestConnection, BaseException) -> None
         """Turn a handler's exception into its reply (spec 2: fail / invalid)."""
         if isinstance(exc, FailReply):
-            args: Tuple[str, ...] = ("fail", str(exc))
+            args = ("fail", str(exc))  # type: Tuple[str, ...]
         elif isinstance(exc, InvalidReply):
             args = ("invalid", str(exc))
         else:
@@ -560,7 +592,8 @@ class Dispatcher:
 
 # -- 5. stop -------------------------------------------------------------------------
 
-def fail_queued_requests(client: "ClientConnection", reason: str) -> int:
+def fail_queued_requests(client, reason):
+    # type: ("ClientConnection", str) -> int
     """Reply ``fail reason`` to every request of ``client`` not yet started
     (spec 2: every request gets a reply). Returns how many. Any thread."""
     requests = [msg for msg in client.turn.fail_queued() if msg.mtype == _REQUEST]

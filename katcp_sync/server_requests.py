@@ -241,7 +241,7 @@ class BuiltinRequests:
             !sensor-list ok 1
         """
         req.informs(
-            (s.name, s.description, s.units, s.stype, *s.formatted_params)
+            (s.name, s.description, s.units, s.stype) + tuple(s.formatted_params)
             for s in self._select_sensors(msg))
 
     @inline

@@ -7,10 +7,13 @@ also keeps what the dispatcher's fast path knows about the client (see
 :meth:`Dispatcher._read_next <katcp_sync.server_dispatch.Dispatcher>`).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import threading
-from typing import Any, Deque, List, Optional, Protocol, Tuple
+from typing import Any, Deque, List, Optional, Tuple
 
+from .compat import Protocol
 from .message import Message
 from .server_handlers import Handler
 
@@ -22,14 +25,16 @@ _Item = Tuple[Message, Handler]
 class ReadControl(Protocol):
     """What a :class:`Turn` needs to hold a flooding client back."""
 
-    def pause_reading(self) -> None:
+    def pause_reading(self):
+        # type: () -> None
         """Stop reading the client's socket (reactor thread)."""
 
-    def resume_reading(self) -> None:
+    def resume_reading(self):
+        # type: () -> None
         """Read the client's socket again (any thread)."""
 
 
-class Turn:
+class Turn(object):
     """One client's queue of messages and the right to handle the next one.
 
     The thread holding the turn owns one message at a time: the one it
@@ -55,14 +60,15 @@ class Turn:
                  "max_pending", "bad_lines", "log_allowance", "log_allowance_time",
                  "hold", "next_wait", "idle_since")
 
-    def __init__(self, reading: ReadControl, max_pending: int = MAX_PENDING) -> None:
+    def __init__(self, reading, max_pending=MAX_PENDING):
+        # type: (ReadControl, int) -> None
         self._reading = reading
         self._lock = threading.Lock()
-        self._pending: Deque[_Item] = collections.deque()
+        self._pending = collections.deque()  # type: Deque[_Item]
         self._busy = False
         # The message handed to another thread and not yet started, in a
         # one-item list (empty once started); see start().
-        self._in_hand: Optional[List[Message]] = None
+        self._in_hand = None  # type: Optional[List[Message]]
         self._paused = False
         self.max_pending = max_pending
         #: How many malformed lines this client sent (see the log limit).
@@ -75,7 +81,7 @@ class Turn:
         # thread holding the turn or reading for it:
         #: The request whose reply is sent with the client's reading
         #: borrowed (then a marker, once it is), or None.
-        self.hold: Any = None
+        self.hold = None  # type: Any
         #: Moving average of how long the client took to send its next
         #: request after a reply (seconds; pipelining and waits cut short by
         #: other work count as long ones).
@@ -83,25 +89,30 @@ class Turn:
         #: When the turn went idle with nobody reading ahead (0.0: not measuring).
         self.idle_since = 0.0
 
-    def __len__(self) -> int:
+    def __len__(self):
+        # type: () -> int
         return len(self._pending)
 
-    def note_wait(self, seconds: float) -> None:
+    def note_wait(self, seconds):
+        # type: (float) -> None
         """Add one observation to :attr:`next_wait` (the turn's holder, or
         the worker reading for a free turn)."""
         self.next_wait += (seconds - self.next_wait) / 4
 
     @property
-    def busy(self) -> bool:
+    def busy(self):
+        # type: () -> bool
         """True while a message of this client is in progress (a hint: no lock)."""
         return self._busy
 
     @property
-    def paused(self) -> bool:
+    def paused(self):
+        # type: () -> bool
         """True while reading is paused because too many messages wait."""
         return self._paused
 
-    def claim(self, msg: Message, handler: Handler, here: bool) -> bool:
+    def claim(self, msg, handler, here):
+        # type: (Message, Handler, bool) -> bool
         """Queue ``msg`` behind the message in progress, or claim the turn.
 
         ``here`` says whether a handler that is not ``inline`` runs on this
@@ -125,7 +136,8 @@ class Turn:
             self._reading.pause_reading()
         return False
 
-    def next(self, here: bool) -> Optional[_Item]:
+    def next(self, here):
+        # type: (bool) -> Optional[_Item]
         """Finish the message in progress: return the next queued one and
         its handler (``here`` as for :meth:`claim`), or None and give the
         turn up if none is queued."""
@@ -143,7 +155,8 @@ class Turn:
             self._reading.resume_reading()
         return item
 
-    def start(self) -> bool:
+    def start(self):
+        # type: () -> bool
         """Start the message handed over by the thread holding the turn.
 
         False if it was failed meanwhile (:meth:`fail_queued`): the caller
@@ -160,7 +173,8 @@ class Turn:
                 pass
         return False
 
-    def fail_queued(self) -> List[Message]:
+    def fail_queued(self):
+        # type: () -> List[Message]
         """Take every message not yet started (queued, or handed and not
         begun), in order, out of the turn; the caller answers them."""
         with self._lock:
@@ -174,7 +188,8 @@ class Turn:
             self._pending.clear()
         return queued
 
-    def drop(self) -> None:
+    def drop(self):
+        # type: () -> None
         """The connection is gone: forget the queue (a message already
         handed to a worker still runs, as one already running does)."""
         with self._lock:

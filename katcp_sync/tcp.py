@@ -91,7 +91,7 @@ class Listener:
                  on_accept: Callable[[socket.socket, Any], Any], backlog: int = 128) -> None:
         self._reactor = reactor
         self._on_accept = on_accept
-        sockaddr: Tuple[Any, ...]
+        sockaddr = ()  # type: Tuple[Any, ...]
         if host in ("", "0.0.0.0"):
             family, sockaddr = socket.AF_INET, ("0.0.0.0", port)
         else:
