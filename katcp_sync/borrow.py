@@ -26,7 +26,13 @@ running: no sleep, no wake-up, no cold caches, which more than doubles the
 rate of back-to-back requests on loopback. The borrow keeps a moving
 average of how long borrowers waited; while it is above ``spin_time`` (a
 slow or distant device) nobody spins, so the processor time spent this way
-stays bounded by what it saves.
+stays bounded by what it saves. Spinning can also cost more than it saves:
+on a busy host (or a device that hands each request to another thread) the
+spinning core is the one the peer needed, and its reply comes later than
+it would to a sleeping caller. So a :class:`SpinPolicy` keeps one moving
+average of the round trip per mode and spins only while spinning is
+faster; now and then a borrow tries the other mode, so each average follows
+the host as its load changes.
 
 :meth:`ReadBorrow.give_back` puts the socket back into the inner epoll, so
 data that arrived meanwhile wakes the reactor at once -- unless the borrow
@@ -67,12 +73,12 @@ from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Tuple
 
 from . import compat
 from .compat import monotonic as _monotonic
-from .linebuffer import RECV_SIZE, Line
+from .linebuffer import Line
 
 if TYPE_CHECKING:   # the connection owns its ReadBorrow; only its type is needed here
     from .connection import Connection
 
-__all__ = ["ReadBorrow", "BORROW_SUPPORTED", "DEFAULT_SPIN_TIME", "PARK_TIME"]
+__all__ = ["ReadBorrow", "SpinPolicy", "BORROW_SUPPORTED", "DEFAULT_SPIN_TIME", "PARK_TIME"]
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +86,6 @@ logger = logging.getLogger(__name__)
 BORROW_SUPPORTED = hasattr(select, "epoll") and hasattr(select, "poll")
 #: Longest a socket stays parked after a borrow (see the module docstring).
 PARK_TIME = 0.005
-# Size of one recv() by a borrower.
 
 
 def _cpu_count():
@@ -95,6 +100,83 @@ def _cpu_count():
 #: sleeping before it blocks. Zero on a single CPU, where spinning would
 #: only keep the peer (or the thread that would answer) off the processor.
 DEFAULT_SPIN_TIME = 200e-6 if _cpu_count() > 1 else 0.0
+
+
+class SpinPolicy(object):
+    """Whether a borrower spins, from what it measured (module docstring).
+
+    Keeps a moving average of a borrow's round trip while spinning and one
+    while sleeping -- from the borrow, before the request is sent, to the
+    end of the read, so that a sleeper's wake-up and cold start count; only
+    borrows that read one line, their own reply -- and spins while the
+    first is the smaller, but never while replies take longer than
+    ``spin_time`` on average (a slow device). Now and then a borrow *probes*
+    the other mode, whose round trip then stands for that mode: after
+    :data:`MIN_PROBE_INTERVAL` borrows, and twice as many after each probe
+    that confirmed the choice (up to :data:`MAX_PROBE_INTERVAL`; a probe
+    costs at most ``spin_time``). Not locked: only the borrowing thread
+    uses it (one at a time).
+    """
+
+    __slots__ = ("reply_wait", "_spinning", "_sleeping", "_countdown", "_interval",
+                 "_probing")
+
+    #: Borrows between probes of the mode not chosen: at first, and at most.
+    MIN_PROBE_INTERVAL = 16
+    MAX_PROBE_INTERVAL = 1024
+
+    def __init__(self):
+        # type: () -> None
+        #: Moving average of a borrower's wait for data, in seconds.
+        self.reply_wait = 0.0
+        self._spinning = 0.0
+        self._sleeping = -1.0   # unknown until a borrow sleeps
+        self._interval = self._countdown = self.MIN_PROBE_INTERVAL
+        self._probing = False
+
+    def _spin_wins(self):
+        # type: () -> bool
+        return self._sleeping < 0 or self._spinning <= self._sleeping
+
+    def spin(self, spin_time):
+        # type: (float) -> bool
+        """Should the next borrower spin (for up to ``spin_time`` seconds)?"""
+        self._probing = False
+        if not self.reply_wait < spin_time:
+            return False
+        self._countdown -= 1
+        if self._countdown > 0:
+            return self._spin_wins()
+        self._countdown = self._interval
+        self._probing = True
+        return not self._spin_wins()
+
+    def record_wait(self, wait):
+        # type: (float) -> None
+        """A borrower waited ``wait`` seconds for the first data of a reply."""
+        self.reply_wait += (wait - self.reply_wait) / 4
+
+    def record(self, spun, wait):
+        # type: (bool, float) -> None
+        """A borrow that did (``spun``) or did not spin took ``wait`` seconds."""
+        before = self._spin_wins()
+        # A probe's time replaces its mode's average: probes are rare, and a
+        # mode that now wins should win at once (if the probe was lucky, the
+        # many borrows that follow soon say so).
+        if spun:
+            self._spinning = (wait if self._probing
+                              else self._spinning + (wait - self._spinning) / 4)
+        elif self._sleeping < 0 or self._probing:
+            self._sleeping = wait
+        else:
+            self._sleeping += (wait - self._sleeping) / 4
+        if self._probing:
+            self._probing = False
+            if self._spin_wins() == before:
+                self._interval = min(2 * self._interval, self.MAX_PROBE_INTERVAL)
+            else:
+                self._interval = self.MIN_PROBE_INTERVAL
+            self._countdown = self._interval
 
 
 class ReadBorrow(object):
@@ -131,8 +213,9 @@ class ReadBorrow(object):
         self._handover = collections.deque()  # type: Deque[Line]  # read by a borrower, not claimed
         self._read_error = None  # type: Optional[OSError]  # ... and its recv() error
         self._quiet = False           # the borrower got what it waited for: may park
-        #: Moving average of a borrower's wait for data, in seconds.
-        self.reply_wait = 0.0
+        self._borrowed_at = 0.0
+        #: Decides whether a borrower spins, from the waits it measures.
+        self.spin_policy = SpinPolicy()
         #: Seconds a borrower polls without sleeping before it blocks; 0 turns it off.
         self.spin_time = spin_time
         #: Out of the inner epoll, nobody reading (guarded by the lock).
@@ -179,11 +262,13 @@ class ReadBorrow(object):
                     return False
             self.borrowed = True
             self._quiet = False
+        self._borrowed_at = _monotonic()
         return True
 
     def read(self, claim, done,
-             timeout):
-        # type: (Callable[[Line], bool], Callable[[], bool], Optional[float]) -> None
+             timeout, batch_done=None,
+             poll=None):
+        # type: (Callable[[Line], bool], Callable[[], bool], Optional[float], Optional[Callable[[], None]], Optional[Callable[[Optional[int]], List[Tuple[int, int]]]]) -> None
         """Read on the calling thread until ``done()``; only while borrowed.
 
         Each complete line is offered, in order, to ``claim(line)``, on this
@@ -191,9 +276,14 @@ class ReadBorrow(object):
         does not claim, and all lines after it, are handed over to the
         reactor (dispatched with ``lines_received`` there, in order) and the
         read ends. ``claim`` must not block or raise (an exception is logged
-        and counts as not claimed).
+        and counts as not claimed). ``batch_done()``, if given, is called
+        once the lines of one ``recv()`` have been offered, even if ``claim``
+        raised (the client wakes the callers whose replies they were).
 
-        It spins first as :attr:`spin_time` says.
+        It spins first as :attr:`spin_time` and :attr:`spin_policy` say.
+        ``poll``: a ``poll()`` watching this socket and others (a reader
+        giving way to other work checks ``done()`` whenever one of them is
+        ready); default: this socket only.
 
         Returns (never raises) when ``done()`` is true, a line was handed
         over, ``timeout`` seconds passed (``None``: no limit), the peer sent
@@ -201,17 +291,22 @@ class ReadBorrow(object):
         is closing.
         """
         conn = self._conn
-        poll = self._poller.poll
+        if poll is None:
+            poll = self._poller.poll
         recv = self._sock.recv
-        feed = conn._splitter.feed
+        splitter = conn._splitter
+        feed = splitter.feed
         start = _monotonic()
         end = None if timeout is None else start + timeout
         spin_until = 0.0
-        if self.reply_wait < self.spin_time:
+        policy = self.spin_policy
+        spun = policy.spin(self.spin_time)
+        if spun:
             spin_until = start + self.spin_time
             if end is not None and end < spin_until:
                 spin_until = end
         measured = False
+        claimed = 0
         wait = None  # type: Optional[int]
         self._quiet = False
         while not done():
@@ -234,11 +329,11 @@ class ReadBorrow(object):
                 raise
             if not measured:
                 measured = True
-                self.reply_wait += (_monotonic() - start - self.reply_wait) / 4
+                policy.record_wait(_monotonic() - start)
             if conn._closing:
                 return
             try:
-                data = recv(RECV_SIZE)
+                data = recv(splitter.recv_size())
             except compat.SOCKET_ERRORS as exc:
                 if compat.would_block(exc):
                     continue
@@ -255,6 +350,7 @@ class ReadBorrow(object):
                         break
                     index += 1
                 else:
+                    claimed += index
                     continue
             except BaseException as exc:
                 # claim() failed, or this thread was interrupted (a signal
@@ -269,9 +365,16 @@ class ReadBorrow(object):
                     raise
                 logger.exception("%s: exception in a borrowed read's claim", conn.address)
                 return
+            finally:
+                if batch_done is not None:
+                    batch_done()
             with self._lock:
                 self._handover.extend(lines[index:])
             return
+        if claimed == 1:
+            # Only a borrow that read nothing but its own reply times a mode:
+            # one that also read for other callers took as long as they did.
+            policy.record(spun, _monotonic() - self._borrowed_at)
         self._quiet = True
 
     def give_back(self, park):

@@ -18,7 +18,7 @@ import traceback
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
 from . import compat
-from .client_requests import RequestTable
+from .client_requests import BlockingRequest, RequestTable
 from .connection import DEFAULT_SPIN_TIME, Connection, format_address
 from .errors import KatcpClientDisconnected
 from .lifecycle import RUNNING, STARTING, Lifecycle
@@ -165,6 +165,13 @@ class ClientBase(object):
         # One item per thread inside blocking_request (list append/pop are
         # atomic): a caller alone may spin while it reads its reply.
         self._blocking_callers = []  # type: List[None]
+        # Reactor thread, while it handles a batch of lines: the blocking
+        # requests whose replies it delivered, to wake in turn at its end.
+        self._delivered = None  # type: Optional[List[BlockingRequest]]
+        # The borrowing thread's (one at a time): its own request, and the
+        # others' it delivered in this recv()'s lines, to wake in turn.
+        self._reading_for = None  # type: Optional[BlockingRequest]
+        self._read_delivered = []  # type: List[BlockingRequest]
         # Requests' wire bytes from other threads: one thread at a time
         # (the holder of _outbox_lock) writes them all (client_dispatch).
         self._outbox = collections.deque()  # type: Deque[Tuple[Optional[Connection], bytes]]

@@ -22,8 +22,8 @@ from typing import Any, Callable, List, Optional, Tuple
 from . import compat
 from .client_base import ClientBase, _format_exc, _not_a_message, hinted_timeout
 from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, FutureRequest,
-                              PendingRequest, ReplyFuture, UntrackedMessage)
-from .connection import Connection, Line
+                              PendingRequest, ReplyFuture, UntrackedMessage, wake_in_turn)
+from .connection import Connection, Line, writer_waited
 from .formatting import format_seconds
 from .errors import KatcpSyntaxError, KatcpTimeoutError, KatcpTypeError, KatcpVersionError
 from .errors import LineTooLongError
@@ -34,7 +34,8 @@ __all__ = ["ClientDispatch"]
 _INFORM, _REPLY, _REQUEST = Message.INFORM, Message.REPLY, Message.REQUEST
 _HANDLER_PREFIX = {_REQUEST: "request_", _REPLY: "reply_", _INFORM: "inform_"}
 _monotonic = compat.monotonic    # the reactor's clock
-_MAIN_THREAD = compat.main_thread()
+_MAIN_IDENT = compat.main_thread().ident
+_get_ident = compat.get_ident
 
 
 class ClientDispatch(ClientBase):
@@ -200,22 +201,26 @@ class ClientDispatch(ClientBase):
             raise RuntimeError("blocking_request() cannot be called on the client's "
                                "reactor thread (it would deadlock)")
         timeout = self._timeout_for(msg, timeout)
-        pending = BlockingRequest(msg, _monotonic(), use_mid)
+        # The main thread takes no turn (see BlockingRequest.in_turn).
+        pending = BlockingRequest(msg, _monotonic(), use_mid, _get_ident() != _MAIN_IDENT)
         callers = self._blocking_callers
         callers.append(None)
         try:
             if self._submit_and_read(pending, timeout, len(callers) == 1) and timeout is not None:
                 timeout = pending.started + timeout - _monotonic()
-            if not pending.wait(timeout):
+            waited = pending.wait(timeout)
+            writer_waited()    # for a reply: this thread's next request is no burst
+            if not waited:
                 if self._abandon(pending):
                     raise KatcpTimeoutError(self._timeout_reason(pending))
-                pending.wait(None)     # the reply won the race: it is being delivered
+                pending.wait_delivered()   # the reply won the race
         except BaseException:
             # A timeout, or this thread was interrupted while it waited
             # (KeyboardInterrupt, an exception raised by a signal handler or
             # injected into the thread): either way the request is given up
             # exactly as on a timeout, so nothing of it stays in the table.
             self._abandon(pending)
+            pending.leave()
             raise
         finally:
             callers.pop()
@@ -240,9 +245,10 @@ class ClientDispatch(ClientBase):
         try:
             if self._submit(pending, None) and conn is self._conn:
                 claim = self._claim
-                if threading.current_thread() is _MAIN_THREAD:
+                if not pending.in_turn:     # the main thread
                     claim = functools.partial(claim, only=pending)
-                conn.read_borrowed(claim, pending.finished, timeout)
+                self._reading_for = pending
+                conn.read_borrowed(claim, pending.finished, timeout, self._wake_read)
         finally:
             # Park only if no other request's reply is on its way.
             conn.return_reading(park=self._table.is_idle())
@@ -335,8 +341,14 @@ class ClientDispatch(ClientBase):
                     self._write(data)
                 self._log_received(msg)
             finally:
-                # Out of the table: whatever happens here, it must be woken.
-                taken.set_reply(msg)
+                # Out of the table: whatever happens here, it must be woken
+                # (another caller's in turn, once this read's lines are offered).
+                if (type(taken) is BlockingRequest and taken.in_turn
+                        and taken is not self._reading_for):
+                    taken.deliver(msg)
+                    self._read_delivered.append(taken)
+                else:
+                    taken.set_reply(msg)
         elif mtype == _INFORM:
             taken = self._table.match_inform(msg)
             if taken is None or not taken.BORROWABLE or (only is not None and taken is not only):
@@ -346,6 +358,15 @@ class ClientDispatch(ClientBase):
         else:
             return False
         return True
+
+    def _wake_read(self):
+        # type: () -> None
+        """A borrowed read offered the lines of one recv(): wake, in turn,
+        the callers whose replies were among them (the borrower's thread)."""
+        delivered = self._read_delivered
+        if delivered:
+            wake_in_turn(delivered)
+            del delivered[:]
 
     def _log_received(self, msg):
         # type: (Message) -> None
@@ -378,6 +399,9 @@ class ClientDispatch(ClientBase):
                     while outbox and outbox[0][0] is conn:
                         chunks.append(outbox.popleft()[1])
                     if conn is not None:
+                        # Other threads' requests, whose callers wait: no
+                        # burst of this thread's, so sent now if possible.
+                        writer_waited()
                         conn.write(data if len(chunks) == 1 else b"".join(chunks))
             finally:
                 lock.release()
@@ -431,6 +455,18 @@ class ClientDispatch(ClientBase):
         # type: (Connection, List[Line]) -> None
         if conn is not self._conn:
             return
+        # The blocking callers whose replies come in this batch are woken
+        # once it is handled, one after the other (wake_in_turn).
+        delivered = []  # type: List[BlockingRequest]
+        self._delivered = delivered
+        try:
+            self._handle_lines(lines)
+        finally:
+            self._delivered = None
+            wake_in_turn(delivered)
+
+    def _handle_lines(self, lines):
+        # type: (List[Line]) -> None
         handle = self.handle_message
         for line in lines:
             if type(line) is not bytes:
@@ -473,7 +509,12 @@ class ClientDispatch(ClientBase):
         if pending is not None:
             if pending.timer is not None:
                 pending.timer.cancel()
-            pending.set_reply(msg)
+            delivered = self._delivered
+            if delivered is not None and type(pending) is BlockingRequest and pending.in_turn:
+                pending.deliver(msg)
+                delivered.append(pending)
+            else:
+                pending.set_reply(msg)
             return
         if msg.mid is not None:
             name = self._table.request_name(msg.mid)

@@ -44,6 +44,7 @@ from .reactor import TimerHandle
 
 __all__ = [
     "PendingRequest", "BlockingRequest", "FutureRequest", "CallbackRequest", "UntrackedMessage",
+    "wake_in_turn",
     "RequestTable", "ReplyFuture", "CLOSED", "HOLDING", "OPEN",
 ]
 
@@ -424,19 +425,33 @@ class RequestTable(object):
 # How a finished request reports: the edges of one mechanism.
 
 class BlockingRequest(PendingRequest):
-    """Reports to one waiting thread through a pre-acquired lock (cheapest)."""
+    """Reports to one waiting thread through a pre-acquired lock (cheapest).
 
-    __slots__ = ("_done", "reply", "error")
+    Replies that arrive together may be delivered *in turn* (see
+    :func:`wake_in_turn`): the deliverer stores each reply with
+    :meth:`deliver`, and wakes only the first caller; each caller, once
+    awake, wakes the next. A woken thread then waits for the GIL behind one
+    other thread at most, rather than in a crowd of threads woken at once,
+    each put to sleep again on the way.
+    """
+
+    __slots__ = ("_done", "reply", "error", "in_turn", "_next", "_gone")
 
     BORROWABLE = True
 
-    def __init__(self, msg, started, use_mid):
-        # type: (Message, float, Optional[bool]) -> None
+    def __init__(self, msg, started, use_mid,
+                 in_turn=False):
+        # type: (Message, float, Optional[bool], bool) -> None
         super(BlockingRequest, self).__init__(msg, started, use_mid)
         self._done = done = TimedLock()
         done.acquire()
         self.reply = None  # type: Optional[Message]
         self.error = None  # type: Optional[BaseException]
+        #: May be woken in turn (not for the main thread: a signal could
+        #: interrupt it after it was woken and before it woke the next).
+        self.in_turn = in_turn
+        self._next = None  # type: Optional["BlockingRequest"]  # whom its caller wakes
+        self._gone = False             # its caller stopped waiting (an exception)
 
     def set_reply(self, reply):
         # type: (Message) -> None
@@ -448,6 +463,11 @@ class BlockingRequest(PendingRequest):
         self.error = exc
         self._done.release()
 
+    def deliver(self, reply):
+        # type: (Message) -> None
+        """Store the reply without waking the caller: :func:`wake_in_turn` will."""
+        self.reply = reply
+
     def finished(self):
         # type: () -> bool
         """True once the reply or the error is in (any thread)."""
@@ -455,8 +475,56 @@ class BlockingRequest(PendingRequest):
 
     def wait(self, timeout):
         # type: (Optional[float]) -> bool
-        """Wait for the outcome; False on timeout (the requesting thread)."""
-        return self._done.acquire(True, -1 if timeout is None else max(timeout, 0.0))
+        """Wait for the outcome; False on timeout (the requesting thread).
+        Once woken, it wakes the next caller of its turn, if any."""
+        if not self._done.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+            return False
+        if self._next is not None:
+            _wake_from(self._next)
+        return True
+
+    def wait_delivered(self):
+        # type: () -> None
+        """Wait for a reply that won the race against the caller's timeout
+        (out of the table, so it is in or about to be). One delivered in
+        turn is taken without waiting for the turn: a caller never waits
+        long past its timeout because of another (requesting thread)."""
+        while not self.finished():
+            if self.wait(0.001):
+                return
+        self.leave()
+
+    def leave(self):
+        # type: () -> None
+        """The caller stops waiting (an exception, or it took its reply
+        without its turn): if woken in turn, or when it is, the next caller
+        is woken all the same (requesting thread)."""
+        self._gone = True
+        if self._done.acquire(False) and self._next is not None:
+            _wake_from(self._next)
+
+
+def _wake_from(pending):
+    # type: (Optional[BlockingRequest]) -> None
+    """Wake ``pending``'s caller; if it has left, the next one instead."""
+    while pending is not None:
+        pending._done.release()
+        # Whoever takes the lock of a caller that left wakes the next: here,
+        # or the caller itself in leave() (a lock is taken only once).
+        if not (pending._gone and pending._done.acquire(False)):
+            return
+        pending = pending._next
+
+
+def wake_in_turn(delivered):
+    # type: (List[BlockingRequest]) -> None
+    """Wake the callers of ``delivered`` (replies stored with
+    :meth:`BlockingRequest.deliver`) one after the other: the first now,
+    each of the others by the caller before it, as soon as it is awake."""
+    for pending, after in zip(delivered, delivered[1:]):
+        pending._next = after
+    if delivered:
+        _wake_from(delivered[0])
 
 
 class FutureRequest(PendingRequest):

@@ -57,7 +57,7 @@ from . import compat
 from .compat import monotonic as _monotonic
 from .compat import Protocol
 from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
-from .linebuffer import DEFAULT_MAX_LINE_LENGTH, RECV_SIZE, Line, LineSplitter
+from .linebuffer import DEFAULT_MAX_LINE_LENGTH, Line, LineSplitter
 from .reactor import FileLike, Reactor, TimerHandle
 from .read_limits import ReadLimits
 from .tcp import (ConnectAttempt, Listener, call_on_reactor, connect, format_address,
@@ -86,7 +86,8 @@ _join_bytes = compat.join_bytes
 #: Default bound on the bytes a connection may have waiting to be sent.
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
 
-# Size of one recv() and the most read from one socket per readiness event.
+# The most read from one socket per readiness event (more if one recv() asks
+# more: LineSplitter.recv_size).
 _READ_BUDGET = 256 * 1024
 # Small buffered pieces are joined into sends of up to this size.
 _SEND_CHUNK = 256 * 1024
@@ -382,6 +383,13 @@ class Connection(object):
     # Borrowed reading (katcp_sync.borrow)
 
     @property
+    def borrowable(self):
+        # type: () -> bool
+        """True if :meth:`borrow_reading` may succeed (made ``borrowable`` where
+        epoll exists). Any thread."""
+        return self._borrow is not None
+
+    @property
     def spin_time(self):
         # type: () -> float
         """Seconds a borrower polls without sleeping before it blocks (see
@@ -405,12 +413,20 @@ class Connection(object):
         return borrow is not None and borrow.borrow()
 
     def read_borrowed(self, claim, done,
-                      timeout):
-        # type: (Callable[[Line], bool], Callable[[], bool], Optional[float]) -> None
+                      timeout,
+                      batch_done=None,
+                      poll=None
+                      ):
+        # type: (Callable[[Line], bool], Callable[[], bool], Optional[float], Optional[Callable[[], None]], Optional[Callable[[Optional[int]], List[Tuple[int, int]]]]) -> None
         """Read on the calling thread until ``done()``; only while borrowed
         (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""
         assert self._borrow is not None, "read_borrowed() without borrow_reading()"
-        self._borrow.read(claim, done, timeout)
+        self._borrow.read(claim, done, timeout, batch_done, poll)
+
+    def fileno(self):
+        # type: () -> int
+        """The socket's descriptor (-1 once closed). Any thread."""
+        return self._sock.fileno()
 
     def return_reading(self, park=True):
         # type: (bool) -> None
@@ -483,9 +499,11 @@ class Connection(object):
         total = 0
         eof = False
         error = None  # type: Optional[OSError]
-        while total < _READ_BUDGET:
+        size = self._splitter.recv_size()
+        budget = _READ_BUDGET if size < _READ_BUDGET else size
+        while total < budget:
             try:
-                data = recv(RECV_SIZE)
+                data = recv(size)
             except _SOCKET_ERRORS as exc:
                 if not _would_block(exc):
                     error = exc
@@ -495,7 +513,7 @@ class Connection(object):
                 break
             chunks.append(data)
             total += len(data)
-            if len(data) < RECV_SIZE:
+            if len(data) < size:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
             # Fed read by read: joining them would copy every byte once more
@@ -528,31 +546,50 @@ class Connection(object):
 
     def _flush(self):
         # type: () -> None
-        """Send what the kernel will take; writer callback too. Reactor thread."""
+        """Send what the kernel will take; writer callback too. Reactor thread.
+
+        The lock is let go around each ``send()``: a writer on another
+        thread then waits for no syscall, only for a deque append. (Held
+        across the send, a thread fanning informs out to many connections
+        and the reactor flushing them took turns, one inform per send.)
+        Order still holds: the piece being sent stays at the head of the
+        buffer and counted in ``_wbytes``, so no writer sends directly
+        meanwhile, and only this thread flushes.
+        """
         if self._finished:
             return
         error = None  # type: Optional[OSError]
-        with self._lock:
-            buf = self._wbuf
-            send = self._sock.send
+        lock = self._lock
+        buf = self._wbuf
+        send = self._sock.send
+        lock.acquire()
+        try:
             while buf:
                 data = buf[0]
                 if len(buf) > 1 and len(data) < _SEND_CHUNK:
                     data = self._coalesce_head()
+                sent = 0
+                lock.release()
                 try:
                     sent = send(data)
                 except _SOCKET_ERRORS as exc:
                     if not _would_block(exc):
                         error = exc
-                    break
+                finally:
+                    lock.acquire()
+                if error is not None or not buf or buf[0] is not data:
+                    break   # (emptied meanwhile by a write that overflowed it)
                 self._wbytes -= sent
                 if sent < len(data):
-                    buf[0] = memoryview(data)[sent:]
+                    if sent:
+                        buf[0] = memoryview(data)[sent:]
                     break
                 buf.popleft()
             remaining = self._wbytes
             self._flush_pending = bool(remaining) and error is None
             closing = self._closing
+        finally:
+            lock.release()
         if error is not None:
             self._lose("send failed: %s" % (error,), flush=False)
         elif remaining:

@@ -27,13 +27,17 @@ from typing import List, Union
 from . import compat
 from .errors import LineTooLongError
 
-__all__ = ["LineSplitter", "Line", "DEFAULT_MAX_LINE_LENGTH", "RECV_SIZE", "split_bytes"]
+__all__ = ["LineSplitter", "Line", "DEFAULT_MAX_LINE_LENGTH", "RECV_SIZE", "MAX_RECV_SIZE",
+           "split_bytes"]
 
 #: katcp-python's MAX_MSG_SIZE.
 DEFAULT_MAX_LINE_LENGTH = 2 * 1024 * 1024
 
-#: Bytes a reader feeding a LineSplitter asks of one ``recv()``.
+#: Bytes a reader feeding a LineSplitter asks of one ``recv()``
+#: (:meth:`LineSplitter.recv_size` asks more while a long line comes in).
 RECV_SIZE = 65536
+#: The most :meth:`LineSplitter.recv_size` asks for.
+MAX_RECV_SIZE = 1024 * 1024
 
 #: One item of :meth:`LineSplitter.feed`'s output: a line without its
 #: end-of-line byte, or the error standing for a line that was too long.
@@ -112,6 +116,20 @@ class LineSplitter(object):
         # type: () -> int
         """Number of bytes of an incomplete line currently held."""
         return self._held
+
+    def recv_size(self):
+        # type: () -> int
+        """Bytes the reader should ask of its next ``recv()``.
+
+        :data:`RECV_SIZE`, or as many as the partial line already held (up
+        to :data:`MAX_RECV_SIZE`): a long line is probably not near its end,
+        so it comes in a few large reads rather than one per 64 KiB (each
+        with its poll, its feed and, on the reactor, its loop iteration).
+        """
+        held = self._held
+        if held <= RECV_SIZE:
+            return RECV_SIZE
+        return held if held < MAX_RECV_SIZE else MAX_RECV_SIZE
 
     def reset(self):
         # type: () -> None

@@ -252,6 +252,14 @@ class Reactor(object):
         """The reactor's clock: :func:`compat.monotonic`, in seconds."""
         return compat.monotonic()
 
+    def fileno(self):
+        # type: () -> int
+        """A descriptor that is readable while I/O waits for this reactor
+        (its selector's): a thread spinning for something else polls it to
+        give way. -1 where the selector has none. Any thread."""
+        fileno = getattr(self._selector, "fileno", None)
+        return fileno() if fileno is not None else -1
+
     def in_reactor_thread(self):
         # type: () -> bool
         """Return True if the caller is running on the reactor thread."""

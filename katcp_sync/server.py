@@ -53,7 +53,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import six
 
 from . import compat
-from .connection import DEFAULT_MAX_WRITE_BUFFER
+from .connection import DEFAULT_MAX_WRITE_BUFFER, DEFAULT_SPIN_TIME
 from .errors import InvalidReply
 from .lifecycle import STOPPED
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH
@@ -120,6 +120,11 @@ class DeviceServerBase(ServerLifecycle):
             (KATCP clients often listen quietly for hours).
         INTERRUPT_TIMEOUT: seconds :meth:`join` waits for the server to stop
             when interrupted by Ctrl-C.
+        READ_AHEAD_TIME: seconds a worker that has replied to a client
+            waiting for each reply waits for that client's next request (see
+            :doc:`concurrency`); 0 turns it off.
+        SPIN_TIME: how much of that wait the worker spins (the rest it
+            sleeps); 0 never spins.
     """
 
     PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO
@@ -133,6 +138,15 @@ class DeviceServerBase(ServerLifecycle):
     MAX_WRITE_BUFFER_SIZE = DEFAULT_MAX_WRITE_BUFFER
     PARTIAL_LINE_TIMEOUT = None  # type: Optional[float]
     IDLE_TIMEOUT = None  # type: Optional[float]
+    #: Seconds a worker that has just replied to a client waiting for that
+    #: reply waits for the client's next request, reading its socket itself
+    #: (the fast path in :doc:`concurrency`); 0 turns it off. Adaptive: not
+    #: while the client takes longer than this, nor while it pipelines, nor
+    #: while the server has other work.
+    READ_AHEAD_TIME = 0.002
+    #: How much of that wait the worker spins rather than sleeps (adaptive,
+    #: as a client's ``SPIN_TIME``); 0 never spins.
+    SPIN_TIME = DEFAULT_SPIN_TIME
 
     #: Malformed lines of one client logged locally at WARNING; later ones go
     #: to DEBUG, so that a hostile client cannot flood the operator's logs.
@@ -321,7 +335,9 @@ class DeviceServerBase(ServerLifecycle):
         client = ClientConnection(
             self, sock=sock, max_line_length=self._max_line_length,
             max_write_buffer=self._max_write_buffer,
-            partial_line_timeout=self.PARTIAL_LINE_TIMEOUT, idle_timeout=self.IDLE_TIMEOUT)
+            partial_line_timeout=self.PARTIAL_LINE_TIMEOUT, idle_timeout=self.IDLE_TIMEOUT,
+            read_ahead=self.READ_AHEAD_TIME if self._handler_thread else 0.0,
+            spin_time=self.SPIN_TIME)
         if self._life.stopping:
             client.disconnect(SHUTDOWN_REASON)
             return

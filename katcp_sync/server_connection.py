@@ -2,7 +2,7 @@
 
 :class:`ClientConnection` owns the I/O layer's ``Connection`` for a single
 client (it builds it from the accepted socket), its
-:class:`~katcp_sync.server_dispatch.Turn` (the queue of its messages
+:class:`~katcp_sync.server_turn.Turn` (the queue of its messages
 waiting to be handled) and its sampling strategies. It passes what the
 socket brings to its server through the small :class:`ClientServer`
 interface. :class:`ClientRequestConnection` (the ``req`` object handed to
@@ -16,7 +16,7 @@ connection's write buffer under its lock, and the turn has its own lock.
 from __future__ import absolute_import, division, print_function
 
 import socket
-from typing import TYPE_CHECKING, List, Optional, Sequence, Union, cast
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple, Union, cast
 
 from .compat import Protocol
 from .connection import DEFAULT_MAX_WRITE_BUFFER, Connection
@@ -25,7 +25,8 @@ from .linebuffer import DEFAULT_MAX_LINE_LENGTH
 from .message import Message
 from .protocol import ProtocolFlags
 from .reactor import Reactor
-from .server_dispatch import Turn, fail_queued_requests
+from .server_dispatch import fail_queued_requests
+from .server_turn import Turn
 from .server_request import ClientRequestConnection, wire
 from .server_sampling import SamplingTable
 
@@ -122,16 +123,24 @@ class ClientConnection(object):
         idle_timeout: see ``DeviceServerBase.IDLE_TIMEOUT``.
         transport: where a connection without a socket sends (a test
             double's recorder); default: nowhere.
+        read_ahead: see :attr:`read_ahead` (``DeviceServerBase.READ_AHEAD_TIME``);
+            0 (default) turns it off.
+        spin_time: how much of that wait is spent spinning rather than
+            sleeping (``DeviceServerBase.SPIN_TIME``).
 
     Attributes:
         address: the peer as ``"host:port"`` (IPv6 hosts in brackets).
         sampling: this client's :class:`~katcp_sync.server_sampling.SamplingTable`.
-        turn: this client's :class:`~katcp_sync.server_dispatch.Turn`.
+        turn: this client's :class:`~katcp_sync.server_turn.Turn`.
         closed: True once the socket is closed.
         client_disconnect_called: True once the server has run
             ``on_client_disconnect`` for this client.
         accepted: True once the server has listed this client (a client
             refused while the server stops never is).
+        read_ahead: seconds a worker that has just replied to this client
+            may wait, reading the client's socket, for its next request (the
+            server dispatcher's fast path); 0 when this connection cannot be
+            borrowed (no socket, no epoll, a time limit, or no ``read_ahead``).
     """
 
     #: Queued messages at which the server stops reading from this client
@@ -145,13 +154,15 @@ class ClientConnection(object):
                  max_write_buffer=DEFAULT_MAX_WRITE_BUFFER,
                  partial_line_timeout=None,
                  idle_timeout=None,
-                 transport=None):
-        # type: (Optional[ClientServer], str, Optional[socket.socket], int, int, Optional[float], Optional[float], Optional[ClientTransport]) -> None
+                 transport=None,
+                 read_ahead=0.0, spin_time=0.0):
+        # type: (Optional[ClientServer], str, Optional[socket.socket], int, int, Optional[float], Optional[float], Optional[ClientTransport], float, float) -> None
         self._server = server
         self.closed = False
         self.accepted = False
         self.client_disconnect_called = False
         self.turn = Turn(self, self.MAX_PENDING)
+        self.read_ahead = 0.0
         if sock is None:
             self._conn = transport if transport is not None else _NoSocket()  # type: ClientTransport
             self.address = address
@@ -159,9 +170,14 @@ class ClientConnection(object):
             assert server is not None, "a socket needs a server"
             conn = Connection(server.reactor, sock, self, max_line_length, max_write_buffer,
                               partial_line_timeout=partial_line_timeout,
-                              idle_timeout=idle_timeout)
+                              idle_timeout=idle_timeout,
+                              borrowable=(read_ahead > 0 and partial_line_timeout is None
+                                          and idle_timeout is None),
+                              spin_time=spin_time)
             self._conn = conn
             self.address = conn.address
+            if conn.borrowable:
+                self.read_ahead = read_ahead
         self._lines_received = server.dispatcher.lines_received if server is not None else None
         major = server.PROTOCOL_INFO.major if server is not None else 5
         self.sampling = SamplingTable(self, server.reactor if server is not None else None,
@@ -203,6 +219,43 @@ class ClientConnection(object):
         conn = self._conn
         if isinstance(conn, Connection) and self._server is not None:
             self._server.reactor.add_callback(conn.resume_reading)
+
+    # -- reading on a worker (the dispatcher's fast path) ------------------------
+
+    def borrow_reading(self):
+        # type: () -> bool
+        """Take this client's reading over from the reactor, for the calling
+        thread (:meth:`Connection.borrow_reading
+        <katcp_sync.connection.Connection.borrow_reading>`); False if it
+        cannot be borrowed now. On success the caller must call
+        :meth:`return_reading`. Not the reactor thread."""
+        return self.read_ahead > 0 and cast(Connection, self._conn).borrow_reading()
+
+    def fileno(self):
+        # type: () -> int
+        """The client's socket descriptor (-1 without a socket). Any thread."""
+        conn = self._conn
+        return conn.fileno() if isinstance(conn, Connection) else -1
+
+    def read_borrowed(self, claim, done,
+                      poll):
+        # type: (Callable[[_Line], bool], Callable[[], bool], Callable[[Optional[int]], List[Tuple[int, int]]]) -> None
+        """While borrowed: wait up to :attr:`read_ahead` seconds (spinning
+        first, up to the connection's ``spin_time``) reading lines, each
+        offered to ``claim`` until it declines one (see :meth:`ReadBorrow.read
+        <katcp_sync.borrow.ReadBorrow.read>`), or until ``done()``. ``poll``
+        waits for this client's socket (:meth:`fileno`) and may watch others:
+        ``done()`` is asked whenever it returns. Returns at once if output
+        waits to be sent: the reactor, which sends it, should not wait for
+        this thread."""
+        conn = cast(Connection, self._conn)
+        if not conn.buffered_bytes:
+            conn.read_borrowed(claim, done, self.read_ahead, poll=poll)
+
+    def return_reading(self):
+        # type: () -> None
+        """End a borrow: the reactor reads again, lines not claimed first."""
+        cast(Connection, self._conn).return_reading(park=False)
 
     # -- sending -------------------------------------------------------------
 

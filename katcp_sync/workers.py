@@ -19,6 +19,7 @@ from __future__ import absolute_import, division, print_function
 
 import collections
 import logging
+import socket
 import threading
 from typing import Any, Callable, Deque, Hashable, List, Optional, Tuple
 
@@ -58,6 +59,12 @@ class HandlerPool(object):
         self._sleepers = []  # type: List[threading.Lock]
         self._running = 0
         self._shutdown = False
+        # The signal of waiting work for threads sleeping in poll() (see
+        # watch()): made when first asked for; set by submit() while someone
+        # watches, cleared when the queue empties.
+        self._signal = None  # type: Optional[Tuple[socket.socket, socket.socket]]
+        self._watchers = 0
+        self._signalled = False
 
     def submit(self, key, fn, *args):
         # type: (Optional[Hashable], Callable[..., Any], *Any) -> None
@@ -76,6 +83,8 @@ class HandlerPool(object):
             if self._shutdown:
                 raise RuntimeError("cannot submit to HandlerPool %r after shutdown" % self.name)
             self._queue.append((fn, args))
+            if self._watchers and not self._signalled:
+                self._set_signal(True)
             sleepers = self._sleepers
             if sleepers:
                 sleepers.pop().release()
@@ -90,6 +99,67 @@ class HandlerPool(object):
         """Number of items submitted and not yet finished (queued or running)."""
         with self._lock:
             return len(self._queue) + self._running
+
+    def has_waiting(self):
+        # type: () -> bool
+        """True while items wait for a worker (a hint: no lock taken). Any thread."""
+        return bool(self._queue)
+
+    def signal_fileno(self):
+        # type: () -> int
+        """A descriptor that is readable, between :meth:`watch` and
+        :meth:`unwatch`, while items wait: for a thread sleeping in
+        ``poll()`` on something else (a worker waiting for a client's next
+        request) that should give way to waiting work; -1 once shut down.
+        Any thread."""
+        with self._lock:
+            if self._shutdown:
+                return -1
+            if self._signal is None:
+                pair = socket.socketpair()
+                for sock in pair:
+                    sock.setblocking(False)
+                self._signal = (pair[0], pair[1])
+            return self._signal[0].fileno()
+
+    def watch(self):
+        # type: () -> None
+        """Make :meth:`signal_fileno` readable while items wait, until
+        :meth:`unwatch` (calls nest). Any thread."""
+        with self._lock:
+            self._watchers += 1
+            if self._queue and not self._signalled:
+                self._set_signal(True)
+
+    def unwatch(self):
+        # type: () -> None
+        """End one :meth:`watch`. Any thread."""
+        with self._lock:
+            self._watchers -= 1
+            if self._shutdown:
+                self._close_signal()
+
+    def _close_signal(self):
+        # type: () -> None
+        """Close the signal once nobody watches it (lock held)."""
+        if self._signal is not None and not self._watchers:
+            for sock in self._signal:
+                sock.close()
+            self._signal = None
+
+    def _set_signal(self, on):
+        # type: (bool) -> None
+        """Make the watched descriptor readable or not (lock held)."""
+        self._signalled = on
+        if self._signal is None:
+            return
+        try:
+            if on:
+                self._signal[1].send(b"x")
+            else:
+                self._signal[0].recv(64)
+        except compat.SOCKET_ERRORS:
+            pass
 
     def in_worker_thread(self):
         # type: () -> bool
@@ -120,6 +190,9 @@ class HandlerPool(object):
             for wake in self._sleepers:
                 wake.release()
             del self._sleepers[:]
+            if self._watchers and not self._signalled:
+                self._set_signal(True)   # wake the watchers: nothing will wait any more
+            self._close_signal()
         if dropped:
             logger.debug("HandlerPool %r: dropped %d queued items at shutdown", self.name, dropped)
         if wait:
@@ -146,6 +219,8 @@ class HandlerPool(object):
                 if not queue:
                     return  # shut down
                 fn, args = queue.popleft()
+                if self._signalled and not queue:
+                    self._set_signal(False)
                 self._running += 1
             try:
                 fn(*args)

@@ -18,6 +18,7 @@ import time
 import pytest
 
 from katcp_sync import compat
+from katcp_sync import connection
 from katcp_sync.client import BlockingClient, DeviceClient
 from katcp_sync.errors import KatcpClientDisconnected, KatcpTimeoutError
 from katcp_sync.message import Message
@@ -506,16 +507,22 @@ def burst_script(greeting, count):
     return script
 
 
-@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
-def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, make_client,
-                                                                    flags):
-    """Callers that overlap share the reading: the one that borrowed it
-    delivers the others' replies and informs (matched by id and name, or by
-    name alone without ids) on its own thread, and each caller gets its own."""
-    count = 12
-    server = scripted(burst_script(v5_greeting(flags), count))
-    client = make_client(server.port)
-    claims = spy_claims(client)
+def spy_wake_in_turn(monkeypatch):
+    """Record (count, thread) for every batch of callers woken in turn."""
+    import katcp_sync.client_dispatch as client_dispatch
+    woken = []
+    real = client_dispatch.wake_in_turn
+
+    def spy(delivered):
+        woken.append((len(delivered), threading.current_thread()))
+        real(delivered)
+    monkeypatch.setattr(client_dispatch, "wake_in_turn", spy)
+    return woken
+
+
+def burst_callers(client, count):
+    """``count`` threads make one request each at once; each gets its own
+    reply and inform (see burst_script)."""
     results = {}
 
     def caller(i):
@@ -532,13 +539,44 @@ def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, m
     for i, (reply, informs) in results.items():
         assert reply.name == "op%d" % i and reply.arguments == [b"ok", str(i).encode()]
         assert [inform.arguments for inform in informs] == [[b"i", str(i).encode()]]
-    assert len(client._table) == 0
+    assert len(results) == count and len(client._table) == 0
+
+
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, make_client,
+                                                                    monkeypatch, flags):
+    """Callers that overlap share the reading: the one that borrowed it
+    delivers the others' replies and informs (matched by id and name, or by
+    name alone without ids) on its own thread, and each caller gets its own.
+    It wakes those it read for in turn, once the lines of a read are offered."""
+    count = 12
+    server = scripted(burst_script(v5_greeting(flags), count))
+    client = make_client(server.port)
+    claims = spy_claims(client)
+    woken = spy_wake_in_turn(monkeypatch)
+    burst_callers(client, count)
     # Some caller's reply was read, and delivered, by another caller.
     for_others = [line for line, claimed, thread in claims
                   if claimed and line.startswith(b"!")
                   and thread.name != "caller-%s" % line.split()[-1].decode()]
     assert for_others
+    readers = set(thread for _, _, thread in claims)
+    assert sum(n for n, thread in woken if thread in readers) == len(for_others)
     assert client.blocking_request(Message.request("after"))[0].reply_ok()
+
+
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+def test_callers_answered_in_one_batch_are_woken_in_turn(scripted, make_client, monkeypatch,
+                                                         flags):
+    """Replies that the reactor reads in one batch wake their callers one
+    after the other (each woken caller wakes the next), and every caller
+    gets its own reply and informs."""
+    count = 6
+    server = scripted(burst_script(v5_greeting(flags), count))
+    client = make_client(server.port, cls=NoBorrowClient)
+    woken = spy_wake_in_turn(monkeypatch)
+    burst_callers(client, count)
+    assert sum(n for n, _ in woken) == count and max(n for n, _ in woken) > 1
 
 
 def reading(client, server):
@@ -659,6 +697,66 @@ def test_the_main_thread_reads_only_for_itself(scripted, make_client):
     assert [(ok, thread) for line, ok, thread in claims if line.startswith(b"!b")] == [
         (False, main)]
     assert not any(claimed and line.startswith(b"!b") for line, claimed, _ in claims)
+
+
+def test_combined_writes_leave_at_once_from_the_writing_thread(scripted, make_client,
+                                                              monkeypatch):
+    """The thread that writes what others queued sends it itself, at once:
+    it is no burst of its own (their callers wait for the replies), so it is
+    not left in the buffer for the reactor to flush, which would cost a
+    wake-up of the reactor per combined write."""
+    # Any second write of a thread within a second would be a burst.
+    monkeypatch.setattr(connection, "_BURST_GAP", 1.0)
+    server = scripted(echo_script(v5_greeting()))
+    client = make_client(server.port)
+    conn = client._conn
+    real_write, real_send_now = conn.write, conn._send_now
+    entered, go = threading.Event(), threading.Event()
+    sent = []
+
+    def slow_write(data):
+        if not entered.is_set():
+            entered.set()
+            assert go.wait(WAIT)
+        return real_write(data)
+
+    def send_now(data):
+        sent.append((bytes(data), threading.current_thread()))
+        return real_send_now(data)
+    conn.write, conn._send_now = slow_write, send_now
+    writer = threading.Thread(target=client._write, args=(b"?first\n",))
+    writer.start()
+    assert entered.wait(WAIT)
+    client._write(b"?a\n")
+    client._write(b"?b\n")
+    go.set()
+    writer.join(WAIT)
+    assert sent == [(b"?first\n", writer), (b"?a\n?b\n", writer)]
+    assert [server.received.get(timeout=WAIT) for _ in range(3)] == [b"?first", b"?a", b"?b"]
+
+
+@pytest.mark.parametrize("cls", [BlockingClient, NoBorrowClient], ids=["borrowing", "lock-wait"])
+def test_a_caller_that_waited_sends_its_next_request_at_once(scripted, make_client,
+                                                             monkeypatch, cls):
+    """A thread that waited for its reply (reading it, or woken on its lock)
+    sends its next request from its own thread at once: back-to-back
+    requests are no burst to leave to the reactor."""
+    monkeypatch.setattr(connection, "_BURST_GAP", 1.0)
+    server = scripted(echo_script(v5_greeting()))
+    client = make_client(server.port, cls=cls)
+    conn = client._conn
+    real_send_now = conn._send_now
+    sent = []
+
+    def send_now(data):
+        sent.append((bytes(data), threading.current_thread()))
+        return real_send_now(data)
+    conn._send_now = send_now
+    for name in ("a", "b", "c"):
+        assert client.blocking_request(Message.request(name), timeout=WAIT)[0].reply_ok()
+    me = threading.current_thread()
+    assert [(data[:2], thread) for data, thread in sent] == [
+        (b"?a", me), (b"?b", me), (b"?c", me)]
 
 
 def test_concurrent_writes_are_combined_in_order(scripted, make_client):

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from katcp_sync import compat
+from katcp_sync.borrow import SpinPolicy
 from katcp_sync.connection import Connection, Listener, connect, format_address, writer_waited
 from katcp_sync.errors import KatcpTimeoutError, LineTooLongError
 from katcp_sync.reactor import Reactor
@@ -238,6 +239,43 @@ def test_write_from_other_thread_goes_out_without_the_reactor(reactor, pair):
         release.set()
     expected = b"".join(b"#burst %d\n" % i for i in range(100))
     assert read_exactly(client, len(expected)) == expected
+
+
+def test_a_writer_never_waits_for_the_reactors_send(reactor, pair):
+    """Issue 16: the reactor lets the lock go around send(), so a thread
+    fanning informs out to many clients never waits for a flush's syscall
+    (held, the two took turns and every inform cost a send of its own)."""
+    conn, rec, client = pair()
+    in_send, release = threading.Event(), threading.Event()
+    real_sock = conn._sock
+
+    class SlowSocket:
+        def __getattr__(self, name):
+            return getattr(real_sock, name)
+
+        def send(self, data):
+            in_send.set()
+            release.wait(TIMEOUT)
+            return real_sock.send(data)
+
+    def first():
+        conn._sock = SlowSocket()
+        conn.write(b"#first\n")   # the reactor's flush is stuck in send() ...
+
+    reactor.add_callback(first)
+    try:
+        assert in_send.wait(TIMEOUT)
+        wrote = threading.Event()
+        writer = threading.Thread(target=lambda: (conn.write(b"#second\n"), wrote.set()))
+        writer.start()
+        assert wrote.wait(TIMEOUT / 2)   # ... and this write does not wait for it
+        assert not release.is_set()
+    finally:
+        release.set()
+        writer.join(TIMEOUT)
+    client.settimeout(TIMEOUT)
+    assert read_exactly(client, 15) == b"#first\n#second\n"
+    reactor.run_sync(lambda: setattr(conn, "_sock", real_sock))
 
 
 def test_write_ordering_from_eight_threads(pair):
@@ -1071,7 +1109,7 @@ def test_a_borrower_spins_before_it_sleeps_while_replies_are_quick(reactor, pair
     counter = conn._borrow._poller = CountingPoller(conn._borrow._poller)
     borrowed_round_trip(conn, peer, answer_after=0.01)
     assert counter.spins > 0 and counter.blocks == 0   # caught while spinning
-    assert 0 < conn._borrow.reply_wait < 0.5
+    assert 0 < conn._borrow.spin_policy.reply_wait < 0.5
 
 
 @borrow_only
@@ -1080,7 +1118,7 @@ def test_nobody_spins_while_replies_take_longer_than_the_spin_time(reactor, pair
     counter = conn._borrow._poller = CountingPoller(conn._borrow._poller)
     borrowed_round_trip(conn, peer, answer_after=0.05)  # spins 5 ms, then sleeps
     assert counter.spins > 0 and counter.blocks > 0
-    assert conn._borrow.reply_wait > 0.005
+    assert conn._borrow.spin_policy.reply_wait > 0.005
     counter.spins = counter.blocks = 0
     borrowed_round_trip(conn, peer, answer_after=0.05)
     assert counter.spins == 0 and counter.blocks > 0
@@ -1195,3 +1233,50 @@ def test_emfile_accept_failures_are_logged_rate_limited_with_a_count(reactor, mo
     recovered = [r.getMessage() for r in caplog.records if "accepting again" in r.getMessage()]
     assert len(recovered) == 1 and "after 100 failed accepts" in recovered[0]
     assert counted <= 99
+
+
+def test_spin_policy_spins_only_while_spinning_waits_less():
+    # A busy host: the spinning core is the one the peer needs, so replies
+    # come later to a spinning caller. The policy must notice and sleep,
+    # probing spinning ever more rarely; and spin again once that wins.
+    policy = SpinPolicy()
+    spin_time = 200e-6
+    choices = []
+    for _ in range(2000):
+        spun = policy.spin(spin_time)
+        choices.append(spun)
+        policy.record(spun, 190e-6 if spun else 25e-6)
+    assert choices[0]                                  # spins until it knows better
+    assert sum(choices[-1000:]) <= 2                   # then sleeps, probing rarely
+    assert not all(choices[-1000:]) and any(choices[100:])  # ... but does probe
+    for _ in range(3000):
+        spun = policy.spin(spin_time)
+        choices.append(spun)
+        policy.record(spun, 5e-6 if spun else 25e-6)   # an idle host: spinning wins
+    assert sum(choices[-500:]) >= 490
+
+
+def test_spin_policy_never_spins_for_a_slow_device():
+    policy = SpinPolicy()
+    for _ in range(50):
+        spun = policy.spin(200e-6)
+        policy.record_wait(0.01)
+        policy.record(spun, 0.011)
+    assert not any(policy.spin(200e-6) for _ in range(100))
+
+
+@borrow_only
+def test_only_a_borrow_that_read_its_own_reply_alone_times_a_mode(reactor, pair):
+    # One that also read for other callers took as long as they did.
+    conn, rec, peer = pair(borrowable=True, spin_time=0.5)
+    policy = conn._borrow.spin_policy
+    assert conn.borrow_reading()
+    try:
+        got = []
+        peer.sendall(b"theirs\nmine\n")
+        conn.read_borrowed(lambda line: not got.append(line), lambda: len(got) == 2, TIMEOUT)
+    finally:
+        conn.return_reading()
+    assert got == [b"theirs", b"mine"] and policy._spinning == 0.0
+    borrowed_round_trip(conn, peer)
+    assert policy._spinning > 0.0

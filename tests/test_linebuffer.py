@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from katcp_sync.errors import KatcpSyntaxError, LineTooLongError
-from katcp_sync.linebuffer import DEFAULT_MAX_LINE_LENGTH, LineSplitter
+from katcp_sync.linebuffer import DEFAULT_MAX_LINE_LENGTH, MAX_RECV_SIZE, RECV_SIZE, LineSplitter
 
 
 def feed_all(splitter, chunks):
@@ -241,3 +241,15 @@ def test_limit_counts_kept_pieces():
     assert out == [] and splitter.buffered == 0
     out = splitter.feed(b"c\n?ok\n")
     assert isinstance(out[0], LineTooLongError) and out[1:] == [b"?ok"]
+
+
+def test_recv_size_grows_with_a_long_partial_line():
+    # A long line comes in a few large reads, not one per RECV_SIZE.
+    splitter = LineSplitter(16 * MAX_RECV_SIZE)
+    assert splitter.recv_size() == RECV_SIZE
+    splitter.feed(b"a" * (3 * RECV_SIZE))
+    assert splitter.recv_size() == 3 * RECV_SIZE
+    splitter.feed(b"a" * (2 * MAX_RECV_SIZE))
+    assert splitter.recv_size() == MAX_RECV_SIZE
+    assert len(splitter.feed(b"\n")[0]) == 3 * RECV_SIZE + 2 * MAX_RECV_SIZE
+    assert splitter.recv_size() == RECV_SIZE

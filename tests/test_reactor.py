@@ -74,6 +74,32 @@ def test_callbacks_from_many_threads_all_run_in_per_thread_order(reactor):
         assert [i for t, i in seen if t == tid] == list(range(per_thread))
 
 
+def test_fileno_is_readable_while_io_waits_for_the_reactor(reactor):
+    """Reactor.fileno: a thread spinning for something else (a server's
+    worker reading ahead) polls it to give way while the reactor has I/O."""
+    import select
+    a, b = socket.socketpair()
+    entered, gate = threading.Event(), threading.Event()
+
+    def on_readable():
+        entered.set()
+        gate.wait(TIMEOUT)   # the reactor is busy; b's data stays unread
+        a.recv(100)
+    try:
+        reactor.run_sync(reactor.add_reader, a, on_readable, timeout=TIMEOUT)
+        assert not select.select([reactor.fileno()], [], [], 0)[0]
+        b.send(b"x")
+        wait(entered)
+        assert select.select([reactor.fileno()], [], [], TIMEOUT)[0]
+        gate.set()
+        reactor.run_sync(reactor.remove_reader, a, timeout=TIMEOUT)
+        assert not select.select([reactor.fileno()], [], [], 0)[0]
+    finally:
+        gate.set()
+        a.close()
+        b.close()
+
+
 def test_callbacks_queued_before_start_run_after_start():
     r = Reactor()
     ran = threading.Event()

@@ -16,10 +16,10 @@ from katcp_sync.message import Message
 from katcp_sync.reactor import Reactor
 from katcp_sync.server import DeviceServer
 from katcp_sync.server_connection import ClientConnection
-from katcp_sync.server_dispatch import Turn
+from katcp_sync.server_turn import Turn
 from katcp_sync.server_requests import BuiltinRequests
 
-from server_support import TIMEOUT, args
+from server_support import TIMEOUT, DemoServer, args
 
 
 def test_reactor_is_the_canonical_name_and_ioloop_its_alias():
@@ -139,11 +139,16 @@ def test_a_lone_request_on_the_pool_replies_directly_a_queued_run_does_not(
     write path it waited (connection.writer_waited: its reply is sent by
     the worker at once, not left to the reactor as a burst); one with more
     requests of its client queued behind it does not (those replies are a
-    burst, sent together)."""
+    burst, sent together). (Without the worker's read-ahead, which says so
+    once more before its reply: see test_server_readahead.)"""
     import katcp_sync.server_dispatch as dispatch
+
+    class NoReadAhead(DemoServer):
+        READ_AHEAD_TIME = 0.0
+
     calls = []
     monkeypatch.setattr(dispatch, "writer_waited", lambda: calls.append(1))
-    server = make_server()
+    server = make_server(NoReadAhead)
     a = connect(server)
     assert a.request("?echo[1] x")[1] == Message.reply("echo", "ok", "x", mid=1)
     assert calls == [1]

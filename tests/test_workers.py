@@ -259,3 +259,32 @@ def test_many_submitters_every_item_runs_once(pool_factory):
     drain(pool, [None] * 3)
     assert sorted(ran) == sorted(k * 1000 + i for k in range(4) for i in range(200))
     assert len(pool._threads) <= 3
+
+
+def test_signal_is_readable_while_items_wait_for_a_watcher(pool_factory):
+    """HandlerPool.watch: a thread sleeping in poll() on something else (a
+    server's worker waiting for a client's next request) is woken by work
+    submitted meanwhile, and the signal clears once the queue is empty."""
+    import select
+    pool = pool_factory(1)
+    fd = pool.signal_fileno()
+    entered, gate = threading.Event(), threading.Event()
+    pool.submit(None, lambda: (entered.set(), gate.wait(TIMEOUT)))
+    assert entered.wait(TIMEOUT)               # the one worker is busy
+    pool.watch()
+    try:
+        assert not select.select([fd], [], [], 0)[0]
+        done = threading.Event()
+        pool.submit(None, done.set)            # waits for the worker
+        assert select.select([fd], [], [], TIMEOUT)[0]
+        gate.set()
+        assert done.wait(TIMEOUT)
+        assert not select.select([fd], [], [], 0)[0]   # taken: cleared
+    finally:
+        gate.set()
+        pool.unwatch()
+    pool.submit(None, lambda: None)            # nobody watches: no signal
+    drain(pool, [None])
+    assert not select.select([fd], [], [], 0)[0]
+    assert pool.shutdown(wait=True, timeout=TIMEOUT)
+    assert pool.signal_fileno() == -1   # closed with the pool
