@@ -16,7 +16,6 @@ import sys
 from concurrent.futures import _base as _cf_base
 from typing import TYPE_CHECKING, Any, Optional  # noqa: F401
 
-from .clock import monotonic
 from .language import PY2
 from .waits import _FastEvent, _PipeWaiter
 
@@ -105,13 +104,7 @@ class _Future27(_Future38):
             pipes = self.__dict__.setdefault("_pipe_waiters", [])
             pipes.append(waiter)
         try:
-            deadline = None if timeout is None else monotonic() + timeout
-            while not self.done():
-                remaining = None if deadline is None else deadline - monotonic()
-                if remaining is not None and remaining <= 0:
-                    return False
-                waiter.sleep(remaining)
-            return True
+            return waiter.sleep_until(self.done, timeout)
         finally:
             with self._condition:
                 pipes.remove(waiter)

@@ -79,6 +79,18 @@ class _PipeWaiter(object):
                 if exc.errno != errno.EAGAIN:
                     raise
 
+    def sleep_until(self, done, timeout):
+        # type: (Callable[[], Any], Optional[float]) -> bool
+        """Sleep until ``done()`` is true (True) or ``timeout`` passes (False;
+        None waits forever). Whoever makes ``done()`` true then calls :meth:`wake`."""
+        deadline = None if timeout is None else monotonic() + timeout
+        while not done():
+            remaining = None if deadline is None else deadline - monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            self.sleep(remaining)
+        return True
+
 
 class _FastEvent(object):
     """threading.Event with precise, Ctrl-C-interruptible waits on Python 2."""
@@ -124,12 +136,7 @@ class _FastEvent(object):
             sets = self._sets
             self._waiters.append(waiter)
         try:
-            deadline = None if timeout is None else monotonic() + timeout
-            while self._sets == sets:
-                remaining = None if deadline is None else deadline - monotonic()
-                if remaining is not None and remaining <= 0:
-                    break
-                waiter.sleep(remaining)
+            waiter.sleep_until(lambda: self._sets != sets, timeout)
             return self._sets != sets or self._flag
         finally:
             with self._lock:
@@ -171,16 +178,8 @@ class _TimedLock(object):
         waiters = self._waiters
         waiters.append(waiter)   # before the next try: a release meanwhile wakes us
         try:
-            deadline = None if timeout is None or timeout < 0 else monotonic() + timeout
-            while not lock.acquire(False):
-                if deadline is None:
-                    waiter.sleep(None)
-                else:
-                    remaining = deadline - monotonic()
-                    if remaining <= 0:
-                        return False
-                    waiter.sleep(remaining)
-            return True
+            return waiter.sleep_until(lambda: lock.acquire(False),
+                                      None if timeout is None or timeout < 0 else timeout)
         finally:
             try:
                 waiters.remove(waiter)
@@ -231,12 +230,7 @@ if PY2:
             self._pipe_waiters.append(token)
             saved = self._release_save()
             try:
-                deadline = None if timeout is None else monotonic() + timeout
-                while not token[1]:
-                    remaining = None if deadline is None else deadline - monotonic()
-                    if remaining is not None and remaining <= 0:
-                        break
-                    token[0].sleep(remaining)
+                token[0].sleep_until(lambda: token[1], timeout)
             finally:
                 self._acquire_restore(saved)
                 if not token[1]:
