@@ -787,7 +787,8 @@ def test_face_keeps_every_name_of_before_the_split():
 
 def _package_imports(module):
     """The katcp_sync modules ``module`` imports, directly or through others
-    (read from the source, so the package face's own imports do not count)."""
+    (read from the source, so the package face's own imports do not count).
+    Modules of a subpackage (``compat.text``) are named by their dotted path."""
     import ast
     import os
     root = os.path.dirname(kattypes.__file__)
@@ -797,14 +798,18 @@ def _package_imports(module):
         if name in seen:
             continue
         seen.add(name)
-        with open(os.path.join(root, name + ".py"), "rb") as f:
+        path = os.path.join(root, *name.split("."))
+        is_package = os.path.isdir(path)
+        with open(os.path.join(path, "__init__.py") if is_package else path + ".py", "rb") as f:
             tree = ast.parse(f.read())
+        home = name if is_package else name.rpartition(".")[0]
+        prefix = home + "." if home else ""
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
                 if node.module is None:   # from . import compat
-                    todo.extend(alias.name for alias in node.names)
+                    todo.extend(prefix + alias.name for alias in node.names)
                 else:
-                    todo.append(node.module)
+                    todo.append(prefix + node.module)
             elif isinstance(node, ast.Import):
                 third_party.update(alias.name for alias in node.names)
     return seen, third_party
