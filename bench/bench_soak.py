@@ -153,12 +153,12 @@ class Swarm(object):
         """Send all of ``data`` on one connection (reading meanwhile, so it cannot jam)."""
         sock = self.socks[index]
         view = memoryview(data)
-        deadline = time.monotonic() + TIMEOUT
+        deadline = compat.monotonic() + TIMEOUT
         while view:
             try:
                 view = view[sock.send(view):]
             except BlockingIOError:
-                if time.monotonic() > deadline:
+                if compat.monotonic() > deadline:
                     raise TimeoutError("could not send to client %d" % index)
                 self.poll(0.001)
 
@@ -186,9 +186,9 @@ class Swarm(object):
     def pump_until(self, done, timeout=TIMEOUT):
         # type: (Callable[[], bool], float) -> None
         """Poll until ``done()``; raise TimeoutError after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+        deadline = compat.monotonic() + timeout
         while not done():
-            if time.monotonic() > deadline:
+            if compat.monotonic() > deadline:
                 raise TimeoutError("swarm: condition not reached within %s s" % timeout)
             self.poll(0.05)
 
@@ -244,12 +244,12 @@ def fanout(server, clients, per_client, rate,
 
         def update():
             # type: () -> None
-            start = time.monotonic()
+            start = compat.monotonic()
             sensors = server.soak_sensors
             n = 0
             while not stop.is_set():
                 due = start + n / rate
-                now = time.monotonic()
+                now = compat.monotonic()
                 if due > now:
                     stop.wait(due - now)
                     continue
@@ -260,14 +260,14 @@ def fanout(server, clients, per_client, rate,
             updates[0] = n
 
         updater = threading.Thread(target=update, name="soak-updater")
-        started = time.monotonic()
+        started = compat.monotonic()
         updater.start()
         try:
-            swarm.pump_until(lambda: time.monotonic() - started >= duration, duration + TIMEOUT)
+            swarm.pump_until(lambda: compat.monotonic() - started >= duration, duration + TIMEOUT)
         finally:
             stop.set()
             updater.join(TIMEOUT)
-        elapsed = time.monotonic() - started
+        elapsed = compat.monotonic() - started
         expected = sum(values[i] for subscribed in subscriptions for i in subscribed)
         # Drain: a watchdog behind everything on every connection.
         counts["replies"] = 0
@@ -356,7 +356,7 @@ def requests(server, total, connections=4, window=500,
     lines = request_windows(total, connections, window)
     before = resources()
     swarm = Swarm(server.bind_address, connections, on_line)
-    started = time.monotonic()
+    started = compat.monotonic()
     sent_replies = [0] * connections
     done = 0
     try:
@@ -372,7 +372,7 @@ def requests(server, total, connections=4, window=500,
             done = sum(replies)
             if on_progress is not None:
                 on_progress(done)
-        elapsed = time.monotonic() - started
+        elapsed = compat.monotonic() - started
         loaded = after = resources()
     finally:
         swarm.close()

@@ -44,9 +44,14 @@ class HeaterModel(threading.Thread):
 
     def wait_stable(self, timeout):
         """Block until the temperature is within 0.5 degrees of the target."""
+        deadline = time.time() + timeout
         with self._stable:
-            return self._stable.wait_for(
-                lambda: abs(self._temperature - self._target) < 0.5, timeout)
+            while abs(self._temperature - self._target) >= 0.5:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    return False
+                self._stable.wait(remaining)   # (Condition.wait_for is Python 3 only)
+            return True
 
     def stop(self):
         self._stop_event.set()

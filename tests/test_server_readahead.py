@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.message import Message
 
 from server_support import TIMEOUT, DemoServer, args
@@ -38,7 +39,7 @@ class HookedServer(SpinningServer):
     """Overrides handle_message: it must see every message (no fast path)."""
 
     def handle_message(self, client_conn, msg):
-        super().handle_message(client_conn, msg)
+        super(HookedServer, self).handle_message(client_conn, msg)
 
 
 def count_submits(server):
@@ -83,9 +84,9 @@ def test_every_kind_of_handler_on_the_fast_path(make_server, connect):
     assert args(client.request("?no-such-request")[1])[0] == "invalid"
     assert args(client.request("?watchdog")[1]) == ["ok"]
     client.send("?future")
-    deadline = time.monotonic() + TIMEOUT
+    deadline = compat.monotonic() + TIMEOUT
     while not server.later:
-        assert time.monotonic() < deadline
+        assert compat.monotonic() < deadline
         time.sleep(0.001)
     req, future = server.later.pop()
     assert client.no_message(0.05)   # the future holds the reply (and the turn)
@@ -127,9 +128,9 @@ def test_a_worker_reading_ahead_leaves_for_other_clients(cls, make_server, conne
     server = make_server(cls)
     first, second = connect(server), connect(server)
     assert args(first.request("?echo a")[1]) == ["ok", "a"]   # the worker now waits for `first`
-    start = time.monotonic()
+    start = compat.monotonic()
     assert args(second.request("?echo b")[1]) == ["ok", "b"]
-    assert time.monotonic() - start < SpinningServer.READ_AHEAD_TIME / 2
+    assert compat.monotonic() - start < SpinningServer.READ_AHEAD_TIME / 2
     assert args(first.request("?echo c")[1]) == ["ok", "c"]
 
 
@@ -141,16 +142,16 @@ def test_disconnect_and_stop_end_the_wait(cls, make_server, connect):
     leaving = connect(server)
     assert args(leaving.request("?echo a")[1]) == ["ok", "a"]
     leaving.close()
-    deadline = time.monotonic() + TIMEOUT
+    deadline = compat.monotonic() + TIMEOUT
     while server.get_clients():
-        assert time.monotonic() < deadline
+        assert compat.monotonic() < deadline
         time.sleep(0.005)
     staying = connect(server)
     assert args(staying.request("?echo b")[1]) == ["ok", "b"]
-    start = time.monotonic()
+    start = compat.monotonic()
     server.stop(TIMEOUT)
     assert server.join(TIMEOUT)
-    assert time.monotonic() - start < SpinningServer.READ_AHEAD_TIME / 2
+    assert compat.monotonic() - start < SpinningServer.READ_AHEAD_TIME / 2
     assert staying.read_all_until_closed()[-1].name == "disconnect"
 
 
