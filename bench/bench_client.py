@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import _side
 
@@ -285,6 +285,18 @@ class _KatcpPython:
         _side.end_process(self._proc)
 
 
+def rotating_turns(runners: Dict[str, Any], modes: List[str],
+                   repeats: int) -> Iterator[Tuple[str, str, Any]]:
+    """Yield ``(mode, name, runner)``: each runner once per repeat of each
+    mode, the order rotating repeat by repeat so nobody goes first every time."""
+    turns = list(runners.items())
+    for mode in modes:
+        for _ in range(repeats):
+            turns.append(turns.pop(0))
+            for name, runner in turns:
+                yield mode, name, runner
+
+
 def _in_process(port: int, count: int, repeats: int) -> Dict[str, Any]:
     """katcp_sync, aiokatcp and katcp 0.9.3 taking turns repeat by repeat
     (in rotating order) so that load from other processes weighs on all
@@ -305,20 +317,16 @@ def _in_process(port: int, count: int, repeats: int) -> Dict[str, Any]:
                 results[lib] = "failed: %r" % (exc,)
         for lib in runners:
             results[lib] = dict.fromkeys(MODES, 0.0)
-        turns = list(runners.items())
-        for mode in MODES:
-            for _ in range(repeats):
-                turns.append(turns.pop(0))   # nobody goes first every time
-                for lib, runner in turns:
-                    fn = runner.fn(mode)
-                    if fn is None:
-                        continue
-                    cpu = time.process_time()
-                    rate = best_rate(fn, count, 1)
-                    cpu = (time.process_time() - cpu) / count * 1e6
-                    if rate > results[lib][mode]:
-                        results[lib][mode] = rate
-                        results[lib][mode + " cpu"] = cpu
+        for mode, lib, runner in rotating_turns(runners, MODES, repeats):
+            fn = runner.fn(mode)
+            if fn is None:
+                continue
+            cpu = time.process_time()
+            rate = best_rate(fn, count, 1)
+            cpu = (time.process_time() - cpu) / count * 1e6
+            if rate > results[lib][mode]:
+                results[lib][mode] = rate
+                results[lib][mode + " cpu"] = cpu
     finally:
         for runner in runners.values():
             runner.close()

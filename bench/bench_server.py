@@ -44,7 +44,9 @@ MIN_COUNT = 1000
 
 # -- the servers -----------------------------------------------------------------------------
 
+#: Python 2.7 compatible too (bench_py27 runs it there, katcp-python's on 2.7 and 3.9).
 KATCP_SYNC_SERVER = r'''
+from __future__ import print_function
 import sys
 from katcp_sync import DeviceServer, Sensor
 
@@ -68,7 +70,8 @@ class BenchServer(DeviceServer):
 
 server = BenchServer("127.0.0.1", 0)
 server.start()
-print("PORT %d" % server.bind_address[1], flush=True)
+print("PORT %d" % server.bind_address[1])
+sys.stdout.flush()
 sys.stdin.read()
 server.stop()
 server.join()
@@ -116,9 +119,11 @@ KATCP_PYTHON_SERVER = KATCP_SYNC_SERVER.replace("from katcp_sync import", "from 
 class ServerProcess:
     """A server in a subprocess; it prints ``PORT n`` and stops when stdin closes."""
 
-    def __init__(self, python: str, source: str) -> None:
+    def __init__(self, python: str, source: str, env: Optional[Dict[str, str]] = None,
+                 cwd: Optional[str] = None) -> None:
         self.proc = subprocess.Popen([python, "-c", source], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+                                     stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+                                     env=env, cwd=cwd)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("PORT "):
             self.close()

@@ -18,10 +18,14 @@ descriptors before and after, and the threads left once the server has
 stopped. ``tests/test_soak.py`` runs the same scenarios, smaller.
 """
 
+from __future__ import absolute_import, division, print_function
+
+from katcp_sync import compat
+
 import contextlib
 import logging
 import os
-import selectors
+from katcp_sync.compat import selectors
 import socket
 import threading
 import time
@@ -39,41 +43,50 @@ class SoakServer(DeviceServer):
     VERSION_INFO = ("soak-api", 1, 0)
     BUILD_INFO = ("soak-build", 1, 0, "")
 
-    def __init__(self, *args: Any, n_sensors: int = 1000, **kwargs: Any) -> None:
+    def __init__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
+        n_sensors = compat.kwonly_pop(kwargs, 'n_sensors', 1000)  # type: int
         self.n_sensors = n_sensors
-        self.clients_changed = threading.Condition()
-        super().__init__(*args, **kwargs)
+        self.clients_changed = compat.Condition()
+        super(SoakServer, self).__init__(*args, **kwargs)
 
-    def on_client_connect(self, client_conn: Any) -> None:
+    def on_client_connect(self, client_conn):
+        # type: (Any) -> None
         with self.clients_changed:
             self.clients_changed.notify_all()
 
-    def on_client_disconnect(self, client_conn: Any, msg: str, connection_valid: bool) -> None:
+    def on_client_disconnect(self, client_conn, msg, connection_valid):
+        # type: (Any, str, bool) -> None
         with self.clients_changed:
             self.clients_changed.notify_all()
 
-    def wait_client_count(self, count: int, timeout: float = TIMEOUT) -> bool:
+    def wait_client_count(self, count, timeout=TIMEOUT):
+        # type: (int, float) -> bool
         """Wait until exactly ``count`` clients are connected; True if they are."""
         with self.clients_changed:
             return self.clients_changed.wait_for(
                 lambda: len(self.get_clients()) == count, timeout)
 
-    def setup_sensors(self) -> None:
+    def setup_sensors(self):
+        # type: () -> None
         self.soak_sensors = [Sensor.integer(sensor_name(i), "Soak sensor.", "", [0, 2 ** 31])
                              for i in range(self.n_sensors)]
         for sensor in self.soak_sensors:
             self.add_sensor(sensor)
 
-    def request_echo(self, req: Any, msg: Any) -> Any:
+    def request_echo(self, req, msg):
+        # type: (Any, Any) -> Any
         """Echo the arguments (a user handler, on the worker pool)."""
         return req.make_reply("ok", *msg.arguments)
 
 
-def sensor_name(index: int) -> str:
+def sensor_name(index):
+    # type: (int) -> str
     return "s.%05d" % index
 
 
-def resources() -> Dict[str, int]:
+def resources():
+    # type: () -> Dict[str, int]
     """Resident memory (kB), open file descriptors and threads of this process."""
     rss = 0
     with open("/proc/self/status") as status:
@@ -84,7 +97,8 @@ def resources() -> Dict[str, int]:
             "threads": threading.active_count()}
 
 
-def raise_fd_limit(needed: int) -> None:
+def raise_fd_limit(needed):
+    # type: (int) -> None
     """Raise the soft RLIMIT_NOFILE towards the hard one if ``needed`` fds may not fit."""
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -94,7 +108,8 @@ def raise_fd_limit(needed: int) -> None:
 
 
 @contextlib.contextmanager
-def soak_server(n_sensors: int = 1000, **kwargs: Any) -> Iterator[SoakServer]:
+def soak_server(n_sensors=1000, **kwargs):
+    # type: (int, **Any) -> Iterator[SoakServer]
     """A started SoakServer, stopped (and joined) on exit."""
     server = SoakServer("127.0.0.1", 0, n_sensors=n_sensors, **kwargs)
     server.start()
@@ -106,7 +121,7 @@ def soak_server(n_sensors: int = 1000, **kwargs: Any) -> Iterator[SoakServer]:
             raise RuntimeError("soak server did not stop")
 
 
-class Swarm:
+class Swarm(object):
     """Many raw client sockets, read by one selector loop on the calling thread.
 
     Args:
@@ -115,12 +130,13 @@ class Swarm:
         on_line: ``on_line(index, line)`` for every complete line received.
     """
 
-    def __init__(self, address: Any, count: int, on_line: Callable[[int, bytes], None]) -> None:
+    def __init__(self, address, count, on_line):
+        # type: (Any, int, Callable[[int, bytes], None]) -> None
         raise_fd_limit(4 * count + 256)
         self.on_line = on_line
         self.selector = selectors.DefaultSelector()
-        self.socks: List[socket.socket] = []
-        self.buffers: List[bytes] = []
+        self.socks = []  # type: List[socket.socket]
+        self.buffers = []  # type: List[bytes]
         try:
             for index in range(count):
                 sock = socket.create_connection(address, TIMEOUT)
@@ -132,20 +148,22 @@ class Swarm:
             self.close()
             raise
 
-    def send(self, index: int, data: bytes) -> None:
+    def send(self, index, data):
+        # type: (int, bytes) -> None
         """Send all of ``data`` on one connection (reading meanwhile, so it cannot jam)."""
         sock = self.socks[index]
         view = memoryview(data)
-        deadline = time.monotonic() + TIMEOUT
+        deadline = compat.monotonic() + TIMEOUT
         while view:
             try:
                 view = view[sock.send(view):]
             except BlockingIOError:
-                if time.monotonic() > deadline:
+                if compat.monotonic() > deadline:
                     raise TimeoutError("could not send to client %d" % index)
                 self.poll(0.001)
 
-    def poll(self, timeout: float) -> None:
+    def poll(self, timeout):
+        # type: (float) -> None
         """Read whatever is ready within ``timeout`` seconds and dispatch the lines."""
         for key, _ in self.selector.select(timeout):
             index = key.data
@@ -165,15 +183,17 @@ class Swarm:
             for line in buf[:cut].split(b"\n"):
                 on_line(index, line)
 
-    def pump_until(self, done: Callable[[], bool], timeout: float = TIMEOUT) -> None:
+    def pump_until(self, done, timeout=TIMEOUT):
+        # type: (Callable[[], bool], float) -> None
         """Poll until ``done()``; raise TimeoutError after ``timeout`` seconds."""
-        deadline = time.monotonic() + timeout
+        deadline = compat.monotonic() + timeout
         while not done():
-            if time.monotonic() > deadline:
+            if compat.monotonic() > deadline:
                 raise TimeoutError("swarm: condition not reached within %s s" % timeout)
             self.poll(0.05)
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         self.selector.close()
         for sock in self.socks:
             sock.close()
@@ -182,17 +202,19 @@ class Swarm:
 # -- fan-out: sensors to many clients ------------------------------------------------------
 
 
-def fanout(server: SoakServer, clients: int, per_client: int, rate: float,
-           duration: float) -> Dict[str, Any]:
+def fanout(server, clients, per_client, rate,
+           duration):
+    # type: (SoakServer, int, int, float, float) -> Dict[str, Any]
     """Event sampling fan-out; see the module docstring. Returns the metrics row."""
     n_sensors = server.n_sensors
     subscriptions = [[(c * per_client + k) % n_sensors for k in range(per_client)]
                      for c in range(clients)]
     # received[c][sensor] -> last value seen; lost/out-of-order updates are counted.
-    last_seen: List[Dict[bytes, int]] = [dict() for _ in range(clients)]
+    last_seen = [dict() for _ in range(clients)]  # type: List[Dict[bytes, int]]
     counts = {"informs": 0, "replies": 0, "disorder": 0}
 
-    def on_line(index: int, line: bytes) -> None:
+    def on_line(index, line):
+        # type: (int, bytes) -> None
         if line.startswith(b"#sensor-status"):
             _, _, _, name, _, value = line.split(b" ")
             seen = last_seen[index]
@@ -220,13 +242,14 @@ def fanout(server: SoakServer, clients: int, per_client: int, rate: float,
         stop = threading.Event()
         updates = [0]
 
-        def update() -> None:
-            start = time.monotonic()
+        def update():
+            # type: () -> None
+            start = compat.monotonic()
             sensors = server.soak_sensors
             n = 0
             while not stop.is_set():
                 due = start + n / rate
-                now = time.monotonic()
+                now = compat.monotonic()
                 if due > now:
                     stop.wait(due - now)
                     continue
@@ -237,14 +260,14 @@ def fanout(server: SoakServer, clients: int, per_client: int, rate: float,
             updates[0] = n
 
         updater = threading.Thread(target=update, name="soak-updater")
-        started = time.monotonic()
+        started = compat.monotonic()
         updater.start()
         try:
-            swarm.pump_until(lambda: time.monotonic() - started >= duration, duration + TIMEOUT)
+            swarm.pump_until(lambda: compat.monotonic() - started >= duration, duration + TIMEOUT)
         finally:
             stop.set()
             updater.join(TIMEOUT)
-        elapsed = time.monotonic() - started
+        elapsed = compat.monotonic() - started
         expected = sum(values[i] for subscribed in subscriptions for i in subscribed)
         # Drain: a watchdog behind everything on every connection.
         counts["replies"] = 0
@@ -297,7 +320,8 @@ REQUEST_MIX = [
 MALFORMED = b"?watchdog[0] malformed"
 
 
-def request_windows(total: int, connections: int, window: int) -> List[List[bytes]]:
+def request_windows(total, connections, window):
+    # type: (int, int, int) -> List[List[bytes]]
     """The request lines of each connection, ``total`` requests in all."""
     per = [[] for _ in range(connections)]
     mid = 0
@@ -314,13 +338,15 @@ def request_windows(total: int, connections: int, window: int) -> List[List[byte
     return per
 
 
-def requests(server: SoakServer, total: int, connections: int = 4, window: int = 500,
-             on_progress: Optional[Callable[[int], None]] = None) -> Dict[str, Any]:
+def requests(server, total, connections=4, window=500,
+             on_progress=None):
+    # type: (SoakServer, int, int, int, Optional[Callable[[int], None]]) -> Dict[str, Any]
     """Pipeline ``total`` requests in windows; every one must be answered."""
     replies = [0] * connections
     logs = [0]
 
-    def on_line(index: int, line: bytes) -> None:
+    def on_line(index, line):
+        # type: (int, bytes) -> None
         first = line[:1]
         if first == b"!":
             replies[index] += 1
@@ -330,7 +356,7 @@ def requests(server: SoakServer, total: int, connections: int = 4, window: int =
     lines = request_windows(total, connections, window)
     before = resources()
     swarm = Swarm(server.bind_address, connections, on_line)
-    started = time.monotonic()
+    started = compat.monotonic()
     sent_replies = [0] * connections
     done = 0
     try:
@@ -346,7 +372,7 @@ def requests(server: SoakServer, total: int, connections: int = 4, window: int =
             done = sum(replies)
             if on_progress is not None:
                 on_progress(done)
-        elapsed = time.monotonic() - started
+        elapsed = compat.monotonic() - started
         loaded = after = resources()
     finally:
         swarm.close()
@@ -368,7 +394,8 @@ def requests(server: SoakServer, total: int, connections: int = 4, window: int =
 # -- bench/run.py plug-in --------------------------------------------------------------------
 
 
-def run(quick: bool) -> List[Dict[str, Any]]:
+def run(quick):
+    # type: (bool) -> List[Dict[str, Any]]
     """The soak scenarios; quick: a few seconds in all."""
     rows = []
     start = resources()

@@ -12,6 +12,8 @@ Try ``?sensor-sampling heater.temperature period 0.5``, ``?set-target 80``
 and ``?wait-stable 10``; ``?halt`` ends the program.
 """
 
+from __future__ import print_function  # print() on Python 2.7 too
+
 import sys
 import threading
 import time
@@ -24,7 +26,8 @@ class HeaterModel(threading.Thread):
     """A heater whose temperature drifts towards a target (the "hardware")."""
 
     def __init__(self, temperature_sensor, target_sensor, step=0.1):
-        super().__init__(name="heater-model", daemon=True)
+        super(HeaterModel, self).__init__(name="heater-model")
+        self.daemon = True
         self._lock = threading.Lock()
         self._stable = threading.Condition(self._lock)
         self._temperature = 20.0
@@ -41,9 +44,14 @@ class HeaterModel(threading.Thread):
 
     def wait_stable(self, timeout):
         """Block until the temperature is within 0.5 degrees of the target."""
+        deadline = time.time() + timeout
         with self._stable:
-            return self._stable.wait_for(
-                lambda: abs(self._temperature - self._target) < 0.5, timeout)
+            while abs(self._temperature - self._target) >= 0.5:
+                remaining = deadline - time.time()
+                if remaining <= 0:
+                    return False
+                self._stable.wait(remaining)   # (Condition.wait_for is Python 3 only)
+            return True
 
     def stop(self):
         self._stop_event.set()

@@ -13,6 +13,8 @@ client's Python code)::
     python examples/tutorial_async_server.py [port]
 """
 
+from __future__ import print_function  # print() on Python 2.7 too
+
 import threading
 import time
 import random

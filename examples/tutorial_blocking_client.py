@@ -8,6 +8,8 @@ tutorial has ``www.example.com``, which runs no KATCP device::
     python examples/tutorial_blocking_client.py [HOST PORT]
 """
 
+from __future__ import print_function  # print() on Python 2.7 too
+
 import sys
 
 from katcp_sync import BlockingClient, Message

@@ -11,6 +11,8 @@ tutorial has ``www.example.com``, which runs no KATCP device::
 as the tutorial does, waits until the callbacks have run.
 """
 
+from __future__ import print_function  # print() on Python 2.7 too
+
 import sys
 
 from katcp_sync import CallbackClient, Message

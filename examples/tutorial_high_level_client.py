@@ -10,6 +10,8 @@ block and return their result; ``client.req.pick_fruit.future()`` returns a
 ``concurrent.futures.Future`` where the tornado version did not ``yield``.
 """
 
+from __future__ import print_function  # print() on Python 2.7 too
+
 import sys
 
 from katcp_sync import resource_client

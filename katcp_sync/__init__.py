@@ -6,6 +6,8 @@ The public names follow katcp-python, so that porting is a change of import::
     from katcp_sync.kattypes import request, return_reply, Float
 """
 
+from __future__ import absolute_import, division, print_function
+
 from .version import __version__
 
 from .errors import (

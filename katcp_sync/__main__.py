@@ -1,5 +1,7 @@
 """``python -m katcp_sync``: the ``katcp-sync`` command line tool."""
 
+from __future__ import absolute_import, division, print_function
+
 import sys
 
 from .cli import main

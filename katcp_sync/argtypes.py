@@ -18,11 +18,16 @@ the handler decorators are in :mod:`katcp_sync.handlers`;
 stateless after construction and may be used from any thread.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import numbers
 import re
 import struct
-from typing import Any, Iterable, List, Optional, Sequence, Tuple, Union, cast
+from typing import Any, Iterable, List, Optional, Sequence, Text, Tuple, Union, cast
 
+import six
+
+from . import compat
 from .errors import KatcpTypeError, KatcpValueError
 from .protocol import DEFAULT_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR
 
@@ -30,15 +35,15 @@ __all__ = ["KatcpType", "Int", "Float", "Bool", "Str", "Discrete", "DiscreteMult
            "Address", "Timestamp", "TimestampOrNow", "StrictTimestamp", "Struct", "Regex"]
 
 #: A KATCP integer on the wire (Table 6).
-INT_RE = re.compile(rb"[-+]?[0-9]+\Z")
+INT_RE = re.compile(br"[-+]?[0-9]+\Z")
 #: A KATCP float on the wire: decimal only, as C99 strtod reads it without
 #: leading spaces (Table 6); Python's float() would also take "1_0" and hex
 #: forms, which KATCP does not.
 FLOAT_RE = re.compile(
-    rb"[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|inf|infinity|nan)\Z",
+    br"[-+]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|inf|infinity|nan)\Z",
     re.IGNORECASE,
 )
-_STRICT_TIMESTAMP_RE = re.compile(rb"[0-9]+(?:\.[0-9]+)?\Z")
+_STRICT_TIMESTAMP_RE = re.compile(br"[0-9]+(?:\.[0-9]+)?\Z")
 _IPV6_ADDRESS_RE = re.compile(r"\[(?P<host>[^\[\]]+)\](?::(?P<port>[0-9]+))?\Z")
 _IPV4_ADDRESS_RE = re.compile(r"(?P<host>[^:\[\]]+)(?::(?P<port>[0-9]+))?\Z")
 
@@ -46,17 +51,20 @@ _IPV4_ADDRESS_RE = re.compile(r"(?P<host>[^:\[\]]+)(?::(?P<port>[0-9]+))?\Z")
 _MAX_SHOWN = 60
 
 
-def show_value(value: object) -> str:
+def show_value(value):
+    # type: (object) -> str
     """Quote a value (raw bytes or Python object) for an error message."""
     if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).decode("utf-8", "backslashreplace")
+        # (Python 2: the bytes themselves, which repr() shows as 3.x does text)
+        value = compat.native_str(bytes(value), "backslashreplace")
     text = repr(value)
     if len(text) > _MAX_SHOWN:
         text = text[:_MAX_SHOWN] + "..."
     return text
 
 
-def _parse_error(raw: bytes, what: str) -> KatcpValueError:
+def _parse_error(raw, what):
+    # type: (bytes, str) -> KatcpValueError
     return KatcpValueError("could not parse %s as %s" % (show_value(raw), what))
 
 
@@ -68,19 +76,25 @@ class KatcpPackTypeError(KatcpTypeError, ValueError):
     """
 
 
-def _wrong_type(value: object, expected: str) -> KatcpTypeError:
+def _wrong_type(value, expected):
+    # type: (object, str) -> KatcpTypeError
     return KatcpPackTypeError("expected %s, got %s (%s)"
                               % (expected, show_value(value), type(value).__name__))
 
 
-def text_of(value: Union[str, bytes, bytearray]) -> str:
-    """``str`` of a ``str``/``bytes`` value; undecodable bytes survive as surrogates."""
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", "surrogateescape")
-    return value
+def text_of(value):
+    # type: (Union[Text, bytes, bytearray]) -> str
+    """The native ``str`` of a text/``bytes`` value, losslessly.
+
+    Python 3: bytes decoded as UTF-8, undecodable bytes surviving as
+    surrogates. Python 2: bytes as they are, ``unicode`` as UTF-8.
+    """
+    if type(value) is str or not isinstance(value, (bytes, bytearray, six.text_type)):
+        return value
+    return compat.native_text(value)
 
 
-class KatcpType:
+class KatcpType(object):
     """Base of the KATCP types: converts one argument to and from ``bytes``.
 
     Subclasses set :attr:`name` and implement :meth:`encode` (value to
@@ -99,28 +113,33 @@ class KatcpType:
     #: The KATCP type name (as in ``#sensor-list``).
     name = "unknown"
 
-    def __init__(self, default: Any = None, optional: bool = False,
-                 multiple: bool = False) -> None:
+    def __init__(self, default=None, optional=False,
+                 multiple=False):
+        # type: (Any, bool, bool) -> None
         self._default = default
         self._optional = optional
         self._multiple = multiple
 
     @property
-    def default(self) -> Any:
+    def default(self):
+        # type: () -> Any
         """The default value, or ``None``."""
         return self._default
 
     @property
-    def optional(self) -> bool:
+    def optional(self):
+        # type: () -> bool
         """Whether a missing value without a default is allowed."""
         return self._optional
 
     @property
-    def multiple(self) -> bool:
+    def multiple(self):
+        # type: () -> bool
         """Whether this type takes all remaining arguments."""
         return self._multiple
 
-    def get_default(self) -> Any:
+    def get_default(self):
+        # type: () -> Any
         """Return the default value.
 
         Raises:
@@ -130,7 +149,8 @@ class KatcpType:
             raise KatcpValueError("No value or default given")
         return self._default
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         """Validate a Python value; return nothing if it is valid.
 
         Raises:
@@ -138,11 +158,13 @@ class KatcpType:
             KatcpValueError: the value is not allowed (range, set, pattern).
         """
 
-    def encode(self, value: Any, major: int) -> bytes:
+    def encode(self, value, major):
+        # type: (Any, int) -> bytes
         """Format a valid value as the bytes of an argument (no checks)."""
         raise NotImplementedError
 
-    def decode(self, value: bytes, major: int) -> Any:
+    def decode(self, value, major):
+        # type: (bytes, int) -> Any
         """Parse the bytes of an argument (no range checks).
 
         Raises:
@@ -150,8 +172,9 @@ class KatcpType:
         """
         raise NotImplementedError
 
-    def pack(self, value: Any, nocheck: bool = False,
-             major: int = DEFAULT_KATCP_MAJOR) -> bytes:
+    def pack(self, value, nocheck=False,
+             major=DEFAULT_KATCP_MAJOR):
+        # type: (Any, bool, int) -> bytes
         """Return ``value`` formatted as a KATCP argument (unescaped bytes).
 
         Args:
@@ -171,13 +194,15 @@ class KatcpType:
             self.check(value, major)
         return self.encode(value, major)
 
-    def unpack(self, packed_value: Optional[Union[bytes, str]],
-               major: int = DEFAULT_KATCP_MAJOR) -> Any:
+    def unpack(self, packed_value,
+               major=DEFAULT_KATCP_MAJOR):
+        # type: (Optional[Union[bytes, str]], int) -> Any
         """Parse a KATCP argument (unescaped bytes) into a checked value.
 
         Args:
             packed_value: the argument; ``None`` (missing) gives the default.
-                A ``str`` is accepted and treated as its UTF-8 bytes.
+                Text (``str``; ``unicode`` on Python 2) is accepted and treated
+                as its UTF-8 bytes.
             major: KATCP major version of the peer.
 
         Raises:
@@ -187,24 +212,26 @@ class KatcpType:
         if packed_value is None:
             value = self.get_default()
         else:
-            if isinstance(packed_value, str):
-                packed_value = packed_value.encode("utf-8", "surrogateescape")
+            if isinstance(packed_value, six.text_type):
+                packed_value = compat.wire_bytes(packed_value)
             value = self.decode(packed_value, major)
         if value is not None:
             self.check(value, major)
         return value
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<%s %s>" % (type(self).__name__, self.name)
 
 
 # Exact-type fast paths: isinstance() against a numbers ABC costs ~10x more,
 # and check() sits on the Sensor.set_value hot path.
-_INTEGRAL_FAST = (int,)
-_REAL_FAST = (float, int)
+_INTEGRAL_FAST = six.integer_types
+_REAL_FAST = (float,) + six.integer_types
 
 
-def _check_range(value: Any, minimum: Any, maximum: Any, what: str) -> None:
+def _check_range(value, minimum, maximum, what):
+    # type: (Any, Any, Any, str) -> None
     if minimum is not None and value < minimum:
         raise KatcpValueError("%s %s is lower than minimum %s." % (what, value, minimum))
     if maximum is not None and value > maximum:
@@ -220,21 +247,25 @@ class Int(KatcpType):
 
     name = "integer"
 
-    def __init__(self, min: Optional[int] = None, max: Optional[int] = None,
-                 **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, min=None, max=None,
+                 **kwargs):
+        # type: (Optional[int], Optional[int], **Any) -> None
+        super(Int, self).__init__(**kwargs)
         self._min = min
         self._max = max
 
-    def encode(self, value: int, major: int) -> bytes:
+    def encode(self, value, major):
+        # type: (int, int) -> bytes
         return b"%d" % value
 
-    def decode(self, value: bytes, major: int) -> int:
+    def decode(self, value, major):
+        # type: (bytes, int) -> int
         if not INT_RE.match(value):
             raise _parse_error(value, "integer")
         return int(value)
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         if type(value) not in _INTEGRAL_FAST and not isinstance(value, numbers.Integral):
             raise _wrong_type(value, "an integer")
         if self._min is not None or self._max is not None:
@@ -252,21 +283,25 @@ class Float(KatcpType):
 
     name = "float"
 
-    def __init__(self, min: Optional[float] = None, max: Optional[float] = None,
-                 **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, min=None, max=None,
+                 **kwargs):
+        # type: (Optional[float], Optional[float], **Any) -> None
+        super(Float, self).__init__(**kwargs)
         self._min = min
         self._max = max
 
-    def encode(self, value: float, major: int) -> bytes:
+    def encode(self, value, major):
+        # type: (float, int) -> bytes
         return repr(float(value)).encode("ascii")
 
-    def decode(self, value: bytes, major: int) -> float:
+    def decode(self, value, major):
+        # type: (bytes, int) -> float
         if not FLOAT_RE.match(value):
             raise _parse_error(value, "float")
         return float(value)
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         if type(value) not in _REAL_FAST and not isinstance(value, numbers.Real):
             raise _wrong_type(value, "a real number")
         if self._min is not None or self._max is not None:
@@ -283,10 +318,12 @@ class Bool(KatcpType):
 
     name = "boolean"
 
-    def encode(self, value: Any, major: int) -> bytes:
+    def encode(self, value, major):
+        # type: (Any, int) -> bytes
         return b"1" if value else b"0"
 
-    def decode(self, value: bytes, major: int) -> bool:
+    def decode(self, value, major):
+        # type: (bytes, int) -> bool
         if value == b"1":
             return True
         if value == b"0":
@@ -294,42 +331,51 @@ class Bool(KatcpType):
         raise KatcpValueError("could not parse %s as boolean (expected '0' or '1')"
                               % show_value(value))
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         """Any value with a truth value (packed by truthiness, as katcp-python)."""
         try:
             bool(value)
         except (TypeError, ValueError):  # e.g. an array: no single truth value
-            raise _wrong_type(value, "a value with a single truth value") from None
+            raise compat.chained(_wrong_type(value, "a value with a single truth value"), None)
 
 
 class Str(KatcpType):
-    """KATCP ``string``: raw bytes on the wire; ``str`` in Python.
+    """KATCP ``string``: raw bytes on the wire; the native ``str`` in Python.
 
-    Encodes ``str`` as UTF-8, passes ``bytes`` through and packs any other
-    value as its ``str()`` (as katcp-python). Decodes to ``str``
-    with the ``surrogateescape`` error handler, so that bytes that are not
-    UTF-8 (allowed by Table 6) survive a decode/encode round trip.
+    Encodes text (``str``; ``unicode`` on Python 2) as UTF-8, passes
+    ``bytes`` through and packs any other value as its ``str()`` (as
+    katcp-python). Decodes to ``str``: on Python 3 with the
+    ``surrogateescape`` error handler, so that bytes that are not UTF-8
+    (allowed by Table 6) survive a decode/encode round trip; on Python 2 the
+    bytes themselves, as katcp-python did there.
     """
 
     name = "string"
 
-    def encode(self, value: Any, major: int) -> bytes:
-        if isinstance(value, str):
-            return value.encode("utf-8", "surrogateescape")
+    def encode(self, value, major):
+        # type: (Any, int) -> bytes
         if isinstance(value, (bytes, bytearray)):
             return bytes(value)
-        return str(value).encode("utf-8", "surrogateescape")
+        if not isinstance(value, six.text_type):
+            value = str(value)
+            if isinstance(value, bytes):  # Python 2
+                return value
+        return compat.wire_bytes(value)
 
-    def decode(self, value: bytes, major: int) -> str:
-        return value.decode("utf-8", "surrogateescape")
+    def decode(self, value, major):
+        # type: (bytes, int) -> str
+        return compat.decode_lossless(value)
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         """Any value: one that is not ``str``/``bytes`` is packed as ``str(value)``."""
 
 
-def _checked_text(value: object) -> str:
-    """``str`` of a ``str``/``bytes`` value, or raise KatcpTypeError."""
-    if not isinstance(value, (str, bytes, bytearray)):
+def _checked_text(value):
+    # type: (object) -> str
+    """Native ``str`` of a text/``bytes`` value, or raise KatcpTypeError."""
+    if not isinstance(value, (str, six.text_type, bytes, bytearray)):
         raise _wrong_type(value, "a str or bytes")
     return text_of(value)
 
@@ -344,9 +390,10 @@ class Discrete(Str):
 
     name = "discrete"
 
-    def __init__(self, values: Iterable[Union[str, bytes]],
-                 case_insensitive: bool = False, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, values,
+                 case_insensitive=False, **kwargs):
+        # type: (Iterable[Union[str, bytes]], bool, **Any) -> None
+        super(Discrete, self).__init__(**kwargs)
         self._values = [text_of(v) for v in values]
         self._case_insensitive = case_insensitive
         if case_insensitive:
@@ -355,11 +402,13 @@ class Discrete(Str):
             self._valid_values = frozenset(self._values)
 
     @property
-    def values(self) -> List[str]:
+    def values(self):
+        # type: () -> List[str]
         """The allowed values, in the order given."""
         return list(self._values)
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         key = _checked_text(value)
         if self._case_insensitive:
             key = key.lower()
@@ -384,29 +433,33 @@ class DiscreteMulti(Discrete):
 
     name = "discretemulti"
 
-    def __init__(self, values: Iterable[Union[str, bytes]], all_keyword: Optional[str] = "all",
-                 separator: str = ",", **kwargs: Any) -> None:
-        super().__init__(values, **kwargs)
+    def __init__(self, values, all_keyword="all",
+                 separator=",", **kwargs):
+        # type: (Iterable[Union[str, bytes]], Optional[str], str, **Any) -> None
+        super(DiscreteMulti, self).__init__(values, **kwargs)
         self.all_keyword = all_keyword
         self.separator = separator
 
     # A list type on top of Discrete's checks (as in katcp-python), so its
     # encode/decode deliberately take and give lists, not single strings.
-    def encode(self, value: Iterable[str], major: int) -> bytes:  # type: ignore[override]
+    def encode(self, value, major):  # type: ignore[override]
+        # type: (Iterable[str], int) -> bytes
         items = sorted((text_of(v) for v in value), key=str.lower)
-        return super().encode(self.separator.join(items), major)
+        return super(DiscreteMulti, self).encode(self.separator.join(items), major)
 
-    def decode(self, value: bytes, major: int) -> List[str]:  # type: ignore[override]
-        text = super().decode(value, major)
+    def decode(self, value, major):  # type: ignore[override]
+        # type: (bytes, int) -> List[str]
+        text = super(DiscreteMulti, self).decode(value, major)
         if self.all_keyword and text == self.all_keyword:
             return sorted(self._values, key=str.lower)
         return sorted((v.strip() for v in text.split(self.separator)), key=str.lower)
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
-        if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
+        if isinstance(value, (str, six.text_type, bytes)) or not isinstance(value, Iterable):
             raise _wrong_type(value, "a list of discrete values")
         for item in value:
-            super().check(item, major)
+            super(DiscreteMulti, self).check(item, major)
 
 
 class Lru(KatcpType):
@@ -421,17 +474,20 @@ class Lru(KatcpType):
     LRU_CONSTANTS = {"nominal": LRU_NOMINAL, "error": LRU_ERROR}
     _RAW_CONSTANTS = {b"nominal": LRU_NOMINAL, b"error": LRU_ERROR}
 
-    def encode(self, value: int, major: int) -> bytes:
+    def encode(self, value, major):
+        # type: (int, int) -> bytes
         return self.LRU_VALUES[value].encode("ascii")
 
-    def decode(self, value: bytes, major: int) -> int:
+    def decode(self, value, major):
+        # type: (bytes, int) -> int
         try:
             return self._RAW_CONSTANTS[value]
         except KeyError:
-            raise KatcpValueError("could not parse %s as lru (expected 'nominal' or 'error')"
-                                  % show_value(value)) from None
+            raise compat.chained(KatcpValueError("could not parse %s as lru (expected 'nominal' or 'error')"
+                                  % show_value(value)), None)
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         if isinstance(value, bool) or value not in self.LRU_VALUES:
             raise KatcpValueError("Lru value must be Lru.LRU_NOMINAL (0) or Lru.LRU_ERROR (1), "
                                   "got %s" % show_value(value))
@@ -450,17 +506,19 @@ class Address(KatcpType):
     #: Null address, the default value of address sensors.
     NULL = ("0.0.0.0", None)
 
-    def encode(self, value: Tuple[str, Optional[int]], major: int) -> bytes:
+    def encode(self, value, major):
+        # type: (Tuple[str, Optional[int]], int) -> bytes
         host, port = value
         host = text_of(host)
         if ":" in host:
             host = "[%s]" % host
         if port is not None:
             host = "%s:%d" % (host, port)
-        return host.encode("utf-8", "surrogateescape")
+        return compat.wire_bytes(host)
 
-    def decode(self, value: bytes, major: int) -> Tuple[str, Optional[int]]:
-        text = value.decode("utf-8", "surrogateescape")
+    def decode(self, value, major):
+        # type: (bytes, int) -> Tuple[str, Optional[int]]
+        text = compat.decode_lossless(value)
         address_re = _IPV6_ADDRESS_RE if text.startswith("[") else _IPV4_ADDRESS_RE
         match = address_re.match(text)
         if match is None:
@@ -468,13 +526,14 @@ class Address(KatcpType):
         port = match.group("port")
         return match.group("host"), None if port is None else int(port)
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
-        pair: Any = value  # unpacking it is the check
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
+        pair = value  # type: Any  # unpacking it is the check
         try:
             host, port = pair
         except (TypeError, ValueError):
-            raise _wrong_type(value, "a (host, port) tuple") from None
-        if not isinstance(host, (str, bytes)) or not host:
+            raise compat.chained(_wrong_type(value, "a (host, port) tuple"), None)
+        if not isinstance(host, (str, six.text_type, bytes)) or not host:
             raise _wrong_type(host, "a non-empty host string")
         if port is not None:
             if not isinstance(port, numbers.Integral) or isinstance(port, bool):
@@ -493,12 +552,14 @@ class Timestamp(KatcpType):
 
     name = "timestamp"
 
-    def encode(self, value: float, major: int) -> bytes:
+    def encode(self, value, major):
+        # type: (float, int) -> bytes
         if major >= SEC_TS_KATCP_MAJOR:
             return b"%.6f" % value
-        return b"%d" % round(value * SEC_TO_MS_FAC)
+        return b"%d" % compat.round_int(value * SEC_TO_MS_FAC)
 
-    def decode(self, value: bytes, major: int) -> float:
+    def decode(self, value, major):
+        # type: (bytes, int) -> float
         if not FLOAT_RE.match(value):
             raise _parse_error(value, "timestamp")
         decoded = float(value)
@@ -506,15 +567,17 @@ class Timestamp(KatcpType):
             decoded /= SEC_TO_MS_FAC
         return decoded
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         if type(value) not in _REAL_FAST and not isinstance(value, numbers.Real):
             raise _wrong_type(value, "a timestamp in seconds (a real number)")
 
 
-class _Now:
+class _Now(object):
     """Type of :attr:`TimestampOrNow.NOW`."""
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "TimestampOrNow.NOW"
 
 
@@ -529,19 +592,22 @@ class TimestampOrNow(Timestamp):
     #: Sentinel value meaning "now".
     NOW = _Now()
 
-    def encode(self, value: Union[float, "_Now"], major: int) -> bytes:
+    def encode(self, value, major):
+        # type: (Union[float, "_Now"], int) -> bytes
         if value is self.NOW:
             return b"now"
-        return super().encode(cast(float, value), major)
+        return super(TimestampOrNow, self).encode(cast(float, value), major)
 
-    def decode(self, value: bytes, major: int) -> Union[float, "_Now"]:  # type: ignore[override]
+    def decode(self, value, major):  # type: ignore[override]
+        # type: (bytes, int) -> Union[float, "_Now"]
         if value == b"now":
             return self.NOW
-        return super().decode(value, major)
+        return super(TimestampOrNow, self).decode(value, major)
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         if value is not self.NOW:
-            super().check(value, major)
+            super(TimestampOrNow, self).check(value, major)
 
 
 class StrictTimestamp(KatcpType):
@@ -554,17 +620,20 @@ class StrictTimestamp(KatcpType):
 
     name = "strict_timestamp"
 
-    def encode(self, value: float, major: int) -> bytes:
+    def encode(self, value, major):
+        # type: (float, int) -> bytes
         # repr, as katcp-python; fixed point where repr would use an exponent
         text = repr(float(value))
         return (b"%.6f" % value) if "e" in text else text.encode("ascii")
 
-    def decode(self, value: bytes, major: int) -> float:
+    def decode(self, value, major):
+        # type: (bytes, int) -> float
         if not _STRICT_TIMESTAMP_RE.match(value):
             raise _parse_error(value, "strict timestamp (digits[.digits])")
         return float(value)
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         if type(value) not in _REAL_FAST and not isinstance(value, numbers.Real):
             raise _wrong_type(value, "a timestamp in seconds (a real number)")
         if not cast(float, value) >= 0:
@@ -580,23 +649,26 @@ class Struct(KatcpType):
 
     name = "struct"
 
-    def __init__(self, fmt: str, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
+    def __init__(self, fmt, **kwargs):
+        # type: (str, **Any) -> None
+        super(Struct, self).__init__(**kwargs)
         self._fmt = fmt
 
-    def encode(self, value: Sequence[Any], major: int) -> bytes:
+    def encode(self, value, major):
+        # type: (Sequence[Any], int) -> bytes
         try:
             return struct.pack(self._fmt, *value)
         except (struct.error, TypeError) as error:
-            raise KatcpValueError("could not pack %s with struct format %r: %s"
-                                  % (show_value(value), self._fmt, error)) from None
+            raise compat.chained(KatcpValueError("could not pack %s with struct format %r: %s"
+                                  % (show_value(value), self._fmt, error)), None)
 
-    def decode(self, value: bytes, major: int) -> Tuple[Any, ...]:
+    def decode(self, value, major):
+        # type: (bytes, int) -> Tuple[Any, ...]
         try:
             return struct.unpack(self._fmt, value)
         except struct.error as error:
-            raise KatcpValueError("could not unpack %s with struct format %r: %s"
-                                  % (show_value(value), self._fmt, error)) from None
+            raise compat.chained(KatcpValueError("could not unpack %s with struct format %r: %s"
+                                  % (show_value(value), self._fmt, error)), None)
 
 
 class Regex(Str):
@@ -608,13 +680,15 @@ class Regex(Str):
 
     name = "regex"
 
-    def __init__(self, regex: Union[str, "re.Pattern[str]"], **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self._compiled: "re.Pattern[str]" = (
-            cast("re.Pattern[str]", regex) if hasattr(regex, "pattern") else re.compile(regex))
+    def __init__(self, regex, **kwargs):
+        # type: (Union[str, "re.Pattern[str]"], **Any) -> None
+        super(Regex, self).__init__(**kwargs)
+        self._compiled = (
+            cast("re.Pattern[str]", regex) if hasattr(regex, "pattern") else re.compile(regex))  # type: "re.Pattern[str]"
         self._pattern = self._compiled.pattern
 
-    def check(self, value: object, major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def check(self, value, major=DEFAULT_KATCP_MAJOR):
+        # type: (object, int) -> None
         if not self._compiled.match(_checked_text(value)):
             raise KatcpValueError("Value %s does not match regex %r."
                                   % (show_value(value), self._pattern))

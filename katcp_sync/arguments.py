@@ -9,8 +9,11 @@ handler decorators (:mod:`katcp_sync.handlers`) are built on these. Stateless;
 any thread.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from . import compat
 from .argtypes import KatcpType, Str, text_of, show_value
 from .errors import FailReply, KatcpTypeError, KatcpValueError
 from .message import Message
@@ -19,7 +22,7 @@ from .protocol import DEFAULT_KATCP_MAJOR
 __all__ = ["Parameter", "pack_types", "unpack_types", "make_reply"]
 
 
-class Parameter:
+class Parameter(object):
     """One handler parameter: its position, name and type, for error messages.
 
     Args:
@@ -29,18 +32,21 @@ class Parameter:
         major: KATCP major version of the peer.
     """
 
-    def __init__(self, position: int, name: str, kattype: KatcpType,
-                 major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def __init__(self, position, name, kattype,
+                 major=DEFAULT_KATCP_MAJOR):
+        # type: (int, str, KatcpType, int) -> None
         self.position = position
         self.name = name
         self._kattype = kattype
         self.major = major
 
-    def pack(self, value: Any) -> bytes:
+    def pack(self, value):
+        # type: (Any) -> bytes
         """Pack ``value`` with the parameter's type (see :meth:`KatcpType.pack`)."""
         return self._kattype.pack(value, major=self.major)
 
-    def unpack(self, value: Optional[bytes]) -> Any:
+    def unpack(self, value):
+        # type: (Optional[bytes]) -> Any
         """Unpack an argument (``None`` if missing) with the parameter's type.
 
         Raises:
@@ -49,11 +55,12 @@ class Parameter:
         try:
             return self._kattype.unpack(value, self.major)
         except (ValueError, KatcpTypeError) as error:
-            raise FailReply("Error in parameter %d (%s): %s"
-                            % (self.position, self.name, error)) from None
+            raise compat.chained(FailReply("Error in parameter %d (%s): %s"
+                            % (self.position, self.name, error)), None)
 
 
-def check_multiple_last(types: Sequence[KatcpType]) -> None:
+def check_multiple_last(types):
+    # type: (Sequence[KatcpType]) -> None
     """Check that only the last of ``types`` takes multiple arguments.
 
     Raises:
@@ -64,12 +71,14 @@ def check_multiple_last(types: Sequence[KatcpType]) -> None:
             raise TypeError("Only the last parameter type can accept multiple arguments.")
 
 
-def _takes_rest(types: Sequence[KatcpType]) -> bool:
+def _takes_rest(types):
+    # type: (Sequence[KatcpType]) -> bool
     return bool(types) and types[-1].multiple
 
 
-def unpack_types(types: Sequence[KatcpType], args: Sequence[bytes],
-                 argnames: Sequence[str], major: int = DEFAULT_KATCP_MAJOR) -> List[Any]:
+def unpack_types(types, args,
+                 argnames, major=DEFAULT_KATCP_MAJOR):
+    # type: (Sequence[KatcpType], Sequence[bytes], Sequence[str], int) -> List[Any]
     """Unpack message arguments with a list of types.
 
     Missing arguments take their type's default (``None`` if optional);
@@ -99,8 +108,9 @@ def unpack_types(types: Sequence[KatcpType], args: Sequence[bytes],
     return values
 
 
-def pack_types(types: Sequence[KatcpType], args: Sequence[Any],
-               major: int = DEFAULT_KATCP_MAJOR) -> List[bytes]:
+def pack_types(types, args,
+               major=DEFAULT_KATCP_MAJOR):
+    # type: (Sequence[KatcpType], Sequence[Any], int) -> List[bytes]
     """Pack values with a list of types.
 
     A missing value takes its type's default; missing values of optional
@@ -131,21 +141,22 @@ def pack_types(types: Sequence[KatcpType], args: Sequence[Any],
         try:
             packed.append(kattype.pack(value, major=major))
         except (KatcpValueError, KatcpTypeError) as error:
-            raise type(error)("Cannot pack value %d (%s) as %s: %s"
-                              % (i + 1, show_value(value), kattype.name, error)) from None
+            raise compat.chained(type(error)("Cannot pack value %d (%s) as %s: %s"
+                              % (i + 1, show_value(value), kattype.name, error)), None)
     return packed
 
 
 _REPLY_CODE = Str()
-_STATUS_TYPES: Dict[str, Optional[Tuple[KatcpType, ...]]] = {
+_STATUS_TYPES = {
     "ok": None,  # (_REPLY_CODE,) + the decorator's types
     "fail": (_REPLY_CODE, Str()),
     "invalid": (_REPLY_CODE, Str()),
-}
+}  # type: Dict[str, Optional[Tuple[KatcpType, ...]]]
 
 
-def make_reply(msgname: str, types: Sequence[KatcpType], arguments: Sequence[Any],
-               major: int = DEFAULT_KATCP_MAJOR) -> Message:
+def make_reply(msgname, types, arguments,
+               major=DEFAULT_KATCP_MAJOR):
+    # type: (str, Sequence[KatcpType], Sequence[Any], int) -> Message
     """Build a reply message from a handler's return value.
 
     Args:
@@ -167,8 +178,8 @@ def make_reply(msgname: str, types: Sequence[KatcpType], arguments: Sequence[Any
         code = text_of(arguments[0])
         reply_types = _STATUS_TYPES[code]
     except (TypeError, IndexError, KeyError):
-        raise KatcpValueError("A reply handler must return a tuple starting with 'ok', "
-                              "'fail' or 'invalid', not %s" % show_value(arguments)) from None
+        raise compat.chained(KatcpValueError("A reply handler must return a tuple starting with 'ok', "
+                              "'fail' or 'invalid', not %s" % show_value(arguments)), None)
     if reply_types is None:
         reply_types = (_REPLY_CODE,) + tuple(types)
     return Message.reply(msgname, *pack_types(reply_types, arguments, major))

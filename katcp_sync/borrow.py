@@ -26,7 +26,13 @@ running: no sleep, no wake-up, no cold caches, which more than doubles the
 rate of back-to-back requests on loopback. The borrow keeps a moving
 average of how long borrowers waited; while it is above ``spin_time`` (a
 slow or distant device) nobody spins, so the processor time spent this way
-stays bounded by what it saves.
+stays bounded by what it saves. Spinning can also cost more than it saves:
+on a busy host (or a device that hands each request to another thread) the
+spinning core is the one the peer needed, and its reply comes later than
+it would to a sleeping caller. So a :class:`SpinPolicy` keeps one moving
+average of the round trip per mode and spins only while spinning is
+faster; now and then a borrow tries the other mode, so each average follows
+the host as its load changes.
 
 :meth:`ReadBorrow.give_back` puts the socket back into the inner epoll, so
 data that arrived meanwhile wakes the reactor at once -- unless the borrow
@@ -54,6 +60,8 @@ changes something (write unparks, close wakes the borrower, finish takes
 what was handed over).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import logging
 import math
@@ -61,15 +69,16 @@ import os
 import select
 import socket
 import threading
-from time import monotonic as _monotonic
 from typing import TYPE_CHECKING, Callable, Deque, List, Optional, Tuple
 
-from .linebuffer import RECV_SIZE, Line
+from . import compat
+from .compat import monotonic as _monotonic
+from .linebuffer import Line
 
 if TYPE_CHECKING:   # the connection owns its ReadBorrow; only its type is needed here
     from .connection import Connection
 
-__all__ = ["ReadBorrow", "BORROW_SUPPORTED", "DEFAULT_SPIN_TIME", "PARK_TIME"]
+__all__ = ["ReadBorrow", "SpinPolicy", "BORROW_SUPPORTED", "DEFAULT_SPIN_TIME", "PARK_TIME"]
 
 logger = logging.getLogger(__name__)
 
@@ -77,14 +86,14 @@ logger = logging.getLogger(__name__)
 BORROW_SUPPORTED = hasattr(select, "epoll") and hasattr(select, "poll")
 #: Longest a socket stays parked after a borrow (see the module docstring).
 PARK_TIME = 0.005
-# Size of one recv() by a borrower.
 
 
-def _cpu_count() -> int:
+def _cpu_count():
+    # type: () -> int
     try:
         return len(os.sched_getaffinity(0))   # type: ignore[attr-defined]
     except (AttributeError, OSError):
-        return os.cpu_count() or 1
+        return compat.cpu_count()
 
 
 #: Default :attr:`ReadBorrow.spin_time`: how long a borrower polls without
@@ -93,7 +102,84 @@ def _cpu_count() -> int:
 DEFAULT_SPIN_TIME = 200e-6 if _cpu_count() > 1 else 0.0
 
 
-class ReadBorrow:
+class SpinPolicy(object):
+    """Whether a borrower spins, from what it measured (module docstring).
+
+    Keeps a moving average of a borrow's round trip while spinning and one
+    while sleeping -- from the borrow, before the request is sent, to the
+    end of the read, so that a sleeper's wake-up and cold start count; only
+    borrows that read one line, their own reply -- and spins while the
+    first is the smaller, but never while replies take longer than
+    ``spin_time`` on average (a slow device). Now and then a borrow *probes*
+    the other mode, whose round trip then stands for that mode: after
+    :data:`MIN_PROBE_INTERVAL` borrows, and twice as many after each probe
+    that confirmed the choice (up to :data:`MAX_PROBE_INTERVAL`; a probe
+    costs at most ``spin_time``). Not locked: only the borrowing thread
+    uses it (one at a time).
+    """
+
+    __slots__ = ("reply_wait", "_spinning", "_sleeping", "_countdown", "_interval",
+                 "_probing")
+
+    #: Borrows between probes of the mode not chosen: at first, and at most.
+    MIN_PROBE_INTERVAL = 16
+    MAX_PROBE_INTERVAL = 1024
+
+    def __init__(self):
+        # type: () -> None
+        #: Moving average of a borrower's wait for data, in seconds.
+        self.reply_wait = 0.0
+        self._spinning = 0.0
+        self._sleeping = -1.0   # unknown until a borrow sleeps
+        self._interval = self._countdown = self.MIN_PROBE_INTERVAL
+        self._probing = False
+
+    def _spin_wins(self):
+        # type: () -> bool
+        return self._sleeping < 0 or self._spinning <= self._sleeping
+
+    def spin(self, spin_time):
+        # type: (float) -> bool
+        """Should the next borrower spin (for up to ``spin_time`` seconds)?"""
+        self._probing = False
+        if not self.reply_wait < spin_time:
+            return False
+        self._countdown -= 1
+        if self._countdown > 0:
+            return self._spin_wins()
+        self._countdown = self._interval
+        self._probing = True
+        return not self._spin_wins()
+
+    def record_wait(self, wait):
+        # type: (float) -> None
+        """A borrower waited ``wait`` seconds for the first data of a reply."""
+        self.reply_wait += (wait - self.reply_wait) / 4
+
+    def record(self, spun, wait):
+        # type: (bool, float) -> None
+        """A borrow that did (``spun``) or did not spin took ``wait`` seconds."""
+        before = self._spin_wins()
+        # A probe's time replaces its mode's average: probes are rare, and a
+        # mode that now wins should win at once (if the probe was lucky, the
+        # many borrows that follow soon say so).
+        if spun:
+            self._spinning = (wait if self._probing
+                              else self._spinning + (wait - self._spinning) / 4)
+        elif self._sleeping < 0 or self._probing:
+            self._sleeping = wait
+        else:
+            self._sleeping += (wait - self._sleeping) / 4
+        if self._probing:
+            self._probing = False
+            if self._spin_wins() == before:
+                self._interval = min(2 * self._interval, self.MAX_PROBE_INTERVAL)
+            else:
+                self._interval = self.MIN_PROBE_INTERVAL
+            self._countdown = self._interval
+
+
+class ReadBorrow(object):
     """The borrowable reading of one connection (module docstring).
 
     Args:
@@ -109,7 +195,8 @@ class ReadBorrow:
     connection's lock held, as each says.
     """
 
-    def __init__(self, conn: "Connection", sock: socket.socket, spin_time: float) -> None:
+    def __init__(self, conn, sock, spin_time):
+        # type: ("Connection", socket.socket, float) -> None
         self._conn = conn
         self._sock = sock
         self._lock = conn._lock
@@ -123,11 +210,12 @@ class ReadBorrow:
         # whole borrow. The rest is guarded by the connection's lock.
         self._read_lock = threading.Lock()
         self.borrowed = False
-        self._handover: Deque[Line] = collections.deque()  # read by a borrower, not claimed
-        self._read_error: Optional[OSError] = None         # ... and its recv() error
+        self._handover = collections.deque()  # type: Deque[Line]  # read by a borrower, not claimed
+        self._read_error = None  # type: Optional[OSError]  # ... and its recv() error
         self._quiet = False           # the borrower got what it waited for: may park
-        #: Moving average of a borrower's wait for data, in seconds.
-        self.reply_wait = 0.0
+        self._borrowed_at = 0.0
+        #: Decides whether a borrower spins, from the waits it measures.
+        self.spin_policy = SpinPolicy()
         #: Seconds a borrower polls without sleeping before it blocks; 0 turns it off.
         self.spin_time = spin_time
         #: Out of the inner epoll, nobody reading (guarded by the lock).
@@ -138,7 +226,8 @@ class ReadBorrow:
     # ------------------------------------------------------------------
     # The borrowing thread
 
-    def borrow(self) -> bool:
+    def borrow(self):
+        # type: () -> bool
         """Take reading over from the reactor, for the calling thread.
 
         Call from a thread that is not the reactor's, typically just before
@@ -173,10 +262,13 @@ class ReadBorrow:
                     return False
             self.borrowed = True
             self._quiet = False
+        self._borrowed_at = _monotonic()
         return True
 
-    def read(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-             timeout: Optional[float]) -> None:
+    def read(self, claim, done,
+             timeout, batch_done=None,
+             poll=None):
+        # type: (Callable[[Line], bool], Callable[[], bool], Optional[float], Optional[Callable[[], None]], Optional[Callable[[Optional[int]], List[Tuple[int, int]]]]) -> None
         """Read on the calling thread until ``done()``; only while borrowed.
 
         Each complete line is offered, in order, to ``claim(line)``, on this
@@ -184,9 +276,14 @@ class ReadBorrow:
         does not claim, and all lines after it, are handed over to the
         reactor (dispatched with ``lines_received`` there, in order) and the
         read ends. ``claim`` must not block or raise (an exception is logged
-        and counts as not claimed).
+        and counts as not claimed). ``batch_done()``, if given, is called
+        once the lines of one ``recv()`` have been offered, even if ``claim``
+        raised (the client wakes the callers whose replies they were).
 
-        It spins first as :attr:`spin_time` says.
+        It spins first as :attr:`spin_time` and :attr:`spin_policy` say.
+        ``poll``: a ``poll()`` watching this socket and others (a reader
+        giving way to other work checks ``done()`` whenever one of them is
+        ready); default: this socket only.
 
         Returns (never raises) when ``done()`` is true, a line was handed
         over, ``timeout`` seconds passed (``None``: no limit), the peer sent
@@ -194,48 +291,58 @@ class ReadBorrow:
         is closing.
         """
         conn = self._conn
-        poll = self._poller.poll
+        if poll is None:
+            poll = self._poller.poll
         recv = self._sock.recv
-        feed = conn._splitter.feed
+        splitter = conn._splitter
+        feed = splitter.feed
         start = _monotonic()
         end = None if timeout is None else start + timeout
         spin_until = 0.0
-        if self.reply_wait < self.spin_time:
+        policy = self.spin_policy
+        spun = policy.spin(self.spin_time)
+        if spun:
             spin_until = start + self.spin_time
             if end is not None and end < spin_until:
                 spin_until = end
         measured = False
-        wait: Optional[int] = None
+        claimed = 0
+        wait = None  # type: Optional[int]
         self._quiet = False
         while not done():
-            if spin_until and _monotonic() < spin_until:
-                if not poll(0):
+            try:
+                if spin_until and _monotonic() < spin_until:
+                    if not poll(0):
+                        continue
+                else:
+                    spin_until = 0.0
+                    if end is not None:
+                        remaining = end - _monotonic()
+                        if remaining <= 0:
+                            return
+                        wait = int(math.ceil(remaining * 1000))
+                    if not poll(wait):
+                        continue
+            except compat.SELECT_ERRORS as exc:   # EINTR: 2.7 does not retry (PEP 475)
+                if compat.is_eintr(exc):
                     continue
-            else:
-                spin_until = 0.0
-                if end is not None:
-                    remaining = end - _monotonic()
-                    if remaining <= 0:
-                        return
-                    wait = math.ceil(remaining * 1000)
-                if not poll(wait):
-                    continue
+                raise
             if not measured:
                 measured = True
-                self.reply_wait += (_monotonic() - start - self.reply_wait) / 4
+                policy.record_wait(_monotonic() - start)
             if conn._closing:
                 return
             try:
-                data = recv(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                continue
-            except OSError as exc:
+                data = recv(splitter.recv_size())
+            except compat.SOCKET_ERRORS as exc:
+                if compat.would_block(exc):
+                    continue
                 self._read_error = exc
                 return
             if not data:
                 return  # EOF stays readable: the reactor will see it
             index = 0
-            lines: Optional[List[Line]] = None
+            lines = None  # type: Optional[List[Line]]
             try:
                 lines = feed(data)
                 for line in lines:
@@ -243,6 +350,7 @@ class ReadBorrow:
                         break
                     index += 1
                 else:
+                    claimed += index
                     continue
             except BaseException as exc:
                 # claim() failed, or this thread was interrupted (a signal
@@ -257,12 +365,20 @@ class ReadBorrow:
                     raise
                 logger.exception("%s: exception in a borrowed read's claim", conn.address)
                 return
+            finally:
+                if batch_done is not None:
+                    batch_done()
             with self._lock:
                 self._handover.extend(lines[index:])
             return
+        if claimed == 1:
+            # Only a borrow that read nothing but its own reply times a mode:
+            # one that also read for other callers took as long as they did.
+            policy.record(spun, _monotonic() - self._borrowed_at)
         self._quiet = True
 
-    def give_back(self, park: bool) -> None:
+    def give_back(self, park):
+        # type: (bool) -> None
         """End a borrow started by :meth:`borrow` (calling thread).
 
         The reactor reads again; handed-over lines are dispatched on it.
@@ -293,20 +409,23 @@ class ReadBorrow:
     # ------------------------------------------------------------------
     # Connection lock held
 
-    def unpark(self) -> None:
+    def unpark(self):
+        # type: () -> None
         """Give a parked socket back to the reactor (connection lock held)."""
         self.parked = False
         self.inner.register(self._fd, select.EPOLLIN)
 
-    def wake(self) -> None:
+    def wake(self):
+        # type: () -> None
         """Make a borrower's poll() return: reading is over (connection lock held)."""
         if self.borrowed:
             try:
                 self._sock.shutdown(socket.SHUT_RD)
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 pass
 
-    def finish(self) -> Tuple[List[Line], bool]:
+    def finish(self):
+        # type: () -> Tuple[List[Line], bool]
         """The connection is finishing (connection lock held): wake a
         borrower and return ``(handed-over lines, borrowed)``; if borrowed,
         the borrower closes the socket when it gives reading back."""
@@ -318,7 +437,8 @@ class ReadBorrow:
     # ------------------------------------------------------------------
     # Reactor thread
 
-    def on_readable(self) -> None:
+    def on_readable(self):
+        # type: () -> None
         """The inner epoll is readable: read unless a borrower holds the read lock."""
         conn = self._conn
         if conn._closing:
@@ -333,7 +453,8 @@ class ReadBorrow:
         finally:
             self._read_lock.release()
 
-    def _deliver_handover(self) -> None:
+    def _deliver_handover(self):
+        # type: () -> None
         """Dispatch what a borrower handed over."""
         if self._conn._finished or not self._read_lock.acquire(False):
             return  # _finish delivered it / a new borrow means it was delivered
@@ -342,7 +463,8 @@ class ReadBorrow:
         finally:
             self._read_lock.release()
 
-    def _deliver_locked(self) -> bool:
+    def _deliver_locked(self):
+        # type: () -> bool
         """Dispatch handed-over lines, then report a handed-over error.
         Read lock held; returns False if the connection was lost."""
         conn = self._conn
@@ -357,7 +479,8 @@ class ReadBorrow:
             return False
         return True
 
-    def _reclaim(self) -> None:
+    def _reclaim(self):
+        # type: () -> None
         """Timer: end parking that has lasted PARK_TIME.
 
         One timer covers a run of quick borrows: it puts itself off while
@@ -374,6 +497,7 @@ class ReadBorrow:
                 return
         self._conn._reactor.call_later(delay, self._reclaim)
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Close the inner epoll (with the connection's socket)."""
         self.inner.close()

@@ -61,14 +61,16 @@ module (start/stop/join, connect and reconnect, protocol detection). Every
 public name stays importable from here.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import logging
 import random
 import socket
 import time
-import types
 from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
+from . import compat
 from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
 from .client_dispatch import ClientDispatch
 from .client_requests import FutureRequest, ReplyFuture
@@ -93,7 +95,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_monotonic = time.monotonic    # the reactor's clock
+_monotonic = compat.monotonic    # the reactor's clock
 _STOPPED_REASON = "Client stopped before reply was received"
 
 
@@ -130,22 +132,25 @@ class DeviceClient(ClientDispatch):
     block.
     """
 
-    def __init__(self, host: str, port: int, tb_limit: int = 20, timeout: float = 5.0,
-                 logger: logging.Logger = logger, auto_reconnect: bool = True,
-                 reactor: Optional[Reactor] = None) -> None:
-        super().__init__(host, port, tb_limit, timeout, logger, auto_reconnect, reactor)
-        self._handler = types.SimpleNamespace(
+    def __init__(self, host, port, tb_limit=20, timeout=5.0,
+                 logger=logger, auto_reconnect=True,
+                 reactor=None):
+        # type: (str, int, int, float, logging.Logger, bool, Optional[Reactor]) -> None
+        super(DeviceClient, self).__init__(host, port, tb_limit, timeout, logger, auto_reconnect, reactor)
+        self._handler = compat.SimpleNamespace(
             lines_received=self._lines_received, connection_lost=self._connection_lost)
         # A blocking request may read its own reply only if no override
         # expects to see every message.
         cls = type(self)
-        self._may_borrow = all(getattr(cls, name) is getattr(DeviceClient, name) for name in (
+        fn = compat.function_of
+        self._may_borrow = all(fn(getattr(cls, name)) is fn(getattr(DeviceClient, name)) for name in (
             "handle_message", "handle_reply", "handle_inform", "_lines_received"))
 
     # ------------------------------------------------------------------
     # Life cycle
 
-    def start(self, timeout: Optional[float] = None) -> None:
+    def start(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Start connecting to the device (and the client's own reactor).
 
         May be called again after :meth:`stop`, even before the last run's
@@ -164,8 +169,8 @@ class DeviceClient(ClientDispatch):
             try:
                 run_id = self._life.begin_start_locked()
             except RuntimeError:
-                raise RuntimeError(
-                    "client for %s already started" % self._address_string) from None
+                raise compat.chained(RuntimeError(
+                    "client for %s already started" % self._address_string), None)
             if self._own_reactor and (self._reactor is None or self._reactor_started):
                 # A reactor cannot be restarted: each run gets a fresh one.
                 self._reactor = Reactor(name="katcp-client-" + self._address_string)
@@ -186,7 +191,8 @@ class DeviceClient(ClientDispatch):
         else:
             self._begin_stop(run_id, reactor, timeout)
 
-    def stop(self, timeout: Optional[float] = None) -> None:
+    def stop(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Stop the client: close the connection, fail outstanding requests.
 
         Requests still waiting fail with :class:`KatcpClientDisconnected`
@@ -202,14 +208,16 @@ class DeviceClient(ClientDispatch):
         assert reactor is not None
         self._begin_stop(run_id, reactor, timeout)
 
-    def _begin_stop(self, run_id: int, reactor: Reactor, timeout: Optional[float]) -> None:
+    def _begin_stop(self, run_id, reactor, timeout):
+        # type: (int, Reactor, Optional[float]) -> None
         """Tear run ``run_id`` down on the reactor (or here, if it cannot)."""
         if reactor.in_reactor_thread() or not reactor.add_callback(self._finish_stop, run_id):
             self._finish_stop(run_id)
         if self._own_reactor:
             reactor.stop(timeout)
 
-    def join(self, timeout: Optional[float] = None) -> bool:
+    def join(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait up to ``timeout`` seconds for a stopped client to finish.
 
         Waits for every thread the client started: its own reactor thread
@@ -231,34 +239,39 @@ class DeviceClient(ClientDispatch):
             ended = self._life.wait_stopped(timeout)
         return join_threads(self._helper_threads, deadline=deadline) and ended
 
-    def disconnect(self) -> None:
+    def disconnect(self):
+        # type: () -> None
         """Close the current connection; reconnect if auto-reconnect is on."""
         self.reactor.add_callback(self._close_connection, "disconnect requested")
 
-    def notify_connected(self, connected: bool) -> None:
+    def notify_connected(self, connected):
+        # type: (bool) -> None
         """Hook called on the reactor thread when the connection comes or goes.
 
         ``True`` once the device's protocol is known, ``False`` when that
         connection is lost. Override it; it must not block.
         """
 
-    def __enter__(self) -> "DeviceClient":
+    def __enter__(self):
+        # type: () -> "DeviceClient"
         if not self.running():
             self.start()
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info):
+        # type: (*Any) -> None
         self.stop()
         self.join()
 
     # -- protocol detection (spec 4.2, 4.2.1) --------------------------------
 
-    def inform_version_connect(self, msg: Message) -> None:
+    def inform_version_connect(self, msg):
+        # type: (Message) -> None
         """Record ``#version-connect``; ``katcp-protocol`` gives the protocol (reactor thread)."""
         if len(msg.arguments) < 2:
             return
-        name = msg.arguments[0].decode("utf-8", "replace")
-        self.versions[name] = tuple(a.decode("utf-8", "replace") for a in msg.arguments[1:])
+        name = compat.native_str(msg.arguments[0], "replace")
+        self.versions[name] = tuple(compat.native_str(a, "replace") for a in msg.arguments[1:])
         if name == "katcp-protocol":
             try:
                 flags = ProtocolFlags.parse_version(msg.arguments[1])
@@ -268,20 +281,24 @@ class DeviceClient(ClientDispatch):
                 return
             self._protocol_announced(flags, msg, legacy=False)
 
-    def inform_version(self, msg: Message) -> None:
+    def inform_version(self, msg):
+        # type: (Message) -> None
         """A v4 device's ``#version``: the device speaks KATCP v4 (reactor thread)."""
         self._protocol_announced(ProtocolFlags(4, 0, ""), msg, legacy=True)
 
-    def inform_build_state(self, msg: Message) -> None:
+    def inform_build_state(self, msg):
+        # type: (Message) -> None
         """A v4 device's ``#build-state``: the device speaks KATCP v4 (reactor thread)."""
         self._protocol_announced(ProtocolFlags(4, 0, ""), msg, legacy=True)
 
-    def inform_disconnect(self, msg: Message) -> None:
+    def inform_disconnect(self, msg):
+        # type: (Message) -> None
         """The device is about to close the connection (spec 4.2). Reactor thread."""
         self._logger.info("%s is disconnecting: %s", self._address_string,
-                          b" ".join(msg.arguments).decode("utf-8", "replace"))
+                          compat.native_str(b" ".join(msg.arguments), "replace"))
 
-    def _protocol_announced(self, flags: ProtocolFlags, inform: Message, legacy: bool) -> None:
+    def _protocol_announced(self, flags, inform, legacy):
+        # type: (ProtocolFlags, Message, bool) -> None
         if self._conn is None:
             return
         if self._conn_ready:
@@ -307,7 +324,8 @@ class DeviceClient(ClientDispatch):
             return
         self._protocol_ready(flags)
 
-    def _protocol_timed_out(self, run_id: int, conn: Connection) -> None:
+    def _protocol_timed_out(self, run_id, conn):
+        # type: (int, Connection) -> None
         if not self._life.is_current(run_id) or conn is not self._conn or self._conn_ready:
             return
         self._logger.info("%s announced no protocol version; assuming %s",
@@ -318,14 +336,16 @@ class DeviceClient(ClientDispatch):
     # ------------------------------------------------------------------
     # Connection management (reactor thread)
 
-    def _install(self, run_id: int) -> None:
+    def _install(self, run_id):
+        # type: (int) -> None
         if not self._life.is_current(run_id):
             return
         self._backoff = self.auto_reconnect_delay
         self._failures = 0
         self._connect(run_id)
 
-    def _connect(self, run_id: int) -> None:
+    def _connect(self, run_id):
+        # type: (int) -> None
         self._timer = None
         if not self._life.is_current(run_id):
             return
@@ -338,8 +358,9 @@ class DeviceClient(ClientDispatch):
             self._helper_threads = [t for t in self._helper_threads if t.is_alive()] + [
                 self._attempt.thread]
 
-    def _connect_done(self, run_id: int, sock: Optional[socket.socket],
-                      exc: Optional[BaseException]) -> None:
+    def _connect_done(self, run_id, sock,
+                      exc):
+        # type: (int, Optional[socket.socket], Optional[BaseException]) -> None
         self._attempt = None
         if not self._life.is_current(run_id):
             if sock is not None:
@@ -389,7 +410,8 @@ class DeviceClient(ClientDispatch):
             self._timer = self.reactor.call_later(
                 self.protocol_detect_timeout, self._protocol_timed_out, run_id, self._conn)
 
-    def _protocol_ready(self, flags: ProtocolFlags) -> None:
+    def _protocol_ready(self, flags):
+        # type: (ProtocolFlags) -> None
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -405,11 +427,16 @@ class DeviceClient(ClientDispatch):
         else:
             self._announce_ready()
 
-    def _announce_ready(self) -> None:
+    def _announce_ready(self):
+        # type: () -> None
+        # The callbacks of this connection are those added before it was
+        # announced: a thread woken by wait_protocol may add one meanwhile.
+        callbacks = self._connected_callbacks
         self._received_protocol_info.set()
-        self._run_hooks(True, self._connected_callbacks)
+        self._run_hooks(True, callbacks)
 
-    def _fetch_timeout_hints(self, conn: Optional[Connection]) -> None:
+    def _fetch_timeout_hints(self, conn):
+        # type: (Optional[Connection]) -> None
         """Ask for ``?request-timeout-hint`` (spec 5.1, flag ``T``); the
         protocol is announced ready once the answer (or a failure) is in.
         No message id: the ids the user sees start at 1 as before."""
@@ -417,7 +444,8 @@ class DeviceClient(ClientDispatch):
         pending = FutureRequest(Message.request("request-timeout-hint"), _monotonic(), False,
                                 future)
 
-        def done(_future: "Future[Tuple[Message, List[Message]]]") -> None:
+        def done(_future):
+            # type: ("Future[Tuple[Message, List[Message]]]") -> None
             if self.reactor.in_reactor_thread():
                 self._hints_received(conn, future)
             else:
@@ -426,17 +454,18 @@ class DeviceClient(ClientDispatch):
         future.add_done_callback(done)
         self._submit(pending, self.timeout)
 
-    def _hints_received(self, conn: Optional[Connection], future: ReplyFuture) -> None:
+    def _hints_received(self, conn, future):
+        # type: (Optional[Connection], ReplyFuture) -> None
         if conn is not self._conn or conn is None:
             return      # that connection is gone; a new one fetches again
-        hints: Dict[str, float] = {}
+        hints = {}  # type: Dict[str, float]
         error = future.exception()
         if error is None:
             reply, informs = future.result()
             for inform in informs if reply.reply_ok() else ():
                 try:
                     hint = float(inform.arguments[1])
-                    name = inform.arguments[0].decode("ascii")
+                    name = compat.native_str(inform.arguments[0])
                 except (IndexError, ValueError):
                     continue
                 if hint > 0:
@@ -447,7 +476,8 @@ class DeviceClient(ClientDispatch):
         self.request_timeout_hints = hints
         self._announce_ready()
 
-    def _run_hooks(self, connected: bool, callbacks: List[Callable[[], Any]]) -> None:
+    def _run_hooks(self, connected, callbacks):
+        # type: (bool, List[Callable[[], Any]]) -> None
         for hook in [lambda: self.notify_connected(connected)] + callbacks:
             try:
                 hook()
@@ -456,12 +486,14 @@ class DeviceClient(ClientDispatch):
                                    "Connected" if connected else "Disconnected",
                                    _format_exc(self._tb_limit))
 
-    def _close_connection(self, reason: str) -> None:
+    def _close_connection(self, reason):
+        # type: (str) -> None
         conn = self._conn
         if conn is not None:
             conn.close(reason)
 
-    def _connection_lost(self, conn: Connection, reason: str) -> None:
+    def _connection_lost(self, conn, reason):
+        # type: (Connection, str) -> None
         if conn is not self._conn:
             return
         self._logger.info("Connection to %s lost: %s", self._address_string, reason)
@@ -471,7 +503,8 @@ class DeviceClient(ClientDispatch):
         else:
             self._drop_connection(_STOPPED_REASON)
 
-    def _drop_connection(self, reason: str) -> None:
+    def _drop_connection(self, reason):
+        # type: (str) -> None
         """Forget the connection; fail its requests with ``reason``."""
         was_ready = self._conn_ready
         self._conn = None
@@ -491,7 +524,8 @@ class DeviceClient(ClientDispatch):
         if was_ready:
             self._run_hooks(False, self._disconnected_callbacks)
 
-    def _schedule_reconnect(self, run_id: int) -> None:
+    def _schedule_reconnect(self, run_id):
+        # type: (int) -> None
         if not self._life.is_current(run_id) or not self.auto_reconnect:
             return
         ceiling = self._backoff
@@ -499,12 +533,14 @@ class DeviceClient(ClientDispatch):
         delay = random.uniform(ceiling / 2, ceiling)
         self._timer = self.reactor.call_later(delay, self._connect, run_id)
 
-    def _reactor_stopping(self, run_id: int) -> None:
+    def _reactor_stopping(self, run_id):
+        # type: (int) -> None
         """A shared reactor's stop hook: the reactor is going away, so is the run."""
         if self._life.request_stop(run_id):
             self._finish_stop(run_id)
 
-    def _finish_stop(self, run_id: int) -> None:
+    def _finish_stop(self, run_id):
+        # type: (int) -> None
         """Tear run ``run_id`` down, once. Reactor thread (or after it ended)."""
         if not self._life.begin_finish(run_id):
             return
@@ -533,9 +569,9 @@ class BlockingClient(CallbackClient):
     """katcp-python's blocking client; the same as :class:`DeviceClient`."""
 
 
-def request_check(client: DeviceClient, exception: Callable[[str], BaseException],
-                  *msg_parms: Any, timeout: Optional[float] = None,
-                  mid: Union[int, str, bytes, None] = None) -> Tuple[Message, List[Message]]:
+def request_check(client, exception,
+                  *msg_parms, **kwargs):
+    # type: (DeviceClient, Callable[[str], BaseException], *Any, **Any) -> Tuple[Message, List[Message]]
     """Make a blocking request; raise ``exception`` unless the reply is ``ok``.
 
     Args:
@@ -550,6 +586,9 @@ def request_check(client: DeviceClient, exception: Callable[[str], BaseException
 
     Any thread but the client's reactor thread (it blocks).
     """
+    timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
+    mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Union[int, str, bytes, None]
+    compat.kwonly_done('request_check', kwargs)
     req_msg = Message.request(*msg_parms, mid=mid)
     reply, informs = client.blocking_request(req_msg, timeout=timeout)
     if not reply.reply_ok():

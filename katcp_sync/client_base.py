@@ -8,6 +8,8 @@ and message dispatch on top, and :mod:`katcp_sync.client` the connect,
 reconnect and protocol-detection machinery and the start/stop life cycle.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import logging
 import sys
@@ -15,7 +17,8 @@ import threading
 import traceback
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from .client_requests import RequestTable
+from . import compat
+from .client_requests import BlockingRequest, RequestTable
 from .connection import DEFAULT_SPIN_TIME, Connection, format_address
 from .errors import KatcpClientDisconnected
 from .lifecycle import RUNNING, STARTING, Lifecycle
@@ -27,7 +30,8 @@ from .tcp import ConnectAttempt
 __all__ = ["ClientBase", "hinted_timeout", "TIMEOUT_HINT_MARGIN"]
 
 
-def _format_exc(tb_limit: int) -> str:
+def _format_exc(tb_limit):
+    # type: (int) -> str
     return "".join(traceback.format_exception(*sys.exc_info(), limit=tb_limit))
 
 
@@ -36,7 +40,8 @@ def _format_exc(tb_limit: int) -> str:
 TIMEOUT_HINT_MARGIN = 1.0
 
 
-def hinted_timeout(timeout: Optional[float], hint: Optional[float], default: float) -> float:
+def hinted_timeout(timeout, hint, default):
+    # type: (Optional[float], Optional[float], float) -> float
     """The timeout of one request: ``timeout`` if given, else the device's
     ``hint`` for that request plus :data:`TIMEOUT_HINT_MARGIN`, else
     ``default``. Shared by the clients and the high-level resource."""
@@ -47,7 +52,8 @@ def hinted_timeout(timeout: Optional[float], hint: Optional[float], default: flo
     return default
 
 
-def _not_a_message(msg: Any, method: str) -> TypeError:
+def _not_a_message(msg, method):
+    # type: (Any, str) -> TypeError
     """A clear TypeError for ``blocking_request("watchdog")`` and the like."""
     if isinstance(msg, str):
         how = "Message.request(%r)" % (msg,)
@@ -57,7 +63,7 @@ def _not_a_message(msg: Any, method: str) -> TypeError:
                      % (method, type(msg).__name__, msg, how))
 
 
-class ClientBase:
+class ClientBase(object):
     """State, settings and accessors shared by the client layers.
 
     Not used alone: :class:`~katcp_sync.client.DeviceClient` is the client.
@@ -83,9 +89,10 @@ class ClientBase:
     #: Adaptive: nobody spins while replies take longer than this.
     SPIN_TIME = DEFAULT_SPIN_TIME
 
-    def __init__(self, host: str, port: int, tb_limit: int, timeout: float,
-                 logger: logging.Logger, auto_reconnect: bool,
-                 reactor: Optional[Reactor]) -> None:
+    def __init__(self, host, port, tb_limit, timeout,
+                 logger, auto_reconnect,
+                 reactor):
+        # type: (str, int, int, float, logging.Logger, bool, Optional[Reactor]) -> None
         if not host:
             host = "0.0.0.0"
         self._bindaddr = (host, int(port))
@@ -107,16 +114,16 @@ class ClientBase:
         #: Seconds to wait for the device to announce its protocol.
         self.protocol_detect_timeout = 1.0
         #: ``#version-connect`` name -> tuple of the remaining arguments (str).
-        self.versions: Dict[str, Tuple[str, ...]] = {}
+        self.versions = {}  # type: Dict[str, Tuple[str, ...]]
         #: ``time.time()`` of the last successful connect, or None.
-        self.last_connect_time: Optional[float] = None
+        self.last_connect_time = None  # type: Optional[float]
         #: Ask a device with flag ``T`` for its request timeout hints on
         #: each connection (before :meth:`wait_protocol` returns).
         self.use_timeout_hints = True
         #: Request name -> the device's timeout hint in seconds (flag ``T``,
         #: ``?request-timeout-hint``); a request made without a timeout
         #: waits that long plus :data:`TIMEOUT_HINT_MARGIN`.
-        self.request_timeout_hints: Dict[str, float] = {}
+        self.request_timeout_hints = {}  # type: Dict[str, float]
         self._last_connect_warning = 0.0
 
         self._own_reactor = reactor is None
@@ -126,50 +133,58 @@ class ClientBase:
         self._table.close(lambda: KatcpClientDisconnected(
             "Not connected to %s: the client is not started (call start() first)"
             % self._address_string))
-        self._handler_cache: Dict[Tuple[int, str], Any] = {}
+        self._handler_cache = {}  # type: Dict[Tuple[int, str], Any]
         self._callbacks_lock = threading.Lock()
-        self._inform_callbacks: Dict[str, List[Callable[[Message], Any]]] = {}
-        self._connected_callbacks: List[Callable[[], Any]] = []
-        self._disconnected_callbacks: List[Callable[[], Any]] = []
-        self._failed_connect_callbacks: List[Callable[[BaseException], Any]] = []
+        self._inform_callbacks = {}  # type: Dict[str, List[Callable[[Message], Any]]]
+        self._connected_callbacks = []  # type: List[Callable[[], Any]]
+        self._disconnected_callbacks = []  # type: List[Callable[[], Any]]
+        self._failed_connect_callbacks = []  # type: List[Callable[[BaseException], Any]]
 
-        self._protocol_flags: Optional[ProtocolFlags] = None
-        self._preset_flags: Optional[ProtocolFlags] = None
+        self._protocol_flags = None  # type: Optional[ProtocolFlags]
+        self._preset_flags = None  # type: Optional[ProtocolFlags]
         # Runs (start to stop): run ids let stale timers ignore themselves.
         # A restart may overtake the last run's teardown still queued on a
         # shared reactor (see katcp_sync.lifecycle).
         self._life = Lifecycle(overtake=True)
         # Run id -> (reactor, token) of the run's stop hook on a shared reactor.
-        self._stop_hooks: Dict[int, Tuple[Reactor, object]] = {}
-        self._connected = threading.Event()
-        self._disconnected = threading.Event()
+        self._stop_hooks = {}  # type: Dict[int, Tuple[Reactor, object]]
+        self._connected = compat.Event()
+        self._disconnected = compat.Event()
         self._disconnected.set()
-        self._received_protocol_info = threading.Event()
+        self._received_protocol_info = compat.Event()
         # Reactor-thread state.
-        self._conn: Optional[Connection] = None
+        self._conn = None  # type: Optional[Connection]
         self._conn_ready = False       # protocol known for the current connection
         self._protocol_assumed = False  # ... but only guessed (the device said nothing)
-        self._attempt: Optional[ConnectAttempt] = None
-        self._timer: Optional[TimerHandle] = None   # reconnect or protocol-detect timer
+        self._attempt = None  # type: Optional[ConnectAttempt]
+        self._timer = None  # type: Optional[TimerHandle]  # reconnect or protocol-detect timer
         self._backoff = 0.0
         self._failures = 0
         # A blocking request may read its own reply (DeviceClient decides).
         self._may_borrow = False
         # One item per thread inside blocking_request (list append/pop are
         # atomic): a caller alone may spin while it reads its reply.
-        self._blocking_callers: List[None] = []
+        self._blocking_callers = []  # type: List[None]
+        # Reactor thread, while it handles a batch of lines: the blocking
+        # requests whose replies it delivered, to wake in turn at its end.
+        self._delivered = None  # type: Optional[List[BlockingRequest]]
+        # The borrowing thread's (one at a time): its own request, and the
+        # others' it delivered in this recv()'s lines, to wake in turn.
+        self._reading_for = None  # type: Optional[BlockingRequest]
+        self._read_delivered = []  # type: List[BlockingRequest]
         # Requests' wire bytes from other threads: one thread at a time
         # (the holder of _outbox_lock) writes them all (client_dispatch).
-        self._outbox: Deque[Tuple[Optional[Connection], bytes]] = collections.deque()
+        self._outbox = collections.deque()  # type: Deque[Tuple[Optional[Connection], bytes]]
         self._outbox_lock = threading.Lock()
         # Name-resolving threads started for connection attempts (join()).
-        self._helper_threads: List[threading.Thread] = []
+        self._helper_threads = []  # type: List[threading.Thread]
 
     # ------------------------------------------------------------------
     # Properties
 
     @property
-    def reactor(self) -> Reactor:
+    def reactor(self):
+        # type: () -> Reactor
         """The reactor the client runs on (its own one is created on demand)."""
         reactor = self._reactor
         if reactor is None:
@@ -180,11 +195,13 @@ class ClientBase:
         return reactor
 
     @property
-    def ioloop(self) -> Reactor:
+    def ioloop(self):
+        # type: () -> Reactor
         """katcp-python's name for :attr:`reactor`."""
         return self.reactor
 
-    def set_reactor(self, reactor: Optional[Reactor] = None) -> None:
+    def set_reactor(self, reactor=None):
+        # type: (Optional[Reactor]) -> None
         """Run on ``reactor``, shared with other clients and servers, which
         the client then never starts or stops (as the ``reactor=`` argument);
         ``None``: the client's own reactor again. Any thread, before
@@ -200,22 +217,26 @@ class ClientBase:
             self._reactor = reactor
             self._reactor_started = False
 
-    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+    def set_ioloop(self, ioloop=None):
+        # type: (Optional[Reactor]) -> None
         """katcp-python's name for :meth:`set_reactor`."""
         self.set_reactor(ioloop)
 
     @property
-    def bind_address(self) -> Tuple[str, int]:
+    def bind_address(self):
+        # type: () -> Tuple[str, int]
         """``(host, port)`` of the device."""
         return self._bindaddr
 
     @property
-    def bind_address_string(self) -> str:
+    def bind_address_string(self):
+        # type: () -> str
         """The device address as ``"host:port"``."""
         return self._address_string
 
     @property
-    def sockname(self) -> Tuple[Any, ...]:
+    def sockname(self):
+        # type: () -> Tuple[Any, ...]
         """The local ``(host, port)`` of the connection (port -1 if none)."""
         conn = self._conn
         if conn is not None and conn.sockname:
@@ -223,15 +244,18 @@ class ClientBase:
         return (self._bindaddr[0], -1)
 
     @property
-    def protocol_flags(self) -> Optional[ProtocolFlags]:
+    def protocol_flags(self):
+        # type: () -> Optional[ProtocolFlags]
         """The device's :class:`ProtocolFlags` (the last known), or None."""
         return self._protocol_flags
 
     @protocol_flags.setter
-    def protocol_flags(self, flags: ProtocolFlags) -> None:
+    def protocol_flags(self, flags):
+        # type: (ProtocolFlags) -> None
         self._protocol_flags = flags
 
-    def preset_protocol_flags(self, protocol_flags: ProtocolFlags) -> None:
+    def preset_protocol_flags(self, protocol_flags):
+        # type: (ProtocolFlags) -> None
         """Use ``protocol_flags`` for the device and turn off detection.
 
         Call before :meth:`start`, from any thread. Informs announcing a
@@ -240,7 +264,8 @@ class ClientBase:
         self._preset_flags = protocol_flags
         self._protocol_flags = protocol_flags
 
-    def convert_seconds(self, time_seconds: float) -> float:
+    def convert_seconds(self, time_seconds):
+        # type: (float) -> float
         """Convert seconds to the device's timestamp unit.
 
         KATCP v5 timestamps are seconds, v4 ones milliseconds (integers
@@ -255,31 +280,38 @@ class ClientBase:
         return device_time
 
     @property
-    def _running(self) -> threading.Event:
+    def _running(self):
+        # type: () -> threading.Event
         # Set while running; katcp-python's own tests read client._running.
         return self._life.running_event
 
-    def running(self) -> bool:
+    def running(self):
+        # type: () -> bool
         """Return True between :meth:`start` and :meth:`stop`."""
         return self._life.is_running()
 
-    def wait_running(self, timeout: Optional[float] = None) -> bool:
+    def wait_running(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait until the client is running; return whether it is."""
         return self._life.wait_running(timeout)
 
-    def is_connected(self) -> bool:
+    def is_connected(self):
+        # type: () -> bool
         """Return True while a TCP connection to the device is open."""
         return self._connected.is_set()
 
-    def wait_connected(self, timeout: Optional[float] = None) -> bool:
+    def wait_connected(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait until connected (TCP); return whether it is."""
         return self._wait(self._connected, timeout)
 
-    def wait_disconnected(self, timeout: Optional[float] = None) -> bool:
+    def wait_disconnected(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait until not connected; return whether it is disconnected."""
         return self._wait(self._disconnected, timeout)
 
-    def wait_protocol(self, timeout: Optional[float] = None) -> bool:
+    def wait_protocol(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait until the current connection's protocol is known (and, for a
         device with flag ``T``, its request timeout hints: see
         :attr:`request_timeout_hints`).
@@ -290,16 +322,19 @@ class ClientBase:
         """
         return self._wait(self._received_protocol_info, timeout)
 
-    def _wait(self, event: threading.Event, timeout: Optional[float]) -> bool:
+    def _wait(self, event, timeout):
+        # type: (threading.Event, Optional[float]) -> bool
         if not event.is_set() and self._on_reactor():
             raise RuntimeError("cannot wait on the client's reactor thread")
         return event.wait(timeout)
 
-    def _on_reactor(self) -> bool:
+    def _on_reactor(self):
+        # type: () -> bool
         reactor = self._reactor
         return reactor is not None and reactor.in_reactor_thread()
 
-    def add_connected_callback(self, callback: Callable[[], Any]) -> None:
+    def add_connected_callback(self, callback):
+        # type: (Callable[[], Any]) -> None
         """Call ``callback()`` (reactor thread) whenever the client is ready.
 
         Ready means connected with the protocol known, as for
@@ -307,37 +342,45 @@ class ClientBase:
         """
         self._add_to("_connected_callbacks", callback)
 
-    def remove_connected_callback(self, callback: Callable[[], Any]) -> None:
+    def remove_connected_callback(self, callback):
+        # type: (Callable[[], Any]) -> None
         """Forget a callback given to :meth:`add_connected_callback`."""
         self._remove_from("_connected_callbacks", callback)
 
-    def add_disconnected_callback(self, callback: Callable[[], Any]) -> None:
+    def add_disconnected_callback(self, callback):
+        # type: (Callable[[], Any]) -> None
         """Call ``callback()`` (reactor thread) when a ready connection is lost."""
         self._add_to("_disconnected_callbacks", callback)
 
-    def remove_disconnected_callback(self, callback: Callable[[], Any]) -> None:
+    def remove_disconnected_callback(self, callback):
+        # type: (Callable[[], Any]) -> None
         """Forget a callback given to :meth:`add_disconnected_callback`."""
         self._remove_from("_disconnected_callbacks", callback)
 
-    def add_failed_connect_callback(self, callback: Callable[[BaseException], Any]) -> None:
+    def add_failed_connect_callback(self, callback):
+        # type: (Callable[[BaseException], Any]) -> None
         """Call ``callback(exc)`` (reactor thread) whenever a connection attempt
         fails, with the reason (aiokatcp's ``add_failed_connect_callback``)."""
         self._add_to("_failed_connect_callbacks", callback)
 
-    def remove_failed_connect_callback(self, callback: Callable[[BaseException], Any]) -> None:
+    def remove_failed_connect_callback(self, callback):
+        # type: (Callable[[BaseException], Any]) -> None
         """Forget a callback given to :meth:`add_failed_connect_callback`."""
         self._remove_from("_failed_connect_callbacks", callback)
 
-    def _add_to(self, name: str, callback: Callable[..., Any]) -> None:
+    def _add_to(self, name, callback):
+        # type: (str, Callable[..., Any]) -> None
         # Lists are replaced, never changed, so the reactor iterates a snapshot.
         with self._callbacks_lock:
             setattr(self, name, getattr(self, name) + [callback])
 
-    def _remove_from(self, name: str, callback: Callable[..., Any]) -> None:
+    def _remove_from(self, name, callback):
+        # type: (str, Callable[..., Any]) -> None
         with self._callbacks_lock:
             setattr(self, name, [c for c in getattr(self, name) if c != callback])
 
-    def add_inform_callback(self, name: str, callback: Callable[[Message], Any]) -> None:
+    def add_inform_callback(self, name, callback):
+        # type: (str, Callable[[Message], Any]) -> None
         """Call ``callback(msg)`` (reactor thread) for each ``#name`` inform.
 
         Only informs that are not part of a reply to a request made with the
@@ -348,7 +391,8 @@ class ClientBase:
             callbacks = self._inform_callbacks.get(name, [])
             self._inform_callbacks[name] = callbacks + [callback]
 
-    def remove_inform_callback(self, name: str, callback: Callable[[Message], Any]) -> None:
+    def remove_inform_callback(self, name, callback):
+        # type: (str, Callable[[Message], Any]) -> None
         """Forget a callback given to :meth:`add_inform_callback`."""
         with self._callbacks_lock:
             callbacks = [c for c in self._inform_callbacks.get(name, []) if c != callback]
@@ -357,13 +401,16 @@ class ClientBase:
             else:
                 self._inform_callbacks.pop(name, None)
 
-    def enable_thread_safety(self) -> None:
+    def enable_thread_safety(self):
+        # type: () -> None
         """No-op: katcp_sync clients are always thread-safe."""
 
-    def setDaemon(self, daemonic: bool) -> None:  # noqa: N802 (katcp-python name)
+    def setDaemon(self, daemonic):  # noqa: N802 (katcp-python name)
+        # type: (bool) -> None
         """No-op: reactor threads are always daemon threads."""
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         state = ("connected" if self.is_connected() else "running") if self.running() \
             else "stopped"
         return "<%s %s %s>" % (type(self).__name__, self._address_string, state)

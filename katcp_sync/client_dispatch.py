@@ -11,16 +11,19 @@ abandon, time out, fail) and the dispatch of what the device sends
 connection :mod:`katcp_sync.client` has installed.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import functools
 import logging
 import threading
 import time
 from typing import Any, Callable, List, Optional, Tuple
 
+from . import compat
 from .client_base import ClientBase, _format_exc, _not_a_message, hinted_timeout
 from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, FutureRequest,
-                              PendingRequest, ReplyFuture, UntrackedMessage)
-from .connection import Connection, Line
+                              PendingRequest, ReplyFuture, UntrackedMessage, wake_in_turn)
+from .connection import Connection, Line, writer_waited
 from .formatting import format_seconds
 from .errors import KatcpSyntaxError, KatcpTimeoutError, KatcpTypeError, KatcpVersionError
 from .errors import LineTooLongError
@@ -30,8 +33,9 @@ __all__ = ["ClientDispatch"]
 
 _INFORM, _REPLY, _REQUEST = Message.INFORM, Message.REPLY, Message.REQUEST
 _HANDLER_PREFIX = {_REQUEST: "request_", _REPLY: "reply_", _INFORM: "inform_"}
-_monotonic = time.monotonic    # the reactor's clock
-_MAIN_THREAD = threading.main_thread()
+_monotonic = compat.monotonic    # the reactor's clock
+_MAIN_IDENT = compat.main_thread().ident
+_get_ident = compat.get_ident
 
 
 class ClientDispatch(ClientBase):
@@ -43,7 +47,8 @@ class ClientDispatch(ClientBase):
     # ------------------------------------------------------------------
     # Sending
 
-    def send_message(self, msg: Message) -> None:
+    def send_message(self, msg):
+        # type: (Message) -> None
         """Send any message as it is. Never raises on a dead connection: logs.
 
         The tutorial's rule: the protocol is asynchronous, so only a reply
@@ -57,7 +62,8 @@ class ClientDispatch(ClientBase):
         """
         self._send_untracked(msg, False)
 
-    def send_request(self, msg: Message) -> None:
+    def send_request(self, msg):
+        # type: (Message) -> None
         """Send a request message as it is (see :meth:`send_message`).
 
         Raises:
@@ -71,7 +77,8 @@ class ClientDispatch(ClientBase):
             raise KatcpTypeError("send_request needs a request, not %r" % (msg,))
         self._send_untracked(msg, False)
 
-    def request(self, msg: Message, use_mid: Optional[bool] = None) -> Optional[bytes]:
+    def request(self, msg, use_mid=None):
+        # type: (Message, Optional[bool]) -> Optional[bytes]
         """Send a request, giving it a message id if the device supports them.
 
         The reply and informs go to the ``reply_<name>``/``inform_<name>``
@@ -94,7 +101,8 @@ class ClientDispatch(ClientBase):
         self._send_untracked(msg, use_mid)
         return msg.mid
 
-    def _send_untracked(self, msg: Message, use_mid: Optional[bool]) -> None:
+    def _send_untracked(self, msg, use_mid):
+        # type: (Message, Optional[bool]) -> None
         data, error = self._table.submit(UntrackedMessage(msg, use_mid, self._logger,
                                                               self._address_string))
         if error is not None:
@@ -111,8 +119,9 @@ class ClientDispatch(ClientBase):
     # ------------------------------------------------------------------
     # Request APIs
 
-    def future_request(self, msg: Message, timeout: Optional[float] = None,
-                       use_mid: Optional[bool] = None) -> ReplyFuture:
+    def future_request(self, msg, timeout=None,
+                       use_mid=None):
+        # type: (Message, Optional[float], Optional[bool]) -> ReplyFuture
         """Send a request; return a future of ``(reply, informs)``.
 
         Args:
@@ -139,10 +148,11 @@ class ClientDispatch(ClientBase):
         self._submit(pending, self._timeout_for(msg, timeout))
         return future
 
-    def callback_request(self, msg: Message, reply_cb: Optional[Callable[..., Any]] = None,
-                         inform_cb: Optional[Callable[..., Any]] = None,
-                         user_data: Optional[tuple] = None, timeout: Optional[float] = None,
-                         use_mid: Optional[bool] = None) -> ReplyFuture:
+    def callback_request(self, msg, reply_cb=None,
+                         inform_cb=None,
+                         user_data=None, timeout=None,
+                         use_mid=None):
+        # type: (Message, Optional[Callable[..., Any]], Optional[Callable[..., Any]], Optional[tuple], Optional[float], Optional[bool]) -> ReplyFuture
         """Send a request; call ``reply_cb``/``inform_cb`` on the reactor thread.
 
         Callbacks are called as ``cb(msg, *user_data)``. On timeout or
@@ -164,8 +174,9 @@ class ClientDispatch(ClientBase):
         self._submit(pending, self._timeout_for(msg, timeout))
         return future
 
-    def blocking_request(self, msg: Message, timeout: Optional[float] = None,
-                         use_mid: Optional[bool] = None) -> Tuple[Message, List[Message]]:
+    def blocking_request(self, msg, timeout=None,
+                         use_mid=None):
+        # type: (Message, Optional[float], Optional[bool]) -> Tuple[Message, List[Message]]
         """Send a request and wait for its reply.
 
         Args: as :meth:`future_request`.
@@ -190,22 +201,26 @@ class ClientDispatch(ClientBase):
             raise RuntimeError("blocking_request() cannot be called on the client's "
                                "reactor thread (it would deadlock)")
         timeout = self._timeout_for(msg, timeout)
-        pending = BlockingRequest(msg, _monotonic(), use_mid)
+        # The main thread takes no turn (see BlockingRequest.in_turn).
+        pending = BlockingRequest(msg, _monotonic(), use_mid, _get_ident() != _MAIN_IDENT)
         callers = self._blocking_callers
         callers.append(None)
         try:
             if self._submit_and_read(pending, timeout, len(callers) == 1) and timeout is not None:
                 timeout = pending.started + timeout - _monotonic()
-            if not pending.wait(timeout):
+            waited = pending.wait(timeout)
+            writer_waited()    # for a reply: this thread's next request is no burst
+            if not waited:
                 if self._abandon(pending):
                     raise KatcpTimeoutError(self._timeout_reason(pending))
-                pending.wait(None)     # the reply won the race: it is being delivered
+                pending.wait_delivered()   # the reply won the race
         except BaseException:
             # A timeout, or this thread was interrupted while it waited
             # (KeyboardInterrupt, an exception raised by a signal handler or
             # injected into the thread): either way the request is given up
             # exactly as on a timeout, so nothing of it stays in the table.
             self._abandon(pending)
+            pending.leave()
             raise
         finally:
             callers.pop()
@@ -213,8 +228,9 @@ class ClientDispatch(ClientBase):
             raise pending.error
         return pending.reply, pending.informs  # type: ignore[return-value]
 
-    def _submit_and_read(self, pending: BlockingRequest, timeout: Optional[float],
-                         alone: bool) -> bool:
+    def _submit_and_read(self, pending, timeout,
+                         alone):
+        # type: (BlockingRequest, Optional[float], bool) -> bool
         """Submit a blocking request; if this caller is ``alone`` on an idle
         client and reading can be borrowed, read on this thread until its
         reply is in, delivering the replies and informs of every blocking
@@ -229,34 +245,39 @@ class ClientDispatch(ClientBase):
         try:
             if self._submit(pending, None) and conn is self._conn:
                 claim = self._claim
-                if threading.current_thread() is _MAIN_THREAD:
+                if not pending.in_turn:     # the main thread
                     claim = functools.partial(claim, only=pending)
-                conn.read_borrowed(claim, pending.finished, timeout)
+                self._reading_for = pending
+                conn.read_borrowed(claim, pending.finished, timeout, self._wake_read)
         finally:
             # Park only if no other request's reply is on its way.
             conn.return_reading(park=self._table.is_idle())
         return True
 
-    def _timeout_for(self, msg: Message, timeout: Optional[float]) -> float:
+    def _timeout_for(self, msg, timeout):
+        # type: (Message, Optional[float]) -> float
         """The timeout of request ``msg`` (see :func:`hinted_timeout`)."""
         hints = self.request_timeout_hints
         if timeout is None and hints:
             return hinted_timeout(None, hints.get(msg.name), self.timeout)
         return self.timeout if timeout is None else timeout
 
-    def _new_future(self) -> ReplyFuture:
+    def _new_future(self):
+        # type: () -> ReplyFuture
         future = ReplyFuture()
         future._on_reactor = self._on_reactor
         future._on_cancel = self._future_cancelled
         return future
 
-    def _future_cancelled(self, future: ReplyFuture) -> None:
+    def _future_cancelled(self, future):
+        # type: (ReplyFuture) -> None
         """A request's future was cancelled (any thread): give it up."""
         pending = self._table.find(lambda p: getattr(p, "future", None) is future)
         if pending is not None:
             self._abandon(pending)
 
-    def _submit(self, pending: PendingRequest, timeout: Optional[float]) -> bool:
+    def _submit(self, pending, timeout):
+        # type: (PendingRequest, Optional[float]) -> bool
         """Put a request in the table and write it (or fail it). Any thread.
 
         Returns True if it was written now (not held, queued or failed).
@@ -278,7 +299,8 @@ class ClientDispatch(ClientBase):
             return True
         return False
 
-    def _send_through_hook(self, pending: PendingRequest) -> bool:
+    def _send_through_hook(self, pending):
+        # type: (PendingRequest) -> bool
         """Send a request with an overridden or mocked :meth:`send_message`.
 
         As in katcp-python, an exception from it fails the request (a
@@ -297,7 +319,8 @@ class ClientDispatch(ClientBase):
             return False
         return True
 
-    def _claim(self, line: Line, only: Optional[BlockingRequest] = None) -> bool:
+    def _claim(self, line, only=None):
+        # type: (Line, Optional[BlockingRequest]) -> bool
         """A borrowed read offers ``line`` (the borrower's thread): take it
         if it is an inform or the reply of a blocking request (``only``'s,
         if given), matched exactly as the reactor would, and deliver it
@@ -318,8 +341,14 @@ class ClientDispatch(ClientBase):
                     self._write(data)
                 self._log_received(msg)
             finally:
-                # Out of the table: whatever happens here, it must be woken.
-                taken.set_reply(msg)
+                # Out of the table: whatever happens here, it must be woken
+                # (another caller's in turn, once this read's lines are offered).
+                if (type(taken) is BlockingRequest and taken.in_turn
+                        and taken is not self._reading_for):
+                    taken.deliver(msg)
+                    self._read_delivered.append(taken)
+                else:
+                    taken.set_reply(msg)
         elif mtype == _INFORM:
             taken = self._table.match_inform(msg)
             if taken is None or not taken.BORROWABLE or (only is not None and taken is not only):
@@ -330,11 +359,22 @@ class ClientDispatch(ClientBase):
             return False
         return True
 
-    def _log_received(self, msg: Message) -> None:
+    def _wake_read(self):
+        # type: () -> None
+        """A borrowed read offered the lines of one recv(): wake, in turn,
+        the callers whose replies were among them (the borrower's thread)."""
+        delivered = self._read_delivered
+        if delivered:
+            wake_in_turn(delivered)
+            del delivered[:]
+
+    def _log_received(self, msg):
+        # type: (Message) -> None
         if self._logger.isEnabledFor(logging.DEBUG):
             self._logger.debug("Received from %s: %s", self._address_string, msg)
 
-    def _write(self, data: bytes) -> None:
+    def _write(self, data):
+        # type: (bytes) -> None
         """Write to the connection (any thread), in order with every other
         write. Threads writing at the same time are combined: whoever holds
         the outbox lock writes what the others queued meanwhile, in one
@@ -359,11 +399,15 @@ class ClientDispatch(ClientBase):
                     while outbox and outbox[0][0] is conn:
                         chunks.append(outbox.popleft()[1])
                     if conn is not None:
+                        # Other threads' requests, whose callers wait: no
+                        # burst of this thread's, so sent now if possible.
+                        writer_waited()
                         conn.write(data if len(chunks) == 1 else b"".join(chunks))
             finally:
                 lock.release()
 
-    def _fail(self, pending: PendingRequest, exc: BaseException) -> None:
+    def _fail(self, pending, exc):
+        # type: (PendingRequest, BaseException) -> None
         """Fail a request that is out of the table, on the right thread."""
         if (pending.ON_REACTOR and self._running.is_set()
                 and not self._on_reactor()
@@ -371,7 +415,8 @@ class ClientDispatch(ClientBase):
             return
         pending.set_error(exc)
 
-    def _abandon(self, pending: PendingRequest) -> bool:
+    def _abandon(self, pending):
+        # type: (PendingRequest) -> bool
         """Give a request up (timed out, or its caller went away). Any thread.
 
         Takes it out of the table and sends the next request of its name
@@ -385,16 +430,19 @@ class ClientDispatch(ClientBase):
             pending.timer.cancel()
         return claimed
 
-    def _request_timed_out(self, pending: PendingRequest) -> None:
+    def _request_timed_out(self, pending):
+        # type: (PendingRequest) -> None
         if self._abandon(pending):
             pending.set_error(KatcpTimeoutError(self._timeout_reason(pending)))
 
-    def _timeout_reason(self, pending: PendingRequest) -> str:
+    def _timeout_reason(self, pending):
+        # type: (PendingRequest) -> str
         return "Request %s timed out after %s seconds." % (
             pending.msg.name, format_seconds(_monotonic() - pending.started))
 
-    def _finish_all(self, taken: List[PendingRequest], exc_factory: Callable[[], BaseException]
-                    ) -> None:
+    def _finish_all(self, taken, exc_factory
+                    ):
+        # type: (List[PendingRequest], Callable[[], BaseException]) -> None
         for pending in taken:
             if pending.timer is not None:
                 pending.timer.cancel()
@@ -403,9 +451,22 @@ class ClientDispatch(ClientBase):
     # ------------------------------------------------------------------
     # Receiving and dispatch (reactor thread)
 
-    def _lines_received(self, conn: Connection, lines: List[Line]) -> None:
+    def _lines_received(self, conn, lines):
+        # type: (Connection, List[Line]) -> None
         if conn is not self._conn:
             return
+        # The blocking callers whose replies come in this batch are woken
+        # once it is handled, one after the other (wake_in_turn).
+        delivered = []  # type: List[BlockingRequest]
+        self._delivered = delivered
+        try:
+            self._handle_lines(lines)
+        finally:
+            self._delivered = None
+            wake_in_turn(delivered)
+
+    def _handle_lines(self, lines):
+        # type: (List[Line]) -> None
         handle = self.handle_message
         for line in lines:
             if type(line) is not bytes:
@@ -424,7 +485,8 @@ class ClientDispatch(ClientBase):
                 self._logger.error("Unhandled exception handling %r from %s:\n%s",
                                    msg, self._address_string, _format_exc(self._tb_limit))
 
-    def handle_message(self, msg: Message) -> None:
+    def handle_message(self, msg):
+        # type: (Message) -> None
         """Dispatch a message from the device by type (reactor thread)."""
         self._log_received(msg)
         mtype = msg.mtype
@@ -435,7 +497,8 @@ class ClientDispatch(ClientBase):
         else:
             self.handle_request(msg)
 
-    def handle_reply(self, msg: Message) -> None:
+    def handle_reply(self, msg):
+        # type: (Message) -> None
         """Deliver a reply to its request, else to ``reply_<name>``/``unhandled_reply``.
 
         Reactor thread.
@@ -446,7 +509,12 @@ class ClientDispatch(ClientBase):
         if pending is not None:
             if pending.timer is not None:
                 pending.timer.cancel()
-            pending.set_reply(msg)
+            delivered = self._delivered
+            if delivered is not None and type(pending) is BlockingRequest and pending.in_turn:
+                pending.deliver(msg)
+                delivered.append(pending)
+            else:
+                pending.set_reply(msg)
             return
         if msg.mid is not None:
             name = self._table.request_name(msg.mid)
@@ -457,7 +525,8 @@ class ClientDispatch(ClientBase):
                                      "not taken as its reply", msg, self._address_string, name)
         self._dispatch(msg, self.unhandled_reply)
 
-    def handle_inform(self, msg: Message) -> None:
+    def handle_inform(self, msg):
+        # type: (Message) -> None
         """Deliver an inform to its request, else to ``inform_<name>``/``unhandled_inform``
         and the callbacks of :meth:`add_inform_callback`. Reactor thread."""
         pending = self._table.match_inform(msg)
@@ -474,7 +543,8 @@ class ClientDispatch(ClientBase):
                     self._logger.error("Inform callback %r for #%s failed:\n%s", callback,
                                        msg.name, _format_exc(self._tb_limit))
 
-    def handle_request(self, msg: Message) -> None:
+    def handle_request(self, msg):
+        # type: (Message) -> None
         """Dispatch a request from the device to ``request_<name>``/``unhandled_request``.
 
         A handler may return a reply :class:`Message`; it is sent with the
@@ -485,7 +555,8 @@ class ClientDispatch(ClientBase):
             reply.mid = msg.mid
             self.send_message(reply)
 
-    def _dispatch(self, msg: Message, fallback: Callable[[Message], Any]) -> Any:
+    def _dispatch(self, msg, fallback):
+        # type: (Message, Callable[[Message], Any]) -> Any
         key = (msg.mtype, msg.name)
         try:
             method = self._handler_cache[key]
@@ -501,14 +572,17 @@ class ClientDispatch(ClientBase):
                                self._address_string, _format_exc(self._tb_limit))
             return None
 
-    def unhandled_reply(self, msg: Message) -> None:
+    def unhandled_reply(self, msg):
+        # type: (Message) -> None
         """Called (reactor thread) for a reply with no handler and no waiting request."""
         self._logger.debug("Unhandled reply from %s: %s", self._address_string, msg)
 
-    def unhandled_inform(self, msg: Message) -> None:
+    def unhandled_inform(self, msg):
+        # type: (Message) -> None
         """Called (reactor thread) for an inform with no ``inform_<name>`` handler."""
 
-    def unhandled_request(self, msg: Message) -> None:
+    def unhandled_request(self, msg):
+        # type: (Message) -> None
         """Called (reactor thread) for a request from the device with no handler."""
         self._logger.debug("Unhandled request from %s: %s", self._address_string, msg)
 

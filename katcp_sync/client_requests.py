@@ -30,18 +30,21 @@ how a finished request reports (a lock for ``blocking_request``, a
 ``concurrent.futures.Future``, callbacks on the reactor thread).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import logging
 import threading
-from concurrent.futures import Future, InvalidStateError
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
+from .compat import Future, InvalidStateError, TimedLock
 from .errors import KatcpClientDisconnected, KatcpVersionError
 from .message import MAX_MID, Message
 from .reactor import TimerHandle
 
 __all__ = [
     "PendingRequest", "BlockingRequest", "FutureRequest", "CallbackRequest", "UntrackedMessage",
+    "wake_in_turn",
     "RequestTable", "ReplyFuture", "CLOSED", "HOLDING", "OPEN",
 ]
 
@@ -61,28 +64,30 @@ class ReplyFuture(Future):
     """
 
     #: Set by the client: returns True on its reactor thread.
-    _on_reactor: Optional[Callable[[], bool]] = None
+    _on_reactor = None  # type: Optional[Callable[[], bool]]
     #: Set by the client: gives up the request of a cancelled future.
-    _on_cancel: Optional[Callable[["ReplyFuture"], Any]] = None
+    _on_cancel = None  # type: Optional[Callable[["ReplyFuture"], Any]]
 
-    def cancel(self) -> bool:
+    def cancel(self):
+        # type: () -> bool
         """Cancel the future and give its request up, as on a timeout (it
         leaves the client's table; no callback is called). Returns False if
         the reply or failure is already in."""
-        cancelled = super().cancel()
+        cancelled = super(ReplyFuture, self).cancel()
         on_cancel = self._on_cancel
         if cancelled and on_cancel is not None:
             self._on_cancel = None
             on_cancel(self)
         return cancelled
 
-    def __iter__(self) -> Iterator[Any]:
+    def __iter__(self):
+        # type: () -> Iterator[Any]
         if not self.done() and self._on_reactor is not None and self._on_reactor():
             raise RuntimeError("cannot wait for a reply on the client's reactor thread")
         return iter(self.result())
 
 
-class PendingRequest:
+class PendingRequest(object):
     """A request waiting for its reply. Subclasses decide how it reports.
 
     Attributes:
@@ -109,62 +114,71 @@ class PendingRequest:
     #: they are sent but not kept, so their replies go to the handlers.
     TRACKED = True
 
-    def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
+    def __init__(self, msg, started, use_mid):
+        # type: (Message, float, Optional[bool]) -> None
         self.msg = msg
-        self.informs: List[Message] = []
-        self.timer: Optional[TimerHandle] = None
+        self.informs = []  # type: List[Message]
+        self.timer = None  # type: Optional[TimerHandle]
         self.started = started
         self.use_mid = use_mid
 
-    def add_inform(self, msg: Message) -> None:
+    def add_inform(self, msg):
+        # type: (Message) -> None
         """Record an inform that belongs to this request (reactor thread)."""
         self.informs.append(msg)
 
-    def set_reply(self, reply: Message) -> None:
+    def set_reply(self, reply):
+        # type: (Message) -> None
         """The reply arrived (reactor thread). Called at most once."""
         raise NotImplementedError
 
-    def set_error(self, exc: BaseException) -> None:
+    def set_error(self, exc):
+        # type: (BaseException) -> None
         """The request failed with ``exc`` (any thread). Called at most once."""
         raise NotImplementedError
 
 
-class RequestTable:
+class RequestTable(object):
     """Outstanding requests of one client, matched to replies and informs.
 
     Every method is thread-safe. See the module docstring for the rules.
     """
 
-    def __init__(self) -> None:
+    def __init__(self):
+        # type: () -> None
         self._lock = threading.Lock()
         self._state = CLOSED
         self._server_ids = False
         self._last_mid = 0
-        self._by_mid: Dict[bytes, PendingRequest] = {}
-        self._by_name: Dict[str, Deque[PendingRequest]] = {}
-        self._held: List[PendingRequest] = []
-        self._closed_error: Callable[[], BaseException] = lambda: KatcpClientDisconnected(
-            "not connected")
+        self._by_mid = {}  # type: Dict[bytes, PendingRequest]
+        self._by_name = {}  # type: Dict[str, Deque[PendingRequest]]
+        self._held = []  # type: List[PendingRequest]
+        self._closed_error = lambda: KatcpClientDisconnected(
+            "not connected")  # type: Callable[[], BaseException]
 
     # -- state --------------------------------------------------------------
 
     @property
-    def state(self) -> str:
+    def state(self):
+        # type: () -> str
         """:data:`CLOSED`, :data:`HOLDING` or :data:`OPEN`."""
         return self._state
 
-    def next_mid(self) -> bytes:
+    def next_mid(self):
+        # type: () -> bytes
         """Allocate a message id: 1, 2, ... wrapping after 2**31-1 (spec 2.2)."""
         with self._lock:
             return self._allocate_mid()
 
-    def hold(self) -> None:
+    def hold(self):
+        # type: () -> None
         """A connection is being made: queue new requests until :meth:`open`."""
         with self._lock:
             if self._state == CLOSED:
                 self._state = HOLDING
 
-    def open(self, server_ids: bool) -> bytes:
+    def open(self, server_ids):
+        # type: (bool) -> bytes
         """The protocol is known: register held requests and accept new ones.
 
         Args:
@@ -191,7 +205,8 @@ class RequestTable:
             pending.set_error(error)
         return b"".join(out)
 
-    def close(self, make_error: Callable[[], BaseException]) -> List[PendingRequest]:
+    def close(self, make_error):
+        # type: (Callable[[], BaseException]) -> List[PendingRequest]
         """No connection: take every outstanding request out of the table.
 
         Args:
@@ -215,7 +230,8 @@ class RequestTable:
 
     # -- requests -------------------------------------------------------------
 
-    def submit(self, pending: PendingRequest) -> Tuple[Optional[bytes], Optional[BaseException]]:
+    def submit(self, pending):
+        # type: (PendingRequest) -> Tuple[Optional[bytes], Optional[BaseException]]
         """Add a request.
 
         Returns:
@@ -237,7 +253,8 @@ class RequestTable:
                 return None, None
             return None, self._closed_error()
 
-    def remove(self, pending: PendingRequest) -> Tuple[bool, Optional[bytes]]:
+    def remove(self, pending):
+        # type: (PendingRequest) -> Tuple[bool, Optional[bytes]]
         """Take a request out, e.g. because it timed out.
 
         Returns:
@@ -266,9 +283,10 @@ class RequestTable:
                 return False, None
             return True, None
 
-    def match_reply(self, msg: Message, only: Optional[PendingRequest] = None,
-                    borrowed: bool = False
-                    ) -> Tuple[Optional[PendingRequest], Optional[bytes]]:
+    def match_reply(self, msg, only=None,
+                    borrowed=False
+                    ):
+        # type: (Message, Optional[PendingRequest], bool) -> Tuple[Optional[PendingRequest], Optional[bytes]]
         """Find and take out the request a reply answers.
 
         Args:
@@ -300,7 +318,8 @@ class RequestTable:
             pending = queue[0]
             return pending, self._pop_head(msg.name, queue)
 
-    def match_inform(self, msg: Message) -> Optional[PendingRequest]:
+    def match_inform(self, msg):
+        # type: (Message) -> Optional[PendingRequest]
         """Return the outstanding request an inform belongs to, or ``None``."""
         with self._lock:
             mid = msg.mid
@@ -312,7 +331,8 @@ class RequestTable:
             queue = self._by_name.get(msg.name)
             return queue[0] if queue else None
 
-    def find(self, match: Callable[[PendingRequest], bool]) -> Optional[PendingRequest]:
+    def find(self, match):
+        # type: (Callable[[PendingRequest], bool]) -> Optional[PendingRequest]
         """The first outstanding request for which ``match`` is true, or None.
 
         A scan of the whole table: for rare events (a cancelled future).
@@ -330,32 +350,37 @@ class RequestTable:
                         return pending
         return None
 
-    def request_name(self, mid: bytes) -> Optional[str]:
+    def request_name(self, mid):
+        # type: (bytes) -> Optional[str]
         """The name of the outstanding request with message id ``mid``, or None."""
         with self._lock:
             pending = self._by_mid.get(mid)
             return None if pending is None else pending.msg.name
 
-    def is_idle(self) -> bool:
+    def is_idle(self):
+        # type: () -> bool
         """True if no request is outstanding. Any thread, without the lock:
         a hint that may be stale by the time the caller acts on it."""
         return not (self._by_mid or self._by_name or self._held)
 
-    def __len__(self) -> int:
+    def __len__(self):
+        # type: () -> int
         with self._lock:
             return (len(self._by_mid) + len(self._held)
                     + sum(len(q) for q in self._by_name.values()))
 
     # -- internals (lock held) -------------------------------------------------
 
-    def _allocate_mid(self) -> bytes:
+    def _allocate_mid(self):
+        # type: () -> bytes
         mid = self._last_mid + 1
         if mid > MAX_MID:
             mid = 1
         self._last_mid = mid
         return b"%d" % mid
 
-    def _register(self, pending: PendingRequest) -> Optional[bytes]:
+    def _register(self, pending):
+        # type: (PendingRequest) -> Optional[bytes]
         msg = pending.msg
         if msg.mtype != _REQUEST:
             return msg.encode()      # an untracked reply or inform: sent as it is
@@ -387,7 +412,8 @@ class RequestTable:
         queue.append(pending)
         return None
 
-    def _pop_head(self, name: str, queue: Deque[PendingRequest]) -> Optional[bytes]:
+    def _pop_head(self, name, queue):
+        # type: (str, Deque[PendingRequest]) -> Optional[bytes]
         queue.popleft()
         if queue:
             return queue[0].msg.encode()
@@ -399,34 +425,106 @@ class RequestTable:
 # How a finished request reports: the edges of one mechanism.
 
 class BlockingRequest(PendingRequest):
-    """Reports to one waiting thread through a pre-acquired lock (cheapest)."""
+    """Reports to one waiting thread through a pre-acquired lock (cheapest).
 
-    __slots__ = ("_done", "reply", "error")
+    Replies that arrive together may be delivered *in turn* (see
+    :func:`wake_in_turn`): the deliverer stores each reply with
+    :meth:`deliver`, and wakes only the first caller; each caller, once
+    awake, wakes the next. A woken thread then waits for the GIL behind one
+    other thread at most, rather than in a crowd of threads woken at once,
+    each put to sleep again on the way.
+    """
+
+    __slots__ = ("_done", "reply", "error", "in_turn", "_next", "_gone")
 
     BORROWABLE = True
 
-    def __init__(self, msg: Message, started: float, use_mid: Optional[bool]) -> None:
-        super().__init__(msg, started, use_mid)
-        self._done = done = threading.Lock()
+    def __init__(self, msg, started, use_mid,
+                 in_turn=False):
+        # type: (Message, float, Optional[bool], bool) -> None
+        super(BlockingRequest, self).__init__(msg, started, use_mid)
+        self._done = done = TimedLock()
         done.acquire()
-        self.reply: Optional[Message] = None
-        self.error: Optional[BaseException] = None
+        self.reply = None  # type: Optional[Message]
+        self.error = None  # type: Optional[BaseException]
+        #: May be woken in turn (not for the main thread: a signal could
+        #: interrupt it after it was woken and before it woke the next).
+        self.in_turn = in_turn
+        self._next = None  # type: Optional["BlockingRequest"]  # whom its caller wakes
+        self._gone = False             # its caller stopped waiting (an exception)
 
-    def set_reply(self, reply: Message) -> None:
+    def set_reply(self, reply):
+        # type: (Message) -> None
         self.reply = reply
         self._done.release()
 
-    def set_error(self, exc: BaseException) -> None:
+    def set_error(self, exc):
+        # type: (BaseException) -> None
         self.error = exc
         self._done.release()
 
-    def finished(self) -> bool:
+    def deliver(self, reply):
+        # type: (Message) -> None
+        """Store the reply without waking the caller: :func:`wake_in_turn` will."""
+        self.reply = reply
+
+    def finished(self):
+        # type: () -> bool
         """True once the reply or the error is in (any thread)."""
         return self.reply is not None or self.error is not None
 
-    def wait(self, timeout: Optional[float]) -> bool:
-        """Wait for the outcome; False on timeout (the requesting thread)."""
-        return self._done.acquire(True, -1 if timeout is None else max(timeout, 0.0))
+    def wait(self, timeout):
+        # type: (Optional[float]) -> bool
+        """Wait for the outcome; False on timeout (the requesting thread).
+        Once woken, it wakes the next caller of its turn, if any."""
+        if not self._done.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+            return False
+        if self._next is not None:
+            _wake_from(self._next)
+        return True
+
+    def wait_delivered(self):
+        # type: () -> None
+        """Wait for a reply that won the race against the caller's timeout
+        (out of the table, so it is in or about to be). One delivered in
+        turn is taken without waiting for the turn: a caller never waits
+        long past its timeout because of another (requesting thread)."""
+        while not self.finished():
+            if self.wait(0.001):
+                return
+        self.leave()
+
+    def leave(self):
+        # type: () -> None
+        """The caller stops waiting (an exception, or it took its reply
+        without its turn): if woken in turn, or when it is, the next caller
+        is woken all the same (requesting thread)."""
+        self._gone = True
+        if self._done.acquire(False) and self._next is not None:
+            _wake_from(self._next)
+
+
+def _wake_from(pending):
+    # type: (Optional[BlockingRequest]) -> None
+    """Wake ``pending``'s caller; if it has left, the next one instead."""
+    while pending is not None:
+        pending._done.release()
+        # Whoever takes the lock of a caller that left wakes the next: here,
+        # or the caller itself in leave() (a lock is taken only once).
+        if not (pending._gone and pending._done.acquire(False)):
+            return
+        pending = pending._next
+
+
+def wake_in_turn(delivered):
+    # type: (List[BlockingRequest]) -> None
+    """Wake the callers of ``delivered`` (replies stored with
+    :meth:`BlockingRequest.deliver`) one after the other: the first now,
+    each of the others by the caller before it, as soon as it is awake."""
+    for pending, after in zip(delivered, delivered[1:]):
+        pending._next = after
+    if delivered:
+        _wake_from(delivered[0])
 
 
 class FutureRequest(PendingRequest):
@@ -434,18 +532,21 @@ class FutureRequest(PendingRequest):
 
     __slots__ = ("future",)
 
-    def __init__(self, msg: Message, started: float, use_mid: Optional[bool],
-                 future: ReplyFuture) -> None:
-        super().__init__(msg, started, use_mid)
+    def __init__(self, msg, started, use_mid,
+                 future):
+        # type: (Message, float, Optional[bool], ReplyFuture) -> None
+        super(FutureRequest, self).__init__(msg, started, use_mid)
         self.future = future
 
-    def set_reply(self, reply: Message) -> None:
+    def set_reply(self, reply):
+        # type: (Message) -> None
         try:
             self.future.set_result((reply, self.informs))
         except InvalidStateError:
             pass    # cancelled by its owner meanwhile
 
-    def set_error(self, exc: BaseException) -> None:
+    def set_error(self, exc):
+        # type: (BaseException) -> None
         try:
             self.future.set_exception(exc)
         except InvalidStateError:
@@ -464,17 +565,19 @@ class CallbackRequest(FutureRequest):
     #: set_error must run on the reactor thread, like the callbacks.
     ON_REACTOR = True
 
-    def __init__(self, msg: Message, started: float, use_mid: Optional[bool],
-                 future: ReplyFuture, reply_cb: Optional[Callable[..., Any]],
-                 inform_cb: Optional[Callable[..., Any]], user_data: Optional[tuple],
-                 logger: logging.Logger) -> None:
-        super().__init__(msg, started, use_mid, future)
+    def __init__(self, msg, started, use_mid,
+                 future, reply_cb,
+                 inform_cb, user_data,
+                 logger):
+        # type: (Message, float, Optional[bool], ReplyFuture, Optional[Callable[..., Any]], Optional[Callable[..., Any]], Optional[tuple], logging.Logger) -> None
+        super(CallbackRequest, self).__init__(msg, started, use_mid, future)
         self.reply_cb = reply_cb
         self.inform_cb = inform_cb
         self.user_data = tuple(user_data) if user_data is not None else ()
         self.logger = logger
 
-    def add_inform(self, msg: Message) -> None:
+    def add_inform(self, msg):
+        # type: (Message) -> None
         self.informs.append(msg)
         if self.inform_cb is not None:
             try:
@@ -482,7 +585,8 @@ class CallbackRequest(FutureRequest):
             except Exception:
                 self.logger.exception("Inform callback for ?%s failed", self.msg.name)
 
-    def set_reply(self, reply: Message) -> None:
+    def set_reply(self, reply):
+        # type: (Message) -> None
         if self.reply_cb is not None:
             try:
                 self.reply_cb(reply, *self.user_data)
@@ -493,7 +597,8 @@ class CallbackRequest(FutureRequest):
         except InvalidStateError:
             pass
 
-    def set_error(self, exc: BaseException) -> None:
+    def set_error(self, exc):
+        # type: (BaseException) -> None
         self.set_reply(Message.reply(self.msg.name, "fail", str(exc), mid=self.msg.mid))
 
 
@@ -503,15 +608,18 @@ class UntrackedMessage(PendingRequest):
     __slots__ = ("logger", "peer")
     TRACKED = False
 
-    def __init__(self, msg: Message, use_mid: Optional[bool], logger: logging.Logger,
-                 peer: str) -> None:
-        super().__init__(msg, 0.0, use_mid)
+    def __init__(self, msg, use_mid, logger,
+                 peer):
+        # type: (Message, Optional[bool], logging.Logger, str) -> None
+        super(UntrackedMessage, self).__init__(msg, 0.0, use_mid)
         self.logger = logger
         self.peer = peer
 
-    def set_reply(self, reply: Message) -> None:  # never called: not kept in the table
+    def set_reply(self, reply):  # never called: not kept in the table
+        # type: (Message) -> None
         pass
 
-    def set_error(self, exc: BaseException) -> None:
+    def set_error(self, exc):
+        # type: (BaseException) -> None
         self.logger.warning("%s: dropped %s %s: %s", self.peer,
                             Message.TYPE_NAMES[self.msg.mtype].lower(), self.msg.name, exc)

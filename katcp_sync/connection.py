@@ -45,15 +45,19 @@ reply read it itself (one wake-up instead of two): that fast path lives in
 (importable from here too) make the sockets a connection wraps.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import logging
 import socket
 import threading
-from time import monotonic as _monotonic
-from typing import Any, Callable, Deque, List, Optional, Protocol, Sequence, Tuple, Union
+from typing import Any, Callable, Deque, List, Optional, Sequence, Tuple, Union
 
+from . import compat
+from .compat import monotonic as _monotonic
+from .compat import Protocol
 from .borrow import BORROW_SUPPORTED, DEFAULT_SPIN_TIME, ReadBorrow
-from .linebuffer import DEFAULT_MAX_LINE_LENGTH, RECV_SIZE, Line, LineSplitter
+from .linebuffer import DEFAULT_MAX_LINE_LENGTH, Line, LineSplitter
 from .reactor import FileLike, Reactor, TimerHandle
 from .read_limits import ReadLimits
 from .tcp import (ConnectAttempt, Listener, call_on_reactor, connect, format_address,
@@ -74,11 +78,16 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
+_SOCKET_ERRORS = compat.SOCKET_ERRORS
+_would_block = compat.would_block
+_to_bytes = compat.to_bytes
+_join_bytes = compat.join_bytes
 
 #: Default bound on the bytes a connection may have waiting to be sent.
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
 
-# Size of one recv() and the most read from one socket per readiness event.
+# The most read from one socket per readiness event (more if one recv() asks
+# more: LineSplitter.recv_size).
 _READ_BUDGET = 256 * 1024
 # Small buffered pieces are joined into sends of up to this size.
 _SEND_CHUNK = 256 * 1024
@@ -100,7 +109,8 @@ class _WriterThread(threading.local):
 _writer_thread = _WriterThread()
 
 
-def writer_waited() -> None:
+def writer_waited():
+    # type: () -> None
     """Tell the write path that the calling thread has just waited for work
     (a worker starting a request): its next write is no burst and may be
     sent directly (see :data:`_BURST_GAP`). Any thread."""
@@ -113,14 +123,16 @@ class ConnectionHandler(Protocol):
     They must not block: hand slow work to a worker pool.
     """
 
-    def lines_received(self, conn: "Connection", lines: List[Line]) -> None:
+    def lines_received(self, conn, lines):
+        # type: ("Connection", List[Line]) -> None
         """Called once per socket read with the complete lines it produced."""
 
-    def connection_lost(self, conn: "Connection", reason: str) -> None:
+    def connection_lost(self, conn, reason):
+        # type: ("Connection", str) -> None
         """Called exactly once when the connection ends, for whatever reason."""
 
 
-class Connection:
+class Connection(object):
     """A line-oriented, non-blocking stream socket served by a reactor.
 
     Args:
@@ -162,12 +174,13 @@ class Connection:
     handler is never called.
     """
 
-    def __init__(self, reactor: Reactor, sock: socket.socket, handler: ConnectionHandler,
-                 max_line_length: int = DEFAULT_MAX_LINE_LENGTH,
-                 max_write_buffer: int = DEFAULT_MAX_WRITE_BUFFER,
-                 borrowable: bool = False, spin_time: Optional[float] = None,
-                 partial_line_timeout: Optional[float] = None,
-                 idle_timeout: Optional[float] = None) -> None:
+    def __init__(self, reactor, sock, handler,
+                 max_line_length=DEFAULT_MAX_LINE_LENGTH,
+                 max_write_buffer=DEFAULT_MAX_WRITE_BUFFER,
+                 borrowable=False, spin_time=None,
+                 partial_line_timeout=None,
+                 idle_timeout=None):
+        # type: (Reactor, socket.socket, ConnectionHandler, int, int, bool, Optional[float], Optional[float], Optional[float]) -> None
         for limit in (partial_line_timeout, idle_timeout):
             if limit is not None and (limit <= 0 or borrowable):
                 sock.close()
@@ -181,19 +194,19 @@ class Connection:
         sock.setblocking(False)
         set_nodelay(sock)
         try:
-            self.peer: Optional[Tuple[Any, ...]] = sock.getpeername()
-        except OSError:
+            self.peer = sock.getpeername()  # type: Optional[Tuple[Any, ...]]
+        except compat.SOCKET_ERRORS:
             self.peer = None
         try:
-            self.sockname: Optional[Tuple[Any, ...]] = sock.getsockname()
-        except OSError:
+            self.sockname = sock.getsockname()  # type: Optional[Tuple[Any, ...]]
+        except compat.SOCKET_ERRORS:
             self.sockname = None
         #: The peer as ``"host:port"`` (``"[host]:port"`` for IPv6).
         self.address = format_address(self.peer)
 
         self._lock = threading.Lock()
         # Guarded by _lock (shared with writers on other threads):
-        self._wbuf: Deque[Union[bytes, memoryview]] = collections.deque()
+        self._wbuf = collections.deque()  # type: Deque[Union[bytes, memoryview]]
         self._wbytes = 0
         self._flush_pending = False  # a _flush is queued or a writer registered
         self._closing = False
@@ -204,18 +217,18 @@ class Connection:
         self._reading = True
         self._reader_registered = False
         self._writer_registered = False
-        self._close_timer: Optional[TimerHandle] = None
+        self._close_timer = None  # type: Optional[TimerHandle]
         # Time limits on incoming data (katcp_sync.read_limits), if any.
-        self._limits: Optional[ReadLimits] = None
+        self._limits = None  # type: Optional[ReadLimits]
         if partial_line_timeout is not None or idle_timeout is not None:
             self._limits = ReadLimits(reactor, self._splitter, partial_line_timeout,
                                       idle_timeout, lambda: self._closing, self._limit_expired)
         # Borrowed reading (katcp_sync.borrow), only where asked for: the
         # reactor then watches the borrow's inner epoll and reads through it.
         self._spin_time = DEFAULT_SPIN_TIME if spin_time is None else spin_time
-        self._borrow: Optional[ReadBorrow] = None
-        self._watched: FileLike = sock
-        self._on_readable: Callable[[], None] = self._read_now
+        self._borrow = None  # type: Optional[ReadBorrow]
+        self._watched = sock  # type: FileLike
+        self._on_readable = self._read_now  # type: Callable[[], None]
         if borrowable and BORROW_SUPPORTED:
             borrow = self._borrow = ReadBorrow(self, sock, self._spin_time)
             self._watched = borrow.inner
@@ -232,16 +245,19 @@ class Connection:
     # Public API
 
     @property
-    def closed(self) -> bool:
+    def closed(self):
+        # type: () -> bool
         """True once :meth:`close` was called or the connection was lost. Any thread."""
         return self._closing
 
     @property
-    def buffered_bytes(self) -> int:
+    def buffered_bytes(self):
+        # type: () -> int
         """Bytes written but not yet handed to the kernel. Any thread."""
         return self._wbytes
 
-    def write(self, data: bytes) -> bool:
+    def write(self, data):
+        # type: (bytes) -> bool
         """Queue ``data`` to be sent, in order with every other write.
 
         Safe from any thread and never blocks. See the module docstring for
@@ -253,7 +269,7 @@ class Connection:
             buffer (the connection is then closed).
         """
         if type(data) is not bytes:
-            data = bytes(data)  # the caller may reuse a bytearray or memoryview
+            data = _to_bytes(data)  # the caller may reuse a bytearray or memoryview
         size = len(data)
         if not size:
             return not self._closing
@@ -268,12 +284,12 @@ class Connection:
             # everything so far. The bound is on data queued behind unsent data.
             wbytes = self._wbytes
             if wbytes and wbytes + size > self.max_write_buffer:
-                error: Optional[str] = (
+                error = (
                     "client not reading: write buffer of %d bytes exceeded"
-                    % self.max_write_buffer)
+                    % self.max_write_buffer)  # type: Optional[str]
             else:
                 error = None
-                unsent: Union[bytes, memoryview] = data
+                unsent = data  # type: Union[bytes, memoryview]
                 if direct:
                     now = _monotonic()
                     if not wbytes and now - _writer_thread.last > _BURST_GAP:
@@ -303,20 +319,22 @@ class Connection:
         self._reactor.add_callback(self._flush)
         return True
 
-    def _send_now(self, data: bytes) -> Tuple[Union[bytes, memoryview], Optional[str]]:
+    def _send_now(self, data):
+        # type: (bytes) -> Tuple[Union[bytes, memoryview], Optional[str]]
         """Non-blocking send from the caller's thread (lock held).
 
         Returns what is left to send and an error description or None.
         """
         try:
             sent = self._sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            return data, None
-        except OSError as exc:
+        except _SOCKET_ERRORS as exc:
+            if _would_block(exc):
+                return data, None
             return b"", "send failed: %s" % (exc,)
         return (memoryview(data)[sent:] if sent < len(data) else b""), None
 
-    def write_lines(self, lines: Sequence[bytes]) -> bool:
+    def write_lines(self, lines):
+        # type: (Sequence[bytes]) -> bool
         """Send each of ``lines`` followed by ``b"\\n"``, as one :meth:`write`.
 
         ``lines`` are lines *without* their end-of-line byte (as
@@ -326,28 +344,37 @@ class Connection:
             return not self._closing
         return self.write(b"\n".join(lines) + b"\n")
 
-    def close(self, reason: str = "", flush: bool = True, timeout: float = 1.0) -> None:
+    def close(self, reason="", flush=True, timeout=1.0, last=b""):
+        # type: (str, bool, float, bytes) -> None
         """Close the connection; safe from any thread and idempotent.
 
         Reading stops at once and later writes are dropped. With ``flush``,
         what is already buffered is sent first, for at most ``timeout``
         seconds; then the socket is closed and ``connection_lost(conn,
         reason)`` is called on the reactor thread. Returns without waiting.
+
+        ``last`` (with ``flush``) is queued in the same step as the close:
+        no write from another thread can come after it (a ``#disconnect``).
         """
         with self._lock:
             if self._closing:
                 return
             self._closing = True
             self._close_reason = reason or "closed locally"
+            if last and flush:
+                self._wbuf.append(last)
+                self._wbytes += len(last)
         # If the reactor is closed, its stop hook already finished us.
         call_on_reactor(self._reactor, self._begin_close, flush, timeout)
 
-    def pause_reading(self) -> None:
+    def pause_reading(self):
+        # type: () -> None
         """Stop reading from the socket (back-pressure). Reactor thread only."""
         self._reading = False
         self._update_reader()
 
-    def resume_reading(self) -> None:
+    def resume_reading(self):
+        # type: () -> None
         """Read again after :meth:`pause_reading`. Reactor thread only."""
         self._reading = True
         self._update_reader()
@@ -356,33 +383,53 @@ class Connection:
     # Borrowed reading (katcp_sync.borrow)
 
     @property
-    def spin_time(self) -> float:
+    def borrowable(self):
+        # type: () -> bool
+        """True if :meth:`borrow_reading` may succeed (made ``borrowable`` where
+        epoll exists). Any thread."""
+        return self._borrow is not None
+
+    @property
+    def spin_time(self):
+        # type: () -> float
         """Seconds a borrower polls without sleeping before it blocks (see
         :mod:`katcp_sync.borrow`); 0 turns spinning off. Any thread."""
         borrow = self._borrow
         return self._spin_time if borrow is None else borrow.spin_time
 
     @spin_time.setter
-    def spin_time(self, value: float) -> None:
+    def spin_time(self, value):
+        # type: (float) -> None
         self._spin_time = value
         if self._borrow is not None:
             self._borrow.spin_time = value
 
-    def borrow_reading(self) -> bool:
+    def borrow_reading(self):
+        # type: () -> bool
         """Take reading over from the reactor, for the calling thread
         (:meth:`ReadBorrow.borrow <katcp_sync.borrow.ReadBorrow.borrow>`);
         False if not borrowable."""
         borrow = self._borrow
         return borrow is not None and borrow.borrow()
 
-    def read_borrowed(self, claim: Callable[[Line], bool], done: Callable[[], bool],
-                      timeout: Optional[float]) -> None:
+    def read_borrowed(self, claim, done,
+                      timeout,
+                      batch_done=None,
+                      poll=None
+                      ):
+        # type: (Callable[[Line], bool], Callable[[], bool], Optional[float], Optional[Callable[[], None]], Optional[Callable[[Optional[int]], List[Tuple[int, int]]]]) -> None
         """Read on the calling thread until ``done()``; only while borrowed
         (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""
         assert self._borrow is not None, "read_borrowed() without borrow_reading()"
-        self._borrow.read(claim, done, timeout)
+        self._borrow.read(claim, done, timeout, batch_done, poll)
 
-    def return_reading(self, park: bool = True) -> None:
+    def fileno(self):
+        # type: () -> int
+        """The socket's descriptor (-1 once closed). Any thread."""
+        return self._sock.fileno()
+
+    def return_reading(self, park=True):
+        # type: (bool) -> None
         """End a borrow started by :meth:`borrow_reading` (calling thread;
         :meth:`ReadBorrow.give_back <katcp_sync.borrow.ReadBorrow.give_back>`)."""
         # This thread waited for the peer: its next write is no burst.
@@ -390,24 +437,28 @@ class Connection:
         assert self._borrow is not None, "return_reading() without borrow_reading()"
         self._borrow.give_back(park)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<Connection %s%s>" % (self.address, " closed" if self._closing else "")
 
     # ------------------------------------------------------------------
     # Reactor side
 
-    def _register(self) -> None:
+    def _register(self):
+        # type: () -> None
         if not self._closing:
             self._update_reader()
             if self._limits is not None:
                 self._limits.start()
 
-    def _limit_expired(self, reason: str) -> None:
+    def _limit_expired(self, reason):
+        # type: (str) -> None
         """A time limit passed (reactor thread)."""
         logger.warning("%s: closing connection: %s", self.address, reason)
         self.close(reason)
 
-    def _update_reader(self) -> None:
+    def _update_reader(self):
+        # type: () -> None
         want = self._reading and not self._closing and not self._finished
         if want and not self._reader_registered:
             self._reactor.add_reader(self._watched, self._on_readable)
@@ -416,14 +467,16 @@ class Connection:
             self._reactor.remove_reader(self._watched)
             self._reader_registered = False
 
-    def _read_now(self) -> None:
+    def _read_now(self):
+        # type: () -> None
         """The socket is readable (a connection that is not borrowable)."""
         if self._closing:
             self._update_reader()  # close() was called on another thread
             return
         self._read()
 
-    def _dispatch(self, lines: List[Line]) -> None:
+    def _dispatch(self, lines):
+        # type: (List[Line]) -> None
         # Replies written while handling the batch go out in one send at its
         # end, without a trip through the reactor's callback queue.
         self._dispatching = True
@@ -436,29 +489,31 @@ class Connection:
         if self._flush_pending:
             self._flush()
 
-    def _read(self) -> None:
+    def _read(self):
+        # type: () -> None
         """Read what is there (up to a budget) and dispatch it.
 
         Reactor thread (holding the borrow's read lock, if borrowable)."""
         recv = self._sock.recv
-        chunks: List[bytes] = []
+        chunks = []  # type: List[bytes]
         total = 0
         eof = False
-        error: Optional[OSError] = None
-        while total < _READ_BUDGET:
+        error = None  # type: Optional[OSError]
+        size = self._splitter.recv_size()
+        budget = _READ_BUDGET if size < _READ_BUDGET else size
+        while total < budget:
             try:
-                data = recv(RECV_SIZE)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:
-                error = exc
+                data = recv(size)
+            except _SOCKET_ERRORS as exc:
+                if not _would_block(exc):
+                    error = exc
                 break
             if not data:
                 eof = True
                 break
             chunks.append(data)
             total += len(data)
-            if len(data) < RECV_SIZE:
+            if len(data) < size:
                 break  # drained: save the recv() that would say EAGAIN
         if chunks:
             # Fed read by read: joining them would copy every byte once more
@@ -477,7 +532,8 @@ class Connection:
         elif eof:
             self._lose("connection closed by peer", flush=True)
 
-    def _lose(self, reason: str, flush: bool) -> None:
+    def _lose(self, reason, flush):
+        # type: (str, bool) -> None
         """The socket failed or the peer hung up. Reactor thread."""
         with self._lock:
             if not self._closing:
@@ -488,33 +544,52 @@ class Connection:
         else:
             self._finish()
 
-    def _flush(self) -> None:
-        """Send what the kernel will take; writer callback too. Reactor thread."""
+    def _flush(self):
+        # type: () -> None
+        """Send what the kernel will take; writer callback too. Reactor thread.
+
+        The lock is let go around each ``send()``: a writer on another
+        thread then waits for no syscall, only for a deque append. (Held
+        across the send, a thread fanning informs out to many connections
+        and the reactor flushing them took turns, one inform per send.)
+        Order still holds: the piece being sent stays at the head of the
+        buffer and counted in ``_wbytes``, so no writer sends directly
+        meanwhile, and only this thread flushes.
+        """
         if self._finished:
             return
-        error: Optional[OSError] = None
-        with self._lock:
-            buf = self._wbuf
-            send = self._sock.send
+        error = None  # type: Optional[OSError]
+        lock = self._lock
+        buf = self._wbuf
+        send = self._sock.send
+        lock.acquire()
+        try:
             while buf:
                 data = buf[0]
                 if len(buf) > 1 and len(data) < _SEND_CHUNK:
                     data = self._coalesce_head()
+                sent = 0
+                lock.release()
                 try:
                     sent = send(data)
-                except (BlockingIOError, InterruptedError):
-                    break
-                except OSError as exc:
-                    error = exc
-                    break
+                except _SOCKET_ERRORS as exc:
+                    if not _would_block(exc):
+                        error = exc
+                finally:
+                    lock.acquire()
+                if error is not None or not buf or buf[0] is not data:
+                    break   # (emptied meanwhile by a write that overflowed it)
                 self._wbytes -= sent
                 if sent < len(data):
-                    buf[0] = memoryview(data)[sent:]
+                    if sent:
+                        buf[0] = memoryview(data)[sent:]
                     break
                 buf.popleft()
             remaining = self._wbytes
             self._flush_pending = bool(remaining) and error is None
             closing = self._closing
+        finally:
+            lock.release()
         if error is not None:
             self._lose("send failed: %s" % (error,), flush=False)
         elif remaining:
@@ -528,7 +603,8 @@ class Connection:
             if closing and self._close_timer is not None:
                 self._finish()
 
-    def _coalesce_head(self) -> bytes:
+    def _coalesce_head(self):
+        # type: () -> bytes
         """Join small pieces at the head of the buffer (lock held)."""
         buf = self._wbuf
         pieces = [buf.popleft()]
@@ -537,11 +613,12 @@ class Connection:
             piece = buf.popleft()
             pieces.append(piece)
             size += len(piece)
-        data = b"".join(pieces)
+        data = _join_bytes(pieces)
         buf.appendleft(data)
         return data
 
-    def _begin_close(self, flush: bool, timeout: float) -> None:
+    def _begin_close(self, flush, timeout):
+        # type: (bool, float) -> None
         """Stop reading; flush (bounded) or finish. Reactor thread."""
         if self._finished:
             return
@@ -561,7 +638,8 @@ class Connection:
             # (for instance inside lines_received).
             self._reactor.add_callback(self._finish)
 
-    def _finish(self) -> None:
+    def _finish(self):
+        # type: () -> None
         """Close the socket and tell the handler, once. Reactor thread."""
         if self._finished:
             return
@@ -597,12 +675,14 @@ class Connection:
         except Exception:
             logger.exception("%s: exception in connection_lost", self.address)
 
-    def _close_socket(self) -> None:
+    def _close_socket(self):
+        # type: () -> None
         self._sock.close()
         if self._borrow is not None:
             self._borrow.close()
 
-    def _on_reactor_stop(self) -> None:
+    def _on_reactor_stop(self):
+        # type: () -> None
         """Reactor is stopping: one last non-blocking send, then close."""
         with self._lock:
             if not self._closing:

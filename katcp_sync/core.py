@@ -8,11 +8,14 @@ katcp_sync's own modules (:mod:`~katcp_sync.message`,
 :mod:`~katcp_sync.events`); this module adds katcp-python's small helpers.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import concurrent.futures
 import logging
 from typing import Any, Callable, Iterable
 
+from . import compat
 from .errors import (
     AsyncReply,
     FailReply,
@@ -58,17 +61,20 @@ __all__ = [
 class DefaultAttrDict(collections.defaultdict):  # type: ignore[type-arg]
     """A :class:`collections.defaultdict` whose keys are also attributes."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name):
+        # type: (str) -> Any
         try:
             return self[name]
         except KeyError:
-            raise AttributeError(name) from None
+            raise compat.chained(AttributeError(name), None)
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name, value):
+        # type: (str, Any) -> None
         self[name] = value
 
 
-def hashable_identity(obj: Any) -> Any:
+def hashable_identity(obj):
+    # type: (Any) -> Any
     """Return a hashable key that is equal for the same object.
 
     A bound method is keyed by its instance and function (each attribute
@@ -82,20 +88,24 @@ def hashable_identity(obj: Any) -> Any:
     return id(obj)
 
 
-def steal_docstring_from(obj: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def steal_docstring_from(obj):
+    # type: (Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]
     """Decorator giving the decorated function ``obj``'s docstring."""
-    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
+    def deco(fn):
+        # type: (Callable[..., Any]) -> Callable[..., Any]
         fn.__doc__ = obj.__doc__
         return fn
     return deco
 
 
-def log_future_exceptions(logger: logging.Logger, f: "concurrent.futures.Future[Any]",
-                          ignore: Iterable[type] = ()) -> None:
+def log_future_exceptions(logger, f,
+                          ignore=()):
+    # type: (logging.Logger, "concurrent.futures.Future[Any]", Iterable[type]) -> None
     """Log the exception of future ``f``, if it fails, unless of a type in ``ignore``."""
     ignored = tuple(ignore)
 
-    def log_failure(done: "concurrent.futures.Future[Any]") -> None:
+    def log_failure(done):
+        # type: ("concurrent.futures.Future[Any]") -> None
         exc = done.exception()
         if exc is not None and not isinstance(exc, ignored):
             logger.error("Unhandled exception in future: %r", exc, exc_info=exc)

@@ -3,17 +3,21 @@
 A wait that may wake up more than once (a condition that is notified for
 other reasons, a join over several threads) computes one deadline from its
 timeout and asks it for the remaining time at each turn, so that the total
-never exceeds the timeout. Time is ``time.monotonic``: a change of the wall
+never exceeds the timeout. Time is ``compat.monotonic``: a change of the wall
 clock neither shortens nor lengthens a wait.
 """
+
+from __future__ import absolute_import, division, print_function
 
 import time
 from typing import Optional
 
+from . import compat
+
 __all__ = ["Deadline"]
 
 
-class Deadline:
+class Deadline(object):
     """The moment by which a wait of ``timeout`` seconds, started now, must end.
 
     Args:
@@ -24,16 +28,19 @@ class Deadline:
 
     __slots__ = ("at",)
 
-    def __init__(self, timeout: Optional[float]) -> None:
+    def __init__(self, timeout):
+        # type: (Optional[float]) -> None
         #: The monotonic time of the deadline, or None for none.
-        self.at = None if timeout is None else time.monotonic() + timeout
+        self.at = None if timeout is None else compat.monotonic() + timeout
 
-    def remaining(self) -> Optional[float]:
+    def remaining(self):
+        # type: () -> Optional[float]
         """Seconds left (0.0 once passed), or None when there is no deadline."""
         if self.at is None:
             return None
-        return max(0.0, self.at - time.monotonic())
+        return max(0.0, self.at - compat.monotonic())
 
-    def expired(self) -> bool:
+    def expired(self):
+        # type: () -> bool
         """True once the deadline has passed (never for no deadline)."""
-        return self.at is not None and time.monotonic() >= self.at
+        return self.at is not None and compat.monotonic() >= self.at

@@ -6,6 +6,9 @@ and colour a sensor status the same way. Pure functions and constants: no
 I/O, no threads.
 """
 
+from __future__ import absolute_import, division, print_function
+
+from . import compat
 from .errors import KatcpSyntaxError
 from .message import Message, parse
 
@@ -23,7 +26,8 @@ STATUS_COLOURS = {
 }
 
 
-def format_message(msg: Message, readable: bool = True) -> str:
+def format_message(msg, readable=True):
+    # type: (Message, bool) -> str
     """Return ``msg`` as KATCP text, UTF-8 decoded (bad bytes as ``\\xNN``).
 
     With ``readable`` False this is the exact wire form. With ``readable``
@@ -35,28 +39,30 @@ def format_message(msg: Message, readable: bool = True) -> str:
     empty argument (``\\@``), leading or trailing blanks, or control
     characters other than newline and tab.
     """
-    wire = bytes(msg).decode("utf-8", "backslashreplace")
+    wire = compat.readable_text(msg.encode()[:-1])
     if not readable or not msg.arguments:
         return wire
-    last = msg.arguments[-1].decode("utf-8", "backslashreplace")
+    last = compat.readable_text(msg.arguments[-1])
     if (not last or last != last.strip() or " " not in last and "\n" not in last
             or any(ord(c) < 32 and c not in "\n\t" for c in last)):
         return wire
     head = wire[:wire.rindex(" ")]   # the last argument has no raw space
-    first, *more = last.split("\n")
+    lines = last.split("\n")
+    first, more = lines[0], lines[1:]
     return "\n".join([head + " " + first] + [("    " + line).rstrip() for line in more])
 
 
-def parse_line(line: str) -> Message:
+def parse_line(line):
+    # type: (str) -> Message
     """Turn a typed line (``?add 3 6`` or ``add 3 6``) into a request.
 
     Raises:
         KatcpSyntaxError: not valid KATCP, or not a request.
     """
-    text = line.strip()
+    text = compat.ensure_native_str(line).strip()
     if not text.startswith(("?", "!", "#")):
         text = "?" + text
-    msg = parse(text.encode("utf-8"))
+    msg = parse(compat.wire_bytes(text))
     if msg.mtype != Message.REQUEST:
         raise KatcpSyntaxError("only requests can be sent (start with '?' or a name)")
     return msg

@@ -13,6 +13,10 @@ The root is :class:`KatcpError`. Classes are split by who is at fault:
   keeps working; timeouts are also :class:`TimeoutError` subclasses.
 """
 
+from __future__ import absolute_import, division, print_function
+
+from .compat import ConnectionError, TimeoutError  # noqa: A004 (Python 2 has neither)
+
 __all__ = [
     "KatcpError",
     "KatcpSyntaxError",
@@ -46,8 +50,9 @@ class KatcpSyntaxError(KatcpError, ValueError):
         raw: the offending line (bytes) when known, else ``None``.
     """
 
-    def __init__(self, message: str, raw: "bytes | None" = None) -> None:
-        super().__init__(message)
+    def __init__(self, message, raw=None):
+        # type: (str, "bytes | None") -> None
+        super(KatcpSyntaxError, self).__init__(message)
         self.raw = raw
 
 

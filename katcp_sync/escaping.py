@@ -10,9 +10,12 @@ arguments in a few C-level ``bytes.replace`` passes, which is what
 :mod:`katcp_sync.message` uses on its hot paths. Stateless; any thread.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import re
 from typing import Dict, List, NoReturn, Optional
 
+from . import compat
 from .errors import KatcpSyntaxError
 
 __all__ = [
@@ -27,7 +30,7 @@ __all__ = [
 ]
 
 #: Raw special byte -> the escape code that follows the backslash (spec 2.1).
-ESCAPE_LOOKUP: Dict[bytes, bytes] = {
+ESCAPE_LOOKUP = {
     b"\\": b"\\",
     b" ": b"_",
     b"\0": b"0",
@@ -35,10 +38,10 @@ ESCAPE_LOOKUP: Dict[bytes, bytes] = {
     b"\r": b"r",
     b"\x1b": b"e",
     b"\t": b"t",
-}
+}  # type: Dict[bytes, bytes]
 
 #: Escape code -> the bytes it stands for; ``@`` is the empty string.
-REVERSE_ESCAPE_LOOKUP: Dict[bytes, bytes] = {v: k for k, v in ESCAPE_LOOKUP.items()}
+REVERSE_ESCAPE_LOOKUP = {v: k for k, v in ESCAPE_LOOKUP.items()}  # type: Dict[bytes, bytes]
 REVERSE_ESCAPE_LOOKUP[b"@"] = b""
 
 #: Bytes that may not appear raw in an argument (spec 2.1 <special>).
@@ -49,7 +52,7 @@ _SPECIALS = b"".join(ESCAPE_LOOKUP)
 #: plain characters).
 GENERAL_PATH_BYTES = b"\0\x1b\n\r\x0b\x0c"
 #: Special bytes that may not appear raw in an argument (backslash escapes).
-_RAW_FORBIDDEN_RE = re.compile(rb"[\0\x1b\n\r \t]")
+_RAW_FORBIDDEN_RE = re.compile(br"[\0\x1b\n\r \t]")
 #: Two-byte marks standing for a backslash, NUL or ESC while one argument is
 #: unescaped (see :func:`_unescape_to_marks`); NUL is never raw there.
 _BACKSLASH_MARK = b"\0\1"
@@ -62,12 +65,15 @@ _ESC_MARK = b"\0\3"
 _JOIN = b"\x0b"
 _BACKSLASH_PARK = b"\x0c"
 
-#: Byte value of the backslash, for ``in`` tests (an int needle is much
-#: faster than bytes).
-_BACKSLASH = ord("\\")
+#: Byte values, for ``in`` tests (an int needle is much faster than bytes on
+#: Python 3; see compat.byte_const).
+_BACKSLASH = compat.byte_const(b"\\")
+_NUL = compat.byte_const(b"\0")
+_FF = compat.byte_const(b"\x0c")
 
 
-def escape_argument(arg: bytes) -> bytes:
+def escape_argument(arg):
+    # type: (bytes) -> bytes
     """Escape one argument for the wire (spec 2.1).
 
     Every special byte becomes its backslash escape, and the empty argument
@@ -86,7 +92,8 @@ def escape_argument(arg: bytes) -> bytes:
     return _escape_specials(arg)
 
 
-def _escape_specials(text: bytes) -> bytes:
+def _escape_specials(text):
+    # type: (bytes) -> bytes
     """Escape every special byte in ``text``."""
     # Backslash first, so that the escapes added later are not escaped again.
     return (text.replace(b"\\", b"\\\\").replace(b" ", b"\\_")
@@ -94,7 +101,8 @@ def _escape_specials(text: bytes) -> bytes:
             .replace(b"\x1b", b"\\e").replace(b"\t", b"\\t"))
 
 
-def escape_joined(args: List[bytes]) -> bytes:
+def escape_joined(args):
+    # type: (List[bytes]) -> bytes
     """Escape ``args`` and join them with spaces (spec 2.1)."""
     # Escape in bulk, joined by 0xFF: not special, and never in UTF-8 text.
     body = b"\xff".join(args)
@@ -106,7 +114,8 @@ def escape_joined(args: List[bytes]) -> bytes:
     return body.replace(b"\xff", b" ")
 
 
-def unescape_argument(arg: bytes) -> bytes:
+def unescape_argument(arg):
+    # type: (bytes) -> bytes
     """Undo :func:`escape_argument` (spec 2.1).
 
     ``\\@`` is accepted anywhere and stands for the empty string.
@@ -124,18 +133,20 @@ def unescape_argument(arg: bytes) -> bytes:
     return unescape_checked(arg, arg, 0)
 
 
-def unescape_checked(arg: bytes, line: bytes, offset: int) -> bytes:
+def unescape_checked(arg, line, offset):
+    # type: (bytes, bytes, int) -> bytes
     """Unescape one argument found at ``offset`` in ``line``, or raise."""
     if _RAW_FORBIDDEN_RE.search(arg) is None:
         if _BACKSLASH not in arg:
             return arg
         value = _unescape_to_marks(arg)
         if value is not None:
-            return _unmark(value) if 0 in value else value
+            return _unmark(value) if _NUL in value else value
     _raise_argument_error(arg, line, offset)
 
 
-def _unescape_to_marks(text: bytes) -> Optional[bytes]:
+def _unescape_to_marks(text):
+    # type: (bytes) -> Optional[bytes]
     """Replace every escape in ``text``, which must hold no raw NUL.
 
     Escapes for backslash, NUL and ESC become two-byte marks (see
@@ -146,7 +157,8 @@ def _unescape_to_marks(text: bytes) -> Optional[bytes]:
     return _replace_escapes(text, _BACKSLASH_MARK, _NUL_MARK, _ESC_MARK)
 
 
-def _replace_escapes(text: bytes, backslash: bytes, nul: bytes, esc: bytes) -> Optional[bytes]:
+def _replace_escapes(text, backslash, nul, esc):
+    # type: (bytes, bytes, bytes, bytes) -> Optional[bytes]
     """Replace every escape in ``text``; ``None`` if a backslash is left over.
 
     Escaped backslashes become ``backslash``, ``\\0`` becomes ``nul`` and
@@ -168,7 +180,8 @@ def _replace_escapes(text: bytes, backslash: bytes, nul: bytes, esc: bytes) -> O
     return text
 
 
-def _unmark(arg: bytes) -> bytes:
+def _unmark(arg):
+    # type: (bytes) -> bytes
     """Turn the marks left by :func:`_unescape_to_marks` into their bytes."""
     # Every NUL starts a mark, so the marks cannot be confused with the
     # bytes around them, and no replacement output starts a new mark.
@@ -176,7 +189,8 @@ def _unmark(arg: bytes) -> bytes:
             .replace(_NUL_MARK, b"\0"))
 
 
-def unescape_all(raw_args: List[bytes]) -> Optional[List[bytes]]:
+def unescape_all(raw_args):
+    # type: (List[bytes]) -> Optional[List[bytes]]
     """Unescape many arguments in a few C-level passes; ``None`` if one is invalid.
 
     The arguments must hold none of GENERAL_PATH_BYTES (NUL, ESC, LF, CR,
@@ -190,12 +204,13 @@ def unescape_all(raw_args: List[bytes]) -> Optional[List[bytes]]:
     joined = _replace_escapes(_JOIN.join(raw_args), _BACKSLASH_PARK, b"\0", b"\x1b")
     if joined is None:
         return None
-    if 12 in joined:  # FF: a parked backslash
+    if _FF in joined:  # a parked backslash
         joined = joined.replace(_BACKSLASH_PARK, b"\\")
     return joined.split(_JOIN)
 
 
-def _raise_argument_error(arg: bytes, line: bytes, offset: int) -> NoReturn:
+def _raise_argument_error(arg, line, offset):
+    # type: (bytes, bytes, int) -> NoReturn
     """Raise a :class:`KatcpSyntaxError` naming what is wrong in ``arg``.
 
     Args:
@@ -216,12 +231,12 @@ def _raise_argument_error(arg: bytes, line: bytes, offset: int) -> NoReturn:
             if code not in REVERSE_ESCAPE_LOOKUP:
                 raise KatcpSyntaxError(
                     "invalid escape sequence %r at byte %d"
-                    % ("\\" + code.decode("latin-1"), offset + i), raw=line)
+                    % ("\\" + compat.native_latin1(code), offset + i), raw=line)
             i += 2
             continue
         if byte in ESCAPE_LOOKUP:
             raise KatcpSyntaxError(
                 "raw special character %r in argument at byte %d"
-                % (byte.decode("latin-1"), offset + i), raw=line)
+                % (compat.native_latin1(byte), offset + i), raw=line)
         i += 1
     raise KatcpSyntaxError("invalid argument at byte %d" % offset, raw=line)  # pragma: no cover

@@ -8,10 +8,13 @@ fails with :exc:`concurrent.futures.TimeoutError` when the time runs out
 first (the timing runs on a short-lived timer thread).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from . import compat
 from .formatting import format_seconds
 
 __all__ = ["AsyncEvent", "AsyncState", "until_any", "until_some", "until_later"]
@@ -19,41 +22,46 @@ __all__ = ["AsyncEvent", "AsyncState", "until_any", "until_some", "until_later"]
 Future = concurrent.futures.Future
 
 
-def _resolve(future: "Future[Any]", value: Any) -> None:
+def _resolve(future, value):
+    # type: ("Future[Any]", Any) -> None
     if not future.done():
         try:
-            future.set_result(value)
-        except concurrent.futures.InvalidStateError:
+            compat.set_future_result(future, value)
+        except compat.InvalidStateError:
             pass  # resolved by another thread meanwhile
 
 
-def _fail(future: "Future[Any]", exc: BaseException) -> None:
+def _fail(future, exc):
+    # type: ("Future[Any]", BaseException) -> None
     if not future.done():
         try:
-            future.set_exception(exc)
-        except concurrent.futures.InvalidStateError:
+            compat.set_future_exception(future, exc)
+        except compat.InvalidStateError:
             pass  # resolved by another thread meanwhile
 
 
-def _with_timeout(future: "Future[Any]", timeout: Optional[float]) -> "Future[Any]":
+def _with_timeout(future, timeout):
+    # type: ("Future[Any]", Optional[float]) -> "Future[Any]"
     """Return a future resolved like ``future``, or failed after ``timeout``."""
     if not timeout or future.done():
         return future
-    outer: "Future[Any]" = Future()
+    outer = Future()  # type: "Future[Any]"
 
-    def expire() -> None:
+    def expire():
+        # type: () -> None
         if not outer.done():
             try:
-                outer.set_exception(concurrent.futures.TimeoutError(
+                compat.set_future_exception(outer, concurrent.futures.TimeoutError(
                     "not done within %s seconds" % format_seconds(timeout)))
-            except concurrent.futures.InvalidStateError:
+            except compat.InvalidStateError:
                 pass
 
     timer = threading.Timer(timeout, expire)
     timer.daemon = True
     timer.name = "katcp_sync-future-timeout"
 
-    def done(inner: "Future[Any]") -> None:
+    def done(inner):
+        # type: ("Future[Any]") -> None
         timer.cancel()
         if outer.done():
             return
@@ -61,10 +69,10 @@ def _with_timeout(future: "Future[Any]", timeout: Optional[float]) -> "Future[An
             if inner.cancelled():
                 outer.cancel()
             elif inner.exception() is not None:
-                outer.set_exception(inner.exception())
+                compat.set_future_exception(outer, inner.exception())
             else:
-                outer.set_result(inner.result())
-        except concurrent.futures.InvalidStateError:
+                compat.set_future_result(outer, inner.result())
+        except compat.InvalidStateError:
             pass
 
     timer.start()
@@ -72,7 +80,7 @@ def _with_timeout(future: "Future[Any]", timeout: Optional[float]) -> "Future[An
     return outer
 
 
-class AsyncEvent:
+class AsyncEvent(object):
     """A :class:`threading.Event` that also hands out futures.
 
     ``set``/``clear``/``is_set``/``wait`` behave as :class:`threading.Event`'s;
@@ -81,48 +89,55 @@ class AsyncEvent:
     katcp-python's signature and ignored.
     """
 
-    def __init__(self, ioloop: object = None) -> None:
+    def __init__(self, ioloop=None):
+        # type: (object) -> None
         self._lock = threading.Lock()
-        self._event = threading.Event()
-        self._waiting: "Future[bool]" = Future()
+        self._event = compat.Event()  # (precise and Ctrl-C-interruptible waits on 2.7)
+        self._waiting = Future()  # type: "Future[bool]"
 
-    def is_set(self) -> bool:
+    def is_set(self):
+        # type: () -> bool
         """True if the event is set."""
         return self._event.is_set()
 
     isSet = is_set
 
-    def set(self) -> None:
+    def set(self):
+        # type: () -> None
         """Set the flag and resolve the futures from :meth:`until_set`."""
         with self._lock:
             self._event.set()
             waiting, self._waiting = self._waiting, Future()
         _resolve(waiting, True)
 
-    def clear(self) -> None:
+    def clear(self):
+        # type: () -> None
         """Reset the flag."""
         self._event.clear()
 
-    def wait(self, timeout: Optional[float] = None) -> bool:
+    def wait(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Block until the flag is set; return it (False after ``timeout``)."""
         return self._event.wait(timeout)
 
-    def wait_with_ioloop(self, ioloop: object, timeout: Optional[float] = None) -> bool:
+    def wait_with_ioloop(self, ioloop, timeout=None):
+        # type: (object, Optional[float]) -> bool
         """katcp-python's name for :meth:`wait` (the ``ioloop`` is ignored)."""
         return self.wait(timeout)
 
-    def until_set(self, timeout: Optional[float] = None) -> "Future[bool]":
+    def until_set(self, timeout=None):
+        # type: (Optional[float]) -> "Future[bool]"
         """Return a future resolved with True once the flag is set."""
         with self._lock:
             if self._event.is_set():
-                done: "Future[bool]" = Future()
-                done.set_result(True)
+                done = Future()  # type: "Future[bool]"
+                compat.set_future_result(done, True)
                 return done
             waiting = self._waiting
         return _with_timeout(waiting, timeout)
 
 
-class AsyncState:
+class AsyncState(object):
     """A state from a fixed set, with futures that wait for a given state.
 
     Args:
@@ -134,33 +149,38 @@ class AsyncState:
         ValueError: ``initial_state`` is not valid.
     """
 
-    def __init__(self, valid_states: Iterable[Any], initial_state: Any = None,
-                 ioloop: object = None) -> None:
+    def __init__(self, valid_states, initial_state=None,
+                 ioloop=None):
+        # type: (Iterable[Any], Any, object) -> None
         self._valid_states = tuple(valid_states)
         if initial_state is None:
             initial_state = self._valid_states[0]
         self._check(initial_state)
         self._lock = threading.Lock()
         self._state = initial_state
-        self._waiting: Dict[Any, "Future[bool]"] = {
-            state: Future() for state in self._valid_states}
+        self._waiting = {
+            state: Future() for state in self._valid_states}  # type: Dict[Any, "Future[bool]"]
 
     @property
-    def state(self) -> Any:
+    def state(self):
+        # type: () -> Any
         """The current state."""
         return self._state
 
     @property
-    def valid_states(self) -> Tuple[Any, ...]:
+    def valid_states(self):
+        # type: () -> Tuple[Any, ...]
         """The allowed states."""
         return self._valid_states
 
-    def _check(self, state: Any) -> None:
+    def _check(self, state):
+        # type: (Any) -> None
         if state not in self._valid_states:
             raise ValueError("State must be one of {0}, not {1}".format(
                 self._valid_states, state))
 
-    def set_state(self, state: Any) -> None:
+    def set_state(self, state):
+        # type: (Any) -> None
         """Change the state and resolve the futures waiting for it. Any thread.
 
         Raises:
@@ -173,7 +193,8 @@ class AsyncState:
             self._waiting[state] = Future()
         _resolve(waiting, True)
 
-    def until_state(self, state: Any, timeout: Optional[float] = None) -> "Future[bool]":
+    def until_state(self, state, timeout=None):
+        # type: (Any, Optional[float]) -> "Future[bool]"
         """Return a future resolved with True once the state is ``state``.
 
         Raises:
@@ -182,21 +203,23 @@ class AsyncState:
         self._check(state)
         with self._lock:
             if self._state == state:
-                done: "Future[bool]" = Future()
-                done.set_result(True)
+                done = Future()  # type: "Future[bool]"
+                compat.set_future_result(done, True)
                 return done
             waiting = self._waiting[state]
         return _with_timeout(waiting, timeout)
 
-    def until_state_in(self, *states: Any, **kwargs: Any) -> "Future[Any]":
+    def until_state_in(self, *states, **kwargs):
+        # type: (*Any, **Any) -> "Future[Any]"
         """Return a future resolved once the state is any of ``states``."""
         timeout = kwargs.get("timeout")
         return until_any(*[self.until_state(s) for s in states], timeout=timeout)
 
 
-def until_later(delay: float, ioloop: object = None) -> "Future[None]":
+def until_later(delay, ioloop=None):
+    # type: (float, object) -> "Future[None]"
     """Return a future resolved with None after ``delay`` seconds."""
-    future: "Future[None]" = Future()
+    future = Future()  # type: "Future[None]"
     timer = threading.Timer(delay, _resolve, (future, None))
     timer.daemon = True
     timer.name = "katcp_sync-until-later"
@@ -204,24 +227,26 @@ def until_later(delay: float, ioloop: object = None) -> "Future[None]":
     return future
 
 
-def until_any(*futures: "Future[Any]", **kwargs: Any) -> "Future[Any]":
+def until_any(*futures, **kwargs):
+    # type: (*"Future[Any]", **Any) -> "Future[Any]"
     """Return a future resolved like the first of ``futures`` to finish.
 
     Keyword Args:
         timeout: seconds before the returned future fails with
             :exc:`concurrent.futures.TimeoutError`.
     """
-    any_future: "Future[Any]" = Future()
+    any_future = Future()  # type: "Future[Any]"
 
-    def done(fut: "Future[Any]") -> None:
+    def done(fut):
+        # type: ("Future[Any]") -> None
         if any_future.done():
             return
         try:
             if fut.exception() is not None:
-                any_future.set_exception(fut.exception())
+                compat.set_future_exception(any_future, fut.exception())
             else:
-                any_future.set_result(fut.result())
-        except (concurrent.futures.InvalidStateError, concurrent.futures.CancelledError):
+                compat.set_future_result(any_future, fut.result())
+        except (compat.InvalidStateError, concurrent.futures.CancelledError):
             pass
 
     for future in futures:
@@ -229,7 +254,8 @@ def until_any(*futures: "Future[Any]", **kwargs: Any) -> "Future[Any]":
     return _with_timeout(any_future, kwargs.get("timeout"))
 
 
-def until_some(*args: "Future[Any]", **kwargs: Any) -> "Future[List[Tuple[Any, Any]]]":
+def until_some(*args, **kwargs):
+    # type: (*"Future[Any]", **Any) -> "Future[List[Tuple[Any, Any]]]"
     """Return a future of ``[(key, result), ...]`` once enough futures are done.
 
     Positional futures are keyed by their index, keyword futures (other than
@@ -246,11 +272,13 @@ def until_some(*args: "Future[Any]", **kwargs: Any) -> "Future[List[Tuple[Any, A
     if done_at_least is None:
         done_at_least = len(keyed)
     lock = threading.Lock()
-    results: List[Tuple[Any, Any]] = []
-    some: "Future[List[Tuple[Any, Any]]]" = Future()
+    results = []  # type: List[Tuple[Any, Any]]
+    some = Future()  # type: "Future[List[Tuple[Any, Any]]]"
 
-    def watcher(key: Any) -> Any:
-        def done(fut: "Future[Any]") -> None:
+    def watcher(key):
+        # type: (Any) -> Any
+        def done(fut):
+            # type: ("Future[Any]") -> None
             try:
                 value = fut.result()
             except BaseException as exc:  # passed on to the waiter
@@ -265,7 +293,7 @@ def until_some(*args: "Future[Any]", **kwargs: Any) -> "Future[List[Tuple[Any, A
         return done
 
     if done_at_least <= 0:
-        some.set_result([])
+        compat.set_future_result(some, [])
     for key, future in keyed:
         future.add_done_callback(watcher(key))
     return _with_timeout(some, timeout)

@@ -20,6 +20,8 @@ alone). katcp-python's ``fake_inspecting_client_factory`` has no
 equivalent: katcp_sync's inspecting client is internal to the resource.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple, TypeVar
 
 from .resource_types import escape_name
@@ -45,7 +47,7 @@ class FakeDevice(DeviceServer):
     BUILD_INFO = ("katcp-sync-fake-device", 1, 0, "")
 
 
-class FakeKATCPClientResourceManager:
+class FakeKATCPClientResourceManager(object):
     """Shapes the fake device behind one resource. Any thread.
 
     Attributes:
@@ -53,16 +55,19 @@ class FakeKATCPClientResourceManager:
         sensors: ``{name: Sensor}`` added with :meth:`add_sensors`.
     """
 
-    def __init__(self, device: FakeDevice) -> None:
+    def __init__(self, device):
+        # type: (FakeDevice) -> None
         self.device = device
-        self.sensors: Dict[str, Sensor] = {}
+        self.sensors = {}  # type: Dict[str, Sensor]
 
     @property
-    def address(self) -> Tuple[str, int]:
+    def address(self):
+        # type: () -> Tuple[str, int]
         """``(host, port)`` the fake device listens on."""
         return self.device.bind_address
 
-    def add_sensors(self, sensor_infos: SensorInfos) -> None:
+    def add_sensors(self, sensor_infos):
+        # type: (SensorInfos) -> None
         """Add sensors described as ``{name: (description, units, type, *params)}``."""
         for name, info in sensor_infos.items():
             description, units, type_name = info[:3]
@@ -72,26 +77,30 @@ class FakeKATCPClientResourceManager:
             self.sensors[sensor.name] = sensor
             self.device.add_sensor(sensor)
 
-    def add_request_handlers_object(self, rh_obj: Any) -> None:
+    def add_request_handlers_object(self, rh_obj):
+        # type: (Any) -> None
         """Add the ``request_*`` methods of ``rh_obj`` as requests."""
         for attr in dir(rh_obj):
             if attr.startswith("request_") and callable(getattr(rh_obj, attr)):
                 self.device.add_request(attr[len("request_"):].replace("_", "-"),
                                         getattr(rh_obj, attr))
 
-    def add_request_handlers_dict(self, rh_dict: Mapping[str, Callable[..., Any]]) -> None:
+    def add_request_handlers_dict(self, rh_dict):
+        # type: (Mapping[str, Callable[..., Any]]) -> None
         """Add requests from ``{name: handler(req, msg)}``."""
         for name, handler in rh_dict.items():
             self.device.add_request(name, handler)
 
-    def stop(self, timeout: Optional[float] = _STOP_TIMEOUT) -> None:
+    def stop(self, timeout=_STOP_TIMEOUT):
+        # type: (Optional[float]) -> None
         """Stop the fake device."""
         if self.device.running():
             self.device.stop()
         self.device.join(timeout)
 
 
-def _start_device() -> FakeKATCPClientResourceManager:
+def _start_device():
+    # type: () -> FakeKATCPClientResourceManager
     device = FakeDevice("127.0.0.1", 0)
     device.start()
     return FakeKATCPClientResourceManager(device)
@@ -101,11 +110,13 @@ def _start_device() -> FakeKATCPClientResourceManager:
 ResourceT = TypeVar("ResourceT")
 
 
-def _stop_with(resource: Any, managers: Sequence[FakeKATCPClientResourceManager]) -> None:
+def _stop_with(resource, managers):
+    # type: (Any, Sequence[FakeKATCPClientResourceManager]) -> None
     """Make ``resource.stop()`` also stop the fake devices."""
     resource_stop = resource.stop
 
-    def stop(*args: Any, **kwargs: Any) -> Any:
+    def stop(*args, **kwargs):
+        # type: (*Any, **Any) -> Any
         try:
             return resource_stop(*args, **kwargs)
         finally:
@@ -116,9 +127,10 @@ def _stop_with(resource: Any, managers: Sequence[FakeKATCPClientResourceManager]
 
 
 def fake_KATCP_client_resource_factory(  # noqa: N802 (katcp-python's name)
-        KATCPClientResourceClass: Callable[..., ResourceT], fake_options: Mapping[str, Any],  # noqa: N803
-        resource_spec: Dict[str, Any], *args: Any, **kwargs: Any,
-) -> Tuple[ResourceT, FakeKATCPClientResourceManager]:
+        KATCPClientResourceClass, fake_options,  # noqa: N803
+        resource_spec, *args, **kwargs
+):
+    # type: (Callable[..., ResourceT], Mapping[str, Any], Dict[str, Any], *Any, **Any) -> Tuple[ResourceT, FakeKATCPClientResourceManager]
     """Return ``(resource, manager)``: a resource talking to a fake device.
 
     Args:
@@ -140,48 +152,55 @@ def fake_KATCP_client_resource_factory(  # noqa: N802 (katcp-python's name)
     return resource, manager
 
 
-class FakeKATCPClientResourceContainerManager:
+class FakeKATCPClientResourceContainerManager(object):
     """Shapes the fake devices of a container's children, named as in its spec.
 
     A child may be named as in the spec (``"client-2"``) or escaped
     (``"client_2"``).
     """
 
-    def __init__(self, child_managers: Dict[str, FakeKATCPClientResourceManager]) -> None:
+    def __init__(self, child_managers):
+        # type: (Dict[str, FakeKATCPClientResourceManager]) -> None
         self.child_managers = child_managers
 
-    def _child(self, child_name: str) -> FakeKATCPClientResourceManager:
+    def _child(self, child_name):
+        # type: (str) -> FakeKATCPClientResourceManager
         return self.child_managers[escape_name(child_name)]
 
-    def add_sensors(self, child_name: str, sensor_infos: SensorInfos) -> None:
+    def add_sensors(self, child_name, sensor_infos):
+        # type: (str, SensorInfos) -> None
         """:meth:`FakeKATCPClientResourceManager.add_sensors` for one child."""
         self._child(child_name).add_sensors(sensor_infos)
 
-    def add_request_handlers_object(self, child_name: str, rh_obj: Any) -> None:
+    def add_request_handlers_object(self, child_name, rh_obj):
+        # type: (str, Any) -> None
         """:meth:`FakeKATCPClientResourceManager.add_request_handlers_object` for one child."""
         self._child(child_name).add_request_handlers_object(rh_obj)
 
-    def add_request_handlers_dict(self, child_name: str,
-                                  rh_dict: Mapping[str, Callable[..., Any]]) -> None:
+    def add_request_handlers_dict(self, child_name,
+                                  rh_dict):
+        # type: (str, Mapping[str, Callable[..., Any]]) -> None
         """:meth:`FakeKATCPClientResourceManager.add_request_handlers_dict` for one child."""
         self._child(child_name).add_request_handlers_dict(rh_dict)
 
-    def stop(self, timeout: Optional[float] = _STOP_TIMEOUT) -> None:
+    def stop(self, timeout=_STOP_TIMEOUT):
+        # type: (Optional[float]) -> None
         """Stop every fake device."""
         for manager in self.child_managers.values():
             manager.stop(timeout)
 
 
 def fake_KATCP_client_resource_container_factory(  # noqa: N802 (katcp-python's name)
-        KATCPClientResourceContainerClass: Callable[..., ResourceT],  # noqa: N803
-        fake_options: Mapping[str, Any], resources_spec: Dict[str, Any], *args: Any, **kwargs: Any,
-) -> Tuple[ResourceT, FakeKATCPClientResourceContainerManager]:
+        KATCPClientResourceContainerClass,  # noqa: N803
+        fake_options, resources_spec, *args, **kwargs
+):
+    # type: (Callable[..., ResourceT], Mapping[str, Any], Dict[str, Any], *Any, **Any) -> Tuple[ResourceT, FakeKATCPClientResourceContainerManager]
     """Return ``(container, manager)``: each child talks to its own fake device.
 
     Arguments as :func:`fake_KATCP_client_resource_factory`, with a
     container spec (``clients={name: spec}``).
     """
-    child_managers: Dict[str, FakeKATCPClientResourceManager] = {}
+    child_managers = {}  # type: Dict[str, FakeKATCPClientResourceManager]
     clients = {}
     try:
         for name, child_spec in resources_spec.get("clients", {}).items():

@@ -8,12 +8,15 @@ core included) can use them; :mod:`katcp_sync.tcp` re-exports both.
 Pure functions; any thread.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from typing import Optional
 
 __all__ = ["format_address", "format_seconds"]
 
 
-def format_address(addr: object) -> str:
+def format_address(addr):
+    # type: (object) -> str
     """Format a socket address as ``"host:port"`` (IPv6 as ``"[::1]:port"``)."""
     if isinstance(addr, tuple) and len(addr) >= 2:
         host, port = addr[0], addr[1]
@@ -23,7 +26,8 @@ def format_address(addr: object) -> str:
     return str(addr) if addr else "unknown"
 
 
-def format_seconds(seconds: Optional[float]) -> str:
+def format_seconds(seconds):
+    # type: (Optional[float]) -> str
     """A duration as people read it: ``"3.0"`` rather than ``"3.003591"``.
 
     One decimal from a second up, two significant digits below (``"0.25"``);

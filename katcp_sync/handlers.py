@@ -20,12 +20,15 @@ The types are in :mod:`katcp_sync.argtypes`; :mod:`katcp_sync.kattypes` is
 katcp-python's face for both. Stateless; any thread.
 """
 
-import concurrent.futures
-import inspect
-from typing import Any, Callable, Iterable, List, Optional, Tuple, TypeVar, Union
+from __future__ import absolute_import, division, print_function
 
+import concurrent.futures
+from typing import Any, Callable, Iterable, List, Optional, Text, Tuple, TypeVar, Union
+
+import six
 import wrapt
 
+from . import compat
 from .argtypes import KatcpType, text_of
 from .arguments import check_multiple_last, make_reply, unpack_types
 from .futures import chain_future
@@ -51,27 +54,20 @@ HandlerDecorator = Callable[[Handler], Handler]
 _H = TypeVar("_H", bound=Handler)
 
 
-def _positional_names(handler: Handler, skip: int) -> List[str]:
+def _positional_names(handler, skip):
+    # type: (Handler, int) -> List[str]
     """Names of a handler's positional parameters after the first ``skip``.
 
     A ``*args`` parameter ends the list (its name serves the ``multiple``
-    type). ``inspect.signature`` follows wrapt's ``__wrapped__``, so the user's
+    type). The signature is read through wrapt's ``__wrapped__``, so the user's
     names are found under any stack of our decorators.
     """
-    names = []
-    for param in list(inspect.signature(handler).parameters.values())[skip:]:
-        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
-            names.append(param.name)
-        elif param.kind is param.VAR_POSITIONAL:
-            names.append(param.name)
-            break
-        else:
-            break
-    return names
+    return compat.positional_parameters(handler)[skip:]
 
 
-def _unpacking_decorator(types: Tuple[KatcpType, ...], has_req: bool,
-                         include_msg: bool, major: int) -> HandlerDecorator:
+def _unpacking_decorator(types, has_req,
+                         include_msg, major):
+    # type: (Tuple[KatcpType, ...], bool, bool, int) -> HandlerDecorator
     """Shared body of :func:`request`, :func:`inform` and :func:`unpack_message`.
 
     The wrapper is called with the message last: ``(self, [req,] msg)``. Whatever
@@ -80,19 +76,20 @@ def _unpacking_decorator(types: Tuple[KatcpType, ...], has_req: bool,
     """
     check_multiple_last(types)
 
-    def decorate(handler: Handler) -> Handler:
+    def decorate(handler):
+        # type: (Handler) -> Handler
         # Skip self, req and msg when naming the parameters.
         argnames = _positional_names(handler, 1 + has_req + include_msg)
 
         @wrapt.decorator
         def unpack_arguments(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
-            *head, msg = args
+            head, msg = list(args[:-1]), args[-1]
             values = unpack_types(types, msg.arguments, argnames, major)
             if include_msg:
                 head.append(msg)
-            return wrapped(*head, *values, **kwargs)
+            return wrapped(*(head + list(values)), **kwargs)
 
-        decorated: Handler = unpack_arguments(handler)
+        decorated = unpack_arguments(handler)  # type: Handler
         if has_req:
             setattr(decorated, "_request_decorated", True)
         return decorated
@@ -100,8 +97,8 @@ def _unpacking_decorator(types: Tuple[KatcpType, ...], has_req: bool,
     return decorate
 
 
-def request(*types: KatcpType, include_msg: bool = False,
-            major: int = DEFAULT_KATCP_MAJOR) -> HandlerDecorator:
+def request(*types, **kwargs):
+    # type: (*KatcpType, **Any) -> HandlerDecorator
     """Decorate a request handler so that it receives typed arguments.
 
     The server calls the decorated handler as ``handler(self, req, msg)``; the
@@ -128,31 +125,41 @@ def request(*types: KatcpType, include_msg: bool = False,
             '''Add two numbers.'''
             return ("ok", x + y)
     """
+    include_msg = compat.kwonly_pop(kwargs, 'include_msg', False)  # type: bool
+    major = compat.kwonly_pop(kwargs, 'major', DEFAULT_KATCP_MAJOR)  # type: int
+    compat.kwonly_done('request', kwargs)
     return _unpacking_decorator(types, True, include_msg, major)
 
 
-def inform(*types: KatcpType, include_msg: bool = False,
-           major: int = DEFAULT_KATCP_MAJOR) -> HandlerDecorator:
+def inform(*types, **kwargs):
+    # type: (*KatcpType, **Any) -> HandlerDecorator
     """Decorate an inform handler ``inform_x(self, [msg,] a, b, ...)``.
 
     As :func:`request`, but the handler is called as ``handler(self, msg)``
     (no ``req``).
     """
+    include_msg = compat.kwonly_pop(kwargs, 'include_msg', False)  # type: bool
+    major = compat.kwonly_pop(kwargs, 'major', DEFAULT_KATCP_MAJOR)  # type: int
+    compat.kwonly_done('inform', kwargs)
     return _unpacking_decorator(types, False, include_msg, major)
 
 
-def unpack_message(*types: KatcpType, include_msg: bool = False,
-                   major: int = DEFAULT_KATCP_MAJOR) -> HandlerDecorator:
+def unpack_message(*types, **kwargs):
+    # type: (*KatcpType, **Any) -> HandlerDecorator
     """Decorate a client ``reply_x``/``inform_x(self, [msg,] a, b, ...)`` handler.
 
     As :func:`request`, but the handler is called as ``handler(self, msg)``
     (no ``req``). For a reply, the first type is usually ``Str()`` for the
     reply code.
     """
+    include_msg = compat.kwonly_pop(kwargs, 'include_msg', False)  # type: bool
+    major = compat.kwonly_pop(kwargs, 'major', DEFAULT_KATCP_MAJOR)  # type: int
+    compat.kwonly_done('unpack_message', kwargs)
     return _unpacking_decorator(types, False, include_msg, major)
 
 
-def return_reply(*types: KatcpType, major: int = DEFAULT_KATCP_MAJOR) -> HandlerDecorator:
+def return_reply(*types, **kwargs):
+    # type: (*KatcpType, **Any) -> HandlerDecorator
     """Decorate a request handler so that its return value becomes a reply message.
 
     The handler returns ``("ok", v1, v2, ...)`` (values packed with ``types``),
@@ -176,9 +183,12 @@ def return_reply(*types: KatcpType, major: int = DEFAULT_KATCP_MAJOR) -> Handler
         KatcpValueError, KatcpTypeError: at call time, the return value is not
             a valid reply tuple.
     """
+    major = compat.kwonly_pop(kwargs, 'major', DEFAULT_KATCP_MAJOR)  # type: int
+    compat.kwonly_done('return_reply', kwargs)
     check_multiple_last(types)
 
-    def decorate(handler: Handler) -> Handler:
+    def decorate(handler):
+        # type: (Handler) -> Handler
         method_name = handler.__name__
         if not method_name.startswith("request_"):
             raise ValueError("return_reply can only decorate a request handler: the method "
@@ -202,7 +212,8 @@ def return_reply(*types: KatcpType, major: int = DEFAULT_KATCP_MAJOR) -> Handler
     return decorate
 
 
-def send_reply(*types: KatcpType, major: int = DEFAULT_KATCP_MAJOR) -> HandlerDecorator:
+def send_reply(*types, **kwargs):
+    # type: (*KatcpType, **Any) -> HandlerDecorator
     """Decorate a callback so that its return value is sent as a reply.
 
     The callback returns ``(req, "ok", v1, ...)`` (or ``(req, "fail", why)``);
@@ -213,11 +224,14 @@ def send_reply(*types: KatcpType, major: int = DEFAULT_KATCP_MAJOR) -> HandlerDe
         types: the types of the values after ``"ok"``.
         major: KATCP major version used to format the values.
     """
+    major = compat.kwonly_pop(kwargs, 'major', DEFAULT_KATCP_MAJOR)  # type: int
+    compat.kwonly_done('send_reply', kwargs)
     check_multiple_last(types)
 
     @wrapt.decorator
     def send(wrapped, instance, args, kwargs):  # type: ignore[no-untyped-def]
-        req, *reply_args = wrapped(*args, **kwargs)
+        result = wrapped(*args, **kwargs)
+        req, reply_args = result[0], result[1:]
         req.reply_with_message(make_reply(req.msg.name, types, reply_args, major))
 
     return send
@@ -233,7 +247,8 @@ MINIMUM_KATCP_VERSION = "_minimum_katcp_version"
 HAS_KATCP_PROTOCOL_FLAGS = "_has_katcp_protocol_flags"
 
 
-def concurrent_reply(handler: _H) -> _H:
+def concurrent_reply(handler):
+    # type: (_H) -> _H
     """Mark a handler whose returned future need not finish before the next request.
 
     Sets ``handler._concurrent_reply = True``.
@@ -242,7 +257,8 @@ def concurrent_reply(handler: _H) -> _H:
     return handler
 
 
-def request_timeout_hint(timeout_hint: Optional[float]) -> Callable[[_H], _H]:
+def request_timeout_hint(timeout_hint):
+    # type: (Optional[float]) -> Callable[[_H], _H]
     """Set the timeout hint reported by ``?request-timeout-hint`` (spec 5.1 ``T`` flag).
 
     Args:
@@ -257,29 +273,33 @@ def request_timeout_hint(timeout_hint: Optional[float]) -> Callable[[_H], _H]:
             raise ValueError("A request timeout hint may not be negative (got %r)."
                              % timeout_hint)
 
-    def decorate(handler: _H) -> _H:
+    def decorate(handler):
+        # type: (_H) -> _H
         setattr(handler, REQUEST_TIMEOUT_HINT, timeout_hint)
         return handler
 
     return decorate
 
 
-def minimum_katcp_version(major: int, minor: int = 0) -> Callable[[_H], _H]:
+def minimum_katcp_version(major, minor=0):
+    # type: (int, int) -> Callable[[_H], _H]
     """Leave the handler out of servers whose ``PROTOCOL_INFO`` is older than ``major.minor``.
 
     Sets ``handler._minimum_katcp_version = (major, minor)``.
     """
     version = (major, minor)
 
-    def decorate(handler: _H) -> _H:
+    def decorate(handler):
+        # type: (_H) -> _H
         setattr(handler, MINIMUM_KATCP_VERSION, version)
         return handler
 
     return decorate
 
 
-def has_katcp_protocol_flags(protocol_flags: Iterable[Union[str, bytes]],
-                             ) -> Callable[[_H], _H]:
+def has_katcp_protocol_flags(protocol_flags,
+                             ):
+    # type: (Union[Iterable[Union[Text, bytes]], Text, bytes]) -> Callable[[_H], _H]
     """Leave the handler out of servers whose ``PROTOCOL_INFO`` lacks any of these flags.
 
     Args:
@@ -288,11 +308,12 @@ def has_katcp_protocol_flags(protocol_flags: Iterable[Union[str, bytes]],
 
     Sets ``handler._has_katcp_protocol_flags`` to the list of one-character ``str`` flags.
     """
-    if isinstance(protocol_flags, (str, bytes)):
+    if isinstance(protocol_flags, (str, six.text_type, bytes)):
         protocol_flags = [protocol_flags]
     flags = [char for flag in protocol_flags for char in text_of(flag)]
 
-    def decorate(handler: _H) -> _H:
+    def decorate(handler):
+        # type: (_H) -> _H
         setattr(handler, HAS_KATCP_PROTOCOL_FLAGS, flags)
         return handler
 

@@ -24,12 +24,15 @@ Threads may wait for a state with :meth:`InspectingClient.until_state`
 (a :class:`threading.Condition` with a bounded timeout).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import logging
 import random
 import threading
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
+from . import compat
 from .client import DeviceClient
 from .deadline import Deadline
 from .errors import FailReply, KATCPResourceInactive, KatcpTimeoutError
@@ -65,7 +68,7 @@ _Reply = Tuple[Message, List[Message]]
 _ReplyFutures = Dict[str, "concurrent.futures.Future[_Reply]"]
 
 
-class RequestInfo(NamedTuple):
+class RequestInfo(NamedTuple('RequestInfo', [('name', str), ('description', str), ('timeout_hint', Optional[float])])):
     """What the device told us about one request.
 
     Attributes:
@@ -73,50 +76,43 @@ class RequestInfo(NamedTuple):
         description: the ``#help`` text.
         timeout_hint: ``?request-timeout-hint`` in seconds, or ``None``.
     """
-
-    name: str
-    description: str
-    timeout_hint: Optional[float]
+    __slots__ = ()
 
 
-class SensorInfo(NamedTuple):
+class SensorInfo(NamedTuple('SensorInfo', [('name', str), ('description', str), ('units', str), ('type', str), ('params', Tuple[str, ...])])):
     """One ``#sensor-list`` inform, decoded to text.
 
     Attributes:
         name, description, units, type: as on the wire (type e.g. ``"float"``).
         params: the type parameters (``list[str]``), e.g. discrete values.
     """
-
-    name: str
-    description: str
-    units: str
-    type: str
-    params: Tuple[str, ...]
+    __slots__ = ()
 
 
-class DeviceModel(NamedTuple):
+class DeviceModel(NamedTuple('DeviceModel', [('requests', Dict[str, RequestInfo]), ('sensors', Dict[str, SensorInfo])])):
     """The inspected interface of a device: ``{name: info}`` for each kind."""
-
-    requests: Dict[str, RequestInfo]
-    sensors: Dict[str, SensorInfo]
+    __slots__ = ()
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", errors="replace")
+def _text(raw):
+    # type: (bytes) -> str
+    return compat.native_str(raw, "replace")
 
 
-def all_done(futures: Iterable[concurrent.futures.Future]) -> concurrent.futures.Future:
+def all_done(futures):
+    # type: (Iterable[concurrent.futures.Future]) -> concurrent.futures.Future
     """Return a future that completes (with ``None``) once every future is done.
 
     It never fails: the caller inspects the individual futures. Unlike
     :func:`concurrent.futures.wait` it does not block.
     """
     futures = list(futures)
-    result: concurrent.futures.Future = concurrent.futures.Future()
+    result = compat.Future()  # type: concurrent.futures.Future
     remaining = [len(futures)]
     lock = threading.Lock()
 
-    def one_done(_fut: concurrent.futures.Future) -> None:
+    def one_done(_fut):
+        # type: (concurrent.futures.Future) -> None
         with lock:
             remaining[0] -= 1
             last = remaining[0] == 0
@@ -130,7 +126,8 @@ def all_done(futures: Iterable[concurrent.futures.Future]) -> concurrent.futures
     return result
 
 
-def wait_future(future: concurrent.futures.Future, timeout: Optional[float], what: str) -> Any:
+def wait_future(future, timeout, what):
+    # type: (concurrent.futures.Future, Optional[float], str) -> Any
     """Block until ``future`` is done and return its result.
 
     Raises:
@@ -141,10 +138,10 @@ def wait_future(future: concurrent.futures.Future, timeout: Optional[float], wha
     try:
         return future.result(timeout)
     except concurrent.futures.TimeoutError:
-        raise KatcpTimeoutError("%s timed out after %s s" % (what, format_seconds(timeout))) from None
+        raise compat.chained(KatcpTimeoutError("%s timed out after %s s" % (what, format_seconds(timeout))), None)
 
 
-class InspectingClient:
+class InspectingClient(object):
     """A device client plus a synced model of the device's interface.
 
     Args:
@@ -162,26 +159,27 @@ class InspectingClient:
 
     def __init__(
         self,
-        client: DeviceClient,
-        on_model: Callable[[DeviceModel], Optional[concurrent.futures.Future]],
-        sync_timeout: float = 20.0,
-        retry_delay: float = 0.5,
-        max_retry_delay: float = 30.0,
-        name: str = "",
-    ) -> None:
+        client,
+        on_model,
+        sync_timeout=20.0,
+        retry_delay=0.5,
+        max_retry_delay=30.0,
+        name="",
+    ):
+        # type: (DeviceClient, Callable[[DeviceModel], Optional[concurrent.futures.Future]], float, float, float, str) -> None
         self.client = client
         self._on_model = on_model
         self._sync_timeout = sync_timeout
         self._retry_delay = retry_delay
         self._max_retry_delay = max_retry_delay
         self._name = name
-        self._cond = threading.Condition()
+        self._cond = compat.Condition()
         self._state = DISCONNECTED
         self._generation = 0
         self._failures = 0
         self._stopped = False
-        self._retry_handle: Optional[TimerHandle] = None
-        self._state_callbacks: List[Callable[[str], None]] = []
+        self._retry_handle = None  # type: Optional[TimerHandle]
+        self._state_callbacks = []  # type: List[Callable[[str], None]]
         self.model = DeviceModel({}, {})
         client.add_connected_callback(self._connected)
         client.add_disconnected_callback(self._disconnected)
@@ -191,11 +189,13 @@ class InspectingClient:
     # -- state ---------------------------------------------------------------
 
     @property
-    def state(self) -> str:
+    def state(self):
+        # type: () -> str
         """The current state: ``"disconnected"``, ``"syncing"`` or ``"synced"``."""
         return self._state
 
-    def add_state_callback(self, callback: Callable[[str], None]) -> None:
+    def add_state_callback(self, callback):
+        # type: (Callable[[str], None]) -> None
         """Call ``callback(state)`` after every state change.
 
         It runs on the thread that made the change (usually the reactor
@@ -204,13 +204,15 @@ class InspectingClient:
         with self._cond:
             self._state_callbacks = self._state_callbacks + [callback]
 
-    def remove_state_callback(self, callback: Callable[[str], None]) -> None:
+    def remove_state_callback(self, callback):
+        # type: (Callable[[str], None]) -> None
         """Forget a callback given to :meth:`add_state_callback`."""
         with self._cond:
             self._state_callbacks = [c for c in self._state_callbacks if c != callback]
 
-    def _set_state(self, generation: Optional[int], state: str, new_generation: bool = False,
-                   stop: bool = False) -> Optional[int]:
+    def _set_state(self, generation, state, new_generation=False,
+                   stop=False):
+        # type: (Optional[int], str, bool, bool) -> Optional[int]
         """Move to ``state`` unless ``generation`` is stale; return the current generation.
 
         ``new_generation`` starts a new sync round (abandoning the old one);
@@ -234,7 +236,8 @@ class InspectingClient:
                 logger.exception("%s: state callback %r failed", self._name, callback)
         return generation
 
-    def until_state(self, state: str, timeout: Optional[float] = None) -> None:
+    def until_state(self, state, timeout=None):
+        # type: (str, Optional[float]) -> None
         """Block until the state is ``state``.
 
         Raises:
@@ -258,7 +261,8 @@ class InspectingClient:
                     )
                 self._cond.wait(remaining)
 
-    def until_not_state(self, state: str, timeout: Optional[float] = None) -> None:
+    def until_not_state(self, state, timeout=None):
+        # type: (str, Optional[float]) -> None
         """Block until the state is anything but ``state`` (same errors as :meth:`until_state`)."""
         deadline = Deadline(timeout)
         with self._cond:
@@ -271,11 +275,13 @@ class InspectingClient:
 
     # -- life cycle ----------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self):
+        # type: () -> None
         """Start the client; syncing begins once its protocol is known."""
         self.client.start()
 
-    def stop(self) -> None:
+    def stop(self):
+        # type: () -> None
         """Stop the client and abandon any sync in progress. Idempotent."""
         self._set_state(None, DISCONNECTED, new_generation=True, stop=True)
         with self._cond:
@@ -284,7 +290,8 @@ class InspectingClient:
             handle.cancel()
         self.client.stop()
 
-    def join(self, timeout: Optional[float] = None) -> bool:
+    def join(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait for the client's threads to end after :meth:`stop`.
 
         Returns True if they all have, False if ``timeout`` passed first."""
@@ -292,14 +299,17 @@ class InspectingClient:
 
     # -- client callbacks (reactor thread) -------------------------------------
 
-    def _connected(self) -> None:
+    def _connected(self):
+        # type: () -> None
         self.resync()
 
-    def _disconnected(self) -> None:
+    def _disconnected(self):
+        # type: () -> None
         self._failures = 0
         self._set_state(None, DISCONNECTED, new_generation=True)
 
-    def _interface_changed(self, msg: Message) -> None:
+    def _interface_changed(self, msg):
+        # type: (Message) -> None
         logger.debug("%s: #%s %r, re-inspecting", self._name, msg.name, msg.arguments)
         if msg.name == "device-changed":
             logger.warning("%s: device sent deprecated #device-changed", self._name)
@@ -307,7 +317,8 @@ class InspectingClient:
 
     # -- syncing -------------------------------------------------------------
 
-    def resync(self) -> None:
+    def resync(self):
+        # type: () -> None
         """Start a new inspection round now (abandoning any round in progress).
 
         Does nothing while disconnected or stopped. Never blocks.
@@ -320,17 +331,18 @@ class InspectingClient:
         names = ["help", "sensor-list"]
         if getattr(self.client.protocol_flags, "request_timeout_hints", False):
             names.append("request-timeout-hint")
-        futures: _ReplyFutures = {}
+        futures = {}  # type: _ReplyFutures
         for name in names:
             try:
                 futures[name] = self.client.future_request(Message.request(name), timeout=self._sync_timeout)
             except Exception as exc:  # e.g. disconnected in between: treat as a failed round
-                failed: "concurrent.futures.Future[_Reply]" = concurrent.futures.Future()
+                failed = compat.Future()  # type: "concurrent.futures.Future[_Reply]"
                 failed.set_exception(exc)
                 futures[name] = failed
         all_done(futures.values()).add_done_callback(lambda _f: self._inspected(generation, futures))
 
-    def _inspected(self, generation: int, futures: _ReplyFutures) -> None:
+    def _inspected(self, generation, futures):
+        # type: (int, _ReplyFutures) -> None
         if generation != self._generation:
             return
         try:
@@ -349,12 +361,14 @@ class InspectingClient:
         else:
             extra.add_done_callback(lambda _f: self._synced(generation))
 
-    def _synced(self, generation: int) -> None:
+    def _synced(self, generation):
+        # type: (int) -> None
         if self._set_state(generation, SYNCED) is not None:
             self._failures = 0
             logger.debug("%s: synced", self._name)
 
-    def _retry_later(self, generation: int, exc: BaseException) -> None:
+    def _retry_later(self, generation, exc):
+        # type: (int, BaseException) -> None
         with self._cond:
             if generation != self._generation or self._stopped:
                 return
@@ -365,12 +379,14 @@ class InspectingClient:
                            self._name, exc, format_seconds(delay))
             self._retry_handle = self.client.reactor.call_later(delay, self._retry, generation)
 
-    def _retry(self, generation: int) -> None:
+    def _retry(self, generation):
+        # type: (int) -> None
         if generation == self._generation:
             self.resync()
 
     @staticmethod
-    def _replies(futures: _ReplyFutures, name: str) -> List[Message]:
+    def _replies(futures, name):
+        # type: (_ReplyFutures, str) -> List[Message]
         """The informs of a successful request, raising on any failure."""
         reply, informs = futures[name].result()
         if not reply.reply_ok():
@@ -378,8 +394,9 @@ class InspectingClient:
         return informs
 
     @classmethod
-    def _build_model(cls, futures: _ReplyFutures) -> DeviceModel:
-        hints: Dict[str, float] = {}
+    def _build_model(cls, futures):
+        # type: (_ReplyFutures) -> DeviceModel
+        hints = {}  # type: Dict[str, float]
         if "request-timeout-hint" in futures:
             for inform in cls._replies(futures, "request-timeout-hint"):
                 name, hint = _text(inform.arguments[0]), float(inform.arguments[1])

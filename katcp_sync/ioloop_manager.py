@@ -9,11 +9,14 @@ share a thread needs none of this: katcp_sync servers and clients start
 their own reactor.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import functools
 import logging
 from typing import Any, Callable, Dict, Optional, Sequence
 
+from . import compat
 from .deadline import Deadline
 from .errors import KatcpTimeoutError
 from .formatting import format_seconds
@@ -24,7 +27,7 @@ __all__ = ["IOLoopManager", "IOLoopThreadWrapper", "ThreadSafeMethodAttrWrapper"
 logger = logging.getLogger(__name__)
 
 
-class IOLoopManager:
+class IOLoopManager(object):
     """Owns a reactor thread: ``get_reactor()`` (katcp-python: ``get_ioloop()``),
     ``start()``, ``stop()``, ``join()``.
 
@@ -37,41 +40,48 @@ class IOLoopManager:
     All methods may be called from any thread.
     """
 
-    def __init__(self, managed_default: bool = False, logger: logging.Logger = logger) -> None:
-        self._reactor: Optional[Reactor] = None
+    def __init__(self, managed_default=False, logger=logger):
+        # type: (bool, logging.Logger) -> None
+        self._reactor = None  # type: Optional[Reactor]
 
-    def get_reactor(self) -> Reactor:
+    def get_reactor(self):
+        # type: () -> Reactor
         """Return the managed reactor, creating it on the first call."""
         if self._reactor is None:
             self._reactor = Reactor()
         return self._reactor
 
-    def get_ioloop(self) -> Reactor:
+    def get_ioloop(self):
+        # type: () -> Reactor
         """katcp-python's name for :meth:`get_reactor`."""
         return self.get_reactor()
 
-    def setDaemon(self, daemonic: bool) -> None:  # noqa: N802 (katcp-python's name)
+    def setDaemon(self, daemonic):  # noqa: N802 (katcp-python's name)
+        # type: (bool) -> None
         """Accepted for katcp-python's API; the reactor thread is a daemon already."""
 
-    def start(self, timeout: Optional[float] = None) -> None:
+    def start(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Start the reactor thread (``timeout`` is accepted and unused: start is quick)."""
         self.get_reactor().start()
 
-    def stop(self, timeout: Optional[float] = None, callback: Optional[Callable[[], Any]] = None
-             ) -> None:
+    def stop(self, timeout=None, callback=None
+             ):
+        # type: (Optional[float], Optional[Callable[[], Any]]) -> None
         """Stop the reactor, waiting up to ``timeout`` seconds; then call ``callback``."""
         if self._reactor is not None:
             self._reactor.stop(timeout)
         if callback is not None:
             callback()
 
-    def join(self, timeout: Optional[float] = None) -> None:
+    def join(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Wait up to ``timeout`` seconds for the reactor thread to end."""
         if self._reactor is not None:
             self._reactor.join(timeout)
 
 
-class IOLoopThreadWrapper:
+class IOLoopThreadWrapper(object):
     """Runs calls on a reactor's thread and blocks for their result.
 
     Args:
@@ -79,20 +89,23 @@ class IOLoopThreadWrapper:
     """
 
     #: Seconds a call may take when none is given.
-    default_timeout: Optional[float] = None
+    default_timeout = None  # type: Optional[float]
 
-    def __init__(self, ioloop: Optional[Reactor] = None) -> None:
+    def __init__(self, ioloop=None):
+        # type: (Optional[Reactor]) -> None
         #: The reactor calls run on.
         self.reactor = ioloop if ioloop is not None else Reactor()
 
     @property
-    def ioloop(self) -> Reactor:
+    def ioloop(self):
+        # type: () -> Reactor
         """katcp-python's name for :attr:`reactor`."""
         return self.reactor
 
-    def call_in_ioloop(self, fn: Callable[..., Any], args: Sequence[Any] = (),
-                       kwargs: Optional[Dict[str, Any]] = None,
-                       timeout: Optional[float] = None) -> Any:
+    def call_in_ioloop(self, fn, args=(),
+                       kwargs=None,
+                       timeout=None):
+        # type: (Callable[..., Any], Sequence[Any], Optional[Dict[str, Any]], Optional[float]) -> Any
         """Return ``fn(*args, **kwargs)`` run on the reactor thread.
 
         A :class:`concurrent.futures.Future` result is waited for too.
@@ -111,23 +124,25 @@ class IOLoopThreadWrapper:
             try:
                 return result.result(deadline.remaining())
             except concurrent.futures.TimeoutError:
-                raise KatcpTimeoutError("No result from %r within %s"
-                                        % (fn, format_seconds(limit))) from None
+                raise compat.chained(KatcpTimeoutError("No result from %r within %s"
+                                        % (fn, format_seconds(limit))), None)
         return result
 
-    def decorate_callable(self, callable_: Callable[..., Any]) -> Callable[..., Any]:
+    def decorate_callable(self, callable_):
+        # type: (Callable[..., Any]) -> Callable[..., Any]
         """Return ``callable_`` made to run through :meth:`call_in_ioloop`.
 
         The wrapper takes an extra ``timeout`` keyword argument.
         """
         @functools.wraps(callable_)
-        def decorated(*args: Any, **kwargs: Any) -> Any:
+        def decorated(*args, **kwargs):
+            # type: (*Any, **Any) -> Any
             timeout = kwargs.pop("timeout", None)
             return self.call_in_ioloop(callable_, args, kwargs, timeout=timeout)
         return decorated
 
 
-class ThreadSafeMethodAttrWrapper:
+class ThreadSafeMethodAttrWrapper(object):
     """Wraps an object so that its methods run on a reactor's thread.
 
     Callable attributes are returned decorated by the wrapper's
@@ -136,15 +151,18 @@ class ThreadSafeMethodAttrWrapper:
     ``self._getattr(name)``.
     """
 
-    def __init__(self, subject: Any, ioloop_wrapper: IOLoopThreadWrapper) -> None:
+    def __init__(self, subject, ioloop_wrapper):
+        # type: (Any, IOLoopThreadWrapper) -> None
         self.__subject = subject
         self._ioloop_wrapper = ioloop_wrapper
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name):
+        # type: (str) -> Any
         value = getattr(self.__subject, name)
         if callable(value):
             return self._ioloop_wrapper.decorate_callable(value)
         return value
 
-    def _getattr(self, name: str) -> Any:
+    def _getattr(self, name):
+        # type: (str) -> Any
         return self._ioloop_wrapper.call_in_ioloop(getattr, (self.__subject, name))

@@ -19,6 +19,8 @@ Sans-IO modules that only need the types (sensor, sampling, logger) import
 decorators (or ``wrapt``).
 """
 
+from __future__ import absolute_import, division, print_function
+
 from . import argtypes, arguments, handlers
 from .argtypes import *  # noqa: F401,F403
 from .arguments import *  # noqa: F401,F403

@@ -28,13 +28,16 @@ own stop future. The race rules, in one place:
 
 :func:`join_threads` is the one "join every thread within a timeout" loop:
 it returns True only when every thread has ended. L0: no package imports
-beyond :mod:`katcp_sync.deadline`.
+beyond :mod:`katcp_sync.compat` and :mod:`katcp_sync.deadline`.
 """
+
+from __future__ import absolute_import, division, print_function
 
 import concurrent.futures
 import threading
 from typing import Dict, Iterable, Optional
 
+from . import compat
 from .deadline import Deadline
 
 __all__ = ["Lifecycle", "join_threads", "STOPPED", "STARTING", "RUNNING", "STOPPING"]
@@ -45,8 +48,9 @@ RUNNING = "running"
 STOPPING = "stopping"
 
 
-def join_threads(threads: Iterable[threading.Thread], timeout: Optional[float] = None,
-                 deadline: Optional[Deadline] = None) -> bool:
+def join_threads(threads, timeout=None,
+                 deadline=None):
+    # type: (Iterable[threading.Thread], Optional[float], Optional[Deadline]) -> bool
     """Join every thread in ``threads`` within one time budget.
 
     The calling thread is skipped (a component stopped from one of its own
@@ -68,21 +72,22 @@ def join_threads(threads: Iterable[threading.Thread], timeout: Optional[float] =
     current = threading.current_thread()
     for thread in threads:
         if thread is not current:
-            thread.join(deadline.remaining())
+            compat.join_thread(thread, deadline.remaining())
     return not any(thread.is_alive() for thread in threads)
 
 
-class _Run:
+class _Run(object):
     """What a run keeps of its own until it has stopped."""
 
     __slots__ = ("future", "finishing")
 
-    def __init__(self) -> None:
-        self.future: "concurrent.futures.Future[None]" = concurrent.futures.Future()
+    def __init__(self):
+        # type: () -> None
+        self.future = concurrent.futures.Future()  # type: "concurrent.futures.Future[None]"
         self.finishing = False
 
 
-class Lifecycle:
+class Lifecycle(object):
     """The state of a restartable component, and its start/stop race rules.
 
     The owner calls, in order: :meth:`begin_start` (raises if not stopped),
@@ -111,7 +116,8 @@ class Lifecycle:
             with a transition, using the ``*_locked`` methods.
     """
 
-    def __init__(self, overtake: bool = False) -> None:
+    def __init__(self, overtake=False):
+        # type: (bool) -> None
         self.lock = threading.Lock()
         self._overtake = overtake
         self._state = STOPPED
@@ -120,27 +126,31 @@ class Lifecycle:
         self._run = _Run()  # run 0: none yet, so already stopped
         self._run.future.set_result(None)
         # Overtaken runs still finishing, by id (only with overtake=True).
-        self._overtaken: Dict[int, _Run] = {}
-        self._running = threading.Event()
-        self._stopped = threading.Event()
+        self._overtaken = {}  # type: Dict[int, _Run]
+        self._running = compat.Event()
+        self._stopped = compat.Event()
         self._stopped.set()
 
     @property
-    def state(self) -> str:
+    def state(self):
+        # type: () -> str
         """One of STOPPED, STARTING, RUNNING, STOPPING."""
         return self._state
 
     @property
-    def run_id(self) -> int:
+    def run_id(self):
+        # type: () -> int
         """The number of the current (or last) run; 0 before the first start."""
         return self._run_id
 
     @property
-    def stop_future(self) -> "concurrent.futures.Future[None]":
+    def stop_future(self):
+        # type: () -> "concurrent.futures.Future[None]"
         """Done when the current (or last) run has stopped."""
         return self._run.future
 
-    def begin_start_locked(self) -> int:
+    def begin_start_locked(self):
+        # type: () -> int
         """:meth:`begin_start`, with :attr:`lock` already held."""
         if self._state == STOPPING and self._overtake:
             self._overtaken[self._run_id] = self._run
@@ -153,7 +163,8 @@ class Lifecycle:
         self._stopped.clear()
         return self._run_id
 
-    def begin_start(self) -> int:
+    def begin_start(self):
+        # type: () -> int
         """Open a new run. Returns its id.
 
         Raises:
@@ -163,7 +174,8 @@ class Lifecycle:
         with self.lock:
             return self.begin_start_locked()
 
-    def finish_start(self) -> bool:
+    def finish_start(self):
+        # type: () -> bool
         """The start has succeeded. Returns True if the run is now RUNNING,
         False if a stop came while starting: the caller must begin it."""
         with self.lock:
@@ -174,7 +186,8 @@ class Lifecycle:
             self._running.set()
             return True
 
-    def request_stop_locked(self, run_id: Optional[int] = None) -> bool:
+    def request_stop_locked(self, run_id=None):
+        # type: (Optional[int]) -> bool
         """:meth:`request_stop`, with :attr:`lock` already held."""
         if run_id is not None and run_id != self._run_id:
             return False
@@ -186,7 +199,8 @@ class Lifecycle:
             self._stop_pending = True
         return False
 
-    def request_stop(self, run_id: Optional[int] = None) -> bool:
+    def request_stop(self, run_id=None):
+        # type: (Optional[int]) -> bool
         """Ask the run (``run_id``, default the current one) to stop.
 
         Returns:
@@ -197,12 +211,13 @@ class Lifecycle:
         with self.lock:
             return self.request_stop_locked(run_id)
 
-    def begin_finish(self, run_id: Optional[int] = None) -> bool:
+    def begin_finish(self, run_id=None):
+        # type: (Optional[int]) -> bool
         """True the first time the stop of run ``run_id`` (default: the
         current run) is finished; False after, and for unknown runs."""
         with self.lock:
             if run_id is None or run_id == self._run_id:
-                run: Optional[_Run] = self._run
+                run = self._run  # type: Optional[_Run]
             else:
                 run = self._overtaken.get(run_id)
             if run is None or run.finishing:
@@ -210,13 +225,14 @@ class Lifecycle:
             run.finishing = True
             return True
 
-    def mark_stopped(self, run_id: Optional[int] = None) -> None:
+    def mark_stopped(self, run_id=None):
+        # type: (Optional[int]) -> None
         """Run ``run_id`` (default: the current run) has ended, or its start
         failed: its stop future is done and, if it is the current run, the
         state is STOPPED. No-op for unknown runs."""
         with self.lock:
             if run_id is None or run_id == self._run_id:
-                run: Optional[_Run] = self._run
+                run = self._run  # type: Optional[_Run]
                 self._state = STOPPED
                 self._running.clear()
                 self._stopped.set()
@@ -225,30 +241,36 @@ class Lifecycle:
         if run is not None and not run.future.done():
             run.future.set_result(None)
 
-    def is_current(self, run_id: int) -> bool:
+    def is_current(self, run_id):
+        # type: (int) -> bool
         """True if ``run_id`` is the current run and no stop was asked for it:
         how a run's timers and callbacks tell they are stale."""
         return (run_id == self._run_id and not self._stop_pending
                 and self._state in (STARTING, RUNNING))
 
     @property
-    def stopping(self) -> bool:
+    def stopping(self):
+        # type: () -> bool
         """True once a stop was asked for this run (or no run is on)."""
         return self._state == STOPPING or self._stop_pending or self._state == STOPPED
 
     @property
-    def running_event(self) -> threading.Event:
+    def running_event(self):
+        # type: () -> threading.Event
         """The event set while RUNNING (for owners that must show one)."""
         return self._running
 
-    def is_running(self) -> bool:
+    def is_running(self):
+        # type: () -> bool
         """True while RUNNING."""
         return self._running.is_set()
 
-    def wait_running(self, timeout: Optional[float] = None) -> bool:
+    def wait_running(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait until RUNNING; returns whether it is."""
         return self._running.wait(timeout)
 
-    def wait_stopped(self, timeout: Optional[float] = None) -> bool:
+    def wait_stopped(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait until STOPPED; returns whether it is."""
         return self._stopped.wait(timeout)

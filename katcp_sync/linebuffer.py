@@ -20,23 +20,32 @@ it is complete (a single growing buffer copies it twice), and the pieces
 are let go as soon as the line is complete.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from typing import List, Union
 
+from . import compat
 from .errors import LineTooLongError
 
-__all__ = ["LineSplitter", "Line", "DEFAULT_MAX_LINE_LENGTH", "RECV_SIZE", "split_bytes"]
+__all__ = ["LineSplitter", "Line", "DEFAULT_MAX_LINE_LENGTH", "RECV_SIZE", "MAX_RECV_SIZE",
+           "split_bytes"]
 
 #: katcp-python's MAX_MSG_SIZE.
 DEFAULT_MAX_LINE_LENGTH = 2 * 1024 * 1024
 
-#: Bytes a reader feeding a LineSplitter asks of one ``recv()``.
+#: Bytes a reader feeding a LineSplitter asks of one ``recv()``
+#: (:meth:`LineSplitter.recv_size` asks more while a long line comes in).
 RECV_SIZE = 65536
+#: The most :meth:`LineSplitter.recv_size` asks for.
+MAX_RECV_SIZE = 1024 * 1024
 
 #: One item of :meth:`LineSplitter.feed`'s output: a line without its
 #: end-of-line byte, or the error standing for a line that was too long.
 Line = Union[bytes, LineTooLongError]
 
 _BLANK = b" \t"
+_BLANKS = (compat.byte_const(b" "), compat.byte_const(b"\t"))
+_CR = compat.byte_const(b"\r")
 
 # split_bytes() looks for separators with find() (memchr) while pieces are at
 # least this long, then lets bytes.split() do the rest.
@@ -47,7 +56,8 @@ _LONG_READ = _LONG_PIECE * 4
 _KEEP_PIECE = 4096
 
 
-def split_bytes(data: bytes, sep: bytes, short_pieces: int = 0) -> List[bytes]:
+def split_bytes(data, sep, short_pieces=0):
+    # type: (bytes, bytes, int) -> List[bytes]
     """Return ``data.split(sep)`` for a one-byte ``sep``, fast on long pieces too.
 
     ``bytes.split`` with a one-byte separator compares every byte in a loop
@@ -77,7 +87,7 @@ def split_bytes(data: bytes, sep: bytes, short_pieces: int = 0) -> List[bytes]:
         pos = end + 1
 
 
-class LineSplitter:
+class LineSplitter(object):
     """Feed bytes in, get complete lines out.
 
     Not thread-safe: one splitter belongs to one connection and is used by the
@@ -90,35 +100,53 @@ class LineSplitter:
 
     __slots__ = ("max_line_length", "_pending", "_held", "_discarding")
 
-    def __init__(self, max_line_length: int = DEFAULT_MAX_LINE_LENGTH) -> None:
+    def __init__(self, max_line_length=DEFAULT_MAX_LINE_LENGTH):
+        # type: (int) -> None
         if max_line_length < 1:
             raise ValueError("max_line_length must be positive")
         self.max_line_length = max_line_length
         # The partial line: bytes pieces kept as read, bytearrays gathering
         # small ones; _held counts their bytes.
-        self._pending: List[Union[bytes, bytearray]] = []
+        self._pending = []  # type: List[Union[bytes, bytearray]]
         self._held = 0
         self._discarding = False
 
     @property
-    def buffered(self) -> int:
+    def buffered(self):
+        # type: () -> int
         """Number of bytes of an incomplete line currently held."""
         return self._held
 
-    def reset(self) -> None:
+    def recv_size(self):
+        # type: () -> int
+        """Bytes the reader should ask of its next ``recv()``.
+
+        :data:`RECV_SIZE`, or as many as the partial line already held (up
+        to :data:`MAX_RECV_SIZE`): a long line is probably not near its end,
+        so it comes in a few large reads rather than one per 64 KiB (each
+        with its poll, its feed and, on the reactor, its loop iteration).
+        """
+        held = self._held
+        if held <= RECV_SIZE:
+            return RECV_SIZE
+        return held if held < MAX_RECV_SIZE else MAX_RECV_SIZE
+
+    def reset(self):
+        # type: () -> None
         """Forget any partial line (e.g. after a reconnect)."""
         self._pending = []
         self._held = 0
         self._discarding = False
 
-    def feed(self, data: bytes) -> List[Line]:
+    def feed(self, data):
+        # type: (bytes) -> List[Line]
         """Add ``data`` and return the lines it completed, in order.
 
         Each item is a line without its end-of-line byte, or a
         :class:`LineTooLongError` standing for a line that was too long.
         Empty and whitespace-only lines are left out.
         """
-        if 13 in data:  # CR (an int needle: memchr)
+        if _CR in data:  # (an int needle on 3.x: memchr)
             data = data.replace(b"\r", b"\n")
         # (split_bytes only pays off on long reads; most are short)
         parts = data.split(b"\n") if len(data) < _LONG_READ else split_bytes(data, b"\n")
@@ -129,10 +157,10 @@ class LineSplitter:
         pending = self._pending
         if pending:
             pending.append(parts[0])
-            parts[0] = b"".join(pending)
+            parts[0] = compat.join_bytes(pending)
             self._pending = []
             self._held = 0
-        out: List[Line] = []
+        out = []  # type: List[Line]
         limit = self.max_line_length
         if self._discarding:
             # The first part is the end of a line already being thrown away.
@@ -144,14 +172,15 @@ class LineSplitter:
             if len(line) > limit:
                 out.append(LineTooLongError(
                     "line longer than %d bytes discarded" % limit, line[:64]))
-            elif line and (line[0] not in (32, 9) or line.strip(_BLANK)):
+            elif line and (line[0] not in _BLANKS or line.strip(_BLANK)):
                 # (strip() copies the line: only for lines starting blank)
                 out.append(line)
         if tail:
             self._hold(tail)
         return out
 
-    def _hold(self, chunk: bytes) -> None:
+    def _hold(self, chunk):
+        # type: (bytes) -> None
         if self._discarding:
             return
         held = self._held + len(chunk)

@@ -16,11 +16,15 @@ The server object is duck-typed (the Protocols :class:`LogServer` and
 :class:`LogHandler`, ``log`` (the :class:`DeviceLogger`).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import logging
 import threading
 import time
-from typing import Any, Optional, Protocol
+from typing import Any, Optional
 
+from .compat import Protocol
+from . import compat
 from .argtypes import Timestamp
 from .message import Message
 
@@ -31,7 +35,7 @@ __all__ = ["DeviceLogger", "LogHandler", "LogServer", "LoggingServer"]
 DEVICE_PYTHON_LOGGER = "katcp_sync.device"
 
 
-class DeviceLogger:
+class DeviceLogger(object):
     """katcp-python's device logger: ``#log`` informs filtered by a level.
 
     Level numbers grow with severity (``ALL`` = 0 ... ``OFF`` = 7); a message
@@ -58,25 +62,29 @@ class DeviceLogger:
         OFF: logging.CRITICAL + 10,
     }
 
-    def __init__(self, device_server: "LogServer", root_logger: str = "root",
-                 python_logger: Optional[logging.Logger] = None) -> None:
+    def __init__(self, device_server, root_logger="root",
+                 python_logger=None):
+        # type: ("LogServer", str, Optional[logging.Logger]) -> None
         self._device_server = device_server
         self._root_logger_name = root_logger
         self._python_logger = python_logger or logging.getLogger(DEVICE_PYTHON_LOGGER)
         self._log_level = self.WARN
 
     @property
-    def current_level(self) -> int:
+    def current_level(self):
+        # type: () -> int
         """The current level number (read from any thread)."""
         return self._log_level
 
-    def level_name(self, level: Optional[int] = None) -> str:
+    def level_name(self, level=None):
+        # type: (Optional[int]) -> str
         """Name of ``level``, or of the current level when ``None``."""
         if level is None:
             level = self._log_level
         return self.LEVELS[level]
 
-    def level_from_name(self, level_name: "str | bytes") -> int:
+    def level_from_name(self, level_name):
+        # type: ("str | bytes") -> int
         """Level number for a name such as ``"warn"``.
 
         Raises:
@@ -87,19 +95,22 @@ class DeviceLogger:
         try:
             return self.LEVELS.index(level_name)
         except ValueError:
-            raise ValueError("Unknown logging level name '%s'" % level_name) from None
+            raise compat.chained(ValueError("Unknown logging level name '%s'" % level_name), None)
 
-    def set_log_level(self, level: int) -> None:
+    def set_log_level(self, level):
+        # type: (int) -> None
         """Set the level number below which messages are not sent."""
         if level not in range(len(self.LEVELS)):
             raise ValueError("Unknown logging level %r" % (level,))
         self._log_level = level
 
-    def set_log_level_by_name(self, level_name: "str | bytes") -> None:
+    def set_log_level_by_name(self, level_name):
+        # type: ("str | bytes") -> None
         """Set the level by name (``"off"``, ``"fatal"``, ... ``"all"``)."""
         self._log_level = self.level_from_name(level_name)
 
-    def log(self, level: int, msg: str, *args: Any, **kwargs: Any) -> None:
+    def log(self, level, msg, *args, **kwargs):
+        # type: (int, str, *Any, **Any) -> None
         """Log ``msg % args`` at ``level``.
 
         Keyword args:
@@ -115,34 +126,41 @@ class DeviceLogger:
             server.mass_inform(server.create_log_inform(
                 self.LEVELS[level], text, name, timestamp=timestamp))
 
-    def trace(self, msg: str, *args: Any, **kwargs: Any) -> None:
+    def trace(self, msg, *args, **kwargs):
+        # type: (str, *Any, **Any) -> None
         """Log at TRACE level."""
         self.log(self.TRACE, msg, *args, **kwargs)
 
-    def debug(self, msg: str, *args: Any, **kwargs: Any) -> None:
+    def debug(self, msg, *args, **kwargs):
+        # type: (str, *Any, **Any) -> None
         """Log at DEBUG level."""
         self.log(self.DEBUG, msg, *args, **kwargs)
 
-    def info(self, msg: str, *args: Any, **kwargs: Any) -> None:
+    def info(self, msg, *args, **kwargs):
+        # type: (str, *Any, **Any) -> None
         """Log at INFO level."""
         self.log(self.INFO, msg, *args, **kwargs)
 
-    def warn(self, msg: str, *args: Any, **kwargs: Any) -> None:
+    def warn(self, msg, *args, **kwargs):
+        # type: (str, *Any, **Any) -> None
         """Log at WARN level."""
         self.log(self.WARN, msg, *args, **kwargs)
 
     warning = warn
 
-    def error(self, msg: str, *args: Any, **kwargs: Any) -> None:
+    def error(self, msg, *args, **kwargs):
+        # type: (str, *Any, **Any) -> None
         """Log at ERROR level."""
         self.log(self.ERROR, msg, *args, **kwargs)
 
-    def fatal(self, msg: str, *args: Any, **kwargs: Any) -> None:
+    def fatal(self, msg, *args, **kwargs):
+        # type: (str, *Any, **Any) -> None
         """Log at FATAL level."""
         self.log(self.FATAL, msg, *args, **kwargs)
 
     @classmethod
-    def log_to_python(cls, logger: logging.Logger, msg: Message) -> None:
+    def log_to_python(cls, logger, msg):
+        # type: (logging.Logger, Message) -> None
         """Replay a received ``#log level timestamp name text`` inform on ``logger``.
 
         For clients that want a device's log in their own Python logging.
@@ -163,11 +181,13 @@ class DeviceLogger:
 class LogServer(Protocol):
     """What :class:`DeviceLogger` and :class:`LogHandler` need of a device server."""
 
-    def mass_inform(self, msg: Message) -> None:
+    def mass_inform(self, msg):
+        # type: (Message) -> None
         """Send ``msg`` to every client."""
 
-    def create_log_inform(self, level_name: str, msg: str, name: str,
-                          timestamp: Optional[float] = None) -> Message:
+    def create_log_inform(self, level_name, msg, name,
+                          timestamp=None):
+        # type: (str, str, str, Optional[float]) -> Message
         """Build ``#log level timestamp name message`` (spec 6.3)."""
 
 
@@ -175,11 +195,13 @@ class LoggingServer(LogServer, Protocol):
     """A :class:`LogServer` with its :class:`DeviceLogger` (``server.log``)."""
 
     @property
-    def log(self) -> DeviceLogger:
+    def log(self):
+        # type: () -> DeviceLogger
         """The server's device logger (its ``?log-level``)."""
 
 
-def katcp_level_of(levelno: int) -> int:
+def katcp_level_of(levelno):
+    # type: (int) -> int
     """The :class:`DeviceLogger` level for a Python :mod:`logging` level."""
     if levelno >= logging.CRITICAL:
         return DeviceLogger.FATAL
@@ -208,12 +230,14 @@ class LogHandler(logging.Handler):
         level: the usual :class:`logging.Handler` level.
     """
 
-    def __init__(self, server: LoggingServer, level: int = logging.NOTSET) -> None:
-        super().__init__(level)
+    def __init__(self, server, level=logging.NOTSET):
+        # type: (LoggingServer, int) -> None
+        super(LogHandler, self).__init__(level)
         self._server = server
         self._busy = threading.local()
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def emit(self, record):
+        # type: (logging.LogRecord) -> None
         """Send ``record`` if it passes the server's level (any thread)."""
         if record.name == "katcp_sync" or record.name.startswith("katcp_sync."):
             return
@@ -234,7 +258,8 @@ class LogHandler(logging.Handler):
             self._busy.on = False
 
 
-def log_timestamp(timestamp: Optional[float], major: int) -> bytes:
+def log_timestamp(timestamp, major):
+    # type: (Optional[float], int) -> bytes
     """Format a ``#log`` timestamp (``None``: now) as the ``timestamp`` type
     does: seconds (v5) or integer milliseconds (v4). Any thread."""
     return _TIMESTAMP.encode(time.time() if timestamp is None else timestamp, major)

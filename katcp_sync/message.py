@@ -28,10 +28,15 @@ space, NUL, LF, CR, ESC and TAB; ``\\@`` stands for the empty string, so a lone
 ``\\@`` is an empty argument and ``a\\@b`` is ``ab``.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import numbers
 import re
-from typing import Any, Dict, List, NoReturn, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, NoReturn, Optional, Sequence, Text, Tuple, Union
 
+import six
+
+from . import compat
 from .errors import KatcpSyntaxError, KatcpTypeError
 from .escaping import (
     ESCAPE_LOOKUP,
@@ -66,27 +71,44 @@ _LONG_LINE = 2048
 #: Parsed message types and names: ``b"#sensor-status"`` ->
 #: ``(mtype, name, None)``. Plain dict operations are atomic, so threads
 #: may share it; it is cleared when full.
-_HEADER_CACHE: Dict[bytes, Tuple[int, str, Optional[bytes]]] = {}
+_HEADER_CACHE = {}  # type: Dict[bytes, Tuple[int, str, Optional[bytes]]]
 _HEADER_CACHE_SIZE = 512
 
-_HEADER_RE = re.compile(rb"([?!#])([A-Za-z][A-Za-z0-9-]*)(?:\[([1-9][0-9]*)\])?\Z")
+_HEADER_RE = re.compile(br"([?!#])([A-Za-z][A-Za-z0-9-]*)(?:\[([1-9][0-9]*)\])?\Z")
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
-_MID_RE = re.compile(rb"[1-9][0-9]*\Z")
-_ARGUMENT_RE = re.compile(rb"[^ \t]+")
+_MID_RE = re.compile(br"[1-9][0-9]*\Z")
+_ARGUMENT_RE = re.compile(br"[^ \t]+")
 
 _REQUEST, _REPLY, _INFORM = 0, 1, 2
-_TYPE_SYMBOLS: Dict[int, bytes] = {_REQUEST: b"?", _REPLY: b"!", _INFORM: b"#"}
-_TYPE_BY_CHAR: Dict[int, int] = {ord(s): t for t, s in _TYPE_SYMBOLS.items()}
+_TYPE_SYMBOLS = {_REQUEST: b"?", _REPLY: b"!", _INFORM: b"#"}  # type: Dict[int, bytes]
+_TYPE_BY_CHAR = {compat.byte_const(s): t for t, s in _TYPE_SYMBOLS.items()}  # type: Dict[Any, int]
+
+# Byte values as ``line[i]`` gives them (int on Python 3, where an int needle
+# makes ``in`` a memchr; a 1-byte str on 2.7): see compat.byte_const.
+_BACKSLASH = compat.byte_const(b"\\")
+_NUL = compat.byte_const(b"\0")
+_LF = compat.byte_const(b"\n")
+_CR = compat.byte_const(b"\r")
+_ESC = compat.byte_const(b"\x1b")
+_TAB = compat.byte_const(b"\t")
+_SPACE = compat.byte_const(b" ")
+_VT = compat.byte_const(b"\x0b")
+_FF = compat.byte_const(b"\x0c")
+_BLANKS = (_SPACE, _TAB)
+_CLOSE_BRACKET = compat.byte_const(b"]")
+_ZERO = compat.byte_const(b"0")
 
 
-def _check_mid_range(mid: bytes, line: Optional[bytes]) -> None:
+def _check_mid_range(mid, line):
+    # type: (bytes, Optional[bytes]) -> None
     if len(mid) > 10 or (len(mid) == 10 and int(mid) > MAX_MID):
         raise KatcpSyntaxError(
-            "invalid message id %s: must be at most %d" % (mid.decode("ascii"), MAX_MID),
+            "invalid message id %s: must be at most %d" % (compat.native_str(mid), MAX_MID),
             raw=line)
 
 
-def _normalise_mid(mid: Union[int, str, bytes, None]) -> Optional[bytes]:
+def _normalise_mid(mid):
+    # type: (Union[int, Text, bytes, None]) -> Optional[bytes]
     """Convert a user-supplied mid to ASCII digit bytes (spec 2.2)."""
     if mid is None:
         return None
@@ -95,11 +117,11 @@ def _normalise_mid(mid: Union[int, str, bytes, None]) -> Optional[bytes]:
             raise KatcpSyntaxError(
                 "invalid message id %d: must be in 1..%d" % (mid, MAX_MID))
         return b"%d" % mid
-    if isinstance(mid, str):
+    if isinstance(mid, six.text_type):
         try:
             mid = mid.encode("ascii")
         except UnicodeEncodeError:
-            raise KatcpSyntaxError("invalid message id %r" % (mid,)) from None
+            raise compat.chained(KatcpSyntaxError("invalid message id %r" % (mid,)), None)
     if isinstance(mid, (bytes, bytearray)):
         mid = bytes(mid)
         if _MID_RE.match(mid) is None:
@@ -111,13 +133,14 @@ def _normalise_mid(mid: Union[int, str, bytes, None]) -> Optional[bytes]:
                          % type(mid).__name__)
 
 
-class Message:
+class Message(object):
     """One KATCP message (spec 2).
 
     Args:
         mtype: :attr:`REQUEST`, :attr:`REPLY` or :attr:`INFORM`.
-        name: the message name, ``[A-Za-z][A-Za-z0-9-]*`` (a ``str``; ASCII
-            ``bytes`` are accepted and decoded).
+        name: the message name, ``[A-Za-z][A-Za-z0-9-]*``: a ``str``, or
+            ASCII ``bytes`` or text (``unicode`` on Python 2), stored as the
+            native ``str``.
         arguments: values converted with :meth:`format_argument`; stored as
             a list of ``bytes``.
         mid: message id, an int in 1..2**31-1 or its decimal digits as
@@ -156,18 +179,14 @@ class Message:
     FAIL = b"fail"
     INVALID = b"invalid"
 
-    def __init__(self, mtype: int, name: Union[str, bytes],
-                 arguments: Optional[Sequence[Any]] = None,
-                 mid: Union[int, str, bytes, None] = None) -> None:
+    def __init__(self, mtype, name,
+                 arguments=None,
+                 mid=None):
+        # type: (int, Union[Text, bytes], Optional[Sequence[Any]], Union[int, Text, bytes, None]) -> None
         if isinstance(mtype, bool) or mtype not in (_REQUEST, _REPLY, _INFORM):
             raise KatcpSyntaxError("invalid message type %r" % (mtype,))
-        if isinstance(name, (bytes, bytearray)):
-            try:
-                name = bytes(name).decode("ascii")
-            except UnicodeDecodeError:
-                raise KatcpSyntaxError("invalid message name %r" % (name,)) from None
-        elif not isinstance(name, str):
-            raise KatcpTypeError("message name must be str, not %s" % type(name).__name__)
+        if not isinstance(name, str):
+            name = _native_name(name)
         if _NAME_RE.match(name) is None:
             raise KatcpSyntaxError(
                 "invalid message name %r: must match [A-Za-z][A-Za-z0-9-]*" % (name,))
@@ -183,14 +202,16 @@ class Message:
     # -- construction -----------------------------------------------------
 
     @staticmethod
-    def format_argument(arg: Any) -> bytes:
+    def format_argument(arg):
+        # type: (Any) -> bytes
         """Convert a Python value to argument bytes (spec 3, table 6).
 
         ``bool`` -> ``b"1"``/``b"0"``; integers (including numpy ones) ->
         decimal; other real numbers -> ``repr`` of the ``float``, which
-        parses back to the same value; ``bytes`` unchanged; ``str`` ->
-        UTF-8 (unencodable characters such as lone surrogates are replaced
-        by ``?``); anything else -> ``str(arg)`` in UTF-8.
+        parses back to the same value; ``bytes`` unchanged; text (``str``,
+        ``unicode`` on Python 2) -> UTF-8 (unencodable characters such as
+        lone surrogates are replaced by ``?``); anything else -> ``str(arg)``
+        in UTF-8.
         """
         kind = type(arg)
         if kind is bytes:
@@ -206,22 +227,32 @@ class Message:
         return _format_other(arg)
 
     @classmethod
-    def request(cls, name: str, *args: Any, mid: Union[int, str, bytes, None] = None) -> "Message":
+    def request(cls, name, *args, **kwargs):
+        # type: (str, *Any, **Any) -> "Message"
         """Build a request ``?name [args]``."""
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Union[int, str, bytes, None]
+        compat.kwonly_done('request', kwargs)
         return cls(_REQUEST, name, args, mid)
 
     @classmethod
-    def reply(cls, name: str, *args: Any, mid: Union[int, str, bytes, None] = None) -> "Message":
+    def reply(cls, name, *args, **kwargs):
+        # type: (str, *Any, **Any) -> "Message"
         """Build a reply ``!name [args]``; the first argument should be a reply code."""
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Union[int, str, bytes, None]
+        compat.kwonly_done('reply', kwargs)
         return cls(_REPLY, name, args, mid)
 
     @classmethod
-    def inform(cls, name: str, *args: Any, mid: Union[int, str, bytes, None] = None) -> "Message":
+    def inform(cls, name, *args, **kwargs):
+        # type: (str, *Any, **Any) -> "Message"
         """Build an inform ``#name [args]``."""
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Union[int, str, bytes, None]
+        compat.kwonly_done('inform', kwargs)
         return cls(_INFORM, name, args, mid)
 
     @classmethod
-    def reply_to_request(cls, req_msg: "Message", *args: Any) -> "Message":
+    def reply_to_request(cls, req_msg, *args):
+        # type: ("Message", *Any) -> "Message"
         """Build the reply to ``req_msg``: same name and message id (spec 2.2)."""
         mid = req_msg.mid
         if cls is Message and type(req_msg) is Message and (mid is None or type(mid) is bytes):
@@ -232,14 +263,16 @@ class Message:
         return cls(_REPLY, req_msg.name, args, mid)
 
     @classmethod
-    def reply_inform(cls, req_msg: "Message", *args: Any) -> "Message":
+    def reply_inform(cls, req_msg, *args):
+        # type: ("Message", *Any) -> "Message"
         """Build an inform that is part of the reply to ``req_msg`` (spec 2.3).
 
         It carries the request's name and message id.
         """
         return cls(_INFORM, req_msg.name, args, req_msg.mid)
 
-    def copy(self) -> "Message":
+    def copy(self):
+        # type: () -> "Message"
         """Return a new message with the same fields and its own argument list.
 
         Unlike katcp-python's ``Message.copy``, which dropped the message id,
@@ -249,24 +282,32 @@ class Message:
 
     # -- inspection -------------------------------------------------------
 
-    def reply_ok(self) -> bool:
+    def reply_ok(self):
+        # type: () -> bool
         """Return True if this is a reply whose first argument is ``ok``."""
         return self.mtype == _REPLY and bool(self.arguments) and self.arguments[0] == b"ok"
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other):
+        # type: (object) -> bool
         if type(other) is not type(self):
             return NotImplemented
         return (self.mtype == other.mtype and self.name == other.name  # type: ignore[attr-defined]
                 and self.mid == other.mid  # type: ignore[attr-defined]
                 and self.arguments == other.arguments)  # type: ignore[attr-defined]
 
+    def __ne__(self, other):
+        # type: (object) -> bool
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
     __hash__ = None  # type: ignore[assignment]
 
-    def __repr__(self) -> str:
-        mid = "[%s]" % self.mid.decode("ascii") if self.mid else ""
+    def __repr__(self):
+        # type: () -> str
+        mid = "[%s]" % compat.native_str(self.mid) if self.mid else ""
         args = []
         for arg in self.arguments:
-            text = escape_argument(arg).decode("utf-8", "replace")
+            text = compat.native_str(escape_argument(arg), "replace")
             if len(text) > 1000:
                 text = text[:1000] + "..."
             args.append(text)
@@ -275,7 +316,8 @@ class Message:
 
     # -- wire form --------------------------------------------------------
 
-    def encode(self) -> bytes:
+    def encode(self):
+        # type: () -> bytes
         """Return the wire form of the message, ending with ``b"\\n"``.
 
         This is what connections write. Every special byte in an argument is
@@ -294,13 +336,13 @@ class Message:
         # holds no special byte but those spaces and no argument is empty.
         # One memchr per byte value beats a translate() pass, by far on long
         # arguments: backslash, NUL, LF, CR, ESC, TAB.
-        if (92 in body or 0 in body or 10 in body or 13 in body or 27 in body or 9 in body
-                or b"" in args):
+        if (_BACKSLASH in body or _NUL in body or _LF in body or _CR in body or _ESC in body
+                or _TAB in body or b"" in args):
             body = escape_joined(args)
         elif len(body) < _LONG_LINE:
             if body.count(b" ") != len(args) - 1:
                 body = escape_joined(args)
-        elif any(32 in arg for arg in args):
+        elif any(_SPACE in arg for arg in args):
             # (count() compares byte by byte, ~25x slower than memchr on
             # long arguments)
             body = escape_joined(args)
@@ -308,29 +350,48 @@ class Message:
         # long bodies, as fast on short ones)
         return b"".join((head, b" ", body, b"\n"))
 
-    def __bytes__(self) -> bytes:
+    def __bytes__(self):
+        # type: () -> bytes
         """The wire form without the end-of-line byte."""
         return self.encode()[:-1]
 
-    def __str__(self) -> str:
-        """The wire form (without end of line) decoded as UTF-8, bad bytes replaced."""
+    def __str__(self):
+        # type: () -> str
+        """The wire form (without end of line) as the native ``str``.
+
+        Decoded as UTF-8 with bad bytes replaced on Python 3; the bytes
+        themselves on Python 2.
+        """
+        return compat.native_str(self.encode()[:-1], "replace")
+
+    def __unicode__(self):
+        # type: () -> Text
+        """Python 2's ``unicode(msg)``: the wire form decoded as UTF-8, bad bytes replaced."""
         return self.encode()[:-1].decode("utf-8", "replace")
 
 
-def _encode_str(text: str) -> bytes:
-    try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError:
-        # Lone surrogates cannot be UTF-8; send a visible replacement
-        # rather than fail the whole message.
-        return text.encode("utf-8", "replace")
+# Lone surrogates cannot be UTF-8; send a visible replacement rather than
+# fail the whole message.
+_encode_str = compat.encode_utf8
 
 
-def _format_other(arg: Any) -> bytes:
+def _native_name(name):
+    # type: (Any) -> str
+    """A message name given as bytes or (Python 2) unicode -> native str."""
+    if isinstance(name, (bytes, bytearray, six.text_type)):
+        try:
+            return compat.native_ascii(name)
+        except UnicodeError:
+            raise compat.chained(KatcpSyntaxError("invalid message name %r" % (name,)), None)
+    raise KatcpTypeError("message name must be str, not %s" % type(name).__name__)
+
+
+def _format_other(arg):
+    # type: (Any) -> bytes
     """format_argument for the types not handled by its fast checks."""
     if isinstance(arg, bytes):
         return bytes(arg)
-    if isinstance(arg, str):
+    if isinstance(arg, six.text_type):
         return _encode_str(arg)
     # numpy.bool_ (numpy.bool in numpy 2) is neither a bool nor Integral.
     kind = type(arg)
@@ -340,14 +401,19 @@ def _format_other(arg: Any) -> bytes:
         return b"%d" % int(arg)
     if isinstance(arg, numbers.Real):
         return repr(float(arg)).encode("ascii")
-    return _encode_str(str(arg))
+    try:
+        text = str(arg)  # type: Union[str, Text]
+    except UnicodeError:   # Python 2: a __str__ returning non-ASCII unicode
+        text = six.text_type(arg)
+    return text if isinstance(text, bytes) else _encode_str(text)
 
 
 _new_message = object.__new__
 _format_argument = Message.format_argument
 
 
-def _make(mtype: int, name: str, arguments: List[bytes], mid: Optional[bytes]) -> Message:
+def _make(mtype, name, arguments, mid):
+    # type: (int, str, List[bytes], Optional[bytes]) -> Message
     """Build a Message from fields already validated (skips ``__init__``)."""
     msg = _new_message(Message)
     msg.mtype = mtype
@@ -357,7 +423,8 @@ def _make(mtype: int, name: str, arguments: List[bytes], mid: Optional[bytes]) -
     return msg
 
 
-def parse(line: bytes) -> Message:
+def parse(line):
+    # type: (bytes) -> Message
     """Parse one KATCP line into a :class:`Message` (spec 2.1).
 
     Args:
@@ -376,26 +443,27 @@ def parse(line: bytes) -> Message:
     if type(line) is not bytes:
         if not isinstance(line, (bytes, bytearray, memoryview)):
             raise KatcpTypeError("line must be bytes, not %s" % type(line).__name__)
-        line = bytes(line)
+        line = line.tobytes() if isinstance(line, memoryview) else bytes(line)
     # Escapes (backslash) or GENERAL_PATH_BYTES (NUL, ESC, LF, CR, VT, FF)
     # need the slow path. One memchr per byte value beats a translate()
     # pass, by far on long lines.
-    if (92 in line or 0 in line or 27 in line or 10 in line or 13 in line
-            or 11 in line or 12 in line):
+    if (_BACKSLASH in line or _NUL in line or _ESC in line or _LF in line or _CR in line
+            or _VT in line or _FF in line):
         return _parse_slow(line)
     parts = line.split() if len(line) < _LONG_LINE else _split_words(line)
     if not parts:
         raise KatcpSyntaxError("empty line", raw=line)
     header = _HEADER_CACHE.get(parts[0])
-    if header is None or line[0] in (32, 9):
+    if header is None or line[0] in _BLANKS:
         header = _parse_header(parts[0], line)
     del parts[0]
     return _make(header[0], header[1], parts, header[2])
 
 
-def _split_words(line: bytes) -> List[bytes]:
+def _split_words(line):
+    # type: (bytes) -> List[bytes]
     """``line.split()`` for a long line that holds no LF, CR, VT or FF."""
-    if 9 in line:  # TAB
+    if _TAB in line:
         return line.split()
     # A few short words (name, codes) may come before a long argument.
     words = split_bytes(line, b" ", 8)
@@ -404,7 +472,8 @@ def _split_words(line: bytes) -> List[bytes]:
     return words
 
 
-def _parse_slow(line: bytes) -> Message:
+def _parse_slow(line):
+    # type: (bytes) -> Message
     """parse() for lines with escapes, an end of line or unusual bytes."""
     if line[-1:] in (b"\n", b"\r"):
         line = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
@@ -420,35 +489,37 @@ def _parse_slow(line: bytes) -> Message:
     return _make(header[0], header[1], arguments, header[2])
 
 
-def _parse_header(word: bytes, line: bytes) -> Tuple[int, str, Optional[bytes]]:
+def _parse_header(word, line):
+    # type: (bytes, bytes) -> Tuple[int, str, Optional[bytes]]
     """Parse ``word``, the first word of ``line``: ``(mtype, name, mid)``, or raise.
 
     Type and name are cached by their bytes (``b"?add"``), also for words
     that carry a message id, which is then checked without a regex.
     """
-    if line[0] not in (32, 9):
+    if line[0] not in _BLANKS:
         bracket = word.find(b"[")
-        if bracket > 0 and word[-1] == 93:  # "]"
+        if bracket > 0 and word[-1] == _CLOSE_BRACKET:
             header = _HEADER_CACHE.get(word[:bracket])
             mid = word[bracket + 1:-1]
-            if header is not None and mid.isdigit() and mid[0] != 48:  # "0"
+            if header is not None and mid.isdigit() and mid[0] != _ZERO:
                 if len(mid) >= 10:
                     _check_mid_range(mid, line)
                 return (header[0], header[1], mid)
     match = _HEADER_RE.match(word)
-    if match is None or line[0] in (32, 9):
+    if match is None or line[0] in _BLANKS:
         _raise_header_error(line)
     mid = match.group(3)
     if mid is not None:
         _check_mid_range(mid, line)
-    header = (_TYPE_BY_CHAR[word[0]], match.group(2).decode("ascii"), None)
+    header = (_TYPE_BY_CHAR[word[0]], compat.native_str(match.group(2)), None)
     if len(_HEADER_CACHE) >= _HEADER_CACHE_SIZE:
         _HEADER_CACHE.clear()
     _HEADER_CACHE[word[:match.end(2)]] = header
     return header if mid is None else (header[0], header[1], mid)
 
 
-def _parse_general(line: bytes) -> Message:
+def _parse_general(line):
+    # type: (bytes) -> Message
     """parse() for any line: one argument at a time, with precise errors.
 
     Used for lines the fast path cannot split (VT/FF, forbidden raw bytes)
@@ -465,7 +536,8 @@ def _parse_general(line: bytes) -> Message:
     return _make(header[0], header[1], arguments, header[2])
 
 
-def _raise_header_error(line: bytes) -> NoReturn:
+def _raise_header_error(line):
+    # type: (bytes) -> NoReturn
     """Raise a :class:`KatcpSyntaxError` naming what is wrong in the header."""
     if not line.strip(b" \t"):
         raise KatcpSyntaxError("empty line", raw=line)
@@ -475,27 +547,27 @@ def _raise_header_error(line: bytes) -> NoReturn:
     if line[0] not in _TYPE_BY_CHAR:
         raise KatcpSyntaxError(
             "bad message type character %r at byte 0: expected '?', '!' or '#'"
-            % first.decode("latin-1"), raw=line)
+            % compat.native_latin1(first), raw=line)
     header = _ARGUMENT_RE.match(line)
     word = header.group() if header is not None else b""
-    name = re.match(rb".[A-Za-z][A-Za-z0-9-]*", word)
+    name = re.match(br".[A-Za-z][A-Za-z0-9-]*", word)
     if name is None:
         raise KatcpSyntaxError(
             "invalid message name at byte 1: must match [A-Za-z][A-Za-z0-9-]*", raw=line)
     rest = word[name.end():]
     if rest.startswith(b"["):
-        mid = re.match(rb"\[([1-9][0-9]*)\]\Z", rest)
+        mid = re.match(br"\[([1-9][0-9]*)\]\Z", rest)
         if mid is None:
             raise KatcpSyntaxError(
                 "invalid message id %r at byte %d: must be [digits] without a leading zero"
-                % (rest.decode("latin-1"), name.end()), raw=line)
+                % (compat.native_latin1(rest), name.end()), raw=line)
         _check_mid_range(mid.group(1), line)
     raise KatcpSyntaxError(
         "invalid message name at byte 1: unexpected %r at byte %d"
-        % (rest[:1].decode("latin-1"), name.end()), raw=line)
+        % (compat.native_latin1(rest[:1]), name.end()), raw=line)
 
 
-class MessageParser:
+class MessageParser(object):
     """Parses KATCP lines into messages (katcp-python's API).
 
     Stateless: one parser may be shared by any number of threads.
@@ -504,7 +576,8 @@ class MessageParser:
     #: Escape code -> the bytes it stands for, as katcp-python's.
     ESCAPE_LOOKUP = Message.ESCAPE_LOOKUP
 
-    def parse(self, line: bytes) -> Message:
+    def parse(self, line):
+        # type: (bytes) -> Message
         """Parse one line, given without its end of line; see :func:`parse`.
 
         Raises:

@@ -8,6 +8,9 @@ also leaves out handlers whose protocol markers do not fit the class's
 ``PROTOCOL_INFO``.
 """
 
+from __future__ import absolute_import, division, print_function
+
+import types
 from typing import Any, Callable, Dict, Tuple
 
 from .errors import KatcpError
@@ -39,11 +42,12 @@ class DeviceMetaclass(type):
     :exc:`HandlerDocstringError` when it is defined.
     """
 
-    def __init__(cls, name: str, bases: Tuple[type, ...], dct: Dict[str, Any]) -> None:
-        super().__init__(name, bases, dct)
-        cls._request_handlers: Dict[str, Callable[..., Any]] = {}
-        cls._inform_handlers: Dict[str, Callable[..., Any]] = {}
-        cls._reply_handlers: Dict[str, Callable[..., Any]] = {}
+    def __init__(cls, name, bases, dct):
+        # type: (str, Tuple[type, ...], Dict[str, Any]) -> None
+        super(DeviceMetaclass, cls).__init__(name, bases, dct)
+        cls._request_handlers = {}  # type: Dict[str, Callable[..., Any]]
+        cls._inform_handlers = {}  # type: Dict[str, Callable[..., Any]]
+        cls._reply_handlers = {}  # type: Dict[str, Callable[..., Any]]
         tables = {"_request_handlers": cls._request_handlers,
                   "_inform_handlers": cls._inform_handlers,
                   "_reply_handlers": cls._reply_handlers}
@@ -56,6 +60,8 @@ class DeviceMetaclass(type):
             if attr == "reply_inform":
                 continue
             handler = getattr(cls, attr)
+            if type(handler) is types.MethodType and handler.__self__ is None:
+                handler = handler.__func__  # Python 2's unbound method: the function, as on 3.x
             if not callable(handler) or not cls.check_protocol(handler):
                 continue
             doc = handler.__doc__
@@ -64,7 +70,8 @@ class DeviceMetaclass(type):
                     "%s.%s needs a docstring: ?help sends it to clients" % (name, attr))
             tables[table_name][convert_method_name(prefix, attr)] = handler
 
-    def check_protocol(cls, handler: Callable[..., Any]) -> bool:
+    def check_protocol(cls, handler):
+        # type: (Callable[..., Any]) -> bool
         """True if ``handler`` belongs in the tables (always, for clients)."""
         return True
 
@@ -77,7 +84,8 @@ class DeviceServerMetaclass(DeviceMetaclass):
     ``PROTOCOL_INFO`` is older or lacks the flags.
     """
 
-    def check_protocol(cls, handler: Callable[..., Any]) -> bool:
+    def check_protocol(cls, handler):
+        # type: (Callable[..., Any]) -> bool
         """True if the class's ``PROTOCOL_INFO`` satisfies the handler's markers."""
         protocol = getattr(cls, "PROTOCOL_INFO", None)
         if protocol is None:
@@ -85,7 +93,8 @@ class DeviceServerMetaclass(DeviceMetaclass):
         return _fits_protocol(handler, protocol)
 
 
-def _fits_protocol(handler: Callable[..., Any], protocol: ProtocolFlags) -> bool:
+def _fits_protocol(handler, protocol):
+    # type: (Callable[..., Any], ProtocolFlags) -> bool
     """True if the handler's protocol markers allow it under ``protocol``."""
     minimum = getattr(handler, MINIMUM_KATCP_VERSION, None)
     if minimum is not None and (protocol.major, protocol.minor) < tuple(minimum):

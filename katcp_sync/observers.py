@@ -16,8 +16,12 @@ importing :class:`~katcp_sync.sensor.Sensor` (which imports them):
 :class:`~katcp_sync.sensor.Sensor` satisfies all three.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from collections import namedtuple
-from typing import Any, Optional, Protocol, Sequence, Union
+from typing import Any, Optional, Sequence, Union
+
+from .compat import Protocol
 
 __all__ = ["Reading", "Observer", "ObservedSensor", "SampledSensor"]
 
@@ -29,7 +33,8 @@ Reading = namedtuple("Reading", "timestamp status value")
 class Observer(Protocol):
     """Anything that can watch a sensor (:meth:`katcp_sync.sensor.Sensor.attach`)."""
 
-    def update(self, sensor: "ObservedSensor", reading: Reading) -> None:
+    def update(self, sensor, reading):
+        # type: ("ObservedSensor", Reading) -> None
         """The sensor has a new ``reading``; called on the thread that set it."""
 
 
@@ -37,20 +42,25 @@ class ObservedSensor(Protocol):
     """What an observer needs of a sensor."""
 
     @property
-    def name(self) -> str:
+    def name(self):
+        # type: () -> str
         """The sensor name."""
 
     @property
-    def stype(self) -> str:
+    def stype(self):
+        # type: () -> str
         """Its KATCP type name (``"integer"``, ``"float"`` ...)."""
 
-    def read(self) -> Reading:
+    def read(self):
+        # type: () -> Reading
         """The current reading (one consistent triple)."""
 
-    def attach(self, observer: Observer) -> None:
+    def attach(self, observer):
+        # type: (Observer) -> None
         """Call ``observer.update(sensor, reading)`` on every later set."""
 
-    def detach(self, observer: Observer) -> None:
+    def detach(self, observer):
+        # type: (Observer) -> None
         """Stop notifying ``observer``."""
 
 
@@ -58,10 +68,12 @@ class SampledSensor(ObservedSensor, Protocol):
     """What a sampling strategy needs of a sensor."""
 
     @property
-    def auto_strategy(self) -> Optional[Union[int, str]]:
+    def auto_strategy(self):
+        # type: () -> Optional[Union[int, str]]
         """What ``auto`` sampling means for it: a strategy constant or name
         (``None``: every update)."""
 
     @property
-    def auto_strategy_parameters(self) -> Sequence[Any]:
+    def auto_strategy_parameters(self):
+        # type: () -> Sequence[Any]
         """The parameters of ``auto_strategy``, in seconds for periods."""

@@ -10,9 +10,14 @@ Flags (spec 4.2, 5.1, 7.2, 8): ``M`` multi-client, ``I`` message ids (v5+),
 (v5.1+).
 """
 
-import re
-from typing import Iterable, Optional, Tuple, Union
+from __future__ import absolute_import, division, print_function
 
+import re
+from typing import Iterable, Optional, Text, Tuple, Union
+
+import six
+
+from . import compat
 from .strategies import STRATEGIES_V4, STRATEGIES_V5
 
 __all__ = [
@@ -53,14 +58,19 @@ MS_TO_SEC_FAC = 1 / 1000
 
 _VERSION_RE = re.compile(r"^(\d+)\.(\d+)(-(.*))?$")
 
-FlagLike = Union[str, bytes]
+FlagLike = Union[Text, bytes]
 
 
-def _flag_char(flag: FlagLike) -> str:
-    return flag.decode("ascii") if isinstance(flag, (bytes, bytearray)) else str(flag)
+def _flag_char(flag):
+    # type: (FlagLike) -> str
+    if isinstance(flag, str):
+        return flag
+    if isinstance(flag, (bytes, bytearray, six.text_type)):
+        return compat.native_ascii(flag)
+    return str(flag)
 
 
-class ProtocolFlags:
+class ProtocolFlags(object):
     """A KATCP protocol version and its flags, e.g. ``5.1-BIMT``.
 
     Args:
@@ -94,10 +104,11 @@ class ProtocolFlags:
 
     __slots__ = ("major", "minor", "flags")
 
-    def __init__(self, major: Optional[int], minor: Optional[int],
-                 flags: Union[Iterable[FlagLike], FlagLike] = ()) -> None:
+    def __init__(self, major, minor,
+                 flags=()):
+        # type: (Optional[int], Optional[int], Union[Iterable[FlagLike], FlagLike]) -> None
         if isinstance(flags, (bytes, bytearray)):
-            flags = flags.decode("ascii")
+            flags = compat.native_ascii(flags)
         # None (an unknown version) is 0, as in katcp-python.
         self.major = int(major) if major is not None else 0
         self.minor = int(minor) if minor is not None else 0
@@ -110,42 +121,50 @@ class ProtocolFlags:
                                  % (flag, needed[0], needed[1], self.major, self.minor))
 
     @property
-    def multi_client(self) -> bool:
+    def multi_client(self):
+        # type: () -> bool
         """The device serves several clients at once (spec 8)."""
         return self.MULTI_CLIENT in self.flags
 
     @property
-    def message_ids(self) -> bool:
+    def message_ids(self):
+        # type: () -> bool
         """The device supports message ids (spec 2.2)."""
         return self.MESSAGE_IDS in self.flags
 
     @property
-    def bulk_set_sensor_sampling(self) -> bool:
+    def bulk_set_sensor_sampling(self):
+        # type: () -> bool
         """``?sensor-sampling`` takes a comma-separated list of sensors (spec 7.2)."""
         return self.BULK_SET_SENSOR_SAMPLING in self.flags
 
     @property
-    def request_timeout_hints(self) -> bool:
+    def request_timeout_hints(self):
+        # type: () -> bool
         """The device implements ``?request-timeout-hint`` (spec 5.1)."""
         return self.REQUEST_TIMEOUT_HINTS in self.flags
 
     @property
-    def version(self) -> Tuple[int, int]:
+    def version(self):
+        # type: () -> Tuple[int, int]
         """``(major, minor)``."""
         return (self.major, self.minor)
 
-    def supports(self, flag: FlagLike) -> bool:
+    def supports(self, flag):
+        # type: (FlagLike) -> bool
         """Return True if ``flag`` (``str`` or ``bytes``) is set."""
         return _flag_char(flag) in self.flags
 
-    def strategy_allowed(self, strategy_name: FlagLike) -> bool:
+    def strategy_allowed(self, strategy_name):
+        # type: (FlagLike) -> bool
         """Return True if the sampling strategy exists in this major version (spec 7.1)."""
         allowed = self.STRATEGIES_ALLOWED_BY_MAJOR_VERSION.get(
             self.major, STRATEGIES_V5 if self.major > 5 else frozenset())
         return _flag_char(strategy_name) in allowed
 
     @classmethod
-    def parse_version(cls, version_str: FlagLike) -> "ProtocolFlags":
+    def parse_version(cls, version_str):
+        # type: (FlagLike) -> "ProtocolFlags"
         """Parse ``"<major>.<minor>[-<flags>]"`` (``str`` or ``bytes``).
 
         A string that does not look like a version gives version 0.0 with no
@@ -161,19 +180,28 @@ class ProtocolFlags:
             return cls(0, 0, ())
         return cls(int(match.group(1)), int(match.group(2)), match.group(4) or "")
 
-    def __str__(self) -> str:
+    def __str__(self):
+        # type: () -> str
         flags = "".join(sorted(self.flags))
         return "%d.%d%s" % (self.major, self.minor, "-" + flags if flags else "")
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "ProtocolFlags(%d, %d, %r)" % (self.major, self.minor, "".join(sorted(self.flags)))
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other):
+        # type: (object) -> bool
         if not isinstance(other, ProtocolFlags):
             return NotImplemented
         return (self.major, self.minor, self.flags) == (other.major, other.minor, other.flags)
 
-    def __hash__(self) -> int:
+    def __ne__(self, other):
+        # type: (object) -> bool
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    def __hash__(self):
+        # type: () -> int
         return hash((self.major, self.minor, self.flags))
 
 
@@ -183,7 +211,8 @@ DEFAULT_PROTOCOL_INFO = ProtocolFlags(5, 1, {
     ProtocolFlags.BULK_SET_SENSOR_SAMPLING, ProtocolFlags.REQUEST_TIMEOUT_HINTS})
 
 
-def convert_method_name(prefix: str, name: str) -> str:
+def convert_method_name(prefix, name):
+    # type: (str, str) -> str
     """Turn a handler method name into a KATCP message name.
 
     ``convert_method_name("request_", "request_foo_bar")`` is ``"foo-bar"``:

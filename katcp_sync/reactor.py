@@ -51,18 +51,22 @@ waker. Work queued after that is dropped with a debug log, never an
 exception, because teardown paths call :meth:`add_callback` freely.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import heapq
 import itertools
 import logging
-import selectors
 import socket
 import threading
 import time
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as _FutureTimeout
-from typing import Any, Callable, Deque, Dict, List, Optional, Protocol, Tuple, TypeVar, Union
+from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar, Union
 
+from .compat import selectors
+from .compat import Protocol
+from . import compat
 from .errors import KatcpTimeoutError
 from .formatting import format_seconds
 
@@ -71,10 +75,13 @@ __all__ = ["Reactor", "TimerHandle", "FileLike"]
 logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
+_get_ident = compat.get_ident
 
 
 class _HasFileno(Protocol):
-    def fileno(self) -> int: ...
+    def fileno(self):
+        # type: () -> int
+        pass
 
 
 #: What the reactor can watch: a file descriptor or an object with
@@ -97,7 +104,7 @@ _MAX_SELECT_TIMEOUT = 3600.0
 _NEW, _RUNNING, _STOPPING, _CLOSED = "new", "running", "stopping", "closed"
 
 
-class TimerHandle:
+class TimerHandle(object):
     """A call scheduled by :meth:`Reactor.call_at` or :meth:`Reactor.call_later`.
 
     Attributes:
@@ -106,15 +113,17 @@ class TimerHandle:
 
     __slots__ = ("when", "_fn", "_args", "_reactor", "_in_heap")
 
-    def __init__(self, when: float, fn: Callable[..., Any], args: Tuple[Any, ...],
-                 reactor: "Reactor") -> None:
+    def __init__(self, when, fn, args,
+                 reactor):
+        # type: (float, Callable[..., Any], Tuple[Any, ...], "Reactor") -> None
         self.when = when
-        self._fn: Optional[Callable[..., Any]] = fn
+        self._fn = fn  # type: Optional[Callable[..., Any]]
         self._args = args
         self._reactor = reactor
         self._in_heap = False
 
-    def cancel(self) -> None:
+    def cancel(self):
+        # type: () -> None
         """Stop the call from happening, if it has not started yet.
 
         Safe from any thread and idempotent. Cancelling a timer that already
@@ -122,12 +131,13 @@ class TimerHandle:
         """
         self._reactor._cancel_timer(self)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         state = "pending" if self._fn is not None else "done-or-cancelled"
         return "<TimerHandle when=%.6f %s>" % (self.when, state)
 
 
-class Reactor:
+class Reactor(object):
     """One thread running ``selectors`` for sockets plus a timer heap.
 
     Args:
@@ -144,19 +154,20 @@ class Reactor:
     (:meth:`time`, :meth:`call_at`).
     """
 
-    def __init__(self, name: str = "katcp-reactor") -> None:
+    def __init__(self, name="katcp-reactor"):
+        # type: (str) -> None
         self.name = name
         self._lock = threading.Lock()
         self._state = _NEW
-        self._ready: Deque[_Queued] = collections.deque()
+        self._ready = collections.deque()  # type: Deque[_Queued]
         self._tokens = itertools.count()
-        self._timers: List[Tuple[float, int, TimerHandle]] = []
+        self._timers = []  # type: List[Tuple[float, int, TimerHandle]]
         self._cancelled_timers = 0
         self._sequence = itertools.count()
-        self._stop_hooks: Dict[object, _Callback] = {}
+        self._stop_hooks = {}  # type: Dict[object, _Callback]
         self._sleeping = False
-        self._thread: Optional[threading.Thread] = None
-        self._thread_id: Optional[int] = None
+        self._thread = None  # type: Optional[threading.Thread]
+        self._thread_id = None  # type: Optional[int]
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -166,7 +177,8 @@ class Reactor:
     # ------------------------------------------------------------------
     # Life cycle (any thread)
 
-    def start(self) -> None:
+    def start(self):
+        # type: () -> None
         """Start the reactor thread. Work queued before this runs now.
 
         Raises:
@@ -178,10 +190,11 @@ class Reactor:
                 raise RuntimeError("reactor %r is %s; it cannot be started again"
                                    % (self.name, self._state))
             self._state = _RUNNING
-            self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+            self._thread = compat.daemon_thread(self._run, self.name)
         self._thread.start()
 
-    def stop(self, timeout: Optional[float] = None) -> None:
+    def stop(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Stop the loop and wait (up to ``timeout`` seconds) for its thread to end.
 
         The loop finishes its current iteration, runs the stop hooks and the
@@ -199,7 +212,7 @@ class Reactor:
         if state == _NEW:
             # Never started: the caller stands in for the reactor thread to
             # run the stop hooks and queued work, so sockets are released.
-            self._thread_id = threading.get_ident()
+            self._thread_id = _get_ident()
             try:
                 self._finish()
             finally:
@@ -210,7 +223,8 @@ class Reactor:
         if not self.in_reactor_thread():
             self.join(timeout)
 
-    def join(self, timeout: Optional[float] = None) -> bool:
+    def join(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait up to ``timeout`` seconds for the reactor thread to end.
 
         Returns:
@@ -223,27 +237,39 @@ class Reactor:
             raise RuntimeError("a reactor cannot join its own thread")
         thread = self._thread
         if thread is not None:
-            thread.join(timeout)
+            compat.join_thread(thread, timeout)
             return not thread.is_alive()
         return True
 
-    def running(self) -> bool:
+    def running(self):
+        # type: () -> bool
         """Return True between :meth:`start` and the end of :meth:`stop`."""
         return self._state in (_RUNNING, _STOPPING)
 
     @staticmethod
-    def time() -> float:
-        """The reactor's clock: :func:`time.monotonic`, in seconds."""
-        return time.monotonic()
+    def time():
+        # type: () -> float
+        """The reactor's clock: :func:`compat.monotonic`, in seconds."""
+        return compat.monotonic()
 
-    def in_reactor_thread(self) -> bool:
+    def fileno(self):
+        # type: () -> int
+        """A descriptor that is readable while I/O waits for this reactor
+        (its selector's): a thread spinning for something else polls it to
+        give way. -1 where the selector has none. Any thread."""
+        fileno = getattr(self._selector, "fileno", None)
+        return fileno() if fileno is not None else -1
+
+    def in_reactor_thread(self):
+        # type: () -> bool
         """Return True if the caller is running on the reactor thread."""
-        return self._thread_id == threading.get_ident()
+        return self._thread_id == _get_ident()
 
     # ------------------------------------------------------------------
     # Handing work to the reactor (any thread)
 
-    def add_callback(self, fn: Callable[..., Any], *args: Any) -> bool:
+    def add_callback(self, fn, *args):
+        # type: (Callable[..., Any], *Any) -> bool
         """Run ``fn(*args)`` on the reactor thread, soon.
 
         Callbacks run in the order they were added. Safe from any thread,
@@ -271,7 +297,8 @@ class Reactor:
         logger.debug("reactor %r is closed: dropped callback %r", self.name, fn)
         return False
 
-    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+    def call_at(self, when, fn, *args):
+        # type: (float, Callable[..., Any], *Any) -> TimerHandle
         """Run ``fn(*args)`` on the reactor thread at reactor time ``when``.
 
         Safe from any thread. Calls due at the same time run in the order
@@ -300,14 +327,16 @@ class Reactor:
             self._wake()
         return handle
 
-    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+    def call_later(self, delay, fn, *args):
+        # type: (float, Callable[..., Any], *Any) -> TimerHandle
         """Run ``fn(*args)`` on the reactor thread after ``delay`` seconds.
 
         Same as ``call_at(self.time() + delay, fn, *args)``.
         """
-        return self.call_at(time.monotonic() + delay, fn, *args)
+        return self.call_at(compat.monotonic() + delay, fn, *args)
 
-    def run_sync(self, fn: Callable[..., _T], *args: Any, timeout: Optional[float] = None) -> _T:
+    def run_sync(self, fn, *args, **kwargs):
+        # type: (Callable[..., _T], *Any, **Any) -> _T
         """Run ``fn(*args)`` on the reactor thread and return its result.
 
         Runs ``fn`` directly when called on the reactor thread. If the
@@ -319,11 +348,14 @@ class Reactor:
             RuntimeError: the reactor is closed.
             Exception: whatever ``fn`` raised.
         """
+        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
+        compat.kwonly_done('run_sync', kwargs)
         if self.in_reactor_thread():
             return fn(*args)
-        future: "Future[_T]" = Future()
+        future = Future()  # type: "Future[_T]"
 
-        def call() -> None:
+        def call():
+            # type: () -> None
             if not future.set_running_or_notify_cancel():
                 return
             try:
@@ -336,13 +368,14 @@ class Reactor:
         if not self.add_callback(call):
             raise RuntimeError("reactor %r is closed" % self.name)
         try:
-            return future.result(timeout)
+            return compat.future_result(future, timeout)
         except _FutureTimeout:
             future.cancel()
-            raise KatcpTimeoutError("%r did not run on reactor %r within %s s"
-                                    % (fn, self.name, format_seconds(timeout))) from None
+            raise compat.chained(KatcpTimeoutError("%r did not run on reactor %r within %s s"
+                                    % (fn, self.name, format_seconds(timeout))), None)
 
-    def add_stop_hook(self, fn: Callable[..., Any], *args: Any) -> object:
+    def add_stop_hook(self, fn, *args):
+        # type: (Callable[..., Any], *Any) -> object
         """Arrange for ``fn(*args)`` to run on the reactor thread when it stops.
 
         Hooks run in the order they were added, after the last iteration and
@@ -356,7 +389,8 @@ class Reactor:
             self._stop_hooks[token] = (fn, args)
         return token
 
-    def remove_stop_hook(self, token: object) -> None:
+    def remove_stop_hook(self, token):
+        # type: (object) -> None
         """Forget a hook added by :meth:`add_stop_hook` (no error if unknown)."""
         with self._lock:
             self._stop_hooks.pop(token, None)
@@ -364,7 +398,8 @@ class Reactor:
     # ------------------------------------------------------------------
     # Socket readiness (reactor thread only)
 
-    def add_reader(self, fileobj: FileLike, callback: Callable[[], Any]) -> None:
+    def add_reader(self, fileobj, callback):
+        # type: (FileLike, Callable[[], Any]) -> None
         """Call ``callback()`` whenever ``fileobj`` is readable (replaces any
         previous reader). Reactor thread only.
 
@@ -373,7 +408,8 @@ class Reactor:
         """
         self._set_handler(fileobj, 0, callback)
 
-    def remove_reader(self, fileobj: FileLike) -> bool:
+    def remove_reader(self, fileobj):
+        # type: (FileLike) -> bool
         """Stop watching ``fileobj`` for readability. Reactor thread only.
 
         Returns:
@@ -381,7 +417,8 @@ class Reactor:
         """
         return self._set_handler(fileobj, 0, None)
 
-    def add_writer(self, fileobj: FileLike, callback: Callable[[], Any]) -> None:
+    def add_writer(self, fileobj, callback):
+        # type: (FileLike, Callable[[], Any]) -> None
         """Call ``callback()`` whenever ``fileobj`` is writable (replaces any
         previous writer). Reactor thread only.
 
@@ -390,7 +427,8 @@ class Reactor:
         """
         self._set_handler(fileobj, 1, callback)
 
-    def remove_writer(self, fileobj: FileLike) -> bool:
+    def remove_writer(self, fileobj):
+        # type: (FileLike) -> bool
         """Stop watching ``fileobj`` for writability. Reactor thread only.
 
         Returns:
@@ -398,8 +436,9 @@ class Reactor:
         """
         return self._set_handler(fileobj, 1, None)
 
-    def _set_handler(self, fileobj: FileLike, slot: int,
-                     callback: Optional[Callable[[], Any]]) -> bool:
+    def _set_handler(self, fileobj, slot,
+                     callback):
+        # type: (FileLike, int, Optional[Callable[[], Any]]) -> bool
         if not self.in_reactor_thread():
             raise RuntimeError("reactor %r: socket registration is only allowed on the "
                                "reactor thread (use add_callback)" % self.name)
@@ -410,7 +449,7 @@ class Reactor:
         if key is None:
             if callback is None:
                 return False
-            handlers: List[Optional[Callable[[], Any]]] = [None, None]
+            handlers = [None, None]  # type: List[Optional[Callable[[], Any]]]
             handlers[slot] = callback
             self._selector.register(fileobj, _EVENTS[slot], handlers)
             return True
@@ -431,8 +470,9 @@ class Reactor:
     # ------------------------------------------------------------------
     # The loop (reactor thread)
 
-    def _run(self) -> None:
-        self._thread_id = threading.get_ident()
+    def _run(self):
+        # type: () -> None
+        self._thread_id = _get_ident()
         try:
             while self._state == _RUNNING:
                 self._run_once()
@@ -443,13 +483,14 @@ class Reactor:
             self._finish()
             self._thread_id = None
 
-    def _run_once(self) -> None:
+    def _run_once(self):
+        # type: () -> None
         with self._lock:
             # Announce the sleep before looking at the queue: add_callback
             # (lock-free) appends before it looks at _sleeping.
             self._sleeping = True
             if self._ready or self._state != _RUNNING:
-                timeout: Optional[float] = 0
+                timeout = 0  # type: Optional[float]
                 self._sleeping = False
             else:
                 timers = self._timers
@@ -458,7 +499,7 @@ class Reactor:
                     self._cancelled_timers -= 1
                 if timers:
                     timeout = min(_MAX_SELECT_TIMEOUT,
-                                  max(0.0, timers[0][0] - time.monotonic()))
+                                  max(0.0, timers[0][0] - compat.monotonic()))
                 else:
                     timeout = None
                 if timeout == 0:
@@ -483,11 +524,12 @@ class Reactor:
             _, fn, args = ready.popleft()
             self._call(fn, args)
 
-    def _pop_due_timers(self) -> List[_Callback]:
+    def _pop_due_timers(self):
+        # type: () -> List[_Callback]
         """Take the calls of the timers that are due off the heap."""
         if not self._timers:
             return []
-        now = time.monotonic()
+        now = compat.monotonic()
         due = []
         with self._lock:
             timers = self._timers
@@ -502,7 +544,8 @@ class Reactor:
                     handle._args = ()
         return due
 
-    def _cancel_timer(self, handle: TimerHandle) -> None:
+    def _cancel_timer(self, handle):
+        # type: (TimerHandle) -> None
         with self._lock:
             if handle._fn is None:
                 return
@@ -523,13 +566,15 @@ class Reactor:
                 self._timers = live
                 self._cancelled_timers = 0
 
-    def _call(self, fn: Callable[..., Any], args: Tuple[Any, ...]) -> None:
+    def _call(self, fn, args):
+        # type: (Callable[..., Any], Tuple[Any, ...]) -> None
         try:
             fn(*args)
         except Exception:
             logger.exception("reactor %r: exception in callback %r", self.name, fn)
 
-    def _finish(self) -> None:
+    def _finish(self):
+        # type: () -> None
         """Run stop hooks, drain what was queued, close. Reactor thread."""
         self._run_stop_hooks()
         with self._lock:
@@ -551,34 +596,40 @@ class Reactor:
         self._run_stop_hooks()
         self._shutdown()
 
-    def _run_stop_hooks(self) -> None:
+    def _run_stop_hooks(self):
+        # type: () -> None
         with self._lock:
             hooks = list(self._stop_hooks.values())
             self._stop_hooks.clear()
         for fn, args in hooks:
             self._call(fn, args)
 
-    def _shutdown(self) -> None:
+    def _shutdown(self):
+        # type: () -> None
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()
 
-    def _wake(self) -> None:
+    def _wake(self):
+        # type: () -> None
         # May race with _shutdown() closing the socket: then send() raises
         # OSError and there is nobody left to wake anyway.
         try:
             self._wake_w.send(b"\0")
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass
 
-    def _drain_waker(self) -> None:
+    def _drain_waker(self):
+        # type: () -> None
         try:
             while self._wake_r.recv(4096):
                 pass
-        except (BlockingIOError, InterruptedError):
-            pass
+        except compat.SOCKET_ERRORS as exc:
+            if not compat.would_block(exc):
+                raise
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<Reactor %r %s>" % (self.name, self._state)
 
 

@@ -8,9 +8,11 @@ connection, armed only while a limit can still expire, checks the limits
 and reports the first one that passed, with a reason for the log.
 """
 
-from time import monotonic as _monotonic
+from __future__ import absolute_import, division, print_function
+
 from typing import Callable, List, Optional
 
+from .compat import monotonic as _monotonic
 from .formatting import format_seconds
 from .linebuffer import LineSplitter
 from .reactor import Reactor, TimerHandle
@@ -18,7 +20,7 @@ from .reactor import Reactor, TimerHandle
 __all__ = ["ReadLimits"]
 
 
-class ReadLimits:
+class ReadLimits(object):
     """The partial-line and idle limits of one connection.
 
     Args:
@@ -35,9 +37,10 @@ class ReadLimits:
     Every method runs on the reactor thread.
     """
 
-    def __init__(self, reactor: Reactor, splitter: LineSplitter,
-                 partial_line_timeout: Optional[float], idle_timeout: Optional[float],
-                 closing: Callable[[], bool], expired: Callable[[str], None]) -> None:
+    def __init__(self, reactor, splitter,
+                 partial_line_timeout, idle_timeout,
+                 closing, expired):
+        # type: (Reactor, LineSplitter, Optional[float], Optional[float], Callable[[], bool], Callable[[str], None]) -> None
         self._reactor = reactor
         self._splitter = splitter
         self._partial_line_timeout = partial_line_timeout
@@ -45,16 +48,18 @@ class ReadLimits:
         self._closing = closing
         self._expired = expired
         self._last_data = _monotonic()           # when a byte last came in
-        self._partial_since: Optional[float] = None  # when the partial line began
-        self._timer: Optional[TimerHandle] = None
+        self._partial_since = None  # type: Optional[float]  # when the partial line began
+        self._timer = None  # type: Optional[TimerHandle]
 
-    def start(self) -> None:
+    def start(self):
+        # type: () -> None
         """The connection starts reading: the idle time counts from now."""
         if self._idle_timeout is not None:
             self._last_data = _monotonic()
             self._schedule(self._last_data + self._idle_timeout)
 
-    def note_data(self, line_ended: bool) -> None:
+    def note_data(self, line_ended):
+        # type: (bool) -> None
         """Bytes came in (and ``line_ended``: a line was completed): track
         idleness and the age of the partial line now held."""
         now = self._last_data = _monotonic()
@@ -67,13 +72,15 @@ class ReadLimits:
         elif line_ended:
             self._partial_since = now   # the held bytes began a new line
 
-    def cancel(self) -> None:
+    def cancel(self):
+        # type: () -> None
         """The connection is finished: no more checks."""
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _schedule(self, when: float) -> None:
+    def _schedule(self, when):
+        # type: (float) -> None
         timer = self._timer
         if timer is not None:
             if timer.when <= when:
@@ -81,14 +88,15 @@ class ReadLimits:
             timer.cancel()
         self._timer = self._reactor.call_at(when, self._check)
 
-    def _check(self) -> None:
+    def _check(self):
+        # type: () -> None
         """Timer: report a limit that passed, else check again when the
         next one could."""
         self._timer = None
         if self._closing():
             return
         now = _monotonic()
-        next_check: List[float] = []
+        next_check = []  # type: List[float]
         reason = None
         timeout = self._partial_line_timeout
         if timeout is not None and self._partial_since is not None:

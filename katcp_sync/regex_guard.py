@@ -18,8 +18,12 @@ What remains (literals, classes, anchors, alternatives that are not
 repeated, a few ``.*``) matches a sensor name in time close to linear.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import re
 from typing import Any, Iterable, Pattern
+
+from . import compat
 
 try:  # Python 3.11+
     from re import _constants as _sre_constants  # type: ignore[attr-defined]
@@ -36,7 +40,8 @@ MAX_PATTERN_LENGTH = 256
 MAX_UNBOUNDED = 3
 
 
-def _ops(*names: str) -> set:
+def _ops(*names):
+    # type: (*str) -> set
     """The opcodes among ``names`` that this Python's ``re`` has."""
     return {getattr(_sre_constants, name) for name in names if hasattr(_sre_constants, name)}
 
@@ -52,7 +57,8 @@ class _Unsafe(Exception):
     pass
 
 
-def compile_client_regex(pattern: str) -> Pattern:
+def compile_client_regex(pattern):
+    # type: (str) -> Pattern
     """Compile ``pattern`` if it is safe to run against untrusted input.
 
     Args:
@@ -71,17 +77,18 @@ def compile_client_regex(pattern: str) -> Pattern:
         compiled = re.compile(pattern)
         tree = _sre_parse.parse(pattern)
     except re.error as exc:
-        raise ValueError(str(exc)) from None
+        raise compat.chained(ValueError(str(exc)), None)
     try:
         unbounded = _check(tree, inside_repeat=False)
     except _Unsafe as exc:
-        raise ValueError(str(exc)) from None
+        raise compat.chained(ValueError(str(exc)), None)
     if unbounded > MAX_UNBOUNDED:
         raise ValueError("more than %d unbounded repetitions" % MAX_UNBOUNDED)
     return compiled
 
 
-def _check(items: Iterable[Any], inside_repeat: bool) -> int:
+def _check(items, inside_repeat):
+    # type: (Iterable[Any], bool) -> int
     """Walk a parsed pattern; return its count of unbounded repetitions."""
     unbounded = 0
     for op, av in items:

@@ -18,6 +18,8 @@ re-applied after a reconnect and after every re-sync (``#interface-changed``),
 and applied when a sensor that did not exist yet appears.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import functools
 import logging
@@ -25,6 +27,7 @@ import re
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from . import compat
 from .client import DeviceClient, hinted_timeout
 from .errors import KatcpClientError, KATCPResourceInactive, KATCPSensorError, SensorTimeoutError
 from .inspecting_client import (
@@ -84,34 +87,37 @@ class KATCPClientResource(ResourceDescription):
     reactor thread.
     """
 
-    def __init__(self, resource_spec: Dict[str, Any],
-                 parent: Optional["KATCPClientResourceContainer"] = None,
-                 logger: logging.Logger = logger, reactor: Optional[Reactor] = None) -> None:
-        super().__init__(resource_spec, parent)
+    def __init__(self, resource_spec,
+                 parent=None,
+                 logger=logger, reactor=None):
+        # type: (Dict[str, Any], Optional["KATCPClientResourceContainer"], logging.Logger, Optional[Reactor]) -> None
+        super(KATCPClientResource, self).__init__(resource_spec, parent)
         self._logger = logger
         self._reactor = reactor
         self._active = True
         self._lock = threading.Lock()
-        self._inspector: Optional[InspectingClient] = None
+        self._inspector = None  # type: Optional[InspectingClient]
         self._model = DeviceModel({}, {})
         #: every sensor ever seen, by KATCP name: the objects (and their
         #: listeners) survive re-syncs and reconnects.
-        self._all_sensors: Dict[str, KATCPSensor] = {}
+        self._all_sensors = {}  # type: Dict[str, KATCPSensor]
         self._strategies = StrategyCache()   # guarded by self._lock
-        self._pending_listeners: Dict[str, List[Tuple[Callable, bool]]] = {}
-        self._state_callbacks: List[Callable[[str], None]] = []
+        self._pending_listeners = {}  # type: Dict[str, List[Tuple[Callable, bool]]]
+        self._state_callbacks = []  # type: List[Callable[[str], None]]
         self._req = AttrDict(what="request", missing=self._dummy_request if self._dummy_unknown else None)
         self._sensor = AttrDict(what="sensor")
 
     # -- the device's requests and sensors ----------------------------------------
 
     @property
-    def children(self) -> AttrDict:
+    def children(self):
+        # type: () -> AttrDict
         """Always empty: a device resource has no sub-resources."""
         return AttrDict(what="child")
 
     @property
-    def req(self) -> AttrDict:
+    def req(self):
+        # type: () -> AttrDict
         """The device's requests as :class:`KATCPRequest` objects, by escaped name.
 
         Empty until the first sync. A snapshot: a re-sync replaces it.
@@ -119,33 +125,39 @@ class KATCPClientResource(ResourceDescription):
         return self._req
 
     @property
-    def sensor(self) -> AttrDict:
+    def sensor(self):
+        # type: () -> AttrDict
         """The device's sensors as :class:`KATCPSensor` objects, by escaped name."""
         return self._sensor
 
     @property
-    def sensors(self) -> AttrDict:
+    def sensors(self):
+        # type: () -> AttrDict
         """Alias of :attr:`sensor` (katcp-python has both)."""
         return self._sensor
 
     # -- life cycle and state -------------------------------------------------
 
     @property
-    def state(self) -> str:
+    def state(self):
+        # type: () -> str
         """``"disconnected"``, ``"syncing"`` or ``"synced"``."""
         return DISCONNECTED if self._inspector is None else self._inspector.state
 
     @property
-    def synced(self) -> bool:
+    def synced(self):
+        # type: () -> bool
         """True if the state is ``"synced"``."""
         return self.state == SYNCED
 
     @property
-    def client(self) -> Optional[DeviceClient]:
+    def client(self):
+        # type: () -> Optional[DeviceClient]
         """The underlying :class:`~katcp_sync.client.DeviceClient` (None before :meth:`start`)."""
         return None if self._inspector is None else self._inspector.client
 
-    def start(self) -> None:
+    def start(self):
+        # type: () -> None
         """Connect to the device in the background; syncing follows.
 
         Returns at once; use :meth:`until_synced` to wait.
@@ -169,12 +181,14 @@ class KATCPClientResource(ResourceDescription):
                 self._inspector.add_state_callback(callback)
         self._inspector.start()
 
-    def stop(self) -> None:
+    def stop(self):
+        # type: () -> None
         """Disconnect and stop the background work. Idempotent; call :meth:`join` to wait."""
         if self._inspector is not None:
             self._inspector.stop()
 
-    def join(self, timeout: Optional[float] = None) -> bool:
+    def join(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait until the threads started by :meth:`start` have ended.
 
         Returns True if they all have, False if ``timeout`` passed first."""
@@ -184,11 +198,13 @@ class KATCPClientResource(ResourceDescription):
 
     until_stopped = join
 
-    def is_connected(self) -> bool:
+    def is_connected(self):
+        # type: () -> bool
         """True if connected to the device and its protocol is known."""
         return self._inspector is not None and self._inspector.client.is_connected()
 
-    def wait_connected(self, timeout: Optional[float] = None) -> bool:
+    def wait_connected(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Block until connected; True if connected, False on timeout."""
         try:
             self._check_started().until_not_state(DISCONNECTED, timeout)
@@ -196,7 +212,8 @@ class KATCPClientResource(ResourceDescription):
             return False
         return self.state != DISCONNECTED
 
-    def add_state_callback(self, callback: Callable[[str], None]) -> None:
+    def add_state_callback(self, callback):
+        # type: (Callable[[str], None]) -> None
         """Call ``callback(state)`` on every change of :attr:`state`.
 
         It runs on the reactor thread (or the thread calling :meth:`stop`)
@@ -208,7 +225,8 @@ class KATCPClientResource(ResourceDescription):
         if inspector is not None:
             inspector.add_state_callback(callback)
 
-    def remove_state_callback(self, callback: Callable[[str], None]) -> None:
+    def remove_state_callback(self, callback):
+        # type: (Callable[[str], None]) -> None
         """Forget a callback given to :meth:`add_state_callback`."""
         with self._lock:
             self._state_callbacks = [c for c in self._state_callbacks if c != callback]
@@ -216,7 +234,8 @@ class KATCPClientResource(ResourceDescription):
         if inspector is not None:
             inspector.remove_state_callback(callback)
 
-    def until_state(self, state: str, timeout: Optional[float] = None) -> None:
+    def until_state(self, state, timeout=None):
+        # type: (str, Optional[float]) -> None
         """Block until :attr:`state` is ``state``.
 
         Raises:
@@ -225,22 +244,26 @@ class KATCPClientResource(ResourceDescription):
         """
         self._check_started().until_state(state, timeout)
 
-    def until_synced(self, timeout: Optional[float] = None) -> None:
+    def until_synced(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Block until synced: ``req`` and ``sensor`` are complete and strategies set."""
         self.until_state(SYNCED, timeout)
 
-    def until_not_synced(self, timeout: Optional[float] = None) -> None:
+    def until_not_synced(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Block until the state is anything but ``"synced"``."""
         self._check_started().until_not_state(SYNCED, timeout)
 
     @property
-    def reactor(self) -> Optional[Reactor]:
+    def reactor(self):
+        # type: () -> Optional[Reactor]
         """The reactor the resource's client runs on: its own once started, else
         the shared one given (``reactor=`` or :meth:`set_reactor`), else None."""
         inspector = self._inspector
         return self._reactor if inspector is None else inspector.client.reactor
 
-    def set_reactor(self, reactor: Optional[Reactor]) -> None:
+    def set_reactor(self, reactor):
+        # type: (Optional[Reactor]) -> None
         """Use a shared :class:`~katcp_sync.reactor.Reactor` (call before :meth:`start`).
 
         The owner of the reactor starts and stops it; None: the client makes
@@ -253,26 +276,31 @@ class KATCPClientResource(ResourceDescription):
             raise KatcpClientError("resource %s: set_reactor() must come before start()" % self._name)
         self._reactor = reactor
 
-    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+    def set_ioloop(self, ioloop=None):
+        # type: (Optional[Reactor]) -> None
         """katcp-python's name of :meth:`set_reactor`."""
         self.set_reactor(ioloop)
 
-    def set_active(self, active: bool) -> None:
+    def set_active(self, active):
+        # type: (bool) -> None
         """Allow (True) or refuse (False) requests on this resource."""
         self._active = bool(active)
 
-    def is_active(self) -> bool:
+    def is_active(self):
+        # type: () -> bool
         """True unless :meth:`set_active` (False) was called."""
         return self._active
 
-    def _check_started(self) -> InspectingClient:
+    def _check_started(self):
+        # type: () -> InspectingClient
         inspector = self._inspector
         if inspector is None:
             raise KATCPResourceInactive("resource %s is not started: call start() first" % self._name)
         return inspector
 
     @staticmethod
-    def _protocol_flags(inspector: InspectingClient) -> ProtocolFlags:
+    def _protocol_flags(inspector):
+        # type: (InspectingClient) -> ProtocolFlags
         """The device's protocol flags; the client's assumption until the
         device has announced them (an inform can come before that)."""
         flags = inspector.client.protocol_flags
@@ -280,7 +308,8 @@ class KATCPClientResource(ResourceDescription):
 
     # -- the model -------------------------------------------------------------
 
-    def _apply_model(self, model: DeviceModel) -> concurrent.futures.Future:
+    def _apply_model(self, model):
+        # type: (DeviceModel) -> concurrent.futures.Future
         """Build ``req``/``sensor`` from a fresh inspection; re-apply strategies.
 
         Runs on the reactor thread; returns the future of the strategy requests.
@@ -320,7 +349,8 @@ class KATCPClientResource(ResourceDescription):
                 future.add_done_callback(functools.partial(self._log_refusal, name=name, strategy=strategy))
         return all_done(futures.values())
 
-    def _log_refusal(self, future: concurrent.futures.Future, name: str, strategy: Tuple[str, ...]) -> None:
+    def _log_refusal(self, future, name, strategy):
+        # type: (concurrent.futures.Future, str, Tuple[str, ...]) -> None
         error = future.exception()
         if error is None and not future.result().succeeded:
             error = future.result().reply
@@ -330,15 +360,18 @@ class KATCPClientResource(ResourceDescription):
 
     # -- requests ----------------------------------------------------------------
 
-    def is_request_allowed(self, request_name: str) -> bool:
+    def is_request_allowed(self, request_name):
+        # type: (str) -> bool
         """True if ``?request_name`` may be sent (active, and controlled or always allowed)."""
         return self._active and (self._controlled or escape_name(request_name) in self._always_allowed)
 
-    def _timeout(self, timeout: Optional[float], hint: Optional[float]) -> float:
+    def _timeout(self, timeout, hint):
+        # type: (Optional[float], Optional[float]) -> float
         return hinted_timeout(timeout, hint, self.default_timeout)
 
-    def request_future(self, name: str, args: tuple, timeout: Optional[float] = None, mid: Any = None,
-                       timeout_hint: Optional[float] = None) -> concurrent.futures.Future:
+    def request_future(self, name, args, timeout=None, mid=None,
+                       timeout_hint=None):
+        # type: (str, tuple, Optional[float], Any, Optional[float]) -> concurrent.futures.Future
         """Send ``?name *args`` and return a future of :class:`KATCPReply`.
 
         Does not check :meth:`is_request_allowed` (the request objects do).
@@ -348,7 +381,8 @@ class KATCPClientResource(ResourceDescription):
         future = client.future_request(msg, timeout=self._timeout(timeout, timeout_hint))
         return chain_future(future, lambda reply_informs: KATCPReply(*reply_informs))
 
-    def wait_bound(self, timeout: Optional[float], timeout_hint: Optional[float]) -> float:
+    def wait_bound(self, timeout, timeout_hint):
+        # type: (Optional[float], Optional[float]) -> float
         """How long a blocking call waits: the request timeout plus a margin.
 
         The margin lets the client's own timeout (a clear KatcpTimeoutError)
@@ -356,11 +390,13 @@ class KATCPClientResource(ResourceDescription):
         """
         return self._timeout(timeout, timeout_hint) + _WAIT_MARGIN
 
-    def wait_future(self, future: concurrent.futures.Future, timeout: Optional[float], what: str) -> Any:
+    def wait_future(self, future, timeout, what):
+        # type: (concurrent.futures.Future, Optional[float], str) -> Any
         """Block until ``future`` is done and return its result (re-raising its error)."""
         return wait_future(future, timeout, "%s on %s" % (what, self._name))
 
-    def check_may_block(self, what: str) -> None:
+    def check_may_block(self, what):
+        # type: (str) -> None
         """Raise KatcpClientError if called on the reactor thread, where blocking deadlocks."""
         inspector = self._inspector
         if inspector is not None and inspector.client.reactor.in_reactor_thread():
@@ -370,18 +406,21 @@ class KATCPClientResource(ResourceDescription):
 
     # -- sensors: strategies ---------------------------------------------------
 
-    def _sampling_futures(self, names: List[str], strategy: Tuple[str, ...], timeout: Optional[float],
-                          ) -> Dict[str, concurrent.futures.Future]:
+    def _sampling_futures(self, names, strategy, timeout,
+                          ):
+        # type: (List[str], Tuple[str, ...], Optional[float]) -> Dict[str, concurrent.futures.Future]
         """Send ``?sensor-sampling`` for ``names`` (one bulk request if the device has flag ``B``)."""
         bulk = self._protocol_flags(self._check_started()).bulk_set_sensor_sampling
         return sampling_futures(self.request_future, names, strategy, timeout, bulk)
 
-    def get_sampling_strategy(self, sensor_name: str) -> Tuple[str, ...]:
+    def get_sampling_strategy(self, sensor_name):
+        # type: (str) -> Tuple[str, ...]
         """The strategy set for a sensor through this resource, or ``("none",)``."""
         return self._strategies.get(escape_name(sensor_name))   # one dict read: no lock
 
-    def set_strategies_future(self, sensor_names: Iterable[str], strategy_and_params: StrategyLike,
-                               timeout: Optional[float] = None) -> concurrent.futures.Future:
+    def set_strategies_future(self, sensor_names, strategy_and_params,
+                               timeout=None):
+        # type: (Iterable[str], StrategyLike, Optional[float]) -> concurrent.futures.Future
         """Cache and send a strategy; a future of ``{normalised_name: (success, info)}``.
 
         ``info`` is the strategy tuple on success, else the error. Sensors not
@@ -392,14 +431,15 @@ class KATCPClientResource(ResourceDescription):
         with self._lock:
             previous = self._strategies.set(keys, strategy)
             present = {key: self._sensor[key].name for key in keys if key in self._sensor}
-        results: Dict[str, Tuple[bool, Any]] = {key: (True, strategy) for key in keys}
+        results = {key: (True, strategy) for key in keys}  # type: Dict[str, Tuple[bool, Any]]
         if not present or not self.is_connected():
-            done: concurrent.futures.Future = concurrent.futures.Future()
+            done = compat.Future()  # type: concurrent.futures.Future
             done.set_result(results)
             return done
         futures = self._sampling_futures(list(present.values()), strategy, timeout)
 
-        def collect(_f: concurrent.futures.Future) -> Dict[str, Tuple[bool, Any]]:
+        def collect(_f):
+            # type: (concurrent.futures.Future) -> Dict[str, Tuple[bool, Any]]
             for key, name in present.items():
                 future = futures[name]
                 error = future.exception()
@@ -414,8 +454,9 @@ class KATCPClientResource(ResourceDescription):
 
         return chain_future(all_done(futures.values()), collect)
 
-    def set_sensor_strategy(self, sensor_name: str, strategy: StrategyLike, timeout: Optional[float] = None,
-                            ) -> Tuple[str, ...]:
+    def set_sensor_strategy(self, sensor_name, strategy, timeout=None,
+                            ):
+        # type: (str, StrategyLike, Optional[float]) -> Tuple[str, ...]
         """Set one sensor's strategy, blocking; used by :meth:`KATCPSensor.set_sampling_strategy`.
 
         Raises:
@@ -426,8 +467,9 @@ class KATCPClientResource(ResourceDescription):
             raise info
         return info
 
-    def set_sampling_strategy(self, sensor_name: str, strategy_and_params: StrategyLike,
-                              timeout: Optional[float] = None) -> Dict[str, Tuple[bool, Any]]:
+    def set_sampling_strategy(self, sensor_name, strategy_and_params,
+                              timeout=None):
+        # type: (str, StrategyLike, Optional[float]) -> Dict[str, Tuple[bool, Any]]
         """Set (and remember) a sensor's strategy, e.g. ``("period", 1)`` or ``"event"``.
 
         The sensor need not exist yet: the strategy is applied when it appears.
@@ -438,37 +480,43 @@ class KATCPClientResource(ResourceDescription):
         """
         return self.set_sampling_strategies_of([sensor_name], strategy_and_params, timeout)
 
-    def set_sampling_strategies_of(self, sensor_names: Iterable[str], strategy_and_params: StrategyLike,
-                                   timeout: Optional[float] = None) -> Dict[str, Tuple[bool, Any]]:
+    def set_sampling_strategies_of(self, sensor_names, strategy_and_params,
+                                   timeout=None):
+        # type: (Iterable[str], StrategyLike, Optional[float]) -> Dict[str, Tuple[bool, Any]]
         """Set one strategy on many sensors (one bulk request if the device has flag B)."""
         self.check_may_block("set_sampling_strategy")
         future = self.set_strategies_future(sensor_names, strategy_and_params, timeout)
         return self.wait_future(future, self.wait_bound(timeout, None), "?sensor-sampling")
 
-    def set_sampling_strategies(self, filter: str, strategy_and_params: StrategyLike,
-                                timeout: Optional[float] = None) -> Dict[str, Tuple[bool, Any]]:
+    def set_sampling_strategies(self, filter, strategy_and_params,
+                                timeout=None):
+        # type: (str, StrategyLike, Optional[float]) -> Dict[str, Tuple[bool, Any]]
         """Set a strategy on every sensor whose escaped name matches the regex ``filter``."""
         names = [result.name for result in self.list_sensors(filter)]
         return self.set_sampling_strategies_of(names, strategy_and_params, timeout)
 
-    def drop_sampling_strategy(self, sensor_name: str) -> None:
+    def drop_sampling_strategy(self, sensor_name):
+        # type: (str) -> None
         """Forget a sensor's strategy and set ``none`` on the device (without waiting)."""
         future = self.set_strategies_future([sensor_name], NO_STRATEGY)
 
-        def log_failure(f: concurrent.futures.Future) -> None:
+        def log_failure(f):
+            # type: (concurrent.futures.Future) -> None
             if f.exception():
                 self._logger.warning("%s: dropping strategy of %s failed: %s",
                                      self._name, sensor_name, f.exception())
         future.add_done_callback(log_failure)
 
-    def reapply_sampling_strategies(self) -> None:
+    def reapply_sampling_strategies(self):
+        # type: () -> None
         """Send every remembered strategy again (normally done automatically on sync)."""
         with self._lock:
             cached = self._strategies.snapshot()
         for key, strategy in cached.items():
             self.set_sampling_strategy(key, strategy)
 
-    def set_sensor_listener(self, sensor_name: str, listener: Callable, reading: bool = False) -> None:
+    def set_sensor_listener(self, sensor_name, listener, reading=False):
+        # type: (str, Callable, bool) -> None
         """Register a listener on a sensor, now or as soon as the sensor appears."""
         key = escape_name(sensor_name)
         with self._lock:
@@ -480,7 +528,8 @@ class KATCPClientResource(ResourceDescription):
 
     # -- sensors: readings ---------------------------------------------------------
 
-    def _sensor_informs(self, msg: Message) -> None:
+    def _sensor_informs(self, msg):
+        # type: (Message) -> None
         """Store the readings of a ``#sensor-status`` or ``#sensor-value`` inform."""
         args = msg.arguments
         try:
@@ -495,7 +544,7 @@ class KATCPClientResource(ResourceDescription):
         major = self._protocol_flags(inspector).major
         polled = msg.name == "sensor-value"
         for i in range(2, len(args), 3):
-            name = args[i].decode("utf-8", "replace")
+            name = compat.native_str(args[i], "replace")
             sensor = self._all_sensors.get(name)
             if sensor is None:
                 self._logger.debug("%s: #%s for unknown sensor %s", self._name, msg.name, name)
@@ -505,8 +554,9 @@ class KATCPClientResource(ResourceDescription):
             except ValueError as exc:
                 self._logger.warning("%s: bad reading for sensor %s in %r: %s", self._name, name, msg, exc)
 
-    def poll_sensor_future(self, sensor_name: str, timeout: Optional[float] = None,
-                           ) -> concurrent.futures.Future:
+    def poll_sensor_future(self, sensor_name, timeout=None,
+                           ):
+        # type: (str, Optional[float]) -> concurrent.futures.Future
         """``?sensor-value name``: a future of the fresh :class:`KATCPSensorReading`.
 
         The reading is stored and listeners are called; the future fails with
@@ -516,7 +566,8 @@ class KATCPClientResource(ResourceDescription):
         if sensor is None:
             raise KATCPSensorError("resource %s has no sensor %r" % (self._name, sensor_name))
 
-        def store(reply: KATCPReply) -> KATCPSensorReading:
+        def store(reply):
+            # type: (KATCPReply) -> KATCPSensorReading
             if not reply.succeeded:
                 raise KATCPSensorError("?sensor-value %s failed: %s" % (sensor.name, reply.reply))
             for inform in reply.informs:
@@ -525,9 +576,10 @@ class KATCPClientResource(ResourceDescription):
 
         return chain_future(self.request_future("sensor-value", (sensor.name,), timeout), store)
 
-    def list_sensors(self, filter: str = "", strategy: bool = False, status: str = "",
-                     use_python_identifiers: bool = True, tuple: bool = False, refresh: bool = False,
-                     ) -> list:
+    def list_sensors(self, filter="", strategy=False, status="",
+                     use_python_identifiers=True, tuple=False, refresh=False,
+                     ):
+        # type: (str, bool, str, bool, bool, bool) -> list
         """Sensors whose name matches the regex ``filter`` (``re.search``).
 
         Args:
@@ -555,7 +607,8 @@ class KATCPClientResource(ResourceDescription):
                    for s in found if status_pattern.search(s.status)]
         return [r[1:] for r in results] if tuple else results
 
-    def wait(self, sensor_name: str, condition_or_value: Any, timeout: Optional[float] = 5) -> bool:
+    def wait(self, sensor_name, condition_or_value, timeout=5):
+        # type: (str, Any, Optional[float]) -> bool
         """Wait for a sensor to satisfy a condition; True if it did, False on timeout.
 
         Raises:
@@ -569,9 +622,11 @@ class KATCPClientResource(ResourceDescription):
         except SensorTimeoutError:
             return False
 
-    def _dummy_request(self, name: str) -> KATCPRequest:
+    def _dummy_request(self, name):
+        # type: (str) -> KATCPRequest
         """A request the device lacks, answered locally with ``ok`` (``dummy_unknown_requests``)."""
         return KATCPDummyRequest(name, "dummy request (not on the device)", None, self)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<KATCPClientResource %s at %s: %s>" % (self._name, self.address_string, self.state)

@@ -7,13 +7,15 @@ also the face of :mod:`katcp_sync.resource_types` (replies, readings,
 requests, names), whose names it re-exports.
 """
 
-import collections.abc
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import logging
 import threading
 import time
 from typing import Any, Callable, Dict, Optional, Tuple, Union
 
+from . import compat
 from .errors import KATCPSensorError, SensorTimeoutError
 from .formatting import format_seconds
 from .resource_types import (AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest,
@@ -40,7 +42,8 @@ logger = logging.getLogger(__name__)
 _UNKNOWN = Sensor.UNKNOWN
 
 
-def value_parser(type_name: str, major: int) -> Callable[[bytes], Any]:
+def value_parser(type_name, major):
+    # type: (str, int) -> Callable[[bytes], Any]
     """Return a function converting a sensor's raw values to Python values.
 
     Values are decoded without range or membership checks: spec 7.2 makes
@@ -56,7 +59,8 @@ def value_parser(type_name: str, major: int) -> Callable[[bytes], Any]:
     return lambda raw: kattype.decode(raw, major)
 
 
-def _listener_key(listener: Callable) -> Any:
+def _listener_key(listener):
+    # type: (Callable) -> Any
     try:
         hash(listener)
         return listener  # bound methods compare equal when self and function match
@@ -64,7 +68,7 @@ def _listener_key(listener: Callable) -> Any:
         return id(listener)
 
 
-class KATCPSensor:
+class KATCPSensor(object):
     """A sensor of a remote device: its description and latest reading.
 
     ``reading``/``value``/``status`` are kept current by the sampling strategy
@@ -83,19 +87,21 @@ class KATCPSensor:
     (``get_*``, ``set_strategy``, ``wait``) not from the reactor thread.
     """
 
-    def __init__(self, name: str, description: str, units: str, type: str, params: Tuple[str, ...],
-                 parse_value: Callable[[bytes], Any], manager: "ResourceManager") -> None:
+    def __init__(self, name, description, units, type, params,
+                 parse_value, manager):
+        # type: (str, str, str, str, Tuple[str, ...], Callable[[bytes], Any], "ResourceManager") -> None
         self._name = name
         self._manager = manager
         self._lock = threading.Lock()
-        self._listeners: Dict[Any, Tuple[Callable, bool]] = {}
+        self._listeners = {}  # type: Dict[Any, Tuple[Callable, bool]]
         self._reading = KATCPSensorReading(0.0, 0.0, _UNKNOWN, None)
         self._polled = False        # the stored reading answered a poll
         self._delivering = False    # a thread is calling the listeners
         self._update_info(description, units, type, params, parse_value)
 
-    def _update_info(self, description: str, units: str, type: str, params: Tuple[str, ...],
-                     parse_value: Callable[[bytes], Any]) -> None:
+    def _update_info(self, description, units, type, params,
+                     parse_value):
+        # type: (str, str, str, Tuple[str, ...], Callable[[bytes], Any]) -> None
         """Take a newer ``#sensor-list`` description (after a re-sync)."""
         self.description = description
         self.units = units
@@ -106,53 +112,62 @@ class KATCPSensor:
     # -- description -----------------------------------------------------------
 
     @property
-    def name(self) -> str:
+    def name(self):
+        # type: () -> str
         """The KATCP name, e.g. ``"fruit.result"``."""
         return self._name
 
     @property
-    def normalised_name(self) -> str:
+    def normalised_name(self):
+        # type: () -> str
         """The Python identifier, e.g. ``"fruit_result"``."""
         return escape_name(self._name)
 
     @property
-    def parent(self) -> "ResourceManager":
+    def parent(self):
+        # type: () -> "ResourceManager"
         """The resource this sensor belongs to."""
         return self._manager
 
     @property
-    def parent_name(self) -> str:
+    def parent_name(self):
+        # type: () -> str
         """The name of the resource this sensor belongs to."""
         return self._manager.name
 
     @property
-    def sampling_strategy(self) -> Tuple[str, ...]:
+    def sampling_strategy(self):
+        # type: () -> Tuple[str, ...]
         """The strategy set through this client, e.g. ``("event",)``, or ``("none",)``."""
         return self._manager.get_sampling_strategy(self._name)
 
-    def parse_value(self, raw: Union[bytes, str]) -> Any:
+    def parse_value(self, raw):
+        # type: (Union[bytes, str]) -> Any
         """Convert a raw value as on the wire to this sensor's Python type."""
         return self._parse_value(raw.encode() if isinstance(raw, str) else raw)
 
     # -- the latest reading ------------------------------------------------------
 
     @property
-    def reading(self) -> KATCPSensorReading:
+    def reading(self):
+        # type: () -> KATCPSensorReading
         """The most recent reading received (status ``unknown`` before any)."""
         return self._reading
 
     @property
-    def value(self) -> Any:
+    def value(self):
+        # type: () -> Any
         """The value of :attr:`reading`."""
         return self._reading.value
 
     @property
-    def status(self) -> str:
+    def status(self):
+        # type: () -> str
         """The status name of :attr:`reading`, e.g. ``"nominal"``."""
         return self._reading.status
 
-    def set(self, timestamp: float, status: Union[int, str], value: Any, *,
-            polled: bool = False) -> None:
+    def set(self, timestamp, status, value, polled=False):
+        # type: (float, Union[int, str], Any, bool) -> None
         """Store a reading and call the listeners.
 
         Readings are stored in the order they are given (a device's sampled
@@ -192,7 +207,8 @@ class KATCPSensor:
             self._delivering = True
         self._deliver(reading)
 
-    def _deliver(self, reading: KATCPSensorReading) -> None:
+    def _deliver(self, reading):
+        # type: (KATCPSensorReading) -> None
         """Call the listeners with ``reading``, then with any newer reading
         stored meanwhile, until none is left (the delivering thread)."""
         try:
@@ -218,12 +234,14 @@ class KATCPSensor:
                 self._delivering = False
             raise
 
-    def set_value(self, value: Any, status: Union[int, str] = Sensor.NOMINAL, timestamp: Optional[float] = None) -> None:
+    def set_value(self, value, status=Sensor.NOMINAL, timestamp=None):
+        # type: (Any, Union[int, str], Optional[float]) -> None
         """Store a value locally (status nominal, timestamp now by default)."""
         self.set(time.time() if timestamp is None else timestamp, status, value)
 
-    def set_formatted(self, raw_timestamp: bytes, raw_status: bytes, raw_value: bytes,
-                      major: int = 5, *, polled: bool = False) -> None:
+    def set_formatted(self, raw_timestamp, raw_status, raw_value,
+                      major=5, polled=False):
+        # type: (bytes, bytes, bytes, int, bool) -> None
         """Store a reading given as raw wire fields (as in ``#sensor-status``).
 
         ``polled``: it came from ``?sensor-value`` (see :meth:`set`).
@@ -235,12 +253,13 @@ class KATCPSensor:
         try:
             status = Sensor.STATUS_NAMES_RAW[raw_status]
         except KeyError:
-            raise ValueError("unknown sensor status %r" % (raw_status,)) from None
+            raise compat.chained(ValueError("unknown sensor status %r" % (raw_status,)), None)
         self.set(timestamp, status, self._parse_value(raw_value), polled=polled)
 
     # -- polling -------------------------------------------------------------------
 
-    def get_reading(self, timeout: Optional[float] = None) -> KATCPSensorReading:
+    def get_reading(self, timeout=None):
+        # type: (Optional[float]) -> KATCPSensorReading
         """Poll the device (``?sensor-value``), store and return the fresh reading.
 
         Listeners are called. Raises :class:`~katcp_sync.errors.KATCPSensorError`
@@ -250,22 +269,26 @@ class KATCPSensor:
         return self._manager.wait_future(self.get_reading_future(timeout), self._manager.wait_bound(timeout, None),
                                          "?sensor-value " + self._name)
 
-    def get_reading_future(self, timeout: Optional[float] = None) -> concurrent.futures.Future:
+    def get_reading_future(self, timeout=None):
+        # type: (Optional[float]) -> concurrent.futures.Future
         """Poll the device; a future of the fresh reading (any thread, never blocks)."""
         return self._manager.poll_sensor_future(self._name, timeout)
 
-    def get_value(self, timeout: Optional[float] = None) -> Any:
+    def get_value(self, timeout=None):
+        # type: (Optional[float]) -> Any
         """Poll the device and return the fresh value (see :meth:`get_reading`)."""
         return self.get_reading(timeout).value
 
-    def get_status(self, timeout: Optional[float] = None) -> str:
+    def get_status(self, timeout=None):
+        # type: (Optional[float]) -> str
         """Poll the device and return the fresh status name (see :meth:`get_reading`)."""
         return self.get_reading(timeout).status
 
     # -- strategies --------------------------------------------------------------
 
-    def set_sampling_strategy(self, strategy: StrategyLike, timeout: Optional[float] = None,
-                              ) -> Tuple[str, ...]:
+    def set_sampling_strategy(self, strategy, timeout=None,
+                              ):
+        # type: (StrategyLike, Optional[float]) -> Tuple[str, ...]
         """Set the sampling strategy, e.g. ``"event"`` or ``("period", 0.5)``.
 
         The strategy is remembered: it is re-applied after a reconnect or
@@ -280,8 +303,9 @@ class KATCPSensor:
         """
         return self._manager.set_sensor_strategy(self._name, strategy, timeout)
 
-    def set_strategy(self, strategy: str, params: Any = None, timeout: Optional[float] = None,
-                     ) -> Tuple[str, ...]:
+    def set_strategy(self, strategy, params=None, timeout=None,
+                     ):
+        # type: (str, Any, Optional[float]) -> Tuple[str, ...]
         """Set the strategy from a name and parameters (str, number or sequence).
 
         ``set_strategy("period", 0.5)`` equals ``set_sampling_strategy(("period", 0.5))``.
@@ -290,17 +314,19 @@ class KATCPSensor:
             params = ()
         elif isinstance(params, str):
             params = params.split()
-        elif not isinstance(params, collections.abc.Iterable):
+        elif not isinstance(params, compat.collections_abc.Iterable):
             params = (params,)
         return self.set_sampling_strategy((strategy,) + tuple(params), timeout)
 
-    def drop_sampling_strategy(self) -> None:
+    def drop_sampling_strategy(self):
+        # type: () -> None
         """Forget the strategy (and set ``none`` on the device if connected)."""
         self._manager.drop_sampling_strategy(self._name)
 
     # -- listeners -----------------------------------------------------------------
 
-    def register_listener(self, listener: Callable, reading: bool = False) -> None:
+    def register_listener(self, listener, reading=False):
+        # type: (Callable, bool) -> None
         """Call ``listener`` on every new reading.
 
         With ``reading=True`` it is called as ``listener(sensor, reading)``,
@@ -310,24 +336,28 @@ class KATCPSensor:
         with self._lock:
             self._listeners[_listener_key(listener)] = (listener, reading)
 
-    def unregister_listener(self, listener: Callable) -> None:
+    def unregister_listener(self, listener):
+        # type: (Callable) -> None
         """Remove a listener (no error if it was not registered)."""
         with self._lock:
             self._listeners.pop(_listener_key(listener), None)
 
-    def is_listener(self, listener: Callable) -> bool:
+    def is_listener(self, listener):
+        # type: (Callable) -> bool
         """True if ``listener`` is registered."""
         with self._lock:
             return _listener_key(listener) in self._listeners
 
-    def clear_listeners(self) -> None:
+    def clear_listeners(self):
+        # type: () -> None
         """Remove every listener."""
         with self._lock:
             self._listeners.clear()
 
     # -- waiting ---------------------------------------------------------------------
 
-    def wait(self, condition_or_value: Any, timeout: Optional[float] = 5) -> bool:
+    def wait(self, condition_or_value, timeout=5):
+        # type: (Any, Optional[float]) -> bool
         """Block until the reading satisfies a condition.
 
         Args:
@@ -349,9 +379,10 @@ class KATCPSensor:
                 % self._name)
         self._manager.check_may_block("wait")
         condition = make_condition(condition_or_value)
-        satisfied = threading.Event()
+        satisfied = compat.Event()
 
-        def check(_sensor: "KATCPSensor", reading: KATCPSensorReading) -> None:
+        def check(_sensor, reading):
+            # type: ("KATCPSensor", KATCPSensorReading) -> None
             if condition(reading):
                 satisfied.set()
 
@@ -366,5 +397,6 @@ class KATCPSensor:
             self.unregister_listener(check)
         return True
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<KATCPSensor %s of %s: %s %r>" % (self._name, self._manager.name, self.status, self.value)

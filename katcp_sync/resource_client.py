@@ -16,9 +16,11 @@ Compatibility notes:
   ended by ``stop()``.
 """
 
-import collections.abc
+from __future__ import absolute_import, division, print_function
+
 from typing import Any, Callable, Iterator, List, Mapping
 
+from . import compat
 from .errors import KATCPResourceError, KATCPResourceInactive, KATCPSensorError, TimeoutException
 from .inspecting_client import DISCONNECTED, STATES, SYNCED, SYNCING
 from .resource import KATCPClientResource
@@ -55,7 +57,8 @@ __all__ = [
 ]
 
 
-def ThreadSafeKATCPClientResourceWrapper(resource: Any, *args: Any, **kwargs: Any) -> Any:  # noqa: N802
+def ThreadSafeKATCPClientResourceWrapper(resource, *args, **kwargs):  # noqa: N802
+    # type: (Any, *Any, **Any) -> Any
     """Return ``resource`` unchanged.
 
     In katcp-python this wrapper made a tornado-based resource blocking and
@@ -66,30 +69,36 @@ def ThreadSafeKATCPClientResourceWrapper(resource: Any, *args: Any, **kwargs: An
     return resource
 
 
-class AttrMappingProxy(collections.abc.Mapping):  # type: ignore[type-arg]
+class AttrMappingProxy(compat.collections_abc.Mapping):  # type: ignore[type-arg]
     """A read-only view of ``mapping`` whose values pass through ``wrapper``.
 
     Keys are also attributes (``proxy.name`` is ``wrapper(mapping.name)``),
     as katcp-python's proxy over an ``AttrDict``. Any thread.
     """
 
-    def __init__(self, mapping: Mapping[str, Any], wrapper: Callable[[Any], Any]) -> None:
+    def __init__(self, mapping, wrapper):
+        # type: (Mapping[str, Any], Callable[[Any], Any]) -> None
         self._mapping = mapping
         self._wrapper = wrapper
 
-    def __getitem__(self, key: str) -> Any:
+    def __getitem__(self, key):
+        # type: (str) -> Any
         return self._wrapper(self._mapping[key])
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self):
+        # type: () -> Iterator[str]
         return iter(self._mapping)
 
-    def __len__(self) -> int:
+    def __len__(self):
+        # type: () -> int
         return len(self._mapping)
 
-    def __getattr__(self, attr: str) -> Any:
+    def __getattr__(self, attr):
+        # type: (str) -> Any
         if attr.startswith("_"):
             raise AttributeError(attr)
         return self._wrapper(getattr(self._mapping, attr))
 
-    def __dir__(self) -> List[str]:
+    def __dir__(self):
+        # type: () -> List[str]
         return list(self.keys())

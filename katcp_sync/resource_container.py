@@ -14,12 +14,15 @@ quorum of them.
 Everything may be called from any thread except the reactor thread.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import logging
 import re
 import threading
 from typing import Any, Dict, Iterable, List, Optional, Set
 
+from . import compat
 from .deadline import Deadline
 from .errors import KatcpClientError, KATCPSensorError, KatcpTimeoutError
 from .formatting import format_seconds
@@ -44,15 +47,19 @@ class GroupResults(dict):
     """
 
     @property
-    def succeeded(self) -> bool:
+    def succeeded(self):
+        # type: () -> bool
         """True iff every client's result is truthy (an ``ok`` reply, a met condition)."""
         return all(v is not None and not isinstance(v, BaseException) and bool(v) for v in self.values())
 
-    def __bool__(self) -> bool:
+    def __bool__(self):
+        # type: () -> bool
         return self.succeeded
 
+    __nonzero__ = __bool__   # Python 2
 
-class GroupRequest:
+
+class GroupRequest(object):
     """A request sent to every client of a group that has it.
 
     ``group.req.name(*args, timeout=None, mid=None)`` blocks and returns a
@@ -60,14 +67,18 @@ class GroupRequest:
     Any thread; the blocking call not from the reactor thread.
     """
 
-    def __init__(self, group: "ClientGroup", name: str) -> None:
+    def __init__(self, group, name):
+        # type: ("ClientGroup", str) -> None
         self._group = group
         self.name = name
         self.__doc__ = next((c.req[name].description for c in group.clients if name in c.req), "")
 
-    def future(self, *args: Any, timeout: Optional[float] = None, mid: Any = None,
-               ) -> concurrent.futures.Future:
+    def future(self, *args, **kwargs):
+        # type: (*Any, **Any) -> concurrent.futures.Future
         """Send to all clients at once; a future of :class:`GroupResults`."""
+        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
+        compat.kwonly_done('future', kwargs)
         futures = {}
         results = GroupResults()
         for client in self._group.clients:
@@ -80,7 +91,8 @@ class GroupRequest:
             except Exception as exc:  # e.g. inactive or not started: that client's result
                 results[client.name] = exc
 
-        def collect(_f: concurrent.futures.Future) -> GroupResults:
+        def collect(_f):
+            # type: (concurrent.futures.Future) -> GroupResults
             for name, future in futures.items():
                 error = future.exception()
                 results[name] = future.result() if error is None else error
@@ -88,8 +100,12 @@ class GroupRequest:
 
         return chain_future(all_done(futures.values()), collect)
 
-    def __call__(self, *args: Any, timeout: Optional[float] = None, mid: Any = None) -> GroupResults:
+    def __call__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> GroupResults
         """Send to all clients at once and block until every reply (or error)."""
+        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
+        compat.kwonly_done('__call__', kwargs)
         self._group._check_may_block()
         clients = self._group.clients
         longest = max([c.default_timeout for c in clients] + [timeout or 0.0]) if clients else 0.0
@@ -98,7 +114,7 @@ class GroupRequest:
         return wait_future(self.future(*args, timeout=timeout, mid=mid), bound, "group ?" + self.name)
 
 
-class ClientGroup:
+class ClientGroup(object):
     """A named group of resources, addressed together.
 
     Iterable, indexable and sized like the tuple of its clients.
@@ -111,40 +127,48 @@ class ClientGroup:
     calls, ``set_sampling_*``, :meth:`wait`) not from the reactor thread.
     """
 
-    def __init__(self, name: str, clients: Iterable[KATCPClientResource]) -> None:
+    def __init__(self, name, clients):
+        # type: (str, Iterable[KATCPClientResource]) -> None
         self.name = name
         self.clients = tuple(clients)
 
     def __iter__(self):
         return iter(self.clients)
 
-    def __getitem__(self, index: int) -> KATCPClientResource:
+    def __getitem__(self, index):
+        # type: (int) -> KATCPClientResource
         return self.clients[index]
 
-    def __len__(self) -> int:
+    def __len__(self):
+        # type: () -> int
         return len(self.clients)
 
-    def _check_may_block(self) -> None:
+    def _check_may_block(self):
+        # type: () -> None
         for client in self.clients:
             client.check_may_block("group %s" % self.name)
 
     @property
-    def req(self) -> AttrDict:
+    def req(self):
+        # type: () -> AttrDict
         """Every request any client has, as a :class:`GroupRequest`, by escaped name."""
-        names: Set[str] = set()
+        names = set()  # type: Set[str]
         for client in self.clients:
             names.update(client.req)
         return AttrDict({name: GroupRequest(self, name) for name in sorted(names)}, what="group request")
 
-    def is_connected(self) -> bool:
+    def is_connected(self):
+        # type: () -> bool
         """True if every client is connected."""
         return all(client.is_connected() for client in self.clients)
 
-    def client_updated(self, client: KATCPClientResource) -> None:
+    def client_updated(self, client):
+        # type: (KATCPClientResource) -> None
         """Kept for katcp-python compatibility; namespaces are computed on access."""
 
-    def set_sampling_strategy(self, sensor_name: str, strategy_and_params: StrategyLike,
-                              timeout: Optional[float] = None) -> GroupResults:
+    def set_sampling_strategy(self, sensor_name, strategy_and_params,
+                              timeout=None):
+        # type: (str, StrategyLike, Optional[float]) -> GroupResults
         """Set a strategy on ``sensor_name`` of every client (concurrently).
 
         Returns:
@@ -153,15 +177,17 @@ class ClientGroup:
         return self.set_sampling_strategies(
             "^%s$" % re.escape(escape_name(sensor_name)), strategy_and_params, timeout)
 
-    def set_sampling_strategies(self, filter: str, strategy_and_params: StrategyLike,
-                                timeout: Optional[float] = None) -> GroupResults:
+    def set_sampling_strategies(self, filter, strategy_and_params,
+                                timeout=None):
+        # type: (str, StrategyLike, Optional[float]) -> GroupResults
         """Set a strategy on the matching sensors of every client (concurrently)."""
         selection = {client: [r.name for r in client.list_sensors(filter)] for client in self.clients}
         results = _set_strategies(selection, strategy_and_params, timeout)
         return GroupResults((client.name, per_sensor) for client, per_sensor in results.items())
 
-    def wait(self, sensor_name: str, condition_or_value: Any, timeout: Optional[float] = 5,
-             quorum: Any = None, max_grace_period: float = 1.0) -> GroupResults:
+    def wait(self, sensor_name, condition_or_value, timeout=5,
+             quorum=None, max_grace_period=1.0):
+        # type: (str, Any, Optional[float], Any, float) -> GroupResults
         """Wait for a sensor condition on (a quorum of) the clients.
 
         Args:
@@ -189,7 +215,7 @@ class ClientGroup:
         else:
             needed = int(quorum)
         condition = make_condition(condition_or_value)
-        cond = threading.Condition()
+        cond = compat.Condition()
         satisfied = GroupResults((client.name, False) for client in self.clients)
         sensors = []
         for client in self.clients:
@@ -200,8 +226,10 @@ class ClientGroup:
                 raise KATCPSensorError("sensor %s of %s has no sampling strategy" % (sensor.name, client.name))
             sensors.append((client.name, sensor))
 
-        def listener_for(name: str):
-            def check(_sensor, reading) -> None:
+        def listener_for(name):
+            # type: (str) -> Any
+            def check(_sensor, reading):
+                # type: (Any, Any) -> None
                 if condition(reading):
                     with cond:
                         satisfied[name] = True
@@ -227,24 +255,28 @@ class ClientGroup:
                 sensor.unregister_listener(listener)
         return _QuorumResults(satisfied, met)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<ClientGroup %s: %s>" % (self.name, ", ".join(c.name for c in self.clients))
 
 
 class _QuorumResults(GroupResults):
     """Group wait results: ``{client: bool}``, truthy iff the quorum was met."""
 
-    def __init__(self, results: Dict[str, bool], met: bool) -> None:
-        super().__init__(results)
+    def __init__(self, results, met):
+        # type: (Dict[str, bool], bool) -> None
+        super(_QuorumResults, self).__init__(results)
         self.quorum_met = met
 
     @property
-    def succeeded(self) -> bool:
+    def succeeded(self):
+        # type: () -> bool
         return self.quorum_met
 
 
-def _set_strategies(selection: Dict[KATCPClientResource, List[str]], strategy_and_params: StrategyLike,
-                    timeout: Optional[float]) -> Dict[KATCPClientResource, Dict[str, Any]]:
+def _set_strategies(selection, strategy_and_params,
+                    timeout):
+    # type: (Dict[KATCPClientResource, List[str]], StrategyLike, Optional[float]) -> Dict[KATCPClientResource, Dict[str, Any]]
     """Set one strategy on the selected sensors of many clients at once and wait.
 
     Returns ``{client: {normalised_name: (success, info)}}``.
@@ -256,7 +288,7 @@ def _set_strategies(selection: Dict[KATCPClientResource, List[str]], strategy_an
     return {client: future.result() for client, future in futures.items()}
 
 
-class KATCPClientResourceContainer:
+class KATCPClientResourceContainer(object):
     """A set of device resources sharing one reactor thread.
 
     Args:
@@ -272,8 +304,9 @@ class KATCPClientResourceContainer:
     the reactor thread).
     """
 
-    def __init__(self, resources_spec: Dict[str, Any], logger: logging.Logger = logger,
-                 reactor: Optional[Reactor] = None) -> None:
+    def __init__(self, resources_spec, logger=logger,
+                 reactor=None):
+        # type: (Dict[str, Any], logging.Logger, Optional[Reactor]) -> None
         spec = dict(resources_spec)
         self._name = str(spec["name"])
         self._description = spec.get("description", "")
@@ -282,9 +315,9 @@ class KATCPClientResourceContainer:
         self._own_reactor = reactor is None
         self._lock = threading.Lock()
         self._started = False
-        self._children: Dict[str, KATCPClientResource] = {}
-        self._groups: Dict[str, ClientGroup] = {}
-        self._namespace_cache: Dict[str, Any] = {}
+        self._children = {}  # type: Dict[str, KATCPClientResource]
+        self._groups = {}  # type: Dict[str, ClientGroup]
+        self._namespace_cache = {}  # type: Dict[str, Any]
         for child_name, child_spec in spec.get("clients", {}).items():
             self.add_child_resource_client(child_name, child_spec)
         for group_name, members in spec.get("groups", {}).items():
@@ -293,36 +326,43 @@ class KATCPClientResourceContainer:
     # -- description and children --------------------------------------------
 
     @property
-    def name(self) -> str:
+    def name(self):
+        # type: () -> str
         """The container's name (from the spec)."""
         return self._name
 
     @property
-    def description(self) -> str:
+    def description(self):
+        # type: () -> str
         """The container's description (from the spec)."""
         return self._description
 
     @property
-    def address(self) -> None:
+    def address(self):
+        # type: () -> None
         """None: a container is not one device."""
         return None
 
     @property
-    def parent(self) -> None:
+    def parent(self):
+        # type: () -> None
         """None: containers are not nested."""
         return None
 
     @property
-    def children(self) -> AttrDict:
+    def children(self):
+        # type: () -> AttrDict
         """The child resources, by escaped name."""
         return AttrDict(self._children, what="child")
 
     @property
-    def groups(self) -> AttrDict:
+    def groups(self):
+        # type: () -> AttrDict
         """The :class:`ClientGroup` objects, by name."""
         return AttrDict(self._groups, what="group")
 
-    def add_child_resource_client(self, name: str, spec: Dict[str, Any]) -> KATCPClientResource:
+    def add_child_resource_client(self, name, spec):
+        # type: (str, Dict[str, Any]) -> KATCPClientResource
         """Add a device; it is started at once if the container is running."""
         child_spec = dict(spec, name=name)
         child = KATCPClientResource(child_spec, parent=self, logger=self._logger)
@@ -337,7 +377,8 @@ class KATCPClientResourceContainer:
             child.start()
         return child
 
-    def add_group(self, name: str, client_names: Iterable[str]) -> ClientGroup:
+    def add_group(self, name, client_names):
+        # type: (str, Iterable[str]) -> ClientGroup
         """Define a group of children by name."""
         members = [self._children[escape_name(n)] for n in client_names]
         group = ClientGroup(name, members)
@@ -345,7 +386,8 @@ class KATCPClientResourceContainer:
             self._groups[name] = group
         return group
 
-    def _prefixed(self, attr: str) -> AttrDict:
+    def _prefixed(self, attr):
+        # type: (str) -> AttrDict
         """The union of the children's ``req`` or ``sensor``, with prefixed names.
 
         Cached until a child re-syncs (which replaces its namespace object),
@@ -366,12 +408,14 @@ class KATCPClientResourceContainer:
         return out
 
     @property
-    def req(self) -> AttrDict:
+    def req(self):
+        # type: () -> AttrDict
         """Every child's requests, as ``<child>_<request>``."""
         return self._prefixed("req")
 
     @property
-    def sensor(self) -> AttrDict:
+    def sensor(self):
+        # type: () -> AttrDict
         """Every child's sensors, as ``<child>_<sensor>``."""
         return self._prefixed("sensor")
 
@@ -380,11 +424,13 @@ class KATCPClientResourceContainer:
     # -- life cycle ------------------------------------------------------------
 
     @property
-    def reactor(self) -> Optional[Reactor]:
+    def reactor(self):
+        # type: () -> Optional[Reactor]
         """The reactor the children share (None before :meth:`start` unless one was given)."""
         return self._reactor
 
-    def set_reactor(self, reactor: Optional[Reactor]) -> None:
+    def set_reactor(self, reactor):
+        # type: (Optional[Reactor]) -> None
         """Share ``reactor`` (started and stopped by its owner) among the children;
         None: the container makes and runs its own. Call before :meth:`start`.
 
@@ -398,11 +444,13 @@ class KATCPClientResourceContainer:
             self._reactor = reactor
             self._own_reactor = reactor is None
 
-    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+    def set_ioloop(self, ioloop=None):
+        # type: (Optional[Reactor]) -> None
         """katcp-python's name of :meth:`set_reactor`."""
         self.set_reactor(ioloop)
 
-    def start(self) -> None:
+    def start(self):
+        # type: () -> None
         """Start the shared reactor (if owned) and every child."""
         with self._lock:
             if self._started:
@@ -417,14 +465,16 @@ class KATCPClientResourceContainer:
             child.set_reactor(self._reactor)
             child.start()
 
-    def stop(self) -> None:
+    def stop(self):
+        # type: () -> None
         """Stop every child, then the reactor if the container owns it."""
         for child in list(self._children.values()):
             child.stop()
         if self._own_reactor and self._reactor is not None:
             self._reactor.stop()
 
-    def join(self, timeout: Optional[float] = None) -> bool:
+    def join(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait for the children's clients and the owned reactor to finish.
 
         Returns True if every thread they started has ended, False if
@@ -439,25 +489,29 @@ class KATCPClientResourceContainer:
 
     until_stopped = join
 
-    def is_connected(self) -> bool:
+    def is_connected(self):
+        # type: () -> bool
         """True if every child is connected."""
         return all(child.is_connected() for child in self._children.values())
 
-    def until_all_children_in_state(self, state: str, timeout: Optional[float] = None) -> None:
+    def until_all_children_in_state(self, state, timeout=None):
+        # type: (str, Optional[float]) -> None
         """Block until every child is in ``state`` (KatcpTimeoutError otherwise)."""
         deadline = Deadline(timeout)
         for child in list(self._children.values()):
             child.until_state(state, deadline.remaining())
 
-    def until_any_child_in_state(self, state: str, timeout: Optional[float] = None) -> None:
+    def until_any_child_in_state(self, state, timeout=None):
+        # type: (str, Optional[float]) -> None
         """Block until at least one child is in ``state``.
 
         Raises:
             KatcpTimeoutError: no child got there within ``timeout`` seconds.
         """
-        reached = threading.Event()
+        reached = compat.Event()
 
-        def check(new_state: str) -> None:
+        def check(new_state):
+            # type: (str) -> None
             if new_state == state:
                 reached.set()
         children = list(self._children.values())
@@ -471,37 +525,43 @@ class KATCPClientResourceContainer:
             for child in children:
                 child.remove_state_callback(check)
 
-    def until_synced(self, timeout: Optional[float] = None) -> None:
+    def until_synced(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Block until every child is synced."""
         self.until_all_children_in_state(SYNCED, timeout)
 
-    def until_not_synced(self, timeout: Optional[float] = None) -> None:
+    def until_not_synced(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Block until every child has left the synced state."""
         deadline = Deadline(timeout)
         for child in list(self._children.values()):
             child.until_not_synced(deadline.remaining())
 
     @property
-    def synced(self) -> bool:
+    def synced(self):
+        # type: () -> bool
         """True if every child is synced."""
         return all(child.synced for child in self._children.values())
 
     @property
-    def state(self) -> str:
+    def state(self):
+        # type: () -> str
         """``"synced"`` if all children are, ``"disconnected"`` if all are, else ``"syncing"``."""
         states = {child.state for child in self._children.values()}
         if states <= {SYNCED}:
             return SYNCED
         return DISCONNECTED if states == {DISCONNECTED} else "syncing"
 
-    def set_active(self, active: bool) -> None:
+    def set_active(self, active):
+        # type: (bool) -> None
         """Allow (True) or refuse (False) requests on every child."""
         for child in self._children.values():
             child.set_active(active)
 
     # -- sensors ---------------------------------------------------------------
 
-    def _split(self, prefixed: str):
+    def _split(self, prefixed):
+        # type: (str) -> Any
         """``"dev1_fruit_result"`` -> (child, ``"fruit_result"``)."""
         key = escape_name(prefixed)
         for child_name in sorted(self._children, key=len, reverse=True):
@@ -509,9 +569,10 @@ class KATCPClientResourceContainer:
                 return self._children[child_name], key[len(child_name) + 1:]
         raise KATCPSensorError("container %s: %r does not start with a child's name" % (self._name, prefixed))
 
-    def list_sensors(self, filter: str = "", strategy: bool = False, status: str = "",
-                     use_python_identifiers: bool = True, tuple: bool = False, refresh: bool = False,
-                     ) -> list:
+    def list_sensors(self, filter="", strategy=False, status="",
+                     use_python_identifiers=True, tuple=False, refresh=False,
+                     ):
+        # type: (str, bool, str, bool, bool, bool) -> list
         """Sensors of all children matching ``filter`` (on the prefixed names).
 
         As :meth:`KATCPClientResource.list_sensors`; ``python_identifier`` is
@@ -533,34 +594,39 @@ class KATCPClientResourceContainer:
         found.sort(key=lambda r: r.python_identifier)
         return [r[1:] for r in found] if tuple else found
 
-    def set_sampling_strategies(self, filter: str, strategy_and_params: StrategyLike,
-                                timeout: Optional[float] = None) -> GroupResults:
+    def set_sampling_strategies(self, filter, strategy_and_params,
+                                timeout=None):
+        # type: (str, StrategyLike, Optional[float]) -> GroupResults
         """Set a strategy on every matching sensor of every child, concurrently.
 
         Returns ``{prefixed_name: (success, info)}``.
         """
-        selection: Dict[KATCPClientResource, List[str]] = {}
+        selection = {}  # type: Dict[KATCPClientResource, List[str]]
         for r in self.list_sensors(filter):
             selection.setdefault(r.object.parent, []).append(r.name)
         results = _set_strategies(selection, strategy_and_params, timeout)
         return GroupResults(("%s_%s" % (escape_name(client.name), key), outcome)
                             for client, per_sensor in results.items() for key, outcome in per_sensor.items())
 
-    def set_sampling_strategy(self, sensor_name: str, strategy_and_params: StrategyLike,
-                              timeout: Optional[float] = None) -> Dict[str, Any]:
+    def set_sampling_strategy(self, sensor_name, strategy_and_params,
+                              timeout=None):
+        # type: (str, StrategyLike, Optional[float]) -> Dict[str, Any]
         """Set one prefixed sensor's strategy (remembered across reconnects)."""
         child, key = self._split(sensor_name)
         return {escape_name(sensor_name): child.set_sampling_strategy(key, strategy_and_params, timeout)[key]}
 
-    def set_sensor_listener(self, sensor_name: str, listener, reading: bool = False) -> None:
+    def set_sensor_listener(self, sensor_name, listener, reading=False):
+        # type: (str, Any, bool) -> None
         """Register a listener on a prefixed sensor name."""
         child, key = self._split(sensor_name)
         child.set_sensor_listener(key, listener, reading)
 
-    def wait(self, sensor_name: str, condition_or_value: Any, timeout: Optional[float] = 5) -> bool:
+    def wait(self, sensor_name, condition_or_value, timeout=5):
+        # type: (str, Any, Optional[float]) -> bool
         """Wait for a prefixed sensor's condition; True, or False on timeout."""
         child, key = self._split(sensor_name)
         return child.wait(key, condition_or_value, timeout)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<KATCPClientResourceContainer %s: %d children>" % (self._name, len(self._children))

@@ -7,8 +7,11 @@ description properties (``name``, ``address``, ``controlled``,
 ``parent``...). :class:`~katcp_sync.resource.KATCPClientResource` is one.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from typing import TYPE_CHECKING, Any, Mapping, Optional, Tuple
 
+from . import compat
 from .formatting import format_address
 from .resource_types import escape_name
 
@@ -21,7 +24,7 @@ __all__ = ["ResourceDescription", "DEFAULT_REQUEST_TIMEOUT"]
 DEFAULT_REQUEST_TIMEOUT = 5.0
 
 
-class ResourceDescription:
+class ResourceDescription(object):
     """A device resource as its spec describes it.
 
     Args:
@@ -34,14 +37,15 @@ class ResourceDescription:
     Read-only after construction: any thread.
     """
 
-    def __init__(self, resource_spec: Mapping[str, Any],
-                 parent: Optional["KATCPClientResourceContainer"] = None) -> None:
+    def __init__(self, resource_spec,
+                 parent=None):
+        # type: (Mapping[str, Any], Optional["KATCPClientResourceContainer"]) -> None
         spec = dict(resource_spec)
         try:
             self._name = str(spec["name"])
             host, port = spec["address"]
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError("resource_spec needs 'name' and 'address'=(host, port): %r" % (resource_spec,)) from exc
+            raise compat.chained(ValueError("resource_spec needs 'name' and 'address'=(host, port): %r" % (resource_spec,)), exc)
         self._address = (host, int(port))
         self._description = spec.get("description", "")
         self._controlled = bool(spec.get("controlled", False))
@@ -55,46 +59,55 @@ class ResourceDescription:
         self._parent = parent
 
     @property
-    def name(self) -> str:
+    def name(self):
+        # type: () -> str
         """The resource's name (from the spec)."""
         return self._name
 
     @property
-    def description(self) -> str:
+    def description(self):
+        # type: () -> str
         """The resource's description (from the spec)."""
         return self._description
 
     @property
-    def address(self) -> Tuple[str, int]:
+    def address(self):
+        # type: () -> Tuple[str, int]
         """``(host, port)`` of the device."""
         return self._address
 
     @property
-    def host(self) -> str:
+    def host(self):
+        # type: () -> str
         """The device's host."""
         return self._address[0]
 
     @property
-    def port(self) -> int:
+    def port(self):
+        # type: () -> int
         """The device's port."""
         return self._address[1]
 
     @property
-    def address_string(self) -> str:
+    def address_string(self):
+        # type: () -> str
         """``"host:port"`` (an IPv6 host in brackets)."""
         return format_address(self._address)
 
     @property
-    def controlled(self) -> bool:
+    def controlled(self):
+        # type: () -> bool
         """True if requests may be sent (``controlled`` in the spec)."""
         return self._controlled
 
     @property
-    def parent(self) -> Optional["KATCPClientResourceContainer"]:
+    def parent(self):
+        # type: () -> Optional["KATCPClientResourceContainer"]
         """The container this resource belongs to, or None."""
         return self._parent
 
     @property
-    def parent_name(self) -> Optional[str]:
+    def parent_name(self):
+        # type: () -> Optional[str]
         """The parent container's name, or None."""
         return None if self._parent is None else self._parent.name

@@ -11,10 +11,13 @@ The default API is blocking (``client.req.add(3, 6)`` returns a
 :class:`concurrent.futures.Future` instead.
 """
 
-import concurrent.futures
-from typing import (TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Protocol, Sequence, Tuple,
-                    Union)
+from __future__ import absolute_import, division, print_function
 
+import concurrent.futures
+from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Sequence, Tuple, Union
+
+from .compat import Protocol
+from . import compat
 from .errors import KATCPResourceInactive, KATCPSensorError
 from .message import Message
 from .sensor import Sensor
@@ -39,12 +42,14 @@ __all__ = [
 StrategyLike = Union[str, Sequence[Any]]
 
 
-def escape_name(name: str) -> str:
+def escape_name(name):
+    # type: (str) -> str
     """Turn a KATCP request or sensor name into a Python identifier (``.``/``-`` -> ``_``)."""
     return name.replace(".", "_").replace("-", "_")
 
 
-def normalize_strategy_parameters(strategy_and_params: StrategyLike) -> Tuple[str, ...]:
+def normalize_strategy_parameters(strategy_and_params):
+    # type: (StrategyLike) -> Tuple[str, ...]
     """Return a strategy and its parameters as a tuple of strings.
 
     ``"period 0.5"`` and ``("period", 0.5)`` both give ``("period", "0.5")``.
@@ -55,15 +60,16 @@ def normalize_strategy_parameters(strategy_and_params: StrategyLike) -> Tuple[st
         KATCPSensorError: the strategy is empty.
     """
 
-    def fix_number(value: Any) -> str:
+    def fix_number(value):
+        # type: (Any) -> str
         try:
             return str(float(value))
         except (TypeError, ValueError):
-            return value.decode() if isinstance(value, bytes) else str(value)
+            return compat.native_str(value) if isinstance(value, bytes) else str(value)
 
     if isinstance(strategy_and_params, (str, bytes)):
         if isinstance(strategy_and_params, bytes):
-            strategy_and_params = strategy_and_params.decode()
+            strategy_and_params = compat.native_str(strategy_and_params)
         parts = strategy_and_params.split()
     else:
         parts = list(strategy_and_params)
@@ -83,35 +89,39 @@ class AttrDict(dict):
 
     __slots__ = ("_what", "_missing")
 
-    def __init__(self, *args: Any, what: str = "item", missing: Optional[Callable[[str], Any]] = None,
-                 **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
+        what = compat.kwonly_pop(kwargs, 'what', "item")  # type: str
+        missing = compat.kwonly_pop(kwargs, 'missing', None)  # type: Optional[Callable[[str], Any]]
+        super(AttrDict, self).__init__(*args, **kwargs)
         self._what = what
         self._missing = missing
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name):
+        # type: (str) -> Any
         try:
             return self[name]
         except KeyError:
             if name.startswith("_"):
-                raise AttributeError(name) from None
+                raise compat.chained(AttributeError(name), None)
             if self._missing is not None:
                 return self._missing(name)
-            raise AttributeError(
+            raise compat.chained(AttributeError(
                 "no %s %r (known: %s)" % (self._what, name, ", ".join(sorted(self)) or "none")
-            ) from None
+            ), None)
 
-    def __missing__(self, key: str) -> Any:
+    def __missing__(self, key):
+        # type: (str) -> Any
         escaped = escape_name(key)
         if escaped != key and escaped in self:
             return self[escaped]
         raise KeyError(key)
 
     def __dir__(self):
-        return list(super().__dir__()) + list(self)
+        return sorted(set(dir(type(self))) | set(getattr(self, "__dict__", ())) | set(self))
 
 
-class KATCPReply(NamedTuple):
+class KATCPReply(NamedTuple('KATCPReply', [('reply', Any), ('informs', list)])):
     """A request's reply and informs.
 
     Truthy iff the reply is ``ok``. As in katcp-python, ``str()`` gives the
@@ -122,35 +132,40 @@ class KATCPReply(NamedTuple):
         reply: the reply :class:`~katcp_sync.message.Message`.
         informs: the inform messages, in order.
     """
-
-    reply: Any
-    informs: list
+    __slots__ = ()
 
     @property
-    def messages(self) -> list:
+    def messages(self):
+        # type: () -> list
         """The reply followed by the informs (katcp-python's order)."""
         return [self.reply] + list(self.informs)
 
     @property
-    def succeeded(self) -> bool:
+    def succeeded(self):
+        # type: () -> bool
         """True iff the reply code is ``ok``."""
         return self.reply.reply_ok()
 
-    def __bool__(self) -> bool:
+    def __bool__(self):
+        # type: () -> bool
         return self.succeeded
 
-    def __str__(self) -> str:
+    __nonzero__ = __bool__   # Python 2
+
+    def __str__(self):
+        # type: () -> str
         return "\n".join(str(m) for m in self.messages)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         # katcp-python's readable form: no message ids, arguments unescaped
         return "\n".join(
-            "%s%s %s" % (Message.TYPE_SYMBOLS[m.mtype].decode("ascii"), m.name,
-                         " ".join(a.decode("utf-8", "replace") for a in m.arguments))
+            "%s%s %s" % (compat.native_str(Message.TYPE_SYMBOLS[m.mtype]), m.name,
+                         " ".join(compat.native_str(a, "replace") for a in m.arguments))
             for m in self.messages)
 
 
-class KATCPSensorReading(NamedTuple):
+class KATCPSensorReading(NamedTuple('KATCPSensorReading', [('received_timestamp', float), ('timestamp', float), ('istatus', int), ('value', Any)])):
     """One reading of a remote sensor.
 
     Attributes:
@@ -159,19 +174,16 @@ class KATCPSensorReading(NamedTuple):
         istatus: the status code (0 unknown ... 6 inactive).
         value: the value, converted to the sensor's Python type.
     """
-
-    received_timestamp: float
-    timestamp: float
-    istatus: int
-    value: Any
+    __slots__ = ()
 
     @property
-    def status(self) -> str:
+    def status(self):
+        # type: () -> str
         """The status name, e.g. ``"nominal"``."""
         return Sensor.STATUSES.get(self.istatus, "unknown")
 
 
-class SensorResultTuple(NamedTuple):
+class SensorResultTuple(NamedTuple('SensorResultTuple', [('object', "KATCPSensor"), ('name', str), ('python_identifier', str), ('description', str), ('type', str), ('units', str), ('reading', KATCPSensorReading)])):
     """One sensor found by ``list_sensors()``.
 
     Attributes:
@@ -180,14 +192,7 @@ class SensorResultTuple(NamedTuple):
         description, type, units: from ``#sensor-list``.
         reading: the most recent :class:`KATCPSensorReading`.
     """
-
-    object: "KATCPSensor"
-    name: str
-    python_identifier: str
-    description: str
-    type: str
-    units: str
-    reading: KATCPSensorReading
+    __slots__ = ()
 
 
 class ResourceManager(Protocol):
@@ -200,50 +205,60 @@ class ResourceManager(Protocol):
     """
 
     @property
-    def name(self) -> str:
+    def name(self):
+        # type: () -> str
         """The resource's name."""
         raise NotImplementedError
 
-    def is_request_allowed(self, request_name: str) -> bool:
+    def is_request_allowed(self, request_name):
+        # type: (str) -> bool
         """May ``request_name`` be sent now (controlled and active)?"""
         raise NotImplementedError
 
-    def request_future(self, name: str, args: tuple, timeout: Optional[float], mid: Any,
-                       timeout_hint: Optional[float]) -> concurrent.futures.Future:
+    def request_future(self, name, args, timeout, mid,
+                       timeout_hint):
+        # type: (str, tuple, Optional[float], Any, Optional[float]) -> concurrent.futures.Future
         """Send ``?name args`` and return a future of :class:`KATCPReply`."""
         raise NotImplementedError
 
-    def wait_future(self, future: concurrent.futures.Future, timeout: Optional[float], what: str) -> Any:
+    def wait_future(self, future, timeout, what):
+        # type: (concurrent.futures.Future, Optional[float], str) -> Any
         """Block (not on the reactor thread) until ``future`` is done; return its result."""
         raise NotImplementedError
 
-    def wait_bound(self, timeout: Optional[float], timeout_hint: Optional[float]) -> float:
+    def wait_bound(self, timeout, timeout_hint):
+        # type: (Optional[float], Optional[float]) -> float
         """How long a blocking call may wait for a request with this timeout and hint."""
         raise NotImplementedError
 
-    def get_sampling_strategy(self, sensor_name: str) -> Tuple[str, ...]:
+    def get_sampling_strategy(self, sensor_name):
+        # type: (str) -> Tuple[str, ...]
         """The strategy remembered for ``sensor_name``, or ``("none",)``."""
         raise NotImplementedError
 
-    def set_sensor_strategy(self, sensor_name: str, strategy: StrategyLike,
-                            timeout: Optional[float]) -> Tuple[str, ...]:
+    def set_sensor_strategy(self, sensor_name, strategy,
+                            timeout):
+        # type: (str, StrategyLike, Optional[float]) -> Tuple[str, ...]
         """Set and remember a strategy, blocking until the device accepts it."""
         raise NotImplementedError
 
-    def drop_sampling_strategy(self, sensor_name: str) -> None:
+    def drop_sampling_strategy(self, sensor_name):
+        # type: (str) -> None
         """Forget a strategy and set ``none`` on the device, without waiting."""
         raise NotImplementedError
 
-    def poll_sensor_future(self, sensor_name: str, timeout: Optional[float]) -> concurrent.futures.Future:
+    def poll_sensor_future(self, sensor_name, timeout):
+        # type: (str, Optional[float]) -> concurrent.futures.Future
         """Send ``?sensor-value``; a future of the stored :class:`KATCPSensorReading`."""
         raise NotImplementedError
 
-    def check_may_block(self, what: str) -> None:
+    def check_may_block(self, what):
+        # type: (str) -> None
         """Raise if the calling thread must not block (the reactor thread)."""
         raise NotImplementedError
 
 
-class KATCPRequest:
+class KATCPRequest(object):
     """One request of a device, callable like a method.
 
     ``req(*args, timeout=None, mid=None)`` sends ``?name args`` and blocks
@@ -258,20 +273,22 @@ class KATCPRequest:
     Any thread; the blocking call (not :meth:`future`) not from the reactor thread.
     """
 
-    def __init__(self, name: str, description: str, timeout_hint: Optional[float],
-                 manager: "ResourceManager") -> None:
+    def __init__(self, name, description, timeout_hint,
+                 manager):
+        # type: (str, str, Optional[float], "ResourceManager") -> None
         self.name = name
         self.description = description
         self.timeout_hint = timeout_hint
         self._manager = manager
         self.__doc__ = description
 
-    def is_active(self) -> bool:
+    def is_active(self):
+        # type: () -> bool
         """True if the request may be sent now (resource controlled and active)."""
         return self._manager.is_request_allowed(self.name)
 
-    def future(self, *args: Any, timeout: Optional[float] = None, mid: Any = None,
-               ) -> concurrent.futures.Future:
+    def future(self, *args, **kwargs):
+        # type: (*Any, **Any) -> concurrent.futures.Future
         """Send the request and return a :class:`concurrent.futures.Future` of :class:`KATCPReply`.
 
         Callable from any thread, including the reactor thread (add a done
@@ -290,6 +307,9 @@ class KATCPRequest:
         or :class:`~katcp_sync.errors.KatcpClientDisconnected`; a ``fail``
         or ``invalid`` reply is a falsy :class:`KATCPReply`, not an error.
         """
+        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
+        compat.kwonly_done('future', kwargs)
         if not self.is_active():
             raise KATCPResourceInactive(
                 "cannot send ?%s: resource %r is not controlled or not active (create it with"
@@ -297,7 +317,8 @@ class KATCPRequest:
                 % (self.name, self._manager.name))
         return self._manager.request_future(self.name, args, timeout, mid, self.timeout_hint)
 
-    def __call__(self, *args: Any, timeout: Optional[float] = None, mid: Any = None) -> KATCPReply:
+    def __call__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> KATCPReply
         """Send the request and block until its reply (see :meth:`future`).
 
         Not callable from the reactor thread (e.g. in a sensor listener).
@@ -305,11 +326,15 @@ class KATCPRequest:
         Raises:
             KATCPResourceInactive, KatcpTimeoutError, KatcpClientDisconnected.
         """
+        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
+        compat.kwonly_done('__call__', kwargs)
         self._manager.check_may_block("?%s" % self.name)
         future = self.future(*args, timeout=timeout, mid=mid)
         return self._manager.wait_future(future, self._manager.wait_bound(timeout, self.timeout_hint), "?" + self.name)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<KATCPRequest %s of %s>" % (self.name, self._manager.name)
 
 
@@ -319,14 +344,18 @@ class KATCPDummyRequest(KATCPRequest):
     Used for unknown requests when a resource has ``dummy_unknown_requests``.
     """
 
-    def future(self, *args: Any, timeout: Optional[float] = None, mid: Any = None,
-               ) -> concurrent.futures.Future:
-        result: concurrent.futures.Future = concurrent.futures.Future()
+    def future(self, *args, **kwargs):
+        # type: (*Any, **Any) -> concurrent.futures.Future
+        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
+        compat.kwonly_done('future', kwargs)
+        result = compat.Future()  # type: concurrent.futures.Future
         result.set_result(KATCPReply(Message.reply(self.name.replace("_", "-"), "ok"), []))
         return result
 
 
-def make_condition(condition_or_value: Any) -> Callable[[KATCPSensorReading], bool]:
+def make_condition(condition_or_value):
+    # type: (Any) -> Callable[[KATCPSensorReading], bool]
     """A predicate on readings: the callable itself, or "value equals this"."""
     if callable(condition_or_value):
         return condition_or_value

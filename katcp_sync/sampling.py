@@ -89,10 +89,13 @@ Intermediate readings may be skipped under contention (a slow notification
 finds a newer reading), exactly as if the updates had come closer together.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import logging
 import threading
 from typing import Any, Callable, List, Optional, Tuple, Union
 
+from . import compat
 from .errors import KatcpValueError
 from .observers import ObservedSensor, Reading, SampledSensor
 from .sampling_params import (
@@ -154,7 +157,8 @@ InformCallback = Callable[[Any, Reading], None]
 _NEW, _LIVE, _CANCELLED = "new", "live", "cancelled"
 
 
-def _stype(sensor: SampledSensor) -> Optional[str]:
+def _stype(sensor):
+    # type: (SampledSensor) -> Optional[str]
     """The sensor's type name; ``None`` for a duck-typed sensor without one
     (the differential strategies then refuse it with a clear error)."""
     return getattr(sensor, "stype", None)
@@ -164,13 +168,14 @@ def _stype(sensor: SampledSensor) -> Optional[str]:
 _LOCK_STRIPES = tuple(threading.RLock() for _ in range(256))
 
 
-def stripe_lock(sensor: SampledSensor) -> "threading.RLock":
+def stripe_lock(sensor):
+    # type: (SampledSensor) -> "threading.RLock"
     """The shared lock for strategies on ``sensor`` (``lock=``), for callers
     whose callbacks neither block nor set sensors. Any thread."""
     return _LOCK_STRIPES[(id(sensor) >> 4) % len(_LOCK_STRIPES)]
 
 
-class SampleStrategy:
+class SampleStrategy(object):
     """Base class of the sampling strategies, and their factory.
 
     Build strategies with :meth:`get_strategy` (or one of the subclasses
@@ -227,13 +232,12 @@ class SampleStrategy:
     #: This class's strategy constant (set by each concrete strategy).
     STRATEGY = -1
     #: The names of this strategy's parameters, in wire order.
-    PARAMS: Tuple[str, ...] = ()
+    PARAMS = ()  # type: Tuple[str, ...]
 
     @classmethod
-    def get_strategy(cls, strategy_name: Union[bytes, str], inform_callback: InformCallback,
-                     sensor: SampledSensor, *params: Param, scheduler: Optional[Scheduler] = None,
-                     major: int = 5, min_period: float = 0.0,
-                     lock: Optional["threading.RLock"] = None) -> "SampleStrategy":
+    def get_strategy(cls, strategy_name, inform_callback,
+                     sensor, *params, **kwargs):
+        # type: (Union[bytes, str], InformCallback, SampledSensor, *Param, **Any) -> "SampleStrategy"
         """Build the strategy called ``strategy_name`` (bytes or str, e.g. from the wire).
 
         The other arguments are those of :class:`SampleStrategy`.
@@ -246,6 +250,11 @@ class SampleStrategy:
                 strategy not valid for the sensor type or protocol version.
             TypeError: the strategy needs a scheduler and none was given.
         """
+        scheduler = compat.kwonly_pop(kwargs, 'scheduler', None)  # type: Optional[Scheduler]
+        major = compat.kwonly_pop(kwargs, 'major', 5)  # type: int
+        min_period = compat.kwonly_pop(kwargs, 'min_period', 0.0)  # type: float
+        lock = compat.kwonly_pop(kwargs, 'lock', None)  # type: Optional["threading.RLock"]
+        compat.kwonly_done('get_strategy', kwargs)
         name = as_text(as_bytes(strategy_name))
         strategy = cls.SAMPLING_LOOKUP_REV.get(name)
         if strategy is None:
@@ -254,9 +263,14 @@ class SampleStrategy:
                                            scheduler=scheduler, major=major,
                                            min_period=min_period, lock=lock)
 
-    def __init__(self, inform_callback: InformCallback, sensor: SampledSensor, *params: Param,
-                 scheduler: Optional[Scheduler] = None, major: int = 5,
-                 min_period: float = 0.0, lock: Optional["threading.RLock"] = None) -> None:
+    def __init__(self, inform_callback, sensor, *params,
+                 **kwargs):
+        # type: (InformCallback, SampledSensor, *Param, **Any) -> None
+        scheduler = compat.kwonly_pop(kwargs, 'scheduler', None)  # type: Optional[Scheduler]
+        major = compat.kwonly_pop(kwargs, 'major', 5)  # type: int
+        min_period = compat.kwonly_pop(kwargs, 'min_period', 0.0)  # type: float
+        lock = compat.kwonly_pop(kwargs, 'lock', None)  # type: Optional["threading.RLock"]
+        compat.kwonly_done('__init__', kwargs)
         name = self.SAMPLING_LOOKUP.get(self.STRATEGY)
         if name is None:
             raise TypeError("SampleStrategy is abstract: use SampleStrategy.get_strategy()")
@@ -279,29 +293,32 @@ class SampleStrategy:
         self._lock = threading.RLock() if lock is None else lock  # callback may cancel()
         self._state = _NEW
         self._attached = False
-        self._last_reading: Optional[Reading] = None   # the last reported reading itself
-        self._last_status: Any = None
-        self._last_value: Any = None
+        self._last_reading = None  # type: Optional[Reading]  # the last reported reading itself
+        self._last_status = None  # type: Any
+        self._last_value = None  # type: Any
         self._last_report = 0.0
-        self._timer: Optional[TimerHandle] = None
+        self._timer = None  # type: Optional[TimerHandle]
         self._timer_when = 0.0
         # Bumped whenever the timer changes, so that a timer callback that
         # was already on its way when it was cancelled can tell it is stale.
         self._generation = 0
 
-    def _now(self) -> float:
+    def _now(self):
+        # type: () -> float
         """The scheduler's time; 0.0 for a strategy that needs no clock."""
         scheduler = self._scheduler
         return 0.0 if scheduler is None or self._knobs.untimed else scheduler.time()
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+    def _preset(sensor, params, major):
+        # type: (SampledSensor, List[bytes], int) -> Knobs
         """Validate ``params`` (the right number of them) and return the knobs."""
         raise NotImplementedError
 
     @classmethod
-    def _raise_periods(cls, preset: Knobs, raw: List[bytes], min_period: float,
-                       major: int) -> Knobs:
+    def _raise_periods(cls, preset, raw, min_period,
+                       major):
+        # type: (Knobs, List[bytes], float, int) -> Knobs
         """Raise a timer period below ``min_period`` to it, in the preset and
         in ``raw`` (formatted in the connection's unit); return the preset."""
         if preset.longest is None or preset.longest >= min_period:
@@ -314,7 +331,8 @@ class SampleStrategy:
 
     # -- public API ---------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self):
+        # type: () -> None
         """Start sampling: attach to the sensor, report now, arm timers.
 
         Reports the current reading immediately, except for ``none``
@@ -329,7 +347,8 @@ class SampleStrategy:
             if self._knobs.report_on_start:
                 self._report(self._sensor.read(), self._now(), None)
 
-    def cancel(self) -> None:
+    def cancel(self):
+        # type: () -> None
         """Stop sampling for good: detach from the sensor and cancel timers.
 
         Idempotent; any thread. Once it returns, ``inform_callback`` is never
@@ -342,7 +361,8 @@ class SampleStrategy:
             self._disarm()
             self._detach_locked()
 
-    def update(self, sensor: ObservedSensor, reading: Reading) -> None:
+    def update(self, sensor, reading):
+        # type: (ObservedSensor, Reading) -> None
         """Observer hook: the sensor has a new ``reading``. Any thread.
 
         Ignored before :meth:`start` and after :meth:`cancel`.
@@ -391,7 +411,8 @@ class SampleStrategy:
                     return
             self._report(reading, now, None)
 
-    def inform(self, reading: Reading) -> None:
+    def inform(self, reading):
+        # type: (Reading) -> None
         """Report ``reading`` now, as if the strategy had decided to. Any thread.
 
         Ignored after :meth:`cancel`.
@@ -400,11 +421,13 @@ class SampleStrategy:
             if self._state is not _CANCELLED:
                 self._report(reading, self._now(), None)
 
-    def get_sampling(self) -> int:
+    def get_sampling(self):
+        # type: () -> int
         """Return this strategy's constant (e.g. ``SampleStrategy.EVENT``). Any thread."""
         return self.STRATEGY
 
-    def get_sampling_formatted(self) -> Tuple[bytes, List[bytes]]:
+    def get_sampling_formatted(self):
+        # type: () -> Tuple[bytes, List[bytes]]
         """Return ``(name, params)`` as bytes: the parameters as given, except
         the periods that ``min_period`` raised, which are the raised values.
 
@@ -413,34 +436,40 @@ class SampleStrategy:
         """
         return self.SAMPLING_LOOKUP[self.STRATEGY].encode("ascii"), list(self._params)
 
-    def attach(self) -> None:
+    def attach(self):
+        # type: () -> None
         """Register as an observer of the sensor (:meth:`start` does this). Any thread."""
         with self._lock:
             self._attach_locked()
 
-    def detach(self) -> None:
+    def detach(self):
+        # type: () -> None
         """Unregister from the sensor (:meth:`cancel` does this). Any thread."""
         with self._lock:
             self._detach_locked()
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         name, params = self.get_sampling_formatted()
         return "<%s %s %r params=%r>" % (type(self).__name__, as_text(name),
                                          getattr(self._sensor, "name", self._sensor), params)
 
     # -- the sampler (all called with the lock held) ------------------------
 
-    def _attach_locked(self) -> None:
+    def _attach_locked(self):
+        # type: () -> None
         if not self._attached:
             self._sensor.attach(self)
             self._attached = True
 
-    def _detach_locked(self) -> None:
+    def _detach_locked(self):
+        # type: () -> None
         if self._attached:
             self._sensor.detach(self)
             self._attached = False
 
-    def _changed(self, reading: Reading) -> bool:
+    def _changed(self, reading):
+        # type: (Reading) -> bool
         if reading.status != self._last_status:
             return True
         difference = self._knobs.difference
@@ -451,7 +480,8 @@ class SampleStrategy:
         except TypeError:  # e.g. a value of None: can't measure, so any change counts
             return bool(reading.value != self._last_value)
 
-    def _report(self, reading: Reading, now: float, deadline: Optional[float]) -> None:
+    def _report(self, reading, now, deadline):
+        # type: (Reading, float, Optional[float]) -> None
         """Record ``reading`` as reported, re-arm the timer, call the callback.
 
         ``deadline`` is the timer deadline for timer-driven reports, which
@@ -473,26 +503,30 @@ class SampleStrategy:
         # Last, so that a cancel() from inside the callback sees final state.
         self._call_back(reading)
 
-    def _call_back(self, reading: Reading) -> None:
+    def _call_back(self, reading):
+        # type: (Reading) -> None
         try:
             self._inform_callback(self._sensor, reading)
         except Exception:
             logger.exception("sampling %r: inform callback failed", self)
 
-    def _arm(self, when: float) -> None:
+    def _arm(self, when):
+        # type: (float) -> None
         self._disarm()
         self._timer_when = when
         scheduler = self._scheduler
         assert scheduler is not None  # __init__ insists on one for timed strategies
         self._timer = scheduler.call_at(when, self._on_timer, self._generation, when)
 
-    def _disarm(self) -> None:
+    def _disarm(self):
+        # type: () -> None
         self._generation += 1
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
 
-    def _on_timer(self, generation: int, when: float) -> None:
+    def _on_timer(self, generation, when):
+        # type: (int, float) -> None
         """Scheduler callback: a deferred or periodic report is due."""
         with self._lock:
             if self._state is _CANCELLED or generation != self._generation:
@@ -508,7 +542,8 @@ class SampleNone(SampleStrategy):
     STRATEGY = SampleStrategy.NONE
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+    def _preset(sensor, params, major):
+        # type: (SampledSensor, List[bytes], int) -> Knobs
         return NONE_KNOBS
 
 
@@ -528,7 +563,8 @@ class SampleAuto(SampleStrategy):
     STRATEGY = SampleStrategy.AUTO
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+    def _preset(sensor, params, major):
+        # type: (SampledSensor, List[bytes], int) -> Knobs
         if getattr(sensor, "auto_strategy", None) is None:
             return EVERY_UPDATE_KNOBS
         return _auto_preset(sensor)
@@ -542,7 +578,8 @@ class SamplePeriod(SampleStrategy):
     PARAMS = STRATEGY_BY_CODE[PERIOD].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+    def _preset(sensor, params, major):
+        # type: (SampledSensor, List[bytes], int) -> Knobs
         period = parse_seconds("period", params[0], major)
         return Knobs(NEVER, longest=parse_positive("period", params[0], period))
 
@@ -554,7 +591,8 @@ class SampleEvent(SampleStrategy):
     STRATEGY = SampleStrategy.EVENT
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+    def _preset(sensor, params, major):
+        # type: (SampledSensor, List[bytes], int) -> Knobs
         return ON_CHANGE_KNOBS
 
 
@@ -570,7 +608,8 @@ class SampleDifferential(SampleStrategy):
     PARAMS = STRATEGY_BY_CODE[DIFFERENTIAL].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+    def _preset(sensor, params, major):
+        # type: (SampledSensor, List[bytes], int) -> Knobs
         difference = parse_difference(DIFFERENTIAL, _stype(sensor), params[0])
         return Knobs(ON_CHANGE, difference=difference)
 
@@ -588,7 +627,8 @@ class SampleEventRate(SampleStrategy):
     PARAMS = STRATEGY_BY_CODE[EVENT_RATE].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+    def _preset(sensor, params, major):
+        # type: (SampledSensor, List[bytes], int) -> Knobs
         shortest, longest = parse_rates(params[0], params[1], major)
         return Knobs(ON_CHANGE, shortest=shortest, longest=longest)
 
@@ -604,7 +644,8 @@ class SampleDifferentialRate(SampleStrategy):
     PARAMS = STRATEGY_BY_CODE[DIFFERENTIAL_RATE].params
 
     @staticmethod
-    def _preset(sensor: SampledSensor, params: List[bytes], major: int) -> Knobs:
+    def _preset(sensor, params, major):
+        # type: (SampledSensor, List[bytes], int) -> Knobs
         difference = parse_difference(DIFFERENTIAL_RATE, _stype(sensor), params[0])
         shortest, longest = parse_rates(params[1], params[2], major)
         return Knobs(ON_CHANGE, difference=difference, shortest=shortest, longest=longest)
@@ -615,7 +656,8 @@ _STRATEGY_CLASSES = {cls.STRATEGY: cls for cls in (
     SampleEventRate, SampleDifferentialRate)}
 
 
-def strategy_code(strategy: Union[int, bytes, str]) -> int:
+def strategy_code(strategy):
+    # type: (Union[int, bytes, str]) -> int
     """The constant of a strategy given as a constant or a name (``"event-rate"``).
 
     Raises:
@@ -624,7 +666,8 @@ def strategy_code(strategy: Union[int, bytes, str]) -> int:
     return strategy_info(strategy).code
 
 
-def check_auto_strategy(sensor: SampledSensor) -> None:
+def check_auto_strategy(sensor):
+    # type: (SampledSensor) -> None
     """Check a sensor's ``auto_strategy`` and ``auto_strategy_parameters``.
 
     :class:`~katcp_sync.sensor.Sensor` calls this when it is made, so that a
@@ -637,7 +680,8 @@ def check_auto_strategy(sensor: SampledSensor) -> None:
     _auto_preset(sensor)
 
 
-def _auto_preset(sensor: SampledSensor) -> Knobs:
+def _auto_preset(sensor):
+    # type: (SampledSensor) -> Knobs
     """The knobs of ``auto`` for a sensor with an ``auto_strategy``. Its
     parameters are in seconds whatever the client's protocol version (they
     are the device author's, not the client's)."""

@@ -8,9 +8,14 @@ the table in :mod:`katcp_sync.strategies`. Periods are in seconds from KATCP
 v5 and milliseconds before. Sans-IO and stateless; any thread.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import math
 from typing import Optional, Sequence, Tuple, Union
 
+import six
+
+from . import compat
 from .argtypes import FLOAT_RE, INT_RE
 from .errors import KatcpValueError
 from .protocol import SEC_TS_KATCP_MAJOR
@@ -35,15 +40,16 @@ ON_CHANGE = "on change"
 NEVER = "never"
 
 
-class Knobs:
+class Knobs(object):
     """What a strategy's parameters make of the sampler (the knobs of
     :mod:`katcp_sync.sampling`'s module docstring). Immutable; shared by the
     strategies without parameters."""
 
     __slots__ = ("trigger", "difference", "shortest", "longest", "report_on_start", "untimed")
 
-    def __init__(self, trigger: str, difference: Optional[float] = None, shortest: float = 0.0,
-                 longest: Optional[float] = None, report_on_start: bool = True) -> None:
+    def __init__(self, trigger, difference=None, shortest=0.0,
+                 longest=None, report_on_start=True):
+        # type: (str, Optional[float], float, Optional[float], bool) -> None
         self.trigger = trigger
         self.difference = difference
         self.shortest = shortest
@@ -60,48 +66,59 @@ EVERY_UPDATE_KNOBS = Knobs(EVERY_UPDATE)
 ON_CHANGE_KNOBS = Knobs(ON_CHANGE)
 
 
-def as_bytes(param: Param) -> bytes:
-    """A parameter as wire bytes (``str`` as UTF-8, numbers as ``repr``).
+def as_bytes(param):
+    # type: (Param) -> bytes
+    """A parameter as wire bytes (text as UTF-8, numbers as ``repr``).
 
     Raises:
-        TypeError: not bytes, str or a number.
+        TypeError: not bytes, text or a number.
     """
     if isinstance(param, bytes):
         return param
-    if isinstance(param, str):
+    if isinstance(param, six.text_type):
         return param.encode("utf-8")
-    if isinstance(param, (int, float)):
+    if isinstance(param, six.integer_types) and not isinstance(param, bool):
+        return b"%d" % param   # (repr of a Python 2 long ends with L)
+    if isinstance(param, _NUMBERS):
         return repr(param).encode("ascii")
     raise TypeError("strategy parameters must be bytes, str or numbers, not %s"
                     % type(param).__name__)
 
 
-def as_text(raw: bytes) -> str:
-    """Wire bytes as text for messages (undecodable bytes replaced)."""
-    return raw.decode("utf-8", "replace")
+_NUMBERS = six.integer_types + (float,)
 
 
-def _invalid(what: str, raw: bytes, why: str) -> KatcpValueError:
+def as_text(raw):
+    # type: (bytes) -> str
+    """Wire bytes as the native str for messages (3.x: undecodable bytes replaced)."""
+    return compat.native_str(raw, "replace")
+
+
+def _invalid(what, raw, why):
+    # type: (str, bytes, str) -> KatcpValueError
     return KatcpValueError("Invalid %s %r: %s" % (what, as_text(raw), why))
 
 
-def _parse_number(what: str, raw: bytes, integer: bool = False) -> float:
+def _parse_number(what, raw, integer=False):
+    # type: (str, bytes, bool) -> float
     """Parse a KATCP integer or float parameter; refuse anything else."""
     if not (INT_RE if integer else FLOAT_RE).match(raw):
         raise _invalid(what, raw, "expected an integer" if integer else "expected a number")
     value = int(raw) if integer else float(raw)
-    if not math.isfinite(value):
+    if math.isinf(value) or math.isnan(value):   # (math.isfinite is 3.2+)
         raise _invalid(what, raw, "must be finite")
     return value
 
 
-def parse_seconds(what: str, raw: bytes, major: int) -> float:
+def parse_seconds(what, raw, major):
+    # type: (str, bytes, int) -> float
     """Parse a time interval: seconds in KATCP v5, milliseconds before."""
     value = _parse_number(what, raw)
     return value / 1000.0 if major < SEC_TS_KATCP_MAJOR else value
 
 
-def parse_positive(what: str, raw: bytes, value: float) -> float:
+def parse_positive(what, raw, value):
+    # type: (str, bytes, float) -> float
     """``value`` (parsed from ``raw``) if it is positive.
 
     Raises:
@@ -112,7 +129,8 @@ def parse_positive(what: str, raw: bytes, value: float) -> float:
     return value
 
 
-def parse_difference(code: int, stype: Optional[str], raw: bytes) -> float:
+def parse_difference(code, stype, raw):
+    # type: (int, Optional[str], bytes) -> float
     """Parse a differential threshold, formatted as the sensor's type.
 
     Spec Table 9: differential strategies "may only be implemented for float
@@ -126,8 +144,9 @@ def parse_difference(code: int, stype: Optional[str], raw: bytes) -> float:
     return parse_positive("difference", raw, value)
 
 
-def parse_rates(shortest_raw: bytes, longest_raw: bytes,
-                major: int) -> Tuple[float, Optional[float]]:
+def parse_rates(shortest_raw, longest_raw,
+                major):
+    # type: (bytes, bytes, int) -> Tuple[float, Optional[float]]
     """Parse the shortest and longest periods of the rate strategies.
 
     Returns:
@@ -146,7 +165,8 @@ def parse_rates(shortest_raw: bytes, longest_raw: bytes,
     return shortest, (None if longest >= AGE_OF_UNIVERSE else longest)
 
 
-def check_count(code: int, raw: Sequence[bytes]) -> None:
+def check_count(code, raw):
+    # type: (int, Sequence[bytes]) -> None
     """Check that a strategy got as many parameters as it takes.
 
     Raises:
@@ -170,7 +190,8 @@ def check_count(code: int, raw: Sequence[bytes]) -> None:
 TIMER_PARAMS = ("period", "longest-period")
 
 
-def format_seconds(seconds: float, major: int) -> bytes:
+def format_seconds(seconds, major):
+    # type: (float, int) -> bytes
     """Format a time interval as a strategy parameter (v4: milliseconds)."""
     text = repr(float(seconds * 1000.0 if major < SEC_TS_KATCP_MAJOR else seconds))
     return (text[:-2] if text.endswith(".0") else text).encode("ascii")

@@ -12,10 +12,16 @@ production. :class:`ManualScheduler` is a deterministic virtual clock for
 tests: time only moves when the test calls :meth:`ManualScheduler.advance`.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import heapq
 import itertools
 import threading
-from typing import Any, Callable, List, Optional, Protocol
+from typing import Any, Callable, List, Optional
+
+from six.moves import _thread
+
+from .compat import Protocol
 
 __all__ = ["TimerHandle", "Scheduler", "ManualTimerHandle", "ManualScheduler"]
 
@@ -23,7 +29,8 @@ __all__ = ["TimerHandle", "Scheduler", "ManualTimerHandle", "ManualScheduler"]
 class TimerHandle(Protocol):
     """What ``Scheduler.call_at`` returns."""
 
-    def cancel(self) -> None:
+    def cancel(self):
+        # type: () -> None
         """Stop the call if it has not started yet; harmless if it has."""
 
 
@@ -35,17 +42,19 @@ class Scheduler(Protocol):
     production); the caller must not assume which one.
     """
 
-    def time(self) -> float:
+    def time(self):
+        # type: () -> float
         """Return the current monotonic time in seconds."""
 
-    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> TimerHandle:
+    def call_at(self, when, fn, *args):
+        # type: (float, Callable[..., Any], *Any) -> TimerHandle
         """Run ``fn(*args)`` once when ``time() >= when``; return a handle.
 
         A ``when`` in the past means "as soon as possible".
         """
 
 
-class ManualTimerHandle:
+class ManualTimerHandle(object):
     """A call scheduled on a :class:`ManualScheduler`.
 
     Attributes:
@@ -55,8 +64,9 @@ class ManualTimerHandle:
 
     __slots__ = ("when", "cancelled", "_fn", "_args", "_scheduler", "_done")
 
-    def __init__(self, scheduler: "ManualScheduler", when: float,
-                 fn: Callable[..., Any], args: tuple) -> None:
+    def __init__(self, scheduler, when,
+                 fn, args):
+        # type: ("ManualScheduler", float, Callable[..., Any], tuple) -> None
         self.when = when
         self.cancelled = False
         self._fn = fn
@@ -64,16 +74,18 @@ class ManualTimerHandle:
         self._scheduler = scheduler
         self._done = False  # ran or cancelled; guarded by the scheduler's lock
 
-    def cancel(self) -> None:
+    def cancel(self):
+        # type: () -> None
         """Stop the call if it has not run yet. Any thread; idempotent."""
         self._scheduler._cancel(self)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         state = " cancelled" if self.cancelled else ""
         return "<ManualTimerHandle when=%r fn=%r%s>" % (self.when, self._fn, state)
 
 
-class ManualScheduler:
+class ManualScheduler(object):
     """A :class:`Scheduler` on a virtual clock, for deterministic tests.
 
     Time starts at ``start`` and moves only in :meth:`advance` (running due
@@ -86,21 +98,24 @@ class ManualScheduler:
         start: the initial value of :meth:`time`.
     """
 
-    def __init__(self, start: float = 0.0) -> None:
+    def __init__(self, start=0.0):
+        # type: (float) -> None
         self._now = float(start)
         self._lock = threading.Lock()
         # Heap of (when, sequence, handle); the sequence keeps equal deadlines
         # in the order they were scheduled. Cancelled entries are dropped lazily.
-        self._heap: List[tuple] = []
+        self._heap = []  # type: List[tuple]
         self._sequence = itertools.count()
         self._live = 0
-        self._advancing: Optional[int] = None
+        self._advancing = None  # type: Optional[int]
 
-    def time(self) -> float:
+    def time(self):
+        # type: () -> float
         """Return the current virtual time in seconds. Any thread."""
         return self._now
 
-    def call_at(self, when: float, fn: Callable[..., Any], *args: Any) -> ManualTimerHandle:
+    def call_at(self, when, fn, *args):
+        # type: (float, Callable[..., Any], *Any) -> ManualTimerHandle
         """Schedule ``fn(*args)`` for virtual time ``when``. Any thread.
 
         Returns:
@@ -112,26 +127,31 @@ class ManualScheduler:
             self._live += 1
         return handle
 
-    def call_later(self, delay: float, fn: Callable[..., Any], *args: Any) -> ManualTimerHandle:
+    def call_later(self, delay, fn, *args):
+        # type: (float, Callable[..., Any], *Any) -> ManualTimerHandle
         """Schedule ``fn(*args)`` ``delay`` seconds from now. Any thread."""
         return self.call_at(self._now + delay, fn, *args)
 
-    def _cancel(self, handle: ManualTimerHandle) -> None:
+    def _cancel(self, handle):
+        # type: (ManualTimerHandle) -> None
         with self._lock:
             if not handle._done:
                 handle._done = handle.cancelled = True
                 self._live -= 1
 
-    def pending(self) -> List[float]:
+    def pending(self):
+        # type: () -> List[float]
         """Return the deadlines of the calls still due to run, in time order. Any thread."""
         with self._lock:
             return sorted(h.when for _, _, h in self._heap if not h._done)
 
-    def pending_count(self) -> int:
+    def pending_count(self):
+        # type: () -> int
         """Return how many calls are scheduled and not cancelled or run. Any thread."""
         return self._live
 
-    def advance(self, seconds: float) -> int:
+    def advance(self, seconds):
+        # type: (float) -> int
         """Move the clock forward by ``seconds``, running every call that falls due.
 
         Calls run in deadline order (ties in scheduling order). While one
@@ -157,7 +177,7 @@ class ManualScheduler:
         """
         if seconds < 0:
             raise ValueError("cannot move time backwards (advance(%r))" % (seconds,))
-        me = threading.get_ident()
+        me = _thread.get_ident()
         with self._lock:
             if self._advancing is not None:
                 raise RuntimeError("ManualScheduler.advance() is already running")
@@ -178,7 +198,8 @@ class ManualScheduler:
                 self._advancing = None
         return ran
 
-    def _pop_due(self, target: float) -> Optional[ManualTimerHandle]:
+    def _pop_due(self, target):
+        # type: (float) -> Optional[ManualTimerHandle]
         """Remove and return the next live call due by ``target``, moving the clock to it."""
         with self._lock:
             while self._heap and self._heap[0][0] <= target:
@@ -191,7 +212,8 @@ class ManualScheduler:
                 return handle
         return None
 
-    def stall(self, seconds: float) -> None:
+    def stall(self, seconds):
+        # type: (float) -> None
         """Move the clock forward by ``seconds`` WITHOUT running due calls.
 
         This simulates a scheduler thread that was busy: the overdue calls run

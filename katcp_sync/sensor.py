@@ -26,13 +26,19 @@ spec 7.2 makes them informational (clients must accept values outside them)
 and leaves the status to the device.
 """
 
-import builtins
+from __future__ import absolute_import, division, print_function
+
+import collections
 import logging
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Type, Union, cast
+from typing import Any, Callable, Dict, List, Optional, Sequence, Text, Tuple, Type, Union, cast
 
+import six
+from six.moves import builtins
+
+from . import compat
 from .argtypes import (
     Address,
     Bool,
@@ -57,11 +63,11 @@ logger = logging.getLogger(__name__)
 # Spec 7: "a-z A-Z 0-9 . - _" only.
 _SENSOR_NAME_RE = re.compile(r"[a-zA-Z0-9._-]+\Z")
 
-_NO_PARAMS: Tuple[Any, ...] = ()
+_NO_PARAMS = ()  # type: Tuple[Any, ...]
 _new_tuple = tuple.__new__
 
 
-class _FactoryOrAccessor:
+class _FactoryOrAccessor(object):
     """A name that is a factory classmethod on the class and a method on instances.
 
     katcp-python's ``Sensor.timestamp(name, ...)`` creates a timestamp sensor,
@@ -69,23 +75,29 @@ class _FactoryOrAccessor:
     next to ``value()`` and ``status()``.
     """
 
-    def __init__(self, factory: Any, accessor: Any) -> None:
+    def __init__(self, factory, accessor):
+        # type: (Any, Any) -> None
         self._factory = factory
         self._accessor = accessor
         self.__doc__ = "%s\n\nOn an instance: %s" % (factory.__doc__, accessor.__doc__)
 
-    def __get__(self, instance: Any, owner: type) -> Any:
+    def __get__(self, instance, owner):
+        # type: (Any, type) -> Any
         if instance is None:
             return self._factory.__get__(owner, type(owner))
         return self._accessor.__get__(instance, owner)
 
 
-def _decoded(value: Any) -> Any:
-    """``bytes`` decoded as UTF-8; anything else as it is."""
-    return value.decode("utf-8") if isinstance(value, bytes) else value
+def _decoded(value):
+    # type: (Any) -> Any
+    """``bytes`` or text as the native ``str`` (bytes decoded as UTF-8 on
+    Python 3, ``unicode`` encoded as UTF-8 on 2); anything else as it is."""
+    if type(value) is not str and isinstance(value, (bytes, six.text_type)):
+        return compat.native_text(value)
+    return value
 
 
-class Sensor:
+class Sensor(object):
     """A KATCP sensor.
 
     Args:
@@ -93,8 +105,9 @@ class Sensor:
             ``Sensor.ADDRESS``) or a shortcut ``int``, ``float``, ``str``,
             ``bool``.
         name: the sensor name; only ``a-z A-Z 0-9 . - _`` (spec 7).
-            ``name``, ``description`` and ``units`` may be ``bytes``
-            (decoded as UTF-8), as in katcp-python.
+            ``name``, ``description`` and ``units`` are stored as the native
+            ``str``; ``bytes`` (decoded as UTF-8, as in katcp-python) and,
+            on Python 2, ``unicode`` (encoded as UTF-8) are accepted.
         description: one-line description; generated when ``None``.
         units: units of the value (``None`` or ``""``: none). Timestamp
             sensors take none (their unit is fixed by the protocol).
@@ -126,7 +139,7 @@ class Sensor:
     INTEGER, FLOAT, BOOLEAN, LRU, DISCRETE, STRING, TIMESTAMP, ADDRESS = range(8)
 
     #: Sensor type -> (kattype class, default value).
-    SENSOR_TYPES: Dict[int, Tuple[Type[KatcpType], Any]] = {
+    SENSOR_TYPES = {
         INTEGER: (Int, 0),
         FLOAT: (Float, 0.0),
         BOOLEAN: (Bool, False),
@@ -135,11 +148,11 @@ class Sensor:
         STRING: (Str, ""),
         TIMESTAMP: (Timestamp, 0.0),
         ADDRESS: (Address, Address.NULL),
-    }
+    }  # type: Dict[int, Tuple[Type[KatcpType], Any]]
 
     #: Python types accepted as sensor types.
-    SENSOR_SHORTCUTS: Dict[object, int] = {int: INTEGER, float: FLOAT, str: STRING,
-                                           bool: BOOLEAN}
+    SENSOR_SHORTCUTS = dict.fromkeys(six.integer_types, INTEGER)  # type: Dict[object, int]
+    SENSOR_SHORTCUTS.update({float: FLOAT, str: STRING, six.text_type: STRING, bool: BOOLEAN})
 
     #: KATCP type name (``"integer"``...) -> sensor type.
     SENSOR_TYPE_LOOKUP = {kattype.name: stype for stype, (kattype, _) in SENSOR_TYPES.items()}
@@ -170,12 +183,12 @@ class Sensor:
     #: Kattype that formats and parses reading timestamps.
     TIMESTAMP_TYPE = Timestamp()
 
-    def __init__(self, sensor_type: Union[int, type], name: str, description: Optional[str] = None,
-                 units: Optional[str] = None, params: Optional[Sequence[Any]] = None,
-                 default: Any = None, initial_status: Optional[int] = None, *,
-                 status_func: Optional[Callable[[Any], int]] = None,
-                 auto_strategy: Union[int, str, None] = None,
-                 auto_strategy_parameters: Sequence[Any] = ()) -> None:
+    def __init__(self, sensor_type, name, description=None,
+                 units=None, params=None,
+                 default=None, initial_status=None, status_func=None,
+                 auto_strategy=None,
+                 auto_strategy_parameters=()):
+        # type: (Union[int, type], str, Optional[str], Optional[str], Optional[Sequence[Any]], Any, Optional[int], Optional[Callable[[Any], int]], Union[int, str, None], Sequence[Any]) -> None
         # as katcp-python, bytes are accepted and decoded (UTF-8)
         name, description, units = _decoded(name), _decoded(description), _decoded(units)
         if not isinstance(name, str) or not _SENSOR_NAME_RE.match(name):
@@ -221,7 +234,7 @@ class Sensor:
         else:
             kattype.check(default)
 
-        self._kattype: KatcpType = kattype
+        self._kattype = kattype  # type: KatcpType
         self._sensor_type = sensor_type
         self.name = name
         #: KATCP type name, e.g. ``"float"``; ``type`` is an alias.
@@ -241,11 +254,11 @@ class Sensor:
         # Observers by identity, in attach order. notify() iterates a tuple
         # snapshot, rebuilt lazily after a change so that attaching or
         # detaching n observers costs O(n), not O(n^2).
-        self._observer_map: Dict[int, Observer] = {}
-        self._observer_snapshot: Optional[Tuple[Observer, ...]] = ()
+        self._observer_map = compat.ordered_dict()  # type: Dict[int, Observer]
+        self._observer_snapshot = ()  # type: Optional[Tuple[Observer, ...]]
         self._reading = Reading(time.time(), initial_status, default)
         # major -> (reading, its #sensor-status line): see status_line().
-        self._status_lines: Dict[int, Tuple[Reading, bytes]] = {}
+        self._status_lines = {}  # type: Dict[int, Tuple[Reading, bytes]]
 
         self.status_func = status_func
         self.auto_strategy = auto_strategy
@@ -253,71 +266,81 @@ class Sensor:
         if auto_strategy is not None:
             check_auto_strategy(self)
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<%s %s %r>" % (type(self).__name__, self.stype, self.name)
 
     # -- factories (katcp-python signatures) --------------------------------
 
     @classmethod
-    def integer(cls, name: str, description: Optional[str] = None, unit: str = "",
-                params: Optional[Sequence[int]] = None, default: Optional[int] = None,
-                initial_status: Optional[int] = None) -> "Sensor":
+    def integer(cls, name, description=None, unit="",
+                params=None, default=None,
+                initial_status=None):
+        # type: (str, Optional[str], str, Optional[Sequence[int]], Optional[int], Optional[int]) -> "Sensor"
         """Create an integer sensor; ``params`` is ``[min, max]`` (informational)."""
         return cls(cls.INTEGER, name, description, unit, params, default, initial_status)
 
     @classmethod
-    def float(cls, name: str, description: Optional[str] = None, unit: str = "",
-              params: Optional[Sequence[float]] = None, default: Optional[float] = None,
-              initial_status: Optional[int] = None) -> "Sensor":
+    def float(cls, name, description=None, unit="",
+              params=None, default=None,
+              initial_status=None):
+        # type: (str, Optional[str], str, Optional[Sequence[float]], Optional[float], Optional[int]) -> "Sensor"
         """Create a float sensor; ``params`` is ``[min, max]`` (informational)."""
         return cls(cls.FLOAT, name, description, unit, params, default, initial_status)
 
     @classmethod
-    def boolean(cls, name: str, description: Optional[str] = None, unit: str = "",
-                default: Optional[bool] = None, initial_status: Optional[int] = None) -> "Sensor":
+    def boolean(cls, name, description=None, unit="",
+                default=None, initial_status=None):
+        # type: (str, Optional[str], str, Optional[bool], Optional[int]) -> "Sensor"
         """Create a boolean sensor."""
         return cls(cls.BOOLEAN, name, description, unit, None, default, initial_status)
 
     @classmethod
-    def lru(cls, name: str, description: Optional[str] = None, unit: str = "",
-            default: Optional[int] = None, initial_status: Optional[int] = None) -> "Sensor":
+    def lru(cls, name, description=None, unit="",
+            default=None, initial_status=None):
+        # type: (str, Optional[str], str, Optional[int], Optional[int]) -> "Sensor"
         """Create an lru sensor (deprecated in KATCP v5: prefer boolean)."""
         return cls(cls.LRU, name, description, unit, None, default, initial_status)
 
     @classmethod
-    def string(cls, name: str, description: Optional[str] = None, unit: str = "",
-               default: Optional[str] = None, initial_status: Optional[int] = None) -> "Sensor":
+    def string(cls, name, description=None, unit="",
+               default=None, initial_status=None):
+        # type: (str, Optional[str], str, Optional[str], Optional[int]) -> "Sensor"
         """Create a string sensor."""
         return cls(cls.STRING, name, description, unit, None, default, initial_status)
 
     @classmethod
-    def discrete(cls, name: str, description: Optional[str] = None, unit: str = "",
-                 params: Optional[Sequence[str]] = None, default: Optional[str] = None,
-                 initial_status: Optional[int] = None) -> "Sensor":
+    def discrete(cls, name, description=None, unit="",
+                 params=None, default=None,
+                 initial_status=None):
+        # type: (str, Optional[str], str, Optional[Sequence[str]], Optional[str], Optional[int]) -> "Sensor"
         """Create a discrete sensor; ``params`` lists the allowed values."""
         return cls(cls.DISCRETE, name, description, unit, params, default, initial_status)
 
-    def _timestamp_factory(cls: Any, name: str, description: Optional[str] = None, unit: str = "",
-                           default: Optional[builtins.float] = None,
-                           initial_status: Optional[int] = None) -> "Sensor":
+    def _timestamp_factory(cls, name, description=None, unit="",
+                           default=None,
+                           initial_status=None):
+        # type: (Any, str, Optional[str], str, Optional[builtins.float], Optional[int]) -> "Sensor"
         """Create a timestamp sensor (value in seconds since the Unix epoch)."""
         return cls(cls.TIMESTAMP, name, description, unit, None, default, initial_status)
 
     @classmethod
-    def address(cls, name: str, description: Optional[str] = None, unit: str = "",
-                default: Optional[Tuple[str, Optional[int]]] = None,
-                initial_status: Optional[int] = None) -> "Sensor":
+    def address(cls, name, description=None, unit="",
+                default=None,
+                initial_status=None):
+        # type: (str, Optional[str], str, Optional[Tuple[str, Optional[int]]], Optional[int]) -> "Sensor"
         """Create an address sensor; the value is ``(host, port or None)``."""
         return cls(cls.ADDRESS, name, description, unit, None, default, initial_status)
 
     #: The values of a ``device-status`` sensor and the status each implies
     #: (spec appendix B.2, table 14).
-    DEVICE_STATUS = {"ok": NOMINAL, "degraded": WARN, "fail": ERROR}
+    DEVICE_STATUS = collections.OrderedDict([("ok", NOMINAL), ("degraded", WARN), ("fail", ERROR)])
 
     @classmethod
-    def device_status(cls, name: str = "device-status",
-                      description: str = "Health of the device: ok, degraded or fail",
-                      default: str = "ok") -> "Sensor":
+    def device_status(cls, name="device-status",
+                      description="Health of the device: ok, degraded or fail",
+                      default="ok"):
+        # type: (str, str, str) -> "Sensor"
         """Create the unit health sensor of spec appendix B.2.
 
         A discrete sensor with values ``ok``, ``degraded`` and ``fail``,
@@ -329,7 +352,8 @@ class Sensor:
 
     # -- observers ------------------------------------------------------------
 
-    def attach(self, observer: Observer) -> None:
+    def attach(self, observer):
+        # type: (Observer) -> None
         """Call ``observer.update(sensor, reading)`` on every later set.
 
         Attaching the same observer (by identity) twice has no further effect.
@@ -340,7 +364,8 @@ class Sensor:
                 self._observer_map[id(observer)] = observer
                 self._observer_snapshot = None
 
-    def detach(self, observer: Observer) -> None:
+    def detach(self, observer):
+        # type: (Observer) -> None
         """Stop notifying ``observer``; no error if it is not attached.
 
         A notification already in progress on another thread may still reach it.
@@ -350,7 +375,8 @@ class Sensor:
             if self._observer_map.pop(id(observer), None) is not None:
                 self._observer_snapshot = None
 
-    def observers(self) -> Tuple[Observer, ...]:
+    def observers(self):
+        # type: () -> Tuple[Observer, ...]
         """The attached observers, in attach order (a snapshot)."""
         snapshot = self._observer_snapshot
         if snapshot is None:
@@ -360,7 +386,8 @@ class Sensor:
                     snapshot = self._observer_snapshot = tuple(self._observer_map.values())
         return snapshot
 
-    def notify(self, reading: Reading) -> None:
+    def notify(self, reading):
+        # type: (Reading) -> None
         """Call ``update(self, reading)`` on every observer, on this thread.
 
         An observer that raises is logged with its traceback; the others are
@@ -374,7 +401,8 @@ class Sensor:
 
     # -- setting and reading --------------------------------------------------
 
-    def set(self, timestamp: builtins.float, status: int, value: Any) -> None:
+    def set(self, timestamp, status, value):
+        # type: (builtins.float, int, Any) -> None
         """Store a reading without checking it, then notify the observers.
 
         Args:
@@ -387,8 +415,9 @@ class Sensor:
         self._reading = reading = _new_tuple(Reading, (timestamp, status, value))
         self.notify(reading)
 
-    def set_value(self, value: Any, status: Optional[int] = None,
-                  timestamp: Optional[builtins.float] = None) -> None:
+    def set_value(self, value, status=None,
+                  timestamp=None):
+        # type: (Any, Optional[int], Optional[builtins.float]) -> None
         """Check a value, then set it (see :meth:`set`).
 
         Args:
@@ -415,19 +444,23 @@ class Sensor:
             timestamp = time.time()
         self.set(timestamp, status, value)
 
-    def read(self) -> Reading:
+    def read(self):
+        # type: () -> Reading
         """Return the current :class:`Reading` (one consistent triple)."""
         return self._reading
 
-    def value(self) -> Any:
+    def value(self):
+        # type: () -> Any
         """Return the current value."""
         return self._reading.value
 
-    def status(self) -> int:
+    def status(self):
+        # type: () -> int
         """Return the current status constant."""
         return self._reading.status
 
-    def _reading_timestamp(self) -> builtins.float:
+    def _reading_timestamp(self):
+        # type: () -> builtins.float
         """Return the timestamp of the current reading (seconds)."""
         return self._reading.timestamp
 
@@ -443,8 +476,9 @@ class Sensor:
 
     # -- wire formats ---------------------------------------------------------
 
-    def format_reading(self, reading: Optional[Reading] = None,
-                       major: int = DEFAULT_KATCP_MAJOR) -> Tuple[bytes, bytes, bytes]:
+    def format_reading(self, reading=None,
+                       major=DEFAULT_KATCP_MAJOR):
+        # type: (Optional[Reading], int) -> Tuple[bytes, bytes, bytes]
         """Format a reading as ``#sensor-status``/``#sensor-value`` arguments.
 
         Args:
@@ -460,7 +494,8 @@ class Sensor:
                 self.STATUSES_RAW[status],
                 self._kattype.encode(value, major))
 
-    def status_line(self, reading: Reading, major: int = DEFAULT_KATCP_MAJOR) -> bytes:
+    def status_line(self, reading, major=DEFAULT_KATCP_MAJOR):
+        # type: (Reading, int) -> bytes
         """The ``#sensor-status`` inform line (end of line included) of ``reading``.
 
         The last line formatted for each protocol version is kept, so a
@@ -480,11 +515,13 @@ class Sensor:
                 timestamp, escape_argument(self.name.encode()), status, escape_argument(value)))
         return cached[1]
 
-    def read_formatted(self, major: int = DEFAULT_KATCP_MAJOR) -> Tuple[bytes, bytes, bytes]:
+    def read_formatted(self, major=DEFAULT_KATCP_MAJOR):
+        # type: (int) -> Tuple[bytes, bytes, bytes]
         """Format the current reading; see :meth:`format_reading`."""
         return self.format_reading(None, major)
 
-    def parse_value(self, raw_value: Union[bytes, str], major: int = DEFAULT_KATCP_MAJOR) -> Any:
+    def parse_value(self, raw_value, major=DEFAULT_KATCP_MAJOR):
+        # type: (Union[bytes, Text], int) -> Any
         """Parse a formatted value of this sensor's type.
 
         Raises:
@@ -492,40 +529,43 @@ class Sensor:
         """
         return self._kattype.unpack(raw_value, major)
 
-    def set_formatted(self, raw_timestamp: bytes, raw_status: bytes, raw_value: bytes,
-                      major: int = DEFAULT_KATCP_MAJOR) -> None:
+    def set_formatted(self, raw_timestamp, raw_status, raw_value,
+                      major=DEFAULT_KATCP_MAJOR):
+        # type: (bytes, bytes, bytes, int) -> None
         """Parse a formatted reading (as from ``#sensor-status``) and :meth:`set` it.
 
         Raises:
             KatcpValueError: a part does not parse.
         """
         timestamp = self.TIMESTAMP_TYPE.unpack(raw_timestamp, major)
-        if isinstance(raw_status, str):
+        if isinstance(raw_status, six.text_type):
             raw_status = raw_status.encode("ascii", "replace")
         try:
             status = self.STATUS_NAMES_RAW[raw_status]
         except KeyError:
-            raise KatcpValueError("Invalid sensor status %r for sensor %r." %
-                                  (raw_status, self.name)) from None
+            raise compat.chained(KatcpValueError("Invalid sensor status %r for sensor %r." %
+                                  (raw_status, self.name)), None)
         self.set(timestamp, status, self.parse_value(raw_value, major))
 
     @classmethod
-    def parse_type(cls, type_string: Union[str, bytes]) -> int:
+    def parse_type(cls, type_string):
+        # type: (Union[str, bytes]) -> int
         """Return the sensor type constant of a KATCP type name (``"integer"``...).
 
         Raises:
             KatcpValueError: unknown type name.
         """
         if isinstance(type_string, bytes):
-            type_string = type_string.decode("ascii", "replace")
+            type_string = compat.native_str(type_string, "replace")
         try:
             return cls.SENSOR_TYPE_LOOKUP[type_string]
         except KeyError:
-            raise KatcpValueError("Invalid sensor type string %r." % (type_string,)) from None
+            raise compat.chained(KatcpValueError("Invalid sensor type string %r." % (type_string,)), None)
 
     @classmethod
-    def parse_params(cls, sensor_type: int, formatted_params: Sequence[Union[bytes, str]],
-                     major: int = DEFAULT_KATCP_MAJOR) -> List[Any]:
+    def parse_params(cls, sensor_type, formatted_params,
+                     major=DEFAULT_KATCP_MAJOR):
+        # type: (int, Sequence[Union[bytes, str]], int) -> List[Any]
         """Parse ``#sensor-list`` params of a sensor type into Python values.
 
         Raises:
@@ -533,5 +573,5 @@ class Sensor:
         """
         kattype_class, _ = cls.SENSOR_TYPES[sensor_type]
         kattype = kattype_class(_NO_PARAMS) if sensor_type == cls.DISCRETE else kattype_class()
-        return [kattype.decode(p.encode() if isinstance(p, str) else p, major)
+        return [kattype.decode(compat.wire_bytes(p) if isinstance(p, six.text_type) else p, major)
                 for p in formatted_params]

@@ -28,9 +28,15 @@ ends on the device's final reading.
 other thread.
 """
 
-import threading
-from typing import Callable, Dict, Optional, Protocol, Union
+from __future__ import absolute_import, division, print_function
 
+import threading
+from typing import Callable, Dict, Optional, Union
+
+from . import compat
+from .compat import Protocol
+from .deadline import Deadline
+from .errors import KatcpTimeoutError
 from .inspecting_client import DISCONNECTED, SYNCED
 from .reactor import Reactor
 from .resource import KATCPClientResource
@@ -44,14 +50,16 @@ __all__ = ["SensorWatcher", "SensorHost"]
 class SensorHost(Protocol):
     """Where a :class:`SensorWatcher` puts its copies (a :class:`~katcp_sync.server.DeviceServer`)."""
 
-    def add_sensor(self, sensor: Sensor) -> None:
+    def add_sensor(self, sensor):
+        # type: (Sensor) -> None
         """Add ``sensor`` (replacing one of the same name)."""
 
-    def remove_sensor(self, sensor: Union[Sensor, str]) -> None:
+    def remove_sensor(self, sensor):
+        # type: (Union[Sensor, str]) -> None
         """Remove a sensor, given as the object or its name."""
 
 
-class SensorWatcher:
+class SensorWatcher(object):
     """Keep local copies of a remote device's sensors in ``server``.
 
     Args:
@@ -66,16 +74,20 @@ class SensorWatcher:
         name: the client's name (for logs).
     """
 
-    def __init__(self, host: str, port: int, server: SensorHost, prefix: str = "",
-                 sensor_filter: Optional[Callable[[str], bool]] = None,
-                 strategy: StrategyLike = "auto", reactor: Optional[Reactor] = None,
-                 name: Optional[str] = None) -> None:
+    def __init__(self, host, port, server, prefix="",
+                 sensor_filter=None,
+                 strategy="auto", reactor=None,
+                 name=None):
+        # type: (str, int, SensorHost, str, Optional[Callable[[str], bool]], StrategyLike, Optional[Reactor], Optional[str]) -> None
         self._server = server
         self._prefix = prefix
         self._filter = sensor_filter or (lambda _name: True)
         self._strategy = strategy
         self._lock = threading.Lock()
-        self._mirrored: Dict[str, Sensor] = {}   # remote name -> local sensor
+        self._mirrored = {}  # type: Dict[str, Sensor]  # remote name -> local sensor
+        # Set once the local sensors match a synced device (after the state
+        # callback, which runs after the resource announces SYNCED).
+        self._in_step = compat.Event()
         self._resource = KATCPClientResource(
             dict(name=name or "sensor-watcher-%s-%d" % (host, port), address=(host, port),
                  controlled=False))
@@ -84,47 +96,62 @@ class SensorWatcher:
         self._resource.add_state_callback(self._state_changed)
 
     @property
-    def sensors(self) -> Dict[str, Sensor]:
+    def sensors(self):
+        # type: () -> Dict[str, Sensor]
         """The local sensors, by local name (a snapshot)."""
         with self._lock:
             return {sensor.name: sensor for sensor in self._mirrored.values()}
 
     @property
-    def resource(self) -> KATCPClientResource:
+    def resource(self):
+        # type: () -> KATCPClientResource
         """The high-level client that watches the device."""
         return self._resource
 
-    def start(self) -> None:
+    def start(self):
+        # type: () -> None
         """Connect to the device and start mirroring."""
         self._resource.start()
 
-    def stop(self) -> None:
+    def stop(self):
+        # type: () -> None
         """Stop watching; the local sensors stay, marked ``unreachable``."""
         self._resource.stop()
 
-    def join(self, timeout: Optional[float] = None) -> bool:
+    def join(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait for the client to finish after :meth:`stop`.
 
         Returns True if its threads have ended, False if ``timeout`` passed first."""
         return self._resource.join(timeout)
 
-    def until_synced(self, timeout: Optional[float] = None) -> None:
+    def until_synced(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Block until the device's sensors are mirrored (KatcpTimeoutError otherwise)."""
+        deadline = Deadline(timeout)
         self._resource.until_synced(timeout)
+        if not self._in_step.wait(deadline.remaining()):
+            raise KatcpTimeoutError("sensors of %s not mirrored within %s s"
+                                    % (self._resource.name, timeout))
 
     # -- on the client's reactor thread -------------------------------------------
 
-    def _state_changed(self, state: str) -> None:
+    def _state_changed(self, state):
+        # type: (str) -> None
         if state == SYNCED:
             self._mirror()
-        elif state == DISCONNECTED:
+            self._in_step.set()
+            return
+        self._in_step.clear()
+        if state == DISCONNECTED:
             with self._lock:
                 mirrored = list(self._mirrored.values())
             for local in mirrored:
                 reading = local.read()   # once: timestamp and value of one reading
                 local.set(reading.timestamp, Sensor.UNREACHABLE, reading.value)
 
-    def _mirror(self) -> None:
+    def _mirror(self):
+        # type: () -> None
         """Make the local sensors match the remote ones (after each sync)."""
         remote = {sensor.name: sensor for sensor in self._resource.sensor.values()
                   if self._filter(sensor.name)}
@@ -146,15 +173,18 @@ class SensorWatcher:
             self._resource.set_strategies_future(
                 [sensor.name for sensor, _ in added], self._strategy)
 
-    def _copy_of(self, sensor: KATCPSensor) -> Sensor:
+    def _copy_of(self, sensor):
+        # type: (KATCPSensor) -> Sensor
         sensor_type = Sensor.parse_type(sensor.type)
         params = Sensor.parse_params(sensor_type, sensor.params)
         return Sensor(sensor_type, self._prefix + sensor.name, sensor.description,
                       sensor.units, params)
 
     @staticmethod
-    def _updater(local: Sensor) -> Callable[[KATCPSensor, KATCPSensorReading], None]:
-        def update(_sensor: KATCPSensor, reading: KATCPSensorReading) -> None:
+    def _updater(local):
+        # type: (Sensor) -> Callable[[KATCPSensor, KATCPSensorReading], None]
+        def update(_sensor, reading):
+            # type: (KATCPSensor, KATCPSensorReading) -> None
             local.set(reading.timestamp, reading.istatus, reading.value)
         return update
 

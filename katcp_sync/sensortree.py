@@ -25,10 +25,13 @@ value computed from its children's latest readings. On a single thread,
 ``child.set_value(...)`` returns with every ancestor already updated.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import logging
 import threading
 from typing import Any, Callable, Dict, Iterable, List, Sequence, Set, Tuple, cast
 
+from . import compat
 from .observers import ObservedSensor, Reading
 from .sensor import Sensor
 
@@ -40,28 +43,31 @@ logger = logging.getLogger(__name__)
 RuleFunction = Callable[[Sensor, Any], None]
 
 
-class _Recalculation:
+class _Recalculation(object):
     """Per-parent state that keeps recalculations of one parent from overlapping."""
 
     __slots__ = ("running", "updates")
 
-    def __init__(self) -> None:
+    def __init__(self):
+        # type: () -> None
         self.running = False
-        self.updates: List[Sensor] = []
+        self.updates = []  # type: List[Sensor]
 
 
-class GenericSensorTree:
+class GenericSensorTree(object):
     """A DAG of sensors; subclasses say how a parent follows its children."""
 
-    def __init__(self) -> None:
+    def __init__(self):
+        # type: () -> None
         self._lock = threading.Lock()
-        self._child_to_parents: Dict[Sensor, Set[Sensor]] = {}
-        self._parent_to_children: Dict[Sensor, Set[Sensor]] = {}
-        self._recalculations: Dict[Sensor, _Recalculation] = {}
+        self._child_to_parents = {}  # type: Dict[Sensor, Set[Sensor]]
+        self._parent_to_children = {}  # type: Dict[Sensor, Set[Sensor]]
+        self._recalculations = {}  # type: Dict[Sensor, _Recalculation]
 
     # -- the observer interface (called by the sensors, any thread) ------------
 
-    def update(self, sensor: ObservedSensor, reading: Reading) -> None:
+    def update(self, sensor, reading):
+        # type: (ObservedSensor, Reading) -> None
         """A sensor in the tree was updated: recalculate its parents."""
         child = cast(Sensor, sensor)  # the tree only observes its own Sensors
         with self._lock:
@@ -71,7 +77,8 @@ class GenericSensorTree:
 
     # -- for subclasses -------------------------------------------------------
 
-    def recalculate(self, parent: Sensor, updates: Sequence[Sensor]) -> None:
+    def recalculate(self, parent, updates):
+        # type: (Sensor, Sequence[Sensor]) -> None
         """Set ``parent``'s value from its children; override this.
 
         Called, never concurrently for the same parent and without the
@@ -83,7 +90,8 @@ class GenericSensorTree:
 
     # -- structure ------------------------------------------------------------
 
-    def add_links(self, parent: Sensor, children: Iterable[Sensor]) -> None:
+    def add_links(self, parent, children):
+        # type: (Sensor, Iterable[Sensor]) -> None
         """Make ``parent`` depend on each of ``children``, then recalculate it.
 
         Sensors new to the tree are added, and observed from now on; links
@@ -104,7 +112,8 @@ class GenericSensorTree:
         for sensor in new:
             sensor.attach(self)
 
-    def remove_links(self, parent: Sensor, children: Iterable[Sensor]) -> None:
+    def remove_links(self, parent, children):
+        # type: (Sensor, Iterable[Sensor]) -> None
         """Remove the links from ``parent`` to ``children``, then recalculate it.
 
         Sensors left without any link leave the tree and are no longer
@@ -130,7 +139,8 @@ class GenericSensorTree:
             sensor.detach(self)
         self._recalculate(parent, children)
 
-    def children(self, parent: Sensor) -> Set[Sensor]:
+    def children(self, parent):
+        # type: (Sensor) -> Set[Sensor]
         """The sensors ``parent`` depends on (a copy).
 
         Raises:
@@ -138,7 +148,8 @@ class GenericSensorTree:
         """
         return self._links_of(self._parent_to_children, parent, "Parent")
 
-    def parents(self, child: Sensor) -> Set[Sensor]:
+    def parents(self, child):
+        # type: (Sensor) -> Set[Sensor]
         """The sensors that depend on ``child`` (a copy).
 
         Raises:
@@ -146,23 +157,27 @@ class GenericSensorTree:
         """
         return self._links_of(self._child_to_parents, child, "Child")
 
-    def __contains__(self, sensor: object) -> bool:
+    def __contains__(self, sensor):
+        # type: (object) -> bool
         with self._lock:
             return sensor in self._parent_to_children
 
     # -- internals --------------------------------------------------------------
 
-    def _links_of(self, table: Dict[Sensor, Set[Sensor]], sensor: Sensor,
-                  role: str) -> Set[Sensor]:
+    def _links_of(self, table, sensor,
+                  role):
+        # type: (Dict[Sensor, Set[Sensor]], Sensor, str) -> Set[Sensor]
         with self._lock:
             if sensor not in table:
                 raise ValueError("%s sensor %r not in tree." % (role, sensor))
             return set(table[sensor])
 
-    def _unlinked(self, sensor: Sensor) -> bool:
+    def _unlinked(self, sensor):
+        # type: (Sensor) -> bool
         return not self._parent_to_children[sensor] and not self._child_to_parents[sensor]
 
-    def _recalculate(self, parent: Sensor, updates: Tuple[Sensor, ...]) -> None:
+    def _recalculate(self, parent, updates):
+        # type: (Sensor, Tuple[Sensor, ...]) -> None
         """Run :meth:`recalculate` for ``parent`` now, or have the thread that
         is running it for ``parent`` go round once more."""
         with self._lock:
@@ -182,8 +197,8 @@ class GenericSensorTree:
                     del self._recalculations[parent]
                     return
                 # unique, in order; a list, as katcp-python passed
-                batch = list(dict.fromkeys(state.updates))
-                state.updates.clear()
+                batch = list(compat.ordered_dict.fromkeys(state.updates))
+                del state.updates[:]
             try:
                 self.recalculate(parent, batch)
             except Exception:
@@ -201,7 +216,8 @@ class BooleanSensorTree(GenericSensorTree):
         fan_ok.set_value(False)      # all_ok is now False
     """
 
-    def add(self, parent: Sensor, child: Sensor) -> None:
+    def add(self, parent, child):
+        # type: (Sensor, Sensor) -> None
         """Make boolean ``parent`` depend on boolean ``child``.
 
         Raises:
@@ -212,11 +228,13 @@ class BooleanSensorTree(GenericSensorTree):
                 raise ValueError("%s sensor %r is not boolean" % (role, sensor))
         self.add_links(parent, (child,))
 
-    def remove(self, parent: Sensor, child: Sensor) -> None:
+    def remove(self, parent, child):
+        # type: (Sensor, Sensor) -> None
         """Remove the dependency of ``parent`` on ``child``."""
         self.remove_links(parent, (child,))
 
-    def recalculate(self, parent: Sensor, updates: Sequence[Sensor]) -> None:
+    def recalculate(self, parent, updates):
+        # type: (Sensor, Sequence[Sensor]) -> None
         """Set ``parent`` to the AND of its children's current values."""
         try:
             children = self.children(parent)
@@ -239,16 +257,18 @@ class AggregateSensorTree(GenericSensorTree):
         tree.add(sum_sensor, total, (sensor1, sensor2))
     """
 
-    def __init__(self) -> None:
-        super().__init__()
+    def __init__(self):
+        # type: () -> None
+        super(AggregateSensorTree, self).__init__()
         # parent -> (rule, children), and parent -> (rule, missing names,
         # sensors found so far) for rules added before their children.
-        self._aggregates: Dict[Sensor, Tuple[RuleFunction, Tuple[Sensor, ...]]] = {}
-        self._incomplete: Dict[Sensor, Tuple[RuleFunction, Set[str], Set[Sensor]]] = {}
-        self._registered: Dict[str, Sensor] = {}
+        self._aggregates = {}  # type: Dict[Sensor, Tuple[RuleFunction, Tuple[Sensor, ...]]]
+        self._incomplete = {}  # type: Dict[Sensor, Tuple[RuleFunction, Set[str], Set[Sensor]]]
+        self._registered = {}  # type: Dict[str, Sensor]
 
-    def add(self, parent: Sensor, rule_function: RuleFunction,
-            children: Iterable[Sensor]) -> None:
+    def add(self, parent, rule_function,
+            children):
+        # type: (Sensor, RuleFunction, Iterable[Sensor]) -> None
         """Compute ``parent`` with ``rule_function(parent, children)`` from now on.
 
         Raises:
@@ -260,8 +280,9 @@ class AggregateSensorTree(GenericSensorTree):
             self._aggregates[parent] = (rule_function, children)
         self.add_links(parent, children)
 
-    def add_delayed(self, parent: Sensor, rule_function: RuleFunction,
-                    child_names: Iterable[str]) -> None:
+    def add_delayed(self, parent, rule_function,
+                    child_names):
+        # type: (Sensor, RuleFunction, Iterable[str]) -> None
         """Add a rule whose children are named, and may not exist yet.
 
         The rule becomes active (as with :meth:`add`) once every named
@@ -280,7 +301,8 @@ class AggregateSensorTree(GenericSensorTree):
                 return
         self.add(parent, rule_function, found)
 
-    def register_sensor(self, child: Sensor) -> None:
+    def register_sensor(self, child):
+        # type: (Sensor) -> None
         """Make ``child`` available to rules added with :meth:`add_delayed`.
 
         Raises:
@@ -301,7 +323,8 @@ class AggregateSensorTree(GenericSensorTree):
         for parent, rule, found in completed:
             self.add(parent, rule, found)
 
-    def deregister_sensor(self, child: Sensor) -> None:
+    def deregister_sensor(self, child):
+        # type: (Sensor) -> None
         """Withdraw a registered sensor; rules that use it wait for it again.
 
         Each parent's rule runs once more over its remaining children first,
@@ -334,7 +357,8 @@ class AggregateSensorTree(GenericSensorTree):
             with self._lock:
                 self._incomplete[parent] = (rule, {child.name}, set(remaining))
 
-    def remove(self, parent: Sensor) -> None:
+    def remove(self, parent):
+        # type: (Sensor) -> None
         """Remove the rule of ``parent`` (the parent keeps its last value).
 
         Raises:
@@ -347,7 +371,8 @@ class AggregateSensorTree(GenericSensorTree):
             children = self._aggregates.pop(parent)[1]
         self.remove_links(parent, children)
 
-    def fetch(self, parent: Sensor) -> Tuple[RuleFunction, Tuple[Sensor, ...]]:
+    def fetch(self, parent):
+        # type: (Sensor) -> Tuple[RuleFunction, Tuple[Sensor, ...]]
         """Return ``(rule_function, children)`` of ``parent``.
 
         Raises:
@@ -356,14 +381,16 @@ class AggregateSensorTree(GenericSensorTree):
         with self._lock:
             return self._aggregates[parent]
 
-    def recalculate(self, parent: Sensor, updates: Sequence[Sensor]) -> None:
+    def recalculate(self, parent, updates):
+        # type: (Sensor, Sequence[Sensor]) -> None
         """Call the parent's rule (nothing once the rule was removed)."""
         with self._lock:
             rule = self._aggregates.get(parent)
         if rule is not None:
             rule[0](parent, rule[1])
 
-    def _check_new_rule(self, parent: Sensor) -> None:
+    def _check_new_rule(self, parent):
+        # type: (Sensor) -> None
         if parent in self._aggregates or parent in self._incomplete:
             raise ValueError("Sensor %r already has an aggregate rule associated" % (parent,))
 

@@ -41,6 +41,8 @@ identity; the rest lives in one module per job: the dispatch path
 from any thread.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import logging
 import socket
 import threading
@@ -48,7 +50,10 @@ import time  # noqa: F401  (suites written for katcp-python patch katcp.server.t
 import traceback
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
-from .connection import DEFAULT_MAX_WRITE_BUFFER
+import six
+
+from . import compat
+from .connection import DEFAULT_MAX_WRITE_BUFFER, DEFAULT_SPIN_TIME
 from .errors import InvalidReply
 from .lifecycle import STOPPED
 from .linebuffer import DEFAULT_MAX_LINE_LENGTH
@@ -82,7 +87,8 @@ log = logger
 LIBRARY_VERSION = "katcp-sync-%s" % __version__
 
 
-class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
+@six.add_metaclass(DeviceServerMetaclass)
+class DeviceServerBase(ServerLifecycle):
     """The machinery of a KATCP device server, without the standard requests.
 
     Args:
@@ -114,6 +120,11 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
             (KATCP clients often listen quietly for hours).
         INTERRUPT_TIMEOUT: seconds :meth:`join` waits for the server to stop
             when interrupted by Ctrl-C.
+        READ_AHEAD_TIME: seconds a worker that has replied to a client
+            waiting for each reply waits for that client's next request (see
+            :doc:`concurrency`); 0 turns it off.
+        SPIN_TIME: how much of that wait the worker spins (the rest it
+            sleeps); 0 never spins.
     """
 
     PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO
@@ -125,8 +136,17 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
     AUTO_INTERFACE_CHANGED = True
     MAX_MSG_SIZE = DEFAULT_MAX_LINE_LENGTH
     MAX_WRITE_BUFFER_SIZE = DEFAULT_MAX_WRITE_BUFFER
-    PARTIAL_LINE_TIMEOUT: Optional[float] = None
-    IDLE_TIMEOUT: Optional[float] = None
+    PARTIAL_LINE_TIMEOUT = None  # type: Optional[float]
+    IDLE_TIMEOUT = None  # type: Optional[float]
+    #: Seconds a worker that has just replied to a client waiting for that
+    #: reply waits for the client's next request, reading its socket itself
+    #: (the fast path in :doc:`concurrency`); 0 turns it off. Adaptive: not
+    #: while the client takes longer than this, nor while it pipelines, nor
+    #: while the server has other work.
+    READ_AHEAD_TIME = 0.002
+    #: How much of that wait the worker spins rather than sleeps (adaptive,
+    #: as a client's ``SPIN_TIME``); 0 never spins.
+    SPIN_TIME = DEFAULT_SPIN_TIME
 
     #: Malformed lines of one client logged locally at WARNING; later ones go
     #: to DEBUG, so that a hostile client cannot flood the operator's logs.
@@ -148,10 +168,11 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
     #: Whether handlers run on the worker pool (False: on the reactor thread).
     _default_handler_thread = True
 
-    def __init__(self, host: str, port: int, tb_limit: int = 20,
-                 logger: logging.Logger = logger, handler_workers: int = 1,
-                 max_line_length: Optional[int] = None,
-                 max_write_buffer: Optional[int] = None) -> None:
+    def __init__(self, host, port, tb_limit=20,
+                 logger=logger, handler_workers=1,
+                 max_line_length=None,
+                 max_write_buffer=None):
+        # type: (str, int, int, logging.Logger, int, Optional[int], Optional[int]) -> None
         self._host = host
         self._port = port
         self._logger = logger
@@ -167,21 +188,22 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
         self._multi_client = self.PROTOCOL_INFO.multi_client
 
         self._init_lifecycle()
-        self._clients: Dict[ClientConnection, None] = {}
+        self._clients = {}  # type: Dict[ClientConnection, None]
         self._clients_lock = threading.Lock()
 
         self.log = DeviceLogger(self, python_logger=logging.getLogger("katcp_sync.device"))
         # an overridden handle_message sees every message, even unhandled informs
-        cls = type(self)
-        hooked = cls.handle_message is not DeviceServerBase.handle_message
-        own_unknown = cls.unhandled_request is DeviceServerBase.unhandled_request
+        cls, fn = type(self), compat.function_of
+        hooked = fn(cls.handle_message) is not fn(DeviceServerBase.handle_message)
+        own_unknown = fn(cls.unhandled_request) is fn(DeviceServerBase.unhandled_request)
         self._dispatcher = Dispatcher(self, hooked, self._logger, tb_limit,
                                       unknown_inline=own_unknown)
 
     # -- handler tables ----------------------------------------------------------
 
-    def add_request(self, name: str, handler: Callable[[ClientRequestConnection, Message], Any]
-                    ) -> None:
+    def add_request(self, name, handler
+                    ):
+        # type: (str, Callable[[ClientRequestConnection, Message], Any]) -> None
         """Add (or replace) the handler of ``?name`` while the server runs.
 
         ``handler(req, msg)`` follows the same rules as a ``request_*``
@@ -198,7 +220,8 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
         self._dispatcher.handlers.add_request(name, handler)
         self._interface_changed("request", name, "added")
 
-    def remove_request(self, name: str) -> None:
+    def remove_request(self, name):
+        # type: (str) -> None
         """Remove the handler of ``?name``; clients get ``#interface-changed``.
 
         Raises:
@@ -207,25 +230,30 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
         self._dispatcher.handlers.remove_request(name)
         self._interface_changed("request", name, "removed")
 
-    def _interface_changed(self, *args: str) -> None:
+    def _interface_changed(self, *args):
+        # type: (*str) -> None
         if self._major >= 5 and self.AUTO_INTERFACE_CHANGED:
             self.mass_inform(Message.inform("interface-changed", *args))
 
-    def _request_docs(self) -> Dict[str, str]:
+    def _request_docs(self):
+        # type: () -> Dict[str, str]
         return self._dispatcher.handlers.request_docs()
 
-    def _request_timeout_hints(self) -> Dict[str, float]:
+    def _request_timeout_hints(self):
+        # type: () -> Dict[str, float]
         return self._dispatcher.handlers.request_timeout_hints()
 
     # -- configuration -----------------------------------------------------------
 
     @property
-    def reactor(self) -> Reactor:
+    def reactor(self):
+        # type: () -> Reactor
         """The server's reactor: ``add_callback``, ``call_later``, ``call_at``,
         ``time``, ``run_sync``."""
         return self._reactor
 
-    def set_reactor(self, reactor: Optional[Reactor] = None) -> None:
+    def set_reactor(self, reactor=None):
+        # type: (Optional[Reactor]) -> None
         """Run on a reactor shared with other servers or clients (before start).
 
         The server then neither starts nor stops that reactor; None goes
@@ -245,22 +273,26 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
                 self._own_reactor = False
 
     @property
-    def ioloop(self) -> Reactor:
+    def ioloop(self):
+        # type: () -> Reactor
         """katcp-python's name of :attr:`reactor`."""
         return self.reactor
 
-    def set_ioloop(self, ioloop: Optional[Reactor] = None) -> None:
+    def set_ioloop(self, ioloop=None):
+        # type: (Optional[Reactor]) -> None
         """katcp-python's name of :meth:`set_reactor`."""
         self.set_reactor(ioloop)
 
     @property
-    def dispatcher(self) -> Dispatcher:
+    def dispatcher(self):
+        # type: () -> Dispatcher
         """The server's :class:`~katcp_sync.server_dispatch.Dispatcher`
         (what its clients hand their lines to)."""
         return self._dispatcher
 
-    def set_concurrency_options(self, thread_safe: bool = True,
-                                handler_thread: bool = True) -> None:
+    def set_concurrency_options(self, thread_safe=True,
+                                handler_thread=True):
+        # type: (bool, bool) -> None
         """katcp-python's concurrency switches (before start).
 
         Args:
@@ -275,30 +307,37 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
                 raise RuntimeError("set_concurrency_options() must be called before start()")
             self._handler_thread = bool(handler_thread)
 
-    def setDaemon(self, daemonic: bool) -> None:
+    def setDaemon(self, daemonic):
+        # type: (bool) -> None
         """Accepted for katcp-python compatibility; server threads are daemons."""
 
-    def sync_with_reactor(self, timeout: Optional[float] = None) -> None:
+    def sync_with_reactor(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Wait until the reactor has run everything queued before this call."""
         self._reactor.run_sync(lambda: None, timeout=timeout)
 
-    def sync_with_ioloop(self, timeout: Optional[float] = None) -> None:
+    def sync_with_ioloop(self, timeout=None):
+        # type: (Optional[float]) -> None
         """katcp-python's name of :meth:`sync_with_reactor`."""
         self.sync_with_reactor(timeout)
 
     # -- clients -------------------------------------------------------------------
 
-    def get_clients(self) -> List[ClientConnection]:
+    def get_clients(self):
+        # type: () -> List[ClientConnection]
         """The connected clients, in connection order (a snapshot)."""
         with self._clients_lock:
             return list(self._clients)
 
-    def _on_accept(self, sock: socket.socket, addr: Any) -> None:
+    def _on_accept(self, sock, addr):
+        # type: (socket.socket, Any) -> None
         """Listener callback: a client connected. Reactor thread."""
         client = ClientConnection(
             self, sock=sock, max_line_length=self._max_line_length,
             max_write_buffer=self._max_write_buffer,
-            partial_line_timeout=self.PARTIAL_LINE_TIMEOUT, idle_timeout=self.IDLE_TIMEOUT)
+            partial_line_timeout=self.PARTIAL_LINE_TIMEOUT, idle_timeout=self.IDLE_TIMEOUT,
+            read_ahead=self.READ_AHEAD_TIME if self._handler_thread else 0.0,
+            spin_time=self.SPIN_TIME)
         if self._life.stopping:
             client.disconnect(SHUTDOWN_REASON)
             return
@@ -330,7 +369,8 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
             client.write(wire(self.create_log_inform("error", text, "root")))
             client.close("on_client_connect failed")
 
-    def client_connection_lost(self, client: ClientConnection, reason: str) -> None:
+    def client_connection_lost(self, client, reason):
+        # type: (ClientConnection, str) -> None
         """A client's connection ended: unlist it and run :meth:`on_client_disconnect`.
 
         Called by the :class:`ClientConnection` itself (reactor thread).
@@ -348,19 +388,22 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
         if self._life.stopping and not self._clients:
             self._finish_stop()
 
-    def _connect_informs(self) -> List[Message]:
+    def _connect_informs(self):
+        # type: () -> List[Message]
         """Informs every new client gets first (spec 4.2); none in the base."""
         return []
 
-    def on_client_connect(self, client_conn: ClientConnection) -> None:
+    def on_client_connect(self, client_conn):
+        # type: (ClientConnection) -> None
         """Hook: a client connected (reactor thread; must not block).
 
         The ``#version-connect`` informs were already sent. Raising an
         exception sends the traceback as ``#log error`` and disconnects.
         """
 
-    def on_client_disconnect(self, client_conn: ClientConnection, msg: str,
-                             connection_valid: bool) -> None:
+    def on_client_disconnect(self, client_conn, msg,
+                             connection_valid):
+        # type: (ClientConnection, str, bool) -> None
         """Hook: a client's connection ended (reactor thread; must not block).
 
         Args:
@@ -371,34 +414,40 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
 
     # -- sending ---------------------------------------------------------------------
 
-    def mass_inform(self, msg: Message) -> None:
+    def mass_inform(self, msg):
+        # type: (Message) -> None
         """Send an inform to every connected client. Any thread."""
         line = wire(msg)
         for client in self.get_clients():
             client.write(line)
 
-    def inform(self, client_conn: ClientConnection, msg: Message) -> None:
+    def inform(self, client_conn, msg):
+        # type: (ClientConnection, Message) -> None
         """Send an asynchronous inform to one client. Any thread."""
         client_conn.inform(msg)
 
-    def reply(self, client_conn: ClientConnection, reply: Message, orig_req: Message) -> None:
+    def reply(self, client_conn, reply, orig_req):
+        # type: (ClientConnection, Message, Message) -> None
         """Send a reply to ``orig_req`` (its message id is copied). Any thread."""
         client_conn.reply(reply, orig_req)
 
-    def reply_inform(self, client_conn: ClientConnection, inform: Message,
-                     orig_req: Message) -> None:
+    def reply_inform(self, client_conn, inform,
+                     orig_req):
+        # type: (ClientConnection, Message, Message) -> None
         """Send an inform belonging to ``orig_req``. Any thread."""
         client_conn.reply_inform(inform, orig_req)
 
-    def create_log_inform(self, level_name: str, msg: str, name: str,
-                          timestamp: Optional[float] = None) -> Message:
+    def create_log_inform(self, level_name, msg, name,
+                          timestamp=None):
+        # type: (str, str, str, Optional[float]) -> Message
         """Build ``#log level timestamp name message`` (spec 6.3)."""
         return Message.inform("log", level_name, log_timestamp(timestamp, self._major),
                               name, msg)
 
     # -- handling ------------------------------------------------------------------------
 
-    def handle_message(self, client_conn: ClientConnection, msg: Message) -> None:
+    def handle_message(self, client_conn, msg):
+        # type: (ClientConnection, Message) -> None
         """Handle one message from a client: run its handler and send the reply.
 
         Called for every request and every inform or reply with a handler
@@ -411,7 +460,8 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
         """
         self._dispatcher.handle_message(client_conn, msg)
 
-    def handle_request(self, req: ClientRequestConnection) -> None:
+    def handle_request(self, req):
+        # type: (ClientRequestConnection) -> None
         """Run the handler of ``req.msg`` on the calling thread, replying through ``req``.
 
         This is what the server does with every request, minus the client's
@@ -423,7 +473,8 @@ class DeviceServerBase(ServerLifecycle, metaclass=DeviceServerMetaclass):
         dispatcher = self._dispatcher
         dispatcher.run(req.client_connection, req.msg, dispatcher.handlers.lookup(req.msg), req)
 
-    def unhandled_request(self, req: ClientRequestConnection, msg: Message) -> Any:
+    def unhandled_request(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> Any
         """Handle a request nobody handles: ``!name invalid Unknown request.``
 
         Override for dynamic requests; same rules as a ``request_*`` handler.
@@ -450,46 +501,53 @@ class DeviceServer(DeviceServerBase, SensorTable, BuiltinRequests):
     VERSION_INFO = ("device_stub", 0, 1)
     BUILD_INFO = ("name", 0, 1, "")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
+        super(DeviceServer, self).__init__(*args, **kwargs)
         self._init_sensors()
-        self._restart_queue: Optional[RestartQueue] = None
+        self._restart_queue = None  # type: Optional[RestartQueue]
         #: ``name -> (version, build_state or None)`` for ``?version-list``.
-        self.extra_versions: Dict[str, Tuple[str, Optional[str]]] = {}
+        self.extra_versions = {}  # type: Dict[str, Tuple[str, Optional[str]]]
         self.setup_sensors()
 
-    def setup_sensors(self) -> None:
+    def setup_sensors(self):
+        # type: () -> None
         """Hook: create sensors and :meth:`add_sensor` them (called by ``__init__``)."""
 
     # -- identity ------------------------------------------------------------------
 
-    def version(self) -> str:
+    def version(self):
+        # type: () -> str
         """The device API version, e.g. ``"example-api-1.0"``."""
         return "%s-%s.%s" % tuple(self.VERSION_INFO[:3])
 
-    def build_state(self) -> str:
+    def build_state(self):
+        # type: () -> str
         """The build state, e.g. ``"example-implementation-0.1"``."""
         name, major, minor = self.BUILD_INFO[:3]
         suffix = self.BUILD_INFO[3] if len(self.BUILD_INFO) > 3 else ""
         return "%s-%s.%s%s" % (name, major, minor, suffix or "")
 
-    def _version_rows(self) -> List[Tuple[str, ...]]:
-        rows: List[Tuple[str, ...]] = [
+    def _version_rows(self):
+        # type: () -> List[Tuple[str, ...]]
+        rows = [
             ("katcp-protocol", str(self.PROTOCOL_INFO)),
             ("katcp-library", LIBRARY_VERSION, __version__),
             ("katcp-device", self.version(), self.build_state()),
-        ]
+        ]  # type: List[Tuple[str, ...]]
         for name, (version, build) in sorted(self.extra_versions.items()):
             rows.append((name, version) if build is None else (name, version, build))
         return rows
 
-    def _connect_informs(self) -> List[Message]:
+    def _connect_informs(self):
+        # type: () -> List[Message]
         if self._major >= 5:
             return [Message.inform("version-connect", *row) for row in self._version_rows()]
         return [Message.inform("version", self.version()),
                 Message.inform("build-state", self.build_state())]
 
-    def set_restart_queue(self, restart_queue: Optional[RestartQueue]) -> None:
+    def set_restart_queue(self, restart_queue):
+        # type: (Optional[RestartQueue]) -> None
         """Where ``?restart`` puts this server (anything with ``put_nowait``)."""
         self._restart_queue = restart_queue
 

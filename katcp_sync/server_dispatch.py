@@ -1,41 +1,50 @@
 """The server's one dispatch path: from a client's lines to the replies.
 
-Each client has a :class:`Turn`: its queue of received messages and who
-holds the right to handle the next one. A message is handled only once the
-previous handler of that client has finished -- returned, raised, or (when
-it returned a future) seen its future resolve -- so replies to one client
-come in request order. That is the only per-client order: the worker pool
-(:class:`~katcp_sync.workers.HandlerPool`) is a plain FIFO and gets at most
-one message of a client at a time.
+Each client has a :class:`~katcp_sync.server_turn.Turn`: its queue of
+received messages and who holds the right to handle the next one. A message
+is handled only once the previous handler of that client has finished --
+returned, raised, or (when it returned a future) seen its future resolve --
+so replies to one client come in request order. That is the only
+per-client order: the worker pool (:class:`~katcp_sync.workers.HandlerPool`)
+is a plain FIFO and gets at most one message of a client at a time.
 
-:class:`Dispatcher` (one per server) walks every message along one path:
+:class:`Dispatcher` (one per server) walks every message along one path
+(``Turn`` below is :class:`~katcp_sync.server_turn.Turn`):
 
 1. :meth:`Dispatcher.lines_received` (reactor thread) parses each line,
    answers bad ones with ``#log error``, finds the handler
    (:class:`~katcp_sync.server_handlers.HandlerTable`) and claims the turn
-   (:meth:`Turn.claim`) or queues the message behind the one in progress.
+   (``Turn.claim``) or queues the message behind the one in progress.
 2. The turn holder *drives* (``_drive``): built-in handlers run right there;
    others go to the pool (or the reactor, for reactor-thread servers),
-   whose job starts the handed message (:meth:`Turn.start`).
+   whose job starts the handed message (``Turn.start``).
 3. ``_run`` calls the handler (through the server's ``handle_message`` hook
    if overridden), and turns its result into the reply: a returned
    message, an exception (``fail``/``invalid``), or a future whose result
    is sent when it is done.
-4. When the handler has finished, the turn passes on (:meth:`Turn.next`):
+4. When the handler has finished, the turn passes on (``Turn.next``):
    the driving thread loops to the next queued message, so a handler that
    finishes at once -- also with a future already done -- takes no stack.
-5. A stopping server fails what never started (:meth:`Turn.fail_queued`).
+   A worker whose client waits for each reply first reads that client's
+   next request itself, for a moment, and runs it (``_read_next``: the
+   fast path), so that a client calling one request at a time costs no
+   thread hand-over.
+5. A stopping server fails what never started (``Turn.fail_queued``).
 """
 
-import collections
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import logging
+import select
+import sys
 import threading
 import time
 import traceback
-from typing import (TYPE_CHECKING, Any, Deque, List, Optional, Protocol,
-                    Tuple, Union)
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union, cast
 
+from . import compat
+from .compat import Protocol
 from .connection import writer_waited
 from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError, LineTooLongError
 from .message import Message, parse
@@ -43,6 +52,7 @@ from .protocol import ProtocolFlags
 from .reactor import Reactor
 from .server_handlers import Handler, HandlerTable
 from .server_request import ClientRequestConnection, wire
+from .server_turn import ReadControl, Turn
 from .workers import HandlerPool
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,169 +62,45 @@ __all__ = ["Dispatcher", "DispatchServer", "Turn", "ReadControl", "fail_queued_r
 
 _REQUEST, _INFORM = Message.REQUEST, Message.INFORM
 _Item = Tuple[Message, Handler]
+#: Turn.hold once the worker has borrowed the client's reading to reply.
+_BORROWED = object()
+#: What a chunk of several lines counts as in Turn.next_wait, in read-ahead times:
+#: a client that pipelines does not wait for each reply, so nobody should
+#: wait for its next request (the reactor reads its batches).
+_PIPELINING = 16.0
+#: What a wait ended by other work counts as, in read-ahead times: with other
+#: clients busy the worker is needed elsewhere, and a wait that ends at
+#: once costs more (borrowing, and the GIL going to the reactor) than it saves.
+_CROWDED = 64.0
+#: Longest gap between requests that counts in Turn.next_wait, in read-ahead
+#: times: a client back from a long pause is followed again after a few requests.
+_LONGEST_GAP = 4.0
 
 
 class DispatchServer(Protocol):
     """What a :class:`Dispatcher` needs from its server
     (:class:`~katcp_sync.server.DeviceServerBase` provides it)."""
 
-    PROTOCOL_INFO: ProtocolFlags
-    BAD_LINES_LOGGED: int
-    UNEXPECTED_REPLY_BURST: int
-    UNEXPECTED_REPLY_INTERVAL: float
+    PROTOCOL_INFO = cast(ProtocolFlags, None)  # type: ProtocolFlags
+    BAD_LINES_LOGGED = cast(int, None)  # type: int
+    UNEXPECTED_REPLY_BURST = cast(int, None)  # type: int
+    UNEXPECTED_REPLY_INTERVAL = cast(float, None)  # type: float
 
-    def handle_message(self, client_conn: "ClientConnection", msg: Message) -> None:
+    def handle_message(self, client_conn, msg):
+        # type: ("ClientConnection", Message) -> None
         """The hook every message passes through (when overridden)."""
 
-    def unhandled_request(self, req: ClientRequestConnection, msg: Message) -> Any:
+    def unhandled_request(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> Any
         """The handler of requests nobody handles."""
 
-    def create_log_inform(self, level_name: str, msg: str, name: str,
-                          timestamp: Optional[float] = None) -> Message:
+    def create_log_inform(self, level_name, msg, name,
+                          timestamp=None):
+        # type: (str, str, str, Optional[float]) -> Message
         """``#log level timestamp name message``."""
 
 
-class ReadControl(Protocol):
-    """What a :class:`Turn` needs to hold a flooding client back."""
-
-    def pause_reading(self) -> None:
-        """Stop reading the client's socket (reactor thread)."""
-
-    def resume_reading(self) -> None:
-        """Read the client's socket again (any thread)."""
-
-
-class Turn:
-    """One client's queue of messages and the right to handle the next one.
-
-    The thread holding the turn owns one message at a time: the one it
-    claimed (:meth:`claim`) or took from the queue (:meth:`next`), with its
-    handler. It either runs it at once, on this thread, or hands it to
-    another (a worker or the reactor), which starts it (:meth:`start`). A
-    handed message is "in hand" until started: a stopping server fails it
-    with the queue (:meth:`fail_queued`), and :meth:`start` then says not to
-    run it but to pass the turn on. A message run where it was taken counts
-    as started when taken, so the common path takes no extra lock.
-
-    Args:
-        reading: paused when :attr:`MAX_PENDING` messages wait, resumed at
-            half as many, so a client that pipelines without end is held
-            back by TCP instead of growing the queue.
-
-    Every method may be called from any thread unless it says otherwise.
-    """
-
-    MAX_PENDING = 1000
-
-    __slots__ = ("_reading", "_lock", "_pending", "_busy", "_in_hand", "_paused",
-                 "max_pending", "bad_lines", "log_allowance", "log_allowance_time")
-
-    def __init__(self, reading: ReadControl, max_pending: int = MAX_PENDING) -> None:
-        self._reading = reading
-        self._lock = threading.Lock()
-        self._pending: Deque[_Item] = collections.deque()
-        self._busy = False
-        # The message handed to another thread and not yet started, in a
-        # one-item list (empty once started); see start().
-        self._in_hand: Optional[List[Message]] = None
-        self._paused = False
-        self.max_pending = max_pending
-        #: How many malformed lines this client sent (see the log limit).
-        self.bad_lines = 0
-        #: ``#log error`` answers to unexpected replies this client may get
-        #: now, and when that was computed (see the rate limit).
-        self.log_allowance = 0.0
-        self.log_allowance_time = float("-inf")  # a full allowance at first
-
-    def __len__(self) -> int:
-        return len(self._pending)
-
-    @property
-    def paused(self) -> bool:
-        """True while reading is paused because too many messages wait."""
-        return self._paused
-
-    def claim(self, msg: Message, handler: Handler, here: bool) -> bool:
-        """Queue ``msg`` behind the message in progress, or claim the turn.
-
-        ``here`` says whether a handler that is not ``inline`` runs on this
-        thread. Reactor thread (it may pause reading).
-
-        Returns:
-            True when the caller now holds the turn and must handle ``msg``;
-            False when ``msg`` was queued.
-        """
-        with self._lock:
-            if not self._busy:
-                self._busy = True
-                if not (here or handler.inline):
-                    self._in_hand = [msg]
-                return True
-            self._pending.append((msg, handler))
-            pause = not self._paused and len(self._pending) >= self.max_pending
-            if pause:
-                self._paused = True
-        if pause:
-            self._reading.pause_reading()
-        return False
-
-    def next(self, here: bool) -> Optional[_Item]:
-        """Finish the message in progress: return the next queued one and
-        its handler (``here`` as for :meth:`claim`), or None and give the
-        turn up if none is queued."""
-        with self._lock:
-            if not self._pending:
-                self._busy = False
-                return None
-            item = self._pending.popleft()
-            if not (here or item[1].inline):
-                self._in_hand = [item[0]]
-            resume = self._paused and len(self._pending) <= self.max_pending // 2
-            if resume:
-                self._paused = False
-        if resume:
-            self._reading.resume_reading()
-        return item
-
-    def start(self) -> bool:
-        """Start the message handed over by the thread holding the turn.
-
-        False if it was failed meanwhile (:meth:`fail_queued`): the caller
-        must not run it, only pass the turn on.
-        """
-        # No lock: list.pop() is atomic, so exactly one of this and
-        # fail_queued gets the message out of its one-item list.
-        hand = self._in_hand
-        if hand:
-            try:
-                hand.pop()
-                return True
-            except IndexError:
-                pass
-        return False
-
-    def fail_queued(self) -> List[Message]:
-        """Take every message not yet started (queued, or handed and not
-        begun), in order, out of the turn; the caller answers them."""
-        with self._lock:
-            queued = [msg for msg, _ in self._pending]
-            hand, self._in_hand = self._in_hand, None
-            if hand:
-                try:
-                    queued.insert(0, hand.pop())
-                except IndexError:  # started meanwhile
-                    pass
-            self._pending.clear()
-        return queued
-
-    def drop(self) -> None:
-        """The connection is gone: forget the queue (a message already
-        handed to a worker still runs, as one already running does)."""
-        with self._lock:
-            self._pending.clear()
-
-
-class Dispatcher:
+class Dispatcher(object):
     """Parses a server's incoming lines and runs their handlers in turn.
 
     Args:
@@ -236,8 +122,9 @@ class Dispatcher:
         tb_limit: as given.
     """
 
-    def __init__(self, server: DispatchServer, hooked: bool, log: logging.Logger, tb_limit: int,
-                 unknown_inline: bool = False) -> None:
+    def __init__(self, server, hooked, log, tb_limit,
+                 unknown_inline=False):
+        # type: (DispatchServer, bool, logging.Logger, int, bool) -> None
         self._server = server
         self.handlers = HandlerTable(server, server.unhandled_request, unknown_inline,
                                      self.ignore_message, self.unexpected_reply)
@@ -245,25 +132,27 @@ class Dispatcher:
         self._logger = log
         self.tb_limit = tb_limit
         self._mids = bool(server.PROTOCOL_INFO.message_ids)
-        self.reactor: Optional[Reactor] = None
-        self.pool: Optional[HandlerPool] = None
+        self.reactor = None  # type: Optional[Reactor]
+        self.pool = None  # type: Optional[HandlerPool]
         self._tls = threading.local()
 
-    def open_run(self, reactor: Reactor, pool: Optional[HandlerPool]) -> None:
+    def open_run(self, reactor, pool):
+        # type: (Reactor, Optional[HandlerPool]) -> None
         """Use ``reactor`` and ``pool`` (None: handlers on the reactor) from now on."""
         self.reactor = reactor
         self.pool = pool
 
     # -- 1. lines in (reactor thread) --------------------------------------------
 
-    def lines_received(self, client: "ClientConnection",
-                       lines: List[Union[bytes, LineTooLongError]]) -> None:
+    def lines_received(self, client,
+                       lines):
+        # type: ("ClientConnection", List[Union[bytes, LineTooLongError]]) -> None
         """Parse and dispatch a batch of lines from a client. Reactor thread."""
         debug = self._logger.isEnabledFor(logging.DEBUG)   # once per batch: hot path
         here = self.pool is None  # where a user handler runs, seen from here
         handlers = self.handlers
         turn = client.turn
-        handler: Optional[Handler]
+        handler = None  # type: Optional[Handler]
         for line in lines:
             if type(line) is not bytes:  # LineTooLongError
                 self.log_to_client(client, "%s; disconnecting" % (str(line),))
@@ -297,7 +186,8 @@ class Dispatcher:
             if turn.claim(msg, handler, here):
                 self._drive(client, msg, handler, here)
 
-    def log_to_client(self, client: "ClientConnection", text: str) -> None:
+    def log_to_client(self, client, text):
+        # type: ("ClientConnection", str) -> None
         """``#log error`` to one client about its own bad input (spec 2),
         logged locally up to the server's ``BAD_LINES_LOGGED`` per client."""
         turn = client.turn
@@ -312,7 +202,8 @@ class Dispatcher:
             self._logger.debug("%s: %s", client.address, text)
         client.write(wire(self._server.create_log_inform("error", text, "root")))
 
-    def unexpected_reply(self, client: "ClientConnection", msg: Message) -> None:
+    def unexpected_reply(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
         """A reply nobody asked for: ``#log error``, rate-limited (spec 2) by the
         server's ``UNEXPECTED_REPLY_BURST`` and ``UNEXPECTED_REPLY_INTERVAL``.
 
@@ -321,7 +212,7 @@ class Dispatcher:
         server = self._server
         turn = client.turn
         text = "Unexpected reply %r" % (bytes(msg)[:200],)
-        now = time.monotonic()
+        now = compat.monotonic()
         limit = server.UNEXPECTED_REPLY_BURST
         allowance = min(limit, turn.log_allowance
                         + (now - turn.log_allowance_time) / server.UNEXPECTED_REPLY_INTERVAL)
@@ -334,14 +225,16 @@ class Dispatcher:
         self._logger.warning("%s: %s", client.address, text)
         client.write(wire(server.create_log_inform("error", text, "root")))
 
-    def ignore_message(self, client: "ClientConnection", msg: Message) -> None:
+    def ignore_message(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
         """An inform nobody handles (seen by a hooked server): logged at DEBUG."""
         self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
 
     # -- 2. the turn: drive, hand over, pass on --------------------------------------
 
-    def _drive(self, client: "ClientConnection", msg: Message, handler: Handler,
-               here: bool) -> None:
+    def _drive(self, client, msg, handler,
+               here):
+        # type: ("ClientConnection", Message, Handler, bool) -> None
         """Handle ``msg`` and then the client's queued messages (holding its turn).
 
         Built-in handlers run right here; others go to the pool, or to the
@@ -373,20 +266,169 @@ class Dispatcher:
                 return
             msg, handler = item
 
-    def _job(self, client: "ClientConnection", msg: Message, handler: Handler) -> None:
-        """Run a message handed to a worker (or the reactor), then drive on."""
-        turn = client.turn
-        if not turn:
-            # A request alone in its client's queue (a client waiting for
-            # each reply): the reply leaves at once, in the worker's own
-            # send(), even if this worker wrote a moment ago. With more
-            # queued behind it, the replies are a burst, left to the reactor
-            # to send together.
-            writer_waited()
-        if not turn.start() or self._dispatch(client, msg, handler):
-            self._release(client)  # failed meanwhile, or done: the turn moves on
+    def _job(self, client, msg, handler):
+        # type: ("ClientConnection", Message, Handler) -> None
+        """Run a message handed to a worker (or the reactor), then drive on.
 
-    def _release(self, client: "ClientConnection") -> None:
+        On a worker, while the client sends one request at a time, the
+        worker then reads and runs the client's next request itself
+        (:meth:`_read_next`), as long as that comes quickly.
+        """
+        turn = client.turn
+        if not turn.start():
+            self._release(client)  # failed meanwhile
+            return
+        while True:
+            lone = not turn
+            if lone:
+                # A request alone in its client's queue (a client waiting for
+                # each reply): the reply leaves at once, in the worker's own
+                # send(), even if this worker wrote a moment ago. With more
+                # queued behind it, the replies are a burst, left to the reactor
+                # to send together.
+                writer_waited()
+                if client.read_ahead and self._follows(client, turn):
+                    turn.hold = msg   # run() borrows reading before it replies
+            finished = False
+            try:
+                finished = self._dispatch(client, msg, handler)
+            finally:
+                borrowed = turn.hold is _BORROWED
+                turn.hold = None
+                if borrowed and not finished:
+                    client.return_reading()
+            if not finished:
+                return
+            self._release(client)  # the turn moves on
+            if not borrowed:
+                if lone and client.read_ahead:
+                    turn.idle_since = compat.monotonic()
+                return
+            item = self._read_next(client)
+            if item is None:
+                return
+            msg, handler = item
+
+    def _follows(self, client, turn):
+        # type: ("ClientConnection", Turn) -> bool
+        """Whether the worker should wait for this client's next request:
+        a pool, no hook, and a client that has lately sent its requests
+        within ``read_ahead`` of the replies (measured since the turn went idle)."""
+        pool = self.pool
+        if pool is None or self._hooked or pool.has_waiting():
+            return False
+        wait = client.read_ahead
+        if turn.idle_since:
+            turn.note_wait(min(compat.monotonic() - turn.idle_since, _LONGEST_GAP * wait))
+            turn.idle_since = 0.0
+        return turn.next_wait < wait
+
+    def _read_next(self, client):
+        # type: ("ClientConnection") -> Optional[_Item]
+        """The fast path: a worker that has replied with the client's reading
+        borrowed (so that the reactor does not take the next request first)
+        waits up to ``read_ahead`` (spinning first, as the connection's
+        ``spin_time`` says) for the client's next request and takes it to
+        run here, saving the reactor's wake-up and the hand-over to a
+        worker. Anything else it reads -- a second line (the client
+        pipelines), an inform, a malformed line -- goes to the reactor, in
+        order, as if the reactor had read it. It stops as soon as other
+        work waits for the pool or the reactor (whose descriptor it polls
+        with the client's socket), and gives reading back in any case.
+        Returns the request taken (its turn claimed) or None.
+        """
+        turn = client.turn
+        pool = self.pool
+        assert pool is not None
+        wait = client.read_ahead
+        start = compat.monotonic()
+        taken = []  # type: List[Optional[_Item]]
+        handlers = self.handlers
+        mids = self._mids
+        debug = self._logger.isEnabledFor(logging.DEBUG)
+        poller = self._poller()
+        other_work = [False]
+        client_fd = client.fileno()
+
+        def poll(timeout):
+            # type: (Optional[int]) -> List[Tuple[int, int]]
+            events = poller.poll(timeout)
+            for fd, _ in events:
+                if fd != client_fd:
+                    other_work[0] = True
+            return events
+
+        def claim(line):
+            # type: (Union[bytes, LineTooLongError]) -> bool
+            if taken:
+                turn.note_wait(_PIPELINING * wait)  # a second line: the client pipelines
+                return False
+            if type(line) is not bytes:
+                return False
+            try:
+                msg = parse(line)
+            except KatcpSyntaxError:
+                return False
+            if msg.mtype != _REQUEST:
+                return False
+            if not mids:
+                msg.mid = None
+            if debug:
+                self._logger.debug("%s: %s", client.address, msg)
+            turn.note_wait(compat.monotonic() - start)
+            handler = handlers.requests.get(msg.name) or handlers.unknown
+            # Nobody else reads, so the turn is free: it is ours.
+            taken.append((msg, handler) if turn.claim(msg, handler, True) else None)
+            return True
+
+        def crowded():
+            # type: () -> bool
+            # Other work waits: a spinning worker keeps the GIL from the
+            # reactor, a waiting one itself from the pool.
+            return other_work[0] or pool.has_waiting()
+
+        def done():
+            # type: () -> bool
+            return bool(taken) or crowded()
+
+        try:
+            if not (turn.busy or pool.has_waiting() or poll(0)):
+                poller.register(client_fd, select.POLLIN)
+                pool.watch()
+                try:
+                    client.read_borrowed(claim, done, poll)
+                finally:
+                    pool.unwatch()
+                    poller.unregister(client_fd)
+        finally:
+            client.return_reading()
+        if taken:
+            return taken[0]
+        if crowded():
+            turn.note_wait(_CROWDED * wait)  # the worker is needed elsewhere
+        else:
+            turn.idle_since = start  # the gap is measured when the request comes
+        return None
+
+    def _poller(self):
+        # type: () -> "select.poll"
+        """This thread's ``poll`` object watching for other work: the
+        reactor's descriptor (readable while it has I/O to handle) and the
+        pool's signal (see :meth:`HandlerPool.watch
+        <katcp_sync.workers.HandlerPool.watch>`)."""
+        tls = self._tls
+        key = (self.reactor, self.pool)
+        if getattr(tls, "poller_key", None) != key:
+            assert self.reactor is not None and self.pool is not None
+            poller = select.poll()
+            for fd in (self.reactor.fileno(), self.pool.signal_fileno()):
+                if fd >= 0:
+                    poller.register(fd, select.POLLIN)
+            tls.poller_key, tls.poller = key, poller
+        return tls.poller
+
+    def _release(self, client):
+        # type: ("ClientConnection") -> None
         """The message in progress is done: pass the client's turn on. Any thread."""
         reactor = self.reactor
         here = self.pool is None and reactor is not None and reactor.in_reactor_thread()
@@ -394,14 +436,16 @@ class Dispatcher:
         if item is not None:
             self._drive(client, item[0], item[1], here)
 
-    def in_worker_thread(self) -> bool:
+    def in_worker_thread(self):
+        # type: () -> bool
         """True on a worker thread of this run's pool."""
         pool = self.pool
         return pool is not None and pool.in_worker_thread()
 
     # -- 3. run one handler -----------------------------------------------------------
 
-    def _dispatch(self, client: "ClientConnection", msg: Message, handler: Handler) -> bool:
+    def _dispatch(self, client, msg, handler):
+        # type: ("ClientConnection", Message, Handler) -> bool
         """Run one message's handler, through the ``handle_message`` hook if overridden."""
         if not self._hooked:
             return self.run(client, msg, handler)
@@ -414,7 +458,8 @@ class Dispatcher:
             self._tls.dispatch = None
         return pending[1]
 
-    def handle_message(self, client: "ClientConnection", msg: Message) -> None:
+    def handle_message(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
         """The base ``handle_message``: run ``msg``'s handler and reply.
 
         Inside a hooked dispatch, the handler found when the message was
@@ -429,8 +474,9 @@ class Dispatcher:
         pending[1] = self.run(client, msg, pending[0])
         self._tls.dispatch = pending
 
-    def run(self, client: "ClientConnection", msg: Message, handler: Handler,
-            req: Optional[ClientRequestConnection] = None) -> bool:
+    def run(self, client, msg, handler,
+            req=None):
+        # type: ("ClientConnection", Message, Handler, Optional[ClientRequestConnection]) -> bool
         """Run one handler on this thread and send its reply (now or when
         its future is done). ``req``: the request object to reply through
         (default: a new one). Returns True if the client's turn is free again."""
@@ -456,13 +502,21 @@ class Dispatcher:
             return True
         if isinstance(result, concurrent.futures.Future):
             return self._await_reply(client, req, result, release=not handler.concurrent)
+        turn = client.turn
+        if turn.hold is msg:  # this worker reads the client's next request (_job)
+            turn.hold = None
+            pool = self.pool
+            if not (pool is None or pool.has_waiting()) and client.borrow_reading():
+                turn.hold = _BORROWED
+                writer_waited()   # the reply leaves now, even right after informs
         self._send_reply(req, result)
         return True
 
     # -- 4. future done, reply or error -------------------------------------------------
 
-    def _await_reply(self, client: "ClientConnection", req: ClientRequestConnection,
-                     future: "concurrent.futures.Future[Any]", release: bool) -> bool:
+    def _await_reply(self, client, req,
+                     future, release):
+        # type: ("ClientConnection", ClientRequestConnection, "concurrent.futures.Future[Any]", bool) -> bool
         """Reply when ``future`` is done. Returns True if the turn is free now.
 
         With ``release`` the turn stays with the request until the future
@@ -477,7 +531,8 @@ class Dispatcher:
             return True
         handoff = [True]  # list.pop() is atomic: exactly one side gets it
 
-        def done(finished: "concurrent.futures.Future[Any]") -> None:
+        def done(finished):
+            # type: ("concurrent.futures.Future[Any]") -> None
             self._future_done(req, finished)
             try:
                 handoff.pop()
@@ -490,8 +545,9 @@ class Dispatcher:
             return True
         return False
 
-    def _future_done(self, req: ClientRequestConnection,
-                     future: "concurrent.futures.Future[Any]") -> None:
+    def _future_done(self, req,
+                     future):
+        # type: (ClientRequestConnection, "concurrent.futures.Future[Any]") -> None
         try:
             result = future.result()
         except AsyncReply:
@@ -502,7 +558,8 @@ class Dispatcher:
             if result is not None or not req.replied:
                 self._send_reply(req, result)
 
-    def _send_reply(self, req: ClientRequestConnection, result: Any) -> None:
+    def _send_reply(self, req, result):
+        # type: (ClientRequestConnection, Any) -> None
         if not isinstance(result, Message):
             self._reply_error(req, TypeError(
                 "request handler for ?%s returned %r, not a reply Message"
@@ -514,15 +571,17 @@ class Dispatcher:
             self._logger.error("%s: cannot send reply to %r: %s",
                                req.client_connection.address, req.msg, exc)
 
-    def _reply_error(self, req: ClientRequestConnection, exc: BaseException) -> None:
+    def _reply_error(self, req, exc):
+        # type: (ClientRequestConnection, BaseException) -> None
         """Turn a handler's exception into its reply (spec 2: fail / invalid)."""
         if isinstance(exc, FailReply):
-            args: Tuple[str, ...] = ("fail", str(exc))
+            args = ("fail", str(exc))  # type: Tuple[str, ...]
         elif isinstance(exc, InvalidReply):
             args = ("invalid", str(exc))
         else:
-            text = "".join(traceback.format_exception(
-                type(exc), exc, exc.__traceback__, limit=self.tb_limit))
+            # (Python 2 exceptions carry no __traceback__: the one being handled)
+            tb = getattr(exc, "__traceback__", None) or sys.exc_info()[2]
+            text = "".join(traceback.format_exception(type(exc), exc, tb, limit=self.tb_limit))
             self._logger.error("%s: request %r failed:\n%s",
                                req.client_connection.address, req.msg, text)
             args = ("fail", text)
@@ -535,7 +594,8 @@ class Dispatcher:
 
 # -- 5. stop -------------------------------------------------------------------------
 
-def fail_queued_requests(client: "ClientConnection", reason: str) -> int:
+def fail_queued_requests(client, reason):
+    # type: ("ClientConnection", str) -> int
     """Reply ``fail reason`` to every request of ``client`` not yet started
     (spec 2: every request gets a reply). Returns how many. Any thread."""
     requests = [msg for msg in client.turn.fail_queued() if msg.mtype == _REQUEST]

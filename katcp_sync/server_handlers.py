@@ -7,6 +7,8 @@ removes requests while the server runs (copy on write: a lookup never
 takes a lock) and answers ``?help`` and ``?request-timeout-hint``.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import inspect
 import types
 from typing import Any, Callable, Dict, Optional
@@ -23,18 +25,20 @@ _REQUEST, _INFORM = Message.REQUEST, Message.INFORM
 INLINE = "_katcp_sync_inline"
 
 
-def inline(fn: Callable[..., Any]) -> Callable[..., Any]:
+def inline(fn):
+    # type: (Callable[..., Any]) -> Callable[..., Any]
     """Mark a library request handler as safe to run on the reactor thread."""
     setattr(fn, INLINE, True)
     return fn
 
 
-def help_text(handler: Callable[..., Any]) -> str:
+def help_text(handler):
+    # type: (Callable[..., Any]) -> str
     """The ``#help`` description of a handler: its cleaned docstring."""
     return inspect.cleandoc(handler.__doc__ or "")
 
 
-class Handler:
+class Handler(object):
     """How to run one message handler (built once per name and server).
 
     Attributes:
@@ -51,16 +55,17 @@ class Handler:
 
     __slots__ = ("fn", "inline", "concurrent", "doc", "timeout_hint", "is_request")
 
-    def __init__(self, fn: Callable[..., Any], marked: Any, is_request: bool = True) -> None:
+    def __init__(self, fn, marked, is_request=True):
+        # type: (Callable[..., Any], Any, bool) -> None
         self.fn = fn
         self.inline = bool(getattr(marked, INLINE, False))
         self.concurrent = bool(getattr(marked, CONCURRENT_REPLY, False))
         self.doc = help_text(marked) if is_request else ""
-        self.timeout_hint: Optional[float] = getattr(marked, REQUEST_TIMEOUT_HINT, None)
+        self.timeout_hint = getattr(marked, REQUEST_TIMEOUT_HINT, None)  # type: Optional[float]
         self.is_request = is_request
 
 
-class HandlerTable:
+class HandlerTable(object):
     """The handlers of one server, by message type and name.
 
     Args:
@@ -76,18 +81,19 @@ class HandlerTable:
     :meth:`remove_request` too (they swap the request table whole).
     """
 
-    def __init__(self, server: object, unknown: Callable[..., Any], unknown_inline: bool,
-                 ignore: Callable[..., Any], unexpected: Callable[..., Any]) -> None:
-        cls: Any = type(server)  # its metaclass made the tables
-        self.requests: Dict[str, Handler] = {
+    def __init__(self, server, unknown, unknown_inline,
+                 ignore, unexpected):
+        # type: (object, Callable[..., Any], bool, Callable[..., Any], Callable[..., Any]) -> None
+        cls = type(server)  # type: Any  # its metaclass made the tables
+        self.requests = {
             name: Handler(types.MethodType(fn, server), fn)
-            for name, fn in cls._request_handlers.items()}
-        self.informs: Dict[str, Handler] = {
+            for name, fn in cls._request_handlers.items()}  # type: Dict[str, Handler]
+        self.informs = {
             name: Handler(types.MethodType(fn, server), fn, is_request=False)
-            for name, fn in cls._inform_handlers.items()}
-        self.replies: Dict[str, Handler] = {
+            for name, fn in cls._inform_handlers.items()}  # type: Dict[str, Handler]
+        self.replies = {
             name: Handler(types.MethodType(fn, server), fn, is_request=False)
-            for name, fn in cls._reply_handlers.items()}
+            for name, fn in cls._reply_handlers.items()}  # type: Dict[str, Handler]
         self.unknown = Handler(unknown, unknown)
         self.unknown.inline = unknown_inline
         #: What an overridden ``handle_message()`` is given for informs and
@@ -95,19 +101,22 @@ class HandlerTable:
         self.ignored = Handler(ignore, None, is_request=False)
         self.unexpected = Handler(unexpected, None, is_request=False)
 
-    def add_request(self, name: str, handler: Callable[..., Any]) -> None:
+    def add_request(self, name, handler):
+        # type: (str, Callable[..., Any]) -> None
         """Add or replace the handler of ``?name`` (a plain function of ``(req, msg)``)."""
         requests = dict(self.requests)
         requests[name] = Handler(handler, handler)
         self.requests = requests
 
-    def remove_request(self, name: str) -> None:
+    def remove_request(self, name):
+        # type: (str) -> None
         """Remove the handler of ``?name``. Raises KeyError if there is none."""
         requests = dict(self.requests)
         del requests[name]
         self.requests = requests
 
-    def lookup(self, msg: Message) -> Handler:
+    def lookup(self, msg):
+        # type: (Message) -> Handler
         """The handler of ``msg``; if it has none: ``unknown`` for a request,
         ``ignored`` for an inform, ``unexpected`` for a reply. (The dispatcher's
         ``lines_received`` inlines this for speed: keep the two in step.)"""
@@ -118,11 +127,13 @@ class HandlerTable:
             return self.informs.get(msg.name) or self.ignored
         return self.replies.get(msg.name) or self.unexpected
 
-    def request_docs(self) -> Dict[str, str]:
+    def request_docs(self):
+        # type: () -> Dict[str, str]
         """``name -> help text`` of every request."""
         return {name: h.doc for name, h in self.requests.items()}
 
-    def request_timeout_hints(self) -> Dict[str, float]:
+    def request_timeout_hints(self):
+        # type: () -> Dict[str, float]
         """``name -> hint`` of the requests that have one."""
         return {name: h.timeout_hint for name, h in self.requests.items()
                 if h.timeout_hint}

@@ -11,10 +11,13 @@ the requests that never started, and ends the run once the clients are
 gone or ``DISCONNECT_TIMEOUT`` has passed.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import logging
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, cast
 
+from . import compat
 from .connection import Listener
 from .deadline import Deadline
 from .lifecycle import Lifecycle
@@ -34,37 +37,47 @@ __all__ = ["ServerLifecycle", "SHUTDOWN_REASON"]
 SHUTDOWN_REASON = "Device server shutting down."
 
 
-class ServerLifecycle:
+class ServerLifecycle(object):
     """Mixin: start, stop and join of a device server. Any thread, unless said."""
 
     if TYPE_CHECKING:  # pragma: no cover
         # What the mixin uses of DeviceServerBase, for the type checker only.
-        DISCONNECT_TIMEOUT: float
-        INTERRUPT_TIMEOUT: float
-        _host: str
-        _port: int
-        _logger: logging.Logger
-        _handler_thread: bool
-        _handler_workers: int
-        _dispatcher: Dispatcher
+        DISCONNECT_TIMEOUT = cast(float, None)  # type: float
+        INTERRUPT_TIMEOUT = cast(float, None)  # type: float
+        _host = cast(str, None)  # type: str
+        _port = cast(int, None)  # type: int
+        _logger = cast(logging.Logger, None)  # type: logging.Logger
+        _handler_thread = cast(bool, None)  # type: bool
+        _handler_workers = cast(int, None)  # type: int
+        _dispatcher = cast(Dispatcher, None)  # type: Dispatcher
 
-        def get_clients(self) -> List["ClientConnection"]: ...
+        def get_clients(self):
 
-        def _on_accept(self, sock: "socket.socket", addr: Any) -> None: ...
+            # type: () -> List["ClientConnection"]
 
-    def _init_lifecycle(self) -> None:
+            pass
+
+        def _on_accept(self, sock, addr):
+
+            # type: ("socket.socket", Any) -> None
+
+            pass
+
+    def _init_lifecycle(self):
+        # type: () -> None
         self._reactor = Reactor("katcp-server-reactor")
         self._own_reactor = True
         self._reactor_used = False  # started once: a restart needs a new reactor
         self._life = Lifecycle()
         # This run's pool (None for reactor-thread servers), listener and
         # timer for the end of stop(); all swapped under the lifecycle lock.
-        self._pool: Optional[HandlerPool] = None
-        self._listener: Optional[Listener] = None
-        self._stop_timer: Optional[TimerHandle] = None
+        self._pool = None  # type: Optional[HandlerPool]
+        self._listener = None  # type: Optional[Listener]
+        self._stop_timer = None  # type: Optional[TimerHandle]
         self._services = ServiceThreads(self.stop, self._logger)
 
-    def start(self, timeout: Optional[float] = None) -> None:
+    def start(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Start listening and serving; returns once the port is bound.
 
         May be called again after :meth:`stop` has finished (``?restart``);
@@ -84,7 +97,7 @@ class ServerLifecycle:
             try:
                 self._life.begin_start_locked()
             except RuntimeError:
-                raise RuntimeError("server already started") from None
+                raise compat.chained(RuntimeError("server already started"), None)
             self._services.new_run()
             if self._own_reactor and self._reactor_used:
                 self._reactor = Reactor("katcp-server-reactor")
@@ -110,7 +123,8 @@ class ServerLifecycle:
         else:
             self._begin_stop()
 
-    def _release_threads(self) -> None:
+    def _release_threads(self):
+        # type: () -> None
         """Let the pool and (our own) reactor end; mark the server stopped."""
         self._services.stop()
         if self._pool is not None:
@@ -119,22 +133,26 @@ class ServerLifecycle:
             self._reactor.stop()
         self._life.mark_stopped()
 
-    def running(self) -> bool:
+    def running(self):
+        # type: () -> bool
         """True while the server accepts and serves clients."""
         return self._life.is_running()
 
-    def wait_running(self, timeout: Optional[float] = None) -> bool:
+    def wait_running(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait until the server is running; returns whether it is."""
         return self._life.wait_running(timeout)
 
     @property
-    def bind_address(self) -> Tuple[str, int]:
+    def bind_address(self):
+        # type: () -> Tuple[str, int]
         """The ``(host, port)`` listened on (the real port when 0 was asked)."""
         if self._listener is None:
             return (self._host, self._port)
         return self._listener.address
 
-    def stop(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[None]":
+    def stop(self, timeout=None):
+        # type: (Optional[float]) -> "concurrent.futures.Future[None]"
         """Stop serving: ``#disconnect`` to every client, close, end the threads.
 
         Idempotent and callable from any thread. From an outside thread it
@@ -145,19 +163,25 @@ class ServerLifecycle:
         Returns:
             A future that completes when every connection is closed.
         """
-        future = self._life.stop_future
-        if self._life.request_stop():
+        # The run to wait for is the one this call stops: a start() racing
+        # this stop() must not make it wait for the next run instead.
+        with self._life.lock:
+            run = self._this_run_locked()
+            begin = self._life.request_stop_locked()
+        if begin:
             self._begin_stop()
         if not self._on_server_thread():
-            self._wait_stopped(timeout)
-        return future
+            self._wait_run(run, timeout)
+        return run[0]
 
-    def _begin_stop(self) -> None:
+    def _begin_stop(self):
+        # type: () -> None
         self._services.stop()
         if not self._reactor.add_callback(self._stop_on_reactor):
             self._finish_stop()
 
-    def join(self, timeout: Optional[float] = None) -> bool:
+    def join(self, timeout=None):
+        # type: (Optional[float]) -> bool
         """Wait until the server has stopped and every thread it started has ended.
 
         Those are its reactor (unless shared, see :meth:`set_reactor`), its
@@ -186,14 +210,25 @@ class ServerLifecycle:
             raise error
         return stopped
 
-    def _wait_stopped(self, timeout: Optional[float]) -> bool:
+    def _wait_stopped(self, timeout):
+        # type: (Optional[float]) -> bool
         """:meth:`join` without raising a service thread's error."""
-        deadline = Deadline(timeout)
         with self._life.lock:  # this run's threads, even if a restart follows
-            reactor = self._reactor if self._own_reactor else None
-            pool = self._pool
-            services = self._services.current_run()
-        if not self._life.wait_stopped(timeout):
+            run = self._this_run_locked()
+        return self._wait_run(run, timeout)
+
+    def _this_run_locked(self):
+        # type: () -> Tuple[Any, Optional[Reactor], Optional[HandlerPool], object]
+        """The current (or last) run's stop future and threads (lifecycle lock held)."""
+        return (self._life.stop_future, self._reactor if self._own_reactor else None,
+                self._pool, self._services.current_run())
+
+    def _wait_run(self, run, timeout):
+        # type: (Tuple[Any, Optional[Reactor], Optional[HandlerPool], object], Optional[float]) -> bool
+        """Wait until ``run`` (from :meth:`_this_run_locked`) has stopped and its threads ended."""
+        future, reactor, pool, services = run
+        deadline = Deadline(timeout)
+        if not compat.wait_future(future, timeout):
             return False
         ended = True
         if reactor is not None:
@@ -202,8 +237,9 @@ class ServerLifecycle:
             ended = pool.shutdown(wait=True, timeout=deadline.remaining()) and ended
         return self._services.join(services, deadline) and ended
 
-    def add_service_thread(self, target: Callable[..., Any], *args: Any,
-                           name: Optional[str] = None) -> None:
+    def add_service_thread(self, target, *args,
+                           **kwargs):
+        # type: (Callable[..., Any], *Any, **Any) -> None
         """Run ``target(stopping, *args)`` in a thread of its own while the server runs.
 
         For work that lives as long as the server, such as polling hardware
@@ -215,15 +251,19 @@ class ServerLifecycle:
         restart. If ``target`` raises, the error is logged, the server stops
         and :meth:`join` raises it. Any thread.
         """
+        name = compat.kwonly_pop(kwargs, 'name', None)  # type: Optional[str]
+        compat.kwonly_done('add_service_thread', kwargs)
         self._services.add(target, args, name)
         if self._life.is_running():
             self._services.start_missing()
 
-    def _on_server_thread(self) -> bool:
+    def _on_server_thread(self):
+        # type: () -> bool
         return (self._reactor.in_reactor_thread() or self._dispatcher.in_worker_thread()
                 or self._services.on_service_thread())
 
-    def _stop_on_reactor(self) -> None:
+    def _stop_on_reactor(self):
+        # type: () -> None
         """First half of stop: say goodbye to every client. Reactor thread."""
         if self._listener is not None:
             self._listener.close()
@@ -236,7 +276,8 @@ class ServerLifecycle:
             client.disconnect(SHUTDOWN_REASON)
         self._stop_timer = self._reactor.call_later(self.DISCONNECT_TIMEOUT, self._finish_stop)
 
-    def _finish_stop(self) -> None:
+    def _finish_stop(self):
+        # type: () -> None
         """Second half of stop, once the clients are gone (or timed out)."""
         if not self._life.begin_finish():
             return

@@ -6,8 +6,11 @@ client connection's ``inform``, ``reply`` and ``write`` (which code written
 for katcp-python may wrap or mock).
 """
 
+from __future__ import absolute_import, division, print_function
+
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
+from . import compat
 from .message import Message
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -16,12 +19,13 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ClientRequestConnection", "wire"]
 
 
-def wire(msg: Message) -> bytes:
+def wire(msg):
+    # type: (Message) -> bytes
     """``msg`` as it goes on the wire, end of line included."""
     return msg.encode()
 
 
-class ClientRequestConnection:
+class ClientRequestConnection(object):
     """The ``req`` argument of a request handler: one request from one client.
 
     Replies and informs sent through it carry the request's name and message
@@ -37,40 +41,47 @@ class ClientRequestConnection:
 
     __slots__ = ("client_connection", "msg", "_token")
 
-    def __init__(self, client_connection: "ClientConnection", req_msg: Message) -> None:
+    def __init__(self, client_connection, req_msg):
+        # type: ("ClientConnection", Message) -> None
         self.client_connection = client_connection
         self.msg = req_msg
         # One-element list: list.pop() is atomic, so two threads racing to
         # reply cannot both succeed.
         self._token = [True]
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<ClientRequestConnection ?%s from %s>" % (
             self.msg.name, self.client_connection.address)
 
     @property
-    def replied(self) -> bool:
+    def replied(self):
+        # type: () -> bool
         """True once the reply has been sent."""
         return not self._token
 
-    def _check_open(self, what: str) -> None:
+    def _check_open(self, what):
+        # type: (str) -> None
         if not self._token:
             raise RuntimeError("Cannot send %s: ?%s was already replied to"
                                % (what, self.msg.name))
 
-    def _take_reply_token(self, reply: Message) -> None:
+    def _take_reply_token(self, reply):
+        # type: (Message) -> None
         """Claim the one reply (atomic), or raise: ``reply`` came too late."""
         try:
             self._token.pop()
         except IndexError:
-            raise RuntimeError("Cannot send %r: ?%s was already replied to"
-                               % (reply, self.msg.name)) from None
+            raise compat.chained(RuntimeError("Cannot send %r: ?%s was already replied to"
+                               % (reply, self.msg.name)), None)
 
-    def make_reply(self, *args: Any) -> Message:
+    def make_reply(self, *args):
+        # type: (*Any) -> Message
         """Build (without sending) the reply to this request."""
         return Message.reply_to_request(self.msg, *args)
 
-    def inform(self, *args: Any) -> None:
+    def inform(self, *args):
+        # type: (*Any) -> None
         """Send ``#name[mid] args...`` before the reply.
 
         Raises:
@@ -80,7 +91,8 @@ class ClientRequestConnection:
         # through the connection's inform(), as katcp-python (code mocks it)
         self.client_connection.inform(Message.reply_inform(self.msg, *args))
 
-    def informs(self, rows: Iterable[Sequence[Any]], send_reply: bool = True) -> int:
+    def informs(self, rows, send_reply=True):
+        # type: (Iterable[Sequence[Any]], bool) -> int
         """Send one inform per row of arguments, then (by default) ``ok N``.
 
         All lines go out in a single write. Returns the number of informs.
@@ -99,7 +111,8 @@ class ClientRequestConnection:
         self.client_connection.write(b"".join(lines))
         return count
 
-    def reply(self, *args: Any) -> None:
+    def reply(self, *args):
+        # type: (*Any) -> None
         """Send ``!name[mid] args...``.
 
         Raises:
@@ -109,7 +122,8 @@ class ClientRequestConnection:
         self._take_reply_token(msg)
         self.client_connection.reply(msg, self.msg)
 
-    def reply_with_message(self, msg: Message) -> None:
+    def reply_with_message(self, msg):
+        # type: (Message) -> None
         """Send a prepared reply message (its id is set to the request's).
 
         Raises:
@@ -122,6 +136,7 @@ class ClientRequestConnection:
         self._take_reply_token(msg)
         self.client_connection.reply(msg, self.msg)
 
-    def mass_inform(self, msg: Message) -> None:
+    def mass_inform(self, msg):
+        # type: (Message) -> None
         """Send an inform to every client of the server."""
         self.client_connection.mass_inform(msg)

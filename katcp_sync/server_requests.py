@@ -10,9 +10,13 @@ Reply shapes and failure wording follow katcp-python, whose inspecting
 clients look for substrings such as ``Unknown sensor name``.
 """
 
-import collections
-from typing import TYPE_CHECKING, Any, Dict, List, Optional, Protocol, Tuple
+from __future__ import absolute_import, division, print_function
 
+import collections
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple, cast
+
+from .compat import Protocol
+from . import compat
 from .errors import FailReply
 from .kattypes import has_katcp_protocol_flags, minimum_katcp_version
 from .message import Message
@@ -34,20 +38,23 @@ __all__ = ["BuiltinRequests", "RestartQueue", "help_text", "inline"]
 class RestartQueue(Protocol):
     """Where ``?restart`` puts the server (a :class:`queue.Queue` will do)."""
 
-    def put_nowait(self, item: Any) -> None:
+    def put_nowait(self, item):
+        # type: (Any) -> None
         """Queue ``item`` without blocking."""
 
 
-def _text(arg: bytes) -> str:
+def _text(arg):
+    # type: (bytes) -> str
     return arg.decode("utf-8", "replace")
 
 
-def _summary(doc: str) -> str:
+def _summary(doc):
+    # type: (str) -> str
     """The first paragraph of a docstring, on one line."""
     return " ".join(doc.split("\n\n", 1)[0].split())
 
 
-class BuiltinRequests:
+class BuiltinRequests(object):
     """Mixin with the standard requests. Needs the DeviceServer internals."""
 
     #: The shortest timer period a client's sampling gets, in seconds: a
@@ -62,27 +69,56 @@ class BuiltinRequests:
 
     if TYPE_CHECKING:  # pragma: no cover
         # What the mixin uses of DeviceServer, for the type checker only.
-        PROTOCOL_INFO: "ProtocolFlags"
-        log: "DeviceLogger"
-        _restart_queue: Optional["RestartQueue"]
+        PROTOCOL_INFO = cast("ProtocolFlags", None)  # type: "ProtocolFlags"
+        log = cast("DeviceLogger", None)  # type: "DeviceLogger"
+        _restart_queue = cast(Optional["RestartQueue"], None)  # type: Optional["RestartQueue"]
 
-        def get_sensors(self) -> List[Sensor]: ...
+        def get_sensors(self):
 
-        def _sensor_or_none(self, name: str) -> Optional[Sensor]: ...
+            # type: () -> List[Sensor]
 
-        def get_clients(self) -> List["ClientConnection"]: ...
+            pass
 
-        def stop(self, timeout: Optional[float] = None) -> "concurrent.futures.Future[None]": ...
+        def _sensor_or_none(self, name):
 
-        def _request_docs(self) -> Dict[str, str]: ...
+            # type: (str) -> Optional[Sensor]
 
-        def _request_timeout_hints(self) -> Dict[str, float]: ...
+            pass
 
-        def _version_rows(self) -> List[Tuple[str, ...]]: ...
+        def get_clients(self):
+
+            # type: () -> List["ClientConnection"]
+
+            pass
+
+        def stop(self, timeout=None):
+
+            # type: (Optional[float]) -> "concurrent.futures.Future[None]"
+
+            pass
+
+        def _request_docs(self):
+
+            # type: () -> Dict[str, str]
+
+            pass
+
+        def _request_timeout_hints(self):
+
+            # type: () -> Dict[str, float]
+
+            pass
+
+        def _version_rows(self):
+
+            # type: () -> List[Tuple[str, ...]]
+
+            pass
 
     # -- helpers -------------------------------------------------------------
 
-    def _select_sensors(self, msg: Message) -> List[Sensor]:
+    def _select_sensors(self, msg):
+        # type: (Message) -> List[Sensor]
         """Sensors named by the optional ``name`` or ``/regex/`` argument, sorted."""
         sensors = sorted(self.get_sensors(), key=lambda s: s.name)
         if not msg.arguments:
@@ -92,7 +128,7 @@ class BuiltinRequests:
             try:
                 regex = compile_client_regex(pattern[1:-1])
             except ValueError as exc:
-                raise FailReply("Invalid regular expression %r: %s." % (pattern, exc)) from None
+                raise compat.chained(FailReply("Invalid regular expression %r: %s." % (pattern, exc)), None)
             return [s for s in sensors if regex.search(s.name)]
         selected = [s for s in sensors if s.name == pattern]
         if not selected:
@@ -102,7 +138,8 @@ class BuiltinRequests:
     # -- spec 4.1 --------------------------------------------------------------
 
     @inline
-    def request_halt(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_halt(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """Halt the device server.
 
         Replies ok, then sends ``#disconnect`` to every client and stops.
@@ -115,7 +152,8 @@ class BuiltinRequests:
         self.stop()
 
     @inline
-    def request_help(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_help(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """Describe the available requests with #help informs.
 
         ?help [name] -- one #help inform per request, sorted by name, giving
@@ -137,7 +175,8 @@ class BuiltinRequests:
             req.informs((name, _summary(handlers[name])) for name in sorted(handlers))
 
     @inline
-    def request_restart(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_restart(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """Restart the device server.
 
         Puts the server on the queue registered with set_restart_queue() and
@@ -155,7 +194,8 @@ class BuiltinRequests:
         req.reply("ok")
 
     @inline
-    def request_watchdog(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_watchdog(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """Check that the server is still alive.
 
         Examples:
@@ -166,7 +206,8 @@ class BuiltinRequests:
 
     @inline
     @minimum_katcp_version(5, 0)
-    def request_version_list(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_version_list(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """List the versions of the protocol, library, device and components.
 
         One #version-list inform per role: name version [build-state].
@@ -185,7 +226,8 @@ class BuiltinRequests:
     @inline
     @minimum_katcp_version(5, 1)
     @has_katcp_protocol_flags("T")
-    def request_request_timeout_hint(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_request_timeout_hint(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """Suggest timeouts, in seconds, for slow requests.
 
         ?request-timeout-hint [name] -- without a name, one inform for each
@@ -201,7 +243,7 @@ class BuiltinRequests:
             name = _text(msg.arguments[0])
             if name not in self._request_docs():
                 raise FailReply("Unknown request method.")
-            rows: List[Tuple[str, str]] = [(name, repr(float(hints.get(name, 0.0))))]
+            rows = [(name, repr(float(hints.get(name, 0.0))))]  # type: List[Tuple[str, str]]
         else:
             rows = [(name, repr(float(hints[name]))) for name in sorted(hints)]
         req.informs(rows)
@@ -209,7 +251,8 @@ class BuiltinRequests:
     # -- spec 6.2 --------------------------------------------------------------
 
     @inline
-    def request_log_level(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_log_level(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """Query or set the device's log level.
 
         ?log-level [off|fatal|error|warn|info|debug|trace|all] -- replies with
@@ -223,13 +266,14 @@ class BuiltinRequests:
             try:
                 self.log.set_log_level_by_name(msg.arguments[0])
             except ValueError as exc:
-                raise FailReply(str(exc)) from None
+                raise compat.chained(FailReply(str(exc)), None)
         req.reply("ok", self.log.level_name())
 
     # -- spec 7.2 --------------------------------------------------------------
 
     @inline
-    def request_sensor_list(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_sensor_list(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """List sensors with their description, units, type and parameters.
 
         ?sensor-list [name|/regex/] -- a name between slashes is a regular
@@ -241,11 +285,12 @@ class BuiltinRequests:
             !sensor-list ok 1
         """
         req.informs(
-            (s.name, s.description, s.units, s.stype, *s.formatted_params)
+            (s.name, s.description, s.units, s.stype) + tuple(s.formatted_params)
             for s in self._select_sensors(msg))
 
     @inline
-    def request_sensor_value(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_sensor_value(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """Read the current value of sensors.
 
         ?sensor-value [name|/regex/] -- one #sensor-value inform per sensor:
@@ -264,7 +309,8 @@ class BuiltinRequests:
         req.informs(rows)
 
     @inline
-    def request_sensor_sampling(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_sensor_sampling(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """Query or set how sensors are sampled for this client.
 
         ?sensor-sampling name[,name...] [strategy [params...]] -- strategies:
@@ -306,11 +352,12 @@ class BuiltinRequests:
                     is_current=lambda sensor: self._sensor_or_none(sensor.name) is sensor,
                     min_period=self.MIN_SAMPLING_PERIOD)
             except ValueError as exc:
-                raise FailReply(str(exc)) from None
+                raise compat.chained(FailReply(str(exc)), None)
         req.reply("ok", msg.arguments[0], strategy, *params)
 
     @inline
-    def request_sensor_sampling_clear(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_sensor_sampling_clear(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """Set the sampling strategy of every sensor to none, for this client.
 
         Examples:
@@ -325,7 +372,8 @@ class BuiltinRequests:
     @inline
     @minimum_katcp_version(4, 0)
     @has_katcp_protocol_flags("M")
-    def request_client_list(self, req: ClientRequestConnection, msg: Message) -> None:
+    def request_client_list(self, req, msg):
+        # type: (ClientRequestConnection, Message) -> None
         """List the connected clients, including this one, as host:port.
 
         Examples:

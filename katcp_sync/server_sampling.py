@@ -8,9 +8,12 @@ each sample into a ``#sensor-status`` line written straight into the
 client's connection buffer.
 """
 
-import threading
-from typing import Any, Callable, Dict, List, Optional, Protocol, Sequence, Tuple
+from __future__ import absolute_import, division, print_function
 
+import threading
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+from .compat import Protocol
 from .sampling import SampleStrategy, stripe_lock
 from .scheduler import Scheduler
 from .sensor import Reading, Sensor
@@ -21,14 +24,15 @@ __all__ = ["SamplingTable", "StatusSink"]
 class StatusSink(Protocol):
     """Where a client's ``#sensor-status`` lines go (its connection)."""
 
-    def write(self, data: bytes) -> None:
+    def write(self, data):
+        # type: (bytes) -> None
         """Queue whole wire lines; any thread."""
 
 
 _NONE = b"none"
 
 
-class SamplingTable:
+class SamplingTable(object):
     """The sampling strategies of one client, keyed by sensor name.
 
     Thread-safe: strategies may be set from a request on the reactor thread
@@ -42,19 +46,22 @@ class SamplingTable:
         major: KATCP major version (4 gives millisecond timestamps).
     """
 
-    def __init__(self, client: StatusSink, scheduler: Optional[Scheduler], major: int) -> None:
+    def __init__(self, client, scheduler, major):
+        # type: (StatusSink, Optional[Scheduler], int) -> None
         self._write = client.write
         self._callback = self._inform
         self._scheduler = scheduler
         self._major = major
         self._lock = threading.Lock()
-        self._strategies: Dict[str, Any] = {}
+        self._strategies = {}  # type: Dict[str, Any]
         self._closed = False
 
-    def __len__(self) -> int:
+    def __len__(self):
+        # type: () -> int
         return len(self._strategies)
 
-    def _inform(self, sensor: Sensor, reading: Reading) -> None:
+    def _inform(self, sensor, reading):
+        # type: (Sensor, Reading) -> None
         """The ``inform_callback`` of every strategy of this client (one
         bound method, shared: a strategy costs no callback of its own).
 
@@ -65,17 +72,19 @@ class SamplingTable:
         """
         self._write(sensor.status_line(reading, self._major))
 
-    def query(self, name: str) -> Tuple[bytes, List[bytes]]:
+    def query(self, name):
+        # type: (str) -> Tuple[bytes, List[bytes]]
         """Current ``(strategy, params)`` for a sensor (``none`` if unset)."""
         strategy = self._strategies.get(name)
         if strategy is None:
             return _NONE, []
         return strategy.get_sampling_formatted()
 
-    def set_strategy(self, sensors: Sequence[Sensor], strategy: "str | bytes",
-                     params: Sequence[Any],
-                     is_current: Optional[Callable[[Sensor], bool]] = None,
-                     min_period: float = 0.0) -> Tuple[bytes, List[bytes]]:
+    def set_strategy(self, sensors, strategy,
+                     params,
+                     is_current=None,
+                     min_period=0.0):
+        # type: (Sequence[Sensor], "str | bytes", Sequence[Any], Optional[Callable[[Sensor], bool]], float) -> Tuple[bytes, List[bytes]]
         """Give every sensor in ``sensors`` the same new strategy, atomically.
 
         Every strategy is built first, so a bad strategy or parameter changes
@@ -138,21 +147,24 @@ class SamplingTable:
                 new.start()
         return formatted
 
-    def cancel(self, name: str) -> None:
+    def cancel(self, name):
+        # type: (str) -> None
         """Stop sampling one sensor (e.g. it was removed from the server)."""
         with self._lock:
             strategy = self._strategies.pop(name, None)
         if strategy is not None:
             strategy.cancel()
 
-    def clear(self) -> None:
+    def clear(self):
+        # type: () -> None
         """Set every sensor of this client back to ``none``."""
         with self._lock:
             strategies, self._strategies = self._strategies, {}
         for strategy in strategies.values():
             strategy.cancel()
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Cancel everything and refuse new strategies (client disconnected)."""
         with self._lock:
             self._closed = True

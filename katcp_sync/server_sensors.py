@@ -6,6 +6,8 @@ It keeps the sensors by name under a lock, tells clients about changes
 sensor that is replaced or removed.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import threading
 from typing import TYPE_CHECKING, Dict, List, Optional, Union
 
@@ -17,22 +19,30 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["SensorTable"]
 
 
-class SensorTable:
+class SensorTable(object):
     """Mixin: the sensors of a server. Every method may be called from any thread.
 
     Needs ``get_clients()`` and ``_interface_changed(*args)`` of the server.
     """
 
     if TYPE_CHECKING:  # pragma: no cover
-        def get_clients(self) -> List["ClientConnection"]: ...
+        def get_clients(self):
+            # type: () -> List["ClientConnection"]
+            pass
 
-        def _interface_changed(self, *args: str) -> None: ...
+        def _interface_changed(self, *args):
 
-    def _init_sensors(self) -> None:
-        self._sensors: Dict[str, Sensor] = {}
+            # type: (*str) -> None
+
+            pass
+
+    def _init_sensors(self):
+        # type: () -> None
+        self._sensors = {}  # type: Dict[str, Sensor]
         self._sensors_lock = threading.Lock()
 
-    def add_sensor(self, sensor: Sensor) -> None:
+    def add_sensor(self, sensor):
+        # type: (Sensor) -> None
         """Add a sensor (replacing one of the same name). Any thread.
 
         While clients are connected they get ``#interface-changed sensor
@@ -49,7 +59,8 @@ class SensorTable:
                 client.sampling.cancel(sensor.name)
         self._interface_changed("sensor", sensor.name, "added" if old is None else "modified")
 
-    def remove_sensor(self, sensor: Union[Sensor, str]) -> None:
+    def remove_sensor(self, sensor):
+        # type: (Union[Sensor, str]) -> None
         """Remove a sensor (object or name); every client's strategy on it stops.
 
         Raises:
@@ -63,7 +74,8 @@ class SensorTable:
             client.sampling.cancel(name)
         self._interface_changed("sensor", name, "removed")
 
-    def get_sensor(self, sensor_name: str) -> Sensor:
+    def get_sensor(self, sensor_name):
+        # type: (str) -> Sensor
         """The sensor called ``sensor_name``.
 
         Raises:
@@ -74,20 +86,24 @@ class SensorTable:
             raise ValueError("Unknown sensor %r" % sensor_name)
         return sensor
 
-    def has_sensor(self, sensor_name: str) -> bool:
+    def has_sensor(self, sensor_name):
+        # type: (str) -> bool
         """True if a sensor of that name exists."""
         return sensor_name in self._sensors
 
-    def get_sensors(self) -> List[Sensor]:
+    def get_sensors(self):
+        # type: () -> List[Sensor]
         """All sensors (a snapshot list)."""
         with self._sensors_lock:
             return list(self._sensors.values())
 
-    def _sensor_or_none(self, name: str) -> Optional[Sensor]:
+    def _sensor_or_none(self, name):
+        # type: (str) -> Optional[Sensor]
         return self._sensors.get(name)
 
-    def clear_strategies(self, client_conn: "ClientConnection",
-                         remove_client: bool = False) -> None:
+    def clear_strategies(self, client_conn,
+                         remove_client=False):
+        # type: ("ClientConnection", bool) -> None
         """Set every sampling strategy of one client to ``none``
         (``remove_client``: and refuse new ones, the client is leaving)."""
         if remove_client:

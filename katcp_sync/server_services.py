@@ -8,10 +8,13 @@ and the first error one raised. The server opens a run when it starts
 joins the run's threads (:meth:`ServiceThreads.join`).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import logging
 import threading
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from . import compat
 from .deadline import Deadline
 from .lifecycle import join_threads
 
@@ -20,18 +23,19 @@ __all__ = ["ServiceThreads"]
 _Service = Tuple[Callable[..., Any], Tuple[Any, ...], Optional[str]]
 
 
-class _Run:
+class _Run(object):
     """One run's threads (by index of their service), stop event and error."""
 
     __slots__ = ("threads", "stopping", "error")
 
-    def __init__(self) -> None:
-        self.threads: Dict[int, threading.Thread] = {}
-        self.stopping = threading.Event()
-        self.error: Optional[BaseException] = None
+    def __init__(self):
+        # type: () -> None
+        self.threads = {}  # type: Dict[int, threading.Thread]
+        self.stopping = compat.Event()  # precise waits on Python 2 too
+        self.error = None  # type: Optional[BaseException]
 
 
-class ServiceThreads:
+class ServiceThreads(object):
     """Service threads of one server, restarted with each run.
 
     Args:
@@ -42,28 +46,32 @@ class ServiceThreads:
     Every method may be called from any thread.
     """
 
-    def __init__(self, failed: Callable[[], Any], logger: logging.Logger) -> None:
+    def __init__(self, failed, logger):
+        # type: (Callable[[], Any], logging.Logger) -> None
         self._failed = failed
         self._logger = logger
         self._lock = threading.Lock()
-        self._services: List[_Service] = []
+        self._services = []  # type: List[_Service]
         self._run = _Run()
         self._run.stopping.set()  # no run yet
         self._tls = threading.local()
 
-    def add(self, target: Callable[..., Any], args: Tuple[Any, ...],
-            name: Optional[str]) -> None:
+    def add(self, target, args,
+            name):
+        # type: (Callable[..., Any], Tuple[Any, ...], Optional[str]) -> None
         """Register ``target(stopping, *args)``; it starts with the next
         :meth:`start_missing`."""
         with self._lock:
             self._services.append((target, args, name))
 
-    def new_run(self) -> None:
+    def new_run(self):
+        # type: () -> None
         """Forget the last run's threads and error; the next ones start afresh."""
         with self._lock:
             self._run = _Run()
 
-    def start_missing(self) -> None:
+    def start_missing(self):
+        # type: () -> None
         """Start the services not yet running in this run (none once it is stopping)."""
         started = []
         with self._lock:
@@ -74,23 +82,26 @@ class ServiceThreads:
                 if index not in run.threads:
                     # A daemon, as every thread of ours: a process whose main
                     # thread is interrupted in join() must be able to exit.
-                    thread = threading.Thread(
-                        target=self._serve, args=(run, target, args),
-                        name=name or "katcp-server-service-%d" % index, daemon=True)
+                    thread = compat.daemon_thread(
+                        self._serve, name or "katcp-server-service-%d" % index,
+                        (run, target, args))
                     run.threads[index] = thread
                     started.append(thread)
         for thread in started:
             thread.start()
 
-    def stop(self) -> None:
+    def stop(self):
+        # type: () -> None
         """Tell this run's services to return (sets their ``stopping`` event)."""
         self._run.stopping.set()
 
-    def current_run(self) -> object:
+    def current_run(self):
+        # type: () -> object
         """A handle on this run, for :meth:`join` even after a restart."""
         return self._run
 
-    def join(self, run: object, deadline: Deadline) -> bool:
+    def join(self, run, deadline):
+        # type: (object, Deadline) -> bool
         """Wait for the threads of ``run`` (from :meth:`current_run`); True if all ended."""
         assert isinstance(run, _Run)
         with self._lock:
@@ -98,15 +109,18 @@ class ServiceThreads:
         return join_threads(threads, deadline=deadline)
 
     @property
-    def error(self) -> Optional[BaseException]:
+    def error(self):
+        # type: () -> Optional[BaseException]
         """The first error a service of this run raised, or None."""
         return self._run.error
 
-    def on_service_thread(self) -> bool:
+    def on_service_thread(self):
+        # type: () -> bool
         """True when called from one of the service threads."""
         return getattr(self._tls, "service", False)
 
-    def _serve(self, run: _Run, target: Callable[..., Any], args: Tuple[Any, ...]) -> None:
+    def _serve(self, run, target, args):
+        # type: (_Run, Callable[..., Any], Tuple[Any, ...]) -> None
         self._tls.service = True
         try:
             target(run.stopping, *args)

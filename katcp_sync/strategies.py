@@ -9,8 +9,13 @@ is valid for. :mod:`katcp_sync.sampling` (the strategies themselves),
 from the package, so that the protocol module can. Constant data; any thread.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from typing import Dict, FrozenSet, NamedTuple, Optional, Tuple, Union
 
+import six
+
+from . import compat
 from .errors import KatcpValueError
 
 __all__ = [
@@ -32,19 +37,9 @@ NONE, AUTO, PERIOD, EVENT, DIFFERENTIAL, EVENT_RATE, DIFFERENTIAL_RATE = range(7
 _NUMERIC = frozenset(["integer", "float"])
 
 
-class StrategyInfo(NamedTuple):
+class StrategyInfo(NamedTuple('StrategyInfo', [('code', int), ('name', str), ('params', Tuple[str, ...]), ('since_major', int), ('stypes', Optional[FrozenSet[str]])])):
     """One row of the strategy table."""
-
-    #: The constant (``SampleStrategy.EVENT`` ...).
-    code: int
-    #: The KATCP name (``"event-rate"``).
-    name: str
-    #: The names of its parameters, in wire order.
-    params: Tuple[str, ...]
-    #: The first KATCP major version that has it.
-    since_major: int
-    #: The sensor types it is valid for (``None``: every type).
-    stypes: Optional[FrozenSet[str]]
+    __slots__ = ()
 
 
 #: Every strategy, in constant order (spec 7.1, Table 9).
@@ -59,32 +54,33 @@ STRATEGY_TABLE = (
                  ("difference", "shortest-period", "longest-period"), 5, _NUMERIC),
 )
 #: Constant -> row.
-STRATEGY_BY_CODE: Dict[int, StrategyInfo] = {row.code: row for row in STRATEGY_TABLE}
+STRATEGY_BY_CODE = {row.code: row for row in STRATEGY_TABLE}  # type: Dict[int, StrategyInfo]
 #: Name -> row.
-STRATEGY_BY_NAME: Dict[str, StrategyInfo] = {row.name: row for row in STRATEGY_TABLE}
+STRATEGY_BY_NAME = {row.name: row for row in STRATEGY_TABLE}  # type: Dict[str, StrategyInfo]
 #: Constant -> KATCP name.
-SAMPLING_LOOKUP: Dict[int, str] = {row.code: row.name for row in STRATEGY_TABLE}
+SAMPLING_LOOKUP = {row.code: row.name for row in STRATEGY_TABLE}  # type: Dict[int, str]
 #: KATCP name -> constant.
-SAMPLING_LOOKUP_REV: Dict[str, int] = {row.name: row.code for row in STRATEGY_TABLE}
+SAMPLING_LOOKUP_REV = {row.name: row.code for row in STRATEGY_TABLE}  # type: Dict[str, int]
 #: Sampling strategies of protocol v4.
 STRATEGIES_V4 = frozenset(row.name for row in STRATEGY_TABLE if row.since_major <= 4)
 #: Sampling strategies of protocol v5: v4's plus the rate-limited ones.
 STRATEGIES_V5 = frozenset(row.name for row in STRATEGY_TABLE)
 
 
-def strategy_info(strategy: Union[int, bytes, str]) -> StrategyInfo:
+def strategy_info(strategy):
+    # type: (Union[int, bytes, str]) -> StrategyInfo
     """The row of a strategy given as a constant or a name (``"event-rate"``).
 
     Raises:
         KatcpValueError: not a strategy.
     """
-    row: Optional[StrategyInfo] = None
-    if isinstance(strategy, int):
+    row = None  # type: Optional[StrategyInfo]
+    if isinstance(strategy, six.integer_types):
         row = STRATEGY_BY_CODE.get(strategy)
     elif isinstance(strategy, bytes):
-        row = STRATEGY_BY_NAME.get(strategy.decode("utf-8", "replace"))
-    elif isinstance(strategy, str):
-        row = STRATEGY_BY_NAME.get(strategy)
+        row = STRATEGY_BY_NAME.get(compat.native_str(strategy, "replace"))
+    elif isinstance(strategy, six.text_type):
+        row = STRATEGY_BY_NAME.get(strategy)  # (unicode equals str on 2.7)
     if row is None:
         raise KatcpValueError("Unknown strategy: %r" % (strategy,))
     return row

@@ -14,14 +14,18 @@ Also the small helpers every layer above uses to talk about the network:
 :mod:`katcp_sync.formatting`) and :func:`call_on_reactor`.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import errno
 import logging
 import os
 import socket
 import threading
-from time import monotonic as _monotonic
 from typing import Any, Callable, List, Optional, Tuple
 
+from . import compat
+from .compat import ConnectionAbortedError  # noqa: A004 (not on Python 2)
+from .compat import monotonic as _monotonic
 from .errors import KatcpTimeoutError
 from .formatting import format_address, format_seconds
 from .reactor import Reactor, TimerHandle
@@ -48,7 +52,8 @@ _ACCEPT_RETRY_DELAY = 0.5
 _ACCEPT_ERROR_LOG_INTERVAL = 60.0
 
 
-def call_on_reactor(reactor: Reactor, fn: Callable[..., Any], *args: Any) -> bool:
+def call_on_reactor(reactor, fn, *args):
+    # type: (Reactor, Callable[..., Any], *Any) -> bool
     """Run ``fn(*args)`` now if on the reactor thread, else queue it there.
 
     Returns False if the reactor is closed and the call was dropped.
@@ -59,16 +64,17 @@ def call_on_reactor(reactor: Reactor, fn: Callable[..., Any], *args: Any) -> boo
     return reactor.add_callback(fn, *args)
 
 
-def set_nodelay(sock: socket.socket) -> None:
+def set_nodelay(sock):
+    # type: (socket.socket) -> None
     """Turn Nagle's algorithm off on a TCP socket (no-op for other sockets)."""
     if sock.family in (socket.AF_INET, getattr(socket, "AF_INET6", None)):
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass
 
 
-class Listener:
+class Listener(object):
     """A listening TCP socket that accepts connections on the reactor.
 
     Args:
@@ -87,11 +93,12 @@ class Listener:
     reactor.
     """
 
-    def __init__(self, reactor: Reactor, host: str, port: int,
-                 on_accept: Callable[[socket.socket, Any], Any], backlog: int = 128) -> None:
+    def __init__(self, reactor, host, port,
+                 on_accept, backlog=128):
+        # type: (Reactor, str, int, Callable[[socket.socket, Any], Any], int) -> None
         self._reactor = reactor
         self._on_accept = on_accept
-        sockaddr: Tuple[Any, ...]
+        sockaddr = ()  # type: Tuple[Any, ...]
         if host in ("", "0.0.0.0"):
             family, sockaddr = socket.AF_INET, ("0.0.0.0", port)
         else:
@@ -108,7 +115,7 @@ class Listener:
             sock.bind(sockaddr)
             sock.listen(backlog)
             sock.setblocking(False)
-        except OSError as exc:
+        except compat.SOCKET_ERRORS as exc:
             sock.close()
             # The address in the error: "Address already in use" alone does
             # not say which (issue 15). OSError(errno, ...) keeps the subclass.
@@ -120,9 +127,9 @@ class Listener:
         self._sock = sock
         self._backlog = max(backlog, 1)
         #: The bound ``(host, port)``, with the real port when 0 was asked.
-        self.address: Tuple[str, int] = sock.getsockname()[:2]
+        self.address = sock.getsockname()[:2]  # type: Tuple[str, int]
         self._closed = False
-        self._paused_timer: Optional[TimerHandle] = None
+        self._paused_timer = None  # type: Optional[TimerHandle]
         # A run of out-of-resources accept failures (reactor thread): how
         # many, when it began, how many since the last log line and when.
         self._failures = 0
@@ -135,11 +142,13 @@ class Listener:
             sock.close()
 
     @property
-    def closed(self) -> bool:
+    def closed(self):
+        # type: () -> bool
         """True once :meth:`close` was called. Any thread."""
         return self._closed
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Stop accepting and close the listening socket; any thread, idempotent.
 
         Already accepted connections are not affected.
@@ -150,20 +159,22 @@ class Listener:
         if not call_on_reactor(self._reactor, self._do_close):
             self._sock.close()
 
-    def _register(self) -> None:
+    def _register(self):
+        # type: () -> None
         if not self._closed:
             self._reactor.add_reader(self._sock, self._on_readable)
 
-    def _on_readable(self) -> None:
+    def _on_readable(self):
+        # type: () -> None
         accept = self._sock.accept
         for _ in range(self._backlog):  # then let other sockets have a turn
             try:
                 sock, addr = accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except ConnectionAbortedError:
-                continue  # the peer gave up while queued: not our problem
-            except OSError as exc:
+            except compat.SOCKET_ERRORS as exc:
+                if compat.would_block(exc):
+                    return
+                if exc.errno == errno.ECONNABORTED:   # ConnectionAbortedError on 3.x
+                    continue  # the peer gave up while queued: not our problem
                 if exc.errno in _ACCEPT_RESOURCE_ERRORS:
                     self._log_resource_failure(exc)
                     self._reactor.remove_reader(self._sock)
@@ -185,7 +196,8 @@ class Listener:
                                  format_address(self.address))
                 sock.close()
 
-    def _log_resource_failure(self, exc: OSError) -> None:
+    def _log_resource_failure(self, exc):
+        # type: (OSError) -> None
         """Log an out-of-resources accept failure, rate-limited: the first of
         a run, then a count at most every _ACCEPT_ERROR_LOG_INTERVAL seconds
         (retries come every _ACCEPT_RETRY_DELAY: thousands an hour)."""
@@ -207,7 +219,8 @@ class Listener:
             self._logged_at = now
             self._unlogged = 0
 
-    def _do_close(self) -> None:
+    def _do_close(self):
+        # type: () -> None
         self._closed = True
         if self._sock.fileno() == -1:
             return
@@ -217,44 +230,48 @@ class Listener:
         self._reactor.remove_stop_hook(self._stop_hook)
         self._sock.close()
 
-    def __repr__(self) -> str:
+    def __repr__(self):
+        # type: () -> str
         return "<Listener %s%s>" % (format_address(self.address),
                                      " closed" if self._closed else "")
 
 
-class ConnectAttempt:
+class ConnectAttempt(object):
     """A connection being opened by :func:`connect`; lets it be cancelled.
 
     Made by :func:`connect` (any thread); :meth:`cancel` may be called from
     any thread, everything else runs on the reactor thread.
     """
 
-    def __init__(self, reactor: Reactor, host: str, port: int, timeout: Optional[float],
-                 on_done: Callable[[Optional[socket.socket], Optional[BaseException]], Any]
-                 ) -> None:
+    def __init__(self, reactor, host, port, timeout,
+                 on_done
+                 ):
+        # type: (Reactor, str, int, Optional[float], Callable[[Optional[socket.socket], Optional[BaseException]], Any]) -> None
         self._reactor = reactor
         self._host = host
         self._port = port
         self._timeout = timeout
-        self._on_done: Optional[Callable[..., Any]] = on_done
-        self._sock: Optional[socket.socket] = None
-        self._addresses: List[Tuple[Any, ...]] = []
-        self._last_error: Optional[BaseException] = None
-        self._timer: Optional[TimerHandle] = None
+        self._on_done = on_done  # type: Optional[Callable[..., Any]]
+        self._sock = None  # type: Optional[socket.socket]
+        self._addresses = []  # type: List[Tuple[Any, ...]]
+        self._last_error = None  # type: Optional[BaseException]
+        self._timer = None  # type: Optional[TimerHandle]
         #: The helper thread resolving the host name, once started (numeric
         #: addresses need none); whoever started the attempt may join it.
-        self.thread: Optional[threading.Thread] = None
+        self.thread = None  # type: Optional[threading.Thread]
         self._stop_hook = reactor.add_stop_hook(
             self._fail, ConnectionAbortedError("reactor stopped"))
 
-    def cancel(self) -> None:
+    def cancel(self):
+        # type: () -> None
         """Abandon the attempt; any thread. ``on_done`` then receives a
         :class:`ConnectionAbortedError` (unless it was already called)."""
         self._reactor.add_callback(self._fail, ConnectionAbortedError("connect cancelled"))
 
     # Reactor thread from here on.
 
-    def _start(self) -> None:
+    def _start(self):
+        # type: () -> None
         if self._on_done is None:
             return
         if self._timeout is not None:
@@ -267,21 +284,22 @@ class ConnectAttempt:
         if infos is not None:
             self._resolved(infos, None)
         else:
-            self.thread = threading.Thread(target=self._resolve, name="katcp-resolve",
-                                           daemon=True)
+            self.thread = compat.daemon_thread(self._resolve, "katcp-resolve")
             self.thread.start()
 
-    def _resolve(self) -> None:
+    def _resolve(self):
+        # type: () -> None
         """Helper thread: blocking name lookup, then back to the reactor."""
         try:
             infos = socket.getaddrinfo(self._host, self._port, socket.AF_UNSPEC,
                                        socket.SOCK_STREAM)
-        except OSError as exc:
-            self._reactor.add_callback(self._resolved, [], exc)
+        except compat.SOCKET_ERRORS as exc:
+            self._reactor.add_callback(self._resolved, [], compat.as_os_error(exc))
         else:
             self._reactor.add_callback(self._resolved, infos, None)
 
-    def _resolved(self, infos: List[Tuple[Any, ...]], error: Optional[BaseException]) -> None:
+    def _resolved(self, infos, error):
+        # type: (List[Tuple[Any, ...]], Optional[BaseException]) -> None
         if self._on_done is None:
             return
         if error is not None:
@@ -290,13 +308,14 @@ class ConnectAttempt:
         self._addresses = [(info[0], info[4]) for info in infos]
         self._try_next()
 
-    def _try_next(self) -> None:
+    def _try_next(self):
+        # type: () -> None
         while self._addresses:
             family, sockaddr = self._addresses.pop(0)
             try:
                 sock = socket.socket(family, socket.SOCK_STREAM)
-            except OSError as exc:  # e.g. no IPv6 support on this host
-                self._last_error = exc
+            except compat.SOCKET_ERRORS as exc:  # e.g. no IPv6 support on this host
+                self._last_error = compat.as_os_error(exc)
                 continue
             sock.setblocking(False)
             err = sock.connect_ex(sockaddr)
@@ -305,10 +324,11 @@ class ConnectAttempt:
                 self._reactor.add_writer(sock, self._on_writable)
                 return
             sock.close()
-            self._last_error = OSError(err, os.strerror(err))
+            self._last_error = compat.os_error(err, os.strerror(err))
         self._fail(self._last_error or OSError("no address for %s" % self._host))
 
-    def _on_writable(self) -> None:
+    def _on_writable(self):
+        # type: () -> None
         sock = self._sock
         assert sock is not None
         self._reactor.remove_writer(sock)
@@ -316,19 +336,21 @@ class ConnectAttempt:
         err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
         if err:
             sock.close()
-            self._last_error = OSError(err, os.strerror(err))
+            self._last_error = compat.os_error(err, os.strerror(err))
             self._try_next()
         else:
             self._done(sock, None)
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc):
+        # type: (BaseException) -> None
         if self._sock is not None:
             self._reactor.remove_writer(self._sock)
             self._sock.close()
             self._sock = None
         self._done(None, exc)
 
-    def _done(self, sock: Optional[socket.socket], exc: Optional[BaseException]) -> None:
+    def _done(self, sock, exc):
+        # type: (Optional[socket.socket], Optional[BaseException]) -> None
         on_done, self._on_done = self._on_done, None
         if on_done is None:
             if sock is not None:
@@ -344,21 +366,23 @@ class ConnectAttempt:
             logger.exception("exception in connect callback %r", on_done)
 
 
-def _numeric_addrinfo(host: str, port: int) -> Optional[List[Tuple[Any, ...]]]:
+def _numeric_addrinfo(host, port):
+    # type: (str, int) -> Optional[List[Tuple[Any, ...]]]
     """getaddrinfo() for a numeric host without any lookup; None for a name."""
     for family in (socket.AF_INET, socket.AF_INET6):
         try:
             socket.inet_pton(family, host)
-        except (OSError, ValueError):
+        except compat.SOCKET_ERRORS + (ValueError,):
             continue
-        sockaddr: Tuple[Any, ...] = (host, port) if family == socket.AF_INET else (host, port, 0, 0)
+        sockaddr = (host, port) if family == socket.AF_INET else (host, port, 0, 0)  # type: Tuple[Any, ...]
         return [(family, socket.SOCK_STREAM, 0, "", sockaddr)]
     return None
 
 
-def connect(reactor: Reactor, host: str, port: int, timeout: Optional[float],
-            on_done: Callable[[Optional[socket.socket], Optional[BaseException]], Any]
-            ) -> ConnectAttempt:
+def connect(reactor, host, port, timeout,
+            on_done
+            ):
+    # type: (Reactor, str, int, Optional[float], Callable[[Optional[socket.socket], Optional[BaseException]], Any]) -> ConnectAttempt
     """Open a TCP connection without blocking the reactor.
 
     Any thread. ``on_done(sock, None)`` (a connected, non-blocking socket that

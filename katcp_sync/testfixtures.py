@@ -4,6 +4,8 @@ Kept so that ``katcp_sync.testfixtures`` imports keep working; the fixtures
 are also re-exported by :mod:`katcp_sync.testutils`.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from .testing.fixtures import (AsyncDeviceTestServer, AsyncWaitingMock, ClientConnectionTest,
                                DeviceTestSensor, DeviceTestServer,
                                DeviceTestServerWithTimeoutHints, RecordedMessages,

@@ -27,6 +27,8 @@ are formatted as on the wire (``9.0`` -> ``"9.0"``). The names follow
 katcp-python's ``katcp.testutils``.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from .testing.client import BlockingTestClient, MessageRecorder, start_server
 from .testing.fixtures import (AsyncDeviceTestServer, AsyncWaitingMock, ClientConnectionTest,
                                DeviceTestSensor, DeviceTestServer,

@@ -13,12 +13,18 @@ that need katcp-python are then skipped.
 :class:`SideEnvUnavailable` with a reason the tests turn into a skip.
 """
 
+from __future__ import absolute_import, division, print_function
+
+from katcp_sync import compat
+
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
+
+from proc_support import TimeoutExpired, run
 
 KP_REQUIREMENTS = ("katcp==0.9.3", "tornado<5")
 _PYENV_39 = "/root/.pyenv/versions/3.9.18/bin/python"
@@ -28,20 +34,22 @@ _SETUP_TIMEOUT = 600.0
 NO_SIDE_ENV = "KATCP_SYNC_NO_SIDE_ENV"
 
 _lock = threading.Lock()
-_cached: "dict" = {}
+_cached = {}  # type: "dict"
 
 
 class SideEnvUnavailable(Exception):
     """The katcp-python environment cannot be used here; ``str()`` says why."""
 
 
-def _venv_dir() -> str:
+def _venv_dir():
+    # type: () -> str
     configured = os.environ.get("KATCP_SYNC_KP_VENV")
     if configured:
         return configured
     cache = os.path.join(os.path.expanduser("~"), ".cache", "katcp_sync")
     try:
-        os.makedirs(cache, exist_ok=True)
+        if not os.path.isdir(cache):
+            os.makedirs(cache)
         if os.access(cache, os.W_OK):
             return os.path.join(cache, "kp39")
     except OSError:
@@ -49,34 +57,49 @@ def _venv_dir() -> str:
     return os.path.join(tempfile.gettempdir(), "katcp_sync-kp39")
 
 
-def _find_python39() -> "str | None":
-    for candidate in (shutil.which("python3.9"), _PYENV_39):
+def _which(name):
+    # type: (str) -> "str | None"
+    which = getattr(shutil, "which", None)
+    if which is None:   # Python 2
+        from distutils.spawn import find_executable as which
+    return which(name)
+
+
+#: What a failed child process raises here.
+_RUN_ERRORS = (OSError, TimeoutExpired, subprocess.CalledProcessError)
+
+
+def _find_python39():
+    # type: () -> "str | None"
+    for candidate in (_which("python3.9"), _PYENV_39):
         if not candidate:
             continue
         try:
-            subprocess.run([candidate, "-c", "import venv, ensurepip"], check=True,
-                           capture_output=True, timeout=60)
-        except (OSError, subprocess.SubprocessError):
+            run([candidate, "-c", "import venv, ensurepip"], check=True, timeout=60)
+        except _RUN_ERRORS:
             continue
         return candidate
     return None
 
 
-def _venv_python(venv: str) -> str:
+def _venv_python(venv):
+    # type: (str) -> str
     return os.path.join(venv, "bin", "python")
 
 
-def _ready(python: str) -> bool:
+def _ready(python):
+    # type: (str) -> bool
     if not os.path.exists(python):
         return False
     try:
-        probe = subprocess.run([python, "-c", _PROBE], capture_output=True, timeout=120)
-    except (OSError, subprocess.SubprocessError):
+        probe = run([python, "-c", _PROBE], timeout=120)
+    except _RUN_ERRORS:
         return False
     return probe.returncode == 0
 
 
-def _create(venv: str) -> str:
+def _create(venv):
+    # type: (str) -> str
     python39 = _find_python39()
     if python39 is None:
         raise SideEnvUnavailable("python3.9 not found (katcp-python 0.9.3 needs it)")
@@ -84,13 +107,13 @@ def _create(venv: str) -> str:
     steps = [
         [python39, "-m", "venv", "--clear", venv],
         [_venv_python(venv), "-m", "pip", "install", "--quiet",
-         "--disable-pip-version-check", *KP_REQUIREMENTS],
+         "--disable-pip-version-check"] + list(KP_REQUIREMENTS),
     ]
     for step in steps:
         try:
-            done = subprocess.run(step, capture_output=True, text=True, timeout=_SETUP_TIMEOUT)
-        except (OSError, subprocess.SubprocessError) as exc:
-            raise SideEnvUnavailable("%s failed: %s" % (" ".join(step[:4]), exc)) from None
+            done = run(step, timeout=_SETUP_TIMEOUT)
+        except _RUN_ERRORS as exc:
+            raise compat.chained(SideEnvUnavailable("%s failed: %s" % (" ".join(step[:4]), exc)), None)
         if done.returncode != 0:
             raise SideEnvUnavailable("%s failed (exit %d): %s" % (
                 " ".join(step[:4]), done.returncode, done.stderr.strip()[-500:]))
@@ -100,7 +123,8 @@ def _create(venv: str) -> str:
     return python
 
 
-def kp_python() -> str:
+def kp_python():
+    # type: () -> str
     """Return the path of a Python interpreter that imports katcp 0.9.3.
 
     The first call may create the environment (about 30 s); the outcome,
@@ -128,26 +152,28 @@ def kp_python() -> str:
 
 
 #: What katcp-python's own tests and testutils import besides the side
-#: environment's packages (``mock``), plus katcp_sync's dependency (``wrapt``).
-KP_TEST_DEPS = ("mock>=3", "wrapt>=1.10")
+#: environment's packages (``mock``), plus katcp_sync's dependencies (``wrapt``, ``six``).
+KP_TEST_DEPS = ("mock>=3", "wrapt>=1.14.1", "six>=1.12")
 
 
-def kp_pip(python: str, *args: str) -> None:
+def kp_pip(python, *args):
+    # type: (str, *str) -> None
     """Run ``python -m pip args...`` quietly.
 
     Raises:
         SideEnvUnavailable: pip failed or could not run (e.g. no registry).
     """
-    cmd = [python, "-m", "pip", "--disable-pip-version-check", "--quiet", *args]
+    cmd = [python, "-m", "pip", "--disable-pip-version-check", "--quiet"] + list(args)
     try:
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=_SETUP_TIMEOUT)
-    except (OSError, subprocess.SubprocessError) as exc:
-        raise SideEnvUnavailable("pip %s: %s" % (args[0], exc)) from None
+        done = run(cmd, timeout=_SETUP_TIMEOUT)
+    except _RUN_ERRORS as exc:
+        raise compat.chained(SideEnvUnavailable("pip %s: %s" % (args[0], exc)), None)
     if done.returncode != 0:
         raise SideEnvUnavailable("pip %s failed: %s" % (args[0], done.stderr.strip()[-400:]))
 
 
-def kp_test_deps(python: str) -> str:
+def kp_test_deps(python):
+    # type: (str) -> str
     """Return a directory holding :data:`KP_TEST_DEPS` for the side environment.
 
     Installed there once (``pip install --target``), next to the environment.
@@ -158,10 +184,9 @@ def kp_test_deps(python: str) -> str:
     with _lock:
         deps = os.path.join(os.path.dirname(_venv_dir()), "kp-suite-deps")
         env = dict(os.environ, PYTHONPATH=deps)
-        probe = subprocess.run([python, "-c", "import mock, wrapt"], env=env,
-                               capture_output=True, timeout=120)
+        probe = run([python, "-c", "import mock, wrapt, six"], env=env, timeout=120)
         if probe.returncode != 0:
-            kp_pip(python, "install", "--target", deps, *KP_TEST_DEPS)
+            kp_pip(python, *(["install", "--target", deps] + list(KP_TEST_DEPS)))
         return deps
 
 

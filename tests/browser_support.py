@@ -6,6 +6,9 @@ package when it is missing and we are root (as ``.ci/run`` does); it
 returns None with the reason when that cannot be done.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import base64
 import json
 import os
@@ -16,9 +19,20 @@ import struct
 import subprocess
 import tempfile
 import threading
-import time
-import urllib.parse
-import urllib.request
+
+from six.moves.urllib.parse import urlsplit
+from six.moves.urllib.request import urlopen
+
+from katcp_sync import compat
+from script_support import run_script, wait
+
+
+def _which(name):
+    """shutil.which (3.3+), or distutils' find_executable on Python 2."""
+    if hasattr(shutil, "which"):
+        return shutil.which(name)
+    from distutils.spawn import find_executable
+    return find_executable(name)
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -31,32 +45,40 @@ _NAMES = ("chromium", "chromium-browser", "google-chrome")
 def find_chromium():
     """``(path, None)`` of a Chromium, or ``(None, reason)``."""
     for name in _NAMES:
-        path = shutil.which(name)
+        path = _which(name)
         if path:
             return path, None
-    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not shutil.which("apt-get"):
+    if not hasattr(os, "geteuid") or os.geteuid() != 0 or not _which("apt-get"):
         return None, "chromium is not installed (and cannot be: not root with apt-get)"
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for command in (["apt-get", "install", "-y", "-q", "chromium"],
                     ["sh", "-c", "apt-get update -q && apt-get install -y -q chromium"]):
         try:
-            proc = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)
-        except (OSError, subprocess.TimeoutExpired) as exc:
+            code, _, err, timed_out = run_script(command, 600, env=env)
+        except EnvironmentError as exc:
             return None, "installing chromium failed: %s" % exc
-        if proc.returncode == 0 and shutil.which("chromium"):
-            return shutil.which("chromium"), None
-    return None, "installing chromium failed: %s" % proc.stderr.strip()[-500:]
+        if timed_out:
+            return None, "installing chromium failed: no end within 600 s"
+        if code == 0 and _which("chromium"):
+            return _which("chromium"), None
+    return None, "installing chromium failed: %s" % err.decode("utf-8", "replace").strip()[-500:]
 
 
 class BrowserDoesNotRun(RuntimeError):
     """The browser exited at once (e.g. a missing library): it cannot run here."""
 
 
-class WebSocket:
+def _masked(payload, mask):
+    """``payload`` XOR the 4-byte ``mask`` repeated (RFC 6455, 5.3)."""
+    mask = bytearray(mask)
+    return bytes(bytearray(b ^ mask[i % 4] for i, b in enumerate(bytearray(payload))))
+
+
+class WebSocket(object):
     """A client WebSocket (RFC 6455) for text messages; reads are bounded."""
 
     def __init__(self, url, timeout):
-        parts = urllib.parse.urlsplit(url)
+        parts = urlsplit(url)
         self.sock = socket.create_connection((parts.hostname, parts.port), timeout)
         self.sock.settimeout(timeout)
         key = base64.b64encode(os.urandom(16)).decode()
@@ -69,7 +91,7 @@ class WebSocket:
             self._recv_some()
         head, self._buf = self._buf.split(b"\r\n\r\n", 1)
         if b" 101 " not in head.split(b"\r\n", 1)[0]:
-            raise ConnectionError("WebSocket handshake refused: %r" % head[:200])
+            raise compat.ConnectionError("WebSocket handshake refused: %r" % head[:200])
 
     def _recv_some(self):
         data = self.sock.recv(1 << 20)
@@ -93,14 +115,13 @@ class WebSocket:
             header = struct.pack("!BBH", 0x81, 0x80 | 126, length)
         else:
             header = struct.pack("!BBQ", 0x81, 0x80 | 127, length)
-        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.sock.sendall(header + mask + masked)
+        self.sock.sendall(header + mask + _masked(payload, mask))
 
     def recv(self):
         """The next text message (continuations joined; pings answered)."""
         parts = []
         while True:
-            first, second = self._take(2)
+            first, second = bytearray(self._take(2))
             opcode, length = first & 0x0F, second & 0x7F
             if length == 126:
                 length, = struct.unpack("!H", self._take(2))
@@ -109,7 +130,7 @@ class WebSocket:
             mask = self._take(4) if second & 0x80 else None
             payload = self._take(length)
             if mask:
-                payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                payload = _masked(payload, mask)
             if opcode == 0x8:
                 raise EOFError("WebSocket closed by the browser")
             if opcode == 0x9:
@@ -124,7 +145,7 @@ class WebSocket:
         self.sock.close()
 
 
-class Browser:
+class Browser(object):
     """A headless Chromium with one page, driven over DevTools.
 
     Use as a context manager; every wait is bounded by ``timeout``.
@@ -132,11 +153,12 @@ class Browser:
 
     def __init__(self, path, timeout=20.0, width=1200, height=760):
         self.timeout = timeout
-        self._profile = tempfile.TemporaryDirectory(prefix="katcp-web-chromium-")
-        self.proc = subprocess.Popen(
-            [path] + CHROMIUM_FLAGS + ["--user-data-dir=" + self._profile.name,
-                                       "--window-size=%d,%d" % (width, height), "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self._profile = tempfile.mkdtemp(prefix="katcp-web-chromium-")
+        with open(os.devnull, "wb") as devnull:
+            self.proc = subprocess.Popen(
+                [path] + CHROMIUM_FLAGS + ["--user-data-dir=" + self._profile,
+                                           "--window-size=%d,%d" % (width, height), "about:blank"],
+                stdout=devnull, stderr=subprocess.PIPE)
         self._ws = None
         self._id = 0
         self._drain = None
@@ -145,9 +167,11 @@ class Browser:
             # Keep reading its log so that a full pipe never stalls the browser.
             self._drain = threading.Thread(target=self.proc.stderr.read, name="chromium-stderr")
             self._drain.start()
-            with urllib.request.urlopen("http://127.0.0.1:%d/json/list" % port,
-                                        timeout=timeout) as response:
+            response = urlopen("http://127.0.0.1:%d/json/list" % port, timeout=timeout)
+            try:
                 targets = json.loads(response.read().decode())
+            finally:
+                response.close()
             page = next(t for t in targets if t.get("type") == "page")
             self._ws = WebSocket(page["webSocketDebuggerUrl"], timeout)
             self.call("Emulation.setDeviceMetricsOverride", width=width, height=height,
@@ -164,16 +188,16 @@ class Browser:
             RuntimeError: it did not say so within ``timeout`` seconds (a
                 loaded machine starts it slowly, hence the long wait).
         """
-        deadline = time.monotonic() + timeout
+        deadline = compat.monotonic() + timeout
         seen = b""
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.proc.stderr], [], [], deadline - time.monotonic())
+        while compat.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stderr], [], [], deadline - compat.monotonic())
             if not ready:
                 break
             line = self.proc.stderr.readline()
             if not line:
                 raise BrowserDoesNotRun("chromium exited (status %s): %s" % (
-                    self.proc.wait(10), seen.decode("utf-8", "replace")[-1000:]))
+                    wait(self.proc, 10), seen.decode("utf-8", "replace")[-1000:]))
             seen += line
             if b"DevTools listening on ws://" in line:
                 address = line.split(b"ws://", 1)[1].split(b"/", 1)[0].decode()
@@ -232,15 +256,13 @@ class Browser:
             self._ws.close()
         if self.proc.poll() is None:
             self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
+            if wait(self.proc, 10) is None:
                 self.proc.kill()
-                self.proc.wait()
+                wait(self.proc, 10)
         if self._drain is not None:
             self._drain.join(10)
         self.proc.stderr.close()
-        self._profile.cleanup()
+        shutil.rmtree(self._profile, ignore_errors=True)
 
     def __enter__(self):
         return self

@@ -1,22 +1,27 @@
-"""Servers for the client tests: aiokatcp in a thread, and scripted raw sockets.
+"""Servers for the client tests: aiokatcp in a thread (aio_support), and scripted raw sockets.
 
 No tests here; the client test modules import these helpers.
 """
 
-import asyncio
-import queue
+from __future__ import absolute_import, division, print_function
+
+
+
 import random
 import socket
 import threading
-from typing import Callable, List, Optional
+import time
+from typing import Any, Callable, List, Optional
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.client import BlockingClient
+from katcp_sync.compat import queue
+from katcp_sync.errors import AsyncReply
 from katcp_sync.message import Message
-from optional import optional_import, skip_without
-
-aiokatcp, needs_aiokatcp = optional_import("aiokatcp", "the aiokatcp device in client tests")
+from katcp_sync.protocol import ProtocolFlags
+from katcp_sync.server import DeviceServer
 
 WAIT = 5.0  # upper bound of every wait in the client tests
 
@@ -46,75 +51,85 @@ def make_client():
         client.join(WAIT)
 
 
-class AioServer(aiokatcp.DeviceServer if aiokatcp else object):  # type: ignore[misc]
-    """An aiokatcp device (5.1-MIB) with a few requests for client tests."""
+class StandInServer(DeviceServer):
+    """katcp_sync's stand-in for :class:`aio_support.AioServer` where aiokatcp
+    cannot run (it needs Python 3.8+): the same 5.1-MIB device with the same
+    requests, versions and message ids, so the client tests run there too."""
 
-    VERSION = "client-test-1.0"
-    BUILD_STATE = "client-test-1.0.0"
+    PROTOCOL_INFO = ProtocolFlags(5, 1, {ProtocolFlags.MULTI_CLIENT, ProtocolFlags.MESSAGE_IDS,
+                                         ProtocolFlags.BULK_SET_SENSOR_SAMPLING})
+    VERSION_INFO = ("client-test", 1, 0)
+    BUILD_INFO = ("client-test", 1, 0, ".0")
 
-    async def request_echo(self, ctx, *args: bytes) -> tuple:
+    def setup_sensors(self):
+        pass
+
+    def request_echo(self, req, msg):
         """Reply with the arguments."""
-        return tuple(args)
+        return Message.reply("echo", "ok", *msg.arguments)
 
-    async def request_slow(self, ctx, delay: float) -> None:
+    def request_slow(self, req, msg):
         """Reply after delay seconds."""
-        await asyncio.sleep(delay)
+        self.ioloop.call_later(float(msg.arguments[0]), req.reply, "ok")
+        raise AsyncReply
 
-    async def request_jitter(self, ctx, tag: bytes) -> bytes:
+    def request_jitter(self, req, msg):
         """Reply with tag after a random short delay (out of order)."""
-        await asyncio.sleep(random.random() * 0.002)
-        return tag
+        self.ioloop.call_later(random.random() * 0.002, req.reply, "ok", msg.arguments[0])
+        raise AsyncReply
 
-    async def request_listing(self, ctx, count: int) -> None:
+    def request_listing(self, req, msg):
         """Send count informs, then reply ok count."""
-        ctx.informs([(b"item", i) for i in range(count)])
+        count = int(msg.arguments[0])
+        for i in range(count):
+            req.inform("item", i)
+        return Message.reply("listing", "ok", count)
 
-    async def request_broadcast(self, ctx, text: str) -> None:
+    def request_broadcast(self, req, msg):
         """Send #news text to every client, then reply."""
-        self.mass_inform("news", text)
+        self.mass_inform(Message.inform("news", msg.arguments[0]))
+        return Message.reply("broadcast", "ok")
 
 
-class AioServerThread:
-    """Runs an :class:`AioServer` on an asyncio loop in a helper thread."""
+class StandInServerThread(object):
+    """:class:`aio_support.AioServerThread`'s interface over a
+    :class:`StandInServer` (which has its own threads)."""
 
-    def __init__(self, port: int = 0, server_class=AioServer) -> None:
-        skip_without(aiokatcp, "aiokatcp", "the aiokatcp device in client tests")
+    def __init__(self, port=0, server_class=StandInServer):
+        # type: (int, Any) -> None
         self._server_class = server_class
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="asyncio_client_test")
-        self._thread.start()
-        self.server = None
+        self.server = None  # type: Any
         self.port = port
         self.start()
 
-    def _call(self, coro_fn):
-        return asyncio.run_coroutine_threadsafe(coro_fn(), self._loop).result(WAIT)
-
-    def start(self) -> None:
+    def start(self):
+        # type: () -> None
         """(Re)start the server on ``self.port`` (a free one the first time)."""
-        async def start():
-            self.server = self._server_class("127.0.0.1", self.port)
-            await self.server.start()
-            self.port = self.server.sockets[0].getsockname()[1]
-        self._call(start)
+        self.server = self._server_class("127.0.0.1", self.port)
+        self.server.start()
+        assert self.server.wait_running(WAIT)
+        self.port = self.server.bind_address[1]
 
-    def stop(self) -> None:
+    def stop(self):
+        # type: () -> None
         """Stop the server (closes client connections)."""
-        async def stop():
-            await self.server.stop()
-        self._call(stop)
+        self.server.stop()
+        self.server.join(WAIT)
 
-    def close(self) -> None:
-        """Stop the server and its thread."""
-        try:
-            self.stop()
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(WAIT)
-            self._loop.close()
+    def close(self):
+        # type: () -> None
+        self.stop()
 
 
-class ScriptedServer:
+try:
+    import aiokatcp  # noqa: F401  (needs Python 3.8+)
+except ImportError:
+    AioServerThread = StandInServerThread
+else:
+    from aio_support import AioServer, AioServerThread  # noqa: F401
+
+
+class ScriptedServer(object):
     """A raw TCP server whose behaviour is a Python function per connection.
 
     ``script(conn)`` runs in a thread for each accepted connection; ``conn``
@@ -122,25 +137,27 @@ class ScriptedServer:
     are also put in :attr:`received`.
     """
 
-    def __init__(self, script: Callable[["ScriptedConnection"], None], port: int = 0) -> None:
+    def __init__(self, script, port=0):
+        # type: (Callable[["ScriptedConnection"], None], int) -> None
         self._script = script
-        self.received: "queue.Queue[bytes]" = queue.Queue()
-        self.connections: List[ScriptedConnection] = []
+        self.received = queue.Queue()  # type: "queue.Queue[bytes]"
+        self.connections = []  # type: List[ScriptedConnection]
         self._sock = socket.socket()
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", port))
         self._sock.listen(16)
         self.port = self._sock.getsockname()[1]
-        self._threads: List[threading.Thread] = []
+        self._threads = []  # type: List[threading.Thread]
         self._closed = False
         self._accepter = threading.Thread(target=self._accept, name="scripted-accept")
         self._accepter.start()
 
-    def _accept(self) -> None:
+    def _accept(self):
+        # type: () -> None
         while True:
             try:
                 sock, _ = self._sock.accept()
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 return
             if self._closed:
                 sock.close()
@@ -151,21 +168,23 @@ class ScriptedServer:
             self._threads.append(thread)
             thread.start()
 
-    def _run(self, conn: "ScriptedConnection") -> None:
+    def _run(self, conn):
+        # type: ("ScriptedConnection") -> None
         try:
             self._script(conn)
-        except (OSError, EOFError):
+        except compat.SOCKET_ERRORS + (EOFError,):
             pass
         finally:
             conn.close()
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Stop accepting, close every connection and join the threads."""
         self._closed = True
         try:
             # Wake accept() so that its thread ends.
             socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass
         self._sock.close()
         self._accepter.join(WAIT)
@@ -175,27 +194,31 @@ class ScriptedServer:
             thread.join(WAIT)
 
 
-class ScriptedConnection:
+class ScriptedConnection(object):
     """One accepted socket with line helpers (blocking, bounded by WAIT)."""
 
-    def __init__(self, sock: socket.socket, received: "queue.Queue[bytes]") -> None:
+    def __init__(self, sock, received):
+        # type: (socket.socket, "queue.Queue[bytes]") -> None
         self.sock = sock
         self.sock.settimeout(WAIT)
         self._received = received
         self._buf = b""
         self._lock = threading.Lock()
 
-    def send(self, *lines: bytes) -> None:
+    def send(self, *lines):
+        # type: (*bytes) -> None
         """Send lines (end of line added)."""
         with self._lock:
             self.sock.sendall(b"".join(line + b"\n" for line in lines))
 
-    def send_raw(self, data: bytes) -> None:
+    def send_raw(self, data):
+        # type: (bytes) -> None
         """Send bytes as they are."""
         with self._lock:
             self.sock.sendall(data)
 
-    def read_line(self) -> bytes:
+    def read_line(self):
+        # type: () -> bytes
         """Return the next line received (EOFError when the peer closes)."""
         while b"\n" not in self._buf:
             data = self.sock.recv(65536)
@@ -206,30 +229,45 @@ class ScriptedConnection:
         self._received.put(line)
         return line
 
-    def pending_bytes(self) -> bytes:
+    def pending_bytes(self):
+        # type: () -> bytes
         """Bytes received but not yet read as lines, without blocking."""
         import select
         readable, _, _ = select.select([self.sock], [], [], 0)
         waiting = self.sock.recv(65536, socket.MSG_PEEK) if readable else b""
         return self._buf + waiting
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         try:
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass
         self.sock.close()
 
 
-def v5_greeting(flags: bytes = b"5.1-MI") -> List[bytes]:
+def wait_for(predicate, timeout=WAIT):
+    """Poll ``predicate`` (every millisecond) until true; False after ``timeout``."""
+    deadline = compat.monotonic() + timeout
+    while not predicate():
+        if compat.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
+
+
+def v5_greeting(flags=b"5.1-MI"):
+    # type: (bytes) -> List[bytes]
     """The #version-connect lines of a v5 device."""
     return [b"#version-connect katcp-protocol " + flags,
             b"#version-connect katcp-library scripted-1.0 scripted-1.0.0"]
 
 
-def request_parts(line: bytes):
+def request_parts(line):
+    # type: (bytes) -> Any
     """Split a request line into (name, mid or None, args)."""
-    head, *args = line.split(b" ")
+    parts = line.split(b" ")
+    head, args = parts[0], parts[1:]
     name = head[1:]
     mid = None
     if b"[" in name:
@@ -237,23 +275,28 @@ def request_parts(line: bytes):
     return name, mid, args
 
 
-def reply_line(line: bytes, *args: bytes, inform: bool = False) -> bytes:
+def reply_line(line, *args, **kwargs):
+    # type: (bytes, *bytes, **Any) -> bytes
     """Build a reply (or inform) line answering request ``line``."""
+    inform = compat.kwonly_pop(kwargs, 'inform', False)  # type: bool
+    compat.kwonly_done('reply_line', kwargs)
     name, mid, _ = request_parts(line)
     head = (b"#" if inform else b"!") + name + (b"[" + mid + b"]" if mid else b"")
-    return b" ".join([head, *args])
+    return b" ".join([head] + list(args))
 
 
-def echo_script(greeting: Optional[List[bytes]] = None, informs: int = 0):
+def echo_script(greeting=None, informs=0):
+    # type: (Optional[List[bytes]], int) -> Any
     """A script: send ``greeting``, then answer each request ``ok <args>``."""
-    def script(conn: ScriptedConnection) -> None:
+    def script(conn):
+        # type: (ScriptedConnection) -> None
         if greeting:
             conn.send(*greeting)
         while True:
             line = conn.read_line()
             _, _, args = request_parts(line)
-            conn.send(*[reply_line(line, b"i%d" % i, inform=True) for i in range(informs)],
-                      reply_line(line, b"ok", *args))
+            conn.send(*([reply_line(line, b"i%d" % i, inform=True) for i in range(informs)]
+                        + [reply_line(line, b"ok", *args)]))
     return script
 
 
@@ -271,12 +314,13 @@ def first_hang_ignored_script(greeting):
     return script
 
 
-class SelectorEchoServer:
+class SelectorEchoServer(object):
     """A one-thread ``selectors`` device for many connections: it greets each
     client with ``greeting`` and answers every request ``ok <args>``."""
 
-    def __init__(self, greeting: Optional[List[bytes]] = None) -> None:
-        import selectors
+    def __init__(self, greeting=None):
+        # type: (Optional[List[bytes]]) -> None
+        from katcp_sync.compat import selectors
         self._greeting = b"".join(line + b"\n" for line in (greeting or v5_greeting()))
         self._selector = selectors.DefaultSelector()
         self._sock = socket.socket()
@@ -291,8 +335,9 @@ class SelectorEchoServer:
         self._thread = threading.Thread(target=self._run, name="selector-echo")
         self._thread.start()
 
-    def _run(self) -> None:
-        import selectors
+    def _run(self):
+        # type: () -> None
+        from katcp_sync.compat import selectors
         while True:
             for key, _ in self._selector.select():
                 if key.data == "wake":
@@ -300,8 +345,10 @@ class SelectorEchoServer:
                 if key.data is None:
                     try:
                         conn, _ = self._sock.accept()
-                    except BlockingIOError:
-                        continue
+                    except compat.SOCKET_ERRORS as exc:
+                        if compat.would_block(exc):
+                            continue
+                        raise
                     conn.sendall(self._greeting)
                     conn.setblocking(False)
                     self._buffers[conn] = b""
@@ -310,14 +357,15 @@ class SelectorEchoServer:
                 conn = key.fileobj
                 try:
                     data = conn.recv(65536)
-                except OSError:
+                except compat.SOCKET_ERRORS:
                     data = b""
                 if not data:
                     self._selector.unregister(conn)
                     conn.close()
                     del self._buffers[conn]
                     continue
-                *lines, self._buffers[conn] = (self._buffers[conn] + data).split(b"\n")
+                lines = (self._buffers[conn] + data).split(b"\n")
+                self._buffers[conn] = lines.pop()
                 replies = []
                 for line in lines:
                     _, _, args = request_parts(line)
@@ -326,7 +374,8 @@ class SelectorEchoServer:
                 conn.sendall(b"".join(replies))
                 conn.setblocking(False)
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Stop the thread and close every socket."""
         self._wake_w.send(b"x")
         self._thread.join(WAIT)
@@ -337,12 +386,14 @@ class SelectorEchoServer:
             sock.close()
 
 
-def jitter_from_threads(client, threads: int, requests: int) -> list:
+def jitter_from_threads(client, threads, requests):
+    # type: (Any, int, int) -> list
     """Make ``requests`` ``?jitter <tag>`` requests from each of ``threads``
     threads at once; return the errors (a reply with another's tag is one)."""
     errors = []
 
-    def worker(n: int) -> None:
+    def worker(n):
+        # type: (int) -> None
         try:
             for i in range(requests):
                 tag = b"%d-%d" % (n, i)

@@ -5,6 +5,9 @@ the summary (``-rs`` is in the pytest options): the rest of the suite
 collects and runs without it.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import importlib
 
 import pytest

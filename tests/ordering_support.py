@@ -3,13 +3,62 @@
 No tests here; test modules import from this one.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import contextlib
 import sys
 import threading
+import time
 
+from katcp_sync import compat
 from katcp_sync.sensor import Reading, Sensor
 
 WAIT = 30.0
+
+
+class _SpinBarrier(object):
+    """threading.Barrier (3.2+) for Python 2.7: the waiters spin, so that
+    they all leave at once (2.7's Condition.wait(timeout) polls)."""
+
+    def __init__(self, parties, timeout=None):
+        self._parties = parties
+        self._timeout = timeout
+        self._lock = threading.Lock()
+        self._count = 0
+        self._generation = 0
+
+    def wait(self, timeout=None):
+        timeout = self._timeout if timeout is None else timeout
+        with self._lock:
+            generation = self._generation
+            index = self._count
+            self._count += 1
+            if self._count == self._parties:
+                self._count = 0
+                self._generation += 1
+                return index
+        deadline = None if timeout is None else compat.monotonic() + timeout
+        while self._generation == generation:
+            if deadline is not None and compat.monotonic() > deadline:
+                raise RuntimeError("barrier: %d of %d parties within %s s"
+                                   % (self._count, self._parties, timeout))
+            time.sleep(0)
+        return index
+
+
+Barrier = getattr(threading, "Barrier", _SpinBarrier)
+
+
+def acquire_within(lock, timeout):
+    """``lock.acquire(timeout=timeout)`` on Python 2.7 too (there: polled every ms)."""
+    if not compat.PY2:
+        return lock.acquire(timeout=timeout)
+    deadline = compat.monotonic() + timeout
+    while not lock.acquire(False):
+        if compat.monotonic() > deadline:
+            return False
+        time.sleep(0.001)
+    return True
 
 
 class StoreOrderSensor(Sensor):
@@ -22,7 +71,7 @@ class StoreOrderSensor(Sensor):
     """
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super(StoreOrderSensor, self).__init__(*args, **kwargs)
         self.order_lock = threading.Lock()
         self.store_order = {self.value(): 0}
 
@@ -40,8 +89,23 @@ class StoreOrderSensor(Sensor):
 @contextlib.contextmanager
 def shuffled_threads():
     """Switch threads every 10 us inside the block, to make races likely."""
+    with switch_interval(1e-5):
+        yield
+
+
+@contextlib.contextmanager
+def switch_interval(seconds):
+    """Let the GIL change hands every ``seconds`` inside the block (2.7: every bytecode)."""
+    if not hasattr(sys, "setswitchinterval"):   # Python 2: a check interval in bytecodes
+        interval = sys.getcheckinterval()
+        sys.setcheckinterval(1)
+        try:
+            yield
+        finally:
+            sys.setcheckinterval(interval)
+        return
     interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-5)
+    sys.setswitchinterval(seconds)
     try:
         yield
     finally:
@@ -55,7 +119,7 @@ def hammer(set_value, writers=8, per_writer=300, extra=()):
     ``extra`` are more thread targets to run alongside (they get the list of
     writer threads, to stop when those are done).
     """
-    barrier = threading.Barrier(writers + len(extra))
+    barrier = Barrier(writers + len(extra))
 
     def writer(index):
         barrier.wait(WAIT)
@@ -78,7 +142,7 @@ def hammer(set_value, writers=8, per_writer=300, extra=()):
     assert not any(t.is_alive() for t in threads + others), "writers did not finish"
 
 
-class Gate:
+class Gate(object):
     """A sensor observer that holds up the notification of one value.
 
     Attach it before the observers under test: a thread setting ``value``

@@ -3,12 +3,16 @@
 No tests here; the server test modules import from this one.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import socket
 import threading
 import time
 
 import pytest
+
+from katcp_sync import compat
 
 from katcp_sync.errors import AsyncReply, FailReply, InvalidReply
 from katcp_sync.kattypes import concurrent_reply, request_timeout_hint
@@ -19,7 +23,68 @@ from katcp_sync.server import DeviceServer
 TIMEOUT = 5.0
 
 
-class LineClient:
+def wait_for(cond, predicate, timeout):
+    """``cond.wait_for(predicate, timeout)`` (3.2+); ``cond`` held by the caller."""
+    deadline = compat.monotonic() + timeout
+    result = predicate()
+    while not result:
+        remaining = deadline - compat.monotonic()
+        if remaining <= 0:
+            break
+        cond.wait(remaining)
+        result = predicate()
+    return result
+
+
+def socket_closed(sock):
+    """True once ``sock`` was closed (2.7's closed socket raises EBADF from fileno())."""
+    try:
+        return sock.fileno() == -1
+    except compat.SOCKET_ERRORS:
+        return True
+
+
+class ChildTimeout(AssertionError):
+    """A child process did not end in time (subprocess.TimeoutExpired is 3.3+)."""
+
+
+def wait_child(proc, timeout):
+    """``proc.wait(timeout)`` on Python 2.7 too: the return code, or
+    :class:`ChildTimeout` (the child is left running)."""
+    deadline = compat.monotonic() + timeout
+    while proc.poll() is None:
+        if compat.monotonic() > deadline:
+            raise ChildTimeout("process %d still running after %s s" % (proc.pid, timeout))
+        time.sleep(0.005)
+    return proc.returncode
+
+
+def communicate_child(proc, timeout, data=None):
+    """``proc.communicate(data, timeout)`` on Python 2.7 too: ``(out, err)``;
+    after ``timeout`` seconds the child is killed and :class:`ChildTimeout` raised."""
+    expired = []
+
+    def kill():
+        expired.append(True)
+        try:
+            proc.kill()
+        except compat.SOCKET_ERRORS:  # already gone
+            pass
+
+    timer = threading.Timer(timeout, kill)
+    timer.daemon = True
+    timer.start()
+    try:
+        out, err = proc.communicate(data)
+    finally:
+        timer.cancel()
+        timer.join()
+    if expired:
+        raise ChildTimeout("process %d killed after %s s" % (proc.pid, timeout))
+    return out, err
+
+
+class LineClient(object):
     """A blocking raw-socket KATCP client for tests (every read is bounded)."""
 
     def __init__(self, address, timeout=TIMEOUT):
@@ -36,11 +101,11 @@ class LineClient:
 
     def send(self, *lines):
         self.sock.sendall(b"".join(
-            (line.encode() if isinstance(line, str) else line) + b"\n" for line in lines))
+            compat.wire_bytes(line) + b"\n" for line in lines))
 
     def read_line(self, timeout=None):
         """Next non-empty line (bytes, no end of line); raises on timeout/EOF."""
-        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        deadline = compat.monotonic() + (timeout if timeout is not None else self.timeout)
         while True:
             cut = self._buf.find(b"\n")
             if cut >= 0:
@@ -48,15 +113,15 @@ class LineClient:
                 if line.strip():
                     return line
                 continue
-            remaining = deadline - time.monotonic()
+            remaining = deadline - compat.monotonic()
             if remaining <= 0:
-                raise TimeoutError("no line within the timeout; buffered %r" % self._buf[:200])
+                raise compat.TimeoutError("no line within the timeout; buffered %r" % self._buf[:200])
             self.sock.settimeout(remaining)
             try:
                 data = self.sock.recv(65536)
             except socket.timeout:  # not a TimeoutError before Python 3.10
-                raise TimeoutError("no line within the timeout; buffered %r"
-                                   % self._buf[:200]) from None
+                raise compat.chained(compat.TimeoutError("no line within the timeout; buffered %r"
+                                   % self._buf[:200]), None)
             if not data:
                 raise EOFError("connection closed; buffered %r" % self._buf[:200])
             self._buf += data
@@ -66,17 +131,17 @@ class LineClient:
 
     def read_until(self, predicate, timeout=None):
         """Messages up to and including the first one matching ``predicate``."""
-        deadline = time.monotonic() + (timeout if timeout is not None else self.timeout)
+        deadline = compat.monotonic() + (timeout if timeout is not None else self.timeout)
         messages = []
         while True:
-            msg = self.read_message(max(0.0, deadline - time.monotonic()))
+            msg = self.read_message(max(0.0, deadline - compat.monotonic()))
             messages.append(msg)
             if predicate(msg):
                 return messages
 
     def request(self, line, timeout=None):
         """Send a request line; return (informs of that name, reply)."""
-        name = parse(line.encode() if isinstance(line, str) else line).name
+        name = parse(compat.wire_bytes(line)).name
         self.send(line)
         messages = self.read_until(
             lambda m: m.mtype == Message.REPLY and m.name == name, timeout)
@@ -99,7 +164,7 @@ class LineClient:
         """True if nothing arrives within ``wait`` seconds."""
         try:
             line = self.read_line(wait)
-        except TimeoutError:
+        except compat.TimeoutError:
             return True
         self._buf = line + b"\n" + self._buf
         return False
@@ -107,7 +172,7 @@ class LineClient:
 
 def args(msg):
     """A message's arguments as str."""
-    return [a.decode() for a in msg.arguments]
+    return [compat.native_str(a) for a in msg.arguments]
 
 
 class DemoServer(DeviceServer):
@@ -125,7 +190,7 @@ class DemoServer(DeviceServer):
         self.informs_seen = []
         self.replies_seen = []
         self.handler_threads = []
-        super().__init__(*a, **kw)
+        super(DemoServer, self).__init__(*a, **kw)
 
     def setup_sensors(self):
         self.int_sensor = Sensor.integer("demo.int", "An integer", "count", [0, 100])

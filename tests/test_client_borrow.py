@@ -6,19 +6,25 @@ order, exactly once, and every failure path must behave as without the
 borrow (client module docstring; connection module, "Borrowed reading").
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
+import os
 import select
 import threading
 import time
 
 import pytest
 
+from katcp_sync import compat
+from katcp_sync import connection
 from katcp_sync.client import BlockingClient, DeviceClient
 from katcp_sync.errors import KatcpClientDisconnected, KatcpTimeoutError
 from katcp_sync.message import Message
 
 from client_support import (WAIT, ScriptedServer, echo_script, first_hang_ignored_script,
-                            reply_line, request_parts, v5_greeting)
+                            reply_line, request_parts, v5_greeting, wait_for)
 
 pytestmark = pytest.mark.skipif(not hasattr(select, "epoll"),
                                 reason="borrowed reading needs epoll")
@@ -41,13 +47,43 @@ class NewsClient(BlockingClient):
     """Records #news informs with the thread they were dispatched on."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super(NewsClient, self).__init__(*args, **kwargs)
         self.news = []
         self.news_event = threading.Event()
 
     def inform_news(self, msg):
         self.news.append((msg.arguments[0], threading.current_thread()))
         self.news_event.set()
+
+
+@pytest.fixture
+def make_client(make_client):
+    """conftest's make_client, and then waits until the reactor has read
+    the whole greeting and let go of reading: a caller may then borrow at
+    once. (wait_protocol returns on the first #version-connect, and on
+    Python 2 the woken caller may run before the reactor is done.)"""
+    def make(port, **kwargs):
+        client = make_client(port, **kwargs)
+        if kwargs.get("wait", True):
+            assert wait_for(lambda: "katcp-library" in client.versions)
+            settle(client)
+        return client
+    return make
+
+
+def settle(client):
+    """Wait until the reactor has let go of reading (it may still be
+    finishing a read when a woken caller runs)."""
+    borrow = client._conn._borrow if client._conn is not None else None
+    assert wait_for(lambda: not (borrow is not None and borrow._read_lock.locked()))
+
+
+def socket_closed(sock):
+    """True once ``sock`` is closed (2.7's fileno() raises then, 3.x's is -1)."""
+    try:
+        return sock.fileno() == -1
+    except compat.SOCKET_ERRORS:
+        return True
 
 
 def spy_claims(client):
@@ -95,8 +131,8 @@ def test_unsolicited_informs_stay_on_the_reactor_in_order(scripted, make_client)
     claims = spy_claims(client)
     for _ in range(10):
         assert client.blocking_request(Message.request("x"))[0].reply_ok()
-    deadline = time.monotonic() + WAIT
-    while len(client.news) < 20 and time.monotonic() < deadline:
+    deadline = compat.monotonic() + WAIT
+    while len(client.news) < 20 and compat.monotonic() < deadline:
         client.news_event.wait(0.05)
         client.news_event.clear()
     assert [int(arg) for arg, _ in client.news] == list(range(20))  # exactly once, in order
@@ -123,8 +159,8 @@ def test_reply_claimed_and_later_lines_handed_over(scripted, make_client):
     assert client.news_event.wait(WAIT)
     reactor = reactor_thread(client)
     assert client.news == [(b"after", reactor)]
-    deadline = time.monotonic() + WAIT
-    while not strays and time.monotonic() < deadline:
+    deadline = compat.monotonic() + WAIT
+    while not strays and compat.monotonic() < deadline:
         time.sleep(0.005)
     assert strays == [reactor]
 
@@ -204,10 +240,10 @@ def test_timeout_during_borrowed_wait_then_reading_resumes(scripted, make_client
     server = scripted(script)
     client = make_client(server.port, cls=NewsClient)
     claims = spy_claims(client)
-    start = time.monotonic()
+    start = compat.monotonic()
     with pytest.raises(KatcpTimeoutError):
         client.blocking_request(Message.request("never"), timeout=0.2)
-    assert 0.15 < time.monotonic() - start < 2.0
+    assert 0.15 < compat.monotonic() - start < 2.0
     assert len(client._table) == 0
     assert client.blocking_request(Message.request("next"))[0].reply_ok()
     assert client.news_event.wait(WAIT)
@@ -223,10 +259,10 @@ def test_disconnect_during_borrowed_wait(scripted, make_client):
     server = scripted(script)
     client = make_client(server.port)
     client.auto_reconnect = False
-    start = time.monotonic()
+    start = compat.monotonic()
     with pytest.raises(KatcpClientDisconnected, match="Connection closed before reply"):
         client.blocking_request(Message.request("x"), timeout=WAIT)
-    assert time.monotonic() - start < WAIT / 2
+    assert compat.monotonic() - start < WAIT / 2
     assert client.wait_disconnected(WAIT)
 
 
@@ -263,13 +299,13 @@ def test_stop_while_a_caller_is_borrowing(scripted, make_client, reactor, own_re
         try:
             client.blocking_request(Message.request("x"), timeout=WAIT)
         except Exception as exc:
-            outcome.append((exc, time.monotonic()))
+            outcome.append((exc, compat.monotonic()))
     thread = threading.Thread(target=call)
     thread.start()
     assert received.wait(WAIT)
     conn = client._conn
     assert conn._borrow.borrowed
-    stopped = time.monotonic()
+    stopped = compat.monotonic()
     client.stop()
     thread.join(WAIT)
     assert not thread.is_alive()
@@ -279,10 +315,10 @@ def test_stop_while_a_caller_is_borrowing(scripted, make_client, reactor, own_re
     assert when - stopped < WAIT / 2
     assert not claims
     # The socket was closed when the borrow ended, not under the borrower.
-    deadline = time.monotonic() + WAIT
-    while conn._sock.fileno() != -1 and time.monotonic() < deadline:
+    deadline = compat.monotonic() + WAIT
+    while not socket_closed(conn._sock) and compat.monotonic() < deadline:
         time.sleep(0.005)
-    assert conn._sock.fileno() == -1
+    assert socket_closed(conn._sock)
     assert reactor.running()
 
 
@@ -300,8 +336,8 @@ def test_line_too_long_during_borrowed_read(scripted, make_client, caplog):
     client = make_client(server.port, cls=SmallClient)
     with caplog.at_level(logging.ERROR, logger="katcp_sync.client"):
         assert client.blocking_request(Message.request("x"))[0].reply_ok()
-        deadline = time.monotonic() + WAIT
-        while "too long" not in caplog.text and time.monotonic() < deadline:
+        deadline = compat.monotonic() + WAIT
+        while "too long" not in caplog.text and compat.monotonic() < deadline:
             time.sleep(0.005)
     assert "too long" in caplog.text
     assert client.is_connected()
@@ -313,7 +349,7 @@ def test_overriding_handle_message_turns_borrowing_off(scripted, make_client):
     class Recording(DeviceClient):
         def handle_message(self, msg):
             seen.append(msg.name)
-            super().handle_message(msg)
+            super(Recording, self).handle_message(msg)
     server = scripted(echo_script(v5_greeting()))
     client = make_client(server.port, cls=Recording)
     assert not client._may_borrow
@@ -327,6 +363,7 @@ def test_protocol_detection_unchanged_for_a_silent_device(scripted, make_client)
     client = make_client(server.port, wait=False, detect=0.1)
     reply, _ = client.blocking_request(Message.request("echo", "a"), timeout=WAIT)
     assert reply.arguments == [b"ok", b"a"] and reply.mid is None
+    settle(client)
     # Now sent at once and read by the caller (no ids: matched by name).
     claims = spy_claims(client)
     assert client.blocking_request(Message.request("echo", "b"))[0].arguments == [b"ok", b"b"]
@@ -399,7 +436,7 @@ class NoBorrowClient(BlockingClient):
     """Overrides handle_message, so its callers wait on their lock."""
 
     def handle_message(self, msg):
-        super().handle_message(msg)
+        super(NoBorrowClient, self).handle_message(msg)
 
 
 @pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
@@ -415,13 +452,16 @@ def test_interrupted_blocking_request_is_given_up_like_a_timeout(scripted, make_
 
     server = scripted(first_hang_ignored_script(v5_greeting(flags)))
     client = make_client(server.port, cls=cls)
-    main = threading.main_thread()
+    main = compat.main_thread()
     assert threading.current_thread() is main   # signals are handled there
 
     def interrupt():
         # Sent: the caller is about to wait, or waiting (either is fine).
         assert server.received.get(timeout=WAIT).startswith(b"?hang")
-        signal.pthread_kill(main.ident, signal.SIGUSR1)
+        if hasattr(signal, "pthread_kill"):
+            signal.pthread_kill(main.ident, signal.SIGUSR1)
+        else:   # Python 2: a process signal goes to the main thread (Linux)
+            os.kill(os.getpid(), signal.SIGUSR1)
 
     def on_signal(signum, frame):
         raise Interrupted()
@@ -430,10 +470,10 @@ def test_interrupted_blocking_request_is_given_up_like_a_timeout(scripted, make_
     killer = threading.Thread(target=interrupt)
     try:
         killer.start()
-        start = time.monotonic()
+        start = compat.monotonic()
         with pytest.raises(Interrupted):
             client.blocking_request(Message.request("hang"), timeout=WAIT)
-        assert time.monotonic() - start < WAIT / 2
+        assert compat.monotonic() - start < WAIT / 2
     finally:
         killer.join(WAIT)
         signal.signal(signal.SIGUSR1, previous)
@@ -467,16 +507,22 @@ def burst_script(greeting, count):
     return script
 
 
-@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
-def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, make_client,
-                                                                    flags):
-    """Callers that overlap share the reading: the one that borrowed it
-    delivers the others' replies and informs (matched by id and name, or by
-    name alone without ids) on its own thread, and each caller gets its own."""
-    count = 12
-    server = scripted(burst_script(v5_greeting(flags), count))
-    client = make_client(server.port)
-    claims = spy_claims(client)
+def spy_wake_in_turn(monkeypatch):
+    """Record (count, thread) for every batch of callers woken in turn."""
+    import katcp_sync.client_dispatch as client_dispatch
+    woken = []
+    real = client_dispatch.wake_in_turn
+
+    def spy(delivered):
+        woken.append((len(delivered), threading.current_thread()))
+        real(delivered)
+    monkeypatch.setattr(client_dispatch, "wake_in_turn", spy)
+    return woken
+
+
+def burst_callers(client, count):
+    """``count`` threads make one request each at once; each gets its own
+    reply and inform (see burst_script)."""
     results = {}
 
     def caller(i):
@@ -493,13 +539,44 @@ def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, m
     for i, (reply, informs) in results.items():
         assert reply.name == "op%d" % i and reply.arguments == [b"ok", str(i).encode()]
         assert [inform.arguments for inform in informs] == [[b"i", str(i).encode()]]
-    assert len(client._table) == 0
+    assert len(results) == count and len(client._table) == 0
+
+
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+def test_a_burst_of_replies_reaches_every_caller_read_by_one_of_them(scripted, make_client,
+                                                                    monkeypatch, flags):
+    """Callers that overlap share the reading: the one that borrowed it
+    delivers the others' replies and informs (matched by id and name, or by
+    name alone without ids) on its own thread, and each caller gets its own.
+    It wakes those it read for in turn, once the lines of a read are offered."""
+    count = 12
+    server = scripted(burst_script(v5_greeting(flags), count))
+    client = make_client(server.port)
+    claims = spy_claims(client)
+    woken = spy_wake_in_turn(monkeypatch)
+    burst_callers(client, count)
     # Some caller's reply was read, and delivered, by another caller.
     for_others = [line for line, claimed, thread in claims
                   if claimed and line.startswith(b"!")
                   and thread.name != "caller-%s" % line.split()[-1].decode()]
     assert for_others
+    readers = set(thread for _, _, thread in claims)
+    assert sum(n for n, thread in woken if thread in readers) == len(for_others)
     assert client.blocking_request(Message.request("after"))[0].reply_ok()
+
+
+@pytest.mark.parametrize("flags", [b"5.1-MI", b"5.0-M"], ids=["mids", "no-mids"])
+def test_callers_answered_in_one_batch_are_woken_in_turn(scripted, make_client, monkeypatch,
+                                                         flags):
+    """Replies that the reactor reads in one batch wake their callers one
+    after the other (each woken caller wakes the next), and every caller
+    gets its own reply and informs."""
+    count = 6
+    server = scripted(burst_script(v5_greeting(flags), count))
+    client = make_client(server.port, cls=NoBorrowClient)
+    woken = spy_wake_in_turn(monkeypatch)
+    burst_callers(client, count)
+    assert sum(n for n, _ in woken) == count and max(n for n, _ in woken) > 1
 
 
 def reading(client, server):
@@ -591,7 +668,7 @@ def test_the_main_thread_reads_only_for_itself(scripted, make_client):
     """Signals (KeyboardInterrupt) interrupt the main thread, so it never
     takes another caller's reply out of the table: read by the main
     thread, that reply is handed over to the reactor, which delivers it."""
-    assert threading.current_thread() is threading.main_thread()
+    assert threading.current_thread() is compat.main_thread()
 
     def script(conn):
         conn.send(*v5_greeting())
@@ -616,10 +693,70 @@ def test_the_main_thread_reads_only_for_itself(scripted, make_client):
     other.join(WAIT)
     assert reply.arguments == [b"ok", b"a"]
     assert results["b"][0].arguments == [b"ok", b"b"]
-    main = threading.main_thread()
+    main = compat.main_thread()
     assert [(ok, thread) for line, ok, thread in claims if line.startswith(b"!b")] == [
         (False, main)]
     assert not any(claimed and line.startswith(b"!b") for line, claimed, _ in claims)
+
+
+def test_combined_writes_leave_at_once_from_the_writing_thread(scripted, make_client,
+                                                              monkeypatch):
+    """The thread that writes what others queued sends it itself, at once:
+    it is no burst of its own (their callers wait for the replies), so it is
+    not left in the buffer for the reactor to flush, which would cost a
+    wake-up of the reactor per combined write."""
+    # Any second write of a thread within a second would be a burst.
+    monkeypatch.setattr(connection, "_BURST_GAP", 1.0)
+    server = scripted(echo_script(v5_greeting()))
+    client = make_client(server.port)
+    conn = client._conn
+    real_write, real_send_now = conn.write, conn._send_now
+    entered, go = threading.Event(), threading.Event()
+    sent = []
+
+    def slow_write(data):
+        if not entered.is_set():
+            entered.set()
+            assert go.wait(WAIT)
+        return real_write(data)
+
+    def send_now(data):
+        sent.append((bytes(data), threading.current_thread()))
+        return real_send_now(data)
+    conn.write, conn._send_now = slow_write, send_now
+    writer = threading.Thread(target=client._write, args=(b"?first\n",))
+    writer.start()
+    assert entered.wait(WAIT)
+    client._write(b"?a\n")
+    client._write(b"?b\n")
+    go.set()
+    writer.join(WAIT)
+    assert sent == [(b"?first\n", writer), (b"?a\n?b\n", writer)]
+    assert [server.received.get(timeout=WAIT) for _ in range(3)] == [b"?first", b"?a", b"?b"]
+
+
+@pytest.mark.parametrize("cls", [BlockingClient, NoBorrowClient], ids=["borrowing", "lock-wait"])
+def test_a_caller_that_waited_sends_its_next_request_at_once(scripted, make_client,
+                                                             monkeypatch, cls):
+    """A thread that waited for its reply (reading it, or woken on its lock)
+    sends its next request from its own thread at once: back-to-back
+    requests are no burst to leave to the reactor."""
+    monkeypatch.setattr(connection, "_BURST_GAP", 1.0)
+    server = scripted(echo_script(v5_greeting()))
+    client = make_client(server.port, cls=cls)
+    conn = client._conn
+    real_send_now = conn._send_now
+    sent = []
+
+    def send_now(data):
+        sent.append((bytes(data), threading.current_thread()))
+        return real_send_now(data)
+    conn._send_now = send_now
+    for name in ("a", "b", "c"):
+        assert client.blocking_request(Message.request(name), timeout=WAIT)[0].reply_ok()
+    me = threading.current_thread()
+    assert [(data[:2], thread) for data, thread in sent] == [
+        (b"?a", me), (b"?b", me), (b"?c", me)]
 
 
 def test_concurrent_writes_are_combined_in_order(scripted, make_client):
@@ -646,7 +783,7 @@ def test_concurrent_writes_are_combined_in_order(scripted, make_client):
         client._write(b"?q %d\n" % i)
     stale = []
 
-    class OldConnection:
+    class OldConnection(object):
         def write(self, data):
             stale.append(data)
     client._outbox.append((OldConnection(), b"?stale\n"))  # queued for an old connection
@@ -657,3 +794,62 @@ def test_concurrent_writes_are_combined_in_order(scripted, make_client):
     assert lines == [b"?first"] + [b"?q %d" % i for i in range(5)] + [b"?last"]
     assert server.received.empty() and not client._outbox
     assert stale == [b"?stale\n"]    # to the connection it was meant for (closed: dropped)
+
+
+_CTRL_C_SCRIPT = r"""
+import signal
+import sys
+# A shell starting the tests in the background makes SIGINT ignored: undo that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+from katcp_sync.client import BlockingClient
+from katcp_sync.message import Message
+
+class NoBorrow(BlockingClient):
+    def handle_message(self, msg):
+        super(NoBorrow, self).handle_message(msg)
+
+how = sys.argv[2]
+client = (NoBorrow if how == "lock-wait" else BlockingClient)("127.0.0.1", int(sys.argv[1]))
+client.start()
+assert client.wait_protocol(5)
+try:
+    if how == "future":
+        client.future_request(Message.request("hang")).result(60)
+    else:
+        client.blocking_request(Message.request("hang"), timeout=60)
+except KeyboardInterrupt:
+    print("interrupted")
+    sys.stdout.flush()
+finally:
+    client.stop()
+    client.join(5)
+"""
+
+
+@pytest.mark.parametrize("how", ["borrowing", "lock-wait", "future"])
+def test_ctrl_c_interrupts_a_blocking_script_within_a_second(scripted, how):
+    """Issue 13: Ctrl-C (SIGINT) ends a script blocked waiting for a reply
+    within 1 s, also on Python 2 (whose untimed lock waits ignore signals and
+    whose timed ones poll)."""
+    import signal
+    import subprocess
+    import sys
+
+    server = scripted(first_hang_ignored_script(v5_greeting()))
+    proc = subprocess.Popen([sys.executable, "-c", _CTRL_C_SCRIPT, str(server.port), how],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        assert server.received.get(timeout=WAIT).startswith(b"?hang")
+        time.sleep(0.05)    # into the wait (it sent ?hang just before)
+        start = compat.monotonic()
+        proc.send_signal(signal.SIGINT)
+        while proc.poll() is None and compat.monotonic() - start < WAIT:
+            time.sleep(0.005)
+        took = compat.monotonic() - start
+        out, err = proc.communicate()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert b"interrupted" in out, err[-2000:]
+    assert took < 1.0, took

@@ -1,11 +1,14 @@
 """The clients against katcp_sync's own DeviceServer (spec 2.2: ids; 4: connect informs)."""
 
-import queue
+from __future__ import absolute_import, division, print_function
+
+
 import random
 import threading
 
 import pytest
 
+from katcp_sync.compat import queue
 from katcp_sync.errors import AsyncReply, KatcpClientDisconnected
 from katcp_sync.message import Message
 from katcp_sync.server import DeviceServer
@@ -62,9 +65,10 @@ def test_tutorial_server_versions_and_requests(client_of):
     try:
         client = client_of(server)
         assert str(client.protocol_flags) == "5.0-IM"
-        assert client.versions["katcp-device"][0] == "example-api-1.0"
         reply, informs = client.blocking_request(Message.request("add", 3, 6))
         assert reply.arguments == [b"ok", b"9.0"] and informs == []
+        # (After a reply: the whole greeting, which came before it, is in.)
+        assert client.versions["katcp-device"][0] == "example-api-1.0"
         reply, _ = client.blocking_request(Message.request("raw-reverse", "a", "b"))
         assert reply.arguments == [b"ok", b"b", b"a"]
     finally:
@@ -126,3 +130,28 @@ def test_inform_and_disconnected_callbacks_can_be_removed(jitter_server, client_
     assert lost_kept.wait(WAIT)
     assert client.wait_protocol(WAIT)  # reconnected: every callback has run by now
     assert not lost_removed.is_set()
+
+
+def test_connected_callback_added_after_wait_protocol_waits_for_the_next_connection(
+        jitter_server, make_client):
+    """A thread that wait_protocol woke may add a connected callback before
+    the reactor runs this connection's: it is for the next connection (on
+    Python 2 the woken thread often ran first and saw a stale "up")."""
+    from katcp_sync.client import BlockingClient
+
+    events = queue.Queue()
+
+    class Client(BlockingClient):
+        def _announce_ready(self):
+            ready = self._received_protocol_info
+            original_set = ready.set
+
+            def set_and_add():
+                original_set()
+                self.add_connected_callback(lambda: events.put("up"))   # the woken thread
+            ready.set = set_and_add
+            super(Client, self)._announce_ready()
+            ready.set = original_set
+
+    make_client(jitter_server.bind_address[1], cls=Client)
+    assert events.empty()

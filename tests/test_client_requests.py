@@ -1,9 +1,13 @@
 """The client's request table in memory: ids, matching, serialisation (spec 2.2, 2.3)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import pytest
 
-from katcp_sync.client_requests import (CLOSED, HOLDING, OPEN, PendingRequest,
-                                        ReplyFuture, RequestTable)
+from katcp_sync.client_requests import (CLOSED, HOLDING, OPEN, BlockingRequest,
+                                        PendingRequest, ReplyFuture, RequestTable,
+                                        wake_in_turn)
 from katcp_sync.errors import KatcpClientDisconnected, KatcpVersionError
 from katcp_sync.message import MAX_MID, Message
 
@@ -12,7 +16,7 @@ class Recorder(PendingRequest):
     __slots__ = ("reply", "error")
 
     def __init__(self, msg, use_mid=None):
-        super().__init__(msg, 0.0, use_mid)
+        super(Recorder, self).__init__(msg, 0.0, use_mid)
         self.reply = self.error = None
 
     def set_reply(self, reply):
@@ -157,3 +161,56 @@ def test_reply_future_unpacks():
     future._on_reactor = lambda: True
     with pytest.raises(RuntimeError):
         tuple(future)
+
+
+def delivered_blocking(count):
+    """``count`` blocking requests whose replies came in one batch."""
+    requests = [BlockingRequest(Message.request("r%d" % i), 0.0, None, True)
+                for i in range(count)]
+    for i, pending in enumerate(requests):
+        pending.deliver(Message.reply("r%d" % i, "ok"))
+        assert not pending.wait(0)      # delivered, not woken yet
+    return requests
+
+
+def test_callers_of_one_batch_are_woken_in_turn():
+    """Only the first caller is woken; each, once awake, wakes the next, so
+    they do not all rush for the interpreter at once."""
+    a, b, c = delivered_blocking(3)
+    wake_in_turn([a, b, c])
+    assert not b.wait(0) and not c.wait(0)
+    assert a.wait(None)
+    assert not c.wait(0)
+    assert b.wait(None) and c.wait(None)
+    assert [p.reply.name for p in (a, b, c)] == ["r0", "r1", "r2"]
+
+
+@pytest.mark.parametrize("when", ["before its turn", "after its turn"])
+def test_a_caller_that_left_does_not_stop_the_turn(when):
+    """A caller that stops waiting (an exception in its thread) before or
+    after it was woken in turn: the callers after it are woken all the same,
+    exactly once."""
+    a, b, c, d = delivered_blocking(4)
+    if when == "before its turn":
+        b.leave()
+        c.leave()
+    wake_in_turn([a, b, c, d])
+    assert a.wait(None)
+    if when == "after its turn":
+        b.leave()           # woken by a: leave() wakes c
+        assert c.wait(None)
+    assert d.wait(None)
+    assert not d.wait(0)     # woken once
+
+
+def test_a_caller_past_its_timeout_takes_its_reply_without_its_turn():
+    """A caller whose timeout lost the race to its reply takes the reply
+    without waiting for the caller before it to wake it; its turn is still
+    passed on to the next when that caller wakes."""
+    a, b, c = delivered_blocking(3)
+    wake_in_turn([a, b, c])
+    b.wait_delivered()                  # a has not woken b (and may never)
+    assert b.reply.name == "r1"
+    assert not c.wait(0)
+    assert a.wait(None)                 # a wakes b, gone: c is woken instead
+    assert c.wait(None)

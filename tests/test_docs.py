@@ -6,6 +6,9 @@ temporary directory: any warning -- a malformed table, a broken reference,
 a docstring that is not valid reStructuredText -- fails the test.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import ast
 import os
 import re

@@ -1,17 +1,26 @@
+# -*- coding: utf-8 -*-
 """Porting from katcp-python by changing the import (issue 14).
 
 The names, hooks and behaviours that katcp-python code and test suites rely
 on; ``tests/test_katcp_python_suite.py`` runs katcp-python's own tests.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
 import threading
 import time
-import unittest.mock
+import unittest
+
+from six.moves._thread import get_ident
+
+from katcp_sync.testing.fixtures import mock
 
 import pytest
 
 import katcp_sync
+from katcp_sync import compat
 from katcp_sync import KATCPClientResource, KATCPClientResourceContainer, core, fake_clients
 from katcp_sync import ioloop_manager
 from katcp_sync.compat import ensure_native_str
@@ -43,7 +52,7 @@ def test_core_has_katcp_core_names():
 
 
 def test_hashable_identity():
-    class Thing:
+    class Thing(object):
         def method(self):
             pass
 
@@ -93,13 +102,13 @@ class Recording(DeviceServer):
     """A server overriding handle_message, as katcp-python subclasses do."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super(Recording, self).__init__(*args, **kwargs)
         self.seen = []
 
     def handle_message(self, client_conn, msg):
         self.seen.append(str(msg))
         if msg.name != "swallowed":
-            super().handle_message(client_conn, msg)
+            super(Recording, self).handle_message(client_conn, msg)
         else:
             client_conn.reply(Message.reply("swallowed", "ok", "by-hook"), msg)
 
@@ -152,7 +161,7 @@ def test_client_ioloop_is_its_reactor():
 def test_request_connection_replies_through_the_connection():
     """katcp-python's layering: req.inform/req.reply call the client
     connection's inform()/reply(), which tests mock."""
-    conn = unittest.mock.Mock()
+    conn = mock.Mock()
     req_msg = Message.request("test-request", "a", mid=42)
     req = ClientRequestConnection(conn, req_msg)
     req.inform(b"inf1")
@@ -187,7 +196,7 @@ def test_ioloop_manager_runs_a_reactor_thread():
     try:
         wrapper = ioloop_manager.IOLoopThreadWrapper(reactor)
         assert wrapper.reactor is reactor and wrapper.ioloop is reactor
-        assert wrapper.call_in_ioloop(threading.get_ident) != threading.get_ident()
+        assert wrapper.call_in_ioloop(get_ident) != get_ident()
         add = wrapper.decorate_callable(lambda a, b=1: a + b)
         assert add(2, b=3, timeout=TIMEOUT) == 5
     finally:
@@ -279,7 +288,7 @@ def test_waiting_mock_waits_for_calls_from_other_threads():
 
 # -- fake_clients ----------------------------------------------------------------------
 
-class FakeHandlers:
+class FakeHandlers(object):
     @request(Int(), Int())
     @return_reply(Int())
     def request_add_test(self, req, a, b):
@@ -289,9 +298,9 @@ class FakeHandlers:
 
 
 def _eventually(predicate, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
+    deadline = compat.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "condition not met within %s s" % timeout
+        assert compat.monotonic() < deadline, "condition not met within %s s" % timeout
         time.sleep(0.01)
 
 

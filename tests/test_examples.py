@@ -9,9 +9,16 @@ without a traceback. The examples' owners test their behaviour in detail;
 this test only makes sure none of them is broken as shipped.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
+import errno
+import glob
+import os
 import re
 import select
 import signal
+import socket
 import subprocess
 import sys
 
@@ -22,7 +29,8 @@ from katcp_sync.message import Message
 from katcp_sync.testutils import start_server
 
 from conftest import EXAMPLES, load_example
-from test_cli import _env, _free_port
+from script_support import (communicate, free_port as _free_port, run_script,
+                            script_env as _env, serving_script)
 
 SCRIPT_TIMEOUT = 30.0
 
@@ -42,7 +50,7 @@ CLIENT_OUTPUT = {
     "tutorial_high_level_client.py": r"add",
 }
 
-SCRIPTS = sorted(path.name for path in EXAMPLES.glob("*.py"))
+SCRIPTS = sorted(os.path.basename(path) for path in glob.glob(os.path.join(EXAMPLES, "*.py")))
 CLIENTS = [name for name in SCRIPTS if name not in SERVERS]
 
 
@@ -56,17 +64,8 @@ def test_server_example(name):
     if name not in SCRIPTS:
         pytest.skip("%s not written yet" % name)
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(EXAMPLES / name), str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
-    client = BlockingClient("127.0.0.1", port, timeout=5.0)
-    client.auto_reconnect_delay = 0.05
-    client.auto_reconnect_max_delay = 0.2
-    client.start()
-    try:
-        if not client.wait_protocol(SCRIPT_TIMEOUT / 2):
-            proc.kill()
-            out, err = proc.communicate()
-            pytest.fail("%s did not serve on port %d:\n%s" % (name, port, err.decode()))
+    with serving_script([sys.executable, os.path.join(EXAMPLES, name), str(port)], port,
+                        SCRIPT_TIMEOUT) as (client, proc):
         reply, informs = client.blocking_request(Message.request("help"))
         assert reply.reply_ok() and informs
         reply, _ = client.blocking_request(Message.request("watchdog"))
@@ -79,15 +78,9 @@ def test_server_example(name):
             client.blocking_request(Message.request("halt"))
         else:
             proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=SCRIPT_TIMEOUT)
-        assert proc.returncode == 0, err.decode()
+        out, err, timed_out = communicate(proc, SCRIPT_TIMEOUT)
+        assert not timed_out and proc.returncode == 0, err.decode()
         assert b"Traceback" not in err, err.decode()
-    finally:
-        client.stop()
-        client.join()
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
 
 
 @pytest.fixture(scope="module")
@@ -99,10 +92,10 @@ def tutorial_server_class():
 def test_client_example(name, tutorial_server_class):
     with start_server(tutorial_server_class) as server:
         host, port = server.bind_address[:2]
-        result = subprocess.run([sys.executable, str(EXAMPLES / name), host, str(port)],
-                                capture_output=True, timeout=SCRIPT_TIMEOUT, env=_env())
-    out, err = result.stdout.decode(), result.stderr.decode()
-    assert result.returncode == 0, out + err
+        code, out, err, _ = run_script([sys.executable, os.path.join(EXAMPLES, name), host,
+                                        str(port)], SCRIPT_TIMEOUT)
+    out, err = out.decode("utf-8"), err.decode("utf-8")
+    assert code == 0, out + err
     assert "Traceback" not in err, err
     if name in CLIENT_OUTPUT:
         assert re.search(CLIENT_OUTPUT[name], out), out
@@ -116,79 +109,74 @@ def test_client_example_without_arguments_talks_to_localhost_and_never_hangs_sil
     not something answers there, within a few seconds the script has either
     finished or said on stderr that it cannot reach localhost:5000 (the
     tutorial's www.example.com made the blocking client hang in silence)."""
-    proc = subprocess.Popen([sys.executable, str(EXAMPLES / name)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=_env())
-    try:
-        out, err = proc.communicate(timeout=8)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
+    code, out, err, timed_out = run_script([sys.executable, os.path.join(EXAMPLES, name)], 8)
+    if timed_out:
         assert b"localhost:5000" in err, (out, err)
         assert b"Failed to connect to localhost:5000" in err
     else:
         assert b"example.com" not in out + err
-        assert b"localhost:5000" in out + err or proc.returncode == 0
+        assert b"localhost:5000" in out + err or code == 0
 
 
 def test_high_level_client_example_without_a_device_says_so_without_a_traceback():
     """Nothing listens: after its sync timeout the script exits non-zero with
     one line naming the address, not a traceback."""
     port = _free_port()
-    result = subprocess.run([sys.executable, str(EXAMPLES / "tutorial_high_level_client.py"),
-                             "localhost", str(port)], capture_output=True,
-                            timeout=SCRIPT_TIMEOUT, env=_env())
-    err = result.stderr.decode()
-    assert result.returncode == 1, err
+    code, _, err, _ = run_script([sys.executable, os.path.join(EXAMPLES, "tutorial_high_level_client.py"),
+                                  "localhost", str(port)], SCRIPT_TIMEOUT)
+    err = err.decode("utf-8")
+    assert code == 1, err
     assert "Traceback" not in err, err
     assert err.splitlines()[-1].startswith("Cannot use the device at localhost:%d: " % port)
 
 
 def test_blocking_client_example_warns_while_the_device_is_down():
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(EXAMPLES / "tutorial_blocking_client.py"),
+    proc = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, "tutorial_blocking_client.py"),
                              "localhost", str(port)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=_env())
     try:
         ready, _, _ = select.select([proc.stderr], [], [], 10)
         assert ready, "no warning within 10 s"
         line = proc.stderr.readline()
-        assert b"Failed to connect to localhost:%d" % port in line
+        assert ("Failed to connect to localhost:%d" % port).encode() in line
         assert b"(attempt 1)" in line
     finally:
         proc.kill()
-        proc.communicate()
+        communicate(proc, SCRIPT_TIMEOUT)
 
 
 def _non_loopback_address():
-    import socket
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))       # no packet is sent
-        except OSError:
-            return None
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("192.0.2.1", 9))       # no packet is sent
         address = probe.getsockname()[0]
+    except socket.error:
+        return None
+    finally:
+        probe.close()
     return None if address.startswith("127.") or address == "0.0.0.0" else address
 
 
 @pytest.mark.parametrize("name", ["tutorial_server.py", "tutorial_server_v4.py"])
 def test_server_examples_listen_on_localhost_only(name):
     """The example servers run a client's ?eval: loopback only by default."""
-    import socket
     other = _non_loopback_address()
     if other is None:
         pytest.skip("no non-loopback IPv4 address here")
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, str(EXAMPLES / name), str(port)],
+    proc = subprocess.Popen([sys.executable, os.path.join(EXAMPLES, name), str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=_env())
     client = BlockingClient("localhost", port, timeout=5.0)
     client.auto_reconnect_delay = 0.05
     client.start()
     try:
         assert client.wait_protocol(SCRIPT_TIMEOUT / 2)
-        with pytest.raises(ConnectionRefusedError):
+        with pytest.raises(socket.error) as refused:
             socket.create_connection((other, port), timeout=5).close()
+        assert refused.value.errno == errno.ECONNREFUSED
     finally:
         client.stop()
         client.join()
         proc.kill()
-        proc.communicate()
+        communicate(proc, SCRIPT_TIMEOUT)

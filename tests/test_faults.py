@@ -7,9 +7,10 @@ reactor keeps running, other clients keep their data, nothing is leaked
 (conftest checks threads after every test).
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
-import queue
-import selectors
 import socket
 import subprocess
 import sys
@@ -17,6 +18,9 @@ import threading
 import time
 
 import pytest
+
+from katcp_sync import compat
+from katcp_sync.compat import queue, selectors
 
 from katcp_sync.client import BlockingClient
 from katcp_sync.errors import AsyncReply, KatcpTimeoutError
@@ -26,7 +30,7 @@ from katcp_sync.resource import KATCPClientResource
 from katcp_sync.sensor import Sensor
 
 from test_fuzz_server import FuzzServer, reset_close
-from server_support import LineClient
+from server_support import LineClient, communicate_child, wait_child
 
 TIMEOUT = 5.0
 REPLY, INFORM = Message.REPLY, Message.INFORM
@@ -39,11 +43,12 @@ class FaultServer(FuzzServer):
     BUILD_INFO = ("fault-build", 1, 0, "")
     N_SENSORS = 4
 
-    def __init__(self, *args, n_sensors=None, **kwargs):
+    def __init__(self, *args, **kwargs):
+        n_sensors = kwargs.pop("n_sensors", None)
         self._n_sensors = self.N_SENSORS if n_sensors is None else n_sensors
         self.release = threading.Event()
         self.hanging = threading.Event()
-        super().__init__(*args, sensors=[], **kwargs)
+        super(FaultServer, self).__init__(*args, sensors=[], **kwargs)
 
     def setup_sensors(self):
         self.counter = Sensor.integer("counter", "Counts.", "", [0, 2 ** 31])
@@ -246,10 +251,10 @@ def test_stop_with_100_busy_clients(make_server):
     stopper = threading.Thread(target=server.stop, args=(TIMEOUT,))
     try:
         # Let every client get some traffic, then stop the server under it.
-        deadline = time.monotonic() + 2 * TIMEOUT
+        deadline = compat.monotonic() + 2 * TIMEOUT
         open_ = set(received)
         while open_:
-            assert time.monotonic() < deadline, "%d clients never saw EOF" % len(open_)
+            assert compat.monotonic() < deadline, "%d clients never saw EOF" % len(open_)
             for key, _ in sel.select(0.1):
                 data = key.fileobj.recv(65536)
                 if data:
@@ -309,7 +314,7 @@ def server_strategies(server):
         table = {}
         for name, strategy in conn.sampling._strategies.items():
             fmt, params = strategy.get_sampling_formatted()
-            table[name] = tuple(x.decode() for x in (fmt, *params))
+            table[name] = tuple(x.decode() for x in (fmt,) + tuple(params))
         result.append(table)
     return result
 
@@ -345,10 +350,10 @@ def test_restart_on_the_same_port_restores_strategies(make_server):
             value = 100 + generation
             server.counter.set_value(value)
             # The strategy is re-applied asynchronously after sync: wait for a reading.
-            deadline = time.monotonic() + TIMEOUT
+            deadline = compat.monotonic() + TIMEOUT
             while not res.sensor.counter.wait(value, timeout=0.2):
                 server.counter.set_value(value)
-                assert time.monotonic() < deadline, "strategy not restored"
+                assert compat.monotonic() < deadline, "strategy not restored"
             assert want in server_strategies(server)
             assert client.wait_protocol(TIMEOUT)
             reply, _ = client.blocking_request(Message.request("echo", generation))
@@ -469,7 +474,7 @@ def test_request_timeout_hints_are_honoured_by_both_clients(make_server):
 # -- exceptions in user code --------------------------------------------------------------
 
 
-class Exploding:
+class Exploding(object):
     """A sensor observer that always raises."""
 
     def __init__(self):
@@ -488,7 +493,7 @@ def test_exception_in_a_sensor_observer_is_logged_and_isolated(make_server, clie
     server.counter.attach(bad)
     seen = []
 
-    class Good:
+    class Good(object):
         def update(self, sensor, reading):
             seen.append(reading.value)
 
@@ -588,18 +593,21 @@ def test_clients_that_never_read_are_dropped_and_readers_get_every_update(make_s
     done = threading.Event()
 
     def read_healthy():
-        deadline = time.monotonic() + 3 * TIMEOUT
-        while time.monotonic() < deadline:
+        deadline = compat.monotonic() + 3 * TIMEOUT
+        while compat.monotonic() < deadline:
             if all(v and v[-1] == total for v in received.values()):
                 break
             for key, _ in sel.select(0.05):
                 client = key.data
                 try:
                     data = client.sock.recv(1 << 16)
-                except BlockingIOError:
-                    continue
+                except compat.SOCKET_ERRORS as exc:
+                    if compat.would_block(exc):
+                        continue
+                    raise
                 client._buf += data
-                *lines, client._buf = client._buf.split(b"\n")
+                lines = client._buf.split(b"\n")
+                client._buf = lines.pop()
                 received[client].extend(int(parse(line).arguments[4]) for line in lines if line)
         done.set()
 
@@ -651,7 +659,7 @@ class LongNameServer(FaultServer):
     N_SENSORS = 0
 
     def setup_sensors(self):
-        super().setup_sensors()
+        super(LongNameServer, self).setup_sensors()
         self.add_sensor(Sensor.integer("a" * 25, "A long name.", "", [0, 10]))
 
 
@@ -659,25 +667,28 @@ class LongNameServer(FaultServer):
 #: this process would be frozen too and could not measure anything.
 LATENCY_PROBE = r"""
 import socket, sys, time
+from katcp_sync.compat import monotonic
 sock = socket.create_connection(("127.0.0.1", int(sys.argv[1])), 5)
 sock.settimeout(30)
 lines = sock.makefile("rb")
 for line in lines:
     if b"katcp-device" in line:
         break
-print("ready", flush=True)
+print("ready")
+sys.stdout.flush()
 sys.stdin.readline()
-worst, n, end = 0.0, 0, time.monotonic() + 2.0
-while time.monotonic() < end:
+worst, n, end = 0.0, 0, monotonic() + 2.0
+while monotonic() < end:
     n += 1
-    sent = time.monotonic()
+    sent = monotonic()
     sock.sendall(b"?watchdog[%d]\n" % n)
     for line in lines:
         if line.startswith(b"!watchdog[%d]" % n):
             break
-    worst = max(worst, time.monotonic() - sent)
+    worst = max(worst, monotonic() - sent)
     time.sleep(0.01)  # pacing: about 50 probes a second
-print(worst, flush=True)
+print(worst)
+sys.stdout.flush()
 """
 
 
@@ -691,12 +702,12 @@ def worst_watchdog_latency(server, hostile, line):
         probe.stdin.write(b"go\n")
         probe.stdin.flush()
         hostile.send(line)
-        out, _ = probe.communicate(timeout=60)
+        out, _ = communicate_child(probe, 60)
         hostile.read_until(lambda m: m.mtype == REPLY, timeout=60)
     finally:
         if probe.poll() is None:
             probe.kill()
-            probe.wait(TIMEOUT)
+            wait_child(probe, TIMEOUT)
     return float(out)
 
 
@@ -733,10 +744,10 @@ def test_partial_line_timeout_disconnects_a_trickling_client_only(make_server, c
     server = make_server(PatientServer)
     trickler = clients(server)
     normal = clients(server)
-    start = time.monotonic()
+    start = compat.monotonic()
     with caplog.at_level(logging.WARNING, logger="katcp_sync.connection"):
         closed = False
-        while not closed and time.monotonic() - start < TIMEOUT:
+        while not closed and compat.monotonic() - start < TIMEOUT:
             try:
                 trickler.sock.send(b"w")
                 assert watchdog_ok(normal)       # also paces the trickle
@@ -744,10 +755,10 @@ def test_partial_line_timeout_disconnects_a_trickling_client_only(make_server, c
                 closed = trickler.sock.recv(65536) == b""
             except socket.timeout:
                 pass
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 closed = True
         assert closed
-    assert 0.25 < time.monotonic() - start < 3.0
+    assert 0.25 < compat.monotonic() - start < 3.0
     assert "no end of line within 0.3 s" in caplog.text
     assert watchdog_ok(normal)
     assert FaultServer.PARTIAL_LINE_TIMEOUT is None and FaultServer.IDLE_TIMEOUT is None

@@ -1,6 +1,10 @@
 """katcp_sync.futures.chain_future: results, errors and cancellation pass on."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
+import logging
 
 import pytest
 
@@ -33,3 +37,21 @@ def test_cancelled_source_cancels_the_target():
     assert chain_future(source, lambda x: x, target) is target
     source.cancel()
     assert target.cancelled()
+
+
+def test_a_target_done_meanwhile_keeps_its_outcome(caplog):
+    """The target's owner cancelled it: the source's result does not
+    overwrite that (it did on Python < 3.8) and nothing is logged."""
+    source = concurrent.futures.Future()
+    target = concurrent.futures.Future()
+    chain_future(source, lambda x: x, target)
+    assert target.cancel()
+    source.set_result(1)
+    assert target.cancelled()
+    source = concurrent.futures.Future()
+    target = concurrent.futures.Future()
+    chain_future(source, lambda x: 1 / x, target)
+    target.set_result("mine")
+    source.set_result(0)
+    assert target.result(0) == "mine"
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -18,6 +18,9 @@ Where aiokatcp's compiled parser and ours both accept a line, they must read
 the same message (a differential oracle for the fast paths).
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import random
 
 import pytest

@@ -28,6 +28,9 @@ Two fuzzers, both against a real server on 127.0.0.1 port 0:
   well-formed request, and a fresh client still gets ``!watchdog ok``.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import collections
 import itertools
 import socket
@@ -39,6 +42,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
+from katcp_sync import compat
 from katcp_sync.errors import FailReply, KatcpSyntaxError
 from katcp_sync.linebuffer import LineSplitter
 from katcp_sync.message import MAX_MID, Message, parse
@@ -46,7 +50,7 @@ from katcp_sync.sampling import SamplePeriod
 from katcp_sync.sensor import Sensor
 from katcp_sync.server import DeviceServer
 
-from server_support import LineClient
+from server_support import LineClient, wait_for
 
 TIMEOUT = 5.0
 SENSORS = ["s0", "s1", "s2", "s3"]
@@ -60,11 +64,11 @@ class FuzzServer(DeviceServer):
     VERSION_INFO = ("fuzz-api", 1, 0)
     BUILD_INFO = ("fuzz-build", 1, 0, "")
 
-    def __init__(self, *args, sensors=SENSORS, **kwargs):
-        self._sensor_names = sensors
+    def __init__(self, *args, **kwargs):
+        self._sensor_names = kwargs.pop("sensors", SENSORS)
         self.disconnected = threading.Condition()
         self.disconnect_count = 0
-        super().__init__(*args, **kwargs)
+        super(FuzzServer, self).__init__(*args, **kwargs)
 
     def setup_sensors(self):
         for name in self._sensor_names:
@@ -85,7 +89,7 @@ class FuzzServer(DeviceServer):
 
     def wait_disconnects(self, count, timeout=TIMEOUT):
         with self.disconnected:
-            return self.disconnected.wait_for(lambda: self.disconnect_count >= count, timeout)
+            return wait_for(self.disconnected, lambda: self.disconnect_count >= count, timeout)
 
 
 def reset_close(sock):
@@ -97,7 +101,7 @@ def reset_close(sock):
 # -- the model of one client -------------------------------------------------------
 
 
-class Expected:
+class Expected(object):
     """One request in flight: what its reply must look like."""
 
     __slots__ = ("name", "mid", "code", "args", "on_reply")
@@ -110,7 +114,7 @@ class Expected:
         self.on_reply = on_reply  # called when the reply arrives
 
 
-class ModelClient:
+class ModelClient(object):
     """A raw socket client plus what the model expects of its stream."""
 
     def __init__(self, address):
@@ -163,9 +167,9 @@ class ModelClient:
 
     def pump(self, sensor_values, timeout=TIMEOUT):
         """Read until every expected reply has arrived."""
-        deadline = time.monotonic() + timeout
+        deadline = compat.monotonic() + timeout
         while self.expected:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - compat.monotonic()
             assert remaining > 0, "no reply to ?%s[%s] within %s s" % (
                 self.expected[0].name, self.expected[0].mid, timeout)
             self.receive(self.line.read_message(remaining), sensor_values)
@@ -194,7 +198,7 @@ class ServerMachine(RuleBasedStateMachine):
     """Random interleavings of clients, requests, strategies and sensor updates."""
 
     def __init__(self):
-        super().__init__()
+        super(ServerMachine, self).__init__()
         self.server = FuzzServer("127.0.0.1", 0)
         self.server.start()
         self.clients = []
@@ -335,7 +339,7 @@ class ServerMachine(RuleBasedStateMachine):
         for client in self.clients:
             conn = tables[client.address]
             table = dict(conn.sampling._strategies)
-            got = {name: tuple(s.decode() for s in (fmt[0], *fmt[1]))
+            got = {name: tuple(s.decode() for s in (fmt[0],) + tuple(fmt[1]))
                    for name, fmt in ((n, st_.get_sampling_formatted()) for n, st_ in table.items())}
             assert got == client.strategies, "server table differs from the model"
             self.snapshots[client.address] = list(table.values())
@@ -453,7 +457,7 @@ def test_byte_fuzz_from_many_connections_at_once():
     good = LineClient(server.bind_address)
     try:
         good.request("?sensor-sampling s0 event")
-        junk = [bytes(range(256)) * 3, b"?" * 1000 + b"\n", b"\\\\\\\n" * 50,
+        junk = [bytes(bytearray(range(256))) * 3, b"?" * 1000 + b"\n", b"\\\\\\\n" * 50,
                 b"?sensor-sampling s0 period 0.0\n", b"#log x\n!watchdog ok\n" * 20]
         threads = [threading.Thread(target=c.sock.sendall, args=(junk[i] * 20,))
                    for i, c in enumerate(clients)]

@@ -13,24 +13,28 @@ The tests skip, saying why, when python3.9 or the environment is missing.
 Spec sections cited are those of ``katcp-spec-5.1.txt``.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import json
 import os
-import queue
-import selectors
 import subprocess
 import sys
 import time
 
 import pytest
 
+from katcp_sync.compat import queue, selectors
+
 from _sideenv import SideEnvUnavailable, kp_python
-from test_interop_aiokatcp import (
+from interop_support import (
     ADDRESS, CORE_REQUESTS, DISCRETE_VALUES, ESCAPE_ARGS, SENSOR_TYPES, STAMP, STRATEGY_CASES,
     TIMEOUT, InteropServer, check_callback_client, check_core_requests, check_escapes,
     check_halt, check_large_arguments, check_message_ids, check_period, check_resource,
     check_strategies, client_address, decode_value, ok, our_client, refused,
 )
-from test_interop_aiokatcp import our_server  # noqa: F401 (a fixture, shared)
+from proc_support import TimeoutExpired, run, wait
+from interop_support import our_server  # noqa: F401 (a fixture, shared)
 from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 
@@ -72,13 +76,15 @@ def raw(args):
 # ---------------------------------------------------------------------------
 # 3a. katcp-python's BlockingClient -> our server
 
-class Plan:
+class Plan(object):
     """Steps for ``kp_client.py``; results come back in the same order."""
 
     def __init__(self):
         self.steps = []
 
-    def request(self, name, *args, mid=None):
+    def request(self, name, *args, **kwargs):
+        mid = kwargs.pop("mid", None)
+        assert not kwargs, kwargs
         self.steps.append({"op": "request", "name": name, "args": [latin1(a) for a in args],
                            "mid": mid})
         return len(self.steps) - 1
@@ -97,10 +103,9 @@ class Plan:
 
     def run(self, python, address):
         """Run the plan; return ``(protocol string, results)``."""
-        done = subprocess.run(
+        done = run(
             [python, os.path.join(HELPERS, "kp_client.py"), address[0], str(address[1])],
-            input=json.dumps(self.steps), capture_output=True, text=True,
-            timeout=SCRIPT_TIMEOUT)
+            input=json.dumps(self.steps), timeout=SCRIPT_TIMEOUT)
         assert done.returncode == 0, done.stderr[-3000:]
         output = json.loads(done.stdout)
         for step, result in zip(self.steps, output["results"]):
@@ -232,7 +237,7 @@ def test_kp_client_halt_last(kp, our_server):
 # ---------------------------------------------------------------------------
 # 3b. Our clients -> katcp-python's server
 
-class KpServerProcess:
+class KpServerProcess(object):
     """``kp_server.py`` in a subprocess; ``address`` once it listens."""
 
     def __init__(self, python, protocol=None):
@@ -257,8 +262,8 @@ class KpServerProcess:
     def stopped(self, timeout):
         """True once the process has exited (e.g. after ?halt)."""
         try:
-            self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
+            wait(self.proc, timeout)
+        except TimeoutExpired:
             return False
         return True
 
@@ -273,7 +278,7 @@ class KpServerProcess:
             pass
         if not self.stopped(TIMEOUT):
             self.proc.kill()
-            self.proc.wait(TIMEOUT)
+            wait(self.proc, TIMEOUT)
         for stream in (self.proc.stdout, self.proc.stderr):
             stream.close()
 
@@ -450,10 +455,10 @@ def test_side_environment_can_be_skipped(tmp_path):
     venv = tmp_path / "kp39"
     env = dict(os.environ, KATCP_SYNC_NO_SIDE_ENV="1", KATCP_SYNC_KP_VENV=str(venv),
                PYTHONPATH=os.path.dirname(os.path.abspath(__file__)))
-    result = subprocess.run(
+    result = run(
         [sys.executable, "-c", "import _sideenv\n"
          "try:\n    _sideenv.kp_python()\nexcept _sideenv.SideEnvUnavailable as exc:\n"
-         "    print('skipped:', exc)\n"],
-        capture_output=True, text=True, timeout=60, env=env)
+         "    print('skipped: %s' % exc)\n"],
+        timeout=60, env=env)
     assert "skipped: KATCP_SYNC_NO_SIDE_ENV is set" in result.stdout, result
     assert not venv.exists()

@@ -1,13 +1,17 @@
 """Tests for katcp_sync.kattypes: KATCP types (spec section 3, Table 6) and handler decorators."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
 import functools
 import inspect
 import re
 
 import pytest
+import six
 
-from katcp_sync import kattypes
+from katcp_sync import compat, kattypes
 from katcp_sync.errors import AsyncReply, FailReply, KatcpTypeError, KatcpValueError
 from katcp_sync.kattypes import (
     Address,
@@ -55,8 +59,10 @@ ROUND_TRIPS = [
     (Bool(), True, 5, b"1"),
     (Bool(), False, 4, b"0"),
     (Str(), "abc", 5, b"abc"),
-    (Str(), "caf\u00e9", 5, b"caf\xc3\xa9"),
-    (Str(), "\udcff\udcfe", 5, b"\xff\xfe"),  # non-UTF-8 bytes survive (Table 6: no encoding)
+    # (the native str: text on Python 3, its UTF-8 bytes on 2)
+    (Str(), compat.native_text(u"caf\u00e9"), 5, b"caf\xc3\xa9"),
+    # non-UTF-8 bytes survive (Table 6: no encoding): "\udcff\udcfe" on Python 3
+    (Str(), compat.decode_lossless(b"\xff\xfe"), 5, b"\xff\xfe"),
     (Discrete(["initialise", "operate", "maintain"]), "operate", 5, b"operate"),
     (DiscreteMulti(["a", "B", "c"]), ["a", "B"], 5, b"a,B"),
     (Lru(), Lru.LRU_NOMINAL, 5, b"nominal"),
@@ -90,6 +96,28 @@ def test_round_trip(kattype, value, major, packed):
     else:
         assert unpacked == value
     assert kattype.pack(unpacked, major=major) == packed
+
+
+@pytest.mark.parametrize("kattype, value, packed", [
+    (Str(), u"caf\u00e9", b"caf\xc3\xa9"),
+    (Str(), b"caf\xc3\xa9", b"caf\xc3\xa9"),
+    (Str(), bytearray(b"x"), b"x"),
+    (Discrete([u"caf\u00e9", b"b"]), u"caf\u00e9", b"caf\xc3\xa9"),
+    (Discrete([u"caf\u00e9", b"b"]), b"caf\xc3\xa9", b"caf\xc3\xa9"),
+    (Regex(u"c.f"), u"caf\u00e9", b"caf\xc3\xa9"),
+    (Address(), (u"::1", 80), b"[::1]:80"),
+    (Address(), (b"example.org", None), b"example.org"),
+    (Int(), 2 ** 70, b"1180591620717411303424"),
+])
+def test_text_and_bytes_pack_the_same_on_every_python(kattype, value, packed):
+    """Text (unicode on Python 2) packs as UTF-8, bytes as they are; unpacked
+    values are the native str."""
+    assert kattype.pack(value) == packed
+    unpacked = kattype.unpack(packed)
+    assert kattype.pack(unpacked) == packed
+    text = unpacked[0] if isinstance(kattype, Address) else unpacked
+    assert type(text) in (str, int) or isinstance(text, six.integer_types)
+    assert kattype.unpack(packed.decode("utf-8")) == unpacked   # text: its UTF-8 bytes
 
 
 def test_names():
@@ -303,7 +331,7 @@ def test_make_reply():
 # ---------------------------------------------------------------------------
 # Decorators
 
-class FakeReq:
+class FakeReq(object):
     """The part of the server's request object that the decorators use."""
 
     def __init__(self, msg):
@@ -321,14 +349,16 @@ class FakeReq:
         self.sent.append(Message.reply_to_request(self.msg, *args))
 
 
-def call(server, name, *args, mid=None):
+def call(server, name, *args, **kwargs):
     """Call a handler the way the server does: ``handler(self, req, msg)``."""
+    mid = kwargs.pop("mid", None)
+    assert not kwargs
     msg = Message.request(name.replace("_", "-"), *args, mid=mid)
     req = FakeReq(msg)
     return getattr(server, "request_" + name)(req, msg), req
 
 
-class Calculator:
+class Calculator(object):
     """A server-like class using the decorators in both orders."""
 
     @request(Float(), Float())
@@ -421,9 +451,13 @@ def test_signature_docstring_and_name_preserved(name):
         pass
 
     handler = getattr(Calculator, name)
-    assert inspect.signature(handler) == inspect.signature(reference)
     assert handler.__name__ == name
     assert handler.__doc__.endswith("two numbers.")
+    if not hasattr(inspect, "signature"):  # Python 2
+        assert inspect.getargspec(handler) == inspect.getargspec(reference)
+        assert compat.positional_parameters(getattr(Calculator(), name)) == ["req", "x", "y"]
+        return
+    assert inspect.signature(handler) == inspect.signature(reference)
     assert inspect.signature(getattr(Calculator(), name)) == inspect.signature(
         functools.partial(reference, None))
 
@@ -517,7 +551,7 @@ def test_reply_name_from_request_message_else_method_name():
     msg = Message.request("plus", b"1", b"2")
     assert server.request_add(FakeReq(msg), msg).name == "plus"  # e.g. an alias
 
-    class NoMsg:
+    class NoMsg(object):
         pass
 
     @return_reply(Int())
@@ -535,7 +569,7 @@ def test_return_reply_needs_request_prefix():
 
 
 def test_bad_return_value_is_a_clear_error():
-    class Server:
+    class Server(object):
         @request()
         @return_reply(Int())
         def request_x(self, req):
@@ -581,7 +615,7 @@ def test_markers_survive_stacking(position):
     else:
         decorated = mark(return_reply(Int())(request(Int())(handler)))
 
-    class Server:
+    class Server(object):
         request_x = decorated
 
     _check_markers(Server.request_x)
@@ -606,7 +640,7 @@ def test_major_4_partial_pattern_from_the_tutorial():
     request4 = functools.partial(request, major=4)
     return_reply4 = functools.partial(return_reply, major=4)
 
-    class Server:
+    class Server(object):
         @request4(Timestamp())
         @return_reply4(Timestamp())
         def request_time(self, req, when):
@@ -618,7 +652,7 @@ def test_major_4_partial_pattern_from_the_tutorial():
 
 
 def test_send_reply():
-    class Server:
+    class Server(object):
         @send_reply(Int())
         def done(self, req, value):
             return (req, "ok", value)
@@ -631,7 +665,7 @@ def test_send_reply():
 def test_inform_and_unpack_message():
     seen = []
 
-    class Client:
+    class Client(object):
         @unpack_message(Str(), Int(), Float())
         def reply_myreq(self, status, a, b):
             """Handle !myreq."""
@@ -646,7 +680,7 @@ def test_inform_and_unpack_message():
     client.reply_myreq(Message.reply("myreq", b"ok", b"1", b"2.5"))
     client.inform_fruit(Message.inform("fruit", b"kiwi"))
     assert seen == [("ok", 1, 2.5), ("fruit", "kiwi")]
-    assert list(inspect.signature(Client.reply_myreq).parameters) == ["self", "status", "a", "b"]
+    assert compat.positional_parameters(Client.reply_myreq) == ["self", "status", "a", "b"]
     with pytest.raises(FailReply, match=r"Error in parameter 2 \(a\)"):
         client.reply_myreq(Message.reply("myreq", b"ok", b"x", b"2.5"))
 
@@ -658,7 +692,7 @@ def test_tutorial_server_handlers():
 
     FRUIT = ["apple", "banana", "pear", "kiwi"]
 
-    class MyServer:
+    class MyServer(object):
         @request()
         @return_reply(Timestamp())
         def request_time(self, req):
@@ -683,7 +717,7 @@ def test_tutorial_server_handlers():
 
     server = MyServer()
     reply, _ = call(server, "time")
-    assert re.match(rb"\d+\.\d{6}\Z", reply.arguments[1])
+    assert re.match(br"\d+\.\d{6}\Z", reply.arguments[1])
     assert call(server, "eval", b"1+1")[0].arguments == [b"ok", b"2"]
     for _ in range(20):
         try:
@@ -701,11 +735,13 @@ def test_module_exports():
 
 # katcp-python's packing rules (issue 14): code written for it keeps working.
 
-class _NoTruthValue:
+class _NoTruthValue(object):
     """Like a numpy array: bool() of it raises."""
 
     def __bool__(self):
         raise ValueError("truth value is ambiguous")
+
+    __nonzero__ = __bool__
 
 
 @pytest.mark.parametrize("kattype, value, packed", [
@@ -751,7 +787,8 @@ def test_face_keeps_every_name_of_before_the_split():
 
 def _package_imports(module):
     """The katcp_sync modules ``module`` imports, directly or through others
-    (read from the source, so the package face's own imports do not count)."""
+    (read from the source, so the package face's own imports do not count).
+    Modules of a subpackage (``compat.text``) are named by their dotted path."""
     import ast
     import os
     root = os.path.dirname(kattypes.__file__)
@@ -761,11 +798,18 @@ def _package_imports(module):
         if name in seen:
             continue
         seen.add(name)
-        with open(os.path.join(root, name + ".py"), encoding="utf-8") as f:
+        path = os.path.join(root, *name.split("."))
+        is_package = os.path.isdir(path)
+        with open(os.path.join(path, "__init__.py") if is_package else path + ".py", "rb") as f:
             tree = ast.parse(f.read())
+        home = name if is_package else name.rpartition(".")[0]
+        prefix = home + "." if home else ""
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level == 1:
-                todo.append(node.module)
+                if node.module is None:   # from . import compat
+                    todo.extend(prefix + alias.name for alias in node.names)
+                else:
+                    todo.append(prefix + node.module)
             elif isinstance(node, ast.Import):
                 third_party.update(alias.name for alias in node.names)
     return seen, third_party
@@ -779,3 +823,41 @@ def test_sans_io_core_does_not_load_the_decorators(module):
     assert "argtypes" in modules
     assert not modules & {"handlers", "kattypes", "arguments", "annotated"}
     assert "wrapt" not in third_party
+
+
+def test_metaclass_tables_hold_the_functions_on_every_python():
+    """Python 2's getattr(cls, name) gives an unbound method: the tables keep
+    the function, as on Python 3, and decorated handlers as they are."""
+    import types
+    from katcp_sync.metaclass import DeviceMetaclass
+
+    @six.add_metaclass(DeviceMetaclass)
+    class Device(object):
+        def request_plain(self, req, msg):
+            """Plain."""
+            return req
+
+        @request(Int())
+        @return_reply(Int())
+        def request_typed(self, req, x):
+            """Typed."""
+            return ("ok", x)
+
+        def inform_thing(self, msg):
+            """An inform."""
+
+    assert type(Device._request_handlers["plain"]) is types.FunctionType
+    assert type(Device._inform_handlers["thing"]) is types.FunctionType
+    typed = Device._request_handlers["typed"]
+    assert types.MethodType(typed, Device())(
+        FakeReq(Message.request("typed", 3)), Message.request("typed", 3)).arguments == [b"ok", b"3"]
+
+
+def test_text_of_leaves_values_that_are_not_text_alone():
+    """(bytes(n) of an int would be n zero bytes on Python 3.)"""
+    from katcp_sync.argtypes import text_of
+    assert text_of(10 ** 9) == 10 ** 9
+    assert text_of(None) is None
+    assert text_of(u"caf\u00e9") == compat.native_text(u"caf\u00e9")
+    with pytest.raises(KatcpValueError, match="must return a tuple starting"):
+        make_reply("x", (), (10 ** 9,))

@@ -11,6 +11,10 @@ under katcp-python 0.9.3 with the imports changed back, which shows the
 code is katcp-python's.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
+import io
 import os
 import re
 import signal
@@ -19,6 +23,7 @@ import sys
 
 import pytest
 
+from proc_support import run, wait
 from _sideenv import SideEnvUnavailable, kp_python, kp_test_deps
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -41,8 +46,8 @@ def test_only_the_imports_name_katcp_sync():
 
 
 def test_unittest_suite_passes():
-    done = subprocess.run([sys.executable, "-m", "unittest", "-v", "legacy_tests"], cwd=APP,
-                          env=_env(REPO), capture_output=True, text=True, timeout=TIMEOUT)
+    done = run([sys.executable, "-m", "unittest", "-v", "legacy_tests"], cwd=APP,
+               env=_env(REPO), timeout=TIMEOUT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Ran 6 tests" in done.stderr
 
@@ -50,21 +55,20 @@ def test_unittest_suite_passes():
 def test_server_main_and_client_script():
     server = subprocess.Popen([sys.executable, "legacy_server.py", "0"], cwd=APP,
                               env=_env(REPO), stdout=subprocess.PIPE,
-                              stderr=subprocess.DEVNULL, text=True)
+                              stderr=open(os.devnull, "wb"), universal_newlines=True)
     try:
         line = server.stdout.readline()
         match = re.match(r"listening on ([\d.]+):(\d+)", line)
         assert match, line
-        client = subprocess.run([sys.executable, "legacy_client.py", match.group(1),
-                                 match.group(2)], cwd=APP, env=_env(REPO),
-                                capture_output=True, text=True, timeout=TIMEOUT)
+        client = run([sys.executable, "legacy_client.py", match.group(1), match.group(2)],
+                     cwd=APP, env=_env(REPO), timeout=TIMEOUT)
         assert client.returncode == 0, client.stderr[-3000:]
         assert client.stdout.splitlines() == [
             "add: 5.0", "items: 3 3", "temperature: 21.5", "later: later",
             "fail-with: fail broken"]
     finally:
         server.send_signal(signal.SIGINT)  # the main loop's KeyboardInterrupt path
-        assert server.wait(TIMEOUT) == 0
+        assert wait(server, TIMEOUT) == 0
 
 
 def test_the_same_suite_passes_under_katcp_python(tmp_path):
@@ -74,10 +78,11 @@ def test_the_same_suite_passes_under_katcp_python(tmp_path):
     except SideEnvUnavailable as exc:
         pytest.skip("katcp-python 0.9.3 side environment unavailable: %s" % exc)
     for name in FILES:
-        with open(os.path.join(APP, name)) as f:
+        with io.open(os.path.join(APP, name), encoding="utf-8") as f:
             text = f.read()
-        (tmp_path / name).write_text(text.replace("katcp_sync", "katcp"))
-    done = subprocess.run([kp, "-m", "unittest", "-v", "legacy_tests"], cwd=str(tmp_path),
-                          env=_env(deps), capture_output=True, text=True, timeout=TIMEOUT)
+        with io.open(os.path.join(str(tmp_path), name), "w", encoding="utf-8") as f:
+            f.write(text.replace(u"katcp_sync", u"katcp"))
+    done = run([kp, "-m", "unittest", "-v", "legacy_tests"], cwd=str(tmp_path),
+               env=_env(deps), timeout=TIMEOUT)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Ran 6 tests" in done.stderr

@@ -1,12 +1,18 @@
 """katcp_sync.lifecycle: the start/stop race rules and the join, written once (issue #12)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import threading
+import time
 
 import pytest
 
 from katcp_sync.deadline import Deadline
 from katcp_sync.lifecycle import (RUNNING, STARTING, STOPPED, STOPPING, Lifecycle,
                                   join_threads)
+
+from ordering_support import Barrier
 
 TIMEOUT = 5.0
 
@@ -65,7 +71,7 @@ def test_a_failed_start_marks_the_run_stopped():
 
 def test_starts_racing_from_many_threads_open_one_run():
     life = Lifecycle()
-    barrier = threading.Barrier(8, timeout=TIMEOUT)
+    barrier = Barrier(8, timeout=TIMEOUT)
     won = []
 
     def start():
@@ -142,3 +148,32 @@ def test_is_current_is_false_once_a_stop_was_asked():
     assert not life.is_current(run)
     life.finish_start()
     assert not life.is_current(run)
+
+
+def test_a_stop_wait_sees_a_stop_that_a_new_start_already_cleared():
+    """A thread in wait_stopped() returns True for a stop even if a start
+    cleared the event again before it looked (threading.Event's rule;
+    compat's Python 2 event kept waiting, unregistered, until its timeout:
+    a stop() racing start() took 5 s there)."""
+    from katcp_sync import compat
+    event = compat.Event()
+    waiting = threading.Event()
+    results = []
+
+    def waiter():
+        waiting.set()
+        results.append(event.wait(TIMEOUT))
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    assert waiting.wait(TIMEOUT)
+    deadline = compat.monotonic() + TIMEOUT
+    while not getattr(event, "_waiters", True) and compat.monotonic() < deadline:
+        time.sleep(0.001)   # (2.7: until it is registered)
+    time.sleep(0.01)
+    start = compat.monotonic()
+    event.set()
+    event.clear()
+    thread.join(TIMEOUT)
+    assert results == [True]
+    assert compat.monotonic() - start < TIMEOUT / 2

@@ -1,11 +1,16 @@
 """Tests for katcp_sync.message: the KATCP message codec (spec 2, 2.1, 2.2, 3)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import random
 
 import pytest
+import six
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from katcp_sync import compat
 from katcp_sync.errors import KatcpSyntaxError, KatcpTypeError
 from katcp_sync.linebuffer import LineSplitter
 from katcp_sync.message import (
@@ -142,7 +147,7 @@ def test_parse_invalid(line, fragment):
     assert info.value.raw is not None
 
 
-@pytest.mark.parametrize("line", ["?foo", 12, None, ["?foo"]])
+@pytest.mark.parametrize("line", [u"?foo", 12, None, ["?foo"]])
 def test_parse_rejects_non_bytes(line):
     with pytest.raises(KatcpTypeError):
         parse(line)
@@ -164,10 +169,11 @@ def test_parse_rejects_non_bytes(line):
     (1e300, b"1e+300"),
     (-0.0, b"-0.0"),
     (b"raw \xff", b"raw \xff"),
-    ("caf\u00e9", b"caf\xc3\xa9"),
+    (u"caf\u00e9", b"caf\xc3\xa9"),
     ("", b""),
     (None, b"None"),
-    ("bad \ud800", b"bad ?"),
+    (u"bad \ud800", b"bad ?"),
+    (u"ok \U0001f600", b"ok \xf0\x9f\x98\x80"),
 ])
 def test_format_argument(value, wire):
     assert Message.format_argument(value) == wire
@@ -192,7 +198,7 @@ def test_format_argument_numbers_abc_and_numpy():
 
 
 def test_format_argument_object_uses_str():
-    class Thing:
+    class Thing(object):
         def __str__(self):
             return "th\u00efng"
     assert Message.format_argument(Thing()) == "th\u00efng".encode()
@@ -207,17 +213,45 @@ def test_constructor_formats_arguments():
 
 @pytest.mark.parametrize("mid, stored", [
     (None, None), (1, b"1"), (MAX_MID, b"2147483647"), ("42", b"42"), (b"42", b"42"),
+    (u"42", b"42"), (bytearray(b"42"), b"42"),
 ])
 def test_mid_valid(mid, stored):
     assert Message(REQUEST, "foo", mid=mid).mid == stored
 
 
 @pytest.mark.parametrize("mid", [0, -1, MAX_MID + 1, "0", "01", b"01", "", "1a", "2147483648",
-                                 "\u0661", b" 1"])
+                                 u"\u0661", b" 1"])
 def test_mid_invalid(mid):
     """Spec 2.2: ids are 1..2**31-1; grammar: no leading zero."""
     with pytest.raises(KatcpSyntaxError, match="invalid message id"):
         Message(REQUEST, "foo", mid=mid)
+
+
+def test_text_and_bytes_are_the_same_on_every_python():
+    """Names, mids and arguments may be native str, bytes or text (unicode
+    on Python 2, as str on 3): the message is the same, its name the native
+    str and its arguments bytes (UTF-8)."""
+    as_text = Message(REQUEST, u"foo", [u"caf\u00e9", u"a b"], mid=u"7")
+    as_bytes = Message(REQUEST, b"foo", [b"caf\xc3\xa9", b"a b"], mid=b"7")
+    as_native = Message(REQUEST, "foo", [u"caf\u00e9".encode("utf-8"), "a b"], mid="7")
+    assert as_text == as_bytes == as_native
+    for msg in (as_text, as_bytes, as_native):
+        assert type(msg.name) is str
+        assert type(msg.mid) is bytes
+        assert all(type(arg) is bytes for arg in msg.arguments)
+        assert msg.encode() == b"?foo[7] caf\xc3\xa9 a\\_b\n"
+    parsed = parse(b"?foo[7] caf\xc3\xa9 a\\_b")
+    assert type(parsed.name) is str and parsed == as_text
+    assert type(repr(parsed)) is str and type(str(parsed)) is str
+
+
+def test_format_argument_of_other_objects_uses_their_text():
+    class Named(object):
+        def __str__(self):
+            return "named"
+    assert Message.format_argument(Named()) == b"named"
+    assert Message.format_argument(2 ** 70) == b"1180591620717411303424"
+    assert Message.format_argument(0.1) == b"0.1"
 
 
 def test_mid_wrong_type():
@@ -225,7 +259,7 @@ def test_mid_wrong_type():
         Message(REQUEST, "foo", mid=1.0)
 
 
-@pytest.mark.parametrize("name", ["", "1a", "-a", "a_b", "a b", "caf\u00e9", "a\n", "\u0661"])
+@pytest.mark.parametrize("name", ["", "1a", "-a", "a_b", "a b", u"caf\u00e9", "a\n", u"\u0661", b"caf\xc3\xa9"])
 def test_name_invalid(name):
     with pytest.raises(KatcpSyntaxError, match="invalid message name"):
         Message(REQUEST, name)
@@ -318,7 +352,9 @@ def test_repr():
 def test_bytes_and_encode(msg, wire):
     assert bytes(msg) == wire
     assert msg.encode() == wire + b"\n"
-    assert str(msg) == wire.decode("utf-8", "replace")
+    # str() is the native str: the bytes themselves on Python 2
+    assert str(msg) == compat.native_str(wire, "replace")
+    assert six.text_type(msg) == wire.decode("utf-8", "replace")
     assert parse(wire) == msg
 
 

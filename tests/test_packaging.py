@@ -2,8 +2,13 @@
 py.typed, the example scripts used by ``katcp-sync serve``/``demo``); the
 package's modules import each other without cycles."""
 
+from __future__ import absolute_import, division, print_function
+
+
+import glob
+import io
 import os
-import pathlib
+import re
 import signal
 import subprocess
 import sys
@@ -12,20 +17,33 @@ import zipfile
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from script_support import ROOT, communicate, run_script
+
+
+def _files_under(folder):
+    """Paths (relative to ROOT, with /) of the files under ROOT/folder."""
+    found = []
+    for dirpath, _, filenames in os.walk(os.path.join(ROOT, folder)):
+        for filename in filenames:
+            found.append(os.path.relpath(os.path.join(dirpath, filename), ROOT).replace(os.sep, "/"))
+    return found
+
+
+def _read_bytes(path):
+    with io.open(path, "rb") as f:
+        return f.read()
 
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wheel")
-    build = tmp_path_factory.mktemp("build")
-    proc = subprocess.run(
+    out = str(tmp_path_factory.mktemp("wheel"))
+    build = str(tmp_path_factory.mktemp("build"))
+    code, stdout, stderr, _ = run_script(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-         "-q", "-w", str(out), str(ROOT)],
-        capture_output=True, text=True, timeout=240, cwd=str(build))
-    if proc.returncode != 0:
-        pytest.fail("pip wheel failed:\n%s\n%s" % (proc.stdout, proc.stderr))
-    wheels = list(out.glob("katcp_sync-*.whl"))
+         "-q", "-w", out, ROOT], 240, cwd=build)
+    if code != 0:
+        pytest.fail("pip wheel failed:\n%s\n%s" % (stdout.decode(), stderr.decode()))
+    wheels = glob.glob(os.path.join(out, "katcp_sync-*.whl"))
     assert len(wheels) == 1, wheels
     with zipfile.ZipFile(wheels[0]) as archive:
         yield {name: archive.read(name) for name in archive.namelist()
@@ -43,25 +61,45 @@ def test_wheel_has_console_script(wheel):
 
 
 def test_wheel_ships_the_examples(wheel):
-    shipped = {pathlib.PurePosixPath(k).name for k in wheel
-               if "/data/share/katcp_sync/examples/" in k}
-    assert {p.name for p in (ROOT / "examples").glob("*.py")} <= shipped
+    shipped = {k.rsplit("/", 1)[1] for k in wheel if "/data/share/katcp_sync/examples/" in k}
+    assert {os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "examples", "*.py"))} <= shipped
+    assert not any("/py2/" in k for k in wheel), "the tutorial's Python 2 scripts are not installed"
 
 
-def test_wheel_requires_only_wrapt_at_run_time(wheel):
-    metadata = next(v for k, v in wheel.items() if k.endswith(".dist-info/METADATA"))
-    requires = [line for line in metadata.decode().splitlines()
+def _metadata(wheel):
+    return next(v for k, v in wheel.items() if k.endswith(".dist-info/METADATA")).decode("utf-8")
+
+
+def test_wheel_requires_six_and_wrapt_and_python2_backports_at_run_time(wheel):
+    """Issue 13: six and wrapt (a range that imports on every supported
+    Python); on Python 2 only backports of the standard library."""
+    # Normalised: older setuptools write ``six (>=1.12)`` and ``; python_version < '3'``.
+    requires = [re.sub(r"[ ()]", "", line.split(":", 1)[1]).replace("'", '"')
+                for line in _metadata(wheel).splitlines()
                 if line.startswith("Requires-Dist:") and "extra ==" not in line]
-    assert [r.split()[1] for r in requires] == ["wrapt>=1.10"]
+    assert requires[:2] == ["six>=1.12", "wrapt>=1.14.1"]
+    backports = {r.split(";")[0].split(">=")[0]: r.split(";")[1] for r in requires[2:]}
+    assert backports == {name: 'python_version<"3"'
+                         for name in ("futures", "selectors34", "typing", "mock")}
+
+
+def test_wheel_is_universal_for_python_27_and_36_plus(wheel):
+    wheel_file = next(v for k, v in wheel.items() if k.endswith(".dist-info/WHEEL")).decode()
+    assert "Tag: py2-none-any" in wheel_file and "Tag: py3-none-any" in wheel_file
+    requires_python = [line for line in _metadata(wheel).splitlines()
+                       if line.startswith("Requires-Python:")]
+    assert requires_python, "no Requires-Python"
+    parts = {part.strip() for part in requires_python[0].split(":", 1)[1].split(",")}
+    assert parts == {">=2.7"} | {"!=3.%d.*" % minor for minor in range(6)}
 
 
 def test_wheel_ships_the_web_page(wheel):
     """``katcp-sync web`` serves these files from the installed package."""
-    static = ROOT / "katcp_sync" / "web" / "static"
-    names = {p.name for p in static.iterdir() if p.is_file()}
+    static = os.path.join(ROOT, "katcp_sync", "web", "static")
+    names = {name for name in os.listdir(static) if os.path.isfile(os.path.join(static, name))}
     assert {"index.html", "web.css", "web.js"} <= names
     for name in names:
-        assert wheel["katcp_sync/web/static/" + name] == (static / name).read_bytes()
+        assert wheel["katcp_sync/web/static/" + name] == _read_bytes(os.path.join(static, name))
 
 
 # -- issue 15: licence, metadata, sdist contents, no bytecode in share/ ------------------
@@ -71,7 +109,7 @@ def test_wheel_has_license_and_author_metadata(wheel):
                 or "/licenses/LICENSE" in k]
     assert licences, sorted(wheel)
     assert b"BSD 3-Clause License" in wheel[licences[0]]
-    metadata = next(v for k, v in wheel.items() if k.endswith(".dist-info/METADATA")).decode()
+    metadata = _metadata(wheel)
     assert "\nAuthor: katcp_sync developers\n" in metadata
     assert "\nHome-page: https://pypi.org/project/katcp-sync/\n" in metadata
     assert "\nLicense: BSD-3-Clause\n" in metadata
@@ -79,61 +117,62 @@ def test_wheel_has_license_and_author_metadata(wheel):
 
 @pytest.fixture(scope="module")
 def sdist(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sdist")
-    proc = subprocess.run(
-        [sys.executable, "setup.py", "-q", "egg_info", "--egg-base", str(out),
-         "sdist", "-d", str(out)],
-        capture_output=True, text=True, timeout=240, cwd=str(ROOT))
-    if proc.returncode != 0:
-        pytest.fail("sdist failed:\n%s\n%s" % (proc.stdout, proc.stderr))
-    archives = list(out.glob("katcp-sync-*.tar.gz")) + list(out.glob("katcp_sync-*.tar.gz"))
+    out = str(tmp_path_factory.mktemp("sdist"))
+    code, stdout, stderr, _ = run_script(
+        [sys.executable, "setup.py", "-q", "egg_info", "--egg-base", out, "sdist", "-d", out],
+        240, cwd=ROOT)
+    if code != 0:
+        pytest.fail("sdist failed:\n%s\n%s" % (stdout.decode(), stderr.decode()))
+    archives = (glob.glob(os.path.join(out, "katcp-sync-*.tar.gz"))
+                + glob.glob(os.path.join(out, "katcp_sync-*.tar.gz")))
     assert len(archives) == 1, archives
-    with tarfile.open(str(archives[0])) as archive:
+    with tarfile.open(archives[0]) as archive:
         return {name.split("/", 1)[1] for name in archive.getnames() if "/" in name}
 
 
 def test_sdist_carries_license_tests_docs_and_examples(sdist):
     assert {"LICENSE", "README.rst", "setup.cfg", "MANIFEST.in"} <= sdist
     for folder in ("tests", "docs", "examples"):
-        expected = {str(p.relative_to(ROOT)) for p in (ROOT / folder).rglob("*")
-                    if p.is_file() and p.suffix in (".py", ".rst")
-                    and "__pycache__" not in p.parts and "_build" not in p.parts}
+        expected = {path for path in _files_under(folder)
+                    if os.path.splitext(path)[1] in (".py", ".rst")
+                    and "/__pycache__/" not in path and "/_build/" not in path}
         assert expected and expected <= sdist, sorted(expected - sdist)
     assert not any("__pycache__" in name for name in sdist)
 
 
+@pytest.mark.skipif(sys.version_info < (3,), reason="the venv module is Python 3's (.ci/run "
+                    "installs into a fresh Python 2.7 virtualenv and runs the demo)")
 def test_wheel_install_runs_demo_and_serve_without_bytecode_in_share(wheel, tmp_path):
     """From an installed wheel (no source checkout), `demo` and `serve` load
     the example from share/katcp_sync/examples and write no __pycache__ there
     (files that uninstalling would leave behind). Installed with --no-compile,
     so that no pip-made bytecode hides one the tool would write."""
-    wheel_path = tmp_path / "katcp_sync-0-py3-none-any.whl"
-    with zipfile.ZipFile(str(wheel_path), "w") as archive:
+    wheel_path = str(tmp_path / "katcp_sync-0-py2.py3-none-any.whl")
+    with zipfile.ZipFile(wheel_path, "w") as archive:
         for name, data in wheel.items():
             archive.writestr(name, data)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip",
-                    str(venv)], check=True, timeout=120)
-    python = str(venv / "bin" / "python")
-    install = subprocess.run([sys.executable, "-m", "pip", "--python", python, "install",
-                              "--no-deps", "--no-index", "--ignore-installed", "--no-compile", "-q",
-                              str(wheel_path)],
-                             capture_output=True, text=True, timeout=240)
-    if install.returncode != 0 and "no such option: --python" in install.stderr:
+    venv = str(tmp_path / "venv")
+    code, _, err, _ = run_script([sys.executable, "-m", "venv", "--system-site-packages",
+                                  "--without-pip", venv], 120)
+    assert code == 0, err.decode()
+    python = os.path.join(venv, "bin", "python")
+    code, _, err, _ = run_script([sys.executable, "-m", "pip", "--python", python, "install",
+                                  "--no-deps", "--no-index", "--ignore-installed", "--no-compile",
+                                  "-q", wheel_path], 240)
+    if code != 0 and b"no such option: --python" in err:
         pytest.skip("pip too old for --python")
-    assert install.returncode == 0, install.stderr
-    share = venv / "share" / "katcp_sync" / "examples"
-    assert (share / "tutorial_server.py").is_file()
+    assert code == 0, err.decode()
+    share = os.path.join(venv, "share", "katcp_sync", "examples")
+    assert os.path.isfile(os.path.join(share, "tutorial_server.py"))
     env = {k: v for k, v in os.environ.items()
            if k not in ("PYTHONPATH", "PYTHONDONTWRITEBYTECODE")}
     # Run from an empty folder: the installed package, not this checkout.
-    where = subprocess.run([python, "-c", "import katcp_sync.cli as c; print(c.__file__)"],
-                           capture_output=True, text=True, timeout=60, cwd=str(tmp_path),
-                           env=env)
-    assert str(venv) in where.stdout, where
-    demo = subprocess.run([python, "-m", "katcp_sync", "demo"], capture_output=True,
-                          timeout=60, cwd=str(tmp_path), env=env)
-    assert demo.returncode == 0, demo.stderr.decode()
+    code, out, err, _ = run_script([python, "-c", "import katcp_sync.cli as c; print(c.__file__)"],
+                                   60, cwd=str(tmp_path), env=env)
+    assert venv in out.decode(), (out, err)
+    code, out, err, _ = run_script([python, "-m", "katcp_sync", "demo"], 60,
+                                   cwd=str(tmp_path), env=env)
+    assert code == 0, err.decode()
     serve = subprocess.Popen([python, "-m", "katcp_sync", "serve", "--port", "0"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              cwd=str(tmp_path), env=env)
@@ -141,5 +180,5 @@ def test_wheel_install_runs_demo_and_serve_without_bytecode_in_share(wheel, tmp_
         assert b"serving the tutorial's example server on 127.0.0.1:" in serve.stdout.readline()
     finally:
         serve.send_signal(signal.SIGINT)
-        serve.communicate(timeout=20)
-    assert not list(share.parent.rglob("__pycache__"))
+        communicate(serve, 20)
+    assert not [d for d, _, _ in os.walk(os.path.dirname(share)) if d.endswith("__pycache__")]

@@ -1,5 +1,8 @@
 """Tests for katcp_sync.protocol: protocol versions and flags (spec 4.2, 5.1, 7.1, 7.2, 8; F14)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import pytest
 
 from katcp_sync import protocol
@@ -103,6 +106,7 @@ def test_unknown_strategy_not_allowed():
 def test_equality_hash_repr():
     a = ProtocolFlags(5, 1, "MI")
     assert a == ProtocolFlags(5, 1, "IM")
+    assert not a != ProtocolFlags(5, 1, "IM")   # (Python 2 derives no __ne__)
     assert a != ProtocolFlags(5, 0, "MI")
     assert a != ProtocolFlags(5, 1, "M")
     assert a != "5.1-IM"
@@ -131,3 +135,15 @@ def test_module_constants():
 ])
 def test_convert_method_name(prefix, name, expected):
     assert convert_method_name(prefix, name) == expected
+
+
+def test_text_and_bytes_flags_are_the_native_str():
+    """Flags given as text (unicode on Python 2), bytes or str are the same."""
+    for flags in (u"MI", b"MI", "MI", [u"M", b"I"], bytearray(b"MI")):
+        protocol = ProtocolFlags(5, 1, flags)
+        assert protocol == ProtocolFlags(5, 1, "MI")
+        assert all(type(flag) is str for flag in protocol.flags)
+    for version in (u"5.1-MI", b"5.1-MI"):
+        parsed = ProtocolFlags.parse_version(version)
+        assert parsed == ProtocolFlags(5, 1, "MI") and str(parsed) == "5.1-IM"
+        assert all(type(flag) is str for flag in parsed.flags)

@@ -1,16 +1,24 @@
 """Tests for katcp_sync.reactor: callbacks, timers, socket readiness, life cycle."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
-import selectors
 import socket
 import threading
 import time
 
 import pytest
 
+from katcp_sync import compat
+from katcp_sync.compat import selectors
+
 from katcp_sync import reactor as reactor_module
 from katcp_sync.errors import KatcpTimeoutError
 from katcp_sync.reactor import Reactor, TimerHandle
+
+from ordering_support import Barrier, switch_interval
+from server_support import ChildTimeout, communicate_child
 
 TIMEOUT = 5.0
 
@@ -49,7 +57,7 @@ def test_callbacks_from_many_threads_all_run_in_per_thread_order(reactor):
         if len(seen) == total:
             done.set()
 
-    start = threading.Barrier(n_threads, timeout=TIMEOUT)
+    start = Barrier(n_threads, timeout=TIMEOUT)
 
     def producer(tid):
         start.wait()
@@ -64,6 +72,32 @@ def test_callbacks_from_many_threads_all_run_in_per_thread_order(reactor):
     wait(done)
     for tid in range(n_threads):
         assert [i for t, i in seen if t == tid] == list(range(per_thread))
+
+
+def test_fileno_is_readable_while_io_waits_for_the_reactor(reactor):
+    """Reactor.fileno: a thread spinning for something else (a server's
+    worker reading ahead) polls it to give way while the reactor has I/O."""
+    import select
+    a, b = socket.socketpair()
+    entered, gate = threading.Event(), threading.Event()
+
+    def on_readable():
+        entered.set()
+        gate.wait(TIMEOUT)   # the reactor is busy; b's data stays unread
+        a.recv(100)
+    try:
+        reactor.run_sync(reactor.add_reader, a, on_readable, timeout=TIMEOUT)
+        assert not select.select([reactor.fileno()], [], [], 0)[0]
+        b.send(b"x")
+        wait(entered)
+        assert select.select([reactor.fileno()], [], [], TIMEOUT)[0]
+        gate.set()
+        reactor.run_sync(reactor.remove_reader, a, timeout=TIMEOUT)
+        assert not select.select([reactor.fileno()], [], [], 0)[0]
+    finally:
+        gate.set()
+        a.close()
+        b.close()
 
 
 def test_callbacks_queued_before_start_run_after_start():
@@ -235,7 +269,7 @@ def test_run_sync_timeout(reactor):
     try:
         with pytest.raises(KatcpTimeoutError):
             reactor.run_sync(lambda: None, timeout=0.05)
-        with pytest.raises(TimeoutError):
+        with pytest.raises(compat.TimeoutError):
             reactor.run_sync(lambda: None, timeout=0.01)
     finally:
         release.set()
@@ -447,7 +481,9 @@ def test_stop_from_many_threads_at_once():
 # Signal safety
 
 _SIGNAL_STORM = r"""
+from __future__ import print_function
 import signal, sys, time
+from katcp_sync.compat import monotonic
 from katcp_sync.reactor import Reactor
 
 reactor = Reactor()
@@ -463,8 +499,8 @@ def on_signal(signum, frame):
 
 signal.signal(signal.SIGALRM, on_signal)
 signal.setitimer(signal.ITIMER_REAL, 50e-6, 50e-6)
-deadline = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < deadline or counts["signals"] < 200:
+deadline = monotonic() + float(sys.argv[1])
+while monotonic() < deadline or counts["signals"] < 200:
     # The main thread spends its time inside the reactor's lock (cancelling
     # many timers also purges the heap under it, a loop).
     for handle in [reactor.call_later(60.0, ran) for _ in range(150)]:
@@ -488,13 +524,14 @@ def test_add_callback_is_safe_in_a_signal_handler_during_a_signal_storm():
     import os
     import subprocess
     import sys
+    proc = subprocess.Popen([sys.executable, "-c", _SIGNAL_STORM, "1.0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
     try:
-        done = subprocess.run([sys.executable, "-c", _SIGNAL_STORM, "1.0"],
-                              capture_output=True, timeout=30, env=dict(os.environ))
-    except subprocess.TimeoutExpired:
+        out, err = communicate_child(proc, 30)
+    except ChildTimeout:
         pytest.fail("add_callback from a signal handler deadlocked")
-    assert done.returncode == 0, done.stderr.decode()
-    signals, ran, timers = map(int, done.stdout.split())
+    assert proc.returncode == 0, err.decode()
+    signals, ran, timers = map(int, out.split())
     assert signals >= 200 and timers > 0
     assert ran == signals   # every callback queued by a handler ran, none twice
 
@@ -530,17 +567,14 @@ def test_no_wake_up_is_lost_by_the_lock_free_add_callback(reactor):
     goes to sleep must still run at once (no timer would wake it for 600 s).
     The caller spins rather than blocks and the GIL changes hands every
     microsecond, to interleave the two as finely as the interpreter allows."""
-    import sys
     ran = []
     far = reactor.call_later(600.0, ran.append, None)   # the loop looks at the clock
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
     try:
-        for i in range(2000):
-            assert reactor.add_callback(ran.append, i)
-            deadline = time.monotonic() + TIMEOUT
-            while len(ran) <= i:
-                assert time.monotonic() < deadline, "callback %d was not run" % i
+        with switch_interval(1e-6):
+            for i in range(2000):
+                assert reactor.add_callback(ran.append, i)
+                deadline = compat.monotonic() + TIMEOUT
+                while len(ran) <= i:
+                    assert compat.monotonic() < deadline, "callback %d was not run" % i
     finally:
-        sys.setswitchinterval(interval)
         far.cancel()

@@ -1,5 +1,8 @@
 """The high-level client against the tutorial's server, over real sockets."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
 import threading
 

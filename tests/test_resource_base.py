@@ -1,11 +1,15 @@
 """High-level client objects tested in memory, with a fake resource (no sockets)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
 import logging
 import threading
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.errors import FailReply
 
 from katcp_sync.errors import (
@@ -23,7 +27,7 @@ from katcp_sync.sensor import Sensor
 from ordering_support import Gate, hammer, late_notification
 
 
-class FakeManager:
+class FakeManager(object):
     """Just enough of KATCPClientResource for requests and sensors."""
 
     name = "fake"
@@ -230,7 +234,7 @@ def test_wait_timeout_is_a_timeout_exception():
     with pytest.raises(TimeoutException) as info:
         sensor.wait(42.0, timeout=0.01)
     assert isinstance(info.value, SensorTimeoutError)
-    assert isinstance(info.value, TimeoutError) and isinstance(info.value, RuntimeError)
+    assert isinstance(info.value, compat.TimeoutError) and isinstance(info.value, RuntimeError)
     assert sensor._listeners == {}
 
 
@@ -301,12 +305,12 @@ def test_build_model_fails_on_a_failed_inspection_request():
         InspectingClient._build_model(futures)
 
 
-class FakeTimer:
+class FakeTimer(object):
     def cancel(self):
         pass
 
 
-class FakeReactor:
+class FakeReactor(object):
     """Records timers instead of running them."""
 
     def __init__(self):
@@ -317,7 +321,7 @@ class FakeReactor:
         return FakeTimer()
 
 
-class FakeClient:
+class FakeClient(object):
     """Keeps inspection requests pending until answer() is called; no sockets."""
 
     def __init__(self):

@@ -1,5 +1,8 @@
 """Containers and groups of high-level clients, against tutorial servers."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import contextlib
 import socket
 import threading
@@ -7,6 +10,7 @@ import time
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.errors import KATCPSensorError, KatcpClientError, KatcpTimeoutError
 from katcp_sync.message import Message
 from katcp_sync.reactor import Reactor
@@ -136,11 +140,11 @@ def test_two_hundred_devices_on_one_reactor(tutorial):
     with running_servers(tutorial, 4) as servers:
         names = ["dev%03d" % i for i in range(200)]
         cont = make_container(servers, 200, groups={"all": names})
-        started = time.monotonic()
+        started = compat.monotonic()
         cont.start()
         try:
             cont.until_synced(15)
-            sync_time = time.monotonic() - started
+            sync_time = compat.monotonic() - started
             ours = [t.name for t in threading.enumerate() if t.name.startswith(("katcp-client", "katcp-container"))]
             assert ours == ["katcp-container-array"], "one reactor thread for all devices"
             assert len(cont.sensor) == 800 and sync_time < 15
@@ -171,7 +175,7 @@ def test_namespaces_follow_interface_changes(container, servers):
 
 def test_until_any_child_in_state_with_one_device_down(tutorial):
     with running_servers(tutorial, 1) as servers:
-        with socket.socket() as closed:        # a port nobody listens on
+        with contextlib.closing(socket.socket()) as closed:   # a port nobody listens on
             closed.bind(("127.0.0.1", 0))
             dead = closed.getsockname()
         cont = KATCPClientResourceContainer(dict(name="mixed", clients={

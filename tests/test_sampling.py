@@ -5,6 +5,9 @@ strategy relies on; the report sequences, type checks and the concurrency
 test also run against the real katcp_sync.sensor.Sensor.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import collections
 import logging
 import threading
@@ -22,7 +25,7 @@ Reading = collections.namedtuple("Reading", "timestamp status value")
 UNKNOWN, NOMINAL, WARN, ERROR = 0, 1, 2, 3
 
 
-class FakeSensor:
+class FakeSensor(object):
     """The Sensor interface a strategy uses: attach/detach/read/name/stype.
 
     Observers are called outside the lock, on the thread that set the value,
@@ -56,7 +59,7 @@ class FakeSensor:
             observer.update(self, reading)
 
 
-class Recorder:
+class Recorder(object):
     """An inform_callback that records (virtual time, value, status) of each report."""
 
     def __init__(self, sched):
@@ -79,8 +82,16 @@ def real_sensor(stype="integer", value=0):
 SENSOR_KINDS = {"fake": FakeSensor, "real": real_sensor}
 
 
-def make(name, *params, stype="integer", value=0, major=5, kind="fake"):
-    """Build and start a strategy on a fresh sensor; return (sched, sensor, strategy, rec)."""
+def make(name, *params, **kwargs):
+    """Build and start a strategy on a fresh sensor; return (sched, sensor, strategy, rec).
+
+    Keyword arguments: stype="integer", value=0, major=5, kind="fake".
+    """
+    stype = kwargs.pop("stype", "integer")
+    value = kwargs.pop("value", 0)
+    major = kwargs.pop("major", 5)
+    kind = kwargs.pop("kind", "fake")
+    assert not kwargs, kwargs
     sched = ManualScheduler()
     sensor = SENSOR_KINDS[kind](stype, value)
     rec = Recorder(sched)
@@ -92,7 +103,8 @@ def make(name, *params, stype="integer", value=0, major=5, kind="fake"):
 
 def run_script(sched, sensor, script, until):
     """Apply ``(time, value[, status])`` updates in order, then run the clock to ``until``."""
-    for t, *update in script:
+    for item in script:
+        t, update = item[0], item[1:]
         sched.advance(t - sched.time())
         sensor.set_value(*update)
     sched.advance(until - sched.time())
@@ -341,7 +353,8 @@ def test_v4_difference_is_a_value_not_milliseconds():
 
 def test_names_and_params_may_be_str_or_bytes_or_numbers():
     for name, params in (("event-rate", ("1", "2.5")), (b"event-rate", (b"1", b"2.5")),
-                         ("event-rate", (1, 2.5))):
+                         ("event-rate", (1, 2.5)), (u"event-rate", (u"1", u"2.5")),
+                         (u"event-rate", (2 ** 70 // 2 ** 70, 2.5))):  # long on Python 2
         strategy = SampleStrategy.get_strategy(name, Recorder(None), FakeSensor(), *params,
                                                scheduler=ManualScheduler())
         assert strategy.get_sampling_formatted() == (b"event-rate", [b"1", b"2.5"])
@@ -400,7 +413,7 @@ def test_timer_that_was_already_on_its_way_is_ignored():
 
     class LateCancelScheduler(ManualScheduler):
         def call_at(self, when, fn, *args):
-            handle = super().call_at(when, fn, *args)
+            handle = super(LateCancelScheduler, self).call_at(when, fn, *args)
             self.last = (fn, args)
             return handle
 

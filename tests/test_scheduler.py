@@ -1,5 +1,8 @@
 """Tests for katcp_sync.scheduler.ManualScheduler, the virtual clock of the sans-IO tests."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import threading
 
 import pytest

@@ -1,10 +1,14 @@
 """Tests for katcp_sync.sensor (spec section 7, Tables 6 and 8)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
 import threading
 import time
 
 import pytest
+from six.moves import _thread
 
 from katcp_sync.errors import KatcpTypeError, KatcpValueError
 from katcp_sync.kattypes import Address
@@ -13,14 +17,14 @@ from katcp_sync.sensor import Reading, Sensor
 WAIT = 10.0  # upper bound for any wait on another thread
 
 
-class Recorder:
+class Recorder(object):
     """An observer that records every update, from any thread."""
 
     def __init__(self):
         self.updates = []  # list.append is atomic
 
     def update(self, sensor, reading):
-        self.updates.append((sensor, reading, threading.get_ident()))
+        self.updates.append((sensor, reading, _thread.get_ident()))
 
     @property
     def readings(self):
@@ -255,7 +259,7 @@ def test_set_formatted(sensor, value, v5, v4):
 
 def test_set_formatted_errors():
     sensor = Sensor.integer("i")
-    with pytest.raises(KatcpValueError, match="Invalid sensor status b'fine'"):
+    with pytest.raises(KatcpValueError, match="Invalid sensor status b?'fine'"):
         sensor.set_formatted(b"1.0", b"fine", b"1")
     with pytest.raises(KatcpValueError, match="could not parse 'x' as integer"):
         sensor.set_formatted(b"1.0", b"nominal", b"x")
@@ -282,6 +286,29 @@ def test_parse_params():
 # ---------------------------------------------------------------------------
 # Observers
 
+def test_observers_are_notified_in_attach_order():
+    """(A plain dict keyed by id() loses the order on Python 2.)"""
+    sensor = Sensor.integer("i")
+    order = []
+
+    class Named(object):
+        def __init__(self, index):
+            self.index = index
+
+        def update(self, sensor, reading):
+            order.append(self.index)
+
+    observers = [Named(i) for i in range(64)]
+    for observer in observers:
+        sensor.attach(observer)
+    for observer in observers[::3]:
+        sensor.detach(observer)
+    kept = [o for i, o in enumerate(observers) if i % 3]
+    assert sensor.observers() == tuple(kept)
+    sensor.set_value(1)
+    assert order == [o.index for o in kept]
+
+
 def test_attach_detach_notify():
     sensor = Sensor.integer("i")
     first, second = Recorder(), Recorder()
@@ -291,7 +318,7 @@ def test_attach_detach_notify():
     sensor.set_value(1, timestamp=10.0)
     assert first.readings == second.readings == [Reading(10.0, Sensor.NOMINAL, 1)]
     assert first.updates[0][0] is sensor
-    assert first.updates[0][2] == threading.get_ident()  # called on the setting thread
+    assert first.updates[0][2] == _thread.get_ident()  # called on the setting thread
     sensor.detach(first)
     sensor.detach(first)  # not attached: no error
     sensor.set(11.0, Sensor.WARN, 2)
@@ -302,7 +329,7 @@ def test_attach_detach_notify():
 
 
 def test_observer_exception_is_logged_and_others_still_called(caplog):
-    class Broken:
+    class Broken(object):
         def update(self, sensor, reading):
             raise RuntimeError("observer bug")
 
@@ -324,7 +351,7 @@ def test_observer_is_called_without_the_lock():
     sensor = Sensor.integer("i")
     late = Recorder()
 
-    class Reentrant:
+    class Reentrant(object):
         def update(self, sensor, reading):
             sensor.detach(self)
             sensor.attach(late)
@@ -371,11 +398,16 @@ def test_concurrent_set_value_never_loses_or_tears_readings():
     for observer in observers:
         sensor.attach(observer)
     written = set()
-    barrier = threading.Barrier(threads)
+    # a barrier (threading.Barrier is 3.2+): the last writer ready starts all
+    start, ready, lock = threading.Event(), [], threading.Lock()
 
     def writer(index):
         def run():
-            barrier.wait(WAIT)
+            with lock:
+                ready.append(index)
+                if len(ready) == threads:
+                    start.set()
+            start.wait(WAIT)
             for i in range(per_thread):
                 value = index * per_thread + i
                 # status and timestamp derived from the value: a torn reading would mismatch

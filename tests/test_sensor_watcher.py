@@ -1,5 +1,8 @@
 """SensorWatcher: a proxy mirrors a device's sensors (aiokatcp's SensorWatcher, F154)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import pytest
 
 from katcp_sync.sensor import Sensor
@@ -31,7 +34,8 @@ def test_proxy_mirrors_values_types_and_follows_the_device(tutorial):
     device.start()
     try:
         with start_server(Proxy) as proxy:
-            watcher = SensorWatcher(*device.bind_address, proxy, prefix="dev1.")
+            watcher = SensorWatcher(device.bind_address[0], device.bind_address[1], proxy,
+                                    prefix="dev1.")
             watcher.start()
             try:
                 watcher.until_synced(WAIT)
@@ -67,7 +71,7 @@ def test_filter_and_new_sensors_after_an_interface_change(tutorial):
     device.start()
     try:
         with start_server(Proxy) as proxy:
-            watcher = SensorWatcher(*device.bind_address, proxy,
+            watcher = SensorWatcher(device.bind_address[0], device.bind_address[1], proxy,
                                     sensor_filter=lambda name: name != "eval.result")
             watcher.start()
             try:
@@ -124,7 +128,8 @@ class BusyDevice(DeviceServer):
 @pytest.mark.parametrize("strategy", ["auto", "event"])
 def test_mirrors_never_go_back_and_end_on_the_final_reading(strategy):
     with start_server(BusyDevice) as device, start_server(Proxy) as proxy:
-        watcher = SensorWatcher(*device.bind_address, proxy, strategy=strategy)
+        watcher = SensorWatcher(device.bind_address[0], device.bind_address[1], proxy,
+                                strategy=strategy)
         watcher.start()
         try:
             watcher.until_synced(WAIT)
@@ -132,7 +137,7 @@ def test_mirrors_never_go_back_and_end_on_the_final_reading(strategy):
             assert wait_sensor(local, -10, timeout=WAIT)
             seen = []
 
-            class Record:
+            class Record(object):
                 def update(self, sensor, reading):
                     seen.append(reading.value)
 
@@ -147,6 +152,28 @@ def test_mirrors_never_go_back_and_end_on_the_final_reading(strategy):
             assert local.value() == device.busy.value()
             positions = device.busy.positions(seen)
             assert positions == sorted(positions), "a mirrored value went back in time"
+        finally:
+            watcher.stop()
+            watcher.join(WAIT)
+
+
+def test_until_synced_returns_once_the_sensors_are_mirrored():
+    """until_synced waits for the mirroring too, which runs in the state
+    callback after the resource is already SYNCED (Python 2's thread
+    switching showed the race: the proxy had no sensors yet)."""
+    import time
+
+    class SlowWatcher(SensorWatcher):
+        def _mirror(self):
+            time.sleep(0.2)
+            super(SlowWatcher, self)._mirror()
+
+    with start_server(BusyDevice) as device, start_server(Proxy) as proxy:
+        watcher = SlowWatcher(device.bind_address[0], device.bind_address[1], proxy)
+        watcher.start()
+        try:
+            watcher.until_synced(WAIT)
+            assert proxy.has_sensor("busy") and set(watcher.sensors) == {"busy", "marker"}
         finally:
             watcher.stop()
             watcher.join(WAIT)

@@ -1,5 +1,8 @@
 """Sensor trees (katcp-python's katcp.sensortree names), in memory."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import threading
 
 import pytest
@@ -196,7 +199,7 @@ def test_parent_follows_one_child_set_by_many_threads_in_order():
     parent = integer("parent")
     seen = []
 
-    class Record:
+    class Record(object):
         def update(self, sensor, reading):
             seen.append(reading.value)
 

@@ -1,7 +1,10 @@
 """Device server protocol tests over real sockets (spec sections 2, 4, 5, 6, 8, 9)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import errno
-import queue
+from katcp_sync.compat import queue
 import threading
 
 import pytest
@@ -174,7 +177,7 @@ def test_unexpected_replies_are_answered_at_a_limited_rate(server, connect):
     flood, other = connect(server), connect(server)
     flood.read_message()  # #client-connected of the other one
     burst = server.UNEXPECTED_REPLY_BURST
-    flood.send(*["!stray[%d] ok" % i for i in range(1, 5 * burst + 1)], "?watchdog")
+    flood.send(*(["!stray[%d] ok" % i for i in range(1, 5 * burst + 1)] + ["?watchdog"]))
     messages = flood.read_until(lambda m: m.name == "watchdog")
     logs = [m for m in messages if m.name == "log"]
     assert args(messages[-1]) == ["ok"] and len(logs) == len(messages) - 1
@@ -356,7 +359,7 @@ class HookServer(DemoServer):
         self.disconnected = []
         self.disconnected_event = threading.Event()
         self.refuse = False
-        super().__init__(*a, **kw)
+        super(HookServer, self).__init__(*a, **kw)
 
     def on_client_connect(self, conn):
         if self.refuse:

@@ -1,5 +1,8 @@
 """Device logging: DeviceLogger and LogHandler send #log informs (spec 6, F59-F61)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
 import time
 

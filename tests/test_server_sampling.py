@@ -1,10 +1,14 @@
 """Sensor requests and sampling strategies over real sockets (spec section 7)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import threading
 import time
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.sensor import Sensor
@@ -15,15 +19,15 @@ from server_support import TIMEOUT, DemoServer, args
 
 def status_informs(client, wait):
     """Every #sensor-status received within ``wait`` seconds."""
-    deadline = time.monotonic() + wait
+    deadline = compat.monotonic() + wait
     found = []
     while True:
-        remaining = deadline - time.monotonic()
+        remaining = deadline - compat.monotonic()
         if remaining <= 0:
             return found
         try:
             msg = client.read_message(remaining)
-        except TimeoutError:
+        except compat.TimeoutError:
             return found
         if msg.name == "sensor-status":
             found.append(msg)
@@ -146,12 +150,12 @@ def test_event_rate_strategy(server, connect):
     """Spec 7.1 event-rate: changes, but not more often than shortest; also every longest."""
     client = connect(server)
     client.request("?sensor-sampling demo.int event-rate 0.2 0.5")
-    start = time.monotonic()
+    start = compat.monotonic()
     for value in range(1, 11):  # a burst of changes well within `shortest`
         server.int_sensor.set_value(value)
     got = status_informs(client, 0.35)
     assert values(got) == ["10"]  # one deferred report of the latest value
-    assert time.monotonic() - start >= 0.2
+    assert compat.monotonic() - start >= 0.2
     idle = status_informs(client, 0.7)  # no change: longest-period reports
     assert 1 <= len(idle) <= 2
 
@@ -238,8 +242,8 @@ def test_disconnect_cancels_strategies(server, connect):
     client.request("?sensor-sampling demo.float period 0.01")
     assert len(server.int_sensor.observers()) == observers_before + 1
     client.close()
-    deadline = time.monotonic() + TIMEOUT
-    while server.get_clients() and time.monotonic() < deadline:
+    deadline = compat.monotonic() + TIMEOUT
+    while server.get_clients() and compat.monotonic() < deadline:
         time.sleep(0.01)
     assert len(server.int_sensor.observers()) == observers_before
 
@@ -361,7 +365,7 @@ class VanishingSensor(Sensor):
 
     def __init__(self, *args, **kwargs):
         self.remove_from = None
-        super().__init__(*args, **kwargs)
+        super(VanishingSensor, self).__init__(*args, **kwargs)
 
     @property
     def auto_strategy(self):
@@ -450,13 +454,13 @@ def test_differential_strategies_fail_for_other_than_integer_and_float(
 
 def count_status_informs(client, wait):
     """How many #sensor-status arrive within ``wait`` seconds (read in bulk)."""
-    deadline = time.monotonic() + wait
+    deadline = compat.monotonic() + wait
     client.sock.settimeout(0.05)
     count, tail = 0, b""
-    while time.monotonic() < deadline:
+    while compat.monotonic() < deadline:
         try:
             data = client.sock.recv(1 << 16)
-        except OSError:          # socket.timeout: nothing right now
+        except compat.SOCKET_ERRORS:          # socket.timeout: nothing right now
             continue
         if not data:
             break

@@ -1,13 +1,17 @@
 """Service threads: work that lives as long as the server (aiokatcp's service tasks, F63)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import threading
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.sensor import Sensor
 from katcp_sync.server import DeviceServer
 
-from server_support import TIMEOUT
+from server_support import TIMEOUT, ChildTimeout, wait_child
 
 
 class Poller(DeviceServer):
@@ -89,10 +93,11 @@ def test_a_service_may_stop_the_server_itself():
 CTRL_C_SCRIPT = r"""
 import sys
 import threading
+from katcp_sync import compat
 from katcp_sync.server import DeviceServer
 
 def main_thread_in_join():
-    frame = sys._current_frames().get(threading.main_thread().ident)
+    frame = sys._current_frames().get(compat.main_thread().ident)
     while frame is not None and frame.f_code.co_name != "_wait_stopped":
         frame = frame.f_back
     return frame is not None
@@ -101,9 +106,11 @@ def service(stopping):
     ready = False
     while not stopping.wait(0.01):
         if not ready and main_thread_in_join():
-            print("ready", flush=True)  # the signal must find the main thread in join()
+            print("ready")  # the signal must find the main thread in join()
+            sys.stdout.flush()
             ready = True
-    print("service stopped", flush=True)
+    print("service stopped")
+    sys.stdout.flush()
 
 server = DeviceServer("127.0.0.1", 0)
 server.add_service_thread(service, name="hw-poller")
@@ -111,7 +118,8 @@ server.start()
 try:
     server.join()
 except KeyboardInterrupt:
-    print("interrupted; running=%s" % server.running(), flush=True)
+    print("interrupted; running=%s" % server.running())
+    sys.stdout.flush()
     raise
 """
 
@@ -130,19 +138,19 @@ def test_one_ctrl_c_ends_a_process_blocked_in_join():
                             stderr=subprocess.PIPE, env=dict(os.environ))
     try:
         ready, _, _ = select.select([proc.stdout], [], [], 30.0)
-        assert ready and proc.stdout.readline() == b"ready\n", proc.stderr.read1(4096)
-        sent = time.monotonic()
+        assert ready and proc.stdout.readline() == b"ready\n", os.read(proc.stderr.fileno(), 4096)
+        sent = compat.monotonic()
         proc.send_signal(signal.SIGINT)
         try:
-            proc.wait(TIMEOUT)
-        except subprocess.TimeoutExpired:
+            wait_child(proc, TIMEOUT)
+        except ChildTimeout:
             pytest.fail("the process was still alive %.0f s after Ctrl-C" % TIMEOUT)
-        elapsed = time.monotonic() - sent
+        elapsed = compat.monotonic() - sent
         out, err = proc.stdout.read().decode(), proc.stderr.read().decode()
     finally:
         if proc.poll() is None:
             proc.kill()
-            proc.wait(TIMEOUT)
+            wait_child(proc, TIMEOUT)
         proc.stdout.close()
         proc.stderr.close()
     assert elapsed < 1.0, elapsed

@@ -1,5 +1,8 @@
 """Threads, ordering and abuse: the device server under concurrency (F27-F32, F124)."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import concurrent.futures
 import socket
 import sys
@@ -8,6 +11,7 @@ import time
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.message import Message
 from katcp_sync.server import AsyncDeviceServer
 
@@ -113,8 +117,8 @@ def test_future_holds_the_turn_until_resolved(server, connect):
     """A returned future is the reply; the next request waits for it."""
     client = connect(server)
     client.send("?future[1]", "?watchdog[2]")
-    deadline = time.monotonic() + TIMEOUT
-    while not server.later and time.monotonic() < deadline:
+    deadline = compat.monotonic() + TIMEOUT
+    while not server.later and compat.monotonic() < deadline:
         time.sleep(0.005)
     assert client.no_message(0.1)
     req, future = server.later[0]
@@ -126,8 +130,8 @@ def test_future_holds_the_turn_until_resolved(server, connect):
 def test_future_exception_becomes_fail(server, connect):
     client = connect(server)
     client.send("?future")
-    deadline = time.monotonic() + TIMEOUT
-    while not server.later and time.monotonic() < deadline:
+    deadline = compat.monotonic() + TIMEOUT
+    while not server.later and compat.monotonic() < deadline:
         time.sleep(0.005)
     server.later[0][1].set_exception(ValueError("no luck"))
     reply = client.read_message()
@@ -197,7 +201,7 @@ def test_sensor_updates_from_many_threads(server, connect):
 def test_garbage_bytes(server, connect):
     """Random binary junk gets #log errors; the connection and server survive."""
     client = connect(server)
-    client.sock.sendall(bytes(range(256)) * 4 + b"\n\x00\xff?\n#\n")
+    client.sock.sendall(bytes(bytearray(range(256))) * 4 + b"\n\x00\xff?\n#\n")
     client.send("?watchdog[99]")
     messages = client.read_until(lambda m: m.mtype == Message.REPLY)
     assert messages[-1].encode() == b"!watchdog[99] ok\n"
@@ -231,16 +235,16 @@ def test_client_that_never_reads_is_disconnected(make_server, connect):
         while not done.is_set():
             try:
                 msg = healthy.read_message(0.05)
-            except TimeoutError:
+            except compat.TimeoutError:
                 continue
             received.append(args(msg)[4])
 
     reader = threading.Thread(target=drain)
     reader.start()
     try:
-        deadline = time.monotonic() + TIMEOUT
+        deadline = compat.monotonic() + TIMEOUT
         count = 0
-        while len(server.get_clients()) == 2 and time.monotonic() < deadline:
+        while len(server.get_clients()) == 2 and compat.monotonic() < deadline:
             server.str_sensor.set_value("y" * 1000)
             count += 1
             server.int_sensor.set_value(count % 100)
@@ -248,7 +252,7 @@ def test_client_that_never_reads_is_disconnected(make_server, connect):
                 time.sleep(0.001)  # the reader thread needs the GIL too
         assert [c.address for c in server.get_clients()] == [healthy.address]
         server.int_sensor.set_value(42)
-        while "42" not in received and time.monotonic() < deadline:
+        while "42" not in received and compat.monotonic() < deadline:
             time.sleep(0.01)
         assert "42" in received
         assert len(received) >= count // 2
@@ -282,8 +286,8 @@ def test_abrupt_disconnect_mid_request(server, connect):
     assert server.entered.wait(TIMEOUT)
     client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
     client.close()
-    deadline = time.monotonic() + TIMEOUT
-    while server.get_clients() and time.monotonic() < deadline:
+    deadline = compat.monotonic() + TIMEOUT
+    while server.get_clients() and compat.monotonic() < deadline:
         time.sleep(0.01)
     server.gate.set()  # the handler replies into a closed connection
     other = connect(server)
@@ -312,9 +316,9 @@ def test_endless_pipelining_is_held_back_and_answered_in_order(server, connect):
     sender = threading.Thread(target=client.send,
                               args=tuple("?echo[%d]" % i for i in range(2, count + 2)))
     sender.start()
-    deadline = time.monotonic() + TIMEOUT
+    deadline = compat.monotonic() + TIMEOUT
     while server.get_clients()[0].pending_requests < server.get_clients()[0].MAX_PENDING:
-        assert time.monotonic() < deadline
+        assert compat.monotonic() < deadline
         time.sleep(0.01)
     assert server.get_clients()[0].turn.paused
     server.gate.set()
@@ -328,7 +332,7 @@ class FinishedFutures(AsyncDeviceServer):
     a future that is already finished and records the stack depth."""
 
     def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
+        super(FinishedFutures, self).__init__(*a, **kw)
         self.slow = concurrent.futures.Future()
         self.depths = []
 
@@ -358,9 +362,9 @@ def test_queued_requests_after_finished_futures_take_bounded_stack(make_server, 
     client = connect(server)
     count = 400
     client.send("?slow[1]", *["?done[%d] %d" % (i, i) for i in range(2, count + 2)])
-    deadline = time.monotonic() + TIMEOUT
+    deadline = compat.monotonic() + TIMEOUT
     while server.get_clients()[0].pending_requests < count:  # all queued behind ?slow
-        assert time.monotonic() < deadline
+        assert compat.monotonic() < deadline
         time.sleep(0.01)
     if finisher == "reactor":
         server.ioloop.add_callback(server.slow.set_result, Message.reply("slow", "ok"))

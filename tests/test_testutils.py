@@ -1,5 +1,8 @@
 """katcp_sync.testutils against a real server on a loopback port."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import re
 import threading
 import time
@@ -271,7 +274,7 @@ class Mocked(Device):
     """Device plus handlers that reply late, fail and mass-inform."""
 
     def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+        super(Mocked, self).__init__(*args, **kwargs)
         self.late = threading.Event()
 
     @request()
@@ -459,15 +462,19 @@ def test_testing_helpers_build_connections_through_the_constructor():
     seam (``transport=``) and the server's ``reactor`` name, and reach into
     no private member of a connection or server after construction."""
     import ast
-    import pathlib
+    import glob
+    import io
+    import os
 
     import katcp_sync.testing
 
     reached = []
-    for path in pathlib.Path(katcp_sync.testing.__file__).parent.glob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for path in glob.glob(os.path.join(os.path.dirname(katcp_sync.testing.__file__), "*.py")):
+        with io.open(path, encoding="utf-8") as source:
+            tree = ast.parse(source.read().encode("utf-8"))
+        for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and node.attr in ("_conn", "_server", "ioloop"):
-                reached.append("%s:%d %s" % (path.name, node.lineno, node.attr))
+                reached.append("%s:%d %s" % (os.path.basename(path), node.lineno, node.attr))
     assert reached == []
     conn = RecordingClientConnection()
     conn.inform(Message.inform("x", 1))

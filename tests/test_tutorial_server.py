@@ -1,7 +1,9 @@
 """The tutorial's server examples, run against katcp_sync over real sockets."""
 
+from __future__ import absolute_import, division, print_function
+
+import contextlib
 import os
-import pathlib
 import random
 import signal
 import subprocess
@@ -10,10 +12,12 @@ import time
 
 import pytest
 
-from conftest import load_example
-from server_support import TIMEOUT, LineClient, args
+from katcp_sync import compat
 
-ROOT = pathlib.Path(__file__).resolve().parent.parent
+from conftest import load_example
+from server_support import TIMEOUT, LineClient, args, wait_child
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 @pytest.fixture
@@ -124,25 +128,25 @@ def test_v4_tutorial_server(connect):
 
 
 def _run_example(name, port):
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    return subprocess.Popen([sys.executable, str(ROOT / "examples" / (name + ".py")), str(port)],
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.Popen([sys.executable, os.path.join(ROOT, "examples", name + ".py"), str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env)
 
 
 def _connect_retry(port):
-    deadline = time.monotonic() + 15
+    deadline = compat.monotonic() + 15
     while True:
         try:
             return LineClient(("127.0.0.1", port))
-        except OSError:
-            if time.monotonic() > deadline:
+        except compat.SOCKET_ERRORS:
+            if compat.monotonic() > deadline:
                 raise
             time.sleep(0.05)
 
 
 def _free_port():
     import socket
-    with socket.socket() as sock:
+    with contextlib.closing(socket.socket()) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
@@ -159,12 +163,12 @@ def test_example_scripts_run(name):
         if name == "tutorial_async_server":
             proc.send_signal(signal.SIGINT)
             assert client.read_all_until_closed()[-1].name == "disconnect"
-            assert proc.wait(TIMEOUT) == 0
+            assert wait_child(proc, TIMEOUT) == 0
             assert b"Shutting down" in proc.stdout.read()
         else:
             client.send("?halt")
             assert [m.name for m in client.read_all_until_closed()] == ["halt", "disconnect"]
-            assert proc.wait(TIMEOUT) == 0
+            assert wait_child(proc, TIMEOUT) == 0
         client.close()
     finally:
         if proc.poll() is None:

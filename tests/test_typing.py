@@ -4,6 +4,9 @@ mypy also catches bugs that tests miss, e.g. a subclass method that
 overrides a library method with an incompatible signature.
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import os
 import subprocess
 import sys

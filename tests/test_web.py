@@ -1,23 +1,26 @@
 """``katcp-sync web``: the model, the HTTP server and its event stream, on real
 sockets (a device server and the view on 127.0.0.1, port 0)."""
 
+from __future__ import absolute_import, division, print_function
+
+
+import contextlib
 import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 
 import pytest
 
-from katcp_sync import cli
+from katcp_sync import cli, compat
 from katcp_sync.display import STATUS_COLOURS
 from katcp_sync.sensor import Sensor
 from katcp_sync.web import status_css
 from katcp_sync.web.model import HISTORY_STEP, Subscription, display_value
 
+from script_support import wait
 from web_support import (TIMEOUT, EventReader, WebDevice, http, katcp_sync_command, read_line, row_of,
                          sensor_ids, start_view, stop_view)
 
@@ -109,10 +112,10 @@ def test_a_value_set_on_the_device_reaches_the_stream_quickly(web, device):
     reader = EventReader(view)
     try:
         ids = sensor_ids(_synced_snapshot(reader))
-        started = time.monotonic()
+        started = compat.monotonic()
         device.get_sensor("cryo.temperature").set_value(42.25, Sensor.WARN)
         events = reader.wait_for(lambda name, data: row_of([(name, data)], ids["cryo.temperature"]))
-        latency = time.monotonic() - started
+        latency = compat.monotonic() - started
     finally:
         reader.close()
     row = row_of(events, ids["cryo.temperature"])
@@ -173,10 +176,10 @@ def test_a_slow_reader_does_not_hold_up_the_device_or_other_readers(web, device)
         big = "x" * 100000
         for index in range(40):       # a frame each: ~4 MB for each stream to carry
             fast_sees(mode.set_value("%d-%s" % (index, big)) or "%d-%s" % (index, big))
-        started = time.monotonic()
+        started = compat.monotonic()
         mode.set_value("done")
         fast_sees("done")
-        latency = time.monotonic() - started
+        latency = compat.monotonic() - started
         # The high-level client kept up with the device: its reading is current.
         assert board.container.children.dev0.sensor.mode.value == "done"
         # The stalled stream's writer is blocked with "done" pending; it holds
@@ -232,6 +235,8 @@ def test_history_of_numeric_sensors(web, device):
 def test_display_value():
     assert display_value(None) == "" and display_value(True) == "1"
     assert display_value(0.1) == "0.1" and display_value(b"\xff") == "\\xff"
+    # Text: the native str of each Python (UTF-8 bytes on 2.7), never an error.
+    assert display_value(u"caf\u00e9") == compat.readable_text(u"caf\u00e9".encode("utf-8"))
 
 
 def test_stop_ends_streams_and_idle_connections_promptly(device):
@@ -241,9 +246,9 @@ def test_stop_ends_streams_and_idle_connections_promptly(device):
     idle = socket.create_connection(view.address, TIMEOUT)     # sends nothing
     try:
         _synced_snapshot(reader)
-        started = time.monotonic()
+        started = compat.monotonic()
         stop_view(board, view)
-        assert time.monotonic() - started < 3.0
+        assert compat.monotonic() - started < 3.0
         with pytest.raises(EOFError):
             reader.event(2.0)
     finally:
@@ -264,7 +269,7 @@ def test_requests_are_refused_by_default(web):
     _board, view = web
     status, answer = _post(view, {"device": 0, "line": "?watchdog"})
     assert status == 403 and "--allow-requests" in answer["error"]
-    with pytest.raises(PermissionError):
+    with pytest.raises(compat.PermissionError):
         web[0].request(0, "watchdog", [])
 
 
@@ -295,6 +300,59 @@ def test_allowed_requests_refuse_bad_input_and_cross_site_posts(web_rw):
     assert _post(view, {"device": 0, "line": "?watchdog"},
                  headers={"Host": "evil.example:%d" % view.address[1]})[0] == 403
     assert http(view, "/api/other", "POST", b"{}", {"Content-Type": "application/json"})[0] == 404
+
+
+def test_requests_and_values_with_non_ascii_text(web_rw, device):
+    """Text is UTF-8 on the wire on every Python: a typed line with non-ASCII
+    text is sent (Python 2's str() of it failed), and a value shows decoded."""
+    _board, view = web_rw
+    device.get_sensor("mode").set_value(u"caf\u00e9")
+    status, answer = _post(view, {"device": 0, "line": u"?sensor-value mode"})
+    assert status == 200 and answer["ok"] is True
+    assert answer["lines"][0].endswith(u" mode nominal caf\u00e9"), answer
+    status, answer = _post(view, {"device": 0, "line": u"?sensor-value caf\u00e9"})
+    assert status == 200 and answer["ok"] is False, answer
+
+
+def test_http_server_joins_its_connection_threads_on_close():
+    """compat.ThreadingHTTPServer (3.7's class, a stand-in before): with
+    daemon_threads off, server_close() returns once every handler ended --
+    how WebView.stop() knows no connection thread is left."""
+    entered, release = threading.Event(), threading.Event()
+
+    class Handler(compat.BaseHTTPRequestHandler):
+        def do_GET(self):
+            entered.set()
+            release.wait(TIMEOUT)
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    class Server(compat.ThreadingHTTPServer):
+        daemon_threads = False
+
+    server = Server(("127.0.0.1", 0), Handler)
+    serving = threading.Thread(target=server.serve_forever, args=(0.05,), name="test-http")
+    serving.start()
+    sock = socket.create_connection(server.server_address, TIMEOUT)
+    try:
+        sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
+        assert entered.wait(TIMEOUT)
+        server.shutdown()
+        serving.join(TIMEOUT)
+        closing = threading.Thread(target=server.server_close, name="test-http-close")
+        closing.start()
+        closing.join(0.2)
+        assert closing.is_alive(), "server_close() returned while a handler still ran"
+        release.set()
+        closing.join(TIMEOUT)
+        assert not closing.is_alive()
+        assert sock.recv(100).startswith(b"HTTP/1.0 204")
+    finally:
+        release.set()
+        sock.close()
 
 
 def test_a_request_to_a_lost_device_is_a_bad_gateway(web_rw, device):
@@ -332,8 +390,8 @@ def test_web_command_serves_until_interrupted(device):
         line = read_line(proc.stdout, TIMEOUT * 2)
         assert "web view of %s on http://127.0.0.1:" % endpoint in line
         port = int(line.split(" on ", 1)[1].split()[0].rstrip("/").rsplit(":", 1)[1])
-        with socket.create_connection(("127.0.0.1", port), TIMEOUT) as sock:
+        with contextlib.closing(socket.create_connection(("127.0.0.1", port), TIMEOUT)) as sock:
             sock.sendall(b"GET / HTTP/1.0\r\n\r\n")
             assert sock.recv(100).startswith(b"HTTP/1.0 200")
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(TIMEOUT * 2) == 0
+        assert wait(proc, TIMEOUT * 2) == 0

@@ -8,6 +8,9 @@ Run as a script to remake the documentation's screenshot::
     python3 tests/test_web_browser.py docs/_static/web.png
 """
 
+from __future__ import absolute_import, division, print_function
+
+
 import json
 import math
 import os
@@ -21,11 +24,12 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+from script_support import wait  # noqa: E402
 from browser_support import Browser, BrowserDoesNotRun, find_chromium  # noqa: E402
 from web_support import (TIMEOUT, WebDevice, katcp_sync_command, read_line,  # noqa: E402
                          start_view, stop_view)
 
-from katcp_sync import cli  # noqa: E402
+from katcp_sync import cli, compat  # noqa: E402
 from katcp_sync.cli import load_example  # noqa: E402
 from katcp_sync.sensor import Sensor  # noqa: E402
 
@@ -104,11 +108,11 @@ def test_sensors_appear_and_update_live_in_the_browser(browser, devices):
         assert browser.evaluate("document.querySelectorAll('td.plot canvas').length") == 3
 
         # A value set on the device shows up on the page.
-        started = time.monotonic()
+        started = compat.monotonic()
         tutorial._add_result.set_value(1234.5, Sensor.WARN)
         browser.wait_for("document.querySelector('tr[data-name=\"add.result\"] .value')"
                          ".textContent === '1234.5'", timeout=10)
-        latency = time.monotonic() - started
+        latency = compat.monotonic() - started
         print("device to page (including DevTools round trips): %.0f ms" % (latency * 1000))
         assert _rows(browser)["add.result"][:3] == ["1234.5", "warn", "status st-warn"]
         assert latency < 2.0
@@ -150,9 +154,9 @@ def test_katcp_sync_web_against_katcp_sync_serve(browser):
                              ".textContent === '9.0'")
             assert _rows(browser)["add.result"][:2] == ["9.0", "nominal"]
             web.send_signal(signal.SIGINT)
-            assert web.wait(TIMEOUT * 2) == 0
+            assert wait(web, TIMEOUT * 2) == 0
         serve.send_signal(signal.SIGINT)
-        assert serve.wait(TIMEOUT * 2) == 0
+        assert wait(serve, TIMEOUT * 2) == 0
 
 
 @pytest.mark.timeout(300)
@@ -189,11 +193,11 @@ def test_a_thousand_sensors_at_ten_hertz_stay_responsive(browser):
 
     def feed():             # every sensor changes 10 times a second
         while not stop.is_set():
-            started = time.monotonic()
+            started = compat.monotonic()
             rounds.append(started)
             for sensor in sensors:
                 sensor.set_value(float(len(rounds)))
-            stop.wait(max(0.0, 0.1 - (time.monotonic() - started)))
+            stop.wait(max(0.0, 0.1 - (compat.monotonic() - started)))
 
     feeder = threading.Thread(target=feed, name="feeder")
     board, view = start_view([device.bind_address[:2]])

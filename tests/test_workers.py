@@ -1,11 +1,16 @@
 """Tests for katcp_sync.workers.HandlerPool."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import logging
 import threading
 
 import pytest
 
 from katcp_sync.workers import HandlerPool
+
+from ordering_support import Barrier, acquire_within
 
 TIMEOUT = 5.0
 
@@ -87,7 +92,7 @@ def test_pending_counts_queued_and_running_items(pool_factory):
 
 def test_different_keys_run_in_parallel(pool_factory):
     pool = pool_factory(max_workers=2)
-    barrier = threading.Barrier(2, timeout=TIMEOUT)
+    barrier = Barrier(2, timeout=TIMEOUT)
     passed = []
     done = [threading.Event(), threading.Event()]
 
@@ -120,8 +125,8 @@ def test_max_workers_is_respected(pool_factory):
 
     for key in range(5):
         pool.submit(key, job)
-    assert started.acquire(timeout=TIMEOUT) and started.acquire(timeout=TIMEOUT)
-    assert not started.acquire(timeout=0.05)
+    assert acquire_within(started, TIMEOUT) and acquire_within(started, TIMEOUT)
+    assert not acquire_within(started, 0.05)
     assert pool.pending() == 5
     release.set()
     drain(pool, range(5))
@@ -254,3 +259,32 @@ def test_many_submitters_every_item_runs_once(pool_factory):
     drain(pool, [None] * 3)
     assert sorted(ran) == sorted(k * 1000 + i for k in range(4) for i in range(200))
     assert len(pool._threads) <= 3
+
+
+def test_signal_is_readable_while_items_wait_for_a_watcher(pool_factory):
+    """HandlerPool.watch: a thread sleeping in poll() on something else (a
+    server's worker waiting for a client's next request) is woken by work
+    submitted meanwhile, and the signal clears once the queue is empty."""
+    import select
+    pool = pool_factory(1)
+    fd = pool.signal_fileno()
+    entered, gate = threading.Event(), threading.Event()
+    pool.submit(None, lambda: (entered.set(), gate.wait(TIMEOUT)))
+    assert entered.wait(TIMEOUT)               # the one worker is busy
+    pool.watch()
+    try:
+        assert not select.select([fd], [], [], 0)[0]
+        done = threading.Event()
+        pool.submit(None, done.set)            # waits for the worker
+        assert select.select([fd], [], [], TIMEOUT)[0]
+        gate.set()
+        assert done.wait(TIMEOUT)
+        assert not select.select([fd], [], [], 0)[0]   # taken: cleared
+    finally:
+        gate.set()
+        pool.unwatch()
+    pool.submit(None, lambda: None)            # nobody watches: no signal
+    drain(pool, [None])
+    assert not select.select([fd], [], [], 0)[0]
+    assert pool.shutdown(wait=True, timeout=TIMEOUT)
+    assert pool.signal_fileno() == -1   # closed with the pool

@@ -1,6 +1,9 @@
 """Helpers for the web view tests: a device with varied sensors, a running
 view, and a bounded reader of Server-Sent Events. No tests here."""
 
+from __future__ import absolute_import, division, print_function
+
+
 import contextlib
 import json
 import os
@@ -8,13 +11,16 @@ import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.request
 
+from six.moves.urllib.error import HTTPError
+from six.moves.urllib.request import Request, urlopen
+
+from katcp_sync import compat
 from katcp_sync.server import DeviceServer
 from katcp_sync.sensor import Sensor
 from katcp_sync.web import WebView
 from katcp_sync.web.model import SensorBoard
+from script_support import communicate, script_env
 
 TIMEOUT = 5.0
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -26,9 +32,9 @@ class WebDevice(DeviceServer):
     VERSION_INFO = ("web-test", 1, 0)
     BUILD_INFO = ("web-test", 0, 1, "")
 
-    def __init__(self, *args, extra=0, **kwargs):
-        self._extra = extra
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, **kwargs):
+        self._extra = kwargs.pop("extra", 0)
+        super(WebDevice, self).__init__(*args, **kwargs)
 
     def setup_sensors(self):
         self.add_sensor(Sensor.float("cryo.temperature", "Cold head temperature", "K",
@@ -64,17 +70,20 @@ def stop_view(board, view):
 
 def http(view, path, method="GET", body=None, headers=None):
     """(status, headers, body) of one request to the view."""
-    request = urllib.request.Request(view.url.rstrip("/") + path, data=body, method=method,
-                                     headers=headers or {})
+    request = Request(view.url.rstrip("/") + path, data=body, headers=headers or {})
+    request.get_method = lambda: method      # Python 2's Request has no method=
     try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
-            return response.status, response.headers, response.read()
-    except urllib.error.HTTPError as error:
-        with error:
+        response = urlopen(request, timeout=TIMEOUT)
+    except HTTPError as error:
+        try:
             return error.code, error.headers, error.read()
+        finally:
+            error.close()
+    with contextlib.closing(response):
+        return response.getcode(), response.headers, response.read()
 
 
-class EventReader:
+class EventReader(object):
     """Reads ``GET /events`` over a raw socket; every read is bounded."""
 
     def __init__(self, view, rcvbuf=None):
@@ -93,11 +102,11 @@ class EventReader:
         self.sock.close()
 
     def _until(self, mark, timeout):
-        deadline = time.monotonic() + timeout
+        deadline = compat.monotonic() + timeout
         while mark not in self._buf:
-            remaining = deadline - time.monotonic()
+            remaining = deadline - compat.monotonic()
             if remaining <= 0:
-                raise TimeoutError("no %r within %s s; buffered %r" % (mark, timeout, self._buf[-300:]))
+                raise compat.TimeoutError("no %r within %s s; buffered %r" % (mark, timeout, self._buf[-300:]))
             self.sock.settimeout(remaining)
             try:
                 data = self.sock.recv(1 << 16)
@@ -111,9 +120,9 @@ class EventReader:
 
     def event(self, timeout=TIMEOUT):
         """The next event as ``(name, data)``; comments and ``retry:`` are skipped."""
-        deadline = time.monotonic() + timeout
+        deadline = compat.monotonic() + timeout
         while True:
-            block = self._until(b"\n\n", max(0.0, deadline - time.monotonic()))
+            block = self._until(b"\n\n", max(0.0, deadline - compat.monotonic()))
             name, data = None, None
             for line in block.decode("utf-8").split("\n"):
                 if line.startswith("event: "):
@@ -125,10 +134,10 @@ class EventReader:
 
     def wait_for(self, predicate, timeout=TIMEOUT):
         """Events up to and including the first with ``predicate(name, data)`` true."""
-        deadline = time.monotonic() + timeout
+        deadline = compat.monotonic() + timeout
         seen = []
         while True:
-            name, data = self.event(max(0.0, deadline - time.monotonic()))
+            name, data = self.event(max(0.0, deadline - compat.monotonic()))
             seen.append((name, data))
             if predicate(name, data):
                 return seen
@@ -154,15 +163,14 @@ def row_of(events, sensor_id):
 @contextlib.contextmanager
 def katcp_sync_command(*args):
     """``python -m katcp_sync args`` with pipes, killed afterwards if still running."""
-    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    with subprocess.Popen([sys.executable, "-m", "katcp_sync"] + list(args), env=env,
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE) as proc:
-        try:
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+    proc = subprocess.Popen([sys.executable, "-m", "katcp_sync"] + list(args), env=script_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        communicate(proc, TIMEOUT)
 
 
 def read_line(stream, timeout):

@@ -34,7 +34,10 @@ its own module (:mod:`~katcp_sync.cli.request`, :mod:`~katcp_sync.cli.shell`,
 :mod:`katcp_sync.cli.examples`.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import argparse
+import errno
 import logging
 import os
 import sys
@@ -59,26 +62,39 @@ __all__ = ["main", "build_parser", "format_message", "parse_endpoint", "open_cli
 DEFAULT_TIMEOUT = 5.0
 
 
-def _add_timeout(parser: argparse.ArgumentParser) -> None:
+def _add_timeout(parser):
+    # type: (argparse.ArgumentParser) -> None
     parser.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                         help="connection and request timeout (default %g; a request then "
                         "waits as long as the device's timeout hint for it, when the "
                         "device gives one)" % DEFAULT_TIMEOUT)
 
 
-def _add_raw(parser: argparse.ArgumentParser) -> None:
+def _add_raw(parser):
+    # type: (argparse.ArgumentParser) -> None
     parser.add_argument("--raw", action="store_true",
                         help="print messages exactly as on the wire (by default the last "
                         "argument of a message is shown with its escapes decoded)")
 
 
-def build_parser() -> argparse.ArgumentParser:
+class _Version(argparse.Action):
+    """``--version`` on stdout (argparse's own prints on stderr on Python 2)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        # type: (argparse.ArgumentParser, argparse.Namespace, Any, Optional[str]) -> None
+        print("%s %s" % (parser.prog, __version__))
+        parser.exit()
+
+
+def build_parser():
+    # type: () -> argparse.ArgumentParser
     """Return the ``katcp-sync`` argument parser."""
     parser = argparse.ArgumentParser(
         prog=PROG, description="Talk to KATCP devices; run the example device server.",
         epilog="Exit status: 0 ok, 1 connection failure or timeout, 2 usage error, "
         "3 the device replied fail or invalid.")
-    parser.add_argument("--version", action="version", version="%(prog)s " + __version__)
+    parser.add_argument("--version", action=_Version, nargs=0, default=argparse.SUPPRESS,
+                        help="show program's version number and exit")
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="show katcp_sync's log messages (before or after COMMAND)")
     # -v also after the command; SUPPRESS keeps a -v given before it.
@@ -88,7 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.required = True
 
-    def add_command(name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    def add_command(name, **kwargs):
+        # type: (str, **Any) -> argparse.ArgumentParser
         return commands.add_parser(name, parents=[common], **kwargs)
 
     p = add_command("request", help="send one request and print the reply",
@@ -155,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
 _MOST_PARAMS = max(len(row.params) for row in STRATEGY_TABLE)
 
 
-def gather_strategy(argv: Sequence[str]) -> List[str]:
+def gather_strategy(argv):
+    # type: (Sequence[str]) -> List[str]
     """Rewrite ``--strategy NAME PARAMS...`` as one ``--strategy=NAME PARAMS``.
 
     ``--strategy`` takes the strategy and its parameters as one argument
@@ -163,7 +181,7 @@ def gather_strategy(argv: Sequence[str]) -> List[str]:
     in any position, the words after a lone strategy name are joined to it
     while the strategy takes parameters and they are numbers.
     """
-    out: List[str] = []
+    out = []  # type: List[str]
     words = list(argv)
     i = 0
     while i < len(words):
@@ -189,7 +207,8 @@ def gather_strategy(argv: Sequence[str]) -> List[str]:
     return out
 
 
-def _is_number(text: str) -> bool:
+def _is_number(text):
+    # type: (str) -> bool
     try:
         float(text)
     except ValueError:
@@ -197,12 +216,14 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _summary(module: types.ModuleType) -> str:
+def _summary(module):
+    # type: (types.ModuleType) -> str
     """A sub-command module's first docstring line, as plain text for --help."""
     return (module.__doc__ or "").splitlines()[0].split(": ", 1)[-1].replace("``", "")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv=None):
+    # type: (Optional[Sequence[str]]) -> int
     """Run the tool; return its exit status (the console-script entry point)."""
     parser = build_parser()
     try:
@@ -230,10 +251,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except EnvironmentError as exc:     # BrokenPipeError on 3.x, IOError on 2.7
+        if exc.errno != errno.EPIPE:
+            raise
         # Output piped into e.g. `head`, which exited: not an error.
         try:
             sys.stdout = open(os.devnull, "w")
-        except OSError:
+        except EnvironmentError:
             pass
         return EXIT_OK

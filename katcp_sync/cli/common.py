@@ -7,6 +7,8 @@ be reached or does not answer in time, 2 a usage error, 3 the device
 replied ``fail`` or ``invalid``.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import argparse
 import logging
 import re
@@ -15,6 +17,7 @@ import sys
 import threading
 from typing import Any, Callable, NoReturn, Tuple
 
+from .. import compat
 from ..client import BlockingClient, DeviceClient
 from ..connection import format_address, format_seconds
 from ..message import Message
@@ -32,7 +35,8 @@ EXIT_OK, EXIT_CONNECTION, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 client_logger = logging.getLogger("katcp_sync.cli.client")
 
 
-def error_line(text: str) -> str:
+def error_line(text):
+    # type: (str) -> str
     """``katcp-sync: error: text``, in one style whatever the text's source:
     a library message's sentence case and final full stop are dropped
     (``Request help timed out after 5.0 seconds.`` becomes ``request help
@@ -45,14 +49,16 @@ def error_line(text: str) -> str:
     return "%s: error: %s" % (PROG, text)
 
 
-def die(status: int, text: str) -> NoReturn:
+def die(status, text):
+    # type: (int, str) -> NoReturn
     """Print :func:`error_line` ``(text)`` on stderr and exit with ``status``."""
     print(error_line(text), file=sys.stderr)
     sys.stderr.flush()
     raise SystemExit(status)
 
 
-def parse_endpoint(text: str, default_host: str = "localhost") -> Tuple[str, int]:
+def parse_endpoint(text, default_host="localhost"):
+    # type: (str, str) -> Tuple[str, int]
     """Parse ``HOST:PORT`` (``[::1]:PORT`` for IPv6, ``:PORT`` or ``PORT`` alone
     for ``default_host``).
 
@@ -66,18 +72,19 @@ def parse_endpoint(text: str, default_host: str = "localhost") -> Tuple[str, int
     try:
         port = int(port_text)
     except ValueError:
-        raise ValueError("%r is not HOST:PORT (bad port %r)" % (text, port_text)) from None
+        raise compat.chained(ValueError("%r is not HOST:PORT (bad port %r)" % (text, port_text)), None)
     if not 0 < port < 65536:
         raise ValueError("%r is not HOST:PORT (port out of range)" % (text,))
     return host, port
 
 
-def endpoint(text: str) -> Tuple[str, int]:
+def endpoint(text):
+    # type: (str) -> Tuple[str, int]
     """argparse type for HOST:PORT (:func:`parse_endpoint`'s error as argparse's)."""
     try:
         return parse_endpoint(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise compat.chained(argparse.ArgumentTypeError(str(exc)), None)
 
 
 class _ConnectWatcher(logging.Handler):
@@ -90,28 +97,32 @@ class _ConnectWatcher(logging.Handler):
     or traceback reaches the terminal.
     """
 
-    def __init__(self, on_failure: Callable[[], None]) -> None:
-        super().__init__(logging.WARNING)
+    def __init__(self, on_failure):
+        # type: (Callable[[], None]) -> None
+        super(_ConnectWatcher, self).__init__(logging.WARNING)
         self.reason = ""
         self._on_failure = on_failure
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def emit(self, record):
+        # type: (logging.LogRecord) -> None
         if not self.reason:
             self.reason = record.getMessage()
             self._on_failure()
 
 
-def _check_resolvable(host: str, port: int) -> None:
+def _check_resolvable(host, port):
+    # type: (str, int) -> None
     try:
-        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)   # no keywords on 2.7
     except (socket.gaierror, UnicodeError) as exc:
         die(EXIT_CONNECTION, "cannot resolve host %r: %s"
             % (host, getattr(exc, "strerror", exc) or exc))
 
 
-def open_client(host: str, port: int, timeout: float,
-                client_class: Callable[..., DeviceClient] = BlockingClient,
-                **kwargs: Any) -> DeviceClient:
+def open_client(host, port, timeout,
+                client_class=BlockingClient,
+                **kwargs):
+    # type: (str, int, float, Callable[..., DeviceClient], **Any) -> DeviceClient
     """Start a client and wait until the device's protocol is known.
 
     The client makes a single connection attempt (no auto-reconnect).
@@ -125,7 +136,7 @@ def open_client(host: str, port: int, timeout: float,
             resolved, or the connection failed or timed out.
     """
     _check_resolvable(host, port)
-    settled = threading.Event()      # protocol known, or the attempt failed
+    settled = compat.Event()      # protocol known, or the attempt failed
     watcher = _ConnectWatcher(settled.set)
     client_logger.addHandler(watcher)
     client = client_class(host, port, timeout=timeout, logger=client_logger,
@@ -150,9 +161,10 @@ def open_client(host: str, port: int, timeout: float,
     return client
 
 
-def reply_error(reply: Message) -> str:
+def reply_error(reply):
+    # type: (Message) -> str
     """A one-line error for a non-``ok`` reply: ``?name replied fail: text``
     (the arguments decoded, as the device meant them)."""
-    status = reply.arguments[0].decode("utf-8", "backslashreplace") if reply.arguments else ""
-    text = " ".join(a.decode("utf-8", "backslashreplace") for a in reply.arguments[1:])
+    status = compat.readable_text(reply.arguments[0]) if reply.arguments else ""
+    text = " ".join(compat.readable_text(a) for a in reply.arguments[1:])
     return "?%s replied %s%s" % (reply.name, status or "nothing", ": " + text if text else "")

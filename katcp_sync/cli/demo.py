@@ -12,9 +12,11 @@ The example's ``?eval``, which runs a client's Python code, is left out (as
 by ``katcp-sync serve``).
 
 The example server picks a random fruit after a random delay of 1 to 4
-seconds; the demo seeds that module's random generator so that every run
-picks a fruit after one second.
+seconds; in the demo that module's random generator always finds a fruit
+after one second (the same on every Python, whose seeded generators differ).
 """
+
+from __future__ import absolute_import, division, print_function
 
 import argparse
 import random
@@ -32,28 +34,45 @@ from .examples import example_server_class, load_example
 
 __all__ = ["run", "DEMO_SEED"]
 
-#: Seed of the example module's random generator: the first ?pick-fruit
-#: then succeeds after one second.
+#: Seed of the example module's random generator (:class:`_DemoRandom`).
 DEMO_SEED = 1
 
 
-def _say(text: str = "") -> None:
+class _DemoRandom(random.Random):
+    """The example's ``random`` in the demo: ``?pick-fruit`` finds a fruit
+    (``choice`` skips the ``None`` of "no fruit") after one second (``randrange``
+    gives its start), whatever the Python."""
+
+    def choice(self, seq):
+        # type: (Any) -> Any
+        return random.Random.choice(self, [item for item in seq if item is not None])
+
+    def randrange(self, start, *args, **kwargs):  # type: ignore[override]
+        # type: (int, *Any, **Any) -> int
+        return start
+
+
+def _say(text=""):
+    # type: (str) -> None
     print(text)
     sys.stdout.flush()
 
 
-def _show(messages: Iterable[Message], indent: str = "") -> None:
+def _show(messages, indent=""):
+    # type: (Iterable[Message], str) -> None
     for msg in messages:
         _say(indent + format_message(msg))
 
 
-def _show_reply(reply: Any) -> None:
+def _show_reply(reply):
+    # type: (Any) -> None
     """Print a high-level client's KATCPReply as the blocking part prints
     messages (escapes decoded as in :func:`katcp_sync.cli.format_message`)."""
     _show(list(reply.informs) + [reply.reply])
 
 
-def blocking_client_part(host: str, port: int, timeout: float) -> None:
+def blocking_client_part(host, port, timeout):
+    # type: (str, int, float) -> None
     """Talk to the server with :class:`~katcp_sync.client.BlockingClient`."""
     _say("== The blocking client: client.blocking_request(Message.request(...)) ==")
     client = BlockingClient(host, port, timeout=timeout)
@@ -75,7 +94,8 @@ def blocking_client_part(host: str, port: int, timeout: float) -> None:
         client.join()
 
 
-def high_level_part(host: str, port: int, timeout: float) -> None:
+def high_level_part(host, port, timeout):
+    # type: (str, int, float) -> None
     """Talk to the server with :class:`~katcp_sync.resource.KATCPClientResource`."""
     _say()
     _say("== The high-level client: KATCPClientResource ==")
@@ -108,11 +128,12 @@ def high_level_part(host: str, port: int, timeout: float) -> None:
         resource.join(timeout)
 
 
-def run(args: Optional[argparse.Namespace] = None) -> int:
+def run(args=None):
+    # type: (Optional[argparse.Namespace]) -> int
     """Run the demo; returns 0 when every step worked."""
     timeout = getattr(args, "timeout", 5.0)
-    module: Any = load_example("tutorial_server")
-    module.random = random.Random(DEMO_SEED)
+    module = load_example("tutorial_server")  # type: Any
+    module.random = _DemoRandom(DEMO_SEED)
     server = example_server_class(module=module)("127.0.0.1", 0)
     server.start()
     try:

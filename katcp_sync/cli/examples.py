@@ -5,25 +5,35 @@ Found in the source checkout or where a wheel installs them as data files
 bytecode next to them.
 """
 
-import pathlib
+from __future__ import absolute_import, division, print_function
+
+import os
 import site
 import sys
 import sysconfig
 import types
 from typing import List, Optional
 
+from .. import compat
 from .common import EXIT_CONNECTION, die
 
 __all__ = ["example_paths", "load_example", "example_server_class"]
 
 #: The example scripts of a source checkout (the package's sibling directory).
-SOURCE_EXAMPLES_DIR = pathlib.Path(__file__).resolve().parents[2] / "examples"
+SOURCE_EXAMPLES_DIR = os.path.join(
+    os.path.dirname(os.path.dirname(os.path.dirname(os.path.realpath(__file__)))), "examples")
 #: Where the example scripts are installed, relative to a prefix, for when
 #: the package is not run from a source checkout (``[options.data_files]``).
-EXAMPLES_DATA_DIR = pathlib.Path("share", "katcp_sync", "examples")
+EXAMPLES_DATA_DIR = os.path.join("share", "katcp_sync", "examples")
+#: Every module :func:`load_example` made. Python 2 sets a module's globals to
+#: None when the module object is freed, which would break the classes and
+#: functions taken from it (``load_example(name).MyServer``); a few small
+#: modules per process are kept instead.
+_LOADED = []  # type: List[types.ModuleType]
 
 
-def example_paths(name: str) -> List[pathlib.Path]:
+def example_paths(name):
+    # type: (str) -> List[str]
     """Where ``examples/<name>.py`` may be, best first.
 
     The source checkout (``<repo>/examples``, next to this package) comes
@@ -34,16 +44,17 @@ def example_paths(name: str) -> List[pathlib.Path]:
     """
     filename = name + ".py"
     prefixes = [sys.prefix, sysconfig.get_path("data"), getattr(site, "USER_BASE", None)]
-    paths = [SOURCE_EXAMPLES_DIR / filename]
+    paths = [os.path.join(SOURCE_EXAMPLES_DIR, filename)]
     for prefix in prefixes:
         if prefix:
-            path = pathlib.Path(prefix) / EXAMPLES_DATA_DIR / filename
+            path = os.path.join(prefix, EXAMPLES_DATA_DIR, filename)
             if path not in paths:
                 paths.append(path)
     return paths
 
 
-def load_example(name: str) -> types.ModuleType:
+def load_example(name):
+    # type: (str) -> types.ModuleType
     """Run the example script ``examples/<name>.py`` as a new module.
 
     No bytecode is cached next to the script (it may be in an installed,
@@ -53,19 +64,22 @@ def load_example(name: str) -> types.ModuleType:
         FileNotFoundError: no copy of it found (see :func:`example_paths`).
     """
     for path in example_paths(name):
-        if path.is_file():
+        if os.path.isfile(path):
             # Compiled here rather than imported: an import would write a
             # __pycache__ into the installed share/ folder (issue 15).
-            code = compile(path.read_bytes(), str(path), "exec")
+            with open(path, "rb") as source:
+                code = compile(source.read(), path, "exec", dont_inherit=True)
             module = types.ModuleType("katcp_sync_example_" + name)
-            module.__file__ = str(path)
+            module.__file__ = path
             exec(code, module.__dict__)
+            _LOADED.append(module)
             return module
-    raise FileNotFoundError("example %s.py not found in %s" % (
-        name, ", ".join(str(p.parent) for p in example_paths(name))))
+    raise compat.FileNotFoundError("example %s.py not found in %s" % (
+        name, ", ".join(os.path.dirname(p) for p in example_paths(name))))
 
 
-def example_server_class(allow_eval: bool = False, module: Optional[types.ModuleType] = None) -> type:
+def example_server_class(allow_eval=False, module=None):
+    # type: (bool, Optional[types.ModuleType]) -> type
     """Return ``MyServer`` from the tutorial's example server script.
 
     Args:
@@ -76,7 +90,7 @@ def example_server_class(allow_eval: bool = False, module: Optional[types.Module
     """
     try:
         server_class = (module or load_example("tutorial_server")).MyServer
-    except FileNotFoundError as exc:
+    except compat.FileNotFoundError as exc:
         die(EXIT_CONNECTION, str(exc))
     if allow_eval:
         return server_class

@@ -15,15 +15,17 @@ and exits; ``--count N`` exits after N refreshes (the table is the first).
 Ctrl-C ends the monitor.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import argparse
 import os
 import re
-import shutil
 import sys
 import threading
 import time
 from typing import Dict, List, Optional, Sequence, Tuple, cast
 
+from .. import compat
 from ..client import BlockingClient
 from ..connection import format_address
 from ..deadline import Deadline
@@ -39,11 +41,13 @@ _HEADER = ("NAME", "VALUE", "STATUS", "TIMESTAMP", "UNITS")
 _CLEAR = "\x1b[H\x1b[2J"
 
 
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "backslashreplace")
+def _text(raw):
+    # type: (bytes) -> str
+    return compat.readable_text(raw)
 
 
-def format_timestamp(timestamp: Optional[float]) -> str:
+def format_timestamp(timestamp):
+    # type: (Optional[float]) -> str
     """Local time with milliseconds, or ``-`` when unknown."""
     if timestamp is None:
         return "-"
@@ -52,7 +56,7 @@ def format_timestamp(timestamp: Optional[float]) -> str:
                         int((timestamp - whole) * 1000))
 
 
-class SensorTable:
+class SensorTable(object):
     """The latest reading of each monitored sensor. Thread-safe.
 
     ``#sensor-status`` informs are fed in on the client's reactor thread
@@ -60,17 +64,19 @@ class SensorTable:
     list of rows that changed since it last asked.
     """
 
-    def __init__(self, units: Dict[str, str], ms_timestamps: bool = False) -> None:
+    def __init__(self, units, ms_timestamps=False):
+        # type: (Dict[str, str], bool) -> None
         self._lock = threading.Lock()
         self._units = dict(units)
         self._scale = 0.001 if ms_timestamps else 1.0
-        self._rows: Dict[str, Tuple[str, str, Optional[float]]] = {
-            name: ("", "unknown", None) for name in units}
-        self._updates: List[Tuple[str, str, str, str, str]] = []
+        self._rows = {
+            name: ("", "unknown", None) for name in units}  # type: Dict[str, Tuple[str, str, Optional[float]]]
+        self._updates = []  # type: List[Tuple[str, str, str, str, str]]
         #: Set whenever an update arrives; cleared by :meth:`take_updates`.
-        self.changed = threading.Event()
+        self.changed = compat.Event()
 
-    def update_from_inform(self, msg: Message) -> None:
+    def update_from_inform(self, msg):
+        # type: (Message) -> None
         """Apply a ``#sensor-status ts count (name status value)...`` inform."""
         args = msg.arguments
         if len(args) < 5:
@@ -89,13 +95,15 @@ class SensorTable:
                                           self._units[name]))
         self.changed.set()
 
-    def rows(self) -> List[Tuple[str, str, str, str, str]]:
+    def rows(self):
+        # type: () -> List[Tuple[str, str, str, str, str]]
         """The current ``(name, value, status, timestamp, units)`` rows, by name."""
         with self._lock:
             return [(name, value, status, format_timestamp(timestamp), self._units[name])
                     for name, (value, status, timestamp) in sorted(self._rows.items())]
 
-    def take_updates(self) -> List[Tuple[str, str, str, str, str]]:
+    def take_updates(self):
+        # type: () -> List[Tuple[str, str, str, str, str]]
         """Rows of the updates since the last call, in arrival order."""
         with self._lock:
             self.changed.clear()
@@ -108,15 +116,17 @@ class SensorTable:
 PLAIN_MIN_WIDTHS = (0, 12, len("unreachable"), len("2000-01-01 00:00:00.000"), 0)
 
 
-def column_widths(rows: Sequence[Sequence[str]],
-                  least: Sequence[int] = (0,) * len(_HEADER)) -> List[int]:
+def column_widths(rows,
+                  least=(0,) * len(_HEADER)):
+    # type: (Sequence[Sequence[str]], Sequence[int]) -> List[int]
     """The width of each column for ``rows`` and the header, at least ``least``."""
     table = [tuple(_HEADER)] + [tuple(r) for r in rows]
     return [max([minimum] + [len(r[i]) for r in table]) for i, minimum in enumerate(least)]
 
 
-def render(rows: Sequence[Sequence[str]], colour: bool, width: Optional[int] = None,
-           header: bool = True, widths: Optional[Sequence[int]] = None) -> str:
+def render(rows, colour, width=None,
+           header=True, widths=None):
+    # type: (Sequence[Sequence[str]], bool, Optional[int], bool, Optional[Sequence[int]]) -> str
     """Format rows as aligned columns; colour the status column if asked.
 
     ``width`` (a terminal width) truncates the value column so that rows
@@ -145,8 +155,9 @@ def render(rows: Sequence[Sequence[str]], colour: bool, width: Optional[int] = N
     return "\n".join(lines)
 
 
-def _list_sensors(client: BlockingClient, pattern: "re.Pattern[str]", timeout: float
-                  ) -> Dict[str, str]:
+def _list_sensors(client, pattern, timeout
+                  ):
+    # type: (BlockingClient, "re.Pattern[str]", float) -> Dict[str, str]
     reply, informs = client.blocking_request(Message.request("sensor-list"), timeout=timeout)
     if not reply.reply_ok():
         die(EXIT_FAILED, reply_error(reply))
@@ -159,8 +170,9 @@ def _list_sensors(client: BlockingClient, pattern: "re.Pattern[str]", timeout: f
     return units
 
 
-def _subscribe(client: BlockingClient, names: List[str], strategy: List[str],
-               timeout: float) -> None:
+def _subscribe(client, names, strategy,
+               timeout):
+    # type: (BlockingClient, List[str], List[str], float) -> None
     flags = client.protocol_flags
     if flags is not None and flags.bulk_set_sensor_sampling:
         groups = [",".join(names)]
@@ -174,7 +186,8 @@ def _subscribe(client: BlockingClient, names: List[str], strategy: List[str],
             die(EXIT_FAILED, reply_error(reply))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args):
+    # type: (argparse.Namespace) -> int
     """Run the monitor for parsed ``args``."""
     try:
         pattern = re.compile(args.regex)
@@ -207,15 +220,16 @@ def run(args: argparse.Namespace) -> int:
         client.join()
 
 
-def _show(table: SensorTable, closed: threading.Event, count: int, tty: bool,
-          interval: float, title: str) -> int:
+def _show(table, closed, count, tty,
+          interval, title):
+    # type: (SensorTable, threading.Event, int, bool, float, str) -> int
     colour = tty and "NO_COLOR" not in os.environ
     table.take_updates()       # the initial readings are in the first frame
     frames = 0
-    widths: List[int] = []     # update rows line up with the table above them
+    widths = []  # type: List[int]  # update rows line up with the table above them
     while True:
         if tty:
-            width = shutil.get_terminal_size().columns
+            width = compat.terminal_columns()
             sys.stdout.write(_CLEAR + title + "\n\n" + render(table.rows(), colour, width) + "\n")
         elif frames == 0:
             rows = table.rows()

@@ -1,5 +1,7 @@
 """``katcp-sync request HOST:PORT NAME [ARGS...]``: send one request, print its informs and reply."""
 
+from __future__ import absolute_import, division, print_function
+
 import argparse
 import sys
 
@@ -11,7 +13,8 @@ from .common import EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, die, open
 __all__ = ["run"]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args):
+    # type: (argparse.Namespace) -> int
     host, port = args.endpoint
     try:
         msg = Message.request(args.name, *args.arguments)

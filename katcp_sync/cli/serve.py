@@ -1,5 +1,7 @@
 """``katcp-sync serve``: run the tutorial's example device server until Ctrl-C."""
 
+from __future__ import absolute_import, division, print_function
+
 import argparse
 import signal
 import sys
@@ -13,17 +15,18 @@ from .examples import example_server_class
 __all__ = ["run"]
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args):
+    # type: (argparse.Namespace) -> int
     server_class = example_server_class(allow_eval=args.unsafe_eval)
     server = server_class(args.host, args.port)
     try:
         server.start()
-    except OSError as exc:     # its text names the address
+    except EnvironmentError as exc:     # socket.error is one on 2.7; its text names the address
         die(EXIT_CONNECTION, exc.strerror or str(exc))
     # The handler only appends to a list: it takes no lock, so it cannot
     # deadlock with the main thread it interrupts (Event.set() could: the
     # main thread may hold the Event's lock inside wait()).
-    stop: List[int] = []
+    stop = []  # type: List[int]
     previous = {}
     for signum in (signal.SIGINT, signal.SIGTERM):
         previous[signum] = signal.signal(signum, lambda signum, frame: stop.append(signum))

@@ -18,6 +18,8 @@ from it one by one without readline, which is how scripts and tests drive
 it; there Ctrl-C ends the session.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import argparse
 import concurrent.futures
 import os
@@ -28,6 +30,9 @@ import threading
 import time
 from typing import Any, Callable, List, Optional
 
+import six
+
+from .. import compat
 from ..client import BlockingClient
 from ..client_requests import FutureRequest, ReplyFuture
 from ..connection import format_address
@@ -48,7 +53,8 @@ RED, YELLOW, DIM = "31", "33", "2"
 _LOG_COLOURS = {b"fatal": RED, b"error": RED, b"warn": YELLOW}
 
 
-def message_colour(msg: Message) -> Optional[str]:
+def message_colour(msg):
+    # type: (Message) -> Optional[str]
     """The colour of a message on a terminal: red for a ``fail`` or
     ``invalid`` reply and an error ``#log``, yellow for a warning ``#log``;
     None for the rest."""
@@ -59,7 +65,7 @@ def message_colour(msg: Message) -> Optional[str]:
     return None
 
 
-class _Output:
+class _Output(object):
     """Prints lines from any thread without breaking the line being typed.
 
     While the main thread sits in ``input()`` with readline, a line printed
@@ -68,8 +74,9 @@ class _Output:
     the user's unfinished text drawn again.
     """
 
-    def __init__(self, readline: Any, prompt: str, readable: bool = True,
-                 colour: bool = False) -> None:
+    def __init__(self, readline, prompt, readable=True,
+                 colour=False):
+        # type: (Any, str, bool, bool) -> None
         self._readline = readline
         self._readable = readable
         self._prompt = prompt
@@ -79,18 +86,22 @@ class _Output:
         #: True while the main thread waits for the user to type.
         self.prompting = False
 
-    def _paint(self, text: str, colour: Optional[str]) -> str:
+    def _paint(self, text, colour):
+        # type: (str, Optional[str]) -> str
         return "\x1b[%sm%s\x1b[0m" % (colour, text) if colour and self._colour else text
 
-    def show(self, msg: Message) -> None:
+    def show(self, msg):
+        # type: (Message) -> None
         """Print a message as KATCP text (see :func:`katcp_sync.cli.format_message`)."""
         self.print(format_message(msg, self._readable), message_colour(msg))
 
-    def error(self, text: str) -> None:
+    def error(self, text):
+        # type: (str) -> None
         """Print one of the shell's own errors (never a made-up KATCP reply)."""
         self.print(error_line(text), RED)
 
-    def print(self, text: str, colour: Optional[str] = None) -> None:
+    def print(self, text, colour=None):
+        # type: (str, Optional[str]) -> None
         """Print a line (any thread), keeping the prompt or indicator below it."""
         text = self._paint(text, colour)
         with self._lock:
@@ -103,7 +114,8 @@ class _Output:
                 sys.stdout.write(text + "\n")
             sys.stdout.flush()
 
-    def status(self, text: str) -> None:
+    def status(self, text):
+        # type: (str) -> None
         """Show (or with ``""`` erase) the one-line pending indicator; on a
         terminal only."""
         if self._readline is None:
@@ -120,12 +132,14 @@ class _LiveRequest(FutureRequest):
 
     __slots__ = ("inform_cb",)
 
-    def __init__(self, msg: Message, future: ReplyFuture,
-                 inform_cb: Callable[[Message], Any]) -> None:
-        super().__init__(msg, time.monotonic(), None, future)
+    def __init__(self, msg, future,
+                 inform_cb):
+        # type: (Message, ReplyFuture, Callable[[Message], Any]) -> None
+        super(_LiveRequest, self).__init__(msg, compat.monotonic(), None, future)
         self.inform_cb = inform_cb
 
-    def add_inform(self, msg: Message) -> None:
+    def add_inform(self, msg):
+        # type: (Message) -> None
         self.informs.append(msg)
         self.inform_cb(msg)
 
@@ -137,34 +151,41 @@ class ShellClient(BlockingClient):
     :class:`_Output`, which does not disturb the line being typed.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
+        super(ShellClient, self).__init__(*args, **kwargs)
         #: Where messages are printed (set by :func:`run`).
-        self.output: Optional[_Output] = None
+        self.output = None  # type: Optional[_Output]
         #: Set when the device closes the connection.
         self.closed = threading.Event()
         self.add_disconnected_callback(self.closed.set)
 
-    def _show(self, msg: Message) -> None:
+    def _show(self, msg):
+        # type: (Message) -> None
         if self.output is not None:
             self.output.show(msg)
 
-    def unhandled_inform(self, msg: Message) -> None:
+    def unhandled_inform(self, msg):
+        # type: (Message) -> None
         self._show(msg)
 
-    def unhandled_reply(self, msg: Message) -> None:
+    def unhandled_reply(self, msg):
+        # type: (Message) -> None
         self._show(msg)
 
-    def inform_version_connect(self, msg: Message) -> None:
-        super().inform_version_connect(msg)
+    def inform_version_connect(self, msg):
+        # type: (Message) -> None
+        super(ShellClient, self).inform_version_connect(msg)
         self._show(msg)
 
-    def inform_disconnect(self, msg: Message) -> None:
-        super().inform_disconnect(msg)
+    def inform_disconnect(self, msg):
+        # type: (Message) -> None
+        super(ShellClient, self).inform_disconnect(msg)
         self._show(msg)
 
-    def live_request(self, msg: Message, inform_cb: Callable[[Message], Any],
-                     timeout: Optional[float] = None) -> ReplyFuture:
+    def live_request(self, msg, inform_cb,
+                     timeout=None):
+        # type: (Message, Callable[[Message], Any], Optional[float]) -> ReplyFuture
         """Send ``msg``; ``inform_cb(inform)`` runs as each inform arrives.
 
         Returns a future of ``(reply, informs)`` that fails (timeout,
@@ -176,16 +197,18 @@ class ShellClient(BlockingClient):
         return future
 
 
-class _Completer:
+class _Completer(object):
     """readline completer: request names first, then sensor names."""
 
-    def __init__(self, readline: Any) -> None:
+    def __init__(self, readline):
+        # type: (Any) -> None
         self._readline = readline
-        self.requests: List[str] = []
-        self.sensors: List[str] = []
-        self._matches: List[str] = []
+        self.requests = []  # type: List[str]
+        self.sensors = []  # type: List[str]
+        self._matches = []  # type: List[str]
 
-    def complete(self, text: str, state: int) -> Optional[str]:
+    def complete(self, text, state):
+        # type: (str, int) -> Optional[str]
         if state == 0:
             line = self._readline.get_line_buffer()
             first_word = not line[:self._readline.get_begidx()].strip()
@@ -199,7 +222,8 @@ class _Completer:
         return self._matches[state] if state < len(self._matches) else None
 
 
-def _names(client: BlockingClient, request: str, timeout: float) -> List[str]:
+def _names(client, request, timeout):
+    # type: (BlockingClient, str, float) -> List[str]
     """First arguments of the informs of ``?request`` (empty on any failure)."""
     try:
         reply, informs = client.blocking_request(Message.request(request), timeout=timeout)
@@ -208,7 +232,8 @@ def _names(client: BlockingClient, request: str, timeout: float) -> List[str]:
     return sorted(m.arguments[0].decode("utf-8", "replace") for m in informs if m.arguments)
 
 
-def _setup_readline(prompt: str) -> Any:
+def _setup_readline(prompt):
+    # type: (str) -> Any
     """Import and configure readline on a terminal; None otherwise."""
     if not sys.stdin.isatty():
         return None
@@ -222,12 +247,12 @@ def _setup_readline(prompt: str) -> Any:
     readline.set_completer_delims(" \t")
     try:
         readline.read_history_file(os.path.expanduser(HISTORY_FILE))
-    except OSError:
+    except EnvironmentError:   # IOError on Python 2
         pass
     return readline
 
 
-class _PromptInterrupts:
+class _PromptInterrupts(object):
     """Make Ctrl-C at the readline prompt act at once.
 
     CPython's readline loop looks for signals only when its ``select()`` is
@@ -242,7 +267,8 @@ class _PromptInterrupts:
     #: Seconds between two nudges, and how long to keep trying.
     NUDGE_INTERVAL, NUDGE_FOR = 0.02, 1.0
 
-    def __init__(self) -> None:
+    def __init__(self):
+        # type: () -> None
         self._main = threading.get_ident()
         self._arrived = self._handled = 0
         self._handled_event = threading.Event()
@@ -251,20 +277,22 @@ class _PromptInterrupts:
         self._old_wakeup = signal.set_wakeup_fd(self._writer.fileno())
         self._old_sigint = signal.signal(signal.SIGINT, self._on_sigint)
         self._old_sigusr1 = signal.signal(signal.SIGUSR1, lambda signum, frame: None)
-        self._thread = threading.Thread(target=self._run, name="katcp-shell-interrupts",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run, name="katcp-shell-interrupts")
+        self._thread.daemon = True
         self._thread.start()
 
-    def _on_sigint(self, signum: int, frame: Any) -> None:
+    def _on_sigint(self, signum, frame):
+        # type: (int, Any) -> None
         self._handled += 1
         self._handled_event.set()
         raise KeyboardInterrupt
 
-    def _run(self) -> None:
+    def _run(self):
+        # type: () -> None
         while True:
             try:
                 data = self._reader.recv(64)
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 return
             if not data:
                 return
@@ -275,7 +303,8 @@ class _PromptInterrupts:
                 signal.pthread_kill(self._main, signal.SIGUSR1)
                 self._handled_event.wait(self.NUDGE_INTERVAL)
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Restore the signal handlers and end the helper thread."""
         signal.set_wakeup_fd(self._old_wakeup)
         signal.signal(signal.SIGINT, self._old_sigint)
@@ -285,7 +314,8 @@ class _PromptInterrupts:
         self._reader.close()
 
 
-def _read_line(readline: Any, prompt: str, output: _Output) -> Optional[str]:
+def _read_line(readline, prompt, output):
+    # type: (Any, str, _Output) -> Optional[str]
     """Next line from the user or stdin; None at end of input.
 
     On a terminal Ctrl-C drops the line being typed (an empty line is
@@ -296,7 +326,7 @@ def _read_line(readline: Any, prompt: str, output: _Output) -> Optional[str]:
         return line if line else None
     output.prompting = True
     try:
-        return input(prompt)
+        return six.moves.input(prompt)
     except EOFError:
         sys.stdout.write("\n")
         return None
@@ -307,8 +337,9 @@ def _read_line(readline: Any, prompt: str, output: _Output) -> Optional[str]:
         output.prompting = False
 
 
-def _send(client: "ShellClient", msg: Message, output: _Output, terminal: bool,
-          timeout: Optional[float] = None) -> None:
+def _send(client, msg, output, terminal,
+          timeout=None):
+    # type: ("ShellClient", Message, _Output, bool, Optional[float]) -> None
     """Send one request; show its informs as they come, then its reply.
 
     On a terminal a request pending for more than :data:`PENDING_AFTER`
@@ -317,15 +348,16 @@ def _send(client: "ShellClient", msg: Message, output: _Output, terminal: bool,
     """
     abandoned = threading.Event()
 
-    def inform(msg: Message) -> None:
+    def inform(msg):
+        # type: (Message) -> None
         if not abandoned.is_set():
             output.show(msg)
 
     future = client.live_request(msg, inform, timeout)
-    started = time.monotonic()
+    started = compat.monotonic()
     try:
         while not concurrent.futures.wait([future], 0.25).done:
-            waited = time.monotonic() - started
+            waited = compat.monotonic() - started
             if terminal and waited >= PENDING_AFTER:
                 output.status("?%s pending for %d s (Ctrl-C abandons it)" % (msg.name, waited))
     except KeyboardInterrupt:
@@ -343,7 +375,8 @@ def _send(client: "ShellClient", msg: Message, output: _Output, terminal: bool,
         output.show(future.result()[0])
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args):
+    # type: (argparse.Namespace) -> int
     """Run the shell for parsed ``args`` (``endpoint``, ``timeout``)."""
     host, port = args.endpoint
     prompt = format_address((host, port)) + "> "
@@ -354,7 +387,7 @@ def run(args: argparse.Namespace) -> int:
     assert isinstance(client, ShellClient)
     client.output = output
     status = EXIT_OK
-    interrupts = (_PromptInterrupts() if readline is not None and hasattr(signal, "pthread_kill")
+    interrupts = (_PromptInterrupts() if readline is not None and compat.READLINE_NUDGE
                   else None)
     try:
         if readline is not None:
@@ -376,13 +409,14 @@ def run(args: argparse.Namespace) -> int:
         if readline is not None:
             try:
                 readline.write_history_file(os.path.expanduser(HISTORY_FILE))
-            except OSError:
+            except EnvironmentError:
                 pass
     return status
 
 
-def _loop(client: ShellClient, readline: Any, prompt: str, output: _Output,
-          timeout: Optional[float]) -> int:
+def _loop(client, readline, prompt, output,
+          timeout):
+    # type: (ShellClient, Any, str, _Output, Optional[float]) -> int
     while not client.closed.is_set():
         line = _read_line(readline, prompt, output)
         if line is None:

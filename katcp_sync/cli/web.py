@@ -10,12 +10,15 @@ requests to the devices; without it the page is read-only. The devices are
 watched with the high-level client (see :mod:`katcp_sync.web`). Ctrl-C stops it.
 """
 
+from __future__ import absolute_import, division, print_function
+
 import argparse
 import signal
 import sys
 import threading
 from typing import Tuple
 
+from .. import compat
 from ..formatting import format_address
 from ..web import SensorBoard, WebView
 from .common import EXIT_CONNECTION, EXIT_OK, PROG, client_logger, die, endpoint, parse_endpoint
@@ -23,7 +26,8 @@ from .common import EXIT_CONNECTION, EXIT_OK, PROG, client_logger, die, endpoint
 __all__ = ["add_arguments", "run"]
 
 
-def _listen(text: str) -> Tuple[str, int]:
+def _listen(text):
+    # type: (str) -> Tuple[str, int]
     """argparse type for ``--listen``: ``[HOST:]PORT``, port 0 for any free port."""
     host, _, port = text.rpartition(":")
     if port.strip() == "0":
@@ -31,10 +35,11 @@ def _listen(text: str) -> Tuple[str, int]:
     try:
         return parse_endpoint(text, default_host="127.0.0.1")
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        raise compat.chained(argparse.ArgumentTypeError(str(exc)), None)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser):
+    # type: (argparse.ArgumentParser) -> None
     """Add the ``web`` command's arguments to its sub-parser."""
     parser.add_argument("endpoints", type=endpoint, nargs="+", metavar="HOST:PORT")
     parser.add_argument("--listen", type=_listen, default=("127.0.0.1", 8080),
@@ -53,7 +58,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="request timeout (default 5)")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args):
+    # type: (argparse.Namespace) -> int
     """Run the web view for parsed ``args`` until Ctrl-C or SIGTERM."""
     board = SensorBoard(args.endpoints, strategy=args.strategy,
                         allow_requests=args.allow_requests, timeout=args.timeout,
@@ -62,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     view = WebView(board, host, port)
     try:
         view.start()
-    except OSError as exc:
+    except EnvironmentError as exc:     # socket.error is one on 2.7
         die(EXIT_CONNECTION, "cannot listen on %s: %s"
             % (format_address((host, port)), exc.strerror or exc))
     stop = threading.Event()

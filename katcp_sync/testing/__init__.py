@@ -13,3 +13,6 @@ katcp-python's ``katcp.testutils`` names:
 :mod:`~katcp_sync.testing.fixtures`
     katcp-python's test servers, sensors and assertion mixins.
 """
+
+from __future__ import absolute_import, division, print_function
+

@@ -8,6 +8,8 @@ records the messages a client receives. Re-exported by
 :mod:`katcp_sync.testutils` (katcp-python's ``katcp.testutils`` names).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import contextlib
 import re
 import threading
@@ -15,6 +17,7 @@ import time
 from typing import (Any, Callable, Iterable, Iterator, List, Optional, Sequence, Tuple, Type,
                     TypeVar, Union)
 
+from .. import compat
 from ..client import BlockingClient
 from ..deadline import Deadline
 from ..formatting import format_seconds
@@ -30,19 +33,22 @@ Text = Union[str, bytes]
 ServerT = TypeVar("ServerT", bound=DeviceServer)
 
 
-def _text(value: Any) -> str:
+def _text(value):
+    # type: (Any) -> str
     """A value as the text it is on the wire (``bytes`` decoded as UTF-8)."""
-    return Message.format_argument(value).decode("utf-8", "backslashreplace")
+    return compat.native_str(Message.format_argument(value), "backslashreplace")
 
 
-def _texts(values: Iterable[Any]) -> List[str]:
+def _texts(values):
+    # type: (Iterable[Any]) -> List[str]
     return [_text(v) for v in values]
 
 
 @contextlib.contextmanager
-def start_server(server_or_class: Union[ServerT, Type[ServerT]], host: str = "127.0.0.1",
-                 port: int = 0, *args: Any, timeout: float = 5.0, **kwargs: Any
-                 ) -> Iterator[ServerT]:
+def start_server(server_or_class, host="127.0.0.1",
+                 port=0, *args, **kwargs
+                 ):
+    # type: (Union[ServerT, Type[ServerT]], str, int, *Any, **Any) -> Iterator[ServerT]
     """Run a device server for the duration of a ``with`` block.
 
     Args:
@@ -58,6 +64,7 @@ def start_server(server_or_class: Union[ServerT, Type[ServerT]], host: str = "12
     Raises:
         AssertionError: (on exit) the server's threads did not end in time.
     """
+    timeout = compat.kwonly_pop(kwargs, 'timeout', 5.0)  # type: float
     if isinstance(server_or_class, type):
         server = server_or_class(host, port, *args, **kwargs)
     else:
@@ -72,7 +79,7 @@ def start_server(server_or_class: Union[ServerT, Type[ServerT]], host: str = "12
                                  % (server, format_seconds(timeout)))
 
 
-class MessageRecorder:
+class MessageRecorder(object):
     """Collects the messages a :class:`BlockingTestClient` receives.
 
     Made by :meth:`BlockingTestClient.message_recorder`; records from the
@@ -86,19 +93,21 @@ class MessageRecorder:
         informs: record informs; replies: record replies.
     """
 
-    def __init__(self, whitelist: Iterable[Text] = (), blacklist: Iterable[Text] = (),
-                 regex_filter: Optional[str] = None, informs: bool = True,
-                 replies: bool = False) -> None:
+    def __init__(self, whitelist=(), blacklist=(),
+                 regex_filter=None, informs=True,
+                 replies=False):
+        # type: (Iterable[Text], Iterable[Text], Optional[str], bool, bool) -> None
         self._whitelist = frozenset(_texts(whitelist))
         self._blacklist = frozenset(_texts(blacklist))
         self._regex = re.compile(regex_filter) if regex_filter else None
         self._types = {Message.INFORM} if informs else set()
         if replies:
             self._types.add(Message.REPLY)
-        self._msgs: List[Message] = []
-        self._cond = threading.Condition()
+        self._msgs = []  # type: List[Message]
+        self._cond = compat.Condition()
 
-    def offer(self, msg: Message) -> None:
+    def offer(self, msg):
+        # type: (Message) -> None
         """Record ``msg`` if it passes the filters (client's reactor thread)."""
         if msg.mtype not in self._types or msg.name in self._blacklist:
             return
@@ -110,12 +119,14 @@ class MessageRecorder:
             self._msgs.append(msg)
             self._cond.notify_all()
 
-    def wait_number(self, number: int, timeout: float = 1.0) -> bool:
+    def wait_number(self, number, timeout=1.0):
+        # type: (int, float) -> bool
         """Wait until at least ``number`` messages are recorded; True if they are."""
         with self._cond:
             return self._cond.wait_for(lambda: len(self._msgs) >= number, timeout)
 
-    def get_msgs(self, min_number: int = 0, timeout: float = 1.0) -> List[Message]:
+    def get_msgs(self, min_number=0, timeout=1.0):
+        # type: (int, float) -> List[Message]
         """Return (and forget) the recorded messages.
 
         Waits up to ``timeout`` seconds for at least ``min_number`` of them
@@ -129,12 +140,14 @@ class MessageRecorder:
 
     __call__ = get_msgs
 
-    def __len__(self) -> int:
+    def __len__(self):
+        # type: () -> int
         with self._cond:
             return len(self._msgs)
 
 
-def _convert(raw: str, sensortype: Callable[[str], Any]) -> Any:
+def _convert(raw, sensortype):
+    # type: (str, Callable[[str], Any]) -> Any
     """Convert a sensor value's text with ``sensortype`` (``bool`` reads 0/1)."""
     if sensortype is bool:
         return raw not in ("0", "", "false", "False")
@@ -155,14 +168,16 @@ class BlockingTestClient(BlockingClient):
     called from any thread except the client's reactor thread.
     """
 
-    def __init__(self, test: Any, host: str, port: int, *args: Any, **kwargs: Any) -> None:
-        super().__init__(host, port, *args, **kwargs)
+    def __init__(self, test, host, port, *args, **kwargs):
+        # type: (Any, str, int, *Any, **Any) -> None
+        super(BlockingTestClient, self).__init__(host, port, *args, **kwargs)
         self.test = test
-        self._recorders: List[MessageRecorder] = []
+        self._recorders = []  # type: List[MessageRecorder]
         self._recorders_lock = threading.Lock()
 
-    def __enter__(self) -> "BlockingTestClient":
-        super().__enter__()
+    def __enter__(self):
+        # type: () -> "BlockingTestClient"
+        super(BlockingTestClient, self).__enter__()
         if not self.wait_protocol(self.timeout):
             self.stop()
             self.join()
@@ -170,7 +185,8 @@ class BlockingTestClient(BlockingClient):
                 self.bind_address_string, format_seconds(self.timeout)))
         return self
 
-    def _fail_test(self, text: str) -> None:
+    def _fail_test(self, text):
+        # type: (str) -> None
         """Fail the test with ``text`` (``test.fail`` or AssertionError)."""
         fail = getattr(self.test, "fail", None)
         if fail is not None:
@@ -179,29 +195,33 @@ class BlockingTestClient(BlockingClient):
 
     # -- recording -----------------------------------------------------------
 
-    def handle_message(self, msg: Message) -> None:
+    def handle_message(self, msg):
+        # type: (Message) -> None
         """Offer each received message to the recorders, then dispatch it."""
         for recorder in self._recorders:
             recorder.offer(msg)
-        super().handle_message(msg)
+        super(BlockingTestClient, self).handle_message(msg)
 
-    def message_recorder(self, whitelist: Iterable[Text] = (), blacklist: Iterable[Text] = (),
-                         regex_filter: Optional[str] = None, informs: bool = True,
-                         replies: bool = False) -> MessageRecorder:
+    def message_recorder(self, whitelist=(), blacklist=(),
+                         regex_filter=None, informs=True,
+                         replies=False):
+        # type: (Iterable[Text], Iterable[Text], Optional[str], bool, bool) -> MessageRecorder
         """Start recording received messages; see :class:`MessageRecorder`."""
         recorder = MessageRecorder(whitelist, blacklist, regex_filter, informs, replies)
         with self._recorders_lock:
             self._recorders = self._recorders + [recorder]
         return recorder
 
-    def raw_send(self, chunk: bytes) -> None:
+    def raw_send(self, chunk):
+        # type: (bytes) -> None
         """Send raw bytes to the device (e.g. a malformed line)."""
         self._write(chunk)
 
     # -- requests -----------------------------------------------------------------
 
-    def _request(self, name: Text, params: Sequence[Any],
-                 timeout: Optional[float] = None) -> Tuple[Message, List[Message]]:
+    def _request(self, name, params,
+                 timeout=None):
+        # type: (Text, Sequence[Any], Optional[float]) -> Tuple[Message, List[Message]]
         msg = Message.request(_text(name), *params)
         try:
             return self.blocking_request(msg, timeout=timeout)
@@ -209,13 +229,8 @@ class BlockingTestClient(BlockingClient):
             self._fail_test("request %s failed to complete: %s" % (msg, exc))
             raise   # not reached: _fail_test raises
 
-    def assert_request_succeeds(self, name: Text, *params: Any, args_echo: bool = False,
-                                args_equal: Optional[Sequence[Any]] = None,
-                                args_in: Optional[Sequence[Sequence[Any]]] = None,
-                                args_length: Optional[int] = None,
-                                informs_count: Optional[int] = None,
-                                informs_args_equal: Optional[Sequence[Sequence[Any]]] = None,
-                                timeout: Optional[float] = None) -> List[str]:
+    def assert_request_succeeds(self, name, *params, **kwargs):
+        # type: (Text, *Any, **Any) -> List[str]
         """Make a request and check that it succeeds.
 
         Args:
@@ -231,6 +246,14 @@ class BlockingTestClient(BlockingClient):
         Returns:
             the reply arguments after ``ok``, as ``str``.
         """
+        args_echo = compat.kwonly_pop(kwargs, 'args_echo', False)  # type: bool
+        args_equal = compat.kwonly_pop(kwargs, 'args_equal', None)  # type: Optional[Sequence[Any]]
+        args_in = compat.kwonly_pop(kwargs, 'args_in', None)  # type: Optional[Sequence[Sequence[Any]]]
+        args_length = compat.kwonly_pop(kwargs, 'args_length', None)  # type: Optional[int]
+        informs_count = compat.kwonly_pop(kwargs, 'informs_count', None)  # type: Optional[int]
+        informs_args_equal = compat.kwonly_pop(kwargs, 'informs_args_equal', None)  # type: Optional[Sequence[Sequence[Any]]]
+        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
+        compat.kwonly_done('assert_request_succeeds', kwargs)
         reply, informs = self._request(name, params, timeout)
         where = "request %s" % Message.request(_text(name), *params)
         if not reply.reply_ok():
@@ -257,10 +280,9 @@ class BlockingTestClient(BlockingClient):
                 self._fail_test("%s: inform arguments %r, expected %r" % (where, got, expected))
         return args
 
-    def assert_request_fails(self, name: Text, *params: Any,
-                             status_equals: Optional[Text] = None,
-                             error_equals: Optional[Text] = None,
-                             timeout: Optional[float] = None) -> List[str]:
+    def assert_request_fails(self, name, *params,
+                             **kwargs):
+        # type: (Text, *Any, **Any) -> List[str]
         """Make a request and check that it does not succeed.
 
         Args:
@@ -271,6 +293,10 @@ class BlockingTestClient(BlockingClient):
         Returns:
             the reply arguments (code first), as ``str``.
         """
+        status_equals = compat.kwonly_pop(kwargs, 'status_equals', None)  # type: Optional[Text]
+        error_equals = compat.kwonly_pop(kwargs, 'error_equals', None)  # type: Optional[Text]
+        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
+        compat.kwonly_done('assert_request_fails', kwargs)
         reply, _ = self._request(name, params, timeout)
         where = "request %s" % Message.request(_text(name), *params)
         args = _texts(reply.arguments)
@@ -284,8 +310,9 @@ class BlockingTestClient(BlockingClient):
 
     # -- sensors -----------------------------------------------------------------
 
-    def get_sensor(self, name: Text, sensortype: Callable[[str], Any] = str
-                   ) -> Tuple[Any, str, float]:
+    def get_sensor(self, name, sensortype=str
+                   ):
+        # type: (Text, Callable[[str], Any]) -> Tuple[Any, str, float]
         """Read a sensor with ``?sensor-value``.
 
         Args:
@@ -308,28 +335,33 @@ class BlockingTestClient(BlockingClient):
         timestamp, _, _, status, value = _texts(values[0].arguments[:5])
         return _convert(value, sensortype), status, float(timestamp)
 
-    def get_sensor_value(self, name: Text, sensortype: Callable[[str], Any] = str) -> Any:
+    def get_sensor_value(self, name, sensortype=str):
+        # type: (Text, Callable[[str], Any]) -> Any
         """The value of a sensor (see :meth:`get_sensor`)."""
         return self.get_sensor(name, sensortype)[0]
 
-    def get_sensor_status(self, name: Text) -> str:
+    def get_sensor_status(self, name):
+        # type: (Text) -> str
         """The status name of a sensor, e.g. ``"nominal"``."""
         return self.get_sensor(name)[1]
 
-    def get_sensor_timestamp(self, name: Text) -> float:
+    def get_sensor_timestamp(self, name):
+        # type: (Text) -> float
         """The timestamp of a sensor's reading."""
         return self.get_sensor(name)[2]
 
-    def _values_equal(self, got: Any, expected: Any, places: Optional[int]) -> bool:
+    def _values_equal(self, got, expected, places):
+        # type: (Any, Any, Optional[int]) -> bool
         if places is not None and isinstance(got, float) and isinstance(expected, (int, float)):
             return round(abs(got - expected), places) == 0
         if isinstance(got, str) and not isinstance(expected, str):
             expected = _text(expected)     # bytes, or a number as on the wire
         return bool(got == expected)
 
-    def assert_sensor_equals(self, name: Text, expected: Any,
-                             sensortype: Callable[[str], Any] = str, msg: Optional[str] = None,
-                             places: Optional[int] = 7, status: Optional[Text] = None) -> None:
+    def assert_sensor_equals(self, name, expected,
+                             sensortype=str, msg=None,
+                             places=7, status=None):
+        # type: (Text, Any, Callable[[str], Any], Optional[str], Optional[int], Optional[Text]) -> None
         """Check a sensor's value (floats to ``places`` decimals) and, if given, status."""
         value, got_status, _ = self.get_sensor(name, sensortype)
         if not self._values_equal(value, expected, places):
@@ -338,25 +370,28 @@ class BlockingTestClient(BlockingClient):
             self._fail_test(msg or "sensor %s status %r, expected %r"
                             % (_text(name), got_status, _text(status)))
 
-    def assert_sensor_status_equals(self, name: Text, expected_status: Text,
-                                    msg: Optional[str] = None) -> None:
+    def assert_sensor_status_equals(self, name, expected_status,
+                                    msg=None):
+        # type: (Text, Text, Optional[str]) -> None
         """Check a sensor's status name."""
         status = self.get_sensor_status(name)
         if status != _text(expected_status):
             self._fail_test(msg or "sensor %s status %r, expected %r"
                             % (_text(name), status, _text(expected_status)))
 
-    def assert_sensor_not_equal(self, name: Text, expected: Any,
-                                sensortype: Callable[[str], Any] = str, msg: Optional[str] = None,
-                                places: Optional[int] = 7) -> None:
+    def assert_sensor_not_equal(self, name, expected,
+                                sensortype=str, msg=None,
+                                places=7):
+        # type: (Text, Any, Callable[[str], Any], Optional[str], Optional[int]) -> None
         """Check that a sensor's value differs from ``expected``."""
         value = self.get_sensor_value(name, sensortype)
         if self._values_equal(value, expected, places):
             self._fail_test(msg or "sensor %s value is %r" % (_text(name), value))
 
-    def wait_until_sensor_equals(self, timeout: float, name: Text, value: Any,
-                                 sensortype: Callable[[str], Any] = str,
-                                 places: Optional[int] = 7, pollfreq: float = 0.02) -> None:
+    def wait_until_sensor_equals(self, timeout, name, value,
+                                 sensortype=str,
+                                 places=7, pollfreq=0.02):
+        # type: (float, Text, Any, Callable[[str], Any], Optional[int], float) -> None
         """Poll a sensor until it has ``value``; fail after ``timeout`` seconds.
 
         Polling (``?sensor-value`` every ``pollfreq`` seconds) leaves the
@@ -374,7 +409,8 @@ class BlockingTestClient(BlockingClient):
 
     # -- interface -----------------------------------------------------------------
 
-    def _listing(self, request: str) -> Tuple[List[Tuple[str, ...]], List[str]]:
+    def _listing(self, request):
+        # type: (str) -> Tuple[List[Tuple[str, ...]], List[str]]
         """``?request``'s informs as tuples of ``str``, and the sorted names
         they start with (a failed reply fails the test)."""
         reply, informs = self._request(request, [])
@@ -383,16 +419,18 @@ class BlockingTestClient(BlockingClient):
         rows = [tuple(_texts(m.arguments)) for m in informs if m.arguments]
         return rows, sorted(row[0] for row in rows)
 
-    def _compare(self, what: str, got: Iterable[Any], expected: Iterable[Any]) -> None:
+    def _compare(self, what, got, expected):
+        # type: (str, Iterable[Any], Iterable[Any]) -> None
         got_set, expected_set = set(got), set(expected)
         if got_set != expected_set:
             self._fail_test("%s differ from the expected ones.\nmissing: %s\nunexpected: %s"
                             % (what, sorted(map(str, expected_set - got_set)),
                                sorted(map(str, got_set - expected_set))))
 
-    def test_help(self, expected: Optional[Iterable[Any]] = None,
-                  full_descriptions: bool = False,
-                  exclude_defaults: bool = True) -> List[str]:
+    def test_help(self, expected=None,
+                  full_descriptions=False,
+                  exclude_defaults=True):
+        # type: (Optional[Iterable[Any]], bool, bool) -> List[str]
         """Check ``?help`` against ``expected``, as katcp-python's did.
 
         Args:
@@ -413,18 +451,20 @@ class BlockingTestClient(BlockingClient):
         defaults = set(DeviceServer._request_handlers) if exclude_defaults else set()
         rows = [row for row in rows if row[0] not in defaults]
         if expected and isinstance(expected[0], (tuple, list)):
-            def cut(desc: str) -> str:
+            def cut(desc):
+                # type: (str) -> str
                 return desc if full_descriptions else desc.split("\n")[0]
-            got: List[Any] = [(row[0], cut(row[1] if len(row) > 1 else "")) for row in rows]
-            want: List[Any] = [(_text(n), cut(_text(d))) for n, d in expected]
+            got = [(row[0], cut(row[1] if len(row) > 1 else "")) for row in rows]  # type: List[Any]
+            want = [(_text(n), cut(_text(d))) for n, d in expected]  # type: List[Any]
         else:
             got = [row[0] for row in rows]
             want = _texts(expected)
         self._compare("requests", got, want)
         return names
 
-    def test_sensor_list(self, expected: Optional[Iterable[Any]] = None,
-                         ignore_descriptions: bool = False) -> List[str]:
+    def test_sensor_list(self, expected=None,
+                         ignore_descriptions=False):
+        # type: (Optional[Iterable[Any]], bool) -> List[str]
         """Check ``?sensor-list`` against ``expected``.
 
         Args:
@@ -445,7 +485,8 @@ class BlockingTestClient(BlockingClient):
             self._compare("sensors", names, _texts(expected))
             return names
 
-        def normal(row: Sequence[Any]) -> Tuple[str, ...]:
+        def normal(row):
+            # type: (Sequence[Any]) -> Tuple[str, ...]
             name, description, units, stype = _texts(row[:4])
             params = _texts(row[4:])
             if stype == "float":

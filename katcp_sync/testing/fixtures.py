@@ -15,16 +15,23 @@ modules importing them still load, and tests built on them are skipped,
 saying why (see ``docs/migration.rst``).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import concurrent.futures
 import logging
-import queue
 import re
 import threading
 import time
 import unittest
-import unittest.mock
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, cast
 
+try:
+    from unittest import mock
+except ImportError:  # Python 2: the PyPI backport of unittest.mock
+    import mock  # type: ignore[no-redef]
+
+from .. import compat
+from ..compat import queue
 from ..deadline import Deadline
 from ..formatting import format_seconds
 from ..errors import AsyncReply, FailReply
@@ -45,7 +52,8 @@ __all__ = [
 
 
 
-def _with_mid(text: str, mid: Any) -> str:
+def _with_mid(text, mid):
+    # type: (str, Any) -> str
     """``"!name ok"`` with ``mid`` 3 -> ``"!name[3] ok"``."""
     if not mid:
         return text
@@ -53,18 +61,20 @@ def _with_mid(text: str, mid: Any) -> str:
     return "%s[%s]%s%s" % (head, mid, sep, rest)
 
 
-class RecordedMessages:
+class RecordedMessages(object):
     """Mixin: ``informs`` and ``replies`` filter a ``messages`` list."""
 
-    messages: List[Message]
+    messages = cast(List[Message], None)  # type: List[Message]
 
     @property
-    def informs(self) -> List[Message]:
+    def informs(self):
+        # type: () -> List[Message]
         """The recorded informs."""
         return [m for m in self.messages if m.mtype == Message.INFORM]
 
     @property
-    def replies(self) -> List[Message]:
+    def replies(self):
+        # type: () -> List[Message]
         """The recorded replies."""
         return [m for m in self.messages if m.mtype == Message.REPLY]
 
@@ -76,25 +86,30 @@ class ClientConnectionTest(RecordedMessages):
     the mass informs; ``informs`` and ``replies`` filter ``messages``.
     """
 
-    def __init__(self) -> None:
-        self.messages: List[Message] = []
-        self.mass_informs: List[Message] = []
+    def __init__(self):
+        # type: () -> None
+        self.messages = []  # type: List[Message]
+        self.mass_informs = []  # type: List[Message]
         self.address = "test-client:0"
 
-    def inform(self, msg: Message) -> None:
+    def inform(self, msg):
+        # type: (Message) -> None
         """Record an inform."""
         self.messages.append(msg)
 
-    def write(self, data: bytes) -> bool:
+    def write(self, data):
+        # type: (bytes) -> bool
         """Record the messages of wire lines (how katcp_sync's requests reply)."""
         self.messages.extend(parse(line) for line in data.splitlines() if line)
         return True
 
-    def mass_inform(self, msg: Message) -> None:
+    def mass_inform(self, msg):
+        # type: (Message) -> None
         """Record a mass inform."""
         self.mass_informs.append(msg)
 
-    def reply(self, msg: Message, req_msg: Message) -> None:
+    def reply(self, msg, req_msg):
+        # type: (Message, Message) -> None
         """Record a reply (``req_msg`` is the request it answers)."""
         self.messages.append(msg)
 
@@ -102,15 +117,18 @@ class ClientConnectionTest(RecordedMessages):
 class TestLogHandler(logging.Handler):
     """A :class:`logging.Handler` that keeps the records (``_records``)."""
 
-    def __init__(self) -> None:
+    def __init__(self):
+        # type: () -> None
         logging.Handler.__init__(self)
-        self._records: List[logging.LogRecord] = []
+        self._records = []  # type: List[logging.LogRecord]
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def emit(self, record):
+        # type: (logging.LogRecord) -> None
         """Keep ``record``."""
         self._records.append(record)
 
-    def clear(self) -> None:
+    def clear(self):
+        # type: () -> None
         """Forget the records kept so far."""
         self._records = []
 
@@ -118,9 +136,10 @@ class TestLogHandler(logging.Handler):
 class DeviceTestSensor(Sensor):
     """A sensor created with a given reading (timestamp, status, value)."""
 
-    def __init__(self, sensor_type: int, name: str, description: str, units: str,
-                 params: Any, timestamp: float, status: int, value: Any) -> None:
-        super().__init__(sensor_type, name, description, units, params)
+    def __init__(self, sensor_type, name, description, units,
+                 params, timestamp, status, value):
+        # type: (int, str, str, str, Any, float, int, Any) -> None
+        super(DeviceTestSensor, self).__init__(sensor_type, name, description, units, params)
         self.set(timestamp, status, value)
 
 
@@ -142,37 +161,41 @@ class DeviceTestServer(DeviceServer):
 
     PROTOCOL_INFO = ProtocolFlags(5, 0, {ProtocolFlags.MULTI_CLIENT, ProtocolFlags.MESSAGE_IDS})
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
+        super(DeviceTestServer, self).__init__(*args, **kwargs)
         # copies, so that a test may change one server's handlers only
         self._request_handlers = dict(type(self)._request_handlers)
         self._inform_handlers = dict(type(self)._inform_handlers)
         self._reply_handlers = dict(type(self)._reply_handlers)
-        self._msgs: List[Message] = []
+        self._msgs = []  # type: List[Message]
         self._msgs_lock = threading.Lock()
-        self._cnt_futures: List[Tuple[int, "concurrent.futures.Future[List[Message]]"]] = []
-        self.break_sensor_list: Any = False
-        self.break_help: Any = False
-        self.restart_queue: "queue.Queue[Any]" = queue.Queue()
+        self._cnt_futures = []  # type: List[Tuple[int, "concurrent.futures.Future[List[Message]]"]]
+        self.break_sensor_list = False  # type: Any
+        self.break_help = False  # type: Any
+        self.restart_queue = queue.Queue()  # type: "queue.Queue[Any]"
         self.set_restart_queue(self.restart_queue)
         self._slow_lock = threading.Lock()
-        self._slow_finishers: Dict[Any, Any] = {}
+        self._slow_finishers = {}  # type: Dict[Any, Any]
         #: Kept for katcp-python's tests; ``#version-connect`` is sent on
         #: accept, before any hook, so clearing it delays nothing here.
         self.proceed_on_client_connect = AsyncEvent()
         self.proceed_on_client_connect.set()
 
     @property
-    def request_names(self) -> List[str]:
+    def request_names(self):
+        # type: () -> List[str]
         """The names of the requests this server handles."""
         return list(self._request_handlers.keys())
 
     @property
-    def sensor_names(self) -> List[str]:
+    def sensor_names(self):
+        # type: () -> List[str]
         """The names of this server's sensors."""
         return [s.name for s in self.get_sensors()]
 
-    def setup_sensors(self) -> None:
+    def setup_sensors(self):
+        # type: () -> None
         """Add the four test sensors."""
         self.restarted = False
         for stype, name, description, units, params, value in (
@@ -186,20 +209,24 @@ class DeviceTestServer(DeviceServer):
                                              timestamp=12345, status=Sensor.NOMINAL,
                                              value=value))
 
-    def request_new_command(self, req: Any, msg: Message) -> Message:
+    def request_new_command(self, req, msg):
+        # type: (Any, Message) -> Message
         """A new command."""
         return Message.reply(msg.name, "ok", "param1", "param2")
 
-    def request_raise_exception(self, req: Any, msg: Message) -> Message:
+    def request_raise_exception(self, req, msg):
+        # type: (Any, Message) -> Message
         """A handler which raises an exception."""
         raise Exception("An exception occurred!")
 
-    def request_raise_fail(self, req: Any, msg: Message) -> Message:
+    def request_raise_fail(self, req, msg):
+        # type: (Any, Message) -> Message
         """A handler which raises a FailReply."""
         raise FailReply("There was a problem with your request.")
 
-    def _start_slow(self, req: Any, wait_time: float,
-                    finish: Any) -> None:
+    def _start_slow(self, req, wait_time,
+                    finish):
+        # type: (Any, float, Any) -> None
         """Run ``finish()`` once, after ``wait_time`` or on cancel."""
         conn = req.client_connection
         with self._slow_lock:
@@ -207,7 +234,8 @@ class DeviceTestServer(DeviceServer):
                 raise FailReply("A slow command is already running for this connection")
             done = threading.Lock()
 
-            def finish_once() -> None:
+            def finish_once():
+                # type: () -> None
                 if done.acquire(False):
                     with self._slow_lock:
                         self._slow_finishers.pop(conn, None)
@@ -217,7 +245,8 @@ class DeviceTestServer(DeviceServer):
         self.reactor.call_later(wait_time, finish_once)
 
     @request_timeout_hint(99)
-    def request_slow_command(self, req: Any, msg: Message) -> Message:
+    def request_slow_command(self, req, msg):
+        # type: (Any, Message) -> Message
         """A slow command, waits for msg.arguments[0] seconds.
 
         Other requests are handled meanwhile; ?cancel-slow-command makes
@@ -226,7 +255,8 @@ class DeviceTestServer(DeviceServer):
         self._start_slow(req, float(msg.arguments[0]), lambda: req.reply("ok"))
         raise AsyncReply()
 
-    def request_cancel_slow_command(self, req: Any, msg: Message) -> Message:
+    def request_cancel_slow_command(self, req, msg):
+        # type: (Any, Message) -> Message
         """Cancel slow command request, resulting in it replying immediately."""
         with self._slow_lock:
             finish = self._slow_finishers.get(req.client_connection)
@@ -236,8 +266,9 @@ class DeviceTestServer(DeviceServer):
 
     @request(Str(), Float(), Int(), Bool())
     @return_reply(Str(), Float(), Int(), Bool())
-    def request_decorated(self, req: Any, _string: str, _float: float, _int: int,
-                          do_raise: bool) -> Tuple[Any, ...]:
+    def request_decorated(self, req, _string, _float, _int,
+                          do_raise):
+        # type: (Any, str, float, int, bool) -> Tuple[Any, ...]
         """Decorated handler, return params, optionally raise exception."""
         if do_raise:
             raise Exception("An exception occurred!")
@@ -248,46 +279,53 @@ class DeviceTestServer(DeviceServer):
         return "ok", _string, _float, _int, do_raise
 
     @return_reply()
-    def request_decorated_return_exception(self, req: Any, msg: Message) -> Tuple[Any, ...]:
+    def request_decorated_return_exception(self, req, msg):
+        # type: (Any, Message) -> Tuple[Any, ...]
         """Decorated handler, return fail with exception object."""
         try:
             raise Exception("An exception occurred!")
         except Exception as exc:
             return "fail", exc
 
-    def handle_message(self, client_conn: Any, msg: Message) -> None:
+    def handle_message(self, client_conn, msg):
+        # type: (Any, Message) -> None
         """Record ``msg`` in :attr:`messages`, then handle it."""
         with self._msgs_lock:
             self._msgs.append(msg)
         self._check_cnt_futures()
-        super().handle_message(client_conn, msg)
+        super(DeviceTestServer, self).handle_message(client_conn, msg)
 
-    def request_help(self, req: Any, msg: Message) -> Any:
+    def request_help(self, req, msg):
+        # type: (Any, Message) -> Any
         """Return help on the available requests (fails with ``break_help`` if set)."""
         if self.break_help:
             return req.make_reply("fail", self.break_help)
-        return super().request_help(req, msg)
+        return super(DeviceTestServer, self).request_help(req, msg)
 
-    def request_sensor_list(self, req: Any, msg: Message) -> Any:
+    def request_sensor_list(self, req, msg):
+        # type: (Any, Message) -> Any
         """Request the list of sensors (fails with ``break_sensor_list`` if set)."""
         if self.break_sensor_list:
             return req.make_reply("fail", self.break_sensor_list)
-        return super().request_sensor_list(req, msg)
+        return super(DeviceTestServer, self).request_sensor_list(req, msg)
 
     @property
-    def messages(self) -> List[Message]:
+    def messages(self):
+        # type: () -> List[Message]
         """The messages handled so far."""
         return self._msgs
 
-    def until_messages(self, cnt: int) -> "concurrent.futures.Future[List[Message]]":
+    def until_messages(self, cnt):
+        # type: (int) -> "concurrent.futures.Future[List[Message]]"
         """Return a future of :attr:`messages` once it holds ``cnt`` messages."""
-        future: "concurrent.futures.Future[List[Message]]" = concurrent.futures.Future()
+        future = compat.Future()  # type: "concurrent.futures.Future[List[Message]]"
         with self._msgs_lock:
             self._cnt_futures.append((cnt, future))
         self._check_cnt_futures()
         return future
 
-    def _check_cnt_futures(self) -> None:
+    def _check_cnt_futures(self):
+        # type: () -> None
         with self._msgs_lock:
             count = len(self._msgs)
             ready = [f for c, f in self._cnt_futures if count >= c]
@@ -295,33 +333,36 @@ class DeviceTestServer(DeviceServer):
         for future in ready:
             future.set_result(self._msgs)
 
-    def stop(self, timeout: Optional[float] = None) -> Any:
+    def stop(self, timeout=None):
+        # type: (Optional[float]) -> Any
         """Stop the server, first ending any slow command."""
         with self._slow_lock:
             finishers = list(self._slow_finishers.values())
         for finish in finishers:
             finish()
-        return super().stop(timeout)
+        return super(DeviceTestServer, self).stop(timeout)
 
 
 class AsyncDeviceTestServer(DeviceTestServer):
     """:class:`DeviceTestServer` whose handlers run on the reactor thread."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
+        super(AsyncDeviceTestServer, self).__init__(*args, **kwargs)
         self.set_concurrency_options(thread_safe=False, handler_thread=False)
 
     @request(Float())
     @return_reply()
     @request_timeout_hint(99)
     @concurrent_reply
-    def request_slow_command(self, req: Any, wait_time: float) -> Any:
+    def request_slow_command(self, req, wait_time):
+        # type: (Any, float) -> Any
         """A slow request, waits for the given seconds (returns a future).
 
         Other requests are handled meanwhile; ?cancel-slow-command makes
         it reply at once.
         """
-        future: "concurrent.futures.Future[Tuple[str]]" = concurrent.futures.Future()
+        future = compat.Future()  # type: "concurrent.futures.Future[Tuple[str]]"
         self._start_slow(req, wait_time, lambda: future.set_result(("ok",)))
         return future
 
@@ -333,13 +374,15 @@ class DeviceTestServerWithTimeoutHints(DeviceTestServer):
         ProtocolFlags.MULTI_CLIENT, ProtocolFlags.MESSAGE_IDS,
         ProtocolFlags.REQUEST_TIMEOUT_HINTS})
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
+        super(DeviceTestServerWithTimeoutHints, self).__init__(*args, **kwargs)
         self.request_timeout_hints = {"slow-command": 10.5, "raise-fail": 2.3}
 
     @request(Str(optional=True))
     @return_reply(Int())
-    def request_request_timeout_hint(self, req: Any, name: Optional[str]) -> Tuple[Any, ...]:
+    def request_request_timeout_hint(self, req, name):
+        # type: (Any, Optional[str]) -> Tuple[Any, ...]
         """Return timeout hints for requests"""
         hints = ({name: self.request_timeout_hints.get(name, 0)} if name
                  else self.request_timeout_hints)
@@ -348,7 +391,7 @@ class DeviceTestServerWithTimeoutHints(DeviceTestServer):
         return "ok", len(hints)
 
 
-class SensorComparisonMixin:
+class SensorComparisonMixin(object):
     """unittest mixin: compare :class:`~katcp_sync.sensor.Sensor` objects.
 
     Descriptions are dicts with any of the keys ``name``, ``status``,
@@ -367,30 +410,34 @@ class SensorComparisonMixin:
         params=lambda s: s.params,
     )
 
-    def _get_sensor_description(self, sensor: Any, desired_keys: Optional[Iterable[str]] = None,
-                                ignore_keys: Iterable[str] = ()) -> Dict[str, Any]:
+    def _get_sensor_description(self, sensor, desired_keys=None,
+                                ignore_keys=()):
+        # type: (Any, Optional[Iterable[str]], Iterable[str]) -> Dict[str, Any]
         keys = set(self.key_fns if desired_keys is None else desired_keys) - set(ignore_keys)
         unknown = keys - set(self.key_fns)
         if unknown:
             raise KeyError("Unknown sensor key: %s" % ", ".join(sorted(unknown)))
         return {key: self.key_fns[key](sensor) for key in keys}
 
-    def assert_sensor_equal(self, actual_sensor: Any, desired_sensor: Any,
-                            ignore_attributes: Iterable[str] = ()) -> None:
+    def assert_sensor_equal(self, actual_sensor, desired_sensor,
+                            ignore_attributes=()):
+        # type: (Any, Any, Iterable[str]) -> None
         """Assert two sensors match, but for ``ignore_attributes``."""
         self.assertEqual(  # type: ignore[attr-defined]
             self._get_sensor_description(actual_sensor, ignore_keys=ignore_attributes),
             self._get_sensor_description(desired_sensor, ignore_keys=ignore_attributes))
 
-    def assert_sensor_equal_description(self, actual_sensor: Any,
-                                        desired_description: Dict[str, Any]) -> None:
+    def assert_sensor_equal_description(self, actual_sensor,
+                                        desired_description):
+        # type: (Any, Dict[str, Any]) -> None
         """Assert a sensor matches a description dict (only its keys are compared)."""
         if "name" not in desired_description:
             desired_description = dict(desired_description, name=actual_sensor.name)
         self.assert_sensors_equal_description([actual_sensor], [desired_description])
 
-    def assert_sensors_equal_description(self, actual_sensors: Iterable[Any],
-                                         desired_description: Iterable[Dict[str, Any]]) -> None:
+    def assert_sensors_equal_description(self, actual_sensors,
+                                         desired_description):
+        # type: (Iterable[Any], Iterable[Dict[str, Any]]) -> None
         """Assert sensors match descriptions, paired by name (order ignored)."""
         actual = {s.name: s for s in actual_sensors}
         desired = {d["name"]: d for d in desired_description}
@@ -400,8 +447,9 @@ class SensorComparisonMixin:
         self.maxDiff = None
         self.assertEqual(got, desired)  # type: ignore[attr-defined]
 
-    def assert_sensors_value_conditions(self, actual_sensors: Iterable[Any],
-                                        value_tests: Dict[str, Any]) -> None:
+    def assert_sensors_value_conditions(self, actual_sensors,
+                                        value_tests):
+        # type: (Iterable[Any], Dict[str, Any]) -> None
         """Call ``value_tests[name](value)`` for each named sensor (they assert)."""
         actual = {s.name: s for s in actual_sensors}
         self.assertTrue(all(name in actual for name in value_tests))  # type: ignore
@@ -409,14 +457,15 @@ class SensorComparisonMixin:
             check(actual[name].value())
 
 
-class TestUtilMixin:
+class TestUtilMixin(object):
     """unittest mixin: assertions on lists of received messages.
 
     Expected messages are written as their ``str()`` (``"!help ok 5"``);
     ``mid`` inserts a message id after the name.
     """
 
-    def _assert_msgs_length(self, actual_msgs: Sequence[Any], expected_number: int) -> None:
+    def _assert_msgs_length(self, actual_msgs, expected_number):
+        # type: (Sequence[Any], int) -> None
         """Assert there are ``expected_number`` messages."""
         num = len(actual_msgs)
         if num != expected_number:
@@ -424,22 +473,25 @@ class TestUtilMixin:
                              "Too few messages received." if num < expected_number
                              else "Too many messages received.")
 
-    def _assert_msgs_equal(self, actual_msgs: Sequence[Any], expected_msgs: Sequence[str],
-                           mid: Any = None) -> None:
+    def _assert_msgs_equal(self, actual_msgs, expected_msgs,
+                           mid=None):
+        # type: (Sequence[Any], Sequence[str], Any) -> None
         """Assert ``str(msg)`` equals each expected text, and the count."""
         for msg, text in zip(actual_msgs, expected_msgs):
             self.assertEqual(str(msg), _with_mid(text, mid))  # type: ignore[attr-defined]
         self._assert_msgs_length(actual_msgs, len(expected_msgs))
 
-    def _assert_msgs_match(self, actual_msgs: Sequence[Any], expected: Sequence[str]) -> None:
+    def _assert_msgs_match(self, actual_msgs, expected):
+        # type: (Sequence[Any], Sequence[str]) -> None
         """Assert each message's ``str()`` matches a regex (``re.match``), and the count."""
         for msg, pattern in zip(actual_msgs, expected):
             self.assertTrue(re.match(pattern, str(msg)),  # type: ignore[attr-defined]
                             "Message did match pattern %r: %s" % (pattern, msg))
         self._assert_msgs_length(actual_msgs, len(expected))
 
-    def _assert_msgs_like(self, actual_msgs: Sequence[Any],
-                          expected: Sequence[Tuple[str, str]], mid: Any = None) -> None:
+    def _assert_msgs_like(self, actual_msgs,
+                          expected, mid=None):
+        # type: (Sequence[Any], Sequence[Tuple[str, str]], Any) -> None
         """Assert each message starts and ends with (prefix, suffix), and the count."""
         for msg, (prefix, suffix) in zip(actual_msgs, expected):
             text = str(msg)
@@ -453,7 +505,7 @@ class TestUtilMixin:
         self._assert_msgs_length(actual_msgs, len(expected))
 
 
-class WaitingMock(unittest.mock.Mock):
+class WaitingMock(mock.Mock):
     """A :class:`unittest.mock.Mock` that can wait to be called.
 
     ``assert_wait_call_count(count, timeout)`` returns once the mock was
@@ -462,24 +514,28 @@ class WaitingMock(unittest.mock.Mock):
     :exc:`AssertionError`. Calls may come from any thread.
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.__dict__["_waiting_calls"] = threading.Condition()
+    def __init__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
+        super(WaitingMock, self).__init__(*args, **kwargs)
+        self.__dict__["_waiting_calls"] = compat.Condition()
         self.__dict__["_started_calls"] = 0
 
-    def _mock_call(self, *args: Any, **kwargs: Any) -> Any:
+    def _mock_call(self, *args, **kwargs):
+        # type: (*Any, **Any) -> Any
         with self._waiting_calls:
             self.__dict__["_started_calls"] += 1
             self._waiting_calls.notify_all()
-        return super()._mock_call(*args, **kwargs)
+        return super(WaitingMock, self)._mock_call(*args, **kwargs)
 
-    def reset_mock(self, *args: Any, **kwargs: Any) -> None:
+    def reset_mock(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
         """Reset the mock, including the count waited on."""
-        super().reset_mock(*args, **kwargs)
+        super(WaitingMock, self).reset_mock(*args, **kwargs)
         with self._waiting_calls:
             self.__dict__["_started_calls"] = 0
 
-    def assert_wait_call_count(self, count: int, timeout: float = 1.0) -> bool:
+    def assert_wait_call_count(self, count, timeout=1.0):
+        # type: (int, float) -> bool
         """Wait up to ``timeout`` seconds for ``count`` calls.
 
         Raises:
@@ -512,7 +568,8 @@ class TimewarpAsyncTestCase(unittest.TestCase):
     ioloop to warp.
     """
 
-    def setUp(self) -> None:
+    def setUp(self):
+        # type: () -> None
         """Skip: see the class docstring."""
         self.skipTest(_TORNADO_ONLY)
 
@@ -520,7 +577,8 @@ class TimewarpAsyncTestCase(unittest.TestCase):
 class TimewarpAsyncTestCaseTimeAdvancer(threading.Thread):
     """Importable stand-in for katcp-python's clock advancer; raises when built."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
         raise unittest.SkipTest(_TORNADO_ONLY)
 
 

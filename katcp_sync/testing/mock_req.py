@@ -5,9 +5,12 @@ what the handler sends is recorded on it and on its
 :class:`RecordingClientConnection`. Re-exported by :mod:`katcp_sync.testutils`.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from concurrent.futures import Future
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
+from .. import compat
 from ..message import Message, parse
 from ..server import DeviceServer
 from ..server_connection import ClientConnection, ClientRequestConnection
@@ -17,26 +20,32 @@ from .fixtures import RecordedMessages
 __all__ = ["mock_req", "handle_mock_req", "MockRequest", "RecordingClientConnection"]
 
 
-def _parse_lines(data: bytes) -> List[Message]:
+def _parse_lines(data):
+    # type: (bytes) -> List[Message]
     return [parse(line) for line in data.split(b"\n") if line.strip()]
 
 
-class _RecordingSink:
+class _RecordingSink(object):
     """Stands in for a socket connection: parses what is written to it."""
 
-    def __init__(self, record: Callable[[Message], None]) -> None:
+    def __init__(self, record):
+        # type: (Callable[[Message], None]) -> None
         self._record = record
 
-    def write(self, data: bytes) -> bool:
+    def write(self, data):
+        # type: (bytes) -> bool
         for msg in _parse_lines(data):
             self._record(msg)
         return True
 
-    def write_lines(self, lines: Sequence[bytes]) -> bool:
+    def write_lines(self, lines):
+        # type: (Sequence[bytes]) -> bool
         return self.write(b"\n".join(lines) + b"\n")
 
-    def close(self, reason: str = "", flush: bool = True, timeout: float = 1.0) -> None:
-        pass
+    def close(self, reason="", flush=True, timeout=1.0, last=b""):
+        # type: (str, bool, float, bytes) -> None
+        if last:
+            self.write(last)
 
 
 class RecordingClientConnection(ClientConnection, RecordedMessages):
@@ -48,43 +57,50 @@ class RecordingClientConnection(ClientConnection, RecordedMessages):
     one (katcp-python: ``ClientConnectionTest``).
     """
 
-    def __init__(self, server: Optional[DeviceServer] = None, address: str = "mock-client:0") -> None:
-        self.messages: List[Message] = []
-        self.mass_informs: List[Message] = []
+    def __init__(self, server=None, address="mock-client:0"):
+        # type: (Optional[DeviceServer], str) -> None
+        self.messages = []  # type: List[Message]
+        self.mass_informs = []  # type: List[Message]
         self._records_mass_informs = server is None
-        super().__init__(server, address, transport=_RecordingSink(self.messages.append))
+        super(RecordingClientConnection, self).__init__(server, address, transport=_RecordingSink(self.messages.append))
 
-    def mass_inform(self, msg: Message) -> None:
+    def mass_inform(self, msg):
+        # type: (Message) -> None
         """Send ``msg`` to the server's clients, or record it if there is no server."""
         if self._records_mass_informs:
             self.mass_informs.append(msg)
         else:
-            super().mass_inform(msg)
+            super(RecordingClientConnection, self).mass_inform(msg)
 
 
-class _RequestTap:
+class _RequestTap(object):
     """The client connection as one :class:`MockRequest` sees it: what the
     request sends is recorded on the request, then passed on."""
 
-    def __init__(self, req: "MockRequest", connection: ClientConnection) -> None:
+    def __init__(self, req, connection):
+        # type: ("MockRequest", ClientConnection) -> None
         self._req = req
         self._connection = connection
 
-    def write(self, data: bytes) -> None:
+    def write(self, data):
+        # type: (bytes) -> None
         for msg in _parse_lines(data):
             self._req._record(msg)
         self._connection.write(data)
 
-    def inform(self, msg: Message) -> None:
+    def inform(self, msg):
+        # type: (Message) -> None
         self._req._record(msg)
         self._connection.inform(msg)
 
-    def reply(self, msg: Message, orig_req: Message) -> None:
+    def reply(self, msg, orig_req):
+        # type: (Message, Message) -> None
         msg.mid = orig_req.mid
         self._req._record(msg)
         self._connection.reply(msg, orig_req)
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name):
+        # type: (str) -> Any
         return getattr(self._connection, name)
 
 
@@ -104,13 +120,15 @@ class MockRequest(ClientRequestConnection):
             ``(reply_msg, inform_msgs)``, resolved when the reply is sent.
     """
 
-    def __init__(self, client_connection: ClientConnection, msg: Message) -> None:
-        super().__init__(_RequestTap(self, client_connection), msg)  # type: ignore[arg-type]
-        self.reply_msg: Optional[Message] = None
-        self.inform_msgs: List[Message] = []
-        self.reply_and_inform_msgs_future: "Future[Tuple[Message, List[Message]]]" = Future()
+    def __init__(self, client_connection, msg):
+        # type: (ClientConnection, Message) -> None
+        super(MockRequest, self).__init__(_RequestTap(self, client_connection), msg)  # type: ignore[arg-type]
+        self.reply_msg = None  # type: Optional[Message]
+        self.inform_msgs = []  # type: List[Message]
+        self.reply_and_inform_msgs_future = compat.Future()  # type: "Future[Tuple[Message, List[Message]]]"
 
-    def _record(self, msg: Message) -> None:
+    def _record(self, msg):
+        # type: (Message) -> None
         if msg.mtype == Message.REPLY:
             self.reply_msg = msg
             self.reply_and_inform_msgs_future.set_result((msg, list(self.inform_msgs)))
@@ -118,8 +136,8 @@ class MockRequest(ClientRequestConnection):
             self.inform_msgs.append(msg)
 
 
-def mock_req(req_name: Text, *args: Any, server: Optional[DeviceServer] = None,
-             client_conn: Optional[ClientConnection] = None) -> MockRequest:
+def mock_req(req_name, *args, **kwargs):
+    # type: (Text, *Any, **Any) -> MockRequest
     """Make a request ``?req_name args...`` for a handler, without a network.
 
     Pass it to a handler directly (``server.request_add(req, req.msg)``) or
@@ -135,6 +153,9 @@ def mock_req(req_name: Text, *args: Any, server: Optional[DeviceServer] = None,
     Raises:
         TypeError: both ``server`` and ``client_conn`` were given.
     """
+    server = compat.kwonly_pop(kwargs, 'server', None)  # type: Optional[DeviceServer]
+    client_conn = compat.kwonly_pop(kwargs, 'client_conn', None)  # type: Optional[ClientConnection]
+    compat.kwonly_done('mock_req', kwargs)
     if server is not None and client_conn is not None:
         raise TypeError("Specify either server or client_conn, not both")
     if client_conn is None:
@@ -142,8 +163,9 @@ def mock_req(req_name: Text, *args: Any, server: Optional[DeviceServer] = None,
     return MockRequest(client_conn, Message.request(_text(req_name), *args))
 
 
-def handle_mock_req(server: DeviceServer, req: MockRequest
-                    ) -> "Future[Tuple[Message, List[Message]]]":
+def handle_mock_req(server, req
+                    ):
+    # type: (DeviceServer, MockRequest) -> "Future[Tuple[Message, List[Message]]]"
     """Have ``server`` handle ``req`` (from :func:`mock_req`) on this thread.
 
     The server need not be started. Its handler runs right here, exactly as

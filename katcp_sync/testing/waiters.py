@@ -9,11 +9,15 @@ lets a test wait until a callback was called enough times;
 :mod:`katcp_sync.testutils` (katcp-python's names).
 """
 
-import functools
-import queue
-import threading
-from typing import Any, Callable, List, Optional, Protocol, Sequence
+from __future__ import absolute_import, division, print_function
 
+import functools
+import threading
+from typing import Any, Callable, List, Optional, Sequence
+
+from .. import compat
+from ..compat import queue
+from ..compat import Protocol
 from ..deadline import Deadline
 from ..sensor import Reading
 
@@ -24,18 +28,22 @@ __all__ = ["wait_sensor", "counting_callback", "SensorTransitionWaiter",
 class ObservableSensor(Protocol):
     """What the waiters need of a sensor (a :class:`~katcp_sync.sensor.Sensor` has it)."""
 
-    def attach(self, observer: Any) -> None:
+    def attach(self, observer):
+        # type: (Any) -> None
         """Call ``observer.update(sensor, reading)`` on every update from now on."""
 
-    def detach(self, observer: Any) -> None:
+    def detach(self, observer):
+        # type: (Any) -> None
         """Stop calling ``observer``."""
 
-    def read(self) -> Reading:
+    def read(self):
+        # type: () -> Reading
         """The current reading."""
 
 
-def wait_sensor(sensor: ObservableSensor, value: Any, status: Optional[int] = None,
-                timeout: float = 5.0) -> bool:
+def wait_sensor(sensor, value, status=None,
+                timeout=5.0):
+    # type: (ObservableSensor, Any, Optional[int], float) -> bool
     """Wait until a local :class:`~katcp_sync.sensor.Sensor` has ``value``.
 
     Waits on the sensor's updates (as an observer), no polling. Args:
@@ -44,14 +52,16 @@ def wait_sensor(sensor: ObservableSensor, value: Any, status: Optional[int] = No
     Returns:
         True if reached within ``timeout`` seconds, else False.
     """
-    reached = threading.Event()
+    reached = compat.Event()
 
-    def check(reading: Reading) -> None:
+    def check(reading):
+        # type: (Reading) -> None
         if reading.value == value and (status is None or reading.status == status):
             reached.set()
 
-    class _Observer:
-        def update(self, _sensor: Any, reading: Reading) -> None:
+    class _Observer(object):
+        def update(self, _sensor, reading):
+            # type: (Any, Reading) -> None
             check(reading)
 
     observer = _Observer()
@@ -63,8 +73,9 @@ def wait_sensor(sensor: ObservableSensor, value: Any, status: Optional[int] = No
         sensor.detach(observer)
 
 
-def counting_callback(event: Optional[threading.Event] = None,
-                      number_of_calls: int = 1) -> Callable[[Callable[..., Any]], Any]:
+def counting_callback(event=None,
+                      number_of_calls=1):
+    # type: (Optional[threading.Event], int) -> Callable[[Callable[..., Any]], Any]
     """Decorate a callback so that tests can wait until it was called enough.
 
     The decorated callback gains ``done`` (the event, set after
@@ -77,14 +88,16 @@ def counting_callback(event: Optional[threading.Event] = None,
     """
     if number_of_calls < 1:
         raise ValueError("number_of_calls must be at least 1, not %r" % (number_of_calls,))
-    done = event if event is not None else threading.Event()
+    done = event if event is not None else compat.Event()
 
-    def decorator(callback: Callable[..., Any]) -> Any:
+    def decorator(callback):
+        # type: (Callable[..., Any]) -> Any
         lock = threading.Lock()
         calls = [0]
 
         @functools.wraps(callback)
-        def counted(*args: Any, **kwargs: Any) -> Any:
+        def counted(*args, **kwargs):
+            # type: (*Any, **Any) -> Any
             result = callback(*args, **kwargs)
             with lock:
                 calls[0] += 1
@@ -93,12 +106,14 @@ def counting_callback(event: Optional[threading.Event] = None,
                 done.set()
             return result
 
-        def assert_wait(timeout: Optional[float] = 1.0) -> bool:
+        def assert_wait(timeout=1.0):
+            # type: (Optional[float]) -> bool
             assert done.wait(timeout), "callback %s called %d times, expected %d" % (
                 callback.__name__, calls[0], number_of_calls)
             return True
 
-        def reset() -> None:
+        def reset():
+            # type: () -> None
             with lock:
                 calls[0] = 0
                 done.clear()
@@ -112,7 +127,7 @@ def counting_callback(event: Optional[threading.Event] = None,
     return decorator
 
 
-class SensorTransitionWaiter:
+class SensorTransitionWaiter(object):
     """Check that a local sensor goes through a sequence of values.
 
     Make it *before* whatever changes the sensor, then call :meth:`wait`.
@@ -135,32 +150,37 @@ class SensorTransitionWaiter:
         timed_out: True if :meth:`wait` ran out of time.
     """
 
-    def __init__(self, sensor: ObservableSensor, value_sequence: Optional[Sequence[Any]] = None) -> None:
+    def __init__(self, sensor, value_sequence=None):
+        # type: (ObservableSensor, Optional[Sequence[Any]]) -> None
         self.sensor = sensor
         self.desired_value_sequence = value_sequence
         self.timed_out = False
-        self._values: "queue.Queue[Any]" = queue.Queue()
+        self._values = queue.Queue()  # type: "queue.Queue[Any]"
         self._done = False
         self._torn_down = False
         current = self._value_of(sensor.read())
         if value_sequence and not self._passes(current, value_sequence[0]):
             raise ValueError("Sensor value %r does not satisfy the initial condition"
                              % (current,))
-        self.received_values: List[Any] = [current]
+        self.received_values = [current]  # type: List[Any]
         sensor.attach(self)
 
-    def _value_of(self, reading: Reading) -> Any:
+    def _value_of(self, reading):
+        # type: (Reading) -> Any
         return reading.value
 
-    def update(self, sensor: Any, reading: Reading) -> None:
+    def update(self, sensor, reading):
+        # type: (Any, Reading) -> None
         """Sensor observer callback (any thread)."""
         self._values.put(self._value_of(reading))
 
     @staticmethod
-    def _passes(value: Any, test: Any) -> bool:
+    def _passes(value, test):
+        # type: (Any, Any) -> bool
         return bool(test(value)) if callable(test) else value == test
 
-    def _next_different(self, deadline: Deadline) -> Any:
+    def _next_different(self, deadline):
+        # type: (Deadline) -> Any
         """The next value that differs from the last one received; raises
         queue.Empty at the deadline."""
         while True:
@@ -169,7 +189,8 @@ class SensorTransitionWaiter:
                 self.received_values.append(value)
                 return value
 
-    def wait(self, timeout: Optional[float] = 5.0) -> bool:
+    def wait(self, timeout=5.0):
+        # type: (Optional[float]) -> bool
         """Wait for the sequence; True if it was seen within ``timeout`` seconds.
 
         False if a value broke the sequence or time ran out (then
@@ -200,7 +221,8 @@ class SensorTransitionWaiter:
             self._done = True
             self.teardown()
 
-    def get_received_values(self, stop: bool = True, reset: bool = True) -> List[Any]:
+    def get_received_values(self, stop=True, reset=True):
+        # type: (bool, bool) -> List[Any]
         """The values received so far (with repeats), optionally stopping and clearing."""
         while True:
             try:
@@ -214,7 +236,8 @@ class SensorTransitionWaiter:
             self.teardown()
         return values
 
-    def teardown(self) -> None:
+    def teardown(self):
+        # type: () -> None
         """Stop observing the sensor (idempotent)."""
         if not self._torn_down:
             self._torn_down = True
@@ -224,12 +247,14 @@ class SensorTransitionWaiter:
 class SensorTransitionStatusWaiter(SensorTransitionWaiter):
     """:class:`SensorTransitionWaiter` on ``(status, value)`` pairs."""
 
-    def _value_of(self, reading: Reading) -> Any:
+    def _value_of(self, reading):
+        # type: (Reading) -> Any
         return (reading.status, reading.value)
 
 
-def start_thread_with_cleanup(test_instance: Any, thread_object: Any, timeout: float = 1.0,
-                              start_timeout: Optional[float] = None) -> None:
+def start_thread_with_cleanup(test_instance, thread_object, timeout=1.0,
+                              start_timeout=None):
+    # type: (Any, Any, float, Optional[float]) -> None
     """Start a server or client and have a :class:`unittest.TestCase` stop it.
 
     ``thread_object.stop()`` then ``thread_object.join(timeout=timeout)``

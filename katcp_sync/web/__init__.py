@@ -7,6 +7,8 @@ server of the page, its static files in ``katcp_sync/web/static`` and the
 Server-Sent Events stream). The command itself is :mod:`katcp_sync.cli.web`.
 """
 
+from __future__ import absolute_import, division, print_function
+
 from .model import HISTORY_SECONDS, HISTORY_STEP, SensorBoard, Subscription, display_value
 from .view import WebView, status_css
 

@@ -21,15 +21,17 @@ every public method may be called from any thread (:meth:`SensorBoard.request`
 blocks, so not from the reactor thread).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import collections
 import concurrent.futures
 import functools
 import logging
-import math
 import threading
 import time
 from typing import Any, Deque, Dict, List, Optional, Sequence, Tuple
 
+from .. import compat
 from ..deadline import Deadline
 from ..errors import KatcpTimeoutError
 from ..formatting import format_address, format_seconds
@@ -56,28 +58,32 @@ CONNECTING, CONNECTED, LOST = "connecting", "connected", "lost"
 Row = List[Any]   # [sensor id, value text, status, timestamp or None, number or None]
 
 
-def display_value(value: Any) -> str:
+def display_value(value):
+    # type: (Any) -> str
     """A sensor value as text for the page (``""`` when there is none yet)."""
     if value is None:
         return ""
     if isinstance(value, bool):
         return "1" if value else "0"   # as on the wire (and in ``monitor``)
     if isinstance(value, bytes):
-        return value.decode("utf-8", "backslashreplace")
+        return compat.readable_text(value)
     if isinstance(value, float):
         return repr(value)
+    if compat.is_text(value):
+        return compat.ensure_native_str(value)   # unicode on 2.7: str() may fail
     return str(value)
 
 
-def _number(value: Any) -> Optional[float]:
+def _number(value):
+    # type: (Any) -> Optional[float]
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         number = float(value)
-        if math.isfinite(number):
+        if compat.isfinite(number):
             return number
     return None
 
 
-class Subscription:
+class Subscription(object):
     """The changes one reader (a browser's event stream) has not taken yet.
 
     Only the latest row per sensor and the latest description per device are
@@ -86,14 +92,16 @@ class Subscription:
     the reader calls :meth:`take` on its own thread.
     """
 
-    def __init__(self) -> None:
+    def __init__(self):
+        # type: () -> None
         self._lock = threading.Lock()
-        self._ready = threading.Event()
-        self._devices: Dict[int, Dict[str, Any]] = {}
-        self._rows: Dict[int, Row] = {}
+        self._ready = compat.Event()
+        self._devices = {}  # type: Dict[int, Dict[str, Any]]
+        self._rows = {}  # type: Dict[int, Row]
         self._closed = False
 
-    def put_device(self, payload: Dict[str, Any]) -> None:
+    def put_device(self, payload):
+        # type: (Dict[str, Any]) -> None
         """Replace the pending description of a device (it carries its readings)."""
         with self._lock:
             self._devices[payload["id"]] = payload
@@ -103,19 +111,22 @@ class Subscription:
                 self._rows.pop(sensor["id"], None)
         self._ready.set()
 
-    def put_row(self, row: Row) -> None:
+    def put_row(self, row):
+        # type: (Row) -> None
         """Replace the pending reading of a sensor."""
         with self._lock:
             self._rows[row[0]] = row
         self._ready.set()
 
-    def pending(self) -> int:
+    def pending(self):
+        # type: () -> int
         """How many rows and devices are waiting (at most one per sensor and device)."""
         with self._lock:
             return len(self._rows) + len(self._devices)
 
-    def take(self, timeout: Optional[float] = None
-             ) -> Optional[Tuple[List[Dict[str, Any]], List[Row]]]:
+    def take(self, timeout=None
+             ):
+        # type: (Optional[float]) -> Optional[Tuple[List[Dict[str, Any]], List[Row]]]
         """Wait for changes; return ``(devices, rows)`` and forget them.
 
         Device descriptions come in device order, rows in the order their
@@ -129,32 +140,36 @@ class Subscription:
             rows, self._rows = self._rows, {}
         return [devices[key] for key in sorted(devices)], list(rows.values())
 
-    def close(self) -> None:
+    def close(self):
+        # type: () -> None
         """Wake a waiting :meth:`take`, which returns None from now on."""
         self._closed = True
         self._ready.set()
 
     @property
-    def closed(self) -> bool:
+    def closed(self):
+        # type: () -> bool
         """True after :meth:`close`."""
         return self._closed
 
 
-class _SensorEntry:
+class _SensorEntry(object):
     """What the board keeps about one sensor (reactor thread writes, under the lock)."""
 
     __slots__ = ("id", "sensor", "numeric", "row", "history", "span")
 
-    def __init__(self, sensor_id: int, sensor: KATCPSensor, span: float) -> None:
+    def __init__(self, sensor_id, sensor, span):
+        # type: (int, KATCPSensor, float) -> None
         self.id = sensor_id
         self.sensor = sensor
         self.numeric = sensor.type in _NUMERIC_TYPES
-        self.row: Row = _row(sensor_id, sensor.reading)
+        self.row = _row(sensor_id, sensor.reading)  # type: Row
         self.span = span
-        self.history: Deque[Tuple[float, float]] = collections.deque(
-            maxlen=int(span / HISTORY_STEP) + 1)
+        self.history = collections.deque(
+            maxlen=int(span / HISTORY_STEP) + 1)  # type: Deque[Tuple[float, float]]
 
-    def record(self, row: Row, now: float) -> None:
+    def record(self, row, now):
+        # type: (Row, float) -> None
         self.row = row
         number = row[4]
         if self.numeric and number is not None:
@@ -163,7 +178,8 @@ class _SensorEntry:
             else:
                 self.history.append((now, number))
 
-    def describe(self, now: float) -> Dict[str, Any]:
+    def describe(self, now):
+        # type: (float) -> Dict[str, Any]
         sensor = self.sensor
         since = now - self.span
         points = list(self.history)
@@ -175,31 +191,33 @@ class _SensorEntry:
                 "row": self.row, "history": [[round(t, 3), v] for t, v in points[first:]]}
 
 
-def _row(sensor_id: int, reading: KATCPSensorReading) -> Row:
+def _row(sensor_id, reading):
+    # type: (int, KATCPSensorReading) -> Row
     if reading.value is None and reading.timestamp == 0.0:
         return [sensor_id, "", reading.status, None, None]     # no reading yet
     return [sensor_id, display_value(reading.value), reading.status, reading.timestamp,
             _number(reading.value)]
 
 
-class _Device:
+class _Device(object):
     """One watched device (fields written on the reactor thread under the board's lock)."""
 
-    def __init__(self, device_id: int, address: str, resource: KATCPClientResource) -> None:
+    def __init__(self, device_id, address, resource):
+        # type: (int, str, KATCPClientResource) -> None
         self.id = device_id
         self.address = address
         self.resource = resource
         self.state = CONNECTING
         self.since = time.time()
         self.connects = 0
-        self.sensors: List[_SensorEntry] = []
-        self.requests: List[Tuple[str, str]] = []
+        self.sensors = []  # type: List[_SensorEntry]
+        self.requests = []  # type: List[Tuple[str, str]]
         #: True once the strategies of the first sync are answered (their
         #: first readings came before the replies).
         self.sampled = False
 
 
-class SensorBoard:
+class SensorBoard(object):
     """Live readings of every sensor of some devices, for many readers.
 
     Args:
@@ -219,22 +237,23 @@ class SensorBoard:
     end it. Every method may be called from any thread.
     """
 
-    def __init__(self, addresses: Sequence[Tuple[str, int]], strategy: StrategyLike = "event",
-                 allow_requests: bool = False, timeout: float = 5.0,
-                 history_seconds: float = HISTORY_SECONDS,
-                 client_logger: Optional[logging.Logger] = None) -> None:
+    def __init__(self, addresses, strategy="event",
+                 allow_requests=False, timeout=5.0,
+                 history_seconds=HISTORY_SECONDS,
+                 client_logger=None):
+        # type: (Sequence[Tuple[str, int]], StrategyLike, bool, float, float, Optional[logging.Logger]) -> None
         self.allow_requests = allow_requests
         self.history_seconds = history_seconds
         self.timeout = timeout
         self._strategy = strategy
         self._lock = threading.Lock()
         self._sampled = threading.Condition(self._lock)
-        self._subscribers: List[Subscription] = []
-        self._entries: Dict[KATCPSensor, _SensorEntry] = {}
+        self._subscribers = []  # type: List[Subscription]
+        self._entries = {}  # type: Dict[KATCPSensor, _SensorEntry]
         self._container = KATCPClientResourceContainer(
             dict(name="web"),
             logger=client_logger or logging.getLogger(KATCPClientResourceContainer.__module__))
-        self._devices: List[_Device] = []
+        self._devices = []  # type: List[_Device]
         for index, (host, port) in enumerate(addresses):
             resource = self._container.add_child_resource_client(
                 "dev%d" % index, dict(address=(host, port), controlled=allow_requests,
@@ -245,11 +264,13 @@ class SensorBoard:
 
     # -- life cycle ------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self):
+        # type: () -> None
         """Start watching the devices (returns at once)."""
         self._container.start()
 
-    def stop(self) -> None:
+    def stop(self):
+        # type: () -> None
         """Disconnect from the devices and close every subscription."""
         self._container.stop()
         with self._lock:
@@ -257,11 +278,13 @@ class SensorBoard:
         for subscription in subscribers:
             subscription.close()
 
-    def join(self, timeout: Optional[float] = None) -> None:
+    def join(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Wait for the client threads to end after :meth:`stop`."""
         self._container.join(timeout)
 
-    def until_synced(self, timeout: Optional[float] = None) -> None:
+    def until_synced(self, timeout=None):
+        # type: (Optional[float]) -> None
         """Block until every device is synced and its sensors are sampled.
 
         Raises:
@@ -278,13 +301,15 @@ class SensorBoard:
                 self._sampled.wait(deadline.remaining())
 
     @property
-    def container(self) -> KATCPClientResourceContainer:
+    def container(self):
+        # type: () -> KATCPClientResourceContainer
         """The high-level client watching the devices."""
         return self._container
 
     # -- readers ---------------------------------------------------------------
 
-    def subscribe(self) -> Tuple[Dict[str, Any], Subscription]:
+    def subscribe(self):
+        # type: () -> Tuple[Dict[str, Any], Subscription]
         """Return a snapshot of every device and a subscription to the changes after it.
 
         The snapshot is ``{"now": time, "history_seconds": ..., "history_step":
@@ -303,15 +328,17 @@ class SensorBoard:
             self._subscribers.append(subscription)
         return snapshot, subscription
 
-    def unsubscribe(self, subscription: Subscription) -> None:
+    def unsubscribe(self, subscription):
+        # type: (Subscription) -> None
         """Stop feeding a subscription (and close it)."""
         with self._lock:
             if subscription in self._subscribers:
                 self._subscribers.remove(subscription)
         subscription.close()
 
-    def request(self, device_id: int, name: str, arguments: Sequence[Any],
-                timeout: Optional[float] = None) -> KATCPReply:
+    def request(self, device_id, name, arguments,
+                timeout=None):
+        # type: (int, str, Sequence[Any], Optional[float]) -> KATCPReply
         """Send ``?name arguments`` to a device and block until its reply.
 
         Args:
@@ -327,7 +354,7 @@ class SensorBoard:
                 reply in time (KatcpTimeoutError).
         """
         if not self.allow_requests:
-            raise PermissionError("requests are not allowed (start with --allow-requests)")
+            raise compat.PermissionError("requests are not allowed (start with --allow-requests)")
         if not 0 <= device_id < len(self._devices):
             raise LookupError("no device %r" % (device_id,))
         resource = self._devices[device_id].resource
@@ -338,14 +365,16 @@ class SensorBoard:
 
     # -- on the reactor thread ---------------------------------------------------
 
-    def _describe(self, device: _Device, now: float) -> Dict[str, Any]:
+    def _describe(self, device, now):
+        # type: (_Device, float) -> Dict[str, Any]
         """A device as the page sees it (called with the lock held)."""
         return {"id": device.id, "address": device.address, "state": device.state,
                 "since": device.since, "connects": device.connects,
                 "sensors": [entry.describe(now) for entry in device.sensors],
                 "requests": [list(r) for r in device.requests]}
 
-    def _state_changed(self, device: _Device, state: str) -> None:
+    def _state_changed(self, device, state):
+        # type: (_Device, str) -> None
         resource = device.resource
         new_entries = []
         with self._lock:
@@ -375,7 +404,8 @@ class SensorBoard:
                 [e.sensor.name for e in new_entries], self._strategy)
             future.add_done_callback(functools.partial(self._strategies_set, device))
 
-    def _strategies_set(self, device: _Device, future: "concurrent.futures.Future") -> None:
+    def _strategies_set(self, device, future):
+        # type: (_Device, "concurrent.futures.Future") -> None
         try:
             refused = sorted((name, info) for name, (ok, info) in future.result().items() if not ok)
         except Exception:   # e.g. disconnected meanwhile: the client sets them on the next sync
@@ -387,7 +417,8 @@ class SensorBoard:
             device.sampled = True
             self._sampled.notify_all()
 
-    def _on_reading(self, sensor: KATCPSensor, reading: KATCPSensorReading) -> None:
+    def _on_reading(self, sensor, reading):
+        # type: (KATCPSensor, KATCPSensorReading) -> None
         entry = self._entries.get(sensor)
         if entry is None:
             return

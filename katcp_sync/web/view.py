@@ -35,16 +35,17 @@ thread) closes the event streams and every open connection, and returns
 once the connection threads have ended.
 """
 
-import http.server
-import ipaddress
+from __future__ import absolute_import, division, print_function
+
 import json
 import pkgutil
 import re
 import socket
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, cast
 
+from .. import compat
 from ..deadline import Deadline
 from ..display import STATUS_COLOURS, format_message, parse_line
 from ..errors import KatcpClientError, KatcpSyntaxError
@@ -71,7 +72,8 @@ _SGR_CSS = {"1": "font-weight:bold", "2": "opacity:0.6", "31": "color:#c62828",
             "32": "color:#2e7d32", "33": "color:#a15c00", "35": "color:#8e24aa"}
 
 
-def status_css() -> str:
+def status_css():
+    # type: () -> str
     """CSS rules ``.st-<status>`` with ``monitor``'s colour for each status."""
     rules = []
     for status, sgr in sorted(STATUS_COLOURS.items()):
@@ -80,40 +82,44 @@ def status_css() -> str:
     return "\n".join(rules) + "\n"
 
 
-def _static(name: str) -> Optional[bytes]:
+def _static(name):
+    # type: (str) -> Optional[bytes]
     """A file of ``katcp_sync/web/static`` (works from a zip too), or None."""
     if not _STATIC_NAME.match(name):
         return None
     try:
         return pkgutil.get_data(__package__, _STATIC + "/" + name)
-    except OSError:
+    except EnvironmentError:   # IOError on Python 2
         return None
 
 
-def _sse(event: str, data: Any) -> bytes:
+def _sse(event, data):
+    # type: (str, Any) -> bytes
     return ("event: %s\ndata: %s\n\n" % (event, json.dumps(data, separators=(",", ":")))
             ).encode("utf-8")
 
 
-class _Server(http.server.ThreadingHTTPServer):
+class _Server(compat.ThreadingHTTPServer):
     """Joins its connection threads on close, and can cut every open connection."""
 
     daemon_threads = False
     block_on_close = True
 
-    def __init__(self, address: Tuple[str, int], view: "WebView") -> None:
+    def __init__(self, address, view):
+        # type: (Tuple[str, int], "WebView") -> None
         self.view = view
-        self.open_sockets: Set[socket.socket] = set()
+        self.open_sockets = set()  # type: Set[socket.socket]
         self.sockets_lock = threading.Lock()
-        super().__init__(address, _Handler)
+        super(_Server, self).__init__(address, _Handler)
 
-    def cut_connections(self) -> None:
+    def cut_connections(self):
+        # type: () -> None
         with self.sockets_lock:
             sockets = list(self.open_sockets)
         for sock in sockets:
             try:
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
+            except compat.SOCKET_ERRORS:
                 pass
 
 
@@ -121,33 +127,37 @@ class _Server6(_Server):
     address_family = socket.AF_INET6
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    server: _Server
+class _Handler(compat.BaseHTTPRequestHandler):
+    server = cast(_Server, None)  # type: _Server
     server_version = "katcp-sync-web"
     #: A connection that sends nothing, or accepts nothing, for this long is dropped.
     timeout = 30.0
 
-    def setup(self) -> None:
-        super().setup()
+    def setup(self):
+        # type: () -> None
+        super(_Handler, self).setup()
         with self.server.sockets_lock:
             self.server.open_sockets.add(self.connection)
         if self.server.view.stopping.is_set():    # accepted as the view stopped
             self.connection.shutdown(socket.SHUT_RDWR)
 
-    def finish(self) -> None:
+    def finish(self):
+        # type: () -> None
         with self.server.sockets_lock:
             self.server.open_sockets.discard(self.connection)
         try:
-            super().finish()
-        except OSError:
+            super(_Handler, self).finish()
+        except compat.SOCKET_ERRORS:
             pass
 
-    def log_message(self, format: str, *args: Any) -> None:
+    def log_message(self, format, *args):
+        # type: (str, *Any) -> None
         self.server.view.log(format % args)
 
     # -- GET ----------------------------------------------------------------------
 
-    def do_GET(self) -> None:
+    def do_GET(self):
+        # type: () -> None
         path = self.path.split("?", 1)[0]
         if path == "/events":
             self._events()
@@ -163,7 +173,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         else:
             self._reply(200, body, _CONTENT_TYPES[name.rsplit(".", 1)[1]])
 
-    def _reply(self, code: int, body: bytes, content_type: str) -> None:
+    def _reply(self, code, body, content_type):
+        # type: (int, bytes, str) -> None
         self.send_response(code)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -173,7 +184,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
-    def _events(self) -> None:
+    def _events(self):
+        # type: () -> None
         view = self.server.view
         snapshot, subscription = view.board.subscribe()
         view.track(subscription)
@@ -186,14 +198,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(b"retry: 1000\n" + _sse("snapshot", snapshot))
             self._stream(subscription, view.frame)
-        except OSError:
+        except compat.SOCKET_ERRORS:
             pass      # the browser went away, or the view is stopping
         finally:
             view.untrack(subscription)
             view.board.unsubscribe(subscription)
             self.close_connection = True
 
-    def _stream(self, subscription: Subscription, frame: float) -> None:
+    def _stream(self, subscription, frame):
+        # type: (Subscription, float) -> None
         stopping = self.server.view.stopping
         while not stopping.is_set():
             changes = subscription.take(_KEEPALIVE_SECONDS)
@@ -213,7 +226,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     # -- POST ---------------------------------------------------------------------
 
-    def do_POST(self) -> None:
+    def do_POST(self):
+        # type: () -> None
         view = self.server.view
         if not view.board.allow_requests:
             self._json(403, {"error": "requests are not allowed: start the view with "
@@ -231,7 +245,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             if not 0 <= length <= _MAX_BODY:
                 raise ValueError("body too large")
             body = json.loads(self.rfile.read(length).decode("utf-8"))
-            device, line = int(body["device"]), str(body["line"])
+            device, line = int(body["device"]), compat.ensure_native_str(body["line"])
             msg = parse_line(line)
         except (ValueError, KeyError, TypeError, KatcpSyntaxError) as exc:
             self._json(400, {"error": "bad request: %s" % (exc,)})
@@ -242,14 +256,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._json(400, {"error": str(exc)})
             return
         except KatcpClientError as exc:     # not connected, or no reply in time
-            self._json(504 if isinstance(exc, TimeoutError) else 502, {"error": str(exc)})
+            self._json(504 if isinstance(exc, compat.TimeoutError) else 502, {"error": str(exc)})
             return
         self._json(200, {"ok": reply.succeeded,
                          "lines": [format_message(m) for m in list(reply.informs) + [reply.reply]]})
 
-    def _refusal(self) -> str:
+    def _refusal(self):
+        # type: () -> str
         """Why a POST must be refused (cross-site or rebinding), or ``""``."""
-        if self.headers.get_content_type() != "application/json":
+        if self.header_content_type() != "application/json":
             return "requests must be sent as application/json"
         host = self.headers.get("Host", "")
         hostname = host.rsplit(":", 1)[0].strip("[]") if not host.endswith("]") else host.strip("[]")
@@ -260,11 +275,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return "cross-origin requests are not allowed"
         return ""
 
-    def _json(self, code: int, data: Dict[str, Any]) -> None:
+    def _json(self, code, data):
+        # type: (int, Dict[str, Any]) -> None
         self._reply(code, json.dumps(data).encode("utf-8"), _CONTENT_TYPES["json"])
 
 
-class WebView:
+class WebView(object):
     """Serve the live sensor page of a :class:`~katcp_sync.web.model.SensorBoard`.
 
     Args:
@@ -278,50 +294,53 @@ class WebView:
         OSError: (from :meth:`start`) cannot listen there.
     """
 
-    def __init__(self, board: SensorBoard, host: str = "127.0.0.1", port: int = 8080,
-                 frame: float = 0.05, log: Optional[Callable[[str], None]] = None) -> None:
+    def __init__(self, board, host="127.0.0.1", port=8080,
+                 frame=0.05, log=None):
+        # type: (SensorBoard, str, int, float, Optional[Callable[[str], None]]) -> None
         self.board = board
         self.frame = frame
-        self.log: Callable[[str], None] = log or (lambda line: None)
-        self.stopping = threading.Event()
+        self.log = log or (lambda line: None)  # type: Callable[[str], None]
+        self.stopping = compat.Event()
         self._host, self._port = host, port
-        self._server: Optional[_Server] = None
-        self._thread: Optional[threading.Thread] = None
+        self._server = None  # type: Optional[_Server]
+        self._thread = None  # type: Optional[threading.Thread]
         self._lock = threading.Lock()
-        self._streams: Set[Subscription] = set()
+        self._streams = set()  # type: Set[Subscription]
 
     @property
-    def address(self) -> Tuple[str, int]:
+    def address(self):
+        # type: () -> Tuple[str, int]
         """``(host, port)`` the view listens on (the real port after :meth:`start`)."""
         if self._server is None:
             return self._host, self._port
         return self._host, self._server.server_address[1]
 
     @property
-    def url(self) -> str:
+    def url(self):
+        # type: () -> str
         """The page's address, e.g. ``http://127.0.0.1:8080/``."""
         host, port = self.address
         return "http://%s/" % format_address((host or "127.0.0.1", port))
 
-    def host_allowed(self, hostname: str) -> bool:
+    def host_allowed(self, hostname):
+        # type: (str) -> bool
         """True if a request naming ``hostname`` in its ``Host`` may change things."""
         if hostname in ("localhost", self._host) and hostname:
             return True
-        try:
-            ipaddress.ip_address(hostname)
-        except ValueError:
-            return False
-        return True
+        return compat.is_ip_address(hostname)
 
-    def start(self) -> None:
+    def start(self):
+        # type: () -> None
         """Listen and serve on a background thread (returns at once)."""
         server_class = _Server6 if ":" in self._host else _Server
         self._server = server_class((self._host, self._port), self)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.5,),
-                                        name="katcp-web-%d" % self.address[1], daemon=True)
+                                        name="katcp-web-%d" % self.address[1])
+        self._thread.daemon = True
         self._thread.start()
 
-    def stop(self, timeout: float = 5.0) -> None:
+    def stop(self, timeout=5.0):
+        # type: (float) -> None
         """Close every stream and connection; return when their threads ended."""
         self.stopping.set()
         server = self._server
@@ -338,19 +357,22 @@ class WebView:
             self._thread.join(timeout)
 
     @property
-    def streams(self) -> List[Subscription]:
+    def streams(self):
+        # type: () -> List[Subscription]
         """The subscriptions of the open event streams (a snapshot)."""
         with self._lock:
             return list(self._streams)
 
-    def track(self, subscription: Subscription) -> None:
+    def track(self, subscription):
+        # type: (Subscription) -> None
         """Remember an open event stream (closed by :meth:`stop`)."""
         with self._lock:
             self._streams.add(subscription)
         if self.stopping.is_set():
             subscription.close()
 
-    def untrack(self, subscription: Subscription) -> None:
+    def untrack(self, subscription):
+        # type: (Subscription) -> None
         """Forget a finished event stream."""
         with self._lock:
             self._streams.discard(subscription)

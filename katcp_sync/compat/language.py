@@ -1,0 +1,183 @@
+"""The language and its standard library across Pythons.
+
+``PY2``; keyword-only parameters (``kwonly_pop``/``kwonly_done``) and
+``raise X from Y`` (``chained``) in Python 2 syntax; typing's ``Protocol``,
+``get_origin`` and ``get_args``; handler signatures
+(``positional_parameters``, ``function_of``); dict order, rounding and
+``isfinite``; ``SimpleNamespace``; and the standard modules that moved or
+were backported (``selectors``, ``queue``, ``collections_abc``).
+"""
+from __future__ import absolute_import, division, print_function
+
+import collections
+import math
+import sys
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type  # noqa: F401
+
+import six
+
+PY2 = six.PY2
+
+try:
+    import selectors  # noqa: F401
+except ImportError:  # Python 2: the PyPI backport of the 3.4 stdlib module (PSF licence)
+    import selectors34 as selectors  # type: ignore  # noqa: F401
+
+if PY2:
+    import collections as collections_abc  # type: ignore  # noqa: F401
+else:
+    import collections.abc as collections_abc  # noqa: F401
+
+queue = six.moves.queue
+
+
+# ------------------------------------------------------------------ exceptions and arguments
+def chained(exc, cause):
+    # type: (BaseException, Optional[BaseException]) -> BaseException
+    """``raise chained(X, Y)`` is ``raise X from Y`` (3.x); 2.7 keeps no chain."""
+    exc.__cause__ = cause
+    exc.__suppress_context__ = True
+    return exc
+
+
+class _Required(object):
+    def __repr__(self):
+        # type: () -> str
+        return "<required>"
+
+
+REQUIRED = _Required()  # type: Any
+
+
+def kwonly_pop(kwargs, name, default):
+    # type: (Dict[str, Any], str, Any) -> Any
+    """Pop keyword-only argument ``name`` (``def f(*args, name=default)`` on 3.x)."""
+    try:
+        return kwargs.pop(name)
+    except KeyError:
+        if default is REQUIRED:
+            raise TypeError("missing required keyword-only argument %r" % (name,))
+        return default
+
+
+def kwonly_done(func_name, kwargs):
+    # type: (str, Dict[str, Any]) -> None
+    """Raise the TypeError 3.x raises for an unexpected keyword argument."""
+    if kwargs:
+        raise TypeError("%s() got an unexpected keyword argument %r"
+                        % (func_name, sorted(kwargs)[0]))
+
+
+# ------------------------------------------------------------------ typing
+if TYPE_CHECKING or sys.version_info >= (3, 8):
+    from typing import Protocol
+else:
+    class Protocol(object):
+        """Stand-in for ``typing.Protocol`` (3.8+): structural types are for
+        the type checker, which runs on a newer Python."""
+
+
+def get_origin(tp):
+    # type: (Any) -> Any
+    """typing.get_origin for 3.6-3.7 too (annotated.py)."""
+    import typing
+    if hasattr(typing, "get_origin"):
+        return typing.get_origin(tp)
+    origin = getattr(tp, "__origin__", None)
+    return {typing.Tuple: tuple, typing.List: list, typing.Dict: dict}.get(origin, origin)
+
+
+def get_args(tp):
+    # type: (Any) -> Tuple[Any, ...]
+    """typing.get_args for 3.6-3.7 too (annotated.py)."""
+    import typing
+    if hasattr(typing, "get_args"):
+        return typing.get_args(tp)
+    return tuple(getattr(tp, "__args__", None) or ())
+
+
+# ------------------------------------------------------------------ functions and methods
+def positional_parameters(func):
+    # type: (Callable[..., Any]) -> List[str]
+    """Names of ``func``'s positional parameters, then its ``*args`` name if any.
+
+    As ``inspect.signature`` sees them: wrappers are followed through
+    ``__wrapped__`` (wrapt, functools.wraps) and a bound method has no ``self``.
+    """
+    import inspect
+    if hasattr(inspect, "signature"):
+        names = []
+        for param in inspect.signature(func).parameters.values():
+            if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+                names.append(param.name)
+            elif param.kind is param.VAR_POSITIONAL:
+                names.append(param.name)
+                break
+            else:
+                break
+        return names
+    # Python 2: getargspec, on the innermost wrapped function
+    bound = False
+    while True:
+        if inspect.ismethod(func):
+            bound = bound or func.__self__ is not None
+            func = func.__func__
+        elif hasattr(func, "__wrapped__"):
+            func = func.__wrapped__  # type: ignore[attr-defined]
+        else:
+            break
+    spec = inspect.getargspec(func)  # type: ignore[attr-defined]
+    names = list(spec.args)
+    if bound:
+        del names[:1]
+    if spec.varargs:
+        names.append(spec.varargs)
+    return names
+
+
+def function_of(method):
+    # type: (Any) -> Any
+    """The plain function behind a method looked up on a class.
+
+    Python 2 makes a new unbound method at every class attribute access, so
+    ``Sub.meth is Base.meth`` is always False there; compare
+    ``function_of(Sub.meth) is function_of(Base.meth)`` instead.
+    """
+    return getattr(method, "__func__", method)
+
+
+# ------------------------------------------------------------------ values
+#: A dict that keeps insertion order (dict itself from 3.6 on, CPython).
+ordered_dict = collections.OrderedDict if PY2 else dict  # type: Type[Dict[Any, Any]]
+
+if PY2:
+    def round_int(value):
+        # type: (float) -> int
+        """``round(value)`` as Python 3 does it: an int, ties to even
+        (Python 2's round returns a float and rounds ties away from zero)."""
+        floor = math.floor(value)
+        diff = value - floor
+        result = int(floor)
+        if diff > 0.5 or (diff == 0.5 and result % 2):
+            result += 1
+        return result
+else:
+    round_int = round  # type: ignore[assignment]
+
+try:
+    from math import isfinite
+except ImportError:  # Python 2
+    def isfinite(number):  # type: ignore[misc]
+        # type: (float) -> bool
+        """math.isfinite (3.2+): neither infinite nor NaN."""
+        return not (math.isinf(number) or math.isnan(number))
+
+try:
+    from types import SimpleNamespace  # noqa: F401
+except ImportError:  # Python 2
+    class SimpleNamespace(object):  # type: ignore[no-redef]
+        """Python 3's types.SimpleNamespace: attributes from keyword arguments."""
+
+        def __init__(self, **kwargs):
+            # type: (**Any) -> None
+            self.__dict__.update(kwargs)
