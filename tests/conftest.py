@@ -4,6 +4,7 @@ from __future__ import absolute_import, division, print_function
 
 
 import os
+import signal
 import sys
 import threading
 import types
@@ -14,6 +15,12 @@ import pytest
 from client_support import make_client  # noqa: E402,F401
 from katcp_sync import compat
 from server_support import connect, make_server, server  # noqa: E402,F401
+
+# A shell that starts the suite in the background (nohup, `cmd &`) leaves
+# SIGINT ignored, and child processes inherit an ignored signal: the tests
+# that press Ctrl-C in a child need it delivered (a handler is not inherited).
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 #: Test modules not collected on this Python, with the reason (printed in
 #: the report header and the summary, so that a green run says what it left out).
