@@ -25,6 +25,10 @@ that lock, so the byte stream is exactly the order of the ``write`` calls:
   than 50 us ago) also only appends, so a flood of informs -- to one client
   or fanned out to many -- leaves in large sends rather than one syscall per
   message.
+  Where every lock acquire lets the GIL go (Python 2), the reactor that
+  has sent a burst's writes then holds the flush for a millisecond
+  (``_BURST_HOLD``) in which writers only append: woken at once otherwise,
+  it would send a few bytes every few writes.
   A thread that has just waited for work (a server worker starting a
   request alone in its client's queue) says so with :func:`writer_waited`,
   so its reply is sent at once even if it wrote a moment ago.
@@ -99,6 +103,15 @@ _EOF_FLUSH_TIMEOUT = 1.0
 # each, with the same request/reply latency). Per thread, not per
 # connection: a sensor update fanned out to many clients is a burst too.
 _BURST_GAP = 50e-6
+# Where a lock acquire lets the GIL go (Python 2), the reactor woken by a
+# burst's first write takes the GIL at the writer's next lock, sends a few
+# bytes, and is woken again a few writes later (measured: a context switch
+# every 5 informs of a fan-out, 5x the CPU per inform of Python 3). There,
+# once the reactor has sent what a burst wrote, it waits this long for more
+# before it lets writers wake it again: one send per connection per
+# millisecond of burst, as Python 3's GIL gives by itself. (The tail of a
+# burst leaves at most this late; writes after a wait are not held.)
+_BURST_HOLD = 1e-3 if compat.LOCKS_YIELD_GIL else 0.0
 
 
 class _WriterThread(threading.local):
@@ -209,6 +222,7 @@ class Connection(object):
         self._wbuf = collections.deque()  # type: Deque[Union[bytes, memoryview]]
         self._wbytes = 0
         self._flush_pending = False  # a _flush is queued or a writer registered
+        self._burst_written = False  # another thread appended since the last _flush
         self._closing = False
         self._close_reason = ""
         # Reactor thread only:
@@ -218,6 +232,7 @@ class Connection(object):
         self._reader_registered = False
         self._writer_registered = False
         self._close_timer = None  # type: Optional[TimerHandle]
+        self._hold_timer = None  # type: Optional[TimerHandle]  # see _BURST_HOLD
         # Time limits on incoming data (katcp_sync.read_limits), if any.
         self._limits = None  # type: Optional[ReadLimits]
         if partial_line_timeout is not None or idle_timeout is not None:
@@ -300,6 +315,8 @@ class Connection(object):
                         return True
                     self._wbuf.append(unsent)
                     self._wbytes += len(unsent)
+                    if direct:
+                        self._burst_written = True
                     if self._flush_pending:
                         return True
                     self._flush_pending = True
@@ -586,10 +603,18 @@ class Connection(object):
                     break
                 buf.popleft()
             remaining = self._wbytes
-            self._flush_pending = bool(remaining) and error is None
             closing = self._closing
+            # Hold (see _BURST_HOLD): writers keep appending without a wake-up.
+            hold = (_BURST_HOLD > 0 and self._burst_written and not remaining and not closing
+                    and error is None)
+            self._burst_written = False
+            self._flush_pending = (bool(remaining) or hold) and error is None
         finally:
             lock.release()
+        if hold:
+            if self._hold_timer is None:
+                self._hold_timer = self._reactor.call_later(_BURST_HOLD, self._flush_held)
+            return
         if error is not None:
             self._lose("send failed: %s" % (error,), flush=False)
         elif remaining:
@@ -602,6 +627,12 @@ class Connection(object):
                 self._writer_registered = False
             if closing and self._close_timer is not None:
                 self._finish()
+
+    def _flush_held(self):
+        # type: () -> None
+        """The end of a hold (see _BURST_HOLD): send what came meanwhile. Reactor thread."""
+        self._hold_timer = None
+        self._flush()
 
     def _coalesce_head(self):
         # type: () -> bytes
@@ -656,6 +687,9 @@ class Connection(object):
             handover, borrowed = ([], False) if borrow is None else borrow.finish()
         if self._close_timer is not None:
             self._close_timer.cancel()
+        if self._hold_timer is not None:
+            self._hold_timer.cancel()
+            self._hold_timer = None
         if self._limits is not None:
             self._limits.cancel()
         if self._reader_registered:

@@ -143,3 +143,9 @@ if PY2:
             return "<compat.RLock owner=%r count=%d>" % (self._owner, self._count)
 else:
     RLock = threading.RLock  # type: ignore  # noqa
+
+
+#: True where every lock acquire lets the GIL go, even an uncontended one
+#: (Python 2): a thread woken meanwhile (the reactor) then runs at once
+#: rather than at the next GIL switch interval.
+LOCKS_YIELD_GIL = PY2
