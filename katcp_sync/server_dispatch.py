@@ -299,15 +299,39 @@ class Dispatcher(object):
                     client.return_reading()
             if not finished:
                 return
-            self._release(client)  # the turn moves on
             if not borrowed:
                 if lone and client.read_ahead:
                     turn.idle_since = compat.monotonic()
-                return
+                item = self._next_here(client)  # the turn moves on
+                if item is None:
+                    return
+                msg, handler = item
+                continue
+            self._release(client)  # the turn moves on
             item = self._read_next(client)
             if item is None:
                 return
             msg, handler = item
+
+    def _next_here(self, client):
+        # type: ("ClientConnection") -> Optional[_Item]
+        """Pass the client's turn on from a worker: return its next queued
+        message, started, for this worker to run while no other work waits
+        for the pool; else hand it over as :meth:`_release` does and return
+        None. (Through the pool, each pipelined request cost two more locks,
+        taken in turn with the reactor queuing the next ones.)"""
+        turn = client.turn
+        item = turn.next(False)
+        if item is None:
+            return None
+        pool = self.pool
+        if item[1].inline or pool is None or pool.has_waiting():
+            self._drive(client, item[0], item[1], False)
+            return None
+        if not turn.start():
+            self._release(client)  # failed meanwhile (the server stops)
+            return None
+        return item
 
     def _follows(self, client, turn):
         # type: ("ClientConnection", Turn) -> bool

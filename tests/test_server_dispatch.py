@@ -169,3 +169,33 @@ def test_a_lone_request_on_the_pool_replies_directly_a_queued_run_does_not(
     # ?echo[3] had ?echo[4] queued behind it: no call; ?echo[4], passed to
     # the pool in its turn, was alone by then: one.
     assert len(calls) == 3
+
+
+def test_a_worker_runs_a_clients_queued_requests_itself_while_no_other_work_waits(
+        server, connect):
+    """Pipelined requests: the worker that finished one runs the client's
+    next itself, in order, instead of handing each back through the pool
+    (two more locks per request, taken in turn with the reactor)."""
+    pool = server.dispatcher.pool
+    submitted = []
+    submit = pool.submit
+
+    def counting_submit(key, fn, *a):
+        submitted.append(fn)
+        return submit(key, fn, *a)
+    pool.submit = counting_submit
+    line = connect(server)
+    line.send("?block", *["?echo %d" % i for i in range(19)])
+    assert server.entered.wait(TIMEOUT)
+    client = server.get_clients()[0]
+    deadline = compat.monotonic() + TIMEOUT
+    while len(client.turn) < 19 and compat.monotonic() < deadline:
+        time.sleep(0.005)   # (the reactor queues them: no event to wait on)
+    assert len(client.turn) == 19
+    server.gate.set()
+    assert str(line.read_message()) == "!block ok unblocked"
+    for i in range(19):
+        assert str(line.read_message()) == "#echo %d" % i
+        assert str(line.read_message()) == "!echo ok %d" % i
+    assert len(submitted) == 1   # the ?block only
+    assert len(set(server.handler_threads)) == 1
