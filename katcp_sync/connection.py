@@ -25,10 +25,7 @@ that lock, so the byte stream is exactly the order of the ``write`` calls:
   than 50 us ago) also only appends, so a flood of informs -- to one client
   or fanned out to many -- leaves in large sends rather than one syscall per
   message.
-  Where every lock acquire lets the GIL go (Python 2), the reactor that
-  has sent a burst's writes then holds the flush for a millisecond
-  (``_BURST_HOLD``) in which writers only append: woken at once otherwise,
-  it would send a few bytes every few writes.
+  On Python 2 the reactor then holds the flush a while (``_BURST_HOLD``).
   A thread that has just waited for work (a server worker starting a
   request alone in its client's queue) says so with :func:`writer_waited`,
   so its reply is sent at once even if it wrote a moment ago.
@@ -103,14 +100,10 @@ _EOF_FLUSH_TIMEOUT = 1.0
 # each, with the same request/reply latency). Per thread, not per
 # connection: a sensor update fanned out to many clients is a burst too.
 _BURST_GAP = 50e-6
-# Where a lock acquire lets the GIL go (Python 2), the reactor woken by a
-# burst's first write takes the GIL at the writer's next lock, sends a few
-# bytes, and is woken again a few writes later (measured: a context switch
-# every 5 informs of a fan-out, 5x the CPU per inform of Python 3). There,
-# once the reactor has sent what a burst wrote, it waits this long for more
-# before it lets writers wake it again: one send per connection per
-# millisecond of burst, as Python 3's GIL gives by itself. (The tail of a
-# burst leaves at most this late; writes after a wait are not held.)
+# Where a lock acquire lets the GIL go (Python 2), the reactor woken by a burst
+# ran at the writer's next lock, sent a few bytes, and was woken again (a context
+# switch every 5 informs of a fan-out). There, having sent a burst's writes, it
+# waits this long before writers may wake it again, as Python 3's GIL does.
 _BURST_HOLD = 1e-3 if compat.LOCKS_YIELD_GIL else 0.0
 
 
@@ -561,9 +554,10 @@ class Connection(object):
         else:
             self._finish()
 
-    def _flush(self):
-        # type: () -> None
-        """Send what the kernel will take; writer callback too. Reactor thread.
+    def _flush(self, held=False):
+        # type: (bool) -> None
+        """Send what the kernel will take; writer callback too (``held``:
+        the end of a _BURST_HOLD). Reactor thread.
 
         The lock is let go around each ``send()``: a writer on another
         thread then waits for no syscall, only for a deque append. (Held
@@ -573,6 +567,8 @@ class Connection(object):
         buffer and counted in ``_wbytes``, so no writer sends directly
         meanwhile, and only this thread flushes.
         """
+        if held:
+            self._hold_timer = None
         if self._finished:
             return
         error = None  # type: Optional[OSError]
@@ -605,15 +601,14 @@ class Connection(object):
             remaining = self._wbytes
             closing = self._closing
             # Hold (see _BURST_HOLD): writers keep appending without a wake-up.
-            hold = (_BURST_HOLD > 0 and self._burst_written and not remaining and not closing
-                    and error is None)
+            hold = _BURST_HOLD > 0 and self._burst_written and not (remaining or closing or error)
             self._burst_written = False
             self._flush_pending = (bool(remaining) or hold) and error is None
         finally:
             lock.release()
         if hold:
             if self._hold_timer is None:
-                self._hold_timer = self._reactor.call_later(_BURST_HOLD, self._flush_held)
+                self._hold_timer = self._reactor.call_later(_BURST_HOLD, self._flush, True)
             return
         if error is not None:
             self._lose("send failed: %s" % (error,), flush=False)
@@ -627,12 +622,6 @@ class Connection(object):
                 self._writer_registered = False
             if closing and self._close_timer is not None:
                 self._finish()
-
-    def _flush_held(self):
-        # type: () -> None
-        """The end of a hold (see _BURST_HOLD): send what came meanwhile. Reactor thread."""
-        self._hold_timer = None
-        self._flush()
 
     def _coalesce_head(self):
         # type: () -> bytes
@@ -685,11 +674,9 @@ class Connection(object):
             # borrower closes the socket when it returns.
             borrow = self._borrow
             handover, borrowed = ([], False) if borrow is None else borrow.finish()
-        if self._close_timer is not None:
-            self._close_timer.cancel()
-        if self._hold_timer is not None:
-            self._hold_timer.cancel()
-            self._hold_timer = None
+        for timer in (self._close_timer, self._hold_timer):
+            if timer is not None:
+                timer.cancel()
         if self._limits is not None:
             self._limits.cancel()
         if self._reader_registered:
