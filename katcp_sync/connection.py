@@ -25,6 +25,7 @@ that lock, so the byte stream is exactly the order of the ``write`` calls:
   than 50 us ago) also only appends, so a flood of informs -- to one client
   or fanned out to many -- leaves in large sends rather than one syscall per
   message.
+  On Python 2 the reactor then holds the flush a while (``_BURST_HOLD``).
   A thread that has just waited for work (a server worker starting a
   request alone in its client's queue) says so with :func:`writer_waited`,
   so its reply is sent at once even if it wrote a moment ago.
@@ -99,6 +100,11 @@ _EOF_FLUSH_TIMEOUT = 1.0
 # each, with the same request/reply latency). Per thread, not per
 # connection: a sensor update fanned out to many clients is a burst too.
 _BURST_GAP = 50e-6
+# Where a lock acquire lets the GIL go (Python 2), the reactor woken by a burst
+# ran at the writer's next lock, sent a few bytes, and was woken again (a context
+# switch every 5 informs of a fan-out). There, having sent a burst's writes, it
+# waits this long before writers may wake it again, as Python 3's GIL does.
+_BURST_HOLD = 1e-3 if compat.LOCKS_YIELD_GIL else 0.0
 
 
 class _WriterThread(threading.local):
@@ -209,6 +215,7 @@ class Connection(object):
         self._wbuf = collections.deque()  # type: Deque[Union[bytes, memoryview]]
         self._wbytes = 0
         self._flush_pending = False  # a _flush is queued or a writer registered
+        self._burst_written = False  # another thread appended since the last _flush
         self._closing = False
         self._close_reason = ""
         # Reactor thread only:
@@ -218,6 +225,7 @@ class Connection(object):
         self._reader_registered = False
         self._writer_registered = False
         self._close_timer = None  # type: Optional[TimerHandle]
+        self._hold_timer = None  # type: Optional[TimerHandle]  # see _BURST_HOLD
         # Time limits on incoming data (katcp_sync.read_limits), if any.
         self._limits = None  # type: Optional[ReadLimits]
         if partial_line_timeout is not None or idle_timeout is not None:
@@ -300,6 +308,8 @@ class Connection(object):
                         return True
                     self._wbuf.append(unsent)
                     self._wbytes += len(unsent)
+                    if direct:
+                        self._burst_written = True
                     if self._flush_pending:
                         return True
                     self._flush_pending = True
@@ -544,9 +554,10 @@ class Connection(object):
         else:
             self._finish()
 
-    def _flush(self):
-        # type: () -> None
-        """Send what the kernel will take; writer callback too. Reactor thread.
+    def _flush(self, held=False):
+        # type: (bool) -> None
+        """Send what the kernel will take; writer callback too (``held``:
+        the end of a _BURST_HOLD). Reactor thread.
 
         The lock is let go around each ``send()``: a writer on another
         thread then waits for no syscall, only for a deque append. (Held
@@ -556,6 +567,8 @@ class Connection(object):
         buffer and counted in ``_wbytes``, so no writer sends directly
         meanwhile, and only this thread flushes.
         """
+        if held:
+            self._hold_timer = None
         if self._finished:
             return
         error = None  # type: Optional[OSError]
@@ -586,10 +599,17 @@ class Connection(object):
                     break
                 buf.popleft()
             remaining = self._wbytes
-            self._flush_pending = bool(remaining) and error is None
             closing = self._closing
+            # Hold (see _BURST_HOLD): writers keep appending without a wake-up.
+            hold = _BURST_HOLD > 0 and self._burst_written and not (remaining or closing or error)
+            self._burst_written = False
+            self._flush_pending = (bool(remaining) or hold) and error is None
         finally:
             lock.release()
+        if hold:
+            if self._hold_timer is None:
+                self._hold_timer = self._reactor.call_later(_BURST_HOLD, self._flush, True)
+            return
         if error is not None:
             self._lose("send failed: %s" % (error,), flush=False)
         elif remaining:
@@ -654,8 +674,9 @@ class Connection(object):
             # borrower closes the socket when it returns.
             borrow = self._borrow
             handover, borrowed = ([], False) if borrow is None else borrow.finish()
-        if self._close_timer is not None:
-            self._close_timer.cancel()
+        for timer in (self._close_timer, self._hold_timer):
+            if timer is not None:
+                timer.cancel()
         if self._limits is not None:
             self._limits.cancel()
         if self._reader_registered:

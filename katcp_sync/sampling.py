@@ -165,7 +165,7 @@ def _stype(sensor):
 
 
 #: The lock stripes (see "Threads and locks").
-_LOCK_STRIPES = tuple(threading.RLock() for _ in range(256))
+_LOCK_STRIPES = tuple(compat.RLock() for _ in range(256))
 
 
 def stripe_lock(sensor):
@@ -290,7 +290,7 @@ class SampleStrategy(object):
         self._params = tuple(raw)
         self._scheduler = scheduler
         self._knobs = preset
-        self._lock = threading.RLock() if lock is None else lock  # callback may cancel()
+        self._lock = compat.RLock() if lock is None else lock  # callback may cancel()
         self._state = _NEW
         self._attached = False
         self._last_reading = None  # type: Optional[Reading]  # the last reported reading itself

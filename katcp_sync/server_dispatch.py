@@ -151,16 +151,20 @@ class Dispatcher(object):
         debug = self._logger.isEnabledFor(logging.DEBUG)   # once per batch: hot path
         here = self.pool is None  # where a user handler runs, seen from here
         handlers = self.handlers
-        turn = client.turn
+        # The messages parsed, claimed together (one lock for the batch, not
+        # one per message); before anything this method writes itself.
+        batch = []  # type: List[_Item]
         handler = None  # type: Optional[Handler]
         for line in lines:
             if type(line) is not bytes:  # LineTooLongError
+                self._claim(client, batch, here)
                 self.log_to_client(client, "%s; disconnecting" % (str(line),))
                 client.close("line too long")
                 return
             try:
                 msg = parse(line)
             except KatcpSyntaxError as exc:
+                self._claim(client, batch, here)
                 self.log_to_client(client, "Bad message %r: %s" % (line[:200], exc))
                 continue
             if msg.mtype == _REQUEST:
@@ -180,11 +184,22 @@ class Dispatcher(object):
                 handler = handlers.replies.get(msg.name)
                 if handler is None:
                     if not self._hooked:
+                        self._claim(client, batch, here)
                         self.unexpected_reply(client, msg)
                         continue
                     handler = handlers.unexpected
-            if turn.claim(msg, handler, here):
-                self._drive(client, msg, handler, here)
+            batch.append((msg, handler))
+        self._claim(client, batch, here)
+
+    def _claim(self, client, batch, here):
+        # type: ("ClientConnection", List[_Item], bool) -> None
+        """Claim the client's turn for the messages of ``batch`` (then
+        emptied) and drive it if it was free. Reactor thread."""
+        if batch:
+            first = client.turn.claim_all(batch, here)
+            del batch[:]
+            if first is not None:
+                self._drive(client, first[0], first[1], here)
 
     def log_to_client(self, client, text):
         # type: ("ClientConnection", str) -> None
@@ -299,15 +314,39 @@ class Dispatcher(object):
                     client.return_reading()
             if not finished:
                 return
-            self._release(client)  # the turn moves on
             if not borrowed:
                 if lone and client.read_ahead:
                     turn.idle_since = compat.monotonic()
-                return
+                item = self._next_here(client)  # the turn moves on
+                if item is None:
+                    return
+                msg, handler = item
+                continue
+            self._release(client)  # the turn moves on
             item = self._read_next(client)
             if item is None:
                 return
             msg, handler = item
+
+    def _next_here(self, client):
+        # type: ("ClientConnection") -> Optional[_Item]
+        """Pass the client's turn on from a worker: return its next queued
+        message, started, for this worker to run while no other work waits
+        for the pool; else hand it over as :meth:`_release` does and return
+        None. (Through the pool, each pipelined request cost two more locks,
+        taken in turn with the reactor queuing the next ones.)"""
+        turn = client.turn
+        item = turn.next(False)
+        if item is None:
+            return None
+        pool = self.pool
+        if item[1].inline or pool is None or pool.has_waiting():
+            self._drive(client, item[0], item[1], False)
+            return None
+        if not turn.start():
+            self._release(client)  # failed meanwhile (the server stops)
+            return None
+        return item
 
     def _follows(self, client, turn):
         # type: ("ClientConnection", Turn) -> bool

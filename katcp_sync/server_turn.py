@@ -136,6 +136,35 @@ class Turn(object):
             self._reading.pause_reading()
         return False
 
+    def claim_all(self, items, here):
+        # type: (List[_Item], bool) -> Optional[_Item]
+        """:meth:`claim` for several messages at once, in order, under one
+        lock: queue them all, or all but the first if the turn is free.
+        Reactor thread.
+
+        Returns:
+            The first item when the caller now holds the turn and must
+            handle it (the rest are queued behind it); None when all were
+            queued.
+        """
+        with self._lock:
+            first = None  # type: Optional[_Item]
+            if self._busy:
+                self._pending.extend(items)
+            else:
+                self._busy = True
+                first = items[0]
+                if not (here or first[1].inline):
+                    self._in_hand = [first[0]]
+                if len(items) > 1:
+                    self._pending.extend(items[1:])
+            pause = not self._paused and len(self._pending) >= self.max_pending
+            if pause:
+                self._paused = True
+        if pause:
+            self._reading.pause_reading()
+        return first
+
     def next(self, here):
         # type: (bool) -> Optional[_Item]
         """Finish the message in progress: return the next queued one and

@@ -256,6 +256,47 @@ def test_monotonic_advances():
     assert isinstance(first, float) and second >= first
 
 
+def test_monotonic_is_the_clock_of_time_monotonic():
+    # Python 3: the same clock (CLOCK_MONOTONIC on Linux); Python 2: read through ctypes.
+    import time
+    reference = getattr(time, "monotonic", compat.monotonic)
+    before = reference()
+    ours = compat.monotonic()
+    after = reference()
+    assert before <= ours <= after
+
+
+def test_rlock_is_reentrant_and_owned():
+    lock = compat.RLock()
+    with lock:
+        with lock:
+            assert lock.acquire()
+            lock.release()
+        taken = []
+        other = threading.Thread(target=lambda: taken.append(lock.acquire(False)))
+        other.start()
+        other.join(5)
+        assert taken == [False]   # still held once by this thread
+        failed = []
+
+        def release_from_elsewhere():
+            try:
+                lock.release()
+            except RuntimeError:
+                failed.append(True)
+        other = threading.Thread(target=release_from_elsewhere)
+        other.start()
+        other.join(5)
+        assert failed == [True]
+    with pytest.raises(RuntimeError):
+        lock.release()
+    taken = []
+    other = threading.Thread(target=lambda: (taken.append(lock.acquire(False)), lock.release()))
+    other.start()
+    other.join(5)
+    assert taken == [True]
+
+
 def test_event_waits_precisely():
     event = compat.Event()
     assert not event.is_set()

@@ -336,6 +336,43 @@ def test_writer_waited_ends_a_burst(reactor, pair, monkeypatch):
         release.set()
 
 
+def test_a_burst_wakes_the_reactor_once_per_hold(reactor, pair, monkeypatch):
+    """Where a lock lets the GIL go (Python 2: _BURST_HOLD), the reactor
+    that has sent a burst's writes waits _BURST_HOLD before writers may wake
+    it again: writes meanwhile only append, and leave when the hold ends
+    (forced on here, on every Python). Without it the reactor was woken
+    every few writes, a context switch every 5 informs of a fan-out."""
+    import katcp_sync.connection
+    monkeypatch.setattr(katcp_sync.connection, "_BURST_GAP", 60.0)  # every write a burst
+    monkeypatch.setattr(katcp_sync.connection, "_BURST_HOLD", 0.02)
+    conn, rec, client = pair()
+    client.settimeout(TIMEOUT)
+    wakes = []
+    add_callback = reactor.add_callback
+
+    def counting_add_callback(fn, *args):
+        if fn == conn._flush:
+            wakes.append(fn)
+        return add_callback(fn, *args)
+    monkeypatch.setattr(reactor, "add_callback", counting_add_callback)
+    writer_waited()
+    conn.write(b"#burst 0\n")   # sent by this thread
+    conn.write(b"#burst 1\n")   # a burst: left to the reactor, woken
+    assert read_exactly(client, 18) == b"#burst 0\n#burst 1\n"
+    for i in range(2, 50):
+        conn.write(b"#burst %d\n" % i)   # in the hold: appended, nobody woken
+    expected = b"".join(b"#burst %d\n" % i for i in range(2, 50))
+    assert read_exactly(client, len(expected)) == expected   # sent when the hold ends
+    assert len(wakes) == 1
+    deadline = compat.monotonic() + TIMEOUT
+    while conn._flush_pending and compat.monotonic() < deadline:
+        time.sleep(0.005)   # (polling a private flag: no event to wait on)
+    assert not conn._flush_pending   # the burst over, the next write wakes the reactor
+    conn.write(b"#after\n")
+    assert read_exactly(client, 7) == b"#after\n"
+    assert len(wakes) == 2
+
+
 def test_a_long_line_read_in_many_pieces_arrives_whole(pair):
     """A multi-MiB line comes in many reads (several per readiness, fed one
     by one) and arrives intact, followed by a short one."""

@@ -169,3 +169,91 @@ def test_a_lone_request_on_the_pool_replies_directly_a_queued_run_does_not(
     # ?echo[3] had ?echo[4] queued behind it: no call; ?echo[4], passed to
     # the pool in its turn, was alone by then: one.
     assert len(calls) == 3
+
+
+def test_a_worker_runs_a_clients_queued_requests_itself_while_no_other_work_waits(
+        server, connect):
+    """Pipelined requests: the worker that finished one runs the client's
+    next itself, in order, instead of handing each back through the pool
+    (two more locks per request, taken in turn with the reactor)."""
+    pool = server.dispatcher.pool
+    submitted = []
+    submit = pool.submit
+
+    def counting_submit(key, fn, *a):
+        submitted.append(fn)
+        return submit(key, fn, *a)
+    pool.submit = counting_submit
+    line = connect(server)
+    line.send("?block", *["?echo %d" % i for i in range(19)])
+    assert server.entered.wait(TIMEOUT)
+    client = server.get_clients()[0]
+    deadline = compat.monotonic() + TIMEOUT
+    while len(client.turn) < 19 and compat.monotonic() < deadline:
+        time.sleep(0.005)   # (the reactor queues them: no event to wait on)
+    assert len(client.turn) == 19
+    server.gate.set()
+    assert str(line.read_message()) == "!block ok unblocked"
+    for i in range(19):
+        assert str(line.read_message()) == "#echo %d" % i
+        assert str(line.read_message()) == "!echo ok %d" % i
+    assert len(submitted) == 1   # the ?block only
+    assert len(set(server.handler_threads)) == 1
+
+
+class _CountingLock(object):
+    def __init__(self, lock):
+        self.lock, self.taken = lock, 0
+
+    def __enter__(self):
+        self.taken += 1
+        return self.lock.__enter__()
+
+    def __exit__(self, *exc):
+        return self.lock.__exit__(*exc)
+
+
+def test_a_batch_of_pipelined_requests_is_queued_under_one_lock(server, connect):
+    """The reactor claims the turn once for all the messages of one read
+    (each lock was taken in turn with the worker on Python 2), in order."""
+    line = connect(server)
+    line.send("?block")
+    assert server.entered.wait(TIMEOUT)
+    turn = server.get_clients()[0].turn
+    counting = turn._lock = _CountingLock(turn._lock)
+    line.send(*["?echo %d" % i for i in range(10)])   # one sendall: one read
+    deadline = compat.monotonic() + TIMEOUT
+    while len(turn) < 10 and compat.monotonic() < deadline:
+        time.sleep(0.005)   # (the reactor queues them: no event to wait on)
+    assert len(turn) == 10
+    assert counting.taken <= 2   # one per read (one message each: 10)
+    server.gate.set()
+    assert str(line.read_message()) == "!block ok unblocked"
+    for i in range(10):
+        assert str(line.read_message()) == "#echo %d" % i
+        assert str(line.read_message()) == "!echo ok %d" % i
+
+
+def test_claim_all_takes_a_free_turn_for_the_first_and_queues_the_rest():
+    class Reading(object):
+        paused = resumed = 0
+
+        def pause_reading(self):
+            self.paused += 1
+
+        def resume_reading(self):
+            self.resumed += 1
+
+    class Handler(object):
+        inline = False
+
+    handler, reading = Handler(), Reading()
+    turn = Turn(reading, max_pending=4)
+    items = [(Message.request("r%d" % i), handler) for i in range(3)]
+    assert turn.claim_all(items, False) == items[0]
+    assert turn.busy and len(turn) == 2 and turn.start()
+    assert turn.claim_all(items, False) is None   # busy: all queued
+    assert len(turn) == 5 and reading.paused == 1   # over max_pending: reading paused
+    assert [turn.next(True) for _ in range(5)] == items[1:] + items
+    assert reading.resumed == 1
+    assert turn.next(True) is None and not turn.busy

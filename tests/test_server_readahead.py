@@ -170,9 +170,15 @@ def test_no_fast_path_without_read_ahead_time_limits_or_with_a_hook(make_server,
         client = connect(server)
         assert server.get_clients()[0].read_ahead == read_ahead
         submits = count_submits(server)
+        read_next = server.dispatcher._read_next
+        taken = []
+        server.dispatcher._read_next = lambda c: taken.append(c) or read_next(c)
         for i in range(5):
             assert args(client.request("?echo %d" % i)[1]) == ["ok", str(i)]
-        assert len(submits) == 5, cls.__name__
+        assert not taken, cls.__name__
+        # (A request the reactor queued before the worker passed the turn on
+        # runs on that worker without a hand-over: at most 5.)
+        assert 1 <= len(submits) <= 5, cls.__name__
 
 
 def test_many_sequential_clients_all_answered(make_server, connect):

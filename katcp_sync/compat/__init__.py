@@ -36,5 +36,5 @@ from .waits import Condition, Event, TimedLock, _FastEvent
 from .futures import (
     Future, InvalidStateError, future_result, set_future_exception, set_future_result,
     wait_future)
-from .threads import cpu_count, daemon_thread, get_ident, join_thread, main_thread
+from .threads import LOCKS_YIELD_GIL, RLock, cpu_count, daemon_thread, get_ident, join_thread, main_thread
 from .console import READLINE_NUDGE, terminal_columns
