@@ -33,11 +33,19 @@ MAX_TURN_COUNT = 2000
 
 _RAISE_LIMITS = ("import katcp_sync.server as _ks\n"
                  "_ks.DeviceServer.MAX_MSG_SIZE = %d\n" % LIMIT)
-KATCP_SYNC_SERVER = _RAISE_LIMITS + bench_server.KATCP_SYNC_SERVER
-KATCP_PYTHON_SERVER = (
-    "import katcp.server as _kp\n_kp.KATCPServer.MAX_MSG_SIZE = %d\n"
-    "_kp.KATCPServer.MAX_WRITE_BUFFER_SIZE = %d\n" % (LIMIT, 2 * LIMIT)
-    + bench_server.KATCP_PYTHON_SERVER)
+_KP_RAISE_LIMITS = ("import katcp.server as _kp\n_kp.KATCPServer.MAX_MSG_SIZE = %d\n"
+                    "_kp.KATCPServer.MAX_WRITE_BUFFER_SIZE = %d\n" % (LIMIT, 2 * LIMIT))
+
+
+def _after_future_import(source, lines):
+    """``source`` with ``lines`` run first (after its ``__future__`` import, which must lead)."""
+    future = "from __future__ import print_function\n"
+    head, found, tail = source.partition(future)
+    return head + future + lines + tail if found else lines + source
+
+
+KATCP_SYNC_SERVER = _after_future_import(bench_server.KATCP_SYNC_SERVER, _RAISE_LIMITS)
+KATCP_PYTHON_SERVER = _after_future_import(bench_server.KATCP_PYTHON_SERVER, _KP_RAISE_LIMITS)
 
 KP_SNIPPET = '''
 import sys, time
