@@ -91,18 +91,22 @@ def _read(name):
 
 
 def test_logging_page_names_every_logger():
-    """docs/logging.rst lists every logger katcp_sync logs to (issue 15)."""
+    """docs/logging.rst lists every logger katcp_sync logs to (issue 15),
+    subpackages included."""
     package = os.path.join(ROOT, "katcp_sync")
     names = set()
-    for filename in os.listdir(package):
-        if not filename.endswith(".py"):
-            continue
-        with open(os.path.join(package, filename), encoding="utf-8") as f:
-            source = f.read()
-        names.update(re.findall(r'getLogger\("(katcp_sync[\w.]*)"\)', source))
-        if "getLogger(__name__)" in source:
-            names.add("katcp_sync." + filename[:-3])
-        names.update(re.findall(r'^\w+_LOGGER = "(katcp_sync[\w.]*)"', source, re.M))
+    for folder, _, filenames in os.walk(package):
+        for filename in filenames:
+            if not filename.endswith(".py"):
+                continue
+            with open(os.path.join(folder, filename), encoding="utf-8") as f:
+                source = f.read()
+            module = os.path.relpath(os.path.join(folder, filename[:-3]), ROOT)
+            module = module.replace(os.sep, ".").replace(".__init__", "")
+            names.update(re.findall(r'getLogger\("(katcp_sync[\w.]*)"\)', source))
+            if "getLogger(__name__)" in source:
+                names.add(module)
+            names.update(re.findall(r'^\w+_LOGGER = "(katcp_sync[\w.]*)"', source, re.M))
     assert {"katcp_sync.client", "katcp_sync.server", "katcp_sync.device"} <= names
     page = _read("logging.rst")
     missing = sorted(name for name in names if "``%s``" % name not in page)
