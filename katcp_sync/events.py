@@ -19,7 +19,7 @@ from .formatting import format_seconds
 
 __all__ = ["AsyncEvent", "AsyncState", "until_any", "until_some", "until_later"]
 
-Future = concurrent.futures.Future
+Future = compat.Future  # resolve-once, precise result(timeout) on Python 2
 
 
 def _resolve(future, value):

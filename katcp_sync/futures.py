@@ -28,7 +28,7 @@ def chain_future(source, convert,
         ``target``.
     """
     if target is None:
-        target = concurrent.futures.Future()
+        target = compat.Future()
     result = target
 
     def done(fut):

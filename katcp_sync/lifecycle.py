@@ -83,7 +83,7 @@ class _Run(object):
 
     def __init__(self):
         # type: () -> None
-        self.future = concurrent.futures.Future()  # type: "concurrent.futures.Future[None]"
+        self.future = compat.Future()  # type: "concurrent.futures.Future[None]"
         self.finishing = False
 
 

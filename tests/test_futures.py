@@ -55,3 +55,25 @@ def test_a_target_done_meanwhile_keeps_its_outcome(caplog):
     source.set_result(0)
     assert target.result(0) == "mine"
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+def test_futures_made_here_resolve_once_on_every_python():
+    """chain_future's and the events' futures are compat.Future: resolving a
+    done one raises InvalidStateError on 2.7 and 3.6 too (3.8's rule; the
+    plain Future of older Pythons overwrote the result silently), and on 2.7
+    their result(timeout) waits precisely instead of polling."""
+    from katcp_sync import compat
+    from katcp_sync.events import AsyncEvent
+
+    source = concurrent.futures.Future()
+    event = AsyncEvent()
+    for future in (chain_future(source, lambda x: x), event.until_set()):
+        assert isinstance(future, compat.Future)
+    source.set_result(1)
+    chained = chain_future(source, lambda x: x)
+    assert chained.result(0) == 1
+    with pytest.raises(compat.InvalidStateError):
+        compat.set_future_result(chained, 2)
+    with pytest.raises(compat.InvalidStateError):
+        chained.set_result(2)
+    assert chained.result(0) == 1

@@ -11,6 +11,8 @@ argument) and ``?set-sensor name value`` (sets a sensor from its wire form);
 plus ``?add-sensor`` (adds ``new.s``, then ``#interface-changed sensor-list``).
 """
 
+from __future__ import absolute_import, division, print_function
+
 import json
 import sys
 import threading
@@ -74,7 +76,8 @@ def main():
     server = cls("127.0.0.1", 0)
     server.set_concurrency_options(thread_safe=False, handler_thread=False)
     server.start(timeout=5.0)
-    print(json.dumps({"port": server.bind_address[1]}), flush=True)
+    sys.stdout.write(json.dumps({"port": server.bind_address[1]}) + "\n")
+    sys.stdout.flush()
 
     def stop_on_eof():
         sys.stdin.read()
