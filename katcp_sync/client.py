@@ -68,7 +68,7 @@ import random
 import socket
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from . import compat
 from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
@@ -97,6 +97,9 @@ logger = logging.getLogger(__name__)
 
 _monotonic = compat.monotonic    # the reactor's clock
 _STOPPED_REASON = "Client stopped before reply was received"
+
+#: A client class, for ``with`` (``__enter__`` returns the client, typed as it is).
+_ClientT = TypeVar("_ClientT", bound="DeviceClient")
 
 
 class DeviceClient(ClientDispatch):
@@ -253,13 +256,26 @@ class DeviceClient(ClientDispatch):
         """
 
     def __enter__(self):
-        # type: () -> "DeviceClient"
+        # type: (_ClientT) -> _ClientT
+        """``with client:`` starts the client unless it is running already.
+
+        Returns:
+            the client itself.
+
+        Any thread but the client's reactor thread (as :meth:`start`).
+        """
         if not self.running():
             self.start()
         return self
 
     def __exit__(self, *exc_info):
         # type: (*Any) -> None
+        """Leaving the ``with`` block stops the client and joins it (waits
+        for its threads to end), whether the block raised or not; an
+        exception from the block propagates.
+
+        Any thread but the client's reactor thread (as :meth:`join`).
+        """
         self.stop()
         self.join()
 

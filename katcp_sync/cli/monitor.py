@@ -195,29 +195,26 @@ def run(args):
         die(EXIT_USAGE, "bad regular expression %r: %s" % (args.regex, exc))
     count = 1 if args.once else max(0, args.count)
     host, port = args.endpoint
-    client = cast(BlockingClient, open_client(host, port, args.timeout))  # the default class
-    closed = threading.Event()
-    client.add_disconnected_callback(closed.set)
-    try:
-        units = _list_sensors(client, pattern, args.timeout)
-        if not units:
-            die(EXIT_FAILED, "no sensor of %s matches %r" % (format_address((host, port)),
-                                                             args.regex))
-        flags = client.protocol_flags
-        table = SensorTable(units, ms_timestamps=flags is not None and flags.major < 5)
-        client.add_inform_callback("sensor-status", table.update_from_inform)
-        _subscribe(client, sorted(units), args.strategy, args.timeout)
-        tty = sys.stdout.isatty()
-        title = "%s  %d sensors  strategy: %s  (Ctrl-C quits)" % (
-            format_address((host, port)), len(units), " ".join(args.strategy))
-        return _show(table, closed, count, tty, args.interval, title)
-    except KatcpClientError as exc:
-        die(EXIT_CONNECTION, str(exc))
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        client.stop()
-        client.join()
+    with cast(BlockingClient, open_client(host, port, args.timeout)) as client:  # the default class
+        closed = threading.Event()
+        client.add_disconnected_callback(closed.set)
+        try:
+            units = _list_sensors(client, pattern, args.timeout)
+            if not units:
+                die(EXIT_FAILED, "no sensor of %s matches %r" % (format_address((host, port)),
+                                                                 args.regex))
+            flags = client.protocol_flags
+            table = SensorTable(units, ms_timestamps=flags is not None and flags.major < 5)
+            client.add_inform_callback("sensor-status", table.update_from_inform)
+            _subscribe(client, sorted(units), args.strategy, args.timeout)
+            tty = sys.stdout.isatty()
+            title = "%s  %d sensors  strategy: %s  (Ctrl-C quits)" % (
+                format_address((host, port)), len(units), " ".join(args.strategy))
+            return _show(table, closed, count, tty, args.interval, title)
+        except KatcpClientError as exc:
+            die(EXIT_CONNECTION, str(exc))
+        except KeyboardInterrupt:
+            return EXIT_OK
 
 
 def _show(table, closed, count, tty,
