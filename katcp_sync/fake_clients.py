@@ -71,9 +71,7 @@ class FakeKATCPClientResourceManager(object):
         """Add sensors described as ``{name: (description, units, type, *params)}``."""
         for name, info in sensor_infos.items():
             description, units, type_name = info[:3]
-            stype = Sensor.parse_type(type_name)
-            params = Sensor.parse_params(stype, [str(p) for p in info[3:]]) if info[3:] else None
-            sensor = Sensor(stype, name, description, units, params)
+            sensor = Sensor.from_sensor_list(name, description, units, type_name, info[3:])
             self.sensors[sensor.name] = sensor
             self.device.add_sensor(sensor)
 

@@ -175,10 +175,8 @@ class SensorWatcher(object):
 
     def _copy_of(self, sensor):
         # type: (KATCPSensor) -> Sensor
-        sensor_type = Sensor.parse_type(sensor.type)
-        params = Sensor.parse_params(sensor_type, sensor.params)
-        return Sensor(sensor_type, self._prefix + sensor.name, sensor.description,
-                      sensor.units, params)
+        return Sensor.from_sensor_list(self._prefix + sensor.name, sensor.description,
+                                       sensor.units, sensor.type, sensor.params)
 
     @staticmethod
     def _updater(local):
