@@ -286,8 +286,8 @@ class DeviceClient(ClientDispatch):
         """Record ``#version-connect``; ``katcp-protocol`` gives the protocol (reactor thread)."""
         if len(msg.arguments) < 2:
             return
-        name = compat.native_str(msg.arguments[0], "replace")
-        self.versions[name] = tuple(compat.native_str(a, "replace") for a in msg.arguments[1:])
+        name = compat.wire_text(msg.arguments[0])
+        self.versions[name] = tuple(compat.wire_text(a) for a in msg.arguments[1:])
         if name == "katcp-protocol":
             try:
                 flags = ProtocolFlags.parse_version(msg.arguments[1])
@@ -311,7 +311,7 @@ class DeviceClient(ClientDispatch):
         # type: (Message) -> None
         """The device is about to close the connection (spec 4.2). Reactor thread."""
         self._logger.info("%s is disconnecting: %s", self._address_string,
-                          compat.native_str(b" ".join(msg.arguments), "replace"))
+                          compat.wire_text(b" ".join(msg.arguments)))
 
     def _protocol_announced(self, flags, inform, legacy):
         # type: (ProtocolFlags, Message, bool) -> None

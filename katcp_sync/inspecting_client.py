@@ -94,11 +94,6 @@ class DeviceModel(NamedTuple('DeviceModel', [('requests', Dict[str, RequestInfo]
     __slots__ = ()
 
 
-def _text(raw):
-    # type: (bytes) -> str
-    return compat.native_str(raw, "replace")
-
-
 def all_done(futures):
     # type: (Iterable[concurrent.futures.Future]) -> concurrent.futures.Future
     """Return a future that completes (with ``None``) once every future is done.
@@ -390,7 +385,7 @@ class InspectingClient(object):
         """The informs of a successful request, raising on any failure."""
         reply, informs = futures[name].result()
         if not reply.reply_ok():
-            raise FailReply("?%s failed: %r" % (name, [_text(a) for a in reply.arguments]))
+            raise FailReply("?%s failed: %r" % (name, [compat.wire_text(a) for a in reply.arguments]))
         return informs
 
     @classmethod
@@ -399,17 +394,17 @@ class InspectingClient(object):
         hints = {}  # type: Dict[str, float]
         if "request-timeout-hint" in futures:
             for inform in cls._replies(futures, "request-timeout-hint"):
-                name, hint = _text(inform.arguments[0]), float(inform.arguments[1])
+                name, hint = compat.wire_text(inform.arguments[0]), float(inform.arguments[1])
                 if hint > 0:
                     hints[name] = hint
         requests = {}
         for inform in cls._replies(futures, "help"):
-            name = _text(inform.arguments[0])
-            description = _text(inform.arguments[1]) if len(inform.arguments) > 1 else ""
+            name = compat.wire_text(inform.arguments[0])
+            description = compat.wire_text(inform.arguments[1]) if len(inform.arguments) > 1 else ""
             requests[name] = RequestInfo(name, description, hints.get(name))
         sensors = {}
         for inform in cls._replies(futures, "sensor-list"):
-            args = [_text(a) for a in inform.arguments]
+            args = [compat.wire_text(a) for a in inform.arguments]
             if len(args) < 4:
                 raise ValueError("short #sensor-list inform: %r" % (args,))
             sensors[args[0]] = SensorInfo(args[0], args[1], args[2], args[3], tuple(args[4:]))

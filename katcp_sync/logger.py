@@ -165,7 +165,7 @@ class DeviceLogger(object):
 
         For clients that want a device's log in their own Python logging.
         """
-        args = [a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)
+        args = [compat.wire_text(a) if isinstance(a, bytes) else str(a)
                 for a in msg.arguments]
         if len(args) < 4:
             logger.warning("Malformed #log inform: %r", args)

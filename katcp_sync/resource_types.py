@@ -161,7 +161,7 @@ class KATCPReply(NamedTuple('KATCPReply', [('reply', Any), ('informs', list)])):
         # katcp-python's readable form: no message ids, arguments unescaped
         return "\n".join(
             "%s%s %s" % (compat.native_str(Message.TYPE_SYMBOLS[m.mtype]), m.name,
-                         " ".join(compat.native_str(a, "replace") for a in m.arguments))
+                         " ".join(compat.wire_text(a) for a in m.arguments))
             for m in self.messages)
 
 

@@ -556,7 +556,7 @@ class Sensor(object):
             KatcpValueError: unknown type name.
         """
         if isinstance(type_string, bytes):
-            type_string = compat.native_str(type_string, "replace")
+            type_string = compat.wire_text(type_string)
         try:
             return cls.SENSOR_TYPE_LOOKUP[type_string]
         except KeyError:

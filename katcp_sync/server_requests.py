@@ -43,11 +43,6 @@ class RestartQueue(Protocol):
         """Queue ``item`` without blocking."""
 
 
-def _text(arg):
-    # type: (bytes) -> str
-    return arg.decode("utf-8", "replace")
-
-
 def _summary(doc):
     # type: (str) -> str
     """The first paragraph of a docstring, on one line."""
@@ -123,7 +118,7 @@ class BuiltinRequests(object):
         sensors = sorted(self.get_sensors(), key=lambda s: s.name)
         if not msg.arguments:
             return sensors
-        pattern = _text(msg.arguments[0])
+        pattern = compat.wire_text(msg.arguments[0])
         if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
             try:
                 regex = compile_client_regex(pattern[1:-1])
@@ -167,7 +162,7 @@ class BuiltinRequests(object):
         """
         handlers = self._request_docs()
         if msg.arguments:
-            name = _text(msg.arguments[0])
+            name = compat.wire_text(msg.arguments[0])
             if name not in handlers:
                 raise FailReply("Unknown request method.")
             req.informs([(name, handlers[name])])
@@ -240,7 +235,7 @@ class BuiltinRequests(object):
         """
         hints = self._request_timeout_hints()
         if msg.arguments:
-            name = _text(msg.arguments[0])
+            name = compat.wire_text(msg.arguments[0])
             if name not in self._request_docs():
                 raise FailReply("Unknown request method.")
             rows = [(name, repr(float(hints.get(name, 0.0))))]  # type: List[Tuple[str, str]]
@@ -328,7 +323,7 @@ class BuiltinRequests(object):
         """
         if not msg.arguments:
             raise FailReply("No sensor name given.")
-        names_arg = _text(msg.arguments[0])
+        names_arg = compat.wire_text(msg.arguments[0])
         bulk = "B" in self.PROTOCOL_INFO.flags
         names = names_arg.split(",") if bulk else [names_arg]
         if len(names) > 1 and len(msg.arguments) == 1:

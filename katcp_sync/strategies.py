@@ -78,7 +78,7 @@ def strategy_info(strategy):
     if isinstance(strategy, six.integer_types):
         row = STRATEGY_BY_CODE.get(strategy)
     elif isinstance(strategy, bytes):
-        row = STRATEGY_BY_NAME.get(compat.native_str(strategy, "replace"))
+        row = STRATEGY_BY_NAME.get(compat.wire_text(strategy))
     elif isinstance(strategy, six.text_type):
         row = STRATEGY_BY_NAME.get(strategy)  # (unicode equals str on 2.7)
     if row is None:

@@ -41,11 +41,6 @@ _HEADER = ("NAME", "VALUE", "STATUS", "TIMESTAMP", "UNITS")
 _CLEAR = "\x1b[H\x1b[2J"
 
 
-def _text(raw):
-    # type: (bytes) -> str
-    return compat.readable_text(raw)
-
-
 def format_timestamp(timestamp):
     # type: (Optional[float]) -> str
     """Local time with milliseconds, or ``-`` when unknown."""
@@ -87,9 +82,9 @@ class SensorTable(object):
             timestamp = None
         with self._lock:
             for i in range(2, len(args) - 2, 3):
-                name = _text(args[i])
+                name = compat.readable_text(args[i])
                 if name in self._rows:
-                    value, status = _text(args[i + 2]), _text(args[i + 1])
+                    value, status = compat.readable_text(args[i + 2]), compat.readable_text(args[i + 1])
                     self._rows[name] = (value, status, timestamp)
                     self._updates.append((name, value, status, format_timestamp(timestamp),
                                           self._units[name]))
@@ -164,9 +159,9 @@ def _list_sensors(client, pattern, timeout
     units = {}
     for inform in informs:
         if len(inform.arguments) >= 3:
-            name = _text(inform.arguments[0])
+            name = compat.readable_text(inform.arguments[0])
             if pattern.search(name):
-                units[name] = _text(inform.arguments[2])
+                units[name] = compat.readable_text(inform.arguments[2])
     return units
 
 

@@ -229,7 +229,7 @@ def _names(client, request, timeout):
         reply, informs = client.blocking_request(Message.request(request), timeout=timeout)
     except KatcpClientError:
         return []
-    return sorted(m.arguments[0].decode("utf-8", "replace") for m in informs if m.arguments)
+    return sorted(compat.wire_text(m.arguments[0]) for m in informs if m.arguments)
 
 
 def _setup_readline(prompt):

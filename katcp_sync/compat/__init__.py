@@ -26,7 +26,7 @@ from .language import (
 from .text import (
     byte_chars, byte_const, decode_lossless, encode_utf8, ensure_native_str, is_bytes, is_text,
     join_bytes, native_ascii, native_latin1, native_str, native_text, readable_text, to_bytes,
-    wire_bytes)
+    wire_bytes, wire_text)
 from .net import (  # noqa: A004 (Python 2 has none of these exceptions)
     SELECT_ERRORS, SOCKET_ERRORS, BaseHTTPRequestHandler, BrokenPipeError,
     ConnectionAbortedError, ConnectionError, ConnectionRefusedError, ConnectionResetError,
