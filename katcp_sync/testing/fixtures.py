@@ -23,7 +23,7 @@ import re
 import threading
 import time
 import unittest
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, cast
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 try:
     from unittest import mock
@@ -38,10 +38,11 @@ from ..errors import AsyncReply, FailReply
 from ..events import AsyncEvent
 from ..kattypes import (Bool, Float, Int, Str, concurrent_reply, request, request_timeout_hint,
                        return_reply)
-from ..message import Message, parse
+from ..message import Message
 from ..protocol import ProtocolFlags
 from ..sensor import Sensor
 from ..server import DeviceServer
+from .mock_req import RecordingClientConnection
 
 __all__ = [
     "ClientConnectionTest", "TestLogHandler", "DeviceTestSensor", "DeviceTestServer",
@@ -61,57 +62,20 @@ def _with_mid(text, mid):
     return "%s[%s]%s%s" % (head, mid, sep, rest)
 
 
-class RecordedMessages(object):
-    """Mixin: ``informs`` and ``replies`` filter a ``messages`` list."""
+class ClientConnectionTest(RecordingClientConnection):
+    """katcp-python's stand-in client connection that records what is sent to it.
 
-    messages = cast(List[Message], None)  # type: List[Message]
-
-    @property
-    def informs(self):
-        # type: () -> List[Message]
-        """The recorded informs."""
-        return [m for m in self.messages if m.mtype == Message.INFORM]
-
-    @property
-    def replies(self):
-        # type: () -> List[Message]
-        """The recorded replies."""
-        return [m for m in self.messages if m.mtype == Message.REPLY]
-
-
-class ClientConnectionTest(RecordedMessages):
-    """A stand-in client connection that records what is sent to it.
-
-    ``messages`` holds the informs and replies in order, ``mass_informs``
-    the mass informs; ``informs`` and ``replies`` filter ``messages``.
+    A :class:`~katcp_sync.testing.mock_req.RecordingClientConnection` of no
+    server, with katcp-python's signature (no arguments) and the address
+    ``test-client:0``: ``messages`` holds the informs and replies in order
+    (as parsed back from the wire, replies with their request's message
+    id), ``mass_informs`` the mass informs; ``informs`` and ``replies``
+    filter ``messages``. Any thread may send to it or read the lists.
     """
 
     def __init__(self):
         # type: () -> None
-        self.messages = []  # type: List[Message]
-        self.mass_informs = []  # type: List[Message]
-        self.address = "test-client:0"
-
-    def inform(self, msg):
-        # type: (Message) -> None
-        """Record an inform."""
-        self.messages.append(msg)
-
-    def write(self, data):
-        # type: (bytes) -> bool
-        """Record the messages of wire lines (how katcp_sync's requests reply)."""
-        self.messages.extend(parse(line) for line in data.splitlines() if line)
-        return True
-
-    def mass_inform(self, msg):
-        # type: (Message) -> None
-        """Record a mass inform."""
-        self.mass_informs.append(msg)
-
-    def reply(self, msg, req_msg):
-        # type: (Message, Message) -> None
-        """Record a reply (``req_msg`` is the request it answers)."""
-        self.messages.append(msg)
+        super(ClientConnectionTest, self).__init__(None, "test-client:0")
 
 
 class TestLogHandler(logging.Handler):

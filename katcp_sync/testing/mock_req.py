@@ -8,14 +8,13 @@ what the handler sends is recorded on it and on its
 from __future__ import absolute_import, division, print_function
 
 from concurrent.futures import Future
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
 
 from .. import compat
 from ..message import Message, parse
 from ..server import DeviceServer
 from ..server_connection import ClientConnection, ClientRequestConnection
 from .client import Text, _text
-from .fixtures import RecordedMessages
 
 __all__ = ["mock_req", "handle_mock_req", "MockRequest", "RecordingClientConnection"]
 
@@ -46,6 +45,24 @@ class _RecordingSink(object):
         # type: (str, bool, float, bytes) -> None
         if last:
             self.write(last)
+
+
+class RecordedMessages(object):
+    """Mixin: ``informs`` and ``replies`` filter a ``messages`` list (any thread)."""
+
+    messages = cast(List[Message], None)  # type: List[Message]
+
+    @property
+    def informs(self):
+        # type: () -> List[Message]
+        """The recorded informs."""
+        return [m for m in self.messages if m.mtype == Message.INFORM]
+
+    @property
+    def replies(self):
+        # type: () -> List[Message]
+        """The recorded replies."""
+        return [m for m in self.messages if m.mtype == Message.REPLY]
 
 
 class RecordingClientConnection(ClientConnection, RecordedMessages):
