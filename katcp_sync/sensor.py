@@ -579,12 +579,13 @@ class Sensor(object):
     @classmethod
     def from_sensor_list(cls, name, description, units, type_name,
                          params=(), major=DEFAULT_KATCP_MAJOR):
-        # type: (Union[str, bytes], Union[str, bytes], Union[str, bytes], Union[str, bytes], Sequence[Any], int) -> Sensor
+        # type: (str, str, str, Union[str, bytes], Sequence[Any], int) -> Sensor
         """Make a sensor as a ``#sensor-list`` inform describes it (spec 7.2):
         ``name description units type params...``.
 
         Args:
-            name, description, units, type_name: as in the inform (bytes or text).
+            name, description, units, type_name: as in the inform (text, or
+                bytes decoded as UTF-8 as by the constructor).
             params: the type's params as on the wire (bytes or text), or as
                 Python values (numbers, taken as their ``str``).
             major: the KATCP major version the params are written for.
