@@ -574,15 +574,25 @@ class DeviceClient(ClientDispatch):
 
 
 class AsyncClient(DeviceClient):
-    """katcp-python's name for the client with request APIs (all in :class:`DeviceClient`)."""
+    """katcp-python's name for the client with request APIs (all in :class:`DeviceClient`).
+
+    Threads as :class:`DeviceClient`: any thread, blocking calls not on its reactor thread.
+    """
 
 
 class CallbackClient(AsyncClient):
-    """katcp-python's thread-safe callback client; the same as :class:`DeviceClient`."""
+    """katcp-python's thread-safe callback client; the same as :class:`DeviceClient`.
+
+    Callbacks run on the reactor thread; methods may be called from any thread.
+    """
 
 
 class BlockingClient(CallbackClient):
-    """katcp-python's blocking client; the same as :class:`DeviceClient`."""
+    """katcp-python's blocking client; the same as :class:`DeviceClient`.
+
+    Any thread may call it; the blocking calls (``blocking_request``,
+    ``wait_*``) not its reactor thread (they raise RuntimeError there).
+    """
 
 
 def request_check(client, exception,

@@ -75,6 +75,8 @@ class RequestInfo(NamedTuple('RequestInfo', [('name', str), ('description', str)
         name: the KATCP request name (e.g. ``"pick-fruit"``).
         description: the ``#help`` text.
         timeout_hint: ``?request-timeout-hint`` in seconds, or ``None``.
+
+    Immutable: any thread may read it.
     """
     __slots__ = ()
 
@@ -85,12 +87,18 @@ class SensorInfo(NamedTuple('SensorInfo', [('name', str), ('description', str), 
     Attributes:
         name, description, units, type: as on the wire (type e.g. ``"float"``).
         params: the type parameters (``list[str]``), e.g. discrete values.
+
+    Immutable: any thread may read it.
     """
     __slots__ = ()
 
 
 class DeviceModel(NamedTuple('DeviceModel', [('requests', Dict[str, RequestInfo]), ('sensors', Dict[str, SensorInfo])])):
-    """The inspected interface of a device: ``{name: info}`` for each kind."""
+    """The inspected interface of a device: ``{name: info}`` for each kind.
+
+    Made whole on the reactor thread and never changed after (a new one
+    replaces it on each inspection): any thread may read it.
+    """
     __slots__ = ()
 
 

@@ -48,15 +48,27 @@ __all__ = ["SensorWatcher", "SensorHost"]
 
 
 class SensorHost(Protocol):
-    """Where a :class:`SensorWatcher` puts its copies (a :class:`~katcp_sync.server.DeviceServer`)."""
+    """Where a :class:`SensorWatcher` puts its copies (a :class:`~katcp_sync.server.DeviceServer`).
+
+    The watcher calls both methods on its client's reactor thread, with no
+    lock of its own held, while other threads may use the host: they must
+    be thread-safe and must not block for long (a DeviceServer's are).
+    """
 
     def add_sensor(self, sensor):
         # type: (Sensor) -> None
-        """Add ``sensor`` (replacing one of the same name)."""
+        """Add ``sensor`` (replacing one of the same name). Called on the
+        watcher's reactor thread."""
 
     def remove_sensor(self, sensor):
         # type: (Union[Sensor, str]) -> None
-        """Remove a sensor, given as the object or its name."""
+        """Remove a sensor, given as the object or its name. Called on the
+        watcher's reactor thread.
+
+        Raises:
+            ValueError: no such sensor (a DeviceServer's; the watcher only
+                removes sensors it added).
+        """
 
 
 class SensorWatcher(object):

@@ -36,7 +36,11 @@ __all__ = ["BuiltinRequests", "RestartQueue", "help_text", "inline"]
 
 
 class RestartQueue(Protocol):
-    """Where ``?restart`` puts the server (a :class:`queue.Queue` will do)."""
+    """Where ``?restart`` puts the server (a :class:`queue.Queue` will do).
+
+    ``put_nowait`` is called on the thread handling ``?restart`` (a worker):
+    it must be thread-safe.
+    """
 
     def put_nowait(self, item):
         # type: (Any) -> None
@@ -50,7 +54,12 @@ def _summary(doc):
 
 
 class BuiltinRequests(object):
-    """Mixin with the standard requests. Needs the DeviceServer internals."""
+    """Mixin with the standard requests. Needs the DeviceServer internals.
+
+    The ``request_*`` handlers run where the server runs handlers (its
+    workers, several at once, or its reactor thread for a server that
+    handles requests there).
+    """
 
     #: The shortest timer period a client's sampling gets, in seconds: a
     #: ``period``, or the longest period of ``event-rate`` and

@@ -38,7 +38,7 @@ _NUMERIC = frozenset(["integer", "float"])
 
 
 class StrategyInfo(NamedTuple('StrategyInfo', [('code', int), ('name', str), ('params', Tuple[str, ...]), ('since_major', int), ('stypes', Optional[FrozenSet[str]])])):
-    """One row of the strategy table."""
+    """One row of the strategy table. Immutable: any thread may read it."""
     __slots__ = ()
 
 

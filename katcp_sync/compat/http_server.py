@@ -20,14 +20,20 @@ from .language import PY2
 
 if PY2:
     class BaseHTTPRequestHandler(six.moves.BaseHTTPServer.BaseHTTPRequestHandler, object):  # type: ignore
-        """BaseHTTPServer's handler as a new-style class (super() works)."""
+        """BaseHTTPServer's handler as a new-style class (super() works).
+
+        One instance per request, on its connection's thread.
+        """
 
         def header_content_type(self):
             # type: () -> str
             return self.headers.gettype()
 else:
     class BaseHTTPRequestHandler(six.moves.BaseHTTPServer.BaseHTTPRequestHandler):  # type: ignore
-        """http.server's handler, with :meth:`header_content_type` on every Python."""
+        """http.server's handler, with :meth:`header_content_type` on every Python.
+
+        One instance per request, on its connection's thread.
+        """
 
         def header_content_type(self):
             # type: () -> str

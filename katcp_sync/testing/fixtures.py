@@ -79,7 +79,11 @@ class ClientConnectionTest(RecordingClientConnection):
 
 
 class TestLogHandler(logging.Handler):
-    """A :class:`logging.Handler` that keeps the records (``_records``)."""
+    """A :class:`logging.Handler` that keeps the records (``_records``).
+
+    Records may be emitted from any thread (logging's handler lock
+    serialises :meth:`emit`); read ``_records`` once the logging is done.
+    """
 
     def __init__(self):
         # type: () -> None
@@ -98,7 +102,11 @@ class TestLogHandler(logging.Handler):
 
 
 class DeviceTestSensor(Sensor):
-    """A sensor created with a given reading (timestamp, status, value)."""
+    """A sensor created with a given reading (timestamp, status, value).
+
+    Otherwise a :class:`~katcp_sync.sensor.Sensor` (any thread may set and
+    read it). Raises as :meth:`Sensor.set <katcp_sync.sensor.Sensor.set>`.
+    """
 
     def __init__(self, sensor_type, name, description, units,
                  params, timestamp, status, value):
@@ -332,7 +340,11 @@ class AsyncDeviceTestServer(DeviceTestServer):
 
 
 class DeviceTestServerWithTimeoutHints(DeviceTestServer):
-    """:class:`DeviceTestServer` speaking 5.1 with request timeout hints."""
+    """:class:`DeviceTestServer` speaking 5.1 with request timeout hints.
+
+    Threads as any device server: methods from any thread, handlers on its
+    workers.
+    """
 
     PROTOCOL_INFO = ProtocolFlags(5, 1, {
         ProtocolFlags.MULTI_CLIENT, ProtocolFlags.MESSAGE_IDS,
@@ -360,7 +372,9 @@ class SensorComparisonMixin(object):
 
     Descriptions are dicts with any of the keys ``name``, ``status``,
     ``type``, ``value``, ``timestamp``, ``description``, ``units`` and
-    ``params``.
+    ``params``. The assertions read each sensor once, when called (no
+    waiting); call them from the test's thread, where unittest reports the
+    AssertionError they raise.
     """
 
     key_fns = dict(
@@ -425,7 +439,12 @@ class TestUtilMixin(object):
     """unittest mixin: assertions on lists of received messages.
 
     Expected messages are written as their ``str()`` (``"!help ok 5"``);
-    ``mid`` inserts a message id after the name.
+    ``mid`` inserts a message id after the name. Each assertion compares
+    the list it is given, as it is when called (no waiting), and raises
+    the test case's ``failureException`` (AssertionError) on a mismatch.
+    Call them from the test's thread (unittest's assertions report
+    failures only there); pass a snapshot (``list(...)``) of a list that
+    another thread may still be appending to.
     """
 
     def _assert_msgs_length(self, actual_msgs, expected_number):
@@ -529,7 +548,7 @@ class TimewarpAsyncTestCase(unittest.TestCase):
     """Importable stand-in for katcp-python's tornado fake-clock test case.
 
     Its tests are skipped with the reason: katcp_sync has no tornado
-    ioloop to warp.
+    ioloop to warp (``setUp`` raises :exc:`unittest.SkipTest`). No threads.
     """
 
     def setUp(self):
@@ -539,7 +558,11 @@ class TimewarpAsyncTestCase(unittest.TestCase):
 
 
 class TimewarpAsyncTestCaseTimeAdvancer(threading.Thread):
-    """Importable stand-in for katcp-python's clock advancer; raises when built."""
+    """Importable stand-in for katcp-python's clock advancer.
+
+    Raises:
+        unittest.SkipTest: when built (no thread is started).
+    """
 
     def __init__(self, *args, **kwargs):
         # type: (*Any, **Any) -> None
@@ -550,5 +573,5 @@ class AsyncWaitingMock(WaitingMock):
     """katcp-python's tornado ``AsyncWaitingMock``: here :class:`WaitingMock`.
 
     ``assert_wait_call_count`` blocks and returns True instead of returning
-    a tornado future.
+    a tornado future. Calls may come from any thread.
     """

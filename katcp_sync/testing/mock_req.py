@@ -135,6 +135,11 @@ class MockRequest(ClientRequestConnection):
         inform_msgs: the informs sent for this request so far.
         reply_and_inform_msgs_future: a :class:`concurrent.futures.Future` of
             ``(reply_msg, inform_msgs)``, resolved when the reply is sent.
+
+    As a real ``req``, any thread may reply or inform (a handler that
+    replies later does so from its own thread); wait on
+    ``reply_and_inform_msgs_future`` rather than reading the attributes
+    while the handler may still be running.
     """
 
     def __init__(self, client_connection, msg):
