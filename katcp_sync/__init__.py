@@ -57,9 +57,13 @@ if TYPE_CHECKING or not MODULE_GETATTR:
     from .resource import KATCPClientResource
     from .resource_container import KATCPClientResourceContainer
 else:
-    __getattr__ = lazy_names(__name__, __package__, {
-        "AttrDict": ".resource_base", "KATCPClientResource": ".resource",
-        "KATCPClientResourceContainer": ".resource_container"})
+    # The submodules too: ``katcp_sync.resource`` worked after ``import katcp_sync``.
+    __getattr__ = lazy_names(__name__, __package__, dict(
+        {name: "." + name for name in (
+            "inspecting_client", "resource", "resource_base", "resource_container",
+            "resource_sampling", "resource_spec", "resource_types")},
+        AttrDict=".resource_base", KATCPClientResource=".resource",
+        KATCPClientResourceContainer=".resource_container"))
 
 __all__ = [
     "__version__",

@@ -393,7 +393,8 @@ class InspectingClient(object):
         """The informs of a successful request, raising on any failure."""
         reply, informs = futures[name].result()
         if not reply.reply_ok():
-            raise FailReply("?%s failed: %r" % (name, [compat.wire_text(a) for a in reply.arguments]))
+            raise FailReply("?%s failed: %r"
+                            % (name, [compat.wire_text(a) for a in reply.arguments]))
         return informs
 
     @classmethod

@@ -194,7 +194,8 @@ heavy = ["http.server", "katcp_sync.resource", "katcp_sync.resource_container",
 print(" ".join(m for m in heavy if m in sys.modules) or "-")
 names = [compat.ThreadingHTTPServer, compat.BaseHTTPRequestHandler, net.ThreadingHTTPServer,
          katcp_sync.KATCPClientResource, katcp_sync.KATCPClientResourceContainer,
-         katcp_sync.AttrDict]
+         katcp_sync.AttrDict, katcp_sync.resource.KATCPClientResource,
+         katcp_sync.resource_types.KATCPReply, katcp_sync.inspecting_client.SensorInfo]
 assert compat.ThreadingHTTPServer is net.ThreadingHTTPServer
 try:
     compat.no_such_name

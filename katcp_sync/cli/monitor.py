@@ -84,7 +84,8 @@ class SensorTable(object):
             for i in range(2, len(args) - 2, 3):
                 name = compat.readable_text(args[i])
                 if name in self._rows:
-                    value, status = compat.readable_text(args[i + 2]), compat.readable_text(args[i + 1])
+                    value = compat.readable_text(args[i + 2])
+                    status = compat.readable_text(args[i + 1])
                     self._rows[name] = (value, status, timestamp)
                     self._updates.append((name, value, status, format_timestamp(timestamp),
                                           self._units[name]))

@@ -4,9 +4,9 @@ Other modules import these names as ``compat.X`` and never test
 ``sys.version_info`` themselves. On Python 3 each name is the standard
 library's object or a one-line function, bound at import time, so hot paths
 pay nothing for the indirection (but for the web view's two http.server
-classes, which load when first used: see ``http_server``). Also katcp-python's ``katcp.compat``
-helpers (``ensure_native_str`` and friends), which exist for the same
-reason. Runtime dependencies: six, and on Python 2 the stdlib backports
+classes, which load when first used: see ``http_server``). Also
+katcp-python's ``katcp.compat`` helpers (``ensure_native_str`` and
+friends), which exist for the same reason. Runtime dependencies: six, and on Python 2 the stdlib backports
 futures, selectors34, enum34 and typing. Every function here may be called
 from any thread.
 
@@ -15,8 +15,8 @@ One job per module (each imports only the ones listed before it):
 modules), ``text`` (bytes and the native str), ``net`` (OS errors, sockets),
 ``http_server`` (``ThreadingHTTPServer``, ``BaseHTTPRequestHandler``; not
 imported with the package), ``waits`` (``Event``, ``TimedLock``,
-``Condition``), ``futures`` (resolve-once ``Future``, ``wait_future``), ``threads`` and
-``console`` (terminal, stderr).
+``Condition``), ``futures`` (resolve-once ``Future``, ``wait_future``),
+``threads`` and ``console`` (terminal, stderr).
 """
 from __future__ import absolute_import, division, print_function
 
@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING
 
 from .clock import monotonic
 from .language import (
-    MODULE_GETATTR, PY2, REQUIRED, Protocol, SimpleNamespace, chained, collections_abc, function_of, get_args,
-    get_origin, isfinite, kwonly_done, kwonly_pop, ordered_dict, positional_parameters, queue,
-    lazy_names, round_int, selectors)
+    MODULE_GETATTR, PY2, REQUIRED, Protocol, SimpleNamespace, chained, collections_abc,
+    function_of, get_args, get_origin, isfinite, kwonly_done, kwonly_pop, lazy_names,
+    ordered_dict, positional_parameters, queue, round_int, selectors)
 from .text import (
     byte_chars, byte_const, decode_lossless, encode_utf8, ensure_native_str, is_bytes, is_text,
     join_bytes, native_ascii, native_latin1, native_str, native_text, readable_text, to_bytes,

@@ -44,7 +44,9 @@ def lazy_names(module_name, package, names):
     Args:
         module_name: the module that assigns the result to its ``__getattr__``.
         package: the package the relative module names are in (``__package__``).
-        names: ``{name: module}``, e.g. ``{"ThreadingHTTPServer": ".http_server"}``.
+        names: ``{name: module}``, e.g. ``{"ThreadingHTTPServer": ".http_server"}``;
+            a name that is its module's own (``{"resource": ".resource"}``)
+            gives the module.
 
     Returns:
         the ``__getattr__`` function; it keeps each name it loads in the
@@ -57,7 +59,8 @@ def lazy_names(module_name, package, names):
             module = names[name]
         except KeyError:
             raise AttributeError("module %r has no attribute %r" % (module_name, name))
-        value = getattr(importlib.import_module(module, package), name)
+        loaded = importlib.import_module(module, package)
+        value = loaded if module.rpartition(".")[2] == name else getattr(loaded, name)
         setattr(sys.modules[module_name], name, value)
         return value
     return __getattr__

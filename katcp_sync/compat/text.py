@@ -3,8 +3,9 @@ text on Python 3 and bytes on 2.7 (where users may also pass ``unicode``).
 
 Decoding wire bytes to the native str (``native_str``, ``native_ascii``,
 ``native_latin1``, lossless ``decode_lossless``/``native_text``, readable
-``readable_text``, lenient ``wire_text`` for names and arguments), encoding back (``wire_bytes``, ``encode_utf8``), byte
-values (``byte_const``), bytes-like objects (``to_bytes``, ``join_bytes``),
+``readable_text``, lenient ``wire_text`` for names and arguments),
+encoding back (``wire_bytes``, ``encode_utf8``), byte values
+(``byte_const``), bytes-like objects (``to_bytes``, ``join_bytes``),
 and katcp-python's ``katcp.compat`` helpers (``ensure_native_str``,
 ``byte_chars``, ``is_bytes``, ``is_text``).
 """
