@@ -4,10 +4,17 @@ The public names follow katcp-python, so that porting is a change of import::
 
     from katcp_sync import BlockingClient, DeviceServer, Message, Sensor
     from katcp_sync.kattypes import request, return_reply, Float
+
+The high-level client's names (``KATCPClientResource``,
+``KATCPClientResourceContainer``, ``AttrDict``) are imported when first
+used (Python 3.7+), so a device server does not pay for loading them.
 """
 
 from __future__ import absolute_import, division, print_function
 
+from typing import TYPE_CHECKING
+
+from .compat import MODULE_GETATTR, lazy_names
 from .version import __version__
 
 from .errors import (
@@ -44,9 +51,19 @@ from .client import (
     DeviceClient,
     request_check,
 )
-from .resource_base import AttrDict
-from .resource import KATCPClientResource
-from .resource_container import KATCPClientResourceContainer
+
+if TYPE_CHECKING or not MODULE_GETATTR:
+    from .resource_base import AttrDict
+    from .resource import KATCPClientResource
+    from .resource_container import KATCPClientResourceContainer
+else:
+    # The submodules too: ``katcp_sync.resource`` worked after ``import katcp_sync``.
+    __getattr__ = lazy_names(__name__, __package__, dict(
+        {name: "." + name for name in (
+            "inspecting_client", "resource", "resource_base", "resource_container",
+            "resource_sampling", "resource_spec", "resource_types")},
+        AttrDict=".resource_base", KATCPClientResource=".resource",
+        KATCPClientResourceContainer=".resource_container"))
 
 __all__ = [
     "__version__",

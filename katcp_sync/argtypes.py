@@ -108,6 +108,9 @@ class KatcpType(object):
             instead of failing, and is left out when packing.
         multiple: this type takes all remaining arguments; only allowed on
             the last type of a decorator.
+
+    Not changed after it is made: one instance may pack and unpack on any
+    threads at once (the decorators share theirs between workers).
     """
 
     #: The KATCP type name (as in ``#sensor-list``).

@@ -30,6 +30,8 @@ class Parameter(object):
         name: the handler's parameter name (``""`` if unknown).
         kattype: the :class:`KatcpType`.
         major: KATCP major version of the peer.
+
+    Immutable: any thread may read it.
     """
 
     def __init__(self, position, name, kattype,

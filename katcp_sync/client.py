@@ -68,7 +68,7 @@ import random
 import socket
 import time
 from concurrent.futures import Future
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from . import compat
 from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
@@ -97,6 +97,9 @@ logger = logging.getLogger(__name__)
 
 _monotonic = compat.monotonic    # the reactor's clock
 _STOPPED_REASON = "Client stopped before reply was received"
+
+#: A client class, for ``with`` (``__enter__`` returns the client, typed as it is).
+_ClientT = TypeVar("_ClientT", bound="DeviceClient")
 
 
 class DeviceClient(ClientDispatch):
@@ -253,13 +256,26 @@ class DeviceClient(ClientDispatch):
         """
 
     def __enter__(self):
-        # type: () -> "DeviceClient"
+        # type: (_ClientT) -> _ClientT
+        """``with client:`` starts the client unless it is running already.
+
+        Returns:
+            the client itself.
+
+        Any thread but the client's reactor thread (as :meth:`start`).
+        """
         if not self.running():
             self.start()
         return self
 
     def __exit__(self, *exc_info):
         # type: (*Any) -> None
+        """Leaving the ``with`` block stops the client and joins it (waits
+        for its threads to end), whether the block raised or not; an
+        exception from the block propagates.
+
+        Any thread but the client's reactor thread (as :meth:`join`).
+        """
         self.stop()
         self.join()
 
@@ -270,8 +286,8 @@ class DeviceClient(ClientDispatch):
         """Record ``#version-connect``; ``katcp-protocol`` gives the protocol (reactor thread)."""
         if len(msg.arguments) < 2:
             return
-        name = compat.native_str(msg.arguments[0], "replace")
-        self.versions[name] = tuple(compat.native_str(a, "replace") for a in msg.arguments[1:])
+        name = compat.wire_text(msg.arguments[0])
+        self.versions[name] = tuple(compat.wire_text(a) for a in msg.arguments[1:])
         if name == "katcp-protocol":
             try:
                 flags = ProtocolFlags.parse_version(msg.arguments[1])
@@ -295,7 +311,7 @@ class DeviceClient(ClientDispatch):
         # type: (Message) -> None
         """The device is about to close the connection (spec 4.2). Reactor thread."""
         self._logger.info("%s is disconnecting: %s", self._address_string,
-                          compat.native_str(b" ".join(msg.arguments), "replace"))
+                          compat.wire_text(b" ".join(msg.arguments)))
 
     def _protocol_announced(self, flags, inform, legacy):
         # type: (ProtocolFlags, Message, bool) -> None
@@ -558,15 +574,25 @@ class DeviceClient(ClientDispatch):
 
 
 class AsyncClient(DeviceClient):
-    """katcp-python's name for the client with request APIs (all in :class:`DeviceClient`)."""
+    """katcp-python's name for the client with request APIs (all in :class:`DeviceClient`).
+
+    Threads as :class:`DeviceClient`: any thread, blocking calls not on its reactor thread.
+    """
 
 
 class CallbackClient(AsyncClient):
-    """katcp-python's thread-safe callback client; the same as :class:`DeviceClient`."""
+    """katcp-python's thread-safe callback client; the same as :class:`DeviceClient`.
+
+    Callbacks run on the reactor thread; methods may be called from any thread.
+    """
 
 
 class BlockingClient(CallbackClient):
-    """katcp-python's blocking client; the same as :class:`DeviceClient`."""
+    """katcp-python's blocking client; the same as :class:`DeviceClient`.
+
+    Any thread may call it; the blocking calls (``blocking_request``,
+    ``wait_*``) not its reactor thread (they raise RuntimeError there).
+    """
 
 
 def request_check(client, exception,

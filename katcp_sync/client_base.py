@@ -67,7 +67,7 @@ class ClientBase(object):
     """State, settings and accessors shared by the client layers.
 
     Not used alone: :class:`~katcp_sync.client.DeviceClient` is the client.
-    Arguments as for it.
+    Arguments and threads as for it.
     """
 
     #: Longest line accepted from the device (katcp-python: 2 MiB).

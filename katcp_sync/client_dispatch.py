@@ -42,6 +42,7 @@ class ClientDispatch(ClientBase):
     """Sending, the request APIs and message dispatch of a client.
 
     Not used alone: :class:`~katcp_sync.client.DeviceClient` is the client.
+    Threads as for it: requests from any thread, dispatch on the reactor thread.
     """
 
     # ------------------------------------------------------------------

@@ -96,6 +96,11 @@ class PendingRequest(object):
         timer: a reactor timer handle that times it out, or ``None``.
         started: reactor time at which it was made.
         use_mid: the caller's ``use_mid`` (``None``: if the server supports ids).
+
+    Threads: made on the requesting thread; its informs and reply are
+    delivered on the reactor thread (or, for a :attr:`BORROWABLE` request,
+    on the thread reading for it); :attr:`ON_REACTOR` says where
+    :meth:`set_error` must run.
     """
 
     __slots__ = ("msg", "informs", "timer", "started", "use_mid")
@@ -528,7 +533,8 @@ def wake_in_turn(delivered):
 
 
 class FutureRequest(PendingRequest):
-    """Reports through a :class:`ReplyFuture` of ``(reply, informs)``."""
+    """Reports through a :class:`ReplyFuture` of ``(reply, informs)``
+    (threads as :class:`PendingRequest`; the future may be waited on from any thread)."""
 
     __slots__ = ("future",)
 
@@ -603,7 +609,8 @@ class CallbackRequest(FutureRequest):
 
 
 class UntrackedMessage(PendingRequest):
-    """A message sent through the table only for its order and message id."""
+    """A message sent through the table only for its order and message id
+    (threads as :class:`PendingRequest`)."""
 
     __slots__ = ("logger", "peer")
     TRACKED = False

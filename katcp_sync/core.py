@@ -59,7 +59,10 @@ __all__ = [
 
 
 class DefaultAttrDict(collections.defaultdict):  # type: ignore[type-arg]
-    """A :class:`collections.defaultdict` whose keys are also attributes."""
+    """A :class:`collections.defaultdict` whose keys are also attributes.
+
+    No lock, as a defaultdict: share one between threads only for reading.
+    """
 
     def __getattr__(self, name):
         # type: (str) -> Any

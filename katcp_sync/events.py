@@ -147,6 +147,9 @@ class AsyncState(object):
 
     Raises:
         ValueError: ``initial_state`` is not valid.
+
+    Every method may be called from any thread; the futures resolve on the
+    thread that sets the state (or a timer thread, for a timeout).
     """
 
     def __init__(self, valid_states, initial_state=None,

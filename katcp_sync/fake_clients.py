@@ -41,7 +41,12 @@ _STOP_TIMEOUT = 5.0
 
 
 class FakeDevice(DeviceServer):
-    """The fake device: a :class:`~katcp_sync.server.DeviceServer` with no own sensors."""
+    """The fake device: a :class:`~katcp_sync.server.DeviceServer` with no own sensors.
+
+    Made and started by the factories on 127.0.0.1, port 0; shaped through
+    its manager. As any DeviceServer: every method may be called from any
+    thread, and its request handlers run on its worker threads.
+    """
 
     VERSION_INFO = ("fake-device", 1, 0)
     BUILD_INFO = ("katcp-sync-fake-device", 1, 0, "")
@@ -68,18 +73,26 @@ class FakeKATCPClientResourceManager(object):
 
     def add_sensors(self, sensor_infos):
         # type: (SensorInfos) -> None
-        """Add sensors described as ``{name: (description, units, type, *params)}``."""
+        """Add sensors described as ``{name: (description, units, type, *params)}``.
+
+        Each becomes a :class:`~katcp_sync.sensor.Sensor` (see
+        :meth:`Sensor.from_sensor_list <katcp_sync.sensor.Sensor.from_sensor_list>`),
+        kept in :attr:`sensors`; the resource resyncs. Any thread.
+
+        Raises:
+            KatcpValueError: an unknown type or a param that does not parse.
+            ValueError: a bad name, or params the type does not take.
+        """
         for name, info in sensor_infos.items():
             description, units, type_name = info[:3]
-            stype = Sensor.parse_type(type_name)
-            params = Sensor.parse_params(stype, [str(p) for p in info[3:]]) if info[3:] else None
-            sensor = Sensor(stype, name, description, units, params)
+            sensor = Sensor.from_sensor_list(name, description, units, type_name, info[3:])
             self.sensors[sensor.name] = sensor
             self.device.add_sensor(sensor)
 
     def add_request_handlers_object(self, rh_obj):
         # type: (Any) -> None
-        """Add the ``request_*`` methods of ``rh_obj`` as requests."""
+        """Add the ``request_*`` methods of ``rh_obj`` as requests (``request_do_it``
+        handles ``?do-it``); they run on the fake device's worker threads. Any thread."""
         for attr in dir(rh_obj):
             if attr.startswith("request_") and callable(getattr(rh_obj, attr)):
                 self.device.add_request(attr[len("request_"):].replace("_", "-"),
@@ -87,13 +100,15 @@ class FakeKATCPClientResourceManager(object):
 
     def add_request_handlers_dict(self, rh_dict):
         # type: (Mapping[str, Callable[..., Any]]) -> None
-        """Add requests from ``{name: handler(req, msg)}``."""
+        """Add requests from ``{name: handler(req, msg)}``; the handlers run on
+        the fake device's worker threads. Any thread."""
         for name, handler in rh_dict.items():
             self.device.add_request(name, handler)
 
     def stop(self, timeout=_STOP_TIMEOUT):
         # type: (Optional[float]) -> None
-        """Stop the fake device."""
+        """Stop the fake device and wait up to ``timeout`` seconds for it to end.
+        Any thread but the device's own (a handler's)."""
         if self.device.running():
             self.device.stop()
         self.device.join(timeout)
@@ -156,7 +171,8 @@ class FakeKATCPClientResourceContainerManager(object):
     """Shapes the fake devices of a container's children, named as in its spec.
 
     A child may be named as in the spec (``"client-2"``) or escaped
-    (``"client_2"``).
+    (``"client_2"``); an unknown name raises KeyError. Any thread, as
+    :class:`FakeKATCPClientResourceManager`.
     """
 
     def __init__(self, child_managers):
@@ -185,7 +201,7 @@ class FakeKATCPClientResourceContainerManager(object):
 
     def stop(self, timeout=_STOP_TIMEOUT):
         # type: (Optional[float]) -> None
-        """Stop every fake device."""
+        """Stop every fake device (as :meth:`FakeKATCPClientResourceManager.stop`)."""
         for manager in self.child_managers.values():
             manager.stop(timeout)
 

@@ -75,6 +75,8 @@ class RequestInfo(NamedTuple('RequestInfo', [('name', str), ('description', str)
         name: the KATCP request name (e.g. ``"pick-fruit"``).
         description: the ``#help`` text.
         timeout_hint: ``?request-timeout-hint`` in seconds, or ``None``.
+
+    Immutable: any thread may read it.
     """
     __slots__ = ()
 
@@ -85,18 +87,19 @@ class SensorInfo(NamedTuple('SensorInfo', [('name', str), ('description', str), 
     Attributes:
         name, description, units, type: as on the wire (type e.g. ``"float"``).
         params: the type parameters (``list[str]``), e.g. discrete values.
+
+    Immutable: any thread may read it.
     """
     __slots__ = ()
 
 
 class DeviceModel(NamedTuple('DeviceModel', [('requests', Dict[str, RequestInfo]), ('sensors', Dict[str, SensorInfo])])):
-    """The inspected interface of a device: ``{name: info}`` for each kind."""
+    """The inspected interface of a device: ``{name: info}`` for each kind.
+
+    Made whole on the reactor thread and never changed after (a new one
+    replaces it on each inspection): any thread may read it.
+    """
     __slots__ = ()
-
-
-def _text(raw):
-    # type: (bytes) -> str
-    return compat.native_str(raw, "replace")
 
 
 def all_done(futures):
@@ -390,7 +393,8 @@ class InspectingClient(object):
         """The informs of a successful request, raising on any failure."""
         reply, informs = futures[name].result()
         if not reply.reply_ok():
-            raise FailReply("?%s failed: %r" % (name, [_text(a) for a in reply.arguments]))
+            raise FailReply("?%s failed: %r"
+                            % (name, [compat.wire_text(a) for a in reply.arguments]))
         return informs
 
     @classmethod
@@ -399,17 +403,17 @@ class InspectingClient(object):
         hints = {}  # type: Dict[str, float]
         if "request-timeout-hint" in futures:
             for inform in cls._replies(futures, "request-timeout-hint"):
-                name, hint = _text(inform.arguments[0]), float(inform.arguments[1])
+                name, hint = compat.wire_text(inform.arguments[0]), float(inform.arguments[1])
                 if hint > 0:
                     hints[name] = hint
         requests = {}
         for inform in cls._replies(futures, "help"):
-            name = _text(inform.arguments[0])
-            description = _text(inform.arguments[1]) if len(inform.arguments) > 1 else ""
+            name = compat.wire_text(inform.arguments[0])
+            description = compat.wire_text(inform.arguments[1]) if len(inform.arguments) > 1 else ""
             requests[name] = RequestInfo(name, description, hints.get(name))
         sensors = {}
         for inform in cls._replies(futures, "sensor-list"):
-            args = [_text(a) for a in inform.arguments]
+            args = [compat.wire_text(a) for a in inform.arguments]
             if len(args) < 4:
                 raise ValueError("short #sensor-list inform: %r" % (args,))
             sensors[args[0]] = SensorInfo(args[0], args[1], args[2], args[3], tuple(args[4:]))

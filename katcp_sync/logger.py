@@ -165,7 +165,7 @@ class DeviceLogger(object):
 
         For clients that want a device's log in their own Python logging.
         """
-        args = [a.decode("utf-8", "replace") if isinstance(a, bytes) else str(a)
+        args = [compat.wire_text(a) if isinstance(a, bytes) else str(a)
                 for a in msg.arguments]
         if len(args) < 4:
             logger.warning("Malformed #log inform: %r", args)
@@ -179,7 +179,10 @@ class DeviceLogger(object):
 
 
 class LogServer(Protocol):
-    """What :class:`DeviceLogger` and :class:`LogHandler` need of a device server."""
+    """What :class:`DeviceLogger` and :class:`LogHandler` need of a device server.
+
+    Both methods are called on whichever thread logs: they must be thread-safe.
+    """
 
     def mass_inform(self, msg):
         # type: (Message) -> None
@@ -192,7 +195,7 @@ class LogServer(Protocol):
 
 
 class LoggingServer(LogServer, Protocol):
-    """A :class:`LogServer` with its :class:`DeviceLogger` (``server.log``)."""
+    """A :class:`LogServer` with its :class:`DeviceLogger` (``server.log``); any thread."""
 
     @property
     def log(self):

@@ -307,7 +307,7 @@ class Message(object):
         mid = "[%s]" % compat.native_str(self.mid) if self.mid else ""
         args = []
         for arg in self.arguments:
-            text = compat.native_str(escape_argument(arg), "replace")
+            text = compat.wire_text(escape_argument(arg))
             if len(text) > 1000:
                 text = text[:1000] + "..."
             args.append(text)
@@ -362,7 +362,7 @@ class Message(object):
         Decoded as UTF-8 with bad bytes replaced on Python 3; the bytes
         themselves on Python 2.
         """
-        return compat.native_str(self.encode()[:-1], "replace")
+        return compat.wire_text(self.encode()[:-1])
 
     def __unicode__(self):
         # type: () -> Text

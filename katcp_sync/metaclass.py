@@ -40,6 +40,9 @@ class DeviceMetaclass(type):
     Request handlers need a non-blank docstring, inform and reply handlers a
     docstring (as in katcp-python); a class without one raises
     :exc:`HandlerDocstringError` when it is defined.
+
+    It runs when a class is defined (the importing thread); the handler
+    tables it makes are not changed after, so any thread may read them.
     """
 
     def __init__(cls, name, bases, dct):

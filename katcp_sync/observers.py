@@ -26,12 +26,16 @@ from .compat import Protocol
 __all__ = ["Reading", "Observer", "ObservedSensor", "SampledSensor"]
 
 #: A sensor reading: timestamp (float seconds), status (``Sensor.NOMINAL``...)
-#: and value (of the sensor's type).
+#: and value (of the sensor's type). Immutable: any thread may read it.
 Reading = namedtuple("Reading", "timestamp status value")
 
 
 class Observer(Protocol):
-    """Anything that can watch a sensor (:meth:`katcp_sync.sensor.Sensor.attach`)."""
+    """Anything that can watch a sensor (:meth:`katcp_sync.sensor.Sensor.attach`).
+
+    ``update`` runs on whichever thread sets the sensor, with no sensor lock
+    held, possibly on several threads at once: it must be thread-safe and quick.
+    """
 
     def update(self, sensor, reading):
         # type: ("ObservedSensor", Reading) -> None
@@ -39,7 +43,7 @@ class Observer(Protocol):
 
 
 class ObservedSensor(Protocol):
-    """What an observer needs of a sensor."""
+    """What an observer needs of a sensor; every member may be used from any thread."""
 
     @property
     def name(self):
@@ -65,7 +69,7 @@ class ObservedSensor(Protocol):
 
 
 class SampledSensor(ObservedSensor, Protocol):
-    """What a sampling strategy needs of a sensor."""
+    """What a sampling strategy needs of a sensor (any thread, as :class:`ObservedSensor`)."""
 
     @property
     def auto_strategy(self):

@@ -107,6 +107,8 @@ _NEW, _RUNNING, _STOPPING, _CLOSED = "new", "running", "stopping", "closed"
 class TimerHandle(object):
     """A call scheduled by :meth:`Reactor.call_at` or :meth:`Reactor.call_later`.
 
+    The call runs on the reactor thread; :meth:`cancel` may be called from any thread.
+
     Attributes:
         when: the :meth:`Reactor.time` at which the call is due.
     """

@@ -544,7 +544,7 @@ class KATCPClientResource(ResourceDescription):
         major = self._protocol_flags(inspector).major
         polled = msg.name == "sensor-value"
         for i in range(2, len(args), 3):
-            name = compat.native_str(args[i], "replace")
+            name = compat.wire_text(args[i])
             sensor = self._all_sensors.get(name)
             if sensor is None:
                 self._logger.debug("%s: #%s for unknown sensor %s", self._name, msg.name, name)

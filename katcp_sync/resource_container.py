@@ -44,6 +44,7 @@ class GroupResults(dict):
     For requests a value is a :class:`~katcp_sync.resource_types.KATCPReply`,
     ``None`` (the client lacks the request) or the exception the request
     failed with (timeout, disconnected). Truthy iff every value succeeded.
+    Made whole before it is returned and not changed after: any thread may read it.
     """
 
     @property

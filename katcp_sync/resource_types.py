@@ -85,6 +85,10 @@ class AttrDict(dict):
     ``ns.pick_fruit``. A missing attribute raises :class:`AttributeError`
     naming what is known, which is more useful in an interactive session,
     unless ``missing`` is given: then ``missing(name)`` is returned.
+
+    No lock of its own: as a dict, reads from any thread are safe; the
+    resources build a new one on each resync (on the reactor thread) rather
+    than change the one they handed out.
     """
 
     __slots__ = ("_what", "_missing")
@@ -127,6 +131,7 @@ class KATCPReply(NamedTuple('KATCPReply', [('reply', Any), ('informs', list)])):
     Truthy iff the reply is ``ok``. As in katcp-python, ``str()`` gives the
     wire lines of :attr:`messages` (the reply first, then the informs) and
     ``repr()`` the same lines readably: unescaped, without message ids.
+    Immutable (the informs list is the caller's once returned): any thread.
 
     Attributes:
         reply: the reply :class:`~katcp_sync.message.Message`.
@@ -161,7 +166,7 @@ class KATCPReply(NamedTuple('KATCPReply', [('reply', Any), ('informs', list)])):
         # katcp-python's readable form: no message ids, arguments unescaped
         return "\n".join(
             "%s%s %s" % (compat.native_str(Message.TYPE_SYMBOLS[m.mtype]), m.name,
-                         " ".join(compat.native_str(a, "replace") for a in m.arguments))
+                         " ".join(compat.wire_text(a) for a in m.arguments))
             for m in self.messages)
 
 
@@ -173,6 +178,8 @@ class KATCPSensorReading(NamedTuple('KATCPSensorReading', [('received_timestamp'
         timestamp: the device's timestamp of the reading (seconds, UTC).
         istatus: the status code (0 unknown ... 6 inactive).
         value: the value, converted to the sensor's Python type.
+
+    Immutable: any thread may read it.
     """
     __slots__ = ()
 
@@ -191,6 +198,8 @@ class SensorResultTuple(NamedTuple('SensorResultTuple', [('object', "KATCPSensor
         name: its KATCP name; python_identifier: its escaped name.
         description, type, units: from ``#sensor-list``.
         reading: the most recent :class:`KATCPSensorReading`.
+
+    Immutable: any thread may read it.
     """
     __slots__ = ()
 
@@ -342,6 +351,7 @@ class KATCPDummyRequest(KATCPRequest):
     """A request the device does not have, that always "succeeds" locally.
 
     Used for unknown requests when a resource has ``dummy_unknown_requests``.
+    Any thread, as :class:`KATCPRequest`.
     """
 
     def future(self, *args, **kwargs):

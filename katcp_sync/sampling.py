@@ -214,6 +214,11 @@ class SampleStrategy(object):
             is not available for this sensor or protocol version; the message
             says which.
         TypeError: a strategy that needs a scheduler was given none.
+
+    Threads (the module's "Threads and locks"): every method may be called
+    from any thread; :meth:`update` runs on the thread that set the sensor,
+    timers on the scheduler's thread, ``inform_callback`` under the lock.
+    The subclasses (one per strategy) are the same.
     """
 
     # The constants and names are the strategy table's (katcp_sync.strategies).

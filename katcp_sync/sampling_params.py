@@ -88,10 +88,8 @@ def as_bytes(param):
 _NUMBERS = six.integer_types + (float,)
 
 
-def as_text(raw):
-    # type: (bytes) -> str
-    """Wire bytes as the native str for messages (3.x: undecodable bytes replaced)."""
-    return compat.native_str(raw, "replace")
+#: Wire bytes as the native str for messages (:func:`katcp_sync.compat.wire_text`).
+as_text = compat.wire_text
 
 
 def _invalid(what, raw, why):

@@ -27,11 +27,11 @@ __all__ = ["TimerHandle", "Scheduler", "ManualTimerHandle", "ManualScheduler"]
 
 
 class TimerHandle(Protocol):
-    """What ``Scheduler.call_at`` returns."""
+    """What ``Scheduler.call_at`` returns; :meth:`cancel` from any thread."""
 
     def cancel(self):
         # type: () -> None
-        """Stop the call if it has not started yet; harmless if it has."""
+        """Stop the call if it has not started yet; harmless if it has. Any thread."""
 
 
 class Scheduler(Protocol):
@@ -56,6 +56,9 @@ class Scheduler(Protocol):
 
 class ManualTimerHandle(object):
     """A call scheduled on a :class:`ManualScheduler`.
+
+    The call runs on the thread that advances the scheduler; :meth:`cancel`
+    may be called from any thread (the scheduler's lock guards it).
 
     Attributes:
         when: the virtual time at which the call is due.

@@ -556,7 +556,7 @@ class Sensor(object):
             KatcpValueError: unknown type name.
         """
         if isinstance(type_string, bytes):
-            type_string = compat.native_str(type_string, "replace")
+            type_string = compat.wire_text(type_string)
         try:
             return cls.SENSOR_TYPE_LOOKUP[type_string]
         except KeyError:
@@ -575,3 +575,31 @@ class Sensor(object):
         kattype = kattype_class(_NO_PARAMS) if sensor_type == cls.DISCRETE else kattype_class()
         return [kattype.decode(compat.wire_bytes(p) if isinstance(p, six.text_type) else p, major)
                 for p in formatted_params]
+
+    @classmethod
+    def from_sensor_list(cls, name, description, units, type_name,
+                         params=(), major=DEFAULT_KATCP_MAJOR):
+        # type: (str, str, str, Union[str, bytes], Sequence[Any], int) -> Sensor
+        """Make a sensor as a ``#sensor-list`` inform describes it (spec 7.2):
+        ``name description units type params...``.
+
+        Args:
+            name, description, units, type_name: as in the inform (text, or
+                bytes decoded as UTF-8 as by the constructor).
+            params: the type's params as on the wire (bytes or text), or as
+                Python values (numbers, taken as their ``str``).
+            major: the KATCP major version the params are written for.
+
+        Returns:
+            a new sensor of that type, with the default reading.
+
+        Raises:
+            KatcpValueError: unknown type, or a param that does not parse.
+            ValueError: a bad name, or params the type does not take.
+
+        Any thread (it touches nothing shared).
+        """
+        sensor_type = cls.parse_type(type_name)
+        formatted = [p if isinstance(p, (bytes, six.text_type)) else str(p) for p in params]
+        return cls(sensor_type, name, description, units,
+                   cls.parse_params(sensor_type, formatted, major))

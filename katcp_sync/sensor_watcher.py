@@ -48,15 +48,27 @@ __all__ = ["SensorWatcher", "SensorHost"]
 
 
 class SensorHost(Protocol):
-    """Where a :class:`SensorWatcher` puts its copies (a :class:`~katcp_sync.server.DeviceServer`)."""
+    """Where a :class:`SensorWatcher` puts its copies (a :class:`~katcp_sync.server.DeviceServer`).
+
+    The watcher calls both methods on its client's reactor thread, with no
+    lock of its own held, while other threads may use the host: they must
+    be thread-safe and must not block for long (a DeviceServer's are).
+    """
 
     def add_sensor(self, sensor):
         # type: (Sensor) -> None
-        """Add ``sensor`` (replacing one of the same name)."""
+        """Add ``sensor`` (replacing one of the same name). Called on the
+        watcher's reactor thread."""
 
     def remove_sensor(self, sensor):
         # type: (Union[Sensor, str]) -> None
-        """Remove a sensor, given as the object or its name."""
+        """Remove a sensor, given as the object or its name. Called on the
+        watcher's reactor thread.
+
+        Raises:
+            ValueError: no such sensor (a DeviceServer's; the watcher only
+                removes sensors it added).
+        """
 
 
 class SensorWatcher(object):
@@ -175,10 +187,8 @@ class SensorWatcher(object):
 
     def _copy_of(self, sensor):
         # type: (KATCPSensor) -> Sensor
-        sensor_type = Sensor.parse_type(sensor.type)
-        params = Sensor.parse_params(sensor_type, sensor.params)
-        return Sensor(sensor_type, self._prefix + sensor.name, sensor.description,
-                      sensor.units, params)
+        return Sensor.from_sensor_list(self._prefix + sensor.name, sensor.description,
+                                       sensor.units, sensor.type, sensor.params)
 
     @staticmethod
     def _updater(local):

@@ -55,7 +55,11 @@ class _Recalculation(object):
 
 
 class GenericSensorTree(object):
-    """A DAG of sensors; subclasses say how a parent follows its children."""
+    """A DAG of sensors; subclasses say how a parent follows its children.
+
+    Every method may be called from any thread; a parent is recalculated on
+    the thread that updated a child (see the module's "Threads").
+    """
 
     def __init__(self):
         # type: () -> None

@@ -40,7 +40,10 @@ _Line = Union[bytes, LineTooLongError]
 
 class ClientServer(Protocol):
     """What a :class:`ClientConnection` needs from its server
-    (:class:`~katcp_sync.server.DeviceServerBase` provides it)."""
+    (:class:`~katcp_sync.server.DeviceServerBase` provides it).
+
+    Each member says the thread it is used on; ``mass_inform`` any thread.
+    """
 
     PROTOCOL_INFO = cast(ProtocolFlags, None)  # type: ProtocolFlags
 
@@ -64,25 +67,24 @@ class ClientServer(Protocol):
 
 
 class ClientTransport(Protocol):
-    """The part of :class:`~katcp_sync.connection.Connection` a client uses."""
+    """The part of :class:`~katcp_sync.connection.Connection` a client uses.
+
+    Every method is called from any thread (replies come from workers): an
+    implementation must be thread-safe and must not block for long.
+    """
 
     def write(self, data):
-
         # type: (bytes) -> bool
-
-        pass
+        """Queue whole wire lines without blocking; False if dropped (closed). Any thread."""
 
     def write_lines(self, lines):
-
         # type: (Sequence[bytes]) -> bool
-
-        pass
+        """Queue ``lines`` (without their end of line) together, in order. Any thread."""
 
     def close(self, reason="", flush=True, timeout=1.0, last=b""):
-
         # type: (str, bool, float, bytes) -> None
-
-        pass
+        """Close, after sending what is queued and then ``last`` if ``flush``;
+        idempotent, does not wait. Any thread."""
 
 
 class _NoSocket(object):

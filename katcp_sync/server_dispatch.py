@@ -79,7 +79,11 @@ _LONGEST_GAP = 4.0
 
 class DispatchServer(Protocol):
     """What a :class:`Dispatcher` needs from its server
-    (:class:`~katcp_sync.server.DeviceServerBase` provides it)."""
+    (:class:`~katcp_sync.server.DeviceServerBase` provides it).
+
+    Its hooks are called on the thread that handles the message (a worker,
+    or the reactor for reactor-thread handlers), several at once.
+    """
 
     PROTOCOL_INFO = cast(ProtocolFlags, None)  # type: ProtocolFlags
     BAD_LINES_LOGGED = cast(int, None)  # type: int

@@ -36,16 +36,15 @@ __all__ = ["BuiltinRequests", "RestartQueue", "help_text", "inline"]
 
 
 class RestartQueue(Protocol):
-    """Where ``?restart`` puts the server (a :class:`queue.Queue` will do)."""
+    """Where ``?restart`` puts the server (a :class:`queue.Queue` will do).
+
+    ``put_nowait`` is called on the thread handling ``?restart`` (a worker):
+    it must be thread-safe.
+    """
 
     def put_nowait(self, item):
         # type: (Any) -> None
         """Queue ``item`` without blocking."""
-
-
-def _text(arg):
-    # type: (bytes) -> str
-    return arg.decode("utf-8", "replace")
 
 
 def _summary(doc):
@@ -55,7 +54,12 @@ def _summary(doc):
 
 
 class BuiltinRequests(object):
-    """Mixin with the standard requests. Needs the DeviceServer internals."""
+    """Mixin with the standard requests. Needs the DeviceServer internals.
+
+    The ``request_*`` handlers run where the server runs handlers (its
+    workers, several at once, or its reactor thread for a server that
+    handles requests there).
+    """
 
     #: The shortest timer period a client's sampling gets, in seconds: a
     #: ``period``, or the longest period of ``event-rate`` and
@@ -123,7 +127,7 @@ class BuiltinRequests(object):
         sensors = sorted(self.get_sensors(), key=lambda s: s.name)
         if not msg.arguments:
             return sensors
-        pattern = _text(msg.arguments[0])
+        pattern = compat.wire_text(msg.arguments[0])
         if len(pattern) >= 2 and pattern.startswith("/") and pattern.endswith("/"):
             try:
                 regex = compile_client_regex(pattern[1:-1])
@@ -167,7 +171,7 @@ class BuiltinRequests(object):
         """
         handlers = self._request_docs()
         if msg.arguments:
-            name = _text(msg.arguments[0])
+            name = compat.wire_text(msg.arguments[0])
             if name not in handlers:
                 raise FailReply("Unknown request method.")
             req.informs([(name, handlers[name])])
@@ -240,7 +244,7 @@ class BuiltinRequests(object):
         """
         hints = self._request_timeout_hints()
         if msg.arguments:
-            name = _text(msg.arguments[0])
+            name = compat.wire_text(msg.arguments[0])
             if name not in self._request_docs():
                 raise FailReply("Unknown request method.")
             rows = [(name, repr(float(hints.get(name, 0.0))))]  # type: List[Tuple[str, str]]
@@ -328,7 +332,7 @@ class BuiltinRequests(object):
         """
         if not msg.arguments:
             raise FailReply("No sensor name given.")
-        names_arg = _text(msg.arguments[0])
+        names_arg = compat.wire_text(msg.arguments[0])
         bulk = "B" in self.PROTOCOL_INFO.flags
         names = names_arg.split(",") if bulk else [names_arg]
         if len(names) > 1 and len(msg.arguments) == 1:

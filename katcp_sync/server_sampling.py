@@ -22,7 +22,7 @@ __all__ = ["SamplingTable", "StatusSink"]
 
 
 class StatusSink(Protocol):
-    """Where a client's ``#sensor-status`` lines go (its connection)."""
+    """Where a client's ``#sensor-status`` lines go (its connection); written from any thread."""
 
     def write(self, data):
         # type: (bytes) -> None

@@ -23,7 +23,7 @@ _Item = Tuple[Message, Handler]
 
 
 class ReadControl(Protocol):
-    """What a :class:`Turn` needs to hold a flooding client back."""
+    """What a :class:`Turn` needs to hold a flooding client back (each method says its thread)."""
 
     def pause_reading(self):
         # type: () -> None

@@ -38,7 +38,7 @@ _NUMERIC = frozenset(["integer", "float"])
 
 
 class StrategyInfo(NamedTuple('StrategyInfo', [('code', int), ('name', str), ('params', Tuple[str, ...]), ('since_major', int), ('stypes', Optional[FrozenSet[str]])])):
-    """One row of the strategy table."""
+    """One row of the strategy table. Immutable: any thread may read it."""
     __slots__ = ()
 
 
@@ -78,7 +78,7 @@ def strategy_info(strategy):
     if isinstance(strategy, six.integer_types):
         row = STRATEGY_BY_CODE.get(strategy)
     elif isinstance(strategy, bytes):
-        row = STRATEGY_BY_NAME.get(compat.native_str(strategy, "replace"))
+        row = STRATEGY_BY_NAME.get(compat.wire_text(strategy))
     elif isinstance(strategy, six.text_type):
         row = STRATEGY_BY_NAME.get(strategy)  # (unicode equals str on 2.7)
     if row is None:

@@ -8,10 +8,10 @@ from __future__ import absolute_import, division, print_function
 
 from .testing.fixtures import (AsyncDeviceTestServer, AsyncWaitingMock, ClientConnectionTest,
                                DeviceTestSensor, DeviceTestServer,
-                               DeviceTestServerWithTimeoutHints, RecordedMessages,
-                               SensorComparisonMixin, TestLogHandler, TestUtilMixin,
-                               TimewarpAsyncTestCase, TimewarpAsyncTestCaseTimeAdvancer,
-                               WaitingMock)
+                               DeviceTestServerWithTimeoutHints, SensorComparisonMixin,
+                               TestLogHandler, TestUtilMixin, TimewarpAsyncTestCase,
+                               TimewarpAsyncTestCaseTimeAdvancer, WaitingMock)
+from .testing.mock_req import RecordedMessages
 
 __all__ = [
     "ClientConnectionTest", "TestLogHandler", "DeviceTestSensor", "DeviceTestServer",

@@ -149,6 +149,17 @@ def test_native_str_and_wire_bytes_round_trip():
     assert type(compat.native_str(b"bad \xff", "replace")) is str
 
 
+def test_wire_text_is_the_one_lenient_decoding_of_names_and_arguments():
+    """Every module reads wire names/arguments through compat.wire_text: the
+    native str, never unicode on 2.7 (the ?sensor-list pattern, ?help name,
+    shell completions and #log replay used to be unicode there)."""
+    assert compat.wire_text(b"caf\xc3\xa9") == compat.native_str(b"caf\xc3\xa9")
+    assert type(compat.wire_text(b"bad \xff")) is str
+    if not compat.PY2:
+        assert compat.wire_text(b"bad \xff") == u"bad \ufffd"
+
+
+
 def test_decode_lossless_keeps_every_byte():
     for data in (b"", b"ascii", b"caf\xc3\xa9", b"\xff\xfe\x80"):
         text = compat.decode_lossless(data)

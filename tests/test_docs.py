@@ -140,3 +140,32 @@ def test_readme_says_where_the_side_environment_goes_and_how_to_skip_it():
     for text in ("~/.cache/katcp_sync/kp39", "KATCP_SYNC_NO_SIDE_ENV=1", "KATCP_SYNC_KP_VENV"):
         assert text in readme, text
     assert '"KATCP_SYNC_NO_SIDE_ENV"' in sideenv and '"kp39"' in sideenv
+
+
+def test_public_classes_say_which_threads_may_use_them():
+    """The guide's docstring rule ("which thread may call it"): every public
+    class (in a module's ``__all__``) says so, itself or through a base
+    class of the package, or says it is immutable. Exceptions are exempt."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import katcp_sync
+
+    missing = []
+    seen = set()
+    for info in pkgutil.walk_packages(katcp_sync.__path__, "katcp_sync."):
+        module = importlib.import_module(info.name)
+        for name in getattr(module, "__all__", []):
+            obj = getattr(module, name, None)
+            if (not inspect.isclass(obj) or obj.__module__ != module.__name__ or obj in seen
+                    or issubclass(obj, BaseException)):
+                continue
+            seen.add(obj)
+            if obj.__name__ == "Reading":
+                continue    # a namedtuple: documented by its "#:" comment (immutable)
+            docs = [cls.__doc__ or "" for cls in obj.__mro__
+                    if cls.__module__.startswith("katcp_sync")]
+            if not any(re.search(r"thread|\bimmutable\b", doc, re.I) for doc in docs):
+                missing.append("%s.%s" % (module.__name__, name))
+    assert missing == []

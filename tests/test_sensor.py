@@ -283,6 +283,22 @@ def test_parse_params():
         Sensor.parse_params(Sensor.INTEGER, [b"low", b"high"])
 
 
+def test_from_sensor_list_makes_the_sensor_a_listing_describes():
+    """Spec 7.2: ``#sensor-list name description units type params...``;
+    the fake device and the sensor watcher both build their sensors so."""
+    sensor = Sensor.from_sensor_list(b"psu.voltage", b"PSU voltage.", b"V", b"float",
+                                     [b"0.0", b"5.0"])
+    assert (sensor.name, sensor.description, sensor.units, sensor.stype, sensor.params) == (
+        "psu.voltage", "PSU voltage.", "V", "float", [0.0, 5.0])
+    mode = Sensor.from_sensor_list("mode", "Mode.", "", "discrete", ["on", "off"])
+    assert mode.params == ["on", "off"] and mode.value() == "on"
+    ranged = Sensor.from_sensor_list("count", "Count.", "", "integer", [-5, 5])   # Python values
+    assert ranged.params == [-5, 5]
+    assert Sensor.from_sensor_list("ok", "Ok.", "", "boolean").params == []
+    with pytest.raises(KatcpValueError, match="complex"):
+        Sensor.from_sensor_list("x", "X.", "", "complex")
+
+
 # ---------------------------------------------------------------------------
 # Observers
 

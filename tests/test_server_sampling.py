@@ -63,6 +63,8 @@ def test_sensor_list_name_regex_unknown(server, connect):
     assert reply.encode() == b"!sensor-list fail Unknown\\_sensor\\_name.\n"
     reply = client.request("?sensor-list /(/")[1]
     assert args(reply)[0] == "fail" and "regular expression" in args(reply)[1]
+    # The pattern is quoted as the native str on every Python (2.7 said u'/(/').
+    assert "expression '/(/'" in args(reply)[1]
     # A pattern that could backtrack catastrophically is refused, not run.
     reply = client.request("?sensor-value /(a+)+b/")[1]
     assert args(reply)[0] == "fail" and "nested repetition" in args(reply)[1]

@@ -481,3 +481,19 @@ def test_testing_helpers_build_connections_through_the_constructor():
     conn.mass_inform(Message.inform("y"))
     assert [m.name for m in conn.messages] == ["x"]
     assert [m.name for m in conn.mass_informs] == ["y"]
+
+
+def test_client_connection_test_is_the_recording_connection():
+    """katcp-python's ClientConnectionTest is RecordingClientConnection (one
+    recorder, not two): a request through it may use what a real connection
+    has, e.g. ?sensor-sampling (the client's sampling table)."""
+    from katcp_sync.testutils import ClientConnectionTest
+
+    server = DeviceServer("127.0.0.1", 0)
+    server.add_sensor(Sensor.integer("an.int", "An int.", "", [0, 10]))
+    conn = ClientConnectionTest()
+    assert isinstance(conn, RecordingClientConnection) and conn.address == "test-client:0"
+    server.handle_message(conn, Message.request("sensor-sampling", "an.int", mid=4))
+    assert [str(m) for m in conn.replies] == ["!sensor-sampling[4] ok an.int none"]
+    conn.mass_inform(Message.inform("y"))
+    assert [m.name for m in conn.mass_informs] == ["y"]

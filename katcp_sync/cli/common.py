@@ -129,7 +129,8 @@ def open_client(host, port, timeout,
     Blocks: any thread but a reactor thread (the tool calls it from main).
 
     Returns:
-        the running client; the caller must ``stop()`` and ``join()`` it.
+        the running client; the caller must ``stop()`` and ``join()`` it, best
+        by using it as a context manager (``with open_client(...) as client:``).
 
     Raises:
         SystemExit: (after a one-line message on stderr) the host cannot be

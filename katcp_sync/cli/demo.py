@@ -75,9 +75,7 @@ def blocking_client_part(host, port, timeout):
     # type: (str, int, float) -> None
     """Talk to the server with :class:`~katcp_sync.client.BlockingClient`."""
     _say("== The blocking client: client.blocking_request(Message.request(...)) ==")
-    client = BlockingClient(host, port, timeout=timeout)
-    client.start()
-    try:
+    with BlockingClient(host, port, timeout=timeout) as client:
         if not client.wait_protocol(timeout):
             die(EXIT_CONNECTION, "the example server did not answer")
         _say("-- connected; the server speaks KATCP %s" % client.protocol_flags)
@@ -89,9 +87,6 @@ def blocking_client_part(host, port, timeout):
             _say(format_message(msg))
             reply, informs = client.blocking_request(msg)
             _show(informs + [reply])
-    finally:
-        client.stop()
-        client.join()
 
 
 def high_level_part(host, port, timeout):

@@ -41,11 +41,6 @@ _HEADER = ("NAME", "VALUE", "STATUS", "TIMESTAMP", "UNITS")
 _CLEAR = "\x1b[H\x1b[2J"
 
 
-def _text(raw):
-    # type: (bytes) -> str
-    return compat.readable_text(raw)
-
-
 def format_timestamp(timestamp):
     # type: (Optional[float]) -> str
     """Local time with milliseconds, or ``-`` when unknown."""
@@ -87,9 +82,10 @@ class SensorTable(object):
             timestamp = None
         with self._lock:
             for i in range(2, len(args) - 2, 3):
-                name = _text(args[i])
+                name = compat.readable_text(args[i])
                 if name in self._rows:
-                    value, status = _text(args[i + 2]), _text(args[i + 1])
+                    value = compat.readable_text(args[i + 2])
+                    status = compat.readable_text(args[i + 1])
                     self._rows[name] = (value, status, timestamp)
                     self._updates.append((name, value, status, format_timestamp(timestamp),
                                           self._units[name]))
@@ -164,9 +160,9 @@ def _list_sensors(client, pattern, timeout
     units = {}
     for inform in informs:
         if len(inform.arguments) >= 3:
-            name = _text(inform.arguments[0])
+            name = compat.readable_text(inform.arguments[0])
             if pattern.search(name):
-                units[name] = _text(inform.arguments[2])
+                units[name] = compat.readable_text(inform.arguments[2])
     return units
 
 
@@ -195,29 +191,26 @@ def run(args):
         die(EXIT_USAGE, "bad regular expression %r: %s" % (args.regex, exc))
     count = 1 if args.once else max(0, args.count)
     host, port = args.endpoint
-    client = cast(BlockingClient, open_client(host, port, args.timeout))  # the default class
-    closed = threading.Event()
-    client.add_disconnected_callback(closed.set)
-    try:
-        units = _list_sensors(client, pattern, args.timeout)
-        if not units:
-            die(EXIT_FAILED, "no sensor of %s matches %r" % (format_address((host, port)),
-                                                             args.regex))
-        flags = client.protocol_flags
-        table = SensorTable(units, ms_timestamps=flags is not None and flags.major < 5)
-        client.add_inform_callback("sensor-status", table.update_from_inform)
-        _subscribe(client, sorted(units), args.strategy, args.timeout)
-        tty = sys.stdout.isatty()
-        title = "%s  %d sensors  strategy: %s  (Ctrl-C quits)" % (
-            format_address((host, port)), len(units), " ".join(args.strategy))
-        return _show(table, closed, count, tty, args.interval, title)
-    except KatcpClientError as exc:
-        die(EXIT_CONNECTION, str(exc))
-    except KeyboardInterrupt:
-        return EXIT_OK
-    finally:
-        client.stop()
-        client.join()
+    with cast(BlockingClient, open_client(host, port, args.timeout)) as client:  # the default class
+        closed = threading.Event()
+        client.add_disconnected_callback(closed.set)
+        try:
+            units = _list_sensors(client, pattern, args.timeout)
+            if not units:
+                die(EXIT_FAILED, "no sensor of %s matches %r" % (format_address((host, port)),
+                                                                 args.regex))
+            flags = client.protocol_flags
+            table = SensorTable(units, ms_timestamps=flags is not None and flags.major < 5)
+            client.add_inform_callback("sensor-status", table.update_from_inform)
+            _subscribe(client, sorted(units), args.strategy, args.timeout)
+            tty = sys.stdout.isatty()
+            title = "%s  %d sensors  strategy: %s  (Ctrl-C quits)" % (
+                format_address((host, port)), len(units), " ".join(args.strategy))
+            return _show(table, closed, count, tty, args.interval, title)
+        except KatcpClientError as exc:
+            die(EXIT_CONNECTION, str(exc))
+        except KeyboardInterrupt:
+            return EXIT_OK
 
 
 def _show(table, closed, count, tty,

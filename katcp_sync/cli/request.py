@@ -20,14 +20,11 @@ def run(args):
         msg = Message.request(args.name, *args.arguments)
     except KatcpSyntaxError as exc:
         die(EXIT_USAGE, str(exc))
-    client = open_client(host, port, args.timeout)
-    try:
-        reply, informs = client.blocking_request(msg, timeout=args.request_timeout)
-    except KatcpClientError as exc:
-        die(EXIT_CONNECTION, str(exc))
-    finally:
-        client.stop()
-        client.join()
+    with open_client(host, port, args.timeout) as client:
+        try:
+            reply, informs = client.blocking_request(msg, timeout=args.request_timeout)
+        except KatcpClientError as exc:
+            die(EXIT_CONNECTION, str(exc))
     for msg in informs + [reply]:
         print(format_message(msg, readable=not args.raw))
     sys.stdout.flush()

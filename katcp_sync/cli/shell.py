@@ -229,7 +229,7 @@ def _names(client, request, timeout):
         reply, informs = client.blocking_request(Message.request(request), timeout=timeout)
     except KatcpClientError:
         return []
-    return sorted(m.arguments[0].decode("utf-8", "replace") for m in informs if m.arguments)
+    return sorted(compat.wire_text(m.arguments[0]) for m in informs if m.arguments)
 
 
 def _setup_readline(prompt):
@@ -383,34 +383,32 @@ def run(args):
     readline = _setup_readline(prompt)
     colour = readline is not None and sys.stdout.isatty() and "NO_COLOR" not in os.environ
     output = _Output(readline, prompt, readable=not args.raw, colour=colour)
-    client = open_client(host, port, args.timeout, client_class=ShellClient)
-    assert isinstance(client, ShellClient)
-    client.output = output
     status = EXIT_OK
-    interrupts = (_PromptInterrupts() if readline is not None and compat.READLINE_NUDGE
-                  else None)
-    try:
-        if readline is not None:
-            completer = _Completer(readline)
-            completer.requests = _names(client, "help", args.timeout)
-            completer.sensors = _names(client, "sensor-list", args.timeout)
-            readline.set_completer(completer.complete)
-            print("Connected to %s (KATCP %s). Tab completes names; Ctrl-C clears the "
-                  "line or abandons a request; Ctrl-D quits."
-                  % (format_address((host, port)), client.protocol_flags))
-        status = _loop(client, readline, prompt, output, args.request_timeout)
-    except KeyboardInterrupt:
-        sys.stdout.write("\n")
-    finally:
-        if interrupts is not None:
-            interrupts.close()
-        client.stop()
-        client.join()
-        if readline is not None:
-            try:
-                readline.write_history_file(os.path.expanduser(HISTORY_FILE))
-            except EnvironmentError:
-                pass
+    with open_client(host, port, args.timeout, client_class=ShellClient) as client:
+        assert isinstance(client, ShellClient)
+        client.output = output
+        interrupts = (_PromptInterrupts() if readline is not None and compat.READLINE_NUDGE
+                      else None)
+        try:
+            if readline is not None:
+                completer = _Completer(readline)
+                completer.requests = _names(client, "help", args.timeout)
+                completer.sensors = _names(client, "sensor-list", args.timeout)
+                readline.set_completer(completer.complete)
+                print("Connected to %s (KATCP %s). Tab completes names; Ctrl-C clears the "
+                      "line or abandons a request; Ctrl-D quits."
+                      % (format_address((host, port)), client.protocol_flags))
+            status = _loop(client, readline, prompt, output, args.request_timeout)
+        except KeyboardInterrupt:
+            sys.stdout.write("\n")
+        finally:
+            if interrupts is not None:
+                interrupts.close()
+            if readline is not None:
+                try:
+                    readline.write_history_file(os.path.expanduser(HISTORY_FILE))
+                except EnvironmentError:
+                    pass
     return status
 
 

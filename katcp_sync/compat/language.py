@@ -4,12 +4,14 @@
 ``raise X from Y`` (``chained``) in Python 2 syntax; typing's ``Protocol``,
 ``get_origin`` and ``get_args``; handler signatures
 (``positional_parameters``, ``function_of``); dict order, rounding and
-``isfinite``; ``SimpleNamespace``; and the standard modules that moved or
-were backported (``selectors``, ``queue``, ``collections_abc``).
+``isfinite``; ``SimpleNamespace``; the standard modules that moved or
+were backported (``selectors``, ``queue``, ``collections_abc``); and names
+imported when first used (``lazy_names``, where ``MODULE_GETATTR``).
 """
 from __future__ import absolute_import, division, print_function
 
 import collections
+import importlib
 import math
 import sys
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Tuple, Type  # noqa: F401
@@ -29,6 +31,39 @@ else:
     import collections.abc as collections_abc  # noqa: F401
 
 queue = six.moves.queue
+
+#: A module may define ``__getattr__`` for the names it lacks (PEP 562, 3.7+).
+MODULE_GETATTR = sys.version_info >= (3, 7)
+
+
+def lazy_names(module_name, package, names):
+    # type: (str, Optional[str], Dict[str, str]) -> Callable[[str], Any]
+    """A module ``__getattr__`` (PEP 562) that imports a name's module when
+    the name is first used, for names whose module is slow to import.
+
+    Args:
+        module_name: the module that assigns the result to its ``__getattr__``.
+        package: the package the relative module names are in (``__package__``).
+        names: ``{name: module}``, e.g. ``{"ThreadingHTTPServer": ".http_server"}``;
+            a name that is its module's own (``{"resource": ".resource"}``)
+            gives the module.
+
+    Returns:
+        the ``__getattr__`` function; it keeps each name it loads in the
+        module, so it runs once per name, and raises AttributeError for
+        other names. Any thread (the import lock serialises the import).
+    """
+    def __getattr__(name):
+        # type: (str) -> Any
+        try:
+            module = names[name]
+        except KeyError:
+            raise AttributeError("module %r has no attribute %r" % (module_name, name))
+        loaded = importlib.import_module(module, package)
+        value = loaded if module.rpartition(".")[2] == name else getattr(loaded, name)
+        setattr(sys.modules[module_name], name, value)
+        return value
+    return __getattr__
 
 
 # ------------------------------------------------------------------ exceptions and arguments

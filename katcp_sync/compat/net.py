@@ -1,24 +1,22 @@
-"""Operating-system errors, sockets and HTTP across Pythons.
+"""Operating-system errors and sockets across Pythons.
 
 Python 3's OSError subclasses (``ConnectionError`` & co) on 2.7 and
 ``os_error``/``as_os_error`` to raise them as 3.3+ does; what to catch
 around socket and select calls (``SOCKET_ERRORS``, ``SELECT_ERRORS``: on
 2.7 ``socket.error`` is an IOError, ``select.error`` no OSError) and errno
-tests (``would_block``, ``is_eintr``); ``is_ip_address``; and http.server's
-``ThreadingHTTPServer`` and ``BaseHTTPRequestHandler``.
+tests (``would_block``, ``is_eintr``); ``is_ip_address``.
+http.server's ``ThreadingHTTPServer`` and ``BaseHTTPRequestHandler`` are in
+:mod:`katcp_sync.compat.http_server`, imported when first used: their old
+names here still work.
 """
 from __future__ import absolute_import, division, print_function
 
 import errno
 import select
 import socket
-import sys
-import threading
-from typing import Any, Dict, Optional, Tuple, Type  # noqa: F401
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Type  # noqa: F401
 
-import six
-
-from .language import PY2
+from .language import MODULE_GETATTR, PY2, lazy_names
 
 # ------------------------------------------------------------------ exceptions
 if PY2:
@@ -119,53 +117,9 @@ def is_ip_address(text):
     return False
 
 
-# ------------------------------------------------------------------ HTTP server (the web view)
-if PY2:
-    class BaseHTTPRequestHandler(six.moves.BaseHTTPServer.BaseHTTPRequestHandler, object):  # type: ignore
-        """BaseHTTPServer's handler as a new-style class (super() works)."""
-
-        def header_content_type(self):
-            # type: () -> str
-            return self.headers.gettype()
+# http.server's classes moved to .http_server, loaded when first used (PEP 562).
+if TYPE_CHECKING or not MODULE_GETATTR:
+    from .http_server import BaseHTTPRequestHandler, ThreadingHTTPServer  # noqa: F401
 else:
-    class BaseHTTPRequestHandler(six.moves.BaseHTTPServer.BaseHTTPRequestHandler):  # type: ignore
-        """http.server's handler, with :meth:`header_content_type` on every Python."""
-
-        def header_content_type(self):
-            # type: () -> str
-            """The request's media type, lower case (``text/plain`` if none)."""
-            return self.headers.get_content_type()
-
-if sys.version_info >= (3, 7):
-    from http.server import ThreadingHTTPServer
-else:
-    class ThreadingHTTPServer(six.moves.socketserver.ThreadingMixIn,  # type: ignore[no-redef]
-                              six.moves.BaseHTTPServer.HTTPServer, object):
-        """http.server.ThreadingHTTPServer (3.7+): one thread per connection.
-
-        With ``daemon_threads`` False and ``block_on_close`` True (3.7's
-        default for ThreadingMixIn), :meth:`server_close` joins the
-        connection threads, as 3.7+ does.
-        """
-
-        daemon_threads = True
-        block_on_close = True
-
-        def process_request(self, request, client_address):
-            # type: (Any, Any) -> None
-            thread = threading.Thread(target=self.process_request_thread,
-                                      args=(request, client_address))
-            thread.daemon = self.daemon_threads
-            if not thread.daemon and self.block_on_close:
-                threads = self.__dict__.setdefault("_threads", [])
-                threads[:] = [t for t in threads if t.is_alive()]
-                threads.append(thread)
-            thread.start()
-
-        def server_close(self):
-            # type: () -> None
-            six.moves.BaseHTTPServer.HTTPServer.server_close(self)
-            threads = self.__dict__.pop("_threads", [])
-            if self.block_on_close:
-                for thread in threads:
-                    thread.join()
+    __getattr__ = lazy_names(__name__, __package__, {
+        "BaseHTTPRequestHandler": ".http_server", "ThreadingHTTPServer": ".http_server"})

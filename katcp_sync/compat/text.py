@@ -3,8 +3,9 @@ text on Python 3 and bytes on 2.7 (where users may also pass ``unicode``).
 
 Decoding wire bytes to the native str (``native_str``, ``native_ascii``,
 ``native_latin1``, lossless ``decode_lossless``/``native_text``, readable
-``readable_text``), encoding back (``wire_bytes``, ``encode_utf8``), byte
-values (``byte_const``), bytes-like objects (``to_bytes``, ``join_bytes``),
+``readable_text``, lenient ``wire_text`` for names and arguments),
+encoding back (``wire_bytes``, ``encode_utf8``), byte values
+(``byte_const``), bytes-like objects (``to_bytes``, ``join_bytes``),
 and katcp-python's ``katcp.compat`` helpers (``ensure_native_str``,
 ``byte_chars``, ``is_bytes``, ``is_text``).
 """
@@ -53,6 +54,12 @@ if PY2:
     def native_latin1(data):
         # type: (bytes) -> str
         """Bytes -> native str, one character per byte (for error messages)."""
+        return data
+
+    def wire_text(data):
+        # type: (bytes) -> str
+        """Wire bytes (a name, an argument) as the native str to read or
+        compare (Python 2: the bytes themselves)."""
         return data
 
     # Python 2 encodes lone surrogates: 0xED 0xA0-0xBF ...
@@ -124,6 +131,12 @@ else:
         # type: (bytes) -> str
         """Bytes -> native str, one character per byte (for error messages)."""
         return data.decode("latin-1")
+
+    def wire_text(data):
+        # type: (bytes) -> str
+        """Wire bytes (a name, an argument) as the native str to read or
+        compare: UTF-8, bytes that are not UTF-8 replaced by U+FFFD."""
+        return data.decode("utf-8", "replace")
 
     def encode_utf8(text):
         # type: (Text) -> bytes

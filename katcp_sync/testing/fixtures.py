@@ -23,7 +23,7 @@ import re
 import threading
 import time
 import unittest
-from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple, cast
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 
 try:
     from unittest import mock
@@ -38,10 +38,11 @@ from ..errors import AsyncReply, FailReply
 from ..events import AsyncEvent
 from ..kattypes import (Bool, Float, Int, Str, concurrent_reply, request, request_timeout_hint,
                        return_reply)
-from ..message import Message, parse
+from ..message import Message
 from ..protocol import ProtocolFlags
 from ..sensor import Sensor
 from ..server import DeviceServer
+from .mock_req import RecordingClientConnection
 
 __all__ = [
     "ClientConnectionTest", "TestLogHandler", "DeviceTestSensor", "DeviceTestServer",
@@ -61,61 +62,28 @@ def _with_mid(text, mid):
     return "%s[%s]%s%s" % (head, mid, sep, rest)
 
 
-class RecordedMessages(object):
-    """Mixin: ``informs`` and ``replies`` filter a ``messages`` list."""
+class ClientConnectionTest(RecordingClientConnection):
+    """katcp-python's stand-in client connection that records what is sent to it.
 
-    messages = cast(List[Message], None)  # type: List[Message]
-
-    @property
-    def informs(self):
-        # type: () -> List[Message]
-        """The recorded informs."""
-        return [m for m in self.messages if m.mtype == Message.INFORM]
-
-    @property
-    def replies(self):
-        # type: () -> List[Message]
-        """The recorded replies."""
-        return [m for m in self.messages if m.mtype == Message.REPLY]
-
-
-class ClientConnectionTest(RecordedMessages):
-    """A stand-in client connection that records what is sent to it.
-
-    ``messages`` holds the informs and replies in order, ``mass_informs``
-    the mass informs; ``informs`` and ``replies`` filter ``messages``.
+    A :class:`~katcp_sync.testing.mock_req.RecordingClientConnection` of no
+    server, with katcp-python's signature (no arguments) and the address
+    ``test-client:0``: ``messages`` holds the informs and replies in order
+    (as parsed back from the wire, replies with their request's message
+    id), ``mass_informs`` the mass informs; ``informs`` and ``replies``
+    filter ``messages``. Any thread may send to it or read the lists.
     """
 
     def __init__(self):
         # type: () -> None
-        self.messages = []  # type: List[Message]
-        self.mass_informs = []  # type: List[Message]
-        self.address = "test-client:0"
-
-    def inform(self, msg):
-        # type: (Message) -> None
-        """Record an inform."""
-        self.messages.append(msg)
-
-    def write(self, data):
-        # type: (bytes) -> bool
-        """Record the messages of wire lines (how katcp_sync's requests reply)."""
-        self.messages.extend(parse(line) for line in data.splitlines() if line)
-        return True
-
-    def mass_inform(self, msg):
-        # type: (Message) -> None
-        """Record a mass inform."""
-        self.mass_informs.append(msg)
-
-    def reply(self, msg, req_msg):
-        # type: (Message, Message) -> None
-        """Record a reply (``req_msg`` is the request it answers)."""
-        self.messages.append(msg)
+        super(ClientConnectionTest, self).__init__(None, "test-client:0")
 
 
 class TestLogHandler(logging.Handler):
-    """A :class:`logging.Handler` that keeps the records (``_records``)."""
+    """A :class:`logging.Handler` that keeps the records (``_records``).
+
+    Records may be emitted from any thread (logging's handler lock
+    serialises :meth:`emit`); read ``_records`` once the logging is done.
+    """
 
     def __init__(self):
         # type: () -> None
@@ -134,7 +102,11 @@ class TestLogHandler(logging.Handler):
 
 
 class DeviceTestSensor(Sensor):
-    """A sensor created with a given reading (timestamp, status, value)."""
+    """A sensor created with a given reading (timestamp, status, value).
+
+    Otherwise a :class:`~katcp_sync.sensor.Sensor` (any thread may set and
+    read it). Raises as :meth:`Sensor.set <katcp_sync.sensor.Sensor.set>`.
+    """
 
     def __init__(self, sensor_type, name, description, units,
                  params, timestamp, status, value):
@@ -368,7 +340,11 @@ class AsyncDeviceTestServer(DeviceTestServer):
 
 
 class DeviceTestServerWithTimeoutHints(DeviceTestServer):
-    """:class:`DeviceTestServer` speaking 5.1 with request timeout hints."""
+    """:class:`DeviceTestServer` speaking 5.1 with request timeout hints.
+
+    Threads as any device server: methods from any thread, handlers on its
+    workers.
+    """
 
     PROTOCOL_INFO = ProtocolFlags(5, 1, {
         ProtocolFlags.MULTI_CLIENT, ProtocolFlags.MESSAGE_IDS,
@@ -396,7 +372,9 @@ class SensorComparisonMixin(object):
 
     Descriptions are dicts with any of the keys ``name``, ``status``,
     ``type``, ``value``, ``timestamp``, ``description``, ``units`` and
-    ``params``.
+    ``params``. The assertions read each sensor once, when called (no
+    waiting); call them from the test's thread, where unittest reports the
+    AssertionError they raise.
     """
 
     key_fns = dict(
@@ -461,7 +439,12 @@ class TestUtilMixin(object):
     """unittest mixin: assertions on lists of received messages.
 
     Expected messages are written as their ``str()`` (``"!help ok 5"``);
-    ``mid`` inserts a message id after the name.
+    ``mid`` inserts a message id after the name. Each assertion compares
+    the list it is given, as it is when called (no waiting), and raises
+    the test case's ``failureException`` (AssertionError) on a mismatch.
+    Call them from the test's thread (unittest's assertions report
+    failures only there); pass a snapshot (``list(...)``) of a list that
+    another thread may still be appending to.
     """
 
     def _assert_msgs_length(self, actual_msgs, expected_number):
@@ -565,7 +548,7 @@ class TimewarpAsyncTestCase(unittest.TestCase):
     """Importable stand-in for katcp-python's tornado fake-clock test case.
 
     Its tests are skipped with the reason: katcp_sync has no tornado
-    ioloop to warp.
+    ioloop to warp (``setUp`` raises :exc:`unittest.SkipTest`). No threads.
     """
 
     def setUp(self):
@@ -575,7 +558,11 @@ class TimewarpAsyncTestCase(unittest.TestCase):
 
 
 class TimewarpAsyncTestCaseTimeAdvancer(threading.Thread):
-    """Importable stand-in for katcp-python's clock advancer; raises when built."""
+    """Importable stand-in for katcp-python's clock advancer.
+
+    Raises:
+        unittest.SkipTest: when built (no thread is started).
+    """
 
     def __init__(self, *args, **kwargs):
         # type: (*Any, **Any) -> None
@@ -586,5 +573,5 @@ class AsyncWaitingMock(WaitingMock):
     """katcp-python's tornado ``AsyncWaitingMock``: here :class:`WaitingMock`.
 
     ``assert_wait_call_count`` blocks and returns True instead of returning
-    a tornado future.
+    a tornado future. Calls may come from any thread.
     """

@@ -8,14 +8,13 @@ what the handler sends is recorded on it and on its
 from __future__ import absolute_import, division, print_function
 
 from concurrent.futures import Future
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple, cast
 
 from .. import compat
 from ..message import Message, parse
 from ..server import DeviceServer
 from ..server_connection import ClientConnection, ClientRequestConnection
 from .client import Text, _text
-from .fixtures import RecordedMessages
 
 __all__ = ["mock_req", "handle_mock_req", "MockRequest", "RecordingClientConnection"]
 
@@ -46,6 +45,24 @@ class _RecordingSink(object):
         # type: (str, bool, float, bytes) -> None
         if last:
             self.write(last)
+
+
+class RecordedMessages(object):
+    """Mixin: ``informs`` and ``replies`` filter a ``messages`` list (any thread)."""
+
+    messages = cast(List[Message], None)  # type: List[Message]
+
+    @property
+    def informs(self):
+        # type: () -> List[Message]
+        """The recorded informs."""
+        return [m for m in self.messages if m.mtype == Message.INFORM]
+
+    @property
+    def replies(self):
+        # type: () -> List[Message]
+        """The recorded replies."""
+        return [m for m in self.messages if m.mtype == Message.REPLY]
 
 
 class RecordingClientConnection(ClientConnection, RecordedMessages):
@@ -118,6 +135,11 @@ class MockRequest(ClientRequestConnection):
         inform_msgs: the informs sent for this request so far.
         reply_and_inform_msgs_future: a :class:`concurrent.futures.Future` of
             ``(reply_msg, inform_msgs)``, resolved when the reply is sent.
+
+    As a real ``req``, any thread may reply or inform (a handler that
+    replies later does so from its own thread); wait on
+    ``reply_and_inform_msgs_future`` rather than reading the attributes
+    while the handler may still be running.
     """
 
     def __init__(self, client_connection, msg):

@@ -148,6 +148,12 @@ class SensorTransitionWaiter(object):
     Attributes:
         received_values: the values seen so far, the current one first.
         timed_out: True if :meth:`wait` ran out of time.
+
+    Threads: the sensor may be set from any threads (:meth:`update` runs on
+    the setting thread and only queues the value). :meth:`wait`,
+    :meth:`get_received_values` and :meth:`teardown` are for one thread at
+    a time (the test's), and :meth:`wait` not on a thread that must set the
+    sensor meanwhile.
     """
 
     def __init__(self, sensor, value_sequence=None):
@@ -194,7 +200,8 @@ class SensorTransitionWaiter(object):
         """Wait for the sequence; True if it was seen within ``timeout`` seconds.
 
         False if a value broke the sequence or time ran out (then
-        :attr:`timed_out` is True). Observing stops either way.
+        :attr:`timed_out` is True). Observing stops either way. Blocks: the
+        test's thread (see the class's Threads).
 
         Raises:
             RuntimeError: called twice, after :meth:`teardown`, or without a
@@ -223,7 +230,17 @@ class SensorTransitionWaiter(object):
 
     def get_received_values(self, stop=True, reset=True):
         # type: (bool, bool) -> List[Any]
-        """The values received so far (with repeats), optionally stopping and clearing."""
+        """The values received so far (with repeats), optionally stopping and clearing.
+
+        Args:
+            stop: stop observing the sensor (:meth:`teardown`).
+            reset: forget the values returned.
+
+        Returns:
+            the values, the sensor's value when the waiter was made first.
+
+        The test's thread (see the class's Threads); does not block.
+        """
         while True:
             try:
                 self.received_values.append(self._values.get_nowait())
@@ -238,14 +255,16 @@ class SensorTransitionWaiter(object):
 
     def teardown(self):
         # type: () -> None
-        """Stop observing the sensor (idempotent)."""
+        """Stop observing the sensor (idempotent). The test's thread; an
+        update already running on another thread may still queue its value."""
         if not self._torn_down:
             self._torn_down = True
             self.sensor.detach(self)
 
 
 class SensorTransitionStatusWaiter(SensorTransitionWaiter):
-    """:class:`SensorTransitionWaiter` on ``(status, value)`` pairs."""
+    """:class:`SensorTransitionWaiter` on ``(status, value)`` pairs (the same
+    arguments, with pairs for values; the same threads)."""
 
     def _value_of(self, reading):
         # type: (Reading) -> Any

@@ -288,10 +288,17 @@ class WebView(object):
         host, port: where to listen (loopback by default; port 0: any free
             port, see :attr:`address`).
         frame: least time in seconds between two writes to one event stream.
-        log: called with a line per HTTP request (default: nothing).
+        log: called with a line per HTTP request (default: nothing), on
+            the connection's thread.
 
     Raises:
         OSError: (from :meth:`start`) cannot listen there.
+
+    Threads: :meth:`start` and :meth:`stop` may be called from any thread but
+    the view's own (its server thread and connection threads, which
+    :meth:`stop` joins); the properties and :meth:`host_allowed` from any
+    thread; :meth:`track`/:meth:`untrack` are called by the connection
+    threads (any thread may).
     """
 
     def __init__(self, board, host="127.0.0.1", port=8080,
@@ -324,14 +331,21 @@ class WebView(object):
 
     def host_allowed(self, hostname):
         # type: (str) -> bool
-        """True if a request naming ``hostname`` in its ``Host`` may change things."""
+        """True if a request naming ``hostname`` in its ``Host`` may change
+        things (an IP address, ``localhost`` or the view's host). Any thread."""
         if hostname in ("localhost", self._host) and hostname:
             return True
         return compat.is_ip_address(hostname)
 
     def start(self):
         # type: () -> None
-        """Listen and serve on a background thread (returns at once)."""
+        """Listen and serve on a background thread (returns at once).
+
+        Raises:
+            OSError: cannot listen on :attr:`address`.
+
+        Any thread but the view's own; once per view.
+        """
         server_class = _Server6 if ":" in self._host else _Server
         self._server = server_class((self._host, self._port), self)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.5,),
@@ -341,7 +355,14 @@ class WebView(object):
 
     def stop(self, timeout=5.0):
         # type: (float) -> None
-        """Close every stream and connection; return when their threads ended."""
+        """Close every stream and connection; return when their threads ended.
+
+        Args:
+            timeout: most seconds to wait for the server thread (the
+                connection threads end once their sockets are cut).
+
+        Any thread but the view's own (it joins them); idempotent.
+        """
         self.stopping.set()
         server = self._server
         if server is None:
@@ -359,13 +380,14 @@ class WebView(object):
     @property
     def streams(self):
         # type: () -> List[Subscription]
-        """The subscriptions of the open event streams (a snapshot)."""
+        """The subscriptions of the open event streams (a snapshot; any thread)."""
         with self._lock:
             return list(self._streams)
 
     def track(self, subscription):
         # type: (Subscription) -> None
-        """Remember an open event stream (closed by :meth:`stop`)."""
+        """Remember an open event stream (closed by :meth:`stop`). Any thread
+        (a connection thread, as it opens the stream)."""
         with self._lock:
             self._streams.add(subscription)
         if self.stopping.is_set():
@@ -373,6 +395,6 @@ class WebView(object):
 
     def untrack(self, subscription):
         # type: (Subscription) -> None
-        """Forget a finished event stream."""
+        """Forget a finished event stream. Any thread (the stream's connection thread)."""
         with self._lock:
             self._streams.discard(subscription)
