@@ -10,11 +10,19 @@ in the same run:
 * aiokatcp: ``await Client.request("watchdog")`` on an asyncio loop;
 * katcp-python 0.9.3 (its own Python 3.9 venv, see _side.py):
   ``BlockingClient.blocking_request``;
-* a bare socket loop (sequential only), for scale.
+* a bare socket (sequential: a send/recv loop; N threads: the cheapest
+  thread-per-caller client, a reader thread releasing each caller's lock),
+  for scale: ``vs bare socket`` is how close katcp_sync comes to the floor
+  of a client of its kind (sequential) and of its threading model (threads).
 
 ``sequential`` is one caller issuing requests back to back; ``N threads``
 is N callers (each of :data:`THREADS`) sharing the client, each making its
-share of the requests back to back (N asyncio tasks for aiokatcp). Rates
+share of the requests back to back (N asyncio tasks for aiokatcp).
+``N threads, one core`` is the same with every client process pinned to
+one CPU and the device to the others (Linux, 2+ CPUs): the GIL runs one
+thread at a time anyway, and a thread woken on the CPU it last ran on costs
+a fraction of one woken across CPUs -- what ``taskset`` buys a threaded
+application (docs/concurrency.rst). Rates
 are the best of several repeats; the three libraries take turns, repeat by
 repeat and in rotating order, so that a busy machine slows them alike.
 ``vs X`` is katcp_sync's rate divided by X's (above 1 = katcp_sync is
@@ -36,8 +44,30 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 #: Numbers of threads (asyncio tasks for aiokatcp) sharing one client.
 THREADS = (8, 100)
-#: The modes measured: "sequential", then "threads:N" for each of THREADS.
-MODES = ["sequential"] + ["threads:%d" % n for n in THREADS]
+#: Callers of the "one core" mode: the clients' processes pinned to one CPU,
+#: the device to the others (Linux with 2+ CPUs only).
+PINNED_THREADS = 8
+
+
+def _can_pin() -> bool:
+    return (hasattr(os, "sched_setaffinity") and os.path.isdir("/proc/self/task")
+            and len(os.sched_getaffinity(0)) >= 2)
+
+
+#: The modes measured: "sequential", then "threads:N" for each of THREADS,
+#: then "pinned:N".
+MODES = (["sequential"] + ["threads:%d" % n for n in THREADS]
+         + (["pinned:%d" % PINNED_THREADS] if _can_pin() else []))
+
+
+def pin_process(pid: int, cpus: Any) -> None:
+    """Set the CPU affinity of every thread of process ``pid`` (Linux: an
+    affinity is per thread; threads started later inherit their parent's)."""
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            os.sched_setaffinity(int(tid), cpus)
+        except OSError:
+            pass   # the thread ended meanwhile
 
 #: Devices, started in a subprocess that prints its port, then serves until
 #: its stdin closes.
@@ -157,6 +187,10 @@ class DeviceProcess:
             raise RuntimeError("device process did not start: %s" % " | ".join(tail))
         return int(line)
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def __exit__(self, *exc: Any) -> None:
         self._proc.stdin.close()
         try:
@@ -232,12 +266,23 @@ class _Aiokatcp:
 
 
 class _BareSocket:
-    """A bare blocking socket that sends ``?watchdog`` and reads until a
-    line ends -- no parsing, no message ids, no threads; it sleeps in
-    ``recv()`` like any client that does not spin. Sequential only (a shared
-    socket needs a real client)."""
+    """The floor of what any client can cost, for scale: no parsing beyond
+    finding the line end and message id, no timeouts, no error handling.
+
+    * sequential: one blocking socket that sends ``?watchdog`` and reads
+      until a line ends -- it sleeps in ``recv()`` like any client that
+      does not spin;
+    * N threads: the cheapest *thread-per-caller* client there is -- each
+      caller registers a pre-acquired lock under a message id, sends
+      ``?watchdog[id]`` and blocks on the lock; one reader thread splits
+      the replies and releases each caller's lock. It pays what every
+      threaded client pays per request (one thread wake-up, the GIL) and
+      nothing else, so "vs bare threads" is how close katcp_sync comes to
+      the ceiling of its threading model.
+    """
 
     def __init__(self, port: int) -> None:
+        import threading
         self._sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         recv = self._sock.recv
@@ -251,13 +296,63 @@ class _BareSocket:
 
         self._sock.recv(65536)   # the device's greeting informs
         sequential(100)
-        self._fns = {"sequential": sequential}
+        waiting: Dict[bytes, Any] = {}
+        ids = iter(range(1, 1 << 62))
+        ids_lock = threading.Lock()
+        send_lock = threading.Lock()
+        sendall = self._sock.sendall
+
+        def request() -> None:
+            lock = threading.Lock()
+            lock.acquire()
+            with ids_lock:
+                mid = b"%d" % next(ids)
+            waiting[mid] = lock
+            with send_lock:
+                sendall(b"?watchdog[" + mid + b"]\n")
+            lock.acquire()
+
+        def one_caller(n: int) -> None:
+            for _ in range(n):
+                request()
+
+        def read_replies() -> None:
+            partial = b""
+            while True:
+                try:
+                    data = recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                lines = (partial + data).split(b"\n")
+                partial = lines.pop()
+                for line in lines:
+                    if line.startswith(b"!watchdog["):
+                        waiting.pop(line[10:line.index(b"]")]).release()
+
+        # Started by the first threaded turn (modes run in order, sequential
+        # first): from then on the reader thread owns the socket's input.
+        self._reader = threading.Thread(target=read_replies, daemon=True)
+        self._sequential = sequential
+        self._one_caller = one_caller
 
     def fn(self, mode: str) -> Optional[Callable[[int], None]]:
-        return self._fns.get(mode)
+        if mode == "sequential":
+            return None if self._reader.is_alive() else self._sequential
+        if not self._reader.is_alive():
+            self._sock.settimeout(None)
+            self._reader.start()
+        return in_threads(self._one_caller, _threads(mode))
 
     def close(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self._sock.close()
+        if self._reader.is_alive():
+            self._reader.join(5)
 
 
 class _KatcpPython:
@@ -273,6 +368,10 @@ class _KatcpPython:
         if self._proc.stdout.readline().strip() != "ready":
             self.close()
             raise RuntimeError("katcp-python client did not start")
+
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
 
     def fn(self, mode: str) -> Callable[[int], None]:
         def run(count: int) -> None:
@@ -297,7 +396,29 @@ def rotating_turns(runners: Dict[str, Any], modes: List[str],
                 yield mode, name, runner
 
 
-def _in_process(port: int, count: int, repeats: int) -> Dict[str, Any]:
+class _Pinning:
+    """Pins this process (and katcp 0.9.3's client process) to one CPU and
+    the device to the others while a "pinned" mode runs; restores after."""
+
+    def __init__(self, device_pid: int, runners: Dict[str, Any]) -> None:
+        self._all = sorted(os.sched_getaffinity(0))
+        self._pids = [os.getpid()] + [r.pid for r in runners.values() if hasattr(r, "pid")]
+        self._device_pid = device_pid
+        self.pinned = False
+
+    def set(self, mode: str) -> None:
+        pinned = mode.startswith("pinned:")
+        if pinned == self.pinned:
+            return
+        clients = {self._all[-1]} if pinned else set(self._all)
+        device = set(self._all[:-1]) if pinned else set(self._all)
+        for pid in self._pids:
+            pin_process(pid, clients)
+        pin_process(self._device_pid, device)
+        self.pinned = pinned
+
+
+def _in_process(port: int, device_pid: int, count: int, repeats: int) -> Dict[str, Any]:
     """katcp_sync, aiokatcp and katcp 0.9.3 taking turns repeat by repeat
     (in rotating order) so that load from other processes weighs on all
     alike; best rate of each. Rates are timed here, around each turn (the
@@ -306,6 +427,7 @@ def _in_process(port: int, count: int, repeats: int) -> Dict[str, Any]:
     runners: Dict[str, Any] = {"katcp_sync": _Ours(port),
                                "katcp_sync no spin": _Ours(port, spin=False)}
     results: Dict[str, Any] = {}
+    pinning: Optional[_Pinning] = None
     try:
         for lib, factory in (("aiokatcp", _Aiokatcp), ("katcp 0.9.3", _KatcpPython),
                              ("bare socket", _BareSocket)):
@@ -317,7 +439,9 @@ def _in_process(port: int, count: int, repeats: int) -> Dict[str, Any]:
                 results[lib] = "failed: %r" % (exc,)
         for lib in runners:
             results[lib] = dict.fromkeys(MODES, 0.0)
+        pinning = _Pinning(device_pid, runners)
         for mode, lib, runner in rotating_turns(runners, MODES, repeats):
+            pinning.set(mode)
             fn = runner.fn(mode)
             if fn is None:
                 continue
@@ -328,6 +452,8 @@ def _in_process(port: int, count: int, repeats: int) -> Dict[str, Any]:
                 results[lib][mode] = rate
                 results[lib][mode + " cpu"] = cpu
     finally:
+        if pinning is not None:
+            pinning.set("sequential")
         for runner in runners.values():
             runner.close()
     return results
@@ -338,13 +464,15 @@ def run(quick: bool) -> List[Dict[str, Any]]:
     count, repeats = (400, 1) if quick else (4000, 6)
     rows = []
     for server_name, source in SERVERS.items():
-        with DeviceProcess(source) as port:
-            results = _in_process(port, count, repeats)
+        device = DeviceProcess(source)
+        with device as port:
+            results = _in_process(port, device.pid, count, repeats)
         for lib, result in results.items():
             if isinstance(result, str):
                 print("%s against %s: %s" % (lib, server_name, result))
         for mode in MODES:
-            label = mode if mode == "sequential" else "%d threads" % _threads(mode)
+            label = (mode if mode == "sequential" else "%d threads%s" % (
+                _threads(mode), ", one core" if mode.startswith("pinned:") else ""))
             row: Dict[str, Any] = {"device": server_name, "callers": label}
             ours = results["katcp_sync"][mode]
             for lib, result in results.items():
@@ -353,6 +481,9 @@ def run(quick: bool) -> List[Dict[str, Any]]:
                 other = results[lib]
                 row["vs " + lib] = ("%.2fx" % (ours / other[mode])
                                     if isinstance(other, dict) else "-")
+            bare = results.get("bare socket")
+            row["vs bare socket"] = ("%.2fx" % (ours / bare[mode])
+                                     if isinstance(bare, dict) and bare[mode] else "-")
             # Without spinning, against the same two.
             quiet = results["katcp_sync no spin"][mode]
             row["no spin vs aiokatcp, katcp 0.9.3"] = ", ".join(
