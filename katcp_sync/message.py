@@ -331,6 +331,8 @@ class Message(object):
         args = self.arguments
         if not args:
             return head + b"\n"
+        if len(args[-1]) >= _LONG_LINE:
+            return _encode_long(head, args)
         body = b" ".join(args)
         # Joined by single spaces, the body needs no escaping exactly when it
         # holds no special byte but those spaces and no argument is empty.
@@ -368,6 +370,26 @@ class Message(object):
         # type: () -> Text
         """Python 2's ``unicode(msg)``: the wire form decoded as UTF-8, bad bytes replaced."""
         return self.encode()[:-1].decode("utf-8", "replace")
+
+
+def _encode_long(head, args):
+    # type: (bytes, List[bytes]) -> bytes
+    """:meth:`Message.encode` for a message whose last argument is long.
+
+    Each argument is checked where it lies and the line is joined in one
+    copy (joining the body first, then the line, would copy a long argument
+    twice, each time into memory the process has to fault in anew).
+    """
+    for arg in args:
+        if (not arg or _BACKSLASH in arg or _SPACE in arg or _NUL in arg or _LF in arg
+                or _CR in arg or _ESC in arg or _TAB in arg):
+            return b"".join((head, b" ", escape_joined(args), b"\n"))
+    pieces = [head]
+    for arg in args:
+        pieces.append(b" ")
+        pieces.append(arg)
+    pieces.append(b"\n")
+    return b"".join(pieces)
 
 
 # Lone surrogates cannot be UTF-8; send a visible replacement rather than

@@ -511,3 +511,29 @@ def test_encode_long_bodies(args, body):
     msg = Message.request("x", *args)
     assert msg.encode() == b"?x " + body + b"\n"
     assert parse(msg.encode()[:-1]).arguments == args
+
+
+LONG = b"L" * 3000
+
+
+@pytest.mark.parametrize("args", [
+    [LONG],
+    [b"ok", LONG],
+    [b"", LONG],                          # an empty argument before a long one
+    [b"a b", LONG],                       # an escape before it
+    [LONG[:2047]],                        # one byte short of the long path
+    [LONG[:2048]],
+    [b"x", LONG + b" "],                  # specials at the end of the long one
+    [LONG + b"\\"], [LONG + b"\0"], [LONG + b"\n"], [LONG + b"\r"],
+    [LONG + b"\x1b"], [LONG + b"\t"], [b"\\" + LONG],
+    [LONG, LONG + b"\\ @"],
+])
+@pytest.mark.parametrize("mid", [None, 7])
+def test_encode_with_a_long_last_argument(args, mid):
+    """A long last argument takes the one-copy path (issue #16, point 5):
+    the same wire form as escaping each argument (spec 2.1), and it parses back."""
+    msg = Message.request("x", *args, mid=mid)
+    head = b"?x" if mid is None else b"?x[7]"
+    expected = b" ".join([head] + [escape_argument(arg) for arg in args]) + b"\n"
+    assert msg.encode() == expected
+    assert parse(msg.encode()) == msg
