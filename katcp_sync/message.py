@@ -73,6 +73,9 @@ _LONG_LINE = 2048
 #: may share it; it is cleared when full.
 _HEADER_CACHE = {}  # type: Dict[bytes, Tuple[int, str, Optional[bytes]]]
 _HEADER_CACHE_SIZE = 512
+#: Message heads as encoded, per type (indexed by it): ``"sensor-status"`` ->
+#: ``b"#sensor-status"``; shared as _HEADER_CACHE is, and cleared when full.
+_HEADS = ({}, {}, {})  # type: Tuple[Dict[str, bytes], Dict[str, bytes], Dict[str, bytes]]
 
 _HEADER_RE = re.compile(br"([?!#])([A-Za-z][A-Za-z0-9-]*)(?:\[([1-9][0-9]*)\])?\Z")
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
@@ -323,11 +326,12 @@ class Message(object):
         This is what connections write. Every special byte in an argument is
         escaped and an empty argument is sent as ``\\@`` (spec 2.1).
         """
+        head = _HEADS[self.mtype].get(self.name)
+        if head is None:
+            head = _encode_head(self.mtype, self.name)
         mid = self.mid
-        if mid is None:
-            head = _TYPE_SYMBOLS[self.mtype] + self.name.encode("ascii")
-        else:
-            head = b"%s%s[%s]" % (_TYPE_SYMBOLS[self.mtype], self.name.encode("ascii"), mid)
+        if mid is not None:
+            head = b"%s[%s]" % (head, mid)
         args = self.arguments
         if not args:
             return head + b"\n"
@@ -370,6 +374,17 @@ class Message(object):
         # type: () -> Text
         """Python 2's ``unicode(msg)``: the wire form decoded as UTF-8, bad bytes replaced."""
         return self.encode()[:-1].decode("utf-8", "replace")
+
+
+def _encode_head(mtype, name):
+    # type: (int, str) -> bytes
+    """``b"?name"`` for a message type and name, remembered in :data:`_HEADS`."""
+    head = _TYPE_SYMBOLS[mtype] + name.encode("ascii")
+    heads = _HEADS[mtype]
+    if len(heads) >= _HEADER_CACHE_SIZE:
+        heads.clear()
+    heads[name] = head
+    return head
 
 
 def _encode_long(head, args):

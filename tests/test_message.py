@@ -537,3 +537,16 @@ def test_encode_with_a_long_last_argument(args, mid):
     expected = b" ".join([head] + [escape_argument(arg) for arg in args]) + b"\n"
     assert msg.encode() == expected
     assert parse(msg.encode()) == msg
+
+
+def test_encoded_heads_are_remembered_per_type_and_bounded():
+    """encode() remembers ``b"?name"`` per type and name (a bounded cache):
+    every type, with and without a message id, and many names."""
+    from katcp_sync import message
+    for i in range(3 * message._HEADER_CACHE_SIZE):
+        name = "n%d" % i
+        for mtype, symbol in ((Message.REQUEST, b"?"), (Message.REPLY, b"!"),
+                              (Message.INFORM, b"#")):
+            assert Message(mtype, name, [b"a"]).encode() == symbol + name.encode() + b" a\n"
+            assert Message(mtype, name, mid=5).encode() == symbol + name.encode() + b"[5]\n"
+    assert all(len(heads) <= message._HEADER_CACHE_SIZE for heads in message._HEADS)
