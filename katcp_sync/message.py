@@ -484,10 +484,17 @@ def parse(line):
     # Escapes (backslash) or GENERAL_PATH_BYTES (NUL, ESC, LF, CR, VT, FF)
     # need the slow path. One memchr per byte value beats a translate()
     # pass, by far on long lines.
-    if (_BACKSLASH in line or _NUL in line or _ESC in line or _LF in line or _CR in line
-            or _VT in line or _FF in line):
+    if _BACKSLASH in line or _NUL in line or _ESC in line or _LF in line or _CR in line:
         return _parse_slow(line)
-    parts = line.split() if len(line) < _LONG_LINE else _split_words(line)
+    if len(line) < _LONG_LINE:
+        if _VT in line or _FF in line:
+            return _parse_slow(line)
+        parts = line.split()
+    else:
+        # (VT and FF matter only where split() would take them for spaces)
+        parts = _split_words(line)
+        if parts is None:
+            return _parse_slow(line)
     if not parts:
         raise KatcpSyntaxError("empty line", raw=line)
     header = _HEADER_CACHE.get(parts[0])
@@ -498,10 +505,12 @@ def parse(line):
 
 
 def _split_words(line):
-    # type: (bytes) -> List[bytes]
-    """``line.split()`` for a long line that holds no LF, CR, VT or FF."""
+    # type: (bytes) -> Optional[List[bytes]]
+    """The words of a long line that holds no LF or CR, split at spaces and
+    tabs only (spec 2.1); ``None`` if it holds a tab and a VT or FF (which
+    ``bytes.split()`` would take for separators too)."""
     if _TAB in line:
-        return line.split()
+        return None if _VT in line or _FF in line else line.split()
     # A few short words (name, codes) may come before a long argument.
     words = split_bytes(line, b" ", 8)
     if b"" in words:  # runs of spaces, or spaces at either end

@@ -550,3 +550,16 @@ def test_encoded_heads_are_remembered_per_type_and_bounded():
             assert Message(mtype, name, [b"a"]).encode() == symbol + name.encode() + b" a\n"
             assert Message(mtype, name, mid=5).encode() == symbol + name.encode() + b"[5]\n"
     assert all(len(heads) <= message._HEADER_CACHE_SIZE for heads in message._HEADS)
+
+
+@pytest.mark.parametrize("sep", [b" ", b"\t", b" \t "])
+@pytest.mark.parametrize("plain", [b"\x0b", b"\x0c", b"\x0b\x0c"])
+def test_vt_and_ff_are_plain_characters_in_long_lines(sep, plain):
+    """Spec 2.1: only space and tab separate arguments; VT and FF are plain
+    characters, in short lines and in long ones (which skip the VT/FF scan
+    unless a tab makes them split with bytes.split())."""
+    for size in (10, 5000):
+        arg = b"v" * size + plain + b"w"
+        line = b"?x" + sep + arg + sep + b"b" + plain
+        msg = parse(line)
+        assert msg.arguments == [arg, b"b" + plain]
