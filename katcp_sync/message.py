@@ -489,7 +489,7 @@ def parse(line):
     if len(line) < _LONG_LINE:
         if _VT in line or _FF in line:
             return _parse_slow(line)
-        parts = line.split()
+        parts = line.split()  # type: Optional[List[bytes]]
     else:
         # (VT and FF matter only where split() would take them for spaces)
         parts = _split_words(line)
