@@ -121,6 +121,17 @@ def test_many_too_long_lines_in_one_chunk():
     assert kinds(splitter.feed(b"aaaaa\nbb\ncccccc\r")) == ["ERR", b"bb", "ERR"]
 
 
+def reference_lines(data, limit):
+    """Spec 2.1: split on CR/LF, drop blank lines; over-long lines are errors."""
+    out = []
+    for line in data.replace(b"\r", b"\n").split(b"\n")[:-1]:
+        if len(line) > limit:
+            out.append("ERR")
+        elif line.strip(b" \t"):
+            out.append(line)
+    return out
+
+
 try:
     RANDOMS = st.randoms(use_true_random=False)
 except TypeError:  # hypothesis 4 (Python 2) has no such argument
@@ -147,13 +158,7 @@ def test_chunking_does_not_matter(data, rng):
         pos += step
     assert kinds(out) == expected
     # And the reference: split on CR/LF, drop blank lines, flag long ones.
-    reference = []
-    for line in data.replace(b"\r", b"\n").split(b"\n")[:-1]:
-        if len(line) > limit:
-            reference.append("ERR")
-        elif line.strip(b" \t"):
-            reference.append(line)
-    assert expected == reference
+    assert expected == reference_lines(data, limit)
 
 
 def test_random_chunks_of_real_traffic():
@@ -303,17 +308,6 @@ def read_all(splitter, stream):
         count, asked, lines = splitter.read_from(stream.recv, stream.recv_into)
         assert 0 < count <= asked
         out += lines
-    return out
-
-
-def reference_lines(data, limit):
-    """Spec 2.1: split on CR/LF, drop blank lines; over-long lines are errors."""
-    out = []
-    for line in data.replace(b"\r", b"\n").split(b"\n")[:-1]:
-        if len(line) > limit:
-            out.append("ERR")
-        elif line.strip(b" \t"):
-            out.append(line)
     return out
 
 
