@@ -73,9 +73,9 @@ _LONG_LINE = 2048
 #: may share it; it is cleared when full.
 _HEADER_CACHE = {}  # type: Dict[bytes, Tuple[int, str, Optional[bytes]]]
 _HEADER_CACHE_SIZE = 512
-#: Message heads as encoded, per type (indexed by it): ``"sensor-status"`` ->
+#: Message heads as encoded, per type: ``"sensor-status"`` ->
 #: ``b"#sensor-status"``; shared as _HEADER_CACHE is, and cleared when full.
-_HEADS = ({}, {}, {})  # type: Tuple[Dict[str, bytes], Dict[str, bytes], Dict[str, bytes]]
+_HEADS = {0: {}, 1: {}, 2: {}}  # type: Dict[int, Dict[str, bytes]]
 
 _HEADER_RE = re.compile(br"([?!#])([A-Za-z][A-Za-z0-9-]*)(?:\[([1-9][0-9]*)\])?\Z")
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")

@@ -549,7 +549,7 @@ def test_encoded_heads_are_remembered_per_type_and_bounded():
                               (Message.INFORM, b"#")):
             assert Message(mtype, name, [b"a"]).encode() == symbol + name.encode() + b" a\n"
             assert Message(mtype, name, mid=5).encode() == symbol + name.encode() + b"[5]\n"
-    assert all(len(heads) <= message._HEADER_CACHE_SIZE for heads in message._HEADS)
+    assert all(len(heads) <= message._HEADER_CACHE_SIZE for heads in message._HEADS.values())
 
 
 @pytest.mark.parametrize("sep", [b" ", b"\t", b" \t "])
