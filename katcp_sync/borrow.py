@@ -294,8 +294,8 @@ class ReadBorrow(object):
         if poll is None:
             poll = self._poller.poll
         recv = self._sock.recv
-        splitter = conn._splitter
-        feed = splitter.feed
+        recv_into = self._sock.recv_into
+        read_from = conn._splitter.read_from
         start = _monotonic()
         end = None if timeout is None else start + timeout
         spin_until = 0.0
@@ -333,18 +333,21 @@ class ReadBorrow(object):
             if conn._closing:
                 return
             try:
-                data = recv(splitter.recv_size())
+                count, _, lines = read_from(recv, recv_into)
             except compat.SOCKET_ERRORS as exc:
                 if compat.would_block(exc):
                     continue
                 self._read_error = exc
                 return
-            if not data:
+            except BaseException as exc:
+                # Interrupted (a signal handler raised) while splitting: the
+                # splitter's state is unknown, so the reactor drops us.
+                self._read_error = OSError("borrowed read interrupted: %r" % (exc,))
+                raise
+            if not count:
                 return  # EOF stays readable: the reactor will see it
             index = 0
-            lines = None  # type: Optional[List[Line]]
             try:
-                lines = feed(data)
                 for line in lines:
                     if not claim(line):
                         break
@@ -356,9 +359,6 @@ class ReadBorrow(object):
                 # claim() failed, or this thread was interrupted (a signal
                 # handler raised): the lines not yet claimed still belong to
                 # the stream, so they are handed over before re-raising.
-                if lines is None:
-                    self._read_error = OSError("borrowed read interrupted: %r" % (exc,))
-                    raise     # the splitter's state is unknown: the reactor drops us
                 with self._lock:
                     self._handover.extend(lines[index:])
                 if not isinstance(exc, Exception):

@@ -88,7 +88,7 @@ _join_bytes = compat.join_bytes
 DEFAULT_MAX_WRITE_BUFFER = 4 * 1024 * 1024
 
 # The most read from one socket per readiness event (more if one recv() asks
-# more: LineSplitter.recv_size).
+# more: LineSplitter.recv_size); at least one read.
 _READ_BUDGET = 256 * 1024
 # Small buffered pieces are joined into sends of up to this size.
 _SEND_CHUNK = 256 * 1024
@@ -504,34 +504,33 @@ class Connection(object):
         """Read what is there (up to a budget) and dispatch it.
 
         Reactor thread (holding the borrow's read lock, if borrowable)."""
-        recv = self._sock.recv
-        chunks = []  # type: List[bytes]
+        sock = self._sock
+        recv = sock.recv
+        recv_into = sock.recv_into
+        # Split read by read (a long line is gathered in the splitter's buffer,
+        # which recv_into fills, so each read is split before the next).
+        read_from = self._splitter.read_from
+        lines = []  # type: List[Line]
         total = 0
         eof = False
         error = None  # type: Optional[OSError]
-        size = self._splitter.recv_size()
-        budget = _READ_BUDGET if size < _READ_BUDGET else size
-        while total < budget:
+        while True:
             try:
-                data = recv(size)
+                count, asked, new = read_from(recv, recv_into)
             except _SOCKET_ERRORS as exc:
                 if not _would_block(exc):
                     error = exc
                 break
-            if not data:
+            if not count:
                 eof = True
                 break
-            chunks.append(data)
-            total += len(data)
-            if len(data) < size:
-                break  # drained: save the recv() that would say EAGAIN
-        if chunks:
-            # Fed read by read: joining them would copy every byte once more
-            # (a long line's pieces are held as they came).
-            feed = self._splitter.feed
-            lines = feed(chunks[0])
-            for data in chunks[1:]:
-                lines += feed(data)
+            if new:
+                lines += new
+            total += count
+            # (drained: save the recv() that would say EAGAIN)
+            if count < asked or total >= _READ_BUDGET:
+                break
+        if total:
             limits = self._limits
             if limits is not None:
                 limits.note_data(bool(lines))

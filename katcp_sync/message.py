@@ -73,6 +73,9 @@ _LONG_LINE = 2048
 #: may share it; it is cleared when full.
 _HEADER_CACHE = {}  # type: Dict[bytes, Tuple[int, str, Optional[bytes]]]
 _HEADER_CACHE_SIZE = 512
+#: Message heads as encoded, per type: ``"sensor-status"`` ->
+#: ``b"#sensor-status"``; shared as _HEADER_CACHE is, and cleared when full.
+_HEADS = {0: {}, 1: {}, 2: {}}  # type: Dict[int, Dict[str, bytes]]
 
 _HEADER_RE = re.compile(br"([?!#])([A-Za-z][A-Za-z0-9-]*)(?:\[([1-9][0-9]*)\])?\Z")
 _NAME_RE = re.compile(r"[A-Za-z][A-Za-z0-9-]*\Z")
@@ -323,14 +326,17 @@ class Message(object):
         This is what connections write. Every special byte in an argument is
         escaped and an empty argument is sent as ``\\@`` (spec 2.1).
         """
+        head = _HEADS[self.mtype].get(self.name)
+        if head is None:
+            head = _encode_head(self.mtype, self.name)
         mid = self.mid
-        if mid is None:
-            head = _TYPE_SYMBOLS[self.mtype] + self.name.encode("ascii")
-        else:
-            head = b"%s%s[%s]" % (_TYPE_SYMBOLS[self.mtype], self.name.encode("ascii"), mid)
+        if mid is not None:
+            head = b"%s[%s]" % (head, mid)
         args = self.arguments
         if not args:
             return head + b"\n"
+        if len(args[-1]) >= _LONG_LINE:
+            return _encode_long(head, args)
         body = b" ".join(args)
         # Joined by single spaces, the body needs no escaping exactly when it
         # holds no special byte but those spaces and no argument is empty.
@@ -368,6 +374,37 @@ class Message(object):
         # type: () -> Text
         """Python 2's ``unicode(msg)``: the wire form decoded as UTF-8, bad bytes replaced."""
         return self.encode()[:-1].decode("utf-8", "replace")
+
+
+def _encode_head(mtype, name):
+    # type: (int, str) -> bytes
+    """``b"?name"`` for a message type and name, remembered in :data:`_HEADS`."""
+    head = _TYPE_SYMBOLS[mtype] + name.encode("ascii")
+    heads = _HEADS[mtype]
+    if len(heads) >= _HEADER_CACHE_SIZE:
+        heads.clear()
+    heads[name] = head
+    return head
+
+
+def _encode_long(head, args):
+    # type: (bytes, List[bytes]) -> bytes
+    """:meth:`Message.encode` for a message whose last argument is long.
+
+    Each argument is checked where it lies and the line is joined in one
+    copy (joining the body first, then the line, would copy a long argument
+    twice, each time into memory the process has to fault in anew).
+    """
+    for arg in args:
+        if (not arg or _BACKSLASH in arg or _SPACE in arg or _NUL in arg or _LF in arg
+                or _CR in arg or _ESC in arg or _TAB in arg):
+            return b"".join((head, b" ", escape_joined(args), b"\n"))
+    pieces = [head]
+    for arg in args:
+        pieces.append(b" ")
+        pieces.append(arg)
+    pieces.append(b"\n")
+    return b"".join(pieces)
 
 
 # Lone surrogates cannot be UTF-8; send a visible replacement rather than
@@ -447,10 +484,17 @@ def parse(line):
     # Escapes (backslash) or GENERAL_PATH_BYTES (NUL, ESC, LF, CR, VT, FF)
     # need the slow path. One memchr per byte value beats a translate()
     # pass, by far on long lines.
-    if (_BACKSLASH in line or _NUL in line or _ESC in line or _LF in line or _CR in line
-            or _VT in line or _FF in line):
+    if _BACKSLASH in line or _NUL in line or _ESC in line or _LF in line or _CR in line:
         return _parse_slow(line)
-    parts = line.split() if len(line) < _LONG_LINE else _split_words(line)
+    if len(line) < _LONG_LINE:
+        if _VT in line or _FF in line:
+            return _parse_slow(line)
+        parts = line.split()  # type: Optional[List[bytes]]
+    else:
+        # (VT and FF matter only where split() would take them for spaces)
+        parts = _split_words(line)
+        if parts is None:
+            return _parse_slow(line)
     if not parts:
         raise KatcpSyntaxError("empty line", raw=line)
     header = _HEADER_CACHE.get(parts[0])
@@ -461,10 +505,12 @@ def parse(line):
 
 
 def _split_words(line):
-    # type: (bytes) -> List[bytes]
-    """``line.split()`` for a long line that holds no LF, CR, VT or FF."""
+    # type: (bytes) -> Optional[List[bytes]]
+    """The words of a long line that holds no LF or CR, split at spaces and
+    tabs only (spec 2.1); ``None`` if it holds a tab and a VT or FF (which
+    ``bytes.split()`` would take for separators too)."""
     if _TAB in line:
-        return line.split()
+        return None if _VT in line or _FF in line else line.split()
     # A few short words (name, codes) may come before a long argument.
     words = split_bytes(line, b" ", 8)
     if b"" in words:  # runs of spaces, or spaces at either end

@@ -343,6 +343,39 @@ def test_line_too_long_during_borrowed_read(scripted, make_client, caplog):
     assert client.is_connected()
 
 
+def test_large_replies_in_a_borrowed_read(scripted, make_client):
+    """Multi-MiB replies, read by the waiting caller itself into the line
+    splitter's own buffer (issue #16, point 5), arrive whole one after
+    another; a reply over the limit is dropped with an error, and the client
+    goes on working."""
+    class BigClient(BlockingClient):
+        MAX_MSG_SIZE = 4 << 20
+
+    payload = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_-.+" * 60000  # 3.9 MB
+    sizes = []
+
+    def script(conn):
+        conn.send(*v5_greeting())
+        while True:
+            line = conn.read_line()
+            size = int(line.split()[-1])
+            sizes.append(size)
+            if size > len(payload):
+                # Over the limit, then the reply itself.
+                conn.send(b"#huge " + b"z" * size, reply_line(line, b"ok", b"small"))
+            else:
+                conn.send(reply_line(line, b"ok", payload[:size]))
+    server = scripted(script)
+    client = make_client(server.port, cls=BigClient)
+    assert client._conn.borrowable
+    for size in [len(payload), 3, 200000, len(payload) - 1, 5 << 20, len(payload)]:
+        reply, _ = client.blocking_request(Message.request("big", size), timeout=WAIT)
+        assert reply.reply_ok(), reply
+        expected = b"small" if size > len(payload) else payload[:size]
+        assert reply.arguments[1] == expected
+    assert client.is_connected()
+
+
 def test_overriding_handle_message_turns_borrowing_off(scripted, make_client):
     seen = []
 

@@ -511,3 +511,55 @@ def test_encode_long_bodies(args, body):
     msg = Message.request("x", *args)
     assert msg.encode() == b"?x " + body + b"\n"
     assert parse(msg.encode()[:-1]).arguments == args
+
+
+LONG = b"L" * 3000
+
+
+@pytest.mark.parametrize("args", [
+    [LONG],
+    [b"ok", LONG],
+    [b"", LONG],                          # an empty argument before a long one
+    [b"a b", LONG],                       # an escape before it
+    [LONG[:2047]],                        # one byte short of the long path
+    [LONG[:2048]],
+    [b"x", LONG + b" "],                  # specials at the end of the long one
+    [LONG + b"\\"], [LONG + b"\0"], [LONG + b"\n"], [LONG + b"\r"],
+    [LONG + b"\x1b"], [LONG + b"\t"], [b"\\" + LONG],
+    [LONG, LONG + b"\\ @"],
+])
+@pytest.mark.parametrize("mid", [None, 7])
+def test_encode_with_a_long_last_argument(args, mid):
+    """A long last argument takes the one-copy path (issue #16, point 5):
+    the same wire form as escaping each argument (spec 2.1), and it parses back."""
+    msg = Message.request("x", *args, mid=mid)
+    head = b"?x" if mid is None else b"?x[7]"
+    expected = b" ".join([head] + [escape_argument(arg) for arg in args]) + b"\n"
+    assert msg.encode() == expected
+    assert parse(msg.encode()) == msg
+
+
+def test_encoded_heads_are_remembered_per_type_and_bounded():
+    """encode() remembers ``b"?name"`` per type and name (a bounded cache):
+    every type, with and without a message id, and many names."""
+    from katcp_sync import message
+    for i in range(3 * message._HEADER_CACHE_SIZE):
+        name = "n%d" % i
+        for mtype, symbol in ((Message.REQUEST, b"?"), (Message.REPLY, b"!"),
+                              (Message.INFORM, b"#")):
+            assert Message(mtype, name, [b"a"]).encode() == symbol + name.encode() + b" a\n"
+            assert Message(mtype, name, mid=5).encode() == symbol + name.encode() + b"[5]\n"
+    assert all(len(heads) <= message._HEADER_CACHE_SIZE for heads in message._HEADS.values())
+
+
+@pytest.mark.parametrize("sep", [b" ", b"\t", b" \t "])
+@pytest.mark.parametrize("plain", [b"\x0b", b"\x0c", b"\x0b\x0c"])
+def test_vt_and_ff_are_plain_characters_in_long_lines(sep, plain):
+    """Spec 2.1: only space and tab separate arguments; VT and FF are plain
+    characters, in short lines and in long ones (which skip the VT/FF scan
+    unless a tab makes them split with bytes.split())."""
+    for size in (10, 5000):
+        arg = b"v" * size + plain + b"w"
+        line = b"?x" + sep + arg + sep + b"b" + plain
+        msg = parse(line)
+        assert msg.arguments == [arg, b"b" + plain]
