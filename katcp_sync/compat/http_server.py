@@ -47,9 +47,10 @@ else:
                               six.moves.BaseHTTPServer.HTTPServer, object):
         """http.server.ThreadingHTTPServer (3.7+): one thread per connection.
 
-        With ``daemon_threads`` False and ``block_on_close`` True (3.7's
-        default for ThreadingMixIn), :meth:`server_close` joins the
-        connection threads, as 3.7+ does.
+        Daemon connection threads, as 3.7's; a subclass that sets
+        ``daemon_threads`` False has them joined by :meth:`server_close`
+        (``block_on_close``, 3.7's ThreadingMixIn). ``serve_forever`` runs
+        on the thread that calls it, each request on its connection's thread.
         """
 
         daemon_threads = True
