@@ -19,6 +19,7 @@ import glob
 import importlib.util
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -129,6 +130,9 @@ def main(argv: Sequence[str] = None) -> int:
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("names", nargs="*", help="benches to run (default: all)")
     args = parser.parse_args(argv)
+    # A run stopped with SIGTERM (kill, a CI timeout) unwinds as Ctrl-C does,
+    # so --against removes its temporary worktree.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     benches = discover()
     unknown = [n for n in args.names if n not in benches]
     if unknown:
