@@ -35,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
@@ -277,12 +278,11 @@ class _BareSocket:
       ``?watchdog[id]`` and blocks on the lock; one reader thread splits
       the replies and releases each caller's lock. It pays what every
       threaded client pays per request (one thread wake-up, the GIL) and
-      nothing else, so "vs bare threads" is how close katcp_sync comes to
+      nothing else, so "vs bare socket" is how close katcp_sync comes to
       the ceiling of its threading model.
     """
 
     def __init__(self, port: int) -> None:
-        import threading
         self._sock = socket.create_connection(("127.0.0.1", port), timeout=10)
         self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         recv = self._sock.recv
@@ -439,9 +439,11 @@ def _in_process(port: int, device_pid: int, count: int, repeats: int) -> Dict[st
                 results[lib] = "failed: %r" % (exc,)
         for lib in runners:
             results[lib] = dict.fromkeys(MODES, 0.0)
-        pinning = _Pinning(device_pid, runners)
+        if _can_pin():   # (MODES has a pinned mode only then)
+            pinning = _Pinning(device_pid, runners)
         for mode, lib, runner in rotating_turns(runners, MODES, repeats):
-            pinning.set(mode)
+            if pinning is not None:
+                pinning.set(mode)
             fn = runner.fn(mode)
             if fn is None:
                 continue
