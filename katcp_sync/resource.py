@@ -37,7 +37,7 @@ from .message import Message
 from .protocol import ProtocolFlags
 from .reactor import Reactor
 from .resource_base import KATCPSensor, value_parser
-from .resource_sampling import NO_STRATEGY, StrategyCache, sampling_futures
+from .resource_sampling import NO_STRATEGY, Strategy, StrategyCache, sampling_futures
 from .resource_spec import DEFAULT_REQUEST_TIMEOUT, ResourceDescription
 from .resource_types import (
     AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading,
@@ -342,9 +342,18 @@ class KATCPClientResource(ResourceDescription):
             self._req = requests
             self._sensor = sensors
             by_strategy = self._strategies.by_strategy(sensors)
+        return self._send_remembered(by_strategy)
+
+    def _send_remembered(self, by_strategy, timeout=None):
+        # type: (Dict[Strategy, List[str]], Optional[float]) -> concurrent.futures.Future
+        """Send remembered strategies, ``{strategy: [sensor names]}``: one
+        bulk ``?sensor-sampling`` per strategy where the device has flag
+        ``B``, else one request per sensor, all in flight at once. A refusal
+        is logged, not raised. Returns a future done once every reply is in.
+        Any thread."""
         futures = {}
         for strategy, names in by_strategy.items():
-            for name, future in self._sampling_futures(names, strategy, None).items():
+            for name, future in self._sampling_futures(names, strategy, timeout).items():
                 futures[name] = future
                 future.add_done_callback(functools.partial(self._log_refusal, name=name, strategy=strategy))
         return all_done(futures.values())
@@ -507,13 +516,34 @@ class KATCPClientResource(ResourceDescription):
                                      self._name, sensor_name, f.exception())
         future.add_done_callback(log_failure)
 
-    def reapply_sampling_strategies(self):
-        # type: () -> None
-        """Send every remembered strategy again (normally done automatically on sync)."""
+    def reapply_sampling_strategies(self, timeout=None):
+        # type: (Optional[float]) -> None
+        """Send every remembered strategy again, as a sync does automatically,
+        and wait for the replies.
+
+        Sensors sharing a strategy are set together: one bulk
+        ``?sensor-sampling`` per strategy if the device has flag ``B``,
+        otherwise one request per sensor, all sent before the first reply is
+        awaited. Strategies of sensors the device does not have are kept for
+        when they appear. As in katcp-python, a strategy the device refuses
+        is logged (a warning) and the others are still applied.
+
+        Args:
+            timeout: for each request; default the resource's.
+
+        Raises:
+            KatcpClientError: called on the reactor thread (a listener or
+                callback), where waiting would deadlock.
+
+        Any thread but the reactor's.
+        """
+        self.check_may_block("reapply_sampling_strategies")
+        if not self.is_connected():
+            return
         with self._lock:
-            cached = self._strategies.snapshot()
-        for key, strategy in cached.items():
-            self.set_sampling_strategy(key, strategy)
+            by_strategy = self._strategies.by_strategy(self._sensor)
+        future = self._send_remembered(by_strategy, timeout)
+        self.wait_future(future, self.wait_bound(timeout, None), "reapply_sampling_strategies")
 
     def set_sensor_listener(self, sensor_name, listener, reading=False):
         # type: (str, Callable, bool) -> None

@@ -393,6 +393,96 @@ def test_reapply_sampling_strategies_restores_what_the_device_forgot(resource, s
     assert sensor.wait(42.0, timeout=TIMEOUT)
 
 
+def _counting_bulk_server(tutorial):
+    """A tutorial server with flag B that records each ``?sensor-sampling``'s
+    names and refuses any request naming a sensor in its ``refused`` set."""
+    from katcp_sync.server_requests import inline
+
+    class CountingServer(tutorial.MyServer):
+        PROTOCOL_INFO = ProtocolFlags(5, 1, "MIB")
+        sampling_requests = []
+        refused = set()
+
+        @inline
+        def request_sensor_sampling(self, req, msg):
+            """Set a sensor's strategy (counted)."""
+            names = msg.arguments[0].decode().split(",") if msg.arguments else []
+            if len(msg.arguments) > 1:   # a query has no strategy: not counted
+                self.sampling_requests.append(names)
+            if self.refused.intersection(names):
+                req.reply("fail", "refused for the test")
+                return
+            return super(CountingServer, self).request_sensor_sampling(req, msg)
+
+    return start_server(CountingServer("127.0.0.1", 0))
+
+
+def _drop_device_strategies(server):
+    for client in server.get_clients():
+        for name in ("add.result", "time.result", "fruit.result"):
+            client.sampling.cancel(name)
+
+
+def test_reapply_sends_one_bulk_request_per_strategy(tutorial):
+    """Spec 5.1 ?sensor-sampling: with flag B, sensors sharing a strategy are
+    re-applied together, as a sync does (it was one request per sensor)."""
+    srv = _counting_bulk_server(tutorial)
+    res = make_resource(srv)
+    try:
+        res.until_synced(TIMEOUT)
+        res.set_sampling_strategies("^(add|time)_result$", "event")
+        res.sensor.fruit_result.set_sampling_strategy("period 10")
+        _drop_device_strategies(srv)
+        del srv.sampling_requests[:]
+        res.reapply_sampling_strategies()
+        assert sorted(sorted(names) for names in srv.sampling_requests) == [
+            ["add.result", "time.result"], ["fruit.result"]]
+        srv._add_result.set_value(42.0)
+        assert res.sensor.add_result.wait(42.0, timeout=TIMEOUT)
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        stop_server(srv)
+
+
+def test_reapply_logs_a_refusal_and_applies_the_rest(tutorial, caplog):
+    """As katcp-python: a strategy the device now refuses is logged, the
+    others are re-applied, and reapply returns normally."""
+    srv = _counting_bulk_server(tutorial)
+    res = make_resource(srv)
+    try:
+        res.until_synced(TIMEOUT)
+        res.sensor.add_result.set_sampling_strategy("event")
+        res.sensor.fruit_result.set_sampling_strategy("event")
+        srv.refused.add("fruit.result")     # the bulk request is refused: one by one
+        _drop_device_strategies(srv)
+        with caplog.at_level("WARNING", logger="katcp_sync"):
+            res.reapply_sampling_strategies()
+        assert any("fruit.result" in r.getMessage() and "failed" in r.getMessage()
+                   for r in caplog.records)
+        srv._add_result.set_value(43.0)
+        assert res.sensor.add_result.wait(43.0, timeout=TIMEOUT)
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        stop_server(srv)
+
+
+def test_reapply_on_the_reactor_thread_is_refused(resource):
+    raised = concurrent.futures.Future()
+
+    def on_reactor():
+        try:
+            resource.reapply_sampling_strategies()
+        except Exception as exc:
+            raised.set_result(exc)
+        else:
+            raised.set_result(None)
+
+    resource.client.reactor.add_callback(on_reactor)
+    assert isinstance(raised.result(TIMEOUT), KatcpClientError)
+
+
 def test_set_ioloop_is_katcp_pythons_name_of_set_reactor():
     """Issue 12: one name per concept, katcp-python's spelling as an alias."""
     res = KATCPClientResource(dict(name="r", address=("127.0.0.1", 9)))
