@@ -441,8 +441,7 @@ class ClientDispatch(ClientBase):
         return "Request %s timed out after %s seconds." % (
             pending.msg.name, format_seconds(_monotonic() - pending.started))
 
-    def _finish_all(self, taken, exc_factory
-                    ):
+    def _finish_all(self, taken, exc_factory):
         # type: (List[PendingRequest], Callable[[], BaseException]) -> None
         for pending in taken:
             if pending.timer is not None:

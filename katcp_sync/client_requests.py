@@ -289,8 +289,7 @@ class RequestTable(object):
             return True, None
 
     def match_reply(self, msg, only=None,
-                    borrowed=False
-                    ):
+                    borrowed=False):
         # type: (Message, Optional[PendingRequest], bool) -> Tuple[Optional[PendingRequest], Optional[bytes]]
         """Find and take out the request a reply answers.
 

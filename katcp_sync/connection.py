@@ -425,8 +425,7 @@ class Connection(object):
     def read_borrowed(self, claim, done,
                       timeout,
                       batch_done=None,
-                      poll=None
-                      ):
+                      poll=None):
         # type: (Callable[[Line], bool], Callable[[], bool], Optional[float], Optional[Callable[[], None]], Optional[Callable[[Optional[int]], List[Tuple[int, int]]]]) -> None
         """Read on the calling thread until ``done()``; only while borrowed
         (:meth:`ReadBorrow.read <katcp_sync.borrow.ReadBorrow.read>`)."""

@@ -143,8 +143,7 @@ def _stop_with(resource, managers):
 
 def fake_KATCP_client_resource_factory(  # noqa: N802 (katcp-python's name)
         KATCPClientResourceClass, fake_options,  # noqa: N803
-        resource_spec, *args, **kwargs
-):
+        resource_spec, *args, **kwargs):
     # type: (Callable[..., ResourceT], Mapping[str, Any], Dict[str, Any], *Any, **Any) -> Tuple[ResourceT, FakeKATCPClientResourceManager]
     """Return ``(resource, manager)``: a resource talking to a fake device.
 
@@ -208,8 +207,7 @@ class FakeKATCPClientResourceContainerManager(object):
 
 def fake_KATCP_client_resource_container_factory(  # noqa: N802 (katcp-python's name)
         KATCPClientResourceContainerClass,  # noqa: N803
-        fake_options, resources_spec, *args, **kwargs
-):
+        fake_options, resources_spec, *args, **kwargs):
     # type: (Callable[..., ResourceT], Mapping[str, Any], Dict[str, Any], *Any, **Any) -> Tuple[ResourceT, FakeKATCPClientResourceContainerManager]
     """Return ``(container, manager)``: each child talks to its own fake device.
 

@@ -14,8 +14,7 @@ _U = TypeVar("_U")
 
 
 def chain_future(source, convert,
-                 target=None,
-                 ):
+                 target=None):
     # type: ("concurrent.futures.Future[_T]", Callable[[_T], _U], "Optional[concurrent.futures.Future[_U]]") -> "concurrent.futures.Future[_U]"
     """Resolve ``target`` (default: a new future) with ``convert(source.result())``.
 

@@ -297,8 +297,7 @@ def minimum_katcp_version(major, minor=0):
     return decorate
 
 
-def has_katcp_protocol_flags(protocol_flags,
-                             ):
+def has_katcp_protocol_flags(protocol_flags):
     # type: (Union[Iterable[Union[Text, bytes]], Text, bytes]) -> Callable[[_H], _H]
     """Leave the handler out of servers whose ``PROTOCOL_INFO`` lacks any of these flags.
 

@@ -167,8 +167,7 @@ class InspectingClient(object):
         sync_timeout=20.0,
         retry_delay=0.5,
         max_retry_delay=30.0,
-        name="",
-    ):
+        name=""):
         # type: (DeviceClient, Callable[[DeviceModel], Optional[concurrent.futures.Future]], float, float, float, str) -> None
         self.client = client
         self._on_model = on_model

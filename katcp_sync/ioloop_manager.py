@@ -65,8 +65,7 @@ class IOLoopManager(object):
         """Start the reactor thread (``timeout`` is accepted and unused: start is quick)."""
         self.get_reactor().start()
 
-    def stop(self, timeout=None, callback=None
-             ):
+    def stop(self, timeout=None, callback=None):
         # type: (Optional[float], Optional[Callable[[], Any]]) -> None
         """Stop the reactor, waiting up to ``timeout`` seconds; then call ``callback``."""
         if self._reactor is not None:

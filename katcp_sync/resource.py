@@ -415,8 +415,7 @@ class KATCPClientResource(ResourceDescription):
 
     # -- sensors: strategies ---------------------------------------------------
 
-    def _sampling_futures(self, names, strategy, timeout,
-                          ):
+    def _sampling_futures(self, names, strategy, timeout):
         # type: (List[str], Tuple[str, ...], Optional[float]) -> Dict[str, concurrent.futures.Future]
         """Send ``?sensor-sampling`` for ``names`` (one bulk request if the device has flag ``B``)."""
         bulk = self._protocol_flags(self._check_started()).bulk_set_sensor_sampling
@@ -463,8 +462,7 @@ class KATCPClientResource(ResourceDescription):
 
         return chain_future(all_done(futures.values()), collect)
 
-    def set_sensor_strategy(self, sensor_name, strategy, timeout=None,
-                            ):
+    def set_sensor_strategy(self, sensor_name, strategy, timeout=None):
         # type: (str, StrategyLike, Optional[float]) -> Tuple[str, ...]
         """Set one sensor's strategy, blocking; used by :meth:`KATCPSensor.set_sampling_strategy`.
 
@@ -584,8 +582,7 @@ class KATCPClientResource(ResourceDescription):
             except ValueError as exc:
                 self._logger.warning("%s: bad reading for sensor %s in %r: %s", self._name, name, msg, exc)
 
-    def poll_sensor_future(self, sensor_name, timeout=None,
-                           ):
+    def poll_sensor_future(self, sensor_name, timeout=None):
         # type: (str, Optional[float]) -> concurrent.futures.Future
         """``?sensor-value name``: a future of the fresh :class:`KATCPSensorReading`.
 
@@ -607,8 +604,7 @@ class KATCPClientResource(ResourceDescription):
         return chain_future(self.request_future("sensor-value", (sensor.name,), timeout), store)
 
     def list_sensors(self, filter="", strategy=False, status="",
-                     use_python_identifiers=True, tuple=False, refresh=False,
-                     ):
+                     use_python_identifiers=True, tuple=False, refresh=False):
         # type: (str, bool, str, bool, bool, bool) -> list
         """Sensors whose name matches the regex ``filter`` (``re.search``).
 

@@ -286,8 +286,7 @@ class KATCPSensor(object):
 
     # -- strategies --------------------------------------------------------------
 
-    def set_sampling_strategy(self, strategy, timeout=None,
-                              ):
+    def set_sampling_strategy(self, strategy, timeout=None):
         # type: (StrategyLike, Optional[float]) -> Tuple[str, ...]
         """Set the sampling strategy, e.g. ``"event"`` or ``("period", 0.5)``.
 
@@ -303,8 +302,7 @@ class KATCPSensor(object):
         """
         return self._manager.set_sensor_strategy(self._name, strategy, timeout)
 
-    def set_strategy(self, strategy, params=None, timeout=None,
-                     ):
+    def set_strategy(self, strategy, params=None, timeout=None):
         # type: (str, Any, Optional[float]) -> Tuple[str, ...]
         """Set the strategy from a name and parameters (str, number or sequence).
 

@@ -571,8 +571,7 @@ class KATCPClientResourceContainer(object):
         raise KATCPSensorError("container %s: %r does not start with a child's name" % (self._name, prefixed))
 
     def list_sensors(self, filter="", strategy=False, status="",
-                     use_python_identifiers=True, tuple=False, refresh=False,
-                     ):
+                     use_python_identifiers=True, tuple=False, refresh=False):
         # type: (str, bool, str, bool, bool, bool) -> list
         """Sensors of all children matching ``filter`` (on the prefixed names).
 

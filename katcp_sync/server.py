@@ -201,8 +201,7 @@ class DeviceServerBase(ServerLifecycle):
 
     # -- handler tables ----------------------------------------------------------
 
-    def add_request(self, name, handler
-                    ):
+    def add_request(self, name, handler):
         # type: (str, Callable[[ClientRequestConnection, Message], Any]) -> None
         """Add (or replace) the handler of ``?name`` while the server runs.
 

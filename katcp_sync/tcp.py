@@ -244,8 +244,7 @@ class ConnectAttempt(object):
     """
 
     def __init__(self, reactor, host, port, timeout,
-                 on_done
-                 ):
+                 on_done):
         # type: (Reactor, str, int, Optional[float], Callable[[Optional[socket.socket], Optional[BaseException]], Any]) -> None
         self._reactor = reactor
         self._host = host
@@ -380,8 +379,7 @@ def _numeric_addrinfo(host, port):
 
 
 def connect(reactor, host, port, timeout,
-            on_done
-            ):
+            on_done):
     # type: (Reactor, str, int, Optional[float], Callable[[Optional[socket.socket], Optional[BaseException]], Any]) -> ConnectAttempt
     """Open a TCP connection without blocking the reactor.
 

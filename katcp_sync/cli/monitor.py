@@ -151,8 +151,7 @@ def render(rows, colour, width=None,
     return "\n".join(lines)
 
 
-def _list_sensors(client, pattern, timeout
-                  ):
+def _list_sensors(client, pattern, timeout):
     # type: (BlockingClient, "re.Pattern[str]", float) -> Dict[str, str]
     reply, informs = client.blocking_request(Message.request("sensor-list"), timeout=timeout)
     if not reply.reply_ok():

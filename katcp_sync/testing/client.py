@@ -46,8 +46,7 @@ def _texts(values):
 
 @contextlib.contextmanager
 def start_server(server_or_class, host="127.0.0.1",
-                 port=0, *args, **kwargs
-                 ):
+                 port=0, *args, **kwargs):
     # type: (Union[ServerT, Type[ServerT]], str, int, *Any, **Any) -> Iterator[ServerT]
     """Run a device server for the duration of a ``with`` block.
 
@@ -310,8 +309,7 @@ class BlockingTestClient(BlockingClient):
 
     # -- sensors -----------------------------------------------------------------
 
-    def get_sensor(self, name, sensortype=str
-                   ):
+    def get_sensor(self, name, sensortype=str):
         # type: (Text, Callable[[str], Any]) -> Tuple[Any, str, float]
         """Read a sensor with ``?sensor-value``.
 

@@ -185,8 +185,7 @@ def mock_req(req_name, *args, **kwargs):
     return MockRequest(client_conn, Message.request(_text(req_name), *args))
 
 
-def handle_mock_req(server, req
-                    ):
+def handle_mock_req(server, req):
     # type: (DeviceServer, MockRequest) -> "Future[Tuple[Message, List[Message]]]"
     """Have ``server`` handle ``req`` (from :func:`mock_req`) on this thread.
 

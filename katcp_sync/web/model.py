@@ -124,8 +124,7 @@ class Subscription(object):
         with self._lock:
             return len(self._rows) + len(self._devices)
 
-    def take(self, timeout=None
-             ):
+    def take(self, timeout=None):
         # type: (Optional[float]) -> Optional[Tuple[List[Dict[str, Any]], List[Row]]]
         """Wait for changes; return ``(devices, rows)`` and forget them.
 
