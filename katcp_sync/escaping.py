@@ -131,9 +131,9 @@ def escape_joined(args, spaced=None):
         if len(args) == 1:
             return b"\\@"
         # An empty argument leaves two separators side by side (or one at
-        # either end). replace() does not overlap its matches, so where two
-        # empty arguments are neighbours the middle one of three separators
-        # is left for the second pass.
+        # either end of the body). replace() does not overlap its matches:
+        # of three separators in a row (two empty arguments side by side)
+        # the first pass takes the first two, the second pass the last two.
         body = (body.replace(b"\xff\xff", b"\xff\\@\xff")
                 .replace(b"\xff\xff", b"\xff\\@\xff"))
         if not args[0]:

@@ -351,7 +351,7 @@ class Message(object):
         elif any(_SPACE in arg for arg in args):
             # (count() compares byte by byte, ~25x slower than memchr on
             # long arguments)
-            body = escape_joined(args)
+            body = escape_joined(args, body)
         # (join copies at memcpy speed; bytes % formatting ~20x slower on
         # long bodies, as fast on short ones)
         if mid is None:

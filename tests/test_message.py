@@ -569,6 +569,8 @@ def test_escaping_names_still_importable_from_message():
     ([b"a" * 3000 + b" b"], b"a" * 3000 + b"\\_b"),                 # space inside a long argument
     ([b"a" * 3000, b"x y", b"z"], b"a" * 3000 + b" x\\_y z"),
     ([b"a" * 3000, b""], b"a" * 3000 + b" \\@"),                     # empty argument
+    ([b"\xff" * 3000, b"x y", b""], b"\xff" * 3000 + b" x\\_y \\@"),  # 0xFF, which joins them
+    ([b"a\xff" * 1500, b"x\xff\xff"], b"a\xff" * 1500 + b" x\xff\xff"),
     ([b"a" * 3000, b"b" * 3000], b"a" * 3000 + b" " + b"b" * 3000),  # nothing to escape
 ])
 def test_encode_long_bodies(args, body):
