@@ -71,6 +71,12 @@ _BACKSLASH = compat.byte_const(b"\\")
 _NUL = compat.byte_const(b"\0")
 _FF = compat.byte_const(b"\x0c")
 
+#: Joins the arguments while they are escaped together (see escape_joined),
+#: and a translate() table that turns it into a space.
+_SEPARATOR = b"\xff"
+_SEPARATOR_BYTE = compat.byte_const(_SEPARATOR)
+_SEPARATOR_TO_SPACE = bytes(bytearray(range(255))) + b" "
+
 
 def escape_argument(arg):
     # type: (bytes) -> bytes
@@ -101,17 +107,40 @@ def _escape_specials(text):
             .replace(b"\x1b", b"\\e").replace(b"\t", b"\\t"))
 
 
-def escape_joined(args):
-    # type: (List[bytes]) -> bytes
-    """Escape ``args`` and join them with spaces (spec 2.1)."""
+def escape_joined(args, spaced=None):
+    # type: (List[bytes], Optional[bytes]) -> bytes
+    """Escape ``args`` and join them with spaces (spec 2.1).
+
+    Args:
+        args: the raw arguments.
+        spaced: ``b" ".join(args)``, if the caller has it at hand: one
+            memchr in it then shows that no argument holds the byte that
+            joins them here.
+
+    Returns:
+        The arguments escaped and joined by single spaces, as they follow the
+        message name on the wire.
+    """
     # Escape in bulk, joined by 0xFF: not special, and never in UTF-8 text.
-    body = b"\xff".join(args)
-    if body.count(b"\xff") != len(args) - 1:
+    body = _SEPARATOR.join(args)
+    if (_SEPARATOR_BYTE in spaced if spaced is not None
+            else body.count(_SEPARATOR) != len(args) - 1):
         return b" ".join([escape_argument(arg) for arg in args])
     body = _escape_specials(body)
     if b"" in args:
-        return b" ".join([arg or b"\\@" for arg in body.split(b"\xff")])
-    return body.replace(b"\xff", b" ")
+        if len(args) == 1:
+            return b"\\@"
+        # An empty argument leaves two separators side by side (or one at
+        # either end of the body). replace() does not overlap its matches:
+        # of three separators in a row (two empty arguments side by side)
+        # the first pass takes the first two, the second pass the last two.
+        body = (body.replace(b"\xff\xff", b"\xff\\@\xff")
+                .replace(b"\xff\xff", b"\xff\\@\xff"))
+        if not args[0]:
+            body = b"\\@" + body
+        if not args[-1]:
+            body += b"\\@"
+    return body.translate(_SEPARATOR_TO_SPACE)
 
 
 def unescape_argument(arg):
@@ -172,11 +201,14 @@ def _replace_escapes(text, backslash, nul, esc):
     # replacement below can form a new escape.
     text = text.replace(b"\\\\", backslash)
     if _BACKSLASH in text:
-        text = (text.replace(b"\\_", b" ").replace(b"\\t", b"\t")
-                .replace(b"\\n", b"\n").replace(b"\\r", b"\r").replace(b"\\@", b"")
-                .replace(b"\\0", nul).replace(b"\\e", esc))
+        # The escapes most lines hold (spaces, empty arguments) first: a
+        # memchr is much cheaper than a replace() that finds nothing.
+        text = text.replace(b"\\_", b" ").replace(b"\\@", b"")
         if _BACKSLASH in text:
-            return None
+            text = (text.replace(b"\\t", b"\t").replace(b"\\n", b"\n")
+                    .replace(b"\\r", b"\r").replace(b"\\0", nul).replace(b"\\e", esc))
+            if _BACKSLASH in text:
+                return None
     return text
 
 

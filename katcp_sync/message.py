@@ -330,13 +330,13 @@ class Message(object):
         if head is None:
             head = _encode_head(self.mtype, self.name)
         mid = self.mid
-        if mid is not None:
-            head = b"%s[%s]" % (head, mid)
         args = self.arguments
         if not args:
-            return head + b"\n"
+            if mid is None:
+                return head + b"\n"
+            return b"".join((head, b"[", mid, b"]\n"))
         if len(args[-1]) >= _LONG_LINE:
-            return _encode_long(head, args)
+            return _encode_long(head if mid is None else b"%s[%s]" % (head, mid), args)
         body = b" ".join(args)
         # Joined by single spaces, the body needs no escaping exactly when it
         # holds no special byte but those spaces and no argument is empty.
@@ -344,17 +344,19 @@ class Message(object):
         # arguments: backslash, NUL, LF, CR, ESC, TAB.
         if (_BACKSLASH in body or _NUL in body or _LF in body or _CR in body or _ESC in body
                 or _TAB in body or b"" in args):
-            body = escape_joined(args)
+            body = escape_joined(args, body)
         elif len(body) < _LONG_LINE:
             if body.count(b" ") != len(args) - 1:
-                body = escape_joined(args)
+                body = escape_joined(args, body)
         elif any(_SPACE in arg for arg in args):
             # (count() compares byte by byte, ~25x slower than memchr on
             # long arguments)
-            body = escape_joined(args)
+            body = escape_joined(args, body)
         # (join copies at memcpy speed; bytes % formatting ~20x slower on
         # long bodies, as fast on short ones)
-        return b"".join((head, b" ", body, b"\n"))
+        if mid is None:
+            return b"".join((head, b" ", body, b"\n"))
+        return b"".join((head, b"[", mid, b"] ", body, b"\n"))
 
     def __bytes__(self):
         # type: () -> bytes
@@ -501,7 +503,11 @@ def parse(line):
     if header is None or line[0] in _BLANKS:
         header = _parse_header(parts[0], line)
     del parts[0]
-    return _make(header[0], header[1], parts, header[2])
+    # (_make inlined: the call is ~10% of parsing a short line)
+    msg = _new_message(Message)
+    msg.mtype, msg.name, msg.mid = header
+    msg.arguments = parts
+    return msg
 
 
 def _split_words(line):
@@ -521,18 +527,26 @@ def _split_words(line):
 def _parse_slow(line):
     # type: (bytes) -> Message
     """parse() for lines with escapes, an end of line or unusual bytes."""
-    if line[-1:] in (b"\n", b"\r"):
-        line = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
-    if len(line.translate(None, GENERAL_PATH_BYTES)) != len(line):
-        return _parse_general(line)
+    # (memchr for each of GENERAL_PATH_BYTES beats a translate() copy)
+    if _LF in line or _CR in line or _NUL in line or _ESC in line or _VT in line or _FF in line:
+        if line[-1:] in (b"\n", b"\r"):
+            line = line[:-2] if line[-2:] == b"\r\n" else line[:-1]
+        if len(line.translate(None, GENERAL_PATH_BYTES)) != len(line):
+            return _parse_general(line)
     parts = line.split() if len(line) < _LONG_LINE else _split_words(line)
     if not parts:
         raise KatcpSyntaxError("empty line", raw=line)
-    header = _parse_header(parts[0], line)
-    arguments = unescape_all(parts[1:])
+    header = _HEADER_CACHE.get(parts[0])
+    if header is None or line[0] in _BLANKS:
+        header = _parse_header(parts[0], line)
+    del parts[0]
+    arguments = unescape_all(parts)
     if arguments is None:
         return _parse_general(line)  # raises, saying what is wrong where
-    return _make(header[0], header[1], arguments, header[2])
+    msg = _new_message(Message)   # (_make inlined, as in parse())
+    msg.mtype, msg.name, msg.mid = header
+    msg.arguments = arguments
+    return msg
 
 
 def _parse_header(word, line):
@@ -542,15 +556,13 @@ def _parse_header(word, line):
     Type and name are cached by their bytes (``b"?add"``), also for words
     that carry a message id, which is then checked without a regex.
     """
-    if line[0] not in _BLANKS:
-        bracket = word.find(b"[")
-        if bracket > 0 and word[-1] == _CLOSE_BRACKET:
-            header = _HEADER_CACHE.get(word[:bracket])
-            mid = word[bracket + 1:-1]
-            if header is not None and mid.isdigit() and mid[0] != _ZERO:
-                if len(mid) >= 10:
-                    _check_mid_range(mid, line)
-                return (header[0], header[1], mid)
+    if line[0] not in _BLANKS and word[-1] == _CLOSE_BRACKET:
+        head, _, mid = word[:-1].partition(b"[")
+        header = _HEADER_CACHE.get(head)
+        if header is not None and mid.isdigit() and mid[0] != _ZERO:
+            if len(mid) >= 10:
+                _check_mid_range(mid, line)
+            return (header[0], header[1], mid)
     match = _HEADER_RE.match(word)
     if match is None or line[0] in _BLANKS:
         _raise_header_error(line)

@@ -147,6 +147,71 @@ def test_parse_invalid(line, fragment):
     assert info.value.raw is not None
 
 
+@pytest.mark.parametrize("word, fragment", [
+    (b"?known[0]", "invalid message id '[0]' at byte 6"),
+    (b"?known[01]", "invalid message id '[01]' at byte 6"),
+    (b"?known[]", "invalid message id '[]' at byte 6"),
+    (b"?known[1[2]", "invalid message id '[1[2]' at byte 6"),
+    (b"?known[[1]", "invalid message id '[[1]' at byte 6"),
+    (b"?known[1]]", "invalid message id '[1]]' at byte 6"),
+    (b"?known[x]", "invalid message id '[x]' at byte 6"),
+    (b"?known[2147483648]", "invalid message id 2147483648"),
+    (b"?known]", "unexpected ']' at byte 6"),
+    (b"?known1]", "unexpected ']' at byte 7"),
+    (b"?known[1]x", "invalid message id '[1]x' at byte 6"),
+])
+def test_message_ids_of_a_known_name(word, fragment):
+    """Spec 2.2: once a name is known (cached), its message ids are read
+    without the header regex; they get the same checks and errors, on plain
+    lines and on lines with escapes."""
+    parse(b"?known a")
+    for line in (word, word + b" a", word + b" a\\_b", word + b" a\\_b\n"):
+        with pytest.raises(KatcpSyntaxError) as info:
+            parse(line)
+        assert fragment in str(info.value)
+    assert parse(b"?known[2147483647] a\\_b").mid == b"2147483647"
+
+
+@pytest.mark.parametrize("line", [b"#known a\\_b", b"#known[5] a\\_b", b"#known a\\_b\r\n"])
+def test_lines_with_escapes_and_a_known_name(line):
+    """A line with escapes looks its (known) name up as a plain line does,
+    still refusing whitespace before the type (spec 2.1)."""
+    expected = parse(line)
+    assert expected.name == "known" and expected.arguments == [b"a b"]
+    assert parse(line) == expected
+    for blank in (b" ", b"\t", b" \t"):
+        with pytest.raises(KatcpSyntaxError, match="whitespace before the message type"):
+            parse(blank + line)
+
+
+@pytest.mark.parametrize("line, args", [
+    (b"#x a\\_b\x0bc", [b"a b\x0bc"]),             # VT and FF are plain characters
+    (b"#x a\\_b \x0c\\@", [b"a b", b"\x0c"]),
+    (b"#x a\\_b\n", [b"a b"]),                       # one end of line
+    (b"#x a\\_b\r", [b"a b"]),
+    (b"#x a\\_b\r\n", [b"a b"]),
+    (b"#x a\\_b \\0\\e\r\n", [b"a b", b"\0\x1b"]),
+])
+def test_lines_with_escapes_and_unusual_bytes(line, args):
+    """Escaped lines that also hold VT, FF or an end of line (spec 2.1)."""
+    assert parse(line).arguments == args
+
+
+@pytest.mark.parametrize("line, fragment", [
+    (b"#x a\\_b\0", "raw special character '\\x00' in argument at byte 7"),
+    (b"#x a\\_b\x1b c", "raw special character '\\x1b' in argument at byte 7"),
+    (b"#x a\\_b\nc", "raw special character '\\n' in argument at byte 7"),
+    (b"#x a\\_b\x0c\\q", "invalid escape sequence '\\\\q' at byte 8"),
+    (b"#x a\\_b \\@\\q", "invalid escape sequence '\\\\q' at byte 10"),
+    (b"#x a\\_b \\@ c\\", "trailing backslash at byte 12"),
+])
+def test_lines_with_escapes_and_errors(line, fragment):
+    """Where escaped lines go wrong, the error says what and at which byte."""
+    with pytest.raises(KatcpSyntaxError) as info:
+        parse(line)
+    assert fragment in str(info.value)
+
+
 @pytest.mark.parametrize("line", [u"?foo", 12, None, ["?foo"]])
 def test_parse_rejects_non_bytes(line):
     with pytest.raises(KatcpTypeError):
@@ -504,6 +569,8 @@ def test_escaping_names_still_importable_from_message():
     ([b"a" * 3000 + b" b"], b"a" * 3000 + b"\\_b"),                 # space inside a long argument
     ([b"a" * 3000, b"x y", b"z"], b"a" * 3000 + b" x\\_y z"),
     ([b"a" * 3000, b""], b"a" * 3000 + b" \\@"),                     # empty argument
+    ([b"\xff" * 3000, b"x y", b""], b"\xff" * 3000 + b" x\\_y \\@"),  # 0xFF, which joins them
+    ([b"a\xff" * 1500, b"x\xff\xff"], b"a\xff" * 1500 + b" x\xff\xff"),
     ([b"a" * 3000, b"b" * 3000], b"a" * 3000 + b" " + b"b" * 3000),  # nothing to escape
 ])
 def test_encode_long_bodies(args, body):
