@@ -123,8 +123,9 @@ def escape_joined(args, spaced=None):
     """
     # Escape in bulk, joined by 0xFF: not special, and never in UTF-8 text.
     body = _SEPARATOR.join(args)
+    # (memchr: count() would compare byte by byte, slow on long arguments)
     if (_SEPARATOR_BYTE in spaced if spaced is not None
-            else body.count(_SEPARATOR) != len(args) - 1):
+            else any(_SEPARATOR_BYTE in arg for arg in args)):
         return b" ".join([escape_argument(arg) for arg in args])
     body = _escape_specials(body)
     if b"" in args:
