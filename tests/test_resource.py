@@ -423,49 +423,49 @@ def _drop_device_strategies(server):
             client.sampling.cancel(name)
 
 
-def test_reapply_sends_one_bulk_request_per_strategy(tutorial):
+@pytest.fixture
+def bulk_device(tutorial):
+    """``(server, resource)``: a synced resource on a counting flag-B server."""
+    srv = _counting_bulk_server(tutorial)
+    res = make_resource(srv)
+    try:
+        res.until_synced(TIMEOUT)
+        yield srv, res
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        stop_server(srv)
+
+
+def test_reapply_sends_one_bulk_request_per_strategy(bulk_device):
     """Spec 5.1 ?sensor-sampling: with flag B, sensors sharing a strategy are
     re-applied together, as a sync does (it was one request per sensor)."""
-    srv = _counting_bulk_server(tutorial)
-    res = make_resource(srv)
-    try:
-        res.until_synced(TIMEOUT)
-        res.set_sampling_strategies("^(add|time)_result$", "event")
-        res.sensor.fruit_result.set_sampling_strategy("period 10")
-        _drop_device_strategies(srv)
-        del srv.sampling_requests[:]
-        res.reapply_sampling_strategies()
-        assert sorted(sorted(names) for names in srv.sampling_requests) == [
-            ["add.result", "time.result"], ["fruit.result"]]
-        srv._add_result.set_value(42.0)
-        assert res.sensor.add_result.wait(42.0, timeout=TIMEOUT)
-    finally:
-        res.stop()
-        res.join(TIMEOUT)
-        stop_server(srv)
+    srv, res = bulk_device
+    res.set_sampling_strategies("^(add|time)_result$", "event")
+    res.sensor.fruit_result.set_sampling_strategy("period 10")
+    _drop_device_strategies(srv)
+    del srv.sampling_requests[:]
+    res.reapply_sampling_strategies()
+    assert sorted(sorted(names) for names in srv.sampling_requests) == [
+        ["add.result", "time.result"], ["fruit.result"]]
+    srv._add_result.set_value(42.0)
+    assert res.sensor.add_result.wait(42.0, timeout=TIMEOUT)
 
 
-def test_reapply_logs_a_refusal_and_applies_the_rest(tutorial, caplog):
+def test_reapply_logs_a_refusal_and_applies_the_rest(bulk_device, caplog):
     """As katcp-python: a strategy the device now refuses is logged, the
     others are re-applied, and reapply returns normally."""
-    srv = _counting_bulk_server(tutorial)
-    res = make_resource(srv)
-    try:
-        res.until_synced(TIMEOUT)
-        res.sensor.add_result.set_sampling_strategy("event")
-        res.sensor.fruit_result.set_sampling_strategy("event")
-        srv.refused.add("fruit.result")     # the bulk request is refused: one by one
-        _drop_device_strategies(srv)
-        with caplog.at_level("WARNING", logger="katcp_sync"):
-            res.reapply_sampling_strategies()
-        assert any("fruit.result" in r.getMessage() and "failed" in r.getMessage()
-                   for r in caplog.records)
-        srv._add_result.set_value(43.0)
-        assert res.sensor.add_result.wait(43.0, timeout=TIMEOUT)
-    finally:
-        res.stop()
-        res.join(TIMEOUT)
-        stop_server(srv)
+    srv, res = bulk_device
+    res.sensor.add_result.set_sampling_strategy("event")
+    res.sensor.fruit_result.set_sampling_strategy("event")
+    srv.refused.add("fruit.result")     # the bulk request is refused: one by one
+    _drop_device_strategies(srv)
+    with caplog.at_level("WARNING", logger="katcp_sync"):
+        res.reapply_sampling_strategies()
+    assert any("fruit.result" in r.getMessage() and "failed" in r.getMessage()
+               for r in caplog.records)
+    srv._add_result.set_value(43.0)
+    assert res.sensor.add_result.wait(43.0, timeout=TIMEOUT)
 
 
 def test_reapply_on_the_reactor_thread_is_refused(resource):
