@@ -493,7 +493,7 @@ class KATCPClientResource(ResourceDescription):
         """Set one strategy on many sensors (one bulk request if the device has flag B)."""
         self.check_may_block("set_sampling_strategy")
         future = self.set_strategies_future(sensor_names, strategy_and_params, timeout)
-        return self.wait_future(future, self.wait_bound(timeout, None), "?sensor-sampling")
+        return self.wait_future(future, self._sampling_wait_bound(timeout), "?sensor-sampling")
 
     def set_sampling_strategies(self, filter, strategy_and_params,
                                 timeout=None):
@@ -541,7 +541,13 @@ class KATCPClientResource(ResourceDescription):
         with self._lock:
             by_strategy = self._strategies.by_strategy(self._sensor)
         future = self._send_remembered(by_strategy, timeout)
-        self.wait_future(future, self.wait_bound(timeout, None), "reapply_sampling_strategies")
+        self.wait_future(future, self._sampling_wait_bound(timeout), "reapply_sampling_strategies")
+
+    def _sampling_wait_bound(self, timeout):
+        # type: (Optional[float]) -> float
+        """How long to wait for strategies to be set: a refused bulk request
+        is followed by one request per sensor, so two request timeouts."""
+        return self.wait_bound(timeout, None) + self._timeout(timeout, None)
 
     def set_sensor_listener(self, sensor_name, listener, reading=False):
         # type: (str, Callable, bool) -> None
