@@ -543,10 +543,7 @@ def _parse_slow(line):
     arguments = unescape_all(parts)
     if arguments is None:
         return _parse_general(line)  # raises, saying what is wrong where
-    msg = _new_message(Message)   # (_make inlined, as in parse())
-    msg.mtype, msg.name, msg.mid = header
-    msg.arguments = arguments
-    return msg
+    return _make(header[0], header[1], arguments, header[2])
 
 
 def _parse_header(word, line):
