@@ -152,10 +152,21 @@ def test_wheel_install_runs_demo_and_serve_without_bytecode_in_share(wheel, tmp_
         for name, data in wheel.items():
             archive.writestr(name, data)
     venv = str(tmp_path / "venv")
-    code, _, err, _ = run_script([sys.executable, "-m", "venv", "--system-site-packages",
-                                  "--without-pip", venv], 120)
+    code, _, err, _ = run_script([sys.executable, "-m", "venv", "--without-pip", venv], 120)
     assert code == 0, err.decode()
     python = os.path.join(venv, "bin", "python")
+    # The runtime dependencies come from the environment running the tests
+    # (a venv's --system-site-packages would be its base Python's, not a
+    # virtualenv's): their folders are put on the new venv's path.
+    code, out, err, _ = run_script(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], 60)
+    assert code == 0, err.decode()
+    import six      # a module
+    import wrapt    # a package
+    folders = {os.path.dirname(os.path.abspath(six.__file__)),
+               os.path.dirname(os.path.dirname(os.path.abspath(wrapt.__file__)))}
+    with io.open(os.path.join(out.decode().strip(), "runtime_deps.pth"), "w") as pth:
+        pth.write(u"".join(u"%s\n" % folder for folder in sorted(folders)))
     code, _, err, _ = run_script([sys.executable, "-m", "pip", "--python", python, "install",
                                   "--no-deps", "--no-index", "--ignore-installed", "--no-compile",
                                   "-q", wheel_path], 240)
