@@ -71,7 +71,7 @@ from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from . import compat
-from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
+from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout, parse_timeout_hint
 from .client_dispatch import ClientDispatch
 from .client_requests import FutureRequest, ReplyFuture
 from .connection import Connection, connect
@@ -480,11 +480,11 @@ class DeviceClient(ClientDispatch):
             reply, informs = future.result()
             for inform in informs if reply.reply_ok() else ():
                 try:
-                    hint = float(inform.arguments[1])
-                    name = compat.native_str(inform.arguments[0])
-                except (IndexError, ValueError):
+                    name, hint = parse_timeout_hint(inform)
+                except ValueError as exc:
+                    self._logger.warning("%s: %s (ignored)", self._address_string, exc)
                     continue
-                if hint > 0:
+                if hint is not None:
                     hints[name] = hint
         else:
             self._logger.info("No request timeout hints from %s: %s",

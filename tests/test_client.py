@@ -748,6 +748,43 @@ def test_hints_asked_of_a_device_with_flag_t_that_does_not_answer(scripted, make
     assert client.request_timeout_hints == {}
 
 
+def hostile_hints_script(conn):
+    """A 5.1-MIT device whose ?request-timeout-hint informs are mostly bad:
+    no timeout, not a number, negative, infinite, absurdly long; one is good."""
+    conn.send(*v5_greeting(b"5.1-MIT"))
+    while True:
+        line = conn.read_line()
+        if line.startswith(b"?request-timeout-hint"):
+            hints = [b"one-arg", b"word abc", b"negative -5", b"endless inf", b"huge 1e300",
+                     b"none 0", b"good 2.5"]
+            conn.send(*[reply_line(line, hint, inform=True) for hint in hints]
+                      + [reply_line(line, b"ok", b"%d" % len(hints))])
+        else:
+            conn.send(reply_line(line, b"ok"))
+
+
+def test_hostile_timeout_hints_are_skipped_or_capped(scripted, make_client, caplog):
+    """Spec 5.1: ``#request-timeout-hint name suggestedTimeout``, 0 for none.
+    Malformed hints are logged and skipped, the good one is kept, and one too
+    long to wait for (inf, 1e300) is capped at MAX_TIMEOUT_HINT, so that a
+    request relying on it still works (it raised OverflowError from the
+    wait before)."""
+    from katcp_sync.client_base import MAX_TIMEOUT_HINT
+    server = scripted(hostile_hints_script)
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
+        client = make_client(server.port)
+    assert client.request_timeout_hints == {
+        "endless": MAX_TIMEOUT_HINT, "huge": MAX_TIMEOUT_HINT, "good": 2.5}
+    for what in ("needs a request name and a timeout, got ['one-arg']",
+                 "timeout hint 'abc' for ?word is not a number",
+                 "timeout hint '-5' for ?negative is not a number"):
+        assert what in caplog.text
+    for name in ("endless", "huge"):
+        reply, _ = client.blocking_request(Message.request(name))
+        assert reply.reply_ok()
+        assert client.future_request(Message.request(name)).result(WAIT)[0].reply_ok()
+
+
 def test_hints_are_not_asked_without_flag_t(scripted, make_client):
     server = scripted(echo_script(v5_greeting(b"5.1-MI")))
     client = make_client(server.port)

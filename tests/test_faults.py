@@ -23,6 +23,7 @@ from katcp_sync import compat
 from katcp_sync.compat import queue, selectors
 
 from katcp_sync.client import BlockingClient
+from katcp_sync.client_base import MAX_TIMEOUT_HINT
 from katcp_sync.errors import AsyncReply, KatcpTimeoutError
 from katcp_sync.kattypes import request_timeout_hint
 from katcp_sync.message import Message, parse
@@ -31,6 +32,7 @@ from katcp_sync.sensor import Sensor
 
 from test_fuzz_server import FuzzServer, reset_close
 from server_support import LineClient, communicate_child, wait_child
+from client_support import ScriptedServer, reply_line, request_parts
 
 TIMEOUT = 5.0
 REPLY, INFORM = Message.REPLY, Message.INFORM
@@ -363,6 +365,52 @@ def test_restart_on_the_same_port_restores_strategies(make_server):
         res.join(TIMEOUT)
         client.stop()
         client.join(TIMEOUT)
+
+
+# -- a device that describes itself badly ---------------------------------------------
+
+
+def badly_described_device(conn):
+    """A 5.1 device (flag T) whose ?help, ?sensor-list and ?request-timeout-hint
+    each have one malformed inform among good ones, and an endless hint."""
+    conn.send(b"#version-connect katcp-protocol 5.1-MIBT")
+    answers = {
+        b"help": [b"", b"slow Takes\\_long.", b"fast Quick."],
+        b"sensor-list": [b"temp Temperature", b"fine A\\_sensor. C float -10 50"],
+        b"request-timeout-hint": [b"fast soon", b"slow inf"],
+    }
+    while True:
+        line = conn.read_line()
+        name, _, _ = request_parts(line)
+        informs = answers.get(name, [])
+        conn.send(*[reply_line(line, *inform.split(b" "), inform=True) if inform
+                    else reply_line(line, inform=True) for inform in informs]
+                  + [reply_line(line, b"ok", b"%d" % len(informs))])
+
+
+def test_resource_syncs_with_a_device_that_describes_itself_badly(caplog):
+    """KATCPClientResource: a malformed #help, #sensor-list or
+    #request-timeout-hint inform (spec 5.1, 7.2) is logged and skipped, the
+    rest of the device is usable; an infinite hint is capped, and the request
+    relying on it works (the resource never synced before: one bad inform
+    failed the whole inspection, retried for ever)."""
+    server = ScriptedServer(badly_described_device)
+    res = KATCPClientResource(dict(name="dev", address=("127.0.0.1", server.port),
+                                   controlled=True))
+    try:
+        with caplog.at_level(logging.WARNING):
+            res.start()
+            res.until_synced(TIMEOUT)
+        assert sorted(res.req) == ["fast", "slow"] and sorted(res.sensor) == ["fine"]
+        assert res.req.slow.timeout_hint == MAX_TIMEOUT_HINT and res.req.fast.timeout_hint is None
+        assert res.req.slow().succeeded
+        for what in ("#help inform without a request name", "short #sensor-list inform",
+                     "timeout hint 'soon' for ?fast is not a number"):
+            assert what in caplog.text
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        server.close()
 
 
 # -- a hung handler -----------------------------------------------------------------------
