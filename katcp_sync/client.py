@@ -414,6 +414,7 @@ class DeviceClient(ClientDispatch):
         self._failures = 0
         self.versions = {}
         self._conn_ready = False
+        self._bad_lines = 0
         self._conn = Connection(self.reactor, sock, self._handler,
                                 self.MAX_MSG_SIZE, self.MAX_WRITE_BUFFER_SIZE,
                                 borrowable=self._may_borrow, spin_time=self.SPIN_TIME)

@@ -119,6 +119,10 @@ class ClientBase(object):
     #: it sleeps (the fast path in :doc:`concurrency`); ``0`` never spins.
     #: Adaptive: nobody spins while replies take longer than this.
     SPIN_TIME = DEFAULT_SPIN_TIME
+    #: Malformed or over-long lines of one connection logged at ERROR; later
+    #: ones go to DEBUG, so that a device sending garbage cannot flood the
+    #: logs (nor keep the reactor busy writing them). Nothing is sent back.
+    BAD_LINES_LOGGED = 10
 
     def __init__(self, host, port, tb_limit, timeout,
                  logger, auto_reconnect,
@@ -186,6 +190,7 @@ class ClientBase(object):
         # Reactor-thread state.
         self._conn = None  # type: Optional[Connection]
         self._conn_ready = False       # protocol known for the current connection
+        self._bad_lines = 0            # malformed lines from the current connection
         self._protocol_assumed = False  # ... but only guessed (the device said nothing)
         self._attempt = None  # type: Optional[ConnectAttempt]
         self._timer = None  # type: Optional[TimerHandle]  # reconnect or protocol-detect timer

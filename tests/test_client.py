@@ -830,6 +830,71 @@ def test_reply_with_the_same_mid_but_another_name_is_not_the_reply(scripted, mak
     assert len(client._table) == 0
 
 
+def without_mid_first_script(conn):
+    """Answers ?<name>[id] with !<name> (no id) before its !<name>[id]."""
+    conn.send(*v5_greeting())
+    while True:
+        line = conn.read_line()
+        name, _, _ = request_parts(line)
+        conn.send(b"!" + name + b" ok stray", reply_line(line, b"ok", b"mine"))
+
+
+def test_reply_without_the_mid_of_a_waiting_request_is_not_its_reply(scripted, make_client,
+                                                                    caplog):
+    """Spec 2.2: the reply to a request with a message id carries that id. A
+    reply without one is not taken as the reply to ?watchdog[1] (which waits
+    for its own), and the client says why in a warning: otherwise the request
+    just times out, with only a DEBUG line ("Unhandled reply") to explain."""
+    server = scripted(without_mid_first_script)
+    client = make_client(server.port)
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
+        reply, _ = client.blocking_request(Message.request("watchdog"))
+        assert reply.mid == b"1" and reply.arguments == [b"ok", b"mine"]
+    assert wait_for(lambda: "has no message id but ?watchdog[1] waits for one" in caplog.text)
+    assert len(client._table) == 0
+
+
+def test_a_device_sending_garbage_is_logged_up_to_a_limit(scripted, make_client, caplog):
+    """Spec 2: a client logs bad input and answers nothing. A device that
+    sends garbage by the thousand gets BAD_LINES_LOGGED lines at ERROR, then
+    a note, then DEBUG only (each line at ERROR flooded the logs and kept the
+    reactor busy writing them); the client keeps working, and a new
+    connection starts counting again."""
+    connections = []
+
+    def script(conn):
+        connections.append(conn)
+        conn.send(*v5_greeting())
+        line = conn.read_line()
+        if len(connections) == 1:
+            conn.send_raw(b"not katcp\n" * 5000 + b"#" + b"x" * 2000 + b"\n")
+        conn.send(b"garbage again", reply_line(line, b"ok"))
+        conn.read_line()
+
+    class SmallLines(BlockingClient):
+        MAX_MSG_SIZE = 1000
+
+    server = scripted(script)
+    client = make_client(server.port, cls=SmallLines)
+    with caplog.at_level(logging.DEBUG, logger="katcp_sync.client"):
+        assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()
+
+        def logged(level, text):
+            return sum(text in r.getMessage() for r in caplog.records if r.levelno == level)
+
+        # (A reply read by its caller may overtake the lines handed to the reactor.)
+        assert wait_for(lambda: logged(logging.DEBUG, "Malformed message") == 4991)
+        assert logged(logging.DEBUG, "too long") == 1
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == client.BAD_LINES_LOGGED + 1 == 11
+        assert errors[-1].startswith("Further malformed lines from 127.0.0.1:")
+        client.disconnect()
+        assert wait_for(lambda: len(server.connections) == 2) and client.wait_protocol(WAIT)
+        caplog.clear()
+        assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()
+        assert wait_for(lambda: logged(logging.ERROR, "Malformed message") == 1)
+
+
 # ---------------------------------------------------------------------------
 # join(timeout) (issue #11, point 8)
 
