@@ -182,6 +182,10 @@ class InspectingClient(object):
         self._failures = 0
         self._stopped = False
         self._retry_handle = None  # type: Optional[TimerHandle]
+        # The generation whose inspection replies are awaited, and whether the
+        # device announced a change since that round was asked for.
+        self._inspecting = None  # type: Optional[int]
+        self._changed_meanwhile = False
         self._state_callbacks = []  # type: List[Callable[[str], None]]
         self.model = DeviceModel({}, {})
         client.add_connected_callback(self._connected)
@@ -316,6 +320,13 @@ class InspectingClient(object):
         logger.debug("%s: #%s %r, re-inspecting", self._name, msg.name, msg.arguments)
         if msg.name == "device-changed":
             logger.warning("%s: device sent deprecated #device-changed", self._name)
+        with self._cond:
+            if self._inspecting is not None and self._inspecting == self._generation:
+                # The round in flight may have been answered before the change:
+                # one more round follows it, however many changes come meanwhile
+                # (a new round per inform would flood the device with requests).
+                self._changed_meanwhile = True
+                return
         self.resync()
 
     # -- syncing -------------------------------------------------------------
@@ -331,6 +342,9 @@ class InspectingClient(object):
         generation = self._set_state(None, SYNCING, new_generation=True)
         if generation is None:
             return
+        with self._cond:
+            self._inspecting = generation
+            self._changed_meanwhile = False
         names = ["help", "sensor-list"]
         if getattr(self.client.protocol_flags, "request_timeout_hints", False):
             names.append("request-timeout-hint")
@@ -347,6 +361,13 @@ class InspectingClient(object):
     def _inspected(self, generation, futures):
         # type: (int, _ReplyFutures) -> None
         if generation != self._generation:
+            return
+        with self._cond:
+            if self._inspecting == generation:
+                self._inspecting = None
+            again, self._changed_meanwhile = self._changed_meanwhile, False
+        if again:
+            self.resync()
             return
         try:
             model = self._build_model(futures, self._name)

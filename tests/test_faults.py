@@ -413,6 +413,40 @@ def test_resource_syncs_with_a_device_that_describes_itself_badly(caplog):
         server.close()
 
 
+def test_a_burst_of_interface_changed_costs_one_more_inspection():
+    """Spec 4.2 ``#interface-changed``: a device that announces 500 changes in a
+    burst, while the resource is inspecting it, gets one more round of
+    ``?help``/``?sensor-list`` after the round in flight -- not one per inform
+    (each one started a round: 500 full sensor lists asked of the device)."""
+    rounds = []
+
+    def device(conn):
+        conn.send(b"#version-connect katcp-protocol 5.1-MIB")
+        while True:
+            line = conn.read_line()
+            name, _, _ = request_parts(line)
+            if name == b"sensor-list":
+                rounds.append(line)
+                informs = [reply_line(line, b"temp", b"T", b"C", b"float", b"0", b"9", inform=True)]
+                if len(rounds) == 1:
+                    informs += [b"#interface-changed sensor-list"] * 500
+                conn.send(*informs + [reply_line(line, b"ok", b"1")])
+            else:
+                conn.send(reply_line(line, b"ok", b"0"))
+
+    server = ScriptedServer(device)
+    res = KATCPClientResource(dict(name="dev", address=("127.0.0.1", server.port)))
+    try:
+        res.start()
+        res.until_synced(TIMEOUT)
+        assert res.sensor.temp.name == "temp"
+        assert len(rounds) == 2
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        server.close()
+
+
 # -- a hung handler -----------------------------------------------------------------------
 
 
