@@ -295,6 +295,10 @@ class DeviceClient(ClientDispatch):
                 self._logger.error("Bad protocol version from %s (%s): %s",
                                    self._address_string, exc, msg)
                 return
+            if flags.major == 0:
+                self._logger.warning("%s announced protocol %r, which is not <major>.<minor>"
+                                     "[-<flags>] (spec 4.2): taken as 0.0, without message ids",
+                                     self._address_string, compat.wire_text(msg.arguments[1]))
             self._protocol_announced(flags, msg, legacy=False)
 
     def inform_version(self, msg):

@@ -478,6 +478,21 @@ def test_inconsistent_protocol_disconnects(scripted, make_client):
     assert client.auto_reconnect is False
 
 
+def test_unparseable_protocol_version_is_taken_as_zero_with_a_warning(scripted, make_client,
+                                                                     caplog):
+    """Spec 4.2: ``#version-connect katcp-protocol <major>.<minor>[-<flags>]``. A
+    device that announces ``banana`` is taken as 0.0 (katcp-python's fallback:
+    no message ids) and the client says so, instead of silently speaking an
+    old protocol to it."""
+    server = scripted(echo_script([b"#version-connect katcp-protocol banana"]))
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
+        client = make_client(server.port)
+    assert client.protocol_flags == ProtocolFlags(0, 0, "")
+    assert "announced protocol 'banana', which is not <major>.<minor>" in caplog.text
+    assert client.blocking_request(Message.request("echo", "x"))[0].arguments == [b"ok", b"x"]
+    assert server.received.get(timeout=WAIT) == b"?echo x"
+
+
 def test_without_mids_same_name_requests_are_serialised(scripted, make_client):
     """Spec 2.3: with no ids, only one request of a name may be on the wire."""
     got_first = threading.Event()
