@@ -23,15 +23,19 @@ cause super-linear backtracking before compiling:
   ``a{99999999999}``, ``AssertionError`` for too many groups on 2.7).
 
 What remains (literals, classes, anchors, alternatives that are not
-repeated, a few ``.*``) matches a sensor name in time close to linear.
+repeated, a few ``.*``) matches a sensor name in time close to linear --
+but still up to a few milliseconds on a long name, and a device may have
+tens of thousands: :func:`search_names` stops a search that has taken more
+than its time limit, between two names.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import re
-from typing import Any, Iterable, Pattern, Tuple
+from typing import Any, Iterable, List, Pattern, Tuple
 
 from . import compat
+from .formatting import format_seconds
 
 try:  # Python 3.11+
     from re import _constants as _sre_constants  # type: ignore[attr-defined]
@@ -40,7 +44,8 @@ except ImportError:  # Python 3.8 - 3.10
     import sre_constants as _sre_constants  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-__all__ = ["compile_client_regex", "MAX_PATTERN_LENGTH", "MAX_UNBOUNDED", "MAX_CHOICES"]
+__all__ = ["compile_client_regex", "search_names", "MAX_PATTERN_LENGTH", "MAX_UNBOUNDED",
+           "MAX_CHOICES", "MAX_SEARCH_SECONDS"]
 
 #: Longest pattern accepted, in characters.
 MAX_PATTERN_LENGTH = 256
@@ -53,6 +58,12 @@ _WIDE = 16
 #: Most ways to match at one place: as many as MAX_UNBOUNDED unbounded
 #: repetitions have, or 12 optional parts (a few ms on a 60-letter name).
 MAX_CHOICES = _WIDE ** MAX_UNBOUNDED
+
+#: Most seconds a client's pattern may run over a server's sensor names: it
+#: holds the GIL (and so every thread: the reactor, every client) all along.
+MAX_SEARCH_SECONDS = 0.1
+#: Names searched between two looks at the clock.
+_NAMES_PER_CHECK = 8
 
 
 def _ops(*names):
@@ -103,6 +114,27 @@ def compile_client_regex(pattern):
         raise ValueError("too many optional parts or alternatives (more than %d ways to match)"
                          % MAX_CHOICES)
     return compiled
+
+
+def search_names(regex, names, time_limit=MAX_SEARCH_SECONDS):
+    # type: (Pattern, List[str], float) -> List[str]
+    """The names ``regex`` finds (``regex.search``), in order; any thread.
+
+    Raises:
+        ValueError: the search took more than ``time_limit`` seconds (it
+            stops then, a few names at most past it); the message says
+            how far it got.
+    """
+    search = regex.search
+    found = []  # type: List[str]
+    deadline = compat.monotonic() + time_limit
+    for start in range(0, len(names), _NAMES_PER_CHECK):
+        found.extend(name for name in names[start:start + _NAMES_PER_CHECK] if search(name))
+        if compat.monotonic() > deadline:
+            raise ValueError("too slow: more than %s s over the first %d of %d names"
+                             % (format_seconds(time_limit),
+                                min(start + _NAMES_PER_CHECK, len(names)), len(names)))
+    return found
 
 
 def _check(items, inside_repeat):

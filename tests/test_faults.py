@@ -811,6 +811,36 @@ def test_hostile_regex_does_not_freeze_other_clients(make_server, clients, patte
     assert worst < 0.5, "the server did not answer ?watchdog for %.2f s" % worst
 
 
+class ManySensorsServer(FaultServer):
+    """5000 sensors with long names, as large devices have."""
+
+    N_SENSORS = 0
+
+    def setup_sensors(self):
+        super(ManySensorsServer, self).setup_sensors()
+        for i in range(5000):
+            self.add_sensor(Sensor.integer("m%03d.receptor.ap.indexer.position.ridx.%05d.long"
+                                           % (i % 64, i), "A long name.", "", [0, 10]))
+
+
+def test_a_regex_too_slow_over_many_sensors_is_stopped(make_server, clients):
+    """``?sensor-list /.*.*.*!/`` passes the pattern guard (three unbounded
+    repetitions), but costs about 0.6 ms per 55-letter name: 3 s over 5000
+    sensors, during which ``re`` holds the GIL and nobody else is answered
+    (spec 7.2 lets a client filter by regex; it does not make the server
+    run one for ever). The search is stopped after MAX_REGEX_SECONDS and
+    the request fails; others wait at most that long."""
+    server = make_server(cls=ManySensorsServer)
+    hostile = clients(server)
+    worst = worst_watchdog_latency(server, hostile, "?sensor-value[1] /.*.*.*!/")
+    assert worst < 0.5, "the server did not answer ?watchdog for %.2f s" % worst
+    reply = hostile.request("?sensor-list[2] /.*.*.*!/")[1]
+    assert reply.arguments[0] == b"fail"
+    assert b"refused: too slow: more than 0.1 s over the first" in reply.arguments[1], reply
+    informs, reply = hostile.request("?sensor-list[3] /ridx.0001[0-4].long$/")
+    assert reply.arguments == [b"ok", b"5"] and len(informs) == 5
+
+
 def test_hostile_bulk_sampling_with_repeated_names_does_not_freeze_others(make_server, clients):
     """``?sensor-sampling counter,counter,...`` (15,000 names, a 120 kB line, well
     under the 2 MB line limit) must be refused without stalling other clients."""

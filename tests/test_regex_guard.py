@@ -9,7 +9,8 @@ from __future__ import absolute_import, division, print_function
 
 import pytest
 
-from katcp_sync.regex_guard import MAX_PATTERN_LENGTH, compile_client_regex
+from katcp_sync import compat
+from katcp_sync.regex_guard import MAX_PATTERN_LENGTH, compile_client_regex, search_names
 
 
 @pytest.mark.parametrize("pattern", [
@@ -55,3 +56,22 @@ def test_compiled_pattern_matches_like_re():
     regex = compile_client_regex(r"^(add|eval)\.")
     assert [n for n in ("add.result", "eval.result", "time.result") if regex.search(n)] == [
         "add.result", "eval.result"]
+
+
+NAMES = ["m%03d.receptor.ap.indexer.position.ridx.%05d.long" % (i % 64, i) for i in range(3000)]
+
+
+def test_search_names_finds_what_search_finds():
+    regex = compile_client_regex(r"^m00[0-3]\..*ridx\.0000")
+    assert search_names(regex, NAMES) == [n for n in NAMES if regex.search(n)] == [
+        NAMES[i] for i in range(4)]
+
+
+def test_search_names_stops_a_slow_search():
+    """Each name costs a few ms (the guard allows this pattern); 3000 of them
+    would take seconds. The search stops soon after its time limit."""
+    regex = compile_client_regex(".?" * 12 + "." * 12 + "!")
+    start = compat.monotonic()
+    with pytest.raises(ValueError, match=r"too slow: more than 0.05 s over the first \d+ of 3000"):
+        search_names(regex, NAMES, 0.05)
+    assert compat.monotonic() - start < 1.0
