@@ -841,6 +841,61 @@ def test_a_regex_too_slow_over_many_sensors_is_stopped(make_server, clients):
     assert reply.arguments == [b"ok", b"5"] and len(informs) == 5
 
 
+class Pipeliner(object):
+    """A raw client that pipelines ``count`` copies of a request in one send,
+    then reads everything (on a thread of its own) or nothing at all."""
+
+    def __init__(self, server, request, count, reads):
+        self.sock = small_receiver(server) if not reads else socket.create_connection(
+            server.bind_address, TIMEOUT)
+        self.request, self.count = request, count
+        self.reader = threading.Thread(target=self._read) if reads else None
+        self.done = threading.Event()
+
+    def send(self, _line):
+        self.sock.sendall(b"".join(b"?%s[%d]\n" % (self.request, mid)
+                                   for mid in range(1, self.count + 1)))
+        if self.reader is not None:
+            self.reader.start()
+
+    def _read(self):
+        last, tail = b"!%s[%d] " % (self.request, self.count), b""
+        self.sock.settimeout(60)
+        while last not in tail:
+            data = self.sock.recv(1 << 20)
+            if not data:
+                return
+            tail = tail[-100:] + data
+        self.done.set()
+
+    def read_until(self, _predicate, timeout):
+        if self.reader is not None:
+            self.reader.join(timeout)
+
+
+@pytest.mark.parametrize("reads", [False, True], ids=["not-reading", "reading"])
+def test_pipelined_costly_builtin_requests_do_not_freeze_others(make_server, reads):
+    """Built-in requests run on the reactor. A client pipelining 300
+    ``?sensor-list`` (spec 7.2) on a device with 5000 sensors asks for 1.5
+    million informs: the reactor now serves others between them (it held
+    them for 1.6 s with 100), and stops running the queue of a client
+    dropped for not reading (it ran all 300 into the closed connection,
+    freezing everyone for 9 s)."""
+    server = make_server(cls=ManySensorsServer)
+    hostile = Pipeliner(server, b"sensor-list", 300 if not reads else 100, reads)
+    try:
+        worst = worst_watchdog_latency(server, hostile, "")
+        assert worst < 0.5, "the server did not answer ?watchdog for %.2f s" % worst
+        if reads:
+            assert hostile.done.is_set(), "the pipelining client did not get every reply"
+        else:
+            assert server.wait_disconnects(1)
+    finally:
+        hostile.sock.close()
+        if hostile.reader is not None and hostile.reader.ident is not None:
+            hostile.reader.join(TIMEOUT)
+
+
 def test_hostile_bulk_sampling_with_repeated_names_does_not_freeze_others(make_server, clients):
     """``?sensor-sampling counter,counter,...`` (15,000 names, a 120 kB line, well
     under the 2 MB line limit) must be refused without stalling other clients."""
