@@ -392,6 +392,12 @@ def test_unpack_message_on_client_handlers(scripted, make_client):
     assert seen.get(timeout=WAIT) == ("temp", 42)
 
 
+class SmallLines(BlockingClient):
+    """A client whose longest accepted line is 1000 bytes."""
+
+    MAX_MSG_SIZE = 1000
+
+
 def test_handler_exceptions_and_garbage_are_logged_not_answered(scripted, make_client, caplog):
     def script(conn):
         conn.send(*v5_greeting())
@@ -399,9 +405,6 @@ def test_handler_exceptions_and_garbage_are_logged_not_answered(scripted, make_c
         conn.send(b"this is not katcp", b"!bad[0] ok", b"?", b"#" + b"x" * 3000,
                   b"   ", reply_line(line, b"ok"))
         conn.read_line()
-
-    class SmallLines(BlockingClient):
-        MAX_MSG_SIZE = 1000
 
     server = scripted(script)
     client = make_client(server.port, cls=SmallLines)
@@ -885,9 +888,6 @@ def test_a_device_sending_garbage_is_logged_up_to_a_limit(scripted, make_client,
             conn.send_raw(b"not katcp\n" * 5000 + b"#" + b"x" * 2000 + b"\n")
         conn.send(b"garbage again", reply_line(line, b"ok"))
         conn.read_line()
-
-    class SmallLines(BlockingClient):
-        MAX_MSG_SIZE = 1000
 
     server = scripted(script)
     client = make_client(server.port, cls=SmallLines)
