@@ -258,7 +258,8 @@ def _raise_argument_error(arg, line, offset):
         offset: where ``arg`` starts in ``line``, so the error gives the
             byte position within the line.
     """
-    i = _VALID_PREFIX_RE.match(arg).end()
+    valid = _VALID_PREFIX_RE.match(arg)  # always a match, if only an empty one
+    i = valid.end() if valid is not None else 0
     byte = arg[i:i + 1]
     if byte == b"\\":
         code = arg[i + 1:i + 2]
