@@ -71,7 +71,7 @@ from concurrent.futures import Future
 from typing import Any, Callable, Dict, List, Optional, Tuple, TypeVar, Union
 
 from . import compat
-from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout
+from .client_base import TIMEOUT_HINT_MARGIN, _format_exc, hinted_timeout, parse_timeout_hint
 from .client_dispatch import ClientDispatch
 from .client_requests import FutureRequest, ReplyFuture
 from .connection import Connection, connect
@@ -295,6 +295,10 @@ class DeviceClient(ClientDispatch):
                 self._logger.error("Bad protocol version from %s (%s): %s",
                                    self._address_string, exc, msg)
                 return
+            if flags.major == 0:
+                self._logger.warning("%s announced protocol %r, which is not <major>.<minor>"
+                                     "[-<flags>] (spec 4.2): taken as 0.0, without message ids",
+                                     self._address_string, compat.wire_text(msg.arguments[1]))
             self._protocol_announced(flags, msg, legacy=False)
 
     def inform_version(self, msg):
@@ -414,6 +418,7 @@ class DeviceClient(ClientDispatch):
         self._failures = 0
         self.versions = {}
         self._conn_ready = False
+        self._bad_lines = 0
         self._conn = Connection(self.reactor, sock, self._handler,
                                 self.MAX_MSG_SIZE, self.MAX_WRITE_BUFFER_SIZE,
                                 borrowable=self._may_borrow, spin_time=self.SPIN_TIME)
@@ -480,11 +485,11 @@ class DeviceClient(ClientDispatch):
             reply, informs = future.result()
             for inform in informs if reply.reply_ok() else ():
                 try:
-                    hint = float(inform.arguments[1])
-                    name = compat.native_str(inform.arguments[0])
-                except (IndexError, ValueError):
+                    name, hint = parse_timeout_hint(inform)
+                except ValueError as exc:
+                    self._logger.warning("%s: %s (ignored)", self._address_string, exc)
                     continue
-                if hint > 0:
+                if hint is not None:
                     hints[name] = hint
         else:
             self._logger.info("No request timeout hints from %s: %s",

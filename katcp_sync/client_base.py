@@ -27,7 +27,8 @@ from .protocol import FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, P
 from .reactor import Reactor, TimerHandle
 from .tcp import ConnectAttempt
 
-__all__ = ["ClientBase", "hinted_timeout", "TIMEOUT_HINT_MARGIN"]
+__all__ = ["ClientBase", "hinted_timeout", "parse_timeout_hint", "TIMEOUT_HINT_MARGIN",
+           "MAX_TIMEOUT_HINT"]
 
 
 def _format_exc(tb_limit):
@@ -38,6 +39,36 @@ def _format_exc(tb_limit):
 #: Seconds added to a device's request timeout hint (``?request-timeout-hint``,
 #: flag ``T``): the hint covers the handler, not the network or a busy client.
 TIMEOUT_HINT_MARGIN = 1.0
+
+
+#: Longest device timeout hint taken as given, in seconds (11.6 days). A longer
+#: one (``inf``, ``1e300``) is cut to it: waits that long overflow (threading's
+#: TIMEOUT_MAX is 49.7 days on Windows), and it means "very slow" just as well.
+MAX_TIMEOUT_HINT = 1e6
+
+
+def parse_timeout_hint(inform):
+    # type: (Message) -> Tuple[str, Optional[float]]
+    """The request name and hint of a ``#request-timeout-hint name seconds``
+    inform (spec 5.1): the hint is ``None`` for 0 (the device has none) and
+    at most :data:`MAX_TIMEOUT_HINT`. Any thread.
+
+    Raises:
+        ValueError: the inform is malformed (says how).
+    """
+    args = inform.arguments
+    if len(args) < 2:
+        raise ValueError("#request-timeout-hint needs a request name and a timeout, got %r"
+                         % ([compat.wire_text(a) for a in args],))
+    name = compat.wire_text(args[0])
+    try:
+        hint = float(args[1])
+    except ValueError:
+        hint = float("nan")
+    if not hint >= 0:  # also nan
+        raise ValueError("timeout hint %r for ?%s is not a number of seconds"
+                         % (compat.wire_text(args[1]), name))
+    return name, min(hint, MAX_TIMEOUT_HINT) if hint else None
 
 
 def hinted_timeout(timeout, hint, default):
@@ -88,6 +119,10 @@ class ClientBase(object):
     #: it sleeps (the fast path in :doc:`concurrency`); ``0`` never spins.
     #: Adaptive: nobody spins while replies take longer than this.
     SPIN_TIME = DEFAULT_SPIN_TIME
+    #: Malformed or over-long lines of one connection logged at ERROR; later
+    #: ones go to DEBUG, so that a device sending garbage cannot flood the
+    #: logs (nor keep the reactor busy writing them). Nothing is sent back.
+    BAD_LINES_LOGGED = 10
 
     def __init__(self, host, port, tb_limit, timeout,
                  logger, auto_reconnect,
@@ -155,6 +190,7 @@ class ClientBase(object):
         # Reactor-thread state.
         self._conn = None  # type: Optional[Connection]
         self._conn_ready = False       # protocol known for the current connection
+        self._bad_lines = 0            # malformed lines from the current connection
         self._protocol_assumed = False  # ... but only guessed (the device said nothing)
         self._attempt = None  # type: Optional[ConnectAttempt]
         self._timer = None  # type: Optional[TimerHandle]  # reconnect or protocol-detect timer

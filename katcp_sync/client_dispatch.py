@@ -471,19 +471,32 @@ class ClientDispatch(ClientBase):
         for line in lines:
             if type(line) is not bytes:
                 if isinstance(line, LineTooLongError):
-                    self._logger.error("Line from %s too long: %s", self._address_string, line)
+                    self._bad_line("Line from %s too long: %s", line)
                 continue
             try:
                 msg = parse(line)
             except KatcpSyntaxError as exc:
                 # Spec 2: a client logs bad input and sends nothing back.
-                self._logger.error("Malformed message from %s: %s", self._address_string, exc)
+                self._bad_line("Malformed message from %s: %s", exc)
                 continue
             try:
                 handle(msg)
             except Exception:
                 self._logger.error("Unhandled exception handling %r from %s:\n%s",
                                    msg, self._address_string, _format_exc(self._tb_limit))
+
+    def _bad_line(self, text, error):
+        # type: (str, Exception) -> None
+        """Log a bad line from the device (reactor thread): at ERROR up to
+        BAD_LINES_LOGGED per connection, then at DEBUG."""
+        self._bad_lines += 1
+        if self._bad_lines > self.BAD_LINES_LOGGED:
+            self._logger.debug(text, self._address_string, error)
+            return
+        self._logger.error(text, self._address_string, error)
+        if self._bad_lines == self.BAD_LINES_LOGGED:
+            self._logger.error("Further malformed lines from %s are logged at DEBUG level",
+                               self._address_string)
 
     def handle_message(self, msg):
         # type: (Message) -> None
@@ -523,6 +536,13 @@ class ClientDispatch(ClientBase):
                 # waiting for its own reply (or its timeout).
                 self._logger.warning("Reply %s from %s has the message id of ?%s: "
                                      "not taken as its reply", msg, self._address_string, name)
+        else:
+            mid = self._table.mid_waiting_for(msg.name)
+            if mid is not None:
+                # Spec 2.2: the reply to a request with an id carries that id.
+                self._logger.warning("Reply %s from %s has no message id but ?%s[%s] waits "
+                                     "for one: not taken as its reply", msg,
+                                     self._address_string, msg.name, compat.wire_text(mid))
         self._dispatch(msg, self.unhandled_reply)
 
     def handle_inform(self, msg):

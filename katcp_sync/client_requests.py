@@ -361,6 +361,16 @@ class RequestTable(object):
             pending = self._by_mid.get(mid)
             return None if pending is None else pending.msg.name
 
+    def mid_waiting_for(self, name):
+        # type: (str) -> Optional[bytes]
+        """The message id of an outstanding request named ``name`` sent with
+        one, or None. A scan: for a reply that matched nothing."""
+        with self._lock:
+            for mid, pending in self._by_mid.items():
+                if pending.msg.name == name:
+                    return mid
+        return None
+
     def is_idle(self):
         # type: () -> bool
         """True if no request is outstanding. Any thread, without the lock:

@@ -53,6 +53,12 @@ _SPECIALS = b"".join(ESCAPE_LOOKUP)
 GENERAL_PATH_BYTES = b"\0\x1b\n\r\x0b\x0c"
 #: Special bytes that may not appear raw in an argument (backslash escapes).
 _RAW_FORBIDDEN_RE = re.compile(br"[\0\x1b\n\r \t]")
+#: The valid start of an argument: plain runs and known escapes (an unrolled
+#: loop, so a plain run is one tight repeat in C). Where its match ends is the
+#: first error: a Python loop over a 2 MB argument took 0.2 s of the reactor.
+_PLAIN_RUN = b"[^" + re.escape(_SPECIALS) + b"]*"
+_VALID_PREFIX_RE = re.compile(_PLAIN_RUN + br"(?:\\[" + re.escape(b"".join(REVERSE_ESCAPE_LOOKUP))
+                              + b"]" + _PLAIN_RUN + b")*")
 #: Two-byte marks standing for a backslash, NUL or ESC while one argument is
 #: unescaped (see :func:`_unescape_to_marks`); NUL is never raw there.
 _BACKSLASH_MARK = b"\0\1"
@@ -252,24 +258,19 @@ def _raise_argument_error(arg, line, offset):
         offset: where ``arg`` starts in ``line``, so the error gives the
             byte position within the line.
     """
-    i = 0
-    n = len(arg)
-    while i < n:
-        byte = arg[i:i + 1]
-        if byte == b"\\":
-            if i + 1 == n:
-                raise KatcpSyntaxError(
-                    "trailing backslash at byte %d" % (offset + i), raw=line)
-            code = arg[i + 1:i + 2]
-            if code not in REVERSE_ESCAPE_LOOKUP:
-                raise KatcpSyntaxError(
-                    "invalid escape sequence %r at byte %d"
-                    % ("\\" + compat.native_latin1(code), offset + i), raw=line)
-            i += 2
-            continue
-        if byte in ESCAPE_LOOKUP:
+    valid = _VALID_PREFIX_RE.match(arg)  # always a match, if only an empty one
+    i = valid.end() if valid is not None else 0
+    byte = arg[i:i + 1]
+    if byte == b"\\":
+        code = arg[i + 1:i + 2]
+        if not code:
             raise KatcpSyntaxError(
-                "raw special character %r in argument at byte %d"
-                % (compat.native_latin1(byte), offset + i), raw=line)
-        i += 1
+                "trailing backslash at byte %d" % (offset + i), raw=line)
+        raise KatcpSyntaxError(
+            "invalid escape sequence %r at byte %d"
+            % ("\\" + compat.native_latin1(code), offset + i), raw=line)
+    if byte:
+        raise KatcpSyntaxError(
+            "raw special character %r in argument at byte %d"
+            % (compat.native_latin1(byte), offset + i), raw=line)
     raise KatcpSyntaxError("invalid argument at byte %d" % offset, raw=line)  # pragma: no cover

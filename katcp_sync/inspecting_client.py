@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tu
 
 from . import compat
 from .client import DeviceClient
+from .client_base import parse_timeout_hint
 from .deadline import Deadline
 from .errors import FailReply, KATCPResourceInactive, KatcpTimeoutError
 from .formatting import format_seconds
@@ -181,6 +182,10 @@ class InspectingClient(object):
         self._failures = 0
         self._stopped = False
         self._retry_handle = None  # type: Optional[TimerHandle]
+        # The generation whose inspection replies are awaited, and whether the
+        # device announced a change since that round was asked for.
+        self._inspecting = None  # type: Optional[int]
+        self._changed_meanwhile = False
         self._state_callbacks = []  # type: List[Callable[[str], None]]
         self.model = DeviceModel({}, {})
         client.add_connected_callback(self._connected)
@@ -315,6 +320,13 @@ class InspectingClient(object):
         logger.debug("%s: #%s %r, re-inspecting", self._name, msg.name, msg.arguments)
         if msg.name == "device-changed":
             logger.warning("%s: device sent deprecated #device-changed", self._name)
+        with self._cond:
+            if self._inspecting is not None and self._inspecting == self._generation:
+                # The round in flight may have been answered before the change:
+                # one more round follows it, however many changes come meanwhile
+                # (a new round per inform would flood the device with requests).
+                self._changed_meanwhile = True
+                return
         self.resync()
 
     # -- syncing -------------------------------------------------------------
@@ -330,6 +342,9 @@ class InspectingClient(object):
         generation = self._set_state(None, SYNCING, new_generation=True)
         if generation is None:
             return
+        with self._cond:
+            self._inspecting = generation
+            self._changed_meanwhile = False
         names = ["help", "sensor-list"]
         if getattr(self.client.protocol_flags, "request_timeout_hints", False):
             names.append("request-timeout-hint")
@@ -347,8 +362,15 @@ class InspectingClient(object):
         # type: (int, _ReplyFutures) -> None
         if generation != self._generation:
             return
+        with self._cond:
+            if self._inspecting == generation:
+                self._inspecting = None
+            again, self._changed_meanwhile = self._changed_meanwhile, False
+        if again:
+            self.resync()
+            return
         try:
-            model = self._build_model(futures)
+            model = self._build_model(futures, self._name)
         except Exception as exc:
             self._retry_later(generation, exc)
             return
@@ -397,23 +419,34 @@ class InspectingClient(object):
         return informs
 
     @classmethod
-    def _build_model(cls, futures):
-        # type: (_ReplyFutures) -> DeviceModel
+    def _build_model(cls, futures, name=""):
+        # type: (_ReplyFutures, str) -> DeviceModel
+        """The model from one round's replies. A malformed inform is logged
+        and skipped: one bad line of the device's must not hide the rest."""
         hints = {}  # type: Dict[str, float]
         if "request-timeout-hint" in futures:
             for inform in cls._replies(futures, "request-timeout-hint"):
-                name, hint = compat.wire_text(inform.arguments[0]), float(inform.arguments[1])
-                if hint > 0:
-                    hints[name] = hint
+                try:
+                    request, hint = parse_timeout_hint(inform)
+                except ValueError as exc:
+                    logger.warning("%s: %s (ignored)", name, exc)
+                    continue
+                if hint is not None:
+                    hints[request] = hint
         requests = {}
         for inform in cls._replies(futures, "help"):
-            name = compat.wire_text(inform.arguments[0])
+            if not inform.arguments:
+                logger.warning("%s: #help inform without a request name (ignored)", name)
+                continue
+            request = compat.wire_text(inform.arguments[0])
             description = compat.wire_text(inform.arguments[1]) if len(inform.arguments) > 1 else ""
-            requests[name] = RequestInfo(name, description, hints.get(name))
+            requests[request] = RequestInfo(request, description, hints.get(request))
         sensors = {}
         for inform in cls._replies(futures, "sensor-list"):
             args = [compat.wire_text(a) for a in inform.arguments]
             if len(args) < 4:
-                raise ValueError("short #sensor-list inform: %r" % (args,))
+                logger.warning("%s: short #sensor-list inform %r: needs a name, description, "
+                               "units and type (ignored)", name, args)
+                continue
             sensors[args[0]] = SensorInfo(args[0], args[1], args[2], args[3], tuple(args[4:]))
         return DeviceModel(requests, sensors)

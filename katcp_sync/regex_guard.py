@@ -11,19 +11,31 @@ cause super-linear backtracking before compiling:
   alternatives (``(a+)+``, ``(a|aa)*``, ``(a{1,9})+``);
 * back-references and conditional groups;
 * more than :data:`MAX_UNBOUNDED` unbounded repetitions (``.*.*.*.*x``
-  backtracks polynomially);
-* patterns longer than :data:`MAX_PATTERN_LENGTH`.
+  backtracks polynomially), counting long ranges (``{0,30}``, 16 or more
+  counts) as unbounded;
+* more than :data:`MAX_CHOICES` ways to match at one place: each
+  repetition multiplies them by its count of counts (16 for an unbounded
+  one, 2 for ``?``), alternatives add theirs, a fixed count raises its
+  part's to that power. ``(a?){40}``, or ``a?a?...a?aa...a``, has 2**40,
+  which ``re`` tries one by one on a name that almost matches;
+* patterns longer than :data:`MAX_PATTERN_LENGTH`, and patterns ``re``
+  cannot compile (whatever it raises: ``re.error``, ``OverflowError`` for
+  ``a{99999999999}``, ``AssertionError`` for too many groups on 2.7).
 
 What remains (literals, classes, anchors, alternatives that are not
-repeated, a few ``.*``) matches a sensor name in time close to linear.
+repeated, a few ``.*``) matches a sensor name in time close to linear --
+but still up to a few milliseconds on a long name, and a device may have
+tens of thousands: :func:`search_names` stops a search that has taken more
+than its time limit, between two names.
 """
 
 from __future__ import absolute_import, division, print_function
 
 import re
-from typing import Any, Iterable, Pattern
+from typing import Any, Iterable, List, Pattern, Tuple
 
 from . import compat
+from .formatting import format_seconds
 
 try:  # Python 3.11+
     from re import _constants as _sre_constants  # type: ignore[attr-defined]
@@ -32,12 +44,26 @@ except ImportError:  # Python 3.8 - 3.10
     import sre_constants as _sre_constants  # type: ignore[no-redef]
     import sre_parse as _sre_parse  # type: ignore[no-redef]
 
-__all__ = ["compile_client_regex", "MAX_PATTERN_LENGTH", "MAX_UNBOUNDED"]
+__all__ = ["compile_client_regex", "search_names", "MAX_PATTERN_LENGTH", "MAX_UNBOUNDED",
+           "MAX_CHOICES", "MAX_SEARCH_SECONDS"]
 
 #: Longest pattern accepted, in characters.
 MAX_PATTERN_LENGTH = 256
-#: Most unbounded repetitions (``*``, ``+``, ``{n,}``) in one pattern.
+#: Most unbounded repetitions (``*``, ``+``, ``{n,}``, or 16 counts or more
+#: such as ``{0,30}``) in one pattern.
 MAX_UNBOUNDED = 3
+#: The ways a repetition of 16 or more counts (``*``, ``{0,30}``) is taken to
+#: have: it counts as unbounded. sre walks those quickly, other choices slowly.
+_WIDE = 16
+#: Most ways to match at one place: as many as MAX_UNBOUNDED unbounded
+#: repetitions have, or 12 optional parts (a few ms on a 60-letter name).
+MAX_CHOICES = _WIDE ** MAX_UNBOUNDED
+
+#: Most seconds a client's pattern may run over a server's sensor names: it
+#: holds the GIL (and so every thread: the reactor, every client) all along.
+MAX_SEARCH_SECONDS = 0.1
+#: Names searched between two looks at the clock.
+_NAMES_PER_CHECK = 8
 
 
 def _ops(*names):
@@ -76,21 +102,46 @@ def compile_client_regex(pattern):
     try:
         compiled = re.compile(pattern)
         tree = _sre_parse.parse(pattern)
-    except re.error as exc:
-        raise compat.chained(ValueError(str(exc)), None)
+    except Exception as exc:  # re raises several types: any of them means "invalid"
+        raise compat.chained(ValueError(str(exc) or type(exc).__name__), None)
     try:
-        unbounded = _check(tree, inside_repeat=False)
+        unbounded, choices = _check(tree, inside_repeat=False)
     except _Unsafe as exc:
         raise compat.chained(ValueError(str(exc)), None)
     if unbounded > MAX_UNBOUNDED:
         raise ValueError("more than %d unbounded repetitions" % MAX_UNBOUNDED)
+    if choices > MAX_CHOICES:
+        raise ValueError("too many optional parts or alternatives (more than %d ways to match)"
+                         % MAX_CHOICES)
     return compiled
 
 
+def search_names(regex, names, time_limit=MAX_SEARCH_SECONDS):
+    # type: (Pattern, List[str], float) -> List[str]
+    """The names ``regex`` finds (``regex.search``), in order; any thread.
+
+    Raises:
+        ValueError: the search took more than ``time_limit`` seconds (it
+            stops then, a few names at most past it); the message says
+            how far it got.
+    """
+    search = regex.search
+    found = []  # type: List[str]
+    deadline = compat.monotonic() + time_limit
+    for start in range(0, len(names), _NAMES_PER_CHECK):
+        found.extend(name for name in names[start:start + _NAMES_PER_CHECK] if search(name))
+        if compat.monotonic() > deadline:
+            raise ValueError("too slow: more than %s s over the first %d of %d names"
+                             % (format_seconds(time_limit),
+                                min(start + _NAMES_PER_CHECK, len(names)), len(names)))
+    return found
+
+
 def _check(items, inside_repeat):
-    # type: (Iterable[Any], bool) -> int
-    """Walk a parsed pattern; return its count of unbounded repetitions."""
-    unbounded = 0
+    # type: (Iterable[Any], bool) -> Tuple[int, int]
+    """Walk a parsed pattern; return its count of unbounded repetitions and
+    of the ways it can match at one place (at most MAX_CHOICES + 1)."""
+    unbounded, choices = 0, 1
     for op, av in items:
         if op in _BACKREFS:
             raise _Unsafe("back-references are not allowed")
@@ -101,17 +152,44 @@ def _check(items, inside_repeat):
             variable = high != low and high > 1
             if inside_repeat and variable:
                 raise _Unsafe("nested repetition is not allowed")
-            unbounded += high == _MAXREPEAT
-            unbounded += _check(body, inside_repeat or variable)
+            inner, body_choices = _check(body, inside_repeat or variable)
+            if high == low:  # a fixed count: every copy chooses again
+                unbounded += inner * low
+                ways = _power(body_choices, low)
+            else:
+                unbounded += inner
+                counts = _WIDE if high == _MAXREPEAT else min(high - low + 1, _WIDE)
+                unbounded += counts == _WIDE
+                ways = counts * body_choices
         elif op == _sre_constants.BRANCH:
             if inside_repeat:
                 raise _Unsafe("repeated alternatives are not allowed")
+            ways = 0
             for branch in av[1]:
-                unbounded += _check(branch, inside_repeat)
+                inner, branch_choices = _check(branch, inside_repeat)
+                unbounded += inner
+                ways += branch_choices
         elif op == _sre_constants.SUBPATTERN:
-            unbounded += _check(av[-1], inside_repeat)
+            inner, ways = _check(av[-1], inside_repeat)
+            unbounded += inner
         elif op in (_sre_constants.ASSERT, _sre_constants.ASSERT_NOT):
-            unbounded += _check(av[1], inside_repeat)
+            inner, ways = _check(av[1], inside_repeat)
+            unbounded += inner
         elif op in _ATOMIC:
-            unbounded += _check(av, inside_repeat)
-    return unbounded
+            inner, ways = _check(av, inside_repeat)
+            unbounded += inner
+        else:
+            continue
+        choices = min(choices * ways, MAX_CHOICES + 1)
+    return unbounded, choices
+
+
+def _power(base, exponent):
+    # type: (int, int) -> int
+    """``base ** exponent``, at most MAX_CHOICES + 1 (the exponent may be 65535)."""
+    result = 1
+    for _ in range(exponent if base > 1 else 0):
+        result *= base
+        if result > MAX_CHOICES:
+            return MAX_CHOICES + 1
+    return result

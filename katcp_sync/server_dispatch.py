@@ -75,6 +75,10 @@ _CROWDED = 64.0
 #: Longest gap between requests that counts in Turn.next_wait, in read-ahead
 #: times: a client back from a long pause is followed again after a few requests.
 _LONGEST_GAP = 4.0
+#: Seconds the reactor runs one client's queued built-in requests before it
+#: serves others (and then goes on): a client that pipelines a thousand
+#: ``?sensor-list`` on a large device must not freeze every other client.
+_SLICE = 0.005
 
 
 class DispatchServer(Protocol):
@@ -263,9 +267,14 @@ class Dispatcher(object):
         the one loop over a client's messages: a handler that finishes at
         once -- also by returning a future that is already done -- lets it
         go on to the next message, so any number of queued messages take a
-        bounded stack.
+        bounded stack. On the reactor it goes on for at most ``_SLICE``
+        seconds at a time: others are served, and a connection closed
+        meanwhile (its queue dropped) ends it.
         """
         turn = client.turn
+        reactor = self.reactor
+        slice_end = (compat.monotonic() + _SLICE
+                     if reactor is not None and reactor.in_reactor_thread() else None)
         while True:
             if not (handler.inline or here):
                 pool = self.pool
@@ -280,10 +289,22 @@ class Dispatcher(object):
                 return
             if not self._dispatch(client, msg, handler):
                 return
+            if slice_end is not None and compat.monotonic() > slice_end:
+                assert reactor is not None
+                reactor.add_callback(self._resume, client, here)
+                return
             item = turn.next(here)
             if item is None:
                 return
             msg, handler = item
+
+    def _resume(self, client, here):
+        # type: ("ClientConnection", bool) -> None
+        """Go on with a client's queue, holding its turn, after the reactor
+        has served others (reactor thread)."""
+        item = client.turn.next(here)
+        if item is not None:
+            self._drive(client, item[0], item[1], here)
 
     def _job(self, client, msg, handler):
         # type: ("ClientConnection", Message, Handler) -> None

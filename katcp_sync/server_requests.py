@@ -20,7 +20,7 @@ from . import compat
 from .errors import FailReply
 from .kattypes import has_katcp_protocol_flags, minimum_katcp_version
 from .message import Message
-from .regex_guard import compile_client_regex
+from .regex_guard import MAX_SEARCH_SECONDS, compile_client_regex, search_names
 from .sensor import Sensor
 from .server_handlers import help_text, inline
 from .server_request import ClientRequestConnection
@@ -70,6 +70,12 @@ class BuiltinRequests(object):
     #: percent of a core per strategy, where a microsecond keeps the reactor
     #: busy. Set it on a DeviceServer subclass (0 disables it).
     MIN_SAMPLING_PERIOD = 0.001
+
+    #: Most seconds a client's ``?sensor-list /regex/`` or ``?sensor-value
+    #: /regex/`` may search the sensor names: the search holds the GIL, so
+    #: every client waits meanwhile. A longer one is stopped and the request
+    #: fails (``Regular expression ... refused: too slow``).
+    MAX_REGEX_SECONDS = MAX_SEARCH_SECONDS
 
     if TYPE_CHECKING:  # pragma: no cover
         # What the mixin uses of DeviceServer, for the type checker only.
@@ -133,7 +139,11 @@ class BuiltinRequests(object):
                 regex = compile_client_regex(pattern[1:-1])
             except ValueError as exc:
                 raise compat.chained(FailReply("Invalid regular expression %r: %s." % (pattern, exc)), None)
-            return [s for s in sensors if regex.search(s.name)]
+            try:
+                found = set(search_names(regex, [s.name for s in sensors], self.MAX_REGEX_SECONDS))
+            except ValueError as exc:
+                raise compat.chained(FailReply("Regular expression %r refused: %s." % (pattern, exc)), None)
+            return [s for s in sensors if s.name in found]
         selected = [s for s in sensors if s.name == pattern]
         if not selected:
             raise FailReply("Unknown sensor name.")

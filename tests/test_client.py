@@ -392,6 +392,12 @@ def test_unpack_message_on_client_handlers(scripted, make_client):
     assert seen.get(timeout=WAIT) == ("temp", 42)
 
 
+class SmallLines(BlockingClient):
+    """A client whose longest accepted line is 1000 bytes."""
+
+    MAX_MSG_SIZE = 1000
+
+
 def test_handler_exceptions_and_garbage_are_logged_not_answered(scripted, make_client, caplog):
     def script(conn):
         conn.send(*v5_greeting())
@@ -399,9 +405,6 @@ def test_handler_exceptions_and_garbage_are_logged_not_answered(scripted, make_c
         conn.send(b"this is not katcp", b"!bad[0] ok", b"?", b"#" + b"x" * 3000,
                   b"   ", reply_line(line, b"ok"))
         conn.read_line()
-
-    class SmallLines(BlockingClient):
-        MAX_MSG_SIZE = 1000
 
     server = scripted(script)
     client = make_client(server.port, cls=SmallLines)
@@ -476,6 +479,21 @@ def test_inconsistent_protocol_disconnects(scripted, make_client):
     client.send_message(Message.request("watchdog"))
     assert client.wait_disconnected(WAIT)
     assert client.auto_reconnect is False
+
+
+def test_unparseable_protocol_version_is_taken_as_zero_with_a_warning(scripted, make_client,
+                                                                     caplog):
+    """Spec 4.2: ``#version-connect katcp-protocol <major>.<minor>[-<flags>]``. A
+    device that announces ``banana`` is taken as 0.0 (katcp-python's fallback:
+    no message ids) and the client says so, instead of silently speaking an
+    old protocol to it."""
+    server = scripted(echo_script([b"#version-connect katcp-protocol banana"]))
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
+        client = make_client(server.port)
+    assert client.protocol_flags == ProtocolFlags(0, 0, "")
+    assert "announced protocol 'banana', which is not <major>.<minor>" in caplog.text
+    assert client.blocking_request(Message.request("echo", "x"))[0].arguments == [b"ok", b"x"]
+    assert server.received.get(timeout=WAIT) == b"?echo x"
 
 
 def test_without_mids_same_name_requests_are_serialised(scripted, make_client):
@@ -748,6 +766,43 @@ def test_hints_asked_of_a_device_with_flag_t_that_does_not_answer(scripted, make
     assert client.request_timeout_hints == {}
 
 
+def hostile_hints_script(conn):
+    """A 5.1-MIT device whose ?request-timeout-hint informs are mostly bad:
+    no timeout, not a number, negative, infinite, absurdly long; one is good."""
+    conn.send(*v5_greeting(b"5.1-MIT"))
+    while True:
+        line = conn.read_line()
+        if line.startswith(b"?request-timeout-hint"):
+            hints = [b"one-arg", b"word abc", b"negative -5", b"endless inf", b"huge 1e300",
+                     b"none 0", b"good 2.5"]
+            conn.send(*[reply_line(line, hint, inform=True) for hint in hints]
+                      + [reply_line(line, b"ok", b"%d" % len(hints))])
+        else:
+            conn.send(reply_line(line, b"ok"))
+
+
+def test_hostile_timeout_hints_are_skipped_or_capped(scripted, make_client, caplog):
+    """Spec 5.1: ``#request-timeout-hint name suggestedTimeout``, 0 for none.
+    Malformed hints are logged and skipped, the good one is kept, and one too
+    long to wait for (inf, 1e300) is capped at MAX_TIMEOUT_HINT, so that a
+    request relying on it still works (it raised OverflowError from the
+    wait before)."""
+    from katcp_sync.client_base import MAX_TIMEOUT_HINT
+    server = scripted(hostile_hints_script)
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
+        client = make_client(server.port)
+    assert client.request_timeout_hints == {
+        "endless": MAX_TIMEOUT_HINT, "huge": MAX_TIMEOUT_HINT, "good": 2.5}
+    for what in ("needs a request name and a timeout, got ['one-arg']",
+                 "timeout hint 'abc' for ?word is not a number",
+                 "timeout hint '-5' for ?negative is not a number"):
+        assert what in caplog.text
+    for name in ("endless", "huge"):
+        reply, _ = client.blocking_request(Message.request(name))
+        assert reply.reply_ok()
+        assert client.future_request(Message.request(name)).result(WAIT)[0].reply_ok()
+
+
 def test_hints_are_not_asked_without_flag_t(scripted, make_client):
     server = scripted(echo_script(v5_greeting(b"5.1-MI")))
     client = make_client(server.port)
@@ -791,6 +846,68 @@ def test_reply_with_the_same_mid_but_another_name_is_not_the_reply(scripted, mak
     assert wait_for(lambda: sum("has the message id of ?watchdog" in r.getMessage()
                                 for r in caplog.records) == 3)
     assert len(client._table) == 0
+
+
+def without_mid_first_script(conn):
+    """Answers ?<name>[id] with !<name> (no id) before its !<name>[id]."""
+    conn.send(*v5_greeting())
+    while True:
+        line = conn.read_line()
+        name, _, _ = request_parts(line)
+        conn.send(b"!" + name + b" ok stray", reply_line(line, b"ok", b"mine"))
+
+
+def test_reply_without_the_mid_of_a_waiting_request_is_not_its_reply(scripted, make_client,
+                                                                    caplog):
+    """Spec 2.2: the reply to a request with a message id carries that id. A
+    reply without one is not taken as the reply to ?watchdog[1] (which waits
+    for its own), and the client says why in a warning: otherwise the request
+    just times out, with only a DEBUG line ("Unhandled reply") to explain."""
+    server = scripted(without_mid_first_script)
+    client = make_client(server.port)
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
+        reply, _ = client.blocking_request(Message.request("watchdog"))
+        assert reply.mid == b"1" and reply.arguments == [b"ok", b"mine"]
+    assert wait_for(lambda: "has no message id but ?watchdog[1] waits for one" in caplog.text)
+    assert len(client._table) == 0
+
+
+def test_a_device_sending_garbage_is_logged_up_to_a_limit(scripted, make_client, caplog):
+    """Spec 2: a client logs bad input and answers nothing. A device that
+    sends garbage by the thousand gets BAD_LINES_LOGGED lines at ERROR, then
+    a note, then DEBUG only (each line at ERROR flooded the logs and kept the
+    reactor busy writing them); the client keeps working, and a new
+    connection starts counting again."""
+    connections = []
+
+    def script(conn):
+        connections.append(conn)
+        conn.send(*v5_greeting())
+        line = conn.read_line()
+        if len(connections) == 1:
+            conn.send_raw(b"not katcp\n" * 5000 + b"#" + b"x" * 2000 + b"\n")
+        conn.send(b"garbage again", reply_line(line, b"ok"))
+        conn.read_line()
+
+    server = scripted(script)
+    client = make_client(server.port, cls=SmallLines)
+    with caplog.at_level(logging.DEBUG, logger="katcp_sync.client"):
+        assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()
+
+        def logged(level, text):
+            return sum(text in r.getMessage() for r in caplog.records if r.levelno == level)
+
+        # (A reply read by its caller may overtake the lines handed to the reactor.)
+        assert wait_for(lambda: logged(logging.DEBUG, "Malformed message") == 4991)
+        assert logged(logging.DEBUG, "too long") == 1
+        errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+        assert len(errors) == client.BAD_LINES_LOGGED + 1 == 11
+        assert errors[-1].startswith("Further malformed lines from 127.0.0.1:")
+        client.disconnect()
+        assert wait_for(lambda: len(server.connections) == 2) and client.wait_protocol(WAIT)
+        caplog.clear()
+        assert client.blocking_request(Message.request("watchdog"))[0].reply_ok()
+        assert wait_for(lambda: logged(logging.ERROR, "Malformed message") == 1)
 
 
 # ---------------------------------------------------------------------------

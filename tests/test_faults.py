@@ -23,6 +23,7 @@ from katcp_sync import compat
 from katcp_sync.compat import queue, selectors
 
 from katcp_sync.client import BlockingClient
+from katcp_sync.client_base import MAX_TIMEOUT_HINT
 from katcp_sync.errors import AsyncReply, KatcpTimeoutError
 from katcp_sync.kattypes import request_timeout_hint
 from katcp_sync.message import Message, parse
@@ -31,6 +32,7 @@ from katcp_sync.sensor import Sensor
 
 from test_fuzz_server import FuzzServer, reset_close
 from server_support import LineClient, communicate_child, wait_child
+from client_support import ScriptedServer, reply_line, request_parts
 
 TIMEOUT = 5.0
 REPLY, INFORM = Message.REPLY, Message.INFORM
@@ -363,6 +365,86 @@ def test_restart_on_the_same_port_restores_strategies(make_server):
         res.join(TIMEOUT)
         client.stop()
         client.join(TIMEOUT)
+
+
+# -- a device that describes itself badly ---------------------------------------------
+
+
+def badly_described_device(conn):
+    """A 5.1 device (flag T) whose ?help, ?sensor-list and ?request-timeout-hint
+    each have one malformed inform among good ones, and an endless hint."""
+    conn.send(b"#version-connect katcp-protocol 5.1-MIBT")
+    answers = {
+        b"help": [b"", b"slow Takes\\_long.", b"fast Quick."],
+        b"sensor-list": [b"temp Temperature", b"fine A\\_sensor. C float -10 50"],
+        b"request-timeout-hint": [b"fast soon", b"slow inf"],
+    }
+    while True:
+        line = conn.read_line()
+        name, _, _ = request_parts(line)
+        informs = answers.get(name, [])
+        conn.send(*[reply_line(line, *inform.split(b" "), inform=True) if inform
+                    else reply_line(line, inform=True) for inform in informs]
+                  + [reply_line(line, b"ok", b"%d" % len(informs))])
+
+
+def test_resource_syncs_with_a_device_that_describes_itself_badly(caplog):
+    """KATCPClientResource: a malformed #help, #sensor-list or
+    #request-timeout-hint inform (spec 5.1, 7.2) is logged and skipped, the
+    rest of the device is usable; an infinite hint is capped, and the request
+    relying on it works (the resource never synced before: one bad inform
+    failed the whole inspection, retried for ever)."""
+    server = ScriptedServer(badly_described_device)
+    res = KATCPClientResource(dict(name="dev", address=("127.0.0.1", server.port),
+                                   controlled=True))
+    try:
+        with caplog.at_level(logging.WARNING):
+            res.start()
+            res.until_synced(TIMEOUT)
+        assert sorted(res.req) == ["fast", "slow"] and sorted(res.sensor) == ["fine"]
+        assert res.req.slow.timeout_hint == MAX_TIMEOUT_HINT and res.req.fast.timeout_hint is None
+        assert res.req.slow().succeeded
+        for what in ("#help inform without a request name", "short #sensor-list inform",
+                     "timeout hint 'soon' for ?fast is not a number"):
+            assert what in caplog.text
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        server.close()
+
+
+def test_a_burst_of_interface_changed_costs_one_more_inspection():
+    """Spec 4.2 ``#interface-changed``: a device that announces 500 changes in a
+    burst, while the resource is inspecting it, gets one more round of
+    ``?help``/``?sensor-list`` after the round in flight -- not one per inform
+    (each one started a round: 500 full sensor lists asked of the device)."""
+    rounds = []
+
+    def device(conn):
+        conn.send(b"#version-connect katcp-protocol 5.1-MIB")
+        while True:
+            line = conn.read_line()
+            name, _, _ = request_parts(line)
+            if name == b"sensor-list":
+                rounds.append(line)
+                informs = [reply_line(line, b"temp", b"T", b"C", b"float", b"0", b"9", inform=True)]
+                if len(rounds) == 1:
+                    informs += [b"#interface-changed sensor-list"] * 500
+                conn.send(*informs + [reply_line(line, b"ok", b"1")])
+            else:
+                conn.send(reply_line(line, b"ok", b"0"))
+
+    server = ScriptedServer(device)
+    res = KATCPClientResource(dict(name="dev", address=("127.0.0.1", server.port)))
+    try:
+        res.start()
+        res.until_synced(TIMEOUT)
+        assert res.sensor.temp.name == "temp"
+        assert len(rounds) == 2
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+        server.close()
 
 
 # -- a hung handler -----------------------------------------------------------------------
@@ -711,7 +793,13 @@ def worst_watchdog_latency(server, hostile, line):
     return float(out)
 
 
-def test_hostile_regex_does_not_freeze_other_clients(make_server, clients):
+@pytest.mark.parametrize("pattern", [
+    "(a+)+b",
+    # No nesting, still 2**22 ways to match: a fixed count of an optional part
+    # (1.6 s of re on an idle machine).
+    "(a?){22}b",
+])
+def test_hostile_regex_does_not_freeze_other_clients(make_server, clients, pattern):
     """A client's ``?sensor-list /(a+)+b/`` backtracks exponentially on a 25-letter
     sensor name (seconds of CPU in ``re``, which never releases the GIL). Another
     client, in another process, must still get ``?watchdog`` answered within 0.5 s
@@ -719,8 +807,93 @@ def test_hostile_regex_does_not_freeze_other_clients(make_server, clients):
     moving the search to a worker thread would not help (the GIL freezes the
     reactor just the same)."""
     server = make_server(cls=LongNameServer)
-    worst = worst_watchdog_latency(server, clients(server), "?sensor-list[1] /(a+)+b/")
+    worst = worst_watchdog_latency(server, clients(server), "?sensor-list[1] /%s/" % pattern)
     assert worst < 0.5, "the server did not answer ?watchdog for %.2f s" % worst
+
+
+class ManySensorsServer(FaultServer):
+    """5000 sensors with long names, as large devices have."""
+
+    N_SENSORS = 0
+
+    def setup_sensors(self):
+        super(ManySensorsServer, self).setup_sensors()
+        for i in range(5000):
+            self.add_sensor(Sensor.integer("m%03d.receptor.ap.indexer.position.ridx.%05d.long"
+                                           % (i % 64, i), "A long name.", "", [0, 10]))
+
+
+def test_a_regex_too_slow_over_many_sensors_is_stopped(make_server, clients):
+    """``?sensor-list /.*.*.*!/`` passes the pattern guard (three unbounded
+    repetitions), but costs about 0.6 ms per 55-letter name: 3 s over 5000
+    sensors, during which ``re`` holds the GIL and nobody else is answered
+    (spec 7.2 lets a client filter by regex; it does not make the server
+    run one for ever). The search is stopped after MAX_REGEX_SECONDS and
+    the request fails; others wait at most that long."""
+    server = make_server(cls=ManySensorsServer)
+    hostile = clients(server)
+    worst = worst_watchdog_latency(server, hostile, "?sensor-value[1] /.*.*.*!/")
+    assert worst < 0.5, "the server did not answer ?watchdog for %.2f s" % worst
+    reply = hostile.request("?sensor-list[2] /.*.*.*!/")[1]
+    assert reply.arguments[0] == b"fail"
+    assert b"refused: too slow: more than 0.1 s over the first" in reply.arguments[1], reply
+    informs, reply = hostile.request("?sensor-list[3] /ridx.0001[0-4].long$/")
+    assert reply.arguments == [b"ok", b"5"] and len(informs) == 5
+
+
+class Pipeliner(object):
+    """A raw client that pipelines ``count`` copies of a request in one send,
+    then reads everything (on a thread of its own) or nothing at all."""
+
+    def __init__(self, server, request, count, reads):
+        self.sock = small_receiver(server) if not reads else socket.create_connection(
+            server.bind_address, TIMEOUT)
+        self.request, self.count = request, count
+        self.reader = threading.Thread(target=self._read) if reads else None
+        self.done = threading.Event()
+
+    def send(self, _line):
+        self.sock.sendall(b"".join(b"?%s[%d]\n" % (self.request, mid)
+                                   for mid in range(1, self.count + 1)))
+        if self.reader is not None:
+            self.reader.start()
+
+    def _read(self):
+        last, tail = b"!%s[%d] " % (self.request, self.count), b""
+        self.sock.settimeout(60)
+        while last not in tail:
+            data = self.sock.recv(1 << 20)
+            if not data:
+                return
+            tail = tail[-100:] + data
+        self.done.set()
+
+    def read_until(self, _predicate, timeout):
+        if self.reader is not None:
+            self.reader.join(timeout)
+
+
+@pytest.mark.parametrize("reads", [False, True], ids=["not-reading", "reading"])
+def test_pipelined_costly_builtin_requests_do_not_freeze_others(make_server, reads):
+    """Built-in requests run on the reactor. A client pipelining 300
+    ``?sensor-list`` (spec 7.2) on a device with 5000 sensors asks for 1.5
+    million informs: the reactor now serves others between them (it held
+    them for 1.6 s with 100), and stops running the queue of a client
+    dropped for not reading (it ran all 300 into the closed connection,
+    freezing everyone for 9 s)."""
+    server = make_server(cls=ManySensorsServer)
+    hostile = Pipeliner(server, b"sensor-list", 300 if not reads else 100, reads)
+    try:
+        worst = worst_watchdog_latency(server, hostile, "")
+        assert worst < 0.5, "the server did not answer ?watchdog for %.2f s" % worst
+        if reads:
+            assert hostile.done.is_set(), "the pipelining client did not get every reply"
+        else:
+            assert server.wait_disconnects(1)
+    finally:
+        hostile.sock.close()
+        if hostile.reader is not None and hostile.reader.ident is not None:
+            hostile.reader.join(TIMEOUT)
 
 
 def test_hostile_bulk_sampling_with_repeated_names_does_not_freeze_others(make_server, clients):

@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from katcp_sync import compat
+from katcp_sync.client_base import MAX_TIMEOUT_HINT
 from katcp_sync.errors import FailReply
 
 from katcp_sync.errors import (
@@ -294,6 +295,29 @@ def test_build_model_from_informs():
         "pick-fruit": RequestInfo("pick-fruit", "Pick a fruit", 10.5),
     }
     assert model.sensors == {"fruit.result": SensorInfo("fruit.result", "Last", "", "discrete", ("apple", "kiwi"))}
+
+
+def test_build_model_skips_malformed_informs(caplog):
+    """One malformed inform of the device's is logged and skipped; the rest of
+    the model is built (it failed the whole inspection, retried for ever)."""
+    futures = {
+        "help": done_future((Message.reply("help", "ok", 2), [
+            Message.inform("help"), Message.inform("help", "add", "Add two numbers")])),
+        "sensor-list": done_future((Message.reply("sensor-list", "ok", 2), [
+            Message.inform("sensor-list", "short", "desc", "units"),
+            Message.inform("sensor-list", "temp", "Temperature", "C", "float", "-10", "50")])),
+        "request-timeout-hint": done_future((Message.reply("request-timeout-hint", "ok", 3), [
+            Message.inform("request-timeout-hint", "add"),
+            Message.inform("request-timeout-hint", "add", "soon"),
+            Message.inform("request-timeout-hint", "add", "inf")])),
+    }
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.inspecting_client"):
+        model = InspectingClient._build_model(futures, "dev")
+    assert model.requests == {"add": RequestInfo("add", "Add two numbers", MAX_TIMEOUT_HINT)}
+    assert list(model.sensors) == ["temp"]
+    for what in ("dev: #help inform without a request name", "dev: short #sensor-list inform",
+                 "got ['add']", "timeout hint 'soon' for ?add is not a number"):
+        assert what in caplog.text
 
 
 def test_build_model_fails_on_a_failed_inspection_request():

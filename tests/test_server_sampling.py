@@ -68,6 +68,13 @@ def test_sensor_list_name_regex_unknown(server, connect):
     # A pattern that could backtrack catastrophically is refused, not run.
     reply = client.request("?sensor-value /(a+)+b/")[1]
     assert args(reply)[0] == "fail" and "nested repetition" in args(reply)[1]
+    # A repetition count re cannot hold: a clear fail, not a traceback (spec 7.2:
+    # ``?sensor-list`` fails with a message for a pattern it cannot use).
+    for request in ("?sensor-list /a{99999999999}/", "?sensor-value /a{1,4294967296}/"):
+        reply = client.request(request)[1]
+        assert args(reply)[0] == "fail", reply
+        assert args(reply)[1].startswith("Invalid regular expression") and "Traceback" not in (
+            args(reply)[1]), reply
 
 
 def test_sensor_value(server, connect):
