@@ -386,3 +386,17 @@ def test_cpu_count_main_thread_and_ip_addresses():
     assert compat.main_thread() is threading.current_thread() or compat.main_thread().is_alive()
     assert compat.is_ip_address("127.0.0.1") and compat.is_ip_address(u"::1")
     assert not compat.is_ip_address("localhost") and not compat.is_ip_address("127.1")
+
+
+def test_thread_time_counts_this_threads_work_not_its_waits():
+    """regex_guard limits a search by it: time spent waiting (for the GIL,
+    here for an event) must not count, work must."""
+    start = compat.thread_time()
+    threading.Event().wait(0.2)
+    waited = compat.thread_time() - start
+    start = compat.thread_time()
+    deadline = compat.monotonic() + 0.05
+    while compat.monotonic() < deadline:
+        pass
+    worked = compat.thread_time() - start
+    assert waited < 0.05 < worked + 0.01, (waited, worked)

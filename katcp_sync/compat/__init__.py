@@ -11,7 +11,7 @@ futures, selectors34, enum34 and typing. Every function here may be called
 from any thread.
 
 One job per module (each imports only the ones listed before it):
-``clock`` (``monotonic``), ``language`` (the language and moved stdlib
+``clock`` (``monotonic``, ``thread_time``), ``language`` (the language and moved stdlib
 modules), ``text`` (bytes and the native str), ``net`` (OS errors, sockets),
 ``http_server`` (``ThreadingHTTPServer``, ``BaseHTTPRequestHandler``; not
 imported with the package), ``waits`` (``Event``, ``TimedLock``,
@@ -22,7 +22,7 @@ from __future__ import absolute_import, division, print_function
 
 from typing import TYPE_CHECKING
 
-from .clock import monotonic
+from .clock import monotonic, thread_time
 from .language import (
     MODULE_GETATTR, PY2, REQUIRED, Protocol, SimpleNamespace, chained, collections_abc,
     function_of, get_args, get_origin, isfinite, kwonly_done, kwonly_pop, lazy_names,
