@@ -336,6 +336,28 @@ def test_no_auto_reconnect_fails_fast(make_client):
     assert not client.wait_connected(0.05)
 
 
+def test_a_request_between_attempts_says_why_the_last_one_failed():
+    """Nothing listens: a request made after a failed attempt (here the
+    only one) fails with the reason, not only "Not connected"."""
+    probe = ScriptedServer(lambda conn: None)
+    port = probe.port
+    probe.close()
+    client = BlockingClient("127.0.0.1", port, auto_reconnect=False)
+    failures = queue.Queue()
+    client.add_failed_connect_callback(failures.put)
+    client.start()
+    try:
+        error = failures.get(timeout=WAIT)
+        with pytest.raises(KatcpClientDisconnected) as raised:
+            client.blocking_request(Message.request("watchdog"))
+        assert str(raised.value) == "Not connected to 127.0.0.1:%d: the last attempt failed: %s" % (
+            port, error)
+        assert "refused" in str(raised.value).lower()
+    finally:
+        client.stop()
+        client.join(WAIT)
+
+
 def test_send_message_when_not_connected_logs(caplog):
     client = DeviceClient("127.0.0.1", 1)
     with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
