@@ -26,19 +26,24 @@ def demo(client):
     print("device help:\n ", help_response)
     add_response = client.req.add(3, 6)
     print("3 + 6 response:\n", add_response)
+    # Before we can wait on a sensor, a strategy must be set:
+    client.sensor.fruit_result.set_strategy('event')
+    # The reading before this pick (the server may have picked before)
+    before = client.sensor.fruit_result.get_reading()
     # By asking for a future we are not waiting for the response
     pick_response_future = client.req.pick_fruit.future()
-    # Instead we wait for the fruit.result sensor status to change to
-    # nominal. Before we can wait on a sensor, a strategy must be set:
-    client.sensor.fruit_result.set_strategy('event')
+    # Instead we wait for a new nominal reading of the fruit.result sensor.
     # If the condition does not occur within the timeout (default 5s), we will
     # get a TimeoutException
     try:
-        client.sensor.fruit_result.wait(lambda reading: reading.status == 'nominal')
+        client.sensor.fruit_result.wait(
+            lambda reading: reading.status == 'nominal' and reading.timestamp > before.timestamp)
     except TimeoutException:
+        fruit = None
         print("No fruit picked (the server sometimes has none).")
-    fruit = client.sensor.fruit_result.get_value()
-    print('Fruit picked: ', fruit)
+    else:
+        fruit = client.sensor.fruit_result.get_value()
+        print('Fruit picked: ', fruit)
     # And see how the ?pick-fruit request responded by waiting on its future
     pick_response = pick_response_future.result(timeout=10)
     print('pick response: \n', pick_response)

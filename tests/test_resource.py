@@ -79,6 +79,31 @@ def test_tutorial_example_runs_against_the_tutorial_server(tutorial, server, cap
     assert "Fruit picked:  kiwi" in out and "!add" in out
 
 
+def test_tutorial_example_run_again_reports_the_new_pick(tutorial, server, monkeypatch, capsys):
+    """The tutorial has the server run in another terminal, so the example
+    is run again against a device that picked before: the sensor is
+    already nominal, and the fruit shown must still be this run's."""
+    example = load_example("tutorial_high_level_client")
+    host, port = server.bind_address
+    picks = iter(["kiwi", "pear"])
+    monkeypatch.setattr(tutorial.random, "choice", lambda seq: next(picks))
+    assert example.main(host, port)[2] == "kiwi"
+    _, _, fruit, pick_response = example.main(host, port)
+    assert fruit == "pear" and pick_response.reply.arguments == [b"ok", b"pear"]
+    assert "Fruit picked:  pear" in capsys.readouterr().out
+
+
+def test_tutorial_example_without_fruit_says_so_and_shows_none(tutorial, server, monkeypatch,
+                                                                capsys):
+    example = load_example("tutorial_high_level_client")
+    host, port = server.bind_address
+    monkeypatch.setattr(tutorial.random, "choice", lambda seq: None)
+    _, _, fruit, pick_response = example.main(host, port)
+    assert fruit is None and pick_response.reply.arguments == [b"fail", b"No fruit."]
+    out = capsys.readouterr().out
+    assert "No fruit picked" in out and "Fruit picked" not in out
+
+
 def test_description_state_and_namespaces(resource, server):
     assert resource.state == "synced" and resource.synced and resource.is_connected()
     assert resource.name == "demo" and resource.address == server.bind_address and resource.controlled
