@@ -99,6 +99,13 @@ def test_request_ok(endpoint, capsys):
     assert err == ""
 
 
+def test_request_name_may_start_with_a_question_mark_as_in_the_shell(endpoint, capsys):
+    assert main(["request", endpoint, "?add", "3", "6"]) == 0
+    assert re.match(r"!add(\[\d+\])? ok 9.0\n\Z", capsys.readouterr().out)
+    assert main(["request", endpoint, "??add"]) == 2
+    assert "invalid message name '?add'" in capsys.readouterr().err
+
+
 def test_request_prints_informs_then_reply(endpoint, capsys):
     assert main(["request", endpoint, "help", "add"]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -113,7 +113,7 @@ def build_parser():
                     "Exit status: 0 ok, 1 connection failure or timeout, 2 usage "
                     "error, 3 the device replied fail or invalid.")
     p.add_argument("endpoint", type=endpoint, metavar="HOST:PORT")
-    p.add_argument("name", metavar="NAME", help="request name, without '?'")
+    p.add_argument("name", metavar="NAME", help="request name ('?' optional)")
     p.add_argument("arguments", nargs="*", metavar="ARG")
     _add_timeout(p)
     _add_raw(p)
