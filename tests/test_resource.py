@@ -122,6 +122,25 @@ def test_description_state_and_namespaces(resource, server):
         resource.req.nonexistent
 
 
+def test_requests_and_sensors_before_the_first_sync_say_why_none_is_known(server):
+    """A forgotten start() or until_synced() is the likely cause, not a typo."""
+    res = KATCPClientResource(dict(name="demo", address=server.bind_address, controlled=True))
+    hint = r"\(known: none: the resource has not synced yet \(start\(\), then until_synced\(\)\)\)"
+    with pytest.raises(AttributeError, match=r"no request 'help' " + hint):
+        res.req.help
+    with pytest.raises(AttributeError, match=r"no sensor 'add_result' " + hint):
+        res.sensor.add_result
+    res.start()
+    try:
+        res.until_synced(TIMEOUT)
+        assert res.req.help().succeeded
+        with pytest.raises(AttributeError, match=r"no sensor 'nothing' \(known: add_result, "):
+            res.sensor.nothing
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+
+
 def test_requests_block_or_return_futures(resource):
     reply = resource.req.add(3, 6)
     assert isinstance(reply, resource_client.KATCPReply) and reply and reply.reply.arguments[1] == b"9.0"
