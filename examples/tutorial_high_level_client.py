@@ -26,8 +26,10 @@ def demo(client):
     print("device help:\n ", help_response)
     add_response = client.req.add(3, 6)
     print("3 + 6 response:\n", add_response)
-    # Before we can wait on a sensor, a strategy must be set:
-    client.sensor.fruit_result.set_strategy('event')
+    # Before we can wait on a sensor, a strategy must be set. 'period' sends
+    # a reading every 0.1 s, so a pick of the same fruit as last time, which
+    # changes only the timestamp ('event' would not report it), is seen too:
+    client.sensor.fruit_result.set_strategy('period', 0.1)
     # The reading before this pick (the server may have picked before)
     before = client.sensor.fruit_result.get_reading()
     # By asking for a future we are not waiting for the response
