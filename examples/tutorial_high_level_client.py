@@ -8,6 +8,9 @@ It talks to the tutorial's server (``examples/tutorial_server.py``)::
 What changed from the tornado version: no ioloop and no coroutines. Calls
 block and return their result; ``client.req.pick_fruit.future()`` returns a
 ``concurrent.futures.Future`` where the tornado version did not ``yield``.
+The fruit is awaited as a reading newer than the one from before the
+request, sampled every 0.1 s, so that the example also reports the right
+fruit when run again against the same server (see the tutorial).
 """
 
 from __future__ import print_function  # print() on Python 2.7 too
