@@ -377,6 +377,13 @@ def test_serve_port_in_use(server, capsys):
         in capsys.readouterr().err
 
 
+def test_serve_port_out_of_range_is_a_usage_error(capsys):
+    """It listened on 99999 - 65536 = 34463 (getaddrinfo wraps the number)."""
+    assert main(["serve", "--port", "99999"]) == 2
+    assert "argument --port: port must be a number from 0 to 65535, not '99999'" in \
+        capsys.readouterr().err
+
+
 def test_example_found_in_installed_data_dir(tmp_path, monkeypatch):
     installed = tmp_path / "share" / "katcp_sync" / "examples"
     installed.mkdir(parents=True)
