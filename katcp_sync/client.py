@@ -400,9 +400,11 @@ class DeviceClient(ClientDispatch):
             self._logger.log(level, "Failed to connect to %s: %s (attempt %d)",
                              self._address_string, exc, self._failures)
             reason = "Could not connect to %s: %s" % (self._address_string, exc)
-            self._finish_all(self._table.close(lambda: KatcpClientDisconnected(
-                "Not connected to %s" % self._address_string)),
-                lambda: KatcpClientDisconnected(reason))
+            # Requests made until the next attempt fail at once, with why.
+            closed = "Not connected to %s: the last attempt failed: %s" % (
+                self._address_string, exc)
+            self._finish_all(self._table.close(lambda: KatcpClientDisconnected(closed)),
+                             lambda: KatcpClientDisconnected(reason))
             for callback in self._failed_connect_callbacks:
                 try:
                     callback(exc)

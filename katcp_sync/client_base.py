@@ -20,12 +20,13 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from . import compat
 from .client_requests import BlockingRequest, RequestTable
 from .connection import DEFAULT_SPIN_TIME, Connection, format_address
+from .deadline import Deadline
 from .errors import KatcpClientDisconnected
 from .lifecycle import RUNNING, STARTING, Lifecycle
 from .message import Message
 from .protocol import FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, ProtocolFlags
 from .reactor import Reactor, TimerHandle
-from .tcp import ConnectAttempt
+from .tcp import ConnectAttempt, check_port
 
 __all__ = ["ClientBase", "hinted_timeout", "parse_timeout_hint", "TIMEOUT_HINT_MARGIN",
            "MAX_TIMEOUT_HINT"]
@@ -39,6 +40,10 @@ def _format_exc(tb_limit):
 #: Seconds added to a device's request timeout hint (``?request-timeout-hint``,
 #: flag ``T``): the hint covers the handler, not the network or a busy client.
 TIMEOUT_HINT_MARGIN = 1.0
+
+# Seconds between two looks at the life cycle of a client that a thread
+# waits to be connected: a stop ends the wait within this time.
+_STOP_POLL = 0.2
 
 
 #: Longest device timeout hint taken as given, in seconds (11.6 days). A longer
@@ -130,7 +135,7 @@ class ClientBase(object):
         # type: (str, int, int, float, logging.Logger, bool, Optional[Reactor]) -> None
         if not host:
             host = "0.0.0.0"
-        self._bindaddr = (host, int(port))
+        self._bindaddr = (host, check_port(port))
         self._address_string = format_address(self._bindaddr)
         self._tb_limit = tb_limit
         self._logger = logger
@@ -338,8 +343,14 @@ class ClientBase(object):
 
     def wait_connected(self, timeout=None):
         # type: (Optional[float]) -> bool
-        """Wait until connected (TCP); return whether it is."""
-        return self._wait(self._connected, timeout)
+        """Wait until connected (TCP); return whether it is (False also if
+        the client is stopped meanwhile). Any thread but the reactor's.
+
+        Raises:
+            RuntimeError: the client is not started (or stopped), or this is
+                its reactor thread.
+        """
+        return self._wait_while_running(self._connected, timeout, "wait_connected")
 
     def wait_disconnected(self, timeout=None):
         # type: (Optional[float]) -> bool
@@ -350,19 +361,43 @@ class ClientBase(object):
         # type: (Optional[float]) -> bool
         """Wait until the current connection's protocol is known (and, for a
         device with flag ``T``, its request timeout hints: see
-        :attr:`request_timeout_hints`).
+        :attr:`request_timeout_hints`). Any thread but the reactor's.
 
         Returns:
             True if it is; then :attr:`protocol_flags` describes the device
-            and requests go out with message ids if it supports them.
+            and requests go out with message ids if it supports them. False
+            if ``timeout`` passed first or the client was stopped meanwhile.
+
+        Raises:
+            RuntimeError: the client is not started (or stopped), or this is
+                its reactor thread.
         """
-        return self._wait(self._received_protocol_info, timeout)
+        return self._wait_while_running(self._received_protocol_info, timeout, "wait_protocol")
 
     def _wait(self, event, timeout):
         # type: (threading.Event, Optional[float]) -> bool
         if not event.is_set() and self._on_reactor():
             raise RuntimeError("cannot wait on the client's reactor thread")
         return event.wait(timeout)
+
+    def _wait_while_running(self, event, timeout, method):
+        # type: (threading.Event, Optional[float], str) -> bool
+        """Wait for an event that only a running client sets: refuse at once
+        if the client is not running (katcp-python raises too; waiting would
+        be forever without a timeout), give up when it is stopped meanwhile."""
+        if event.is_set():
+            return True
+        if self._life.stopping:
+            raise RuntimeError("%s(): the client for %s is not running (call start() first)"
+                               % (method, self._address_string))
+        deadline = Deadline(timeout)
+        while True:
+            remaining = deadline.remaining()
+            # A stop sets no event: look at the life cycle between slices.
+            if self._wait(event, _STOP_POLL if remaining is None else min(remaining, _STOP_POLL)):
+                return True
+            if deadline.expired() or self._life.stopping:
+                return event.is_set()
 
     def _on_reactor(self):
         # type: () -> bool

@@ -104,8 +104,11 @@ class KATCPClientResource(ResourceDescription):
         self._strategies = StrategyCache()   # guarded by self._lock
         self._pending_listeners = {}  # type: Dict[str, List[Tuple[Callable, bool]]]
         self._state_callbacks = []  # type: List[Callable[[str], None]]
-        self._req = AttrDict(what="request", missing=self._dummy_request if self._dummy_unknown else None)
-        self._sensor = AttrDict(what="sensor")
+        # Until the first sync: a request or sensor looked up says why none is known.
+        unsynced = "the resource has not synced yet (start(), then until_synced())"
+        self._req = AttrDict(what="request", missing=self._dummy_request if self._dummy_unknown else None,
+                             unknown=unsynced)
+        self._sensor = AttrDict(what="sensor", unknown=unsynced)
 
     # -- the device's requests and sensors ----------------------------------------
 

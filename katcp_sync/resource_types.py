@@ -84,22 +84,26 @@ class AttrDict(dict):
     Lookup also accepts the original KATCP name: ``ns["pick-fruit"]`` finds
     ``ns.pick_fruit``. A missing attribute raises :class:`AttributeError`
     naming what is known, which is more useful in an interactive session,
-    unless ``missing`` is given: then ``missing(name)`` is returned.
+    unless ``missing`` is given: then ``missing(name)`` is returned. An
+    empty namespace's error ends with ``unknown``, if given (why nothing is
+    known yet, e.g. a resource that has not synced).
 
     No lock of its own: as a dict, reads from any thread are safe; the
     resources build a new one on each resync (on the reactor thread) rather
     than change the one they handed out.
     """
 
-    __slots__ = ("_what", "_missing")
+    __slots__ = ("_what", "_missing", "_unknown")
 
     def __init__(self, *args, **kwargs):
         # type: (*Any, **Any) -> None
         what = compat.kwonly_pop(kwargs, 'what', "item")  # type: str
         missing = compat.kwonly_pop(kwargs, 'missing', None)  # type: Optional[Callable[[str], Any]]
+        unknown = compat.kwonly_pop(kwargs, 'unknown', None)  # type: Optional[str]
         super(AttrDict, self).__init__(*args, **kwargs)
         self._what = what
         self._missing = missing
+        self._unknown = unknown
 
     def __getattr__(self, name):
         # type: (str) -> Any
@@ -110,9 +114,12 @@ class AttrDict(dict):
                 raise compat.chained(AttributeError(name), None)
             if self._missing is not None:
                 return self._missing(name)
+            if not self and self._unknown:
+                known = "none: %s" % self._unknown
+            else:
+                known = ", ".join(sorted(self)) or "none"
             raise compat.chained(AttributeError(
-                "no %s %r (known: %s)" % (self._what, name, ", ".join(sorted(self)) or "none")
-            ), None)
+                "no %s %r (known: %s)" % (self._what, name, known)), None)
 
     def __missing__(self, key):
         # type: (str) -> Any

@@ -68,6 +68,7 @@ from .server_lifecycle import SHUTDOWN_REASON, ServerLifecycle
 from .server_request import wire
 from .server_requests import BuiltinRequests, RestartQueue
 from .server_sensors import SensorTable
+from .tcp import check_port
 from .version import __version__
 
 __all__ = [
@@ -174,7 +175,7 @@ class DeviceServerBase(ServerLifecycle):
                  max_write_buffer=None):
         # type: (str, int, int, logging.Logger, int, Optional[int], Optional[int]) -> None
         self._host = host
-        self._port = port
+        self._port = check_port(port)
         self._logger = logger
         self._handler_workers = handler_workers
         self._max_line_length = max_line_length or self.MAX_MSG_SIZE

@@ -37,6 +37,7 @@ __all__ = [
     "format_address",
     "format_seconds",
     "call_on_reactor",
+    "check_port",
     "set_nodelay",
 ]
 
@@ -50,6 +51,25 @@ _ACCEPT_RETRY_DELAY = 0.5
 # While they last, such failures are logged once, then summed up at most this
 # often (seconds), then once more when accepting works again.
 _ACCEPT_ERROR_LOG_INTERVAL = 60.0
+
+
+def check_port(port):
+    # type: (Any) -> int
+    """``port`` as an int, checked to be a TCP port number (0 to 65535).
+
+    getaddrinfo() would take 70000 as 4464 without a word, so servers and
+    clients check their port when they are made. Any thread.
+
+    Raises:
+        ValueError: not a number, or out of that range.
+    """
+    try:
+        number = int(port)
+    except (TypeError, ValueError):
+        number = -1
+    if not 0 <= number <= 65535:
+        raise ValueError("port must be a number from 0 to 65535, not %r" % (port,))
+    return number
 
 
 def call_on_reactor(reactor, fn, *args):

@@ -99,6 +99,13 @@ def test_request_ok(endpoint, capsys):
     assert err == ""
 
 
+def test_request_name_may_start_with_a_question_mark_as_in_the_shell(endpoint, capsys):
+    assert main(["request", endpoint, "?add", "3", "6"]) == 0
+    assert re.match(r"!add(\[\d+\])? ok 9.0\n\Z", capsys.readouterr().out)
+    assert main(["request", endpoint, "??add"]) == 2
+    assert "invalid message name '?add'" in capsys.readouterr().err
+
+
 def test_request_prints_informs_then_reply(endpoint, capsys):
     assert main(["request", endpoint, "help", "add"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -368,6 +375,13 @@ def test_serve_port_in_use(server, capsys):
     assert main(["serve", "--host", "127.0.0.1", "--port", str(port)]) == 1
     assert "error: cannot listen on 127.0.0.1:%d: Address already in use\n" % port \
         in capsys.readouterr().err
+
+
+def test_serve_port_out_of_range_is_a_usage_error(capsys):
+    """It listened on 99999 - 65536 = 34463 (getaddrinfo wraps the number)."""
+    assert main(["serve", "--port", "99999"]) == 2
+    assert "argument --port: port must be a number from 0 to 65535, not '99999'" in \
+        capsys.readouterr().err
 
 
 def test_example_found_in_installed_data_dir(tmp_path, monkeypatch):

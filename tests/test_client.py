@@ -336,6 +336,28 @@ def test_no_auto_reconnect_fails_fast(make_client):
     assert not client.wait_connected(0.05)
 
 
+def test_a_request_between_attempts_says_why_the_last_one_failed():
+    """Nothing listens: a request made after a failed attempt (here the
+    only one) fails with the reason, not only "Not connected"."""
+    probe = ScriptedServer(lambda conn: None)
+    port = probe.port
+    probe.close()
+    client = BlockingClient("127.0.0.1", port, auto_reconnect=False)
+    failures = queue.Queue()
+    client.add_failed_connect_callback(failures.put)
+    client.start()
+    try:
+        error = failures.get(timeout=WAIT)
+        with pytest.raises(KatcpClientDisconnected) as raised:
+            client.blocking_request(Message.request("watchdog"))
+        assert str(raised.value) == "Not connected to 127.0.0.1:%d: the last attempt failed: %s" % (
+            port, error)
+        assert "refused" in str(raised.value).lower()
+    finally:
+        client.stop()
+        client.join(WAIT)
+
+
 def test_send_message_when_not_connected_logs(caplog):
     client = DeviceClient("127.0.0.1", 1)
     with caplog.at_level(logging.WARNING, logger="katcp_sync.client"):
@@ -678,6 +700,55 @@ def test_request_before_start_says_to_call_start():
         client.blocking_request(Message.request("watchdog"))
     future = client.future_request(Message.request("watchdog"))
     assert "call start()" in str(future.exception(WAIT))
+
+
+@pytest.mark.parametrize("method", ["wait_protocol", "wait_connected"])
+def test_waits_of_a_client_not_running_say_to_call_start(aioserver, method):
+    """katcp-python raises too (its ioloop is None); waiting without a
+    timeout would never end, so a forgotten start() hung in silence."""
+    client = BlockingClient("127.0.0.1", aioserver.port)
+    expected = r"%s\(\): the client for 127\.0\.0\.1:%d is not running \(call start\(\) first\)" % (
+        method, aioserver.port)
+    with pytest.raises(RuntimeError, match=expected):
+        getattr(client, method)(WAIT)
+    client.start()
+    assert getattr(client, method)(WAIT)
+    client.stop()
+    client.join(WAIT)
+    with pytest.raises(RuntimeError, match=expected):
+        getattr(client, method)(WAIT)
+    assert client.wait_disconnected(0)     # true of a stopped client: no error
+
+
+@pytest.mark.parametrize("method", ["wait_protocol", "wait_connected"])
+def test_a_wait_without_timeout_ends_when_the_client_is_stopped(method):
+    probe = ScriptedServer(lambda conn: None)
+    port = probe.port
+    probe.close()                      # nothing listens: the client never connects
+    client = BlockingClient("127.0.0.1", port)
+    event_name = {"wait_protocol": "_received_protocol_info", "wait_connected": "_connected"}[method]
+    entered = threading.Event()
+    event = getattr(client, event_name)
+
+    class WatchedEvent(object):
+        def __getattr__(self, name):
+            return getattr(event, name)
+
+        def wait(self, timeout=None):
+            entered.set()
+            return event.wait(timeout)
+
+    setattr(client, event_name, WatchedEvent())
+    client.start()
+    results = queue.Queue()
+    waiter = threading.Thread(target=lambda: results.put(getattr(client, method)()))
+    waiter.daemon = True
+    waiter.start()
+    assert entered.wait(WAIT)
+    client.stop()
+    client.join(WAIT)
+    assert results.get(timeout=WAIT) is False
+    waiter.join(WAIT)
 
 
 def test_failed_connects_keep_warning_with_the_attempt_count(make_client, caplog):

@@ -5,6 +5,7 @@ from __future__ import absolute_import, division, print_function
 import contextlib
 import errno
 import logging
+import re
 import socket
 import struct
 import threading
@@ -12,11 +13,12 @@ import time
 
 import pytest
 
-from katcp_sync import compat
+from katcp_sync import BlockingClient, DeviceServer, KATCPClientResource, compat
 from katcp_sync.borrow import SpinPolicy
 from katcp_sync.connection import Connection, Listener, connect, format_address, writer_waited
 from katcp_sync.errors import KatcpTimeoutError, LineTooLongError
 from katcp_sync.reactor import Reactor
+from katcp_sync.tcp import check_port
 
 from ordering_support import Barrier
 from server_support import socket_closed, wait_for
@@ -1317,3 +1319,22 @@ def test_only_a_borrow_that_read_its_own_reply_alone_times_a_mode(reactor, pair)
     assert got == [b"theirs", b"mine"] and policy._spinning == 0.0
     borrowed_round_trip(conn, peer)
     assert policy._spinning > 0.0
+
+
+# -- port numbers: checked where servers and clients are made --------------------------
+
+@pytest.mark.parametrize("make", [
+    lambda port: BlockingClient("127.0.0.1", port),
+    lambda port: DeviceServer("127.0.0.1", port),
+    lambda port: KATCPClientResource(dict(name="r", address=("127.0.0.1", port))),
+], ids=["client", "server", "resource"])
+@pytest.mark.parametrize("port", [70000, 65536, -1, "x", None])
+def test_a_port_out_of_range_is_refused_where_it_is_given(make, port):
+    """getaddrinfo() takes 70000 as 4464: a server would listen, and a client
+    connect, on a port nobody asked for."""
+    with pytest.raises(ValueError, match="port must be a number from 0 to 65535, not " + re.escape(repr(port))):
+        make(port)
+
+
+def test_check_port_takes_numbers_and_digit_strings():
+    assert [check_port(p) for p in (0, 5000, "7147", 65535)] == [0, 5000, 7147, 65535]

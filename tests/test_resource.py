@@ -79,6 +79,33 @@ def test_tutorial_example_runs_against_the_tutorial_server(tutorial, server, cap
     assert "Fruit picked:  kiwi" in out and "!add" in out
 
 
+def test_tutorial_example_run_again_reports_the_new_pick(tutorial, server, monkeypatch, capsys):
+    """The tutorial has the server run in another terminal, so the example
+    is run again against a device that picked before: the sensor is
+    already nominal, and the fruit shown must still be this run's."""
+    example = load_example("tutorial_high_level_client")
+    host, port = server.bind_address
+    picks = iter(["kiwi", "pear", "pear"])
+    monkeypatch.setattr(tutorial.random, "choice", lambda seq: next(picks))
+    assert example.main(host, port)[2] == "kiwi"
+    for _ in range(2):      # the same fruit again changes only the timestamp
+        _, _, fruit, pick_response = example.main(host, port)
+        assert fruit == "pear" and pick_response.reply.arguments == [b"ok", b"pear"]
+    out = capsys.readouterr().out
+    assert out.count("Fruit picked:  pear") == 2 and "No fruit" not in out
+
+
+def test_tutorial_example_without_fruit_says_so_and_shows_none(tutorial, server, monkeypatch,
+                                                                capsys):
+    example = load_example("tutorial_high_level_client")
+    host, port = server.bind_address
+    monkeypatch.setattr(tutorial.random, "choice", lambda seq: None)
+    _, _, fruit, pick_response = example.main(host, port)
+    assert fruit is None and pick_response.reply.arguments == [b"fail", b"No fruit."]
+    out = capsys.readouterr().out
+    assert "No fruit picked" in out and "Fruit picked" not in out
+
+
 def test_description_state_and_namespaces(resource, server):
     assert resource.state == "synced" and resource.synced and resource.is_connected()
     assert resource.name == "demo" and resource.address == server.bind_address and resource.controlled
@@ -95,6 +122,25 @@ def test_description_state_and_namespaces(resource, server):
     assert fruit.sampling_strategy == ("none",)
     with pytest.raises(AttributeError, match="no request 'nonexistent'"):
         resource.req.nonexistent
+
+
+def test_requests_and_sensors_before_the_first_sync_say_why_none_is_known(server):
+    """A forgotten start() or until_synced() is the likely cause, not a typo."""
+    res = KATCPClientResource(dict(name="demo", address=server.bind_address, controlled=True))
+    hint = r"\(known: none: the resource has not synced yet \(start\(\), then until_synced\(\)\)\)"
+    with pytest.raises(AttributeError, match=r"no request 'help' " + hint):
+        res.req.help
+    with pytest.raises(AttributeError, match=r"no sensor 'add_result' " + hint):
+        res.sensor.add_result
+    res.start()
+    try:
+        res.until_synced(TIMEOUT)
+        assert res.req.help().succeeded
+        with pytest.raises(AttributeError, match=r"no sensor 'nothing' \(known: add_result, "):
+            res.sensor.nothing
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
 
 
 def test_requests_block_or_return_futures(resource):

@@ -49,7 +49,7 @@ from ..strategies import STRATEGY_BY_NAME, STRATEGY_TABLE
 from ..version import __version__
 from . import demo, monitor, request, serve, shell, web
 from .common import (EXIT_CONNECTION, EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG, client_logger, endpoint,
-                     open_client, parse_endpoint)
+                     listen_port, open_client, parse_endpoint)
 from .examples import example_server_class, load_example
 
 __all__ = ["main", "build_parser", "format_message", "parse_endpoint", "open_client",
@@ -113,7 +113,7 @@ def build_parser():
                     "Exit status: 0 ok, 1 connection failure or timeout, 2 usage "
                     "error, 3 the device replied fail or invalid.")
     p.add_argument("endpoint", type=endpoint, metavar="HOST:PORT")
-    p.add_argument("name", metavar="NAME", help="request name, without '?'")
+    p.add_argument("name", metavar="NAME", help="request name ('?' optional)")
     p.add_argument("arguments", nargs="*", metavar="ARG")
     _add_timeout(p)
     _add_raw(p)
@@ -154,7 +154,8 @@ def build_parser():
                     "-v logs connections and requests.")
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1; '' for all)")
-    p.add_argument("--port", type=int, default=5000, help="TCP port, 0 for any (default 5000)")
+    p.add_argument("--port", type=listen_port, default=5000,
+                   help="TCP port, 0 for any (default 5000)")
     p.add_argument("--unsafe-eval", action="store_true",
                    help="UNSAFE: keep the example's ?eval, which runs any client's "
                    "Python code as this user")

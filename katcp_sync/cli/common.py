@@ -21,9 +21,11 @@ from .. import compat
 from ..client import BlockingClient, DeviceClient
 from ..connection import format_address, format_seconds
 from ..message import Message
+from ..tcp import check_port
 
 __all__ = ["PROG", "EXIT_OK", "EXIT_CONNECTION", "EXIT_USAGE", "EXIT_FAILED", "client_logger",
-           "error_line", "die", "parse_endpoint", "endpoint", "open_client", "reply_error"]
+           "error_line", "die", "parse_endpoint", "endpoint", "listen_port", "open_client",
+           "reply_error"]
 
 PROG = "katcp-sync"
 
@@ -83,6 +85,16 @@ def endpoint(text):
     """argparse type for HOST:PORT (:func:`parse_endpoint`'s error as argparse's)."""
     try:
         return parse_endpoint(text)
+    except ValueError as exc:
+        raise compat.chained(argparse.ArgumentTypeError(str(exc)), None)
+
+
+def listen_port(text):
+    # type: (str) -> int
+    """argparse type for a port to listen on, 0 for any (:func:`check_port`'s
+    error as argparse's)."""
+    try:
+        return check_port(text)
     except ValueError as exc:
         raise compat.chained(argparse.ArgumentTypeError(str(exc)), None)
 

@@ -16,8 +16,10 @@ __all__ = ["run"]
 def run(args):
     # type: (argparse.Namespace) -> int
     host, port = args.endpoint
+    # "?help" as typed in the shell (and as the spec writes requests).
+    name = args.name[1:] if args.name.startswith("?") else args.name
     try:
-        msg = Message.request(args.name, *args.arguments)
+        msg = Message.request(name, *args.arguments)
     except KatcpSyntaxError as exc:
         die(EXIT_USAGE, str(exc))
     with open_client(host, port, args.timeout) as client:
