@@ -343,12 +343,13 @@ class ClientBase(object):
 
     def wait_connected(self, timeout=None):
         # type: (Optional[float]) -> bool
-        """Wait until connected (TCP); return whether it is (False also if
-        the client is stopped meanwhile). Any thread but the reactor's.
+        """Wait until connected (TCP); return whether it is (False at once
+        for a stopped client, and when it is stopped meanwhile). Any thread
+        but the reactor's.
 
         Raises:
-            RuntimeError: the client is not started (or stopped), or this is
-                its reactor thread.
+            RuntimeError: the client was never started, or this is its
+                reactor thread.
         """
         return self._wait_while_running(self._connected, timeout, "wait_connected")
 
@@ -366,11 +367,12 @@ class ClientBase(object):
         Returns:
             True if it is; then :attr:`protocol_flags` describes the device
             and requests go out with message ids if it supports them. False
-            if ``timeout`` passed first or the client was stopped meanwhile.
+            if ``timeout`` passed first, or the client is stopped (or was
+            stopped meanwhile).
 
         Raises:
-            RuntimeError: the client is not started (or stopped), or this is
-                its reactor thread.
+            RuntimeError: the client was never started, or this is its
+                reactor thread.
         """
         return self._wait_while_running(self._received_protocol_info, timeout, "wait_protocol")
 
@@ -383,11 +385,14 @@ class ClientBase(object):
     def _wait_while_running(self, event, timeout, method):
         # type: (threading.Event, Optional[float], str) -> bool
         """Wait for an event that only a running client sets: refuse at once
-        if the client is not running (katcp-python raises too; waiting would
-        be forever without a timeout), give up when it is stopped meanwhile."""
+        if the client was never started (katcp-python raises too; waiting
+        would be forever without a timeout), answer at once for a stopped
+        one, and give up when it is stopped meanwhile."""
         if event.is_set():
             return True
         if self._life.stopping:
+            if self._life.run_id:
+                return False    # stopped (katcp-python: the flag, cleared on disconnect)
             raise RuntimeError("%s(): the client for %s is not running (call start() first)"
                                % (method, self._address_string))
         deadline = Deadline(timeout)
