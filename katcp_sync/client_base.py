@@ -380,7 +380,7 @@ class ClientBase(object):
         # type: (threading.Event, Optional[float]) -> bool
         if not event.is_set() and self._on_reactor():
             raise RuntimeError("cannot wait on the client's reactor thread")
-        return event.wait(timeout)
+        return event.wait(compat.wait_timeout(timeout))
 
     def _wait_while_running(self, event, timeout, method):
         # type: (threading.Event, Optional[float], str) -> bool

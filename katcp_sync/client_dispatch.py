@@ -201,7 +201,8 @@ class ClientDispatch(ClientBase):
         if self._on_reactor():
             raise RuntimeError("blocking_request() cannot be called on the client's "
                                "reactor thread (it would deadlock)")
-        timeout = self._timeout_for(msg, timeout)
+        # (inf, or any timeout too long for threading's waits: None, no limit)
+        timeout = compat.wait_timeout(self._timeout_for(msg, timeout))
         # The main thread takes no turn (see BlockingRequest.in_turn).
         pending = BlockingRequest(msg, _monotonic(), use_mid, _get_ident() != _MAIN_IDENT)
         callers = self._blocking_callers

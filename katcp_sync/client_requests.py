@@ -37,7 +37,7 @@ import logging
 import threading
 from typing import Any, Callable, Deque, Dict, Iterator, List, Optional, Tuple
 
-from .compat import Future, InvalidStateError, TimedLock
+from .compat import Future, InvalidStateError, TimedLock, wait_timeout
 from .errors import KatcpClientDisconnected, KatcpVersionError
 from .message import MAX_MID, Message
 from .reactor import TimerHandle
@@ -491,7 +491,8 @@ class BlockingRequest(PendingRequest):
         # type: (Optional[float]) -> bool
         """Wait for the outcome; False on timeout (the requesting thread).
         Once woken, it wakes the next caller of its turn, if any."""
-        if not self._done.acquire(True, -1 if timeout is None else max(timeout, 0.0)):
+        timeout = wait_timeout(timeout)
+        if not self._done.acquire(True, -1 if timeout is None else timeout):
             return False
         if self._next is not None:
             _wake_from(self._next)

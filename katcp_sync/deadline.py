@@ -21,7 +21,9 @@ class Deadline(object):
     """The moment by which a wait of ``timeout`` seconds, started now, must end.
 
     Args:
-        timeout: seconds from now; None for a wait without a limit.
+        timeout: seconds from now; None, or more than
+            :data:`compat.LONGEST_WAIT <katcp_sync.compat.waits.LONGEST_WAIT>`
+            (``inf``), for a wait without a limit.
 
     Any thread may use it (it is read-only after construction).
     """
@@ -31,6 +33,7 @@ class Deadline(object):
     def __init__(self, timeout):
         # type: (Optional[float]) -> None
         #: The monotonic time of the deadline, or None for none.
+        timeout = compat.wait_timeout(timeout)
         self.at = None if timeout is None else compat.monotonic() + timeout
 
     def remaining(self):

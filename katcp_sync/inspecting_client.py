@@ -140,7 +140,7 @@ def wait_future(future, timeout, what):
         Exception: whatever the future failed with.
     """
     try:
-        return future.result(timeout)
+        return future.result(compat.wait_timeout(timeout))
     except concurrent.futures.TimeoutError:
         raise compat.chained(KatcpTimeoutError("%s timed out after %s s" % (what, format_seconds(timeout))), None)
 

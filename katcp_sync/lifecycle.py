@@ -268,9 +268,9 @@ class Lifecycle(object):
     def wait_running(self, timeout=None):
         # type: (Optional[float]) -> bool
         """Wait until RUNNING; returns whether it is."""
-        return self._running.wait(timeout)
+        return self._running.wait(compat.wait_timeout(timeout))
 
     def wait_stopped(self, timeout=None):
         # type: (Optional[float]) -> bool
         """Wait until STOPPED; returns whether it is."""
-        return self._stopped.wait(timeout)
+        return self._stopped.wait(compat.wait_timeout(timeout))

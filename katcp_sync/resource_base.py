@@ -387,7 +387,7 @@ class KATCPSensor(object):
         self.register_listener(check, reading=True)
         try:
             check(self, self._reading)
-            if not satisfied.wait(timeout):
+            if not satisfied.wait(compat.wait_timeout(timeout)):
                 raise SensorTimeoutError(
                     "sensor %s: condition %r not met within %s s (last reading %r)"
                     % (self._name, condition_or_value, format_seconds(timeout), self._reading))

@@ -20,6 +20,7 @@ from katcp_sync.client import (AsyncClient, BlockingClient, CallbackClient, Devi
                                request_check)
 from katcp_sync.errors import (KatcpClientDisconnected, KatcpTimeoutError,
                                KatcpVersionError)
+from katcp_sync.deadline import Deadline
 from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.reactor import Reactor
@@ -86,6 +87,25 @@ def test_blocking_request_timeout_raises_runtime_error(aioserver, make_client):
     # The late reply must not be taken for the next request's.
     reply, _ = client.blocking_request(Message.request("echo", "after"))
     assert reply.arguments == [b"ok", b"after"]
+
+
+@pytest.mark.parametrize("endless", [float("inf"), 1e300])
+def test_endless_timeouts_wait_without_limit(aioserver, make_client, endless):
+    """threading's waits overflow on such timeouts ("timestamp out of range
+    for platform time_t"): they mean no limit, as None does."""
+    client = make_client(aioserver.port)
+    assert client.wait_running(endless) and client.wait_connected(endless)
+    assert client.wait_protocol(endless)
+    reply, _ = client.blocking_request(Message.request("echo", "main"), timeout=endless)
+    assert reply.arguments == [b"ok", b"main"]
+    replies = queue.Queue()
+    caller = threading.Thread(target=lambda: replies.put(client.blocking_request(
+        Message.request("echo", "thread"), timeout=endless)[0]))
+    caller.start()
+    assert replies.get(timeout=WAIT).arguments == [b"ok", b"thread"]
+    caller.join(WAIT)
+    assert Deadline(endless).remaining() is None
+    assert compat.wait_timeout(endless) is None and compat.wait_timeout(-1) == 0.0
 
 
 def test_default_timeout_is_the_client_timeout(aioserver, make_client):

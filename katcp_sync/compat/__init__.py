@@ -14,7 +14,7 @@ One job per module (each imports only the ones listed before it):
 ``clock`` (``monotonic``, ``thread_time``), ``language`` (the language and moved stdlib
 modules), ``text`` (bytes and the native str), ``net`` (OS errors, sockets),
 ``http_server`` (``ThreadingHTTPServer``, ``BaseHTTPRequestHandler``; not
-imported with the package), ``waits`` (``Event``, ``TimedLock``,
+imported with the package), ``waits`` (``wait_timeout``, ``Event``, ``TimedLock``,
 ``Condition``), ``futures`` (resolve-once ``Future``, ``wait_future``),
 ``threads`` and ``console`` (terminal, stderr).
 """
@@ -35,7 +35,7 @@ from .net import (  # noqa: A004 (Python 2 has none of these exceptions)
     SELECT_ERRORS, SOCKET_ERRORS, BrokenPipeError, ConnectionAbortedError, ConnectionError,
     ConnectionRefusedError, ConnectionResetError, FileNotFoundError, PermissionError,
     TimeoutError, as_os_error, is_eintr, is_ip_address, os_error, would_block)
-from .waits import Condition, Event, TimedLock, _FastEvent
+from .waits import LONGEST_WAIT, Condition, Event, TimedLock, _FastEvent, wait_timeout
 from .futures import (
     Future, InvalidStateError, future_result, set_future_exception, set_future_result,
     wait_future)

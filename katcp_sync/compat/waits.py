@@ -21,6 +21,22 @@ from .clock import monotonic
 from .language import PY2
 
 
+#: Longest timeout a wait takes as given, in seconds (about 31 years). A
+#: longer one (``inf``, ``1e300``) means no limit: threading's waits overflow
+#: on it ("timestamp out of range for platform time_t").
+LONGEST_WAIT = 1e9
+
+
+def wait_timeout(timeout):
+    # type: (Optional[float]) -> Optional[float]
+    """``timeout`` as the waits of ``threading`` take it: None (no limit) for
+    None and for any timeout over :data:`LONGEST_WAIT`, 0.0 for a negative
+    one (or NaN). Any thread."""
+    if timeout is None or timeout > LONGEST_WAIT:
+        return None
+    return timeout if timeout > 0 else 0.0
+
+
 class _PipeWaiter(object):
     """One per thread: a non-blocking pipe that set() writes a byte to.
 
