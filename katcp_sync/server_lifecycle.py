@@ -151,14 +151,15 @@ class ServerLifecycle(object):
             return (self._host, self._port)
         return self._listener.address
 
-    def stop(self, timeout=None):
+    def stop(self, timeout=1.0):
         # type: (Optional[float]) -> "concurrent.futures.Future[None]"
         """Stop serving: ``#disconnect`` to every client, close, end the threads.
 
         Idempotent and callable from any thread. From an outside thread it
-        waits up to ``timeout`` seconds for the threads to end. From a
-        handler or the reactor (``?halt``) it returns at once; :meth:`join`
-        from another thread then waits for the end.
+        waits up to ``timeout`` seconds (``None``: as long as it takes) for
+        the threads to end; the default, katcp-python's, does not wait for
+        ever on a handler that never returns. From a handler or the reactor
+        (``?halt``) it returns at once. :meth:`join` waits for the end.
 
         Returns:
             A future that completes when every connection is closed.

@@ -112,6 +112,23 @@ def test_join_waits_for_a_worker_still_running_a_handler(server, connect):
     assert not _server_threads()
 
 
+def test_stop_by_default_does_not_wait_for_ever_on_a_stuck_handler(server, connect):
+    """katcp-python's stop(timeout=1.0): a handler that never returns does
+    not hang stop() (a newcomer's script calling stop() at exit); join()
+    still waits for the worker."""
+    client = connect(server)
+    client.send("?block")
+    assert server.entered.wait(TIMEOUT)
+    stopper = threading.Thread(target=server.stop)
+    stopper.start()
+    stopper.join(1.0 + TIMEOUT)
+    alive = stopper.is_alive()
+    server.gate.set()
+    stopper.join(TIMEOUT)
+    assert not alive
+    assert server.join(TIMEOUT) is True
+
+
 def test_stop_fails_requests_handed_to_the_pool_but_not_started(make_server, connect):
     """One worker, 20 clients each with a request: one handler runs, the other
     19 wait in the pool. Each of those gets its fail reply before #disconnect."""
