@@ -395,8 +395,8 @@ def test_thread_time_counts_this_threads_work_not_its_waits():
     threading.Event().wait(0.2)
     waited = compat.thread_time() - start
     start = compat.thread_time()
-    deadline = compat.monotonic() + 0.05
-    while compat.monotonic() < deadline:
+    deadline = compat.monotonic() + 10.0   # (a bound: a loaded host shares the core)
+    while compat.thread_time() - start < 0.05 and compat.monotonic() < deadline:
         pass
     worked = compat.thread_time() - start
-    assert waited < 0.05 < worked + 0.01, (waited, worked)
+    assert waited < 0.05 <= worked, (waited, worked)
