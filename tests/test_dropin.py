@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 
 
 import concurrent.futures
+import sys
 import threading
 import time
 import unittest
@@ -18,6 +19,8 @@ from six.moves._thread import get_ident
 from katcp_sync.testing.fixtures import mock
 
 import pytest
+
+from script_support import run
 
 import katcp_sync
 from katcp_sync import compat
@@ -49,6 +52,27 @@ def test_core_has_katcp_core_names():
     assert core.Message is katcp_sync.Message and core.Sensor is katcp_sync.Sensor
     assert katcp_sync.DeviceMetaclass is core.DeviceMetaclass
     assert issubclass(katcp_sync.DeviceServerMetaclass, katcp_sync.DeviceMetaclass)
+
+
+_SUBMODULES_AFTER_IMPORT = r"""
+import katcp_sync as katcp
+from katcp_sync.ioloop_manager import IOLoopManager
+assert katcp.resource_client.KATCPClientResource is katcp.KATCPClientResource
+assert katcp.ioloop_manager.IOLoopManager is IOLoopManager
+assert katcp.core.Message is katcp.Message
+print("ok")
+"""
+
+
+def test_import_katcp_gives_the_submodules_katcp_python_code_uses():
+    """katcp-python's ``import katcp`` loads ``katcp.resource_client``,
+    ``katcp.ioloop_manager`` and ``katcp.core``, and scripts use them with
+    no other import (``katcp.resource_client.KATCPClientResource(spec)``,
+    as in ska-sa/katsdpscripts' RSC maintenance scripts). A fresh
+    interpreter, since this one has imported them already."""
+    result = run([sys.executable, "-c", _SUBMODULES_AFTER_IMPORT])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode("ascii").split() == ["ok"]
 
 
 def test_hashable_identity():
