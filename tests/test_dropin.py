@@ -27,6 +27,7 @@ from katcp_sync import compat
 from katcp_sync import KATCPClientResource, KATCPClientResourceContainer, core, fake_clients
 from katcp_sync import ioloop_manager
 from katcp_sync.compat import ensure_native_str
+from katcp_sync.errors import KatcpTimeoutError
 from katcp_sync.events import AsyncEvent, AsyncState, until_any, until_some
 from katcp_sync.kattypes import Int, request, return_reply
 from katcp_sync.message import Message
@@ -223,6 +224,12 @@ def test_ioloop_manager_runs_a_reactor_thread():
         assert wrapper.call_in_ioloop(get_ident) != get_ident()
         add = wrapper.decorate_callable(lambda a, b=1: a + b)
         assert add(2, b=3, timeout=TIMEOUT) == 5
+        own = KatcpTimeoutError("the call's own timeout")
+        failed = concurrent.futures.Future()
+        failed.set_exception(own)
+        with pytest.raises(KatcpTimeoutError) as raised:  # not "No result within"
+            wrapper.call_in_ioloop(lambda: failed, timeout=TIMEOUT)
+        assert raised.value is own
     finally:
         manager.stop(TIMEOUT)
         manager.join(TIMEOUT)

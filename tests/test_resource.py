@@ -140,7 +140,11 @@ def test_requests_block_or_return_futures(resource):
 
 
 def test_request_timeout(resource):
-    with pytest.raises(KatcpTimeoutError):
+    """The client's own timeout error comes through with its reason: on
+    Python 3.11+ ``concurrent.futures.TimeoutError`` is the built-in
+    ``TimeoutError``, which KatcpTimeoutError subclasses, and the blocking
+    wait took it for its own (longer) wait running out."""
+    with pytest.raises(KatcpTimeoutError, match=r"^Request pick-fruit timed out after 0\.1 seconds\.$"):
         resource.req.pick_fruit(timeout=0.1)
 
 
