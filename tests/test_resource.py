@@ -140,6 +140,21 @@ def test_requests_block_or_return_futures(resource):
     assert not failed and not failed.succeeded and b"could not parse" in failed.reply.arguments[1]
 
 
+def test_versions_and_last_connect_time_as_katcp_python(server, resource):
+    """katcp-python's resource properties, read from its client."""
+    assert resource.versions["katcp-protocol"][0].startswith("5.")
+    assert resource.versions == resource.client.versions
+    assert resource.last_connect_time == resource.client.last_connect_time > 0
+    assert resource.dummy_unknown_requests is False
+    idle = KATCPClientResource(dict(name="idle", address=server.bind_address,
+                                    dummy_unknown_requests=True))
+    assert idle.dummy_unknown_requests is True
+    with pytest.raises(RuntimeError, match="not started"):   # katcp-python: RuntimeError
+        idle.versions
+    with pytest.raises(RuntimeError, match="not started"):
+        idle.last_connect_time
+
+
 def test_request_timeout(resource):
     """The client's own timeout error comes through with its reason: on
     Python 3.11+ ``concurrent.futures.TimeoutError`` is the built-in
