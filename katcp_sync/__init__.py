@@ -56,12 +56,15 @@ if TYPE_CHECKING or not MODULE_GETATTR:
     from .resource_base import AttrDict
     from .resource import KATCPClientResource
     from .resource_container import KATCPClientResourceContainer
+    from . import core, ioloop_manager, resource_client  # noqa: F401 (as attributes)
 else:
-    # The submodules too: ``katcp_sync.resource`` worked after ``import katcp_sync``.
+    # The submodules too: after ``import katcp``, katcp-python code uses
+    # ``katcp.resource_client``, ``katcp.ioloop_manager`` and ``katcp.core``.
     __getattr__ = lazy_names(__name__, __package__, dict(
         {name: "." + name for name in (
-            "inspecting_client", "resource", "resource_base", "resource_container",
-            "resource_sampling", "resource_spec", "resource_types")},
+            "core", "inspecting_client", "ioloop_manager", "resource", "resource_base",
+            "resource_client", "resource_container", "resource_sampling", "resource_spec",
+            "resource_types")},
         AttrDict=".resource_base", KATCPClientResource=".resource",
         KATCPClientResourceContainer=".resource_container"))
 

@@ -140,8 +140,8 @@ def wait_future(future, timeout, what):
         Exception: whatever the future failed with.
     """
     try:
-        return future.result(compat.wait_timeout(timeout))
-    except concurrent.futures.TimeoutError:
+        return compat.future_result(future, timeout)
+    except compat.ResultTimeout:
         raise compat.chained(KatcpTimeoutError("%s timed out after %s s" % (what, format_seconds(timeout))), None)
 
 

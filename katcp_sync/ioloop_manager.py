@@ -11,7 +11,6 @@ their own reactor.
 
 from __future__ import absolute_import, division, print_function
 
-import concurrent.futures
 import functools
 import logging
 from typing import Any, Callable, Dict, Optional, Sequence
@@ -121,8 +120,8 @@ class IOLoopThreadWrapper(object):
                                        timeout=deadline.remaining())
         if hasattr(result, "result") and hasattr(result, "add_done_callback"):
             try:
-                return result.result(deadline.remaining())
-            except concurrent.futures.TimeoutError:
+                return compat.future_result(result, deadline.remaining())
+            except compat.ResultTimeout:
                 raise compat.chained(KatcpTimeoutError("No result from %r within %s"
                                         % (fn, format_seconds(limit))), None)
         return result

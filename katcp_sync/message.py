@@ -307,15 +307,16 @@ class Message(object):
 
     def __repr__(self):
         # type: () -> str
-        mid = "[%s]" % compat.native_str(self.mid) if self.mid else ""
+        # Without the message id, as katcp-python's: tests compare
+        # repr(reply) with repr(Message.reply(...)). str() shows the id.
         args = []
         for arg in self.arguments:
             text = compat.wire_text(escape_argument(arg))
             if len(text) > 1000:
                 text = text[:1000] + "..."
             args.append(text)
-        return "<Message %s %s%s (%s)>" % (
-            self.TYPE_NAMES.get(self.mtype, "?").lower(), self.name, mid, ", ".join(args))
+        return "<Message %s %s (%s)>" % (
+            self.TYPE_NAMES.get(self.mtype, "?").lower(), self.name, ", ".join(args))
 
     # -- wire form --------------------------------------------------------
 

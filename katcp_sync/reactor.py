@@ -61,7 +61,6 @@ import socket
 import threading
 import time
 from concurrent.futures import Future
-from concurrent.futures import TimeoutError as _FutureTimeout
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple, TypeVar, Union
 
 from .compat import selectors
@@ -371,7 +370,7 @@ class Reactor(object):
             raise RuntimeError("reactor %r is closed" % self.name)
         try:
             return compat.future_result(future, timeout)
-        except _FutureTimeout:
+        except compat.ResultTimeout:
             future.cancel()
             raise compat.chained(KatcpTimeoutError("%r did not run on reactor %r within %s s"
                                     % (fn, self.name, format_seconds(timeout))), None)

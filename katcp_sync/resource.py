@@ -201,6 +201,27 @@ class KATCPClientResource(ResourceDescription):
 
     until_stopped = join
 
+    @property
+    def versions(self):
+        # type: () -> Dict[str, Tuple[str, ...]]
+        """The device's ``#version-connect`` versions, as the client's
+        :attr:`~katcp_sync.client.DeviceClient.versions`.
+
+        Raises:
+            KATCPResourceInactive: not started (a RuntimeError, as katcp-python raised).
+        """
+        return self._check_started().client.versions
+
+    @property
+    def last_connect_time(self):
+        # type: () -> Optional[float]
+        """When the client last connected (``time.time()``), or None.
+
+        Raises:
+            KATCPResourceInactive: not started (a RuntimeError, as katcp-python raised).
+        """
+        return self._check_started().client.last_connect_time
+
     def is_connected(self):
         # type: () -> bool
         """True if connected to the device and its protocol is known."""

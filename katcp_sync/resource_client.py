@@ -8,9 +8,10 @@ block and return results instead of tornado futures (``.future()`` gives a
 
 Compatibility notes:
 
-* :func:`ThreadSafeKATCPClientResourceWrapper` returns the resource itself:
-  katcp_sync resources are already thread-safe and blocking, which is what
-  that wrapper provided.
+* :func:`ThreadSafeKATCPClientResourceWrapper` returns the resource itself
+  (after the calls queued on the ioloop before it have run): katcp_sync
+  resources are already thread-safe and blocking, which is what that
+  wrapper provided.
 * There is no ``IOLoopManager``: there is no ioloop to manage. Each resource
   (or container) runs its own reactor thread, started by ``start()`` and
   ended by ``stop()``.
@@ -21,7 +22,9 @@ from __future__ import absolute_import, division, print_function
 from typing import Any, Callable, Iterator, List, Mapping
 
 from . import compat
-from .errors import KATCPResourceError, KATCPResourceInactive, KATCPSensorError, TimeoutException
+from .errors import (
+    KATCPResourceError, KATCPResourceInactive, KATCPSensorError, KatcpTimeoutError, TimeoutException,
+)
 from .inspecting_client import DISCONNECTED, STATES, SYNCED, SYNCING
 from .resource import KATCPClientResource
 from .resource_base import KATCPSensor
@@ -57,16 +60,38 @@ __all__ = [
 ]
 
 
-def ThreadSafeKATCPClientResourceWrapper(resource, *args, **kwargs):  # noqa: N802
-    # type: (Any, *Any, **Any) -> Any
-    """Return ``resource`` unchanged.
+def ThreadSafeKATCPClientResourceWrapper(resource, ioloop_wrapper=None, *args, **kwargs):  # noqa: N802
+    # type: (Any, Any, *Any, **Any) -> Any
+    """Return ``resource`` unchanged, once the calls already queued on the
+    ioloop wrapper's reactor have run.
 
     In katcp-python this wrapper made a tornado-based resource blocking and
     callable from other threads. katcp_sync resources already are both, so
-    ported code that wraps a resource keeps working. Extra arguments (the
-    ioloop wrapper) are ignored.
+    ported code that wraps a resource keeps working. Calls through
+    katcp-python's wrapper ran on the ioloop after the callbacks queued
+    there before them, so code may queue the start and wait at once::
+
+        ioloop.add_callback(resource.start)
+        wrapped = ThreadSafeKATCPClientResourceWrapper(resource, IOLoopThreadWrapper(ioloop))
+        wrapped.until_synced()
+
+    Hence the wait here for the reactor of ``ioloop_wrapper`` (an
+    :class:`~katcp_sync.ioloop_manager.IOLoopThreadWrapper`) to run what it
+    has queued, if it is running, for up to its ``default_timeout``. Other
+    arguments are ignored. Any thread.
     """
+    reactor = getattr(ioloop_wrapper, "reactor", None)
+    if reactor is not None and reactor.running():
+        try:
+            reactor.run_sync(_nothing, timeout=getattr(ioloop_wrapper, "default_timeout", None))
+        except (KatcpTimeoutError, RuntimeError):
+            pass  # stuck or stopping: the resource's own calls say what is wrong
     return resource
+
+
+def _nothing():
+    # type: () -> None
+    pass
 
 
 class AttrMappingProxy(compat.collections_abc.Mapping):  # type: ignore[type-arg]

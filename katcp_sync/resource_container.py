@@ -559,6 +559,11 @@ class KATCPClientResourceContainer(object):
         for child in self._children.values():
             child.set_active(active)
 
+    def is_active(self):
+        # type: () -> bool
+        """True unless :meth:`set_active` (False) made every child inactive."""
+        return any(child.is_active() for child in self._children.values()) or not self._children
+
     # -- sensors ---------------------------------------------------------------
 
     def _split(self, prefixed):

@@ -102,6 +102,12 @@ class ResourceDescription(object):
         return self._controlled
 
     @property
+    def dummy_unknown_requests(self):
+        # type: () -> bool
+        """True if ``req.<unknown>()`` is answered locally (``dummy_unknown_requests`` in the spec)."""
+        return self._dummy_unknown
+
+    @property
     def parent(self):
         # type: () -> Optional["KATCPClientResourceContainer"]
         """The container this resource belongs to, or None."""

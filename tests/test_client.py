@@ -828,6 +828,12 @@ def test_timeout_messages_round_their_times_one_way():
     from katcp_sync.inspecting_client import wait_future
     with pytest.raises(KatcpTimeoutError, match=r"^sync timed out after 0\.012 s$"):
         wait_future(Future(), 0.0123456, "sync")
+    failed = Future()
+    own = KatcpTimeoutError("Request help timed out after 0.5 seconds.")
+    failed.set_exception(own)
+    with pytest.raises(KatcpTimeoutError) as raised:   # the future's own error, unchanged
+        wait_future(failed, 5.0, "sync")
+    assert raised.value is own
     reactor = Reactor(name="katcp-format-test")
     reactor.start()
     try:

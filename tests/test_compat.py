@@ -109,6 +109,24 @@ def test_wait_future_wakes_on_set_future_result():
     assert not compat.wait_future(concurrent.futures.Future(), 0.01)
 
 
+def test_future_result_times_out_only_when_the_wait_runs_out():
+    """A future that failed with a TimeoutError gives that error, never
+    ResultTimeout (on 3.11+ ``concurrent.futures.TimeoutError`` is the
+    built-in one, so an ``except`` around ``result(timeout)`` cannot tell)."""
+    with pytest.raises(compat.ResultTimeout):
+        compat.future_result(concurrent.futures.Future(), 0.01)
+    assert not issubclass(compat.ResultTimeout, (compat.TimeoutError, concurrent.futures.TimeoutError))
+    failed = concurrent.futures.Future()
+    own = compat.TimeoutError("the future's own")
+    failed.set_exception(own)
+    with pytest.raises(compat.TimeoutError) as raised:
+        compat.future_result(failed, 5)
+    assert raised.value is own
+    done = concurrent.futures.Future()
+    done.set_result(3)
+    assert compat.future_result(done, float("inf")) == 3 and compat.future_result(done) == 3
+
+
 # ------------------------------------------------------------------ Python-3-only parts
 def test_annotated_request_is_python_3_only_with_a_clear_error():
     """katcp_sync imports on Python 2 without it; importing it there says why."""

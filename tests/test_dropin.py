@@ -9,6 +9,7 @@ from __future__ import absolute_import, division, print_function
 
 
 import concurrent.futures
+import sys
 import threading
 import time
 import unittest
@@ -19,11 +20,14 @@ from katcp_sync.testing.fixtures import mock
 
 import pytest
 
+from script_support import run
+
 import katcp_sync
 from katcp_sync import compat
 from katcp_sync import KATCPClientResource, KATCPClientResourceContainer, core, fake_clients
 from katcp_sync import ioloop_manager
 from katcp_sync.compat import ensure_native_str
+from katcp_sync.errors import KatcpTimeoutError
 from katcp_sync.events import AsyncEvent, AsyncState, until_any, until_some
 from katcp_sync.kattypes import Int, request, return_reply
 from katcp_sync.message import Message
@@ -49,6 +53,27 @@ def test_core_has_katcp_core_names():
     assert core.Message is katcp_sync.Message and core.Sensor is katcp_sync.Sensor
     assert katcp_sync.DeviceMetaclass is core.DeviceMetaclass
     assert issubclass(katcp_sync.DeviceServerMetaclass, katcp_sync.DeviceMetaclass)
+
+
+_SUBMODULES_AFTER_IMPORT = r"""
+import katcp_sync as katcp
+from katcp_sync.ioloop_manager import IOLoopManager
+assert katcp.resource_client.KATCPClientResource is katcp.KATCPClientResource
+assert katcp.ioloop_manager.IOLoopManager is IOLoopManager
+assert katcp.core.Message is katcp.Message
+print("ok")
+"""
+
+
+def test_import_katcp_gives_the_submodules_katcp_python_code_uses():
+    """katcp-python's ``import katcp`` loads ``katcp.resource_client``,
+    ``katcp.ioloop_manager`` and ``katcp.core``, and scripts use them with
+    no other import (``katcp.resource_client.KATCPClientResource(spec)``,
+    as in ska-sa/katsdpscripts' RSC maintenance scripts). A fresh
+    interpreter, since this one has imported them already."""
+    result = run([sys.executable, "-c", _SUBMODULES_AFTER_IMPORT])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode("ascii").split() == ["ok"]
 
 
 def test_hashable_identity():
@@ -199,6 +224,12 @@ def test_ioloop_manager_runs_a_reactor_thread():
         assert wrapper.call_in_ioloop(get_ident) != get_ident()
         add = wrapper.decorate_callable(lambda a, b=1: a + b)
         assert add(2, b=3, timeout=TIMEOUT) == 5
+        own = KatcpTimeoutError("the call's own timeout")
+        failed = concurrent.futures.Future()
+        failed.set_exception(own)
+        with pytest.raises(KatcpTimeoutError) as raised:  # not "No result within"
+            wrapper.call_in_ioloop(lambda: failed, timeout=TIMEOUT)
+        assert raised.value is own
     finally:
         manager.stop(TIMEOUT)
         manager.join(TIMEOUT)

@@ -275,6 +275,19 @@ def test_run_sync_timeout(reactor):
         release.set()
 
 
+def test_run_sync_passes_on_a_timeout_error_of_its_function(reactor):
+    """Only the wait running out is the reactor's timeout: a TimeoutError
+    the function raises is passed on unchanged (on 3.11+ it is a
+    ``concurrent.futures.TimeoutError`` too)."""
+    own = KatcpTimeoutError("the function's own timeout")
+
+    def fail():
+        raise own
+    with pytest.raises(KatcpTimeoutError) as raised:
+        reactor.run_sync(fail, timeout=TIMEOUT)
+    assert raised.value is own
+
+
 def test_run_sync_after_stop_raises():
     r = Reactor()
     r.start()

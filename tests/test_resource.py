@@ -12,6 +12,7 @@ from katcp_sync import resource_client
 from katcp_sync.errors import (
     KATCPResourceInactive, KATCPSensorError, KatcpClientError, KatcpTimeoutError, TimeoutException,
 )
+from katcp_sync.ioloop_manager import IOLoopManager, IOLoopThreadWrapper
 from katcp_sync.kattypes import request, request_timeout_hint, return_reply
 from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.resource import KATCPClientResource
@@ -139,8 +140,27 @@ def test_requests_block_or_return_futures(resource):
     assert not failed and not failed.succeeded and b"could not parse" in failed.reply.arguments[1]
 
 
+def test_versions_and_last_connect_time_as_katcp_python(server, resource):
+    """katcp-python's resource properties, read from its client."""
+    assert resource.versions["katcp-protocol"][0].startswith("5.")
+    assert resource.versions == resource.client.versions
+    assert resource.last_connect_time == resource.client.last_connect_time > 0
+    assert resource.dummy_unknown_requests is False
+    idle = KATCPClientResource(dict(name="idle", address=server.bind_address,
+                                    dummy_unknown_requests=True))
+    assert idle.dummy_unknown_requests is True
+    with pytest.raises(RuntimeError, match="not started"):   # katcp-python: RuntimeError
+        idle.versions
+    with pytest.raises(RuntimeError, match="not started"):
+        idle.last_connect_time
+
+
 def test_request_timeout(resource):
-    with pytest.raises(KatcpTimeoutError):
+    """The client's own timeout error comes through with its reason: on
+    Python 3.11+ ``concurrent.futures.TimeoutError`` is the built-in
+    ``TimeoutError``, which KatcpTimeoutError subclasses, and the blocking
+    wait took it for its own (longer) wait running out."""
+    with pytest.raises(KatcpTimeoutError, match=r"^Request pick-fruit timed out after 0\.1 seconds\.$"):
         resource.req.pick_fruit(timeout=0.1)
 
 
@@ -361,6 +381,38 @@ def test_timeout_hints_and_bulk_strategies(tutorial):
 
 def test_thread_safe_wrapper_is_identity(resource):
     assert resource_client.ThreadSafeKATCPClientResourceWrapper(resource, object()) is resource
+
+
+def test_thread_safe_wrapper_comes_after_a_queued_start(server):
+    """ska-sa/kattelmod's KATCPComponent queues ``ioloop.add_callback(
+    client.start)``, wraps the resource and calls ``until_synced()`` at
+    once: through katcp-python's wrapper that call ran after the start.
+    Here the reactor is held while the start is queued, so without the
+    wrapper's wait until_synced() would find the resource not started."""
+    manager = IOLoopManager()
+    ioloop = manager.get_ioloop()
+    manager.start()
+    res = KATCPClientResource(dict(name="demo", address=server.bind_address, controlled=True))
+    res.set_ioloop(ioloop)
+    gate = threading.Event()
+    ioloop.add_callback(gate.wait, TIMEOUT)
+    ioloop.add_callback(res.start)
+    releaser = threading.Timer(0.05, gate.set)
+    releaser.start()
+    try:
+        wrapper = IOLoopThreadWrapper(ioloop)
+        wrapper.default_timeout = TIMEOUT
+        wrapped = resource_client.ThreadSafeKATCPClientResourceWrapper(res, wrapper)
+        assert wrapped is res
+        wrapped.until_synced(TIMEOUT)
+        assert wrapped.req.add(1, 2).succeeded
+    finally:
+        gate.set()
+        releaser.join(TIMEOUT)
+        res.stop()
+        res.join(TIMEOUT)
+        manager.stop(TIMEOUT)
+        manager.join(TIMEOUT)
 
 
 def test_v4_device(monkeypatch):

@@ -82,6 +82,15 @@ def test_prefixed_namespaces_and_state(container):
         ["dev001_add_result", "dev002_add_result"]
 
 
+def test_container_is_active_follows_set_active(container):
+    """katcp-python's KATCPResource.is_active(), on a container too."""
+    assert container.is_active()
+    container.set_active(False)
+    assert not container.is_active() and not any(c.is_active() for c in container.children.values())
+    container.set_active(True)
+    assert container.is_active()
+
+
 def test_container_strategies_and_wait(container, servers):
     container.set_sampling_strategy("dev001_add_result", "event")
     assert container.children.dev001.sensor.add_result.sampling_strategy == ("event",)

@@ -160,6 +160,37 @@ def test_wait_until_sensor_equals(client, server):
         client.wait_until_sensor_equals(0.1, "level", 43, int)
 
 
+def test_sensor_tuple_helpers_as_katcp_python(client, server):
+    """katcp-python 0.9's BlockingTestClient helpers for several sensors and
+    setter requests, and its ``pollperiod`` keyword and ``%r`` messages."""
+    assert client.expected_sensor_value_tuple("level", 3) == ("level", 3, str, 7)
+    client.assert_sensors_equal([("level", 3, int), ("ratio", 0.5, float, 3), ("label", "two words")])
+    client.assert_sensors_not_equal([("level", 4, int), ("label", "one")])
+    with pytest.raises(AssertionError, match="^level is 3 here$"):
+        client.assert_sensors_equal([("level", 4, int)], msg="level is %r here")
+    with pytest.raises(AssertionError, match="^status was 'nominal'$"):
+        client.assert_sensor_status_equals("level", "warn", "status was %r")
+    timer = threading.Timer(0.05, server.level.set_value, (42,))
+    timer.start()
+    try:
+        client.wait_until_sensors_equal(5.0, [("level", 42, int)])
+        client.wait_until_sensor_equals(5.0, "level", 42, int, pollperiod=0.01)
+        client.wait_until_sensor_equals(5.0, "level", 42, int, pollfreq=0.01)
+    finally:
+        timer.join()
+    with pytest.raises(AssertionError, match="timed out after 0.05 s"):
+        client.wait_until_sensors_equal(0.05, [("level", 43, int)])
+    assert client.wait_condition(1.0, lambda: True) == (True, "")
+    assert client.wait_condition(0.05, lambda x: x, 0, poll_period=0.01) == (
+        0, "Timed out after 0.05 seconds")
+    client.test_setter_request("set-level", "level", int, good=[5, 7], bad=["x"])
+    client.test_multi_setter_request("set-level", good=[((9,), [("level", 9, int)],
+                                                          {"statuses": [("level", "nominal")]})],
+                                     bad=[("x",), ()])
+    with pytest.raises(AssertionError, match="after \\?set-level \\(11,\\), sensor level is 11, expected 12"):
+        client.test_multi_setter_request("set-level", good=[((11,), [("level", 12, int)])])
+
+
 def test_message_recorder(client):
     statuses = client.message_recorder(whitelist=["sensor-status"])
     everything = client.message_recorder(blacklist=[b"sensor-status"], replies=True)

@@ -37,8 +37,8 @@ from .net import (  # noqa: A004 (Python 2 has none of these exceptions)
     TimeoutError, as_os_error, is_eintr, is_ip_address, os_error, would_block)
 from .waits import LONGEST_WAIT, Condition, Event, TimedLock, _FastEvent, wait_timeout
 from .futures import (
-    Future, InvalidStateError, future_result, set_future_exception, set_future_result,
-    wait_future)
+    Future, InvalidStateError, ResultTimeout, future_result, set_future_exception,
+    set_future_result, wait_future)
 from .threads import LOCKS_YIELD_GIL, RLock, cpu_count, daemon_thread, get_ident, join_thread, main_thread
 from .console import READLINE_NUDGE, terminal_columns
 

@@ -17,7 +17,7 @@ from concurrent.futures import _base as _cf_base
 from typing import TYPE_CHECKING, Any, Optional  # noqa: F401
 
 from .language import PY2
-from .waits import _FastEvent, _PipeWaiter
+from .waits import _FastEvent, _PipeWaiter, wait_timeout
 
 try:
     from concurrent.futures import InvalidStateError
@@ -158,14 +158,27 @@ def wait_future(future, timeout=None):
     return event.wait(timeout)
 
 
-if PY2:
-    def future_result(future, timeout=None):
-        # type: (Any, Optional[float]) -> Any
-        """``future.result(timeout)``, without the futures backport's 50 ms polls."""
-        if not wait_future(future, timeout):
-            raise _cf.TimeoutError()
-        return future.result(0)
-else:
-    def future_result(future, timeout=None):
-        # type: (Any, Optional[float]) -> Any
-        return future.result(timeout)
+class ResultTimeout(Exception):
+    """:func:`future_result`'s wait ran out: the future is not done yet.
+
+    Not a ``TimeoutError``, so it cannot be mistaken for the outcome of a
+    future that failed with one.
+    """
+
+
+def future_result(future, timeout=None):
+    # type: (Any, Optional[float]) -> Any
+    """``future.result(timeout)``, but only the wait running out raises
+    :exc:`ResultTimeout`.
+
+    A future that failed with a ``TimeoutError`` raises that error,
+    unchanged: on 3.11+ ``concurrent.futures.TimeoutError`` *is* the
+    built-in ``TimeoutError``, so catching it around ``result(timeout)``
+    also catches, say, a request's own ``KatcpTimeoutError``. ``timeout``
+    is taken as :func:`~katcp_sync.compat.wait_timeout` takes it (None or
+    longer than ``LONGEST_WAIT``: no limit). Waits precisely on Python 2
+    too (no 50 ms polls). Any thread.
+    """
+    if not wait_future(future, wait_timeout(timeout)):
+        raise ResultTimeout("the future is not done after %r s" % (timeout,))
+    return future.result()

@@ -145,6 +145,17 @@ class MessageRecorder(object):
             return len(self._msgs)
 
 
+def _custom(msg, got):
+    # type: (Optional[str], Any) -> Optional[str]
+    """A test's own failure message, with a ``%r`` in it replaced by ``got``."""
+    if msg and "%r" in msg:
+        try:
+            return msg % (got,)
+        except (TypeError, ValueError):
+            return msg
+    return msg
+
+
 def _convert(raw, sensortype):
     # type: (str, Callable[[str], Any]) -> Any
     """Convert a sensor value's text with ``sensortype`` (``bool`` reads 0/1)."""
@@ -360,41 +371,69 @@ class BlockingTestClient(BlockingClient):
                              sensortype=str, msg=None,
                              places=7, status=None):
         # type: (Text, Any, Callable[[str], Any], Optional[str], Optional[int], Optional[Text]) -> None
-        """Check a sensor's value (floats to ``places`` decimals) and, if given, status."""
+        """Check a sensor's value (floats to ``places`` decimals) and, if given, status.
+
+        A ``%r`` in ``msg`` is replaced with the value read (katcp-python's rule).
+        """
         value, got_status, _ = self.get_sensor(name, sensortype)
         if not self._values_equal(value, expected, places):
-            self._fail_test(msg or "sensor %s value %r, expected %r" % (_text(name), value, expected))
+            self._fail_test(_custom(msg, value)
+                            or "sensor %s value %r, expected %r" % (_text(name), value, expected))
         if status is not None and got_status != _text(status):
-            self._fail_test(msg or "sensor %s status %r, expected %r"
+            self._fail_test(_custom(msg, got_status) or "sensor %s status %r, expected %r"
                             % (_text(name), got_status, _text(status)))
 
     def assert_sensor_status_equals(self, name, expected_status,
                                     msg=None):
         # type: (Text, Text, Optional[str]) -> None
-        """Check a sensor's status name."""
+        """Check a sensor's status name (a ``%r`` in ``msg`` becomes the status read)."""
         status = self.get_sensor_status(name)
         if status != _text(expected_status):
-            self._fail_test(msg or "sensor %s status %r, expected %r"
+            self._fail_test(_custom(msg, status) or "sensor %s status %r, expected %r"
                             % (_text(name), status, _text(expected_status)))
 
     def assert_sensor_not_equal(self, name, expected,
                                 sensortype=str, msg=None,
                                 places=7):
         # type: (Text, Any, Callable[[str], Any], Optional[str], Optional[int]) -> None
-        """Check that a sensor's value differs from ``expected``."""
+        """Check that a sensor's value differs from ``expected`` (a ``%r`` in
+        ``msg`` becomes the value read)."""
         value = self.get_sensor_value(name, sensortype)
         if self._values_equal(value, expected, places):
-            self._fail_test(msg or "sensor %s value is %r" % (_text(name), value))
+            self._fail_test(_custom(msg, value) or "sensor %s value is %r" % (_text(name), value))
+
+    @staticmethod
+    def expected_sensor_value_tuple(name, value, sensortype=str, places=7):
+        # type: (Text, Any, Callable[[str], Any], Optional[int]) -> Tuple[Text, Any, Callable[[str], Any], Optional[int]]
+        """``(name, value, sensortype, places)``: a sensor tuple of
+        :meth:`assert_sensors_equal` and the others, with the defaults filled in."""
+        return (name, value, sensortype, places)
+
+    def assert_sensors_equal(self, sensor_tuples, msg=None):
+        # type: (Iterable[Sequence[Any]], Optional[str]) -> None
+        """:meth:`assert_sensor_equals` for each ``(name, value[, sensortype[, places]])``."""
+        for name, expected, sensortype, places in [
+                self.expected_sensor_value_tuple(*t) for t in sensor_tuples]:
+            self.assert_sensor_equals(name, expected, sensortype, msg=msg, places=places)
+
+    def assert_sensors_not_equal(self, sensor_tuples, msg=None):
+        # type: (Iterable[Sequence[Any]], Optional[str]) -> None
+        """:meth:`assert_sensor_not_equal` for each ``(name, value[, sensortype[, places]])``."""
+        for name, expected, sensortype, places in [
+                self.expected_sensor_value_tuple(*t) for t in sensor_tuples]:
+            self.assert_sensor_not_equal(name, expected, sensortype, msg=msg, places=places)
 
     def wait_until_sensor_equals(self, timeout, name, value,
                                  sensortype=str,
-                                 places=7, pollfreq=0.02):
-        # type: (float, Text, Any, Callable[[str], Any], Optional[int], float) -> None
+                                 places=7, pollperiod=0.02, pollfreq=None):
+        # type: (float, Text, Any, Callable[[str], Any], Optional[int], float, Optional[float]) -> None
         """Poll a sensor until it has ``value``; fail after ``timeout`` seconds.
 
-        Polling (``?sensor-value`` every ``pollfreq`` seconds) leaves the
+        Polling (``?sensor-value`` every ``pollperiod`` seconds -- katcp-python
+        0.9's name; ``pollfreq``, its older one, wins if given) leaves the
         device's sampling strategies for this client untouched.
         """
+        period = pollperiod if pollfreq is None else pollfreq
         deadline = Deadline(timeout)
         while True:
             got = self.get_sensor_value(name, sensortype)
@@ -403,7 +442,90 @@ class BlockingTestClient(BlockingClient):
             if deadline.expired():
                 self._fail_test("sensor %s is %r, not %r after %s s"
                                 % (_text(name), got, value, format_seconds(timeout)))
-            time.sleep(min(pollfreq, deadline.remaining() or 0.0))
+            time.sleep(min(period, deadline.remaining() or 0.0))
+
+    def wait_until_sensors_equal(self, timeout, sensor_tuples, msg=None):
+        # type: (float, Sequence[Sequence[Any]], Optional[str]) -> None
+        """Poll until every ``(name, value[, sensortype[, places]])`` holds;
+        fail after ``timeout`` seconds, with the first that does not."""
+        deadline = Deadline(timeout)
+        while True:
+            try:
+                self.assert_sensors_equal(sensor_tuples, msg)
+                return
+            except AssertionError:
+                if deadline.expired():
+                    break
+            time.sleep(min(0.01, deadline.remaining() or 0.0))
+        self.assert_sensors_equal(sensor_tuples, (msg or "") + ": timed out after %s s"
+                                  % format_seconds(timeout))
+
+    def wait_condition(self, timeout, predicate, *args, **kwargs):
+        # type: (float, Callable[..., Any], *Any, **Any) -> Tuple[Any, str]
+        """Poll ``predicate(*args, **kwargs)`` until it is true or ``timeout``
+        seconds pass (every ``poll_period`` seconds, a keyword taken out of
+        ``kwargs``; 0.02 by default).
+
+        Returns:
+            ``(result, "")``, or ``(result, "Timed out after <timeout> seconds")``.
+        """
+        period = kwargs.pop("poll_period", 0.02)
+        deadline = Deadline(timeout)
+        result = predicate(*args, **kwargs)
+        while not result and not deadline.expired():
+            time.sleep(min(period, deadline.remaining() or 0.0))
+            result = predicate(*args, **kwargs)
+        return result, "" if result else "Timed out after %s seconds" % format_seconds(timeout)
+
+    def _sensor_lag(self):
+        # type: () -> float
+        """Seconds a device takes to apply a change: the test's ``sensor_lag``, else 0."""
+        return getattr(self.test, "sensor_lag", 0)
+
+    def test_setter_request(self, name, sensorname, sensortype=str,
+                            good=(), bad=(), places=7, args_echo=False):
+        # type: (Text, Text, Callable[[str], Any], Iterable[Any], Iterable[Any], Optional[int], bool) -> None
+        """Check a request that sets one sensor: each ``good`` value is
+        accepted (echoed in the reply if ``args_echo``) and read back from the
+        sensor ``sensorname``; each ``bad`` value is refused."""
+        for value in good:
+            self.assert_request_succeeds(name, value, args_echo=args_echo)
+            time.sleep(self._sensor_lag())
+            self.assert_sensor_equals(
+                sensorname, value, sensortype, places=places,
+                msg="after ?%s %r, sensor %s is %%r, expected %r" % (_text(name), value, _text(sensorname), value))
+        for value in bad:
+            self.assert_request_fails(name, value)
+
+    def test_multi_setter_request(self, name, good=(), bad=()):
+        # type: (Text, Iterable[Sequence[Any]], Iterable[Sequence[Any]]) -> None
+        """Check a request that sets several sensors.
+
+        Args:
+            good: ``(params, sensor_tuples[, options])`` each: the request
+                with ``params`` succeeds, then (after ``options["delay"]``
+                seconds, if given) each ``(name, value[, sensortype[,
+                places]])`` holds, and each ``(name, status)`` of
+                ``options["statuses"]``.
+            bad: parameter tuples the request refuses.
+        """
+        for case in good:
+            params, expected_values = case[0], case[1]
+            options = case[2] if len(case) > 2 else {}
+            self.assert_request_succeeds(name, *params)
+            time.sleep(self._sensor_lag() + options.get("delay", 0))
+            for sensorname, value, sensortype, places in [
+                    self.expected_sensor_value_tuple(*t) for t in expected_values]:
+                self.assert_sensor_equals(
+                    sensorname, value, sensortype, places=places,
+                    msg="after ?%s %r, sensor %s is %%r, expected %r"
+                    % (_text(name), tuple(params), _text(sensorname), value))
+            for sensorname, status in options.get("statuses", ()):
+                self.assert_sensor_status_equals(
+                    sensorname, status, "after ?%s %r, sensor %s status is %%r, expected %r"
+                    % (_text(name), tuple(params), _text(sensorname), status))
+        for params in bad:
+            self.assert_request_fails(name, *params)
 
     # -- interface -----------------------------------------------------------------
 
