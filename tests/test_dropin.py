@@ -186,6 +186,24 @@ def test_automatic_interface_changed_can_be_switched_off(auto, expected):
             assert len(recorder.get_msgs(min_number=expected, timeout=TIMEOUT)) == expected
 
 
+def test_unknown_sensor_errors_are_what_katcp_python_raised():
+    """katcp-python's ``remove_sensor`` raised KeyError (``get_sensor``:
+    ValueError); ported code catching either keeps working."""
+    server = DeviceServer("127.0.0.1", 0)
+    server.add_sensor(Sensor.integer("s.one"))
+    server.add_sensor(Sensor.integer(u"s.two"))
+    server.remove_sensor(u"s.two")              # text names on Python 2 too
+    assert not server.has_sensor("s.two")
+    for call in (server.remove_sensor, server.get_sensor):
+        with pytest.raises(KeyError) as info:
+            call("nosuch")
+        assert isinstance(info.value, ValueError)
+        assert str(info.value) == "Unknown sensor 'nosuch'"
+    server.remove_sensor("s.one")
+    with pytest.raises(KeyError):
+        server.remove_sensor("s.one")
+
+
 # -- ioloop_manager and events -----------------------------------------------------
 
 def test_ioloop_manager_runs_a_reactor_thread():
