@@ -11,7 +11,6 @@ from __future__ import absolute_import, division, print_function
 import threading
 from typing import TYPE_CHECKING, Dict, List, Optional, Union
 
-from .compat import is_text
 from .errors import UnknownSensorError
 from .sensor import Sensor
 
@@ -69,7 +68,7 @@ class SensorTable(object):
             UnknownSensorError: no such sensor; a :exc:`KeyError` as
                 katcp-python's was, and a :exc:`ValueError`.
         """
-        name = sensor if is_text(sensor) else sensor.name
+        name = sensor.name if isinstance(sensor, Sensor) else sensor
         with self._sensors_lock:
             if self._sensors.pop(name, None) is None:
                 raise UnknownSensorError("Unknown sensor %r" % name)
