@@ -48,7 +48,8 @@ import socket
 import threading
 import time  # noqa: F401  (suites written for katcp-python patch katcp.server.time.time)
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import warnings
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import six
 
@@ -86,6 +87,21 @@ log = logger
 
 #: Version of katcp_sync, as announced in ``#version-connect katcp-library``.
 LIBRARY_VERSION = "katcp-sync-%s" % __version__
+
+
+def _client_of(conn, method):
+    # type: (Union[ClientConnection, ClientRequestConnection], str) -> ClientConnection
+    """The client connection behind ``conn``, which may be a handler's ``req``.
+
+    katcp-python's ``server.inform(req, ...)`` (and ``reply``,
+    ``reply_inform``) took the ``req`` a handler was given, as code written
+    for older versions passes it, with a deprecation warning.
+    """
+    if isinstance(conn, ClientRequestConnection):
+        warnings.warn("server.%s(req, ...) in a handler is deprecated: use req.inform "
+                      "or req.reply" % method, DeprecationWarning, stacklevel=3)
+        return conn.client_connection
+    return conn
 
 
 @six.add_metaclass(DeviceServerMetaclass)
@@ -422,20 +438,32 @@ class DeviceServerBase(ServerLifecycle):
             client.write(line)
 
     def inform(self, client_conn, msg):
-        # type: (ClientConnection, Message) -> None
-        """Send an asynchronous inform to one client. Any thread."""
-        client_conn.inform(msg)
+        # type: (Union[ClientConnection, ClientRequestConnection], Message) -> None
+        """Send an asynchronous inform to one client. Any thread.
+
+        ``client_conn`` may also be a handler's ``req`` (deprecated, as in
+        katcp-python: use ``req.inform``); its client gets the message.
+        """
+        _client_of(client_conn, "inform").inform(msg)
 
     def reply(self, client_conn, reply, orig_req):
-        # type: (ClientConnection, Message, Message) -> None
-        """Send a reply to ``orig_req`` (its message id is copied). Any thread."""
-        client_conn.reply(reply, orig_req)
+        # type: (Union[ClientConnection, ClientRequestConnection], Message, Message) -> None
+        """Send a reply to ``orig_req`` (its message id is copied). Any thread.
+
+        ``client_conn`` may also be a handler's ``req`` (deprecated, as in
+        katcp-python: use ``req.reply``).
+        """
+        _client_of(client_conn, "reply").reply(reply, orig_req)
 
     def reply_inform(self, client_conn, inform,
                      orig_req):
-        # type: (ClientConnection, Message, Message) -> None
-        """Send an inform belonging to ``orig_req``. Any thread."""
-        client_conn.reply_inform(inform, orig_req)
+        # type: (Union[ClientConnection, ClientRequestConnection], Message, Message) -> None
+        """Send an inform belonging to ``orig_req``. Any thread.
+
+        ``client_conn`` may also be a handler's ``req`` (deprecated, as in
+        katcp-python: use ``req.inform``).
+        """
+        _client_of(client_conn, "reply_inform").reply_inform(inform, orig_req)
 
     def create_log_inform(self, level_name, msg, name,
                           timestamp=None):

@@ -25,6 +25,7 @@ from katcp_sync import KATCPClientResource, KATCPClientResourceContainer, core, 
 from katcp_sync import ioloop_manager
 from katcp_sync.compat import ensure_native_str
 from katcp_sync.events import AsyncEvent, AsyncState, until_any, until_some
+from katcp_sync.errors import AsyncReply
 from katcp_sync.kattypes import Int, request, return_reply
 from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
@@ -172,6 +173,44 @@ def test_request_connection_replies_through_the_connection():
     assert orig is req_msg and reply.mid == b"42" and reply.arguments == [b"ok"]
     with pytest.raises(RuntimeError):
         req.reply(b"ok")
+
+
+class OldStyleSender(DeviceServer):
+    """Handlers sending through the server's methods with their ``req``, as
+    code written for katcp-python < 0.6 does (corr2, katcbfsim)."""
+
+    def request_informs(self, sock, msg):
+        """inform and reply_inform through the server."""
+        self.reply_inform(sock, Message.inform("informs", "first"), msg)
+        self.inform(sock, Message.inform("unsolicited", "x"))
+        return Message.reply("informs", "ok", "1")
+
+    def request_later(self, sock, msg):
+        """An AsyncReply answered through server.reply from another thread."""
+        def later():
+            self.reply_inform(sock, Message.inform("later", "step"), msg)
+            self.reply(sock, Message.reply("later", "ok"), msg)
+        threading.Timer(0.01, later).start()
+        raise AsyncReply()
+
+
+@pytest.mark.filterwarnings("ignore:server.*deprecated:DeprecationWarning")
+def test_server_inform_and_reply_take_the_handlers_req():
+    with start_server(OldStyleSender) as server:
+        with BlockingTestClient(None, *server.bind_address) as client:
+            recorder = client.message_recorder(whitelist=["unsolicited"])
+            reply, informs = client.blocking_request(Message.request("informs"),
+                                                     timeout=TIMEOUT)
+            assert reply.arguments == [b"ok", b"1"]
+            assert [(m.name, m.arguments) for m in informs] == [("informs", [b"first"])]
+            assert recorder.get_msgs(min_number=1, timeout=TIMEOUT)[0].mid is None
+            reply, informs = client.blocking_request(Message.request("later"), timeout=TIMEOUT)
+            assert reply.arguments == [b"ok"]
+            assert [m.arguments for m in informs] == [[b"step"]]
+        req = ClientRequestConnection(mock.Mock(), Message.request("x", mid=7))
+        with pytest.warns(DeprecationWarning):
+            server.inform(req, Message.inform("y"))
+        req.client_connection.inform.assert_called_once_with(Message.inform("y"))
 
 
 @pytest.mark.parametrize("auto, expected", [(True, 1), (False, 0)])
