@@ -488,8 +488,8 @@ class DeviceServerBase(ServerLifecycle):
         """
         self._dispatcher.handle_message(client_conn, msg)
 
-    def handle_request(self, req):
-        # type: (ClientRequestConnection) -> None
+    def handle_request(self, req, msg=None):
+        # type: (Any, Optional[Message]) -> None
         """Run the handler of ``req.msg`` on the calling thread, replying through ``req``.
 
         This is what the server does with every request, minus the client's
@@ -497,7 +497,12 @@ class DeviceServerBase(ServerLifecycle):
         (see :func:`katcp_sync.testutils.handle_mock_req`); the server need not
         be started. A handler that replies later (``AsyncReply``, a returned
         future) replies later, from wherever it finishes. Any thread.
+
+        katcp-python's form ``handle_request(client_conn, msg)`` is accepted
+        too: the reply goes to ``client_conn``.
         """
+        if msg is not None:
+            req = ClientRequestConnection(req, msg)
         dispatcher = self._dispatcher
         dispatcher.run(req.client_connection, req.msg, dispatcher.handlers.lookup(req.msg), req)
 

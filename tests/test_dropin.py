@@ -213,6 +213,16 @@ def test_server_inform_and_reply_take_the_handlers_req():
         req.client_connection.inform.assert_called_once_with(Message.inform("y"))
 
 
+def test_handle_request_takes_katcp_pythons_connection_and_message():
+    """katcp-python's ``handle_request(client_conn, msg)``: the reply goes to
+    the connection, with the request's id."""
+    server = DeviceServer("127.0.0.1", 0)
+    conn = mock.Mock()
+    server.handle_request(conn, Message.request("watchdog", mid=5))
+    reply, orig = conn.reply.call_args[0]
+    assert str(reply) == "!watchdog[5] ok" and orig.name == "watchdog"
+
+
 @pytest.mark.parametrize("auto, expected", [(True, 1), (False, 0)])
 def test_automatic_interface_changed_can_be_switched_off(auto, expected):
     with start_server(DeviceServer) as server:
