@@ -9,8 +9,9 @@ sensor that is replaced or removed.
 from __future__ import absolute_import, division, print_function
 
 import threading
-from typing import TYPE_CHECKING, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Union, cast
 
+from .compat import is_text
 from .errors import UnknownSensorError
 from .sensor import Sensor
 
@@ -68,7 +69,8 @@ class SensorTable(object):
             UnknownSensorError: no such sensor; a :exc:`KeyError` as
                 katcp-python's was, and a :exc:`ValueError`.
         """
-        name = sensor.name if isinstance(sensor, Sensor) else sensor
+        # a name is text (unicode too on Python 2); anything else is a sensor
+        name = cast(str, sensor) if is_text(sensor) else cast(Sensor, sensor).name
         with self._sensors_lock:
             if self._sensors.pop(name, None) is None:
                 raise UnknownSensorError("Unknown sensor %r" % name)
