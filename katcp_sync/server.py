@@ -190,8 +190,11 @@ class DeviceServerBase(ServerLifecycle):
                  max_line_length=None,
                  max_write_buffer=None):
         # type: (str, int, int, logging.Logger, int, Optional[int], Optional[int]) -> None
-        self._host = host
-        self._port = check_port(port)
+        # Subclasses written for katcp-python keep state in their own
+        # attributes (self._host of the hardware they wrap, self._clients of
+        # downstream devices...): ours are named so as not to collide.
+        self._bind_host = host
+        self._bind_port = check_port(port)
         self._logger = logger
         self._handler_workers = handler_workers
         self._max_line_length = max_line_length or self.MAX_MSG_SIZE
@@ -205,8 +208,8 @@ class DeviceServerBase(ServerLifecycle):
         self._multi_client = self.PROTOCOL_INFO.multi_client
 
         self._init_lifecycle()
-        self._clients = {}  # type: Dict[ClientConnection, None]
-        self._clients_lock = threading.Lock()
+        self._client_conns = {}  # type: Dict[ClientConnection, None]
+        self._client_conns_lock = threading.Lock()
 
         self.log = DeviceLogger(self, python_logger=logging.getLogger("katcp_sync.device"))
         # an overridden handle_message sees every message, even unhandled informs
@@ -342,8 +345,8 @@ class DeviceServerBase(ServerLifecycle):
     def get_clients(self):
         # type: () -> List[ClientConnection]
         """The connected clients, in connection order (a snapshot)."""
-        with self._clients_lock:
-            return list(self._clients)
+        with self._client_conns_lock:
+            return list(self._client_conns)
 
     def _on_accept(self, sock, addr):
         # type: (socket.socket, Any) -> None
@@ -357,13 +360,13 @@ class DeviceServerBase(ServerLifecycle):
         if self._life.stopping:
             client.disconnect(SHUTDOWN_REASON)
             return
-        with self._clients_lock:
-            others = list(self._clients)
+        with self._client_conns_lock:
+            others = list(self._client_conns)
             if not self._multi_client:
                 # Displaced clients leave the list now, before their sockets
                 # close: get_clients() never shows two clients at once.
-                self._clients.clear()
-            self._clients[client] = None
+                self._client_conns.clear()
+            self._client_conns[client] = None
             client.accepted = True
         self._logger.info("%s: client connected", client.address)
         client.write_lines([bytes(m) for m in self._connect_informs()])
@@ -391,8 +394,8 @@ class DeviceServerBase(ServerLifecycle):
 
         Called by the :class:`ClientConnection` itself (reactor thread).
         """
-        with self._clients_lock:
-            self._clients.pop(client, None)
+        with self._client_conns_lock:
+            self._client_conns.pop(client, None)
         if client.accepted:
             self._logger.info("%s: client disconnected: %s", client.address, reason)
             if not client.client_disconnect_called:
@@ -401,7 +404,7 @@ class DeviceServerBase(ServerLifecycle):
                     self.on_client_disconnect(client, reason, False)
                 except Exception:
                     self._logger.exception("%s: on_client_disconnect failed", client.address)
-        if self._life.stopping and not self._clients:
+        if self._life.stopping and not self._client_conns:
             self._finish_stop()
 
     def _connect_informs(self):

@@ -223,6 +223,27 @@ def test_handle_request_takes_katcp_pythons_connection_and_message():
     assert str(reply) == "!watchdog[5] ok" and orig.name == "watchdog"
 
 
+class HardwareWrapper(DeviceServer):
+    """A subclass keeping its own state in common private names."""
+
+    def __init__(self, host, port):
+        super(HardwareWrapper, self).__init__(host, port)
+        self._host, self._port = "192.0.2.1", 7147     # the device it wraps
+        self._clients, self._pool = {}, None           # its downstream connections
+        self._listener = self._services = None
+
+
+def test_subclass_private_attributes_do_not_collide_with_the_servers():
+    with start_server(HardwareWrapper) as server:
+        host, port = server.bind_address
+        assert host == "127.0.0.1" and port not in (0, 7147)
+        with BlockingTestClient(None, host, port) as client:
+            reply, informs = client.blocking_request(Message.request("client-list"),
+                                                     timeout=TIMEOUT)
+            assert reply.arguments == [b"ok", b"1"]
+        assert server._clients == {} and server._pool is None
+
+
 @pytest.mark.parametrize("auto, expected", [(True, 1), (False, 0)])
 def test_automatic_interface_changed_can_be_switched_off(auto, expected):
     with start_server(DeviceServer) as server:
