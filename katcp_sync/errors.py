@@ -22,6 +22,7 @@ __all__ = [
     "KatcpSyntaxError",
     "KatcpTypeError",
     "KatcpValueError",
+    "UnknownSensorError",
     "FailReply",
     "InvalidReply",
     "AsyncReply",
@@ -66,6 +67,19 @@ class KatcpTypeError(KatcpError, TypeError):
 
 class KatcpValueError(KatcpError, ValueError):
     """A value is of the right type but not allowed (out of range, not in set)."""
+
+
+class UnknownSensorError(KatcpError, ValueError, KeyError):
+    """No sensor of that name on the device.
+
+    A :class:`ValueError` (what katcp-python's ``get_sensor`` raised) and a
+    :class:`KeyError` (what its ``remove_sensor`` raised), so code written
+    for either catches it. ``str()`` is the message, not ``KeyError``'s repr.
+    """
+
+    def __str__(self):
+        # type: () -> str
+        return ValueError.__str__(self)
 
 
 class FailReply(KatcpError):

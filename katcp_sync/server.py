@@ -48,7 +48,8 @@ import socket
 import threading
 import time  # noqa: F401  (suites written for katcp-python patch katcp.server.time.time)
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Tuple
+import warnings
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import six
 
@@ -86,6 +87,21 @@ log = logger
 
 #: Version of katcp_sync, as announced in ``#version-connect katcp-library``.
 LIBRARY_VERSION = "katcp-sync-%s" % __version__
+
+
+def _client_of(conn, method):
+    # type: (Union[ClientConnection, ClientRequestConnection], str) -> ClientConnection
+    """The client connection behind ``conn``, which may be a handler's ``req``.
+
+    katcp-python's ``server.inform(req, ...)`` (and ``reply``,
+    ``reply_inform``) took the ``req`` a handler was given, as code written
+    for older versions passes it, with a deprecation warning.
+    """
+    if isinstance(conn, ClientRequestConnection):
+        warnings.warn("server.%s(req, ...) in a handler is deprecated: use req.inform "
+                      "or req.reply" % method, DeprecationWarning, stacklevel=3)
+        return conn.client_connection
+    return conn
 
 
 @six.add_metaclass(DeviceServerMetaclass)
@@ -174,8 +190,11 @@ class DeviceServerBase(ServerLifecycle):
                  max_line_length=None,
                  max_write_buffer=None):
         # type: (str, int, int, logging.Logger, int, Optional[int], Optional[int]) -> None
-        self._host = host
-        self._port = check_port(port)
+        # Subclasses written for katcp-python keep state in their own
+        # attributes (self._host of the hardware they wrap, self._clients of
+        # downstream devices...): ours are named so as not to collide.
+        self._bind_host = host
+        self._bind_port = check_port(port)
         self._logger = logger
         self._handler_workers = handler_workers
         self._max_line_length = max_line_length or self.MAX_MSG_SIZE
@@ -189,8 +208,8 @@ class DeviceServerBase(ServerLifecycle):
         self._multi_client = self.PROTOCOL_INFO.multi_client
 
         self._init_lifecycle()
-        self._clients = {}  # type: Dict[ClientConnection, None]
-        self._clients_lock = threading.Lock()
+        self._client_conns = {}  # type: Dict[ClientConnection, None]
+        self._client_conns_lock = threading.Lock()
 
         self.log = DeviceLogger(self, python_logger=logging.getLogger("katcp_sync.device"))
         # an overridden handle_message sees every message, even unhandled informs
@@ -326,8 +345,8 @@ class DeviceServerBase(ServerLifecycle):
     def get_clients(self):
         # type: () -> List[ClientConnection]
         """The connected clients, in connection order (a snapshot)."""
-        with self._clients_lock:
-            return list(self._clients)
+        with self._client_conns_lock:
+            return list(self._client_conns)
 
     def _on_accept(self, sock, addr):
         # type: (socket.socket, Any) -> None
@@ -341,13 +360,13 @@ class DeviceServerBase(ServerLifecycle):
         if self._life.stopping:
             client.disconnect(SHUTDOWN_REASON)
             return
-        with self._clients_lock:
-            others = list(self._clients)
+        with self._client_conns_lock:
+            others = list(self._client_conns)
             if not self._multi_client:
                 # Displaced clients leave the list now, before their sockets
                 # close: get_clients() never shows two clients at once.
-                self._clients.clear()
-            self._clients[client] = None
+                self._client_conns.clear()
+            self._client_conns[client] = None
             client.accepted = True
         self._logger.info("%s: client connected", client.address)
         client.write_lines([bytes(m) for m in self._connect_informs()])
@@ -375,8 +394,8 @@ class DeviceServerBase(ServerLifecycle):
 
         Called by the :class:`ClientConnection` itself (reactor thread).
         """
-        with self._clients_lock:
-            self._clients.pop(client, None)
+        with self._client_conns_lock:
+            self._client_conns.pop(client, None)
         if client.accepted:
             self._logger.info("%s: client disconnected: %s", client.address, reason)
             if not client.client_disconnect_called:
@@ -385,7 +404,7 @@ class DeviceServerBase(ServerLifecycle):
                     self.on_client_disconnect(client, reason, False)
                 except Exception:
                     self._logger.exception("%s: on_client_disconnect failed", client.address)
-        if self._life.stopping and not self._clients:
+        if self._life.stopping and not self._client_conns:
             self._finish_stop()
 
     def _connect_informs(self):
@@ -422,20 +441,32 @@ class DeviceServerBase(ServerLifecycle):
             client.write(line)
 
     def inform(self, client_conn, msg):
-        # type: (ClientConnection, Message) -> None
-        """Send an asynchronous inform to one client. Any thread."""
-        client_conn.inform(msg)
+        # type: (Union[ClientConnection, ClientRequestConnection], Message) -> None
+        """Send an asynchronous inform to one client. Any thread.
+
+        ``client_conn`` may also be a handler's ``req`` (deprecated, as in
+        katcp-python: use ``req.inform``); its client gets the message.
+        """
+        _client_of(client_conn, "inform").inform(msg)
 
     def reply(self, client_conn, reply, orig_req):
-        # type: (ClientConnection, Message, Message) -> None
-        """Send a reply to ``orig_req`` (its message id is copied). Any thread."""
-        client_conn.reply(reply, orig_req)
+        # type: (Union[ClientConnection, ClientRequestConnection], Message, Message) -> None
+        """Send a reply to ``orig_req`` (its message id is copied). Any thread.
+
+        ``client_conn`` may also be a handler's ``req`` (deprecated, as in
+        katcp-python: use ``req.reply``).
+        """
+        _client_of(client_conn, "reply").reply(reply, orig_req)
 
     def reply_inform(self, client_conn, inform,
                      orig_req):
-        # type: (ClientConnection, Message, Message) -> None
-        """Send an inform belonging to ``orig_req``. Any thread."""
-        client_conn.reply_inform(inform, orig_req)
+        # type: (Union[ClientConnection, ClientRequestConnection], Message, Message) -> None
+        """Send an inform belonging to ``orig_req``. Any thread.
+
+        ``client_conn`` may also be a handler's ``req`` (deprecated, as in
+        katcp-python: use ``req.inform``).
+        """
+        _client_of(client_conn, "reply_inform").reply_inform(inform, orig_req)
 
     def create_log_inform(self, level_name, msg, name,
                           timestamp=None):
@@ -460,8 +491,8 @@ class DeviceServerBase(ServerLifecycle):
         """
         self._dispatcher.handle_message(client_conn, msg)
 
-    def handle_request(self, req):
-        # type: (ClientRequestConnection) -> None
+    def handle_request(self, req, msg=None):
+        # type: (Any, Optional[Message]) -> None
         """Run the handler of ``req.msg`` on the calling thread, replying through ``req``.
 
         This is what the server does with every request, minus the client's
@@ -469,7 +500,12 @@ class DeviceServerBase(ServerLifecycle):
         (see :func:`katcp_sync.testutils.handle_mock_req`); the server need not
         be started. A handler that replies later (``AsyncReply``, a returned
         future) replies later, from wherever it finishes. Any thread.
+
+        katcp-python's form ``handle_request(client_conn, msg)`` is accepted
+        too: the reply goes to ``client_conn``.
         """
+        if msg is not None:
+            req = ClientRequestConnection(req, msg)
         dispatcher = self._dispatcher
         dispatcher.run(req.client_connection, req.msg, dispatcher.handlers.lookup(req.msg), req)
 

@@ -44,8 +44,8 @@ class ServerLifecycle(object):
         # What the mixin uses of DeviceServerBase, for the type checker only.
         DISCONNECT_TIMEOUT = cast(float, None)  # type: float
         INTERRUPT_TIMEOUT = cast(float, None)  # type: float
-        _host = cast(str, None)  # type: str
-        _port = cast(int, None)  # type: int
+        _bind_host = cast(str, None)  # type: str
+        _bind_port = cast(int, None)  # type: int
         _logger = cast(logging.Logger, None)  # type: logging.Logger
         _handler_thread = cast(bool, None)  # type: bool
         _handler_workers = cast(int, None)  # type: int
@@ -71,10 +71,10 @@ class ServerLifecycle(object):
         self._life = Lifecycle()
         # This run's pool (None for reactor-thread servers), listener and
         # timer for the end of stop(); all swapped under the lifecycle lock.
-        self._pool = None  # type: Optional[HandlerPool]
-        self._listener = None  # type: Optional[Listener]
+        self._handler_pool = None  # type: Optional[HandlerPool]
+        self._tcp_listener = None  # type: Optional[Listener]
         self._stop_timer = None  # type: Optional[TimerHandle]
-        self._services = ServiceThreads(self.stop, self._logger)
+        self._service_threads = ServiceThreads(self.stop, self._logger)
 
     def start(self, timeout=None):
         # type: (Optional[float]) -> None
@@ -98,37 +98,37 @@ class ServerLifecycle(object):
                 self._life.begin_start_locked()
             except RuntimeError:
                 raise compat.chained(RuntimeError("server already started"), None)
-            self._services.new_run()
+            self._service_threads.new_run()
             if self._own_reactor and self._reactor_used:
                 self._reactor = Reactor("katcp-server-reactor")
             self._reactor_used = True
-            self._pool = (HandlerPool(self._handler_workers, name="katcp-server-handler")
-                          if self._handler_thread else None)
-            self._dispatcher.open_run(self._reactor, self._pool)
-            self._listener = None
+            self._handler_pool = (HandlerPool(self._handler_workers, name="katcp-server-handler")
+                                  if self._handler_thread else None)
+            self._dispatcher.open_run(self._reactor, self._handler_pool)
+            self._tcp_listener = None
             reactor = self._reactor
         try:
             if self._own_reactor:
                 reactor.start()
-            listener = Listener(reactor, self._host, self._port, self._on_accept)
+            listener = Listener(reactor, self._bind_host, self._bind_port, self._on_accept)
         except BaseException:
             self._release_threads()
             raise
-        self._listener = listener
+        self._tcp_listener = listener
         # A restart (?restart, or start() after stop()) binds the same
         # port, where clients will reconnect, even when port 0 picked it.
-        self._port = listener.address[1]
+        self._bind_port = listener.address[1]
         if self._life.finish_start():
-            self._services.start_missing()
+            self._service_threads.start_missing()
         else:
             self._begin_stop()
 
     def _release_threads(self):
         # type: () -> None
         """Let the pool and (our own) reactor end; mark the server stopped."""
-        self._services.stop()
-        if self._pool is not None:
-            self._pool.shutdown(wait=False)
+        self._service_threads.stop()
+        if self._handler_pool is not None:
+            self._handler_pool.shutdown(wait=False)
         if self._own_reactor:
             self._reactor.stop()
         self._life.mark_stopped()
@@ -147,9 +147,9 @@ class ServerLifecycle(object):
     def bind_address(self):
         # type: () -> Tuple[str, int]
         """The ``(host, port)`` listened on (the real port when 0 was asked)."""
-        if self._listener is None:
-            return (self._host, self._port)
-        return self._listener.address
+        if self._tcp_listener is None:
+            return (self._bind_host, self._bind_port)
+        return self._tcp_listener.address
 
     def stop(self, timeout=1.0):
         # type: (Optional[float]) -> "concurrent.futures.Future[None]"
@@ -177,7 +177,7 @@ class ServerLifecycle(object):
 
     def _begin_stop(self):
         # type: () -> None
-        self._services.stop()
+        self._service_threads.stop()
         if not self._reactor.add_callback(self._stop_on_reactor):
             self._finish_stop()
 
@@ -206,7 +206,7 @@ class ServerLifecycle(object):
         except KeyboardInterrupt:
             self.stop(self.INTERRUPT_TIMEOUT)
             raise
-        error = self._services.error
+        error = self._service_threads.error
         if stopped and error is not None:
             raise error
         return stopped
@@ -222,7 +222,7 @@ class ServerLifecycle(object):
         # type: () -> Tuple[Any, Optional[Reactor], Optional[HandlerPool], object]
         """The current (or last) run's stop future and threads (lifecycle lock held)."""
         return (self._life.stop_future, self._reactor if self._own_reactor else None,
-                self._pool, self._services.current_run())
+                self._handler_pool, self._service_threads.current_run())
 
     def _wait_run(self, run, timeout):
         # type: (Tuple[Any, Optional[Reactor], Optional[HandlerPool], object], Optional[float]) -> bool
@@ -236,7 +236,7 @@ class ServerLifecycle(object):
             ended = reactor.join(deadline.remaining())
         if pool is not None:
             ended = pool.shutdown(wait=True, timeout=deadline.remaining()) and ended
-        return self._services.join(services, deadline) and ended
+        return self._service_threads.join(services, deadline) and ended
 
     def add_service_thread(self, target, *args,
                            **kwargs):
@@ -254,20 +254,20 @@ class ServerLifecycle(object):
         """
         name = compat.kwonly_pop(kwargs, 'name', None)  # type: Optional[str]
         compat.kwonly_done('add_service_thread', kwargs)
-        self._services.add(target, args, name)
+        self._service_threads.add(target, args, name)
         if self._life.is_running():
-            self._services.start_missing()
+            self._service_threads.start_missing()
 
     def _on_server_thread(self):
         # type: () -> bool
         return (self._reactor.in_reactor_thread() or self._dispatcher.in_worker_thread()
-                or self._services.on_service_thread())
+                or self._service_threads.on_service_thread())
 
     def _stop_on_reactor(self):
         # type: () -> None
         """First half of stop: say goodbye to every client. Reactor thread."""
-        if self._listener is not None:
-            self._listener.close()
+        if self._tcp_listener is not None:
+            self._tcp_listener.close()
         clients = self.get_clients()
         if not clients:
             self._finish_stop()

@@ -9,8 +9,10 @@ sensor that is replaced or removed.
 from __future__ import absolute_import, division, print_function
 
 import threading
-from typing import TYPE_CHECKING, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Union, cast
 
+from .compat import is_text
+from .errors import UnknownSensorError
 from .sensor import Sensor
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -64,12 +66,14 @@ class SensorTable(object):
         """Remove a sensor (object or name); every client's strategy on it stops.
 
         Raises:
-            ValueError: no such sensor.
+            UnknownSensorError: no such sensor; a :exc:`KeyError` as
+                katcp-python's was, and a :exc:`ValueError`.
         """
-        name = sensor if isinstance(sensor, str) else sensor.name
+        # a name is text (unicode too on Python 2); anything else is a sensor
+        name = cast(str, sensor) if is_text(sensor) else cast(Sensor, sensor).name
         with self._sensors_lock:
             if self._sensors.pop(name, None) is None:
-                raise ValueError("Unknown sensor %r" % name)
+                raise UnknownSensorError("Unknown sensor %r" % name)
         for client in self.get_clients():
             client.sampling.cancel(name)
         self._interface_changed("sensor", name, "removed")
@@ -79,11 +83,12 @@ class SensorTable(object):
         """The sensor called ``sensor_name``.
 
         Raises:
-            ValueError: no such sensor.
+            UnknownSensorError: no such sensor (a :exc:`ValueError`, as in
+                katcp-python, and a :exc:`KeyError`).
         """
         sensor = self._sensors.get(sensor_name)
         if sensor is None:
-            raise ValueError("Unknown sensor %r" % sensor_name)
+            raise UnknownSensorError("Unknown sensor %r" % sensor_name)
         return sensor
 
     def has_sensor(self, sensor_name):

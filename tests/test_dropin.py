@@ -29,6 +29,7 @@ from katcp_sync import ioloop_manager
 from katcp_sync.compat import ensure_native_str
 from katcp_sync.errors import KatcpTimeoutError
 from katcp_sync.events import AsyncEvent, AsyncState, until_any, until_some
+from katcp_sync.errors import AsyncReply
 from katcp_sync.kattypes import Int, request, return_reply
 from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
@@ -199,6 +200,75 @@ def test_request_connection_replies_through_the_connection():
         req.reply(b"ok")
 
 
+class OldStyleSender(DeviceServer):
+    """Handlers sending through the server's methods with their ``req``, as
+    code written for katcp-python < 0.6 does (corr2, katcbfsim)."""
+
+    def request_informs(self, sock, msg):
+        """inform and reply_inform through the server."""
+        self.reply_inform(sock, Message.inform("informs", "first"), msg)
+        self.inform(sock, Message.inform("unsolicited", "x"))
+        return Message.reply("informs", "ok", "1")
+
+    def request_later(self, sock, msg):
+        """An AsyncReply answered through server.reply from another thread."""
+        def later():
+            self.reply_inform(sock, Message.inform("later", "step"), msg)
+            self.reply(sock, Message.reply("later", "ok"), msg)
+        threading.Timer(0.01, later).start()
+        raise AsyncReply()
+
+
+@pytest.mark.filterwarnings("ignore:server.*deprecated:DeprecationWarning")
+def test_server_inform_and_reply_take_the_handlers_req():
+    with start_server(OldStyleSender) as server:
+        with BlockingTestClient(None, *server.bind_address) as client:
+            recorder = client.message_recorder(whitelist=["unsolicited"])
+            reply, informs = client.blocking_request(Message.request("informs"),
+                                                     timeout=TIMEOUT)
+            assert reply.arguments == [b"ok", b"1"]
+            assert [(m.name, m.arguments) for m in informs] == [("informs", [b"first"])]
+            assert recorder.get_msgs(min_number=1, timeout=TIMEOUT)[0].mid is None
+            reply, informs = client.blocking_request(Message.request("later"), timeout=TIMEOUT)
+            assert reply.arguments == [b"ok"]
+            assert [m.arguments for m in informs] == [[b"step"]]
+        req = ClientRequestConnection(mock.Mock(), Message.request("x", mid=7))
+        with pytest.warns(DeprecationWarning):
+            server.inform(req, Message.inform("y"))
+        req.client_connection.inform.assert_called_once_with(Message.inform("y"))
+
+
+def test_handle_request_takes_katcp_pythons_connection_and_message():
+    """katcp-python's ``handle_request(client_conn, msg)``: the reply goes to
+    the connection, with the request's id."""
+    server = DeviceServer("127.0.0.1", 0)
+    conn = mock.Mock()
+    server.handle_request(conn, Message.request("watchdog", mid=5))
+    reply, orig = conn.reply.call_args[0]
+    assert str(reply) == "!watchdog[5] ok" and orig.name == "watchdog"
+
+
+class HardwareWrapper(DeviceServer):
+    """A subclass keeping its own state in common private names."""
+
+    def __init__(self, host, port):
+        super(HardwareWrapper, self).__init__(host, port)
+        self._host, self._port = "192.0.2.1", 7147     # the device it wraps
+        self._clients, self._pool = {}, None           # its downstream connections
+        self._listener = self._services = None
+
+
+def test_subclass_private_attributes_do_not_collide_with_the_servers():
+    with start_server(HardwareWrapper) as server:
+        host, port = server.bind_address
+        assert host == "127.0.0.1" and port not in (0, 7147)
+        with BlockingTestClient(None, host, port) as client:
+            reply, informs = client.blocking_request(Message.request("client-list"),
+                                                     timeout=TIMEOUT)
+            assert reply.arguments == [b"ok", b"1"]
+        assert server._clients == {} and server._pool is None
+
+
 @pytest.mark.parametrize("auto, expected", [(True, 1), (False, 0)])
 def test_automatic_interface_changed_can_be_switched_off(auto, expected):
     with start_server(DeviceServer) as server:
@@ -209,6 +279,24 @@ def test_automatic_interface_changed_can_be_switched_off(auto, expected):
             server.add_sensor(Sensor.integer("new.sensor"))
             client.blocking_request(Message.request("watchdog"), timeout=TIMEOUT)
             assert len(recorder.get_msgs(min_number=expected, timeout=TIMEOUT)) == expected
+
+
+def test_unknown_sensor_errors_are_what_katcp_python_raised():
+    """katcp-python's ``remove_sensor`` raised KeyError (``get_sensor``:
+    ValueError); ported code catching either keeps working."""
+    server = DeviceServer("127.0.0.1", 0)
+    server.add_sensor(Sensor.integer("s.one"))
+    server.add_sensor(Sensor.integer(u"s.two"))
+    server.remove_sensor(u"s.two")              # text names on Python 2 too
+    assert not server.has_sensor("s.two")
+    for call in (server.remove_sensor, server.get_sensor):
+        with pytest.raises(KeyError) as info:
+            call("nosuch")
+        assert isinstance(info.value, ValueError)
+        assert str(info.value) == "Unknown sensor 'nosuch'"
+    server.remove_sensor("s.one")
+    with pytest.raises(KeyError):
+        server.remove_sensor("s.one")
 
 
 # -- ioloop_manager and events -----------------------------------------------------

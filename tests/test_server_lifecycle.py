@@ -139,7 +139,7 @@ def test_stop_fails_requests_handed_to_the_pool_but_not_started(make_server, con
     for client in clients[1:]:
         client.send("?echo[7] x")
     deadline = compat.monotonic() + TIMEOUT
-    while server._pool.pending() < len(clients):  # every ?echo handed to the pool
+    while server._handler_pool.pending() < len(clients):  # every ?echo handed to the pool
         assert compat.monotonic() < deadline
         time.sleep(0.01)
     stopper = threading.Thread(target=server.stop, args=(TIMEOUT,))

@@ -44,7 +44,7 @@ class HookedServer(SpinningServer):
 
 def count_submits(server):
     """Count the hand-overs to the server's worker pool from now on."""
-    pool = server._pool
+    pool = server._handler_pool
     submits = []
     submit = pool.submit
 

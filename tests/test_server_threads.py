@@ -158,7 +158,7 @@ def test_async_server_runs_handlers_on_reactor(make_server, connect):
     client = connect(server)
     assert args(client.request("?echo")[1]) == ["ok"]
     assert server.handler_threads == ["katcp-server-reactor"]
-    assert server._pool is None
+    assert server._handler_pool is None
 
 
 def test_set_concurrency_options_handler_thread_false(connect):
