@@ -373,5 +373,8 @@ def test_queued_requests_after_finished_futures_take_bounded_stack(make_server, 
     got = replies(client, count + 1)
     assert [m.mid for m in got] == [b"%d" % i for i in range(1, count + 2)]
     assert all(args(m)[0] == "ok" for m in got)
-    assert len(server.depths) == count and max(server.depths) - min(server.depths) <= 2
+    # (A few frames apart at most: the reactor resumes a long queue from its
+    # own loop after each time slice, a little shallower. Recursion would add
+    # frames with every request, thousands in all.)
+    assert len(server.depths) == count and max(server.depths) - min(server.depths) <= 5
     assert args(client.request("?watchdog")[1]) == ["ok"]  # the turn is free again
