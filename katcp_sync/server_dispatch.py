@@ -410,17 +410,7 @@ class Dispatcher(object):
         handlers = self.handlers
         mids = self._mids
         debug = self._logger.isEnabledFor(logging.DEBUG)
-        poller = self._poller()
         other_work = [False]
-        client_fd = client.fileno()
-
-        def poll(timeout):
-            # type: (Optional[int]) -> List[Tuple[int, int]]
-            events = poller.poll(timeout)
-            for fd, _ in events:
-                if fd != client_fd:
-                    other_work[0] = True
-            return events
 
         def claim(line):
             # type: (Union[bytes, LineTooLongError]) -> bool
@@ -456,14 +446,13 @@ class Dispatcher(object):
             return bool(taken) or crowded()
 
         try:
-            if not (turn.busy or pool.has_waiting() or poll(0)):
-                poller.register(client_fd, select.POLLIN)
-                pool.watch()
-                try:
-                    client.read_borrowed(claim, done, poll)
-                finally:
-                    pool.unwatch()
-                    poller.unregister(client_fd)
+            # Inside the try: reading must go back (and a connection the
+            # reactor finished meanwhile be closed) whatever happens here.
+            poller = self._poller()
+            if poller is None:
+                other_work[0] = True  # the reactor has closed: the server stops
+            else:
+                self._read_borrowed(client, poller, claim, done, other_work)
         finally:
             client.return_reading()
         if taken:
@@ -474,18 +463,50 @@ class Dispatcher(object):
             turn.idle_since = start  # the gap is measured when the request comes
         return None
 
+    def _read_borrowed(self, client, poller, claim, done, other_work):
+        # type: ("ClientConnection", "select.poll", Callable[[Union[bytes, LineTooLongError]], bool], Callable[[], bool], List[bool]) -> None
+        """:meth:`_read_next`'s read, unless work waits already: ``poller``
+        watches the client's socket too meanwhile, and any other descriptor
+        ready sets ``other_work``."""
+        pool = self.pool
+        assert pool is not None
+        client_fd = client.fileno()
+
+        def poll(timeout):
+            # type: (Optional[int]) -> List[Tuple[int, int]]
+            events = poller.poll(timeout)
+            for fd, _ in events:
+                if fd != client_fd:
+                    other_work[0] = True
+            return events
+
+        if client.turn.busy or pool.has_waiting() or poll(0):
+            return
+        poller.register(client_fd, select.POLLIN)
+        pool.watch()
+        try:
+            client.read_borrowed(claim, done, poll)
+        finally:
+            pool.unwatch()
+            poller.unregister(client_fd)
+
     def _poller(self):
-        # type: () -> "select.poll"
+        # type: () -> Optional["select.poll"]
         """This thread's ``poll`` object watching for other work: the
         reactor's descriptor (readable while it has I/O to handle) and the
         pool's signal (see :meth:`HandlerPool.watch
-        <katcp_sync.workers.HandlerPool.watch>`)."""
+        <katcp_sync.workers.HandlerPool.watch>`). None once the reactor
+        has closed its selector (the server stopped after this worker's reply)."""
         tls = self._tls
         key = (self.reactor, self.pool)
         if getattr(tls, "poller_key", None) != key:
             assert self.reactor is not None and self.pool is not None
+            try:
+                fds = (self.reactor.fileno(), self.pool.signal_fileno())
+            except (ValueError, OSError):
+                return None  # "I/O operation on closed epoll fd"
             poller = select.poll()
-            for fd in (self.reactor.fileno(), self.pool.signal_fileno()):
+            for fd in fds:
                 if fd >= 0:
                     poller.register(fd, select.POLLIN)
             tls.poller_key, tls.poller = key, poller

@@ -155,6 +155,27 @@ def test_disconnect_and_stop_end_the_wait(cls, make_server, connect):
     assert staying.read_all_until_closed()[-1].name == "disconnect"
 
 
+def test_a_reactor_closed_under_a_reading_worker_gets_its_reading_back(make_server, connect, caplog):
+    """The server stops between a worker's reply (reading borrowed) and its
+    read-ahead: the reactor's selector is closed, so its descriptor raises
+    ``ValueError`` (simulated here). The worker gives reading back all the
+    same -- else the reactor never reads that client again, and a stopped
+    server leaves the connection open with nobody reading it, as a restart
+    test saw on Python 2.7 (old code: the exception escaped the worker
+    and the next request hung)."""
+    server = make_server(SpinningServer)
+
+    def closed_fileno():
+        raise ValueError("I/O operation on closed epoll fd")
+
+    server.reactor.fileno = closed_fileno
+    client = connect(server)
+    for i in range(3):
+        assert args(client.request("?echo %d" % i, timeout=TIMEOUT)[1]) == ["ok", str(i)]
+    errors = [r for r in caplog.records if r.levelname == "ERROR"]
+    assert not errors, errors[0].getMessage()
+
+
 def test_no_fast_path_without_read_ahead_time_limits_or_with_a_hook(make_server, connect):
     """READ_AHEAD_TIME = 0, a time limit on reads (which watches the reactor's
     reads) and an overridden handle_message (which sees every message) each
