@@ -237,9 +237,9 @@ class ReadBorrow(object):
 
         Returns:
             True if borrowed; False if the connection is closing, already
-            borrowed, has handed-over lines still to be dispatched, or the
-            reactor is reading it right now. The caller then simply waits
-            as usual.
+            borrowed, has handed-over (or held) lines still to be
+            dispatched, or the reactor is reading it right now. The caller
+            then simply waits as usual.
         """
         conn = self._conn
         if self.borrowed or conn._reactor.in_reactor_thread():
@@ -247,7 +247,8 @@ class ReadBorrow(object):
             # reading borrowed do not queue up on the lock.)
             return False
         with self._lock:
-            if conn._closing or self.borrowed or self._handover or self._read_error:
+            if (conn._closing or self.borrowed or self._handover or self._read_error
+                    or conn._held is not None):
                 return False
             if self.parked:
                 if not self._read_lock.acquire(False):
@@ -449,7 +450,8 @@ class ReadBorrow(object):
         try:
             if (self._handover or self._read_error) and not self._deliver_locked():
                 return
-            conn._read()
+            if conn._held is None:  # else the handler left lines for later
+                conn._read()
         finally:
             self._read_lock.release()
 

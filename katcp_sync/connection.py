@@ -130,8 +130,13 @@ class ConnectionHandler(Protocol):
     """
 
     def lines_received(self, conn, lines):
-        # type: ("Connection", List[Line]) -> None
-        """Called once per socket read with the complete lines it produced."""
+        # type: ("Connection", List[Line]) -> Optional[List[Line]]
+        """Called once per socket read with the complete lines it produced.
+
+        Returns None when all were handled, or the lines it left for later
+        (a tail of ``lines``): the connection then reads no more and hands
+        them back in a later reactor iteration, after the reactor has
+        served others, so one peer's flood of lines cannot hold it up."""
 
     def connection_lost(self, conn, reason):
         # type: ("Connection", str) -> None
@@ -222,6 +227,9 @@ class Connection(object):
         self._finished = False
         self._dispatching = False  # inside _dispatch: its writes are flushed at its end
         self._reading = True
+        # Lines the handler left for later (see ConnectionHandler): not read
+        # past, and not borrowed past, until they are dispatched.
+        self._held = None  # type: Optional[List[Line]]
         self._reader_registered = False
         self._writer_registered = False
         self._close_timer = None  # type: Optional[TimerHandle]
@@ -468,7 +476,8 @@ class Connection(object):
 
     def _update_reader(self):
         # type: () -> None
-        want = self._reading and not self._closing and not self._finished
+        want = (self._reading and self._held is None
+                and not self._closing and not self._finished)
         if want and not self._reader_registered:
             self._reactor.add_reader(self._watched, self._on_readable)
             self._reader_registered = True
@@ -482,21 +491,42 @@ class Connection(object):
         if self._closing:
             self._update_reader()  # close() was called on another thread
             return
-        self._read()
+        if self._held is None:  # (a readiness seen before lines were held)
+            self._read()
 
     def _dispatch(self, lines):
         # type: (List[Line]) -> None
         # Replies written while handling the batch go out in one send at its
         # end, without a trip through the reactor's callback queue.
         self._dispatching = True
+        rest = None  # type: Optional[List[Line]]
         try:
-            self._handler.lines_received(self, lines)
+            rest = self._handler.lines_received(self, lines)
         except Exception:
             logger.exception("%s: exception in lines_received", self.address)
         finally:
             self._dispatching = False
+        if rest and not self._finished:
+            self._held = rest
+            self._update_reader()
+            self._reactor.add_callback(self._dispatch_held)
+        else:
+            self._held = None
         if self._flush_pending:
             self._flush()
+
+    def _dispatch_held(self):
+        # type: () -> None
+        """Hand the handler the lines it left for later, then read again
+        (unless it leaves some again). Reactor thread."""
+        lines = self._held
+        if lines is None:
+            return
+        if self._closing or self._finished:
+            self._held = None   # the connection ends: as for unread lines
+            return
+        self._dispatch(lines)
+        self._update_reader()
 
     def _read(self):
         # type: () -> None
@@ -537,7 +567,8 @@ class Connection(object):
                 self._dispatch(lines)
         if error is not None:
             self._lose("connection error: %s" % (error,), flush=False)
-        elif eof:
+        elif eof and self._held is None:
+            # (With lines held, the end is read again once they are handled.)
             self._lose("connection closed by peer", flush=True)
 
     def _lose(self, reason, flush):

@@ -185,6 +185,70 @@ def test_pause_and_resume_reading(reactor, pair):
     assert rec.wait_lines(1) == [b"?one"]
 
 
+class Nibbler(Recorder):
+    """Takes at most ``take`` lines per call, none while ``wait`` (an Event)
+    is given and not set, and leaves the rest for later; notes each batch
+    (name, lines taken) in a log shared between handlers."""
+
+    def __init__(self, name, log, take, wait=None):
+        super(Nibbler, self).__init__()
+        self.name, self.log, self.take, self.wait = name, log, take, wait
+
+    def lines_received(self, conn, lines):
+        take = self.take if self.wait is None or self.wait.is_set() or not self.lines else 0
+        taken, rest = lines[:take], lines[take:]
+        if taken:
+            self.log.append((self.name, len(taken)))
+            super(Nibbler, self).lines_received(conn, taken)
+        return rest or None
+
+
+@pytest.mark.parametrize("borrowable", [False, True])
+def test_lines_left_for_later_come_back_in_order_after_others(pair, borrowable):
+    """A handler may leave a tail of a batch for later (the server does when
+    a batch takes too long): it gets those lines back, in order, before
+    anything read after them, while the reactor serves others meanwhile;
+    the peer's end is seen only after them (old code: the tail was lost)."""
+    log = []
+    other_served = threading.Event()
+    conn_a, rec_a, peer_a = pair(Nibbler("a", log, 10, wait=other_served),
+                                 borrowable=borrowable)
+    conn_b, rec_b, peer_b = pair(Nibbler("b", log, 10), borrowable=borrowable)
+    lines = [("?line %d" % i).encode() for i in range(200)]
+    peer_a.sendall(b"\n".join(lines) + b"\n")
+    peer_a.shutdown(socket.SHUT_WR)
+    rec_a.wait_lines(10)   # the first ten; the rest are held until b is served
+    peer_b.sendall(b"?other\n")
+    assert rec_b.wait_lines(1) == [b"?other"]
+    other_served.set()
+    assert rec_a.wait_lines(200) == lines
+    assert rec_a.wait_lost() == ["connection closed by peer"]
+    assert log == [("a", 10), ("b", 1)] + [("a", 10)] * 19
+
+
+def test_no_reading_while_lines_are_held(reactor, pair):
+    """Lines left for later hold reading back: nothing more is read from
+    that peer until they are handled (bounded memory for a flood)."""
+    gate = threading.Event()
+
+    class Holder(Recorder):
+        def lines_received(self, conn, lines):
+            if not gate.is_set():
+                return lines   # not yet: keep them coming back
+            return super(Holder, self).lines_received(conn, lines)
+
+    conn, rec, peer = pair(Holder())
+    peer.sendall(b"?first\n")
+    wait_for_held = compat.monotonic() + TIMEOUT
+    while reactor.run_sync(lambda: conn._held) is None:
+        assert compat.monotonic() < wait_for_held
+    peer.sendall(b"?second\n")
+    for _ in range(5):   # several reactor iterations: ?second stays unread
+        assert reactor.run_sync(lambda: conn._held) == [b"?first"]
+    gate.set()
+    assert rec.wait_lines(2) == [b"?first", b"?second"]
+
+
 # ----------------------------------------------------------------------
 # Writing
 
