@@ -192,11 +192,12 @@ class ClientConnection(object):
     # -- callbacks from the I/O layer (reactor thread) ----------------------
 
     def lines_received(self, conn, lines):
-        # type: (Connection, List[_Line]) -> None
+        # type: (Connection, List[_Line]) -> Optional[List[_Line]]
         """Connection handler callback: pass received lines to the server's
-        dispatcher. Reactor thread only."""
+        dispatcher; return those it left for later. Reactor thread only."""
         if self._lines_received is not None:
-            self._lines_received(self, lines)
+            return self._lines_received(self, lines)
+        return None
 
     def connection_lost(self, conn, reason):
         # type: (Connection, str) -> None

@@ -75,10 +75,14 @@ _CROWDED = 64.0
 #: Longest gap between requests that counts in Turn.next_wait, in read-ahead
 #: times: a client back from a long pause is followed again after a few requests.
 _LONGEST_GAP = 4.0
-#: Seconds the reactor runs one client's queued built-in requests before it
-#: serves others (and then goes on): a client that pipelines a thousand
-#: ``?sensor-list`` on a large device must not freeze every other client.
+#: Seconds the reactor spends on one client's batch of lines, or runs its
+#: queued built-in requests, before it serves others (and then goes on): a
+#: client that pipelines a thousand ``?sensor-list`` on a large device, or
+#: floods malformed lines, must not freeze every other client.
 _SLICE = 0.005
+# Lines between two looks at the clock in one batch of lines (a bad line,
+# answered with a #log, costs a few microseconds).
+_SLICE_CHECK = 64
 
 
 class DispatchServer(Protocol):
@@ -154,8 +158,14 @@ class Dispatcher(object):
 
     def lines_received(self, client,
                        lines):
-        # type: ("ClientConnection", List[Union[bytes, LineTooLongError]]) -> None
-        """Parse and dispatch a batch of lines from a client. Reactor thread."""
+        # type: ("ClientConnection", List[Union[bytes, LineTooLongError]]) -> Optional[List[Union[bytes, LineTooLongError]]]
+        """Parse and dispatch a batch of lines from a client. Reactor thread.
+
+        Returns None, or the lines left for later when the batch has taken
+        more than ``_SLICE`` seconds (a flood of lines, say malformed ones,
+        each answered with a ``#log``): the connection hands them back once
+        the reactor has served the other clients.
+        """
         debug = self._logger.isEnabledFor(logging.DEBUG)   # once per batch: hot path
         here = self.pool is None  # where a user handler runs, seen from here
         handlers = self.handlers
@@ -163,12 +173,17 @@ class Dispatcher(object):
         # one per message); before anything this method writes itself.
         batch = []  # type: List[_Item]
         handler = None  # type: Optional[Handler]
-        for line in lines:
+        slice_end = compat.monotonic() + _SLICE if len(lines) > _SLICE_CHECK else None
+        for index, line in enumerate(lines):
+            if (slice_end is not None and not index % _SLICE_CHECK and index
+                    and compat.monotonic() > slice_end):
+                self._claim(client, batch, here)
+                return lines[index:]
             if type(line) is not bytes:  # LineTooLongError
                 self._claim(client, batch, here)
                 self.log_to_client(client, "%s; disconnecting" % (str(line),))
                 client.close("line too long")
-                return
+                return None
             try:
                 msg = parse(line)
             except KatcpSyntaxError as exc:
@@ -198,6 +213,7 @@ class Dispatcher(object):
                     handler = handlers.unexpected
             batch.append((msg, handler))
         self._claim(client, batch, here)
+        return None
 
     def _claim(self, client, batch, here):
         # type: ("ClientConnection", List[_Item], bool) -> None

@@ -905,6 +905,59 @@ def test_hostile_bulk_sampling_with_repeated_names_does_not_freeze_others(make_s
     assert worst < 0.5, "the server did not answer ?watchdog for %.2f s" % worst
 
 
+class MarkingServer(FaultServer):
+    """Notes the argument of each ``?mark`` in the order the handlers run."""
+
+    def __init__(self, *args, **kwargs):
+        super(MarkingServer, self).__init__(*args, **kwargs)
+        self.marks = []
+
+    def request_mark(self, req, msg):
+        """Note the argument."""
+        self.marks.append(msg.arguments[0].decode())
+        return req.make_reply("ok")
+
+
+def test_a_flood_of_malformed_lines_does_not_hold_others_up(make_server, clients):
+    """Each malformed line gets its ``#log error`` (spec 2); 100,000 of them in
+    one send are a batch of half a second's work for the reactor. It now
+    serves others every few milliseconds: a request sent by another client
+    once the flood is under way runs before the request at the flood's end
+    (old code: the whole 256 KiB read was handled first, freezing everyone)."""
+    server = make_server(cls=MarkingServer)
+    flooder = clients(server)
+    other = clients(server)
+    got_log = threading.Event()
+    finished = threading.Event()
+
+    def read_flooder_replies():
+        flooder.sock.settimeout(60)
+        tail = b""
+        try:
+            while b"!mark ok" not in tail:
+                data = flooder.sock.recv(1 << 20)
+                if not data:
+                    return
+                got_log.set()
+                tail = tail[-100:] + data
+            finished.set()
+        finally:
+            got_log.set()
+
+    reader = threading.Thread(target=read_flooder_replies)
+    reader.start()
+    try:
+        flooder.sock.sendall(b"x\n" * 100000 + b"?mark flooder\n")
+        assert got_log.wait(60)
+        assert other.request("?mark other", timeout=60)[1].arguments == [b"ok"]
+        reader.join(60)
+        assert finished.is_set(), "the flooding client did not get every reply"
+        assert server.marks == ["other", "flooder"]
+    finally:
+        flooder.sock.close()
+        reader.join(TIMEOUT)
+
+
 # -- clients that trickle a line (issue #11, point 10) ------------------------------
 
 class PatientServer(FaultServer):
