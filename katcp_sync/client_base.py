@@ -26,7 +26,7 @@ from .lifecycle import RUNNING, STARTING, Lifecycle
 from .message import Message
 from .protocol import FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, ProtocolFlags
 from .reactor import Reactor, TimerHandle
-from .tcp import ConnectAttempt, check_port
+from .tcp import ConnectAttempt, check_address
 
 __all__ = ["ClientBase", "hinted_timeout", "parse_timeout_hint", "TIMEOUT_HINT_MARGIN",
            "MAX_TIMEOUT_HINT"]
@@ -133,9 +133,8 @@ class ClientBase(object):
                  logger, auto_reconnect,
                  reactor):
         # type: (str, int, int, float, logging.Logger, bool, Optional[Reactor]) -> None
-        if not host:
-            host = "0.0.0.0"
-        self._bindaddr = (host, check_port(port))
+        host, port = check_address(host, port)
+        self._bindaddr = (host or "0.0.0.0", port)
         self._address_string = format_address(self._bindaddr)
         self._tb_limit = tb_limit
         self._logger = logger

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Optional, Tuple
 from . import compat
 from .formatting import format_address
 from .resource_types import escape_name
-from .tcp import check_port
+from .tcp import check_address
 
 if TYPE_CHECKING:   # for annotations only: resource_container imports this module (via resource)
     from .resource_container import KATCPClientResourceContainer
@@ -47,7 +47,7 @@ class ResourceDescription(object):
             host, port = spec["address"]
         except (KeyError, TypeError, ValueError) as exc:
             raise compat.chained(ValueError("resource_spec needs 'name' and 'address'=(host, port): %r" % (resource_spec,)), exc)
-        self._address = (host, check_port(port))
+        self._address = check_address(host, port)
         self._description = spec.get("description", "")
         self._controlled = bool(spec.get("controlled", False))
         self._auto_reconnect = bool(spec.get("auto_reconnect", True))

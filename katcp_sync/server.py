@@ -69,7 +69,7 @@ from .server_lifecycle import SHUTDOWN_REASON, ServerLifecycle
 from .server_request import wire
 from .server_requests import BuiltinRequests, RestartQueue
 from .server_sensors import SensorTable
-from .tcp import check_port
+from .tcp import check_address
 from .version import __version__
 
 __all__ = [
@@ -193,8 +193,7 @@ class DeviceServerBase(ServerLifecycle):
         # Subclasses written for katcp-python keep state in their own
         # attributes (self._host of the hardware they wrap, self._clients of
         # downstream devices...): ours are named so as not to collide.
-        self._bind_host = host
-        self._bind_port = check_port(port)
+        self._bind_host, self._bind_port = check_address(host, port)
         self._logger = logger
         self._handler_workers = handler_workers
         self._max_line_length = max_line_length or self.MAX_MSG_SIZE

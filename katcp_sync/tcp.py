@@ -37,6 +37,7 @@ __all__ = [
     "format_address",
     "format_seconds",
     "call_on_reactor",
+    "check_address",
     "check_port",
     "set_nodelay",
 ]
@@ -70,6 +71,27 @@ def check_port(port):
     if not 0 <= number <= 65535:
         raise ValueError("port must be a number from 0 to 65535, not %r" % (port,))
     return number
+
+
+def check_address(host, port):
+    # type: (Any, Any) -> Tuple[str, int]
+    """``(host, port)`` checked where servers and clients are made: the
+    port as :func:`check_port` says, and the host a string that is not
+    itself ``"name:port"`` (which would fail only at name lookup, at the
+    first connect). Any thread.
+
+    Raises:
+        ValueError: either is wrong; the message says how.
+    """
+    if host is None:
+        host = ""
+    if not compat.is_text(host):
+        raise ValueError("host must be a name or address string, not %r" % (host,))
+    name, colon, tail = host.rpartition(":")
+    if colon and tail.isdigit() and ":" not in name:  # (an IPv6 address has several)
+        raise ValueError("host %r includes a port: pass them apart, as (%r, %s)"
+                         % (host, name, tail))
+    return host, check_port(port)
 
 
 def call_on_reactor(reactor, fn, *args):

@@ -18,7 +18,7 @@ from katcp_sync.borrow import SpinPolicy
 from katcp_sync.connection import Connection, Listener, connect, format_address, writer_waited
 from katcp_sync.errors import KatcpTimeoutError, LineTooLongError
 from katcp_sync.reactor import Reactor
-from katcp_sync.tcp import check_port
+from katcp_sync.tcp import check_address, check_port
 
 from ordering_support import Barrier
 from server_support import socket_closed, wait_for
@@ -1398,6 +1398,28 @@ def test_a_port_out_of_range_is_refused_where_it_is_given(make, port):
     connect, on a port nobody asked for."""
     with pytest.raises(ValueError, match="port must be a number from 0 to 65535, not " + re.escape(repr(port))):
         make(port)
+
+
+@pytest.mark.parametrize("make", [
+    lambda host: BlockingClient(host, 5000),
+    lambda host: DeviceServer(host, 0),
+    lambda host: KATCPClientResource(dict(name="r", address=(host, 5000))),
+], ids=["client", "server", "resource"])
+def test_a_host_with_a_port_in_it_is_refused_where_it_is_given(make):
+    """``BlockingClient("device:5000", 5000)`` failed only at the first
+    connect, with a name-lookup error that did not say why."""
+    with pytest.raises(ValueError, match=re.escape(
+            "host 'device:7147' includes a port: pass them apart, as ('device', 7147)")):
+        make("device:7147")
+    with pytest.raises(ValueError, match="host must be a name or address string, not 7147"):
+        make(7147)
+
+
+def test_check_address_takes_names_ipv4_and_ipv6():
+    assert check_address("::1", 0) == ("::1", 0)
+    assert check_address("fe80::1:2", "7147") == ("fe80::1:2", 7147)
+    assert check_address(None, 0) == ("", 0)
+    assert check_address(u"localhost", 1) == ("localhost", 1)
 
 
 def test_check_port_takes_numbers_and_digit_strings():
