@@ -18,7 +18,7 @@ import time
 import pytest
 
 from katcp_sync import compat
-from katcp_sync import connection
+from katcp_sync import connection_writes
 from katcp_sync.client import BlockingClient, DeviceClient
 from katcp_sync.errors import KatcpClientDisconnected, KatcpTimeoutError
 from katcp_sync.message import Message
@@ -739,7 +739,7 @@ def test_combined_writes_leave_at_once_from_the_writing_thread(scripted, make_cl
     not left in the buffer for the reactor to flush, which would cost a
     wake-up of the reactor per combined write."""
     # Any second write of a thread within a second would be a burst.
-    monkeypatch.setattr(connection, "_BURST_GAP", 1.0)
+    monkeypatch.setattr(connection_writes, "_BURST_GAP", 1.0)
     server = scripted(echo_script(v5_greeting()))
     client = make_client(server.port)
     conn = client._conn
@@ -774,7 +774,7 @@ def test_a_caller_that_waited_sends_its_next_request_at_once(scripted, make_clie
     """A thread that waited for its reply (reading it, or woken on its lock)
     sends its next request from its own thread at once: back-to-back
     requests are no burst to leave to the reactor."""
-    monkeypatch.setattr(connection, "_BURST_GAP", 1.0)
+    monkeypatch.setattr(connection_writes, "_BURST_GAP", 1.0)
     server = scripted(echo_script(v5_greeting()))
     client = make_client(server.port, cls=cls)
     conn = client._conn

@@ -384,8 +384,8 @@ def test_writer_waited_ends_a_burst(reactor, pair, monkeypatch):
     """A thread that has just waited for work (a worker starting a request)
     sends its next write itself even right after another write: without
     writer_waited() it would count as a burst and wait for the reactor."""
-    import katcp_sync.connection
-    monkeypatch.setattr(katcp_sync.connection, "_BURST_GAP", 60.0)  # every write a burst
+    import katcp_sync.connection_writes
+    monkeypatch.setattr(katcp_sync.connection_writes, "_BURST_GAP", 60.0)  # every write a burst
     writer_waited()
     conn, rec, client = pair()
     blocked, release = threading.Event(), threading.Event()
@@ -408,9 +408,9 @@ def test_a_burst_wakes_the_reactor_once_per_hold(reactor, pair, monkeypatch):
     it again: writes meanwhile only append, and leave when the hold ends
     (forced on here, on every Python). Without it the reactor was woken
     every few writes, a context switch every 5 informs of a fan-out."""
-    import katcp_sync.connection
-    monkeypatch.setattr(katcp_sync.connection, "_BURST_GAP", 60.0)  # every write a burst
-    monkeypatch.setattr(katcp_sync.connection, "_BURST_HOLD", 0.02)
+    import katcp_sync.connection_writes
+    monkeypatch.setattr(katcp_sync.connection_writes, "_BURST_GAP", 60.0)  # every write a burst
+    monkeypatch.setattr(katcp_sync.connection_writes, "_BURST_HOLD", 0.02)
     conn, rec, client = pair()
     client.settimeout(TIMEOUT)
     wakes = []

@@ -34,7 +34,7 @@ LAYERS = {
     # L1.5: handler decorators and katcp-python's faces over the core.
     "handlers": 1.5, "annotated": 1.5, "_annotated": 1.5, "kattypes": 1.5, "metaclass": 1.5, "logger": 1.5,
     # L2: I/O.
-    "reactor": 2, "tcp": 2, "borrow": 2, "read_limits": 2, "connection": 2, "workers": 2,
+    "reactor": 2, "tcp": 2, "borrow": 2, "read_limits": 2, "connection_writes": 2, "connection": 2, "workers": 2,
     # L3: server and client.
     "server": 3, "server_connection": 3, "server_dispatch": 3, "server_handlers": 3,
     "server_lifecycle": 3, "server_request": 3, "server_requests": 3,
