@@ -229,7 +229,8 @@ class DeviceServerBase(ServerLifecycle):
         self._client_max_line_length = max_line_length or self.MAX_MSG_SIZE
         self._client_max_write_buffer = max_write_buffer or self.MAX_WRITE_BUFFER_SIZE
         self._handler_thread = self._default_handler_thread
-        self._katcp_major = _check_major(self.PROTOCOL_INFO, self.SUPPORTED_PROTOCOL_MAJOR_VERSIONS)
+        self._katcp_major = _check_major(self.PROTOCOL_INFO,
+                                         self.SUPPORTED_PROTOCOL_MAJOR_VERSIONS)
         self._katcp_multi_client = self.PROTOCOL_INFO.multi_client
 
         self._init_lifecycle()
@@ -406,7 +407,7 @@ class DeviceServerBase(ServerLifecycle):
         try:
             self.on_client_connect(client)
         except Exception:
-            text = traceback.format_exc(limit=self._message_dispatcher.replies.tb_limit)
+            text = traceback.format_exc(limit=self._tb_limit)
             self._logger.error("%s: on_client_connect failed:\n%s", client.address, text)
             client.write(wire(self.create_log_inform("error", text, "root")))
             client.close("on_client_connect failed")

@@ -18,10 +18,12 @@ is a plain FIFO and gets at most one message of a client at a time.
 2. The turn holder *drives* (``_drive``): built-in handlers run right there;
    others go to the pool (or the reactor, for reactor-thread servers),
    whose job starts the handed message (``Turn.start``).
-3. ``_run`` calls the handler (through the server's ``handle_message`` hook
-   if overridden), and turns its result into the reply: a returned
-   message, an exception (``fail``/``invalid``), or a future whose result
-   is sent when it is done.
+3. ``run`` calls the handler (through the server's ``handle_message`` hook
+   if overridden; an inform's or reply's handler is the server's
+   ``handle_inform``/``handle_reply`` if overridden), and
+   :class:`~katcp_sync.server_replies.HandlerReplies` turns its result into
+   the reply: a returned message, an exception (``fail``/``invalid``), or a
+   future whose result is sent when it is done.
 4. When the handler has finished, the turn passes on (``Turn.next``):
    the driving thread loops to the next queued message, so a handler that
    finishes at once -- also with a future already done -- takes no stack.
