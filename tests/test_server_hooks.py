@@ -24,7 +24,7 @@ from katcp_sync.sensor import Sensor
 from katcp_sync.server import AsyncDeviceServer, DeviceServer
 from katcp_sync.testutils import BlockingTestClient, start_server
 
-from server_support import TIMEOUT, DemoServer, args
+from server_support import TIMEOUT, DemoServer, args, record_read_next
 
 
 def _thread_kind():
@@ -160,9 +160,7 @@ def test_inform_hooks_keep_the_fast_path(make_server, connect):
     informs read ahead go to the reactor and through the hook in order."""
     server = make_server(Hooked)
     client = connect(server)
-    read_next = server.dispatcher._read_next
-    taken = []
-    server.dispatcher._read_next = lambda c: taken.append(c) or read_next(c)
+    taken = record_read_next(server)
     for i in range(5):
         assert args(client.request("?echo %d" % i)[1]) == ["ok", str(i)]
     client.send("#hello late")
