@@ -49,7 +49,7 @@ import threading
 import time  # noqa: F401  (suites written for katcp-python patch katcp.server.time.time)
 import traceback
 import warnings
-from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple, Union
 
 import six
 
@@ -61,7 +61,7 @@ from .linebuffer import DEFAULT_MAX_LINE_LENGTH
 from .logger import DeviceLogger, LogHandler, log_timestamp
 from .message import Message
 from .metaclass import DeviceServerMetaclass
-from .protocol import DEFAULT_PROTOCOL_INFO
+from .protocol import DEFAULT_PROTOCOL_INFO, ProtocolFlags
 from .reactor import Reactor
 from .server_connection import ClientConnection, ClientRequestConnection
 from .server_dispatch import Dispatcher
@@ -87,6 +87,29 @@ log = logger
 
 #: Version of katcp_sync, as announced in ``#version-connect katcp-library``.
 LIBRARY_VERSION = "katcp-sync-%s" % __version__
+
+
+#: The methods a subclass overrides to change how messages are handled
+#: (katcp-python's names); the dispatcher calls only those overridden.
+_HOOKS = ("handle_message", "handle_inform", "handle_reply", "unhandled_request",
+          "create_exception_reply_and_log")
+#: The KATCP major versions katcp_sync speaks.
+_SPOKEN_MAJORS = (4, 5)
+
+
+def _check_major(protocol, supported):
+    # type: (ProtocolFlags, Tuple[int, ...]) -> int
+    """``protocol``'s major version, if katcp_sync speaks it and it is in
+    ``supported`` (a server's ``SUPPORTED_PROTOCOL_MAJOR_VERSIONS``), else
+    :exc:`ValueError`."""
+    major = protocol.major
+    if major not in _SPOKEN_MAJORS:
+        raise ValueError("PROTOCOL_INFO %s: katcp_sync speaks only KATCP major versions "
+                         "4 and 5" % (protocol,))
+    if major not in supported:
+        raise ValueError("PROTOCOL_INFO %s: major version %s is not in the server's "
+                         "SUPPORTED_PROTOCOL_MAJOR_VERSIONS %r" % (protocol, major, supported))
+    return major
 
 
 def _client_of(conn, method):
@@ -123,7 +146,9 @@ class DeviceServerBase(ServerLifecycle):
 
     Class attributes:
         PROTOCOL_INFO: the KATCP version and flags spoken (default 5.1 with
-            M, I, B and T); major version 4 or 5, else :exc:`ValueError`.
+            M, I, B and T); its major version must be in
+            ``SUPPORTED_PROTOCOL_MAJOR_VERSIONS`` (4 and 5), else the
+            constructor raises :exc:`ValueError`.
         AUTO_INTERFACE_CHANGED: send ``#interface-changed`` on interface
             changes (default True).
         DISCONNECT_TIMEOUT: seconds :meth:`stop` waits for ``#disconnect``
@@ -145,6 +170,10 @@ class DeviceServerBase(ServerLifecycle):
     """
 
     PROTOCOL_INFO = DEFAULT_PROTOCOL_INFO
+    #: The KATCP major versions this server may be given in ``PROTOCOL_INFO``
+    #: (katcp-python's name); a subclass may narrow it, e.g. to ``(5,)``.
+    #: katcp_sync speaks 4 and 5 only.
+    SUPPORTED_PROTOCOL_MAJOR_VERSIONS = (4, 5)  # type: Tuple[int, ...]
     DISCONNECT_TIMEOUT = 1.0
     INTERRUPT_TIMEOUT = 0.5
     #: Send ``#interface-changed`` (spec 4.2) when requests or sensors are
@@ -195,28 +224,23 @@ class DeviceServerBase(ServerLifecycle):
         # downstream devices...): ours are named so as not to collide.
         self._bind_host, self._bind_port = check_address(host, port)
         self._logger = logger
-        self._handler_workers = handler_workers
-        self._max_line_length = max_line_length or self.MAX_MSG_SIZE
-        self._max_write_buffer = max_write_buffer or self.MAX_WRITE_BUFFER_SIZE
+        self._handler_worker_count = handler_workers
+        self._client_max_line_length = max_line_length or self.MAX_MSG_SIZE
+        self._client_max_write_buffer = max_write_buffer or self.MAX_WRITE_BUFFER_SIZE
         self._handler_thread = self._default_handler_thread
-        self._major = self.PROTOCOL_INFO.major
-        if self._major not in (4, 5):
-            # as katcp-python: only KATCP v4 and v5 are spoken
-            raise ValueError("PROTOCOL_INFO %s: only KATCP major versions 4 and 5 are supported"
-                             % (self.PROTOCOL_INFO,))
-        self._multi_client = self.PROTOCOL_INFO.multi_client
+        self._katcp_major = _check_major(self.PROTOCOL_INFO,
+                                         self.SUPPORTED_PROTOCOL_MAJOR_VERSIONS)
+        self._katcp_multi_client = self.PROTOCOL_INFO.multi_client
 
         self._init_lifecycle()
         self._client_conns = {}  # type: Dict[ClientConnection, None]
         self._client_conns_lock = threading.Lock()
 
         self.log = DeviceLogger(self, python_logger=logging.getLogger("katcp_sync.device"))
-        # an overridden handle_message sees every message, even unhandled informs
         cls, fn = type(self), compat.function_of
-        hooked = fn(cls.handle_message) is not fn(DeviceServerBase.handle_message)
-        own_unknown = fn(cls.unhandled_request) is fn(DeviceServerBase.unhandled_request)
-        self._dispatcher = Dispatcher(self, hooked, self._logger, tb_limit,
-                                      unknown_inline=own_unknown)
+        overridden = [name for name in _HOOKS
+                      if fn(getattr(cls, name)) is not fn(getattr(DeviceServerBase, name))]
+        self._message_dispatcher = Dispatcher(self, self._logger, tb_limit, overridden)
 
     # -- handler tables ----------------------------------------------------------
 
@@ -235,7 +259,7 @@ class DeviceServerBase(ServerLifecycle):
         """
         if not (getattr(handler, "__doc__", None) or "").strip():
             raise TypeError("request handler for %r needs a docstring: ?help sends it" % name)
-        self._dispatcher.handlers.add_request(name, handler)
+        self._message_dispatcher.handlers.add_request(name, handler)
         self._interface_changed("request", name, "added")
 
     def remove_request(self, name):
@@ -245,21 +269,21 @@ class DeviceServerBase(ServerLifecycle):
         Raises:
             KeyError: there is no such request.
         """
-        self._dispatcher.handlers.remove_request(name)
+        self._message_dispatcher.handlers.remove_request(name)
         self._interface_changed("request", name, "removed")
 
     def _interface_changed(self, *args):
         # type: (*str) -> None
-        if self._major >= 5 and self.AUTO_INTERFACE_CHANGED:
+        if self._katcp_major >= 5 and self.AUTO_INTERFACE_CHANGED:
             self.mass_inform(Message.inform("interface-changed", *args))
 
     def _request_docs(self):
         # type: () -> Dict[str, str]
-        return self._dispatcher.handlers.request_docs()
+        return self._message_dispatcher.handlers.request_docs()
 
     def _request_timeout_hints(self):
         # type: () -> Dict[str, float]
-        return self._dispatcher.handlers.request_timeout_hints()
+        return self._message_dispatcher.handlers.request_timeout_hints()
 
     # -- configuration -----------------------------------------------------------
 
@@ -268,7 +292,7 @@ class DeviceServerBase(ServerLifecycle):
         # type: () -> Reactor
         """The server's reactor: ``add_callback``, ``call_later``, ``call_at``,
         ``time``, ``run_sync``."""
-        return self._reactor
+        return self._server_reactor
 
     def set_reactor(self, reactor=None):
         # type: (Optional[Reactor]) -> None
@@ -280,15 +304,15 @@ class DeviceServerBase(ServerLifecycle):
         Raises:
             RuntimeError: the server was started.
         """
-        with self._life.lock:
-            if self._life.state != STOPPED:
+        with self._server_life.lock:
+            if self._server_life.state != STOPPED:
                 raise RuntimeError("set_reactor() must be called before start()")
             if reactor is None:
-                self._reactor = Reactor("katcp-server-reactor")
-                self._own_reactor = True
+                self._server_reactor = Reactor("katcp-server-reactor")
+                self._server_owns_reactor = True
             else:
-                self._reactor = reactor
-                self._own_reactor = False
+                self._server_reactor = reactor
+                self._server_owns_reactor = False
 
     @property
     def ioloop(self):
@@ -306,7 +330,7 @@ class DeviceServerBase(ServerLifecycle):
         # type: () -> Dispatcher
         """The server's :class:`~katcp_sync.server_dispatch.Dispatcher`
         (what its clients hand their lines to)."""
-        return self._dispatcher
+        return self._message_dispatcher
 
     def set_concurrency_options(self, thread_safe=True,
                                 handler_thread=True):
@@ -320,8 +344,8 @@ class DeviceServerBase(ServerLifecycle):
                 (they may block); False runs them on the reactor thread
                 (they must not block), as :class:`AsyncDeviceServer` does.
         """
-        with self._life.lock:
-            if self._life.state != STOPPED:
+        with self._server_life.lock:
+            if self._server_life.state != STOPPED:
                 raise RuntimeError("set_concurrency_options() must be called before start()")
             self._handler_thread = bool(handler_thread)
 
@@ -332,7 +356,7 @@ class DeviceServerBase(ServerLifecycle):
     def sync_with_reactor(self, timeout=None):
         # type: (Optional[float]) -> None
         """Wait until the reactor has run everything queued before this call."""
-        self._reactor.run_sync(lambda: None, timeout=timeout)
+        self._server_reactor.run_sync(lambda: None, timeout=timeout)
 
     def sync_with_ioloop(self, timeout=None):
         # type: (Optional[float]) -> None
@@ -351,17 +375,17 @@ class DeviceServerBase(ServerLifecycle):
         # type: (socket.socket, Any) -> None
         """Listener callback: a client connected. Reactor thread."""
         client = ClientConnection(
-            self, sock=sock, max_line_length=self._max_line_length,
-            max_write_buffer=self._max_write_buffer,
+            self, sock=sock, max_line_length=self._client_max_line_length,
+            max_write_buffer=self._client_max_write_buffer,
             partial_line_timeout=self.PARTIAL_LINE_TIMEOUT, idle_timeout=self.IDLE_TIMEOUT,
             read_ahead=self.READ_AHEAD_TIME if self._handler_thread else 0.0,
             spin_time=self.SPIN_TIME)
-        if self._life.stopping:
+        if self._server_life.stopping:
             client.disconnect(SHUTDOWN_REASON)
             return
         with self._client_conns_lock:
             others = list(self._client_conns)
-            if not self._multi_client:
+            if not self._katcp_multi_client:
                 # Displaced clients leave the list now, before their sockets
                 # close: get_clients() never shows two clients at once.
                 self._client_conns.clear()
@@ -369,7 +393,7 @@ class DeviceServerBase(ServerLifecycle):
             client.accepted = True
         self._logger.info("%s: client connected", client.address)
         client.write_lines([bytes(m) for m in self._connect_informs()])
-        if self._multi_client:
+        if self._katcp_multi_client:
             line = wire(Message.inform("client-connected", client.address))
             for other in others:
                 other.write(line)
@@ -382,7 +406,7 @@ class DeviceServerBase(ServerLifecycle):
         try:
             self.on_client_connect(client)
         except Exception:
-            text = traceback.format_exc(limit=self._dispatcher.tb_limit)
+            text = traceback.format_exc(limit=self._tb_limit)
             self._logger.error("%s: on_client_connect failed:\n%s", client.address, text)
             client.write(wire(self.create_log_inform("error", text, "root")))
             client.close("on_client_connect failed")
@@ -403,7 +427,7 @@ class DeviceServerBase(ServerLifecycle):
                     self.on_client_disconnect(client, reason, False)
                 except Exception:
                     self._logger.exception("%s: on_client_disconnect failed", client.address)
-        if self._life.stopping and not self._client_conns:
+        if self._server_life.stopping and not self._client_conns:
             self._finish_stop()
 
     def _connect_informs(self):
@@ -471,7 +495,7 @@ class DeviceServerBase(ServerLifecycle):
                           timestamp=None):
         # type: (str, str, str, Optional[float]) -> Message
         """Build ``#log level timestamp name message`` (spec 6.3)."""
-        return Message.inform("log", level_name, log_timestamp(timestamp, self._major),
+        return Message.inform("log", level_name, log_timestamp(timestamp, self._katcp_major),
                               name, msg)
 
     # -- handling ------------------------------------------------------------------------
@@ -485,10 +509,61 @@ class DeviceServerBase(ServerLifecycle):
         runs the handler (a worker, or the reactor for reactor-thread
         servers). Override it, as in
         katcp-python, to see or intercept messages; call the base method to
-        have the message handled. A handler that replies later keeps the
-        client's later requests waiting as usual.
+        have the message handled (an inform through :meth:`handle_inform`, a
+        reply through :meth:`handle_reply`, if overridden). A handler that
+        replies later keeps the client's later requests waiting as usual.
+        Overriding it turns off the workers' read-ahead of a client's next
+        request (see :doc:`concurrency`).
         """
-        self._dispatcher.handle_message(client_conn, msg)
+        self._message_dispatcher.handle_message(client_conn, msg)
+
+    def handle_inform(self, connection, msg):
+        # type: (ClientConnection, Message) -> None
+        """Handle an inform from a client: run its ``inform_<name>`` method.
+
+        An exception from that method is logged; an inform without one is
+        logged at DEBUG level. Once overridden (katcp-python's hook), it is
+        called for every inform from a client, handled or not, in the
+        client's turn on the thread that would run a request handler (a
+        worker, or the reactor for reactor-thread servers); call the base
+        method to have the inform handled. Any thread may call it.
+        """
+        self._message_dispatcher.handle_inform(connection, msg)
+
+    def handle_reply(self, connection, msg):
+        # type: (ClientConnection, Message) -> None
+        """Handle a reply from a client: run its ``reply_<name>`` method.
+
+        An exception from that method is logged; a reply without one gets
+        ``#log error`` (spec 2; rate-limited, see ``UNEXPECTED_REPLY_BURST``).
+        Once overridden, it is called for every reply from a client, with
+        the thread rules of :meth:`handle_inform`. Any thread may call it.
+        """
+        self._message_dispatcher.handle_reply(connection, msg)
+
+    def create_exception_reply_and_log(self, req_msg, exc_info):
+        # type: (Message, Any) -> Message
+        """The reply to ``req_msg`` whose handler raised an unexpected exception.
+
+        ``exc_info`` is ``(type, value, traceback)``, as from
+        :func:`sys.exc_info`. Returns ``!name fail <traceback>`` (at most
+        ``tb_limit`` frames) and logs the traceback as an error. Not called
+        for :exc:`~katcp_sync.errors.FailReply` or ``InvalidReply``, which
+        become ``fail``/``invalid`` with their message.
+
+        Override it (katcp-python's hook) to send something else: the server
+        sends the reply it returns, with the request's message id; if it
+        raises or returns no reply of that name, the server logs that and
+        sends its own. Called on the thread where the handler raised or its
+        future failed. Any thread may call it.
+        """
+        return self._message_dispatcher.replies.exception_reply(req_msg, exc_info)
+
+    @property
+    def _tb_limit(self):
+        # type: () -> int
+        """katcp-python's name of the ``tb_limit`` the server was made with."""
+        return self._message_dispatcher.replies.tb_limit
 
     def handle_request(self, req, msg=None):
         # type: (Any, Optional[Message]) -> None
@@ -505,7 +580,7 @@ class DeviceServerBase(ServerLifecycle):
         """
         if msg is not None:
             req = ClientRequestConnection(req, msg)
-        dispatcher = self._dispatcher
+        dispatcher = self._message_dispatcher
         dispatcher.run(req.client_connection, req.msg, dispatcher.handlers.lookup(req.msg), req)
 
     def unhandled_request(self, req, msg):
@@ -535,6 +610,10 @@ class DeviceServer(DeviceServerBase, SensorTable, BuiltinRequests):
 
     VERSION_INFO = ("device_stub", 0, 1)
     BUILD_INFO = ("name", 0, 1, "")
+    #: katcp-python's table of the standard requests a KATCP major version
+    #: lacks. Information only, as there: the requests' protocol markers
+    #: (:func:`~katcp_sync.kattypes.minimum_katcp_version`) leave them out.
+    UNSUPPORTED_REQUESTS_BY_MAJOR_VERSION = {4: {"version-list"}}  # type: Dict[int, Set[str]]
 
     def __init__(self, *args, **kwargs):
         # type: (*Any, **Any) -> None
@@ -576,7 +655,7 @@ class DeviceServer(DeviceServerBase, SensorTable, BuiltinRequests):
 
     def _connect_informs(self):
         # type: () -> List[Message]
-        if self._major >= 5:
+        if self._katcp_major >= 5:
             return [Message.inform("version-connect", *row) for row in self._version_rows()]
         return [Message.inform("version", self.version()),
                 Message.inform("build-state", self.build_state())]

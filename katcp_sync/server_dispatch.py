@@ -18,10 +18,12 @@ is a plain FIFO and gets at most one message of a client at a time.
 2. The turn holder *drives* (``_drive``): built-in handlers run right there;
    others go to the pool (or the reactor, for reactor-thread servers),
    whose job starts the handed message (``Turn.start``).
-3. ``_run`` calls the handler (through the server's ``handle_message`` hook
-   if overridden), and turns its result into the reply: a returned
-   message, an exception (``fail``/``invalid``), or a future whose result
-   is sent when it is done.
+3. ``run`` calls the handler (through the server's ``handle_message`` hook
+   if overridden; an inform's or reply's handler is the server's
+   ``handle_inform``/``handle_reply`` if overridden), and
+   :class:`~katcp_sync.server_replies.HandlerReplies` turns its result into
+   the reply: a returned message, an exception (``fail``/``invalid``), or a
+   future whose result is sent when it is done.
 4. When the handler has finished, the turn passes on (``Turn.next``):
    the driving thread loops to the next queued message, so a handler that
    finishes at once -- also with a future already done -- takes no stack.
@@ -37,20 +39,19 @@ from __future__ import absolute_import, division, print_function
 import concurrent.futures
 import logging
 import select
-import sys
 import threading
 import time
-import traceback
-from typing import TYPE_CHECKING, Any, Callable, List, Optional, Tuple, Union, cast
+from typing import TYPE_CHECKING, Any, Callable, Iterable, List, Optional, Tuple, Union, cast
 
 from . import compat
 from .compat import Protocol
 from .connection import writer_waited
-from .errors import AsyncReply, FailReply, InvalidReply, KatcpSyntaxError, LineTooLongError
+from .errors import AsyncReply, KatcpSyntaxError, LineTooLongError
 from .message import Message, parse
 from .protocol import ProtocolFlags
 from .reactor import Reactor
 from .server_handlers import Handler, HandlerTable
+from .server_replies import HandlerReplies
 from .server_request import ClientRequestConnection, wire
 from .server_turn import ReadControl, Turn
 from .workers import HandlerPool
@@ -102,9 +103,21 @@ class DispatchServer(Protocol):
         # type: ("ClientConnection", Message) -> None
         """The hook every message passes through (when overridden)."""
 
+    def handle_inform(self, connection, msg):
+        # type: ("ClientConnection", Message) -> None
+        """The hook every inform passes through (when overridden)."""
+
+    def handle_reply(self, connection, msg):
+        # type: ("ClientConnection", Message) -> None
+        """The hook every reply passes through (when overridden)."""
+
     def unhandled_request(self, req, msg):
         # type: (ClientRequestConnection, Message) -> Any
         """The handler of requests nobody handles."""
+
+    def create_exception_reply_and_log(self, req_msg, exc_info):
+        # type: (Message, Any) -> Message
+        """The reply to a request whose handler raised (when overridden)."""
 
     def create_log_inform(self, level_name, msg, name,
                           timestamp=None):
@@ -116,33 +129,42 @@ class Dispatcher(object):
     """Parses a server's incoming lines and runs their handlers in turn.
 
     Args:
-        server: the device server: its ``handle_message`` hook, its
-            ``unhandled_request``, ``create_log_inform`` and log limits,
-            and its class's handler tables (see
+        server: the device server: its hooks, its ``create_log_inform`` and
+            log limits, and its class's handler tables (see
             :class:`~katcp_sync.server_handlers.HandlerTable`).
-        hooked: the server overrides ``handle_message``; it then sees every
-            message, even informs and replies nobody handles.
         log: the server's Python logger.
         tb_limit: most traceback frames in a ``fail`` reply.
-        unknown_inline: the server's ``unhandled_request`` is the library's
-            own (it never blocks: run it without the pool).
+        overridden: the names of the hooks (:class:`DispatchServer`'s
+            methods) the server's class overrides; the others are not called,
+            the dispatcher does their job itself. An overridden
+            ``handle_message`` sees every message, even informs and replies
+            nobody handles (and turns the workers' read-ahead off);
+            ``handle_inform`` (``handle_reply``) every inform (reply); a
+            library ``unhandled_request`` never blocks, so it runs without the
+            pool; an overridden ``create_exception_reply_and_log`` makes the
+            reply to a handler's unexpected exception.
 
     Attributes:
         handlers: the server's :class:`~katcp_sync.server_handlers.HandlerTable`.
         reactor: where reactor-thread handlers run (set by :meth:`open_run`).
         pool: this run's worker pool, or None for reactor-thread servers.
-        tb_limit: as given.
+        replies: the :class:`~katcp_sync.server_replies.HandlerReplies`
+            sending each handler's reply (``tb_limit`` is its).
     """
 
-    def __init__(self, server, hooked, log, tb_limit,
-                 unknown_inline=False):
-        # type: (DispatchServer, bool, logging.Logger, int, bool) -> None
+    def __init__(self, server, log, tb_limit, overridden=()):
+        # type: (DispatchServer, logging.Logger, int, Iterable[str]) -> None
         self._server = server
-        self.handlers = HandlerTable(server, server.unhandled_request, unknown_inline,
-                                     self.ignore_message, self.unexpected_reply)
-        self._hooked = hooked
+        overridden = frozenset(overridden)
+        self.handlers = HandlerTable(
+            server, server.unhandled_request, "unhandled_request" not in overridden,
+            self.ignore_message, self.unexpected_reply,
+            server.handle_inform if "handle_inform" in overridden else None,
+            server.handle_reply if "handle_reply" in overridden else None)
+        self._hooked = "handle_message" in overridden
+        self.replies = HandlerReplies(log, tb_limit, server.create_exception_reply_and_log
+                                      if "create_exception_reply_and_log" in overridden else None)
         self._logger = log
-        self.tb_limit = tb_limit
         self._mids = bool(server.PROTOCOL_INFO.message_ids)
         self.reactor = None  # type: Optional[Reactor]
         self.pool = None  # type: Optional[HandlerPool]
@@ -197,14 +219,14 @@ class Dispatcher(object):
                     self._logger.debug("%s: %s", client.address, msg)
                 handler = handlers.requests.get(msg.name) or handlers.unknown
             elif msg.mtype == _INFORM:
-                handler = handlers.informs.get(msg.name)
+                handler = handlers.inform_hook or handlers.informs.get(msg.name)
                 if handler is None:
                     if not self._hooked:
                         self._logger.debug("%s: ignoring unhandled %r", client.address, msg)
                         continue
                     handler = handlers.ignored
             else:
-                handler = handlers.replies.get(msg.name)
+                handler = handlers.reply_hook or handlers.replies.get(msg.name)
                 if handler is None:
                     if not self._hooked:
                         self._claim(client, batch, here)
@@ -575,6 +597,22 @@ class Dispatcher(object):
         pending[1] = self.run(client, msg, pending[0])
         self._tls.dispatch = pending
 
+    def handle_inform(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
+        """The base ``handle_inform``: run the ``inform_*`` handler of
+        ``msg``'s name (an exception is logged); without one, log the inform
+        at DEBUG level. The calling thread."""
+        handlers = self.handlers
+        self.run(client, msg, handlers.informs.get(msg.name) or handlers.ignored)
+
+    def handle_reply(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
+        """The base ``handle_reply``: run the ``reply_*`` handler of ``msg``'s
+        name (an exception is logged); without one, answer the unexpected
+        reply as :meth:`unexpected_reply` does. The calling thread."""
+        handlers = self.handlers
+        self.run(client, msg, handlers.replies.get(msg.name) or handlers.unexpected)
+
     def run(self, client, msg, handler,
             req=None):
         # type: ("ClientConnection", Message, Handler, Optional[ClientRequestConnection]) -> bool
@@ -594,11 +632,11 @@ class Dispatcher(object):
         except AsyncReply:
             return True
         except Exception as exc:
-            self._reply_error(req, exc)
+            self.replies.error(req, exc)
             return True
         if result is None:
             if not req.replied:
-                self._reply_error(req, RuntimeError(
+                self.replies.error(req, RuntimeError(
                     "request handler for ?%s returned no reply" % msg.name))
             return True
         if isinstance(result, concurrent.futures.Future):
@@ -610,7 +648,7 @@ class Dispatcher(object):
             if not (pool is None or pool.has_waiting()) and client.borrow_reading():
                 turn.hold = _BORROWED
                 writer_waited()   # the reply leaves now, even right after informs
-        self._send_reply(req, result)
+        self.replies.send(req, result)
         return True
 
     # -- 4. future done, reply or error -------------------------------------------------
@@ -628,13 +666,13 @@ class Dispatcher(object):
         callback recursing into the next request.
         """
         if not release:
-            future.add_done_callback(lambda done: self._future_done(req, done))
+            future.add_done_callback(lambda done: self.replies.future_done(req, done))
             return True
         handoff = [True]  # list.pop() is atomic: exactly one side gets it
 
         def done(finished):
             # type: ("concurrent.futures.Future[Any]") -> None
-            self._future_done(req, finished)
+            self.replies.future_done(req, finished)
             try:
                 handoff.pop()
             except IndexError:  # _await_reply has returned: pass the turn on
@@ -645,52 +683,6 @@ class Dispatcher(object):
         except IndexError:  # done already: the reply is sent, the turn free
             return True
         return False
-
-    def _future_done(self, req,
-                     future):
-        # type: (ClientRequestConnection, "concurrent.futures.Future[Any]") -> None
-        try:
-            result = future.result()
-        except AsyncReply:
-            pass
-        except BaseException as exc:
-            self._reply_error(req, exc)
-        else:
-            if result is not None or not req.replied:
-                self._send_reply(req, result)
-
-    def _send_reply(self, req, result):
-        # type: (ClientRequestConnection, Any) -> None
-        if not isinstance(result, Message):
-            self._reply_error(req, TypeError(
-                "request handler for ?%s returned %r, not a reply Message"
-                % (req.msg.name, result)))
-            return
-        try:
-            req.reply_with_message(result)
-        except (RuntimeError, ValueError) as exc:
-            self._logger.error("%s: cannot send reply to %r: %s",
-                               req.client_connection.address, req.msg, exc)
-
-    def _reply_error(self, req, exc):
-        # type: (ClientRequestConnection, BaseException) -> None
-        """Turn a handler's exception into its reply (spec 2: fail / invalid)."""
-        if isinstance(exc, FailReply):
-            args = ("fail", str(exc))  # type: Tuple[str, ...]
-        elif isinstance(exc, InvalidReply):
-            args = ("invalid", str(exc))
-        else:
-            # (Python 2 exceptions carry no __traceback__: the one being handled)
-            tb = getattr(exc, "__traceback__", None) or sys.exc_info()[2]
-            text = "".join(traceback.format_exception(type(exc), exc, tb, limit=self.tb_limit))
-            self._logger.error("%s: request %r failed:\n%s",
-                               req.client_connection.address, req.msg, text)
-            args = ("fail", text)
-        if req.replied:
-            self._logger.error("%s: ?%s raised after replying: %s",
-                               req.client_connection.address, req.msg.name, args[1])
-            return
-        req.reply(*args)
 
 
 # -- 5. stop -------------------------------------------------------------------------

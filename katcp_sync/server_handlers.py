@@ -65,6 +65,12 @@ class Handler(object):
         self.is_request = is_request
 
 
+def _hook(fn):
+    # type: (Optional[Callable[..., Any]]) -> Optional[Handler]
+    """The handler running a server's overridden hook ``fn(client, msg)``."""
+    return None if fn is None else Handler(fn, None, is_request=False)
+
+
 class HandlerTable(object):
     """The handlers of one server, by message type and name.
 
@@ -76,14 +82,17 @@ class HandlerTable(object):
         ignore: called for an inform without a handler, when the server
             overrides ``handle_message`` (it sees those too).
         unexpected: called for a reply without a handler, in that case.
+        inform_hook: the server's overridden ``handle_inform`` (bound), or
+            None: every inform then goes to it, handled or not.
+        reply_hook: the same for ``handle_reply`` and replies.
 
     Lookups may come from any thread; :meth:`add_request` and
     :meth:`remove_request` too (they swap the request table whole).
     """
 
     def __init__(self, server, unknown, unknown_inline,
-                 ignore, unexpected):
-        # type: (object, Callable[..., Any], bool, Callable[..., Any], Callable[..., Any]) -> None
+                 ignore, unexpected, inform_hook=None, reply_hook=None):
+        # type: (object, Callable[..., Any], bool, Callable[..., Any], Callable[..., Any], Optional[Callable[..., Any]], Optional[Callable[..., Any]]) -> None
         cls = type(server)  # type: Any  # its metaclass made the tables
         self.requests = {
             name: Handler(types.MethodType(fn, server), fn)
@@ -100,6 +109,10 @@ class HandlerTable(object):
         #: replies that have no handler.
         self.ignored = Handler(ignore, None, is_request=False)
         self.unexpected = Handler(unexpected, None, is_request=False)
+        #: The handler of every inform (reply) when the server overrides
+        #: ``handle_inform`` (``handle_reply``), else None.
+        self.inform_hook = _hook(inform_hook)
+        self.reply_hook = _hook(reply_hook)
 
     def add_request(self, name, handler):
         # type: (str, Callable[..., Any]) -> None
@@ -117,15 +130,18 @@ class HandlerTable(object):
 
     def lookup(self, msg):
         # type: (Message) -> Handler
-        """The handler of ``msg``; if it has none: ``unknown`` for a request,
-        ``ignored`` for an inform, ``unexpected`` for a reply. (The dispatcher's
-        ``lines_received`` inlines this for speed: keep the two in step.)"""
+        """The handler of ``msg``: for an inform (a reply) the server's
+        overridden ``handle_inform`` (``handle_reply``) if any; else the
+        handler of its name, or if there is none ``unknown`` for a request,
+        ``ignored`` for an inform, ``unexpected`` for a reply. (The
+        dispatcher's ``lines_received`` inlines this for speed: keep the two
+        in step.)"""
         mtype = msg.mtype
         if mtype == _REQUEST:
             return self.requests.get(msg.name) or self.unknown
         if mtype == _INFORM:
-            return self.informs.get(msg.name) or self.ignored
-        return self.replies.get(msg.name) or self.unexpected
+            return self.inform_hook or self.informs.get(msg.name) or self.ignored
+        return self.reply_hook or self.replies.get(msg.name) or self.unexpected
 
     def request_docs(self):
         # type: () -> Dict[str, str]

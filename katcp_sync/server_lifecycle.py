@@ -48,8 +48,8 @@ class ServerLifecycle(object):
         _bind_port = cast(int, None)  # type: int
         _logger = cast(logging.Logger, None)  # type: logging.Logger
         _handler_thread = cast(bool, None)  # type: bool
-        _handler_workers = cast(int, None)  # type: int
-        _dispatcher = cast(Dispatcher, None)  # type: Dispatcher
+        _handler_worker_count = cast(int, None)  # type: int
+        _message_dispatcher = cast(Dispatcher, None)  # type: Dispatcher
 
         def get_clients(self):
 
@@ -65,15 +65,15 @@ class ServerLifecycle(object):
 
     def _init_lifecycle(self):
         # type: () -> None
-        self._reactor = Reactor("katcp-server-reactor")
-        self._own_reactor = True
-        self._reactor_used = False  # started once: a restart needs a new reactor
-        self._life = Lifecycle()
+        self._server_reactor = Reactor("katcp-server-reactor")
+        self._server_owns_reactor = True
+        self._server_reactor_used = False  # started once: a restart needs a new reactor
+        self._server_life = Lifecycle()
         # This run's pool (None for reactor-thread servers), listener and
         # timer for the end of stop(); all swapped under the lifecycle lock.
         self._handler_pool = None  # type: Optional[HandlerPool]
         self._tcp_listener = None  # type: Optional[Listener]
-        self._stop_timer = None  # type: Optional[TimerHandle]
+        self._disconnect_timer = None  # type: Optional[TimerHandle]
         self._service_threads = ServiceThreads(self.stop, self._logger)
 
     def start(self, timeout=None):
@@ -93,22 +93,22 @@ class ServerLifecycle(object):
         # stop() racing this start() sees either no run or all of it; a stop()
         # that comes while the listener is still being bound is carried out
         # by this call once it is (Lifecycle.finish_start).
-        with self._life.lock:
+        with self._server_life.lock:
             try:
-                self._life.begin_start_locked()
+                self._server_life.begin_start_locked()
             except RuntimeError:
                 raise compat.chained(RuntimeError("server already started"), None)
             self._service_threads.new_run()
-            if self._own_reactor and self._reactor_used:
-                self._reactor = Reactor("katcp-server-reactor")
-            self._reactor_used = True
-            self._handler_pool = (HandlerPool(self._handler_workers, name="katcp-server-handler")
+            if self._server_owns_reactor and self._server_reactor_used:
+                self._server_reactor = Reactor("katcp-server-reactor")
+            self._server_reactor_used = True
+            self._handler_pool = (HandlerPool(self._handler_worker_count, name="katcp-server-handler")
                                   if self._handler_thread else None)
-            self._dispatcher.open_run(self._reactor, self._handler_pool)
+            self._message_dispatcher.open_run(self._server_reactor, self._handler_pool)
             self._tcp_listener = None
-            reactor = self._reactor
+            reactor = self._server_reactor
         try:
-            if self._own_reactor:
+            if self._server_owns_reactor:
                 reactor.start()
             listener = Listener(reactor, self._bind_host, self._bind_port, self._on_accept)
         except BaseException:
@@ -118,7 +118,7 @@ class ServerLifecycle(object):
         # A restart (?restart, or start() after stop()) binds the same
         # port, where clients will reconnect, even when port 0 picked it.
         self._bind_port = listener.address[1]
-        if self._life.finish_start():
+        if self._server_life.finish_start():
             self._service_threads.start_missing()
         else:
             self._begin_stop()
@@ -129,19 +129,19 @@ class ServerLifecycle(object):
         self._service_threads.stop()
         if self._handler_pool is not None:
             self._handler_pool.shutdown(wait=False)
-        if self._own_reactor:
-            self._reactor.stop()
-        self._life.mark_stopped()
+        if self._server_owns_reactor:
+            self._server_reactor.stop()
+        self._server_life.mark_stopped()
 
     def running(self):
         # type: () -> bool
         """True while the server accepts and serves clients."""
-        return self._life.is_running()
+        return self._server_life.is_running()
 
     def wait_running(self, timeout=None):
         # type: (Optional[float]) -> bool
         """Wait until the server is running; returns whether it is."""
-        return self._life.wait_running(timeout)
+        return self._server_life.wait_running(timeout)
 
     @property
     def bind_address(self):
@@ -166,9 +166,9 @@ class ServerLifecycle(object):
         """
         # The run to wait for is the one this call stops: a start() racing
         # this stop() must not make it wait for the next run instead.
-        with self._life.lock:
+        with self._server_life.lock:
             run = self._this_run_locked()
-            begin = self._life.request_stop_locked()
+            begin = self._server_life.request_stop_locked()
         if begin:
             self._begin_stop()
         if not self._on_server_thread():
@@ -178,7 +178,7 @@ class ServerLifecycle(object):
     def _begin_stop(self):
         # type: () -> None
         self._service_threads.stop()
-        if not self._reactor.add_callback(self._stop_on_reactor):
+        if not self._server_reactor.add_callback(self._stop_on_reactor):
             self._finish_stop()
 
     def join(self, timeout=None):
@@ -214,14 +214,14 @@ class ServerLifecycle(object):
     def _wait_stopped(self, timeout):
         # type: (Optional[float]) -> bool
         """:meth:`join` without raising a service thread's error."""
-        with self._life.lock:  # this run's threads, even if a restart follows
+        with self._server_life.lock:  # this run's threads, even if a restart follows
             run = self._this_run_locked()
         return self._wait_run(run, timeout)
 
     def _this_run_locked(self):
         # type: () -> Tuple[Any, Optional[Reactor], Optional[HandlerPool], object]
         """The current (or last) run's stop future and threads (lifecycle lock held)."""
-        return (self._life.stop_future, self._reactor if self._own_reactor else None,
+        return (self._server_life.stop_future, self._server_reactor if self._server_owns_reactor else None,
                 self._handler_pool, self._service_threads.current_run())
 
     def _wait_run(self, run, timeout):
@@ -255,12 +255,12 @@ class ServerLifecycle(object):
         name = compat.kwonly_pop(kwargs, 'name', None)  # type: Optional[str]
         compat.kwonly_done('add_service_thread', kwargs)
         self._service_threads.add(target, args, name)
-        if self._life.is_running():
+        if self._server_life.is_running():
             self._service_threads.start_missing()
 
     def _on_server_thread(self):
         # type: () -> bool
-        return (self._reactor.in_reactor_thread() or self._dispatcher.in_worker_thread()
+        return (self._server_reactor.in_reactor_thread() or self._message_dispatcher.in_worker_thread()
                 or self._service_threads.on_service_thread())
 
     def _stop_on_reactor(self):
@@ -275,16 +275,16 @@ class ServerLifecycle(object):
         for client in clients:
             client.fail_queued_requests(SHUTDOWN_REASON)
             client.disconnect(SHUTDOWN_REASON)
-        self._stop_timer = self._reactor.call_later(self.DISCONNECT_TIMEOUT, self._finish_stop)
+        self._disconnect_timer = self._server_reactor.call_later(self.DISCONNECT_TIMEOUT, self._finish_stop)
 
     def _finish_stop(self):
         # type: () -> None
         """Second half of stop, once the clients are gone (or timed out)."""
-        if not self._life.begin_finish():
+        if not self._server_life.begin_finish():
             return
-        if self._stop_timer is not None:
-            self._stop_timer.cancel()
-            self._stop_timer = None
+        if self._disconnect_timer is not None:
+            self._disconnect_timer.cancel()
+            self._disconnect_timer = None
         for client in self.get_clients():
             client.abort("device server stopped")
         self._release_threads()

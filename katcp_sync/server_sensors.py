@@ -41,7 +41,7 @@ class SensorTable(object):
     def _init_sensors(self):
         # type: () -> None
         self._sensors = {}  # type: Dict[str, Sensor]
-        self._sensors_lock = threading.Lock()
+        self._sensor_table_lock = threading.Lock()
 
     def add_sensor(self, sensor):
         # type: (Sensor) -> None
@@ -51,7 +51,7 @@ class SensorTable(object):
         <name> added`` (or ``modified`` for a replacement; spec 4.2). Adding
         the sensor that is already there changes nothing and says nothing.
         """
-        with self._sensors_lock:
+        with self._sensor_table_lock:
             old = self._sensors.get(sensor.name)
             self._sensors[sensor.name] = sensor
         if old is sensor:
@@ -71,7 +71,7 @@ class SensorTable(object):
         """
         # a name is text (unicode too on Python 2); anything else is a sensor
         name = cast(str, sensor) if is_text(sensor) else cast(Sensor, sensor).name
-        with self._sensors_lock:
+        with self._sensor_table_lock:
             if self._sensors.pop(name, None) is None:
                 raise UnknownSensorError("Unknown sensor %r" % name)
         for client in self.get_clients():
@@ -99,7 +99,7 @@ class SensorTable(object):
     def get_sensors(self):
         # type: () -> List[Sensor]
         """All sensors (a snapshot list)."""
-        with self._sensors_lock:
+        with self._sensor_table_lock:
             return list(self._sensors.values())
 
     def _sensor_or_none(self, name):

@@ -170,6 +170,16 @@ class LineClient(object):
         return False
 
 
+def record_read_next(server):
+    """The list of clients a worker of ``server`` goes on to read ahead for
+    (``Dispatcher._read_next``, the fast path), from now on."""
+    dispatcher = server.dispatcher
+    read_next = dispatcher._read_next
+    taken = []
+    dispatcher._read_next = lambda c: taken.append(c) or read_next(c)
+    return taken
+
+
 def args(msg):
     """A message's arguments as str."""
     return [compat.native_str(a) for a in msg.arguments]

@@ -52,6 +52,9 @@ REQUESTS = [
     ["bridge", "load1", "0.5"], ["sensor-value", "load1"], ["bridge", "load1", "0.75"],
     ["sensor-list", "load1"], ["sensor-value", "load1"],
     ["unbridge", "load1"], ["unbridge", "load1"], ["sensor-value", "load1"],
+    ["#station-status", "m000", "ok"], ["#muted", "x"], ["#unknown-inform"],
+    ["!handover", "ok", "1"], ["!unasked", "ok"], ["heard"], ["heard"],
+    ["crash"], ["divide", "4"], ["divide", "0"],
     ["watchdog"], ["nosuch"],
 ]
 
@@ -67,6 +70,11 @@ def _transcript(python, script, pythonpath):
         with BlockingClient("127.0.0.1", port) as client:
             assert client.wait_protocol(TIMEOUT)
             for args in REQUESTS:
+                if args[0][0] in "#!":   # sent to the server's inform/reply hooks
+                    make = Message.inform if args[0][0] == "#" else Message.reply
+                    client.send_message(make(args[0][1:], *args[1:]))
+                    lines.append(" ".join(args))
+                    continue
                 reply, informs = client.blocking_request(Message.request(*args),
                                                          timeout=TIMEOUT)
                 lines.append("?" + " ".join(args))
@@ -113,7 +121,14 @@ def test_replies_and_informs(ours):
             "!unbridge[42] ok removed", "!unbridge[43] ok absent",
             "#sensor-value[6] 1500000000.500000 1 n-accs nominal 816",
             "#sensor-value[7] 1500000000.500000 1 synced warn 0",
-            "!nosuch[46] invalid Unknown\\_request."]:
+            "!heard[45] ok hook\\_#station-status\\_m000\\_ok station\\_m000\\_ok"
+            " hook\\_#muted\\_x hook\\_#unknown-inform hook\\_!handover\\_ok\\_1"
+            " handover\\_ok\\_1 hook\\_!unasked\\_ok",
+            "!heard[46] ok nothing",
+            "!crash[47] fail internal\\_error:\\_no\\_spectra",
+            "!divide[48] ok 25",
+            "!divide[49] fail internal\\_error:\\_integer\\_division\\_or\\_modulo\\_by\\_zero",
+            "!nosuch[51] invalid Unknown\\_request."]:
         assert expected in text
 
 

@@ -75,8 +75,8 @@ class _Hooked(_Plain):
 
 def test_server_takes_the_hook_path_only_when_handle_message_is_overridden():
     # on 2.7 every server took the hooked (slower) path
-    assert _Plain("127.0.0.1", 0)._dispatcher._hooked is False
-    assert _Hooked("127.0.0.1", 0)._dispatcher._hooked is True
+    assert _Plain("127.0.0.1", 0).dispatcher._hooked is False
+    assert _Hooked("127.0.0.1", 0).dispatcher._hooked is True
 
 
 def test_client_borrows_reads_unless_a_hook_is_overridden():

@@ -159,7 +159,7 @@ def test_a_lone_request_on_the_pool_replies_directly_a_queued_run_does_not(
     assert server.entered.wait(TIMEOUT)
     assert len(calls) == 2   # ?block was alone too
     b.send("?echo[3] y", "?echo[4] z")
-    pool = server._dispatcher.pool
+    pool = server.dispatcher.pool
     _wait_for(lambda: pool.pending() == 2 and any(
         len(client.turn) == 1 for client in server.get_clients()))
     server.gate.set()

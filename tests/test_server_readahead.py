@@ -18,7 +18,7 @@ import pytest
 from katcp_sync import compat
 from katcp_sync.message import Message
 
-from server_support import TIMEOUT, DemoServer, args
+from server_support import TIMEOUT, DemoServer, args, record_read_next
 
 
 class SpinningServer(DemoServer):
@@ -191,9 +191,7 @@ def test_no_fast_path_without_read_ahead_time_limits_or_with_a_hook(make_server,
         client = connect(server)
         assert server.get_clients()[0].read_ahead == read_ahead
         submits = count_submits(server)
-        read_next = server.dispatcher._read_next
-        taken = []
-        server.dispatcher._read_next = lambda c: taken.append(c) or read_next(c)
+        taken = record_read_next(server)
         for i in range(5):
             assert args(client.request("?echo %d" % i)[1]) == ["ok", str(i)]
         assert not taken, cls.__name__

@@ -10,7 +10,10 @@ tuples, ``Str(multiple=True)``, optional and defaulted parameters,
 ``reply_inform`` called with the handler's ``req``, ``AsyncReply``
 answered from ``ioloop.add_callback`` and from a timer thread, sensors made
 from a Python type, a ``Sensor`` subclass with its own ``set``, and
-``remove_sensor`` guarded by ``except KeyError``. Only the import lines name
+``remove_sensor`` guarded by ``except KeyError``, the message hooks
+overridden (``handle_inform``, ``handle_reply``,
+``create_exception_reply_and_log``) with ``inform_*``/``reply_*`` methods
+behind them, and ``SUPPORTED_PROTOCOL_MAJOR_VERSIONS`` narrowed. Only the import lines name
 ``katcp_sync``; ``tests/test_ported_servers.py`` also runs it under
 katcp-python 0.9.3 with them changed back.
 
@@ -67,11 +70,33 @@ class InstrumentServer(katcp.DeviceServer):
     VERSION_INFO = ('instrument-api', 2, 1)
     BUILD_INFO = ('instrument', 0, 3, 'beta')
     STATES = ['idle', 'configured', 'capturing']
+    SUPPORTED_PROTOCOL_MAJOR_VERSIONS = (5,)
 
     def __init__(self, *args, **kwargs):
         super(InstrumentServer, self).__init__(*args, **kwargs)
         self.labels = ['inp0', 'inp1']
         self.bridged = {}
+        self.heard = []
+
+    def handle_inform(self, connection, msg):
+        self.heard.append('hook ' + str(msg))
+        if msg.name != 'muted':
+            super(InstrumentServer, self).handle_inform(connection, msg)
+
+    def handle_reply(self, connection, msg):
+        self.heard.append('hook ' + str(msg))
+        super(InstrumentServer, self).handle_reply(connection, msg)
+
+    def inform_station_status(self, sock, msg):
+        """A downstream station reports in."""
+        self.heard.append('station ' + ' '.join(a.decode() for a in msg.arguments))
+
+    def reply_handover(self, sock, msg):
+        """A client answers a handover we asked for."""
+        self.heard.append('handover ' + ' '.join(a.decode() for a in msg.arguments))
+
+    def create_exception_reply_and_log(self, req_msg, exc_info):
+        return Message.reply(req_msg.name, 'fail', 'internal error: %s' % (exc_info[1],))
 
     def setup_sensors(self):
         self._state = Sensor.discrete('state', description='Instrument state',
@@ -189,6 +214,23 @@ class InstrumentServer(katcp.DeviceServer):
             return 'ok', 'absent'
         del self.bridged[name]
         return 'ok', 'removed'
+
+    @request()
+    @return_reply(Str(multiple=True))
+    def request_heard(self, sock):
+        """What the inform and reply hooks saw, oldest first."""
+        heard, self.heard[:] = list(self.heard), []
+        return ('ok',) + tuple(heard or ['nothing'])
+
+    def request_crash(self, sock, msg):
+        """Fail with an unexpected exception."""
+        raise ZeroDivisionError('no spectra')
+
+    @request(Int())
+    @return_reply(Int())
+    def request_divide(self, sock, n):
+        """Divide 100 by n (n = 0: an unexpected exception, in a decorated handler)."""
+        return 'ok', 100 // n
 
     def request_halt(self, req, msg):
         return super(InstrumentServer, self).request_halt(req, msg)
