@@ -91,8 +91,8 @@ LIBRARY_VERSION = "katcp-sync-%s" % __version__
 
 #: The methods a subclass overrides to change how messages are handled
 #: (katcp-python's names); the dispatcher calls only those overridden.
-_HOOKS = ("handle_message", "handle_inform", "handle_reply", "unhandled_request",
-          "create_exception_reply_and_log")
+_HOOKS = ("handle_message", "handle_request", "handle_inform", "handle_reply",
+          "unhandled_request", "create_exception_reply_and_log")
 #: The KATCP major versions katcp_sync speaks.
 _SPOKEN_MAJORS = (4, 5)
 
@@ -505,12 +505,13 @@ class DeviceServerBase(ServerLifecycle):
         """Handle one message from a client: run its handler and send the reply.
 
         Called for every request and every inform or reply with a handler
-        -- once overridden, for every inform and reply -- on the thread that
-        runs the handler (a worker, or the reactor for reactor-thread
-        servers). Override it, as in
-        katcp-python, to see or intercept messages; call the base method to
-        have the message handled (an inform through :meth:`handle_inform`, a
-        reply through :meth:`handle_reply`, if overridden). A handler that
+        -- once overridden, for every inform and reply -- on a worker (the
+        reactor for reactor-thread servers; overridden, built-in requests
+        too go through it on a worker). Override it, as in katcp-python,
+        to see or intercept messages; call the base method to have the
+        message handled (a request through :meth:`handle_request`, an
+        inform through :meth:`handle_inform`, a reply through
+        :meth:`handle_reply`, if overridden). A handler that
         replies later keeps the client's later requests waiting as usual.
         Overriding it turns off the workers' read-ahead of a client's next
         request (see :doc:`concurrency`).
@@ -576,11 +577,16 @@ class DeviceServerBase(ServerLifecycle):
         future) replies later, from wherever it finishes. Any thread.
 
         katcp-python's form ``handle_request(client_conn, msg)`` is accepted
-        too: the reply goes to ``client_conn``.
+        too: the reply goes to ``client_conn``. Overridden (katcp-python's
+        hook), it is called in that form for every request from a client,
+        in the client's turn on a worker thread (on the reactor for
+        reactor-thread servers); call the base method to have the request
+        handled. Overriding it does not turn the workers' read-ahead off.
         """
-        if msg is not None:
-            req = ClientRequestConnection(req, msg)
         dispatcher = self._message_dispatcher
+        if msg is not None:
+            dispatcher.handle_request(req, msg)
+            return
         dispatcher.run(req.client_connection, req.msg, dispatcher.handlers.lookup(req.msg), req)
 
     def unhandled_request(self, req, msg):

@@ -103,6 +103,10 @@ class DispatchServer(Protocol):
         # type: ("ClientConnection", Message) -> None
         """The hook every message passes through (when overridden)."""
 
+    def handle_request(self, connection, msg):
+        # type: ("ClientConnection", Message) -> None
+        """The hook every request passes through (when overridden)."""
+
     def handle_inform(self, connection, msg):
         # type: ("ClientConnection", Message) -> None
         """The hook every inform passes through (when overridden)."""
@@ -160,8 +164,10 @@ class Dispatcher(object):
             server, server.unhandled_request, "unhandled_request" not in overridden,
             self.ignore_message, self.unexpected_reply,
             server.handle_inform if "handle_inform" in overridden else None,
-            server.handle_reply if "handle_reply" in overridden else None)
+            server.handle_reply if "handle_reply" in overridden else None,
+            hooked_requests=bool(overridden & {"handle_message", "handle_request"}))
         self._hooked = "handle_message" in overridden
+        self._request_hooked = "handle_request" in overridden
         self.replies = HandlerReplies(log, tb_limit, server.create_exception_reply_and_log
                                       if "create_exception_reply_and_log" in overridden else None)
         self._logger = log
@@ -569,14 +575,19 @@ class Dispatcher(object):
 
     def _dispatch(self, client, msg, handler):
         # type: ("ClientConnection", Message, Handler) -> bool
-        """Run one message's handler, through the ``handle_message`` hook if overridden."""
-        if not self._hooked:
+        """Run one message's handler, through the ``handle_message`` (or for
+        a request ``handle_request``) hook if overridden."""
+        if self._hooked:
+            hook = self._server.handle_message  # type: Callable[[ClientConnection, Message], None]
+        elif self._request_hooked and handler.is_request:
+            hook = self._server.handle_request
+        else:
             return self.run(client, msg, handler)
         pending = self._tls.dispatch = [handler, True]
         try:
-            self._server.handle_message(client, msg)
+            hook(client, msg)
         except Exception:
-            self._logger.exception("%s: handle_message failed for %r", client.address, msg)
+            self._logger.exception("%s: %s failed for %r", client.address, hook.__name__, msg)
         finally:
             self._tls.dispatch = None
         return pending[1]
@@ -589,6 +600,16 @@ class Dispatcher(object):
         received runs, and whether it finished goes back to the turn; called
         from elsewhere (a test, katcp-python code), the handler is looked up.
         """
+        if self._request_hooked and msg.mtype == _REQUEST:
+            self._server.handle_request(client, msg)
+            return
+        self.handle_request(client, msg)
+
+    def handle_request(self, client, msg):
+        # type: ("ClientConnection", Message) -> None
+        """The base ``handle_request`` in katcp-python's form ``(client,
+        msg)``, and the end of :meth:`handle_message`: as that says, for
+        any message."""
         pending = getattr(self._tls, "dispatch", None)
         if pending is None:
             self.run(client, msg, self.handlers.lookup(msg))

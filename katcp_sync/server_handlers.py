@@ -85,17 +85,22 @@ class HandlerTable(object):
         inform_hook: the server's overridden ``handle_inform`` (bound), or
             None: every inform then goes to it, handled or not.
         reply_hook: the same for ``handle_reply`` and replies.
+        hooked_requests: requests pass through user code first (an
+            overridden ``handle_message`` or ``handle_request``), which may
+            block: no request handler is then ``inline``.
 
     Lookups may come from any thread; :meth:`add_request` and
     :meth:`remove_request` too (they swap the request table whole).
     """
 
     def __init__(self, server, unknown, unknown_inline,
-                 ignore, unexpected, inform_hook=None, reply_hook=None):
-        # type: (object, Callable[..., Any], bool, Callable[..., Any], Callable[..., Any], Optional[Callable[..., Any]], Optional[Callable[..., Any]]) -> None
+                 ignore, unexpected, inform_hook=None, reply_hook=None,
+                 hooked_requests=False):
+        # type: (object, Callable[..., Any], bool, Callable[..., Any], Callable[..., Any], Optional[Callable[..., Any]], Optional[Callable[..., Any]], bool) -> None
         cls = type(server)  # type: Any  # its metaclass made the tables
+        self._hooked_requests = hooked_requests
         self.requests = {
-            name: Handler(types.MethodType(fn, server), fn)
+            name: self._request(types.MethodType(fn, server), fn)
             for name, fn in cls._request_handlers.items()}  # type: Dict[str, Handler]
         self.informs = {
             name: Handler(types.MethodType(fn, server), fn, is_request=False)
@@ -104,7 +109,7 @@ class HandlerTable(object):
             name: Handler(types.MethodType(fn, server), fn, is_request=False)
             for name, fn in cls._reply_handlers.items()}  # type: Dict[str, Handler]
         self.unknown = Handler(unknown, unknown)
-        self.unknown.inline = unknown_inline
+        self.unknown.inline = unknown_inline and not hooked_requests
         #: What an overridden ``handle_message()`` is given for informs and
         #: replies that have no handler.
         self.ignored = Handler(ignore, None, is_request=False)
@@ -118,8 +123,15 @@ class HandlerTable(object):
         # type: (str, Callable[..., Any]) -> None
         """Add or replace the handler of ``?name`` (a plain function of ``(req, msg)``)."""
         requests = dict(self.requests)
-        requests[name] = Handler(handler, handler)
+        requests[name] = self._request(handler, handler)
         self.requests = requests
+
+    def _request(self, fn, marked):
+        # type: (Callable[..., Any], Any) -> Handler
+        handler = Handler(fn, marked)
+        if self._hooked_requests:
+            handler.inline = False   # the hook is user code: it may block
+        return handler
 
     def remove_request(self, name):
         # type: (str) -> None

@@ -15,9 +15,11 @@ import concurrent.futures
 import logging
 import sys
 import threading
+import time
 
 import pytest
 
+from katcp_sync import compat
 from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.sensor import Sensor
@@ -167,6 +169,82 @@ def test_inform_hooks_keep_the_fast_path(make_server, connect):
     assert args(client.request("?echo x")[1]) == ["ok", "x"]
     assert taken
     assert [m for m, _ in server.hooked] == ["#hello late"]
+
+
+# -- handle_request -------------------------------------------------------------------
+
+class RequestHooked(DemoServer):
+    """Overrides handle_request as katcp-python code does (an access check):
+    records every request and the thread, refuses ``?denied`` itself, passes
+    the rest on to the base method."""
+
+    READ_AHEAD_TIME = 2.0   # the fast path, wherever the machine allows it
+
+    def __init__(self, *a, **kw):
+        self.requests_hooked = []
+        super(RequestHooked, self).__init__(*a, **kw)
+
+    def handle_request(self, connection, msg):
+        self.requests_hooked.append((msg.name, _thread_kind()))
+        if msg.name == "denied":
+            connection.reply(Message.reply("denied", "fail", "not allowed"), msg)
+            return
+        super(RequestHooked, self).handle_request(connection, msg)
+
+
+def test_overridden_handle_request_sees_every_request_on_a_worker(make_server, connect):
+    """Old code: the override was never called. Built-in requests go through
+    it too, on a worker like the rest (the hook is user code: it may block,
+    and the reactor must not); replies keep the client's order, also for a
+    handler replying later with a future."""
+    server = make_server(RequestHooked)
+    client = connect(server)
+    assert args(client.request("?watchdog")[1]) == ["ok"]
+    assert args(client.request("?denied")[1]) == ["fail", "not allowed"]
+    client.send("?future a", "?echo b")
+    deadline = compat.monotonic() + TIMEOUT
+    while not server.later:
+        assert compat.monotonic() < deadline
+        time.sleep(0.001)
+    req, future = server.later[0]
+    future.set_result(req.make_reply("ok", "a"))
+    assert args(client.read_message()) == ["ok", "a"]
+    assert client.read_message().name == "echo"
+    assert args(client.read_message()) == ["ok", "b"]
+    seen = [h for h in server.requests_hooked if h[0] != "request-timeout-hint"]
+    assert seen == [("watchdog", "worker"), ("denied", "worker"),
+                    ("future", "worker"), ("echo", "worker")]
+
+
+def test_handle_request_hook_keeps_the_fast_path(make_server, connect):
+    """Every request still passes through the hook when the worker reads
+    the client's next request itself."""
+    server = make_server(RequestHooked)
+    client = connect(server)
+    taken = record_read_next(server)
+    for i in range(5):
+        assert args(client.request("?echo %d" % i)[1]) == ["ok", str(i)]
+    assert [h for h in server.requests_hooked if h[0] == "echo"] == [("echo", "worker")] * 5
+    assert taken
+
+
+def test_handle_message_runs_built_in_requests_on_a_worker_too(make_server, connect):
+    """An overridden handle_message, user code too, no longer runs on the
+    reactor for built-in requests (old code: ``?watchdog`` went through it
+    on the reactor thread, which a blocking hook would freeze)."""
+    class Seeing(DemoServer):
+        def __init__(self, *a, **kw):
+            self.threads = []
+            super(Seeing, self).__init__(*a, **kw)
+
+        def handle_message(self, client_conn, msg):
+            self.threads.append((msg.name, _thread_kind()))
+            super(Seeing, self).handle_message(client_conn, msg)
+
+    server = make_server(Seeing)
+    client = connect(server)
+    assert args(client.request("?watchdog")[1]) == ["ok"]
+    assert ("watchdog", "worker") in server.threads
 
 
 # -- create_exception_reply_and_log -------------------------------------------------
