@@ -155,6 +155,15 @@ class ClientBase(object):
     MAX_MSG_SIZE = 2 * 1024 * 1024
     #: Most bytes buffered for sending before the connection is dropped.
     MAX_WRITE_BUFFER_SIZE = 2 * MAX_MSG_SIZE
+    #: Most informs kept for one request made with the request APIs. A
+    #: device that sends more (a runaway loop, or a ``?sensor-value`` of a
+    #: larger device than expected: raise it then, on the class or one
+    #: client) fails that request with
+    #: :class:`~katcp_sync.errors.KatcpTooManyInformsError`, logged at
+    #: ERROR; its further informs and reply are dropped, while the
+    #: connection and the other requests carry on. Neither katcp-python
+    #: nor aiokatcp bounds them.
+    MAX_INFORMS_PER_REQUEST = 50000
     #: Protocol assumed for a device that announces none (spec 2.2: no ids).
     ASSUMED_PROTOCOL = ProtocolFlags(5, 0, "")
     #: Seconds to wait for a connect() to complete.

@@ -31,6 +31,7 @@ __all__ = [
     "KatcpVersionError",
     "KatcpClientDisconnected",
     "KatcpTimeoutError",
+    "KatcpTooManyInformsError",
     "KATCPSensorError",
     "SensorTimeoutError",
     "TimeoutException",
@@ -122,6 +123,11 @@ class KatcpTimeoutError(KatcpClientError, TimeoutError):
     It is both a :class:`RuntimeError` (what katcp-python's ``blocking_request``
     raised) and a :class:`TimeoutError`.
     """
+
+
+class KatcpTooManyInformsError(KatcpClientError):
+    """The device sent more informs for one request than the client keeps
+    (``DeviceClient.MAX_INFORMS_PER_REQUEST``): the request failed."""
 
 
 class KATCPSensorError(KatcpClientError):

@@ -19,13 +19,14 @@ from katcp_sync import compat
 from katcp_sync.client import (AsyncClient, BlockingClient, CallbackClient, DeviceClient,
                                request_check)
 from katcp_sync.errors import (KatcpClientDisconnected, KatcpTimeoutError,
-                               KatcpVersionError)
+                               KatcpTooManyInformsError, KatcpVersionError)
 from katcp_sync.deadline import Deadline
 from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.reactor import Reactor
 
 from katcp_sync.compat import queue
+import server_support
 from client_support import (WAIT, AioServerThread, ScriptedServer, SelectorEchoServer,
                                  echo_script, first_hang_ignored_script, jitter_from_threads,
                                  reply_line, request_parts, v5_greeting, wait_for)
@@ -1156,3 +1157,53 @@ def test_cancelled_future_request_is_given_up_like_a_timeout(scripted, make_clie
     reply, _ = client.blocking_request(Message.request("hang"), timeout=1.0)
     assert reply.reply_ok()
     assert future.cancelled()
+
+
+# ---------------------------------------------------------------------------
+# A bound on the informs kept for one request
+
+
+class _NoIdsDemoServer(server_support.DemoServer):
+    PROTOCOL_INFO = ProtocolFlags(5, 0, {ProtocolFlags.MULTI_CLIENT})
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["ids", "no-ids"])
+@pytest.mark.parametrize("api", ["blocking_request", "future_request", "callback_request"])
+def test_a_request_with_too_many_informs_fails_and_the_connection_carries_on(
+        make_server, make_client, caplog, api, ids):
+    """Spec 2.3 sets no limit on the informs of one request. A client keeps
+    MAX_INFORMS_PER_REQUEST of them: one more fails the request with a
+    clear error (logged), and the rest of its informs and its reply are
+    dropped -- without message ids too, where names match replies (spec
+    2.3): the next ?echo gets its own reply, not the flood's. The
+    connection and other requests carry on."""
+    server = make_server(server_support.DemoServer if ids else _NoIdsDemoServer)
+    client = make_client(server.bind_address[1])
+    assert client.protocol_flags.message_ids is ids
+    client.MAX_INFORMS_PER_REQUEST = 5
+    connected_at = client.last_connect_time
+    flood = Message.request("echo", *range(12))     # ?echo sends one inform per argument
+    expected = (r"127\.0\.0\.1:\d+ sent more than 5 informs for \?echo \(the client's "
+                r"MAX_INFORMS_PER_REQUEST\): the request failed")
+    with caplog.at_level(logging.ERROR, logger="katcp_sync.client"):
+        if api == "blocking_request":
+            with pytest.raises(KatcpTooManyInformsError, match=expected):
+                client.blocking_request(flood, timeout=WAIT)
+        elif api == "future_request":
+            error = client.future_request(flood, timeout=WAIT).exception(WAIT)
+            assert isinstance(error, KatcpTooManyInformsError)
+        else:
+            replies, informs = queue.Queue(), []
+            client.callback_request(flood, reply_cb=replies.put, inform_cb=informs.append,
+                                    timeout=WAIT)
+            reply = replies.get(timeout=WAIT)
+            assert reply.arguments[0] == b"fail"
+            assert "sent more than 5 informs" in compat.wire_text(reply.arguments[1])
+            assert len(informs) == 5
+        reply, informs = client.blocking_request(Message.request("echo", "x"), timeout=WAIT)
+    assert reply.arguments == [b"ok", b"x"] and [m.arguments for m in informs] == [[b"x"]]
+    assert client.blocking_request(Message.request("watchdog"), timeout=WAIT)[0].reply_ok()
+    assert client.is_connected() and client.last_connect_time == connected_at
+    assert len([r for r in caplog.records if "more than 5 informs" in r.getMessage()]) == 1
+    assert len(client._table) == 0     # the stand-in left with the flood's reply
+
