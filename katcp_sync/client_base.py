@@ -20,7 +20,6 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from . import compat
 from .client_requests import BlockingRequest, RequestTable
 from .connection import DEFAULT_SPIN_TIME, Connection, format_address
-from .deadline import Deadline
 from .errors import KatcpClientDisconnected, KatcpTimeoutError
 from .formatting import format_seconds
 from .lifecycle import RUNNING, STARTING, STOPPED, Lifecycle
@@ -467,15 +466,8 @@ class ClientBase(object):
         # type: (Optional[float]) -> None
         """Block until the protocol is known: :meth:`wait_protocol` that
         raises instead of returning False (katcp-python's ``until_protocol``,
-        which returned a tornado future). Any thread but the reactor's.
-
-        Raises:
-            KatcpTimeoutError: not known within ``timeout`` seconds.
-            KatcpClientDisconnected: the client is stopped, or was stopped
-                meanwhile.
-            RuntimeError: the client was never started, or this is its
-                reactor thread.
-        """
+        which returned a tornado future), as :meth:`until_connected` does.
+        Any thread but the reactor's."""
         if not self._wait_while_running(self._received_protocol_info, timeout, "until_protocol"):
             raise self._wait_failed("until_protocol", "connected with its protocol known", timeout)
 

@@ -26,7 +26,6 @@ from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Tuple
 import wrapt
 
 from . import compat
-from .client_base import hinted_timeout
 from .deadline import Deadline
 from .errors import (
     KATCPResourceError, KATCPResourceInactive, KATCPSensorError, KatcpTimeoutError,
@@ -40,7 +39,9 @@ from .resource_types import (
     KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading, SensorResultTuple, escape_name,
     normalize_strategy_parameters,
 )
-from .resource_container import ClientGroup, GroupRequest, GroupResults, KATCPClientResourceContainer
+from .resource_container import (
+    ClientGroup, GroupRequest, GroupResults, KATCPClientResourceContainer,
+)
 
 __all__ = [
     "KATCPClientResource",
@@ -81,14 +82,16 @@ def ThreadSafeKATCPClientResourceWrapper(resource, ioloop_wrapper=None, *args, *
     ``children``, ``groups`` and ``parent`` -- without a ``timeout`` ends
     after the ioloop wrapper's ``default_timeout`` (read at each call; None
     means no bound) with :class:`~katcp_sync.errors.KatcpWrapperTimeoutError`,
-    katcp-python's :exc:`concurrent.futures.TimeoutError`. The call is
-    made on the calling thread with ``timeout=default_timeout``, if it
-    takes a timeout and has no shorter one of its own: ``until_synced()``,
+    katcp-python's :exc:`concurrent.futures.TimeoutError`. A request
+    (``wrapped.req.add(1, 2)``, a group's) is waited for that long, keeping
+    its own timeout, as katcp-python did. Any other call is made on the
+    calling thread with ``timeout=default_timeout``, if it takes a timeout
+    and has no shorter one of its own: ``until_synced()``,
     ``wait_connected()``, ``join()``/``until_stopped()``, ``until_state``,
-    a sensor's ``get_value()``, ``client.req.add(1, 2)``... A wait that
-    answers False when its time is up (``wait_connected``, ``join``)
-    raises instead, as katcp-python's did. Everything else passes through
-    unchanged (``isinstance`` sees the resource's class).
+    a sensor's ``get_value()``... A wait that answers False when its time
+    is up (``wait_connected``, ``join``) raises instead, as katcp-python's
+    did. Everything else passes through unchanged (``isinstance`` sees the
+    resource's class).
 
     Calls through katcp-python's wrapper ran on the ioloop after the
     callbacks queued there before them, so code may queue the start and
@@ -137,27 +140,27 @@ class _BoundedProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         value = getattr(self.__wrapped__, name)
         ioloop_wrapper = self._self_ioloop_wrapper
         if name in _PROXIED_MAPPINGS and isinstance(value, compat.collections_abc.Mapping):
-            own = getattr(self.__wrapped__, "default_timeout", None)
-            return AttrMappingProxy(value, functools.partial(_bound, ioloop_wrapper=ioloop_wrapper,
-                                                             own=own))
+            return AttrMappingProxy(value, functools.partial(_bound, ioloop_wrapper=ioloop_wrapper))
         return _bound(value, ioloop_wrapper)
 
 
 class _BoundedRequest(_BoundedProxy):
-    """A request (of a resource or a group) whose call is bounded as
-    :class:`_BoundedProxy`'s methods are. ``own`` is its own timeout when
-    called without one (None: unknown). Any thread."""
-
-    def __init__(self, wrapped, ioloop_wrapper, own):
-        # type: (Any, Any, Optional[float]) -> None
-        super(_BoundedRequest, self).__init__(wrapped, ioloop_wrapper)
-        self._self_own = own
+    """A request (of a resource or a group) whose call, made without a
+    timeout, is waited for up to the ioloop wrapper's ``default_timeout``,
+    as katcp-python's wrapper did: the request keeps its own timeout (and
+    goes on after the caller gave up). Any thread."""
 
     def __call__(self, *args, **kwargs):
         # type: (*Any, **Any) -> Any
         request = self.__wrapped__
-        return _call_bounded(request, "?" + request.name, self._self_ioloop_wrapper,
-                             (-1, self._self_own), args, kwargs)
+        limit = getattr(self._self_ioloop_wrapper, "default_timeout", None)
+        if limit is None or kwargs.get("timeout") is not None:
+            return request(*args, **kwargs)
+        future = request.future(*args, **kwargs)
+        try:
+            return compat.future_result(future, limit)
+        except compat.ResultTimeout:
+            raise compat.chained(_wrapper_timeout("?" + request.name, limit, None), None)
 
 
 #: The attributes of a resource, container or group that map names to
@@ -167,17 +170,12 @@ _PROXIED_MAPPINGS = frozenset(("sensor", "sensors", "req", "children", "groups")
 _RESOURCE_TYPES = (KATCPClientResource, KATCPClientResourceContainer, ClientGroup, KATCPSensor)
 
 
-def _bound(value, ioloop_wrapper, own=None):
-    # type: (Any, Any, Optional[float]) -> Any
+def _bound(value, ioloop_wrapper):
+    # type: (Any, Any) -> Any
     """``value`` behind the proxy it needs: requests, resources and
-    sensors are proxied, methods bounded, anything else as it is. ``own``:
-    the owning resource's default request timeout (for its requests)."""
-    if isinstance(value, KATCPRequest):
-        hint = value.timeout_hint
-        return _BoundedRequest(value, ioloop_wrapper,
-                               None if own is None else hinted_timeout(None, hint, own))
-    if isinstance(value, GroupRequest):
-        return _BoundedRequest(value, ioloop_wrapper, None)
+    sensors are proxied, methods bounded, anything else as it is."""
+    if isinstance(value, (KATCPRequest, GroupRequest)):
+        return _BoundedRequest(value, ioloop_wrapper)
     if isinstance(value, _RESOURCE_TYPES):
         return _BoundedProxy(value, ioloop_wrapper)
     if callable(value) and not isinstance(value, type):
@@ -191,19 +189,20 @@ def _bound(value, ioloop_wrapper, own=None):
         @functools.wraps(value)
         def bounded(*args, **kwargs):
             # type: (*Any, **Any) -> Any
-            return _call_bounded(value, getattr(value, "__name__", "call") + "()", ioloop_wrapper, timeout_param,
-                                 args, kwargs)
+            return _call_bounded(value, getattr(value, "__name__", "call") + "()",
+                                 ioloop_wrapper, timeout_param, args, kwargs)
         return bounded
     return value
 
 
 def _call_bounded(fn, what, ioloop_wrapper, timeout_param, args, kwargs):
     # type: (Callable[..., Any], str, Any, Tuple[int, Any], Tuple[Any, ...], Dict[str, Any]) -> Any
-    """Call ``fn`` (``what`` names it in errors); if the call gives no timeout (by keyword, or at
-    ``timeout_param``'s position, -1 for none), with ``timeout=`` the ioloop
-    wrapper's ``default_timeout`` unless ``fn``'s own (``timeout_param``'s
-    default) is shorter, and :class:`KatcpWrapperTimeoutError` when that
-    time runs out (an error or False)."""
+    """Call ``fn`` (``what`` names it in errors). If the call gives no
+    timeout (by keyword, or at ``timeout_param``'s position, -1 for none),
+    with ``timeout=`` the ioloop wrapper's ``default_timeout`` unless
+    ``fn``'s own (``timeout_param``'s default) is shorter, and raise
+    :class:`KatcpWrapperTimeoutError` when that time runs out (an error, or
+    False returned)."""
     limit = getattr(ioloop_wrapper, "default_timeout", None)
     position, own = timeout_param
     positional = 0 <= position < len(args)
