@@ -57,7 +57,8 @@ def main(host="localhost", port=5000):
         controlled=True))
     # Note: katcp_sync resources are already thread-safe and blocking, so
     # katcp-python's ThreadSafeKATCPClientResourceWrapper and IOLoopManager
-    # are not needed (the wrapper exists and returns the resource itself).
+    # are not needed (the wrapper exists, for ported code: it bounds calls by
+    # its ioloop wrapper's default_timeout, as katcp-python's did).
     client.start()
     try:
         return demo(client)

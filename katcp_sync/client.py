@@ -204,10 +204,14 @@ class DeviceClient(ClientDispatch):
         for it unless called on it); a shared reactor keeps running.
         """
         with self._life.lock:
-            if not self._life.request_stop_locked():
-                return
+            stopping = self._life.request_stop_locked()
             run_id = self._life.run_id
             reactor = self._reactor
+        # Threads in wait_protocol() and the like return now, not when the
+        # reactor gets to the teardown.
+        self._wake_waiters()
+        if not stopping:
+            return
         assert reactor is not None
         self._begin_stop(run_id, reactor, timeout)
 
@@ -560,6 +564,7 @@ class DeviceClient(ClientDispatch):
         # type: (int) -> None
         """A shared reactor's stop hook: the reactor is going away, so is the run."""
         if self._life.request_stop(run_id):
+            self._wake_waiters()
             self._finish_stop(run_id)
 
     def _finish_stop(self, run_id):
@@ -578,6 +583,7 @@ class DeviceClient(ClientDispatch):
         if conn is not None:
             conn.close("client stopped")
         self._life.mark_stopped(run_id)
+        self._wake_waiters()
 
 
 class AsyncClient(DeviceClient):

@@ -20,9 +20,9 @@ from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 from . import compat
 from .client_requests import BlockingRequest, RequestTable
 from .connection import DEFAULT_SPIN_TIME, Connection, format_address
-from .deadline import Deadline
-from .errors import KatcpClientDisconnected
-from .lifecycle import RUNNING, STARTING, Lifecycle
+from .errors import KatcpClientDisconnected, KatcpTimeoutError
+from .formatting import format_seconds
+from .lifecycle import RUNNING, STARTING, STOPPED, Lifecycle
 from .message import Message
 from .protocol import FLOAT_TS_KATCP_MAJOR, SEC_TO_MS_FAC, SEC_TS_KATCP_MAJOR, ProtocolFlags
 from .reactor import Reactor, TimerHandle
@@ -40,11 +40,6 @@ def _format_exc(tb_limit):
 #: Seconds added to a device's request timeout hint (``?request-timeout-hint``,
 #: flag ``T``): the hint covers the handler, not the network or a busy client.
 TIMEOUT_HINT_MARGIN = 1.0
-
-# Seconds between two looks at the life cycle of a client that a thread
-# waits to be connected: a stop ends the wait within this time.
-_STOP_POLL = 0.2
-
 
 #: Longest device timeout hint taken as given, in seconds (11.6 days). A longer
 #: one (``inf``, ``1e300``) is cut to it: waits that long overflow (threading's
@@ -99,6 +94,55 @@ def _not_a_message(msg, method):
                      % (method, type(msg).__name__, msg, how))
 
 
+class _Flag(object):
+    """A flag with the methods of :class:`threading.Event`, whose changes
+    notify a condition it shares with the client's other flags and its
+    stop: one sleep then ends on the flag or on a stop, whichever comes
+    first, without polling (see :meth:`ClientBase._wait_while_running`).
+    Any thread."""
+
+    def __init__(self, cond, flag=False):
+        # type: (threading.Condition, bool) -> None
+        self._cond = cond
+        self._flag = flag
+        # Bumped by each set(): a waiter returns True once it changed, even
+        # if clear() came before it woke (as threading.Event does).
+        self._sets = 0
+
+    def is_set(self):
+        # type: () -> bool
+        """True if the flag is set."""
+        return self._flag
+
+    isSet = is_set
+
+    def set(self):
+        # type: () -> None
+        """Set the flag and wake its waiters."""
+        with self._cond:
+            self._flag = True
+            self._sets += 1
+            self._cond.notify_all()
+
+    def clear(self):
+        # type: () -> None
+        """Reset the flag."""
+        with self._cond:
+            self._flag = False
+
+    def wait(self, timeout=None, abort=None):
+        # type: (Optional[float], Optional[Callable[[], bool]]) -> bool
+        """Wait until the flag is set, ``timeout`` passes or ``abort()`` is
+        true (checked whenever the condition is notified). Returns True if
+        the flag is set, or was set meanwhile."""
+        cond = self._cond
+        with cond:
+            sets = self._sets
+            cond.wait_for(lambda: self._flag or self._sets != sets
+                          or (abort is not None and abort()), compat.wait_timeout(timeout))
+            return self._flag or self._sets != sets
+
+
 class ClientBase(object):
     """State, settings and accessors shared by the client layers.
 
@@ -110,6 +154,15 @@ class ClientBase(object):
     MAX_MSG_SIZE = 2 * 1024 * 1024
     #: Most bytes buffered for sending before the connection is dropped.
     MAX_WRITE_BUFFER_SIZE = 2 * MAX_MSG_SIZE
+    #: Most informs kept for one request made with the request APIs. A
+    #: device that sends more (a runaway loop, or a ``?sensor-value`` of a
+    #: larger device than expected: raise it then, on the class or one
+    #: client) fails that request with
+    #: :class:`~katcp_sync.errors.KatcpTooManyInformsError`, logged at
+    #: ERROR; its further informs and reply are dropped, while the
+    #: connection and the other requests carry on. Neither katcp-python
+    #: nor aiokatcp bounds them.
+    MAX_INFORMS_PER_REQUEST = 50000
     #: Protocol assumed for a device that announces none (spec 2.2: no ids).
     ASSUMED_PROTOCOL = ProtocolFlags(5, 0, "")
     #: Seconds to wait for a connect() to complete.
@@ -187,10 +240,12 @@ class ClientBase(object):
         self._life = Lifecycle(overtake=True)
         # Run id -> (reactor, token) of the run's stop hook on a shared reactor.
         self._stop_hooks = {}  # type: Dict[int, Tuple[Reactor, object]]
-        self._connected = compat.Event()
-        self._disconnected = compat.Event()
-        self._disconnected.set()
-        self._received_protocol_info = compat.Event()
+        # What threads wait for (connected, disconnected, protocol known)
+        # and a stop notify one condition: a stop wakes every wait at once.
+        self._state_changed = compat.Condition()
+        self._connected = _Flag(self._state_changed)
+        self._disconnected = _Flag(self._state_changed, True)
+        self._received_protocol_info = _Flag(self._state_changed)
         # Reactor-thread state.
         self._conn = None  # type: Optional[Connection]
         self._conn_ready = False       # protocol known for the current connection
@@ -375,33 +430,110 @@ class ClientBase(object):
         """
         return self._wait_while_running(self._received_protocol_info, timeout, "wait_protocol")
 
-    def _wait(self, event, timeout):
-        # type: (threading.Event, Optional[float]) -> bool
-        if not event.is_set() and self._on_reactor():
-            raise RuntimeError("cannot wait on the client's reactor thread")
-        return event.wait(compat.wait_timeout(timeout))
+    def until_running(self, timeout=None):
+        # type: (Optional[float]) -> None
+        """Block until the client is running (katcp-python's ``until_running``,
+        which returned a tornado future). Any thread but the reactor's.
 
-    def _wait_while_running(self, event, timeout, method):
-        # type: (threading.Event, Optional[float], str) -> bool
-        """Wait for an event that only a running client sets: refuse at once
+        Raises:
+            KatcpTimeoutError: not running within ``timeout`` seconds.
+            RuntimeError: called on the client's reactor thread.
+        """
+        if not self._life.is_running():
+            self._refuse_on_reactor("until_running")
+        if not self.wait_running(timeout):
+            raise KatcpTimeoutError("until_running(): the client for %s is not running after %s "
+                                    "seconds" % (self._address_string, format_seconds(timeout)))
+
+    def until_connected(self, timeout=None):
+        # type: (Optional[float]) -> None
+        """Block until connected (TCP): :meth:`wait_connected` that raises
+        instead of returning False (katcp-python's ``until_connected``,
+        which returned a tornado future). Any thread but the reactor's.
+
+        Raises:
+            KatcpTimeoutError: not connected within ``timeout`` seconds.
+            KatcpClientDisconnected: the client is stopped, or was stopped
+                meanwhile.
+            RuntimeError: the client was never started, or this is its
+                reactor thread.
+        """
+        if not self._wait_while_running(self._connected, timeout, "until_connected"):
+            raise self._wait_failed("until_connected", "connected", timeout)
+
+    def until_protocol(self, timeout=None):
+        # type: (Optional[float]) -> None
+        """Block until the protocol is known: :meth:`wait_protocol` that
+        raises instead of returning False (katcp-python's ``until_protocol``,
+        which returned a tornado future), as :meth:`until_connected` does.
+        Any thread but the reactor's."""
+        if not self._wait_while_running(self._received_protocol_info, timeout, "until_protocol"):
+            raise self._wait_failed("until_protocol", "connected with its protocol known", timeout)
+
+    def until_stopped(self, timeout=None):
+        # type: (Optional[float]) -> None
+        """Block until the client has stopped: :meth:`stop` was called and
+        its connection is closed (katcp-python's ``until_stopped``, which
+        returned a tornado future). A client never started is stopped.
+        :meth:`join` also waits for the client's threads to end. Any
+        thread but the reactor's.
+
+        Raises:
+            KatcpTimeoutError: not stopped within ``timeout`` seconds.
+            RuntimeError: called on the client's reactor thread (which must
+                run the teardown).
+        """
+        if self._life.state != STOPPED:
+            self._refuse_on_reactor("until_stopped")
+        if not self._life.wait_stopped(timeout):
+            raise KatcpTimeoutError("until_stopped(): the client for %s has not stopped after %s "
+                                    "seconds" % (self._address_string, format_seconds(timeout)))
+
+    def _wait_failed(self, method, state, timeout):
+        # type: (str, str, Optional[float]) -> Exception
+        """Why a wait of ``method`` for ``state`` returned False."""
+        if self._life.stopping:
+            return KatcpClientDisconnected("%s(): the client for %s was stopped"
+                                           % (method, self._address_string))
+        return KatcpTimeoutError("%s(): the client for %s is not %s after %s seconds"
+                                 % (method, self._address_string, state,
+                                    format_seconds(timeout)))
+
+    def _refuse_on_reactor(self, method):
+        # type: (str) -> None
+        if self._on_reactor():
+            raise RuntimeError("%s() cannot wait on the client's reactor thread" % method)
+
+    def _wait(self, flag, timeout):
+        # type: (_Flag, Optional[float]) -> bool
+        if not flag.is_set() and self._on_reactor():
+            raise RuntimeError("cannot wait on the client's reactor thread")
+        return flag.wait(timeout)
+
+    def _wait_while_running(self, flag, timeout, method):
+        # type: (_Flag, Optional[float], str) -> bool
+        """Wait for a flag that only a running client sets: refuse at once
         if the client was never started (katcp-python raises too; waiting
         would be forever without a timeout), answer at once for a stopped
-        one, and give up when it is stopped meanwhile."""
-        if event.is_set():
+        one, and give up as soon as it is stopped meanwhile (a stop
+        notifies the flags' condition: :meth:`_wake_waiters`)."""
+        if flag.is_set():
             return True
-        if self._life.stopping:
-            if self._life.run_id:
+        life = self._life
+        if life.stopping:
+            if life.run_id:
                 return False    # stopped (katcp-python: the flag, cleared on disconnect)
             raise RuntimeError("%s(): the client for %s is not running (call start() first)"
                                % (method, self._address_string))
-        deadline = Deadline(timeout)
-        while True:
-            remaining = deadline.remaining()
-            # A stop sets no event: look at the life cycle between slices.
-            if self._wait(event, _STOP_POLL if remaining is None else min(remaining, _STOP_POLL)):
-                return True
-            if deadline.expired() or self._life.stopping:
-                return event.is_set()
+        self._refuse_on_reactor(method)
+        return flag.wait(timeout, abort=lambda: life.stopping)
+
+    def _wake_waiters(self):
+        # type: () -> None
+        """A stop was asked for (or is done): wake the threads in a wait
+        for a flag, which then look at the life cycle. Any thread."""
+        with self._state_changed:
+            self._state_changed.notify_all()
 
     def _on_reactor(self):
         # type: () -> bool

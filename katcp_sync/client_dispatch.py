@@ -21,11 +21,13 @@ from typing import Any, Callable, List, Optional, Tuple
 
 from . import compat
 from .client_base import ClientBase, _format_exc, _not_a_message, hinted_timeout
-from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, FutureRequest,
-                              PendingRequest, ReplyFuture, UntrackedMessage, wake_in_turn)
+from .client_requests import (CLOSED, BlockingRequest, CallbackRequest, DiscardedRequest,
+                              FutureRequest, PendingRequest, ReplyFuture, UntrackedMessage,
+                              wake_in_turn)
 from .connection import Connection, Line, writer_waited
 from .formatting import format_seconds
-from .errors import KatcpSyntaxError, KatcpTimeoutError, KatcpTypeError, KatcpVersionError
+from .errors import KatcpSyntaxError, KatcpTimeoutError, KatcpTooManyInformsError, KatcpTypeError
+from .errors import KatcpVersionError
 from .errors import LineTooLongError
 from .message import Message, parse
 
@@ -356,7 +358,7 @@ class ClientDispatch(ClientBase):
             if taken is None or not taken.BORROWABLE or (only is not None and taken is not only):
                 return False
             self._log_received(msg)
-            taken.add_inform(msg)
+            self._add_inform(taken, msg)
         else:
             return False
         return True
@@ -441,6 +443,30 @@ class ClientDispatch(ClientBase):
         # type: (PendingRequest) -> str
         return "Request %s timed out after %s seconds." % (
             pending.msg.name, format_seconds(_monotonic() - pending.started))
+
+    def _add_inform(self, pending, msg):
+        # type: (PendingRequest, Message) -> None
+        """Give ``pending`` its inform, unless it has its fill
+        (:attr:`MAX_INFORMS_PER_REQUEST`): then fail it. Reactor thread,
+        or the thread reading for it."""
+        if len(pending.informs) < self.MAX_INFORMS_PER_REQUEST:
+            pending.add_inform(msg)
+            return
+        # A stand-in takes its place, to the end of its timeout: what the
+        # device still sends for it is dropped, not taken for the next
+        # request of its name (spec 2.3: without ids, names match).
+        stand_in = DiscardedRequest(pending, self._logger, self._address_string)
+        if not self._table.replace(pending, stand_in):
+            return      # its timeout took it out meanwhile: failed already
+        timer = pending.timer
+        if timer is not None:
+            timer.cancel()
+            stand_in.timer = self.reactor.call_at(timer.when, self._request_timed_out, stand_in)
+        reason = ("%s sent more than %d informs for ?%s (the client's MAX_INFORMS_PER_REQUEST): "
+                  "the request failed; the rest of its informs and its reply are dropped"
+                  % (self._address_string, self.MAX_INFORMS_PER_REQUEST, pending.msg.name))
+        self._logger.error("%s", reason)
+        self._fail(pending, KatcpTooManyInformsError(reason))
 
     def _finish_all(self, taken, exc_factory):
         # type: (List[PendingRequest], Callable[[], BaseException]) -> None
@@ -552,7 +578,7 @@ class ClientDispatch(ClientBase):
         and the callbacks of :meth:`add_inform_callback`. Reactor thread."""
         pending = self._table.match_inform(msg)
         if pending is not None:
-            pending.add_inform(msg)
+            self._add_inform(pending, msg)
             return
         self._dispatch(msg, self.unhandled_inform)
         callbacks = self._inform_callbacks.get(msg.name)

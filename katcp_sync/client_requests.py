@@ -44,6 +44,7 @@ from .reactor import TimerHandle
 
 __all__ = [
     "PendingRequest", "BlockingRequest", "FutureRequest", "CallbackRequest", "UntrackedMessage",
+    "DiscardedRequest",
     "wake_in_turn",
     "RequestTable", "ReplyFuture", "CLOSED", "HOLDING", "OPEN",
 ]
@@ -334,6 +335,25 @@ class RequestTable(object):
                 return pending
             queue = self._by_name.get(msg.name)
             return queue[0] if queue else None
+
+    def replace(self, pending, stand_in):
+        # type: (PendingRequest, PendingRequest) -> bool
+        """Put ``stand_in`` in the place of the registered request
+        ``pending``: the informs and reply meant for ``pending`` now match
+        ``stand_in``. Returns False, changing nothing, if ``pending`` is not
+        registered (any more: its reply or timeout won)."""
+        with self._lock:
+            mid = pending.msg.mid
+            if mid is not None and self._by_mid.get(mid) is pending:
+                self._by_mid[mid] = stand_in
+                return True
+            queue = self._by_name.get(pending.msg.name)
+            if queue:
+                for index, queued in enumerate(queue):
+                    if queued is pending:
+                        queue[index] = stand_in
+                        return True
+        return False
 
     def find(self, match):
         # type: (Callable[[PendingRequest], bool]) -> Optional[PendingRequest]
@@ -640,3 +660,32 @@ class UntrackedMessage(PendingRequest):
         # type: (BaseException) -> None
         self.logger.warning("%s: dropped %s %s: %s", self.peer,
                             Message.TYPE_NAMES[self.msg.mtype].lower(), self.msg.name, exc)
+
+
+class DiscardedRequest(PendingRequest):
+    """Stands in for a request that was failed while the device still
+    answers it (too many informs): it keeps the request's place in the
+    table, so that its further informs and its reply are matched to it
+    (and dropped) rather than taken for another request's. Threads as
+    :class:`PendingRequest`."""
+
+    __slots__ = ("logger", "peer")
+
+    def __init__(self, failed, logger, peer):
+        # type: (PendingRequest, logging.Logger, str) -> None
+        super(DiscardedRequest, self).__init__(failed.msg, failed.started, failed.use_mid)
+        self.logger = logger
+        self.peer = peer
+
+    def add_inform(self, msg):
+        # type: (Message) -> None
+        pass
+
+    def set_reply(self, reply):
+        # type: (Message) -> None
+        self.logger.debug("%s: reply to the failed ?%s discarded: %s", self.peer,
+                          self.msg.name, reply)
+
+    def set_error(self, exc):
+        # type: (BaseException) -> None
+        pass

@@ -15,6 +15,8 @@ The root is :class:`KatcpError`. Classes are split by who is at fault:
 
 from __future__ import absolute_import, division, print_function
 
+import concurrent.futures
+
 from .compat import ConnectionError, TimeoutError  # noqa: A004 (Python 2 has neither)
 
 __all__ = [
@@ -31,6 +33,8 @@ __all__ = [
     "KatcpVersionError",
     "KatcpClientDisconnected",
     "KatcpTimeoutError",
+    "KatcpTooManyInformsError",
+    "KatcpWrapperTimeoutError",
     "KATCPSensorError",
     "SensorTimeoutError",
     "TimeoutException",
@@ -122,6 +126,21 @@ class KatcpTimeoutError(KatcpClientError, TimeoutError):
     It is both a :class:`RuntimeError` (what katcp-python's ``blocking_request``
     raised) and a :class:`TimeoutError`.
     """
+
+
+class KatcpWrapperTimeoutError(KatcpTimeoutError, concurrent.futures.TimeoutError):
+    """A call through an ioloop wrapper did not finish within its timeout
+    (``IOLoopThreadWrapper.default_timeout``, or the call's ``timeout=``).
+
+    A :class:`KatcpTimeoutError` and the
+    :exc:`concurrent.futures.TimeoutError` katcp-python's wrappers raised
+    (the built-in :exc:`TimeoutError` from Python 3.11 on).
+    """
+
+
+class KatcpTooManyInformsError(KatcpClientError):
+    """The device sent more informs for one request than the client keeps
+    (``DeviceClient.MAX_INFORMS_PER_REQUEST``): the request failed."""
 
 
 class KATCPSensorError(KatcpClientError):

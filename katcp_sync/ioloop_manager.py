@@ -17,7 +17,7 @@ from typing import Any, Callable, Dict, Optional, Sequence
 
 from . import compat
 from .deadline import Deadline
-from .errors import KatcpTimeoutError
+from .errors import KatcpTimeoutError, KatcpWrapperTimeoutError
 from .formatting import format_seconds
 from .reactor import Reactor
 
@@ -109,20 +109,26 @@ class IOLoopThreadWrapper(object):
         A :class:`concurrent.futures.Future` result is waited for too.
 
         Raises:
-            KatcpTimeoutError: no result within ``timeout`` (default
-                :attr:`default_timeout`) seconds.
+            KatcpWrapperTimeoutError: no result within ``timeout`` (default
+                :attr:`default_timeout`) seconds (a :class:`KatcpTimeoutError`
+                and katcp-python's :exc:`concurrent.futures.TimeoutError`).
             Exception: whatever ``fn`` raised.
         """
         kwargs = kwargs or {}
         limit = self.default_timeout if timeout is None else timeout
         deadline = Deadline(limit)
-        result = self.reactor.run_sync(functools.partial(fn, *args, **kwargs),
-                                       timeout=deadline.remaining())
+        try:
+            result = self.reactor.run_sync(functools.partial(fn, *args, **kwargs),
+                                           timeout=deadline.remaining())
+        except KatcpTimeoutError as exc:
+            if not deadline.expired():
+                raise       # fn's own
+            raise compat.chained(KatcpWrapperTimeoutError(str(exc)), None)
         if hasattr(result, "result") and hasattr(result, "add_done_callback"):
             try:
                 return compat.future_result(result, deadline.remaining())
             except compat.ResultTimeout:
-                raise compat.chained(KatcpTimeoutError("No result from %r within %s"
+                raise compat.chained(KatcpWrapperTimeoutError("No result from %r within %s"
                                         % (fn, format_seconds(limit))), None)
         return result
 

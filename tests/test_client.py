@@ -19,13 +19,14 @@ from katcp_sync import compat
 from katcp_sync.client import (AsyncClient, BlockingClient, CallbackClient, DeviceClient,
                                request_check)
 from katcp_sync.errors import (KatcpClientDisconnected, KatcpTimeoutError,
-                               KatcpVersionError)
+                               KatcpTooManyInformsError, KatcpVersionError)
 from katcp_sync.deadline import Deadline
 from katcp_sync.message import Message
 from katcp_sync.protocol import ProtocolFlags
 from katcp_sync.reactor import Reactor
 
 from katcp_sync.compat import queue
+import server_support
 from client_support import (WAIT, AioServerThread, ScriptedServer, SelectorEchoServer,
                                  echo_script, first_hang_ignored_script, jitter_from_threads,
                                  reply_line, request_parts, v5_greeting, wait_for)
@@ -742,35 +743,127 @@ def test_waits_of_a_client_never_started_say_to_call_start_of_a_stopped_one_are_
     assert client.wait_disconnected(0)
 
 
-@pytest.mark.parametrize("method", ["wait_protocol", "wait_connected"])
-def test_a_wait_without_timeout_ends_when_the_client_is_stopped(method):
+def _refused_port():
+    """A port nothing listens on: a client there never connects."""
     probe = ScriptedServer(lambda conn: None)
     port = probe.port
-    probe.close()                      # nothing listens: the client never connects
-    client = BlockingClient("127.0.0.1", port)
-    event_name = {"wait_protocol": "_received_protocol_info", "wait_connected": "_connected"}[method]
-    entered = threading.Event()
-    event = getattr(client, event_name)
+    probe.close()
+    return port
 
-    class WatchedEvent(object):
-        def __getattr__(self, name):
-            return getattr(event, name)
 
-        def wait(self, timeout=None):
-            entered.set()
-            return event.wait(timeout)
+def _record_sleeps(monkeypatch, thread_ident):
+    """Record the timeout of every sleep of thread ``thread_ident()`` in a
+    condition or event wait (Python 3: threading's ``Condition.wait``, which
+    ``Event.wait`` uses too; Python 2: compat's pipe waits, which both use)."""
+    sleeps = queue.Queue()
+    if compat.PY2:
+        from katcp_sync.compat import waits
+        owner, name = waits._PipeWaiter, "sleep_until"
+        real = owner.sleep_until
 
-    setattr(client, event_name, WatchedEvent())
+        def recorded(self, done, timeout):
+            if compat.get_ident() == thread_ident():
+                sleeps.put(timeout)
+            return real(self, done, timeout)
+    else:
+        owner, name = threading.Condition, "wait"
+        real = owner.wait
+
+        def recorded(self, timeout=None):
+            if compat.get_ident() == thread_ident():
+                sleeps.put(timeout)
+            return real(self, timeout)
+    monkeypatch.setattr(owner, name, recorded)
+    return sleeps
+
+
+@pytest.mark.parametrize("method", ["wait_protocol", "wait_connected", "until_protocol",
+                                    "until_connected"])
+@pytest.mark.parametrize("timeout", [None, 600.0])
+def test_a_stop_wakes_a_waiting_thread_which_never_polls(method, timeout, monkeypatch):
+    """A thread waiting for a client that cannot connect returns as soon as
+    the client is stopped (False, or KatcpClientDisconnected for until_*):
+    the stop wakes it. It sleeps once, for the whole wait, never in slices
+    (the old code woke every 0.2 s to look for a stop, since a stop set no
+    event)."""
+    client = BlockingClient("127.0.0.1", _refused_port())
     client.start()
     results = queue.Queue()
-    waiter = threading.Thread(target=lambda: results.put(getattr(client, method)()))
+
+    def wait():
+        try:
+            results.put(getattr(client, method)(timeout))
+        except Exception as exc:
+            results.put(exc)
+
+    waiter = threading.Thread(target=wait)
+    sleeps = _record_sleeps(monkeypatch, lambda: waiter.ident)
     waiter.daemon = True
     waiter.start()
-    assert entered.wait(WAIT)
-    client.stop()
+    try:
+        # The waiter sleeps holding nothing another thread needs: the stop
+        # may come as soon as it has begun to (it holds the condition's
+        # lock until then, so the stop's wake-up cannot come before).
+        slept = [sleeps.get(timeout=WAIT)]
+        client.stop()
+        outcome = results.get(timeout=WAIT)
+    finally:
+        client.stop()
+        client.join(WAIT)
+        waiter.join(WAIT)
+    if method.startswith("until_"):
+        assert isinstance(outcome, KatcpClientDisconnected)
+        assert "was stopped" in str(outcome)
+    else:
+        assert outcome is False
+    while not sleeps.empty():
+        slept.append(sleeps.get_nowait())
+    assert all(t is None or t > 599 for t in slept), slept
+
+
+def test_until_methods_block_like_the_waits_and_raise_instead_of_false(aioserver):
+    """katcp-python's until_running/until_connected/until_protocol/
+    until_stopped returned tornado futures; here they block, as the
+    high-level client's until_synced does, and raise where the wait_*
+    methods return False: KatcpTimeoutError on timeout,
+    KatcpClientDisconnected once the client is stopped."""
+    client = BlockingClient("127.0.0.1", aioserver.port)
+    client.until_stopped(0)                 # never started: stopped
+    with pytest.raises(KatcpTimeoutError, match=r"until_running\(\): the client for "
+                       r"127\.0\.0\.1:\d+ is not running after 0\.01 seconds"):
+        client.until_running(0.01)
+    with pytest.raises(RuntimeError, match=r"until_protocol\(\): .* \(call start\(\) first\)"):
+        client.until_protocol(WAIT)
+    client.start()
+    try:
+        assert client.until_running(WAIT) is None
+        assert client.until_connected(WAIT) is None
+        assert client.until_protocol(WAIT) is None
+        assert client.protocol_flags is not None
+        with pytest.raises(KatcpTimeoutError, match=r"until_stopped\(\): .* has not stopped"):
+            client.until_stopped(0.01)
+        with pytest.raises(RuntimeError, match="cannot wait on the client's reactor thread"):
+            client.reactor.run_sync(lambda: client.until_stopped(WAIT), timeout=WAIT)
+    finally:
+        client.stop()
+    client.until_stopped(WAIT)
     client.join(WAIT)
-    assert results.get(timeout=WAIT) is False
-    waiter.join(WAIT)
+    for method in (client.until_connected, client.until_protocol):
+        with pytest.raises(KatcpClientDisconnected, match="was stopped"):
+            method(WAIT)
+
+
+def test_until_protocol_times_out_with_a_clear_error():
+    client = BlockingClient("127.0.0.1", _refused_port())
+    client.start()
+    try:
+        with pytest.raises(KatcpTimeoutError, match=r"until_protocol\(\): the client for "
+                           r"127\.0\.0\.1:\d+ is not connected with its protocol known "
+                           r"after 0\.05 seconds"):
+            client.until_protocol(0.05)
+    finally:
+        client.stop()
+        client.join(WAIT)
 
 
 def test_failed_connects_keep_warning_with_the_attempt_count(make_client, caplog):
@@ -1064,3 +1157,53 @@ def test_cancelled_future_request_is_given_up_like_a_timeout(scripted, make_clie
     reply, _ = client.blocking_request(Message.request("hang"), timeout=1.0)
     assert reply.reply_ok()
     assert future.cancelled()
+
+
+# ---------------------------------------------------------------------------
+# A bound on the informs kept for one request
+
+
+class _NoIdsDemoServer(server_support.DemoServer):
+    PROTOCOL_INFO = ProtocolFlags(5, 0, {ProtocolFlags.MULTI_CLIENT})
+
+
+@pytest.mark.parametrize("ids", [True, False], ids=["ids", "no-ids"])
+@pytest.mark.parametrize("api", ["blocking_request", "future_request", "callback_request"])
+def test_a_request_with_too_many_informs_fails_and_the_connection_carries_on(
+        make_server, make_client, caplog, api, ids):
+    """Spec 2.3 sets no limit on the informs of one request. A client keeps
+    MAX_INFORMS_PER_REQUEST of them: one more fails the request with a
+    clear error (logged), and the rest of its informs and its reply are
+    dropped -- without message ids too, where names match replies (spec
+    2.3): the next ?echo gets its own reply, not the flood's. The
+    connection and other requests carry on."""
+    server = make_server(server_support.DemoServer if ids else _NoIdsDemoServer)
+    client = make_client(server.bind_address[1])
+    assert client.protocol_flags.message_ids is ids
+    client.MAX_INFORMS_PER_REQUEST = 5
+    connected_at = client.last_connect_time
+    flood = Message.request("echo", *range(12))     # ?echo sends one inform per argument
+    expected = (r"127\.0\.0\.1:\d+ sent more than 5 informs for \?echo \(the client's "
+                r"MAX_INFORMS_PER_REQUEST\): the request failed")
+    with caplog.at_level(logging.ERROR, logger="katcp_sync.client"):
+        if api == "blocking_request":
+            with pytest.raises(KatcpTooManyInformsError, match=expected):
+                client.blocking_request(flood, timeout=WAIT)
+        elif api == "future_request":
+            error = client.future_request(flood, timeout=WAIT).exception(WAIT)
+            assert isinstance(error, KatcpTooManyInformsError)
+        else:
+            replies, informs = queue.Queue(), []
+            client.callback_request(flood, reply_cb=replies.put, inform_cb=informs.append,
+                                    timeout=WAIT)
+            reply = replies.get(timeout=WAIT)
+            assert reply.arguments[0] == b"fail"
+            assert "sent more than 5 informs" in compat.wire_text(reply.arguments[1])
+            assert len(informs) == 5
+        reply, informs = client.blocking_request(Message.request("echo", "x"), timeout=WAIT)
+    assert reply.arguments == [b"ok", b"x"] and [m.arguments for m in informs] == [[b"x"]]
+    assert client.blocking_request(Message.request("watchdog"), timeout=WAIT)[0].reply_ok()
+    assert client.is_connected() and client.last_connect_time == connected_at
+    assert len([r for r in caplog.records if "more than 5 informs" in r.getMessage()]) == 1
+    assert len(client._table) == 0     # the stand-in left with the flood's reply
+

@@ -214,3 +214,23 @@ def test_a_caller_past_its_timeout_takes_its_reply_without_its_turn():
     assert not c.wait(0)
     assert a.wait(None)                 # a wakes b, gone: c is woken instead
     assert c.wait(None)
+
+
+@pytest.mark.parametrize("server_ids", [True, False])
+def test_replace_puts_a_stand_in_in_the_place_of_a_registered_request(server_ids):
+    """The stand-in of a failed request (client: too many informs) gets its
+    informs and reply; a request queued behind it by name (no ids: spec
+    2.3) stays behind it. A request no longer registered is not replaced."""
+    table = open_table(server_ids)
+    first, second = Recorder(Message.request("x")), Recorder(Message.request("x"))
+    table.submit(first)
+    table.submit(second)
+    stand_in = Recorder(first.msg)
+    assert table.replace(first, stand_in)
+    mid = first.msg.mid
+    assert table.match_inform(Message.inform("x", mid=mid)) is stand_in
+    taken, data = table.match_reply(Message.reply("x", "ok", mid=mid))
+    assert taken is stand_in
+    assert (data is None) is server_ids      # without ids the second goes out now
+    assert not table.replace(first, Recorder(first.msg))
+    assert len(table) == 1

@@ -4,13 +4,16 @@ from __future__ import absolute_import, division, print_function
 
 
 import concurrent.futures
+import socket
 import threading
 
 import pytest
 
 from katcp_sync import resource_client
+from katcp_sync.compat import queue
 from katcp_sync.errors import (
-    KATCPResourceInactive, KATCPSensorError, KatcpClientError, KatcpTimeoutError, TimeoutException,
+    KATCPResourceInactive, KATCPSensorError, KatcpClientError, KatcpTimeoutError,
+    KatcpWrapperTimeoutError, TimeoutException,
 )
 from katcp_sync.ioloop_manager import IOLoopManager, IOLoopThreadWrapper
 from katcp_sync.kattypes import request, request_timeout_hint, return_reply
@@ -379,8 +382,123 @@ def test_timeout_hints_and_bulk_strategies(tutorial):
         stop_server(srv)
 
 
-def test_thread_safe_wrapper_is_identity(resource):
-    assert resource_client.ThreadSafeKATCPClientResourceWrapper(resource, object()) is resource
+def test_thread_safe_wrapper_passes_everything_through(resource):
+    """Through katcp-python's wrapper a resource looked the same (isinstance,
+    attributes, calls); katcp_sync's proxy adds only the default_timeout bound."""
+    wrapped = resource_client.ThreadSafeKATCPClientResourceWrapper(resource, IOLoopThreadWrapper())
+    assert isinstance(wrapped, KATCPClientResource) and wrapped.__wrapped__ is resource
+    assert wrapped.name == "demo" and wrapped.synced and wrapped.is_connected()
+    assert wrapped.req.add(1, 2).reply.arguments == [b"ok", b"3.0"]
+    assert wrapped.req.add.name == "add" and "add" in wrapped.req
+    assert wrapped.sensor.add_result.get_value() == 3.0
+    assert resource_client.ThreadSafeKATCPClientResourceWrapper(resource) is resource
+
+
+def _down_resource():
+    """A resource of a device that is down (nothing listens on its port)."""
+    probe = socket.socket()
+    probe.bind(("127.0.0.1", 0))
+    address = probe.getsockname()
+    probe.close()
+    res = KATCPClientResource(dict(name="down", address=address, controlled=True))
+    res.start()
+    return res
+
+
+@pytest.mark.parametrize("method, args", [("until_synced", ()), ("until_state", ("synced",)),
+                                          ("wait_connected", ()), ("until_synced", (None,)),
+                                          ("join", ()), ("until_stopped", ())])
+def test_thread_safe_wrapper_bounds_calls_without_timeout_by_default_timeout(method, args):
+    """katcp-python's wrapper (checked against katcp 0.9.3) bounded each call
+    made without timeout= by IOLoopThreadWrapper.default_timeout and raised
+    concurrent.futures.TimeoutError: with the device down, until_synced()
+    raised after default_timeout, where katcp_sync waited for ever. A wait
+    that answers False on timeout (wait_connected, join) raises too."""
+    res = _down_resource()
+    wrapper = IOLoopThreadWrapper()
+    wrapper.default_timeout = 0.05
+    wrapped = resource_client.ThreadSafeKATCPClientResourceWrapper(res, wrapper)
+    outcome = queue.Queue()
+
+    def run():
+        try:
+            outcome.put(getattr(wrapped, method)(*args))    # a timeout of None is none given
+        except Exception as exc:
+            outcome.put(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        error = outcome.get(timeout=TIMEOUT)
+    finally:
+        res.stop()      # ends an unbounded wait (the old code's)
+        thread.join(TIMEOUT)
+        res.join(TIMEOUT)
+    assert isinstance(error, KatcpWrapperTimeoutError), error
+    assert isinstance(error, concurrent.futures.TimeoutError)
+    assert isinstance(error, KatcpTimeoutError)
+    assert "default_timeout (0.05 s)" in str(error)
+
+
+def test_thread_safe_wrapper_leaves_calls_with_a_timeout_or_quick_ones_alone():
+    """A call given a timeout (by keyword, or by position: katcp-python's
+    wrapper saw only the keyword) keeps it; a call without one that takes
+    none is made as it is; default_timeout is read at each call."""
+    res = _down_resource()
+    wrapper = IOLoopThreadWrapper()
+    wrapped = resource_client.ThreadSafeKATCPClientResourceWrapper(res, wrapper)
+    try:
+        wrapper.default_timeout = 0.01
+        for call in (lambda: wrapped.until_synced(timeout=0.1), lambda: wrapped.until_synced(0.1)):
+            with pytest.raises(KatcpTimeoutError) as info:
+                call()
+            assert not isinstance(info.value, KatcpWrapperTimeoutError)
+        assert wrapped.is_connected() is False
+        assert wrapped.wait_connected(timeout=0.01) is False
+        wrapper.default_timeout = None
+        assert wrapped.join(0.01) is False
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+
+
+def test_thread_safe_wrapper_bounds_a_slow_request_unless_its_own_timeout_is_shorter(server):
+    """?pick-fruit replies after 1 s (the tutorial server, fruit and delay
+    made predictable). Through the wrapper, without timeout=, it fails
+    after default_timeout if that is the shorter; with a shorter timeout of
+    its own (0.1 s given) that one applies, as a plain KatcpTimeoutError."""
+    res = make_resource(server)
+    wrapper = IOLoopThreadWrapper()
+    wrapper.default_timeout = 0.1
+    wrapped = resource_client.ThreadSafeKATCPClientResourceWrapper(res, wrapper)
+    try:
+        wrapped.until_synced(TIMEOUT)
+        with pytest.raises(KatcpWrapperTimeoutError, match=r"\?pick-fruit did not finish "
+                           r"within the ioloop wrapper's default_timeout \(0\.1 s\)"):
+            wrapped.req.pick_fruit()
+        with pytest.raises(KatcpTimeoutError) as info:
+            wrapped.req.pick_fruit(timeout=0.05)
+        assert not isinstance(info.value, KatcpWrapperTimeoutError)
+        assert wrapped.req.add(2, 3).succeeded
+        wrapper.default_timeout = 10.0
+        assert wrapped.req.pick_fruit().succeeded
+    finally:
+        res.stop()
+        res.join(TIMEOUT)
+
+
+def test_ioloop_wrapper_timeout_is_katcp_pythons_error():
+    manager = IOLoopManager()
+    manager.start()
+    try:
+        wrapper = IOLoopThreadWrapper(manager.get_ioloop())
+        wrapper.default_timeout = 0.01
+        with pytest.raises(concurrent.futures.TimeoutError) as info:
+            wrapper.call_in_ioloop(concurrent.futures.Future)
+        assert isinstance(info.value, KatcpWrapperTimeoutError)
+    finally:
+        manager.stop(TIMEOUT)
+        manager.join(TIMEOUT)
 
 
 def test_thread_safe_wrapper_comes_after_a_queued_start(server):
@@ -403,7 +521,7 @@ def test_thread_safe_wrapper_comes_after_a_queued_start(server):
         wrapper = IOLoopThreadWrapper(ioloop)
         wrapper.default_timeout = TIMEOUT
         wrapped = resource_client.ThreadSafeKATCPClientResourceWrapper(res, wrapper)
-        assert wrapped is res
+        assert wrapped.__wrapped__ is res
         wrapped.until_synced(TIMEOUT)
         assert wrapped.req.add(1, 2).succeeded
     finally:

@@ -10,8 +10,12 @@ import time
 
 import pytest
 
-from katcp_sync import compat
-from katcp_sync.errors import KATCPSensorError, KatcpClientError, KatcpTimeoutError
+from katcp_sync import compat, resource_client
+from katcp_sync.errors import (
+    KATCPSensorError, KatcpClientError, KatcpTimeoutError, KatcpWrapperTimeoutError,
+)
+from katcp_sync.ioloop_manager import IOLoopThreadWrapper
+from katcp_sync.resource import KATCPClientResource
 from katcp_sync.message import Message
 from katcp_sync.reactor import Reactor
 from katcp_sync.resource_base import KATCPReply
@@ -225,3 +229,26 @@ def test_set_ioloop_shares_the_owners_reactor(servers):
         cont.join(TIMEOUT)
         reactor.stop()
         assert reactor.join(TIMEOUT)
+
+
+def test_thread_safe_wrapper_of_a_container_bounds_its_children_and_groups(
+        container, tutorial, monkeypatch):
+    """katcp-python's wrapper took containers too: children, groups and
+    their requests and sensors come back wrapped, their calls bounded by
+    default_timeout (here ?pick-fruit, made to take 1 s, against 0.1 s)."""
+    monkeypatch.setattr(tutorial.random, "choice", lambda seq: "kiwi")
+    monkeypatch.setattr(tutorial.random, "randrange", lambda *args: 1)
+    wrapper = IOLoopThreadWrapper()
+    wrapper.default_timeout = 0.1
+    wrapped = resource_client.ThreadSafeKATCPClientResourceWrapper(container, wrapper)
+    assert isinstance(wrapped, KATCPClientResourceContainer) and wrapped.synced
+    child = wrapped.children.dev001
+    assert isinstance(child, KATCPClientResource) and child.parent.name == "array"
+    assert child.req.add(1, 2).succeeded
+    with pytest.raises(KatcpWrapperTimeoutError):
+        child.req.pick_fruit()
+    with pytest.raises(KatcpWrapperTimeoutError):
+        wrapped.groups.even.req.pick_fruit()
+    assert wrapped.groups.even.req.add(1, 2).succeeded
+    with pytest.raises(KatcpWrapperTimeoutError):
+        wrapped.until_not_synced()

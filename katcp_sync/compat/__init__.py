@@ -24,9 +24,10 @@ from typing import TYPE_CHECKING
 
 from .clock import monotonic, thread_time
 from .language import (
-    MODULE_GETATTR, PY2, REQUIRED, Protocol, SimpleNamespace, chained, collections_abc,
-    function_of, get_args, get_origin, isfinite, kwonly_done, kwonly_pop, lazy_names,
-    ordered_dict, positional_parameters, queue, round_int, selectors)
+    MODULE_GETATTR, NO_DEFAULT, PY2, REQUIRED, Protocol, SimpleNamespace, chained,
+    collections_abc, function_of, get_args, get_origin, isfinite, kwonly_done, kwonly_pop,
+    lazy_names, ordered_dict, parameter_default, positional_parameters, queue, round_int,
+    selectors)
 from .text import (
     byte_chars, byte_const, decode_lossless, encode_utf8, ensure_native_str, is_bytes, is_text,
     join_bytes, native_ascii, native_latin1, native_str, native_text, readable_text, to_bytes,

@@ -139,18 +139,40 @@ def positional_parameters(func):
     As ``inspect.signature`` sees them: wrappers are followed through
     ``__wrapped__`` (wrapt, functools.wraps) and a bound method has no ``self``.
     """
+    return [name for name, _ in _positional_defaults(func)]
+
+
+#: :func:`parameter_default` of a parameter that has no default.
+NO_DEFAULT = object()
+
+
+def parameter_default(func, name):
+    # type: (Callable[..., Any], str) -> Optional[Tuple[int, Any]]
+    """``(position, default)`` of ``func``'s positional parameter ``name``
+    (counted as :func:`positional_parameters` does; the default is
+    :data:`NO_DEFAULT` if it has none), or None if ``func`` has no such
+    positional parameter."""
+    for position, (param, default) in enumerate(_positional_defaults(func)):
+        if param == name:
+            return position, default
+    return None
+
+
+def _positional_defaults(func):
+    # type: (Callable[..., Any]) -> List[Tuple[str, Any]]
     import inspect
     if hasattr(inspect, "signature"):
-        names = []
+        params = []
         for param in inspect.signature(func).parameters.values():
             if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
-                names.append(param.name)
+                params.append((param.name, NO_DEFAULT if param.default is param.empty
+                               else param.default))
             elif param.kind is param.VAR_POSITIONAL:
-                names.append(param.name)
+                params.append((param.name, NO_DEFAULT))
                 break
             else:
                 break
-        return names
+        return params
     # Python 2: getargspec, on the innermost wrapped function
     bound = False
     while True:
@@ -162,12 +184,14 @@ def positional_parameters(func):
         else:
             break
     spec = inspect.getargspec(func)  # type: ignore[attr-defined]
-    names = list(spec.args)
+    defaults = list(spec.defaults or ())
+    params = [(arg, NO_DEFAULT) for arg in spec.args[:len(spec.args) - len(defaults)]]
+    params.extend(zip(spec.args[len(spec.args) - len(defaults):], defaults))
     if bound:
-        del names[:1]
+        del params[:1]
     if spec.varargs:
-        names.append(spec.varargs)
-    return names
+        params.append((spec.varargs, NO_DEFAULT))
+    return params
 
 
 def function_of(method):
