@@ -36,7 +36,7 @@ LAYERS = {
     # L2: I/O.
     "reactor": 2, "tcp": 2, "borrow": 2, "read_limits": 2, "connection_writes": 2, "connection": 2, "workers": 2,
     # L3: server and client.
-    "server": 3, "server_connection": 3, "server_dispatch": 3, "server_handlers": 3,
+    "server": 3, "server_connection": 3, "server_dispatch": 3, "server_readahead": 3, "server_handlers": 3,
     "server_lifecycle": 3, "server_replies": 3, "server_request": 3, "server_requests": 3,
     "server_sampling": 3, "server_sensors": 3, "server_services": 3, "server_turn": 3,
     "client": 3, "client_base": 3, "client_dispatch": 3, "client_requests": 3,
