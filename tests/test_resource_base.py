@@ -5,11 +5,13 @@ from __future__ import absolute_import, division, print_function
 
 import concurrent.futures
 import logging
+import random
 import threading
 
 import pytest
 
-from katcp_sync import compat
+from katcp_sync import compat, inspecting_client
+from katcp_sync.backoff import ExponentialRandomBackoff
 from katcp_sync.client_base import MAX_TIMEOUT_HINT
 from katcp_sync.errors import FailReply
 
@@ -459,6 +461,56 @@ def test_inspecting_client_retries_and_ignores_stale_rounds():
     assert states == ["syncing", "syncing", "syncing", "synced", "disconnected"]
     with pytest.raises(KatcpTimeoutError):
         inspector.until_state("synced", timeout=0.01)
+
+
+def test_inspection_retries_back_off_exponentially_with_jitter(monkeypatch):
+    """Delays double from retry_delay up to max_retry_delay, each scaled by a
+    random 0.5 to 1; a sync starts them again (ExponentialRandomBackoff)."""
+    monkeypatch.setattr(random, "random", lambda: 1.0)
+    client = FakeClient()
+    inspector = InspectingClient(client, lambda model: None, retry_delay=0.1, max_retry_delay=0.5)
+    client.callbacks["connected"]()
+
+    def fail_once():
+        client.answer(ok=False)
+        delay, retry, args = client.reactor.timers.pop()
+        retry(*args)
+        return delay
+
+    assert [fail_once() for _ in range(5)] == pytest.approx([0.1, 0.2, 0.4, 0.5, 0.5])
+    client.answer()
+    assert inspector.state == "synced"
+    client.callbacks["interface-changed"](Message.inform("interface-changed"))
+    monkeypatch.setattr(random, "random", lambda: 0.0)
+    assert fail_once() == pytest.approx(0.1)   # drawn at the sync (random was 1.0)
+    assert fail_once() == pytest.approx(0.1)   # 0.2 halved
+
+
+def test_exponential_random_backoff(monkeypatch):
+    """katcp-python's ExponentialRandomBackoff: delay = base * (1 - r + r * random());
+    the base grows by exp_fac per failure up to delay_max, resets on success."""
+    monkeypatch.setattr(random, "random", lambda: 0.5)
+    backoff = ExponentialRandomBackoff(delay_initial=2.0, delay_max=20.0, exp_fac=3.0, randomicity=0.4)
+    assert backoff.delay == pytest.approx(2.0 * 0.8)
+    delays = []
+    for _ in range(4):
+        backoff.failed()
+        delays.append(backoff.delay)
+    assert delays == pytest.approx([6.0 * 0.8, 18.0 * 0.8, 20.0 * 0.8, 20.0 * 0.8])
+    backoff.success()
+    assert backoff.delay == pytest.approx(1.6)
+    assert ExponentialRandomBackoff(1.0, 5.0, 2.0, 0.0).delay == 1.0
+    for bad in [dict(delay_initial=3.0, delay_max=2.0), dict(randomicity=1.5), dict(exp_fac=1.0)]:
+        with pytest.raises(ValueError):
+            ExponentialRandomBackoff(**bad)
+    assert inspecting_client.ExponentialRandomBackoff is ExponentialRandomBackoff
+    assert inspecting_client.random is random   # katcp-python's tests patch it there
+
+
+def test_inspecting_client_async_is_importable_but_not_provided():
+    """So that modules importing katcp-python's tornado client still load."""
+    with pytest.raises(NotImplementedError, match="KATCPClientResource"):
+        inspecting_client.InspectingClientAsync("127.0.0.1", 7147)
 
 
 # -- reading order (issue #11, point 1) -------------------------------------------
