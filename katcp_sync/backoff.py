@@ -40,7 +40,7 @@ class ExponentialRandomBackoff(object):
         delay_initial, delay_max, exp_fac, randomicity: as given; may be
         changed, taking effect at the next :meth:`failed` or :meth:`success`.
 
-    No lock of its own: one owner at a time (the inspecting client calls it
+    No lock of its own: one thread at a time (the inspecting client calls it
     under its lock).
     """
 

@@ -157,6 +157,7 @@ class InspectingClientAsync(object):
     :class:`~katcp_sync.resource.KATCPClientResource` (the high-level client,
     with ``req``/``sensor`` and ``until_synced``) or :class:`InspectingClient`
     (the device model kept in step, over a :class:`~katcp_sync.client.DeviceClient`).
+    Any thread (it only raises).
     """
 
     def __init__(self, *args, **kwargs):
