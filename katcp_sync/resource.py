@@ -40,8 +40,8 @@ from .resource_base import KATCPSensor, value_parser
 from .resource_sampling import NO_STRATEGY, Strategy, StrategyCache, sampling_futures
 from .resource_spec import DEFAULT_REQUEST_TIMEOUT, ResourceDescription
 from .resource_types import (
-    AttrDict, KATCPClientResourceRequest, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading,
-    SensorResultTuple, StrategyLike, escape_name, normalize_strategy_parameters,
+    AttrDict, KATCPClientResourceRequest, KATCPDummyRequest, KATCPReply, KATCPRequest,
+    KATCPSensorReading, SensorResultTuple, StrategyLike, escape_name, normalize_strategy_parameters,
 )
 
 if TYPE_CHECKING:   # for annotations only: resource_container imports this module

@@ -29,8 +29,8 @@ from .inspecting_client import DISCONNECTED, STATES, SYNCED, SYNCING
 from .resource import KATCPClientResource
 from .resource_base import KATCPSensor
 from .resource_types import (
-    KATCPClientResourceRequest, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading, SensorResultTuple, escape_name,
-    normalize_strategy_parameters,
+    KATCPClientResourceRequest, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading,
+    SensorResultTuple, escape_name, normalize_strategy_parameters,
 )
 from .resource_container import ClientGroup, GroupResults, KATCPClientResourceContainer
 
