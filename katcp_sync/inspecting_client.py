@@ -28,11 +28,12 @@ from __future__ import absolute_import, division, print_function
 
 import concurrent.futures
 import logging
-import random
+import random  # noqa: F401 (katcp-python code patches inspecting_client.random.random)
 import threading
 from typing import Any, Callable, Dict, Iterable, List, NamedTuple, Optional, Tuple
 
 from . import compat
+from .backoff import ExponentialRandomBackoff
 from .client import DeviceClient
 from .client_base import parse_timeout_hint
 from .deadline import Deadline
@@ -51,6 +52,8 @@ __all__ = [
     "SensorInfo",
     "DeviceModel",
     "InspectingClient",
+    "InspectingClientAsync",
+    "ExponentialRandomBackoff",
     "all_done",
     "chain_future",
     "wait_future",
@@ -145,6 +148,26 @@ def wait_future(future, timeout, what):
         raise compat.chained(KatcpTimeoutError("%s timed out after %s s" % (what, format_seconds(timeout))), None)
 
 
+class InspectingClientAsync(object):
+    """Not provided: katcp-python's tornado-based inspecting client.
+
+    The name exists so that modules which import it still load (as
+    katcp-python's own test module does); making one raises
+    :exc:`NotImplementedError`, which names what to use instead:
+    :class:`~katcp_sync.resource.KATCPClientResource` (the high-level client,
+    with ``req``/``sensor`` and ``until_synced``) or :class:`InspectingClient`
+    (the device model kept in step, over a :class:`~katcp_sync.client.DeviceClient`).
+    Any thread (it only raises).
+    """
+
+    def __init__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> None
+        raise NotImplementedError(
+            "katcp_sync has no InspectingClientAsync (katcp-python's tornado inspecting client):"
+            " use katcp_sync.KATCPClientResource, or katcp_sync.inspecting_client.InspectingClient"
+            " over a DeviceClient")
+
+
 class InspectingClient(object):
     """A device client plus a synced model of the device's interface.
 
@@ -155,7 +178,8 @@ class InspectingClient(object):
             becomes ``synced`` once that future is done. Must not block.
         sync_timeout: timeout in seconds of each inspection request.
         retry_delay: first retry delay after a failed inspection (doubles
-            up to ``max_retry_delay``).
+            up to ``max_retry_delay``; each delay is jittered down by up to
+            half, see :class:`~katcp_sync.backoff.ExponentialRandomBackoff`).
         name: used in log messages.
 
     All public methods may be called from any thread.
@@ -173,13 +197,13 @@ class InspectingClient(object):
         self.client = client
         self._on_model = on_model
         self._sync_timeout = sync_timeout
-        self._retry_delay = retry_delay
-        self._max_retry_delay = max_retry_delay
+        # katcp-python's jitter was a factor of 0.05 to 1; half to all keeps
+        # retries of many resources apart without retrying far too early.
+        self._backoff = ExponentialRandomBackoff(retry_delay, max_retry_delay, exp_fac=2.0, randomicity=0.5)
         self._name = name
         self._cond = compat.Condition()
         self._state = DISCONNECTED
         self._generation = 0
-        self._failures = 0
         self._stopped = False
         self._retry_handle = None  # type: Optional[TimerHandle]
         # The generation whose inspection replies are awaited, and whether the
@@ -388,7 +412,8 @@ class InspectingClient(object):
     def _synced(self, generation):
         # type: (int) -> None
         if self._set_state(generation, SYNCED) is not None:
-            self._failures = 0
+            with self._cond:
+                self._backoff.success()
             logger.debug("%s: synced", self._name)
 
     def _retry_later(self, generation, exc):
@@ -396,9 +421,8 @@ class InspectingClient(object):
         with self._cond:
             if generation != self._generation or self._stopped:
                 return
-            self._failures += 1
-            delay = min(self._max_retry_delay, self._retry_delay * 2 ** (self._failures - 1))
-            delay *= random.uniform(0.5, 1.0)
+            delay = self._backoff.delay
+            self._backoff.failed()
             logger.warning("%s: inspection failed (%s); retrying in %s s",
                            self._name, exc, format_seconds(delay))
             self._retry_handle = self.client.reactor.call_later(delay, self._retry, generation)

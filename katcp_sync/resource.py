@@ -40,8 +40,8 @@ from .resource_base import KATCPSensor, value_parser
 from .resource_sampling import NO_STRATEGY, Strategy, StrategyCache, sampling_futures
 from .resource_spec import DEFAULT_REQUEST_TIMEOUT, ResourceDescription
 from .resource_types import (
-    AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading,
-    SensorResultTuple, StrategyLike, escape_name, normalize_strategy_parameters,
+    AttrDict, KATCPClientResourceRequest, KATCPDummyRequest, KATCPReply, KATCPRequest,
+    KATCPSensorReading, SensorResultTuple, StrategyLike, escape_name, normalize_strategy_parameters,
 )
 
 if TYPE_CHECKING:   # for annotations only: resource_container imports this module
@@ -347,7 +347,7 @@ class KATCPClientResource(ResourceDescription):
             key = escape_name(name)
             if key in self._always_excluded:
                 continue
-            requests[key] = KATCPRequest(name, info.description, info.timeout_hint, self)
+            requests[key] = KATCPClientResourceRequest(info._asdict(), self, self._allowed_check(name))
         with self._lock:
             for name, sensor_info in model.sensors.items():
                 parse = value_parser(sensor_info.type, major)
@@ -398,6 +398,11 @@ class KATCPClientResource(ResourceDescription):
         """True if ``?request_name`` may be sent (active, and controlled or always allowed)."""
         return self._active and (self._controlled or escape_name(request_name) in self._always_allowed)
 
+    def _allowed_check(self, request_name):
+        # type: (str) -> Callable[[], bool]
+        """The ``is_active`` of a request object: :meth:`is_request_allowed` for it."""
+        return functools.partial(self.is_request_allowed, request_name)
+
     def _timeout(self, timeout, hint):
         # type: (Optional[float], Optional[float]) -> float
         return hinted_timeout(timeout, hint, self.default_timeout)
@@ -413,6 +418,42 @@ class KATCPClientResource(ResourceDescription):
         msg = Message.request(name, *args, mid=mid)
         future = client.future_request(msg, timeout=self._timeout(timeout, timeout_hint))
         return chain_future(future, lambda reply_informs: KATCPReply(*reply_informs))
+
+    def wrapped_request(self, request, *args, **kwargs):
+        # type: (str, *Any, **Any) -> KATCPReply
+        """Send ``?request *args`` and block until the reply (katcp-python's name).
+
+        What each ``req.<name>(...)`` call does once it found the request
+        active; this does not check :meth:`is_request_allowed`.
+
+        Args:
+            request: the KATCP request name.
+            args: request arguments (``str``, ``bytes``, numbers, bools).
+            timeout: seconds to wait for the reply. ``None``, or the value
+                of the device's timeout hint for this request (which is what
+                the request objects pass when given none), mean that hint
+                plus ``TIMEOUT_HINT_MARGIN``, else :attr:`default_timeout`.
+            mid: a message id to use instead of an automatic one.
+
+        Returns:
+            the :class:`KATCPReply` (falsy for a ``fail`` or ``invalid`` reply).
+
+        Raises:
+            KatcpClientError: called on the reactor thread (use :meth:`request_future`).
+            KatcpTimeoutError, KatcpClientDisconnected.
+
+        Any thread but the reactor thread.
+        """
+        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
+        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
+        compat.kwonly_done('wrapped_request', kwargs)
+        self.check_may_block("?%s" % request)
+        info = self._model.requests.get(request)
+        hint = info.timeout_hint if info is not None else None
+        if timeout is not None and timeout == hint:
+            timeout = None  # the hint: its margin applies
+        future = self.request_future(request, args, timeout, mid, hint)
+        return self.wait_future(future, self.wait_bound(timeout, hint), "?" + request)
 
     def wait_bound(self, timeout, timeout_hint):
         # type: (Optional[float], Optional[float]) -> float
@@ -681,7 +722,8 @@ class KATCPClientResource(ResourceDescription):
     def _dummy_request(self, name):
         # type: (str) -> KATCPRequest
         """A request the device lacks, answered locally with ``ok`` (``dummy_unknown_requests``)."""
-        return KATCPDummyRequest(name, "dummy request (not on the device)", None, self)
+        description = dict(name=name, description="dummy request (not on the device)", timeout_hint=None)
+        return KATCPDummyRequest(description, self._allowed_check(name))
 
     def __repr__(self):
         # type: () -> str

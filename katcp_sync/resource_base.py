@@ -18,9 +18,9 @@ from typing import Any, Callable, Dict, Optional, Tuple, Union
 from . import compat
 from .errors import KATCPSensorError, SensorTimeoutError
 from .formatting import format_seconds
-from .resource_types import (AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest,
-                             KATCPSensorReading, ResourceManager, SensorResultTuple, StrategyLike,
-                             escape_name, make_condition, normalize_strategy_parameters)
+from .resource_types import (AttrDict, KATCPClientResourceRequest, KATCPDummyRequest, KATCPReply,
+                             KATCPRequest, KATCPSensorReading, ResourceManager, SensorResultTuple,
+                             StrategyLike, escape_name, make_condition, normalize_strategy_parameters)
 from .sensor import Sensor
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "KATCPSensorReading",
     "SensorResultTuple",
     "KATCPRequest",
+    "KATCPClientResourceRequest",
     "KATCPDummyRequest",
     "KATCPSensor",
     "make_condition",

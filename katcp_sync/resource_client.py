@@ -36,8 +36,8 @@ from .inspecting_client import DISCONNECTED, STATES, SYNCED, SYNCING
 from .resource import KATCPClientResource
 from .resource_base import KATCPSensor
 from .resource_types import (
-    KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading, SensorResultTuple, escape_name,
-    normalize_strategy_parameters,
+    KATCPClientResourceRequest, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensorReading,
+    SensorResultTuple, escape_name, normalize_strategy_parameters,
 )
 from .resource_container import (
     ClientGroup, GroupRequest, GroupResults, KATCPClientResourceContainer,
@@ -50,6 +50,7 @@ __all__ = [
     "GroupResults",
     "KATCPReply",
     "KATCPRequest",
+    "KATCPClientResourceRequest",
     "KATCPDummyRequest",
     "KATCPSensor",
     "KATCPSensorReading",

@@ -1,6 +1,6 @@
 """The plain objects of the high-level client: names, strategies, replies, readings, requests.
 
-These know nothing of sockets. Each :class:`KATCPRequest` (and each
+These know nothing of sockets. Each :class:`KATCPClientResourceRequest` (and each
 :class:`~katcp_sync.resource_base.KATCPSensor`) talks to a *manager* (in
 practice a :class:`~katcp_sync.resource.KATCPClientResource`) through a
 handful of methods, listed in :class:`ResourceManager`, which makes them easy
@@ -14,7 +14,7 @@ The default API is blocking (``client.req.add(3, 6)`` returns a
 from __future__ import absolute_import, division, print_function
 
 import concurrent.futures
-from typing import TYPE_CHECKING, Any, Callable, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from .compat import Protocol
 from . import compat
@@ -34,6 +34,7 @@ __all__ = [
     "SensorResultTuple",
     "ResourceManager",
     "KATCPRequest",
+    "KATCPClientResourceRequest",
     "KATCPDummyRequest",
     "StrategyLike",
     "make_condition",
@@ -212,8 +213,8 @@ class SensorResultTuple(NamedTuple('SensorResultTuple', [('object', "KATCPSensor
 
 
 class ResourceManager(Protocol):
-    """What :class:`KATCPRequest` and :class:`~katcp_sync.resource_base.KATCPSensor` need from
-    their resource.
+    """What :class:`KATCPClientResourceRequest` and
+    :class:`~katcp_sync.resource_base.KATCPSensor` need from their resource.
 
     Documentation only (katcp_sync.resource.KATCPClientResource implements it).
     Every method must be callable from any thread; ``wait_future`` blocks, so
@@ -226,9 +227,9 @@ class ResourceManager(Protocol):
         """The resource's name."""
         raise NotImplementedError
 
-    def is_request_allowed(self, request_name):
-        # type: (str) -> bool
-        """May ``request_name`` be sent now (controlled and active)?"""
+    def wrapped_request(self, request, *args, **kwargs):
+        # type: (str, *Any, **Any) -> KATCPReply
+        """Send ``?request args`` (keywords ``timeout``, ``mid``) and block until the reply."""
         raise NotImplementedError
 
     def request_future(self, name, args, timeout, mid,
@@ -274,34 +275,126 @@ class ResourceManager(Protocol):
         raise NotImplementedError
 
 
-class KATCPRequest(object):
-    """One request of a device, callable like a method.
+def _always_active():
+    # type: () -> bool
+    return True
 
-    ``req(*args, timeout=None, mid=None)`` sends ``?name args`` and blocks
-    until the reply; :meth:`future` returns a future instead. The ``?help``
-    text is the object's docstring (``help(client.req.add)``).
+
+class KATCPRequest(object):
+    """One request of a device, callable like a method: katcp-python's base class.
+
+    Calling it sends nothing itself: if :meth:`is_active` is false it raises
+    :exc:`~katcp_sync.errors.KATCPResourceInactive`, else it returns
+    ``self.issue_request(*args, **kwargs)``, which subclasses provide. The
+    ``?help`` text is the object's docstring (``help(client.req.add)``).
 
     Args:
-        name: the KATCP request name; description: its help text;
-        timeout_hint: the device's ``?request-timeout-hint`` or ``None``;
-        manager: the owning resource.
+        request_description: a mapping with the keys ``name`` (the KATCP
+            request name), ``description`` (its help text) and
+            ``timeout_hint`` (the device's ``?request-timeout-hint`` in
+            seconds, or ``None``).
+        is_active: called with no arguments before each request; the request
+            is refused while it returns false. Default: always active.
+
+    Raises:
+        ValueError: a key of ``request_description`` is missing.
+
+    Immutable once made: any thread (but see the subclass for blocking).
+    """
+
+    def __init__(self, request_description, is_active=_always_active):
+        # type: (Mapping[str, Any], Callable[[], bool]) -> None
+        missing = [key for key in ("name", "description", "timeout_hint")
+                   if key not in request_description]
+        if missing:
+            raise ValueError("request_description has no %s" % ", ".join(repr(k) for k in missing))
+        self.name = request_description["name"]  # type: str
+        self.description = request_description["description"]  # type: str
+        self.timeout_hint = request_description["timeout_hint"]  # type: Optional[float]
+        self._is_active = is_active
+        self.__doc__ = self.description
+
+    def is_active(self):
+        # type: () -> bool
+        """True if the request may be sent now (for a resource's requests:
+        the resource is active, and controlled or the request always allowed)."""
+        return bool(self._is_active())
+
+    def _check_active(self):
+        # type: () -> None
+        if not self.is_active():
+            raise KATCPResourceInactive(self._inactive_text())
+
+    def _inactive_text(self):
+        # type: () -> str
+        return "cannot send ?%s: its resource is not active" % self.name
+
+    def issue_request(self, *args, **kwargs):
+        # type: (*Any, **Any) -> Any
+        """Send the request without checking :meth:`is_active` (subclasses implement it).
+
+        Takes what ``__call__`` takes and returns what it returns.
+        """
+        raise NotImplementedError("%s does not implement issue_request" % type(self).__name__)
+
+    def __call__(self, *args, **kwargs):
+        # type: (*Any, **Any) -> Any
+        """Send the request: ``self.issue_request(*args, **kwargs)`` if active.
+
+        Raises:
+            KATCPResourceInactive: :meth:`is_active` is false (nothing is sent).
+        """
+        self._check_active()
+        return self.issue_request(*args, **kwargs)
+
+    def __repr__(self):
+        # type: () -> str
+        return "<%s ?%s>" % (type(self).__name__, self.name)
+
+
+class KATCPClientResourceRequest(KATCPRequest):
+    """A request of a :class:`~katcp_sync.resource.KATCPClientResource`'s device.
+
+    ``req(*args, timeout=None, mid=None)`` sends ``?name args`` and blocks
+    until the reply, a :class:`KATCPReply`: it calls
+    ``client.wrapped_request(name, *args, timeout=timeout, mid=mid)``, with
+    the device's timeout hint as ``timeout`` when none is given (``mid`` is
+    passed only if given). :meth:`future` returns a future instead.
+
+    Args:
+        request_description: as :class:`KATCPRequest`.
+        client: what sends it, in practice the resource (see
+            :class:`ResourceManager`: ``wrapped_request``, ``request_future``
+            and ``name``).
+        is_active: as :class:`KATCPRequest`; the resource passes its
+            ``is_request_allowed`` for this request.
 
     Any thread; the blocking call (not :meth:`future`) not from the reactor thread.
     """
 
-    def __init__(self, name, description, timeout_hint,
-                 manager):
-        # type: (str, str, Optional[float], "ResourceManager") -> None
-        self.name = name
-        self.description = description
-        self.timeout_hint = timeout_hint
-        self._manager = manager
-        self.__doc__ = description
+    def __init__(self, request_description, client, is_active=_always_active):
+        # type: (Mapping[str, Any], "ResourceManager", Callable[[], bool]) -> None
+        super(KATCPClientResourceRequest, self).__init__(request_description, is_active)
+        self._client = client
 
-    def is_active(self):
-        # type: () -> bool
-        """True if the request may be sent now (resource controlled and active)."""
-        return self._manager.is_request_allowed(self.name)
+    def _inactive_text(self):
+        # type: () -> str
+        return ("cannot send ?%s: resource %r is not controlled or not active (create it with"
+                " controlled=True, or list the request in always_allowed_requests)"
+                % (self.name, getattr(self._client, "name", "?")))
+
+    def issue_request(self, *args, **kwargs):
+        # type: (*Any, **Any) -> KATCPReply
+        """Send the request and block until its reply (see the class); no active check.
+
+        Not callable from the reactor thread (e.g. in a sensor listener).
+
+        Raises:
+            KatcpTimeoutError, KatcpClientDisconnected.
+        """
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self.timeout_hint
+        return self._client.wrapped_request(self.name, *args, **kwargs)
 
     def future(self, *args, **kwargs):
         # type: (*Any, **Any) -> concurrent.futures.Future
@@ -326,48 +419,41 @@ class KATCPRequest(object):
         timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
         mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
         compat.kwonly_done('future', kwargs)
-        if not self.is_active():
-            raise KATCPResourceInactive(
-                "cannot send ?%s: resource %r is not controlled or not active (create it with"
-                " controlled=True, or list the request in always_allowed_requests)"
-                % (self.name, self._manager.name))
-        return self._manager.request_future(self.name, args, timeout, mid, self.timeout_hint)
-
-    def __call__(self, *args, **kwargs):
-        # type: (*Any, **Any) -> KATCPReply
-        """Send the request and block until its reply (see :meth:`future`).
-
-        Not callable from the reactor thread (e.g. in a sensor listener).
-
-        Raises:
-            KATCPResourceInactive, KatcpTimeoutError, KatcpClientDisconnected.
-        """
-        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
-        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
-        compat.kwonly_done('__call__', kwargs)
-        self._manager.check_may_block("?%s" % self.name)
-        future = self.future(*args, timeout=timeout, mid=mid)
-        return self._manager.wait_future(future, self._manager.wait_bound(timeout, self.timeout_hint), "?" + self.name)
+        self._check_active()
+        return self._client.request_future(self.name, args, timeout, mid, self.timeout_hint)
 
     def __repr__(self):
         # type: () -> str
-        return "<KATCPRequest %s of %s>" % (self.name, self._manager.name)
+        return "<KATCPRequest %s of %s>" % (self.name, getattr(self._client, "name", "?"))
 
 
 class KATCPDummyRequest(KATCPRequest):
     """A request the device does not have, that always "succeeds" locally.
 
-    Used for unknown requests when a resource has ``dummy_unknown_requests``.
-    Any thread, as :class:`KATCPRequest`.
+    Used for unknown requests when a resource has ``dummy_unknown_requests``:
+    calling it returns an ``ok`` :class:`KATCPReply` at once (sending
+    nothing), :meth:`future` a future done with it. Any thread.
     """
+
+    def _reply(self):
+        # type: () -> KATCPReply
+        return KATCPReply(Message.reply(self.name.replace("_", "-"), "ok"), [])
+
+    def issue_request(self, *args, **kwargs):
+        # type: (*Any, **Any) -> KATCPReply
+        """Return an ``ok`` reply; nothing is sent."""
+        return self._reply()
 
     def future(self, *args, **kwargs):
         # type: (*Any, **Any) -> concurrent.futures.Future
-        timeout = compat.kwonly_pop(kwargs, 'timeout', None)  # type: Optional[float]
-        mid = compat.kwonly_pop(kwargs, 'mid', None)  # type: Any
-        compat.kwonly_done('future', kwargs)
+        """A future already done with an ``ok`` reply.
+
+        Raises:
+            KATCPResourceInactive: :meth:`is_active` is false.
+        """
+        self._check_active()
         result = compat.Future()  # type: concurrent.futures.Future
-        result.set_result(KATCPReply(Message.reply(self.name.replace("_", "-"), "ok"), []))
+        result.set_result(self._reply())
         return result
 
 

@@ -33,7 +33,7 @@ import logging
 import re
 import threading
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Text, Tuple, Type, Union, cast
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Text, Tuple, Type, Union, cast
 
 import six
 from six.moves import builtins
@@ -385,6 +385,14 @@ class Sensor(object):
                 if snapshot is None:
                     snapshot = self._observer_snapshot = tuple(self._observer_map.values())
         return snapshot
+
+    @property
+    def _observers(self):
+        # type: () -> FrozenSet[Observer]
+        """katcp-python's set of observers, read-only: :meth:`observers` as a
+        frozenset (for ported tests that look at it; observers must then be
+        hashable, as in katcp-python). Change it with :meth:`attach`/:meth:`detach`."""
+        return frozenset(self.observers())
 
     def notify(self, reading):
         # type: (Reading) -> None

@@ -37,7 +37,7 @@ from katcp_sync.resource_client import AttrMappingProxy
 from katcp_sync.sensor import Sensor
 from katcp_sync.server import ClientRequestConnection, DeviceServer
 from katcp_sync.testutils import (BlockingTestClient, ClientConnectionTest, DeviceTestServer,
-                                  TestUtilMixin, WaitingMock, start_server)
+                                  SensorTransitionWaiter, TestUtilMixin, WaitingMock, start_server)
 
 TIMEOUT = 5.0
 
@@ -403,6 +403,33 @@ def test_waiting_mock_waits_for_calls_from_other_threads():
     assert waiting.assert_wait_call_count(1, timeout=TIMEOUT)
     with pytest.raises(AssertionError):
         waiting.assert_wait_call_count(2, timeout=0.01)
+
+
+# -- private attributes katcp-python's tests read -------------------------------------
+
+def test_sensor_observers_read_only_set():
+    """katcp-python's ``sensor._observers`` (a set), read-only here."""
+    sensor = Sensor.integer("an.int", "An integer.", "", [0, 10])
+    tree, other = WaitingMock(), WaitingMock()
+    assert sensor._observers == set()
+    sensor.attach(tree)
+    sensor.attach(other)
+    assert sensor._observers == {tree, other} and isinstance(sensor._observers, frozenset)
+    sensor.detach(tree)
+    assert sensor._observers == {other}
+    with pytest.raises(AttributeError):
+        sensor._observers = set()
+
+
+def test_transition_waiter_is_its_own_observer():
+    """katcp-python's waiter attached ``waiter._observer`` whose update was
+    ``waiter._sensor_callback``: here the waiter is that observer."""
+    sensor = Sensor.integer("an.int", "An integer.", "", [0, 10], default=0)
+    waiter = SensorTransitionWaiter(sensor, (0, 2))
+    assert waiter._observer in sensor._observers
+    assert waiter._observer.update == waiter._sensor_callback
+    waiter.teardown()
+    assert waiter._observer not in sensor._observers
 
 
 # -- fake_clients ----------------------------------------------------------------------

@@ -49,10 +49,11 @@ RUN_TIMEOUT = 300.0
 HUNG_EXIT = 3
 MAX_HUNG = 5
 
-#: Minimum share (percent) of the in-scope tests that must pass: the
-#: issue's target. 178 of 197 (90.4%) passed when this was set; 181 of 200
-#: once katcp-python's own tests of ThreadSafeKATCPClientResourceWrapper ran.
-FLOOR = 90.0
+#: Minimum share (percent) of the in-scope tests that must pass. 190 of
+#: 205 (92.7%) passed when this was set; the floor leaves room for one miss
+#: of a timing test under load (TestDeviceServerClientIntegrated.test_sampling
+#: counts the samples of a 1/32 s period within 0.15 s).
+FLOOR = 92.0
 
 _TIMEOUT_RAISES = ("deliberate: blocking_request raises KatcpTimeoutError instead of "
                    "returning a fail reply")
@@ -81,32 +82,28 @@ KNOWN_FAILURES = {
         "deliberate: an unexpected reply gets a rate-limited #log error (spec section 2)",
     "test_server.TestDeviceServerClientIntegrated.test_test_help_failure":
         "deliberate: BlockingTestClient.test_help accepts bytes names",
-    "test_inspecting_client.TestExponentialRandomBackoff.test_delays":
-        "not provided: InspectingClientAsync (the module fails to import)",
-    "test_resource.test_KATCPRequest.test_active":
-        "not provided: KATCPRequest(description_dict, is_active=...) constructor",
-    "test_resource_client.test_KATCPClientResourceRequest.test_init":
-        "not provided: KATCPClientResourceRequest (internal to katcp-python's resource)",
-    "test_resource_client.test_KATCPClientResourceRequest.test_request_no_timeout_hint":
-        "not provided: KATCPClientResourceRequest (internal to katcp-python's resource)",
-    "test_resource_client.test_KATCPClientResourceRequest.test_request_with_timeout_hint":
-        "not provided: KATCPClientResourceRequest (internal to katcp-python's resource)",
+    "test_server.TestDeviceServerClientIntegrated.test_add_remove_sensors":
+        "deliberate: add_sensor and remove_sensor send #interface-changed (spec 4.2), which "
+        "the test's message recorder sees",
     "test_server.test_ClientConnection.test_init":
         "not provided: katcp.server.KATCPServer (katcp-python's tornado IO layer)",
 }
 
+_IO_LAYER = "reads or mocks a private attribute (server._server, katcp-python's tornado IO layer)"
+_CONNECT_HOOK = (_IO_LAYER + "; and expects on_client_connect to send the connect informs "
+                 "(katcp_sync sends them before the hook, so an override without super() still does)")
+_STRATEGY_TABLE = ("reads or replaces a private attribute (server._strategies, katcp-python's "
+                   "server-wide table by client; katcp_sync keeps a client's strategies on its "
+                   "connection, here a mock)")
+
 #: Tests left out of the target, by id, with the reason.
 EXCLUDED = {
     'test_server.TestDeviceServerV4.test_sensor_sampling':
-        'reads or mocks a private attribute (server._strategies, server._send_message)',
+        _STRATEGY_TABLE,
     'test_server.TestDeviceServerV4Async.test_sensor_sampling':
-        'reads or mocks a private attribute (server._strategies, server._send_message)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_request_timeout_hint':
         'reads or mocks a private attribute (replaces a handler in server._request_handlers)',
-    'test_sensortree.TestGenericSensorTree.test_add_links':
-        'reads or mocks a private attribute (sensor._observers)',
-    'test_sensortree.TestGenericSensorTree.test_remove_links':
-        'reads or mocks a private attribute (sensor._observers)',
     'test_client.TestBlockingClient.test_blocking_request_mid':
         'reads or mocks a private attribute (client._server_supports_ids)',
     'test_client.TestCallbackClient.test_blocking_request_mid':
@@ -147,62 +144,56 @@ EXCLUDED = {
         "tornado: makes the ioloop current (ioloop.make_current) to build the container",
     'test_resource_client.test_ThreadSafeKATCPClientResourceWrapper_container.test_sensor':
         "tornado: makes the ioloop current (ioloop.make_current) to build the container",
-    'test_server.TestDeviceServerClientIntegrated.test_add_remove_sensors':
-        'reads or mocks a private attribute (server._client_conns)',
     'test_server.TestDeviceServerClientIntegrated.test_async_request_handler':
         "tornado: a gen.coroutine on the client's ioloop",
     'test_server.TestDeviceServerClientIntegrated.test_bad_client_socket':
-        'reads or mocks a private attribute (server._server)',
-    'test_server.TestDeviceServerClientIntegrated.test_sampling':
-        'reads or mocks a private attribute (server._client_conns)',
+        _IO_LAYER,
     'test_server.TestDeviceServerClientIntegrated.test_slow_client':
-        'reads or mocks a private attribute (server._server)',
+        _IO_LAYER,
     'test_server.TestDeviceServerV4.test_on_client_connect':
-        'reads or mocks a private attribute (server._server)',
+        _CONNECT_HOOK,
     'test_server.TestDeviceServerV4Async.test_on_client_connect':
-        'reads or mocks a private attribute (server._server)',
+        _CONNECT_HOOK,
     'test_server.test_DeviceServer.test_on_client_connect':
-        'reads or mocks a private attribute (server._server)',
+        _CONNECT_HOOK,
     'test_server.test_DeviceServer.test_request_sensor_sampling_clear':
         'tornado: ioloop.make_current()',
     'test_server.test_DeviceServer.test_sensor_sampling':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_all_strategies_unchanged_for_failure':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_fails_for_empty_sensor_name':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_fails_for_invalid_sensor_name':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_fails_for_invalid_strategy':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_fails_for_invalid_strategy_invalid_params':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_fails_for_no_strategy':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_fails_for_valid_strategy_invalid_params':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_fails_for_valid_strategy_invalid_sensor_types':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_sends_informs_for_multiple_sensors':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_set_for_multiple_sensors':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_bulk_sensor_sampling_set_for_multiple_sensors_and_individually':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_on_client_connect':
-        'reads or mocks a private attribute (server._server)',
+        _CONNECT_HOOK,
     'test_server.test_DeviceServer51.test_request_sensor_sampling_clear':
         'tornado: ioloop.make_current()',
     'test_server.test_DeviceServer51.test_sensor_sampling':
-        'reads or mocks a private attribute (server._strategies)',
+        _STRATEGY_TABLE,
     'test_server.test_DeviceServerAsync.test_on_client_connect':
-        'reads or mocks a private attribute (server._server)',
+        _CONNECT_HOOK,
     'test_server.test_DeviceServerAsync.test_request_sensor_sampling_clear':
         'tornado: ioloop.make_current()',
     'test_server.test_DeviceServerAsync.test_sensor_sampling':
-        'reads or mocks a private attribute (server._strategies)',
-    'test_testutils.test_SensorTransitionWaiter.test_init_teardown':
-        'reads or mocks a private attribute (waiter._observer)',
+        _STRATEGY_TABLE,
 }
 
 

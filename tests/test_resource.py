@@ -10,6 +10,7 @@ import threading
 import pytest
 
 from katcp_sync import resource_client
+from katcp_sync.client_base import TIMEOUT_HINT_MARGIN
 from katcp_sync.compat import queue
 from katcp_sync.errors import (
     KATCPResourceInactive, KATCPSensorError, KatcpClientError, KatcpTimeoutError,
@@ -355,7 +356,9 @@ def test_strategy_for_a_sensor_that_appears_later(resource, server):
     assert seen and seen[-1][3] == 5
 
 
-def test_timeout_hints_and_bulk_strategies(tutorial):
+@pytest.fixture
+def hint_resource(tutorial):
+    """A resource synced with a server whose ``?slow`` has a 12.5 s timeout hint."""
     class HintServer(tutorial.MyServer):
         PROTOCOL_INFO = ProtocolFlags(5, 1, "MIBT")
 
@@ -370,12 +373,7 @@ def test_timeout_hints_and_bulk_strategies(tutorial):
     res = make_resource(srv)
     try:
         res.until_synced(TIMEOUT)
-        assert res.req.slow.timeout_hint == 12.5 and res.req.add.timeout_hint is None
-        assert res.req.slow().succeeded
-        results = res.set_sampling_strategies("result$", ("period", 10))
-        assert results == {name: (True, ("period", "10.0")) for name in
-                           ["add_result", "eval_result", "fruit_result", "time_result"]}
-        assert res.sensor.time_result.sampling_strategy == ("period", "10.0")
+        yield res
     finally:
         res.stop()
         res.join(TIMEOUT)
@@ -499,6 +497,38 @@ def test_ioloop_wrapper_timeout_is_katcp_pythons_error():
     finally:
         manager.stop(TIMEOUT)
         manager.join(TIMEOUT)
+
+
+def test_timeout_hints_and_bulk_strategies(hint_resource):
+    res = hint_resource
+    assert res.req.slow.timeout_hint == 12.5 and res.req.add.timeout_hint is None
+    assert res.req.slow().succeeded
+    results = res.set_sampling_strategies("result$", ("period", 10))
+    assert results == {name: (True, ("period", "10.0")) for name in
+                       ["add_result", "eval_result", "fruit_result", "time_result"]}
+    assert res.sensor.time_result.sampling_strategy == ("period", "10.0")
+
+
+def test_requests_are_katcp_python_request_objects_sent_by_wrapped_request(hint_resource, monkeypatch):
+    """``req.<name>`` is katcp-python's KATCPClientResourceRequest: its call
+    passes the hint as ``timeout`` to the resource's ``wrapped_request``,
+    where the hint still gets its margin (TIMEOUT_HINT_MARGIN)."""
+    res = hint_resource
+    slow = res.req.slow
+    assert isinstance(slow, resource_client.KATCPClientResourceRequest)
+    assert isinstance(slow, resource_client.KATCPRequest) and slow.is_active()
+    timeouts = []
+    send = res.client.future_request
+
+    def spy(msg, timeout=None, **kwargs):
+        timeouts.append(timeout)
+        return send(msg, timeout=timeout, **kwargs)
+
+    monkeypatch.setattr(res.client, "future_request", spy)
+    assert slow().succeeded and res.wrapped_request("slow").succeeded
+    assert res.wrapped_request("slow", timeout=3).succeeded and res.req.add(1, 2, timeout=4).succeeded
+    assert res.wrapped_request("add", 1, 2).succeeded
+    assert timeouts == [12.5 + TIMEOUT_HINT_MARGIN] * 2 + [3, 4, res.default_timeout]
 
 
 def test_thread_safe_wrapper_comes_after_a_queued_start(server):

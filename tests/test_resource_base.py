@@ -5,11 +5,13 @@ from __future__ import absolute_import, division, print_function
 
 import concurrent.futures
 import logging
+import random
 import threading
 
 import pytest
 
-from katcp_sync import compat
+from katcp_sync import compat, inspecting_client
+from katcp_sync.backoff import ExponentialRandomBackoff
 from katcp_sync.client_base import MAX_TIMEOUT_HINT
 from katcp_sync.errors import FailReply
 
@@ -20,7 +22,8 @@ from katcp_sync.inspecting_client import InspectingClient, RequestInfo, SensorIn
 from katcp_sync.message import Message
 from katcp_sync.resource_base import value_parser
 from katcp_sync.resource_base import (
-    AttrDict, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensor, KATCPSensorReading, escape_name,
+    AttrDict, KATCPClientResourceRequest, KATCPDummyRequest, KATCPReply, KATCPRequest, KATCPSensor,
+    KATCPSensorReading, escape_name,
     normalize_strategy_parameters,
 )
 from katcp_sync.sensor import Sensor
@@ -37,8 +40,9 @@ class FakeManager(object):
         self.allowed = allowed
         self.strategies = {}
         self.sent = []
+        self.wrapped = []
 
-    def is_request_allowed(self, request_name):
+    def is_request_allowed(self):
         return self.allowed
 
     def request_future(self, name, args, timeout, mid, timeout_hint):
@@ -46,6 +50,10 @@ class FakeManager(object):
         future = concurrent.futures.Future()
         future.set_result(KATCPReply(Message.reply(name, "ok", *args), []))
         return future
+
+    def wrapped_request(self, name, *args, **kwargs):
+        self.wrapped.append((name, args, kwargs))
+        return self.request_future(name, args, kwargs.get("timeout"), kwargs.get("mid"), None).result()
 
     def wait_bound(self, timeout, hint):
         return 1.0
@@ -123,10 +131,16 @@ def test_reading_status_is_the_name():
     assert reading.status == "nominal"
 
 
+def make_request(manager, hint=7.0):
+    description = {"name": "add", "description": "Add two numbers", "timeout_hint": hint}
+    return KATCPClientResourceRequest(description, manager, manager.is_request_allowed)
+
+
 def test_request_docstring_future_and_blocking_call():
     manager = FakeManager()
-    req = KATCPRequest("add", "Add two numbers", 7.0, manager)
+    req = make_request(manager)
     assert req.__doc__ == "Add two numbers"
+    assert (req.name, req.description, req.timeout_hint) == ("add", "Add two numbers", 7.0)
     future = req.future(3, 6, timeout=2, mid=5)
     assert isinstance(future, concurrent.futures.Future)
     assert manager.sent[-1] == ("add", (3, 6), 2, 5, 7.0)
@@ -134,18 +148,61 @@ def test_request_docstring_future_and_blocking_call():
     assert reply.succeeded and reply.reply.arguments == [b"ok", b"1", b"2"]
 
 
+def test_request_call_goes_through_wrapped_request_with_the_hint_as_timeout():
+    # katcp-python's contract: timeout defaults to the hint; mid only if given
+    manager = FakeManager()
+    req = make_request(manager)
+    req(1, 2)
+    req(3, timeout=4, mid=9)
+    assert manager.wrapped == [("add", (1, 2), {"timeout": 7.0}),
+                               ("add", (3,), {"timeout": 4, "mid": 9})]
+    assert isinstance(req, KATCPRequest)
+
+
+def test_request_base_class_checks_is_active_then_issues():
+    # katcp-python's KATCPRequest(description, is_active): subclasses issue
+    issued = []
+
+    class Echo(KATCPRequest):
+        def issue_request(self, *args, **kwargs):
+            issued.append((args, kwargs))
+            return "sent"
+
+    active = [False]
+    req = Echo({"name": "echo", "description": "Echo.", "timeout_hint": None},
+               is_active=lambda: active[0])
+    with pytest.raises(KATCPResourceInactive, match=r"\?echo"):
+        req(1, timeout=3)
+    assert issued == []
+    active[0] = True
+    assert req(1, timeout=3) == "sent" and issued == [((1,), {"timeout": 3})]
+    assert Echo({"name": "x", "description": "", "timeout_hint": None})() == "sent"
+    with pytest.raises(ValueError, match="timeout_hint"):
+        Echo({"name": "x", "description": ""})
+    with pytest.raises(NotImplementedError):
+        KATCPRequest({"name": "x", "description": "", "timeout_hint": None})()
+
+
 def test_request_on_inactive_resource_raises():
-    req = KATCPRequest("add", "Add two numbers", None, FakeManager(allowed=False))
+    manager = FakeManager(allowed=False)
+    req = make_request(manager, hint=None)
     with pytest.raises(KATCPResourceInactive, match="controlled=True"):
         req(1, 2)
     with pytest.raises(KATCPResourceInactive):
         req.future(1, 2)
+    assert manager.sent == []
 
 
 def test_dummy_request_answers_ok_locally():
     manager = FakeManager()
-    reply = KATCPDummyRequest("nothing", "", None, manager)()
-    assert reply.succeeded and manager.sent == []
+    description = {"name": "nothing", "description": "", "timeout_hint": None}
+    dummy = KATCPDummyRequest(description, manager.is_request_allowed)
+    reply = dummy()
+    assert reply.succeeded and manager.sent == [] and manager.wrapped == []
+    assert dummy.future().result(0).succeeded
+    manager.allowed = False
+    with pytest.raises(KATCPResourceInactive):
+        dummy()
 
 
 def test_sensor_set_formatted_and_listeners():
@@ -404,6 +461,56 @@ def test_inspecting_client_retries_and_ignores_stale_rounds():
     assert states == ["syncing", "syncing", "syncing", "synced", "disconnected"]
     with pytest.raises(KatcpTimeoutError):
         inspector.until_state("synced", timeout=0.01)
+
+
+def test_inspection_retries_back_off_exponentially_with_jitter(monkeypatch):
+    """Delays double from retry_delay up to max_retry_delay, each scaled by a
+    random 0.5 to 1; a sync starts them again (ExponentialRandomBackoff)."""
+    monkeypatch.setattr(random, "random", lambda: 1.0)
+    client = FakeClient()
+    inspector = InspectingClient(client, lambda model: None, retry_delay=0.1, max_retry_delay=0.5)
+    client.callbacks["connected"]()
+
+    def fail_once():
+        client.answer(ok=False)
+        delay, retry, args = client.reactor.timers.pop()
+        retry(*args)
+        return delay
+
+    assert [fail_once() for _ in range(5)] == pytest.approx([0.1, 0.2, 0.4, 0.5, 0.5])
+    client.answer()
+    assert inspector.state == "synced"
+    client.callbacks["interface-changed"](Message.inform("interface-changed"))
+    monkeypatch.setattr(random, "random", lambda: 0.0)
+    assert fail_once() == pytest.approx(0.1)   # drawn at the sync (random was 1.0)
+    assert fail_once() == pytest.approx(0.1)   # 0.2 halved
+
+
+def test_exponential_random_backoff(monkeypatch):
+    """katcp-python's ExponentialRandomBackoff: delay = base * (1 - r + r * random());
+    the base grows by exp_fac per failure up to delay_max, resets on success."""
+    monkeypatch.setattr(random, "random", lambda: 0.5)
+    backoff = ExponentialRandomBackoff(delay_initial=2.0, delay_max=20.0, exp_fac=3.0, randomicity=0.4)
+    assert backoff.delay == pytest.approx(2.0 * 0.8)
+    delays = []
+    for _ in range(4):
+        backoff.failed()
+        delays.append(backoff.delay)
+    assert delays == pytest.approx([6.0 * 0.8, 18.0 * 0.8, 20.0 * 0.8, 20.0 * 0.8])
+    backoff.success()
+    assert backoff.delay == pytest.approx(1.6)
+    assert ExponentialRandomBackoff(1.0, 5.0, 2.0, 0.0).delay == 1.0
+    for bad in [dict(delay_initial=3.0, delay_max=2.0), dict(randomicity=1.5), dict(exp_fac=1.0)]:
+        with pytest.raises(ValueError):
+            ExponentialRandomBackoff(**bad)
+    assert inspecting_client.ExponentialRandomBackoff is ExponentialRandomBackoff
+    assert inspecting_client.random is random   # katcp-python's tests patch it there
+
+
+def test_inspecting_client_async_is_importable_but_not_provided():
+    """So that modules importing katcp-python's tornado client still load."""
+    with pytest.raises(NotImplementedError, match="KATCPClientResource"):
+        inspecting_client.InspectingClientAsync("127.0.0.1", 7147)
 
 
 # -- reading order (issue #11, point 1) -------------------------------------------

@@ -180,6 +180,16 @@ class SensorTransitionWaiter(object):
         """Sensor observer callback (any thread)."""
         self._values.put(self._value_of(reading))
 
+    # katcp-python's names, for ported tests: its waiter attached a separate
+    # observer object whose update was _sensor_callback; here the waiter is
+    # that observer.
+    _sensor_callback = update
+
+    @property
+    def _observer(self):
+        # type: () -> SensorTransitionWaiter
+        return self
+
     @staticmethod
     def _passes(value, test):
         # type: (Any, Any) -> bool

@@ -357,10 +357,7 @@ class SensorBoard(object):
         if not 0 <= device_id < len(self._devices):
             raise LookupError("no device %r" % (device_id,))
         resource = self._devices[device_id].resource
-        resource.check_may_block("request")
-        timeout = self.timeout if timeout is None else timeout
-        future = resource.request_future(name, tuple(arguments), timeout)
-        return resource.wait_future(future, resource.wait_bound(timeout, None), "?" + name)
+        return resource.wrapped_request(name, *arguments, timeout=self.timeout if timeout is None else timeout)
 
     # -- on the reactor thread ---------------------------------------------------
 
