@@ -221,7 +221,11 @@ class ServerLifecycle(object):
     def _this_run_locked(self):
         # type: () -> Tuple[Any, Optional[Reactor], Optional[HandlerPool], object]
         """The current (or last) run's stop future and threads (lifecycle lock held)."""
-        return (self._server_life.stop_future, self._server_reactor if self._server_owns_reactor else None,
+        # A reactor not used yet is the next run's: a stop() of a server never
+        # started must not wait for it while a racing start() runs it.
+        reactor = (self._server_reactor if self._server_owns_reactor and self._server_reactor_used
+                   else None)
+        return (self._server_life.stop_future, reactor,
                 self._handler_pool, self._service_threads.current_run())
 
     def _wait_run(self, run, timeout):

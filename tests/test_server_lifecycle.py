@@ -97,6 +97,33 @@ def test_start_and_stop_from_many_threads_at_once():
         assert not server.running() and not _server_threads()
 
 
+def test_a_stop_of_a_server_never_started_does_not_wait_for_a_racing_start():
+    """stop() on a server never started has no run to wait for. It took the
+    reactor made for the first run as its own, so when a start() racing it
+    began that run in between, stop() waited for the new run's reactor
+    until its timeout (Python 2.7 CI hit it under load). The race is made
+    certain here: the start happens inside stop(), just before its wait."""
+    server = DemoServer("127.0.0.1", 0)
+    wait_run = server._wait_run
+
+    def start_then_wait(run, timeout):
+        server.start()
+        return wait_run(run, timeout)
+
+    server._wait_run = start_then_wait
+    stopper = threading.Thread(target=server.stop, args=(3 * TIMEOUT,))
+    stopper.start()
+    try:
+        stopper.join(TIMEOUT)
+        assert not stopper.is_alive(), "stop() waits for the run started after it"
+        assert server.running()
+    finally:
+        del server._wait_run
+        server.stop(TIMEOUT)
+        stopper.join(TIMEOUT)
+    assert server.join(TIMEOUT)
+
+
 def test_join_waits_for_a_worker_still_running_a_handler(server, connect):
     """join() is True only when every thread the server started has ended:
     a worker still inside a handler keeps it False."""
