@@ -511,7 +511,7 @@ def test_preset_protocol_flags_disables_detection(scripted):
         assert client.protocol_flags == ProtocolFlags(5, 0, "MI")
 
 
-def test_inconsistent_protocol_disconnects(scripted, make_client):
+def test_inconsistent_protocol_disconnects(scripted, make_client, caplog):
     def script(conn):
         conn.send(*v5_greeting(b"5.0-MI"))
         conn.read_line()
@@ -519,9 +519,30 @@ def test_inconsistent_protocol_disconnects(scripted, make_client):
         conn.read_line()
     server = scripted(script)
     client = make_client(server.port)
-    client.send_message(Message.request("watchdog"))
-    assert client.wait_disconnected(WAIT)
+    with caplog.at_level(logging.ERROR, logger="katcp_sync.client"):
+        client.send_message(Message.request("watchdog"))
+        assert client.wait_disconnected(WAIT)
     assert client.auto_reconnect is False
+    # katcp-python's log text and name of the setting, which its tests check.
+    assert "Protocol Version Error" in caplog.text and client._auto_reconnect is False
+
+
+def test_server_supports_ids_says_whether_requests_carry_ids(scripted, make_client):
+    """katcp-python's tests turn message ids off on a live client with
+    ``client._server_supports_ids = False``, as for a device without flag
+    ``I`` (spec 2.2): it is the request table's setting, not a copy."""
+    server = scripted(echo_script(greeting=v5_greeting(b"5.0-MI")))
+    client = make_client(server.port)
+    assert client._server_supports_ids is True
+    client._server_supports_ids = False
+    assert client.blocking_request(Message.request("echo", "x"))[0].mid is None
+    assert server.received.get(timeout=WAIT) == b"?echo x"
+    with pytest.raises(KatcpVersionError):
+        client.blocking_request(Message.request("echo"), use_mid=True)
+    with pytest.raises(KatcpVersionError):
+        client.send_request(Message.request("echo", mid=5))
+    client._server_supports_ids = True
+    assert client.blocking_request(Message.request("echo", "y"))[0].mid is not None
 
 
 def test_unparseable_protocol_version_is_taken_as_zero_with_a_warning(scripted, make_client,

@@ -104,16 +104,8 @@ EXCLUDED = {
         _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_request_timeout_hint':
         'reads or mocks a private attribute (replaces a handler in server._request_handlers)',
-    'test_client.TestBlockingClient.test_blocking_request_mid':
-        'reads or mocks a private attribute (client._server_supports_ids)',
-    'test_client.TestCallbackClient.test_blocking_request_mid':
-        'reads or mocks a private attribute (client._server_supports_ids)',
-    'test_client.TestCallbackClient.test_callback_request_mid':
-        'reads or mocks a private attribute (client._server_supports_ids)',
     'test_client.TestCallbackClient.test_stop_cleanup':
         "tornado: gen.chain_future on the client's ioloop",
-    'test_client.TestDeviceClientIntegrated.test_request':
-        'reads or mocks a private attribute (client._server_supports_ids)',
     'test_client.TestCallbackClient.test_no_callback':
         'reads or mocks a private attribute (client._inform_handlers)',
     'test_client.TestCallbackClient.test_timeout_nocb':
@@ -122,22 +114,6 @@ EXCLUDED = {
         'tornado: checks the ioloop of tornado events (Event._ioloop)',
     'test_client.TestDeviceClientIntegrated.test_bad_socket':
         'reads or mocks a private attribute (client._stream)',
-    'test_client.TestDeviceClientServerDetection.test_inconsistent_v4_then_v5':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_inconsistent_v5_then_v4':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_preset':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_preset_v4_then_v5':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_preset_v5_then_v4':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_valid_v4_build_state_first':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_valid_v4_version_first':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_valid_v5':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
     'test_ioloop_manager.test_IOLoopManager.test_managed_io_loop_is_asyncio_in_python3':
         "tornado: the ioloop's asyncio_loop",
     'test_resource_client.test_ThreadSafeKATCPClientResourceWrapper_container.test_children':
