@@ -16,7 +16,9 @@ Life of a connection, all on the reactor thread:
    a server that says nothing within :attr:`DeviceClient.protocol_detect_timeout`
    is assumed to speak :attr:`DeviceClient.ASSUMED_PROTOCOL` (no message ids,
    which is what spec 2.2 allows a client to assume). Then held requests are
-   sent, and the "connected" hooks run.
+   sent, and the "connected" hooks run. (Informs handed to
+   ``handle_message`` with no connection, as katcp-python's tests do, and
+   a preset on a client not running, only record the protocol.)
 3. When the connection drops, outstanding requests fail at once with
    :class:`~katcp_sync.errors.KatcpClientDisconnected`, the "disconnected"
    hooks run, and (with ``auto_reconnect``) a new attempt is made after a
@@ -352,10 +354,11 @@ class DeviceClient(ClientDispatch):
                 self._table.open(flags.message_ids)
                 return
             if flags == current or legacy:
-                return   # v5 devices may also send the v4 informs
+                return   # v5 devices may also send the deprecated v4 ones (spec 4.2.1)
             if self._preset_flags is not None:
-                self._logger.warning("%s announced protocol %s, ignored: preset to %s",
-                                     self._address_string, flags, current)
+                self._logger.warning("Protocol Version Warning: %s announced protocol %s, "
+                                     "ignored: preset to %s", self._address_string, flags,
+                                     current)
                 return
             self._logger.error("Protocol Version Error: %s announced protocol %s after %s; "
                                "disconnecting and turning auto-reconnect off",

@@ -500,15 +500,17 @@ def test_silent_device_gets_assumed_protocol(scripted, make_client):
     assert server.received.get(timeout=WAIT) == b"?watchdog"
 
 
-def test_preset_protocol_flags_disables_detection(scripted):
+def test_preset_protocol_flags_disables_detection(scripted, caplog):
     server = scripted(echo_script(greeting=v5_greeting(b"5.0-M")))
     client = BlockingClient("127.0.0.1", server.port)
     client.preset_protocol_flags(ProtocolFlags(5, 0, "MI"))
-    with client:
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"), client:
         assert client.wait_protocol(WAIT)
         reply, _ = client.blocking_request(Message.request("echo"))
         assert reply.mid is not None   # preset says ids are supported
         assert client.protocol_flags == ProtocolFlags(5, 0, "MI")
+        # The device's own announcement is only warned about (katcp-python's text).
+        assert wait_for(lambda: "Protocol Version Warning" in caplog.text)
 
 
 def test_inconsistent_protocol_disconnects(scripted, make_client, caplog):
