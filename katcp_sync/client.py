@@ -444,6 +444,7 @@ class DeviceClient(ClientDispatch):
         self._failures = 0
         self.versions = {}
         self._conn_ready = False
+        self._received_protocol_info.clear()    # (set by informs handled meanwhile)
         self._bad_lines = 0
         self._conn = Connection(self.reactor, sock, self._handler,
                                 self.MAX_MSG_SIZE, self.MAX_WRITE_BUFFER_SIZE,
