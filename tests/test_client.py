@@ -529,6 +529,29 @@ def test_inconsistent_protocol_disconnects(scripted, make_client, caplog):
     assert "Protocol Version Error" in caplog.text and client._auto_reconnect is False
 
 
+def test_a_new_connection_knows_no_protocol_until_its_device_says(scripted, make_client):
+    """Spec 4.2: each connection's device announces its protocol. One
+    handed to handle_message() while there is no connection (here by a
+    disconnected hook) does not make the next connection's known."""
+    second = threading.Event()
+
+    def script(conn):
+        if len(server.connections) == 1:
+            conn.send(*v5_greeting())
+            conn.read_line()        # then closes: the client reconnects
+            return
+        second.set()
+        conn.read_line()            # silent until the client goes
+
+    server = scripted(script)
+    client = make_client(server.port, detect=WAIT)
+    client.add_disconnected_callback(lambda: client.handle_message(
+        Message.inform("version-connect", "katcp-protocol", "5.0-I")))
+    client.send_message(Message.request("watchdog"))
+    assert second.wait(WAIT) and wait_for(client.is_connected)
+    assert not client.wait_protocol(0.05)
+
+
 def test_server_supports_ids_says_whether_requests_carry_ids(scripted, make_client):
     """katcp-python's tests turn message ids off on a live client with
     ``client._server_supports_ids = False``, as for a device without flag
