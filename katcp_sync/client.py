@@ -16,7 +16,9 @@ Life of a connection, all on the reactor thread:
    a server that says nothing within :attr:`DeviceClient.protocol_detect_timeout`
    is assumed to speak :attr:`DeviceClient.ASSUMED_PROTOCOL` (no message ids,
    which is what spec 2.2 allows a client to assume). Then held requests are
-   sent, and the "connected" hooks run.
+   sent, and the "connected" hooks run. (Informs handed to
+   ``handle_message`` with no connection, as katcp-python's tests do, and
+   a preset on a client not running, only record the protocol.)
 3. When the connection drops, outstanding requests fail at once with
    :class:`~katcp_sync.errors.KatcpClientDisconnected`, the "disconnected"
    hooks run, and (with ``auto_reconnect``) a new attempt is made after a
@@ -187,6 +189,9 @@ class DeviceClient(ClientDispatch):
                     reactor, reactor.add_stop_hook(self._reactor_stopping, run_id))
             # Requests made from now until the first connection are held.
             self._table.hold()
+            # Until then the protocol is not known, whatever was preset or
+            # handled before (see _protocol_ready).
+            self._received_protocol_info.clear()
         if self._own_reactor:
             reactor.start()
         if self._life.finish_start():
@@ -249,7 +254,7 @@ class DeviceClient(ClientDispatch):
     def disconnect(self):
         # type: () -> None
         """Close the current connection; reconnect if auto-reconnect is on."""
-        self.reactor.add_callback(self._close_connection, "disconnect requested")
+        self.reactor.add_callback(self._disconnect, "disconnect requested")
 
     def notify_connected(self, connected):
         # type: (bool) -> None
@@ -321,10 +326,23 @@ class DeviceClient(ClientDispatch):
         self._logger.info("%s is disconnecting: %s", self._address_string,
                           compat.wire_text(b" ".join(msg.arguments)))
 
+    def preset_protocol_flags(self, protocol_flags):
+        # type: (ProtocolFlags) -> None
+        """Use ``protocol_flags`` for the device and turn off detection.
+
+        Call before :meth:`start`, from any thread. Informs announcing a
+        different version are then only warned about. On a client not
+        running the protocol is known at once (as in katcp-python:
+        :attr:`protocol_flags`, :meth:`wait_protocol`), until :meth:`start`.
+        """
+        self._preset_flags = protocol_flags
+        if self._conn is None and not self._life.is_running():
+            self._protocol_ready(protocol_flags)
+        else:
+            self._protocol_flags = protocol_flags   # its next connection's
+
     def _protocol_announced(self, flags, inform, legacy):
         # type: (ProtocolFlags, Message, bool) -> None
-        if self._conn is None:
-            return
         if self._conn_ready:
             current = self._protocol_flags
             if self._protocol_assumed and flags != current:
@@ -336,15 +354,17 @@ class DeviceClient(ClientDispatch):
                 self._table.open(flags.message_ids)
                 return
             if flags == current or legacy:
-                return   # v5 devices may also send the v4 informs
+                return   # v5 devices may also send the deprecated v4 ones (spec 4.2.1)
             if self._preset_flags is not None:
-                self._logger.warning("%s announced protocol %s, ignored: preset to %s",
-                                     self._address_string, flags, current)
+                self._logger.warning("Protocol Version Warning: %s announced protocol %s, "
+                                     "ignored: preset to %s", self._address_string, flags,
+                                     current)
                 return
-            self._logger.error("%s announced protocol %s after %s; disconnecting and "
-                               "turning auto-reconnect off", self._address_string, flags, current)
+            self._logger.error("Protocol Version Error: %s announced protocol %s after %s; "
+                               "disconnecting and turning auto-reconnect off",
+                               self._address_string, flags, current)
             self.auto_reconnect = False
-            self._close_connection("inconsistent protocol version")
+            self._disconnect("inconsistent protocol version")
             return
         self._protocol_ready(flags)
 
@@ -424,6 +444,7 @@ class DeviceClient(ClientDispatch):
         self._failures = 0
         self.versions = {}
         self._conn_ready = False
+        self._received_protocol_info.clear()    # (set by informs handled meanwhile)
         self._bad_lines = 0
         self._conn = Connection(self.reactor, sock, self._handler,
                                 self.MAX_MSG_SIZE, self.MAX_WRITE_BUFFER_SIZE,
@@ -439,12 +460,21 @@ class DeviceClient(ClientDispatch):
 
     def _protocol_ready(self, flags):
         # type: (ProtocolFlags) -> None
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        """The device's protocol is known: record it; on a connection, send
+        the held requests and announce the connection ready."""
         self._protocol_flags = flags
         self._protocol_assumed = False
         self._conn_ready = True
+        if self._conn is None:
+            # No connection: a preset on a client not running, or informs
+            # given to handle_message() directly (katcp-python's tests do).
+            # Nothing to send and no hooks to run; the table uses ids or not.
+            self._table.server_ids = flags.message_ids
+            self._received_protocol_info.set()
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._backoff = self.auto_reconnect_delay
         data = self._table.open(flags.message_ids)
         if data:
@@ -513,8 +543,10 @@ class DeviceClient(ClientDispatch):
                                    "Connected" if connected else "Disconnected",
                                    _format_exc(self._tb_limit))
 
-    def _close_connection(self, reason):
+    def _disconnect(self, reason="disconnect requested"):
         # type: (str) -> None
+        """Close the current connection, if any (katcp-python's name);
+        reconnect if :attr:`auto_reconnect`. Reactor thread."""
         conn = self._conn
         if conn is not None:
             conn.close(reason)
@@ -533,7 +565,7 @@ class DeviceClient(ClientDispatch):
     def _drop_connection(self, reason):
         # type: (str) -> None
         """Forget the connection; fail its requests with ``reason``."""
-        was_ready = self._conn_ready
+        was_ready = self._conn_ready and self._conn is not None
         self._conn = None
         self._conn_ready = False
         if self._timer is not None:

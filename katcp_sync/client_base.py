@@ -248,7 +248,7 @@ class ClientBase(object):
         self._received_protocol_info = _Flag(self._state_changed)
         # Reactor-thread state.
         self._conn = None  # type: Optional[Connection]
-        self._conn_ready = False       # protocol known for the current connection
+        self._conn_ready = False       # protocol known (for the current connection, if any)
         self._bad_lines = 0            # malformed lines from the current connection
         self._protocol_assumed = False  # ... but only guessed (the device said nothing)
         self._attempt = None  # type: Optional[ConnectAttempt]
@@ -349,15 +349,28 @@ class ClientBase(object):
         # type: (ProtocolFlags) -> None
         self._protocol_flags = flags
 
-    def preset_protocol_flags(self, protocol_flags):
-        # type: (ProtocolFlags) -> None
-        """Use ``protocol_flags`` for the device and turn off detection.
+    @property
+    def _server_supports_ids(self):
+        # type: () -> bool
+        # katcp-python's name, which its tests read and set: whether requests
+        # get message ids by default and may carry them (the request table's).
+        return self._table.server_ids
 
-        Call before :meth:`start`, from any thread. Informs announcing a
-        different version are then only warned about.
-        """
-        self._preset_flags = protocol_flags
-        self._protocol_flags = protocol_flags
+    @_server_supports_ids.setter
+    def _server_supports_ids(self, supported):
+        # type: (bool) -> None
+        self._table.server_ids = supported
+
+    @property
+    def _auto_reconnect(self):
+        # type: () -> bool
+        # katcp-python's name of the setting, which its tests read.
+        return self.auto_reconnect
+
+    @_auto_reconnect.setter
+    def _auto_reconnect(self, auto_reconnect):
+        # type: (bool) -> None
+        self.auto_reconnect = auto_reconnect
 
     def convert_seconds(self, time_seconds):
         # type: (float) -> float

@@ -170,6 +170,20 @@ class RequestTable(object):
         """:data:`CLOSED`, :data:`HOLDING` or :data:`OPEN`."""
         return self._state
 
+    @property
+    def server_ids(self):
+        # type: () -> bool
+        """Whether requests get message ids by default and may carry them
+        (the server announced flag ``I``). Set by :meth:`open`; settable
+        (any thread) for requests made from then on."""
+        return self._server_ids
+
+    @server_ids.setter
+    def server_ids(self, server_ids):
+        # type: (bool) -> None
+        with self._lock:
+            self._server_ids = bool(server_ids)
+
     def next_mid(self):
         # type: () -> bytes
         """Allocate a message id: 1, 2, ... wrapping after 2**31-1 (spec 2.2)."""

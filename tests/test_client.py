@@ -500,18 +500,20 @@ def test_silent_device_gets_assumed_protocol(scripted, make_client):
     assert server.received.get(timeout=WAIT) == b"?watchdog"
 
 
-def test_preset_protocol_flags_disables_detection(scripted):
+def test_preset_protocol_flags_disables_detection(scripted, caplog):
     server = scripted(echo_script(greeting=v5_greeting(b"5.0-M")))
     client = BlockingClient("127.0.0.1", server.port)
     client.preset_protocol_flags(ProtocolFlags(5, 0, "MI"))
-    with client:
+    with caplog.at_level(logging.WARNING, logger="katcp_sync.client"), client:
         assert client.wait_protocol(WAIT)
         reply, _ = client.blocking_request(Message.request("echo"))
         assert reply.mid is not None   # preset says ids are supported
         assert client.protocol_flags == ProtocolFlags(5, 0, "MI")
+        # The device's own announcement is only warned about (katcp-python's text).
+        assert wait_for(lambda: "Protocol Version Warning" in caplog.text)
 
 
-def test_inconsistent_protocol_disconnects(scripted, make_client):
+def test_inconsistent_protocol_disconnects(scripted, make_client, caplog):
     def script(conn):
         conn.send(*v5_greeting(b"5.0-MI"))
         conn.read_line()
@@ -519,9 +521,53 @@ def test_inconsistent_protocol_disconnects(scripted, make_client):
         conn.read_line()
     server = scripted(script)
     client = make_client(server.port)
-    client.send_message(Message.request("watchdog"))
-    assert client.wait_disconnected(WAIT)
+    with caplog.at_level(logging.ERROR, logger="katcp_sync.client"):
+        client.send_message(Message.request("watchdog"))
+        assert client.wait_disconnected(WAIT)
     assert client.auto_reconnect is False
+    # katcp-python's log text and name of the setting, which its tests check.
+    assert "Protocol Version Error" in caplog.text and client._auto_reconnect is False
+
+
+def test_a_new_connection_knows_no_protocol_until_its_device_says(scripted, make_client):
+    """Spec 4.2: each connection's device announces its protocol. One
+    handed to handle_message() while there is no connection (here by a
+    disconnected hook) does not make the next connection's known."""
+    second = threading.Event()
+
+    def script(conn):
+        if len(server.connections) == 1:
+            conn.send(*v5_greeting())
+            conn.read_line()        # then closes: the client reconnects
+            return
+        second.set()
+        conn.read_line()            # silent until the client goes
+
+    server = scripted(script)
+    client = make_client(server.port, detect=WAIT)
+    client.add_disconnected_callback(lambda: client.handle_message(
+        Message.inform("version-connect", "katcp-protocol", "5.0-I")))
+    client.send_message(Message.request("watchdog"))
+    assert second.wait(WAIT) and wait_for(client.is_connected)
+    assert not client.wait_protocol(0.05)
+
+
+def test_server_supports_ids_says_whether_requests_carry_ids(scripted, make_client):
+    """katcp-python's tests turn message ids off on a live client with
+    ``client._server_supports_ids = False``, as for a device without flag
+    ``I`` (spec 2.2): it is the request table's setting, not a copy."""
+    server = scripted(echo_script(greeting=v5_greeting(b"5.0-MI")))
+    client = make_client(server.port)
+    assert client._server_supports_ids is True
+    client._server_supports_ids = False
+    assert client.blocking_request(Message.request("echo", "x"))[0].mid is None
+    assert server.received.get(timeout=WAIT) == b"?echo x"
+    with pytest.raises(KatcpVersionError):
+        client.blocking_request(Message.request("echo"), use_mid=True)
+    with pytest.raises(KatcpVersionError):
+        client.send_request(Message.request("echo", mid=5))
+    client._server_supports_ids = True
+    assert client.blocking_request(Message.request("echo", "y"))[0].mid is not None
 
 
 def test_unparseable_protocol_version_is_taken_as_zero_with_a_warning(scripted, make_client,

@@ -9,6 +9,8 @@ from __future__ import absolute_import, division, print_function
 
 
 import concurrent.futures
+import logging
+import socket
 import sys
 import threading
 import time
@@ -177,6 +179,66 @@ def test_request_goes_through_an_overridden_send_message():
                                     reply_cb=lambda m: (replies.append(m), done.set()))
             assert done.wait(TIMEOUT)
             assert replies[0].name == "foo" and replies[0].arguments == [b"fail", b"Error foo"]
+
+
+# -- client protocol detection (spec 4.2, 4.2.1) ------------------------------
+
+_V5_IDS = Message.inform("version-connect", "katcp-protocol", "5.0-I")
+
+
+def _closed_port():
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def test_client_not_started_detects_the_protocol_of_informs_handed_to_it():
+    """katcp-python's detection tests hand informs to handle_message() of a
+    client never started: #version-connect (spec 4.2) is v5, #version or
+    #build-state (spec 4.2.1) v4, with millisecond timestamps and no ids."""
+    v5 = katcp_sync.DeviceClient("127.0.0.1", 0)
+    v5.handle_message(_V5_IDS)
+    assert v5._received_protocol_info.is_set()
+    assert v5.protocol_flags == ProtocolFlags(5, 0, "I") and v5._server_supports_ids is True
+    assert v5.convert_seconds(1) == 1
+    v4 = katcp_sync.DeviceClient("127.0.0.1", 0)
+    v4.handle_message(Message.inform("build-state", "blah-5.21a3"))
+    v4.handle_message(Message.inform("version", "7.3"))
+    assert v4._received_protocol_info.is_set()
+    assert v4.protocol_flags == ProtocolFlags(4, 0, "") and v4._server_supports_ids is False
+    assert v4.convert_seconds(1) == 1000
+
+
+def test_inconsistent_protocol_is_an_error_that_disconnects_for_good(caplog):
+    client = katcp_sync.DeviceClient("127.0.0.1", 0)
+    client.handle_message(Message.inform("version", "7.3"))
+    client._disconnect = mock.Mock()
+    with caplog.at_level(logging.ERROR, logger="katcp_sync.client"):
+        client.handle_message(_V5_IDS)
+    assert client._disconnect.call_count == 1
+    assert client.auto_reconnect is False and client._auto_reconnect is False
+    assert "Protocol Version Error" in caplog.text
+
+
+def test_preset_protocol_is_known_at_once_until_start():
+    client = katcp_sync.DeviceClient("127.0.0.1", _closed_port(), auto_reconnect=False)
+    client.preset_protocol_flags(ProtocolFlags(4, 0, ""))
+    assert client._received_protocol_info.is_set() and client._server_supports_ids is False
+    assert client.convert_seconds(1) == 1000
+    client.preset_protocol_flags(ProtocolFlags(5, 0, "I"))
+    assert client._server_supports_ids is True and client.convert_seconds(1) == 1
+    lost = []
+    client.add_disconnected_callback(lambda: lost.append(True))
+    client.start()
+    try:
+        # A new run knows nothing until its connection does.
+        assert not client._received_protocol_info.is_set()
+    finally:
+        client.stop()
+        client.join(TIMEOUT)
+    assert lost == []    # no connection was ever ready
 
 
 def test_client_ioloop_is_its_reactor():

@@ -49,19 +49,34 @@ RUN_TIMEOUT = 300.0
 HUNG_EXIT = 3
 MAX_HUNG = 5
 
-#: Minimum share (percent) of the in-scope tests that must pass. 190 of
-#: 205 (92.7%) passed when this was set; the floor leaves room for one miss
-#: of a timing test under load (TestDeviceServerClientIntegrated.test_sampling
-#: counts the samples of a 1/32 s period within 0.15 s).
-FLOOR = 92.0
+#: Minimum share (percent) of the in-scope tests that must pass. 197 of
+#: 217 (90.8%) passed when this was set (the client's protocol detection
+#: tests came in scope: 7 pass, 5 fail for deliberate differences); the
+#: floor leaves room for one miss of a timing test under load
+#: (TestDeviceServerClientIntegrated.test_sampling counts the samples of a
+#: 1/32 s period within 0.15 s).
+FLOOR = 90.0
 
 _TIMEOUT_RAISES = ("deliberate: blocking_request raises KatcpTimeoutError instead of "
                    "returning a fail reply")
+_V4_INFORMS_AFTER_V5 = ("deliberate: #version and #build-state after a v5 protocol are a v5 "
+                        "device's deprecated informs (spec 4.2.1), ignored, not an error")
+_LOGGER_WARN = ("deliberate: the client logs with Logger.warning, not the deprecated "
+                "Logger.warn that the test's mock logger counts")
 #: The in-scope tests that fail, each with the reason (docs/migration.rst
 #: says more). A failure not listed here is printed as NEW.
 KNOWN_FAILURES = {
     "test_client.TestBlockingClient.test_timeout": _TIMEOUT_RAISES,
     "test_client.TestCallbackClient.test_blocking_request": _TIMEOUT_RAISES,
+    "test_client.TestCallbackClient.test_blocking_request_mid": _TIMEOUT_RAISES,
+    "test_client.TestBlockingClient.test_blocking_request_mid":
+        "deliberate: blocking_request raises KatcpVersionError for a message id the device "
+        "does not support instead of returning a fail reply",
+    "test_client.TestDeviceClientServerDetection.test_inconsistent_v5_then_v4":
+        _V4_INFORMS_AFTER_V5,
+    "test_client.TestDeviceClientServerDetection.test_preset_v5_then_v4":
+        _V4_INFORMS_AFTER_V5 + "; and " + _LOGGER_WARN[len("deliberate: "):],
+    "test_client.TestDeviceClientServerDetection.test_preset_v4_then_v5": _LOGGER_WARN,
     "test_core.TestMessage.test_repr": "deliberate: repr() shows arguments as escaped text",
     "test_core.TestMessage.test_str":
         "deliberate: str() of a non-UTF-8 argument does not raise UnicodeDecodeError",
@@ -104,16 +119,8 @@ EXCLUDED = {
         _STRATEGY_TABLE,
     'test_server.test_DeviceServer51.test_request_timeout_hint':
         'reads or mocks a private attribute (replaces a handler in server._request_handlers)',
-    'test_client.TestBlockingClient.test_blocking_request_mid':
-        'reads or mocks a private attribute (client._server_supports_ids)',
-    'test_client.TestCallbackClient.test_blocking_request_mid':
-        'reads or mocks a private attribute (client._server_supports_ids)',
-    'test_client.TestCallbackClient.test_callback_request_mid':
-        'reads or mocks a private attribute (client._server_supports_ids)',
     'test_client.TestCallbackClient.test_stop_cleanup':
         "tornado: gen.chain_future on the client's ioloop",
-    'test_client.TestDeviceClientIntegrated.test_request':
-        'reads or mocks a private attribute (client._server_supports_ids)',
     'test_client.TestCallbackClient.test_no_callback':
         'reads or mocks a private attribute (client._inform_handlers)',
     'test_client.TestCallbackClient.test_timeout_nocb':
@@ -122,22 +129,6 @@ EXCLUDED = {
         'tornado: checks the ioloop of tornado events (Event._ioloop)',
     'test_client.TestDeviceClientIntegrated.test_bad_socket':
         'reads or mocks a private attribute (client._stream)',
-    'test_client.TestDeviceClientServerDetection.test_inconsistent_v4_then_v5':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_inconsistent_v5_then_v4':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_preset':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_preset_v4_then_v5':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_preset_v5_then_v4':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_valid_v4_build_state_first':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_valid_v4_version_first':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
-    'test_client.TestDeviceClientServerDetection.test_valid_v5':
-        'reads or mocks a private attribute (client._received_protocol_info, _server_supports_ids, _disconnect)',
     'test_ioloop_manager.test_IOLoopManager.test_managed_io_loop_is_asyncio_in_python3':
         "tornado: the ioloop's asyncio_loop",
     'test_resource_client.test_ThreadSafeKATCPClientResourceWrapper_container.test_children':
