@@ -85,6 +85,8 @@ def check_address(host, port):
     """
     if host is None:
         host = ""
+    elif isinstance(host, bytes) and not compat.is_text(host):
+        host = host.decode("utf-8", "replace")  # (getaddrinfo took bytes too)
     if not compat.is_text(host):
         raise ValueError("host must be a name or address string, not %r" % (host,))
     name, colon, tail = host.rpartition(":")

@@ -1420,6 +1420,7 @@ def test_check_address_takes_names_ipv4_and_ipv6():
     assert check_address("fe80::1:2", "7147") == ("fe80::1:2", 7147)
     assert check_address(None, 0) == ("", 0)
     assert check_address(u"localhost", 1) == ("localhost", 1)
+    assert check_address(b"localhost", 1) == ("localhost", 1)
 
 
 def test_check_port_takes_numbers_and_digit_strings():
