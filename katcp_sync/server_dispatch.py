@@ -457,8 +457,11 @@ class Dispatcher(ReadAhead):
     def handle_request(self, client, msg):
         # type: ("ClientConnection", Message) -> None
         """The base ``handle_request`` in katcp-python's form ``(client,
-        msg)``, and the end of :meth:`handle_message`: as that says, for
-        any message."""
+        msg)``, and the end of :meth:`handle_message`: run ``msg``'s handler
+        and reply. Inside a hooked dispatch, the handler found when the
+        message was received runs and whether it finished goes back to the
+        turn; called from elsewhere, the handler is looked up. The calling
+        thread (a worker, the reactor, or any thread for a direct call)."""
         pending = getattr(self._tls, "dispatch", None)
         if pending is None:
             self.run(client, msg, self.handlers.lookup(msg))
